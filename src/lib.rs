@@ -1,0 +1,45 @@
+//! MongoDB authentication as sans-IO state machines.
+//!
+//! The crate turns a connection string into a validated [`Credential`] and runs the
+//! authentication conversations as pure state machines: server bytes in, client bytes and the
+//! next state out. Nothing below the adapters does I/O, reads the clock or draws randomness that
+//! the caller cannot replace.
+//!
+//! ```
+//! use mongodb_auth::{AuthMechanism, ConnectionString};
+//!
+//! let cs = ConnectionString::parse(
+//!     "mongodb://alice:pencil@db.example.com/?authMechanism=SCRAM-SHA-256&authSource=admin",
+//! )?;
+//! let credential = cs.credential().expect("userinfo configures a credential");
+//! assert_eq!(credential.mechanism(), Some(AuthMechanism::ScramSha256));
+//! assert_eq!(credential.source(), "admin");
+//! // Secrets never print.
+//! assert!(!format!("{cs:?} {cs}").contains("pencil"));
+//! # Ok::<(), mongodb_auth::Error>(())
+//! ```
+//!
+//! Layers, from the bottom: [`error`] and [`Secret`]; [`uri`] and [`credential`].
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod credential;
+pub mod error;
+mod secret;
+pub mod uri;
+
+pub use credential::{
+    AuthMechanism, Credential, CredentialOptions, ExplicitAwsCredentials, MechanismProperties,
+};
+pub use error::{Error, Result};
+pub use secret::{REDACTED, Secret};
+pub use uri::{
+    ConnectionString, Host, ParseOptions, SrvQuery, SrvRecord, TlsOptions, TxtRecord, UriOption,
+    Warning,
+};
+
+/// The README's example is compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+mod readme {}

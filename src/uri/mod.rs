@@ -1,0 +1,694 @@
+//! `mongodb://` and `mongodb+srv://` connection strings.
+//!
+//! Parsing follows the connection-string, URI-options, auth and initial-DNS-seedlist-discovery
+//! specs. It does no I/O: a `mongodb+srv` URI yields the DNS names to look up
+//! ([`ConnectionString::srv_query`]) and takes the records back as data
+//! ([`ConnectionString::resolve_srv`]).
+
+mod host;
+mod options;
+mod percent;
+mod srv;
+
+use std::fmt;
+
+pub use host::{DEFAULT_PORT, Host};
+pub use options::{TlsOptions, UriOption, Warning};
+pub use srv::{SrvQuery, SrvRecord, TxtRecord};
+
+use crate::credential::{
+    AuthInput, Credential, CredentialOptions, ExplicitAwsCredentials, is_code_only_property,
+};
+use crate::error::{Error, Result};
+use crate::secret::{REDACTED, Secret};
+use options::{TlsBuilder, kind_of, parse_bool, parse_int};
+
+const SCHEME: &str = "mongodb://";
+const SRV_SCHEME: &str = "mongodb+srv://";
+
+/// How to parse: policies the spec leaves to the application.
+///
+/// ```
+/// use mongodb_auth::{ConnectionString, ExplicitAwsCredentials, ParseOptions};
+///
+/// let uri = "mongodb://AKID:secret@host/?authMechanism=MONGODB-AWS";
+/// assert!(ConnectionString::parse(uri).is_ok()); // accepted, with a deprecation warning
+/// let strict = ParseOptions::default().explicit_aws_credentials(ExplicitAwsCredentials::Rejected);
+/// assert!(ConnectionString::parse_with(uri, strict).is_err());
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ParseOptions {
+    explicit_aws_credentials: ExplicitAwsCredentials,
+}
+
+impl ParseOptions {
+    /// The strict profile of the 2025 auth spec: explicit AWS credentials are rejected.
+    pub fn strict() -> Self {
+        Self::default().explicit_aws_credentials(ExplicitAwsCredentials::Rejected)
+    }
+
+    /// What to do with MONGODB-AWS credentials given in the URI (default: accept with a warning).
+    pub fn explicit_aws_credentials(mut self, policy: ExplicitAwsCredentials) -> Self {
+        self.explicit_aws_credentials = policy;
+        self
+    }
+}
+
+/// A parsed and validated connection string.
+///
+/// `Debug` and `Display` never show a password, a key password, a proxy password or an AWS
+/// session token; [`ConnectionString::to_uri`] gives the full URI back, wrapped in a [`Secret`].
+///
+/// ```
+/// use mongodb_auth::ConnectionString;
+///
+/// let cs = ConnectionString::parse("mongodb://alice:s%40cret@db1:27018,db2/app?replicaSet=rs0")?;
+/// let credential = cs.credential().unwrap();
+/// assert_eq!(credential.username(), Some("alice"));
+/// assert_eq!(credential.password().unwrap().expose(), "s@cret");
+/// assert_eq!(credential.source(), "app");
+/// assert_eq!(cs.hosts().len(), 2);
+/// assert_eq!(cs.option("replicaset"), Some("rs0"));
+/// assert!(!format!("{cs:?}").contains("s@cret"));
+/// # Ok::<(), mongodb_auth::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnectionString {
+    srv: Option<SrvState>,
+    hosts: Vec<Host>,
+    database: Option<String>,
+    auth: AuthInput,
+    credential: Option<Credential>,
+    tls: TlsOptions,
+    options: Vec<UriOption>,
+    warnings: Vec<Warning>,
+    aws_policy: ExplicitAwsCredentials,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct SrvState {
+    hostname: String,
+    resolved: bool,
+}
+
+impl ConnectionString {
+    /// Parses with the default [`ParseOptions`].
+    pub fn parse(uri: &str) -> Result<Self> {
+        Self::parse_with(uri, ParseOptions::default())
+    }
+
+    /// Parses a connection string.
+    pub fn parse_with(uri: &str, parse_options: ParseOptions) -> Result<Self> {
+        let (is_srv, rest) = strip_scheme(uri)?;
+        // The host information ends at the first `/` or `?`; `?` may follow it directly
+        // (`mongodb://example.com?tls=true`).
+        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+        let (authority, tail) = rest.split_at(authority_end);
+        let (path, query) = match tail.strip_prefix('/') {
+            Some(after_slash) => match after_slash.split_once('?') {
+                Some((path, query)) => (path, query),
+                None => (after_slash, ""),
+            },
+            None => ("", tail.strip_prefix('?').unwrap_or("")),
+        };
+
+        let mut auth = AuthInput::default();
+        let hosts_part = match authority.rsplit_once('@') {
+            Some((userinfo, hosts)) => {
+                let (username, password) = parse_userinfo(userinfo)?;
+                auth.credential_given = true;
+                auth.username = Some(username);
+                auth.password = password;
+                hosts
+            }
+            None => authority,
+        };
+
+        let mut warnings = Vec::new();
+        let hosts = parse_hosts(hosts_part, &mut warnings)?;
+        let srv = if is_srv {
+            Some(SrvState {
+                hostname: srv_hostname(&hosts)?,
+                resolved: false,
+            })
+        } else {
+            None
+        };
+        let database = parse_database(path)?;
+
+        let mut tls = TlsBuilder::default();
+        let mut options = Vec::new();
+        let mut gssapi_service_name = None;
+        let mut seen: Vec<String> = Vec::new();
+        for pair in query.split('&').filter(|pair| !pair.is_empty()) {
+            let (raw_key, raw_value) = pair
+                .split_once('=')
+                .ok_or_else(|| Error::option(pair, "an option must be written `key=value`"))?;
+            let key = percent::decode(raw_key).map_err(|e| Error::option(raw_key, e.rule()))?;
+            let lower = key.to_ascii_lowercase();
+            let repeated = seen.contains(&lower);
+            if repeated && kind_of(&key).is_none_or(|k| !k.is_list()) {
+                warnings.push(Warning::RepeatedOption { key: key.clone() });
+            }
+            seen.push(lower.clone());
+            if lower == "authmechanismproperties" {
+                // Split before decoding, so an encoded `,` or `:` stays inside its value.
+                auth.properties = parse_mechanism_properties(raw_value, &mut warnings)?;
+                continue;
+            }
+            let value = percent::decode(raw_value).map_err(|e| Error::option(&key, e.rule()))?;
+            match lower.as_str() {
+                "authmechanism" => auth.mechanism = Some(value.parse()?),
+                "authsource" => {
+                    if value.is_empty() {
+                        return Err(Error::option(key, "must not be empty"));
+                    }
+                    auth.source = Some(value);
+                }
+                "gssapiservicename" => {
+                    warnings.push(Warning::DeprecatedOption {
+                        key,
+                        replacement: "authMechanismProperties=SERVICE_NAME:<name>",
+                    });
+                    gssapi_service_name = Some(value);
+                }
+                _ if tls.take(&key, &value, &mut warnings) => {}
+                _ => match kind_of(&key) {
+                    Some(kind) if value.is_empty() && kind.ignores_empty() => {
+                        warnings.push(Warning::EmptyValue { key });
+                    }
+                    Some(kind) if !kind.accepts(&value) => warnings.push(Warning::InvalidValue {
+                        key,
+                        value,
+                        expected: kind.expected(),
+                    }),
+                    Some(_) => options.push(UriOption::new(key, value)),
+                    None => {
+                        warnings.push(Warning::UnknownOption { key: key.clone() });
+                        options.push(UriOption::new(key, value));
+                    }
+                },
+            }
+        }
+        if let Some(name) = gssapi_service_name {
+            // The newer spelling wins when both are given.
+            if !auth.properties.contains("SERVICE_NAME") {
+                auth.properties.insert("SERVICE_NAME", name);
+            }
+        }
+
+        let mut cs = ConnectionString {
+            srv,
+            hosts,
+            database,
+            auth,
+            credential: None,
+            tls: tls.finish()?,
+            options,
+            warnings,
+            aws_policy: parse_options.explicit_aws_credentials,
+        };
+        cs.check_option_rules()?;
+        cs.revalidate_credential()?;
+        Ok(cs)
+    }
+
+    /// Merges in-code credential settings over the URI's (in-code wins, properties combine) and
+    /// validates the result as the URI's own would be.
+    pub fn with_credential_options(mut self, code: CredentialOptions) -> Result<Self> {
+        self.auth.merge(&code.input);
+        if let Some(policy) = code.aws_credentials {
+            self.aws_policy = policy;
+        }
+        self.revalidate_credential()?;
+        Ok(self)
+    }
+
+    fn revalidate_credential(&mut self) -> Result<()> {
+        self.credential = self.auth.validate(
+            self.database.as_deref(),
+            self.aws_policy,
+            &mut self.warnings,
+        )?;
+        Ok(())
+    }
+
+    /// Whether this is a `mongodb+srv://` connection string.
+    pub fn is_srv(&self) -> bool {
+        self.srv.is_some()
+    }
+
+    /// The hosts: as written, or for `mongodb+srv` the SRV name until
+    /// [`resolve_srv`](Self::resolve_srv) replaced it with the discovered seeds.
+    pub fn hosts(&self) -> &[Host] {
+        &self.hosts
+    }
+
+    /// The database path of the URI (`/app` gives `app`), percent-decoded.
+    pub fn database(&self) -> Option<&str> {
+        self.database.as_deref()
+    }
+
+    /// The validated credential; `None` when the connection string configures no authentication.
+    pub fn credential(&self) -> Option<&Credential> {
+        self.credential.as_ref()
+    }
+
+    /// `authSource` as given (in the URI, a TXT record or code), even when there is no credential.
+    pub fn auth_source(&self) -> Option<&str> {
+        self.auth.source.as_deref()
+    }
+
+    /// The TLS options as given.
+    pub fn tls(&self) -> &TlsOptions {
+        &self.tls
+    }
+
+    /// Whether to use TLS: as `tls`/`ssl` says; otherwise on for `mongodb+srv` (the seedlist spec's
+    /// default) or when any other TLS option is given (a CA file or a client certificate means
+    /// nothing without TLS); otherwise off.
+    pub fn tls_enabled(&self) -> bool {
+        self.tls
+            .enabled
+            .unwrap_or(self.srv.is_some() || self.tls.has_settings())
+    }
+
+    /// The options this crate does not interpret, in the order written, with their original
+    /// spelling; unknown keys are included (and warned about).
+    pub fn options(&self) -> &[UriOption] {
+        &self.options
+    }
+
+    /// The value of an option (case-insensitive key); for a repeated key the last one.
+    pub fn option(&self, key: &str) -> Option<&str> {
+        self.options
+            .iter()
+            .rev()
+            .find(|o| o.key().eq_ignore_ascii_case(key))
+            .map(UriOption::value)
+    }
+
+    /// Every value of a repeatable option (e.g. `readPreferenceTags`), in order.
+    pub fn option_values<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.options
+            .iter()
+            .filter(move |o| o.key().eq_ignore_ascii_case(key))
+            .map(UriOption::value)
+    }
+
+    /// What parsing ignored or accepted under protest, for the caller to log.
+    pub fn warnings(&self) -> &[Warning] {
+        &self.warnings
+    }
+
+    /// The connection string printed back, password included (hence a [`Secret`]). Parsing it
+    /// again gives an equal value, warnings aside. For a resolved `mongodb+srv` string it prints
+    /// the SRV name, not the seeds.
+    pub fn to_uri(&self) -> Secret {
+        Secret::new(self.print(false))
+    }
+
+    fn flag(&self, key: &str) -> Option<bool> {
+        self.option(key).and_then(parse_bool)
+    }
+
+    /// Rules of the URI-options and seedlist specs that tie options to each other and to the
+    /// host list. Checked after parsing and again after SRV resolution.
+    fn check_option_rules(&self) -> Result<()> {
+        let conflict = |first: &str, second: &str, rule| {
+            Err(Error::ConflictingOptions {
+                first: first.to_owned(),
+                second: second.to_owned(),
+                rule,
+            })
+        };
+        let direct = self.flag("directConnection");
+        let load_balanced = self.flag("loadBalanced");
+        let replica_set = self.option("replicaSet").is_some();
+        let max_hosts = self.option("srvMaxHosts").and_then(parse_int);
+        if direct == Some(true) {
+            if self.srv.is_some() {
+                return Err(Error::option(
+                    "directConnection",
+                    "`true` is not allowed with mongodb+srv",
+                ));
+            }
+            if self.hosts.len() > 1 {
+                return Err(Error::option(
+                    "directConnection",
+                    "`true` allows a single host only",
+                ));
+            }
+        }
+        if load_balanced == Some(true) {
+            if self.hosts.len() > 1 {
+                return Err(Error::option(
+                    "loadBalanced",
+                    "`true` allows a single host only",
+                ));
+            }
+            if direct == Some(true) {
+                return conflict(
+                    "loadBalanced",
+                    "directConnection",
+                    "a load balancer is not a direct connection",
+                );
+            }
+            if replica_set {
+                return conflict(
+                    "loadBalanced",
+                    "replicaSet",
+                    "a load balancer hides the replica set",
+                );
+            }
+        }
+        if self.srv.is_none() {
+            for key in ["srvServiceName", "srvMaxHosts"] {
+                if self.option(key).is_some() {
+                    return Err(Error::option(key, "only allowed with mongodb+srv"));
+                }
+            }
+        }
+        if max_hosts.is_some_and(|n| n > 0) {
+            if replica_set {
+                return conflict(
+                    "srvMaxHosts",
+                    "replicaSet",
+                    "a positive srvMaxHosts picks a subset of a replica set",
+                );
+            }
+            if load_balanced == Some(true) {
+                return conflict(
+                    "srvMaxHosts",
+                    "loadBalanced",
+                    "a load balancer is a single host",
+                );
+            }
+        }
+        self.check_proxy_rules()
+    }
+
+    fn check_proxy_rules(&self) -> Result<()> {
+        for key in ["proxyHost", "proxyPort", "proxyUsername", "proxyPassword"] {
+            if self.option_values(key).count() > 1 {
+                return Err(Error::option(key, "may be given only once"));
+            }
+        }
+        if self.option("proxyHost").is_none() {
+            for key in ["proxyPort", "proxyUsername", "proxyPassword"] {
+                if self.option(key).is_some() {
+                    return Err(Error::option(key, "requires proxyHost"));
+                }
+            }
+        }
+        match (self.option("proxyUsername"), self.option("proxyPassword")) {
+            (Some(_), None) => Err(Error::option("proxyUsername", "requires proxyPassword")),
+            (None, Some(_)) => Err(Error::option("proxyPassword", "requires proxyUsername")),
+            _ => Ok(()),
+        }
+    }
+
+    fn print(&self, redact: bool) -> String {
+        let mut out = String::from(if self.srv.is_some() {
+            SRV_SCHEME
+        } else {
+            SCHEME
+        });
+        if self.auth.credential_given {
+            out.push_str(&percent::encode(
+                self.auth.username.as_deref().unwrap_or(""),
+            ));
+            if let Some(password) = &self.auth.password {
+                out.push(':');
+                out.push_str(&if redact {
+                    REDACTED.to_owned()
+                } else {
+                    percent::encode(password.expose())
+                });
+            }
+            out.push('@');
+        }
+        let hosts: Vec<String> = match &self.srv {
+            Some(srv) => vec![percent::encode(&srv.hostname)],
+            None => self.hosts.iter().map(Host::to_uri_component).collect(),
+        };
+        out.push_str(&hosts.join(","));
+        out.push('/');
+        if let Some(db) = &self.database {
+            out.push_str(&percent::encode(db));
+        }
+        let mut query: Vec<String> = Vec::new();
+        let mut push = |key: &str, value: &str| {
+            query.push(format!(
+                "{}={}",
+                percent::encode(key),
+                percent::encode(value)
+            ))
+        };
+        let secret = |value: &str| {
+            if redact {
+                REDACTED.to_owned()
+            } else {
+                value.to_owned()
+            }
+        };
+        if let Some(m) = self.auth.mechanism {
+            push("authMechanism", m.as_str());
+        }
+        if let Some(source) = &self.auth.source {
+            push("authSource", source);
+        }
+        let tls = &self.tls;
+        let flags = [
+            ("tls", tls.enabled),
+            (
+                "tlsAllowInvalidCertificates",
+                tls.allow_invalid_certificates,
+            ),
+            ("tlsAllowInvalidHostnames", tls.allow_invalid_hostnames),
+            ("tlsInsecure", tls.insecure),
+            (
+                "tlsDisableOCSPEndpointCheck",
+                tls.disable_ocsp_endpoint_check,
+            ),
+            (
+                "tlsDisableCertificateRevocationCheck",
+                tls.disable_certificate_revocation_check,
+            ),
+        ];
+        for (key, value) in flags {
+            if let Some(v) = value {
+                push(key, if v { "true" } else { "false" });
+            }
+        }
+        for (key, path) in [
+            ("tlsCertificateKeyFile", &tls.certificate_key_file),
+            ("tlsCAFile", &tls.ca_file),
+        ] {
+            if let Some(path) = path {
+                push(key, &path.to_string_lossy());
+            }
+        }
+        if let Some(password) = &tls.certificate_key_file_password {
+            push("tlsCertificateKeyFilePassword", &secret(password.expose()));
+        }
+        for option in &self.options {
+            let value = if option.is_sensitive() {
+                secret(option.value())
+            } else {
+                option.value().to_owned()
+            };
+            push(option.key(), &value);
+        }
+        if !self.auth.properties.is_empty() {
+            // Encoded item by item: the parser splits on raw `,` and `:` before decoding.
+            let items: Vec<String> = self
+                .auth
+                .properties
+                .iter()
+                .map(|(name, value)| {
+                    let value = if name == "AWS_SESSION_TOKEN" {
+                        secret(value)
+                    } else {
+                        value.to_owned()
+                    };
+                    format!("{}:{}", percent::encode(name), percent::encode(&value))
+                })
+                .collect();
+            query.push(format!("authMechanismProperties={}", items.join(",")));
+        }
+        if !query.is_empty() {
+            out.push('?');
+            out.push_str(&query.join("&"));
+        }
+        out
+    }
+}
+
+impl fmt::Display for ConnectionString {
+    /// The URI with every secret replaced by `<redacted>`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.print(true))
+    }
+}
+
+impl std::str::FromStr for ConnectionString {
+    type Err = Error;
+
+    fn from_str(uri: &str) -> Result<Self> {
+        ConnectionString::parse(uri)
+    }
+}
+
+fn strip_scheme(uri: &str) -> Result<(bool, &str)> {
+    for (scheme, is_srv) in [(SCHEME, false), (SRV_SCHEME, true)] {
+        if let Some(prefix) = uri.get(..scheme.len()) {
+            if prefix.eq_ignore_ascii_case(scheme) {
+                let rest = uri.get(scheme.len()..).unwrap_or("");
+                return Ok((is_srv, rest));
+            }
+        }
+    }
+    Err(Error::InvalidScheme)
+}
+
+/// `user[:password]`, already split from the hosts at the last `@`.
+fn parse_userinfo(userinfo: &str) -> Result<(String, Option<Secret>)> {
+    let invalid = |rule| Error::InvalidUserinfo { rule };
+    // RFC 3986 gen-delims other than the one `:` must be escaped (sub-delims may appear raw).
+    for c in userinfo.chars() {
+        match c {
+            '@' => return Err(invalid("it contains an unescaped `@`")),
+            '/' | '?' | '#' | '[' | ']' => {
+                return Err(invalid(
+                    "it contains an unescaped `/`, `?`, `#`, `[` or `]`",
+                ));
+            }
+            _ => {}
+        }
+    }
+    let (raw_user, raw_password) = match userinfo.split_once(':') {
+        Some((user, password)) => (user, Some(password)),
+        None => (userinfo, None),
+    };
+    if raw_password.is_some_and(|p| p.contains(':')) {
+        return Err(invalid("it contains more than one unescaped `:`"));
+    }
+    let user = percent::decode(raw_user).map_err(|e| invalid(e.rule()))?;
+    let password = raw_password
+        .map(|p| {
+            percent::decode(p)
+                .map(Secret::new)
+                .map_err(|e| invalid(e.rule()))
+        })
+        .transpose()?;
+    Ok((user, password))
+}
+
+fn parse_hosts(hosts_part: &str, warnings: &mut Vec<Warning>) -> Result<Vec<Host>> {
+    if hosts_part.is_empty() {
+        return Err(Error::InvalidHost {
+            host: String::new(),
+            rule: "at least one host is required",
+        });
+    }
+    let mut hosts: Vec<Host> = Vec::new();
+    for raw in hosts_part.split(',') {
+        let host = Host::parse(raw)?;
+        if hosts.iter().any(|h| h.same_server(&host)) {
+            warnings.push(Warning::DuplicateHost {
+                host: host.to_string(),
+            });
+        } else {
+            hosts.push(host);
+        }
+    }
+    Ok(hosts)
+}
+
+/// The one host of a `mongodb+srv` URI: a name, without port.
+fn srv_hostname(hosts: &[Host]) -> Result<String> {
+    match hosts {
+        [Host::Name { name, port: None }] => Ok(name.clone()),
+        [
+            Host::Name {
+                name,
+                port: Some(_),
+            },
+        ] => Err(Error::InvalidHost {
+            host: name.clone(),
+            rule: "a mongodb+srv URI takes no port",
+        }),
+        [other] => Err(Error::InvalidHost {
+            host: other.host(),
+            rule: "a mongodb+srv URI needs a DNS name",
+        }),
+        _ => Err(Error::InvalidHost {
+            host: hosts.iter().map(Host::host).collect::<Vec<_>>().join(","),
+            rule: "a mongodb+srv URI takes exactly one host",
+        }),
+    }
+}
+
+fn parse_database(path: &str) -> Result<Option<String>> {
+    if path.is_empty() {
+        return Ok(None);
+    }
+    let name = percent::decode(path).map_err(|e| Error::InvalidDatabase {
+        name: path.to_owned(),
+        rule: e.rule(),
+    })?;
+    if name.contains(['/', '\\', ' ', '"', '$']) {
+        return Err(Error::InvalidDatabase {
+            name,
+            rule: "a database name may not contain `/`, `\\`, space, `\"` or `$`",
+        });
+    }
+    Ok(Some(name))
+}
+
+/// `authMechanismProperties`: `KEY:VALUE` items separated by commas, split at the first colon,
+/// each part decoded once (rules C1-C3).
+fn parse_mechanism_properties(
+    raw: &str,
+    warnings: &mut Vec<Warning>,
+) -> Result<crate::MechanismProperties> {
+    const OPTION: &str = "authMechanismProperties";
+    let mut properties = crate::MechanismProperties::new();
+    for (index, item) in raw
+        .split(',')
+        .enumerate()
+        .filter(|(_, item)| !item.is_empty())
+    {
+        // The item is not echoed: it may hold a session token.
+        let (raw_name, raw_value) = item.split_once(':').ok_or_else(|| {
+            Error::option(
+                OPTION,
+                format!("item {} is not written `KEY:VALUE`", index + 1),
+            )
+        })?;
+        let name = percent::decode(raw_name).map_err(|e| Error::option(OPTION, e.rule()))?;
+        let value = percent::decode(raw_value).map_err(|e| Error::option(OPTION, e.rule()))?;
+        if is_code_only_property(&name) {
+            return Err(Error::option(
+                OPTION,
+                format!("`{name}` can only be set in code, not in the connection string"),
+            ));
+        }
+        if value.contains(',') {
+            warnings.push(Warning::CommaInPropertyValue {
+                property: name.clone(),
+            });
+        }
+        if properties.insert(&name, value) {
+            warnings.push(Warning::RepeatedOption {
+                key: format!("{OPTION}:{name}"),
+            });
+        }
+    }
+    Ok(properties)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,95 @@
+//! Strict percent-decoding and the encoding the printer uses.
+//!
+//! The `percent-encoding` crate decodes leniently (a stray `%` passes through), but the
+//! connection-string spec requires an error for a `%` not followed by two hex digits, so the
+//! escapes are checked here before the crate decodes them.
+
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
+
+/// Everything but RFC 3986 "unreserved" characters is escaped, so a printed component never
+/// contains a delimiter of any part of the connection string.
+const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Why a component could not be decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DecodeError {
+    /// A `%` not followed by two hex digits.
+    BadEscape,
+    /// The decoded bytes are not UTF-8.
+    NotUtf8,
+}
+
+impl DecodeError {
+    pub(crate) fn rule(self) -> &'static str {
+        match self {
+            DecodeError::BadEscape => "a `%` must be followed by two hex digits",
+            DecodeError::NotUtf8 => "the percent-decoded bytes are not UTF-8",
+        }
+    }
+}
+
+/// Checks that every `%` starts a valid escape.
+pub(crate) fn check_escapes(s: &str) -> Result<(), DecodeError> {
+    let bytes = s.as_bytes();
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        if b == b'%' {
+            let hex = |j: usize| bytes.get(j).is_some_and(u8::is_ascii_hexdigit);
+            if !(hex(i + 1) && hex(i + 2)) {
+                return Err(DecodeError::BadEscape);
+            }
+            i += 3;
+        } else {
+            i += 1;
+        }
+    }
+    Ok(())
+}
+
+/// Decodes once, strictly.
+pub(crate) fn decode(s: &str) -> Result<String, DecodeError> {
+    check_escapes(s)?;
+    percent_decode_str(s)
+        .decode_utf8()
+        .map(|cow| cow.into_owned())
+        .map_err(|_| DecodeError::NotUtf8)
+}
+
+/// Encodes a component for printing.
+pub(crate) fn encode(s: &str) -> String {
+    utf8_percent_encode(s, COMPONENT).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_bad_escapes() {
+        for bad in ["%", "%4", "a%zz", "%g0", "user%20%", "100%"] {
+            assert_eq!(decode(bad), Err(DecodeError::BadEscape), "{bad}");
+        }
+        assert_eq!(decode("%FF"), Err(DecodeError::NotUtf8));
+    }
+
+    #[test]
+    fn decodes_once() {
+        assert_eq!(decode("abcd%25ef%3Ag%26hi").unwrap(), "abcd%ef:g&hi");
+        assert_eq!(decode("%E2%85%A8").unwrap(), "\u{2168}");
+    }
+
+    #[test]
+    fn encode_then_decode_is_identity() {
+        let s = "a b/c?d#e[f]g@h:i,j=k&l%m+n\u{2168}";
+        assert_eq!(decode(&encode(s)).unwrap(), s);
+        assert!(
+            encode(s)
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-._~%".contains(c))
+        );
+    }
+}

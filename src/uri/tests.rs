@@ -1,0 +1,194 @@
+use super::*;
+use crate::AuthMechanism;
+
+fn parse(uri: &str) -> ConnectionString {
+    ConnectionString::parse(uri).unwrap_or_else(|e| panic!("{uri}: {e}"))
+}
+
+#[test]
+fn query_may_follow_the_hosts_without_a_slash() {
+    let cs = parse("mongodb://example.com?tls=true&appName=x");
+    assert_eq!(cs.tls().enabled, Some(true));
+    assert_eq!(cs.option("APPNAME"), Some("x"));
+    assert_eq!(cs.database(), None);
+}
+
+#[test]
+fn userinfo_errors_never_echo_the_password() {
+    for uri in [
+        "mongodb://alice:Zq9:x@h",
+        "mongodb://alice:Zq9@x@h",
+        "mongodb://alice:Zq9%zz@h",
+        "mongodb://alice:Zq9#@h",
+    ] {
+        let err = ConnectionString::parse(uri).unwrap_err();
+        let message = format!("{err} {err:?}");
+        assert!(!message.contains("Zq9"), "{message}");
+        assert!(
+            matches!(err, Error::InvalidUserinfo { .. }),
+            "{uri}: {err:?}"
+        );
+    }
+}
+
+#[test]
+fn empty_userinfo_means_credentials_were_configured() {
+    for uri in ["mongodb://@localhost.com/", "mongodb://:@localhost.com/"] {
+        let err = ConnectionString::parse(uri).unwrap_err();
+        assert!(
+            matches!(err, Error::InvalidCredential { .. }),
+            "{uri}: {err:?}"
+        );
+    }
+}
+
+#[test]
+fn repeated_and_unknown_options_are_kept_with_warnings() {
+    let cs = parse(
+        "mongodb://h/?replicaSet=a&replicaSet=b&foo=bar&readPreferenceTags=dc:ny&readPreferenceTags=",
+    );
+    assert_eq!(cs.option("replicaset"), Some("b"));
+    assert_eq!(cs.option("foo"), Some("bar"));
+    assert_eq!(
+        cs.option_values("readPreferenceTags").collect::<Vec<_>>(),
+        ["dc:ny", ""]
+    );
+    assert_eq!(
+        cs.warnings(),
+        [
+            Warning::RepeatedOption {
+                key: "replicaSet".into()
+            },
+            Warning::UnknownOption { key: "foo".into() },
+        ]
+    );
+}
+
+#[test]
+fn invalid_values_are_dropped_with_a_warning() {
+    let cs = parse("mongodb://h/?connectTimeoutMS=-2&journal=&w=majority");
+    assert_eq!(cs.option("connectTimeoutMS"), None);
+    assert_eq!(cs.option("journal"), None);
+    assert_eq!(cs.option("w"), Some("majority"));
+    assert_eq!(cs.warnings().len(), 2);
+}
+
+#[test]
+fn duplicate_hosts_are_dropped_with_a_warning() {
+    let cs = parse("mongodb://a:27017,A,b");
+    assert_eq!(cs.hosts().len(), 2);
+    assert_eq!(
+        cs.warnings(),
+        [Warning::DuplicateHost {
+            host: "a:27017".into()
+        }]
+    );
+}
+
+#[test]
+fn mechanism_properties_split_before_decoding() {
+    let cs = parse(
+        "mongodb://localhost?authMechanism=MONGODB-OIDC&authMechanismProperties=TOKEN_RESOURCE:mongodb://host1%2Chost2,ENVIRONMENT:azure",
+    );
+    let props = cs.credential().unwrap().mechanism_properties();
+    assert_eq!(props.get("TOKEN_RESOURCE"), Some("mongodb://host1,host2"));
+    assert_eq!(props.get("environment"), Some("azure"));
+    assert_eq!(
+        cs.warnings(),
+        [Warning::CommaInPropertyValue {
+            property: "TOKEN_RESOURCE".into()
+        }]
+    );
+}
+
+#[test]
+fn code_only_properties_are_refused_in_the_uri() {
+    let err = ConnectionString::parse(
+        "mongodb://localhost/?authMechanism=MONGODB-OIDC&authMechanismProperties=ENVIRONMENT:azure,ALLOWED_HOSTS:x",
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("only be set in code"), "{err}");
+}
+
+#[test]
+fn gssapi_service_name_alias() {
+    let cs = parse("mongodb://u%40R@h/?authMechanism=GSSAPI&gssapiServiceName=other");
+    let cred = cs.credential().unwrap();
+    assert_eq!(
+        cred.mechanism_properties().get("SERVICE_NAME"),
+        Some("other")
+    );
+    assert!(matches!(cs.warnings(), [Warning::DeprecatedOption { .. }]));
+}
+
+#[test]
+fn tls_rules() {
+    assert!(parse("mongodb+srv://a.b.c").tls_enabled());
+    assert!(!parse("mongodb+srv://a.b.c/?tls=false").tls_enabled());
+    assert!(!parse("mongodb://h").tls_enabled());
+    assert!(parse("mongodb://h/?tlsCAFile=ca.pem").tls_enabled());
+    assert!(ConnectionString::parse("mongodb://h/?tls=false&tlsCAFile=ca.pem").is_err());
+    assert!(ConnectionString::parse("mongodb://h/?tls=true&ssl=false").is_err());
+    assert!(
+        ConnectionString::parse("mongodb://h/?tlsInsecure=false&tlsAllowInvalidHostnames=false")
+            .is_err()
+    );
+    let cs = parse("mongodb://h/?tlsCertificateKeyFilePassword=hunter2");
+    assert!(!format!("{cs:?}{cs}").contains("hunter2"));
+}
+
+#[test]
+fn in_code_options_win_and_are_not_decoded() {
+    let cs = parse("mongodb://uri-user:uri-pass@h/app?authMechanism=SCRAM-SHA-1")
+        .with_credential_options(
+            CredentialOptions::new()
+                .password("and%20or")
+                .auth_mechanism(AuthMechanism::ScramSha256),
+        )
+        .unwrap();
+    let cred = cs.credential().unwrap();
+    assert_eq!(cred.username(), Some("uri-user"));
+    assert_eq!(cred.password().unwrap().expose(), "and%20or");
+    assert_eq!(cred.mechanism(), Some(AuthMechanism::ScramSha256));
+    assert_eq!(cred.source(), "app");
+}
+
+#[test]
+fn in_code_options_are_validated_too() {
+    let err = parse("mongodb://h")
+        .with_credential_options(CredentialOptions::new().auth_mechanism(AuthMechanism::Plain))
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidCredential { .. }), "{err:?}");
+}
+
+#[test]
+fn printing_round_trips() {
+    for uri in [
+        "mongodb://alice:p%40ss%3Aw%2Frd@example.com:27018,[::1],%2Ftmp%2Fm.sock/my%3Ddb?replicaSet=rs&readPreferenceTags=dc:ny,rack:1&readPreferenceTags=",
+        "mongodb+srv://u:p@cluster.example.com/?authSource=admin&tls=false&srvServiceName=custom",
+        "mongodb://localhost/?authMechanism=MONGODB-OIDC&authMechanismProperties=ENVIRONMENT:azure,TOKEN_RESOURCE:mongodb%3A%2F%2Fx%2Cy",
+        "mongodb://h/?tlsCAFile=%2Fetc%2Fca.pem&tlsCertificateKeyFilePassword=a%26b&proxyHost=p&proxyUsername=u&proxyPassword=x%3Dy",
+        "mongodb://k:s@h/?authMechanism=MONGODB-AWS&authMechanismProperties=AWS_SESSION_TOKEN:t%2Bk",
+    ] {
+        let cs = parse(uri);
+        let printed = cs.to_uri();
+        let again = parse(printed.expose());
+        assert_eq!(again.hosts(), cs.hosts(), "{}", printed.expose());
+        assert_eq!(again.credential(), cs.credential());
+        assert_eq!(again.tls(), cs.tls());
+        assert_eq!(again.options(), cs.options());
+        assert_eq!(again.database(), cs.database());
+    }
+}
+
+#[test]
+fn display_and_debug_redact_every_secret() {
+    let cs = parse(
+        "mongodb://k:S3CRET@h/?authMechanism=MONGODB-AWS&authMechanismProperties=AWS_SESSION_TOKEN:T0KEN&proxyHost=p&proxyUsername=u&proxyPassword=PR0XY&tlsCertificateKeyFilePassword=K3Y",
+    );
+    let shown = format!("{cs} {cs:?} {:?}", cs.credential());
+    for secret in ["S3CRET", "T0KEN", "PR0XY", "K3Y"] {
+        assert!(!shown.contains(secret), "{secret} leaked: {shown}");
+    }
+    assert!(cs.to_uri().expose().contains("S3CRET"));
+}
