@@ -223,6 +223,14 @@ impl MechanismProperties {
         }
     }
 
+    /// Appends a property the caller knows is not present yet (the URI parser tracks that with a
+    /// set, so a long list of properties costs linear time, not quadratic).
+    pub(crate) fn push_unique(&mut self, name: &str, value: String) {
+        let name = canonical_property_name(name);
+        let value = PropertyValue::new(&name, value);
+        self.entries.push((name, value));
+    }
+
     /// Removes a property (case-insensitive).
     pub fn remove(&mut self, name: &str) -> bool {
         let before = self.entries.len();

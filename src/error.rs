@@ -80,9 +80,233 @@ pub enum Error {
         /// The rule that was broken.
         rule: String,
     },
+
+    /// A SCRAM message from the server breaks RFC 5802 or the auth spec, or the server failed
+    /// to prove it knows the password.
+    #[error("SCRAM: {0}")]
+    Scram(#[from] ScramError),
+
+    /// The server answered a command with `ok: 0`. Code 18 (`AuthenticationFailed`) means the
+    /// credentials were refused; [`Error::kind`] tells it apart from other failures.
+    #[error("server error {code} ({code_name}): {message}")]
+    Server {
+        /// The server's error code.
+        code: i32,
+        /// The server's name for the code (may be empty on old servers).
+        code_name: String,
+        /// The server's message.
+        message: String,
+    },
+
+    /// A server reply breaks the authentication conversation (a field missing or of the wrong
+    /// type, a conversation that ends too early or goes on too long).
+    #[error("protocol violation: {rule}")]
+    Protocol {
+        /// The rule that was broken.
+        rule: String,
+    },
+
+    /// The bytes on the connection are not a valid MongoDB wire message.
+    #[error("wire protocol: {0}")]
+    Wire(#[from] WireError),
+
+    /// A state machine was driven in an order it does not allow (a bug in the caller).
+    #[error("`{call}` called out of order (the authenticator is {state})")]
+    OutOfOrder {
+        /// The method that was called.
+        call: &'static str,
+        /// The state the machine was in.
+        state: &'static str,
+    },
+
+    /// The mechanism is recognised but this crate cannot run it (yet).
+    #[error("{mechanism} authentication is not supported by this crate yet")]
+    UnsupportedMechanism {
+        /// The mechanism's name.
+        mechanism: &'static str,
+    },
+
+    /// The connection string asks for something an adapter cannot do (yet), like TLS before the
+    /// TLS support lands, or an unresolved `mongodb+srv` name.
+    #[error("unsupported: {what}")]
+    Unsupported {
+        /// What is unsupported, and what to do instead.
+        what: String,
+    },
+
+    /// Reading from or writing to the connection failed.
+    #[error("I/O error while {operation}: {source}")]
+    Io {
+        /// What the adapter was doing.
+        operation: &'static str,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// An operation took longer than its timeout.
+    #[error("timed out after {after:?} while {operation}")]
+    Timeout {
+        /// What the adapter was doing.
+        operation: &'static str,
+        /// The timeout.
+        after: std::time::Duration,
+    },
 }
 
+/// What went wrong in SCRAM, one variant per rule.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ScramError {
+    /// The message is not UTF-8 or not a list of `name=value` attributes.
+    #[error("malformed server message: {0}")]
+    Malformed(&'static str),
+    /// A required attribute (`r`, `s`, `i` or `v`) is missing.
+    #[error("the server message has no `{0}=` attribute")]
+    MissingAttribute(char),
+    /// The server asked for a mandatory extension (`m=`), which no client supports.
+    #[error("the server requires an unsupported mandatory extension (m=)")]
+    MandatoryExtension,
+    /// An attribute that must be base64 (`s`, `v`) is not.
+    #[error("attribute `{0}=` is not valid base64")]
+    InvalidBase64(char),
+    /// The salt decodes to nothing.
+    #[error("the salt is empty")]
+    EmptySalt,
+    /// The iteration count is not a number a client can use.
+    #[error("the iteration count is not a positive integer")]
+    InvalidIterationCount,
+    /// Fewer than 4096 iterations: refused before any key is derived (auth spec).
+    #[error("the iteration count {count} is below the minimum of {minimum}")]
+    IterationCountTooLow {
+        /// What the server sent.
+        count: u32,
+        /// The minimum (4096).
+        minimum: u32,
+    },
+    /// More iterations than the client's ceiling: a hostile server could otherwise make the
+    /// client burn minutes of CPU.
+    #[error("the iteration count {count} is above the client's ceiling of {maximum}")]
+    IterationCountTooHigh {
+        /// What the server sent.
+        count: u32,
+        /// The configured ceiling.
+        maximum: u32,
+    },
+    /// The server's nonce does not start with the client's.
+    #[error("the server nonce does not extend the client nonce")]
+    NonceMismatch,
+    /// The server's nonce adds nothing to the client's.
+    #[error("the server added nothing to the client nonce")]
+    EmptyServerNonce,
+    /// The server ended the conversation with `e=<reason>`.
+    #[error("the server reported: {reason}")]
+    ServerError {
+        /// The server's reason, as sent.
+        reason: String,
+    },
+    /// The server's signature (`v=`) is wrong: it does not know the password, or someone is in
+    /// the middle. Mutual authentication failed.
+    #[error("the server signature is wrong: mutual authentication failed")]
+    ServerSignatureMismatch,
+    /// The password cannot be prepared with SASLprep (RFC 4013 prohibits a character in it).
+    #[error("the password contains a character SASLprep prohibits")]
+    InvalidPassword,
+    /// A client nonce given by the caller is empty or has a character RFC 5802 forbids.
+    #[error("a client nonce must be printable ASCII without `,`")]
+    InvalidNonce,
+}
+
+/// What is wrong with the bytes of a wire message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum WireError {
+    /// The declared length is smaller than the message header or than the opcode needs.
+    #[error("message length {0} is too short")]
+    TooShort(i64),
+    /// The declared length is larger than the limit.
+    #[error("message length {length} exceeds the limit of {limit} bytes")]
+    TooLarge {
+        /// The declared length.
+        length: i64,
+        /// The limit.
+        limit: usize,
+    },
+    /// An opcode this decoder does not accept.
+    #[error("unexpected opcode {0}")]
+    UnknownOpcode(i32),
+    /// The reply answers another request.
+    #[error("reply is for request {actual}, expected {expected}")]
+    ResponseToMismatch {
+        /// The request id sent.
+        expected: i32,
+        /// The `responseTo` received.
+        actual: i32,
+    },
+    /// OP_MSG flag bits 0-15 must be understood; these are not.
+    #[error("unknown required OP_MSG flag bits {0:#06x}")]
+    UnknownRequiredFlags(u32),
+    /// The CRC-32C checksum does not match the message.
+    #[error("checksum mismatch")]
+    ChecksumMismatch,
+    /// A section or document is malformed.
+    #[error("malformed message: {0}")]
+    Malformed(&'static str),
+}
+
+/// The broad class of an [`Error`], for callers that react per class (retry, re-prompt, alert).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The connection string or options are invalid.
+    Configuration,
+    /// The server refused the credentials (`AuthenticationFailed`, code 18).
+    AuthenticationFailed,
+    /// The server could not prove it knows the password.
+    MutualAuthenticationFailed,
+    /// The server failed a command for another reason.
+    Server,
+    /// The peer broke the wire or authentication protocol.
+    Protocol,
+    /// The caller drove a state machine out of order.
+    Usage,
+    /// The connection failed (refused, reset, closed).
+    Io,
+    /// An operation did not finish in time.
+    Timeout,
+}
+
+/// MongoDB's error code for refused credentials.
+pub const AUTHENTICATION_FAILED: i32 = 18;
+
 impl Error {
+    /// The class of the error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Server {
+                code: AUTHENTICATION_FAILED,
+                ..
+            } => ErrorKind::AuthenticationFailed,
+            Error::Server { .. } => ErrorKind::Server,
+            Error::Scram(ScramError::ServerSignatureMismatch) => {
+                ErrorKind::MutualAuthenticationFailed
+            }
+            Error::Scram(ScramError::ServerError { .. }) => ErrorKind::AuthenticationFailed,
+            Error::Scram(ScramError::InvalidPassword | ScramError::InvalidNonce) => {
+                ErrorKind::Configuration
+            }
+            Error::Scram(_) | Error::Protocol { .. } | Error::Wire(_) => ErrorKind::Protocol,
+            Error::OutOfOrder { .. } => ErrorKind::Usage,
+            Error::Io { .. } => ErrorKind::Io,
+            Error::Timeout { .. } => ErrorKind::Timeout,
+            _ => ErrorKind::Configuration,
+        }
+    }
+
+    pub(crate) fn protocol(rule: impl Into<String>) -> Self {
+        Error::Protocol { rule: rule.into() }
+    }
+
     pub(crate) fn option(option: impl Into<String>, rule: impl Into<String>) -> Self {
         Error::InvalidOption {
             option: option.into(),
@@ -94,6 +318,22 @@ impl Error {
         Error::InvalidCredential {
             mechanism: mechanism.to_string(),
             rule: rule.into(),
+        }
+    }
+
+    /// An I/O error, classed as a timeout when the socket timed out.
+    #[cfg_attr(not(any(feature = "blocking", feature = "tokio")), allow(dead_code))]
+    pub(crate) fn io(
+        operation: &'static str,
+        source: std::io::Error,
+        timeout: std::time::Duration,
+    ) -> Self {
+        match source.kind() {
+            std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => Error::Timeout {
+                operation,
+                after: timeout,
+            },
+            _ => Error::Io { operation, source },
         }
     }
 

@@ -19,20 +19,36 @@
 //! # Ok::<(), mongodb_auth::Error>(())
 //! ```
 //!
-//! Layers, from the bottom: [`error`] and [`Secret`]; [`uri`] and [`credential`].
+//! Layers, from the bottom: [`error`] and [`Secret`]; [`uri`] and [`credential`]; [`wire`];
+//! the mechanisms [`scram`], [`plain`] and [`x509`]; [`handshake`], which drives them all.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+#[cfg(any(feature = "blocking", feature = "tokio"))]
+pub mod adapter;
+#[cfg(feature = "blocking")]
+pub mod blocking;
 pub mod credential;
 pub mod error;
+pub mod handshake;
+pub mod plain;
+pub mod scram;
 mod secret;
+#[cfg(feature = "server")]
+pub mod server;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 pub mod uri;
+pub mod wire;
+pub mod x509;
 
 pub use credential::{
     AuthMechanism, Credential, CredentialOptions, ExplicitAwsCredentials, MechanismProperties,
 };
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, Result, ScramError, WireError};
+pub use handshake::{AuthOptions, Authenticator, Command, Outcome, Step};
+pub use scram::{KeyDerivation, ScramKeyCache, ScramKeys, ScramVariant};
 pub use secret::{REDACTED, Secret};
 pub use uri::{
     ConnectionString, Host, ParseOptions, SrvQuery, SrvRecord, TlsOptions, TxtRecord, UriOption,

@@ -132,9 +132,10 @@ impl Host {
         })
     }
 
-    /// Whether two identifiers name the same server (ports compared after defaulting).
-    pub(crate) fn same_server(&self, other: &Host) -> bool {
-        self.host() == other.host() && self.effective_port() == other.effective_port()
+    /// What identifies the server: two hosts with the same key are the same server (ports
+    /// compared after defaulting).
+    pub(crate) fn server_key(&self) -> (String, Option<u16>) {
+        (self.host(), self.effective_port())
     }
 
     /// The identifier as it is written in a connection string (percent-encoded where needed).

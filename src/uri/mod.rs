@@ -10,6 +10,7 @@ mod options;
 mod percent;
 mod srv;
 
+use std::collections::HashSet;
 use std::fmt;
 
 pub use host::{DEFAULT_PORT, Host};
@@ -113,6 +114,18 @@ impl ConnectionString {
             None => ("", tail.strip_prefix('?').unwrap_or("")),
         };
 
+        // An `@` after the host list means a `/` or `?` in the username or password ended it
+        // early. Say so without echoing anything: the text around it is part of a password.
+        if path.contains('@')
+            || query
+                .split('&')
+                .any(|pair| pair.split('=').next().is_some_and(|k| k.contains('@')))
+        {
+            return Err(Error::InvalidUserinfo {
+                rule: "an unescaped `/` or `?` in it ends the host list early",
+            });
+        }
+
         let mut auth = AuthInput::default();
         let hosts_part = match authority.rsplit_once('@') {
             Some((userinfo, hosts)) => {
@@ -140,18 +153,17 @@ impl ConnectionString {
         let mut tls = TlsBuilder::default();
         let mut options = Vec::new();
         let mut gssapi_service_name = None;
-        let mut seen: Vec<String> = Vec::new();
+        let mut seen: HashSet<String> = HashSet::new();
         for pair in query.split('&').filter(|pair| !pair.is_empty()) {
             let (raw_key, raw_value) = pair
                 .split_once('=')
                 .ok_or_else(|| Error::option(pair, "an option must be written `key=value`"))?;
             let key = percent::decode(raw_key).map_err(|e| Error::option(raw_key, e.rule()))?;
             let lower = key.to_ascii_lowercase();
-            let repeated = seen.contains(&lower);
-            if repeated && kind_of(&key).is_none_or(|k| !k.is_list()) {
+            let first_time = seen.insert(lower.clone());
+            if !first_time && kind_of(&key).is_none_or(|k| !k.is_list()) {
                 warnings.push(Warning::RepeatedOption { key: key.clone() });
             }
-            seen.push(lower.clone());
             if lower == "authmechanismproperties" {
                 // Split before decoding, so an encoded `,` or `:` stays inside its value.
                 auth.properties = parse_mechanism_properties(raw_value, &mut warnings)?;
@@ -526,6 +538,13 @@ impl ConnectionString {
     }
 }
 
+/// Strictly percent-decodes one component (for other parts of the crate that take
+/// percent-encoded input, like the `serve` command's `--user`).
+#[cfg_attr(not(feature = "server"), allow(dead_code))]
+pub(crate) fn decode_component(s: &str) -> std::result::Result<String, &'static str> {
+    percent::decode(s).map_err(|e| e.rule())
+}
+
 impl fmt::Display for ConnectionString {
     /// The URI with every secret replaced by `<redacted>`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -594,14 +613,15 @@ fn parse_hosts(hosts_part: &str, warnings: &mut Vec<Warning>) -> Result<Vec<Host
         });
     }
     let mut hosts: Vec<Host> = Vec::new();
+    let mut seen = HashSet::new();
     for raw in hosts_part.split(',') {
         let host = Host::parse(raw)?;
-        if hosts.iter().any(|h| h.same_server(&host)) {
+        if seen.insert(host.server_key()) {
+            hosts.push(host);
+        } else {
             warnings.push(Warning::DuplicateHost {
                 host: host.to_string(),
             });
-        } else {
-            hosts.push(host);
         }
     }
     Ok(hosts)
@@ -656,6 +676,7 @@ fn parse_mechanism_properties(
 ) -> Result<crate::MechanismProperties> {
     const OPTION: &str = "authMechanismProperties";
     let mut properties = crate::MechanismProperties::new();
+    let mut seen = HashSet::new();
     for (index, item) in raw
         .split(',')
         .enumerate()
@@ -681,7 +702,10 @@ fn parse_mechanism_properties(
                 property: name.clone(),
             });
         }
-        if properties.insert(&name, value) {
+        if seen.insert(name.to_ascii_uppercase()) {
+            properties.push_unique(&name, value);
+        } else {
+            properties.insert(&name, value);
             warnings.push(Warning::RepeatedOption {
                 key: format!("{OPTION}:{name}"),
             });

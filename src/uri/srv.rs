@@ -106,9 +106,10 @@ impl ConnectionString {
             return Err(Error::srv(format!("no SRV record found for `{hostname}`")));
         }
         let mut hosts: Vec<Host> = Vec::with_capacity(srv_records.len());
+        let mut seen = std::collections::HashSet::new();
         for record in srv_records {
             let host = seed_host(&hostname, record)?;
-            if !hosts.iter().any(|h| h.same_server(&host)) {
+            if seen.insert(host.server_key()) {
                 hosts.push(host);
             }
         }

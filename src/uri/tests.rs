@@ -192,3 +192,51 @@ fn display_and_debug_redact_every_secret() {
     }
     assert!(cs.to_uri().expose().contains("S3CRET"));
 }
+
+#[test]
+fn unescaped_slash_or_question_mark_in_a_password_is_not_echoed() {
+    for uri in [
+        "mongodb://alice:Zq9/x@db",
+        "mongodb://alice:12345/x@db",
+        "mongodb://alice:Zq9?x@db",
+        "mongodb://alice:Zq9?x@db/?w=1",
+    ] {
+        let err = ConnectionString::parse(uri).unwrap_err();
+        assert!(
+            matches!(err, Error::InvalidUserinfo { .. }),
+            "{uri}: {err:?}"
+        );
+        let shown = format!("{err} {err:?}");
+        assert!(
+            !shown.contains("Zq9") && !shown.contains("12345"),
+            "{shown}"
+        );
+    }
+    // An `@` in an option value is fine.
+    assert_eq!(
+        parse("mongodb://h/db?replicaSet=a@b").option("replicaSet"),
+        Some("a@b")
+    );
+}
+
+#[test]
+fn long_lists_parse() {
+    // 20,000 hosts, options and properties (duplicates are found with sets, not pairwise).
+    let hosts: Vec<String> = (0..20_000).map(|i| format!("h{i}")).collect();
+    let options: Vec<String> = (0..20_000).map(|i| format!("k{i}=v")).collect();
+    let props: Vec<String> = (0..20_000).map(|i| format!("P{i}:v")).collect();
+    let cs = parse(&format!(
+        "mongodb://{}/?{}",
+        hosts.join(","),
+        options.join("&")
+    ));
+    assert_eq!(cs.hosts().len(), 20_000);
+    assert_eq!(cs.options().len(), 20_000);
+    // SCRAM takes no properties, so the list parses and is then refused.
+    let err = ConnectionString::parse(&format!(
+        "mongodb://u:p@h/?authMechanismProperties={}",
+        props.join(",")
+    ))
+    .unwrap_err();
+    assert!(matches!(err, Error::InvalidCredential { .. }), "{err:?}");
+}

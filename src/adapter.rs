@@ -1,0 +1,466 @@
+//! What the blocking and tokio adapters share: options, the `hello` they open a connection with,
+//! the addresses they try, and the events they report. The adapters themselves are the
+//! [`Authenticator`](crate::Authenticator) loop plus a socket.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::time::Duration;
+
+use bson::raw::cstr;
+use bson::{RawArrayBuf, RawBsonRef, RawDocument, RawDocumentBuf, rawdoc};
+
+use crate::credential::Credential;
+use crate::error::{Error, Result};
+use crate::handshake::{
+    AuthOptions, Authenticator, Command, Outcome, Step, check_ok, reply_document,
+};
+use crate::scram::{KeyDerivation, ScramKeys};
+use crate::uri::{ConnectionString, Host};
+use crate::wire;
+
+/// Something that can be turned into a connection string: a `&str` URI or a parsed one.
+pub trait IntoConnectionString {
+    /// Parses (or passes through) the connection string.
+    fn into_connection_string(self) -> Result<ConnectionString>;
+}
+
+impl IntoConnectionString for &str {
+    fn into_connection_string(self) -> Result<ConnectionString> {
+        ConnectionString::parse(self)
+    }
+}
+
+impl IntoConnectionString for ConnectionString {
+    fn into_connection_string(self) -> Result<ConnectionString> {
+        Ok(self)
+    }
+}
+
+impl IntoConnectionString for &ConnectionString {
+    fn into_connection_string(self) -> Result<ConnectionString> {
+        Ok(self.clone())
+    }
+}
+
+/// Something the adapter did, for callers that want to show or log the conversation. Payloads
+/// are never included: they carry proofs and passwords.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum Event<'a> {
+    /// A TCP connection is open.
+    Connected {
+        /// The address, as `host:port`.
+        address: &'a str,
+    },
+    /// A message was written.
+    Sent {
+        /// The command's name (`isMaster`, `hello`, `saslStart`, ...).
+        command: &'a str,
+        /// Its database.
+        db: &'a str,
+        /// `OP_QUERY` or `OP_MSG`.
+        op: &'static str,
+        /// The fields the authenticator added to `hello` (`saslSupportedMechs`,
+        /// `speculativeAuthenticate`), empty for other commands.
+        auth_fields: Vec<&'a str>,
+        /// The message size.
+        bytes: usize,
+    },
+    /// A reply was read.
+    Received {
+        /// The reply size.
+        bytes: usize,
+        /// Whether the server included a `speculativeAuthenticate` answer.
+        speculative: bool,
+    },
+    /// PBKDF2 ran (the key cache had no entry).
+    DerivedKey {
+        /// The iteration count.
+        iterations: u32,
+        /// How long it took.
+        elapsed: Duration,
+    },
+}
+
+type Observer = Arc<dyn Fn(&Event<'_>) + Send + Sync>;
+
+/// How the first message of a connection is sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HelloStyle {
+    /// Legacy `isMaster` over OP_QUERY, which every server and proxy understands (the handshake
+    /// spec's default).
+    LegacyOpQuery,
+    /// `hello` over OP_MSG, which load balancing and a declared server API require.
+    OpMsg,
+}
+
+/// Settings of `connect` and `authenticate`.
+pub struct ConnectOptions {
+    /// Time allowed to open the TCP connection (per address tried).
+    pub connect_timeout: Duration,
+    /// Time allowed for each reply to arrive whole.
+    pub read_timeout: Duration,
+    /// Time allowed for each write.
+    pub write_timeout: Duration,
+    /// The first message's form; `None` picks OP_MSG `hello` for `loadBalanced=true`, else the
+    /// legacy OP_QUERY `isMaster`.
+    pub hello_style: Option<HelloStyle>,
+    /// `client.application.name` in `hello` (default: the connection string's `appName`).
+    pub app_name: Option<String>,
+    /// Settings of the authentication itself.
+    pub auth: AuthOptions,
+    observer: Option<Observer>,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        ConnectOptions {
+            connect_timeout: Duration::from_secs(10),
+            read_timeout: Duration::from_secs(30),
+            write_timeout: Duration::from_secs(30),
+            hello_style: None,
+            app_name: None,
+            auth: AuthOptions::default(),
+            observer: None,
+        }
+    }
+}
+
+impl ConnectOptions {
+    /// Calls `observer` for every [`Event`].
+    pub fn observe(mut self, observer: impl Fn(&Event<'_>) + Send + Sync + 'static) -> Self {
+        self.observer = Some(Arc::new(observer));
+        self
+    }
+
+    /// Replaces the authentication settings.
+    pub fn auth_options(mut self, auth: AuthOptions) -> Self {
+        self.auth = auth;
+        self
+    }
+
+    pub(crate) fn emit(&self, event: Event<'_>) {
+        if let Some(observer) = &self.observer {
+            observer(&event);
+        }
+    }
+}
+
+impl fmt::Debug for ConnectOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnectOptions")
+            .field("connect_timeout", &self.connect_timeout)
+            .field("read_timeout", &self.read_timeout)
+            .field("write_timeout", &self.write_timeout)
+            .field("hello_style", &self.hello_style)
+            .field("app_name", &self.app_name)
+            .field("auth", &self.auth)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The result of authenticating a connection.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Authenticated {
+    /// How authentication went (`mechanism` is `None` when the connection string has no
+    /// credential or the server is an arbiter).
+    pub outcome: Outcome,
+    /// The server's `hello` reply, as BSON bytes.
+    pub hello_reply: Vec<u8>,
+}
+
+static NEXT_REQUEST_ID: AtomicI32 = AtomicI32::new(1);
+
+/// A process-wide request id, so replies can be matched even across connections in logs.
+pub(crate) fn next_request_id() -> i32 {
+    NEXT_REQUEST_ID.fetch_add(1, Ordering::Relaxed).max(1)
+}
+
+/// A message to write, with what to report about it.
+pub(crate) struct Outgoing {
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) request_id: i32,
+    pub(crate) command: String,
+    pub(crate) db: String,
+    pub(crate) op: &'static str,
+    pub(crate) auth_fields: Vec<String>,
+}
+
+impl Outgoing {
+    pub(crate) fn command(command: &Command) -> Result<Self> {
+        let request_id = next_request_id();
+        Ok(Outgoing {
+            bytes: wire::encode_command(command, request_id)?,
+            request_id,
+            command: command.name().to_owned(),
+            db: command.db.clone(),
+            op: "OP_MSG",
+            auth_fields: Vec::new(),
+        })
+    }
+
+    /// The opening `hello`, with the authenticator's fields merged in.
+    pub(crate) fn hello(
+        style: HelloStyle,
+        app_name: Option<&str>,
+        load_balanced: bool,
+        auth_fields: &[u8],
+    ) -> Result<Self> {
+        let legacy = style == HelloStyle::LegacyOpQuery;
+        let mut hello = if legacy {
+            rawdoc! { "isMaster": 1 }
+        } else {
+            rawdoc! { "hello": 1 }
+        };
+        hello.append(cstr!("helloOk"), true);
+        hello.append(cstr!("client"), client_metadata(app_name));
+        hello.append(cstr!("compression"), RawArrayBuf::new());
+        if load_balanced {
+            hello.append(cstr!("loadBalanced"), true);
+        }
+        let mut fields = Vec::new();
+        for element in RawDocument::from_bytes(auth_fields)
+            .map_err(|_| Error::protocol("the hello fields are not a BSON document"))?
+            .iter()
+        {
+            let (key, value) =
+                element.map_err(|_| Error::protocol("the hello fields are not a BSON document"))?;
+            fields.push(key.as_str().to_owned());
+            hello.append(key, value);
+        }
+        let request_id = next_request_id();
+        let (bytes, command) = if legacy {
+            (
+                wire::encode_legacy_hello(hello.as_bytes(), request_id)?,
+                "isMaster",
+            )
+        } else {
+            let command = Command {
+                db: "admin".into(),
+                body: hello.into_bytes(),
+            };
+            (wire::encode_command(&command, request_id)?, "hello")
+        };
+        Ok(Outgoing {
+            bytes,
+            request_id,
+            command: command.into(),
+            db: "admin".into(),
+            op: if legacy { "OP_QUERY" } else { "OP_MSG" },
+            auth_fields: fields,
+        })
+    }
+
+    pub(crate) fn report(&self, options: &ConnectOptions) {
+        options.emit(Event::Sent {
+            command: &self.command,
+            db: &self.db,
+            op: self.op,
+            auth_fields: self.auth_fields.iter().map(String::as_str).collect(),
+            bytes: self.bytes.len(),
+        });
+    }
+}
+
+/// The handshake spec's `client` document.
+fn client_metadata(app_name: Option<&str>) -> RawDocumentBuf {
+    let mut client = RawDocumentBuf::new();
+    if let Some(name) = app_name {
+        client.append(cstr!("application"), rawdoc! { "name": name });
+    }
+    client.append(
+        cstr!("driver"),
+        rawdoc! { "name": "mongodb-auth", "version": env!("CARGO_PKG_VERSION") },
+    );
+    client.append(
+        cstr!("os"),
+        rawdoc! { "type": std::env::consts::OS, "architecture": std::env::consts::ARCH },
+    );
+    client.append(cstr!("platform"), "Rust");
+    client
+}
+
+/// Reports a reply.
+pub(crate) fn received(options: &ConnectOptions, reply: &[u8]) {
+    let speculative = RawDocument::from_bytes(reply)
+        .ok()
+        .is_some_and(|doc| matches!(doc.get("speculativeAuthenticate"), Ok(Some(_))));
+    options.emit(Event::Received {
+        bytes: reply.len(),
+        speculative,
+    });
+}
+
+/// The I/O-free part of a login, shared by the adapters: what to write next and what to compute.
+/// An adapter writes, reads and runs key derivations; everything else happens here.
+pub(crate) struct Login {
+    authenticator: Option<Authenticator>,
+    hello_reply: Option<Vec<u8>>,
+}
+
+/// What an adapter does next.
+pub(crate) enum Next {
+    /// Write this message and pass its reply to [`Login::on_reply`].
+    Write(Outgoing),
+    /// Run this PBKDF2 job and pass the keys to [`Login::on_keys`].
+    Derive(KeyDerivation),
+    /// The connection is authenticated (or needed no authentication).
+    Done(Authenticated),
+}
+
+impl Login {
+    /// Prepares the login; returns it and the `hello` to write first.
+    pub(crate) fn start(
+        credential: Option<&Credential>,
+        options: &mut ConnectOptions,
+        style: HelloStyle,
+        load_balanced: bool,
+    ) -> Result<(Login, Outgoing)> {
+        let mut authenticator = credential
+            .map(|credential| Authenticator::new(credential, std::mem::take(&mut options.auth)))
+            .transpose()?;
+        let fields = match &mut authenticator {
+            Some(auth) => auth.hello_fields()?,
+            None => RawDocumentBuf::new().into_bytes(),
+        };
+        let hello = Outgoing::hello(style, options.app_name.as_deref(), load_balanced, &fields)?;
+        let login = Login {
+            authenticator,
+            hello_reply: None,
+        };
+        Ok((login, hello))
+    }
+
+    /// Takes the reply to the message last written.
+    pub(crate) fn on_reply(&mut self, reply: Vec<u8>) -> Result<Next> {
+        let step = match (&mut self.authenticator, &self.hello_reply) {
+            (None, _) => {
+                check_ok(reply_document(&reply)?)?;
+                let outcome = Outcome {
+                    mechanism: None,
+                    speculative: false,
+                    round_trips: 0,
+                    key_cache_hit: false,
+                    server_reply: reply.clone(),
+                };
+                return Ok(Next::Done(Authenticated {
+                    outcome,
+                    hello_reply: reply,
+                }));
+            }
+            (Some(auth), None) => {
+                let step = auth.handle_hello_reply(&reply)?;
+                self.hello_reply = Some(reply);
+                step
+            }
+            (Some(auth), Some(_)) => auth.handle_reply(&reply)?,
+        };
+        self.next(step)
+    }
+
+    /// Takes the keys of a [`Next::Derive`] job.
+    pub(crate) fn on_keys(&mut self, keys: ScramKeys) -> Result<Next> {
+        let auth = self.authenticator.as_mut().ok_or(Error::OutOfOrder {
+            call: "on_keys",
+            state: "no authentication",
+        })?;
+        let step = auth.handle_key(keys)?;
+        self.next(step)
+    }
+
+    fn next(&mut self, step: Step) -> Result<Next> {
+        Ok(match step {
+            Step::Send(command) => Next::Write(Outgoing::command(&command)?),
+            Step::DeriveKey(job) => Next::Derive(job),
+            Step::Done(outcome) => Next::Done(Authenticated {
+                outcome,
+                hello_reply: self.hello_reply.take().unwrap_or_default(),
+            }),
+        })
+    }
+}
+
+/// The TCP addresses of a connection string, in order. `mongodb+srv` must be resolved first, and
+/// UNIX sockets and TLS are not handled by the adapters (yet).
+pub(crate) fn tcp_targets(cs: &ConnectionString) -> Result<Vec<(String, u16)>> {
+    if cs.srv_query().is_some() {
+        return Err(Error::Unsupported {
+            what:
+                "a mongodb+srv connection string must be resolved first (srv_query / resolve_srv)"
+                    .into(),
+        });
+    }
+    if cs.tls_enabled() {
+        return Err(Error::Unsupported {
+            what: "TLS is not supported by the adapters yet; authenticate over your own TLS stream with \
+                   `authenticate`"
+                .into(),
+        });
+    }
+    let mut targets = Vec::new();
+    for host in cs.hosts() {
+        match host {
+            Host::Unix { .. } => {}
+            other => targets.push((
+                other.host(),
+                other.effective_port().unwrap_or(crate::uri::DEFAULT_PORT),
+            )),
+        }
+    }
+    if targets.is_empty() {
+        return Err(Error::Unsupported {
+            what: "UNIX socket hosts: connect the stream yourself and call `authenticate`".into(),
+        });
+    }
+    Ok(targets)
+}
+
+/// The hello style for a connection string.
+pub(crate) fn hello_style(options: &ConnectOptions, cs: Option<&ConnectionString>) -> HelloStyle {
+    options.hello_style.unwrap_or_else(|| {
+        if cs.is_some_and(|cs| cs.option("loadBalanced") == Some("true")) {
+            HelloStyle::OpMsg
+        } else {
+            HelloStyle::LegacyOpQuery
+        }
+    })
+}
+
+/// `(user, db)` pairs of a `connectionStatus` reply.
+pub fn authenticated_users(connection_status_reply: &[u8]) -> Result<Vec<(String, String)>> {
+    let doc = reply_document(connection_status_reply)?;
+    check_ok(doc)?;
+    let malformed = || Error::protocol("connectionStatus has no authInfo.authenticatedUsers array");
+    let auth_info = match doc.get("authInfo") {
+        Ok(Some(RawBsonRef::Document(info))) => info,
+        _ => return Err(malformed()),
+    };
+    let users = match auth_info.get("authenticatedUsers") {
+        Ok(Some(RawBsonRef::Array(users))) => users,
+        _ => return Err(malformed()),
+    };
+    let mut out = Vec::new();
+    for user in users {
+        let Ok(RawBsonRef::Document(user)) = user else {
+            return Err(malformed());
+        };
+        match (user.get("user"), user.get("db")) {
+            (Ok(Some(RawBsonRef::String(name))), Ok(Some(RawBsonRef::String(db)))) => {
+                out.push((name.to_owned(), db.to_owned()));
+            }
+            _ => return Err(malformed()),
+        }
+    }
+    Ok(out)
+}
+
+/// The `connectionStatus` command.
+pub(crate) fn connection_status_command() -> Command {
+    Command {
+        db: "admin".into(),
+        body: rawdoc! { "connectionStatus": 1 }.into_bytes(),
+    }
+}

@@ -1,0 +1,271 @@
+//! The blocking adapter (feature `blocking`): the [`Authenticator`] loop over a std
+//! `Read + Write` stream, PBKDF2 run inline.
+//!
+//! ```no_run
+//! use mongodb_auth::blocking;
+//! use mongodb_auth::adapter::ConnectOptions;
+//!
+//! let mut connection = blocking::connect("mongodb://alice:pencil@127.0.0.1:27017/", ConnectOptions::default())?;
+//! println!("{:?} in {} round trips", connection.outcome().mechanism, connection.outcome().round_trips);
+//! println!("authenticated as {:?}", connection.authenticated_users()?);
+//! # Ok::<(), mongodb_auth::Error>(())
+//! ```
+
+use std::io::{Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::{Duration, Instant};
+
+use crate::adapter::{
+    self, Authenticated, ConnectOptions, Event, IntoConnectionString, Login, Next, Outgoing,
+    authenticated_users, connection_status_command,
+};
+use crate::credential::Credential;
+use crate::error::{Error, Result};
+use crate::handshake::{Command, Outcome};
+use crate::wire::ReplyDecoder;
+
+/// An authenticated connection.
+#[derive(Debug)]
+pub struct Connection {
+    stream: TcpStream,
+    address: String,
+    authenticated: Authenticated,
+    options: ConnectOptions,
+}
+
+/// Opens a TCP connection to the first host of `uri` that answers, sends `hello` and
+/// authenticates with the connection string's credential (if any).
+pub fn connect(uri: impl IntoConnectionString, mut options: ConnectOptions) -> Result<Connection> {
+    let cs = uri.into_connection_string()?;
+    if options.app_name.is_none() {
+        options.app_name = cs.option("appName").map(str::to_owned);
+    }
+    let mut last_error = None;
+    for (host, port) in adapter::tcp_targets(&cs)? {
+        match open(&host, port, &options) {
+            Ok(mut stream) => {
+                let address = format!("{host}:{port}");
+                options.emit(Event::Connected { address: &address });
+                let style = adapter::hello_style(&options, Some(&cs));
+                let load_balanced = cs.option("loadBalanced") == Some("true");
+                let authenticated = run(
+                    &mut stream,
+                    cs.credential(),
+                    &mut options,
+                    style,
+                    load_balanced,
+                )?;
+                return Ok(Connection {
+                    stream,
+                    address,
+                    authenticated,
+                    options,
+                });
+            }
+            Err(e) => last_error = Some(e),
+        }
+    }
+    Err(last_error.unwrap_or(Error::Unsupported {
+        what: "no host to connect to".into(),
+    }))
+}
+
+fn open(host: &str, port: u16, options: &ConnectOptions) -> Result<TcpStream> {
+    let timeout = options.connect_timeout;
+    let addresses = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| Error::io("resolving the host", e, timeout))?;
+    let mut last_error = None;
+    for address in addresses {
+        match TcpStream::connect_timeout(&address, timeout) {
+            Ok(stream) => {
+                let io = |e| Error::io("configuring the socket", e, timeout);
+                stream
+                    .set_read_timeout(Some(options.read_timeout))
+                    .map_err(io)?;
+                stream
+                    .set_write_timeout(Some(options.write_timeout))
+                    .map_err(io)?;
+                stream.set_nodelay(true).map_err(io)?;
+                return Ok(stream);
+            }
+            Err(e) => last_error = Some(Error::io("connecting", e, timeout)),
+        }
+    }
+    Err(last_error.unwrap_or(Error::Io {
+        operation: "resolving the host",
+        source: std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "the name resolves to no address",
+        ),
+    }))
+}
+
+/// Authenticates a stream the caller already opened (and secured): sends `hello` and runs the
+/// conversation for `credential`. The adapter cannot set timeouts on a stream it does not know:
+/// set them on the stream itself.
+pub fn authenticate<S: Read + Write>(
+    stream: &mut S,
+    credential: Option<&Credential>,
+    mut options: ConnectOptions,
+) -> Result<Authenticated> {
+    let style = adapter::hello_style(&options, None);
+    run(&mut Untimed(stream), credential, &mut options, style, false)
+}
+
+/// A stream on which the adapter can bound the time a whole reply takes.
+trait ReplyDeadline: Read + Write {
+    /// Limits the next read to `remaining`.
+    fn limit_next_read(&mut self, remaining: Duration) -> std::io::Result<()>;
+}
+
+impl ReplyDeadline for TcpStream {
+    fn limit_next_read(&mut self, remaining: Duration) -> std::io::Result<()> {
+        // A zero timeout means "block forever" to std: never pass it.
+        self.set_read_timeout(Some(remaining.max(Duration::from_millis(1))))
+    }
+}
+
+/// A caller's stream: its own timeouts apply.
+struct Untimed<'a, S>(&'a mut S);
+
+impl<S: Read> Read for Untimed<'_, S> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.0.read(buf)
+    }
+}
+
+impl<S: Write> Write for Untimed<'_, S> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
+impl<S: Read + Write> ReplyDeadline for Untimed<'_, S> {
+    fn limit_next_read(&mut self, _remaining: Duration) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn run<S: ReplyDeadline>(
+    stream: &mut S,
+    credential: Option<&Credential>,
+    options: &mut ConnectOptions,
+    style: adapter::HelloStyle,
+    load_balanced: bool,
+) -> Result<Authenticated> {
+    let (mut login, hello) = Login::start(credential, options, style, load_balanced)?;
+    let mut next = login.on_reply(exchange(stream, &hello, options)?)?;
+    loop {
+        next = match next {
+            Next::Write(message) => login.on_reply(exchange(stream, &message, options)?)?,
+            Next::Derive(job) => {
+                let started = Instant::now();
+                let keys = job.run();
+                options.emit(Event::DerivedKey {
+                    iterations: job.iterations(),
+                    elapsed: started.elapsed(),
+                });
+                login.on_keys(keys)?
+            }
+            Next::Done(authenticated) => return Ok(authenticated),
+        }
+    }
+}
+
+/// Writes one message and reads its reply.
+fn exchange<S: ReplyDeadline>(
+    stream: &mut S,
+    message: &Outgoing,
+    options: &ConnectOptions,
+) -> Result<Vec<u8>> {
+    message.report(options);
+    stream
+        .write_all(&message.bytes)
+        .and_then(|()| stream.flush())
+        .map_err(|e| Error::io("writing a request", e, options.write_timeout))?;
+    let reply = read_reply(stream, message.request_id, options)?;
+    adapter::received(options, &reply);
+    Ok(reply)
+}
+
+/// Reads until the reply is complete; the whole reply must arrive within the read timeout.
+fn read_reply<S: ReplyDeadline>(
+    stream: &mut S,
+    request_id: i32,
+    options: &ConnectOptions,
+) -> Result<Vec<u8>> {
+    let timeout = options.read_timeout;
+    let deadline = Instant::now() + timeout;
+    let mut decoder = ReplyDecoder::new(request_id);
+    let mut buffer = vec![0u8; 16 * 1024];
+    loop {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        if remaining.is_zero() {
+            return Err(Error::Timeout {
+                operation: "reading a reply",
+                after: timeout,
+            });
+        }
+        stream
+            .limit_next_read(remaining)
+            .map_err(|e| Error::io("configuring the socket", e, timeout))?;
+        let want = decoder.bytes_wanted().min(buffer.len());
+        let chunk = buffer.get_mut(..want).unwrap_or_default();
+        let n = stream
+            .read(chunk)
+            .map_err(|e| Error::io("reading a reply", e, timeout))?;
+        if n == 0 {
+            return Err(Error::Io {
+                operation: "reading a reply",
+                source: std::io::ErrorKind::UnexpectedEof.into(),
+            });
+        }
+        if let Some(reply) = decoder.push(chunk.get(..n).unwrap_or_default())? {
+            return Ok(reply.into_body());
+        }
+    }
+}
+
+impl Connection {
+    /// How authentication went.
+    pub fn outcome(&self) -> &Outcome {
+        &self.authenticated.outcome
+    }
+
+    /// The server's `hello` reply, as BSON bytes.
+    pub fn hello_reply(&self) -> &[u8] {
+        &self.authenticated.hello_reply
+    }
+
+    /// The address connected to, as `host:port`.
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// Runs a command and returns the reply document (an `ok: 0` reply is returned, not an
+    /// error).
+    pub fn run_command(&mut self, command: &Command) -> Result<Vec<u8>> {
+        exchange(
+            &mut self.stream,
+            &Outgoing::command(command)?,
+            &self.options,
+        )
+    }
+
+    /// The users the server says this connection authenticated (`connectionStatus`), as
+    /// `(user, db)`.
+    pub fn authenticated_users(&mut self) -> Result<Vec<(String, String)>> {
+        let reply = self.run_command(&connection_status_command())?;
+        authenticated_users(&reply)
+    }
+
+    /// The authenticated stream, for the caller's own commands.
+    pub fn into_stream(self) -> TcpStream {
+        self.stream
+    }
+}

@@ -1,0 +1,713 @@
+//! The command-level machine: `hello` fields, mechanism negotiation, speculative authentication
+//! and the SASL command flow, for every mechanism, as one enum-driven [`Authenticator`].
+//!
+//! Commands and replies cross this boundary as raw BSON bytes, so a driver on any version of the
+//! `bson` crate can embed it.
+//!
+//! ```no_run
+//! use mongodb_auth::{Authenticator, AuthOptions, ConnectionString, Step};
+//!
+//! // The driver's own I/O: send a hello / a command, return the reply document.
+//! # fn send(_: &mongodb_auth::Command) -> Vec<u8> { Vec::new() }
+//! # fn hello(_: &[u8]) -> Vec<u8> { Vec::new() }
+//! # fn run() -> mongodb_auth::Result<()> {
+//! let cs = ConnectionString::parse("mongodb://user:pencil@localhost/")?;
+//! let mut auth = Authenticator::new(cs.credential().unwrap(), AuthOptions::default())?;
+//! let hello_fields = auth.hello_fields()?; // merge into the hello the driver sends
+//! let mut step = auth.handle_hello_reply(&hello(&hello_fields))?;
+//! let outcome = loop {
+//!     step = match step {
+//!         Step::Send(command) => auth.handle_reply(&send(&command))?,
+//!         Step::DeriveKey(job) => auth.handle_key(job.run())?, // or on a blocking pool
+//!         Step::Done(outcome) => break outcome,
+//!         _ => unreachable!("MONGODB-AWS only"),
+//!     };
+//! };
+//! println!("authenticated with {:?} in {} round trips", outcome.mechanism, outcome.round_trips);
+//! # Ok(()) }
+//! ```
+
+use std::fmt;
+use std::sync::Arc;
+
+use bson::raw::cstr;
+use bson::spec::BinarySubtype;
+use bson::{RawBinaryRef, RawBsonRef, RawDocument, RawDocumentBuf, rawdoc};
+use rand::CryptoRng;
+
+use crate::credential::{AuthMechanism, Credential};
+use crate::error::{Error, Result};
+use crate::scram::{
+    ClientFinal, ClientFirst, DEFAULT_MAX_ITERATIONS, KeyDerivation, ScramClient, ScramKeyCache,
+    ScramKeys, ScramVariant, ServerFirst,
+};
+use crate::secret::Secret;
+use crate::{plain, x509};
+
+/// One command to send: its BSON body (without `$db`) and the database it runs against.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Command {
+    /// The database (`$db`), e.g. the credential's source or `$external`.
+    pub db: String,
+    /// The command document, as BSON bytes.
+    pub body: Vec<u8>,
+}
+
+impl Command {
+    fn new(db: &str, body: RawDocumentBuf) -> Self {
+        Command {
+            db: db.to_owned(),
+            body: body.into_bytes(),
+        }
+    }
+
+    /// The command's name (the first key of the body).
+    pub fn name(&self) -> &str {
+        RawDocument::from_bytes(&self.body)
+            .ok()
+            .and_then(|doc| doc.iter().next())
+            .and_then(|element| element.ok())
+            .map_or("", |(key, _)| key.as_str())
+    }
+}
+
+impl fmt::Debug for Command {
+    /// Authentication commands carry proofs and passwords: only the name, database and size are
+    /// shown (command-logging spec: redact `saslStart`, `saslContinue`, `authenticate`).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Command")
+            .field("name", &self.name())
+            .field("db", &self.db)
+            .field("body_len", &self.body.len())
+            .finish()
+    }
+}
+
+/// What the caller does next.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Step {
+    /// Send this command and pass the reply to [`Authenticator::handle_reply`].
+    Send(Command),
+    /// Run this PBKDF2 job (inline, or on a blocking pool in async code) and pass the keys to
+    /// [`Authenticator::handle_key`]. Skipped when the key cache already has the keys.
+    DeriveKey(KeyDerivation),
+    /// Authentication is complete.
+    Done(Outcome),
+}
+
+/// How authentication went.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Outcome {
+    /// The mechanism that authenticated; `None` when none was needed (the server is an arbiter).
+    pub mechanism: Option<AuthMechanism>,
+    /// Whether the conversation started inside `hello` (speculative authentication).
+    pub speculative: bool,
+    /// Commands sent after `hello`.
+    pub round_trips: u32,
+    /// Whether the SCRAM keys came from the cache (no PBKDF2 ran).
+    pub key_cache_hit: bool,
+    /// The server's last reply (the `hello` reply when nothing followed it), as BSON bytes.
+    pub server_reply: Vec<u8>,
+}
+
+/// Settings of an [`Authenticator`].
+pub struct AuthOptions {
+    /// Start the conversation inside `hello` (default on; servers before 4.4 ignore it).
+    pub speculative: bool,
+    /// The SCRAM iteration-count ceiling (default [`DEFAULT_MAX_ITERATIONS`]).
+    pub max_iterations: u32,
+    /// Where SCRAM keys are cached; `None` derives them on every conversation. Default: the
+    /// process-wide [`ScramKeyCache::global`].
+    pub key_cache: Option<Arc<ScramKeyCache>>,
+    nonces: Option<NonceGenerator>,
+}
+
+type NonceGenerator = Box<dyn FnMut() -> String + Send + Sync>;
+
+impl AuthOptions {
+    /// Draws SCRAM nonces from `rng` instead of the thread-local CSPRNG (rule G6: it must be a
+    /// CSPRNG; a seeded one makes tests deterministic).
+    pub fn with_rng(self, mut rng: impl CryptoRng + Send + Sync + 'static) -> Self {
+        self.with_nonce_generator(move || crate::scram::generate_nonce(&mut rng))
+    }
+
+    /// Takes SCRAM nonces from `generator`, e.g. to replay the auth spec's examples. A nonce must
+    /// be printable ASCII without `,`; anything else fails the conversation.
+    pub fn with_nonce_generator(
+        mut self,
+        generator: impl FnMut() -> String + Send + Sync + 'static,
+    ) -> Self {
+        self.nonces = Some(Box::new(generator));
+        self
+    }
+
+    /// Turns speculative authentication on or off.
+    pub fn speculative(mut self, enabled: bool) -> Self {
+        self.speculative = enabled;
+        self
+    }
+
+    /// Uses this key cache (or none).
+    pub fn key_cache(mut self, cache: Option<Arc<ScramKeyCache>>) -> Self {
+        self.key_cache = cache;
+        self
+    }
+
+    fn start_scram(&mut self, client: ScramClient) -> Result<(Vec<u8>, ClientFirst)> {
+        match &mut self.nonces {
+            Some(generate) => client.start_with_nonce(&generate()),
+            None => Ok(client.start(&mut rand::rng())),
+        }
+    }
+}
+
+impl Default for AuthOptions {
+    fn default() -> Self {
+        AuthOptions {
+            speculative: true,
+            max_iterations: DEFAULT_MAX_ITERATIONS,
+            key_cache: Some(ScramKeyCache::global()),
+            nonces: None,
+        }
+    }
+}
+
+impl fmt::Debug for AuthOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthOptions")
+            .field("speculative", &self.speculative)
+            .field("max_iterations", &self.max_iterations)
+            .field("key_cache", &self.key_cache)
+            .field("custom_nonces", &self.nonces.is_some())
+            .finish()
+    }
+}
+
+/// The first command of the conversation, sent inside `hello`.
+enum Speculative {
+    Scram(ClientFirst),
+    X509,
+}
+
+enum State {
+    Ready,
+    HelloSent(Option<Speculative>),
+    ScramStarted(ClientFirst),
+    ScramDeriving(ServerFirst, KeyDerivation),
+    ScramProving(ClientFinal),
+    ScramClosing,
+    PlainSent,
+    X509Sent,
+    Done,
+    Failed,
+}
+
+impl State {
+    fn name(&self) -> &'static str {
+        match self {
+            State::Ready => "ready for hello_fields",
+            State::HelloSent(_) => "waiting for the hello reply",
+            State::ScramStarted(_)
+            | State::ScramProving(_)
+            | State::ScramClosing
+            | State::PlainSent
+            | State::X509Sent => "waiting for a command reply",
+            State::ScramDeriving(..) => "waiting for derived keys",
+            State::Done => "done",
+            State::Failed => "failed",
+        }
+    }
+}
+
+/// `conversationId` as the server sent it, echoed back with the same BSON type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ConversationId {
+    Int32(i32),
+    Int64(i64),
+}
+
+/// The authentication machine of one connection, for every mechanism.
+///
+/// It never does I/O: it returns [`Step`]s and takes replies back as BSON bytes. Any error leaves
+/// it failed; build a new one for a new connection.
+pub struct Authenticator {
+    credential: Credential,
+    options: AuthOptions,
+    state: State,
+    mechanism: Option<AuthMechanism>,
+    conversation_id: Option<ConversationId>,
+    round_trips: u32,
+    speculative_used: bool,
+    key_cache_hit: bool,
+    last_reply: Vec<u8>,
+}
+
+impl Authenticator {
+    /// Prepares authentication for `credential`. Fails if the mechanism is not supported by this
+    /// crate or the credential lacks what it needs (a negotiated credential without password).
+    pub fn new(credential: &Credential, options: AuthOptions) -> Result<Self> {
+        let mechanism = credential.mechanism();
+        match mechanism {
+            None
+            | Some(AuthMechanism::ScramSha1 | AuthMechanism::ScramSha256 | AuthMechanism::Plain) => {
+                if credential.password().is_none() {
+                    return Err(Error::credential(
+                        mechanism.map_or("default", AuthMechanism::as_str),
+                        "a password is required to authenticate",
+                    ));
+                }
+            }
+            Some(AuthMechanism::MongoDbX509) => {}
+            Some(other) => {
+                return Err(Error::UnsupportedMechanism {
+                    mechanism: other.as_str(),
+                });
+            }
+        }
+        Ok(Authenticator {
+            credential: credential.clone(),
+            options,
+            state: State::Ready,
+            mechanism,
+            conversation_id: None,
+            round_trips: 0,
+            speculative_used: false,
+            key_cache_hit: false,
+            last_reply: Vec::new(),
+        })
+    }
+
+    /// The fields to add to the connection's `hello`, as a BSON document:
+    /// `saslSupportedMechs` when no mechanism was given (rule D6) and `speculativeAuthenticate`
+    /// (SCRAM-SHA-256 when unspecified, rule E5; the X.509 `authenticate`; none for PLAIN).
+    pub fn hello_fields(&mut self) -> Result<Vec<u8>> {
+        if !matches!(self.state, State::Ready) {
+            return Err(self.out_of_order("hello_fields"));
+        }
+        let mut fields = RawDocumentBuf::new();
+        if self.credential.mechanism().is_none() {
+            if let Some(name) = self.credential.sasl_supported_mechs_name() {
+                fields.append(cstr!("saslSupportedMechs"), name);
+            }
+        }
+        let speculative = if self.options.speculative {
+            self.speculative_command()?
+        } else {
+            None
+        };
+        let speculative = speculative.map(|(command, state)| {
+            fields.append(cstr!("speculativeAuthenticate"), command);
+            state
+        });
+        self.state = State::HelloSent(speculative);
+        Ok(fields.into_bytes())
+    }
+
+    fn speculative_command(&mut self) -> Result<Option<(RawDocumentBuf, Speculative)>> {
+        let variant = match self.credential.mechanism() {
+            None | Some(AuthMechanism::ScramSha256) => ScramVariant::Sha256,
+            Some(AuthMechanism::ScramSha1) => ScramVariant::Sha1,
+            Some(AuthMechanism::MongoDbX509) => {
+                let command = x509::authenticate_command(self.credential.username());
+                return Ok(Some((command, Speculative::X509)));
+            }
+            _ => return Ok(None),
+        };
+        let client = match self.scram_client(variant) {
+            Ok(client) => client,
+            // A password SASLprep rejects may still work with a negotiated SCRAM-SHA-1: skip the
+            // speculative attempt and let negotiation decide.
+            Err(_) if self.credential.mechanism().is_none() => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let (payload, client_first) = self.options.start_scram(client)?;
+        let mut command = sasl_start(variant.mechanism().as_str(), &payload, true);
+        command.append(cstr!("db"), self.credential.source());
+        Ok(Some((command, Speculative::Scram(client_first))))
+    }
+
+    /// Reads the `hello` reply: an arbiter needs no authentication (rule D3); a
+    /// `speculativeAuthenticate` reply continues the conversation begun in `hello` (rule E6);
+    /// otherwise the mechanism is negotiated (rule D8) and a fresh conversation starts (rule E7).
+    pub fn handle_hello_reply(&mut self, reply: &[u8]) -> Result<Step> {
+        let speculative = match std::mem::replace(&mut self.state, State::Failed) {
+            State::HelloSent(speculative) => speculative,
+            other => {
+                self.state = other;
+                return Err(self.out_of_order("handle_hello_reply"));
+            }
+        };
+        let result = self.on_hello_reply(reply, speculative);
+        self.fail_on_error(result)
+    }
+
+    fn on_hello_reply(&mut self, reply: &[u8], speculative: Option<Speculative>) -> Result<Step> {
+        let doc = reply_document(reply)?;
+        check_ok(doc)?;
+        self.last_reply = reply.to_vec();
+        if matches!(doc.get("arbiterOnly"), Ok(Some(RawBsonRef::Boolean(true)))) {
+            self.mechanism = None;
+            return Ok(self.done());
+        }
+        let speculative_reply = match doc.get("speculativeAuthenticate") {
+            Ok(Some(RawBsonRef::Document(spec))) => Some(spec),
+            Ok(None) => None,
+            _ => {
+                return Err(Error::protocol(
+                    "speculativeAuthenticate in the hello reply is not a document",
+                ));
+            }
+        };
+        match (speculative, speculative_reply) {
+            (Some(Speculative::Scram(client)), Some(spec)) => {
+                // The server took the conversation begun in hello: it continues with the same
+                // nonce, whatever the negotiation would have picked.
+                self.mechanism = Some(client.variant().mechanism());
+                self.speculative_used = true;
+                let payload = self.read_sasl_reply(spec, false)?;
+                self.on_server_first(client, payload)
+            }
+            (Some(Speculative::X509), Some(_)) => {
+                self.speculative_used = true;
+                Ok(self.done())
+            }
+            (None, Some(_)) => Err(Error::protocol(
+                "the server answered a speculativeAuthenticate that was not sent",
+            )),
+            (_, None) => {
+                let mechanism = match self.credential.mechanism() {
+                    Some(mechanism) => mechanism,
+                    None => negotiate(doc),
+                };
+                self.mechanism = Some(mechanism);
+                self.start_conversation(mechanism)
+            }
+        }
+    }
+
+    /// Reads the reply to the last [`Step::Send`] command.
+    pub fn handle_reply(&mut self, reply: &[u8]) -> Result<Step> {
+        let state = std::mem::replace(&mut self.state, State::Failed);
+        if !matches!(
+            state,
+            State::ScramStarted(_)
+                | State::ScramProving(_)
+                | State::ScramClosing
+                | State::PlainSent
+                | State::X509Sent
+        ) {
+            self.state = state;
+            return Err(self.out_of_order("handle_reply"));
+        }
+        let result = self.on_reply(reply, state);
+        self.fail_on_error(result)
+    }
+
+    fn on_reply(&mut self, reply: &[u8], state: State) -> Result<Step> {
+        let doc = reply_document(reply)?;
+        check_ok(doc)?;
+        self.last_reply = reply.to_vec();
+        match state {
+            State::ScramStarted(client) => {
+                let payload = self.read_sasl_reply(doc, false)?;
+                self.on_server_first(client, payload)
+            }
+            State::ScramProving(client) => {
+                let done = self.read_done(doc)?;
+                let payload = self.read_sasl_reply(doc, done)?;
+                // Checked whether or not the server says it is done (rule G9).
+                client.handle_server_final(payload)?;
+                if done {
+                    return Ok(self.done());
+                }
+                // The long ending of servers before 4.4 (rule G11): one empty exchange.
+                self.state = State::ScramClosing;
+                Ok(self.send(self.sasl_continue(&[])))
+            }
+            State::ScramClosing => {
+                let payload = self.read_sasl_reply(doc, true)?;
+                if !payload.is_empty() {
+                    return Err(Error::protocol(
+                        "the final empty exchange got a non-empty payload",
+                    ));
+                }
+                Ok(self.done())
+            }
+            State::PlainSent => {
+                self.read_sasl_reply(doc, true)?;
+                Ok(self.done())
+            }
+            State::X509Sent => Ok(self.done()),
+            _ => Err(self.out_of_order("handle_reply")),
+        }
+    }
+
+    /// Takes the keys of a [`Step::DeriveKey`] job (and caches them).
+    pub fn handle_key(&mut self, keys: ScramKeys) -> Result<Step> {
+        let (server_first, derivation) = match std::mem::replace(&mut self.state, State::Failed) {
+            State::ScramDeriving(server_first, derivation) => (server_first, derivation),
+            other => {
+                self.state = other;
+                return Err(self.out_of_order("handle_key"));
+            }
+        };
+        if keys.variant() != derivation.variant() {
+            return Err(Error::OutOfOrder {
+                call: "handle_key",
+                state: "given keys of another SCRAM variant",
+            });
+        }
+        if let Some(cache) = &self.options.key_cache {
+            cache.insert(&derivation, keys.clone());
+        }
+        Ok(self.send_client_final(server_first, &keys))
+    }
+
+    /// The mechanism in use: the credential's, or the negotiated one once the hello reply is in.
+    pub fn mechanism(&self) -> Option<AuthMechanism> {
+        self.mechanism
+    }
+
+    /// Whether authentication has completed.
+    pub fn is_done(&self) -> bool {
+        matches!(self.state, State::Done)
+    }
+
+    fn start_conversation(&mut self, mechanism: AuthMechanism) -> Result<Step> {
+        match mechanism {
+            AuthMechanism::ScramSha1 | AuthMechanism::ScramSha256 => {
+                let variant =
+                    ScramVariant::from_mechanism(mechanism).unwrap_or(ScramVariant::Sha256);
+                let client = self.scram_client(variant)?;
+                let (payload, client_first) = self.options.start_scram(client)?;
+                self.state = State::ScramStarted(client_first);
+                Ok(self.send(sasl_start(mechanism.as_str(), &payload, true)))
+            }
+            AuthMechanism::Plain => {
+                let username = self.credential.username().unwrap_or_default();
+                let password = self.password()?;
+                let payload = plain::payload(username, &password);
+                self.state = State::PlainSent;
+                Ok(self.send(sasl_start(mechanism.as_str(), &payload, false)))
+            }
+            AuthMechanism::MongoDbX509 => {
+                self.state = State::X509Sent;
+                Ok(self.send(x509::authenticate_command(self.credential.username())))
+            }
+            other => Err(Error::UnsupportedMechanism {
+                mechanism: other.as_str(),
+            }),
+        }
+    }
+
+    fn on_server_first(&mut self, client: ClientFirst, server_first: &[u8]) -> Result<Step> {
+        let server_first = client.receive_server_first(server_first)?;
+        let derivation = server_first.key_derivation();
+        if let Some(keys) = self
+            .options
+            .key_cache
+            .as_ref()
+            .and_then(|cache| cache.get(&derivation))
+        {
+            self.key_cache_hit = true;
+            return Ok(self.send_client_final(server_first, &keys));
+        }
+        self.state = State::ScramDeriving(server_first, derivation.clone());
+        Ok(Step::DeriveKey(derivation))
+    }
+
+    fn send_client_final(&mut self, server_first: ServerFirst, keys: &ScramKeys) -> Step {
+        let (payload, client_final) = server_first.finish(keys);
+        self.state = State::ScramProving(client_final);
+        self.send(self.sasl_continue(&payload))
+    }
+
+    fn scram_client(&self, variant: ScramVariant) -> Result<ScramClient> {
+        let username = self.credential.username().unwrap_or_default();
+        Ok(ScramClient::new(variant, username, &self.password()?)?
+            .max_iterations(self.options.max_iterations))
+    }
+
+    fn password(&self) -> Result<Secret> {
+        self.credential
+            .password()
+            .cloned()
+            .ok_or_else(|| Error::credential("default", "a password is required to authenticate"))
+    }
+
+    fn sasl_continue(&self, payload: &[u8]) -> RawDocumentBuf {
+        let mut command = rawdoc! { "saslContinue": 1 };
+        match self.conversation_id {
+            Some(ConversationId::Int64(id)) => command.append(cstr!("conversationId"), id),
+            Some(ConversationId::Int32(id)) => command.append(cstr!("conversationId"), id),
+            None => command.append(cstr!("conversationId"), 1),
+        }
+        command.append(cstr!("payload"), binary(payload));
+        command
+    }
+
+    fn send(&mut self, body: RawDocumentBuf) -> Step {
+        self.round_trips += 1;
+        // Validation already made the source `$external` where the mechanism requires it.
+        Step::Send(Command::new(self.credential.source(), body))
+    }
+
+    fn done(&mut self) -> Step {
+        self.state = State::Done;
+        Step::Done(Outcome {
+            mechanism: self.mechanism,
+            speculative: self.speculative_used,
+            round_trips: self.round_trips,
+            key_cache_hit: self.key_cache_hit,
+            server_reply: std::mem::take(&mut self.last_reply),
+        })
+    }
+
+    /// `done`, as the server sent it.
+    fn read_done(&self, doc: &RawDocument) -> Result<bool> {
+        match doc.get("done") {
+            Ok(Some(RawBsonRef::Boolean(done))) => Ok(done),
+            _ => Err(Error::protocol("the SASL reply has no boolean `done`")),
+        }
+    }
+
+    /// Reads `conversationId`, `done` and `payload` of a SASL reply; `done` must be as expected.
+    fn read_sasl_reply<'a>(&mut self, doc: &'a RawDocument, expect_done: bool) -> Result<&'a [u8]> {
+        let id = match doc.get("conversationId") {
+            Ok(Some(RawBsonRef::Int32(id))) => ConversationId::Int32(id),
+            Ok(Some(RawBsonRef::Int64(id))) => ConversationId::Int64(id),
+            _ => {
+                return Err(Error::protocol(
+                    "the SASL reply has no integer `conversationId`",
+                ));
+            }
+        };
+        match self.conversation_id {
+            None => self.conversation_id = Some(id),
+            Some(known) if known != id => {
+                return Err(Error::protocol(
+                    "the server changed the conversationId mid-conversation",
+                ));
+            }
+            Some(_) => {}
+        }
+        let done = self.read_done(doc)?;
+        if done != expect_done {
+            return Err(Error::protocol(if done {
+                "the server ended the conversation before the client could verify it"
+            } else {
+                "the server did not end the conversation when it should have"
+            }));
+        }
+        match doc.get("payload") {
+            Ok(Some(RawBsonRef::Binary(RawBinaryRef { bytes, .. }))) => Ok(bytes),
+            _ => Err(Error::protocol("the SASL reply has no binary `payload`")),
+        }
+    }
+
+    fn out_of_order(&self, call: &'static str) -> Error {
+        Error::OutOfOrder {
+            call,
+            state: self.state.name(),
+        }
+    }
+
+    fn fail_on_error(&mut self, result: Result<Step>) -> Result<Step> {
+        if result.is_err() {
+            self.state = State::Failed;
+        }
+        result
+    }
+}
+
+impl fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Authenticator")
+            .field("credential", &self.credential)
+            .field("state", &self.state.name())
+            .field("mechanism", &self.mechanism)
+            .field("round_trips", &self.round_trips)
+            .finish_non_exhaustive()
+    }
+}
+
+fn binary(bytes: &[u8]) -> RawBinaryRef<'_> {
+    RawBinaryRef {
+        subtype: BinarySubtype::Generic,
+        bytes,
+    }
+}
+
+fn sasl_start(mechanism: &str, payload: &[u8], skip_empty_exchange: bool) -> RawDocumentBuf {
+    let mut command = rawdoc! { "saslStart": 1, "mechanism": mechanism };
+    command.append(cstr!("payload"), binary(payload));
+    if skip_empty_exchange {
+        // Rule G10: servers 4.4+ then end SCRAM without the empty round trip.
+        command.append(cstr!("options"), rawdoc! { "skipEmptyExchange": true });
+    }
+    command
+}
+
+/// Rule D8: SCRAM-SHA-256 if the server lists it for the user, else SCRAM-SHA-1 (even when the
+/// list is missing or names neither). The list is not otherwise validated (rule D7).
+fn negotiate(hello: &RawDocument) -> AuthMechanism {
+    let lists_sha256 = match hello.get("saslSupportedMechs") {
+        Ok(Some(RawBsonRef::Array(mechs))) => mechs
+            .into_iter()
+            .any(|m| matches!(m, Ok(RawBsonRef::String(name)) if name == "SCRAM-SHA-256")),
+        _ => false,
+    };
+    if lists_sha256 {
+        AuthMechanism::ScramSha256
+    } else {
+        AuthMechanism::ScramSha1
+    }
+}
+
+pub(crate) fn reply_document(reply: &[u8]) -> Result<&RawDocument> {
+    RawDocument::from_bytes(reply).map_err(|_| Error::protocol("the reply is not a BSON document"))
+}
+
+/// A reply with `ok` other than 1 becomes [`Error::Server`]; a legacy `$err` reply too.
+pub(crate) fn check_ok(doc: &RawDocument) -> Result<()> {
+    let ok = match doc.get("ok") {
+        Ok(Some(RawBsonRef::Double(v))) => Some(v == 1.0),
+        Ok(Some(RawBsonRef::Int32(v))) => Some(v == 1),
+        Ok(Some(RawBsonRef::Int64(v))) => Some(v == 1),
+        Ok(Some(RawBsonRef::Boolean(v))) => Some(v),
+        Ok(None) => None,
+        _ => return Err(Error::protocol("`ok` in the reply is not a number")),
+    };
+    let legacy_error = matches!(doc.get("$err"), Ok(Some(_)));
+    match ok {
+        Some(true) if !legacy_error => Ok(()),
+        None if !legacy_error => Err(Error::protocol("the reply has no `ok` field")),
+        _ => {
+            let text = |key: &str| match doc.get(key) {
+                Ok(Some(RawBsonRef::String(s))) => s.to_owned(),
+                _ => String::new(),
+            };
+            let code = match doc.get("code") {
+                Ok(Some(RawBsonRef::Int32(code))) => code,
+                Ok(Some(RawBsonRef::Int64(code))) => i32::try_from(code).unwrap_or(0),
+                Ok(Some(RawBsonRef::Double(code)))
+                    if code.fract() == 0.0 && code.abs() < 2f64.powi(31) =>
+                {
+                    code as i32
+                }
+                _ => 0,
+            };
+            let message = match text("errmsg") {
+                m if m.is_empty() => text("$err"),
+                m => m,
+            };
+            Err(Error::Server {
+                code,
+                code_name: text("codeName"),
+                message,
+            })
+        }
+    }
+}

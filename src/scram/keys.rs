@@ -1,0 +1,171 @@
+//! The RFC 5802 key schedule, for both variants, on the hmac/sha/pbkdf2 crates.
+
+use std::fmt;
+use std::fmt::Write as _;
+
+use hmac::{Hmac, KeyInit, Mac};
+use md5::{Digest, Md5};
+use sha1::Sha1;
+use sha2::Sha256;
+use zeroize::Zeroizing;
+
+use super::ScramVariant;
+use crate::error::{Result, ScramError};
+use crate::secret::Secret;
+
+/// Bytes that are wiped when dropped.
+pub(crate) type SecretBytes = Zeroizing<Vec<u8>>;
+
+/// `HMAC(key, message)` with the variant's hash.
+pub(crate) fn hmac(variant: ScramVariant, key: &[u8], message: &[u8]) -> SecretBytes {
+    fn run<M: Mac + KeyInit>(key: &[u8], message: &[u8]) -> SecretBytes {
+        // HMAC takes keys of any length, so `new_from_slice` cannot fail here.
+        let mut mac = <M as KeyInit>::new_from_slice(key)
+            .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
+        mac.update(message);
+        Zeroizing::new(mac.finalize().into_bytes().to_vec())
+    }
+    match variant {
+        ScramVariant::Sha1 => run::<Hmac<Sha1>>(key, message),
+        ScramVariant::Sha256 => run::<Hmac<Sha256>>(key, message),
+    }
+}
+
+/// `H(data)` with the variant's hash.
+pub(crate) fn hash(variant: ScramVariant, data: &[u8]) -> SecretBytes {
+    Zeroizing::new(match variant {
+        ScramVariant::Sha1 => Sha1::digest(data).to_vec(),
+        ScramVariant::Sha256 => Sha256::digest(data).to_vec(),
+    })
+}
+
+/// `Hi(password, salt, i)`: PBKDF2 with the variant's HMAC.
+pub(crate) fn salted_password(
+    variant: ScramVariant,
+    password: &[u8],
+    salt: &[u8],
+    iterations: u32,
+) -> SecretBytes {
+    let mut out = Zeroizing::new(vec![0u8; variant.output_len()]);
+    match variant {
+        ScramVariant::Sha1 => pbkdf2::pbkdf2_hmac::<Sha1>(password, salt, iterations, &mut out),
+        ScramVariant::Sha256 => pbkdf2::pbkdf2_hmac::<Sha256>(password, salt, iterations, &mut out),
+    }
+    out
+}
+
+/// The string fed to `Hi()`: for SCRAM-SHA-1 the MongoDB digest, lowercase hex of
+/// `MD5(username ":mongo:" password)`, with neither part SASLprep'd (rule G4); for SCRAM-SHA-256
+/// the SASLprep'd password (rule G5).
+pub(crate) fn password_input(
+    variant: ScramVariant,
+    username: &str,
+    password: &Secret,
+) -> Result<Secret> {
+    match variant {
+        ScramVariant::Sha1 => {
+            let mut md5 = Md5::new();
+            md5.update(username.as_bytes());
+            md5.update(b":mongo:");
+            md5.update(password.expose().as_bytes());
+            let digest: Zeroizing<[u8; 16]> = Zeroizing::new(md5.finalize().into());
+            let mut hex = String::with_capacity(32);
+            for byte in digest.iter() {
+                // Writing to a String cannot fail.
+                let _ = write!(hex, "{byte:02x}");
+            }
+            Ok(Secret::new(hex))
+        }
+        ScramVariant::Sha256 => stringprep::saslprep(password.expose())
+            .map(|prepared| Secret::new(prepared.into_owned()))
+            .map_err(|_| ScramError::InvalidPassword.into()),
+    }
+}
+
+/// ClientKey and ServerKey: what a SCRAM client needs from the password, and what
+/// [`ScramKeyCache`](super::ScramKeyCache) keeps. Both are wiped when dropped; `Debug` shows
+/// neither.
+#[derive(Clone)]
+pub struct ScramKeys {
+    pub(crate) variant: ScramVariant,
+    pub(crate) client_key: SecretBytes,
+    pub(crate) server_key: SecretBytes,
+}
+
+impl ScramKeys {
+    /// Derives the keys from a salted password.
+    pub(crate) fn from_salted_password(variant: ScramVariant, salted: &[u8]) -> Self {
+        ScramKeys {
+            variant,
+            client_key: hmac(variant, salted, b"Client Key"),
+            server_key: hmac(variant, salted, b"Server Key"),
+        }
+    }
+
+    /// The variant the keys belong to.
+    pub fn variant(&self) -> ScramVariant {
+        self.variant
+    }
+
+    /// `StoredKey = H(ClientKey)`.
+    pub(crate) fn stored_key(&self) -> SecretBytes {
+        hash(self.variant, &self.client_key)
+    }
+}
+
+impl fmt::Debug for ScramKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ScramKeys")
+            .field("variant", &self.variant)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The PBKDF2 work of one SCRAM conversation, as a value: run it inline, on a blocking pool, or
+/// anywhere else, then hand the [`ScramKeys`] back. It owns its inputs, so it is `Send + 'static`.
+#[derive(Clone)]
+pub struct KeyDerivation {
+    pub(crate) variant: ScramVariant,
+    pub(crate) password_input: Secret,
+    pub(crate) salt: Vec<u8>,
+    pub(crate) iterations: u32,
+}
+
+impl KeyDerivation {
+    /// Runs PBKDF2 and derives ClientKey and ServerKey. This is the expensive step (milliseconds
+    /// at MongoDB's default iteration counts).
+    pub fn run(&self) -> ScramKeys {
+        let salted = salted_password(
+            self.variant,
+            self.password_input.expose().as_bytes(),
+            &self.salt,
+            self.iterations,
+        );
+        ScramKeys::from_salted_password(self.variant, &salted)
+    }
+
+    /// The variant.
+    pub fn variant(&self) -> ScramVariant {
+        self.variant
+    }
+
+    /// The iteration count the server asked for.
+    pub fn iterations(&self) -> u32 {
+        self.iterations
+    }
+
+    /// The salt the server sent.
+    pub fn salt(&self) -> &[u8] {
+        &self.salt
+    }
+}
+
+impl fmt::Debug for KeyDerivation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyDerivation")
+            .field("variant", &self.variant)
+            .field("iterations", &self.iterations)
+            .field("salt_len", &self.salt.len())
+            .finish_non_exhaustive()
+    }
+}

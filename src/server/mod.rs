@@ -1,0 +1,75 @@
+//! The embedded authentication server (feature `server`): it speaks the wire protocol and checks
+//! credentials as mongod does, so the crate can demonstrate itself and be tested against real
+//! clients with no MongoDB installed.
+//!
+//! Sans-IO first: [`StoredCredential`] and [`User`] hold SCRAM verifiers (never passwords),
+//! [`scram`] is the server side of SCRAM, and [`Session`] turns one connection's commands into
+//! replies. [`Server`] is the tokio loop around them.
+//!
+//! It answers `hello`/`isMaster` (OP_MSG, and OP_QUERY for the legacy handshake) as a MongoDB 7.0
+//! standalone, `saslStart`/`saslContinue` (SCRAM-SHA-1, SCRAM-SHA-256, PLAIN) with
+//! `speculativeAuthenticate` and `saslSupportedMechs`, `ping`, `buildInfo`, `endSessions` and
+//! `connectionStatus`. Any other command is `Unauthorized` (13) before authentication and
+//! `CommandNotFound` (59) after. It stores no data. It omits `topologyVersion` from `hello`, so
+//! drivers poll it instead of using streaming monitoring.
+
+mod net;
+pub mod scram;
+mod session;
+mod users;
+
+pub use net::{Server, ServerConfig};
+pub use session::{
+    AuthEvent, MAX_WIRE_VERSION, Misbehavior, SERVER_VERSION, Session, SessionConfig,
+};
+pub use users::{
+    DEFAULT_SHA1_ITERATIONS, DEFAULT_SHA256_ITERATIONS, StoredCredential, User, UserStore,
+};
+
+use crate::credential::AuthMechanism;
+use crate::error::{Error, Result};
+use crate::scram::ScramVariant;
+use crate::secret::Secret;
+
+/// Parses a user as the `serve` command takes it: `NAME:PASSWORD[:MECH[,MECH...]]`.
+///
+/// `NAME` may be `db.name` (default database `admin`); it is split at its first raw `.`, and
+/// `NAME` and `PASSWORD` are then percent-decoded, so `%2E`, `%3A` and `%2C` put those characters
+/// in a name or password. `MECH` is spelled as MongoDB spells it (`SCRAM-SHA-1`,
+/// `SCRAM-SHA-256`); the default is both.
+///
+/// ```
+/// use mongodb_auth::server::parse_user_spec;
+///
+/// let user = parse_user_spec("app.%E2%85%A8:IV:SCRAM-SHA-256", &mut rand::rng())?;
+/// assert_eq!((user.db.as_str(), user.name.as_str()), ("app", "\u{2168}"));
+/// assert_eq!(user.mechanisms(), ["SCRAM-SHA-256"]);
+/// # Ok::<(), mongodb_auth::Error>(())
+/// ```
+pub fn parse_user_spec<R: rand::CryptoRng + ?Sized>(spec: &str, rng: &mut R) -> Result<User> {
+    let invalid = |rule: &str| Error::option("--user", rule);
+    let mut parts = spec.splitn(3, ':');
+    let (Some(raw_name), Some(raw_password)) = (parts.next(), parts.next()) else {
+        return Err(invalid("expected NAME:PASSWORD[:MECH[,MECH...]]"));
+    };
+    let (raw_db, raw_user) = raw_name.split_once('.').unwrap_or(("admin", raw_name));
+    let decode = |part: &str| crate::uri::decode_component(part).map_err(&invalid);
+    let (db, name, password) = (decode(raw_db)?, decode(raw_user)?, decode(raw_password)?);
+    if db.is_empty() || name.is_empty() {
+        return Err(invalid("the database and the user name must not be empty"));
+    }
+    let variants = match parts.next() {
+        None => vec![ScramVariant::Sha1, ScramVariant::Sha256],
+        Some(list) => list
+            .split(',')
+            .map(|name| {
+                let mechanism: AuthMechanism =
+                    name.parse().map_err(|_| invalid("unknown mechanism"))?;
+                ScramVariant::from_mechanism(mechanism).ok_or_else(|| {
+                    invalid("a user holds SCRAM-SHA-1 and/or SCRAM-SHA-256 credentials")
+                })
+            })
+            .collect::<Result<_>>()?,
+    };
+    User::new(&db, &name, &Secret::new(password), &variants, rng)
+}

@@ -1,0 +1,302 @@
+//! The embedded server on tokio: accepts connections, reassembles messages with the wire
+//! decoder and lets a [`Session`] answer them.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI32, AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinHandle;
+
+use super::session::{AuthEvent, AuthLog, Misbehavior, Session, SessionConfig};
+use super::users::UserStore;
+use crate::wire::{self, MessageDecoder, OP_MSG, OP_QUERY};
+
+/// Limits and behaviour of a [`Server`].
+pub struct ServerConfig {
+    users: UserStore,
+    /// At most this many connections at once; further clients wait in the listen backlog.
+    pub max_connections: usize,
+    /// A connection that sends nothing for this long between requests is closed.
+    pub idle_timeout: Duration,
+    /// Once a request starts arriving, all of it must arrive within this time, so a client that
+    /// trickles bytes cannot hold a connection (and its buffer) forever.
+    pub message_timeout: Duration,
+    /// Requests larger than this are refused and the connection closed. Authentication commands
+    /// are a few hundred bytes; the server stores no data.
+    pub max_message_size: usize,
+    /// Deliberate misbehavior, for tests of clients.
+    pub misbehavior: Option<Misbehavior>,
+    auth_log: Option<AuthLog>,
+}
+
+impl std::fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("max_connections", &self.max_connections)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("message_timeout", &self.message_timeout)
+            .field("max_message_size", &self.max_message_size)
+            .field("misbehavior", &self.misbehavior)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServerConfig {
+    /// Serves `users` with default limits: 256 connections, 5 minutes idle, 30 seconds per
+    /// request, 1 MiB per request.
+    pub fn new(users: UserStore) -> Self {
+        ServerConfig {
+            users,
+            max_connections: 256,
+            idle_timeout: Duration::from_secs(300),
+            message_timeout: Duration::from_secs(30),
+            max_message_size: 1024 * 1024,
+            misbehavior: None,
+            auth_log: None,
+        }
+    }
+
+    /// Calls `log` for every login and refusal (with the reason the client is not told).
+    pub fn auth_log(mut self, log: impl Fn(&AuthEvent) + Send + Sync + 'static) -> Self {
+        self.auth_log = Some(Arc::new(log));
+        self
+    }
+}
+
+struct Shared {
+    session: Arc<SessionConfig>,
+    idle_timeout: Duration,
+    message_timeout: Duration,
+    max_message_size: usize,
+    next_connection_id: AtomicI32,
+    accepted: AtomicU64,
+    /// One permit per connection that may open; the accept loop holds one while it waits.
+    slots: Arc<Semaphore>,
+    active: AtomicUsize,
+}
+
+/// Counts a connection as open for as long as it lives, however its task ends.
+struct Open<'a>(&'a AtomicUsize);
+
+impl<'a> Open<'a> {
+    fn new(active: &'a AtomicUsize) -> Self {
+        active.fetch_add(1, Ordering::Relaxed);
+        Open(active)
+    }
+}
+
+impl Drop for Open<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A running embedded server.
+///
+/// ```
+/// # async fn run() -> std::io::Result<()> {
+/// use mongodb_auth::server::{Server, ServerConfig, User, UserStore};
+/// use mongodb_auth::{ScramVariant, Secret};
+///
+/// let mut users = UserStore::new();
+/// users.insert(User::new("admin", "alice", &Secret::new("pencil"), &[ScramVariant::Sha256], &mut rand::rng()).unwrap());
+/// let server = Server::bind("127.0.0.1:0", ServerConfig::new(users)).await?;
+/// println!("listening on {}", server.local_addr());
+/// server.shutdown().await;
+/// # Ok(()) }
+/// ```
+pub struct Server {
+    local_addr: SocketAddr,
+    shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl Server {
+    /// Listens on `addr` (port 0 picks a free port) and serves until [`shutdown`](Self::shutdown)
+    /// or drop.
+    pub async fn bind(addr: impl ToSocketAddrs, config: ServerConfig) -> std::io::Result<Server> {
+        let listener = TcpListener::bind(addr).await?;
+        let local_addr = listener.local_addr()?;
+        let mut session = SessionConfig::new(config.users);
+        session.misbehavior = config.misbehavior;
+        session.auth_log = config.auth_log;
+        let shared = Arc::new(Shared {
+            session: Arc::new(session),
+            idle_timeout: config.idle_timeout,
+            message_timeout: config.message_timeout,
+            max_message_size: config.max_message_size,
+            next_connection_id: AtomicI32::new(1),
+            accepted: AtomicU64::new(0),
+            slots: Arc::new(Semaphore::new(config.max_connections.max(1))),
+            active: AtomicUsize::new(0),
+        });
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(accept_loop(listener, shared.clone(), stopped));
+        Ok(Server {
+            local_addr,
+            shared,
+            stop,
+            task,
+        })
+    }
+
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Connections open now.
+    pub fn active_connections(&self) -> usize {
+        self.shared.active.load(Ordering::Relaxed)
+    }
+
+    /// Connections accepted since the start.
+    pub fn accepted_connections(&self) -> u64 {
+        self.shared.accepted.load(Ordering::Relaxed)
+    }
+
+    /// Stops accepting, closes every connection and waits for the server task.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        let _ = (&mut self.task).await;
+    }
+
+    /// Serves until the process is interrupted (for the `serve` command).
+    pub async fn run_forever(mut self) {
+        let _ = (&mut self.task).await;
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let mut connections = tokio::task::JoinSet::new();
+    loop {
+        let permit = tokio::select! {
+            _ = stopped.changed() => break,
+            permit = shared.slots.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+        };
+        let stream = tokio::select! {
+            _ = stopped.changed() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                // Out of file descriptors and the like: wait a moment rather than spin.
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        shared.accepted.fetch_add(1, Ordering::Relaxed);
+        let shared = shared.clone();
+        let mut stopped = stopped.clone();
+        connections.spawn(async move {
+            let _permit = permit;
+            let _open = Open::new(&shared.active);
+            tokio::select! {
+                _ = stopped.changed() => {}
+                _ = serve_connection(stream, &shared) => {}
+            }
+        });
+        // Reap finished connections so the set does not grow without bound.
+        while connections.try_join_next().is_some() {}
+    }
+    connections.shutdown().await;
+}
+
+/// Serves one connection until the client closes it, goes idle, or sends something invalid.
+async fn serve_connection(mut stream: TcpStream, shared: &Shared) {
+    let _ = stream.set_nodelay(true);
+    let connection_id = shared.next_connection_id.fetch_add(1, Ordering::Relaxed);
+    let mut session = Some(Session::new(shared.session.clone(), connection_id));
+    let mut decoder = MessageDecoder::requests().max_size(shared.max_message_size);
+    let mut buffer = vec![0u8; 16 * 1024];
+    let mut reply_id: i32 = 1;
+    loop {
+        let Some(message) = read_message(&mut stream, &mut decoder, &mut buffer, shared).await
+        else {
+            return;
+        };
+        // Commands run on the blocking pool: a PLAIN check is a full PBKDF2, which must not
+        // stall the runtime's workers.
+        let Some(mut moved) = session.take() else {
+            return;
+        };
+        let handled = tokio::task::spawn_blocking(move || {
+            let now = SystemTime::now();
+            let reply = match message.op_code {
+                OP_MSG => {
+                    let body = moved.handle_op_msg(message.body(), now);
+                    (!message.more_to_come)
+                        .then(|| wire::encode_reply(&body, reply_id, message.request_id))
+                }
+                OP_QUERY => {
+                    let collection = message.collection.as_deref().unwrap_or_default();
+                    let body = moved.handle_op_query(collection, message.body(), now);
+                    Some(wire::encode_legacy_reply(
+                        &body,
+                        reply_id,
+                        message.request_id,
+                    ))
+                }
+                _ => None,
+            };
+            (reply, moved)
+        })
+        .await;
+        let Ok((reply, returned)) = handled else {
+            return;
+        };
+        session = Some(returned);
+        let Some(reply) = reply else { continue };
+        reply_id = reply_id.wrapping_add(1);
+        let Ok(reply) = reply else { return };
+        match tokio::time::timeout(shared.message_timeout, stream.write_all(&reply)).await {
+            Ok(Ok(())) => {}
+            _ => return,
+        }
+    }
+}
+
+/// The next whole request, or `None` when the connection is to be closed (closed by the client,
+/// idle too long, too slow to send a request, or invalid).
+async fn read_message(
+    stream: &mut TcpStream,
+    decoder: &mut MessageDecoder,
+    buffer: &mut [u8],
+    shared: &Shared,
+) -> Option<wire::Message> {
+    // A message may already be buffered (a client can pipeline); read only when not.
+    let mut next = decoder.push(&[]);
+    let mut deadline = (decoder.buffered() > 0).then(|| Instant::now() + shared.message_timeout);
+    while let Ok(None) = next {
+        let wait = match deadline {
+            Some(deadline) => deadline.saturating_duration_since(Instant::now()),
+            None => shared.idle_timeout,
+        };
+        match tokio::time::timeout(wait, stream.read(buffer)).await {
+            Ok(Ok(n)) if n > 0 => next = decoder.push(buffer.get(..n).unwrap_or_default()),
+            _ => return None,
+        }
+        if deadline.is_none() && decoder.buffered() > 0 {
+            deadline = Some(Instant::now() + shared.message_timeout);
+        }
+    }
+    next.ok().flatten()
+}

@@ -1,0 +1,344 @@
+//! The server side of SCRAM (RFC 5802), as a typestate machine over [`StoredCredential`]s.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use rand::CryptoRng;
+
+use super::users::StoredCredential;
+use crate::scram::{ScramVariant, generate_nonce, hash, hmac};
+use crate::secret::constant_time_eq;
+
+/// Why the server refuses a SCRAM conversation. Every refusal reaches the client as the same
+/// `AuthenticationFailed`; the detail is for the server's own log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// The client message is not SCRAM.
+    Malformed(&'static str),
+    /// The client asked for channel binding, which the server does not offer.
+    ChannelBinding,
+    /// The nonce in client-final is not the combined nonce.
+    NonceMismatch,
+    /// The proof is wrong: wrong password, unknown user, or a mechanism the user lacks.
+    InvalidProof,
+}
+
+/// A parsed client-first-message.
+#[derive(Debug)]
+pub struct ClientFirstMessage {
+    username: String,
+    client_nonce: String,
+    bare: String,
+}
+
+/// Reads `n,,n=<user>,r=<nonce>`: no channel binding, no authzid, RFC 5802 name escaping.
+pub fn receive_client_first(message: &[u8]) -> Result<ClientFirstMessage, Refusal> {
+    let text = std::str::from_utf8(message).map_err(|_| Refusal::Malformed("not UTF-8"))?;
+    let (gs2_flag, rest) = text
+        .split_once(',')
+        .ok_or(Refusal::Malformed("no GS2 header"))?;
+    match gs2_flag {
+        "n" => {}
+        "y" | "p" => return Err(Refusal::ChannelBinding),
+        _ => {
+            if gs2_flag.starts_with("p=") {
+                return Err(Refusal::ChannelBinding);
+            }
+            return Err(Refusal::Malformed("bad GS2 flag"));
+        }
+    }
+    let (authzid, bare) = rest
+        .split_once(',')
+        .ok_or(Refusal::Malformed("no GS2 header"))?;
+    if !authzid.is_empty() {
+        return Err(Refusal::Malformed("an authzid is not supported"));
+    }
+    if bare.starts_with("m=") {
+        return Err(Refusal::Malformed("mandatory extensions are not supported"));
+    }
+    let mut username = None;
+    let mut nonce = None;
+    for attribute in bare.split(',') {
+        if let Some(name) = attribute.strip_prefix("n=") {
+            username = Some(unescape_username(name)?);
+        } else if let Some(value) = attribute.strip_prefix("r=") {
+            nonce = Some(value);
+        }
+    }
+    let username = username.ok_or(Refusal::Malformed("no username"))?;
+    let client_nonce = nonce
+        .filter(|n| !n.is_empty())
+        .ok_or(Refusal::Malformed("no nonce"))?;
+    if !client_nonce.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
+        return Err(Refusal::Malformed("the nonce is not printable ASCII"));
+    }
+    Ok(ClientFirstMessage {
+        username,
+        client_nonce: client_nonce.to_owned(),
+        bare: bare.to_owned(),
+    })
+}
+
+/// RFC 5802 `saslname`: `=3D` is `=`, `=2C` is `,`, and any other `=` is an error.
+fn unescape_username(name: &str) -> Result<String, Refusal> {
+    let mut out = String::with_capacity(name.len());
+    let mut rest = name;
+    while let Some(at) = rest.find('=') {
+        out.push_str(rest.get(..at).unwrap_or_default());
+        let escape = rest
+            .get(at..at + 3)
+            .ok_or(Refusal::Malformed("bad escape in the username"))?;
+        out.push(match escape {
+            "=3D" => '=',
+            "=2C" => ',',
+            _ => return Err(Refusal::Malformed("bad escape in the username")),
+        });
+        rest = rest.get(at + 3..).unwrap_or_default();
+    }
+    out.push_str(rest);
+    if out.is_empty() {
+        return Err(Refusal::Malformed("empty username"));
+    }
+    Ok(out)
+}
+
+impl ClientFirstMessage {
+    /// The user the client claims to be (unescaped, not normalised).
+    pub fn username(&self) -> &str {
+        &self.username
+    }
+
+    /// Answers with server-first. With `credential` `None` (unknown user, or a user without this
+    /// mechanism) the conversation goes on with a salt and keys derived from `decoy_key` and the
+    /// name: stable per name, the same work as a real check, and a refusal at the proof, as for a
+    /// wrong password.
+    pub fn respond<R: CryptoRng + ?Sized>(
+        self,
+        variant: ScramVariant,
+        credential: Option<&StoredCredential>,
+        decoy_key: &[u8],
+        rng: &mut R,
+    ) -> (Vec<u8>, AwaitingClientFinal) {
+        let nonce = format!("{}{}", self.client_nonce, generate_nonce(rng));
+        let (salt, iterations, stored_key, server_key, decoy) =
+            match credential.filter(|c| c.variant() == variant) {
+                Some(c) => (
+                    c.salt().to_vec(),
+                    c.iterations(),
+                    c.stored_key().to_vec(),
+                    c.server_key().to_vec(),
+                    false,
+                ),
+                None => {
+                    // Keys no password derives, so the proof check does the same work and fails.
+                    let decoy = |label: &str| {
+                        let mut input = label.as_bytes().to_vec();
+                        input.extend_from_slice(self.username.as_bytes());
+                        hmac(variant, decoy_key, &input).to_vec()
+                    };
+                    let iterations = match variant {
+                        ScramVariant::Sha1 => super::users::DEFAULT_SHA1_ITERATIONS,
+                        ScramVariant::Sha256 => super::users::DEFAULT_SHA256_ITERATIONS,
+                    };
+                    let salt = decoy("salt");
+                    let salt = salt.get(..16).unwrap_or_default().to_vec();
+                    (
+                        salt,
+                        iterations,
+                        decoy("stored key"),
+                        decoy("server key"),
+                        true,
+                    )
+                }
+            };
+        let server_first = format!("r={nonce},s={},i={iterations}", BASE64.encode(&salt));
+        let state = AwaitingClientFinal {
+            variant,
+            auth_message_prefix: format!("{},{server_first}", self.bare),
+            nonce,
+            stored_key,
+            server_key,
+            decoy,
+        };
+        (server_first.into_bytes(), state)
+    }
+}
+
+/// Server-first was sent; waiting for the client's proof.
+pub struct AwaitingClientFinal {
+    variant: ScramVariant,
+    auth_message_prefix: String,
+    nonce: String,
+    stored_key: Vec<u8>,
+    server_key: Vec<u8>,
+    /// An unknown user (or a mechanism the user lacks): the proof is refused whatever it is.
+    decoy: bool,
+}
+
+impl std::fmt::Debug for AwaitingClientFinal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AwaitingClientFinal")
+            .field("variant", &self.variant)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AwaitingClientFinal {
+    /// Checks `c=biws,r=<nonce>,p=<proof>` and returns server-final (`v=<signature>`).
+    pub fn receive_client_final(self, message: &[u8]) -> Result<Vec<u8>, Refusal> {
+        let text = std::str::from_utf8(message).map_err(|_| Refusal::Malformed("not UTF-8"))?;
+        let (without_proof, proof) = text
+            .rsplit_once(",p=")
+            .ok_or(Refusal::Malformed("no proof"))?;
+        let mut attributes = without_proof.split(',');
+        match attributes.next() {
+            Some("c=biws") => {}
+            Some(c) if c.starts_with("c=") => return Err(Refusal::ChannelBinding),
+            _ => return Err(Refusal::Malformed("no channel binding attribute")),
+        }
+        if attributes.next().and_then(|r| r.strip_prefix("r=")) != Some(self.nonce.as_str()) {
+            return Err(Refusal::NonceMismatch);
+        }
+        let proof = BASE64
+            .decode(proof)
+            .map_err(|_| Refusal::Malformed("the proof is not base64"))?;
+        let auth_message = format!("{},{without_proof}", self.auth_message_prefix);
+        let client_signature = hmac(self.variant, &self.stored_key, auth_message.as_bytes());
+        if proof.len() != client_signature.len() {
+            return Err(Refusal::InvalidProof);
+        }
+        let client_key: Vec<u8> = proof
+            .iter()
+            .zip(client_signature.iter())
+            .map(|(p, s)| p ^ s)
+            .collect();
+        let matches = constant_time_eq(&hash(self.variant, &client_key), &self.stored_key);
+        if self.decoy || !matches {
+            return Err(Refusal::InvalidProof);
+        }
+        let signature = hmac(self.variant, &self.server_key, auth_message.as_bytes());
+        Ok(format!("v={}", BASE64.encode(&*signature)).into_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scram::{ScramClient, ScramKeyCache};
+    use crate::secret::Secret;
+
+    fn conversation(
+        variant: ScramVariant,
+        stored_for: &str,
+        client_user: &str,
+        password: &str,
+    ) -> Result<(), Refusal> {
+        let mut rng = rand::rng();
+        let credential = StoredCredential::new(
+            stored_for,
+            "admin",
+            &Secret::new("pencil"),
+            variant,
+            4096,
+            &mut rng,
+        )
+        .unwrap();
+        let client = ScramClient::new(variant, client_user, &Secret::new(password)).unwrap();
+        let (client_first, state) = client.start(&mut rng);
+        let first = receive_client_first(&client_first)?;
+        let known = (first.username() == stored_for).then_some(&credential);
+        let (server_first, server) = first.respond(variant, known, b"decoy", &mut rng);
+        let (client_final, state) = state
+            .handle_server_first(&server_first, &ScramKeyCache::new(1))
+            .unwrap();
+        let server_final = server.receive_client_final(&client_final)?;
+        state
+            .handle_server_final(&server_final)
+            .expect("the client accepts the server's signature");
+        Ok(())
+    }
+
+    #[test]
+    fn client_and_server_agree() {
+        for variant in [ScramVariant::Sha1, ScramVariant::Sha256] {
+            assert_eq!(conversation(variant, "user", "user", "pencil"), Ok(()));
+            assert_eq!(conversation(variant, "a=b,c", "a=b,c", "pencil"), Ok(()));
+            assert_eq!(
+                conversation(variant, "user", "user", "wrong"),
+                Err(Refusal::InvalidProof)
+            );
+            assert_eq!(
+                conversation(variant, "user", "nobody", "pencil"),
+                Err(Refusal::InvalidProof)
+            );
+        }
+    }
+
+    #[test]
+    fn decoy_salt_is_stable_per_user() {
+        let mut rng = rand::rng();
+        let salt_of = |user: &str, rng: &mut rand::rngs::ThreadRng| {
+            let first = receive_client_first(format!("n,,n={user},r=abc").as_bytes()).unwrap();
+            let (server_first, _) = first.respond(ScramVariant::Sha256, None, b"key", rng);
+            String::from_utf8(server_first)
+                .unwrap()
+                .split(',')
+                .nth(1)
+                .unwrap()
+                .to_owned()
+        };
+        assert_eq!(salt_of("ghost", &mut rng), salt_of("ghost", &mut rng));
+        assert_ne!(salt_of("ghost", &mut rng), salt_of("other", &mut rng));
+    }
+
+    #[test]
+    fn client_first_rules() {
+        for (message, refusal) in [
+            (&b"y,,n=u,r=a"[..], Refusal::ChannelBinding),
+            (b"p=tls-unique,,n=u,r=a", Refusal::ChannelBinding),
+            (
+                b"n,a=admin,n=u,r=a",
+                Refusal::Malformed("an authzid is not supported"),
+            ),
+            (b"n,,r=a", Refusal::Malformed("no username")),
+            (b"n,,n=u", Refusal::Malformed("no nonce")),
+            (
+                b"n,,n=a=3X,r=a",
+                Refusal::Malformed("bad escape in the username"),
+            ),
+            (
+                b"n,,n=a=,r=a",
+                Refusal::Malformed("bad escape in the username"),
+            ),
+            (b"nonsense", Refusal::Malformed("no GS2 header")),
+        ] {
+            assert_eq!(
+                receive_client_first(message).unwrap_err(),
+                refusal,
+                "{:?}",
+                String::from_utf8_lossy(message)
+            );
+        }
+        assert_eq!(
+            receive_client_first(b"n,,n=a=3Db=2Cc,r=x")
+                .unwrap()
+                .username(),
+            "a=b,c"
+        );
+    }
+
+    #[test]
+    fn plain_verification() {
+        let mut rng = rand::rng();
+        let user = super::super::users::User::new(
+            "admin",
+            "\u{2168}",
+            &Secret::new("IV"),
+            &[ScramVariant::Sha256],
+            &mut rng,
+        )
+        .unwrap();
+        assert!(user.verify_password(&Secret::new("IV")));
+        assert!(user.verify_password(&Secret::new("I\u{00AD}V")));
+        assert!(!user.verify_password(&Secret::new("IX")));
+    }
+}

@@ -1,0 +1,785 @@
+//! One connection's command handling, without I/O: a command document in, a reply document out.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use bson::raw::cstr;
+use bson::spec::BinarySubtype;
+use bson::{RawArrayBuf, RawBinaryRef, RawBsonRef, RawDocument, RawDocumentBuf, rawdoc};
+
+use super::scram::{AwaitingClientFinal, Refusal, receive_client_first};
+use super::users::UserStore;
+use crate::scram::ScramVariant;
+use crate::secret::Secret;
+
+/// The server version the embedded server reports.
+pub const SERVER_VERSION: &str = "7.0.0";
+/// The wire version of MongoDB 7.0.
+pub const MAX_WIRE_VERSION: i32 = 21;
+
+/// Ways the server can be told to misbehave, to test that clients notice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Misbehavior {
+    /// Send a wrong SCRAM server signature (`v=`) after accepting the client's proof: a client
+    /// must fail mutual authentication.
+    WrongServerSignature,
+}
+
+/// What the server's authentication log reports. The client only ever hears "Authentication
+/// failed."; the reason is for whoever runs the server, as in mongod's log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AuthEvent {
+    /// A login succeeded.
+    Authenticated {
+        /// The connection.
+        connection_id: i32,
+        /// The user.
+        user: String,
+        /// Its database.
+        db: String,
+        /// The mechanism.
+        mechanism: &'static str,
+        /// Whether the conversation started inside `hello`.
+        speculative: bool,
+    },
+    /// A login was refused.
+    Refused {
+        /// The connection.
+        connection_id: i32,
+        /// The user the client claimed, if it got that far.
+        user: String,
+        /// The database.
+        db: String,
+        /// The mechanism.
+        mechanism: &'static str,
+        /// Why.
+        reason: &'static str,
+    },
+}
+
+impl std::fmt::Display for AuthEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AuthEvent::Authenticated {
+                connection_id,
+                user,
+                db,
+                mechanism,
+                speculative,
+            } => write!(
+                f,
+                "conn{connection_id}: {user}@{db} authenticated with {mechanism}{}",
+                if *speculative { " (speculative)" } else { "" }
+            ),
+            AuthEvent::Refused {
+                connection_id,
+                user,
+                db,
+                mechanism,
+                reason,
+            } => {
+                write!(
+                    f,
+                    "conn{connection_id}: {mechanism} login of {user}@{db} refused: {reason}"
+                )
+            }
+        }
+    }
+}
+
+/// A receiver of [`AuthEvent`]s.
+pub type AuthLog = Arc<dyn Fn(&AuthEvent) + Send + Sync>;
+
+/// What every session of a server shares.
+pub struct SessionConfig {
+    /// The users.
+    pub users: UserStore,
+    /// Deliberate misbehavior, for tests.
+    pub misbehavior: Option<Misbehavior>,
+    /// Receives every login and refusal.
+    pub auth_log: Option<AuthLog>,
+    /// Keys the decoy salts of unknown users, so they are stable but unpredictable.
+    decoy_key: [u8; 32],
+    /// A user no password matches: PLAIN checks unknown users against it, so they cost the
+    /// same PBKDF2 as a wrong password.
+    decoy_user: Option<super::users::User>,
+}
+
+impl std::fmt::Debug for SessionConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionConfig")
+            .field("users", &self.users)
+            .field("misbehavior", &self.misbehavior)
+            .field("auth_log", &self.auth_log.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SessionConfig {
+    /// A configuration serving `users`.
+    pub fn new(users: UserStore) -> Self {
+        let mut rng = rand::rng();
+        let mut decoy_key = [0u8; 32];
+        rand::Rng::fill_bytes(&mut rng, &mut decoy_key);
+        let unguessable = Secret::new(crate::scram::generate_nonce(&mut rng));
+        let decoy_user = super::users::User::new(
+            "admin",
+            "decoy",
+            &unguessable,
+            &[ScramVariant::Sha256],
+            &mut rng,
+        )
+        .ok();
+        SessionConfig {
+            users,
+            misbehavior: None,
+            auth_log: None,
+            decoy_key,
+            decoy_user,
+        }
+    }
+}
+
+struct Conversation {
+    id: i32,
+    db: String,
+    user: String,
+    mechanism: &'static str,
+    speculative: bool,
+    /// Whether the user exists with this mechanism (for the log only).
+    known: bool,
+    skip_empty_exchange: bool,
+    stage: Stage,
+}
+
+enum Stage {
+    AwaitingClientFinal(AwaitingClientFinal),
+    /// Server-final was sent with `done: false`; the client owes an empty message.
+    AwaitingEmptyExchange,
+}
+
+/// MongoDB error codes the server uses.
+mod codes {
+    pub const BAD_VALUE: (i32, &str) = (2, "BadValue");
+    pub const UNAUTHORIZED: (i32, &str) = (13, "Unauthorized");
+    pub const PROTOCOL_ERROR: (i32, &str) = (17, "ProtocolError");
+    pub const AUTHENTICATION_FAILED: (i32, &str) = (18, "AuthenticationFailed");
+    pub const COMMAND_NOT_FOUND: (i32, &str) = (59, "CommandNotFound");
+    pub const MECHANISM_UNAVAILABLE: (i32, &str) = (334, "MechanismUnavailable");
+}
+
+type Reply = Result<RawDocumentBuf, RawDocumentBuf>;
+
+fn error_reply((code, code_name): (i32, &str), message: &str) -> RawDocumentBuf {
+    rawdoc! { "ok": 0.0, "errmsg": message, "code": code, "codeName": code_name }
+}
+
+/// mongod's answer to every refused login, whatever the reason: unknown user, wrong password or
+/// missing mechanism look the same in the reply. (As with mongod, `saslSupportedMechs` and
+/// speculative authentication in `hello` do tell a client which users exist: negotiation needs
+/// it.)
+fn authentication_failed() -> RawDocumentBuf {
+    error_reply(codes::AUTHENTICATION_FAILED, "Authentication failed.")
+}
+
+fn binary(bytes: &[u8]) -> RawBinaryRef<'_> {
+    RawBinaryRef {
+        subtype: BinarySubtype::Generic,
+        bytes,
+    }
+}
+
+fn sasl_reply(id: i32, done: bool, payload: &[u8]) -> RawDocumentBuf {
+    let mut reply = rawdoc! { "conversationId": id, "done": done };
+    reply.append(cstr!("payload"), binary(payload));
+    reply.append(cstr!("ok"), 1.0);
+    reply
+}
+
+/// The state of one client connection.
+pub struct Session {
+    config: Arc<SessionConfig>,
+    connection_id: i32,
+    authenticated: Vec<(String, String)>,
+    conversation: Option<Conversation>,
+    next_conversation_id: i32,
+}
+
+impl Session {
+    /// A new connection, numbered `connection_id` (reported in `hello`).
+    pub fn new(config: Arc<SessionConfig>, connection_id: i32) -> Self {
+        Session {
+            config,
+            connection_id,
+            authenticated: Vec::new(),
+            conversation: None,
+            next_conversation_id: 1,
+        }
+    }
+
+    /// The users this connection authenticated, as (user, db).
+    pub fn authenticated_users(&self) -> &[(String, String)] {
+        &self.authenticated
+    }
+
+    /// Handles one command (the body of an OP_MSG, with `$db`) and returns the reply document.
+    pub fn handle_op_msg(&mut self, body: &[u8], now: SystemTime) -> Vec<u8> {
+        match crate::wire::command_database(body) {
+            Some(db) => self.handle_command(&db, body, now),
+            None => error_reply(codes::BAD_VALUE, "the command has no $db").into_bytes(),
+        }
+    }
+
+    /// Handles a legacy OP_QUERY against `<db>.$cmd` (the `isMaster` that opens connections).
+    pub fn handle_op_query(&mut self, collection: &str, query: &[u8], now: SystemTime) -> Vec<u8> {
+        let Some(db) = collection.strip_suffix(".$cmd") else {
+            return error_reply(codes::BAD_VALUE, "OP_QUERY is only supported for commands")
+                .into_bytes();
+        };
+        // A read preference wraps the command as {$query: {...}}.
+        let unwrapped = match RawDocument::from_bytes(query)
+            .ok()
+            .map(|doc| doc.get("$query"))
+        {
+            Some(Ok(Some(RawBsonRef::Document(inner)))) => inner.as_bytes().to_vec(),
+            _ => query.to_vec(),
+        };
+        self.handle_command(db, &unwrapped, now)
+    }
+
+    /// Handles one command against `db`.
+    pub fn handle_command(&mut self, db: &str, command: &[u8], now: SystemTime) -> Vec<u8> {
+        let reply = match RawDocument::from_bytes(command) {
+            Ok(doc) => self.dispatch(db, doc, now),
+            Err(_) => Err(error_reply(
+                codes::BAD_VALUE,
+                "the command is not a BSON document",
+            )),
+        };
+        reply.unwrap_or_else(|error| error).into_bytes()
+    }
+
+    fn dispatch(&mut self, db: &str, doc: &RawDocument, now: SystemTime) -> Reply {
+        let name = match doc.iter().next() {
+            Some(Ok((name, _))) => name.as_str().to_owned(),
+            _ => return Err(error_reply(codes::BAD_VALUE, "empty command")),
+        };
+        match name.as_str() {
+            "hello" | "isMaster" | "ismaster" => Ok(self.hello(doc, name == "hello", now)),
+            "saslStart" => self
+                .sasl_start(db, doc, false)
+                .map(|reply| reply.unwrap_or_else(authentication_failed)),
+            "saslContinue" => self.sasl_continue(doc),
+            "authenticate" => Err(authentication_failed()),
+            "ping" | "endSessions" => Ok(rawdoc! { "ok": 1.0 }),
+            "buildInfo" | "buildinfo" => Ok(build_info()),
+            "connectionStatus" => Ok(self.connection_status()),
+            _ if self.authenticated.is_empty() => Err(error_reply(
+                codes::UNAUTHORIZED,
+                &format!("Command {name} requires authentication"),
+            )),
+            _ => Err(error_reply(
+                codes::COMMAND_NOT_FOUND,
+                &format!("no such command: '{name}'"),
+            )),
+        }
+    }
+
+    fn hello(&mut self, doc: &RawDocument, modern: bool, now: SystemTime) -> RawDocumentBuf {
+        let mut reply = RawDocumentBuf::new();
+        if matches!(doc.get("helloOk"), Ok(Some(RawBsonRef::Boolean(true)))) {
+            reply.append(cstr!("helloOk"), true);
+        }
+        reply.append(
+            if modern {
+                cstr!("isWritablePrimary")
+            } else {
+                cstr!("ismaster")
+            },
+            true,
+        );
+        reply.append(cstr!("maxBsonObjectSize"), 16 * 1024 * 1024);
+        reply.append(
+            cstr!("maxMessageSizeBytes"),
+            crate::wire::MAX_MESSAGE_SIZE as i32,
+        );
+        reply.append(cstr!("maxWriteBatchSize"), 100_000);
+        reply.append(cstr!("localTime"), bson::DateTime::from_system_time(now));
+        reply.append(cstr!("logicalSessionTimeoutMinutes"), 30);
+        reply.append(cstr!("connectionId"), self.connection_id);
+        reply.append(cstr!("minWireVersion"), 0);
+        reply.append(cstr!("maxWireVersion"), MAX_WIRE_VERSION);
+        reply.append(cstr!("readOnly"), false);
+        if let Ok(Some(RawBsonRef::String(name))) = doc.get("saslSupportedMechs") {
+            // "<db>.<user>"; an unknown user gets no list, as from mongod.
+            let user = name
+                .split_once('.')
+                .and_then(|(db, user)| self.config.users.get(db, user));
+            if let Some(user) = user {
+                let mut mechanisms = RawArrayBuf::new();
+                for mechanism in user.mechanisms() {
+                    mechanisms.push(mechanism);
+                }
+                reply.append(cstr!("saslSupportedMechs"), mechanisms);
+            }
+        }
+        if let Ok(Some(RawBsonRef::Document(speculative))) = doc.get("speculativeAuthenticate") {
+            // A speculative attempt that cannot go on is dropped silently; the client then runs a
+            // normal conversation (handshake spec).
+            let db = match speculative.get("db") {
+                Ok(Some(RawBsonRef::String(db))) => Some(db.to_owned()),
+                _ => None,
+            };
+            let is_sasl = matches!(speculative.iter().next(), Some(Ok((key, _))) if key.as_str() == "saslStart");
+            if let (Some(db), true) = (db, is_sasl) {
+                if let Ok(Some(mut answer)) = self.sasl_start(&db, speculative, true) {
+                    answer = without_ok(&answer);
+                    reply.append(cstr!("speculativeAuthenticate"), answer);
+                }
+            }
+        }
+        reply.append(cstr!("ok"), 1.0);
+        reply
+    }
+
+    /// `saslStart`. `Ok(None)` asks the caller to refuse (it is `AuthenticationFailed` for a
+    /// command, silence for a speculative attempt).
+    fn sasl_start(
+        &mut self,
+        db: &str,
+        doc: &RawDocument,
+        speculative: bool,
+    ) -> Result<Option<RawDocumentBuf>, RawDocumentBuf> {
+        let mechanism = match doc.get("mechanism") {
+            Ok(Some(RawBsonRef::String(m))) => m.to_owned(),
+            _ => return Err(error_reply(codes::BAD_VALUE, "saslStart needs a mechanism")),
+        };
+        let payload = match doc.get("payload") {
+            Ok(Some(RawBsonRef::Binary(binary))) => binary.bytes.to_vec(),
+            Ok(Some(RawBsonRef::String(text))) => text.as_bytes().to_vec(),
+            _ => return Err(error_reply(codes::BAD_VALUE, "saslStart needs a payload")),
+        };
+        let skip_empty_exchange = matches!(
+            doc.get("options").ok().flatten(),
+            Some(RawBsonRef::Document(options)) if matches!(options.get("skipEmptyExchange"), Ok(Some(RawBsonRef::Boolean(true))))
+        );
+        self.conversation = None;
+        let id = self.next_conversation_id;
+        self.next_conversation_id = self.next_conversation_id.wrapping_add(1).max(1);
+        let variant = match mechanism.as_str() {
+            "SCRAM-SHA-1" => ScramVariant::Sha1,
+            "SCRAM-SHA-256" => ScramVariant::Sha256,
+            "PLAIN" if !speculative => return Ok(self.plain(db, id, &payload)),
+            _ => {
+                return Err(error_reply(
+                    codes::MECHANISM_UNAVAILABLE,
+                    &format!(
+                        "Received authentication for mechanism {mechanism} which is not enabled"
+                    ),
+                ));
+            }
+        };
+        let Ok(first) = receive_client_first(&payload) else {
+            self.log_refusal(
+                String::new(),
+                db,
+                variant.mechanism().as_str(),
+                "malformed client-first message",
+            );
+            return Ok(None);
+        };
+        let user = first.username().to_owned();
+        let credential = self
+            .config
+            .users
+            .get(db, &user)
+            .and_then(|u| u.credential(variant));
+        if speculative && credential.is_none() {
+            return Ok(None);
+        }
+        let known = credential.is_some();
+        let (server_first, state) = first.respond(
+            variant,
+            credential,
+            &self.config.decoy_key,
+            &mut rand::rng(),
+        );
+        self.conversation = Some(Conversation {
+            id,
+            db: db.to_owned(),
+            user,
+            mechanism: variant.mechanism().as_str(),
+            speculative,
+            known,
+            skip_empty_exchange,
+            stage: Stage::AwaitingClientFinal(state),
+        });
+        Ok(Some(sasl_reply(id, false, &server_first)))
+    }
+
+    fn plain(&mut self, db: &str, id: i32, payload: &[u8]) -> Option<RawDocumentBuf> {
+        // [authzid] NUL user NUL password
+        let mut parts = payload.split(|&b| b == 0);
+        let parsed = match (parts.next(), parts.next(), parts.next(), parts.next()) {
+            (Some(authzid), Some(user), Some(password), None) => std::str::from_utf8(user)
+                .ok()
+                .zip(std::str::from_utf8(password).ok())
+                .filter(|(user, _)| authzid.is_empty() || authzid == user.as_bytes()),
+            _ => None,
+        };
+        let Some((user, password)) = parsed else {
+            self.log_refusal(String::new(), db, "PLAIN", "malformed PLAIN payload");
+            return None;
+        };
+        let password = Secret::new(password);
+        let reason = match self.config.users.get(db, user) {
+            Some(known) if known.verify_password(&password) => None,
+            Some(_) => Some("wrong password"),
+            None => {
+                // The same PBKDF2 work as for a known user, so timing does not tell them apart.
+                let _ = self
+                    .config
+                    .decoy_user
+                    .as_ref()
+                    .map(|decoy| decoy.verify_password(&password));
+                Some("unknown user")
+            }
+        };
+        if let Some(reason) = reason {
+            self.log_refusal(user.to_owned(), db, "PLAIN", reason);
+            return None;
+        }
+        self.mark_authenticated(user.to_owned(), db.to_owned(), "PLAIN", false);
+        Some(sasl_reply(id, true, b""))
+    }
+
+    fn sasl_continue(&mut self, doc: &RawDocument) -> Reply {
+        let id = match doc.get("conversationId") {
+            Ok(Some(RawBsonRef::Int32(id))) => id,
+            Ok(Some(RawBsonRef::Int64(id))) => i32::try_from(id).unwrap_or(-1),
+            _ => {
+                return Err(error_reply(
+                    codes::BAD_VALUE,
+                    "saslContinue needs a conversationId",
+                ));
+            }
+        };
+        let payload = match doc.get("payload") {
+            Ok(Some(RawBsonRef::Binary(binary))) => binary.bytes.to_vec(),
+            _ => {
+                return Err(error_reply(
+                    codes::BAD_VALUE,
+                    "saslContinue needs a binary payload",
+                ));
+            }
+        };
+        let Some(conversation) = self.conversation.take().filter(|c| c.id == id) else {
+            return Err(error_reply(
+                codes::PROTOCOL_ERROR,
+                "No SASL session state found",
+            ));
+        };
+        match conversation.stage {
+            Stage::AwaitingClientFinal(state) => match state.receive_client_final(&payload) {
+                Ok(mut server_final) => {
+                    if self.config.misbehavior == Some(Misbehavior::WrongServerSignature) {
+                        server_final = wrong_signature(&server_final);
+                    }
+                    let done = conversation.skip_empty_exchange;
+                    if done {
+                        self.mark_authenticated(
+                            conversation.user,
+                            conversation.db,
+                            conversation.mechanism,
+                            conversation.speculative,
+                        );
+                    } else {
+                        self.conversation = Some(Conversation {
+                            stage: Stage::AwaitingEmptyExchange,
+                            ..conversation
+                        });
+                    }
+                    Ok(sasl_reply(id, done, &server_final))
+                }
+                // Whatever the reason, the client only learns that authentication failed.
+                Err(refusal) => {
+                    let reason = match refusal {
+                        Refusal::InvalidProof if !conversation.known => "unknown user or mechanism",
+                        Refusal::InvalidProof => "wrong password",
+                        Refusal::ChannelBinding => "channel binding requested",
+                        Refusal::NonceMismatch => "nonce mismatch",
+                        Refusal::Malformed(_) => "malformed client-final message",
+                    };
+                    self.log_refusal(
+                        conversation.user,
+                        &conversation.db,
+                        conversation.mechanism,
+                        reason,
+                    );
+                    Err(authentication_failed())
+                }
+            },
+            Stage::AwaitingEmptyExchange => {
+                if !payload.is_empty() {
+                    self.log_refusal(
+                        conversation.user,
+                        &conversation.db,
+                        conversation.mechanism,
+                        "non-empty final exchange",
+                    );
+                    return Err(authentication_failed());
+                }
+                self.mark_authenticated(
+                    conversation.user,
+                    conversation.db,
+                    conversation.mechanism,
+                    conversation.speculative,
+                );
+                Ok(sasl_reply(id, true, b""))
+            }
+        }
+    }
+
+    fn mark_authenticated(
+        &mut self,
+        user: String,
+        db: String,
+        mechanism: &'static str,
+        speculative: bool,
+    ) {
+        if let Some(log) = &self.config.auth_log {
+            log(&AuthEvent::Authenticated {
+                connection_id: self.connection_id,
+                user: user.clone(),
+                db: db.clone(),
+                mechanism,
+                speculative,
+            });
+        }
+        let entry = (user, db);
+        if !self.authenticated.contains(&entry) {
+            self.authenticated.push(entry);
+        }
+    }
+
+    fn log_refusal(&self, user: String, db: &str, mechanism: &'static str, reason: &'static str) {
+        if let Some(log) = &self.config.auth_log {
+            log(&AuthEvent::Refused {
+                connection_id: self.connection_id,
+                user,
+                db: db.to_owned(),
+                mechanism,
+                reason,
+            });
+        }
+    }
+
+    fn connection_status(&self) -> RawDocumentBuf {
+        let mut users = RawArrayBuf::new();
+        for (user, db) in &self.authenticated {
+            users.push(rawdoc! { "user": user.as_str(), "db": db.as_str() });
+        }
+        let mut auth_info = RawDocumentBuf::new();
+        auth_info.append(cstr!("authenticatedUsers"), users);
+        auth_info.append(cstr!("authenticatedUserRoles"), RawArrayBuf::new());
+        let mut reply = RawDocumentBuf::new();
+        reply.append(cstr!("authInfo"), auth_info);
+        reply.append(cstr!("ok"), 1.0);
+        reply
+    }
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("connection_id", &self.connection_id)
+            .field("authenticated", &self.authenticated)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The same reply without its `ok` field, as embedded in `hello`.
+fn without_ok(reply: &RawDocument) -> RawDocumentBuf {
+    let mut out = RawDocumentBuf::new();
+    for (key, value) in reply.iter().flatten() {
+        if key.as_str() != "ok" {
+            out.append(key, value);
+        }
+    }
+    out
+}
+
+/// `v=<signature>` with one bit of the signature flipped.
+fn wrong_signature(server_final: &[u8]) -> Vec<u8> {
+    let signature = server_final.strip_prefix(b"v=").unwrap_or_default();
+    let mut bytes = BASE64.decode(signature).unwrap_or_default();
+    if let Some(first) = bytes.first_mut() {
+        *first ^= 1;
+    }
+    format!("v={}", BASE64.encode(bytes)).into_bytes()
+}
+
+fn build_info() -> RawDocumentBuf {
+    let mut version_array = RawArrayBuf::new();
+    for part in [7, 0, 0, 0] {
+        version_array.push(part);
+    }
+    let mut reply = rawdoc! {
+        "version": SERVER_VERSION,
+        "gitVersion": "",
+        "allocator": "system",
+        "javascriptEngine": "none",
+        "sysInfo": "deprecated",
+    };
+    reply.append(cstr!("versionArray"), version_array);
+    reply.append(cstr!("modules"), RawArrayBuf::new());
+    reply.append(cstr!("bits"), 64);
+    reply.append(cstr!("debug"), false);
+    reply.append(cstr!("maxBsonObjectSize"), 16 * 1024 * 1024);
+    reply.append(cstr!("storageEngines"), RawArrayBuf::new());
+    reply.append(cstr!("ok"), 1.0);
+    reply
+}
+
+#[cfg(test)]
+mod tests {
+    use bson::{Document, doc};
+
+    use super::*;
+    use crate::scram::{ScramClient, ScramKeyCache};
+    use crate::server::User;
+
+    fn session() -> Session {
+        let mut users = UserStore::new();
+        let mut rng = rand::rng();
+        let both = [ScramVariant::Sha1, ScramVariant::Sha256];
+        users.insert(User::new("admin", "alice", &Secret::new("pencil"), &both, &mut rng).unwrap());
+        users.insert(
+            User::new(
+                "admin",
+                "old",
+                &Secret::new("pw"),
+                &[ScramVariant::Sha1],
+                &mut rng,
+            )
+            .unwrap(),
+        );
+        Session::new(Arc::new(SessionConfig::new(users)), 1)
+    }
+
+    fn command(session: &mut Session, doc: Document) -> Document {
+        let reply = session.handle_command("admin", &doc.to_vec().unwrap(), SystemTime::now());
+        Document::try_from(RawDocument::from_bytes(&reply).unwrap()).unwrap()
+    }
+
+    fn bin(bytes: &[u8]) -> bson::Binary {
+        bson::Binary {
+            subtype: BinarySubtype::Generic,
+            bytes: bytes.to_vec(),
+        }
+    }
+
+    fn payload(reply: &Document) -> Vec<u8> {
+        reply.get_binary_generic("payload").unwrap().clone()
+    }
+
+    #[test]
+    fn long_ending_without_skip_empty_exchange() {
+        let mut session = session();
+        let client =
+            ScramClient::new(ScramVariant::Sha256, "alice", &Secret::new("pencil")).unwrap();
+        let (client_first, state) = client.start(&mut rand::rng());
+        let reply = command(
+            &mut session,
+            doc! { "saslStart": 1, "mechanism": "SCRAM-SHA-256", "payload": bin(&client_first) },
+        );
+        let id = reply.get_i32("conversationId").unwrap();
+        let (client_final, state) = state
+            .handle_server_first(&payload(&reply), &ScramKeyCache::new(1))
+            .unwrap();
+        let reply = command(
+            &mut session,
+            doc! { "saslContinue": 1, "conversationId": id, "payload": bin(&client_final) },
+        );
+        assert!(
+            !reply.get_bool("done").unwrap(),
+            "no skipEmptyExchange: the long ending"
+        );
+        state.handle_server_final(&payload(&reply)).unwrap();
+        assert!(
+            session.authenticated_users().is_empty(),
+            "not before the empty exchange"
+        );
+        let reply = command(
+            &mut session,
+            doc! { "saslContinue": 1, "conversationId": id, "payload": bin(b"") },
+        );
+        assert!(reply.get_bool("done").unwrap());
+        assert_eq!(
+            session.authenticated_users(),
+            [("alice".to_owned(), "admin".to_owned())]
+        );
+    }
+
+    #[test]
+    fn plain_checks_the_password() {
+        let mut session = session();
+        let refused = command(
+            &mut session,
+            doc! { "saslStart": 1, "mechanism": "PLAIN", "payload": bin(b"\0alice\0wrong") },
+        );
+        assert_eq!(refused.get_i32("code").unwrap(), 18);
+        assert_eq!(refused.get_str("errmsg").unwrap(), "Authentication failed.");
+        let accepted = command(
+            &mut session,
+            doc! { "saslStart": 1, "mechanism": "PLAIN", "payload": bin(b"\0alice\0pencil") },
+        );
+        assert!(accepted.get_bool("done").unwrap());
+        let malformed = command(
+            &mut session,
+            doc! { "saslStart": 1, "mechanism": "PLAIN", "payload": bin(b"alice") },
+        );
+        assert_eq!(malformed.get_i32("code").unwrap(), 18);
+    }
+
+    #[test]
+    fn hello_lists_mechanisms_and_drops_speculation_it_cannot_take() {
+        let mut session = session();
+        let client = ScramClient::new(ScramVariant::Sha256, "old", &Secret::new("pw")).unwrap();
+        let (client_first, _) = client.start(&mut rand::rng());
+        let speculative = doc! { "saslStart": 1, "mechanism": "SCRAM-SHA-256", "payload": bin(&client_first), "db": "admin" };
+        let reply = command(
+            &mut session,
+            doc! { "hello": 1, "saslSupportedMechs": "admin.old", "speculativeAuthenticate": speculative },
+        );
+        assert_eq!(
+            reply.get_array("saslSupportedMechs").unwrap(),
+            &vec![bson::Bson::from("SCRAM-SHA-1")]
+        );
+        assert!(
+            !reply.contains_key("speculativeAuthenticate"),
+            "old has no SCRAM-SHA-256 credential"
+        );
+        assert!(reply.get_bool("isWritablePrimary").unwrap());
+        let unknown = command(
+            &mut session,
+            doc! { "isMaster": 1, "saslSupportedMechs": "admin.nobody" },
+        );
+        assert!(!unknown.contains_key("saslSupportedMechs"));
+        assert!(unknown.get_bool("ismaster").unwrap());
+    }
+
+    #[test]
+    fn sasl_continue_needs_the_conversation() {
+        let mut session = session();
+        let reply = command(
+            &mut session,
+            doc! { "saslContinue": 1, "conversationId": 9, "payload": bin(b"x") },
+        );
+        assert_eq!(reply.get_i32("code").unwrap(), 17);
+    }
+}

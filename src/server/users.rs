@@ -1,0 +1,233 @@
+//! What the server knows about its users: SCRAM verifiers, never passwords.
+
+use std::fmt;
+
+use rand::CryptoRng;
+
+use crate::error::Result;
+use crate::scram::{ScramKeys, ScramVariant, hash, hmac, password_input, salted_password};
+use crate::secret::{Secret, constant_time_eq};
+
+/// MongoDB's default iteration counts (`scramIterationCount`, `scramSHA256IterationCount`).
+pub const DEFAULT_SHA1_ITERATIONS: u32 = 10_000;
+/// See [`DEFAULT_SHA1_ITERATIONS`].
+pub const DEFAULT_SHA256_ITERATIONS: u32 = 15_000;
+
+/// Salt lengths as mongod draws them.
+const SHA1_SALT_LEN: usize = 16;
+const SHA256_SALT_LEN: usize = 28;
+
+/// One SCRAM verifier of a user: salt, iteration count, StoredKey and ServerKey (RFC 5802
+/// section 3). The password cannot be recovered from it.
+#[derive(Clone)]
+pub struct StoredCredential {
+    user: String,
+    db: String,
+    variant: ScramVariant,
+    salt: Vec<u8>,
+    iterations: u32,
+    stored_key: Vec<u8>,
+    server_key: Vec<u8>,
+}
+
+impl StoredCredential {
+    /// Derives the verifier of `user`'s `password` in database `db`, as `createUser` does:
+    /// SCRAM-SHA-1 over the MongoDB digest, SCRAM-SHA-256 over the SASLprep'd password. The salt
+    /// is drawn from `rng`. (The database names the user; it is not part of the keys.)
+    pub fn new<R: CryptoRng + ?Sized>(
+        user: &str,
+        db: &str,
+        password: &Secret,
+        variant: ScramVariant,
+        iterations: u32,
+        rng: &mut R,
+    ) -> Result<Self> {
+        let mut salt = vec![
+            0u8;
+            match variant {
+                ScramVariant::Sha1 => SHA1_SALT_LEN,
+                ScramVariant::Sha256 => SHA256_SALT_LEN,
+            }
+        ];
+        rng.fill_bytes(&mut salt);
+        let input = password_input(variant, user, password)?;
+        let salted = salted_password(variant, input.expose().as_bytes(), &salt, iterations);
+        let keys = ScramKeys::from_salted_password(variant, &salted);
+        Ok(StoredCredential {
+            user: user.to_owned(),
+            db: db.to_owned(),
+            variant,
+            salt,
+            iterations,
+            stored_key: keys.stored_key().to_vec(),
+            server_key: keys.server_key.to_vec(),
+        })
+    }
+
+    /// The user the verifier belongs to.
+    pub fn user(&self) -> &str {
+        &self.user
+    }
+
+    /// The user's database.
+    pub fn db(&self) -> &str {
+        &self.db
+    }
+
+    /// The variant.
+    pub fn variant(&self) -> ScramVariant {
+        self.variant
+    }
+
+    /// The salt.
+    pub fn salt(&self) -> &[u8] {
+        &self.salt
+    }
+
+    /// The iteration count.
+    pub fn iterations(&self) -> u32 {
+        self.iterations
+    }
+
+    pub(crate) fn stored_key(&self) -> &[u8] {
+        &self.stored_key
+    }
+
+    pub(crate) fn server_key(&self) -> &[u8] {
+        &self.server_key
+    }
+
+    /// Checks a plaintext password (PLAIN) against this verifier, in constant time.
+    pub(crate) fn verify_password(&self, password: &Secret) -> bool {
+        let Ok(input) = password_input(self.variant, &self.user, password) else {
+            return false;
+        };
+        let salted = salted_password(
+            self.variant,
+            input.expose().as_bytes(),
+            &self.salt,
+            self.iterations,
+        );
+        let client_key = hmac(self.variant, &salted, b"Client Key");
+        constant_time_eq(&hash(self.variant, &client_key), &self.stored_key)
+    }
+}
+
+impl fmt::Debug for StoredCredential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoredCredential")
+            .field("user", &self.user)
+            .field("db", &self.db)
+            .field("variant", &self.variant)
+            .field("iterations", &self.iterations)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A user of the embedded server: a name in a database, with one verifier per mechanism it may
+/// use (like `createUser` with `mechanisms`).
+#[derive(Clone, Debug)]
+pub struct User {
+    /// The name, as the client sends it (not normalised).
+    pub name: String,
+    /// The database the user is defined in.
+    pub db: String,
+    sha1: Option<StoredCredential>,
+    sha256: Option<StoredCredential>,
+}
+
+impl User {
+    /// A user with verifiers for `variants`, at MongoDB's default iteration counts.
+    pub fn new<R: CryptoRng + ?Sized>(
+        db: &str,
+        name: &str,
+        password: &Secret,
+        variants: &[ScramVariant],
+        rng: &mut R,
+    ) -> Result<Self> {
+        let mut user = User {
+            name: name.to_owned(),
+            db: db.to_owned(),
+            sha1: None,
+            sha256: None,
+        };
+        for &variant in variants {
+            let iterations = match variant {
+                ScramVariant::Sha1 => DEFAULT_SHA1_ITERATIONS,
+                ScramVariant::Sha256 => DEFAULT_SHA256_ITERATIONS,
+            };
+            user.set(StoredCredential::new(
+                name, db, password, variant, iterations, rng,
+            )?);
+        }
+        Ok(user)
+    }
+
+    /// Adds or replaces the verifier of one variant (made for this user and database; one for
+    /// another user would never verify).
+    pub fn set(&mut self, credential: StoredCredential) {
+        match credential.variant {
+            ScramVariant::Sha1 => self.sha1 = Some(credential),
+            ScramVariant::Sha256 => self.sha256 = Some(credential),
+        }
+    }
+
+    /// The verifier for a variant, if the user has one.
+    pub fn credential(&self, variant: ScramVariant) -> Option<&StoredCredential> {
+        match variant {
+            ScramVariant::Sha1 => self.sha1.as_ref(),
+            ScramVariant::Sha256 => self.sha256.as_ref(),
+        }
+    }
+
+    /// The SCRAM mechanisms the user has, as `saslSupportedMechs` lists them.
+    pub fn mechanisms(&self) -> Vec<&'static str> {
+        let mut mechanisms = Vec::new();
+        if self.sha1.is_some() {
+            mechanisms.push("SCRAM-SHA-1");
+        }
+        if self.sha256.is_some() {
+            mechanisms.push("SCRAM-SHA-256");
+        }
+        mechanisms
+    }
+
+    /// Checks a plaintext password against the strongest verifier the user has.
+    pub(crate) fn verify_password(&self, password: &Secret) -> bool {
+        self.sha256
+            .as_ref()
+            .or(self.sha1.as_ref())
+            .is_some_and(|credential| credential.verify_password(password))
+    }
+}
+
+/// The users of a server.
+#[derive(Clone, Debug, Default)]
+pub struct UserStore {
+    users: Vec<User>,
+}
+
+impl UserStore {
+    /// No users.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a user, replacing one with the same name in the same database.
+    pub fn insert(&mut self, user: User) {
+        self.users
+            .retain(|u| !(u.db == user.db && u.name == user.name));
+        self.users.push(user);
+    }
+
+    /// The user `name` of database `db`. Names compare exactly, as stored: the server does not
+    /// SASLprep usernames either.
+    pub fn get(&self, db: &str, name: &str) -> Option<&User> {
+        self.users.iter().find(|u| u.db == db && u.name == name)
+    }
+
+    /// Every user.
+    pub fn iter(&self) -> impl Iterator<Item = &User> {
+        self.users.iter()
+    }
+}

@@ -1,0 +1,476 @@
+//! The MongoDB wire protocol, as far as authentication needs it: OP_MSG for commands, and
+//! OP_QUERY / OP_REPLY for the legacy `isMaster` that opens a connection to servers (and proxies)
+//! that know no `hello`.
+//!
+//! Encoding turns a [`Command`] into bytes; [`ReplyDecoder`] takes the incoming bytes in any
+//! chunking and yields whole, validated replies. Neither does I/O.
+//!
+//! ```
+//! use mongodb_auth::wire::{self, ReplyDecoder};
+//! use mongodb_auth::Command;
+//!
+//! let ping = Command { db: "admin".into(), body: bson::rawdoc! { "ping": 1 }.into_bytes() };
+//! let request = wire::encode_command(&ping, 7)?;
+//! assert_eq!(&request[12..16], &2013i32.to_le_bytes()); // OP_MSG
+//!
+//! // A server's reply, fed one byte at a time.
+//! let reply = wire::encode_reply(&bson::rawdoc! { "ok": 1.0 }.into_bytes(), 99, 7)?;
+//! let mut decoder = ReplyDecoder::new(7);
+//! let mut decoded = None;
+//! for byte in &reply {
+//!     decoded = decoder.push(std::slice::from_ref(byte))?.or(decoded);
+//! }
+//! assert_eq!(decoded.unwrap().body(), bson::rawdoc! { "ok": 1.0 }.as_bytes());
+//! # Ok::<(), mongodb_auth::Error>(())
+//! ```
+
+use bson::RawDocument;
+use bson::raw::cstr;
+
+use crate::error::{Error, Result, WireError};
+use crate::handshake::Command;
+
+/// OP_REPLY: the reply to an OP_QUERY.
+pub const OP_REPLY: i32 = 1;
+/// OP_QUERY: only used for the legacy `isMaster` handshake.
+pub const OP_QUERY: i32 = 2004;
+/// OP_MSG: every command since MongoDB 3.6.
+pub const OP_MSG: i32 = 2013;
+
+/// The size of the standard message header.
+pub const HEADER_LEN: usize = 16;
+
+/// The largest message a server sends by default (`maxMessageSizeBytes`).
+pub const MAX_MESSAGE_SIZE: usize = 48_000_000;
+
+const FLAG_CHECKSUM_PRESENT: u32 = 1;
+const FLAG_MORE_TO_COME: u32 = 1 << 1;
+/// Bits 0-15 of OP_MSG flags are "required": a reader must fail on one it does not know.
+const REQUIRED_FLAGS: u32 = 0xFFFF;
+const KNOWN_REQUIRED_FLAGS: u32 = FLAG_CHECKSUM_PRESENT | FLAG_MORE_TO_COME;
+
+/// One decoded message.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Message {
+    /// The sender's id for this message.
+    pub request_id: i32,
+    /// The id of the request this answers (0 for a request).
+    pub response_to: i32,
+    /// [`OP_MSG`], [`OP_REPLY`] or [`OP_QUERY`].
+    pub op_code: i32,
+    /// OP_MSG `moreToCome`: the sender will send more without being asked.
+    pub more_to_come: bool,
+    /// For OP_QUERY, the full collection name (`admin.$cmd` for a command).
+    pub collection: Option<String>,
+    body: Vec<u8>,
+}
+
+impl Message {
+    /// The body document (OP_MSG section 0, the first OP_REPLY document, the OP_QUERY query), as
+    /// BSON bytes already checked to be a well-framed document.
+    pub fn body(&self) -> &[u8] {
+        &self.body
+    }
+
+    /// The body, owned.
+    pub fn into_body(self) -> Vec<u8> {
+        self.body
+    }
+}
+
+impl std::fmt::Debug for Message {
+    /// Bodies may hold authentication payloads: only their size is shown.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Message")
+            .field("request_id", &self.request_id)
+            .field("response_to", &self.response_to)
+            .field("op_code", &self.op_code)
+            .field("body_len", &self.body.len())
+            .finish()
+    }
+}
+
+/// A reply from a server.
+pub type Reply = Message;
+
+fn header(out: &mut Vec<u8>, request_id: i32, response_to: i32, op_code: i32) {
+    out.extend_from_slice(&0i32.to_le_bytes()); // length, patched by `finish`
+    out.extend_from_slice(&request_id.to_le_bytes());
+    out.extend_from_slice(&response_to.to_le_bytes());
+    out.extend_from_slice(&op_code.to_le_bytes());
+}
+
+fn finish(mut out: Vec<u8>) -> Result<Vec<u8>> {
+    if out.len() > MAX_MESSAGE_SIZE {
+        return Err(WireError::TooLarge {
+            length: out.len() as i64,
+            limit: MAX_MESSAGE_SIZE,
+        }
+        .into());
+    }
+    // At most 48 MB, so it fits an i32.
+    let length = (out.len() as i32).to_le_bytes();
+    if let Some(slot) = out.get_mut(..4) {
+        slot.copy_from_slice(&length);
+    }
+    Ok(out)
+}
+
+fn document(bytes: &[u8]) -> Result<&RawDocument> {
+    RawDocument::from_bytes(bytes)
+        .map_err(|_| WireError::Malformed("a document is not valid BSON").into())
+}
+
+/// An OP_MSG carrying `command` with `$db` appended.
+pub fn encode_command(command: &Command, request_id: i32) -> Result<Vec<u8>> {
+    let mut body = document(&command.body)?.to_owned();
+    body.append(cstr!("$db"), command.db.as_str());
+    encode_op_msg(body.as_bytes(), request_id, 0)
+}
+
+/// An OP_MSG whose body is `document` as given (a reply, or a command that already has `$db`).
+pub fn encode_op_msg(document_bytes: &[u8], request_id: i32, response_to: i32) -> Result<Vec<u8>> {
+    document(document_bytes)?;
+    let mut out = Vec::with_capacity(HEADER_LEN + 5 + document_bytes.len());
+    header(&mut out, request_id, response_to, OP_MSG);
+    out.extend_from_slice(&0u32.to_le_bytes());
+    out.push(0); // section kind 0: the body
+    out.extend_from_slice(document_bytes);
+    finish(out)
+}
+
+/// The reply a server sends to an OP_MSG request.
+pub fn encode_reply(document_bytes: &[u8], request_id: i32, response_to: i32) -> Result<Vec<u8>> {
+    encode_op_msg(document_bytes, request_id, response_to)
+}
+
+/// The legacy opening of a connection: `hello_document` (normally `{isMaster: 1, helloOk: true,
+/// ...}`) as an OP_QUERY against `admin.$cmd`.
+pub fn encode_legacy_hello(hello_document: &[u8], request_id: i32) -> Result<Vec<u8>> {
+    document(hello_document)?;
+    let mut out = Vec::with_capacity(HEADER_LEN + 20 + hello_document.len());
+    header(&mut out, request_id, 0, OP_QUERY);
+    out.extend_from_slice(&0i32.to_le_bytes()); // flags
+    out.extend_from_slice(b"admin.$cmd\0");
+    out.extend_from_slice(&0i32.to_le_bytes()); // numberToSkip
+    out.extend_from_slice(&(-1i32).to_le_bytes()); // numberToReturn: one document, close cursor
+    out.extend_from_slice(hello_document);
+    finish(out)
+}
+
+/// The OP_REPLY a server sends to an OP_QUERY.
+pub fn encode_legacy_reply(
+    document_bytes: &[u8],
+    request_id: i32,
+    response_to: i32,
+) -> Result<Vec<u8>> {
+    document(document_bytes)?;
+    let mut out = Vec::with_capacity(HEADER_LEN + 20 + document_bytes.len());
+    header(&mut out, request_id, response_to, OP_REPLY);
+    out.extend_from_slice(&8i32.to_le_bytes()); // responseFlags: AwaitCapable
+    out.extend_from_slice(&0i64.to_le_bytes()); // cursorID
+    out.extend_from_slice(&0i32.to_le_bytes()); // startingFrom
+    out.extend_from_slice(&1i32.to_le_bytes()); // numberReturned
+    out.extend_from_slice(document_bytes);
+    finish(out)
+}
+
+/// Reassembles messages from a byte stream and validates them. Used directly to read requests
+/// (a server), and through [`ReplyDecoder`] to read replies.
+pub struct MessageDecoder {
+    buffer: Vec<u8>,
+    accepted: &'static [i32],
+    response_to: Option<i32>,
+    max_size: usize,
+}
+
+impl MessageDecoder {
+    /// A decoder of requests (OP_MSG and OP_QUERY), as a server reads them.
+    pub fn requests() -> Self {
+        MessageDecoder {
+            buffer: Vec::new(),
+            accepted: &[OP_MSG, OP_QUERY],
+            response_to: None,
+            max_size: MAX_MESSAGE_SIZE,
+        }
+    }
+
+    /// Lowers the size limit (default [`MAX_MESSAGE_SIZE`]).
+    pub fn max_size(mut self, max_size: usize) -> Self {
+        self.max_size = max_size.min(MAX_MESSAGE_SIZE);
+        self
+    }
+
+    /// Adds bytes and returns the next whole message once it is complete. Call again with an
+    /// empty slice to take a second message that arrived in the same chunk.
+    pub fn push(&mut self, bytes: &[u8]) -> Result<Option<Message>> {
+        self.buffer.extend_from_slice(bytes);
+        let Some(length) = self.check_header()? else {
+            return Ok(None);
+        };
+        if self.buffer.len() < length {
+            return Ok(None);
+        }
+        let rest = self.buffer.split_off(length);
+        let message = std::mem::replace(&mut self.buffer, rest);
+        parse_message(&message).map(Some)
+    }
+
+    /// How many more bytes are needed before the next message can be complete (at least 1, at
+    /// most the size limit): a reader can ask the socket for exactly that much. Until the header
+    /// is in and validated, that is the rest of the header.
+    pub fn bytes_wanted(&self) -> usize {
+        let buffered = self.buffer.len();
+        if buffered < HEADER_LEN {
+            return HEADER_LEN - buffered;
+        }
+        let declared = read_i32(&self.buffer, 0)
+            .and_then(|n| usize::try_from(n).ok())
+            .unwrap_or(HEADER_LEN);
+        declared
+            .clamp(HEADER_LEN, self.max_size)
+            .saturating_sub(buffered)
+            .max(1)
+    }
+
+    /// How many bytes of an incomplete message are buffered.
+    pub fn buffered(&self) -> usize {
+        self.buffer.len()
+    }
+
+    /// Validates the header as soon as it is in, so a hostile length or opcode fails before any
+    /// body is buffered. Returns the message length once known.
+    fn check_header(&self) -> Result<Option<usize>> {
+        let (Some(length), Some(response_to), Some(op_code)) = (
+            read_i32(&self.buffer, 0),
+            read_i32(&self.buffer, 8),
+            read_i32(&self.buffer, 12),
+        ) else {
+            return Ok(None);
+        };
+        let length_usize =
+            usize::try_from(length).map_err(|_| WireError::TooShort(length.into()))?;
+        if length_usize < HEADER_LEN {
+            return Err(WireError::TooShort(length.into()).into());
+        }
+        if length_usize > self.max_size {
+            return Err(WireError::TooLarge {
+                length: length.into(),
+                limit: self.max_size,
+            }
+            .into());
+        }
+        if !self.accepted.contains(&op_code) {
+            return Err(WireError::UnknownOpcode(op_code).into());
+        }
+        if let Some(expected) = self.response_to {
+            if response_to != expected {
+                return Err(WireError::ResponseToMismatch {
+                    expected,
+                    actual: response_to,
+                }
+                .into());
+            }
+        }
+        Ok(Some(length_usize))
+    }
+}
+
+impl std::fmt::Debug for MessageDecoder {
+    /// The buffer may hold a password (a PLAIN `saslStart` in transit): only its size is shown.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MessageDecoder")
+            .field("buffered", &self.buffer.len())
+            .field("response_to", &self.response_to)
+            .field("max_size", &self.max_size)
+            .finish()
+    }
+}
+
+/// Reassembles the reply to one request (OP_MSG or OP_REPLY) and checks it answers that request.
+#[derive(Debug)]
+pub struct ReplyDecoder(MessageDecoder);
+
+impl ReplyDecoder {
+    /// A decoder for the reply to the request with id `request_id`.
+    pub fn new(request_id: i32) -> Self {
+        ReplyDecoder(MessageDecoder {
+            buffer: Vec::new(),
+            accepted: &[OP_MSG, OP_REPLY],
+            response_to: Some(request_id),
+            max_size: MAX_MESSAGE_SIZE,
+        })
+    }
+
+    /// Lowers the size limit (default [`MAX_MESSAGE_SIZE`]).
+    pub fn max_size(self, max_size: usize) -> Self {
+        ReplyDecoder(self.0.max_size(max_size))
+    }
+
+    /// Adds bytes; returns the reply once complete.
+    pub fn push(&mut self, bytes: &[u8]) -> Result<Option<Reply>> {
+        self.0.push(bytes)
+    }
+
+    /// How many more bytes the reply needs, at least.
+    pub fn bytes_wanted(&self) -> usize {
+        self.0.bytes_wanted()
+    }
+}
+
+fn read_i32(bytes: &[u8], at: usize) -> Option<i32> {
+    let slice = bytes.get(at..at.checked_add(4)?)?;
+    Some(i32::from_le_bytes(slice.try_into().ok()?))
+}
+
+fn read_u32(bytes: &[u8], at: usize) -> Option<u32> {
+    read_i32(bytes, at).map(|v| v as u32)
+}
+
+/// A BSON document starting at `at`, framed by its own length; returns it and its length.
+fn framed_document(bytes: &[u8], at: usize) -> Result<(&[u8], usize)> {
+    let malformed = || Error::from(WireError::Malformed("a document overruns its section"));
+    let length = read_i32(bytes, at).ok_or_else(malformed)?;
+    let length = usize::try_from(length).map_err(|_| malformed())?;
+    let doc = bytes
+        .get(at..at.checked_add(length).ok_or_else(malformed)?)
+        .ok_or_else(malformed)?;
+    document(doc)?;
+    Ok((doc, length))
+}
+
+fn parse_message(message: &[u8]) -> Result<Message> {
+    let field = |at| read_i32(message, at).ok_or(WireError::TooShort(message.len() as i64));
+    let request_id = field(4)?;
+    let response_to = field(8)?;
+    let op_code = field(12)?;
+    let mut parsed = Message {
+        request_id,
+        response_to,
+        op_code,
+        more_to_come: false,
+        collection: None,
+        body: Vec::new(),
+    };
+    match op_code {
+        OP_MSG => parse_op_msg(message, &mut parsed)?,
+        OP_REPLY => parse_op_reply(message, &mut parsed)?,
+        OP_QUERY => parse_op_query(message, &mut parsed)?,
+        other => return Err(WireError::UnknownOpcode(other).into()),
+    }
+    Ok(parsed)
+}
+
+fn parse_op_msg(message: &[u8], parsed: &mut Message) -> Result<()> {
+    let flags = read_u32(message, HEADER_LEN).ok_or(WireError::TooShort(message.len() as i64))?;
+    let unknown = flags & REQUIRED_FLAGS & !KNOWN_REQUIRED_FLAGS;
+    if unknown != 0 {
+        return Err(WireError::UnknownRequiredFlags(unknown).into());
+    }
+    let mut end = message.len();
+    if flags & FLAG_CHECKSUM_PRESENT != 0 {
+        end = end
+            .checked_sub(4)
+            .ok_or(WireError::TooShort(message.len() as i64))?;
+        let (covered, checksum) = (message.get(..end), read_u32(message, end));
+        match (covered, checksum) {
+            (Some(covered), Some(checksum)) if crc32c::crc32c(covered) == checksum => {}
+            (Some(_), Some(_)) => return Err(WireError::ChecksumMismatch.into()),
+            _ => return Err(WireError::TooShort(message.len() as i64).into()),
+        }
+    }
+    parsed.more_to_come = flags & FLAG_MORE_TO_COME != 0;
+    let sections = message
+        .get(HEADER_LEN + 4..end)
+        .ok_or(WireError::TooShort(message.len() as i64))?;
+    let mut body = None;
+    let mut at = 0;
+    while let Some(&kind) = sections.get(at) {
+        at += 1;
+        match kind {
+            0 => {
+                let (doc, length) = framed_document(sections, at)?;
+                if body.replace(doc).is_some() {
+                    return Err(WireError::Malformed("more than one body section").into());
+                }
+                at += length;
+            }
+            1 => {
+                // A document sequence: size (itself included), identifier, documents.
+                let malformed = || {
+                    Error::from(WireError::Malformed(
+                        "a document sequence overruns the message",
+                    ))
+                };
+                let size = read_i32(sections, at).ok_or_else(malformed)?;
+                let size = usize::try_from(size)
+                    .ok()
+                    .filter(|&s| s >= 5)
+                    .ok_or_else(malformed)?;
+                let sequence_end = at
+                    .checked_add(size)
+                    .filter(|&e| e <= sections.len())
+                    .ok_or_else(malformed)?;
+                let sequence = sections.get(at + 4..sequence_end).ok_or_else(malformed)?;
+                let name_end =
+                    sequence
+                        .iter()
+                        .position(|&b| b == 0)
+                        .ok_or(WireError::Malformed(
+                            "a document sequence identifier is not terminated",
+                        ))?;
+                let mut doc_at = name_end + 1;
+                while doc_at < sequence.len() {
+                    let (_, length) = framed_document(sequence, doc_at)?;
+                    doc_at += length;
+                }
+                at = sequence_end;
+            }
+            _ => return Err(WireError::Malformed("unknown section kind").into()),
+        }
+    }
+    let body = body.ok_or(WireError::Malformed("no body section"))?;
+    parsed.body = body.to_vec();
+    Ok(())
+}
+
+fn parse_op_reply(message: &[u8], parsed: &mut Message) -> Result<()> {
+    const DOCUMENTS: usize = HEADER_LEN + 20;
+    let number_returned =
+        read_i32(message, HEADER_LEN + 16).ok_or(WireError::TooShort(message.len() as i64))?;
+    if number_returned < 1 {
+        return Err(WireError::Malformed("OP_REPLY returned no document").into());
+    }
+    let (doc, _) = framed_document(message, DOCUMENTS)?;
+    parsed.body = doc.to_vec();
+    Ok(())
+}
+
+fn parse_op_query(message: &[u8], parsed: &mut Message) -> Result<()> {
+    let rest = message
+        .get(HEADER_LEN + 4..)
+        .ok_or(WireError::TooShort(message.len() as i64))?;
+    let name_len = rest
+        .iter()
+        .position(|&b| b == 0)
+        .ok_or(WireError::Malformed(
+            "OP_QUERY collection name is not terminated",
+        ))?;
+    let name = rest.get(..name_len).unwrap_or_default();
+    parsed.collection = Some(String::from_utf8_lossy(name).into_owned());
+    // Skip the name, its NUL, numberToSkip and numberToReturn.
+    let (doc, _) = framed_document(rest, name_len + 9)?;
+    parsed.body = doc.to_vec();
+    Ok(())
+}
+
+/// The `$db` of a command document, as a server reads it.
+pub fn command_database(body: &[u8]) -> Option<String> {
+    match RawDocument::from_bytes(body).ok()?.get("$db") {
+        Ok(Some(bson::RawBsonRef::String(db))) => Some(db.to_owned()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,297 @@
+use bson::rawdoc;
+
+use super::*;
+
+fn ping() -> Command {
+    Command {
+        db: "admin".into(),
+        body: rawdoc! { "ping": 1 }.into_bytes(),
+    }
+}
+
+fn ok_reply(response_to: i32) -> Vec<u8> {
+    encode_reply(rawdoc! { "ok": 1.0 }.as_bytes(), 100, response_to).unwrap()
+}
+
+fn decode_whole(bytes: &[u8], request_id: i32) -> Result<Option<Reply>> {
+    ReplyDecoder::new(request_id).push(bytes)
+}
+
+fn wire_error(result: Result<Option<Reply>>) -> WireError {
+    match result {
+        Err(Error::Wire(e)) => e,
+        other => panic!("expected a wire error, got {other:?}"),
+    }
+}
+
+/// An OP_MSG with the given flags and raw section bytes.
+fn op_msg(response_to: i32, flags: u32, sections: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    header(&mut out, 5, response_to, OP_MSG);
+    out.extend_from_slice(&flags.to_le_bytes());
+    out.extend_from_slice(sections);
+    finish(out).unwrap()
+}
+
+fn body_section() -> Vec<u8> {
+    let mut section = vec![0u8];
+    section.extend_from_slice(rawdoc! { "ok": 1 }.as_bytes());
+    section
+}
+
+#[test]
+fn command_gets_its_db_and_round_trips() {
+    let bytes = encode_command(&ping(), 42).unwrap();
+    assert_eq!(read_i32(&bytes, 0), Some(bytes.len() as i32));
+    let message = MessageDecoder::requests().push(&bytes).unwrap().unwrap();
+    assert_eq!(
+        (message.request_id, message.response_to, message.op_code),
+        (42, 0, OP_MSG)
+    );
+    let body = bson::Document::try_from(RawDocument::from_bytes(message.body()).unwrap()).unwrap();
+    assert_eq!(body, bson::doc! { "ping": 1, "$db": "admin" });
+    assert_eq!(command_database(message.body()).as_deref(), Some("admin"));
+}
+
+#[test]
+fn any_chunking_gives_the_same_reply() {
+    let bytes = ok_reply(9);
+    let whole = decode_whole(&bytes, 9).unwrap().unwrap();
+    for chunk in 1..=bytes.len() {
+        let mut decoder = ReplyDecoder::new(9);
+        let mut got = None;
+        for piece in bytes.chunks(chunk) {
+            assert!(got.is_none(), "a reply came out before its last byte");
+            assert!(decoder.bytes_wanted() >= 1);
+            got = decoder.push(piece).unwrap();
+        }
+        assert_eq!(got.as_ref(), Some(&whole), "chunk size {chunk}");
+    }
+}
+
+#[test]
+fn bytes_wanted_counts_down_to_the_end() {
+    let bytes = ok_reply(1);
+    let mut decoder = ReplyDecoder::new(1);
+    assert_eq!(decoder.bytes_wanted(), HEADER_LEN);
+    decoder.push(&bytes[..4]).unwrap();
+    assert_eq!(
+        decoder.bytes_wanted(),
+        HEADER_LEN - 4,
+        "the rest of the header first"
+    );
+    decoder.push(&bytes[4..HEADER_LEN]).unwrap();
+    assert_eq!(
+        decoder.bytes_wanted(),
+        bytes.len() - HEADER_LEN,
+        "then the rest of the message"
+    );
+    assert!(decoder.push(&bytes[HEADER_LEN..]).unwrap().is_some());
+}
+
+#[test]
+fn bytes_wanted_never_trusts_an_unchecked_length() {
+    let mut decoder = ReplyDecoder::new(1).max_size(1024);
+    // A hostile length in the first four bytes, header incomplete: ask for the header only.
+    decoder.push(&i32::MAX.to_le_bytes()).unwrap();
+    assert_eq!(decoder.bytes_wanted(), HEADER_LEN - 4);
+}
+
+#[test]
+fn debug_does_not_show_buffered_bytes() {
+    let mut decoder = MessageDecoder::requests();
+    let plain = encode_command(
+        &Command {
+            db: "$external".into(),
+            body: rawdoc! { "saslStart": 1, "payload": "\0user\0S3CRET" }.into_bytes(),
+        },
+        1,
+    )
+    .unwrap();
+    decoder.push(&plain[..plain.len() - 1]).unwrap();
+    assert_eq!(decoder.buffered(), plain.len() - 1);
+    assert!(
+        !format!("{decoder:?}").contains("83, 51, 67"),
+        "{decoder:?}"
+    ); // b"S3C"
+    assert!(!format!("{:?}", ReplyDecoder::new(1)).contains("buffer: ["));
+}
+
+#[test]
+fn two_messages_in_one_chunk() {
+    let mut bytes = encode_command(&ping(), 1).unwrap();
+    bytes.extend(encode_command(&ping(), 2).unwrap());
+    let mut decoder = MessageDecoder::requests();
+    assert_eq!(decoder.push(&bytes).unwrap().unwrap().request_id, 1);
+    assert_eq!(decoder.push(&[]).unwrap().unwrap().request_id, 2);
+    assert!(decoder.push(&[]).unwrap().is_none());
+}
+
+#[test]
+fn rejects_bad_lengths() {
+    let mut short = ok_reply(1);
+    short[..4].copy_from_slice(&15i32.to_le_bytes());
+    assert_eq!(wire_error(decode_whole(&short, 1)), WireError::TooShort(15));
+    let mut negative = ok_reply(1);
+    negative[..4].copy_from_slice(&(-1i32).to_le_bytes());
+    assert_eq!(
+        wire_error(decode_whole(&negative, 1)),
+        WireError::TooShort(-1)
+    );
+    // Refused from the header alone, before 48 MB are buffered.
+    let mut huge = ok_reply(1);
+    huge[..4].copy_from_slice(&(48_000_001i32).to_le_bytes());
+    assert!(matches!(
+        wire_error(decode_whole(&huge[..HEADER_LEN], 1)),
+        WireError::TooLarge { .. }
+    ));
+    let mut custom = ReplyDecoder::new(1).max_size(20);
+    assert!(matches!(
+        custom.push(&ok_reply(1)),
+        Err(Error::Wire(WireError::TooLarge { limit: 20, .. }))
+    ));
+}
+
+#[test]
+fn rejects_unknown_opcode_and_wrong_response_to() {
+    let mut bytes = ok_reply(1);
+    bytes[12..16].copy_from_slice(&2012i32.to_le_bytes()); // OP_COMPRESSED, never requested
+    assert_eq!(
+        wire_error(decode_whole(&bytes, 1)),
+        WireError::UnknownOpcode(2012)
+    );
+    assert_eq!(
+        wire_error(decode_whole(&ok_reply(3), 4)),
+        WireError::ResponseToMismatch {
+            expected: 4,
+            actual: 3
+        }
+    );
+    // A server does not accept replies as requests.
+    assert!(
+        MessageDecoder::requests()
+            .push(&encode_legacy_reply(rawdoc! {"ok": 1}.as_bytes(), 1, 1).unwrap())
+            .is_err()
+    );
+}
+
+#[test]
+fn flags() {
+    // Bit 2 is required and unknown.
+    assert_eq!(
+        wire_error(decode_whole(&op_msg(1, 1 << 2, &body_section()), 1)),
+        WireError::UnknownRequiredFlags(4)
+    );
+    // exhaustAllowed (bit 16) is optional: ignored.
+    assert!(
+        decode_whole(&op_msg(1, 1 << 16, &body_section()), 1)
+            .unwrap()
+            .is_some()
+    );
+    let more = decode_whole(&op_msg(1, FLAG_MORE_TO_COME, &body_section()), 1)
+        .unwrap()
+        .unwrap();
+    assert!(more.more_to_come);
+}
+
+#[test]
+fn checksum() {
+    let with_checksum = |corrupt: bool| {
+        let mut sections = body_section();
+        sections.extend_from_slice(&[0; 4]); // checksum placeholder
+        let mut bytes = op_msg(1, FLAG_CHECKSUM_PRESENT, &sections);
+        let end = bytes.len() - 4;
+        let crc = crc32c::crc32c(&bytes[..end]) ^ u32::from(corrupt);
+        bytes[end..].copy_from_slice(&crc.to_le_bytes());
+        bytes
+    };
+    assert!(decode_whole(&with_checksum(false), 1).unwrap().is_some());
+    assert_eq!(
+        wire_error(decode_whole(&with_checksum(true), 1)),
+        WireError::ChecksumMismatch
+    );
+}
+
+#[test]
+fn malformed_sections() {
+    let body = body_section();
+    let mut two_bodies = body.clone();
+    two_bodies.extend_from_slice(&body);
+    let mut overrun = body.clone();
+    overrun[1] = 200; // the document claims more bytes than the message has
+    let mut bad_sequence = body.clone();
+    bad_sequence.extend_from_slice(&[1, 100, 0, 0, 0, b'x']);
+    let mut good_sequence = body.clone();
+    let doc = rawdoc! { "a": 1 }.into_bytes();
+    good_sequence.push(1);
+    good_sequence.extend_from_slice(&((4 + 2 + doc.len()) as i32).to_le_bytes());
+    good_sequence.extend_from_slice(b"d\0");
+    good_sequence.extend_from_slice(&doc);
+    let cases: [(&[u8], WireError); 6] = [
+        (&[], WireError::Malformed("no body section")),
+        (&[7], WireError::Malformed("unknown section kind")),
+        (
+            &two_bodies,
+            WireError::Malformed("more than one body section"),
+        ),
+        (
+            &overrun,
+            WireError::Malformed("a document overruns its section"),
+        ),
+        (
+            &bad_sequence,
+            WireError::Malformed("a document sequence overruns the message"),
+        ),
+        (
+            &[0, 5, 0, 0, 0, 1],
+            WireError::Malformed("a document is not valid BSON"),
+        ),
+    ];
+    for (sections, expected) in cases {
+        assert_eq!(
+            wire_error(decode_whole(&op_msg(1, 0, sections), 1)),
+            expected,
+            "{sections:?}"
+        );
+    }
+    assert!(
+        decode_whole(&op_msg(1, 0, &good_sequence), 1)
+            .unwrap()
+            .is_some()
+    );
+}
+
+#[test]
+fn legacy_hello_and_reply() {
+    let hello = rawdoc! { "isMaster": 1, "helloOk": true };
+    let query = encode_legacy_hello(hello.as_bytes(), 3).unwrap();
+    let request = MessageDecoder::requests().push(&query).unwrap().unwrap();
+    assert_eq!(request.op_code, OP_QUERY);
+    assert_eq!(request.collection.as_deref(), Some("admin.$cmd"));
+    assert_eq!(request.body(), hello.as_bytes());
+
+    let reply_doc = rawdoc! { "ismaster": true, "ok": 1.0 };
+    let reply = encode_legacy_reply(reply_doc.as_bytes(), 77, 3).unwrap();
+    let decoded = decode_whole(&reply, 3).unwrap().unwrap();
+    assert_eq!(
+        (decoded.op_code, decoded.body()),
+        (OP_REPLY, reply_doc.as_bytes())
+    );
+
+    let mut empty = reply.clone();
+    empty[HEADER_LEN + 16..HEADER_LEN + 20].copy_from_slice(&0i32.to_le_bytes());
+    assert_eq!(
+        wire_error(decode_whole(&empty, 3)),
+        WireError::Malformed("OP_REPLY returned no document")
+    );
+}
+
+#[test]
+fn encoding_rejects_non_documents() {
+    let bad = Command {
+        db: "admin".into(),
+        body: vec![1, 2, 3],
+    };
+    assert!(encode_command(&bad, 1).is_err());
+    assert!(encode_legacy_hello(&[5, 0, 0, 0, 1], 1).is_err());
+}

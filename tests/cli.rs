@@ -1,0 +1,201 @@
+//! The `mongodb-auth` command: serve, connect (exit statuses and JSON), parse, demo.
+
+#[path = "support/serve.rs"]
+mod serve;
+
+use std::process::{Command, Output};
+
+use mongodb_auth::server::{Misbehavior, Server, ServerConfig, User, UserStore};
+use mongodb_auth::{ScramVariant, Secret};
+use serde_json::Value;
+use serve::Serve;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_mongodb-auth"))
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().unwrap()
+}
+
+fn json(output: &Output) -> Value {
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stdout)))
+}
+
+#[test]
+fn serve_then_connect() {
+    let serve = Serve::start(&[
+        "alice:pencil",
+        "app.%E2%85%A8:I%C2%ADV:SCRAM-SHA-256",
+        "old:pw:SCRAM-SHA-1",
+    ]);
+    let address = &serve.address.clone();
+
+    let ok = run(&[
+        "connect",
+        &format!("mongodb://alice:pencil@{address}/"),
+        "--json",
+    ]);
+    assert_eq!(ok.status.code(), Some(0), "{ok:?}");
+    let report = json(&ok);
+    assert_eq!(report["ok"], true);
+    assert_eq!(report["mechanism"], "SCRAM-SHA-256");
+    assert_eq!(report["roundTrips"], 1);
+    assert_eq!(
+        report["authenticatedUsers"],
+        serde_json::json!([{ "user": "alice", "db": "admin" }])
+    );
+
+    // NAME and PASSWORD are percent-decoded, so the SASLprep user exists as U+2168 in `app`.
+    let saslprep = run(&[
+        "connect",
+        &format!("mongodb://%E2%85%A8:IV@{address}/app"),
+        "--json",
+    ]);
+    assert_eq!(
+        json(&saslprep)["authenticatedUsers"],
+        serde_json::json!([{ "user": "\u{2168}", "db": "app" }])
+    );
+    let sha1 = run(&["connect", &format!("mongodb://old:pw@{address}/"), "--json"]);
+    assert_eq!(json(&sha1)["mechanism"], "SCRAM-SHA-1");
+
+    let refused = run(&[
+        "connect",
+        &format!("mongodb://alice:wrong@{address}/"),
+        "--json",
+    ]);
+    assert_eq!(refused.status.code(), Some(1), "{refused:?}");
+    let report = json(&refused);
+    assert_eq!(report["ok"], false);
+    assert_eq!(report["error"]["kind"], "AuthenticationFailed");
+    assert_eq!(report["error"]["code"], 18);
+
+    // Text mode prints the steps, never the password.
+    let text = run(&["connect", &format!("mongodb://alice:pencil@{address}/")]);
+    let stdout = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        stdout.contains("saslContinue") && stdout.contains("alice@admin"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("pencil"), "{stdout}");
+
+    // The server's auth log (stderr) has what the client was not told.
+    let log = serve.stop();
+    assert!(
+        log.contains("alice@admin authenticated with SCRAM-SHA-256 (speculative)"),
+        "{log}"
+    );
+    assert!(
+        log.contains("SCRAM-SHA-256 login of alice@admin refused: wrong password"),
+        "{log}"
+    );
+    assert!(!log.contains("pencil"), "{log}");
+}
+
+#[test]
+fn connect_exit_statuses_for_usage_and_connection_errors() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let unreachable = run(&[
+        "connect",
+        &format!("mongodb://a:b@127.0.0.1:{port}/"),
+        "--json",
+        "--timeout",
+        "2",
+    ]);
+    assert_eq!(unreachable.status.code(), Some(2));
+    assert_eq!(json(&unreachable)["error"]["kind"], "Io");
+    assert_eq!(run(&["connect", "not a uri"]).status.code(), Some(2));
+    assert_eq!(run(&["connect"]).status.code(), Some(2), "missing argument");
+}
+
+#[test]
+fn connect_to_a_server_with_a_wrong_signature_exits_1() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut users = UserStore::new();
+    users.insert(
+        User::new(
+            "admin",
+            "alice",
+            &Secret::new("pencil"),
+            &[ScramVariant::Sha256],
+            &mut rand::rng(),
+        )
+        .unwrap(),
+    );
+    let mut config = ServerConfig::new(users);
+    config.misbehavior = Some(Misbehavior::WrongServerSignature);
+    let server = runtime
+        .block_on(Server::bind("127.0.0.1:0", config))
+        .unwrap();
+    let uri = format!("mongodb://alice:pencil@{}/", server.local_addr());
+
+    let output = run(&["connect", &uri, "--json"]);
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let report = json(&output);
+    assert_eq!(report["error"]["kind"], "MutualAuthenticationFailed");
+    assert!(
+        report["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("mutual authentication"),
+        "{report}"
+    );
+
+    let text = run(&["connect", &uri]);
+    assert_eq!(text.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&text.stderr).contains("mutual authentication failed"));
+    runtime.block_on(server.shutdown());
+}
+
+#[test]
+fn parse_redacts_secrets() {
+    let output = run(&[
+        "parse",
+        "mongodb://AKID:S3CRET@h1,h2:27018/db?authMechanism=MONGODB-AWS&authMechanismProperties=AWS_SESSION_TOKEN:T0KEN&foo=bar",
+        "--json",
+    ]);
+    assert_eq!(output.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        !stdout.contains("S3CRET") && !stdout.contains("T0KEN"),
+        "{stdout}"
+    );
+    let report = json(&output);
+    assert_eq!(report["credential"]["username"], "AKID");
+    assert_eq!(report["credential"]["source"], "$external");
+    assert_eq!(report["hosts"], serde_json::json!(["h1:27017", "h2:27018"]));
+    assert_eq!(
+        report["warnings"].as_array().unwrap().len(),
+        2,
+        "deprecated AWS credentials, unknown foo"
+    );
+    let strict = run(&[
+        "parse",
+        "mongodb://AKID:S3CRET@h/?authMechanism=MONGODB-AWS",
+        "--strict",
+    ]);
+    assert_eq!(strict.status.code(), Some(2));
+}
+
+#[test]
+fn demo_exits_zero() {
+    let output = run(&["demo"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("all 7 logins behaved as expected"),
+        "{stdout}"
+    );
+    for password in ["pencil", "hunter2", "s3cret"] {
+        assert!(!stdout.contains(password), "{password} printed: {stdout}");
+    }
+}

@@ -1,0 +1,562 @@
+//! The command-level machine against scripted replies: the auth spec's SCRAM conversations as
+//! commands, negotiation, speculative authentication, PLAIN, X.509, and the failure paths.
+
+mod common;
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use bson::{Bson, Document, doc};
+use common::{Hash, Rfc5802Server, binary, hello_reply, payload, sasl_reply, to_bytes, to_doc};
+use mongodb_auth::{
+    AuthMechanism, AuthOptions, Authenticator, Command, ConnectionString, Error, ErrorKind,
+    Outcome, ScramError, ScramKeyCache, Step,
+};
+
+fn credential(uri: &str) -> mongodb_auth::Credential {
+    ConnectionString::parse(uri)
+        .unwrap()
+        .credential()
+        .unwrap()
+        .clone()
+}
+
+fn options() -> AuthOptions {
+    // A private cache, so tests do not share keys through the global one.
+    AuthOptions::default().key_cache(Some(Arc::new(ScramKeyCache::new(8))))
+}
+
+fn fixed_nonce(nonce: &'static str) -> AuthOptions {
+    options()
+        .speculative(false)
+        .with_nonce_generator(move || nonce.to_owned())
+}
+
+fn expect_send(step: Step) -> Command {
+    match step {
+        Step::Send(command) => command,
+        other => panic!("expected a command, got {other:?}"),
+    }
+}
+
+fn expect_done(step: Step) -> Outcome {
+    match step {
+        Step::Done(outcome) => outcome,
+        other => panic!("expected done, got {other:?}"),
+    }
+}
+
+/// Runs a DeriveKey step if there is one.
+fn derive(auth: &mut Authenticator, step: Step) -> Step {
+    match step {
+        Step::DeriveKey(job) => auth.handle_key(job.run()).unwrap(),
+        other => other,
+    }
+}
+
+/// Documents equal field by field, whatever the order (the spec prints the SHA-256 command with
+/// `options` before `payload`, the SHA-1 one after).
+fn same_fields(actual: &Document, expected: &Document) -> bool {
+    actual.len() == expected.len() && expected.iter().all(|(k, v)| actual.get(k) == Some(v))
+}
+
+struct SpecConversation {
+    uri: &'static str,
+    nonce: &'static str,
+    commands: [Document; 2],
+    replies: [Document; 2],
+}
+
+fn bin(b64: &str) -> Bson {
+    binary(BASE64.decode(b64).unwrap())
+}
+
+/// The SCRAM examples of the auth spec, as commands and replies.
+fn spec_conversations() -> [SpecConversation; 2] {
+    [
+        SpecConversation {
+            uri: "mongodb://user:pencil@localhost/?authMechanism=SCRAM-SHA-1",
+            nonce: "fyko+d2lbbFgONRv9qkxdawL",
+            commands: [
+                doc! { "saslStart": 1, "mechanism": "SCRAM-SHA-1", "payload": bin("biwsbj11c2VyLHI9ZnlrbytkMmxiYkZnT05Sdjlxa3hkYXdM"), "options": { "skipEmptyExchange": true } },
+                doc! { "saslContinue": 1, "conversationId": 1, "payload": bin("Yz1iaXdzLHI9ZnlrbytkMmxiYkZnT05Sdjlxa3hkYXdMSG8rVmdrN3F2VU9LVXd1V0xJV2c0bC85U3JhR01IRUUscD1NQzJUOEJ2Ym1XUmNrRHc4b1dsNUlWZ2h3Q1k9") },
+            ],
+            replies: [
+                doc! { "conversationId": 1, "payload": bin("cj1meWtvK2QybGJiRmdPTlJ2OXFreGRhd0xIbytWZ2s3cXZVT0tVd3VXTElXZzRsLzlTcmFHTUhFRSxzPXJROVpZM01udEJldVAzRTFURFZDNHc9PSxpPTEwMDAw"), "done": false, "ok": 1 },
+                doc! { "conversationId": 1, "payload": bin("dj1VTVdlSTI1SkQxeU5ZWlJNcFo0Vkh2aFo5ZTA9"), "done": true, "ok": 1 },
+            ],
+        },
+        SpecConversation {
+            uri: "mongodb://user:pencil@localhost/?authMechanism=SCRAM-SHA-256",
+            nonce: "rOprNGfwEbeRWgbNEkqO",
+            commands: [
+                doc! { "saslStart": 1, "mechanism": "SCRAM-SHA-256", "options": { "skipEmptyExchange": true }, "payload": bin("biwsbj11c2VyLHI9ck9wck5HZndFYmVSV2diTkVrcU8=") },
+                doc! { "saslContinue": 1, "conversationId": 1, "payload": bin("Yz1iaXdzLHI9ck9wck5HZndFYmVSV2diTkVrcU8laHZZRHBXVWEyUmFUQ0FmdXhGSWxqKWhObEYkazAscD1kSHpiWmFwV0lrNGpVaE4rVXRlOXl0YWc5empmTUhnc3FtbWl6N0FuZFZRPQ==") },
+            ],
+            replies: [
+                doc! { "conversationId": 1, "payload": bin("cj1yT3ByTkdmd0ViZVJXZ2JORWtxTyVodllEcFdVYTJSYVRDQWZ1eEZJbGopaE5sRiRrMCxzPVcyMlphSjBTTlk3c29Fc1VFamI2Z1E9PSxpPTQwOTY="), "done": false, "ok": 1 },
+                doc! { "conversationId": 1, "payload": bin("dj02cnJpVFJCaTIzV3BSUi93dHVwK21NaFVaVW4vZEI1bkxUSlJzamw5NUc0PQ=="), "done": true, "ok": 1 },
+            ],
+        },
+    ]
+}
+
+#[test]
+fn spec_conversations_as_commands() {
+    for conversation in spec_conversations() {
+        let mut auth = Authenticator::new(
+            &credential(conversation.uri),
+            fixed_nonce(conversation.nonce),
+        )
+        .unwrap();
+        assert_eq!(
+            to_doc(&auth.hello_fields().unwrap()),
+            doc! {},
+            "explicit mechanism, no speculation"
+        );
+        let start = expect_send(auth.handle_hello_reply(&hello_reply(doc! {})).unwrap());
+        assert_eq!(start.db, "admin");
+        assert!(
+            same_fields(&to_doc(&start.body), &conversation.commands[0]),
+            "{:?}",
+            to_doc(&start.body)
+        );
+        let step = auth
+            .handle_reply(&to_bytes(&conversation.replies[0]))
+            .unwrap();
+        let cont = expect_send(derive(&mut auth, step));
+        assert!(
+            same_fields(&to_doc(&cont.body), &conversation.commands[1]),
+            "{:?}",
+            to_doc(&cont.body)
+        );
+        let outcome = expect_done(
+            auth.handle_reply(&to_bytes(&conversation.replies[1]))
+                .unwrap(),
+        );
+        assert_eq!(outcome.round_trips, 2);
+        assert!(!outcome.speculative);
+    }
+    // The SHA-1 example lists its fields in the order the crate writes them: byte for byte.
+    let sha1 = &spec_conversations()[0];
+    let mut auth = Authenticator::new(&credential(sha1.uri), fixed_nonce(sha1.nonce)).unwrap();
+    auth.hello_fields().unwrap();
+    let start = expect_send(auth.handle_hello_reply(&hello_reply(doc! {})).unwrap());
+    assert_eq!(start.body, to_bytes(&sha1.commands[0]));
+}
+
+#[test]
+fn the_long_ending_sends_one_empty_sasl_continue() {
+    let sha1 = &spec_conversations()[0];
+    let mut auth = Authenticator::new(&credential(sha1.uri), fixed_nonce(sha1.nonce)).unwrap();
+    auth.hello_fields().unwrap();
+    auth.handle_hello_reply(&hello_reply(doc! {})).unwrap();
+    let step = auth.handle_reply(&to_bytes(&sha1.replies[0])).unwrap();
+    derive(&mut auth, step);
+    // The server answers client-final with done: false (servers before 4.4).
+    let mut not_done = sha1.replies[1].clone();
+    not_done.insert("done", false);
+    let empty = expect_send(auth.handle_reply(&to_bytes(&not_done)).unwrap());
+    assert_eq!(
+        to_doc(&empty.body),
+        doc! { "saslContinue": 1, "conversationId": 1, "payload": binary(vec![]) }
+    );
+    let outcome = expect_done(auth.handle_reply(&sasl_reply(1, b"", true)).unwrap());
+    assert_eq!(outcome.round_trips, 3);
+}
+
+#[test]
+fn the_empty_exchange_must_end_the_conversation() {
+    let sha1 = &spec_conversations()[0];
+    for last in [sasl_reply(1, b"", false), sasl_reply(1, b"extra", true)] {
+        let mut auth = Authenticator::new(&credential(sha1.uri), fixed_nonce(sha1.nonce)).unwrap();
+        auth.hello_fields().unwrap();
+        auth.handle_hello_reply(&hello_reply(doc! {})).unwrap();
+        let step = auth.handle_reply(&to_bytes(&sha1.replies[0])).unwrap();
+        derive(&mut auth, step);
+        let mut not_done = sha1.replies[1].clone();
+        not_done.insert("done", false);
+        auth.handle_reply(&to_bytes(&not_done)).unwrap();
+        let err = auth.handle_reply(&last).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Protocol, "{err}");
+    }
+}
+
+#[test]
+fn server_signature_is_checked_even_when_done() {
+    let sha256 = &spec_conversations()[1];
+    let mut auth = Authenticator::new(&credential(sha256.uri), fixed_nonce(sha256.nonce)).unwrap();
+    auth.hello_fields().unwrap();
+    auth.handle_hello_reply(&hello_reply(doc! {})).unwrap();
+    let step = auth.handle_reply(&to_bytes(&sha256.replies[0])).unwrap();
+    derive(&mut auth, step);
+    let forged = sasl_reply(1, b"v=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", true);
+    let err = auth.handle_reply(&forged).unwrap_err();
+    assert!(
+        matches!(err, Error::Scram(ScramError::ServerSignatureMismatch)),
+        "{err:?}"
+    );
+    assert_eq!(err.kind(), ErrorKind::MutualAuthenticationFailed);
+    // A failed machine refuses to go on.
+    assert!(matches!(
+        auth.handle_reply(&sasl_reply(1, b"", true)),
+        Err(Error::OutOfOrder { .. })
+    ));
+}
+
+/// The `speculativeAuthenticate` document of hello fields, and its SCRAM payload.
+fn speculative(fields: &Document) -> (Document, Vec<u8>) {
+    let spec = fields
+        .get_document("speculativeAuthenticate")
+        .unwrap()
+        .clone();
+    let payload = payload(&spec);
+    (spec, payload)
+}
+
+#[test]
+fn hello_fields_negotiate_and_speculate_with_sha256() {
+    let mut auth = Authenticator::new(
+        &credential("mongodb://user:pencil@localhost/app"),
+        options(),
+    )
+    .unwrap();
+    let fields = to_doc(&auth.hello_fields().unwrap());
+    assert_eq!(fields.get_str("saslSupportedMechs").unwrap(), "app.user");
+    let (spec, client_first) = speculative(&fields);
+    assert_eq!(spec.get_i32("saslStart").unwrap(), 1);
+    assert_eq!(spec.get_str("mechanism").unwrap(), "SCRAM-SHA-256");
+    assert_eq!(spec.get_str("db").unwrap(), "app");
+    assert_eq!(
+        spec.get_document("options").unwrap(),
+        &doc! { "skipEmptyExchange": true }
+    );
+    assert!(client_first.starts_with(b"n,,n=user,r="));
+    // Calling it twice is a usage error.
+    assert!(matches!(auth.hello_fields(), Err(Error::OutOfOrder { .. })));
+}
+
+#[test]
+fn speculative_reply_continues_the_same_conversation() {
+    let mut server = Rfc5802Server::new(Hash::Sha256, "user", "pencil", b"salty salt", 4096);
+    let mut auth =
+        Authenticator::new(&credential("mongodb://user:pencil@localhost/"), options()).unwrap();
+    let (_, client_first) = speculative(&to_doc(&auth.hello_fields().unwrap()));
+    let server_first = server.server_first(&client_first);
+    let reply = hello_reply(doc! {
+        "saslSupportedMechs": ["SCRAM-SHA-256", "SCRAM-SHA-1"],
+        "speculativeAuthenticate": { "conversationId": 7, "done": false, "payload": binary(server_first.as_bytes()) },
+    });
+    let step = auth.handle_hello_reply(&reply).unwrap();
+    assert!(matches!(step, Step::DeriveKey(_)), "a cold cache derives");
+    let proof = expect_send(derive(&mut auth, step));
+    let command = to_doc(&proof.body);
+    assert_eq!(command.get_i32("conversationId").unwrap(), 7);
+    let server_final = server.server_final(&payload(&command)).unwrap();
+    let outcome = expect_done(
+        auth.handle_reply(&sasl_reply(7, server_final.as_bytes(), true))
+            .unwrap(),
+    );
+    assert_eq!(outcome.mechanism, Some(AuthMechanism::ScramSha256));
+    assert!(outcome.speculative);
+    assert_eq!(outcome.round_trips, 1, "hello plus one saslContinue");
+}
+
+#[test]
+fn missing_speculative_reply_starts_a_fresh_conversation() {
+    let mut auth =
+        Authenticator::new(&credential("mongodb://user:pencil@localhost/"), options()).unwrap();
+    let (_, speculative_first) = speculative(&to_doc(&auth.hello_fields().unwrap()));
+    let reply = hello_reply(doc! { "saslSupportedMechs": ["SCRAM-SHA-256"] });
+    let start = to_doc(&expect_send(auth.handle_hello_reply(&reply).unwrap()).body);
+    assert_eq!(start.get_str("mechanism").unwrap(), "SCRAM-SHA-256");
+    assert_ne!(
+        payload(&start),
+        speculative_first,
+        "a fresh conversation has a fresh nonce"
+    );
+}
+
+#[test]
+fn negotiation_picks_sha256_only_when_listed() {
+    for (mechs, expected) in [
+        (Some(vec!["SCRAM-SHA-256", "SCRAM-SHA-1"]), "SCRAM-SHA-256"),
+        (Some(vec!["SCRAM-SHA-1"]), "SCRAM-SHA-1"),
+        (Some(vec!["PLAIN", "GSSAPI"]), "SCRAM-SHA-1"),
+        (Some(vec![]), "SCRAM-SHA-1"),
+        (None, "SCRAM-SHA-1"),
+    ] {
+        let mut auth =
+            Authenticator::new(&credential("mongodb://user:pencil@localhost/"), options()).unwrap();
+        auth.hello_fields().unwrap();
+        let extra = mechs.map_or_else(Document::new, |m| doc! { "saslSupportedMechs": m });
+        let start =
+            to_doc(&expect_send(auth.handle_hello_reply(&hello_reply(extra)).unwrap()).body);
+        assert_eq!(start.get_str("mechanism").unwrap(), expected);
+        assert_eq!(auth.mechanism().map(|m| m.as_str()), Some(expected));
+    }
+    // Names that are not strings do not fail negotiation either (rule D7).
+    let mut auth =
+        Authenticator::new(&credential("mongodb://user:pencil@localhost/"), options()).unwrap();
+    auth.hello_fields().unwrap();
+    let reply = hello_reply(doc! { "saslSupportedMechs": [1, "SCRAM-SHA-256"] });
+    let start = to_doc(&expect_send(auth.handle_hello_reply(&reply).unwrap()).body);
+    assert_eq!(start.get_str("mechanism").unwrap(), "SCRAM-SHA-256");
+}
+
+#[test]
+fn server_listing_only_sha1_gets_a_full_sha1_conversation() {
+    let mut server = Rfc5802Server::new(Hash::Sha1, "user", "pencil", b"salt", 10000);
+    let mut auth =
+        Authenticator::new(&credential("mongodb://user:pencil@localhost/"), options()).unwrap();
+    auth.hello_fields().unwrap();
+    let start = expect_send(
+        auth.handle_hello_reply(&hello_reply(doc! { "saslSupportedMechs": ["SCRAM-SHA-1"] }))
+            .unwrap(),
+    );
+    let server_first = server.server_first(&payload(&to_doc(&start.body)));
+    let step = auth
+        .handle_reply(&sasl_reply(1, server_first.as_bytes(), false))
+        .unwrap();
+    let proof = expect_send(derive(&mut auth, step));
+    let server_final = server.server_final(&payload(&to_doc(&proof.body))).unwrap();
+    let outcome = expect_done(
+        auth.handle_reply(&sasl_reply(1, server_final.as_bytes(), true))
+            .unwrap(),
+    );
+    assert_eq!(outcome.mechanism, Some(AuthMechanism::ScramSha1));
+    assert_eq!(outcome.round_trips, 2);
+}
+
+#[test]
+fn a_warm_cache_skips_pbkdf2() {
+    let cache = Arc::new(ScramKeyCache::new(4));
+    let run = |expect_derive: bool| {
+        let mut server = Rfc5802Server::new(Hash::Sha256, "user", "pencil", b"same salt", 4096);
+        let opts = AuthOptions::default()
+            .key_cache(Some(cache.clone()))
+            .speculative(false);
+        let mut auth = Authenticator::new(
+            &credential("mongodb://user:pencil@localhost/?authMechanism=SCRAM-SHA-256"),
+            opts,
+        )
+        .unwrap();
+        auth.hello_fields().unwrap();
+        let start = expect_send(auth.handle_hello_reply(&hello_reply(doc! {})).unwrap());
+        let server_first = server.server_first(&payload(&to_doc(&start.body)));
+        let step = auth
+            .handle_reply(&sasl_reply(1, server_first.as_bytes(), false))
+            .unwrap();
+        assert_eq!(matches!(step, Step::DeriveKey(_)), expect_derive);
+        let proof = expect_send(derive(&mut auth, step));
+        let server_final = server.server_final(&payload(&to_doc(&proof.body))).unwrap();
+        expect_done(
+            auth.handle_reply(&sasl_reply(1, server_final.as_bytes(), true))
+                .unwrap(),
+        )
+    };
+    assert!(!run(true).key_cache_hit);
+    assert!(run(false).key_cache_hit);
+    assert_eq!(cache.stats().hits, 1);
+}
+
+#[test]
+fn authentication_failed_is_its_own_kind() {
+    let mut auth =
+        Authenticator::new(&credential("mongodb://user:pencil@localhost/"), options()).unwrap();
+    auth.hello_fields().unwrap();
+    auth.handle_hello_reply(&hello_reply(doc! {})).unwrap();
+    let refusal = to_bytes(
+        &doc! { "ok": 0.0, "errmsg": "Authentication failed.", "code": 18, "codeName": "AuthenticationFailed" },
+    );
+    let err = auth.handle_reply(&refusal).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AuthenticationFailed);
+    match err {
+        Error::Server {
+            code,
+            code_name,
+            message,
+        } => {
+            assert_eq!(
+                (code, code_name.as_str(), message.as_str()),
+                (18, "AuthenticationFailed", "Authentication failed.")
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // Another server error is not an authentication failure.
+    let mut auth =
+        Authenticator::new(&credential("mongodb://user:pencil@localhost/"), options()).unwrap();
+    auth.hello_fields().unwrap();
+    auth.handle_hello_reply(&hello_reply(doc! {})).unwrap();
+    let other =
+        to_bytes(&doc! { "ok": 0, "errmsg": "no", "code": 59, "codeName": "CommandNotFound" });
+    assert_eq!(
+        auth.handle_reply(&other).unwrap_err().kind(),
+        ErrorKind::Server
+    );
+}
+
+#[test]
+fn malformed_sasl_replies_are_protocol_errors() {
+    let bad_replies = [
+        to_bytes(&doc! { "done": false, "payload": binary(b"r=x".to_vec()), "ok": 1 }),
+        to_bytes(&doc! { "conversationId": 1, "payload": binary(b"r=x".to_vec()), "ok": 1 }),
+        to_bytes(&doc! { "conversationId": 1, "done": false, "payload": "r=x", "ok": 1 }),
+        to_bytes(
+            &doc! { "conversationId": 1, "done": true, "payload": binary(b"r=x".to_vec()), "ok": 1 },
+        ),
+        to_bytes(&doc! { "conversationId": 1, "done": false, "payload": binary(b"r=x".to_vec()) }),
+        to_bytes(
+            &doc! { "conversationId": 1, "done": false, "payload": binary(b"r=x".to_vec()), "ok": "yes" },
+        ),
+        vec![1, 2, 3],
+    ];
+    for reply in bad_replies {
+        let mut auth =
+            Authenticator::new(&credential("mongodb://user:pencil@localhost/"), options()).unwrap();
+        auth.hello_fields().unwrap();
+        auth.handle_hello_reply(&hello_reply(doc! {})).unwrap();
+        let err = auth.handle_reply(&reply).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Protocol, "{err}");
+    }
+}
+
+#[test]
+fn conversation_id_must_not_change() {
+    let mut server = Rfc5802Server::new(Hash::Sha1, "user", "pencil", b"salt", 4096);
+    let mut auth = Authenticator::new(
+        &credential("mongodb://user:pencil@localhost/?authMechanism=SCRAM-SHA-1"),
+        options(),
+    )
+    .unwrap();
+    auth.hello_fields().unwrap();
+    let start = expect_send(auth.handle_hello_reply(&hello_reply(doc! {})).unwrap());
+    let server_first = server.server_first(&payload(&to_doc(&start.body)));
+    let step = auth
+        .handle_reply(&sasl_reply(1, server_first.as_bytes(), false))
+        .unwrap();
+    let proof = expect_send(derive(&mut auth, step));
+    let server_final = server.server_final(&payload(&to_doc(&proof.body))).unwrap();
+    let err = auth
+        .handle_reply(&sasl_reply(2, server_final.as_bytes(), true))
+        .unwrap_err();
+    assert!(err.to_string().contains("conversationId"), "{err}");
+}
+
+#[test]
+fn plain_is_one_sasl_start_without_speculation() {
+    let mut auth = Authenticator::new(
+        &credential("mongodb://user:pencil@localhost/?authMechanism=PLAIN"),
+        options(),
+    )
+    .unwrap();
+    assert_eq!(to_doc(&auth.hello_fields().unwrap()), doc! {});
+    let start = expect_send(auth.handle_hello_reply(&hello_reply(doc! {})).unwrap());
+    assert_eq!(start.db, "$external");
+    assert_eq!(
+        to_doc(&start.body),
+        doc! { "saslStart": 1, "mechanism": "PLAIN", "payload": bin("AHVzZXIAcGVuY2ls") }
+    );
+    let outcome = expect_done(auth.handle_reply(&sasl_reply(1, b"", true)).unwrap());
+    assert_eq!(
+        (outcome.mechanism, outcome.round_trips),
+        (Some(AuthMechanism::Plain), 1)
+    );
+    // The command's Debug does not show the password-bearing payload.
+    assert!(!format!("{start:?}").contains("AHVzZXIAcGVuY2ls"));
+}
+
+#[test]
+fn x509_speculative_and_not() {
+    let subject = "C=IS,ST=Reykjavik,L=Reykjavik,O=MongoDB,OU=Drivers,CN=client";
+    let uri = "mongodb://C%3DIS%2CST%3DReykjavik%2CL%3DReykjavik%2CO%3DMongoDB%2COU%3DDrivers%2CCN%3Dclient@localhost/?authMechanism=MONGODB-X509";
+    // Taken: the hello reply carries the authenticate reply.
+    let mut auth = Authenticator::new(&credential(uri), options()).unwrap();
+    let fields = to_doc(&auth.hello_fields().unwrap());
+    assert_eq!(
+        fields,
+        doc! { "speculativeAuthenticate": { "authenticate": 1, "mechanism": "MONGODB-X509", "user": subject } }
+    );
+    let reply =
+        hello_reply(doc! { "speculativeAuthenticate": { "dbname": "$external", "user": subject } });
+    let outcome = expect_done(auth.handle_hello_reply(&reply).unwrap());
+    assert!(outcome.speculative);
+    assert_eq!(outcome.round_trips, 0);
+    // Not taken: one authenticate command, without `user` when no username was given.
+    let mut auth = Authenticator::new(
+        &credential("mongodb://localhost/?authMechanism=MONGODB-X509"),
+        options(),
+    )
+    .unwrap();
+    auth.hello_fields().unwrap();
+    let command = expect_send(auth.handle_hello_reply(&hello_reply(doc! {})).unwrap());
+    assert_eq!(command.db, "$external");
+    assert_eq!(
+        to_doc(&command.body),
+        doc! { "authenticate": 1, "mechanism": "MONGODB-X509" }
+    );
+    let outcome = expect_done(
+        auth.handle_reply(&to_bytes(
+            &doc! { "dbname": "$external", "user": subject, "ok": 1 },
+        ))
+        .unwrap(),
+    );
+    assert_eq!(outcome.mechanism, Some(AuthMechanism::MongoDbX509));
+}
+
+#[test]
+fn arbiters_need_no_authentication() {
+    let mut auth =
+        Authenticator::new(&credential("mongodb://user:pencil@localhost/"), options()).unwrap();
+    auth.hello_fields().unwrap();
+    let outcome = expect_done(
+        auth.handle_hello_reply(&hello_reply(doc! { "arbiterOnly": true, "setName": "rs" }))
+            .unwrap(),
+    );
+    assert_eq!((outcome.mechanism, outcome.round_trips), (None, 0));
+}
+
+#[test]
+fn usage_errors() {
+    let cred = credential("mongodb://user:pencil@localhost/");
+    let mut auth = Authenticator::new(&cred, options()).unwrap();
+    assert!(matches!(
+        auth.handle_hello_reply(&hello_reply(doc! {})),
+        Err(Error::OutOfOrder { .. })
+    ));
+    assert!(matches!(
+        auth.handle_reply(&hello_reply(doc! {})),
+        Err(Error::OutOfOrder { .. })
+    ));
+    // Out-of-order calls do not break the machine.
+    auth.hello_fields().unwrap();
+    assert!(auth.handle_hello_reply(&hello_reply(doc! {})).is_ok());
+    // A negotiated credential without password cannot start.
+    let err = Authenticator::new(&credential("mongodb://alice@localhost/"), options()).unwrap_err();
+    assert!(err.to_string().contains("password is required"), "{err}");
+    let err = Authenticator::new(&credential("mongodb://localhost/?authMechanism=MONGODB-OIDC&authMechanismProperties=ENVIRONMENT:k8s"), options()).unwrap_err();
+    assert!(matches!(err, Error::UnsupportedMechanism { .. }));
+    // An unsolicited speculative reply is refused.
+    let mut auth = Authenticator::new(&cred, options().speculative(false)).unwrap();
+    auth.hello_fields().unwrap();
+    let reply = hello_reply(
+        doc! { "speculativeAuthenticate": { "conversationId": 1, "done": false, "payload": binary(vec![]) } },
+    );
+    assert_eq!(
+        auth.handle_hello_reply(&reply).unwrap_err().kind(),
+        ErrorKind::Protocol
+    );
+}
+
+#[test]
+fn hello_failure_is_a_server_error() {
+    let mut auth =
+        Authenticator::new(&credential("mongodb://user:pencil@localhost/"), options()).unwrap();
+    auth.hello_fields().unwrap();
+    let err = auth
+        .handle_hello_reply(&to_bytes(&doc! { "ok": 0, "errmsg": "nope", "code": 13 }))
+        .unwrap_err();
+    assert!(matches!(err, Error::Server { code: 13, .. }));
+}

@@ -1,0 +1,170 @@
+//! 200 concurrent logins against one embedded server: no error, and every connection is closed
+//! afterwards (loopback only, bounded).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use mongodb_auth::adapter::ConnectOptions;
+use mongodb_auth::server::{Server, ServerConfig, User, UserStore};
+use mongodb_auth::{AuthMechanism, AuthOptions, ScramKeyCache, ScramVariant, Secret};
+
+const CLIENTS: usize = 200;
+
+fn server_config(max_connections: usize) -> ServerConfig {
+    let mut users = UserStore::new();
+    let both = [ScramVariant::Sha1, ScramVariant::Sha256];
+    users.insert(
+        User::new(
+            "admin",
+            "loaded",
+            &Secret::new("pencil"),
+            &both,
+            &mut rand::rng(),
+        )
+        .unwrap(),
+    );
+    let mut config = ServerConfig::new(users);
+    config.max_connections = max_connections;
+    config
+}
+
+/// Logs in `clients` times at once; returns the errors.
+async fn storm(server: &Server, clients: usize) -> Vec<String> {
+    // One cache for all, as a driver's pool shares one.
+    let cache = Arc::new(ScramKeyCache::new(4));
+    let uri = format!("mongodb://loaded:pencil@{}/", server.local_addr());
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..clients {
+        let (uri, cache) = (uri.clone(), cache.clone());
+        tasks.spawn(async move {
+            let options = ConnectOptions::default()
+                .auth_options(AuthOptions::default().key_cache(Some(cache)));
+            let mut connection = mongodb_auth::tokio::connect(uri.as_str(), options)
+                .await
+                .map_err(|e| e.to_string())?;
+            let users = connection
+                .authenticated_users()
+                .await
+                .map_err(|e| e.to_string())?;
+            if users != [("loaded".to_owned(), "admin".to_owned())]
+                || connection.outcome().mechanism != Some(AuthMechanism::ScramSha256)
+            {
+                return Err(format!(
+                    "unexpected login: {users:?} {:?}",
+                    connection.outcome()
+                ));
+            }
+            Ok(())
+        });
+    }
+    let mut errors = Vec::new();
+    while let Some(result) = tasks.join_next().await {
+        match result {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => errors.push(e),
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    errors
+}
+
+/// Waits (bounded) until the server has no connection open.
+async fn drained(server: &Server) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while server.active_connections() > 0 {
+        if Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    true
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_concurrent_logins() {
+    let server = Server::bind("127.0.0.1:0", server_config(256))
+        .await
+        .unwrap();
+    let errors = storm(&server, CLIENTS).await;
+    assert!(
+        errors.is_empty(),
+        "{} of {CLIENTS} logins failed: {:?}",
+        errors.len(),
+        &errors[..errors.len().min(5)]
+    );
+    assert_eq!(server.accepted_connections(), CLIENTS as u64);
+    assert!(
+        drained(&server).await,
+        "{} connections still open",
+        server.active_connections()
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_connection_cap_queues_clients_without_failing_them() {
+    let cap = 8;
+    let server = Arc::new(
+        Server::bind("127.0.0.1:0", server_config(cap))
+            .await
+            .unwrap(),
+    );
+    let peak = Arc::new(AtomicUsize::new(0));
+    let watcher = {
+        let (server, peak) = (server.clone(), peak.clone());
+        tokio::spawn(async move {
+            loop {
+                peak.fetch_max(server.active_connections(), Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        })
+    };
+    let errors = storm(&server, 50).await;
+    watcher.abort();
+    assert!(errors.is_empty(), "{errors:?}");
+    assert!(
+        peak.load(Ordering::Relaxed) <= cap,
+        "peak {} above the cap",
+        peak.load(Ordering::Relaxed)
+    );
+    assert!(drained(&server).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_trickles_a_request_is_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut config = server_config(4);
+    config.message_timeout = Duration::from_millis(300);
+    let server = Server::bind("127.0.0.1:0", config).await.unwrap();
+    let mut client = tokio::net::TcpStream::connect(server.local_addr())
+        .await
+        .unwrap();
+    // The first bytes of a header, then nothing: the request never completes.
+    client.write_all(&100i32.to_le_bytes()).await.unwrap();
+    let mut byte = [0u8; 1];
+    let closed = tokio::time::timeout(Duration::from_secs(10), client.read(&mut byte)).await;
+    assert!(
+        matches!(closed, Ok(Ok(0)) | Ok(Err(_))),
+        "the server should close the connection: {closed:?}"
+    );
+    assert!(drained(&server).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_request_is_refused_from_its_header() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = Server::bind("127.0.0.1:0", server_config(4)).await.unwrap();
+    let mut client = tokio::net::TcpStream::connect(server.local_addr())
+        .await
+        .unwrap();
+    let mut header = Vec::new();
+    for field in [40_000_000i32, 1, 0, 2013] {
+        header.extend_from_slice(&field.to_le_bytes());
+    }
+    client.write_all(&header).await.unwrap();
+    let mut byte = [0u8; 1];
+    let closed = tokio::time::timeout(Duration::from_secs(10), client.read(&mut byte)).await;
+    assert!(matches!(closed, Ok(Ok(0)) | Ok(Err(_))), "{closed:?}");
+    assert!(drained(&server).await);
+}

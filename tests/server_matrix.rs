@@ -1,0 +1,437 @@
+//! Our blocking and tokio clients against the embedded server, over real loopback sockets: every
+//! mechanism, and the failure matrix of the auth spec's test plan.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use mongodb_auth::adapter::{ConnectOptions, HelloStyle};
+use mongodb_auth::server::{Misbehavior, Server, ServerConfig, User, UserStore};
+use mongodb_auth::{
+    AuthMechanism, AuthOptions, ConnectionString, CredentialOptions, Error, ErrorKind,
+    ScramKeyCache, ScramVariant, Secret, blocking,
+};
+
+fn users() -> UserStore {
+    let mut rng = rand::rng();
+    let mut users = UserStore::new();
+    let mut add = |db: &str, name: &str, password: &str, variants: &[ScramVariant]| {
+        users.insert(User::new(db, name, &Secret::new(password), variants, &mut rng).unwrap());
+    };
+    add(
+        "admin",
+        "both",
+        "pencil",
+        &[ScramVariant::Sha1, ScramVariant::Sha256],
+    );
+    add("admin", "sha1", "sha1pw", &[ScramVariant::Sha1]);
+    add("admin", "sha256", "sha256pw", &[ScramVariant::Sha256]);
+    add("admin", "IX", "IX", &[ScramVariant::Sha256]);
+    add("admin", "\u{2168}", "IV", &[ScramVariant::Sha256]);
+    add("app", "appuser", "apppw", &[ScramVariant::Sha256]);
+    add("$external", "ldap", "ldappw", &[ScramVariant::Sha256]);
+    users
+}
+
+struct Harness {
+    runtime: tokio::runtime::Runtime,
+    server: Option<Server>,
+    address: SocketAddr,
+}
+
+impl Harness {
+    fn start(misbehavior: Option<Misbehavior>) -> Harness {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let mut config = ServerConfig::new(users());
+        config.misbehavior = misbehavior;
+        let server = runtime
+            .block_on(Server::bind("127.0.0.1:0", config))
+            .unwrap();
+        let address = server.local_addr();
+        Harness {
+            runtime,
+            server: Some(server),
+            address,
+        }
+    }
+
+    fn uri(&self, userinfo: &str, rest: &str) -> String {
+        format!("mongodb://{userinfo}{}/{rest}", self.address)
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        if let Some(server) = self.server.take() {
+            self.runtime.block_on(server.shutdown());
+        }
+    }
+}
+
+/// Options with a private key cache, so each test derives its own keys.
+fn options() -> ConnectOptions {
+    ConnectOptions::default()
+        .auth_options(AuthOptions::default().key_cache(Some(Arc::new(ScramKeyCache::new(16)))))
+}
+
+#[derive(Debug)]
+struct Login {
+    mechanism: Option<AuthMechanism>,
+    speculative: bool,
+    round_trips: u32,
+    users: Vec<(String, String)>,
+}
+
+fn login_blocking(uri: &str, options: ConnectOptions) -> Result<Login, Error> {
+    let mut connection = blocking::connect(uri, options)?;
+    let users = connection.authenticated_users()?;
+    let outcome = connection.outcome();
+    Ok(Login {
+        mechanism: outcome.mechanism,
+        speculative: outcome.speculative,
+        round_trips: outcome.round_trips,
+        users,
+    })
+}
+
+fn login_tokio(harness: &Harness, uri: &str, options: ConnectOptions) -> Result<Login, Error> {
+    harness.runtime.block_on(async {
+        let mut connection = mongodb_auth::tokio::connect(uri, options).await?;
+        let users = connection.authenticated_users().await?;
+        let outcome = connection.outcome();
+        Ok(Login {
+            mechanism: outcome.mechanism,
+            speculative: outcome.speculative,
+            round_trips: outcome.round_trips,
+            users,
+        })
+    })
+}
+
+/// Runs a login with both adapters; they must agree.
+fn login(
+    harness: &Harness,
+    uri: &str,
+    make_options: impl Fn() -> ConnectOptions,
+) -> Result<Login, Error> {
+    let blocking = login_blocking(uri, make_options());
+    let tokio = login_tokio(harness, uri, make_options());
+    match (&blocking, &tokio) {
+        (Ok(a), Ok(b)) => assert_eq!(
+            (a.mechanism, a.speculative, a.round_trips, &a.users),
+            (b.mechanism, b.speculative, b.round_trips, &b.users),
+            "{uri}"
+        ),
+        (Err(a), Err(b)) => assert_eq!(a.kind(), b.kind(), "{uri}: {a} / {b}"),
+        _ => panic!("{uri}: blocking {blocking:?} vs tokio {tokio:?}"),
+    }
+    blocking
+}
+
+fn admin(user: &str) -> Vec<(String, String)> {
+    vec![(user.to_owned(), "admin".to_owned())]
+}
+
+#[test]
+fn each_mechanism_logs_in() {
+    let h = Harness::start(None);
+    /// userinfo, query, mechanism, speculative, round trips after hello, authenticated user
+    type Case<'a> = (
+        &'a str,
+        &'a str,
+        AuthMechanism,
+        bool,
+        u32,
+        (&'a str, &'a str),
+    );
+    let cases: &[Case] = &[
+        (
+            "both:pencil@",
+            "",
+            AuthMechanism::ScramSha256,
+            true,
+            1,
+            ("both", "admin"),
+        ),
+        (
+            "both:pencil@",
+            "?authMechanism=SCRAM-SHA-1",
+            AuthMechanism::ScramSha1,
+            true,
+            1,
+            ("both", "admin"),
+        ),
+        (
+            "both:pencil@",
+            "?authMechanism=SCRAM-SHA-256",
+            AuthMechanism::ScramSha256,
+            true,
+            1,
+            ("both", "admin"),
+        ),
+        (
+            "sha256:sha256pw@",
+            "",
+            AuthMechanism::ScramSha256,
+            true,
+            1,
+            ("sha256", "admin"),
+        ),
+        (
+            "appuser:apppw@",
+            "app",
+            AuthMechanism::ScramSha256,
+            true,
+            1,
+            ("appuser", "app"),
+        ),
+        (
+            "ldap:ldappw@",
+            "?authMechanism=PLAIN",
+            AuthMechanism::Plain,
+            false,
+            1,
+            ("ldap", "$external"),
+        ),
+    ];
+    for &(userinfo, query, mechanism, speculative, round_trips, (user, db)) in cases {
+        let login = login(&h, &h.uri(userinfo, query), options).unwrap();
+        assert_eq!(login.mechanism, Some(mechanism), "{userinfo}{query}");
+        assert_eq!(
+            (login.speculative, login.round_trips),
+            (speculative, round_trips),
+            "{userinfo}{query}"
+        );
+        assert_eq!(login.users, vec![(user.to_owned(), db.to_owned())]);
+    }
+}
+
+#[test]
+fn negotiation_picks_sha256_for_a_user_with_both_and_sha1_when_only_sha1_is_listed() {
+    let h = Harness::start(None);
+    let both = login(&h, &h.uri("both:pencil@", ""), options).unwrap();
+    assert_eq!(both.mechanism, Some(AuthMechanism::ScramSha256));
+    // The speculative SCRAM-SHA-256 attempt is not taken: the server lists only SCRAM-SHA-1.
+    let sha1 = login(&h, &h.uri("sha1:sha1pw@", ""), options).unwrap();
+    assert_eq!(sha1.mechanism, Some(AuthMechanism::ScramSha1));
+    assert!(!sha1.speculative);
+    assert_eq!(sha1.round_trips, 2);
+    assert_eq!(sha1.users, admin("sha1"));
+}
+
+#[test]
+fn speculative_authentication_taken_and_not_taken() {
+    let h = Harness::start(None);
+    let taken = login(&h, &h.uri("both:pencil@", ""), options).unwrap();
+    assert!(taken.speculative);
+    assert_eq!(taken.round_trips, 1);
+    let not_taken = login(&h, &h.uri("both:pencil@", ""), || {
+        options().auth_options(
+            AuthOptions::default()
+                .speculative(false)
+                .key_cache(Some(Arc::new(ScramKeyCache::new(4)))),
+        )
+    })
+    .unwrap();
+    assert!(!not_taken.speculative);
+    assert_eq!(not_taken.round_trips, 2);
+    assert_eq!(not_taken.mechanism, Some(AuthMechanism::ScramSha256));
+}
+
+#[test]
+fn failure_matrix() {
+    let h = Harness::start(None);
+    let refused = |userinfo: &str, query: &str| {
+        let err = login(&h, &h.uri(userinfo, query), options).unwrap_err();
+        assert_eq!(
+            err.kind(),
+            ErrorKind::AuthenticationFailed,
+            "{userinfo}{query}: {err}"
+        );
+        err.to_string()
+    };
+    let wrong_password = refused("both:wrong@", "");
+    // An unknown user fails exactly like a wrong password (auth spec test plan, step 3).
+    let unknown_user = refused("nobody:pencil@", "");
+    assert_eq!(unknown_user, wrong_password);
+    // A mechanism the user lacks.
+    refused("sha1:sha1pw@", "?authMechanism=SCRAM-SHA-256");
+    refused("sha256:sha256pw@", "?authMechanism=SCRAM-SHA-1");
+    // The right user in the wrong database.
+    refused("appuser:apppw@", "");
+    refused("ldap:wrong@", "?authMechanism=PLAIN");
+}
+
+#[test]
+fn saslprep_users_of_the_auth_test_plan() {
+    let h = Harness::start(None);
+    // URI forms from the test plan.
+    for (userinfo, user) in [
+        ("IX:IX@", "IX"),
+        ("IX:I%C2%ADX@", "IX"),
+        ("%E2%85%A8:IV@", "\u{2168}"),
+        ("%E2%85%A8:I%C2%ADV@", "\u{2168}"),
+    ] {
+        for query in ["admin", "admin?authMechanism=SCRAM-SHA-256"] {
+            let login = login(&h, &h.uri(userinfo, query), options).unwrap();
+            assert_eq!(login.mechanism, Some(AuthMechanism::ScramSha256));
+            assert_eq!(login.users, admin(user), "{userinfo}{query}");
+        }
+    }
+    // In-code configuration, not percent-decoded.
+    for (user, password) in [("IX", "I\u{00AD}X"), ("\u{2168}", "I\u{00AD}V")] {
+        let cs = ConnectionString::parse(&h.uri("", ""))
+            .unwrap()
+            .with_credential_options(CredentialOptions::new().username(user).password(password))
+            .unwrap();
+        let mut connection = blocking::connect(&cs, options()).unwrap();
+        assert_eq!(connection.authenticated_users().unwrap(), admin(user));
+    }
+}
+
+#[test]
+fn second_login_uses_the_key_cache() {
+    let h = Harness::start(None);
+    let cache = Arc::new(ScramKeyCache::new(4));
+    let shared = || {
+        ConnectOptions::default()
+            .auth_options(AuthOptions::default().key_cache(Some(cache.clone())))
+    };
+    let first = blocking::connect(h.uri("both:pencil@", "").as_str(), shared()).unwrap();
+    assert!(!first.outcome().key_cache_hit);
+    let second = blocking::connect(h.uri("both:pencil@", "").as_str(), shared()).unwrap();
+    assert!(second.outcome().key_cache_hit);
+}
+
+#[test]
+fn op_msg_hello_works_too() {
+    let h = Harness::start(None);
+    let login = login(&h, &h.uri("both:pencil@", ""), || {
+        let mut options = options();
+        options.hello_style = Some(HelloStyle::OpMsg);
+        options
+    })
+    .unwrap();
+    assert_eq!(login.mechanism, Some(AuthMechanism::ScramSha256));
+}
+
+#[test]
+fn no_credential_means_no_authentication() {
+    let h = Harness::start(None);
+    let login = login(&h, &h.uri("", ""), options).unwrap();
+    assert_eq!((login.mechanism, login.round_trips), (None, 0));
+    assert!(login.users.is_empty());
+}
+
+#[test]
+fn commands_need_authentication() {
+    use bson::rawdoc;
+    let h = Harness::start(None);
+    let find = mongodb_auth::Command {
+        db: "test".into(),
+        body: rawdoc! { "find": "things" }.into_bytes(),
+    };
+    let code = |reply: Vec<u8>| {
+        bson::RawDocument::from_bytes(&reply)
+            .unwrap()
+            .get_i32("code")
+            .unwrap()
+    };
+    let mut anonymous = blocking::connect(h.uri("", "").as_str(), options()).unwrap();
+    assert_eq!(
+        code(anonymous.run_command(&find).unwrap()),
+        13,
+        "Unauthorized before authentication"
+    );
+    let mut authenticated =
+        blocking::connect(h.uri("both:pencil@", "").as_str(), options()).unwrap();
+    assert_eq!(
+        code(authenticated.run_command(&find).unwrap()),
+        59,
+        "CommandNotFound after"
+    );
+}
+
+#[test]
+fn a_wrong_server_signature_fails_mutual_authentication() {
+    let h = Harness::start(Some(Misbehavior::WrongServerSignature));
+    for query in ["", "?authMechanism=SCRAM-SHA-1"] {
+        let err = login(&h, &h.uri("both:pencil@", query), options).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::MutualAuthenticationFailed, "{err}");
+    }
+}
+
+#[test]
+fn connection_errors_are_typed() {
+    // Nothing listens on this port once the listener is dropped.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let err = blocking::connect(
+        format!("mongodb://u:p@127.0.0.1:{port}/").as_str(),
+        options(),
+    )
+    .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Io, "{err}");
+    // A server that accepts and never answers: a read timeout.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut opts = options();
+    opts.read_timeout = std::time::Duration::from_millis(200);
+    let err = blocking::connect(
+        format!("mongodb://u:p@{}/", silent.local_addr().unwrap()).as_str(),
+        opts,
+    )
+    .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    // A server that trickles its reply byte by byte: the whole reply must arrive in time.
+    let trickler = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = trickler.local_addr().unwrap();
+    let feeder = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let (mut socket, _) = trickler.accept().unwrap();
+        let mut request = [0u8; 1024];
+        let _ = socket.read(&mut request);
+        for _ in 0..40 {
+            if socket.write_all(&[0]).is_err() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    });
+    let mut opts = options();
+    opts.read_timeout = std::time::Duration::from_millis(300);
+    let err = blocking::connect(format!("mongodb://u:p@{address}/").as_str(), opts).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    feeder.join().unwrap();
+    // TLS and unresolved SRV are refused up front, not silently ignored.
+    assert!(matches!(
+        blocking::connect("mongodb://u:p@127.0.0.1:1/?tls=true", options()),
+        Err(Error::Unsupported { .. })
+    ));
+    assert!(matches!(
+        blocking::connect("mongodb+srv://u:p@cluster.example.com/", options()),
+        Err(Error::Unsupported { .. })
+    ));
+}
+
+#[test]
+fn authenticate_an_existing_stream() {
+    let h = Harness::start(None);
+    let mut stream = std::net::TcpStream::connect(h.address).unwrap();
+    let cs = ConnectionString::parse("mongodb://both:pencil@ignored/").unwrap();
+    let done = blocking::authenticate(&mut stream, cs.credential(), options()).unwrap();
+    assert_eq!(done.outcome.mechanism, Some(AuthMechanism::ScramSha256));
+    let tokio_done = h.runtime.block_on(async {
+        let mut stream = tokio::net::TcpStream::connect(h.address).await.unwrap();
+        mongodb_auth::tokio::authenticate(&mut stream, cs.credential(), options()).await
+    });
+    assert_eq!(
+        tokio_done.unwrap().outcome.mechanism,
+        Some(AuthMechanism::ScramSha256)
+    );
+}
