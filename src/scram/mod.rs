@@ -43,9 +43,10 @@ use crate::secret::{Secret, constant_time_eq};
 /// The ceiling on the iteration count a server may ask for, unless configured otherwise.
 ///
 /// MongoDB's defaults are 10,000 (SHA-1) and 15,000 (SHA-256). One million is 66 times the
-/// SHA-256 default and above OWASP's 600,000 for PBKDF2-HMAC-SHA-256, and costs a few hundred
-/// milliseconds of CPU per new credential (once, thanks to the key cache), whereas a hostile
-/// server sending `i=4294967295` would otherwise cost the client about half an hour.
+/// SHA-256 default and above OWASP's 600,000 for PBKDF2-HMAC-SHA-256. Measured with
+/// `cargo bench --bench scram` (15,000 iterations in 2.0 ms on a 2-core x86-64 machine), it costs
+/// about 130 ms of CPU per new credential (once, thanks to the key cache), whereas a hostile
+/// server sending `i=4294967295` would otherwise hold a core for nearly ten minutes.
 pub const DEFAULT_MAX_ITERATIONS: u32 = 1_000_000;
 
 /// The GS2 header of a client that does not support channel binding (rule G1), and its base64
