@@ -633,7 +633,8 @@ impl fmt::Debug for Authenticator {
     }
 }
 
-fn binary(bytes: &[u8]) -> RawBinaryRef<'_> {
+/// A generic-subtype BSON binary, as SASL payloads are sent.
+pub(crate) fn binary(bytes: &[u8]) -> RawBinaryRef<'_> {
     RawBinaryRef {
         subtype: BinarySubtype::Generic,
         bytes,

@@ -74,7 +74,7 @@ pub(crate) fn parse_server_first<'a>(
     if server_part.is_empty() {
         return Err(ScramError::EmptyServerNonce);
     }
-    if !server_part.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
+    if !super::is_printable(server_part) {
         return Err(ScramError::Malformed(
             "the nonce has a character that is not printable ASCII",
         ));

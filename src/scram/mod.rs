@@ -101,6 +101,11 @@ pub(crate) fn escape_username(username: &str) -> String {
     username.replace('=', "=3D").replace(',', "=2C")
 }
 
+/// RFC 5802 `printable`: non-empty, ASCII 0x21-0x7E except `,`. What a nonce is made of.
+pub(crate) fn is_printable(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| (0x21..=0x7e).contains(&b) && b != b',')
+}
+
 /// A fresh client nonce: 24 bytes from a CSPRNG, base64 (printable ASCII without `,`).
 pub(crate) fn generate_nonce<R: CryptoRng + ?Sized>(rng: &mut R) -> String {
     let mut bytes = [0u8; 24];
@@ -143,11 +148,7 @@ impl ScramClient {
     /// Sends client-first with a given nonce: for tests and test vectors. The nonce must be
     /// printable ASCII without `,`.
     pub fn start_with_nonce(self, nonce: &str) -> Result<(Vec<u8>, ClientFirst)> {
-        if nonce.is_empty()
-            || !nonce
-                .bytes()
-                .all(|b| (0x21..=0x7e).contains(&b) && b != b',')
-        {
+        if !is_printable(nonce) {
             return Err(ScramError::InvalidNonce.into());
         }
         Ok(self.start_unchecked(nonce.to_owned()))

@@ -68,7 +68,7 @@ pub fn receive_client_first(message: &[u8]) -> Result<ClientFirstMessage, Refusa
     let client_nonce = nonce
         .filter(|n| !n.is_empty())
         .ok_or(Refusal::Malformed("no nonce"))?;
-    if !client_nonce.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
+    if !crate::scram::is_printable(client_nonce) {
         return Err(Refusal::Malformed("the nonce is not printable ASCII"));
     }
     Ok(ClientFirstMessage {

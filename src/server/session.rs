@@ -6,11 +6,11 @@ use std::time::SystemTime;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use bson::raw::cstr;
-use bson::spec::BinarySubtype;
-use bson::{RawArrayBuf, RawBinaryRef, RawBsonRef, RawDocument, RawDocumentBuf, rawdoc};
+use bson::{RawArrayBuf, RawBsonRef, RawDocument, RawDocumentBuf, rawdoc};
 
 use super::scram::{AwaitingClientFinal, Refusal, receive_client_first};
 use super::users::UserStore;
+use crate::handshake::binary;
 use crate::scram::ScramVariant;
 use crate::secret::Secret;
 
@@ -184,13 +184,6 @@ fn error_reply((code, code_name): (i32, &str), message: &str) -> RawDocumentBuf 
 /// it.)
 fn authentication_failed() -> RawDocumentBuf {
     error_reply(codes::AUTHENTICATION_FAILED, "Authentication failed.")
-}
-
-fn binary(bytes: &[u8]) -> RawBinaryRef<'_> {
-    RawBinaryRef {
-        subtype: BinarySubtype::Generic,
-        bytes,
-    }
 }
 
 fn sasl_reply(id: i32, done: bool, payload: &[u8]) -> RawDocumentBuf {
@@ -647,6 +640,7 @@ fn build_info() -> RawDocumentBuf {
 
 #[cfg(test)]
 mod tests {
+    use bson::spec::BinarySubtype;
     use bson::{Document, doc};
 
     use super::*;
