@@ -146,14 +146,26 @@ fn spec_conversations_as_commands() {
     assert_eq!(start.body, to_bytes(&sha1.commands[0]));
 }
 
+/// An authenticator that has sent client-final of a spec conversation (no speculation).
+fn awaiting_server_final(conversation: &SpecConversation) -> Authenticator {
+    let mut auth = Authenticator::new(
+        &credential(conversation.uri),
+        fixed_nonce(conversation.nonce),
+    )
+    .unwrap();
+    auth.hello_fields().unwrap();
+    auth.handle_hello_reply(&hello_reply(doc! {})).unwrap();
+    let step = auth
+        .handle_reply(&to_bytes(&conversation.replies[0]))
+        .unwrap();
+    expect_send(derive(&mut auth, step));
+    auth
+}
+
 #[test]
 fn the_long_ending_sends_one_empty_sasl_continue() {
     let sha1 = &spec_conversations()[0];
-    let mut auth = Authenticator::new(&credential(sha1.uri), fixed_nonce(sha1.nonce)).unwrap();
-    auth.hello_fields().unwrap();
-    auth.handle_hello_reply(&hello_reply(doc! {})).unwrap();
-    let step = auth.handle_reply(&to_bytes(&sha1.replies[0])).unwrap();
-    derive(&mut auth, step);
+    let mut auth = awaiting_server_final(sha1);
     // The server answers client-final with done: false (servers before 4.4).
     let mut not_done = sha1.replies[1].clone();
     not_done.insert("done", false);
@@ -170,11 +182,7 @@ fn the_long_ending_sends_one_empty_sasl_continue() {
 fn the_empty_exchange_must_end_the_conversation() {
     let sha1 = &spec_conversations()[0];
     for last in [sasl_reply(1, b"", false), sasl_reply(1, b"extra", true)] {
-        let mut auth = Authenticator::new(&credential(sha1.uri), fixed_nonce(sha1.nonce)).unwrap();
-        auth.hello_fields().unwrap();
-        auth.handle_hello_reply(&hello_reply(doc! {})).unwrap();
-        let step = auth.handle_reply(&to_bytes(&sha1.replies[0])).unwrap();
-        derive(&mut auth, step);
+        let mut auth = awaiting_server_final(sha1);
         let mut not_done = sha1.replies[1].clone();
         not_done.insert("done", false);
         auth.handle_reply(&to_bytes(&not_done)).unwrap();
@@ -186,11 +194,7 @@ fn the_empty_exchange_must_end_the_conversation() {
 #[test]
 fn server_signature_is_checked_even_when_done() {
     let sha256 = &spec_conversations()[1];
-    let mut auth = Authenticator::new(&credential(sha256.uri), fixed_nonce(sha256.nonce)).unwrap();
-    auth.hello_fields().unwrap();
-    auth.handle_hello_reply(&hello_reply(doc! {})).unwrap();
-    let step = auth.handle_reply(&to_bytes(&sha256.replies[0])).unwrap();
-    derive(&mut auth, step);
+    let mut auth = awaiting_server_final(sha256);
     let forged = sasl_reply(1, b"v=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", true);
     let err = auth.handle_reply(&forged).unwrap_err();
     assert!(
