@@ -7,6 +7,7 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
+use mongodb_auth::random::SystemRandom;
 use std::hint::black_box;
 
 use common::{Hash, Rfc5802Server, normalize};
@@ -33,7 +34,10 @@ fn transcript(variant: ScramVariant, hash: Hash, iterations: u32) -> Transcript 
     let (client_first, state) = client.start_with_nonce(NONCE).unwrap();
     let server_first = server.server_first(&client_first);
     let (client_final, _) = state
-        .handle_server_first(server_first.as_bytes(), &ScramKeyCache::new(1))
+        .handle_server_first(
+            server_first.as_bytes(),
+            &ScramKeyCache::new(1, &mut SystemRandom),
+        )
         .unwrap();
     let server_final = server.server_final(&client_final).unwrap();
     Transcript {
@@ -83,7 +87,7 @@ fn scram(c: &mut Criterion) {
     group.bench_function("sha256_full_uncached", |b| {
         b.iter(|| conversation(ScramVariant::Sha256, &sha256, None))
     });
-    let warm = ScramKeyCache::new(4);
+    let warm = ScramKeyCache::new(4, &mut SystemRandom);
     conversation(ScramVariant::Sha256, &sha256, Some(&warm));
     group.bench_function("sha256_full_cached", |b| {
         b.iter(|| conversation(ScramVariant::Sha256, &sha256, Some(&warm)))

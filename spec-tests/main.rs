@@ -9,6 +9,7 @@
 
 mod dns;
 
+use mongodb_auth::random::SystemRandom;
 use std::path::{Path, PathBuf};
 
 use libtest_mimic::{Arguments, Failed, Trial};
@@ -459,7 +460,7 @@ fn run_seedlist_case(case: &Value, records: &dns::Records) -> Result<(), Failed>
         cs.resolve_srv(
             &records.srv(&query.srv_name),
             &records.txt(&query.txt_name),
-            &mut rand::rng(),
+            &mut SystemRandom,
         )
     });
     let cs = match (resolved, expect_error) {

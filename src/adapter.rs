@@ -9,15 +9,20 @@ use std::time::Duration;
 
 use bson::raw::cstr;
 use bson::{RawArrayBuf, RawBsonRef, RawDocument, RawDocumentBuf, rawdoc};
+use zeroize::Zeroizing;
 
+use crate::command::{Command, check_ok, error_code, reply_document};
 use crate::credential::Credential;
-use crate::error::{Error, Result};
-use crate::handshake::{
-    AuthOptions, Authenticator, Command, Outcome, Step, check_ok, reply_document,
-};
+use crate::error::{Error, REAUTHENTICATION_REQUIRED, Result};
+use crate::handshake::{AuthOptions, Authenticator, Outcome, Step};
 use crate::scram::{KeyDerivation, ScramKeys};
 use crate::uri::{ConnectionString, Host};
 use crate::wire;
+
+/// The largest reply the adapters accept while logging in. `hello` and SASL replies are a few
+/// hundred bytes; the wire protocol's 48 MB ceiling would let a hostile server make a client
+/// buffer that much before the login even starts.
+pub const MAX_AUTH_REPLY_SIZE: usize = 1024 * 1024;
 
 /// Something that can be turned into a connection string: a `&str` URI or a parsed one.
 pub trait IntoConnectionString {
@@ -73,6 +78,12 @@ pub enum Event<'a> {
         bytes: usize,
         /// Whether the server included a `speculativeAuthenticate` answer.
         speculative: bool,
+    },
+    /// The server asked for re-authentication (error 391): the adapter logs in again on the same
+    /// connection and then runs the command once more.
+    Reauthenticating {
+        /// The command that got the 391.
+        command: &'a str,
     },
     /// PBKDF2 ran (the key cache had no entry).
     DerivedKey {
@@ -181,7 +192,7 @@ pub(crate) fn next_request_id() -> i32 {
 
 /// A message to write, with what to report about it.
 pub(crate) struct Outgoing {
-    pub(crate) bytes: Vec<u8>,
+    pub(crate) bytes: Zeroizing<Vec<u8>>,
     pub(crate) request_id: i32,
     pub(crate) command: String,
     pub(crate) db: String,
@@ -196,7 +207,7 @@ impl Outgoing {
             bytes: wire::encode_command(command, request_id)?,
             request_id,
             command: command.name().to_owned(),
-            db: command.db.clone(),
+            db: command.db().to_owned(),
             op: "OP_MSG",
             auth_fields: Vec::new(),
         })
@@ -238,10 +249,7 @@ impl Outgoing {
                 "isMaster",
             )
         } else {
-            let command = Command {
-                db: "admin".into(),
-                body: hello.into_bytes(),
-            };
+            let command = Command::new("admin", hello.into_bytes());
             (wire::encode_command(&command, request_id)?, "hello")
         };
         Ok(Outgoing {
@@ -295,7 +303,8 @@ pub(crate) fn received(options: &ConnectOptions, reply: &[u8]) {
 }
 
 /// The I/O-free part of a login, shared by the adapters: what to write next and what to compute.
-/// An adapter writes, reads and runs key derivations; everything else happens here.
+/// An adapter writes, reads and runs key derivations; everything else happens here. It lives as
+/// long as the connection, so the connection can log in again when the server asks (error 391).
 pub(crate) struct Login {
     authenticator: Option<Authenticator>,
     hello_reply: Option<Vec<u8>>,
@@ -346,6 +355,7 @@ impl Login {
                     key_cache_hit: false,
                     server_reply: reply.clone(),
                 };
+                self.hello_reply = Some(reply.clone());
                 return Ok(Next::Done(Authenticated {
                     outcome,
                     hello_reply: reply,
@@ -371,13 +381,29 @@ impl Login {
         self.next(step)
     }
 
+    /// Whether `reply` asks for re-authentication and this connection can do it (it logged in
+    /// with a credential).
+    pub(crate) fn wants_reauthentication(&self, reply: &[u8]) -> bool {
+        self.authenticator.is_some() && error_code(reply) == Some(REAUTHENTICATION_REQUIRED)
+    }
+
+    /// Starts logging in again on the open connection (rules M1, M2: no `hello`).
+    pub(crate) fn reauthenticate(&mut self) -> Result<Next> {
+        let auth = self.authenticator.as_mut().ok_or(Error::OutOfOrder {
+            call: "reauthenticate",
+            state: "no credential",
+        })?;
+        let step = auth.reauthenticate()?;
+        self.next(step)
+    }
+
     fn next(&mut self, step: Step) -> Result<Next> {
         Ok(match step {
             Step::Send(command) => Next::Write(Outgoing::command(&command)?),
             Step::DeriveKey(job) => Next::Derive(job),
             Step::Done(outcome) => Next::Done(Authenticated {
                 outcome,
-                hello_reply: self.hello_reply.take().unwrap_or_default(),
+                hello_reply: self.hello_reply.clone().unwrap_or_default(),
             }),
         })
     }
@@ -459,8 +485,5 @@ pub fn authenticated_users(connection_status_reply: &[u8]) -> Result<Vec<(String
 
 /// The `connectionStatus` command.
 pub(crate) fn connection_status_command() -> Command {
-    Command {
-        db: "admin".into(),
-        body: rawdoc! { "connectionStatus": 1 }.into_bytes(),
-    }
+    Command::new("admin", rawdoc! { "connectionStatus": 1 }.into_bytes())
 }

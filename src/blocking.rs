@@ -16,21 +16,34 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
 use crate::adapter::{
-    self, Authenticated, ConnectOptions, Event, IntoConnectionString, Login, Next, Outgoing,
-    authenticated_users, connection_status_command,
+    self, Authenticated, ConnectOptions, Event, IntoConnectionString, Login, MAX_AUTH_REPLY_SIZE,
+    Next, Outgoing, authenticated_users, connection_status_command,
 };
+use crate::command::Command;
 use crate::credential::Credential;
 use crate::error::{Error, Result};
-use crate::handshake::{Command, Outcome};
-use crate::wire::ReplyDecoder;
+use crate::handshake::Outcome;
+use crate::wire::{MAX_MESSAGE_SIZE, ReplyDecoder};
 
-/// An authenticated connection.
-#[derive(Debug)]
+/// An authenticated connection. It keeps its authenticator, so it can log in again when the
+/// server asks (error 391).
 pub struct Connection {
     stream: TcpStream,
     address: String,
     authenticated: Authenticated,
     options: ConnectOptions,
+    login: Login,
+    reauthentications: u32,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("address", &self.address)
+            .field("authenticated", &self.authenticated)
+            .field("reauthentications", &self.reauthentications)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Opens a TCP connection to the first host of `uri` that answers, sends `hello` and
@@ -48,18 +61,16 @@ pub fn connect(uri: impl IntoConnectionString, mut options: ConnectOptions) -> R
                 options.emit(Event::Connected { address: &address });
                 let style = adapter::hello_style(&options, Some(&cs));
                 let load_balanced = cs.option("loadBalanced") == Some("true");
-                let authenticated = run(
-                    &mut stream,
-                    cs.credential(),
-                    &mut options,
-                    style,
-                    load_balanced,
-                )?;
+                let (mut login, hello) =
+                    Login::start(cs.credential(), &mut options, style, load_balanced)?;
+                let authenticated = drive(&mut stream, &mut login, Next::Write(hello), &options)?;
                 return Ok(Connection {
                     stream,
                     address,
                     authenticated,
                     options,
+                    login,
+                    reauthentications: 0,
                 });
             }
             Err(e) => last_error = Some(e),
@@ -110,7 +121,13 @@ pub fn authenticate<S: Read + Write>(
     mut options: ConnectOptions,
 ) -> Result<Authenticated> {
     let style = adapter::hello_style(&options, None);
-    run(&mut Untimed(stream), credential, &mut options, style, false)
+    let (mut login, hello) = Login::start(credential, &mut options, style, false)?;
+    drive(
+        &mut Untimed(stream),
+        &mut login,
+        Next::Write(hello),
+        &options,
+    )
 }
 
 /// A stream on which the adapter can bound the time a whole reply takes.
@@ -151,18 +168,18 @@ impl<S: Read + Write> ReplyDeadline for Untimed<'_, S> {
     }
 }
 
-fn run<S: ReplyDeadline>(
+/// Runs the login from `next` to the end.
+fn drive<S: ReplyDeadline>(
     stream: &mut S,
-    credential: Option<&Credential>,
-    options: &mut ConnectOptions,
-    style: adapter::HelloStyle,
-    load_balanced: bool,
+    login: &mut Login,
+    mut next: Next,
+    options: &ConnectOptions,
 ) -> Result<Authenticated> {
-    let (mut login, hello) = Login::start(credential, options, style, load_balanced)?;
-    let mut next = login.on_reply(exchange(stream, &hello, options)?)?;
     loop {
         next = match next {
-            Next::Write(message) => login.on_reply(exchange(stream, &message, options)?)?,
+            Next::Write(message) => {
+                login.on_reply(exchange(stream, &message, options, MAX_AUTH_REPLY_SIZE)?)?
+            }
             Next::Derive(job) => {
                 let started = Instant::now();
                 let keys = job.run();
@@ -182,13 +199,14 @@ fn exchange<S: ReplyDeadline>(
     stream: &mut S,
     message: &Outgoing,
     options: &ConnectOptions,
+    max_reply_size: usize,
 ) -> Result<Vec<u8>> {
     message.report(options);
     stream
         .write_all(&message.bytes)
         .and_then(|()| stream.flush())
         .map_err(|e| Error::io("writing a request", e, options.write_timeout))?;
-    let reply = read_reply(stream, message.request_id, options)?;
+    let reply = read_reply(stream, message.request_id, options, max_reply_size)?;
     adapter::received(options, &reply);
     Ok(reply)
 }
@@ -198,10 +216,11 @@ fn read_reply<S: ReplyDeadline>(
     stream: &mut S,
     request_id: i32,
     options: &ConnectOptions,
+    max_reply_size: usize,
 ) -> Result<Vec<u8>> {
     let timeout = options.read_timeout;
     let deadline = Instant::now() + timeout;
-    let mut decoder = ReplyDecoder::new(request_id);
+    let mut decoder = ReplyDecoder::new(request_id).max_size(max_reply_size);
     let mut buffer = vec![0u8; 16 * 1024];
     loop {
         let remaining = deadline.saturating_duration_since(Instant::now());
@@ -226,7 +245,7 @@ fn read_reply<S: ReplyDeadline>(
             });
         }
         if let Some(reply) = decoder.push(chunk.get(..n).unwrap_or_default())? {
-            return Ok(reply.into_body());
+            return Ok(reply.into_body().to_vec());
         }
     }
 }
@@ -248,13 +267,30 @@ impl Connection {
     }
 
     /// Runs a command and returns the reply document (an `ok: 0` reply is returned, not an
-    /// error).
+    /// error). Replies up to the wire protocol's 48 MB are read.
+    ///
+    /// When the server answers `ReauthenticationRequired` (391), the connection logs in again
+    /// (SASL only, no `hello`) and runs the command once more, whether or not it is retryable
+    /// (rules M1, M2); a failed re-authentication is the error returned.
     pub fn run_command(&mut self, command: &Command) -> Result<Vec<u8>> {
-        exchange(
-            &mut self.stream,
-            &Outgoing::command(command)?,
-            &self.options,
-        )
+        let message = Outgoing::command(command)?;
+        let reply = exchange(&mut self.stream, &message, &self.options, MAX_MESSAGE_SIZE)?;
+        if !self.login.wants_reauthentication(&reply) {
+            return Ok(reply);
+        }
+        self.options.emit(Event::Reauthenticating {
+            command: command.name(),
+        });
+        let next = self.login.reauthenticate()?;
+        self.authenticated = drive(&mut self.stream, &mut self.login, next, &self.options)?;
+        self.reauthentications += 1;
+        let again = Outgoing::command(command)?;
+        exchange(&mut self.stream, &again, &self.options, MAX_MESSAGE_SIZE)
+    }
+
+    /// How many times the server asked this connection to authenticate again (and it did).
+    pub fn reauthentications(&self) -> u32 {
+        self.reauthentications
     }
 
     /// The users the server says this connection authenticated (`connectionStatus`), as

@@ -119,6 +119,21 @@ pub enum Error {
         state: &'static str,
     },
 
+    /// [`Authenticator::handle_key`](crate::Authenticator::handle_key) was given keys that the
+    /// derivation it asked for did not produce (another connection's job, another password).
+    #[error(
+        "handle_key was given keys from another key derivation than the one this authenticator asked for"
+    )]
+    ForeignKeys,
+
+    /// The caller's loop met a [`Step`](crate::Step) it does not handle (a step added by a newer
+    /// version of this crate, or one for a feature the caller did not expect).
+    #[error("the caller does not handle the authentication step `{step}`")]
+    UnhandledStep {
+        /// The step's name.
+        step: &'static str,
+    },
+
     /// The mechanism is recognised but this crate cannot run it (yet).
     #[error("{mechanism} authentication is not supported by this crate yet")]
     UnsupportedMechanism {
@@ -252,6 +267,17 @@ pub enum WireError {
     /// A section or document is malformed.
     #[error("malformed message: {0}")]
     Malformed(&'static str),
+    /// A key of the document is not valid UTF-8.
+    #[error("a key of the document is not valid UTF-8")]
+    InvalidUtf8Key,
+    /// A reply set `moreToCome`: the server would stream further replies, which only exhaust
+    /// cursors and fire-and-forget requests ask for, never an authentication command.
+    #[error("the reply has the moreToCome flag set, which no request of this client asked for")]
+    MoreToCome,
+    /// The command body already has a `$db` field; the encoder adds it from the command's
+    /// database, and a second one would be ambiguous.
+    #[error("the command body already has a `$db` field")]
+    CommandHasDb,
 }
 
 /// The broad class of an [`Error`], for callers that react per class (retry, re-prompt, alert).
@@ -279,6 +305,10 @@ pub enum ErrorKind {
 /// MongoDB's error code for refused credentials.
 pub const AUTHENTICATION_FAILED: i32 = 18;
 
+/// MongoDB's error code asking the client to authenticate the connection again and then run the
+/// command once more (rule M1).
+pub const REAUTHENTICATION_REQUIRED: i32 = 391;
+
 impl Error {
     /// The class of the error.
     pub fn kind(&self) -> ErrorKind {
@@ -295,8 +325,11 @@ impl Error {
             Error::Scram(ScramError::InvalidPassword | ScramError::InvalidNonce) => {
                 ErrorKind::Configuration
             }
+            Error::Wire(WireError::CommandHasDb) => ErrorKind::Usage,
             Error::Scram(_) | Error::Protocol { .. } | Error::Wire(_) => ErrorKind::Protocol,
-            Error::OutOfOrder { .. } => ErrorKind::Usage,
+            Error::OutOfOrder { .. } | Error::ForeignKeys | Error::UnhandledStep { .. } => {
+                ErrorKind::Usage
+            }
             Error::Io { .. } => ErrorKind::Io,
             Error::Timeout { .. } => ErrorKind::Timeout,
             _ => ErrorKind::Configuration,

@@ -20,7 +20,8 @@
 //!         Step::Send(command) => auth.handle_reply(&send(&command))?,
 //!         Step::DeriveKey(job) => auth.handle_key(job.run())?, // or on a blocking pool
 //!         Step::Done(outcome) => break outcome,
-//!         _ => unreachable!("MONGODB-AWS only"),
+//!         // Steps a later version adds (or a feature this driver does not use) fail cleanly.
+//!         other => return Err(other.unhandled()),
 //!     };
 //! };
 //! println!("authenticated with {:?} in {} round trips", outcome.mechanism, outcome.round_trips);
@@ -31,12 +32,12 @@ use std::fmt;
 use std::sync::Arc;
 
 use bson::raw::cstr;
-use bson::spec::BinarySubtype;
 use bson::{RawBinaryRef, RawBsonRef, RawDocument, RawDocumentBuf, rawdoc};
-use rand::CryptoRng;
 
+use crate::command::{Command, binary, check_ok, document_with_capacity, reply_document};
 use crate::credential::{AuthMechanism, Credential};
 use crate::error::{Error, Result};
+use crate::random::{BoxedRandom, SecureRandom, SystemRandom};
 use crate::scram::{
     ClientFinal, ClientFirst, DEFAULT_MAX_ITERATIONS, KeyDerivation, ScramClient, ScramKeyCache,
     ScramKeys, ScramVariant, ServerFirst,
@@ -44,46 +45,12 @@ use crate::scram::{
 use crate::secret::Secret;
 use crate::{plain, x509};
 
-/// One command to send: its BSON body (without `$db`) and the database it runs against.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Command {
-    /// The database (`$db`), e.g. the credential's source or `$external`.
-    pub db: String,
-    /// The command document, as BSON bytes.
-    pub body: Vec<u8>,
-}
-
-impl Command {
-    fn new(db: &str, body: RawDocumentBuf) -> Self {
-        Command {
-            db: db.to_owned(),
-            body: body.into_bytes(),
-        }
-    }
-
-    /// The command's name (the first key of the body).
-    pub fn name(&self) -> &str {
-        RawDocument::from_bytes(&self.body)
-            .ok()
-            .and_then(|doc| doc.iter().next())
-            .and_then(|element| element.ok())
-            .map_or("", |(key, _)| key.as_str())
-    }
-}
-
-impl fmt::Debug for Command {
-    /// Authentication commands carry proofs and passwords: only the name, database and size are
-    /// shown (command-logging spec: redact `saslStart`, `saslContinue`, `authenticate`).
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Command")
-            .field("name", &self.name())
-            .field("db", &self.db)
-            .field("body_len", &self.body.len())
-            .finish()
-    }
-}
-
 /// What the caller does next.
+///
+/// New mechanisms may add steps (an HTTP fetch for MONGODB-AWS credentials, a token callback for
+/// MONGODB-OIDC), so the enum is `#[non_exhaustive]`: end the match with
+/// `other => return Err(other.unhandled())`, which turns a step the caller does not know into
+/// [`Error::UnhandledStep`] instead of a panic.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Step {
@@ -94,6 +61,19 @@ pub enum Step {
     DeriveKey(KeyDerivation),
     /// Authentication is complete.
     Done(Outcome),
+}
+
+impl Step {
+    /// The error for a step the caller's loop does not handle.
+    pub fn unhandled(&self) -> Error {
+        Error::UnhandledStep {
+            step: match self {
+                Step::Send(_) => "Send",
+                Step::DeriveKey(_) => "DeriveKey",
+                Step::Done(_) => "Done",
+            },
+        }
+    }
 }
 
 /// How authentication went.
@@ -121,25 +101,16 @@ pub struct AuthOptions {
     /// Where SCRAM keys are cached; `None` derives them on every conversation. Default: the
     /// process-wide [`ScramKeyCache::global`].
     pub key_cache: Option<Arc<ScramKeyCache>>,
-    nonces: Option<NonceGenerator>,
+    random: Option<BoxedRandom>,
+    pub(crate) forced_nonces: Option<crate::danger::NonceGenerator>,
 }
 
-type NonceGenerator = Box<dyn FnMut() -> String + Send + Sync>;
-
 impl AuthOptions {
-    /// Draws SCRAM nonces from `rng` instead of the thread-local CSPRNG (rule G6: it must be a
-    /// CSPRNG; a seeded one makes tests deterministic).
-    pub fn with_rng(self, mut rng: impl CryptoRng + Send + Sync + 'static) -> Self {
-        self.with_nonce_generator(move || crate::scram::generate_nonce(&mut rng))
-    }
-
-    /// Takes SCRAM nonces from `generator`, e.g. to replay the auth spec's examples. A nonce must
-    /// be printable ASCII without `,`; anything else fails the conversation.
-    pub fn with_nonce_generator(
-        mut self,
-        generator: impl FnMut() -> String + Send + Sync + 'static,
-    ) -> Self {
-        self.nonces = Some(Box::new(generator));
+    /// Draws SCRAM nonces from `random` instead of [`SystemRandom`] (rule G6: it must be a
+    /// CSPRNG; a seeded one makes tests deterministic). Any generator fits behind
+    /// [`SecureRandom`], whatever version of `rand` the caller uses.
+    pub fn with_random(mut self, random: impl SecureRandom + Send + Sync + 'static) -> Self {
+        self.random = Some(Box::new(random));
         self
     }
 
@@ -156,10 +127,13 @@ impl AuthOptions {
     }
 
     fn start_scram(&mut self, client: ScramClient) -> Result<(Vec<u8>, ClientFirst)> {
-        match &mut self.nonces {
-            Some(generate) => client.start_with_nonce(&generate()),
-            None => Ok(client.start(&mut rand::rng())),
+        if let Some(generate) = &mut self.forced_nonces {
+            return client.start_with_nonce(&generate());
         }
+        Ok(match &mut self.random {
+            Some(random) => client.start(random.as_mut()),
+            None => client.start(&mut SystemRandom),
+        })
     }
 }
 
@@ -169,7 +143,8 @@ impl Default for AuthOptions {
             speculative: true,
             max_iterations: DEFAULT_MAX_ITERATIONS,
             key_cache: Some(ScramKeyCache::global()),
-            nonces: None,
+            random: None,
+            forced_nonces: None,
         }
     }
 }
@@ -180,7 +155,8 @@ impl fmt::Debug for AuthOptions {
             .field("speculative", &self.speculative)
             .field("max_iterations", &self.max_iterations)
             .field("key_cache", &self.key_cache)
-            .field("custom_nonces", &self.nonces.is_some())
+            .field("custom_random", &self.random.is_some())
+            .field("forced_nonces", &self.forced_nonces.is_some())
             .finish()
     }
 }
@@ -196,7 +172,8 @@ enum State {
     HelloSent(Option<Speculative>),
     ScramStarted(ClientFirst),
     ScramDeriving(ServerFirst, KeyDerivation),
-    ScramProving(ClientFinal),
+    /// The keys of the derivation are in use: if the server refuses them, the cache forgets them.
+    ScramProving(ClientFinal, KeyDerivation),
     ScramClosing,
     PlainSent,
     X509Sent,
@@ -210,7 +187,7 @@ impl State {
             State::Ready => "ready for hello_fields",
             State::HelloSent(_) => "waiting for the hello reply",
             State::ScramStarted(_)
-            | State::ScramProving(_)
+            | State::ScramProving(..)
             | State::ScramClosing
             | State::PlainSent
             | State::X509Sent => "waiting for a command reply",
@@ -231,7 +208,9 @@ enum ConversationId {
 /// The authentication machine of one connection, for every mechanism.
 ///
 /// It never does I/O: it returns [`Step`]s and takes replies back as BSON bytes. Any error leaves
-/// it failed; build a new one for a new connection.
+/// it failed; build a new one for a new connection, or call
+/// [`reauthenticate`](Self::reauthenticate) on the same connection when the server asks for it
+/// (error 391).
 pub struct Authenticator {
     credential: Credential,
     options: AuthOptions,
@@ -393,7 +372,7 @@ impl Authenticator {
         if !matches!(
             state,
             State::ScramStarted(_)
-                | State::ScramProving(_)
+                | State::ScramProving(..)
                 | State::ScramClosing
                 | State::PlainSent
                 | State::X509Sent
@@ -401,7 +380,16 @@ impl Authenticator {
             self.state = state;
             return Err(self.out_of_order("handle_reply"));
         }
+        let in_use = match &state {
+            State::ScramProving(_, derivation) => Some(derivation.clone()),
+            _ => None,
+        };
         let result = self.on_reply(reply, state);
+        if let (Err(_), Some(derivation), Some(cache)) = (&result, in_use, &self.options.key_cache)
+        {
+            // Refused keys (a changed password, a wrong one) must not be offered again.
+            cache.remove(&derivation);
+        }
         self.fail_on_error(result)
     }
 
@@ -414,7 +402,7 @@ impl Authenticator {
                 let payload = self.read_sasl_reply(doc, false)?;
                 self.on_server_first(client, payload)
             }
-            State::ScramProving(client) => {
+            State::ScramProving(client, _) => {
                 let done = self.read_done(doc)?;
                 let payload = self.read_sasl_reply(doc, done)?;
                 // Checked whether or not the server says it is done (rule G9).
@@ -453,16 +441,52 @@ impl Authenticator {
                 return Err(self.out_of_order("handle_key"));
             }
         };
-        if keys.variant() != derivation.variant() {
-            return Err(Error::OutOfOrder {
-                call: "handle_key",
-                state: "given keys of another SCRAM variant",
-            });
+        if !keys.derived_by(&derivation) {
+            return Err(Error::ForeignKeys);
         }
         if let Some(cache) = &self.options.key_cache {
             cache.insert(&derivation, keys.clone());
         }
-        Ok(self.send_client_final(server_first, &keys))
+        Ok(self.send_client_final(server_first, derivation, &keys))
+    }
+
+    /// Starts the conversation again on a connection whose `hello` is done: SASL commands only,
+    /// no `hello` and no speculative attempt (rules M1, M2). Call it when a command fails with
+    /// `ReauthenticationRequired` (391, see
+    /// [`REAUTHENTICATION_REQUIRED`](crate::error::REAUTHENTICATION_REQUIRED)), then run the
+    /// command once more; or on a fresh authenticator, to log in on a connection whose `hello`
+    /// the driver already sent without this crate's fields.
+    ///
+    /// The mechanism is the one that authenticated before (or the negotiated one), else the
+    /// credential's, else SCRAM-SHA-256: without a `hello` reply there is nothing to negotiate
+    /// with.
+    ///
+    /// ```
+    /// use mongodb_auth::{AuthOptions, Authenticator, ConnectionString, Step};
+    ///
+    /// let cs = ConnectionString::parse("mongodb://alice:pencil@db.example.com/")?;
+    /// let mut auth = Authenticator::new(cs.credential().unwrap(), AuthOptions::default())?;
+    /// let Step::Send(command) = auth.reauthenticate()? else { unreachable!() };
+    /// assert_eq!((command.name(), command.db()), ("saslStart", "admin"));
+    /// # Ok::<(), mongodb_auth::Error>(())
+    /// ```
+    pub fn reauthenticate(&mut self) -> Result<Step> {
+        if !matches!(self.state, State::Ready | State::Done | State::Failed) {
+            return Err(self.out_of_order("reauthenticate"));
+        }
+        let mechanism = self
+            .mechanism
+            .or(self.credential.mechanism())
+            .unwrap_or(AuthMechanism::ScramSha256);
+        self.mechanism = Some(mechanism);
+        self.conversation_id = None;
+        self.round_trips = 0;
+        self.speculative_used = false;
+        self.key_cache_hit = false;
+        self.last_reply.clear();
+        self.state = State::Failed;
+        let result = self.start_conversation(mechanism);
+        self.fail_on_error(result)
     }
 
     /// The mechanism in use: the credential's, or the negotiated one once the hello reply is in.
@@ -490,7 +514,7 @@ impl Authenticator {
                 let password = self.password()?;
                 let payload = plain::payload(username, &password);
                 self.state = State::PlainSent;
-                Ok(self.send(sasl_start(mechanism.as_str(), &payload, false)))
+                Ok(self.send(plain_sasl_start(&payload)))
             }
             AuthMechanism::MongoDbX509 => {
                 self.state = State::X509Sent;
@@ -512,15 +536,20 @@ impl Authenticator {
             .and_then(|cache| cache.get(&derivation))
         {
             self.key_cache_hit = true;
-            return Ok(self.send_client_final(server_first, &keys));
+            return Ok(self.send_client_final(server_first, derivation, &keys));
         }
         self.state = State::ScramDeriving(server_first, derivation.clone());
         Ok(Step::DeriveKey(derivation))
     }
 
-    fn send_client_final(&mut self, server_first: ServerFirst, keys: &ScramKeys) -> Step {
+    fn send_client_final(
+        &mut self,
+        server_first: ServerFirst,
+        derivation: KeyDerivation,
+        keys: &ScramKeys,
+    ) -> Step {
         let (payload, client_final) = server_first.finish(keys);
-        self.state = State::ScramProving(client_final);
+        self.state = State::ScramProving(client_final, derivation);
         self.send(self.sasl_continue(&payload))
     }
 
@@ -551,7 +580,7 @@ impl Authenticator {
     fn send(&mut self, body: RawDocumentBuf) -> Step {
         self.round_trips += 1;
         // Validation already made the source `$external` where the mechanism requires it.
-        Step::Send(Command::new(self.credential.source(), body))
+        Step::Send(Command::from_document(self.credential.source(), body))
     }
 
     fn done(&mut self) -> Step {
@@ -633,14 +662,6 @@ impl fmt::Debug for Authenticator {
     }
 }
 
-/// A generic-subtype BSON binary, as SASL payloads are sent.
-pub(crate) fn binary(bytes: &[u8]) -> RawBinaryRef<'_> {
-    RawBinaryRef {
-        subtype: BinarySubtype::Generic,
-        bytes,
-    }
-}
-
 fn sasl_start(mechanism: &str, payload: &[u8], skip_empty_exchange: bool) -> RawDocumentBuf {
     let mut command = rawdoc! { "saslStart": 1, "mechanism": mechanism };
     command.append(cstr!("payload"), binary(payload));
@@ -648,6 +669,17 @@ fn sasl_start(mechanism: &str, payload: &[u8], skip_empty_exchange: bool) -> Raw
         // Rule G10: servers 4.4+ then end SCRAM without the empty round trip.
         command.append(cstr!("options"), rawdoc! { "skipEmptyExchange": true });
     }
+    command
+}
+
+/// The PLAIN `saslStart`: its payload holds the password, so the document is built in a buffer
+/// large enough never to reallocate (a reallocation would leave a copy behind in freed memory),
+/// and the [`Command`] that takes it wipes it when dropped.
+fn plain_sasl_start(payload: &[u8]) -> RawDocumentBuf {
+    let mut command = document_with_capacity(64 + payload.len());
+    command.append(cstr!("saslStart"), 1);
+    command.append(cstr!("mechanism"), crate::AuthMechanism::Plain.as_str());
+    command.append(cstr!("payload"), binary(payload));
     command
 }
 
@@ -664,51 +696,5 @@ fn negotiate(hello: &RawDocument) -> AuthMechanism {
         AuthMechanism::ScramSha256
     } else {
         AuthMechanism::ScramSha1
-    }
-}
-
-pub(crate) fn reply_document(reply: &[u8]) -> Result<&RawDocument> {
-    RawDocument::from_bytes(reply).map_err(|_| Error::protocol("the reply is not a BSON document"))
-}
-
-/// A reply with `ok` other than 1 becomes [`Error::Server`]; a legacy `$err` reply too.
-pub(crate) fn check_ok(doc: &RawDocument) -> Result<()> {
-    let ok = match doc.get("ok") {
-        Ok(Some(RawBsonRef::Double(v))) => Some(v == 1.0),
-        Ok(Some(RawBsonRef::Int32(v))) => Some(v == 1),
-        Ok(Some(RawBsonRef::Int64(v))) => Some(v == 1),
-        Ok(Some(RawBsonRef::Boolean(v))) => Some(v),
-        Ok(None) => None,
-        _ => return Err(Error::protocol("`ok` in the reply is not a number")),
-    };
-    let legacy_error = matches!(doc.get("$err"), Ok(Some(_)));
-    match ok {
-        Some(true) if !legacy_error => Ok(()),
-        None if !legacy_error => Err(Error::protocol("the reply has no `ok` field")),
-        _ => {
-            let text = |key: &str| match doc.get(key) {
-                Ok(Some(RawBsonRef::String(s))) => s.to_owned(),
-                _ => String::new(),
-            };
-            let code = match doc.get("code") {
-                Ok(Some(RawBsonRef::Int32(code))) => code,
-                Ok(Some(RawBsonRef::Int64(code))) => i32::try_from(code).unwrap_or(0),
-                Ok(Some(RawBsonRef::Double(code)))
-                    if code.fract() == 0.0 && code.abs() < 2f64.powi(31) =>
-                {
-                    code as i32
-                }
-                _ => 0,
-            };
-            let message = match text("errmsg") {
-                m if m.is_empty() => text("$err"),
-                m => m,
-            };
-            Err(Error::Server {
-                code,
-                code_name: text("codeName"),
-                message,
-            })
-        }
     }
 }

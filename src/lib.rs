@@ -19,8 +19,22 @@
 //! # Ok::<(), mongodb_auth::Error>(())
 //! ```
 //!
-//! Layers, from the bottom: [`error`] and [`Secret`]; [`uri`] and [`credential`]; [`wire`];
-//! the mechanisms [`scram`], [`plain`] and [`x509`]; [`handshake`], which drives them all.
+//! Layers, from the bottom (each one uses only those below it):
+//!
+//! | layer | modules |
+//! | --- | --- |
+//! | the command (feature `cli`) | `src/bin` |
+//! | adapters (features `blocking`, `tokio`) | [`adapter`] (what both share), `blocking`, `tokio` |
+//! | embedded server (feature `server`) | `server` |
+//! | *no I/O below this line* | |
+//! | negotiation, speculative auth, SASL flow, re-authentication | [`handshake`] |
+//! | mechanisms | [`scram`], [`plain`], [`x509`] |
+//! | one command, one message | [`command`], [`wire`] |
+//! | connection strings and credentials | [`uri`], [`credential`] |
+//! | foundations | [`error`], [`Secret`], [`random`] |
+//!
+//! Knobs that exist only for tests (forced nonces, a misbehaving server) are fenced off in
+//! [`danger`] and `server::danger`.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -29,10 +43,13 @@
 pub mod adapter;
 #[cfg(feature = "blocking")]
 pub mod blocking;
+pub mod command;
 pub mod credential;
+pub mod danger;
 pub mod error;
 pub mod handshake;
 pub mod plain;
+pub mod random;
 pub mod scram;
 mod secret;
 #[cfg(feature = "server")]
@@ -43,11 +60,12 @@ pub mod uri;
 pub mod wire;
 pub mod x509;
 
+pub use command::Command;
 pub use credential::{
     AuthMechanism, Credential, CredentialOptions, ExplicitAwsCredentials, MechanismProperties,
 };
 pub use error::{Error, ErrorKind, Result, ScramError, WireError};
-pub use handshake::{AuthOptions, Authenticator, Command, Outcome, Step};
+pub use handshake::{AuthOptions, Authenticator, Outcome, Step};
 pub use scram::{KeyDerivation, ScramKeyCache, ScramKeys, ScramVariant};
 pub use secret::{REDACTED, Secret};
 pub use uri::{

@@ -18,21 +18,34 @@ use ::tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use ::tokio::net::TcpStream;
 
 use crate::adapter::{
-    self, Authenticated, ConnectOptions, Event, IntoConnectionString, Login, Next, Outgoing,
-    authenticated_users, connection_status_command,
+    self, Authenticated, ConnectOptions, Event, IntoConnectionString, Login, MAX_AUTH_REPLY_SIZE,
+    Next, Outgoing, authenticated_users, connection_status_command,
 };
+use crate::command::Command;
 use crate::credential::Credential;
 use crate::error::{Error, Result};
-use crate::handshake::{Command, Outcome};
-use crate::wire::ReplyDecoder;
+use crate::handshake::Outcome;
+use crate::wire::{MAX_MESSAGE_SIZE, ReplyDecoder};
 
-/// An authenticated connection.
-#[derive(Debug)]
+/// An authenticated connection. It keeps its authenticator, so it can log in again when the
+/// server asks (error 391).
 pub struct Connection {
     stream: TcpStream,
     address: String,
     authenticated: Authenticated,
     options: ConnectOptions,
+    login: Login,
+    reauthentications: u32,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("address", &self.address)
+            .field("authenticated", &self.authenticated)
+            .field("reauthentications", &self.reauthentications)
+            .finish_non_exhaustive()
+    }
 }
 
 async fn within<T>(
@@ -76,19 +89,17 @@ pub async fn connect(
                 options.emit(Event::Connected { address: &address });
                 let style = adapter::hello_style(&options, Some(&cs));
                 let load_balanced = cs.option("loadBalanced") == Some("true");
-                let authenticated = run(
-                    &mut stream,
-                    cs.credential(),
-                    &mut options,
-                    style,
-                    load_balanced,
-                )
-                .await?;
+                let (mut login, hello) =
+                    Login::start(cs.credential(), &mut options, style, load_balanced)?;
+                let authenticated =
+                    drive(&mut stream, &mut login, Next::Write(hello), &options).await?;
                 return Ok(Connection {
                     stream,
                     address,
                     authenticated,
                     options,
+                    login,
+                    reauthentications: 0,
                 });
             }
             Err(e) => last_error = Some(e),
@@ -107,21 +118,22 @@ pub async fn authenticate<S: AsyncRead + AsyncWrite + Unpin>(
     mut options: ConnectOptions,
 ) -> Result<Authenticated> {
     let style = adapter::hello_style(&options, None);
-    run(stream, credential, &mut options, style, false).await
+    let (mut login, hello) = Login::start(credential, &mut options, style, false)?;
+    drive(stream, &mut login, Next::Write(hello), &options).await
 }
 
-async fn run<S: AsyncRead + AsyncWrite + Unpin>(
+/// Runs the login from `next` to the end.
+async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
-    credential: Option<&Credential>,
-    options: &mut ConnectOptions,
-    style: adapter::HelloStyle,
-    load_balanced: bool,
+    login: &mut Login,
+    mut next: Next,
+    options: &ConnectOptions,
 ) -> Result<Authenticated> {
-    let (mut login, hello) = Login::start(credential, options, style, load_balanced)?;
-    let mut next = login.on_reply(exchange(stream, &hello, options).await?)?;
     loop {
         next = match next {
-            Next::Write(message) => login.on_reply(exchange(stream, &message, options).await?)?,
+            Next::Write(message) => {
+                login.on_reply(exchange(stream, &message, options, MAX_AUTH_REPLY_SIZE).await?)?
+            }
             Next::Derive(job) => {
                 let iterations = job.iterations();
                 let started = Instant::now();
@@ -146,6 +158,7 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
     message: &Outgoing,
     options: &ConnectOptions,
+    max_reply_size: usize,
 ) -> Result<Vec<u8>> {
     message.report(options);
     within(options.write_timeout, "writing a request", async {
@@ -156,7 +169,7 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     let reply = within(
         options.read_timeout,
         "reading a reply",
-        read_reply(stream, message.request_id),
+        read_reply(stream, message.request_id, max_reply_size),
     )
     .await??;
     adapter::received(options, &reply);
@@ -168,8 +181,9 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
 async fn read_reply<S: AsyncRead + Unpin>(
     stream: &mut S,
     request_id: i32,
+    max_reply_size: usize,
 ) -> std::io::Result<Result<Vec<u8>>> {
-    let mut decoder = ReplyDecoder::new(request_id);
+    let mut decoder = ReplyDecoder::new(request_id).max_size(max_reply_size);
     let mut buffer = vec![0u8; 16 * 1024];
     loop {
         let want = decoder.bytes_wanted().min(buffer.len());
@@ -179,7 +193,7 @@ async fn read_reply<S: AsyncRead + Unpin>(
             return Err(std::io::ErrorKind::UnexpectedEof.into());
         }
         match decoder.push(chunk.get(..n).unwrap_or_default()) {
-            Ok(Some(reply)) => return Ok(Ok(reply.into_body())),
+            Ok(Some(reply)) => return Ok(Ok(reply.into_body().to_vec())),
             Ok(None) => {}
             Err(e) => return Ok(Err(e)),
         }
@@ -203,14 +217,30 @@ impl Connection {
     }
 
     /// Runs a command and returns the reply document (an `ok: 0` reply is returned, not an
-    /// error).
+    /// error). Replies up to the wire protocol's 48 MB are read.
+    ///
+    /// When the server answers `ReauthenticationRequired` (391), the connection logs in again
+    /// (SASL only, no `hello`) and runs the command once more, whether or not it is retryable
+    /// (rules M1, M2); a failed re-authentication is the error returned.
     pub async fn run_command(&mut self, command: &Command) -> Result<Vec<u8>> {
-        exchange(
-            &mut self.stream,
-            &Outgoing::command(command)?,
-            &self.options,
-        )
-        .await
+        let message = Outgoing::command(command)?;
+        let reply = exchange(&mut self.stream, &message, &self.options, MAX_MESSAGE_SIZE).await?;
+        if !self.login.wants_reauthentication(&reply) {
+            return Ok(reply);
+        }
+        self.options.emit(Event::Reauthenticating {
+            command: command.name(),
+        });
+        let next = self.login.reauthenticate()?;
+        self.authenticated = drive(&mut self.stream, &mut self.login, next, &self.options).await?;
+        self.reauthentications += 1;
+        let again = Outgoing::command(command)?;
+        exchange(&mut self.stream, &again, &self.options, MAX_MESSAGE_SIZE).await
+    }
+
+    /// How many times the server asked this connection to authenticate again (and it did).
+    pub fn reauthentications(&self) -> u32 {
+        self.reauthentications
     }
 
     /// The users the server says this connection authenticated (`connectionStatus`).

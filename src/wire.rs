@@ -9,7 +9,7 @@
 //! use mongodb_auth::wire::{self, ReplyDecoder};
 //! use mongodb_auth::Command;
 //!
-//! let ping = Command { db: "admin".into(), body: bson::rawdoc! { "ping": 1 }.into_bytes() };
+//! let ping = Command::new("admin", bson::rawdoc! { "ping": 1 }.into_bytes());
 //! let request = wire::encode_command(&ping, 7)?;
 //! assert_eq!(&request[12..16], &2013i32.to_le_bytes()); // OP_MSG
 //!
@@ -17,7 +17,7 @@
 //! let reply = wire::encode_reply(&bson::rawdoc! { "ok": 1.0 }.into_bytes(), 99, 7)?;
 //! let mut decoder = ReplyDecoder::new(7);
 //! let mut decoded = None;
-//! for byte in &reply {
+//! for byte in reply.iter() {
 //!     decoded = decoder.push(std::slice::from_ref(byte))?.or(decoded);
 //! }
 //! assert_eq!(decoded.unwrap().body(), bson::rawdoc! { "ok": 1.0 }.as_bytes());
@@ -26,9 +26,10 @@
 
 use bson::RawDocument;
 use bson::raw::cstr;
+use zeroize::Zeroizing;
 
+use crate::command::{Command, document_with_capacity};
 use crate::error::{Error, Result, WireError};
-use crate::handshake::Command;
 
 /// OP_REPLY: the reply to an OP_QUERY.
 pub const OP_REPLY: i32 = 1;
@@ -62,7 +63,8 @@ pub struct Message {
     pub more_to_come: bool,
     /// For OP_QUERY, the full collection name (`admin.$cmd` for a command).
     pub collection: Option<String>,
-    body: Vec<u8>,
+    /// A request may carry a password (PLAIN): wiped when dropped.
+    body: Zeroizing<Vec<u8>>,
 }
 
 impl Message {
@@ -72,8 +74,8 @@ impl Message {
         &self.body
     }
 
-    /// The body, owned.
-    pub fn into_body(self) -> Vec<u8> {
+    /// The body, owned (and still wiped when dropped).
+    pub fn into_body(self) -> Zeroizing<Vec<u8>> {
         self.body
     }
 }
@@ -93,14 +95,14 @@ impl std::fmt::Debug for Message {
 /// A reply from a server.
 pub type Reply = Message;
 
-fn header(out: &mut Vec<u8>, request_id: i32, response_to: i32, op_code: i32) {
+fn header(out: &mut Zeroizing<Vec<u8>>, request_id: i32, response_to: i32, op_code: i32) {
     out.extend_from_slice(&0i32.to_le_bytes()); // length, patched by `finish`
     out.extend_from_slice(&request_id.to_le_bytes());
     out.extend_from_slice(&response_to.to_le_bytes());
     out.extend_from_slice(&op_code.to_le_bytes());
 }
 
-fn finish(mut out: Vec<u8>) -> Result<Vec<u8>> {
+fn finish(mut out: Zeroizing<Vec<u8>>) -> Result<Zeroizing<Vec<u8>>> {
     if out.len() > MAX_MESSAGE_SIZE {
         return Err(WireError::TooLarge {
             length: out.len() as i64,
@@ -116,22 +118,50 @@ fn finish(mut out: Vec<u8>) -> Result<Vec<u8>> {
     Ok(out)
 }
 
+/// Checks the framing of a document and that every top-level key is UTF-8 (values are checked
+/// where they are read).
 fn document(bytes: &[u8]) -> Result<&RawDocument> {
-    RawDocument::from_bytes(bytes)
-        .map_err(|_| WireError::Malformed("a document is not valid BSON").into())
+    let doc = RawDocument::from_bytes(bytes)
+        .map_err(|_| WireError::Malformed("a document is not valid BSON"))?;
+    for element in doc.iter() {
+        if let Err(e) = element {
+            return Err(match e.kind {
+                bson::error::ErrorKind::Utf8Encoding { .. } => WireError::InvalidUtf8Key,
+                _ => WireError::Malformed("a document is not valid BSON"),
+            }
+            .into());
+        }
+    }
+    Ok(doc)
 }
 
-/// An OP_MSG carrying `command` with `$db` appended.
-pub fn encode_command(command: &Command, request_id: i32) -> Result<Vec<u8>> {
-    let mut body = document(&command.body)?.to_owned();
-    body.append(cstr!("$db"), command.db.as_str());
-    encode_op_msg(body.as_bytes(), request_id, 0)
+/// An OP_MSG carrying `command` with `$db` appended. The bytes are wiped when dropped: the
+/// command may hold a password.
+pub fn encode_command(command: &Command, request_id: i32) -> Result<Zeroizing<Vec<u8>>> {
+    let body = document(command.body())?;
+    if body.get("$db").ok().flatten().is_some() {
+        return Err(WireError::CommandHasDb.into());
+    }
+    // Room for `$db` up front, so the copy of the body is never reallocated (and left behind).
+    let mut with_db = document_with_capacity(command.body().len() + command.db().len() + 16);
+    for element in body.iter() {
+        let (key, value) =
+            element.map_err(|_| WireError::Malformed("a document is not valid BSON"))?;
+        with_db.append(key, value);
+    }
+    with_db.append(cstr!("$db"), command.db());
+    let with_db = Zeroizing::new(with_db.into_bytes());
+    encode_op_msg(&with_db, request_id, 0)
 }
 
 /// An OP_MSG whose body is `document` as given (a reply, or a command that already has `$db`).
-pub fn encode_op_msg(document_bytes: &[u8], request_id: i32, response_to: i32) -> Result<Vec<u8>> {
+pub fn encode_op_msg(
+    document_bytes: &[u8],
+    request_id: i32,
+    response_to: i32,
+) -> Result<Zeroizing<Vec<u8>>> {
     document(document_bytes)?;
-    let mut out = Vec::with_capacity(HEADER_LEN + 5 + document_bytes.len());
+    let mut out = Zeroizing::new(Vec::with_capacity(HEADER_LEN + 5 + document_bytes.len()));
     header(&mut out, request_id, response_to, OP_MSG);
     out.extend_from_slice(&0u32.to_le_bytes());
     out.push(0); // section kind 0: the body
@@ -140,15 +170,19 @@ pub fn encode_op_msg(document_bytes: &[u8], request_id: i32, response_to: i32) -
 }
 
 /// The reply a server sends to an OP_MSG request.
-pub fn encode_reply(document_bytes: &[u8], request_id: i32, response_to: i32) -> Result<Vec<u8>> {
+pub fn encode_reply(
+    document_bytes: &[u8],
+    request_id: i32,
+    response_to: i32,
+) -> Result<Zeroizing<Vec<u8>>> {
     encode_op_msg(document_bytes, request_id, response_to)
 }
 
 /// The legacy opening of a connection: `hello_document` (normally `{isMaster: 1, helloOk: true,
 /// ...}`) as an OP_QUERY against `admin.$cmd`.
-pub fn encode_legacy_hello(hello_document: &[u8], request_id: i32) -> Result<Vec<u8>> {
+pub fn encode_legacy_hello(hello_document: &[u8], request_id: i32) -> Result<Zeroizing<Vec<u8>>> {
     document(hello_document)?;
-    let mut out = Vec::with_capacity(HEADER_LEN + 20 + hello_document.len());
+    let mut out = Zeroizing::new(Vec::with_capacity(HEADER_LEN + 20 + hello_document.len()));
     header(&mut out, request_id, 0, OP_QUERY);
     out.extend_from_slice(&0i32.to_le_bytes()); // flags
     out.extend_from_slice(b"admin.$cmd\0");
@@ -163,9 +197,9 @@ pub fn encode_legacy_reply(
     document_bytes: &[u8],
     request_id: i32,
     response_to: i32,
-) -> Result<Vec<u8>> {
+) -> Result<Zeroizing<Vec<u8>>> {
     document(document_bytes)?;
-    let mut out = Vec::with_capacity(HEADER_LEN + 20 + document_bytes.len());
+    let mut out = Zeroizing::new(Vec::with_capacity(HEADER_LEN + 20 + document_bytes.len()));
     header(&mut out, request_id, response_to, OP_REPLY);
     out.extend_from_slice(&8i32.to_le_bytes()); // responseFlags: AwaitCapable
     out.extend_from_slice(&0i64.to_le_bytes()); // cursorID
@@ -178,42 +212,65 @@ pub fn encode_legacy_reply(
 /// Reassembles messages from a byte stream and validates them. Used directly to read requests
 /// (a server), and through [`ReplyDecoder`] to read replies.
 pub struct MessageDecoder {
-    buffer: Vec<u8>,
+    /// May hold a password in transit (a PLAIN `saslStart`): wiped when dropped.
+    buffer: Zeroizing<Vec<u8>>,
     accepted: &'static [i32],
     response_to: Option<i32>,
     max_size: usize,
+    /// Replies may not set `moreToCome`; requests may (fire-and-forget).
+    allow_more_to_come: bool,
 }
 
 impl MessageDecoder {
     /// A decoder of requests (OP_MSG and OP_QUERY), as a server reads them.
     pub fn requests() -> Self {
         MessageDecoder {
-            buffer: Vec::new(),
+            buffer: Zeroizing::new(Vec::new()),
             accepted: &[OP_MSG, OP_QUERY],
             response_to: None,
             max_size: MAX_MESSAGE_SIZE,
+            allow_more_to_come: true,
         }
     }
 
-    /// Lowers the size limit (default [`MAX_MESSAGE_SIZE`]).
+    /// Lowers the size limit (default [`MAX_MESSAGE_SIZE`]). A limit below the header size is
+    /// raised to it: no message is shorter.
     pub fn max_size(mut self, max_size: usize) -> Self {
-        self.max_size = max_size.min(MAX_MESSAGE_SIZE);
+        self.max_size = max_size.clamp(HEADER_LEN, MAX_MESSAGE_SIZE);
         self
     }
 
     /// Adds bytes and returns the next whole message once it is complete. Call again with an
     /// empty slice to take a second message that arrived in the same chunk.
     pub fn push(&mut self, bytes: &[u8]) -> Result<Option<Message>> {
-        self.buffer.extend_from_slice(bytes);
+        self.append(bytes);
         let Some(length) = self.check_header()? else {
             return Ok(None);
         };
         if self.buffer.len() < length {
             return Ok(None);
         }
-        let rest = self.buffer.split_off(length);
+        let rest = Zeroizing::new(self.buffer.split_off(length));
         let message = std::mem::replace(&mut self.buffer, rest);
-        parse_message(&message).map(Some)
+        let message = parse_message(&message)?;
+        if message.more_to_come && !self.allow_more_to_come {
+            return Err(WireError::MoreToCome.into());
+        }
+        Ok(Some(message))
+    }
+
+    /// Grows the buffer by moving it into a larger one, so the old allocation is wiped rather
+    /// than freed with a request in it.
+    fn append(&mut self, bytes: &[u8]) {
+        let needed = self.buffer.len().saturating_add(bytes.len());
+        if needed > self.buffer.capacity() {
+            let mut grown = Zeroizing::new(Vec::with_capacity(
+                needed.max(self.buffer.capacity().saturating_mul(2)),
+            ));
+            grown.extend_from_slice(&self.buffer);
+            self.buffer = grown;
+        }
+        self.buffer.extend_from_slice(bytes);
     }
 
     /// How many more bytes are needed before the next message can be complete (at least 1, at
@@ -295,10 +352,11 @@ impl ReplyDecoder {
     /// A decoder for the reply to the request with id `request_id`.
     pub fn new(request_id: i32) -> Self {
         ReplyDecoder(MessageDecoder {
-            buffer: Vec::new(),
+            buffer: Zeroizing::new(Vec::new()),
             accepted: &[OP_MSG, OP_REPLY],
             response_to: Some(request_id),
             max_size: MAX_MESSAGE_SIZE,
+            allow_more_to_come: false,
         })
     }
 
@@ -350,7 +408,7 @@ fn parse_message(message: &[u8]) -> Result<Message> {
         op_code,
         more_to_come: false,
         collection: None,
-        body: Vec::new(),
+        body: Zeroizing::new(Vec::new()),
     };
     match op_code {
         OP_MSG => parse_op_msg(message, &mut parsed)?,
@@ -430,7 +488,7 @@ fn parse_op_msg(message: &[u8], parsed: &mut Message) -> Result<()> {
         }
     }
     let body = body.ok_or(WireError::Malformed("no body section"))?;
-    parsed.body = body.to_vec();
+    parsed.body = Zeroizing::new(body.to_vec());
     Ok(())
 }
 
@@ -442,7 +500,7 @@ fn parse_op_reply(message: &[u8], parsed: &mut Message) -> Result<()> {
         return Err(WireError::Malformed("OP_REPLY returned no document").into());
     }
     let (doc, _) = framed_document(message, DOCUMENTS)?;
-    parsed.body = doc.to_vec();
+    parsed.body = Zeroizing::new(doc.to_vec());
     Ok(())
 }
 
@@ -460,7 +518,7 @@ fn parse_op_query(message: &[u8], parsed: &mut Message) -> Result<()> {
     parsed.collection = Some(String::from_utf8_lossy(name).into_owned());
     // Skip the name, its NUL, numberToSkip and numberToReturn.
     let (doc, _) = framed_document(rest, name_len + 9)?;
-    parsed.body = doc.to_vec();
+    parsed.body = Zeroizing::new(doc.to_vec());
     Ok(())
 }
 

@@ -3,9 +3,11 @@
 #[path = "support/serve.rs"]
 mod serve;
 
+use mongodb_auth::random::SystemRandom;
 use std::process::{Command, Output};
 
-use mongodb_auth::server::{Misbehavior, Server, ServerConfig, User, UserStore};
+use mongodb_auth::server::danger::Misbehavior;
+use mongodb_auth::server::{Server, ServerConfig, User, UserStore};
 use mongodb_auth::{ScramVariant, Secret};
 use serde_json::Value;
 use serve::Serve;
@@ -127,7 +129,7 @@ fn connect_to_a_server_with_a_wrong_signature_exits_1() {
             "alice",
             &Secret::new("pencil"),
             &[ScramVariant::Sha256],
-            &mut rand::rng(),
+            &mut SystemRandom,
         )
         .unwrap(),
     );

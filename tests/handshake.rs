@@ -3,6 +3,8 @@
 
 mod common;
 
+use mongodb_auth::danger;
+use mongodb_auth::random::SystemRandom;
 use std::sync::Arc;
 
 use base64::Engine as _;
@@ -24,13 +26,11 @@ fn credential(uri: &str) -> mongodb_auth::Credential {
 
 fn options() -> AuthOptions {
     // A private cache, so tests do not share keys through the global one.
-    AuthOptions::default().key_cache(Some(Arc::new(ScramKeyCache::new(8))))
+    AuthOptions::default().key_cache(Some(Arc::new(ScramKeyCache::new(8, &mut SystemRandom))))
 }
 
 fn fixed_nonce(nonce: &'static str) -> AuthOptions {
-    options()
-        .speculative(false)
-        .with_nonce_generator(move || nonce.to_owned())
+    danger::with_forced_nonces(options().speculative(false), move || nonce.to_owned())
 }
 
 fn expect_send(step: Step) -> Command {
@@ -116,20 +116,20 @@ fn spec_conversations_as_commands() {
             "explicit mechanism, no speculation"
         );
         let start = expect_send(auth.handle_hello_reply(&hello_reply(doc! {})).unwrap());
-        assert_eq!(start.db, "admin");
+        assert_eq!(start.db(), "admin");
         assert!(
-            same_fields(&to_doc(&start.body), &conversation.commands[0]),
+            same_fields(&to_doc(start.body()), &conversation.commands[0]),
             "{:?}",
-            to_doc(&start.body)
+            to_doc(start.body())
         );
         let step = auth
             .handle_reply(&to_bytes(&conversation.replies[0]))
             .unwrap();
         let cont = expect_send(derive(&mut auth, step));
         assert!(
-            same_fields(&to_doc(&cont.body), &conversation.commands[1]),
+            same_fields(&to_doc(cont.body()), &conversation.commands[1]),
             "{:?}",
-            to_doc(&cont.body)
+            to_doc(cont.body())
         );
         let outcome = expect_done(
             auth.handle_reply(&to_bytes(&conversation.replies[1]))
@@ -143,7 +143,7 @@ fn spec_conversations_as_commands() {
     let mut auth = Authenticator::new(&credential(sha1.uri), fixed_nonce(sha1.nonce)).unwrap();
     auth.hello_fields().unwrap();
     let start = expect_send(auth.handle_hello_reply(&hello_reply(doc! {})).unwrap());
-    assert_eq!(start.body, to_bytes(&sha1.commands[0]));
+    assert_eq!(start.body(), to_bytes(&sha1.commands[0]));
 }
 
 /// An authenticator that has sent client-final of a spec conversation (no speculation).
@@ -171,7 +171,7 @@ fn the_long_ending_sends_one_empty_sasl_continue() {
     not_done.insert("done", false);
     let empty = expect_send(auth.handle_reply(&to_bytes(&not_done)).unwrap());
     assert_eq!(
-        to_doc(&empty.body),
+        to_doc(empty.body()),
         doc! { "saslContinue": 1, "conversationId": 1, "payload": binary(vec![]) }
     );
     let outcome = expect_done(auth.handle_reply(&sasl_reply(1, b"", true)).unwrap());
@@ -255,7 +255,7 @@ fn speculative_reply_continues_the_same_conversation() {
     let step = auth.handle_hello_reply(&reply).unwrap();
     assert!(matches!(step, Step::DeriveKey(_)), "a cold cache derives");
     let proof = expect_send(derive(&mut auth, step));
-    let command = to_doc(&proof.body);
+    let command = to_doc(proof.body());
     assert_eq!(command.get_i32("conversationId").unwrap(), 7);
     let server_final = server.server_final(&payload(&command)).unwrap();
     let outcome = expect_done(
@@ -273,7 +273,7 @@ fn missing_speculative_reply_starts_a_fresh_conversation() {
         Authenticator::new(&credential("mongodb://user:pencil@localhost/"), options()).unwrap();
     let (_, speculative_first) = speculative(&to_doc(&auth.hello_fields().unwrap()));
     let reply = hello_reply(doc! { "saslSupportedMechs": ["SCRAM-SHA-256"] });
-    let start = to_doc(&expect_send(auth.handle_hello_reply(&reply).unwrap()).body);
+    let start = to_doc(expect_send(auth.handle_hello_reply(&reply).unwrap()).body());
     assert_eq!(start.get_str("mechanism").unwrap(), "SCRAM-SHA-256");
     assert_ne!(
         payload(&start),
@@ -296,7 +296,7 @@ fn negotiation_picks_sha256_only_when_listed() {
         auth.hello_fields().unwrap();
         let extra = mechs.map_or_else(Document::new, |m| doc! { "saslSupportedMechs": m });
         let start =
-            to_doc(&expect_send(auth.handle_hello_reply(&hello_reply(extra)).unwrap()).body);
+            to_doc(expect_send(auth.handle_hello_reply(&hello_reply(extra)).unwrap()).body());
         assert_eq!(start.get_str("mechanism").unwrap(), expected);
         assert_eq!(auth.mechanism().map(|m| m.as_str()), Some(expected));
     }
@@ -305,7 +305,7 @@ fn negotiation_picks_sha256_only_when_listed() {
         Authenticator::new(&credential("mongodb://user:pencil@localhost/"), options()).unwrap();
     auth.hello_fields().unwrap();
     let reply = hello_reply(doc! { "saslSupportedMechs": [1, "SCRAM-SHA-256"] });
-    let start = to_doc(&expect_send(auth.handle_hello_reply(&reply).unwrap()).body);
+    let start = to_doc(expect_send(auth.handle_hello_reply(&reply).unwrap()).body());
     assert_eq!(start.get_str("mechanism").unwrap(), "SCRAM-SHA-256");
 }
 
@@ -319,12 +319,14 @@ fn server_listing_only_sha1_gets_a_full_sha1_conversation() {
         auth.handle_hello_reply(&hello_reply(doc! { "saslSupportedMechs": ["SCRAM-SHA-1"] }))
             .unwrap(),
     );
-    let server_first = server.server_first(&payload(&to_doc(&start.body)));
+    let server_first = server.server_first(&payload(&to_doc(start.body())));
     let step = auth
         .handle_reply(&sasl_reply(1, server_first.as_bytes(), false))
         .unwrap();
     let proof = expect_send(derive(&mut auth, step));
-    let server_final = server.server_final(&payload(&to_doc(&proof.body))).unwrap();
+    let server_final = server
+        .server_final(&payload(&to_doc(proof.body())))
+        .unwrap();
     let outcome = expect_done(
         auth.handle_reply(&sasl_reply(1, server_final.as_bytes(), true))
             .unwrap(),
@@ -335,7 +337,7 @@ fn server_listing_only_sha1_gets_a_full_sha1_conversation() {
 
 #[test]
 fn a_warm_cache_skips_pbkdf2() {
-    let cache = Arc::new(ScramKeyCache::new(4));
+    let cache = Arc::new(ScramKeyCache::new(4, &mut SystemRandom));
     let run = |expect_derive: bool| {
         let mut server = Rfc5802Server::new(Hash::Sha256, "user", "pencil", b"same salt", 4096);
         let opts = AuthOptions::default()
@@ -348,13 +350,15 @@ fn a_warm_cache_skips_pbkdf2() {
         .unwrap();
         auth.hello_fields().unwrap();
         let start = expect_send(auth.handle_hello_reply(&hello_reply(doc! {})).unwrap());
-        let server_first = server.server_first(&payload(&to_doc(&start.body)));
+        let server_first = server.server_first(&payload(&to_doc(start.body())));
         let step = auth
             .handle_reply(&sasl_reply(1, server_first.as_bytes(), false))
             .unwrap();
         assert_eq!(matches!(step, Step::DeriveKey(_)), expect_derive);
         let proof = expect_send(derive(&mut auth, step));
-        let server_final = server.server_final(&payload(&to_doc(&proof.body))).unwrap();
+        let server_final = server
+            .server_final(&payload(&to_doc(proof.body())))
+            .unwrap();
         expect_done(
             auth.handle_reply(&sasl_reply(1, server_final.as_bytes(), true))
                 .unwrap(),
@@ -437,12 +441,14 @@ fn conversation_id_must_not_change() {
     .unwrap();
     auth.hello_fields().unwrap();
     let start = expect_send(auth.handle_hello_reply(&hello_reply(doc! {})).unwrap());
-    let server_first = server.server_first(&payload(&to_doc(&start.body)));
+    let server_first = server.server_first(&payload(&to_doc(start.body())));
     let step = auth
         .handle_reply(&sasl_reply(1, server_first.as_bytes(), false))
         .unwrap();
     let proof = expect_send(derive(&mut auth, step));
-    let server_final = server.server_final(&payload(&to_doc(&proof.body))).unwrap();
+    let server_final = server
+        .server_final(&payload(&to_doc(proof.body())))
+        .unwrap();
     let err = auth
         .handle_reply(&sasl_reply(2, server_final.as_bytes(), true))
         .unwrap_err();
@@ -458,9 +464,9 @@ fn plain_is_one_sasl_start_without_speculation() {
     .unwrap();
     assert_eq!(to_doc(&auth.hello_fields().unwrap()), doc! {});
     let start = expect_send(auth.handle_hello_reply(&hello_reply(doc! {})).unwrap());
-    assert_eq!(start.db, "$external");
+    assert_eq!(start.db(), "$external");
     assert_eq!(
-        to_doc(&start.body),
+        to_doc(start.body()),
         doc! { "saslStart": 1, "mechanism": "PLAIN", "payload": bin("AHVzZXIAcGVuY2ls") }
     );
     let outcome = expect_done(auth.handle_reply(&sasl_reply(1, b"", true)).unwrap());
@@ -496,9 +502,9 @@ fn x509_speculative_and_not() {
     .unwrap();
     auth.hello_fields().unwrap();
     let command = expect_send(auth.handle_hello_reply(&hello_reply(doc! {})).unwrap());
-    assert_eq!(command.db, "$external");
+    assert_eq!(command.db(), "$external");
     assert_eq!(
-        to_doc(&command.body),
+        to_doc(command.body()),
         doc! { "authenticate": 1, "mechanism": "MONGODB-X509" }
     );
     let outcome = expect_done(

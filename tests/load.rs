@@ -1,6 +1,7 @@
 //! 200 concurrent logins against one embedded server: no error, and every connection is closed
 //! afterwards (loopback only, bounded).
 
+use mongodb_auth::random::SystemRandom;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -20,19 +21,21 @@ fn server_config(max_connections: usize) -> ServerConfig {
             "loaded",
             &Secret::new("pencil"),
             &both,
-            &mut rand::rng(),
+            &mut SystemRandom,
         )
         .unwrap(),
     );
     let mut config = ServerConfig::new(users);
     config.max_connections = max_connections;
+    // Every client here is 127.0.0.1: the per-peer share must not be what limits them.
+    config.max_connections_per_peer = max_connections;
     config
 }
 
 /// Logs in `clients` times at once; returns the errors.
 async fn storm(server: &Server, clients: usize) -> Vec<String> {
     // One cache for all, as a driver's pool shares one.
-    let cache = Arc::new(ScramKeyCache::new(4));
+    let cache = Arc::new(ScramKeyCache::new(4, &mut SystemRandom));
     let uri = format!("mongodb://loaded:pencil@{}/", server.local_addr());
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..clients {

@@ -5,6 +5,7 @@
 mod common;
 
 use common::{Hash, Rfc5802Server, normalize};
+use mongodb_auth::random::SystemRandom;
 use mongodb_auth::scram::{ScramClient, ScramKeyCache, ScramVariant};
 use mongodb_auth::{Error, ScramError, Secret};
 use proptest::prelude::*;
@@ -34,9 +35,9 @@ proptest! {
         prop_assume!(normalize(hash, &username, &password).is_some());
         let mut server = Rfc5802Server::new(hash, &username, &password, &salt, iterations);
         let client = ScramClient::new(variant(hash), &username, &Secret::new(password.as_str())).unwrap();
-        let (client_first, state) = client.start(&mut rand::rng());
+        let (client_first, state) = client.start(&mut SystemRandom);
         let server_first = server.server_first(&client_first);
-        let (client_final, state) = state.handle_server_first(server_first.as_bytes(), &ScramKeyCache::new(1)).unwrap();
+        let (client_final, state) = state.handle_server_first(server_first.as_bytes(), &ScramKeyCache::new(1, &mut SystemRandom)).unwrap();
         let server_final = server.server_final(&client_final).map_err(TestCaseError::fail)?;
         state.handle_server_final(server_final.as_bytes()).unwrap();
     }
@@ -55,9 +56,9 @@ proptest! {
         prop_assume!(a != b);
         let mut server = Rfc5802Server::new(hash, &username, &password, b"salt", iterations);
         let client = ScramClient::new(variant(hash), &username, &Secret::new(other.as_str())).unwrap();
-        let (client_first, state) = client.start(&mut rand::rng());
+        let (client_first, state) = client.start(&mut SystemRandom);
         let server_first = server.server_first(&client_first);
-        let (client_final, state) = state.handle_server_first(server_first.as_bytes(), &ScramKeyCache::new(1)).unwrap();
+        let (client_final, state) = state.handle_server_first(server_first.as_bytes(), &ScramKeyCache::new(1, &mut SystemRandom)).unwrap();
         // The server refuses the proof...
         prop_assert!(server.server_final(&client_final).is_err());
         // ...and a server that signs anyway, with keys from another password, is caught.

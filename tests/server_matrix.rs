@@ -1,18 +1,20 @@
 //! Our blocking and tokio clients against the embedded server, over real loopback sockets: every
 //! mechanism, and the failure matrix of the auth spec's test plan.
 
+use mongodb_auth::random::SystemRandom;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use mongodb_auth::adapter::{ConnectOptions, HelloStyle};
-use mongodb_auth::server::{Misbehavior, Server, ServerConfig, User, UserStore};
+use mongodb_auth::server::danger::Misbehavior;
+use mongodb_auth::server::{Server, ServerConfig, User, UserStore};
 use mongodb_auth::{
     AuthMechanism, AuthOptions, ConnectionString, CredentialOptions, Error, ErrorKind,
     ScramKeyCache, ScramVariant, Secret, blocking,
 };
 
 fn users() -> UserStore {
-    let mut rng = rand::rng();
+    let mut rng = SystemRandom;
     let mut users = UserStore::new();
     let mut add = |db: &str, name: &str, password: &str, variants: &[ScramVariant]| {
         users.insert(User::new(db, name, &Secret::new(password), variants, &mut rng).unwrap());
@@ -73,8 +75,9 @@ impl Drop for Harness {
 
 /// Options with a private key cache, so each test derives its own keys.
 fn options() -> ConnectOptions {
-    ConnectOptions::default()
-        .auth_options(AuthOptions::default().key_cache(Some(Arc::new(ScramKeyCache::new(16)))))
+    ConnectOptions::default().auth_options(
+        AuthOptions::default().key_cache(Some(Arc::new(ScramKeyCache::new(16, &mut SystemRandom)))),
+    )
 }
 
 #[derive(Debug)]
@@ -232,7 +235,7 @@ fn speculative_authentication_taken_and_not_taken() {
         options().auth_options(
             AuthOptions::default()
                 .speculative(false)
-                .key_cache(Some(Arc::new(ScramKeyCache::new(4)))),
+                .key_cache(Some(Arc::new(ScramKeyCache::new(4, &mut SystemRandom)))),
         )
     })
     .unwrap();
@@ -295,7 +298,7 @@ fn saslprep_users_of_the_auth_test_plan() {
 #[test]
 fn second_login_uses_the_key_cache() {
     let h = Harness::start(None);
-    let cache = Arc::new(ScramKeyCache::new(4));
+    let cache = Arc::new(ScramKeyCache::new(4, &mut SystemRandom));
     let shared = || {
         ConnectOptions::default()
             .auth_options(AuthOptions::default().key_cache(Some(cache.clone())))
@@ -330,10 +333,7 @@ fn no_credential_means_no_authentication() {
 fn commands_need_authentication() {
     use bson::rawdoc;
     let h = Harness::start(None);
-    let find = mongodb_auth::Command {
-        db: "test".into(),
-        body: rawdoc! { "find": "things" }.into_bytes(),
-    };
+    let find = mongodb_auth::Command::new("test", rawdoc! { "find": "things" }.into_bytes());
     let code = |reply: Vec<u8>| {
         bson::RawDocument::from_bytes(&reply)
             .unwrap()

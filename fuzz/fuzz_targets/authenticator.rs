@@ -8,6 +8,7 @@
 
 #![no_main]
 
+use mongodb_auth::random::SystemRandom;
 use std::sync::{Arc, OnceLock};
 
 use base64::Engine as _;
@@ -109,7 +110,7 @@ fn next<'a>(input: &mut &'a [u8]) -> Option<(u8, &'a [u8])> {
 
 fuzz_target!(|data: &[u8]| {
     static CACHE: OnceLock<Arc<ScramKeyCache>> = OnceLock::new();
-    let cache = CACHE.get_or_init(|| Arc::new(ScramKeyCache::new(16))).clone();
+    let cache = CACHE.get_or_init(|| Arc::new(ScramKeyCache::new(16, &mut SystemRandom))).clone();
     let Some((&choice, mut input)) = data.split_first() else { return };
     let scenarios = scenarios();
     let scenario = &scenarios[choice as usize % scenarios.len()];

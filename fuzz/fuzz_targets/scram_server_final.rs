@@ -3,6 +3,7 @@
 
 #![no_main]
 
+use mongodb_auth::random::SystemRandom;
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
@@ -16,7 +17,7 @@ const SIGNATURE: &str = "6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=";
 fuzz_target!(|data: &[u8]| {
     // The keys are derived once; every run after that is a cache hit.
     static CACHE: OnceLock<ScramKeyCache> = OnceLock::new();
-    let cache = CACHE.get_or_init(|| ScramKeyCache::new(1));
+    let cache = CACHE.get_or_init(|| ScramKeyCache::new(1, &mut SystemRandom));
     let client = ScramClient::new(ScramVariant::Sha256, "user", &Secret::new("pencil")).unwrap();
     let (_, state) = client.start_with_nonce(NONCE).unwrap();
     let (_, state) = state.handle_server_first(SERVER_FIRST, cache).unwrap();

@@ -5,7 +5,10 @@ use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
 use mongodb_auth::adapter::{ConnectOptions, Event};
-use mongodb_auth::server::{Server, ServerConfig, User, UserStore, parse_user_spec};
+use mongodb_auth::random::SystemRandom;
+use mongodb_auth::server::{
+    Server, ServerConfig, User, UserStore, parse_user_spec, read_users_file,
+};
 use mongodb_auth::{
     AuthOptions, ConnectionString, Error, ErrorKind, ParseOptions, REDACTED, ScramVariant, Secret,
     blocking,
@@ -35,14 +38,25 @@ enum Command {
         listen: String,
         /// A user: NAME:PASSWORD[:MECH[,MECH...]]; NAME may be db.name (default db admin); NAME
         /// and PASSWORD are percent-decoded; MECH is SCRAM-SHA-1 or SCRAM-SHA-256 (default both).
-        #[arg(long = "user", required = true)]
+        /// Other processes can read a command line: prefer --users-file for real passwords.
+        #[arg(long = "user", required_unless_present = "users_file")]
         users: Vec<String>,
+        /// A file of users, one NAME:PASSWORD[:MECH,...] a line (blank lines and # comments
+        /// skipped).
+        #[arg(long)]
+        users_file: Option<std::path::PathBuf>,
         /// Close connections idle for this many seconds.
         #[arg(long, default_value_t = 300)]
         idle_timeout: u64,
+        /// Close connections that have not logged in after this many seconds.
+        #[arg(long, default_value_t = 20)]
+        login_timeout: u64,
         /// Serve at most this many connections at once.
         #[arg(long, default_value_t = 256)]
         max_connections: usize,
+        /// Serve at most this many connections from one peer address.
+        #[arg(long, default_value_t = 64)]
+        max_connections_per_peer: usize,
     },
     /// Log in to a server. Exit status: 0 logged in; 1 the server refused the login, or failed
     /// to prove it knows the password; 2 usage or connection error.
@@ -79,9 +93,20 @@ fn main() -> ExitCode {
         Command::Serve {
             listen,
             users,
+            users_file,
             idle_timeout,
+            login_timeout,
             max_connections,
-        } => serve(&listen, &users, idle_timeout, max_connections),
+            max_connections_per_peer,
+        } => {
+            let limits = Limits {
+                idle_timeout: Duration::from_secs(idle_timeout),
+                login_timeout: Duration::from_secs(login_timeout),
+                max_connections,
+                max_connections_per_peer,
+            };
+            serve(&listen, &users, users_file.as_deref(), &limits)
+        }
         Command::Connect {
             uri,
             json,
@@ -101,21 +126,48 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
 
 // --- serve -----------------------------------------------------------------------------------
 
-fn serve(listen: &str, specs: &[String], idle_timeout: u64, max_connections: usize) -> ExitCode {
+struct Limits {
+    idle_timeout: Duration,
+    login_timeout: Duration,
+    max_connections: usize,
+    max_connections_per_peer: usize,
+}
+
+fn load_users(
+    specs: &[String],
+    users_file: Option<&std::path::Path>,
+) -> mongodb_auth::Result<UserStore> {
     let mut users = UserStore::new();
-    for spec in specs {
-        match parse_user_spec(spec, &mut rand::rng()) {
-            Ok(user) => users.insert(user),
-            Err(e) => {
-                eprintln!("error: {e}");
-                return ExitCode::from(2);
-            }
+    if let Some(path) = users_file {
+        for user in read_users_file(path, &mut SystemRandom)? {
+            users.insert(user);
         }
     }
+    for spec in specs {
+        users.insert(parse_user_spec(spec, &mut SystemRandom)?);
+    }
+    Ok(users)
+}
+
+fn serve(
+    listen: &str,
+    specs: &[String],
+    users_file: Option<&std::path::Path>,
+    limits: &Limits,
+) -> ExitCode {
+    let users = match load_users(specs, users_file) {
+        Ok(users) => users,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     // The auth log goes to stderr, so stdout stays the address line alone.
     let mut config = ServerConfig::new(users).auth_log(|event| eprintln!("{event}"));
-    config.idle_timeout = Duration::from_secs(idle_timeout);
-    config.max_connections = max_connections;
+    config.idle_timeout = limits.idle_timeout;
+    config.login_timeout = limits.login_timeout;
+    config.max_connections = limits.max_connections;
+    config.max_connections_per_peer = limits.max_connections_per_peer;
     let runtime = match runtime() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -253,6 +305,9 @@ fn print_event(event: &Event<'_>) {
                 ""
             };
             println!("    <- reply ({bytes} bytes){extra}");
+        }
+        Event::Reauthenticating { command } => {
+            println!("    !! {command} needs re-authentication (391): logging in again");
         }
         Event::DerivedKey {
             iterations,
@@ -398,7 +453,7 @@ const DEMO_LOGINS: &[Login] = &[
 ];
 
 fn demo_users() -> mongodb_auth::Result<UserStore> {
-    let mut rng = rand::rng();
+    let mut rng = SystemRandom;
     let both = [ScramVariant::Sha1, ScramVariant::Sha256];
     let mut users = UserStore::new();
     users.insert(User::new(

@@ -5,11 +5,11 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
-use rand::Rng;
 use zeroize::Zeroizing;
 
 use super::ScramVariant;
 use super::keys::{KeyDerivation, ScramKeys, hmac};
+use crate::random::{SecureRandom, SystemRandom};
 
 /// How many entries [`ScramKeyCache::default`] keeps: one per distinct credential and server
 /// salt, so a client talking to a few clusters with a few users stays far below it.
@@ -51,10 +51,19 @@ pub struct CacheStats {
 }
 
 impl ScramKeyCache {
-    /// An empty cache holding at most `capacity` entries (at least one).
-    pub fn new(capacity: usize) -> Self {
+    /// An empty cache holding at most `capacity` entries (at least one), its lookup key drawn
+    /// from `random`.
+    ///
+    /// ```
+    /// use mongodb_auth::ScramKeyCache;
+    /// use mongodb_auth::random::SystemRandom;
+    ///
+    /// let cache = ScramKeyCache::new(16, &mut SystemRandom);
+    /// assert_eq!(cache.stats().entries, 0);
+    /// ```
+    pub fn new(capacity: usize, random: &mut (impl SecureRandom + ?Sized)) -> Self {
         let mut key = Zeroizing::new([0u8; 32]);
-        rand::rng().fill_bytes(key.as_mut());
+        random.fill(key.as_mut());
         ScramKeyCache {
             key,
             capacity: capacity.max(1),
@@ -76,7 +85,11 @@ impl ScramKeyCache {
     pub fn get(&self, derivation: &KeyDerivation) -> Option<ScramKeys> {
         let id = self.id(derivation);
         let mut entries = self.lock();
-        let found = entries.map.get(&id).cloned();
+        let found = entries
+            .map
+            .get(&id)
+            .cloned()
+            .map(|keys| keys.for_job(derivation));
         if found.is_some() {
             entries.touch(id);
             self.hits.fetch_add(1, Ordering::Relaxed);
@@ -112,6 +125,15 @@ impl ScramKeyCache {
         let keys = derivation.run();
         self.insert(derivation, keys.clone());
         keys
+    }
+
+    /// Forgets the keys of this derivation (zeroizing them): the server refused them.
+    pub fn remove(&self, derivation: &KeyDerivation) {
+        let id = self.id(derivation);
+        let mut entries = self.lock();
+        if entries.map.remove(&id).is_some() {
+            entries.order.retain(|k| *k != id);
+        }
     }
 
     /// Forgets every entry (zeroizing them).
@@ -167,7 +189,7 @@ impl Entries {
 
 impl Default for ScramKeyCache {
     fn default() -> Self {
-        ScramKeyCache::new(DEFAULT_CACHE_CAPACITY)
+        ScramKeyCache::new(DEFAULT_CACHE_CAPACITY, &mut SystemRandom)
     }
 }
 
@@ -187,6 +209,7 @@ mod tests {
 
     fn derivation(password: &str, salt: &[u8]) -> KeyDerivation {
         KeyDerivation {
+            job: super::super::keys::next_job(),
             variant: ScramVariant::Sha256,
             password_input: Secret::new(password),
             salt: salt.to_vec(),
@@ -196,7 +219,7 @@ mod tests {
 
     #[test]
     fn hit_returns_the_same_keys_without_deriving() {
-        let cache = ScramKeyCache::new(4);
+        let cache = ScramKeyCache::new(4, &mut SystemRandom);
         let d = derivation("pencil", b"salt");
         let first = cache.get_or_derive(&d);
         let second = cache.get_or_derive(&d);
@@ -213,7 +236,7 @@ mod tests {
 
     #[test]
     fn every_input_is_part_of_the_key() {
-        let cache = ScramKeyCache::new(8);
+        let cache = ScramKeyCache::new(8, &mut SystemRandom);
         let base = derivation("pencil", b"salt");
         let ids = [
             cache.id(&base),
@@ -236,12 +259,15 @@ mod tests {
             }
         }
         // Another cache's random key gives other ids.
-        assert_ne!(ScramKeyCache::new(1).id(&base), cache.id(&base));
+        assert_ne!(
+            ScramKeyCache::new(1, &mut SystemRandom).id(&base),
+            cache.id(&base)
+        );
     }
 
     #[test]
     fn bounded_least_recently_used() {
-        let cache = ScramKeyCache::new(2);
+        let cache = ScramKeyCache::new(2, &mut SystemRandom);
         let (a, b, c) = (
             derivation("a", b"s"),
             derivation("b", b"s"),

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use hmac::{Hmac, KeyInit, Mac};
 use md5::{Digest, Md5};
@@ -82,11 +83,22 @@ pub(crate) fn password_input(
     }
 }
 
+/// Numbers every [`KeyDerivation`], so keys can say which job produced them. 0 is never a job.
+static NEXT_JOB: AtomicU64 = AtomicU64::new(1);
+
+pub(crate) fn next_job() -> u64 {
+    NEXT_JOB.fetch_add(1, Ordering::Relaxed)
+}
+
 /// ClientKey and ServerKey: what a SCRAM client needs from the password, and what
 /// [`ScramKeyCache`](super::ScramKeyCache) keeps. Both are wiped when dropped; `Debug` shows
-/// neither.
+/// neither. They remember the [`KeyDerivation`] they answer, so keys cannot be handed to the
+/// wrong conversation.
 #[derive(Clone)]
 pub struct ScramKeys {
+    /// The job that produced (or, from the cache, was answered with) these keys; 0 for keys
+    /// made outside a job (the server's verifiers).
+    pub(crate) job: u64,
     pub(crate) variant: ScramVariant,
     pub(crate) client_key: SecretBytes,
     pub(crate) server_key: SecretBytes,
@@ -96,6 +108,7 @@ impl ScramKeys {
     /// Derives the keys from a salted password.
     pub(crate) fn from_salted_password(variant: ScramVariant, salted: &[u8]) -> Self {
         ScramKeys {
+            job: 0,
             variant,
             client_key: hmac(variant, salted, b"Client Key"),
             server_key: hmac(variant, salted, b"Server Key"),
@@ -105,6 +118,17 @@ impl ScramKeys {
     /// The variant the keys belong to.
     pub fn variant(&self) -> ScramVariant {
         self.variant
+    }
+
+    /// Whether these keys answer `derivation` (were derived by it, or found in a cache for it).
+    pub fn derived_by(&self, derivation: &KeyDerivation) -> bool {
+        self.job == derivation.job && self.variant == derivation.variant
+    }
+
+    /// The same keys, answering another job of identical inputs (a cache hit).
+    pub(crate) fn for_job(mut self, derivation: &KeyDerivation) -> Self {
+        self.job = derivation.job;
+        self
     }
 
     /// `StoredKey = H(ClientKey)`.
@@ -125,6 +149,7 @@ impl fmt::Debug for ScramKeys {
 /// anywhere else, then hand the [`ScramKeys`] back. It owns its inputs, so it is `Send + 'static`.
 #[derive(Clone)]
 pub struct KeyDerivation {
+    pub(crate) job: u64,
     pub(crate) variant: ScramVariant,
     pub(crate) password_input: Secret,
     pub(crate) salt: Vec<u8>,
@@ -141,7 +166,7 @@ impl KeyDerivation {
             &self.salt,
             self.iterations,
         );
-        ScramKeys::from_salted_password(self.variant, &salted)
+        ScramKeys::from_salted_password(self.variant, &salted).for_job(self)
     }
 
     /// The variant.

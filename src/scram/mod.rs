@@ -2,10 +2,11 @@
 //! client: each step consumes the previous state, so an out-of-order call does not compile.
 //!
 //! ```
+//! use mongodb_auth::random::SystemRandom;
 //! use mongodb_auth::scram::{ScramClient, ScramKeyCache, ScramVariant};
 //! use mongodb_auth::Secret;
 //!
-//! let cache = ScramKeyCache::new(8);
+//! let cache = ScramKeyCache::new(8, &mut SystemRandom);
 //! let client = ScramClient::new(ScramVariant::Sha256, "user", &Secret::new("pencil"))?;
 //! let (client_first, state) = client.start_with_nonce("rOprNGfwEbeRWgbNEkqO")?;
 //! assert_eq!(client_first, b"n,,n=user,r=rOprNGfwEbeRWgbNEkqO");
@@ -24,7 +25,6 @@ use std::fmt;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use rand::CryptoRng;
 use zeroize::Zeroizing;
 
 pub use cache::{CacheStats, DEFAULT_CACHE_CAPACITY, ScramKeyCache};
@@ -38,6 +38,7 @@ pub(crate) use messages::{ServerFinalMessage, parse_server_final};
 
 use crate::credential::AuthMechanism;
 use crate::error::{Error, Result, ScramError};
+use crate::random::SecureRandom;
 use crate::secret::{Secret, constant_time_eq};
 
 /// The ceiling on the iteration count a server may ask for, unless configured otherwise.
@@ -107,9 +108,9 @@ pub(crate) fn is_printable(s: &str) -> bool {
 }
 
 /// A fresh client nonce: 24 bytes from a CSPRNG, base64 (printable ASCII without `,`).
-pub(crate) fn generate_nonce<R: CryptoRng + ?Sized>(rng: &mut R) -> String {
+pub(crate) fn generate_nonce<R: SecureRandom + ?Sized>(random: &mut R) -> String {
     let mut bytes = [0u8; 24];
-    rng.fill_bytes(&mut bytes);
+    random.fill(&mut bytes);
     BASE64.encode(bytes)
 }
 
@@ -139,9 +140,9 @@ impl ScramClient {
         self
     }
 
-    /// Sends client-first with a nonce drawn from `rng` (which must be a CSPRNG, rule G6).
-    pub fn start<R: CryptoRng + ?Sized>(self, rng: &mut R) -> (Vec<u8>, ClientFirst) {
-        let nonce = generate_nonce(rng);
+    /// Sends client-first with a nonce drawn from `random` (which must be a CSPRNG, rule G6).
+    pub fn start<R: SecureRandom + ?Sized>(self, random: &mut R) -> (Vec<u8>, ClientFirst) {
+        let nonce = generate_nonce(random);
         self.start_unchecked(nonce)
     }
 
@@ -209,6 +210,7 @@ impl ClientFirst {
         );
         Ok(ServerFirst {
             derivation: KeyDerivation {
+                job: keys::next_job(),
                 variant: self.variant,
                 password_input: self.password_input,
                 salt: parsed.salt,

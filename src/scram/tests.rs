@@ -1,4 +1,5 @@
 use super::*;
+use crate::random::SystemRandom;
 
 fn scram_error(err: Error) -> ScramError {
     match err {
@@ -66,7 +67,7 @@ fn start(v: &Vector) -> ClientFirst {
 #[test]
 fn spec_vectors_byte_for_byte() {
     for v in &VECTORS {
-        let cache = ScramKeyCache::new(1);
+        let cache = ScramKeyCache::new(1, &mut SystemRandom);
         let (client_final, state) = start(v)
             .handle_server_first(v.server_first.as_bytes(), &cache)
             .unwrap();
@@ -123,7 +124,7 @@ fn split_derivation_gives_the_same_messages() {
 #[test]
 fn tampered_server_signature_is_a_mutual_authentication_error() {
     for v in &VECTORS {
-        let cache = ScramKeyCache::new(1);
+        let cache = ScramKeyCache::new(1, &mut SystemRandom);
         let (_, state) = start(v)
             .handle_server_first(v.server_first.as_bytes(), &cache)
             .unwrap();
@@ -148,7 +149,10 @@ fn truncated_or_missing_signature_is_rejected() {
     let v = &VECTORS[1];
     for server_final in ["v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4", "v=", "x=1"] {
         let (_, state) = start(v)
-            .handle_server_first(v.server_first.as_bytes(), &ScramKeyCache::new(1))
+            .handle_server_first(
+                v.server_first.as_bytes(),
+                &ScramKeyCache::new(1, &mut SystemRandom),
+            )
             .unwrap();
         assert!(
             state.handle_server_final(server_final.as_bytes()).is_err(),
@@ -161,7 +165,10 @@ fn truncated_or_missing_signature_is_rejected() {
 fn server_error_carries_the_reason() {
     let v = &VECTORS[0];
     let (_, state) = start(v)
-        .handle_server_first(v.server_first.as_bytes(), &ScramKeyCache::new(1))
+        .handle_server_first(
+            v.server_first.as_bytes(),
+            &ScramKeyCache::new(1, &mut SystemRandom),
+        )
         .unwrap();
     let err = state.handle_server_final(b"e=invalid-proof").unwrap_err();
     assert_eq!(
@@ -215,7 +222,7 @@ fn prohibited_password_characters_fail_saslprep() {
 
 #[test]
 fn nonces_are_fresh_and_well_formed() {
-    let mut rng = rand::rng();
+    let mut rng = SystemRandom;
     let a = generate_nonce(&mut rng);
     let b = generate_nonce(&mut rng);
     assert_ne!(a, b);

@@ -13,6 +13,7 @@
 //! `CommandNotFound` (59) after. It stores no data. It omits `topologyVersion` from `hello`, so
 //! drivers poll it instead of using streaming monitoring.
 
+pub mod danger;
 mod net;
 pub mod scram;
 mod session;
@@ -20,14 +21,17 @@ mod users;
 
 pub use net::{Server, ServerConfig};
 pub use session::{
-    AuthEvent, MAX_WIRE_VERSION, Misbehavior, SERVER_VERSION, Session, SessionConfig,
+    AuthEvent, MAX_WIRE_VERSION, SERVER_VERSION, Session, SessionConfig, split_plain_payload,
 };
 pub use users::{
     DEFAULT_SHA1_ITERATIONS, DEFAULT_SHA256_ITERATIONS, StoredCredential, User, UserStore,
 };
 
+use zeroize::Zeroizing;
+
 use crate::credential::AuthMechanism;
 use crate::error::{Error, Result};
+use crate::random::SecureRandom;
 use crate::scram::ScramVariant;
 use crate::secret::Secret;
 
@@ -39,14 +43,15 @@ use crate::secret::Secret;
 /// `SCRAM-SHA-256`); the default is both.
 ///
 /// ```
+/// use mongodb_auth::random::SystemRandom;
 /// use mongodb_auth::server::parse_user_spec;
 ///
-/// let user = parse_user_spec("app.%E2%85%A8:IV:SCRAM-SHA-256", &mut rand::rng())?;
+/// let user = parse_user_spec("app.%E2%85%A8:IV:SCRAM-SHA-256", &mut SystemRandom)?;
 /// assert_eq!((user.db.as_str(), user.name.as_str()), ("app", "\u{2168}"));
 /// assert_eq!(user.mechanisms(), ["SCRAM-SHA-256"]);
 /// # Ok::<(), mongodb_auth::Error>(())
 /// ```
-pub fn parse_user_spec<R: rand::CryptoRng + ?Sized>(spec: &str, rng: &mut R) -> Result<User> {
+pub fn parse_user_spec<R: SecureRandom + ?Sized>(spec: &str, random: &mut R) -> Result<User> {
     let invalid = |rule: &str| Error::option("--user", rule);
     let mut parts = spec.splitn(3, ':');
     let (Some(raw_name), Some(raw_password)) = (parts.next(), parts.next()) else {
@@ -54,7 +59,8 @@ pub fn parse_user_spec<R: rand::CryptoRng + ?Sized>(spec: &str, rng: &mut R) -> 
     };
     let (raw_db, raw_user) = raw_name.split_once('.').unwrap_or(("admin", raw_name));
     let decode = |part: &str| crate::uri::decode_component(part).map_err(&invalid);
-    let (db, name, password) = (decode(raw_db)?, decode(raw_user)?, decode(raw_password)?);
+    let (db, name) = (decode(raw_db)?, decode(raw_user)?);
+    let password = Secret::new(decode(raw_password)?);
     if db.is_empty() || name.is_empty() {
         return Err(invalid("the database and the user name must not be empty"));
     }
@@ -71,5 +77,50 @@ pub fn parse_user_spec<R: rand::CryptoRng + ?Sized>(spec: &str, rng: &mut R) -> 
             })
             .collect::<Result<_>>()?,
     };
-    User::new(&db, &name, &Secret::new(password), &variants, rng)
+    User::new(&db, &name, &password, &variants, random)
+}
+
+/// Parses a users file: one user a line as [`parse_user_spec`] takes it, blank lines and lines
+/// starting with `#` skipped. Passwords in a file (mode 0600) stay off the command line, where
+/// every process on the machine can read them. Errors name the line, never its content.
+///
+/// ```
+/// use mongodb_auth::random::SystemRandom;
+/// use mongodb_auth::server::parse_users_file;
+///
+/// let users = parse_users_file("# admins\nalice:pencil\n\napp.bob:secret:SCRAM-SHA-256\n", &mut SystemRandom)?;
+/// assert_eq!(users.len(), 2);
+/// # Ok::<(), mongodb_auth::Error>(())
+/// ```
+pub fn parse_users_file<R: SecureRandom + ?Sized>(text: &str, random: &mut R) -> Result<Vec<User>> {
+    let mut users = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let user = parse_user_spec(line, random).map_err(|e| {
+            let rule = match e {
+                Error::InvalidOption { rule, .. } => rule,
+                other => other.to_string(),
+            };
+            Error::option("--users-file", format!("line {}: {rule}", index + 1))
+        })?;
+        users.push(user);
+    }
+    Ok(users)
+}
+
+/// Reads and parses a users file (see [`parse_users_file`]); the text is wiped once parsed.
+pub fn read_users_file<R: SecureRandom + ?Sized>(
+    path: &std::path::Path,
+    random: &mut R,
+) -> Result<Vec<User>> {
+    let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
+        Error::option(
+            "--users-file",
+            format!("cannot read `{}`: {e}", path.display()),
+        )
+    })?);
+    parse_users_file(&text, random)
 }

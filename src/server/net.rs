@@ -1,18 +1,22 @@
 //! The embedded server on tokio: accepts connections, reassembles messages with the wire
 //! decoder and lets a [`Session`] answer them.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicI32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
+use zeroize::Zeroizing;
 
-use super::session::{AuthEvent, AuthLog, Misbehavior, Session, SessionConfig};
+use super::danger::Misbehavior;
+use super::session::{AuthEvent, AuthLog, Session, SessionConfig};
 use super::users::UserStore;
+use crate::random::{BoxedRandom, SecureRandom};
 use crate::wire::{self, MessageDecoder, OP_MSG, OP_QUERY};
 
 /// Limits and behaviour of a [`Server`].
@@ -20,6 +24,13 @@ pub struct ServerConfig {
     users: UserStore,
     /// At most this many connections at once; further clients wait in the listen backlog.
     pub max_connections: usize,
+    /// At most this many of them from one IP address, so one peer cannot take every slot. A
+    /// connection beyond it is closed at once.
+    pub max_connections_per_peer: usize,
+    /// A connection must have logged in this long after it opened, or it is closed: an idle,
+    /// unauthenticated socket holds a slot for no one. (Monitoring connections, which never
+    /// authenticate, reconnect.)
+    pub login_timeout: Duration,
     /// A connection that sends nothing for this long between requests is closed.
     pub idle_timeout: Duration,
     /// Once a request starts arriving, all of it must arrive within this time, so a client that
@@ -28,15 +39,18 @@ pub struct ServerConfig {
     /// Requests larger than this are refused and the connection closed. Authentication commands
     /// are a few hundred bytes; the server stores no data.
     pub max_message_size: usize,
-    /// Deliberate misbehavior, for tests of clients.
+    /// Deliberate misbehavior, for tests of clients (see [`super::danger`]).
     pub misbehavior: Option<Misbehavior>,
     auth_log: Option<AuthLog>,
+    random: Option<BoxedRandom>,
 }
 
 impl std::fmt::Debug for ServerConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ServerConfig")
             .field("max_connections", &self.max_connections)
+            .field("max_connections_per_peer", &self.max_connections_per_peer)
+            .field("login_timeout", &self.login_timeout)
             .field("idle_timeout", &self.idle_timeout)
             .field("message_timeout", &self.message_timeout)
             .field("max_message_size", &self.max_message_size)
@@ -46,18 +60,28 @@ impl std::fmt::Debug for ServerConfig {
 }
 
 impl ServerConfig {
-    /// Serves `users` with default limits: 256 connections, 5 minutes idle, 30 seconds per
-    /// request, 1 MiB per request.
+    /// Serves `users` with default limits: 256 connections, 64 of them per peer address, 20
+    /// seconds to log in, 5 minutes idle, 30 seconds per request, 1 MiB per request.
     pub fn new(users: UserStore) -> Self {
         ServerConfig {
             users,
             max_connections: 256,
+            max_connections_per_peer: 64,
+            login_timeout: Duration::from_secs(20),
             idle_timeout: Duration::from_secs(300),
             message_timeout: Duration::from_secs(30),
             max_message_size: 1024 * 1024,
             misbehavior: None,
             auth_log: None,
+            random: None,
         }
+    }
+
+    /// Draws server nonces and decoys from `random` instead of
+    /// [`SystemRandom`](crate::random::SystemRandom).
+    pub fn random(mut self, random: impl SecureRandom + Send + Sync + 'static) -> Self {
+        self.random = Some(Box::new(random));
+        self
     }
 
     /// Calls `log` for every login and refusal (with the reason the client is not told).
@@ -69,6 +93,9 @@ impl ServerConfig {
 
 struct Shared {
     session: Arc<SessionConfig>,
+    login_timeout: Duration,
+    max_connections_per_peer: usize,
+    per_peer: Mutex<HashMap<IpAddr, usize>>,
     idle_timeout: Duration,
     message_timeout: Duration,
     max_message_size: usize,
@@ -95,15 +122,57 @@ impl Drop for Open<'_> {
     }
 }
 
+/// One connection of a peer address, counted for as long as it lives.
+struct PeerSlot {
+    shared: Arc<Shared>,
+    peer: IpAddr,
+}
+
+impl PeerSlot {
+    /// Counts a connection from `peer`, or `None` when that peer already holds its share.
+    fn take(shared: &Arc<Shared>, peer: IpAddr) -> Option<PeerSlot> {
+        let mut counts = shared.peers();
+        let count = counts.entry(peer).or_insert(0);
+        if *count >= shared.max_connections_per_peer {
+            return None;
+        }
+        *count += 1;
+        Some(PeerSlot {
+            shared: shared.clone(),
+            peer,
+        })
+    }
+}
+
+impl Drop for PeerSlot {
+    fn drop(&mut self) {
+        let mut counts = self.shared.peers();
+        if let Some(count) = counts.get_mut(&self.peer) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                counts.remove(&self.peer);
+            }
+        }
+    }
+}
+
+impl Shared {
+    fn peers(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, usize>> {
+        // Each update is a single map operation: a poisoned map is still consistent.
+        self.per_peer.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
 /// A running embedded server.
 ///
 /// ```
 /// # async fn run() -> std::io::Result<()> {
+/// use mongodb_auth::random::SystemRandom;
 /// use mongodb_auth::server::{Server, ServerConfig, User, UserStore};
 /// use mongodb_auth::{ScramVariant, Secret};
 ///
 /// let mut users = UserStore::new();
-/// users.insert(User::new("admin", "alice", &Secret::new("pencil"), &[ScramVariant::Sha256], &mut rand::rng()).unwrap());
+/// users.insert(User::new("admin", "alice", &Secret::new("pencil"), &[ScramVariant::Sha256], &mut SystemRandom).unwrap());
 /// let server = Server::bind("127.0.0.1:0", ServerConfig::new(users)).await?;
 /// println!("listening on {}", server.local_addr());
 /// server.shutdown().await;
@@ -122,11 +191,17 @@ impl Server {
     pub async fn bind(addr: impl ToSocketAddrs, config: ServerConfig) -> std::io::Result<Server> {
         let listener = TcpListener::bind(addr).await?;
         let local_addr = listener.local_addr()?;
-        let mut session = SessionConfig::new(config.users);
-        session.misbehavior = config.misbehavior;
+        let mut session = match config.random {
+            Some(random) => SessionConfig::with_random(config.users, random),
+            None => SessionConfig::new(config.users),
+        };
+        session.misbehave(config.misbehavior);
         session.auth_log = config.auth_log;
         let shared = Arc::new(Shared {
             session: Arc::new(session),
+            login_timeout: config.login_timeout,
+            max_connections_per_peer: config.max_connections_per_peer.max(1),
+            per_peer: Mutex::new(HashMap::new()),
             idle_timeout: config.idle_timeout,
             message_timeout: config.message_timeout,
             max_message_size: config.max_message_size,
@@ -192,10 +267,10 @@ async fn accept_loop(
                 Err(_) => break,
             },
         };
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             _ = stopped.changed() => break,
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 // Out of file descriptors and the like: wait a moment rather than spin.
                 Err(_) => {
                     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -204,10 +279,17 @@ async fn accept_loop(
             },
         };
         shared.accepted.fetch_add(1, Ordering::Relaxed);
+        let Some(peer_slot) = PeerSlot::take(&shared, peer.ip()) else {
+            // This peer holds its share: close at once, and the slot goes back.
+            drop(stream);
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
         let shared = shared.clone();
         let mut stopped = stopped.clone();
         connections.spawn(async move {
             let _permit = permit;
+            let _peer_slot = peer_slot;
             let _open = Open::new(&shared.active);
             tokio::select! {
                 _ = stopped.changed() => {}
@@ -220,16 +302,21 @@ async fn accept_loop(
     connections.shutdown().await;
 }
 
-/// Serves one connection until the client closes it, goes idle, or sends something invalid.
-async fn serve_connection(mut stream: TcpStream, shared: &Shared) {
-    let _ = stream.set_nodelay(true);
+/// Serves one connection until the client closes it, goes idle, fails to log in in time, or
+/// sends something invalid.
+async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, shared: &Shared) {
     let connection_id = shared.next_connection_id.fetch_add(1, Ordering::Relaxed);
+    let login_deadline = Instant::now() + shared.login_timeout;
     let mut session = Some(Session::new(shared.session.clone(), connection_id));
     let mut decoder = MessageDecoder::requests().max_size(shared.max_message_size);
-    let mut buffer = vec![0u8; 16 * 1024];
+    // Requests may carry passwords (PLAIN): the read buffer is wiped when the connection ends.
+    let mut buffer = Zeroizing::new(vec![0u8; 16 * 1024]);
     let mut reply_id: i32 = 1;
     loop {
-        let Some(message) = read_message(&mut stream, &mut decoder, &mut buffer, shared).await
+        let authenticated = session.as_ref().is_some_and(Session::is_authenticated);
+        let deadline = (!authenticated).then_some(login_deadline);
+        let Some(message) =
+            read_message(&mut stream, &mut decoder, &mut buffer, shared, deadline).await
         else {
             return;
         };
@@ -276,11 +363,12 @@ async fn serve_connection(mut stream: TcpStream, shared: &Shared) {
 
 /// The next whole request, or `None` when the connection is to be closed (closed by the client,
 /// idle too long, too slow to send a request, or invalid).
-async fn read_message(
-    stream: &mut TcpStream,
+async fn read_message<S: AsyncRead + Unpin>(
+    stream: &mut S,
     decoder: &mut MessageDecoder,
     buffer: &mut [u8],
     shared: &Shared,
+    login_deadline: Option<Instant>,
 ) -> Option<wire::Message> {
     // A message may already be buffered (a client can pipeline); read only when not.
     let mut next = decoder.push(&[]);
@@ -289,6 +377,10 @@ async fn read_message(
         let wait = match deadline {
             Some(deadline) => deadline.saturating_duration_since(Instant::now()),
             None => shared.idle_timeout,
+        };
+        let wait = match login_deadline {
+            Some(login) => wait.min(login.saturating_duration_since(Instant::now())),
+            None => wait,
         };
         match tokio::time::timeout(wait, stream.read(buffer)).await {
             Ok(Ok(n)) if n > 0 => next = decoder.push(buffer.get(..n).unwrap_or_default()),

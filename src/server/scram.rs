@@ -2,9 +2,10 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use rand::CryptoRng;
+use zeroize::Zeroizing;
 
-use super::users::StoredCredential;
+use super::users::{StoredCredential, default_iterations, salt_len};
+use crate::random::SecureRandom;
 use crate::scram::{ScramVariant, generate_nonce, hash, hmac};
 use crate::secret::constant_time_eq;
 
@@ -109,23 +110,24 @@ impl ClientFirstMessage {
 
     /// Answers with server-first. With `credential` `None` (unknown user, or a user without this
     /// mechanism) the conversation goes on with a salt and keys derived from `decoy_key` and the
-    /// name: stable per name, the same work as a real check, and a refusal at the proof, as for a
-    /// wrong password.
-    pub fn respond<R: CryptoRng + ?Sized>(
+    /// name: stable per name, of the same length and iteration count as a real user's of this
+    /// variant, the same work as a real check, and a refusal at the proof, as for a wrong
+    /// password.
+    pub fn respond<R: SecureRandom + ?Sized>(
         self,
         variant: ScramVariant,
         credential: Option<&StoredCredential>,
         decoy_key: &[u8],
-        rng: &mut R,
+        random: &mut R,
     ) -> (Vec<u8>, AwaitingClientFinal) {
-        let nonce = format!("{}{}", self.client_nonce, generate_nonce(rng));
+        let nonce = format!("{}{}", self.client_nonce, generate_nonce(random));
         let (salt, iterations, stored_key, server_key, decoy) =
             match credential.filter(|c| c.variant() == variant) {
                 Some(c) => (
                     c.salt().to_vec(),
                     c.iterations(),
-                    c.stored_key().to_vec(),
-                    c.server_key().to_vec(),
+                    Zeroizing::new(c.stored_key().to_vec()),
+                    Zeroizing::new(c.server_key().to_vec()),
                     false,
                 ),
                 None => {
@@ -133,19 +135,21 @@ impl ClientFirstMessage {
                     let decoy = |label: &str| {
                         let mut input = label.as_bytes().to_vec();
                         input.extend_from_slice(self.username.as_bytes());
-                        hmac(variant, decoy_key, &input).to_vec()
+                        hmac(ScramVariant::Sha256, decoy_key, &input)
                     };
-                    let iterations = match variant {
-                        ScramVariant::Sha1 => super::users::DEFAULT_SHA1_ITERATIONS,
-                        ScramVariant::Sha256 => super::users::DEFAULT_SHA256_ITERATIONS,
-                    };
+                    // SHA-256 output is 32 bytes, more than either salt length.
                     let salt = decoy("salt");
-                    let salt = salt.get(..16).unwrap_or_default().to_vec();
+                    let salt = salt.get(..salt_len(variant)).unwrap_or_default().to_vec();
+                    let key = |label: &str| {
+                        let mut key = decoy(label);
+                        key.truncate(variant.output_len());
+                        key
+                    };
                     (
                         salt,
-                        iterations,
-                        decoy("stored key"),
-                        decoy("server key"),
+                        default_iterations(variant),
+                        key("stored key"),
+                        key("server key"),
                         true,
                     )
                 }
@@ -168,8 +172,8 @@ pub struct AwaitingClientFinal {
     variant: ScramVariant,
     auth_message_prefix: String,
     nonce: String,
-    stored_key: Vec<u8>,
-    server_key: Vec<u8>,
+    stored_key: Zeroizing<Vec<u8>>,
+    server_key: Zeroizing<Vec<u8>>,
     /// An unknown user (or a mechanism the user lacks): the proof is refused whatever it is.
     decoy: bool,
 }
@@ -206,11 +210,13 @@ impl AwaitingClientFinal {
         if proof.len() != client_signature.len() {
             return Err(Refusal::InvalidProof);
         }
-        let client_key: Vec<u8> = proof
-            .iter()
-            .zip(client_signature.iter())
-            .map(|(p, s)| p ^ s)
-            .collect();
+        let client_key: Zeroizing<Vec<u8>> = Zeroizing::new(
+            proof
+                .iter()
+                .zip(client_signature.iter())
+                .map(|(p, s)| p ^ s)
+                .collect(),
+        );
         let matches = constant_time_eq(&hash(self.variant, &client_key), &self.stored_key);
         if self.decoy || !matches {
             return Err(Refusal::InvalidProof);
@@ -223,6 +229,7 @@ impl AwaitingClientFinal {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::random::SystemRandom;
     use crate::scram::{ScramClient, ScramKeyCache};
     use crate::secret::Secret;
 
@@ -232,7 +239,7 @@ mod tests {
         client_user: &str,
         password: &str,
     ) -> Result<(), Refusal> {
-        let mut rng = rand::rng();
+        let mut rng = SystemRandom;
         let credential = StoredCredential::new(
             stored_for,
             "admin",
@@ -248,7 +255,7 @@ mod tests {
         let known = (first.username() == stored_for).then_some(&credential);
         let (server_first, server) = first.respond(variant, known, b"decoy", &mut rng);
         let (client_final, state) = state
-            .handle_server_first(&server_first, &ScramKeyCache::new(1))
+            .handle_server_first(&server_first, &ScramKeyCache::new(1, &mut rng))
             .unwrap();
         let server_final = server.receive_client_final(&client_final)?;
         state
@@ -275,8 +282,8 @@ mod tests {
 
     #[test]
     fn decoy_salt_is_stable_per_user() {
-        let mut rng = rand::rng();
-        let salt_of = |user: &str, rng: &mut rand::rngs::ThreadRng| {
+        let mut rng = SystemRandom;
+        let salt_of = |user: &str, rng: &mut SystemRandom| {
             let first = receive_client_first(format!("n,,n={user},r=abc").as_bytes()).unwrap();
             let (server_first, _) = first.respond(ScramVariant::Sha256, None, b"key", rng);
             String::from_utf8(server_first)
@@ -328,7 +335,7 @@ mod tests {
 
     #[test]
     fn plain_verification() {
-        let mut rng = rand::rng();
+        let mut rng = SystemRandom;
         let user = super::super::users::User::new(
             "admin",
             "\u{2168}",

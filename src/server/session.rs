@@ -1,16 +1,19 @@
 //! One connection's command handling, without I/O: a command document in, a reply document out.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use bson::raw::cstr;
 use bson::{RawArrayBuf, RawBsonRef, RawDocument, RawDocumentBuf, rawdoc};
+use zeroize::Zeroizing;
 
+use super::danger::{ArmedFailPoint, Misbehavior};
 use super::scram::{AwaitingClientFinal, Refusal, receive_client_first};
-use super::users::UserStore;
-use crate::handshake::binary;
+use super::users::{User, UserStore, verify_plain};
+use crate::command::binary;
+use crate::random::{BoxedRandom, SecureRandom, SystemRandom};
 use crate::scram::ScramVariant;
 use crate::secret::Secret;
 
@@ -18,15 +21,6 @@ use crate::secret::Secret;
 pub const SERVER_VERSION: &str = "7.0.0";
 /// The wire version of MongoDB 7.0.
 pub const MAX_WIRE_VERSION: i32 = 21;
-
-/// Ways the server can be told to misbehave, to test that clients notice.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Misbehavior {
-    /// Send a wrong SCRAM server signature (`v=`) after accepting the client's proof: a client
-    /// must fail mutual authentication.
-    WrongServerSignature,
-}
 
 /// What the server's authentication log reports. The client only ever hears "Authentication
 /// failed."; the reason is for whoever runs the server, as in mongod's log.
@@ -98,15 +92,17 @@ pub type AuthLog = Arc<dyn Fn(&AuthEvent) + Send + Sync>;
 pub struct SessionConfig {
     /// The users.
     pub users: UserStore,
-    /// Deliberate misbehavior, for tests.
-    pub misbehavior: Option<Misbehavior>,
     /// Receives every login and refusal.
     pub auth_log: Option<AuthLog>,
+    misbehavior: Option<Misbehavior>,
+    fail_point: Option<ArmedFailPoint>,
+    /// Server nonces come from here.
+    random: Mutex<BoxedRandom>,
     /// Keys the decoy salts of unknown users, so they are stable but unpredictable.
-    decoy_key: [u8; 32],
-    /// A user no password matches: PLAIN checks unknown users against it, so they cost the
-    /// same PBKDF2 as a wrong password.
-    decoy_user: Option<super::users::User>,
+    decoy_key: Zeroizing<[u8; 32]>,
+    /// A user with both verifiers that no password matches: PLAIN checks stand in its verifiers
+    /// for those a user lacks (or for an unknown user), so every refusal costs the same.
+    decoy_user: Option<User>,
 }
 
 impl std::fmt::Debug for SessionConfig {
@@ -120,27 +116,53 @@ impl std::fmt::Debug for SessionConfig {
 }
 
 impl SessionConfig {
-    /// A configuration serving `users`.
+    /// A configuration serving `users`, its randomness from [`SystemRandom`].
     pub fn new(users: UserStore) -> Self {
-        let mut rng = rand::rng();
-        let mut decoy_key = [0u8; 32];
-        rand::Rng::fill_bytes(&mut rng, &mut decoy_key);
-        let unguessable = Secret::new(crate::scram::generate_nonce(&mut rng));
-        let decoy_user = super::users::User::new(
+        SessionConfig::with_random(users, SystemRandom)
+    }
+
+    /// A configuration serving `users`, with salts, nonces and decoys drawn from `random`.
+    pub fn with_random(
+        users: UserStore,
+        mut random: impl SecureRandom + Send + Sync + 'static,
+    ) -> Self {
+        let mut decoy_key = Zeroizing::new([0u8; 32]);
+        random.fill(decoy_key.as_mut());
+        let unguessable = Secret::new(crate::scram::generate_nonce(&mut random));
+        let decoy_user = User::new(
             "admin",
             "decoy",
             &unguessable,
-            &[ScramVariant::Sha256],
-            &mut rng,
+            &[ScramVariant::Sha1, ScramVariant::Sha256],
+            &mut random,
         )
         .ok();
         SessionConfig {
             users,
-            misbehavior: None,
             auth_log: None,
+            misbehavior: None,
+            fail_point: None,
+            random: Mutex::new(Box::new(random)),
             decoy_key,
             decoy_user,
         }
+    }
+
+    /// Makes the server misbehave (for tests of clients).
+    pub fn misbehave(&mut self, misbehavior: Option<Misbehavior>) {
+        self.fail_point = match &misbehavior {
+            Some(Misbehavior::FailCommand(rule)) => Some(ArmedFailPoint::new(rule.clone())),
+            _ => None,
+        };
+        self.misbehavior = misbehavior;
+    }
+
+    fn fill_random(&self, bytes: &mut [u8]) {
+        // A panic while drawing cannot leave a generator in a state worse than any other.
+        self.random
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .fill(bytes);
     }
 }
 
@@ -219,6 +241,11 @@ impl Session {
         &self.authenticated
     }
 
+    /// Whether some user logged in on this connection.
+    pub fn is_authenticated(&self) -> bool {
+        !self.authenticated.is_empty()
+    }
+
     /// Handles one command (the body of an OP_MSG, with `$db`) and returns the reply document.
     pub fn handle_op_msg(&mut self, body: &[u8], now: SystemTime) -> Vec<u8> {
         match crate::wire::command_database(body) {
@@ -261,6 +288,17 @@ impl Session {
             Some(Ok((name, _))) => name.as_str().to_owned(),
             _ => return Err(error_reply(codes::BAD_VALUE, "empty command")),
         };
+        if let Some((code, code_name)) = self
+            .config
+            .fail_point
+            .as_ref()
+            .and_then(|point| point.fire(&name))
+        {
+            return Err(error_reply(
+                (code, code_name),
+                &format!("Failing command {name} via the failCommand misbehavior"),
+            ));
+        }
         match name.as_str() {
             "hello" | "isMaster" | "ismaster" => Ok(self.hello(doc, name == "hello", now)),
             "saslStart" => self
@@ -351,11 +389,12 @@ impl Session {
             Ok(Some(RawBsonRef::String(m))) => m.to_owned(),
             _ => return Err(error_reply(codes::BAD_VALUE, "saslStart needs a mechanism")),
         };
-        let payload = match doc.get("payload") {
+        // A PLAIN payload is a password: the server's copy is wiped when dropped.
+        let payload = Zeroizing::new(match doc.get("payload") {
             Ok(Some(RawBsonRef::Binary(binary))) => binary.bytes.to_vec(),
             Ok(Some(RawBsonRef::String(text))) => text.as_bytes().to_vec(),
             _ => return Err(error_reply(codes::BAD_VALUE, "saslStart needs a payload")),
-        };
+        });
         let skip_empty_exchange = matches!(
             doc.get("options").ok().flatten(),
             Some(RawBsonRef::Document(options)) if matches!(options.get("skipEmptyExchange"), Ok(Some(RawBsonRef::Boolean(true))))
@@ -395,11 +434,12 @@ impl Session {
             return Ok(None);
         }
         let known = credential.is_some();
+        let mut fill = crate::random::from_fn(|bytes: &mut [u8]| self.config.fill_random(bytes));
         let (server_first, state) = first.respond(
             variant,
             credential,
-            &self.config.decoy_key,
-            &mut rand::rng(),
+            self.config.decoy_key.as_ref(),
+            &mut fill,
         );
         self.conversation = Some(Conversation {
             id,
@@ -415,32 +455,20 @@ impl Session {
     }
 
     fn plain(&mut self, db: &str, id: i32, payload: &[u8]) -> Option<RawDocumentBuf> {
-        // [authzid] NUL user NUL password
-        let mut parts = payload.split(|&b| b == 0);
-        let parsed = match (parts.next(), parts.next(), parts.next(), parts.next()) {
-            (Some(authzid), Some(user), Some(password), None) => std::str::from_utf8(user)
-                .ok()
-                .zip(std::str::from_utf8(password).ok())
-                .filter(|(user, _)| authzid.is_empty() || authzid == user.as_bytes()),
-            _ => None,
-        };
-        let Some((user, password)) = parsed else {
+        let Some((user, password)) = split_plain_payload(payload) else {
             self.log_refusal(String::new(), db, "PLAIN", "malformed PLAIN payload");
             return None;
         };
-        let password = Secret::new(password);
-        let reason = match self.config.users.get(db, user) {
-            Some(known) if known.verify_password(&password) => None,
-            Some(_) => Some("wrong password"),
-            None => {
-                // The same PBKDF2 work as for a known user, so timing does not tell them apart.
-                let _ = self
-                    .config
-                    .decoy_user
-                    .as_ref()
-                    .map(|decoy| decoy.verify_password(&password));
-                Some("unknown user")
-            }
+        let known = self.config.users.get(db, user);
+        let verified = self
+            .config
+            .decoy_user
+            .as_ref()
+            .is_some_and(|decoy| verify_plain(known, &password, decoy));
+        let reason = match (known, verified) {
+            (Some(_), true) => None,
+            (Some(_), false) => Some("wrong password"),
+            (None, _) => Some("unknown user"),
         };
         if let Some(reason) = reason {
             self.log_refusal(user.to_owned(), db, "PLAIN", reason);
@@ -462,7 +490,7 @@ impl Session {
             }
         };
         let payload = match doc.get("payload") {
-            Ok(Some(RawBsonRef::Binary(binary))) => binary.bytes.to_vec(),
+            Ok(Some(RawBsonRef::Binary(binary))) => Zeroizing::new(binary.bytes.to_vec()),
             _ => {
                 return Err(error_reply(
                     codes::BAD_VALUE,
@@ -595,6 +623,21 @@ impl std::fmt::Debug for Session {
     }
 }
 
+/// Splits a PLAIN payload, `[authzid] NUL user NUL password` (RFC 4616), into the user and the
+/// password. An authzid, if any, must name the user. `None` for anything else.
+pub fn split_plain_payload(payload: &[u8]) -> Option<(&str, Secret)> {
+    let mut parts = payload.split(|&b| b == 0);
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some(authzid), Some(user), Some(password), None) => {
+            let user = std::str::from_utf8(user).ok()?;
+            let password = std::str::from_utf8(password).ok()?;
+            (authzid.is_empty() || authzid == user.as_bytes())
+                .then(|| (user, Secret::new(password)))
+        }
+        _ => None,
+    }
+}
+
 /// The same reply without its `ok` field, as embedded in `hello`.
 fn without_ok(reply: &RawDocument) -> RawDocumentBuf {
     let mut out = RawDocumentBuf::new();
@@ -649,7 +692,7 @@ mod tests {
 
     fn session() -> Session {
         let mut users = UserStore::new();
-        let mut rng = rand::rng();
+        let mut rng = SystemRandom;
         let both = [ScramVariant::Sha1, ScramVariant::Sha256];
         users.insert(User::new("admin", "alice", &Secret::new("pencil"), &both, &mut rng).unwrap());
         users.insert(
@@ -686,14 +729,14 @@ mod tests {
         let mut session = session();
         let client =
             ScramClient::new(ScramVariant::Sha256, "alice", &Secret::new("pencil")).unwrap();
-        let (client_first, state) = client.start(&mut rand::rng());
+        let (client_first, state) = client.start(&mut SystemRandom);
         let reply = command(
             &mut session,
             doc! { "saslStart": 1, "mechanism": "SCRAM-SHA-256", "payload": bin(&client_first) },
         );
         let id = reply.get_i32("conversationId").unwrap();
         let (client_final, state) = state
-            .handle_server_first(&payload(&reply), &ScramKeyCache::new(1))
+            .handle_server_first(&payload(&reply), &ScramKeyCache::new(1, &mut SystemRandom))
             .unwrap();
         let reply = command(
             &mut session,
@@ -744,7 +787,7 @@ mod tests {
     fn hello_lists_mechanisms_and_drops_speculation_it_cannot_take() {
         let mut session = session();
         let client = ScramClient::new(ScramVariant::Sha256, "old", &Secret::new("pw")).unwrap();
-        let (client_first, _) = client.start(&mut rand::rng());
+        let (client_first, _) = client.start(&mut SystemRandom);
         let speculative = doc! { "saslStart": 1, "mechanism": "SCRAM-SHA-256", "payload": bin(&client_first), "db": "admin" };
         let reply = command(
             &mut session,

@@ -2,9 +2,10 @@
 
 use std::fmt;
 
-use rand::CryptoRng;
+use zeroize::Zeroizing;
 
 use crate::error::Result;
+use crate::random::SecureRandom;
 use crate::scram::{ScramKeys, ScramVariant, hash, hmac, password_input, salted_password};
 use crate::secret::{Secret, constant_time_eq};
 
@@ -13,9 +14,21 @@ pub const DEFAULT_SHA1_ITERATIONS: u32 = 10_000;
 /// See [`DEFAULT_SHA1_ITERATIONS`].
 pub const DEFAULT_SHA256_ITERATIONS: u32 = 15_000;
 
-/// Salt lengths as mongod draws them.
-const SHA1_SALT_LEN: usize = 16;
-const SHA256_SALT_LEN: usize = 28;
+/// The salt length mongod draws for a variant: 16 bytes for SCRAM-SHA-1, 28 for SCRAM-SHA-256.
+pub(crate) fn salt_len(variant: ScramVariant) -> usize {
+    match variant {
+        ScramVariant::Sha1 => 16,
+        ScramVariant::Sha256 => 28,
+    }
+}
+
+/// MongoDB's default iteration count for a variant.
+pub(crate) fn default_iterations(variant: ScramVariant) -> u32 {
+    match variant {
+        ScramVariant::Sha1 => DEFAULT_SHA1_ITERATIONS,
+        ScramVariant::Sha256 => DEFAULT_SHA256_ITERATIONS,
+    }
+}
 
 /// One SCRAM verifier of a user: salt, iteration count, StoredKey and ServerKey (RFC 5802
 /// section 3). The password cannot be recovered from it.
@@ -26,30 +39,26 @@ pub struct StoredCredential {
     variant: ScramVariant,
     salt: Vec<u8>,
     iterations: u32,
-    stored_key: Vec<u8>,
-    server_key: Vec<u8>,
+    /// Not secret in the way a password is, but enough to impersonate the server (ServerKey)
+    /// or to run an offline guess (StoredKey): wiped when dropped.
+    stored_key: Zeroizing<Vec<u8>>,
+    server_key: Zeroizing<Vec<u8>>,
 }
 
 impl StoredCredential {
     /// Derives the verifier of `user`'s `password` in database `db`, as `createUser` does:
     /// SCRAM-SHA-1 over the MongoDB digest, SCRAM-SHA-256 over the SASLprep'd password. The salt
     /// is drawn from `rng`. (The database names the user; it is not part of the keys.)
-    pub fn new<R: CryptoRng + ?Sized>(
+    pub fn new<R: SecureRandom + ?Sized>(
         user: &str,
         db: &str,
         password: &Secret,
         variant: ScramVariant,
         iterations: u32,
-        rng: &mut R,
+        random: &mut R,
     ) -> Result<Self> {
-        let mut salt = vec![
-            0u8;
-            match variant {
-                ScramVariant::Sha1 => SHA1_SALT_LEN,
-                ScramVariant::Sha256 => SHA256_SALT_LEN,
-            }
-        ];
-        rng.fill_bytes(&mut salt);
+        let mut salt = vec![0u8; salt_len(variant)];
+        random.fill(&mut salt);
         let input = password_input(variant, user, password)?;
         let salted = salted_password(variant, input.expose().as_bytes(), &salt, iterations);
         let keys = ScramKeys::from_salted_password(variant, &salted);
@@ -59,8 +68,8 @@ impl StoredCredential {
             variant,
             salt,
             iterations,
-            stored_key: keys.stored_key().to_vec(),
-            server_key: keys.server_key.to_vec(),
+            stored_key: keys.stored_key(),
+            server_key: keys.server_key.clone(),
         })
     }
 
@@ -138,12 +147,12 @@ pub struct User {
 
 impl User {
     /// A user with verifiers for `variants`, at MongoDB's default iteration counts.
-    pub fn new<R: CryptoRng + ?Sized>(
+    pub fn new<R: SecureRandom + ?Sized>(
         db: &str,
         name: &str,
         password: &Secret,
         variants: &[ScramVariant],
-        rng: &mut R,
+        random: &mut R,
     ) -> Result<Self> {
         let mut user = User {
             name: name.to_owned(),
@@ -152,12 +161,13 @@ impl User {
             sha256: None,
         };
         for &variant in variants {
-            let iterations = match variant {
-                ScramVariant::Sha1 => DEFAULT_SHA1_ITERATIONS,
-                ScramVariant::Sha256 => DEFAULT_SHA256_ITERATIONS,
-            };
             user.set(StoredCredential::new(
-                name, db, password, variant, iterations, rng,
+                name,
+                db,
+                password,
+                variant,
+                default_iterations(variant),
+                random,
             )?);
         }
         Ok(user)
@@ -193,12 +203,41 @@ impl User {
     }
 
     /// Checks a plaintext password against the strongest verifier the user has.
+    #[cfg(test)]
     pub(crate) fn verify_password(&self, password: &Secret) -> bool {
         self.sha256
             .as_ref()
             .or(self.sha1.as_ref())
             .is_some_and(|credential| credential.verify_password(password))
     }
+}
+
+/// The verifiers a PLAIN check runs, one per variant: the user's own where it has one (first of
+/// the pair), else `decoy`'s. Every user, known or not and whatever mechanisms it has, costs
+/// the same two derivations, so the time a refusal takes does not tell which users exist or
+/// what they hold.
+pub(crate) fn plain_verifiers<'a>(
+    user: Option<&'a User>,
+    decoy: &'a User,
+) -> [(Option<&'a StoredCredential>, Option<&'a StoredCredential>); 2] {
+    [ScramVariant::Sha1, ScramVariant::Sha256].map(|variant| {
+        let own = user.and_then(|u| u.credential(variant));
+        (own, own.or(decoy.credential(variant)))
+    })
+}
+
+/// Checks a PLAIN password: the strongest verifier the user has decides, and the work is that of
+/// [`plain_verifiers`] whatever the user.
+pub(crate) fn verify_plain(user: Option<&User>, password: &Secret, decoy: &User) -> bool {
+    let mut verdict = false;
+    for (own, checked) in plain_verifiers(user, decoy) {
+        let matches = checked.is_some_and(|credential| credential.verify_password(password));
+        // SHA-256 comes last: when the user has it, it overrides the SHA-1 verdict.
+        if own.is_some() {
+            verdict = matches;
+        }
+    }
+    verdict
 }
 
 /// The users of a server.

@@ -1,12 +1,10 @@
 //! Initial DNS seedlist discovery (`mongodb+srv`), without DNS: the caller looks the names up and
 //! hands the records back.
 
-use rand::Rng;
-use rand::seq::SliceRandom;
-
 use super::options::{Kind, parse_bool, parse_int};
 use super::{ConnectionString, Host, UriOption, percent};
 use crate::error::{Error, Result};
+use crate::random::{SecureRandom, shuffle};
 
 /// The two DNS lookups a `mongodb+srv` URI needs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -68,11 +66,12 @@ impl ConnectionString {
 
     /// Applies the answers to [`srv_query`](Self::srv_query): the SRV targets become the hosts,
     /// the TXT record's options fill in what the URI left unset, `srvMaxHosts` picks a random
-    /// subset (with `rng`), and TLS defaults to on. Every rule of the initial DNS seedlist
+    /// subset (drawn from `random`), and TLS defaults to on. Every rule of the initial DNS seedlist
     /// discovery spec is checked; a violation is an error, never a warning.
     ///
     /// ```
     /// use mongodb_auth::{ConnectionString, SrvRecord, TxtRecord};
+    /// use mongodb_auth::random::SystemRandom;
     ///
     /// let cs = ConnectionString::parse("mongodb+srv://user:pw@cluster0.example.com/")?;
     /// let query = cs.srv_query().unwrap();
@@ -80,18 +79,18 @@ impl ConnectionString {
     /// let resolved = cs.resolve_srv(
     ///     &[SrvRecord::new("shard-00.example.com.", 27017)],
     ///     &[TxtRecord::new(["authSource=admin&replicaSet=rs0"])],
-    ///     &mut rand::rng(),
+    ///     &mut SystemRandom,
     /// )?;
     /// assert_eq!(resolved.hosts()[0].to_string(), "shard-00.example.com:27017");
     /// assert!(resolved.tls_enabled());
     /// assert_eq!(resolved.option("replicaSet"), Some("rs0"));
     /// # Ok::<(), mongodb_auth::Error>(())
     /// ```
-    pub fn resolve_srv<R: Rng + ?Sized>(
+    pub fn resolve_srv<R: SecureRandom + ?Sized>(
         &self,
         srv_records: &[SrvRecord],
         txt_records: &[TxtRecord],
-        rng: &mut R,
+        random: &mut R,
     ) -> Result<ConnectionString> {
         let hostname = match &self.srv {
             Some(srv) if !srv.resolved => srv.hostname.clone(),
@@ -123,7 +122,7 @@ impl ConnectionString {
         if let Some(max) = resolved.option("srvMaxHosts").and_then(parse_int) {
             let max = usize::try_from(max).unwrap_or(usize::MAX);
             if max > 0 && max < hosts.len() {
-                hosts.shuffle(rng);
+                shuffle(&mut hosts, random);
                 hosts.truncate(max);
             }
         }
@@ -218,10 +217,11 @@ fn seed_host(srv_hostname: &str, record: &SrvRecord) -> Result<Host> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::random::SystemRandom;
 
     fn resolve(uri: &str, targets: &[&str]) -> Result<ConnectionString> {
         let records: Vec<SrvRecord> = targets.iter().map(|t| SrvRecord::new(*t, 27017)).collect();
-        ConnectionString::parse(uri)?.resolve_srv(&records, &[], &mut rand::rng())
+        ConnectionString::parse(uri)?.resolve_srv(&records, &[], &mut SystemRandom)
     }
 
     // The stubbed-DNS prose cases of the seedlist spec's test README.
@@ -290,9 +290,8 @@ mod tests {
             .map(|i| SrvRecord::new(format!("h{i}.example.com"), 27017))
             .collect();
         let mut seen = std::collections::HashSet::new();
-        let mut rng = rand::rng();
         for _ in 0..50 {
-            let resolved = cs.resolve_srv(&records, &[], &mut rng).unwrap();
+            let resolved = cs.resolve_srv(&records, &[], &mut SystemRandom).unwrap();
             assert_eq!(resolved.hosts().len(), 2);
             seen.extend(resolved.hosts().iter().map(Host::host));
         }

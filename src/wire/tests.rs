@@ -3,14 +3,13 @@ use bson::rawdoc;
 use super::*;
 
 fn ping() -> Command {
-    Command {
-        db: "admin".into(),
-        body: rawdoc! { "ping": 1 }.into_bytes(),
-    }
+    Command::new("admin", rawdoc! { "ping": 1 }.into_bytes())
 }
 
 fn ok_reply(response_to: i32) -> Vec<u8> {
-    encode_reply(rawdoc! { "ok": 1.0 }.as_bytes(), 100, response_to).unwrap()
+    encode_reply(rawdoc! { "ok": 1.0 }.as_bytes(), 100, response_to)
+        .unwrap()
+        .to_vec()
 }
 
 fn decode_whole(bytes: &[u8], request_id: i32) -> Result<Option<Reply>> {
@@ -26,11 +25,11 @@ fn wire_error(result: Result<Option<Reply>>) -> WireError {
 
 /// An OP_MSG with the given flags and raw section bytes.
 fn op_msg(response_to: i32, flags: u32, sections: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
+    let mut out = Zeroizing::new(Vec::new());
     header(&mut out, 5, response_to, OP_MSG);
     out.extend_from_slice(&flags.to_le_bytes());
     out.extend_from_slice(sections);
-    finish(out).unwrap()
+    finish(out).unwrap().to_vec()
 }
 
 fn body_section() -> Vec<u8> {
@@ -101,10 +100,10 @@ fn bytes_wanted_never_trusts_an_unchecked_length() {
 fn debug_does_not_show_buffered_bytes() {
     let mut decoder = MessageDecoder::requests();
     let plain = encode_command(
-        &Command {
-            db: "$external".into(),
-            body: rawdoc! { "saslStart": 1, "payload": "\0user\0S3CRET" }.into_bytes(),
-        },
+        &Command::new(
+            "$external",
+            rawdoc! { "saslStart": 1, "payload": "\0user\0S3CRET" }.into_bytes(),
+        ),
         1,
     )
     .unwrap();
@@ -119,8 +118,8 @@ fn debug_does_not_show_buffered_bytes() {
 
 #[test]
 fn two_messages_in_one_chunk() {
-    let mut bytes = encode_command(&ping(), 1).unwrap();
-    bytes.extend(encode_command(&ping(), 2).unwrap());
+    let mut bytes = encode_command(&ping(), 1).unwrap().to_vec();
+    bytes.extend(encode_command(&ping(), 2).unwrap().iter());
     let mut decoder = MessageDecoder::requests();
     assert_eq!(decoder.push(&bytes).unwrap().unwrap().request_id, 1);
     assert_eq!(decoder.push(&[]).unwrap().unwrap().request_id, 2);
@@ -188,10 +187,55 @@ fn flags() {
             .unwrap()
             .is_some()
     );
-    let more = decode_whole(&op_msg(1, FLAG_MORE_TO_COME, &body_section()), 1)
+    // A reply with moreToCome would leave further replies on the socket: refused.
+    assert_eq!(
+        wire_error(decode_whole(
+            &op_msg(1, FLAG_MORE_TO_COME, &body_section()),
+            1
+        )),
+        WireError::MoreToCome
+    );
+    // A request may set it (fire-and-forget): the server sees the flag.
+    let request = MessageDecoder::requests()
+        .push(&op_msg(0, FLAG_MORE_TO_COME, &body_section()))
         .unwrap()
         .unwrap();
-    assert!(more.more_to_come);
+    assert!(request.more_to_come);
+}
+
+#[test]
+fn a_command_with_its_own_db_is_refused_not_doubled() {
+    let command = Command::new("admin", rawdoc! { "ping": 1, "$db": "other" }.into_bytes());
+    assert!(matches!(
+        encode_command(&command, 1),
+        Err(Error::Wire(WireError::CommandHasDb))
+    ));
+}
+
+#[test]
+fn a_size_limit_below_the_header_cannot_panic() {
+    for limit in [0, 1, HEADER_LEN - 1, HEADER_LEN] {
+        let mut decoder = ReplyDecoder::new(1).max_size(limit);
+        assert!(decoder.bytes_wanted() >= 1);
+        assert!(decoder.push(&ok_reply(1)[..HEADER_LEN]).is_err());
+        assert!(decoder.bytes_wanted() >= 1);
+    }
+}
+
+#[test]
+fn an_invalid_utf8_key_is_reported_as_such() {
+    // {"\xff": 1}: int32 element with a one-byte, non-UTF-8 key.
+    let doc: &[u8] = &[12, 0, 0, 0, 0x10, 0xff, 0, 1, 0, 0, 0, 0];
+    let mut section = vec![0u8];
+    section.extend_from_slice(doc);
+    assert_eq!(
+        wire_error(decode_whole(&op_msg(1, 0, &section), 1)),
+        WireError::InvalidUtf8Key
+    );
+    assert!(matches!(
+        encode_command(&Command::new("admin", doc.to_vec()), 1),
+        Err(Error::Wire(WireError::InvalidUtf8Key))
+    ));
 }
 
 #[test]
@@ -278,7 +322,7 @@ fn legacy_hello_and_reply() {
         (OP_REPLY, reply_doc.as_bytes())
     );
 
-    let mut empty = reply.clone();
+    let mut empty = reply.to_vec();
     empty[HEADER_LEN + 16..HEADER_LEN + 20].copy_from_slice(&0i32.to_le_bytes());
     assert_eq!(
         wire_error(decode_whole(&empty, 3)),
@@ -288,10 +332,7 @@ fn legacy_hello_and_reply() {
 
 #[test]
 fn encoding_rejects_non_documents() {
-    let bad = Command {
-        db: "admin".into(),
-        body: vec![1, 2, 3],
-    };
+    let bad = Command::new("admin", vec![1, 2, 3]);
     assert!(encode_command(&bad, 1).is_err());
     assert!(encode_legacy_hello(&[5, 0, 0, 0, 1], 1).is_err());
 }

@@ -1,0 +1,186 @@
+//! One command and one reply, as they cross the public boundary: BSON bytes, so a driver on any
+//! version of the `bson` crate can embed the machines. The wire layer encodes a [`Command`]; the
+//! handshake builds them and reads the replies with [`check_ok`].
+
+use std::fmt;
+
+use bson::spec::BinarySubtype;
+use bson::{RawBinaryRef, RawBsonRef, RawDocument, RawDocumentBuf};
+use zeroize::Zeroizing;
+
+use crate::error::{Error, Result};
+
+/// One command to send: its BSON body (without `$db`) and the database it runs against.
+///
+/// The body of an authentication command may hold a password (PLAIN) or a proof, so it is wiped
+/// when the command is dropped, and `Debug` shows only the name, database and size.
+///
+/// ```
+/// use mongodb_auth::Command;
+///
+/// let ping = Command::new("admin", bson::rawdoc! { "ping": 1 }.into_bytes());
+/// assert_eq!((ping.name(), ping.db()), ("ping", "admin"));
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct Command {
+    db: String,
+    body: Zeroizing<Vec<u8>>,
+}
+
+impl Command {
+    /// A command against `db` (e.g. the credential's source or `$external`). `body` is the
+    /// command document as BSON bytes, without `$db`: the wire layer adds it.
+    pub fn new(db: impl Into<String>, body: impl Into<Vec<u8>>) -> Self {
+        Command {
+            db: db.into(),
+            body: Zeroizing::new(body.into()),
+        }
+    }
+
+    pub(crate) fn from_document(db: &str, body: RawDocumentBuf) -> Self {
+        Command::new(db, body.into_bytes())
+    }
+
+    /// The database (`$db`).
+    pub fn db(&self) -> &str {
+        &self.db
+    }
+
+    /// The command document, as BSON bytes.
+    pub fn body(&self) -> &[u8] {
+        &self.body
+    }
+
+    /// The command's name (the first key of the body).
+    pub fn name(&self) -> &str {
+        RawDocument::from_bytes(&self.body)
+            .ok()
+            .and_then(|doc| doc.iter().next())
+            .and_then(|element| element.ok())
+            .map_or("", |(key, _)| key.as_str())
+    }
+}
+
+impl fmt::Debug for Command {
+    /// Authentication commands carry proofs and passwords: only the name, database and size are
+    /// shown (command-logging spec: redact `saslStart`, `saslContinue`, `authenticate`).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Command")
+            .field("name", &self.name())
+            .field("db", &self.db)
+            .field("body_len", &self.body.len())
+            .finish()
+    }
+}
+
+/// An empty document with room for `capacity` bytes, so appending up to that size never
+/// reallocates: a reallocation would leave a copy of a secret in freed memory, out of reach of
+/// zeroization.
+pub(crate) fn document_with_capacity(capacity: usize) -> RawDocumentBuf {
+    let mut bytes = Vec::with_capacity(capacity.max(5));
+    bytes.extend_from_slice(&[5, 0, 0, 0, 0]);
+    RawDocumentBuf::from_bytes(bytes).unwrap_or_default()
+}
+
+/// A generic-subtype BSON binary, as SASL payloads are sent.
+pub(crate) fn binary(bytes: &[u8]) -> RawBinaryRef<'_> {
+    RawBinaryRef {
+        subtype: BinarySubtype::Generic,
+        bytes,
+    }
+}
+
+/// The reply bytes as a document.
+pub(crate) fn reply_document(reply: &[u8]) -> Result<&RawDocument> {
+    RawDocument::from_bytes(reply).map_err(|_| Error::protocol("the reply is not a BSON document"))
+}
+
+/// The error code of a failed reply (`ok` other than 1), if it is one.
+pub fn error_code(reply: &[u8]) -> Option<i32> {
+    match reply_document(reply).map(check_ok) {
+        Ok(Err(Error::Server { code, .. })) => Some(code),
+        _ => None,
+    }
+}
+
+/// A reply with `ok` other than 1 becomes [`Error::Server`]; a legacy `$err` reply too.
+pub(crate) fn check_ok(doc: &RawDocument) -> Result<()> {
+    let ok = match doc.get("ok") {
+        Ok(Some(RawBsonRef::Double(v))) => Some(v == 1.0),
+        Ok(Some(RawBsonRef::Int32(v))) => Some(v == 1),
+        Ok(Some(RawBsonRef::Int64(v))) => Some(v == 1),
+        Ok(Some(RawBsonRef::Boolean(v))) => Some(v),
+        Ok(None) => None,
+        _ => return Err(Error::protocol("`ok` in the reply is not a number")),
+    };
+    let legacy_error = matches!(doc.get("$err"), Ok(Some(_)));
+    match ok {
+        Some(true) if !legacy_error => Ok(()),
+        None if !legacy_error => Err(Error::protocol("the reply has no `ok` field")),
+        _ => {
+            let text = |key: &str| match doc.get(key) {
+                Ok(Some(RawBsonRef::String(s))) => s.to_owned(),
+                _ => String::new(),
+            };
+            let code = match doc.get("code") {
+                Ok(Some(RawBsonRef::Int32(code))) => code,
+                Ok(Some(RawBsonRef::Int64(code))) => i32::try_from(code).unwrap_or(0),
+                Ok(Some(RawBsonRef::Double(code)))
+                    if code.fract() == 0.0 && code.abs() < 2f64.powi(31) =>
+                {
+                    code as i32
+                }
+                _ => 0,
+            };
+            let message = match text("errmsg") {
+                m if m.is_empty() => text("$err"),
+                m => m,
+            };
+            Err(Error::Server {
+                code,
+                code_name: text("codeName"),
+                message,
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bson::rawdoc;
+
+    use super::*;
+    use crate::error::REAUTHENTICATION_REQUIRED;
+
+    #[test]
+    fn debug_shows_no_body() {
+        let command = Command::new(
+            "admin",
+            rawdoc! { "saslStart": 1, "payload": "hunter2" }.into_bytes(),
+        );
+        let debug = format!("{command:?}");
+        assert!(
+            debug.contains("saslStart") && !debug.contains("hunter2"),
+            "{debug}"
+        );
+    }
+
+    #[test]
+    fn document_with_capacity_does_not_reallocate_within_it() {
+        let mut doc = document_with_capacity(256);
+        let before = doc.as_bytes().as_ptr();
+        doc.append(bson::raw::cstr!("payload"), binary(&[7; 100]));
+        assert_eq!(doc.as_bytes().as_ptr(), before);
+    }
+
+    #[test]
+    fn error_codes() {
+        let reauth = rawdoc! { "ok": 0, "code": 391, "codeName": "ReauthenticationRequired" };
+        assert_eq!(
+            error_code(reauth.as_bytes()),
+            Some(REAUTHENTICATION_REQUIRED)
+        );
+        assert_eq!(error_code(rawdoc! { "ok": 1 }.as_bytes()), None);
+        assert_eq!(error_code(b"junk"), None);
+    }
+}
