@@ -1,6 +1,6 @@
 //! What the blocking and tokio adapters share: options, the `hello` they open a connection with,
 //! the addresses they try, and the events they report. The adapters themselves are the
-//! [`Authenticator`](crate::Authenticator) loop plus a socket.
+//! [`crate::Authenticator`] loop plus a socket.
 
 use std::fmt;
 use std::sync::Arc;

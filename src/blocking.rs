@@ -1,4 +1,4 @@
-//! The blocking adapter (feature `blocking`): the [`Authenticator`] loop over a std
+//! The blocking adapter (feature `blocking`): the [`Authenticator`](crate::Authenticator) loop over a std
 //! `Read + Write` stream, PBKDF2 run inline.
 //!
 //! ```no_run

@@ -1,6 +1,6 @@
 //! One command and one reply, as they cross the public boundary: BSON bytes, so a driver on any
 //! version of the `bson` crate can embed the machines. The wire layer encodes a [`Command`]; the
-//! handshake builds them and reads the replies with [`check_ok`].
+//! handshake builds them and checks the replies here.
 
 use std::fmt;
 

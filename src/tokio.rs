@@ -1,4 +1,4 @@
-//! The tokio adapter (feature `tokio`): the [`Authenticator`] loop over an
+//! The tokio adapter (feature `tokio`): the [`Authenticator`](crate::Authenticator) loop over an
 //! `AsyncRead + AsyncWrite` stream. PBKDF2 runs on the blocking pool (`spawn_blocking`), so a
 //! slow key derivation never stalls the runtime.
 //!

@@ -26,6 +26,51 @@ fn json(output: &Output) -> Value {
 }
 
 #[test]
+fn serve_reads_users_from_a_file() {
+    let dir = std::env::temp_dir().join(format!("mongodb-auth-users-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("users");
+    std::fs::write(
+        &file,
+        "# the users of this test\nalice:pencil\n\napp.bob:s3cret:SCRAM-SHA-256\n",
+    )
+    .unwrap();
+    let serve = Serve::start_with(&["--users-file", file.to_str().unwrap()]);
+    let address = serve.address.clone();
+    for (uri, user, db) in [
+        (
+            format!("mongodb://alice:pencil@{address}/"),
+            "alice",
+            "admin",
+        ),
+        (format!("mongodb://bob:s3cret@{address}/app"), "bob", "app"),
+    ] {
+        let login = run(&["connect", &uri, "--json"]);
+        assert_eq!(login.status.code(), Some(0), "{login:?}");
+        assert_eq!(
+            json(&login)["authenticatedUsers"],
+            serde_json::json!([{ "user": user, "db": db }])
+        );
+    }
+    drop(serve);
+
+    // A bad line is named by number; its content (a password) is never repeated.
+    std::fs::write(&file, "alice:pencil\nbroken-line-with-SECRET\n").unwrap();
+    let refused = run(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--users-file",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(refused.status.code(), Some(2), "{refused:?}");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("line 2"), "{stderr}");
+    assert!(!stderr.contains("SECRET"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn serve_then_connect() {
     let serve = Serve::start(&[
         "alice:pencil",

@@ -335,37 +335,45 @@ fn server_listing_only_sha1_gets_a_full_sha1_conversation() {
     assert_eq!(outcome.round_trips, 2);
 }
 
-#[test]
-fn a_warm_cache_skips_pbkdf2() {
-    let cache = Arc::new(ScramKeyCache::new(4, &mut SystemRandom));
-    let run = |expect_derive: bool| {
-        let mut server = Rfc5802Server::new(Hash::Sha256, "user", "pencil", b"same salt", 4096);
-        let opts = AuthOptions::default()
-            .key_cache(Some(cache.clone()))
-            .speculative(false);
-        let mut auth = Authenticator::new(
-            &credential("mongodb://user:pencil@localhost/?authMechanism=SCRAM-SHA-256"),
-            opts,
-        )
+/// One SCRAM-SHA-256 login through `cache` against a server that accepts or refuses the proof;
+/// returns whether the keys came from the cache and the outcome.
+fn login_through_cache(
+    cache: &Arc<ScramKeyCache>,
+    server_accepts: bool,
+) -> (bool, Option<Outcome>) {
+    let mut server = Rfc5802Server::new(Hash::Sha256, "user", "pencil", b"same salt", 4096);
+    let opts = AuthOptions::default()
+        .key_cache(Some(cache.clone()))
+        .speculative(false);
+    let uri = "mongodb://user:pencil@localhost/?authMechanism=SCRAM-SHA-256";
+    let mut auth = Authenticator::new(&credential(uri), opts).unwrap();
+    auth.hello_fields().unwrap();
+    let start = expect_send(auth.handle_hello_reply(&hello_reply(doc! {})).unwrap());
+    let server_first = server.server_first(&payload(&to_doc(start.body())));
+    let step = auth
+        .handle_reply(&sasl_reply(1, server_first.as_bytes(), false))
         .unwrap();
-        auth.hello_fields().unwrap();
-        let start = expect_send(auth.handle_hello_reply(&hello_reply(doc! {})).unwrap());
-        let server_first = server.server_first(&payload(&to_doc(start.body())));
-        let step = auth
-            .handle_reply(&sasl_reply(1, server_first.as_bytes(), false))
-            .unwrap();
-        assert_eq!(matches!(step, Step::DeriveKey(_)), expect_derive);
-        let proof = expect_send(derive(&mut auth, step));
+    let used_cache = !matches!(step, Step::DeriveKey(_));
+    let proof = expect_send(derive(&mut auth, step));
+    let reply = if server_accepts {
         let server_final = server
             .server_final(&payload(&to_doc(proof.body())))
             .unwrap();
-        expect_done(
-            auth.handle_reply(&sasl_reply(1, server_final.as_bytes(), true))
-                .unwrap(),
-        )
+        sasl_reply(1, server_final.as_bytes(), true)
+    } else {
+        // As when the password changed on the server after the keys were cached.
+        to_bytes(&doc! { "ok": 0, "code": 18, "codeName": "AuthenticationFailed" })
     };
-    assert!(!run(true).key_cache_hit);
-    assert!(run(false).key_cache_hit);
+    (used_cache, auth.handle_reply(&reply).ok().map(expect_done))
+}
+
+#[test]
+fn a_warm_cache_skips_pbkdf2() {
+    let cache = Arc::new(ScramKeyCache::new(4, &mut SystemRandom));
+    let (used_cache, first) = login_through_cache(&cache, true);
+    assert!(!used_cache && !first.unwrap().key_cache_hit);
+    let (cached, second) = login_through_cache(&cache, true);
+    assert!(cached && second.unwrap().key_cache_hit);
     assert_eq!(cache.stats().hits, 1);
 }
 
@@ -569,4 +577,127 @@ fn hello_failure_is_a_server_error() {
         .handle_hello_reply(&to_bytes(&doc! { "ok": 0, "errmsg": "nope", "code": 13 }))
         .unwrap_err();
     assert!(matches!(err, Error::Server { code: 13, .. }));
+}
+
+/// Starts a SCRAM-SHA-256 conversation with `server` and stops at the DeriveKey step.
+fn until_derive(
+    auth: &mut Authenticator,
+    server: &mut Rfc5802Server,
+) -> mongodb_auth::KeyDerivation {
+    auth.hello_fields().unwrap();
+    let start = expect_send(auth.handle_hello_reply(&hello_reply(doc! {})).unwrap());
+    let server_first = server.server_first(&payload(&to_doc(start.body())));
+    match auth
+        .handle_reply(&sasl_reply(1, server_first.as_bytes(), false))
+        .unwrap()
+    {
+        Step::DeriveKey(job) => job,
+        other => panic!("expected a key derivation, got {other:?}"),
+    }
+}
+
+#[test]
+fn keys_from_another_derivation_are_refused() {
+    let uri = "mongodb://user:pencil@localhost/?authMechanism=SCRAM-SHA-256";
+    let mut server = Rfc5802Server::new(Hash::Sha256, "user", "pencil", b"salt", 4096);
+    let mut first = Authenticator::new(&credential(uri), options().speculative(false)).unwrap();
+    let mut second = Authenticator::new(&credential(uri), options().speculative(false)).unwrap();
+    let first_job = until_derive(&mut first, &mut server);
+    let second_job = until_derive(&mut second, &mut server);
+    // Same password, same salt, same count: the same key bytes, and still another job's keys.
+    let err = second.handle_key(first_job.run()).unwrap_err();
+    assert!(matches!(err, Error::ForeignKeys), "{err}");
+    assert_eq!(err.kind(), ErrorKind::Usage);
+    assert!(first_job.run().derived_by(&first_job));
+    assert!(!first_job.run().derived_by(&second_job));
+    // The refused call leaves the other machine untouched.
+    assert!(matches!(
+        first.handle_key(first_job.run()).unwrap(),
+        Step::Send(_)
+    ));
+}
+
+#[test]
+fn refused_keys_leave_the_cache() {
+    let cache = Arc::new(ScramKeyCache::new(4, &mut SystemRandom));
+    let attempt = |accepts| {
+        let (used_cache, outcome) = login_through_cache(&cache, accepts);
+        (used_cache, outcome.is_some())
+    };
+    assert_eq!(
+        attempt(true),
+        (false, true),
+        "the first login derives and caches"
+    );
+    assert_eq!(cache.stats().entries, 1);
+    assert_eq!(attempt(false), (true, false), "cached keys, refused");
+    assert_eq!(cache.stats().entries, 0, "the refused entry is gone");
+    assert_eq!(
+        attempt(true),
+        (false, true),
+        "so the next login derives again"
+    );
+}
+
+#[test]
+fn reauthentication_is_sasl_without_hello() {
+    let mut server = Rfc5802Server::new(Hash::Sha256, "user", "pencil", b"salt", 4096);
+    let mut auth =
+        Authenticator::new(&credential("mongodb://user:pencil@localhost/"), options()).unwrap();
+    // A first login, speculative inside hello.
+    let (fields, _) = speculative(&to_doc(&auth.hello_fields().unwrap()));
+    assert!(fields.contains_key("saslStart"));
+    // (The scripted server declines the speculative attempt and negotiates SHA-256.)
+    let start = expect_send(
+        auth.handle_hello_reply(&hello_reply(
+            doc! { "saslSupportedMechs": ["SCRAM-SHA-256"] },
+        ))
+        .unwrap(),
+    );
+    let mut finish = |auth: &mut Authenticator, start: Command| {
+        let server_first = server.server_first(&payload(&to_doc(start.body())));
+        let step = auth
+            .handle_reply(&sasl_reply(1, server_first.as_bytes(), false))
+            .unwrap();
+        let proof = expect_send(derive(auth, step));
+        let server_final = server
+            .server_final(&payload(&to_doc(proof.body())))
+            .unwrap();
+        expect_done(
+            auth.handle_reply(&sasl_reply(1, server_final.as_bytes(), true))
+                .unwrap(),
+        )
+    };
+    finish(&mut auth, start);
+    assert!(auth.is_done());
+    // The server answers a command with 391: log in again, straight with saslStart.
+    let start = expect_send(auth.reauthenticate().unwrap());
+    let body = to_doc(start.body());
+    assert_eq!(body.get_str("mechanism").unwrap(), "SCRAM-SHA-256");
+    assert!(body.contains_key("saslStart") && !body.contains_key("db"));
+    let outcome = finish(&mut auth, start);
+    assert!(!outcome.speculative);
+    assert_eq!(outcome.round_trips, 2);
+    // Not in the middle of a conversation.
+    auth.reauthenticate().unwrap();
+    assert!(matches!(
+        auth.reauthenticate(),
+        Err(Error::OutOfOrder { .. })
+    ));
+}
+
+#[test]
+fn an_unknown_step_becomes_an_error_not_a_panic() {
+    let mut auth = Authenticator::new(
+        &credential("mongodb://user:pencil@localhost/?authMechanism=PLAIN"),
+        options(),
+    )
+    .unwrap();
+    let step = auth.reauthenticate().unwrap();
+    let err = step.unhandled();
+    assert!(
+        matches!(err, Error::UnhandledStep { step: "Send" }),
+        "{err}"
+    );
+    assert_eq!(err.kind(), ErrorKind::Usage);
 }

@@ -14,7 +14,7 @@ use std::sync::{Arc, OnceLock};
 use base64::Engine as _;
 use bson::{Binary, Document, doc, spec::BinarySubtype};
 use libfuzzer_sys::fuzz_target;
-use mongodb_auth::{AuthOptions, Authenticator, ConnectionString, ScramKeyCache, Step};
+use mongodb_auth::{danger, AuthOptions, Authenticator, ConnectionString, ScramKeyCache, Step};
 
 fn bin(b64: &str) -> bson::Bson {
     let bytes = base64::engine::general_purpose::STANDARD.decode(b64).unwrap();
@@ -116,10 +116,10 @@ fuzz_target!(|data: &[u8]| {
     let scenario = &scenarios[choice as usize % scenarios.len()];
     let credential = ConnectionString::parse(scenario.uri).unwrap().credential().unwrap().clone();
     let nonce = scenario.nonce;
-    let options = AuthOptions::default()
-        .key_cache(Some(cache))
-        .speculative(scenario.speculative)
-        .with_nonce_generator(move || nonce.to_owned());
+    let options = danger::with_forced_nonces(
+        AuthOptions::default().key_cache(Some(cache)).speculative(scenario.speculative),
+        move || nonce.to_owned(),
+    );
     let mut auth = Authenticator::new(&credential, options).unwrap();
     auth.hello_fields().unwrap();
 

@@ -698,6 +698,16 @@ mod tests {
         users.insert(
             User::new(
                 "admin",
+                "sha256only",
+                &Secret::new("pw"),
+                &[ScramVariant::Sha256],
+                &mut rng,
+            )
+            .unwrap(),
+        );
+        users.insert(
+            User::new(
+                "admin",
                 "old",
                 &Secret::new("pw"),
                 &[ScramVariant::Sha1],
@@ -808,6 +818,69 @@ mod tests {
         );
         assert!(!unknown.contains_key("saslSupportedMechs"));
         assert!(unknown.get_bool("ismaster").unwrap());
+    }
+
+    /// The salt (decoded) and iteration count of the server-first message `session` sends to
+    /// `user` for `mechanism`.
+    fn server_first_shape(session: &mut Session, user: &str, mechanism: &str) -> (usize, u32) {
+        let client_first = format!("n,,n={user},r=clientnonce");
+        let reply = command(
+            session,
+            doc! { "saslStart": 1, "mechanism": mechanism, "payload": bin(client_first.as_bytes()) },
+        );
+        let server_first = String::from_utf8(payload(&reply)).unwrap();
+        let mut salt_len = None;
+        let mut iterations = None;
+        for attribute in server_first.split(',') {
+            if let Some(salt) = attribute.strip_prefix("s=") {
+                salt_len = Some(BASE64.decode(salt).unwrap().len());
+            }
+            if let Some(count) = attribute.strip_prefix("i=") {
+                iterations = Some(count.parse().unwrap());
+            }
+        }
+        (salt_len.unwrap(), iterations.unwrap())
+    }
+
+    #[test]
+    fn server_first_looks_the_same_for_real_unknown_and_mechanism_lacking_users() {
+        let mut session = session();
+        for (mechanism, lacking) in [("SCRAM-SHA-256", "old"), ("SCRAM-SHA-1", "sha256only")] {
+            let real = server_first_shape(&mut session, "alice", mechanism);
+            let unknown = server_first_shape(&mut session, "nobody", mechanism);
+            let without_mechanism = server_first_shape(&mut session, lacking, mechanism);
+            assert_eq!(unknown, real, "{mechanism}: unknown user");
+            assert_eq!(without_mechanism, real, "{mechanism}: user without it");
+        }
+        assert_eq!(
+            server_first_shape(&mut session, "alice", "SCRAM-SHA-256"),
+            (28, 15_000)
+        );
+        assert_eq!(
+            server_first_shape(&mut session, "alice", "SCRAM-SHA-1"),
+            (16, 10_000)
+        );
+    }
+
+    #[test]
+    fn a_plain_check_costs_the_same_for_every_user() {
+        let session = session();
+        let decoy = session.config.decoy_user.as_ref().unwrap();
+        let work = |user: Option<&User>| {
+            super::super::users::plain_verifiers(user, decoy)
+                .map(|(_, checked)| checked.map(|c| (c.variant(), c.iterations(), c.salt().len())))
+        };
+        let users = &session.config.users;
+        let unknown = work(None);
+        assert!(unknown.iter().all(Option::is_some), "{unknown:?}");
+        for name in ["alice", "old", "sha256only"] {
+            assert_eq!(work(users.get("admin", name)), unknown, "{name}");
+        }
+        // The verdict is still the user's own.
+        let old = users.get("admin", "old");
+        assert!(verify_plain(old, &Secret::new("pw"), decoy));
+        assert!(!verify_plain(old, &Secret::new("wrong"), decoy));
+        assert!(!verify_plain(None, &Secret::new("pw"), decoy));
     }
 
     #[test]

@@ -13,11 +13,15 @@ pub struct Serve {
 impl Serve {
     /// Starts the server with `--user` for each of `users`, on a free loopback port.
     pub fn start(users: &[&str]) -> Serve {
+        let args: Vec<&str> = users.iter().flat_map(|user| ["--user", user]).collect();
+        Serve::start_with(&args)
+    }
+
+    /// Starts the server with these arguments after `serve`, on a free loopback port.
+    pub fn start_with(args: &[&str]) -> Serve {
         let mut command = Command::new(env!("CARGO_BIN_EXE_mongodb-auth"));
         command.args(["serve", "--listen", "127.0.0.1:0"]);
-        for user in users {
-            command.args(["--user", user]);
-        }
+        command.args(args);
         let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

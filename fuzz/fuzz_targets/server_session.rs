@@ -1,0 +1,72 @@
+//! A whole server session fed arbitrary bytes: as wire messages through the request decoder,
+//! and as command documents straight into the session. Nothing panics, every reply is a BSON
+//! document, and no login succeeds without the password.
+
+#![no_main]
+
+use std::sync::{Arc, OnceLock};
+use std::time::SystemTime;
+
+use libfuzzer_sys::fuzz_target;
+use mongodb_auth::random;
+use mongodb_auth::scram::ScramVariant;
+use mongodb_auth::server::{Session, SessionConfig, User, UserStore};
+use mongodb_auth::wire::{MessageDecoder, OP_MSG, OP_QUERY};
+use mongodb_auth::Secret;
+
+fn config() -> Arc<SessionConfig> {
+    static CONFIG: OnceLock<Arc<SessionConfig>> = OnceLock::new();
+    CONFIG
+        .get_or_init(|| {
+            let mut fixed = random::from_fn(|bytes: &mut [u8]| bytes.fill(3));
+            let mut users = UserStore::new();
+            let password = Secret::new("a password no fuzzer sends");
+            users.insert(
+                User::new("admin", "user", &password, &[ScramVariant::Sha1, ScramVariant::Sha256], &mut fixed)
+                    .unwrap(),
+            );
+            Arc::new(SessionConfig::with_random(users, fixed))
+        })
+        .clone()
+}
+
+fuzz_target!(|data: &[u8]| {
+    let mut session = Session::new(config(), 1);
+    let now = SystemTime::UNIX_EPOCH;
+    let (&mode, rest) = match data.split_first() {
+        Some(split) => split,
+        None => return,
+    };
+    let mut replies = Vec::new();
+    if mode % 2 == 0 {
+        // Wire bytes, as a client would send them.
+        let mut decoder = MessageDecoder::requests().max_size(64 * 1024);
+        let mut next = decoder.push(rest);
+        for _ in 0..64 {
+            let Ok(Some(message)) = next else { break };
+            replies.push(match message.op_code {
+                OP_MSG => session.handle_op_msg(message.body(), now),
+                OP_QUERY => session.handle_op_query(message.collection.as_deref().unwrap_or(""), message.body(), now),
+                _ => unreachable!("the request decoder accepts OP_MSG and OP_QUERY only"),
+            });
+            next = decoder.push(&[]);
+        }
+    } else {
+        // Command documents, each framed by its own length, against `admin` or `$external`.
+        let mut input = rest;
+        for _ in 0..16 {
+            let Some((&db, tail)) = input.split_first() else { break };
+            let len = tail.get(..4).map_or(0, |b| {
+                i32::from_le_bytes([b[0], b[1], b[2], b[3]]).clamp(0, tail.len() as i32) as usize
+            });
+            let (doc, tail) = tail.split_at(len);
+            input = tail;
+            let db = if db % 2 == 0 { "admin" } else { "$external" };
+            replies.push(session.handle_command(db, doc, now));
+        }
+    }
+    for reply in &replies {
+        assert!(bson::RawDocument::from_bytes(reply).is_ok(), "a reply is not a document");
+    }
+    assert!(session.authenticated_users().is_empty(), "a login succeeded without the password");
+});

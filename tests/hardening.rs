@@ -1,0 +1,258 @@
+//! The server's promises under attack and the client's in a driver's hands, over real loopback
+//! sockets: one peer cannot hold the connection cap, an idle unauthenticated socket is closed,
+//! and a 391 from the server is answered by re-authentication in both adapters.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use mongodb_auth::adapter::ConnectOptions;
+use mongodb_auth::random::SystemRandom;
+use mongodb_auth::server::danger::{FailCommand, Misbehavior};
+use mongodb_auth::server::{AuthEvent, Server, ServerConfig, User, UserStore};
+use mongodb_auth::{AuthMechanism, AuthOptions, ScramKeyCache, ScramVariant, Secret, blocking};
+use tokio::io::AsyncReadExt;
+
+fn users() -> UserStore {
+    let mut users = UserStore::new();
+    for (db, name, password, variants) in [
+        (
+            "admin",
+            "both",
+            "pencil",
+            &[ScramVariant::Sha1, ScramVariant::Sha256][..],
+        ),
+        ("admin", "sha1", "sha1pw", &[ScramVariant::Sha1][..]),
+        ("$external", "ldap", "ldappw", &[ScramVariant::Sha256][..]),
+    ] {
+        users.insert(
+            User::new(
+                db,
+                name,
+                &Secret::new(password),
+                variants,
+                &mut SystemRandom,
+            )
+            .unwrap(),
+        );
+    }
+    users
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn options() -> ConnectOptions {
+    let cache = Arc::new(ScramKeyCache::new(8, &mut SystemRandom));
+    let mut options =
+        ConnectOptions::default().auth_options(AuthOptions::default().key_cache(Some(cache)));
+    options.connect_timeout = Duration::from_secs(5);
+    options.read_timeout = Duration::from_secs(5);
+    options
+}
+
+/// A TCP connection to `server` from the loopback address `source` (127.0.0.2, ...), which the
+/// server sees as another peer than 127.0.0.1.
+async fn connect_from(source: &str, server: SocketAddr) -> tokio::net::TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{source}:0").parse().unwrap()).unwrap();
+    socket.connect(server).await.unwrap()
+}
+
+/// Whether the server closes `stream` within `within` without it sending anything.
+async fn closed_by_server(stream: &mut tokio::net::TcpStream, within: Duration) -> bool {
+    let mut byte = [0u8; 1];
+    matches!(
+        tokio::time::timeout(within, stream.read(&mut byte)).await,
+        Ok(Ok(0) | Err(_))
+    )
+}
+
+#[test]
+fn one_peer_cannot_hold_the_connection_cap() {
+    let runtime = runtime();
+    let mut config = ServerConfig::new(users());
+    config.max_connections = 6;
+    config.max_connections_per_peer = 3;
+    let server = runtime
+        .block_on(Server::bind("127.0.0.1:0", config))
+        .unwrap();
+    let address = server.local_addr();
+
+    runtime.block_on(async {
+        // 127.0.0.2 opens twice the whole cap and keeps every socket it is given.
+        let mut held = Vec::new();
+        for _ in 0..12 {
+            held.push(connect_from("127.0.0.2", address).await);
+        }
+        // The server keeps its share open and closes the rest at once.
+        let mut open = 0;
+        for stream in &mut held {
+            if !closed_by_server(stream, Duration::from_millis(300)).await {
+                open += 1;
+            }
+        }
+        assert_eq!(open, 3, "one peer holds exactly its share");
+    });
+
+    // The rest of the world (127.0.0.1 here) still logs in, with both adapters.
+    let uri = format!("mongodb://both:pencil@{address}/");
+    let mut connection = blocking::connect(uri.as_str(), options()).unwrap();
+    assert_eq!(
+        connection.authenticated_users().unwrap(),
+        [("both".to_owned(), "admin".to_owned())]
+    );
+    let users = runtime.block_on(async {
+        let mut connection = mongodb_auth::tokio::connect(uri.as_str(), options())
+            .await
+            .unwrap();
+        connection.authenticated_users().await.unwrap()
+    });
+    assert_eq!(users, [("both".to_owned(), "admin".to_owned())]);
+    runtime.block_on(server.shutdown());
+}
+
+#[test]
+fn an_unauthenticated_connection_must_log_in_in_time() {
+    let runtime = runtime();
+    let mut config = ServerConfig::new(users());
+    config.login_timeout = Duration::from_millis(300);
+    let server = runtime
+        .block_on(Server::bind("127.0.0.1:0", config))
+        .unwrap();
+    let address = server.local_addr();
+    let uri = format!("mongodb://both:pencil@{address}/");
+    runtime.block_on(async {
+        // A socket that never logs in is closed after the login timeout...
+        let mut idle = connect_from("127.0.0.1", address).await;
+        assert!(closed_by_server(&mut idle, Duration::from_secs(10)).await);
+        // ...while one that logged in stays open past it.
+        let mut connection = mongodb_auth::tokio::connect(uri.as_str(), options())
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        assert_eq!(
+            connection.authenticated_users().await.unwrap(),
+            [("both".to_owned(), "admin".to_owned())]
+        );
+    });
+    runtime.block_on(server.shutdown());
+}
+
+/// A server whose next `connectionStatus` (anywhere) gets 391, and its auth log.
+fn reauth_server(runtime: &tokio::runtime::Runtime) -> (Server, Arc<Mutex<Vec<AuthEvent>>>) {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let sink = log.clone();
+    let mut config =
+        ServerConfig::new(users()).auth_log(move |event| sink.lock().unwrap().push(event.clone()));
+    config.misbehavior = Some(Misbehavior::FailCommand(
+        FailCommand::new(["connectionStatus"], 391).times(1),
+    ));
+    let server = runtime
+        .block_on(Server::bind("127.0.0.1:0", config))
+        .unwrap();
+    (server, log)
+}
+
+/// The logins the server logged, per connection.
+fn logins_per_connection(log: &Mutex<Vec<AuthEvent>>) -> Vec<(i32, &'static str, bool)> {
+    log.lock()
+        .unwrap()
+        .iter()
+        .filter_map(|event| match event {
+            AuthEvent::Authenticated {
+                connection_id,
+                mechanism,
+                speculative,
+                ..
+            } => Some((*connection_id, *mechanism, *speculative)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_391_is_answered_by_reauthentication_in_both_adapters() {
+    let runtime = runtime();
+    for (userinfo, query, mechanism) in [
+        ("both:pencil@", "", AuthMechanism::ScramSha256),
+        ("sha1:sha1pw@", "", AuthMechanism::ScramSha1),
+        (
+            "ldap:ldappw@",
+            "?authMechanism=PLAIN&authSource=$external",
+            AuthMechanism::Plain,
+        ),
+    ] {
+        for adapter in ["blocking", "tokio"] {
+            let (server, log) = reauth_server(&runtime);
+            let uri = format!("mongodb://{userinfo}{}/{query}", server.local_addr());
+            let (users, reauthentications, outcome) = if adapter == "blocking" {
+                let mut connection = blocking::connect(uri.as_str(), options()).unwrap();
+                let users = connection.authenticated_users().unwrap();
+                (
+                    users,
+                    connection.reauthentications(),
+                    connection.outcome().clone(),
+                )
+            } else {
+                runtime.block_on(async {
+                    let mut connection = mongodb_auth::tokio::connect(uri.as_str(), options())
+                        .await
+                        .unwrap();
+                    let users = connection.authenticated_users().await.unwrap();
+                    (
+                        users,
+                        connection.reauthentications(),
+                        connection.outcome().clone(),
+                    )
+                })
+            };
+            let context = format!("{adapter} {userinfo}{query}");
+            // The command got 391, the connection logged in again, and the command ran again.
+            assert_eq!(reauthentications, 1, "{context}");
+            assert_eq!(users.len(), 1, "{context}: {users:?}");
+            assert_eq!(outcome.mechanism, Some(mechanism), "{context}");
+            assert!(
+                !outcome.speculative,
+                "{context}: no speculative re-authentication"
+            );
+            let logins = logins_per_connection(&log);
+            assert_eq!(logins.len(), 2, "{context}: {logins:?}");
+            assert_eq!(
+                logins[0].0, logins[1].0,
+                "{context}: on the same connection"
+            );
+            assert!(!logins[1].2, "{context}: the second login is plain SASL");
+            runtime.block_on(server.shutdown());
+        }
+    }
+}
+
+#[test]
+fn a_failed_reauthentication_is_the_error_returned() {
+    let runtime = runtime();
+    let mut config = ServerConfig::new(users());
+    // The first login runs inside hello (speculative), so the fail point's two shots go to the
+    // connectionStatus (391) and then to the saslStart of the re-authentication.
+    config.misbehavior = Some(Misbehavior::FailCommand(
+        FailCommand::new(["connectionStatus", "saslStart"], 391).times(2),
+    ));
+    let server = runtime
+        .block_on(Server::bind("127.0.0.1:0", config))
+        .unwrap();
+    let uri = format!("mongodb://both:pencil@{}/", server.local_addr());
+    let mut connection = blocking::connect(uri.as_str(), options()).unwrap();
+    assert!(connection.outcome().speculative);
+    let err = connection.authenticated_users().unwrap_err();
+    assert!(
+        matches!(err, mongodb_auth::Error::Server { code: 391, .. }),
+        "the re-authentication's own failure, not a rerun of the command: {err}"
+    );
+    assert_eq!(connection.reauthentications(), 0);
+    runtime.block_on(server.shutdown());
+}
