@@ -12,9 +12,11 @@
 //! ```
 
 use std::io::{Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::adapter::dns::{self, Target};
 use crate::adapter::{
     self, Authenticated, ConnectOptions, Event, IntoConnectionString, Login, MAX_AUTH_REPLY_SIZE,
     Next, Outgoing, authenticated_users, connection_status_command,
@@ -23,13 +25,61 @@ use crate::command::Command;
 use crate::credential::Credential;
 use crate::error::{Error, Result};
 use crate::handshake::Outcome;
+use crate::tls::{self, TlsInfo};
+use crate::uri::ConnectionString;
 use crate::wire::{MAX_MESSAGE_SIZE, ReplyDecoder};
+
+/// The stream of a connection: TCP, or TLS over TCP.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Stream {
+    /// Plain TCP.
+    Plain(TcpStream),
+    /// TLS (rustls) over TCP.
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+}
+
+impl Stream {
+    /// The TCP socket underneath.
+    pub fn tcp(&self) -> &TcpStream {
+        match self {
+            Stream::Plain(tcp) => tcp,
+            Stream::Tls(tls) => tls.get_ref(),
+        }
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Stream::Plain(tcp) => tcp.read(buf),
+            Stream::Tls(tls) => tls.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Stream::Plain(tcp) => tcp.write(buf),
+            Stream::Tls(tls) => tls.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Stream::Plain(tcp) => tcp.flush(),
+            Stream::Tls(tls) => tls.flush(),
+        }
+    }
+}
 
 /// An authenticated connection. It keeps its authenticator, so it can log in again when the
 /// server asks (error 391).
 pub struct Connection {
-    stream: TcpStream,
+    stream: Stream,
     address: String,
+    tls: Option<TlsInfo>,
     authenticated: Authenticated,
     options: ConnectOptions,
     login: Login,
@@ -40,52 +90,125 @@ impl std::fmt::Debug for Connection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Connection")
             .field("address", &self.address)
+            .field("tls", &self.tls)
             .field("authenticated", &self.authenticated)
             .field("reauthentications", &self.reauthentications)
             .finish_non_exhaustive()
     }
 }
 
-/// Opens a TCP connection to the first host of `uri` that answers, sends `hello` and
-/// authenticates with the connection string's credential (if any).
+/// Connects to the first host of `uri` that answers (after resolving a `mongodb+srv` name),
+/// over TLS when the connection string asks for it, sends `hello` and authenticates with the
+/// connection string's credential (if any).
 pub fn connect(uri: impl IntoConnectionString, mut options: ConnectOptions) -> Result<Connection> {
     let cs = uri.into_connection_string()?;
+    let (cs, targets) = resolve(&cs, &options)?;
     if options.app_name.is_none() {
         options.app_name = cs.option("appName").map(str::to_owned);
     }
+    let tls = cs
+        .tls_enabled()
+        .then(|| tls::client_config(cs.tls()))
+        .transpose()?;
     let mut last_error = None;
-    for (host, port) in adapter::tcp_targets(&cs)? {
-        match open(&host, port, &options) {
-            Ok(mut stream) => {
-                let address = format!("{host}:{port}");
-                options.emit(Event::Connected { address: &address });
-                let style = adapter::hello_style(&options, Some(&cs));
-                let load_balanced = cs.option("loadBalanced") == Some("true");
-                let (mut login, hello) =
-                    Login::start(cs.credential(), &mut options, style, load_balanced)?;
-                let authenticated = drive(&mut stream, &mut login, Next::Write(hello), &options)?;
-                return Ok(Connection {
-                    stream,
-                    address,
-                    authenticated,
-                    options,
-                    login,
-                    reauthentications: 0,
-                });
+    for target in targets {
+        let tcp = match open(&target, &options) {
+            Ok(tcp) => tcp,
+            Err(e) => {
+                last_error = Some(e);
+                continue;
             }
-            Err(e) => last_error = Some(e),
-        }
+        };
+        let address = format!("{}:{}", target.host, target.port);
+        options.emit(Event::Connected { address: &address });
+        let (mut stream, tls_info) = match &tls {
+            Some((config, client_subject)) => {
+                let (stream, info) = handshake(
+                    tcp,
+                    config,
+                    &target.host,
+                    client_subject.as_deref(),
+                    options.read_timeout,
+                )?;
+                options.emit(Event::TlsEstablished { info: &info });
+                (stream, Some(info))
+            }
+            None => (Stream::Plain(tcp), None),
+        };
+        let style = adapter::hello_style(&options, Some(&cs));
+        let load_balanced = cs.option("loadBalanced") == Some("true");
+        let (mut login, hello) = Login::start(cs.credential(), &mut options, style, load_balanced)?;
+        let authenticated = drive(&mut stream, &mut login, Next::Write(hello), &options)?;
+        return Ok(Connection {
+            stream,
+            address,
+            tls: tls_info,
+            authenticated,
+            options,
+            login,
+            reauthentications: 0,
+        });
     }
     Err(last_error.unwrap_or(Error::Unsupported {
         what: "no host to connect to".into(),
     }))
 }
 
-fn open(host: &str, port: u16, options: &ConnectOptions) -> Result<TcpStream> {
+/// The hosts to try; DNS (`mongodb+srv`, a resolver override) runs on a small runtime of its
+/// own, only when needed.
+fn resolve(
+    cs: &ConnectionString,
+    options: &ConnectOptions,
+) -> Result<(ConnectionString, Vec<Target>)> {
+    if !dns::needs_resolver(cs, options.dns_server) {
+        return Ok((cs.clone(), dns::static_targets(cs)?));
+    }
+    let runtime = ::tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::io("starting the DNS resolver", e, options.connect_timeout))?;
+    runtime.block_on(dns::targets(
+        cs,
+        options.dns_server,
+        options.connect_timeout,
+    ))
+}
+
+/// The TLS handshake, bounded by the socket's timeouts.
+fn handshake(
+    mut tcp: TcpStream,
+    config: &Arc<rustls::ClientConfig>,
+    host: &str,
+    client_subject: Option<&str>,
+    timeout: Duration,
+) -> Result<(Stream, TlsInfo)> {
+    let name = tls::server_name(host)?;
+    let mut connection = rustls::ClientConnection::new(config.clone(), name)
+        .map_err(|e| Error::Tls(tls::classify(&e, true)))?;
+    while connection.is_handshaking() {
+        connection
+            .complete_io(&mut tcp)
+            .map_err(|e| Error::io("in the TLS handshake", e, timeout))?;
+    }
+    let info = TlsInfo::of(&connection, client_subject);
+    Ok((
+        Stream::Tls(Box::new(rustls::StreamOwned::new(connection, tcp))),
+        info,
+    ))
+}
+
+fn open(target: &Target, options: &ConnectOptions) -> Result<TcpStream> {
     let timeout = options.connect_timeout;
-    let addresses = (host, port)
-        .to_socket_addrs()
-        .map_err(|e| Error::io("resolving the host", e, timeout))?;
+    let addresses: Vec<SocketAddr> = match &target.addresses {
+        Some(addresses) => addresses.clone(),
+        None => (target.host.as_str(), target.port)
+            .to_socket_addrs()
+            .map_err(|e| Error::Dns {
+                name: target.host.clone(),
+                reason: e.to_string(),
+            })?
+            .collect(),
+    };
     let mut last_error = None;
     for address in addresses {
         match TcpStream::connect_timeout(&address, timeout) {
@@ -103,12 +226,9 @@ fn open(host: &str, port: u16, options: &ConnectOptions) -> Result<TcpStream> {
             Err(e) => last_error = Some(Error::io("connecting", e, timeout)),
         }
     }
-    Err(last_error.unwrap_or(Error::Io {
-        operation: "resolving the host",
-        source: std::io::Error::new(
-            std::io::ErrorKind::NotFound,
-            "the name resolves to no address",
-        ),
+    Err(last_error.unwrap_or(Error::Dns {
+        name: target.host.clone(),
+        reason: "the name resolves to no address".into(),
     }))
 }
 
@@ -136,10 +256,11 @@ trait ReplyDeadline: Read + Write {
     fn limit_next_read(&mut self, remaining: Duration) -> std::io::Result<()>;
 }
 
-impl ReplyDeadline for TcpStream {
+impl ReplyDeadline for Stream {
     fn limit_next_read(&mut self, remaining: Duration) -> std::io::Result<()> {
         // A zero timeout means "block forever" to std: never pass it.
-        self.set_read_timeout(Some(remaining.max(Duration::from_millis(1))))
+        self.tcp()
+            .set_read_timeout(Some(remaining.max(Duration::from_millis(1))))
     }
 }
 
@@ -266,6 +387,11 @@ impl Connection {
         &self.address
     }
 
+    /// What TLS negotiated, when the connection uses it.
+    pub fn tls(&self) -> Option<&TlsInfo> {
+        self.tls.as_ref()
+    }
+
     /// Runs a command and returns the reply document (an `ok: 0` reply is returned, not an
     /// error). Replies up to the wire protocol's 48 MB are read.
     ///
@@ -301,7 +427,7 @@ impl Connection {
     }
 
     /// The authenticated stream, for the caller's own commands.
-    pub fn into_stream(self) -> TcpStream {
+    pub fn into_stream(self) -> Stream {
         self.stream
     }
 }

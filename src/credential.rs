@@ -524,16 +524,16 @@ impl AuthInput {
                         "SERVICE_HOST",
                     ],
                 )?;
-                if let Some(value) = properties.get("CANONICALIZE_HOST_NAME") {
-                    if !GSSAPI_CANONICALIZE_VALUES.contains(&value) {
-                        return Err(Error::credential(
-                            label,
-                            format!(
-                                "CANONICALIZE_HOST_NAME must be one of {}, not `{value}`",
-                                GSSAPI_CANONICALIZE_VALUES.join(", ")
-                            ),
-                        ));
-                    }
+                if let Some(value) = properties.get("CANONICALIZE_HOST_NAME")
+                    && !GSSAPI_CANONICALIZE_VALUES.contains(&value)
+                {
+                    return Err(Error::credential(
+                        label,
+                        format!(
+                            "CANONICALIZE_HOST_NAME must be one of {}, not `{value}`",
+                            GSSAPI_CANONICALIZE_VALUES.join(", ")
+                        ),
+                    ));
                 }
                 if !properties.contains("SERVICE_NAME") {
                     properties.insert("SERVICE_NAME", "mongodb");
@@ -601,13 +601,13 @@ impl AuthInput {
         }
         Ok(match mechanism {
             Some(m) if m.requires_external_source() => {
-                if let Some(source) = explicit {
-                    if source != "$external" {
-                        return Err(Error::credential(
-                            m,
-                            format!("authSource must be `$external`, not `{source}`"),
-                        ));
-                    }
+                if let Some(source) = explicit
+                    && source != "$external"
+                {
+                    return Err(Error::credential(
+                        m,
+                        format!("authSource must be `$external`, not `{source}`"),
+                    ));
                 }
                 "$external".to_owned()
             }

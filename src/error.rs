@@ -149,6 +149,20 @@ pub enum Error {
         what: String,
     },
 
+    /// TLS could not be set up: a file or key of the configuration, or the handshake itself
+    /// (a server certificate that is not trusted says why).
+    #[error("TLS: {0}")]
+    Tls(#[from] TlsError),
+
+    /// A DNS lookup failed (for `mongodb+srv`, or a host name with a resolver override).
+    #[error("DNS lookup of `{name}` failed: {reason}")]
+    Dns {
+        /// The name that failed to resolve.
+        name: String,
+        /// Why.
+        reason: String,
+    },
+
     /// Reading from or writing to the connection failed.
     #[error("I/O error while {operation}: {source}")]
     Io {
@@ -280,6 +294,114 @@ pub enum WireError {
     CommandHasDb,
 }
 
+/// What is wrong with TLS: the configuration (files, keys) or the handshake.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TlsError {
+    /// A file named by an option cannot be read (missing, unreadable).
+    #[error("{option}: cannot read `{path}`: {source}")]
+    File {
+        /// The option (`tlsCAFile`, `tlsCertificateKeyFile`, ...).
+        option: &'static str,
+        /// The file.
+        path: std::path::PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file has no certificate in it.
+    #[error("{option}: `{path}` holds no PEM certificate")]
+    NoCertificate {
+        /// The option.
+        option: &'static str,
+        /// The file.
+        path: std::path::PathBuf,
+    },
+    /// The file has no private key in it.
+    #[error("{option}: `{path}` holds no PEM private key (PKCS#8, PKCS#1 or SEC1)")]
+    NoPrivateKey {
+        /// The option.
+        option: &'static str,
+        /// The file.
+        path: std::path::PathBuf,
+    },
+    /// The private key is encrypted and no password was given.
+    #[error(
+        "tlsCertificateKeyFile: the private key is encrypted; give tlsCertificateKeyFilePassword"
+    )]
+    KeyPasswordRequired,
+    /// The password does not decrypt the private key.
+    #[error("tlsCertificateKeyFilePassword: the password does not decrypt the private key")]
+    WrongKeyPassword,
+    /// The private key is not of a kind or encryption this crate reads.
+    #[error("{option}: the private key cannot be used: {rule}")]
+    UnusableKey {
+        /// The option.
+        option: &'static str,
+        /// Why.
+        rule: String,
+    },
+    /// The private key is not the key of the certificate.
+    #[error("{option}: the private key does not match the certificate")]
+    KeyDoesNotMatchCertificate {
+        /// The option.
+        option: &'static str,
+    },
+    /// A certificate cannot be parsed.
+    #[error("a certificate cannot be read: {rule}")]
+    InvalidCertificate {
+        /// Why.
+        rule: String,
+    },
+    /// The server's certificate failed verification.
+    #[error("the server's certificate is not trusted: {0}")]
+    UntrustedServer(CertificateProblem),
+    /// A client's certificate failed verification (seen by a server).
+    #[error("the client's certificate is not trusted: {0}")]
+    UntrustedClient(CertificateProblem),
+    /// The peer ended the handshake with an alert (for a client: often its certificate was
+    /// refused).
+    #[error("the peer refused the TLS handshake with alert `{alert}`")]
+    RefusedByPeer {
+        /// The TLS alert, as rustls names it.
+        alert: String,
+    },
+    /// Any other handshake failure.
+    #[error("handshake failed: {0}")]
+    Handshake(String),
+}
+
+/// Why a certificate was not trusted.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CertificateProblem {
+    /// Not issued by a trusted authority (give the right `tlsCAFile`).
+    #[error("unknown issuer (not signed by a trusted certificate authority; check tlsCAFile)")]
+    UnknownIssuer,
+    /// Past its validity.
+    #[error("expired")]
+    Expired,
+    /// Before its validity.
+    #[error("not valid yet")]
+    NotValidYet,
+    /// Not issued for the name connected to.
+    #[error(
+        "issued for {presented:?}, not for `{expected}` (tlsAllowInvalidHostnames skips this check)"
+    )]
+    NameMismatch {
+        /// The name connected to.
+        expected: String,
+        /// The names the certificate holds.
+        presented: Vec<String>,
+    },
+    /// Revoked by its issuer.
+    #[error("revoked")]
+    Revoked,
+    /// Anything else rustls reports.
+    #[error("{0}")]
+    Other(String),
+}
+
 /// The broad class of an [`Error`], for callers that react per class (retry, re-prompt, alert).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -300,6 +422,10 @@ pub enum ErrorKind {
     Io,
     /// An operation did not finish in time.
     Timeout,
+    /// The TLS handshake failed: an untrusted certificate, or the peer refused ours.
+    Tls,
+    /// A name did not resolve.
+    Dns,
 }
 
 /// MongoDB's error code for refused credentials.
@@ -331,6 +457,13 @@ impl Error {
                 ErrorKind::Usage
             }
             Error::Io { .. } => ErrorKind::Io,
+            Error::Tls(
+                TlsError::UntrustedServer(_)
+                | TlsError::UntrustedClient(_)
+                | TlsError::RefusedByPeer { .. }
+                | TlsError::Handshake(_),
+            ) => ErrorKind::Tls,
+            Error::Dns { .. } => ErrorKind::Dns,
             Error::Timeout { .. } => ErrorKind::Timeout,
             _ => ErrorKind::Configuration,
         }
@@ -361,6 +494,10 @@ impl Error {
         source: std::io::Error,
         timeout: std::time::Duration,
     ) -> Self {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = crate::tls::from_io_error(&source) {
+            return Error::Tls(tls);
+        }
         match source.kind() {
             std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => Error::Timeout {
                 operation,

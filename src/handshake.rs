@@ -266,10 +266,10 @@ impl Authenticator {
             return Err(self.out_of_order("hello_fields"));
         }
         let mut fields = RawDocumentBuf::new();
-        if self.credential.mechanism().is_none() {
-            if let Some(name) = self.credential.sasl_supported_mechs_name() {
-                fields.append(cstr!("saslSupportedMechs"), name);
-            }
+        if self.credential.mechanism().is_none()
+            && let Some(name) = self.credential.sasl_supported_mechs_name()
+        {
+            fields.append(cstr!("saslSupportedMechs"), name);
         }
         let speculative = if self.options.speculative {
             self.speculative_command()?

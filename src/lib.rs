@@ -46,6 +46,8 @@ pub mod blocking;
 pub mod command;
 pub mod credential;
 pub mod danger;
+#[cfg(feature = "devpki")]
+pub mod devpki;
 pub mod error;
 pub mod handshake;
 pub mod plain;
@@ -54,6 +56,8 @@ pub mod scram;
 mod secret;
 #[cfg(feature = "server")]
 pub mod server;
+#[cfg(feature = "tls")]
+pub mod tls;
 #[cfg(feature = "tokio")]
 pub mod tokio;
 pub mod uri;
@@ -64,7 +68,7 @@ pub use command::Command;
 pub use credential::{
     AuthMechanism, Credential, CredentialOptions, ExplicitAwsCredentials, MechanismProperties,
 };
-pub use error::{Error, ErrorKind, Result, ScramError, WireError};
+pub use error::{CertificateProblem, Error, ErrorKind, Result, ScramError, TlsError, WireError};
 pub use handshake::{AuthOptions, Authenticator, Outcome, Step};
 pub use scram::{KeyDerivation, ScramKeyCache, ScramKeys, ScramVariant};
 pub use secret::{REDACTED, Secret};

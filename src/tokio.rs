@@ -12,11 +12,14 @@
 //! ```
 
 use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use ::tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use ::tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use ::tokio::net::TcpStream;
 
+use crate::adapter::dns::{self, Target};
 use crate::adapter::{
     self, Authenticated, ConnectOptions, Event, IntoConnectionString, Login, MAX_AUTH_REPLY_SIZE,
     Next, Outgoing, authenticated_users, connection_status_command,
@@ -25,13 +28,65 @@ use crate::command::Command;
 use crate::credential::Credential;
 use crate::error::{Error, Result};
 use crate::handshake::Outcome;
+use crate::tls::{self, TlsInfo};
 use crate::wire::{MAX_MESSAGE_SIZE, ReplyDecoder};
+
+/// The stream of a connection: TCP, or TLS over TCP.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Stream {
+    /// Plain TCP.
+    Plain(TcpStream),
+    /// TLS (rustls) over TCP.
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(tcp) => Pin::new(tcp).poll_read(cx, buf),
+            Stream::Tls(tls) => Pin::new(tls.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(tcp) => Pin::new(tcp).poll_write(cx, buf),
+            Stream::Tls(tls) => Pin::new(tls.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(tcp) => Pin::new(tcp).poll_flush(cx),
+            Stream::Tls(tls) => Pin::new(tls.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(tcp) => Pin::new(tcp).poll_shutdown(cx),
+            Stream::Tls(tls) => Pin::new(tls.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
 
 /// An authenticated connection. It keeps its authenticator, so it can log in again when the
 /// server asks (error 391).
 pub struct Connection {
-    stream: TcpStream,
+    stream: Stream,
     address: String,
+    tls: Option<TlsInfo>,
     authenticated: Authenticated,
     options: ConnectOptions,
     login: Login,
@@ -42,6 +97,7 @@ impl std::fmt::Debug for Connection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Connection")
             .field("address", &self.address)
+            .field("tls", &self.tls)
             .field("authenticated", &self.authenticated)
             .field("reauthentications", &self.reauthentications)
             .finish_non_exhaustive()
@@ -62,52 +118,89 @@ async fn within<T>(
     }
 }
 
-/// Opens a TCP connection to the first host of `uri` that answers, sends `hello` and
-/// authenticates with the connection string's credential (if any).
+/// Connects to the first host of `uri` that answers (after resolving a `mongodb+srv` name),
+/// over TLS when the connection string asks for it, sends `hello` and authenticates with the
+/// connection string's credential (if any).
 pub async fn connect(
     uri: impl IntoConnectionString,
     mut options: ConnectOptions,
 ) -> Result<Connection> {
     let cs = uri.into_connection_string()?;
+    let (cs, targets) = dns::targets(&cs, options.dns_server, options.connect_timeout).await?;
     if options.app_name.is_none() {
         options.app_name = cs.option("appName").map(str::to_owned);
     }
+    let tls = cs
+        .tls_enabled()
+        .then(|| tls::client_config(cs.tls()))
+        .transpose()?;
     let mut last_error = None;
-    for (host, port) in adapter::tcp_targets(&cs)? {
-        let opened = within(
-            options.connect_timeout,
-            "connecting",
-            TcpStream::connect((host.as_str(), port)),
-        )
-        .await;
-        match opened {
-            Ok(mut stream) => {
-                stream
-                    .set_nodelay(true)
-                    .map_err(|e| Error::io("configuring the socket", e, options.connect_timeout))?;
-                let address = format!("{host}:{port}");
-                options.emit(Event::Connected { address: &address });
-                let style = adapter::hello_style(&options, Some(&cs));
-                let load_balanced = cs.option("loadBalanced") == Some("true");
-                let (mut login, hello) =
-                    Login::start(cs.credential(), &mut options, style, load_balanced)?;
-                let authenticated =
-                    drive(&mut stream, &mut login, Next::Write(hello), &options).await?;
-                return Ok(Connection {
-                    stream,
-                    address,
-                    authenticated,
-                    options,
-                    login,
-                    reauthentications: 0,
-                });
+    for target in targets {
+        let tcp = match open(&target, &options).await {
+            Ok(tcp) => tcp,
+            Err(e) => {
+                last_error = Some(e);
+                continue;
             }
-            Err(e) => last_error = Some(e),
-        }
+        };
+        let address = format!("{}:{}", target.host, target.port);
+        options.emit(Event::Connected { address: &address });
+        let (mut stream, tls_info) = match &tls {
+            Some((config, client_subject)) => {
+                let connector = tokio_rustls::TlsConnector::from(config.clone());
+                let name = tls::server_name(&target.host)?;
+                let tls_stream = within(
+                    options.read_timeout,
+                    "in the TLS handshake",
+                    connector.connect(name, tcp),
+                )
+                .await?;
+                let info = TlsInfo::of(tls_stream.get_ref().1, client_subject.as_deref());
+                options.emit(Event::TlsEstablished { info: &info });
+                (Stream::Tls(Box::new(tls_stream)), Some(info))
+            }
+            None => (Stream::Plain(tcp), None),
+        };
+        let style = adapter::hello_style(&options, Some(&cs));
+        let load_balanced = cs.option("loadBalanced") == Some("true");
+        let (mut login, hello) = Login::start(cs.credential(), &mut options, style, load_balanced)?;
+        let authenticated = drive(&mut stream, &mut login, Next::Write(hello), &options).await?;
+        return Ok(Connection {
+            stream,
+            address,
+            tls: tls_info,
+            authenticated,
+            options,
+            login,
+            reauthentications: 0,
+        });
     }
     Err(last_error.unwrap_or(Error::Unsupported {
         what: "no host to connect to".into(),
     }))
+}
+
+async fn open(target: &Target, options: &ConnectOptions) -> Result<TcpStream> {
+    let timeout = options.connect_timeout;
+    let addresses: Vec<std::net::SocketAddr> = match &target.addresses {
+        Some(addresses) => addresses.clone(),
+        None => ::tokio::net::lookup_host((target.host.as_str(), target.port))
+            .await
+            .map_err(|e| Error::Dns {
+                name: target.host.clone(),
+                reason: e.to_string(),
+            })?
+            .collect(),
+    };
+    let tcp = within(
+        timeout,
+        "connecting",
+        TcpStream::connect(addresses.as_slice()),
+    )
+    .await?;
+    tcp.set_nodelay(true)
+        .map_err(|e| Error::io("configuring the socket", e, timeout))?;
+    Ok(tcp)
 }
 
 /// Authenticates a stream the caller already opened (and secured): sends `hello` and runs the
@@ -216,6 +309,11 @@ impl Connection {
         &self.address
     }
 
+    /// What TLS negotiated, when the connection uses it.
+    pub fn tls(&self) -> Option<&TlsInfo> {
+        self.tls.as_ref()
+    }
+
     /// Runs a command and returns the reply document (an `ok: 0` reply is returned, not an
     /// error). Replies up to the wire protocol's 48 MB are read.
     ///
@@ -250,7 +348,7 @@ impl Connection {
     }
 
     /// The authenticated stream, for the caller's own commands.
-    pub fn into_stream(self) -> TcpStream {
+    pub fn into_stream(self) -> Stream {
         self.stream
     }
 }

@@ -320,14 +320,14 @@ impl MessageDecoder {
         if !self.accepted.contains(&op_code) {
             return Err(WireError::UnknownOpcode(op_code).into());
         }
-        if let Some(expected) = self.response_to {
-            if response_to != expected {
-                return Err(WireError::ResponseToMismatch {
-                    expected,
-                    actual: response_to,
-                }
-                .into());
+        if let Some(expected) = self.response_to
+            && response_to != expected
+        {
+            return Err(WireError::ResponseToMismatch {
+                expected,
+                actual: response_to,
             }
+            .into());
         }
         Ok(Some(length_usize))
     }

@@ -408,15 +408,16 @@ fn connection_errors_are_typed() {
     let err = blocking::connect(format!("mongodb://u:p@{address}/").as_str(), opts).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
     feeder.join().unwrap();
-    // TLS and unresolved SRV are refused up front, not silently ignored.
-    assert!(matches!(
-        blocking::connect("mongodb://u:p@127.0.0.1:1/?tls=true", options()),
-        Err(Error::Unsupported { .. })
-    ));
-    assert!(matches!(
-        blocking::connect("mongodb+srv://u:p@cluster.example.com/", options()),
-        Err(Error::Unsupported { .. })
-    ));
+    // A DNS failure names the name that did not resolve (here: a resolver that is not there).
+    let closed = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut opts = options();
+    opts.dns_server = Some(closed.local_addr().unwrap());
+    opts.connect_timeout = std::time::Duration::from_millis(500);
+    drop(closed);
+    match blocking::connect("mongodb+srv://u:p@cluster.example.com/", opts) {
+        Err(Error::Dns { name, .. }) => assert_eq!(name, "_mongodb._tcp.cluster.example.com"),
+        other => panic!("expected a DNS error, got {other:?}"),
+    }
 }
 
 #[test]

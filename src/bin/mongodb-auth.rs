@@ -1,5 +1,7 @@
 //! `mongodb-auth`: demo, serve, connect and parse, for a person debugging a login.
 
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -9,6 +11,7 @@ use mongodb_auth::random::SystemRandom;
 use mongodb_auth::server::{
     Server, ServerConfig, User, UserStore, parse_user_spec, read_users_file,
 };
+use mongodb_auth::tls::{self, TlsInfo};
 use mongodb_auth::{
     AuthOptions, ConnectionString, Error, ErrorKind, ParseOptions, REDACTED, ScramVariant, Secret,
     blocking,
@@ -39,7 +42,7 @@ enum Command {
         /// A user: NAME:PASSWORD[:MECH[,MECH...]]; NAME may be db.name (default db admin); NAME
         /// and PASSWORD are percent-decoded; MECH is SCRAM-SHA-1 or SCRAM-SHA-256 (default both).
         /// Other processes can read a command line: prefer --users-file for real passwords.
-        #[arg(long = "user", required_unless_present = "users_file")]
+        #[arg(long = "user", required_unless_present_any = ["users_file", "x509_users"])]
         users: Vec<String>,
         /// A file of users, one NAME:PASSWORD[:MECH,...] a line (blank lines and # comments
         /// skipped).
@@ -57,6 +60,20 @@ enum Command {
         /// Serve at most this many connections from one peer address.
         #[arg(long, default_value_t = 64)]
         max_connections_per_peer: usize,
+        /// Serve TLS with this PEM certificate chain (with --tls-key).
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The PEM private key of --tls-cert (PKCS#8, PKCS#1 or SEC1).
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+        /// Ask TLS clients for a certificate and verify it against this PEM CA (a client without
+        /// one can still log in with SCRAM or PLAIN).
+        #[arg(long, requires = "tls_cert")]
+        tls_ca: Option<PathBuf>,
+        /// A MONGODB-X509 user in $external: a client certificate subject in RFC 2253 form, as
+        /// `openssl x509 -noout -subject -nameopt RFC2253` prints it. Needs --tls-ca.
+        #[arg(long = "x509-user", requires = "tls_ca")]
+        x509_users: Vec<String>,
     },
     /// Log in to a server. Exit status: 0 logged in; 1 the server refused the login, or failed
     /// to prove it knows the password; 2 usage or connection error.
@@ -72,6 +89,10 @@ enum Command {
         /// Do not start the conversation inside hello.
         #[arg(long)]
         no_speculative: bool,
+        /// Send every DNS query (the SRV and TXT records of mongodb+srv, then the host names) to
+        /// this server instead of the system's resolver.
+        #[arg(long, value_name = "HOST:PORT")]
+        dns_server: Option<SocketAddr>,
     },
     /// Parse a connection string and print what it configures, secrets redacted.
     Parse {
@@ -98,21 +119,29 @@ fn main() -> ExitCode {
             login_timeout,
             max_connections,
             max_connections_per_peer,
+            tls_cert,
+            tls_key,
+            tls_ca,
+            x509_users,
         } => {
-            let limits = Limits {
+            let settings = ServeSettings {
+                users_file,
+                x509_users,
+                tls: tls_cert.zip(tls_key).map(|(cert, key)| (cert, key, tls_ca)),
                 idle_timeout: Duration::from_secs(idle_timeout),
                 login_timeout: Duration::from_secs(login_timeout),
                 max_connections,
                 max_connections_per_peer,
             };
-            serve(&listen, &users, users_file.as_deref(), &limits)
+            serve(&listen, &users, &settings)
         }
         Command::Connect {
             uri,
             json,
             timeout,
             no_speculative,
-        } => connect(&uri, json, timeout, no_speculative),
+            dns_server,
+        } => connect(&uri, json, timeout, no_speculative, dns_server),
         Command::Parse { uri, json, strict } => parse(&uri, json, strict),
     }
 }
@@ -126,19 +155,20 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
 
 // --- serve -----------------------------------------------------------------------------------
 
-struct Limits {
+struct ServeSettings {
+    users_file: Option<PathBuf>,
+    x509_users: Vec<String>,
+    /// Certificate chain, key, and the CA of client certificates.
+    tls: Option<(PathBuf, PathBuf, Option<PathBuf>)>,
     idle_timeout: Duration,
     login_timeout: Duration,
     max_connections: usize,
     max_connections_per_peer: usize,
 }
 
-fn load_users(
-    specs: &[String],
-    users_file: Option<&std::path::Path>,
-) -> mongodb_auth::Result<UserStore> {
+fn server_config(specs: &[String], settings: &ServeSettings) -> mongodb_auth::Result<ServerConfig> {
     let mut users = UserStore::new();
-    if let Some(path) = users_file {
+    if let Some(path) = &settings.users_file {
         for user in read_users_file(path, &mut SystemRandom)? {
             users.insert(user);
         }
@@ -146,28 +176,34 @@ fn load_users(
     for spec in specs {
         users.insert(parse_user_spec(spec, &mut SystemRandom)?);
     }
-    Ok(users)
+    for subject in &settings.x509_users {
+        users.insert_x509(subject);
+    }
+    // The auth log goes to stderr, so stdout stays the address line alone.
+    let mut config = ServerConfig::new(users).auth_log(|event| eprintln!("{event}"));
+    if let Some((certificate, key, client_ca)) = &settings.tls {
+        config = config.tls(tls::server_config(
+            certificate,
+            key,
+            None,
+            client_ca.as_deref(),
+        )?);
+    }
+    config.idle_timeout = settings.idle_timeout;
+    config.login_timeout = settings.login_timeout;
+    config.max_connections = settings.max_connections;
+    config.max_connections_per_peer = settings.max_connections_per_peer;
+    Ok(config)
 }
 
-fn serve(
-    listen: &str,
-    specs: &[String],
-    users_file: Option<&std::path::Path>,
-    limits: &Limits,
-) -> ExitCode {
-    let users = match load_users(specs, users_file) {
-        Ok(users) => users,
+fn serve(listen: &str, specs: &[String], settings: &ServeSettings) -> ExitCode {
+    let config = match server_config(specs, settings) {
+        Ok(config) => config,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::from(2);
         }
     };
-    // The auth log goes to stderr, so stdout stays the address line alone.
-    let mut config = ServerConfig::new(users).auth_log(|event| eprintln!("{event}"));
-    config.idle_timeout = limits.idle_timeout;
-    config.login_timeout = limits.login_timeout;
-    config.max_connections = limits.max_connections;
-    config.max_connections_per_peer = limits.max_connections_per_peer;
     let runtime = match runtime() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -211,63 +247,105 @@ fn error_json(error: &Error) -> Value {
     json!({ "kind": format!("{:?}", error.kind()), "code": code, "message": error.to_string() })
 }
 
-fn connect(uri: &str, as_json: bool, timeout: u64, no_speculative: bool) -> ExitCode {
+fn connect(
+    uri: &str,
+    as_json: bool,
+    timeout: u64,
+    no_speculative: bool,
+    dns_server: Option<SocketAddr>,
+) -> ExitCode {
     let timeout = Duration::from_secs(timeout);
     let mut options =
         ConnectOptions::default().auth_options(AuthOptions::default().speculative(!no_speculative));
     options.connect_timeout = timeout;
     options.read_timeout = timeout;
     options.write_timeout = timeout;
+    options.dns_server = dns_server;
     if !as_json {
         options = options.observe(print_event);
     }
     let started = Instant::now();
-    let result = blocking::connect(uri, options).and_then(|mut connection| {
-        let users = connection.authenticated_users()?;
-        Ok((connection, users))
-    });
-    match result {
-        Ok((connection, users)) => {
-            let outcome = connection.outcome();
-            let mechanism = outcome.mechanism.map(|m| m.as_str());
-            if as_json {
-                let users: Vec<Value> = users
-                    .iter()
-                    .map(|(user, db)| json!({ "user": user, "db": db }))
-                    .collect();
-                let report = json!({
-                    "ok": true,
-                    "mechanism": mechanism,
-                    "roundTrips": outcome.round_trips,
-                    "speculative": outcome.speculative,
-                    "authenticatedUsers": users,
-                });
-                println!("{report}");
-            } else {
-                println!(
-                    "ok: {} in {} round trip(s) after hello{}, {:.1} ms; the server reports {}",
-                    mechanism.unwrap_or("no authentication"),
-                    outcome.round_trips,
-                    if outcome.speculative {
-                        " (speculative)"
-                    } else {
-                        ""
-                    },
-                    started.elapsed().as_secs_f64() * 1000.0,
-                    describe_users(&users),
-                );
-            }
-            ExitCode::SUCCESS
-        }
+    let mut connection = match blocking::connect(uri, options) {
+        Ok(connection) => connection,
         Err(error) => {
             if as_json {
                 println!("{}", json!({ "ok": false, "error": error_json(&error) }));
             } else {
                 eprintln!("error: {error}");
             }
-            ExitCode::from(exit_code(&error))
+            return ExitCode::from(exit_code(&error));
+        }
+    };
+    let elapsed = started.elapsed();
+    // The verdict is the login's: a server without connectionStatus (some proxies) only means
+    // nobody can say which users the login authenticated.
+    let (users, note) = match connection.authenticated_users() {
+        Ok(users) => (Some(users), None),
+        Err(error) => (
+            None,
+            Some(format!(
+                "the login succeeded; connectionStatus, which would list the authenticated users, failed: {error}"
+            )),
+        ),
+    };
+    let outcome = connection.outcome();
+    let mechanism = outcome.mechanism.map(|m| m.as_str());
+    if as_json {
+        let mut report = json!({
+            "ok": true,
+            "mechanism": mechanism,
+            "roundTrips": outcome.round_trips,
+            "speculative": outcome.speculative,
+            "tls": connection.tls().map(tls_json),
+        });
+        if let Some(users) = &users {
+            report["authenticatedUsers"] = users
+                .iter()
+                .map(|(user, db)| json!({ "user": user, "db": db }))
+                .collect();
+        }
+        if let Some(note) = &note {
+            report["notes"] = json!([note]);
+        }
+        println!("{report}");
+    } else {
+        println!(
+            "ok: {} in {} round trip(s) after hello{}, {:.1} ms; {}",
+            mechanism.unwrap_or("no authentication"),
+            outcome.round_trips,
+            if outcome.speculative {
+                " (speculative)"
+            } else {
+                ""
+            },
+            elapsed.as_secs_f64() * 1000.0,
+            match &users {
+                Some(users) => format!("the server reports {}", describe_users(users)),
+                None => "the server cannot say which users are authenticated".to_owned(),
+            },
+        );
+        if let Some(note) = note {
+            println!("note: {note}");
         }
     }
+    ExitCode::SUCCESS
+}
+
+fn tls_json(info: &TlsInfo) -> Value {
+    json!({
+        "version": info.protocol_version,
+        "peerSubject": info.peer_subject,
+        "clientSubject": info.client_subject,
+    })
+}
+
+fn describe_tls(info: &TlsInfo) -> String {
+    format!(
+        "TLS {}; server certificate: {}; client certificate: {}",
+        info.protocol_version,
+        info.peer_subject.as_deref().unwrap_or("none"),
+        info.client_subject.as_deref().unwrap_or("none"),
+    )
 }
 
 fn describe_users(users: &[(String, String)]) -> String {
@@ -284,6 +362,7 @@ fn describe_users(users: &[(String, String)]) -> String {
 fn print_event(event: &Event<'_>) {
     match event {
         Event::Connected { address } => println!("    connected to {address}"),
+        Event::TlsEstablished { info } => println!("    {}", describe_tls(info)),
         Event::Sent {
             command,
             db,
@@ -515,61 +594,147 @@ fn demo() -> ExitCode {
         "users: alice (SCRAM-SHA-1, SCRAM-SHA-256), bob (SCRAM-SHA-1), carol in $external, \u{2168} (SCRAM-SHA-256)\n"
     );
 
+    let total = DEMO_LOGINS.len() + TLS_LOGINS;
     let mut failures = 0;
     for (index, login) in DEMO_LOGINS.iter().enumerate() {
         let uri = format!(
             "mongodb://{}:{}@{address}/{}",
             login.user, login.password, login.query
         );
-        let shown = ConnectionString::parse(&uri)
-            .map(|cs| cs.to_string())
-            .unwrap_or_else(|_| uri.clone());
-        println!("[{}/{}] {}", index + 1, DEMO_LOGINS.len(), login.title);
-        println!("    {shown}");
-        let started = Instant::now();
-        let result =
-            blocking::connect(uri.as_str(), ConnectOptions::default().observe(print_event))
-                .and_then(|mut connection| Ok((connection.authenticated_users()?, connection)));
-        let elapsed = started.elapsed().as_secs_f64() * 1000.0;
-        match (result, login.expect) {
-            (Ok((users, connection)), Some(expected)) => {
-                let outcome = connection.outcome();
-                let mechanism = outcome.mechanism.map_or("none", |m| m.as_str());
-                let good = mechanism == expected && !users.is_empty();
-                if !good {
-                    failures += 1;
-                }
-                println!(
-                    "    {} {mechanism}{}, {} round trip(s) after hello, {elapsed:.1} ms; connectionStatus: {}\n",
-                    if good { "ok" } else { "FAILED, expected" },
-                    if outcome.speculative {
-                        " (speculative)"
-                    } else {
-                        ""
-                    },
-                    outcome.round_trips,
-                    describe_users(&users),
-                );
-            }
-            (Err(error), None) if error.kind() == ErrorKind::AuthenticationFailed => {
-                println!("    ok, refused as it should be: {error} ({elapsed:.1} ms)\n");
-            }
-            (Ok(_), None) => {
-                failures += 1;
-                println!("    FAILED: the server accepted a wrong password\n");
-            }
-            (Err(error), _) => {
-                failures += 1;
-                println!("    FAILED: {error}\n");
-            }
+        let title = format!("[{}/{total}] {}", index + 1, login.title);
+        if !demo_login(&title, &uri, login.expect) {
+            failures += 1;
+        }
+    }
+    match demo_tls(&runtime, DEMO_LOGINS.len(), total) {
+        Ok(failed) => failures += failed,
+        Err(e) => {
+            failures += TLS_LOGINS;
+            println!("FAILED: the TLS part of the demo could not start: {e}\n");
         }
     }
     runtime.block_on(server.shutdown());
     if failures == 0 {
-        println!("all {} logins behaved as expected", DEMO_LOGINS.len());
+        println!("all {total} logins behaved as expected");
         ExitCode::SUCCESS
     } else {
-        println!("{failures} of {} logins went wrong", DEMO_LOGINS.len());
+        println!("{failures} of {total} logins went wrong");
         ExitCode::FAILURE
     }
+}
+
+/// One login of the demo: prints what happens; returns whether it went as `expect` says (the
+/// mechanism it must end with, or `None`: it must be refused).
+fn demo_login(title: &str, uri: &str, expect: Option<&str>) -> bool {
+    let shown = ConnectionString::parse(uri)
+        .map(|cs| cs.to_string())
+        .unwrap_or_else(|_| uri.to_owned());
+    println!("{title}");
+    println!("    {shown}");
+    let started = Instant::now();
+    let result = blocking::connect(uri, ConnectOptions::default().observe(print_event))
+        .and_then(|mut connection| Ok((connection.authenticated_users()?, connection)));
+    let elapsed = started.elapsed().as_secs_f64() * 1000.0;
+    match (result, expect) {
+        (Ok((users, connection)), Some(expected)) => {
+            let outcome = connection.outcome();
+            let mechanism = outcome.mechanism.map_or("none", |m| m.as_str());
+            let good = mechanism == expected && !users.is_empty();
+            println!(
+                "    {} {mechanism}{}, {} round trip(s) after hello, {elapsed:.1} ms; connectionStatus: {}\n",
+                if good { "ok" } else { "FAILED, expected" },
+                if outcome.speculative {
+                    " (speculative)"
+                } else {
+                    ""
+                },
+                outcome.round_trips,
+                describe_users(&users),
+            );
+            good
+        }
+        (Err(error), None) if error.kind() == ErrorKind::AuthenticationFailed => {
+            println!("    ok, refused as it should be: {error} ({elapsed:.1} ms)\n");
+            true
+        }
+        (Ok(_), None) => {
+            println!("    FAILED: the server accepted a wrong password\n");
+            false
+        }
+        (Err(error), _) => {
+            println!("    FAILED: {error}\n");
+            false
+        }
+    }
+}
+
+/// How many logins [`demo_tls`] runs.
+const TLS_LOGINS: usize = 2;
+
+/// A second embedded server, over TLS, with certificates made now in a temporary directory: a
+/// SCRAM login over TLS, and an X.509 login (speculative, inside hello).
+fn demo_tls(
+    runtime: &tokio::runtime::Runtime,
+    done: usize,
+    total: usize,
+) -> mongodb_auth::Result<usize> {
+    use mongodb_auth::devpki::{DevPki, Subject};
+    let dir = std::env::temp_dir().join(format!("mongodb-auth-demo-{}", std::process::id()));
+    let pki = DevPki::new(&dir)?;
+    let (cert, key) = pki.server("server", &["localhost", "127.0.0.1"])?;
+    let subject = Subject::new()
+        .country("IS")
+        .organization("MongoDB")
+        .organizational_unit("Drivers")
+        .common_name("demo-client");
+    let client = pki.client("client", &subject)?;
+    let client_subject = tls::Identity::from_pem_file("tlsCertificateKeyFile", &client, None)?
+        .subject()
+        .to_owned();
+    let mut users = demo_users()?;
+    users.insert_x509(&client_subject);
+    let config =
+        ServerConfig::new(users).tls(tls::server_config(&cert, &key, None, Some(&pki.ca_file()))?);
+    let server = runtime
+        .block_on(Server::bind("127.0.0.1:0", config))
+        .map_err(|e| mongodb_auth::Error::Io {
+            operation: "starting the TLS server",
+            source: e,
+        })?;
+    let port = server.local_addr().port();
+    println!(
+        "embedded TLS server listening on localhost:{port} (certificates in {})",
+        dir.display()
+    );
+    println!("X.509 user: {client_subject}\n");
+    let ca = pki.ca_file();
+    let logins = [
+        (
+            "SCRAM-SHA-256 over TLS",
+            format!(
+                "mongodb://alice:pencil@localhost:{port}/?tls=true&tlsCAFile={}",
+                ca.display()
+            ),
+            "SCRAM-SHA-256",
+        ),
+        (
+            "MONGODB-X509: the client certificate is the user (speculative, inside hello)",
+            format!(
+                "mongodb://localhost:{port}/?authMechanism=MONGODB-X509&tls=true&tlsCAFile={}&tlsCertificateKeyFile={}",
+                ca.display(),
+                client.display()
+            ),
+            "MONGODB-X509",
+        ),
+    ];
+    let mut failures = 0;
+    for (index, (title, uri, expect)) in logins.iter().enumerate() {
+        let title = format!("[{}/{total}] {title}", done + index + 1);
+        if !demo_login(&title, uri, Some(expect)) {
+            failures += 1;
+        }
+    }
+    runtime.block_on(server.shutdown());
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(failures)
 }

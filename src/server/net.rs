@@ -43,6 +43,7 @@ pub struct ServerConfig {
     pub misbehavior: Option<Misbehavior>,
     auth_log: Option<AuthLog>,
     random: Option<BoxedRandom>,
+    tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -55,6 +56,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("message_timeout", &self.message_timeout)
             .field("max_message_size", &self.max_message_size)
             .field("misbehavior", &self.misbehavior)
+            .field("tls", &self.tls.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -74,7 +76,16 @@ impl ServerConfig {
             misbehavior: None,
             auth_log: None,
             random: None,
+            tls: None,
         }
+    }
+
+    /// Serves TLS with this configuration (see [`crate::tls::server_config`]): every connection
+    /// must start with a TLS handshake. When the configuration asks for client certificates,
+    /// the subject of a verified one is what MONGODB-X509 logs in.
+    pub fn tls(mut self, config: Arc<rustls::ServerConfig>) -> Self {
+        self.tls = Some(config);
+        self
     }
 
     /// Draws server nonces and decoys from `random` instead of
@@ -93,6 +104,7 @@ impl ServerConfig {
 
 struct Shared {
     session: Arc<SessionConfig>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     login_timeout: Duration,
     max_connections_per_peer: usize,
     per_peer: Mutex<HashMap<IpAddr, usize>>,
@@ -199,6 +211,7 @@ impl Server {
         session.auth_log = config.auth_log;
         let shared = Arc::new(Shared {
             session: Arc::new(session),
+            tls: config.tls.map(tokio_rustls::TlsAcceptor::from),
             login_timeout: config.login_timeout,
             max_connections_per_peer: config.max_connections_per_peer.max(1),
             per_peer: Mutex::new(HashMap::new()),
@@ -293,7 +306,7 @@ async fn accept_loop(
             let _open = Open::new(&shared.active);
             tokio::select! {
                 _ = stopped.changed() => {}
-                _ = serve_connection(stream, &shared) => {}
+                _ = serve(stream, &shared) => {}
             }
         });
         // Reap finished connections so the set does not grow without bound.
@@ -302,12 +315,46 @@ async fn accept_loop(
     connections.shutdown().await;
 }
 
-/// Serves one connection until the client closes it, goes idle, fails to log in in time, or
-/// sends something invalid.
-async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, shared: &Shared) {
+/// Serves one connection, after its TLS handshake when the server speaks TLS.
+async fn serve(stream: tokio::net::TcpStream, shared: &Shared) {
     let connection_id = shared.next_connection_id.fetch_add(1, Ordering::Relaxed);
     let login_deadline = Instant::now() + shared.login_timeout;
-    let mut session = Some(Session::new(shared.session.clone(), connection_id));
+    let mut session = Session::new(shared.session.clone(), connection_id);
+    let Some(acceptor) = &shared.tls else {
+        return serve_connection(stream, shared, session, login_deadline).await;
+    };
+    let handshake = tokio::time::timeout(shared.message_timeout, acceptor.accept(stream)).await;
+    match handshake {
+        Ok(Ok(tls)) => {
+            let subject = tls
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|chain| chain.first())
+                .and_then(|leaf| crate::x509::certificate_subject(leaf).ok());
+            session.set_client_certificate_subject(subject);
+            serve_connection(tls, shared, session, login_deadline).await;
+        }
+        Ok(Err(e)) => {
+            let reason = match crate::tls::from_io_error(&e) {
+                Some(tls) => tls.to_string(),
+                None => e.to_string(),
+            };
+            session.log_tls_failure(reason);
+        }
+        Err(_) => session.log_tls_failure("the handshake timed out".into()),
+    }
+}
+
+/// Serves one connection until the client closes it, goes idle, fails to log in in time, or
+/// sends something invalid.
+async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    shared: &Shared,
+    session: Session,
+    login_deadline: Instant,
+) {
+    let mut session = Some(session);
     let mut decoder = MessageDecoder::requests().max_size(shared.max_message_size);
     // Requests may carry passwords (PLAIN): the read buffer is wiped when the connection ends.
     let mut buffer = Zeroizing::new(vec![0u8; 16 * 1024]);

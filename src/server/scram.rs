@@ -56,19 +56,25 @@ pub fn receive_client_first(message: &[u8]) -> Result<ClientFirstMessage, Refusa
     if bare.starts_with("m=") {
         return Err(Refusal::Malformed("mandatory extensions are not supported"));
     }
-    let mut username = None;
-    let mut nonce = None;
-    for attribute in bare.split(',') {
-        if let Some(name) = attribute.strip_prefix("n=") {
-            username = Some(unescape_username(name)?);
-        } else if let Some(value) = attribute.strip_prefix("r=") {
-            nonce = Some(value);
-        }
-    }
-    let username = username.ok_or(Refusal::Malformed("no username"))?;
-    let client_nonce = nonce
+    // RFC 5802: `n=` then `r=`, then extensions, each once, in that order.
+    let mut attributes = bare.split(',');
+    let username = attributes
+        .next()
+        .and_then(|a| a.strip_prefix("n="))
+        .ok_or(Refusal::Malformed("no username"))?;
+    let username = unescape_username(username)?;
+    let client_nonce = attributes
+        .next()
+        .and_then(|a| a.strip_prefix("r="))
         .filter(|n| !n.is_empty())
         .ok_or(Refusal::Malformed("no nonce"))?;
+    for extension in attributes {
+        let name = extension.as_bytes();
+        if name.len() < 2 || name.get(1) != Some(&b'=') || matches!(name.first(), Some(b'n' | b'r'))
+        {
+            return Err(Refusal::Malformed("a malformed or repeated attribute"));
+        }
+    }
     if !crate::scram::is_printable(client_nonce) {
         return Err(Refusal::Malformed("the nonce is not printable ASCII"));
     }
@@ -308,6 +314,11 @@ mod tests {
             ),
             (b"n,,r=a", Refusal::Malformed("no username")),
             (b"n,,n=u", Refusal::Malformed("no nonce")),
+            (b"n,,r=a,n=u", Refusal::Malformed("no username")),
+            (
+                b"n,,n=u,r=a,r=b",
+                Refusal::Malformed("a malformed or repeated attribute"),
+            ),
             (
                 b"n,,n=a=3X,r=a",
                 Refusal::Malformed("bad escape in the username"),

@@ -40,6 +40,14 @@ pub enum AuthEvent {
         /// Whether the conversation started inside `hello`.
         speculative: bool,
     },
+    /// A TLS handshake failed (an untrusted or expired client certificate, a client that does
+    /// not speak TLS).
+    TlsFailed {
+        /// The connection.
+        connection_id: i32,
+        /// Why.
+        reason: String,
+    },
     /// A login was refused.
     Refused {
         /// The connection.
@@ -69,6 +77,10 @@ impl std::fmt::Display for AuthEvent {
                 "conn{connection_id}: {user}@{db} authenticated with {mechanism}{}",
                 if *speculative { " (speculative)" } else { "" }
             ),
+            AuthEvent::TlsFailed {
+                connection_id,
+                reason,
+            } => write!(f, "conn{connection_id}: TLS handshake failed: {reason}"),
             AuthEvent::Refused {
                 connection_id,
                 user,
@@ -219,6 +231,8 @@ fn sasl_reply(id: i32, done: bool, payload: &[u8]) -> RawDocumentBuf {
 pub struct Session {
     config: Arc<SessionConfig>,
     connection_id: i32,
+    /// The RFC 2253 subject of the client certificate the TLS layer verified.
+    client_subject: Option<String>,
     authenticated: Vec<(String, String)>,
     conversation: Option<Conversation>,
     next_conversation_id: i32,
@@ -230,6 +244,7 @@ impl Session {
         Session {
             config,
             connection_id,
+            client_subject: None,
             authenticated: Vec::new(),
             conversation: None,
             next_conversation_id: 1,
@@ -239,6 +254,12 @@ impl Session {
     /// The users this connection authenticated, as (user, db).
     pub fn authenticated_users(&self) -> &[(String, String)] {
         &self.authenticated
+    }
+
+    /// Records the subject of the client certificate the TLS layer verified on this connection
+    /// (RFC 2253, see [`crate::x509::certificate_subject`]): the identity MONGODB-X509 logs in.
+    pub fn set_client_certificate_subject(&mut self, subject: Option<String>) {
+        self.client_subject = subject;
     }
 
     /// Whether some user logged in on this connection.
@@ -305,7 +326,7 @@ impl Session {
                 .sasl_start(db, doc, false)
                 .map(|reply| reply.unwrap_or_else(authentication_failed)),
             "saslContinue" => self.sasl_continue(doc),
-            "authenticate" => Err(authentication_failed()),
+            "authenticate" => self.authenticate_x509(db, doc, false),
             "ping" | "endSessions" => Ok(rawdoc! { "ok": 1.0 }),
             "buildInfo" | "buildinfo" => Ok(build_info()),
             "connectionStatus" => Ok(self.connection_status()),
@@ -365,16 +386,81 @@ impl Session {
                 Ok(Some(RawBsonRef::String(db))) => Some(db.to_owned()),
                 _ => None,
             };
-            let is_sasl = matches!(speculative.iter().next(), Some(Ok((key, _))) if key.as_str() == "saslStart");
-            if let (Some(db), true) = (db, is_sasl) {
-                if let Ok(Some(mut answer)) = self.sasl_start(&db, speculative, true) {
-                    answer = without_ok(&answer);
-                    reply.append(cstr!("speculativeAuthenticate"), answer);
-                }
+            let first_key = match speculative.iter().next() {
+                Some(Ok((key, _))) => key.as_str().to_owned(),
+                _ => String::new(),
+            };
+            let answer = match (first_key.as_str(), db) {
+                ("saslStart", Some(db)) => self.sasl_start(&db, speculative, true).ok().flatten(),
+                // PyMongo sends the X.509 attempt without `db`: that means `$external`.
+                ("authenticate", db) => self
+                    .authenticate_x509(db.as_deref().unwrap_or("$external"), speculative, true)
+                    .ok(),
+                _ => None,
+            };
+            if let Some(answer) = answer {
+                reply.append(cstr!("speculativeAuthenticate"), without_ok(&answer));
             }
         }
         reply.append(cstr!("ok"), 1.0);
         reply
+    }
+
+    /// MONGODB-X509 `authenticate`, as mongod answers it: the user is the subject of the client
+    /// certificate the TLS layer verified; a `user` that differs from it, a connection without a
+    /// verified certificate, another database than `$external` and an unknown subject are each
+    /// refused with AuthenticationFailed (the reason goes to the auth log only).
+    fn authenticate_x509(&mut self, db: &str, doc: &RawDocument, speculative: bool) -> Reply {
+        let mechanism = match doc.get("mechanism") {
+            Ok(Some(RawBsonRef::String(m))) => m,
+            _ => {
+                return Err(error_reply(
+                    codes::BAD_VALUE,
+                    "authenticate needs a mechanism",
+                ));
+            }
+        };
+        if mechanism != crate::x509::MECHANISM {
+            return Err(error_reply(
+                codes::MECHANISM_UNAVAILABLE,
+                &format!("Received authentication for mechanism {mechanism} which is not enabled"),
+            ));
+        }
+        let claimed = match doc.get("user") {
+            Ok(Some(RawBsonRef::String(user))) => Some(user.to_owned()),
+            _ => None,
+        };
+        let refuse = |session: &Self, reason: &'static str| {
+            let user = claimed.clone().unwrap_or_default();
+            session.log_refusal(user, db, crate::x509::MECHANISM, reason);
+            Err(authentication_failed())
+        };
+        if db != "$external" {
+            return refuse(self, "X.509 logins are in $external");
+        }
+        let Some(subject) = self.client_subject.clone() else {
+            return refuse(self, "no verified client certificate");
+        };
+        if claimed.as_ref().is_some_and(|user| *user != subject) {
+            return refuse(self, "the user is not the certificate's subject");
+        }
+        if !self.config.users.is_x509_user(&subject) {
+            let user = subject.clone();
+            self.log_refusal(
+                user,
+                db,
+                crate::x509::MECHANISM,
+                "unknown certificate subject",
+            );
+            return Err(authentication_failed());
+        }
+        self.mark_authenticated(
+            subject.clone(),
+            "$external".to_owned(),
+            crate::x509::MECHANISM,
+            speculative,
+        );
+        Ok(rawdoc! { "dbname": "$external", "user": subject, "ok": 1.0 })
     }
 
     /// `saslStart`. `Ok(None)` asks the caller to refuse (it is `AuthenticationFailed` for a
@@ -584,6 +670,15 @@ impl Session {
         let entry = (user, db);
         if !self.authenticated.contains(&entry) {
             self.authenticated.push(entry);
+        }
+    }
+
+    pub(crate) fn log_tls_failure(&self, reason: String) {
+        if let Some(log) = &self.config.auth_log {
+            log(&AuthEvent::TlsFailed {
+                connection_id: self.connection_id,
+                reason,
+            });
         }
     }
 

@@ -244,6 +244,8 @@ pub(crate) fn verify_plain(user: Option<&User>, password: &Secret, decoy: &User)
 #[derive(Clone, Debug, Default)]
 pub struct UserStore {
     users: Vec<User>,
+    /// MONGODB-X509 users of `$external`, by certificate subject (RFC 2253).
+    x509: Vec<String>,
 }
 
 impl UserStore {
@@ -268,5 +270,18 @@ impl UserStore {
     /// Every user.
     pub fn iter(&self) -> impl Iterator<Item = &User> {
         self.users.iter()
+    }
+
+    /// Adds a MONGODB-X509 user in `$external`: the client certificate whose subject is
+    /// `subject` (RFC 2253, as `openssl x509 -noout -subject -nameopt RFC2253` prints it).
+    pub fn insert_x509(&mut self, subject: &str) {
+        if !self.is_x509_user(subject) {
+            self.x509.push(subject.to_owned());
+        }
+    }
+
+    /// Whether a certificate with this subject is a user.
+    pub fn is_x509_user(&self, subject: &str) -> bool {
+        self.x509.iter().any(|known| known == subject)
     }
 }

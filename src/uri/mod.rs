@@ -562,11 +562,11 @@ impl std::str::FromStr for ConnectionString {
 
 fn strip_scheme(uri: &str) -> Result<(bool, &str)> {
     for (scheme, is_srv) in [(SCHEME, false), (SRV_SCHEME, true)] {
-        if let Some(prefix) = uri.get(..scheme.len()) {
-            if prefix.eq_ignore_ascii_case(scheme) {
-                let rest = uri.get(scheme.len()..).unwrap_or("");
-                return Ok((is_srv, rest));
-            }
+        if let Some(prefix) = uri.get(..scheme.len())
+            && prefix.eq_ignore_ascii_case(scheme)
+        {
+            let rest = uri.get(scheme.len()..).unwrap_or("");
+            return Ok((is_srv, rest));
         }
     }
     Err(Error::InvalidScheme)

@@ -456,14 +456,14 @@ impl TlsBuilder {
 
     /// Applies the conflict rules of the uri-options spec.
     pub(crate) fn finish(self) -> Result<TlsOptions> {
-        if let Some((first, a)) = self.enabled_by.first() {
-            if let Some((second, _)) = self.enabled_by.iter().find(|(_, b)| b != a) {
-                return Err(Error::ConflictingOptions {
-                    first: first.clone(),
-                    second: second.clone(),
-                    rule: "`tls` and `ssl` are aliases and must agree",
-                });
-            }
+        if let Some((first, a)) = self.enabled_by.first()
+            && let Some((second, _)) = self.enabled_by.iter().find(|(_, b)| b != a)
+        {
+            return Err(Error::ConflictingOptions {
+                first: first.clone(),
+                second: second.clone(),
+                rule: "`tls` and `ssl` are aliases and must agree",
+            });
         }
         for (a, b) in TLS_CONFLICTS {
             if self.given.contains(a) && self.given.contains(b) {
@@ -474,14 +474,14 @@ impl TlsBuilder {
                 });
             }
         }
-        if self.options.enabled == Some(false) {
-            if let Some(setting) = self.given.iter().find(|g| !matches!(**g, "tls" | "ssl")) {
-                return Err(Error::ConflictingOptions {
-                    first: "tls=false".into(),
-                    second: (*setting).to_owned(),
-                    rule: "a TLS setting has no meaning when TLS is off",
-                });
-            }
+        if self.options.enabled == Some(false)
+            && let Some(setting) = self.given.iter().find(|g| !matches!(**g, "tls" | "ssl"))
+        {
+            return Err(Error::ConflictingOptions {
+                first: "tls=false".into(),
+                second: (*setting).to_owned(),
+                rule: "a TLS setting has no meaning when TLS is off",
+            });
         }
         Ok(self.options)
     }

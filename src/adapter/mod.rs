@@ -1,8 +1,11 @@
 //! What the blocking and tokio adapters share: options, the `hello` they open a connection with,
-//! the addresses they try, and the events they report. The adapters themselves are the
+//! the hosts they try (with DNS for `mongodb+srv`, in [`dns`]), and the events they report. The adapters themselves are the
 //! [`crate::Authenticator`] loop plus a socket.
 
+pub(crate) mod dns;
+
 use std::fmt;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::Duration;
@@ -16,7 +19,7 @@ use crate::credential::Credential;
 use crate::error::{Error, REAUTHENTICATION_REQUIRED, Result};
 use crate::handshake::{AuthOptions, Authenticator, Outcome, Step};
 use crate::scram::{KeyDerivation, ScramKeys};
-use crate::uri::{ConnectionString, Host};
+use crate::uri::ConnectionString;
 use crate::wire;
 
 /// The largest reply the adapters accept while logging in. `hello` and SASL replies are a few
@@ -57,6 +60,12 @@ pub enum Event<'a> {
     Connected {
         /// The address, as `host:port`.
         address: &'a str,
+    },
+    /// The TLS handshake is done.
+    #[cfg(feature = "tls")]
+    TlsEstablished {
+        /// What it negotiated.
+        info: &'a crate::tls::TlsInfo,
     },
     /// A message was written.
     Sent {
@@ -122,6 +131,9 @@ pub struct ConnectOptions {
     pub app_name: Option<String>,
     /// Settings of the authentication itself.
     pub auth: AuthOptions,
+    /// A DNS server for every lookup of the connection (the SRV and TXT records of
+    /// `mongodb+srv`, then the host names), instead of the system's: for tests and private DNS.
+    pub dns_server: Option<SocketAddr>,
     observer: Option<Observer>,
 }
 
@@ -134,6 +146,7 @@ impl Default for ConnectOptions {
             hello_style: None,
             app_name: None,
             auth: AuthOptions::default(),
+            dns_server: None,
             observer: None,
         }
     }
@@ -168,6 +181,7 @@ impl fmt::Debug for ConnectOptions {
             .field("hello_style", &self.hello_style)
             .field("app_name", &self.app_name)
             .field("auth", &self.auth)
+            .field("dns_server", &self.dns_server)
             .finish_non_exhaustive()
     }
 }
@@ -407,41 +421,6 @@ impl Login {
             }),
         })
     }
-}
-
-/// The TCP addresses of a connection string, in order. `mongodb+srv` must be resolved first, and
-/// UNIX sockets and TLS are not handled by the adapters (yet).
-pub(crate) fn tcp_targets(cs: &ConnectionString) -> Result<Vec<(String, u16)>> {
-    if cs.srv_query().is_some() {
-        return Err(Error::Unsupported {
-            what:
-                "a mongodb+srv connection string must be resolved first (srv_query / resolve_srv)"
-                    .into(),
-        });
-    }
-    if cs.tls_enabled() {
-        return Err(Error::Unsupported {
-            what: "TLS is not supported by the adapters yet; authenticate over your own TLS stream with \
-                   `authenticate`"
-                .into(),
-        });
-    }
-    let mut targets = Vec::new();
-    for host in cs.hosts() {
-        match host {
-            Host::Unix { .. } => {}
-            other => targets.push((
-                other.host(),
-                other.effective_port().unwrap_or(crate::uri::DEFAULT_PORT),
-            )),
-        }
-    }
-    if targets.is_empty() {
-        return Err(Error::Unsupported {
-            what: "UNIX socket hosts: connect the stream yourself and call `authenticate`".into(),
-        });
-    }
-    Ok(targets)
 }
 
 /// The hello style for a connection string.

@@ -1,8 +1,14 @@
 //! MONGODB-X509: the TLS client certificate is the identity; the conversation is one
 //! `authenticate` command to `$external` (rules H1-H3). The certificate itself belongs to the
-//! TLS layer of the adapters.
+//! TLS layer of the adapters; with feature `tls`, [`certificate_subject`] derives the user name
+//! from it as the server does.
 
 use bson::{RawDocumentBuf, rawdoc};
+
+#[cfg(feature = "tls")]
+mod subject;
+#[cfg(feature = "tls")]
+pub use subject::certificate_subject;
 
 /// The mechanism name on the wire.
 pub const MECHANISM: &str = "MONGODB-X509";

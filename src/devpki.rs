@@ -1,0 +1,187 @@
+//! A throwaway certificate authority for demos and tests (feature `devpki`): a CA, server
+//! certificates for host names, client certificates for subjects, each written as PEM into a
+//! directory the caller owns. Keys are ECDSA P-256, made by rcgen. Nothing here is for
+//! production: the CA key lives in memory and the files are not protected.
+//!
+//! ```no_run
+//! use mongodb_auth::devpki::{DevPki, Subject};
+//!
+//! let dir = std::env::temp_dir().join("mongodb-auth-example");
+//! let pki = DevPki::new(&dir)?;
+//! let (server_cert, server_key) = pki.server("server", &["localhost", "127.0.0.1"])?;
+//! let client = pki.client("client", &Subject::new().organization("MongoDB").common_name("app"))?;
+//! println!("CA {}, client {} (user {})", pki.ca_file().display(), client.display(),
+//!     mongodb_auth::tls::Identity::from_pem_file("tlsCertificateKeyFile", &client, None)?.subject());
+//! # Ok::<(), mongodb_auth::Error>(())
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose,
+};
+
+use crate::error::{Error, Result, TlsError};
+
+/// The attributes of a certificate's subject, in the order they are encoded (the RFC 2253 form
+/// lists them last first).
+#[derive(Clone, Debug, Default)]
+pub struct Subject(Vec<(DnType, String)>);
+
+impl Subject {
+    /// An empty subject.
+    pub fn new() -> Self {
+        Subject::default()
+    }
+
+    /// Adds `C=`.
+    pub fn country(self, value: &str) -> Self {
+        self.with(DnType::CountryName, value)
+    }
+
+    /// Adds `O=`.
+    pub fn organization(self, value: &str) -> Self {
+        self.with(DnType::OrganizationName, value)
+    }
+
+    /// Adds `OU=`.
+    pub fn organizational_unit(self, value: &str) -> Self {
+        self.with(DnType::OrganizationalUnitName, value)
+    }
+
+    /// Adds `CN=`.
+    pub fn common_name(self, value: &str) -> Self {
+        self.with(DnType::CommonName, value)
+    }
+
+    fn with(mut self, kind: DnType, value: &str) -> Self {
+        self.0.push((kind, value.to_owned()));
+        self
+    }
+
+    fn distinguished_name(&self) -> DistinguishedName {
+        let mut name = DistinguishedName::new();
+        for (kind, value) in &self.0 {
+            name.push(kind.clone(), value.as_str());
+        }
+        name
+    }
+}
+
+/// A certificate authority and the directory its files go to.
+pub struct DevPki {
+    dir: PathBuf,
+    issuer: Issuer<'static, KeyPair>,
+}
+
+impl std::fmt::Debug for DevPki {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DevPki")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+fn rcgen_error(e: rcgen::Error) -> Error {
+    TlsError::InvalidCertificate {
+        rule: format!("cannot make a certificate: {e}"),
+    }
+    .into()
+}
+
+fn pem(label: &str, der: &[u8]) -> Result<String> {
+    pem_rfc7468::encode_string(label, pem_rfc7468::LineEnding::LF, der).map_err(|e| {
+        TlsError::InvalidCertificate {
+            rule: format!("cannot encode PEM: {e}"),
+        }
+        .into()
+    })
+}
+
+impl DevPki {
+    /// A new CA (`CN=mongodb-auth test CA`), its certificate written to `dir/ca.pem`.
+    pub fn new(dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(dir).map_err(|e| write_error(dir, e))?;
+        let mut params = CertificateParams::new(Vec::<String>::new()).map_err(rcgen_error)?;
+        params.distinguished_name = Subject::new()
+            .organization("mongodb-auth")
+            .common_name("mongodb-auth test CA")
+            .distinguished_name();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let key = KeyPair::generate().map_err(rcgen_error)?;
+        let certificate = params.self_signed(&key).map_err(rcgen_error)?;
+        let pki = DevPki {
+            dir: dir.to_owned(),
+            issuer: Issuer::new(params, key),
+        };
+        pki.write("ca.pem", &pem("CERTIFICATE", certificate.der())?)?;
+        Ok(pki)
+    }
+
+    /// The CA certificate (`tlsCAFile`, `--tls-ca`).
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.join("ca.pem")
+    }
+
+    /// A server certificate for `names` (DNS names or IP addresses); returns the certificate
+    /// and key files, `NAME.pem` and `NAME.key`.
+    pub fn server(&self, name: &str, names: &[&str]) -> Result<(PathBuf, PathBuf)> {
+        let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+        let mut params = CertificateParams::new(names).map_err(rcgen_error)?;
+        params.distinguished_name = Subject::new().common_name(name).distinguished_name();
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        let (certificate, key) = self.issue(params)?;
+        let cert_file = self.write(&format!("{name}.pem"), &certificate)?;
+        let key_file = self.write(&format!("{name}.key"), &key)?;
+        Ok((cert_file, key_file))
+    }
+
+    /// A client certificate for `subject`, with its key in the same file, `NAME.pem` (as
+    /// `tlsCertificateKeyFile` takes it).
+    pub fn client(&self, name: &str, subject: &Subject) -> Result<PathBuf> {
+        self.client_with(name, subject, |_| {})
+    }
+
+    /// A client certificate like [`client`](Self::client), its parameters changed by `adjust`
+    /// first (an expired validity, say).
+    pub fn client_with(
+        &self,
+        name: &str,
+        subject: &Subject,
+        adjust: impl FnOnce(&mut CertificateParams),
+    ) -> Result<PathBuf> {
+        let mut params = CertificateParams::new(Vec::<String>::new()).map_err(rcgen_error)?;
+        params.distinguished_name = subject.distinguished_name();
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        adjust(&mut params);
+        let (certificate, key) = self.issue(params)?;
+        self.write(&format!("{name}.pem"), &format!("{certificate}{key}"))
+    }
+
+    /// The certificate and key, as PEM.
+    fn issue(&self, params: CertificateParams) -> Result<(String, String)> {
+        let key = KeyPair::generate().map_err(rcgen_error)?;
+        let certificate = params.signed_by(&key, &self.issuer).map_err(rcgen_error)?;
+        Ok((
+            pem("CERTIFICATE", certificate.der())?,
+            pem("PRIVATE KEY", &key.serialize_der())?,
+        ))
+    }
+
+    fn write(&self, name: &str, contents: &str) -> Result<PathBuf> {
+        let path = self.dir.join(name);
+        std::fs::write(&path, contents).map_err(|e| write_error(&path, e))?;
+        Ok(path)
+    }
+}
+
+fn write_error(path: &Path, source: std::io::Error) -> Error {
+    TlsError::File {
+        option: "devpki",
+        path: path.to_owned(),
+        source,
+    }
+    .into()
+}
