@@ -100,17 +100,24 @@ fn pem(label: &str, der: &[u8]) -> Result<String> {
 }
 
 impl DevPki {
-    /// A new CA (`CN=mongodb-auth test CA`), its certificate written to `dir/ca.pem`.
+    /// A new CA (`CN=mongodb-auth test CA <key id>`: two of them never share a name), its
+    /// certificate written to `dir/ca.pem`.
     pub fn new(dir: &Path) -> Result<Self> {
         std::fs::create_dir_all(dir).map_err(|e| write_error(dir, e))?;
+        let key = KeyPair::generate().map_err(rcgen_error)?;
         let mut params = CertificateParams::new(Vec::<String>::new()).map_err(rcgen_error)?;
+        let id: String = params
+            .key_identifier(&key)
+            .iter()
+            .take(4)
+            .map(|b| format!("{b:02x}"))
+            .collect();
         params.distinguished_name = Subject::new()
             .organization("mongodb-auth")
-            .common_name("mongodb-auth test CA")
+            .common_name(&format!("mongodb-auth test CA {id}"))
             .distinguished_name();
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        let key = KeyPair::generate().map_err(rcgen_error)?;
         let certificate = params.self_signed(&key).map_err(rcgen_error)?;
         let pki = DevPki {
             dir: dir.to_owned(),

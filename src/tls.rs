@@ -183,12 +183,16 @@ fn private_key(
 ) -> Result<PrivateKeyDer<'static>> {
     if let Some(block) = encrypted_block(pem) {
         let password = password.ok_or(TlsError::KeyPasswordRequired)?;
-        let encrypted =
-            <pkcs8::EncryptedPrivateKeyInfoOwned as pkcs8::der::DecodePem>::from_pem(block)
-                .map_err(|e| TlsError::UnusableKey {
-                    option,
-                    rule: format!("the encrypted key cannot be read: {e}"),
-                })?;
+        let unreadable = |e: &dyn fmt::Display| TlsError::UnusableKey {
+            option,
+            rule: format!("the encrypted key cannot be read: {e}"),
+        };
+        // PEM to DER first: the DER reader of a PEM stream cannot look ahead, which the
+        // structure's optional fields need.
+        let (_, der) = pkcs8::der::pem::decode_vec(block).map_err(|e| unreadable(&e))?;
+        let der = Zeroizing::new(der);
+        let encrypted = pkcs8::EncryptedPrivateKeyInfoRef::try_from(der.as_slice())
+            .map_err(|e| unreadable(&e))?;
         let decrypted = encrypted
             .decrypt(password.expose().as_bytes())
             .map_err(|e| match e {
@@ -402,11 +406,20 @@ fn certificate_problem(error: &CertificateError) -> CertificateProblem {
                 ServerName::IpAddress(ip) => std::net::IpAddr::from(*ip).to_string(),
                 other => format!("{other:?}"),
             },
-            presented: presented.clone(),
+            presented: presented.iter().map(|name| bare_name(name)).collect(),
         },
         CertificateError::Revoked => CertificateProblem::Revoked,
         other => CertificateProblem::Other(format!("{other:?}")),
     }
+}
+
+/// `localhost` out of rustls' `DnsName("localhost")` (and the same for IP addresses).
+fn bare_name(presented: &str) -> String {
+    presented
+        .split_once('(')
+        .and_then(|(_, rest)| rest.strip_suffix(')'))
+        .map(|inner| inner.trim_matches('"').to_owned())
+        .unwrap_or_else(|| presented.to_owned())
 }
 
 /// `tlsAllowInvalidHostnames`: the chain is verified, the name is not.

@@ -6,7 +6,7 @@ mod serve;
 use mongodb_auth::random::SystemRandom;
 use std::process::{Command, Output};
 
-use mongodb_auth::server::danger::Misbehavior;
+use mongodb_auth::server::danger::{FailCommand, Misbehavior};
 use mongodb_auth::server::{Server, ServerConfig, User, UserStore};
 use mongodb_auth::{ScramVariant, Secret};
 use serde_json::Value;
@@ -160,8 +160,8 @@ fn connect_exit_statuses_for_usage_and_connection_errors() {
     assert_eq!(run(&["connect"]).status.code(), Some(2), "missing argument");
 }
 
-#[test]
-fn connect_to_a_server_with_a_wrong_signature_exits_1() {
+/// An in-process server with user alice, misbehaving as told.
+fn misbehaving_server(misbehavior: Misbehavior) -> (tokio::runtime::Runtime, Server) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -179,10 +179,43 @@ fn connect_to_a_server_with_a_wrong_signature_exits_1() {
         .unwrap(),
     );
     let mut config = ServerConfig::new(users);
-    config.misbehavior = Some(Misbehavior::WrongServerSignature);
+    config.misbehavior = Some(misbehavior);
     let server = runtime
         .block_on(Server::bind("127.0.0.1:0", config))
         .unwrap();
+    (runtime, server)
+}
+
+#[test]
+fn a_server_without_connection_status_is_still_a_login() {
+    // As a proxy that knows no connectionStatus answers it: 59 CommandNotFound.
+    let (runtime, server) = misbehaving_server(Misbehavior::FailCommand(
+        FailCommand::new(["connectionStatus"], 59).times(2),
+    ));
+    let uri = format!("mongodb://alice:pencil@{}/", server.local_addr());
+    let output = run(&["connect", &uri, "--json"]);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let report = json(&output);
+    assert_eq!(report["ok"], true);
+    assert_eq!(report["mechanism"], "SCRAM-SHA-256");
+    assert!(report.get("authenticatedUsers").is_none(), "{report}");
+    assert!(
+        report["notes"][0]
+            .as_str()
+            .unwrap()
+            .contains("connectionStatus"),
+        "{report}"
+    );
+    let text = run(&["connect", &uri]);
+    assert_eq!(text.status.code(), Some(0), "{text:?}");
+    let stdout = String::from_utf8_lossy(&text.stdout);
+    assert!(stdout.contains("note: the login succeeded"), "{stdout}");
+    runtime.block_on(server.shutdown());
+}
+
+#[test]
+fn connect_to_a_server_with_a_wrong_signature_exits_1() {
+    let (runtime, server) = misbehaving_server(Misbehavior::WrongServerSignature);
     let uri = format!("mongodb://alice:pencil@{}/", server.local_addr());
 
     let output = run(&["connect", &uri, "--json"]);

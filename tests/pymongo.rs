@@ -32,22 +32,109 @@ fn main() {
     let arguments = Arguments::from_args();
     let python = python_with_pymongo();
     let required = std::env::var("MONGODB_AUTH_REQUIRE_PEERS").is_ok_and(|v| v == "1");
-    let trial = match (python, required) {
-        (Some(python), _) => Trial::test("pymongo_logs_in_to_mongodb_auth_serve", move || {
-            pymongo_logs_in_to_mongodb_auth_serve(&python)
-        }),
-        (None, true) => Trial::test("pymongo_logs_in_to_mongodb_auth_serve", || {
-            Err(Failed::from(
-                "pymongo is required (MONGODB_AUTH_REQUIRE_PEERS=1) but no Python with pymongo was found",
-            ))
-        }),
-        // No peer: reported as ignored, so a plain `cargo test` never counts it as passed.
-        (None, false) => {
-            eprintln!("pymongo not found (set MONGODB_AUTH_PYTHON or run scripts/test-all.sh)");
-            Trial::test("pymongo_logs_in_to_mongodb_auth_serve", || Ok(())).with_ignored_flag(true)
-        }
-    };
-    libtest_mimic::run(&arguments, vec![trial]).exit();
+    type Case = fn(&Path) -> Result<(), Failed>;
+    let cases: [(&str, Case); 2] = [
+        (
+            "pymongo_logs_in_to_mongodb_auth_serve",
+            pymongo_logs_in_to_mongodb_auth_serve,
+        ),
+        ("pymongo_over_tls_with_x509_and_scram", pymongo_over_tls),
+    ];
+    if python.is_none() && !required {
+        eprintln!("pymongo not found (set MONGODB_AUTH_PYTHON or run scripts/test-all.sh)");
+    }
+    let trials = cases
+        .into_iter()
+        .map(|(name, case)| match (&python, required) {
+            (Some(python), _) => {
+                let python = python.clone();
+                Trial::test(name, move || case(&python))
+            }
+            (None, true) => Trial::test(name, || {
+                Err(Failed::from(
+                    "pymongo is required (MONGODB_AUTH_REQUIRE_PEERS=1) but no Python with pymongo was found",
+                ))
+            }),
+            // No peer: reported as ignored, so a plain `cargo test` never counts it as passed.
+            (None, false) => Trial::test(name, || Ok(())).with_ignored_flag(true),
+        })
+        .collect();
+    libtest_mimic::run(&arguments, trials).exit();
+}
+
+/// PyMongo over TLS: SCRAM-SHA-256, and MONGODB-X509 with and without a username, with
+/// certificates made now by `devpki`.
+fn pymongo_over_tls(python: &Path) -> Result<(), Failed> {
+    use mongodb_auth::devpki::{DevPki, Subject};
+    let dir = std::env::temp_dir().join(format!("mongodb-auth-pymongo-tls-{}", std::process::id()));
+    let pki = DevPki::new(&dir).map_err(|e| e.to_string())?;
+    let (cert, key) = pki
+        .server("server", &["localhost", "127.0.0.1"])
+        .map_err(|e| e.to_string())?;
+    let subject = "CN=pymongo,OU=Drivers,O=MongoDB,C=IS";
+    let client = pki
+        .client(
+            "client",
+            &Subject::new()
+                .country("IS")
+                .organization("MongoDB")
+                .organizational_unit("Drivers")
+                .common_name("pymongo"),
+        )
+        .map_err(|e| e.to_string())?;
+    let stranger = pki
+        .client("stranger", &Subject::new().common_name("stranger"))
+        .map_err(|e| e.to_string())?;
+    let path = |p: &Path| p.to_str().unwrap_or_default().to_owned();
+    let server = Serve::start_with(&[
+        "--user",
+        "alice:pencil:SCRAM-SHA-256",
+        "--tls-cert",
+        &path(&cert),
+        "--tls-key",
+        &path(&key),
+        "--tls-ca",
+        &path(&pki.ca_file()),
+        "--x509-user",
+        subject,
+    ]);
+    let port = server
+        .address
+        .rsplit(':')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/pymongo_tls.py");
+    let output = Command::new(python)
+        .arg(&script)
+        .arg(format!("localhost:{port}"))
+        .args([
+            path(&pki.ca_file()),
+            path(&client),
+            subject.to_owned(),
+            path(&stranger),
+        ])
+        .output()
+        .map_err(|e| e.to_string())?;
+    let log = server.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+    let report = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() || !report.contains("0 failure(s)") {
+        return Err(format!(
+            "{report}\n{}\nserver log:\n{log}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+        .into());
+    }
+    // The server's log shows each X.509 login, and PyMongo's first one inside hello.
+    let x509 = format!("{subject}@$external authenticated with MONGODB-X509");
+    if log.matches(&x509).count() < 2 || !log.contains(&format!("{x509} (speculative)")) {
+        return Err(format!("the X.509 logins are not in the server log:\n{log}").into());
+    }
+    if !log.contains("alice@admin authenticated with SCRAM-SHA-256") {
+        return Err(format!("the SCRAM login is not in the server log:\n{log}").into());
+    }
+    Ok(())
 }
 
 fn pymongo_logs_in_to_mongodb_auth_serve(python: &Path) -> Result<(), Failed> {

@@ -1,5 +1,7 @@
 //! `mongodb-auth serve` as a child process, for the tests that drive the command.
 
+#![allow(dead_code)]
+
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
 

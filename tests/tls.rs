@@ -1,0 +1,469 @@
+//! TLS and MONGODB-X509 over loopback sockets: our blocking and tokio clients against the
+//! embedded server, with certificates from rcgen (`devpki`) and, separately, from the `openssl`
+//! command; each failure its own typed error; RFC 2253 subjects as openssl prints them.
+
+#[path = "support/openssl.rs"]
+mod openssl;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use mongodb_auth::adapter::ConnectOptions;
+use mongodb_auth::devpki::{DevPki, Subject};
+use mongodb_auth::random::SystemRandom;
+use mongodb_auth::server::{Server, ServerConfig, User, UserStore};
+use mongodb_auth::tls::{self, Identity, TlsInfo};
+use mongodb_auth::x509::certificate_subject;
+use mongodb_auth::{
+    AuthMechanism, AuthOptions, CertificateProblem, Error, ErrorKind, Outcome, ScramKeyCache,
+    ScramVariant, Secret, TlsError, blocking,
+};
+use openssl::OpensslCa;
+
+/// A directory for one test's files, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!("mongodb-auth-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+struct TlsServer {
+    runtime: tokio::runtime::Runtime,
+    server: Option<Server>,
+    port: u16,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl TlsServer {
+    /// A server with user alice (SCRAM) and `x509_users`, over TLS with `cert` and `key`,
+    /// verifying client certificates against `client_ca`.
+    fn start(cert: &Path, key: &Path, client_ca: &Path, x509_users: &[&str]) -> TlsServer {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let mut users = UserStore::new();
+        users.insert(
+            User::new(
+                "admin",
+                "alice",
+                &Secret::new("pencil"),
+                &[ScramVariant::Sha256],
+                &mut SystemRandom,
+            )
+            .unwrap(),
+        );
+        for subject in x509_users {
+            users.insert_x509(subject);
+        }
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let sink = log.clone();
+        let config = ServerConfig::new(users)
+            .auth_log(move |event| sink.lock().unwrap().push(event.to_string()))
+            .tls(tls::server_config(cert, key, None, Some(client_ca)).unwrap());
+        let server = runtime
+            .block_on(Server::bind("127.0.0.1:0", config))
+            .unwrap();
+        let port = server.local_addr().port();
+        TlsServer {
+            runtime,
+            server: Some(server),
+            port,
+            log,
+        }
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+}
+
+impl Drop for TlsServer {
+    fn drop(&mut self) {
+        if let Some(server) = self.server.take() {
+            self.runtime.block_on(server.shutdown());
+        }
+    }
+}
+
+fn options() -> ConnectOptions {
+    let cache = Arc::new(ScramKeyCache::new(4, &mut SystemRandom));
+    let mut options =
+        ConnectOptions::default().auth_options(AuthOptions::default().key_cache(Some(cache)));
+    options.connect_timeout = Duration::from_secs(5);
+    options.read_timeout = Duration::from_secs(5);
+    options
+}
+
+#[derive(Debug)]
+struct Login {
+    outcome: Outcome,
+    users: Vec<(String, String)>,
+    tls: TlsInfo,
+}
+
+/// Logs in with both adapters; they must agree. Returns the blocking one's result.
+fn login(server: &TlsServer, uri: &str) -> Result<Login, Error> {
+    let blocking = blocking::connect(uri, options()).and_then(|mut connection| {
+        let users = connection.authenticated_users()?;
+        Ok(Login {
+            outcome: connection.outcome().clone(),
+            users,
+            tls: connection.tls().cloned().expect("a TLS connection"),
+        })
+    });
+    let tokio = server.runtime.block_on(async {
+        let mut connection = mongodb_auth::tokio::connect(uri, options()).await?;
+        let users = connection.authenticated_users().await?;
+        Ok::<_, Error>(Login {
+            outcome: connection.outcome().clone(),
+            users,
+            tls: connection.tls().cloned().expect("a TLS connection"),
+        })
+    });
+    match (&blocking, &tokio) {
+        (Ok(b), Ok(t)) => {
+            assert_eq!(b.users, t.users, "{uri}");
+            assert_eq!(b.outcome.mechanism, t.outcome.mechanism, "{uri}");
+            assert_eq!(b.tls, t.tls, "{uri}");
+        }
+        (Err(b), Err(t)) => assert_eq!(b.kind(), t.kind(), "{uri}: {b} / {t}"),
+        _ => panic!("the adapters disagree on {uri}: {blocking:?} / {tokio:?}"),
+    }
+    blocking
+}
+
+fn query(pairs: &[(&str, &Path)]) -> String {
+    pairs
+        .iter()
+        .map(|(key, path)| format!("&{key}={}", path.display()))
+        .collect()
+}
+
+#[test]
+fn scram_and_x509_over_tls_with_rcgen_certificates() {
+    let dir = TempDir::new("tls-rcgen");
+    let pki = DevPki::new(&dir.0).unwrap();
+    let (cert, key) = pki.server("server", &["localhost", "127.0.0.1"]).unwrap();
+    let client = pki
+        .client(
+            "client",
+            &Subject::new()
+                .country("IS")
+                .organization("MongoDB")
+                .organizational_unit("Drivers")
+                .common_name("client"),
+        )
+        .unwrap();
+    let subject = "CN=client,OU=Drivers,O=MongoDB,C=IS";
+    let server = TlsServer::start(&cert, &key, &pki.ca_file(), &[subject]);
+    let ca = pki.ca_file();
+    let port = server.port;
+
+    // SCRAM over TLS, no client certificate.
+    let scram = login(
+        &server,
+        &format!(
+            "mongodb://alice:pencil@localhost:{port}/?tls=true{}",
+            query(&[("tlsCAFile", &ca)])
+        ),
+    )
+    .unwrap();
+    assert_eq!(scram.outcome.mechanism, Some(AuthMechanism::ScramSha256));
+    assert_eq!(scram.tls.peer_subject.as_deref(), Some("CN=server"));
+    assert_eq!(scram.tls.client_subject, None);
+    assert!(scram.tls.protocol_version.starts_with("TLSv1."));
+
+    // X.509 without a username (H1, H2): the server takes the subject from the certificate,
+    // inside hello.
+    let x509 = format!(
+        "mongodb://localhost:{port}/?authMechanism=MONGODB-X509{}",
+        query(&[("tlsCAFile", &ca), ("tlsCertificateKeyFile", &client)])
+    );
+    let anonymous = login(&server, &x509).unwrap();
+    assert_eq!(
+        anonymous.outcome.mechanism,
+        Some(AuthMechanism::MongoDbX509)
+    );
+    assert!(anonymous.outcome.speculative);
+    assert_eq!(
+        anonymous.outcome.round_trips, 0,
+        "no round trip after hello"
+    );
+    assert_eq!(
+        anonymous.users,
+        [(subject.to_owned(), "$external".to_owned())]
+    );
+    assert_eq!(anonymous.tls.client_subject.as_deref(), Some(subject));
+
+    // X.509 with the username, without speculation: one authenticate.
+    let named = format!(
+        "mongodb://{}@localhost:{port}/?authMechanism=MONGODB-X509{}",
+        "CN%3Dclient%2COU%3DDrivers%2CO%3DMongoDB%2CC%3DIS",
+        query(&[("tlsCAFile", &ca), ("tlsCertificateKeyFile", &client)])
+    );
+    let named = login(&server, &named).unwrap();
+    assert_eq!(named.users, [(subject.to_owned(), "$external".to_owned())]);
+}
+
+#[test]
+fn every_key_format_and_an_encrypted_key_with_openssl_certificates() {
+    let dir = TempDir::new("tls-openssl");
+    let ca = OpensslCa::new(&dir.0);
+    let (cert, key) = ca.server();
+    let clients = [
+        ("pkcs8", "/C=IS/O=MongoDB/CN=pkcs8"),
+        ("rsa-pkcs1", "/C=IS/O=MongoDB/CN=rsa"),
+        ("ec-sec1", "/C=IS/O=MongoDB/CN=sec1"),
+        ("encrypted", "/C=IS/O=MongoDB/CN=encrypted"),
+    ];
+    let files: Vec<(PathBuf, String)> = clients
+        .iter()
+        .map(|(kind, subject)| {
+            let file = ca.client(kind, subject, kind, "key password");
+            let subject = openssl::subject_of(&dir.0, &dir.0.join(format!("{kind}.crt")));
+            (file, subject)
+        })
+        .collect();
+    let subjects: Vec<&str> = files.iter().map(|(_, s)| s.as_str()).collect();
+    let server = TlsServer::start(&cert, &key, &ca.ca_file(), &subjects);
+    let port = server.port;
+    for (file, subject) in &files {
+        let mut uri = format!(
+            "mongodb://127.0.0.1:{port}/?authMechanism=MONGODB-X509{}",
+            query(&[
+                ("tlsCAFile", &ca.ca_file()),
+                ("tlsCertificateKeyFile", file)
+            ])
+        );
+        if file.ends_with("encrypted.pem") {
+            uri.push_str("&tlsCertificateKeyFilePassword=key%20password");
+        }
+        let login = login(&server, &uri).unwrap_or_else(|e| panic!("{file:?}: {e}"));
+        assert_eq!(login.users, [(subject.clone(), "$external".to_owned())]);
+    }
+    // The encrypted key without its password, and with a wrong one.
+    let encrypted = &files[3].0;
+    let base = format!(
+        "mongodb://127.0.0.1:{port}/?authMechanism=MONGODB-X509{}",
+        query(&[
+            ("tlsCAFile", &ca.ca_file()),
+            ("tlsCertificateKeyFile", encrypted)
+        ])
+    );
+    assert!(matches!(
+        blocking::connect(base.as_str(), options()),
+        Err(Error::Tls(TlsError::KeyPasswordRequired))
+    ));
+    assert!(matches!(
+        blocking::connect(
+            format!("{base}&tlsCertificateKeyFilePassword=wrong").as_str(),
+            options()
+        ),
+        Err(Error::Tls(TlsError::WrongKeyPassword))
+    ));
+    // SCRAM over a TLS connection to openssl's certificate.
+    let scram = login(
+        &server,
+        &format!(
+            "mongodb://alice:pencil@localhost:{port}/?tls=true{}",
+            query(&[("tlsCAFile", &ca.ca_file())])
+        ),
+    )
+    .unwrap();
+    assert_eq!(scram.users, [("alice".to_owned(), "admin".to_owned())]);
+}
+
+#[test]
+fn each_failure_is_its_own_error() {
+    let dir = TempDir::new("tls-failures");
+    let pki = DevPki::new(&dir.0.join("good")).unwrap();
+    let other = DevPki::new(&dir.0.join("other")).unwrap();
+    let (cert, key) = pki.server("server", &["localhost"]).unwrap();
+    let client = pki
+        .client("client", &Subject::new().common_name("client"))
+        .unwrap();
+    let expired = pki
+        .client_with(
+            "expired",
+            &Subject::new().common_name("expired"),
+            |params| {
+                params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+                params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+            },
+        )
+        .unwrap();
+    let server = TlsServer::start(&cert, &key, &pki.ca_file(), &["CN=client", "CN=expired"]);
+    let port = server.port;
+    let ca = pki.ca_file();
+
+    // Wrong CA: the server's certificate has an unknown issuer.
+    let err = login(
+        &server,
+        &format!(
+            "mongodb://alice:pencil@localhost:{port}/?tls=true{}",
+            query(&[("tlsCAFile", &other.ca_file())])
+        ),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Tls(TlsError::UntrustedServer(CertificateProblem::UnknownIssuer))
+        ),
+        "{err}"
+    );
+    assert_eq!(err.kind(), ErrorKind::Tls);
+
+    // Host name mismatch: the certificate is for localhost, not 127.0.0.1...
+    let by_ip = format!(
+        "mongodb://alice:pencil@127.0.0.1:{port}/?tls=true{}",
+        query(&[("tlsCAFile", &ca)])
+    );
+    match login(&server, &by_ip).unwrap_err() {
+        Error::Tls(TlsError::UntrustedServer(CertificateProblem::NameMismatch {
+            expected,
+            presented,
+        })) => {
+            assert_eq!(expected, "127.0.0.1");
+            assert_eq!(presented, ["localhost"]);
+        }
+        other => panic!("expected a name mismatch, got {other}"),
+    }
+    // ...which tlsAllowInvalidHostnames lets through, the chain still checked.
+    let login_ok = login(&server, &format!("{by_ip}&tlsAllowInvalidHostnames=true")).unwrap();
+    assert_eq!(login_ok.users, [("alice".to_owned(), "admin".to_owned())]);
+
+    // An expired client certificate: the server refuses the handshake.
+    let err = login(
+        &server,
+        &format!(
+            "mongodb://localhost:{port}/?authMechanism=MONGODB-X509{}",
+            query(&[("tlsCAFile", &ca), ("tlsCertificateKeyFile", &expired)])
+        ),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&err, Error::Tls(TlsError::RefusedByPeer { alert }) if alert == "CertificateExpired"),
+        "{err}"
+    );
+    assert!(server.log().contains("expired"), "{}", server.log());
+
+    // A user that is not the certificate's subject, and X.509 without a certificate: 18.
+    for (userinfo, certificate) in [("CN%3Dsomeone-else@", Some(&client)), ("", None)] {
+        let mut pairs = vec![("tlsCAFile", ca.as_path())];
+        if let Some(file) = certificate {
+            pairs.push(("tlsCertificateKeyFile", file.as_path()));
+        }
+        let uri = format!(
+            "mongodb://{userinfo}localhost:{port}/?authMechanism=MONGODB-X509&tls=true{}",
+            query(&pairs)
+        );
+        let err = login(&server, &uri).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::AuthenticationFailed, "{uri}: {err}");
+    }
+    let log = server.log();
+    assert!(
+        log.contains("the user is not the certificate's subject"),
+        "{log}"
+    );
+    assert!(log.contains("no verified client certificate"), "{log}");
+
+    // Configuration errors name what is wrong.
+    let missing = dir.0.join("missing.pem");
+    assert!(matches!(
+        tls::client_config(
+            mongodb_auth::ConnectionString::parse(&format!(
+                "mongodb://h/?tlsCAFile={}",
+                missing.display()
+            ))
+            .unwrap()
+            .tls()
+        ),
+        Err(Error::Tls(TlsError::File {
+            option: "tlsCAFile",
+            ..
+        }))
+    ));
+    let only_cert = dir.0.join("only-cert.pem");
+    std::fs::copy(&cert, &only_cert).unwrap();
+    assert!(matches!(
+        Identity::from_pem_file("tlsCertificateKeyFile", &only_cert, None),
+        Err(Error::Tls(TlsError::NoPrivateKey { .. }))
+    ));
+    assert!(matches!(
+        Identity::from_pem_file("tlsCertificateKeyFile", &key, None),
+        Err(Error::Tls(TlsError::NoCertificate { .. }))
+    ));
+    // The server's certificate with the client's key: they do not match.
+    let mismatched = dir.0.join("mismatched.pem");
+    let client_pem = std::fs::read_to_string(&client).unwrap();
+    let client_key = &client_pem[client_pem.find("-----BEGIN PRIVATE KEY").unwrap()..];
+    std::fs::write(
+        &mismatched,
+        format!("{}{client_key}", std::fs::read_to_string(&cert).unwrap()),
+    )
+    .unwrap();
+    assert!(matches!(
+        Identity::from_pem_file("tlsCertificateKeyFile", &mismatched, None),
+        Err(Error::Tls(TlsError::KeyDoesNotMatchCertificate { .. }))
+    ));
+}
+
+#[test]
+fn authenticate_works_on_a_tls_stream_the_caller_opened() {
+    let dir = TempDir::new("tls-own-stream");
+    let pki = DevPki::new(&dir.0).unwrap();
+    let (cert, key) = pki.server("server", &["localhost"]).unwrap();
+    let server = TlsServer::start(&cert, &key, &pki.ca_file(), &[]);
+    let cs = mongodb_auth::ConnectionString::parse(&format!(
+        "mongodb://alice:pencil@localhost:{}/?tlsCAFile={}",
+        server.port,
+        pki.ca_file().display()
+    ))
+    .unwrap();
+    let (config, _) = tls::client_config(cs.tls()).unwrap();
+    let tcp = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    let connection =
+        rustls::ClientConnection::new(config, tls::server_name("localhost").unwrap()).unwrap();
+    let mut stream = rustls::StreamOwned::new(connection, tcp);
+    let done = blocking::authenticate(&mut stream, cs.credential(), options()).unwrap();
+    assert_eq!(done.outcome.mechanism, Some(AuthMechanism::ScramSha256));
+}
+
+#[test]
+fn subjects_match_openssl() {
+    let dir = TempDir::new("tls-subjects");
+    let ca = OpensslCa::new(&dir.0);
+    let subjects = [
+        "/C=IS/ST=Reykjavik/L=Reykjavik/O=MongoDB/OU=Drivers/CN=client",
+        "/CN=a\\, b+c=d/O=x\\;y/OU=quote\"s <and> back\\\\slash",
+        "/CN=#leading hash/O= spaces around /emailAddress=user@example.com",
+        "/DC=com/DC=example/UID=jdoe/CN=John Doe+serialNumber=42",
+        "/title=Dr/GN=Ada/SN=Lovelace/CN=ada",
+    ];
+    for (i, subject) in subjects.iter().enumerate() {
+        let name = format!("subject{i}");
+        ca.client(&name, subject, "pkcs8", "");
+        let certificate = dir.0.join(format!("{name}.crt"));
+        let expected = openssl::subject_of(&dir.0, &certificate);
+        let pem = std::fs::read(&certificate).unwrap();
+        let der = rustls::pki_types::CertificateDer::from_pem_slice(&pem).unwrap();
+        assert_eq!(certificate_subject(&der).unwrap(), expected, "{subject}");
+    }
+}
+
+use rustls::pki_types::pem::PemObject as _;
