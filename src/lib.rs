@@ -26,9 +26,10 @@
 //! | the command (feature `cli`) | `src/bin` |
 //! | adapters (features `blocking`, `tokio`) | [`adapter`] (what both share), `blocking`, `tokio` |
 //! | embedded server (feature `server`) | `server` |
+//! | TLS configuration and certificates (feature `tls`) | `tls`, `devpki` |
 //! | *no I/O below this line* | |
 //! | negotiation, speculative auth, SASL flow, re-authentication | [`handshake`] |
-//! | mechanisms | [`scram`], [`plain`], [`x509`] |
+//! | mechanisms | [`scram`], [`plain`], [`x509`] (with `tls`: certificate subjects) |
 //! | one command, one message | [`command`], [`wire`] |
 //! | connection strings and credentials | [`uri`], [`credential`] |
 //! | foundations | [`error`], [`Secret`], [`random`] |

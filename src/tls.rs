@@ -193,6 +193,8 @@ fn private_key(
         let der = Zeroizing::new(der);
         let encrypted = pkcs8::EncryptedPrivateKeyInfoRef::try_from(der.as_slice())
             .map_err(|e| unreadable(&e))?;
+        check_key_cost(&encrypted.encryption_algorithm)
+            .map_err(|rule| TlsError::UnusableKey { option, rule })?;
         let decrypted = encrypted
             .decrypt(password.expose().as_bytes())
             .map_err(|e| match e {
@@ -225,6 +227,43 @@ fn private_key(
             rule: e.to_string(),
         }
         .into()),
+    }
+}
+
+/// The most work an encrypted key may ask for: PBKDF2 iterations (OpenSSL writes 2,048) and
+/// scrypt memory (OpenSSL's `-scrypt` default needs 16 MiB). Above that a crafted file could
+/// hold a core for hours or exhaust memory before the password is even checked.
+const MAX_KEY_PBKDF2_ITERATIONS: u32 = 1_000_000;
+const MAX_KEY_SCRYPT_MEMORY: u64 = 256 * 1024 * 1024;
+
+fn check_key_cost(scheme: &pkcs8::pkcs5::EncryptionScheme) -> std::result::Result<(), String> {
+    use pkcs8::pkcs5::EncryptionScheme;
+    use pkcs8::pkcs5::pbes2::Kdf;
+    let EncryptionScheme::Pbes2(parameters) = scheme else {
+        return Ok(());
+    };
+    match &parameters.kdf {
+        Kdf::Pbkdf2(pbkdf2) if pbkdf2.iteration_count > MAX_KEY_PBKDF2_ITERATIONS => Err(format!(
+            "the key asks for {} PBKDF2 iterations, more than the {MAX_KEY_PBKDF2_ITERATIONS} allowed",
+            pbkdf2.iteration_count
+        )),
+        Kdf::Scrypt(scrypt) => {
+            // scrypt needs 128 * r * (N + p) bytes.
+            let memory = 128u64
+                .checked_mul(u64::from(scrypt.block_size))
+                .and_then(|m| {
+                    m.checked_mul(
+                        scrypt
+                            .cost_parameter
+                            .checked_add(u64::from(scrypt.parallelization))?,
+                    )
+                });
+            match memory {
+                Some(memory) if memory <= MAX_KEY_SCRYPT_MEMORY => Ok(()),
+                _ => Err("the key's scrypt parameters need more than 256 MiB".to_owned()),
+            }
+        }
+        _ => Ok(()),
     }
 }
 

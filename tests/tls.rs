@@ -187,6 +187,19 @@ fn scram_and_x509_over_tls_with_rcgen_certificates() {
     assert_eq!(scram.tls.client_subject, None);
     assert!(scram.tls.protocol_version.starts_with("TLSv1."));
 
+    // The same with the TLS options given in code.
+    let in_code =
+        mongodb_auth::ConnectionString::parse(&format!("mongodb://alice:pencil@localhost:{port}/"))
+            .unwrap()
+            .with_tls_options(mongodb_auth::TlsOptions::new().enabled(true).ca_file(&ca))
+            .unwrap();
+    let mut connection = blocking::connect(&in_code, options()).unwrap();
+    assert_eq!(
+        connection.authenticated_users().unwrap(),
+        [("alice".to_owned(), "admin".to_owned())]
+    );
+    assert!(connection.tls().is_some());
+
     // X.509 without a username (H1, H2): the server takes the subject from the certificate,
     // inside hello.
     let x509 = format!(
@@ -275,6 +288,31 @@ fn every_key_format_and_an_encrypted_key_with_openssl_certificates() {
         ),
         Err(Error::Tls(TlsError::WrongKeyPassword))
     ));
+    // A key that asks for too much work is refused before any of it is done.
+    let costly_key = openssl::openssl(
+        &dir.0,
+        &[
+            "pkcs8",
+            "-topk8",
+            "-v2",
+            "aes-256-cbc",
+            "-iter",
+            "5000000",
+            "-in",
+            "pkcs8.key",
+            "-passout",
+            "pass:x",
+        ],
+    );
+    let costly = dir.0.join("costly.pem");
+    let pkcs8_cert = std::fs::read_to_string(dir.0.join("pkcs8.crt")).unwrap();
+    std::fs::write(&costly, format!("{pkcs8_cert}{costly_key}")).unwrap();
+    match Identity::from_pem_file("tlsCertificateKeyFile", &costly, Some(&Secret::new("x"))) {
+        Err(Error::Tls(TlsError::UnusableKey { rule, .. })) => {
+            assert!(rule.contains("PBKDF2 iterations"), "{rule}")
+        }
+        other => panic!("expected the key to be refused, got {other:?}"),
+    }
     // SCRAM over a TLS connection to openssl's certificate.
     let scram = login(
         &server,

@@ -1,5 +1,5 @@
 //! What the blocking and tokio adapters share: options, the `hello` they open a connection with,
-//! the hosts they try (with DNS for `mongodb+srv`, in [`dns`]), and the events they report. The adapters themselves are the
+//! the hosts they try (with DNS for `mongodb+srv`, in `dns`), and the events they report. The adapters themselves are the
 //! [`crate::Authenticator`] loop plus a socket.
 
 pub(crate) mod dns;

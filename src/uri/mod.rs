@@ -237,6 +237,25 @@ impl ConnectionString {
         Ok(self)
     }
 
+    /// Merges in-code TLS settings over the URI's (in-code wins) and checks the result against
+    /// the same conflict rules as the URI's own options.
+    ///
+    /// ```
+    /// use mongodb_auth::{ConnectionString, TlsOptions};
+    ///
+    /// let cs = ConnectionString::parse("mongodb://db.example.com/?tls=true")?
+    ///     .with_tls_options(TlsOptions::new().ca_file("/etc/ssl/private-ca.pem"))?;
+    /// assert_eq!(cs.tls().ca_file.as_deref(), Some(std::path::Path::new("/etc/ssl/private-ca.pem")));
+    /// assert!(ConnectionString::parse("mongodb://h/?tlsInsecure=true")?
+    ///     .with_tls_options(TlsOptions::new().allow_invalid_hostnames(true))
+    ///     .is_err());
+    /// # Ok::<(), mongodb_auth::Error>(())
+    /// ```
+    pub fn with_tls_options(mut self, code: TlsOptions) -> Result<Self> {
+        self.tls = self.tls.merged(&code)?;
+        Ok(self)
+    }
+
     fn revalidate_credential(&mut self) -> Result<()> {
         self.credential = self.auth.validate(
             self.database.as_deref(),

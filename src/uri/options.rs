@@ -188,6 +188,126 @@ pub struct TlsOptions {
 }
 
 impl TlsOptions {
+    /// No option given.
+    pub fn new() -> Self {
+        TlsOptions::default()
+    }
+
+    /// `tls`.
+    pub fn enabled(mut self, enabled: bool) -> Self {
+        self.enabled = Some(enabled);
+        self
+    }
+
+    /// `tlsCAFile`.
+    pub fn ca_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.ca_file = Some(path.into());
+        self
+    }
+
+    /// `tlsCertificateKeyFile`.
+    pub fn certificate_key_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.certificate_key_file = Some(path.into());
+        self
+    }
+
+    /// `tlsCertificateKeyFilePassword`.
+    pub fn certificate_key_file_password(mut self, password: impl Into<Secret>) -> Self {
+        self.certificate_key_file_password = Some(password.into());
+        self
+    }
+
+    /// `tlsAllowInvalidCertificates`.
+    pub fn allow_invalid_certificates(mut self, allow: bool) -> Self {
+        self.allow_invalid_certificates = Some(allow);
+        self
+    }
+
+    /// `tlsAllowInvalidHostnames`.
+    pub fn allow_invalid_hostnames(mut self, allow: bool) -> Self {
+        self.allow_invalid_hostnames = Some(allow);
+        self
+    }
+
+    /// `tlsInsecure`.
+    pub fn insecure(mut self, insecure: bool) -> Self {
+        self.insecure = Some(insecure);
+        self
+    }
+
+    /// The options of `code` that are set, over these (in-code options win, as in PyMongo),
+    /// checked against the conflict rules of the uri-options spec.
+    pub(crate) fn merged(&self, code: &TlsOptions) -> Result<TlsOptions> {
+        fn pick<T: Clone>(code: &Option<T>, uri: &Option<T>) -> Option<T> {
+            code.clone().or_else(|| uri.clone())
+        }
+        let merged = TlsOptions {
+            enabled: pick(&code.enabled, &self.enabled),
+            certificate_key_file: pick(&code.certificate_key_file, &self.certificate_key_file),
+            certificate_key_file_password: pick(
+                &code.certificate_key_file_password,
+                &self.certificate_key_file_password,
+            ),
+            ca_file: pick(&code.ca_file, &self.ca_file),
+            allow_invalid_certificates: pick(
+                &code.allow_invalid_certificates,
+                &self.allow_invalid_certificates,
+            ),
+            allow_invalid_hostnames: pick(
+                &code.allow_invalid_hostnames,
+                &self.allow_invalid_hostnames,
+            ),
+            insecure: pick(&code.insecure, &self.insecure),
+            disable_ocsp_endpoint_check: pick(
+                &code.disable_ocsp_endpoint_check,
+                &self.disable_ocsp_endpoint_check,
+            ),
+            disable_certificate_revocation_check: pick(
+                &code.disable_certificate_revocation_check,
+                &self.disable_certificate_revocation_check,
+            ),
+        };
+        let given = merged.given();
+        let builder = TlsBuilder {
+            options: merged,
+            enabled_by: Vec::new(),
+            given,
+        };
+        builder.finish()
+    }
+
+    /// The canonical names of the options that are set, `tls` aside.
+    fn given(&self) -> Vec<&'static str> {
+        [
+            ("tlsCertificateKeyFile", self.certificate_key_file.is_some()),
+            (
+                "tlsCertificateKeyFilePassword",
+                self.certificate_key_file_password.is_some(),
+            ),
+            ("tlsCAFile", self.ca_file.is_some()),
+            (
+                "tlsAllowInvalidCertificates",
+                self.allow_invalid_certificates.is_some(),
+            ),
+            (
+                "tlsAllowInvalidHostnames",
+                self.allow_invalid_hostnames.is_some(),
+            ),
+            ("tlsInsecure", self.insecure.is_some()),
+            (
+                "tlsDisableOCSPEndpointCheck",
+                self.disable_ocsp_endpoint_check.is_some(),
+            ),
+            (
+                "tlsDisableCertificateRevocationCheck",
+                self.disable_certificate_revocation_check.is_some(),
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(name, set)| set.then_some(name))
+        .collect()
+    }
+
     /// Whether any option other than `tls` itself was given.
     pub fn has_settings(&self) -> bool {
         self.certificate_key_file.is_some()
