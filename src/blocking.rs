@@ -18,13 +18,12 @@ use std::time::{Duration, Instant};
 
 use crate::adapter::dns::{self, Target};
 use crate::adapter::{
-    self, Authenticated, ConnectOptions, Event, IntoConnectionString, Login, MAX_AUTH_REPLY_SIZE,
-    Next, Outgoing, authenticated_users, connection_status_command,
+    self, Authenticated, ConnectOptions, ConnectionState, Event, IntoConnectionString, Login,
+    MAX_AUTH_REPLY_SIZE, Next, Outgoing, authenticated_users, connection_status_command,
 };
 use crate::command::Command;
 use crate::credential::Credential;
 use crate::error::{Error, Result};
-use crate::handshake::Outcome;
 use crate::tls::{self, TlsInfo};
 use crate::uri::ConnectionString;
 use crate::wire::{MAX_MESSAGE_SIZE, ReplyDecoder};
@@ -76,26 +75,7 @@ impl Write for Stream {
 
 /// An authenticated connection. It keeps its authenticator, so it can log in again when the
 /// server asks (error 391).
-pub struct Connection {
-    stream: Stream,
-    address: String,
-    tls: Option<TlsInfo>,
-    authenticated: Authenticated,
-    options: ConnectOptions,
-    login: Login,
-    reauthentications: u32,
-}
-
-impl std::fmt::Debug for Connection {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Connection")
-            .field("address", &self.address)
-            .field("tls", &self.tls)
-            .field("authenticated", &self.authenticated)
-            .field("reauthentications", &self.reauthentications)
-            .finish_non_exhaustive()
-    }
-}
+pub type Connection = adapter::Connection<Stream>;
 
 /// Connects to the first host of `uri` that answers (after resolving a `mongodb+srv` name),
 /// over TLS when the connection string asks for it, sends `hello` and authenticates with the
@@ -139,14 +119,9 @@ pub fn connect(uri: impl IntoConnectionString, mut options: ConnectOptions) -> R
         let load_balanced = cs.option("loadBalanced") == Some("true");
         let (mut login, hello) = Login::start(cs.credential(), &mut options, style, load_balanced)?;
         let authenticated = drive(&mut stream, &mut login, Next::Write(hello), &options)?;
-        return Ok(Connection {
+        return Ok(adapter::Connection {
             stream,
-            address,
-            tls: tls_info,
-            authenticated,
-            options,
-            login,
-            reauthentications: 0,
+            state: ConnectionState::new(address, tls_info, authenticated, options, login),
         });
     }
     Err(last_error.unwrap_or(Error::Unsupported {
@@ -371,27 +346,7 @@ fn read_reply<S: ReplyDeadline>(
     }
 }
 
-impl Connection {
-    /// How authentication went.
-    pub fn outcome(&self) -> &Outcome {
-        &self.authenticated.outcome
-    }
-
-    /// The server's `hello` reply, as BSON bytes.
-    pub fn hello_reply(&self) -> &[u8] {
-        &self.authenticated.hello_reply
-    }
-
-    /// The address connected to, as `host:port`.
-    pub fn address(&self) -> &str {
-        &self.address
-    }
-
-    /// What TLS negotiated, when the connection uses it.
-    pub fn tls(&self) -> Option<&TlsInfo> {
-        self.tls.as_ref()
-    }
-
+impl adapter::Connection<Stream> {
     /// Runs a command and returns the reply document (an `ok: 0` reply is returned, not an
     /// error). Replies up to the wire protocol's 48 MB are read.
     ///
@@ -399,24 +354,16 @@ impl Connection {
     /// (SASL only, no `hello`) and runs the command once more, whether or not it is retryable
     /// (rules M1, M2); a failed re-authentication is the error returned.
     pub fn run_command(&mut self, command: &Command) -> Result<Vec<u8>> {
+        let state = &mut self.state;
         let message = Outgoing::command(command)?;
-        let reply = exchange(&mut self.stream, &message, &self.options, MAX_MESSAGE_SIZE)?;
-        if !self.login.wants_reauthentication(&reply) {
+        let reply = exchange(&mut self.stream, &message, &state.options, MAX_MESSAGE_SIZE)?;
+        let Some(next) = state.reauthentication(command, &reply)? else {
             return Ok(reply);
-        }
-        self.options.emit(Event::Reauthenticating {
-            command: command.name(),
-        });
-        let next = self.login.reauthenticate()?;
-        self.authenticated = drive(&mut self.stream, &mut self.login, next, &self.options)?;
-        self.reauthentications += 1;
+        };
+        let authenticated = drive(&mut self.stream, &mut state.login, next, &state.options)?;
+        state.reauthenticated(authenticated);
         let again = Outgoing::command(command)?;
-        exchange(&mut self.stream, &again, &self.options, MAX_MESSAGE_SIZE)
-    }
-
-    /// How many times the server asked this connection to authenticate again (and it did).
-    pub fn reauthentications(&self) -> u32 {
-        self.reauthentications
+        exchange(&mut self.stream, &again, &state.options, MAX_MESSAGE_SIZE)
     }
 
     /// The users the server says this connection authenticated (`connectionStatus`), as
@@ -424,10 +371,5 @@ impl Connection {
     pub fn authenticated_users(&mut self) -> Result<Vec<(String, String)>> {
         let reply = self.run_command(&connection_status_command())?;
         authenticated_users(&reply)
-    }
-
-    /// The authenticated stream, for the caller's own commands.
-    pub fn into_stream(self) -> Stream {
-        self.stream
     }
 }

@@ -301,11 +301,13 @@ pub fn client_config(options: &TlsOptions) -> Result<(Arc<rustls::ClientConfig>,
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| TlsError::Handshake(e.to_string()))?;
+    let algorithms = provider.signature_verification_algorithms;
     let builder = if !options.verify_certificates() {
         builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate {
-                algorithms: provider.signature_verification_algorithms,
+            .with_custom_certificate_verifier(Arc::new(RelaxedVerifier {
+                chain: None,
+                algorithms,
             }))
     } else {
         let verifier = WebPkiServerVerifier::builder_with_provider(
@@ -319,7 +321,10 @@ pub fn client_config(options: &TlsOptions) -> Result<(Arc<rustls::ClientConfig>,
         } else {
             builder
                 .dangerous()
-                .with_custom_certificate_verifier(Arc::new(AnyHostName(verifier)))
+                .with_custom_certificate_verifier(Arc::new(RelaxedVerifier {
+                    chain: Some(verifier),
+                    algorithms,
+                }))
         }
     };
     let (config, subject) = match &options.certificate_key_file {
@@ -461,11 +466,17 @@ fn bare_name(presented: &str) -> String {
         .unwrap_or_else(|| presented.to_owned())
 }
 
-/// `tlsAllowInvalidHostnames`: the chain is verified, the name is not.
+/// The relaxed checks: `tlsAllowInvalidHostnames` (a chain verifier: the chain is checked, the
+/// name is not) and `tlsAllowInvalidCertificates` / `tlsInsecure` (none: any certificate). The
+/// handshake signatures are checked either way, so the peer must hold the key of the
+/// certificate it shows.
 #[derive(Debug)]
-struct AnyHostName(Arc<WebPkiServerVerifier>);
+struct RelaxedVerifier {
+    chain: Option<Arc<WebPkiServerVerifier>>,
+    algorithms: WebPkiSupportedAlgorithms,
+}
 
-impl ServerCertVerifier for AnyHostName {
+impl ServerCertVerifier for RelaxedVerifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -474,58 +485,16 @@ impl ServerCertVerifier for AnyHostName {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> std::result::Result<ServerCertVerified, rustls::Error> {
-        match self
-            .0
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
-        {
+        let Some(chain) = &self.chain else {
+            return Ok(ServerCertVerified::assertion());
+        };
+        match chain.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
             // webpki checks the name only once the chain is valid.
             Err(rustls::Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
             )) => Ok(ServerCertVerified::assertion()),
             other => other,
         }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_verify_schemes()
-    }
-}
-
-/// `tlsAllowInvalidCertificates` / `tlsInsecure`: any certificate, but the handshake signatures
-/// are still checked (the peer must hold the key of the certificate it shows).
-#[derive(Debug)]
-struct AcceptAnyCertificate {
-    algorithms: WebPkiSupportedAlgorithms,
-}
-
-impl ServerCertVerifier for AcceptAnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
     }
 
     fn verify_tls12_signature(

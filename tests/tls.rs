@@ -366,6 +366,17 @@ fn each_failure_is_its_own_error() {
     );
     assert_eq!(err.kind(), ErrorKind::Tls);
 
+    // ...which tlsAllowInvalidCertificates lets through.
+    let any = login(
+        &server,
+        &format!(
+            "mongodb://alice:pencil@localhost:{port}/?tlsAllowInvalidCertificates=true{}",
+            query(&[("tlsCAFile", &other.ca_file())])
+        ),
+    )
+    .unwrap();
+    assert_eq!(any.users, [("alice".to_owned(), "admin".to_owned())]);
+
     // Host name mismatch: the certificate is for localhost, not 127.0.0.1...
     let by_ip = format!(
         "mongodb://alice:pencil@127.0.0.1:{port}/?tls=true{}",

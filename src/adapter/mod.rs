@@ -197,6 +197,125 @@ pub struct Authenticated {
     pub hello_reply: Vec<u8>,
 }
 
+/// An authenticated connection over a stream `S`: [`crate::blocking::Connection`] and
+/// [`crate::tokio::Connection`] are this type over their streams, each with its own I/O methods
+/// (`run_command`, ...). What it knows besides its stream is in [`ConnectionState`], which it
+/// dereferences to (`outcome()`, `tls()`, `address()`, ...).
+pub struct Connection<S> {
+    pub(crate) stream: S,
+    pub(crate) state: ConnectionState,
+}
+
+impl<S> std::ops::Deref for Connection<S> {
+    type Target = ConnectionState;
+
+    fn deref(&self) -> &ConnectionState {
+        &self.state
+    }
+}
+
+impl<S> fmt::Debug for Connection<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.state.fmt(f)
+    }
+}
+
+impl<S> Connection<S> {
+    /// The authenticated stream, for the caller's own commands.
+    pub fn into_stream(self) -> S {
+        self.stream
+    }
+}
+
+/// What an adapter's connection holds besides its stream: where it is, what TLS and the login
+/// negotiated, and the authenticator, kept for re-authentication. The `Connection`s of both
+/// adapters dereference to it.
+pub struct ConnectionState {
+    address: String,
+    tls: Option<crate::tls::TlsInfo>,
+    authenticated: Authenticated,
+    pub(crate) options: ConnectOptions,
+    pub(crate) login: Login,
+    reauthentications: u32,
+}
+
+impl ConnectionState {
+    pub(crate) fn new(
+        address: String,
+        tls: Option<crate::tls::TlsInfo>,
+        authenticated: Authenticated,
+        options: ConnectOptions,
+        login: Login,
+    ) -> Self {
+        ConnectionState {
+            address,
+            tls,
+            authenticated,
+            options,
+            login,
+            reauthentications: 0,
+        }
+    }
+
+    /// How authentication went (the last time, after a re-authentication).
+    pub fn outcome(&self) -> &Outcome {
+        &self.authenticated.outcome
+    }
+
+    /// The server's `hello` reply, as BSON bytes.
+    pub fn hello_reply(&self) -> &[u8] {
+        &self.authenticated.hello_reply
+    }
+
+    /// The address connected to, as `host:port`.
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// What TLS negotiated, when the connection uses it.
+    pub fn tls(&self) -> Option<&crate::tls::TlsInfo> {
+        self.tls.as_ref()
+    }
+
+    /// How many times the server asked this connection to authenticate again (and it did).
+    pub fn reauthentications(&self) -> u32 {
+        self.reauthentications
+    }
+
+    /// When `reply` to `command` asks for re-authentication (391) and the connection has a
+    /// credential: reports it and returns the first step of the new login (rules M1, M2).
+    pub(crate) fn reauthentication(
+        &mut self,
+        command: &Command,
+        reply: &[u8],
+    ) -> Result<Option<Next>> {
+        if !self.login.wants_reauthentication(reply) {
+            return Ok(None);
+        }
+        self.options.emit(Event::Reauthenticating {
+            command: command.name(),
+        });
+        self.login.reauthenticate().map(Some)
+    }
+
+    /// Records a completed re-authentication.
+    pub(crate) fn reauthenticated(&mut self, authenticated: Authenticated) {
+        self.authenticated = authenticated;
+        self.reauthentications += 1;
+    }
+}
+
+impl fmt::Debug for ConnectionState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connection")
+            .field("address", &self.address)
+            .field("tls", &self.tls)
+            .field("authenticated", &self.authenticated)
+            .field("reauthentications", &self.reauthentications)
+            .finish_non_exhaustive()
+    }
+}
+
 static NEXT_REQUEST_ID: AtomicI32 = AtomicI32::new(1);
 
 /// A process-wide request id, so replies can be matched even across connections in logs.
