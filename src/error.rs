@@ -149,6 +149,11 @@ pub enum Error {
         what: String,
     },
 
+    /// MONGODB-AWS: a server message breaks rule K2, credentials are missing or incomplete, or
+    /// signing failed.
+    #[error("MONGODB-AWS: {0}")]
+    Aws(#[from] AwsError),
+
     /// TLS could not be set up: a file or key of the configuration, or the handshake itself
     /// (a server certificate that is not trusted says why).
     #[error("TLS: {0}")]
@@ -292,6 +297,52 @@ pub enum WireError {
     /// database, and a second one would be ambiguous.
     #[error("the command body already has a `$db` field")]
     CommandHasDb,
+}
+
+/// What went wrong in MONGODB-AWS.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AwsError {
+    /// The server-first payload is not `{s: binary, h: string}`.
+    #[error("malformed server-first payload: {0}")]
+    MalformedServerFirst(&'static str),
+    /// `s` is not 64 bytes.
+    #[error("the server nonce is {len} bytes, not 64")]
+    ServerNonceLength {
+        /// Its length.
+        len: usize,
+    },
+    /// `s` does not start with the client nonce.
+    #[error("the server nonce does not start with the client nonce")]
+    ServerNonceMismatch,
+    /// `h` breaks rule K2.
+    #[error("invalid STS host `{host}`: {rule}")]
+    InvalidHost {
+        /// The host (at most 64 characters of it).
+        host: String,
+        /// The rule that was broken.
+        rule: &'static str,
+    },
+    /// A client-final payload or its authorization header is malformed (seen by a server).
+    #[error("malformed client-final payload: {0}")]
+    MalformedClientFinal(&'static str),
+    /// No credentials were found.
+    #[error("no AWS credentials found (tried: {tried})")]
+    NoCredentials {
+        /// Where the crate looked.
+        tried: String,
+    },
+    /// A source had part of a credential.
+    #[error("incomplete AWS credentials from {origin}: {rule}")]
+    IncompleteCredentials {
+        /// The source.
+        origin: &'static str,
+        /// What is missing.
+        rule: &'static str,
+    },
+    /// The signer refused the request.
+    #[error("signing failed: {0}")]
+    Signing(String),
 }
 
 /// What is wrong with TLS: the configuration (files, keys) or the handshake.
@@ -452,6 +503,13 @@ impl Error {
                 ErrorKind::Configuration
             }
             Error::Wire(WireError::CommandHasDb) => ErrorKind::Usage,
+            Error::Aws(
+                AwsError::MalformedServerFirst(_)
+                | AwsError::ServerNonceLength { .. }
+                | AwsError::ServerNonceMismatch
+                | AwsError::InvalidHost { .. }
+                | AwsError::MalformedClientFinal(_),
+            ) => ErrorKind::Protocol,
             Error::Scram(_) | Error::Protocol { .. } | Error::Wire(_) => ErrorKind::Protocol,
             Error::OutOfOrder { .. } | Error::ForeignKeys | Error::UnhandledStep { .. } => {
                 ErrorKind::Usage

@@ -36,6 +36,7 @@ use bson::{RawBinaryRef, RawBsonRef, RawDocument, RawDocumentBuf, rawdoc};
 
 use crate::command::{Command, binary, check_ok, document_with_capacity, reply_document};
 use crate::credential::{AuthMechanism, Credential};
+use crate::environment::{Clock, Environment, SystemClock, SystemEnvironment};
 use crate::error::{Error, Result};
 use crate::random::{BoxedRandom, SecureRandom, SystemRandom};
 use crate::scram::{
@@ -103,6 +104,8 @@ pub struct AuthOptions {
     pub key_cache: Option<Arc<ScramKeyCache>>,
     random: Option<BoxedRandom>,
     pub(crate) forced_nonces: Option<crate::danger::NonceGenerator>,
+    environment: Arc<dyn Environment>,
+    clock: Arc<dyn Clock>,
 }
 
 impl AuthOptions {
@@ -112,6 +115,27 @@ impl AuthOptions {
     pub fn with_random(mut self, random: impl SecureRandom + Send + Sync + 'static) -> Self {
         self.random = Some(Box::new(random));
         self
+    }
+
+    /// Reads environment variables (MONGODB-AWS credentials) from `environment` instead of the
+    /// process's.
+    pub fn with_environment(mut self, environment: impl Environment + 'static) -> Self {
+        self.environment = Arc::new(environment);
+        self
+    }
+
+    /// Takes the time (the MONGODB-AWS signature date) from `clock` instead of the system's.
+    pub fn with_clock(mut self, clock: impl Clock + 'static) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    #[cfg_attr(not(feature = "aws"), allow(dead_code))]
+    fn fill_random(&mut self, bytes: &mut [u8]) {
+        match &mut self.random {
+            Some(random) => random.fill(bytes),
+            None => SystemRandom.fill(bytes),
+        }
     }
 
     /// Turns speculative authentication on or off.
@@ -145,6 +169,8 @@ impl Default for AuthOptions {
             key_cache: Some(ScramKeyCache::global()),
             random: None,
             forced_nonces: None,
+            environment: Arc::new(SystemEnvironment),
+            clock: Arc::new(SystemClock),
         }
     }
 }
@@ -177,6 +203,10 @@ enum State {
     ScramClosing,
     PlainSent,
     X509Sent,
+    #[cfg(feature = "aws")]
+    AwsStarted(crate::aws::ClientFirst, crate::aws::Credentials),
+    #[cfg(feature = "aws")]
+    AwsSent,
     Done,
     Failed,
 }
@@ -191,6 +221,8 @@ impl State {
             | State::ScramClosing
             | State::PlainSent
             | State::X509Sent => "waiting for a command reply",
+            #[cfg(feature = "aws")]
+            State::AwsStarted(..) | State::AwsSent => "waiting for a command reply",
             State::ScramDeriving(..) => "waiting for derived keys",
             State::Done => "done",
             State::Failed => "failed",
@@ -239,6 +271,8 @@ impl Authenticator {
                 }
             }
             Some(AuthMechanism::MongoDbX509) => {}
+            #[cfg(feature = "aws")]
+            Some(AuthMechanism::MongoDbAws) => {}
             Some(other) => {
                 return Err(Error::UnsupportedMechanism {
                     mechanism: other.as_str(),
@@ -369,14 +403,17 @@ impl Authenticator {
     /// Reads the reply to the last [`Step::Send`] command.
     pub fn handle_reply(&mut self, reply: &[u8]) -> Result<Step> {
         let state = std::mem::replace(&mut self.state, State::Failed);
-        if !matches!(
-            state,
+        let awaiting_reply = match &state {
             State::ScramStarted(_)
-                | State::ScramProving(..)
-                | State::ScramClosing
-                | State::PlainSent
-                | State::X509Sent
-        ) {
+            | State::ScramProving(..)
+            | State::ScramClosing
+            | State::PlainSent
+            | State::X509Sent => true,
+            #[cfg(feature = "aws")]
+            State::AwsStarted(..) | State::AwsSent => true,
+            _ => false,
+        };
+        if !awaiting_reply {
             self.state = state;
             return Err(self.out_of_order("handle_reply"));
         }
@@ -428,6 +465,19 @@ impl Authenticator {
                 Ok(self.done())
             }
             State::X509Sent => Ok(self.done()),
+            #[cfg(feature = "aws")]
+            State::AwsStarted(client, credentials) => {
+                let server_first = self.read_sasl_reply(doc, false)?;
+                let payload =
+                    client.finish(server_first, &credentials, self.options.clock.now())?;
+                self.state = State::AwsSent;
+                Ok(self.send(self.sasl_continue(&payload)))
+            }
+            #[cfg(feature = "aws")]
+            State::AwsSent => {
+                self.read_sasl_reply(doc, true)?;
+                Ok(self.done())
+            }
             _ => Err(self.out_of_order("handle_reply")),
         }
     }
@@ -520,6 +570,16 @@ impl Authenticator {
                 self.state = State::X509Sent;
                 Ok(self.send(x509::authenticate_command(self.credential.username())))
             }
+            #[cfg(feature = "aws")]
+            AuthMechanism::MongoDbAws => {
+                let credentials = self.aws_credentials()?;
+                let mut fill = crate::random::from_fn(|bytes: &mut [u8]| {
+                    self.options.fill_random(bytes);
+                });
+                let (payload, client) = crate::aws::ClientFirst::start(&mut fill);
+                self.state = State::AwsStarted(client, credentials);
+                Ok(self.send(sasl_start(mechanism.as_str(), &payload, false)))
+            }
             other => Err(Error::UnsupportedMechanism {
                 mechanism: other.as_str(),
             }),
@@ -551,6 +611,34 @@ impl Authenticator {
         let (payload, client_final) = server_first.finish(keys);
         self.state = State::ScramProving(client_final, derivation);
         self.send(self.sasl_continue(&payload))
+    }
+
+    /// MONGODB-AWS credentials: the connection string's (the deprecated path, warned about when
+    /// parsed), else the environment's, read now (rule K9).
+    #[cfg(feature = "aws")]
+    fn aws_credentials(&self) -> Result<crate::aws::Credentials> {
+        if let (Some(access_key_id), Some(secret)) =
+            (self.credential.username(), self.credential.password())
+        {
+            let token = self
+                .credential
+                .mechanism_properties()
+                .get("AWS_SESSION_TOKEN")
+                .map(Secret::new);
+            return Ok(crate::aws::Credentials::new(
+                access_key_id,
+                secret.clone(),
+                token,
+            ));
+        }
+        crate::aws::Credentials::from_environment(self.options.environment.as_ref())?.ok_or_else(
+            || {
+                crate::error::AwsError::NoCredentials {
+                    tried: "the connection string, the environment (AWS_ACCESS_KEY_ID)".into(),
+                }
+                .into()
+            },
+        )
     }
 
     fn scram_client(&self, variant: ScramVariant) -> Result<ScramClient> {

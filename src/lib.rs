@@ -29,10 +29,10 @@
 //! | TLS configuration and certificates (feature `tls`) | `tls`, `devpki` |
 //! | *no I/O below this line* | |
 //! | negotiation, speculative auth, SASL flow, re-authentication | [`handshake`] |
-//! | mechanisms | [`scram`], [`plain`], [`x509`] (with `tls`: certificate subjects) |
+//! | mechanisms | [`scram`], [`plain`], [`x509`] (with `tls`: certificate subjects), `aws` |
 //! | one command, one message | [`command`], [`wire`] |
 //! | connection strings and credentials | [`uri`], [`credential`] |
-//! | foundations | [`error`], [`Secret`], [`random`] |
+//! | foundations | [`error`], [`Secret`], [`random`], [`environment`] (variables, clock) |
 //!
 //! Knobs that exist only for tests (forced nonces, a misbehaving server) are fenced off in
 //! [`danger`] and `server::danger`.
@@ -42,6 +42,8 @@
 
 #[cfg(any(feature = "blocking", feature = "tokio"))]
 pub mod adapter;
+#[cfg(feature = "aws")]
+pub mod aws;
 #[cfg(feature = "blocking")]
 pub mod blocking;
 pub mod command;
@@ -49,6 +51,7 @@ pub mod credential;
 pub mod danger;
 #[cfg(feature = "devpki")]
 pub mod devpki;
+pub mod environment;
 pub mod error;
 pub mod handshake;
 pub mod plain;
@@ -69,7 +72,9 @@ pub use command::Command;
 pub use credential::{
     AuthMechanism, Credential, CredentialOptions, ExplicitAwsCredentials, MechanismProperties,
 };
-pub use error::{CertificateProblem, Error, ErrorKind, Result, ScramError, TlsError, WireError};
+pub use error::{
+    AwsError, CertificateProblem, Error, ErrorKind, Result, ScramError, TlsError, WireError,
+};
 pub use handshake::{AuthOptions, Authenticator, Outcome, Step};
 pub use scram::{KeyDerivation, ScramKeyCache, ScramKeys, ScramVariant};
 pub use secret::{REDACTED, Secret};

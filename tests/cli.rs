@@ -272,7 +272,7 @@ fn demo_exits_zero() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(0), "{stdout}");
     assert!(
-        stdout.contains("all 9 logins behaved as expected"),
+        stdout.contains("all 11 logins behaved as expected"),
         "{stdout}"
     );
     for password in ["pencil", "hunter2", "s3cret"] {

@@ -3,13 +3,15 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
 use mongodb_auth::adapter::{ConnectOptions, Event};
 use mongodb_auth::random::SystemRandom;
+use mongodb_auth::server::aws::{HttpSts, LocalSts, StsVerifier};
 use mongodb_auth::server::{
-    Server, ServerConfig, User, UserStore, parse_user_spec, read_users_file,
+    AwsSettings, Server, ServerConfig, User, UserStore, parse_user_spec, read_users_file,
 };
 use mongodb_auth::tls::{self, TlsInfo};
 use mongodb_auth::{
@@ -29,6 +31,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once per process: the size of the `serve` variant costs nothing worth boxing for.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Start the embedded server with demo users and log in with every mechanism, printing each
@@ -42,7 +46,10 @@ enum Command {
         /// A user: NAME:PASSWORD[:MECH[,MECH...]]; NAME may be db.name (default db admin); NAME
         /// and PASSWORD are percent-decoded; MECH is SCRAM-SHA-1 or SCRAM-SHA-256 (default both).
         /// Other processes can read a command line: prefer --users-file for real passwords.
-        #[arg(long = "user", required_unless_present_any = ["users_file", "x509_users"])]
+        #[arg(
+            long = "user",
+            required_unless_present_any = ["users_file", "x509_users", "aws_users", "aws_keys"]
+        )]
         users: Vec<String>,
         /// A file of users, one NAME:PASSWORD[:MECH,...] a line (blank lines and # comments
         /// skipped).
@@ -74,6 +81,22 @@ enum Command {
         /// `openssl x509 -noout -subject -nameopt RFC2253` prints it. Needs --tls-ca.
         #[arg(long = "x509-user", requires = "tls_ca")]
         x509_users: Vec<String>,
+        /// A MONGODB-AWS user in $external: an IAM user or role ARN
+        /// (arn:aws:iam::ACCOUNT:user/NAME or ...:role/NAME). Needs --aws-sts-endpoint or
+        /// --aws-key.
+        #[arg(long = "aws-user")]
+        aws_users: Vec<String>,
+        /// Forward MONGODB-AWS logins to this STS endpoint (e.g. https://sts.amazonaws.com/, or
+        /// a moto server): STS accepting the signature is the login.
+        #[arg(long, conflicts_with = "aws_keys")]
+        aws_sts_endpoint: Option<String>,
+        /// A key the server checks MONGODB-AWS signatures of itself, with no STS:
+        /// ARN=ACCESS_KEY_ID:SECRET (the ARN becomes a user).
+        #[arg(long = "aws-key")]
+        aws_keys: Vec<String>,
+        /// The STS host clients sign for (server-first's `h`).
+        #[arg(long, default_value = "sts.amazonaws.com")]
+        aws_sts_host: String,
     },
     /// Log in to a server. Exit status: 0 logged in; 1 the server refused the login, or failed
     /// to prove it knows the password; 2 usage or connection error.
@@ -123,10 +146,20 @@ fn main() -> ExitCode {
             tls_key,
             tls_ca,
             x509_users,
+            aws_users,
+            aws_sts_endpoint,
+            aws_keys,
+            aws_sts_host,
         } => {
             let settings = ServeSettings {
                 users_file,
                 x509_users,
+                aws: AwsServe {
+                    users: aws_users,
+                    sts_endpoint: aws_sts_endpoint,
+                    keys: aws_keys,
+                    sts_host: aws_sts_host,
+                },
                 tls: tls_cert.zip(tls_key).map(|(cert, key)| (cert, key, tls_ca)),
                 idle_timeout: Duration::from_secs(idle_timeout),
                 login_timeout: Duration::from_secs(login_timeout),
@@ -155,9 +188,54 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
 
 // --- serve -----------------------------------------------------------------------------------
 
+struct AwsServe {
+    users: Vec<String>,
+    sts_endpoint: Option<String>,
+    keys: Vec<String>,
+    sts_host: String,
+}
+
+impl AwsServe {
+    /// The server's MONGODB-AWS settings (and the users they add), if any were given.
+    fn settings(&self, users: &mut UserStore) -> mongodb_auth::Result<Option<AwsSettings>> {
+        for arn in &self.users {
+            users.insert_aws(arn);
+        }
+        let verifier: Arc<dyn StsVerifier> = match (&self.sts_endpoint, self.keys.is_empty()) {
+            (Some(endpoint), _) => Arc::new(HttpSts::new(endpoint)),
+            (None, false) => {
+                let mut sts = LocalSts::new();
+                for spec in &self.keys {
+                    let invalid = || Error::InvalidOption {
+                        option: "--aws-key".into(),
+                        rule: "expected ARN=ACCESS_KEY_ID:SECRET".into(),
+                    };
+                    let (arn, key) = spec.rsplit_once('=').ok_or_else(invalid)?;
+                    let (access_key_id, secret) = key.split_once(':').ok_or_else(invalid)?;
+                    sts.insert(arn, access_key_id, Secret::new(secret));
+                    users.insert_aws(arn);
+                }
+                Arc::new(sts)
+            }
+            (None, true) if self.users.is_empty() => return Ok(None),
+            (None, true) => {
+                return Err(Error::InvalidOption {
+                    option: "--aws-user".into(),
+                    rule: "needs --aws-sts-endpoint or --aws-key to check signatures".into(),
+                });
+            }
+        };
+        Ok(Some(AwsSettings {
+            sts_host: self.sts_host.clone(),
+            verifier,
+        }))
+    }
+}
+
 struct ServeSettings {
     users_file: Option<PathBuf>,
     x509_users: Vec<String>,
+    aws: AwsServe,
     /// Certificate chain, key, and the CA of client certificates.
     tls: Option<(PathBuf, PathBuf, Option<PathBuf>)>,
     idle_timeout: Duration,
@@ -179,8 +257,12 @@ fn server_config(specs: &[String], settings: &ServeSettings) -> mongodb_auth::Re
     for subject in &settings.x509_users {
         users.insert_x509(subject);
     }
+    let aws = settings.aws.settings(&mut users)?;
     // The auth log goes to stderr, so stdout stays the address line alone.
     let mut config = ServerConfig::new(users).auth_log(|event| eprintln!("{event}"));
+    if let Some(aws) = aws {
+        config = config.aws(aws);
+    }
     if let Some((certificate, key, client_ca)) = &settings.tls {
         config = config.tls(tls::server_config(
             certificate,
@@ -523,6 +605,20 @@ const DEMO_LOGINS: &[Login] = &[
         expect: Some("SCRAM-SHA-256"),
     },
     Login {
+        title: "MONGODB-AWS: a SigV4-signed GetCallerIdentity, checked by the server's local STS",
+        user: DEMO_AWS_KEY_ID,
+        password: DEMO_AWS_SECRET,
+        query: "?authMechanism=MONGODB-AWS",
+        expect: Some("MONGODB-AWS"),
+    },
+    Login {
+        title: "MONGODB-AWS with a wrong secret (must be refused)",
+        user: DEMO_AWS_KEY_ID,
+        password: "not-the-secret",
+        query: "?authMechanism=MONGODB-AWS",
+        expect: None,
+    },
+    Login {
         title: "wrong password (must be refused)",
         user: "alice",
         password: "not-pencil",
@@ -530,6 +626,21 @@ const DEMO_LOGINS: &[Login] = &[
         expect: None,
     },
 ];
+
+const DEMO_AWS_ARN: &str = "arn:aws:iam::123456789012:user/demo";
+const DEMO_AWS_KEY_ID: &str = "AKIADEMODEMODEMO";
+const DEMO_AWS_SECRET: &str = "demo-secret-access-key";
+
+/// The demo's MONGODB-AWS: a local STS that knows one key.
+fn demo_aws(users: &mut UserStore) -> AwsSettings {
+    let mut sts = LocalSts::new();
+    sts.insert(DEMO_AWS_ARN, DEMO_AWS_KEY_ID, Secret::new(DEMO_AWS_SECRET));
+    users.insert_aws(DEMO_AWS_ARN);
+    AwsSettings {
+        sts_host: "sts.amazonaws.com".into(),
+        verifier: Arc::new(sts),
+    }
+}
 
 fn demo_users() -> mongodb_auth::Result<UserStore> {
     let mut rng = SystemRandom;
@@ -581,7 +692,12 @@ fn demo() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let server = match runtime.block_on(Server::bind("127.0.0.1:0", ServerConfig::new(users))) {
+    let mut users = users;
+    let aws = demo_aws(&mut users);
+    let server = match runtime.block_on(Server::bind(
+        "127.0.0.1:0",
+        ServerConfig::new(users).aws(aws),
+    )) {
         Ok(server) => server,
         Err(e) => {
             eprintln!("error: cannot start the embedded server: {e}");
@@ -591,7 +707,7 @@ fn demo() -> ExitCode {
     let address = server.local_addr();
     println!("embedded server listening on {address}");
     println!(
-        "users: alice (SCRAM-SHA-1, SCRAM-SHA-256), bob (SCRAM-SHA-1), carol in $external, \u{2168} (SCRAM-SHA-256)\n"
+        "users: alice (SCRAM-SHA-1, SCRAM-SHA-256), bob (SCRAM-SHA-1), carol in $external, \u{2168} (SCRAM-SHA-256), and the AWS user {DEMO_AWS_ARN} (key {DEMO_AWS_KEY_ID}, checked by a local STS)\n"
     );
 
     let total = DEMO_LOGINS.len() + TLS_LOGINS;

@@ -13,6 +13,8 @@
 //! `CommandNotFound` (59) after. It stores no data. It omits `topologyVersion` from `hello`, so
 //! drivers poll it instead of using streaming monitoring.
 
+#[cfg(feature = "aws")]
+pub mod aws;
 pub mod danger;
 mod net;
 pub mod scram;
@@ -20,6 +22,8 @@ mod session;
 mod users;
 
 pub use net::{Server, ServerConfig};
+#[cfg(feature = "aws")]
+pub use session::AwsSettings;
 pub use session::{
     AuthEvent, MAX_WIRE_VERSION, SERVER_VERSION, Session, SessionConfig, split_plain_payload,
 };

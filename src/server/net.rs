@@ -44,6 +44,8 @@ pub struct ServerConfig {
     auth_log: Option<AuthLog>,
     random: Option<BoxedRandom>,
     tls: Option<Arc<rustls::ServerConfig>>,
+    #[cfg(feature = "aws")]
+    aws: Option<super::session::AwsSettings>,
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -77,7 +79,16 @@ impl ServerConfig {
             auth_log: None,
             random: None,
             tls: None,
+            #[cfg(feature = "aws")]
+            aws: None,
         }
+    }
+
+    /// Accepts MONGODB-AWS (see [`super::aws`]).
+    #[cfg(feature = "aws")]
+    pub fn aws(mut self, settings: super::session::AwsSettings) -> Self {
+        self.aws = Some(settings);
+        self
     }
 
     /// Serves TLS with this configuration (see [`crate::tls::server_config`]): every connection
@@ -208,6 +219,10 @@ impl Server {
             None => SessionConfig::new(config.users),
         };
         session.misbehave(config.misbehavior);
+        #[cfg(feature = "aws")]
+        {
+            session.aws = config.aws;
+        }
         session.auth_log = config.auth_log;
         let shared = Arc::new(Shared {
             session: Arc::new(session),

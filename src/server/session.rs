@@ -48,6 +48,19 @@ pub enum AuthEvent {
         /// Why.
         reason: String,
     },
+    /// A login was refused for a reason only known at run time (what STS answered).
+    RefusedBecause {
+        /// The connection.
+        connection_id: i32,
+        /// The user the client claimed, if it got that far.
+        user: String,
+        /// The database.
+        db: String,
+        /// The mechanism.
+        mechanism: &'static str,
+        /// Why.
+        reason: String,
+    },
     /// A login was refused.
     Refused {
         /// The connection.
@@ -81,6 +94,16 @@ impl std::fmt::Display for AuthEvent {
                 connection_id,
                 reason,
             } => write!(f, "conn{connection_id}: TLS handshake failed: {reason}"),
+            AuthEvent::RefusedBecause {
+                connection_id,
+                user,
+                db,
+                mechanism,
+                reason,
+            } => write!(
+                f,
+                "conn{connection_id}: {mechanism} login of {user}@{db} refused: {reason}"
+            ),
             AuthEvent::Refused {
                 connection_id,
                 user,
@@ -110,6 +133,9 @@ pub struct SessionConfig {
     fail_point: Option<ArmedFailPoint>,
     /// Server nonces come from here.
     random: Mutex<BoxedRandom>,
+    /// MONGODB-AWS, when enabled.
+    #[cfg(feature = "aws")]
+    pub aws: Option<AwsSettings>,
     /// Keys the decoy salts of unknown users, so they are stable but unpredictable.
     decoy_key: Zeroizing<[u8; 32]>,
     /// A user with both verifiers that no password matches: PLAIN checks stand in its verifiers
@@ -155,6 +181,8 @@ impl SessionConfig {
             misbehavior: None,
             fail_point: None,
             random: Mutex::new(Box::new(random)),
+            #[cfg(feature = "aws")]
+            aws: None,
             decoy_key,
             decoy_user,
         }
@@ -194,6 +222,32 @@ enum Stage {
     AwaitingClientFinal(AwaitingClientFinal),
     /// Server-final was sent with `done: false`; the client owes an empty message.
     AwaitingEmptyExchange,
+    /// MONGODB-AWS: server-first was sent; the client's signed request comes next.
+    #[cfg(feature = "aws")]
+    AwsAwaitingRequest {
+        server_nonce: Vec<u8>,
+        host: String,
+    },
+}
+
+/// What the server needs for MONGODB-AWS: the STS host clients sign for, and who checks their
+/// signatures.
+#[cfg(feature = "aws")]
+#[derive(Clone)]
+pub struct AwsSettings {
+    /// The host in server-first (`h`), which clients sign for (default `sts.amazonaws.com`).
+    pub sts_host: String,
+    /// STS, or a local stand-in.
+    pub verifier: Arc<dyn super::aws::StsVerifier>,
+}
+
+#[cfg(feature = "aws")]
+impl std::fmt::Debug for AwsSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AwsSettings")
+            .field("sts_host", &self.sts_host)
+            .finish_non_exhaustive()
+    }
 }
 
 /// MongoDB error codes the server uses.
@@ -325,7 +379,7 @@ impl Session {
             "saslStart" => self
                 .sasl_start(db, doc, false)
                 .map(|reply| reply.unwrap_or_else(authentication_failed)),
-            "saslContinue" => self.sasl_continue(doc),
+            "saslContinue" => self.sasl_continue(doc, now),
             "authenticate" => self.authenticate_x509(db, doc, false),
             "ping" | "endSessions" => Ok(rawdoc! { "ok": 1.0 }),
             "buildInfo" | "buildinfo" => Ok(build_info()),
@@ -492,6 +546,10 @@ impl Session {
             "SCRAM-SHA-1" => ScramVariant::Sha1,
             "SCRAM-SHA-256" => ScramVariant::Sha256,
             "PLAIN" if !speculative => return Ok(self.plain(db, id, &payload)),
+            #[cfg(feature = "aws")]
+            "MONGODB-AWS" if !speculative && self.config.aws.is_some() => {
+                return Ok(self.aws_start(db, id, &payload));
+            }
             _ => {
                 return Err(error_reply(
                     codes::MECHANISM_UNAVAILABLE,
@@ -540,6 +598,78 @@ impl Session {
         Ok(Some(sasl_reply(id, false, &server_first)))
     }
 
+    /// MONGODB-AWS `saslStart`: `{r, p: 110}` in, `{s: r + 32 random bytes, h}` out.
+    #[cfg(feature = "aws")]
+    fn aws_start(&mut self, db: &str, id: i32, payload: &[u8]) -> Option<RawDocumentBuf> {
+        let settings = self.config.aws.clone()?;
+        let client_nonce = RawDocument::from_bytes(payload).ok().and_then(|doc| {
+            let nonce = match doc.get("r") {
+                Ok(Some(RawBsonRef::Binary(binary))) if binary.bytes.len() == 32 => binary.bytes,
+                _ => return None,
+            };
+            matches!(doc.get("p"), Ok(Some(RawBsonRef::Int32(110)))).then(|| nonce.to_vec())
+        });
+        let (Some(mut server_nonce), "$external") = (client_nonce, db) else {
+            self.log_refusal(
+                String::new(),
+                db,
+                crate::aws::MECHANISM,
+                "malformed client-first payload or not $external",
+            );
+            return None;
+        };
+        let mut extension = [0u8; 32];
+        self.config.fill_random(&mut extension);
+        server_nonce.extend_from_slice(&extension);
+        let mut server_first = RawDocumentBuf::new();
+        server_first.append(cstr!("s"), binary(&server_nonce));
+        server_first.append(cstr!("h"), settings.sts_host.as_str());
+        self.conversation = Some(Conversation {
+            id,
+            db: db.to_owned(),
+            user: String::new(),
+            mechanism: crate::aws::MECHANISM,
+            speculative: false,
+            known: true,
+            skip_empty_exchange: true,
+            stage: Stage::AwsAwaitingRequest {
+                server_nonce,
+                host: settings.sts_host,
+            },
+        });
+        Some(sasl_reply(id, false, server_first.as_bytes()))
+    }
+
+    /// Checks the client's signed request and asks the verifier whose it is: the user name (the
+    /// caller's ARN, an assumed role's role), or the claimed name and the reason for the log.
+    #[cfg(feature = "aws")]
+    fn aws_verify(
+        &self,
+        server_nonce: &[u8],
+        host: &str,
+        payload: &[u8],
+        now: SystemTime,
+    ) -> Result<String, (Option<String>, String)> {
+        let settings = self
+            .config
+            .aws
+            .as_ref()
+            .ok_or((None, "MONGODB-AWS is not enabled".to_owned()))?;
+        let request = super::aws::read_client_final(payload, server_nonce, host, now)
+            .map_err(|e| (None, e.to_string()))?;
+        let claimed = Some(request.access_key_id.clone());
+        let arn = settings
+            .verifier
+            .caller_arn(&request)
+            .map_err(|reason| (claimed.clone(), format!("STS refused: {reason}")))?;
+        let user = super::aws::user_of_arn(&arn);
+        if self.config.users.is_aws_user(&user) {
+            Ok(user)
+        } else {
+            Err((Some(user), "unknown ARN".to_owned()))
+        }
+    }
+
     fn plain(&mut self, db: &str, id: i32, payload: &[u8]) -> Option<RawDocumentBuf> {
         let Some((user, password)) = split_plain_payload(payload) else {
             self.log_refusal(String::new(), db, "PLAIN", "malformed PLAIN payload");
@@ -564,7 +694,7 @@ impl Session {
         Some(sasl_reply(id, true, b""))
     }
 
-    fn sasl_continue(&mut self, doc: &RawDocument) -> Reply {
+    fn sasl_continue(&mut self, doc: &RawDocument, now: SystemTime) -> Reply {
         let id = match doc.get("conversationId") {
             Ok(Some(RawBsonRef::Int32(id))) => id,
             Ok(Some(RawBsonRef::Int64(id))) => i32::try_from(id).unwrap_or(-1),
@@ -630,6 +760,34 @@ impl Session {
                     Err(authentication_failed())
                 }
             },
+            #[cfg(feature = "aws")]
+            Stage::AwsAwaitingRequest {
+                ref server_nonce,
+                ref host,
+            } => {
+                let verdict = self.aws_verify(server_nonce, host, &payload, now);
+                match verdict {
+                    Ok(user) => {
+                        self.mark_authenticated(
+                            user,
+                            conversation.db,
+                            crate::aws::MECHANISM,
+                            false,
+                        );
+                        Ok(sasl_reply(id, true, b""))
+                    }
+                    Err((user, reason)) => {
+                        let user = user.unwrap_or(conversation.user);
+                        self.log_refusal_text(
+                            user,
+                            &conversation.db,
+                            crate::aws::MECHANISM,
+                            reason,
+                        );
+                        Err(authentication_failed())
+                    }
+                }
+            }
             Stage::AwaitingEmptyExchange => {
                 if !payload.is_empty() {
                     self.log_refusal(
@@ -677,6 +835,19 @@ impl Session {
         if let Some(log) = &self.config.auth_log {
             log(&AuthEvent::TlsFailed {
                 connection_id: self.connection_id,
+                reason,
+            });
+        }
+    }
+
+    #[cfg(feature = "aws")]
+    fn log_refusal_text(&self, user: String, db: &str, mechanism: &'static str, reason: String) {
+        if let Some(log) = &self.config.auth_log {
+            log(&AuthEvent::RefusedBecause {
+                connection_id: self.connection_id,
+                user,
+                db: db.to_owned(),
+                mechanism,
                 reason,
             });
         }

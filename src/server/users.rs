@@ -246,6 +246,8 @@ pub struct UserStore {
     users: Vec<User>,
     /// MONGODB-X509 users of `$external`, by certificate subject (RFC 2253).
     x509: Vec<String>,
+    /// MONGODB-AWS users of `$external`, by ARN.
+    aws: Vec<String>,
 }
 
 impl UserStore {
@@ -278,6 +280,19 @@ impl UserStore {
         if !self.is_x509_user(subject) {
             self.x509.push(subject.to_owned());
         }
+    }
+
+    /// Adds a MONGODB-AWS user in `$external`: the IAM user or role `arn`
+    /// (`arn:aws:iam::ACCOUNT:user/NAME` or `...:role/NAME`), as mongod and Atlas name them.
+    pub fn insert_aws(&mut self, arn: &str) {
+        if !self.is_aws_user(arn) {
+            self.aws.push(arn.to_owned());
+        }
+    }
+
+    /// Whether this ARN is a user.
+    pub fn is_aws_user(&self, arn: &str) -> bool {
+        self.aws.iter().any(|known| known == arn)
     }
 
     /// Whether a certificate with this subject is a user.

@@ -1,0 +1,373 @@
+//! The server side of MONGODB-AWS (features `server` and `aws`): the client's signed
+//! `GetCallerIdentity` request is checked here (nonce, host, signed headers, date), then handed
+//! to an [`StsVerifier`], which says whose signature it is: STS itself over HTTP, or
+//! [`LocalSts`], which knows some keys and checks their signatures in process.
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime};
+
+use bson::{RawBsonRef, RawDocument};
+
+use crate::aws::SignedRequest;
+use crate::aws::request::{Authorization, REQUIRED_SIGNED_HEADERS};
+use crate::error::{AwsError, Result};
+use crate::secret::{Secret, constant_time_eq};
+
+/// How far the signature date may be from the server's clock, as STS allows.
+pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(15 * 60);
+
+/// The request a client signed, once the server checked its shape.
+#[derive(Debug)]
+pub struct ClientRequest {
+    /// The request as STS receives it.
+    pub request: SignedRequest,
+    /// The signature date.
+    pub signed_at: SystemTime,
+    /// The access key id that signed.
+    pub access_key_id: String,
+    /// The region of the credential scope.
+    pub region: String,
+    /// The conversation's server nonce (64 bytes).
+    pub server_nonce: Vec<u8>,
+    /// The session token, for temporary credentials.
+    pub session_token: Option<Secret>,
+}
+
+/// Says whose signature a request carries: the caller's ARN, or why not (for the server's log;
+/// the client only hears AuthenticationFailed).
+pub trait StsVerifier: Send + Sync {
+    /// The ARN of the caller that signed `request`.
+    fn caller_arn(&self, request: &ClientRequest) -> std::result::Result<String, String>;
+}
+
+/// A local STS: access keys it knows, each of an ARN, whose signatures it checks by signing the
+/// same request again, so MONGODB-AWS can be tried with no AWS account.
+#[derive(Default)]
+pub struct LocalSts {
+    keys: HashMap<String, (String, Secret)>,
+}
+
+impl LocalSts {
+    /// No keys.
+    pub fn new() -> Self {
+        LocalSts::default()
+    }
+
+    /// Adds the key `access_key_id` with `secret`, of the caller `arn`.
+    pub fn insert(&mut self, arn: &str, access_key_id: &str, secret: Secret) {
+        self.keys
+            .insert(access_key_id.to_owned(), (arn.to_owned(), secret));
+    }
+
+    /// Whether it knows no key.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+}
+
+impl std::fmt::Debug for LocalSts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalSts")
+            .field("keys", &self.keys.len())
+            .finish()
+    }
+}
+
+impl StsVerifier for LocalSts {
+    fn caller_arn(&self, client: &ClientRequest) -> std::result::Result<String, String> {
+        let Some((arn, secret)) = self.keys.get(&client.access_key_id) else {
+            return Err("unknown access key id".into());
+        };
+        if client.session_token.is_some() {
+            return Err("the local STS has no temporary credentials".into());
+        }
+        let credentials = crate::aws::Credentials::new(&client.access_key_id, secret.clone(), None);
+        let expected = SignedRequest::sign(
+            &client.server_nonce,
+            client.request.host(),
+            &credentials,
+            client.signed_at,
+        )
+        .map_err(|e| e.to_string())?;
+        if constant_time_eq(
+            expected.authorization().as_bytes(),
+            client.request.authorization().as_bytes(),
+        ) {
+            Ok(arn.clone())
+        } else {
+            Err("the signature does not match".into())
+        }
+    }
+}
+
+/// STS over HTTP: the request goes to `endpoint` (STS, or a stand-in such as moto) with every
+/// header the client signed, its `Host` included; STS answering with the caller's ARN is the
+/// login. Ten seconds at most; the reply is capped at 64 KiB.
+#[cfg(feature = "aws-server")]
+pub struct HttpSts {
+    endpoint: String,
+    agent: ureq::Agent,
+}
+
+#[cfg(feature = "aws-server")]
+impl HttpSts {
+    /// The largest STS reply read.
+    pub const MAX_REPLY: u64 = 64 * 1024;
+
+    /// Forwards to `endpoint`, e.g. `https://sts.amazonaws.com/`.
+    pub fn new(endpoint: &str) -> Self {
+        let agent = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(10)))
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .build()
+            .into();
+        HttpSts {
+            endpoint: endpoint.to_owned(),
+            agent,
+        }
+    }
+}
+
+#[cfg(feature = "aws-server")]
+impl std::fmt::Debug for HttpSts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpSts")
+            .field("endpoint", &self.endpoint)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(feature = "aws-server")]
+impl StsVerifier for HttpSts {
+    fn caller_arn(&self, client: &ClientRequest) -> std::result::Result<String, String> {
+        let mut request = self.agent.post(&self.endpoint);
+        for (name, value) in client.request.headers() {
+            request = request.header(name.as_str(), value.as_str());
+        }
+        let mut response = request
+            .send(client.request.body())
+            .map_err(|e| format!("STS at {} is unreachable: {e}", self.endpoint))?;
+        let status = response.status().as_u16();
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(Self::MAX_REPLY)
+            .read_to_string()
+            .map_err(|e| format!("reading STS's reply: {e}"))?;
+        match (status, xml_element(&body, "Arn")) {
+            (200, Some(arn)) => Ok(arn.to_owned()),
+            (200, None) => Err("STS's reply has no Arn".into()),
+            (status, _) => Err(format!(
+                "STS answered {status} {}",
+                xml_element(&body, "Code").unwrap_or("(no error code)")
+            )),
+        }
+    }
+}
+
+/// The text of the first `<name>...</name>` element of an STS reply (no attributes, no
+/// nesting: what STS sends for `Arn` and `Code`).
+pub fn xml_element<'a>(xml: &'a str, name: &str) -> Option<&'a str> {
+    let open = format!("<{name}>");
+    let close = format!("</{name}>");
+    let start = xml.find(&open)? + open.len();
+    let length = xml.get(start..)?.find(&close)?;
+    xml.get(start..start + length)
+}
+
+/// Reads and checks a client-final payload `{a, d[, t]}` against the conversation: every header
+/// of rule K4 signed (the token's too when there is one), the service `sts`, the scope date that
+/// of `d`, and `d` within [`MAX_CLOCK_SKEW`] of `now`.
+pub fn read_client_final(
+    payload: &[u8],
+    server_nonce: &[u8],
+    host: &str,
+    now: SystemTime,
+) -> Result<ClientRequest, AwsError> {
+    let malformed = AwsError::MalformedClientFinal;
+    let doc = RawDocument::from_bytes(payload).map_err(|_| malformed("not a BSON document"))?;
+    let text = |key: &str| match doc.get(key) {
+        Ok(Some(RawBsonRef::String(value))) => Ok(Some(value)),
+        Ok(None) => Ok(None),
+        _ => Err(malformed("a field is not a string")),
+    };
+    let authorization = text("a")?.ok_or(malformed("no `a` field"))?;
+    let date = text("d")?.ok_or(malformed("no `d` field"))?;
+    let token = text("t")?;
+    let parsed = Authorization::parse(authorization)?;
+    let mut required: Vec<&str> = REQUIRED_SIGNED_HEADERS.to_vec();
+    if token.is_some() {
+        required.push("x-amz-security-token");
+    }
+    if required
+        .iter()
+        .any(|header| !parsed.signed_headers.contains(header))
+    {
+        return Err(malformed("a required header is not signed"));
+    }
+    if parsed.service != "sts" {
+        return Err(malformed("the credential scope is not for sts"));
+    }
+    let signed_at = parse_amz_date(date).ok_or(malformed("`d` is not YYYYMMDDTHHMMSSZ"))?;
+    if date.get(..8) != Some(parsed.date) {
+        return Err(malformed("the scope date is not the date of `d`"));
+    }
+    let skew = match now.duration_since(signed_at) {
+        Ok(behind) => behind,
+        Err(ahead) => ahead.duration(),
+    };
+    if skew > MAX_CLOCK_SKEW {
+        return Err(malformed(
+            "`d` is more than 15 minutes from the server's clock",
+        ));
+    }
+    Ok(ClientRequest {
+        request: SignedRequest::from_client(server_nonce, host, authorization, date, token),
+        signed_at,
+        access_key_id: parsed.access_key_id.to_owned(),
+        region: parsed.region.to_owned(),
+        server_nonce: server_nonce.to_vec(),
+        session_token: token.map(Secret::new),
+    })
+}
+
+/// `YYYYMMDDTHHMMSSZ` as a time.
+fn parse_amz_date(date: &str) -> Option<SystemTime> {
+    let bytes = date.as_bytes();
+    if bytes.len() != 16 || bytes.get(8) != Some(&b'T') || bytes.get(15) != Some(&b'Z') {
+        return None;
+    }
+    let number = |range: std::ops::Range<usize>| -> Option<i64> {
+        let digits = date.get(range)?;
+        digits
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| digits.parse().ok())?
+    };
+    let (year, month, day) = (number(0..4)?, number(4..6)?, number(6..8)?);
+    let (hour, minute, second) = (number(9..11)?, number(11..13)?, number(13..15)?);
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
+        return None;
+    }
+    // Days from the civil date (proleptic Gregorian), after Howard Hinnant's algorithm.
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let year_of_era = y - era * 400;
+    let month_index = (month + 9) % 12;
+    let day_of_year = (153 * month_index + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    let days = era * 146_097 + day_of_era - 719_468;
+    let seconds = days * 86_400 + hour * 3_600 + minute * 60 + second;
+    let seconds = u64::try_from(seconds).ok()?;
+    SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(seconds))
+}
+
+/// The user an STS caller ARN logs in as: an assumed role is the user of its role, as in mongod
+/// (`arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION` is `arn:aws:iam::ACCOUNT:role/ROLE`).
+pub fn user_of_arn(arn: &str) -> String {
+    let Some(rest) = arn.strip_prefix("arn:aws:sts::") else {
+        return arn.to_owned();
+    };
+    match rest.split_once(":assumed-role/") {
+        Some((account, role_and_session)) => {
+            let role = role_and_session
+                .rsplit_once('/')
+                .map_or(role_and_session, |(role, _)| role);
+            format!("arn:aws:iam::{account}:role/{role}")
+        }
+        None => arn.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aws::{ClientFirst, Credentials};
+    use crate::random;
+
+    #[test]
+    fn dates() {
+        assert_eq!(
+            parse_amz_date("20231114T221320Z"),
+            Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000))
+        );
+        assert_eq!(
+            parse_amz_date("19700101T000000Z"),
+            Some(SystemTime::UNIX_EPOCH)
+        );
+        for bad in [
+            "",
+            "20231314T221320Z",
+            "2023111xT221320Z",
+            "20231114 221320Z",
+            "20231114T221320",
+        ] {
+            assert_eq!(parse_amz_date(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn sts_replies() {
+        let ok = "<GetCallerIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><GetCallerIdentityResult><UserId>X</UserId><Arn>arn:aws:iam::1:user/a</Arn></GetCallerIdentityResult></GetCallerIdentityResponse>";
+        assert_eq!(xml_element(ok, "Arn"), Some("arn:aws:iam::1:user/a"));
+        assert_eq!(
+            xml_element("<Code>SignatureDoesNotMatch</Code>", "Code"),
+            Some("SignatureDoesNotMatch")
+        );
+        assert_eq!(xml_element("<Arn>unterminated", "Arn"), None);
+        assert_eq!(xml_element("", "Arn"), None);
+    }
+
+    #[test]
+    fn assumed_roles_are_their_role() {
+        assert_eq!(
+            user_of_arn("arn:aws:sts::123456789012:assumed-role/myrole/mysession"),
+            "arn:aws:iam::123456789012:role/myrole"
+        );
+        assert_eq!(
+            user_of_arn("arn:aws:iam::123456789012:user/alice"),
+            "arn:aws:iam::123456789012:user/alice"
+        );
+    }
+
+    #[test]
+    fn the_local_sts_checks_signatures() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let mut sts = LocalSts::new();
+        sts.insert("arn:aws:iam::1:user/alice", "AKID", Secret::new("right"));
+        let mut fixed = random::from_fn(|bytes: &mut [u8]| bytes.fill(1));
+        let login = |secret: &str, skew: i64| {
+            let (_, client) = ClientFirst::start(&mut fixed.clone());
+            let mut nonce = client.nonce().to_vec();
+            nonce.extend_from_slice(&[2; 32]);
+            let mut server_first = bson::rawdoc! { "h": "sts.amazonaws.com" };
+            server_first.append(bson::raw::cstr!("s"), crate::command::binary(&nonce));
+            let credentials = Credentials::new("AKID", secret, None);
+            let payload = client
+                .finish(server_first.as_bytes(), &credentials, now)
+                .unwrap();
+            let server_now = if skew >= 0 {
+                now + Duration::from_secs(skew as u64)
+            } else {
+                now - Duration::from_secs(skew.unsigned_abs())
+            };
+            let request = read_client_final(&payload, &nonce, "sts.amazonaws.com", server_now)
+                .map_err(|e| e.to_string())?;
+            sts.caller_arn(&request)
+        };
+        assert_eq!(login("right", 0).unwrap(), "arn:aws:iam::1:user/alice");
+        assert_eq!(
+            login("wrong", 0).unwrap_err(),
+            "the signature does not match"
+        );
+        assert!(login("right", 16 * 60).unwrap_err().contains("15 minutes"));
+        assert!(login("right", -16 * 60).unwrap_err().contains("15 minutes"));
+        let _ = &mut fixed;
+    }
+}
