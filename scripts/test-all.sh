@@ -17,7 +17,8 @@ venv=target/pyvenv
 if [ ! -x "$venv/bin/python" ]; then
     python3 -m venv "$venv"
 fi
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check "pymongo==4.20.0"
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+    "pymongo==4.20.0" "pymongo-auth-aws==1.3.0" "moto[server]==5.2.5" "boto3==1.44.8"
 export MONGODB_AUTH_PYTHON="$PWD/$venv/bin/python"
 export MONGODB_AUTH_REQUIRE_PEERS=1
 

@@ -46,6 +46,17 @@ impl<K: Into<String>, V: Into<String>, const N: usize> From<[(K, V); N]> for Map
     }
 }
 
+impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for MapEnvironment {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(pairs: I) -> Self {
+        MapEnvironment(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        )
+    }
+}
+
 impl Environment for MapEnvironment {
     fn var(&self, name: &str) -> Option<String> {
         self.0.get(name).cloned()

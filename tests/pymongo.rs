@@ -6,59 +6,29 @@
 //! reported as ignored, never as passed, unless `MONGODB_AUTH_REQUIRE_PEERS=1` (set by the test
 //! command) makes a missing peer a failure.
 
+#[path = "support/peers.rs"]
+mod peers;
 #[path = "support/serve.rs"]
 mod serve;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use libtest_mimic::{Arguments, Failed, Trial};
+use libtest_mimic::{Arguments, Failed};
 use serve::Serve;
-
-fn python_with_pymongo() -> Option<PathBuf> {
-    let candidates = [
-        std::env::var_os("MONGODB_AUTH_PYTHON").map(PathBuf::from),
-        Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/pyvenv/bin/python")),
-    ];
-    candidates.into_iter().flatten().find(|python| {
-        Command::new(python)
-            .args(["-c", "import pymongo"])
-            .status()
-            .is_ok_and(|status| status.success())
-    })
-}
 
 fn main() {
     let arguments = Arguments::from_args();
-    let python = python_with_pymongo();
-    let required = std::env::var("MONGODB_AUTH_REQUIRE_PEERS").is_ok_and(|v| v == "1");
-    type Case = fn(&Path) -> Result<(), Failed>;
-    let cases: [(&str, Case); 2] = [
-        (
-            "pymongo_logs_in_to_mongodb_auth_serve",
-            pymongo_logs_in_to_mongodb_auth_serve,
-        ),
-        ("pymongo_over_tls_with_x509_and_scram", pymongo_over_tls),
-    ];
-    if python.is_none() && !required {
-        eprintln!("pymongo not found (set MONGODB_AUTH_PYTHON or run scripts/test-all.sh)");
-    }
-    let trials = cases
-        .into_iter()
-        .map(|(name, case)| match (&python, required) {
-            (Some(python), _) => {
-                let python = python.clone();
-                Trial::test(name, move || case(&python))
-            }
-            (None, true) => Trial::test(name, || {
-                Err(Failed::from(
-                    "pymongo is required (MONGODB_AUTH_REQUIRE_PEERS=1) but no Python with pymongo was found",
-                ))
-            }),
-            // No peer: reported as ignored, so a plain `cargo test` never counts it as passed.
-            (None, false) => Trial::test(name, || Ok(())).with_ignored_flag(true),
-        })
-        .collect();
+    let trials = peers::trials(
+        &["pymongo"],
+        vec![
+            (
+                "pymongo_logs_in_to_mongodb_auth_serve",
+                pymongo_logs_in_to_mongodb_auth_serve,
+            ),
+            ("pymongo_over_tls_with_x509_and_scram", pymongo_over_tls),
+        ],
+    );
     libtest_mimic::run(&arguments, trials).exit();
 }
 

@@ -1,0 +1,84 @@
+"""The Python side of the MONGODB-AWS peer tests.
+
+  python aws_peers.py sign          JSON cases on stdin, one a line; prints, one a line, the
+                                    {a, d[, t]} pymongo-auth-aws computes for each, its clock
+                                    pinned to the case's epoch.
+  python aws_peers.py moto-setup URL
+                                    Against a moto server: an IAM user with an access key, a
+                                    role the user may assume, and temporary credentials of that
+                                    role; prints them as JSON, then turns moto's signature
+                                    checking on for every later request.
+"""
+
+import base64
+import datetime
+import json
+import sys
+import urllib.request
+
+
+def sign():
+    import botocore.auth
+    from pymongo_auth_aws import auth
+
+    for line in sys.stdin:
+        case = json.loads(line)
+        pinned = datetime.datetime.fromtimestamp(case["epoch"], datetime.timezone.utc).replace(tzinfo=None)
+        # botocore's SigV4 signer reads the time through this name.
+        botocore.auth.get_current_datetime = lambda remove_tzinfo=True, at=pinned: at
+        credential = auth.AwsCredential(
+            case["access_key_id"], case["secret_access_key"], case.get("session_token")
+        )
+        nonce = base64.b64decode(case["server_nonce"])
+        print(json.dumps(auth._aws_auth_header(credential, nonce, case["host"])), flush=True)
+
+
+def moto_setup(endpoint):
+    import boto3
+
+    def client(service, key="AKIAIOSFODNN7EXAMPLE", secret="setup", token=None):
+        return boto3.client(
+            service,
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id=key,
+            aws_secret_access_key=secret,
+            aws_session_token=token,
+        )
+
+    iam = client("iam")
+    user = iam.create_user(UserName="alice")["User"]
+    key = iam.create_access_key(UserName="alice")["AccessKey"]
+    allow_assume = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}]}
+    iam.put_user_policy(UserName="alice", PolicyName="assume", PolicyDocument=json.dumps(allow_assume))
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"AWS": user["Arn"]}}],
+    }
+    role = iam.create_role(RoleName="dbrole", AssumeRolePolicyDocument=json.dumps(trust))["Role"]
+    temporary = client("sts", key["AccessKeyId"], key["SecretAccessKey"]).assume_role(
+        RoleArn=role["Arn"], RoleSessionName="session1"
+    )["Credentials"]
+    # From here on moto checks the signature of every request.
+    request = urllib.request.Request(
+        endpoint.rstrip("/") + "/moto-api/reset-auth", data=b"0", method="POST", headers={"Content-Type": "text/plain"}
+    )
+    urllib.request.urlopen(request).read()
+    print(json.dumps({
+        "user_arn": user["Arn"],
+        "access_key_id": key["AccessKeyId"],
+        "secret_access_key": key["SecretAccessKey"],
+        "role_arn": role["Arn"],
+        "temporary": {
+            "access_key_id": temporary["AccessKeyId"],
+            "secret_access_key": temporary["SecretAccessKey"],
+            "session_token": temporary["SessionToken"],
+        },
+    }))
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "sign":
+        sign()
+    else:
+        moto_setup(sys.argv[2])

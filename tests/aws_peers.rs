@@ -1,0 +1,413 @@
+//! MONGODB-AWS against independent peers:
+//!
+//! - a differential test: for 250 random cases, our `a` and `d` are byte-identical to what
+//!   pymongo-auth-aws (botocore's SigV4 signer) computes with its clock pinned;
+//! - end to end through moto (a real SigV4 verifier, its signature checking on): `serve` forwards
+//!   to moto's STS; our blocking and tokio clients, PyMongo and `mongodb-auth connect` log in with
+//!   an IAM user's key and with assumed-role credentials; a wrong secret, a tampered nonce and a
+//!   temporary key without its token get 18.
+
+#[path = "support/peers.rs"]
+mod peers;
+#[path = "support/serve.rs"]
+mod serve;
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use libtest_mimic::{Arguments, Failed};
+use mongodb_auth::adapter::ConnectOptions;
+use mongodb_auth::aws::{self, Credentials, SignedRequest};
+use mongodb_auth::environment::MapEnvironment;
+use mongodb_auth::random::{SecureRandom, SystemRandom};
+use mongodb_auth::{AuthOptions, Command as DbCommand, ErrorKind, Secret, blocking};
+use serde_json::{Value, json};
+use serve::Serve;
+
+fn main() {
+    let arguments = Arguments::from_args();
+    let trials = peers::trials(
+        &["pymongo_auth_aws", "moto", "boto3"],
+        vec![
+            ("differential_against_pymongo_auth_aws", differential),
+            ("end_to_end_through_moto", through_moto),
+        ],
+    );
+    libtest_mimic::run(&arguments, trials).exit();
+}
+
+fn script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/aws_peers.py")
+}
+
+fn random_below(bound: u32) -> u32 {
+    let mut bytes = [0u8; 4];
+    SystemRandom.fill(&mut bytes);
+    u32::from_le_bytes(bytes) % bound
+}
+
+fn random_text(alphabet: &[u8], len: usize) -> String {
+    (0..len)
+        .map(|_| char::from(alphabet[random_below(alphabet.len() as u32) as usize]))
+        .collect()
+}
+
+const UPPER_ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+const BASE64_CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+fn random_host() -> String {
+    let regions = ["us-east-1", "us-west-2", "eu-central-1", "ap-southeast-2"];
+    match random_below(4) {
+        0 => "sts.amazonaws.com".to_owned(),
+        1 => format!(
+            "sts.{}.amazonaws.com",
+            regions[random_below(regions.len() as u32) as usize]
+        ),
+        2 => "localhost".to_owned(),
+        _ => {
+            let labels = 2 + random_below(3) as usize;
+            (0..labels)
+                .map(|_| {
+                    random_text(
+                        b"abcdefghijklmnopqrstuvwxyz0123456789-",
+                        1 + random_below(12) as usize,
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(".")
+        }
+    }
+}
+
+fn differential(python: &Path) -> Result<(), Failed> {
+    const CASES: usize = 250;
+    let mut cases = Vec::new();
+    for i in 0..CASES {
+        let temporary = i % 2 == 1;
+        let mut nonce = [0u8; 64];
+        SystemRandom.fill(&mut nonce);
+        cases.push(json!({
+            "access_key_id": format!("{}{}", if temporary { "ASIA" } else { "AKIA" }, random_text(UPPER_ALNUM, 16)),
+            "secret_access_key": random_text(BASE64_CHARS, 40),
+            "session_token": temporary.then(|| random_text(BASE64_CHARS, 100 + random_below(300) as usize)),
+            "server_nonce": BASE64.encode(nonce),
+            "host": random_host(),
+            // 2000-01-01 to 2029-12-31.
+            "epoch": 946_684_800 + u64::from(random_below(946_080_000)),
+        }));
+    }
+    let mut child = Command::new(python)
+        .arg(script())
+        .arg("sign")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    {
+        let mut stdin = child.stdin.take().ok_or("no stdin")?;
+        for case in &cases {
+            writeln!(stdin, "{case}").map_err(|e| e.to_string())?;
+        }
+    }
+    let output = child.wait_with_output().map_err(|e| e.to_string())?;
+    let theirs: Vec<Value> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()
+        .map_err(|e| e.to_string())?;
+    if theirs.len() != CASES {
+        return Err(format!(
+            "pymongo-auth-aws answered {} of {CASES} cases",
+            theirs.len()
+        )
+        .into());
+    }
+    let mut differences = Vec::new();
+    for (case, theirs) in cases.iter().zip(&theirs) {
+        let text = |key: &str| case[key].as_str().unwrap_or_default().to_owned();
+        let credentials = Credentials::new(
+            text("access_key_id"),
+            Secret::new(text("secret_access_key")),
+            case["session_token"].as_str().map(Secret::new),
+        );
+        let nonce = BASE64
+            .decode(text("server_nonce"))
+            .map_err(|e| e.to_string())?;
+        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(case["epoch"].as_u64().unwrap_or(0));
+        let ours = SignedRequest::sign(&nonce, &text("host"), &credentials, at)
+            .map_err(|e| e.to_string())?;
+        let ours = json!({ "a": ours.authorization(), "d": ours.date() });
+        if ours["a"] != theirs["a"]
+            || ours["d"] != theirs["d"]
+            || case["session_token"] != theirs.get("t").cloned().unwrap_or(Value::Null)
+        {
+            differences.push(format!("case {case}:\n  ours   {ours}\n  theirs {theirs}"));
+        }
+    }
+    if differences.is_empty() {
+        eprintln!("{CASES} cases, 0 differences");
+        Ok(())
+    } else {
+        Err(format!(
+            "{} of {CASES} cases differ:\n{}",
+            differences.len(),
+            differences.join("\n")
+        )
+        .into())
+    }
+}
+
+/// A moto server on a free loopback port, killed on drop.
+struct Moto {
+    child: Child,
+    endpoint: String,
+}
+
+impl Moto {
+    fn start(python: &Path) -> Result<Moto, String> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| e.to_string())?
+            .port();
+        let moto_server = python.with_file_name("moto_server");
+        let child = Command::new(&moto_server)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("{}: {e}", moto_server.display()))?;
+        let moto = Moto {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}/"),
+        };
+        let started = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if started.elapsed() > Duration::from_secs(30) {
+                return Err("moto_server did not start within 30 s".into());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(moto)
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn aws_options(access_key_id: &str, secret: &str, token: Option<&str>) -> ConnectOptions {
+    let mut variables = vec![
+        ("AWS_ACCESS_KEY_ID", access_key_id.to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", secret.to_owned()),
+    ];
+    if let Some(token) = token {
+        variables.push(("AWS_SESSION_TOKEN", token.to_owned()));
+    }
+    let environment = MapEnvironment::from_iter(variables);
+    let mut options = ConnectOptions::default()
+        .auth_options(AuthOptions::default().with_environment(environment));
+    options.read_timeout = Duration::from_secs(15);
+    options
+}
+
+/// Logs in with both adapters; returns the users each saw, or the error kind.
+fn login_both(
+    uri: &str,
+    options: impl Fn() -> ConnectOptions,
+) -> [Result<Vec<(String, String)>, ErrorKind>; 2] {
+    let blocking = blocking::connect(uri, options())
+        .and_then(|mut c| c.authenticated_users())
+        .map_err(|e| e.kind());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let tokio = runtime.block_on(async {
+        let mut connection = mongodb_auth::tokio::connect(uri, options()).await?;
+        connection.authenticated_users().await
+    });
+    [blocking, tokio.map_err(|e| e.kind())]
+}
+
+fn through_moto(python: &Path) -> Result<(), Failed> {
+    let moto = Moto::start(python)?;
+    let setup = Command::new(python)
+        .arg(script())
+        .args(["moto-setup", &moto.endpoint])
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !setup.status.success() {
+        return Err(format!("moto setup: {}", String::from_utf8_lossy(&setup.stderr)).into());
+    }
+    let keys: Value = serde_json::from_slice(&setup.stdout).map_err(|e| e.to_string())?;
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+    let (user_arn, role_arn) = (text(&keys["user_arn"]), text(&keys["role_arn"]));
+    let (key, secret) = (
+        text(&keys["access_key_id"]),
+        text(&keys["secret_access_key"]),
+    );
+    let temporary = &keys["temporary"];
+    let (temp_key, temp_secret, temp_token) = (
+        text(&temporary["access_key_id"]),
+        text(&temporary["secret_access_key"]),
+        text(&temporary["session_token"]),
+    );
+    let server = Serve::start_with(&[
+        "--aws-sts-endpoint",
+        &moto.endpoint,
+        "--aws-user",
+        &user_arn,
+        "--aws-user",
+        &role_arn,
+    ]);
+    let uri = format!("mongodb://{}/?authMechanism=MONGODB-AWS", server.address);
+    let external = |arn: &str| Ok(vec![(arn.to_owned(), "$external".to_owned())]);
+    let mut problems = Vec::new();
+    let cases = [
+        (
+            "the IAM user's key",
+            login_both(&uri, || aws_options(&key, &secret, None)),
+            external(&user_arn),
+        ),
+        (
+            "assumed-role credentials with their token (the role's user)",
+            login_both(&uri, || {
+                aws_options(&temp_key, &temp_secret, Some(&temp_token))
+            }),
+            external(&role_arn),
+        ),
+        (
+            "a wrong secret",
+            login_both(&uri, || aws_options(&key, "not-the-secret", None)),
+            Err(ErrorKind::AuthenticationFailed),
+        ),
+        (
+            "a temporary key without its token",
+            login_both(&uri, || aws_options(&temp_key, &temp_secret, None)),
+            Err(ErrorKind::AuthenticationFailed),
+        ),
+    ];
+    for (what, got, want) in cases {
+        for (adapter, got) in ["blocking", "tokio"].iter().zip(got) {
+            if got != want {
+                problems.push(format!(
+                    "{what} ({adapter}): got {got:?}, expected {want:?}"
+                ));
+            }
+        }
+    }
+    match tampered_nonce(&server.address, &key, &secret) {
+        Ok(18) => {}
+        other => problems.push(format!("a tampered nonce: got {other:?}, expected code 18")),
+    }
+
+    // PyMongo, with the credentials in its environment.
+    let pymongo = Command::new(python)
+        .args([
+            "-c",
+            "import sys, json\nfrom pymongo import MongoClient\n\
+             c = MongoClient(sys.argv[1], serverSelectionTimeoutMS=15000)\n\
+             print(json.dumps(c.admin.command('connectionStatus')['authInfo']['authenticatedUsers']))",
+            &uri,
+        ])
+        .env("AWS_ACCESS_KEY_ID", &key)
+        .env("AWS_SECRET_ACCESS_KEY", &secret)
+        .env_remove("AWS_SESSION_TOKEN")
+        .output()
+        .map_err(|e| e.to_string())?;
+    let pymongo_users: Value = serde_json::from_slice(&pymongo.stdout).unwrap_or(Value::Null);
+    if pymongo_users != json!([{ "user": user_arn, "db": "$external" }]) {
+        problems.push(format!(
+            "PyMongo: {pymongo_users} {}",
+            String::from_utf8_lossy(&pymongo.stderr)
+        ));
+    }
+
+    // The command, with the credentials in its environment.
+    let connect = Command::new(env!("CARGO_BIN_EXE_mongodb-auth"))
+        .args(["connect", &uri, "--json"])
+        .env("AWS_ACCESS_KEY_ID", &key)
+        .env("AWS_SECRET_ACCESS_KEY", &secret)
+        .env_remove("AWS_SESSION_TOKEN")
+        .output()
+        .map_err(|e| e.to_string())?;
+    let report: Value = serde_json::from_slice(&connect.stdout).unwrap_or(Value::Null);
+    if report["authenticatedUsers"] != json!([{ "user": user_arn, "db": "$external" }])
+        || report["mechanism"] != "MONGODB-AWS"
+    {
+        problems.push(format!("mongodb-auth connect: {report}"));
+    }
+    let log = server.stop();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("{}\nserver log:\n{log}", problems.join("\n")).into())
+    }
+}
+
+/// A MONGODB-AWS conversation by hand whose server nonce is changed (its last byte) before
+/// signing: the server forwards the request with the nonce it sent, so STS must refuse it.
+/// Returns the server's error code.
+fn tampered_nonce(address: &str, key: &str, secret: &str) -> Result<i32, String> {
+    let mut connection = blocking::connect(
+        format!("mongodb://{address}/").as_str(),
+        ConnectOptions::default(),
+    )
+    .map_err(|e| e.to_string())?;
+    let (client_first, client) = aws::ClientFirst::start(&mut SystemRandom);
+    let mut start = bson::rawdoc! { "saslStart": 1, "mechanism": "MONGODB-AWS" };
+    start.append(bson::raw::cstr!("payload"), binary(&client_first));
+    let reply = connection
+        .run_command(&DbCommand::new("$external", start.into_bytes()))
+        .map_err(|e| e.to_string())?;
+    let reply = bson::Document::from_reader(reply.as_slice()).map_err(|e| e.to_string())?;
+    let conversation = reply.get_i32("conversationId").map_err(|e| e.to_string())?;
+    let server_first = reply
+        .get_binary_generic("payload")
+        .map_err(|e| e.to_string())?;
+    let mut tampered =
+        bson::Document::from_reader(server_first.as_slice()).map_err(|e| e.to_string())?;
+    let mut nonce = tampered
+        .get_binary_generic("s")
+        .map_err(|e| e.to_string())?
+        .clone();
+    if let Some(last) = nonce.last_mut() {
+        *last ^= 1;
+    }
+    tampered.insert(
+        "s",
+        bson::Binary {
+            subtype: bson::spec::BinarySubtype::Generic,
+            bytes: nonce,
+        },
+    );
+    let client_final = client
+        .finish(
+            &tampered.to_vec().map_err(|e| e.to_string())?,
+            &Credentials::new(key, secret, None),
+            SystemTime::now(),
+        )
+        .map_err(|e| e.to_string())?;
+    let mut next = bson::rawdoc! { "saslContinue": 1, "conversationId": conversation };
+    next.append(bson::raw::cstr!("payload"), binary(&client_final));
+    let reply = connection
+        .run_command(&DbCommand::new("$external", next.into_bytes()))
+        .map_err(|e| e.to_string())?;
+    let reply = bson::Document::from_reader(reply.as_slice()).map_err(|e| e.to_string())?;
+    reply.get_i32("code").map_err(|e| format!("{e}: {reply}"))
+}
+
+fn binary(bytes: &[u8]) -> bson::RawBinaryRef<'_> {
+    bson::RawBinaryRef {
+        subtype: bson::spec::BinarySubtype::Generic,
+        bytes,
+    }
+}
