@@ -32,7 +32,8 @@ fn serve_reads_users_from_a_file() {
     let file = dir.join("users");
     std::fs::write(
         &file,
-        "# the users of this test\nalice:pencil\n\napp.bob:s3cret:SCRAM-SHA-256\n",
+        "# the users of this test\nalice:pencil\n\napp.bob:s3cret:SCRAM-SHA-256\n\
+         aws-key arn:aws:iam::123456789012:user/filed=AKIAFILED:filed-secret\n",
     )
     .unwrap();
     let serve = Serve::start_with(&["--users-file", file.to_str().unwrap()]);
@@ -44,6 +45,11 @@ fn serve_reads_users_from_a_file() {
             "admin",
         ),
         (format!("mongodb://bob:s3cret@{address}/app"), "bob", "app"),
+        (
+            format!("mongodb://AKIAFILED:filed-secret@{address}/?authMechanism=MONGODB-AWS"),
+            "arn:aws:iam::123456789012:user/filed",
+            "$external",
+        ),
     ] {
         let login = run(&["connect", &uri, "--json"]);
         assert_eq!(login.status.code(), Some(0), "{login:?}");

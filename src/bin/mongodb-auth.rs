@@ -197,20 +197,30 @@ struct AwsServe {
 
 impl AwsServe {
     /// The server's MONGODB-AWS settings (and the users they add), if any were given.
-    fn settings(&self, users: &mut UserStore) -> mongodb_auth::Result<Option<AwsSettings>> {
+    fn settings(
+        &self,
+        users: &mut UserStore,
+        file_keys: &[Secret],
+    ) -> mongodb_auth::Result<Option<AwsSettings>> {
         for arn in &self.users {
             users.insert_aws(arn);
         }
-        let verifier: Arc<dyn StsVerifier> = match (&self.sts_endpoint, self.keys.is_empty()) {
+        let keys: Vec<&str> = self
+            .keys
+            .iter()
+            .map(String::as_str)
+            .chain(file_keys.iter().map(Secret::expose))
+            .collect();
+        let verifier: Arc<dyn StsVerifier> = match (&self.sts_endpoint, keys.is_empty()) {
             (Some(endpoint), _) => Arc::new(HttpSts::new(endpoint)),
             (None, false) => {
                 let mut sts = LocalSts::new();
-                for spec in &self.keys {
+                for spec in keys {
                     let invalid = || Error::InvalidOption {
                         option: "--aws-key".into(),
                         rule: "expected ARN=ACCESS_KEY_ID:SECRET".into(),
                     };
-                    let (arn, key) = spec.rsplit_once('=').ok_or_else(invalid)?;
+                    let (arn, key) = spec.split_once('=').ok_or_else(invalid)?;
                     let (access_key_id, secret) = key.split_once(':').ok_or_else(invalid)?;
                     sts.insert(arn, access_key_id, Secret::new(secret));
                     users.insert_aws(arn);
@@ -246,10 +256,13 @@ struct ServeSettings {
 
 fn server_config(specs: &[String], settings: &ServeSettings) -> mongodb_auth::Result<ServerConfig> {
     let mut users = UserStore::new();
+    let mut aws_keys: Vec<Secret> = Vec::new();
     if let Some(path) = &settings.users_file {
-        for user in read_users_file(path, &mut SystemRandom)? {
+        let file = read_users_file(path, &mut SystemRandom)?;
+        for user in file.users {
             users.insert(user);
         }
+        aws_keys = file.aws_keys;
     }
     for spec in specs {
         users.insert(parse_user_spec(spec, &mut SystemRandom)?);
@@ -257,7 +270,7 @@ fn server_config(specs: &[String], settings: &ServeSettings) -> mongodb_auth::Re
     for subject in &settings.x509_users {
         users.insert_x509(subject);
     }
-    let aws = settings.aws.settings(&mut users)?;
+    let aws = settings.aws.settings(&mut users, &aws_keys)?;
     // The auth log goes to stderr, so stdout stays the address line alone.
     let mut config = ServerConfig::new(users).auth_log(|event| eprintln!("{event}"));
     if let Some(aws) = aws {

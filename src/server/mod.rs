@@ -84,23 +84,42 @@ pub fn parse_user_spec<R: SecureRandom + ?Sized>(spec: &str, random: &mut R) -> 
     User::new(&db, &name, &password, &variants, random)
 }
 
-/// Parses a users file: one user a line as [`parse_user_spec`] takes it, blank lines and lines
-/// starting with `#` skipped. Passwords in a file (mode 0600) stay off the command line, where
-/// every process on the machine can read them. Errors name the line, never its content.
+/// What a users file holds: users with passwords, and MONGODB-AWS keys for a local STS.
+#[derive(Debug, Default)]
+#[non_exhaustive]
+pub struct UsersFile {
+    /// The users of the `NAME:PASSWORD[:MECH,...]` lines.
+    pub users: Vec<User>,
+    /// The `aws-key ARN=ACCESS_KEY_ID:SECRET` lines, as written after `aws-key ` (they hold a
+    /// secret).
+    pub aws_keys: Vec<Secret>,
+}
+
+/// Parses a users file: one user a line as [`parse_user_spec`] takes it, or `aws-key
+/// ARN=ACCESS_KEY_ID:SECRET` for a MONGODB-AWS key; blank lines and lines starting with `#`
+/// skipped. Passwords in a file (mode 0600) stay off the command line, where every process on the
+/// machine can read them. Errors name the line, never its content.
 ///
 /// ```
 /// use mongodb_auth::random::SystemRandom;
 /// use mongodb_auth::server::parse_users_file;
 ///
-/// let users = parse_users_file("# admins\nalice:pencil\n\napp.bob:secret:SCRAM-SHA-256\n", &mut SystemRandom)?;
-/// assert_eq!(users.len(), 2);
+/// let file = parse_users_file(
+///     "# admins\nalice:pencil\n\napp.bob:secret:SCRAM-SHA-256\naws-key arn:aws:iam::1:user/c=AKID:s\n",
+///     &mut SystemRandom,
+/// )?;
+/// assert_eq!((file.users.len(), file.aws_keys.len()), (2, 1));
 /// # Ok::<(), mongodb_auth::Error>(())
 /// ```
-pub fn parse_users_file<R: SecureRandom + ?Sized>(text: &str, random: &mut R) -> Result<Vec<User>> {
-    let mut users = Vec::new();
+pub fn parse_users_file<R: SecureRandom + ?Sized>(text: &str, random: &mut R) -> Result<UsersFile> {
+    let mut file = UsersFile::default();
     for (index, line) in text.lines().enumerate() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if let Some(key) = line.strip_prefix("aws-key ") {
+            file.aws_keys.push(Secret::new(key.trim()));
             continue;
         }
         let user = parse_user_spec(line, random).map_err(|e| {
@@ -110,16 +129,16 @@ pub fn parse_users_file<R: SecureRandom + ?Sized>(text: &str, random: &mut R) ->
             };
             Error::option("--users-file", format!("line {}: {rule}", index + 1))
         })?;
-        users.push(user);
+        file.users.push(user);
     }
-    Ok(users)
+    Ok(file)
 }
 
 /// Reads and parses a users file (see [`parse_users_file`]); the text is wiped once parsed.
 pub fn read_users_file<R: SecureRandom + ?Sized>(
     path: &std::path::Path,
     random: &mut R,
-) -> Result<Vec<User>> {
+) -> Result<UsersFile> {
     let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
         Error::option(
             "--users-file",
