@@ -343,6 +343,14 @@ pub enum AwsError {
     /// The signer refused the request.
     #[error("signing failed: {0}")]
     Signing(String),
+    /// An AWS credentials or config file is malformed.
+    #[error("malformed file at line {line}: {rule}")]
+    MalformedFile {
+        /// The line (0 for the whole file).
+        line: usize,
+        /// The rule that was broken.
+        rule: &'static str,
+    },
 }
 
 /// What is wrong with TLS: the configuration (files, keys) or the handshake.

@@ -29,6 +29,7 @@
 //! # Ok::<(), mongodb_auth::Error>(())
 //! ```
 
+pub mod ini;
 pub mod request;
 
 use std::fmt;

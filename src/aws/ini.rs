@@ -1,0 +1,171 @@
+//! The AWS shared credentials and config files, read as botocore reads them (Python's
+//! `RawConfigParser`): `[section]` headers; `key = value` or `key: value` with the key lower-cased
+//! and both sides trimmed; whole-line comments (`#`, `;`) only, so a `#` inside a value is part of
+//! it; an indented line continues the value above, which is how nested sections (`s3 =` and
+//! indented `key = value` lines) are written; CRLF line ends. Garbage is an error naming the
+//! line, never a panic.
+//!
+//! ```
+//! use mongodb_auth::aws::ini::Ini;
+//!
+//! let ini = Ini::parse("[default]\naws_access_key_id = AKID # not a comment\n[profile dev]\nregion: eu-west-1\n")?;
+//! assert_eq!(ini.get("default", "aws_access_key_id"), Some("AKID # not a comment"));
+//! assert_eq!(ini.get("profile dev", "region"), Some("eu-west-1"));
+//! # Ok::<(), mongodb_auth::error::AwsError>(())
+//! ```
+
+use crate::error::AwsError;
+
+/// The largest file read: real ones are a few kilobytes.
+pub const MAX_FILE_SIZE: usize = 1024 * 1024;
+
+/// A parsed file: its sections in order, each with its keys in order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Ini {
+    sections: Vec<Section>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Section {
+    name: String,
+    entries: Vec<(String, String)>,
+}
+
+impl Ini {
+    /// Parses the text of a file.
+    pub fn parse(text: &str) -> Result<Ini, AwsError> {
+        if text.len() > MAX_FILE_SIZE {
+            return Err(AwsError::MalformedFile {
+                line: 0,
+                rule: "the file is larger than 1 MiB",
+            });
+        }
+        let mut ini = Ini::default();
+        // The indentation of the last key line: a line indented deeper continues its value.
+        let mut key_indent: Option<usize> = None;
+        for (index, raw) in text.split('\n').enumerate() {
+            let line_number = index + 1;
+            let line = raw.strip_suffix('\r').unwrap_or(raw);
+            let trimmed = line.trim();
+            let malformed = |rule| AwsError::MalformedFile {
+                line: line_number,
+                rule,
+            };
+            if trimmed.is_empty() {
+                continue;
+            }
+            let indent = line.len() - line.trim_start().len();
+            if trimmed.starts_with(['#', ';']) && indent == 0 {
+                continue;
+            }
+            if key_indent.is_some_and(|key| indent > key) {
+                let entry = ini
+                    .sections
+                    .last_mut()
+                    .and_then(|s| s.entries.last_mut())
+                    .ok_or(malformed("a continuation line with no value to continue"))?;
+                entry.1.push('\n');
+                entry.1.push_str(trimmed);
+                continue;
+            }
+            if let Some(header) = trimmed.strip_prefix('[') {
+                let name = header
+                    .strip_suffix(']')
+                    .ok_or(malformed("a section header without `]`"))?;
+                ini.sections.push(Section {
+                    name: name.trim().to_owned(),
+                    entries: Vec::new(),
+                });
+                key_indent = None;
+                continue;
+            }
+            let split = trimmed.find(['=', ':']).ok_or(malformed(
+                "a line that is neither a section, a key nor a comment",
+            ))?;
+            let (key, value) = (trimmed.get(..split), trimmed.get(split + 1..));
+            let (Some(key), Some(value)) = (key, value) else {
+                return Err(malformed(
+                    "a line that is neither a section, a key nor a comment",
+                ));
+            };
+            let key = key.trim().to_ascii_lowercase();
+            if key.is_empty() {
+                return Err(malformed("an empty key"));
+            }
+            let section = ini
+                .sections
+                .last_mut()
+                .ok_or(malformed("a key before any section"))?;
+            // configparser refuses a key twice in one section.
+            if section.entries.iter().any(|(k, _)| *k == key) {
+                return Err(malformed("a key given twice in one section"));
+            }
+            section.entries.push((key, value.trim().to_owned()));
+            key_indent = Some(indent);
+        }
+        Ok(ini)
+    }
+
+    /// The value of `key` in the section `section` (the first section of that name).
+    pub fn get(&self, section: &str, key: &str) -> Option<&str> {
+        self.sections
+            .iter()
+            .find(|s| s.name == section)?
+            .entries
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Whether the file has a section of that name.
+    pub fn has_section(&self, section: &str) -> bool {
+        self.sections.iter().any(|s| s.name == section)
+    }
+
+    /// The section names, in order.
+    pub fn section_names(&self) -> impl Iterator<Item = &str> {
+        self.sections.iter().map(|s| s.name.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn as_botocore_reads_them() {
+        let text = "# a comment\r\n[default]\r\naws_access_key_id=AKID\r\nAWS_Secret_Access_Key = s#e;c\r\n\r\n[profile dev]\n  region = eu-west-1\n  output = json\ns3 =\n  max_concurrent_requests = 10\n  addressing_style = path\n; another\n[empty]\n";
+        let ini = Ini::parse(text).unwrap();
+        assert_eq!(ini.get("default", "aws_access_key_id"), Some("AKID"));
+        // Keys are lower-cased; no inline comments.
+        assert_eq!(ini.get("default", "aws_secret_access_key"), Some("s#e;c"));
+        // An indented first key is still a key (nothing to continue).
+        assert_eq!(ini.get("profile dev", "region"), Some("eu-west-1"));
+        assert_eq!(ini.get("profile dev", "output"), Some("json"));
+        assert_eq!(
+            ini.get("profile dev", "s3"),
+            Some("\nmax_concurrent_requests = 10\naddressing_style = path")
+        );
+        assert!(ini.has_section("empty"));
+        assert_eq!(
+            ini.section_names().collect::<Vec<_>>(),
+            ["default", "profile dev", "empty"]
+        );
+    }
+
+    #[test]
+    fn garbage_is_an_error_naming_the_line() {
+        for (text, line) in [
+            ("key = value\n", 1),
+            ("[a]\nno delimiter\n", 2),
+            ("[a\n", 1),
+            ("[a]\nk = 1\nk = 2\n", 3),
+            ("[a]\n = value\n", 2),
+        ] {
+            match Ini::parse(text) {
+                Err(AwsError::MalformedFile { line: got, .. }) => assert_eq!(got, line, "{text:?}"),
+                other => panic!("{text:?}: {other:?}"),
+            }
+        }
+    }
+}
