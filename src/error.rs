@@ -343,6 +343,17 @@ pub enum AwsError {
     /// The signer refused the request.
     #[error("signing failed: {0}")]
     Signing(String),
+    /// A credentials body (process output, endpoint reply) is malformed.
+    #[error("malformed credentials: {0}")]
+    MalformedCredentials(&'static str),
+    /// A source could not be read (a file, a process, an endpoint).
+    #[error("{what} is unavailable: {reason}")]
+    Unavailable {
+        /// What was asked for.
+        what: String,
+        /// Why it failed.
+        reason: String,
+    },
     /// An AWS credentials or config file is malformed.
     #[error("malformed file at line {line}: {rule}")]
     MalformedFile {

@@ -29,8 +29,11 @@
 //! # Ok::<(), mongodb_auth::Error>(())
 //! ```
 
+pub mod chain;
 pub mod ini;
+pub mod json;
 pub mod request;
+pub mod time;
 
 use std::fmt;
 use std::time::SystemTime;

@@ -10,6 +10,7 @@ use bson::{RawBsonRef, RawDocument};
 
 use crate::aws::SignedRequest;
 use crate::aws::request::{Authorization, REQUIRED_SIGNED_HEADERS};
+use crate::aws::time::parse_amz_date;
 use crate::error::{AwsError, Result};
 use crate::secret::{Secret, constant_time_eq};
 
@@ -232,42 +233,6 @@ pub fn read_client_final(
     })
 }
 
-/// `YYYYMMDDTHHMMSSZ` as a time.
-fn parse_amz_date(date: &str) -> Option<SystemTime> {
-    let bytes = date.as_bytes();
-    if bytes.len() != 16 || bytes.get(8) != Some(&b'T') || bytes.get(15) != Some(&b'Z') {
-        return None;
-    }
-    let number = |range: std::ops::Range<usize>| -> Option<i64> {
-        let digits = date.get(range)?;
-        digits
-            .bytes()
-            .all(|b| b.is_ascii_digit())
-            .then(|| digits.parse().ok())?
-    };
-    let (year, month, day) = (number(0..4)?, number(4..6)?, number(6..8)?);
-    let (hour, minute, second) = (number(9..11)?, number(11..13)?, number(13..15)?);
-    if !(1..=12).contains(&month)
-        || !(1..=31).contains(&day)
-        || hour > 23
-        || minute > 59
-        || second > 60
-    {
-        return None;
-    }
-    // Days from the civil date (proleptic Gregorian), after Howard Hinnant's algorithm.
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let year_of_era = y - era * 400;
-    let month_index = (month + 9) % 12;
-    let day_of_year = (153 * month_index + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    let days = era * 146_097 + day_of_era - 719_468;
-    let seconds = days * 86_400 + hour * 3_600 + minute * 60 + second;
-    let seconds = u64::try_from(seconds).ok()?;
-    SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(seconds))
-}
-
 /// The user an STS caller ARN logs in as: an assumed role is the user of its role, as in mongod
 /// (`arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION` is `arn:aws:iam::ACCOUNT:role/ROLE`).
 pub fn user_of_arn(arn: &str) -> String {
@@ -290,27 +255,6 @@ mod tests {
     use super::*;
     use crate::aws::{ClientFirst, Credentials};
     use crate::random;
-
-    #[test]
-    fn dates() {
-        assert_eq!(
-            parse_amz_date("20231114T221320Z"),
-            Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000))
-        );
-        assert_eq!(
-            parse_amz_date("19700101T000000Z"),
-            Some(SystemTime::UNIX_EPOCH)
-        );
-        for bad in [
-            "",
-            "20231314T221320Z",
-            "2023111xT221320Z",
-            "20231114 221320Z",
-            "20231114T221320",
-        ] {
-            assert_eq!(parse_amz_date(bad), None, "{bad}");
-        }
-    }
 
     #[test]
     fn sts_replies() {

@@ -1,0 +1,824 @@
+//! Where MONGODB-AWS credentials come from, in the order boto3 (and so PyMongo) tries them, as a
+//! machine that does no I/O: it reads environment variables through [`Environment`] and asks its
+//! caller for the rest ([`Ask`]: a file, a process run), each source recorded as tried.
+//!
+//! ```
+//! use mongodb_auth::aws::chain::{Answer, Ask, ChainStep, CredentialChain, Source};
+//! use mongodb_auth::environment::MapEnvironment;
+//!
+//! let env = MapEnvironment::from([("HOME", "/home/ada")]);
+//! let mut chain = CredentialChain::new(std::sync::Arc::new(env));
+//! let mut step = chain.step()?;
+//! let resolved = loop {
+//!     step = match step {
+//!         ChainStep::Ask(Ask::ReadFile { path }) if path.ends_with(".aws/credentials") => {
+//!             chain.answer(Answer::File(Some(b"[default]\naws_access_key_id = AKID\naws_secret_access_key = s\n".to_vec())))?
+//!         }
+//!         ChainStep::Ask(Ask::ReadFile { .. }) => chain.answer(Answer::File(None))?,
+//!         ChainStep::Done(resolved) => break resolved,
+//!         other => panic!("unexpected {other:?}"),
+//!     };
+//! };
+//! assert_eq!(resolved.source, Source::SharedCredentialsFile);
+//! assert_eq!(resolved.credentials.access_key_id(), "AKID");
+//! # Ok::<(), mongodb_auth::Error>(())
+//! ```
+//!
+//! Sources, in order: a custom provider; explicit credentials (the connection string); the
+//! environment (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, or the legacy
+//! `AWS_SECURITY_TOKEN`); a profile's `role_arn` (AssumeRole) and web identity (which need STS, and
+//! are recorded as not supported yet); an SSO profile (not supported: use `credential_process` or a
+//! custom provider); the shared credentials file; `credential_process`; the config file;
+//! containers and EC2 (not supported yet).
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::Credentials;
+use super::ini::Ini;
+use crate::environment::Environment;
+use crate::error::{AwsError, Error, Result};
+use crate::secret::Secret;
+
+/// Where credentials came from (or were looked for).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Source {
+    /// A [`CredentialProvider`] of the embedder.
+    Custom,
+    /// The connection string or in-code options.
+    Explicit,
+    /// `AWS_ACCESS_KEY_ID` and friends.
+    Environment,
+    /// A profile's `role_arn`.
+    AssumeRole,
+    /// `AWS_WEB_IDENTITY_TOKEN_FILE` or a profile's `web_identity_token_file`.
+    WebIdentity,
+    /// A profile configured for IAM Identity Center.
+    Sso,
+    /// `~/.aws/credentials`.
+    SharedCredentialsFile,
+    /// A profile's `credential_process`.
+    Process,
+    /// `~/.aws/config`.
+    ConfigFile,
+    /// ECS or a full container credentials URI.
+    Container,
+    /// EC2 instance metadata.
+    Ec2,
+}
+
+impl Source {
+    /// The name `mongodb-auth aws-credentials` prints.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Custom => "custom",
+            Source::Explicit => "explicit",
+            Source::Environment => "environment",
+            Source::AssumeRole => "assume-role",
+            Source::WebIdentity => "web-identity",
+            Source::Sso => "sso",
+            Source::SharedCredentialsFile => "shared-credentials-file",
+            Source::Process => "process",
+            Source::ConfigFile => "config-file",
+            Source::Container => "container",
+            Source::Ec2 => "ec2",
+        }
+    }
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One source the chain looked at, and what it found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tried {
+    /// The source.
+    pub source: Source,
+    /// What happened, for the person reading why a login failed.
+    pub outcome: String,
+}
+
+/// A source of credentials the embedder supplies; it wins over every other source.
+pub trait CredentialProvider: Send + Sync {
+    /// The credentials.
+    fn credentials(&self) -> Result<Credentials>;
+}
+
+/// What the chain needs its caller to do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Ask {
+    /// Read this file (answer [`Answer::File`], `None` when it does not exist).
+    ReadFile {
+        /// The file.
+        path: PathBuf,
+    },
+    /// Run this command line with the shell (`sh -c`; `cmd /C` on Windows) and answer
+    /// [`Answer::Process`].
+    RunProcess {
+        /// The command line, as the profile's `credential_process` gives it.
+        command: String,
+    },
+}
+
+/// The caller's answer to an [`Ask`].
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Answer {
+    /// The file's bytes; `None` when it does not exist.
+    File(Option<Vec<u8>>),
+    /// What the process printed, and whether it succeeded.
+    Process {
+        /// Exit status 0.
+        success: bool,
+        /// Its standard output (credentials, so wiped when dropped).
+        stdout: zeroize::Zeroizing<Vec<u8>>,
+    },
+    /// The ask could not be done (unreadable file, a command that cannot start, a timeout).
+    Failed(String),
+}
+
+impl fmt::Debug for Answer {
+    /// A file or a process output may hold secrets: only sizes are shown.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Answer::File(bytes) => write!(f, "File({:?} bytes)", bytes.as_ref().map(Vec::len)),
+            Answer::Process { success, stdout } => {
+                write!(
+                    f,
+                    "Process {{ success: {success}, stdout: {} bytes }}",
+                    stdout.len()
+                )
+            }
+            Answer::Failed(reason) => write!(f, "Failed({reason:?})"),
+        }
+    }
+}
+
+/// What the caller does next.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ChainStep {
+    /// Do this and pass the result to [`CredentialChain::answer`].
+    Ask(Ask),
+    /// The credentials, where they came from, and every source tried.
+    Done(Resolved),
+}
+
+/// Credentials found.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Resolved {
+    /// The credentials.
+    pub credentials: Credentials,
+    /// Their source.
+    pub source: Source,
+    /// Every source looked at, in order, the one that answered last.
+    pub tried: Vec<Tried>,
+}
+
+/// The credential chain of one resolution.
+pub struct CredentialChain {
+    env: Arc<dyn Environment>,
+    custom: Option<Arc<dyn CredentialProvider>>,
+    explicit: Option<Credentials>,
+    profile: Option<String>,
+    answers: Vec<Answer>,
+}
+
+impl fmt::Debug for CredentialChain {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CredentialChain")
+            .field("custom", &self.custom.is_some())
+            .field("explicit", &self.explicit.is_some())
+            .field("profile", &self.profile)
+            .field("answers", &self.answers.len())
+            .finish()
+    }
+}
+
+/// Why a run of the resolution stopped: it needs an answer, or it failed.
+enum Stop {
+    Ask(Ask),
+    Fail(Error),
+}
+
+impl From<Error> for Stop {
+    fn from(error: Error) -> Self {
+        Stop::Fail(error)
+    }
+}
+
+impl From<AwsError> for Stop {
+    fn from(error: AwsError) -> Self {
+        Stop::Fail(error.into())
+    }
+}
+
+/// The answers given so far, handed out in order as the resolution runs again from the start:
+/// the resolution is straight-line code, and replaying it is how it waits for its caller.
+struct Replay<'a> {
+    answers: &'a [Answer],
+    next: usize,
+}
+
+impl Replay<'_> {
+    fn ask(&mut self, ask: Ask) -> std::result::Result<&Answer, Stop> {
+        let answer = self.answers.get(self.next).ok_or(Stop::Ask(ask))?;
+        self.next += 1;
+        Ok(answer)
+    }
+
+    /// A file's text, `None` when it does not exist.
+    fn file(&mut self, path: PathBuf) -> std::result::Result<Option<String>, Stop> {
+        match self.ask(Ask::ReadFile { path: path.clone() })? {
+            Answer::File(None) => Ok(None),
+            Answer::File(Some(bytes)) => {
+                if bytes.len() > super::ini::MAX_FILE_SIZE {
+                    return Err(AwsError::MalformedFile {
+                        line: 0,
+                        rule: "the file is larger than 1 MiB",
+                    }
+                    .into());
+                }
+                Ok(Some(String::from_utf8_lossy(bytes).into_owned()))
+            }
+            Answer::Failed(reason) => Err(Error::Aws(AwsError::Unavailable {
+                what: format!("`{}`", path.display()),
+                reason: reason.clone(),
+            })
+            .into()),
+            other => Err(unexpected(other)),
+        }
+    }
+}
+
+fn unexpected(answer: &Answer) -> Stop {
+    Stop::Fail(Error::OutOfOrder {
+        call: "CredentialChain::answer",
+        state: match answer {
+            Answer::File(_) => "given a file where it asked for something else",
+            Answer::Process { .. } => "given a process output where it asked for something else",
+            Answer::Failed(_) => "given a failure where it asked for something else",
+        },
+    })
+}
+
+impl CredentialChain {
+    /// A chain reading variables from `env`.
+    pub fn new(env: Arc<dyn Environment>) -> Self {
+        CredentialChain {
+            env,
+            custom: None,
+            explicit: None,
+            profile: None,
+            answers: Vec::new(),
+        }
+    }
+
+    /// A custom provider, tried first.
+    pub fn custom(mut self, provider: Arc<dyn CredentialProvider>) -> Self {
+        self.custom = Some(provider);
+        self
+    }
+
+    /// Credentials from the connection string or in-code options, tried after a custom provider.
+    pub fn explicit(mut self, credentials: Option<Credentials>) -> Self {
+        self.explicit = credentials;
+        self
+    }
+
+    /// A profile chosen in code (boto3's `Session(profile_name=...)`): the environment's keys are
+    /// then not used, and `AWS_PROFILE` is ignored.
+    pub fn profile(mut self, profile: impl Into<String>) -> Self {
+        self.profile = Some(profile.into());
+        self
+    }
+
+    /// The next step: an ask, or the result.
+    pub fn step(&mut self) -> Result<ChainStep> {
+        let mut replay = Replay {
+            answers: &self.answers,
+            next: 0,
+        };
+        match self.resolve(&mut replay) {
+            Ok(resolved) => Ok(ChainStep::Done(resolved)),
+            Err(Stop::Ask(ask)) => Ok(ChainStep::Ask(ask)),
+            Err(Stop::Fail(error)) => Err(error),
+        }
+    }
+
+    /// Takes the answer to the last ask and returns the next step.
+    pub fn answer(&mut self, answer: Answer) -> Result<ChainStep> {
+        self.answers.push(answer);
+        self.step()
+    }
+
+    fn var(&self, name: &str) -> Option<String> {
+        self.env.var(name).filter(|v| !v.is_empty())
+    }
+
+    /// Runs every source in order until one answers.
+    fn resolve(&self, io: &mut Replay<'_>) -> std::result::Result<Resolved, Stop> {
+        let mut tried = Vec::new();
+        let mut record = |source, outcome: &str| {
+            tried.push(Tried {
+                source,
+                outcome: outcome.to_owned(),
+            })
+        };
+        let done = |credentials, source, mut tried: Vec<Tried>| {
+            tried.push(Tried {
+                source,
+                outcome: "found".into(),
+            });
+            Ok(Resolved {
+                credentials,
+                source,
+                tried,
+            })
+        };
+
+        if let Some(provider) = &self.custom {
+            return done(provider.credentials()?, Source::Custom, tried);
+        }
+        record(Source::Custom, "no custom provider");
+        if let Some(credentials) = &self.explicit {
+            return done(credentials.clone(), Source::Explicit, tried);
+        }
+        record(Source::Explicit, "none in the connection string");
+
+        // A profile chosen in code shuts the environment's keys out, as in boto3.
+        if self.profile.is_none() {
+            match self.environment_keys()? {
+                Some(credentials) => return done(credentials, Source::Environment, tried),
+                None => record(Source::Environment, "AWS_ACCESS_KEY_ID is not set"),
+            }
+        } else {
+            record(Source::Environment, "skipped: a profile was chosen");
+        }
+
+        let profile = self
+            .profile
+            .clone()
+            .or_else(|| self.var("AWS_DEFAULT_PROFILE"))
+            .or_else(|| self.var("AWS_PROFILE"))
+            .unwrap_or_else(|| "default".to_owned());
+        let config = self.config_file(io)?;
+        let config_section = if profile == "default" {
+            "default".to_owned()
+        } else {
+            format!("profile {profile}")
+        };
+        let setting = |key: &str| {
+            config
+                .as_ref()
+                .and_then(|ini| ini.get(&config_section, key))
+                .map(str::to_owned)
+        };
+
+        if setting("role_arn").is_some() {
+            record(
+                Source::AssumeRole,
+                "the profile has role_arn, but AssumeRole is not supported yet: use credential_process or a custom provider",
+            );
+        } else {
+            record(Source::AssumeRole, "the profile has no role_arn");
+        }
+        if self.var("AWS_WEB_IDENTITY_TOKEN_FILE").is_some()
+            || setting("web_identity_token_file").is_some()
+        {
+            record(
+                Source::WebIdentity,
+                "a web identity token is configured, but AssumeRoleWithWebIdentity is not supported yet",
+            );
+        } else {
+            record(Source::WebIdentity, "no web identity token configured");
+        }
+        if setting("sso_session").is_some() || setting("sso_start_url").is_some() {
+            record(
+                Source::Sso,
+                "the profile uses SSO, which this crate does not resolve: use credential_process (`aws configure export-credentials --format process`) or a custom provider",
+            );
+        }
+
+        match self.credentials_file(io)? {
+            Some(ini) => match static_keys(&ini, &profile, "shared credentials file")? {
+                Some(credentials) => {
+                    return done(credentials, Source::SharedCredentialsFile, tried);
+                }
+                None => record(
+                    Source::SharedCredentialsFile,
+                    &format!("no keys for profile `{profile}`"),
+                ),
+            },
+            None => record(Source::SharedCredentialsFile, "no file"),
+        }
+
+        match setting("credential_process") {
+            Some(command) => {
+                let credentials = run_process(io, &command)?;
+                return done(credentials, Source::Process, tried);
+            }
+            None => record(Source::Process, "the profile has no credential_process"),
+        }
+
+        match config
+            .as_ref()
+            .map(|ini| static_keys(ini, &config_section, "config file"))
+            .transpose()?
+            .flatten()
+        {
+            Some(credentials) => return done(credentials, Source::ConfigFile, tried),
+            None => record(
+                Source::ConfigFile,
+                &format!("no keys in section `{config_section}`"),
+            ),
+        }
+
+        if self.var("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI").is_some()
+            || self.var("AWS_CONTAINER_CREDENTIALS_FULL_URI").is_some()
+        {
+            record(
+                Source::Container,
+                "container credentials are configured, but not supported yet",
+            );
+        } else {
+            record(Source::Container, "no container credentials URI");
+        }
+        record(Source::Ec2, "EC2 instance metadata is not supported yet");
+
+        let tried = tried
+            .iter()
+            .map(|t| format!("{}: {}", t.source, t.outcome))
+            .collect::<Vec<_>>()
+            .join("; ");
+        Err(Error::Aws(AwsError::NoCredentials { tried }).into())
+    }
+
+    fn environment_keys(&self) -> std::result::Result<Option<Credentials>, Stop> {
+        let Some(access_key_id) = self.var("AWS_ACCESS_KEY_ID") else {
+            return Ok(None);
+        };
+        let secret = self
+            .var("AWS_SECRET_ACCESS_KEY")
+            .ok_or(AwsError::IncompleteCredentials {
+                origin: "environment",
+                rule: "AWS_ACCESS_KEY_ID is set without AWS_SECRET_ACCESS_KEY",
+            })?;
+        // AWS_SECURITY_TOKEN is the legacy name of the session token.
+        let token = self
+            .var("AWS_SESSION_TOKEN")
+            .or_else(|| self.var("AWS_SECURITY_TOKEN"))
+            .map(Secret::new);
+        Ok(Some(Credentials::new(
+            access_key_id,
+            Secret::new(secret),
+            token,
+        )))
+    }
+
+    fn home(&self) -> Option<PathBuf> {
+        self.var("HOME")
+            .or_else(|| self.var("USERPROFILE"))
+            .map(PathBuf::from)
+    }
+
+    /// `AWS_SHARED_CREDENTIALS_FILE` (empty: no file), else `~/.aws/credentials`.
+    fn credentials_file(&self, io: &mut Replay<'_>) -> std::result::Result<Option<Ini>, Stop> {
+        self.read_ini(io, "AWS_SHARED_CREDENTIALS_FILE", "credentials")
+    }
+
+    /// `AWS_CONFIG_FILE`, else `~/.aws/config`.
+    fn config_file(&self, io: &mut Replay<'_>) -> std::result::Result<Option<Ini>, Stop> {
+        self.read_ini(io, "AWS_CONFIG_FILE", "config")
+    }
+
+    fn read_ini(
+        &self,
+        io: &mut Replay<'_>,
+        variable: &str,
+        name: &str,
+    ) -> std::result::Result<Option<Ini>, Stop> {
+        let path = match self.env.var(variable) {
+            Some(path) if path.is_empty() => return Ok(None),
+            Some(path) => PathBuf::from(path),
+            None => match self.home() {
+                Some(home) => home.join(".aws").join(name),
+                None => return Ok(None),
+            },
+        };
+        match io.file(path)? {
+            Some(text) => Ok(Some(Ini::parse(&text)?)),
+            None => Ok(None),
+        }
+    }
+}
+
+/// `aws_access_key_id` and `aws_secret_access_key` (and a session token) of a section.
+fn static_keys(
+    ini: &Ini,
+    section: &str,
+    origin: &'static str,
+) -> std::result::Result<Option<Credentials>, Stop> {
+    let Some(access_key_id) = ini
+        .get(section, "aws_access_key_id")
+        .filter(|k| !k.is_empty())
+    else {
+        return Ok(None);
+    };
+    let secret =
+        ini.get(section, "aws_secret_access_key")
+            .ok_or(AwsError::IncompleteCredentials {
+                origin,
+                rule: "aws_access_key_id without aws_secret_access_key",
+            })?;
+    let token = ini
+        .get(section, "aws_session_token")
+        .or_else(|| ini.get(section, "aws_security_token"))
+        .map(Secret::new);
+    Ok(Some(Credentials::new(
+        access_key_id,
+        Secret::new(secret),
+        token,
+    )))
+}
+
+/// Runs `credential_process` and reads its JSON (version 1).
+fn run_process(io: &mut Replay<'_>, command: &str) -> std::result::Result<Credentials, Stop> {
+    let unusable = |reason: String| {
+        Stop::Fail(
+            AwsError::Unavailable {
+                what: "credential_process".into(),
+                reason,
+            }
+            .into(),
+        )
+    };
+    let stdout = match io.ask(Ask::RunProcess {
+        command: command.to_owned(),
+    })? {
+        Answer::Process {
+            success: true,
+            stdout,
+        } => stdout,
+        Answer::Process { success: false, .. } => {
+            return Err(unusable("the command failed".into()));
+        }
+        Answer::Failed(reason) => return Err(unusable(reason.clone())),
+        other => return Err(unexpected(other)),
+    };
+    super::json::process_credentials(stdout).map_err(|e| Stop::Fail(e.into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::environment::MapEnvironment;
+
+    /// Runs the chain with `files` (path to content) and `process` (command to output).
+    fn resolve(
+        chain: &mut CredentialChain,
+        files: &HashMap<&str, &str>,
+        process: Option<(&str, &str)>,
+    ) -> Result<Resolved> {
+        let mut step = chain.step()?;
+        loop {
+            step = match step {
+                ChainStep::Done(resolved) => return Ok(resolved),
+                ChainStep::Ask(Ask::ReadFile { path }) => {
+                    let content = files.get(path.to_str().unwrap_or_default());
+                    chain.answer(Answer::File(content.map(|c| c.as_bytes().to_vec())))?
+                }
+                ChainStep::Ask(Ask::RunProcess { command }) => match process {
+                    Some((expected, output)) if expected == command => {
+                        chain.answer(Answer::Process {
+                            success: true,
+                            stdout: zeroize::Zeroizing::new(output.as_bytes().to_vec()),
+                        })?
+                    }
+                    _ => chain.answer(Answer::Failed(format!("no command {command}")))?,
+                },
+            };
+        }
+    }
+
+    fn chain<const N: usize>(vars: [(&str, &str); N]) -> CredentialChain {
+        CredentialChain::new(Arc::new(MapEnvironment::from(vars)))
+    }
+
+    const CREDENTIALS: &str = "[default]\naws_access_key_id = FILEKEY\naws_secret_access_key = s\n[dev]\naws_access_key_id = DEVKEY\naws_secret_access_key = s\naws_session_token = t\n";
+    const CONFIG: &str = "[default]\nregion = us-east-1\n[profile cfg]\naws_access_key_id = CFGKEY\naws_secret_access_key = s\n[profile proc]\ncredential_process = /bin/creds --json\n[profile sso]\nsso_session = corp\n[profile role]\nrole_arn = arn:aws:iam::1:role/r\nsource_profile = default\n";
+
+    fn files() -> HashMap<&'static str, &'static str> {
+        HashMap::from([
+            ("/home/u/.aws/credentials", CREDENTIALS),
+            ("/home/u/.aws/config", CONFIG),
+        ])
+    }
+
+    #[test]
+    fn each_source_in_its_turn() {
+        let files = files();
+        let env_keys = [
+            ("HOME", "/home/u"),
+            ("AWS_ACCESS_KEY_ID", "ENVKEY"),
+            ("AWS_SECRET_ACCESS_KEY", "s"),
+        ];
+        let r = resolve(&mut chain(env_keys), &files, None).unwrap();
+        assert_eq!(
+            (r.source, r.credentials.access_key_id()),
+            (Source::Environment, "ENVKEY")
+        );
+        // Explicit credentials win over the environment, a custom provider over both.
+        let explicit = Credentials::new("EXPLICIT", "s", None);
+        let r = resolve(
+            &mut chain(env_keys).explicit(Some(explicit.clone())),
+            &files,
+            None,
+        )
+        .unwrap();
+        assert_eq!(r.source, Source::Explicit);
+        struct Fixed;
+        impl CredentialProvider for Fixed {
+            fn credentials(&self) -> Result<Credentials> {
+                Ok(Credentials::new("CUSTOM", "s", None))
+            }
+        }
+        let r = resolve(
+            &mut chain(env_keys)
+                .explicit(Some(explicit))
+                .custom(Arc::new(Fixed)),
+            &files,
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            (r.source, r.credentials.access_key_id()),
+            (Source::Custom, "CUSTOM")
+        );
+
+        let home = [("HOME", "/home/u")];
+        let r = resolve(&mut chain(home), &files, None).unwrap();
+        assert_eq!(
+            (r.source, r.credentials.access_key_id()),
+            (Source::SharedCredentialsFile, "FILEKEY")
+        );
+        let r = resolve(
+            &mut chain([("HOME", "/home/u"), ("AWS_PROFILE", "dev")]),
+            &files,
+            None,
+        )
+        .unwrap();
+        assert_eq!(r.credentials.session_token().unwrap().expose(), "t");
+        let r = resolve(
+            &mut chain([("HOME", "/home/u"), ("AWS_PROFILE", "cfg")]),
+            &files,
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            (r.source, r.credentials.access_key_id()),
+            (Source::ConfigFile, "CFGKEY")
+        );
+        let output = r#"{"Version": 1, "AccessKeyId": "PROCKEY", "SecretAccessKey": "s"}"#;
+        let r = resolve(
+            &mut chain([("HOME", "/home/u"), ("AWS_PROFILE", "proc")]),
+            &files,
+            Some(("/bin/creds --json", output)),
+        )
+        .unwrap();
+        assert_eq!(
+            (r.source, r.credentials.access_key_id()),
+            (Source::Process, "PROCKEY")
+        );
+        // Every source before the one that answered is in the tried list, in order.
+        let sources: Vec<Source> = r.tried.iter().map(|t| t.source).collect();
+        assert_eq!(
+            sources,
+            [
+                Source::Custom,
+                Source::Explicit,
+                Source::Environment,
+                Source::AssumeRole,
+                Source::WebIdentity,
+                Source::SharedCredentialsFile,
+                Source::Process
+            ]
+        );
+    }
+
+    #[test]
+    fn boto3_details() {
+        let files = files();
+        // AWS_DEFAULT_PROFILE before AWS_PROFILE.
+        let r = resolve(
+            &mut chain([
+                ("HOME", "/home/u"),
+                ("AWS_DEFAULT_PROFILE", "dev"),
+                ("AWS_PROFILE", "cfg"),
+            ]),
+            &files,
+            None,
+        )
+        .unwrap();
+        assert_eq!(r.credentials.access_key_id(), "DEVKEY");
+        // A profile chosen in code shuts the environment's keys out.
+        let mut by_name = chain([
+            ("HOME", "/home/u"),
+            ("AWS_ACCESS_KEY_ID", "ENVKEY"),
+            ("AWS_SECRET_ACCESS_KEY", "s"),
+        ])
+        .profile("dev");
+        assert_eq!(
+            resolve(&mut by_name, &files, None)
+                .unwrap()
+                .credentials
+                .access_key_id(),
+            "DEVKEY"
+        );
+        // The legacy token name; an empty key id is unset; a key without its secret is an error.
+        let r = resolve(
+            &mut chain([
+                ("AWS_ACCESS_KEY_ID", "K"),
+                ("AWS_SECRET_ACCESS_KEY", "s"),
+                ("AWS_SECURITY_TOKEN", "legacy"),
+            ]),
+            &files,
+            None,
+        )
+        .unwrap();
+        assert_eq!(r.credentials.session_token().unwrap().expose(), "legacy");
+        let r = resolve(
+            &mut chain([("HOME", "/home/u"), ("AWS_ACCESS_KEY_ID", "")]),
+            &files,
+            None,
+        )
+        .unwrap();
+        assert_eq!(r.source, Source::SharedCredentialsFile);
+        assert!(resolve(&mut chain([("AWS_ACCESS_KEY_ID", "K")]), &files, None).is_err());
+        // An empty AWS_SHARED_CREDENTIALS_FILE disables the file.
+        let err = resolve(
+            &mut chain([("HOME", "/home/u"), ("AWS_SHARED_CREDENTIALS_FILE", "")]),
+            &files,
+            None,
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("shared-credentials-file: no file"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn what_is_not_resolved_says_so() {
+        let files = files();
+        let sso = resolve(
+            &mut chain([
+                ("HOME", "/home/u"),
+                ("AWS_PROFILE", "sso"),
+                ("AWS_SHARED_CREDENTIALS_FILE", ""),
+            ]),
+            &files,
+            None,
+        )
+        .unwrap_err();
+        assert!(
+            sso.to_string().contains("sso: the profile uses SSO"),
+            "{sso}"
+        );
+        assert!(sso.to_string().contains("credential_process"), "{sso}");
+        let role = resolve(
+            &mut chain([
+                ("HOME", "/home/u"),
+                ("AWS_PROFILE", "role"),
+                ("AWS_SHARED_CREDENTIALS_FILE", ""),
+            ]),
+            &files,
+            None,
+        )
+        .unwrap_err();
+        assert!(
+            role.to_string()
+                .contains("assume-role: the profile has role_arn"),
+            "{role}"
+        );
+        let nothing = resolve(&mut chain([]), &HashMap::new(), None).unwrap_err();
+        assert!(
+            matches!(nothing, Error::Aws(AwsError::NoCredentials { .. })),
+            "{nothing}"
+        );
+        let broken = HashMap::from([("/home/u/.aws/credentials", "garbage line\n")]);
+        assert!(matches!(
+            resolve(&mut chain([("HOME", "/home/u")]), &broken, None),
+            Err(Error::Aws(AwsError::MalformedFile { .. }))
+        ));
+    }
+}

@@ -1,0 +1,141 @@
+//! The two time formats of AWS: `X-Amz-Date` (`20231114T221320Z`) and the RFC 3339 `Expiration` of
+//! credentials (`2023-11-14T22:13:20Z`, fractions and offsets allowed), to `SystemTime`.
+
+use std::time::{Duration, SystemTime};
+
+/// Days since 1970-01-01 of a proleptic Gregorian date, after Howard Hinnant's algorithm.
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let year_of_era = y - era * 400;
+    let month_index = (month + 9) % 12;
+    let day_of_year = (153 * month_index + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
+/// Digits of `text[range]` as a number.
+fn number(text: &str, range: std::ops::Range<usize>) -> Option<i64> {
+    let digits = text.get(range)?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+fn at(fields: [i64; 6], offset_seconds: i64) -> Option<SystemTime> {
+    let [year, month, day, hour, minute, second] = fields;
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
+        return None;
+    }
+    let seconds = days_from_civil(year, month, day) * 86_400 + hour * 3_600 + minute * 60 + second
+        - offset_seconds;
+    SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(u64::try_from(seconds).ok()?))
+}
+
+/// `YYYYMMDDTHHMMSSZ`.
+pub fn parse_amz_date(date: &str) -> Option<SystemTime> {
+    let bytes = date.as_bytes();
+    if bytes.len() != 16 || bytes.get(8) != Some(&b'T') || bytes.get(15) != Some(&b'Z') {
+        return None;
+    }
+    let n = |r| number(date, r);
+    at(
+        [
+            n(0..4)?,
+            n(4..6)?,
+            n(6..8)?,
+            n(9..11)?,
+            n(11..13)?,
+            n(13..15)?,
+        ],
+        0,
+    )
+}
+
+/// RFC 3339: `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`; the fraction is dropped.
+pub fn parse_rfc3339(text: &str) -> Option<SystemTime> {
+    let b = text.as_bytes();
+    if b.len() < 20
+        || b.get(4) != Some(&b'-')
+        || b.get(7) != Some(&b'-')
+        || !matches!(b.get(10), Some(b'T' | b't' | b' '))
+        || b.get(13) != Some(&b':')
+        || b.get(16) != Some(&b':')
+    {
+        return None;
+    }
+    let n = |r| number(text, r);
+    let fields = [
+        n(0..4)?,
+        n(5..7)?,
+        n(8..10)?,
+        n(11..13)?,
+        n(14..16)?,
+        n(17..19)?,
+    ];
+    let mut rest = text.get(19..)?;
+    if let Some(fraction) = rest.strip_prefix('.') {
+        let digits = fraction.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return None;
+        }
+        rest = fraction.get(digits..)?;
+    }
+    let offset = match rest {
+        "Z" | "z" => 0,
+        _ => {
+            let sign = match rest.as_bytes().first() {
+                Some(b'+') => 1,
+                Some(b'-') => -1,
+                _ => return None,
+            };
+            if rest.len() != 6 || rest.as_bytes().get(3) != Some(&b':') {
+                return None;
+            }
+            sign * (number(rest, 1..3)? * 3_600 + number(rest, 4..6)? * 60)
+        }
+    };
+    at(fields, offset)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_formats() {
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        assert_eq!(parse_amz_date("20231114T221320Z"), Some(t));
+        assert_eq!(
+            parse_amz_date("19700101T000000Z"),
+            Some(SystemTime::UNIX_EPOCH)
+        );
+        assert_eq!(parse_rfc3339("2023-11-14T22:13:20Z"), Some(t));
+        assert_eq!(parse_rfc3339("2023-11-14T22:13:20.123456Z"), Some(t));
+        assert_eq!(parse_rfc3339("2023-11-15T00:13:20+02:00"), Some(t));
+        for bad in [
+            "",
+            "20231314T221320Z",
+            "2023111xT221320Z",
+            "20231114 221320Z",
+            "20231114T221320",
+        ] {
+            assert_eq!(parse_amz_date(bad), None, "{bad}");
+        }
+        for bad in [
+            "2023-11-14",
+            "2023-11-14T22:13:20",
+            "2023-11-14T22:13:20.Z",
+            "2023-13-14T22:13:20Z",
+            "2023-11-14T22:13:20+0200",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
+    }
+}
