@@ -103,13 +103,21 @@ pub fn connect(uri: impl IntoConnectionString, mut options: ConnectOptions) -> R
         options.emit(Event::Connected { address: &address });
         let (mut stream, tls_info) = match &tls {
             Some((config, client_subject)) => {
-                let (stream, info) = handshake(
+                let handshake = handshake(
                     tcp,
                     config,
                     &target.host,
                     client_subject.as_deref(),
                     options.read_timeout,
-                )?;
+                );
+                let (stream, info) = match handshake {
+                    Ok(done) => done,
+                    Err(e) if adapter::try_next_host(&e) => {
+                        last_error = Some(e);
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                };
                 options.emit(Event::TlsEstablished { info: &info });
                 (stream, Some(info))
             }
@@ -138,15 +146,30 @@ fn resolve(
     if !dns::needs_resolver(cs, options.dns_server) {
         return Ok((cs.clone(), dns::static_targets(cs)?));
     }
-    let runtime = ::tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::io("starting the DNS resolver", e, options.connect_timeout))?;
-    runtime.block_on(dns::targets(
-        cs,
-        options.dns_server,
-        options.connect_timeout,
-    ))
+    let lookup = || {
+        let runtime = ::tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::io("starting the DNS resolver", e, options.connect_timeout))?;
+        runtime.block_on(dns::targets(
+            cs,
+            options.dns_server,
+            options.connect_timeout,
+        ))
+    };
+    // Inside an async runtime (a blocking connect from async code) no runtime can start on this
+    // thread: the lookup gets a thread of its own.
+    if ::tokio::runtime::Handle::try_current().is_ok() {
+        std::thread::scope(|scope| {
+            scope.spawn(lookup).join().unwrap_or_else(|_| {
+                Err(Error::Unsupported {
+                    what: "the DNS lookup thread panicked".into(),
+                })
+            })
+        })
+    } else {
+        lookup()
+    }
 }
 
 /// The TLS handshake, bounded by the socket's timeouts.
@@ -160,11 +183,23 @@ fn handshake(
     let name = tls::server_name(host)?;
     let mut connection = rustls::ClientConnection::new(config.clone(), name)
         .map_err(|e| Error::Tls(tls::classify(&e, true)))?;
+    // The whole handshake within `timeout`, not each read: a server trickling bytes cannot hold
+    // the connect open.
+    let deadline = Instant::now() + timeout;
+    let io = |e| Error::io("in the TLS handshake", e, timeout);
     while connection.is_handshaking() {
-        connection
-            .complete_io(&mut tcp)
-            .map_err(|e| Error::io("in the TLS handshake", e, timeout))?;
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        if remaining.is_zero() {
+            return Err(Error::Timeout {
+                operation: "in the TLS handshake",
+                after: timeout,
+            });
+        }
+        tcp.set_read_timeout(Some(remaining.max(Duration::from_millis(1))))
+            .map_err(io)?;
+        connection.complete_io(&mut tcp).map_err(io)?;
     }
+    tcp.set_read_timeout(Some(timeout)).map_err(io)?;
     let info = TlsInfo::of(&connection, client_subject);
     Ok((
         Stream::Tls(Box::new(rustls::StreamOwned::new(connection, tcp))),
@@ -285,6 +320,8 @@ fn drive<S: ReplyDeadline>(
                 });
                 login.on_keys(keys)?
             }
+            #[cfg(feature = "aws")]
+            Next::Ask(ask) => login.on_answer(adapter::answer_ask(&ask))?,
             Next::Done(authenticated) => return Ok(authenticated),
         }
     }

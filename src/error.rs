@@ -572,7 +572,7 @@ impl Error {
         timeout: std::time::Duration,
     ) -> Self {
         #[cfg(feature = "tls")]
-        if let Some(tls) = crate::tls::from_io_error(&source) {
+        if let Some(tls) = crate::tls::from_io_error(&source, true) {
             return Error::Tls(tls);
         }
         match source.kind() {

@@ -62,6 +62,10 @@ pub enum Step {
     DeriveKey(KeyDerivation),
     /// Authentication is complete.
     Done(Outcome),
+    /// MONGODB-AWS needs this from the caller to find its credentials (a file, a process run):
+    /// do it and pass the result to [`Authenticator::handle_answer`].
+    #[cfg(feature = "aws")]
+    Ask(crate::aws::chain::Ask),
 }
 
 impl Step {
@@ -72,6 +76,8 @@ impl Step {
                 Step::Send(_) => "Send",
                 Step::DeriveKey(_) => "DeriveKey",
                 Step::Done(_) => "Done",
+                #[cfg(feature = "aws")]
+                Step::Ask(_) => "Ask",
             },
         }
     }
@@ -106,6 +112,10 @@ pub struct AuthOptions {
     pub(crate) forced_nonces: Option<crate::danger::NonceGenerator>,
     environment: Arc<dyn Environment>,
     clock: Arc<dyn Clock>,
+    #[cfg(feature = "aws")]
+    aws_provider: Option<Arc<dyn crate::aws::CredentialProvider>>,
+    #[cfg(feature = "aws")]
+    aws_cache: Option<Arc<crate::aws::CredentialCache>>,
 }
 
 impl AuthOptions {
@@ -127,6 +137,24 @@ impl AuthOptions {
     /// Takes the time (the MONGODB-AWS signature date) from `clock` instead of the system's.
     pub fn with_clock(mut self, clock: impl Clock + 'static) -> Self {
         self.clock = Arc::new(clock);
+        self
+    }
+
+    /// MONGODB-AWS credentials from `provider`, which wins over every other source.
+    #[cfg(feature = "aws")]
+    pub fn aws_credential_provider(
+        mut self,
+        provider: Arc<dyn crate::aws::CredentialProvider>,
+    ) -> Self {
+        self.aws_provider = Some(provider);
+        self
+    }
+
+    /// Where fetched MONGODB-AWS credentials are cached (default: the process-wide
+    /// [`CredentialCache::global`](crate::aws::CredentialCache::global)), or nowhere.
+    #[cfg(feature = "aws")]
+    pub fn aws_credential_cache(mut self, cache: Option<Arc<crate::aws::CredentialCache>>) -> Self {
+        self.aws_cache = cache;
         self
     }
 
@@ -171,6 +199,10 @@ impl Default for AuthOptions {
             forced_nonces: None,
             environment: Arc::new(SystemEnvironment),
             clock: Arc::new(SystemClock),
+            #[cfg(feature = "aws")]
+            aws_provider: None,
+            #[cfg(feature = "aws")]
+            aws_cache: Some(crate::aws::CredentialCache::global()),
         }
     }
 }
@@ -204,6 +236,8 @@ enum State {
     PlainSent,
     X509Sent,
     #[cfg(feature = "aws")]
+    AwsResolving(Box<crate::aws::CredentialChain>),
+    #[cfg(feature = "aws")]
     AwsStarted(crate::aws::ClientFirst, crate::aws::Credentials),
     #[cfg(feature = "aws")]
     AwsSent,
@@ -223,6 +257,8 @@ impl State {
             | State::X509Sent => "waiting for a command reply",
             #[cfg(feature = "aws")]
             State::AwsStarted(..) | State::AwsSent => "waiting for a command reply",
+            #[cfg(feature = "aws")]
+            State::AwsResolving(_) => "waiting for an answer about AWS credentials",
             State::ScramDeriving(..) => "waiting for derived keys",
             State::Done => "done",
             State::Failed => "failed",
@@ -421,11 +457,18 @@ impl Authenticator {
             State::ScramProving(_, derivation) => Some(derivation.clone()),
             _ => None,
         };
+        #[cfg(feature = "aws")]
+        let aws_login = matches!(state, State::AwsStarted(..) | State::AwsSent);
         let result = self.on_reply(reply, state);
         if let (Err(_), Some(derivation), Some(cache)) = (&result, in_use, &self.options.key_cache)
         {
             // Refused keys (a changed password, a wrong one) must not be offered again.
             cache.remove(&derivation);
+        }
+        #[cfg(feature = "aws")]
+        if let (true, Err(_), Some(cache)) = (aws_login, &result, &self.options.aws_cache) {
+            // Rule K16: any failure of a MONGODB-AWS login clears the cache.
+            cache.clear();
         }
         self.fail_on_error(result)
     }
@@ -571,15 +614,7 @@ impl Authenticator {
                 Ok(self.send(x509::authenticate_command(self.credential.username())))
             }
             #[cfg(feature = "aws")]
-            AuthMechanism::MongoDbAws => {
-                let credentials = self.aws_credentials()?;
-                let mut fill = crate::random::from_fn(|bytes: &mut [u8]| {
-                    self.options.fill_random(bytes);
-                });
-                let (payload, client) = crate::aws::ClientFirst::start(&mut fill);
-                self.state = State::AwsStarted(client, credentials);
-                Ok(self.send(sasl_start(mechanism.as_str(), &payload, false)))
-            }
+            AuthMechanism::MongoDbAws => self.start_aws(),
             other => Err(Error::UnsupportedMechanism {
                 mechanism: other.as_str(),
             }),
@@ -613,32 +648,89 @@ impl Authenticator {
         self.send(self.sasl_continue(&payload))
     }
 
-    /// MONGODB-AWS credentials: the connection string's (the deprecated path, warned about when
-    /// parsed), else the environment's, read now (rule K9).
+    /// MONGODB-AWS: credentials from the cache (rule K10) or the chain, then client-first.
     #[cfg(feature = "aws")]
-    fn aws_credentials(&self) -> Result<crate::aws::Credentials> {
-        if let (Some(access_key_id), Some(secret)) =
-            (self.credential.username(), self.credential.password())
-        {
-            let token = self
-                .credential
-                .mechanism_properties()
-                .get("AWS_SESSION_TOKEN")
-                .map(Secret::new);
-            return Ok(crate::aws::Credentials::new(
-                access_key_id,
-                secret.clone(),
-                token,
-            ));
+    fn start_aws(&mut self) -> Result<Step> {
+        let explicit = match (self.credential.username(), self.credential.password()) {
+            (Some(access_key_id), Some(secret)) => {
+                let token = self
+                    .credential
+                    .mechanism_properties()
+                    .get("AWS_SESSION_TOKEN")
+                    .map(Secret::new);
+                Some(crate::aws::Credentials::new(
+                    access_key_id,
+                    secret.clone(),
+                    token,
+                ))
+            }
+            _ => None,
+        };
+        let cached = match (
+            &self.options.aws_provider,
+            &explicit,
+            &self.options.aws_cache,
+        ) {
+            (None, None, Some(cache)) => cache.get(self.options.clock.now()),
+            _ => None,
+        };
+        if let Some((credentials, _)) = cached {
+            return Ok(self.send_aws_client_first(credentials));
         }
-        crate::aws::Credentials::from_environment(self.options.environment.as_ref())?.ok_or_else(
-            || {
-                crate::error::AwsError::NoCredentials {
-                    tried: "the connection string, the environment (AWS_ACCESS_KEY_ID)".into(),
+        let mut chain =
+            crate::aws::CredentialChain::new(self.options.environment.clone()).explicit(explicit);
+        if let Some(provider) = &self.options.aws_provider {
+            chain = chain.custom(provider.clone());
+        }
+        let step = chain.step()?;
+        self.on_chain_step(chain, step)
+    }
+
+    #[cfg(feature = "aws")]
+    fn on_chain_step(
+        &mut self,
+        chain: crate::aws::CredentialChain,
+        step: crate::aws::chain::ChainStep,
+    ) -> Result<Step> {
+        use crate::aws::chain::ChainStep;
+        match step {
+            ChainStep::Ask(ask) => {
+                self.state = State::AwsResolving(Box::new(chain));
+                Ok(Step::Ask(ask))
+            }
+            ChainStep::Done(resolved) => {
+                if let Some(cache) = &self.options.aws_cache {
+                    cache.offer(&resolved.credentials, resolved.source);
                 }
-                .into()
-            },
-        )
+                Ok(self.send_aws_client_first(resolved.credentials))
+            }
+        }
+    }
+
+    #[cfg(feature = "aws")]
+    fn send_aws_client_first(&mut self, credentials: crate::aws::Credentials) -> Step {
+        let mut fill = crate::random::from_fn(|bytes: &mut [u8]| {
+            self.options.fill_random(bytes);
+        });
+        let (payload, client) = crate::aws::ClientFirst::start(&mut fill);
+        self.state = State::AwsStarted(client, credentials);
+        self.send(sasl_start(crate::aws::MECHANISM, &payload, false))
+    }
+
+    /// Takes the answer to a [`Step::Ask`] (MONGODB-AWS credentials).
+    #[cfg(feature = "aws")]
+    pub fn handle_answer(&mut self, answer: crate::aws::chain::Answer) -> Result<Step> {
+        let mut chain = match std::mem::replace(&mut self.state, State::Failed) {
+            State::AwsResolving(chain) => chain,
+            other => {
+                self.state = other;
+                return Err(self.out_of_order("handle_answer"));
+            }
+        };
+        let result = chain
+            .answer(answer)
+            .and_then(|step| self.on_chain_step(*chain, step));
+        self.fail_on_error(result)
     }
 
     fn scram_client(&self, variant: ScramVariant) -> Result<ScramClient> {
@@ -655,7 +747,10 @@ impl Authenticator {
     }
 
     fn sasl_continue(&self, payload: &[u8]) -> RawDocumentBuf {
-        let mut command = rawdoc! { "saslContinue": 1 };
+        // Room for the payload up front: it may carry a session token, and a reallocation would
+        // leave a copy behind.
+        let mut command = document_with_capacity(96 + payload.len());
+        command.append(cstr!("saslContinue"), 1);
         match self.conversation_id {
             Some(ConversationId::Int64(id)) => command.append(cstr!("conversationId"), id),
             Some(ConversationId::Int32(id)) => command.append(cstr!("conversationId"), id),

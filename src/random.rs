@@ -86,16 +86,19 @@ pub(crate) fn below(random: &mut (impl SecureRandom + ?Sized), bound: u32) -> u3
     if bound <= 1 {
         return 0;
     }
-    // Reject the top partial range so every residue is equally likely.
+    // Reject the top partial range so every residue is equally likely. A sound source leaves it
+    // with odds of at least one half per draw; a broken one (always 0xFF...) must not hang us.
     let zone = u32::MAX - (u32::MAX % bound);
-    loop {
+    let mut value = 0;
+    for _ in 0..64 {
         let mut bytes = [0u8; 4];
         random.fill(&mut bytes);
-        let value = u32::from_le_bytes(bytes);
+        value = u32::from_le_bytes(bytes);
         if value < zone {
-            return value % bound;
+            break;
         }
     }
+    value % bound
 }
 
 /// Fisher-Yates shuffle.
@@ -121,6 +124,8 @@ mod tests {
         assert!(seen.iter().all(|&s| s));
         assert_eq!(below(&mut SystemRandom, 0), 0);
         assert_eq!(below(&mut SystemRandom, 1), 0);
+        // A source stuck on the rejected range still returns.
+        assert!(below(&mut from_fn(|b: &mut [u8]| b.fill(0xFF)), 3) < 3);
     }
 
     #[test]

@@ -131,6 +131,12 @@ impl Identity {
     }
 }
 
+impl Drop for Identity {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.key);
+    }
+}
+
 impl fmt::Debug for Identity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Identity")
@@ -248,19 +254,25 @@ fn check_key_cost(scheme: &pkcs8::pkcs5::EncryptionScheme) -> std::result::Resul
             pbkdf2.iteration_count
         )),
         Kdf::Scrypt(scrypt) => {
-            // scrypt needs 128 * r * (N + p) bytes.
-            let memory = 128u64
-                .checked_mul(u64::from(scrypt.block_size))
-                .and_then(|m| {
-                    m.checked_mul(
-                        scrypt
-                            .cost_parameter
-                            .checked_add(u64::from(scrypt.parallelization))?,
-                    )
-                });
-            match memory {
-                Some(memory) if memory <= MAX_KEY_SCRYPT_MEMORY => Ok(()),
-                _ => Err("the key's scrypt parameters need more than 256 MiB".to_owned()),
+            let (n, r, p) = (
+                scrypt.cost_parameter,
+                u64::from(scrypt.block_size),
+                u64::from(scrypt.parallelization),
+            );
+            // scrypt's own parameter rules (the library panics on N < 2 rather than refusing).
+            if n < 2 || !n.is_power_of_two() || r == 0 || p == 0 {
+                return Err("the key's scrypt parameters are invalid".to_owned());
+            }
+            // Memory is 128 * r * N bytes; the work is that, p times over.
+            let memory = 128u64.checked_mul(r).and_then(|m| m.checked_mul(n));
+            let work = memory.and_then(|m| m.checked_mul(p));
+            match (memory, work) {
+                (Some(memory), Some(work))
+                    if memory <= MAX_KEY_SCRYPT_MEMORY && work <= 4 * MAX_KEY_SCRYPT_MEMORY =>
+                {
+                    Ok(())
+                }
+                _ => Err("the key's scrypt parameters ask for too much memory or work".to_owned()),
             }
         }
         _ => Ok(()),
@@ -336,7 +348,7 @@ pub fn client_config(options: &TlsOptions) -> Result<(Arc<rustls::ClientConfig>,
             )?;
             let subject = identity.subject.clone();
             let config = builder
-                .with_client_auth_cert(identity.chain, identity.key)
+                .with_client_auth_cert(identity.chain.clone(), identity.key.clone_key())
                 .map_err(|_| TlsError::KeyDoesNotMatchCertificate {
                     option: "tlsCertificateKeyFile",
                 })?;
@@ -405,9 +417,10 @@ pub fn server_config(
 }
 
 /// The typed error inside an I/O error from a TLS stream, if there is one.
-pub(crate) fn from_io_error(error: &std::io::Error) -> Option<TlsError> {
+/// `client`: the side that saw it is a client (an untrusted certificate is the server's).
+pub(crate) fn from_io_error(error: &std::io::Error, client: bool) -> Option<TlsError> {
     let inner = error.get_ref()?.downcast_ref::<rustls::Error>()?;
-    Some(classify(inner, true))
+    Some(classify(inner, client))
 }
 
 /// What a rustls error means for the side that saw it (`client`: the server's certificate).

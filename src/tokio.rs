@@ -129,12 +129,20 @@ pub async fn connect(
             Some((config, client_subject)) => {
                 let connector = tokio_rustls::TlsConnector::from(config.clone());
                 let name = tls::server_name(&target.host)?;
-                let tls_stream = within(
+                let handshake = within(
                     options.read_timeout,
                     "in the TLS handshake",
                     connector.connect(name, tcp),
                 )
-                .await?;
+                .await;
+                let tls_stream = match handshake {
+                    Ok(stream) => stream,
+                    Err(e) if adapter::try_next_host(&e) => {
+                        last_error = Some(e);
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                };
                 let info = TlsInfo::of(tls_stream.get_ref().1, client_subject.as_deref());
                 options.emit(Event::TlsEstablished { info: &info });
                 (Stream::Tls(Box::new(tls_stream)), Some(info))
@@ -216,6 +224,16 @@ async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
                     elapsed: started.elapsed(),
                 });
                 login.on_keys(keys)?
+            }
+            #[cfg(feature = "aws")]
+            Next::Ask(ask) => {
+                let answer = ::tokio::task::spawn_blocking(move || adapter::answer_ask(&ask))
+                    .await
+                    .map_err(|e| Error::Io {
+                        operation: "finding AWS credentials",
+                        source: std::io::Error::other(e),
+                    })?;
+                login.on_answer(answer)?
             }
             Next::Done(authenticated) => return Ok(authenticated),
         }

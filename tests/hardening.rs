@@ -144,6 +144,50 @@ fn an_unauthenticated_connection_must_log_in_in_time() {
     runtime.block_on(server.shutdown());
 }
 
+#[test]
+fn a_client_that_keeps_requests_queued_still_meets_the_login_deadline() {
+    use std::io::{Read, Write};
+    let runtime = runtime();
+    let mut config = ServerConfig::new(users());
+    config.login_timeout = Duration::from_millis(300);
+    let server = runtime
+        .block_on(Server::bind("127.0.0.1:0", config))
+        .unwrap();
+    let socket = std::net::TcpStream::connect(server.local_addr()).unwrap();
+    let mut reader = socket.try_clone().unwrap();
+    reader
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    // A reader drains the replies, so the server never blocks writing them...
+    let drained = std::thread::spawn(move || {
+        let mut buffer = [0u8; 4096];
+        let started = std::time::Instant::now();
+        loop {
+            match reader.read(&mut buffer) {
+                Ok(0) | Err(_) => return started.elapsed(),
+                Ok(_) => {}
+            }
+        }
+    });
+    // ...while the writer keeps pings queued on the server's side, for at most 5 s.
+    let ping = mongodb_auth::Command::new("admin", bson::rawdoc! { "ping": 1 }.into_bytes());
+    let request = mongodb_auth::wire::encode_command(&ping, 1).unwrap();
+    let mut writer = socket;
+    let started = std::time::Instant::now();
+    while started.elapsed() < Duration::from_secs(5) {
+        if writer.write_all(&request).is_err() {
+            break;
+        }
+    }
+    let _ = writer.shutdown(std::net::Shutdown::Both);
+    let open_for = drained.join().unwrap();
+    assert!(
+        open_for < Duration::from_secs(4),
+        "a busy unauthenticated connection outlived the login timeout ({open_for:?})"
+    );
+    runtime.block_on(server.shutdown());
+}
+
 /// A server whose next `connectionStatus` (anywhere) gets 391, and its auth log.
 fn reauth_server(runtime: &tokio::runtime::Runtime) -> (Server, Arc<Mutex<Vec<AuthEvent>>>) {
     let log = Arc::new(Mutex::new(Vec::new()));

@@ -414,10 +414,23 @@ fn connection_errors_are_typed() {
     opts.dns_server = Some(closed.local_addr().unwrap());
     opts.connect_timeout = std::time::Duration::from_millis(500);
     drop(closed);
+    let resolver = opts.dns_server;
     match blocking::connect("mongodb+srv://u:p@cluster.example.com/", opts) {
         Err(Error::Dns { name, .. }) => assert_eq!(name, "_mongodb._tcp.cluster.example.com"),
         other => panic!("expected a DNS error, got {other:?}"),
     }
+    // The same from inside an async runtime: an error, not a panic.
+    let mut opts = options();
+    opts.dns_server = resolver;
+    opts.connect_timeout = std::time::Duration::from_millis(500);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let inside = runtime.block_on(async {
+        blocking::connect("mongodb+srv://u:p@cluster.example.com/", opts).map(|_| ())
+    });
+    assert!(matches!(inside, Err(Error::Dns { .. })), "{inside:?}");
 }
 
 #[test]

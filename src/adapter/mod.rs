@@ -451,6 +451,9 @@ pub(crate) enum Next {
     Derive(KeyDerivation),
     /// The connection is authenticated (or needed no authentication).
     Done(Authenticated),
+    /// Answer this (with [`answer_ask`]) and pass the answer to [`Login::on_answer`].
+    #[cfg(feature = "aws")]
+    Ask(crate::aws::chain::Ask),
 }
 
 impl Login {
@@ -514,6 +517,17 @@ impl Login {
         self.next(step)
     }
 
+    /// Takes the answer of a [`Next::Ask`].
+    #[cfg(feature = "aws")]
+    pub(crate) fn on_answer(&mut self, answer: crate::aws::chain::Answer) -> Result<Next> {
+        let auth = self.authenticator.as_mut().ok_or(Error::OutOfOrder {
+            call: "on_answer",
+            state: "no authentication",
+        })?;
+        let step = auth.handle_answer(answer)?;
+        self.next(step)
+    }
+
     /// Whether `reply` asks for re-authentication and this connection can do it (it logged in
     /// with a credential).
     pub(crate) fn wants_reauthentication(&self, reply: &[u8]) -> bool {
@@ -538,8 +552,111 @@ impl Login {
                 outcome,
                 hello_reply: self.hello_reply.clone().unwrap_or_default(),
             }),
+            #[cfg(feature = "aws")]
+            Step::Ask(ask) => Next::Ask(ask),
         })
     }
+}
+
+/// How long a `credential_process` may run.
+#[cfg(feature = "aws")]
+pub const PROCESS_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Does what the credential chain asks, with blocking I/O (the tokio adapter runs it on the
+/// blocking pool): a file read (capped at 1 MiB), a `credential_process` run (its output capped at
+/// 64 KiB, killed after [`PROCESS_TIMEOUT`]).
+#[cfg(feature = "aws")]
+pub fn answer_ask(ask: &crate::aws::chain::Ask) -> crate::aws::chain::Answer {
+    use std::io::Read as _;
+
+    use crate::aws::chain::{Answer, Ask};
+    match ask {
+        Ask::ReadFile { path } => {
+            let file = match std::fs::File::open(path) {
+                Ok(file) => file,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Answer::File(None),
+                Err(e) => return Answer::Failed(e.to_string()),
+            };
+            let mut bytes = Vec::new();
+            let limit = crate::aws::ini::MAX_FILE_SIZE as u64 + 1;
+            match file.take(limit).read_to_end(&mut bytes) {
+                Ok(_) => Answer::File(Some(bytes)),
+                Err(e) => Answer::Failed(e.to_string()),
+            }
+        }
+        Ask::RunProcess { command } => run_process(command),
+    }
+}
+
+#[cfg(feature = "aws")]
+fn run_process(command: &str) -> crate::aws::chain::Answer {
+    use std::io::Read as _;
+    use std::process::{Command, Stdio};
+
+    use crate::aws::chain::Answer;
+    let mut shell = if cfg!(windows) {
+        let mut c = Command::new("cmd");
+        c.args(["/C", command]);
+        c
+    } else {
+        let mut c = Command::new("sh");
+        c.args(["-c", command]);
+        c
+    };
+    let mut child = match shell
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+    {
+        Ok(child) => child,
+        Err(e) => return Answer::Failed(format!("cannot start `{command}`: {e}")),
+    };
+    // Read on a thread, so a process that never exits can be killed at the deadline.
+    let reader = child.stdout.take().map(|stdout| {
+        std::thread::spawn(move || {
+            let mut bytes = zeroize::Zeroizing::new(Vec::new());
+            let _ = stdout
+                .take(crate::aws::json::MAX_BODY as u64 + 1)
+                .read_to_end(&mut bytes);
+            bytes
+        })
+    });
+    let deadline = std::time::Instant::now() + PROCESS_TIMEOUT;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Answer::Failed(format!(
+                    "`{command}` did not finish in {PROCESS_TIMEOUT:?}"
+                ));
+            }
+            Err(e) => return Answer::Failed(e.to_string()),
+        }
+    };
+    let stdout = reader
+        .and_then(|thread| thread.join().ok())
+        .unwrap_or_default();
+    Answer::Process {
+        success: status.success(),
+        stdout,
+    }
+}
+
+/// Whether a failure to reach one host (before any login started) means the next host is worth
+/// trying: it could not be reached, did not answer in time, or failed the TLS handshake.
+pub(crate) fn try_next_host(error: &Error) -> bool {
+    matches!(
+        error.kind(),
+        crate::error::ErrorKind::Io
+            | crate::error::ErrorKind::Timeout
+            | crate::error::ErrorKind::Tls
+    )
 }
 
 /// The hello style for a connection string.

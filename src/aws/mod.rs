@@ -29,6 +29,7 @@
 //! # Ok::<(), mongodb_auth::Error>(())
 //! ```
 
+pub mod cache;
 pub mod chain;
 pub mod ini;
 pub mod json;
@@ -49,6 +50,8 @@ use crate::error::{AwsError, Result};
 use crate::random::SecureRandom;
 use crate::secret::Secret;
 
+pub use cache::CredentialCache;
+pub use chain::{CredentialChain, CredentialProvider};
 pub use request::{GET_CALLER_IDENTITY, SignedRequest};
 
 /// The mechanism name on the wire.
@@ -170,14 +173,20 @@ impl ClientFirst {
         server_first: &[u8],
         credentials: &Credentials,
         now: SystemTime,
-    ) -> Result<Vec<u8>> {
+    ) -> Result<zeroize::Zeroizing<Vec<u8>>> {
         let (server_nonce, host) = parse_server_first(server_first, &self.nonce)?;
         let signed = SignedRequest::sign(&server_nonce, &host, credentials, now)?;
-        let mut payload = rawdoc! { "a": signed.authorization(), "d": signed.date() };
-        if let Some(token) = credentials.session_token() {
-            payload.append(cstr!("t"), token.expose());
+        // The session token is a secret: room for everything up front, so no reallocation leaves
+        // a copy behind, and the bytes are wiped when dropped.
+        let token = credentials.session_token().map(Secret::expose);
+        let capacity = 64 + signed.authorization().len() + token.map_or(0, str::len);
+        let mut payload = crate::command::document_with_capacity(capacity);
+        payload.append(cstr!("a"), signed.authorization());
+        payload.append(cstr!("d"), signed.date());
+        if let Some(token) = token {
+            payload.append(cstr!("t"), token);
         }
-        Ok(payload.into_bytes())
+        Ok(zeroize::Zeroizing::new(payload.into_bytes()))
     }
 }
 

@@ -158,6 +158,15 @@ impl SignedRequest {
     }
 }
 
+impl Drop for SignedRequest {
+    /// The headers hold the session token of temporary credentials.
+    fn drop(&mut self) {
+        for (_, value) in &mut self.headers {
+            zeroize::Zeroize::zeroize(value);
+        }
+    }
+}
+
 impl std::fmt::Debug for SignedRequest {
     /// The signature and the session token are not shown.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -196,14 +205,18 @@ impl<'a> Authorization<'a> {
         let (mut credential, mut signed, mut signature) = (None, None, None);
         for part in rest.split(',') {
             let part = part.trim();
-            if let Some(value) = part.strip_prefix("Credential=") {
-                credential = Some(value);
+            let (slot, value) = if let Some(value) = part.strip_prefix("Credential=") {
+                (&mut credential, value)
             } else if let Some(value) = part.strip_prefix("SignedHeaders=") {
-                signed = Some(value);
+                (&mut signed, value)
             } else if let Some(value) = part.strip_prefix("Signature=") {
-                signature = Some(value);
+                (&mut signature, value)
             } else {
                 return Err(malformed("an unknown part in the authorization"));
+            };
+            // STS might read another copy than this server checked.
+            if slot.replace(value).is_some() {
+                return Err(malformed("a part of the authorization is repeated"));
             }
         }
         let credential = credential.ok_or(malformed("no Credential= in the authorization"))?;
@@ -319,6 +332,7 @@ mod tests {
             "AWS4-HMAC-SHA1 Credential=a/b/c/d/aws4_request",
             "AWS4-HMAC-SHA256 Credential=AKID/20231114/us-east-1/sts, SignedHeaders=host, Signature=00",
             "AWS4-HMAC-SHA256 Credential=AKID/d/r/s/aws4_request, SignedHeaders=host, Signature=zz",
+            "AWS4-HMAC-SHA256 Credential=AKID/20231114/us-east-1/sts/aws4_request, SignedHeaders=host, SignedHeaders=x-amz-date, Signature=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
         ] {
             assert!(Authorization::parse(bad).is_err(), "{bad}");
         }

@@ -104,6 +104,35 @@ pub fn parse_rfc3339(text: &str) -> Option<SystemTime> {
     at(fields, offset)
 }
 
+/// `time` as RFC 3339 in UTC, to the second (`2023-11-14T22:13:20Z`).
+pub fn format_rfc3339(time: SystemTime) -> String {
+    let seconds = time
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (days, rest) = (seconds / 86_400, seconds % 86_400);
+    // The inverse of `days_from_civil`, after the same algorithm.
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z - era * 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rest / 3_600,
+        rest % 3_600 / 60,
+        rest % 60
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,6 +146,11 @@ mod tests {
             Some(SystemTime::UNIX_EPOCH)
         );
         assert_eq!(parse_rfc3339("2023-11-14T22:13:20Z"), Some(t));
+        assert_eq!(format_rfc3339(t), "2023-11-14T22:13:20Z");
+        for seconds in [0u64, 951_782_400, 4_102_444_799, 1_709_164_800] {
+            let at = SystemTime::UNIX_EPOCH + Duration::from_secs(seconds);
+            assert_eq!(parse_rfc3339(&format_rfc3339(at)), Some(at), "{seconds}");
+        }
         assert_eq!(parse_rfc3339("2023-11-14T22:13:20.123456Z"), Some(t));
         assert_eq!(parse_rfc3339("2023-11-15T00:13:20+02:00"), Some(t));
         for bad in [

@@ -117,6 +117,17 @@ enum Command {
         #[arg(long, value_name = "HOST:PORT")]
         dns_server: Option<SocketAddr>,
     },
+    /// Find MONGODB-AWS credentials as a login would (the order boto3 uses) and say where they
+    /// came from and which sources were tried. Never prints the secret or the token.
+    AwsCredentials {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Use this profile, as boto3's Session(profile_name=...): the environment's keys are
+        /// then not used.
+        #[arg(long)]
+        profile: Option<String>,
+    },
     /// Parse a connection string and print what it configures, secrets redacted.
     Parse {
         /// The connection string.
@@ -176,6 +187,7 @@ fn main() -> ExitCode {
             dns_server,
         } => connect(&uri, json, timeout, no_speculative, dns_server),
         Command::Parse { uri, json, strict } => parse(&uri, json, strict),
+        Command::AwsCredentials { json, profile } => aws_credentials(json, profile),
     }
 }
 
@@ -493,6 +505,81 @@ fn print_event(event: &Event<'_>) {
             );
         }
         _ => {}
+    }
+}
+
+// --- aws-credentials -------------------------------------------------------------------------
+
+fn aws_credentials(as_json: bool, profile: Option<String>) -> ExitCode {
+    use mongodb_auth::aws::chain::{ChainStep, CredentialChain};
+    use mongodb_auth::environment::SystemEnvironment;
+    let mut chain = CredentialChain::new(Arc::new(SystemEnvironment));
+    if let Some(profile) = profile {
+        chain = chain.profile(profile);
+    }
+    let resolved = (|| {
+        let mut step = chain.step()?;
+        loop {
+            step = match step {
+                ChainStep::Ask(ask) => chain.answer(mongodb_auth::adapter::answer_ask(&ask))?,
+                ChainStep::Done(resolved) => return Ok(resolved),
+                other => {
+                    return Err(Error::Unsupported {
+                        what: format!("{other:?}"),
+                    });
+                }
+            };
+        }
+    })();
+    match resolved {
+        Ok(resolved) => {
+            let credentials = &resolved.credentials;
+            let expiration = credentials
+                .expiration()
+                .map(mongodb_auth::aws::time::format_rfc3339);
+            let tried: Vec<Value> = resolved
+                .tried
+                .iter()
+                .map(|t| json!({ "source": t.source.as_str(), "outcome": t.outcome }))
+                .collect();
+            if as_json {
+                println!(
+                    "{}",
+                    json!({
+                        "ok": true,
+                        "source": resolved.source.as_str(),
+                        "accessKeyId": credentials.access_key_id(),
+                        "expiration": expiration,
+                        "sessionToken": credentials.session_token().is_some(),
+                        "tried": tried,
+                    })
+                );
+            } else {
+                for t in &resolved.tried {
+                    println!("    {:<24} {}", t.source.as_str(), t.outcome);
+                }
+                println!(
+                    "source: {}; access key id: {}; session token: {}; expires: {}",
+                    resolved.source,
+                    credentials.access_key_id(),
+                    if credentials.session_token().is_some() {
+                        "yes"
+                    } else {
+                        "no"
+                    },
+                    expiration.as_deref().unwrap_or("never"),
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            if as_json {
+                println!("{}", json!({ "ok": false, "error": error_json(&error) }));
+            } else {
+                eprintln!("error: {error}");
+            }
+            ExitCode::from(1)
+        }
     }
 }
 

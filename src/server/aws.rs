@@ -236,17 +236,21 @@ pub fn read_client_final(
 /// The user an STS caller ARN logs in as: an assumed role is the user of its role, as in mongod
 /// (`arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION` is `arn:aws:iam::ACCOUNT:role/ROLE`).
 pub fn user_of_arn(arn: &str) -> String {
-    let Some(rest) = arn.strip_prefix("arn:aws:sts::") else {
+    // arn:PARTITION:sts::ACCOUNT:assumed-role/ROLE/SESSION, in any partition (aws, aws-cn, ...).
+    let Some((partition, rest)) = arn
+        .strip_prefix("arn:")
+        .and_then(|rest| rest.split_once(":sts::"))
+    else {
         return arn.to_owned();
     };
     match rest.split_once(":assumed-role/") {
-        Some((account, role_and_session)) => {
+        Some((account, role_and_session)) if !partition.contains(':') => {
             let role = role_and_session
                 .rsplit_once('/')
                 .map_or(role_and_session, |(role, _)| role);
-            format!("arn:aws:iam::{account}:role/{role}")
+            format!("arn:{partition}:iam::{account}:role/{role}")
         }
-        None => arn.to_owned(),
+        _ => arn.to_owned(),
     }
 }
 
@@ -273,6 +277,10 @@ mod tests {
         assert_eq!(
             user_of_arn("arn:aws:sts::123456789012:assumed-role/myrole/mysession"),
             "arn:aws:iam::123456789012:role/myrole"
+        );
+        assert_eq!(
+            user_of_arn("arn:aws-us-gov:sts::123456789012:assumed-role/r/s"),
+            "arn:aws-us-gov:iam::123456789012:role/r"
         );
         assert_eq!(
             user_of_arn("arn:aws:iam::123456789012:user/alice"),

@@ -145,6 +145,30 @@ impl Drop for Open<'_> {
     }
 }
 
+/// The address a peer is counted under: an IPv4 address (an IPv4-mapped IPv6 one included) as
+/// is, an IPv6 address by its /64, which one host or site usually holds whole.
+fn peer_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let segments = v6.segments();
+                IpAddr::V6(std::net::Ipv6Addr::new(
+                    segments[0],
+                    segments[1],
+                    segments[2],
+                    segments[3],
+                    0,
+                    0,
+                    0,
+                    0,
+                ))
+            }
+        },
+    }
+}
+
 /// One connection of a peer address, counted for as long as it lives.
 struct PeerSlot {
     shared: Arc<Shared>,
@@ -307,7 +331,7 @@ async fn accept_loop(
             },
         };
         shared.accepted.fetch_add(1, Ordering::Relaxed);
-        let Some(peer_slot) = PeerSlot::take(&shared, peer.ip()) else {
+        let Some(peer_slot) = PeerSlot::take(&shared, peer_key(peer.ip())) else {
             // This peer holds its share: close at once, and the slot goes back.
             drop(stream);
             continue;
@@ -351,7 +375,7 @@ async fn serve(stream: tokio::net::TcpStream, shared: &Shared) {
             serve_connection(tls, shared, session, login_deadline).await;
         }
         Ok(Err(e)) => {
-            let reason = match crate::tls::from_io_error(&e) {
+            let reason = match crate::tls::from_io_error(&e, false) {
                 Some(tls) => tls.to_string(),
                 None => e.to_string(),
             };
@@ -376,6 +400,11 @@ async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
     let mut reply_id: i32 = 1;
     loop {
         let authenticated = session.as_ref().is_some_and(Session::is_authenticated);
+        // Checked before every request, not only while waiting for bytes: a client that keeps
+        // requests queued would otherwise never wait.
+        if !authenticated && Instant::now() >= login_deadline {
+            return;
+        }
         let deadline = (!authenticated).then_some(login_deadline);
         let Some(message) =
             read_message(&mut stream, &mut decoder, &mut buffer, shared, deadline).await

@@ -336,14 +336,15 @@ impl Session {
                 .into_bytes();
         };
         // A read preference wraps the command as {$query: {...}}.
+        // Borrowed, not copied: the query may be a PLAIN saslStart with a password in it.
         let unwrapped = match RawDocument::from_bytes(query)
             .ok()
             .map(|doc| doc.get("$query"))
         {
-            Some(Ok(Some(RawBsonRef::Document(inner)))) => inner.as_bytes().to_vec(),
-            _ => query.to_vec(),
+            Some(Ok(Some(RawBsonRef::Document(inner)))) => inner.as_bytes(),
+            _ => query,
         };
-        self.handle_command(db, &unwrapped, now)
+        self.handle_command(db, unwrapped, now)
     }
 
     /// Handles one command against `db`.
