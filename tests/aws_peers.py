@@ -3,6 +3,10 @@
   python aws_peers.py sign          JSON cases on stdin, one a line; prints, one a line, the
                                     {a, d[, t]} pymongo-auth-aws computes for each, its clock
                                     pinned to the case's epoch.
+  python aws_peers.py boto3-chain   JSON cases on stdin, one a line ({"env": {...}, "profile":
+                                    name or null}); prints, one a line, where boto3 finds
+                                    credentials in exactly that environment: {"method",
+                                    "access_key"}, or null.
   python aws_peers.py moto-setup URL
                                     Against a moto server: an IAM user with an access key, a
                                     role the user may assume, and temporary credentials of that
@@ -31,6 +35,25 @@ def sign():
         )
         nonce = base64.b64decode(case["server_nonce"])
         print(json.dumps(auth._aws_auth_header(credential, nonce, case["host"])), flush=True)
+
+
+def boto3_chain():
+    import os
+
+    import boto3
+
+    for line in sys.stdin:
+        case = json.loads(line)
+        os.environ.clear()
+        os.environ.update(case["env"])
+        try:
+            credentials = boto3.Session(profile_name=case.get("profile")).get_credentials()
+            if credentials is None:
+                print("null", flush=True)
+            else:
+                print(json.dumps({"method": credentials.method, "access_key": credentials.access_key}), flush=True)
+        except Exception as error:  # noqa: BLE001 - an error is an answer too
+            print(json.dumps({"error": type(error).__name__}), flush=True)
 
 
 def moto_setup(endpoint):
@@ -80,5 +103,7 @@ def moto_setup(endpoint):
 if __name__ == "__main__":
     if sys.argv[1] == "sign":
         sign()
+    elif sys.argv[1] == "boto3-chain":
+        boto3_chain()
     else:
         moto_setup(sys.argv[2])

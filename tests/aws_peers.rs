@@ -36,6 +36,10 @@ fn main() {
         vec![
             ("differential_against_pymongo_auth_aws", differential),
             ("end_to_end_through_moto", through_moto),
+            (
+                "credential_chain_agrees_with_boto3",
+                chain_agrees_with_boto3,
+            ),
         ],
     );
     libtest_mimic::run(&arguments, trials).exit();
@@ -409,5 +413,182 @@ fn binary(bytes: &[u8]) -> bson::RawBinaryRef<'_> {
     bson::RawBinaryRef {
         subtype: bson::spec::BinarySubtype::Generic,
         bytes,
+    }
+}
+
+/// Writes the homes the generated environments point at; returns (home, profiles it defines).
+fn write_homes(root: &Path) -> Vec<(PathBuf, Vec<&'static str>)> {
+    let process = |home: &Path, key: &str| {
+        let script = home.join("creds.sh");
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\necho '{{\"Version\": 1, \"AccessKeyId\": \"{key}\", \"SecretAccessKey\": \"s\", \"SessionToken\": \"t\"}}'\n"
+            ),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        script
+    };
+    let write = |home: &Path, credentials: Option<&str>, config: &str| {
+        std::fs::create_dir_all(home.join(".aws")).unwrap();
+        if let Some(credentials) = credentials {
+            std::fs::write(home.join(".aws/credentials"), credentials).unwrap();
+        }
+        std::fs::write(home.join(".aws/config"), config).unwrap();
+    };
+    let a = root.join("a");
+    std::fs::create_dir_all(&a).unwrap();
+    let a_process = process(&a, "AKIAPROCESSA");
+    write(
+        &a,
+        Some(
+            "[default]\naws_access_key_id = AKIACREDDEFAULT\naws_secret_access_key = s\n\n[dev]\naws_access_key_id = AKIACREDDEV\naws_secret_access_key = s\naws_session_token = t\n",
+        ),
+        &format!(
+            "[default]\nregion = us-east-1\n[profile dev]\nregion = eu-west-1\n[profile cfg]\naws_access_key_id = AKIACONFIGCFG\naws_secret_access_key = s\n[profile proc]\ncredential_process = {}\n",
+            a_process.display()
+        ),
+    );
+    let b = root.join("b");
+    std::fs::create_dir_all(&b).unwrap();
+    let b_process = process(&b, "AKIAPROCESSB");
+    write(
+        &b,
+        None,
+        &format!(
+            "[default]\naws_access_key_id = AKIACONFIGDEFAULT\naws_secret_access_key = s\n[profile proc]\ncredential_process = {}\n",
+            b_process.display()
+        ),
+    );
+    let c = root.join("c");
+    std::fs::create_dir_all(&c).unwrap();
+    write(
+        &c,
+        Some("[default]\naws_access_key_id = AKIACREDC\naws_secret_access_key = s\n"),
+        "[default]\n",
+    );
+    vec![
+        (a, vec!["default", "dev", "cfg", "proc"]),
+        (b, vec!["default", "proc"]),
+        (c, vec!["default"]),
+    ]
+}
+
+fn chain_agrees_with_boto3(python: &Path) -> Result<(), Failed> {
+    use mongodb_auth::aws::chain::{ChainStep, CredentialChain, Source};
+    const CASES: usize = 60;
+    let root = std::env::temp_dir().join(format!("mongodb-auth-boto3-{}", std::process::id()));
+    let homes = write_homes(&root);
+    let pick = |items: usize| random_below(items as u32) as usize;
+    let mut cases = Vec::new();
+    for _ in 0..CASES {
+        let (home, profiles) = &homes[pick(homes.len())];
+        let mut env = serde_json::Map::new();
+        env.insert("HOME".into(), json!(home.to_str().unwrap_or_default()));
+        env.insert("AWS_EC2_METADATA_DISABLED".into(), json!("true"));
+        match pick(4) {
+            0 => {}
+            1 => {
+                env.insert("AWS_ACCESS_KEY_ID".into(), json!("AKIAENVIRONMENT"));
+                env.insert("AWS_SECRET_ACCESS_KEY".into(), json!("s"));
+            }
+            2 => {
+                env.insert("AWS_ACCESS_KEY_ID".into(), json!("AKIAENVTOKEN"));
+                env.insert("AWS_SECRET_ACCESS_KEY".into(), json!("s"));
+                env.insert("AWS_SESSION_TOKEN".into(), json!("t"));
+            }
+            _ => {
+                env.insert("AWS_ACCESS_KEY_ID".into(), json!(""));
+            }
+        }
+        for variable in ["AWS_PROFILE", "AWS_DEFAULT_PROFILE"] {
+            if pick(2) == 0 {
+                env.insert(variable.into(), json!(profiles[pick(profiles.len())]));
+            }
+        }
+        if pick(5) == 0 {
+            env.insert("AWS_SHARED_CREDENTIALS_FILE".into(), json!(""));
+        }
+        let profile = (pick(4) == 0).then(|| profiles[pick(profiles.len())]);
+        cases.push(json!({ "env": env, "profile": profile }));
+    }
+
+    let mut child = Command::new(python)
+        .arg(script())
+        .arg("boto3-chain")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    {
+        let mut stdin = child.stdin.take().ok_or("no stdin")?;
+        for case in &cases {
+            writeln!(stdin, "{case}").map_err(|e| e.to_string())?;
+        }
+    }
+    let output = child.wait_with_output().map_err(|e| e.to_string())?;
+    let theirs: Vec<Value> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()
+        .map_err(|e| e.to_string())?;
+    if theirs.len() != CASES {
+        return Err(format!("boto3 answered {} of {CASES} cases", theirs.len()).into());
+    }
+    let boto3_method = |source: Source| match source {
+        Source::Environment => "env",
+        Source::SharedCredentialsFile => "shared-credentials-file",
+        Source::Process => "custom-process",
+        Source::ConfigFile => "config-file",
+        other => other.as_str(),
+    };
+    let mut differences = Vec::new();
+    for (case, theirs) in cases.iter().zip(&theirs) {
+        let env: MapEnvironment = case["env"]
+            .as_object()
+            .map(|vars| {
+                vars.iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut chain = CredentialChain::new(std::sync::Arc::new(env));
+        if let Some(profile) = case["profile"].as_str() {
+            chain = chain.profile(profile);
+        }
+        let ours = (|| -> mongodb_auth::Result<_> {
+            let mut step = chain.step()?;
+            loop {
+                step = match step {
+                    ChainStep::Ask(ask) => chain.answer(mongodb_auth::adapter::answer_ask(&ask))?,
+                    ChainStep::Done(resolved) => return Ok(resolved),
+                    other => panic!("unexpected {other:?}"),
+                };
+            }
+        })();
+        let ours = match ours {
+            Ok(resolved) => json!({
+                "method": boto3_method(resolved.source),
+                "access_key": resolved.credentials.access_key_id(),
+            }),
+            Err(_) => Value::Null,
+        };
+        if &ours != theirs {
+            differences.push(format!("{case}\n  ours  {ours}\n  boto3 {theirs}"));
+        }
+    }
+    let _ = std::fs::remove_dir_all(&root);
+    if differences.is_empty() {
+        eprintln!("{CASES} environments, 0 differences");
+        Ok(())
+    } else {
+        Err(format!(
+            "{} of {CASES} environments differ:\n{}",
+            differences.len(),
+            differences.join("\n")
+        )
+        .into())
     }
 }

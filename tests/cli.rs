@@ -285,3 +285,133 @@ fn demo_exits_zero() {
         assert!(!stdout.contains(password), "{password} printed: {stdout}");
     }
 }
+
+/// `mongodb-auth aws-credentials` in a controlled environment: only `vars` (and PATH).
+fn aws_credentials(vars: &[(&str, &str)], extra: &[&str]) -> Value {
+    let mut command = bin();
+    command
+        .env_clear()
+        .args(["aws-credentials", "--json"])
+        .args(extra);
+    if let Some(path) = std::env::var_os("PATH") {
+        command.env("PATH", path);
+    }
+    for (name, value) in vars {
+        command.env(name, value);
+    }
+    let output = command.output().unwrap();
+    json(&output)
+}
+
+#[test]
+fn aws_credentials_says_where_credentials_came_from() {
+    let home = std::env::temp_dir().join(format!("mongodb-auth-aws-home-{}", std::process::id()));
+    std::fs::create_dir_all(home.join(".aws")).unwrap();
+    let script = home.join("creds.sh");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\necho '{\"Version\": 1, \"AccessKeyId\": \"AKIAPROCESS\", \"SecretAccessKey\": \"process-secret\", \"Expiration\": \"2099-01-01T00:00:00Z\"}'\n",
+    )
+    .unwrap();
+    std::fs::write(
+        home.join(".aws/credentials"),
+        "[default]\naws_access_key_id = AKIAFILE\naws_secret_access_key = file-secret\n",
+    )
+    .unwrap();
+    std::fs::write(
+        home.join(".aws/config"),
+        format!(
+            "[profile proc]\ncredential_process = sh {}\n[profile cfg]\naws_access_key_id = AKIACONFIG\naws_secret_access_key = config-secret\n[profile sso]\nsso_session = corp\n",
+            script.display()
+        ),
+    )
+    .unwrap();
+    let home_var = home.to_str().unwrap();
+    let cases: [(&[(&str, &str)], &[&str], &str, &str); 5] = [
+        (
+            &[
+                ("HOME", home_var),
+                ("AWS_ACCESS_KEY_ID", "AKIAENV"),
+                ("AWS_SECRET_ACCESS_KEY", "env-secret"),
+            ],
+            &[],
+            "environment",
+            "AKIAENV",
+        ),
+        (
+            &[("HOME", home_var)],
+            &[],
+            "shared-credentials-file",
+            "AKIAFILE",
+        ),
+        (
+            &[("HOME", home_var), ("AWS_PROFILE", "proc")],
+            &[],
+            "process",
+            "AKIAPROCESS",
+        ),
+        (
+            &[("HOME", home_var)],
+            &["--profile", "cfg"],
+            "config-file",
+            "AKIACONFIG",
+        ),
+        // A profile chosen with --profile shuts the environment's keys out, as in boto3.
+        (
+            &[
+                ("HOME", home_var),
+                ("AWS_ACCESS_KEY_ID", "AKIAENV"),
+                ("AWS_SECRET_ACCESS_KEY", "s"),
+            ],
+            &["--profile", "cfg"],
+            "config-file",
+            "AKIACONFIG",
+        ),
+    ];
+    for (vars, extra, source, key) in cases {
+        let report = aws_credentials(vars, extra);
+        assert_eq!(report["source"], source, "{report}");
+        assert_eq!(report["accessKeyId"], key, "{report}");
+        let printed = report.to_string();
+        assert!(!printed.contains("secret"), "no secret printed: {printed}");
+    }
+    let process = aws_credentials(&[("HOME", home_var), ("AWS_PROFILE", "proc")], &[]);
+    assert_eq!(process["expiration"], "2099-01-01T00:00:00Z");
+    // SSO is not resolved, and says so in the tried list.
+    let sso = aws_credentials(
+        &[
+            ("HOME", home_var),
+            ("AWS_PROFILE", "sso"),
+            ("AWS_SHARED_CREDENTIALS_FILE", ""),
+        ],
+        &[],
+    );
+    assert_eq!(sso["ok"], false);
+    assert!(
+        sso["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("sso: the profile uses SSO"),
+        "{sso}"
+    );
+
+    // A login whose credentials come from the shared credentials file, through the adapters'
+    // answers to the chain's asks, checked by the server's local STS.
+    let serve = Serve::start_with(&[
+        "--aws-key",
+        "arn:aws:iam::123456789012:user/filed=AKIAFILE:file-secret",
+    ]);
+    let mut connect = bin();
+    connect.env_clear().env("HOME", home_var).args([
+        "connect",
+        &format!("mongodb://{}/?authMechanism=MONGODB-AWS", serve.address),
+        "--json",
+    ]);
+    let login = connect.output().unwrap();
+    assert_eq!(login.status.code(), Some(0), "{login:?}");
+    assert_eq!(
+        json(&login)["authenticatedUsers"],
+        serde_json::json!([{ "user": "arn:aws:iam::123456789012:user/filed", "db": "$external" }])
+    );
+    let _ = std::fs::remove_dir_all(&home);
+}
