@@ -327,7 +327,9 @@ fn aws_credentials_says_where_credentials_came_from() {
     )
     .unwrap();
     let home_var = home.to_str().unwrap();
-    let cases: [(&[(&str, &str)], &[&str], &str, &str); 5] = [
+    // (variables, extra arguments, the source expected, its access key id)
+    type Case<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str], &'a str, &'a str);
+    let cases: [Case; 5] = [
         (
             &[
                 ("HOME", home_var),
