@@ -1,5 +1,7 @@
 //! The `mongodb-auth` command: serve, connect (exit statuses and JSON), parse, demo.
 
+#[path = "support/http.rs"]
+mod http;
 #[path = "support/serve.rs"]
 mod serve;
 
@@ -291,6 +293,8 @@ fn aws_credentials(vars: &[(&str, &str)], extra: &[&str]) -> Value {
     let mut command = bin();
     command
         .env_clear()
+        // No test may reach the link-local instance metadata address.
+        .env("AWS_EC2_METADATA_DISABLED", "true")
         .args(["aws-credentials", "--json"])
         .args(extra);
     if let Some(path) = std::env::var_os("PATH") {
@@ -404,16 +408,123 @@ fn aws_credentials_says_where_credentials_came_from() {
         "arn:aws:iam::123456789012:user/filed=AKIAFILE:file-secret",
     ]);
     let mut connect = bin();
-    connect.env_clear().env("HOME", home_var).args([
-        "connect",
-        &format!("mongodb://{}/?authMechanism=MONGODB-AWS", serve.address),
-        "--json",
-    ]);
+    connect
+        .env_clear()
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("HOME", home_var)
+        .args([
+            "connect",
+            &format!("mongodb://{}/?authMechanism=MONGODB-AWS", serve.address),
+            "--json",
+        ]);
     let login = connect.output().unwrap();
     assert_eq!(login.status.code(), Some(0), "{login:?}");
     assert_eq!(
         json(&login)["authenticatedUsers"],
         serde_json::json!([{ "user": "arn:aws:iam::123456789012:user/filed", "db": "$external" }])
     );
+    let _ = std::fs::remove_dir_all(&home);
+}
+
+#[test]
+fn aws_credentials_from_container_and_instance_metadata_endpoints() {
+    let credentials = |key: &str| {
+        format!(
+            "{{\"AccessKeyId\": \"{key}\", \"SecretAccessKey\": \"endpoint-secret\", \"Token\": \"endpoint-token\", \"Expiration\": \"2099-01-01T00:00:00Z\"}}"
+        )
+    };
+    let container = credentials("AKIACONTAINER");
+    let instance = credentials("AKIAINSTANCE");
+    let endpoint = http::HttpServer::start(Box::new(move |method, path, headers| {
+        let header = |name: &str| {
+            headers
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.as_str())
+        };
+        match (method, path) {
+            ("GET", "/ecs/creds") if header("authorization") == Some("container-token") => {
+                (200, container.clone())
+            }
+            ("GET", "/ecs/creds") => (401, "no token".into()),
+            ("PUT", "/latest/api/token")
+                if header("x-aws-ec2-metadata-token-ttl-seconds").is_some() =>
+            {
+                (200, "imds-token".into())
+            }
+            ("GET", "/latest/meta-data/iam/security-credentials/")
+                if header("x-aws-ec2-metadata-token") == Some("imds-token") =>
+            {
+                (200, "the-role".into())
+            }
+            ("GET", "/latest/meta-data/iam/security-credentials/the-role")
+                if header("x-aws-ec2-metadata-token") == Some("imds-token") =>
+            {
+                (200, instance.clone())
+            }
+            _ => (404, "not found".into()),
+        }
+    }));
+    let home = std::env::temp_dir().join(format!("mongodb-auth-aws-empty-{}", std::process::id()));
+    std::fs::create_dir_all(&home).unwrap();
+    let token_file = home.join("token");
+    std::fs::write(&token_file, "container-token\n").unwrap();
+    let base = format!("http://{}", endpoint.address);
+    let full_uri = format!("{base}/ecs/creds");
+    let home_var = home.to_str().unwrap();
+    // The container endpoint, its token from a file (which wins over the variable).
+    let report = aws_credentials(
+        &[
+            ("HOME", home_var),
+            ("AWS_CONTAINER_CREDENTIALS_FULL_URI", &full_uri),
+            (
+                "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+                token_file.to_str().unwrap(),
+            ),
+            ("AWS_CONTAINER_AUTHORIZATION_TOKEN", "wrong-token"),
+        ],
+        &[],
+    );
+    assert_eq!(report["source"], "container", "{report}");
+    assert_eq!(report["accessKeyId"], "AKIACONTAINER");
+    assert_eq!(report["sessionToken"], true);
+    assert!(!report.to_string().contains("endpoint-"), "{report}");
+    // A non-200 reply names the endpoint and its status.
+    let refused = aws_credentials(
+        &[
+            ("HOME", home_var),
+            ("AWS_CONTAINER_CREDENTIALS_FULL_URI", &full_uri),
+        ],
+        &[],
+    );
+    let message = refused["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("HTTP 401") && message.contains("/ecs/creds"),
+        "{refused}"
+    );
+    // Plain HTTP to anywhere but loopback and the AWS addresses is refused before any request.
+    let remote = aws_credentials(
+        &[
+            ("HOME", home_var),
+            (
+                "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                "http://192.0.2.1/creds",
+            ),
+        ],
+        &[],
+    );
+    assert_eq!(remote["ok"], false, "{remote}");
+    // EC2 instance metadata, IMDSv2, through the endpoint override (the helper turns EC2 off,
+    // so it is turned back on for this case only).
+    let mut command = bin();
+    command
+        .env_clear()
+        .env("HOME", home_var)
+        .env("AWS_EC2_METADATA_SERVICE_ENDPOINT", &base)
+        .args(["aws-credentials", "--json"]);
+    let report = json(&command.output().unwrap());
+    assert_eq!(report["source"], "ec2", "{report}");
+    assert_eq!(report["accessKeyId"], "AKIAINSTANCE");
+    assert_eq!(report["expiration"], "2099-01-01T00:00:00Z");
     let _ = std::fs::remove_dir_all(&home);
 }

@@ -585,6 +585,49 @@ pub fn answer_ask(ask: &crate::aws::chain::Ask) -> crate::aws::chain::Answer {
             }
         }
         Ask::RunProcess { command } => run_process(command),
+        Ask::Http(request) => http(request),
+    }
+}
+
+/// How long a credential endpoint may take (rule K14).
+#[cfg(feature = "aws")]
+pub const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[cfg(feature = "aws")]
+fn http(request: &crate::aws::chain::HttpRequest) -> crate::aws::chain::Answer {
+    use crate::aws::chain::Answer;
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(HTTP_TIMEOUT))
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .build()
+        .into();
+    let mut builder = ureq::http::Request::builder()
+        .method(request.method)
+        .uri(request.url.as_str());
+    for (name, value) in &request.headers {
+        builder = builder.header(name.as_str(), value.expose());
+    }
+    let sent = builder
+        .body(())
+        .map_err(|e| e.to_string())
+        .and_then(|req| agent.run(req).map_err(|e| e.to_string()));
+    let mut response = match sent {
+        Ok(response) => response,
+        Err(reason) => return Answer::Failed(reason),
+    };
+    let status = response.status().as_u16();
+    match response
+        .body_mut()
+        .with_config()
+        .limit(crate::aws::json::MAX_BODY as u64)
+        .read_to_vec()
+    {
+        Ok(body) => Answer::Http {
+            status,
+            body: zeroize::Zeroizing::new(body),
+        },
+        Err(e) => Answer::Failed(e.to_string()),
     }
 }
 

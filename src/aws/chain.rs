@@ -124,6 +124,33 @@ pub enum Ask {
         /// The command line, as the profile's `credential_process` gives it.
         command: String,
     },
+    /// Send this HTTP request (10 seconds at most, no redirects, the body capped at 64 KiB) and
+    /// answer [`Answer::Http`].
+    Http(HttpRequest),
+}
+
+/// An HTTP request of a credential source (container or instance metadata).
+#[derive(Clone, PartialEq, Eq)]
+pub struct HttpRequest {
+    /// `GET` or `PUT`.
+    pub method: &'static str,
+    /// The URL.
+    pub url: String,
+    /// The headers (an authorization token among them, for container endpoints).
+    pub headers: Vec<(String, Secret)>,
+}
+
+impl fmt::Debug for HttpRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpRequest")
+            .field("method", &self.method)
+            .field("url", &self.url)
+            .field(
+                "headers",
+                &self.headers.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
 }
 
 /// The caller's answer to an [`Ask`].
@@ -138,6 +165,13 @@ pub enum Answer {
         success: bool,
         /// Its standard output (credentials, so wiped when dropped).
         stdout: zeroize::Zeroizing<Vec<u8>>,
+    },
+    /// The HTTP status and body.
+    Http {
+        /// The status code.
+        status: u16,
+        /// The body (credentials, so wiped when dropped).
+        body: zeroize::Zeroizing<Vec<u8>>,
     },
     /// The ask could not be done (unreadable file, a command that cannot start, a timeout).
     Failed(String),
@@ -154,6 +188,9 @@ impl fmt::Debug for Answer {
                     "Process {{ success: {success}, stdout: {} bytes }}",
                     stdout.len()
                 )
+            }
+            Answer::Http { status, body } => {
+                write!(f, "Http {{ status: {status}, body: {} bytes }}", body.len())
             }
             Answer::Failed(reason) => write!(f, "Failed({reason:?})"),
         }
@@ -264,6 +301,7 @@ fn unexpected(answer: &Answer) -> Stop {
         state: match answer {
             Answer::File(_) => "given a file where it asked for something else",
             Answer::Process { .. } => "given a process output where it asked for something else",
+            Answer::Http { .. } => "given an HTTP reply where it asked for something else",
             Answer::Failed(_) => "given a failure where it asked for something else",
         },
     })
@@ -441,17 +479,21 @@ impl CredentialChain {
             ),
         }
 
-        if self.var("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI").is_some()
-            || self.var("AWS_CONTAINER_CREDENTIALS_FULL_URI").is_some()
-        {
-            record(
-                Source::Container,
-                "container credentials are configured, but not supported yet",
-            );
-        } else {
-            record(Source::Container, "no container credentials URI");
+        match self.container(io)? {
+            Some(credentials) => return done(credentials, Source::Container, tried),
+            None => record(Source::Container, "no container credentials URI"),
         }
-        record(Source::Ec2, "EC2 instance metadata is not supported yet");
+        if self
+            .var("AWS_EC2_METADATA_DISABLED")
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+        {
+            record(Source::Ec2, "AWS_EC2_METADATA_DISABLED is true");
+        } else {
+            match ec2(io, &self.metadata_endpoint())? {
+                Ok(credentials) => return done(credentials, Source::Ec2, tried),
+                Err(reason) => record(Source::Ec2, &reason),
+            }
+        }
 
         let tried = tried
             .iter()
@@ -459,6 +501,48 @@ impl CredentialChain {
             .collect::<Vec<_>>()
             .join("; ");
         Err(Error::Aws(AwsError::NoCredentials { tried }).into())
+    }
+
+    /// `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI` (ECS) or `_FULL_URI` (EKS Pod Identity and
+    /// others), with its authorization token; plain HTTP only to the addresses the AWS SDKs allow.
+    fn container(&self, io: &mut Replay<'_>) -> std::result::Result<Option<Credentials>, Stop> {
+        let url = match (
+            self.var("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"),
+            self.var("AWS_CONTAINER_CREDENTIALS_FULL_URI"),
+        ) {
+            (Some(relative), _) => format!("http://169.254.170.2{relative}"),
+            (None, Some(full)) => {
+                if !allowed_container_url(&full) {
+                    return Err(AwsError::Unavailable {
+                        what: "AWS_CONTAINER_CREDENTIALS_FULL_URI".into(),
+                        reason:
+                            "plain HTTP is allowed only to loopback and the ECS and EKS addresses"
+                                .into(),
+                    }
+                    .into());
+                }
+                full
+            }
+            (None, None) => return Ok(None),
+        };
+        let mut headers = Vec::new();
+        // The token file wins over the token variable, as in boto3.
+        let token = match self.var("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE") {
+            Some(path) => io.file(PathBuf::from(path))?.map(|t| t.trim().to_owned()),
+            None => self.var("AWS_CONTAINER_AUTHORIZATION_TOKEN"),
+        };
+        if let Some(token) = token {
+            headers.push(("Authorization".to_owned(), Secret::new(token)));
+        }
+        let body = http_ok(io, Source::Container, "GET", &url, headers)?;
+        Ok(Some(super::json::credentials_object(&body, "Token")?))
+    }
+
+    /// `AWS_EC2_METADATA_SERVICE_ENDPOINT`, else the link-local address.
+    fn metadata_endpoint(&self) -> String {
+        self.var("AWS_EC2_METADATA_SERVICE_ENDPOINT")
+            .map(|e| e.trim_end_matches('/').to_owned())
+            .unwrap_or_else(|| "http://169.254.169.254".to_owned())
     }
 
     fn environment_keys(&self) -> std::result::Result<Option<Credentials>, Stop> {
@@ -549,6 +633,104 @@ fn static_keys(
     )))
 }
 
+/// Whether a full container credentials URI may be used: HTTPS, or plain HTTP to loopback, the
+/// ECS address or the EKS Pod Identity addresses.
+fn allowed_container_url(url: &str) -> bool {
+    if url.starts_with("https://") {
+        return true;
+    }
+    let Some(rest) = url.strip_prefix("http://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?']).next().unwrap_or_default();
+    let host = match authority.strip_prefix('[') {
+        Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    };
+    match host.parse::<std::net::IpAddr>() {
+        Ok(ip) => {
+            ip.is_loopback()
+                || ip == std::net::IpAddr::from([169, 254, 170, 2])
+                || ip == std::net::IpAddr::from([169, 254, 170, 23])
+                || host.eq_ignore_ascii_case("fd00:ec2::23")
+        }
+        Err(_) => host.eq_ignore_ascii_case("localhost"),
+    }
+}
+
+/// An HTTP exchange that must answer 200; its body.
+fn http_ok(
+    io: &mut Replay<'_>,
+    source: Source,
+    method: &'static str,
+    url: &str,
+    headers: Vec<(String, Secret)>,
+) -> std::result::Result<zeroize::Zeroizing<Vec<u8>>, Stop> {
+    let unavailable = |reason: String| {
+        Stop::Fail(
+            AwsError::Unavailable {
+                what: format!("{source} credentials at {url}"),
+                reason,
+            }
+            .into(),
+        )
+    };
+    match io.ask(Ask::Http(HttpRequest {
+        method,
+        url: url.to_owned(),
+        headers,
+    }))? {
+        Answer::Http { status: 200, body } => Ok(body.clone()),
+        Answer::Http { status, body } => Err(unavailable(format!(
+            "HTTP {status}: {}",
+            String::from_utf8_lossy(body.get(..body.len().min(200)).unwrap_or_default())
+        ))),
+        Answer::Failed(reason) => Err(unavailable(reason.clone())),
+        other => Err(unexpected(other)),
+    }
+}
+
+/// EC2 instance metadata, IMDSv2 only: a session token, the role name, the role's credentials.
+/// `Ok(Err(reason))` when the endpoint does not answer (not on EC2): the chain ends there.
+fn ec2(
+    io: &mut Replay<'_>,
+    endpoint: &str,
+) -> std::result::Result<std::result::Result<Credentials, String>, Stop> {
+    let token = match io.ask(Ask::Http(HttpRequest {
+        method: "PUT",
+        url: format!("{endpoint}/latest/api/token"),
+        headers: vec![(
+            "X-aws-ec2-metadata-token-ttl-seconds".to_owned(),
+            Secret::new("21600"),
+        )],
+    }))? {
+        Answer::Http { status: 200, body } => Secret::new(String::from_utf8_lossy(body).trim()),
+        Answer::Http { status, .. } => {
+            return Ok(Err(format!(
+                "the metadata token request answered HTTP {status}"
+            )));
+        }
+        Answer::Failed(reason) => {
+            return Ok(Err(format!("no instance metadata at {endpoint}: {reason}")));
+        }
+        other => return Err(unexpected(other)),
+    };
+    let header = || vec![("X-aws-ec2-metadata-token".to_owned(), token.clone())];
+    let base = format!("{endpoint}/latest/meta-data/iam/security-credentials/");
+    let roles = http_ok(io, Source::Ec2, "GET", &base, header())?;
+    let role = String::from_utf8_lossy(&roles)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
+    if role.is_empty() || role.contains(['/', '?', '#']) {
+        return Ok(Err("the instance has no usable IAM role".to_owned()));
+    }
+    let body = http_ok(io, Source::Ec2, "GET", &format!("{base}{role}"), header())?;
+    Ok(Ok(super::json::credentials_object(&body, "Token")?))
+}
+
 /// Runs `credential_process` and reads its JSON (version 1).
 fn run_process(io: &mut Replay<'_>, command: &str) -> std::result::Result<Credentials, Stop> {
     let unusable = |reason: String| {
@@ -606,6 +788,9 @@ mod tests {
                     }
                     _ => chain.answer(Answer::Failed(format!("no command {command}")))?,
                 },
+                ChainStep::Ask(Ask::Http(request)) => {
+                    chain.answer(Answer::Failed(format!("no endpoint at {}", request.url)))?
+                }
             };
         }
     }
