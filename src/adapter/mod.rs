@@ -609,7 +609,7 @@ fn http(request: &crate::aws::chain::HttpRequest) -> crate::aws::chain::Answer {
         builder = builder.header(name.as_str(), value.expose());
     }
     let sent = builder
-        .body(())
+        .body(request.body.as_slice())
         .map_err(|e| e.to_string())
         .and_then(|req| agent.run(req).map_err(|e| e.to_string()));
     let mut response = match sent {

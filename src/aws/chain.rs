@@ -37,7 +37,7 @@ use std::sync::Arc;
 
 use super::Credentials;
 use super::ini::Ini;
-use crate::environment::Environment;
+use crate::environment::{Clock, Environment, SystemClock};
 use crate::error::{AwsError, Error, Result};
 use crate::secret::Secret;
 
@@ -129,15 +129,17 @@ pub enum Ask {
     Http(HttpRequest),
 }
 
-/// An HTTP request of a credential source (container or instance metadata).
+/// An HTTP request of a credential source (STS, container or instance metadata).
 #[derive(Clone, PartialEq, Eq)]
 pub struct HttpRequest {
-    /// `GET` or `PUT`.
+    /// `GET`, `PUT` or `POST`.
     pub method: &'static str,
     /// The URL.
     pub url: String,
-    /// The headers (an authorization token among them, for container endpoints).
+    /// The headers (an authorization token or a signature among them).
     pub headers: Vec<(String, Secret)>,
+    /// The body (a web identity token, for STS).
+    pub body: zeroize::Zeroizing<Vec<u8>>,
 }
 
 impl fmt::Debug for HttpRequest {
@@ -222,6 +224,10 @@ pub struct Resolved {
 /// The credential chain of one resolution.
 pub struct CredentialChain {
     env: Arc<dyn Environment>,
+    clock: Arc<dyn Clock>,
+    /// The time of the first step: request dates and session names use it, so every replay
+    /// builds the same requests.
+    started: Option<std::time::SystemTime>,
     custom: Option<Arc<dyn CredentialProvider>>,
     explicit: Option<Credentials>,
     profile: Option<String>,
@@ -312,11 +318,19 @@ impl CredentialChain {
     pub fn new(env: Arc<dyn Environment>) -> Self {
         CredentialChain {
             env,
+            clock: Arc::new(SystemClock),
+            started: None,
             custom: None,
             explicit: None,
             profile: None,
             answers: Vec::new(),
         }
+    }
+
+    /// Takes the time (STS request dates, default session names) from `clock`.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// A custom provider, tried first.
@@ -340,6 +354,9 @@ impl CredentialChain {
 
     /// The next step: an ask, or the result.
     pub fn step(&mut self) -> Result<ChainStep> {
+        if self.started.is_none() {
+            self.started = Some(self.clock.now());
+        }
         let mut replay = Replay {
             answers: &self.answers,
             next: 0,
@@ -408,11 +425,7 @@ impl CredentialChain {
             .or_else(|| self.var("AWS_PROFILE"))
             .unwrap_or_else(|| "default".to_owned());
         let config = self.config_file(io)?;
-        let config_section = if profile == "default" {
-            "default".to_owned()
-        } else {
-            format!("profile {profile}")
-        };
+        let config_section = config_section(&profile);
         let setting = |key: &str| {
             config
                 .as_ref()
@@ -420,23 +433,34 @@ impl CredentialChain {
                 .map(str::to_owned)
         };
 
-        if setting("role_arn").is_some() {
-            record(
-                Source::AssumeRole,
-                "the profile has role_arn, but AssumeRole is not supported yet: use credential_process or a custom provider",
-            );
-        } else {
-            record(Source::AssumeRole, "the profile has no role_arn");
+        let credentials_file = self.credentials_file(io)?;
+        let sts = super::sts::endpoint(|name| self.var(name), setting("region").as_deref());
+        let files = Files {
+            config: config.as_ref(),
+            credentials: credentials_file.as_ref(),
+        };
+        match self.assume_role(io, &files, &profile, &sts, &mut Vec::new())? {
+            Some(credentials) => return done(credentials, Source::AssumeRole, tried),
+            None => record(Source::AssumeRole, "the profile has no role_arn"),
         }
-        if self.var("AWS_WEB_IDENTITY_TOKEN_FILE").is_some()
-            || setting("web_identity_token_file").is_some()
-        {
-            record(
+        // Each setting of web identity on its own: a variable beats the profile's setting.
+        let token_file = self
+            .var("AWS_WEB_IDENTITY_TOKEN_FILE")
+            .or_else(|| setting("web_identity_token_file"));
+        let role_arn = self.var("AWS_ROLE_ARN").or_else(|| setting("role_arn"));
+        match (token_file, role_arn) {
+            (Some(token_file), Some(role_arn)) => {
+                let session = self
+                    .var("AWS_ROLE_SESSION_NAME")
+                    .or_else(|| setting("role_session_name"))
+                    .unwrap_or_else(|| self.session_name());
+                let credentials = self.web_identity(io, &sts, &token_file, &role_arn, &session)?;
+                return done(credentials, Source::WebIdentity, tried);
+            }
+            _ => record(
                 Source::WebIdentity,
-                "a web identity token is configured, but AssumeRoleWithWebIdentity is not supported yet",
-            );
-        } else {
-            record(Source::WebIdentity, "no web identity token configured");
+                "no web identity token and role configured",
+            ),
         }
         if setting("sso_session").is_some() || setting("sso_start_url").is_some() {
             record(
@@ -445,7 +469,7 @@ impl CredentialChain {
             );
         }
 
-        match self.credentials_file(io)? {
+        match credentials_file {
             Some(ini) => match static_keys(&ini, &profile, "shared credentials file")? {
                 Some(credentials) => {
                     return done(credentials, Source::SharedCredentialsFile, tried);
@@ -501,6 +525,199 @@ impl CredentialChain {
             .collect::<Vec<_>>()
             .join("; ");
         Err(Error::Aws(AwsError::NoCredentials { tried }).into())
+    }
+
+    /// `mongodb-auth-<seconds>`, as boto3 names sessions `botocore-session-<seconds>`.
+    fn session_name(&self) -> String {
+        let seconds = self
+            .started
+            .and_then(|t| t.duration_since(std::time::SystemTime::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_secs());
+        format!("mongodb-auth-{seconds}")
+    }
+
+    /// `AssumeRoleWithWebIdentity`: the token file's content, unsigned, to STS.
+    fn web_identity(
+        &self,
+        io: &mut Replay<'_>,
+        sts: &super::sts::StsEndpoint,
+        token_file: &str,
+        role_arn: &str,
+        session: &str,
+    ) -> std::result::Result<Credentials, Stop> {
+        let token = io.file(PathBuf::from(token_file))?.ok_or_else(|| {
+            Stop::Fail(
+                AwsError::Unavailable {
+                    what: format!("the web identity token file `{token_file}`"),
+                    reason: "it does not exist".into(),
+                }
+                .into(),
+            )
+        })?;
+        let body = super::sts::form(&[
+            ("Action", "AssumeRoleWithWebIdentity"),
+            ("RoleArn", role_arn),
+            ("RoleSessionName", session),
+            ("Version", "2011-06-15"),
+            ("WebIdentityToken", token.trim()),
+        ]);
+        let reply = sts_post(io, Source::WebIdentity, &sts.url, Vec::new(), body)?;
+        Ok(super::sts::credentials_from_reply(
+            &String::from_utf8_lossy(&reply),
+        )?)
+    }
+
+    /// A profile's `role_arn`: the source credentials (`source_profile`, followed with a loop
+    /// check, or `credential_source`), then a signed `AssumeRole`.
+    fn assume_role(
+        &self,
+        io: &mut Replay<'_>,
+        files: &Files<'_>,
+        profile: &str,
+        sts: &super::sts::StsEndpoint,
+        visited: &mut Vec<String>,
+    ) -> std::result::Result<Option<Credentials>, Stop> {
+        let section = config_section(profile);
+        let setting = |key: &str| files.config.and_then(|c| c.get(&section, key));
+        let Some(role_arn) = setting("role_arn") else {
+            return Ok(None);
+        };
+        if visited.iter().any(|p| p == profile) {
+            return Err(AwsError::Unavailable {
+                what: format!("profile `{profile}`"),
+                reason: "its source_profile chain loops".into(),
+            }
+            .into());
+        }
+        visited.push(profile.to_owned());
+        let source = match (setting("source_profile"), setting("credential_source")) {
+            (Some(source_profile), _) => {
+                // A profile may name itself as its source: its own static keys.
+                let nested = if source_profile == profile {
+                    None
+                } else {
+                    self.assume_role(io, files, source_profile, sts, visited)?
+                };
+                match nested {
+                    Some(credentials) => credentials,
+                    None => self.profile_keys(io, files, source_profile)?,
+                }
+            }
+            (None, Some("Environment")) => self.environment_keys()?.ok_or_else(|| {
+                Stop::Fail(
+                    AwsError::Unavailable {
+                        what: "credential_source Environment".into(),
+                        reason: "AWS_ACCESS_KEY_ID is not set".into(),
+                    }
+                    .into(),
+                )
+            })?,
+            (None, Some("EcsContainer")) => self.container(io)?.ok_or_else(|| {
+                Stop::Fail(
+                    AwsError::Unavailable {
+                        what: "credential_source EcsContainer".into(),
+                        reason: "no container credentials URI".into(),
+                    }
+                    .into(),
+                )
+            })?,
+            (None, Some("Ec2InstanceMetadata")) => {
+                ec2(io, &self.metadata_endpoint())?.map_err(|reason| {
+                    Stop::Fail(
+                        AwsError::Unavailable {
+                            what: "credential_source Ec2InstanceMetadata".into(),
+                            reason,
+                        }
+                        .into(),
+                    )
+                })?
+            }
+            (None, other) => {
+                return Err(AwsError::Unavailable {
+                    what: format!("profile `{profile}`"),
+                    reason: match other {
+                        Some(_) => "an unknown credential_source".into(),
+                        None => "role_arn without source_profile or credential_source".into(),
+                    },
+                }
+                .into());
+            }
+        };
+        let session = setting("role_session_name")
+            .map(str::to_owned)
+            .unwrap_or_else(|| self.session_name());
+        let mut pairs = vec![
+            ("Action", "AssumeRole"),
+            ("RoleArn", role_arn),
+            ("RoleSessionName", session.as_str()),
+            ("Version", "2011-06-15"),
+        ];
+        if let Some(external_id) = setting("external_id") {
+            pairs.push(("ExternalId", external_id));
+        }
+        if let Some(duration) = setting("duration_seconds") {
+            pairs.push(("DurationSeconds", duration));
+        }
+        let body = super::sts::form(&pairs);
+        let content_type = (
+            "Content-Type".to_owned(),
+            "application/x-www-form-urlencoded; charset=utf-8".to_owned(),
+        );
+        let signed = super::request::sign_sts_post(
+            &sts.url,
+            std::slice::from_ref(&content_type),
+            body.as_bytes(),
+            &source,
+            &sts.region,
+            self.started.unwrap_or(std::time::SystemTime::UNIX_EPOCH),
+        )?;
+        let headers = signed
+            .into_iter()
+            .map(|(name, value)| (name, Secret::new(value)))
+            .collect();
+        let reply = sts_post(io, Source::AssumeRole, &sts.url, headers, body)?;
+        Ok(Some(super::sts::credentials_from_reply(
+            &String::from_utf8_lossy(&reply),
+        )?))
+    }
+
+    /// A profile's own keys, as a `source_profile`: the credentials file, its
+    /// `credential_process`, then the config file.
+    fn profile_keys(
+        &self,
+        io: &mut Replay<'_>,
+        files: &Files<'_>,
+        profile: &str,
+    ) -> std::result::Result<Credentials, Stop> {
+        if let Some(credentials) = files
+            .credentials
+            .map(|ini| static_keys(ini, profile, "shared credentials file"))
+            .transpose()?
+            .flatten()
+        {
+            return Ok(credentials);
+        }
+        let section = config_section(profile);
+        if let Some(command) = files
+            .config
+            .and_then(|c| c.get(&section, "credential_process"))
+        {
+            return run_process(io, command);
+        }
+        files
+            .config
+            .map(|ini| static_keys(ini, &section, "config file"))
+            .transpose()?
+            .flatten()
+            .ok_or_else(|| {
+                Stop::Fail(
+                    AwsError::Unavailable {
+                        what: format!("source_profile `{profile}`"),
+                        reason: "it has no keys".into(),
+                    }
+                    .into(),
+                )
+            })
     }
 
     /// `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI` (ECS) or `_FULL_URI` (EKS Pod Identity and
@@ -633,6 +850,41 @@ fn static_keys(
     )))
 }
 
+/// The config and credentials files, as read once per resolution.
+struct Files<'a> {
+    config: Option<&'a Ini>,
+    credentials: Option<&'a Ini>,
+}
+
+/// The config file's section of a profile: `[default]`, else `[profile NAME]`.
+fn config_section(profile: &str) -> String {
+    if profile == "default" {
+        "default".to_owned()
+    } else {
+        format!("profile {profile}")
+    }
+}
+
+/// A form POST to STS; the reply body when STS answers 200.
+fn sts_post(
+    io: &mut Replay<'_>,
+    source: Source,
+    url: &str,
+    mut headers: Vec<(String, Secret)>,
+    body: String,
+) -> std::result::Result<zeroize::Zeroizing<Vec<u8>>, Stop> {
+    if !headers
+        .iter()
+        .any(|(n, _)| n.eq_ignore_ascii_case("content-type"))
+    {
+        headers.push((
+            "Content-Type".to_owned(),
+            Secret::new("application/x-www-form-urlencoded; charset=utf-8"),
+        ));
+    }
+    http_exchange(io, source, "POST", url, headers, body.into_bytes())
+}
+
 /// Whether a full container credentials URI may be used: HTTPS, or plain HTTP to loopback, the
 /// ECS address or the EKS Pod Identity addresses.
 fn allowed_container_url(url: &str) -> bool {
@@ -658,13 +910,25 @@ fn allowed_container_url(url: &str) -> bool {
     }
 }
 
-/// An HTTP exchange that must answer 200; its body.
+/// An HTTP exchange without a body that must answer 200; its body.
 fn http_ok(
     io: &mut Replay<'_>,
     source: Source,
     method: &'static str,
     url: &str,
     headers: Vec<(String, Secret)>,
+) -> std::result::Result<zeroize::Zeroizing<Vec<u8>>, Stop> {
+    http_exchange(io, source, method, url, headers, Vec::new())
+}
+
+/// An HTTP exchange that must answer 200; its body.
+fn http_exchange(
+    io: &mut Replay<'_>,
+    source: Source,
+    method: &'static str,
+    url: &str,
+    headers: Vec<(String, Secret)>,
+    body: Vec<u8>,
 ) -> std::result::Result<zeroize::Zeroizing<Vec<u8>>, Stop> {
     let unavailable = |reason: String| {
         Stop::Fail(
@@ -679,6 +943,7 @@ fn http_ok(
         method,
         url: url.to_owned(),
         headers,
+        body: zeroize::Zeroizing::new(body),
     }))? {
         Answer::Http { status: 200, body } => Ok(body.clone()),
         Answer::Http { status, body } => Err(unavailable(format!(
@@ -703,6 +968,7 @@ fn ec2(
             "X-aws-ec2-metadata-token-ttl-seconds".to_owned(),
             Secret::new("21600"),
         )],
+        body: zeroize::Zeroizing::new(Vec::new()),
     }))? {
         Answer::Http { status: 200, body } => Secret::new(String::from_utf8_lossy(body).trim()),
         Answer::Http { status, .. } => {
@@ -980,6 +1246,7 @@ mod tests {
             "{sso}"
         );
         assert!(sso.to_string().contains("credential_process"), "{sso}");
+        // A role whose source profile has no keys (the credentials file is off) says so.
         let role = resolve(
             &mut chain([
                 ("HOME", "/home/u"),
@@ -991,9 +1258,42 @@ mod tests {
         )
         .unwrap_err();
         assert!(
-            role.to_string()
-                .contains("assume-role: the profile has role_arn"),
+            role.to_string().contains("source_profile `default`"),
             "{role}"
+        );
+        // With its keys, the chain asks STS for the role, signed with them.
+        let mut with_keys = chain([("HOME", "/home/u"), ("AWS_PROFILE", "role")]);
+        let mut step = with_keys.step().unwrap();
+        let request = loop {
+            step = match step {
+                ChainStep::Ask(Ask::ReadFile { path }) => with_keys
+                    .answer(Answer::File(
+                        files
+                            .get(path.to_str().unwrap())
+                            .map(|c| c.as_bytes().to_vec()),
+                    ))
+                    .unwrap(),
+                ChainStep::Ask(Ask::Http(request)) => break request,
+                other => panic!("unexpected {other:?}"),
+            };
+        };
+        assert_eq!(
+            (request.method, request.url.as_str()),
+            ("POST", "https://sts.amazonaws.com/")
+        );
+        let body = String::from_utf8_lossy(&request.body).into_owned();
+        assert!(
+            body.starts_with("Action=AssumeRole&RoleArn=arn%3Aaws%3Aiam%3A%3A1%3Arole%2Fr"),
+            "{body}"
+        );
+        let (_, authorization) = request
+            .headers
+            .iter()
+            .find(|(n, _)| n == "Authorization")
+            .unwrap();
+        assert!(
+            authorization.expose().contains("Credential=FILEKEY/"),
+            "signed with the source profile's key"
         );
         let nothing = resolve(&mut chain([]), &HashMap::new(), None).unwrap_err();
         assert!(

@@ -34,6 +34,7 @@ pub mod chain;
 pub mod ini;
 pub mod json;
 pub mod request;
+pub mod sts;
 pub mod time;
 
 use std::fmt;

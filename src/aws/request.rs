@@ -58,46 +58,15 @@ impl SignedRequest {
     ) -> Result<Self, AwsError> {
         let region = region_for_host(host)?;
         let mut headers = unsigned_headers(server_nonce, host);
-        let identity = aws_credential_types::Credentials::new(
-            credentials.access_key_id(),
-            credentials.secret_access_key().expose(),
-            credentials
-                .session_token()
-                .map(|token| token.expose().to_owned()),
-            None,
-            "mongodb-auth",
-        )
-        .into();
-        let params = v4::SigningParams::builder()
-            .identity(&identity)
-            .region(&region)
-            .name("sts")
-            .time(now)
-            .settings(SigningSettings::default())
-            .build()
-            .map_err(|e| AwsError::Signing(e.to_string()))?
-            .into();
-        let uri = format!("https://{host}/");
-        let signable = SignableRequest::new(
-            "POST",
-            uri.as_str(),
-            headers.iter().map(|(n, v)| (n.as_str(), v.as_str())),
-            SignableBody::Bytes(GET_CALLER_IDENTITY.as_bytes()),
-        )
-        .map_err(|e| AwsError::Signing(e.to_string()))?;
-        let (instructions, _) = sign(signable, &params)
-            .map_err(|e| AwsError::Signing(e.to_string()))?
-            .into_parts();
-        let (added, _) = instructions.into_parts();
-        for header in added {
-            let name = match header.name() {
-                "authorization" => "Authorization",
-                "x-amz-date" => "X-Amz-Date",
-                "x-amz-security-token" => "X-Amz-Security-Token",
-                other => other,
-            };
-            headers.push((name.to_owned(), header.value().to_owned()));
-        }
+        let added = sign_sts_post(
+            &format!("https://{host}/"),
+            &headers,
+            GET_CALLER_IDENTITY.as_bytes(),
+            credentials,
+            &region,
+            now,
+        )?;
+        headers.extend(added);
         Ok(SignedRequest {
             host: host.to_owned(),
             headers,
@@ -175,6 +144,60 @@ impl std::fmt::Debug for SignedRequest {
             .field("date", &self.date())
             .finish_non_exhaustive()
     }
+}
+
+/// Signs a POST to STS at `url` (SigV4, service `sts`): the headers to add (`Authorization`,
+/// `X-Amz-Date`, and `X-Amz-Security-Token` with a session token).
+pub(crate) fn sign_sts_post(
+    url: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+    credentials: &Credentials,
+    region: &str,
+    now: SystemTime,
+) -> Result<Vec<(String, String)>, AwsError> {
+    let identity = aws_credential_types::Credentials::new(
+        credentials.access_key_id(),
+        credentials.secret_access_key().expose(),
+        credentials
+            .session_token()
+            .map(|token| token.expose().to_owned()),
+        None,
+        "mongodb-auth",
+    )
+    .into();
+    let params = v4::SigningParams::builder()
+        .identity(&identity)
+        .region(region)
+        .name("sts")
+        .time(now)
+        .settings(SigningSettings::default())
+        .build()
+        .map_err(|e| AwsError::Signing(e.to_string()))?
+        .into();
+    let signable = SignableRequest::new(
+        "POST",
+        url,
+        headers.iter().map(|(n, v)| (n.as_str(), v.as_str())),
+        SignableBody::Bytes(body),
+    )
+    .map_err(|e| AwsError::Signing(e.to_string()))?;
+    let (instructions, _) = sign(signable, &params)
+        .map_err(|e| AwsError::Signing(e.to_string()))?
+        .into_parts();
+    let (added, _) = instructions.into_parts();
+    Ok(added
+        .into_iter()
+        .map(|header| {
+            let name = match header.name() {
+                "authorization" => "Authorization",
+                "x-amz-date" => "X-Amz-Date",
+                "x-amz-security-token" => "X-Amz-Security-Token",
+                other => other,
+            };
+            (name.to_owned(), header.value().to_owned())
+        })
+        .collect())
 }
 
 /// The parts of a SigV4 `Authorization` header.

@@ -10,6 +10,7 @@ use bson::{RawBsonRef, RawDocument};
 
 use crate::aws::SignedRequest;
 use crate::aws::request::{Authorization, REQUIRED_SIGNED_HEADERS};
+use crate::aws::sts::xml_element;
 use crate::aws::time::parse_amz_date;
 use crate::error::{AwsError, Result};
 use crate::secret::{Secret, constant_time_eq};
@@ -165,16 +166,6 @@ impl StsVerifier for HttpSts {
             )),
         }
     }
-}
-
-/// The text of the first `<name>...</name>` element of an STS reply (no attributes, no
-/// nesting: what STS sends for `Arn` and `Code`).
-pub fn xml_element<'a>(xml: &'a str, name: &str) -> Option<&'a str> {
-    let open = format!("<{name}>");
-    let close = format!("</{name}>");
-    let start = xml.find(&open)? + open.len();
-    let length = xml.get(start..)?.find(&close)?;
-    xml.get(start..start + length)
 }
 
 /// Reads and checks a client-final payload `{a, d[, t]}` against the conversation: every header

@@ -1,0 +1,146 @@
+//! What the credential chain says to STS: the endpoint (global, regional, or overridden as the
+//! AWS SDKs allow), the form bodies of `AssumeRole` and `AssumeRoleWithWebIdentity`, and the
+//! credentials in STS's XML reply.
+
+use std::time::SystemTime;
+
+use super::Credentials;
+use super::time::parse_rfc3339;
+use crate::error::AwsError;
+use crate::secret::Secret;
+
+/// The text of the first `<name>...</name>` element of an STS reply (no attributes, no
+/// nesting: what STS sends for `Arn`, `Code` and the fields of `Credentials`).
+pub fn xml_element<'a>(xml: &'a str, name: &str) -> Option<&'a str> {
+    let open = format!("<{name}>");
+    let close = format!("</{name}>");
+    let start = xml.find(&open)? + open.len();
+    let length = xml.get(start..)?.find(&close)?;
+    xml.get(start..start + length)
+}
+
+/// Where STS requests go, and the region they are signed for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StsEndpoint {
+    /// The URL.
+    pub url: String,
+    /// The signing region.
+    pub region: String,
+}
+
+/// `AWS_ENDPOINT_URL_STS`, else `AWS_ENDPOINT_URL`; else the regional endpoint when
+/// `AWS_STS_REGIONAL_ENDPOINTS=regional` and a region is known (`AWS_REGION`,
+/// `AWS_DEFAULT_REGION`, the profile's `region`); else the global one.
+pub fn endpoint(var: impl Fn(&str) -> Option<String>, profile_region: Option<&str>) -> StsEndpoint {
+    let region = var("AWS_REGION")
+        .or_else(|| var("AWS_DEFAULT_REGION"))
+        .or_else(|| profile_region.map(str::to_owned));
+    if let Some(url) = var("AWS_ENDPOINT_URL_STS").or_else(|| var("AWS_ENDPOINT_URL")) {
+        return StsEndpoint {
+            url,
+            region: region.unwrap_or_else(|| "us-east-1".to_owned()),
+        };
+    }
+    match (var("AWS_STS_REGIONAL_ENDPOINTS").as_deref(), region) {
+        (Some("regional"), Some(region)) => StsEndpoint {
+            url: format!("https://sts.{region}.amazonaws.com/"),
+            region,
+        },
+        _ => StsEndpoint {
+            url: "https://sts.amazonaws.com/".to_owned(),
+            region: "us-east-1".to_owned(),
+        },
+    }
+}
+
+/// An `application/x-www-form-urlencoded` body of `pairs`.
+pub fn form(pairs: &[(&str, &str)]) -> String {
+    const SET: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
+    pairs
+        .iter()
+        .map(|(key, value)| {
+            format!(
+                "{}={}",
+                percent_encoding::utf8_percent_encode(key, SET),
+                percent_encoding::utf8_percent_encode(value, SET)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// The `Credentials` of an `AssumeRole` or `AssumeRoleWithWebIdentity` reply.
+pub fn credentials_from_reply(xml: &str) -> Result<Credentials, AwsError> {
+    let missing = AwsError::MalformedCredentials;
+    let credentials =
+        xml_element(xml, "Credentials").ok_or(missing("no Credentials in the reply"))?;
+    let field = |name: &str| xml_element(credentials, name).map(str::trim);
+    let access_key_id = field("AccessKeyId").ok_or(missing("no AccessKeyId in the reply"))?;
+    let secret = field("SecretAccessKey").ok_or(missing("no SecretAccessKey in the reply"))?;
+    let token = field("SessionToken").ok_or(missing("no SessionToken in the reply"))?;
+    let mut result = Credentials::new(access_key_id, Secret::new(secret), Some(Secret::new(token)));
+    if let Some(expiration) = field("Expiration") {
+        let at: SystemTime =
+            parse_rfc3339(expiration).ok_or(missing("Expiration is not an RFC 3339 time"))?;
+        result = result.with_expiration(at);
+    }
+    Ok(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints() {
+        let vars = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| (*v).to_owned())
+            }
+        };
+        assert_eq!(endpoint(vars(&[]), None).url, "https://sts.amazonaws.com/");
+        assert_eq!(
+            endpoint(
+                vars(&[("AWS_STS_REGIONAL_ENDPOINTS", "regional")]),
+                Some("eu-west-1")
+            ),
+            StsEndpoint {
+                url: "https://sts.eu-west-1.amazonaws.com/".into(),
+                region: "eu-west-1".into()
+            }
+        );
+        assert_eq!(
+            endpoint(vars(&[("AWS_REGION", "us-west-2")]), None).url,
+            "https://sts.amazonaws.com/",
+            "regional only when asked"
+        );
+        let local = endpoint(
+            vars(&[
+                ("AWS_ENDPOINT_URL", "http://127.0.0.1:1/"),
+                ("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:2/"),
+            ]),
+            None,
+        );
+        assert_eq!(local.url, "http://127.0.0.1:2/");
+    }
+
+    #[test]
+    fn bodies_and_replies() {
+        assert_eq!(
+            form(&[("A", "b c"), ("RoleArn", "arn:aws:iam::1:role/r")]),
+            "A=b%20c&RoleArn=arn%3Aaws%3Aiam%3A%3A1%3Arole%2Fr"
+        );
+        let reply = "<AssumeRoleResponse><AssumeRoleResult><Credentials><AccessKeyId>ASIA</AccessKeyId><SecretAccessKey>s</SecretAccessKey><SessionToken>t</SessionToken><Expiration>2099-01-01T00:00:00Z</Expiration></Credentials></AssumeRoleResult></AssumeRoleResponse>";
+        let credentials = credentials_from_reply(reply).unwrap();
+        assert_eq!(credentials.access_key_id(), "ASIA");
+        assert!(credentials.expiration().is_some());
+        assert!(credentials_from_reply("<Error><Code>AccessDenied</Code></Error>").is_err());
+    }
+}
