@@ -1,6 +1,7 @@
 //! Where MONGODB-AWS credentials come from, in the order boto3 (and so PyMongo) tries them, as a
 //! machine that does no I/O: it reads environment variables through [`Environment`] and asks its
-//! caller for the rest ([`Ask`]: a file, a process run), each source recorded as tried.
+//! caller for the rest ([`Ask`]: a file, a process run, an HTTP exchange), each source recorded
+//! as tried.
 //!
 //! ```
 //! use mongodb_auth::aws::chain::{Answer, Ask, ChainStep, CredentialChain, Source};
@@ -26,10 +27,17 @@
 //!
 //! Sources, in order: a custom provider; explicit credentials (the connection string); the
 //! environment (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, or the legacy
-//! `AWS_SECURITY_TOKEN`); a profile's `role_arn` (AssumeRole) and web identity (which need STS, and
-//! are recorded as not supported yet); an SSO profile (not supported: use `credential_process` or a
-//! custom provider); the shared credentials file; `credential_process`; the config file;
-//! containers and EC2 (not supported yet).
+//! `AWS_SECURITY_TOKEN`); a profile's `role_arn` (a signed STS `AssumeRole`, its source a
+//! `source_profile` chain or a `credential_source`); web identity (`AssumeRoleWithWebIdentity`);
+//! an SSO profile (not resolved, and said so: use `credential_process` or a custom provider); the
+//! shared credentials file; `credential_process`; the config file; containers (ECS, full URIs);
+//! EC2 instance metadata (IMDSv2). The profile is `AWS_DEFAULT_PROFILE`, else `AWS_PROFILE`, else
+//! `default`; STS is global unless `AWS_STS_REGIONAL_ENDPOINTS=regional` with a region, and
+//! `AWS_ENDPOINT_URL_STS`, `AWS_ENDPOINT_URL` and `AWS_EC2_METADATA_SERVICE_ENDPOINT` override
+//! the endpoints.
+//!
+//! The machine is straight-line code run again from the start with the answers given so far,
+//! which is how it waits for its caller without a hand-written state per source.
 
 use std::fmt;
 use std::path::PathBuf;

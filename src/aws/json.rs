@@ -34,8 +34,8 @@ fn expiration(value: Option<&Value>) -> Result<Option<SystemTime>, AwsError> {
 }
 
 /// Credentials from a JSON object with `AccessKeyId`, `SecretAccessKey`, the token under
-/// `token_field`, and `Expiration`.
-pub(crate) fn credentials_object(body: &[u8], token_field: &str) -> Result<Credentials, AwsError> {
+/// `token_field` (`Token` for container and instance-metadata replies), and `Expiration`.
+pub fn credentials_object(body: &[u8], token_field: &str) -> Result<Credentials, AwsError> {
     if body.len() > MAX_BODY {
         return Err(malformed("the body is larger than 64 KiB"));
     }

@@ -10,7 +10,6 @@ use bson::{RawBsonRef, RawDocument};
 
 use crate::aws::SignedRequest;
 use crate::aws::request::{Authorization, REQUIRED_SIGNED_HEADERS};
-use crate::aws::sts::xml_element;
 use crate::aws::time::parse_amz_date;
 use crate::error::{AwsError, Result};
 use crate::secret::{Secret, constant_time_eq};
@@ -157,6 +156,7 @@ impl StsVerifier for HttpSts {
             .limit(Self::MAX_REPLY)
             .read_to_string()
             .map_err(|e| format!("reading STS's reply: {e}"))?;
+        use crate::aws::sts::xml_element;
         match (status, xml_element(&body, "Arn")) {
             (200, Some(arn)) => Ok(arn.to_owned()),
             (200, None) => Err("STS's reply has no Arn".into()),
@@ -253,6 +253,7 @@ mod tests {
 
     #[test]
     fn sts_replies() {
+        use crate::aws::sts::xml_element;
         let ok = "<GetCallerIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><GetCallerIdentityResult><UserId>X</UserId><Arn>arn:aws:iam::1:user/a</Arn></GetCallerIdentityResult></GetCallerIdentityResponse>";
         assert_eq!(xml_element(ok, "Arn"), Some("arn:aws:iam::1:user/a"));
         assert_eq!(
