@@ -49,6 +49,30 @@ fn script() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/aws_peers.py")
 }
 
+/// Runs `aws_peers.py SUBCOMMAND` with `cases` on its standard input, one JSON a line; returns its
+/// answers, one JSON a line.
+fn python_answers(python: &Path, subcommand: &str, cases: &[Value]) -> Result<Vec<Value>, String> {
+    let mut child = Command::new(python)
+        .arg(script())
+        .arg(subcommand)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    {
+        let mut stdin = child.stdin.take().ok_or("no stdin")?;
+        for case in cases {
+            writeln!(stdin, "{case}").map_err(|e| e.to_string())?;
+        }
+    }
+    let output = child.wait_with_output().map_err(|e| e.to_string())?;
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()
+        .map_err(|e| e.to_string())
+}
+
 fn random_below(bound: u32) -> u32 {
     let mut bytes = [0u8; 4];
     SystemRandom.fill(&mut bytes);
@@ -105,25 +129,7 @@ fn differential(python: &Path) -> Result<(), Failed> {
             "epoch": 946_684_800 + u64::from(random_below(946_080_000)),
         }));
     }
-    let mut child = Command::new(python)
-        .arg(script())
-        .arg("sign")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .map_err(|e| e.to_string())?;
-    {
-        let mut stdin = child.stdin.take().ok_or("no stdin")?;
-        for case in &cases {
-            writeln!(stdin, "{case}").map_err(|e| e.to_string())?;
-        }
-    }
-    let output = child.wait_with_output().map_err(|e| e.to_string())?;
-    let theirs: Vec<Value> = String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .map(serde_json::from_str)
-        .collect::<Result<_, _>>()
-        .map_err(|e| e.to_string())?;
+    let theirs = python_answers(python, "sign", &cases)?;
     if theirs.len() != CASES {
         return Err(format!(
             "pymongo-auth-aws answered {} of {CASES} cases",
@@ -582,25 +588,7 @@ fn chain_agrees_with_boto3(python: &Path) -> Result<(), Failed> {
         cases.push(json!({ "env": env, "profile": profile }));
     }
 
-    let mut child = Command::new(python)
-        .arg(script())
-        .arg("boto3-chain")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .map_err(|e| e.to_string())?;
-    {
-        let mut stdin = child.stdin.take().ok_or("no stdin")?;
-        for case in &cases {
-            writeln!(stdin, "{case}").map_err(|e| e.to_string())?;
-        }
-    }
-    let output = child.wait_with_output().map_err(|e| e.to_string())?;
-    let theirs: Vec<Value> = String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .map(serde_json::from_str)
-        .collect::<Result<_, _>>()
-        .map_err(|e| e.to_string())?;
+    let theirs = python_answers(python, "boto3-chain", &cases)?;
     if theirs.len() != CASES {
         return Err(format!("boto3 answered {} of {CASES} cases", theirs.len()).into());
     }
