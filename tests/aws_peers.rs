@@ -7,6 +7,8 @@
 //!   an IAM user's key and with assumed-role credentials; a wrong secret, a tampered nonce and a
 //!   temporary key without its token get 18.
 
+#[path = "support/http.rs"]
+mod http;
 #[path = "support/peers.rs"]
 mod peers;
 #[path = "support/serve.rs"]
@@ -542,25 +544,60 @@ fn write_homes(root: &Path) -> Vec<(PathBuf, Vec<&'static str>)> {
         Some("[default]\naws_access_key_id = AKIACREDC\naws_secret_access_key = s\n"),
         "[default]\n",
     );
+    // A home without keys, so the container and instance-metadata sources come into play.
+    let d = root.join("d");
+    std::fs::create_dir_all(&d).unwrap();
+    write(&d, None, "[default]\nregion = us-east-1\n");
     vec![
         (a, vec!["default", "dev", "cfg", "proc"]),
         (b, vec!["default", "proc"]),
         (c, vec!["default"]),
+        (d.clone(), vec!["default"]),
+        (d, vec!["default"]),
     ]
 }
 
 fn chain_agrees_with_boto3(python: &Path) -> Result<(), Failed> {
     use mongodb_auth::aws::chain::{ChainStep, CredentialChain, Source};
-    const CASES: usize = 60;
+    const CASES: usize = 100;
     let root = std::env::temp_dir().join(format!("mongodb-auth-boto3-{}", std::process::id()));
     let homes = write_homes(&root);
+    // A container endpoint and an instance-metadata endpoint (IMDSv2) on loopback.
+    let endpoints = http::HttpServer::start(Box::new(|method, path, _headers| {
+        let credentials = |key: &str| {
+            format!(
+                "{{\"Code\": \"Success\", \"AccessKeyId\": \"{key}\", \"SecretAccessKey\": \"s\", \"Token\": \"t\", \"Expiration\": \"2099-01-01T00:00:00Z\"}}"
+            )
+        };
+        match (method, path) {
+            ("GET", "/container") => (200, credentials("AKIACONTAINER")),
+            ("PUT", "/latest/api/token") => (200, "imds-token".into()),
+            ("GET", "/latest/meta-data/iam/security-credentials/") => (200, "role".into()),
+            ("GET", "/latest/meta-data/iam/security-credentials/role") => {
+                (200, credentials("AKIAINSTANCE"))
+            }
+            _ => (404, String::new()),
+        }
+    }));
+    let local = format!("http://{}", endpoints.address);
     let pick = |items: usize| random_below(items as u32) as usize;
     let mut cases = Vec::new();
     for _ in 0..CASES {
         let (home, profiles) = &homes[pick(homes.len())];
         let mut env = serde_json::Map::new();
         env.insert("HOME".into(), json!(home.to_str().unwrap_or_default()));
-        env.insert("AWS_EC2_METADATA_DISABLED".into(), json!("true"));
+        // Never the link-local address: EC2 is off, or its endpoint is the local one.
+        if pick(3) == 0 {
+            env.insert("AWS_EC2_METADATA_SERVICE_ENDPOINT".into(), json!(local));
+        } else {
+            env.insert("AWS_EC2_METADATA_DISABLED".into(), json!("true"));
+        }
+        if pick(3) == 0 {
+            env.insert(
+                "AWS_CONTAINER_CREDENTIALS_FULL_URI".into(),
+                json!(format!("{local}/container")),
+            );
+        }
         match pick(4) {
             0 => {}
             1 => {
@@ -597,6 +634,8 @@ fn chain_agrees_with_boto3(python: &Path) -> Result<(), Failed> {
         Source::SharedCredentialsFile => "shared-credentials-file",
         Source::Process => "custom-process",
         Source::ConfigFile => "config-file",
+        Source::Container => "container-role",
+        Source::Ec2 => "iam-role",
         other => other.as_str(),
     };
     let mut differences = Vec::new();
@@ -635,8 +674,14 @@ fn chain_agrees_with_boto3(python: &Path) -> Result<(), Failed> {
         }
     }
     let _ = std::fs::remove_dir_all(&root);
+    let mut sources: Vec<String> = theirs
+        .iter()
+        .map(|t| t["method"].as_str().unwrap_or("none").to_owned())
+        .collect();
+    sources.sort();
+    sources.dedup();
     if differences.is_empty() {
-        eprintln!("{CASES} environments, 0 differences");
+        eprintln!("{CASES} environments, 0 differences; boto3's sources among them: {sources:?}");
         Ok(())
     } else {
         Err(format!(

@@ -701,3 +701,67 @@ fn an_unknown_step_becomes_an_error_not_a_panic() {
     );
     assert_eq!(err.kind(), ErrorKind::Usage);
 }
+
+/// Rules K10 and K16 through the authenticator: credentials cached from a fetched source are used
+/// even when the environment has keys by then, and a refused login clears them.
+#[cfg(feature = "aws")]
+#[test]
+fn cached_aws_credentials_win_over_a_later_environment_and_go_when_refused() {
+    use std::time::{Duration, SystemTime};
+
+    use mongodb_auth::aws::chain::Source;
+    use mongodb_auth::aws::{CredentialCache, Credentials};
+    use mongodb_auth::environment::{FixedClock, MapEnvironment};
+
+    let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    let cache = Arc::new(CredentialCache::new());
+    cache.offer(
+        &Credentials::new("AKIACACHED", "cached-secret", None)
+            .with_expiration(now + Duration::from_secs(3600)),
+        Source::Process,
+    );
+    let login = |server_accepts: bool| {
+        let options = AuthOptions::default()
+            .aws_credential_cache(Some(cache.clone()))
+            .with_clock(FixedClock(now))
+            .with_environment(MapEnvironment::from([
+                ("AWS_ACCESS_KEY_ID", "AKIAENVIRONMENT"),
+                ("AWS_SECRET_ACCESS_KEY", "env-secret"),
+            ]));
+        let mut auth = Authenticator::new(
+            &credential("mongodb://localhost/?authMechanism=MONGODB-AWS"),
+            options,
+        )
+        .unwrap();
+        auth.hello_fields().unwrap();
+        let start = expect_send(auth.handle_hello_reply(&hello_reply(doc! {})).unwrap());
+        let client_first =
+            bson::Document::from_reader(payload(&to_doc(start.body())).as_slice()).unwrap();
+        let mut nonce = client_first.get_binary_generic("r").unwrap().clone();
+        nonce.extend_from_slice(&[9; 32]);
+        let server_first = to_bytes(&doc! { "s": binary(nonce), "h": "sts.amazonaws.com" });
+        let proof = expect_send(
+            auth.handle_reply(&sasl_reply(1, &server_first, false))
+                .unwrap(),
+        );
+        let client_final =
+            bson::Document::from_reader(payload(&to_doc(proof.body())).as_slice()).unwrap();
+        let signer = client_final.get_str("a").unwrap().to_owned();
+        let reply = if server_accepts {
+            sasl_reply(1, b"", true)
+        } else {
+            to_bytes(&doc! { "ok": 0, "code": 18, "codeName": "AuthenticationFailed" })
+        };
+        (signer, auth.handle_reply(&reply).is_ok())
+    };
+    let (signer, ok) = login(true);
+    assert!(ok && signer.contains("Credential=AKIACACHED/"), "{signer}");
+    // Refused: the cache is cleared, so the next login takes the environment's keys.
+    let (signer, ok) = login(false);
+    assert!(!ok && signer.contains("Credential=AKIACACHED/"), "{signer}");
+    assert!(cache.get(now).is_none());
+    let (signer, _) = login(true);
+    assert!(signer.contains("Credential=AKIAENVIRONMENT/"), "{signer}");
+    // Environment credentials are never cached.
+    assert!(cache.get(now).is_none());
+}
