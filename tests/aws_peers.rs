@@ -422,6 +422,43 @@ fn through_moto(python: &Path) -> Result<(), Failed> {
             problems.push(format!("a login with {source} credentials: {login}"));
         }
     }
+    // Instance metadata (IMDSv2, on loopback through the endpoint override) handing out the IAM
+    // user's key: the login is the user's.
+    let imds_credentials = format!(
+        "{{\"Code\": \"Success\", \"AccessKeyId\": \"{key}\", \"SecretAccessKey\": \"{secret}\", \"Token\": \"\", \"Expiration\": \"2099-01-01T00:00:00Z\"}}"
+    );
+    let imds = http::HttpServer::start(Box::new(move |method, path, headers| {
+        let token = headers
+            .iter()
+            .any(|(n, v)| n == "x-aws-ec2-metadata-token" && v == "t0k3n");
+        match (method, path, token) {
+            ("PUT", "/latest/api/token", _) => (200, "t0k3n".into()),
+            ("GET", "/latest/meta-data/iam/security-credentials/", true) => {
+                (200, "alice-role".into())
+            }
+            ("GET", "/latest/meta-data/iam/security-credentials/alice-role", true) => {
+                (200, imds_credentials.clone())
+            }
+            _ => (401, String::new()),
+        }
+    }));
+    let login: Value = Command::new(env!("CARGO_BIN_EXE_mongodb-auth"))
+        .env_clear()
+        .env("HOME", &home_var)
+        .env(
+            "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+            format!("http://{}", imds.address),
+        )
+        .args(["connect", &uri, "--json"])
+        .output()
+        .ok()
+        .and_then(|o| serde_json::from_slice(&o.stdout).ok())
+        .unwrap_or(Value::Null);
+    if login["authenticatedUsers"] != json!([{ "user": user_arn, "db": "$external" }]) {
+        problems.push(format!(
+            "a login with instance-metadata credentials: {login}"
+        ));
+    }
     let _ = std::fs::remove_dir_all(&home);
 
     let log = server.stop();

@@ -528,3 +528,32 @@ fn aws_credentials_from_container_and_instance_metadata_endpoints() {
     assert_eq!(report["expiration"], "2099-01-01T00:00:00Z");
     let _ = std::fs::remove_dir_all(&home);
 }
+
+#[test]
+fn a_credential_source_that_hangs_is_a_timeout_that_names_it() {
+    // Accepts, reads, never answers.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hanging", listener.local_addr().unwrap());
+    // Detached: it holds the connection well past the client's 10 s timeout.
+    std::thread::spawn(move || {
+        let held = listener.accept();
+        std::thread::sleep(std::time::Duration::from_secs(60));
+        drop(held);
+    });
+    let started = std::time::Instant::now();
+    let report = aws_credentials(&[("AWS_CONTAINER_CREDENTIALS_FULL_URI", &url)], &[]);
+    let message = report["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        message.contains("container") && message.contains("/hanging"),
+        "{report}"
+    );
+    assert!(message.to_lowercase().contains("time"), "{report}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(12),
+        "bounded by the 10 s timeout"
+    );
+    holder.join().unwrap();
+}
