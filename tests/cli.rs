@@ -381,6 +381,26 @@ fn aws_credentials_says_where_credentials_came_from() {
         let printed = report.to_string();
         assert!(!printed.contains("secret"), "no secret printed: {printed}");
     }
+    // Explicit credentials of a connection string come before the environment's.
+    let explicit = aws_credentials(
+        &[
+            ("HOME", home_var),
+            ("AWS_ACCESS_KEY_ID", "AKIAENV"),
+            ("AWS_SECRET_ACCESS_KEY", "s"),
+        ],
+        &[
+            "--uri",
+            "mongodb://AKIAURI:uri-secret@h/?authMechanism=MONGODB-AWS",
+        ],
+    );
+    assert_eq!(
+        (
+            explicit["source"].as_str(),
+            explicit["accessKeyId"].as_str()
+        ),
+        (Some("explicit"), Some("AKIAURI")),
+        "{explicit}"
+    );
     let process = aws_credentials(&[("HOME", home_var), ("AWS_PROFILE", "proc")], &[]);
     assert_eq!(process["expiration"], "2099-01-01T00:00:00Z");
     // SSO is not resolved, and says so in the tried list.

@@ -127,6 +127,9 @@ enum Command {
         /// then not used.
         #[arg(long)]
         profile: Option<String>,
+        /// A connection string whose MONGODB-AWS credentials (if any) are the explicit ones.
+        #[arg(long)]
+        uri: Option<String>,
     },
     /// Parse a connection string and print what it configures, secrets redacted.
     Parse {
@@ -187,7 +190,9 @@ fn main() -> ExitCode {
             dns_server,
         } => connect(&uri, json, timeout, no_speculative, dns_server),
         Command::Parse { uri, json, strict } => parse(&uri, json, strict),
-        Command::AwsCredentials { json, profile } => aws_credentials(json, profile),
+        Command::AwsCredentials { json, profile, uri } => {
+            aws_credentials(json, profile, uri.as_deref())
+        }
     }
 }
 
@@ -510,7 +515,8 @@ fn print_event(event: &Event<'_>) {
 
 // --- aws-credentials -------------------------------------------------------------------------
 
-fn aws_credentials(as_json: bool, profile: Option<String>) -> ExitCode {
+fn aws_credentials(as_json: bool, profile: Option<String>, uri: Option<&str>) -> ExitCode {
+    use mongodb_auth::aws::Credentials;
     use mongodb_auth::aws::chain::{ChainStep, CredentialChain};
     use mongodb_auth::environment::SystemEnvironment;
     let mut chain = CredentialChain::new(Arc::new(SystemEnvironment));
@@ -518,6 +524,25 @@ fn aws_credentials(as_json: bool, profile: Option<String>) -> ExitCode {
         chain = chain.profile(profile);
     }
     let resolved = (|| {
+        if let Some(uri) = uri {
+            let cs = ConnectionString::parse(uri)?;
+            let explicit = cs.credential().and_then(|c| {
+                let token = c
+                    .mechanism_properties()
+                    .get("AWS_SESSION_TOKEN")
+                    .map(Secret::new);
+                Some(Credentials::new(
+                    c.username()?,
+                    c.password()?.clone(),
+                    token,
+                ))
+            });
+            chain = std::mem::replace(
+                &mut chain,
+                CredentialChain::new(Arc::new(SystemEnvironment)),
+            )
+            .explicit(explicit);
+        }
         let mut step = chain.step()?;
         loop {
             step = match step {
