@@ -135,10 +135,22 @@ impl DevPki {
     /// A server certificate for `names` (DNS names or IP addresses); returns the certificate
     /// and key files, `NAME.pem` and `NAME.key`.
     pub fn server(&self, name: &str, names: &[&str]) -> Result<(PathBuf, PathBuf)> {
+        self.server_with(name, names, |_| {})
+    }
+
+    /// A server certificate like [`server`](Self::server), its parameters changed by `adjust`
+    /// first (an expired validity, say).
+    pub fn server_with(
+        &self,
+        name: &str,
+        names: &[&str],
+        adjust: impl FnOnce(&mut CertificateParams),
+    ) -> Result<(PathBuf, PathBuf)> {
         let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
         let mut params = CertificateParams::new(names).map_err(rcgen_error)?;
         params.distinguished_name = Subject::new().common_name(name).distinguished_name();
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        adjust(&mut params);
         let (certificate, key) = self.issue(params)?;
         let cert_file = self.write(&format!("{name}.pem"), &certificate)?;
         let key_file = self.write(&format!("{name}.key"), &key)?;

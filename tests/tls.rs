@@ -431,6 +431,31 @@ fn each_failure_is_its_own_error() {
     );
     assert!(log.contains("no verified client certificate"), "{log}");
 
+    // An expired server certificate.
+    let (old_cert, old_key) = pki
+        .server_with("old-server", &["localhost"], |params| {
+            params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+            params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+        })
+        .unwrap();
+    let expired_server = TlsServer::start(&old_cert, &old_key, &pki.ca_file(), &[]);
+    let err = login(
+        &expired_server,
+        &format!(
+            "mongodb://alice:pencil@localhost:{}/?tls=true{}",
+            expired_server.port,
+            query(&[("tlsCAFile", &ca)])
+        ),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Tls(TlsError::UntrustedServer(CertificateProblem::Expired))
+        ),
+        "{err}"
+    );
+
     // Configuration errors name what is wrong.
     let missing = dir.0.join("missing.pem");
     assert!(matches!(
