@@ -158,7 +158,6 @@ impl AuthOptions {
         self
     }
 
-    #[cfg_attr(not(feature = "aws"), allow(dead_code))]
     fn fill_random(&mut self, bytes: &mut [u8]) {
         match &mut self.random {
             Some(random) => random.fill(bytes),
@@ -182,10 +181,11 @@ impl AuthOptions {
         if let Some(generate) = &mut self.forced_nonces {
             return client.start_with_nonce(&generate());
         }
-        Ok(match &mut self.random {
-            Some(random) => client.start(random.as_mut()),
-            None => client.start(&mut SystemRandom),
-        })
+        Ok(
+            client.start(&mut crate::random::from_fn(|bytes: &mut [u8]| {
+                self.fill_random(bytes)
+            })),
+        )
     }
 }
 
@@ -607,7 +607,7 @@ impl Authenticator {
                 let password = self.password()?;
                 let payload = plain::payload(username, &password);
                 self.state = State::PlainSent;
-                Ok(self.send(plain_sasl_start(&payload)))
+                Ok(self.send(sasl_start(mechanism.as_str(), &payload, false)))
             }
             AuthMechanism::MongoDbX509 => {
                 self.state = State::X509Sent;
@@ -651,21 +651,7 @@ impl Authenticator {
     /// MONGODB-AWS: credentials from the cache (rule K10) or the chain, then client-first.
     #[cfg(feature = "aws")]
     fn start_aws(&mut self) -> Result<Step> {
-        let explicit = match (self.credential.username(), self.credential.password()) {
-            (Some(access_key_id), Some(secret)) => {
-                let token = self
-                    .credential
-                    .mechanism_properties()
-                    .get("AWS_SESSION_TOKEN")
-                    .map(Secret::new);
-                Some(crate::aws::Credentials::new(
-                    access_key_id,
-                    secret.clone(),
-                    token,
-                ))
-            }
-            _ => None,
-        };
+        let explicit = crate::aws::Credentials::from_credential(&self.credential);
         let cached = match (
             &self.options.aws_provider,
             &explicit,
@@ -845,24 +831,18 @@ impl fmt::Debug for Authenticator {
     }
 }
 
+/// A `saslStart`. The payload may be a password (PLAIN), so the document is built in a buffer
+/// large enough never to reallocate (a reallocation would leave a copy behind in freed memory),
+/// and the [`Command`] that takes it wipes it when dropped.
 fn sasl_start(mechanism: &str, payload: &[u8], skip_empty_exchange: bool) -> RawDocumentBuf {
-    let mut command = rawdoc! { "saslStart": 1, "mechanism": mechanism };
+    let mut command = document_with_capacity(128 + payload.len());
+    command.append(cstr!("saslStart"), 1);
+    command.append(cstr!("mechanism"), mechanism);
     command.append(cstr!("payload"), binary(payload));
     if skip_empty_exchange {
         // Rule G10: servers 4.4+ then end SCRAM without the empty round trip.
         command.append(cstr!("options"), rawdoc! { "skipEmptyExchange": true });
     }
-    command
-}
-
-/// The PLAIN `saslStart`: its payload holds the password, so the document is built in a buffer
-/// large enough never to reallocate (a reallocation would leave a copy behind in freed memory),
-/// and the [`Command`] that takes it wipes it when dropped.
-fn plain_sasl_start(payload: &[u8]) -> RawDocumentBuf {
-    let mut command = document_with_capacity(64 + payload.len());
-    command.append(cstr!("saslStart"), 1);
-    command.append(cstr!("mechanism"), crate::AuthMechanism::Plain.as_str());
-    command.append(cstr!("payload"), binary(payload));
     command
 }
 

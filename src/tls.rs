@@ -289,19 +289,26 @@ fn encrypted_block(pem: &[u8]) -> Option<&[u8]> {
 
 /// The certificate authorities of `tlsCAFile`, or the webpki roots without one.
 fn roots(options: &TlsOptions) -> Result<RootCertStore> {
-    let mut roots = RootCertStore::empty();
     match &options.ca_file {
-        Some(path) => {
-            let pem = read("tlsCAFile", path)?;
-            for certificate in certificates("tlsCAFile", path, &pem)? {
-                roots
-                    .add(certificate)
-                    .map_err(|e| TlsError::InvalidCertificate {
-                        rule: format!("tlsCAFile: `{}`: {e}", path.display()),
-                    })?;
-            }
+        Some(path) => ca_file_roots("tlsCAFile", path),
+        None => {
+            let mut roots = RootCertStore::empty();
+            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+            Ok(roots)
         }
-        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+    }
+}
+
+/// The certificate authorities of a PEM file (`option` names it in errors).
+fn ca_file_roots(option: &'static str, path: &Path) -> Result<RootCertStore> {
+    let pem = read(option, path)?;
+    let mut roots = RootCertStore::empty();
+    for certificate in certificates(option, path, &pem)? {
+        roots
+            .add(certificate)
+            .map_err(|e| TlsError::InvalidCertificate {
+                rule: format!("{option}: `{}`: {e}", path.display()),
+            })?;
     }
     Ok(roots)
 }
@@ -389,15 +396,7 @@ pub fn server_config(
         .map_err(|e| TlsError::Handshake(e.to_string()))?;
     let builder = match client_ca {
         Some(path) => {
-            let pem = read("--tls-ca", path)?;
-            let mut roots = RootCertStore::empty();
-            for certificate in certificates("--tls-ca", path, &pem)? {
-                roots
-                    .add(certificate)
-                    .map_err(|e| TlsError::InvalidCertificate {
-                        rule: format!("--tls-ca: `{}`: {e}", path.display()),
-                    })?;
-            }
+            let roots = ca_file_roots("--tls-ca", path)?;
             let verifier =
                 WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
                     .allow_unauthenticated()

@@ -299,14 +299,23 @@ impl Replay<'_> {
                 }
                 Ok(Some(String::from_utf8_lossy(bytes).into_owned()))
             }
-            Answer::Failed(reason) => Err(Error::Aws(AwsError::Unavailable {
-                what: format!("`{}`", path.display()),
-                reason: reason.clone(),
-            })
-            .into()),
+            Answer::Failed(reason) => {
+                Err(unavailable(format!("`{}`", path.display()), reason.clone()))
+            }
             other => Err(unexpected(other)),
         }
     }
+}
+
+/// A source that could not be read: `what`, and why.
+fn unavailable(what: impl Into<String>, reason: impl Into<String>) -> Stop {
+    Stop::Fail(
+        AwsError::Unavailable {
+            what: what.into(),
+            reason: reason.into(),
+        }
+        .into(),
+    )
 }
 
 fn unexpected(answer: &Answer) -> Stop {
@@ -554,12 +563,9 @@ impl CredentialChain {
         session: &str,
     ) -> std::result::Result<Credentials, Stop> {
         let token = io.file(PathBuf::from(token_file))?.ok_or_else(|| {
-            Stop::Fail(
-                AwsError::Unavailable {
-                    what: format!("the web identity token file `{token_file}`"),
-                    reason: "it does not exist".into(),
-                }
-                .into(),
+            unavailable(
+                format!("the web identity token file `{token_file}`"),
+                "it does not exist",
             )
         })?;
         let body = super::sts::form(&[
@@ -591,11 +597,10 @@ impl CredentialChain {
             return Ok(None);
         };
         if visited.iter().any(|p| p == profile) {
-            return Err(AwsError::Unavailable {
-                what: format!("profile `{profile}`"),
-                reason: "its source_profile chain loops".into(),
-            }
-            .into());
+            return Err(unavailable(
+                format!("profile `{profile}`"),
+                "its source_profile chain loops",
+            ));
         }
         visited.push(profile.to_owned());
         let source = match (setting("source_profile"), setting("credential_source")) {
@@ -612,43 +617,27 @@ impl CredentialChain {
                 }
             }
             (None, Some("Environment")) => self.environment_keys()?.ok_or_else(|| {
-                Stop::Fail(
-                    AwsError::Unavailable {
-                        what: "credential_source Environment".into(),
-                        reason: "AWS_ACCESS_KEY_ID is not set".into(),
-                    }
-                    .into(),
+                unavailable(
+                    "credential_source Environment",
+                    "AWS_ACCESS_KEY_ID is not set",
                 )
             })?,
             (None, Some("EcsContainer")) => self.container(io)?.ok_or_else(|| {
-                Stop::Fail(
-                    AwsError::Unavailable {
-                        what: "credential_source EcsContainer".into(),
-                        reason: "no container credentials URI".into(),
-                    }
-                    .into(),
+                unavailable(
+                    "credential_source EcsContainer",
+                    "no container credentials URI",
                 )
             })?,
-            (None, Some("Ec2InstanceMetadata")) => {
-                ec2(io, &self.metadata_endpoint())?.map_err(|reason| {
-                    Stop::Fail(
-                        AwsError::Unavailable {
-                            what: "credential_source Ec2InstanceMetadata".into(),
-                            reason,
-                        }
-                        .into(),
-                    )
-                })?
-            }
+            (None, Some("Ec2InstanceMetadata")) => ec2(io, &self.metadata_endpoint())?
+                .map_err(|reason| unavailable("credential_source Ec2InstanceMetadata", reason))?,
             (None, other) => {
-                return Err(AwsError::Unavailable {
-                    what: format!("profile `{profile}`"),
-                    reason: match other {
-                        Some(_) => "an unknown credential_source".into(),
-                        None => "role_arn without source_profile or credential_source".into(),
+                return Err(unavailable(
+                    format!("profile `{profile}`"),
+                    match other {
+                        Some(_) => "an unknown credential_source",
+                        None => "role_arn without source_profile or credential_source",
                     },
-                }
-                .into());
+                ));
             }
         };
         let session = setting("role_session_name")
@@ -717,15 +706,7 @@ impl CredentialChain {
             .map(|ini| static_keys(ini, &section, "config file"))
             .transpose()?
             .flatten()
-            .ok_or_else(|| {
-                Stop::Fail(
-                    AwsError::Unavailable {
-                        what: format!("source_profile `{profile}`"),
-                        reason: "it has no keys".into(),
-                    }
-                    .into(),
-                )
-            })
+            .ok_or_else(|| unavailable(format!("source_profile `{profile}`"), "it has no keys"))
     }
 
     /// `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI` (ECS) or `_FULL_URI` (EKS Pod Identity and
@@ -738,13 +719,10 @@ impl CredentialChain {
             (Some(relative), _) => format!("http://169.254.170.2{relative}"),
             (None, Some(full)) => {
                 if !allowed_container_url(&full) {
-                    return Err(AwsError::Unavailable {
-                        what: "AWS_CONTAINER_CREDENTIALS_FULL_URI".into(),
-                        reason:
-                            "plain HTTP is allowed only to loopback and the ECS and EKS addresses"
-                                .into(),
-                    }
-                    .into());
+                    return Err(unavailable(
+                        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                        "plain HTTP is allowed only to loopback and the ECS and EKS addresses",
+                    ));
                 }
                 full
             }
@@ -771,25 +749,7 @@ impl CredentialChain {
     }
 
     fn environment_keys(&self) -> std::result::Result<Option<Credentials>, Stop> {
-        let Some(access_key_id) = self.var("AWS_ACCESS_KEY_ID") else {
-            return Ok(None);
-        };
-        let secret = self
-            .var("AWS_SECRET_ACCESS_KEY")
-            .ok_or(AwsError::IncompleteCredentials {
-                origin: "environment",
-                rule: "AWS_ACCESS_KEY_ID is set without AWS_SECRET_ACCESS_KEY",
-            })?;
-        // AWS_SECURITY_TOKEN is the legacy name of the session token.
-        let token = self
-            .var("AWS_SESSION_TOKEN")
-            .or_else(|| self.var("AWS_SECURITY_TOKEN"))
-            .map(Secret::new);
-        Ok(Some(Credentials::new(
-            access_key_id,
-            Secret::new(secret),
-            token,
-        )))
+        Ok(Credentials::from_environment(self.env.as_ref())?)
     }
 
     fn home(&self) -> Option<PathBuf> {
@@ -938,15 +898,8 @@ fn http_exchange(
     headers: Vec<(String, Secret)>,
     body: Vec<u8>,
 ) -> std::result::Result<zeroize::Zeroizing<Vec<u8>>, Stop> {
-    let unavailable = |reason: String| {
-        Stop::Fail(
-            AwsError::Unavailable {
-                what: format!("{source} credentials at {url}"),
-                reason,
-            }
-            .into(),
-        )
-    };
+    let unavailable =
+        |reason: String| unavailable(format!("{source} credentials at {url}"), reason);
     match io.ask(Ask::Http(HttpRequest {
         method,
         url: url.to_owned(),
@@ -1007,15 +960,7 @@ fn ec2(
 
 /// Runs `credential_process` and reads its JSON (version 1).
 fn run_process(io: &mut Replay<'_>, command: &str) -> std::result::Result<Credentials, Stop> {
-    let unusable = |reason: String| {
-        Stop::Fail(
-            AwsError::Unavailable {
-                what: "credential_process".into(),
-                reason,
-            }
-            .into(),
-        )
-    };
+    let unusable = |reason: String| unavailable("credential_process", reason);
     let stdout = match io.ask(Ask::RunProcess {
         command: command.to_owned(),
     })? {

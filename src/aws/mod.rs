@@ -94,10 +94,10 @@ impl Credentials {
         self
     }
 
-    /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN`, read now (rule K9:
-    /// never cached). An empty access key id counts as unset; a key without its secret is an
-    /// error.
-    pub fn from_environment(env: &dyn Environment) -> Result<Option<Self>> {
+    /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN` (or its legacy name
+    /// `AWS_SECURITY_TOKEN`), read now (rule K9: never cached). An empty access key id counts as
+    /// unset; a key without its secret is an error.
+    pub fn from_environment(env: &dyn Environment) -> Result<Option<Self>, AwsError> {
         let set = |name: &str| env.var(name).filter(|v| !v.is_empty());
         let Some(access_key_id) = set("AWS_ACCESS_KEY_ID") else {
             return Ok(None);
@@ -106,12 +106,28 @@ impl Credentials {
             origin: "environment",
             rule: "AWS_ACCESS_KEY_ID is set without AWS_SECRET_ACCESS_KEY",
         })?;
-        let token = set("AWS_SESSION_TOKEN").map(Secret::new);
+        let token = set("AWS_SESSION_TOKEN")
+            .or_else(|| set("AWS_SECURITY_TOKEN"))
+            .map(Secret::new);
         Ok(Some(Credentials::new(
             access_key_id,
             Secret::new(secret),
             token,
         )))
+    }
+
+    /// The explicit credentials of a connection string's credential (the deprecated path):
+    /// username, password and the `AWS_SESSION_TOKEN` property; `None` without both.
+    pub fn from_credential(credential: &crate::credential::Credential) -> Option<Self> {
+        let token = credential
+            .mechanism_properties()
+            .get("AWS_SESSION_TOKEN")
+            .map(Secret::new);
+        Some(Credentials::new(
+            credential.username()?,
+            credential.password()?.clone(),
+            token,
+        ))
     }
 
     /// The access key id.

@@ -526,17 +526,7 @@ fn aws_credentials(as_json: bool, profile: Option<String>, uri: Option<&str>) ->
     let resolved = (|| {
         if let Some(uri) = uri {
             let cs = ConnectionString::parse(uri)?;
-            let explicit = cs.credential().and_then(|c| {
-                let token = c
-                    .mechanism_properties()
-                    .get("AWS_SESSION_TOKEN")
-                    .map(Secret::new);
-                Some(Credentials::new(
-                    c.username()?,
-                    c.password()?.clone(),
-                    token,
-                ))
-            });
+            let explicit = cs.credential().and_then(Credentials::from_credential);
             chain = std::mem::replace(
                 &mut chain,
                 CredentialChain::new(Arc::new(SystemEnvironment)),

@@ -48,19 +48,6 @@ pub enum AuthEvent {
         /// Why.
         reason: String,
     },
-    /// A login was refused for a reason only known at run time (what STS answered).
-    RefusedBecause {
-        /// The connection.
-        connection_id: i32,
-        /// The user the client claimed, if it got that far.
-        user: String,
-        /// The database.
-        db: String,
-        /// The mechanism.
-        mechanism: &'static str,
-        /// Why.
-        reason: String,
-    },
     /// A login was refused.
     Refused {
         /// The connection.
@@ -71,8 +58,8 @@ pub enum AuthEvent {
         db: String,
         /// The mechanism.
         mechanism: &'static str,
-        /// Why.
-        reason: &'static str,
+        /// Why (a fixed rule, or what STS answered).
+        reason: std::borrow::Cow<'static, str>,
     },
 }
 
@@ -94,16 +81,6 @@ impl std::fmt::Display for AuthEvent {
                 connection_id,
                 reason,
             } => write!(f, "conn{connection_id}: TLS handshake failed: {reason}"),
-            AuthEvent::RefusedBecause {
-                connection_id,
-                user,
-                db,
-                mechanism,
-                reason,
-            } => write!(
-                f,
-                "conn{connection_id}: {mechanism} login of {user}@{db} refused: {reason}"
-            ),
             AuthEvent::Refused {
                 connection_id,
                 user,
@@ -779,12 +756,7 @@ impl Session {
                     }
                     Err((user, reason)) => {
                         let user = user.unwrap_or(conversation.user);
-                        self.log_refusal_text(
-                            user,
-                            &conversation.db,
-                            crate::aws::MECHANISM,
-                            reason,
-                        );
+                        self.log_refusal(user, &conversation.db, crate::aws::MECHANISM, reason);
                         Err(authentication_failed())
                     }
                 }
@@ -841,27 +813,20 @@ impl Session {
         }
     }
 
-    #[cfg(feature = "aws")]
-    fn log_refusal_text(&self, user: String, db: &str, mechanism: &'static str, reason: String) {
-        if let Some(log) = &self.config.auth_log {
-            log(&AuthEvent::RefusedBecause {
-                connection_id: self.connection_id,
-                user,
-                db: db.to_owned(),
-                mechanism,
-                reason,
-            });
-        }
-    }
-
-    fn log_refusal(&self, user: String, db: &str, mechanism: &'static str, reason: &'static str) {
+    fn log_refusal(
+        &self,
+        user: String,
+        db: &str,
+        mechanism: &'static str,
+        reason: impl Into<std::borrow::Cow<'static, str>>,
+    ) {
         if let Some(log) = &self.config.auth_log {
             log(&AuthEvent::Refused {
                 connection_id: self.connection_id,
                 user,
                 db: db.to_owned(),
                 mechanism,
-                reason,
+                reason: reason.into(),
             });
         }
     }
