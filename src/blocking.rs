@@ -125,7 +125,13 @@ pub fn connect(uri: impl IntoConnectionString, mut options: ConnectOptions) -> R
         };
         let style = adapter::hello_style(&options, Some(&cs));
         let load_balanced = cs.option("loadBalanced") == Some("true");
-        let (mut login, hello) = Login::start(cs.credential(), &mut options, style, load_balanced)?;
+        let (mut login, hello) = Login::start(
+            cs.credential(),
+            Some(&target.host),
+            &mut options,
+            style,
+            load_balanced,
+        )?;
         let authenticated = drive(&mut stream, &mut login, Next::Write(hello), &options)?;
         return Ok(adapter::Connection {
             stream,
@@ -251,7 +257,7 @@ pub fn authenticate<S: Read + Write>(
     mut options: ConnectOptions,
 ) -> Result<Authenticated> {
     let style = adapter::hello_style(&options, None);
-    let (mut login, hello) = Login::start(credential, &mut options, style, false)?;
+    let (mut login, hello) = Login::start(credential, None, &mut options, style, false)?;
     drive(
         &mut Untimed(stream),
         &mut login,
@@ -322,6 +328,11 @@ fn drive<S: ReplyDeadline>(
             }
             #[cfg(feature = "aws")]
             Next::Ask(ask) => login.on_answer(adapter::answer_ask(&ask))?,
+            #[cfg(feature = "oidc")]
+            Next::Token(request) => {
+                let environment = request.environment();
+                login.on_token(adapter::fetch_token(request)?, options, environment)?
+            }
             Next::Done(authenticated) => return Ok(authenticated),
         }
     }

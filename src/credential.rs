@@ -7,6 +7,8 @@
 
 use std::fmt;
 use std::str::FromStr;
+#[cfg(feature = "oidc")]
+use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::secret::Secret;
@@ -298,6 +300,16 @@ pub struct Credential {
     password: Option<Secret>,
     mechanism: Option<AuthMechanism>,
     mechanism_properties: MechanismProperties,
+    #[cfg(feature = "oidc")]
+    oidc: OidcSettings,
+}
+
+/// What code set for MONGODB-OIDC: the callbacks and `ALLOWED_HOSTS` (neither can be in a URI).
+#[cfg(feature = "oidc")]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct OidcSettings {
+    pub(crate) callbacks: Vec<crate::oidc::callback::CallbackSetting>,
+    pub(crate) allowed_hosts: Option<Vec<String>>,
 }
 
 impl Credential {
@@ -326,6 +338,21 @@ impl Credential {
     /// `SERVICE_NAME`).
     pub fn mechanism_properties(&self) -> &MechanismProperties {
         &self.mechanism_properties
+    }
+
+    /// MONGODB-OIDC: the callback set in code, and which flow it serves.
+    #[cfg(feature = "oidc")]
+    pub(crate) fn oidc_callback(&self) -> Option<&crate::oidc::callback::CallbackSetting> {
+        self.oidc.callbacks.first()
+    }
+
+    /// MONGODB-OIDC: the hosts the human flow may send tokens to (rule L6).
+    #[cfg(feature = "oidc")]
+    pub fn oidc_allowed_hosts(&self) -> Vec<&str> {
+        match &self.oidc.allowed_hosts {
+            Some(hosts) => hosts.iter().map(String::as_str).collect(),
+            None => crate::oidc::DEFAULT_ALLOWED_HOSTS.to_vec(),
+        }
     }
 
     /// `"<source>.<username>"`, the value of `saslSupportedMechs` in `hello` (rule D6). The
@@ -402,6 +429,46 @@ impl CredentialOptions {
         self
     }
 
+    /// MONGODB-OIDC: the machine callback (the spec's `OIDC_CALLBACK`), which gets access tokens
+    /// for a workload (rule L19). It replaces `ENVIRONMENT`, which must not be set with it.
+    #[cfg(feature = "oidc")]
+    pub fn oidc_callback(mut self, callback: Arc<dyn crate::oidc::OidcCallback>) -> Self {
+        self.input
+            .oidc
+            .callbacks
+            .push(crate::oidc::callback::CallbackSetting {
+                flow: crate::oidc::Flow::Machine,
+                callback,
+            });
+        self
+    }
+
+    /// MONGODB-OIDC: the human callback (`OIDC_HUMAN_CALLBACK`), which may have a person log in
+    /// with the identity provider the server names, and returns refresh tokens (rule L20).
+    #[cfg(feature = "oidc")]
+    pub fn oidc_human_callback(mut self, callback: Arc<dyn crate::oidc::OidcCallback>) -> Self {
+        self.input
+            .oidc
+            .callbacks
+            .push(crate::oidc::callback::CallbackSetting {
+                flow: crate::oidc::Flow::Human,
+                callback,
+            });
+        self
+    }
+
+    /// MONGODB-OIDC: the hosts the human flow may send tokens to (`ALLOWED_HOSTS`, rule L6;
+    /// default [`DEFAULT_ALLOWED_HOSTS`](crate::oidc::DEFAULT_ALLOWED_HOSTS)). A pattern
+    /// `*.example.com` matches subdomains at any depth.
+    #[cfg(feature = "oidc")]
+    pub fn oidc_allowed_hosts<S: Into<String>>(
+        mut self,
+        hosts: impl IntoIterator<Item = S>,
+    ) -> Self {
+        self.input.oidc.allowed_hosts = Some(hosts.into_iter().map(Into::into).collect());
+        self
+    }
+
     /// Overrides the connection string's policy for explicit MONGODB-AWS credentials.
     pub fn explicit_aws_credentials(mut self, policy: ExplicitAwsCredentials) -> Self {
         self.aws_credentials = Some(policy);
@@ -438,6 +505,8 @@ pub(crate) struct AuthInput {
     pub(crate) source: Option<String>,
     pub(crate) mechanism: Option<AuthMechanism>,
     pub(crate) properties: MechanismProperties,
+    #[cfg(feature = "oidc")]
+    pub(crate) oidc: OidcSettings,
 }
 
 impl AuthInput {
@@ -457,6 +526,15 @@ impl AuthInput {
             self.mechanism = code.mechanism;
         }
         self.properties.merge_from(&code.properties);
+        #[cfg(feature = "oidc")]
+        {
+            self.oidc
+                .callbacks
+                .extend(code.oidc.callbacks.iter().cloned());
+            if code.oidc.allowed_hosts.is_some() {
+                self.oidc.allowed_hosts.clone_from(&code.oidc.allowed_hosts);
+            }
+        }
     }
 
     /// Table B and sections A and C of the auth spec. `uri_database` is the database path of the
@@ -571,7 +649,7 @@ impl AuthInput {
             }
             Some(AuthMechanism::MongoDbOidc) => {
                 forbid_password(password)?;
-                validate_oidc(label, username.as_deref(), &properties)?;
+                validate_oidc(label, username.as_deref(), &properties, self)?;
             }
         }
         // `mongodb://@host/?authMechanism=MONGODB-X509` names no subject; sending `user: ""` would
@@ -587,6 +665,8 @@ impl AuthInput {
             password: self.password.clone(),
             mechanism,
             mechanism_properties: properties,
+            #[cfg(feature = "oidc")]
+            oidc: self.oidc.clone(),
         }))
     }
 
@@ -641,19 +721,69 @@ fn forbid_properties(
     Ok(())
 }
 
-/// Rules L2-L4 (callbacks can only be set in code, and this crate does not take them yet).
+/// Rules L2 to L6: `ENVIRONMENT` or a callback (not both, and one callback only), `TOKEN_RESOURCE`
+/// exactly with azure and gcp, no username with `test`, `ALLOWED_HOSTS` only for a human callback.
 fn validate_oidc(
     label: &str,
     username: Option<&str>,
     properties: &MechanismProperties,
+    input: &AuthInput,
 ) -> Result<()> {
     forbid_properties(label, properties, &["ENVIRONMENT", "TOKEN_RESOURCE"])?;
-    let environment = properties.get("ENVIRONMENT").ok_or_else(|| {
-        Error::credential(
+    #[cfg(feature = "oidc")]
+    let (callbacks, allowed_hosts) = (
+        input.oidc.callbacks.as_slice(),
+        input.oidc.allowed_hosts.is_some(),
+    );
+    #[cfg(not(feature = "oidc"))]
+    let (callbacks, allowed_hosts): (&[()], bool) = {
+        let _ = input;
+        (&[], false)
+    };
+    if callbacks.len() > 1 {
+        return Err(Error::credential(
             label,
-            "ENVIRONMENT (test, azure, gcp or k8s) or a callback is required",
-        )
-    })?;
+            "set either a machine callback or a human callback, not both (rule L5)",
+        ));
+    }
+    let environment = properties.get("ENVIRONMENT");
+    let human = {
+        #[cfg(feature = "oidc")]
+        {
+            callbacks
+                .first()
+                .is_some_and(|c| c.flow == crate::oidc::Flow::Human)
+        }
+        #[cfg(not(feature = "oidc"))]
+        false
+    };
+    if allowed_hosts && !human {
+        return Err(Error::credential(
+            label,
+            "ALLOWED_HOSTS applies to the human flow only; it needs a human callback (rule L6)",
+        ));
+    }
+    let Some(environment) = environment else {
+        if callbacks.is_empty() {
+            return Err(Error::credential(
+                label,
+                "ENVIRONMENT (test, azure, gcp or k8s) or a callback is required",
+            ));
+        }
+        if properties.contains("TOKEN_RESOURCE") {
+            return Err(Error::credential(
+                label,
+                "TOKEN_RESOURCE is only for ENVIRONMENT:azure and ENVIRONMENT:gcp (rule L4)",
+            ));
+        }
+        return Ok(());
+    };
+    if !callbacks.is_empty() {
+        return Err(Error::credential(
+            label,
+            "ENVIRONMENT and a callback must not both be set (rule L3)",
+        ));
+    }
     if !OIDC_ENVIRONMENTS.contains(&environment) {
         return Err(Error::credential(
             label,

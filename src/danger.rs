@@ -27,3 +27,16 @@ pub fn with_forced_nonces(
     options.forced_nonces = Some(Box::new(generator));
     options
 }
+
+/// Sends the MONGODB-OIDC `azure` and `gcp` environments' metadata requests to `base` (say
+/// `http://127.0.0.1:8080`) instead of `http://169.254.169.254` or `http://metadata`, with the
+/// same paths and headers: a test plays the metadata endpoint. Pointed elsewhere, it would hand a
+/// workload's identity to whoever listens there.
+#[cfg(feature = "oidc")]
+pub fn with_oidc_metadata_endpoint(
+    mut options: AuthOptions,
+    base: impl Into<String>,
+) -> AuthOptions {
+    options.oidc_metadata_endpoint = Some(base.into());
+    options
+}

@@ -154,6 +154,15 @@ pub enum Error {
     #[error("MONGODB-AWS: {0}")]
     Aws(#[from] AwsError),
 
+    /// MONGODB-OIDC could not get a token (a callback failed or returned nothing usable, a
+    /// built-in environment's file or endpoint failed), the server's `IdpInfo` is malformed, or
+    /// the host is not in `ALLOWED_HOSTS`.
+    #[error("MONGODB-OIDC: {reason}")]
+    Oidc {
+        /// What went wrong, and which rule it breaks.
+        reason: String,
+    },
+
     /// TLS could not be set up: a file or key of the configuration, or the handshake itself
     /// (a server certificate that is not trusted says why).
     #[error("TLS: {0}")]
@@ -554,6 +563,13 @@ impl Error {
         Error::InvalidOption {
             option: option.into(),
             rule: rule.into(),
+        }
+    }
+
+    #[cfg_attr(not(feature = "oidc"), allow(dead_code))]
+    pub(crate) fn oidc(reason: impl Into<String>) -> Self {
+        Error::Oidc {
+            reason: reason.into(),
         }
     }
 

@@ -46,6 +46,9 @@ use crate::scram::{
 use crate::secret::Secret;
 use crate::{plain, x509};
 
+#[cfg(feature = "oidc")]
+mod oidc;
+
 /// What the caller does next.
 ///
 /// New mechanisms may add steps (an HTTP fetch for MONGODB-AWS credentials, a token callback for
@@ -66,6 +69,11 @@ pub enum Step {
     /// do it and pass the result to [`Authenticator::handle_answer`].
     #[cfg(feature = "aws")]
     Ask(crate::aws::chain::Ask),
+    /// MONGODB-OIDC needs an access token: run [`TokenRequest::fetch`](crate::oidc::TokenRequest::fetch)
+    /// (it calls the credential's callback, or has the caller do what a built-in environment
+    /// asks) and pass the token to [`Authenticator::handle_token`].
+    #[cfg(feature = "oidc")]
+    Token(crate::oidc::TokenRequest),
 }
 
 impl Step {
@@ -78,6 +86,8 @@ impl Step {
                 Step::Done(_) => "Done",
                 #[cfg(feature = "aws")]
                 Step::Ask(_) => "Ask",
+                #[cfg(feature = "oidc")]
+                Step::Token(_) => "Token",
             },
         }
     }
@@ -116,6 +126,12 @@ pub struct AuthOptions {
     aws_provider: Option<Arc<dyn crate::aws::CredentialProvider>>,
     #[cfg(feature = "aws")]
     aws_cache: Option<Arc<crate::aws::CredentialCache>>,
+    #[cfg(feature = "oidc")]
+    oidc_client: Option<Arc<crate::oidc::OidcClient>>,
+    host: Option<String>,
+    /// Replaces the Azure and GCP metadata hosts (`danger`, for tests).
+    #[cfg(feature = "oidc")]
+    pub(crate) oidc_metadata_endpoint: Option<String>,
 }
 
 impl AuthOptions {
@@ -155,6 +171,23 @@ impl AuthOptions {
     #[cfg(feature = "aws")]
     pub fn aws_credential_cache(mut self, cache: Option<Arc<crate::aws::CredentialCache>>) -> Self {
         self.aws_cache = cache;
+        self
+    }
+
+    /// The MONGODB-OIDC client cache to use (default: one of the authenticator's own). Share one
+    /// across every connection of a client, so the callback runs once for all of them (rule
+    /// L16).
+    #[cfg(feature = "oidc")]
+    pub fn oidc_client(mut self, client: Arc<crate::oidc::OidcClient>) -> Self {
+        self.oidc_client = Some(client);
+        self
+    }
+
+    /// The host of the server being authenticated to, as connected to (after `mongodb+srv`
+    /// resolution, without port). The MONGODB-OIDC human flow refuses to run unless it is in
+    /// `ALLOWED_HOSTS` (rule L6); the adapters set it.
+    pub fn server_host(mut self, host: impl Into<String>) -> Self {
+        self.host = Some(host.into());
         self
     }
 
@@ -203,6 +236,11 @@ impl Default for AuthOptions {
             aws_provider: None,
             #[cfg(feature = "aws")]
             aws_cache: Some(crate::aws::CredentialCache::global()),
+            #[cfg(feature = "oidc")]
+            oidc_client: None,
+            host: None,
+            #[cfg(feature = "oidc")]
+            oidc_metadata_endpoint: None,
         }
     }
 }
@@ -215,6 +253,7 @@ impl fmt::Debug for AuthOptions {
             .field("key_cache", &self.key_cache)
             .field("custom_random", &self.random.is_some())
             .field("forced_nonces", &self.forced_nonces.is_some())
+            .field("host", &self.host)
             .finish()
     }
 }
@@ -223,6 +262,9 @@ impl fmt::Debug for AuthOptions {
 enum Speculative {
     Scram(ClientFirst),
     X509,
+    /// A one-step OIDC `saslStart` with the cached token (rule E4).
+    #[cfg(feature = "oidc")]
+    Oidc,
 }
 
 enum State {
@@ -241,6 +283,15 @@ enum State {
     AwsStarted(crate::aws::ClientFirst, crate::aws::Credentials),
     #[cfg(feature = "aws")]
     AwsSent,
+    #[cfg(feature = "oidc")]
+    OidcFetching(oidc::AfterToken),
+    /// A one-step `saslStart` with a token is out; what a refusal (18) leads to.
+    #[cfg(feature = "oidc")]
+    OidcJwtSent(oidc::OnRefusal),
+    #[cfg(feature = "oidc")]
+    OidcPrincipalSent,
+    #[cfg(feature = "oidc")]
+    OidcJwtContinued,
     Done,
     Failed,
 }
@@ -259,6 +310,12 @@ impl State {
             State::AwsStarted(..) | State::AwsSent => "waiting for a command reply",
             #[cfg(feature = "aws")]
             State::AwsResolving(_) => "waiting for an answer about AWS credentials",
+            #[cfg(feature = "oidc")]
+            State::OidcJwtSent(_) | State::OidcPrincipalSent | State::OidcJwtContinued => {
+                "waiting for a command reply"
+            }
+            #[cfg(feature = "oidc")]
+            State::OidcFetching(_) => "waiting for an OIDC access token",
             State::ScramDeriving(..) => "waiting for derived keys",
             State::Done => "done",
             State::Failed => "failed",
@@ -289,6 +346,8 @@ pub struct Authenticator {
     speculative_used: bool,
     key_cache_hit: bool,
     last_reply: Vec<u8>,
+    #[cfg(feature = "oidc")]
+    oidc: Option<oidc::OidcLogin>,
 }
 
 impl Authenticator {
@@ -309,15 +368,22 @@ impl Authenticator {
             Some(AuthMechanism::MongoDbX509) => {}
             #[cfg(feature = "aws")]
             Some(AuthMechanism::MongoDbAws) => {}
+            #[cfg(feature = "oidc")]
+            Some(AuthMechanism::MongoDbOidc) => {}
             Some(other) => {
                 return Err(Error::UnsupportedMechanism {
                     mechanism: other.as_str(),
                 });
             }
         }
+        #[cfg(feature = "oidc")]
+        let oidc = (mechanism == Some(AuthMechanism::MongoDbOidc))
+            .then(|| oidc::OidcLogin::new(options.oidc_client.clone()));
         Ok(Authenticator {
             credential: credential.clone(),
             options,
+            #[cfg(feature = "oidc")]
+            oidc,
             state: State::Ready,
             mechanism,
             conversation_id: None,
@@ -362,6 +428,8 @@ impl Authenticator {
                 let command = x509::authenticate_command(self.credential.username());
                 return Ok(Some((command, Speculative::X509)));
             }
+            #[cfg(feature = "oidc")]
+            Some(AuthMechanism::MongoDbOidc) => return Ok(self.oidc_speculative()),
             _ => return Ok(None),
         };
         let client = match self.scram_client(variant) {
@@ -422,6 +490,13 @@ impl Authenticator {
                 self.speculative_used = true;
                 Ok(self.done())
             }
+            #[cfg(feature = "oidc")]
+            (Some(Speculative::Oidc), Some(spec)) => {
+                self.mechanism = Some(AuthMechanism::MongoDbOidc);
+                self.speculative_used = true;
+                self.read_sasl_reply(spec, true)?;
+                Ok(self.done())
+            }
             (None, Some(_)) => Err(Error::protocol(
                 "the server answered a speculativeAuthenticate that was not sent",
             )),
@@ -447,6 +522,8 @@ impl Authenticator {
             | State::X509Sent => true,
             #[cfg(feature = "aws")]
             State::AwsStarted(..) | State::AwsSent => true,
+            #[cfg(feature = "oidc")]
+            State::OidcJwtSent(_) | State::OidcPrincipalSent | State::OidcJwtContinued => true,
             _ => false,
         };
         if !awaiting_reply {
@@ -475,6 +552,12 @@ impl Authenticator {
 
     fn on_reply(&mut self, reply: &[u8], state: State) -> Result<Step> {
         let doc = reply_document(reply)?;
+        #[cfg(feature = "oidc")]
+        let state = match state {
+            // A refused token is not always the end: the flows retry (rules L19, L20).
+            State::OidcJwtSent(on_refusal) => return self.on_oidc_jwt_reply(reply, on_refusal),
+            other => other,
+        };
         check_ok(doc)?;
         self.last_reply = reply.to_vec();
         match state {
@@ -518,6 +601,18 @@ impl Authenticator {
             }
             #[cfg(feature = "aws")]
             State::AwsSent => {
+                self.read_sasl_reply(doc, true)?;
+                Ok(self.done())
+            }
+            #[cfg(feature = "oidc")]
+            State::OidcPrincipalSent => {
+                let payload = self.read_sasl_reply(doc, false)?;
+                let idp_info = crate::oidc::IdpInfo::from_bson(payload)?;
+                self.last_reply.clear();
+                self.request_token(Some(idp_info), None, oidc::AfterToken::Continue)
+            }
+            #[cfg(feature = "oidc")]
+            State::OidcJwtContinued => {
                 self.read_sasl_reply(doc, true)?;
                 Ok(self.done())
             }
@@ -572,6 +667,8 @@ impl Authenticator {
             .or(self.credential.mechanism())
             .unwrap_or(AuthMechanism::ScramSha256);
         self.mechanism = Some(mechanism);
+        #[cfg(feature = "oidc")]
+        self.invalidate_connection_token();
         self.conversation_id = None;
         self.round_trips = 0;
         self.speculative_used = false;
@@ -615,6 +712,8 @@ impl Authenticator {
             }
             #[cfg(feature = "aws")]
             AuthMechanism::MongoDbAws => self.start_aws(),
+            #[cfg(feature = "oidc")]
+            AuthMechanism::MongoDbOidc => self.start_oidc(),
             other => Err(Error::UnsupportedMechanism {
                 mechanism: other.as_str(),
             }),

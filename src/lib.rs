@@ -42,6 +42,8 @@
 
 #[cfg(any(feature = "blocking", feature = "tokio"))]
 pub mod adapter;
+#[cfg(any(feature = "aws", feature = "oidc"))]
+pub mod ask;
 #[cfg(feature = "aws")]
 pub mod aws;
 #[cfg(feature = "blocking")]
@@ -54,6 +56,8 @@ pub mod devpki;
 pub mod environment;
 pub mod error;
 pub mod handshake;
+#[cfg(feature = "oidc")]
+pub mod oidc;
 pub mod plain;
 pub mod random;
 pub mod scram;

@@ -151,7 +151,13 @@ pub async fn connect(
         };
         let style = adapter::hello_style(&options, Some(&cs));
         let load_balanced = cs.option("loadBalanced") == Some("true");
-        let (mut login, hello) = Login::start(cs.credential(), &mut options, style, load_balanced)?;
+        let (mut login, hello) = Login::start(
+            cs.credential(),
+            Some(&target.host),
+            &mut options,
+            style,
+            load_balanced,
+        )?;
         let authenticated = drive(&mut stream, &mut login, Next::Write(hello), &options).await?;
         return Ok(adapter::Connection {
             stream,
@@ -194,7 +200,7 @@ pub async fn authenticate<S: AsyncRead + AsyncWrite + Unpin>(
     mut options: ConnectOptions,
 ) -> Result<Authenticated> {
     let style = adapter::hello_style(&options, None);
-    let (mut login, hello) = Login::start(credential, &mut options, style, false)?;
+    let (mut login, hello) = Login::start(credential, None, &mut options, style, false)?;
     drive(stream, &mut login, Next::Write(hello), &options).await
 }
 
@@ -234,6 +240,17 @@ async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
                         source: std::io::Error::other(e),
                     })?;
                 login.on_answer(answer)?
+            }
+            #[cfg(feature = "oidc")]
+            Next::Token(request) => {
+                let environment = request.environment();
+                let token = ::tokio::task::spawn_blocking(move || adapter::fetch_token(request))
+                    .await
+                    .map_err(|e| Error::Io {
+                        operation: "getting an OIDC token",
+                        source: std::io::Error::other(e),
+                    })??;
+                login.on_token(token, options, environment)?
             }
             Next::Done(authenticated) => return Ok(authenticated),
         }

@@ -94,6 +94,15 @@ pub enum Event<'a> {
         /// The command that got the 391.
         command: &'a str,
     },
+    /// MONGODB-OIDC got an access token for the login.
+    #[cfg(feature = "oidc")]
+    OidcToken {
+        /// The built-in environment that supplied it (`test`, `azure`, `gcp`, `k8s`), or `None`
+        /// for the credential's callback.
+        environment: Option<&'static str>,
+        /// Whether another connection of the same client had already fetched it.
+        from_cache: bool,
+    },
     /// PBKDF2 ran (the key cache had no entry).
     DerivedKey {
         /// The iteration count.
@@ -454,18 +463,27 @@ pub(crate) enum Next {
     /// Answer this (with [`answer_ask`]) and pass the answer to [`Login::on_answer`].
     #[cfg(feature = "aws")]
     Ask(crate::aws::chain::Ask),
+    /// Get this token (with [`fetch_token`]) and pass it to [`Login::on_token`].
+    #[cfg(feature = "oidc")]
+    Token(crate::oidc::TokenRequest),
 }
 
 impl Login {
-    /// Prepares the login; returns it and the `hello` to write first.
+    /// Prepares the login with the server at `host` (as connected to, for MONGODB-OIDC's
+    /// `ALLOWED_HOSTS`); returns it and the `hello` to write first.
     pub(crate) fn start(
         credential: Option<&Credential>,
+        host: Option<&str>,
         options: &mut ConnectOptions,
         style: HelloStyle,
         load_balanced: bool,
     ) -> Result<(Login, Outgoing)> {
+        let mut auth = std::mem::take(&mut options.auth);
+        if let Some(host) = host {
+            auth = auth.server_host(host);
+        }
         let mut authenticator = credential
-            .map(|credential| Authenticator::new(credential, std::mem::take(&mut options.auth)))
+            .map(|credential| Authenticator::new(credential, auth))
             .transpose()?;
         let fields = match &mut authenticator {
             Some(auth) => auth.hello_fields()?,
@@ -528,6 +546,26 @@ impl Login {
         self.next(step)
     }
 
+    /// Takes the token of a [`Next::Token`].
+    #[cfg(feature = "oidc")]
+    pub(crate) fn on_token(
+        &mut self,
+        token: crate::oidc::IssuedToken,
+        options: &ConnectOptions,
+        environment: Option<&'static str>,
+    ) -> Result<Next> {
+        options.emit(Event::OidcToken {
+            environment,
+            from_cache: token.from_cache(),
+        });
+        let auth = self.authenticator.as_mut().ok_or(Error::OutOfOrder {
+            call: "on_token",
+            state: "no authentication",
+        })?;
+        let step = auth.handle_token(token)?;
+        self.next(step)
+    }
+
     /// Whether `reply` asks for re-authentication and this connection can do it (it logged in
     /// with a credential).
     pub(crate) fn wants_reauthentication(&self, reply: &[u8]) -> bool {
@@ -554,22 +592,52 @@ impl Login {
             }),
             #[cfg(feature = "aws")]
             Step::Ask(ask) => Next::Ask(ask),
+            #[cfg(feature = "oidc")]
+            Step::Token(request) => Next::Token(request),
         })
     }
+}
+
+/// Gets the token of a MONGODB-OIDC request with blocking I/O (the tokio adapter runs it on the
+/// blocking pool): it waits its turn behind the client's other calls, runs the callback or does
+/// what the built-in environment asks (an HTTP request bounded by the callback's timeout), and
+/// gives up when the callback's timeout (rule L12) is over.
+#[cfg(feature = "oidc")]
+pub fn fetch_token(request: crate::oidc::TokenRequest) -> Result<crate::oidc::IssuedToken> {
+    let timeout = request.timeout();
+    let (sender, receiver) = std::sync::mpsc::sync_channel(1);
+    // A callback that never returns cannot be stopped; the login stops waiting for it.
+    std::thread::Builder::new()
+        .name("mongodb-auth OIDC callback".into())
+        .spawn(move || {
+            let token = request.fetch(
+                |ask| match ask {
+                    crate::ask::Ask::Http(http_request) => http(http_request, timeout),
+                    other => answer_ask(other),
+                },
+                std::thread::sleep,
+            );
+            let _ = sender.send(token);
+        })
+        .map_err(|e| Error::io("starting the OIDC callback", e, timeout))?;
+    receiver.recv_timeout(timeout).map_err(|_| Error::Timeout {
+        operation: "waiting for the OIDC callback",
+        after: timeout,
+    })?
 }
 
 /// How long a `credential_process` may run.
 #[cfg(feature = "aws")]
 pub const PROCESS_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Does what the credential chain asks, with blocking I/O (the tokio adapter runs it on the
-/// blocking pool): a file read (capped at 1 MiB), a `credential_process` run (its output capped at
-/// 64 KiB, killed after [`PROCESS_TIMEOUT`]).
-#[cfg(feature = "aws")]
-pub fn answer_ask(ask: &crate::aws::chain::Ask) -> crate::aws::chain::Answer {
+/// Does what a machine asks, with blocking I/O (the tokio adapter runs it on the blocking
+/// pool): a file read (capped at 1 MiB), a `credential_process` run (its output capped at 64 KiB,
+/// killed after [`PROCESS_TIMEOUT`]), an HTTP exchange (within [`HTTP_TIMEOUT`]).
+#[cfg(any(feature = "aws", feature = "oidc"))]
+pub fn answer_ask(ask: &crate::ask::Ask) -> crate::ask::Answer {
     use std::io::Read as _;
 
-    use crate::aws::chain::{Answer, Ask};
+    use crate::ask::{Answer, Ask};
     match ask {
         Ask::ReadFile { path } => {
             let file = match std::fs::File::open(path) {
@@ -578,26 +646,29 @@ pub fn answer_ask(ask: &crate::aws::chain::Ask) -> crate::aws::chain::Answer {
                 Err(e) => return Answer::Failed(e.to_string()),
             };
             let mut bytes = Vec::new();
-            let limit = crate::aws::ini::MAX_FILE_SIZE as u64 + 1;
+            let limit = crate::ask::MAX_FILE_SIZE as u64 + 1;
             match file.take(limit).read_to_end(&mut bytes) {
                 Ok(_) => Answer::File(Some(bytes)),
                 Err(e) => Answer::Failed(e.to_string()),
             }
         }
+        #[cfg(feature = "aws")]
         Ask::RunProcess { command } => run_process(command),
-        Ask::Http(request) => http(request),
+        Ask::Http(request) => http(request, HTTP_TIMEOUT),
+        #[allow(unreachable_patterns)]
+        other => Answer::Failed(format!("{other:?} is not answered by this build")),
     }
 }
 
 /// How long a credential endpoint may take (rule K14).
-#[cfg(feature = "aws")]
+#[cfg(any(feature = "aws", feature = "oidc"))]
 pub const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
 
-#[cfg(feature = "aws")]
-fn http(request: &crate::aws::chain::HttpRequest) -> crate::aws::chain::Answer {
-    use crate::aws::chain::Answer;
+#[cfg(any(feature = "aws", feature = "oidc"))]
+fn http(request: &crate::ask::HttpRequest, timeout: Duration) -> crate::ask::Answer {
+    use crate::ask::Answer;
     let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(HTTP_TIMEOUT))
+        .timeout_global(Some(timeout))
         .http_status_as_error(false)
         .max_redirects(0)
         .build()
@@ -620,7 +691,7 @@ fn http(request: &crate::aws::chain::HttpRequest) -> crate::aws::chain::Answer {
     match response
         .body_mut()
         .with_config()
-        .limit(crate::aws::json::MAX_BODY as u64)
+        .limit(crate::ask::MAX_BODY_SIZE as u64)
         .read_to_vec()
     {
         Ok(body) => Answer::Http {
@@ -632,11 +703,11 @@ fn http(request: &crate::aws::chain::HttpRequest) -> crate::aws::chain::Answer {
 }
 
 #[cfg(feature = "aws")]
-fn run_process(command: &str) -> crate::aws::chain::Answer {
+fn run_process(command: &str) -> crate::ask::Answer {
     use std::io::Read as _;
     use std::process::{Command, Stdio};
 
-    use crate::aws::chain::Answer;
+    use crate::ask::Answer;
     let mut shell = if cfg!(windows) {
         let mut c = Command::new("cmd");
         c.args(["/C", command]);
@@ -660,7 +731,7 @@ fn run_process(command: &str) -> crate::aws::chain::Answer {
         std::thread::spawn(move || {
             let mut bytes = zeroize::Zeroizing::new(Vec::new());
             let _ = stdout
-                .take(crate::aws::json::MAX_BODY as u64 + 1)
+                .take(crate::ask::MAX_BODY_SIZE as u64 + 1)
                 .read_to_end(&mut bytes);
             bytes
         })

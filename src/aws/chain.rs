@@ -49,6 +49,8 @@ use crate::environment::{Clock, Environment, SystemClock};
 use crate::error::{AwsError, Error, Result};
 use crate::secret::Secret;
 
+pub use crate::ask::{Answer, Ask, HttpRequest};
+
 /// Where credentials came from (or were looked for).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -115,96 +117,6 @@ pub struct Tried {
 pub trait CredentialProvider: Send + Sync {
     /// The credentials.
     fn credentials(&self) -> Result<Credentials>;
-}
-
-/// What the chain needs its caller to do.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Ask {
-    /// Read this file (answer [`Answer::File`], `None` when it does not exist).
-    ReadFile {
-        /// The file.
-        path: PathBuf,
-    },
-    /// Run this command line with the shell (`sh -c`; `cmd /C` on Windows) and answer
-    /// [`Answer::Process`].
-    RunProcess {
-        /// The command line, as the profile's `credential_process` gives it.
-        command: String,
-    },
-    /// Send this HTTP request (10 seconds at most, no redirects, the body capped at 64 KiB) and
-    /// answer [`Answer::Http`].
-    Http(HttpRequest),
-}
-
-/// An HTTP request of a credential source (STS, container or instance metadata).
-#[derive(Clone, PartialEq, Eq)]
-pub struct HttpRequest {
-    /// `GET`, `PUT` or `POST`.
-    pub method: &'static str,
-    /// The URL.
-    pub url: String,
-    /// The headers (an authorization token or a signature among them).
-    pub headers: Vec<(String, Secret)>,
-    /// The body (a web identity token, for STS).
-    pub body: zeroize::Zeroizing<Vec<u8>>,
-}
-
-impl fmt::Debug for HttpRequest {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("HttpRequest")
-            .field("method", &self.method)
-            .field("url", &self.url)
-            .field(
-                "headers",
-                &self.headers.iter().map(|(n, _)| n).collect::<Vec<_>>(),
-            )
-            .finish()
-    }
-}
-
-/// The caller's answer to an [`Ask`].
-#[derive(Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Answer {
-    /// The file's bytes; `None` when it does not exist.
-    File(Option<Vec<u8>>),
-    /// What the process printed, and whether it succeeded.
-    Process {
-        /// Exit status 0.
-        success: bool,
-        /// Its standard output (credentials, so wiped when dropped).
-        stdout: zeroize::Zeroizing<Vec<u8>>,
-    },
-    /// The HTTP status and body.
-    Http {
-        /// The status code.
-        status: u16,
-        /// The body (credentials, so wiped when dropped).
-        body: zeroize::Zeroizing<Vec<u8>>,
-    },
-    /// The ask could not be done (unreadable file, a command that cannot start, a timeout).
-    Failed(String),
-}
-
-impl fmt::Debug for Answer {
-    /// A file or a process output may hold secrets: only sizes are shown.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Answer::File(bytes) => write!(f, "File({:?} bytes)", bytes.as_ref().map(Vec::len)),
-            Answer::Process { success, stdout } => {
-                write!(
-                    f,
-                    "Process {{ success: {success}, stdout: {} bytes }}",
-                    stdout.len()
-                )
-            }
-            Answer::Http { status, body } => {
-                write!(f, "Http {{ status: {status}, body: {} bytes }}", body.len())
-            }
-            Answer::Failed(reason) => write!(f, "Failed({reason:?})"),
-        }
-    }
 }
 
 /// What the caller does next.

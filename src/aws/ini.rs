@@ -17,7 +17,7 @@
 use crate::error::AwsError;
 
 /// The largest file read: real ones are a few kilobytes.
-pub const MAX_FILE_SIZE: usize = 1024 * 1024;
+pub const MAX_FILE_SIZE: usize = crate::ask::MAX_FILE_SIZE;
 
 /// A parsed file: its sections in order, each with its keys in order.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -11,7 +11,7 @@ use crate::error::AwsError;
 use crate::secret::Secret;
 
 /// The largest body read.
-pub const MAX_BODY: usize = 64 * 1024;
+pub const MAX_BODY: usize = crate::ask::MAX_BODY_SIZE;
 
 fn malformed(rule: &'static str) -> AwsError {
     AwsError::MalformedCredentials(rule)

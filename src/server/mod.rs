@@ -17,6 +17,8 @@
 pub mod aws;
 pub mod danger;
 mod net;
+#[cfg(feature = "oidc-server")]
+pub mod oidc;
 pub mod scram;
 mod session;
 mod users;

@@ -46,6 +46,8 @@ pub struct ServerConfig {
     tls: Option<Arc<rustls::ServerConfig>>,
     #[cfg(feature = "aws")]
     aws: Option<super::session::AwsSettings>,
+    #[cfg(feature = "oidc-server")]
+    oidc: Option<super::oidc::OidcSettings>,
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -81,7 +83,16 @@ impl ServerConfig {
             tls: None,
             #[cfg(feature = "aws")]
             aws: None,
+            #[cfg(feature = "oidc-server")]
+            oidc: None,
         }
+    }
+
+    /// Accepts MONGODB-OIDC (see [`super::oidc`]).
+    #[cfg(feature = "oidc-server")]
+    pub fn oidc(mut self, settings: super::oidc::OidcSettings) -> Self {
+        self.oidc = Some(settings);
+        self
     }
 
     /// Accepts MONGODB-AWS (see [`super::aws`]).
@@ -238,6 +249,7 @@ impl Server {
     pub async fn bind(addr: impl ToSocketAddrs, config: ServerConfig) -> std::io::Result<Server> {
         let listener = TcpListener::bind(addr).await?;
         let local_addr = listener.local_addr()?;
+        #[cfg_attr(not(any(feature = "aws", feature = "oidc-server")), allow(unused_mut))]
         let mut session = match config.random {
             Some(random) => SessionConfig::with_random(config.users, random),
             None => SessionConfig::new(config.users),
@@ -246,6 +258,10 @@ impl Server {
         #[cfg(feature = "aws")]
         {
             session.aws = config.aws;
+        }
+        #[cfg(feature = "oidc-server")]
+        {
+            session.oidc = config.oidc;
         }
         session.auth_log = config.auth_log;
         let shared = Arc::new(Shared {
@@ -275,6 +291,12 @@ impl Server {
     /// The address the server listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// Changes how the server misbehaves, from the next command on (see [`super::danger`]):
+    /// a test arms a fail point between two operations.
+    pub fn misbehave(&self, misbehavior: Option<Misbehavior>) {
+        self.shared.session.misbehave(misbehavior);
     }
 
     /// Connections open now.

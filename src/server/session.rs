@@ -106,13 +106,17 @@ pub struct SessionConfig {
     pub users: UserStore,
     /// Receives every login and refusal.
     pub auth_log: Option<AuthLog>,
-    misbehavior: Option<Misbehavior>,
-    fail_point: Option<ArmedFailPoint>,
+    /// Misbehavior, changeable while the server runs (a test arms a fail point between two
+    /// operations, as with mongod's `configureFailPoint`).
+    faults: Mutex<Faults>,
     /// Server nonces come from here.
     random: Mutex<BoxedRandom>,
     /// MONGODB-AWS, when enabled.
     #[cfg(feature = "aws")]
     pub aws: Option<AwsSettings>,
+    /// MONGODB-OIDC, when enabled.
+    #[cfg(feature = "oidc-server")]
+    pub oidc: Option<super::oidc::OidcSettings>,
     /// Keys the decoy salts of unknown users, so they are stable but unpredictable.
     decoy_key: Zeroizing<[u8; 32]>,
     /// A user with both verifiers that no password matches: PLAIN checks stand in its verifiers
@@ -124,7 +128,7 @@ impl std::fmt::Debug for SessionConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SessionConfig")
             .field("users", &self.users)
-            .field("misbehavior", &self.misbehavior)
+            .field("misbehavior", &self.faults().misbehavior)
             .field("auth_log", &self.auth_log.is_some())
             .finish_non_exhaustive()
     }
@@ -155,23 +159,30 @@ impl SessionConfig {
         SessionConfig {
             users,
             auth_log: None,
-            misbehavior: None,
-            fail_point: None,
+            faults: Mutex::new(Faults::default()),
             random: Mutex::new(Box::new(random)),
             #[cfg(feature = "aws")]
             aws: None,
+            #[cfg(feature = "oidc-server")]
+            oidc: None,
             decoy_key,
             decoy_user,
         }
     }
 
-    /// Makes the server misbehave (for tests of clients).
-    pub fn misbehave(&mut self, misbehavior: Option<Misbehavior>) {
-        self.fail_point = match &misbehavior {
+    /// Makes the server misbehave (for tests of clients), from now on; `None` stops it. A new
+    /// fail point replaces the previous one and counts its `times` afresh.
+    pub fn misbehave(&self, misbehavior: Option<Misbehavior>) {
+        let mut faults = self.faults();
+        faults.fail_point = match &misbehavior {
             Some(Misbehavior::FailCommand(rule)) => Some(ArmedFailPoint::new(rule.clone())),
             _ => None,
         };
-        self.misbehavior = misbehavior;
+        faults.misbehavior = misbehavior;
+    }
+
+    fn faults(&self) -> std::sync::MutexGuard<'_, Faults> {
+        self.faults.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn fill_random(&self, bytes: &mut [u8]) {
@@ -181,6 +192,12 @@ impl SessionConfig {
             .unwrap_or_else(PoisonError::into_inner)
             .fill(bytes);
     }
+}
+
+#[derive(Default)]
+struct Faults {
+    misbehavior: Option<Misbehavior>,
+    fail_point: Option<ArmedFailPoint>,
 }
 
 struct Conversation {
@@ -205,6 +222,9 @@ enum Stage {
         server_nonce: Vec<u8>,
         host: String,
     },
+    /// MONGODB-OIDC: `IdpInfo` was sent; the client's token comes next.
+    #[cfg(feature = "oidc-server")]
+    OidcAwaitingJwt,
 }
 
 /// What the server needs for MONGODB-AWS: the STS host clients sign for, and who checks their
@@ -341,12 +361,13 @@ impl Session {
             Some(Ok((name, _))) => name.as_str().to_owned(),
             _ => return Err(error_reply(codes::BAD_VALUE, "empty command")),
         };
-        if let Some((code, code_name)) = self
+        let failure = self
             .config
+            .faults()
             .fail_point
             .as_ref()
-            .and_then(|point| point.fire(&name))
-        {
+            .and_then(|point| point.fire(&name));
+        if let Some((code, code_name)) = failure {
             return Err(error_reply(
                 (code, code_name),
                 &format!("Failing command {name} via the failCommand misbehavior"),
@@ -355,13 +376,16 @@ impl Session {
         match name.as_str() {
             "hello" | "isMaster" | "ismaster" => Ok(self.hello(doc, name == "hello", now)),
             "saslStart" => self
-                .sasl_start(db, doc, false)
+                .sasl_start(db, doc, false, now)
                 .map(|reply| reply.unwrap_or_else(authentication_failed)),
             "saslContinue" => self.sasl_continue(doc, now),
             "authenticate" => self.authenticate_x509(db, doc, false),
             "ping" | "endSessions" => Ok(rawdoc! { "ok": 1.0 }),
             "buildInfo" | "buildinfo" => Ok(build_info()),
             "connectionStatus" => Ok(self.connection_status()),
+            // Something for an authenticated client to run: the server stores no data.
+            "find" if self.is_authenticated() => Ok(empty_cursor(db, doc)),
+            "insert" if self.is_authenticated() => Ok(inserted(doc)),
             _ if self.authenticated.is_empty() => Err(error_reply(
                 codes::UNAUTHORIZED,
                 &format!("Command {name} requires authentication"),
@@ -423,7 +447,9 @@ impl Session {
                 _ => String::new(),
             };
             let answer = match (first_key.as_str(), db) {
-                ("saslStart", Some(db)) => self.sasl_start(&db, speculative, true).ok().flatten(),
+                ("saslStart", Some(db)) => {
+                    self.sasl_start(&db, speculative, true, now).ok().flatten()
+                }
                 // PyMongo sends the X.509 attempt without `db`: that means `$external`.
                 ("authenticate", db) => self
                     .authenticate_x509(db.as_deref().unwrap_or("$external"), speculative, true)
@@ -502,6 +528,7 @@ impl Session {
         db: &str,
         doc: &RawDocument,
         speculative: bool,
+        now: SystemTime,
     ) -> Result<Option<RawDocumentBuf>, RawDocumentBuf> {
         let mechanism = match doc.get("mechanism") {
             Ok(Some(RawBsonRef::String(m))) => m.to_owned(),
@@ -527,6 +554,10 @@ impl Session {
             #[cfg(feature = "aws")]
             "MONGODB-AWS" if !speculative && self.config.aws.is_some() => {
                 return Ok(self.aws_start(db, id, &payload));
+            }
+            #[cfg(feature = "oidc-server")]
+            crate::oidc::MECHANISM if self.config.oidc.is_some() => {
+                return Ok(self.oidc_start(db, id, &payload, speculative, now));
             }
             _ => {
                 return Err(error_reply(
@@ -648,6 +679,77 @@ impl Session {
         }
     }
 
+    /// MONGODB-OIDC `saslStart`: a token is checked at once (one step, also inside `hello`); a
+    /// principal step is answered with `IdpInfo` (two steps, rule L15).
+    #[cfg(feature = "oidc-server")]
+    fn oidc_start(
+        &mut self,
+        db: &str,
+        id: i32,
+        payload: &[u8],
+        speculative: bool,
+        now: SystemTime,
+    ) -> Option<RawDocumentBuf> {
+        use super::oidc::{ClientStep, read_client_step};
+        let settings = self.config.oidc.as_ref()?;
+        let step = match (read_client_step(payload), db) {
+            (Ok(step), "$external") => step,
+            (Err(reason), _) => {
+                self.log_refusal(String::new(), db, crate::oidc::MECHANISM, reason);
+                return None;
+            }
+            (Ok(_), _) => {
+                self.log_refusal(String::new(), db, crate::oidc::MECHANISM, "not $external");
+                return None;
+            }
+        };
+        match step {
+            ClientStep::Jwt(token) => {
+                let verdict = settings.verify(token, now);
+                self.oidc_verdict(verdict, id, speculative)
+            }
+            ClientStep::Principal(_) if speculative => None,
+            ClientStep::Principal(name) => {
+                let info = settings.idp_info();
+                self.conversation = Some(Conversation {
+                    id,
+                    db: db.to_owned(),
+                    user: name.unwrap_or_default().to_owned(),
+                    mechanism: crate::oidc::MECHANISM,
+                    speculative: false,
+                    known: true,
+                    skip_empty_exchange: true,
+                    stage: Stage::OidcAwaitingJwt,
+                });
+                Some(sasl_reply(id, false, info.as_bytes()))
+            }
+        }
+    }
+
+    #[cfg(feature = "oidc-server")]
+    fn oidc_verdict(
+        &mut self,
+        verdict: std::result::Result<String, String>,
+        id: i32,
+        speculative: bool,
+    ) -> Option<RawDocumentBuf> {
+        match verdict {
+            Ok(principal) => {
+                self.mark_authenticated(
+                    principal,
+                    "$external".to_owned(),
+                    crate::oidc::MECHANISM,
+                    speculative,
+                );
+                Some(sasl_reply(id, true, b""))
+            }
+            Err(reason) => {
+                self.log_refusal(String::new(), "$external", crate::oidc::MECHANISM, reason);
+                None
+            }
+        }
+    }
+
     fn plain(&mut self, db: &str, id: i32, payload: &[u8]) -> Option<RawDocumentBuf> {
         let Some((user, password)) = split_plain_payload(payload) else {
             self.log_refusal(String::new(), db, "PLAIN", "malformed PLAIN payload");
@@ -701,7 +803,7 @@ impl Session {
         match conversation.stage {
             Stage::AwaitingClientFinal(state) => match state.receive_client_final(&payload) {
                 Ok(mut server_final) => {
-                    if self.config.misbehavior == Some(Misbehavior::WrongServerSignature) {
+                    if self.config.faults().misbehavior == Some(Misbehavior::WrongServerSignature) {
                         server_final = wrong_signature(&server_final);
                     }
                     let done = conversation.skip_empty_exchange;
@@ -760,6 +862,16 @@ impl Session {
                         Err(authentication_failed())
                     }
                 }
+            }
+            #[cfg(feature = "oidc-server")]
+            Stage::OidcAwaitingJwt => {
+                use super::oidc::{ClientStep, read_client_step};
+                let verdict = match (read_client_step(&payload), &self.config.oidc) {
+                    (Ok(ClientStep::Jwt(token)), Some(settings)) => settings.verify(token, now),
+                    _ => Err("the second step is not a JwtStepRequest".to_owned()),
+                };
+                self.oidc_verdict(verdict, id, false)
+                    .ok_or_else(authentication_failed)
             }
             Stage::AwaitingEmptyExchange => {
                 if !payload.is_empty() {
@@ -889,6 +1001,29 @@ fn wrong_signature(server_final: &[u8]) -> Vec<u8> {
         *first ^= 1;
     }
     format!("v={}", BASE64.encode(bytes)).into_bytes()
+}
+
+/// `find`'s reply: the server stores nothing, so the cursor is empty and exhausted.
+fn empty_cursor(db: &str, doc: &RawDocument) -> RawDocumentBuf {
+    let collection = match doc.get("find") {
+        Ok(Some(RawBsonRef::String(name))) => name,
+        _ => "",
+    };
+    let cursor = rawdoc! {
+        "firstBatch": RawArrayBuf::new(),
+        "id": 0_i64,
+        "ns": format!("{db}.{collection}"),
+    };
+    rawdoc! { "cursor": cursor, "ok": 1.0 }
+}
+
+/// `insert`'s reply: every document counts as written (and is dropped).
+fn inserted(doc: &RawDocument) -> RawDocumentBuf {
+    let n = match doc.get("documents") {
+        Ok(Some(RawBsonRef::Array(documents))) => documents.into_iter().count(),
+        _ => 0,
+    };
+    rawdoc! { "n": i32::try_from(n).unwrap_or(i32::MAX), "ok": 1.0 }
 }
 
 fn build_info() -> RawDocumentBuf {
