@@ -204,3 +204,103 @@ fn write_error(path: &Path, source: std::io::Error) -> Error {
     }
     .into()
 }
+
+/// A throwaway OIDC identity provider (features `devpki` and `oidc-server`): an ECDSA P-256 key
+/// made at run time, its JWKS, and ES256 access tokens signed with it, for
+/// [`server::oidc::OidcSettings`](crate::server::oidc::OidcSettings) to check.
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use mongodb_auth::devpki::TokenIssuer;
+/// use mongodb_auth::server::oidc::OidcSettings;
+///
+/// let issuer = TokenIssuer::generate("https://issuer.test")?;
+/// let now = SystemTime::now();
+/// let token = issuer.issue("alice", "mongodb", now, now + Duration::from_secs(300))?;
+/// let settings = OidcSettings::new("https://issuer.test", "mongodb", issuer.jwks().as_bytes())?;
+/// assert_eq!(settings.verify(&token, now), Ok("alice".to_owned()));
+/// # Ok::<(), mongodb_auth::Error>(())
+/// ```
+#[cfg(feature = "oidc-server")]
+pub struct TokenIssuer {
+    issuer: String,
+    key_id: String,
+    key: jsonwebtoken::EncodingKey,
+    public_point: Vec<u8>,
+}
+
+#[cfg(feature = "oidc-server")]
+impl TokenIssuer {
+    /// A new key for tokens whose `iss` is `issuer`.
+    pub fn generate(issuer: impl Into<String>) -> Result<Self> {
+        let key_pair = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
+            .map_err(|e| Error::oidc(format!("generating a signing key: {e}")))?;
+        let public_point = key_pair.public_key_raw().to_vec();
+        let key = jsonwebtoken::EncodingKey::from_ec_der(&key_pair.serialize_der());
+        let fingerprint: String = public_point
+            .iter()
+            .skip(1)
+            .take(4)
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        Ok(TokenIssuer {
+            issuer: issuer.into(),
+            key_id: format!("dev-{fingerprint}"),
+            key,
+            public_point,
+        })
+    }
+
+    /// The issuer (`iss`).
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// The JSON Web Key Set with the public key, as a provider publishes it.
+    pub fn jwks(&self) -> String {
+        use base64::Engine as _;
+        let encode = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+        // An uncompressed P-256 point: 0x04, then x and y of 32 bytes each.
+        let coordinate = |range: std::ops::Range<usize>| {
+            encode(self.public_point.get(range).unwrap_or_default())
+        };
+        serde_json::json!({
+            "keys": [{
+                "kty": "EC",
+                "crv": "P-256",
+                "use": "sig",
+                "alg": "ES256",
+                "kid": self.key_id,
+                "x": coordinate(1..33),
+                "y": coordinate(33..65),
+            }]
+        })
+        .to_string()
+    }
+
+    /// An access token for `subject`, for `audience`, valid from `not_before` until `expires`.
+    pub fn issue(
+        &self,
+        subject: &str,
+        audience: &str,
+        not_before: std::time::SystemTime,
+        expires: std::time::SystemTime,
+    ) -> Result<String> {
+        let seconds = |t: std::time::SystemTime| {
+            t.duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs())
+        };
+        let claims = serde_json::json!({
+            "iss": self.issuer,
+            "sub": subject,
+            "aud": audience,
+            "nbf": seconds(not_before),
+            "iat": seconds(not_before),
+            "exp": seconds(expires),
+        });
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+        header.kid = Some(self.key_id.clone());
+        jsonwebtoken::encode(&header, &claims, &self.key)
+            .map_err(|e| Error::oidc(format!("signing a token: {e}")))
+    }
+}

@@ -3,20 +3,22 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
 use mongodb_auth::adapter::{ConnectOptions, Event};
+use mongodb_auth::oidc::{CallbackContext, OidcCallback, OidcClient, Token};
 use mongodb_auth::random::SystemRandom;
 use mongodb_auth::server::aws::{HttpSts, LocalSts, StsVerifier};
+use mongodb_auth::server::oidc::OidcSettings;
 use mongodb_auth::server::{
     AwsSettings, Server, ServerConfig, User, UserStore, parse_user_spec, read_users_file,
 };
 use mongodb_auth::tls::{self, TlsInfo};
 use mongodb_auth::{
-    AuthOptions, ConnectionString, Error, ErrorKind, ParseOptions, REDACTED, ScramVariant, Secret,
-    blocking,
+    AuthOptions, ConnectionString, CredentialOptions, Error, ErrorKind, ParseOptions, REDACTED,
+    ScramVariant, Secret, blocking,
 };
 use serde_json::{Value, json};
 
@@ -48,7 +50,7 @@ enum Command {
         /// Other processes can read a command line: prefer --users-file for real passwords.
         #[arg(
             long = "user",
-            required_unless_present_any = ["users_file", "x509_users", "aws_users", "aws_keys"]
+            required_unless_present_any = ["users_file", "x509_users", "aws_users", "aws_keys", "oidc_issuer"]
         )]
         users: Vec<String>,
         /// A file of users, one NAME:PASSWORD[:MECH,...] a line (blank lines and # comments
@@ -97,6 +99,22 @@ enum Command {
         /// The STS host clients sign for (server-first's `h`).
         #[arg(long, default_value = "sts.amazonaws.com")]
         aws_sts_host: String,
+        /// Accept MONGODB-OIDC access tokens from this issuer (their `iss`).
+        #[arg(long, requires_all = ["oidc_jwks", "oidc_audience"])]
+        oidc_issuer: Option<String>,
+        /// The issuer's JSON Web Key Set, whose keys sign the tokens.
+        #[arg(long, requires = "oidc_issuer")]
+        oidc_jwks: Option<PathBuf>,
+        /// The audience tokens must be for (one of their `aud`).
+        #[arg(long, requires = "oidc_issuer")]
+        oidc_audience: Option<String>,
+        /// The client id the two-step (human) flow's IdpInfo names.
+        #[arg(long, requires = "oidc_issuer")]
+        oidc_client_id: Option<String>,
+        /// A principal (the token's `sub`) that may log in, as a user of $external; repeat it.
+        /// With none, every principal with a valid token may.
+        #[arg(long = "oidc-user", requires = "oidc_issuer")]
+        oidc_users: Vec<String>,
     },
     /// Log in to a server. Exit status: 0 logged in; 1 the server refused the login, or failed
     /// to prove it knows the password; 2 usage or connection error.
@@ -164,6 +182,11 @@ fn main() -> ExitCode {
             aws_sts_endpoint,
             aws_keys,
             aws_sts_host,
+            oidc_issuer,
+            oidc_jwks,
+            oidc_audience,
+            oidc_client_id,
+            oidc_users,
         } => {
             let settings = ServeSettings {
                 users_file,
@@ -173,6 +196,13 @@ fn main() -> ExitCode {
                     sts_endpoint: aws_sts_endpoint,
                     keys: aws_keys,
                     sts_host: aws_sts_host,
+                },
+                oidc: OidcServe {
+                    issuer: oidc_issuer,
+                    jwks: oidc_jwks,
+                    audience: oidc_audience,
+                    client_id: oidc_client_id,
+                    users: oidc_users,
                 },
                 tls: tls_cert.zip(tls_key).map(|(cert, key)| (cert, key, tls_ca)),
                 idle_timeout: Duration::from_secs(idle_timeout),
@@ -259,10 +289,40 @@ impl AwsServe {
     }
 }
 
+struct OidcServe {
+    issuer: Option<String>,
+    jwks: Option<PathBuf>,
+    audience: Option<String>,
+    client_id: Option<String>,
+    users: Vec<String>,
+}
+
+impl OidcServe {
+    fn settings(&self) -> mongodb_auth::Result<Option<OidcSettings>> {
+        let (Some(issuer), Some(jwks), Some(audience)) = (&self.issuer, &self.jwks, &self.audience)
+        else {
+            return Ok(None);
+        };
+        let keys = std::fs::read(jwks).map_err(|e| Error::InvalidOption {
+            option: "--oidc-jwks".into(),
+            rule: format!("cannot read {}: {e}", jwks.display()),
+        })?;
+        let mut settings = OidcSettings::new(issuer.as_str(), audience.as_str(), &keys)?;
+        if let Some(client_id) = &self.client_id {
+            settings = settings.client_id(client_id.as_str());
+        }
+        for user in &self.users {
+            settings = settings.user(user.as_str());
+        }
+        Ok(Some(settings))
+    }
+}
+
 struct ServeSettings {
     users_file: Option<PathBuf>,
     x509_users: Vec<String>,
     aws: AwsServe,
+    oidc: OidcServe,
     /// Certificate chain, key, and the CA of client certificates.
     tls: Option<(PathBuf, PathBuf, Option<PathBuf>)>,
     idle_timeout: Duration,
@@ -292,6 +352,9 @@ fn server_config(specs: &[String], settings: &ServeSettings) -> mongodb_auth::Re
     let mut config = ServerConfig::new(users).auth_log(|event| eprintln!("{event}"));
     if let Some(aws) = aws {
         config = config.aws(aws);
+    }
+    if let Some(oidc) = settings.oidc.settings()? {
+        config = config.oidc(oidc);
     }
     if let Some((certificate, key, client_ca)) = &settings.tls {
         config = config.tls(tls::server_config(
@@ -373,9 +436,18 @@ fn connect(
     options.read_timeout = timeout;
     options.write_timeout = timeout;
     options.dns_server = dns_server;
-    if !as_json {
-        options = options.observe(print_event);
-    }
+    // Which source gave the MONGODB-OIDC token, for the report.
+    let token_source: Arc<Mutex<Option<String>>> = Arc::default();
+    let seen = token_source.clone();
+    options = options.observe(move |event| {
+        if let Event::OidcToken { environment, .. } = event {
+            let source = environment.map_or("callback".to_owned(), |e| format!("ENVIRONMENT:{e}"));
+            *seen.lock().unwrap_or_else(PoisonError::into_inner) = Some(source);
+        }
+        if !as_json {
+            print_event(event);
+        }
+    });
     let started = Instant::now();
     let mut connection = match blocking::connect(uri, options) {
         Ok(connection) => connection,
@@ -410,6 +482,13 @@ fn connect(
             "speculative": outcome.speculative,
             "tls": connection.tls().map(tls_json),
         });
+        if let Some(source) = token_source
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+        {
+            report["oidcTokenSource"] = json!(source);
+        }
         if let Some(users) = &users {
             report["authenticatedUsers"] = users
                 .iter()
@@ -496,6 +575,19 @@ fn print_event(event: &Event<'_>) {
                 ""
             };
             println!("    <- reply ({bytes} bytes){extra}");
+        }
+        Event::OidcToken {
+            environment,
+            from_cache,
+        } => {
+            let source =
+                environment.map_or("the callback".to_owned(), |e| format!("ENVIRONMENT:{e}"));
+            let cached = if *from_cache {
+                " (cached by another connection)"
+            } else {
+                ""
+            };
+            println!("    .. OIDC access token from {source}{cached}");
         }
         Event::Reauthenticating { command } => {
             println!("    !! {command} needs re-authentication (391): logging in again");
@@ -809,9 +901,18 @@ fn demo() -> ExitCode {
     };
     let mut users = users;
     let aws = demo_aws(&mut users);
+    let oidc = match DemoOidc::new() {
+        Ok(oidc) => oidc,
+        Err(e) => {
+            eprintln!("error: cannot make the demo's OIDC identity provider: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let server = match runtime.block_on(Server::bind(
         "127.0.0.1:0",
-        ServerConfig::new(users).aws(aws),
+        ServerConfig::new(users)
+            .aws(aws)
+            .oidc(oidc.settings.clone()),
     )) {
         Ok(server) => server,
         Err(e) => {
@@ -822,10 +923,10 @@ fn demo() -> ExitCode {
     let address = server.local_addr();
     println!("embedded server listening on {address}");
     println!(
-        "users: alice (SCRAM-SHA-1, SCRAM-SHA-256), bob (SCRAM-SHA-1), carol in $external, \u{2168} (SCRAM-SHA-256), and the AWS user {DEMO_AWS_ARN} (key {DEMO_AWS_KEY_ID}, checked by a local STS)\n"
+        "users: alice (SCRAM-SHA-1, SCRAM-SHA-256), bob (SCRAM-SHA-1), carol in $external, \u{2168} (SCRAM-SHA-256), the AWS user {DEMO_AWS_ARN} (key {DEMO_AWS_KEY_ID}, checked by a local STS), and the OIDC principal {DEMO_OIDC_PRINCIPAL} (tokens signed now by a key made for this run)\n"
     );
 
-    let total = DEMO_LOGINS.len() + TLS_LOGINS;
+    let total = DEMO_LOGINS.len() + OIDC_LOGINS + TLS_LOGINS;
     let mut failures = 0;
     for (index, login) in DEMO_LOGINS.iter().enumerate() {
         let uri = format!(
@@ -837,7 +938,8 @@ fn demo() -> ExitCode {
             failures += 1;
         }
     }
-    match demo_tls(&runtime, DEMO_LOGINS.len(), total) {
+    failures += oidc.logins(&address.to_string(), DEMO_LOGINS.len(), total);
+    match demo_tls(&runtime, DEMO_LOGINS.len() + OIDC_LOGINS, total) {
         Ok(failed) => failures += failed,
         Err(e) => {
             failures += TLS_LOGINS;
@@ -857,13 +959,27 @@ fn demo() -> ExitCode {
 /// One login of the demo: prints what happens; returns whether it went as `expect` says (the
 /// mechanism it must end with, or `None`: it must be refused).
 fn demo_login(title: &str, uri: &str, expect: Option<&str>) -> bool {
-    let shown = ConnectionString::parse(uri)
-        .map(|cs| cs.to_string())
-        .unwrap_or_else(|_| uri.to_owned());
+    match ConnectionString::parse(uri) {
+        Ok(cs) => demo_login_with(title, cs, ConnectOptions::default(), expect),
+        Err(error) => {
+            println!("{title}\n    FAILED: {error}\n");
+            false
+        }
+    }
+}
+
+/// [`demo_login`] with a parsed connection string (in-code credential options merged) and
+/// options of its own.
+fn demo_login_with(
+    title: &str,
+    cs: ConnectionString,
+    options: ConnectOptions,
+    expect: Option<&str>,
+) -> bool {
     println!("{title}");
-    println!("    {shown}");
+    println!("    {cs}");
     let started = Instant::now();
-    let result = blocking::connect(uri, ConnectOptions::default().observe(print_event))
+    let result = blocking::connect(cs, options.observe(print_event))
         .and_then(|mut connection| Ok((connection.authenticated_users()?, connection)));
     let elapsed = started.elapsed().as_secs_f64() * 1000.0;
     match (result, expect) {
@@ -896,6 +1012,101 @@ fn demo_login(title: &str, uri: &str, expect: Option<&str>) -> bool {
             println!("    FAILED: {error}\n");
             false
         }
+    }
+}
+
+/// How many logins [`DemoOidc::logins`] runs.
+const OIDC_LOGINS: usize = 3;
+
+const DEMO_OIDC_PRINCIPAL: &str = "demo-workload";
+const DEMO_OIDC_AUDIENCE: &str = "mongodb-auth-demo";
+
+/// The demo's identity provider: a key made at run time, and tokens signed with it.
+struct DemoOidc {
+    issuer: mongodb_auth::devpki::TokenIssuer,
+    settings: OidcSettings,
+}
+
+impl DemoOidc {
+    fn new() -> mongodb_auth::Result<Self> {
+        let issuer = mongodb_auth::devpki::TokenIssuer::generate("https://issuer.demo.invalid")?;
+        let settings = OidcSettings::new(
+            issuer.issuer(),
+            DEMO_OIDC_AUDIENCE,
+            issuer.jwks().as_bytes(),
+        )?
+        .user(DEMO_OIDC_PRINCIPAL);
+        Ok(DemoOidc { issuer, settings })
+    }
+
+    /// A machine callback that signs a token valid from now for `lifetime` (an expired one for
+    /// a zero lifetime: it ended a minute ago).
+    fn callback(&self, lifetime: Duration) -> mongodb_auth::Result<Arc<dyn OidcCallback>> {
+        let now = std::time::SystemTime::now();
+        let (from, until) = if lifetime.is_zero() {
+            (
+                now - Duration::from_secs(600),
+                now - Duration::from_secs(60),
+            )
+        } else {
+            (now, now + lifetime)
+        };
+        let token = self
+            .issuer
+            .issue(DEMO_OIDC_PRINCIPAL, DEMO_OIDC_AUDIENCE, from, until)?;
+        Ok(Arc::new(move |_: &CallbackContext| {
+            Ok(Token::new(token.as_str()))
+        }))
+    }
+
+    /// Two logins of one client (the second takes the cached token inside hello), then one with
+    /// an expired token; returns how many went wrong.
+    fn logins(&self, address: &str, done: usize, total: usize) -> usize {
+        let uri = format!("mongodb://{address}/?authMechanism=MONGODB-OIDC");
+        let client = OidcClient::new();
+        let plans = [
+            (
+                "MONGODB-OIDC, a machine callback: a token signed now",
+                Duration::from_secs(300),
+                Some("MONGODB-OIDC"),
+            ),
+            (
+                "MONGODB-OIDC again, same client: the cached token, inside hello",
+                Duration::from_secs(300),
+                Some("MONGODB-OIDC"),
+            ),
+            (
+                "MONGODB-OIDC with an expired token (must be refused)",
+                Duration::ZERO,
+                None,
+            ),
+        ];
+        let mut failures = 0;
+        for (index, (title, lifetime, expect)) in plans.into_iter().enumerate() {
+            let title = format!("[{}/{total}] {title}", done + index + 1);
+            let cs = self.callback(lifetime).and_then(|callback| {
+                ConnectionString::parse_with_credential_options(
+                    &uri,
+                    CredentialOptions::new().oidc_callback(callback),
+                )
+            });
+            let shared = if expect.is_some() {
+                client.clone()
+            } else {
+                OidcClient::new()
+            };
+            let options =
+                ConnectOptions::default().auth_options(AuthOptions::default().oidc_client(shared));
+            let good = match cs {
+                Ok(cs) => demo_login_with(&title, cs, options, expect),
+                Err(error) => {
+                    println!("{title}\n    FAILED: {error}\n");
+                    false
+                }
+            };
+            failures += usize::from(!good);
+        }
+        failures
     }
 }
 

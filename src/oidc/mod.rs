@@ -12,8 +12,10 @@
 //! use mongodb_auth::{AuthOptions, Authenticator, ConnectionString, CredentialOptions, Step};
 //!
 //! let callback = |_: &CallbackContext| Ok(Token::new("eyJ..."));
-//! let cs = ConnectionString::parse("mongodb://db.example.com/?authMechanism=MONGODB-OIDC")?
-//!     .with_credential_options(CredentialOptions::new().oidc_callback(Arc::new(callback)))?;
+//! let cs = ConnectionString::parse_with_credential_options(
+//!     "mongodb://db.example.com/?authMechanism=MONGODB-OIDC",
+//!     CredentialOptions::new().oidc_callback(Arc::new(callback)),
+//! )?;
 //! let client = OidcClient::new(); // one per client, shared by its connections
 //! let options = AuthOptions::default().oidc_client(client.clone());
 //! let mut auth = Authenticator::new(cs.credential().unwrap(), options)?;

@@ -101,6 +101,38 @@ impl ConnectionString {
 
     /// Parses a connection string.
     pub fn parse_with(uri: &str, parse_options: ParseOptions) -> Result<Self> {
+        let mut cs = Self::parse_unvalidated(uri, parse_options)?;
+        cs.revalidate_credential()?;
+        Ok(cs)
+    }
+
+    /// Parses `uri` with in-code credential settings merged in before the credential is
+    /// validated: for what only code can give, which the URI alone would be invalid without
+    /// (a MONGODB-OIDC callback in place of `ENVIRONMENT`).
+    ///
+    /// ```
+    /// # #[cfg(feature = "oidc")] {
+    /// use std::sync::Arc;
+    /// use mongodb_auth::oidc::{CallbackContext, Token};
+    /// use mongodb_auth::{ConnectionString, CredentialOptions};
+    ///
+    /// let uri = "mongodb://db.example.com/?authMechanism=MONGODB-OIDC";
+    /// assert!(ConnectionString::parse(uri).is_err()); // neither ENVIRONMENT nor a callback
+    /// let callback = Arc::new(|_: &CallbackContext| Ok(Token::new("eyJ...")));
+    /// let cs = ConnectionString::parse_with_credential_options(
+    ///     uri,
+    ///     CredentialOptions::new().oidc_callback(callback),
+    /// )?;
+    /// assert_eq!(cs.credential().unwrap().source(), "$external");
+    /// # }
+    /// # Ok::<(), mongodb_auth::Error>(())
+    /// ```
+    pub fn parse_with_credential_options(uri: &str, code: CredentialOptions) -> Result<Self> {
+        Self::parse_unvalidated(uri, ParseOptions::default())?.with_credential_options(code)
+    }
+
+    /// Everything but the credential's validation.
+    fn parse_unvalidated(uri: &str, parse_options: ParseOptions) -> Result<Self> {
         let (is_srv, rest) = strip_scheme(uri)?;
         // The host information ends at the first `/` or `?`; `?` may follow it directly
         // (`mongodb://example.com?tls=true`).
@@ -222,7 +254,6 @@ impl ConnectionString {
             aws_policy: parse_options.explicit_aws_credentials,
         };
         cs.check_option_rules()?;
-        cs.revalidate_credential()?;
         Ok(cs)
     }
 
