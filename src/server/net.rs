@@ -47,7 +47,7 @@ pub struct ServerConfig {
     #[cfg(feature = "aws")]
     aws: Option<super::session::AwsSettings>,
     #[cfg(feature = "oidc-server")]
-    oidc: Option<super::oidc::OidcSettings>,
+    oidc: Vec<super::oidc::OidcSettings>,
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -84,14 +84,15 @@ impl ServerConfig {
             #[cfg(feature = "aws")]
             aws: None,
             #[cfg(feature = "oidc-server")]
-            oidc: None,
+            oidc: Vec::new(),
         }
     }
 
-    /// Accepts MONGODB-OIDC (see [`super::oidc`]).
+    /// Accepts MONGODB-OIDC tokens of this identity provider (see [`super::oidc`]); call it
+    /// again for each further provider.
     #[cfg(feature = "oidc-server")]
     pub fn oidc(mut self, settings: super::oidc::OidcSettings) -> Self {
-        self.oidc = Some(settings);
+        self.oidc.push(settings);
         self
     }
 

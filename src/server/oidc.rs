@@ -56,6 +56,7 @@ pub struct OidcSettings {
     keys: JwkSet,
     principal_claim: String,
     users: BTreeSet<String>,
+    principal_suffix: Option<String>,
 }
 
 impl fmt::Debug for OidcSettings {
@@ -99,6 +100,7 @@ impl OidcSettings {
             keys,
             principal_claim: "sub".to_owned(),
             users: BTreeSet::new(),
+            principal_suffix: None,
         })
     }
 
@@ -126,6 +128,21 @@ impl OidcSettings {
     pub fn user(mut self, principal: impl Into<String>) -> Self {
         self.users.insert(principal.into());
         self
+    }
+
+    /// With several identity providers, the usernames this one serves in the two-step
+    /// conversation: those ending in `suffix` (say `@idp2.example`), as mongod's `matchPattern`
+    /// picks a provider.
+    pub fn principal_suffix(mut self, suffix: impl Into<String>) -> Self {
+        self.principal_suffix = Some(suffix.into());
+        self
+    }
+
+    /// Whether this provider serves `username` (see [`principal_suffix`](Self::principal_suffix)).
+    pub fn serves(&self, username: &str) -> bool {
+        self.principal_suffix
+            .as_deref()
+            .is_some_and(|suffix| username.ends_with(suffix))
     }
 
     /// The issuer.
@@ -212,6 +229,38 @@ impl OidcSettings {
             return Err(format!("`{principal}` is not a user"));
         }
         Ok(principal.to_owned())
+    }
+}
+
+/// Checks `token` against each provider of `providers` in turn: the principal of the first that
+/// accepts it, or the first provider's reason.
+pub fn verify_with_any(
+    providers: &[OidcSettings],
+    token: &str,
+    now: SystemTime,
+) -> std::result::Result<String, String> {
+    let mut first_reason = None;
+    for provider in providers {
+        match provider.verify(token, now) {
+            Ok(principal) => return Ok(principal),
+            Err(reason) => {
+                first_reason.get_or_insert(reason);
+            }
+        }
+    }
+    Err(first_reason.unwrap_or_else(|| "MONGODB-OIDC is not enabled".into()))
+}
+
+/// The provider that answers a principal step: the only one, or the one that serves the
+/// username.
+pub fn provider_for<'a>(
+    providers: &'a [OidcSettings],
+    username: Option<&str>,
+) -> Option<&'a OidcSettings> {
+    match (providers, username) {
+        ([only], _) => Some(only),
+        (providers, Some(name)) => providers.iter().find(|p| p.serves(name)),
+        (_, None) => None,
     }
 }
 

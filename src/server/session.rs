@@ -116,7 +116,7 @@ pub struct SessionConfig {
     pub aws: Option<AwsSettings>,
     /// MONGODB-OIDC, when enabled.
     #[cfg(feature = "oidc-server")]
-    pub oidc: Option<super::oidc::OidcSettings>,
+    pub oidc: Vec<super::oidc::OidcSettings>,
     /// Keys the decoy salts of unknown users, so they are stable but unpredictable.
     decoy_key: Zeroizing<[u8; 32]>,
     /// A user with both verifiers that no password matches: PLAIN checks stand in its verifiers
@@ -164,7 +164,7 @@ impl SessionConfig {
             #[cfg(feature = "aws")]
             aws: None,
             #[cfg(feature = "oidc-server")]
-            oidc: None,
+            oidc: Vec::new(),
             decoy_key,
             decoy_user,
         }
@@ -556,7 +556,7 @@ impl Session {
                 return Ok(self.aws_start(db, id, &payload));
             }
             #[cfg(feature = "oidc-server")]
-            crate::oidc::MECHANISM if self.config.oidc.is_some() => {
+            crate::oidc::MECHANISM if !self.config.oidc.is_empty() => {
                 return Ok(self.oidc_start(db, id, &payload, speculative, now));
             }
             _ => {
@@ -690,8 +690,7 @@ impl Session {
         speculative: bool,
         now: SystemTime,
     ) -> Option<RawDocumentBuf> {
-        use super::oidc::{ClientStep, read_client_step};
-        let settings = self.config.oidc.as_ref()?;
+        use super::oidc::{ClientStep, provider_for, read_client_step, verify_with_any};
         let step = match (read_client_step(payload), db) {
             (Ok(step), "$external") => step,
             (Err(reason), _) => {
@@ -705,12 +704,21 @@ impl Session {
         };
         match step {
             ClientStep::Jwt(token) => {
-                let verdict = settings.verify(token, now);
+                let verdict = verify_with_any(&self.config.oidc, token, now);
                 self.oidc_verdict(verdict, id, speculative)
             }
             ClientStep::Principal(_) if speculative => None,
             ClientStep::Principal(name) => {
-                let info = settings.idp_info();
+                let Some(provider) = provider_for(&self.config.oidc, name) else {
+                    self.log_refusal(
+                        name.unwrap_or_default().to_owned(),
+                        db,
+                        crate::oidc::MECHANISM,
+                        "no identity provider serves this username (with several, one is needed)",
+                    );
+                    return None;
+                };
+                let info = provider.idp_info();
                 self.conversation = Some(Conversation {
                     id,
                     db: db.to_owned(),
@@ -865,9 +873,9 @@ impl Session {
             }
             #[cfg(feature = "oidc-server")]
             Stage::OidcAwaitingJwt => {
-                use super::oidc::{ClientStep, read_client_step};
-                let verdict = match (read_client_step(&payload), &self.config.oidc) {
-                    (Ok(ClientStep::Jwt(token)), Some(settings)) => settings.verify(token, now),
+                use super::oidc::{ClientStep, read_client_step, verify_with_any};
+                let verdict = match read_client_step(&payload) {
+                    Ok(ClientStep::Jwt(token)) => verify_with_any(&self.config.oidc, token, now),
                     _ => Err("the second step is not a JwtStepRequest".to_owned()),
                 };
                 self.oidc_verdict(verdict, id, false)

@@ -242,7 +242,7 @@ impl ConnectionString {
             }
         }
 
-        let mut cs = ConnectionString {
+        let cs = ConnectionString {
             srv,
             hosts,
             database,

@@ -1,0 +1,883 @@
+//! The MONGODB-OIDC prose tests of the auth spec (`tests/mongodb-oidc.md`) that need no cloud,
+//! each named after its number, over sockets against the embedded server with tokens signed at
+//! run time; and the `azure` and `gcp` environments against a local stand-in of their metadata
+//! endpoints.
+//!
+//! A "client" of the spec is an `OidcClient` shared by the connections it opens; a "find" is a
+//! `find` command on a connection (opening one when the client has none). Callback calls are
+//! counted by the callbacks themselves and checked against `OidcClient::callback_calls`.
+
+#[path = "support/http.rs"]
+mod http;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use bson::{RawDocument, rawdoc};
+use mongodb_auth::adapter::{ConnectOptions, Event};
+use mongodb_auth::devpki::TokenIssuer;
+use mongodb_auth::oidc::{CallbackContext, CallbackError, OidcClient, Token};
+use mongodb_auth::server::danger::{FailCommand, Misbehavior};
+use mongodb_auth::server::oidc::OidcSettings;
+use mongodb_auth::server::{Server, ServerConfig, UserStore};
+use mongodb_auth::{
+    AuthOptions, Command, ConnectionString, CredentialOptions, Error, ErrorKind, blocking, danger,
+};
+
+const AUDIENCE: &str = "mongodb-oidc-prose";
+const USER1: &str = "test_user1@idp1.test";
+const USER2: &str = "test_user2@idp2.test";
+const MACHINE: &str = "test_machine";
+
+/// Two identity providers (the second one's principals end in `@idp2.test`, the first one has a
+/// client id, as a human flow's provider does), and the server that trusts them.
+struct Idp {
+    runtime: tokio::runtime::Runtime,
+    server: Option<Server>,
+    first: TokenIssuer,
+    second: TokenIssuer,
+    stranger: TokenIssuer,
+}
+
+impl Idp {
+    /// One provider (`MONGODB_URI_SINGLE`), or two (`MONGODB_URI_MULTI`).
+    fn start(multi: bool) -> Idp {
+        Idp::start_with(multi, Some("client-1"))
+    }
+
+    fn start_with(multi: bool, client_id: Option<&str>) -> Idp {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let first = TokenIssuer::generate("https://idp1.test").unwrap();
+        let second = TokenIssuer::generate("https://idp2.test").unwrap();
+        let stranger = TokenIssuer::generate("https://idp1.test").unwrap();
+        let mut one = OidcSettings::new(first.issuer(), AUDIENCE, first.jwks().as_bytes())
+            .unwrap()
+            .principal_suffix("@idp1.test")
+            .request_scopes(["openid"]);
+        if let Some(id) = client_id {
+            one = one.client_id(id);
+        }
+        let mut config = ServerConfig::new(UserStore::new()).oidc(one);
+        if multi {
+            let two = OidcSettings::new(second.issuer(), AUDIENCE, second.jwks().as_bytes())
+                .unwrap()
+                .client_id("client-2")
+                .principal_suffix("@idp2.test");
+            config = config.oidc(two);
+        }
+        let server = runtime
+            .block_on(Server::bind("127.0.0.1:0", config))
+            .unwrap();
+        Idp {
+            runtime,
+            server: Some(server),
+            first,
+            second,
+            stranger,
+        }
+    }
+
+    fn server(&self) -> &Server {
+        self.server.as_ref().unwrap()
+    }
+
+    fn uri(&self, user: Option<&str>) -> String {
+        let port = self.server().local_addr().port();
+        match user {
+            Some(user) => format!(
+                "mongodb://{}@127.0.0.1:{port}/?authMechanism=MONGODB-OIDC",
+                user.replace('@', "%40")
+            ),
+            None => format!("mongodb://127.0.0.1:{port}/?authMechanism=MONGODB-OIDC"),
+        }
+    }
+
+    /// A token of the first provider for `subject`, valid for ten minutes.
+    fn token(&self, subject: &str) -> String {
+        issue(&self.first, subject)
+    }
+
+    /// A token of the second provider.
+    fn token2(&self, subject: &str) -> String {
+        issue(&self.second, subject)
+    }
+
+    /// A token no provider signed (the right issuer name, another key).
+    fn bad_token(&self) -> String {
+        issue(&self.stranger, USER1)
+    }
+
+    fn fail(&self, commands: &[&str], code: i32) {
+        self.server()
+            .misbehave(Some(Misbehavior::FailCommand(FailCommand::new(
+                commands.iter().copied(),
+                code,
+            ))));
+    }
+}
+
+impl Drop for Idp {
+    fn drop(&mut self) {
+        if let Some(server) = self.server.take() {
+            self.runtime.block_on(server.shutdown());
+        }
+    }
+}
+
+fn issue(issuer: &TokenIssuer, subject: &str) -> String {
+    let now = SystemTime::now();
+    issuer
+        .issue(subject, AUDIENCE, now, now + Duration::from_secs(600))
+        .unwrap()
+}
+
+/// A callback that answers with the tokens `next` gives, counting its calls and keeping what it
+/// was called with.
+struct Callback {
+    calls: AtomicUsize,
+    contexts: Mutex<Vec<CallbackContext>>,
+    next: Box<dyn Fn(usize) -> Result<Token, CallbackError> + Send + Sync>,
+}
+
+impl Callback {
+    fn new(
+        next: impl Fn(usize) -> Result<Token, CallbackError> + Send + Sync + 'static,
+    ) -> Arc<Callback> {
+        Arc::new(Callback {
+            calls: AtomicUsize::new(0),
+            contexts: Mutex::new(Vec::new()),
+            next: Box::new(next),
+        })
+    }
+
+    /// Always the same token.
+    fn returning(token: String) -> Arc<Callback> {
+        Callback::new(move |_| Ok(Token::new(token.as_str())))
+    }
+
+    fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+
+    fn contexts(&self) -> Vec<CallbackContext> {
+        self.contexts.lock().unwrap().clone()
+    }
+
+    fn as_oidc(self: &Arc<Self>) -> Arc<dyn mongodb_auth::oidc::OidcCallback> {
+        let this = self.clone();
+        Arc::new(move |context: &CallbackContext| {
+            let call = this.calls.fetch_add(1, Ordering::SeqCst);
+            this.contexts.lock().unwrap().push(context.clone());
+            (this.next)(call)
+        })
+    }
+}
+
+/// A spec "client": the connection string, the shared cache, the commands its connections sent.
+struct Client {
+    cs: ConnectionString,
+    cache: Arc<OidcClient>,
+    sent: Arc<Mutex<Vec<String>>>,
+    connection: Option<blocking::Connection>,
+}
+
+impl Client {
+    fn machine(uri: &str, callback: &Arc<Callback>) -> Client {
+        Client::with(
+            uri,
+            CredentialOptions::new().oidc_callback(callback.as_oidc()),
+        )
+    }
+
+    fn human(uri: &str, callback: &Arc<Callback>) -> Client {
+        Client::with(
+            uri,
+            CredentialOptions::new().oidc_human_callback(callback.as_oidc()),
+        )
+    }
+
+    fn with(uri: &str, options: CredentialOptions) -> Client {
+        Client {
+            cs: ConnectionString::parse_with_credential_options(uri, options).unwrap(),
+            cache: OidcClient::new(),
+            sent: Arc::default(),
+            connection: None,
+        }
+    }
+
+    fn options(&self) -> ConnectOptions {
+        let sent = self.sent.clone();
+        ConnectOptions::default()
+            .auth_options(AuthOptions::default().oidc_client(self.cache.clone()))
+            .observe(move |event| {
+                if let Event::Sent { command, .. } = event {
+                    sent.lock().unwrap().push((*command).to_owned());
+                }
+            })
+    }
+
+    fn connect(&self) -> mongodb_auth::Result<blocking::Connection> {
+        blocking::connect(&self.cs, self.options())
+    }
+
+    /// Runs `find` (or `insert`), on the client's connection, opening it first if needed. A
+    /// failed command drops the connection, as a pool drops one after an error.
+    fn run(&mut self, name: &str) -> mongodb_auth::Result<()> {
+        let mut connection = match self.connection.take() {
+            Some(connection) => connection,
+            None => self.connect()?,
+        };
+        let body = match name {
+            "insert" => rawdoc! { "insert": "coll", "documents": [{ "x": 1 }] },
+            _ => rawdoc! { "find": "coll", "filter": {} },
+        };
+        let reply = connection.run_command(&Command::new("test", body.into_bytes()))?;
+        let doc = RawDocument::from_bytes(&reply).unwrap();
+        if ok(&reply) != 1.0 {
+            return Err(Error::Server {
+                code: doc.get_i32("code").unwrap_or(0),
+                code_name: doc.get_str("codeName").unwrap_or("").to_owned(),
+                message: doc.get_str("errmsg").unwrap_or("").to_owned(),
+            });
+        }
+        self.connection = Some(connection);
+        Ok(())
+    }
+
+    fn find(&mut self) -> mongodb_auth::Result<()> {
+        self.run("find")
+    }
+
+    fn count_sent(&self, name: &str) -> usize {
+        self.sent
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|c| *c == name)
+            .count()
+    }
+}
+
+fn ok(reply: &[u8]) -> f64 {
+    RawDocument::from_bytes(reply)
+        .unwrap()
+        .get_f64("ok")
+        .unwrap_or(0.0)
+}
+
+fn server_code(error: &Error) -> Option<i32> {
+    match error {
+        Error::Server { code, .. } => Some(*code),
+        _ => None,
+    }
+}
+
+// --- Machine flow ----------------------------------------------------------------------------
+
+#[test]
+fn machine_1_1_callback_is_called_during_authentication() {
+    let idp = Idp::start(false);
+    let callback = Callback::returning(idp.token(USER1));
+    let mut client = Client::machine(&idp.uri(None), &callback);
+    client.find().unwrap();
+    assert_eq!(callback.calls(), 1);
+    assert_eq!(client.cache.callback_calls(), 1);
+}
+
+#[test]
+fn machine_1_1_with_the_tokio_adapter() {
+    let idp = Idp::start(false);
+    let callback = Callback::returning(idp.token(USER1));
+    let client = Client::machine(&idp.uri(None), &callback);
+    let users = idp.runtime.block_on(async {
+        let mut connection = mongodb_auth::tokio::connect(&client.cs, client.options())
+            .await
+            .unwrap();
+        connection.authenticated_users().await.unwrap()
+    });
+    assert_eq!(users, [(USER1.to_owned(), "$external".to_owned())]);
+    assert_eq!(callback.calls(), 1);
+}
+
+#[test]
+fn machine_1_2_callback_is_called_once_for_multiple_connections() {
+    let idp = Idp::start(false);
+    let callback = Callback::returning(idp.token(USER1));
+    let client = Client::machine(&idp.uri(None), &callback);
+    let (cs, cache) = (&client.cs, &client.cache);
+    std::thread::scope(|scope| {
+        for _ in 0..10 {
+            scope.spawn(|| {
+                let options = ConnectOptions::default()
+                    .auth_options(AuthOptions::default().oidc_client(cache.clone()));
+                let mut connection = blocking::connect(cs, options).unwrap();
+                for _ in 0..100 {
+                    let reply = connection
+                        .run_command(&Command::new(
+                            "test",
+                            rawdoc! { "find": "coll" }.into_bytes(),
+                        ))
+                        .unwrap();
+                    assert_eq!(ok(&reply), 1.0);
+                }
+            });
+        }
+    });
+    assert_eq!(callback.calls(), 1);
+}
+
+#[test]
+fn machine_2_1_valid_callback_inputs() {
+    let idp = Idp::start(false);
+    let callback = Callback::returning(idp.token(USER1));
+    let mut client = Client::machine(&idp.uri(None), &callback);
+    let before = SystemTime::now();
+    client.find().unwrap();
+    let contexts = callback.contexts();
+    assert_eq!(contexts.len(), 1);
+    let context = &contexts[0];
+    assert_eq!(context.version, 1);
+    assert_eq!(context.timeout, Duration::from_secs(60));
+    assert!(context.deadline >= before + Duration::from_secs(59));
+    assert_eq!(context.username, None);
+    assert!(context.idp_info.is_none() && context.refresh_token.is_none());
+}
+
+#[test]
+fn machine_2_2_oidc_callback_returns_null() {
+    let idp = Idp::start(false);
+    // A Rust callback cannot return null: it returns an error.
+    let callback = Callback::new(|_| Err("no token today".into()));
+    let mut client = Client::machine(&idp.uri(None), &callback);
+    let error = client.find().unwrap_err();
+    assert!(matches!(error, Error::Oidc { .. }), "{error}");
+    assert!(error.to_string().contains("no token today"));
+}
+
+#[test]
+fn machine_2_3_oidc_callback_returns_missing_data() {
+    let idp = Idp::start(false);
+    let callback = Callback::new(|_| Ok(Token::new("")));
+    let mut client = Client::machine(&idp.uri(None), &callback);
+    let error = client.find().unwrap_err();
+    assert!(matches!(error, Error::Oidc { .. }), "{error}");
+}
+
+#[test]
+fn machine_2_4_invalid_client_configuration_with_callback() {
+    let callback = Callback::returning("t".into());
+    let error = ConnectionString::parse_with_credential_options(
+        "mongodb://localhost/?authMechanism=MONGODB-OIDC&authMechanismProperties=ENVIRONMENT:test",
+        CredentialOptions::new().oidc_callback(callback.as_oidc()),
+    )
+    .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Configuration, "{error}");
+}
+
+#[test]
+fn machine_2_5_invalid_use_of_allowed_hosts() {
+    let error = ConnectionString::parse_with_credential_options(
+        "mongodb://localhost/?authMechanism=MONGODB-OIDC&authMechanismProperties=ENVIRONMENT:azure,TOKEN_RESOURCE:api",
+        CredentialOptions::new().oidc_allowed_hosts(Vec::<String>::new()),
+    )
+    .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Configuration, "{error}");
+}
+
+#[test]
+fn machine_3_1_authentication_failure_with_cached_tokens_fetch_a_new_token_and_retry() {
+    let idp = Idp::start(false);
+    let callback = Callback::returning(idp.token(USER1));
+    let mut client = Client::machine(&idp.uri(None), &callback);
+    client.cache.seed(Token::new(idp.bad_token()));
+    client.find().unwrap();
+    assert_eq!(callback.calls(), 1);
+}
+
+#[test]
+fn machine_3_2_authentication_failures_without_cached_tokens_return_an_error() {
+    let idp = Idp::start(false);
+    let callback = Callback::returning(idp.bad_token());
+    let mut client = Client::machine(&idp.uri(None), &callback);
+    let error = client.find().unwrap_err();
+    assert_eq!(server_code(&error), Some(18), "{error}");
+    assert_eq!(callback.calls(), 1);
+}
+
+#[test]
+fn machine_3_3_unexpected_error_code_does_not_clear_the_cache() {
+    let idp = Idp::start(false);
+    let callback = Callback::returning(idp.token(USER1));
+    let mut client = Client::machine(&idp.uri(None), &callback);
+    idp.fail(&["saslStart"], 20);
+    let error = client.find().unwrap_err();
+    assert_eq!(server_code(&error), Some(20), "{error}");
+    assert_eq!(callback.calls(), 1);
+    client.find().unwrap();
+    assert_eq!(callback.calls(), 1);
+}
+
+#[test]
+fn machine_4_1_reauthentication_succeeds() {
+    let idp = Idp::start(false);
+    let callback = Callback::returning(idp.token(USER1));
+    let mut client = Client::machine(&idp.uri(None), &callback);
+    client.connection = Some(client.connect().unwrap());
+    idp.fail(&["find"], 391);
+    client.find().unwrap();
+    assert_eq!(callback.calls(), 2);
+    assert_eq!(client.connection.as_ref().unwrap().reauthentications(), 1);
+}
+
+#[test]
+fn machine_4_1_with_the_tokio_adapter() {
+    let idp = Idp::start(false);
+    let callback = Callback::returning(idp.token(USER1));
+    let client = Client::machine(&idp.uri(None), &callback);
+    idp.runtime.block_on(async {
+        let mut connection = mongodb_auth::tokio::connect(&client.cs, client.options())
+            .await
+            .unwrap();
+        idp.fail(&["find"], 391);
+        let reply = connection
+            .run_command(&Command::new("test", rawdoc! { "find": "c" }.into_bytes()))
+            .await
+            .unwrap();
+        assert_eq!(ok(&reply), 1.0);
+        assert_eq!(connection.reauthentications(), 1);
+    });
+    assert_eq!(callback.calls(), 2);
+}
+
+/// A good token on the first call, bad ones after.
+fn good_then_bad(idp: &Idp) -> Arc<Callback> {
+    let (good, bad) = (idp.token(USER1), idp.bad_token());
+    Callback::new(move |call| {
+        Ok(Token::new(if call == 0 {
+            good.as_str()
+        } else {
+            bad.as_str()
+        }))
+    })
+}
+
+#[test]
+fn machine_4_2_read_commands_fail_if_reauthentication_fails() {
+    let idp = Idp::start(false);
+    let callback = good_then_bad(&idp);
+    let mut client = Client::machine(&idp.uri(None), &callback);
+    client.find().unwrap();
+    idp.fail(&["find"], 391);
+    let error = client.find().unwrap_err();
+    assert_eq!(server_code(&error), Some(18), "{error}");
+    assert_eq!(callback.calls(), 2);
+}
+
+#[test]
+fn machine_4_3_write_commands_fail_if_reauthentication_fails() {
+    let idp = Idp::start(false);
+    let callback = good_then_bad(&idp);
+    let mut client = Client::machine(&idp.uri(None), &callback);
+    client.run("insert").unwrap();
+    idp.fail(&["insert"], 391);
+    let error = client.run("insert").unwrap_err();
+    assert_eq!(server_code(&error), Some(18), "{error}");
+    assert_eq!(callback.calls(), 2);
+}
+
+#[test]
+fn machine_4_4_speculative_authentication_should_be_ignored_on_reauthentication() {
+    let idp = Idp::start(false);
+    let callback = Callback::returning(idp.token(USER1));
+    let mut client = Client::machine(&idp.uri(None), &callback);
+    client.cache.seed(Token::new(idp.token(USER1)));
+    client.run("insert").unwrap();
+    assert_eq!(callback.calls(), 0);
+    assert_eq!(client.count_sent("saslStart"), 0);
+    assert!(client.connection.as_ref().unwrap().outcome().speculative);
+    idp.fail(&["insert"], 391);
+    client.run("insert").unwrap();
+    assert_eq!(callback.calls(), 1);
+    assert!(client.count_sent("saslStart") > 0);
+}
+
+// --- Human flow ------------------------------------------------------------------------------
+
+/// A human callback returning a good access token for `user` and a refresh token.
+fn human_callback(idp: &Idp, user: &str) -> Arc<Callback> {
+    let token = idp.token(user);
+    Callback::new(move |call| {
+        Ok(Token::new(token.as_str()).with_refresh_token(format!("refresh-{call}")))
+    })
+}
+
+#[test]
+fn human_1_1_single_principal_implicit_username() {
+    let idp = Idp::start(false);
+    let callback = human_callback(&idp, USER1);
+    let mut client = Client::human(&idp.uri(None), &callback);
+    client.find().unwrap();
+    assert_eq!(callback.calls(), 1);
+    // The two-step conversation: a principal step, then the token.
+    assert_eq!(client.count_sent("saslStart"), 1);
+    assert_eq!(client.count_sent("saslContinue"), 1);
+}
+
+#[test]
+fn human_1_2_single_principal_explicit_username() {
+    let idp = Idp::start(false);
+    let callback = human_callback(&idp, USER1);
+    let mut client = Client::human(&idp.uri(Some(USER1)), &callback);
+    client.find().unwrap();
+    assert_eq!(callback.contexts()[0].username.as_deref(), Some(USER1));
+}
+
+#[test]
+fn human_1_3_multiple_principal_user_1() {
+    let idp = Idp::start(true);
+    let callback = human_callback(&idp, USER1);
+    let mut client = Client::human(&idp.uri(Some(USER1)), &callback);
+    client.find().unwrap();
+    let info = callback.contexts()[0].idp_info.clone().unwrap();
+    assert_eq!(info.issuer, "https://idp1.test");
+}
+
+#[test]
+fn human_1_4_multiple_principal_user_2() {
+    let idp = Idp::start(true);
+    let token = idp.token2(USER2);
+    let callback = Callback::new(move |_| Ok(Token::new(token.as_str())));
+    let mut client = Client::human(&idp.uri(Some(USER2)), &callback);
+    client.find().unwrap();
+    let info = callback.contexts()[0].idp_info.clone().unwrap();
+    assert_eq!(
+        (info.issuer.as_str(), info.client_id.as_deref()),
+        ("https://idp2.test", Some("client-2"))
+    );
+}
+
+#[test]
+fn human_1_5_multiple_principal_no_user() {
+    let idp = Idp::start(true);
+    let callback = human_callback(&idp, USER1);
+    let mut client = Client::human(&idp.uri(None), &callback);
+    let error = client.find().unwrap_err();
+    assert_eq!(server_code(&error), Some(18), "{error}");
+    assert_eq!(callback.calls(), 0);
+}
+
+#[test]
+fn human_1_6_allowed_hosts_blocked() {
+    let idp = Idp::start(false);
+    let callback = human_callback(&idp, USER1);
+    let mut client = Client::with(
+        &idp.uri(None),
+        CredentialOptions::new()
+            .oidc_human_callback(callback.as_oidc())
+            .oidc_allowed_hosts(Vec::<String>::new()),
+    );
+    let error = client.find().unwrap_err();
+    assert!(matches!(error, Error::Oidc { .. }), "{error}");
+    assert_eq!(client.sent.lock().unwrap().len(), 1, "only hello was sent");
+    // The host is matched, not a substring of the URI.
+    let port = idp.server().local_addr().port();
+    let mut client = Client::with(
+        &format!("mongodb://localhost:{port}/?authMechanism=MONGODB-OIDC&ignored=example.com"),
+        CredentialOptions::new()
+            .oidc_human_callback(callback.as_oidc())
+            .oidc_allowed_hosts(["example.com"]),
+    );
+    let error = client.find().unwrap_err();
+    assert!(matches!(error, Error::Oidc { .. }), "{error}");
+    assert_eq!(callback.calls(), 0);
+}
+
+#[test]
+fn human_1_7_allowed_hosts_in_connection_string_ignored() {
+    let callback = Callback::returning("t".into());
+    let error = ConnectionString::parse_with_credential_options(
+        "mongodb+srv://example.com/?authMechanism=MONGODB-OIDC&authMechanismProperties=ALLOWED_HOSTS:%5B%22example.com%22%5D",
+        CredentialOptions::new().oidc_human_callback(callback.as_oidc()),
+    )
+    .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Configuration, "{error}");
+}
+
+#[test]
+fn human_1_8_machine_idp_with_human_callback() {
+    let idp = Idp::start_with(false, None);
+    let callback = human_callback(&idp, MACHINE);
+    let mut client = Client::human(&idp.uri(Some(MACHINE)), &callback);
+    client.find().unwrap();
+    let info = callback.contexts()[0].idp_info.clone().unwrap();
+    assert_eq!(info.client_id, None);
+}
+
+#[test]
+fn human_2_1_valid_callback_inputs() {
+    let idp = Idp::start(false);
+    let callback = human_callback(&idp, USER1);
+    let mut client = Client::human(&idp.uri(None), &callback);
+    client.find().unwrap();
+    let context = callback.contexts()[0].clone();
+    assert_eq!(context.version, 1);
+    assert_eq!(context.timeout, Duration::from_secs(300));
+    let info = context.idp_info.unwrap();
+    assert_eq!(info.issuer, "https://idp1.test");
+    assert_eq!(info.client_id.as_deref(), Some("client-1"));
+    assert_eq!(info.request_scopes, ["openid"]);
+    assert!(context.refresh_token.is_none());
+}
+
+#[test]
+fn human_2_2_human_callback_returns_missing_data() {
+    let idp = Idp::start(false);
+    let callback = Callback::new(|_| Ok(Token::new("")));
+    let mut client = Client::human(&idp.uri(None), &callback);
+    let error = client.find().unwrap_err();
+    assert!(matches!(error, Error::Oidc { .. }), "{error}");
+}
+
+#[test]
+fn human_2_3_refresh_token_is_passed_to_the_callback() {
+    let idp = Idp::start(false);
+    let callback = human_callback(&idp, USER1);
+    let mut client = Client::human(&idp.uri(None), &callback);
+    client.find().unwrap();
+    idp.fail(&["find"], 391);
+    client.find().unwrap();
+    assert_eq!(callback.calls(), 2);
+    let refresh: Vec<_> = callback
+        .contexts()
+        .iter()
+        .map(|c| c.refresh_token.as_ref().map(|t| t.expose().to_owned()))
+        .collect();
+    assert_eq!(refresh, [None, Some("refresh-0".to_owned())]);
+}
+
+#[test]
+fn human_3_1_uses_speculative_authentication_if_there_is_a_cached_token() {
+    let idp = Idp::start(false);
+    let callback = human_callback(&idp, USER1);
+    let mut client = Client::human(&idp.uri(None), &callback);
+    client.find().unwrap();
+    // The spec closes the connection with a fail point; the client drops it here.
+    client.connection = None;
+    idp.fail(&["saslStart"], 18);
+    client.find().unwrap();
+    assert!(client.connection.as_ref().unwrap().outcome().speculative);
+    assert_eq!(callback.calls(), 1);
+}
+
+#[test]
+fn human_3_2_does_not_use_speculative_authentication_if_there_is_no_cached_token() {
+    let idp = Idp::start(false);
+    let callback = human_callback(&idp, USER1);
+    let mut client = Client::human(&idp.uri(None), &callback);
+    idp.fail(&["saslStart"], 18);
+    let error = client.find().unwrap_err();
+    assert_eq!(server_code(&error), Some(18), "{error}");
+}
+
+#[test]
+fn human_4_1_succeeds() {
+    let idp = Idp::start(false);
+    let callback = human_callback(&idp, USER1);
+    let mut client = Client::human(&idp.uri(None), &callback);
+    client.find().unwrap();
+    assert_eq!(callback.calls(), 1);
+    client.sent.lock().unwrap().clear();
+    idp.fail(&["find"], 391);
+    client.find().unwrap();
+    assert_eq!(callback.calls(), 2);
+    let started: Vec<String> = client
+        .sent
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|c| !c.starts_with("sasl"))
+        .cloned()
+        .collect();
+    assert_eq!(started, ["find", "find"]);
+    assert_eq!(client.connection.as_ref().unwrap().reauthentications(), 1);
+}
+
+#[test]
+fn human_4_2_succeeds_no_refresh() {
+    let idp = Idp::start(false);
+    let token = idp.token(USER1);
+    let callback = Callback::new(move |_| Ok(Token::new(token.as_str())));
+    let mut client = Client::human(&idp.uri(None), &callback);
+    client.find().unwrap();
+    assert_eq!(callback.calls(), 1);
+    idp.fail(&["find"], 391);
+    client.find().unwrap();
+    assert_eq!(callback.calls(), 2);
+    assert!(
+        callback
+            .contexts()
+            .iter()
+            .all(|c| c.refresh_token.is_none())
+    );
+}
+
+#[test]
+fn human_4_3_succeeds_after_refresh_fails() {
+    let idp = Idp::start(false);
+    let token = idp.token(USER1);
+    let callback = Callback::new(move |_| {
+        Ok(Token::new(token.as_str()).with_refresh_token("bad-refresh-token"))
+    });
+    let mut client = Client::human(&idp.uri(None), &callback);
+    client.find().unwrap();
+    assert_eq!(callback.calls(), 1);
+    idp.fail(&["find"], 391);
+    client.find().unwrap();
+    assert_eq!(callback.calls(), 2);
+}
+
+#[test]
+fn human_4_4_fails() {
+    let idp = Idp::start(false);
+    let (good, bad) = (idp.token(USER1), idp.bad_token());
+    let callback = Callback::new(move |call| {
+        let access = if call == 0 {
+            good.as_str()
+        } else {
+            bad.as_str()
+        };
+        Ok(Token::new(access).with_refresh_token("bad-refresh-token"))
+    });
+    let mut client = Client::human(&idp.uri(None), &callback);
+    client.find().unwrap();
+    assert_eq!(callback.calls(), 1);
+    idp.fail(&["find"], 391);
+    let error = client.find().unwrap_err();
+    assert_eq!(server_code(&error), Some(18), "{error}");
+    assert_eq!(callback.calls(), 3);
+}
+
+// --- Built-in environments -------------------------------------------------------------------
+
+/// A login with `ENVIRONMENT:<environment>` whose metadata requests go to `endpoint`.
+fn environment_login(
+    idp: &Idp,
+    properties: &str,
+    user: Option<&str>,
+    endpoint: &str,
+) -> mongodb_auth::Result<blocking::Connection> {
+    let port = idp.server().local_addr().port();
+    let userinfo = user.map(|u| format!("{u}@")).unwrap_or_default();
+    let uri = format!(
+        "mongodb://{userinfo}127.0.0.1:{port}/?authMechanism=MONGODB-OIDC&authMechanismProperties={properties}"
+    );
+    let auth = danger::with_oidc_metadata_endpoint(AuthOptions::default(), endpoint);
+    blocking::connect(uri.as_str(), ConnectOptions::default().auth_options(auth))
+}
+
+type Seen = Arc<Mutex<Vec<(String, Vec<(String, String)>)>>>;
+
+fn metadata_server(
+    reply: impl Fn(&str) -> (u16, String) + Send + Sync + 'static,
+) -> (http::HttpServer, Seen) {
+    let seen: Seen = Arc::default();
+    let log = seen.clone();
+    let server = http::HttpServer::start(Box::new(move |_, path, headers| {
+        log.lock()
+            .unwrap()
+            .push((path.to_owned(), headers.to_vec()));
+        reply(path)
+    }));
+    (server, seen)
+}
+
+#[test]
+fn azure_gets_its_token_from_the_metadata_endpoint_with_the_username_as_client_id() {
+    let idp = Idp::start(false);
+    let token = idp.token(USER1);
+    let (server, seen) = metadata_server(move |_| {
+        (
+            200,
+            format!(r#"{{"access_token":"{token}","expires_in":"3599"}}"#),
+        )
+    });
+    let endpoint = format!("http://{}", server.address);
+    let connection = environment_login(
+        &idp,
+        "ENVIRONMENT:azure,TOKEN_RESOURCE:api://mongodb",
+        Some("client-42"),
+        &endpoint,
+    )
+    .unwrap();
+    assert_eq!(
+        connection.outcome().mechanism.unwrap().as_str(),
+        "MONGODB-OIDC"
+    );
+    let seen = seen.lock().unwrap();
+    let (path, headers) = &seen[0];
+    assert_eq!(
+        path,
+        "/metadata/identity/oauth2/token?api-version=2018-02-01&resource=api%3A%2F%2Fmongodb&client_id=client-42"
+    );
+    assert!(headers.contains(&("metadata".into(), "true".into())));
+    assert!(headers.contains(&("accept".into(), "application/json".into())));
+}
+
+#[test]
+fn azure_without_a_username_sends_no_client_id_and_a_refusal_shows_the_body() {
+    let idp = Idp::start(false);
+    let (server, seen) = metadata_server(|_| (400, r#"{"error":"invalid_resource"}"#.into()));
+    let endpoint = format!("http://{}", server.address);
+    let error = environment_login(&idp, "ENVIRONMENT:azure,TOKEN_RESOURCE:r", None, &endpoint)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("400") && error.contains("invalid_resource"),
+        "{error}"
+    );
+    assert!(!seen.lock().unwrap()[0].0.contains("client_id"));
+}
+
+#[test]
+fn gcp_gets_its_token_from_the_identity_endpoint() {
+    let idp = Idp::start(false);
+    let token = idp.token(USER1);
+    let (server, seen) = metadata_server(move |_| (200, token.clone()));
+    let endpoint = format!("http://{}", server.address);
+    environment_login(
+        &idp,
+        "ENVIRONMENT:gcp,TOKEN_RESOURCE:aud-1",
+        None,
+        &endpoint,
+    )
+    .unwrap();
+    let seen = seen.lock().unwrap();
+    assert_eq!(
+        seen[0].0,
+        "/computeMetadata/v1/instance/service-accounts/default/identity?audience=aud-1"
+    );
+    assert!(
+        seen[0]
+            .1
+            .contains(&("metadata-flavor".into(), "Google".into()))
+    );
+}
+
+#[test]
+fn gcp_refusal_shows_the_body() {
+    let idp = Idp::start(false);
+    let (server, _) = metadata_server(|_| (404, "no such service account".into()));
+    let endpoint = format!("http://{}", server.address);
+    let error = environment_login(&idp, "ENVIRONMENT:gcp,TOKEN_RESOURCE:a", None, &endpoint)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("404") && error.contains("no such service account"),
+        "{error}"
+    );
+}
