@@ -27,9 +27,82 @@ fn main() {
                 pymongo_logs_in_to_mongodb_auth_serve,
             ),
             ("pymongo_over_tls_with_x509_and_scram", pymongo_over_tls),
+            ("pymongo_logs_in_with_mongodb_oidc", pymongo_oidc),
         ],
     );
     libtest_mimic::run(&arguments, trials).exit();
+}
+
+/// PyMongo logs in with MONGODB-OIDC, with a custom `OIDC_CALLBACK` and with `ENVIRONMENT:test`,
+/// and gets 18 for a token with a wrong signature, one for another audience and an expired one.
+/// The identity provider's key and tokens are made now.
+fn pymongo_oidc(python: &Path) -> Result<(), Failed> {
+    use std::time::{Duration, SystemTime};
+
+    use mongodb_auth::devpki::TokenIssuer;
+    let dir = std::env::temp_dir().join(format!("mongodb-auth-pymongo-oidc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let issuer = TokenIssuer::generate("https://idp.pymongo.test").map_err(|e| e.to_string())?;
+    let stranger = TokenIssuer::generate("https://idp.pymongo.test").map_err(|e| e.to_string())?;
+    let (principal, audience) = ("pymongo-workload", "mongodb-auth-pymongo");
+    let now = SystemTime::now();
+    let hour = Duration::from_secs(3600);
+    let write = |name: &str, content: &str| -> Result<String, Failed> {
+        let path = dir.join(name);
+        std::fs::write(&path, content).map_err(|e| e.to_string())?;
+        Ok(path.to_str().unwrap_or_default().to_owned())
+    };
+    let token = |issuer: &TokenIssuer, audience: &str, from, until| {
+        issuer
+            .issue(principal, audience, from, until)
+            .map_err(|e| Failed::from(e.to_string()))
+    };
+    let jwks = write("jwks.json", &issuer.jwks())?;
+    let good = write("good", &token(&issuer, audience, now, now + hour)?)?;
+    let bad_signature = write("bad-signature", &token(&stranger, audience, now, now + hour)?)?;
+    let wrong_audience = write("wrong-audience", &token(&issuer, "another", now, now + hour)?)?;
+    let expired = write("expired", &token(&issuer, audience, now - 2 * hour, now - hour)?)?;
+    let server = Serve::start_with(&[
+        "--oidc-issuer",
+        issuer.issuer(),
+        "--oidc-jwks",
+        &jwks,
+        "--oidc-audience",
+        audience,
+        "--oidc-user",
+        principal,
+    ]);
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/pymongo_oidc.py");
+    let output = Command::new(python)
+        .arg(&script)
+        .args([
+            server.address.as_str(),
+            principal,
+            &good,
+            &bad_signature,
+            &wrong_audience,
+            &expired,
+        ])
+        .output()
+        .map_err(|e| e.to_string())?;
+    let log = server.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        return Err(format!(
+            "{stdout}\n{}\nserver log:\n{log}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+        .into());
+    }
+    // Every refusal reached the server's check and was logged with its reason.
+    for reason in ["signature", "audience", "expired"] {
+        if !log.lines().any(|l| l.contains("MONGODB-OIDC") && l.contains(reason)) {
+            return Err(format!("no refusal for `{reason}` in the server log:\n{log}").into());
+        }
+    }
+    print!("{stdout}");
+    Ok(())
 }
 
 /// PyMongo over TLS: SCRAM-SHA-256, and MONGODB-X509 with and without a username, with
