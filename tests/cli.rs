@@ -576,3 +576,58 @@ fn a_credential_source_that_hangs_is_a_timeout_that_names_it() {
         "bounded by the 10 s timeout, not by the server"
     );
 }
+
+/// `connect` with `ENVIRONMENT:test` reads `OIDC_TOKEN_FILE` and logs in to `serve`, whose
+/// `--oidc-*` flags trust the key that signed the token; the report names the token's source. A
+/// token from another key is refused with exit status 1.
+#[test]
+fn connect_with_mongodb_oidc_environment_test() {
+    use std::time::{Duration, SystemTime};
+
+    use mongodb_auth::devpki::TokenIssuer;
+    let dir = std::env::temp_dir().join(format!("mongodb-auth-cli-oidc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let issuer = TokenIssuer::generate("https://idp.cli.test").unwrap();
+    let now = SystemTime::now();
+    let until = now + Duration::from_secs(600);
+    let jwks = dir.join("jwks.json");
+    std::fs::write(&jwks, issuer.jwks()).unwrap();
+    let token = dir.join("token");
+    std::fs::write(&token, issuer.issue("cli-workload", "cli-aud", now, until).unwrap()).unwrap();
+    let stranger = dir.join("stranger");
+    let other = TokenIssuer::generate("https://idp.cli.test").unwrap();
+    std::fs::write(&stranger, other.issue("cli-workload", "cli-aud", now, until).unwrap()).unwrap();
+    let server = Serve::start_with(&[
+        "--oidc-issuer",
+        "https://idp.cli.test",
+        "--oidc-jwks",
+        jwks.to_str().unwrap(),
+        "--oidc-audience",
+        "cli-aud",
+    ]);
+    let uri = format!(
+        "mongodb://{}/?authMechanism=MONGODB-OIDC&authMechanismProperties=ENVIRONMENT:test",
+        server.address
+    );
+    let output = bin()
+        .args(["connect", &uri, "--json"])
+        .env("OIDC_TOKEN_FILE", &token)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let report = json(&output);
+    assert_eq!(report["mechanism"], "MONGODB-OIDC");
+    assert_eq!(report["oidcTokenSource"], "ENVIRONMENT:test");
+    assert_eq!(report["authenticatedUsers"][0]["user"], "cli-workload");
+    assert_eq!(report["authenticatedUsers"][0]["db"], "$external");
+    let refused = bin()
+        .args(["connect", &uri, "--json"])
+        .env("OIDC_TOKEN_FILE", &stranger)
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(1));
+    assert_eq!(json(&refused)["error"]["code"], 18);
+    let log = server.stop();
+    assert!(log.contains("signature"), "{log}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
