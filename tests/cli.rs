@@ -280,7 +280,16 @@ fn demo_exits_zero() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(0), "{stdout}");
     assert!(
-        stdout.contains("all 11 logins behaved as expected"),
+        stdout.contains("all 14 logins behaved as expected"),
+        "{stdout}"
+    );
+    // The OIDC logins: a token from the callback, the cached one inside hello, a refusal.
+    assert!(
+        stdout.contains("ok MONGODB-OIDC, 1 round trip(s)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("ok MONGODB-OIDC (speculative), 0 round trip(s)"),
         "{stdout}"
     );
     for password in ["pencil", "hunter2", "s3cret"] {
@@ -593,10 +602,18 @@ fn connect_with_mongodb_oidc_environment_test() {
     let jwks = dir.join("jwks.json");
     std::fs::write(&jwks, issuer.jwks()).unwrap();
     let token = dir.join("token");
-    std::fs::write(&token, issuer.issue("cli-workload", "cli-aud", now, until).unwrap()).unwrap();
+    std::fs::write(
+        &token,
+        issuer.issue("cli-workload", "cli-aud", now, until).unwrap(),
+    )
+    .unwrap();
     let stranger = dir.join("stranger");
     let other = TokenIssuer::generate("https://idp.cli.test").unwrap();
-    std::fs::write(&stranger, other.issue("cli-workload", "cli-aud", now, until).unwrap()).unwrap();
+    std::fs::write(
+        &stranger,
+        other.issue("cli-workload", "cli-aud", now, until).unwrap(),
+    )
+    .unwrap();
     let server = Serve::start_with(&[
         "--oidc-issuer",
         "https://idp.cli.test",
@@ -614,7 +631,11 @@ fn connect_with_mongodb_oidc_environment_test() {
         .env("OIDC_TOKEN_FILE", &token)
         .output()
         .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let report = json(&output);
     assert_eq!(report["mechanism"], "MONGODB-OIDC");
     assert_eq!(report["oidcTokenSource"], "ENVIRONMENT:test");

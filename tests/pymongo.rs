@@ -40,7 +40,8 @@ fn pymongo_oidc(python: &Path) -> Result<(), Failed> {
     use std::time::{Duration, SystemTime};
 
     use mongodb_auth::devpki::TokenIssuer;
-    let dir = std::env::temp_dir().join(format!("mongodb-auth-pymongo-oidc-{}", std::process::id()));
+    let dir =
+        std::env::temp_dir().join(format!("mongodb-auth-pymongo-oidc-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let issuer = TokenIssuer::generate("https://idp.pymongo.test").map_err(|e| e.to_string())?;
     let stranger = TokenIssuer::generate("https://idp.pymongo.test").map_err(|e| e.to_string())?;
@@ -59,9 +60,18 @@ fn pymongo_oidc(python: &Path) -> Result<(), Failed> {
     };
     let jwks = write("jwks.json", &issuer.jwks())?;
     let good = write("good", &token(&issuer, audience, now, now + hour)?)?;
-    let bad_signature = write("bad-signature", &token(&stranger, audience, now, now + hour)?)?;
-    let wrong_audience = write("wrong-audience", &token(&issuer, "another", now, now + hour)?)?;
-    let expired = write("expired", &token(&issuer, audience, now - 2 * hour, now - hour)?)?;
+    let bad_signature = write(
+        "bad-signature",
+        &token(&stranger, audience, now, now + hour)?,
+    )?;
+    let wrong_audience = write(
+        "wrong-audience",
+        &token(&issuer, "another", now, now + hour)?,
+    )?;
+    let expired = write(
+        "expired",
+        &token(&issuer, audience, now - 2 * hour, now - hour)?,
+    )?;
     let server = Serve::start_with(&[
         "--oidc-issuer",
         issuer.issuer(),
@@ -97,7 +107,10 @@ fn pymongo_oidc(python: &Path) -> Result<(), Failed> {
     }
     // Every refusal reached the server's check and was logged with its reason.
     for reason in ["signature", "audience", "expired"] {
-        if !log.lines().any(|l| l.contains("MONGODB-OIDC") && l.contains(reason)) {
+        if !log
+            .lines()
+            .any(|l| l.contains("MONGODB-OIDC") && l.contains(reason))
+        {
             return Err(format!("no refusal for `{reason}` in the server log:\n{log}").into());
         }
     }

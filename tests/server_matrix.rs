@@ -348,8 +348,20 @@ fn commands_need_authentication() {
     );
     let mut authenticated =
         blocking::connect(h.uri("both:pencil@", "").as_str(), options()).unwrap();
+    let reply = authenticated.run_command(&find).unwrap();
+    let cursor = bson::RawDocument::from_bytes(&reply)
+        .unwrap()
+        .get_document("cursor")
+        .unwrap()
+        .get_array("firstBatch")
+        .unwrap()
+        .into_iter()
+        .count();
+    assert_eq!(cursor, 0, "find after authentication: an empty cursor");
+    let aggregate =
+        mongodb_auth::Command::new("test", rawdoc! { "aggregate": "things" }.into_bytes());
     assert_eq!(
-        code(authenticated.run_command(&find).unwrap()),
+        code(authenticated.run_command(&aggregate).unwrap()),
         59,
         "CommandNotFound after"
     );

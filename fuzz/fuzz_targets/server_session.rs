@@ -25,7 +25,18 @@ fn config() -> Arc<SessionConfig> {
                 User::new("admin", "user", &password, &[ScramVariant::Sha1, ScramVariant::Sha256], &mut fixed)
                     .unwrap(),
             );
-            Arc::new(SessionConfig::with_random(users, fixed))
+            let mut config = SessionConfig::with_random(users, fixed);
+            // MONGODB-OIDC too, with the public key of RFC 7515's ES256 example (its private
+            // key is not in this program), so no token the fuzzer makes may log in.
+            let jwks = br#"{"keys":[{"kty":"EC","crv":"P-256","kid":"k1",
+              "x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+              "y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}"#;
+            config.oidc.push(
+                mongodb_auth::server::oidc::OidcSettings::new("https://issuer", "aud", jwks)
+                    .unwrap()
+                    .client_id("fuzz"),
+            );
+            Arc::new(config)
         })
         .clone()
 }

@@ -26,7 +26,7 @@ pub(super) struct OidcLogin {
 impl OidcLogin {
     pub(super) fn new(client: Option<Arc<OidcClient>>) -> Self {
         OidcLogin {
-            client: client.unwrap_or_else(OidcClient::new),
+            client: client.unwrap_or_default(),
             connection_token: None,
         }
     }

@@ -9,8 +9,10 @@
 //! It answers `hello`/`isMaster` (OP_MSG, and OP_QUERY for the legacy handshake) as a MongoDB 7.0
 //! standalone, `saslStart`/`saslContinue` (SCRAM-SHA-1, SCRAM-SHA-256, PLAIN) with
 //! `speculativeAuthenticate` and `saslSupportedMechs`, `ping`, `buildInfo`, `endSessions` and
-//! `connectionStatus`. Any other command is `Unauthorized` (13) before authentication and
-//! `CommandNotFound` (59) after. It stores no data. It omits `topologyVersion` from `hello`, so
+//! `connectionStatus`; MONGODB-X509, MONGODB-AWS and MONGODB-OIDC when configured. An
+//! authenticated client may run `find` (an empty cursor) and `insert` (counted, then dropped).
+//! Any other command is `Unauthorized` (13) before authentication and `CommandNotFound` (59)
+//! after. It stores no data. It omits `topologyVersion` from `hello`, so
 //! drivers poll it instead of using streaming monitoring.
 
 #[cfg(feature = "aws")]
