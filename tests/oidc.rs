@@ -307,7 +307,13 @@ fn machine_1_1_with_the_tokio_adapter() {
 #[test]
 fn machine_1_2_callback_is_called_once_for_multiple_connections() {
     let idp = Idp::start(false);
-    let callback = Callback::returning(idp.token(USER1));
+    // A slow callback, so every connection asks for a token before the first one is cached:
+    // the others wait their turn and take the cached token.
+    let token = idp.token(USER1);
+    let callback = Callback::new(move |_| {
+        std::thread::sleep(Duration::from_millis(300));
+        Ok(Token::new(token.as_str()))
+    });
     let client = Client::machine(&idp.uri(None), &callback);
     let (cs, cache) = (&client.cs, &client.cache);
     std::thread::scope(|scope| {

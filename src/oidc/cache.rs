@@ -262,3 +262,76 @@ impl fmt::Debug for TokenRequest {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::environment::FixedClock;
+    use crate::oidc::CALLBACK_VERSION;
+
+    fn request(client: &Arc<OidcClient>, calls: &Arc<AtomicUsize>) -> TokenRequest {
+        let calls = calls.clone();
+        let callback = move |_: &CallbackContext| {
+            let n = calls.fetch_add(1, Ordering::SeqCst);
+            Ok(Token::new(format!("token-{n}")))
+        };
+        TokenRequest {
+            client: client.clone(),
+            provider: Provider::Callback(Arc::new(callback)),
+            context: CallbackContext {
+                timeout: Duration::from_secs(60),
+                deadline: SystemTime::UNIX_EPOCH,
+                version: CALLBACK_VERSION,
+                username: None,
+                idp_info: None,
+                refresh_token: None,
+            },
+            // The clock stands still: the second call comes "at once" after the first.
+            clock: Arc::new(FixedClock(SystemTime::UNIX_EPOCH + Duration::from_secs(1))),
+        }
+    }
+
+    fn no_ask(_: &Ask) -> Answer {
+        unreachable!("a callback asks nothing")
+    }
+
+    #[test]
+    fn calls_are_spaced_and_a_cached_token_is_taken_without_a_call() {
+        let client = OidcClient::new();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let slept = Mutex::new(Vec::new());
+        let sleep = |d| slept.lock().unwrap().push(d);
+        let first = request(&client, &calls).fetch(no_ask, sleep).unwrap();
+        assert_eq!(first.access_token.expose(), "token-0");
+        assert!(
+            slept.lock().unwrap().is_empty(),
+            "the first call waits for nothing"
+        );
+        // Cached: no call.
+        let cached = request(&client, &calls).fetch(no_ask, sleep).unwrap();
+        assert!(cached.from_cache() && cached.generation == first.generation);
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        // Invalidated: a new call, 100 ms after the last one ended (rule L17).
+        client.invalidate(first.generation);
+        let second = request(&client, &calls).fetch(no_ask, sleep).unwrap();
+        assert_eq!(second.access_token.expose(), "token-1");
+        assert_eq!(*slept.lock().unwrap(), [MIN_CALLBACK_INTERVAL]);
+        assert_eq!(client.callback_calls(), 2);
+    }
+
+    #[test]
+    fn invalidation_is_compare_and_swap() {
+        let client = OidcClient::new();
+        client.seed(Token::new("a"));
+        let (_, old) = client.access_token().unwrap();
+        client.seed(Token::new("b"));
+        // A connection that used "a" cannot clear "b" (rule L18).
+        client.invalidate(old);
+        assert_eq!(client.access_token().unwrap().0.expose(), "b");
+        let (_, current) = client.access_token().unwrap();
+        client.invalidate(current);
+        assert!(!client.has_access_token());
+    }
+}
