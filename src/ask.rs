@@ -33,6 +33,17 @@ pub enum Ask {
     /// Send this HTTP request (10 seconds at most, no redirects, the body capped at 64 KiB) and
     /// answer [`Answer::Http`].
     Http(HttpRequest),
+    /// Look up a host name's addresses, following CNAMEs, and answer [`Answer::Host`] (GSSAPI's
+    /// host canonicalization, rule J3).
+    LookupHost {
+        /// The name.
+        name: String,
+    },
+    /// Look up the names of an address (PTR) and answer [`Answer::Names`].
+    ReverseLookup {
+        /// The address.
+        address: std::net::IpAddr,
+    },
 }
 
 /// An HTTP request of a credential source (STS, container or instance metadata).
@@ -81,6 +92,15 @@ pub enum Answer {
         /// The body (credentials, so wiped when dropped).
         body: zeroize::Zeroizing<Vec<u8>>,
     },
+    /// What a host lookup found: the name at the end of the CNAME chain and the addresses.
+    Host {
+        /// The canonical name (the last CNAME target, or the name itself).
+        canonical_name: String,
+        /// The addresses, in the order of the answer.
+        addresses: Vec<std::net::IpAddr>,
+    },
+    /// The names of a reverse lookup.
+    Names(Vec<String>),
     /// The ask could not be done (unreadable file, a command that cannot start, a timeout).
     Failed(String),
 }
@@ -100,6 +120,11 @@ impl fmt::Debug for Answer {
             Answer::Http { status, body } => {
                 write!(f, "Http {{ status: {status}, body: {} bytes }}", body.len())
             }
+            Answer::Host {
+                canonical_name,
+                addresses,
+            } => write!(f, "Host({canonical_name:?}, {addresses:?})"),
+            Answer::Names(names) => write!(f, "Names({names:?})"),
             Answer::Failed(reason) => write!(f, "Failed({reason:?})"),
         }
     }

@@ -152,29 +152,38 @@ fn resolve(
     if !dns::needs_resolver(cs, options.dns_server) {
         return Ok((cs.clone(), dns::static_targets(cs)?));
     }
-    let lookup = || {
-        let runtime = ::tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| Error::io("starting the DNS resolver", e, options.connect_timeout))?;
+    on_dns_runtime(options, |runtime| {
         runtime.block_on(dns::targets(
             cs,
             options.dns_server,
             options.connect_timeout,
         ))
+    })
+}
+
+/// Runs DNS work on a small runtime of its own. Inside an async runtime (a blocking connect from
+/// async code) no runtime can start on this thread: the work gets a thread of its own.
+fn on_dns_runtime<T: Send>(
+    options: &ConnectOptions,
+    work: impl FnOnce(&::tokio::runtime::Runtime) -> Result<T> + Send,
+) -> Result<T> {
+    let run = || {
+        let runtime = ::tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::io("starting the DNS resolver", e, options.connect_timeout))?;
+        work(&runtime)
     };
-    // Inside an async runtime (a blocking connect from async code) no runtime can start on this
-    // thread: the lookup gets a thread of its own.
     if ::tokio::runtime::Handle::try_current().is_ok() {
         std::thread::scope(|scope| {
-            scope.spawn(lookup).join().unwrap_or_else(|_| {
+            scope.spawn(run).join().unwrap_or_else(|_| {
                 Err(Error::Unsupported {
                     what: "the DNS lookup thread panicked".into(),
                 })
             })
         })
     } else {
-        lookup()
+        run()
     }
 }
 
@@ -326,8 +335,18 @@ fn drive<S: ReplyDeadline>(
                 });
                 login.on_keys(keys)?
             }
-            #[cfg(feature = "aws")]
+            Next::Ask(ask) if dns::is_dns_ask(&ask) => {
+                let answer = on_dns_runtime(options, |runtime| {
+                    Ok(runtime.block_on(dns::answer(
+                        &ask,
+                        options.dns_server,
+                        options.connect_timeout,
+                    )))
+                })?;
+                login.on_answer(answer)?
+            }
             Next::Ask(ask) => login.on_answer(adapter::answer_ask(&ask))?,
+            Next::Gssapi(job) => login.on_gssapi(job.run())?,
             #[cfg(feature = "oidc")]
             Next::Token(request) => {
                 let environment = request.environment();

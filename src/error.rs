@@ -163,6 +163,11 @@ pub enum Error {
         reason: String,
     },
 
+    /// GSSAPI (Kerberos) failed on the client: no credential, an unknown service, a context that
+    /// could not be established, a bad security-layer message.
+    #[error("GSSAPI: {0}")]
+    Gssapi(crate::gssapi::GssapiError),
+
     /// TLS could not be set up: a file or key of the configuration, or the handshake itself
     /// (a server certificate that is not trusted says why).
     #[error("TLS: {0}")]
@@ -542,6 +547,11 @@ impl Error {
             Error::OutOfOrder { .. } | Error::ForeignKeys | Error::UnhandledStep { .. } => {
                 ErrorKind::Usage
             }
+            Error::Gssapi(
+                crate::gssapi::GssapiError::Credentials { .. }
+                | crate::gssapi::GssapiError::Context { .. },
+            ) => ErrorKind::AuthenticationFailed,
+            Error::Gssapi(crate::gssapi::GssapiError::SecurityLayer { .. }) => ErrorKind::Protocol,
             Error::Io { .. } => ErrorKind::Io,
             Error::Tls(
                 TlsError::UntrustedServer(_)

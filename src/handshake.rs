@@ -46,6 +46,7 @@ use crate::scram::{
 use crate::secret::Secret;
 use crate::{plain, x509};
 
+mod gssapi;
 #[cfg(feature = "oidc")]
 mod oidc;
 
@@ -65,10 +66,13 @@ pub enum Step {
     DeriveKey(KeyDerivation),
     /// Authentication is complete.
     Done(Outcome),
-    /// MONGODB-AWS needs this from the caller to find its credentials (a file, a process run):
-    /// do it and pass the result to [`Authenticator::handle_answer`].
-    #[cfg(feature = "aws")]
-    Ask(crate::aws::chain::Ask),
+    /// The mechanism needs this from the caller: MONGODB-AWS to find its credentials (a file, a
+    /// process run, an HTTP exchange), GSSAPI to canonicalize the host (a DNS lookup). Do it and
+    /// pass the result to [`Authenticator::handle_answer`].
+    Ask(crate::ask::Ask),
+    /// GSSAPI: run this job on the GSS context (it may block on the KDC: on a blocking pool in
+    /// async code) and pass the result to [`Authenticator::handle_gssapi`].
+    Gssapi(crate::gssapi::GssJob),
     /// MONGODB-OIDC needs an access token: run [`TokenRequest::fetch`](crate::oidc::TokenRequest::fetch)
     /// (it calls the credential's callback, or has the caller do what a built-in environment
     /// asks) and pass the token to [`Authenticator::handle_token`].
@@ -84,8 +88,8 @@ impl Step {
                 Step::Send(_) => "Send",
                 Step::DeriveKey(_) => "DeriveKey",
                 Step::Done(_) => "Done",
-                #[cfg(feature = "aws")]
                 Step::Ask(_) => "Ask",
+                Step::Gssapi(_) => "Gssapi",
                 #[cfg(feature = "oidc")]
                 Step::Token(_) => "Token",
             },
@@ -129,6 +133,7 @@ pub struct AuthOptions {
     #[cfg(feature = "oidc")]
     oidc_client: Option<Arc<crate::oidc::OidcClient>>,
     host: Option<String>,
+    gssapi_provider: Option<Arc<dyn crate::gssapi::GssProvider>>,
     /// Replaces the Azure and GCP metadata hosts (`danger`, for tests).
     #[cfg(feature = "oidc")]
     pub(crate) oidc_metadata_endpoint: Option<String>,
@@ -180,6 +185,13 @@ impl AuthOptions {
     #[cfg(feature = "oidc")]
     pub fn oidc_client(mut self, client: Arc<crate::oidc::OidcClient>) -> Self {
         self.oidc_client = Some(client);
+        self
+    }
+
+    /// Where GSSAPI contexts come from (default with feature `gssapi`: the system's Kerberos,
+    /// [`gssapi::Kerberos`](crate::gssapi::Kerberos)).
+    pub fn gssapi_provider(mut self, provider: Arc<dyn crate::gssapi::GssProvider>) -> Self {
+        self.gssapi_provider = Some(provider);
         self
     }
 
@@ -239,6 +251,7 @@ impl Default for AuthOptions {
             #[cfg(feature = "oidc")]
             oidc_client: None,
             host: None,
+            gssapi_provider: None,
             #[cfg(feature = "oidc")]
             oidc_metadata_endpoint: None,
         }
@@ -283,6 +296,14 @@ enum State {
     AwsStarted(crate::aws::ClientFirst, crate::aws::Credentials),
     #[cfg(feature = "aws")]
     AwsSent,
+    /// GSSAPI: a DNS lookup of the host is out.
+    GssapiResolving(gssapi::Lookup),
+    /// GSSAPI: a job on the context is out.
+    GssapiWorking(gssapi::Phase),
+    /// GSSAPI: a command is out; the context waits for the reply.
+    GssapiSent(Box<dyn crate::gssapi::GssContext>),
+    /// GSSAPI: the security-layer answer is out; the server ends the conversation next.
+    GssapiFinal,
     #[cfg(feature = "oidc")]
     OidcFetching(oidc::AfterToken),
     /// A one-step `saslStart` with a token is out; what a refusal (18) leads to.
@@ -317,6 +338,9 @@ impl State {
             #[cfg(feature = "oidc")]
             State::OidcFetching(_) => "waiting for an OIDC access token",
             State::ScramDeriving(..) => "waiting for derived keys",
+            State::GssapiResolving(_) => "waiting for a DNS answer about the host",
+            State::GssapiWorking(_) => "waiting for a GSSAPI job",
+            State::GssapiSent(_) | State::GssapiFinal => "waiting for a command reply",
             State::Done => "done",
             State::Failed => "failed",
         }
@@ -370,6 +394,8 @@ impl Authenticator {
             Some(AuthMechanism::MongoDbAws) => {}
             #[cfg(feature = "oidc")]
             Some(AuthMechanism::MongoDbOidc) => {}
+            Some(AuthMechanism::Gssapi) => {}
+            #[allow(unreachable_patterns)]
             Some(other) => {
                 return Err(Error::UnsupportedMechanism {
                     mechanism: other.as_str(),
@@ -524,6 +550,7 @@ impl Authenticator {
             State::AwsStarted(..) | State::AwsSent => true,
             #[cfg(feature = "oidc")]
             State::OidcJwtSent(_) | State::OidcPrincipalSent | State::OidcJwtContinued => true,
+            State::GssapiSent(_) | State::GssapiFinal => true,
             _ => false,
         };
         if !awaiting_reply {
@@ -601,6 +628,11 @@ impl Authenticator {
             }
             #[cfg(feature = "aws")]
             State::AwsSent => {
+                self.read_sasl_reply(doc, true)?;
+                Ok(self.done())
+            }
+            State::GssapiSent(context) => self.on_gssapi_reply(doc, context),
+            State::GssapiFinal => {
                 self.read_sasl_reply(doc, true)?;
                 Ok(self.done())
             }
@@ -714,6 +746,8 @@ impl Authenticator {
             AuthMechanism::MongoDbAws => self.start_aws(),
             #[cfg(feature = "oidc")]
             AuthMechanism::MongoDbOidc => self.start_oidc(),
+            AuthMechanism::Gssapi => self.start_gssapi(),
+            #[allow(unreachable_patterns)]
             other => Err(Error::UnsupportedMechanism {
                 mechanism: other.as_str(),
             }),
@@ -802,19 +836,19 @@ impl Authenticator {
         self.send(sasl_start(crate::aws::MECHANISM, &payload, false))
     }
 
-    /// Takes the answer to a [`Step::Ask`] (MONGODB-AWS credentials).
-    #[cfg(feature = "aws")]
-    pub fn handle_answer(&mut self, answer: crate::aws::chain::Answer) -> Result<Step> {
-        let mut chain = match std::mem::replace(&mut self.state, State::Failed) {
-            State::AwsResolving(chain) => chain,
+    /// Takes the answer to a [`Step::Ask`].
+    pub fn handle_answer(&mut self, answer: crate::ask::Answer) -> Result<Step> {
+        let result = match std::mem::replace(&mut self.state, State::Failed) {
+            #[cfg(feature = "aws")]
+            State::AwsResolving(mut chain) => chain
+                .answer(answer)
+                .and_then(|step| self.on_chain_step(*chain, step)),
+            State::GssapiResolving(lookup) => self.on_gssapi_lookup(lookup, answer),
             other => {
                 self.state = other;
                 return Err(self.out_of_order("handle_answer"));
             }
         };
-        let result = chain
-            .answer(answer)
-            .and_then(|step| self.on_chain_step(*chain, step));
         self.fail_on_error(result)
     }
 

@@ -42,7 +42,6 @@
 
 #[cfg(any(feature = "blocking", feature = "tokio"))]
 pub mod adapter;
-#[cfg(any(feature = "aws", feature = "oidc"))]
 pub mod ask;
 #[cfg(feature = "aws")]
 pub mod aws;
@@ -55,6 +54,7 @@ pub mod danger;
 pub mod devpki;
 pub mod environment;
 pub mod error;
+pub mod gssapi;
 pub mod handshake;
 #[cfg(feature = "oidc")]
 pub mod oidc;

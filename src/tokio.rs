@@ -231,12 +231,22 @@ async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
                 });
                 login.on_keys(keys)?
             }
-            #[cfg(feature = "aws")]
+            Next::Ask(ask) if dns::is_dns_ask(&ask) => login
+                .on_answer(dns::answer(&ask, options.dns_server, options.connect_timeout).await)?,
+            Next::Gssapi(job) => {
+                let done = ::tokio::task::spawn_blocking(move || job.run())
+                    .await
+                    .map_err(|e| Error::Io {
+                        operation: "running GSSAPI",
+                        source: std::io::Error::other(e),
+                    })?;
+                login.on_gssapi(done)?
+            }
             Next::Ask(ask) => {
                 let answer = ::tokio::task::spawn_blocking(move || adapter::answer_ask(&ask))
                     .await
                     .map_err(|e| Error::Io {
-                        operation: "finding AWS credentials",
+                        operation: "answering a credential source",
                         source: std::io::Error::other(e),
                     })?;
                 login.on_answer(answer)?

@@ -12,6 +12,9 @@ use hickory_resolver::proto::op::ResponseCode;
 use hickory_resolver::proto::xfer::Protocol;
 use hickory_resolver::{ResolveError, TokioResolver};
 
+use hickory_resolver::proto::rr::RecordType;
+
+use crate::ask::{Answer, Ask};
 use crate::error::{Error, Result};
 use crate::random::SystemRandom;
 use crate::uri::{ConnectionString, Host, SrvRecord, TxtRecord};
@@ -94,6 +97,44 @@ impl Resolver {
             .await
             .map_err(|e| dns_error(host, &e))?;
         Ok(lookup.iter().map(|ip| SocketAddr::new(ip, port)).collect())
+    }
+}
+
+/// Whether the adapter's resolver answers `ask` (rather than [`super::answer_ask`]).
+pub(crate) fn is_dns_ask(ask: &Ask) -> bool {
+    matches!(ask, Ask::LookupHost { .. } | Ask::ReverseLookup { .. })
+}
+
+/// Answers a DNS ask (GSSAPI's host canonicalization) with the connection's resolver. A failed
+/// lookup is an answer too: the machine falls back to the host as given.
+pub(crate) async fn answer(ask: &Ask, server: Option<SocketAddr>, timeout: Duration) -> Answer {
+    let resolver = match Resolver::new(server, timeout) {
+        Ok(resolver) => resolver,
+        Err(e) => return Answer::Failed(e.to_string()),
+    };
+    match ask {
+        Ask::LookupHost { name } => match resolver.0.lookup_ip(fully_qualified(name)).await {
+            Ok(lookup) => {
+                // The owner of the address records is where the CNAME chain ends.
+                let canonical_name = lookup
+                    .as_lookup()
+                    .records()
+                    .iter()
+                    .find(|r| matches!(r.record_type(), RecordType::A | RecordType::AAAA))
+                    .map(|r| r.name().to_ascii())
+                    .unwrap_or_else(|| name.clone());
+                Answer::Host {
+                    canonical_name,
+                    addresses: lookup.iter().collect(),
+                }
+            }
+            Err(e) => Answer::Failed(dns_error(name, &e).to_string()),
+        },
+        Ask::ReverseLookup { address } => match resolver.0.reverse_lookup(*address).await {
+            Ok(lookup) => Answer::Names(lookup.iter().map(|name| name.to_ascii()).collect()),
+            Err(e) => Answer::Failed(dns_error(&address.to_string(), &e).to_string()),
+        },
+        other => Answer::Failed(format!("{other:?} is not a DNS lookup")),
     }
 }
 

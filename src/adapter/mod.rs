@@ -460,9 +460,11 @@ pub(crate) enum Next {
     Derive(KeyDerivation),
     /// The connection is authenticated (or needed no authentication).
     Done(Authenticated),
-    /// Answer this (with [`answer_ask`]) and pass the answer to [`Login::on_answer`].
-    #[cfg(feature = "aws")]
-    Ask(crate::aws::chain::Ask),
+    /// Answer this (with [`answer_ask`], or the resolver for a DNS ask) and pass the answer to
+    /// [`Login::on_answer`].
+    Ask(crate::ask::Ask),
+    /// Run this job and pass the result to [`Login::on_gssapi`].
+    Gssapi(crate::gssapi::GssJob),
     /// Get this token (with [`fetch_token`]) and pass it to [`Login::on_token`].
     #[cfg(feature = "oidc")]
     Token(crate::oidc::TokenRequest),
@@ -535,9 +537,18 @@ impl Login {
         self.next(step)
     }
 
+    /// Takes the result of a [`Next::Gssapi`] job.
+    pub(crate) fn on_gssapi(&mut self, done: crate::gssapi::GssDone) -> Result<Next> {
+        let auth = self.authenticator.as_mut().ok_or(Error::OutOfOrder {
+            call: "on_gssapi",
+            state: "no authentication",
+        })?;
+        let step = auth.handle_gssapi(done)?;
+        self.next(step)
+    }
+
     /// Takes the answer of a [`Next::Ask`].
-    #[cfg(feature = "aws")]
-    pub(crate) fn on_answer(&mut self, answer: crate::aws::chain::Answer) -> Result<Next> {
+    pub(crate) fn on_answer(&mut self, answer: crate::ask::Answer) -> Result<Next> {
         let auth = self.authenticator.as_mut().ok_or(Error::OutOfOrder {
             call: "on_answer",
             state: "no authentication",
@@ -590,8 +601,8 @@ impl Login {
                 outcome,
                 hello_reply: self.hello_reply.clone().unwrap_or_default(),
             }),
-            #[cfg(feature = "aws")]
             Step::Ask(ask) => Next::Ask(ask),
+            Step::Gssapi(job) => Next::Gssapi(job),
             #[cfg(feature = "oidc")]
             Step::Token(request) => Next::Token(request),
         })
@@ -633,7 +644,6 @@ pub const PROCESS_TIMEOUT: Duration = Duration::from_secs(60);
 /// Does what a machine asks, with blocking I/O (the tokio adapter runs it on the blocking
 /// pool): a file read (capped at 1 MiB), a `credential_process` run (its output capped at 64 KiB,
 /// killed after [`PROCESS_TIMEOUT`]), an HTTP exchange (within [`HTTP_TIMEOUT`]).
-#[cfg(any(feature = "aws", feature = "oidc"))]
 pub fn answer_ask(ask: &crate::ask::Ask) -> crate::ask::Answer {
     use std::io::Read as _;
 
@@ -654,6 +664,7 @@ pub fn answer_ask(ask: &crate::ask::Ask) -> crate::ask::Answer {
         }
         #[cfg(feature = "aws")]
         Ask::RunProcess { command } => run_process(command),
+        #[cfg(any(feature = "aws", feature = "oidc"))]
         Ask::Http(request) => http(request, HTTP_TIMEOUT),
         #[allow(unreachable_patterns)]
         other => Answer::Failed(format!("{other:?} is not answered by this build")),

@@ -238,6 +238,9 @@ fn unexpected(answer: &Answer) -> Stop {
             Answer::Process { .. } => "given a process output where it asked for something else",
             Answer::Http { .. } => "given an HTTP reply where it asked for something else",
             Answer::Failed(_) => "given a failure where it asked for something else",
+            Answer::Host { .. } | Answer::Names(_) => {
+                "given a DNS answer where it asked for something else"
+            }
         },
     })
 }
@@ -922,6 +925,7 @@ mod tests {
                 ChainStep::Ask(Ask::Http(request)) => {
                     chain.answer(Answer::Failed(format!("no endpoint at {}", request.url)))?
                 }
+                ChainStep::Ask(other) => panic!("the chain asked for {other:?}"),
             };
         }
     }

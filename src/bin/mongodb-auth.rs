@@ -48,9 +48,19 @@ enum Command {
         /// A user: NAME:PASSWORD[:MECH[,MECH...]]; NAME may be db.name (default db admin); NAME
         /// and PASSWORD are percent-decoded; MECH is SCRAM-SHA-1 or SCRAM-SHA-256 (default both).
         /// Other processes can read a command line: prefer --users-file for real passwords.
-        #[arg(
-            long = "user",
-            required_unless_present_any = ["users_file", "x509_users", "aws_users", "aws_keys", "oidc_issuer"]
+        #[cfg_attr(
+            feature = "gssapi",
+            arg(
+                long = "user",
+                required_unless_present_any = ["users_file", "x509_users", "aws_users", "aws_keys", "oidc_issuer", "gssapi_keytab"]
+            )
+        )]
+        #[cfg_attr(
+            not(feature = "gssapi"),
+            arg(
+                long = "user",
+                required_unless_present_any = ["users_file", "x509_users", "aws_users", "aws_keys", "oidc_issuer"]
+            )
         )]
         users: Vec<String>,
         /// A file of users, one NAME:PASSWORD[:MECH,...] a line (blank lines and # comments
@@ -115,6 +125,19 @@ enum Command {
         /// With none, every principal with a valid token may.
         #[arg(long = "oidc-user", requires = "oidc_issuer")]
         oidc_users: Vec<String>,
+        /// Accept GSSAPI (Kerberos) tickets for the service principals of this keytab (feature
+        /// `gssapi`; the server restarts itself with KRB5_KTNAME pointing at it).
+        #[cfg(feature = "gssapi")]
+        #[arg(long)]
+        gssapi_keytab: Option<PathBuf>,
+        /// The service whose tickets are accepted (`mongodb` in mongodb/HOST@REALM).
+        #[cfg(feature = "gssapi")]
+        #[arg(long, default_value = "mongodb", requires = "gssapi_keytab")]
+        gssapi_service: String,
+        /// A Kerberos principal (user@REALM) that may log in, as a user of $external; repeat it.
+        #[cfg(feature = "gssapi")]
+        #[arg(long = "gssapi-user", requires = "gssapi_keytab")]
+        gssapi_users: Vec<String>,
     },
     /// Log in to a server. Exit status: 0 logged in; 1 the server refused the login, or failed
     /// to prove it knows the password; 2 usage or connection error.
@@ -134,6 +157,9 @@ enum Command {
         /// this server instead of the system's resolver.
         #[arg(long, value_name = "HOST:PORT")]
         dns_server: Option<SocketAddr>,
+        /// Log in with the tokio adapter instead of the blocking one.
+        #[arg(long)]
+        tokio: bool,
     },
     /// Find MONGODB-AWS credentials as a login would (the order boto3 uses) and say where they
     /// came from and which sources were tried. Never prints the secret or the token.
@@ -187,7 +213,19 @@ fn main() -> ExitCode {
             oidc_audience,
             oidc_client_id,
             oidc_users,
+            #[cfg(feature = "gssapi")]
+            gssapi_keytab,
+            #[cfg(feature = "gssapi")]
+            gssapi_service,
+            #[cfg(feature = "gssapi")]
+            gssapi_users,
         } => {
+            #[cfg(feature = "gssapi")]
+            if let Some(keytab) = &gssapi_keytab
+                && let Err(code) = with_keytab_in_environment(keytab)
+            {
+                return code;
+            }
             let settings = ServeSettings {
                 users_file,
                 x509_users,
@@ -197,6 +235,8 @@ fn main() -> ExitCode {
                     keys: aws_keys,
                     sts_host: aws_sts_host,
                 },
+                #[cfg(feature = "gssapi")]
+                gssapi: gssapi_keytab.map(|_| (gssapi_service, gssapi_users)),
                 oidc: OidcServe {
                     issuer: oidc_issuer,
                     jwks: oidc_jwks,
@@ -218,7 +258,8 @@ fn main() -> ExitCode {
             timeout,
             no_speculative,
             dns_server,
-        } => connect(&uri, json, timeout, no_speculative, dns_server),
+            tokio,
+        } => connect(&uri, json, timeout, no_speculative, dns_server, tokio),
         Command::Parse { uri, json, strict } => parse(&uri, json, strict),
         Command::AwsCredentials { json, profile, uri } => {
             aws_credentials(json, profile, uri.as_deref())
@@ -318,7 +359,34 @@ impl OidcServe {
     }
 }
 
+/// The system's Kerberos reads the acceptor keytab from KRB5_KTNAME, which a running process
+/// cannot safely change: the server starts itself again with it set (before any thread exists).
+#[cfg(feature = "gssapi")]
+fn with_keytab_in_environment(keytab: &std::path::Path) -> Result<(), ExitCode> {
+    use std::os::unix::process::CommandExt;
+    let wanted = format!("FILE:{}", keytab.display());
+    if std::env::var("KRB5_KTNAME").ok().as_deref() == Some(wanted.as_str()) {
+        return Ok(());
+    }
+    let program = match std::env::current_exe() {
+        Ok(program) => program,
+        Err(e) => {
+            eprintln!("error: cannot find this program to restart it with KRB5_KTNAME: {e}");
+            return Err(ExitCode::from(2));
+        }
+    };
+    let error = std::process::Command::new(program)
+        .args(std::env::args_os().skip(1))
+        .env("KRB5_KTNAME", &wanted)
+        .exec();
+    eprintln!("error: cannot restart with KRB5_KTNAME={wanted}: {error}");
+    Err(ExitCode::from(2))
+}
+
 struct ServeSettings {
+    /// GSSAPI: the service and the principals that may log in.
+    #[cfg(feature = "gssapi")]
+    gssapi: Option<(String, Vec<String>)>,
     users_file: Option<PathBuf>,
     x509_users: Vec<String>,
     aws: AwsServe,
@@ -355,6 +423,17 @@ fn server_config(specs: &[String], settings: &ServeSettings) -> mongodb_auth::Re
     }
     if let Some(oidc) = settings.oidc.settings()? {
         config = config.oidc(oidc);
+    }
+    #[cfg(feature = "gssapi")]
+    if let Some((service, principals)) = &settings.gssapi {
+        let mut gssapi = mongodb_auth::server::gssapi::GssapiSettings::new(
+            Arc::new(mongodb_auth::gssapi::KerberosAcceptor),
+            service.as_str(),
+        );
+        for principal in principals {
+            gssapi = gssapi.user(principal.as_str());
+        }
+        config = config.gssapi(gssapi);
     }
     if let Some((certificate, key, client_ca)) = &settings.tls {
         config = config.tls(tls::server_config(
@@ -419,7 +498,14 @@ fn error_json(error: &Error) -> Value {
         Error::Server { code, .. } => json!(code),
         _ => Value::Null,
     };
-    json!({ "kind": format!("{:?}", error.kind()), "code": code, "message": error.to_string() })
+    // `detail` names the error's variant (a GSSAPI credential problem, an unknown service...):
+    // errors carry no secrets.
+    json!({
+        "kind": format!("{:?}", error.kind()),
+        "code": code,
+        "message": error.to_string(),
+        "detail": format!("{error:?}"),
+    })
 }
 
 fn connect(
@@ -428,6 +514,7 @@ fn connect(
     timeout: u64,
     no_speculative: bool,
     dns_server: Option<SocketAddr>,
+    use_tokio: bool,
 ) -> ExitCode {
     let timeout = Duration::from_secs(timeout);
     let mut options =
@@ -449,8 +536,35 @@ fn connect(
         }
     });
     let started = Instant::now();
-    let mut connection = match blocking::connect(uri, options) {
-        Ok(connection) => connection,
+    let login = if use_tokio {
+        runtime()
+            .map_err(|source| Error::Io {
+                operation: "starting the runtime",
+                source,
+            })
+            .and_then(|rt| {
+                rt.block_on(async {
+                    let mut connection = mongodb_auth::tokio::connect(uri, options).await?;
+                    let users = connection.authenticated_users().await;
+                    Ok((
+                        connection.outcome().clone(),
+                        connection.tls().cloned(),
+                        users,
+                    ))
+                })
+            })
+    } else {
+        blocking::connect(uri, options).map(|mut connection| {
+            let users = connection.authenticated_users();
+            (
+                connection.outcome().clone(),
+                connection.tls().cloned(),
+                users,
+            )
+        })
+    };
+    let (outcome, tls_info, users) = match login {
+        Ok(login) => login,
         Err(error) => {
             if as_json {
                 println!("{}", json!({ "ok": false, "error": error_json(&error) }));
@@ -463,7 +577,7 @@ fn connect(
     let elapsed = started.elapsed();
     // The verdict is the login's: a server without connectionStatus (some proxies) only means
     // nobody can say which users the login authenticated.
-    let (users, note) = match connection.authenticated_users() {
+    let (users, note) = match users {
         Ok(users) => (Some(users), None),
         Err(error) => (
             None,
@@ -472,7 +586,6 @@ fn connect(
             )),
         ),
     };
-    let outcome = connection.outcome();
     let mechanism = outcome.mechanism.map(|m| m.as_str());
     if as_json {
         let mut report = json!({
@@ -480,7 +593,7 @@ fn connect(
             "mechanism": mechanism,
             "roundTrips": outcome.round_trips,
             "speculative": outcome.speculative,
-            "tls": connection.tls().map(tls_json),
+            "tls": tls_info.as_ref().map(tls_json),
         });
         if let Some(source) = token_source
             .lock()

@@ -18,6 +18,7 @@
 #[cfg(feature = "aws")]
 pub mod aws;
 pub mod danger;
+pub mod gssapi;
 mod net;
 #[cfg(feature = "oidc-server")]
 pub mod oidc;

@@ -48,6 +48,7 @@ pub struct ServerConfig {
     aws: Option<super::session::AwsSettings>,
     #[cfg(feature = "oidc-server")]
     oidc: Vec<super::oidc::OidcSettings>,
+    gssapi: Option<super::gssapi::GssapiSettings>,
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -85,7 +86,14 @@ impl ServerConfig {
             aws: None,
             #[cfg(feature = "oidc-server")]
             oidc: Vec::new(),
+            gssapi: None,
         }
+    }
+
+    /// Accepts GSSAPI (see [`super::gssapi`]).
+    pub fn gssapi(mut self, settings: super::gssapi::GssapiSettings) -> Self {
+        self.gssapi = Some(settings);
+        self
     }
 
     /// Accepts MONGODB-OIDC tokens of this identity provider (see [`super::oidc`]); call it
@@ -264,6 +272,7 @@ impl Server {
         {
             session.oidc = config.oidc;
         }
+        session.gssapi = config.gssapi;
         session.auth_log = config.auth_log;
         let shared = Arc::new(Shared {
             session: Arc::new(session),

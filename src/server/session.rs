@@ -114,6 +114,8 @@ pub struct SessionConfig {
     /// MONGODB-AWS, when enabled.
     #[cfg(feature = "aws")]
     pub aws: Option<AwsSettings>,
+    /// GSSAPI, when enabled.
+    pub gssapi: Option<super::gssapi::GssapiSettings>,
     /// MONGODB-OIDC, when enabled.
     #[cfg(feature = "oidc-server")]
     pub oidc: Vec<super::oidc::OidcSettings>,
@@ -163,6 +165,7 @@ impl SessionConfig {
             random: Mutex::new(Box::new(random)),
             #[cfg(feature = "aws")]
             aws: None,
+            gssapi: None,
             #[cfg(feature = "oidc-server")]
             oidc: Vec::new(),
             decoy_key,
@@ -222,6 +225,11 @@ enum Stage {
         server_nonce: Vec<u8>,
         host: String,
     },
+    /// GSSAPI: the acceptor context, and where the conversation is.
+    Gssapi(
+        Box<dyn super::gssapi::AcceptorContext>,
+        super::gssapi::Phase,
+    ),
     /// MONGODB-OIDC: `IdpInfo` was sent; the client's token comes next.
     #[cfg(feature = "oidc-server")]
     OidcAwaitingJwt,
@@ -523,6 +531,10 @@ impl Session {
 
     /// `saslStart`. `Ok(None)` asks the caller to refuse (it is `AuthenticationFailed` for a
     /// command, silence for a speculative attempt).
+    #[cfg_attr(
+        not(any(feature = "aws", feature = "oidc-server")),
+        allow(unused_variables)
+    )]
     fn sasl_start(
         &mut self,
         db: &str,
@@ -554,6 +566,9 @@ impl Session {
             #[cfg(feature = "aws")]
             "MONGODB-AWS" if !speculative && self.config.aws.is_some() => {
                 return Ok(self.aws_start(db, id, &payload));
+            }
+            crate::gssapi::MECHANISM if !speculative && self.config.gssapi.is_some() => {
+                return Ok(self.gssapi_start(db, id, &payload));
             }
             #[cfg(feature = "oidc-server")]
             crate::oidc::MECHANISM if !self.config.oidc.is_empty() => {
@@ -758,6 +773,131 @@ impl Session {
         }
     }
 
+    /// GSSAPI `saslStart`: a new acceptor context takes the client's first token.
+    fn gssapi_start(&mut self, db: &str, id: i32, token: &[u8]) -> Option<RawDocumentBuf> {
+        let settings = self.config.gssapi.as_ref()?;
+        if db != "$external" {
+            self.log_refusal(String::new(), db, crate::gssapi::MECHANISM, "not $external");
+            return None;
+        }
+        let context = match settings.acceptor.accept() {
+            Ok(context) => context,
+            Err(e) => {
+                self.log_refusal(String::new(), db, crate::gssapi::MECHANISM, e.to_string());
+                return None;
+            }
+        };
+        self.gssapi_continue(id, context, super::gssapi::Phase::Negotiating, token)
+    }
+
+    /// One client message of a GSSAPI conversation: a context token, the empty message after
+    /// the last one, or the security-layer choice. `None` refuses the login.
+    fn gssapi_continue(
+        &mut self,
+        id: i32,
+        mut context: Box<dyn super::gssapi::AcceptorContext>,
+        phase: super::gssapi::Phase,
+        payload: &[u8],
+    ) -> Option<RawDocumentBuf> {
+        use super::gssapi::Phase;
+        use crate::gssapi::{MECHANISM, SECURITY_LAYER_OFFER};
+        let refuse = |session: &Self, user: String, reason: String| {
+            session.log_refusal(user, "$external", MECHANISM, reason);
+            None
+        };
+        let (reply, next) = match phase {
+            Phase::Negotiating => {
+                let token = match context.step(Some(payload)) {
+                    Ok(token) => token.unwrap_or_default(),
+                    Err(e) => return refuse(self, String::new(), e.to_string()),
+                };
+                match (context.is_complete(), token.is_empty()) {
+                    (false, _) => (token, Phase::Negotiating),
+                    (true, false) => (token, Phase::AwaitingEmpty),
+                    (true, true) => match context.wrap(&SECURITY_LAYER_OFFER) {
+                        Ok(offer) => (offer, Phase::LayerOffered),
+                        Err(e) => return refuse(self, String::new(), e.to_string()),
+                    },
+                }
+            }
+            Phase::AwaitingEmpty if payload.is_empty() => {
+                match context.wrap(&SECURITY_LAYER_OFFER) {
+                    Ok(offer) => (offer, Phase::LayerOffered),
+                    Err(e) => return refuse(self, String::new(), e.to_string()),
+                }
+            }
+            Phase::AwaitingEmpty => {
+                return refuse(
+                    self,
+                    String::new(),
+                    "data where the empty message after the context belongs".into(),
+                );
+            }
+            Phase::LayerOffered => {
+                return self.gssapi_finish(id, context.as_mut(), payload);
+            }
+        };
+        self.conversation = Some(Conversation {
+            id,
+            db: "$external".to_owned(),
+            user: String::new(),
+            mechanism: MECHANISM,
+            speculative: false,
+            known: true,
+            skip_empty_exchange: true,
+            stage: Stage::Gssapi(context, next),
+        });
+        Some(sasl_reply(id, false, &reply))
+    }
+
+    /// The client's security-layer choice: "none", an authorization id that is the client
+    /// principal (or none), a principal that is a user, a ticket for this service.
+    fn gssapi_finish(
+        &mut self,
+        id: i32,
+        context: &mut dyn super::gssapi::AcceptorContext,
+        payload: &[u8],
+    ) -> Option<RawDocumentBuf> {
+        use crate::gssapi::{MECHANISM, read_security_layer_choice};
+        let settings = self.config.gssapi.as_ref()?;
+        let verdict = (|| {
+            let principal = context
+                .client_principal()
+                .map_err(|e| (String::new(), e.to_string()))?;
+            let unwrapped = context
+                .unwrap(payload)
+                .map_err(|e| (principal.clone(), e.to_string()))?;
+            let authorization_id = read_security_layer_choice(&unwrapped)
+                .map_err(|e| (principal.clone(), e.to_string()))?;
+            if !authorization_id.is_empty() && authorization_id != principal {
+                return Err((principal, format!("may not act as `{authorization_id}`")));
+            }
+            let service = context
+                .service_principal()
+                .map_err(|e| (principal.clone(), e.to_string()))?;
+            if !settings.serves(&service) {
+                return Err((
+                    principal,
+                    format!("a ticket for another service, `{service}`"),
+                ));
+            }
+            if !settings.users.contains(&principal) {
+                return Err((principal, "unknown principal".to_owned()));
+            }
+            Ok(principal)
+        })();
+        match verdict {
+            Ok(principal) => {
+                self.mark_authenticated(principal, "$external".to_owned(), MECHANISM, false);
+                Some(sasl_reply(id, true, b""))
+            }
+            Err((user, reason)) => {
+                self.log_refusal(user, "$external", MECHANISM, reason);
+                None
+            }
+        }
+    }
+
     fn plain(&mut self, db: &str, id: i32, payload: &[u8]) -> Option<RawDocumentBuf> {
         let Some((user, password)) = split_plain_payload(payload) else {
             self.log_refusal(String::new(), db, "PLAIN", "malformed PLAIN payload");
@@ -782,6 +922,10 @@ impl Session {
         Some(sasl_reply(id, true, b""))
     }
 
+    #[cfg_attr(
+        not(any(feature = "aws", feature = "oidc-server")),
+        allow(unused_variables)
+    )]
     fn sasl_continue(&mut self, doc: &RawDocument, now: SystemTime) -> Reply {
         let id = match doc.get("conversationId") {
             Ok(Some(RawBsonRef::Int32(id))) => id,
@@ -871,6 +1015,9 @@ impl Session {
                     }
                 }
             }
+            Stage::Gssapi(context, phase) => self
+                .gssapi_continue(id, context, phase, &payload)
+                .ok_or_else(authentication_failed),
             #[cfg(feature = "oidc-server")]
             Stage::OidcAwaitingJwt => {
                 use super::oidc::{ClientStep, read_client_step, verify_with_any};

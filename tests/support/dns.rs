@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use hickory_resolver::proto::op::{Message, MessageType, OpCode, ResponseCode};
-use hickory_resolver::proto::rr::rdata::{A, SRV, TXT};
+use hickory_resolver::proto::rr::rdata::{A, CNAME, SRV, TXT};
 use hickory_resolver::proto::rr::{Name, RData, Record, RecordType};
 
 /// One record of the table.
@@ -25,12 +25,17 @@ pub enum Answer {
     Txt { name: String, strings: Vec<String> },
     /// `name A ip`.
     A { name: String, ip: Ipv4Addr },
+    /// `name CNAME target`: an A query for `name` is answered with it and the target's A.
+    Cname { name: String, target: String },
 }
 
 impl Answer {
     fn name(&self) -> &str {
         match self {
-            Answer::Srv { name, .. } | Answer::Txt { name, .. } | Answer::A { name, .. } => name,
+            Answer::Srv { name, .. }
+            | Answer::Txt { name, .. }
+            | Answer::A { name, .. }
+            | Answer::Cname { name, .. } => name,
         }
     }
 
@@ -39,6 +44,7 @@ impl Answer {
             Answer::Srv { .. } => RecordType::SRV,
             Answer::Txt { .. } => RecordType::TXT,
             Answer::A { .. } => RecordType::A,
+            Answer::Cname { .. } => RecordType::CNAME,
         }
     }
 
@@ -52,6 +58,9 @@ impl Answer {
             )),
             Answer::Txt { strings, .. } => RData::TXT(TXT::new(strings.clone())),
             Answer::A { ip, .. } => RData::A(A(*ip)),
+            Answer::Cname { target, .. } => RData::CNAME(CNAME(
+                Name::from_ascii(format!("{}.", target.trim_end_matches('.'))).unwrap(),
+            )),
         }
     }
 }
@@ -123,6 +132,26 @@ fn answer(table: &[Answer], query: &[u8]) -> Option<Vec<u8>> {
         ResponseCode::NXDomain
     });
     reply.add_query(question.clone());
+    let alias = table
+        .iter()
+        .find(|a| matches!(a, Answer::Cname { name, .. } if name.eq_ignore_ascii_case(&asked)));
+    if let (RecordType::A, Some(cname @ Answer::Cname { target, .. })) =
+        (question.query_type(), alias)
+    {
+        reply.add_answer(Record::from_rdata(
+            question.name().clone(),
+            60,
+            cname.rdata(),
+        ));
+        let target_name = Name::from_ascii(format!("{}.", target.trim_end_matches('.'))).unwrap();
+        for a in table
+            .iter()
+            .filter(|a| matches!(a, Answer::A { name, .. } if name.eq_ignore_ascii_case(target)))
+        {
+            reply.add_answer(Record::from_rdata(target_name.clone(), 60, a.rdata()));
+        }
+        return reply.to_vec().ok();
+    }
     for record in table.iter().filter(|a| {
         a.name().eq_ignore_ascii_case(&asked) && a.record_type() == question.query_type()
     }) {
