@@ -12,13 +12,30 @@ if [ ! -d "$MONGODB_SPECS/auth" ]; then
     exit 1
 fi
 
-# Python peers in a venv under target/.
+# Debian packages: a Kerberos realm for the GSSAPI tests (KDC, admin tools, kinit), and what
+# feature `gssapi` builds against (MIT krb5's headers; libclang for bindgen).
+packages=(krb5-kdc krb5-admin-server krb5-user libkrb5-dev libclang-dev pkg-config)
+missing=()
+for package in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" ||
+        missing+=("$package")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null ||
+        { $sudo apt-get update -q >/dev/null &&
+          $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null; }
+fi
+
+# Python peers in a venv under target/ (pymongo[gssapi] builds pykerberos against libkrb5-dev).
 venv=target/pyvenv
 if [ ! -x "$venv/bin/python" ]; then
     python3 -m venv "$venv"
 fi
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
-    "pymongo==4.20.0" "pymongo-auth-aws==1.3.0" "moto[server]==5.2.5" "boto3==1.44.8"
+    "pymongo[gssapi]==4.20.0" "pykerberos==1.2.4" "pymongo-auth-aws==1.3.0" \
+    "moto[server]==5.2.5" "boto3==1.44.8"
 export MONGODB_AUTH_PYTHON="$PWD/$venv/bin/python"
 export MONGODB_AUTH_REQUIRE_PEERS=1
 

@@ -385,8 +385,11 @@ impl Session {
             "hello" | "isMaster" | "ismaster" => Ok(self.hello(doc, name == "hello", now)),
             "saslStart" => self
                 .sasl_start(db, doc, false, now)
-                .map(|reply| reply.unwrap_or_else(authentication_failed)),
-            "saslContinue" => self.sasl_continue(doc, now),
+                .map(|reply| reply.unwrap_or_else(authentication_failed))
+                .map(|reply| answer_in_kind(doc, reply)),
+            "saslContinue" => self
+                .sasl_continue(doc, now)
+                .map(|reply| answer_in_kind(doc, reply)),
             "authenticate" => self.authenticate_x509(db, doc, false),
             "ping" | "endSessions" => Ok(rawdoc! { "ok": 1.0 }),
             "buildInfo" | "buildinfo" => Ok(build_info()),
@@ -547,11 +550,9 @@ impl Session {
             _ => return Err(error_reply(codes::BAD_VALUE, "saslStart needs a mechanism")),
         };
         // A PLAIN payload is a password: the server's copy is wiped when dropped.
-        let payload = Zeroizing::new(match doc.get("payload") {
-            Ok(Some(RawBsonRef::Binary(binary))) => binary.bytes.to_vec(),
-            Ok(Some(RawBsonRef::String(text))) => text.as_bytes().to_vec(),
-            _ => return Err(error_reply(codes::BAD_VALUE, "saslStart needs a payload")),
-        });
+        let Some(payload) = sasl_payload(doc) else {
+            return Err(error_reply(codes::BAD_VALUE, "saslStart needs a payload"));
+        };
         let skip_empty_exchange = matches!(
             doc.get("options").ok().flatten(),
             Some(RawBsonRef::Document(options)) if matches!(options.get("skipEmptyExchange"), Ok(Some(RawBsonRef::Boolean(true))))
@@ -937,14 +938,11 @@ impl Session {
                 ));
             }
         };
-        let payload = match doc.get("payload") {
-            Ok(Some(RawBsonRef::Binary(binary))) => Zeroizing::new(binary.bytes.to_vec()),
-            _ => {
-                return Err(error_reply(
-                    codes::BAD_VALUE,
-                    "saslContinue needs a binary payload",
-                ));
-            }
+        let Some(payload) = sasl_payload(doc) else {
+            return Err(error_reply(
+                codes::BAD_VALUE,
+                "saslContinue needs a payload (binary, or a base64 string)",
+            ));
         };
         let Some(conversation) = self.conversation.take().filter(|c| c.id == id) else {
             return Err(error_reply(
@@ -1156,6 +1154,33 @@ fn wrong_signature(server_final: &[u8]) -> Vec<u8> {
         *first ^= 1;
     }
     format!("v={}", BASE64.encode(bytes)).into_bytes()
+}
+
+/// A SASL payload: binary, or (as PyMongo sends GSSAPI's) a base64 string, which mongod decodes.
+/// A PLAIN payload is a password: the copy is wiped when dropped.
+fn sasl_payload(doc: &RawDocument) -> Option<Zeroizing<Vec<u8>>> {
+    match doc.get("payload") {
+        Ok(Some(RawBsonRef::Binary(binary))) => Some(Zeroizing::new(binary.bytes.to_vec())),
+        Ok(Some(RawBsonRef::String(text))) => BASE64.decode(text).ok().map(Zeroizing::new),
+        _ => None,
+    }
+}
+
+/// A reply's payload as a base64 string when the request's was one, as mongod answers.
+fn answer_in_kind(request: &RawDocument, reply: RawDocumentBuf) -> RawDocumentBuf {
+    if !matches!(request.get("payload"), Ok(Some(RawBsonRef::String(_)))) {
+        return reply;
+    }
+    let mut converted = RawDocumentBuf::new();
+    for (key, value) in reply.iter().flatten() {
+        match value {
+            RawBsonRef::Binary(binary) if key.as_str() == "payload" => {
+                converted.append(key, BASE64.encode(binary.bytes));
+            }
+            other => converted.append(key, other),
+        }
+    }
+    converted
 }
 
 /// `find`'s reply: the server stores nothing, so the cursor is empty and exhausted.

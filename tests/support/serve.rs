@@ -21,9 +21,15 @@ impl Serve {
 
     /// Starts the server with these arguments after `serve`, on a free loopback port.
     pub fn start_with(args: &[&str]) -> Serve {
+        Serve::start_with_env(args, &[])
+    }
+
+    /// [`start_with`](Self::start_with), with these environment variables set.
+    pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Serve {
         let mut command = Command::new(env!("CARGO_BIN_EXE_mongodb-auth"));
         command.args(["serve", "--listen", "127.0.0.1:0"]);
         command.args(args);
+        command.envs(env.iter().copied());
         let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
