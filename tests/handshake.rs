@@ -769,3 +769,210 @@ fn cached_aws_credentials_win_over_a_later_environment_and_go_when_refused() {
     // Environment credentials are never cached.
     assert!(cache.get(now).is_none());
 }
+
+/// A GSS context that follows a script: its first token, then one server token to finish on;
+/// wrapping prefixes `W`. It records the service principal it was made for.
+struct ScriptedGss {
+    principals: std::sync::Mutex<Vec<String>>,
+}
+
+struct ScriptedContext {
+    complete: bool,
+}
+
+impl mongodb_auth::gssapi::GssContext for ScriptedContext {
+    fn step(&mut self, input: Option<&[u8]>) -> mongodb_auth::Result<Option<Vec<u8>>> {
+        match input {
+            None => Ok(Some(b"ap-req".to_vec())),
+            Some(b"ap-rep") => {
+                self.complete = true;
+                Ok(None)
+            }
+            Some(_) => Err(mongodb_auth::gssapi::GssapiError::Context {
+                message: "unexpected token".into(),
+            }
+            .into()),
+        }
+    }
+
+    fn is_complete(&self) -> bool {
+        self.complete
+    }
+
+    fn wrap(&mut self, message: &[u8]) -> mongodb_auth::Result<Vec<u8>> {
+        Ok([b"W", message].concat())
+    }
+
+    fn unwrap(&mut self, message: &[u8]) -> mongodb_auth::Result<Vec<u8>> {
+        Ok(message.strip_prefix(b"W").unwrap_or(message).to_vec())
+    }
+}
+
+impl mongodb_auth::gssapi::GssProvider for ScriptedGss {
+    fn client_context(
+        &self,
+        request: &mongodb_auth::gssapi::ContextRequest,
+    ) -> mongodb_auth::Result<Box<dyn mongodb_auth::gssapi::GssContext>> {
+        self.principals
+            .lock()
+            .unwrap()
+            .push(request.service_principal());
+        Ok(Box::new(ScriptedContext { complete: false }))
+    }
+}
+
+fn gssapi_auth(uri: &str) -> (Authenticator, Arc<ScriptedGss>) {
+    let provider = Arc::new(ScriptedGss {
+        principals: std::sync::Mutex::new(Vec::new()),
+    });
+    let options = options()
+        .gssapi_provider(provider.clone())
+        .server_host("db.example.com");
+    (
+        Authenticator::new(&credential(uri), options).unwrap(),
+        provider,
+    )
+}
+
+fn run_gss(auth: &mut Authenticator, step: Step) -> Step {
+    match step {
+        Step::Gssapi(job) => auth.handle_gssapi(job.run()).unwrap(),
+        other => panic!("expected a GSSAPI job, got {other:?}"),
+    }
+}
+
+#[test]
+fn gssapi_runs_the_rfc_4752_conversation() {
+    let (mut auth, provider) =
+        gssapi_auth("mongodb://alice%40EXAMPLE.COM@db.example.com/?authMechanism=GSSAPI");
+    let fields = to_doc(&auth.hello_fields().unwrap());
+    assert!(
+        fields.is_empty(),
+        "no speculative GSSAPI (rule E10): {fields:?}"
+    );
+    let step = auth.handle_hello_reply(&hello_reply(doc! {})).unwrap();
+    let start = expect_send(run_gss(&mut auth, step));
+    let body = to_doc(start.body());
+    assert_eq!((start.name(), start.db()), ("saslStart", "$external"));
+    assert_eq!(body.get_str("mechanism").unwrap(), "GSSAPI");
+    assert_eq!(payload(&body), b"ap-req");
+    assert_eq!(body.get_i32("autoAuthorize").unwrap(), 1);
+    // The server's last context token completes the context: an empty answer.
+    let step = auth.handle_reply(&sasl_reply(7, b"ap-rep", false)).unwrap();
+    let empty = expect_send(run_gss(&mut auth, step));
+    assert_eq!(empty.name(), "saslContinue");
+    assert_eq!(to_doc(empty.body()).get_i32("conversationId").unwrap(), 7);
+    assert!(payload(&to_doc(empty.body())).is_empty());
+    // The security-layer offer, wrapped: the answer picks "none" and names the user.
+    let step = auth
+        .handle_reply(&sasl_reply(7, b"W\x07\x00\x10\x00", false))
+        .unwrap();
+    let layer = expect_send(run_gss(&mut auth, step));
+    assert_eq!(
+        payload(&to_doc(layer.body())),
+        b"W\x01\x00\x00\x00alice@EXAMPLE.COM"
+    );
+    let outcome = expect_done(auth.handle_reply(&sasl_reply(7, b"", true)).unwrap());
+    assert_eq!(outcome.mechanism, Some(mongodb_auth::AuthMechanism::Gssapi));
+    assert_eq!(outcome.round_trips, 3);
+    assert_eq!(
+        *provider.principals.lock().unwrap(),
+        ["mongodb@db.example.com"]
+    );
+}
+
+#[test]
+fn gssapi_refuses_a_layer_offer_without_none_and_an_early_done() {
+    let (mut auth, _) = gssapi_auth("mongodb://alice@db.example.com/?authMechanism=GSSAPI");
+    auth.hello_fields().unwrap();
+    let step = auth.handle_hello_reply(&hello_reply(doc! {})).unwrap();
+    expect_send(run_gss(&mut auth, step));
+    let step = auth.handle_reply(&sasl_reply(1, b"ap-rep", false)).unwrap();
+    expect_send(run_gss(&mut auth, step));
+    let step = auth
+        .handle_reply(&sasl_reply(1, b"W\x06\x00\x00\x00", false))
+        .unwrap();
+    let Step::Gssapi(job) = step else { panic!() };
+    let error = auth.handle_gssapi(job.run()).unwrap_err();
+    assert!(
+        matches!(
+            error,
+            Error::Gssapi(mongodb_auth::gssapi::GssapiError::SecurityLayer { .. })
+        ),
+        "{error}"
+    );
+    let (mut auth, _) = gssapi_auth("mongodb://alice@db.example.com/?authMechanism=GSSAPI");
+    auth.hello_fields().unwrap();
+    let step = auth.handle_hello_reply(&hello_reply(doc! {})).unwrap();
+    expect_send(run_gss(&mut auth, step));
+    let error = auth.handle_reply(&sasl_reply(1, b"", true)).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Protocol);
+}
+
+#[test]
+fn gssapi_service_principals_follow_the_properties_and_canonicalization() {
+    use mongodb_auth::ask::{Answer, Ask};
+    let base = "mongodb://alice@db.example.com/?authMechanism=GSSAPI&authMechanismProperties=";
+    let principal_after = |properties: &str, answers: &[Answer]| {
+        let (mut auth, provider) = gssapi_auth(&format!("{base}{properties}"));
+        auth.hello_fields().unwrap();
+        let mut step = auth.handle_hello_reply(&hello_reply(doc! {})).unwrap();
+        let mut asks = Vec::new();
+        for answer in answers {
+            let Step::Ask(ask) = step else {
+                panic!("expected an ask, got {step:?}")
+            };
+            asks.push(ask);
+            step = auth.handle_answer(answer.clone()).unwrap();
+        }
+        run_gss(&mut auth, step);
+        let principal = provider.principals.lock().unwrap()[0].clone();
+        (principal, asks)
+    };
+    assert_eq!(
+        principal_after("SERVICE_NAME:other,SERVICE_REALM:EXAMPLE.COM", &[]).0,
+        "other/db.example.com@EXAMPLE.COM"
+    );
+    assert_eq!(
+        principal_after(
+            "SERVICE_HOST:alias.example.com,CANONICALIZE_HOST_NAME:forward",
+            &[]
+        )
+        .0,
+        "mongodb@alias.example.com"
+    );
+    let host = Answer::Host {
+        canonical_name: "Canon.Example.COM.".into(),
+        addresses: vec!["10.0.0.1".parse().unwrap()],
+    };
+    let (principal, asks) = principal_after("CANONICALIZE_HOST_NAME:forward", &[host.clone()]);
+    assert_eq!(principal, "mongodb@canon.example.com");
+    assert_eq!(
+        asks,
+        [Ask::LookupHost {
+            name: "db.example.com".into()
+        }]
+    );
+    for value in ["forwardAndReverse", "true"] {
+        let (principal, asks) = principal_after(
+            &format!("CANONICALIZE_HOST_NAME:{value}"),
+            &[
+                host.clone(),
+                Answer::Names(vec!["Real.Example.COM.".into()]),
+            ],
+        );
+        assert_eq!(principal, "mongodb@real.example.com");
+        assert_eq!(
+            asks[1],
+            Ask::ReverseLookup {
+                address: "10.0.0.1".parse().unwrap()
+            }
+        );
+    }
+    // A failed lookup leaves the host as it is (rule J3).
+    let (principal, _) = principal_after(
+        "CANONICALIZE_HOST_NAME:forward",
+        &[Answer::Failed("SERVFAIL".into())],
+    );
+    assert_eq!(principal, "mongodb@db.example.com");
+}
