@@ -247,11 +247,32 @@ fn pymongo(f: &Fixture, python: &Path) -> Result<(), Failed> {
     Ok(())
 }
 
+/// `mongodb-auth demo`, given the realm, adds a GSSAPI login with a password.
+fn demo(f: &Fixture) -> Result<(), Failed> {
+    let output = Command::new(env!("CARGO_BIN_EXE_mongodb-auth"))
+        .arg("demo")
+        .env("KRB5_CONFIG", &f.kdc.config)
+        .env("KRB5_KTNAME", file(&f.kdc.server_keytab()))
+        .env("KRB5RCACHENAME", "none:")
+        .env("KRB5CCNAME", file(&f.kdc.path("no-such-cache")))
+        .env(
+            "MONGODB_AUTH_DEMO_GSSAPI",
+            format!("{}:alice-pw", Kdc::principal("alice")),
+        )
+        .output()
+        .map_err(|e| e.to_string())?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() || !stdout.contains("ok GSSAPI") || stdout.contains("alice-pw") {
+        return Err(stdout.into_owned().into());
+    }
+    Ok(())
+}
+
 type Case = fn(&Fixture) -> Result<(), Failed>;
 
 fn main() {
     let arguments = Arguments::from_args();
-    let cases: [(&str, Case); 7] = [
+    let cases: [(&str, Case); 8] = [
         (
             "blocking_and_tokio_log_in_with_a_ticket_cache",
             ticket_cache,
@@ -271,6 +292,7 @@ fn main() {
             "canonicalize_host_name_forward_picks_the_canonical_principal",
             canonicalize_forward,
         ),
+        ("demo_logs_in_with_gssapi_when_given_a_realm", demo),
     ];
     let required = std::env::var("MONGODB_AUTH_REQUIRE_PEERS").is_ok_and(|v| v == "1");
     let present = kdc::tools_present();

@@ -1059,6 +1059,11 @@ fn demo() -> ExitCode {
             println!("FAILED: the TLS part of the demo could not start: {e}\n");
         }
     }
+    match demo_gssapi(&runtime) {
+        Ok(true) => {}
+        Ok(false) => failures += 1,
+        Err(skipped) => println!("GSSAPI: skipped: {skipped}\n"),
+    }
     runtime.block_on(server.shutdown());
     if failures == 0 {
         println!("all {total} logins behaved as expected");
@@ -1125,6 +1130,62 @@ fn demo_login_with(
             println!("    FAILED: {error}\n");
             false
         }
+    }
+}
+
+/// Where the demo's GSSAPI login gets its principal and password.
+#[cfg(feature = "gssapi")]
+const DEMO_GSSAPI_VARIABLE: &str = "MONGODB_AUTH_DEMO_GSSAPI";
+
+/// A GSSAPI login needs a KDC, which the demo cannot make: with feature `gssapi` and
+/// `MONGODB_AUTH_DEMO_GSSAPI=PRINCIPAL:PASSWORD` (the realm in `KRB5_CONFIG`, a keytab with
+/// `mongodb/localhost` in `KRB5_KTNAME`), it starts a server that accepts the principal and logs
+/// in with the password (no ticket cache). `Err` says why it was skipped.
+fn demo_gssapi(runtime: &tokio::runtime::Runtime) -> Result<bool, String> {
+    #[cfg(not(feature = "gssapi"))]
+    {
+        let _ = runtime;
+        Err("this build has no feature `gssapi` (cargo run --features cli,gssapi -- demo)".into())
+    }
+    #[cfg(feature = "gssapi")]
+    {
+        let setting = std::env::var(DEMO_GSSAPI_VARIABLE).map_err(|_| {
+            format!(
+                "no KDC given: set {DEMO_GSSAPI_VARIABLE}=PRINCIPAL:PASSWORD, KRB5_CONFIG (the \
+                 realm) and KRB5_KTNAME (a keytab with mongodb/localhost)"
+            )
+        })?;
+        let (principal, password) = setting
+            .split_once(':')
+            .ok_or_else(|| format!("{DEMO_GSSAPI_VARIABLE} must be PRINCIPAL:PASSWORD"))?;
+        let settings = mongodb_auth::server::gssapi::GssapiSettings::new(
+            Arc::new(mongodb_auth::gssapi::KerberosAcceptor),
+            "mongodb",
+        )
+        .user(principal);
+        let server = runtime
+            .block_on(Server::bind(
+                "127.0.0.1:0",
+                ServerConfig::new(UserStore::new()).gssapi(settings),
+            ))
+            .map_err(|e| format!("cannot start the GSSAPI server: {e}"))?;
+        let port = server.local_addr().port();
+        println!("embedded GSSAPI server listening on localhost:{port}, accepting {principal}\n");
+        let encode = |s: &str| {
+            percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+        };
+        let uri = format!(
+            "mongodb://{}:{}@localhost:{port}/?authMechanism=GSSAPI",
+            encode(principal),
+            encode(password)
+        );
+        let good = demo_login(
+            "[GSSAPI] Kerberos, the credential acquired from the password (no kinit)",
+            &uri,
+            Some("GSSAPI"),
+        );
+        runtime.block_on(server.shutdown());
+        Ok(good)
     }
 }
 
