@@ -945,7 +945,10 @@ fn gssapi_service_principals_follow_the_properties_and_canonicalization() {
         canonical_name: "Canon.Example.COM.".into(),
         addresses: vec!["10.0.0.1".parse().unwrap()],
     };
-    let (principal, asks) = principal_after("CANONICALIZE_HOST_NAME:forward", &[host.clone()]);
+    let (principal, asks) = principal_after(
+        "CANONICALIZE_HOST_NAME:forward",
+        std::slice::from_ref(&host),
+    );
     assert_eq!(principal, "mongodb@canon.example.com");
     assert_eq!(
         asks,
