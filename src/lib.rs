@@ -29,7 +29,8 @@
 //! | TLS configuration and certificates (feature `tls`) | `tls`, `devpki` |
 //! | *no I/O below this line* | |
 //! | negotiation, speculative auth, SASL flow, re-authentication | [`handshake`] |
-//! | mechanisms | [`scram`], [`plain`], [`x509`] (with `tls`: certificate subjects), `aws` |
+//! | mechanisms | [`scram`], [`plain`], [`x509`] (with `tls`: certificate subjects), `aws`, `oidc`, [`gssapi`] |
+//! | what the machines ask their callers (files, processes, HTTP, DNS) | [`ask`] |
 //! | one command, one message | [`command`], [`wire`] |
 //! | connection strings and credentials | [`uri`], [`credential`] |
 //! | foundations | [`error`], [`Secret`], [`random`], [`environment`] (variables, clock) |
