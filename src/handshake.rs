@@ -33,6 +33,7 @@ use std::sync::Arc;
 
 use bson::raw::cstr;
 use bson::{RawBinaryRef, RawBsonRef, RawDocument, RawDocumentBuf, rawdoc};
+use zeroize::Zeroizing;
 
 use crate::command::{Command, binary, check_ok, document_with_capacity, reply_document};
 use crate::credential::{AuthMechanism, Credential};
@@ -423,27 +424,44 @@ impl Authenticator {
     /// The fields to add to the connection's `hello`, as a BSON document:
     /// `saslSupportedMechs` when no mechanism was given (rule D6) and `speculativeAuthenticate`
     /// (SCRAM-SHA-256 when unspecified, rule E5; the X.509 `authenticate`; none for PLAIN).
-    pub fn hello_fields(&mut self) -> Result<Vec<u8>> {
+    ///
+    /// The speculative command may carry a secret (a MONGODB-OIDC access token): the bytes are
+    /// built without reallocation and wiped when dropped.
+    pub fn hello_fields(&mut self) -> Result<Zeroizing<Vec<u8>>> {
         if !matches!(self.state, State::Ready) {
             return Err(self.out_of_order("hello_fields"));
-        }
-        let mut fields = RawDocumentBuf::new();
-        if self.credential.mechanism().is_none()
-            && let Some(name) = self.credential.sasl_supported_mechs_name()
-        {
-            fields.append(cstr!("saslSupportedMechs"), name);
         }
         let speculative = if self.options.speculative {
             self.speculative_command()?
         } else {
             None
         };
-        let speculative = speculative.map(|(command, state)| {
-            fields.append(cstr!("speculativeAuthenticate"), command);
-            state
-        });
+        let mechs_name = self
+            .credential
+            .mechanism()
+            .is_none()
+            .then(|| self.credential.sasl_supported_mechs_name())
+            .flatten();
+        let command =
+            speculative.map(|(command, state)| (Zeroizing::new(command.into_bytes()), state));
+        let room = 96
+            + mechs_name.as_ref().map_or(0, String::len)
+            + command.as_ref().map_or(0, |(bytes, _)| bytes.len());
+        let mut fields = document_with_capacity(room);
+        if let Some(name) = mechs_name {
+            fields.append(cstr!("saslSupportedMechs"), name);
+        }
+        let speculative = match command {
+            Some((bytes, state)) => {
+                let document = RawDocument::from_bytes(&bytes)
+                    .map_err(|_| Error::protocol("the speculative command is not BSON"))?;
+                fields.append(cstr!("speculativeAuthenticate"), document);
+                Some(state)
+            }
+            None => None,
+        };
         self.state = State::HelloSent(speculative);
-        Ok(fields.into_bytes())
+        Ok(Zeroizing::new(fields.into_bytes()))
     }
 
     fn speculative_command(&mut self) -> Result<Option<(RawDocumentBuf, Speculative)>> {

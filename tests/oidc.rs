@@ -57,8 +57,11 @@ impl Idp {
         let stranger = TokenIssuer::generate("https://idp1.test").unwrap();
         let mut one = OidcSettings::new(first.issuer(), AUDIENCE, first.jwks().as_bytes())
             .unwrap()
-            .principal_suffix("@idp1.test")
             .request_scopes(["openid"]);
+        if multi {
+            // With two providers, each serves (and may vouch for) its own principals.
+            one = one.principal_suffix("@idp1.test");
+        }
         if let Some(id) = client_id {
             one = one.client_id(id);
         }
@@ -510,6 +513,36 @@ fn machine_4_4_speculative_authentication_should_be_ignored_on_reauthentication(
     client.run("insert").unwrap();
     assert_eq!(callback.calls(), 1);
     assert!(client.count_sent("saslStart") > 0);
+}
+
+#[test]
+fn a_provider_vouches_only_for_its_own_principals() {
+    let idp = Idp::start(true);
+    // The second provider signs a token for a principal of the first.
+    let callback = Callback::returning(idp.token2(USER1));
+    let mut client = Client::machine(&idp.uri(None), &callback);
+    let error = client.find().unwrap_err();
+    assert_eq!(server_code(&error), Some(18), "{error}");
+}
+
+#[test]
+fn keys_published_for_another_use_or_algorithm_verify_nothing() {
+    let issuer = TokenIssuer::generate("https://idp.test").unwrap();
+    let token = issue(&issuer, USER1);
+    let now = SystemTime::now();
+    let jwks = issuer.jwks();
+    let good = OidcSettings::new("https://idp.test", AUDIENCE, jwks.as_bytes()).unwrap();
+    assert_eq!(good.verify(&token, now), Ok(USER1.to_owned()));
+    for (from, to, reason) in [
+        (r#""use":"sig""#, r#""use":"enc""#, "not for signatures"),
+        (r#""alg":"ES256""#, r#""alg":"ES384""#, "ES384"),
+    ] {
+        assert!(jwks.contains(from), "{jwks}");
+        let changed = jwks.replace(from, to);
+        let settings = OidcSettings::new("https://idp.test", AUDIENCE, changed.as_bytes()).unwrap();
+        let refusal = settings.verify(&token, now).unwrap_err();
+        assert!(refusal.contains(reason), "{refusal}");
+    }
 }
 
 // --- Human flow ------------------------------------------------------------------------------

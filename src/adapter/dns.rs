@@ -113,28 +113,46 @@ pub(crate) async fn answer(ask: &Ask, server: Option<SocketAddr>, timeout: Durat
         Err(e) => return Answer::Failed(e.to_string()),
     };
     match ask {
-        Ask::LookupHost { name } => match resolver.0.lookup_ip(fully_qualified(name)).await {
-            Ok(lookup) => {
-                // The owner of the address records is where the CNAME chain ends.
-                let canonical_name = lookup
-                    .as_lookup()
-                    .records()
-                    .iter()
-                    .find(|r| matches!(r.record_type(), RecordType::A | RecordType::AAAA))
-                    .map(|r| r.name().to_ascii())
-                    .unwrap_or_else(|| name.clone());
-                Answer::Host {
-                    canonical_name,
-                    addresses: lookup.iter().collect(),
-                }
+        Ask::LookupHost { name } => {
+            if let Ok(ip) = name
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<IpAddr>()
+            {
+                return Answer::Host {
+                    canonical_name: name.clone(),
+                    addresses: vec![ip],
+                };
             }
-            Err(e) => Answer::Failed(dns_error(name, &e).to_string()),
-        },
+            lookup_host(&resolver, name).await
+        }
         Ask::ReverseLookup { address } => match resolver.0.reverse_lookup(*address).await {
             Ok(lookup) => Answer::Names(lookup.iter().map(|name| name.to_ascii()).collect()),
             Err(e) => Answer::Failed(dns_error(&address.to_string(), &e).to_string()),
         },
         other => Answer::Failed(format!("{other:?} is not a DNS lookup")),
+    }
+}
+
+/// A host's addresses and the end of its CNAME chain. The name goes as given, not fully
+/// qualified, so a short host name gets the resolver's search domains, as when connecting.
+async fn lookup_host(resolver: &Resolver, name: &str) -> Answer {
+    match resolver.0.lookup_ip(name).await {
+        Ok(lookup) => {
+            // The owner of the address records is where the CNAME chain ends.
+            let canonical_name = lookup
+                .as_lookup()
+                .records()
+                .iter()
+                .find(|r| matches!(r.record_type(), RecordType::A | RecordType::AAAA))
+                .map(|r| r.name().to_ascii())
+                .unwrap_or_else(|| name.to_owned());
+            Answer::Host {
+                canonical_name,
+                addresses: lookup.iter().collect(),
+            }
+        }
+        Err(e) => Answer::Failed(dns_error(name, &e).to_string()),
     }
 }
 

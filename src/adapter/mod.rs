@@ -363,13 +363,18 @@ impl Outgoing {
         auth_fields: &[u8],
     ) -> Result<Self> {
         let legacy = style == HelloStyle::LegacyOpQuery;
-        let mut hello = if legacy {
-            rawdoc! { "isMaster": 1 }
+        // Built at its final size (the fields may hold a token) and wiped when dropped.
+        let client = client_metadata(app_name);
+        let mut hello = crate::command::document_with_capacity(
+            128 + client.as_bytes().len() + auth_fields.len(),
+        );
+        if legacy {
+            hello.append(cstr!("isMaster"), 1);
         } else {
-            rawdoc! { "hello": 1 }
-        };
+            hello.append(cstr!("hello"), 1);
+        }
         hello.append(cstr!("helloOk"), true);
-        hello.append(cstr!("client"), client_metadata(app_name));
+        hello.append(cstr!("client"), client);
         hello.append(cstr!("compression"), RawArrayBuf::new());
         if load_balanced {
             hello.append(cstr!("loadBalanced"), true);
@@ -386,10 +391,8 @@ impl Outgoing {
         }
         let request_id = next_request_id();
         let (bytes, command) = if legacy {
-            (
-                wire::encode_legacy_hello(hello.as_bytes(), request_id)?,
-                "isMaster",
-            )
+            let hello = Zeroizing::new(hello.into_bytes());
+            (wire::encode_legacy_hello(&hello, request_id)?, "isMaster")
         } else {
             let command = Command::new("admin", hello.into_bytes());
             (wire::encode_command(&command, request_id)?, "hello")
@@ -489,7 +492,7 @@ impl Login {
             .transpose()?;
         let fields = match &mut authenticator {
             Some(auth) => auth.hello_fields()?,
-            None => RawDocumentBuf::new().into_bytes(),
+            None => Zeroizing::new(RawDocumentBuf::new().into_bytes()),
         };
         let hello = Outgoing::hello(style, options.app_name.as_deref(), load_balanced, &fields)?;
         let login = Login {
@@ -643,7 +646,9 @@ pub const PROCESS_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Does what a machine asks, with blocking I/O (the tokio adapter runs it on the blocking
 /// pool): a file read (capped at 1 MiB), a `credential_process` run (its output capped at 64 KiB,
-/// killed after [`PROCESS_TIMEOUT`]), an HTTP exchange (within [`HTTP_TIMEOUT`]).
+/// killed after [`PROCESS_TIMEOUT`]), an HTTP exchange (within [`HTTP_TIMEOUT`]). DNS asks
+/// (GSSAPI's host canonicalization) need the connection's resolver: the adapters answer those
+/// themselves, and here they are answered `Failed`, which leaves the host as given.
 pub fn answer_ask(ask: &crate::ask::Ask) -> crate::ask::Answer {
     use std::io::Read as _;
 

@@ -81,7 +81,23 @@ struct KerberosClient {
 impl GssContext for KerberosClient {
     fn step(&mut self, input: Option<&[u8]>) -> Result<Option<Vec<u8>>> {
         match self.context.step(input, None) {
-            Ok(token) => Ok(token.map(|t| t.to_vec())),
+            Ok(token) => {
+                // Mutual authentication was asked for: a context without it has not shown
+                // that the server holds the service's key.
+                if self.context.is_complete()
+                    && !self
+                        .context
+                        .flags()
+                        .map_err(context_error)?
+                        .contains(CtxFlags::GSS_C_MUTUAL_FLAG)
+                {
+                    return Err(GssapiError::Context {
+                        message: "the context was established without mutual authentication".into(),
+                    }
+                    .into());
+                }
+                Ok(token.map(|t| t.to_vec()))
+            }
             Err(error) if error.minor as i32 == SERVICE_PRINCIPAL_UNKNOWN => {
                 Err(GssapiError::UnknownService {
                     service: self.service.clone(),

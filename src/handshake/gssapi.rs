@@ -59,7 +59,7 @@ impl Authenticator {
     /// Rule J3: the last CNAME target (`forward`) or the reverse name of the first address
     /// (`forwardAndReverse`); a lookup that fails or finds nothing leaves the host as it is.
     pub(super) fn on_gssapi_lookup(&mut self, lookup: Lookup, answer: Answer) -> Result<Step> {
-        let fallback = lookup.host.clone();
+        let fallback = canonical_host(&lookup.host);
         match (answer, lookup.mode, lookup.reverse) {
             (Answer::Host { canonical_name, .. }, Canonicalize::Forward, false)
                 if !canonical_name.is_empty() =>

@@ -1,7 +1,7 @@
 //! The client cache (rules L16 to L18) and the token requests that fill it.
 
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::time::{Duration, SystemTime};
 
 use super::builtin::BuiltIn;
@@ -13,6 +13,9 @@ use crate::secret::Secret;
 
 /// The least time between the end of one callback call and the start of the next (rule L17).
 pub const MIN_CALLBACK_INTERVAL: Duration = Duration::from_millis(100);
+
+/// How often a request waiting for its turn looks again.
+const TURN_POLL: Duration = Duration::from_millis(10);
 
 /// The client cache of MONGODB-OIDC: the one most recent access token of a client, and for the
 /// human flow its refresh token and the server's `IdpInfo` (rule L16).
@@ -27,7 +30,7 @@ pub const MIN_CALLBACK_INTERVAL: Duration = Duration::from_millis(100);
 /// let client = OidcClient::new();
 /// assert!(!client.has_access_token());
 /// // A token kept from an earlier run is offered first, as if a callback had returned it.
-/// client.seed(Token::new("eyJ...").with_refresh_token("r1"));
+/// client.seed(Token::new("eyJ..."));
 /// assert!(client.has_access_token());
 /// ```
 #[derive(Default)]
@@ -109,11 +112,13 @@ impl OidcClient {
         cached.generation += 1;
         let generation = cached.generation;
         cached.access = Some((token.access_token.clone(), generation));
-        if token.refresh_token.is_some() {
-            cached.refresh = token.refresh_token;
-        }
         if idp_info.is_some() {
+            // A human-flow answer replaces the refresh token, with none if it gave none: an old
+            // one must not outlive the identity provider it came from.
+            cached.refresh = token.refresh_token;
             cached.idp_info = idp_info;
+        } else if token.refresh_token.is_some() {
+            cached.refresh = token.refresh_token;
         }
         IssuedToken {
             access_token: token.access_token,
@@ -208,13 +213,30 @@ impl TokenRequest {
     /// another connection cached meanwhile, or else calls the callback (or has `answer` do what
     /// the built-in environment asks) no sooner than 100 ms after the last call, and caches it.
     /// `sleep` is how to wait those 100 ms.
+    ///
+    /// A turn that does not come before the callback's deadline (another connection's callback
+    /// hangs) is a timeout: the wait never outlives the request.
     pub fn fetch(
         self,
         answer: impl FnOnce(&Ask) -> Answer,
-        sleep: impl FnOnce(Duration),
+        sleep: impl Fn(Duration),
     ) -> Result<IssuedToken> {
         let client = self.client.clone();
-        let _turn = client.turn.lock().unwrap_or_else(PoisonError::into_inner);
+        let _turn = loop {
+            match client.turn.try_lock() {
+                Ok(turn) => break turn,
+                Err(TryLockError::Poisoned(poisoned)) => break poisoned.into_inner(),
+                Err(TryLockError::WouldBlock) if self.clock.now() < self.context.deadline => {
+                    sleep(TURN_POLL);
+                }
+                Err(TryLockError::WouldBlock) => {
+                    return Err(Error::Timeout {
+                        operation: "waiting for another connection's OIDC callback",
+                        after: self.context.timeout,
+                    });
+                }
+            }
+        };
         if let Some((access_token, generation)) = client.access_token() {
             return Ok(IssuedToken {
                 access_token,
@@ -319,6 +341,18 @@ mod tests {
         assert_eq!(second.access_token.expose(), "token-1");
         assert_eq!(*slept.lock().unwrap(), [MIN_CALLBACK_INTERVAL]);
         assert_eq!(client.callback_calls(), 2);
+    }
+
+    #[test]
+    fn a_turn_that_never_comes_is_a_timeout_at_the_deadline() {
+        let client = OidcClient::new();
+        let calls = Arc::new(AtomicUsize::new(0));
+        // Another connection's callback hangs with the turn.
+        let _hung = client.turn.lock().unwrap();
+        // The deadline (the epoch) is behind the clock (one second after it).
+        let error = request(&client, &calls).fetch(no_ask, |_| {}).unwrap_err();
+        assert!(matches!(error, Error::Timeout { .. }), "{error}");
+        assert_eq!(calls.load(Ordering::SeqCst), 0);
     }
 
     #[test]

@@ -186,6 +186,23 @@ impl OidcSettings {
             (None, [only]) => only,
             (None, _) => return Err("the token names no kid and the JWKS has several keys".into()),
         };
+        // A key published for one use or algorithm serves only that.
+        if key
+            .common
+            .public_key_use
+            .as_ref()
+            .is_some_and(|u| *u != jsonwebtoken::jwk::PublicKeyUse::Signature)
+        {
+            return Err("the JWKS key is not for signatures".into());
+        }
+        if let Some(algorithm) = key.common.key_algorithm
+            && format!("{algorithm:?}") != format!("{:?}", header.alg)
+        {
+            return Err(format!(
+                "the JWKS key is for {algorithm:?}, the token says {:?}",
+                header.alg
+            ));
+        }
         let key = DecodingKey::from_jwk(key).map_err(|e| format!("the JWKS key: {e}"))?;
         let mut validation = Validation::new(header.alg);
         // The claims are checked below, against the caller's clock.
@@ -219,12 +236,23 @@ impl OidcSettings {
             Some(_) => return Err("the token has expired".into()),
             None => return Err("the token has no `exp`".into()),
         }
-        if seconds("nbf").is_some_and(|nbf| nbf > now) {
-            return Err("the token is not valid yet (`nbf`)".into());
+        match (claims.get("nbf"), seconds("nbf")) {
+            (None, _) => {}
+            (Some(_), Some(nbf)) if nbf <= now => {}
+            (Some(_), Some(_)) => return Err("the token is not valid yet (`nbf`)".into()),
+            (Some(_), None) => return Err("the token's `nbf` is not a number of seconds".into()),
         }
         let principal = string(&self.principal_claim)
             .filter(|p| !p.is_empty())
             .ok_or_else(|| format!("the token has no `{}` claim", self.principal_claim))?;
+        // With several providers, one may only vouch for the principals it serves.
+        if self
+            .principal_suffix
+            .as_deref()
+            .is_some_and(|suffix| !principal.ends_with(suffix))
+        {
+            return Err(format!("`{principal}` is not a principal of this issuer"));
+        }
         if !self.users.is_empty() && !self.users.contains(principal) {
             return Err(format!("`{principal}` is not a user"));
         }
@@ -251,15 +279,12 @@ pub fn verify_with_any(
     Err(first_reason.unwrap_or_else(|| "MONGODB-OIDC is not enabled".into()))
 }
 
-/// The provider that answers a principal step: the only one, or the one that serves the
-/// username.
-pub fn provider_for<'a>(
-    providers: &'a [OidcSettings],
-    username: Option<&str>,
-) -> Option<&'a OidcSettings> {
+/// The provider (its index) that answers a principal step: the only one, or the one that
+/// serves the username.
+pub fn provider_for(providers: &[OidcSettings], username: Option<&str>) -> Option<usize> {
     match (providers, username) {
-        ([only], _) => Some(only),
-        (providers, Some(name)) => providers.iter().find(|p| p.serves(name)),
+        ([_], _) => Some(0),
+        (providers, Some(name)) => providers.iter().position(|p| p.serves(name)),
         (_, None) => None,
     }
 }

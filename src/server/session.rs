@@ -230,9 +230,10 @@ enum Stage {
         Box<dyn super::gssapi::AcceptorContext>,
         super::gssapi::Phase,
     ),
-    /// MONGODB-OIDC: `IdpInfo` was sent; the client's token comes next.
+    /// MONGODB-OIDC: the `IdpInfo` of this provider (its index) was sent; the client's token,
+    /// which only that provider may vouch for, comes next.
     #[cfg(feature = "oidc-server")]
-    OidcAwaitingJwt,
+    OidcAwaitingJwt(usize),
 }
 
 /// What the server needs for MONGODB-AWS: the STS host clients sign for, and who checks their
@@ -725,7 +726,7 @@ impl Session {
             }
             ClientStep::Principal(_) if speculative => None,
             ClientStep::Principal(name) => {
-                let Some(provider) = provider_for(&self.config.oidc, name) else {
+                let Some(index) = provider_for(&self.config.oidc, name) else {
                     self.log_refusal(
                         name.unwrap_or_default().to_owned(),
                         db,
@@ -734,7 +735,7 @@ impl Session {
                     );
                     return None;
                 };
-                let info = provider.idp_info();
+                let info = self.config.oidc.get(index)?.idp_info();
                 self.conversation = Some(Conversation {
                     id,
                     db: db.to_owned(),
@@ -743,7 +744,7 @@ impl Session {
                     speculative: false,
                     known: true,
                     skip_empty_exchange: true,
-                    stage: Stage::OidcAwaitingJwt,
+                    stage: Stage::OidcAwaitingJwt(index),
                 });
                 Some(sasl_reply(id, false, info.as_bytes()))
             }
@@ -1017,10 +1018,10 @@ impl Session {
                 .gssapi_continue(id, context, phase, &payload)
                 .ok_or_else(authentication_failed),
             #[cfg(feature = "oidc-server")]
-            Stage::OidcAwaitingJwt => {
-                use super::oidc::{ClientStep, read_client_step, verify_with_any};
-                let verdict = match read_client_step(&payload) {
-                    Ok(ClientStep::Jwt(token)) => verify_with_any(&self.config.oidc, token, now),
+            Stage::OidcAwaitingJwt(index) => {
+                use super::oidc::{ClientStep, read_client_step};
+                let verdict = match (read_client_step(&payload), self.config.oidc.get(index)) {
+                    (Ok(ClientStep::Jwt(token)), Some(provider)) => provider.verify(token, now),
                     _ => Err("the second step is not a JwtStepRequest".to_owned()),
                 };
                 self.oidc_verdict(verdict, id, false)
