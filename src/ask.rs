@@ -76,8 +76,9 @@ impl fmt::Debug for HttpRequest {
 #[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Answer {
-    /// The file's bytes; `None` when it does not exist.
-    File(Option<Vec<u8>>),
+    /// The file's bytes (credentials and tokens, so wiped when dropped); `None` when it does
+    /// not exist.
+    File(Option<zeroize::Zeroizing<Vec<u8>>>),
     /// What the process printed, and whether it succeeded.
     Process {
         /// Exit status 0.
@@ -109,7 +110,7 @@ impl fmt::Debug for Answer {
     /// A file or a process output may hold secrets: only sizes are shown.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Answer::File(bytes) => write!(f, "File({:?} bytes)", bytes.as_ref().map(Vec::len)),
+            Answer::File(bytes) => write!(f, "File({:?} bytes)", bytes.as_ref().map(|b| b.len())),
             Answer::Process { success, stdout } => {
                 write!(
                     f,

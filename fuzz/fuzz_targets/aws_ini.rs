@@ -23,7 +23,7 @@ fuzz_target!(|data: &[u8]| {
     // Bounded: a chain asks a handful of times.
     for _ in 0..16 {
         let answer = match step {
-            ChainStep::Ask(Ask::ReadFile { .. }) => Answer::File(Some(data.to_vec())),
+            ChainStep::Ask(Ask::ReadFile { .. }) => Answer::File(Some(data.to_vec().into())),
             ChainStep::Ask(_) => Answer::Failed("fuzz".into()),
             _ => return,
         };

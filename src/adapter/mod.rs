@@ -660,7 +660,7 @@ pub fn answer_ask(ask: &crate::ask::Ask) -> crate::ask::Answer {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Answer::File(None),
                 Err(e) => return Answer::Failed(e.to_string()),
             };
-            let mut bytes = Vec::new();
+            let mut bytes = zeroize::Zeroizing::new(Vec::new());
             let limit = crate::ask::MAX_FILE_SIZE as u64 + 1;
             match file.take(limit).read_to_end(&mut bytes) {
                 Ok(_) => Answer::File(Some(bytes)),

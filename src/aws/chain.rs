@@ -13,7 +13,7 @@
 //! let resolved = loop {
 //!     step = match step {
 //!         ChainStep::Ask(Ask::ReadFile { path }) if path.ends_with(".aws/credentials") => {
-//!             chain.answer(Answer::File(Some(b"[default]\naws_access_key_id = AKID\naws_secret_access_key = s\n".to_vec())))?
+//!             chain.answer(Answer::File(Some(b"[default]\naws_access_key_id = AKID\naws_secret_access_key = s\n".to_vec().into())))?
 //!         }
 //!         ChainStep::Ask(Ask::ReadFile { .. }) => chain.answer(Answer::File(None))?,
 //!         ChainStep::Done(resolved) => break resolved,
@@ -911,7 +911,7 @@ mod tests {
                 ChainStep::Done(resolved) => return Ok(resolved),
                 ChainStep::Ask(Ask::ReadFile { path }) => {
                     let content = files.get(path.to_str().unwrap_or_default());
-                    chain.answer(Answer::File(content.map(|c| c.as_bytes().to_vec())))?
+                    chain.answer(Answer::File(content.map(|c| c.as_bytes().to_vec().into())))?
                 }
                 ChainStep::Ask(Ask::RunProcess { command }) => match process {
                     Some((expected, output)) if expected == command => {
@@ -1139,7 +1139,7 @@ mod tests {
                     .answer(Answer::File(
                         files
                             .get(path.to_str().unwrap())
-                            .map(|c| c.as_bytes().to_vec()),
+                            .map(|c| c.as_bytes().to_vec().into()),
                     ))
                     .unwrap(),
                 ChainStep::Ask(Ask::Http(request)) => break request,

@@ -114,9 +114,9 @@ impl BuiltIn {
         let name = self.name();
         match answer {
             Answer::File(Some(bytes)) => {
-                let text = String::from_utf8(bytes)
+                let text = std::str::from_utf8(&bytes)
                     .map_err(|_| Error::oidc(format!("the {name} token file is not UTF-8")))?;
-                Ok(Token::new(text.trim()))
+                Ok(Token::new(Secret::new(text.trim())))
             }
             Answer::File(None) => Err(Error::oidc(format!("the {name} token file does not exist"))),
             Answer::Http { status: 200, body } => match self {
