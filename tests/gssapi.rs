@@ -185,6 +185,37 @@ fn wrong_service_name(f: &Fixture) -> Result<(), Failed> {
     fails(f, &uri, &env, 2, "Gssapi(UnknownService")
 }
 
+/// A server that serves another service refuses a ticket for `mongodb/localhost` (18), even
+/// though its keytab can read it.
+fn a_ticket_for_another_service_is_refused(f: &Fixture) -> Result<(), Failed> {
+    let other = Serve::start_with_env(
+        &[
+            "--gssapi-keytab",
+            f.kdc.server_keytab().to_str().unwrap(),
+            "--gssapi-service",
+            "other",
+            "--gssapi-user",
+            &Kdc::principal("alice"),
+        ],
+        &[
+            ("KRB5_CONFIG", f.kdc.config.to_str().unwrap()),
+            ("KRB5RCACHENAME", "none:"),
+        ],
+    );
+    let port = other.address.rsplit(':').next().unwrap_or_default();
+    let uri = format!(
+        "mongodb://{}@localhost:{port}/?authMechanism=GSSAPI",
+        user("alice")
+    );
+    let env = [("KRB5CCNAME", f.alice_cache.as_str())];
+    fails(f, &uri, &env, 1, "Server { code: 18")?;
+    let log = other.stop();
+    if !log.contains("another service") {
+        return Err(format!("the server log does not say why: {log}").into());
+    }
+    Ok(())
+}
+
 /// `alias.test` is a CNAME of `canonical.test`, whose service principal is in the keytab; none
 /// exists for `alias.test`. With `forward`, the client asks for the canonical name's ticket.
 fn canonicalize_forward(f: &Fixture) -> Result<(), Failed> {
@@ -272,7 +303,7 @@ type Case = fn(&Fixture) -> Result<(), Failed>;
 
 fn main() {
     let arguments = Arguments::from_args();
-    let cases: [(&str, Case); 8] = [
+    let cases: [(&str, Case); 9] = [
         (
             "blocking_and_tokio_log_in_with_a_ticket_cache",
             ticket_cache,
@@ -293,6 +324,10 @@ fn main() {
             canonicalize_forward,
         ),
         ("demo_logs_in_with_gssapi_when_given_a_realm", demo),
+        (
+            "a_ticket_for_another_service_is_refused",
+            a_ticket_for_another_service_is_refused,
+        ),
     ];
     let required = std::env::var("MONGODB_AUTH_REQUIRE_PEERS").is_ok_and(|v| v == "1");
     let present = kdc::tools_present();
