@@ -133,6 +133,8 @@ pub struct AuthOptions {
     aws_cache: Option<Arc<crate::aws::CredentialCache>>,
     #[cfg(feature = "oidc")]
     oidc_client: Option<Arc<crate::oidc::OidcClient>>,
+    #[cfg(feature = "oidc")]
+    oidc_machine_timeout: Option<std::time::Duration>,
     host: Option<String>,
     gssapi_provider: Option<Arc<dyn crate::gssapi::GssProvider>>,
     /// Replaces the Azure and GCP metadata hosts (`danger`, for tests).
@@ -196,6 +198,16 @@ impl AuthOptions {
         self
     }
 
+    /// How long a MONGODB-OIDC machine callback (or built-in environment) may take: the
+    /// operation's remaining time, when the caller has a deadline (rule L12). Default
+    /// [`MACHINE_CALLBACK_TIMEOUT`](crate::oidc::MACHINE_CALLBACK_TIMEOUT), one minute. The human
+    /// flow's five minutes are not shortened (rule L12).
+    #[cfg(feature = "oidc")]
+    pub fn oidc_machine_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.oidc_machine_timeout = Some(timeout);
+        self
+    }
+
     /// The host of the server being authenticated to, as connected to (after `mongodb+srv`
     /// resolution, without port). The MONGODB-OIDC human flow refuses to run unless it is in
     /// `ALLOWED_HOSTS` (rule L6); the adapters set it.
@@ -251,6 +263,8 @@ impl Default for AuthOptions {
             aws_cache: Some(crate::aws::CredentialCache::global()),
             #[cfg(feature = "oidc")]
             oidc_client: None,
+            #[cfg(feature = "oidc")]
+            oidc_machine_timeout: None,
             host: None,
             gssapi_provider: None,
             #[cfg(feature = "oidc")]

@@ -545,6 +545,43 @@ fn keys_published_for_another_use_or_algorithm_verify_nothing() {
     }
 }
 
+/// Rule L12 over sockets: a callback that outlives its timeout fails the login with a timeout,
+/// and a second login of the same client, which must wait its turn behind the hung call, times
+/// out too instead of waiting for ever.
+#[test]
+fn a_callback_that_outlives_its_timeout_fails_the_login_and_the_next_one_waits_no_longer() {
+    let idp = Idp::start(false);
+    let token = idp.token(USER1);
+    let callback = Callback::new(move |_| {
+        std::thread::sleep(Duration::from_secs(3));
+        Ok(Token::new(token.as_str()))
+    });
+    let client = Client::machine(&idp.uri(None), &callback);
+    let options = || {
+        ConnectOptions::default().auth_options(
+            AuthOptions::default()
+                .oidc_client(client.cache.clone())
+                .oidc_machine_timeout(Duration::from_millis(300)),
+        )
+    };
+    for attempt in ["the hung call", "a call behind it"] {
+        let started = std::time::Instant::now();
+        let error = blocking::connect(&client.cs, options()).unwrap_err();
+        assert!(matches!(error, Error::Timeout { .. }), "{attempt}: {error}");
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{attempt}: {:?}",
+            started.elapsed()
+        );
+    }
+    assert_eq!(
+        callback.calls(),
+        1,
+        "the second login never reached the callback"
+    );
+    assert_eq!(callback.contexts()[0].timeout, Duration::from_millis(300));
+}
+
 // --- Human flow ------------------------------------------------------------------------------
 
 /// A human callback returning a good access token for `user` and a refresh token.

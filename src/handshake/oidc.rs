@@ -181,7 +181,9 @@ impl Authenticator {
         let timeout = if self.human_flow() {
             HUMAN_CALLBACK_TIMEOUT
         } else {
-            MACHINE_CALLBACK_TIMEOUT
+            self.options
+                .oidc_machine_timeout
+                .unwrap_or(MACHINE_CALLBACK_TIMEOUT)
         };
         let context = CallbackContext {
             timeout,
