@@ -21,7 +21,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use bson::raw::cstr;
 use bson::{RawArrayBuf, RawBsonRef, RawDocument, RawDocumentBuf};
-use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::jwk::{JwkSet, KeyAlgorithm};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 
 use crate::error::{Error, Result};
@@ -196,7 +196,7 @@ impl OidcSettings {
             return Err("the JWKS key is not for signatures".into());
         }
         if let Some(algorithm) = key.common.key_algorithm
-            && format!("{algorithm:?}") != format!("{:?}", header.alg)
+            && algorithm != key_algorithm(header.alg)
         {
             return Err(format!(
                 "the JWKS key is for {algorithm:?}, the token says {:?}",
@@ -257,6 +257,24 @@ impl OidcSettings {
             return Err(format!("`{principal}` is not a user"));
         }
         Ok(principal.to_owned())
+    }
+}
+
+/// The JWK name of a signature algorithm.
+fn key_algorithm(algorithm: Algorithm) -> KeyAlgorithm {
+    match algorithm {
+        Algorithm::HS256 => KeyAlgorithm::HS256,
+        Algorithm::HS384 => KeyAlgorithm::HS384,
+        Algorithm::HS512 => KeyAlgorithm::HS512,
+        Algorithm::ES256 => KeyAlgorithm::ES256,
+        Algorithm::ES384 => KeyAlgorithm::ES384,
+        Algorithm::RS256 => KeyAlgorithm::RS256,
+        Algorithm::RS384 => KeyAlgorithm::RS384,
+        Algorithm::RS512 => KeyAlgorithm::RS512,
+        Algorithm::PS256 => KeyAlgorithm::PS256,
+        Algorithm::PS384 => KeyAlgorithm::PS384,
+        Algorithm::PS512 => KeyAlgorithm::PS512,
+        Algorithm::EdDSA => KeyAlgorithm::EdDSA,
     }
 }
 
