@@ -123,15 +123,7 @@ pub fn connect(uri: impl IntoConnectionString, mut options: ConnectOptions) -> R
             }
             None => (Stream::Plain(tcp), None),
         };
-        let style = adapter::hello_style(&options, Some(&cs));
-        let load_balanced = cs.option("loadBalanced") == Some("true");
-        let (mut login, hello) = Login::start(
-            cs.credential(),
-            Some(&target.host),
-            &mut options,
-            style,
-            load_balanced,
-        )?;
+        let (mut login, hello) = Login::for_connection(&cs, &target.host, &mut options)?;
         let authenticated = drive(&mut stream, &mut login, Next::Write(hello), &options)?;
         return Ok(adapter::Connection {
             stream,

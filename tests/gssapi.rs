@@ -32,6 +32,29 @@ struct Fixture {
     bob_keytab: String,
 }
 
+/// `mongodb-auth serve` as the Kerberos service `service`, with the realm's keytab, accepting
+/// `users`.
+fn serve_kerberos(kdc: &Kdc, service: &str, users: &[&str]) -> Serve {
+    let keytab = kdc.server_keytab();
+    let principals: Vec<String> = users.iter().map(|u| Kdc::principal(u)).collect();
+    let mut args = vec![
+        "--gssapi-keytab",
+        keytab.to_str().unwrap(),
+        "--gssapi-service",
+        service,
+    ];
+    for principal in &principals {
+        args.extend(["--gssapi-user", principal.as_str()]);
+    }
+    Serve::start_with_env(
+        &args,
+        &[
+            ("KRB5_CONFIG", kdc.config.to_str().unwrap()),
+            ("KRB5RCACHENAME", "none:"),
+        ],
+    )
+}
+
 fn fixture() -> Fixture {
     let kdc = Kdc::start(
         &["localhost", "canonical.test"],
@@ -43,20 +66,7 @@ fn fixture() -> Fixture {
     );
     let alice_cache = file(&kdc.kinit("alice", "alice-pw"));
     let bob_keytab = file(&kdc.client_keytab("bob"));
-    let server = Serve::start_with_env(
-        &[
-            "--gssapi-keytab",
-            kdc.server_keytab().to_str().unwrap(),
-            "--gssapi-user",
-            &Kdc::principal("alice"),
-            "--gssapi-user",
-            &Kdc::principal("bob"),
-        ],
-        &[
-            ("KRB5_CONFIG", kdc.config.to_str().unwrap()),
-            ("KRB5RCACHENAME", "none:"),
-        ],
-    );
+    let server = serve_kerberos(&kdc, "mongodb", &["alice", "bob"]);
     let port = server.address.rsplit(':').next().unwrap().to_owned();
     Fixture {
         kdc,
@@ -188,20 +198,7 @@ fn wrong_service_name(f: &Fixture) -> Result<(), Failed> {
 /// A server that serves another service refuses a ticket for `mongodb/localhost` (18), even
 /// though its keytab can read it.
 fn a_ticket_for_another_service_is_refused(f: &Fixture) -> Result<(), Failed> {
-    let other = Serve::start_with_env(
-        &[
-            "--gssapi-keytab",
-            f.kdc.server_keytab().to_str().unwrap(),
-            "--gssapi-service",
-            "other",
-            "--gssapi-user",
-            &Kdc::principal("alice"),
-        ],
-        &[
-            ("KRB5_CONFIG", f.kdc.config.to_str().unwrap()),
-            ("KRB5RCACHENAME", "none:"),
-        ],
-    );
+    let other = serve_kerberos(&f.kdc, "other", &["alice"]);
     let port = other.address.rsplit(':').next().unwrap_or_default();
     let uri = format!(
         "mongodb://{}@localhost:{port}/?authMechanism=GSSAPI",

@@ -266,6 +266,13 @@ impl Client {
     }
 }
 
+/// The error of a connection string whose credential settings break a rule (a configuration
+/// error, found before any connection).
+fn assert_configuration_error(uri: &str, options: CredentialOptions) {
+    let error = ConnectionString::parse_with_credential_options(uri, options).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Configuration, "{error}");
+}
+
 fn ok(reply: &[u8]) -> f64 {
     RawDocument::from_bytes(reply)
         .unwrap()
@@ -380,22 +387,18 @@ fn machine_2_3_oidc_callback_returns_missing_data() {
 #[test]
 fn machine_2_4_invalid_client_configuration_with_callback() {
     let callback = Callback::returning("t".into());
-    let error = ConnectionString::parse_with_credential_options(
+    assert_configuration_error(
         "mongodb://localhost/?authMechanism=MONGODB-OIDC&authMechanismProperties=ENVIRONMENT:test",
         CredentialOptions::new().oidc_callback(callback.as_oidc()),
-    )
-    .unwrap_err();
-    assert_eq!(error.kind(), ErrorKind::Configuration, "{error}");
+    );
 }
 
 #[test]
 fn machine_2_5_invalid_use_of_allowed_hosts() {
-    let error = ConnectionString::parse_with_credential_options(
+    assert_configuration_error(
         "mongodb://localhost/?authMechanism=MONGODB-OIDC&authMechanismProperties=ENVIRONMENT:azure,TOKEN_RESOURCE:api",
         CredentialOptions::new().oidc_allowed_hosts(Vec::<String>::new()),
-    )
-    .unwrap_err();
-    assert_eq!(error.kind(), ErrorKind::Configuration, "{error}");
+    );
 }
 
 #[test]
@@ -676,12 +679,10 @@ fn human_1_6_allowed_hosts_blocked() {
 #[test]
 fn human_1_7_allowed_hosts_in_connection_string_ignored() {
     let callback = Callback::returning("t".into());
-    let error = ConnectionString::parse_with_credential_options(
+    assert_configuration_error(
         "mongodb+srv://example.com/?authMechanism=MONGODB-OIDC&authMechanismProperties=ALLOWED_HOSTS:%5B%22example.com%22%5D",
         CredentialOptions::new().oidc_human_callback(callback.as_oidc()),
-    )
-    .unwrap_err();
-    assert_eq!(error.kind(), ErrorKind::Configuration, "{error}");
+    );
 }
 
 #[test]

@@ -502,6 +502,18 @@ impl Login {
         Ok((login, hello))
     }
 
+    /// [`start`](Self::start) for a connection to `host` of `cs`: its credential, and the hello
+    /// style and load balancing its options ask for.
+    pub(crate) fn for_connection(
+        cs: &ConnectionString,
+        host: &str,
+        options: &mut ConnectOptions,
+    ) -> Result<(Login, Outgoing)> {
+        let style = hello_style(options, Some(cs));
+        let load_balanced = cs.option("loadBalanced") == Some("true");
+        Login::start(cs.credential(), Some(host), options, style, load_balanced)
+    }
+
     /// Takes the reply to the message last written.
     pub(crate) fn on_reply(&mut self, reply: Vec<u8>) -> Result<Next> {
         let step = match (&mut self.authenticator, &self.hello_reply) {

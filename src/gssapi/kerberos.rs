@@ -19,6 +19,21 @@ fn context_error(error: libgssapi::error::Error) -> crate::Error {
     .into()
 }
 
+/// Wraps with integrity only: MongoDB uses no security layer, so nothing is encrypted.
+fn wrap(context: &mut impl SecurityContext, message: &[u8]) -> Result<Vec<u8>> {
+    context
+        .wrap(false, message)
+        .map(|b| b.to_vec())
+        .map_err(context_error)
+}
+
+fn unwrap(context: &mut impl SecurityContext, message: &[u8]) -> Result<Vec<u8>> {
+    context
+        .unwrap(message)
+        .map(|b| b.to_vec())
+        .map_err(context_error)
+}
+
 fn krb5_mechanisms() -> std::result::Result<OidSet, libgssapi::error::Error> {
     OidSet::singleton(GSS_MECH_KRB5)
 }
@@ -114,17 +129,11 @@ impl GssContext for KerberosClient {
     }
 
     fn wrap(&mut self, message: &[u8]) -> Result<Vec<u8>> {
-        self.context
-            .wrap(false, message)
-            .map(|b| b.to_vec())
-            .map_err(context_error)
+        wrap(&mut self.context, message)
     }
 
     fn unwrap(&mut self, message: &[u8]) -> Result<Vec<u8>> {
-        self.context
-            .unwrap(message)
-            .map(|b| b.to_vec())
-            .map_err(context_error)
+        unwrap(&mut self.context, message)
     }
 }
 
@@ -184,16 +193,10 @@ impl GssContext for KerberosServer {
     }
 
     fn wrap(&mut self, message: &[u8]) -> Result<Vec<u8>> {
-        self.context
-            .wrap(false, message)
-            .map(|b| b.to_vec())
-            .map_err(context_error)
+        wrap(&mut self.context, message)
     }
 
     fn unwrap(&mut self, message: &[u8]) -> Result<Vec<u8>> {
-        self.context
-            .unwrap(message)
-            .map(|b| b.to_vec())
-            .map_err(context_error)
+        unwrap(&mut self.context, message)
     }
 }

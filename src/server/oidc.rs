@@ -21,7 +21,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use bson::raw::cstr;
 use bson::{RawArrayBuf, RawBsonRef, RawDocument, RawDocumentBuf};
-use jsonwebtoken::jwk::{JwkSet, KeyAlgorithm};
+use jsonwebtoken::jwk::{Jwk, JwkSet, KeyAlgorithm};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 
 use crate::error::{Error, Result};
@@ -53,7 +53,8 @@ pub struct OidcSettings {
     audience: String,
     client_id: Option<String>,
     request_scopes: Vec<String>,
-    keys: JwkSet,
+    /// Each key of the JWKS with its decoded form, made once here rather than at every login.
+    keys: Vec<(Jwk, DecodingKey)>,
     principal_claim: String,
     users: BTreeSet<String>,
     principal_suffix: Option<String>,
@@ -65,7 +66,7 @@ impl fmt::Debug for OidcSettings {
             .field("issuer", &self.issuer)
             .field("audience", &self.audience)
             .field("client_id", &self.client_id)
-            .field("keys", &self.keys.keys.len())
+            .field("keys", &self.keys.len())
             .field("principal_claim", &self.principal_claim)
             .field("users", &self.users)
             .finish()
@@ -88,10 +89,16 @@ impl OidcSettings {
         if keys.keys.is_empty() {
             return Err(Error::oidc("the JWKS has no keys"));
         }
-        for key in &keys.keys {
-            DecodingKey::from_jwk(key)
-                .map_err(|e| Error::oidc(format!("a JWKS key cannot verify signatures: {e}")))?;
-        }
+        let keys = keys
+            .keys
+            .into_iter()
+            .map(|jwk| {
+                let decoded = DecodingKey::from_jwk(&jwk).map_err(|e| {
+                    Error::oidc(format!("a JWKS key cannot verify signatures: {e}"))
+                })?;
+                Ok((jwk, decoded))
+            })
+            .collect::<Result<Vec<_>>>()?;
         Ok(OidcSettings {
             issuer: issuer.into(),
             audience: audience.into(),
@@ -178,10 +185,10 @@ impl OidcSettings {
         if !ALGORITHMS.contains(&header.alg) {
             return Err(format!("the algorithm {:?} is not accepted", header.alg));
         }
-        let key = match (&header.kid, self.keys.keys.as_slice()) {
+        let (key, decoding_key) = match (&header.kid, self.keys.as_slice()) {
             (Some(kid), keys) => keys
                 .iter()
-                .find(|k| k.common.key_id.as_deref() == Some(kid.as_str()))
+                .find(|(k, _)| k.common.key_id.as_deref() == Some(kid.as_str()))
                 .ok_or_else(|| format!("no JWKS key has the kid `{kid}`"))?,
             (None, [only]) => only,
             (None, _) => return Err("the token names no kid and the JWKS has several keys".into()),
@@ -203,14 +210,13 @@ impl OidcSettings {
                 header.alg
             ));
         }
-        let key = DecodingKey::from_jwk(key).map_err(|e| format!("the JWKS key: {e}"))?;
         let mut validation = Validation::new(header.alg);
         // The claims are checked below, against the caller's clock.
         validation.validate_exp = false;
         validation.validate_nbf = false;
         validation.validate_aud = false;
         validation.required_spec_claims.clear();
-        let claims = jsonwebtoken::decode::<serde_json::Value>(token, &key, &validation)
+        let claims = jsonwebtoken::decode::<serde_json::Value>(token, decoding_key, &validation)
             .map_err(|e| format!("the signature does not verify: {e}"))?
             .claims;
         let string = |name: &str| claims.get(name).and_then(serde_json::Value::as_str);
@@ -246,11 +252,7 @@ impl OidcSettings {
             .filter(|p| !p.is_empty())
             .ok_or_else(|| format!("the token has no `{}` claim", self.principal_claim))?;
         // With several providers, one may only vouch for the principals it serves.
-        if self
-            .principal_suffix
-            .as_deref()
-            .is_some_and(|suffix| !principal.ends_with(suffix))
-        {
+        if self.principal_suffix.is_some() && !self.serves(principal) {
             return Err(format!("`{principal}` is not a principal of this issuer"));
         }
         if !self.users.is_empty() && !self.users.contains(principal) {
