@@ -4,8 +4,7 @@
 //! most 1.05x `pbkdf2_sha256_15000` (everything but PBKDF2 is noise), and `sha256_full_cached` at
 //! most 1% of `sha256_full_uncached` (a cache hit runs no PBKDF2).
 
-#[path = "../tests/common/mod.rs"]
-mod common;
+use mongodb_auth_testkit::rfc5802 as common;
 
 use mongodb_auth::random::SystemRandom;
 use std::hint::black_box;

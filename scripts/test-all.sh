@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Every test, with what the tests need installed first: the Python peers (PyMongo) into a venv
-# under target/, cargo-fuzz for building the fuzz targets. Formatting and lints come first, then
-# every fuzz target is built (so none can rot), then `cargo test --all-features`, in which a
-# missing peer is a failure, never a pass. `.ci/run` runs exactly this.
+# Every test of the workspace, with what the tests need installed first: the Python peers
+# (PyMongo) into a venv under target/, cargo-fuzz for building the fuzz targets. Formatting and
+# lints come first, then what a crate user would check (each feature of the core alone, its
+# declared rust-version, the docs, the packages), then every fuzz target is built (so none can
+# rot), then `cargo test --workspace --all-features`, in which a missing peer is a failure, never
+# a pass. `.ci/run` runs exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,8 +41,20 @@ fi
 export MONGODB_AUTH_PYTHON="$PWD/$venv/bin/python"
 export MONGODB_AUTH_REQUIRE_PEERS=1
 
-cargo fmt --check
-cargo clippy --all-features --all-targets -- -D warnings
+cargo fmt --all --check
+cargo clippy --workspace --all-features --all-targets -- -D warnings
+
+# The core as a driver adds it: with no feature, each feature alone, and on its declared
+# rust-version (tests/layering.rs checks that none of them brings I/O).
+for features in "" aws oidc x509-subject server; do
+    cargo check --quiet -p mongodb-auth --no-default-features ${features:+--features "$features"}
+done
+msrv=$(sed -n 's/^rust-version = "\(.*\)"$/\1/p' Cargo.toml)
+rustup toolchain list | grep -q "^$msrv" || rustup toolchain install "$msrv" --profile minimal
+cargo "+$msrv" check --quiet -p mongodb-auth --all-features
+RUSTDOCFLAGS="-D warnings" cargo doc --quiet --workspace --all-features --no-deps
+# Every published crate packages and builds from its package alone.
+cargo package --quiet --workspace --exclude mongodb-auth-testkit
 
 # The fuzz targets need the nightly toolchain and cargo-fuzz.
 if ! cargo fuzz --version >/dev/null 2>&1; then
@@ -48,4 +62,4 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
 fi
 (cd fuzz && cargo +nightly fuzz build)
 
-cargo test --all-features
+cargo test --workspace --all-features

@@ -1,8 +1,7 @@
 //! What a machine asks its caller to do, when it needs I/O it does not do itself: read a file,
 //! run a process, send an HTTP request. The MONGODB-AWS credential chain and the MONGODB-OIDC
-//! built-in environments ask; the adapters answer with
-//! [`adapter::answer_ask`](crate::adapter::answer_ask), and an embedder can answer with its own
-//! I/O.
+//! built-in environments ask; the adapters of `mongodb-auth-io` answer, and an embedder can
+//! answer with its own I/O.
 
 use std::fmt;
 use std::path::PathBuf;

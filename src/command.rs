@@ -5,7 +5,7 @@
 use std::fmt;
 
 use bson::spec::BinarySubtype;
-use bson::{RawBinaryRef, RawBsonRef, RawDocument, RawDocumentBuf};
+use bson::{RawBinaryRef, RawBsonRef, RawDocument, RawDocumentBuf, rawdoc};
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
@@ -103,6 +103,18 @@ pub fn error_code(reply: &[u8]) -> Option<i32> {
     }
 }
 
+/// Checks a reply: one with `ok` other than 1 (or a legacy `$err`) is [`Error::Server`], with
+/// its code and message.
+///
+/// ```
+/// let reply = bson::rawdoc! { "ok": 0, "code": 18, "codeName": "AuthenticationFailed" };
+/// let error = mongodb_auth::command::check_reply(reply.as_bytes()).unwrap_err();
+/// assert_eq!(error.kind(), mongodb_auth::ErrorKind::AuthenticationFailed);
+/// ```
+pub fn check_reply(reply: &[u8]) -> Result<()> {
+    check_ok(reply_document(reply)?)
+}
+
 /// A reply with `ok` other than 1 becomes [`Error::Server`]; a legacy `$err` reply too.
 pub(crate) fn check_ok(doc: &RawDocument) -> Result<()> {
     let ok = match doc.get("ok") {
@@ -145,10 +157,41 @@ pub(crate) fn check_ok(doc: &RawDocument) -> Result<()> {
     }
 }
 
+/// `(user, db)` pairs of a `connectionStatus` reply.
+pub fn authenticated_users(connection_status_reply: &[u8]) -> Result<Vec<(String, String)>> {
+    let doc = reply_document(connection_status_reply)?;
+    check_ok(doc)?;
+    let malformed = || Error::protocol("connectionStatus has no authInfo.authenticatedUsers array");
+    let auth_info = match doc.get("authInfo") {
+        Ok(Some(RawBsonRef::Document(info))) => info,
+        _ => return Err(malformed()),
+    };
+    let users = match auth_info.get("authenticatedUsers") {
+        Ok(Some(RawBsonRef::Array(users))) => users,
+        _ => return Err(malformed()),
+    };
+    let mut out = Vec::new();
+    for user in users {
+        let Ok(RawBsonRef::Document(user)) = user else {
+            return Err(malformed());
+        };
+        match (user.get("user"), user.get("db")) {
+            (Ok(Some(RawBsonRef::String(name))), Ok(Some(RawBsonRef::String(db)))) => {
+                out.push((name.to_owned(), db.to_owned()));
+            }
+            _ => return Err(malformed()),
+        }
+    }
+    Ok(out)
+}
+
+/// The `connectionStatus` command: [`authenticated_users`] reads its reply.
+pub fn connection_status() -> Command {
+    Command::new("admin", rawdoc! { "connectionStatus": 1 }.into_bytes())
+}
+
 #[cfg(test)]
 mod tests {
-    use bson::rawdoc;
-
     use super::*;
     use crate::error::REAUTHENTICATION_REQUIRED;
 

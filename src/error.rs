@@ -590,26 +590,6 @@ impl Error {
         }
     }
 
-    /// An I/O error, classed as a timeout when the socket timed out.
-    #[cfg_attr(not(any(feature = "blocking", feature = "tokio")), allow(dead_code))]
-    pub(crate) fn io(
-        operation: &'static str,
-        source: std::io::Error,
-        timeout: std::time::Duration,
-    ) -> Self {
-        #[cfg(feature = "tls")]
-        if let Some(tls) = crate::tls::from_io_error(&source, true) {
-            return Error::Tls(tls);
-        }
-        match source.kind() {
-            std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => Error::Timeout {
-                operation,
-                after: timeout,
-            },
-            _ => Error::Io { operation, source },
-        }
-    }
-
     pub(crate) fn srv(rule: impl Into<String>) -> Self {
         Error::Srv { rule: rule.into() }
     }

@@ -48,8 +48,11 @@ use crate::secret::Secret;
 use crate::{plain, x509};
 
 mod gssapi;
+mod hello;
 #[cfg(feature = "oidc")]
 mod oidc;
+
+pub use hello::{Hello, HelloStyle, field_names};
 
 /// What the caller does next.
 ///
@@ -112,6 +115,19 @@ pub struct Outcome {
     pub key_cache_hit: bool,
     /// The server's last reply (the `hello` reply when nothing followed it), as BSON bytes.
     pub server_reply: Vec<u8>,
+}
+
+impl Outcome {
+    /// A connection that needed no login (no credential): the `hello` reply is all there is.
+    pub fn unauthenticated(hello_reply: Vec<u8>) -> Self {
+        Outcome {
+            mechanism: None,
+            speculative: false,
+            round_trips: 0,
+            key_cache_hit: false,
+            server_reply: hello_reply,
+        }
+    }
 }
 
 /// Settings of an [`Authenticator`].
@@ -191,11 +207,16 @@ impl AuthOptions {
         self
     }
 
-    /// Where GSSAPI contexts come from (default with feature `gssapi`: the system's Kerberos,
-    /// [`gssapi::Kerberos`](crate::gssapi::Kerberos)).
+    /// Where GSSAPI contexts come from. The core has none of its own: the adapters of
+    /// `mongodb-auth-io` (feature `gssapi`) give the system's Kerberos when this is not set.
     pub fn gssapi_provider(mut self, provider: Arc<dyn crate::gssapi::GssProvider>) -> Self {
         self.gssapi_provider = Some(provider);
         self
+    }
+
+    /// Whether a GSSAPI context provider was given.
+    pub fn has_gssapi_provider(&self) -> bool {
+        self.gssapi_provider.is_some()
     }
 
     /// How long a MONGODB-OIDC machine callback (or built-in environment) may take: the

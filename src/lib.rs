@@ -19,17 +19,26 @@
 //! # Ok::<(), mongodb_auth::Error>(())
 //! ```
 //!
-//! Layers, from the bottom (each one uses only those below it):
+//! This crate is the core a driver embeds: it does no I/O under any of its features, never
+//! blocks or sleeps, and reads no clock and draws no randomness that the caller cannot replace.
+//! What is slow or needs the outside world is handed to the caller: a job to run (PBKDF2, a
+//! GSS call), an ask to answer (a file, a process, an HTTP exchange, a DNS lookup), or the
+//! caller's own callback. The crates above it do the I/O, and depend on it, never the reverse:
+//!
+//! | crate | what it adds |
+//! | --- | --- |
+//! | `mongodb-auth-cli` | the `mongodb-auth` command: demo, serve, connect, parse, aws-credentials |
+//! | `mongodb-auth-server` | the embedded server: listener, TLS, STS over HTTP, an identity provider's keys |
+//! | `mongodb-auth-io` | the blocking and tokio adapters: TCP, TLS (rustls), DNS (hickory), HTTP, processes, Kerberos |
+//! | **`mongodb-auth`** (this crate) | everything below, without I/O |
+//!
+//! Inside this crate, from the bottom (each layer uses only those below it):
 //!
 //! | layer | modules |
 //! | --- | --- |
-//! | the command (feature `cli`) | `src/bin` |
-//! | adapters (features `blocking`, `tokio`) | [`adapter`] (what both share), `blocking`, `tokio` |
-//! | embedded server (feature `server`) | `server` |
-//! | TLS configuration and certificates (feature `tls`) | `tls`, `devpki` |
-//! | *no I/O below this line* | |
+//! | server side of the conversations (feature `server`) | `server` |
 //! | negotiation, speculative auth, SASL flow, re-authentication | [`handshake`] |
-//! | mechanisms | [`scram`], [`plain`], [`x509`] (with `tls`: certificate subjects), `aws`, `oidc`, [`gssapi`] |
+//! | mechanisms | [`scram`], [`plain`], [`x509`], `aws`, `oidc`, [`gssapi`] |
 //! | what the machines ask their callers (files, processes, HTTP, DNS) | [`ask`] |
 //! | one command, one message | [`command`], [`wire`] |
 //! | connection strings and credentials | [`uri`], [`credential`] |
@@ -41,18 +50,12 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-#[cfg(any(feature = "blocking", feature = "tokio"))]
-pub mod adapter;
 pub mod ask;
 #[cfg(feature = "aws")]
 pub mod aws;
-#[cfg(feature = "blocking")]
-pub mod blocking;
 pub mod command;
 pub mod credential;
 pub mod danger;
-#[cfg(feature = "devpki")]
-pub mod devpki;
 pub mod environment;
 pub mod error;
 pub mod gssapi;
@@ -65,10 +68,6 @@ pub mod scram;
 mod secret;
 #[cfg(feature = "server")]
 pub mod server;
-#[cfg(feature = "tls")]
-pub mod tls;
-#[cfg(feature = "tokio")]
-pub mod tokio;
 pub mod uri;
 pub mod wire;
 pub mod x509;

@@ -1,7 +1,7 @@
 //! The command-level machine against scripted replies: the auth spec's SCRAM conversations as
 //! commands, negotiation, speculative authentication, PLAIN, X.509, and the failure paths.
 
-mod common;
+use mongodb_auth_testkit::rfc5802 as common;
 
 use mongodb_auth::danger;
 use mongodb_auth::random::SystemRandom;

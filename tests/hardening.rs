@@ -6,11 +6,13 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use mongodb_auth::adapter::ConnectOptions;
 use mongodb_auth::random::SystemRandom;
 use mongodb_auth::server::danger::{FailCommand, Misbehavior};
-use mongodb_auth::server::{AuthEvent, Server, ServerConfig, User, UserStore};
-use mongodb_auth::{AuthMechanism, AuthOptions, ScramKeyCache, ScramVariant, Secret, blocking};
+use mongodb_auth::server::{AuthEvent, User, UserStore};
+use mongodb_auth::{AuthMechanism, AuthOptions, ScramKeyCache, ScramVariant, Secret};
+use mongodb_auth_io::adapter::ConnectOptions;
+use mongodb_auth_io::blocking;
+use mongodb_auth_server::{Server, ServerConfig};
 use tokio::io::AsyncReadExt;
 
 fn users() -> UserStore {
@@ -108,7 +110,7 @@ fn one_peer_cannot_hold_the_connection_cap() {
         [("both".to_owned(), "admin".to_owned())]
     );
     let users = runtime.block_on(async {
-        let mut connection = mongodb_auth::tokio::connect(uri.as_str(), options())
+        let mut connection = mongodb_auth_io::tokio::connect(uri.as_str(), options())
             .await
             .unwrap();
         connection.authenticated_users().await.unwrap()
@@ -132,7 +134,7 @@ fn an_unauthenticated_connection_must_log_in_in_time() {
         let mut idle = connect_from("127.0.0.1", address).await;
         assert!(closed_by_server(&mut idle, Duration::from_secs(10)).await);
         // ...while one that logged in stays open past it.
-        let mut connection = mongodb_auth::tokio::connect(uri.as_str(), options())
+        let mut connection = mongodb_auth_io::tokio::connect(uri.as_str(), options())
             .await
             .unwrap();
         tokio::time::sleep(Duration::from_millis(600)).await;
@@ -245,7 +247,7 @@ fn a_391_is_answered_by_reauthentication_in_both_adapters() {
                 )
             } else {
                 runtime.block_on(async {
-                    let mut connection = mongodb_auth::tokio::connect(uri.as_str(), options())
+                    let mut connection = mongodb_auth_io::tokio::connect(uri.as_str(), options())
                         .await
                         .unwrap();
                     let users = connection.authenticated_users().await.unwrap();

@@ -6,9 +6,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use mongodb_auth::adapter::ConnectOptions;
-use mongodb_auth::server::{Server, ServerConfig, User, UserStore};
+use mongodb_auth::server::{User, UserStore};
 use mongodb_auth::{AuthMechanism, AuthOptions, ScramKeyCache, ScramVariant, Secret};
+use mongodb_auth_io::adapter::ConnectOptions;
+use mongodb_auth_server::{Server, ServerConfig};
 
 const CLIENTS: usize = 200;
 
@@ -43,7 +44,7 @@ async fn storm(server: &Server, clients: usize) -> Vec<String> {
         tasks.spawn(async move {
             let options = ConnectOptions::default()
                 .auth_options(AuthOptions::default().key_cache(Some(cache)));
-            let mut connection = mongodb_auth::tokio::connect(uri.as_str(), options)
+            let mut connection = mongodb_auth_io::tokio::connect(uri.as_str(), options)
                 .await
                 .map_err(|e| e.to_string())?;
             let users = connection

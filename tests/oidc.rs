@@ -7,23 +7,30 @@
 //! `find` command on a connection (opening one when the client has none). Callback calls are
 //! counted by the callbacks themselves and checked against `OidcClient::callback_calls`.
 
-#[path = "support/http.rs"]
-mod http;
+use mongodb_auth_testkit::http;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use bson::{RawDocument, rawdoc};
-use mongodb_auth::adapter::{ConnectOptions, Event};
-use mongodb_auth::devpki::TokenIssuer;
 use mongodb_auth::oidc::{CallbackContext, CallbackError, OidcClient, Token};
+use mongodb_auth::server::UserStore;
 use mongodb_auth::server::danger::{FailCommand, Misbehavior};
 use mongodb_auth::server::oidc::OidcSettings;
-use mongodb_auth::server::{Server, ServerConfig, UserStore};
 use mongodb_auth::{
-    AuthOptions, Command, ConnectionString, CredentialOptions, Error, ErrorKind, blocking, danger,
+    AuthOptions, Command, ConnectionString, CredentialOptions, Error, ErrorKind, danger,
 };
+use mongodb_auth_io::adapter::{ConnectOptions, Event};
+use mongodb_auth_io::blocking;
+use mongodb_auth_server::devpki::TokenIssuer;
+use mongodb_auth_server::jwks::Jwks;
+use mongodb_auth_server::{Server, ServerConfig};
+
+/// The keys of a JWKS document.
+fn key_set(document: &str) -> Arc<Jwks> {
+    Arc::new(Jwks::from_json(document.as_bytes()).unwrap())
+}
 
 const AUDIENCE: &str = "mongodb-oidc-prose";
 const USER1: &str = "test_user1@idp1.test";
@@ -55,8 +62,7 @@ impl Idp {
         let first = TokenIssuer::generate("https://idp1.test").unwrap();
         let second = TokenIssuer::generate("https://idp2.test").unwrap();
         let stranger = TokenIssuer::generate("https://idp1.test").unwrap();
-        let mut one = OidcSettings::new(first.issuer(), AUDIENCE, first.jwks().as_bytes())
-            .unwrap()
+        let mut one = OidcSettings::new(first.issuer(), AUDIENCE, key_set(&first.jwks()))
             .request_scopes(["openid"]);
         if multi {
             // With two providers, each serves (and may vouch for) its own principals.
@@ -67,8 +73,7 @@ impl Idp {
         }
         let mut config = ServerConfig::new(UserStore::new()).oidc(one);
         if multi {
-            let two = OidcSettings::new(second.issuer(), AUDIENCE, second.jwks().as_bytes())
-                .unwrap()
+            let two = OidcSettings::new(second.issuer(), AUDIENCE, key_set(&second.jwks()))
                 .client_id("client-2")
                 .principal_suffix("@idp2.test");
             config = config.oidc(two);
@@ -305,7 +310,7 @@ fn machine_1_1_with_the_tokio_adapter() {
     let callback = Callback::returning(idp.token(USER1));
     let client = Client::machine(&idp.uri(None), &callback);
     let users = idp.runtime.block_on(async {
-        let mut connection = mongodb_auth::tokio::connect(&client.cs, client.options())
+        let mut connection = mongodb_auth_io::tokio::connect(&client.cs, client.options())
             .await
             .unwrap();
         connection.authenticated_users().await.unwrap()
@@ -452,7 +457,7 @@ fn machine_4_1_with_the_tokio_adapter() {
     let callback = Callback::returning(idp.token(USER1));
     let client = Client::machine(&idp.uri(None), &callback);
     idp.runtime.block_on(async {
-        let mut connection = mongodb_auth::tokio::connect(&client.cs, client.options())
+        let mut connection = mongodb_auth_io::tokio::connect(&client.cs, client.options())
             .await
             .unwrap();
         idp.fail(&["find"], 391);
@@ -534,7 +539,7 @@ fn keys_published_for_another_use_or_algorithm_verify_nothing() {
     let token = issue(&issuer, USER1);
     let now = SystemTime::now();
     let jwks = issuer.jwks();
-    let good = OidcSettings::new("https://idp.test", AUDIENCE, jwks.as_bytes()).unwrap();
+    let good = OidcSettings::new("https://idp.test", AUDIENCE, key_set(&jwks));
     assert_eq!(good.verify(&token, now), Ok(USER1.to_owned()));
     for (from, to, reason) in [
         (r#""use":"sig""#, r#""use":"enc""#, "not for signatures"),
@@ -542,7 +547,7 @@ fn keys_published_for_another_use_or_algorithm_verify_nothing() {
     ] {
         assert!(jwks.contains(from), "{jwks}");
         let changed = jwks.replace(from, to);
-        let settings = OidcSettings::new("https://idp.test", AUDIENCE, changed.as_bytes()).unwrap();
+        let settings = OidcSettings::new("https://idp.test", AUDIENCE, key_set(&changed));
         let refusal = settings.verify(&token, now).unwrap_err();
         assert!(refusal.contains(reason), "{refusal}");
     }

@@ -2,7 +2,7 @@
 //! random users, passwords, salts and iteration counts it authenticates, and it fails (on both
 //! sides) when the passwords differ.
 
-mod common;
+use mongodb_auth_testkit::rfc5802 as common;
 
 use common::{Hash, Rfc5802Server, normalize};
 use mongodb_auth::random::SystemRandom;

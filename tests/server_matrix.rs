@@ -5,13 +5,16 @@ use mongodb_auth::random::SystemRandom;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use mongodb_auth::adapter::{ConnectOptions, HelloStyle};
+use mongodb_auth::handshake::HelloStyle;
 use mongodb_auth::server::danger::Misbehavior;
-use mongodb_auth::server::{Server, ServerConfig, User, UserStore};
+use mongodb_auth::server::{User, UserStore};
 use mongodb_auth::{
     AuthMechanism, AuthOptions, ConnectionString, CredentialOptions, Error, ErrorKind,
-    ScramKeyCache, ScramVariant, Secret, blocking,
+    ScramKeyCache, ScramVariant, Secret,
 };
+use mongodb_auth_io::adapter::ConnectOptions;
+use mongodb_auth_io::blocking;
+use mongodb_auth_server::{Server, ServerConfig};
 
 fn users() -> UserStore {
     let mut rng = SystemRandom;
@@ -102,7 +105,7 @@ fn login_blocking(uri: &str, options: ConnectOptions) -> Result<Login, Error> {
 
 fn login_tokio(harness: &Harness, uri: &str, options: ConnectOptions) -> Result<Login, Error> {
     harness.runtime.block_on(async {
-        let mut connection = mongodb_auth::tokio::connect(uri, options).await?;
+        let mut connection = mongodb_auth_io::tokio::connect(uri, options).await?;
         let users = connection.authenticated_users().await?;
         let outcome = connection.outcome();
         Ok(Login {
@@ -454,7 +457,7 @@ fn authenticate_an_existing_stream() {
     assert_eq!(done.outcome.mechanism, Some(AuthMechanism::ScramSha256));
     let tokio_done = h.runtime.block_on(async {
         let mut stream = tokio::net::TcpStream::connect(h.address).await.unwrap();
-        mongodb_auth::tokio::authenticate(&mut stream, cs.credential(), options()).await
+        mongodb_auth_io::tokio::authenticate(&mut stream, cs.credential(), options()).await
     });
     assert_eq!(
         tokio_done.unwrap().outcome.mechanism,

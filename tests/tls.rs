@@ -2,23 +2,24 @@
 //! embedded server, with certificates from rcgen (`devpki`) and, separately, from the `openssl`
 //! command; each failure its own typed error; RFC 2253 subjects as openssl prints them.
 
-#[path = "support/openssl.rs"]
-mod openssl;
+use mongodb_auth_testkit::openssl;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use mongodb_auth::adapter::ConnectOptions;
-use mongodb_auth::devpki::{DevPki, Subject};
 use mongodb_auth::random::SystemRandom;
-use mongodb_auth::server::{Server, ServerConfig, User, UserStore};
-use mongodb_auth::tls::{self, Identity, TlsInfo};
+use mongodb_auth::server::{User, UserStore};
 use mongodb_auth::x509::certificate_subject;
 use mongodb_auth::{
     AuthMechanism, AuthOptions, CertificateProblem, Error, ErrorKind, Outcome, ScramKeyCache,
-    ScramVariant, Secret, TlsError, blocking,
+    ScramVariant, Secret, TlsError,
 };
+use mongodb_auth_io::adapter::ConnectOptions;
+use mongodb_auth_io::blocking;
+use mongodb_auth_io::tls::{self, Identity, TlsInfo};
+use mongodb_auth_server::devpki::{DevPki, Subject};
+use mongodb_auth_server::{Server, ServerConfig};
 use openssl::OpensslCa;
 
 /// A directory for one test's files, removed when dropped.
@@ -126,7 +127,7 @@ fn login(server: &TlsServer, uri: &str) -> Result<Login, Error> {
         })
     });
     let tokio = server.runtime.block_on(async {
-        let mut connection = mongodb_auth::tokio::connect(uri, options()).await?;
+        let mut connection = mongodb_auth_io::tokio::connect(uri, options()).await?;
         let users = connection.authenticated_users().await?;
         Ok::<_, Error>(Login {
             outcome: connection.outcome().clone(),

@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
-use mongodb_auth::tls::Identity;
+use mongodb_auth_io::tls::Identity;
 use mongodb_auth::Secret;
 
 fuzz_target!(|data: &[u8]| {

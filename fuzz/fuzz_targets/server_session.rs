@@ -32,9 +32,12 @@ fn config() -> Arc<SessionConfig> {
               "x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
               "y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}"#;
             config.oidc.push(
-                mongodb_auth::server::oidc::OidcSettings::new("https://issuer", "aud", jwks)
-                    .unwrap()
-                    .client_id("fuzz"),
+                mongodb_auth::server::oidc::OidcSettings::new(
+                    "https://issuer",
+                    "aud",
+                    Arc::new(mongodb_auth_server::jwks::Jwks::from_json(jwks).unwrap()),
+                )
+                .client_id("fuzz"),
             );
             Arc::new(config)
         })

@@ -4,7 +4,7 @@
 //! and the authorization id.
 //!
 //! The GSS context itself is behind [`GssContext`], made by a [`GssProvider`]: the system's
-//! Kerberos with feature `gssapi` ([`Kerberos`]), or a scripted one in tests. Every call into the
+//! Kerberos (`mongodb-auth-io` with its feature `gssapi`), or a scripted one in tests. Every call into the
 //! context may block (it talks to the KDC), so the [`Authenticator`](crate::Authenticator) hands
 //! it out as a [`GssJob`] in [`Step::Gssapi`](crate::Step::Gssapi), which the caller runs (on a
 //! blocking pool in async code) and returns with
@@ -15,19 +15,8 @@
 //! host connected to, canonicalized as `CANONICALIZE_HOST_NAME` says (rule J3) through DNS asks
 //! the adapters answer.
 
-#[cfg(feature = "gssapi")]
-mod kerberos;
-/// The server's context type of the system's Kerberos.
-#[cfg(feature = "gssapi")]
-pub mod kerberos_server {
-    pub use super::kerberos::KerberosServer;
-}
-
 use std::fmt;
 use std::sync::Arc;
-
-#[cfg(feature = "gssapi")]
-pub use kerberos::{Kerberos, KerberosAcceptor};
 
 use crate::error::{Error, Result};
 use crate::secret::Secret;
@@ -126,7 +115,8 @@ impl fmt::Debug for ContextRequest {
     }
 }
 
-/// Makes client contexts: [`Kerberos`] (feature `gssapi`), or a caller's own.
+/// Makes client contexts: the system's Kerberos (`mongodb-auth-io` with its feature `gssapi`),
+/// or a caller's own.
 pub trait GssProvider: Send + Sync {
     /// A context for `request`, its credential acquired (from the password, the ticket cache or
     /// a client keytab).

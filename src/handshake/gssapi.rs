@@ -91,13 +91,8 @@ impl Authenticator {
         if let Some(provider) = &self.options.gssapi_provider {
             return Ok(provider.clone());
         }
-        #[cfg(feature = "gssapi")]
-        {
-            Ok(Arc::new(crate::gssapi::Kerberos))
-        }
-        #[cfg(not(feature = "gssapi"))]
         Err(Error::UnsupportedMechanism {
-            mechanism: "GSSAPI (build with feature `gssapi`, or give AuthOptions::gssapi_provider)",
+            mechanism: "GSSAPI without a context provider (give AuthOptions::gssapi_provider, or use mongodb-auth-io with its feature `gssapi`)",
         })
     }
 

@@ -24,24 +24,6 @@ pub trait GssAcceptor: Send + Sync {
     fn accept(&self) -> Result<Box<dyn AcceptorContext>>;
 }
 
-#[cfg(feature = "gssapi")]
-impl AcceptorContext for crate::gssapi::kerberos_server::KerberosServer {
-    fn client_principal(&self) -> Result<String> {
-        crate::gssapi::kerberos_server::KerberosServer::client_principal(self)
-    }
-
-    fn service_principal(&self) -> Result<String> {
-        crate::gssapi::kerberos_server::KerberosServer::service_principal(self)
-    }
-}
-
-#[cfg(feature = "gssapi")]
-impl GssAcceptor for crate::gssapi::KerberosAcceptor {
-    fn accept(&self) -> Result<Box<dyn AcceptorContext>> {
-        Ok(Box::new(crate::gssapi::KerberosAcceptor::accept(self)?))
-    }
-}
-
 /// What the server accepts as GSSAPI.
 #[derive(Clone)]
 pub struct GssapiSettings {

@@ -1,50 +1,57 @@
-//! The server side of MONGODB-OIDC (feature `oidc-server`): the `IdpInfo` of the two-step
-//! conversation, and the check of an access token, a JWT signed by a key of the identity
-//! provider's JWKS, with its issuer, audience and validity period.
+//! The server side of MONGODB-OIDC (features `server` and `oidc`): the `IdpInfo` of the two-step
+//! conversation, and the check of an access token: a JWT whose signature a [`SigningKeys`] of
+//! the identity provider verifies, with its issuer, audience and validity period checked here.
+//! Where the keys come from (a JWKS file, the issuer's `jwks_uri`) is the embedding server's
+//! business: `mongodb-auth-server` reads them with `jsonwebtoken`.
 //!
 //! ```
-//! use mongodb_auth::server::oidc::OidcSettings;
+//! use std::sync::Arc;
+//! use mongodb_auth::server::oidc::{OidcSettings, SigningKeys};
 //!
-//! let jwks = br#"{"keys":[{"kty":"EC","crv":"P-256","kid":"k1","use":"sig",
-//!   "x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
-//!   "y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}"#;
-//! let settings = OidcSettings::new("https://issuer.example", "mongodb", jwks)?
+//! struct NoKeys;
+//! impl SigningKeys for NoKeys {
+//!     fn verify(&self, _: Option<&str>, _: &str, _: &[u8], _: &[u8]) -> Result<(), String> {
+//!         Err("no keys".into())
+//!     }
+//! }
+//! let settings = OidcSettings::new("https://issuer.example", "mongodb", Arc::new(NoKeys))
 //!     .client_id("0oa1")
 //!     .user("alice@example.com");
 //! assert_eq!(settings.issuer(), "https://issuer.example");
-//! # Ok::<(), mongodb_auth::Error>(())
 //! ```
 
 use std::collections::BTreeSet;
 use std::fmt;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bson::raw::cstr;
 use bson::{RawArrayBuf, RawBsonRef, RawDocument, RawDocumentBuf};
-use jsonwebtoken::jwk::{Jwk, JwkSet, KeyAlgorithm};
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-
-use crate::error::{Error, Result};
-
-/// The largest JWKS file read.
-pub const MAX_JWKS_SIZE: usize = 1024 * 1024;
 
 /// The largest access token checked: real ones are one or two KiB.
 pub const MAX_TOKEN_SIZE: usize = 16 * 1024;
 
 /// Signature algorithms taken: the asymmetric ones a JWKS publishes keys for. `none` and the
 /// HMAC family never are (a public key is no shared secret).
-const ALGORITHMS: [Algorithm; 9] = [
-    Algorithm::RS256,
-    Algorithm::RS384,
-    Algorithm::RS512,
-    Algorithm::PS256,
-    Algorithm::PS384,
-    Algorithm::PS512,
-    Algorithm::ES256,
-    Algorithm::ES384,
-    Algorithm::EdDSA,
+pub const ALGORITHMS: [&str; 9] = [
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA",
 ];
+
+/// The identity provider's public keys: they verify a JWS signature.
+pub trait SigningKeys: Send + Sync {
+    /// Verifies `signature` of `signing_input` (the token's `header.payload`, as sent), made
+    /// with `algorithm` (one of [`ALGORITHMS`]) by the key named `kid` (or the only key when the
+    /// token names none). A key published for another use or algorithm must not verify.
+    fn verify(
+        &self,
+        kid: Option<&str>,
+        algorithm: &str,
+        signing_input: &[u8],
+        signature: &[u8],
+    ) -> Result<(), String>;
+}
 
 /// What the server accepts as MONGODB-OIDC: tokens its identity provider issued for it.
 #[derive(Clone)]
@@ -53,8 +60,7 @@ pub struct OidcSettings {
     audience: String,
     client_id: Option<String>,
     request_scopes: Vec<String>,
-    /// Each key of the JWKS with its decoded form, made once here rather than at every login.
-    keys: Vec<(Jwk, DecodingKey)>,
+    keys: Arc<dyn SigningKeys>,
     principal_claim: String,
     users: BTreeSet<String>,
     principal_suffix: Option<String>,
@@ -66,40 +72,74 @@ impl fmt::Debug for OidcSettings {
             .field("issuer", &self.issuer)
             .field("audience", &self.audience)
             .field("client_id", &self.client_id)
-            .field("keys", &self.keys.len())
             .field("principal_claim", &self.principal_claim)
             .field("users", &self.users)
-            .finish()
+            .finish_non_exhaustive()
+    }
+}
+
+/// The header and claims of a JWT, read before its signature is checked.
+struct Jwt<'a> {
+    algorithm: String,
+    kid: Option<String>,
+    signing_input: &'a [u8],
+    signature: Vec<u8>,
+    claims: serde_json::Map<String, serde_json::Value>,
+}
+
+impl<'a> Jwt<'a> {
+    /// Splits a compact JWS (`header.payload.signature`, each base64url) and reads its header
+    /// and claims as JSON objects.
+    fn parse(token: &'a str) -> Result<Self, String> {
+        let mut parts = token.split('.');
+        let (Some(header), Some(payload), Some(signature), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err("not a JWT: it is not three dot-separated parts".into());
+        };
+        let decode = |part: &str, what: &str| {
+            URL_SAFE_NO_PAD
+                .decode(part)
+                .map_err(|_| format!("not a JWT: the {what} is not base64url"))
+        };
+        let object = |bytes: Vec<u8>, what: &str| match serde_json::from_slice(&bytes) {
+            Ok(serde_json::Value::Object(map)) => Ok(map),
+            _ => Err(format!("not a JWT: the {what} is not a JSON object")),
+        };
+        let header = object(decode(header, "header")?, "header")?;
+        let algorithm = match header.get("alg") {
+            Some(serde_json::Value::String(alg)) => alg.clone(),
+            _ => return Err("not a JWT: the header has no `alg`".into()),
+        };
+        let kid = match header.get("kid") {
+            None => None,
+            Some(serde_json::Value::String(kid)) => Some(kid.clone()),
+            Some(_) => return Err("not a JWT: the header's `kid` is not a string".into()),
+        };
+        let claims = object(decode(payload, "payload")?, "payload")?;
+        let signing_input = token
+            .get(..token.len() - signature.len() - 1)
+            .unwrap_or_default()
+            .as_bytes();
+        Ok(Jwt {
+            algorithm,
+            kid,
+            signing_input,
+            signature: decode(signature, "signature")?,
+            claims,
+        })
     }
 }
 
 impl OidcSettings {
-    /// Tokens from `issuer` (the `iss` claim), for `audience` (one of `aud`), signed by a key of
-    /// `jwks` (a JSON Web Key Set, as the provider publishes it).
+    /// Tokens from `issuer` (the `iss` claim), for `audience` (one of `aud`), signed by one of
+    /// `keys`.
     pub fn new(
         issuer: impl Into<String>,
         audience: impl Into<String>,
-        jwks: &[u8],
-    ) -> Result<Self> {
-        if jwks.len() > MAX_JWKS_SIZE {
-            return Err(Error::oidc("the JWKS is larger than 1 MiB"));
-        }
-        let keys: JwkSet = serde_json::from_slice(jwks)
-            .map_err(|e| Error::oidc(format!("the JWKS is not a JSON Web Key Set: {e}")))?;
-        if keys.keys.is_empty() {
-            return Err(Error::oidc("the JWKS has no keys"));
-        }
-        let keys = keys
-            .keys
-            .into_iter()
-            .map(|jwk| {
-                let decoded = DecodingKey::from_jwk(&jwk).map_err(|e| {
-                    Error::oidc(format!("a JWKS key cannot verify signatures: {e}"))
-                })?;
-                Ok((jwk, decoded))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(OidcSettings {
+        keys: Arc<dyn SigningKeys>,
+    ) -> Self {
+        OidcSettings {
             issuer: issuer.into(),
             audience: audience.into(),
             client_id: None,
@@ -108,7 +148,7 @@ impl OidcSettings {
             principal_claim: "sub".to_owned(),
             users: BTreeSet::new(),
             principal_suffix: None,
-        })
+        }
     }
 
     /// The client id the two-step conversation's `IdpInfo` names (a human flow's identity
@@ -157,8 +197,8 @@ impl OidcSettings {
         &self.issuer
     }
 
-    /// The `IdpInfo` document of the two-step conversation (rule L15).
-    pub fn idp_info(&self) -> RawDocumentBuf {
+    /// The `IdpInfo` document of the two-step conversation (rule L15), as BSON bytes.
+    pub fn idp_info(&self) -> Vec<u8> {
         let mut info = RawDocumentBuf::new();
         info.append(cstr!("issuer"), self.issuer.as_str());
         if let Some(client_id) = &self.client_id {
@@ -171,54 +211,29 @@ impl OidcSettings {
             }
             info.append(cstr!("requestScopes"), scopes);
         }
-        info
+        info.into_bytes()
     }
 
-    /// Checks an access token at time `now`: its signature against the JWKS (the key its `kid`
-    /// names, or the only key), `iss`, `aud`, `exp` (required) and `nbf`. Returns the principal,
-    /// or why the token is refused (for the server's log; the client only hears 18).
+    /// Checks an access token at time `now`: its signature with the provider's keys, `iss`,
+    /// `aud`, `exp` (required) and `nbf`. Returns the principal, or why the token is refused
+    /// (for the server's log; the client only hears 18).
     pub fn verify(&self, token: &str, now: SystemTime) -> std::result::Result<String, String> {
         if token.len() > MAX_TOKEN_SIZE {
             return Err("the token is larger than 16 KiB".into());
         }
-        let header = jsonwebtoken::decode_header(token).map_err(|e| format!("not a JWT: {e}"))?;
-        if !ALGORITHMS.contains(&header.alg) {
-            return Err(format!("the algorithm {:?} is not accepted", header.alg));
+        let jwt = Jwt::parse(token)?;
+        if !ALGORITHMS.contains(&jwt.algorithm.as_str()) {
+            return Err(format!("the algorithm {:?} is not accepted", jwt.algorithm));
         }
-        let (key, decoding_key) = match (&header.kid, self.keys.as_slice()) {
-            (Some(kid), keys) => keys
-                .iter()
-                .find(|(k, _)| k.common.key_id.as_deref() == Some(kid.as_str()))
-                .ok_or_else(|| format!("no JWKS key has the kid `{kid}`"))?,
-            (None, [only]) => only,
-            (None, _) => return Err("the token names no kid and the JWKS has several keys".into()),
-        };
-        // A key published for one use or algorithm serves only that.
-        if key
-            .common
-            .public_key_use
-            .as_ref()
-            .is_some_and(|u| *u != jsonwebtoken::jwk::PublicKeyUse::Signature)
-        {
-            return Err("the JWKS key is not for signatures".into());
-        }
-        if let Some(algorithm) = key.common.key_algorithm
-            && algorithm != key_algorithm(header.alg)
-        {
-            return Err(format!(
-                "the JWKS key is for {algorithm:?}, the token says {:?}",
-                header.alg
-            ));
-        }
-        let mut validation = Validation::new(header.alg);
-        // The claims are checked below, against the caller's clock.
-        validation.validate_exp = false;
-        validation.validate_nbf = false;
-        validation.validate_aud = false;
-        validation.required_spec_claims.clear();
-        let claims = jsonwebtoken::decode::<serde_json::Value>(token, decoding_key, &validation)
-            .map_err(|e| format!("the signature does not verify: {e}"))?
-            .claims;
+        self.keys
+            .verify(
+                jwt.kid.as_deref(),
+                &jwt.algorithm,
+                jwt.signing_input,
+                &jwt.signature,
+            )
+            .map_err(|e| format!("the signature does not verify: {e}"))?;
+        let claims = &jwt.claims;
         let string = |name: &str| claims.get(name).and_then(serde_json::Value::as_str);
         let seconds = |name: &str| claims.get(name).and_then(serde_json::Value::as_i64);
         if string("iss") != Some(self.issuer.as_str()) {
@@ -259,24 +274,6 @@ impl OidcSettings {
             return Err(format!("`{principal}` is not a user"));
         }
         Ok(principal.to_owned())
-    }
-}
-
-/// The JWK name of a signature algorithm.
-fn key_algorithm(algorithm: Algorithm) -> KeyAlgorithm {
-    match algorithm {
-        Algorithm::HS256 => KeyAlgorithm::HS256,
-        Algorithm::HS384 => KeyAlgorithm::HS384,
-        Algorithm::HS512 => KeyAlgorithm::HS512,
-        Algorithm::ES256 => KeyAlgorithm::ES256,
-        Algorithm::ES384 => KeyAlgorithm::ES384,
-        Algorithm::RS256 => KeyAlgorithm::RS256,
-        Algorithm::RS384 => KeyAlgorithm::RS384,
-        Algorithm::RS512 => KeyAlgorithm::RS512,
-        Algorithm::PS256 => KeyAlgorithm::PS256,
-        Algorithm::PS384 => KeyAlgorithm::PS384,
-        Algorithm::PS512 => KeyAlgorithm::PS512,
-        Algorithm::EdDSA => KeyAlgorithm::EdDSA,
     }
 }
 

@@ -117,7 +117,7 @@ pub struct SessionConfig {
     /// GSSAPI, when enabled.
     pub gssapi: Option<super::gssapi::GssapiSettings>,
     /// MONGODB-OIDC, when enabled.
-    #[cfg(feature = "oidc-server")]
+    #[cfg(feature = "oidc")]
     pub oidc: Vec<super::oidc::OidcSettings>,
     /// Keys the decoy salts of unknown users, so they are stable but unpredictable.
     decoy_key: Zeroizing<[u8; 32]>,
@@ -166,7 +166,7 @@ impl SessionConfig {
             #[cfg(feature = "aws")]
             aws: None,
             gssapi: None,
-            #[cfg(feature = "oidc-server")]
+            #[cfg(feature = "oidc")]
             oidc: Vec::new(),
             decoy_key,
             decoy_user,
@@ -232,7 +232,7 @@ enum Stage {
     ),
     /// MONGODB-OIDC: the `IdpInfo` of this provider (its index) was sent; the client's token,
     /// which only that provider may vouch for, comes next.
-    #[cfg(feature = "oidc-server")]
+    #[cfg(feature = "oidc")]
     OidcAwaitingJwt(usize),
 }
 
@@ -535,10 +535,7 @@ impl Session {
 
     /// `saslStart`. `Ok(None)` asks the caller to refuse (it is `AuthenticationFailed` for a
     /// command, silence for a speculative attempt).
-    #[cfg_attr(
-        not(any(feature = "aws", feature = "oidc-server")),
-        allow(unused_variables)
-    )]
+    #[cfg_attr(not(any(feature = "aws", feature = "oidc")), allow(unused_variables))]
     fn sasl_start(
         &mut self,
         db: &str,
@@ -572,7 +569,7 @@ impl Session {
             crate::gssapi::MECHANISM if !speculative && self.config.gssapi.is_some() => {
                 return Ok(self.gssapi_start(db, id, &payload));
             }
-            #[cfg(feature = "oidc-server")]
+            #[cfg(feature = "oidc")]
             crate::oidc::MECHANISM if !self.config.oidc.is_empty() => {
                 return Ok(self.oidc_start(db, id, &payload, speculative, now));
             }
@@ -698,7 +695,7 @@ impl Session {
 
     /// MONGODB-OIDC `saslStart`: a token is checked at once (one step, also inside `hello`); a
     /// principal step is answered with `IdpInfo` (two steps, rule L15).
-    #[cfg(feature = "oidc-server")]
+    #[cfg(feature = "oidc")]
     fn oidc_start(
         &mut self,
         db: &str,
@@ -746,12 +743,12 @@ impl Session {
                     skip_empty_exchange: true,
                     stage: Stage::OidcAwaitingJwt(index),
                 });
-                Some(sasl_reply(id, false, info.as_bytes()))
+                Some(sasl_reply(id, false, &info))
             }
         }
     }
 
-    #[cfg(feature = "oidc-server")]
+    #[cfg(feature = "oidc")]
     fn oidc_verdict(
         &mut self,
         verdict: std::result::Result<String, String>,
@@ -924,10 +921,7 @@ impl Session {
         Some(sasl_reply(id, true, b""))
     }
 
-    #[cfg_attr(
-        not(any(feature = "aws", feature = "oidc-server")),
-        allow(unused_variables)
-    )]
+    #[cfg_attr(not(any(feature = "aws", feature = "oidc")), allow(unused_variables))]
     fn sasl_continue(&mut self, doc: &RawDocument, now: SystemTime) -> Reply {
         let id = match doc.get("conversationId") {
             Ok(Some(RawBsonRef::Int32(id))) => id,
@@ -1017,7 +1011,7 @@ impl Session {
             Stage::Gssapi(context, phase) => self
                 .gssapi_continue(id, context, phase, &payload)
                 .ok_or_else(authentication_failed),
-            #[cfg(feature = "oidc-server")]
+            #[cfg(feature = "oidc")]
             Stage::OidcAwaitingJwt(index) => {
                 use super::oidc::{ClientStep, read_client_step};
                 let verdict = match (read_client_step(&payload), self.config.oidc.get(index)) {
@@ -1070,7 +1064,8 @@ impl Session {
         }
     }
 
-    pub(crate) fn log_tls_failure(&self, reason: String) {
+    /// Reports a failed TLS handshake of this connection to the auth log.
+    pub fn log_tls_failure(&self, reason: String) {
         if let Some(log) = &self.config.auth_log {
             log(&AuthEvent::TlsFailed {
                 connection_id: self.connection_id,

@@ -588,10 +588,17 @@ impl ConnectionString {
     }
 }
 
-/// Strictly percent-decodes one component (for other parts of the crate that take
-/// percent-encoded input, like the `serve` command's `--user`).
-#[cfg_attr(not(feature = "server"), allow(dead_code))]
-pub(crate) fn decode_component(s: &str) -> std::result::Result<String, &'static str> {
+/// Strictly percent-decodes one component, as the parser decodes a username or a password: a
+/// `%` not followed by two hex digits, or bytes that are not UTF-8, are errors (the rule is the
+/// error). Tools that take percent-encoded input (the `serve` command's `--user`) use it.
+///
+/// ```
+/// use mongodb_auth::uri::decode_component;
+///
+/// assert_eq!(decode_component("p%40ss").as_deref(), Ok("p@ss"));
+/// assert!(decode_component("100%").is_err());
+/// ```
+pub fn decode_component(s: &str) -> std::result::Result<String, &'static str> {
     percent::decode(s).map_err(|e| e.rule())
 }
 

@@ -1,0 +1,125 @@
+//! Users as `serve` takes them: `--user NAME:PASSWORD[:MECH,...]` and `--users-file`.
+
+use zeroize::Zeroizing;
+
+use mongodb_auth::random::SecureRandom;
+use mongodb_auth::server::User;
+use mongodb_auth::{AuthMechanism, Error, Result, ScramVariant, Secret};
+
+fn invalid_option(option: &str, rule: impl Into<String>) -> Error {
+    Error::InvalidOption {
+        option: option.to_owned(),
+        rule: rule.into(),
+    }
+}
+
+/// Parses a user as the `serve` command takes it: `NAME:PASSWORD[:MECH[,MECH...]]`.
+///
+/// `NAME` may be `db.name` (default database `admin`); it is split at its first raw `.`, and
+/// `NAME` and `PASSWORD` are then percent-decoded, so `%2E`, `%3A` and `%2C` put those characters
+/// in a name or password. `MECH` is spelled as MongoDB spells it (`SCRAM-SHA-1`,
+/// `SCRAM-SHA-256`); the default is both.
+pub fn parse_user_spec<R: SecureRandom + ?Sized>(spec: &str, random: &mut R) -> Result<User> {
+    let invalid = |rule: &str| invalid_option("--user", rule);
+    let mut parts = spec.splitn(3, ':');
+    let (Some(raw_name), Some(raw_password)) = (parts.next(), parts.next()) else {
+        return Err(invalid("expected NAME:PASSWORD[:MECH[,MECH...]]"));
+    };
+    let (raw_db, raw_user) = raw_name.split_once('.').unwrap_or(("admin", raw_name));
+    let decode = |part: &str| mongodb_auth::uri::decode_component(part).map_err(&invalid);
+    let (db, name) = (decode(raw_db)?, decode(raw_user)?);
+    let password = Secret::new(decode(raw_password)?);
+    if db.is_empty() || name.is_empty() {
+        return Err(invalid("the database and the user name must not be empty"));
+    }
+    let variants = match parts.next() {
+        None => vec![ScramVariant::Sha1, ScramVariant::Sha256],
+        Some(list) => list
+            .split(',')
+            .map(|name| {
+                let mechanism: AuthMechanism =
+                    name.parse().map_err(|_| invalid("unknown mechanism"))?;
+                ScramVariant::from_mechanism(mechanism).ok_or_else(|| {
+                    invalid("a user holds SCRAM-SHA-1 and/or SCRAM-SHA-256 credentials")
+                })
+            })
+            .collect::<Result<_>>()?,
+    };
+    User::new(&db, &name, &password, &variants, random)
+}
+
+/// What a users file holds: users with passwords, and MONGODB-AWS keys for a local STS.
+#[derive(Debug, Default)]
+#[non_exhaustive]
+pub struct UsersFile {
+    /// The users of the `NAME:PASSWORD[:MECH,...]` lines.
+    pub users: Vec<User>,
+    /// The `aws-key ARN=ACCESS_KEY_ID:SECRET` lines, as written after `aws-key ` (they hold a
+    /// secret).
+    pub aws_keys: Vec<Secret>,
+}
+
+/// Parses a users file: one user a line as [`parse_user_spec`] takes it, or `aws-key
+/// ARN=ACCESS_KEY_ID:SECRET` for a MONGODB-AWS key; blank lines and lines starting with `#`
+/// skipped. Passwords in a file (mode 0600) stay off the command line, where every process on the
+/// machine can read them. Errors name the line, never its content.
+pub fn parse_users_file<R: SecureRandom + ?Sized>(text: &str, random: &mut R) -> Result<UsersFile> {
+    let mut file = UsersFile::default();
+    for (index, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if let Some(key) = line.strip_prefix("aws-key ") {
+            file.aws_keys.push(Secret::new(key.trim()));
+            continue;
+        }
+        let user = parse_user_spec(line, random).map_err(|e| {
+            let rule = match e {
+                Error::InvalidOption { rule, .. } => rule,
+                other => other.to_string(),
+            };
+            invalid_option("--users-file", format!("line {}: {rule}", index + 1))
+        })?;
+        file.users.push(user);
+    }
+    Ok(file)
+}
+
+/// Reads and parses a users file (see [`parse_users_file`]); the text is wiped once parsed.
+pub fn read_users_file<R: SecureRandom + ?Sized>(
+    path: &std::path::Path,
+    random: &mut R,
+) -> Result<UsersFile> {
+    let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
+        invalid_option(
+            "--users-file",
+            format!("cannot read `{}`: {e}", path.display()),
+        )
+    })?);
+    parse_users_file(&text, random)
+}
+
+#[cfg(test)]
+mod tests {
+    use mongodb_auth::random::SystemRandom;
+
+    use super::*;
+
+    #[test]
+    fn a_user_spec_is_split_then_decoded() {
+        let user = parse_user_spec("app.%E2%85%A8:IV:SCRAM-SHA-256", &mut SystemRandom).unwrap();
+        assert_eq!((user.db.as_str(), user.name.as_str()), ("app", "\u{2168}"));
+        assert_eq!(user.mechanisms(), ["SCRAM-SHA-256"]);
+    }
+
+    #[test]
+    fn a_users_file_has_users_and_aws_keys() {
+        let file = parse_users_file(
+            "# admins\nalice:pencil\n\napp.bob:secret:SCRAM-SHA-256\naws-key arn:aws:iam::1:user/c=AKID:s\n",
+            &mut SystemRandom,
+        )
+        .unwrap();
+        assert_eq!((file.users.len(), file.aws_keys.len()), (2, 1));
+    }
+}

@@ -1,0 +1,737 @@
+//! MONGODB-AWS against independent peers:
+//!
+//! - a differential test: for 250 random cases, our `a` and `d` are byte-identical to what
+//!   pymongo-auth-aws (botocore's SigV4 signer) computes with its clock pinned;
+//! - end to end through moto (a real SigV4 verifier, its signature checking on): `serve` forwards
+//!   to moto's STS; our blocking and tokio clients, PyMongo and `mongodb-auth connect` log in with
+//!   an IAM user's key and with assumed-role credentials; a wrong secret, a tampered nonce and a
+//!   temporary key without its token get 18.
+
+use mongodb_auth_testkit::http;
+use mongodb_auth_testkit::peers;
+use mongodb_auth_testkit::serve;
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use libtest_mimic::{Arguments, Failed};
+use mongodb_auth::aws::{self, Credentials, SignedRequest};
+use mongodb_auth::environment::MapEnvironment;
+use mongodb_auth::random::{SecureRandom, SystemRandom};
+use mongodb_auth::{AuthOptions, Command as DbCommand, ErrorKind, Secret};
+use mongodb_auth_io::adapter::ConnectOptions;
+use mongodb_auth_io::blocking;
+use serde_json::{Value, json};
+use serve::Serve;
+
+/// The command under test.
+const BIN: &str = env!("CARGO_BIN_EXE_mongodb-auth");
+
+fn main() {
+    let arguments = Arguments::from_args();
+    let trials = peers::trials(
+        &["pymongo_auth_aws", "moto", "boto3"],
+        vec![
+            ("differential_against_pymongo_auth_aws", differential),
+            ("end_to_end_through_moto", through_moto),
+            (
+                "credential_chain_agrees_with_boto3",
+                chain_agrees_with_boto3,
+            ),
+        ],
+    );
+    libtest_mimic::run(&arguments, trials).exit();
+}
+
+fn script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/aws_peers.py")
+}
+
+/// Runs `aws_peers.py SUBCOMMAND` with `cases` on its standard input, one JSON a line; returns its
+/// answers, one JSON a line.
+fn python_answers(python: &Path, subcommand: &str, cases: &[Value]) -> Result<Vec<Value>, String> {
+    let mut child = Command::new(python)
+        .arg(script())
+        .arg(subcommand)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    {
+        let mut stdin = child.stdin.take().ok_or("no stdin")?;
+        for case in cases {
+            writeln!(stdin, "{case}").map_err(|e| e.to_string())?;
+        }
+    }
+    let output = child.wait_with_output().map_err(|e| e.to_string())?;
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()
+        .map_err(|e| e.to_string())
+}
+
+fn random_below(bound: u32) -> u32 {
+    let mut bytes = [0u8; 4];
+    SystemRandom.fill(&mut bytes);
+    u32::from_le_bytes(bytes) % bound
+}
+
+fn random_text(alphabet: &[u8], len: usize) -> String {
+    (0..len)
+        .map(|_| char::from(alphabet[random_below(alphabet.len() as u32) as usize]))
+        .collect()
+}
+
+const UPPER_ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+const BASE64_CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+fn random_host() -> String {
+    let regions = ["us-east-1", "us-west-2", "eu-central-1", "ap-southeast-2"];
+    match random_below(4) {
+        0 => "sts.amazonaws.com".to_owned(),
+        1 => format!(
+            "sts.{}.amazonaws.com",
+            regions[random_below(regions.len() as u32) as usize]
+        ),
+        2 => "localhost".to_owned(),
+        _ => {
+            let labels = 2 + random_below(3) as usize;
+            (0..labels)
+                .map(|_| {
+                    random_text(
+                        b"abcdefghijklmnopqrstuvwxyz0123456789-",
+                        1 + random_below(12) as usize,
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(".")
+        }
+    }
+}
+
+fn differential(python: &Path) -> Result<(), Failed> {
+    const CASES: usize = 250;
+    let mut cases = Vec::new();
+    for i in 0..CASES {
+        let temporary = i % 2 == 1;
+        let mut nonce = [0u8; 64];
+        SystemRandom.fill(&mut nonce);
+        cases.push(json!({
+            "access_key_id": format!("{}{}", if temporary { "ASIA" } else { "AKIA" }, random_text(UPPER_ALNUM, 16)),
+            "secret_access_key": random_text(BASE64_CHARS, 40),
+            "session_token": temporary.then(|| random_text(BASE64_CHARS, 100 + random_below(300) as usize)),
+            "server_nonce": BASE64.encode(nonce),
+            "host": random_host(),
+            // 2000-01-01 to 2029-12-31.
+            "epoch": 946_684_800 + u64::from(random_below(946_080_000)),
+        }));
+    }
+    let theirs = python_answers(python, "sign", &cases)?;
+    if theirs.len() != CASES {
+        return Err(format!(
+            "pymongo-auth-aws answered {} of {CASES} cases",
+            theirs.len()
+        )
+        .into());
+    }
+    let mut differences = Vec::new();
+    for (case, theirs) in cases.iter().zip(&theirs) {
+        let text = |key: &str| case[key].as_str().unwrap_or_default().to_owned();
+        let credentials = Credentials::new(
+            text("access_key_id"),
+            Secret::new(text("secret_access_key")),
+            case["session_token"].as_str().map(Secret::new),
+        );
+        let nonce = BASE64
+            .decode(text("server_nonce"))
+            .map_err(|e| e.to_string())?;
+        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(case["epoch"].as_u64().unwrap_or(0));
+        let ours = SignedRequest::sign(&nonce, &text("host"), &credentials, at)
+            .map_err(|e| e.to_string())?;
+        let ours = json!({ "a": ours.authorization(), "d": ours.date() });
+        if ours["a"] != theirs["a"]
+            || ours["d"] != theirs["d"]
+            || case["session_token"] != theirs.get("t").cloned().unwrap_or(Value::Null)
+        {
+            differences.push(format!("case {case}:\n  ours   {ours}\n  theirs {theirs}"));
+        }
+    }
+    if differences.is_empty() {
+        eprintln!("{CASES} cases, 0 differences");
+        Ok(())
+    } else {
+        Err(format!(
+            "{} of {CASES} cases differ:\n{}",
+            differences.len(),
+            differences.join("\n")
+        )
+        .into())
+    }
+}
+
+/// A moto server on a free loopback port, killed on drop.
+struct Moto {
+    child: Child,
+    endpoint: String,
+}
+
+impl Moto {
+    fn start(python: &Path) -> Result<Moto, String> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| e.to_string())?
+            .port();
+        let moto_server = python.with_file_name("moto_server");
+        let child = Command::new(&moto_server)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("{}: {e}", moto_server.display()))?;
+        let moto = Moto {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}/"),
+        };
+        let started = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if started.elapsed() > Duration::from_secs(30) {
+                return Err("moto_server did not start within 30 s".into());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(moto)
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn aws_options(access_key_id: &str, secret: &str, token: Option<&str>) -> ConnectOptions {
+    let mut variables = vec![
+        ("AWS_ACCESS_KEY_ID", access_key_id.to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", secret.to_owned()),
+    ];
+    if let Some(token) = token {
+        variables.push(("AWS_SESSION_TOKEN", token.to_owned()));
+    }
+    let environment = MapEnvironment::from_iter(variables);
+    let mut options = ConnectOptions::default()
+        .auth_options(AuthOptions::default().with_environment(environment));
+    options.read_timeout = Duration::from_secs(15);
+    options
+}
+
+/// Logs in with both adapters; returns the users each saw, or the error kind.
+fn login_both(
+    uri: &str,
+    options: impl Fn() -> ConnectOptions,
+) -> [Result<Vec<(String, String)>, ErrorKind>; 2] {
+    let blocking = blocking::connect(uri, options())
+        .and_then(|mut c| c.authenticated_users())
+        .map_err(|e| e.kind());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let tokio = runtime.block_on(async {
+        let mut connection = mongodb_auth_io::tokio::connect(uri, options()).await?;
+        connection.authenticated_users().await
+    });
+    [blocking, tokio.map_err(|e| e.kind())]
+}
+
+fn through_moto(python: &Path) -> Result<(), Failed> {
+    let moto = Moto::start(python)?;
+    let setup = Command::new(python)
+        .arg(script())
+        .args(["moto-setup", &moto.endpoint])
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !setup.status.success() {
+        return Err(format!("moto setup: {}", String::from_utf8_lossy(&setup.stderr)).into());
+    }
+    let keys: Value = serde_json::from_slice(&setup.stdout).map_err(|e| e.to_string())?;
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+    let (user_arn, role_arn) = (text(&keys["user_arn"]), text(&keys["role_arn"]));
+    let (key, secret) = (
+        text(&keys["access_key_id"]),
+        text(&keys["secret_access_key"]),
+    );
+    let temporary = &keys["temporary"];
+    let (temp_key, temp_secret, temp_token) = (
+        text(&temporary["access_key_id"]),
+        text(&temporary["secret_access_key"]),
+        text(&temporary["session_token"]),
+    );
+    let server = Serve::start_with(
+        BIN,
+        &[
+            "--aws-sts-endpoint",
+            &moto.endpoint,
+            "--aws-user",
+            &user_arn,
+            "--aws-user",
+            &role_arn,
+        ],
+    );
+    let uri = format!("mongodb://{}/?authMechanism=MONGODB-AWS", server.address);
+    let external = |arn: &str| Ok(vec![(arn.to_owned(), "$external".to_owned())]);
+    let mut problems = Vec::new();
+    let cases = [
+        (
+            "the IAM user's key",
+            login_both(&uri, || aws_options(&key, &secret, None)),
+            external(&user_arn),
+        ),
+        (
+            "assumed-role credentials with their token (the role's user)",
+            login_both(&uri, || {
+                aws_options(&temp_key, &temp_secret, Some(&temp_token))
+            }),
+            external(&role_arn),
+        ),
+        (
+            "a wrong secret",
+            login_both(&uri, || aws_options(&key, "not-the-secret", None)),
+            Err(ErrorKind::AuthenticationFailed),
+        ),
+        (
+            "a temporary key without its token",
+            login_both(&uri, || aws_options(&temp_key, &temp_secret, None)),
+            Err(ErrorKind::AuthenticationFailed),
+        ),
+    ];
+    for (what, got, want) in cases {
+        for (adapter, got) in ["blocking", "tokio"].iter().zip(got) {
+            if got != want {
+                problems.push(format!(
+                    "{what} ({adapter}): got {got:?}, expected {want:?}"
+                ));
+            }
+        }
+    }
+    match tampered_nonce(&server.address, &key, &secret) {
+        Ok(18) => {}
+        other => problems.push(format!("a tampered nonce: got {other:?}, expected code 18")),
+    }
+
+    // PyMongo, with the credentials in its environment.
+    let pymongo = Command::new(python)
+        .args([
+            "-c",
+            "import sys, json\nfrom pymongo import MongoClient\n\
+             c = MongoClient(sys.argv[1], serverSelectionTimeoutMS=15000)\n\
+             print(json.dumps(c.admin.command('connectionStatus')['authInfo']['authenticatedUsers']))",
+            &uri,
+        ])
+        .env("AWS_ACCESS_KEY_ID", &key)
+        .env("AWS_SECRET_ACCESS_KEY", &secret)
+        .env_remove("AWS_SESSION_TOKEN")
+        .output()
+        .map_err(|e| e.to_string())?;
+    let pymongo_users: Value = serde_json::from_slice(&pymongo.stdout).unwrap_or(Value::Null);
+    if pymongo_users != json!([{ "user": user_arn, "db": "$external" }]) {
+        problems.push(format!(
+            "PyMongo: {pymongo_users} {}",
+            String::from_utf8_lossy(&pymongo.stderr)
+        ));
+    }
+
+    // The command, with the credentials in its environment.
+    let connect = Command::new(BIN)
+        .args(["connect", &uri, "--json"])
+        .env("AWS_ACCESS_KEY_ID", &key)
+        .env("AWS_SECRET_ACCESS_KEY", &secret)
+        .env_remove("AWS_SESSION_TOKEN")
+        .output()
+        .map_err(|e| e.to_string())?;
+    let report: Value = serde_json::from_slice(&connect.stdout).unwrap_or(Value::Null);
+    if report["authenticatedUsers"] != json!([{ "user": user_arn, "db": "$external" }])
+        || report["mechanism"] != "MONGODB-AWS"
+    {
+        problems.push(format!("mongodb-auth connect: {report}"));
+    }
+    // The credential chain against moto's STS: a profile with role_arn (AssumeRole, signed with
+    // the source profile's keys) and web identity; each logs in as the role's user.
+    let home = std::env::temp_dir().join(format!("mongodb-auth-moto-home-{}", std::process::id()));
+    std::fs::create_dir_all(home.join(".aws")).map_err(|e| e.to_string())?;
+    std::fs::write(
+        home.join(".aws/credentials"),
+        format!("[base]\naws_access_key_id = {key}\naws_secret_access_key = {secret}\n"),
+    )
+    .map_err(|e| e.to_string())?;
+    std::fs::write(
+        home.join(".aws/config"),
+        format!("[profile role]\nrole_arn = {role_arn}\nsource_profile = base\n"),
+    )
+    .map_err(|e| e.to_string())?;
+    let token_file = home.join("web-identity-token");
+    std::fs::write(&token_file, "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ0ZXN0In0.")
+        .map_err(|e| e.to_string())?;
+    let home_var = home.to_str().unwrap_or_default().to_owned();
+    let token_var = token_file.to_str().unwrap_or_default().to_owned();
+    let chain_cases: [(&str, Vec<(&str, &str)>); 2] = [
+        ("assume-role", vec![("AWS_PROFILE", "role")]),
+        (
+            "web-identity",
+            vec![
+                ("AWS_WEB_IDENTITY_TOKEN_FILE", token_var.as_str()),
+                ("AWS_ROLE_ARN", role_arn.as_str()),
+            ],
+        ),
+    ];
+    for (source, vars) in &chain_cases {
+        let run = |args: &[&str]| {
+            // AssumeRoleWithWebIdentity is unsigned, as in AWS; moto with its signature checking on
+            // would refuse it, so it is let through once per run.
+            if *source == "web-identity" {
+                let _ = ureq::post(format!("{}moto-api/reset-auth", moto.endpoint))
+                    .header("Content-Type", "text/plain")
+                    .send("1");
+            }
+            let mut command = Command::new(BIN);
+            command
+                .env_clear()
+                .env("HOME", &home_var)
+                .env("AWS_EC2_METADATA_DISABLED", "true")
+                .env("AWS_ENDPOINT_URL_STS", &moto.endpoint)
+                .args(args);
+            for (name, value) in vars {
+                command.env(name, value);
+            }
+            command.output()
+        };
+        let report: Value = run(&["aws-credentials", "--json"])
+            .ok()
+            .and_then(|o| serde_json::from_slice(&o.stdout).ok())
+            .unwrap_or(Value::Null);
+        if report["source"] != *source || report["sessionToken"] != true {
+            problems.push(format!("aws-credentials for {source}: {report}"));
+        }
+        let login: Value = run(&["connect", &uri, "--json"])
+            .ok()
+            .and_then(|o| serde_json::from_slice(&o.stdout).ok())
+            .unwrap_or(Value::Null);
+        if login["authenticatedUsers"] != json!([{ "user": role_arn, "db": "$external" }]) {
+            problems.push(format!("a login with {source} credentials: {login}"));
+        }
+    }
+    // Instance metadata (IMDSv2, on loopback through the endpoint override) handing out the IAM
+    // user's key: the login is the user's.
+    let imds_credentials = format!(
+        "{{\"Code\": \"Success\", \"AccessKeyId\": \"{key}\", \"SecretAccessKey\": \"{secret}\", \"Token\": \"\", \"Expiration\": \"2099-01-01T00:00:00Z\"}}"
+    );
+    let imds = http::HttpServer::start(Box::new(move |method, path, headers| {
+        let token = headers
+            .iter()
+            .any(|(n, v)| n == "x-aws-ec2-metadata-token" && v == "t0k3n");
+        match (method, path, token) {
+            ("PUT", "/latest/api/token", _) => (200, "t0k3n".into()),
+            ("GET", "/latest/meta-data/iam/security-credentials/", true) => {
+                (200, "alice-role".into())
+            }
+            ("GET", "/latest/meta-data/iam/security-credentials/alice-role", true) => {
+                (200, imds_credentials.clone())
+            }
+            _ => (401, String::new()),
+        }
+    }));
+    let login: Value = Command::new(BIN)
+        .env_clear()
+        .env("HOME", &home_var)
+        .env(
+            "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+            format!("http://{}", imds.address),
+        )
+        .args(["connect", &uri, "--json"])
+        .output()
+        .ok()
+        .and_then(|o| serde_json::from_slice(&o.stdout).ok())
+        .unwrap_or(Value::Null);
+    if login["authenticatedUsers"] != json!([{ "user": user_arn, "db": "$external" }]) {
+        problems.push(format!(
+            "a login with instance-metadata credentials: {login}"
+        ));
+    }
+    let _ = std::fs::remove_dir_all(&home);
+
+    let log = server.stop();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("{}\nserver log:\n{log}", problems.join("\n")).into())
+    }
+}
+
+/// A MONGODB-AWS conversation by hand whose server nonce is changed (its last byte) before
+/// signing: the server forwards the request with the nonce it sent, so STS must refuse it.
+/// Returns the server's error code.
+fn tampered_nonce(address: &str, key: &str, secret: &str) -> Result<i32, String> {
+    let mut connection = blocking::connect(
+        format!("mongodb://{address}/").as_str(),
+        ConnectOptions::default(),
+    )
+    .map_err(|e| e.to_string())?;
+    let (client_first, client) = aws::ClientFirst::start(&mut SystemRandom);
+    let mut start = bson::rawdoc! { "saslStart": 1, "mechanism": "MONGODB-AWS" };
+    start.append(bson::raw::cstr!("payload"), binary(&client_first));
+    let reply = connection
+        .run_command(&DbCommand::new("$external", start.into_bytes()))
+        .map_err(|e| e.to_string())?;
+    let reply = bson::Document::from_reader(reply.as_slice()).map_err(|e| e.to_string())?;
+    let conversation = reply.get_i32("conversationId").map_err(|e| e.to_string())?;
+    let server_first = reply
+        .get_binary_generic("payload")
+        .map_err(|e| e.to_string())?;
+    let mut tampered =
+        bson::Document::from_reader(server_first.as_slice()).map_err(|e| e.to_string())?;
+    let mut nonce = tampered
+        .get_binary_generic("s")
+        .map_err(|e| e.to_string())?
+        .clone();
+    if let Some(last) = nonce.last_mut() {
+        *last ^= 1;
+    }
+    tampered.insert(
+        "s",
+        bson::Binary {
+            subtype: bson::spec::BinarySubtype::Generic,
+            bytes: nonce,
+        },
+    );
+    let client_final = client
+        .finish(
+            &tampered.to_vec().map_err(|e| e.to_string())?,
+            &Credentials::new(key, secret, None),
+            SystemTime::now(),
+        )
+        .map_err(|e| e.to_string())?;
+    let mut next = bson::rawdoc! { "saslContinue": 1, "conversationId": conversation };
+    next.append(bson::raw::cstr!("payload"), binary(&client_final));
+    let reply = connection
+        .run_command(&DbCommand::new("$external", next.into_bytes()))
+        .map_err(|e| e.to_string())?;
+    let reply = bson::Document::from_reader(reply.as_slice()).map_err(|e| e.to_string())?;
+    reply.get_i32("code").map_err(|e| format!("{e}: {reply}"))
+}
+
+fn binary(bytes: &[u8]) -> bson::RawBinaryRef<'_> {
+    bson::RawBinaryRef {
+        subtype: bson::spec::BinarySubtype::Generic,
+        bytes,
+    }
+}
+
+/// Writes the homes the generated environments point at; returns (home, profiles it defines).
+fn write_homes(root: &Path) -> Vec<(PathBuf, Vec<&'static str>)> {
+    let process = |home: &Path, key: &str| {
+        let script = home.join("creds.sh");
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\necho '{{\"Version\": 1, \"AccessKeyId\": \"{key}\", \"SecretAccessKey\": \"s\", \"SessionToken\": \"t\"}}'\n"
+            ),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        script
+    };
+    let write = |home: &Path, credentials: Option<&str>, config: &str| {
+        std::fs::create_dir_all(home.join(".aws")).unwrap();
+        if let Some(credentials) = credentials {
+            std::fs::write(home.join(".aws/credentials"), credentials).unwrap();
+        }
+        std::fs::write(home.join(".aws/config"), config).unwrap();
+    };
+    let a = root.join("a");
+    std::fs::create_dir_all(&a).unwrap();
+    let a_process = process(&a, "AKIAPROCESSA");
+    write(
+        &a,
+        Some(
+            "[default]\naws_access_key_id = AKIACREDDEFAULT\naws_secret_access_key = s\n\n[dev]\naws_access_key_id = AKIACREDDEV\naws_secret_access_key = s\naws_session_token = t\n",
+        ),
+        &format!(
+            "[default]\nregion = us-east-1\n[profile dev]\nregion = eu-west-1\n[profile cfg]\naws_access_key_id = AKIACONFIGCFG\naws_secret_access_key = s\n[profile proc]\ncredential_process = {}\n",
+            a_process.display()
+        ),
+    );
+    let b = root.join("b");
+    std::fs::create_dir_all(&b).unwrap();
+    let b_process = process(&b, "AKIAPROCESSB");
+    write(
+        &b,
+        None,
+        &format!(
+            "[default]\naws_access_key_id = AKIACONFIGDEFAULT\naws_secret_access_key = s\n[profile proc]\ncredential_process = {}\n",
+            b_process.display()
+        ),
+    );
+    let c = root.join("c");
+    std::fs::create_dir_all(&c).unwrap();
+    write(
+        &c,
+        Some("[default]\naws_access_key_id = AKIACREDC\naws_secret_access_key = s\n"),
+        "[default]\n",
+    );
+    // A home without keys, so the container and instance-metadata sources come into play.
+    let d = root.join("d");
+    std::fs::create_dir_all(&d).unwrap();
+    write(&d, None, "[default]\nregion = us-east-1\n");
+    vec![
+        (a, vec!["default", "dev", "cfg", "proc"]),
+        (b, vec!["default", "proc"]),
+        (c, vec!["default"]),
+        (d.clone(), vec!["default"]),
+        (d, vec!["default"]),
+    ]
+}
+
+fn chain_agrees_with_boto3(python: &Path) -> Result<(), Failed> {
+    use mongodb_auth::aws::chain::{ChainStep, CredentialChain, Source};
+    const CASES: usize = 100;
+    let root = std::env::temp_dir().join(format!("mongodb-auth-boto3-{}", std::process::id()));
+    let homes = write_homes(&root);
+    // A container endpoint and an instance-metadata endpoint (IMDSv2) on loopback.
+    let endpoints = http::HttpServer::start(Box::new(|method, path, _headers| {
+        let credentials = |key: &str| {
+            format!(
+                "{{\"Code\": \"Success\", \"AccessKeyId\": \"{key}\", \"SecretAccessKey\": \"s\", \"Token\": \"t\", \"Expiration\": \"2099-01-01T00:00:00Z\"}}"
+            )
+        };
+        match (method, path) {
+            ("GET", "/container") => (200, credentials("AKIACONTAINER")),
+            ("PUT", "/latest/api/token") => (200, "imds-token".into()),
+            ("GET", "/latest/meta-data/iam/security-credentials/") => (200, "role".into()),
+            ("GET", "/latest/meta-data/iam/security-credentials/role") => {
+                (200, credentials("AKIAINSTANCE"))
+            }
+            _ => (404, String::new()),
+        }
+    }));
+    let local = format!("http://{}", endpoints.address);
+    let pick = |items: usize| random_below(items as u32) as usize;
+    let mut cases = Vec::new();
+    for _ in 0..CASES {
+        let (home, profiles) = &homes[pick(homes.len())];
+        let mut env = serde_json::Map::new();
+        env.insert("HOME".into(), json!(home.to_str().unwrap_or_default()));
+        // Never the link-local address: EC2 is off, or its endpoint is the local one.
+        if pick(3) == 0 {
+            env.insert("AWS_EC2_METADATA_SERVICE_ENDPOINT".into(), json!(local));
+        } else {
+            env.insert("AWS_EC2_METADATA_DISABLED".into(), json!("true"));
+        }
+        if pick(3) == 0 {
+            env.insert(
+                "AWS_CONTAINER_CREDENTIALS_FULL_URI".into(),
+                json!(format!("{local}/container")),
+            );
+        }
+        match pick(4) {
+            0 => {}
+            1 => {
+                env.insert("AWS_ACCESS_KEY_ID".into(), json!("AKIAENVIRONMENT"));
+                env.insert("AWS_SECRET_ACCESS_KEY".into(), json!("s"));
+            }
+            2 => {
+                env.insert("AWS_ACCESS_KEY_ID".into(), json!("AKIAENVTOKEN"));
+                env.insert("AWS_SECRET_ACCESS_KEY".into(), json!("s"));
+                env.insert("AWS_SESSION_TOKEN".into(), json!("t"));
+            }
+            _ => {
+                env.insert("AWS_ACCESS_KEY_ID".into(), json!(""));
+            }
+        }
+        for variable in ["AWS_PROFILE", "AWS_DEFAULT_PROFILE"] {
+            if pick(2) == 0 {
+                env.insert(variable.into(), json!(profiles[pick(profiles.len())]));
+            }
+        }
+        if pick(5) == 0 {
+            env.insert("AWS_SHARED_CREDENTIALS_FILE".into(), json!(""));
+        }
+        let profile = (pick(4) == 0).then(|| profiles[pick(profiles.len())]);
+        cases.push(json!({ "env": env, "profile": profile }));
+    }
+
+    let theirs = python_answers(python, "boto3-chain", &cases)?;
+    if theirs.len() != CASES {
+        return Err(format!("boto3 answered {} of {CASES} cases", theirs.len()).into());
+    }
+    let boto3_method = |source: Source| match source {
+        Source::Environment => "env",
+        Source::SharedCredentialsFile => "shared-credentials-file",
+        Source::Process => "custom-process",
+        Source::ConfigFile => "config-file",
+        Source::Container => "container-role",
+        Source::Ec2 => "iam-role",
+        other => other.as_str(),
+    };
+    let mut differences = Vec::new();
+    for (case, theirs) in cases.iter().zip(&theirs) {
+        let env: MapEnvironment = case["env"]
+            .as_object()
+            .map(|vars| {
+                vars.iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut chain = CredentialChain::new(std::sync::Arc::new(env));
+        if let Some(profile) = case["profile"].as_str() {
+            chain = chain.profile(profile);
+        }
+        let ours = (|| -> mongodb_auth::Result<_> {
+            let mut step = chain.step()?;
+            loop {
+                step = match step {
+                    ChainStep::Ask(ask) => {
+                        chain.answer(mongodb_auth_io::adapter::answer_ask(&ask))?
+                    }
+                    ChainStep::Done(resolved) => return Ok(resolved),
+                    other => panic!("unexpected {other:?}"),
+                };
+            }
+        })();
+        let ours = match ours {
+            Ok(resolved) => json!({
+                "method": boto3_method(resolved.source),
+                "access_key": resolved.credentials.access_key_id(),
+            }),
+            Err(_) => Value::Null,
+        };
+        if &ours != theirs {
+            differences.push(format!("{case}\n  ours  {ours}\n  boto3 {theirs}"));
+        }
+    }
+    let _ = std::fs::remove_dir_all(&root);
+    let mut sources: Vec<String> = theirs
+        .iter()
+        .map(|t| t["method"].as_str().unwrap_or("none").to_owned())
+        .collect();
+    sources.sort();
+    sources.dedup();
+    if differences.is_empty() {
+        eprintln!("{CASES} environments, 0 differences; boto3's sources among them: {sources:?}");
+        Ok(())
+    } else {
+        Err(format!(
+            "{} of {CASES} environments differ:\n{}",
+            differences.len(),
+            differences.join("\n")
+        )
+        .into())
+    }
+}

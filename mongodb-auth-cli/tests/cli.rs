@@ -1,0 +1,667 @@
+//! The `mongodb-auth` command: serve, connect (exit statuses and JSON), parse, demo.
+
+use mongodb_auth_testkit::http;
+use mongodb_auth_testkit::serve;
+
+use mongodb_auth::random::SystemRandom;
+use std::process::{Command, Output};
+
+use mongodb_auth::server::danger::{FailCommand, Misbehavior};
+use mongodb_auth::server::{User, UserStore};
+use mongodb_auth::{ScramVariant, Secret};
+use mongodb_auth_server::{Server, ServerConfig};
+use serde_json::Value;
+use serve::Serve;
+
+/// The command under test.
+const BIN: &str = env!("CARGO_BIN_EXE_mongodb-auth");
+
+fn bin() -> Command {
+    Command::new(BIN)
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().unwrap()
+}
+
+fn json(output: &Output) -> Value {
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stdout)))
+}
+
+#[test]
+fn serve_reads_users_from_a_file() {
+    let dir = std::env::temp_dir().join(format!("mongodb-auth-users-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("users");
+    std::fs::write(
+        &file,
+        "# the users of this test\nalice:pencil\n\napp.bob:s3cret:SCRAM-SHA-256\n\
+         aws-key arn:aws:iam::123456789012:user/filed=AKIAFILED:filed-secret\n",
+    )
+    .unwrap();
+    let serve = Serve::start_with(BIN, &["--users-file", file.to_str().unwrap()]);
+    let address = serve.address.clone();
+    for (uri, user, db) in [
+        (
+            format!("mongodb://alice:pencil@{address}/"),
+            "alice",
+            "admin",
+        ),
+        (format!("mongodb://bob:s3cret@{address}/app"), "bob", "app"),
+        (
+            format!("mongodb://AKIAFILED:filed-secret@{address}/?authMechanism=MONGODB-AWS"),
+            "arn:aws:iam::123456789012:user/filed",
+            "$external",
+        ),
+    ] {
+        let login = run(&["connect", &uri, "--json"]);
+        assert_eq!(login.status.code(), Some(0), "{login:?}");
+        assert_eq!(
+            json(&login)["authenticatedUsers"],
+            serde_json::json!([{ "user": user, "db": db }])
+        );
+    }
+    drop(serve);
+
+    // A bad line is named by number; its content (a password) is never repeated.
+    std::fs::write(&file, "alice:pencil\nbroken-line-with-SECRET\n").unwrap();
+    let refused = run(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--users-file",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(refused.status.code(), Some(2), "{refused:?}");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("line 2"), "{stderr}");
+    assert!(!stderr.contains("SECRET"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn serve_then_connect() {
+    let serve = Serve::start(
+        BIN,
+        &[
+            "alice:pencil",
+            "app.%E2%85%A8:I%C2%ADV:SCRAM-SHA-256",
+            "old:pw:SCRAM-SHA-1",
+        ],
+    );
+    let address = &serve.address.clone();
+
+    let ok = run(&[
+        "connect",
+        &format!("mongodb://alice:pencil@{address}/"),
+        "--json",
+    ]);
+    assert_eq!(ok.status.code(), Some(0), "{ok:?}");
+    let report = json(&ok);
+    assert_eq!(report["ok"], true);
+    assert_eq!(report["mechanism"], "SCRAM-SHA-256");
+    assert_eq!(report["roundTrips"], 1);
+    assert_eq!(
+        report["authenticatedUsers"],
+        serde_json::json!([{ "user": "alice", "db": "admin" }])
+    );
+
+    // NAME and PASSWORD are percent-decoded, so the SASLprep user exists as U+2168 in `app`.
+    let saslprep = run(&[
+        "connect",
+        &format!("mongodb://%E2%85%A8:IV@{address}/app"),
+        "--json",
+    ]);
+    assert_eq!(
+        json(&saslprep)["authenticatedUsers"],
+        serde_json::json!([{ "user": "\u{2168}", "db": "app" }])
+    );
+    let sha1 = run(&["connect", &format!("mongodb://old:pw@{address}/"), "--json"]);
+    assert_eq!(json(&sha1)["mechanism"], "SCRAM-SHA-1");
+
+    let refused = run(&[
+        "connect",
+        &format!("mongodb://alice:wrong@{address}/"),
+        "--json",
+    ]);
+    assert_eq!(refused.status.code(), Some(1), "{refused:?}");
+    let report = json(&refused);
+    assert_eq!(report["ok"], false);
+    assert_eq!(report["error"]["kind"], "AuthenticationFailed");
+    assert_eq!(report["error"]["code"], 18);
+
+    // Text mode prints the steps, never the password.
+    let text = run(&["connect", &format!("mongodb://alice:pencil@{address}/")]);
+    let stdout = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        stdout.contains("saslContinue") && stdout.contains("alice@admin"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("pencil"), "{stdout}");
+
+    // The server's auth log (stderr) has what the client was not told.
+    let log = serve.stop();
+    assert!(
+        log.contains("alice@admin authenticated with SCRAM-SHA-256 (speculative)"),
+        "{log}"
+    );
+    assert!(
+        log.contains("SCRAM-SHA-256 login of alice@admin refused: wrong password"),
+        "{log}"
+    );
+    assert!(!log.contains("pencil"), "{log}");
+}
+
+#[test]
+fn connect_exit_statuses_for_usage_and_connection_errors() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let unreachable = run(&[
+        "connect",
+        &format!("mongodb://a:b@127.0.0.1:{port}/"),
+        "--json",
+        "--timeout",
+        "2",
+    ]);
+    assert_eq!(unreachable.status.code(), Some(2));
+    assert_eq!(json(&unreachable)["error"]["kind"], "Io");
+    assert_eq!(run(&["connect", "not a uri"]).status.code(), Some(2));
+    assert_eq!(run(&["connect"]).status.code(), Some(2), "missing argument");
+}
+
+/// An in-process server with user alice, misbehaving as told.
+fn misbehaving_server(misbehavior: Misbehavior) -> (tokio::runtime::Runtime, Server) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut users = UserStore::new();
+    users.insert(
+        User::new(
+            "admin",
+            "alice",
+            &Secret::new("pencil"),
+            &[ScramVariant::Sha256],
+            &mut SystemRandom,
+        )
+        .unwrap(),
+    );
+    let mut config = ServerConfig::new(users);
+    config.misbehavior = Some(misbehavior);
+    let server = runtime
+        .block_on(Server::bind("127.0.0.1:0", config))
+        .unwrap();
+    (runtime, server)
+}
+
+#[test]
+fn a_server_without_connection_status_is_still_a_login() {
+    // As a proxy that knows no connectionStatus answers it: 59 CommandNotFound.
+    let (runtime, server) = misbehaving_server(Misbehavior::FailCommand(
+        FailCommand::new(["connectionStatus"], 59).times(2),
+    ));
+    let uri = format!("mongodb://alice:pencil@{}/", server.local_addr());
+    let output = run(&["connect", &uri, "--json"]);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let report = json(&output);
+    assert_eq!(report["ok"], true);
+    assert_eq!(report["mechanism"], "SCRAM-SHA-256");
+    assert!(report.get("authenticatedUsers").is_none(), "{report}");
+    assert!(
+        report["notes"][0]
+            .as_str()
+            .unwrap()
+            .contains("connectionStatus"),
+        "{report}"
+    );
+    let text = run(&["connect", &uri]);
+    assert_eq!(text.status.code(), Some(0), "{text:?}");
+    let stdout = String::from_utf8_lossy(&text.stdout);
+    assert!(stdout.contains("note: the login succeeded"), "{stdout}");
+    runtime.block_on(server.shutdown());
+}
+
+#[test]
+fn connect_to_a_server_with_a_wrong_signature_exits_1() {
+    let (runtime, server) = misbehaving_server(Misbehavior::WrongServerSignature);
+    let uri = format!("mongodb://alice:pencil@{}/", server.local_addr());
+
+    let output = run(&["connect", &uri, "--json"]);
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let report = json(&output);
+    assert_eq!(report["error"]["kind"], "MutualAuthenticationFailed");
+    assert!(
+        report["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("mutual authentication"),
+        "{report}"
+    );
+
+    let text = run(&["connect", &uri]);
+    assert_eq!(text.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&text.stderr).contains("mutual authentication failed"));
+    runtime.block_on(server.shutdown());
+}
+
+#[test]
+fn parse_redacts_secrets() {
+    let output = run(&[
+        "parse",
+        "mongodb://AKID:S3CRET@h1,h2:27018/db?authMechanism=MONGODB-AWS&authMechanismProperties=AWS_SESSION_TOKEN:T0KEN&foo=bar",
+        "--json",
+    ]);
+    assert_eq!(output.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        !stdout.contains("S3CRET") && !stdout.contains("T0KEN"),
+        "{stdout}"
+    );
+    let report = json(&output);
+    assert_eq!(report["credential"]["username"], "AKID");
+    assert_eq!(report["credential"]["source"], "$external");
+    assert_eq!(report["hosts"], serde_json::json!(["h1:27017", "h2:27018"]));
+    assert_eq!(
+        report["warnings"].as_array().unwrap().len(),
+        2,
+        "deprecated AWS credentials, unknown foo"
+    );
+    let strict = run(&[
+        "parse",
+        "mongodb://AKID:S3CRET@h/?authMechanism=MONGODB-AWS",
+        "--strict",
+    ]);
+    assert_eq!(strict.status.code(), Some(2));
+}
+
+#[test]
+fn demo_exits_zero() {
+    let output = run(&["demo"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("all 14 logins behaved as expected"),
+        "{stdout}"
+    );
+    // The OIDC logins: a token from the callback, the cached one inside hello, a refusal.
+    assert!(
+        stdout.contains("ok MONGODB-OIDC, 1 round trip(s)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("ok MONGODB-OIDC (speculative), 0 round trip(s)"),
+        "{stdout}"
+    );
+    // No KDC is given here: the demo says what it skipped and why.
+    assert!(stdout.contains("GSSAPI: skipped: "), "{stdout}");
+    for password in ["pencil", "hunter2", "s3cret"] {
+        assert!(!stdout.contains(password), "{password} printed: {stdout}");
+    }
+}
+
+/// `mongodb-auth aws-credentials` in a controlled environment: only `vars` (and PATH).
+fn aws_credentials(vars: &[(&str, &str)], extra: &[&str]) -> Value {
+    let mut command = bin();
+    command
+        .env_clear()
+        // No test may reach the link-local instance metadata address.
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .args(["aws-credentials", "--json"])
+        .args(extra);
+    if let Some(path) = std::env::var_os("PATH") {
+        command.env("PATH", path);
+    }
+    for (name, value) in vars {
+        command.env(name, value);
+    }
+    let output = command.output().unwrap();
+    json(&output)
+}
+
+#[test]
+fn aws_credentials_says_where_credentials_came_from() {
+    let home = std::env::temp_dir().join(format!("mongodb-auth-aws-home-{}", std::process::id()));
+    std::fs::create_dir_all(home.join(".aws")).unwrap();
+    let script = home.join("creds.sh");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\necho '{\"Version\": 1, \"AccessKeyId\": \"AKIAPROCESS\", \"SecretAccessKey\": \"process-secret\", \"Expiration\": \"2099-01-01T00:00:00Z\"}'\n",
+    )
+    .unwrap();
+    std::fs::write(
+        home.join(".aws/credentials"),
+        "[default]\naws_access_key_id = AKIAFILE\naws_secret_access_key = file-secret\n",
+    )
+    .unwrap();
+    std::fs::write(
+        home.join(".aws/config"),
+        format!(
+            "[profile proc]\ncredential_process = sh {}\n[profile cfg]\naws_access_key_id = AKIACONFIG\naws_secret_access_key = config-secret\n[profile sso]\nsso_session = corp\n",
+            script.display()
+        ),
+    )
+    .unwrap();
+    let home_var = home.to_str().unwrap();
+    // (variables, extra arguments, the source expected, its access key id)
+    type Case<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str], &'a str, &'a str);
+    let cases: [Case; 5] = [
+        (
+            &[
+                ("HOME", home_var),
+                ("AWS_ACCESS_KEY_ID", "AKIAENV"),
+                ("AWS_SECRET_ACCESS_KEY", "env-secret"),
+            ],
+            &[],
+            "environment",
+            "AKIAENV",
+        ),
+        (
+            &[("HOME", home_var)],
+            &[],
+            "shared-credentials-file",
+            "AKIAFILE",
+        ),
+        (
+            &[("HOME", home_var), ("AWS_PROFILE", "proc")],
+            &[],
+            "process",
+            "AKIAPROCESS",
+        ),
+        (
+            &[("HOME", home_var)],
+            &["--profile", "cfg"],
+            "config-file",
+            "AKIACONFIG",
+        ),
+        // A profile chosen with --profile shuts the environment's keys out, as in boto3.
+        (
+            &[
+                ("HOME", home_var),
+                ("AWS_ACCESS_KEY_ID", "AKIAENV"),
+                ("AWS_SECRET_ACCESS_KEY", "s"),
+            ],
+            &["--profile", "cfg"],
+            "config-file",
+            "AKIACONFIG",
+        ),
+    ];
+    for (vars, extra, source, key) in cases {
+        let report = aws_credentials(vars, extra);
+        assert_eq!(report["source"], source, "{report}");
+        assert_eq!(report["accessKeyId"], key, "{report}");
+        let printed = report.to_string();
+        assert!(!printed.contains("secret"), "no secret printed: {printed}");
+    }
+    // Explicit credentials of a connection string come before the environment's.
+    let explicit = aws_credentials(
+        &[
+            ("HOME", home_var),
+            ("AWS_ACCESS_KEY_ID", "AKIAENV"),
+            ("AWS_SECRET_ACCESS_KEY", "s"),
+        ],
+        &[
+            "--uri",
+            "mongodb://AKIAURI:uri-secret@h/?authMechanism=MONGODB-AWS",
+        ],
+    );
+    assert_eq!(
+        (
+            explicit["source"].as_str(),
+            explicit["accessKeyId"].as_str()
+        ),
+        (Some("explicit"), Some("AKIAURI")),
+        "{explicit}"
+    );
+    let process = aws_credentials(&[("HOME", home_var), ("AWS_PROFILE", "proc")], &[]);
+    assert_eq!(process["expiration"], "2099-01-01T00:00:00Z");
+    // SSO is not resolved, and says so in the tried list.
+    let sso = aws_credentials(
+        &[
+            ("HOME", home_var),
+            ("AWS_PROFILE", "sso"),
+            ("AWS_SHARED_CREDENTIALS_FILE", ""),
+        ],
+        &[],
+    );
+    assert_eq!(sso["ok"], false);
+    assert!(
+        sso["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("sso: the profile uses SSO"),
+        "{sso}"
+    );
+
+    // A login whose credentials come from the shared credentials file, through the adapters'
+    // answers to the chain's asks, checked by the server's local STS.
+    let serve = Serve::start_with(
+        BIN,
+        &[
+            "--aws-key",
+            "arn:aws:iam::123456789012:user/filed=AKIAFILE:file-secret",
+        ],
+    );
+    let mut connect = bin();
+    connect
+        .env_clear()
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("HOME", home_var)
+        .args([
+            "connect",
+            &format!("mongodb://{}/?authMechanism=MONGODB-AWS", serve.address),
+            "--json",
+        ]);
+    let login = connect.output().unwrap();
+    assert_eq!(login.status.code(), Some(0), "{login:?}");
+    assert_eq!(
+        json(&login)["authenticatedUsers"],
+        serde_json::json!([{ "user": "arn:aws:iam::123456789012:user/filed", "db": "$external" }])
+    );
+    let _ = std::fs::remove_dir_all(&home);
+}
+
+#[test]
+fn aws_credentials_from_container_and_instance_metadata_endpoints() {
+    let credentials = |key: &str| {
+        format!(
+            "{{\"AccessKeyId\": \"{key}\", \"SecretAccessKey\": \"endpoint-secret\", \"Token\": \"endpoint-token\", \"Expiration\": \"2099-01-01T00:00:00Z\"}}"
+        )
+    };
+    let container = credentials("AKIACONTAINER");
+    let instance = credentials("AKIAINSTANCE");
+    let endpoint = http::HttpServer::start(Box::new(move |method, path, headers| {
+        let header = |name: &str| {
+            headers
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.as_str())
+        };
+        match (method, path) {
+            ("GET", "/ecs/creds") if header("authorization") == Some("container-token") => {
+                (200, container.clone())
+            }
+            ("GET", "/ecs/creds") => (401, "no token".into()),
+            ("PUT", "/latest/api/token")
+                if header("x-aws-ec2-metadata-token-ttl-seconds").is_some() =>
+            {
+                (200, "imds-token".into())
+            }
+            ("GET", "/latest/meta-data/iam/security-credentials/")
+                if header("x-aws-ec2-metadata-token") == Some("imds-token") =>
+            {
+                (200, "the-role".into())
+            }
+            ("GET", "/latest/meta-data/iam/security-credentials/the-role")
+                if header("x-aws-ec2-metadata-token") == Some("imds-token") =>
+            {
+                (200, instance.clone())
+            }
+            _ => (404, "not found".into()),
+        }
+    }));
+    let home = std::env::temp_dir().join(format!("mongodb-auth-aws-empty-{}", std::process::id()));
+    std::fs::create_dir_all(&home).unwrap();
+    let token_file = home.join("token");
+    std::fs::write(&token_file, "container-token\n").unwrap();
+    let base = format!("http://{}", endpoint.address);
+    let full_uri = format!("{base}/ecs/creds");
+    let home_var = home.to_str().unwrap();
+    // The container endpoint, its token from a file (which wins over the variable).
+    let report = aws_credentials(
+        &[
+            ("HOME", home_var),
+            ("AWS_CONTAINER_CREDENTIALS_FULL_URI", &full_uri),
+            (
+                "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+                token_file.to_str().unwrap(),
+            ),
+            ("AWS_CONTAINER_AUTHORIZATION_TOKEN", "wrong-token"),
+        ],
+        &[],
+    );
+    assert_eq!(report["source"], "container", "{report}");
+    assert_eq!(report["accessKeyId"], "AKIACONTAINER");
+    assert_eq!(report["sessionToken"], true);
+    assert!(!report.to_string().contains("endpoint-"), "{report}");
+    // A non-200 reply names the endpoint and its status.
+    let refused = aws_credentials(
+        &[
+            ("HOME", home_var),
+            ("AWS_CONTAINER_CREDENTIALS_FULL_URI", &full_uri),
+        ],
+        &[],
+    );
+    let message = refused["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("HTTP 401") && message.contains("/ecs/creds"),
+        "{refused}"
+    );
+    // Plain HTTP to anywhere but loopback and the AWS addresses is refused before any request.
+    let remote = aws_credentials(
+        &[
+            ("HOME", home_var),
+            (
+                "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                "http://192.0.2.1/creds",
+            ),
+        ],
+        &[],
+    );
+    assert_eq!(remote["ok"], false, "{remote}");
+    // EC2 instance metadata, IMDSv2, through the endpoint override (the helper turns EC2 off,
+    // so it is turned back on for this case only).
+    let mut command = bin();
+    command
+        .env_clear()
+        .env("HOME", home_var)
+        .env("AWS_EC2_METADATA_SERVICE_ENDPOINT", &base)
+        .args(["aws-credentials", "--json"]);
+    let report = json(&command.output().unwrap());
+    assert_eq!(report["source"], "ec2", "{report}");
+    assert_eq!(report["accessKeyId"], "AKIAINSTANCE");
+    assert_eq!(report["expiration"], "2099-01-01T00:00:00Z");
+    let _ = std::fs::remove_dir_all(&home);
+}
+
+#[test]
+fn a_credential_source_that_hangs_is_a_timeout_that_names_it() {
+    // Accepts, reads, never answers.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hanging", listener.local_addr().unwrap());
+    // Detached: it holds the connection well past the client's 10 s timeout.
+    std::thread::spawn(move || {
+        let held = listener.accept();
+        std::thread::sleep(std::time::Duration::from_secs(60));
+        drop(held);
+    });
+    let started = std::time::Instant::now();
+    let report = aws_credentials(&[("AWS_CONTAINER_CREDENTIALS_FULL_URI", &url)], &[]);
+    let message = report["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        message.contains("container") && message.contains("/hanging"),
+        "{report}"
+    );
+    assert!(message.to_lowercase().contains("time"), "{report}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "bounded by the 10 s timeout, not by the server"
+    );
+}
+
+/// `connect` with `ENVIRONMENT:test` reads `OIDC_TOKEN_FILE` and logs in to `serve`, whose
+/// `--oidc-*` flags trust the key that signed the token; the report names the token's source. A
+/// token from another key is refused with exit status 1.
+#[test]
+fn connect_with_mongodb_oidc_environment_test() {
+    use std::time::{Duration, SystemTime};
+
+    use mongodb_auth_server::devpki::TokenIssuer;
+    let dir = std::env::temp_dir().join(format!("mongodb-auth-cli-oidc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let issuer = TokenIssuer::generate("https://idp.cli.test").unwrap();
+    let now = SystemTime::now();
+    let until = now + Duration::from_secs(600);
+    let jwks = dir.join("jwks.json");
+    std::fs::write(&jwks, issuer.jwks()).unwrap();
+    let token = dir.join("token");
+    std::fs::write(
+        &token,
+        issuer.issue("cli-workload", "cli-aud", now, until).unwrap(),
+    )
+    .unwrap();
+    let stranger = dir.join("stranger");
+    let other = TokenIssuer::generate("https://idp.cli.test").unwrap();
+    std::fs::write(
+        &stranger,
+        other.issue("cli-workload", "cli-aud", now, until).unwrap(),
+    )
+    .unwrap();
+    let server = Serve::start_with(
+        BIN,
+        &[
+            "--oidc-issuer",
+            "https://idp.cli.test",
+            "--oidc-jwks",
+            jwks.to_str().unwrap(),
+            "--oidc-audience",
+            "cli-aud",
+        ],
+    );
+    let uri = format!(
+        "mongodb://{}/?authMechanism=MONGODB-OIDC&authMechanismProperties=ENVIRONMENT:test",
+        server.address
+    );
+    let output = bin()
+        .args(["connect", &uri, "--json"])
+        .env("OIDC_TOKEN_FILE", &token)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report = json(&output);
+    assert_eq!(report["mechanism"], "MONGODB-OIDC");
+    assert_eq!(report["oidcTokenSource"], "ENVIRONMENT:test");
+    assert_eq!(report["authenticatedUsers"][0]["user"], "cli-workload");
+    assert_eq!(report["authenticatedUsers"][0]["db"], "$external");
+    let refused = bin()
+        .args(["connect", &uri, "--json"])
+        .env("OIDC_TOKEN_FILE", &stranger)
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(1));
+    assert_eq!(json(&refused)["error"]["code"], 18);
+    let log = server.stop();
+    assert!(log.contains("signature"), "{log}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,0 +1,249 @@
+//! DNS for the adapters (feature `dns`): the SRV and TXT lookups of `mongodb+srv` and, with a
+//! resolver override, the host lookups that follow, on hickory. The records go to
+//! [`ConnectionString::resolve_srv`], which holds every rule of seedlist discovery.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use hickory_resolver::config::{NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts};
+use hickory_resolver::name_server::TokioConnectionProvider;
+use hickory_resolver::proto::ProtoErrorKind;
+use hickory_resolver::proto::op::ResponseCode;
+use hickory_resolver::proto::xfer::Protocol;
+use hickory_resolver::{ResolveError, TokioResolver};
+
+use hickory_resolver::proto::rr::RecordType;
+
+use mongodb_auth::ask::{Answer, Ask};
+use mongodb_auth::error::{Error, Result};
+use mongodb_auth::random::SystemRandom;
+use mongodb_auth::uri::{ConnectionString, Host, SrvRecord, TxtRecord};
+
+/// Where a host is to be reached: its name (for TLS) and port, and, when the resolver override
+/// looked it up, its addresses (else the system resolves the name when connecting).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Target {
+    pub(crate) host: String,
+    pub(crate) port: u16,
+    pub(crate) addresses: Option<Vec<SocketAddr>>,
+}
+
+/// A resolver: the system's, or one name server for every lookup.
+pub(crate) struct Resolver(TokioResolver);
+
+impl Resolver {
+    /// Must be called inside a tokio runtime.
+    pub(crate) fn new(server: Option<SocketAddr>, timeout: Duration) -> Result<Self> {
+        let resolver = match server {
+            Some(address) => {
+                let mut config = ResolverConfig::new();
+                config.add_name_server(NameServerConfig::new(address, Protocol::Udp));
+                config.add_name_server(NameServerConfig::new(address, Protocol::Tcp));
+                let mut options = ResolverOpts::default();
+                options.timeout = timeout;
+                options.cache_size = 0;
+                options.use_hosts_file = ResolveHosts::Never;
+                TokioResolver::builder_with_config(config, TokioConnectionProvider::default())
+                    .with_options(options)
+                    .build()
+            }
+            None => {
+                let mut builder = TokioResolver::builder_tokio().map_err(|e| Error::Dns {
+                    name: "/etc/resolv.conf".into(),
+                    reason: format!("cannot read the system resolver configuration: {e}"),
+                })?;
+                builder.options_mut().timeout = timeout;
+                builder.build()
+            }
+        };
+        Ok(Resolver(resolver))
+    }
+
+    async fn srv(&self, name: &str) -> Result<Vec<SrvRecord>> {
+        let lookup = self
+            .0
+            .srv_lookup(fully_qualified(name))
+            .await
+            .map_err(|e| dns_error(name, &e))?;
+        Ok(lookup
+            .iter()
+            .map(|srv| SrvRecord::new(srv.target().to_ascii(), srv.port()))
+            .collect())
+    }
+
+    /// TXT records; none is an answer, not an error.
+    async fn txt(&self, name: &str) -> Result<Vec<TxtRecord>> {
+        match self.0.txt_lookup(fully_qualified(name)).await {
+            Ok(lookup) => Ok(lookup
+                .iter()
+                .map(|txt| TxtRecord::new(txt.txt_data().iter().map(|s| s.to_vec())))
+                .collect()),
+            Err(e) if not_found(&e) => Ok(Vec::new()),
+            Err(e) => Err(dns_error(name, &e)),
+        }
+    }
+
+    async fn addresses(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>> {
+        if let Ok(ip) = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+        {
+            return Ok(vec![SocketAddr::new(ip, port)]);
+        }
+        let lookup = self
+            .0
+            .lookup_ip(fully_qualified(host))
+            .await
+            .map_err(|e| dns_error(host, &e))?;
+        Ok(lookup.iter().map(|ip| SocketAddr::new(ip, port)).collect())
+    }
+}
+
+/// Whether the adapter's resolver answers `ask` (rather than [`super::answer_ask`]).
+pub(crate) fn is_dns_ask(ask: &Ask) -> bool {
+    matches!(ask, Ask::LookupHost { .. } | Ask::ReverseLookup { .. })
+}
+
+/// Answers a DNS ask (GSSAPI's host canonicalization) with the connection's resolver. A failed
+/// lookup is an answer too: the machine falls back to the host as given.
+pub(crate) async fn answer(ask: &Ask, server: Option<SocketAddr>, timeout: Duration) -> Answer {
+    let resolver = match Resolver::new(server, timeout) {
+        Ok(resolver) => resolver,
+        Err(e) => return Answer::Failed(e.to_string()),
+    };
+    match ask {
+        Ask::LookupHost { name } => {
+            if let Ok(ip) = name
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<IpAddr>()
+            {
+                return Answer::Host {
+                    canonical_name: name.clone(),
+                    addresses: vec![ip],
+                };
+            }
+            lookup_host(&resolver, name).await
+        }
+        Ask::ReverseLookup { address } => match resolver.0.reverse_lookup(*address).await {
+            Ok(lookup) => Answer::Names(lookup.iter().map(|name| name.to_ascii()).collect()),
+            Err(e) => Answer::Failed(dns_error(&address.to_string(), &e).to_string()),
+        },
+        other => Answer::Failed(format!("{other:?} is not a DNS lookup")),
+    }
+}
+
+/// A host's addresses and the end of its CNAME chain. The name goes as given, not fully
+/// qualified, so a short host name gets the resolver's search domains, as when connecting.
+async fn lookup_host(resolver: &Resolver, name: &str) -> Answer {
+    match resolver.0.lookup_ip(name).await {
+        Ok(lookup) => {
+            // The owner of the address records is where the CNAME chain ends.
+            let canonical_name = lookup
+                .as_lookup()
+                .records()
+                .iter()
+                .find(|r| matches!(r.record_type(), RecordType::A | RecordType::AAAA))
+                .map(|r| r.name().to_ascii())
+                .unwrap_or_else(|| name.to_owned());
+            Answer::Host {
+                canonical_name,
+                addresses: lookup.iter().collect(),
+            }
+        }
+        Err(e) => Answer::Failed(dns_error(name, &e).to_string()),
+    }
+}
+
+fn fully_qualified(name: &str) -> String {
+    if name.ends_with('.') {
+        name.to_owned()
+    } else {
+        format!("{name}.")
+    }
+}
+
+/// An empty answer or NXDOMAIN; hickory also reports SERVFAIL and REFUSED as "no records",
+/// which are failures.
+fn not_found(error: &ResolveError) -> bool {
+    matches!(
+        error.proto().map(|p| p.kind()),
+        Some(ProtoErrorKind::NoRecordsFound {
+            response_code: ResponseCode::NXDomain | ResponseCode::NoError,
+            ..
+        })
+    )
+}
+
+fn dns_error(name: &str, error: &ResolveError) -> Error {
+    let reason = match error.proto().map(|p| p.kind()) {
+        Some(ProtoErrorKind::NoRecordsFound { response_code, .. }) => match *response_code {
+            ResponseCode::NXDomain => "no such name (NXDOMAIN)".to_owned(),
+            ResponseCode::NoError => "no record of that type".to_owned(),
+            other => format!("the server answered {other}"),
+        },
+        _ => error.to_string(),
+    };
+    Error::Dns {
+        name: name.trim_end_matches('.').to_owned(),
+        reason,
+    }
+}
+
+/// Whether connecting to `cs` needs the resolver here (`mongodb+srv`, or an override).
+pub(crate) fn needs_resolver(cs: &ConnectionString, server: Option<SocketAddr>) -> bool {
+    cs.srv_query().is_some() || server.is_some()
+}
+
+/// The hosts of a connection string that needs no lookup here, in order.
+pub(crate) fn static_targets(cs: &ConnectionString) -> Result<Vec<Target>> {
+    let targets: Vec<Target> = cs
+        .hosts()
+        .iter()
+        .filter(|host| !matches!(host, Host::Unix { .. }))
+        .map(|host| Target {
+            host: host.host(),
+            port: host
+                .effective_port()
+                .unwrap_or(mongodb_auth::uri::DEFAULT_PORT),
+            addresses: None,
+        })
+        .collect();
+    if targets.is_empty() {
+        return Err(Error::Unsupported {
+            what: "UNIX socket hosts: connect the stream yourself and call `authenticate`".into(),
+        });
+    }
+    Ok(targets)
+}
+
+/// The hosts to try for `cs`, in order, and the connection string to use with them (a
+/// `mongodb+srv` one resolved: TXT options applied, TLS on by default). With a resolver
+/// override, the host names are looked up through it too. Must run inside a tokio runtime.
+pub(crate) async fn targets(
+    cs: &ConnectionString,
+    server: Option<SocketAddr>,
+    timeout: Duration,
+) -> Result<(ConnectionString, Vec<Target>)> {
+    if !needs_resolver(cs, server) {
+        return Ok((cs.clone(), static_targets(cs)?));
+    }
+    let resolver = Resolver::new(server, timeout)?;
+    let cs = match cs.srv_query() {
+        Some(query) => {
+            let srv = resolver.srv(&query.srv_name).await?;
+            let txt = resolver.txt(&query.txt_name).await?;
+            cs.resolve_srv(&srv, &txt, &mut SystemRandom)?
+        }
+        None => cs.clone(),
+    };
+    let mut targets = static_targets(&cs)?;
+    if server.is_some() {
+        // The override answers the host lookups too; otherwise the system does, when connecting.
+        for target in &mut targets {
+            target.addresses = Some(resolver.addresses(&target.host, target.port).await?);
+        }
+    }
+    Ok((cs, targets))
+}

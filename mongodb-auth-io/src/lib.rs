@@ -1,0 +1,52 @@
+//! The I/O half of [`mongodb_auth`]: adapters that drive its sans-IO machines over real sockets,
+//! and answer what the machines ask for.
+//!
+//! ```no_run
+//! use mongodb_auth_io::{adapter::ConnectOptions, blocking};
+//!
+//! let mut connection = blocking::connect("mongodb://alice:pencil@127.0.0.1:27017/", ConnectOptions::default())?;
+//! println!("authenticated as {:?}", connection.authenticated_users()?);
+//! # Ok::<(), mongodb_auth::Error>(())
+//! ```
+//!
+//! | module | what it does |
+//! | --- | --- |
+//! | [`blocking`], [`tokio`] | connect (TCP, TLS, `mongodb+srv`), log in, run commands, log in again on 391 |
+//! | [`adapter`] | what both share: options, events, the login loop, answering asks (files, processes, HTTP) |
+//! | [`tls`] | the connection string's TLS options as rustls configurations, rustls errors as [`mongodb_auth::TlsError`] |
+//! | `dns` | hickory for `mongodb+srv` and GSSAPI's host canonicalization |
+//! | `kerberos` (feature `gssapi`) | the system's Kerberos as a GSSAPI context provider and acceptor |
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod adapter;
+pub mod blocking;
+mod dns;
+#[cfg(feature = "gssapi")]
+pub mod kerberos;
+pub mod tls;
+pub mod tokio;
+
+use std::time::Duration;
+
+use mongodb_auth::Error;
+
+/// An I/O error as the crate's error: the TLS error inside it, a timeout when the socket timed
+/// out, else the error itself.
+pub(crate) fn io_error(
+    operation: &'static str,
+    source: std::io::Error,
+    timeout: Duration,
+) -> Error {
+    if let Some(tls) = tls::from_io_error(&source, true) {
+        return Error::Tls(tls);
+    }
+    match source.kind() {
+        std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => Error::Timeout {
+            operation,
+            after: timeout,
+        },
+        _ => Error::Io { operation, source },
+    }
+}

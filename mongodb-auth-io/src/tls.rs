@@ -1,0 +1,532 @@
+//! TLS for the adapters and the embedded server (feature `tls`), on rustls with one crypto
+//! provider for the whole crate (ring): it builds without a C toolchain or CMake, which keeps
+//! the build light, and rustls, the certificate generator of the demo and the tests all share it.
+//!
+//! This module turns the connection string's TLS options into rustls configurations and
+//! rustls' errors into [`TlsError`]s that say what is wrong. It reads the PEM files the options
+//! name; it opens no socket.
+//!
+//! Without `tlsCAFile` the server is checked against the Mozilla roots of `webpki-roots`: the same
+//! answer on every machine and in every container, with no dependence on an installed CA
+//! bundle (Atlas certificates chain to them). A private CA is named with `tlsCAFile`.
+
+use std::fmt;
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+
+use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use zeroize::Zeroizing;
+
+use mongodb_auth::Secret;
+use mongodb_auth::error::{CertificateProblem, Error, Result, TlsError};
+use mongodb_auth::uri::TlsOptions;
+
+/// The crate's one crypto provider.
+pub fn provider() -> Arc<CryptoProvider> {
+    static PROVIDER: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
+    PROVIDER
+        .get_or_init(|| Arc::new(rustls::crypto::ring::default_provider()))
+        .clone()
+}
+
+/// What a TLS connection negotiated, for people debugging a login.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TlsInfo {
+    /// `TLSv1.3` or `TLSv1.2`.
+    pub protocol_version: String,
+    /// The RFC 2253 subject of the peer's certificate, when it sent one.
+    pub peer_subject: Option<String>,
+    /// The RFC 2253 subject of our own certificate, when we sent one.
+    pub client_subject: Option<String>,
+}
+
+impl TlsInfo {
+    pub(crate) fn of(connection: &rustls::CommonState, own_subject: Option<&str>) -> Self {
+        let protocol_version = match connection.protocol_version() {
+            Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3".to_owned(),
+            Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2".to_owned(),
+            Some(other) => format!("{other:?}"),
+            None => "unknown".to_owned(),
+        };
+        let peer_subject = connection
+            .peer_certificates()
+            .and_then(|chain| chain.first())
+            .and_then(|leaf| mongodb_auth::x509::certificate_subject(leaf).ok());
+        TlsInfo {
+            protocol_version,
+            peer_subject,
+            client_subject: own_subject.map(str::to_owned),
+        }
+    }
+}
+
+/// A certificate chain and its private key, read from one PEM file (as `tlsCertificateKeyFile`
+/// names it: the chain and a PKCS#8, PKCS#1 or SEC1 key, the PKCS#8 one possibly encrypted).
+pub struct Identity {
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+    subject: String,
+}
+
+impl Identity {
+    /// Reads `path`; `password` decrypts an encrypted PKCS#8 key.
+    pub fn from_pem_file(
+        option: &'static str,
+        path: &Path,
+        password: Option<&Secret>,
+    ) -> Result<Self> {
+        let pem = read(option, path)?;
+        Identity::from_pem(option, path, &pem, password)
+    }
+
+    /// Reads a certificate chain and key from `pem` (`path` names it in errors).
+    pub fn from_pem(
+        option: &'static str,
+        path: &Path,
+        pem: &[u8],
+        password: Option<&Secret>,
+    ) -> Result<Self> {
+        let chain = certificates(option, path, pem)?;
+        let key = private_key(option, path, pem, password)?;
+        let leaf = chain.first().ok_or_else(|| TlsError::NoCertificate {
+            option,
+            path: path.to_owned(),
+        })?;
+        let subject = mongodb_auth::x509::certificate_subject(leaf)?;
+        // The key must belong to the certificate; rustls checks it when the pair is loaded.
+        let signing_key = provider()
+            .key_provider
+            .load_private_key(key.clone_key())
+            .map_err(|e| TlsError::UnusableKey {
+                option,
+                rule: e.to_string(),
+            })?;
+        match rustls::sign::CertifiedKey::new(chain.clone(), signing_key).keys_match() {
+            Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => {}
+            Err(_) => return Err(TlsError::KeyDoesNotMatchCertificate { option }.into()),
+        }
+        Ok(Identity {
+            chain,
+            key,
+            subject,
+        })
+    }
+
+    /// The RFC 2253 subject of the leaf certificate: the MONGODB-X509 user name.
+    pub fn subject(&self) -> &str {
+        &self.subject
+    }
+
+    /// The certificate chain, leaf first.
+    pub fn chain(&self) -> &[CertificateDer<'static>] {
+        &self.chain
+    }
+}
+
+impl Drop for Identity {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.key);
+    }
+}
+
+impl fmt::Debug for Identity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Identity")
+            .field("subject", &self.subject)
+            .field("chain_len", &self.chain.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A PEM file, wiped from memory when dropped (it may hold a key).
+fn read(option: &'static str, path: &Path) -> Result<Zeroizing<Vec<u8>>> {
+    std::fs::read(path).map(Zeroizing::new).map_err(|source| {
+        TlsError::File {
+            option,
+            path: path.to_owned(),
+            source,
+        }
+        .into()
+    })
+}
+
+fn certificates(
+    option: &'static str,
+    path: &Path,
+    pem: &[u8],
+) -> Result<Vec<CertificateDer<'static>>> {
+    let chain = CertificateDer::pem_slice_iter(pem)
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| TlsError::InvalidCertificate {
+            rule: format!("{option}: `{}`: {e}", path.display()),
+        })?;
+    if chain.is_empty() {
+        return Err(TlsError::NoCertificate {
+            option,
+            path: path.to_owned(),
+        }
+        .into());
+    }
+    Ok(chain)
+}
+
+const ENCRYPTED_BEGIN: &str = "-----BEGIN ENCRYPTED PRIVATE KEY-----";
+const ENCRYPTED_END: &str = "-----END ENCRYPTED PRIVATE KEY-----";
+
+fn private_key(
+    option: &'static str,
+    path: &Path,
+    pem: &[u8],
+    password: Option<&Secret>,
+) -> Result<PrivateKeyDer<'static>> {
+    if let Some(block) = encrypted_block(pem) {
+        let password = password.ok_or(TlsError::KeyPasswordRequired)?;
+        let unreadable = |e: &dyn fmt::Display| TlsError::UnusableKey {
+            option,
+            rule: format!("the encrypted key cannot be read: {e}"),
+        };
+        // PEM to DER first: the DER reader of a PEM stream cannot look ahead, which the
+        // structure's optional fields need.
+        let (_, der) = pkcs8::der::pem::decode_vec(block).map_err(|e| unreadable(&e))?;
+        let der = Zeroizing::new(der);
+        let encrypted = pkcs8::EncryptedPrivateKeyInfoRef::try_from(der.as_slice())
+            .map_err(|e| unreadable(&e))?;
+        check_key_cost(&encrypted.encryption_algorithm)
+            .map_err(|rule| TlsError::UnusableKey { option, rule })?;
+        let decrypted = encrypted
+            .decrypt(password.expose().as_bytes())
+            .map_err(|e| match e {
+                pkcs8::Error::EncryptedPrivateKey(pkcs8::pkcs5::Error::DecryptFailed) => {
+                    TlsError::WrongKeyPassword
+                }
+                pkcs8::Error::EncryptedPrivateKey(other) => TlsError::UnusableKey {
+                    option,
+                    rule: format!("unsupported encryption: {other}"),
+                },
+                // Garbage out of a wrong password that happened to have valid padding.
+                _ => TlsError::WrongKeyPassword,
+            })?;
+        let der = decrypted.as_bytes().to_vec();
+        // A wrong password that passes the padding check yields bytes that are no key.
+        if pkcs8::PrivateKeyInfoRef::try_from(der.as_slice()).is_err() {
+            return Err(TlsError::WrongKeyPassword.into());
+        }
+        return Ok(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(der)));
+    }
+    match PrivateKeyDer::from_pem_slice(pem) {
+        Ok(key) => Ok(key),
+        Err(rustls::pki_types::pem::Error::NoItemsFound) => Err(TlsError::NoPrivateKey {
+            option,
+            path: path.to_owned(),
+        }
+        .into()),
+        Err(e) => Err(TlsError::UnusableKey {
+            option,
+            rule: e.to_string(),
+        }
+        .into()),
+    }
+}
+
+/// The most work an encrypted key may ask for: PBKDF2 iterations (OpenSSL writes 2,048) and
+/// scrypt memory (OpenSSL's `-scrypt` default needs 16 MiB). Above that a crafted file could
+/// hold a core for hours or exhaust memory before the password is even checked.
+const MAX_KEY_PBKDF2_ITERATIONS: u32 = 1_000_000;
+const MAX_KEY_SCRYPT_MEMORY: u64 = 256 * 1024 * 1024;
+
+fn check_key_cost(scheme: &pkcs8::pkcs5::EncryptionScheme) -> std::result::Result<(), String> {
+    use pkcs8::pkcs5::EncryptionScheme;
+    use pkcs8::pkcs5::pbes2::Kdf;
+    let EncryptionScheme::Pbes2(parameters) = scheme else {
+        return Ok(());
+    };
+    match &parameters.kdf {
+        Kdf::Pbkdf2(pbkdf2) if pbkdf2.iteration_count > MAX_KEY_PBKDF2_ITERATIONS => Err(format!(
+            "the key asks for {} PBKDF2 iterations, more than the {MAX_KEY_PBKDF2_ITERATIONS} allowed",
+            pbkdf2.iteration_count
+        )),
+        Kdf::Scrypt(scrypt) => {
+            let (n, r, p) = (
+                scrypt.cost_parameter,
+                u64::from(scrypt.block_size),
+                u64::from(scrypt.parallelization),
+            );
+            // scrypt's own parameter rules (the library panics on N < 2 rather than refusing).
+            if n < 2 || !n.is_power_of_two() || r == 0 || p == 0 {
+                return Err("the key's scrypt parameters are invalid".to_owned());
+            }
+            // Memory is 128 * r * N bytes; the work is that, p times over.
+            let memory = 128u64.checked_mul(r).and_then(|m| m.checked_mul(n));
+            let work = memory.and_then(|m| m.checked_mul(p));
+            match (memory, work) {
+                (Some(memory), Some(work))
+                    if memory <= MAX_KEY_SCRYPT_MEMORY && work <= 4 * MAX_KEY_SCRYPT_MEMORY =>
+                {
+                    Ok(())
+                }
+                _ => Err("the key's scrypt parameters ask for too much memory or work".to_owned()),
+            }
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The `ENCRYPTED PRIVATE KEY` PEM block of `pem`, if it has one.
+fn encrypted_block(pem: &[u8]) -> Option<&[u8]> {
+    let text = std::str::from_utf8(pem).ok()?;
+    let start = text.find(ENCRYPTED_BEGIN)?;
+    let end = text.get(start..)?.find(ENCRYPTED_END)? + start + ENCRYPTED_END.len();
+    text.get(start..end).map(str::as_bytes)
+}
+
+/// The certificate authorities of `tlsCAFile`, or the webpki roots without one.
+fn roots(options: &TlsOptions) -> Result<RootCertStore> {
+    match &options.ca_file {
+        Some(path) => ca_file_roots("tlsCAFile", path),
+        None => {
+            let mut roots = RootCertStore::empty();
+            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+            Ok(roots)
+        }
+    }
+}
+
+/// The certificate authorities of a PEM file (`option` names it in errors).
+fn ca_file_roots(option: &'static str, path: &Path) -> Result<RootCertStore> {
+    let pem = read(option, path)?;
+    let mut roots = RootCertStore::empty();
+    for certificate in certificates(option, path, &pem)? {
+        roots
+            .add(certificate)
+            .map_err(|e| TlsError::InvalidCertificate {
+                rule: format!("{option}: `{}`: {e}", path.display()),
+            })?;
+    }
+    Ok(roots)
+}
+
+/// A client configuration for the connection string's TLS options, and the client identity
+/// when `tlsCertificateKeyFile` names one.
+pub fn client_config(options: &TlsOptions) -> Result<(Arc<rustls::ClientConfig>, Option<String>)> {
+    let provider = provider();
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError::Handshake(e.to_string()))?;
+    let algorithms = provider.signature_verification_algorithms;
+    let builder = if !options.verify_certificates() {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(RelaxedVerifier {
+                chain: None,
+                algorithms,
+            }))
+    } else {
+        let verifier = WebPkiServerVerifier::builder_with_provider(
+            Arc::new(roots(options)?),
+            provider.clone(),
+        )
+        .build()
+        .map_err(|e| TlsError::Handshake(e.to_string()))?;
+        if options.verify_hostnames() {
+            builder.with_webpki_verifier(verifier)
+        } else {
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(RelaxedVerifier {
+                    chain: Some(verifier),
+                    algorithms,
+                }))
+        }
+    };
+    let (config, subject) = match &options.certificate_key_file {
+        Some(path) => {
+            let identity = Identity::from_pem_file(
+                "tlsCertificateKeyFile",
+                path,
+                options.certificate_key_file_password.as_ref(),
+            )?;
+            let subject = identity.subject.clone();
+            let config = builder
+                .with_client_auth_cert(identity.chain.clone(), identity.key.clone_key())
+                .map_err(|_| TlsError::KeyDoesNotMatchCertificate {
+                    option: "tlsCertificateKeyFile",
+                })?;
+            (config, Some(subject))
+        }
+        None => (builder.with_no_client_auth(), None),
+    };
+    Ok((Arc::new(config), subject))
+}
+
+/// The name the client checks the certificate against and sends as SNI (none for an IP
+/// address, as rustls does).
+pub fn server_name(host: &str) -> Result<ServerName<'static>> {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    ServerName::try_from(bare.to_owned()).map_err(|_| Error::InvalidHost {
+        host: host.to_owned(),
+        rule: "not a valid TLS server name",
+    })
+}
+
+/// A server configuration: its chain and key from PEM files, and, with `client_ca`, a request
+/// for a client certificate verified against that CA. A client without a certificate is still
+/// served (it may log in with SCRAM or PLAIN), as mongod with
+/// `allowConnectionsWithoutCertificates`.
+pub fn server_config(
+    certificate: &Path,
+    key: &Path,
+    key_password: Option<&Secret>,
+    client_ca: Option<&Path>,
+) -> Result<Arc<rustls::ServerConfig>> {
+    let provider = provider();
+    let chain_pem = read("--tls-cert", certificate)?;
+    let chain = certificates("--tls-cert", certificate, &chain_pem)?;
+    let key_pem = read("--tls-key", key)?;
+    let key = private_key("--tls-key", key, &key_pem, key_password)?;
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError::Handshake(e.to_string()))?;
+    let builder = match client_ca {
+        Some(path) => {
+            let roots = ca_file_roots("--tls-ca", path)?;
+            let verifier =
+                WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                    .allow_unauthenticated()
+                    .build()
+                    .map_err(|e| TlsError::Handshake(e.to_string()))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+        None => builder.with_no_client_auth(),
+    };
+    let config =
+        builder
+            .with_single_cert(chain, key)
+            .map_err(|_| TlsError::KeyDoesNotMatchCertificate {
+                option: "--tls-key",
+            })?;
+    Ok(Arc::new(config))
+}
+
+/// The typed error inside an I/O error from a TLS stream, if there is one.
+/// `client`: the side that saw it is a client (an untrusted certificate is the server's).
+pub fn from_io_error(error: &std::io::Error, client: bool) -> Option<TlsError> {
+    let inner = error.get_ref()?.downcast_ref::<rustls::Error>()?;
+    Some(classify(inner, client))
+}
+
+/// What a rustls error means for the side that saw it (`client`: the server's certificate).
+pub fn classify(error: &rustls::Error, client: bool) -> TlsError {
+    match error {
+        rustls::Error::InvalidCertificate(problem) => {
+            let problem = certificate_problem(problem);
+            if client {
+                TlsError::UntrustedServer(problem)
+            } else {
+                TlsError::UntrustedClient(problem)
+            }
+        }
+        rustls::Error::AlertReceived(alert) => TlsError::RefusedByPeer {
+            alert: format!("{alert:?}"),
+        },
+        other => TlsError::Handshake(other.to_string()),
+    }
+}
+
+fn certificate_problem(error: &CertificateError) -> CertificateProblem {
+    match error {
+        CertificateError::UnknownIssuer => CertificateProblem::UnknownIssuer,
+        CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
+            CertificateProblem::Expired
+        }
+        CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+            CertificateProblem::NotValidYet
+        }
+        CertificateError::NotValidForName => CertificateProblem::NameMismatch {
+            expected: String::new(),
+            presented: Vec::new(),
+        },
+        CertificateError::NotValidForNameContext {
+            expected,
+            presented,
+        } => CertificateProblem::NameMismatch {
+            expected: match expected {
+                ServerName::DnsName(name) => name.as_ref().to_owned(),
+                ServerName::IpAddress(ip) => std::net::IpAddr::from(*ip).to_string(),
+                other => format!("{other:?}"),
+            },
+            presented: presented.iter().map(|name| bare_name(name)).collect(),
+        },
+        CertificateError::Revoked => CertificateProblem::Revoked,
+        other => CertificateProblem::Other(format!("{other:?}")),
+    }
+}
+
+/// `localhost` out of rustls' `DnsName("localhost")` (and the same for IP addresses).
+fn bare_name(presented: &str) -> String {
+    presented
+        .split_once('(')
+        .and_then(|(_, rest)| rest.strip_suffix(')'))
+        .map(|inner| inner.trim_matches('"').to_owned())
+        .unwrap_or_else(|| presented.to_owned())
+}
+
+/// The relaxed checks: `tlsAllowInvalidHostnames` (a chain verifier: the chain is checked, the
+/// name is not) and `tlsAllowInvalidCertificates` / `tlsInsecure` (none: any certificate). The
+/// handshake signatures are checked either way, so the peer must hold the key of the
+/// certificate it shows.
+#[derive(Debug)]
+struct RelaxedVerifier {
+    chain: Option<Arc<WebPkiServerVerifier>>,
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl ServerCertVerifier for RelaxedVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
+        let Some(chain) = &self.chain else {
+            return Ok(ServerCertVerified::assertion());
+        };
+        match chain.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
+            // webpki checks the name only once the chain is valid.
+            Err(rustls::Error::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+            )) => Ok(ServerCertVerified::assertion()),
+            other => other,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}

@@ -1,0 +1,508 @@
+//! The embedded server on tokio: accepts connections, reassembles messages with the wire
+//! decoder and lets a [`Session`] answer them.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicI32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, ToSocketAddrs};
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinHandle;
+use zeroize::Zeroizing;
+
+use mongodb_auth::random::{BoxedRandom, SecureRandom};
+use mongodb_auth::server::danger::Misbehavior;
+use mongodb_auth::server::{AuthEvent, AuthLog, Session, SessionConfig, UserStore};
+use mongodb_auth::wire::{self, MessageDecoder, OP_MSG, OP_QUERY};
+
+/// Limits and behaviour of a [`Server`].
+pub struct ServerConfig {
+    users: UserStore,
+    /// At most this many connections at once; further clients wait in the listen backlog.
+    pub max_connections: usize,
+    /// At most this many of them from one IP address, so one peer cannot take every slot. A
+    /// connection beyond it is closed at once.
+    pub max_connections_per_peer: usize,
+    /// A connection must have logged in this long after it opened, or it is closed: an idle,
+    /// unauthenticated socket holds a slot for no one. (Monitoring connections, which never
+    /// authenticate, reconnect.)
+    pub login_timeout: Duration,
+    /// A connection that sends nothing for this long between requests is closed.
+    pub idle_timeout: Duration,
+    /// Once a request starts arriving, all of it must arrive within this time, so a client that
+    /// trickles bytes cannot hold a connection (and its buffer) forever.
+    pub message_timeout: Duration,
+    /// Requests larger than this are refused and the connection closed. Authentication commands
+    /// are a few hundred bytes; the server stores no data.
+    pub max_message_size: usize,
+    /// Deliberate misbehavior, for tests of clients (see [`mongodb_auth::server::danger`]).
+    pub misbehavior: Option<Misbehavior>,
+    auth_log: Option<AuthLog>,
+    random: Option<BoxedRandom>,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    aws: Option<mongodb_auth::server::AwsSettings>,
+    oidc: Vec<mongodb_auth::server::oidc::OidcSettings>,
+    gssapi: Option<mongodb_auth::server::gssapi::GssapiSettings>,
+}
+
+impl std::fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("max_connections", &self.max_connections)
+            .field("max_connections_per_peer", &self.max_connections_per_peer)
+            .field("login_timeout", &self.login_timeout)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("message_timeout", &self.message_timeout)
+            .field("max_message_size", &self.max_message_size)
+            .field("misbehavior", &self.misbehavior)
+            .field("tls", &self.tls.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServerConfig {
+    /// Serves `users` with default limits: 256 connections, 64 of them per peer address, 20
+    /// seconds to log in, 5 minutes idle, 30 seconds per request, 1 MiB per request.
+    pub fn new(users: UserStore) -> Self {
+        ServerConfig {
+            users,
+            max_connections: 256,
+            max_connections_per_peer: 64,
+            login_timeout: Duration::from_secs(20),
+            idle_timeout: Duration::from_secs(300),
+            message_timeout: Duration::from_secs(30),
+            max_message_size: 1024 * 1024,
+            misbehavior: None,
+            auth_log: None,
+            random: None,
+            tls: None,
+            aws: None,
+            oidc: Vec::new(),
+            gssapi: None,
+        }
+    }
+
+    /// Accepts GSSAPI (see [`mongodb_auth::server::gssapi`]).
+    pub fn gssapi(mut self, settings: mongodb_auth::server::gssapi::GssapiSettings) -> Self {
+        self.gssapi = Some(settings);
+        self
+    }
+
+    /// Accepts MONGODB-OIDC tokens of this identity provider (see [`mongodb_auth::server::oidc`]); call it
+    /// again for each further provider.
+    pub fn oidc(mut self, settings: mongodb_auth::server::oidc::OidcSettings) -> Self {
+        self.oidc.push(settings);
+        self
+    }
+
+    /// Accepts MONGODB-AWS (see [`mongodb_auth::server::aws`]).
+    pub fn aws(mut self, settings: mongodb_auth::server::AwsSettings) -> Self {
+        self.aws = Some(settings);
+        self
+    }
+
+    /// Serves TLS with this configuration (see [`mongodb_auth_io::tls::server_config`]): every connection
+    /// must start with a TLS handshake. When the configuration asks for client certificates,
+    /// the subject of a verified one is what MONGODB-X509 logs in.
+    pub fn tls(mut self, config: Arc<rustls::ServerConfig>) -> Self {
+        self.tls = Some(config);
+        self
+    }
+
+    /// Draws server nonces and decoys from `random` instead of
+    /// [`SystemRandom`](mongodb_auth::random::SystemRandom).
+    pub fn random(mut self, random: impl SecureRandom + Send + Sync + 'static) -> Self {
+        self.random = Some(Box::new(random));
+        self
+    }
+
+    /// Calls `log` for every login and refusal (with the reason the client is not told).
+    pub fn auth_log(mut self, log: impl Fn(&AuthEvent) + Send + Sync + 'static) -> Self {
+        self.auth_log = Some(Arc::new(log));
+        self
+    }
+}
+
+struct Shared {
+    session: Arc<SessionConfig>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    login_timeout: Duration,
+    max_connections_per_peer: usize,
+    per_peer: Mutex<HashMap<IpAddr, usize>>,
+    idle_timeout: Duration,
+    message_timeout: Duration,
+    max_message_size: usize,
+    next_connection_id: AtomicI32,
+    accepted: AtomicU64,
+    /// One permit per connection that may open; the accept loop holds one while it waits.
+    slots: Arc<Semaphore>,
+    active: AtomicUsize,
+}
+
+/// Counts a connection as open for as long as it lives, however its task ends.
+struct Open<'a>(&'a AtomicUsize);
+
+impl<'a> Open<'a> {
+    fn new(active: &'a AtomicUsize) -> Self {
+        active.fetch_add(1, Ordering::Relaxed);
+        Open(active)
+    }
+}
+
+impl Drop for Open<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// The address a peer is counted under: an IPv4 address (an IPv4-mapped IPv6 one included) as
+/// is, an IPv6 address by its /64, which one host or site usually holds whole.
+fn peer_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let segments = v6.segments();
+                IpAddr::V6(std::net::Ipv6Addr::new(
+                    segments[0],
+                    segments[1],
+                    segments[2],
+                    segments[3],
+                    0,
+                    0,
+                    0,
+                    0,
+                ))
+            }
+        },
+    }
+}
+
+/// One connection of a peer address, counted for as long as it lives.
+struct PeerSlot {
+    shared: Arc<Shared>,
+    peer: IpAddr,
+}
+
+impl PeerSlot {
+    /// Counts a connection from `peer`, or `None` when that peer already holds its share.
+    fn take(shared: &Arc<Shared>, peer: IpAddr) -> Option<PeerSlot> {
+        let mut counts = shared.peers();
+        let count = counts.entry(peer).or_insert(0);
+        if *count >= shared.max_connections_per_peer {
+            return None;
+        }
+        *count += 1;
+        Some(PeerSlot {
+            shared: shared.clone(),
+            peer,
+        })
+    }
+}
+
+impl Drop for PeerSlot {
+    fn drop(&mut self) {
+        let mut counts = self.shared.peers();
+        if let Some(count) = counts.get_mut(&self.peer) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                counts.remove(&self.peer);
+            }
+        }
+    }
+}
+
+impl Shared {
+    fn peers(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, usize>> {
+        // Each update is a single map operation: a poisoned map is still consistent.
+        self.per_peer.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A running embedded server.
+///
+/// ```
+/// # async fn run() -> std::io::Result<()> {
+/// use mongodb_auth::random::SystemRandom;
+/// use mongodb_auth::server::{User, UserStore};
+/// use mongodb_auth_server::{Server, ServerConfig};
+/// use mongodb_auth::{ScramVariant, Secret};
+///
+/// let mut users = UserStore::new();
+/// users.insert(User::new("admin", "alice", &Secret::new("pencil"), &[ScramVariant::Sha256], &mut SystemRandom).unwrap());
+/// let server = Server::bind("127.0.0.1:0", ServerConfig::new(users)).await?;
+/// println!("listening on {}", server.local_addr());
+/// server.shutdown().await;
+/// # Ok(()) }
+/// ```
+pub struct Server {
+    local_addr: SocketAddr,
+    shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl Server {
+    /// Listens on `addr` (port 0 picks a free port) and serves until [`shutdown`](Self::shutdown)
+    /// or drop.
+    pub async fn bind(addr: impl ToSocketAddrs, config: ServerConfig) -> std::io::Result<Server> {
+        let listener = TcpListener::bind(addr).await?;
+        let local_addr = listener.local_addr()?;
+        let mut session = match config.random {
+            Some(random) => SessionConfig::with_random(config.users, random),
+            None => SessionConfig::new(config.users),
+        };
+        session.misbehave(config.misbehavior);
+        {
+            session.aws = config.aws;
+        }
+        {
+            session.oidc = config.oidc;
+        }
+        session.gssapi = config.gssapi;
+        session.auth_log = config.auth_log;
+        let shared = Arc::new(Shared {
+            session: Arc::new(session),
+            tls: config.tls.map(tokio_rustls::TlsAcceptor::from),
+            login_timeout: config.login_timeout,
+            max_connections_per_peer: config.max_connections_per_peer.max(1),
+            per_peer: Mutex::new(HashMap::new()),
+            idle_timeout: config.idle_timeout,
+            message_timeout: config.message_timeout,
+            max_message_size: config.max_message_size,
+            next_connection_id: AtomicI32::new(1),
+            accepted: AtomicU64::new(0),
+            slots: Arc::new(Semaphore::new(config.max_connections.max(1))),
+            active: AtomicUsize::new(0),
+        });
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(accept_loop(listener, shared.clone(), stopped));
+        Ok(Server {
+            local_addr,
+            shared,
+            stop,
+            task,
+        })
+    }
+
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Changes how the server misbehaves, from the next command on (see [`mongodb_auth::server::danger`]):
+    /// a test arms a fail point between two operations.
+    pub fn misbehave(&self, misbehavior: Option<Misbehavior>) {
+        self.shared.session.misbehave(misbehavior);
+    }
+
+    /// Connections open now.
+    pub fn active_connections(&self) -> usize {
+        self.shared.active.load(Ordering::Relaxed)
+    }
+
+    /// Connections accepted since the start.
+    pub fn accepted_connections(&self) -> u64 {
+        self.shared.accepted.load(Ordering::Relaxed)
+    }
+
+    /// Stops accepting, closes every connection and waits for the server task.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        let _ = (&mut self.task).await;
+    }
+
+    /// Serves until the process is interrupted (for the `serve` command).
+    pub async fn run_forever(mut self) {
+        let _ = (&mut self.task).await;
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let mut connections = tokio::task::JoinSet::new();
+    loop {
+        let permit = tokio::select! {
+            _ = stopped.changed() => break,
+            permit = shared.slots.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+        };
+        let (stream, peer) = tokio::select! {
+            _ = stopped.changed() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                // Out of file descriptors and the like: wait a moment rather than spin.
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        shared.accepted.fetch_add(1, Ordering::Relaxed);
+        let Some(peer_slot) = PeerSlot::take(&shared, peer_key(peer.ip())) else {
+            // This peer holds its share: close at once, and the slot goes back.
+            drop(stream);
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let shared = shared.clone();
+        let mut stopped = stopped.clone();
+        connections.spawn(async move {
+            let _permit = permit;
+            let _peer_slot = peer_slot;
+            let _open = Open::new(&shared.active);
+            tokio::select! {
+                _ = stopped.changed() => {}
+                _ = serve(stream, &shared) => {}
+            }
+        });
+        // Reap finished connections so the set does not grow without bound.
+        while connections.try_join_next().is_some() {}
+    }
+    connections.shutdown().await;
+}
+
+/// Serves one connection, after its TLS handshake when the server speaks TLS.
+async fn serve(stream: tokio::net::TcpStream, shared: &Shared) {
+    let connection_id = shared.next_connection_id.fetch_add(1, Ordering::Relaxed);
+    let login_deadline = Instant::now() + shared.login_timeout;
+    let mut session = Session::new(shared.session.clone(), connection_id);
+    let Some(acceptor) = &shared.tls else {
+        return serve_connection(stream, shared, session, login_deadline).await;
+    };
+    let handshake = tokio::time::timeout(shared.message_timeout, acceptor.accept(stream)).await;
+    match handshake {
+        Ok(Ok(tls)) => {
+            let subject = tls
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|chain| chain.first())
+                .and_then(|leaf| mongodb_auth::x509::certificate_subject(leaf).ok());
+            session.set_client_certificate_subject(subject);
+            serve_connection(tls, shared, session, login_deadline).await;
+        }
+        Ok(Err(e)) => {
+            let reason = match mongodb_auth_io::tls::from_io_error(&e, false) {
+                Some(tls) => tls.to_string(),
+                None => e.to_string(),
+            };
+            session.log_tls_failure(reason);
+        }
+        Err(_) => session.log_tls_failure("the handshake timed out".into()),
+    }
+}
+
+/// Serves one connection until the client closes it, goes idle, fails to log in in time, or
+/// sends something invalid.
+async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    shared: &Shared,
+    session: Session,
+    login_deadline: Instant,
+) {
+    let mut session = Some(session);
+    let mut decoder = MessageDecoder::requests().max_size(shared.max_message_size);
+    // Requests may carry passwords (PLAIN): the read buffer is wiped when the connection ends.
+    let mut buffer = Zeroizing::new(vec![0u8; 16 * 1024]);
+    let mut reply_id: i32 = 1;
+    loop {
+        let authenticated = session.as_ref().is_some_and(Session::is_authenticated);
+        // Checked before every request, not only while waiting for bytes: a client that keeps
+        // requests queued would otherwise never wait.
+        if !authenticated && Instant::now() >= login_deadline {
+            return;
+        }
+        let deadline = (!authenticated).then_some(login_deadline);
+        let Some(message) =
+            read_message(&mut stream, &mut decoder, &mut buffer, shared, deadline).await
+        else {
+            return;
+        };
+        // Commands run on the blocking pool: a PLAIN check is a full PBKDF2, which must not
+        // stall the runtime's workers.
+        let Some(mut moved) = session.take() else {
+            return;
+        };
+        let handled = tokio::task::spawn_blocking(move || {
+            let now = SystemTime::now();
+            let reply = match message.op_code {
+                OP_MSG => {
+                    let body = moved.handle_op_msg(message.body(), now);
+                    (!message.more_to_come)
+                        .then(|| wire::encode_reply(&body, reply_id, message.request_id))
+                }
+                OP_QUERY => {
+                    let collection = message.collection.as_deref().unwrap_or_default();
+                    let body = moved.handle_op_query(collection, message.body(), now);
+                    Some(wire::encode_legacy_reply(
+                        &body,
+                        reply_id,
+                        message.request_id,
+                    ))
+                }
+                _ => None,
+            };
+            (reply, moved)
+        })
+        .await;
+        let Ok((reply, returned)) = handled else {
+            return;
+        };
+        session = Some(returned);
+        let Some(reply) = reply else { continue };
+        reply_id = reply_id.wrapping_add(1);
+        let Ok(reply) = reply else { return };
+        match tokio::time::timeout(shared.message_timeout, stream.write_all(&reply)).await {
+            Ok(Ok(())) => {}
+            _ => return,
+        }
+    }
+}
+
+/// The next whole request, or `None` when the connection is to be closed (closed by the client,
+/// idle too long, too slow to send a request, or invalid).
+async fn read_message<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    decoder: &mut MessageDecoder,
+    buffer: &mut [u8],
+    shared: &Shared,
+    login_deadline: Option<Instant>,
+) -> Option<wire::Message> {
+    // A message may already be buffered (a client can pipeline); read only when not.
+    let mut next = decoder.push(&[]);
+    let mut deadline = (decoder.buffered() > 0).then(|| Instant::now() + shared.message_timeout);
+    while let Ok(None) = next {
+        let wait = match deadline {
+            Some(deadline) => deadline.saturating_duration_since(Instant::now()),
+            None => shared.idle_timeout,
+        };
+        let wait = match login_deadline {
+            Some(login) => wait.min(login.saturating_duration_since(Instant::now())),
+            None => wait,
+        };
+        match tokio::time::timeout(wait, stream.read(buffer)).await {
+            Ok(Ok(n)) if n > 0 => next = decoder.push(buffer.get(..n).unwrap_or_default()),
+            _ => return None,
+        }
+        if deadline.is_none() && decoder.buffered() > 0 {
+            deadline = Some(Instant::now() + shared.message_timeout);
+        }
+    }
+    next.ok().flatten()
+}

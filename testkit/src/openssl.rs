@@ -1,0 +1,193 @@
+//! Certificates made by the `openssl` command-line tool: a second, independent producer next to
+//! rcgen (through `devpki`), and the reference for RFC 2253 subjects.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Runs `openssl` with `args` in `dir`; panics with its output when it fails.
+pub fn openssl(dir: &Path, args: &[&str]) -> String {
+    let output = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("the openssl command is installed");
+    assert!(
+        output.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// The subject as `openssl x509 -noout -subject -nameopt RFC2253` prints it.
+pub fn subject_of(dir: &Path, certificate: &Path) -> String {
+    let out = openssl(
+        dir,
+        &[
+            "x509",
+            "-noout",
+            "-subject",
+            "-nameopt",
+            "RFC2253",
+            "-in",
+            certificate.to_str().unwrap(),
+        ],
+    );
+    out.trim()
+        .strip_prefix("subject=")
+        .unwrap_or(out.trim())
+        .to_owned()
+}
+
+/// A CA made by openssl in `dir`: `ca.pem`, `ca.key`.
+pub struct OpensslCa {
+    pub dir: PathBuf,
+}
+
+impl OpensslCa {
+    pub fn new(dir: &Path) -> OpensslCa {
+        std::fs::create_dir_all(dir).unwrap();
+        openssl(
+            dir,
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+                "-days",
+                "2",
+                "-subj",
+                "/O=openssl/CN=openssl test CA",
+            ],
+        );
+        OpensslCa {
+            dir: dir.to_owned(),
+        }
+    }
+
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.join("ca.pem")
+    }
+
+    /// Signs `NAME.csr` into `NAME.crt` with `extensions` (an openssl extension section text).
+    fn sign(&self, name: &str, extensions: &str) {
+        let ext_file = self.dir.join(format!("{name}.ext"));
+        std::fs::write(&ext_file, extensions).unwrap();
+        openssl(
+            &self.dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &format!("{name}.csr"),
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-out",
+                &format!("{name}.crt"),
+                "-extfile",
+                ext_file.to_str().unwrap(),
+            ],
+        );
+    }
+
+    /// A server certificate for `localhost` and 127.0.0.1: (`server.crt`, `server.key`).
+    pub fn server(&self) -> (PathBuf, PathBuf) {
+        openssl(
+            &self.dir,
+            &[
+                "req",
+                "-new",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                "server.key",
+                "-out",
+                "server.csr",
+                "-subj",
+                "/CN=localhost",
+            ],
+        );
+        self.sign(
+            "server",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+        );
+        (self.dir.join("server.crt"), self.dir.join("server.key"))
+    }
+
+    /// A client certificate for `subject` (openssl's `/A=B/C=D` form) whose key is of `kind`:
+    /// `pkcs8`, `rsa-pkcs1`, `ec-sec1`, or `encrypted` (PKCS#8 with AES-256-CBC under
+    /// `password`). Returns the file holding the certificate and the key.
+    pub fn client(&self, name: &str, subject: &str, kind: &str, password: &str) -> PathBuf {
+        let key = format!("{name}.key");
+        match kind {
+            "rsa-pkcs1" => {
+                openssl(&self.dir, &["genrsa", "-traditional", "-out", &key, "2048"]);
+            }
+            _ => {
+                openssl(
+                    &self.dir,
+                    &[
+                        "genpkey",
+                        "-algorithm",
+                        "EC",
+                        "-pkeyopt",
+                        "ec_paramgen_curve:P-256",
+                        "-out",
+                        &key,
+                    ],
+                );
+            }
+        }
+        openssl(
+            &self.dir,
+            &[
+                "req",
+                "-new",
+                "-key",
+                &key,
+                "-out",
+                &format!("{name}.csr"),
+                "-subj",
+                subject,
+                "-multivalue-rdn",
+            ],
+        );
+        self.sign(name, "extendedKeyUsage=clientAuth\n");
+        let key_pem = match kind {
+            "ec-sec1" => openssl(&self.dir, &["ec", "-in", &key]),
+            "encrypted" => openssl(
+                &self.dir,
+                &[
+                    "pkcs8",
+                    "-topk8",
+                    "-v2",
+                    "aes-256-cbc",
+                    "-in",
+                    &key,
+                    "-passout",
+                    &format!("pass:{password}"),
+                ],
+            ),
+            _ => std::fs::read_to_string(self.dir.join(&key)).unwrap(),
+        };
+        let certificate = std::fs::read_to_string(self.dir.join(format!("{name}.crt"))).unwrap();
+        let path = self.dir.join(format!("{name}.pem"));
+        std::fs::write(&path, format!("{certificate}{key_pem}")).unwrap();
+        path
+    }
+}
