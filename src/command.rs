@@ -8,7 +8,7 @@ use bson::spec::BinarySubtype;
 use bson::{RawBinaryRef, RawBsonRef, RawDocument, RawDocumentBuf, rawdoc};
 use zeroize::Zeroizing;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ProtocolViolation, Result, ServerReply};
 
 /// One command to send: its BSON body (without `$db`) and the database it runs against.
 ///
@@ -92,7 +92,7 @@ pub(crate) fn binary(bytes: &[u8]) -> RawBinaryRef<'_> {
 
 /// The reply bytes as a document.
 pub(crate) fn reply_document(reply: &[u8]) -> Result<&RawDocument> {
-    RawDocument::from_bytes(reply).map_err(|_| Error::protocol("the reply is not a BSON document"))
+    RawDocument::from_bytes(reply).map_err(|_| Error::protocol(ProtocolViolation::ReplyNotBson))
 }
 
 /// The error code of a failed reply (`ok` other than 1), if it is one.
@@ -123,12 +123,12 @@ pub(crate) fn check_ok(doc: &RawDocument) -> Result<()> {
         Ok(Some(RawBsonRef::Int64(v))) => Some(v == 1),
         Ok(Some(RawBsonRef::Boolean(v))) => Some(v),
         Ok(None) => None,
-        _ => return Err(Error::protocol("`ok` in the reply is not a number")),
+        _ => return Err(Error::protocol(ProtocolViolation::OkNotNumber)),
     };
     let legacy_error = matches!(doc.get("$err"), Ok(Some(_)));
     match ok {
         Some(true) if !legacy_error => Ok(()),
-        None if !legacy_error => Err(Error::protocol("the reply has no `ok` field")),
+        None if !legacy_error => Err(Error::protocol(ProtocolViolation::MissingOk)),
         _ => {
             let text = |key: &str| match doc.get(key) {
                 Ok(Some(RawBsonRef::String(s))) => s.to_owned(),
@@ -148,10 +148,22 @@ pub(crate) fn check_ok(doc: &RawDocument) -> Result<()> {
                 m if m.is_empty() => text("$err"),
                 m => m,
             };
+            let labels = match doc.get("errorLabels") {
+                Ok(Some(RawBsonRef::Array(labels))) => labels
+                    .into_iter()
+                    .filter_map(|label| match label {
+                        Ok(RawBsonRef::String(label)) => Some(label.to_owned()),
+                        _ => None,
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            };
             Err(Error::Server {
                 code,
                 code_name: text("codeName"),
                 message,
+                labels,
+                reply: ServerReply(doc.as_bytes().to_vec()),
             })
         }
     }
@@ -161,7 +173,7 @@ pub(crate) fn check_ok(doc: &RawDocument) -> Result<()> {
 pub fn authenticated_users(connection_status_reply: &[u8]) -> Result<Vec<(String, String)>> {
     let doc = reply_document(connection_status_reply)?;
     check_ok(doc)?;
-    let malformed = || Error::protocol("connectionStatus has no authInfo.authenticatedUsers array");
+    let malformed = || Error::protocol(ProtocolViolation::MalformedConnectionStatus);
     let auth_info = match doc.get("authInfo") {
         Ok(Some(RawBsonRef::Document(info))) => info,
         _ => return Err(malformed()),

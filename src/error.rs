@@ -87,7 +87,8 @@ pub enum Error {
     Scram(#[from] ScramError),
 
     /// The server answered a command with `ok: 0`. Code 18 (`AuthenticationFailed`) means the
-    /// credentials were refused; [`Error::kind`] tells it apart from other failures.
+    /// credentials were refused; [`Error::kind`] tells it apart from other failures. The labels
+    /// and the whole reply are kept for a driver's retry and server-selection logic.
     #[error("server error {code} ({code_name}): {message}")]
     Server {
         /// The server's error code.
@@ -96,15 +97,15 @@ pub enum Error {
         code_name: String,
         /// The server's message.
         message: String,
+        /// `errorLabels` (`RetryableWriteError`, `ResetPool`, ...), in the server's order.
+        labels: Vec<String>,
+        /// The reply, as BSON bytes.
+        reply: ServerReply,
     },
 
-    /// A server reply breaks the authentication conversation (a field missing or of the wrong
-    /// type, a conversation that ends too early or goes on too long).
-    #[error("protocol violation: {rule}")]
-    Protocol {
-        /// The rule that was broken.
-        rule: String,
-    },
+    /// A server reply breaks the authentication conversation: the rule it broke.
+    #[error("protocol violation: {0}")]
+    Protocol(ProtocolViolation),
 
     /// The bytes on the connection are not a valid MongoDB wire message.
     #[error("wire protocol: {0}")]
@@ -125,6 +126,14 @@ pub enum Error {
         "handle_key was given keys from another key derivation than the one this authenticator asked for"
     )]
     ForeignKeys,
+
+    /// The caller passed something a method does not take (hello fields that are not a BSON
+    /// document, an answer to another ask): a bug in the caller.
+    #[error("invalid input: {rule}")]
+    InvalidInput {
+        /// The rule that was broken.
+        rule: &'static str,
+    },
 
     /// The caller's loop met a [`Step`](crate::Step) it does not handle (a step added by a newer
     /// version of this crate, or one for a feature the caller did not expect).
@@ -157,16 +166,13 @@ pub enum Error {
     /// MONGODB-OIDC could not get a token (a callback failed or returned nothing usable, a
     /// built-in environment's file or endpoint failed), the server's `IdpInfo` is malformed, or
     /// the host is not in `ALLOWED_HOSTS`.
-    #[error("MONGODB-OIDC: {reason}")]
-    Oidc {
-        /// What went wrong, and which rule it breaks.
-        reason: String,
-    },
+    #[error("MONGODB-OIDC: {0}")]
+    Oidc(#[from] OidcError),
 
     /// GSSAPI (Kerberos) failed on the client: no credential, an unknown service, a context that
     /// could not be established, a bad security-layer message.
     #[error("GSSAPI: {0}")]
-    Gssapi(crate::gssapi::GssapiError),
+    Gssapi(#[from] GssapiError),
 
     /// TLS could not be set up: a file or key of the configuration, or the handshake itself
     /// (a server certificate that is not trusted says why).
@@ -313,6 +319,197 @@ pub enum WireError {
     CommandHasDb,
 }
 
+/// A reply of the server as BSON bytes, kept in an error (its `Debug` shows only its size).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct ServerReply(pub(crate) Vec<u8>);
+
+impl ServerReply {
+    /// The reply document's bytes (empty when the error did not come from a reply).
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ServerReply {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ServerReply({} bytes)", self.0.len())
+    }
+}
+
+/// How a server broke the wire or authentication protocol, one variant per rule (as rustls names
+/// `PeerMisbehaved`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProtocolViolation {
+    /// A reply is not a BSON document.
+    #[error("the reply is not a BSON document")]
+    ReplyNotBson,
+    /// A reply's `ok` is not a number (or a boolean).
+    #[error("`ok` in the reply is not a number")]
+    OkNotNumber,
+    /// A reply has no `ok` field (and no legacy `$err`).
+    #[error("the reply has no `ok` field")]
+    MissingOk,
+    /// A SASL reply lacks a field, or has it with the wrong type.
+    #[error("the SASL reply has no {field}")]
+    MissingSaslField {
+        /// The field, with the type it must have (`boolean done`, ...).
+        field: &'static str,
+    },
+    /// The server changed the `conversationId` in the middle of a conversation.
+    #[error("the server changed the conversationId mid-conversation")]
+    ConversationIdChanged,
+    /// The server said `done` before the client could verify it (SCRAM's server signature, the
+    /// GSSAPI security layer).
+    #[error("the server ended the conversation before the client could verify it")]
+    EndedEarly,
+    /// The server did not end the conversation when the mechanism says it must.
+    #[error("the server did not end the conversation when it should have")]
+    DidNotEnd,
+    /// SCRAM's final empty exchange (rule G11) got a payload.
+    #[error("the final empty exchange got a non-empty payload")]
+    NonEmptyFinalExchange,
+    /// `speculativeAuthenticate` in the hello reply is not a document.
+    #[error("speculativeAuthenticate in the hello reply is not a document")]
+    SpeculativeNotDocument,
+    /// The hello reply answers a `speculativeAuthenticate` the client did not send.
+    #[error("the server answered a speculativeAuthenticate that was not sent")]
+    UnsolicitedSpeculative,
+    /// A `connectionStatus` reply has no `authInfo.authenticatedUsers` array of `{user, db}`.
+    #[error("connectionStatus has no authInfo.authenticatedUsers array")]
+    MalformedConnectionStatus,
+}
+
+/// What went wrong in MONGODB-OIDC, one variant per cause.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum OidcError {
+    /// The credential has neither `ENVIRONMENT` nor a callback (rule L2).
+    #[error("the credential has neither ENVIRONMENT nor a callback (rule L2)")]
+    NoTokenSource,
+    /// The credential declares a callback, and the options passed to the authenticator hold none
+    /// for its flow (or hold one it does not declare).
+    #[error("the credential's {flow} callback is not in the authenticator's options")]
+    CallbackMissing {
+        /// `machine` or `human`.
+        flow: &'static str,
+    },
+    /// The callback failed (or panicked).
+    #[error("the callback failed: {reason}")]
+    CallbackFailed {
+        /// What it said.
+        reason: String,
+    },
+    /// The callback returned an empty access token (rule L11).
+    #[error("the callback returned no access token (rule L11)")]
+    EmptyAccessToken,
+    /// `ENVIRONMENT` names no environment of rule L3.
+    #[error("ENVIRONMENT must be test, azure, gcp or k8s, not `{environment}` (rule L3)")]
+    UnknownEnvironment {
+        /// What it named.
+        environment: String,
+    },
+    /// A built-in environment needs a variable that is not set.
+    #[error("ENVIRONMENT:{environment} needs {needs}, which is not set (rule L7)")]
+    EnvironmentIncomplete {
+        /// The environment.
+        environment: &'static str,
+        /// The variable or property it needs (`OIDC_TOKEN_FILE`, `TOKEN_RESOURCE`).
+        needs: &'static str,
+    },
+    /// A built-in environment's token file does not exist or is not UTF-8.
+    #[error("the {environment} token file {problem}")]
+    TokenFile {
+        /// The environment.
+        environment: &'static str,
+        /// `does not exist`, `is not UTF-8`.
+        problem: &'static str,
+    },
+    /// A built-in environment's metadata endpoint answered with an error.
+    #[error("the {environment} metadata endpoint answered {status}: {body}")]
+    EndpointRefused {
+        /// The environment.
+        environment: &'static str,
+        /// The HTTP status.
+        status: u16,
+        /// The start of the body (512 bytes at most).
+        body: String,
+    },
+    /// A built-in environment's file or endpoint could not be read at all.
+    #[error("the {environment} token source is unavailable: {reason}")]
+    SourceUnavailable {
+        /// The environment.
+        environment: &'static str,
+        /// Why (the caller's answer to the ask).
+        reason: String,
+    },
+    /// A built-in environment's metadata reply has no usable token.
+    #[error("the {environment} metadata reply {rule}")]
+    MalformedTokenReply {
+        /// The environment.
+        environment: &'static str,
+        /// What is wrong with it.
+        rule: &'static str,
+    },
+    /// The server's `IdpInfo` breaks rule L15.
+    #[error("the server's IdpInfo {rule}")]
+    MalformedIdpInfo {
+        /// What is wrong with it.
+        rule: &'static str,
+    },
+    /// The human flow would send a token to a host not in `ALLOWED_HOSTS` (rule L6).
+    #[error(
+        "the host `{host}` is not in ALLOWED_HOSTS {allowed:?}; no token is sent to it (rule L6)"
+    )]
+    HostNotAllowed {
+        /// The host connected to.
+        host: String,
+        /// The allowed patterns.
+        allowed: Vec<String>,
+    },
+    /// The human flow needs the server's host to check `ALLOWED_HOSTS`, and the caller gave
+    /// none ([`AuthOptions::server_host`](crate::AuthOptions::server_host)).
+    #[error(
+        "the human flow needs the server's host to check ALLOWED_HOSTS (AuthOptions::server_host)"
+    )]
+    NoServerHost,
+}
+
+/// Why GSSAPI failed, by phase: each is told apart by the caller.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum GssapiError {
+    /// No credential could be acquired: no ticket in the cache, a keytab without the
+    /// principal, a wrong password, a principal the KDC does not know.
+    #[error("no Kerberos credential for `{principal}`: {message}")]
+    Credentials {
+        /// The client principal.
+        principal: String,
+        /// The library's own message (major and minor status).
+        message: String,
+    },
+    /// The KDC knows no such service: the service name, host or realm is wrong.
+    #[error("the KDC knows no service `{service}`: {message}")]
+    UnknownService {
+        /// The service principal asked for.
+        service: String,
+        /// The library's own message.
+        message: String,
+    },
+    /// Establishing the context failed for another reason.
+    #[error("the GSS context failed: {message}")]
+    Context {
+        /// The library's own message.
+        message: String,
+    },
+    /// The security-layer message breaks RFC 4752 section 3.1.
+    #[error("the security-layer message {rule}")]
+    SecurityLayer {
+        /// Which rule.
+        rule: &'static str,
+    },
+}
+
 /// What went wrong in MONGODB-AWS.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -345,6 +542,9 @@ pub enum AwsError {
     NoCredentials {
         /// Where the crate looked.
         tried: String,
+        /// A source that may have had credentials could not be reached (the instance metadata
+        /// endpoint timed out, say): trying again may help.
+        unreachable: bool,
     },
     /// A source had part of a credential.
     #[error("incomplete AWS credentials from {origin}: {rule}")]
@@ -486,30 +686,147 @@ pub enum CertificateProblem {
     Other(String),
 }
 
+impl ScramError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            ScramError::ServerSignatureMismatch => ErrorKind::MutualAuthenticationFailed,
+            ScramError::ServerError { .. } => ErrorKind::AuthenticationFailed,
+            ScramError::InvalidPassword | ScramError::InvalidNonce => ErrorKind::Configuration,
+            ScramError::Malformed(_)
+            | ScramError::MissingAttribute(_)
+            | ScramError::MandatoryExtension
+            | ScramError::InvalidBase64(_)
+            | ScramError::EmptySalt
+            | ScramError::InvalidIterationCount
+            | ScramError::IterationCountTooLow { .. }
+            | ScramError::IterationCountTooHigh { .. }
+            | ScramError::NonceMismatch
+            | ScramError::EmptyServerNonce => ErrorKind::Protocol,
+        }
+    }
+}
+
+impl AwsError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            AwsError::MalformedServerFirst(_)
+            | AwsError::ServerNonceLength { .. }
+            | AwsError::ServerNonceMismatch
+            | AwsError::InvalidHost { .. }
+            | AwsError::MalformedClientFinal(_) => ErrorKind::Protocol,
+            AwsError::NoCredentials {
+                unreachable: true, ..
+            }
+            | AwsError::MalformedCredentials(_)
+            | AwsError::Unavailable { .. } => ErrorKind::CredentialUnavailable,
+            AwsError::NoCredentials {
+                unreachable: false, ..
+            }
+            | AwsError::IncompleteCredentials { .. }
+            | AwsError::Signing(_)
+            | AwsError::MalformedFile { .. } => ErrorKind::Configuration,
+        }
+    }
+}
+
+impl OidcError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            OidcError::NoTokenSource
+            | OidcError::CallbackMissing { .. }
+            | OidcError::EmptyAccessToken
+            | OidcError::UnknownEnvironment { .. }
+            | OidcError::EnvironmentIncomplete { .. }
+            | OidcError::HostNotAllowed { .. } => ErrorKind::Configuration,
+            OidcError::CallbackFailed { .. }
+            | OidcError::TokenFile { .. }
+            | OidcError::EndpointRefused { .. }
+            | OidcError::SourceUnavailable { .. }
+            | OidcError::MalformedTokenReply { .. } => ErrorKind::CredentialUnavailable,
+            OidcError::MalformedIdpInfo { .. } => ErrorKind::Protocol,
+            OidcError::NoServerHost => ErrorKind::Usage,
+        }
+    }
+}
+
+impl GssapiError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            GssapiError::Credentials { .. } | GssapiError::Context { .. } => {
+                ErrorKind::AuthenticationFailed
+            }
+            GssapiError::UnknownService { .. } => ErrorKind::Configuration,
+            GssapiError::SecurityLayer { .. } => ErrorKind::Protocol,
+        }
+    }
+}
+
+impl TlsError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            TlsError::File { .. }
+            | TlsError::NoCertificate { .. }
+            | TlsError::NoPrivateKey { .. }
+            | TlsError::KeyPasswordRequired
+            | TlsError::WrongKeyPassword
+            | TlsError::UnusableKey { .. }
+            | TlsError::KeyDoesNotMatchCertificate { .. }
+            | TlsError::InvalidCertificate { .. } => ErrorKind::Configuration,
+            TlsError::UntrustedServer(_)
+            | TlsError::UntrustedClient(_)
+            | TlsError::RefusedByPeer { .. }
+            | TlsError::Handshake(_) => ErrorKind::Tls,
+        }
+    }
+}
+
 /// The broad class of an [`Error`], for callers that react per class (retry, re-prompt, alert).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ErrorKind {
-    /// The connection string or options are invalid.
+    /// The connection string or options are invalid: fix them, retrying changes nothing.
     Configuration,
     /// The server refused the credentials (`AuthenticationFailed`, code 18).
     AuthenticationFailed,
     /// The server could not prove it knows the password.
     MutualAuthenticationFailed,
-    /// The server failed a command for another reason.
+    /// The server failed a command for another reason (its labels say whether to retry).
     Server,
     /// The peer broke the wire or authentication protocol.
     Protocol,
-    /// The caller drove a state machine out of order.
+    /// The caller drove a state machine out of order, or passed it something it does not take.
     Usage,
-    /// The connection failed (refused, reset, closed).
+    /// The connection failed (refused, reset, closed): a retry may help.
     Io,
-    /// An operation did not finish in time.
+    /// An operation did not finish in time: a retry may help.
     Timeout,
     /// The TLS handshake failed: an untrusted certificate, or the peer refused ours.
     Tls,
-    /// A name did not resolve.
+    /// A name did not resolve: a retry may help.
     Dns,
+    /// A source of credentials or tokens could not give them now (a metadata endpoint down or
+    /// slow, a callback that failed, a process that could not run): a retry may help.
+    CredentialUnavailable,
+}
+
+impl ErrorKind {
+    /// Whether the same operation may succeed if tried again as it is: the connection, the name
+    /// lookup or a credential source failed, not the configuration or the credentials.
+    pub fn is_transient(self) -> bool {
+        match self {
+            ErrorKind::Io
+            | ErrorKind::Timeout
+            | ErrorKind::Dns
+            | ErrorKind::CredentialUnavailable => true,
+            ErrorKind::Configuration
+            | ErrorKind::AuthenticationFailed
+            | ErrorKind::MutualAuthenticationFailed
+            | ErrorKind::Server
+            | ErrorKind::Protocol
+            | ErrorKind::Usage
+            | ErrorKind::Tls => false,
+        }
+    }
 }
 
 /// MongoDB's error code for refused credentials.
@@ -520,66 +837,66 @@ pub const AUTHENTICATION_FAILED: i32 = 18;
 pub const REAUTHENTICATION_REQUIRED: i32 = 391;
 
 impl Error {
-    /// The class of the error.
+    /// The class of the error. Every variant, and every variant of the errors inside them, is
+    /// named here: a new one cannot land without a class.
     pub fn kind(&self) -> ErrorKind {
         match self {
+            Error::InvalidScheme
+            | Error::InvalidHost { .. }
+            | Error::InvalidUserinfo { .. }
+            | Error::InvalidDatabase { .. }
+            | Error::InvalidOption { .. }
+            | Error::ConflictingOptions { .. }
+            | Error::InvalidCredential { .. }
+            | Error::Srv { .. }
+            | Error::UnsupportedMechanism { .. }
+            | Error::Unsupported { .. } => ErrorKind::Configuration,
+            Error::Scram(error) => error.kind(),
             Error::Server {
                 code: AUTHENTICATION_FAILED,
                 ..
             } => ErrorKind::AuthenticationFailed,
             Error::Server { .. } => ErrorKind::Server,
-            Error::Scram(ScramError::ServerSignatureMismatch) => {
-                ErrorKind::MutualAuthenticationFailed
-            }
-            Error::Scram(ScramError::ServerError { .. }) => ErrorKind::AuthenticationFailed,
-            Error::Scram(ScramError::InvalidPassword | ScramError::InvalidNonce) => {
-                ErrorKind::Configuration
-            }
+            Error::Protocol(_) => ErrorKind::Protocol,
             Error::Wire(WireError::CommandHasDb) => ErrorKind::Usage,
-            Error::Aws(
-                AwsError::MalformedServerFirst(_)
-                | AwsError::ServerNonceLength { .. }
-                | AwsError::ServerNonceMismatch
-                | AwsError::InvalidHost { .. }
-                | AwsError::MalformedClientFinal(_),
+            Error::Wire(
+                WireError::TooShort(_)
+                | WireError::TooLarge { .. }
+                | WireError::UnknownOpcode(_)
+                | WireError::ResponseToMismatch { .. }
+                | WireError::UnknownRequiredFlags(_)
+                | WireError::ChecksumMismatch
+                | WireError::Malformed(_)
+                | WireError::InvalidUtf8Key
+                | WireError::MoreToCome,
             ) => ErrorKind::Protocol,
-            Error::Scram(_) | Error::Protocol { .. } | Error::Wire(_) => ErrorKind::Protocol,
-            Error::OutOfOrder { .. } | Error::ForeignKeys | Error::UnhandledStep { .. } => {
-                ErrorKind::Usage
-            }
-            Error::Gssapi(
-                crate::gssapi::GssapiError::Credentials { .. }
-                | crate::gssapi::GssapiError::Context { .. },
-            ) => ErrorKind::AuthenticationFailed,
-            Error::Gssapi(crate::gssapi::GssapiError::SecurityLayer { .. }) => ErrorKind::Protocol,
-            Error::Io { .. } => ErrorKind::Io,
-            Error::Tls(
-                TlsError::UntrustedServer(_)
-                | TlsError::UntrustedClient(_)
-                | TlsError::RefusedByPeer { .. }
-                | TlsError::Handshake(_),
-            ) => ErrorKind::Tls,
+            Error::OutOfOrder { .. }
+            | Error::ForeignKeys
+            | Error::InvalidInput { .. }
+            | Error::UnhandledStep { .. } => ErrorKind::Usage,
+            Error::Aws(error) => error.kind(),
+            Error::Oidc(error) => error.kind(),
+            Error::Gssapi(error) => error.kind(),
+            Error::Tls(error) => error.kind(),
             Error::Dns { .. } => ErrorKind::Dns,
+            Error::Io { .. } => ErrorKind::Io,
             Error::Timeout { .. } => ErrorKind::Timeout,
-            _ => ErrorKind::Configuration,
         }
     }
 
-    pub(crate) fn protocol(rule: impl Into<String>) -> Self {
-        Error::Protocol { rule: rule.into() }
+    /// For a server error: whether its reply carries `label` in `errorLabels`.
+    pub fn has_label(&self, label: &str) -> bool {
+        matches!(self, Error::Server { labels, .. } if labels.iter().any(|l| l == label))
+    }
+
+    pub(crate) fn protocol(violation: ProtocolViolation) -> Self {
+        Error::Protocol(violation)
     }
 
     pub(crate) fn option(option: impl Into<String>, rule: impl Into<String>) -> Self {
         Error::InvalidOption {
             option: option.into(),
             rule: rule.into(),
-        }
-    }
-
-    #[cfg_attr(not(feature = "oidc"), allow(dead_code))]
-    pub(crate) fn oidc(reason: impl Into<String>) -> Self {
-        Error::Oidc {
-            reason: reason.into(),
         }
     }
 
@@ -592,5 +909,408 @@ impl Error {
 
     pub(crate) fn srv(rule: impl Into<String>) -> Self {
         Error::Srv { rule: rule.into() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn server(code: i32, labels: &[&str]) -> Error {
+        Error::Server {
+            code,
+            code_name: String::new(),
+            message: String::new(),
+            labels: labels.iter().map(|l| (*l).to_owned()).collect(),
+            reply: ServerReply::default(),
+        }
+    }
+
+    /// Every variant, nested ones included, with the class a driver acts on.
+    #[test]
+    fn each_error_has_its_kind() {
+        use ErrorKind::*;
+        let text = || "x".to_owned();
+        let io = || std::io::Error::other("x");
+        let path = || std::path::PathBuf::from("x");
+        let table: Vec<(Error, ErrorKind)> = vec![
+            (Error::InvalidScheme, Configuration),
+            (
+                Error::InvalidHost {
+                    host: text(),
+                    rule: "x",
+                },
+                Configuration,
+            ),
+            (Error::InvalidUserinfo { rule: "x" }, Configuration),
+            (
+                Error::InvalidDatabase {
+                    name: text(),
+                    rule: "x",
+                },
+                Configuration,
+            ),
+            (
+                Error::InvalidOption {
+                    option: text(),
+                    rule: text(),
+                },
+                Configuration,
+            ),
+            (
+                Error::ConflictingOptions {
+                    first: text(),
+                    second: text(),
+                    rule: "x",
+                },
+                Configuration,
+            ),
+            (
+                Error::InvalidCredential {
+                    mechanism: text(),
+                    rule: text(),
+                },
+                Configuration,
+            ),
+            (Error::Srv { rule: text() }, Configuration),
+            (ScramError::Malformed("x").into(), Protocol),
+            (ScramError::MissingAttribute('r').into(), Protocol),
+            (ScramError::MandatoryExtension.into(), Protocol),
+            (ScramError::InvalidBase64('s').into(), Protocol),
+            (ScramError::EmptySalt.into(), Protocol),
+            (ScramError::InvalidIterationCount.into(), Protocol),
+            (
+                ScramError::IterationCountTooLow {
+                    count: 1,
+                    minimum: 4096,
+                }
+                .into(),
+                Protocol,
+            ),
+            (
+                ScramError::IterationCountTooHigh {
+                    count: 9,
+                    maximum: 1,
+                }
+                .into(),
+                Protocol,
+            ),
+            (ScramError::NonceMismatch.into(), Protocol),
+            (ScramError::EmptyServerNonce.into(), Protocol),
+            (
+                ScramError::ServerError { reason: text() }.into(),
+                AuthenticationFailed,
+            ),
+            (
+                ScramError::ServerSignatureMismatch.into(),
+                MutualAuthenticationFailed,
+            ),
+            (ScramError::InvalidPassword.into(), Configuration),
+            (ScramError::InvalidNonce.into(), Configuration),
+            (server(AUTHENTICATION_FAILED, &[]), AuthenticationFailed),
+            (server(REAUTHENTICATION_REQUIRED, &[]), Server),
+            (server(11600, &["RetryableWriteError"]), Server),
+            (Error::Protocol(ProtocolViolation::ReplyNotBson), Protocol),
+            (Error::Protocol(ProtocolViolation::OkNotNumber), Protocol),
+            (Error::Protocol(ProtocolViolation::MissingOk), Protocol),
+            (
+                Error::Protocol(ProtocolViolation::MissingSaslField { field: "x" }),
+                Protocol,
+            ),
+            (
+                Error::Protocol(ProtocolViolation::ConversationIdChanged),
+                Protocol,
+            ),
+            (Error::Protocol(ProtocolViolation::EndedEarly), Protocol),
+            (Error::Protocol(ProtocolViolation::DidNotEnd), Protocol),
+            (
+                Error::Protocol(ProtocolViolation::NonEmptyFinalExchange),
+                Protocol,
+            ),
+            (
+                Error::Protocol(ProtocolViolation::SpeculativeNotDocument),
+                Protocol,
+            ),
+            (
+                Error::Protocol(ProtocolViolation::UnsolicitedSpeculative),
+                Protocol,
+            ),
+            (
+                Error::Protocol(ProtocolViolation::MalformedConnectionStatus),
+                Protocol,
+            ),
+            (WireError::TooShort(1).into(), Protocol),
+            (
+                WireError::TooLarge {
+                    length: 1,
+                    limit: 0,
+                }
+                .into(),
+                Protocol,
+            ),
+            (WireError::UnknownOpcode(1).into(), Protocol),
+            (
+                WireError::ResponseToMismatch {
+                    expected: 1,
+                    actual: 2,
+                }
+                .into(),
+                Protocol,
+            ),
+            (WireError::UnknownRequiredFlags(1).into(), Protocol),
+            (WireError::ChecksumMismatch.into(), Protocol),
+            (WireError::Malformed("x").into(), Protocol),
+            (WireError::InvalidUtf8Key.into(), Protocol),
+            (WireError::MoreToCome.into(), Protocol),
+            (WireError::CommandHasDb.into(), Usage),
+            (
+                Error::OutOfOrder {
+                    call: "x",
+                    state: "y",
+                },
+                Usage,
+            ),
+            (Error::ForeignKeys, Usage),
+            (Error::InvalidInput { rule: "x" }, Usage),
+            (Error::UnhandledStep { step: "x" }, Usage),
+            (
+                Error::UnsupportedMechanism { mechanism: "x" },
+                Configuration,
+            ),
+            (Error::Unsupported { what: text() }, Configuration),
+            (AwsError::MalformedServerFirst("x").into(), Protocol),
+            (AwsError::ServerNonceLength { len: 1 }.into(), Protocol),
+            (AwsError::ServerNonceMismatch.into(), Protocol),
+            (
+                AwsError::InvalidHost {
+                    host: text(),
+                    rule: "x",
+                }
+                .into(),
+                Protocol,
+            ),
+            (AwsError::MalformedClientFinal("x").into(), Protocol),
+            (
+                AwsError::NoCredentials {
+                    tried: text(),
+                    unreachable: false,
+                }
+                .into(),
+                Configuration,
+            ),
+            (
+                AwsError::NoCredentials {
+                    tried: text(),
+                    unreachable: true,
+                }
+                .into(),
+                CredentialUnavailable,
+            ),
+            (
+                AwsError::IncompleteCredentials {
+                    origin: "x",
+                    rule: "y",
+                }
+                .into(),
+                Configuration,
+            ),
+            (AwsError::Signing(text()).into(), Configuration),
+            (
+                AwsError::MalformedCredentials("x").into(),
+                CredentialUnavailable,
+            ),
+            (
+                AwsError::Unavailable {
+                    what: text(),
+                    reason: text(),
+                }
+                .into(),
+                CredentialUnavailable,
+            ),
+            (
+                AwsError::MalformedFile { line: 1, rule: "x" }.into(),
+                Configuration,
+            ),
+            (OidcError::NoTokenSource.into(), Configuration),
+            (
+                OidcError::CallbackMissing { flow: "human" }.into(),
+                Configuration,
+            ),
+            (
+                OidcError::CallbackFailed { reason: text() }.into(),
+                CredentialUnavailable,
+            ),
+            (OidcError::EmptyAccessToken.into(), Configuration),
+            (
+                OidcError::UnknownEnvironment {
+                    environment: text(),
+                }
+                .into(),
+                Configuration,
+            ),
+            (
+                OidcError::EnvironmentIncomplete {
+                    environment: "test",
+                    needs: "x",
+                }
+                .into(),
+                Configuration,
+            ),
+            (
+                OidcError::TokenFile {
+                    environment: "k8s",
+                    problem: "x",
+                }
+                .into(),
+                CredentialUnavailable,
+            ),
+            (
+                OidcError::EndpointRefused {
+                    environment: "azure",
+                    status: 500,
+                    body: text(),
+                }
+                .into(),
+                CredentialUnavailable,
+            ),
+            (
+                OidcError::SourceUnavailable {
+                    environment: "gcp",
+                    reason: text(),
+                }
+                .into(),
+                CredentialUnavailable,
+            ),
+            (
+                OidcError::MalformedTokenReply {
+                    environment: "azure",
+                    rule: "x",
+                }
+                .into(),
+                CredentialUnavailable,
+            ),
+            (OidcError::MalformedIdpInfo { rule: "x" }.into(), Protocol),
+            (
+                OidcError::HostNotAllowed {
+                    host: text(),
+                    allowed: vec![],
+                }
+                .into(),
+                Configuration,
+            ),
+            (OidcError::NoServerHost.into(), Usage),
+            (
+                GssapiError::Credentials {
+                    principal: text(),
+                    message: text(),
+                }
+                .into(),
+                AuthenticationFailed,
+            ),
+            (
+                GssapiError::UnknownService {
+                    service: text(),
+                    message: text(),
+                }
+                .into(),
+                Configuration,
+            ),
+            (
+                GssapiError::Context { message: text() }.into(),
+                AuthenticationFailed,
+            ),
+            (GssapiError::SecurityLayer { rule: "x" }.into(), Protocol),
+            (
+                TlsError::File {
+                    option: "x",
+                    path: path(),
+                    source: io(),
+                }
+                .into(),
+                Configuration,
+            ),
+            (
+                TlsError::NoCertificate {
+                    option: "x",
+                    path: path(),
+                }
+                .into(),
+                Configuration,
+            ),
+            (
+                TlsError::NoPrivateKey {
+                    option: "x",
+                    path: path(),
+                }
+                .into(),
+                Configuration,
+            ),
+            (TlsError::KeyPasswordRequired.into(), Configuration),
+            (TlsError::WrongKeyPassword.into(), Configuration),
+            (
+                TlsError::UnusableKey {
+                    option: "x",
+                    rule: text(),
+                }
+                .into(),
+                Configuration,
+            ),
+            (
+                TlsError::KeyDoesNotMatchCertificate { option: "x" }.into(),
+                Configuration,
+            ),
+            (
+                TlsError::InvalidCertificate { rule: text() }.into(),
+                Configuration,
+            ),
+            (
+                TlsError::UntrustedServer(CertificateProblem::UnknownIssuer).into(),
+                Tls,
+            ),
+            (
+                TlsError::UntrustedClient(CertificateProblem::Expired).into(),
+                Tls,
+            ),
+            (TlsError::RefusedByPeer { alert: text() }.into(), Tls),
+            (TlsError::Handshake(text()).into(), Tls),
+            (
+                Error::Dns {
+                    name: text(),
+                    reason: text(),
+                },
+                Dns,
+            ),
+            (
+                Error::Io {
+                    operation: "x",
+                    source: io(),
+                },
+                Io,
+            ),
+            (
+                Error::Timeout {
+                    operation: "x",
+                    after: Duration::ZERO,
+                },
+                Timeout,
+            ),
+        ];
+        for (error, kind) in &table {
+            assert_eq!(error.kind(), *kind, "{error:?}");
+        }
+        let transient: Vec<_> = table
+            .iter()
+            .filter(|(_, kind)| kind.is_transient())
+            .map(|(_, kind)| *kind)
+            .collect();
+        assert!(
+            transient
+                .iter()
+                .all(|k| matches!(k, Io | Timeout | Dns | CredentialUnavailable))
+        );
+        assert!(server(11600, &["RetryableWriteError"]).has_label("RetryableWriteError"));
+        assert!(!server(11600, &[]).has_label("RetryableWriteError"));
     }
 }

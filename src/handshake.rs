@@ -38,7 +38,7 @@ use zeroize::Zeroizing;
 use crate::command::{Command, binary, check_ok, document_with_capacity, reply_document};
 use crate::credential::{AuthMechanism, Credential};
 use crate::environment::{Clock, Environment, SystemClock, SystemEnvironment};
-use crate::error::{Error, Result};
+use crate::error::{Error, ProtocolViolation, Result};
 use crate::random::{BoxedRandom, SecureRandom, SystemRandom};
 use crate::scram::{
     ClientFinal, ClientFirst, DEFAULT_MAX_ITERATIONS, KeyDerivation, ScramClient, ScramKeyCache,
@@ -489,7 +489,7 @@ impl Authenticator {
         let speculative = match command {
             Some((bytes, state)) => {
                 let document = RawDocument::from_bytes(&bytes)
-                    .map_err(|_| Error::protocol("the speculative command is not BSON"))?;
+                    .map_err(|_| Error::protocol(ProtocolViolation::ReplyNotBson))?;
                 fields.append(cstr!("speculativeAuthenticate"), document);
                 Some(state)
             }
@@ -551,9 +551,7 @@ impl Authenticator {
             Ok(Some(RawBsonRef::Document(spec))) => Some(spec),
             Ok(None) => None,
             _ => {
-                return Err(Error::protocol(
-                    "speculativeAuthenticate in the hello reply is not a document",
-                ));
+                return Err(Error::protocol(ProtocolViolation::SpeculativeNotDocument));
             }
         };
         match (speculative, speculative_reply) {
@@ -576,9 +574,7 @@ impl Authenticator {
                 self.read_sasl_reply(spec, true)?;
                 Ok(self.done())
             }
-            (None, Some(_)) => Err(Error::protocol(
-                "the server answered a speculativeAuthenticate that was not sent",
-            )),
+            (None, Some(_)) => Err(Error::protocol(ProtocolViolation::UnsolicitedSpeculative)),
             (_, None) => {
                 let mechanism = match self.credential.mechanism() {
                     Some(mechanism) => mechanism,
@@ -660,9 +656,7 @@ impl Authenticator {
             State::ScramClosing => {
                 let payload = self.read_sasl_reply(doc, true)?;
                 if !payload.is_empty() {
-                    return Err(Error::protocol(
-                        "the final empty exchange got a non-empty payload",
-                    ));
+                    return Err(Error::protocol(ProtocolViolation::NonEmptyFinalExchange));
                 }
                 Ok(self.done())
             }
@@ -953,7 +947,9 @@ impl Authenticator {
     fn read_done(&self, doc: &RawDocument) -> Result<bool> {
         match doc.get("done") {
             Ok(Some(RawBsonRef::Boolean(done))) => Ok(done),
-            _ => Err(Error::protocol("the SASL reply has no boolean `done`")),
+            _ => Err(Error::protocol(ProtocolViolation::MissingSaslField {
+                field: "boolean `done`",
+            })),
         }
     }
 
@@ -963,31 +959,31 @@ impl Authenticator {
             Ok(Some(RawBsonRef::Int32(id))) => ConversationId::Int32(id),
             Ok(Some(RawBsonRef::Int64(id))) => ConversationId::Int64(id),
             _ => {
-                return Err(Error::protocol(
-                    "the SASL reply has no integer `conversationId`",
-                ));
+                return Err(Error::protocol(ProtocolViolation::MissingSaslField {
+                    field: "integer `conversationId`",
+                }));
             }
         };
         match self.conversation_id {
             None => self.conversation_id = Some(id),
             Some(known) if known != id => {
-                return Err(Error::protocol(
-                    "the server changed the conversationId mid-conversation",
-                ));
+                return Err(Error::protocol(ProtocolViolation::ConversationIdChanged));
             }
             Some(_) => {}
         }
         let done = self.read_done(doc)?;
         if done != expect_done {
             return Err(Error::protocol(if done {
-                "the server ended the conversation before the client could verify it"
+                ProtocolViolation::EndedEarly
             } else {
-                "the server did not end the conversation when it should have"
+                ProtocolViolation::DidNotEnd
             }));
         }
         match doc.get("payload") {
             Ok(Some(RawBsonRef::Binary(RawBinaryRef { bytes, .. }))) => Ok(bytes),
-            _ => Err(Error::protocol("the SASL reply has no binary `payload`")),
+            _ => Err(Error::protocol(ProtocolViolation::MissingSaslField {
+                field: "binary `payload`",
+            })),
         }
     }
 

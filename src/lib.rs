@@ -77,7 +77,8 @@ pub use credential::{
     AuthMechanism, Credential, CredentialOptions, ExplicitAwsCredentials, MechanismProperties,
 };
 pub use error::{
-    AwsError, CertificateProblem, Error, ErrorKind, Result, ScramError, TlsError, WireError,
+    AwsError, CertificateProblem, Error, ErrorKind, GssapiError, OidcError, ProtocolViolation,
+    Result, ScramError, TlsError, WireError,
 };
 pub use handshake::{AuthOptions, Authenticator, Outcome, Step};
 pub use scram::{KeyDerivation, ScramKeyCache, ScramKeys, ScramVariant};

@@ -393,11 +393,15 @@ fn authentication_failed_is_its_own_kind() {
             code,
             code_name,
             message,
+            labels,
+            reply,
         } => {
             assert_eq!(
                 (code, code_name.as_str(), message.as_str()),
                 (18, "AuthenticationFailed", "Authentication failed.")
             );
+            assert!(labels.is_empty());
+            assert_eq!(reply.as_bytes(), refusal.as_slice());
         }
         other => panic!("{other:?}"),
     }
@@ -782,7 +786,7 @@ impl mongodb_auth::gssapi::GssContext for ScriptedContext {
                 self.complete = true;
                 Ok(None)
             }
-            Some(_) => Err(mongodb_auth::gssapi::GssapiError::Context {
+            Some(_) => Err(mongodb_auth::GssapiError::Context {
                 message: "unexpected token".into(),
             }
             .into()),
@@ -891,7 +895,7 @@ fn gssapi_refuses_a_layer_offer_without_none_and_an_early_done() {
     assert!(
         matches!(
             error,
-            Error::Gssapi(mongodb_auth::gssapi::GssapiError::SecurityLayer { .. })
+            Error::Gssapi(mongodb_auth::GssapiError::SecurityLayer { .. })
         ),
         "{error}"
     );

@@ -245,14 +245,7 @@ impl Client {
             _ => rawdoc! { "find": "coll", "filter": {} },
         };
         let reply = connection.run_command(&Command::new("test", body.into_bytes()))?;
-        let doc = RawDocument::from_bytes(&reply).unwrap();
-        if ok(&reply) != 1.0 {
-            return Err(Error::Server {
-                code: doc.get_i32("code").unwrap_or(0),
-                code_name: doc.get_str("codeName").unwrap_or("").to_owned(),
-                message: doc.get_str("errmsg").unwrap_or("").to_owned(),
-            });
-        }
+        mongodb_auth::command::check_reply(&reply)?;
         self.connection = Some(connection);
         Ok(())
     }

@@ -6,8 +6,9 @@ use libgssapi::credential::{Cred, CredUsage};
 use libgssapi::name::Name;
 use libgssapi::oid::{GSS_MECH_KRB5, GSS_NT_HOSTBASED_SERVICE, GSS_NT_KRB5_PRINCIPAL, OidSet};
 
+use mongodb_auth::GssapiError;
 use mongodb_auth::Result;
-use mongodb_auth::gssapi::{ContextRequest, GssContext, GssProvider, GssapiError};
+use mongodb_auth::gssapi::{ContextRequest, GssContext, GssProvider};
 use mongodb_auth::server::gssapi::{AcceptorContext, GssAcceptor};
 
 /// `KRB5KDC_ERR_S_PRINCIPAL_UNKNOWN`: the KDC has no such service principal.

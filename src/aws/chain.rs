@@ -456,7 +456,11 @@ impl CredentialChain {
             .map(|t| format!("{}: {}", t.source, t.outcome))
             .collect::<Vec<_>>()
             .join("; ");
-        Err(Error::Aws(AwsError::NoCredentials { tried }).into())
+        Err(Error::Aws(AwsError::NoCredentials {
+            tried,
+            unreachable: false,
+        })
+        .into())
     }
 
     /// `mongodb-auth-<seconds>`, as boto3 names sessions `botocore-session-<seconds>`.

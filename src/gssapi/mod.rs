@@ -18,7 +18,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::error::{Error, Result};
+use crate::error::{GssapiError, Result};
 use crate::secret::Secret;
 
 /// The mechanism name.
@@ -29,41 +29,6 @@ pub const DEFAULT_SERVICE_NAME: &str = "mongodb";
 
 /// The security layer "none" of RFC 4752 section 3.1, the only one MongoDB uses.
 pub const NO_SECURITY_LAYER: u8 = 0x01;
-
-/// Why GSSAPI failed, by phase: each is told apart by the caller.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum GssapiError {
-    /// No credential could be acquired: no ticket in the cache, a keytab without the
-    /// principal, a wrong password, a principal the KDC does not know.
-    #[error("no Kerberos credential for `{principal}`: {message}")]
-    Credentials {
-        /// The client principal.
-        principal: String,
-        /// The library's own message (major and minor status).
-        message: String,
-    },
-    /// The KDC knows no such service: the service name, host or realm is wrong.
-    #[error("the KDC knows no service `{service}`: {message}")]
-    UnknownService {
-        /// The service principal asked for.
-        service: String,
-        /// The library's own message.
-        message: String,
-    },
-    /// Establishing the context failed for another reason.
-    #[error("the GSS context failed: {message}")]
-    Context {
-        /// The library's own message.
-        message: String,
-    },
-    /// The security-layer message breaks RFC 4752 section 3.1.
-    #[error("the security-layer message {rule}")]
-    SecurityLayer {
-        /// Which rule.
-        rule: &'static str,
-    },
-}
 
 /// One side's GSS security context, as the conversation needs it.
 pub trait GssContext: Send {
@@ -290,12 +255,6 @@ impl fmt::Debug for GssDone {
         f.debug_struct("GssDone")
             .field("output", &self.output.as_ref().map(Vec::len))
             .finish_non_exhaustive()
-    }
-}
-
-impl From<GssapiError> for Error {
-    fn from(error: GssapiError) -> Self {
-        Error::Gssapi(error)
     }
 }
 

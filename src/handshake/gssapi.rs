@@ -9,7 +9,7 @@ use bson::{RawBsonRef, RawDocument};
 
 use super::{Authenticator, State, Step, sasl_start};
 use crate::ask::{Answer, Ask};
-use crate::error::{Error, Result};
+use crate::error::{Error, ProtocolViolation, Result};
 use crate::gssapi::{
     Canonicalize, ContextRequest, DEFAULT_SERVICE_NAME, GssContext, GssDone, GssJob, GssProvider,
     MECHANISM, Work, canonical_host,
@@ -158,9 +158,7 @@ impl Authenticator {
         context: Box<dyn GssContext>,
     ) -> Result<Step> {
         if matches!(doc.get("done"), Ok(Some(RawBsonRef::Boolean(true)))) {
-            return Err(Error::protocol(
-                "the server ended GSSAPI before the security-layer exchange",
-            ));
+            return Err(Error::protocol(ProtocolViolation::EndedEarly));
         }
         let payload = self.read_sasl_reply(doc, false)?.to_vec();
         let (work, phase) = if context.is_complete() {

@@ -130,7 +130,9 @@ fn fields(auth_fields: &[u8]) -> Result<&RawDocument> {
 }
 
 fn not_a_document() -> Error {
-    Error::protocol("the hello fields are not a BSON document")
+    Error::InvalidInput {
+        rule: "the hello fields are not a BSON document",
+    }
 }
 
 /// The handshake spec's `client` document.

@@ -8,7 +8,7 @@ use bson::raw::cstr;
 
 use super::{Authenticator, Speculative, State, Step, sasl_start};
 use crate::command::{check_ok, error_code, reply_document};
-use crate::error::{AUTHENTICATION_FAILED, Error, Result};
+use crate::error::{AUTHENTICATION_FAILED, Error, OidcError, Result};
 use crate::oidc::{
     BuiltIn, CALLBACK_VERSION, CallbackContext, Flow, HUMAN_CALLBACK_TIMEOUT, IdpInfo, IssuedToken,
     MACHINE_CALLBACK_TIMEOUT, MECHANISM, OidcClient, Provider, TokenRequest, host_allowed,
@@ -79,12 +79,12 @@ impl Authenticator {
         let allowed = self.credential.oidc_allowed_hosts();
         match &self.options.host {
             Some(host) if host_allowed(host, &allowed) => Ok(()),
-            Some(host) => Err(Error::oidc(format!(
-                "the host `{host}` is not in ALLOWED_HOSTS {allowed:?}; no token is sent to it (rule L6)"
-            ))),
-            None => Err(Error::oidc(
-                "the human flow needs the server's host to check ALLOWED_HOSTS (AuthOptions::server_host)",
-            )),
+            Some(host) => Err(OidcError::HostNotAllowed {
+                host: host.clone(),
+                allowed: allowed.iter().map(|h| (*h).to_owned()).collect(),
+            }
+            .into()),
+            None => Err(OidcError::NoServerHost.into()),
         }
     }
 
@@ -173,9 +173,7 @@ impl Authenticator {
                 Provider::BuiltIn(builtin, ask)
             }
             (None, None) => {
-                return Err(Error::oidc(
-                    "the credential has neither ENVIRONMENT nor a callback (rule L2)",
-                ));
+                return Err(OidcError::NoTokenSource.into());
             }
         };
         let timeout = if self.human_flow() {

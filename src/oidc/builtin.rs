@@ -8,7 +8,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use super::callback::Token;
 use crate::ask::{Answer, Ask, HttpRequest};
 use crate::environment::Environment;
-use crate::error::{Error, Result};
+use crate::error::{OidcError, Result};
 use crate::secret::Secret;
 
 /// Azure's instance metadata service (rule L8).
@@ -59,14 +59,20 @@ impl BuiltIn {
         let resource = || {
             token_resource
                 .map(|r| utf8_percent_encode(r, QUERY_VALUE).to_string())
-                .ok_or_else(|| {
-                    Error::oidc(format!("ENVIRONMENT:{environment} needs TOKEN_RESOURCE"))
+                .ok_or(OidcError::EnvironmentIncomplete {
+                    environment: if environment == "azure" {
+                        "azure"
+                    } else {
+                        "gcp"
+                    },
+                    needs: "TOKEN_RESOURCE",
                 })
         };
         Ok(match environment {
             "test" => {
-                let path = set("OIDC_TOKEN_FILE").ok_or_else(|| {
-                    Error::oidc("ENVIRONMENT:test reads the token file named by OIDC_TOKEN_FILE, which is not set (rule L7)")
+                let path = set("OIDC_TOKEN_FILE").ok_or(OidcError::EnvironmentIncomplete {
+                    environment: "test",
+                    needs: "OIDC_TOKEN_FILE",
                 })?;
                 (BuiltIn::Test, Ask::ReadFile { path: path.into() })
             }
@@ -102,9 +108,10 @@ impl BuiltIn {
                 (BuiltIn::Gcp, get(url, headers))
             }
             other => {
-                return Err(Error::oidc(format!(
-                    "ENVIRONMENT must be test, azure, gcp or k8s, not `{other}` (rule L3)"
-                )));
+                return Err(OidcError::UnknownEnvironment {
+                    environment: other.to_owned(),
+                }
+                .into());
             }
         })
     }
@@ -114,27 +121,45 @@ impl BuiltIn {
         let name = self.name();
         match answer {
             Answer::File(Some(bytes)) => {
-                let text = std::str::from_utf8(&bytes)
-                    .map_err(|_| Error::oidc(format!("the {name} token file is not UTF-8")))?;
+                let text = std::str::from_utf8(&bytes).map_err(|_| OidcError::TokenFile {
+                    environment: name,
+                    problem: "is not UTF-8",
+                })?;
                 Ok(Token::new(Secret::new(text.trim())))
             }
-            Answer::File(None) => Err(Error::oidc(format!("the {name} token file does not exist"))),
+            Answer::File(None) => Err(OidcError::TokenFile {
+                environment: name,
+                problem: "does not exist",
+            }
+            .into()),
             Answer::Http { status: 200, body } => match self {
                 BuiltIn::Azure => azure_token(&body),
                 _ => {
-                    let text = std::str::from_utf8(&body)
-                        .map_err(|_| Error::oidc("the gcp token is not UTF-8"))?;
+                    let text =
+                        std::str::from_utf8(&body).map_err(|_| OidcError::MalformedTokenReply {
+                            environment: name,
+                            rule: "is not UTF-8",
+                        })?;
                     Ok(Token::new(text.trim()))
                 }
             },
             Answer::Http { status, body } => {
                 let shown = String::from_utf8_lossy(body.get(..BODY_IN_ERROR).unwrap_or(&body));
-                Err(Error::oidc(format!(
-                    "the {name} metadata endpoint answered {status}: {shown}"
-                )))
+                Err(OidcError::EndpointRefused {
+                    environment: name,
+                    status,
+                    body: shown.into_owned(),
+                }
+                .into())
             }
-            Answer::Failed(reason) => Err(Error::oidc(format!("{name}: {reason}"))),
-            _ => Err(Error::oidc(format!("{name}: an answer of the wrong kind"))),
+            Answer::Failed(reason) => Err(OidcError::SourceUnavailable {
+                environment: name,
+                reason,
+            }
+            .into()),
+            _ => Err(crate::Error::InvalidInput {
+                rule: "the answer is not of the kind the OIDC environment asked for",
+            }),
         }
     }
 }
@@ -150,7 +175,10 @@ fn get(url: String, headers: Vec<(String, Secret)>) -> Ask {
 
 /// `access_token` (and `expires_in`, which Azure sends as a string of seconds) of Azure's reply.
 fn azure_token(body: &[u8]) -> Result<Token> {
-    let malformed = || Error::oidc("the azure metadata reply has no string `access_token`");
+    let malformed = || OidcError::MalformedTokenReply {
+        environment: "azure",
+        rule: "has no string `access_token`",
+    };
     let value: serde_json::Value = serde_json::from_slice(body).map_err(|_| malformed())?;
     let access_token = value
         .get("access_token")

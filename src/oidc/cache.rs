@@ -8,7 +8,7 @@ use super::builtin::BuiltIn;
 use super::callback::{CallbackContext, IdpInfo, OidcCallback, Token};
 use crate::ask::{Answer, Ask};
 use crate::environment::Clock;
-use crate::error::{Error, Result};
+use crate::error::{Error, OidcError, Result};
 use crate::secret::Secret;
 
 /// The least time between the end of one callback call and the start of the next (rule L17).
@@ -256,9 +256,12 @@ impl TokenRequest {
             }
         }
         let token = match &self.provider {
-            Provider::Callback(callback) => callback
-                .fetch(&self.context)
-                .map_err(|e| Error::oidc(format!("the callback failed: {e}"))),
+            Provider::Callback(callback) => callback.fetch(&self.context).map_err(|e| {
+                OidcError::CallbackFailed {
+                    reason: e.to_string(),
+                }
+                .into()
+            }),
             Provider::BuiltIn(builtin, ask) => builtin.token(answer(ask)),
         };
         {
@@ -268,9 +271,7 @@ impl TokenRequest {
         }
         let token = token?;
         if token.access_token.expose().is_empty() {
-            return Err(Error::oidc(
-                "the callback returned no access token (rule L11)",
-            ));
+            return Err(OidcError::EmptyAccessToken.into());
         }
         Ok(client.store(token, self.context.idp_info.clone()))
     }

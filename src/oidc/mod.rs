@@ -47,7 +47,7 @@ pub use callback::{
 pub(crate) use builtin::BuiltIn;
 pub(crate) use cache::Provider;
 
-use crate::error::{Error, Result};
+use crate::error::{OidcError, Result};
 use crate::secret::Secret;
 
 /// The mechanism name.
@@ -96,9 +96,9 @@ impl IdpInfo {
     /// Reads the server's `IdpInfo` (the payload of its reply to the principal step): `issuer`
     /// is required; `clientId` and `requestScopes` are optional.
     pub fn from_bson(payload: &[u8]) -> Result<IdpInfo> {
-        let malformed = |rule: &str| Error::oidc(format!("the server's IdpInfo {rule}"));
+        let malformed = |rule: &'static str| OidcError::MalformedIdpInfo { rule };
         if payload.len() > MAX_IDP_INFO_SIZE {
-            return Err(malformed("is larger than 16 KiB"));
+            return Err(malformed("is larger than 16 KiB").into());
         }
         let doc = RawDocument::from_bytes(payload).map_err(|_| malformed("is not BSON"))?;
         let mut issuer = None;
@@ -113,12 +113,12 @@ impl IdpInfo {
                     for scope in scopes {
                         match scope {
                             Ok(RawBsonRef::String(s)) => request_scopes.push(s.to_owned()),
-                            _ => return Err(malformed("has a scope that is not a string")),
+                            _ => return Err(malformed("has a scope that is not a string").into()),
                         }
                     }
                 }
                 ("issuer" | "clientId" | "requestScopes", _) => {
-                    return Err(malformed(&format!("has a `{key}` of the wrong type")));
+                    return Err(malformed("has a field of the wrong type").into());
                 }
                 _ => {}
             }
