@@ -47,7 +47,8 @@ cargo clippy --workspace --all-features --all-targets -- -D warnings
 # The core as a driver adds it: with no feature, each feature alone, and on its declared
 # rust-version (tests/layering.rs checks that none of them brings I/O).
 for features in "" aws oidc x509-subject server; do
-    cargo check --quiet -p mongodb-auth --no-default-features ${features:+--features "$features"}
+    cargo clippy --quiet -p mongodb-auth --no-default-features ${features:+--features "$features"} \
+        -- -D warnings
 done
 msrv=$(sed -n 's/^rust-version = "\(.*\)"$/\1/p' Cargo.toml)
 rustup toolchain list | grep -q "^$msrv" || rustup toolchain install "$msrv" --profile minimal

@@ -1,10 +1,33 @@
 //! What a machine asks its caller to do, when it needs I/O it does not do itself: read a file,
-//! run a process, send an HTTP request. The MONGODB-AWS credential chain and the MONGODB-OIDC
-//! built-in environments ask; the adapters of `mongodb-auth-io` answer, and an embedder can
-//! answer with its own I/O.
+//! run a process, send an HTTP request, look up a name. The MONGODB-AWS credential chain, the
+//! MONGODB-OIDC built-in environments and GSSAPI's host canonicalization ask; the adapters of
+//! `mongodb-auth-io` answer, and an embedder can answer with its own I/O.
+//!
+//! Each kind of ask has its own type and its own answer methods, so a file's bytes can only
+//! answer a file read; the [`Answer`] carries the ask it answers, and a machine refuses an
+//! answer to any other ask.
+//!
+//! ```
+//! use mongodb_auth::ask::Ask;
+//!
+//! fn answer(ask: &Ask) -> mongodb_auth::ask::Answer {
+//!     match ask {
+//!         Ask::ReadFile(read) => match std::fs::read(read.path()) {
+//!             Ok(bytes) => read.answer(Some(bytes.into())),
+//!             Err(e) if e.kind() == std::io::ErrorKind::NotFound => read.answer(None),
+//!             Err(e) => ask.fail(e.to_string()),
+//!         },
+//!         other => other.fail("not answered here"),
+//!     }
+//! }
+//! ```
 
 use std::fmt;
-use std::path::PathBuf;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use zeroize::Zeroizing;
 
 use crate::secret::Secret;
 
@@ -14,48 +37,136 @@ pub const MAX_FILE_SIZE: usize = 1024 * 1024;
 /// The most of an HTTP body or a process's output an answer carries.
 pub const MAX_BODY_SIZE: usize = 64 * 1024;
 
-/// What a machine needs its caller to do.
+/// How long an HTTP exchange may take unless the ask says otherwise (rule K14).
+pub const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a process may run.
+pub const PROCESS_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What a machine needs its caller to do. Answer with the ask's own method
+/// ([`ReadFile::answer`], [`HttpRequest::answer`], ...) or, when it cannot be done, with
+/// [`Ask::fail`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Ask {
-    /// Read this file (answer [`Answer::File`], `None` when it does not exist).
-    ReadFile {
-        /// The file.
-        path: PathBuf,
-    },
-    /// Run this command line with the shell (`sh -c`; `cmd /C` on Windows) and answer
-    /// [`Answer::Process`].
-    RunProcess {
-        /// The command line, as the profile's `credential_process` gives it.
-        command: String,
-    },
-    /// Send this HTTP request (10 seconds at most, no redirects, the body capped at 64 KiB) and
-    /// answer [`Answer::Http`].
+    /// Read a file.
+    ReadFile(ReadFile),
+    /// Run a command line with the shell.
+    RunProcess(RunProcess),
+    /// Send an HTTP request.
     Http(HttpRequest),
-    /// Look up a host name's addresses, following CNAMEs, and answer [`Answer::Host`] (GSSAPI's
-    /// host canonicalization, rule J3).
-    LookupHost {
-        /// The name.
-        name: String,
-    },
-    /// Look up the names of an address (PTR) and answer [`Answer::Names`].
-    ReverseLookup {
-        /// The address.
-        address: std::net::IpAddr,
-    },
+    /// Look up a host name's addresses, following CNAMEs (GSSAPI's host canonicalization, rule
+    /// J3).
+    LookupHost(LookupHost),
+    /// Look up the names of an address (PTR).
+    ReverseLookup(ReverseLookup),
 }
 
-/// An HTTP request of a credential source (STS, container or instance metadata).
+impl Ask {
+    #[cfg_attr(not(any(feature = "aws", feature = "oidc")), allow(dead_code))]
+    pub(crate) fn read_file(path: impl Into<PathBuf>) -> Ask {
+        Ask::ReadFile(ReadFile { path: path.into() })
+    }
+
+    #[cfg_attr(not(feature = "aws"), allow(dead_code))]
+    pub(crate) fn run_process(command_line: impl Into<String>) -> Ask {
+        Ask::RunProcess(RunProcess {
+            command_line: command_line.into(),
+        })
+    }
+
+    pub(crate) fn lookup_host(name: impl Into<String>) -> Ask {
+        Ask::LookupHost(LookupHost { name: name.into() })
+    }
+
+    pub(crate) fn reverse_lookup(address: IpAddr) -> Ask {
+        Ask::ReverseLookup(ReverseLookup { address })
+    }
+
+    /// The answer when the ask could not be done (an unreadable file, a command that cannot
+    /// start, a timeout): `reason` says why, for the person reading the error.
+    pub fn fail(&self, reason: impl Into<String>) -> Answer {
+        Answer {
+            ask: self.clone(),
+            reply: Reply::Failed(reason.into()),
+        }
+    }
+
+    /// A short description for logs (no header values, no body).
+    pub fn describe(&self) -> String {
+        match self {
+            Ask::ReadFile(read) => format!("read {}", read.path.display()),
+            Ask::RunProcess(_) => "run credential_process".to_owned(),
+            Ask::Http(request) => format!("{} {}", request.method, request.url),
+            Ask::LookupHost(lookup) => format!("look up {}", lookup.name),
+            Ask::ReverseLookup(lookup) => format!("look up the names of {}", lookup.address),
+        }
+    }
+}
+
+/// Read this file: answer [`answer`](Self::answer), `None` when it does not exist. At most
+/// [`MAX_FILE_SIZE`] bytes are taken.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReadFile {
+    path: PathBuf,
+}
+
+impl ReadFile {
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The file's bytes (credentials and tokens: wiped when dropped), `None` when it does not
+    /// exist.
+    pub fn answer(&self, contents: Option<Zeroizing<Vec<u8>>>) -> Answer {
+        Answer {
+            ask: Ask::ReadFile(self.clone()),
+            reply: Reply::File(contents),
+        }
+    }
+}
+
+/// Run this command line with the shell (`sh -c`; `cmd /C` on Windows), for at most
+/// [`PROCESS_TIMEOUT`], taking at most [`MAX_BODY_SIZE`] of its standard output.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RunProcess {
+    command_line: String,
+}
+
+impl fmt::Debug for RunProcess {
+    /// A command line may carry a secret (`credential_process` arguments): only its length is
+    /// shown.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RunProcess({} characters)", self.command_line.len())
+    }
+}
+
+impl RunProcess {
+    /// The command line, as the profile's `credential_process` gives it.
+    pub fn command_line(&self) -> &str {
+        &self.command_line
+    }
+
+    /// What the process printed (credentials: wiped when dropped), and whether it exited with
+    /// status 0.
+    pub fn answer(&self, success: bool, stdout: Zeroizing<Vec<u8>>) -> Answer {
+        Answer {
+            ask: Ask::RunProcess(self.clone()),
+            reply: Reply::Process { success, stdout },
+        }
+    }
+}
+
+/// Send this HTTP request: no redirects, within [`timeout`](Self::timeout), the body of the
+/// reply capped at [`MAX_BODY_SIZE`].
 #[derive(Clone, PartialEq, Eq)]
 pub struct HttpRequest {
-    /// `GET`, `PUT` or `POST`.
-    pub method: &'static str,
-    /// The URL.
-    pub url: String,
-    /// The headers (an authorization token or a signature among them).
-    pub headers: Vec<(String, Secret)>,
-    /// The body (a web identity token, for STS).
-    pub body: zeroize::Zeroizing<Vec<u8>>,
+    method: &'static str,
+    url: String,
+    headers: Vec<(String, Secret)>,
+    body: Zeroizing<Vec<u8>>,
+    timeout: Duration,
 }
 
 impl fmt::Debug for HttpRequest {
@@ -67,65 +178,210 @@ impl fmt::Debug for HttpRequest {
                 "headers",
                 &self.headers.iter().map(|(n, _)| n).collect::<Vec<_>>(),
             )
+            .field("body", &self.body.len())
+            .field("timeout", &self.timeout)
             .finish()
     }
 }
 
-/// The caller's answer to an [`Ask`].
+impl HttpRequest {
+    #[cfg_attr(not(any(feature = "aws", feature = "oidc")), allow(dead_code))]
+    pub(crate) fn new(
+        method: &'static str,
+        url: impl Into<String>,
+        headers: Vec<(String, Secret)>,
+        body: Vec<u8>,
+    ) -> Self {
+        HttpRequest {
+            method,
+            url: url.into(),
+            headers,
+            body: Zeroizing::new(body),
+            timeout: HTTP_TIMEOUT,
+        }
+    }
+
+    #[cfg_attr(not(feature = "oidc"), allow(dead_code))]
+    pub(crate) fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// `GET`, `PUT` or `POST`.
+    pub fn method(&self) -> &'static str {
+        self.method
+    }
+
+    /// The URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The headers (an authorization token or a signature among them: they are secrets).
+    pub fn headers(&self) -> &[(String, Secret)] {
+        &self.headers
+    }
+
+    /// The body (a web identity token, for STS: wiped when dropped).
+    pub fn body(&self) -> &[u8] {
+        &self.body
+    }
+
+    /// How long the exchange may take, the connection included.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// The HTTP status and body (credentials or a token: wiped when dropped).
+    pub fn answer(&self, status: u16, body: Zeroizing<Vec<u8>>) -> Answer {
+        Answer {
+            ask: Ask::Http(self.clone()),
+            reply: Reply::Http { status, body },
+        }
+    }
+}
+
+/// Look up this host name: answer with the name at the end of its CNAME chain and its
+/// addresses.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LookupHost {
+    name: String,
+}
+
+impl LookupHost {
+    /// The name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The canonical name (the last CNAME target, or the name itself) and the addresses, in the
+    /// order of the answer.
+    pub fn answer(&self, canonical_name: impl Into<String>, addresses: Vec<IpAddr>) -> Answer {
+        Answer {
+            ask: Ask::LookupHost(self.clone()),
+            reply: Reply::Host {
+                canonical_name: canonical_name.into(),
+                addresses,
+            },
+        }
+    }
+}
+
+/// Look up the names of this address.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReverseLookup {
+    address: IpAddr,
+}
+
+impl ReverseLookup {
+    /// The address.
+    pub fn address(&self) -> IpAddr {
+        self.address
+    }
+
+    /// The names found (PTR records).
+    pub fn answer(&self, names: Vec<String>) -> Answer {
+        Answer {
+            ask: Ask::ReverseLookup(self.clone()),
+            reply: Reply::Names(names),
+        }
+    }
+}
+
+/// The caller's answer to an [`Ask`], made by the ask's own method: it carries the ask it
+/// answers.
 #[derive(Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Answer {
-    /// The file's bytes (credentials and tokens, so wiped when dropped); `None` when it does
-    /// not exist.
-    File(Option<zeroize::Zeroizing<Vec<u8>>>),
-    /// What the process printed, and whether it succeeded.
+pub struct Answer {
+    ask: Ask,
+    reply: Reply,
+}
+
+/// What came back, of the kind the ask allows.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) enum Reply {
+    File(Option<Zeroizing<Vec<u8>>>),
     Process {
-        /// Exit status 0.
         success: bool,
-        /// Its standard output (credentials, so wiped when dropped).
-        stdout: zeroize::Zeroizing<Vec<u8>>,
+        stdout: Zeroizing<Vec<u8>>,
     },
-    /// The HTTP status and body.
     Http {
-        /// The status code.
         status: u16,
-        /// The body (credentials, so wiped when dropped).
-        body: zeroize::Zeroizing<Vec<u8>>,
+        body: Zeroizing<Vec<u8>>,
     },
-    /// What a host lookup found: the name at the end of the CNAME chain and the addresses.
     Host {
-        /// The canonical name (the last CNAME target, or the name itself).
         canonical_name: String,
-        /// The addresses, in the order of the answer.
-        addresses: Vec<std::net::IpAddr>,
+        addresses: Vec<IpAddr>,
     },
-    /// The names of a reverse lookup.
     Names(Vec<String>),
-    /// The ask could not be done (unreadable file, a command that cannot start, a timeout).
     Failed(String),
+}
+
+impl Answer {
+    /// The ask this answers.
+    pub fn ask(&self) -> &Ask {
+        &self.ask
+    }
+
+    /// Whether the ask could not be done.
+    pub fn is_failure(&self) -> bool {
+        matches!(self.reply, Reply::Failed(_))
+    }
+
+    pub(crate) fn reply(&self) -> &Reply {
+        &self.reply
+    }
+
+    #[cfg_attr(not(feature = "oidc"), allow(dead_code))]
+    pub(crate) fn into_reply(self) -> Reply {
+        self.reply
+    }
 }
 
 impl fmt::Debug for Answer {
     /// A file or a process output may hold secrets: only sizes are shown.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Answer::File(bytes) => write!(f, "File({:?} bytes)", bytes.as_ref().map(|b| b.len())),
-            Answer::Process { success, stdout } => {
-                write!(
-                    f,
+        let reply = match &self.reply {
+            Reply::File(bytes) => format!("File({:?} bytes)", bytes.as_ref().map(|b| b.len())),
+            Reply::Process { success, stdout } => {
+                format!(
                     "Process {{ success: {success}, stdout: {} bytes }}",
                     stdout.len()
                 )
             }
-            Answer::Http { status, body } => {
-                write!(f, "Http {{ status: {status}, body: {} bytes }}", body.len())
+            Reply::Http { status, body } => {
+                format!("Http {{ status: {status}, body: {} bytes }}", body.len())
             }
-            Answer::Host {
+            Reply::Host {
                 canonical_name,
                 addresses,
-            } => write!(f, "Host({canonical_name:?}, {addresses:?})"),
-            Answer::Names(names) => write!(f, "Names({names:?})"),
-            Answer::Failed(reason) => write!(f, "Failed({reason:?})"),
-        }
+            } => format!("Host({canonical_name:?}, {addresses:?})"),
+            Reply::Names(names) => format!("Names({names:?})"),
+            Reply::Failed(reason) => format!("Failed({reason:?})"),
+        };
+        f.debug_struct("Answer")
+            .field("ask", &self.ask.describe())
+            .field("reply", &reply)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_answer_carries_its_ask_and_shows_no_secret() {
+        let ask = Ask::read_file("/home/ada/.aws/credentials");
+        let Ask::ReadFile(read) = &ask else {
+            unreachable!()
+        };
+        let answer = read.answer(Some(Zeroizing::new(
+            b"aws_secret_access_key = s3cr3t".to_vec(),
+        )));
+        assert_eq!(answer.ask(), &ask);
+        assert!(!format!("{answer:?}").contains("s3cr3t"));
+        let process = Ask::run_process("fetch --token s3cr3t");
+        assert!(!format!("{process:?}").contains("s3cr3t"));
+        assert!(ask.fail("denied").is_failure());
     }
 }

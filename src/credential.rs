@@ -7,8 +7,6 @@
 
 use std::fmt;
 use std::str::FromStr;
-#[cfg(feature = "oidc")]
-use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::secret::Secret;
@@ -300,16 +298,38 @@ pub struct Credential {
     password: Option<Secret>,
     mechanism: Option<AuthMechanism>,
     mechanism_properties: MechanismProperties,
-    #[cfg(feature = "oidc")]
     oidc: OidcSettings,
 }
 
-/// What code set for MONGODB-OIDC: the callbacks and `ALLOWED_HOSTS` (neither can be in a URI).
-#[cfg(feature = "oidc")]
+/// Which MONGODB-OIDC flow a callback serves: the spec's `OIDC_CALLBACK` (machine) or
+/// `OIDC_HUMAN_CALLBACK` (human) property. The credential says which; the callback itself is
+/// code, and goes in the options the caller passes to the authenticator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Flow {
+    /// Workload identity: the callback gets a token with no person involved (rule L19).
+    Machine,
+    /// Workforce identity: the callback may ask a person to log in, gets `IdpInfo` and refresh
+    /// tokens (rule L20).
+    Human,
+}
+
+impl Flow {
+    /// `machine` or `human`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Flow::Machine => "machine",
+            Flow::Human => "human",
+        }
+    }
+}
+
+/// What code set for MONGODB-OIDC: which callbacks, and `ALLOWED_HOSTS` (neither can be in a
+/// URI).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub(crate) struct OidcSettings {
-    pub(crate) callbacks: Vec<crate::oidc::callback::CallbackSetting>,
-    pub(crate) allowed_hosts: Option<Vec<String>>,
+struct OidcSettings {
+    callbacks: Vec<Flow>,
+    allowed_hosts: Option<Vec<String>>,
 }
 
 impl Credential {
@@ -340,19 +360,16 @@ impl Credential {
         &self.mechanism_properties
     }
 
-    /// MONGODB-OIDC: the callback set in code, and which flow it serves.
-    #[cfg(feature = "oidc")]
-    pub(crate) fn oidc_callback(&self) -> Option<&crate::oidc::callback::CallbackSetting> {
-        self.oidc.callbacks.first()
+    /// MONGODB-OIDC: the flow of the callback that gives the tokens, when one does (rather than
+    /// `ENVIRONMENT`).
+    pub fn oidc_callback(&self) -> Option<Flow> {
+        self.oidc.callbacks.first().copied()
     }
 
-    /// MONGODB-OIDC: the hosts the human flow may send tokens to (rule L6).
-    #[cfg(feature = "oidc")]
-    pub fn oidc_allowed_hosts(&self) -> Vec<&str> {
-        match &self.oidc.allowed_hosts {
-            Some(hosts) => hosts.iter().map(String::as_str).collect(),
-            None => crate::oidc::DEFAULT_ALLOWED_HOSTS.to_vec(),
-        }
+    /// MONGODB-OIDC: the hosts the human flow may send tokens to (rule L6), when set in code
+    /// (else the defaults apply).
+    pub fn oidc_allowed_hosts(&self) -> Option<&[String]> {
+        self.oidc.allowed_hosts.as_deref()
     }
 
     /// `"<source>.<username>"`, the value of `saslSupportedMechs` in `hello` (rule D6). The
@@ -429,38 +446,19 @@ impl CredentialOptions {
         self
     }
 
-    /// MONGODB-OIDC: the machine callback (the spec's `OIDC_CALLBACK`), which gets access tokens
-    /// for a workload (rule L19). It replaces `ENVIRONMENT`, which must not be set with it.
-    #[cfg(feature = "oidc")]
-    pub fn oidc_callback(mut self, callback: Arc<dyn crate::oidc::OidcCallback>) -> Self {
-        self.input
-            .oidc
-            .callbacks
-            .push(crate::oidc::callback::CallbackSetting {
-                flow: crate::oidc::Flow::Machine,
-                callback,
-            });
-        self
-    }
-
-    /// MONGODB-OIDC: the human callback (`OIDC_HUMAN_CALLBACK`), which may have a person log in
-    /// with the identity provider the server names, and returns refresh tokens (rule L20).
-    #[cfg(feature = "oidc")]
-    pub fn oidc_human_callback(mut self, callback: Arc<dyn crate::oidc::OidcCallback>) -> Self {
-        self.input
-            .oidc
-            .callbacks
-            .push(crate::oidc::callback::CallbackSetting {
-                flow: crate::oidc::Flow::Human,
-                callback,
-            });
+    /// MONGODB-OIDC: the tokens come from a callback of `flow`, which the caller gives the
+    /// authenticator ([`AuthOptions::oidc_callback`](crate::AuthOptions::oidc_callback)): a
+    /// machine callback (the spec's `OIDC_CALLBACK`, rule L19) or a human one
+    /// (`OIDC_HUMAN_CALLBACK`, which may have a person log in and returns refresh tokens, rule
+    /// L20). It replaces `ENVIRONMENT`, which must not be set with it.
+    pub fn oidc_callback(mut self, flow: Flow) -> Self {
+        self.input.oidc.callbacks.push(flow);
         self
     }
 
     /// MONGODB-OIDC: the hosts the human flow may send tokens to (`ALLOWED_HOSTS`, rule L6;
-    /// default [`DEFAULT_ALLOWED_HOSTS`](crate::oidc::DEFAULT_ALLOWED_HOSTS)). A pattern
-    /// `*.example.com` matches subdomains at any depth.
-    #[cfg(feature = "oidc")]
+    /// default `oidc::DEFAULT_ALLOWED_HOSTS`). A pattern `*.example.com` matches subdomains at
+    /// any depth.
     pub fn oidc_allowed_hosts<S: Into<String>>(
         mut self,
         hosts: impl IntoIterator<Item = S>,
@@ -505,8 +503,7 @@ pub(crate) struct AuthInput {
     pub(crate) source: Option<String>,
     pub(crate) mechanism: Option<AuthMechanism>,
     pub(crate) properties: MechanismProperties,
-    #[cfg(feature = "oidc")]
-    pub(crate) oidc: OidcSettings,
+    oidc: OidcSettings,
 }
 
 impl AuthInput {
@@ -526,14 +523,11 @@ impl AuthInput {
             self.mechanism = code.mechanism;
         }
         self.properties.merge_from(&code.properties);
-        #[cfg(feature = "oidc")]
-        {
-            self.oidc
-                .callbacks
-                .extend(code.oidc.callbacks.iter().cloned());
-            if code.oidc.allowed_hosts.is_some() {
-                self.oidc.allowed_hosts.clone_from(&code.oidc.allowed_hosts);
-            }
+        self.oidc
+            .callbacks
+            .extend(code.oidc.callbacks.iter().copied());
+        if code.oidc.allowed_hosts.is_some() {
+            self.oidc.allowed_hosts.clone_from(&code.oidc.allowed_hosts);
         }
     }
 
@@ -665,7 +659,6 @@ impl AuthInput {
             password: self.password.clone(),
             mechanism,
             mechanism_properties: properties,
-            #[cfg(feature = "oidc")]
             oidc: self.oidc.clone(),
         }))
     }
@@ -730,16 +723,10 @@ fn validate_oidc(
     input: &AuthInput,
 ) -> Result<()> {
     forbid_properties(label, properties, &["ENVIRONMENT", "TOKEN_RESOURCE"])?;
-    #[cfg(feature = "oidc")]
     let (callbacks, allowed_hosts) = (
         input.oidc.callbacks.as_slice(),
         input.oidc.allowed_hosts.is_some(),
     );
-    #[cfg(not(feature = "oidc"))]
-    let (callbacks, allowed_hosts): (&[()], bool) = {
-        let _ = input;
-        (&[], false)
-    };
     if callbacks.len() > 1 {
         return Err(Error::credential(
             label,
@@ -747,16 +734,7 @@ fn validate_oidc(
         ));
     }
     let environment = properties.get("ENVIRONMENT");
-    let human = {
-        #[cfg(feature = "oidc")]
-        {
-            callbacks
-                .first()
-                .is_some_and(|c| c.flow == crate::oidc::Flow::Human)
-        }
-        #[cfg(not(feature = "oidc"))]
-        false
-    };
+    let human = callbacks.first() == Some(&Flow::Human);
     if allowed_hosts && !human {
         return Err(Error::credential(
             label,

@@ -568,6 +568,17 @@ pub enum AwsError {
         /// Why it failed.
         reason: String,
     },
+    /// The environment changed while the chain resolved credentials: a run of the chain asked
+    /// for something else than the answer recorded at that point. Resolving again starts over.
+    #[error(
+        "the environment changed during the resolution: it asked to {asked} where it had asked to {recorded}"
+    )]
+    ChangedDuringResolution {
+        /// What the answer recorded at that point answered.
+        recorded: String,
+        /// What the chain asked for this time.
+        asked: String,
+    },
     /// An AWS credentials or config file is malformed.
     #[error("malformed file at line {line}: {rule}")]
     MalformedFile {
@@ -718,7 +729,8 @@ impl AwsError {
                 unreachable: true, ..
             }
             | AwsError::MalformedCredentials(_)
-            | AwsError::Unavailable { .. } => ErrorKind::CredentialUnavailable,
+            | AwsError::Unavailable { .. }
+            | AwsError::ChangedDuringResolution { .. } => ErrorKind::CredentialUnavailable,
             AwsError::NoCredentials {
                 unreachable: false, ..
             }

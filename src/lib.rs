@@ -44,8 +44,8 @@
 //! | connection strings and credentials | [`uri`], [`credential`] |
 //! | foundations | [`error`], [`Secret`], [`random`], [`environment`] (variables, clock) |
 //!
-//! Knobs that exist only for tests (forced nonces, a misbehaving server) are fenced off in
-//! [`danger`] and `server::danger`.
+//! Knobs that exist only for tests (forced nonces, a misbehaving server) are fenced off behind
+//! [`AuthOptions::dangerous`] and the server's `dangerous()` accessors.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -53,9 +53,9 @@
 pub mod ask;
 #[cfg(feature = "aws")]
 pub mod aws;
+pub mod callback;
 pub mod command;
 pub mod credential;
-pub mod danger;
 pub mod environment;
 pub mod error;
 pub mod gssapi;
@@ -80,7 +80,9 @@ pub use error::{
     AwsError, CertificateProblem, Error, ErrorKind, GssapiError, OidcError, ProtocolViolation,
     Result, ScramError, TlsError, WireError,
 };
-pub use handshake::{AuthOptions, Authenticator, Outcome, Step};
+pub use handshake::{
+    AuthOptions, Authenticator, CallbackOutput, CallbackRequest, Job, JobOutput, Outcome, Step,
+};
 pub use scram::{KeyDerivation, ScramKeyCache, ScramKeys, ScramVariant};
 pub use secret::{REDACTED, Secret};
 pub use uri::{

@@ -3,7 +3,6 @@
 
 use mongodb_auth_testkit::rfc5802 as common;
 
-use mongodb_auth::danger;
 use mongodb_auth::random::SystemRandom;
 use std::sync::Arc;
 
@@ -12,7 +11,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use bson::{Bson, Document, doc};
 use common::{Hash, Rfc5802Server, binary, hello_reply, payload, sasl_reply, to_bytes, to_doc};
 use mongodb_auth::{
-    AuthMechanism, AuthOptions, Authenticator, Command, ConnectionString, Error, ErrorKind,
+    AuthMechanism, AuthOptions, Authenticator, Command, ConnectionString, Error, ErrorKind, Job,
     Outcome, ScramError, ScramKeyCache, Step,
 };
 
@@ -30,7 +29,9 @@ fn options() -> AuthOptions {
 }
 
 fn fixed_nonce(nonce: &'static str) -> AuthOptions {
-    danger::with_forced_nonces(options().speculative(false), move || nonce.to_owned())
+    let mut options = options().speculative(false);
+    options.dangerous().set_nonces(move || nonce.to_owned());
+    options
 }
 
 fn expect_send(step: Step) -> Command {
@@ -47,10 +48,10 @@ fn expect_done(step: Step) -> Outcome {
     }
 }
 
-/// Runs a DeriveKey step if there is one.
+/// Runs a job step if there is one.
 fn derive(auth: &mut Authenticator, step: Step) -> Step {
     match step {
-        Step::DeriveKey(job) => auth.handle_key(job.run()).unwrap(),
+        Step::Job(job) => auth.handle_job(job.run()).unwrap(),
         other => other,
     }
 }
@@ -253,7 +254,10 @@ fn speculative_reply_continues_the_same_conversation() {
         "speculativeAuthenticate": { "conversationId": 7, "done": false, "payload": binary(server_first.as_bytes()) },
     });
     let step = auth.handle_hello_reply(&reply).unwrap();
-    assert!(matches!(step, Step::DeriveKey(_)), "a cold cache derives");
+    assert!(
+        matches!(step, Step::Job(Job::DeriveKey(_))),
+        "a cold cache derives"
+    );
     let proof = expect_send(derive(&mut auth, step));
     let command = to_doc(proof.body());
     assert_eq!(command.get_i32("conversationId").unwrap(), 7);
@@ -353,7 +357,7 @@ fn login_through_cache(
     let step = auth
         .handle_reply(&sasl_reply(1, server_first.as_bytes(), false))
         .unwrap();
-    let used_cache = !matches!(step, Step::DeriveKey(_));
+    let used_cache = !matches!(step, Step::Job(Job::DeriveKey(_)));
     let proof = expect_send(derive(&mut auth, step));
     let reply = if server_accepts {
         let server_final = server
@@ -593,7 +597,7 @@ fn until_derive(
         .handle_reply(&sasl_reply(1, server_first.as_bytes(), false))
         .unwrap()
     {
-        Step::DeriveKey(job) => job,
+        Step::Job(Job::DeriveKey(job)) => job,
         other => panic!("expected a key derivation, got {other:?}"),
     }
 }
@@ -607,14 +611,14 @@ fn keys_from_another_derivation_are_refused() {
     let first_job = until_derive(&mut first, &mut server);
     let second_job = until_derive(&mut second, &mut server);
     // Same password, same salt, same count: the same key bytes, and still another job's keys.
-    let err = second.handle_key(first_job.run()).unwrap_err();
+    let err = second.handle_job(first_job.run().into()).unwrap_err();
     assert!(matches!(err, Error::ForeignKeys), "{err}");
     assert_eq!(err.kind(), ErrorKind::Usage);
     assert!(first_job.run().derived_by(&first_job));
     assert!(!first_job.run().derived_by(&second_job));
     // The refused call leaves the other machine untouched.
     assert!(matches!(
-        first.handle_key(first_job.run()).unwrap(),
+        first.handle_job(first_job.run().into()).unwrap(),
         Step::Send(_)
     ));
 }
@@ -834,7 +838,7 @@ fn gssapi_auth(uri: &str) -> (Authenticator, Arc<ScriptedGss>) {
 
 fn run_gss(auth: &mut Authenticator, step: Step) -> Step {
     match step {
-        Step::Gssapi(job) => auth.handle_gssapi(job.run()).unwrap(),
+        Step::Job(job @ Job::Gssapi(_)) => auth.handle_job(job.run()).unwrap(),
         other => panic!("expected a GSSAPI job, got {other:?}"),
     }
 }
@@ -890,8 +894,8 @@ fn gssapi_refuses_a_layer_offer_without_none_and_an_early_done() {
     let step = auth
         .handle_reply(&sasl_reply(1, b"W\x06\x00\x00\x00", false))
         .unwrap();
-    let Step::Gssapi(job) = step else { panic!() };
-    let error = auth.handle_gssapi(job.run()).unwrap_err();
+    let Step::Job(job) = step else { panic!() };
+    let error = auth.handle_job(job.run()).unwrap_err();
     assert!(
         matches!(
             error,
@@ -910,8 +914,9 @@ fn gssapi_refuses_a_layer_offer_without_none_and_an_early_done() {
 #[test]
 fn gssapi_service_principals_follow_the_properties_and_canonicalization() {
     use mongodb_auth::ask::{Answer, Ask};
+    type Answerer = fn(&Ask) -> Answer;
     let base = "mongodb://alice@db.example.com/?authMechanism=GSSAPI&authMechanismProperties=";
-    let principal_after = |properties: &str, answers: &[Answer]| {
+    let principal_after = |properties: &str, answers: &[Answerer]| {
         let (mut auth, provider) = gssapi_auth(&format!("{base}{properties}"));
         auth.hello_fields().unwrap();
         let mut step = auth.handle_hello_reply(&hello_reply(doc! {})).unwrap();
@@ -920,8 +925,8 @@ fn gssapi_service_principals_follow_the_properties_and_canonicalization() {
             let Step::Ask(ask) = step else {
                 panic!("expected an ask, got {step:?}")
             };
+            step = auth.handle_answer(answer(&ask)).unwrap();
             asks.push(ask);
-            step = auth.handle_answer(answer.clone()).unwrap();
         }
         run_gss(&mut auth, step);
         let principal = provider.principals.lock().unwrap()[0].clone();
@@ -939,41 +944,34 @@ fn gssapi_service_principals_follow_the_properties_and_canonicalization() {
         .0,
         "mongodb@alias.example.com"
     );
-    let host = Answer::Host {
-        canonical_name: "Canon.Example.COM.".into(),
-        addresses: vec!["10.0.0.1".parse().unwrap()],
+    let host: Answerer = |ask| match ask {
+        Ask::LookupHost(lookup) => {
+            lookup.answer("Canon.Example.COM.", vec!["10.0.0.1".parse().unwrap()])
+        }
+        other => panic!("expected a host lookup, got {other:?}"),
     };
-    let (principal, asks) = principal_after(
-        "CANONICALIZE_HOST_NAME:forward",
-        std::slice::from_ref(&host),
-    );
+    let (principal, asks) = principal_after("CANONICALIZE_HOST_NAME:forward", &[host]);
     assert_eq!(principal, "mongodb@canon.example.com");
-    assert_eq!(
-        asks,
-        [Ask::LookupHost {
-            name: "db.example.com".into()
-        }]
+    assert!(
+        matches!(&asks[..], [Ask::LookupHost(lookup)] if lookup.name() == "db.example.com"),
+        "{asks:?}"
     );
+    let names: Answerer = |ask| match ask {
+        Ask::ReverseLookup(reverse) => reverse.answer(vec!["Real.Example.COM.".into()]),
+        other => panic!("expected a reverse lookup, got {other:?}"),
+    };
     for value in ["forwardAndReverse", "true"] {
-        let (principal, asks) = principal_after(
-            &format!("CANONICALIZE_HOST_NAME:{value}"),
-            &[
-                host.clone(),
-                Answer::Names(vec!["Real.Example.COM.".into()]),
-            ],
-        );
+        let (principal, asks) =
+            principal_after(&format!("CANONICALIZE_HOST_NAME:{value}"), &[host, names]);
         assert_eq!(principal, "mongodb@real.example.com");
-        assert_eq!(
-            asks[1],
-            Ask::ReverseLookup {
-                address: "10.0.0.1".parse().unwrap()
-            }
+        assert!(
+            matches!(&asks[1], Ask::ReverseLookup(reverse)
+                if reverse.address() == "10.0.0.1".parse::<std::net::IpAddr>().unwrap()),
+            "{asks:?}"
         );
     }
     // A failed lookup leaves the host as it is (rule J3).
-    let (principal, _) = principal_after(
-        "CANONICALIZE_HOST_NAME:forward",
-        &[Answer::Failed("SERVFAIL".into())],
-    );
+    let failed: Answerer = |ask| ask.fail("SERVFAIL");
+    let (principal, _) = principal_after("CANONICALIZE_HOST_NAME:forward", &[failed]);
     assert_eq!(principal, "mongodb@db.example.com");
 }

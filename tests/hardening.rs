@@ -10,7 +10,7 @@ use mongodb_auth::random::SystemRandom;
 use mongodb_auth::server::danger::{FailCommand, Misbehavior};
 use mongodb_auth::server::{AuthEvent, User, UserStore};
 use mongodb_auth::{AuthMechanism, AuthOptions, ScramKeyCache, ScramVariant, Secret};
-use mongodb_auth_io::adapter::ConnectOptions;
+use mongodb_auth_io::ConnectOptions;
 use mongodb_auth_io::blocking;
 use mongodb_auth_server::{Server, ServerConfig};
 use tokio::io::AsyncReadExt;

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use mongodb_auth::server::{User, UserStore};
 use mongodb_auth::{AuthMechanism, AuthOptions, ScramKeyCache, ScramVariant, Secret};
-use mongodb_auth_io::adapter::ConnectOptions;
+use mongodb_auth_io::ConnectOptions;
 use mongodb_auth_server::{Server, ServerConfig};
 
 const CLIENTS: usize = 200;

@@ -14,15 +14,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use bson::{RawDocument, rawdoc};
-use mongodb_auth::oidc::{CallbackContext, CallbackError, OidcClient, Token};
+use mongodb_auth::oidc::{CallbackContext, CallbackError, Flow, OidcClient, Token};
 use mongodb_auth::server::UserStore;
 use mongodb_auth::server::danger::{FailCommand, Misbehavior};
 use mongodb_auth::server::oidc::OidcSettings;
-use mongodb_auth::{
-    AuthOptions, Command, ConnectionString, CredentialOptions, Error, ErrorKind, danger,
-};
-use mongodb_auth_io::adapter::{ConnectOptions, Event};
+use mongodb_auth::{AuthOptions, Command, ConnectionString, CredentialOptions, Error, ErrorKind};
 use mongodb_auth_io::blocking;
+use mongodb_auth_io::{ConnectOptions, Event};
 use mongodb_auth_server::devpki::TokenIssuer;
 use mongodb_auth_server::jwks::Jwks;
 use mongodb_auth_server::{Server, ServerConfig};
@@ -176,9 +174,9 @@ impl Callback {
         self.contexts.lock().unwrap().clone()
     }
 
-    fn as_oidc(self: &Arc<Self>) -> Arc<dyn mongodb_auth::oidc::OidcCallback> {
+    fn as_oidc(self: &Arc<Self>) -> mongodb_auth::oidc::Callback {
         let this = self.clone();
-        Arc::new(move |context: &CallbackContext| {
+        mongodb_auth::oidc::Callback::blocking(move |context: &CallbackContext| {
             let call = this.calls.fetch_add(1, Ordering::SeqCst);
             this.contexts.lock().unwrap().push(context.clone());
             (this.next)(call)
@@ -189,6 +187,7 @@ impl Callback {
 /// A spec "client": the connection string, the shared cache, the commands its connections sent.
 struct Client {
     cs: ConnectionString,
+    callback: Option<mongodb_auth::oidc::Callback>,
     cache: Arc<OidcClient>,
     sent: Arc<Mutex<Vec<String>>>,
     connection: Option<blocking::Connection>,
@@ -198,20 +197,23 @@ impl Client {
     fn machine(uri: &str, callback: &Arc<Callback>) -> Client {
         Client::with(
             uri,
-            CredentialOptions::new().oidc_callback(callback.as_oidc()),
+            CredentialOptions::new().oidc_callback(Flow::Machine),
+            callback,
         )
     }
 
     fn human(uri: &str, callback: &Arc<Callback>) -> Client {
         Client::with(
             uri,
-            CredentialOptions::new().oidc_human_callback(callback.as_oidc()),
+            CredentialOptions::new().oidc_callback(Flow::Human),
+            callback,
         )
     }
 
-    fn with(uri: &str, options: CredentialOptions) -> Client {
+    fn with(uri: &str, options: CredentialOptions, callback: &Arc<Callback>) -> Client {
         Client {
             cs: ConnectionString::parse_with_credential_options(uri, options).unwrap(),
+            callback: Some(callback.as_oidc()),
             cache: OidcClient::new(),
             sent: Arc::default(),
             connection: None,
@@ -221,12 +223,21 @@ impl Client {
     fn options(&self) -> ConnectOptions {
         let sent = self.sent.clone();
         ConnectOptions::default()
-            .auth_options(AuthOptions::default().oidc_client(self.cache.clone()))
+            .auth_options(self.auth())
             .observe(move |event| {
                 if let Event::Sent { command, .. } = event {
                     sent.lock().unwrap().push((*command).to_owned());
                 }
             })
+    }
+
+    /// The client's authentication options: its cache, its callback.
+    fn auth(&self) -> AuthOptions {
+        let auth = AuthOptions::default().oidc_client(self.cache.clone());
+        match &self.callback {
+            Some(callback) => auth.oidc_callback(callback.clone()),
+            None => auth,
+        }
     }
 
     fn connect(&self) -> mongodb_auth::Result<blocking::Connection> {
@@ -323,12 +334,11 @@ fn machine_1_2_callback_is_called_once_for_multiple_connections() {
         Ok(Token::new(token.as_str()))
     });
     let client = Client::machine(&idp.uri(None), &callback);
-    let (cs, cache) = (&client.cs, &client.cache);
+    let (cs, auth) = (&client.cs, client.auth());
     std::thread::scope(|scope| {
         for _ in 0..10 {
             scope.spawn(|| {
-                let options = ConnectOptions::default()
-                    .auth_options(AuthOptions::default().oidc_client(cache.clone()));
+                let options = ConnectOptions::default().auth_options(auth.clone());
                 let mut connection = blocking::connect(cs, options).unwrap();
                 for _ in 0..100 {
                     let reply = connection
@@ -384,10 +394,9 @@ fn machine_2_3_oidc_callback_returns_missing_data() {
 
 #[test]
 fn machine_2_4_invalid_client_configuration_with_callback() {
-    let callback = Callback::returning("t".into());
     assert_configuration_error(
         "mongodb://localhost/?authMechanism=MONGODB-OIDC&authMechanismProperties=ENVIRONMENT:test",
-        CredentialOptions::new().oidc_callback(callback.as_oidc()),
+        CredentialOptions::new().oidc_callback(Flow::Machine),
     );
 }
 
@@ -560,8 +569,8 @@ fn a_callback_that_outlives_its_timeout_fails_the_login_and_the_next_one_waits_n
     let client = Client::machine(&idp.uri(None), &callback);
     let options = || {
         ConnectOptions::default().auth_options(
-            AuthOptions::default()
-                .oidc_client(client.cache.clone())
+            client
+                .auth()
                 .oidc_machine_timeout(Duration::from_millis(300)),
         )
     };
@@ -655,8 +664,9 @@ fn human_1_6_allowed_hosts_blocked() {
     let mut client = Client::with(
         &idp.uri(None),
         CredentialOptions::new()
-            .oidc_human_callback(callback.as_oidc())
+            .oidc_callback(Flow::Human)
             .oidc_allowed_hosts(Vec::<String>::new()),
+        &callback,
     );
     let error = client.find().unwrap_err();
     assert!(matches!(error, Error::Oidc { .. }), "{error}");
@@ -666,8 +676,9 @@ fn human_1_6_allowed_hosts_blocked() {
     let mut client = Client::with(
         &format!("mongodb://localhost:{port}/?authMechanism=MONGODB-OIDC&ignored=example.com"),
         CredentialOptions::new()
-            .oidc_human_callback(callback.as_oidc())
+            .oidc_callback(Flow::Human)
             .oidc_allowed_hosts(["example.com"]),
+        &callback,
     );
     let error = client.find().unwrap_err();
     assert!(matches!(error, Error::Oidc { .. }), "{error}");
@@ -676,10 +687,9 @@ fn human_1_6_allowed_hosts_blocked() {
 
 #[test]
 fn human_1_7_allowed_hosts_in_connection_string_ignored() {
-    let callback = Callback::returning("t".into());
     assert_configuration_error(
         "mongodb+srv://example.com/?authMechanism=MONGODB-OIDC&authMechanismProperties=ALLOWED_HOSTS:%5B%22example.com%22%5D",
-        CredentialOptions::new().oidc_human_callback(callback.as_oidc()),
+        CredentialOptions::new().oidc_callback(Flow::Human),
     );
 }
 
@@ -851,7 +861,8 @@ fn environment_login(
     let uri = format!(
         "mongodb://{userinfo}127.0.0.1:{port}/?authMechanism=MONGODB-OIDC&authMechanismProperties={properties}"
     );
-    let auth = danger::with_oidc_metadata_endpoint(AuthOptions::default(), endpoint);
+    let mut auth = AuthOptions::default();
+    auth.dangerous().set_oidc_metadata_endpoint(endpoint);
     blocking::connect(uri.as_str(), ConnectOptions::default().auth_options(auth))
 }
 

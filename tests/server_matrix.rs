@@ -12,7 +12,7 @@ use mongodb_auth::{
     AuthMechanism, AuthOptions, ConnectionString, CredentialOptions, Error, ErrorKind,
     ScramKeyCache, ScramVariant, Secret,
 };
-use mongodb_auth_io::adapter::ConnectOptions;
+use mongodb_auth_io::ConnectOptions;
 use mongodb_auth_io::blocking;
 use mongodb_auth_server::{Server, ServerConfig};
 

@@ -15,7 +15,7 @@ use mongodb_auth::{
     AuthMechanism, AuthOptions, CertificateProblem, Error, ErrorKind, Outcome, ScramKeyCache,
     ScramVariant, Secret, TlsError,
 };
-use mongodb_auth_io::adapter::ConnectOptions;
+use mongodb_auth_io::ConnectOptions;
 use mongodb_auth_io::blocking;
 use mongodb_auth_io::tls::{self, Identity, TlsInfo};
 use mongodb_auth_server::devpki::{DevPki, Subject};

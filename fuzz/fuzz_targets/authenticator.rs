@@ -14,7 +14,7 @@ use std::sync::{Arc, OnceLock};
 use base64::Engine as _;
 use bson::{Binary, Document, doc, spec::BinarySubtype};
 use libfuzzer_sys::fuzz_target;
-use mongodb_auth::{danger, AuthOptions, Authenticator, ConnectionString, ScramKeyCache, Step};
+use mongodb_auth::{AuthOptions, Authenticator, ConnectionString, Job, ScramKeyCache, Step};
 
 fn bin(b64: &str) -> bson::Bson {
     let bytes = base64::engine::general_purpose::STANDARD.decode(b64).unwrap();
@@ -116,10 +116,9 @@ fuzz_target!(|data: &[u8]| {
     let scenario = &scenarios[choice as usize % scenarios.len()];
     let credential = ConnectionString::parse(scenario.uri).unwrap().credential().unwrap().clone();
     let nonce = scenario.nonce;
-    let options = danger::with_forced_nonces(
-        AuthOptions::default().key_cache(Some(cache)).speculative(scenario.speculative),
-        move || nonce.to_owned(),
-    );
+    let mut options =
+        AuthOptions::default().key_cache(Some(cache)).speculative(scenario.speculative);
+    options.dangerous().set_nonces(move || nonce.to_owned());
     let mut auth = Authenticator::new(&credential, options).unwrap();
     auth.hello_fields().unwrap();
 
@@ -141,8 +140,10 @@ fuzz_target!(|data: &[u8]| {
             Step::Send(_) => auth.handle_reply(&reply(&mut input)),
             // Iterations are bounded by the scenarios' server-first messages unless the fuzzer
             // replaced them, in which case the ceiling below keeps PBKDF2 affordable.
-            Step::DeriveKey(job) if job.iterations() <= 10_000 => auth.handle_key(job.run()),
-            Step::DeriveKey(_) => return,
+            Step::Job(Job::DeriveKey(job)) if job.iterations() <= 10_000 => {
+                auth.handle_job(job.run().into())
+            }
+            Step::Job(_) => return,
             Step::Done(_) => {
                 assert!(auth.is_done());
                 return;

@@ -6,7 +6,8 @@
 use std::sync::Arc;
 
 use libfuzzer_sys::fuzz_target;
-use mongodb_auth::aws::chain::{Answer, Ask, ChainStep, CredentialChain};
+use mongodb_auth::ask::Ask;
+use mongodb_auth::aws::chain::{ChainStep, CredentialChain};
 use mongodb_auth::aws::ini::Ini;
 use mongodb_auth::environment::MapEnvironment;
 
@@ -23,8 +24,8 @@ fuzz_target!(|data: &[u8]| {
     // Bounded: a chain asks a handful of times.
     for _ in 0..16 {
         let answer = match step {
-            ChainStep::Ask(Ask::ReadFile { .. }) => Answer::File(Some(data.to_vec().into())),
-            ChainStep::Ask(_) => Answer::Failed("fuzz".into()),
+            ChainStep::Ask(Ask::ReadFile(file)) => file.answer(Some(data.to_vec().into())),
+            ChainStep::Ask(ask) => ask.fail("fuzz"),
             _ => return,
         };
         match chain.answer(answer) {

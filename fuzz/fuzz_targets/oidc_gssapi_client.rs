@@ -7,12 +7,47 @@
 
 #![no_main]
 
+use std::future::Future;
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
+use mongodb_auth::ask::{Answer, Ask};
+use mongodb_auth::callback::Runtime;
+use mongodb_auth::credential::Flow;
 use mongodb_auth::gssapi::{ContextRequest, GssContext, GssProvider};
-use mongodb_auth::oidc::{CallbackContext, OidcClient, Token};
+use mongodb_auth::oidc::{Callback, OidcClient, Token};
 use mongodb_auth::{AuthOptions, Authenticator, ConnectionString, CredentialOptions, Step};
+
+/// Everything at once: no sleep, blocking work inline, no I/O.
+struct Inline;
+
+impl Runtime for Inline {
+    fn sleep(&self, _: Duration) -> impl Future<Output = ()> + Send + use<> {
+        std::future::ready(())
+    }
+
+    fn run_blocking<T, F>(&self, work: F) -> impl Future<Output = T> + Send + use<T, F>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
+        std::future::ready(work())
+    }
+
+    fn answer(&self, ask: Ask) -> impl Future<Output = Answer> + Send + use<> {
+        std::future::ready(ask.fail("fuzz"))
+    }
+}
+
+/// The output of a future that needs nothing to wait for, or `None`.
+fn now<F: Future>(future: F) -> Option<F::Output> {
+    match std::pin::pin!(future).poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(output) => Some(output),
+        Poll::Pending => None,
+    }
+}
 
 struct Scripted(u8);
 
@@ -56,25 +91,28 @@ fn replies(mut data: &[u8]) -> Vec<&[u8]> {
 
 fuzz_target!(|data: &[u8]| {
     let Some((&scenario, rest)) = data.split_first() else { return };
-    let callback = Arc::new(|_: &CallbackContext| {
+    let callback = Callback::new(|_| async {
         Ok(Token::new("token").with_refresh_token("refresh"))
     });
     let client = OidcClient::new();
     let (uri, credential_options) = match scenario % 4 {
-        0 => ("mongodb://localhost/?authMechanism=MONGODB-OIDC", CredentialOptions::new().oidc_callback(callback)),
-        1 => ("mongodb://localhost/?authMechanism=MONGODB-OIDC", CredentialOptions::new().oidc_human_callback(callback)),
+        0 => ("mongodb://localhost/?authMechanism=MONGODB-OIDC", CredentialOptions::new().oidc_callback(Flow::Machine)),
+        1 => ("mongodb://localhost/?authMechanism=MONGODB-OIDC", CredentialOptions::new().oidc_callback(Flow::Human)),
         2 => {
             client.seed(Token::new("cached"));
-            ("mongodb://u@localhost/?authMechanism=MONGODB-OIDC", CredentialOptions::new().oidc_human_callback(callback))
+            ("mongodb://u@localhost/?authMechanism=MONGODB-OIDC", CredentialOptions::new().oidc_callback(Flow::Human))
         }
         _ => ("mongodb://u%40R:pw@localhost/?authMechanism=GSSAPI", CredentialOptions::new()),
     };
     let cs = ConnectionString::parse_with_credential_options(uri, credential_options)
         .expect("the scenarios are valid");
-    let options = AuthOptions::default()
+    let mut options = AuthOptions::default()
         .oidc_client(client)
         .gssapi_provider(Arc::new(Provider))
         .server_host("localhost");
+    if scenario % 4 != 3 {
+        options = options.oidc_callback(callback);
+    }
     let Ok(mut auth) = Authenticator::new(cs.credential().expect("a credential"), options) else {
         return;
     };
@@ -90,11 +128,11 @@ fuzz_target!(|data: &[u8]| {
                 Some(reply) => auth.handle_reply(reply),
                 None => return,
             },
-            Ok(Step::Token(request)) => match request.fetch(|_| unreachable!(), |_| {}) {
-                Ok(token) => auth.handle_token(token),
-                Err(_) => return,
+            Ok(Step::Callback(request)) => match now(request.run(&Inline)) {
+                Some(output) => auth.handle_callback(output),
+                None => return,
             },
-            Ok(Step::Gssapi(job)) => auth.handle_gssapi(job.run()),
+            Ok(Step::Job(job)) => auth.handle_job(job.run()),
             Ok(Step::Ask(_)) => return,
             Ok(Step::Done(_)) | Err(_) => return,
             Ok(_) => return,

@@ -11,7 +11,8 @@ use std::time::SystemTime;
 use bson::{rawdoc, Binary, RawDocument};
 use bson::spec::BinarySubtype;
 use libfuzzer_sys::fuzz_target;
-use mongodb_auth::gssapi::{GssContext, GssapiError};
+use mongodb_auth::gssapi::GssContext;
+use mongodb_auth::GssapiError;
 use mongodb_auth::server::gssapi::{AcceptorContext, GssAcceptor, GssapiSettings};
 use mongodb_auth::server::{Session, SessionConfig, UserStore};
 

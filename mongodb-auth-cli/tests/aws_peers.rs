@@ -24,7 +24,7 @@ use mongodb_auth::aws::{self, Credentials, SignedRequest};
 use mongodb_auth::environment::MapEnvironment;
 use mongodb_auth::random::{SecureRandom, SystemRandom};
 use mongodb_auth::{AuthOptions, Command as DbCommand, ErrorKind, Secret};
-use mongodb_auth_io::adapter::ConnectOptions;
+use mongodb_auth_io::ConnectOptions;
 use mongodb_auth_io::blocking;
 use serde_json::{Value, json};
 use serve::Serve;
@@ -697,9 +697,7 @@ fn chain_agrees_with_boto3(python: &Path) -> Result<(), Failed> {
             let mut step = chain.step()?;
             loop {
                 step = match step {
-                    ChainStep::Ask(ask) => {
-                        chain.answer(mongodb_auth_io::adapter::answer_ask(&ask))?
-                    }
+                    ChainStep::Ask(ask) => chain.answer(mongodb_auth_io::answer::answer(&ask))?,
                     ChainStep::Done(resolved) => return Ok(resolved),
                     other => panic!("unexpected {other:?}"),
                 };

@@ -1,9 +1,9 @@
-//! The blocking adapter (feature `blocking`): the [`Authenticator`](mongodb_auth::Authenticator) loop over a std
-//! `Read + Write` stream, PBKDF2 run inline.
+//! The blocking adapter: std sockets, TLS with rustls, the login on the calling thread. PBKDF2
+//! and GSS calls run inline; a blocking OIDC callback or AWS provider runs on a thread of its
+//! own so its timeout can end the wait.
 //!
 //! ```no_run
-//! use mongodb_auth_io::blocking;
-//! use mongodb_auth_io::adapter::ConnectOptions;
+//! use mongodb_auth_io::{ConnectOptions, blocking};
 //!
 //! let mut connection = blocking::connect("mongodb://alice:pencil@127.0.0.1:27017/", ConnectOptions::default())?;
 //! println!("{:?} in {} round trips", connection.outcome().mechanism, connection.outcome().round_trips);
@@ -11,22 +11,26 @@
 //! # Ok::<(), mongodb_auth::Error>(())
 //! ```
 
+use std::future::Future;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::adapter::{
-    self, Authenticated, ConnectOptions, ConnectionState, Event, IntoConnectionString, Login,
-    MAX_AUTH_REPLY_SIZE, Next, Outgoing,
-};
-use crate::dns::{self, Target};
-use crate::tls::{self, TlsInfo};
+use mongodb_auth::ask::{Answer, Ask};
 use mongodb_auth::command::{self, Command};
 use mongodb_auth::credential::Credential;
 use mongodb_auth::error::{Error, Result};
+use mongodb_auth::handshake::{CallbackOutput, CallbackRequest, Job, JobOutput};
 use mongodb_auth::uri::ConnectionString;
-use mongodb_auth::wire::{MAX_MESSAGE_SIZE, ReplyDecoder};
+
+use crate::dns::{self, Target};
+use crate::executor::{block_on, block_on_until};
+use crate::login::Authenticated;
+use crate::options::{ConnectOptions, IntoConnectionString};
+use crate::shell::{self, Dial, Io};
+use crate::tls::{self, TlsInfo, TlsSetup};
+
+pub use crate::executor::BlockingRuntime as Runtime;
 
 /// The stream of a connection: TCP, or TLS over TCP.
 #[derive(Debug)]
@@ -73,213 +77,30 @@ impl Write for Stream {
     }
 }
 
-/// An authenticated connection. It keeps its authenticator, so it can log in again when the
-/// server asks (error 391).
-pub type Connection = adapter::Connection<Stream>;
-
-/// Connects to the first host of `uri` that answers (after resolving a `mongodb+srv` name),
-/// over TLS when the connection string asks for it, sends `hello` and authenticates with the
-/// connection string's credential (if any).
-pub fn connect(uri: impl IntoConnectionString, mut options: ConnectOptions) -> Result<Connection> {
-    let cs = uri.into_connection_string()?;
-    let (cs, targets) = resolve(&cs, &options)?;
-    if options.app_name.is_none() {
-        options.app_name = cs.option("appName").map(str::to_owned);
+/// A stream the blocking adapter reads and writes: its own, whose every read it bounds by the
+/// reply's deadline, or a caller's, whose own timeouts apply.
+pub trait BlockingStream: Read + Write + Send {
+    /// Limits the next read to `remaining` (a no-op for a stream the adapter cannot time).
+    fn limit_next_read(&mut self, _remaining: Duration) -> std::io::Result<()> {
+        Ok(())
     }
-    let tls = cs
-        .tls_enabled()
-        .then(|| tls::client_config(cs.tls()))
-        .transpose()?;
-    let mut last_error = None;
-    for target in targets {
-        let tcp = match open(&target, &options) {
-            Ok(tcp) => tcp,
-            Err(e) => {
-                last_error = Some(e);
-                continue;
-            }
-        };
-        let address = format!("{}:{}", target.host, target.port);
-        options.emit(Event::Connected { address: &address });
-        let (mut stream, tls_info) = match &tls {
-            Some((config, client_subject)) => {
-                let handshake = handshake(
-                    tcp,
-                    config,
-                    &target.host,
-                    client_subject.as_deref(),
-                    options.read_timeout,
-                );
-                let (stream, info) = match handshake {
-                    Ok(done) => done,
-                    Err(e) if adapter::try_next_host(&e) => {
-                        last_error = Some(e);
-                        continue;
-                    }
-                    Err(e) => return Err(e),
-                };
-                options.emit(Event::TlsEstablished { info: &info });
-                (stream, Some(info))
-            }
-            None => (Stream::Plain(tcp), None),
-        };
-        let (mut login, hello) = Login::for_connection(&cs, &target.host, &mut options)?;
-        let authenticated = drive(&mut stream, &mut login, Next::Write(hello), &options)?;
-        return Ok(adapter::Connection {
-            stream,
-            state: ConnectionState::new(address, tls_info, authenticated, options, login),
-        });
-    }
-    Err(last_error.unwrap_or(Error::Unsupported {
-        what: "no host to connect to".into(),
-    }))
-}
 
-/// The hosts to try; DNS (`mongodb+srv`, a resolver override) runs on a small runtime of its
-/// own, only when needed.
-fn resolve(
-    cs: &ConnectionString,
-    options: &ConnectOptions,
-) -> Result<(ConnectionString, Vec<Target>)> {
-    if !dns::needs_resolver(cs, options.dns_server) {
-        return Ok((cs.clone(), dns::static_targets(cs)?));
-    }
-    on_dns_runtime(options, |runtime| {
-        runtime.block_on(dns::targets(
-            cs,
-            options.dns_server,
-            options.connect_timeout,
-        ))
-    })
-}
-
-/// Runs DNS work on a small runtime of its own. Inside an async runtime (a blocking connect from
-/// async code) no runtime can start on this thread: the work gets a thread of its own.
-fn on_dns_runtime<T: Send>(
-    options: &ConnectOptions,
-    work: impl FnOnce(&::tokio::runtime::Runtime) -> Result<T> + Send,
-) -> Result<T> {
-    let run = || {
-        let runtime = ::tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| {
-                crate::io_error("starting the DNS resolver", e, options.connect_timeout)
-            })?;
-        work(&runtime)
-    };
-    if ::tokio::runtime::Handle::try_current().is_ok() {
-        std::thread::scope(|scope| {
-            scope.spawn(run).join().unwrap_or_else(|_| {
-                Err(Error::Unsupported {
-                    what: "the DNS lookup thread panicked".into(),
-                })
-            })
-        })
-    } else {
-        run()
+    /// Limits each write to `timeout` (a no-op for a stream the adapter cannot time).
+    fn limit_writes(&mut self, _timeout: Duration) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
-/// The TLS handshake, bounded by the socket's timeouts.
-fn handshake(
-    mut tcp: TcpStream,
-    config: &Arc<rustls::ClientConfig>,
-    host: &str,
-    client_subject: Option<&str>,
-    timeout: Duration,
-) -> Result<(Stream, TlsInfo)> {
-    let name = tls::server_name(host)?;
-    let mut connection = rustls::ClientConnection::new(config.clone(), name)
-        .map_err(|e| Error::Tls(tls::classify(&e, true)))?;
-    // The whole handshake within `timeout`, not each read: a server trickling bytes cannot hold
-    // the connect open.
-    let deadline = Instant::now() + timeout;
-    let io = |e| crate::io_error("in the TLS handshake", e, timeout);
-    while connection.is_handshaking() {
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        if remaining.is_zero() {
-            return Err(Error::Timeout {
-                operation: "in the TLS handshake",
-                after: timeout,
-            });
-        }
-        tcp.set_read_timeout(Some(remaining.max(Duration::from_millis(1))))
-            .map_err(io)?;
-        connection.complete_io(&mut tcp).map_err(io)?;
-    }
-    tcp.set_read_timeout(Some(timeout)).map_err(io)?;
-    let info = TlsInfo::of(&connection, client_subject);
-    Ok((
-        Stream::Tls(Box::new(rustls::StreamOwned::new(connection, tcp))),
-        info,
-    ))
-}
-
-fn open(target: &Target, options: &ConnectOptions) -> Result<TcpStream> {
-    let timeout = options.connect_timeout;
-    let addresses: Vec<SocketAddr> = match &target.addresses {
-        Some(addresses) => addresses.clone(),
-        None => (target.host.as_str(), target.port)
-            .to_socket_addrs()
-            .map_err(|e| Error::Dns {
-                name: target.host.clone(),
-                reason: e.to_string(),
-            })?
-            .collect(),
-    };
-    let mut last_error = None;
-    for address in addresses {
-        match TcpStream::connect_timeout(&address, timeout) {
-            Ok(stream) => {
-                let io = |e| crate::io_error("configuring the socket", e, timeout);
-                stream
-                    .set_read_timeout(Some(options.read_timeout))
-                    .map_err(io)?;
-                stream
-                    .set_write_timeout(Some(options.write_timeout))
-                    .map_err(io)?;
-                stream.set_nodelay(true).map_err(io)?;
-                return Ok(stream);
-            }
-            Err(e) => last_error = Some(crate::io_error("connecting", e, timeout)),
-        }
-    }
-    Err(last_error.unwrap_or(Error::Dns {
-        name: target.host.clone(),
-        reason: "the name resolves to no address".into(),
-    }))
-}
-
-/// Authenticates a stream the caller already opened (and secured): sends `hello` and runs the
-/// conversation for `credential`. The adapter cannot set timeouts on a stream it does not know:
-/// set them on the stream itself.
-pub fn authenticate<S: Read + Write>(
-    stream: &mut S,
-    credential: Option<&Credential>,
-    mut options: ConnectOptions,
-) -> Result<Authenticated> {
-    let style = adapter::hello_style(&options, None);
-    let (mut login, hello) = Login::start(credential, None, &mut options, style, false)?;
-    drive(
-        &mut Untimed(stream),
-        &mut login,
-        Next::Write(hello),
-        &options,
-    )
-}
-
-/// A stream on which the adapter can bound the time a whole reply takes.
-trait ReplyDeadline: Read + Write {
-    /// Limits the next read to `remaining`.
-    fn limit_next_read(&mut self, remaining: Duration) -> std::io::Result<()>;
-}
-
-impl ReplyDeadline for Stream {
+impl BlockingStream for Stream {
     fn limit_next_read(&mut self, remaining: Duration) -> std::io::Result<()> {
         // A zero timeout means "block forever" to std: never pass it.
         self.tcp()
             .set_read_timeout(Some(remaining.max(Duration::from_millis(1))))
+    }
+
+    fn limit_writes(&mut self, timeout: Duration) -> std::io::Result<()> {
+        self.tcp()
+            .set_write_timeout(Some(timeout.max(Duration::from_millis(1))))
     }
 }
 
@@ -302,111 +123,198 @@ impl<S: Write> Write for Untimed<'_, S> {
     }
 }
 
-impl<S: Read + Write> ReplyDeadline for Untimed<'_, S> {
-    fn limit_next_read(&mut self, _remaining: Duration) -> std::io::Result<()> {
-        Ok(())
+impl<S: Read + Write + Send> BlockingStream for Untimed<'_, S> {}
+
+/// An authenticated connection. It keeps its login, so it can log in again when the server
+/// asks (error 391).
+pub type Connection = crate::connection::Connection<Stream>;
+
+/// The blocking adapter's I/O.
+struct Blocking;
+
+impl<S: BlockingStream + ?Sized> Io<S> for Blocking {
+    fn write(
+        &self,
+        stream: &mut S,
+        bytes: &[u8],
+        timeout: Duration,
+    ) -> impl Future<Output = Result<()>> + Send {
+        std::future::ready(
+            stream
+                .limit_writes(timeout)
+                .and_then(|()| stream.write_all(bytes))
+                .and_then(|()| stream.flush())
+                .map_err(|e| crate::io_error("writing a request", e, timeout)),
+        )
+    }
+
+    fn read(
+        &self,
+        stream: &mut S,
+        buffer: &mut [u8],
+        deadline: Instant,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<usize>> + Send {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        std::future::ready(if remaining.is_zero() {
+            Err(Error::Timeout {
+                operation: "reading a reply",
+                after: timeout,
+            })
+        } else {
+            stream
+                .limit_next_read(remaining)
+                .and_then(|()| stream.read(buffer))
+                .map_err(|e| crate::io_error("reading a reply", e, timeout))
+        })
+    }
+
+    fn run_job(&self, job: Job) -> impl Future<Output = Result<JobOutput>> + Send {
+        std::future::ready(Ok(job.run()))
+    }
+
+    fn answer(&self, ask: Ask, options: &ConnectOptions) -> impl Future<Output = Answer> + Send {
+        std::future::ready(if dns::is_dns_ask(&ask) {
+            let (server, timeout) = (options.dns_server, options.connect_timeout);
+            dns::block_on(async { Ok(dns::answer(&ask, server, timeout).await) })
+                .unwrap_or_else(|e| ask.fail(e.to_string()))
+        } else {
+            crate::answer::answer(&ask)
+        })
+    }
+
+    fn callback(
+        &self,
+        request: CallbackRequest,
+    ) -> impl Future<Output = Result<CallbackOutput>> + Send {
+        let timeout = request.timeout();
+        let deadline = timeout.map(|timeout| Instant::now() + timeout);
+        let output = block_on_until(request.run(&Runtime), deadline);
+        std::future::ready(
+            output.ok_or_else(|| shell::callback_timeout(timeout.unwrap_or_default())),
+        )
     }
 }
 
-/// Runs the login from `next` to the end.
-fn drive<S: ReplyDeadline>(
-    stream: &mut S,
-    login: &mut Login,
-    mut next: Next,
-    options: &ConnectOptions,
-) -> Result<Authenticated> {
-    loop {
-        next = match next {
-            Next::Write(message) => {
-                login.on_reply(exchange(stream, &message, options, MAX_AUTH_REPLY_SIZE)?)?
-            }
-            Next::Derive(job) => {
-                let started = Instant::now();
-                let keys = job.run();
-                options.emit(Event::DerivedKey {
-                    iterations: job.iterations(),
-                    elapsed: started.elapsed(),
-                });
-                login.on_keys(keys)?
-            }
-            Next::Ask(ask) if dns::is_dns_ask(&ask) => {
-                let answer = on_dns_runtime(options, |runtime| {
-                    Ok(runtime.block_on(dns::answer(
-                        &ask,
-                        options.dns_server,
-                        options.connect_timeout,
-                    )))
-                })?;
-                login.on_answer(answer)?
-            }
-            Next::Ask(ask) => login.on_answer(adapter::answer_ask(&ask))?,
-            Next::Gssapi(job) => login.on_gssapi(job.run())?,
-            Next::Token(request) => {
-                let environment = request.environment();
-                login.on_token(adapter::fetch_token(request)?, options, environment)?
-            }
-            Next::Done(authenticated) => return Ok(authenticated),
-        }
+impl Dial for Blocking {
+    type Connected = Stream;
+    type Tcp = TcpStream;
+
+    fn resolve(
+        &self,
+        cs: &ConnectionString,
+        options: &ConnectOptions,
+    ) -> impl Future<Output = Result<(ConnectionString, Vec<Target>)>> + Send {
+        std::future::ready(if dns::needs_resolver(cs, options.dns_server) {
+            let (server, timeout) = (options.dns_server, options.connect_timeout);
+            dns::block_on(dns::targets(cs, server, timeout))
+        } else {
+            dns::static_targets(cs).map(|targets| (cs.clone(), targets))
+        })
+    }
+
+    fn lookup(
+        &self,
+        host: &str,
+        port: u16,
+    ) -> impl Future<Output = Result<Vec<SocketAddr>>> + Send {
+        std::future::ready(
+            (host, port)
+                .to_socket_addrs()
+                .map(Iterator::collect)
+                .map_err(|e| Error::Dns {
+                    name: host.to_owned(),
+                    reason: e.to_string(),
+                }),
+        )
+    }
+
+    fn open(
+        &self,
+        address: SocketAddr,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<Self::Tcp>> + Send {
+        std::future::ready(
+            TcpStream::connect_timeout(&address, timeout)
+                .and_then(|tcp| tcp.set_nodelay(true).map(|()| tcp))
+                .map_err(|e| crate::io_error("connecting", e, timeout)),
+        )
+    }
+
+    fn secure(
+        &self,
+        tcp: Self::Tcp,
+        tls: &TlsSetup,
+        host: &str,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<(Self::Connected, TlsInfo)>> + Send {
+        std::future::ready(handshake(tcp, tls, host, timeout))
+    }
+
+    fn plain(&self, tcp: Self::Tcp) -> Self::Connected {
+        Stream::Plain(tcp)
     }
 }
 
-/// Writes one message and reads its reply.
-fn exchange<S: ReplyDeadline>(
-    stream: &mut S,
-    message: &Outgoing,
-    options: &ConnectOptions,
-    max_reply_size: usize,
-) -> Result<Vec<u8>> {
-    message.report(options);
-    stream
-        .write_all(&message.bytes)
-        .and_then(|()| stream.flush())
-        .map_err(|e| crate::io_error("writing a request", e, options.write_timeout))?;
-    let reply = read_reply(stream, message.request_id, options, max_reply_size)?;
-    adapter::received(options, &reply);
-    Ok(reply)
-}
-
-/// Reads until the reply is complete; the whole reply must arrive within the read timeout.
-fn read_reply<S: ReplyDeadline>(
-    stream: &mut S,
-    request_id: i32,
-    options: &ConnectOptions,
-    max_reply_size: usize,
-) -> Result<Vec<u8>> {
-    let timeout = options.read_timeout;
+/// The TLS handshake, bounded as a whole by `timeout`: a server trickling bytes cannot hold the
+/// connect open.
+fn handshake(
+    mut tcp: TcpStream,
+    tls: &TlsSetup,
+    host: &str,
+    timeout: Duration,
+) -> Result<(Stream, TlsInfo)> {
+    let name = tls::server_name(host)?;
+    let mut connection = rustls::ClientConnection::new(tls.config.clone(), name)
+        .map_err(|e| Error::Tls(tls::classify(&e, true)))?;
     let deadline = Instant::now() + timeout;
-    let mut decoder = ReplyDecoder::new(request_id).max_size(max_reply_size);
-    let mut buffer = vec![0u8; 16 * 1024];
-    loop {
+    let io = |e| crate::io_error("in the TLS handshake", e, timeout);
+    while connection.is_handshaking() {
         let remaining = deadline.saturating_duration_since(Instant::now());
         if remaining.is_zero() {
             return Err(Error::Timeout {
-                operation: "reading a reply",
+                operation: "in the TLS handshake",
                 after: timeout,
             });
         }
-        stream
-            .limit_next_read(remaining)
-            .map_err(|e| crate::io_error("configuring the socket", e, timeout))?;
-        let want = decoder.bytes_wanted().min(buffer.len());
-        let chunk = buffer.get_mut(..want).unwrap_or_default();
-        let n = stream
-            .read(chunk)
-            .map_err(|e| crate::io_error("reading a reply", e, timeout))?;
-        if n == 0 {
-            return Err(Error::Io {
-                operation: "reading a reply",
-                source: std::io::ErrorKind::UnexpectedEof.into(),
-            });
-        }
-        if let Some(reply) = decoder.push(chunk.get(..n).unwrap_or_default())? {
-            return Ok(reply.into_body().to_vec());
-        }
+        tcp.set_read_timeout(Some(remaining.max(Duration::from_millis(1))))
+            .map_err(io)?;
+        tcp.set_write_timeout(Some(remaining.max(Duration::from_millis(1))))
+            .map_err(io)?;
+        connection.complete_io(&mut tcp).map_err(io)?;
     }
+    let info = TlsInfo::of(&connection, tls.client_subject.as_deref());
+    Ok((
+        Stream::Tls(Box::new(rustls::StreamOwned::new(connection, tcp))),
+        info,
+    ))
 }
 
-impl adapter::Connection<Stream> {
+/// Connects to the first host of `uri` that answers (after resolving a `mongodb+srv` name),
+/// over TLS when the connection string asks for it, sends `hello` and authenticates with the
+/// connection string's credential (if any).
+pub fn connect(uri: impl IntoConnectionString, options: ConnectOptions) -> Result<Connection> {
+    let cs = uri.into_connection_string()?;
+    block_on(shell::connect(&Blocking, &cs, options))
+}
+
+/// Authenticates a stream the caller already opened (and secured): sends `hello` and runs the
+/// conversation for `credential`. The adapter cannot set timeouts on a stream it does not know:
+/// set them on the stream itself.
+pub fn authenticate<S: Read + Write + Send>(
+    stream: &mut S,
+    credential: Option<&Credential>,
+    options: ConnectOptions,
+) -> Result<Authenticated> {
+    block_on(shell::authenticate(
+        &Blocking,
+        &mut Untimed(stream),
+        credential,
+        &options,
+    ))
+}
+
+impl crate::connection::Connection<Stream> {
     /// Runs a command and returns the reply document (an `ok: 0` reply is returned, not an
     /// error). Replies up to the wire protocol's 48 MB are read.
     ///
@@ -414,16 +322,7 @@ impl adapter::Connection<Stream> {
     /// (SASL only, no `hello`) and runs the command once more, whether or not it is retryable
     /// (rules M1, M2); a failed re-authentication is the error returned.
     pub fn run_command(&mut self, command: &Command) -> Result<Vec<u8>> {
-        let state = &mut self.state;
-        let message = Outgoing::command(command)?;
-        let reply = exchange(&mut self.stream, &message, &state.options, MAX_MESSAGE_SIZE)?;
-        let Some(next) = state.reauthentication(command, &reply)? else {
-            return Ok(reply);
-        };
-        let authenticated = drive(&mut self.stream, &mut state.login, next, &state.options)?;
-        state.reauthenticated(authenticated);
-        let again = Outgoing::command(command)?;
-        exchange(&mut self.stream, &again, &state.options, MAX_MESSAGE_SIZE)
+        block_on(shell::run_command(&Blocking, self, command))
     }
 
     /// The users the server says this connection authenticated (`connectionStatus`), as

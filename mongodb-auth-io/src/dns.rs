@@ -1,8 +1,10 @@
-//! DNS for the adapters (feature `dns`): the SRV and TXT lookups of `mongodb+srv` and, with a
+//! DNS for the adapters: the SRV and TXT lookups of `mongodb+srv` and, with a
 //! resolver override, the host lookups that follow, on hickory. The records go to
 //! [`ConnectionString::resolve_srv`], which holds every rule of seedlist discovery.
 
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use hickory_resolver::config::{NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts};
@@ -100,9 +102,9 @@ impl Resolver {
     }
 }
 
-/// Whether the adapter's resolver answers `ask` (rather than [`super::answer_ask`]).
+/// Whether the adapter's resolver answers `ask` (rather than [`crate::answer::answer`]).
 pub(crate) fn is_dns_ask(ask: &Ask) -> bool {
-    matches!(ask, Ask::LookupHost { .. } | Ask::ReverseLookup { .. })
+    matches!(ask, Ask::LookupHost(_) | Ask::ReverseLookup(_))
 }
 
 /// Answers a DNS ask (GSSAPI's host canonicalization) with the connection's resolver. A failed
@@ -110,49 +112,76 @@ pub(crate) fn is_dns_ask(ask: &Ask) -> bool {
 pub(crate) async fn answer(ask: &Ask, server: Option<SocketAddr>, timeout: Duration) -> Answer {
     let resolver = match Resolver::new(server, timeout) {
         Ok(resolver) => resolver,
-        Err(e) => return Answer::Failed(e.to_string()),
+        Err(e) => return ask.fail(e.to_string()),
     };
     match ask {
-        Ask::LookupHost { name } => {
+        Ask::LookupHost(lookup) => {
+            let name = lookup.name();
             if let Ok(ip) = name
                 .trim_start_matches('[')
                 .trim_end_matches(']')
                 .parse::<IpAddr>()
             {
-                return Answer::Host {
-                    canonical_name: name.clone(),
-                    addresses: vec![ip],
-                };
+                return lookup.answer(name, vec![ip]);
             }
-            lookup_host(&resolver, name).await
+            match resolver.0.lookup_ip(name).await {
+                // The name goes as given, not fully qualified, so a short host name gets the
+                // resolver's search domains, as when connecting. The owner of the address
+                // records is where the CNAME chain ends.
+                Ok(found) => {
+                    let canonical_name = found
+                        .as_lookup()
+                        .records()
+                        .iter()
+                        .find(|r| matches!(r.record_type(), RecordType::A | RecordType::AAAA))
+                        .map(|r| r.name().to_ascii())
+                        .unwrap_or_else(|| name.to_owned());
+                    lookup.answer(canonical_name, found.iter().collect())
+                }
+                Err(e) => ask.fail(dns_error(name, &e).to_string()),
+            }
         }
-        Ask::ReverseLookup { address } => match resolver.0.reverse_lookup(*address).await {
-            Ok(lookup) => Answer::Names(lookup.iter().map(|name| name.to_ascii()).collect()),
-            Err(e) => Answer::Failed(dns_error(&address.to_string(), &e).to_string()),
+        Ask::ReverseLookup(reverse) => match resolver.0.reverse_lookup(reverse.address()).await {
+            Ok(found) => reverse.answer(found.iter().map(|name| name.to_ascii()).collect()),
+            Err(e) => ask.fail(dns_error(&reverse.address().to_string(), &e).to_string()),
         },
-        other => Answer::Failed(format!("{other:?} is not a DNS lookup")),
+        other => other.fail("not a DNS lookup"),
     }
 }
 
-/// A host's addresses and the end of its CNAME chain. The name goes as given, not fully
-/// qualified, so a short host name gets the resolver's search domains, as when connecting.
-async fn lookup_host(resolver: &Resolver, name: &str) -> Answer {
-    match resolver.0.lookup_ip(name).await {
-        Ok(lookup) => {
-            // The owner of the address records is where the CNAME chain ends.
-            let canonical_name = lookup
-                .as_lookup()
-                .records()
-                .iter()
-                .find(|r| matches!(r.record_type(), RecordType::A | RecordType::AAAA))
-                .map(|r| r.name().to_ascii())
-                .unwrap_or_else(|| name.to_owned());
-            Answer::Host {
-                canonical_name,
-                addresses: lookup.iter().collect(),
-            }
-        }
-        Err(e) => Answer::Failed(dns_error(name, &e).to_string()),
+/// Runs DNS work from blocking code: hickory needs a tokio runtime, and the blocking adapter
+/// keeps one small one for the whole process (one worker thread, started at the first lookup),
+/// never one per lookup. Inside an async runtime (a blocking connect from async code) no
+/// runtime can be entered on this thread: the work gets a scoped thread of its own.
+pub(crate) fn block_on<T: Send>(work: impl Future<Output = Result<T>> + Send) -> Result<T> {
+    static RUNTIME: OnceLock<std::io::Result<tokio::runtime::Runtime>> = OnceLock::new();
+    let runtime = RUNTIME
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name("mongodb-auth dns")
+                .enable_all()
+                .build()
+        })
+        .as_ref()
+        .map_err(|e| Error::Io {
+            operation: "starting the DNS resolver",
+            source: std::io::Error::new(e.kind(), e.to_string()),
+        })?;
+    if tokio::runtime::Handle::try_current().is_ok() {
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| runtime.block_on(work))
+                .join()
+                .unwrap_or_else(|_| {
+                    Err(Error::Io {
+                        operation: "looking up a name",
+                        source: std::io::Error::other("the DNS lookup thread panicked"),
+                    })
+                })
+        })
+    } else {
+        runtime.block_on(work)
     }
 }
 

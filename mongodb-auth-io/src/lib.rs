@@ -2,7 +2,7 @@
 //! and answer what the machines ask for.
 //!
 //! ```no_run
-//! use mongodb_auth_io::{adapter::ConnectOptions, blocking};
+//! use mongodb_auth_io::{ConnectOptions, blocking};
 //!
 //! let mut connection = blocking::connect("mongodb://alice:pencil@127.0.0.1:27017/", ConnectOptions::default())?;
 //! println!("authenticated as {:?}", connection.authenticated_users()?);
@@ -11,8 +11,10 @@
 //!
 //! | module | what it does |
 //! | --- | --- |
-//! | [`blocking`], [`tokio`] | connect (TCP, TLS, `mongodb+srv`), log in, run commands, log in again on 391 |
-//! | [`adapter`] | what both share: options, events, the login loop, answering asks (files, processes, HTTP) |
+//! | [`blocking`], [`tokio`] | each adapter's I/O: sockets, the TLS handshake, where jobs and callbacks run |
+//! | `shell` | what both do, written once: hosts in order, TLS, the next host, the login loop, re-authentication |
+//! | `login` | the I/O-free login of a connection: the `hello`, the authenticator, events |
+//! | [`answer`] | the machines' asks answered with blocking I/O: files, processes, HTTP |
 //! | [`tls`] | the connection string's TLS options as rustls configurations, rustls errors as [`mongodb_auth::TlsError`] |
 //! | `dns` | hickory for `mongodb+srv` and GSSAPI's host canonicalization |
 //! | `kerberos` (feature `gssapi`) | the system's Kerberos as a GSSAPI context provider and acceptor |
@@ -20,13 +22,22 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod adapter;
+pub mod answer;
 pub mod blocking;
+mod connection;
 mod dns;
+mod executor;
 #[cfg(feature = "gssapi")]
 pub mod kerberos;
+mod login;
+mod options;
+mod shell;
 pub mod tls;
 pub mod tokio;
+
+pub use connection::Connection;
+pub use login::Authenticated;
+pub use options::{ConnectOptions, Event, IntoConnectionString, MAX_AUTH_REPLY_SIZE};
 
 use std::time::Duration;
 

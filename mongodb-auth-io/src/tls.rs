@@ -365,6 +365,25 @@ pub fn client_config(options: &TlsOptions) -> Result<(Arc<rustls::ClientConfig>,
     Ok((Arc::new(config), subject))
 }
 
+/// What the adapters need for TLS to every host of a connection string: the client
+/// configuration and the subject of the client certificate, when there is one.
+#[derive(Clone, Debug)]
+pub struct TlsSetup {
+    pub(crate) config: Arc<rustls::ClientConfig>,
+    pub(crate) client_subject: Option<String>,
+}
+
+impl TlsSetup {
+    /// The configuration the connection string's TLS options ask for.
+    pub fn new(options: &TlsOptions) -> Result<Self> {
+        let (config, client_subject) = client_config(options)?;
+        Ok(TlsSetup {
+            config,
+            client_subject,
+        })
+    }
+}
+
 /// The name the client checks the certificate against and sends as SNI (none for an IP
 /// address, as rustls does).
 pub fn server_name(host: &str) -> Result<ServerName<'static>> {

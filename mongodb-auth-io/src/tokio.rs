@@ -1,10 +1,11 @@
-//! The tokio adapter (feature `tokio`): the [`Authenticator`](mongodb_auth::Authenticator) loop over an
-//! `AsyncRead + AsyncWrite` stream. PBKDF2 runs on the blocking pool (`spawn_blocking`), so a
-//! slow key derivation never stalls the runtime.
+//! The tokio adapter: tokio sockets, TLS with tokio-rustls, the login on the task that awaits
+//! it. PBKDF2, GSS calls, blocking callbacks and the blocking asks (files, processes, HTTP) run
+//! on the blocking pool; an async OIDC callback or AWS provider is awaited where the login runs,
+//! with no thread of its own.
 //!
 //! ```no_run
 //! # async fn run() -> mongodb_auth::Result<()> {
-//! use mongodb_auth_io::adapter::ConnectOptions;
+//! use mongodb_auth_io::ConnectOptions;
 //!
 //! let mut connection = mongodb_auth_io::tokio::connect("mongodb://alice:pencil@127.0.0.1:27017/", ConnectOptions::default()).await?;
 //! println!("authenticated as {:?}", connection.authenticated_users().await?);
@@ -12,6 +13,7 @@
 //! ```
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -19,16 +21,19 @@ use std::time::{Duration, Instant};
 use ::tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use ::tokio::net::TcpStream;
 
-use crate::adapter::{
-    self, Authenticated, ConnectOptions, ConnectionState, Event, IntoConnectionString, Login,
-    MAX_AUTH_REPLY_SIZE, Next, Outgoing,
-};
-use crate::dns::{self, Target};
-use crate::tls::{self, TlsInfo};
+use mongodb_auth::ask::{Answer, Ask};
+use mongodb_auth::callback;
 use mongodb_auth::command::{self, Command};
 use mongodb_auth::credential::Credential;
 use mongodb_auth::error::{Error, Result};
-use mongodb_auth::wire::{MAX_MESSAGE_SIZE, ReplyDecoder};
+use mongodb_auth::handshake::{CallbackOutput, CallbackRequest, Job, JobOutput};
+use mongodb_auth::uri::ConnectionString;
+
+use crate::dns::{self, Target};
+use crate::login::Authenticated;
+use crate::options::{ConnectOptions, IntoConnectionString};
+use crate::shell::{self, Dial, Io};
+use crate::tls::{self, TlsInfo, TlsSetup};
 
 /// The stream of a connection: TCP, or TLS over TCP.
 #[derive(Debug)]
@@ -80,10 +85,174 @@ impl AsyncWrite for Stream {
     }
 }
 
-/// An authenticated connection. It keeps its authenticator, so it can log in again when the
-/// server asks (error 391).
-pub type Connection = adapter::Connection<Stream>;
+/// A stream the tokio adapter reads and writes.
+pub trait AsyncStream: AsyncRead + AsyncWrite + Unpin + Send {}
 
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> AsyncStream for S {}
+
+/// An authenticated connection. It keeps its login, so it can log in again when the server
+/// asks (error 391).
+pub type Connection = crate::connection::Connection<Stream>;
+
+/// The tokio adapter's [`Runtime`](callback::Runtime) for the caller's code: tokio's timer,
+/// its blocking pool, and the blocking asks on that pool.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Runtime;
+
+impl callback::Runtime for Runtime {
+    fn sleep(&self, duration: Duration) -> impl Future<Output = ()> + Send + use<> {
+        ::tokio::time::sleep(duration)
+    }
+
+    fn run_blocking<T, F>(&self, work: F) -> impl Future<Output = T> + Send + use<T, F>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
+        let task = ::tokio::task::spawn_blocking(work);
+        async move {
+            match task.await {
+                Ok(output) => output,
+                // The blocking pool only fails a task that panicked: the panic goes on here.
+                Err(e) => std::panic::resume_unwind(e.into_panic()),
+            }
+        }
+    }
+
+    fn answer(&self, ask: Ask) -> impl Future<Output = Answer> + Send + use<> {
+        async move {
+            let fallback = ask.clone();
+            ::tokio::task::spawn_blocking(move || crate::answer::answer(&ask))
+                .await
+                .unwrap_or_else(|e| fallback.fail(e.to_string()))
+        }
+    }
+}
+
+/// The tokio adapter's I/O.
+struct Tokio;
+
+impl<S: AsyncStream + ?Sized> Io<S> for Tokio {
+    fn write(
+        &self,
+        stream: &mut S,
+        bytes: &[u8],
+        timeout: Duration,
+    ) -> impl Future<Output = Result<()>> + Send {
+        within(timeout, "writing a request", async move {
+            stream.write_all(bytes).await?;
+            stream.flush().await
+        })
+    }
+
+    async fn read(
+        &self,
+        stream: &mut S,
+        buffer: &mut [u8],
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Result<usize> {
+        match ::tokio::time::timeout_at(deadline.into(), stream.read(buffer)).await {
+            Ok(read) => read.map_err(|e| crate::io_error("reading a reply", e, timeout)),
+            Err(_) => Err(Error::Timeout {
+                operation: "reading a reply",
+                after: timeout,
+            }),
+        }
+    }
+
+    async fn run_job(&self, job: Job) -> Result<JobOutput> {
+        ::tokio::task::spawn_blocking(move || job.run())
+            .await
+            .map_err(|e| Error::Io {
+                operation: "running a job",
+                source: std::io::Error::other(e),
+            })
+    }
+
+    fn answer(&self, ask: Ask, options: &ConnectOptions) -> impl Future<Output = Answer> + Send {
+        let (server, timeout) = (options.dns_server, options.connect_timeout);
+        async move {
+            if dns::is_dns_ask(&ask) {
+                dns::answer(&ask, server, timeout).await
+            } else {
+                callback::Runtime::answer(&Runtime, ask).await
+            }
+        }
+    }
+
+    async fn callback(&self, request: CallbackRequest) -> Result<CallbackOutput> {
+        match request.timeout() {
+            Some(timeout) => ::tokio::time::timeout(timeout, request.run(&Runtime))
+                .await
+                .map_err(|_| shell::callback_timeout(timeout)),
+            None => Ok(request.run(&Runtime).await),
+        }
+    }
+}
+
+impl Dial for Tokio {
+    type Connected = Stream;
+    type Tcp = TcpStream;
+
+    fn resolve(
+        &self,
+        cs: &ConnectionString,
+        options: &ConnectOptions,
+    ) -> impl Future<Output = Result<(ConnectionString, Vec<Target>)>> + Send {
+        dns::targets(cs, options.dns_server, options.connect_timeout)
+    }
+
+    fn lookup(
+        &self,
+        host: &str,
+        port: u16,
+    ) -> impl Future<Output = Result<Vec<SocketAddr>>> + Send {
+        let host = host.to_owned();
+        async move {
+            let found = ::tokio::net::lookup_host((host.as_str(), port)).await;
+            found.map(Iterator::collect).map_err(|e| Error::Dns {
+                name: host.clone(),
+                reason: e.to_string(),
+            })
+        }
+    }
+
+    async fn open(&self, address: SocketAddr, timeout: Duration) -> Result<Self::Tcp> {
+        let tcp = within(timeout, "connecting", TcpStream::connect(address)).await?;
+        tcp.set_nodelay(true)
+            .map_err(|e| crate::io_error("configuring the socket", e, timeout))?;
+        Ok(tcp)
+    }
+
+    fn secure(
+        &self,
+        tcp: Self::Tcp,
+        tls: &TlsSetup,
+        host: &str,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<(Self::Connected, TlsInfo)>> + Send {
+        let connector = tokio_rustls::TlsConnector::from(tls.config.clone());
+        let name = tls::server_name(host);
+        let client_subject = tls.client_subject.clone();
+        async move {
+            let tls_stream = within(
+                timeout,
+                "in the TLS handshake",
+                connector.connect(name?, tcp),
+            )
+            .await?;
+            let info = TlsInfo::of(tls_stream.get_ref().1, client_subject.as_deref());
+            Ok((Stream::Tls(Box::new(tls_stream)), info))
+        }
+    }
+
+    fn plain(&self, tcp: Self::Tcp) -> Self::Connected {
+        Stream::Plain(tcp)
+    }
+}
+
+/// `future` within `limit`, its I/O error as the crate's.
 async fn within<T>(
     limit: Duration,
     operation: &'static str,
@@ -103,208 +272,23 @@ async fn within<T>(
 /// connection string's credential (if any).
 pub async fn connect(
     uri: impl IntoConnectionString,
-    mut options: ConnectOptions,
+    options: ConnectOptions,
 ) -> Result<Connection> {
     let cs = uri.into_connection_string()?;
-    let (cs, targets) = dns::targets(&cs, options.dns_server, options.connect_timeout).await?;
-    if options.app_name.is_none() {
-        options.app_name = cs.option("appName").map(str::to_owned);
-    }
-    let tls = cs
-        .tls_enabled()
-        .then(|| tls::client_config(cs.tls()))
-        .transpose()?;
-    let mut last_error = None;
-    for target in targets {
-        let tcp = match open(&target, &options).await {
-            Ok(tcp) => tcp,
-            Err(e) => {
-                last_error = Some(e);
-                continue;
-            }
-        };
-        let address = format!("{}:{}", target.host, target.port);
-        options.emit(Event::Connected { address: &address });
-        let (mut stream, tls_info) = match &tls {
-            Some((config, client_subject)) => {
-                let connector = tokio_rustls::TlsConnector::from(config.clone());
-                let name = tls::server_name(&target.host)?;
-                let handshake = within(
-                    options.read_timeout,
-                    "in the TLS handshake",
-                    connector.connect(name, tcp),
-                )
-                .await;
-                let tls_stream = match handshake {
-                    Ok(stream) => stream,
-                    Err(e) if adapter::try_next_host(&e) => {
-                        last_error = Some(e);
-                        continue;
-                    }
-                    Err(e) => return Err(e),
-                };
-                let info = TlsInfo::of(tls_stream.get_ref().1, client_subject.as_deref());
-                options.emit(Event::TlsEstablished { info: &info });
-                (Stream::Tls(Box::new(tls_stream)), Some(info))
-            }
-            None => (Stream::Plain(tcp), None),
-        };
-        let (mut login, hello) = Login::for_connection(&cs, &target.host, &mut options)?;
-        let authenticated = drive(&mut stream, &mut login, Next::Write(hello), &options).await?;
-        return Ok(adapter::Connection {
-            stream,
-            state: ConnectionState::new(address, tls_info, authenticated, options, login),
-        });
-    }
-    Err(last_error.unwrap_or(Error::Unsupported {
-        what: "no host to connect to".into(),
-    }))
-}
-
-async fn open(target: &Target, options: &ConnectOptions) -> Result<TcpStream> {
-    let timeout = options.connect_timeout;
-    let addresses: Vec<std::net::SocketAddr> = match &target.addresses {
-        Some(addresses) => addresses.clone(),
-        None => ::tokio::net::lookup_host((target.host.as_str(), target.port))
-            .await
-            .map_err(|e| Error::Dns {
-                name: target.host.clone(),
-                reason: e.to_string(),
-            })?
-            .collect(),
-    };
-    let tcp = within(
-        timeout,
-        "connecting",
-        TcpStream::connect(addresses.as_slice()),
-    )
-    .await?;
-    tcp.set_nodelay(true)
-        .map_err(|e| crate::io_error("configuring the socket", e, timeout))?;
-    Ok(tcp)
+    shell::connect(&Tokio, &cs, options).await
 }
 
 /// Authenticates a stream the caller already opened (and secured): sends `hello` and runs the
 /// conversation for `credential`, with the read and write timeouts of `options`.
-pub async fn authenticate<S: AsyncRead + AsyncWrite + Unpin>(
+pub async fn authenticate<S: AsyncRead + AsyncWrite + Unpin + Send>(
     stream: &mut S,
     credential: Option<&Credential>,
-    mut options: ConnectOptions,
+    options: ConnectOptions,
 ) -> Result<Authenticated> {
-    let style = adapter::hello_style(&options, None);
-    let (mut login, hello) = Login::start(credential, None, &mut options, style, false)?;
-    drive(stream, &mut login, Next::Write(hello), &options).await
+    shell::authenticate(&Tokio, stream, credential, &options).await
 }
 
-/// Runs the login from `next` to the end.
-async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
-    stream: &mut S,
-    login: &mut Login,
-    mut next: Next,
-    options: &ConnectOptions,
-) -> Result<Authenticated> {
-    loop {
-        next = match next {
-            Next::Write(message) => {
-                login.on_reply(exchange(stream, &message, options, MAX_AUTH_REPLY_SIZE).await?)?
-            }
-            Next::Derive(job) => {
-                let iterations = job.iterations();
-                let started = Instant::now();
-                let keys = ::tokio::task::spawn_blocking(move || job.run())
-                    .await
-                    .map_err(|e| Error::Io {
-                        operation: "deriving SCRAM keys",
-                        source: std::io::Error::other(e),
-                    })?;
-                options.emit(Event::DerivedKey {
-                    iterations,
-                    elapsed: started.elapsed(),
-                });
-                login.on_keys(keys)?
-            }
-            Next::Ask(ask) if dns::is_dns_ask(&ask) => login
-                .on_answer(dns::answer(&ask, options.dns_server, options.connect_timeout).await)?,
-            Next::Gssapi(job) => {
-                let done = ::tokio::task::spawn_blocking(move || job.run())
-                    .await
-                    .map_err(|e| Error::Io {
-                        operation: "running GSSAPI",
-                        source: std::io::Error::other(e),
-                    })?;
-                login.on_gssapi(done)?
-            }
-            Next::Ask(ask) => {
-                let answer = ::tokio::task::spawn_blocking(move || adapter::answer_ask(&ask))
-                    .await
-                    .map_err(|e| Error::Io {
-                        operation: "answering a credential source",
-                        source: std::io::Error::other(e),
-                    })?;
-                login.on_answer(answer)?
-            }
-            Next::Token(request) => {
-                let environment = request.environment();
-                let token = ::tokio::task::spawn_blocking(move || adapter::fetch_token(request))
-                    .await
-                    .map_err(|e| Error::Io {
-                        operation: "getting an OIDC token",
-                        source: std::io::Error::other(e),
-                    })??;
-                login.on_token(token, options, environment)?
-            }
-            Next::Done(authenticated) => return Ok(authenticated),
-        }
-    }
-}
-
-async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
-    stream: &mut S,
-    message: &Outgoing,
-    options: &ConnectOptions,
-    max_reply_size: usize,
-) -> Result<Vec<u8>> {
-    message.report(options);
-    within(options.write_timeout, "writing a request", async {
-        stream.write_all(&message.bytes).await?;
-        stream.flush().await
-    })
-    .await?;
-    let reply = within(
-        options.read_timeout,
-        "reading a reply",
-        read_reply(stream, message.request_id, max_reply_size),
-    )
-    .await??;
-    adapter::received(options, &reply);
-    Ok(reply)
-}
-
-/// Reads until the reply is complete. The outer `io::Result` is the socket's; the inner one the
-/// wire decoder's.
-async fn read_reply<S: AsyncRead + Unpin>(
-    stream: &mut S,
-    request_id: i32,
-    max_reply_size: usize,
-) -> std::io::Result<Result<Vec<u8>>> {
-    let mut decoder = ReplyDecoder::new(request_id).max_size(max_reply_size);
-    let mut buffer = vec![0u8; 16 * 1024];
-    loop {
-        let want = decoder.bytes_wanted().min(buffer.len());
-        let chunk = buffer.get_mut(..want).unwrap_or_default();
-        let n = stream.read(chunk).await?;
-        if n == 0 {
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
-        }
-        match decoder.push(chunk.get(..n).unwrap_or_default()) {
-            Ok(Some(reply)) => return Ok(Ok(reply.into_body().to_vec())),
-            Ok(None) => {}
-            Err(e) => return Ok(Err(e)),
-        }
-    }
-}
-
-impl adapter::Connection<Stream> {
+impl crate::connection::Connection<Stream> {
     /// Runs a command and returns the reply document (an `ok: 0` reply is returned, not an
     /// error). Replies up to the wire protocol's 48 MB are read.
     ///
@@ -312,16 +296,7 @@ impl adapter::Connection<Stream> {
     /// (SASL only, no `hello`) and runs the command once more, whether or not it is retryable
     /// (rules M1, M2); a failed re-authentication is the error returned.
     pub async fn run_command(&mut self, command: &Command) -> Result<Vec<u8>> {
-        let state = &mut self.state;
-        let message = Outgoing::command(command)?;
-        let reply = exchange(&mut self.stream, &message, &state.options, MAX_MESSAGE_SIZE).await?;
-        let Some(next) = state.reauthentication(command, &reply)? else {
-            return Ok(reply);
-        };
-        let authenticated = drive(&mut self.stream, &mut state.login, next, &state.options).await?;
-        state.reauthenticated(authenticated);
-        let again = Outgoing::command(command)?;
-        exchange(&mut self.stream, &again, &state.options, MAX_MESSAGE_SIZE).await
+        shell::run_command(&Tokio, self, command).await
     }
 
     /// The users the server says this connection authenticated (`connectionStatus`).

@@ -4,7 +4,8 @@
 //! as tried.
 //!
 //! ```
-//! use mongodb_auth::aws::chain::{Answer, Ask, ChainStep, CredentialChain, Source};
+//! use mongodb_auth::ask::Ask;
+//! use mongodb_auth::aws::chain::{ChainStep, CredentialChain, Source};
 //! use mongodb_auth::environment::MapEnvironment;
 //!
 //! let env = MapEnvironment::from([("HOME", "/home/ada")]);
@@ -12,10 +13,10 @@
 //! let mut step = chain.step()?;
 //! let resolved = loop {
 //!     step = match step {
-//!         ChainStep::Ask(Ask::ReadFile { path }) if path.ends_with(".aws/credentials") => {
-//!             chain.answer(Answer::File(Some(b"[default]\naws_access_key_id = AKID\naws_secret_access_key = s\n".to_vec().into())))?
+//!         ChainStep::Ask(Ask::ReadFile(file)) if file.path().ends_with(".aws/credentials") => {
+//!             chain.answer(file.answer(Some(b"[default]\naws_access_key_id = AKID\naws_secret_access_key = s\n".to_vec().into())))?
 //!         }
-//!         ChainStep::Ask(Ask::ReadFile { .. }) => chain.answer(Answer::File(None))?,
+//!         ChainStep::Ask(Ask::ReadFile(file)) => chain.answer(file.answer(None))?,
 //!         ChainStep::Done(resolved) => break resolved,
 //!         other => panic!("unexpected {other:?}"),
 //!     };
@@ -37,7 +38,9 @@
 //! the endpoints.
 //!
 //! The machine is straight-line code run again from the start with the answers given so far,
-//! which is how it waits for its caller without a hand-written state per source.
+//! which is how it waits for its caller without a hand-written state per source. Each answer
+//! is recorded with the ask it answers, and a run that asks something else at that point (the
+//! environment changed between two steps) is an error, never an answer to the wrong ask.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -45,11 +48,11 @@ use std::sync::Arc;
 
 use super::Credentials;
 use super::ini::Ini;
+use super::provider::{CredentialProvider, ProviderOutput, ProviderRequest};
+use crate::ask::{Answer, Ask, HttpRequest, Reply};
 use crate::environment::{Clock, Environment, SystemClock};
 use crate::error::{AwsError, Error, Result};
 use crate::secret::Secret;
-
-pub use crate::ask::{Answer, Ask, HttpRequest};
 
 /// Where credentials came from (or were looked for).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -113,18 +116,14 @@ pub struct Tried {
     pub outcome: String,
 }
 
-/// A source of credentials the embedder supplies; it wins over every other source.
-pub trait CredentialProvider: Send + Sync {
-    /// The credentials.
-    fn credentials(&self) -> Result<Credentials>;
-}
-
 /// What the caller does next.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum ChainStep {
-    /// Do this and pass the result to [`CredentialChain::answer`].
+    /// Do this and pass the answer to [`CredentialChain::answer`].
     Ask(Ask),
+    /// Run the custom provider and pass its output to [`CredentialChain::provided`].
+    Callback(ProviderRequest),
     /// The credentials, where they came from, and every source tried.
     Done(Resolved),
 }
@@ -148,10 +147,13 @@ pub struct CredentialChain {
     /// The time of the first step: request dates and session names use it, so every replay
     /// builds the same requests.
     started: Option<std::time::SystemTime>,
-    custom: Option<Arc<dyn CredentialProvider>>,
+    custom: Option<CredentialProvider>,
     explicit: Option<Credentials>,
     profile: Option<String>,
+    /// The answers so far, each carrying the ask it answers.
     answers: Vec<Answer>,
+    /// The ask that is out, which the next answer must answer.
+    pending: Option<Ask>,
 }
 
 impl fmt::Debug for CredentialChain {
@@ -191,17 +193,31 @@ struct Replay<'a> {
 }
 
 impl Replay<'_> {
-    fn ask(&mut self, ask: Ask) -> std::result::Result<&Answer, Stop> {
-        let answer = self.answers.get(self.next).ok_or(Stop::Ask(ask))?;
+    /// The reply to `ask`: the recorded answer at this point of the run, which must answer this
+    /// very ask, or a stop that asks it.
+    fn ask(&mut self, ask: Ask) -> std::result::Result<&Reply, Stop> {
+        let Some(answer) = self.answers.get(self.next) else {
+            return Err(Stop::Ask(ask));
+        };
+        if *answer.ask() != ask {
+            return Err(Stop::Fail(
+                AwsError::ChangedDuringResolution {
+                    recorded: answer.ask().describe(),
+                    asked: ask.describe(),
+                }
+                .into(),
+            ));
+        }
         self.next += 1;
-        Ok(answer)
+        Ok(answer.reply())
     }
 
     /// A file's text, `None` when it does not exist.
     fn file(&mut self, path: PathBuf) -> std::result::Result<Option<String>, Stop> {
-        match self.ask(Ask::ReadFile { path: path.clone() })? {
-            Answer::File(None) => Ok(None),
-            Answer::File(Some(bytes)) => {
+        let shown = path.display().to_string();
+        match self.ask(Ask::read_file(path))? {
+            Reply::File(None) => Ok(None),
+            Reply::File(Some(bytes)) => {
                 if bytes.len() > super::ini::MAX_FILE_SIZE {
                     return Err(AwsError::MalformedFile {
                         line: 0,
@@ -211,10 +227,8 @@ impl Replay<'_> {
                 }
                 Ok(Some(String::from_utf8_lossy(bytes).into_owned()))
             }
-            Answer::Failed(reason) => {
-                Err(unavailable(format!("`{}`", path.display()), reason.clone()))
-            }
-            other => Err(unexpected(other)),
+            Reply::Failed(reason) => Err(unavailable(format!("`{shown}`"), reason.clone())),
+            _ => Err(unexpected()),
         }
     }
 }
@@ -230,18 +244,11 @@ fn unavailable(what: impl Into<String>, reason: impl Into<String>) -> Stop {
     )
 }
 
-fn unexpected(answer: &Answer) -> Stop {
-    Stop::Fail(Error::OutOfOrder {
-        call: "CredentialChain::answer",
-        state: match answer {
-            Answer::File(_) => "given a file where it asked for something else",
-            Answer::Process { .. } => "given a process output where it asked for something else",
-            Answer::Http { .. } => "given an HTTP reply where it asked for something else",
-            Answer::Failed(_) => "given a failure where it asked for something else",
-            Answer::Host { .. } | Answer::Names(_) => {
-                "given a DNS answer where it asked for something else"
-            }
-        },
+/// An answer whose kind is not its ask's: answers are made by the ask's own methods, so this
+/// does not happen.
+fn unexpected() -> Stop {
+    Stop::Fail(Error::InvalidInput {
+        rule: "the answer is not of the kind its ask takes",
     })
 }
 
@@ -256,6 +263,7 @@ impl CredentialChain {
             explicit: None,
             profile: None,
             answers: Vec::new(),
+            pending: None,
         }
     }
 
@@ -265,8 +273,8 @@ impl CredentialChain {
         self
     }
 
-    /// A custom provider, tried first.
-    pub fn custom(mut self, provider: Arc<dyn CredentialProvider>) -> Self {
+    /// A custom provider, tried first: the chain asks for it with [`ChainStep::Callback`].
+    pub fn custom(mut self, provider: CredentialProvider) -> Self {
         self.custom = Some(provider);
         self
     }
@@ -284,10 +292,15 @@ impl CredentialChain {
         self
     }
 
-    /// The next step: an ask, or the result.
+    /// The next step: the custom provider, an ask, or the result.
     pub fn step(&mut self) -> Result<ChainStep> {
         if self.started.is_none() {
             self.started = Some(self.clock.now());
+        }
+        if let Some(provider) = &self.custom {
+            return Ok(ChainStep::Callback(ProviderRequest {
+                provider: provider.clone(),
+            }));
         }
         let mut replay = Replay {
             answers: &self.answers,
@@ -295,15 +308,43 @@ impl CredentialChain {
         };
         match self.resolve(&mut replay) {
             Ok(resolved) => Ok(ChainStep::Done(resolved)),
-            Err(Stop::Ask(ask)) => Ok(ChainStep::Ask(ask)),
+            Err(Stop::Ask(ask)) => {
+                self.pending = Some(ask.clone());
+                Ok(ChainStep::Ask(ask))
+            }
             Err(Stop::Fail(error)) => Err(error),
         }
     }
 
-    /// Takes the answer to the last ask and returns the next step.
+    /// Takes the answer to the ask that is out and returns the next step. An answer to another
+    /// ask is refused.
     pub fn answer(&mut self, answer: Answer) -> Result<ChainStep> {
+        if self.pending.as_ref() != Some(answer.ask()) {
+            return Err(Error::InvalidInput {
+                rule: "the answer is not to the ask the credential chain made",
+            });
+        }
+        self.pending = None;
         self.answers.push(answer);
         self.step()
+    }
+
+    /// Takes what the custom provider gave: the result.
+    pub fn provided(&mut self, output: ProviderOutput) -> Result<ChainStep> {
+        if self.custom.take().is_none() {
+            return Err(Error::OutOfOrder {
+                call: "CredentialChain::provided",
+                state: "not waiting for a custom provider",
+            });
+        }
+        Ok(ChainStep::Done(Resolved {
+            credentials: output.0?,
+            source: Source::Custom,
+            tried: vec![Tried {
+                source: Source::Custom,
+                outcome: "found".into(),
+            }],
+        }))
     }
 
     fn var(&self, name: &str) -> Option<String> {
@@ -313,6 +354,7 @@ impl CredentialChain {
     /// Runs every source in order until one answers.
     fn resolve(&self, io: &mut Replay<'_>) -> std::result::Result<Resolved, Stop> {
         let mut tried = Vec::new();
+        let mut unreachable = false;
         let mut record = |source, outcome: &str| {
             tried.push(Tried {
                 source,
@@ -331,9 +373,6 @@ impl CredentialChain {
             })
         };
 
-        if let Some(provider) = &self.custom {
-            return done(provider.credentials()?, Source::Custom, tried);
-        }
         record(Source::Custom, "no custom provider");
         if let Some(credentials) = &self.explicit {
             return done(credentials.clone(), Source::Explicit, tried);
@@ -447,7 +486,10 @@ impl CredentialChain {
         } else {
             match ec2(io, &self.metadata_endpoint())? {
                 Ok(credentials) => return done(credentials, Source::Ec2, tried),
-                Err(reason) => record(Source::Ec2, &reason),
+                Err(failure) => {
+                    unreachable |= failure.transient;
+                    record(Source::Ec2, &failure.reason);
+                }
             }
         }
 
@@ -456,11 +498,7 @@ impl CredentialChain {
             .map(|t| format!("{}: {}", t.source, t.outcome))
             .collect::<Vec<_>>()
             .join("; ");
-        Err(Error::Aws(AwsError::NoCredentials {
-            tried,
-            unreachable: false,
-        })
-        .into())
+        Err(Error::Aws(AwsError::NoCredentials { tried, unreachable }).into())
     }
 
     /// `mongodb-auth-<seconds>`, as boto3 names sessions `botocore-session-<seconds>`.
@@ -547,8 +585,11 @@ impl CredentialChain {
                     "no container credentials URI",
                 )
             })?,
-            (None, Some("Ec2InstanceMetadata")) => ec2(io, &self.metadata_endpoint())?
-                .map_err(|reason| unavailable("credential_source Ec2InstanceMetadata", reason))?,
+            (None, Some("Ec2InstanceMetadata")) => {
+                ec2(io, &self.metadata_endpoint())?.map_err(|failure| {
+                    unavailable("credential_source Ec2InstanceMetadata", failure.reason)
+                })?
+            }
             (None, other) => {
                 return Err(unavailable(
                     format!("profile `{profile}`"),
@@ -819,47 +860,50 @@ fn http_exchange(
 ) -> std::result::Result<zeroize::Zeroizing<Vec<u8>>, Stop> {
     let unavailable =
         |reason: String| unavailable(format!("{source} credentials at {url}"), reason);
-    match io.ask(Ask::Http(HttpRequest {
-        method,
-        url: url.to_owned(),
-        headers,
-        body: zeroize::Zeroizing::new(body),
-    }))? {
-        Answer::Http { status: 200, body } => Ok(body.clone()),
-        Answer::Http { status, body } => Err(unavailable(format!(
+    match io.ask(Ask::Http(HttpRequest::new(method, url, headers, body)))? {
+        Reply::Http { status: 200, body } => Ok(body.clone()),
+        Reply::Http { status, body } => Err(unavailable(format!(
             "HTTP {status}: {}",
             String::from_utf8_lossy(body.get(..body.len().min(200)).unwrap_or_default())
         ))),
-        Answer::Failed(reason) => Err(unavailable(reason.clone())),
-        other => Err(unexpected(other)),
+        Reply::Failed(reason) => Err(unavailable(reason.clone())),
+        _ => Err(unexpected()),
     }
 }
 
+/// Why EC2 instance metadata gave no credentials, and whether trying again may help (the
+/// endpoint answered with a server error: it is there, and failing).
+struct NoInstanceCredentials {
+    reason: String,
+    transient: bool,
+}
+
 /// EC2 instance metadata, IMDSv2 only: a session token, the role name, the role's credentials.
-/// `Ok(Err(reason))` when the endpoint does not answer (not on EC2): the chain ends there.
+/// `Ok(Err(..))` when the endpoint does not answer (not on EC2): the chain ends there.
 fn ec2(
     io: &mut Replay<'_>,
     endpoint: &str,
-) -> std::result::Result<std::result::Result<Credentials, String>, Stop> {
-    let token = match io.ask(Ask::Http(HttpRequest {
-        method: "PUT",
-        url: format!("{endpoint}/latest/api/token"),
-        headers: vec![(
-            "X-aws-ec2-metadata-token-ttl-seconds".to_owned(),
-            Secret::new("21600"),
-        )],
-        body: zeroize::Zeroizing::new(Vec::new()),
-    }))? {
-        Answer::Http { status: 200, body } => Secret::new(String::from_utf8_lossy(body).trim()),
-        Answer::Http { status, .. } => {
-            return Ok(Err(format!(
-                "the metadata token request answered HTTP {status}"
-            )));
+) -> std::result::Result<std::result::Result<Credentials, NoInstanceCredentials>, Stop> {
+    let ttl = vec![(
+        "X-aws-ec2-metadata-token-ttl-seconds".to_owned(),
+        Secret::new("21600"),
+    )];
+    let url = format!("{endpoint}/latest/api/token");
+    let token = match io.ask(Ask::Http(HttpRequest::new("PUT", url, ttl, Vec::new())))? {
+        Reply::Http { status: 200, body } => Secret::new(String::from_utf8_lossy(body).trim()),
+        Reply::Http { status, .. } => {
+            return Ok(Err(NoInstanceCredentials {
+                reason: format!("the metadata token request answered HTTP {status}"),
+                transient: *status >= 500,
+            }));
         }
-        Answer::Failed(reason) => {
-            return Ok(Err(format!("no instance metadata at {endpoint}: {reason}")));
+        Reply::Failed(reason) => {
+            return Ok(Err(NoInstanceCredentials {
+                reason: format!("no instance metadata at {endpoint}: {reason}"),
+                transient: false,
+            }));
         }
-        other => return Err(unexpected(other)),
+        _ => return Err(unexpected()),
     };
     let header = || vec![("X-aws-ec2-metadata-token".to_owned(), token.clone())];
     let base = format!("{endpoint}/latest/meta-data/iam/security-credentials/");
@@ -871,7 +915,10 @@ fn ec2(
         .trim()
         .to_owned();
     if role.is_empty() || role.contains(['/', '?', '#']) {
-        return Ok(Err("the instance has no usable IAM role".to_owned()));
+        return Ok(Err(NoInstanceCredentials {
+            reason: "the instance has no usable IAM role".to_owned(),
+            transient: false,
+        }));
     }
     let body = http_ok(io, Source::Ec2, "GET", &format!("{base}{role}"), header())?;
     Ok(Ok(super::json::credentials_object(&body, "Token")?))
@@ -880,18 +927,16 @@ fn ec2(
 /// Runs `credential_process` and reads its JSON (version 1).
 fn run_process(io: &mut Replay<'_>, command: &str) -> std::result::Result<Credentials, Stop> {
     let unusable = |reason: String| unavailable("credential_process", reason);
-    let stdout = match io.ask(Ask::RunProcess {
-        command: command.to_owned(),
-    })? {
-        Answer::Process {
+    let stdout = match io.ask(Ask::run_process(command))? {
+        Reply::Process {
             success: true,
             stdout,
         } => stdout,
-        Answer::Process { success: false, .. } => {
+        Reply::Process { success: false, .. } => {
             return Err(unusable("the command failed".into()));
         }
-        Answer::Failed(reason) => return Err(unusable(reason.clone())),
-        other => return Err(unexpected(other)),
+        Reply::Failed(reason) => return Err(unusable(reason.clone())),
+        _ => return Err(unexpected()),
     };
     super::json::process_credentials(stdout).map_err(|e| Stop::Fail(e.into()))
 }
@@ -913,23 +958,23 @@ mod tests {
         loop {
             step = match step {
                 ChainStep::Done(resolved) => return Ok(resolved),
-                ChainStep::Ask(Ask::ReadFile { path }) => {
-                    let content = files.get(path.to_str().unwrap_or_default());
-                    chain.answer(Answer::File(content.map(|c| c.as_bytes().to_vec().into())))?
+                ChainStep::Ask(ask) => {
+                    let answer = match &ask {
+                        Ask::ReadFile(file) => {
+                            let content = files.get(file.path().to_str().unwrap_or_default());
+                            file.answer(content.map(|c| c.as_bytes().to_vec().into()))
+                        }
+                        Ask::RunProcess(run) => match process {
+                            Some((expected, output)) if expected == run.command_line() => run
+                                .answer(true, zeroize::Zeroizing::new(output.as_bytes().to_vec())),
+                            _ => ask.fail("no such command"),
+                        },
+                        Ask::Http(request) => ask.fail(format!("no endpoint at {}", request.url())),
+                        other => panic!("the chain asked for {other:?}"),
+                    };
+                    chain.answer(answer)?
                 }
-                ChainStep::Ask(Ask::RunProcess { command }) => match process {
-                    Some((expected, output)) if expected == command => {
-                        chain.answer(Answer::Process {
-                            success: true,
-                            stdout: zeroize::Zeroizing::new(output.as_bytes().to_vec()),
-                        })?
-                    }
-                    _ => chain.answer(Answer::Failed(format!("no command {command}")))?,
-                },
-                ChainStep::Ask(Ask::Http(request)) => {
-                    chain.answer(Answer::Failed(format!("no endpoint at {}", request.url)))?
-                }
-                ChainStep::Ask(other) => panic!("the chain asked for {other:?}"),
+                ChainStep::Callback(_) => panic!("no custom provider here"),
             };
         }
     }
@@ -970,20 +1015,20 @@ mod tests {
         )
         .unwrap();
         assert_eq!(r.source, Source::Explicit);
-        struct Fixed;
-        impl CredentialProvider for Fixed {
-            fn credentials(&self) -> Result<Credentials> {
-                Ok(Credentials::new("CUSTOM", "s", None))
-            }
-        }
-        let r = resolve(
-            &mut chain(env_keys)
+        let mut with_custom =
+            chain(env_keys)
                 .explicit(Some(explicit))
-                .custom(Arc::new(Fixed)),
-            &files,
-            None,
-        )
-        .unwrap();
+                .custom(CredentialProvider::blocking(|| {
+                    Ok(Credentials::new("CUSTOM", "s", None))
+                }));
+        let ChainStep::Callback(request) = with_custom.step().unwrap() else {
+            panic!("the custom provider comes first");
+        };
+        let output = ProviderOutput(Ok(Credentials::new("CUSTOM", "s", None)));
+        let _ = request;
+        let ChainStep::Done(r) = with_custom.provided(output).unwrap() else {
+            panic!("the provider's credentials are the result");
+        };
         assert_eq!(
             (r.source, r.credentials.access_key_id()),
             (Source::Custom, "CUSTOM")
@@ -1139,28 +1184,30 @@ mod tests {
         let mut step = with_keys.step().unwrap();
         let request = loop {
             step = match step {
-                ChainStep::Ask(Ask::ReadFile { path }) => with_keys
-                    .answer(Answer::File(
-                        files
-                            .get(path.to_str().unwrap())
-                            .map(|c| c.as_bytes().to_vec().into()),
-                    ))
+                ChainStep::Ask(Ask::ReadFile(file)) => with_keys
+                    .answer(
+                        file.answer(
+                            files
+                                .get(file.path().to_str().unwrap())
+                                .map(|c| c.as_bytes().to_vec().into()),
+                        ),
+                    )
                     .unwrap(),
                 ChainStep::Ask(Ask::Http(request)) => break request,
                 other => panic!("unexpected {other:?}"),
             };
         };
         assert_eq!(
-            (request.method, request.url.as_str()),
+            (request.method(), request.url()),
             ("POST", "https://sts.amazonaws.com/")
         );
-        let body = String::from_utf8_lossy(&request.body).into_owned();
+        let body = String::from_utf8_lossy(request.body()).into_owned();
         assert!(
             body.starts_with("Action=AssumeRole&RoleArn=arn%3Aaws%3Aiam%3A%3A1%3Arole%2Fr"),
             "{body}"
         );
         let (_, authorization) = request
-            .headers
+            .headers()
             .iter()
             .find(|(n, _)| n == "Authorization")
             .unwrap();
@@ -1177,6 +1224,57 @@ mod tests {
         assert!(matches!(
             resolve(&mut chain([("HOME", "/home/u")]), &broken, None),
             Err(Error::Aws(AwsError::MalformedFile { .. }))
+        ));
+    }
+
+    /// An environment whose variables a test changes while the chain waits for an answer.
+    struct Changing(std::sync::Mutex<HashMap<String, String>>);
+
+    impl Environment for Changing {
+        fn var(&self, name: &str) -> Option<String> {
+            self.0.lock().unwrap().get(name).cloned()
+        }
+    }
+
+    #[test]
+    fn an_answer_goes_only_to_the_ask_it_answers() {
+        let env = Arc::new(Changing(std::sync::Mutex::new(HashMap::from([(
+            "HOME".to_owned(),
+            "/home/a".to_owned(),
+        )]))));
+        let mut chain = CredentialChain::new(env.clone());
+        let ChainStep::Ask(Ask::ReadFile(first)) = chain.step().unwrap() else {
+            panic!("the chain reads the config file first");
+        };
+        assert_eq!(first.path(), std::path::Path::new("/home/a/.aws/config"));
+        // The environment changes while the file is read: the next run of the chain asks for
+        // another file where this answer was recorded, and says so rather than taking it.
+        env.0
+            .lock()
+            .unwrap()
+            .insert("HOME".to_owned(), "/home/b".to_owned());
+        let error = chain
+            .answer(first.answer(Some(CONFIG.as_bytes().to_vec().into())))
+            .unwrap_err();
+        assert!(
+            matches!(
+                &error,
+                Error::Aws(AwsError::ChangedDuringResolution { recorded, asked })
+                    if recorded.contains("/home/a/") && asked.contains("/home/b/")
+            ),
+            "{error:?}"
+        );
+        assert_eq!(error.kind(), crate::ErrorKind::CredentialUnavailable);
+        // An answer to an ask the chain did not make is refused too.
+        let mut chain = CredentialChain::new(Arc::new(MapEnvironment::from([("HOME", "/h")])));
+        chain.step().unwrap();
+        let stranger = Ask::read_file("/etc/passwd");
+        let Ask::ReadFile(stranger) = &stranger else {
+            unreachable!()
+        };
+        assert!(matches!(
+            chain.answer(stranger.answer(None)),
+            Err(Error::InvalidInput { .. })
         ));
     }
 }

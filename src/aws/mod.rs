@@ -33,6 +33,7 @@ pub mod cache;
 pub mod chain;
 pub mod ini;
 pub mod json;
+mod provider;
 pub mod request;
 pub mod sts;
 pub mod time;
@@ -52,7 +53,8 @@ use crate::random::SecureRandom;
 use crate::secret::Secret;
 
 pub use cache::CredentialCache;
-pub use chain::{CredentialChain, CredentialProvider};
+pub use chain::CredentialChain;
+pub use provider::{CredentialProvider, ProviderOutput, ProviderRequest};
 pub use request::{GET_CALLER_IDENTITY, SignedRequest};
 
 /// The mechanism name on the wire.

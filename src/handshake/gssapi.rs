@@ -1,103 +1,90 @@
-//! The GSSAPI part of the [`Authenticator`]: the service principal (with the DNS asks of host
-//! canonicalization, rule J3) and the RFC 4752 conversation, each call into the GSS context
-//! handed out as a [`GssJob`].
+//! GSSAPI as the authenticator drives it: the service principal (with the DNS asks of host
+//! canonicalization, rule J3), then the RFC 4752 conversation, each call into the GSS context
+//! handed out as a [`Job`].
 
 use std::sync::Arc;
 
+use bson::RawDocument;
 use bson::raw::cstr;
-use bson::{RawBsonRef, RawDocument};
 
-use super::{Authenticator, State, Step, sasl_start};
-use crate::ask::{Answer, Ask};
+use super::Job;
+use super::conversation::{Action, Context, Conversation};
+use super::job::{JobOutput, Output};
+use crate::ask::{Answer, Ask, Reply};
 use crate::error::{Error, ProtocolViolation, Result};
 use crate::gssapi::{
-    Canonicalize, ContextRequest, DEFAULT_SERVICE_NAME, GssContext, GssDone, GssJob, GssProvider,
-    MECHANISM, Work, canonical_host,
+    Canonicalize, ContextRequest, DEFAULT_SERVICE_NAME, GssContext, GssJob, GssProvider, MECHANISM,
+    Work, canonical_host,
 };
 
+#[derive(Default)]
+pub(super) struct GssapiLogin {
+    state: State,
+}
+
+#[derive(Default)]
+enum State {
+    #[default]
+    Idle,
+    /// A DNS lookup of the host is out.
+    Resolving(Lookup),
+    /// A job on the context is out.
+    Working(Phase),
+    /// A command is out; the context waits for the reply.
+    Sent(Box<dyn GssContext>),
+    /// The security-layer answer is out; the server ends the conversation next.
+    Final,
+}
+
 /// Where the host canonicalization is.
-pub(crate) struct Lookup {
+struct Lookup {
     host: String,
     mode: Canonicalize,
     reverse: bool,
 }
 
-/// What the job that is out was for.
+/// What the job that is out is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Phase {
+enum Phase {
     Start,
     Step,
     SecurityLayer,
 }
 
-impl Authenticator {
-    pub(super) fn start_gssapi(&mut self) -> Result<Step> {
-        let properties = self.credential.mechanism_properties();
-        if let Some(host) = properties.get("SERVICE_HOST") {
-            let host = host.to_owned();
-            return self.start_gss_context(host);
-        }
-        let host = self.options.host.clone().ok_or_else(|| {
-            Error::credential(
-                MECHANISM,
-                "the service principal needs the server's host (AuthOptions::server_host)",
-            )
-        })?;
-        let mode = Canonicalize::from_property(properties.get("CANONICALIZE_HOST_NAME"));
-        if mode == Canonicalize::None {
-            return self.start_gss_context(host);
-        }
-        let ask = Ask::LookupHost { name: host.clone() };
-        self.state = State::GssapiResolving(Lookup {
-            host,
-            mode,
-            reverse: false,
-        });
-        Ok(Step::Ask(ask))
-    }
-
+impl GssapiLogin {
     /// Rule J3: the last CNAME target (`forward`) or the reverse name of the first address
     /// (`forwardAndReverse`); a lookup that fails or finds nothing leaves the host as it is.
-    pub(super) fn on_gssapi_lookup(&mut self, lookup: Lookup, answer: Answer) -> Result<Step> {
+    fn on_lookup(&mut self, cx: &Context<'_>, lookup: Lookup, answer: Answer) -> Result<Action> {
         let fallback = canonical_host(&lookup.host);
-        match (answer, lookup.mode, lookup.reverse) {
-            (Answer::Host { canonical_name, .. }, Canonicalize::Forward, false)
+        match (answer.reply(), lookup.mode, lookup.reverse) {
+            (Reply::Host { canonical_name, .. }, Canonicalize::Forward, false)
                 if !canonical_name.is_empty() =>
             {
-                self.start_gss_context(canonical_host(&canonical_name))
+                self.start_context(cx, canonical_host(canonical_name))
             }
-            (Answer::Host { addresses, .. }, Canonicalize::ForwardAndReverse, false) => {
+            (Reply::Host { addresses, .. }, Canonicalize::ForwardAndReverse, false) => {
                 match addresses.first() {
                     Some(address) => {
-                        let ask = Ask::ReverseLookup { address: *address };
-                        self.state = State::GssapiResolving(Lookup {
+                        let ask = Ask::reverse_lookup(*address);
+                        self.state = State::Resolving(Lookup {
                             reverse: true,
                             ..lookup
                         });
-                        Ok(Step::Ask(ask))
+                        Ok(Action::Ask(ask))
                     }
-                    None => self.start_gss_context(fallback),
+                    None => self.start_context(cx, fallback),
                 }
             }
-            (Answer::Names(names), _, true) => match names.first() {
-                Some(name) if !name.is_empty() => self.start_gss_context(canonical_host(name)),
-                _ => self.start_gss_context(fallback),
+            (Reply::Names(names), _, true) => match names.first() {
+                Some(name) if !name.is_empty() => self.start_context(cx, canonical_host(name)),
+                _ => self.start_context(cx, fallback),
             },
-            _ => self.start_gss_context(fallback),
+            _ => self.start_context(cx, fallback),
         }
     }
 
-    fn gssapi_provider(&self) -> Result<Arc<dyn GssProvider>> {
-        if let Some(provider) = &self.options.gssapi_provider {
-            return Ok(provider.clone());
-        }
-        Err(Error::UnsupportedMechanism {
-            mechanism: "GSSAPI without a context provider (give AuthOptions::gssapi_provider, or use mongodb-auth-io with its feature `gssapi`)",
-        })
-    }
-
-    fn start_gss_context(&mut self, host: String) -> Result<Step> {
-        let properties = self.credential.mechanism_properties();
+    fn start_context(&mut self, cx: &Context<'_>, host: String) -> Result<Action> {
+        let properties = cx.credential.mechanism_properties();
         let request = ContextRequest {
             service: properties
                 .get("SERVICE_NAME")
@@ -105,82 +92,141 @@ impl Authenticator {
                 .to_owned(),
             host,
             realm: properties.get("SERVICE_REALM").map(str::to_owned),
-            user: self.credential.username().unwrap_or_default().to_owned(),
-            password: self.credential.password().cloned(),
+            user: cx.credential.username().unwrap_or_default().to_owned(),
+            password: cx.credential.password().cloned(),
         };
-        let provider = self.gssapi_provider()?;
-        self.state = State::GssapiWorking(Phase::Start);
-        Ok(Step::Gssapi(GssJob {
+        let provider = provider(cx)?;
+        self.state = State::Working(Phase::Start);
+        Ok(Action::Job(Job::Gssapi(GssJob {
             work: Work::Start { provider, request },
-        }))
+        })))
+    }
+}
+
+fn provider(cx: &Context<'_>) -> Result<Arc<dyn GssProvider>> {
+    cx.options.gssapi_provider.clone().ok_or(Error::UnsupportedMechanism {
+        mechanism: "GSSAPI without a context provider (give AuthOptions::gssapi_provider, or use mongodb-auth-io with its feature `gssapi`)",
+    })
+}
+
+impl Conversation for GssapiLogin {
+    fn start(&mut self, cx: &mut Context<'_>) -> Result<Action> {
+        let properties = cx.credential.mechanism_properties();
+        if let Some(host) = properties.get("SERVICE_HOST") {
+            let host = host.to_owned();
+            return self.start_context(cx, host);
+        }
+        let host = cx.options.host.clone().ok_or_else(|| {
+            Error::credential(
+                MECHANISM,
+                "the service principal needs the server's host (AuthOptions::server_host)",
+            )
+        })?;
+        let mode = Canonicalize::from_property(properties.get("CANONICALIZE_HOST_NAME"));
+        if mode == Canonicalize::None {
+            return self.start_context(cx, host);
+        }
+        let ask = Ask::lookup_host(host.clone());
+        self.state = State::Resolving(Lookup {
+            host,
+            mode,
+            reverse: false,
+        });
+        Ok(Action::Ask(ask))
     }
 
-    /// Takes the result of a [`Step::Gssapi`] job.
-    pub fn handle_gssapi(&mut self, done: GssDone) -> Result<Step> {
-        let phase = match std::mem::replace(&mut self.state, State::Failed) {
-            State::GssapiWorking(phase) => phase,
-            other => {
-                self.state = other;
-                return Err(self.out_of_order("handle_gssapi"));
-            }
+    fn on_answer(&mut self, cx: &mut Context<'_>, answer: Answer) -> Result<Action> {
+        match std::mem::take(&mut self.state) {
+            State::Resolving(lookup) => self.on_lookup(cx, lookup, answer),
+            _ => Err(Error::OutOfOrder {
+                call: "handle_answer",
+                state: "GSSAPI asked nothing",
+            }),
+        }
+    }
+
+    fn on_job(&mut self, cx: &mut Context<'_>, output: JobOutput) -> Result<Action> {
+        let (State::Working(phase), Output::Gss(done)) =
+            (std::mem::take(&mut self.state), output.0)
+        else {
+            return Err(Error::OutOfOrder {
+                call: "handle_job",
+                state: "GSSAPI has no job out",
+            });
         };
         let (context, token) = match (done.context, done.output) {
             (Some(context), Ok(token)) => (context, token),
             (_, Err(error)) => return Err(error),
-            (None, Ok(_)) => return Err(self.out_of_order("handle_gssapi")),
+            (None, Ok(_)) => {
+                return Err(Error::OutOfOrder {
+                    call: "handle_job",
+                    state: "the GSS job gave no context",
+                });
+            }
         };
-        let step = match phase {
+        Ok(Action::Send(match phase {
             Phase::Start => {
-                self.conversation_id = None;
-                let mut command = sasl_start(MECHANISM, &token, false);
+                let mut command = cx.sasl_start(MECHANISM, &token, false);
                 // PyMongo sends it, mongod ignores it: kept for servers of the SASL era.
                 command.append(cstr!("autoAuthorize"), 1);
-                self.state = State::GssapiSent(context);
-                self.send(command)
+                self.state = State::Sent(context);
+                command
             }
             Phase::Step => {
-                self.state = State::GssapiSent(context);
-                self.send(self.sasl_continue(&token))
+                self.state = State::Sent(context);
+                cx.sasl_continue(&token)
             }
             Phase::SecurityLayer => {
-                self.state = State::GssapiFinal;
-                self.send(self.sasl_continue(&token))
+                self.state = State::Final;
+                cx.sasl_continue(&token)
             }
-        };
-        Ok(step)
+        }))
     }
 
     /// A reply while the context is being established, or the security-layer message once it
     /// is.
-    pub(super) fn on_gssapi_reply(
-        &mut self,
-        doc: &RawDocument,
-        context: Box<dyn GssContext>,
-    ) -> Result<Step> {
-        if matches!(doc.get("done"), Ok(Some(RawBsonRef::Boolean(true)))) {
-            return Err(Error::protocol(ProtocolViolation::EndedEarly));
+    fn on_reply(&mut self, cx: &mut Context<'_>, reply: &RawDocument) -> Result<Action> {
+        match std::mem::take(&mut self.state) {
+            State::Sent(context) => {
+                let sasl = cx.read_sasl(reply)?;
+                if sasl.done {
+                    return Err(Error::protocol(ProtocolViolation::EndedEarly));
+                }
+                let payload = sasl.payload.to_vec();
+                let (work, phase) = if context.is_complete() {
+                    let authorization_id = cx.credential.username().unwrap_or_default().to_owned();
+                    (
+                        Work::SecurityLayer {
+                            context,
+                            message: payload,
+                            authorization_id,
+                        },
+                        Phase::SecurityLayer,
+                    )
+                } else {
+                    (
+                        Work::Step {
+                            context,
+                            token: payload,
+                        },
+                        Phase::Step,
+                    )
+                };
+                self.state = State::Working(phase);
+                Ok(Action::Job(Job::Gssapi(GssJob { work })))
+            }
+            State::Final => {
+                cx.read_sasl_expecting(reply, true)?;
+                Ok(Action::Done)
+            }
+            State::Idle | State::Resolving(_) | State::Working(_) => Err(Error::OutOfOrder {
+                call: "handle_reply",
+                state: "GSSAPI sent nothing",
+            }),
         }
-        let payload = self.read_sasl_reply(doc, false)?.to_vec();
-        let (work, phase) = if context.is_complete() {
-            let authorization_id = self.credential.username().unwrap_or_default().to_owned();
-            (
-                Work::SecurityLayer {
-                    context,
-                    message: payload,
-                    authorization_id,
-                },
-                Phase::SecurityLayer,
-            )
-        } else {
-            (
-                Work::Step {
-                    context,
-                    token: payload,
-                },
-                Phase::Step,
-            )
-        };
-        self.state = State::GssapiWorking(phase);
-        Ok(Step::Gssapi(GssJob { work }))
+    }
+
+    fn on_failure(&mut self, _cx: &mut Context<'_>) {
+        self.state = State::Idle;
     }
 }

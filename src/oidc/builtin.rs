@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use super::callback::Token;
-use crate::ask::{Answer, Ask, HttpRequest};
+use crate::ask::{Answer, Ask, HttpRequest, Reply};
 use crate::environment::Environment;
 use crate::error::{OidcError, Result};
 use crate::secret::Secret;
@@ -74,13 +74,13 @@ impl BuiltIn {
                     environment: "test",
                     needs: "OIDC_TOKEN_FILE",
                 })?;
-                (BuiltIn::Test, Ask::ReadFile { path: path.into() })
+                (BuiltIn::Test, Ask::read_file(path))
             }
             "k8s" => {
                 let path = set("AZURE_FEDERATED_TOKEN_FILE")
                     .or_else(|| set("AWS_WEB_IDENTITY_TOKEN_FILE"))
                     .map_or_else(|| PathBuf::from(K8S_DEFAULT_TOKEN_FILE), PathBuf::from);
-                (BuiltIn::K8s, Ask::ReadFile { path })
+                (BuiltIn::K8s, Ask::read_file(path))
             }
             "azure" => {
                 let mut url = format!(
@@ -119,20 +119,20 @@ impl BuiltIn {
     /// The token in the answer to this environment's ask.
     pub(crate) fn token(self, answer: Answer) -> Result<Token> {
         let name = self.name();
-        match answer {
-            Answer::File(Some(bytes)) => {
+        match answer.into_reply() {
+            Reply::File(Some(bytes)) => {
                 let text = std::str::from_utf8(&bytes).map_err(|_| OidcError::TokenFile {
                     environment: name,
                     problem: "is not UTF-8",
                 })?;
                 Ok(Token::new(Secret::new(text.trim())))
             }
-            Answer::File(None) => Err(OidcError::TokenFile {
+            Reply::File(None) => Err(OidcError::TokenFile {
                 environment: name,
                 problem: "does not exist",
             }
             .into()),
-            Answer::Http { status: 200, body } => match self {
+            Reply::Http { status: 200, body } => match self {
                 BuiltIn::Azure => azure_token(&body),
                 _ => {
                     let text =
@@ -143,7 +143,7 @@ impl BuiltIn {
                     Ok(Token::new(text.trim()))
                 }
             },
-            Answer::Http { status, body } => {
+            Reply::Http { status, body } => {
                 let shown = String::from_utf8_lossy(body.get(..BODY_IN_ERROR).unwrap_or(&body));
                 Err(OidcError::EndpointRefused {
                     environment: name,
@@ -152,7 +152,7 @@ impl BuiltIn {
                 }
                 .into())
             }
-            Answer::Failed(reason) => Err(OidcError::SourceUnavailable {
+            Reply::Failed(reason) => Err(OidcError::SourceUnavailable {
                 environment: name,
                 reason,
             }
@@ -165,12 +165,7 @@ impl BuiltIn {
 }
 
 fn get(url: String, headers: Vec<(String, Secret)>) -> Ask {
-    Ask::Http(HttpRequest {
-        method: "GET",
-        url,
-        headers,
-        body: Default::default(),
-    })
+    Ask::Http(HttpRequest::new("GET", url, headers, Vec::new()))
 }
 
 /// `access_token` (and `expires_in`, which Azure sends as a string of seconds) of Azure's reply.
@@ -207,9 +202,9 @@ mod tests {
             panic!("not an HTTP ask: {ask:?}")
         };
         (
-            request.url.as_str(),
+            request.url(),
             request
-                .headers
+                .headers()
                 .iter()
                 .map(|(n, v)| {
                     if n == "Metadata" || n == "Metadata-Flavor" {
@@ -257,7 +252,7 @@ mod tests {
     fn k8s_reads_the_token_files_in_the_order_of_rule_l10() {
         let path =
             |env: MapEnvironment| match BuiltIn::ask("k8s", None, None, &env, None).unwrap().1 {
-                Ask::ReadFile { path } => path,
+                Ask::ReadFile(file) => file.path().to_owned(),
                 other => panic!("{other:?}"),
             };
         assert_eq!(
@@ -280,13 +275,20 @@ mod tests {
         );
     }
 
+    /// The answer of Azure's metadata endpoint.
+    fn azure_reply(status: u16, body: &[u8]) -> Answer {
+        let env = MapEnvironment::from([("X", "")]);
+        let (_, ask) = BuiltIn::ask("azure", Some("r"), None, &env, None).unwrap();
+        let Ask::Http(request) = ask else {
+            unreachable!()
+        };
+        request.answer(status, zeroize::Zeroizing::new(body.to_vec()))
+    }
+
     #[test]
     fn a_refusal_names_its_status_and_body() {
         let error = BuiltIn::Azure
-            .token(Answer::Http {
-                status: 400,
-                body: zeroize::Zeroizing::new(b"{\"error\":\"invalid_resource\"}".to_vec()),
-            })
+            .token(azure_reply(400, b"{\"error\":\"invalid_resource\"}"))
             .unwrap_err()
             .to_string();
         assert!(
@@ -298,22 +300,13 @@ mod tests {
     #[test]
     fn azure_tokens_come_from_access_token() {
         let token = BuiltIn::Azure
-            .token(Answer::Http {
-                status: 200,
-                body: zeroize::Zeroizing::new(
-                    br#"{"access_token":"t1","expires_in":"3599","token_type":"Bearer"}"#.to_vec(),
-                ),
-            })
+            .token(azure_reply(
+                200,
+                br#"{"access_token":"t1","expires_in":"3599","token_type":"Bearer"}"#,
+            ))
             .unwrap();
         assert_eq!(token.access_token.expose(), "t1");
         assert_eq!(token.expires_in, Some(std::time::Duration::from_secs(3599)));
-        assert!(
-            BuiltIn::Azure
-                .token(Answer::Http {
-                    status: 200,
-                    body: zeroize::Zeroizing::new(b"{}".to_vec())
-                })
-                .is_err()
-        );
+        assert!(BuiltIn::Azure.token(azure_reply(200, b"{}")).is_err());
     }
 }

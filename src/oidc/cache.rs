@@ -1,21 +1,23 @@
 //! The client cache (rules L16 to L18) and the token requests that fill it.
+//!
+//! One call at a time for all the connections of a client (rule L17), with no lock held across
+//! the caller's await: the turn is an async lock that a request waits for, holds while the
+//! callback runs, and gives back when it finishes or is dropped.
 
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use super::builtin::BuiltIn;
-use super::callback::{CallbackContext, IdpInfo, OidcCallback, Token};
-use crate::ask::{Answer, Ask};
+use super::callback::{Callback, CallbackContext, IdpInfo, Token};
+use crate::ask::Ask;
+use crate::callback::Runtime;
 use crate::environment::Clock;
-use crate::error::{Error, OidcError, Result};
+use crate::error::{OidcError, Result};
 use crate::secret::Secret;
 
 /// The least time between the end of one callback call and the start of the next (rule L17).
 pub const MIN_CALLBACK_INTERVAL: Duration = Duration::from_millis(100);
-
-/// How often a request waiting for its turn looks again.
-const TURN_POLL: Duration = Duration::from_millis(10);
 
 /// The client cache of MONGODB-OIDC: the one most recent access token of a client, and for the
 /// human flow its refresh token and the server's `IdpInfo` (rule L16).
@@ -37,8 +39,8 @@ const TURN_POLL: Duration = Duration::from_millis(10);
 pub struct OidcClient {
     cached: Mutex<Cached>,
     /// Held while a callback runs, so calls never overlap (rule L17). No lock is held while a
-    /// command is on the wire.
-    turn: Mutex<()>,
+    /// command is on the wire, and waiting for it blocks no thread.
+    turn: Arc<async_lock::Mutex<()>>,
 }
 
 #[derive(Default)]
@@ -58,7 +60,7 @@ impl OidcClient {
     }
 
     fn cached(&self) -> MutexGuard<'_, Cached> {
-        // A panicking callback runs under `turn`, never under this lock: its state is whole.
+        // Every update is a few field writes under this lock, none of them can panic halfway.
         self.cached.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -140,7 +142,7 @@ impl fmt::Debug for OidcClient {
     }
 }
 
-/// A token from the cache, ready for [`Authenticator::handle_token`](crate::Authenticator::handle_token).
+/// A token from the cache, ready for the authenticator.
 pub struct IssuedToken {
     pub(crate) access_token: Secret,
     pub(crate) generation: u64,
@@ -166,18 +168,49 @@ impl fmt::Debug for IssuedToken {
 /// Where a token request gets its token.
 #[derive(Clone)]
 pub(crate) enum Provider {
-    Callback(Arc<dyn OidcCallback>),
+    Callback(Callback),
     BuiltIn(BuiltIn, Ask),
 }
 
-/// The authenticator needs an access token: run [`fetch`](Self::fetch) (it may block: in async
-/// code, on a blocking pool) and pass the result to
-/// [`Authenticator::handle_token`](crate::Authenticator::handle_token).
+/// The authenticator needs an access token: [`run`](Self::run) the request (it waits its turn,
+/// calls the callback or has the runtime answer the built-in environment's ask) and pass the
+/// output back.
 pub struct TokenRequest {
     pub(crate) client: Arc<OidcClient>,
     pub(crate) provider: Provider,
     pub(crate) context: CallbackContext,
     pub(crate) clock: Arc<dyn Clock>,
+}
+
+/// What a token request got.
+pub struct TokenOutput(pub(crate) Result<IssuedToken>);
+
+impl fmt::Debug for TokenOutput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("TokenOutput").field(&self.0).finish()
+    }
+}
+
+impl TokenOutput {
+    /// Whether another connection's call had already cached the token (no call was made).
+    pub fn from_cache(&self) -> bool {
+        self.0.as_ref().is_ok_and(IssuedToken::from_cache)
+    }
+}
+
+/// Records a call when it ends, however it ends: returned, failed, or dropped with the login.
+struct CallRecord {
+    client: Arc<OidcClient>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Drop for CallRecord {
+    fn drop(&mut self) {
+        let now = self.clock.now();
+        let mut cached = self.client.cached();
+        cached.calls += 1;
+        cached.last_call_ended = Some(now);
+    }
 }
 
 impl TokenRequest {
@@ -186,7 +219,7 @@ impl TokenRequest {
         &self.context
     }
 
-    /// How long the callback may take (rule L12).
+    /// How long the callback may take (rule L12): the caller stops waiting after it.
     pub fn timeout(&self) -> Duration {
         self.context.timeout
     }
@@ -200,43 +233,26 @@ impl TokenRequest {
         }
     }
 
-    /// What a built-in environment needs done to get its token (a file read, an HTTP request);
-    /// `fetch` passes it to its `answer` argument.
-    pub fn ask(&self) -> Option<&Ask> {
-        match &self.provider {
-            Provider::BuiltIn(_, ask) => Some(ask),
-            Provider::Callback(_) => None,
-        }
+    /// Whether the token comes from blocking code (a blocking callback).
+    pub fn is_blocking(&self) -> bool {
+        matches!(&self.provider, Provider::Callback(callback) if callback.is_blocking())
     }
 
     /// Gets the token: waits its turn behind other calls of the same client, takes a token
-    /// another connection cached meanwhile, or else calls the callback (or has `answer` do what
-    /// the built-in environment asks) no sooner than 100 ms after the last call, and caches it.
-    /// `sleep` is how to wait those 100 ms.
+    /// another connection cached meanwhile, or else calls the callback (or has `runtime` answer
+    /// what the built-in environment asks) no sooner than 100 ms after the last call, and caches
+    /// it.
     ///
-    /// A turn that does not come before the callback's deadline (another connection's callback
-    /// hangs) is a timeout: the wait never outlives the request.
-    pub fn fetch(
-        self,
-        answer: impl FnOnce(&Ask) -> Answer,
-        sleep: impl Fn(Duration),
-    ) -> Result<IssuedToken> {
+    /// Bound it with [`timeout`](Self::timeout): dropping the future stops the wait, cancels an
+    /// async callback and frees the turn for the next connection (a blocking callback keeps
+    /// the turn until it returns, so calls still never overlap).
+    pub async fn run<R: Runtime + 'static>(self, runtime: &R) -> TokenOutput {
+        TokenOutput(self.fetch(runtime).await)
+    }
+
+    async fn fetch<R: Runtime + 'static>(self, runtime: &R) -> Result<IssuedToken> {
         let client = self.client.clone();
-        let _turn = loop {
-            match client.turn.try_lock() {
-                Ok(turn) => break turn,
-                Err(TryLockError::Poisoned(poisoned)) => break poisoned.into_inner(),
-                Err(TryLockError::WouldBlock) if self.clock.now() < self.context.deadline => {
-                    sleep(TURN_POLL);
-                }
-                Err(TryLockError::WouldBlock) => {
-                    return Err(Error::Timeout {
-                        operation: "waiting for another connection's OIDC callback",
-                        after: self.context.timeout,
-                    });
-                }
-            }
-        };
+        let turn = client.turn.lock_arc().await;
         if let Some((access_token, generation)) = client.access_token() {
             return Ok(IssuedToken {
                 access_token,
@@ -252,28 +268,45 @@ impl TokenRequest {
                 .duration_since(ended)
                 .unwrap_or(Duration::ZERO);
             if since < MIN_CALLBACK_INTERVAL {
-                sleep(MIN_CALLBACK_INTERVAL - since);
+                runtime.sleep(MIN_CALLBACK_INTERVAL - since).await;
             }
         }
-        let token = match &self.provider {
-            Provider::Callback(callback) => callback.fetch(&self.context).map_err(|e| {
-                OidcError::CallbackFailed {
-                    reason: e.to_string(),
-                }
-                .into()
-            }),
-            Provider::BuiltIn(builtin, ask) => builtin.token(answer(ask)),
+        let record = CallRecord {
+            client: client.clone(),
+            clock: self.clock.clone(),
         };
-        {
-            let mut cached = client.cached();
-            cached.calls += 1;
-            cached.last_call_ended = Some(self.clock.now());
+        let idp_info = self.context.idp_info.clone();
+        // The token is cached before the turn is given back: the next connection in line finds
+        // it there and makes no call of its own.
+        let cache = move |token: Result<Token>| {
+            let issued = token.and_then(|token| {
+                if token.access_token.expose().is_empty() {
+                    return Err(OidcError::EmptyAccessToken.into());
+                }
+                Ok(record.client.store(token, idp_info))
+            });
+            drop(record);
+            drop(turn);
+            issued
+        };
+        match &self.provider {
+            Provider::Callback(callback) => {
+                let then =
+                    move |token: std::result::Result<Token, crate::callback::CallbackError>| {
+                        cache(token.map_err(|e| {
+                            OidcError::CallbackFailed {
+                                reason: e.to_string(),
+                            }
+                            .into()
+                        }))
+                    };
+                callback.0.call(self.context.clone(), runtime, then).await
+            }
+            Provider::BuiltIn(builtin, ask) => {
+                let answer = runtime.answer(ask.clone()).await;
+                cache(builtin.token(answer))
+            }
         }
-        let token = token?;
-        if token.access_token.expose().is_empty() {
-            return Err(OidcError::EmptyAccessToken.into());
-        }
-        Ok(client.store(token, self.context.idp_info.clone()))
     }
 }
 
@@ -288,21 +321,57 @@ impl fmt::Debug for TokenRequest {
 
 #[cfg(test)]
 mod tests {
+    use std::future::Future;
     use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::{Context, Poll, Waker};
 
     use super::*;
+    use crate::ask::Answer;
     use crate::environment::FixedClock;
     use crate::oidc::CALLBACK_VERSION;
 
-    fn request(client: &Arc<OidcClient>, calls: &Arc<AtomicUsize>) -> TokenRequest {
-        let calls = calls.clone();
-        let callback = move |_: &CallbackContext| {
-            let n = calls.fetch_add(1, Ordering::SeqCst);
-            Ok(Token::new(format!("token-{n}")))
-        };
+    /// A runtime whose sleeps are recorded and end at once, and whose blocking work runs inline.
+    #[derive(Default)]
+    struct Recording {
+        slept: Mutex<Vec<Duration>>,
+    }
+
+    impl Runtime for Recording {
+        fn sleep(&self, duration: Duration) -> impl Future<Output = ()> + Send + use<> {
+            self.slept.lock().unwrap().push(duration);
+            std::future::ready(())
+        }
+
+        fn run_blocking<T, F>(&self, work: F) -> impl Future<Output = T> + Send + use<T, F>
+        where
+            T: Send + 'static,
+            F: FnOnce() -> T + Send + 'static,
+        {
+            std::future::ready(work())
+        }
+
+        fn answer(&self, ask: Ask) -> impl Future<Output = Answer> + Send + use<> {
+            std::future::ready(ask.fail("no I/O here"))
+        }
+    }
+
+    fn poll<F: Future>(future: &mut std::pin::Pin<Box<F>>) -> Poll<F::Output> {
+        future
+            .as_mut()
+            .poll(&mut Context::from_waker(Waker::noop()))
+    }
+
+    fn now<F: Future>(future: F) -> F::Output {
+        match poll(&mut Box::pin(future)) {
+            Poll::Ready(output) => output,
+            Poll::Pending => panic!("the future waits for something that never comes here"),
+        }
+    }
+
+    fn request(client: &Arc<OidcClient>, callback: Callback) -> TokenRequest {
         TokenRequest {
             client: client.clone(),
-            provider: Provider::Callback(Arc::new(callback)),
+            provider: Provider::Callback(callback),
             context: CallbackContext {
                 timeout: Duration::from_secs(60),
                 deadline: SystemTime::UNIX_EPOCH,
@@ -316,44 +385,69 @@ mod tests {
         }
     }
 
-    fn no_ask(_: &Ask) -> Answer {
-        unreachable!("a callback asks nothing")
+    fn counting(calls: &Arc<AtomicUsize>) -> Callback {
+        let calls = calls.clone();
+        Callback::blocking(move |_: &CallbackContext| {
+            let n = calls.fetch_add(1, Ordering::SeqCst);
+            Ok(Token::new(format!("token-{n}")))
+        })
     }
 
     #[test]
     fn calls_are_spaced_and_a_cached_token_is_taken_without_a_call() {
         let client = OidcClient::new();
         let calls = Arc::new(AtomicUsize::new(0));
-        let slept = Mutex::new(Vec::new());
-        let sleep = |d| slept.lock().unwrap().push(d);
-        let first = request(&client, &calls).fetch(no_ask, sleep).unwrap();
+        let runtime = Recording::default();
+        let first = now(request(&client, counting(&calls)).run(&runtime))
+            .0
+            .unwrap();
         assert_eq!(first.access_token.expose(), "token-0");
         assert!(
-            slept.lock().unwrap().is_empty(),
+            runtime.slept.lock().unwrap().is_empty(),
             "the first call waits for nothing"
         );
         // Cached: no call.
-        let cached = request(&client, &calls).fetch(no_ask, sleep).unwrap();
+        let cached = now(request(&client, counting(&calls)).run(&runtime))
+            .0
+            .unwrap();
         assert!(cached.from_cache() && cached.generation == first.generation);
         assert_eq!(calls.load(Ordering::SeqCst), 1);
         // Invalidated: a new call, 100 ms after the last one ended (rule L17).
         client.invalidate(first.generation);
-        let second = request(&client, &calls).fetch(no_ask, sleep).unwrap();
+        let second = now(request(&client, counting(&calls)).run(&runtime))
+            .0
+            .unwrap();
         assert_eq!(second.access_token.expose(), "token-1");
-        assert_eq!(*slept.lock().unwrap(), [MIN_CALLBACK_INTERVAL]);
+        assert_eq!(*runtime.slept.lock().unwrap(), [MIN_CALLBACK_INTERVAL]);
         assert_eq!(client.callback_calls(), 2);
     }
 
     #[test]
-    fn a_turn_that_never_comes_is_a_timeout_at_the_deadline() {
+    fn a_turn_is_waited_for_without_blocking_and_a_dropped_call_gives_it_back() {
         let client = OidcClient::new();
+        let runtime = Recording::default();
+        // An async callback that never finishes: it holds the turn while it is polled.
+        let hanging = Callback::new(|_| std::future::pending());
+        let mut first = Box::pin(request(&client, hanging).run(&runtime));
+        assert!(poll(&mut first).is_pending());
         let calls = Arc::new(AtomicUsize::new(0));
-        // Another connection's callback hangs with the turn.
-        let _hung = client.turn.lock().unwrap();
-        // The deadline (the epoch) is behind the clock (one second after it).
-        let error = request(&client, &calls).fetch(no_ask, |_| {}).unwrap_err();
-        assert!(matches!(error, Error::Timeout { .. }), "{error}");
+        let mut second = Box::pin(request(&client, counting(&calls)).run(&runtime));
+        assert!(
+            poll(&mut second).is_pending(),
+            "the second waits its turn, and the wait returns to the caller"
+        );
         assert_eq!(calls.load(Ordering::SeqCst), 0);
+        // The first login is dropped in the middle of its callback: the turn is free.
+        drop(first);
+        let Poll::Ready(TokenOutput(Ok(token))) = poll(&mut second) else {
+            panic!("the second call runs once the first is dropped");
+        };
+        assert_eq!(token.access_token.expose(), "token-0");
+        assert_eq!(
+            client.callback_calls(),
+            2,
+            "the dropped call counts as a call"
+        );
     }
 
     #[test]

@@ -1,11 +1,14 @@
-//! What a MONGODB-OIDC callback is given and returns (rules L11, L13). These are part of a
-//! credential (the spec's `OIDC_CALLBACK` and `OIDC_HUMAN_CALLBACK` properties), so they depend on
-//! nothing but the foundations.
+//! What a MONGODB-OIDC callback is given and returns (rules L11, L13). The credential says which
+//! flow its callback serves (the spec's `OIDC_CALLBACK` and `OIDC_HUMAN_CALLBACK` properties,
+//! [`CredentialOptions::oidc_callback`](crate::CredentialOptions::oidc_callback)); the callback
+//! itself goes in the options the caller passes
+//! ([`AuthOptions::oidc_callback`](crate::AuthOptions::oidc_callback)).
 
 use std::fmt;
-use std::sync::Arc;
+use std::future::Future;
 use std::time::{Duration, SystemTime};
 
+use crate::callback::{CallbackError, Code};
 use crate::secret::Secret;
 
 /// The callback API version this crate speaks (rule L11).
@@ -109,59 +112,59 @@ impl Token {
     }
 }
 
-/// Why a callback could not give a token.
-pub type CallbackError = Box<dyn std::error::Error + Send + Sync>;
-
-/// A source of access tokens written by the embedder: the machine callback (`OIDC_CALLBACK`) or
-/// the human one (`OIDC_HUMAN_CALLBACK`), set with
-/// [`CredentialOptions::oidc_callback`](crate::CredentialOptions::oidc_callback) or
-/// [`oidc_human_callback`](crate::CredentialOptions::oidc_human_callback). A closure taking a
-/// [`CallbackContext`] is one.
+/// A source of access tokens written by the embedder: async code (awaited where the login runs,
+/// with no thread of its own), or blocking code (run on the runtime's blocking pool).
 ///
-/// It is called with no lock held but the one that serialises callback calls (rule L17), at least
-/// 100 ms after the previous call ended, and only when the client cache has no token.
-pub trait OidcCallback: Send + Sync {
-    /// Gets a token.
-    fn fetch(&self, context: &CallbackContext) -> Result<Token, CallbackError>;
-}
-
-impl<F> OidcCallback for F
-where
-    F: Fn(&CallbackContext) -> Result<Token, CallbackError> + Send + Sync,
-{
-    fn fetch(&self, context: &CallbackContext) -> Result<Token, CallbackError> {
-        self(context)
-    }
-}
-
-/// Which flow a callback serves.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Flow {
-    /// Workload identity: the callback gets a token with no person involved (rule L19).
-    Machine,
-    /// Workforce identity: the callback may ask a person to log in, gets `IdpInfo` and refresh
-    /// tokens (rule L20).
-    Human,
-}
-
-/// A callback as a credential holds it: comparable by identity, never printed.
+/// It is called with no lock held but the turn that serialises the calls of one client (rule
+/// L17), at least 100 ms after the previous call ended, and only when the client cache has no
+/// token. Dropping the login while an async callback runs cancels the call and gives the turn to
+/// the next connection; a blocking callback cannot be stopped and keeps the turn until it
+/// returns.
+///
+/// ```
+/// use mongodb_auth::oidc::{Callback, CallbackContext, Token};
+///
+/// let callback = Callback::new(|context: CallbackContext| async move {
+///     // Ask the identity provider, within context.timeout...
+///     Ok(Token::new("eyJ..."))
+/// });
+/// let blocking = Callback::blocking(|_: &CallbackContext| Ok(Token::new("eyJ...")));
+/// # let _ = (callback, blocking);
+/// ```
 #[derive(Clone)]
-pub(crate) struct CallbackSetting {
-    pub(crate) flow: Flow,
-    pub(crate) callback: Arc<dyn OidcCallback>,
-}
+pub struct Callback(pub(crate) Code<CallbackContext, Result<Token, CallbackError>>);
 
-impl PartialEq for CallbackSetting {
-    fn eq(&self, other: &Self) -> bool {
-        self.flow == other.flow && Arc::ptr_eq(&self.callback, &other.callback)
+impl Callback {
+    /// An async callback.
+    pub fn new<F, Fut>(callback: F) -> Self
+    where
+        F: Fn(CallbackContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Token, CallbackError>> + Send + 'static,
+    {
+        Callback(Code::from_async(callback))
+    }
+
+    /// A blocking callback: the adapters run it on their blocking pool, and the blocking
+    /// adapter on a thread of its own, so it can time out (rule L12).
+    pub fn blocking<F>(callback: F) -> Self
+    where
+        F: Fn(&CallbackContext) -> Result<Token, CallbackError> + Send + Sync + 'static,
+    {
+        Callback(Code::from_blocking(move |context: CallbackContext| {
+            callback(&context)
+        }))
+    }
+
+    /// Whether the callback is blocking code.
+    pub fn is_blocking(&self) -> bool {
+        self.0.is_blocking()
     }
 }
 
-impl Eq for CallbackSetting {}
-
-impl fmt::Debug for CallbackSetting {
+impl fmt::Debug for Callback {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?} callback", self.flow)
+        f.debug_struct("Callback")
+            .field("blocking", &self.is_blocking())
+            .finish()
     }
 }

@@ -2,31 +2,36 @@
 //! to L21, driven by the [`Authenticator`](crate::Authenticator), with the client cache
 //! ([`OidcClient`]) that connections share.
 //!
-//! The authenticator asks for a token with [`Step::Token`](crate::Step::Token); the caller runs
-//! [`TokenRequest::fetch`], which calls the credential's callback, or does what a built-in
-//! environment asks (read `OIDC_TOKEN_FILE`, query Azure's or GCP's metadata endpoint):
+//! The authenticator asks for a token with [`Step::Callback`](crate::Step::Callback); the
+//! caller runs the request on its [`Runtime`](crate::callback::Runtime): it waits its turn behind
+//! the other connections of the client, calls the caller's callback (async, or blocking on the
+//! runtime's blocking pool), or has the runtime answer what a built-in environment asks (read
+//! `OIDC_TOKEN_FILE`, query Azure's or GCP's metadata endpoint):
 //!
 //! ```
-//! use std::sync::Arc;
-//! use mongodb_auth::oidc::{CallbackContext, OidcClient, Token};
+//! use mongodb_auth::credential::Flow;
+//! use mongodb_auth::oidc::{Callback, OidcClient, Token};
 //! use mongodb_auth::{AuthOptions, Authenticator, ConnectionString, CredentialOptions, Step};
 //!
-//! let callback = |_: &CallbackContext| Ok(Token::new("eyJ..."));
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let cs = ConnectionString::parse_with_credential_options(
 //!     "mongodb://db.example.com/?authMechanism=MONGODB-OIDC",
-//!     CredentialOptions::new().oidc_callback(Arc::new(callback)),
+//!     CredentialOptions::new().oidc_callback(Flow::Machine),
 //! )?;
 //! let client = OidcClient::new(); // one per client, shared by its connections
-//! let options = AuthOptions::default().oidc_client(client.clone());
+//! let options = AuthOptions::default()
+//!     .oidc_client(client.clone())
+//!     .oidc_callback(Callback::new(|_context| async { Ok(Token::new("eyJ...")) }));
 //! let mut auth = Authenticator::new(cs.credential().unwrap(), options)?;
 //! auth.hello_fields()?; // the cache is empty: no speculative attempt
 //! let hello_reply = bson::rawdoc! { "ok": 1.0 }.into_bytes();
-//! let Step::Token(request) = auth.handle_hello_reply(&hello_reply)? else { unreachable!() };
-//! let issued = request.fetch(|_| unreachable!("a callback asks nothing"), std::thread::sleep)?;
-//! let Step::Send(command) = auth.handle_token(issued)? else { unreachable!() };
+//! let Step::Callback(request) = auth.handle_hello_reply(&hello_reply)? else { unreachable!() };
+//! let output = tokio::runtime::Runtime::new()?
+//!     .block_on(request.run(&mongodb_auth_io::tokio::Runtime));
+//! let Step::Send(command) = auth.handle_callback(output)? else { unreachable!() };
 //! assert_eq!((command.name(), command.db()), ("saslStart", "$external"));
 //! assert_eq!(client.callback_calls(), 1);
-//! # Ok::<(), mongodb_auth::Error>(())
+//! # Ok(()) }
 //! ```
 
 mod builtin;
@@ -39,10 +44,10 @@ use bson::raw::cstr;
 use bson::{RawBsonRef, RawDocument, RawDocumentBuf};
 use zeroize::Zeroizing;
 
-pub use cache::{IssuedToken, MIN_CALLBACK_INTERVAL, OidcClient, TokenRequest};
-pub use callback::{
-    CALLBACK_VERSION, CallbackContext, CallbackError, Flow, IdpInfo, OidcCallback, Token,
-};
+pub use crate::callback::CallbackError;
+pub use crate::credential::Flow;
+pub use cache::{IssuedToken, MIN_CALLBACK_INTERVAL, OidcClient, TokenOutput, TokenRequest};
+pub use callback::{CALLBACK_VERSION, Callback, CallbackContext, IdpInfo, Token};
 
 pub(crate) use builtin::BuiltIn;
 pub(crate) use cache::Provider;

@@ -111,20 +111,16 @@ impl ConnectionString {
     /// (a MONGODB-OIDC callback in place of `ENVIRONMENT`).
     ///
     /// ```
-    /// # #[cfg(feature = "oidc")] {
-    /// use std::sync::Arc;
-    /// use mongodb_auth::oidc::{CallbackContext, Token};
+    /// use mongodb_auth::credential::Flow;
     /// use mongodb_auth::{ConnectionString, CredentialOptions};
     ///
     /// let uri = "mongodb://db.example.com/?authMechanism=MONGODB-OIDC";
     /// assert!(ConnectionString::parse(uri).is_err()); // neither ENVIRONMENT nor a callback
-    /// let callback = Arc::new(|_: &CallbackContext| Ok(Token::new("eyJ...")));
     /// let cs = ConnectionString::parse_with_credential_options(
     ///     uri,
-    ///     CredentialOptions::new().oidc_callback(callback),
+    ///     CredentialOptions::new().oidc_callback(Flow::Machine),
     /// )?;
     /// assert_eq!(cs.credential().unwrap().source(), "$external");
-    /// # }
     /// # Ok::<(), mongodb_auth::Error>(())
     /// ```
     pub fn parse_with_credential_options(uri: &str, code: CredentialOptions) -> Result<Self> {

@@ -15,7 +15,7 @@ pub const MECHANISM: &str = "MONGODB-X509";
 
 /// `{authenticate: 1, mechanism: "MONGODB-X509"}`, with `user` only when a username (the RFC 2253
 /// subject of the certificate) was given: the server then derives it from the certificate.
-pub fn authenticate_command(username: Option<&str>) -> RawDocumentBuf {
+pub(crate) fn authenticate_command(username: Option<&str>) -> RawDocumentBuf {
     let mut command = rawdoc! { "authenticate": 1, "mechanism": MECHANISM };
     if let Some(user) = username {
         command.append(bson::raw::cstr!("user"), user);

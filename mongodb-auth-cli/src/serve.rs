@@ -1,0 +1,228 @@
+//! `serve`: the embedded server, configured from the command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mongodb_auth::random::SystemRandom;
+use mongodb_auth::server::aws::{LocalSts, StsVerifier};
+use mongodb_auth::server::oidc::OidcSettings;
+use mongodb_auth::server::{AwsSettings, UserStore};
+use mongodb_auth::{Error, Secret};
+use mongodb_auth_io::tls;
+use mongodb_auth_server::jwks::Jwks;
+use mongodb_auth_server::sts::HttpSts;
+use mongodb_auth_server::{Server, ServerConfig};
+
+use crate::runtime;
+use crate::users::{parse_user_spec, read_users_file};
+
+pub(crate) struct AwsServe {
+    pub(crate) users: Vec<String>,
+    pub(crate) sts_endpoint: Option<String>,
+    pub(crate) keys: Vec<String>,
+    pub(crate) sts_host: String,
+}
+
+impl AwsServe {
+    /// The server's MONGODB-AWS settings (and the users they add), if any were given.
+    fn settings(
+        &self,
+        users: &mut UserStore,
+        file_keys: &[Secret],
+    ) -> mongodb_auth::Result<Option<AwsSettings>> {
+        for arn in &self.users {
+            users.insert_aws(arn);
+        }
+        let keys: Vec<&str> = self
+            .keys
+            .iter()
+            .map(String::as_str)
+            .chain(file_keys.iter().map(Secret::expose))
+            .collect();
+        let verifier: Arc<dyn StsVerifier> = match (&self.sts_endpoint, keys.is_empty()) {
+            (Some(endpoint), _) => Arc::new(HttpSts::new(endpoint)),
+            (None, false) => {
+                let mut sts = LocalSts::new();
+                for spec in keys {
+                    let invalid = || Error::InvalidOption {
+                        option: "--aws-key".into(),
+                        rule: "expected ARN=ACCESS_KEY_ID:SECRET".into(),
+                    };
+                    let (arn, key) = spec.split_once('=').ok_or_else(invalid)?;
+                    let (access_key_id, secret) = key.split_once(':').ok_or_else(invalid)?;
+                    sts.insert(arn, access_key_id, Secret::new(secret));
+                    users.insert_aws(arn);
+                }
+                Arc::new(sts)
+            }
+            (None, true) if self.users.is_empty() => return Ok(None),
+            (None, true) => {
+                return Err(Error::InvalidOption {
+                    option: "--aws-user".into(),
+                    rule: "needs --aws-sts-endpoint or --aws-key to check signatures".into(),
+                });
+            }
+        };
+        Ok(Some(AwsSettings {
+            sts_host: self.sts_host.clone(),
+            verifier,
+        }))
+    }
+}
+
+pub(crate) struct OidcServe {
+    pub(crate) issuer: Option<String>,
+    pub(crate) jwks: Option<PathBuf>,
+    pub(crate) audience: Option<String>,
+    pub(crate) client_id: Option<String>,
+    pub(crate) users: Vec<String>,
+}
+
+impl OidcServe {
+    fn settings(&self) -> mongodb_auth::Result<Option<OidcSettings>> {
+        let (Some(issuer), Some(jwks), Some(audience)) = (&self.issuer, &self.jwks, &self.audience)
+        else {
+            return Ok(None);
+        };
+        let keys = std::fs::read(jwks).map_err(|e| Error::InvalidOption {
+            option: "--oidc-jwks".into(),
+            rule: format!("cannot read {}: {e}", jwks.display()),
+        })?;
+        let keys = Arc::new(Jwks::from_json(&keys)?);
+        let mut settings = OidcSettings::new(issuer.as_str(), audience.as_str(), keys);
+        if let Some(client_id) = &self.client_id {
+            settings = settings.client_id(client_id.as_str());
+        }
+        for user in &self.users {
+            settings = settings.user(user.as_str());
+        }
+        Ok(Some(settings))
+    }
+}
+
+/// The system's Kerberos reads the acceptor keytab from KRB5_KTNAME, which a running process
+/// cannot safely change: the server starts itself again with it set (before any thread exists).
+#[cfg(feature = "gssapi")]
+pub(crate) fn with_keytab_in_environment(keytab: &std::path::Path) -> Result<(), ExitCode> {
+    use std::os::unix::process::CommandExt;
+    let wanted = format!("FILE:{}", keytab.display());
+    if std::env::var("KRB5_KTNAME").ok().as_deref() == Some(wanted.as_str()) {
+        return Ok(());
+    }
+    let program = match std::env::current_exe() {
+        Ok(program) => program,
+        Err(e) => {
+            eprintln!("error: cannot find this program to restart it with KRB5_KTNAME: {e}");
+            return Err(ExitCode::from(2));
+        }
+    };
+    let error = std::process::Command::new(program)
+        .args(std::env::args_os().skip(1))
+        .env("KRB5_KTNAME", &wanted)
+        .exec();
+    eprintln!("error: cannot restart with KRB5_KTNAME={wanted}: {error}");
+    Err(ExitCode::from(2))
+}
+
+pub(crate) struct ServeSettings {
+    /// GSSAPI: the service and the principals that may log in.
+    #[cfg(feature = "gssapi")]
+    pub(crate) gssapi: Option<(String, Vec<String>)>,
+    pub(crate) users_file: Option<PathBuf>,
+    pub(crate) x509_users: Vec<String>,
+    pub(crate) aws: AwsServe,
+    pub(crate) oidc: OidcServe,
+    /// Certificate chain, key, and the CA of client certificates.
+    pub(crate) tls: Option<(PathBuf, PathBuf, Option<PathBuf>)>,
+    pub(crate) idle_timeout: Duration,
+    pub(crate) login_timeout: Duration,
+    pub(crate) max_connections: usize,
+    pub(crate) max_connections_per_peer: usize,
+}
+
+pub(crate) fn server_config(
+    specs: &[String],
+    settings: &ServeSettings,
+) -> mongodb_auth::Result<ServerConfig> {
+    let mut users = UserStore::new();
+    let mut aws_keys: Vec<Secret> = Vec::new();
+    if let Some(path) = &settings.users_file {
+        let file = read_users_file(path, &mut SystemRandom)?;
+        for user in file.users {
+            users.insert(user);
+        }
+        aws_keys = file.aws_keys;
+    }
+    for spec in specs {
+        users.insert(parse_user_spec(spec, &mut SystemRandom)?);
+    }
+    for subject in &settings.x509_users {
+        users.insert_x509(subject);
+    }
+    let aws = settings.aws.settings(&mut users, &aws_keys)?;
+    // The auth log goes to stderr, so stdout stays the address line alone.
+    let mut config = ServerConfig::new(users).auth_log(|event| eprintln!("{event}"));
+    if let Some(aws) = aws {
+        config = config.aws(aws);
+    }
+    if let Some(oidc) = settings.oidc.settings()? {
+        config = config.oidc(oidc);
+    }
+    #[cfg(feature = "gssapi")]
+    if let Some((service, principals)) = &settings.gssapi {
+        let mut gssapi = mongodb_auth::server::gssapi::GssapiSettings::new(
+            Arc::new(mongodb_auth_io::kerberos::KerberosAcceptor),
+            service.as_str(),
+        );
+        for principal in principals {
+            gssapi = gssapi.user(principal.as_str());
+        }
+        config = config.gssapi(gssapi);
+    }
+    if let Some((certificate, key, client_ca)) = &settings.tls {
+        config = config.tls(tls::server_config(
+            certificate,
+            key,
+            None,
+            client_ca.as_deref(),
+        )?);
+    }
+    config.idle_timeout = settings.idle_timeout;
+    config.login_timeout = settings.login_timeout;
+    config.max_connections = settings.max_connections;
+    config.max_connections_per_peer = settings.max_connections_per_peer;
+    Ok(config)
+}
+
+pub(crate) fn serve(listen: &str, specs: &[String], settings: &ServeSettings) -> ExitCode {
+    let config = match server_config(specs, settings) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match runtime() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    runtime.block_on(async {
+        match Server::bind(listen, config).await {
+            Ok(server) => {
+                // The first line is the address, for scripts that wait for it.
+                println!("listening on {}", server.local_addr());
+                server.run_forever().await;
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: cannot listen on {listen}: {e}");
+                ExitCode::from(2)
+            }
+        }
+    })
+}

@@ -1,0 +1,117 @@
+//! What the machines ask, answered with blocking I/O (the tokio adapter runs these on its
+//! blocking pool): a file read (capped at [`MAX_FILE_SIZE`]), a `credential_process` run (its
+//! output capped at [`MAX_BODY_SIZE`], killed after [`PROCESS_TIMEOUT`]), an HTTP exchange
+//! (within the ask's timeout, no redirects). DNS asks need a resolver: [`answer`] leaves them to
+//! the adapters' (see `dns`), and fails them here.
+
+use std::io::Read as _;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use zeroize::Zeroizing;
+
+use mongodb_auth::ask::{
+    Answer, Ask, HttpRequest, MAX_BODY_SIZE, MAX_FILE_SIZE, PROCESS_TIMEOUT, ReadFile, RunProcess,
+};
+
+/// Answers `ask` with blocking I/O; a DNS ask is failed (the adapters' resolver answers those).
+pub fn answer(ask: &Ask) -> Answer {
+    match ask {
+        Ask::ReadFile(read) => read_file(read).unwrap_or_else(|reason| ask.fail(reason)),
+        Ask::RunProcess(run) => run_process(run).unwrap_or_else(|reason| ask.fail(reason)),
+        Ask::Http(request) => http(request).unwrap_or_else(|reason| ask.fail(reason)),
+        other => other.fail("a DNS lookup is answered by the adapter's resolver"),
+    }
+}
+
+fn read_file(read: &ReadFile) -> Result<Answer, String> {
+    let file = match std::fs::File::open(read.path()) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(read.answer(None)),
+        Err(e) => return Err(e.to_string()),
+    };
+    let mut bytes = Zeroizing::new(Vec::new());
+    // One byte over the cap, so the machine sees a file that is too large.
+    file.take(MAX_FILE_SIZE as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| e.to_string())?;
+    Ok(read.answer(Some(bytes)))
+}
+
+fn http(request: &HttpRequest) -> Result<Answer, String> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(request.timeout()))
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .build()
+        .into();
+    let mut builder = ureq::http::Request::builder()
+        .method(request.method())
+        .uri(request.url());
+    for (name, value) in request.headers() {
+        builder = builder.header(name.as_str(), value.expose());
+    }
+    let sent = builder
+        .body(request.body())
+        .map_err(|e| e.to_string())
+        .and_then(|req| agent.run(req).map_err(|e| e.to_string()));
+    let mut response = sent?;
+    let status = response.status().as_u16();
+    let body = response
+        .body_mut()
+        .with_config()
+        .limit(MAX_BODY_SIZE as u64)
+        .read_to_vec()
+        .map_err(|e| e.to_string())?;
+    Ok(request.answer(status, Zeroizing::new(body)))
+}
+
+fn run_process(run: &RunProcess) -> Result<Answer, String> {
+    let command_line = run.command_line();
+    let mut shell = if cfg!(windows) {
+        let mut c = Command::new("cmd");
+        c.args(["/C", command_line]);
+        c
+    } else {
+        let mut c = Command::new("sh");
+        c.args(["-c", command_line]);
+        c
+    };
+    let mut child = shell
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start credential_process: {e}"))?;
+    // Read on a thread, so a process that never exits can be killed at the deadline.
+    let reader = child.stdout.take().map(|stdout| {
+        std::thread::spawn(move || {
+            let mut bytes = Zeroizing::new(Vec::new());
+            let _ = stdout
+                .take(MAX_BODY_SIZE as u64 + 1)
+                .read_to_end(&mut bytes);
+            bytes
+        })
+    });
+    let deadline = Instant::now() + PROCESS_TIMEOUT;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "credential_process did not finish in {PROCESS_TIMEOUT:?}"
+                ));
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+    };
+    let stdout = reader
+        .and_then(|thread| thread.join().ok())
+        .unwrap_or_default();
+    Ok(run.answer(status.success(), stdout))
+}

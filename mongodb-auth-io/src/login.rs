@@ -1,0 +1,255 @@
+//! The I/O-free part of a connection's login, shared by the adapters: the `hello` that opens the
+//! connection, the authenticator, what to write next, what to run or answer, the events to
+//! report. It lives as long as the connection, so the connection can log in again when the
+//! server asks (error 391).
+
+use std::sync::atomic::{AtomicI32, Ordering};
+
+use bson::{RawDocument, RawDocumentBuf};
+use zeroize::Zeroizing;
+
+use mongodb_auth::ask::{Answer, Ask};
+use mongodb_auth::command::{Command, check_reply, error_code};
+use mongodb_auth::credential::Credential;
+use mongodb_auth::error::{Error, REAUTHENTICATION_REQUIRED, Result};
+use mongodb_auth::handshake::{
+    AuthOptions, Authenticator, CallbackOutput, CallbackRequest, Hello, Job, JobOutput, Outcome,
+    Step, field_names,
+};
+use mongodb_auth::uri::ConnectionString;
+use mongodb_auth::wire;
+
+use crate::options::{ConnectOptions, Event};
+
+/// The result of authenticating a connection.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Authenticated {
+    /// How authentication went (`mechanism` is `None` when the connection string has no
+    /// credential or the server is an arbiter).
+    pub outcome: Outcome,
+    /// The server's `hello` reply, as BSON bytes.
+    pub hello_reply: Vec<u8>,
+}
+
+static NEXT_REQUEST_ID: AtomicI32 = AtomicI32::new(1);
+
+/// A process-wide request id, so replies can be matched even across connections in logs.
+fn next_request_id() -> i32 {
+    NEXT_REQUEST_ID.fetch_add(1, Ordering::Relaxed).max(1)
+}
+
+/// A message to write, with what to report about it.
+pub(crate) struct Outgoing {
+    pub(crate) bytes: Zeroizing<Vec<u8>>,
+    pub(crate) request_id: i32,
+    command: String,
+    db: String,
+    op: &'static str,
+    auth_fields: Vec<String>,
+}
+
+impl Outgoing {
+    pub(crate) fn command(command: &Command) -> Result<Self> {
+        let request_id = next_request_id();
+        Ok(Outgoing {
+            bytes: wire::encode_command(command, request_id)?,
+            request_id,
+            command: command.name().to_owned(),
+            db: command.db().to_owned(),
+            op: "OP_MSG",
+            auth_fields: Vec::new(),
+        })
+    }
+
+    /// The opening `hello`, with the authenticator's fields merged in.
+    fn hello(hello: &Hello<'_>, auth_fields: &[u8]) -> Result<Self> {
+        let request_id = next_request_id();
+        Ok(Outgoing {
+            bytes: hello.encode(auth_fields, request_id)?,
+            request_id,
+            command: hello.command_name().into(),
+            db: "admin".into(),
+            op: hello.op_name(),
+            auth_fields: field_names(auth_fields)?,
+        })
+    }
+
+    pub(crate) fn report(&self, options: &ConnectOptions) {
+        options.emit(Event::Sent {
+            command: &self.command,
+            db: &self.db,
+            op: self.op,
+            auth_fields: self.auth_fields.iter().map(String::as_str).collect(),
+            bytes: self.bytes.len(),
+        });
+    }
+}
+
+/// Reports a reply.
+pub(crate) fn received(options: &ConnectOptions, reply: &[u8]) {
+    let speculative = RawDocument::from_bytes(reply)
+        .ok()
+        .is_some_and(|doc| matches!(doc.get("speculativeAuthenticate"), Ok(Some(_))));
+    options.emit(Event::Received {
+        bytes: reply.len(),
+        speculative,
+    });
+}
+
+/// What an adapter does next.
+pub(crate) enum Next {
+    /// Write this message and pass its reply to [`Login::on_reply`].
+    Write(Outgoing),
+    /// Run this job and pass its output to [`Login::on_job`].
+    Job(Job),
+    /// Answer this and pass the answer to [`Login::on_answer`].
+    Ask(Ask),
+    /// Run the caller's code and pass its output to [`Login::on_callback`].
+    Callback(CallbackRequest),
+    /// The connection is authenticated (or needed no authentication).
+    Done(Authenticated),
+}
+
+/// One connection's login.
+pub(crate) struct Login {
+    authenticator: Option<Authenticator>,
+    hello_reply: Option<Vec<u8>>,
+}
+
+impl Login {
+    /// Prepares the login with the server at `host` (as connected to: MONGODB-OIDC's
+    /// `ALLOWED_HOSTS`, GSSAPI's service principal); returns it and the `hello` to write first.
+    pub(crate) fn start(
+        credential: Option<&Credential>,
+        host: Option<&str>,
+        options: &ConnectOptions,
+        hello: &Hello<'_>,
+    ) -> Result<(Login, Outgoing)> {
+        let mut authenticator = credential
+            .map(|credential| Authenticator::new(credential, auth_options(options, host)))
+            .transpose()?;
+        let fields = match &mut authenticator {
+            Some(auth) => auth.hello_fields()?,
+            None => Zeroizing::new(RawDocumentBuf::new().into_bytes()),
+        };
+        let hello = Outgoing::hello(hello, &fields)?;
+        let login = Login {
+            authenticator,
+            hello_reply: None,
+        };
+        Ok((login, hello))
+    }
+
+    /// [`start`](Self::start) for a connection to `host` of `cs`: its credential, and the hello
+    /// style and load balancing its options ask for.
+    pub(crate) fn for_connection(
+        cs: &ConnectionString,
+        host: &str,
+        options: &ConnectOptions,
+    ) -> Result<(Login, Outgoing)> {
+        let hello = Hello::new(options.hello_style_for(Some(cs)))
+            .app_name(options.app_name.as_deref())
+            .load_balanced(cs.option("loadBalanced") == Some("true"));
+        Login::start(cs.credential(), Some(host), options, &hello)
+    }
+
+    /// Takes the reply to the message last written.
+    pub(crate) fn on_reply(&mut self, reply: Vec<u8>) -> Result<Next> {
+        let step = match (&mut self.authenticator, &self.hello_reply) {
+            (None, _) => {
+                check_reply(&reply)?;
+                self.hello_reply = Some(reply.clone());
+                return Ok(Next::Done(Authenticated {
+                    outcome: Outcome::unauthenticated(reply.clone()),
+                    hello_reply: reply,
+                }));
+            }
+            (Some(auth), None) => {
+                let step = auth.handle_hello_reply(&reply)?;
+                self.hello_reply = Some(reply);
+                step
+            }
+            (Some(auth), Some(_)) => auth.handle_reply(&reply)?,
+        };
+        self.next(step)
+    }
+
+    /// Takes the output of a [`Next::Job`].
+    pub(crate) fn on_job(&mut self, output: JobOutput) -> Result<Next> {
+        let step = self.authenticator("on_job")?.handle_job(output)?;
+        self.next(step)
+    }
+
+    /// Takes the answer of a [`Next::Ask`].
+    pub(crate) fn on_answer(&mut self, answer: Answer) -> Result<Next> {
+        let step = self.authenticator("on_answer")?.handle_answer(answer)?;
+        self.next(step)
+    }
+
+    /// Takes the output of a [`Next::Callback`], reporting an OIDC token.
+    pub(crate) fn on_callback(
+        &mut self,
+        output: CallbackOutput,
+        environment: Option<&'static str>,
+        options: &ConnectOptions,
+    ) -> Result<Next> {
+        if self.authenticator("on_callback")?.mechanism()
+            == Some(mongodb_auth::AuthMechanism::MongoDbOidc)
+        {
+            options.emit(Event::OidcToken {
+                environment,
+                from_cache: output.from_cache(),
+            });
+        }
+        let step = self.authenticator("on_callback")?.handle_callback(output)?;
+        self.next(step)
+    }
+
+    /// Whether `reply` asks for re-authentication and this connection can do it (it logged in
+    /// with a credential).
+    pub(crate) fn wants_reauthentication(&self, reply: &[u8]) -> bool {
+        self.authenticator.is_some() && error_code(reply) == Some(REAUTHENTICATION_REQUIRED)
+    }
+
+    /// Starts logging in again on the open connection (rules M1, M2: no `hello`).
+    pub(crate) fn reauthenticate(&mut self) -> Result<Next> {
+        let step = self.authenticator("reauthenticate")?.reauthenticate()?;
+        self.next(step)
+    }
+
+    fn authenticator(&mut self, call: &'static str) -> Result<&mut Authenticator> {
+        self.authenticator.as_mut().ok_or(Error::OutOfOrder {
+            call,
+            state: "no credential",
+        })
+    }
+
+    fn next(&mut self, step: Step) -> Result<Next> {
+        Ok(match step {
+            Step::Send(command) => Next::Write(Outgoing::command(&command)?),
+            Step::Job(job) => Next::Job(job),
+            Step::Ask(ask) => Next::Ask(ask),
+            Step::Callback(request) => Next::Callback(request),
+            Step::Done(outcome) => Next::Done(Authenticated {
+                outcome,
+                hello_reply: self.hello_reply.clone().unwrap_or_default(),
+            }),
+            other => return Err(other.unhandled()),
+        })
+    }
+}
+
+/// The authenticator's options for a connection to `host`: the caller's, with the host (and,
+/// with feature `gssapi`, the system's Kerberos when the caller gave no GSSAPI provider).
+fn auth_options(options: &ConnectOptions, host: Option<&str>) -> AuthOptions {
+    let mut auth = options.auth.clone();
+    if let Some(host) = host {
+        auth = auth.server_host(host);
+    }
+    #[cfg(feature = "gssapi")]
+    if !auth.has_gssapi_provider() {
+        auth = auth.gssapi_provider(std::sync::Arc::new(crate::kerberos::Kerberos));
+    }
+    auth
+}

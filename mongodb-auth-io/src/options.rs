@@ -1,0 +1,185 @@
+//! What a caller sets for a connection, and what the adapters report while they connect.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mongodb_auth::error::Result;
+use mongodb_auth::handshake::{AuthOptions, HelloStyle};
+use mongodb_auth::uri::ConnectionString;
+
+use crate::tls::TlsInfo;
+
+/// The largest reply the adapters accept while logging in. `hello` and SASL replies are a few
+/// hundred bytes; the wire protocol's 48 MB ceiling would let a hostile server make a client
+/// buffer that much before the login even starts.
+pub const MAX_AUTH_REPLY_SIZE: usize = 1024 * 1024;
+
+/// Something that can be turned into a connection string: a `&str` URI or a parsed one.
+pub trait IntoConnectionString {
+    /// Parses (or passes through) the connection string.
+    fn into_connection_string(self) -> Result<ConnectionString>;
+}
+
+impl IntoConnectionString for &str {
+    fn into_connection_string(self) -> Result<ConnectionString> {
+        ConnectionString::parse(self)
+    }
+}
+
+impl IntoConnectionString for ConnectionString {
+    fn into_connection_string(self) -> Result<ConnectionString> {
+        Ok(self)
+    }
+}
+
+impl IntoConnectionString for &ConnectionString {
+    fn into_connection_string(self) -> Result<ConnectionString> {
+        Ok(self.clone())
+    }
+}
+
+/// Something the adapter did, for callers that want to show or log the conversation. Payloads
+/// are never included: they carry proofs and passwords.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum Event<'a> {
+    /// A TCP connection is open.
+    Connected {
+        /// The address, as `host:port`.
+        address: &'a str,
+    },
+    /// The TLS handshake is done.
+    TlsEstablished {
+        /// What it negotiated.
+        info: &'a TlsInfo,
+    },
+    /// A message was written.
+    Sent {
+        /// The command's name (`isMaster`, `hello`, `saslStart`, ...).
+        command: &'a str,
+        /// Its database.
+        db: &'a str,
+        /// `OP_QUERY` or `OP_MSG`.
+        op: &'static str,
+        /// The fields the authenticator added to `hello` (`saslSupportedMechs`,
+        /// `speculativeAuthenticate`), empty for other commands.
+        auth_fields: Vec<&'a str>,
+        /// The message size.
+        bytes: usize,
+    },
+    /// A reply was read.
+    Received {
+        /// The reply size.
+        bytes: usize,
+        /// Whether the server included a `speculativeAuthenticate` answer.
+        speculative: bool,
+    },
+    /// The server asked for re-authentication (error 391): the adapter logs in again on the same
+    /// connection and then runs the command once more.
+    Reauthenticating {
+        /// The command that got the 391.
+        command: &'a str,
+    },
+    /// MONGODB-OIDC got an access token for the login.
+    OidcToken {
+        /// The built-in environment that supplied it (`test`, `azure`, `gcp`, `k8s`), or `None`
+        /// for the caller's callback.
+        environment: Option<&'static str>,
+        /// Whether another connection of the same client had already fetched it.
+        from_cache: bool,
+    },
+    /// PBKDF2 ran (the key cache had no entry).
+    DerivedKey {
+        /// The iteration count.
+        iterations: u32,
+        /// How long it took.
+        elapsed: Duration,
+    },
+}
+
+type Observer = Arc<dyn Fn(&Event<'_>) + Send + Sync>;
+
+/// Settings of `connect` and `authenticate`, the same for both adapters.
+#[derive(Clone)]
+pub struct ConnectOptions {
+    /// Time allowed to open the TCP connection to one address (each address of a host gets
+    /// its own).
+    pub connect_timeout: Duration,
+    /// Time allowed for each reply to arrive whole, and for the TLS handshake.
+    pub read_timeout: Duration,
+    /// Time allowed for each write.
+    pub write_timeout: Duration,
+    /// The first message's form; `None` picks OP_MSG `hello` for `loadBalanced=true`, else the
+    /// legacy OP_QUERY `isMaster`.
+    pub hello_style: Option<HelloStyle>,
+    /// `client.application.name` in `hello` (default: the connection string's `appName`).
+    pub app_name: Option<String>,
+    /// Settings of the authentication itself.
+    pub auth: AuthOptions,
+    /// A DNS server for every lookup of the connection (the SRV and TXT records of
+    /// `mongodb+srv`, then the host names), instead of the system's: for tests and private DNS.
+    pub dns_server: Option<SocketAddr>,
+    observer: Option<Observer>,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        ConnectOptions {
+            connect_timeout: Duration::from_secs(10),
+            read_timeout: Duration::from_secs(30),
+            write_timeout: Duration::from_secs(30),
+            hello_style: None,
+            app_name: None,
+            auth: AuthOptions::default(),
+            dns_server: None,
+            observer: None,
+        }
+    }
+}
+
+impl ConnectOptions {
+    /// Calls `observer` for every [`Event`].
+    pub fn observe(mut self, observer: impl Fn(&Event<'_>) + Send + Sync + 'static) -> Self {
+        self.observer = Some(Arc::new(observer));
+        self
+    }
+
+    /// Replaces the authentication settings.
+    pub fn auth_options(mut self, auth: AuthOptions) -> Self {
+        self.auth = auth;
+        self
+    }
+
+    pub(crate) fn emit(&self, event: Event<'_>) {
+        if let Some(observer) = &self.observer {
+            observer(&event);
+        }
+    }
+
+    /// The hello style for a connection string.
+    pub(crate) fn hello_style_for(&self, cs: Option<&ConnectionString>) -> HelloStyle {
+        self.hello_style.unwrap_or_else(|| {
+            if cs.is_some_and(|cs| cs.option("loadBalanced") == Some("true")) {
+                HelloStyle::OpMsg
+            } else {
+                HelloStyle::LegacyOpQuery
+            }
+        })
+    }
+}
+
+impl fmt::Debug for ConnectOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnectOptions")
+            .field("connect_timeout", &self.connect_timeout)
+            .field("read_timeout", &self.read_timeout)
+            .field("write_timeout", &self.write_timeout)
+            .field("hello_style", &self.hello_style)
+            .field("app_name", &self.app_name)
+            .field("auth", &self.auth)
+            .field("dns_server", &self.dns_server)
+            .finish_non_exhaustive()
+    }
+}

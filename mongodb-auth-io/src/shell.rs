@@ -1,0 +1,300 @@
+//! What the blocking and tokio adapters do, written once: the hosts in order, the TLS decision,
+//! the next host on failure, the login loop (write, read, run jobs, answer asks, run callbacks),
+//! re-authentication on 391, the events. It is async code generic over the adapter's I/O: the
+//! tokio adapter awaits it, and the blocking adapter runs it on the calling thread, where its
+//! I/O blocks instead of waiting. Each adapter only opens sockets, reads, writes and runs jobs.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use mongodb_auth::ask::{Answer, Ask};
+use mongodb_auth::command::Command;
+use mongodb_auth::credential::Credential;
+use mongodb_auth::error::{Error, ErrorKind, Result};
+use mongodb_auth::handshake::{CallbackOutput, CallbackRequest, Hello, Job, JobOutput};
+use mongodb_auth::uri::ConnectionString;
+use mongodb_auth::wire::{MAX_MESSAGE_SIZE, ReplyDecoder};
+
+use crate::connection::{Connection, ConnectionState};
+use crate::dns::Target;
+use crate::login::{Authenticated, Login, Next, Outgoing, received};
+use crate::options::{ConnectOptions, Event, MAX_AUTH_REPLY_SIZE};
+use crate::tls::{TlsInfo, TlsSetup};
+
+/// What an adapter does to a stream `S`, and the work it runs for a login.
+pub(crate) trait Io<S: ?Sized>: Sync {
+    /// Writes all of `bytes` within `timeout`.
+    fn write(
+        &self,
+        stream: &mut S,
+        bytes: &[u8],
+        timeout: Duration,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Reads some bytes into `buffer` by `deadline` (0: the peer closed); `timeout` is what an
+    /// error reports.
+    fn read(
+        &self,
+        stream: &mut S,
+        buffer: &mut [u8],
+        deadline: Instant,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<usize>> + Send;
+
+    /// Runs a job (PBKDF2, a GSS call) where blocking is allowed.
+    fn run_job(&self, job: Job) -> impl Future<Output = Result<JobOutput>> + Send;
+
+    /// Answers an ask (files, processes and HTTP with blocking I/O; DNS with the resolver).
+    fn answer(&self, ask: Ask, options: &ConnectOptions) -> impl Future<Output = Answer> + Send;
+
+    /// Runs the caller's code, within the request's timeout.
+    fn callback(
+        &self,
+        request: CallbackRequest,
+    ) -> impl Future<Output = Result<CallbackOutput>> + Send;
+}
+
+/// What an adapter does to reach a server.
+pub(crate) trait Dial: Io<Self::Connected> {
+    /// The adapter's own stream: TCP, or TLS over TCP.
+    type Connected: Send;
+    /// An open TCP connection.
+    type Tcp: Send;
+
+    /// The hosts to try for `cs`, in order, and the connection string to use with them (a
+    /// `mongodb+srv` one resolved).
+    fn resolve(
+        &self,
+        cs: &ConnectionString,
+        options: &ConnectOptions,
+    ) -> impl Future<Output = Result<(ConnectionString, Vec<Target>)>> + Send;
+
+    /// Opens a TCP connection to `address` within `timeout`.
+    fn open(
+        &self,
+        address: SocketAddr,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<Self::Tcp>> + Send;
+
+    /// The system's addresses of `host`.
+    fn lookup(&self, host: &str, port: u16)
+    -> impl Future<Output = Result<Vec<SocketAddr>>> + Send;
+
+    /// The TLS handshake over `tcp`, for `host`, within `timeout`.
+    fn secure(
+        &self,
+        tcp: Self::Tcp,
+        tls: &TlsSetup,
+        host: &str,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<(Self::Connected, TlsInfo)>> + Send;
+
+    /// The TCP connection as it is.
+    fn plain(&self, tcp: Self::Tcp) -> Self::Connected;
+}
+
+/// Connects to the first host of `cs` that answers (after resolving a `mongodb+srv` name),
+/// over TLS when the connection string asks for it, sends `hello` and authenticates with the
+/// connection string's credential (if any).
+pub(crate) async fn connect<D: Dial>(
+    dial: &D,
+    cs: &ConnectionString,
+    mut options: ConnectOptions,
+) -> Result<Connection<D::Connected>> {
+    let (cs, targets) = dial.resolve(cs, &options).await?;
+    if options.app_name.is_none() {
+        options.app_name = cs.option("appName").map(str::to_owned);
+    }
+    let tls = cs
+        .tls_enabled()
+        .then(|| TlsSetup::new(cs.tls()))
+        .transpose()?;
+    let mut last_error = None;
+    for target in targets {
+        let tcp = match open(dial, &target, &options).await {
+            Ok(tcp) => tcp,
+            Err(e) => {
+                last_error = Some(e);
+                continue;
+            }
+        };
+        let address = format!("{}:{}", target.host, target.port);
+        options.emit(Event::Connected { address: &address });
+        let (mut stream, tls_info) = match &tls {
+            Some(setup) => match dial
+                .secure(tcp, setup, &target.host, options.read_timeout)
+                .await
+            {
+                Ok((stream, info)) => {
+                    options.emit(Event::TlsEstablished { info: &info });
+                    (stream, Some(info))
+                }
+                Err(e) if try_next_host(&e) => {
+                    last_error = Some(e);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            },
+            None => (dial.plain(tcp), None),
+        };
+        let (mut login, hello) = Login::for_connection(&cs, &target.host, &options)?;
+        let authenticated =
+            drive(dial, &mut stream, &mut login, Next::Write(hello), &options).await?;
+        return Ok(Connection {
+            stream,
+            state: ConnectionState::new(address, tls_info, authenticated, options, login),
+        });
+    }
+    Err(last_error.unwrap_or(Error::Unsupported {
+        what: "a connection string with no host to connect to".into(),
+    }))
+}
+
+/// A TCP connection to one of the target's addresses, in order, each within the connect
+/// timeout.
+async fn open<D: Dial>(dial: &D, target: &Target, options: &ConnectOptions) -> Result<D::Tcp> {
+    let addresses = match &target.addresses {
+        Some(addresses) => addresses.clone(),
+        None => dial.lookup(&target.host, target.port).await?,
+    };
+    let mut last_error = None;
+    for address in addresses {
+        match dial.open(address, options.connect_timeout).await {
+            Ok(tcp) => return Ok(tcp),
+            Err(e) => last_error = Some(e),
+        }
+    }
+    Err(last_error.unwrap_or(Error::Dns {
+        name: target.host.clone(),
+        reason: "the name resolves to no address".into(),
+    }))
+}
+
+/// Whether a failure to reach one host (before any login started) means the next host is worth
+/// trying: it could not be reached, did not answer in time, or failed the TLS handshake.
+fn try_next_host(error: &Error) -> bool {
+    matches!(
+        error.kind(),
+        ErrorKind::Io | ErrorKind::Timeout | ErrorKind::Tls
+    )
+}
+
+/// Authenticates a stream the caller already opened (and secured): sends `hello` and runs the
+/// conversation for `credential`.
+pub(crate) async fn authenticate<S: ?Sized + Send, I: Io<S>>(
+    io: &I,
+    stream: &mut S,
+    credential: Option<&Credential>,
+    options: &ConnectOptions,
+) -> Result<Authenticated> {
+    let hello = Hello::new(options.hello_style_for(None)).app_name(options.app_name.as_deref());
+    let (mut login, hello) = Login::start(credential, None, options, &hello)?;
+    drive(io, stream, &mut login, Next::Write(hello), options).await
+}
+
+/// Runs `command` and returns the reply document (an `ok: 0` reply is returned, not an error).
+/// A `ReauthenticationRequired` (391) reply logs in again (SASL only, no `hello`) and runs the
+/// command once more, whether or not it is retryable (rules M1, M2).
+pub(crate) async fn run_command<D: Dial>(
+    dial: &D,
+    connection: &mut Connection<D::Connected>,
+    command: &Command,
+) -> Result<Vec<u8>> {
+    let stream = &mut connection.stream;
+    let state = &mut connection.state;
+    let message = Outgoing::command(command)?;
+    let reply = exchange(dial, stream, &message, MAX_MESSAGE_SIZE, &state.options).await?;
+    if !state.login.wants_reauthentication(&reply) {
+        return Ok(reply);
+    }
+    state.options.emit(Event::Reauthenticating {
+        command: command.name(),
+    });
+    let next = state.login.reauthenticate()?;
+    let authenticated = drive(dial, stream, &mut state.login, next, &state.options).await?;
+    state.reauthenticated(authenticated);
+    let again = Outgoing::command(command)?;
+    exchange(dial, stream, &again, MAX_MESSAGE_SIZE, &state.options).await
+}
+
+/// Runs the login from `next` to the end.
+async fn drive<S: ?Sized + Send, I: Io<S>>(
+    io: &I,
+    stream: &mut S,
+    login: &mut Login,
+    mut next: Next,
+    options: &ConnectOptions,
+) -> Result<Authenticated> {
+    loop {
+        next = match next {
+            Next::Write(message) => {
+                let reply = exchange(io, stream, &message, MAX_AUTH_REPLY_SIZE, options).await?;
+                login.on_reply(reply)?
+            }
+            Next::Job(job) => {
+                let iterations = match &job {
+                    Job::DeriveKey(derivation) => Some(derivation.iterations()),
+                    _ => None,
+                };
+                let started = Instant::now();
+                let output = io.run_job(job).await?;
+                if let Some(iterations) = iterations {
+                    options.emit(Event::DerivedKey {
+                        iterations,
+                        elapsed: started.elapsed(),
+                    });
+                }
+                login.on_job(output)?
+            }
+            Next::Ask(ask) => login.on_answer(io.answer(ask, options).await)?,
+            Next::Callback(request) => {
+                let environment = request.oidc_environment();
+                let output = io.callback(request).await?;
+                login.on_callback(output, environment, options)?
+            }
+            Next::Done(authenticated) => return Ok(authenticated),
+        }
+    }
+}
+
+/// Writes one message and reads its reply.
+async fn exchange<S: ?Sized + Send, I: Io<S>>(
+    io: &I,
+    stream: &mut S,
+    message: &Outgoing,
+    max_reply_size: usize,
+    options: &ConnectOptions,
+) -> Result<Vec<u8>> {
+    message.report(options);
+    io.write(stream, &message.bytes, options.write_timeout)
+        .await?;
+    let timeout = options.read_timeout;
+    let deadline = Instant::now() + timeout;
+    let mut decoder = ReplyDecoder::new(message.request_id).max_size(max_reply_size);
+    let mut buffer = vec![0u8; 16 * 1024];
+    loop {
+        let want = decoder.bytes_wanted().min(buffer.len());
+        let chunk = buffer.get_mut(..want).unwrap_or_default();
+        let n = io.read(stream, chunk, deadline, timeout).await?;
+        if n == 0 {
+            return Err(Error::Io {
+                operation: "reading a reply",
+                source: std::io::ErrorKind::UnexpectedEof.into(),
+            });
+        }
+        if let Some(reply) = decoder.push(chunk.get(..n).unwrap_or_default())? {
+            let reply = reply.into_body().to_vec();
+            received(options, &reply);
+            return Ok(reply);
+        }
+    }
+}
+
+/// The timeout error of a callback that ran out of time (rule L12).
+pub(crate) fn callback_timeout(after: Duration) -> Error {
+    Error::Timeout {
+        operation: "waiting for the caller's callback",
+        after,
+    }
+}

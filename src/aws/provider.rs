@@ -1,0 +1,89 @@
+//! A custom source of MONGODB-AWS credentials, written by the embedder: it wins over every other
+//! source. It may be async (awaited where the login runs) or blocking (run on the runtime's
+//! blocking pool).
+//!
+//! ```
+//! use mongodb_auth::aws::{CredentialProvider, Credentials};
+//!
+//! // An async function: a vault client, an SDK's own provider chain...
+//! let provider = CredentialProvider::new(|| async {
+//!     Ok(Credentials::new("AKIDEXAMPLE", "secret", None))
+//! });
+//! // Or blocking code.
+//! let blocking = CredentialProvider::blocking(|| Ok(Credentials::new("AKID", "s", None)));
+//! # let _ = (provider, blocking);
+//! ```
+
+use std::fmt;
+use std::future::Future;
+
+use super::Credentials;
+use crate::callback::{CallbackError, Code, Runtime};
+use crate::error::{AwsError, Error, Result};
+
+/// The embedder's source of credentials (see the module).
+#[derive(Clone)]
+pub struct CredentialProvider(Code<(), Result<Credentials, CallbackError>>);
+
+impl CredentialProvider {
+    /// An async provider.
+    pub fn new<F, Fut>(provider: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Credentials, CallbackError>> + Send + 'static,
+    {
+        CredentialProvider(Code::from_async(move |()| provider()))
+    }
+
+    /// A blocking provider: the adapters run it on their blocking pool.
+    pub fn blocking<F>(provider: F) -> Self
+    where
+        F: Fn() -> Result<Credentials, CallbackError> + Send + Sync + 'static,
+    {
+        CredentialProvider(Code::from_blocking(move |()| provider()))
+    }
+
+    /// Whether the provider is blocking code.
+    pub fn is_blocking(&self) -> bool {
+        self.0.is_blocking()
+    }
+}
+
+impl fmt::Debug for CredentialProvider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CredentialProvider")
+            .field("blocking", &self.is_blocking())
+            .finish()
+    }
+}
+
+/// A call of the custom provider, for the caller to run: [`run`](Self::run) it on a
+/// [`Runtime`] and pass the output back.
+#[derive(Debug)]
+pub struct ProviderRequest {
+    pub(crate) provider: CredentialProvider,
+}
+
+/// What the custom provider gave.
+pub struct ProviderOutput(pub(crate) Result<Credentials>);
+
+impl fmt::Debug for ProviderOutput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("ProviderOutput")
+            .field(&self.0.as_ref().map(Credentials::access_key_id))
+            .finish()
+    }
+}
+
+impl ProviderRequest {
+    /// Calls the provider.
+    pub async fn run<R: Runtime + 'static>(self, runtime: &R) -> ProviderOutput {
+        let credentials = self.provider.0.call((), runtime, |output| output).await;
+        ProviderOutput(credentials.map_err(|e| {
+            Error::Aws(AwsError::Unavailable {
+                what: "the custom credential provider".into(),
+                reason: e.to_string(),
+            })
+        }))
+    }
+}
