@@ -57,7 +57,9 @@ fn refusals(c: &mut Criterion) {
         group.bench_function(label, |b| {
             b.iter(|| {
                 let mut session = Session::new(config.clone(), 1);
-                session.handle_command("admin", &command, SystemTime::now())
+                let now = SystemTime::now();
+                let step = session.handle_command("admin", &command, now);
+                mongodb_auth::fuzzing::settle_inline(&mut session, step, now)
             })
         });
     }

@@ -58,6 +58,8 @@ pub mod command;
 pub mod credential;
 pub mod environment;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod gssapi;
 pub mod handshake;
 #[cfg(feature = "oidc")]

@@ -196,9 +196,9 @@ fn reauth_server(runtime: &tokio::runtime::Runtime) -> (Server, Arc<Mutex<Vec<Au
     let sink = log.clone();
     let mut config =
         ServerConfig::new(users()).auth_log(move |event| sink.lock().unwrap().push(event.clone()));
-    config.misbehavior = Some(Misbehavior::FailCommand(
+    config.dangerous().misbehave(Some(Misbehavior::FailCommand(
         FailCommand::new(["connectionStatus"], 391).times(1),
-    ));
+    )));
     let server = runtime
         .block_on(Server::bind("127.0.0.1:0", config))
         .unwrap();
@@ -285,9 +285,9 @@ fn a_failed_reauthentication_is_the_error_returned() {
     let mut config = ServerConfig::new(users());
     // The first login runs inside hello (speculative), so the fail point's two shots go to the
     // connectionStatus (391) and then to the saslStart of the re-authentication.
-    config.misbehavior = Some(Misbehavior::FailCommand(
+    config.dangerous().misbehave(Some(Misbehavior::FailCommand(
         FailCommand::new(["connectionStatus", "saslStart"], 391).times(2),
-    ));
+    )));
     let server = runtime
         .block_on(Server::bind("127.0.0.1:0", config))
         .unwrap();

@@ -120,6 +120,7 @@ impl Idp {
 
     fn fail(&self, commands: &[&str], code: i32) {
         self.server()
+            .dangerous()
             .misbehave(Some(Misbehavior::FailCommand(FailCommand::new(
                 commands.iter().copied(),
                 code,
@@ -321,6 +322,113 @@ fn machine_1_1_with_the_tokio_adapter() {
     });
     assert_eq!(users, [(USER1.to_owned(), "$external".to_owned())]);
     assert_eq!(callback.calls(), 1);
+}
+
+/// The core a driver embeds, under tokio: 16 connections of one client log in at once through
+/// an async callback that awaits a timer. The callback runs once, on the login's own thread (no
+/// thread is spawned for it: the runtime has only the test's), and a login dropped in the
+/// middle of the callback gives its turn to the next connection at once.
+#[test]
+fn an_async_callback_serves_16_concurrent_tokio_logins_once_and_a_dropped_login_frees_its_turn() {
+    let idp = Idp::start(false);
+    let token = idp.token(USER1);
+    let calls = Arc::new(AtomicUsize::new(0));
+    let threads = Arc::new(Mutex::new(Vec::new()));
+    let (counted, seen) = (calls.clone(), threads.clone());
+    let callback = mongodb_auth::oidc::Callback::new(move |_context| {
+        let (token, counted, seen) = (token.clone(), counted.clone(), seen.clone());
+        async move {
+            counted.fetch_add(1, Ordering::SeqCst);
+            seen.lock().unwrap().push(std::thread::current().id());
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            Ok(Token::new(token.as_str()))
+        }
+    });
+    let cs = ConnectionString::parse_with_credential_options(
+        &idp.uri(None),
+        CredentialOptions::new().oidc_callback(Flow::Machine),
+    )
+    .unwrap();
+    let cache = OidcClient::new();
+    let options = ConnectOptions::default().auth_options(
+        AuthOptions::default()
+            .oidc_client(cache.clone())
+            .oidc_callback(callback),
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let test_thread = std::thread::current().id();
+    runtime.block_on(async {
+        let logins = (0..16).map(|_| {
+            let (cs, options) = (cs.clone(), options.clone());
+            tokio::spawn(async move {
+                let mut connection = mongodb_auth_io::tokio::connect(&cs, options).await?;
+                connection.authenticated_users().await
+            })
+        });
+        for login in logins.collect::<Vec<_>>() {
+            let users = login.await.unwrap().unwrap();
+            assert_eq!(users, [(USER1.to_owned(), "$external".to_owned())]);
+        }
+    });
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "one call for 16 logins");
+    assert_eq!(
+        *threads.lock().unwrap(),
+        [test_thread],
+        "the callback ran on the login's thread"
+    );
+
+    // A callback that would take a minute: its login is dropped while it runs.
+    let hang = Arc::new(AtomicUsize::new(0));
+    let hung = hang.clone();
+    let quick_token = idp.token(USER1);
+    let slow_then_quick = mongodb_auth::oidc::Callback::new(move |_context| {
+        let first = hung.fetch_add(1, Ordering::SeqCst) == 0;
+        let token = quick_token.clone();
+        async move {
+            if first {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+            }
+            Ok(Token::new(token.as_str()))
+        }
+    });
+    let fresh = OidcClient::new();
+    let options = ConnectOptions::default().auth_options(
+        AuthOptions::default()
+            .oidc_client(fresh.clone())
+            .oidc_callback(slow_then_quick),
+    );
+    runtime.block_on(async {
+        let dropped = tokio::spawn({
+            let (cs, options) = (cs.clone(), options.clone());
+            async move { mongodb_auth_io::tokio::connect(&cs, options).await }
+        });
+        while hang.load(Ordering::SeqCst) == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        dropped.abort();
+        let started = std::time::Instant::now();
+        let next = tokio::time::timeout(
+            Duration::from_secs(5),
+            mongodb_auth_io::tokio::connect(&cs, options.clone()),
+        )
+        .await
+        .expect("the next login gets the turn at once")
+        .unwrap();
+        assert_eq!(
+            next.outcome().mechanism,
+            Some(mongodb_auth::AuthMechanism::MongoDbOidc)
+        );
+        assert!(started.elapsed() < Duration::from_secs(5));
+    });
+    assert_eq!(
+        hang.load(Ordering::SeqCst),
+        2,
+        "the dropped call, then the next one"
+    );
+    assert_eq!(fresh.callback_calls(), 2);
 }
 
 #[test]

@@ -51,7 +51,7 @@ impl Harness {
             .build()
             .unwrap();
         let mut config = ServerConfig::new(users());
-        config.misbehavior = misbehavior;
+        config.dangerous().misbehave(misbehavior);
         let server = runtime
             .block_on(Server::bind("127.0.0.1:0", config))
             .unwrap();

@@ -6,7 +6,7 @@
 use std::time::{Duration, SystemTime};
 
 use libfuzzer_sys::fuzz_target;
-use mongodb_auth::server::aws::{LocalSts, StsVerifier, read_client_final};
+use mongodb_auth::server::aws::{LocalSts, read_client_final};
 use mongodb_auth::Secret;
 
 fuzz_target!(|data: &[u8]| {

@@ -4,12 +4,14 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mongodb_auth::aws::{json, sts};
+use mongodb_auth::fuzzing::{
+    aws_credentials_object, aws_process_credentials, sts_credentials_from_reply, xml_element,
+};
 
 fuzz_target!(|data: &[u8]| {
-    let _ = json::process_credentials(data);
-    let _ = json::credentials_object(data, "Token");
+    let _ = aws_process_credentials(data);
+    let _ = aws_credentials_object(data, "Token");
     let text = String::from_utf8_lossy(data);
-    let _ = sts::credentials_from_reply(&text);
-    let _ = sts::xml_element(&text, "Arn");
+    let _ = sts_credentials_from_reply(&text);
+    let _ = xml_element(&text, "Arn");
 });

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use libfuzzer_sys::fuzz_target;
 use mongodb_auth::ask::Ask;
 use mongodb_auth::aws::chain::{ChainStep, CredentialChain};
-use mongodb_auth::aws::ini::Ini;
+use mongodb_auth::fuzzing::AwsIni as Ini;
 use mongodb_auth::environment::MapEnvironment;
 
 fuzz_target!(|data: &[u8]| {

@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mongodb_auth::server::split_plain_payload;
+use mongodb_auth::fuzzing::split_plain_payload;
 
 fuzz_target!(|data: &[u8]| {
     let Some((user, password)) = split_plain_payload(data) else {

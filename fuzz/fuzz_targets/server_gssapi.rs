@@ -86,7 +86,8 @@ fuzz_target!(|data: &[u8]| {
             (_, 0) => rawdoc! { "saslContinue": 1, "conversationId": id, "payload": Binary { subtype: BinarySubtype::Generic, bytes: payload.to_vec() } },
             (_, _) => rawdoc! { "saslContinue": 1, "conversationId": id, "payload": String::from_utf8_lossy(payload).into_owned() },
         };
-        let reply = session.handle_command("$external", command.as_bytes(), now);
+        let step = session.handle_command("$external", command.as_bytes(), now);
+        let reply = mongodb_auth::fuzzing::settle_inline(&mut session, step, now);
         let doc = RawDocument::from_bytes(&reply).expect("a reply is a document");
         if let Ok(reply_id) = doc.get_i32("conversationId") {
             id = reply_id;

@@ -13,6 +13,7 @@ use mongodb_auth::scram::ScramVariant;
 use mongodb_auth::server::{Session, SessionConfig, User, UserStore};
 use mongodb_auth::wire::{MessageDecoder, OP_MSG, OP_QUERY};
 use mongodb_auth::Secret;
+use mongodb_auth::fuzzing::settle_inline;
 
 fn config() -> Arc<SessionConfig> {
     static CONFIG: OnceLock<Arc<SessionConfig>> = OnceLock::new();
@@ -59,8 +60,14 @@ fuzz_target!(|data: &[u8]| {
         for _ in 0..64 {
             let Ok(Some(message)) = next else { break };
             replies.push(match message.op_code {
-                OP_MSG => session.handle_op_msg(message.body(), now),
-                OP_QUERY => session.handle_op_query(message.collection.as_deref().unwrap_or(""), message.body(), now),
+                OP_MSG => {
+                    let step = session.handle_op_msg(message.body(), now);
+                    settle_inline(&mut session, step, now)
+                }
+                OP_QUERY => {
+                    let step = session.handle_op_query(message.collection.as_deref().unwrap_or(""), message.body(), now);
+                    settle_inline(&mut session, step, now)
+                }
                 _ => unreachable!("the request decoder accepts OP_MSG and OP_QUERY only"),
             });
             next = decoder.push(&[]);
@@ -76,7 +83,8 @@ fuzz_target!(|data: &[u8]| {
             let (doc, tail) = tail.split_at(len);
             input = tail;
             let db = if db % 2 == 0 { "admin" } else { "$external" };
-            replies.push(session.handle_command(db, doc, now));
+            let step = session.handle_command(db, doc, now);
+            replies.push(settle_inline(&mut session, step, now));
         }
     }
     for reply in &replies {

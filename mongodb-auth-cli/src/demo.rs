@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use mongodb_auth::credential::Flow;
 use mongodb_auth::oidc::{Callback, CallbackContext, OidcClient, Token};
 use mongodb_auth::random::SystemRandom;
-use mongodb_auth::server::aws::LocalSts;
+use mongodb_auth::server::aws::{LocalSts, StsVerifier};
 use mongodb_auth::server::oidc::OidcSettings;
 use mongodb_auth::server::{AwsSettings, User, UserStore};
 use mongodb_auth::{
@@ -109,7 +109,7 @@ fn demo_aws(users: &mut UserStore) -> AwsSettings {
     users.insert_aws(DEMO_AWS_ARN);
     AwsSettings {
         sts_host: "sts.amazonaws.com".into(),
-        verifier: Arc::new(sts),
+        verifier: StsVerifier::Local(Arc::new(sts)),
     }
 }
 

@@ -12,7 +12,6 @@ use mongodb_auth::server::{AwsSettings, UserStore};
 use mongodb_auth::{Error, Secret};
 use mongodb_auth_io::tls;
 use mongodb_auth_server::jwks::Jwks;
-use mongodb_auth_server::sts::HttpSts;
 use mongodb_auth_server::{Server, ServerConfig};
 
 use crate::runtime;
@@ -41,8 +40,8 @@ impl AwsServe {
             .map(String::as_str)
             .chain(file_keys.iter().map(Secret::expose))
             .collect();
-        let verifier: Arc<dyn StsVerifier> = match (&self.sts_endpoint, keys.is_empty()) {
-            (Some(endpoint), _) => Arc::new(HttpSts::new(endpoint)),
+        let verifier = match (&self.sts_endpoint, keys.is_empty()) {
+            (Some(endpoint), _) => StsVerifier::Endpoint(endpoint.clone()),
             (None, false) => {
                 let mut sts = LocalSts::new();
                 for spec in keys {
@@ -55,7 +54,7 @@ impl AwsServe {
                     sts.insert(arn, access_key_id, Secret::new(secret));
                     users.insert_aws(arn);
                 }
-                Arc::new(sts)
+                StsVerifier::Local(Arc::new(sts))
             }
             (None, true) if self.users.is_empty() => return Ok(None),
             (None, true) => {

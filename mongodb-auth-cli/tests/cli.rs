@@ -192,7 +192,7 @@ fn misbehaving_server(misbehavior: Misbehavior) -> (tokio::runtime::Runtime, Ser
         .unwrap(),
     );
     let mut config = ServerConfig::new(users);
-    config.misbehavior = Some(misbehavior);
+    config.dangerous().misbehave(Some(misbehavior));
     let server = runtime
         .block_on(Server::bind("127.0.0.1:0", config))
         .unwrap();

@@ -1,7 +1,8 @@
 //! The embedded MongoDB authentication server: a tokio listener (TLS with rustls) around the
-//! server-side machines of [`mongodb_auth::server`], with the I/O they need: STS over HTTP for
-//! MONGODB-AWS ([`sts`]), an identity provider's keys for MONGODB-OIDC ([`jwks`]), and, with
-//! feature `devpki`, a throwaway certificate authority and token issuer for demos and tests.
+//! server-side machines of [`mongodb_auth::server`], with the I/O they need: the blocking pool
+//! for their jobs, HTTP for their asks (STS for MONGODB-AWS), an identity provider's keys for
+//! MONGODB-OIDC ([`jwks`]), and, with feature `devpki`, a throwaway certificate authority and
+//! token issuer for demos and tests.
 //!
 //! ```
 //! # async fn run() -> std::io::Result<()> {
@@ -25,6 +26,5 @@
 pub mod devpki;
 pub mod jwks;
 mod net;
-pub mod sts;
 
-pub use net::{Server, ServerConfig};
+pub use net::{DangerousServerConfig, Server, ServerConfig};

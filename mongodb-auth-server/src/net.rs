@@ -15,7 +15,7 @@ use zeroize::Zeroizing;
 
 use mongodb_auth::random::{BoxedRandom, SecureRandom};
 use mongodb_auth::server::danger::Misbehavior;
-use mongodb_auth::server::{AuthEvent, AuthLog, Session, SessionConfig, UserStore};
+use mongodb_auth::server::{AuthEvent, AuthLog, Session, SessionConfig, SessionStep, UserStore};
 use mongodb_auth::wire::{self, MessageDecoder, OP_MSG, OP_QUERY};
 
 /// Limits and behaviour of a [`Server`].
@@ -38,8 +38,8 @@ pub struct ServerConfig {
     /// Requests larger than this are refused and the connection closed. Authentication commands
     /// are a few hundred bytes; the server stores no data.
     pub max_message_size: usize,
-    /// Deliberate misbehavior, for tests of clients (see [`mongodb_auth::server::danger`]).
-    pub misbehavior: Option<Misbehavior>,
+    /// Deliberate misbehavior, for tests of clients: see [`dangerous`](Self::dangerous).
+    misbehavior: Option<Misbehavior>,
     auth_log: Option<AuthLog>,
     random: Option<BoxedRandom>,
     tls: Option<Arc<rustls::ServerConfig>>,
@@ -123,6 +123,24 @@ impl ServerConfig {
     pub fn auth_log(mut self, log: impl Fn(&AuthEvent) + Send + Sync + 'static) -> Self {
         self.auth_log = Some(Arc::new(log));
         self
+    }
+
+    /// The knobs that make the server misbehave, for tests of clients only: fenced off here as
+    /// rustls fences `ClientConfig::dangerous()`.
+    pub fn dangerous(&mut self) -> DangerousServerConfig<'_> {
+        DangerousServerConfig { config: self }
+    }
+}
+
+/// The test knobs of a [`ServerConfig`]: each one breaks a promise a real server keeps.
+pub struct DangerousServerConfig<'a> {
+    config: &'a mut ServerConfig,
+}
+
+impl DangerousServerConfig<'_> {
+    /// Misbehaves from the start (see [`mongodb_auth::server::danger`]).
+    pub fn misbehave(&mut self, misbehavior: Option<Misbehavior>) {
+        self.config.misbehavior = misbehavior;
     }
 }
 
@@ -256,7 +274,7 @@ impl Server {
             Some(random) => SessionConfig::with_random(config.users, random),
             None => SessionConfig::new(config.users),
         };
-        session.misbehave(config.misbehavior);
+        session.dangerous().misbehave(config.misbehavior);
         {
             session.aws = config.aws;
         }
@@ -294,10 +312,10 @@ impl Server {
         self.local_addr
     }
 
-    /// Changes how the server misbehaves, from the next command on (see [`mongodb_auth::server::danger`]):
-    /// a test arms a fail point between two operations.
-    pub fn misbehave(&self, misbehavior: Option<Misbehavior>) {
-        self.shared.session.misbehave(misbehavior);
+    /// The knobs that make the running server misbehave, for tests of clients only (a test arms
+    /// a fail point between two operations).
+    pub fn dangerous(&self) -> mongodb_auth::server::DangerousSessionConfig<'_> {
+        self.shared.session.dangerous()
     }
 
     /// Connections open now.
@@ -413,16 +431,15 @@ async fn serve(stream: tokio::net::TcpStream, shared: &Shared) {
 async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
     mut stream: S,
     shared: &Shared,
-    session: Session,
+    mut session: Session,
     login_deadline: Instant,
 ) {
-    let mut session = Some(session);
     let mut decoder = MessageDecoder::requests().max_size(shared.max_message_size);
     // Requests may carry passwords (PLAIN): the read buffer is wiped when the connection ends.
     let mut buffer = Zeroizing::new(vec![0u8; 16 * 1024]);
     let mut reply_id: i32 = 1;
     loop {
-        let authenticated = session.as_ref().is_some_and(Session::is_authenticated);
+        let authenticated = session.is_authenticated();
         // Checked before every request, not only while waiting for bytes: a client that keeps
         // requests queued would otherwise never wait.
         if !authenticated && Instant::now() >= login_deadline {
@@ -434,37 +451,29 @@ async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
         else {
             return;
         };
-        // Commands run on the blocking pool: a PLAIN check is a full PBKDF2, which must not
-        // stall the runtime's workers.
-        let Some(mut moved) = session.take() else {
+        let now = SystemTime::now();
+        let step = match message.op_code {
+            OP_MSG => session.handle_op_msg(message.body(), now),
+            OP_QUERY => {
+                let collection = message.collection.as_deref().unwrap_or_default();
+                session.handle_op_query(collection, message.body(), now)
+            }
+            _ => continue,
+        };
+        // Commands run here; what blocks (a PLAIN check's PBKDF2, a GSS call, an exchange with
+        // STS) runs on the blocking pool, so it never stalls the runtime's workers.
+        let Some(body) = settle(&mut session, step).await else {
             return;
         };
-        let handled = tokio::task::spawn_blocking(move || {
-            let now = SystemTime::now();
-            let reply = match message.op_code {
-                OP_MSG => {
-                    let body = moved.handle_op_msg(message.body(), now);
-                    (!message.more_to_come)
-                        .then(|| wire::encode_reply(&body, reply_id, message.request_id))
-                }
-                OP_QUERY => {
-                    let collection = message.collection.as_deref().unwrap_or_default();
-                    let body = moved.handle_op_query(collection, message.body(), now);
-                    Some(wire::encode_legacy_reply(
-                        &body,
-                        reply_id,
-                        message.request_id,
-                    ))
-                }
-                _ => None,
-            };
-            (reply, moved)
-        })
-        .await;
-        let Ok((reply, returned)) = handled else {
-            return;
+        let reply = match message.op_code {
+            OP_MSG => (!message.more_to_come)
+                .then(|| wire::encode_reply(&body, reply_id, message.request_id)),
+            _ => Some(wire::encode_legacy_reply(
+                &body,
+                reply_id,
+                message.request_id,
+            )),
         };
-        session = Some(returned);
         let Some(reply) = reply else { continue };
         reply_id = reply_id.wrapping_add(1);
         let Ok(reply) = reply else { return };
@@ -472,6 +481,28 @@ async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
             Ok(Ok(())) => {}
             _ => return,
         }
+    }
+}
+
+/// Completes a command's jobs and asks until its reply; `None` when the blocking pool is gone
+/// (the runtime is shutting down).
+async fn settle(session: &mut Session, mut step: SessionStep) -> Option<Vec<u8>> {
+    loop {
+        step = match step {
+            SessionStep::Reply(body) => return Some(body),
+            SessionStep::Job(job) => {
+                let output = tokio::task::spawn_blocking(move || job.run()).await.ok()?;
+                session.handle_job(output, SystemTime::now())
+            }
+            SessionStep::Ask(ask) => {
+                let answer =
+                    tokio::task::spawn_blocking(move || mongodb_auth_io::answer::answer(&ask))
+                        .await
+                        .ok()?;
+                session.handle_answer(answer, SystemTime::now())
+            }
+            _ => return None,
+        };
     }
 }
 

@@ -4,15 +4,6 @@
 //! it; an indented line continues the value above, which is how nested sections (`s3 =` and
 //! indented `key = value` lines) are written; CRLF line ends. Garbage is an error naming the
 //! line, never a panic.
-//!
-//! ```
-//! use mongodb_auth::aws::ini::Ini;
-//!
-//! let ini = Ini::parse("[default]\naws_access_key_id = AKID # not a comment\n[profile dev]\nregion: eu-west-1\n")?;
-//! assert_eq!(ini.get("default", "aws_access_key_id"), Some("AKID # not a comment"));
-//! assert_eq!(ini.get("profile dev", "region"), Some("eu-west-1"));
-//! # Ok::<(), mongodb_auth::error::AwsError>(())
-//! ```
 
 use crate::error::AwsError;
 
@@ -131,6 +122,19 @@ impl Ini {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn values_keep_hashes_and_keys_take_colons() {
+        let ini = Ini::parse(
+            "[default]\naws_access_key_id = AKID # not a comment\n[profile dev]\nregion: eu-west-1\n",
+        )
+        .unwrap();
+        assert_eq!(
+            ini.get("default", "aws_access_key_id"),
+            Some("AKID # not a comment")
+        );
+        assert_eq!(ini.get("profile dev", "region"), Some("eu-west-1"));
+    }
 
     #[test]
     fn as_botocore_reads_them() {

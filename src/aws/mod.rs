@@ -31,11 +31,11 @@
 
 pub mod cache;
 pub mod chain;
-pub mod ini;
-pub mod json;
+pub(crate) mod ini;
+pub(crate) mod json;
 mod provider;
 pub mod request;
-pub mod sts;
+pub(crate) mod sts;
 pub mod time;
 
 use std::fmt;

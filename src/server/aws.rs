@@ -1,16 +1,23 @@
 //! The server side of MONGODB-AWS (features `server` and `aws`): the client's signed
-//! `GetCallerIdentity` request is checked here (nonce, host, signed headers, date), then handed
-//! to an [`StsVerifier`], which says whose signature it is: STS itself over HTTP, or
-//! [`LocalSts`], which knows some keys and checks their signatures in process.
+//! `GetCallerIdentity` request is checked here (nonce, host, signed headers, date), then the
+//! [`StsVerifier`] says whose signature it is: STS itself, over an HTTP exchange the session
+//! hands out as an ask, or a [`LocalSts`], which knows some keys and checks their signatures in
+//! process.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use bson::{RawBsonRef, RawDocument};
+use bson::raw::cstr;
+use bson::{RawBsonRef, RawDocument, RawDocumentBuf};
 
-use crate::aws::SignedRequest;
+use super::conversation::{ServerContext, ServerConversation, Verdict};
+use crate::ask::{Answer, Ask, HttpRequest, Reply};
 use crate::aws::request::{Authorization, REQUIRED_SIGNED_HEADERS};
+use crate::aws::sts::xml_element;
 use crate::aws::time::parse_amz_date;
+use crate::aws::{MECHANISM, SignedRequest};
+use crate::command::binary;
 use crate::error::{AwsError, Result};
 use crate::secret::{Secret, constant_time_eq};
 
@@ -34,11 +41,27 @@ pub struct ClientRequest {
     pub session_token: Option<Secret>,
 }
 
-/// Says whose signature a request carries: the caller's ARN, or why not (for the server's log;
-/// the client only hears AuthenticationFailed).
-pub trait StsVerifier: Send + Sync {
-    /// The ARN of the caller that signed `request`.
-    fn caller_arn(&self, request: &ClientRequest) -> std::result::Result<String, String>;
+/// Who says whose signature a request carries.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum StsVerifier {
+    /// STS at this endpoint (`https://sts.amazonaws.com/`, or a stand-in such as moto): the
+    /// client's request goes there as it was signed, its `Host` included, and STS answering with
+    /// the caller's ARN is the login. The session asks for the exchange; ten seconds at most,
+    /// the reply capped at 64 KiB.
+    Endpoint(String),
+    /// Keys the server knows, whose signatures it checks itself.
+    Local(Arc<LocalSts>),
+}
+
+/// What the server needs for MONGODB-AWS: the STS host clients sign for, and who checks their
+/// signatures.
+#[derive(Clone, Debug)]
+pub struct AwsSettings {
+    /// The host in server-first (`h`), which clients sign for (default `sts.amazonaws.com`).
+    pub sts_host: String,
+    /// STS, or a local stand-in.
+    pub verifier: StsVerifier,
 }
 
 /// A local STS: access keys it knows, each of an ARN, whose signatures it checks by signing the
@@ -74,8 +97,9 @@ impl std::fmt::Debug for LocalSts {
     }
 }
 
-impl StsVerifier for LocalSts {
-    fn caller_arn(&self, client: &ClientRequest) -> std::result::Result<String, String> {
+impl LocalSts {
+    /// The ARN of the caller that signed `client`'s request, or why not.
+    pub fn caller_arn(&self, client: &ClientRequest) -> std::result::Result<String, String> {
         let Some((arn, secret)) = self.keys.get(&client.access_key_id) else {
             return Err("unknown access key id".into());
         };
@@ -178,6 +202,139 @@ pub fn user_of_arn(arn: &str) -> String {
     }
 }
 
+/// STS's answer to a forwarded request: the caller's ARN, or why not.
+pub fn sts_reply(status: u16, body: &str) -> std::result::Result<String, String> {
+    match (status, xml_element(body, "Arn")) {
+        (200, Some(arn)) => Ok(arn.to_owned()),
+        (200, None) => Err("STS's reply has no Arn".into()),
+        (status, _) => Err(format!(
+            "STS answered {status} {}",
+            xml_element(body, "Code").unwrap_or("(no error code)")
+        )),
+    }
+}
+
+/// One MONGODB-AWS conversation as the session drives it.
+#[derive(Default)]
+pub(crate) struct AwsConversation {
+    state: State,
+}
+
+#[derive(Default)]
+enum State {
+    #[default]
+    Idle,
+    /// Server-first is out, with this nonce and host.
+    AwaitingRequest { server_nonce: Vec<u8>, host: String },
+    /// The request went to STS; its caller's key id, for the log.
+    AskedSts { claimed: String },
+}
+
+impl AwsConversation {
+    /// The login of the caller STS (or the local STS) named.
+    fn verdict(
+        cx: &ServerContext<'_>,
+        arn: std::result::Result<String, String>,
+        claimed: String,
+    ) -> Verdict {
+        match arn {
+            Ok(arn) => {
+                let user = user_of_arn(&arn);
+                if cx.config.users.is_aws_user(&user) {
+                    Verdict::Authenticated {
+                        user,
+                        db: cx.db.to_owned(),
+                        payload: Vec::new(),
+                    }
+                } else {
+                    Verdict::refused(user, "unknown ARN")
+                }
+            }
+            Err(reason) => Verdict::refused(claimed, format!("STS refused: {reason}")),
+        }
+    }
+}
+
+impl ServerConversation for AwsConversation {
+    fn mechanism(&self) -> &'static str {
+        MECHANISM
+    }
+
+    /// `{r, p: 110}` in, `{s: r + 32 random bytes, h}` out.
+    fn start(&mut self, cx: &ServerContext<'_>, payload: &[u8]) -> Verdict {
+        let Some(settings) = &cx.config.aws else {
+            return Verdict::refused("", "MONGODB-AWS is not enabled");
+        };
+        let client_nonce = RawDocument::from_bytes(payload).ok().and_then(|doc| {
+            let nonce = match doc.get("r") {
+                Ok(Some(RawBsonRef::Binary(binary))) if binary.bytes.len() == 32 => binary.bytes,
+                _ => return None,
+            };
+            matches!(doc.get("p"), Ok(Some(RawBsonRef::Int32(110)))).then(|| nonce.to_vec())
+        });
+        let (Some(mut server_nonce), "$external") = (client_nonce, cx.db) else {
+            return Verdict::refused("", "malformed client-first payload or not $external");
+        };
+        let mut extension = [0u8; 32];
+        cx.config.fill_random(&mut extension);
+        server_nonce.extend_from_slice(&extension);
+        let mut server_first = RawDocumentBuf::new();
+        server_first.append(cstr!("s"), binary(&server_nonce));
+        server_first.append(cstr!("h"), settings.sts_host.as_str());
+        self.state = State::AwaitingRequest {
+            server_nonce,
+            host: settings.sts_host.clone(),
+        };
+        Verdict::Continue(server_first.into_bytes())
+    }
+
+    /// The signed request: checked here, then verified by the local STS, or sent to STS.
+    fn next(&mut self, cx: &ServerContext<'_>, payload: &[u8]) -> Verdict {
+        let State::AwaitingRequest { server_nonce, host } = std::mem::take(&mut self.state) else {
+            return Verdict::refused("", "no MONGODB-AWS conversation");
+        };
+        let Some(settings) = &cx.config.aws else {
+            return Verdict::refused("", "MONGODB-AWS is not enabled");
+        };
+        let request = match read_client_final(payload, &server_nonce, &host, cx.now) {
+            Ok(request) => request,
+            Err(e) => return Verdict::refused("", e.to_string()),
+        };
+        let claimed = request.access_key_id.clone();
+        match &settings.verifier {
+            StsVerifier::Local(sts) => Self::verdict(cx, sts.caller_arn(&request), claimed),
+            StsVerifier::Endpoint(endpoint) => {
+                let headers = request
+                    .request
+                    .headers()
+                    .iter()
+                    .map(|(name, value)| (name.clone(), Secret::new(value.as_str())))
+                    .collect();
+                let body = request.request.body().as_bytes().to_vec();
+                self.state = State::AskedSts { claimed };
+                Verdict::Ask(Ask::Http(HttpRequest::new(
+                    "POST",
+                    endpoint.as_str(),
+                    headers,
+                    body,
+                )))
+            }
+        }
+    }
+
+    fn on_answer(&mut self, cx: &ServerContext<'_>, answer: Answer) -> Verdict {
+        let State::AskedSts { claimed } = std::mem::take(&mut self.state) else {
+            return Verdict::refused("", "an answer MONGODB-AWS did not ask for");
+        };
+        let arn = match answer.reply() {
+            Reply::Http { status, body } => sts_reply(*status, &String::from_utf8_lossy(body)),
+            Reply::Failed(reason) => Err(format!("STS is unreachable: {reason}")),
+            _ => Err("an answer of the wrong kind".into()),
+        };
+        Self::verdict(cx, arn, claimed)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,7 +343,6 @@ mod tests {
 
     #[test]
     fn sts_replies() {
-        use crate::aws::sts::xml_element;
         let ok = "<GetCallerIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><GetCallerIdentityResult><UserId>X</UserId><Arn>arn:aws:iam::1:user/a</Arn></GetCallerIdentityResult></GetCallerIdentityResponse>";
         assert_eq!(xml_element(ok, "Arn"), Some("arn:aws:iam::1:user/a"));
         assert_eq!(
@@ -195,6 +351,12 @@ mod tests {
         );
         assert_eq!(xml_element("<Arn>unterminated", "Arn"), None);
         assert_eq!(xml_element("", "Arn"), None);
+        assert_eq!(sts_reply(200, ok).as_deref(), Ok("arn:aws:iam::1:user/a"));
+        assert!(
+            sts_reply(403, "<Code>SignatureDoesNotMatch</Code>")
+                .unwrap_err()
+                .contains("SignatureDoesNotMatch")
+        );
     }
 
     #[test]

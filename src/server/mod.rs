@@ -15,19 +15,30 @@
 
 #[cfg(feature = "aws")]
 pub mod aws;
+mod conversation;
 pub mod danger;
 pub mod gssapi;
+mod job;
 #[cfg(feature = "oidc")]
 pub mod oidc;
+mod plain;
 pub mod scram;
 mod session;
 mod users;
+mod x509;
+
+/// What the fuzz targets reach of the server (see `crate::fuzzing`).
+pub(crate) mod fuzzing {
+    pub use super::plain::split_plain_payload;
+    pub use super::session::settle_inline;
+}
 
 #[cfg(feature = "aws")]
-pub use session::AwsSettings;
+pub use aws::AwsSettings;
+pub use job::{Job, JobOutput};
 pub use session::{
-    AuthEvent, AuthLog, MAX_WIRE_VERSION, SERVER_VERSION, Session, SessionConfig,
-    split_plain_payload,
+    AuthEvent, AuthLog, DangerousSessionConfig, MAX_WIRE_VERSION, SERVER_VERSION, Session,
+    SessionConfig, SessionStep,
 };
 pub use users::{
     DEFAULT_SHA1_ITERATIONS, DEFAULT_SHA256_ITERATIONS, StoredCredential, User, UserStore,

@@ -27,6 +27,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+use super::conversation::{ServerContext, ServerConversation, Verdict};
+use crate::oidc::MECHANISM;
 use bson::raw::cstr;
 use bson::{RawArrayBuf, RawBsonRef, RawDocument, RawDocumentBuf};
 
@@ -335,5 +338,75 @@ pub fn read_client_step(payload: &[u8]) -> std::result::Result<ClientStep<'_>, &
         (Some(jwt), None) => Ok(ClientStep::Jwt(jwt)),
         (None, name) => Ok(ClientStep::Principal(name)),
         (Some(_), Some(_)) => Err("the payload has both `jwt` and `n`"),
+    }
+}
+
+/// One MONGODB-OIDC conversation as the session drives it: a token is checked at once (one
+/// step, also inside `hello`); a principal step is answered with `IdpInfo` (two steps, rule
+/// L15), and only the provider that sent it may vouch for the token that follows.
+#[derive(Default)]
+pub(crate) struct OidcConversation {
+    /// The provider whose `IdpInfo` went out.
+    provider: Option<usize>,
+}
+
+impl OidcConversation {
+    fn verdict(principal: std::result::Result<String, String>) -> Verdict {
+        match principal {
+            Ok(principal) => Verdict::Authenticated {
+                user: principal,
+                db: "$external".to_owned(),
+                payload: Vec::new(),
+            },
+            Err(reason) => Verdict::refused("", reason),
+        }
+    }
+}
+
+impl ServerConversation for OidcConversation {
+    fn mechanism(&self) -> &'static str {
+        MECHANISM
+    }
+
+    fn start(&mut self, cx: &ServerContext<'_>, payload: &[u8]) -> Verdict {
+        let step = match (read_client_step(payload), cx.db) {
+            (Ok(step), "$external") => step,
+            (Err(reason), _) => return Verdict::refused("", reason),
+            (Ok(_), _) => return Verdict::refused("", "not $external"),
+        };
+        match step {
+            ClientStep::Jwt(token) => {
+                Self::verdict(verify_with_any(&cx.config.oidc, token, cx.now))
+            }
+            ClientStep::Principal(_) if cx.speculative => {
+                Verdict::refused("", "a principal step inside hello")
+            }
+            ClientStep::Principal(name) => {
+                let user = name.unwrap_or_default();
+                let Some(index) = provider_for(&cx.config.oidc, name) else {
+                    return Verdict::refused(
+                        user,
+                        "no identity provider serves this username (with several, one is needed)",
+                    );
+                };
+                let Some(provider) = cx.config.oidc.get(index) else {
+                    return Verdict::refused(user, "no such identity provider");
+                };
+                self.provider = Some(index);
+                Verdict::Continue(provider.idp_info())
+            }
+        }
+    }
+
+    fn next(&mut self, cx: &ServerContext<'_>, payload: &[u8]) -> Verdict {
+        let provider = self
+            .provider
+            .take()
+            .and_then(|index| cx.config.oidc.get(index));
+        let principal = match (read_client_step(payload), provider) {
+            (Ok(ClientStep::Jwt(token)), Some(provider)) => provider.verify(token, cx.now),
+            _ => Err("the second step is not a JwtStepRequest".to_owned()),
+        };
+        Self::verdict(principal)
     }
 }

@@ -4,6 +4,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use zeroize::Zeroizing;
 
+use super::conversation::{ServerContext, ServerConversation, Verdict};
 use super::users::{StoredCredential, default_iterations, salt_len};
 use crate::random::SecureRandom;
 use crate::scram::{ScramVariant, generate_nonce, hash, hmac};
@@ -230,6 +231,120 @@ impl AwaitingClientFinal {
         let signature = hmac(self.variant, &self.server_key, auth_message.as_bytes());
         Ok(format!("v={}", BASE64.encode(&*signature)).into_bytes())
     }
+}
+
+/// One SCRAM conversation as the session drives it: client-first (inside `hello` too),
+/// client-final, and the empty exchange of clients that did not ask to skip it (rule G10).
+pub(crate) struct ScramConversation {
+    variant: ScramVariant,
+    state: ConversationState,
+}
+
+enum ConversationState {
+    Idle,
+    /// Server-first is out; `known`: the user has this mechanism (for the log only).
+    AwaitingClientFinal {
+        user: String,
+        known: bool,
+        state: AwaitingClientFinal,
+    },
+    /// Server-final went out with `done: false`; the client owes an empty message.
+    AwaitingEmpty {
+        user: String,
+    },
+}
+
+impl ScramConversation {
+    pub(crate) fn new(variant: ScramVariant) -> Self {
+        ScramConversation {
+            variant,
+            state: ConversationState::Idle,
+        }
+    }
+}
+
+impl ServerConversation for ScramConversation {
+    fn mechanism(&self) -> &'static str {
+        self.variant.mechanism().as_str()
+    }
+
+    fn start(&mut self, cx: &ServerContext<'_>, payload: &[u8]) -> Verdict {
+        let Ok(first) = receive_client_first(payload) else {
+            return Verdict::refused("", "malformed client-first message");
+        };
+        let user = first.username().to_owned();
+        let credential = cx
+            .config
+            .users
+            .get(cx.db, &user)
+            .and_then(|u| u.credential(self.variant));
+        if cx.speculative && credential.is_none() {
+            // A speculative attempt that cannot go on is dropped: the client negotiates.
+            return Verdict::refused(user, "unknown user or mechanism (speculative)");
+        }
+        let known = credential.is_some();
+        let mut fill = crate::random::from_fn(|bytes: &mut [u8]| cx.config.fill_random(bytes));
+        let (server_first, state) =
+            first.respond(self.variant, credential, cx.config.decoy_key(), &mut fill);
+        self.state = ConversationState::AwaitingClientFinal { user, known, state };
+        Verdict::Continue(server_first)
+    }
+
+    fn next(&mut self, cx: &ServerContext<'_>, payload: &[u8]) -> Verdict {
+        match std::mem::replace(&mut self.state, ConversationState::Idle) {
+            ConversationState::AwaitingClientFinal { user, known, state } => {
+                match state.receive_client_final(payload) {
+                    Ok(mut server_final) => {
+                        if cx.config.sends_wrong_server_signature() {
+                            server_final = wrong_signature(&server_final);
+                        }
+                        if cx.skip_empty_exchange {
+                            Verdict::Authenticated {
+                                user,
+                                db: cx.db.to_owned(),
+                                payload: server_final,
+                            }
+                        } else {
+                            self.state = ConversationState::AwaitingEmpty { user };
+                            Verdict::Continue(server_final)
+                        }
+                    }
+                    // Whatever the reason, the client only learns that authentication failed.
+                    Err(refusal) => Verdict::refused(
+                        user,
+                        match refusal {
+                            Refusal::InvalidProof if !known => "unknown user or mechanism",
+                            Refusal::InvalidProof => "wrong password",
+                            Refusal::ChannelBinding => "channel binding requested",
+                            Refusal::NonceMismatch => "nonce mismatch",
+                            Refusal::Malformed(_) => "malformed client-final message",
+                        },
+                    ),
+                }
+            }
+            ConversationState::AwaitingEmpty { user } if payload.is_empty() => {
+                Verdict::Authenticated {
+                    user,
+                    db: cx.db.to_owned(),
+                    payload: Vec::new(),
+                }
+            }
+            ConversationState::AwaitingEmpty { user } => {
+                Verdict::refused(user, "non-empty final exchange")
+            }
+            ConversationState::Idle => Verdict::refused("", "no SCRAM conversation"),
+        }
+    }
+}
+
+/// `v=<signature>` with one bit of the signature flipped (a test's misbehaving server).
+fn wrong_signature(server_final: &[u8]) -> Vec<u8> {
+    let signature = server_final.strip_prefix(b"v=").unwrap_or_default();
+    let mut bytes = BASE64.decode(signature).unwrap_or_default();
+    if let Some(first) = bytes.first_mut() {
+        *first ^= 1;
+    }
+    format!("v={}", BASE64.encode(bytes)).into_bytes()
 }
 
 #[cfg(test)]

@@ -1,5 +1,10 @@
-//! One connection's command handling, without I/O: a command document in, a reply document out.
+//! One connection's command handling, without I/O: a command document in, a reply document out,
+//! or a job or an ask for the embedding server to complete first (a PLAIN check's PBKDF2, a GSS
+//! call, an exchange with STS). Each mechanism's side of the conversation is in a module of its
+//! own, behind [`ServerConversation`](super::conversation::ServerConversation); the session keeps
+//! the SASL framing, speculative attempts inside `hello`, the log and the authenticated users.
 
+use std::borrow::Cow;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
 
@@ -9,9 +14,11 @@ use bson::raw::cstr;
 use bson::{RawArrayBuf, RawBsonRef, RawDocument, RawDocumentBuf, rawdoc};
 use zeroize::Zeroizing;
 
+use super::conversation::{ServerContext, ServerConversation, Verdict, conversation_for};
 use super::danger::{ArmedFailPoint, Misbehavior};
-use super::scram::{AwaitingClientFinal, Refusal, receive_client_first};
-use super::users::{User, UserStore, verify_plain};
+use super::job::{Job, JobOutput};
+use super::users::{User, UserStore};
+use crate::ask::{Answer, Ask};
 use crate::command::binary;
 use crate::random::{BoxedRandom, SecureRandom, SystemRandom};
 use crate::scram::ScramVariant;
@@ -107,13 +114,13 @@ pub struct SessionConfig {
     /// Receives every login and refusal.
     pub auth_log: Option<AuthLog>,
     /// Misbehavior, changeable while the server runs (a test arms a fail point between two
-    /// operations, as with mongod's `configureFailPoint`).
+    /// operations, as with mongod's `configureFailPoint`): see [`dangerous`](Self::dangerous).
     faults: Mutex<Faults>,
     /// Server nonces come from here.
     random: Mutex<BoxedRandom>,
     /// MONGODB-AWS, when enabled.
     #[cfg(feature = "aws")]
-    pub aws: Option<AwsSettings>,
+    pub aws: Option<super::aws::AwsSettings>,
     /// GSSAPI, when enabled.
     pub gssapi: Option<super::gssapi::GssapiSettings>,
     /// MONGODB-OIDC, when enabled.
@@ -173,27 +180,52 @@ impl SessionConfig {
         }
     }
 
-    /// Makes the server misbehave (for tests of clients), from now on; `None` stops it. A new
-    /// fail point replaces the previous one and counts its `times` afresh.
-    pub fn misbehave(&self, misbehavior: Option<Misbehavior>) {
-        let mut faults = self.faults();
-        faults.fail_point = match &misbehavior {
-            Some(Misbehavior::FailCommand(rule)) => Some(ArmedFailPoint::new(rule.clone())),
-            _ => None,
-        };
-        faults.misbehavior = misbehavior;
+    /// The knobs that make the server misbehave, for tests of clients only: fenced off here as
+    /// rustls fences `ClientConfig::dangerous()`.
+    pub fn dangerous(&self) -> DangerousSessionConfig<'_> {
+        DangerousSessionConfig { config: self }
     }
 
     fn faults(&self) -> std::sync::MutexGuard<'_, Faults> {
         self.faults.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn fill_random(&self, bytes: &mut [u8]) {
+    pub(crate) fn fill_random(&self, bytes: &mut [u8]) {
         // A panic while drawing cannot leave a generator in a state worse than any other.
         self.random
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .fill(bytes);
+    }
+
+    pub(crate) fn decoy_key(&self) -> &[u8] {
+        self.decoy_key.as_ref()
+    }
+
+    pub(crate) fn decoy_user(&self) -> Option<&User> {
+        self.decoy_user.as_ref()
+    }
+
+    pub(crate) fn sends_wrong_server_signature(&self) -> bool {
+        self.faults().misbehavior == Some(Misbehavior::WrongServerSignature)
+    }
+}
+
+/// The test knobs of a [`SessionConfig`]: each one breaks a promise a real server keeps.
+pub struct DangerousSessionConfig<'a> {
+    config: &'a SessionConfig,
+}
+
+impl DangerousSessionConfig<'_> {
+    /// Makes the server misbehave (for tests of clients), from now on; `None` stops it. A new
+    /// fail point replaces the previous one and counts its `times` afresh.
+    pub fn misbehave(&self, misbehavior: Option<Misbehavior>) {
+        let mut faults = self.config.faults();
+        faults.fail_point = match &misbehavior {
+            Some(Misbehavior::FailCommand(rule)) => Some(ArmedFailPoint::new(rule.clone())),
+            _ => None,
+        };
+        faults.misbehavior = misbehavior;
     }
 }
 
@@ -203,57 +235,17 @@ struct Faults {
     fail_point: Option<ArmedFailPoint>,
 }
 
-struct Conversation {
-    id: i32,
-    db: String,
-    user: String,
-    mechanism: &'static str,
-    speculative: bool,
-    /// Whether the user exists with this mechanism (for the log only).
-    known: bool,
-    skip_empty_exchange: bool,
-    stage: Stage,
-}
-
-enum Stage {
-    AwaitingClientFinal(AwaitingClientFinal),
-    /// Server-final was sent with `done: false`; the client owes an empty message.
-    AwaitingEmptyExchange,
-    /// MONGODB-AWS: server-first was sent; the client's signed request comes next.
-    #[cfg(feature = "aws")]
-    AwsAwaitingRequest {
-        server_nonce: Vec<u8>,
-        host: String,
-    },
-    /// GSSAPI: the acceptor context, and where the conversation is.
-    Gssapi(
-        Box<dyn super::gssapi::AcceptorContext>,
-        super::gssapi::Phase,
-    ),
-    /// MONGODB-OIDC: the `IdpInfo` of this provider (its index) was sent; the client's token,
-    /// which only that provider may vouch for, comes next.
-    #[cfg(feature = "oidc")]
-    OidcAwaitingJwt(usize),
-}
-
-/// What the server needs for MONGODB-AWS: the STS host clients sign for, and who checks their
-/// signatures.
-#[cfg(feature = "aws")]
-#[derive(Clone)]
-pub struct AwsSettings {
-    /// The host in server-first (`h`), which clients sign for (default `sts.amazonaws.com`).
-    pub sts_host: String,
-    /// STS, or a local stand-in.
-    pub verifier: Arc<dyn super::aws::StsVerifier>,
-}
-
-#[cfg(feature = "aws")]
-impl std::fmt::Debug for AwsSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AwsSettings")
-            .field("sts_host", &self.sts_host)
-            .finish_non_exhaustive()
-    }
+/// What the embedding server does next for a command.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum SessionStep {
+    /// Send this reply document (BSON bytes).
+    Reply(Vec<u8>),
+    /// Run this job where blocking is allowed and pass its output to
+    /// [`Session::handle_job`].
+    Job(Job),
+    /// Answer this (an exchange with STS) and pass the answer to [`Session::handle_answer`].
+    Ask(Ask),
 }
 
 /// MongoDB error codes the server uses.
@@ -265,8 +257,6 @@ mod codes {
     pub const COMMAND_NOT_FOUND: (i32, &str) = (59, "CommandNotFound");
     pub const MECHANISM_UNAVAILABLE: (i32, &str) = (334, "MechanismUnavailable");
 }
-
-type Reply = Result<RawDocumentBuf, RawDocumentBuf>;
 
 fn error_reply((code, code_name): (i32, &str), message: &str) -> RawDocumentBuf {
     rawdoc! { "ok": 0.0, "errmsg": message, "code": code, "codeName": code_name }
@@ -287,6 +277,26 @@ fn sasl_reply(id: i32, done: bool, payload: &[u8]) -> RawDocumentBuf {
     reply
 }
 
+/// A conversation in progress.
+struct Active {
+    frame: Frame,
+    conversation: Box<dyn ServerConversation>,
+}
+
+/// What the session knows of a conversation: its SASL framing.
+struct Frame {
+    id: i32,
+    db: String,
+    speculative: bool,
+    skip_empty_exchange: bool,
+}
+
+/// What a command waits for before its reply.
+enum Pending {
+    Job,
+    Ask(Ask),
+}
+
 /// The state of one client connection.
 pub struct Session {
     config: Arc<SessionConfig>,
@@ -294,8 +304,11 @@ pub struct Session {
     /// The RFC 2253 subject of the client certificate the TLS layer verified.
     client_subject: Option<String>,
     authenticated: Vec<(String, String)>,
-    conversation: Option<Conversation>,
+    conversation: Option<Active>,
     next_conversation_id: i32,
+    /// A job or an ask is out for the command being answered: its payload form (base64 string
+    /// or binary) for the reply.
+    pending: Option<(Pending, bool)>,
 }
 
 impl Session {
@@ -308,6 +321,7 @@ impl Session {
             authenticated: Vec::new(),
             conversation: None,
             next_conversation_id: 1,
+            pending: None,
         }
     }
 
@@ -317,7 +331,7 @@ impl Session {
     }
 
     /// Records the subject of the client certificate the TLS layer verified on this connection
-    /// (RFC 2253, see [`crate::x509::certificate_subject`]): the identity MONGODB-X509 logs in.
+    /// (RFC 2253, see `x509::certificate_subject`): the identity MONGODB-X509 logs in.
     pub fn set_client_certificate_subject(&mut self, subject: Option<String>) {
         self.client_subject = subject;
     }
@@ -327,19 +341,26 @@ impl Session {
         !self.authenticated.is_empty()
     }
 
-    /// Handles one command (the body of an OP_MSG, with `$db`) and returns the reply document.
-    pub fn handle_op_msg(&mut self, body: &[u8], now: SystemTime) -> Vec<u8> {
+    /// Handles one command (the body of an OP_MSG, with `$db`).
+    pub fn handle_op_msg(&mut self, body: &[u8], now: SystemTime) -> SessionStep {
         match crate::wire::command_database(body) {
             Some(db) => self.handle_command(&db, body, now),
-            None => error_reply(codes::BAD_VALUE, "the command has no $db").into_bytes(),
+            None => reply(error_reply(codes::BAD_VALUE, "the command has no $db")),
         }
     }
 
     /// Handles a legacy OP_QUERY against `<db>.$cmd` (the `isMaster` that opens connections).
-    pub fn handle_op_query(&mut self, collection: &str, query: &[u8], now: SystemTime) -> Vec<u8> {
+    pub fn handle_op_query(
+        &mut self,
+        collection: &str,
+        query: &[u8],
+        now: SystemTime,
+    ) -> SessionStep {
         let Some(db) = collection.strip_suffix(".$cmd") else {
-            return error_reply(codes::BAD_VALUE, "OP_QUERY is only supported for commands")
-                .into_bytes();
+            return reply(error_reply(
+                codes::BAD_VALUE,
+                "OP_QUERY is only supported for commands",
+            ));
         };
         // A read preference wraps the command as {$query: {...}}.
         // Borrowed, not copied: the query may be a PLAIN saslStart with a password in it.
@@ -354,21 +375,47 @@ impl Session {
     }
 
     /// Handles one command against `db`.
-    pub fn handle_command(&mut self, db: &str, command: &[u8], now: SystemTime) -> Vec<u8> {
-        let reply = match RawDocument::from_bytes(command) {
+    pub fn handle_command(&mut self, db: &str, command: &[u8], now: SystemTime) -> SessionStep {
+        match RawDocument::from_bytes(command) {
             Ok(doc) => self.dispatch(db, doc, now),
-            Err(_) => Err(error_reply(
+            Err(_) => reply(error_reply(
                 codes::BAD_VALUE,
                 "the command is not a BSON document",
             )),
-        };
-        reply.unwrap_or_else(|error| error).into_bytes()
+        }
     }
 
-    fn dispatch(&mut self, db: &str, doc: &RawDocument, now: SystemTime) -> Reply {
+    /// Takes the output of a [`SessionStep::Job`].
+    pub fn handle_job(&mut self, output: JobOutput, now: SystemTime) -> SessionStep {
+        let Some((Pending::Job, in_kind)) = self.pending.take() else {
+            return reply(error_reply(codes::PROTOCOL_ERROR, "no job is pending"));
+        };
+        self.continue_with(now, in_kind, |conversation, cx| {
+            conversation.on_job(cx, output)
+        })
+    }
+
+    /// Takes the answer to a [`SessionStep::Ask`]; an answer to another ask is refused.
+    pub fn handle_answer(&mut self, answer: Answer, now: SystemTime) -> SessionStep {
+        let in_kind = match self.pending.take() {
+            Some((Pending::Ask(ask), in_kind)) if *answer.ask() == ask => in_kind,
+            other => {
+                self.pending = other;
+                return reply(error_reply(
+                    codes::PROTOCOL_ERROR,
+                    "the answer is not to the ask that is pending",
+                ));
+            }
+        };
+        self.continue_with(now, in_kind, |conversation, cx| {
+            conversation.on_answer(cx, answer)
+        })
+    }
+
+    fn dispatch(&mut self, db: &str, doc: &RawDocument, now: SystemTime) -> SessionStep {
         let name = match doc.iter().next() {
             Some(Ok((name, _))) => name.as_str().to_owned(),
-            _ => return Err(error_reply(codes::BAD_VALUE, "empty command")),
+            _ => return reply(error_reply(codes::BAD_VALUE, "empty command")),
         };
         let failure = self
             .config
@@ -377,20 +424,15 @@ impl Session {
             .as_ref()
             .and_then(|point| point.fire(&name));
         if let Some((code, code_name)) = failure {
-            return Err(error_reply(
+            return reply(error_reply(
                 (code, code_name),
                 &format!("Failing command {name} via the failCommand misbehavior"),
             ));
         }
-        match name.as_str() {
+        let done = match name.as_str() {
             "hello" | "isMaster" | "ismaster" => Ok(self.hello(doc, name == "hello", now)),
-            "saslStart" => self
-                .sasl_start(db, doc, false, now)
-                .map(|reply| reply.unwrap_or_else(authentication_failed))
-                .map(|reply| answer_in_kind(doc, reply)),
-            "saslContinue" => self
-                .sasl_continue(doc, now)
-                .map(|reply| answer_in_kind(doc, reply)),
+            "saslStart" => return self.sasl_start(db, doc, now),
+            "saslContinue" => return self.sasl_continue(doc, now),
             "authenticate" => self.authenticate_x509(db, doc, false),
             "ping" | "endSessions" => Ok(rawdoc! { "ok": 1.0 }),
             "buildInfo" | "buildinfo" => Ok(build_info()),
@@ -406,7 +448,8 @@ impl Session {
                 codes::COMMAND_NOT_FOUND,
                 &format!("no such command: '{name}'"),
             )),
-        }
+        };
+        reply(done.unwrap_or_else(|error| error))
     }
 
     fn hello(&mut self, doc: &RawDocument, modern: bool, now: SystemTime) -> RawDocumentBuf {
@@ -459,9 +502,7 @@ impl Session {
                 _ => String::new(),
             };
             let answer = match (first_key.as_str(), db) {
-                ("saslStart", Some(db)) => {
-                    self.sasl_start(&db, speculative, true, now).ok().flatten()
-                }
+                ("saslStart", Some(db)) => self.speculative_sasl_start(&db, speculative, now),
                 // PyMongo sends the X.509 attempt without `db`: that means `$external`.
                 ("authenticate", db) => self
                     .authenticate_x509(db.as_deref().unwrap_or("$external"), speculative, true)
@@ -476,75 +517,61 @@ impl Session {
         reply
     }
 
-    /// MONGODB-X509 `authenticate`, as mongod answers it: the user is the subject of the client
-    /// certificate the TLS layer verified; a `user` that differs from it, a connection without a
-    /// verified certificate, another database than `$external` and an unknown subject are each
-    /// refused with AuthenticationFailed (the reason goes to the auth log only).
-    fn authenticate_x509(&mut self, db: &str, doc: &RawDocument, speculative: bool) -> Reply {
-        let mechanism = match doc.get("mechanism") {
-            Ok(Some(RawBsonRef::String(m))) => m,
-            _ => {
-                return Err(error_reply(
-                    codes::BAD_VALUE,
-                    "authenticate needs a mechanism",
-                ));
-            }
+    /// `saslStart`: a new conversation of the mechanism, if this server has it.
+    fn sasl_start(&mut self, db: &str, doc: &RawDocument, now: SystemTime) -> SessionStep {
+        let in_kind = payload_is_string(doc);
+        let opened = match self.open_conversation(db, doc, false) {
+            Ok(opened) => opened,
+            Err(error) => return reply(error),
         };
-        if mechanism != crate::x509::MECHANISM {
-            return Err(error_reply(
-                codes::MECHANISM_UNAVAILABLE,
-                &format!("Received authentication for mechanism {mechanism} which is not enabled"),
-            ));
-        }
-        let claimed = match doc.get("user") {
-            Ok(Some(RawBsonRef::String(user))) => Some(user.to_owned()),
-            _ => None,
+        let Some((active, payload)) = opened else {
+            return reply(authentication_failed());
         };
-        let refuse = |session: &Self, reason: &'static str| {
-            let user = claimed.clone().unwrap_or_default();
-            session.log_refusal(user, db, crate::x509::MECHANISM, reason);
-            Err(authentication_failed())
-        };
-        if db != "$external" {
-            return refuse(self, "X.509 logins are in $external");
-        }
-        let Some(subject) = self.client_subject.clone() else {
-            return refuse(self, "no verified client certificate");
-        };
-        if claimed.as_ref().is_some_and(|user| *user != subject) {
-            return refuse(self, "the user is not the certificate's subject");
-        }
-        if !self.config.users.is_x509_user(&subject) {
-            let user = subject.clone();
-            self.log_refusal(
-                user,
-                db,
-                crate::x509::MECHANISM,
-                "unknown certificate subject",
-            );
-            return Err(authentication_failed());
-        }
-        self.mark_authenticated(
-            subject.clone(),
-            "$external".to_owned(),
-            crate::x509::MECHANISM,
-            speculative,
-        );
-        Ok(rawdoc! { "dbname": "$external", "user": subject, "ok": 1.0 })
+        self.conversation = Some(active);
+        self.continue_with(now, in_kind, |conversation, cx| {
+            conversation.start(cx, &payload)
+        })
     }
 
-    /// `saslStart`. `Ok(None)` asks the caller to refuse (it is `AuthenticationFailed` for a
-    /// command, silence for a speculative attempt).
-    #[cfg_attr(not(any(feature = "aws", feature = "oidc")), allow(unused_variables))]
-    fn sasl_start(
+    /// `saslStart` inside `hello`: the reply to embed, if the conversation can go on. An attempt
+    /// that cannot is dropped silently; the client then runs a normal conversation (handshake
+    /// spec).
+    fn speculative_sasl_start(
+        &mut self,
+        db: &str,
+        doc: &RawDocument,
+        now: SystemTime,
+    ) -> Option<RawDocumentBuf> {
+        let (mut active, payload) = self.open_conversation(db, doc, true).ok().flatten()?;
+        let cx = context(&self.config, &active.frame, now);
+        let verdict = active.conversation.start(&cx, &payload);
+        let mechanism = active.conversation.mechanism();
+        match verdict {
+            Verdict::Continue(payload) => {
+                let answer = sasl_reply(active.frame.id, false, &payload);
+                self.conversation = Some(active);
+                Some(answer)
+            }
+            Verdict::Authenticated { user, db, payload } => {
+                self.mark_authenticated(user, db, mechanism, true);
+                Some(sasl_reply(active.frame.id, true, &payload))
+            }
+            // A refusal is logged only when it is one: a user without the mechanism is not.
+            Verdict::Refused { .. } | Verdict::Job(_) | Verdict::Ask(_) => None,
+        }
+    }
+
+    /// A conversation for `saslStart`'s mechanism, and its payload: `Ok(None)` refuses
+    /// (AuthenticationFailed, or silence inside `hello`); `Err` is a reply of its own.
+    #[allow(clippy::type_complexity)]
+    fn open_conversation(
         &mut self,
         db: &str,
         doc: &RawDocument,
         speculative: bool,
-        now: SystemTime,
-    ) -> Result<Option<RawDocumentBuf>, RawDocumentBuf> {
+    ) -> Result<Option<(Active, Zeroizing<Vec<u8>>)>, RawDocumentBuf> {
         let mechanism = match doc.get("mechanism") {
-            Ok(Some(RawBsonRef::String(m))) => m.to_owned(),
+            Ok(Some(RawBsonRef::String(m))) => m,
             _ => return Err(error_reply(codes::BAD_VALUE, "saslStart needs a mechanism")),
         };
         // A PLAIN payload is a password: the server's copy is wiped when dropped.
@@ -556,488 +583,136 @@ impl Session {
             Some(RawBsonRef::Document(options)) if matches!(options.get("skipEmptyExchange"), Ok(Some(RawBsonRef::Boolean(true))))
         );
         self.conversation = None;
+        self.pending = None;
+        let Some(conversation) = conversation_for(mechanism, &self.config, speculative) else {
+            if speculative {
+                return Ok(None);
+            }
+            return Err(error_reply(
+                codes::MECHANISM_UNAVAILABLE,
+                &format!("Received authentication for mechanism {mechanism} which is not enabled"),
+            ));
+        };
         let id = self.next_conversation_id;
         self.next_conversation_id = self.next_conversation_id.wrapping_add(1).max(1);
-        let variant = match mechanism.as_str() {
-            "SCRAM-SHA-1" => ScramVariant::Sha1,
-            "SCRAM-SHA-256" => ScramVariant::Sha256,
-            "PLAIN" if !speculative => return Ok(self.plain(db, id, &payload)),
-            #[cfg(feature = "aws")]
-            "MONGODB-AWS" if !speculative && self.config.aws.is_some() => {
-                return Ok(self.aws_start(db, id, &payload));
-            }
-            crate::gssapi::MECHANISM if !speculative && self.config.gssapi.is_some() => {
-                return Ok(self.gssapi_start(db, id, &payload));
-            }
-            #[cfg(feature = "oidc")]
-            crate::oidc::MECHANISM if !self.config.oidc.is_empty() => {
-                return Ok(self.oidc_start(db, id, &payload, speculative, now));
-            }
-            _ => {
-                return Err(error_reply(
-                    codes::MECHANISM_UNAVAILABLE,
-                    &format!(
-                        "Received authentication for mechanism {mechanism} which is not enabled"
-                    ),
-                ));
-            }
-        };
-        let Ok(first) = receive_client_first(&payload) else {
-            self.log_refusal(
-                String::new(),
-                db,
-                variant.mechanism().as_str(),
-                "malformed client-first message",
-            );
-            return Ok(None);
-        };
-        let user = first.username().to_owned();
-        let credential = self
-            .config
-            .users
-            .get(db, &user)
-            .and_then(|u| u.credential(variant));
-        if speculative && credential.is_none() {
-            return Ok(None);
-        }
-        let known = credential.is_some();
-        let mut fill = crate::random::from_fn(|bytes: &mut [u8]| self.config.fill_random(bytes));
-        let (server_first, state) = first.respond(
-            variant,
-            credential,
-            self.config.decoy_key.as_ref(),
-            &mut fill,
-        );
-        self.conversation = Some(Conversation {
-            id,
-            db: db.to_owned(),
-            user,
-            mechanism: variant.mechanism().as_str(),
-            speculative,
-            known,
-            skip_empty_exchange,
-            stage: Stage::AwaitingClientFinal(state),
-        });
-        Ok(Some(sasl_reply(id, false, &server_first)))
-    }
-
-    /// MONGODB-AWS `saslStart`: `{r, p: 110}` in, `{s: r + 32 random bytes, h}` out.
-    #[cfg(feature = "aws")]
-    fn aws_start(&mut self, db: &str, id: i32, payload: &[u8]) -> Option<RawDocumentBuf> {
-        let settings = self.config.aws.clone()?;
-        let client_nonce = RawDocument::from_bytes(payload).ok().and_then(|doc| {
-            let nonce = match doc.get("r") {
-                Ok(Some(RawBsonRef::Binary(binary))) if binary.bytes.len() == 32 => binary.bytes,
-                _ => return None,
-            };
-            matches!(doc.get("p"), Ok(Some(RawBsonRef::Int32(110)))).then(|| nonce.to_vec())
-        });
-        let (Some(mut server_nonce), "$external") = (client_nonce, db) else {
-            self.log_refusal(
-                String::new(),
-                db,
-                crate::aws::MECHANISM,
-                "malformed client-first payload or not $external",
-            );
-            return None;
-        };
-        let mut extension = [0u8; 32];
-        self.config.fill_random(&mut extension);
-        server_nonce.extend_from_slice(&extension);
-        let mut server_first = RawDocumentBuf::new();
-        server_first.append(cstr!("s"), binary(&server_nonce));
-        server_first.append(cstr!("h"), settings.sts_host.as_str());
-        self.conversation = Some(Conversation {
-            id,
-            db: db.to_owned(),
-            user: String::new(),
-            mechanism: crate::aws::MECHANISM,
-            speculative: false,
-            known: true,
-            skip_empty_exchange: true,
-            stage: Stage::AwsAwaitingRequest {
-                server_nonce,
-                host: settings.sts_host,
+        let active = Active {
+            frame: Frame {
+                id,
+                db: db.to_owned(),
+                speculative,
+                skip_empty_exchange,
             },
-        });
-        Some(sasl_reply(id, false, server_first.as_bytes()))
-    }
-
-    /// Checks the client's signed request and asks the verifier whose it is: the user name (the
-    /// caller's ARN, an assumed role's role), or the claimed name and the reason for the log.
-    #[cfg(feature = "aws")]
-    fn aws_verify(
-        &self,
-        server_nonce: &[u8],
-        host: &str,
-        payload: &[u8],
-        now: SystemTime,
-    ) -> Result<String, (Option<String>, String)> {
-        let settings = self
-            .config
-            .aws
-            .as_ref()
-            .ok_or((None, "MONGODB-AWS is not enabled".to_owned()))?;
-        let request = super::aws::read_client_final(payload, server_nonce, host, now)
-            .map_err(|e| (None, e.to_string()))?;
-        let claimed = Some(request.access_key_id.clone());
-        let arn = settings
-            .verifier
-            .caller_arn(&request)
-            .map_err(|reason| (claimed.clone(), format!("STS refused: {reason}")))?;
-        let user = super::aws::user_of_arn(&arn);
-        if self.config.users.is_aws_user(&user) {
-            Ok(user)
-        } else {
-            Err((Some(user), "unknown ARN".to_owned()))
-        }
-    }
-
-    /// MONGODB-OIDC `saslStart`: a token is checked at once (one step, also inside `hello`); a
-    /// principal step is answered with `IdpInfo` (two steps, rule L15).
-    #[cfg(feature = "oidc")]
-    fn oidc_start(
-        &mut self,
-        db: &str,
-        id: i32,
-        payload: &[u8],
-        speculative: bool,
-        now: SystemTime,
-    ) -> Option<RawDocumentBuf> {
-        use super::oidc::{ClientStep, provider_for, read_client_step, verify_with_any};
-        let step = match (read_client_step(payload), db) {
-            (Ok(step), "$external") => step,
-            (Err(reason), _) => {
-                self.log_refusal(String::new(), db, crate::oidc::MECHANISM, reason);
-                return None;
-            }
-            (Ok(_), _) => {
-                self.log_refusal(String::new(), db, crate::oidc::MECHANISM, "not $external");
-                return None;
-            }
+            conversation,
         };
-        match step {
-            ClientStep::Jwt(token) => {
-                let verdict = verify_with_any(&self.config.oidc, token, now);
-                self.oidc_verdict(verdict, id, speculative)
-            }
-            ClientStep::Principal(_) if speculative => None,
-            ClientStep::Principal(name) => {
-                let Some(index) = provider_for(&self.config.oidc, name) else {
-                    self.log_refusal(
-                        name.unwrap_or_default().to_owned(),
-                        db,
-                        crate::oidc::MECHANISM,
-                        "no identity provider serves this username (with several, one is needed)",
-                    );
-                    return None;
-                };
-                let info = self.config.oidc.get(index)?.idp_info();
-                self.conversation = Some(Conversation {
-                    id,
-                    db: db.to_owned(),
-                    user: name.unwrap_or_default().to_owned(),
-                    mechanism: crate::oidc::MECHANISM,
-                    speculative: false,
-                    known: true,
-                    skip_empty_exchange: true,
-                    stage: Stage::OidcAwaitingJwt(index),
-                });
-                Some(sasl_reply(id, false, &info))
-            }
-        }
+        Ok(Some((active, payload)))
     }
 
-    #[cfg(feature = "oidc")]
-    fn oidc_verdict(
-        &mut self,
-        verdict: std::result::Result<String, String>,
-        id: i32,
-        speculative: bool,
-    ) -> Option<RawDocumentBuf> {
-        match verdict {
-            Ok(principal) => {
-                self.mark_authenticated(
-                    principal,
-                    "$external".to_owned(),
-                    crate::oidc::MECHANISM,
-                    speculative,
-                );
-                Some(sasl_reply(id, true, b""))
-            }
-            Err(reason) => {
-                self.log_refusal(String::new(), "$external", crate::oidc::MECHANISM, reason);
-                None
-            }
-        }
-    }
-
-    /// GSSAPI `saslStart`: a new acceptor context takes the client's first token.
-    fn gssapi_start(&mut self, db: &str, id: i32, token: &[u8]) -> Option<RawDocumentBuf> {
-        let settings = self.config.gssapi.as_ref()?;
-        if db != "$external" {
-            self.log_refusal(String::new(), db, crate::gssapi::MECHANISM, "not $external");
-            return None;
-        }
-        let context = match settings.acceptor.accept() {
-            Ok(context) => context,
-            Err(e) => {
-                self.log_refusal(String::new(), db, crate::gssapi::MECHANISM, e.to_string());
-                return None;
-            }
-        };
-        self.gssapi_continue(id, context, super::gssapi::Phase::Negotiating, token)
-    }
-
-    /// One client message of a GSSAPI conversation: a context token, the empty message after
-    /// the last one, or the security-layer choice. `None` refuses the login.
-    fn gssapi_continue(
-        &mut self,
-        id: i32,
-        mut context: Box<dyn super::gssapi::AcceptorContext>,
-        phase: super::gssapi::Phase,
-        payload: &[u8],
-    ) -> Option<RawDocumentBuf> {
-        use super::gssapi::Phase;
-        use crate::gssapi::{MECHANISM, SECURITY_LAYER_OFFER};
-        let refuse = |session: &Self, user: String, reason: String| {
-            session.log_refusal(user, "$external", MECHANISM, reason);
-            None
-        };
-        let (reply, next) = match phase {
-            Phase::Negotiating => {
-                let token = match context.step(Some(payload)) {
-                    Ok(token) => token.unwrap_or_default(),
-                    Err(e) => return refuse(self, String::new(), e.to_string()),
-                };
-                match (context.is_complete(), token.is_empty()) {
-                    (false, _) => (token, Phase::Negotiating),
-                    (true, false) => (token, Phase::AwaitingEmpty),
-                    (true, true) => match context.wrap(&SECURITY_LAYER_OFFER) {
-                        Ok(offer) => (offer, Phase::LayerOffered),
-                        Err(e) => return refuse(self, String::new(), e.to_string()),
-                    },
-                }
-            }
-            Phase::AwaitingEmpty if payload.is_empty() => {
-                match context.wrap(&SECURITY_LAYER_OFFER) {
-                    Ok(offer) => (offer, Phase::LayerOffered),
-                    Err(e) => return refuse(self, String::new(), e.to_string()),
-                }
-            }
-            Phase::AwaitingEmpty => {
-                return refuse(
-                    self,
-                    String::new(),
-                    "data where the empty message after the context belongs".into(),
-                );
-            }
-            Phase::LayerOffered => {
-                return self.gssapi_finish(id, context.as_mut(), payload);
-            }
-        };
-        self.conversation = Some(Conversation {
-            id,
-            db: "$external".to_owned(),
-            user: String::new(),
-            mechanism: MECHANISM,
-            speculative: false,
-            known: true,
-            skip_empty_exchange: true,
-            stage: Stage::Gssapi(context, next),
-        });
-        Some(sasl_reply(id, false, &reply))
-    }
-
-    /// The client's security-layer choice: "none", an authorization id that is the client
-    /// principal (or none), a principal that is a user, a ticket for this service.
-    fn gssapi_finish(
-        &mut self,
-        id: i32,
-        context: &mut dyn super::gssapi::AcceptorContext,
-        payload: &[u8],
-    ) -> Option<RawDocumentBuf> {
-        use crate::gssapi::{MECHANISM, read_security_layer_choice};
-        let settings = self.config.gssapi.as_ref()?;
-        let verdict = (|| {
-            let principal = context
-                .client_principal()
-                .map_err(|e| (String::new(), e.to_string()))?;
-            let unwrapped = context
-                .unwrap(payload)
-                .map_err(|e| (principal.clone(), e.to_string()))?;
-            let authorization_id = read_security_layer_choice(&unwrapped)
-                .map_err(|e| (principal.clone(), e.to_string()))?;
-            if !authorization_id.is_empty() && authorization_id != principal {
-                return Err((principal, format!("may not act as `{authorization_id}`")));
-            }
-            let service = context
-                .service_principal()
-                .map_err(|e| (principal.clone(), e.to_string()))?;
-            if !settings.serves(&service) {
-                return Err((
-                    principal,
-                    format!("a ticket for another service, `{service}`"),
-                ));
-            }
-            if !settings.users.contains(&principal) {
-                return Err((principal, "unknown principal".to_owned()));
-            }
-            Ok(principal)
-        })();
-        match verdict {
-            Ok(principal) => {
-                self.mark_authenticated(principal, "$external".to_owned(), MECHANISM, false);
-                Some(sasl_reply(id, true, b""))
-            }
-            Err((user, reason)) => {
-                self.log_refusal(user, "$external", MECHANISM, reason);
-                None
-            }
-        }
-    }
-
-    fn plain(&mut self, db: &str, id: i32, payload: &[u8]) -> Option<RawDocumentBuf> {
-        let Some((user, password)) = split_plain_payload(payload) else {
-            self.log_refusal(String::new(), db, "PLAIN", "malformed PLAIN payload");
-            return None;
-        };
-        let known = self.config.users.get(db, user);
-        let verified = self
-            .config
-            .decoy_user
-            .as_ref()
-            .is_some_and(|decoy| verify_plain(known, &password, decoy));
-        let reason = match (known, verified) {
-            (Some(_), true) => None,
-            (Some(_), false) => Some("wrong password"),
-            (None, _) => Some("unknown user"),
-        };
-        if let Some(reason) = reason {
-            self.log_refusal(user.to_owned(), db, "PLAIN", reason);
-            return None;
-        }
-        self.mark_authenticated(user.to_owned(), db.to_owned(), "PLAIN", false);
-        Some(sasl_reply(id, true, b""))
-    }
-
-    #[cfg_attr(not(any(feature = "aws", feature = "oidc")), allow(unused_variables))]
-    fn sasl_continue(&mut self, doc: &RawDocument, now: SystemTime) -> Reply {
+    fn sasl_continue(&mut self, doc: &RawDocument, now: SystemTime) -> SessionStep {
         let id = match doc.get("conversationId") {
             Ok(Some(RawBsonRef::Int32(id))) => id,
             Ok(Some(RawBsonRef::Int64(id))) => i32::try_from(id).unwrap_or(-1),
             _ => {
-                return Err(error_reply(
+                return reply(error_reply(
                     codes::BAD_VALUE,
                     "saslContinue needs a conversationId",
                 ));
             }
         };
         let Some(payload) = sasl_payload(doc) else {
-            return Err(error_reply(
+            return reply(error_reply(
                 codes::BAD_VALUE,
                 "saslContinue needs a payload (binary, or a base64 string)",
             ));
         };
-        let Some(conversation) = self.conversation.take().filter(|c| c.id == id) else {
-            return Err(error_reply(
+        if self
+            .conversation
+            .as_ref()
+            .is_none_or(|active| active.frame.id != id)
+        {
+            self.conversation = None;
+            return reply(error_reply(
+                codes::PROTOCOL_ERROR,
+                "No SASL session state found",
+            ));
+        }
+        self.pending = None;
+        let in_kind = payload_is_string(doc);
+        self.continue_with(now, in_kind, |conversation, cx| {
+            conversation.next(cx, &payload)
+        })
+    }
+
+    /// Runs `f` on the conversation in progress and turns its verdict into the step: a reply
+    /// (its payload as a base64 string when the client sent one, `in_kind`), or a job or an ask
+    /// to complete first.
+    fn continue_with(
+        &mut self,
+        now: SystemTime,
+        in_kind: bool,
+        f: impl FnOnce(&mut dyn ServerConversation, &ServerContext<'_>) -> Verdict,
+    ) -> SessionStep {
+        let Some(mut active) = self.conversation.take() else {
+            return reply(error_reply(
                 codes::PROTOCOL_ERROR,
                 "No SASL session state found",
             ));
         };
-        match conversation.stage {
-            Stage::AwaitingClientFinal(state) => match state.receive_client_final(&payload) {
-                Ok(mut server_final) => {
-                    if self.config.faults().misbehavior == Some(Misbehavior::WrongServerSignature) {
-                        server_final = wrong_signature(&server_final);
-                    }
-                    let done = conversation.skip_empty_exchange;
-                    if done {
-                        self.mark_authenticated(
-                            conversation.user,
-                            conversation.db,
-                            conversation.mechanism,
-                            conversation.speculative,
-                        );
-                    } else {
-                        self.conversation = Some(Conversation {
-                            stage: Stage::AwaitingEmptyExchange,
-                            ..conversation
-                        });
-                    }
-                    Ok(sasl_reply(id, done, &server_final))
-                }
-                // Whatever the reason, the client only learns that authentication failed.
-                Err(refusal) => {
-                    let reason = match refusal {
-                        Refusal::InvalidProof if !conversation.known => "unknown user or mechanism",
-                        Refusal::InvalidProof => "wrong password",
-                        Refusal::ChannelBinding => "channel binding requested",
-                        Refusal::NonceMismatch => "nonce mismatch",
-                        Refusal::Malformed(_) => "malformed client-final message",
-                    };
-                    self.log_refusal(
-                        conversation.user,
-                        &conversation.db,
-                        conversation.mechanism,
-                        reason,
-                    );
-                    Err(authentication_failed())
-                }
-            },
-            #[cfg(feature = "aws")]
-            Stage::AwsAwaitingRequest {
-                ref server_nonce,
-                ref host,
-            } => {
-                let verdict = self.aws_verify(server_nonce, host, &payload, now);
-                match verdict {
-                    Ok(user) => {
-                        self.mark_authenticated(
-                            user,
-                            conversation.db,
-                            crate::aws::MECHANISM,
-                            false,
-                        );
-                        Ok(sasl_reply(id, true, b""))
-                    }
-                    Err((user, reason)) => {
-                        let user = user.unwrap_or(conversation.user);
-                        self.log_refusal(user, &conversation.db, crate::aws::MECHANISM, reason);
-                        Err(authentication_failed())
-                    }
-                }
+        let cx = context(&self.config, &active.frame, now);
+        let verdict = f(active.conversation.as_mut(), &cx);
+        let mechanism = active.conversation.mechanism();
+        let answer = match verdict {
+            Verdict::Continue(payload) => {
+                let answer = sasl_reply(active.frame.id, false, &payload);
+                self.conversation = Some(active);
+                answer
             }
-            Stage::Gssapi(context, phase) => self
-                .gssapi_continue(id, context, phase, &payload)
-                .ok_or_else(authentication_failed),
-            #[cfg(feature = "oidc")]
-            Stage::OidcAwaitingJwt(index) => {
-                use super::oidc::{ClientStep, read_client_step};
-                let verdict = match (read_client_step(&payload), self.config.oidc.get(index)) {
-                    (Ok(ClientStep::Jwt(token)), Some(provider)) => provider.verify(token, now),
-                    _ => Err("the second step is not a JwtStepRequest".to_owned()),
-                };
-                self.oidc_verdict(verdict, id, false)
-                    .ok_or_else(authentication_failed)
+            Verdict::Authenticated { user, db, payload } => {
+                self.mark_authenticated(user, db, mechanism, active.frame.speculative);
+                sasl_reply(active.frame.id, true, &payload)
             }
-            Stage::AwaitingEmptyExchange => {
-                if !payload.is_empty() {
-                    self.log_refusal(
-                        conversation.user,
-                        &conversation.db,
-                        conversation.mechanism,
-                        "non-empty final exchange",
-                    );
-                    return Err(authentication_failed());
-                }
+            Verdict::Refused { user, reason } => {
+                self.log_refusal(user, &active.frame.db, mechanism, reason);
+                authentication_failed()
+            }
+            Verdict::Job(job) => {
+                self.conversation = Some(active);
+                self.pending = Some((Pending::Job, in_kind));
+                return SessionStep::Job(job);
+            }
+            Verdict::Ask(ask) => {
+                self.conversation = Some(active);
+                self.pending = Some((Pending::Ask(ask.clone()), in_kind));
+                return SessionStep::Ask(ask);
+            }
+        };
+        reply(if in_kind {
+            payload_as_string(answer)
+        } else {
+            answer
+        })
+    }
+
+    /// MONGODB-X509 `authenticate`, as mongod answers it (see [`super::x509`]).
+    fn authenticate_x509(
+        &mut self,
+        db: &str,
+        doc: &RawDocument,
+        speculative: bool,
+    ) -> Result<RawDocumentBuf, RawDocumentBuf> {
+        match super::x509::authenticate(&self.config, self.client_subject.as_deref(), db, doc) {
+            Ok(subject) => {
                 self.mark_authenticated(
-                    conversation.user,
-                    conversation.db,
-                    conversation.mechanism,
-                    conversation.speculative,
+                    subject.clone(),
+                    "$external".to_owned(),
+                    crate::x509::MECHANISM,
+                    speculative,
                 );
-                Ok(sasl_reply(id, true, b""))
+                Ok(rawdoc! { "dbname": "$external", "user": subject, "ok": 1.0 })
+            }
+            Err(super::x509::Refused::Reply(reply)) => Err(reply),
+            Err(super::x509::Refused::Login { user, reason }) => {
+                self.log_refusal(user, db, crate::x509::MECHANISM, reason);
+                Err(authentication_failed())
             }
         }
     }
@@ -1079,7 +754,7 @@ impl Session {
         user: String,
         db: &str,
         mechanism: &'static str,
-        reason: impl Into<std::borrow::Cow<'static, str>>,
+        reason: impl Into<Cow<'static, str>>,
     ) {
         if let Some(log) = &self.config.auth_log {
             log(&AuthEvent::Refused {
@@ -1116,19 +791,51 @@ impl std::fmt::Debug for Session {
     }
 }
 
-/// Splits a PLAIN payload, `[authzid] NUL user NUL password` (RFC 4616), into the user and the
-/// password. An authzid, if any, must name the user. `None` for anything else.
-pub fn split_plain_payload(payload: &[u8]) -> Option<(&str, Secret)> {
-    let mut parts = payload.split(|&b| b == 0);
-    match (parts.next(), parts.next(), parts.next(), parts.next()) {
-        (Some(authzid), Some(user), Some(password), None) => {
-            let user = std::str::from_utf8(user).ok()?;
-            let password = std::str::from_utf8(password).ok()?;
-            (authzid.is_empty() || authzid == user.as_bytes())
-                .then(|| (user, Secret::new(password)))
-        }
-        _ => None,
+/// What a conversation of `active` sees.
+fn context<'a>(config: &'a SessionConfig, frame: &'a Frame, now: SystemTime) -> ServerContext<'a> {
+    ServerContext {
+        config,
+        db: &frame.db,
+        now,
+        speculative: frame.speculative,
+        skip_empty_exchange: frame.skip_empty_exchange,
     }
+}
+
+/// Runs `step` to its reply with the jobs inline and every ask failed (for fuzzing and benches,
+/// where nothing may block on the network).
+pub fn settle_inline(session: &mut Session, mut step: SessionStep, now: SystemTime) -> Vec<u8> {
+    loop {
+        step = match step {
+            SessionStep::Reply(reply) => return reply,
+            SessionStep::Job(job) => session.handle_job(job.run(), now),
+            SessionStep::Ask(ask) => session.handle_answer(ask.fail("no I/O here"), now),
+        };
+    }
+}
+
+fn reply(document: RawDocumentBuf) -> SessionStep {
+    SessionStep::Reply(document.into_bytes())
+}
+
+/// Whether the request's payload is a base64 string (PyMongo's GSSAPI), which mongod answers in
+/// kind.
+fn payload_is_string(request: &RawDocument) -> bool {
+    matches!(request.get("payload"), Ok(Some(RawBsonRef::String(_))))
+}
+
+/// A reply's payload as a base64 string, as mongod answers a request whose payload was one.
+fn payload_as_string(reply: RawDocumentBuf) -> RawDocumentBuf {
+    let mut converted = RawDocumentBuf::new();
+    for (key, value) in reply.iter().flatten() {
+        match value {
+            RawBsonRef::Binary(binary) if key.as_str() == "payload" => {
+                converted.append(key, BASE64.encode(binary.bytes));
+            }
+            other => converted.append(key, other),
+        }
+    }
+    converted
 }
 
 /// The same reply without its `ok` field, as embedded in `hello`.
@@ -1142,16 +849,6 @@ fn without_ok(reply: &RawDocument) -> RawDocumentBuf {
     out
 }
 
-/// `v=<signature>` with one bit of the signature flipped.
-fn wrong_signature(server_final: &[u8]) -> Vec<u8> {
-    let signature = server_final.strip_prefix(b"v=").unwrap_or_default();
-    let mut bytes = BASE64.decode(signature).unwrap_or_default();
-    if let Some(first) = bytes.first_mut() {
-        *first ^= 1;
-    }
-    format!("v={}", BASE64.encode(bytes)).into_bytes()
-}
-
 /// A SASL payload: binary, or (as PyMongo sends GSSAPI's) a base64 string, which mongod decodes.
 /// A PLAIN payload is a password: the copy is wiped when dropped.
 fn sasl_payload(doc: &RawDocument) -> Option<Zeroizing<Vec<u8>>> {
@@ -1160,23 +857,6 @@ fn sasl_payload(doc: &RawDocument) -> Option<Zeroizing<Vec<u8>>> {
         Ok(Some(RawBsonRef::String(text))) => BASE64.decode(text).ok().map(Zeroizing::new),
         _ => None,
     }
-}
-
-/// A reply's payload as a base64 string when the request's was one, as mongod answers.
-fn answer_in_kind(request: &RawDocument, reply: RawDocumentBuf) -> RawDocumentBuf {
-    if !matches!(request.get("payload"), Ok(Some(RawBsonRef::String(_)))) {
-        return reply;
-    }
-    let mut converted = RawDocumentBuf::new();
-    for (key, value) in reply.iter().flatten() {
-        match value {
-            RawBsonRef::Binary(binary) if key.as_str() == "payload" => {
-                converted.append(key, BASE64.encode(binary.bytes));
-            }
-            other => converted.append(key, other),
-        }
-    }
-    converted
 }
 
 /// `find`'s reply: the server stores nothing, so the cursor is empty and exhausted.
@@ -1231,7 +911,7 @@ mod tests {
 
     use super::*;
     use crate::scram::{ScramClient, ScramKeyCache};
-    use crate::server::User;
+    use crate::server::users::verify_plain;
 
     fn session() -> Session {
         let mut users = UserStore::new();
@@ -1261,8 +941,17 @@ mod tests {
         Session::new(Arc::new(SessionConfig::new(users)), 1)
     }
 
+    /// Runs a command to its reply, its jobs inline.
     fn command(session: &mut Session, doc: Document) -> Document {
-        let reply = session.handle_command("admin", &doc.to_vec().unwrap(), SystemTime::now());
+        let now = SystemTime::now();
+        let mut step = session.handle_command("admin", &doc.to_vec().unwrap(), now);
+        let reply = loop {
+            step = match step {
+                SessionStep::Reply(reply) => break reply,
+                SessionStep::Job(job) => session.handle_job(job.run(), now),
+                SessionStep::Ask(ask) => panic!("no ask here: {ask:?}"),
+            };
+        };
         Document::try_from(RawDocument::from_bytes(&reply).unwrap()).unwrap()
     }
 
@@ -1408,7 +1097,7 @@ mod tests {
     #[test]
     fn a_plain_check_costs_the_same_for_every_user() {
         let session = session();
-        let decoy = session.config.decoy_user.as_ref().unwrap();
+        let decoy = session.config.decoy_user().unwrap();
         let work = |user: Option<&User>| {
             super::super::users::plain_verifiers(user, decoy)
                 .map(|(_, checked)| checked.map(|c| (c.variant(), c.iterations(), c.salt().len())))
