@@ -1,6 +1,7 @@
 //! The command-level machine against scripted replies: the auth spec's SCRAM conversations as
 //! commands, negotiation, speculative authentication, PLAIN, X.509, and the failure paths.
 
+use mongodb_auth_testkit::embedded::auth_options as options;
 use mongodb_auth_testkit::rfc5802 as common;
 
 use mongodb_auth::random::SystemRandom;
@@ -21,11 +22,6 @@ fn credential(uri: &str) -> mongodb_auth::Credential {
         .credential()
         .unwrap()
         .clone()
-}
-
-fn options() -> AuthOptions {
-    // A private cache, so tests do not share keys through the global one.
-    AuthOptions::default().key_cache(Some(Arc::new(ScramKeyCache::new(8, &mut SystemRandom))))
 }
 
 fn fixed_nonce(nonce: &'static str) -> AuthOptions {

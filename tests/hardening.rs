@@ -6,56 +6,25 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use mongodb_auth::random::SystemRandom;
 use mongodb_auth::server::danger::{FailCommand, Misbehavior};
-use mongodb_auth::server::{AuthEvent, User, UserStore};
-use mongodb_auth::{AuthMechanism, AuthOptions, ScramKeyCache, ScramVariant, Secret};
-use mongodb_auth_io::ConnectOptions;
+use mongodb_auth::server::{AuthEvent, UserStore};
+use mongodb_auth::{AuthMechanism, ScramVariant};
 use mongodb_auth_io::blocking;
-use mongodb_auth_server::{Server, ServerConfig};
+use mongodb_auth_server::ServerConfig;
+use mongodb_auth_testkit::embedded::{Adapter, TestServer, options, scram_users};
 use tokio::io::AsyncReadExt;
 
 fn users() -> UserStore {
-    let mut users = UserStore::new();
-    for (db, name, password, variants) in [
+    scram_users(&[
         (
             "admin",
             "both",
             "pencil",
-            &[ScramVariant::Sha1, ScramVariant::Sha256][..],
+            &[ScramVariant::Sha1, ScramVariant::Sha256],
         ),
-        ("admin", "sha1", "sha1pw", &[ScramVariant::Sha1][..]),
-        ("$external", "ldap", "ldappw", &[ScramVariant::Sha256][..]),
-    ] {
-        users.insert(
-            User::new(
-                db,
-                name,
-                &Secret::new(password),
-                variants,
-                &mut SystemRandom,
-            )
-            .unwrap(),
-        );
-    }
-    users
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-fn options() -> ConnectOptions {
-    let cache = Arc::new(ScramKeyCache::new(8, &mut SystemRandom));
-    let mut options =
-        ConnectOptions::default().auth_options(AuthOptions::default().key_cache(Some(cache)));
-    options.connect_timeout = Duration::from_secs(5);
-    options.read_timeout = Duration::from_secs(5);
-    options
+        ("admin", "sha1", "sha1pw", &[ScramVariant::Sha1]),
+        ("$external", "ldap", "ldappw", &[ScramVariant::Sha256]),
+    ])
 }
 
 /// A TCP connection to `server` from the loopback address `source` (127.0.0.2, ...), which the
@@ -77,16 +46,13 @@ async fn closed_by_server(stream: &mut tokio::net::TcpStream, within: Duration) 
 
 #[test]
 fn one_peer_cannot_hold_the_connection_cap() {
-    let runtime = runtime();
     let mut config = ServerConfig::new(users());
     config.max_connections = 6;
     config.max_connections_per_peer = 3;
-    let server = runtime
-        .block_on(Server::bind("127.0.0.1:0", config))
-        .unwrap();
-    let address = server.local_addr();
+    let server = TestServer::start(config);
+    let address = server.address();
 
-    runtime.block_on(async {
+    server.block_on(async {
         // 127.0.0.2 opens twice the whole cap and keeps every socket it is given.
         let mut held = Vec::new();
         for _ in 0..12 {
@@ -103,33 +69,21 @@ fn one_peer_cannot_hold_the_connection_cap() {
     });
 
     // The rest of the world (127.0.0.1 here) still logs in, with both adapters.
-    let uri = format!("mongodb://both:pencil@{address}/");
-    let mut connection = blocking::connect(uri.as_str(), options()).unwrap();
-    assert_eq!(
-        connection.authenticated_users().unwrap(),
-        [("both".to_owned(), "admin".to_owned())]
-    );
-    let users = runtime.block_on(async {
-        let mut connection = mongodb_auth_io::tokio::connect(uri.as_str(), options())
-            .await
-            .unwrap();
-        connection.authenticated_users().await.unwrap()
-    });
-    assert_eq!(users, [("both".to_owned(), "admin".to_owned())]);
-    runtime.block_on(server.shutdown());
+    let uri = server.uri("both:pencil@", "");
+    for adapter in Adapter::BOTH {
+        let login = adapter.login(server.runtime(), &uri, options()).unwrap();
+        assert_eq!(login.users, [("both".to_owned(), "admin".to_owned())]);
+    }
 }
 
 #[test]
 fn an_unauthenticated_connection_must_log_in_in_time() {
-    let runtime = runtime();
     let mut config = ServerConfig::new(users());
     config.login_timeout = Duration::from_millis(300);
-    let server = runtime
-        .block_on(Server::bind("127.0.0.1:0", config))
-        .unwrap();
-    let address = server.local_addr();
-    let uri = format!("mongodb://both:pencil@{address}/");
-    runtime.block_on(async {
+    let server = TestServer::start(config);
+    let address = server.address();
+    let uri = server.uri("both:pencil@", "");
+    server.block_on(async {
         // A socket that never logs in is closed after the login timeout...
         let mut idle = connect_from("127.0.0.1", address).await;
         assert!(closed_by_server(&mut idle, Duration::from_secs(10)).await);
@@ -143,19 +97,15 @@ fn an_unauthenticated_connection_must_log_in_in_time() {
             [("both".to_owned(), "admin".to_owned())]
         );
     });
-    runtime.block_on(server.shutdown());
 }
 
 #[test]
 fn a_client_that_keeps_requests_queued_still_meets_the_login_deadline() {
     use std::io::{Read, Write};
-    let runtime = runtime();
     let mut config = ServerConfig::new(users());
     config.login_timeout = Duration::from_millis(300);
-    let server = runtime
-        .block_on(Server::bind("127.0.0.1:0", config))
-        .unwrap();
-    let socket = std::net::TcpStream::connect(server.local_addr()).unwrap();
+    let server = TestServer::start(config);
+    let socket = std::net::TcpStream::connect(server.address()).unwrap();
     let mut reader = socket.try_clone().unwrap();
     reader
         .set_read_timeout(Some(Duration::from_secs(5)))
@@ -187,11 +137,10 @@ fn a_client_that_keeps_requests_queued_still_meets_the_login_deadline() {
         open_for < Duration::from_secs(4),
         "a busy unauthenticated connection outlived the login timeout ({open_for:?})"
     );
-    runtime.block_on(server.shutdown());
 }
 
 /// A server whose next `connectionStatus` (anywhere) gets 391, and its auth log.
-fn reauth_server(runtime: &tokio::runtime::Runtime) -> (Server, Arc<Mutex<Vec<AuthEvent>>>) {
+fn reauth_server() -> (TestServer, Arc<Mutex<Vec<AuthEvent>>>) {
     let log = Arc::new(Mutex::new(Vec::new()));
     let sink = log.clone();
     let mut config =
@@ -199,10 +148,7 @@ fn reauth_server(runtime: &tokio::runtime::Runtime) -> (Server, Arc<Mutex<Vec<Au
     config.dangerous().misbehave(Some(Misbehavior::FailCommand(
         FailCommand::new(["connectionStatus"], 391).times(1),
     )));
-    let server = runtime
-        .block_on(Server::bind("127.0.0.1:0", config))
-        .unwrap();
-    (server, log)
+    (TestServer::start(config), log)
 }
 
 /// The logins the server logged, per connection.
@@ -224,7 +170,6 @@ fn logins_per_connection(log: &Mutex<Vec<AuthEvent>>) -> Vec<(i32, &'static str,
 
 #[test]
 fn a_391_is_answered_by_reauthentication_in_both_adapters() {
-    let runtime = runtime();
     for (userinfo, query, mechanism) in [
         ("both:pencil@", "", AuthMechanism::ScramSha256),
         ("sha1:sha1pw@", "", AuthMechanism::ScramSha1),
@@ -234,37 +179,17 @@ fn a_391_is_answered_by_reauthentication_in_both_adapters() {
             AuthMechanism::Plain,
         ),
     ] {
-        for adapter in ["blocking", "tokio"] {
-            let (server, log) = reauth_server(&runtime);
-            let uri = format!("mongodb://{userinfo}{}/{query}", server.local_addr());
-            let (users, reauthentications, outcome) = if adapter == "blocking" {
-                let mut connection = blocking::connect(uri.as_str(), options()).unwrap();
-                let users = connection.authenticated_users().unwrap();
-                (
-                    users,
-                    connection.reauthentications(),
-                    connection.outcome().clone(),
-                )
-            } else {
-                runtime.block_on(async {
-                    let mut connection = mongodb_auth_io::tokio::connect(uri.as_str(), options())
-                        .await
-                        .unwrap();
-                    let users = connection.authenticated_users().await.unwrap();
-                    (
-                        users,
-                        connection.reauthentications(),
-                        connection.outcome().clone(),
-                    )
-                })
-            };
-            let context = format!("{adapter} {userinfo}{query}");
+        for adapter in Adapter::BOTH {
+            let (server, log) = reauth_server();
+            let uri = server.uri(userinfo, query);
+            let login = adapter.login(server.runtime(), &uri, options()).unwrap();
+            let context = format!("{adapter:?} {userinfo}{query}");
             // The command got 391, the connection logged in again, and the command ran again.
-            assert_eq!(reauthentications, 1, "{context}");
-            assert_eq!(users.len(), 1, "{context}: {users:?}");
-            assert_eq!(outcome.mechanism, Some(mechanism), "{context}");
+            assert_eq!(login.reauthentications, 1, "{context}");
+            assert_eq!(login.users.len(), 1, "{context}: {:?}", login.users);
+            assert_eq!(login.outcome.mechanism, Some(mechanism), "{context}");
             assert!(
-                !outcome.speculative,
+                !login.outcome.speculative,
                 "{context}: no speculative re-authentication"
             );
             let logins = logins_per_connection(&log);
@@ -274,24 +199,20 @@ fn a_391_is_answered_by_reauthentication_in_both_adapters() {
                 "{context}: on the same connection"
             );
             assert!(!logins[1].2, "{context}: the second login is plain SASL");
-            runtime.block_on(server.shutdown());
         }
     }
 }
 
 #[test]
 fn a_failed_reauthentication_is_the_error_returned() {
-    let runtime = runtime();
     let mut config = ServerConfig::new(users());
     // The first login runs inside hello (speculative), so the fail point's two shots go to the
     // connectionStatus (391) and then to the saslStart of the re-authentication.
     config.dangerous().misbehave(Some(Misbehavior::FailCommand(
         FailCommand::new(["connectionStatus", "saslStart"], 391).times(2),
     )));
-    let server = runtime
-        .block_on(Server::bind("127.0.0.1:0", config))
-        .unwrap();
-    let uri = format!("mongodb://both:pencil@{}/", server.local_addr());
+    let server = TestServer::start(config);
+    let uri = server.uri("both:pencil@", "");
     let mut connection = blocking::connect(uri.as_str(), options()).unwrap();
     assert!(connection.outcome().speculative);
     let err = connection.authenticated_users().unwrap_err();
@@ -300,5 +221,4 @@ fn a_failed_reauthentication_is_the_error_returned() {
         "the re-authentication's own failure, not a rerun of the command: {err}"
     );
     assert_eq!(connection.reauthentications(), 0);
-    runtime.block_on(server.shutdown());
 }

@@ -6,26 +6,20 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use mongodb_auth::server::{User, UserStore};
-use mongodb_auth::{AuthMechanism, AuthOptions, ScramKeyCache, ScramVariant, Secret};
+use mongodb_auth::{AuthMechanism, AuthOptions, ScramKeyCache, ScramVariant};
 use mongodb_auth_io::ConnectOptions;
 use mongodb_auth_server::{Server, ServerConfig};
+use mongodb_auth_testkit::embedded::scram_users;
 
 const CLIENTS: usize = 200;
 
 fn server_config(max_connections: usize) -> ServerConfig {
-    let mut users = UserStore::new();
-    let both = [ScramVariant::Sha1, ScramVariant::Sha256];
-    users.insert(
-        User::new(
-            "admin",
-            "loaded",
-            &Secret::new("pencil"),
-            &both,
-            &mut SystemRandom,
-        )
-        .unwrap(),
-    );
+    let users = scram_users(&[(
+        "admin",
+        "loaded",
+        "pencil",
+        &[ScramVariant::Sha1, ScramVariant::Sha256],
+    )]);
     let mut config = ServerConfig::new(users);
     config.max_connections = max_connections;
     // Every client here is 127.0.0.1: the per-peer share must not be what limits them.

@@ -7,6 +7,7 @@
 //! `find` command on a connection (opening one when the client has none). Callback calls are
 //! counted by the callbacks themselves and checked against `OidcClient::callback_calls`.
 
+use mongodb_auth_testkit::embedded::TestServer;
 use mongodb_auth_testkit::http;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -38,8 +39,7 @@ const MACHINE: &str = "test_machine";
 /// Two identity providers (the second one's principals end in `@idp2.test`, the first one has a
 /// client id, as a human flow's provider does), and the server that trusts them.
 struct Idp {
-    runtime: tokio::runtime::Runtime,
-    server: Option<Server>,
+    embedded: TestServer,
     first: TokenIssuer,
     second: TokenIssuer,
     stranger: TokenIssuer,
@@ -52,11 +52,6 @@ impl Idp {
     }
 
     fn start_with(multi: bool, client_id: Option<&str>) -> Idp {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
         let first = TokenIssuer::generate("https://idp1.test").unwrap();
         let second = TokenIssuer::generate("https://idp2.test").unwrap();
         let stranger = TokenIssuer::generate("https://idp1.test").unwrap();
@@ -76,12 +71,8 @@ impl Idp {
                 .principal_suffix("@idp2.test");
             config = config.oidc(two);
         }
-        let server = runtime
-            .block_on(Server::bind("127.0.0.1:0", config))
-            .unwrap();
         Idp {
-            runtime,
-            server: Some(server),
+            embedded: TestServer::start(config),
             first,
             second,
             stranger,
@@ -89,7 +80,7 @@ impl Idp {
     }
 
     fn server(&self) -> &Server {
-        self.server.as_ref().unwrap()
+        self.embedded.server()
     }
 
     fn uri(&self, user: Option<&str>) -> String {
@@ -125,14 +116,6 @@ impl Idp {
                 commands.iter().copied(),
                 code,
             ))));
-    }
-}
-
-impl Drop for Idp {
-    fn drop(&mut self) {
-        if let Some(server) = self.server.take() {
-            self.runtime.block_on(server.shutdown());
-        }
     }
 }
 
@@ -314,7 +297,7 @@ fn machine_1_1_with_the_tokio_adapter() {
     let idp = Idp::start(false);
     let callback = Callback::returning(idp.token(USER1));
     let client = Client::machine(&idp.uri(None), &callback);
-    let users = idp.runtime.block_on(async {
+    let users = idp.embedded.block_on(async {
         let mut connection = mongodb_auth_io::tokio::connect(&client.cs, client.options())
             .await
             .unwrap();
@@ -566,7 +549,7 @@ fn machine_4_1_with_the_tokio_adapter() {
     let idp = Idp::start(false);
     let callback = Callback::returning(idp.token(USER1));
     let client = Client::machine(&idp.uri(None), &callback);
-    idp.runtime.block_on(async {
+    idp.embedded.block_on(async {
         let mut connection = mongodb_auth_io::tokio::connect(&client.cs, client.options())
             .await
             .unwrap();

@@ -1,140 +1,48 @@
 //! Our blocking and tokio clients against the embedded server, over real loopback sockets: every
 //! mechanism, and the failure matrix of the auth spec's test plan.
 
-use mongodb_auth::random::SystemRandom;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use mongodb_auth::handshake::HelloStyle;
+use mongodb_auth::random::SystemRandom;
+use mongodb_auth::server::UserStore;
 use mongodb_auth::server::danger::Misbehavior;
-use mongodb_auth::server::{User, UserStore};
 use mongodb_auth::{
     AuthMechanism, AuthOptions, ConnectionString, CredentialOptions, Error, ErrorKind,
-    ScramKeyCache, ScramVariant, Secret,
+    ScramKeyCache, ScramVariant,
 };
 use mongodb_auth_io::ConnectOptions;
 use mongodb_auth_io::blocking;
-use mongodb_auth_server::{Server, ServerConfig};
+use mongodb_auth_server::ServerConfig;
+use mongodb_auth_testkit::embedded::{self, Login, TestServer, options, scram_users};
 
 fn users() -> UserStore {
-    let mut rng = SystemRandom;
-    let mut users = UserStore::new();
-    let mut add = |db: &str, name: &str, password: &str, variants: &[ScramVariant]| {
-        users.insert(User::new(db, name, &Secret::new(password), variants, &mut rng).unwrap());
-    };
-    add(
-        "admin",
-        "both",
-        "pencil",
-        &[ScramVariant::Sha1, ScramVariant::Sha256],
-    );
-    add("admin", "sha1", "sha1pw", &[ScramVariant::Sha1]);
-    add("admin", "sha256", "sha256pw", &[ScramVariant::Sha256]);
-    add("admin", "IX", "IX", &[ScramVariant::Sha256]);
-    add("admin", "\u{2168}", "IV", &[ScramVariant::Sha256]);
-    add("app", "appuser", "apppw", &[ScramVariant::Sha256]);
-    add("$external", "ldap", "ldappw", &[ScramVariant::Sha256]);
-    users
-}
-
-struct Harness {
-    runtime: tokio::runtime::Runtime,
-    server: Option<Server>,
-    address: SocketAddr,
-}
-
-impl Harness {
-    fn start(misbehavior: Option<Misbehavior>) -> Harness {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let mut config = ServerConfig::new(users());
-        config.dangerous().misbehave(misbehavior);
-        let server = runtime
-            .block_on(Server::bind("127.0.0.1:0", config))
-            .unwrap();
-        let address = server.local_addr();
-        Harness {
-            runtime,
-            server: Some(server),
-            address,
-        }
-    }
-
-    fn uri(&self, userinfo: &str, rest: &str) -> String {
-        format!("mongodb://{userinfo}{}/{rest}", self.address)
-    }
-}
-
-impl Drop for Harness {
-    fn drop(&mut self) {
-        if let Some(server) = self.server.take() {
-            self.runtime.block_on(server.shutdown());
-        }
-    }
-}
-
-/// Options with a private key cache, so each test derives its own keys.
-fn options() -> ConnectOptions {
-    ConnectOptions::default().auth_options(
-        AuthOptions::default().key_cache(Some(Arc::new(ScramKeyCache::new(16, &mut SystemRandom)))),
-    )
-}
-
-#[derive(Debug)]
-struct Login {
-    mechanism: Option<AuthMechanism>,
-    speculative: bool,
-    round_trips: u32,
-    users: Vec<(String, String)>,
-}
-
-fn login_blocking(uri: &str, options: ConnectOptions) -> Result<Login, Error> {
-    let mut connection = blocking::connect(uri, options)?;
-    let users = connection.authenticated_users()?;
-    let outcome = connection.outcome();
-    Ok(Login {
-        mechanism: outcome.mechanism,
-        speculative: outcome.speculative,
-        round_trips: outcome.round_trips,
-        users,
-    })
-}
-
-fn login_tokio(harness: &Harness, uri: &str, options: ConnectOptions) -> Result<Login, Error> {
-    harness.runtime.block_on(async {
-        let mut connection = mongodb_auth_io::tokio::connect(uri, options).await?;
-        let users = connection.authenticated_users().await?;
-        let outcome = connection.outcome();
-        Ok(Login {
-            mechanism: outcome.mechanism,
-            speculative: outcome.speculative,
-            round_trips: outcome.round_trips,
-            users,
-        })
-    })
-}
-
-/// Runs a login with both adapters; they must agree.
-fn login(
-    harness: &Harness,
-    uri: &str,
-    make_options: impl Fn() -> ConnectOptions,
-) -> Result<Login, Error> {
-    let blocking = login_blocking(uri, make_options());
-    let tokio = login_tokio(harness, uri, make_options());
-    match (&blocking, &tokio) {
-        (Ok(a), Ok(b)) => assert_eq!(
-            (a.mechanism, a.speculative, a.round_trips, &a.users),
-            (b.mechanism, b.speculative, b.round_trips, &b.users),
-            "{uri}"
+    scram_users(&[
+        (
+            "admin",
+            "both",
+            "pencil",
+            &[ScramVariant::Sha1, ScramVariant::Sha256],
         ),
-        (Err(a), Err(b)) => assert_eq!(a.kind(), b.kind(), "{uri}: {a} / {b}"),
-        _ => panic!("{uri}: blocking {blocking:?} vs tokio {tokio:?}"),
-    }
-    blocking
+        ("admin", "sha1", "sha1pw", &[ScramVariant::Sha1]),
+        ("admin", "sha256", "sha256pw", &[ScramVariant::Sha256]),
+        ("admin", "IX", "IX", &[ScramVariant::Sha256]),
+        ("admin", "\u{2168}", "IV", &[ScramVariant::Sha256]),
+        ("app", "appuser", "apppw", &[ScramVariant::Sha256]),
+        ("$external", "ldap", "ldappw", &[ScramVariant::Sha256]),
+    ])
+}
+
+/// The embedded server with the users above, misbehaving as told.
+fn start(misbehavior: Option<Misbehavior>) -> TestServer {
+    let mut config = ServerConfig::new(users());
+    config.dangerous().misbehave(misbehavior);
+    TestServer::start(config)
+}
+
+/// A login with both adapters, which must agree.
+fn login(h: &TestServer, uri: &str, options: impl Fn() -> ConnectOptions) -> Result<Login, Error> {
+    embedded::login_with_both(h.runtime(), uri, options)
 }
 
 fn admin(user: &str) -> Vec<(String, String)> {
@@ -143,7 +51,7 @@ fn admin(user: &str) -> Vec<(String, String)> {
 
 #[test]
 fn each_mechanism_logs_in() {
-    let h = Harness::start(None);
+    let h = start(None);
     /// userinfo, query, mechanism, speculative, round trips after hello, authenticated user
     type Case<'a> = (
         &'a str,
@@ -205,9 +113,13 @@ fn each_mechanism_logs_in() {
     ];
     for &(userinfo, query, mechanism, speculative, round_trips, (user, db)) in cases {
         let login = login(&h, &h.uri(userinfo, query), options).unwrap();
-        assert_eq!(login.mechanism, Some(mechanism), "{userinfo}{query}");
         assert_eq!(
-            (login.speculative, login.round_trips),
+            login.outcome.mechanism,
+            Some(mechanism),
+            "{userinfo}{query}"
+        );
+        assert_eq!(
+            (login.outcome.speculative, login.outcome.round_trips),
             (speculative, round_trips),
             "{userinfo}{query}"
         );
@@ -217,23 +129,23 @@ fn each_mechanism_logs_in() {
 
 #[test]
 fn negotiation_picks_sha256_for_a_user_with_both_and_sha1_when_only_sha1_is_listed() {
-    let h = Harness::start(None);
+    let h = start(None);
     let both = login(&h, &h.uri("both:pencil@", ""), options).unwrap();
-    assert_eq!(both.mechanism, Some(AuthMechanism::ScramSha256));
+    assert_eq!(both.outcome.mechanism, Some(AuthMechanism::ScramSha256));
     // The speculative SCRAM-SHA-256 attempt is not taken: the server lists only SCRAM-SHA-1.
     let sha1 = login(&h, &h.uri("sha1:sha1pw@", ""), options).unwrap();
-    assert_eq!(sha1.mechanism, Some(AuthMechanism::ScramSha1));
-    assert!(!sha1.speculative);
-    assert_eq!(sha1.round_trips, 2);
+    assert_eq!(sha1.outcome.mechanism, Some(AuthMechanism::ScramSha1));
+    assert!(!sha1.outcome.speculative);
+    assert_eq!(sha1.outcome.round_trips, 2);
     assert_eq!(sha1.users, admin("sha1"));
 }
 
 #[test]
 fn speculative_authentication_taken_and_not_taken() {
-    let h = Harness::start(None);
+    let h = start(None);
     let taken = login(&h, &h.uri("both:pencil@", ""), options).unwrap();
-    assert!(taken.speculative);
-    assert_eq!(taken.round_trips, 1);
+    assert!(taken.outcome.speculative);
+    assert_eq!(taken.outcome.round_trips, 1);
     let not_taken = login(&h, &h.uri("both:pencil@", ""), || {
         options().auth_options(
             AuthOptions::default()
@@ -242,14 +154,17 @@ fn speculative_authentication_taken_and_not_taken() {
         )
     })
     .unwrap();
-    assert!(!not_taken.speculative);
-    assert_eq!(not_taken.round_trips, 2);
-    assert_eq!(not_taken.mechanism, Some(AuthMechanism::ScramSha256));
+    assert!(!not_taken.outcome.speculative);
+    assert_eq!(not_taken.outcome.round_trips, 2);
+    assert_eq!(
+        not_taken.outcome.mechanism,
+        Some(AuthMechanism::ScramSha256)
+    );
 }
 
 #[test]
 fn failure_matrix() {
-    let h = Harness::start(None);
+    let h = start(None);
     let refused = |userinfo: &str, query: &str| {
         let err = login(&h, &h.uri(userinfo, query), options).unwrap_err();
         assert_eq!(
@@ -273,7 +188,7 @@ fn failure_matrix() {
 
 #[test]
 fn saslprep_users_of_the_auth_test_plan() {
-    let h = Harness::start(None);
+    let h = start(None);
     // URI forms from the test plan.
     for (userinfo, user) in [
         ("IX:IX@", "IX"),
@@ -283,7 +198,7 @@ fn saslprep_users_of_the_auth_test_plan() {
     ] {
         for query in ["admin", "admin?authMechanism=SCRAM-SHA-256"] {
             let login = login(&h, &h.uri(userinfo, query), options).unwrap();
-            assert_eq!(login.mechanism, Some(AuthMechanism::ScramSha256));
+            assert_eq!(login.outcome.mechanism, Some(AuthMechanism::ScramSha256));
             assert_eq!(login.users, admin(user), "{userinfo}{query}");
         }
     }
@@ -300,7 +215,7 @@ fn saslprep_users_of_the_auth_test_plan() {
 
 #[test]
 fn second_login_uses_the_key_cache() {
-    let h = Harness::start(None);
+    let h = start(None);
     let cache = Arc::new(ScramKeyCache::new(4, &mut SystemRandom));
     let shared = || {
         ConnectOptions::default()
@@ -314,28 +229,31 @@ fn second_login_uses_the_key_cache() {
 
 #[test]
 fn op_msg_hello_works_too() {
-    let h = Harness::start(None);
+    let h = start(None);
     let login = login(&h, &h.uri("both:pencil@", ""), || {
         let mut options = options();
         options.hello_style = Some(HelloStyle::OpMsg);
         options
     })
     .unwrap();
-    assert_eq!(login.mechanism, Some(AuthMechanism::ScramSha256));
+    assert_eq!(login.outcome.mechanism, Some(AuthMechanism::ScramSha256));
 }
 
 #[test]
 fn no_credential_means_no_authentication() {
-    let h = Harness::start(None);
+    let h = start(None);
     let login = login(&h, &h.uri("", ""), options).unwrap();
-    assert_eq!((login.mechanism, login.round_trips), (None, 0));
+    assert_eq!(
+        (login.outcome.mechanism, login.outcome.round_trips),
+        (None, 0)
+    );
     assert!(login.users.is_empty());
 }
 
 #[test]
 fn commands_need_authentication() {
     use bson::rawdoc;
-    let h = Harness::start(None);
+    let h = start(None);
     let find = mongodb_auth::Command::new("test", rawdoc! { "find": "things" }.into_bytes());
     let code = |reply: Vec<u8>| {
         bson::RawDocument::from_bytes(&reply)
@@ -372,7 +290,7 @@ fn commands_need_authentication() {
 
 #[test]
 fn a_wrong_server_signature_fails_mutual_authentication() {
-    let h = Harness::start(Some(Misbehavior::WrongServerSignature));
+    let h = start(Some(Misbehavior::WrongServerSignature));
     for query in ["", "?authMechanism=SCRAM-SHA-1"] {
         let err = login(&h, &h.uri("both:pencil@", query), options).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::MutualAuthenticationFailed, "{err}");
@@ -450,13 +368,13 @@ fn connection_errors_are_typed() {
 
 #[test]
 fn authenticate_an_existing_stream() {
-    let h = Harness::start(None);
-    let mut stream = std::net::TcpStream::connect(h.address).unwrap();
+    let h = start(None);
+    let mut stream = std::net::TcpStream::connect(h.address()).unwrap();
     let cs = ConnectionString::parse("mongodb://both:pencil@ignored/").unwrap();
     let done = blocking::authenticate(&mut stream, cs.credential(), options()).unwrap();
     assert_eq!(done.outcome.mechanism, Some(AuthMechanism::ScramSha256));
-    let tokio_done = h.runtime.block_on(async {
-        let mut stream = tokio::net::TcpStream::connect(h.address).await.unwrap();
+    let tokio_done = h.block_on(async {
+        let mut stream = tokio::net::TcpStream::connect(h.address()).await.unwrap();
         mongodb_auth_io::tokio::authenticate(&mut stream, cs.credential(), options()).await
     });
     assert_eq!(

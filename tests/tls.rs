@@ -6,20 +6,16 @@ use mongodb_auth_testkit::openssl;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use mongodb_auth::random::SystemRandom;
-use mongodb_auth::server::{User, UserStore};
 use mongodb_auth::x509::certificate_subject;
 use mongodb_auth::{
-    AuthMechanism, AuthOptions, CertificateProblem, Error, ErrorKind, Outcome, ScramKeyCache,
-    ScramVariant, Secret, TlsError,
+    AuthMechanism, CertificateProblem, Error, ErrorKind, Outcome, ScramVariant, Secret, TlsError,
 };
-use mongodb_auth_io::ConnectOptions;
 use mongodb_auth_io::blocking;
 use mongodb_auth_io::tls::{self, Identity, TlsInfo};
+use mongodb_auth_server::ServerConfig;
 use mongodb_auth_server::devpki::{DevPki, Subject};
-use mongodb_auth_server::{Server, ServerConfig};
+use mongodb_auth_testkit::embedded::{self, TestServer, options, scram_users};
 use openssl::OpensslCa;
 
 /// A directory for one test's files, removed when dropped.
@@ -41,8 +37,7 @@ impl Drop for TempDir {
 }
 
 struct TlsServer {
-    runtime: tokio::runtime::Runtime,
-    server: Option<Server>,
+    embedded: TestServer,
     port: u16,
     log: Arc<Mutex<Vec<String>>>,
 }
@@ -51,22 +46,7 @@ impl TlsServer {
     /// A server with user alice (SCRAM) and `x509_users`, over TLS with `cert` and `key`,
     /// verifying client certificates against `client_ca`.
     fn start(cert: &Path, key: &Path, client_ca: &Path, x509_users: &[&str]) -> TlsServer {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let mut users = UserStore::new();
-        users.insert(
-            User::new(
-                "admin",
-                "alice",
-                &Secret::new("pencil"),
-                &[ScramVariant::Sha256],
-                &mut SystemRandom,
-            )
-            .unwrap(),
-        );
+        let mut users = scram_users(&[("admin", "alice", "pencil", &[ScramVariant::Sha256])]);
         for subject in x509_users {
             users.insert_x509(subject);
         }
@@ -75,13 +55,10 @@ impl TlsServer {
         let config = ServerConfig::new(users)
             .auth_log(move |event| sink.lock().unwrap().push(event.to_string()))
             .tls(tls::server_config(cert, key, None, Some(client_ca)).unwrap());
-        let server = runtime
-            .block_on(Server::bind("127.0.0.1:0", config))
-            .unwrap();
-        let port = server.local_addr().port();
+        let embedded = TestServer::start(config);
+        let port = embedded.address().port();
         TlsServer {
-            runtime,
-            server: Some(server),
+            embedded,
             port,
             log,
         }
@@ -90,23 +67,6 @@ impl TlsServer {
     fn log(&self) -> String {
         self.log.lock().unwrap().join("\n")
     }
-}
-
-impl Drop for TlsServer {
-    fn drop(&mut self) {
-        if let Some(server) = self.server.take() {
-            self.runtime.block_on(server.shutdown());
-        }
-    }
-}
-
-fn options() -> ConnectOptions {
-    let cache = Arc::new(ScramKeyCache::new(4, &mut SystemRandom));
-    let mut options =
-        ConnectOptions::default().auth_options(AuthOptions::default().key_cache(Some(cache)));
-    options.connect_timeout = Duration::from_secs(5);
-    options.read_timeout = Duration::from_secs(5);
-    options
 }
 
 #[derive(Debug)]
@@ -118,33 +78,12 @@ struct Login {
 
 /// Logs in with both adapters; they must agree. Returns the blocking one's result.
 fn login(server: &TlsServer, uri: &str) -> Result<Login, Error> {
-    let blocking = blocking::connect(uri, options()).and_then(|mut connection| {
-        let users = connection.authenticated_users()?;
-        Ok(Login {
-            outcome: connection.outcome().clone(),
-            users,
-            tls: connection.tls().cloned().expect("a TLS connection"),
-        })
-    });
-    let tokio = server.runtime.block_on(async {
-        let mut connection = mongodb_auth_io::tokio::connect(uri, options()).await?;
-        let users = connection.authenticated_users().await?;
-        Ok::<_, Error>(Login {
-            outcome: connection.outcome().clone(),
-            users,
-            tls: connection.tls().cloned().expect("a TLS connection"),
-        })
-    });
-    match (&blocking, &tokio) {
-        (Ok(b), Ok(t)) => {
-            assert_eq!(b.users, t.users, "{uri}");
-            assert_eq!(b.outcome.mechanism, t.outcome.mechanism, "{uri}");
-            assert_eq!(b.tls, t.tls, "{uri}");
-        }
-        (Err(b), Err(t)) => assert_eq!(b.kind(), t.kind(), "{uri}: {b} / {t}"),
-        _ => panic!("the adapters disagree on {uri}: {blocking:?} / {tokio:?}"),
-    }
-    blocking
+    let login = embedded::login_with_both(server.embedded.runtime(), uri, options)?;
+    Ok(Login {
+        outcome: login.outcome,
+        users: login.users,
+        tls: login.tls.expect("a TLS connection"),
+    })
 }
 
 fn query(pairs: &[(&str, &Path)]) -> String {

@@ -3,13 +3,12 @@
 use mongodb_auth_testkit::http;
 use mongodb_auth_testkit::serve;
 
-use mongodb_auth::random::SystemRandom;
 use std::process::{Command, Output};
 
+use mongodb_auth::ScramVariant;
 use mongodb_auth::server::danger::{FailCommand, Misbehavior};
-use mongodb_auth::server::{User, UserStore};
-use mongodb_auth::{ScramVariant, Secret};
-use mongodb_auth_server::{Server, ServerConfig};
+use mongodb_auth_server::ServerConfig;
+use mongodb_auth_testkit::embedded::{TestServer, scram_users};
 use serde_json::Value;
 use serve::Serve;
 
@@ -174,38 +173,20 @@ fn connect_exit_statuses_for_usage_and_connection_errors() {
 }
 
 /// An in-process server with user alice, misbehaving as told.
-fn misbehaving_server(misbehavior: Misbehavior) -> (tokio::runtime::Runtime, Server) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let mut users = UserStore::new();
-    users.insert(
-        User::new(
-            "admin",
-            "alice",
-            &Secret::new("pencil"),
-            &[ScramVariant::Sha256],
-            &mut SystemRandom,
-        )
-        .unwrap(),
-    );
+fn misbehaving_server(misbehavior: Misbehavior) -> TestServer {
+    let users = scram_users(&[("admin", "alice", "pencil", &[ScramVariant::Sha256])]);
     let mut config = ServerConfig::new(users);
     config.dangerous().misbehave(Some(misbehavior));
-    let server = runtime
-        .block_on(Server::bind("127.0.0.1:0", config))
-        .unwrap();
-    (runtime, server)
+    TestServer::start(config)
 }
 
 #[test]
 fn a_server_without_connection_status_is_still_a_login() {
     // As a proxy that knows no connectionStatus answers it: 59 CommandNotFound.
-    let (runtime, server) = misbehaving_server(Misbehavior::FailCommand(
+    let server = misbehaving_server(Misbehavior::FailCommand(
         FailCommand::new(["connectionStatus"], 59).times(2),
     ));
-    let uri = format!("mongodb://alice:pencil@{}/", server.local_addr());
+    let uri = server.uri("alice:pencil@", "");
     let output = run(&["connect", &uri, "--json"]);
     assert_eq!(output.status.code(), Some(0), "{output:?}");
     let report = json(&output);
@@ -223,13 +204,12 @@ fn a_server_without_connection_status_is_still_a_login() {
     assert_eq!(text.status.code(), Some(0), "{text:?}");
     let stdout = String::from_utf8_lossy(&text.stdout);
     assert!(stdout.contains("note: the login succeeded"), "{stdout}");
-    runtime.block_on(server.shutdown());
 }
 
 #[test]
 fn connect_to_a_server_with_a_wrong_signature_exits_1() {
-    let (runtime, server) = misbehaving_server(Misbehavior::WrongServerSignature);
-    let uri = format!("mongodb://alice:pencil@{}/", server.local_addr());
+    let server = misbehaving_server(Misbehavior::WrongServerSignature);
+    let uri = server.uri("alice:pencil@", "");
 
     let output = run(&["connect", &uri, "--json"]);
     assert_eq!(output.status.code(), Some(1), "{output:?}");
@@ -246,7 +226,6 @@ fn connect_to_a_server_with_a_wrong_signature_exits_1() {
     let text = run(&["connect", &uri]);
     assert_eq!(text.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&text.stderr).contains("mutual authentication failed"));
-    runtime.block_on(server.shutdown());
 }
 
 #[test]
