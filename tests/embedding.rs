@@ -105,7 +105,10 @@ fn an_async_aws_credential_provider_is_awaited_by_the_tokio_adapter() {
     let refused = runtime
         .block_on(mongodb_auth_io::tokio::connect(&cs, wrong))
         .unwrap_err();
-    assert!(matches!(refused, Error::Server { code: 18, .. }), "{refused}");
+    assert!(
+        matches!(refused, Error::Server { code: 18, .. }),
+        "{refused}"
+    );
 }
 
 #[test]
@@ -162,7 +165,10 @@ fn one_auth_options_cloned_into_blocking_and_tokio_connections_shares_its_key_ca
     assert_eq!(outcomes.len(), 6);
     for outcome in &outcomes {
         assert_eq!(outcome.mechanism, Some(AuthMechanism::ScramSha256));
-        assert!(outcome.key_cache_hit, "a clone shares the cache: {outcome:?}");
+        assert!(
+            outcome.key_cache_hit,
+            "a clone shares the cache: {outcome:?}"
+        );
     }
     let stats = cache.stats();
     assert_eq!((stats.misses, stats.hits), (1, 6), "{stats:?}");
@@ -203,5 +209,8 @@ fn what_a_driver_shares_is_send_and_sync() {
     send::<mongodb_auth_io::tokio::Connection>();
     send_sync::<Server>();
     let uri = "mongodb://u:p@127.0.0.1:1/";
-    send_value(&mongodb_auth_io::tokio::connect(uri, ConnectOptions::default()));
+    send_value(&mongodb_auth_io::tokio::connect(
+        uri,
+        ConnectOptions::default(),
+    ));
 }

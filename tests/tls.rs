@@ -2,7 +2,7 @@
 //! embedded server, with certificates from rcgen (`devpki`) and, separately, from the `openssl`
 //! command; each failure its own typed error; RFC 2253 subjects as openssl prints them.
 
-use mongodb_auth_testkit::openssl;
+use mongodb_auth_testkit::{TempDir, openssl};
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -17,24 +17,6 @@ use mongodb_auth_server::ServerConfig;
 use mongodb_auth_server::devpki::{DevPki, Subject};
 use mongodb_auth_testkit::embedded::{self, TestServer, options, scram_users};
 use openssl::OpensslCa;
-
-/// A directory for one test's files, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!("mongodb-auth-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 struct TlsServer {
     embedded: TestServer,
@@ -96,7 +78,7 @@ fn query(pairs: &[(&str, &Path)]) -> String {
 #[test]
 fn scram_and_x509_over_tls_with_rcgen_certificates() {
     let dir = TempDir::new("tls-rcgen");
-    let pki = DevPki::new(&dir.0).unwrap();
+    let pki = DevPki::new(&dir).unwrap();
     let (cert, key) = pki.server("server", &["localhost", "127.0.0.1"]).unwrap();
     let client = pki
         .client(
@@ -175,7 +157,7 @@ fn scram_and_x509_over_tls_with_rcgen_certificates() {
 #[test]
 fn every_key_format_and_an_encrypted_key_with_openssl_certificates() {
     let dir = TempDir::new("tls-openssl");
-    let ca = OpensslCa::new(&dir.0);
+    let ca = OpensslCa::new(&dir);
     let (cert, key) = ca.server();
     let clients = [
         ("pkcs8", "/C=IS/O=MongoDB/CN=pkcs8"),
@@ -187,7 +169,7 @@ fn every_key_format_and_an_encrypted_key_with_openssl_certificates() {
         .iter()
         .map(|(kind, subject)| {
             let file = ca.client(kind, subject, kind, "key password");
-            let subject = openssl::subject_of(&dir.0, &dir.0.join(format!("{kind}.crt")));
+            let subject = openssl::subject_of(&dir, &dir.join(format!("{kind}.crt")));
             (file, subject)
         })
         .collect();
@@ -230,7 +212,7 @@ fn every_key_format_and_an_encrypted_key_with_openssl_certificates() {
     ));
     // A key that asks for too much work is refused before any of it is done.
     let costly_key = openssl::openssl(
-        &dir.0,
+        &dir,
         &[
             "pkcs8",
             "-topk8",
@@ -244,8 +226,8 @@ fn every_key_format_and_an_encrypted_key_with_openssl_certificates() {
             "pass:x",
         ],
     );
-    let costly = dir.0.join("costly.pem");
-    let pkcs8_cert = std::fs::read_to_string(dir.0.join("pkcs8.crt")).unwrap();
+    let costly = dir.join("costly.pem");
+    let pkcs8_cert = std::fs::read_to_string(dir.join("pkcs8.crt")).unwrap();
     std::fs::write(&costly, format!("{pkcs8_cert}{costly_key}")).unwrap();
     match Identity::from_pem_file("tlsCertificateKeyFile", &costly, Some(&Secret::new("x"))) {
         Err(Error::Tls(TlsError::UnusableKey { rule, .. })) => {
@@ -268,8 +250,8 @@ fn every_key_format_and_an_encrypted_key_with_openssl_certificates() {
 #[test]
 fn each_failure_is_its_own_error() {
     let dir = TempDir::new("tls-failures");
-    let pki = DevPki::new(&dir.0.join("good")).unwrap();
-    let other = DevPki::new(&dir.0.join("other")).unwrap();
+    let pki = DevPki::new(&dir.join("good")).unwrap();
+    let other = DevPki::new(&dir.join("other")).unwrap();
     let (cert, key) = pki.server("server", &["localhost"]).unwrap();
     let client = pki
         .client("client", &Subject::new().common_name("client"))
@@ -397,7 +379,7 @@ fn each_failure_is_its_own_error() {
     );
 
     // Configuration errors name what is wrong.
-    let missing = dir.0.join("missing.pem");
+    let missing = dir.join("missing.pem");
     assert!(matches!(
         tls::client_config(
             mongodb_auth::ConnectionString::parse(&format!(
@@ -412,7 +394,7 @@ fn each_failure_is_its_own_error() {
             ..
         }))
     ));
-    let only_cert = dir.0.join("only-cert.pem");
+    let only_cert = dir.join("only-cert.pem");
     std::fs::copy(&cert, &only_cert).unwrap();
     assert!(matches!(
         Identity::from_pem_file("tlsCertificateKeyFile", &only_cert, None),
@@ -423,7 +405,7 @@ fn each_failure_is_its_own_error() {
         Err(Error::Tls(TlsError::NoCertificate { .. }))
     ));
     // The server's certificate with the client's key: they do not match.
-    let mismatched = dir.0.join("mismatched.pem");
+    let mismatched = dir.join("mismatched.pem");
     let client_pem = std::fs::read_to_string(&client).unwrap();
     let client_key = &client_pem[client_pem.find("-----BEGIN PRIVATE KEY").unwrap()..];
     std::fs::write(
@@ -440,7 +422,7 @@ fn each_failure_is_its_own_error() {
 #[test]
 fn authenticate_works_on_a_tls_stream_the_caller_opened() {
     let dir = TempDir::new("tls-own-stream");
-    let pki = DevPki::new(&dir.0).unwrap();
+    let pki = DevPki::new(&dir).unwrap();
     let (cert, key) = pki.server("server", &["localhost"]).unwrap();
     let server = TlsServer::start(&cert, &key, &pki.ca_file(), &[]);
     let cs = mongodb_auth::ConnectionString::parse(&format!(
@@ -461,7 +443,7 @@ fn authenticate_works_on_a_tls_stream_the_caller_opened() {
 #[test]
 fn subjects_match_openssl() {
     let dir = TempDir::new("tls-subjects");
-    let ca = OpensslCa::new(&dir.0);
+    let ca = OpensslCa::new(&dir);
     let subjects = [
         "/C=IS/ST=Reykjavik/L=Reykjavik/O=MongoDB/OU=Drivers/CN=client",
         "/CN=a\\, b+c=d/O=x\\;y/OU=quote\"s <and> back\\\\slash",
@@ -472,8 +454,8 @@ fn subjects_match_openssl() {
     for (i, subject) in subjects.iter().enumerate() {
         let name = format!("subject{i}");
         ca.client(&name, subject, "pkcs8", "");
-        let certificate = dir.0.join(format!("{name}.crt"));
-        let expected = openssl::subject_of(&dir.0, &certificate);
+        let certificate = dir.join(format!("{name}.crt"));
+        let expected = openssl::subject_of(&dir, &certificate);
         let pem = std::fs::read(&certificate).unwrap();
         let der = rustls::pki_types::CertificateDer::from_pem_slice(&pem).unwrap();
         assert_eq!(certificate_subject(&der).unwrap(), expected, "{subject}");

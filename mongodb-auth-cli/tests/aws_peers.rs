@@ -363,7 +363,7 @@ fn through_moto(python: &Path) -> Result<(), Failed> {
     }
     // The credential chain against moto's STS: a profile with role_arn (AssumeRole, signed with
     // the source profile's keys) and web identity; each logs in as the role's user.
-    let home = std::env::temp_dir().join(format!("mongodb-auth-moto-home-{}", std::process::id()));
+    let home = mongodb_auth_testkit::TempDir::new("moto-home");
     std::fs::create_dir_all(home.join(".aws")).map_err(|e| e.to_string())?;
     std::fs::write(
         home.join(".aws/credentials"),
@@ -463,7 +463,6 @@ fn through_moto(python: &Path) -> Result<(), Failed> {
             "a login with instance-metadata credentials: {login}"
         ));
     }
-    let _ = std::fs::remove_dir_all(&home);
 
     let log = server.stop();
     if problems.is_empty() {
@@ -601,7 +600,7 @@ fn write_homes(root: &Path) -> Vec<(PathBuf, Vec<&'static str>)> {
 fn chain_agrees_with_boto3(python: &Path) -> Result<(), Failed> {
     use mongodb_auth::aws::chain::{ChainStep, CredentialChain, Source};
     const CASES: usize = 100;
-    let root = std::env::temp_dir().join(format!("mongodb-auth-boto3-{}", std::process::id()));
+    let root = mongodb_auth_testkit::TempDir::new("boto3");
     let homes = write_homes(&root);
     // A container endpoint and an instance-metadata endpoint (IMDSv2) on loopback.
     let endpoints = http::HttpServer::start(Box::new(|method, path, _headers| {
@@ -714,7 +713,6 @@ fn chain_agrees_with_boto3(python: &Path) -> Result<(), Failed> {
             differences.push(format!("{case}\n  ours  {ours}\n  boto3 {theirs}"));
         }
     }
-    let _ = std::fs::remove_dir_all(&root);
     let mut sources: Vec<String> = theirs
         .iter()
         .map(|t| t["method"].as_str().unwrap_or("none").to_owned())

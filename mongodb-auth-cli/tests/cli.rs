@@ -1,5 +1,6 @@
 //! The `mongodb-auth` command: serve, connect (exit statuses and JSON), parse, demo.
 
+use mongodb_auth_testkit::TempDir;
 use mongodb_auth_testkit::http;
 use mongodb_auth_testkit::serve;
 
@@ -30,8 +31,7 @@ fn json(output: &Output) -> Value {
 
 #[test]
 fn serve_reads_users_from_a_file() {
-    let dir = std::env::temp_dir().join(format!("mongodb-auth-users-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = TempDir::new("users");
     let file = dir.join("users");
     std::fs::write(
         &file,
@@ -76,7 +76,6 @@ fn serve_reads_users_from_a_file() {
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(stderr.contains("line 2"), "{stderr}");
     assert!(!stderr.contains("SECRET"), "{stderr}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -304,7 +303,7 @@ fn aws_credentials(vars: &[(&str, &str)], extra: &[&str]) -> Value {
 
 #[test]
 fn aws_credentials_says_where_credentials_came_from() {
-    let home = std::env::temp_dir().join(format!("mongodb-auth-aws-home-{}", std::process::id()));
+    let home = TempDir::new("aws-home");
     std::fs::create_dir_all(home.join(".aws")).unwrap();
     let script = home.join("creds.sh");
     std::fs::write(
@@ -441,7 +440,6 @@ fn aws_credentials_says_where_credentials_came_from() {
         json(&login)["authenticatedUsers"],
         serde_json::json!([{ "user": "arn:aws:iam::123456789012:user/filed", "db": "$external" }])
     );
-    let _ = std::fs::remove_dir_all(&home);
 }
 
 #[test]
@@ -483,8 +481,7 @@ fn aws_credentials_from_container_and_instance_metadata_endpoints() {
             _ => (404, "not found".into()),
         }
     }));
-    let home = std::env::temp_dir().join(format!("mongodb-auth-aws-empty-{}", std::process::id()));
-    std::fs::create_dir_all(&home).unwrap();
+    let home = TempDir::new("aws-empty");
     let token_file = home.join("token");
     std::fs::write(&token_file, "container-token\n").unwrap();
     let base = format!("http://{}", endpoint.address);
@@ -544,7 +541,6 @@ fn aws_credentials_from_container_and_instance_metadata_endpoints() {
     assert_eq!(report["source"], "ec2", "{report}");
     assert_eq!(report["accessKeyId"], "AKIAINSTANCE");
     assert_eq!(report["expiration"], "2099-01-01T00:00:00Z");
-    let _ = std::fs::remove_dir_all(&home);
 }
 
 #[test]
@@ -583,8 +579,7 @@ fn connect_with_mongodb_oidc_environment_test() {
     use std::time::{Duration, SystemTime};
 
     use mongodb_auth_server::devpki::TokenIssuer;
-    let dir = std::env::temp_dir().join(format!("mongodb-auth-cli-oidc-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = TempDir::new("cli-oidc");
     let issuer = TokenIssuer::generate("https://idp.cli.test").unwrap();
     let now = SystemTime::now();
     let until = now + Duration::from_secs(600);
@@ -642,5 +637,4 @@ fn connect_with_mongodb_oidc_environment_test() {
     assert_eq!(json(&refused)["error"]["code"], 18);
     let log = server.stop();
     assert!(log.contains("signature"), "{log}");
-    let _ = std::fs::remove_dir_all(&dir);
 }

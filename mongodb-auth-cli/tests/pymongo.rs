@@ -41,9 +41,7 @@ fn pymongo_oidc(python: &Path) -> Result<(), Failed> {
     use std::time::{Duration, SystemTime};
 
     use mongodb_auth_server::devpki::TokenIssuer;
-    let dir =
-        std::env::temp_dir().join(format!("mongodb-auth-pymongo-oidc-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let dir = mongodb_auth_testkit::TempDir::new("pymongo-oidc");
     let issuer = TokenIssuer::generate("https://idp.pymongo.test").map_err(|e| e.to_string())?;
     let stranger = TokenIssuer::generate("https://idp.pymongo.test").map_err(|e| e.to_string())?;
     let (principal, audience) = ("pymongo-workload", "mongodb-auth-pymongo");
@@ -100,7 +98,6 @@ fn pymongo_oidc(python: &Path) -> Result<(), Failed> {
         .output()
         .map_err(|e| e.to_string())?;
     let log = server.stop();
-    let _ = std::fs::remove_dir_all(&dir);
     let stdout = String::from_utf8_lossy(&output.stdout);
     if !output.status.success() {
         return Err(format!(
@@ -126,7 +123,7 @@ fn pymongo_oidc(python: &Path) -> Result<(), Failed> {
 /// certificates made now by `devpki`.
 fn pymongo_over_tls(python: &Path) -> Result<(), Failed> {
     use mongodb_auth_server::devpki::{DevPki, Subject};
-    let dir = std::env::temp_dir().join(format!("mongodb-auth-pymongo-tls-{}", std::process::id()));
+    let dir = mongodb_auth_testkit::TempDir::new("pymongo-tls");
     let pki = DevPki::new(&dir).map_err(|e| e.to_string())?;
     let (cert, key) = pki
         .server("server", &["localhost", "127.0.0.1"])
@@ -180,7 +177,6 @@ fn pymongo_over_tls(python: &Path) -> Result<(), Failed> {
         .output()
         .map_err(|e| e.to_string())?;
     let log = server.stop();
-    let _ = std::fs::remove_dir_all(&dir);
     let report = String::from_utf8_lossy(&output.stdout);
     if !output.status.success() || !report.contains("0 failure(s)") {
         return Err(format!(

@@ -29,7 +29,7 @@ fn connect(uri: &str, dns: &DnsServer) -> (Option<i32>, Value, String) {
 
 #[test]
 fn the_command_logs_in_through_srv_over_tls() {
-    let dir = std::env::temp_dir().join(format!("mongodb-auth-srv-{}", std::process::id()));
+    let dir = mongodb_auth_testkit::TempDir::new("srv");
     let pki = DevPki::new(&dir).unwrap();
     let (cert, key) = pki
         .server(
@@ -153,5 +153,4 @@ fn the_command_logs_in_through_srv_over_tls() {
         "{message}"
     );
     drop(serve);
-    let _ = std::fs::remove_dir_all(&dir);
 }

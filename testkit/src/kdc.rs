@@ -25,7 +25,7 @@ fn program(name: &str) -> Option<PathBuf> {
 }
 
 pub struct Kdc {
-    pub dir: PathBuf,
+    pub dir: crate::TempDir,
     pub config: PathBuf,
     child: Child,
 }
@@ -34,15 +34,7 @@ impl Kdc {
     /// A realm with the service principals `mongodb/<host>` for each of `service_hosts` (in
     /// `server.keytab`) and the users `(name, password)`.
     pub fn start(service_hosts: &[&str], users: &[(&str, &str)]) -> Kdc {
-        let dir = std::env::temp_dir().join(format!(
-            "mongodb-auth-kdc-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos())
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = crate::TempDir::new("kdc");
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -67,7 +59,7 @@ impl Kdc {
         .unwrap();
         std::fs::write(dir.join("kadm5.acl"), "").unwrap();
         let mut kdc = Kdc {
-            dir: dir.clone(),
+            dir,
             config: config.clone(),
             child: Command::new("true").spawn().unwrap(),
         };
@@ -79,7 +71,7 @@ impl Kdc {
             kdc.kadmin(&format!("addprinc -randkey mongodb/{host}"));
             kdc.kadmin(&format!(
                 "ktadd -k {} mongodb/{host}",
-                dir.join("server.keytab").display()
+                kdc.dir.join("server.keytab").display()
             ));
         }
         for (name, password) in users {
@@ -171,7 +163,6 @@ impl Drop for Kdc {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

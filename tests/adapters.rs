@@ -1,0 +1,322 @@
+//! One table of cases, run against both adapters: TLS, `mongodb+srv`, a refused connection, a
+//! silent server, a trickling one, the next host after a dead one, and a 391 answered by re-authentication. Each
+//! case must come out as the table says in each adapter, and the two must send the same commands
+//! to the same addresses: what they share is the shell, and this is where it shows.
+
+use std::net::{Ipv4Addr, TcpListener};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use mongodb_auth::server::danger::{FailCommand, Misbehavior};
+use mongodb_auth::{AuthMechanism, ErrorKind, ScramVariant};
+use mongodb_auth_io::{ConnectOptions, Event, tls};
+use mongodb_auth_server::ServerConfig;
+use mongodb_auth_server::devpki::DevPki;
+use mongodb_auth_testkit::TempDir;
+use mongodb_auth_testkit::dns::{Answer, DnsServer};
+use mongodb_auth_testkit::embedded::{Adapter, Login, TestServer, options, scram_users};
+
+const SRV_NAME: &str = "cluster.adapters.test";
+const SRV_HOST: &str = "host1.cluster.adapters.test";
+
+/// What the cases run against.
+struct Fixtures {
+    plain: TestServer,
+    tls: TestServer,
+    reauth: TestServer,
+    dns: DnsServer,
+    /// A port nothing listens on.
+    dead_port: u16,
+    /// A listener that accepts (the kernel does) and never answers.
+    silent: TcpListener,
+    /// A server that answers one byte every 50 ms.
+    trickler: std::net::SocketAddr,
+    ca: std::path::PathBuf,
+    _files: TempDir,
+}
+
+fn config() -> ServerConfig {
+    ServerConfig::new(scram_users(&[(
+        "admin",
+        "alice",
+        "pencil",
+        &[ScramVariant::Sha256],
+    )]))
+}
+
+impl Fixtures {
+    fn start() -> Fixtures {
+        let files = TempDir::new("adapters");
+        let pki = DevPki::new(&files).unwrap();
+        let (cert, key) = pki.server("server", &["127.0.0.1", SRV_HOST]).unwrap();
+        let tls =
+            TestServer::start(config().tls(tls::server_config(&cert, &key, None, None).unwrap()));
+        let dns = DnsServer::start(vec![
+            Answer::Srv {
+                name: format!("_mongodb._tcp.{SRV_NAME}"),
+                target: SRV_HOST.into(),
+                port: tls.address().port(),
+            },
+            Answer::Txt {
+                name: SRV_NAME.into(),
+                strings: vec!["authSource=admin".into()],
+            },
+            Answer::A {
+                name: SRV_HOST.into(),
+                ip: Ipv4Addr::LOCALHOST,
+            },
+        ]);
+        let dead_port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        Fixtures {
+            plain: TestServer::start(config()),
+            tls,
+            reauth: TestServer::start(config()),
+            dns,
+            dead_port,
+            silent: TcpListener::bind("127.0.0.1:0").unwrap(),
+            trickler: trickler(),
+            ca: pki.ca_file(),
+            _files: files,
+        }
+    }
+
+    /// Arms the next `connectionStatus` of the re-authentication server with a 391, once.
+    fn arm_391(&self) {
+        self.reauth
+            .server()
+            .dangerous()
+            .misbehave(Some(Misbehavior::FailCommand(
+                FailCommand::new(["connectionStatus"], 391).times(1),
+            )));
+    }
+}
+
+/// A server that reads a request and then answers a byte every 50 ms, for two connections (one
+/// per adapter), each for two seconds at most.
+fn trickler() -> std::net::SocketAddr {
+    use std::io::{Read, Write};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for _ in Adapter::BOTH {
+            let Ok((mut socket, _)) = listener.accept() else {
+                return;
+            };
+            let mut request = [0u8; 1024];
+            let _ = socket.read(&mut request);
+            for _ in 0..40 {
+                if socket.write_all(&[0]).is_err() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    });
+    address
+}
+
+/// How a case must come out.
+#[derive(Debug)]
+enum Expect {
+    /// Logged in as alice with SCRAM-SHA-256; over TLS or not; after this many
+    /// re-authentications.
+    LoggedIn { tls: bool, reauthentications: u32 },
+    /// Failed with an error of this kind.
+    Fails(ErrorKind),
+}
+
+struct Case {
+    name: &'static str,
+    uri: String,
+    options: ConnectOptions,
+    expect: Expect,
+    /// Run before each adapter's turn.
+    before: fn(&Fixtures),
+}
+
+fn cases(f: &Fixtures) -> Vec<Case> {
+    let ca = f.ca.display();
+    let tls = f.tls.address();
+    let mut srv = options();
+    srv.dns_server = Some(f.dns.address);
+    let mut short_read = options();
+    short_read.read_timeout = Duration::from_millis(300);
+    let nothing = |_: &Fixtures| {};
+    vec![
+        Case {
+            name: "TLS with the server's CA",
+            uri: format!("mongodb://alice:pencil@{tls}/?tls=true&tlsCAFile={ca}"),
+            options: options(),
+            expect: Expect::LoggedIn {
+                tls: true,
+                reauthentications: 0,
+            },
+            before: nothing,
+        },
+        Case {
+            name: "TLS refused: the server's CA is not trusted",
+            uri: format!("mongodb://alice:pencil@{tls}/?tls=true"),
+            options: options(),
+            expect: Expect::Fails(ErrorKind::Tls),
+            before: nothing,
+        },
+        Case {
+            name: "mongodb+srv: SRV, TXT and A from the DNS server, TLS by default",
+            uri: format!("mongodb+srv://alice:pencil@{SRV_NAME}/?tlsCAFile={ca}"),
+            options: srv.clone(),
+            expect: Expect::LoggedIn {
+                tls: true,
+                reauthentications: 0,
+            },
+            before: nothing,
+        },
+        Case {
+            name: "mongodb+srv: a name with no SRV record",
+            uri: "mongodb+srv://alice:pencil@missing.adapters.test/".into(),
+            options: srv,
+            expect: Expect::Fails(ErrorKind::Dns),
+            before: nothing,
+        },
+        Case {
+            name: "refused",
+            uri: format!("mongodb://alice:pencil@127.0.0.1:{}/", f.dead_port),
+            options: options(),
+            expect: Expect::Fails(ErrorKind::Io),
+            before: nothing,
+        },
+        Case {
+            name: "a server that never answers: the read times out",
+            uri: format!("mongodb://alice:pencil@{}/", f.silent.local_addr().unwrap()),
+            options: short_read.clone(),
+            expect: Expect::Fails(ErrorKind::Timeout),
+            before: nothing,
+        },
+        Case {
+            name: "a server that trickles its reply: the whole reply must arrive in time",
+            uri: format!("mongodb://alice:pencil@{}/", f.trickler),
+            options: short_read.clone(),
+            expect: Expect::Fails(ErrorKind::Timeout),
+            before: nothing,
+        },
+        Case {
+            name: "the next host after a refused one",
+            uri: format!(
+                "mongodb://alice:pencil@127.0.0.1:{},{}/",
+                f.dead_port,
+                f.plain.address()
+            ),
+            options: options(),
+            expect: Expect::LoggedIn {
+                tls: false,
+                reauthentications: 0,
+            },
+            before: nothing,
+        },
+        Case {
+            name: "391: logs in again on the same connection and runs the command again",
+            uri: f.reauth.uri("alice:pencil@", ""),
+            options: options(),
+            expect: Expect::LoggedIn {
+                tls: false,
+                reauthentications: 1,
+            },
+            before: Fixtures::arm_391,
+        },
+        Case {
+            name: "a wrong password",
+            uri: f.plain.uri("alice:pen@", ""),
+            options: options(),
+            expect: Expect::Fails(ErrorKind::AuthenticationFailed),
+            before: nothing,
+        },
+    ]
+}
+
+/// What an adapter did: the addresses it connected to and the commands it sent, in order.
+type Trace = Vec<String>;
+
+fn run(f: &Fixtures, case: &Case, adapter: Adapter) -> (Result<Login, mongodb_auth::Error>, Trace) {
+    (case.before)(f);
+    let trace = Arc::new(Mutex::new(Vec::new()));
+    let sink = trace.clone();
+    let options = case.options.clone().observe(move |event| {
+        let line = match event {
+            Event::Connected { address } => format!("connect {address}"),
+            Event::TlsEstablished { .. } => "tls".to_owned(),
+            Event::Sent { command, db, .. } => format!("send {command} {db}"),
+            Event::Reauthenticating { command } => format!("391 on {command}"),
+            _ => return,
+        };
+        sink.lock().unwrap().push(line);
+    });
+    let result = adapter.login(f.plain.runtime(), &case.uri, options);
+    let trace = trace.lock().unwrap().clone();
+    (result, trace)
+}
+
+#[test]
+fn both_adapters_meet_each_case_of_the_table_and_agree() {
+    let f = Fixtures::start();
+    for case in cases(&f) {
+        let mut traces = Vec::new();
+        for adapter in Adapter::BOTH {
+            let context = format!("{adapter:?}: {}", case.name);
+            let (result, trace) = run(&f, &case, adapter);
+            match (&case.expect, result) {
+                (
+                    Expect::LoggedIn {
+                        tls,
+                        reauthentications,
+                    },
+                    Ok(login),
+                ) => {
+                    assert_eq!(
+                        login.users,
+                        [("alice".to_owned(), "admin".to_owned())],
+                        "{context}"
+                    );
+                    assert_eq!(
+                        login.outcome.mechanism,
+                        Some(AuthMechanism::ScramSha256),
+                        "{context}"
+                    );
+                    assert_eq!(login.tls.is_some(), *tls, "{context}");
+                    assert_eq!(login.reauthentications, *reauthentications, "{context}");
+                }
+                (Expect::Fails(kind), Err(error)) => {
+                    assert_eq!(error.kind(), *kind, "{context}: {error}");
+                }
+                (expect, result) => panic!("{context}: expected {expect:?}, got {result:?}"),
+            }
+            traces.push(trace);
+        }
+        assert_eq!(
+            traces[0], traces[1],
+            "{}: the adapters went different ways",
+            case.name
+        );
+    }
+}
+
+#[test]
+fn the_next_host_case_connects_only_to_the_live_one() {
+    let f = Fixtures::start();
+    let case = cases(&f)
+        .into_iter()
+        .find(|case| case.name.starts_with("the next host"))
+        .unwrap();
+    for adapter in Adapter::BOTH {
+        let (result, trace) = run(&f, &case, adapter);
+        result.unwrap();
+        let connects: Vec<_> = trace.iter().filter(|l| l.starts_with("connect")).collect();
+        assert_eq!(
+            connects,
+            [&format!("connect {}", f.plain.address())],
+            "{adapter:?}"
+        );
+    }
+}
