@@ -447,7 +447,7 @@ impl CredentialOptions {
     }
 
     /// MONGODB-OIDC: the tokens come from a callback of `flow`, which the caller gives the
-    /// authenticator ([`AuthOptions::oidc_callback`](crate::AuthOptions::oidc_callback)): a
+    /// authenticator (`AuthOptions::oidc_callback`, feature `oidc`): a
     /// machine callback (the spec's `OIDC_CALLBACK`, rule L19) or a human one
     /// (`OIDC_HUMAN_CALLBACK`, which may have a person log in and returns refresh tokens, rule
     /// L20). It replaces `ENVIRONMENT`, which must not be set with it.

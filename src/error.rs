@@ -120,10 +120,10 @@ pub enum Error {
         state: &'static str,
     },
 
-    /// [`Authenticator::handle_key`](crate::Authenticator::handle_key) was given keys that the
+    /// [`Authenticator::handle_job`](crate::Authenticator::handle_job) was given keys that the
     /// derivation it asked for did not produce (another connection's job, another password).
     #[error(
-        "handle_key was given keys from another key derivation than the one this authenticator asked for"
+        "handle_job was given keys from another key derivation than the one this authenticator asked for"
     )]
     ForeignKeys,
 

@@ -32,6 +32,42 @@
 //! | `mongodb-auth-io` | the blocking and tokio adapters: TCP, TLS (rustls), DNS (hickory), HTTP, processes, Kerberos |
 //! | **`mongodb-auth`** (this crate) | everything below, without I/O |
 //!
+//! # What a driver uses
+//!
+//! A driver with its own sockets, framing and runtime needs these, and nothing else:
+//!
+//! - **Configuration.** [`ConnectionString`] (`mongodb://` and `mongodb+srv://`; for the latter,
+//!   [`SrvQuery`], [`SrvRecord`] and [`TxtRecord`] carry the lookups the driver does),
+//!   [`CredentialOptions`] for what is set in code, and the validated [`Credential`] with its
+//!   [`AuthMechanism`] and [`MechanismProperties`]. Passwords and tokens are [`Secret`]s.
+//! - **The login.** [`AuthOptions`] (one per client, `Clone + Send + Sync`, cloned into each
+//!   connection) and an [`Authenticator`] per connection: its `hello` fields, then a [`Step`]
+//!   per reply until [`Outcome`]. A step is a [`Command`] to send (BSON bytes, for any `bson`
+//!   version), a [`Job`] to run and hand back as [`JobOutput`], an [`Ask`](ask::Ask) to answer
+//!   with an [`Answer`](ask::Answer), or a [`CallbackRequest`] to run on the driver's
+//!   [`Runtime`](callback::Runtime) and hand back as [`CallbackOutput`]. The loop is in
+//!   [`handshake`]'s example.
+//! - **What connections share.** [`ScramKeyCache`], and with features `oidc` and `aws`:
+//!   `oidc::OidcClient` with the caller's `oidc::Callback` returning `oidc::Token`s, and
+//!   `aws::CredentialCache` with an optional `aws::CredentialProvider` returning
+//!   `aws::Credentials`.
+//! - **Errors.** [`Error`] and [`ErrorKind`] ([`Error::kind`] says whether a retry may help;
+//!   [`Error::has_label`] reads the server's labels); [`error::REAUTHENTICATION_REQUIRED`] (391)
+//!   is the code after which the driver runs the same authenticator again.
+//! - **What it replaces, if it wants to.** [`environment::Environment`] and
+//!   [`environment::Clock`] (variables and time), [`random::SecureRandom`], and for GSSAPI a
+//!   [`gssapi::GssProvider`].
+//!
+//! # What a tool uses
+//!
+//! Everything else is for tools, tests and proxies: [`wire`] (framing of whole messages),
+//! [`command`] (building and checking commands and replies), the mechanisms' own machines
+//! ([`scram::ScramClient`], [`plain`], [`x509`], `aws::ClientFirst` and the credential chain
+//! `aws::CredentialChain` that says where credentials come from, the OIDC flows), the
+//! connection-string details of [`uri`] (each option, warnings), and with feature `server` the
+//! server side of every conversation (`server::Session`, `server::UserStore`), which the
+//! embedded server of `mongodb-auth-server` runs and a proxy can embed the same way.
+//!
 //! Inside this crate, from the bottom (each layer uses only those below it):
 //!
 //! | layer | modules |
@@ -39,7 +75,7 @@
 //! | server side of the conversations (feature `server`) | `server` |
 //! | negotiation, speculative auth, SASL flow, re-authentication | [`handshake`] |
 //! | mechanisms | [`scram`], [`plain`], [`x509`], `aws`, `oidc`, [`gssapi`] |
-//! | what the machines ask their callers (files, processes, HTTP, DNS) | [`ask`] |
+//! | what the machines ask their callers (files, processes, HTTP, DNS), and run of theirs | [`ask`], [`callback`] |
 //! | one command, one message | [`command`], [`wire`] |
 //! | connection strings and credentials | [`uri`], [`credential`] |
 //! | foundations | [`error`], [`Secret`], [`random`], [`environment`] (variables, clock) |

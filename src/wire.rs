@@ -155,7 +155,7 @@ pub fn encode_command(command: &Command, request_id: i32) -> Result<Zeroizing<Ve
 }
 
 /// An OP_MSG whose body is `document` as given (a reply, or a command that already has `$db`).
-pub fn encode_op_msg(
+pub(crate) fn encode_op_msg(
     document_bytes: &[u8],
     request_id: i32,
     response_to: i32,
@@ -180,7 +180,10 @@ pub fn encode_reply(
 
 /// The legacy opening of a connection: `hello_document` (normally `{isMaster: 1, helloOk: true,
 /// ...}`) as an OP_QUERY against `admin.$cmd`.
-pub fn encode_legacy_hello(hello_document: &[u8], request_id: i32) -> Result<Zeroizing<Vec<u8>>> {
+pub(crate) fn encode_legacy_hello(
+    hello_document: &[u8],
+    request_id: i32,
+) -> Result<Zeroizing<Vec<u8>>> {
     document(hello_document)?;
     let mut out = Zeroizing::new(Vec::with_capacity(HEADER_LEN + 20 + hello_document.len()));
     header(&mut out, request_id, 0, OP_QUERY);
@@ -523,7 +526,7 @@ fn parse_op_query(message: &[u8], parsed: &mut Message) -> Result<()> {
 }
 
 /// The `$db` of a command document, as a server reads it.
-pub fn command_database(body: &[u8]) -> Option<String> {
+pub(crate) fn command_database(body: &[u8]) -> Option<String> {
     match RawDocument::from_bytes(body).ok()?.get("$db") {
         Ok(Some(bson::RawBsonRef::String(db))) => Some(db.to_owned()),
         _ => None,

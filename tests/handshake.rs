@@ -711,7 +711,7 @@ fn an_unknown_step_becomes_an_error_not_a_panic() {
 fn cached_aws_credentials_win_over_a_later_environment_and_go_when_refused() {
     use std::time::{Duration, SystemTime};
 
-    use mongodb_auth::aws::chain::Source;
+    use mongodb_auth::aws::Source;
     use mongodb_auth::aws::{CredentialCache, Credentials};
     use mongodb_auth::environment::{FixedClock, MapEnvironment};
 

@@ -6,7 +6,8 @@
 use std::time::{Duration, SystemTime};
 
 use libfuzzer_sys::fuzz_target;
-use mongodb_auth::server::aws::{LocalSts, read_client_final};
+use mongodb_auth::fuzzing::read_client_final;
+use mongodb_auth::server::aws::LocalSts;
 use mongodb_auth::Secret;
 
 fuzz_target!(|data: &[u8]| {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use libfuzzer_sys::fuzz_target;
 use mongodb_auth::ask::Ask;
-use mongodb_auth::aws::chain::{ChainStep, CredentialChain};
+use mongodb_auth::aws::{ChainStep, CredentialChain};
 use mongodb_auth::fuzzing::AwsIni as Ini;
 use mongodb_auth::environment::MapEnvironment;
 

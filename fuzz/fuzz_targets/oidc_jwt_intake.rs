@@ -7,7 +7,8 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use libfuzzer_sys::fuzz_target;
-use mongodb_auth::server::oidc::{ClientStep, OidcSettings, read_client_step};
+use mongodb_auth::fuzzing::{ClientStep, read_client_step};
+use mongodb_auth::server::oidc::OidcSettings;
 use mongodb_auth_server::jwks::Jwks;
 
 /// The public key of RFC 7515's ES256 example; its private key is not in this program.

@@ -9,7 +9,7 @@ use libfuzzer_sys::fuzz_target;
 use mongodb_auth::random;
 use mongodb_auth::scram::{ScramClient, ScramKeyCache, ScramVariant};
 use mongodb_auth::server::StoredCredential;
-use mongodb_auth::server::scram::receive_client_first;
+use mongodb_auth::fuzzing::receive_client_first;
 use mongodb_auth::Secret;
 
 const CLIENT_FIRST: &[u8] = b"n,,n=user,r=fuzzclientnonce";

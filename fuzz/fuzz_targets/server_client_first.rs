@@ -6,7 +6,7 @@
 use libfuzzer_sys::fuzz_target;
 use mongodb_auth::random;
 use mongodb_auth::scram::ScramVariant;
-use mongodb_auth::server::scram::receive_client_first;
+use mongodb_auth::fuzzing::receive_client_first;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(first) = receive_client_first(data) else {

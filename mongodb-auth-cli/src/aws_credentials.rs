@@ -14,7 +14,7 @@ pub(crate) fn aws_credentials(
     uri: Option<&str>,
 ) -> ExitCode {
     use mongodb_auth::aws::Credentials;
-    use mongodb_auth::aws::chain::{ChainStep, CredentialChain};
+    use mongodb_auth::aws::{ChainStep, CredentialChain};
     use mongodb_auth::environment::SystemEnvironment;
     let mut chain = CredentialChain::new(Arc::new(SystemEnvironment));
     if let Some(profile) = profile {
@@ -48,7 +48,7 @@ pub(crate) fn aws_credentials(
             let credentials = &resolved.credentials;
             let expiration = credentials
                 .expiration()
-                .map(mongodb_auth::aws::time::format_rfc3339);
+                .map(mongodb_auth::aws::format_rfc3339);
             let tried: Vec<Value> = resolved
                 .tried
                 .iter()

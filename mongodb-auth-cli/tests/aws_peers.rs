@@ -598,7 +598,7 @@ fn write_homes(root: &Path) -> Vec<(PathBuf, Vec<&'static str>)> {
 }
 
 fn chain_agrees_with_boto3(python: &Path) -> Result<(), Failed> {
-    use mongodb_auth::aws::chain::{ChainStep, CredentialChain, Source};
+    use mongodb_auth::aws::{ChainStep, CredentialChain, Source};
     const CASES: usize = 100;
     let root = mongodb_auth_testkit::TempDir::new("boto3");
     let homes = write_homes(&root);

@@ -1,7 +1,4 @@
-//! The MONGODB-AWS credential cache of rules K10, K15 and K16: credentials that expire, kept while
-//! more than five minutes from expiry, shared by every connection of a client, cleared when a
-//! login with them fails. Environment and explicit credentials are never cached. No lock is held
-//! while credentials are fetched: the cache is read before and written after.
+//! The credential cache (see [`CredentialCache`]).
 
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
@@ -12,7 +9,12 @@ use super::chain::Source;
 /// How long before expiry cached credentials stop being used.
 pub const REFRESH_WINDOW: Duration = Duration::from_secs(5 * 60);
 
-/// A shared cache of one set of credentials (wrap it in an `Arc`).
+/// The MONGODB-AWS credential cache of rules K10, K15 and K16: credentials that expire, kept while
+/// more than five minutes from expiry, shared by every connection of a client, cleared when a
+/// login with them fails. Environment and explicit credentials are never cached. No lock is held
+/// while credentials are fetched: the cache is read before and written after.
+///
+/// Wrap it in an `Arc` to share it.
 #[derive(Debug, Default)]
 pub struct CredentialCache {
     entry: Mutex<Option<(Credentials, Source)>>,

@@ -1,46 +1,4 @@
-//! Where MONGODB-AWS credentials come from, in the order boto3 (and so PyMongo) tries them, as a
-//! machine that does no I/O: it reads environment variables through [`Environment`] and asks its
-//! caller for the rest ([`Ask`]: a file, a process run, an HTTP exchange), each source recorded
-//! as tried.
-//!
-//! ```
-//! use mongodb_auth::ask::Ask;
-//! use mongodb_auth::aws::chain::{ChainStep, CredentialChain, Source};
-//! use mongodb_auth::environment::MapEnvironment;
-//!
-//! let env = MapEnvironment::from([("HOME", "/home/ada")]);
-//! let mut chain = CredentialChain::new(std::sync::Arc::new(env));
-//! let mut step = chain.step()?;
-//! let resolved = loop {
-//!     step = match step {
-//!         ChainStep::Ask(Ask::ReadFile(file)) if file.path().ends_with(".aws/credentials") => {
-//!             chain.answer(file.answer(Some(b"[default]\naws_access_key_id = AKID\naws_secret_access_key = s\n".to_vec().into())))?
-//!         }
-//!         ChainStep::Ask(Ask::ReadFile(file)) => chain.answer(file.answer(None))?,
-//!         ChainStep::Done(resolved) => break resolved,
-//!         other => panic!("unexpected {other:?}"),
-//!     };
-//! };
-//! assert_eq!(resolved.source, Source::SharedCredentialsFile);
-//! assert_eq!(resolved.credentials.access_key_id(), "AKID");
-//! # Ok::<(), mongodb_auth::Error>(())
-//! ```
-//!
-//! Sources, in order: a custom provider; explicit credentials (the connection string); the
-//! environment (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, or the legacy
-//! `AWS_SECURITY_TOKEN`); a profile's `role_arn` (a signed STS `AssumeRole`, its source a
-//! `source_profile` chain or a `credential_source`); web identity (`AssumeRoleWithWebIdentity`);
-//! an SSO profile (not resolved, and said so: use `credential_process` or a custom provider); the
-//! shared credentials file; `credential_process`; the config file; containers (ECS, full URIs);
-//! EC2 instance metadata (IMDSv2). The profile is `AWS_DEFAULT_PROFILE`, else `AWS_PROFILE`, else
-//! `default`; STS is global unless `AWS_STS_REGIONAL_ENDPOINTS=regional` with a region, and
-//! `AWS_ENDPOINT_URL_STS`, `AWS_ENDPOINT_URL` and `AWS_EC2_METADATA_SERVICE_ENDPOINT` override
-//! the endpoints.
-//!
-//! The machine is straight-line code run again from the start with the answers given so far,
-//! which is how it waits for its caller without a hand-written state per source. Each answer
-//! is recorded with the ask it answers, and a run that asks something else at that point (the
-//! environment changed between two steps) is an error, never an answer to the wrong ask.
+//! The credential chain (see [`CredentialChain`]).
 
 use std::fmt;
 use std::path::PathBuf;
@@ -140,7 +98,49 @@ pub struct Resolved {
     pub tried: Vec<Tried>,
 }
 
-/// The credential chain of one resolution.
+/// Where MONGODB-AWS credentials come from, in the order boto3 (and so PyMongo) tries them, as a
+/// machine that does no I/O: it reads environment variables through [`Environment`] and asks its
+/// caller for the rest ([`Ask`]: a file, a process run, an HTTP exchange), each source recorded
+/// as tried.
+///
+/// ```
+/// use mongodb_auth::ask::Ask;
+/// use mongodb_auth::aws::{ChainStep, CredentialChain, Source};
+/// use mongodb_auth::environment::MapEnvironment;
+///
+/// let env = MapEnvironment::from([("HOME", "/home/ada")]);
+/// let mut chain = CredentialChain::new(std::sync::Arc::new(env));
+/// let mut step = chain.step()?;
+/// let resolved = loop {
+///     step = match step {
+///         ChainStep::Ask(Ask::ReadFile(file)) if file.path().ends_with(".aws/credentials") => {
+///             chain.answer(file.answer(Some(b"[default]\naws_access_key_id = AKID\naws_secret_access_key = s\n".to_vec().into())))?
+///         }
+///         ChainStep::Ask(Ask::ReadFile(file)) => chain.answer(file.answer(None))?,
+///         ChainStep::Done(resolved) => break resolved,
+///         other => panic!("unexpected {other:?}"),
+///     };
+/// };
+/// assert_eq!(resolved.source, Source::SharedCredentialsFile);
+/// assert_eq!(resolved.credentials.access_key_id(), "AKID");
+/// # Ok::<(), mongodb_auth::Error>(())
+/// ```
+///
+/// Sources, in order: a custom provider; explicit credentials (the connection string); the
+/// environment (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, or the legacy
+/// `AWS_SECURITY_TOKEN`); a profile's `role_arn` (a signed STS `AssumeRole`, its source a
+/// `source_profile` chain or a `credential_source`); web identity (`AssumeRoleWithWebIdentity`);
+/// an SSO profile (not resolved, and said so: use `credential_process` or a custom provider); the
+/// shared credentials file; `credential_process`; the config file; containers (ECS, full URIs);
+/// EC2 instance metadata (IMDSv2). The profile is `AWS_DEFAULT_PROFILE`, else `AWS_PROFILE`, else
+/// `default`; STS is global unless `AWS_STS_REGIONAL_ENDPOINTS=regional` with a region, and
+/// `AWS_ENDPOINT_URL_STS`, `AWS_ENDPOINT_URL` and `AWS_EC2_METADATA_SERVICE_ENDPOINT` override
+/// the endpoints.
+///
+/// The machine is straight-line code run again from the start with the answers given so far,
+/// which is how it waits for its caller without a hand-written state per source. Each answer
+/// is recorded with the ask it answers, and a run that asks something else at that point (the
+/// environment changed between two steps) is an error, never an answer to the wrong ask.
 pub struct CredentialChain {
     env: Arc<dyn Environment>,
     clock: Arc<dyn Clock>,

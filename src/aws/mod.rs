@@ -29,14 +29,14 @@
 //! # Ok::<(), mongodb_auth::Error>(())
 //! ```
 
-pub mod cache;
-pub mod chain;
+mod cache;
+mod chain;
 pub(crate) mod ini;
 pub(crate) mod json;
 mod provider;
-pub mod request;
+pub(crate) mod request;
 pub(crate) mod sts;
-pub mod time;
+pub(crate) mod time;
 
 use std::fmt;
 use std::time::SystemTime;
@@ -52,10 +52,11 @@ use crate::error::{AwsError, Result};
 use crate::random::SecureRandom;
 use crate::secret::Secret;
 
-pub use cache::CredentialCache;
-pub use chain::CredentialChain;
+pub use cache::{CredentialCache, REFRESH_WINDOW};
+pub use chain::{ChainStep, CredentialChain, Resolved, Source, Tried};
 pub use provider::{CredentialProvider, ProviderOutput, ProviderRequest};
-pub use request::{GET_CALLER_IDENTITY, SignedRequest};
+pub use request::SignedRequest;
+pub use time::format_rfc3339;
 
 /// The mechanism name on the wire.
 pub const MECHANISM: &str = "MONGODB-AWS";

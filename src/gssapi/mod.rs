@@ -6,9 +6,9 @@
 //! The GSS context itself is behind [`GssContext`], made by a [`GssProvider`]: the system's
 //! Kerberos (`mongodb-auth-io` with its feature `gssapi`), or a scripted one in tests. Every call into the
 //! context may block (it talks to the KDC), so the [`Authenticator`](crate::Authenticator) hands
-//! it out as a [`GssJob`] in [`Step::Gssapi`](crate::Step::Gssapi), which the caller runs (on a
-//! blocking pool in async code) and returns with
-//! [`handle_gssapi`](crate::Authenticator::handle_gssapi).
+//! it out as a job ([`Step::Job`](crate::Step::Job) holding a [`GssJob`]), which the caller runs
+//! (on a blocking pool in async code) and returns with
+//! [`handle_job`](crate::Authenticator::handle_job).
 //!
 //! The service principal is `SERVICE_NAME@host` (host-based, default service `mongodb`), or
 //! `SERVICE_NAME/host@SERVICE_REALM` when a realm is given; the host is `SERVICE_HOST`, else the
@@ -167,7 +167,7 @@ pub fn read_security_layer_choice(unwrapped: &[u8]) -> std::result::Result<&str,
 }
 
 /// Work on the GSS context, which may block: run it (inline, or on a blocking pool) and pass
-/// the result to [`Authenticator::handle_gssapi`](crate::Authenticator::handle_gssapi).
+/// the result to [`Authenticator::handle_job`](crate::Authenticator::handle_job).
 pub struct GssJob {
     pub(crate) work: Work,
 }

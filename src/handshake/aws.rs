@@ -7,7 +7,7 @@ use bson::RawDocument;
 use super::conversation::{Action, Context, Conversation};
 use super::requests::{CallbackOutput, CallbackRequest, Output, Request};
 use crate::ask::Answer;
-use crate::aws::chain::ChainStep;
+use crate::aws::ChainStep;
 use crate::aws::{ClientFirst, CredentialChain, Credentials, MECHANISM};
 use crate::error::{Error, Result};
 

@@ -33,10 +33,17 @@
 //! assert_eq!(client.callback_calls(), 1);
 //! # Ok(()) }
 //! ```
+//!
+//! The credential says which flow its callback serves (the spec's `OIDC_CALLBACK` and
+//! `OIDC_HUMAN_CALLBACK` properties,
+//! [`CredentialOptions::oidc_callback`](crate::CredentialOptions::oidc_callback)); the callback
+//! itself ([`Callback`]: what it is given, [`CallbackContext`], and returns, [`Token`], rules
+//! L11 and L13) goes in the options the caller passes
+//! ([`AuthOptions::oidc_callback`](crate::AuthOptions::oidc_callback)).
 
 mod builtin;
 mod cache;
-pub mod callback;
+mod callback;
 
 use std::time::Duration;
 
@@ -80,7 +87,7 @@ pub const DEFAULT_ALLOWED_HOSTS: [&str; 8] = [
 const MAX_IDP_INFO_SIZE: usize = 16 * 1024;
 
 /// The `JwtStepRequest` payload, `{jwt: <token>}` (rule L14), in a buffer wiped when dropped.
-pub fn jwt_payload(access_token: &Secret) -> Zeroizing<Vec<u8>> {
+pub(crate) fn jwt_payload(access_token: &Secret) -> Zeroizing<Vec<u8>> {
     let token = access_token.expose();
     // Built at its final size, so no reallocation leaves a copy of the token behind.
     let mut document = crate::command::document_with_capacity(16 + token.len());
@@ -89,7 +96,7 @@ pub fn jwt_payload(access_token: &Secret) -> Zeroizing<Vec<u8>> {
 }
 
 /// The `PrincipalStepRequest` payload, `{n: <username>}`, or `{}` without a username (rule L15).
-pub fn principal_payload(username: Option<&str>) -> Vec<u8> {
+pub(crate) fn principal_payload(username: Option<&str>) -> Vec<u8> {
     let mut document = RawDocumentBuf::new();
     if let Some(name) = username {
         document.append(cstr!("n"), name);
@@ -138,7 +145,7 @@ impl IdpInfo {
 
 /// Whether `host` (a name or an IP address, no port) matches one of `patterns` (rule L6): exactly
 /// (ASCII case aside), or, for a pattern `*.suffix`, as a subdomain of `suffix` at any depth.
-pub fn host_allowed<S: AsRef<str>>(host: &str, patterns: &[S]) -> bool {
+pub(crate) fn host_allowed<S: AsRef<str>>(host: &str, patterns: &[S]) -> bool {
     let host = host
         .strip_prefix('[')
         .and_then(|h| h.strip_suffix(']'))

@@ -203,7 +203,7 @@ pub fn user_of_arn(arn: &str) -> String {
 }
 
 /// STS's answer to a forwarded request: the caller's ARN, or why not.
-pub fn sts_reply(status: u16, body: &str) -> std::result::Result<String, String> {
+pub(crate) fn sts_reply(status: u16, body: &str) -> std::result::Result<String, String> {
     match (status, xml_element(body, "Arn")) {
         (200, Some(arn)) => Ok(arn.to_owned()),
         (200, None) => Err("STS's reply has no Arn".into()),

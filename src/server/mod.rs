@@ -1,8 +1,8 @@
 //! The server side of the conversations (feature `server`), without I/O: what the embedded
 //! server of `mongodb-auth-server` verifies, and what a proxy can embed the same way.
 //!
-//! [`StoredCredential`] and [`User`] hold SCRAM verifiers (never passwords), [`scram`] is the
-//! server side of SCRAM, and [`Session`] turns one connection's commands into replies.
+//! [`StoredCredential`] and [`User`] hold SCRAM verifiers (never passwords), and [`Session`]
+//! turns one connection's commands into replies.
 //!
 //! A session answers `hello`/`isMaster` (OP_MSG, and OP_QUERY for the legacy handshake) as a
 //! MongoDB 7.0 standalone, `saslStart`/`saslContinue` (SCRAM-SHA-1, SCRAM-SHA-256, PLAIN) with
@@ -22,14 +22,21 @@ mod job;
 #[cfg(feature = "oidc")]
 pub mod oidc;
 mod plain;
-pub mod scram;
+mod scram;
 mod session;
 mod users;
 mod x509;
 
 /// What the fuzz targets reach of the server (see `crate::fuzzing`).
 pub(crate) mod fuzzing {
+    #[cfg(feature = "aws")]
+    pub use super::aws::{ClientRequest, read_client_final};
+    #[cfg(feature = "oidc")]
+    pub use super::oidc::{ClientStep, read_client_step};
     pub use super::plain::split_plain_payload;
+    pub use super::scram::{
+        AwaitingClientFinal, ClientFirstMessage, Refusal, receive_client_first,
+    };
     pub use super::session::settle_inline;
 }
 

@@ -282,7 +282,7 @@ impl OidcSettings {
 
 /// Checks `token` against each provider of `providers` in turn: the principal of the first that
 /// accepts it, or the first provider's reason.
-pub fn verify_with_any(
+pub(crate) fn verify_with_any(
     providers: &[OidcSettings],
     token: &str,
     now: SystemTime,
@@ -301,7 +301,7 @@ pub fn verify_with_any(
 
 /// The provider (its index) that answers a principal step: the only one, or the one that
 /// serves the username.
-pub fn provider_for(providers: &[OidcSettings], username: Option<&str>) -> Option<usize> {
+pub(crate) fn provider_for(providers: &[OidcSettings], username: Option<&str>) -> Option<usize> {
     match (providers, username) {
         ([_], _) => Some(0),
         (providers, Some(name)) => providers.iter().position(|p| p.serves(name)),

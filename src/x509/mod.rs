@@ -1,6 +1,6 @@
 //! MONGODB-X509: the TLS client certificate is the identity; the conversation is one
 //! `authenticate` command to `$external` (rules H1-H3). The certificate itself belongs to the
-//! TLS layer of the adapters; with feature `x509-subject`, [`certificate_subject`] derives the user name
+//! TLS layer of the adapters; with feature `x509-subject`, `certificate_subject` derives the user name
 //! from it as the server does.
 
 use bson::{RawDocumentBuf, rawdoc};
