@@ -526,6 +526,7 @@ fn parse_op_query(message: &[u8], parsed: &mut Message) -> Result<()> {
 }
 
 /// The `$db` of a command document, as a server reads it.
+#[cfg(any(test, feature = "server"))]
 pub(crate) fn command_database(body: &[u8]) -> Option<String> {
     match RawDocument::from_bytes(body).ok()?.get("$db") {
         Ok(Some(bson::RawBsonRef::String(db))) => Some(db.to_owned()),

@@ -13,6 +13,7 @@ use crate::error::AwsError;
 pub const GET_CALLER_IDENTITY: &str = "Action=GetCallerIdentity&Version=2011-06-15";
 
 /// The headers that must be signed (rule K4), lower-case, `x-amz-security-token` aside.
+#[cfg(any(test, feature = "server"))]
 pub const REQUIRED_SIGNED_HEADERS: [&str; 6] = [
     "content-length",
     "content-type",
@@ -200,7 +201,8 @@ pub(crate) fn sign_sts_post(
         .collect())
 }
 
-/// The parts of a SigV4 `Authorization` header.
+/// The parts of a SigV4 `Authorization` header, which the server side reads.
+#[cfg(any(test, feature = "server"))]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Authorization<'a> {
     /// The access key id of `Credential=`.
@@ -217,6 +219,7 @@ pub struct Authorization<'a> {
     pub signature: &'a str,
 }
 
+#[cfg(any(test, feature = "server"))]
 impl<'a> Authorization<'a> {
     /// Parses `AWS4-HMAC-SHA256 Credential=AKID/DATE/REGION/SERVICE/aws4_request,
     /// SignedHeaders=a;b;c, Signature=HEX`.

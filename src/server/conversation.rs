@@ -35,6 +35,7 @@ pub(crate) enum Verdict {
     /// Run this job (blocking work: PBKDF2, a GSS call), then pass its output back.
     Job(Job),
     /// Answer this (an HTTP exchange with STS), then pass the answer back.
+    #[cfg_attr(not(feature = "aws"), allow(dead_code))]
     Ask(Ask),
 }
 
@@ -52,6 +53,8 @@ pub(crate) struct ServerContext<'a> {
     pub(crate) config: &'a SessionConfig,
     /// The database the conversation authenticates against.
     pub(crate) db: &'a str,
+    /// The server's clock, which AWS signature dates and OIDC token lifetimes are checked by.
+    #[cfg_attr(not(any(feature = "aws", feature = "oidc")), allow(dead_code))]
     pub(crate) now: SystemTime,
     /// Whether the conversation started inside `hello`.
     pub(crate) speculative: bool,
