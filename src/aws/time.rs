@@ -39,6 +39,7 @@ fn at(fields: [i64; 6], offset_seconds: i64) -> Option<SystemTime> {
 }
 
 /// `YYYYMMDDTHHMMSSZ`.
+#[cfg(any(test, feature = "server"))]
 pub fn parse_amz_date(date: &str) -> Option<SystemTime> {
     let bytes = date.as_bytes();
     if bytes.len() != 16 || bytes.get(8) != Some(&b'T') || bytes.get(15) != Some(&b'Z') {

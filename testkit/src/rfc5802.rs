@@ -4,7 +4,7 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use bson::{Bson, Document, RawDocument, doc, spec::BinarySubtype};
-use hmac::{Hmac, KeyInit, Mac};
+use hmac::{Hmac, Mac};
 use md5::{Digest, Md5};
 use sha1::Sha1;
 use sha2::Sha256;
