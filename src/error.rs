@@ -648,6 +648,35 @@ pub enum TlsError {
         /// Why.
         rule: String,
     },
+    /// The certificate revocation list of `tlsCRLFile` cannot be used.
+    #[error("tlsCRLFile: `{path}`: {rule}")]
+    InvalidCrl {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        rule: String,
+    },
+    /// The trust store named by `SSL_CERT_FILE` or `SSL_CERT_DIR` holds no usable certificate.
+    #[error(
+        "{variable}: no certificate authority could be read from `{path}` ({reason}); fix or unset it"
+    )]
+    TrustStore {
+        /// The environment variable.
+        variable: &'static str,
+        /// Its value.
+        path: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A TLS option this client cannot honour: the connection is refused rather than made
+    /// without what the option asks for.
+    #[error("{option}: {reason}")]
+    Unsupported {
+        /// The option, as the connection string spells it (`tlsDisableOCSPEndpointCheck=false`).
+        option: &'static str,
+        /// What it would need, and what to do instead.
+        reason: &'static str,
+    },
     /// The server's certificate failed verification.
     #[error("the server's certificate is not trusted: {0}")]
     UntrustedServer(CertificateProblem),
@@ -666,22 +695,42 @@ pub enum TlsError {
     Handshake(String),
 }
 
-/// Why a certificate was not trusted.
+/// Why a certificate was not trusted, said so that a person knows what to change.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum CertificateProblem {
-    /// Not issued by a trusted authority (give the right `tlsCAFile`).
-    #[error("unknown issuer (not signed by a trusted certificate authority; check tlsCAFile)")]
-    UnknownIssuer,
+    /// Not issued by an authority the client trusts.
+    #[error(
+        "it was issued by `{issuer}`, which is not one of the certificate authorities trusted, \
+         from {trusted}; name that authority's certificate in tlsCAFile, or add it to the \
+         system's trust store"
+    )]
+    UnknownIssuer {
+        /// The issuer's name (RFC 2253), or `an unknown issuer` when it cannot be read.
+        issuer: String,
+        /// Where the trusted authorities came from (`tlsCAFile `ca.pem``, `the system's trust
+        /// store`, ...).
+        trusted: String,
+    },
+    /// A certificate authority's certificate (`CA:TRUE`, as `openssl req -x509` makes by
+    /// default) presented as the server's own, and not named in `tlsCAFile`.
+    #[error(
+        "it is a certificate authority's certificate (CA:TRUE) used as the peer's own; to trust \
+         it as itself, name this very certificate in tlsCAFile"
+    )]
+    CaUsedAsEndEntity,
     /// Past its validity.
-    #[error("expired")]
+    #[error("it expired (its notAfter date has passed); the peer needs a renewed certificate")]
     Expired,
     /// Before its validity.
-    #[error("not valid yet")]
+    #[error(
+        "it is not valid yet (its notBefore date is in the future); check this machine's clock"
+    )]
     NotValidYet,
     /// Not issued for the name connected to.
     #[error(
-        "issued for {presented:?}, not for `{expected}` (tlsAllowInvalidHostnames skips this check)"
+        "it was issued for {presented:?}, not for `{expected}`; connect with one of those \
+         names (tlsAllowInvalidHostnames=true skips this check)"
     )]
     NameMismatch {
         /// The name connected to.
@@ -689,10 +738,22 @@ pub enum CertificateProblem {
         /// The names the certificate holds.
         presented: Vec<String>,
     },
-    /// Revoked by its issuer.
-    #[error("revoked")]
+    /// Revoked by its issuer: the certificate revocation list of `tlsCRLFile` lists it.
+    #[error("it has been revoked by its issuer (tlsCRLFile lists its serial number)")]
     Revoked,
-    /// Anything else rustls reports.
+    /// `tlsCRLFile` holds no list from the certificate's issuer, so whether it is revoked is
+    /// unknown (refused, as OpenSSL refuses it).
+    #[error(
+        "its revocation status is unknown: tlsCRLFile holds no revocation list from its issuer"
+    )]
+    UnknownRevocationStatus,
+    /// The certificate's signature does not verify with its issuer's key.
+    #[error("its signature does not verify with its issuer's key")]
+    BadSignature,
+    /// The certificate is not for this use (a client certificate presented by a server, ...).
+    #[error("it is not issued for this use (its extended key usage does not allow it)")]
+    WrongUsage,
+    /// Anything else the verifier reports.
     #[error("{0}")]
     Other(String),
 }
@@ -783,7 +844,10 @@ impl TlsError {
             | TlsError::WrongKeyPassword
             | TlsError::UnusableKey { .. }
             | TlsError::KeyDoesNotMatchCertificate { .. }
-            | TlsError::InvalidCertificate { .. } => ErrorKind::Configuration,
+            | TlsError::InvalidCertificate { .. }
+            | TlsError::InvalidCrl { .. }
+            | TlsError::TrustStore { .. }
+            | TlsError::Unsupported { .. } => ErrorKind::Configuration,
             TlsError::UntrustedServer(_)
             | TlsError::UntrustedClient(_)
             | TlsError::RefusedByPeer { .. }
@@ -1278,7 +1342,11 @@ mod tests {
                 Configuration,
             ),
             (
-                TlsError::UntrustedServer(CertificateProblem::UnknownIssuer).into(),
+                TlsError::UntrustedServer(CertificateProblem::UnknownIssuer {
+                    issuer: text(),
+                    trusted: text(),
+                })
+                .into(),
                 Tls,
             ),
             (
@@ -1286,6 +1354,31 @@ mod tests {
                 Tls,
             ),
             (TlsError::RefusedByPeer { alert: text() }.into(), Tls),
+            (
+                TlsError::InvalidCrl {
+                    path: "x".into(),
+                    rule: text(),
+                }
+                .into(),
+                Configuration,
+            ),
+            (
+                TlsError::TrustStore {
+                    variable: "SSL_CERT_FILE",
+                    path: text(),
+                    reason: text(),
+                }
+                .into(),
+                Configuration,
+            ),
+            (
+                TlsError::Unsupported {
+                    option: "x",
+                    reason: "y",
+                }
+                .into(),
+                Configuration,
+            ),
             (TlsError::Handshake(text()).into(), Tls),
             (
                 Error::Dns {

@@ -282,7 +282,9 @@ fn each_failure_is_its_own_error() {
     assert!(
         matches!(
             err,
-            Error::Tls(TlsError::UntrustedServer(CertificateProblem::UnknownIssuer))
+            Error::Tls(TlsError::UntrustedServer(
+                CertificateProblem::UnknownIssuer { .. }
+            ))
         ),
         "{err}"
     );
@@ -463,3 +465,103 @@ fn subjects_match_openssl() {
 }
 
 use rustls::pki_types::pem::PemObject as _;
+
+/// A self-signed `CA:TRUE` certificate for `names`, valid from `from` to `until` (years):
+/// written to `NAME.crt` and `NAME.key` in `dir`.
+fn self_signed_ca_cert(
+    dir: &Path,
+    name: &str,
+    names: &[&str],
+    years: (i32, i32),
+) -> (PathBuf, PathBuf) {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params =
+        rcgen::CertificateParams::new(names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>())
+            .unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params.not_before = rcgen::date_time_ymd(years.0, 1, 1);
+    params.not_after = rcgen::date_time_ymd(years.1, 1, 1);
+    let certificate = params.self_signed(&key).unwrap();
+    let (crt, key_file) = (
+        dir.join(format!("{name}.crt")),
+        dir.join(format!("{name}.key")),
+    );
+    std::fs::write(&crt, pem("CERTIFICATE", certificate.der())).unwrap();
+    std::fs::write(&key_file, pem("PRIVATE KEY", &key.serialize_der())).unwrap();
+    (crt, key_file)
+}
+
+fn pem(label: &str, der: &[u8]) -> String {
+    use base64::Engine as _;
+    let text = base64::engine::general_purpose::STANDARD.encode(der);
+    let lines: Vec<&str> = text
+        .as_bytes()
+        .chunks(64)
+        .map(|line| std::str::from_utf8(line).unwrap())
+        .collect();
+    format!(
+        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+        lines.join("\n")
+    )
+}
+
+#[test]
+fn a_certificate_in_the_ca_file_is_trusted_as_itself_and_nothing_else_loosens() {
+    let dir = TempDir::new("tls-pinned");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    // The current year, near enough for validity periods of whole years around it.
+    let now = 1970 + i32::try_from(now / 31_556_952).unwrap();
+    let (good, good_key) = self_signed_ca_cert(&dir, "good", &["localhost"], (now - 1, now + 5));
+    let (old, old_key) = self_signed_ca_cert(&dir, "old", &["localhost"], (2020, 2021));
+    let (other, _) = self_signed_ca_cert(&dir, "other", &["localhost"], (now - 1, now + 5));
+    let (far, far_key) = self_signed_ca_cert(&dir, "far", &["far.example"], (now - 1, now + 5));
+    let uri = |server: &TlsServer, ca: &Path, extra: &str| {
+        format!(
+            "mongodb://alice:pencil@localhost:{}/?tls=true{}{extra}",
+            server.port,
+            query(&[("tlsCAFile", ca)])
+        )
+    };
+    let problem = |result: Result<Login, Error>| match result {
+        Err(Error::Tls(TlsError::UntrustedServer(problem))) => problem,
+        other => panic!("expected an untrusted server, got {other:?}"),
+    };
+
+    // The very certificate in tlsCAFile: trusted as itself, in both adapters.
+    let server = TlsServer::start(&good, &good_key, &good, &[]);
+    let login_ok = login(&server, &uri(&server, &good, "")).unwrap();
+    assert_eq!(login_ok.users, [("alice".to_owned(), "admin".to_owned())]);
+    assert_eq!(login_ok.tls.trust, tls::Trust::CaFile(good.clone()));
+    // Another self-signed certificate in tlsCAFile is no trust in this one.
+    assert_eq!(
+        problem(login(&server, &uri(&server, &other, ""))),
+        CertificateProblem::CaUsedAsEndEntity
+    );
+
+    // Trusted as itself, its dates are still checked...
+    let expired = TlsServer::start(&old, &old_key, &old, &[]);
+    assert_eq!(
+        problem(login(&expired, &uri(&expired, &old, ""))),
+        CertificateProblem::Expired
+    );
+    // ...and its name, unless tlsAllowInvalidHostnames says not to.
+    let elsewhere = TlsServer::start(&far, &far_key, &far, &[]);
+    match problem(login(&elsewhere, &uri(&elsewhere, &far, ""))) {
+        CertificateProblem::NameMismatch {
+            expected,
+            presented,
+        } => assert_eq!(
+            (expected.as_str(), presented),
+            ("localhost", vec!["far.example".to_owned()])
+        ),
+        other => panic!("expected a name mismatch, got {other}"),
+    }
+    login(
+        &elsewhere,
+        &uri(&elsewhere, &far, "&tlsAllowInvalidHostnames=true"),
+    )
+    .unwrap();
+}

@@ -1,13 +1,15 @@
-//! Arbitrary DER never panics the certificate subject parser (the server reads it from a
-//! client's certificate, the client from the server's), and a subject it returns is one line.
+//! Arbitrary DER never panics the certificate parsers (the server reads a client's certificate,
+//! the client the server's: its subject, its issuer for an error message, its validity for a
+//! certificate trusted as itself), and a name they return is one line.
 
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mongodb_auth::x509::certificate_subject;
+use mongodb_auth::x509::{certificate_issuer, certificate_subject, certificate_validity};
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(subject) = certificate_subject(data) {
-        assert!(!subject.contains('\n') && !subject.contains('\r'), "{subject:?}");
+    for name in [certificate_subject(data), certificate_issuer(data)].into_iter().flatten() {
+        assert!(!name.contains('\n') && !name.contains('\r'), "{name:?}");
     }
+    let _ = certificate_validity(data);
 });

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use mongodb_auth::{AuthOptions, Error};
+use mongodb_auth::{AuthOptions, ConnectionString, Error};
 use mongodb_auth_io::tls::TlsInfo;
 use mongodb_auth_io::{ConnectOptions, Event, blocking};
 use serde_json::{Value, json};
@@ -39,6 +39,20 @@ pub(crate) fn connect(
             print_event(event);
         }
     });
+    // Every option the parser did not take is said, never dropped in silence.
+    let cs = match ConnectionString::parse(uri) {
+        Ok(cs) => cs,
+        Err(error) => {
+            report_error(&error, &[], as_json);
+            return ExitCode::from(exit_code(&error));
+        }
+    };
+    let warnings: Vec<String> = cs.warnings().iter().map(ToString::to_string).collect();
+    if !as_json {
+        for warning in &warnings {
+            eprintln!("warning: {warning}");
+        }
+    }
     let started = Instant::now();
     let login = if use_tokio {
         runtime()
@@ -48,7 +62,7 @@ pub(crate) fn connect(
             })
             .and_then(|rt| {
                 rt.block_on(async {
-                    let mut connection = mongodb_auth_io::tokio::connect(uri, options).await?;
+                    let mut connection = mongodb_auth_io::tokio::connect(&cs, options).await?;
                     let users = connection.authenticated_users().await;
                     Ok((
                         connection.outcome().clone(),
@@ -58,7 +72,7 @@ pub(crate) fn connect(
                 })
             })
     } else {
-        blocking::connect(uri, options).map(|mut connection| {
+        blocking::connect(&cs, options).map(|mut connection| {
             let users = connection.authenticated_users();
             (
                 connection.outcome().clone(),
@@ -70,11 +84,7 @@ pub(crate) fn connect(
     let (outcome, tls_info, users) = match login {
         Ok(login) => login,
         Err(error) => {
-            if as_json {
-                println!("{}", json!({ "ok": false, "error": error_json(&error) }));
-            } else {
-                eprintln!("error: {error}");
-            }
+            report_error(&error, &warnings, as_json);
             return ExitCode::from(exit_code(&error));
         }
     };
@@ -115,6 +125,9 @@ pub(crate) fn connect(
         if let Some(note) = &note {
             report["notes"] = json!([note]);
         }
+        if !warnings.is_empty() {
+            report["warnings"] = json!(warnings);
+        }
         println!("{report}");
     } else {
         println!(
@@ -139,20 +152,34 @@ pub(crate) fn connect(
     ExitCode::SUCCESS
 }
 
+fn report_error(error: &Error, warnings: &[String], as_json: bool) {
+    if as_json {
+        let mut report = json!({ "ok": false, "error": error_json(error) });
+        if !warnings.is_empty() {
+            report["warnings"] = json!(warnings);
+        }
+        println!("{report}");
+    } else {
+        eprintln!("error: {error}");
+    }
+}
+
 pub(crate) fn tls_json(info: &TlsInfo) -> Value {
     json!({
         "version": info.protocol_version,
         "peerSubject": info.peer_subject,
         "clientSubject": info.client_subject,
+        "trust": info.trust.to_string(),
     })
 }
 
 pub(crate) fn describe_tls(info: &TlsInfo) -> String {
     format!(
-        "TLS {}; server certificate: {}; client certificate: {}",
+        "TLS {}; server certificate: {}; client certificate: {}; trusted: {}",
         info.protocol_version,
         info.peer_subject.as_deref().unwrap_or("none"),
         info.client_subject.as_deref().unwrap_or("none"),
+        info.trust,
     )
 }
 

@@ -283,7 +283,7 @@ fn handshake(
             .map_err(io)?;
         connection.complete_io(&mut tcp).map_err(io)?;
     }
-    let info = TlsInfo::of(&connection, tls.client_subject.as_deref());
+    let info = TlsInfo::of(&connection, tls);
     Ok((
         Stream::Tls(Box::new(rustls::StreamOwned::new(connection, tcp))),
         info,

@@ -6,21 +6,31 @@
 //! rustls' errors into [`TlsError`]s that say what is wrong. It reads the PEM files the options
 //! name; it opens no socket.
 //!
-//! Without `tlsCAFile` the server is checked against the Mozilla roots of `webpki-roots`: the same
-//! answer on every machine and in every container, with no dependence on an installed CA
-//! bundle (Atlas certificates chain to them). A private CA is named with `tlsCAFile`.
+//! Whom the client trusts, in order ([`Trust`]): the certificates of `tlsCAFile` alone when it is
+//! given; else the system's trust store as OpenSSL finds it (`SSL_CERT_FILE` and `SSL_CERT_DIR`
+//! when set, else the platform's bundle), as PyMongo and the other drivers do; else, on a
+//! machine with no trust store at all (a bare container), the Mozilla roots of `webpki-roots`.
+//! A certificate in `tlsCAFile` is also trusted as itself: a self-signed server certificate
+//! (`CA:TRUE`, as `openssl req -x509` makes by default) named there is accepted when the
+//! server presents that very certificate, its name and dates still checked. `tlsCRLFile`'s
+//! revocation lists are checked against the server's certificate, as OpenSSL checks the leaf.
 
+use std::ffi::OsString;
 use std::fmt;
-use std::path::Path;
-use std::sync::{Arc, OnceLock};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::SystemTime;
 
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
-use rustls::server::WebPkiClientVerifier;
-use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::pki_types::{
+    CertificateDer, CertificateRevocationListDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName,
+    UnixTime,
+};
+use rustls::server::{ParsedCertificate, WebPkiClientVerifier};
+use rustls::{CertificateError, DigitallySignedStruct, OtherError, RootCertStore, SignatureScheme};
 use zeroize::Zeroizing;
 
 use mongodb_auth::Secret;
@@ -45,10 +55,12 @@ pub struct TlsInfo {
     pub peer_subject: Option<String>,
     /// The RFC 2253 subject of our own certificate, when we sent one.
     pub client_subject: Option<String>,
+    /// Whom the server's certificate was checked against.
+    pub trust: Trust,
 }
 
 impl TlsInfo {
-    pub(crate) fn of(connection: &rustls::CommonState, own_subject: Option<&str>) -> Self {
+    pub(crate) fn of(connection: &rustls::CommonState, setup: &TlsSetup) -> Self {
         let protocol_version = match connection.protocol_version() {
             Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3".to_owned(),
             Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2".to_owned(),
@@ -62,7 +74,50 @@ impl TlsInfo {
         TlsInfo {
             protocol_version,
             peer_subject,
-            client_subject: own_subject.map(str::to_owned),
+            client_subject: setup.client_subject.clone(),
+            trust: setup.trust.clone(),
+        }
+    }
+}
+
+/// Whom a client trusts: where the certificate authorities it checks the server against come
+/// from (see the module).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Trust {
+    /// The certificates of `tlsCAFile`, which replace every other source.
+    CaFile(PathBuf),
+    /// The system's trust store: `from` says which (`SSL_CERT_FILE ...`, `SSL_CERT_DIR ...`, the
+    /// platform's bundle), with how many certificate authorities it holds.
+    System {
+        /// Where the store was found.
+        from: String,
+        /// The certificate authorities read from it.
+        certificates: usize,
+    },
+    /// The Mozilla roots of `webpki-roots`: this machine has no trust store.
+    WebpkiRoots,
+    /// No certificate is checked (`tlsAllowInvalidCertificates` or `tlsInsecure`).
+    Unchecked,
+}
+
+impl fmt::Display for Trust {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Trust::CaFile(path) => write!(f, "tlsCAFile `{}`", path.display()),
+            Trust::System { from, certificates } => write!(
+                f,
+                "the system's trust store ({from}, {certificates} certificate {})",
+                if *certificates == 1 {
+                    "authority"
+                } else {
+                    "authorities"
+                }
+            ),
+            Trust::WebpkiRoots => {
+                f.write_str("the webpki-roots bundle (this machine has no trust store)")
+            }
+            Trust::Unchecked => f.write_str("none: certificates are not checked"),
         }
     }
 }
@@ -286,15 +341,122 @@ fn encrypted_block(pem: &[u8]) -> Option<&[u8]> {
     text.get(start..end).map(str::as_bytes)
 }
 
-/// The certificate authorities of `tlsCAFile`, or the webpki roots without one.
-fn roots(options: &TlsOptions) -> Result<RootCertStore> {
+/// The certificate authorities to check the server against, and where they came from.
+fn roots(options: &TlsOptions) -> Result<(Arc<RootCertStore>, Trust)> {
     match &options.ca_file {
-        Some(path) => ca_file_roots("tlsCAFile", path),
-        None => {
-            let mut roots = RootCertStore::empty();
-            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-            Ok(roots)
+        Some(path) => Ok((
+            Arc::new(ca_file_roots("tlsCAFile", path)?),
+            Trust::CaFile(path.clone()),
+        )),
+        None => system_roots(),
+    }
+}
+
+/// The system's trust store, read once per process for each value of `SSL_CERT_FILE` and
+/// `SSL_CERT_DIR` (reading it parses a few hundred certificates).
+fn system_roots() -> Result<(Arc<RootCertStore>, Trust)> {
+    type Cached = (
+        Option<OsString>,
+        Option<OsString>,
+        Arc<RootCertStore>,
+        Trust,
+    );
+    static CACHE: Mutex<Option<Cached>> = Mutex::new(None);
+    let file = std::env::var_os("SSL_CERT_FILE");
+    let dir = std::env::var_os("SSL_CERT_DIR");
+    let mut cache = CACHE.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some((cached_file, cached_dir, roots, trust)) = cache.as_ref()
+        && *cached_file == file
+        && *cached_dir == dir
+    {
+        return Ok((roots.clone(), trust.clone()));
+    }
+    let loaded = rustls_native_certs::load_native_certs();
+    let mut roots = RootCertStore::empty();
+    let (added, _unparsable) = roots.add_parsable_certificates(loaded.certs);
+    let shown = |value: &OsString| value.to_string_lossy().into_owned();
+    let trust = if added > 0 {
+        let from = match (&file, &dir) {
+            (Some(file), _) => format!("SSL_CERT_FILE `{}`", shown(file)),
+            (None, Some(dir)) => format!("SSL_CERT_DIR `{}`", shown(dir)),
+            (None, None) => "the platform's bundle".to_owned(),
+        };
+        Trust::System {
+            from,
+            certificates: added,
         }
+    } else if let Some((variable, value)) = file
+        .as_ref()
+        .map(|file| ("SSL_CERT_FILE", file))
+        .or(dir.as_ref().map(|dir| ("SSL_CERT_DIR", dir)))
+    {
+        // The user pointed at a store: an empty or unreadable one is a mistake to report, not
+        // a reason to trust another set of authorities.
+        let reason = loaded.errors.first().map_or_else(
+            || "no PEM certificate in it".to_owned(),
+            ToString::to_string,
+        );
+        return Err(TlsError::TrustStore {
+            variable,
+            path: shown(value),
+            reason,
+        }
+        .into());
+    } else {
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        Trust::WebpkiRoots
+    };
+    let roots = Arc::new(roots);
+    *cache = Some((file, dir, roots.clone(), trust.clone()));
+    Ok((roots, trust))
+}
+
+/// The revocation lists of `tlsCRLFile`.
+fn revocation_lists(path: &Path) -> Result<Vec<CertificateRevocationListDer<'static>>> {
+    let pem = read("tlsCRLFile", path)?;
+    let invalid = |rule: String| TlsError::InvalidCrl {
+        path: path.to_owned(),
+        rule,
+    };
+    let lists = CertificateRevocationListDer::pem_slice_iter(&pem)
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| invalid(e.to_string()))?;
+    if lists.is_empty() {
+        return Err(invalid("it holds no PEM `X509 CRL`".to_owned()).into());
+    }
+    Ok(lists)
+}
+
+/// Refuses what the revocation options ask for and this client cannot do: it checks revocation
+/// only against the lists of `tlsCRLFile`, and never contacts an OCSP responder.
+fn check_revocation_options(options: &TlsOptions) -> Result<()> {
+    let refuse = |option, reason| Err(TlsError::Unsupported { option, reason }.into());
+    if options.disable_ocsp_endpoint_check == Some(false) {
+        return refuse(
+            "tlsDisableOCSPEndpointCheck=false",
+            "asks the client to contact OCSP responders, which it never does; remove the \
+             option (true, meaning no OCSP request, is what this client always does)",
+        );
+    }
+    match (
+        options.disable_certificate_revocation_check,
+        options.crl_file.is_some(),
+    ) {
+        (Some(false), false) => refuse(
+            "tlsDisableCertificateRevocationCheck=false",
+            "asks for a revocation check, which this client makes only against the lists of \
+             tlsCRLFile; name one, or remove the option",
+        ),
+        (Some(true), true) => refuse(
+            "tlsDisableCertificateRevocationCheck=true",
+            "contradicts tlsCRLFile, which asks for a revocation check; remove one of them",
+        ),
+        _ if options.crl_file.is_some() && !options.verify_certificates() => refuse(
+            "tlsCRLFile",
+            "has no effect when certificates are not checked (tlsAllowInvalidCertificates, \
+             tlsInsecure); remove one of them",
+        ),
+        _ => Ok(()),
     }
 }
 
@@ -315,72 +477,60 @@ fn ca_file_roots(option: &'static str, path: &Path) -> Result<RootCertStore> {
 /// A client configuration for the connection string's TLS options, and the client identity
 /// when `tlsCertificateKeyFile` names one.
 pub fn client_config(options: &TlsOptions) -> Result<(Arc<rustls::ClientConfig>, Option<String>)> {
-    let provider = provider();
-    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| TlsError::Handshake(e.to_string()))?;
-    let algorithms = provider.signature_verification_algorithms;
-    let builder = if !options.verify_certificates() {
-        builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(RelaxedVerifier {
-                chain: None,
-                algorithms,
-            }))
-    } else {
-        let verifier = WebPkiServerVerifier::builder_with_provider(
-            Arc::new(roots(options)?),
-            provider.clone(),
-        )
-        .build()
-        .map_err(|e| TlsError::Handshake(e.to_string()))?;
-        if options.verify_hostnames() {
-            builder.with_webpki_verifier(verifier)
-        } else {
-            builder
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(RelaxedVerifier {
-                    chain: Some(verifier),
-                    algorithms,
-                }))
-        }
-    };
-    let (config, subject) = match &options.certificate_key_file {
-        Some(path) => {
-            let identity = Identity::from_pem_file(
-                "tlsCertificateKeyFile",
-                path,
-                options.certificate_key_file_password.as_ref(),
-            )?;
-            let subject = identity.subject.clone();
-            let config = builder
-                .with_client_auth_cert(identity.chain.clone(), identity.key.clone_key())
-                .map_err(|_| TlsError::KeyDoesNotMatchCertificate {
-                    option: "tlsCertificateKeyFile",
-                })?;
-            (config, Some(subject))
-        }
-        None => (builder.with_no_client_auth(), None),
-    };
-    Ok((Arc::new(config), subject))
+    let setup = TlsSetup::new(options)?;
+    Ok((setup.config, setup.client_subject))
 }
 
 /// What the adapters need for TLS to every host of a connection string: the client
-/// configuration and the subject of the client certificate, when there is one.
+/// configuration, the subject of the client certificate when there is one, and whom the
+/// server is checked against. Both adapters, and every host of a `mongodb+srv` string, use
+/// this one verifier.
 #[derive(Clone, Debug)]
 pub struct TlsSetup {
     pub(crate) config: Arc<rustls::ClientConfig>,
     pub(crate) client_subject: Option<String>,
+    pub(crate) trust: Trust,
 }
 
 impl TlsSetup {
     /// The configuration the connection string's TLS options ask for.
     pub fn new(options: &TlsOptions) -> Result<Self> {
-        let (config, client_subject) = client_config(options)?;
+        check_revocation_options(options)?;
+        let provider = provider();
+        let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| TlsError::Handshake(e.to_string()))?;
+        let (verifier, trust) = ServerVerifier::new(options, &provider)?;
+        let builder = builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(verifier));
+        let (config, client_subject) = match &options.certificate_key_file {
+            Some(path) => {
+                let identity = Identity::from_pem_file(
+                    "tlsCertificateKeyFile",
+                    path,
+                    options.certificate_key_file_password.as_ref(),
+                )?;
+                let subject = identity.subject.clone();
+                let config = builder
+                    .with_client_auth_cert(identity.chain.clone(), identity.key.clone_key())
+                    .map_err(|_| TlsError::KeyDoesNotMatchCertificate {
+                        option: "tlsCertificateKeyFile",
+                    })?;
+                (config, Some(subject))
+            }
+            None => (builder.with_no_client_auth(), None),
+        };
         Ok(TlsSetup {
-            config,
+            config: Arc::new(config),
             client_subject,
+            trust,
         })
+    }
+
+    /// Whom the server is checked against.
+    pub fn trust(&self) -> &Trust {
+        &self.trust
     }
 }
 
@@ -460,7 +610,10 @@ pub fn classify(error: &rustls::Error, client: bool) -> TlsError {
 
 fn certificate_problem(error: &CertificateError) -> CertificateProblem {
     match error {
-        CertificateError::UnknownIssuer => CertificateProblem::UnknownIssuer,
+        CertificateError::UnknownIssuer => CertificateProblem::UnknownIssuer {
+            issuer: "an unknown issuer".to_owned(),
+            trusted: "the trusted certificate authorities".to_owned(),
+        },
         CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
             CertificateProblem::Expired
         }
@@ -478,12 +631,32 @@ fn certificate_problem(error: &CertificateError) -> CertificateProblem {
             expected: match expected {
                 ServerName::DnsName(name) => name.as_ref().to_owned(),
                 ServerName::IpAddress(ip) => std::net::IpAddr::from(*ip).to_string(),
-                other => format!("{other:?}"),
+                _ => "the server".to_owned(),
             },
             presented: presented.iter().map(|name| bare_name(name)).collect(),
         },
         CertificateError::Revoked => CertificateProblem::Revoked,
-        other => CertificateProblem::Other(format!("{other:?}")),
+        CertificateError::UnknownRevocationStatus => CertificateProblem::UnknownRevocationStatus,
+        CertificateError::ExpiredRevocationList
+        | CertificateError::ExpiredRevocationListContext { .. } => CertificateProblem::Other(
+            "the revocation list of tlsCRLFile has expired; fetch a current one".to_owned(),
+        ),
+        CertificateError::BadSignature => CertificateProblem::BadSignature,
+        CertificateError::InvalidPurpose | CertificateError::InvalidPurposeContext { .. } => {
+            CertificateProblem::WrongUsage
+        }
+        CertificateError::Other(OtherError(inner)) => {
+            if let Some(Untrusted(problem)) = inner.downcast_ref::<Untrusted>() {
+                problem.clone()
+            } else if let Some(webpki::Error::CaUsedAsEndEntity) =
+                inner.downcast_ref::<webpki::Error>()
+            {
+                CertificateProblem::CaUsedAsEndEntity
+            } else {
+                CertificateProblem::Other(inner.to_string())
+            }
+        }
+        other => CertificateProblem::Other(other.to_string()),
     }
 }
 
@@ -496,17 +669,112 @@ fn bare_name(presented: &str) -> String {
         .unwrap_or_else(|| presented.to_owned())
 }
 
-/// The relaxed checks: `tlsAllowInvalidHostnames` (a chain verifier: the chain is checked, the
-/// name is not) and `tlsAllowInvalidCertificates` / `tlsInsecure` (none: any certificate). The
-/// handshake signatures are checked either way, so the peer must hold the key of the
-/// certificate it shows.
+/// A problem this crate found itself, carried through rustls to [`classify`].
 #[derive(Debug)]
-struct RelaxedVerifier {
+struct Untrusted(CertificateProblem);
+
+impl fmt::Display for Untrusted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for Untrusted {}
+
+fn untrusted(problem: CertificateProblem) -> rustls::Error {
+    rustls::Error::InvalidCertificate(CertificateError::Other(OtherError(Arc::new(Untrusted(
+        problem,
+    )))))
+}
+
+/// The client's one verifier of server certificates: webpki's chain check against the trusted
+/// authorities (with `tlsCRLFile`'s lists), a certificate of `tlsCAFile` trusted as itself, and
+/// the relaxations the options ask for (`tlsAllowInvalidHostnames`: the name is not checked;
+/// `tlsAllowInvalidCertificates` or `tlsInsecure`: nothing is). The handshake signatures are
+/// checked in every case, so the peer must hold the key of the certificate it shows.
+#[derive(Debug)]
+struct ServerVerifier {
+    /// The chain check; `None` when certificates are not checked.
     chain: Option<Arc<WebPkiServerVerifier>>,
+    /// The certificates of `tlsCAFile`, each trusted as itself.
+    pinned: Vec<CertificateDer<'static>>,
+    check_names: bool,
+    trust: Trust,
     algorithms: WebPkiSupportedAlgorithms,
 }
 
-impl ServerCertVerifier for RelaxedVerifier {
+impl ServerVerifier {
+    fn new(options: &TlsOptions, provider: &Arc<CryptoProvider>) -> Result<(Self, Trust)> {
+        let algorithms = provider.signature_verification_algorithms;
+        if !options.verify_certificates() {
+            let verifier = ServerVerifier {
+                chain: None,
+                pinned: Vec::new(),
+                check_names: false,
+                trust: Trust::Unchecked,
+                algorithms,
+            };
+            return Ok((verifier, Trust::Unchecked));
+        }
+        let (roots, trust) = roots(options)?;
+        let mut builder = WebPkiServerVerifier::builder_with_provider(roots, provider.clone());
+        if let Some(path) = &options.crl_file {
+            // As OpenSSL's leaf check (PyMongo's VERIFY_CRL_CHECK_LEAF): the server's own
+            // certificate, against its issuer's list, which must be there.
+            builder = builder
+                .with_crls(revocation_lists(path)?)
+                .only_check_end_entity_revocation();
+        }
+        let chain = builder.build().map_err(|e| match &options.crl_file {
+            Some(path) => Error::from(TlsError::InvalidCrl {
+                path: path.clone(),
+                rule: e.to_string(),
+            }),
+            None => TlsError::Handshake(e.to_string()).into(),
+        })?;
+        let pinned = match &options.ca_file {
+            Some(path) => certificates("tlsCAFile", path, &read("tlsCAFile", path)?)?,
+            None => Vec::new(),
+        };
+        let verifier = ServerVerifier {
+            chain: Some(chain),
+            pinned,
+            check_names: options.verify_hostnames(),
+            trust: trust.clone(),
+            algorithms,
+        };
+        Ok((verifier, trust))
+    }
+
+    /// A certificate of `tlsCAFile` presented as the server's own: trusted as itself, its
+    /// validity and (unless told otherwise) its name checked.
+    fn verify_pinned(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        server_name: &ServerName<'_>,
+        now: UnixTime,
+    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
+        let invalid = |e: Error| untrusted(CertificateProblem::Other(e.to_string()));
+        let (not_before, not_after) =
+            mongodb_auth::x509::certificate_validity(end_entity).map_err(invalid)?;
+        let now = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(now.as_secs());
+        if now < not_before {
+            return Err(untrusted(CertificateProblem::NotValidYet));
+        }
+        if now > not_after {
+            return Err(untrusted(CertificateProblem::Expired));
+        }
+        if self.check_names {
+            rustls::client::verify_server_name(
+                &ParsedCertificate::try_from(end_entity)?,
+                server_name,
+            )?;
+        }
+        Ok(ServerCertVerified::assertion())
+    }
+}
+
+impl ServerCertVerifier for ServerVerifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -519,11 +787,29 @@ impl ServerCertVerifier for RelaxedVerifier {
             return Ok(ServerCertVerified::assertion());
         };
         match chain.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
+            Ok(verified) => Ok(verified),
             // webpki checks the name only once the chain is valid.
             Err(rustls::Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-            )) => Ok(ServerCertVerified::assertion()),
-            other => other,
+            )) if !self.check_names => Ok(ServerCertVerified::assertion()),
+            // Only the two verdicts a trusted certificate of its own would have answered.
+            Err(rustls::Error::InvalidCertificate(error))
+                if is_untrusted_self(&error)
+                    && self
+                        .pinned
+                        .iter()
+                        .any(|pinned| pinned.as_ref() == end_entity.as_ref()) =>
+            {
+                self.verify_pinned(end_entity, server_name, now)
+            }
+            Err(rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer)) => {
+                Err(untrusted(CertificateProblem::UnknownIssuer {
+                    issuer: mongodb_auth::x509::certificate_issuer(end_entity)
+                        .unwrap_or_else(|_| "an unknown issuer".to_owned()),
+                    trusted: self.trust.to_string(),
+                }))
+            }
+            Err(other) => Err(other),
         }
     }
 
@@ -547,5 +833,18 @@ impl ServerCertVerifier for RelaxedVerifier {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.algorithms.supported_schemes()
+    }
+}
+
+/// Whether webpki refused a certificate for being its own issuer: a CA certificate used as the
+/// server's (`CA:TRUE`), or one no trusted authority issued.
+fn is_untrusted_self(error: &CertificateError) -> bool {
+    match error {
+        CertificateError::UnknownIssuer => true,
+        CertificateError::Other(OtherError(inner)) => matches!(
+            inner.downcast_ref::<webpki::Error>(),
+            Some(webpki::Error::CaUsedAsEndEntity)
+        ),
+        _ => false,
     }
 }

@@ -234,7 +234,7 @@ impl Dial for Tokio {
     ) -> impl Future<Output = Result<(Self::Connected, TlsInfo)>> + Send {
         let connector = tokio_rustls::TlsConnector::from(tls.config.clone());
         let name = tls::server_name(host);
-        let client_subject = tls.client_subject.clone();
+        let setup = tls.clone();
         async move {
             let tls_stream = within(
                 timeout,
@@ -242,7 +242,7 @@ impl Dial for Tokio {
                 connector.connect(name?, tcp),
             )
             .await?;
-            let info = TlsInfo::of(tls_stream.get_ref().1, client_subject.as_deref());
+            let info = TlsInfo::of(tls_stream.get_ref().1, &setup);
             Ok((Stream::Tls(Box::new(tls_stream)), info))
         }
     }

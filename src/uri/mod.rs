@@ -543,6 +543,7 @@ impl ConnectionString {
         for (key, path) in [
             ("tlsCertificateKeyFile", &tls.certificate_key_file),
             ("tlsCAFile", &tls.ca_file),
+            ("tlsCRLFile", &tls.crl_file),
         ] {
             if let Some(path) = path {
                 push(key, &path.to_string_lossy());

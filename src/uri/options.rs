@@ -175,6 +175,9 @@ pub struct TlsOptions {
     pub certificate_key_file_password: Option<Secret>,
     /// `tlsCAFile`: PEM file of the certificate authorities to trust.
     pub ca_file: Option<PathBuf>,
+    /// `tlsCRLFile` (PyMongo's option): PEM file of certificate revocation lists; the server's
+    /// certificate must be listed as not revoked by its issuer's list.
+    pub crl_file: Option<PathBuf>,
     /// `tlsAllowInvalidCertificates`.
     pub allow_invalid_certificates: Option<bool>,
     /// `tlsAllowInvalidHostnames`.
@@ -202,6 +205,12 @@ impl TlsOptions {
     /// `tlsCAFile`.
     pub fn ca_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.ca_file = Some(path.into());
+        self
+    }
+
+    /// `tlsCRLFile`.
+    pub fn crl_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.crl_file = Some(path.into());
         self
     }
 
@@ -249,6 +258,7 @@ impl TlsOptions {
                 &self.certificate_key_file_password,
             ),
             ca_file: pick(&code.ca_file, &self.ca_file),
+            crl_file: pick(&code.crl_file, &self.crl_file),
             allow_invalid_certificates: pick(
                 &code.allow_invalid_certificates,
                 &self.allow_invalid_certificates,
@@ -285,6 +295,7 @@ impl TlsOptions {
                 self.certificate_key_file_password.is_some(),
             ),
             ("tlsCAFile", self.ca_file.is_some()),
+            ("tlsCRLFile", self.crl_file.is_some()),
             (
                 "tlsAllowInvalidCertificates",
                 self.allow_invalid_certificates.is_some(),
@@ -313,6 +324,7 @@ impl TlsOptions {
         self.certificate_key_file.is_some()
             || self.certificate_key_file_password.is_some()
             || self.ca_file.is_some()
+            || self.crl_file.is_some()
             || self.allow_invalid_certificates.is_some()
             || self.allow_invalid_hostnames.is_some()
             || self.insecure.is_some()
@@ -520,10 +532,11 @@ impl TlsBuilder {
             "tlsDisableOCSPEndpointCheck",
             "tlsDisableCertificateRevocationCheck",
         ];
-        const PATHS: [&str; 3] = [
+        const PATHS: [&str; 4] = [
             "tlsCertificateKeyFile",
             "tlsCertificateKeyFilePassword",
             "tlsCAFile",
+            "tlsCRLFile",
         ];
         let Some(canonical) = BOOLS
             .iter()
@@ -565,6 +578,7 @@ impl TlsBuilder {
             match canonical {
                 "tlsCertificateKeyFile" => o.certificate_key_file = Some(value.into()),
                 "tlsCAFile" => o.ca_file = Some(value.into()),
+                "tlsCRLFile" => o.crl_file = Some(value.into()),
                 _ => o.certificate_key_file_password = Some(Secret::new(value)),
             }
         }

@@ -8,7 +8,7 @@ use bson::{RawDocumentBuf, rawdoc};
 #[cfg(feature = "x509-subject")]
 mod subject;
 #[cfg(feature = "x509-subject")]
-pub use subject::certificate_subject;
+pub use subject::{certificate_issuer, certificate_subject, certificate_validity};
 
 /// The mechanism name on the wire.
 pub const MECHANISM: &str = "MONGODB-X509";

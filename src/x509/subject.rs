@@ -3,6 +3,7 @@
 //! parsed with `x509-cert`; only the string form is this crate's.
 
 use std::fmt::Write as _;
+use std::time::SystemTime;
 
 use x509_cert::Certificate;
 use x509_cert::attr::AttributeTypeAndValue;
@@ -31,11 +32,34 @@ const MAX_CERTIFICATE_LEN: usize = 64 * 1024;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn certificate_subject(der: &[u8]) -> Result<String> {
+    rfc2253(parse(der)?.tbs_certificate().subject())
+}
+
+/// The issuer of a DER certificate, in the RFC 2253 form of [`certificate_subject`]: what a
+/// person needs to find the certificate authority that is missing from a trust store.
+pub fn certificate_issuer(der: &[u8]) -> Result<String> {
+    rfc2253(parse(der)?.tbs_certificate().issuer())
+}
+
+/// The validity of a DER certificate: its `notBefore` and `notAfter` times.
+pub fn certificate_validity(der: &[u8]) -> Result<(SystemTime, SystemTime)> {
+    let certificate = parse(der)?;
+    let validity = certificate.tbs_certificate().validity();
+    Ok((
+        validity.not_before.to_system_time(),
+        validity.not_after.to_system_time(),
+    ))
+}
+
+fn parse(der: &[u8]) -> Result<Certificate> {
     if der.len() > MAX_CERTIFICATE_LEN {
         return Err(invalid("the certificate is larger than 64 KiB"));
     }
-    let certificate = Certificate::from_der(der).map_err(|e| invalid(&e.to_string()))?;
-    let rdns: Vec<_> = certificate.tbs_certificate().subject().iter_rdn().collect();
+    Certificate::from_der(der).map_err(|e| invalid(&e.to_string()))
+}
+
+fn rfc2253(name: &x509_cert::name::Name) -> Result<String> {
+    let rdns: Vec<_> = name.iter_rdn().collect();
     let mut out = String::new();
     // OpenSSL's RFC 2253 output reverses the whole list of attributes, multi-valued RDNs included.
     for (i, rdn) in rdns.iter().rev().enumerate() {

@@ -104,6 +104,14 @@ impl OpensslCa {
 
     /// A server certificate for `localhost` and 127.0.0.1: (`server.crt`, `server.key`).
     pub fn server(&self) -> (PathBuf, PathBuf) {
+        self.server_for("server", "DNS:localhost,IP:127.0.0.1")
+    }
+
+    /// A server certificate `NAME.crt` (key `NAME.key`) for the subject alternative names
+    /// `names` (openssl's `DNS:a,IP:b` form).
+    pub fn server_for(&self, name: &str, names: &str) -> (PathBuf, PathBuf) {
+        let key = format!("{name}.key");
+        let csr = format!("{name}.csr");
         openssl(
             &self.dir,
             &[
@@ -115,18 +123,61 @@ impl OpensslCa {
                 "ec_paramgen_curve:P-256",
                 "-nodes",
                 "-keyout",
-                "server.key",
+                &key,
                 "-out",
-                "server.csr",
+                &csr,
                 "-subj",
                 "/CN=localhost",
             ],
         );
         self.sign(
-            "server",
-            "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+            name,
+            &format!("subjectAltName={names}\nextendedKeyUsage=serverAuth\n"),
         );
-        (self.dir.join("server.crt"), self.dir.join("server.key"))
+        (
+            self.dir.join(format!("{name}.crt")),
+            self.dir.join(format!("{name}.key")),
+        )
+    }
+
+    /// A certificate revocation list of this CA, `NAME.crl`, listing `revoked` (certificate
+    /// files it issued), made with `openssl ca` and its own small database.
+    pub fn revocation_list(&self, name: &str, revoked: &[&Path]) -> PathBuf {
+        let db = self.dir.join(format!("{name}-db"));
+        std::fs::create_dir_all(&db).unwrap();
+        std::fs::write(db.join("index.txt"), "").unwrap();
+        std::fs::write(db.join("crlnumber"), "01\n").unwrap();
+        let config = db.join("ca.cnf");
+        std::fs::write(
+            &config,
+            format!(
+                "[ca]\ndefault_ca = test\n[test]\ndatabase = {db}/index.txt\n\
+                 crlnumber = {db}/crlnumber\ndefault_md = sha256\ndefault_crl_days = 2\n\
+                 certificate = {dir}/ca.pem\nprivate_key = {dir}/ca.key\n",
+                db = db.display(),
+                dir = self.dir.display()
+            ),
+        )
+        .unwrap();
+        let config = config.to_str().unwrap();
+        for certificate in revoked {
+            openssl(
+                &self.dir,
+                &[
+                    "ca",
+                    "-config",
+                    config,
+                    "-revoke",
+                    certificate.to_str().unwrap(),
+                ],
+            );
+        }
+        let out = format!("{name}.crl");
+        openssl(
+            &self.dir,
+            &["ca", "-config", config, "-gencrl", "-out", &out],
+        );
+        self.dir.join(out)
     }
 
     /// A client certificate for `subject` (openssl's `/A=B/C=D` form) whose key is of `kind`:
@@ -190,4 +241,32 @@ impl OpensslCa {
         std::fs::write(&path, format!("{certificate}{key_pem}")).unwrap();
         path
     }
+}
+
+/// A self-signed server certificate as `openssl req -x509` makes it with its default
+/// configuration (`CA:TRUE`), for the subject alternative names `names`: (`NAME.crt`,
+/// `NAME.key`) in `dir`.
+pub fn self_signed(dir: &Path, name: &str, names: &str) -> (PathBuf, PathBuf) {
+    let (crt, key) = (format!("{name}.crt"), format!("{name}.key"));
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            &key,
+            "-out",
+            &crt,
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            &format!("subjectAltName={names}"),
+        ],
+    );
+    (dir.join(crt), dir.join(key))
 }
