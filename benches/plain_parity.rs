@@ -35,7 +35,7 @@ fn refusals(c: &mut Criterion) {
     ] {
         users.insert(
             User::new(
-                "admin",
+                "$external",
                 name,
                 &Secret::new("pencil"),
                 variants,
@@ -58,7 +58,7 @@ fn refusals(c: &mut Criterion) {
             b.iter(|| {
                 let mut session = Session::new(config.clone(), 1);
                 let now = SystemTime::now();
-                let step = session.handle_command("admin", &command, now);
+                let step = session.handle_command("$external", &command, now);
                 mongodb_auth::fuzzing::settle_inline(&mut session, step, now)
             })
         });

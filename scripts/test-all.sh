@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every test of the workspace, with what the tests need installed first: the Python peers
-# (PyMongo) into a venv under target/, cargo-fuzz for building the fuzz targets. Formatting and
+# (PyMongo) into a venv under target/, the Node driver under target/, cargo-fuzz for building
+# the fuzz targets. Formatting and
 # lints come first, then what a crate user would check (each feature of the core alone, its
 # declared rust-version, the docs, the packages), then every fuzz target is built (so none can
 # rot), then `cargo test --workspace --all-features`, in which a missing peer is a failure, never
@@ -39,6 +40,22 @@ fi
     "pymongo[gssapi]==4.20.0" "pykerberos==1.2.4" "pymongo-auth-aws==1.3.0" \
     "moto[server]==5.2.5" "boto3==1.44.8"
 export MONGODB_AUTH_PYTHON="$PWD/$venv/bin/python"
+
+# The Node driver, under target/ (Node and npm from Debian when the machine has none).
+if ! command -v npm >/dev/null 2>&1; then
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q nodejs npm >/dev/null ||
+        { $sudo apt-get update -q >/dev/null &&
+          $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q nodejs npm >/dev/null; }
+fi
+node_driver=7.0.0
+nodeenv=target/nodeenv
+if ! grep -qs "\"version\": \"$node_driver\"" "$nodeenv/node_modules/mongodb/package.json"; then
+    mkdir -p "$nodeenv"
+    (cd "$nodeenv" && npm install --no-audit --no-fund --silent "mongodb@$node_driver")
+fi
+export MONGODB_AUTH_NODE_MODULES="$PWD/$nodeenv/node_modules"
 export MONGODB_AUTH_REQUIRE_PEERS=1
 
 cargo fmt --all --check

@@ -445,6 +445,8 @@ fn parse_op_msg(message: &[u8], parsed: &mut Message) -> Result<()> {
         .get(HEADER_LEN + 4..end)
         .ok_or(WireError::TooShort(message.len() as i64))?;
     let mut body = None;
+    // Each document sequence (kind 1): its identifier and its documents.
+    let mut sequences: Vec<(&[u8], Vec<&[u8]>)> = Vec::new();
     let mut at = 0;
     while let Some(&kind) = sections.get(at) {
         at += 1;
@@ -480,19 +482,52 @@ fn parse_op_msg(message: &[u8], parsed: &mut Message) -> Result<()> {
                         .ok_or(WireError::Malformed(
                             "a document sequence identifier is not terminated",
                         ))?;
+                let identifier = sequence.get(..name_end).unwrap_or_default();
+                let mut documents = Vec::new();
                 let mut doc_at = name_end + 1;
                 while doc_at < sequence.len() {
-                    let (_, length) = framed_document(sequence, doc_at)?;
+                    let (doc, length) = framed_document(sequence, doc_at)?;
+                    documents.push(doc);
                     doc_at += length;
                 }
+                sequences.push((identifier, documents));
                 at = sequence_end;
             }
             _ => return Err(WireError::Malformed("unknown section kind").into()),
         }
     }
     let body = body.ok_or(WireError::Malformed("no body section"))?;
-    parsed.body = Zeroizing::new(body.to_vec());
+    parsed.body = if sequences.is_empty() {
+        Zeroizing::new(body.to_vec())
+    } else {
+        with_sequences(body, &sequences)?
+    };
     Ok(())
+}
+
+/// The body with each document sequence as an array field of its identifier: the command a
+/// sender could have written inline (`insert` with `documents: [...]`).
+fn with_sequences(body: &[u8], sequences: &[(&[u8], Vec<&[u8]>)]) -> Result<Zeroizing<Vec<u8>>> {
+    let malformed = |rule| Error::from(WireError::Malformed(rule));
+    let mut merged = bson::RawDocumentBuf::from_bytes(body.to_vec())
+        .map_err(|_| malformed("the body is not a document"))?;
+    for (identifier, documents) in sequences {
+        let name = std::str::from_utf8(identifier)
+            .map_err(|_| malformed("a document sequence identifier is not UTF-8"))?;
+        let key = <&bson::raw::CStr>::try_from(name)
+            .map_err(|_| malformed("a document sequence identifier is not a field name"))?;
+        if merged.get(name).ok().flatten().is_some() {
+            return Err(malformed("a document sequence repeats a field of the body"));
+        }
+        let mut array = bson::RawArrayBuf::new();
+        for document in documents {
+            let document = bson::RawDocument::from_bytes(document)
+                .map_err(|_| malformed("a sequence holds something that is not a document"))?;
+            array.push(document);
+        }
+        merged.append(key, array);
+    }
+    Ok(Zeroizing::new(merged.into_bytes()))
 }
 
 fn parse_op_reply(message: &[u8], parsed: &mut Message) -> Result<()> {

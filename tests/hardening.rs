@@ -1,6 +1,8 @@
 //! The server's promises under attack and the client's in a driver's hands, over real loopback
-//! sockets: one peer cannot hold the connection cap, an idle unauthenticated socket is closed,
-//! and a 391 from the server is answered by re-authentication in both adapters.
+//! sockets: one peer cannot hold the connection cap, an idle unauthenticated socket is closed, a
+//! login cannot be left open, a flood before a login is cut off while a driver's monitor that
+//! never logs in stays for as long as it talks, and a 391 from the server is answered by
+//! re-authentication in both adapters.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -76,15 +78,43 @@ fn one_peer_cannot_hold_the_connection_cap() {
     }
 }
 
+/// Sends `command` on `stream` and reads its reply; `None` when the server closed the
+/// connection (or did not answer within 10 s).
+async fn round_trip(
+    stream: &mut tokio::net::TcpStream,
+    command: bson::RawDocumentBuf,
+    request_id: i32,
+) -> Option<bson::Document> {
+    use tokio::io::AsyncWriteExt;
+    let command = mongodb_auth::Command::new("admin", command.into_bytes());
+    let request = mongodb_auth::wire::encode_command(&command, request_id).unwrap();
+    stream.write_all(&request).await.ok()?;
+    let mut decoder = mongodb_auth::wire::ReplyDecoder::new(request_id);
+    let mut buffer = [0u8; 4096];
+    loop {
+        let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buffer))
+            .await
+            .ok()?
+            .ok()?;
+        if n == 0 {
+            return None;
+        }
+        if let Some(reply) = decoder.push(&buffer[..n]).ok()? {
+            return bson::Document::try_from(bson::RawDocument::from_bytes(reply.body()).ok()?)
+                .ok();
+        }
+    }
+}
+
 #[test]
-fn an_unauthenticated_connection_must_log_in_in_time() {
+fn an_idle_unauthenticated_connection_is_closed_and_a_logged_in_one_stays() {
     let mut config = ServerConfig::new(users());
-    config.login_timeout = Duration::from_millis(300);
+    config.unauthenticated_idle_timeout = Duration::from_millis(300);
     let server = TestServer::start(config);
     let address = server.address();
     let uri = server.uri("both:pencil@", "");
     server.block_on(async {
-        // A socket that never logs in is closed after the login timeout...
+        // A socket that never says anything is closed once it has been idle that long...
         let mut idle = connect_from("127.0.0.1", address).await;
         assert!(closed_by_server(&mut idle, Duration::from_secs(10)).await);
         // ...while one that logged in stays open past it.
@@ -100,11 +130,130 @@ fn an_unauthenticated_connection_must_log_in_in_time() {
 }
 
 #[test]
-fn a_client_that_keeps_requests_queued_still_meets_the_login_deadline() {
-    use std::io::{Read, Write};
+fn a_login_left_unfinished_is_closed_at_the_login_deadline_however_chatty() {
     let mut config = ServerConfig::new(users());
-    config.login_timeout = Duration::from_millis(300);
+    config.login_timeout = Duration::from_millis(500);
     let server = TestServer::start(config);
+    let address = server.address();
+    server.block_on(async {
+        let mut stream = connect_from("127.0.0.1", address).await;
+        let client_first = b"n,,n=both,r=abcdefghijklmnop";
+        let mut start = bson::rawdoc! { "saslStart": 1, "mechanism": "SCRAM-SHA-256" };
+        start.append(
+            bson::raw::cstr!("payload"),
+            bson::RawBinaryRef {
+                subtype: bson::spec::BinarySubtype::Generic,
+                bytes: client_first,
+            },
+        );
+        let first = round_trip(&mut stream, start, 1).await.unwrap();
+        assert!(!first.get_bool("done").unwrap(), "{first}");
+        // The client keeps talking but never finishes the login: closed at its deadline.
+        let started = std::time::Instant::now();
+        let mut id = 2;
+        while round_trip(&mut stream, bson::rawdoc! { "ping": 1 }, id)
+            .await
+            .is_some()
+        {
+            id += 1;
+            assert!(started.elapsed() < Duration::from_secs(5), "never closed");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let open_for = started.elapsed();
+        assert!(
+            open_for >= Duration::from_millis(300) && open_for < Duration::from_secs(3),
+            "closed after {open_for:?}"
+        );
+    });
+}
+
+/// A driver's monitor for 45 s, more than twice the default login deadline (20 s), with the
+/// server's default limits: `hello` every 500 ms on a connection that never logs in, and a
+/// command every 2 s on one that did. The server closes neither.
+#[test]
+fn a_monitor_that_never_logs_in_stays_as_long_as_it_talks() {
+    let server = TestServer::start(ServerConfig::new(users()));
+    let address = server.address();
+    let uri = server.uri("both:pencil@", "");
+    server.block_on(async {
+        let mut monitor = connect_from("127.0.0.1", address).await;
+        let mut connection = mongodb_auth_io::tokio::connect(uri.as_str(), options())
+            .await
+            .unwrap();
+        let started = std::time::Instant::now();
+        let mut heartbeats = 0;
+        let mut commands = 0;
+        while started.elapsed() < Duration::from_secs(45) {
+            let hello = bson::rawdoc! { "hello": 1, "helloOk": true };
+            let reply = round_trip(&mut monitor, hello, heartbeats + 1).await;
+            let reply = reply
+                .unwrap_or_else(|| panic!("the monitor was closed after {:?}", started.elapsed()));
+            assert!(reply.get_bool("isWritablePrimary").unwrap());
+            heartbeats += 1;
+            if heartbeats % 4 == 0 {
+                connection
+                    .run_command(&mongodb_auth::Command::new(
+                        "admin",
+                        bson::rawdoc! { "ping": 1 }.into_bytes(),
+                    ))
+                    .await
+                    .unwrap_or_else(|e| panic!("after {:?}: {e}", started.elapsed()));
+                commands += 1;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        assert!(
+            heartbeats >= 80 && commands >= 20,
+            "{heartbeats} {commands}"
+        );
+        assert_eq!(connection.reauthentications(), 0);
+        assert_eq!(
+            server.server().accepted_connections(),
+            2,
+            "nobody reconnected"
+        );
+    });
+}
+
+#[test]
+fn monitors_that_hold_a_peers_share_leave_the_others_their_slots() {
+    let mut config = ServerConfig::new(users());
+    config.max_connections = 8;
+    config.max_connections_per_peer = 3;
+    let server = TestServer::start(config);
+    let address = server.address();
+    server.block_on(async {
+        // 127.0.0.2 holds its share with monitors that say hello forever and never log in.
+        let mut monitors = Vec::new();
+        for _ in 0..3 {
+            monitors.push(connect_from("127.0.0.2", address).await);
+        }
+        for round in 0..3 {
+            for (i, monitor) in monitors.iter_mut().enumerate() {
+                let id = round * 10 + i as i32 + 1;
+                assert!(
+                    round_trip(monitor, bson::rawdoc! { "hello": 1 }, id)
+                        .await
+                        .is_some()
+                );
+            }
+            // A fourth connection from that peer is closed at once...
+            let mut extra = connect_from("127.0.0.2", address).await;
+            assert!(closed_by_server(&mut extra, Duration::from_secs(2)).await);
+        }
+    });
+    // ...while everyone else still logs in, with both adapters.
+    let uri = server.uri("both:pencil@", "");
+    for adapter in Adapter::BOTH {
+        let login = adapter.login(server.runtime(), &uri, options()).unwrap();
+        assert_eq!(login.users, [("both".to_owned(), "admin".to_owned())]);
+    }
+}
+
+#[test]
+fn a_client_that_floods_requests_before_logging_in_is_cut_off() {
+    use std::io::{Read, Write};
+    let server = TestServer::start(ServerConfig::new(users()));
     let socket = std::net::TcpStream::connect(server.address()).unwrap();
     let mut reader = socket.try_clone().unwrap();
     reader
@@ -121,7 +270,7 @@ fn a_client_that_keeps_requests_queued_still_meets_the_login_deadline() {
             }
         }
     });
-    // ...while the writer keeps pings queued on the server's side, for at most 5 s.
+    // ...while the writer sends pings as fast as it can, for at most 5 s.
     let ping = mongodb_auth::Command::new("admin", bson::rawdoc! { "ping": 1 }.into_bytes());
     let request = mongodb_auth::wire::encode_command(&ping, 1).unwrap();
     let mut writer = socket;
@@ -135,7 +284,7 @@ fn a_client_that_keeps_requests_queued_still_meets_the_login_deadline() {
     let open_for = drained.join().unwrap();
     assert!(
         open_for < Duration::from_secs(4),
-        "a busy unauthenticated connection outlived the login timeout ({open_for:?})"
+        "a flood before any login went on for {open_for:?}"
     );
 }
 

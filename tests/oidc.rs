@@ -56,6 +56,7 @@ impl Idp {
         let second = TokenIssuer::generate("https://idp2.test").unwrap();
         let stranger = TokenIssuer::generate("https://idp1.test").unwrap();
         let mut one = OidcSettings::new(first.issuer(), AUDIENCE, key_set(&first.jwks()))
+            .auth_name_prefix("idp1")
             .request_scopes(["openid"]);
         if multi {
             // With two providers, each serves (and may vouch for) its own principals.
@@ -67,6 +68,7 @@ impl Idp {
         let mut config = ServerConfig::new(UserStore::new()).oidc(one);
         if multi {
             let two = OidcSettings::new(second.issuer(), AUDIENCE, key_set(&second.jwks()))
+                .auth_name_prefix("idp2")
                 .client_id("client-2")
                 .principal_suffix("@idp2.test");
             config = config.oidc(two);
@@ -303,7 +305,7 @@ fn machine_1_1_with_the_tokio_adapter() {
             .unwrap();
         connection.authenticated_users().await.unwrap()
     });
-    assert_eq!(users, [(USER1.to_owned(), "$external".to_owned())]);
+    assert_eq!(users, [(format!("idp1/{USER1}"), "$external".to_owned())]);
     assert_eq!(callback.calls(), 1);
 }
 
@@ -353,7 +355,7 @@ fn an_async_callback_serves_16_concurrent_tokio_logins_once_and_a_dropped_login_
         });
         for login in logins.collect::<Vec<_>>() {
             let users = login.await.unwrap().unwrap();
-            assert_eq!(users, [(USER1.to_owned(), "$external".to_owned())]);
+            assert_eq!(users, [(format!("idp1/{USER1}"), "$external".to_owned())]);
         }
     });
     assert_eq!(calls.load(Ordering::SeqCst), 1, "one call for 16 logins");
@@ -626,6 +628,32 @@ fn a_provider_vouches_only_for_its_own_principals() {
     assert_eq!(server_code(&error), Some(18), "{error}");
 }
 
+/// mongod's authNamePrefix: a principal logs in as `<prefix>/<principal>`, so a token whose
+/// subject is an X.509 subject is not that X.509 user, and no provider logs in another's users;
+/// providers that share a prefix do not start.
+#[test]
+fn each_provider_names_its_users_under_a_prefix_of_its_own() {
+    let idp = Idp::start(false);
+    let subject = "CN=client,OU=Drivers,O=MongoDB,C=IS";
+    let callback = Callback::returning(idp.token(subject));
+    let client = Client::machine(&idp.uri(None), &callback);
+    let mut connection = client.connect().unwrap();
+    let users = connection.authenticated_users().unwrap();
+    assert_eq!(users, [(format!("idp1/{subject}"), "$external".to_owned())]);
+
+    let issuer = TokenIssuer::generate("https://idp.test").unwrap();
+    let keys = key_set(&issuer.jwks());
+    let twins = ServerConfig::new(UserStore::new())
+        .oidc(OidcSettings::new("https://a.test", AUDIENCE, keys.clone()))
+        .oidc(OidcSettings::new("https://b.test", AUDIENCE, keys));
+    let runtime = mongodb_auth_testkit::embedded::runtime();
+    let refused = runtime
+        .block_on(Server::bind("127.0.0.1:0", twins))
+        .map(|_| ())
+        .unwrap_err();
+    assert!(refused.to_string().contains("authNamePrefix"), "{refused}");
+}
+
 #[test]
 fn keys_published_for_another_use_or_algorithm_verify_nothing() {
     let issuer = TokenIssuer::generate("https://idp.test").unwrap();
@@ -633,7 +661,7 @@ fn keys_published_for_another_use_or_algorithm_verify_nothing() {
     let now = SystemTime::now();
     let jwks = issuer.jwks();
     let good = OidcSettings::new("https://idp.test", AUDIENCE, key_set(&jwks));
-    assert_eq!(good.verify(&token, now), Ok(USER1.to_owned()));
+    assert_eq!(good.verify(&token, now), Ok(format!("oidc/{USER1}")));
     for (from, to, reason) in [
         (r#""use":"sig""#, r#""use":"enc""#, "not for signatures"),
         (r#""alg":"ES256""#, r#""alg":"ES384""#, "ES384"),

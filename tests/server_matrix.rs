@@ -341,3 +341,68 @@ fn authenticate_an_existing_stream() {
         Some(AuthMechanism::ScramSha256)
     );
 }
+
+/// A driver's `insert` of several documents comes as an OP_MSG document sequence (section kind
+/// 1): the server reads it as the inline array, keeps the documents, and `find` returns them.
+#[test]
+fn an_insert_as_a_document_sequence_is_kept_and_found() {
+    use std::io::{Read, Write};
+    let h = start(None);
+    let mut stream = std::net::TcpStream::connect(h.address()).unwrap();
+    let cs = ConnectionString::parse("mongodb://both:pencil@ignored/").unwrap();
+    blocking::authenticate(&mut stream, cs.credential(), options()).unwrap();
+    let mut round_trip = |sections: Vec<u8>, request_id: i32| {
+        let mut message = Vec::new();
+        message.extend_from_slice(&0i32.to_le_bytes());
+        message.extend_from_slice(&request_id.to_le_bytes());
+        message.extend_from_slice(&0i32.to_le_bytes());
+        message.extend_from_slice(&mongodb_auth::wire::OP_MSG.to_le_bytes());
+        message.extend_from_slice(&0u32.to_le_bytes());
+        message.extend_from_slice(&sections);
+        let length = i32::try_from(message.len()).unwrap().to_le_bytes();
+        message[..4].copy_from_slice(&length);
+        stream.write_all(&message).unwrap();
+        let mut decoder = mongodb_auth::wire::ReplyDecoder::new(request_id);
+        let mut buffer = [0u8; 4096];
+        loop {
+            let n = stream.read(&mut buffer).unwrap();
+            assert!(n > 0, "the server closed the connection");
+            if let Some(reply) = decoder.push(&buffer[..n]).unwrap() {
+                return bson::Document::try_from(
+                    bson::RawDocument::from_bytes(reply.body()).unwrap(),
+                )
+                .unwrap();
+            }
+        }
+    };
+    let body = |doc: bson::RawDocumentBuf| {
+        let mut section = vec![0u8];
+        section.extend_from_slice(doc.as_bytes());
+        section
+    };
+    let mut insert = body(bson::rawdoc! { "insert": "things", "$db": "app" });
+    let mut payload = b"documents\0".to_vec();
+    for i in 1..=3 {
+        payload
+            .extend_from_slice(bson::rawdoc! { "_id": i, "name": format!("thing {i}") }.as_bytes());
+    }
+    insert.push(1);
+    insert.extend_from_slice(&i32::try_from(4 + payload.len()).unwrap().to_le_bytes());
+    insert.extend_from_slice(&payload);
+    let inserted = round_trip(insert, 1);
+    assert_eq!(inserted.get_i32("n").unwrap(), 3, "{inserted}");
+    let found = round_trip(
+        body(bson::rawdoc! { "find": "things", "filter": {}, "$db": "app" }),
+        2,
+    );
+    let batch = found
+        .get_document("cursor")
+        .unwrap()
+        .get_array("firstBatch")
+        .unwrap();
+    let ids: Vec<i32> = batch
+        .iter()
+        .map(|d| d.as_document().unwrap().get_i32("_id").unwrap())
+        .collect();
+    assert_eq!(ids, [1, 2, 3]);
+}

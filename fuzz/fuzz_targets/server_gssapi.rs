@@ -87,7 +87,9 @@ fuzz_target!(|data: &[u8]| {
             (_, _) => rawdoc! { "saslContinue": 1, "conversationId": id, "payload": String::from_utf8_lossy(payload).into_owned() },
         };
         let step = session.handle_command("$external", command.as_bytes(), now);
-        let reply = mongodb_auth::fuzzing::settle_inline(&mut session, step, now);
+        let Some(reply) = mongodb_auth::fuzzing::settle_inline(&mut session, step, now) else {
+            return;
+        };
         let doc = RawDocument::from_bytes(&reply).expect("a reply is a document");
         if let Ok(reply_id) = doc.get_i32("conversationId") {
             id = reply_id;

@@ -11,7 +11,6 @@ mod users;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use mongodb_auth::{Error, ErrorKind};
@@ -62,18 +61,8 @@ enum Command {
         /// skipped).
         #[arg(long)]
         users_file: Option<std::path::PathBuf>,
-        /// Close connections idle for this many seconds.
-        #[arg(long, default_value_t = 300)]
-        idle_timeout: u64,
-        /// Close connections that have not logged in after this many seconds.
-        #[arg(long, default_value_t = 20)]
-        login_timeout: u64,
-        /// Serve at most this many connections at once.
-        #[arg(long, default_value_t = 256)]
-        max_connections: usize,
-        /// Serve at most this many connections from one peer address.
-        #[arg(long, default_value_t = 64)]
-        max_connections_per_peer: usize,
+        #[command(flatten)]
+        limits: serve::Limits,
         /// Serve TLS with this PEM certificate chain (with --tls-key).
         #[arg(long, requires = "tls_key")]
         tls_cert: Option<PathBuf>,
@@ -120,6 +109,10 @@ enum Command {
         /// With none, every principal with a valid token may.
         #[arg(long = "oidc-user", requires = "oidc_issuer")]
         oidc_users: Vec<String>,
+        /// The prefix of the provider's users in $external: a principal logs in as
+        /// PREFIX/PRINCIPAL, as mongod's authNamePrefix names it.
+        #[arg(long, default_value = "oidc", requires = "oidc_issuer")]
+        oidc_auth_name_prefix: String,
         /// Accept GSSAPI (Kerberos) tickets for the service principals of this keytab (feature
         /// `gssapi`; the server restarts itself with KRB5_KTNAME pointing at it).
         #[cfg(feature = "gssapi")]
@@ -191,10 +184,7 @@ fn main() -> ExitCode {
             listen,
             users,
             users_file,
-            idle_timeout,
-            login_timeout,
-            max_connections,
-            max_connections_per_peer,
+            limits,
             tls_cert,
             tls_key,
             tls_ca,
@@ -208,6 +198,7 @@ fn main() -> ExitCode {
             oidc_audience,
             oidc_client_id,
             oidc_users,
+            oidc_auth_name_prefix,
             #[cfg(feature = "gssapi")]
             gssapi_keytab,
             #[cfg(feature = "gssapi")]
@@ -238,12 +229,10 @@ fn main() -> ExitCode {
                     audience: oidc_audience,
                     client_id: oidc_client_id,
                     users: oidc_users,
+                    auth_name_prefix: oidc_auth_name_prefix,
                 },
                 tls: tls_cert.zip(tls_key).map(|(cert, key)| (cert, key, tls_ca)),
-                idle_timeout: Duration::from_secs(idle_timeout),
-                login_timeout: Duration::from_secs(login_timeout),
-                max_connections,
-                max_connections_per_peer,
+                limits,
             };
             serve::serve(&listen, &users, &settings)
         }

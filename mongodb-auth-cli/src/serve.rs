@@ -77,6 +77,7 @@ pub(crate) struct OidcServe {
     pub(crate) audience: Option<String>,
     pub(crate) client_id: Option<String>,
     pub(crate) users: Vec<String>,
+    pub(crate) auth_name_prefix: String,
 }
 
 impl OidcServe {
@@ -90,7 +91,8 @@ impl OidcServe {
             rule: format!("cannot read {}: {e}", jwks.display()),
         })?;
         let keys = Arc::new(Jwks::from_json(&keys)?);
-        let mut settings = OidcSettings::new(issuer.as_str(), audience.as_str(), keys);
+        let mut settings = OidcSettings::new(issuer.as_str(), audience.as_str(), keys)
+            .auth_name_prefix(self.auth_name_prefix.as_str());
         if let Some(client_id) = &self.client_id {
             settings = settings.client_id(client_id.as_str());
         }
@@ -135,10 +137,64 @@ pub(crate) struct ServeSettings {
     pub(crate) oidc: OidcServe,
     /// Certificate chain, key, and the CA of client certificates.
     pub(crate) tls: Option<(PathBuf, PathBuf, Option<PathBuf>)>,
-    pub(crate) idle_timeout: Duration,
-    pub(crate) login_timeout: Duration,
-    pub(crate) max_connections: usize,
-    pub(crate) max_connections_per_peer: usize,
+    pub(crate) limits: Limits,
+}
+
+/// The deadlines and limits of `serve`: what tells a slow or greedy client from a quiet one.
+#[derive(clap::Args, Debug, Clone)]
+pub(crate) struct Limits {
+    /// Close an authenticated connection that sends nothing for this many seconds.
+    #[arg(long, default_value_t = 300)]
+    idle_timeout: u64,
+    /// Close a connection that has not logged in and sends nothing for this many seconds (a
+    /// driver's monitor, which never logs in, talks every few seconds and stays).
+    #[arg(long, default_value_t = 60)]
+    unauthenticated_idle_timeout: u64,
+    /// Close a connection whose login, from its first authentication command, is not done
+    /// within this many seconds.
+    #[arg(long, default_value_t = 20)]
+    login_timeout: u64,
+    /// Close a connection that has not logged in and sends more requests a second than this
+    /// (bursts of twice that allowed).
+    #[arg(long, default_value_t = 20)]
+    unauthenticated_requests_per_second: u32,
+    /// Close a connection that leaves a request unfinished for this many seconds.
+    #[arg(long, default_value_t = 30)]
+    message_timeout: u64,
+    /// Serve at most this many connections at once.
+    #[arg(long, default_value_t = 256)]
+    max_connections: usize,
+    /// Serve at most this many connections from one peer address.
+    #[arg(long, default_value_t = 64)]
+    max_connections_per_peer: usize,
+    /// Run at most this many PLAIN derivations and GSS calls at once (default: the cores).
+    #[arg(long)]
+    max_concurrent_jobs: Option<usize>,
+    /// Run at most this many of them at once for one peer address.
+    #[arg(long, default_value_t = 1)]
+    max_concurrent_jobs_per_peer: usize,
+    /// Let authenticated clients run configureFailPoint (failCommand), as mongod's
+    /// enableTestCommands: for test fixtures only.
+    #[arg(long)]
+    enable_test_commands: bool,
+}
+
+impl Limits {
+    fn apply(&self, config: &mut ServerConfig) {
+        config.idle_timeout = Duration::from_secs(self.idle_timeout);
+        config.unauthenticated_idle_timeout =
+            Duration::from_secs(self.unauthenticated_idle_timeout);
+        config.login_timeout = Duration::from_secs(self.login_timeout);
+        config.unauthenticated_requests_per_second = self.unauthenticated_requests_per_second;
+        config.message_timeout = Duration::from_secs(self.message_timeout);
+        config.max_connections = self.max_connections;
+        config.max_connections_per_peer = self.max_connections_per_peer;
+        if let Some(jobs) = self.max_concurrent_jobs {
+            config.max_concurrent_jobs = jobs;
+        }
+        config.max_concurrent_jobs_per_peer = self.max_concurrent_jobs_per_peer;
+        config.enable_test_commands = self.enable_test_commands;
+    }
 }
 
 pub(crate) fn server_config(
@@ -188,10 +244,7 @@ pub(crate) fn server_config(
             client_ca.as_deref(),
         )?);
     }
-    config.idle_timeout = settings.idle_timeout;
-    config.login_timeout = settings.login_timeout;
-    config.max_connections = settings.max_connections;
-    config.max_connections_per_peer = settings.max_connections_per_peer;
+    settings.limits.apply(&mut config);
     Ok(config)
 }
 

@@ -626,7 +626,7 @@ fn connect_with_mongodb_oidc_environment_test() {
     let report = json(&output);
     assert_eq!(report["mechanism"], "MONGODB-OIDC");
     assert_eq!(report["oidcTokenSource"], "ENVIRONMENT:test");
-    assert_eq!(report["authenticatedUsers"][0]["user"], "cli-workload");
+    assert_eq!(report["authenticatedUsers"][0]["user"], "oidc/cli-workload");
     assert_eq!(report["authenticatedUsers"][0]["db"], "$external");
     let refused = bin()
         .args(["connect", &uri, "--json"])

@@ -59,8 +59,8 @@ with client(authMechanismProperties={"OIDC_CALLBACK": callback}) as c:
     found = c.test.coll.find_one()
     c.test.coll.insert_one({"x": 1})
     check("OIDC_CALLBACK: find and insert", found is None)
-    check("OIDC_CALLBACK: authenticated as the token's principal",
-          users(c) == [(principal, "$external")], str(users(c)))
+    check("OIDC_CALLBACK: authenticated as the token's principal, under the provider's prefix",
+          users(c) == [("oidc/" + principal, "$external")], str(users(c)))
     check("OIDC_CALLBACK: called once, with version 1",
           callback.calls == 1 and callback.contexts[0].version == 1,
           f"{callback.calls} calls")
@@ -74,7 +74,7 @@ with MongoClient(
     serverSelectionTimeoutMS=5000,
 ) as c:
     c.test.coll.find_one()
-    check("ENVIRONMENT:test: authenticated", users(c) == [(principal, "$external")], str(users(c)))
+    check("ENVIRONMENT:test: authenticated", users(c) == [("oidc/" + principal, "$external")], str(users(c)))
 
 # Refused tokens: each gets AuthenticationFailed (18).
 for name, path in [

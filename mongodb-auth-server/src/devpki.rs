@@ -243,7 +243,8 @@ fn write_error(path: &Path, source: std::io::Error) -> DevPkiError {
 /// let token = issuer.issue("alice", "mongodb", now, now + Duration::from_secs(300))?;
 /// let keys = Arc::new(Jwks::from_json(issuer.jwks().as_bytes())?);
 /// let settings = OidcSettings::new("https://issuer.test", "mongodb", keys);
-/// assert_eq!(settings.verify(&token, now), Ok("alice".to_owned()));
+/// // The principal logs in as a user of the provider's prefix (`oidc` by default).
+/// assert_eq!(settings.verify(&token, now), Ok("oidc/alice".to_owned()));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct TokenIssuer {

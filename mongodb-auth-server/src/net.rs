@@ -26,18 +26,37 @@ pub struct ServerConfig {
     /// At most this many of them from one IP address, so one peer cannot take every slot. A
     /// connection beyond it is closed at once.
     pub max_connections_per_peer: usize,
-    /// A connection must have logged in this long after it opened, or it is closed: an idle,
-    /// unauthenticated socket holds a slot for no one. (Monitoring connections, which never
-    /// authenticate, reconnect.)
+    /// A login, from its first authentication command to its success, must finish within this
+    /// (default 20 s), or the connection is closed: no client holds a conversation (and the
+    /// server's state for it) open.
     pub login_timeout: Duration,
-    /// A connection that sends nothing for this long between requests is closed.
+    /// An authenticated connection that sends nothing for this long between requests is closed
+    /// (default 5 minutes).
     pub idle_timeout: Duration,
+    /// An unauthenticated connection that sends nothing for this long is closed (default 60 s).
+    /// A driver's monitor, which never logs in, sends `hello` every few seconds (every 10 by
+    /// default, or it waits on an awaitable one): it stays as long as it keeps talking.
+    pub unauthenticated_idle_timeout: Duration,
+    /// Requests an unauthenticated connection may send per second, sustained, with bursts of
+    /// twice that (default 20): a monitor sends one every few seconds, a flood is cut off.
+    pub unauthenticated_requests_per_second: u32,
+    /// Jobs (PLAIN's PBKDF2 derivations, GSS acceptor calls) running at once, over all
+    /// connections (default: the machine's cores), and for one peer address (default 1), so
+    /// that unauthenticated logins cannot keep every core busy.
+    pub max_concurrent_jobs: usize,
+    /// See [`max_concurrent_jobs`](Self::max_concurrent_jobs).
+    pub max_concurrent_jobs_per_peer: usize,
     /// Once a request starts arriving, all of it must arrive within this time, so a client that
     /// trickles bytes cannot hold a connection (and its buffer) forever.
     pub message_timeout: Duration,
-    /// Requests larger than this are refused and the connection closed. Authentication commands
-    /// are a few hundred bytes; the server stores no data.
+    /// Requests larger than this are refused and the connection closed (default 1 MiB).
     pub max_message_size: usize,
+    /// Whether authenticated clients may run `configureFailPoint` (mongod's
+    /// `enableTestCommands`): for servers that are test fixtures, never otherwise. Without it
+    /// the command is `CommandNotFound`.
+    pub enable_test_commands: bool,
+    /// The caps of the documents clients insert (kept in memory for the server's life).
+    pub store_limits: mongodb_auth::server::StoreLimits,
     /// Deliberate misbehavior, for tests of clients: see [`dangerous`](Self::dangerous).
     misbehavior: Option<Misbehavior>,
     auth_log: Option<AuthLog>,
@@ -55,6 +74,19 @@ impl std::fmt::Debug for ServerConfig {
             .field("max_connections_per_peer", &self.max_connections_per_peer)
             .field("login_timeout", &self.login_timeout)
             .field("idle_timeout", &self.idle_timeout)
+            .field(
+                "unauthenticated_idle_timeout",
+                &self.unauthenticated_idle_timeout,
+            )
+            .field(
+                "unauthenticated_requests_per_second",
+                &self.unauthenticated_requests_per_second,
+            )
+            .field("max_concurrent_jobs", &self.max_concurrent_jobs)
+            .field(
+                "max_concurrent_jobs_per_peer",
+                &self.max_concurrent_jobs_per_peer,
+            )
             .field("message_timeout", &self.message_timeout)
             .field("max_message_size", &self.max_message_size)
             .field("misbehavior", &self.misbehavior)
@@ -65,7 +97,9 @@ impl std::fmt::Debug for ServerConfig {
 
 impl ServerConfig {
     /// Serves `users` with default limits: 256 connections, 64 of them per peer address, 20
-    /// seconds to log in, 5 minutes idle, 30 seconds per request, 1 MiB per request.
+    /// seconds for a login, 5 minutes idle (60 seconds before a login, with 20 requests a
+    /// second), 30 seconds per request, 1 MiB per request, as many jobs at once as cores (one
+    /// per peer).
     pub fn new(users: UserStore) -> Self {
         ServerConfig {
             users,
@@ -73,8 +107,14 @@ impl ServerConfig {
             max_connections_per_peer: 64,
             login_timeout: Duration::from_secs(20),
             idle_timeout: Duration::from_secs(300),
+            unauthenticated_idle_timeout: Duration::from_secs(60),
+            unauthenticated_requests_per_second: 20,
+            max_concurrent_jobs: std::thread::available_parallelism().map_or(2, usize::from),
+            max_concurrent_jobs_per_peer: 1,
             message_timeout: Duration::from_secs(30),
             max_message_size: 1024 * 1024,
+            enable_test_commands: false,
+            store_limits: mongodb_auth::server::StoreLimits::default(),
             misbehavior: None,
             auth_log: None,
             random: None,
@@ -149,8 +189,14 @@ struct Shared {
     tls: Option<tokio_rustls::TlsAcceptor>,
     login_timeout: Duration,
     max_connections_per_peer: usize,
-    per_peer: Mutex<HashMap<IpAddr, usize>>,
+    /// Per peer address: its connections, and the permits of its jobs.
+    per_peer: Mutex<HashMap<IpAddr, (usize, Arc<Semaphore>)>>,
+    max_jobs_per_peer: usize,
+    /// The permits of every connection's jobs.
+    jobs: Arc<Semaphore>,
     idle_timeout: Duration,
+    unauthenticated_idle_timeout: Duration,
+    unauthenticated_requests_per_second: u32,
     message_timeout: Duration,
     max_message_size: usize,
     next_connection_id: AtomicI32,
@@ -200,17 +246,21 @@ fn peer_key(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// One connection of a peer address, counted for as long as it lives.
+/// One connection of a peer address, counted for as long as it lives, with the job permits its
+/// peer shares.
 struct PeerSlot {
     shared: Arc<Shared>,
     peer: IpAddr,
+    jobs: Arc<Semaphore>,
 }
 
 impl PeerSlot {
     /// Counts a connection from `peer`, or `None` when that peer already holds its share.
     fn take(shared: &Arc<Shared>, peer: IpAddr) -> Option<PeerSlot> {
         let mut counts = shared.peers();
-        let count = counts.entry(peer).or_insert(0);
+        let (count, jobs) = counts
+            .entry(peer)
+            .or_insert_with(|| (0, Arc::new(Semaphore::new(shared.max_jobs_per_peer))));
         if *count >= shared.max_connections_per_peer {
             return None;
         }
@@ -218,6 +268,7 @@ impl PeerSlot {
         Some(PeerSlot {
             shared: shared.clone(),
             peer,
+            jobs: jobs.clone(),
         })
     }
 }
@@ -225,7 +276,7 @@ impl PeerSlot {
 impl Drop for PeerSlot {
     fn drop(&mut self) {
         let mut counts = self.shared.peers();
-        if let Some(count) = counts.get_mut(&self.peer) {
+        if let Some((count, _)) = counts.get_mut(&self.peer) {
             *count = count.saturating_sub(1);
             if *count == 0 {
                 counts.remove(&self.peer);
@@ -235,7 +286,7 @@ impl Drop for PeerSlot {
 }
 
 impl Shared {
-    fn peers(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, usize>> {
+    fn peers(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, (usize, Arc<Semaphore>)>> {
         // Each update is a single map operation: a poisoned map is still consistent.
         self.per_peer.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -268,6 +319,8 @@ impl Server {
     /// Listens on `addr` (port 0 picks a free port) and serves until [`shutdown`](Self::shutdown)
     /// or drop.
     pub async fn bind(addr: impl ToSocketAddrs, config: ServerConfig) -> std::io::Result<Server> {
+        mongodb_auth::server::oidc::check_providers(&config.oidc)
+            .map_err(|reason| std::io::Error::new(std::io::ErrorKind::InvalidInput, reason))?;
         let listener = TcpListener::bind(addr).await?;
         let local_addr = listener.local_addr()?;
         let mut session = match config.random {
@@ -283,13 +336,19 @@ impl Server {
         }
         session.gssapi = config.gssapi;
         session.auth_log = config.auth_log;
+        session.enable_test_commands = config.enable_test_commands;
+        session.store_limits = config.store_limits;
         let shared = Arc::new(Shared {
             session: Arc::new(session),
             tls: config.tls.map(tokio_rustls::TlsAcceptor::from),
             login_timeout: config.login_timeout,
             max_connections_per_peer: config.max_connections_per_peer.max(1),
             per_peer: Mutex::new(HashMap::new()),
+            max_jobs_per_peer: config.max_concurrent_jobs_per_peer.max(1),
+            jobs: Arc::new(Semaphore::new(config.max_concurrent_jobs.max(1))),
             idle_timeout: config.idle_timeout,
+            unauthenticated_idle_timeout: config.unauthenticated_idle_timeout,
+            unauthenticated_requests_per_second: config.unauthenticated_requests_per_second.max(1),
             message_timeout: config.message_timeout,
             max_message_size: config.max_message_size,
             next_connection_id: AtomicI32::new(1),
@@ -382,11 +441,10 @@ async fn accept_loop(
         let mut stopped = stopped.clone();
         connections.spawn(async move {
             let _permit = permit;
-            let _peer_slot = peer_slot;
             let _open = Open::new(&shared.active);
             tokio::select! {
                 _ = stopped.changed() => {}
-                _ = serve(stream, &shared) => {}
+                _ = serve(stream, &shared, &peer_slot.jobs) => {}
             }
         });
         // Reap finished connections so the set does not grow without bound.
@@ -396,12 +454,11 @@ async fn accept_loop(
 }
 
 /// Serves one connection, after its TLS handshake when the server speaks TLS.
-async fn serve(stream: tokio::net::TcpStream, shared: &Shared) {
+async fn serve(stream: tokio::net::TcpStream, shared: &Shared, peer_jobs: &Semaphore) {
     let connection_id = shared.next_connection_id.fetch_add(1, Ordering::Relaxed);
-    let login_deadline = Instant::now() + shared.login_timeout;
     let mut session = Session::new(shared.session.clone(), connection_id);
     let Some(acceptor) = &shared.tls else {
-        return serve_connection(stream, shared, session, login_deadline).await;
+        return serve_connection(stream, shared, session, peer_jobs).await;
     };
     let handshake = tokio::time::timeout(shared.message_timeout, acceptor.accept(stream)).await;
     match handshake {
@@ -413,7 +470,7 @@ async fn serve(stream: tokio::net::TcpStream, shared: &Shared) {
                 .and_then(|chain| chain.first())
                 .and_then(|leaf| mongodb_auth::x509::certificate_subject(leaf).ok());
             session.set_client_certificate_subject(subject);
-            serve_connection(tls, shared, session, login_deadline).await;
+            serve_connection(tls, shared, session, peer_jobs).await;
         }
         Ok(Err(e)) => {
             let reason = match mongodb_auth_io::tls::from_io_error(&e, false) {
@@ -426,31 +483,86 @@ async fn serve(stream: tokio::net::TcpStream, shared: &Shared) {
     }
 }
 
-/// Serves one connection until the client closes it, goes idle, fails to log in in time, or
-/// sends something invalid.
+/// What a connection that has not logged in may spend: requests at a sustained rate, in
+/// bursts of twice that (a token bucket).
+struct RequestBudget {
+    tokens: f64,
+    per_second: f64,
+    last: Instant,
+}
+
+impl RequestBudget {
+    fn new(per_second: u32) -> Self {
+        let per_second = f64::from(per_second);
+        RequestBudget {
+            tokens: 2.0 * per_second,
+            per_second,
+            last: Instant::now(),
+        }
+    }
+
+    /// Spends one request; `false` when the budget is spent.
+    fn spend(&mut self, now: Instant) -> bool {
+        let earned = now.saturating_duration_since(self.last).as_secs_f64() * self.per_second;
+        self.tokens = (self.tokens + earned).min(2.0 * self.per_second);
+        self.last = now;
+        if self.tokens < 1.0 {
+            return false;
+        }
+        self.tokens -= 1.0;
+        true
+    }
+}
+
+/// Serves one connection until the client closes it, leaves a request unfinished, goes idle,
+/// takes too long to log in, floods requests before logging in, or sends something invalid.
+/// Before a login the connection may run what a driver's monitor runs (`hello`, `ping`,
+/// `buildInfo`) for as long as it keeps talking.
 async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
     mut stream: S,
     shared: &Shared,
     mut session: Session,
-    login_deadline: Instant,
+    peer_jobs: &Semaphore,
 ) {
     let mut decoder = MessageDecoder::requests().max_size(shared.max_message_size);
     // Requests may carry passwords (PLAIN): the read buffer is wiped when the connection ends.
     let mut buffer = Zeroizing::new(vec![0u8; 16 * 1024]);
     let mut reply_id: i32 = 1;
+    let mut budget = RequestBudget::new(shared.unauthenticated_requests_per_second);
+    // When the login under way began: it must be done by then + login_timeout.
+    let mut login_started: Option<Instant> = None;
     loop {
         let authenticated = session.is_authenticated();
+        login_started = match (authenticated, session.login_in_progress()) {
+            (false, true) => Some(login_started.unwrap_or_else(Instant::now)),
+            _ => None,
+        };
+        let login_deadline = login_started.map(|started| started + shared.login_timeout);
         // Checked before every request, not only while waiting for bytes: a client that keeps
         // requests queued would otherwise never wait.
-        if !authenticated && Instant::now() >= login_deadline {
+        if login_deadline.is_some_and(|deadline| Instant::now() >= deadline) {
             return;
         }
-        let deadline = (!authenticated).then_some(login_deadline);
-        let Some(message) =
-            read_message(&mut stream, &mut decoder, &mut buffer, shared, deadline).await
+        let idle = if authenticated {
+            shared.idle_timeout
+        } else {
+            shared.unauthenticated_idle_timeout
+        };
+        let Some(message) = read_message(
+            &mut stream,
+            &mut decoder,
+            &mut buffer,
+            shared,
+            idle,
+            login_deadline,
+        )
+        .await
         else {
             return;
         };
+        if !session.is_authenticated() && !budget.spend(Instant::now()) {
+            return;
+        }
         let now = SystemTime::now();
         let step = match message.op_code {
             OP_MSG => session.handle_op_msg(message.body(), now),
@@ -461,8 +573,20 @@ async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
             _ => continue,
         };
         // Commands run here; what blocks (a PLAIN check's PBKDF2, a GSS call, an exchange with
-        // STS) runs on the blocking pool, so it never stalls the runtime's workers.
-        let Some(body) = settle(&mut session, step).await else {
+        // STS) runs on the blocking pool, within the job permits, so it never stalls the
+        // runtime's workers nor takes every core. A login must be done by its deadline, jobs
+        // and waits for permits included.
+        let deadline = (!session.is_authenticated())
+            .then(|| login_started.unwrap_or_else(Instant::now) + shared.login_timeout);
+        let settled = settle(&mut session, step, shared, peer_jobs);
+        let body = match deadline {
+            Some(deadline) => match tokio::time::timeout_at(deadline.into(), settled).await {
+                Ok(body) => body,
+                Err(_) => return,
+            },
+            None => settled.await,
+        };
+        let Some(body) = body else {
             return;
         };
         let reply = match message.op_code {
@@ -484,13 +608,25 @@ async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
-/// Completes a command's jobs and asks until its reply; `None` when the blocking pool is gone
-/// (the runtime is shutting down).
-async fn settle(session: &mut Session, mut step: SessionStep) -> Option<Vec<u8>> {
+/// Completes a command's jobs, asks and waits until its reply; `None` when the connection is to
+/// be closed (a fail point says so, or the runtime is shutting down). A job waits for a permit
+/// of its peer, then one of the server's.
+async fn settle(
+    session: &mut Session,
+    mut step: SessionStep,
+    shared: &Shared,
+    peer_jobs: &Semaphore,
+) -> Option<Vec<u8>> {
     loop {
         step = match step {
             SessionStep::Reply(body) => return Some(body),
+            SessionStep::ReplyAfter(wait, body) => {
+                tokio::time::sleep(wait).await;
+                return Some(body);
+            }
             SessionStep::Job(job) => {
+                let _peer = peer_jobs.acquire().await.ok()?;
+                let _server = shared.jobs.acquire().await.ok()?;
                 let output = tokio::task::spawn_blocking(move || job.run()).await.ok()?;
                 session.handle_job(output, SystemTime::now())
             }
@@ -513,6 +649,7 @@ async fn read_message<S: AsyncRead + Unpin>(
     decoder: &mut MessageDecoder,
     buffer: &mut [u8],
     shared: &Shared,
+    idle_timeout: Duration,
     login_deadline: Option<Instant>,
 ) -> Option<wire::Message> {
     // A message may already be buffered (a client can pipeline); read only when not.
@@ -521,7 +658,7 @@ async fn read_message<S: AsyncRead + Unpin>(
     while let Ok(None) = next {
         let wait = match deadline {
             Some(deadline) => deadline.saturating_duration_since(Instant::now()),
-            None => shared.idle_timeout,
+            None => idle_timeout,
         };
         let wait = match login_deadline {
             Some(login) => wait.min(login.saturating_duration_since(Instant::now())),

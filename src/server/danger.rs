@@ -1,15 +1,28 @@
 //! Ways to make the embedded server misbehave, for tests of clients only: each one breaks a
 //! promise a real server keeps. Fenced off here, as rustls fences its `danger` module.
 //!
+//! [`FailCommand`] is mongod's `failCommand` fail point: the same rule whether a test arms it
+//! in process ([`DangerousSessionConfig::misbehave`](super::DangerousSessionConfig::misbehave))
+//! or a client sends `configureFailPoint` to a server with test commands enabled.
+//!
 //! ```
+//! use std::time::Duration;
 //! use mongodb_auth::server::danger::{FailCommand, Misbehavior};
 //!
 //! // The next `ping`, on whichever connection, gets ReauthenticationRequired.
-//! let misbehavior = Misbehavior::FailCommand(FailCommand::new(["ping"], 391).times(1));
-//! # let _ = misbehavior;
+//! let once = Misbehavior::FailCommand(FailCommand::new(["ping"], 391).times(1));
+//! // Every `find` of the application `probe` waits a second, then its connection is closed.
+//! let closing = FailCommand::close_connection(["find"])
+//!     .app_name("probe")
+//!     .block_for(Duration::from_secs(1))
+//!     .always_on();
+//! # let _ = (once, closing);
 //! ```
 
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use bson::{RawBsonRef, RawDocument};
 
 /// Ways the server can be told to misbehave, to test that clients notice.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -18,66 +31,262 @@ pub enum Misbehavior {
     /// Send a wrong SCRAM server signature (`v=`) after accepting the client's proof: a client
     /// must fail mutual authentication.
     WrongServerSignature,
-    /// Answer chosen commands with a chosen error, as mongod's `failCommand` fail point does.
+    /// Answer chosen commands with a chosen error, or close the connection, as mongod's
+    /// `failCommand` fail point does.
     FailCommand(FailCommand),
 }
 
-/// Which commands fail, with which code, how many times.
+/// Which commands fail, how, how many times: the `data` and `mode` of mongod's `failCommand`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FailCommand {
     commands: Vec<String>,
-    code: i32,
-    times: u32,
+    code: Option<i32>,
+    close_connection: bool,
+    error_labels: Vec<String>,
+    app_name: Option<String>,
+    block: Option<Duration>,
+    /// `None`: always on.
+    times: Option<u32>,
 }
+
+/// The longest `blockTimeMS` the server honours: a fail point cannot hold a connection longer.
+pub const MAX_BLOCK: Duration = Duration::from_secs(60);
 
 impl FailCommand {
     /// Every command named in `commands` is answered with error `code`, until
     /// [`times`](Self::times) runs out (default: once).
     pub fn new<S: Into<String>>(commands: impl IntoIterator<Item = S>, code: i32) -> Self {
         FailCommand {
+            code: Some(code),
+            ..FailCommand::matching(commands)
+        }
+    }
+
+    /// Every command named in `commands` closes its connection instead of being answered.
+    pub fn close_connection<S: Into<String>>(commands: impl IntoIterator<Item = S>) -> Self {
+        FailCommand {
+            close_connection: true,
+            ..FailCommand::matching(commands)
+        }
+    }
+
+    fn matching<S: Into<String>>(commands: impl IntoIterator<Item = S>) -> Self {
+        FailCommand {
             commands: commands.into_iter().map(Into::into).collect(),
-            code,
-            times: 1,
+            code: None,
+            close_connection: false,
+            error_labels: Vec::new(),
+            app_name: None,
+            block: None,
+            times: Some(1),
         }
     }
 
     /// How many failures in all, across every connection of the server.
     pub fn times(mut self, times: u32) -> Self {
-        self.times = times;
+        self.times = Some(times);
         self
     }
+
+    /// Fails every matching command until turned off.
+    pub fn always_on(mut self) -> Self {
+        self.times = None;
+        self
+    }
+
+    /// Only for connections whose `hello` named this application (`client.application.name`).
+    pub fn app_name(mut self, name: impl Into<String>) -> Self {
+        self.app_name = Some(name.into());
+        self
+    }
+
+    /// The labels the error reply carries (`errorLabels`).
+    pub fn error_labels<S: Into<String>>(mut self, labels: impl IntoIterator<Item = S>) -> Self {
+        self.error_labels = labels.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Holds the reply this long first (`blockConnection`, `blockTimeMS`), at most
+    /// [`MAX_BLOCK`].
+    pub fn block_for(mut self, duration: Duration) -> Self {
+        self.block = Some(duration.min(MAX_BLOCK));
+        self
+    }
+
+    /// Reads a `configureFailPoint: "failCommand"` command: the rule it arms, or `None` for
+    /// `mode: "off"`; why not, for a command this server cannot honour (another fail point, a
+    /// mode or a field it does not know), so that a test never runs without what it asked for.
+    pub fn from_configure_command(
+        command: &RawDocument,
+    ) -> std::result::Result<Option<FailCommand>, String> {
+        match command.get("configureFailPoint") {
+            Ok(Some(RawBsonRef::String("failCommand"))) => {}
+            Ok(Some(RawBsonRef::String(other))) => {
+                return Err(format!(
+                    "the fail point `{other}` is not supported: only failCommand"
+                ));
+            }
+            _ => return Err("configureFailPoint needs the fail point's name".into()),
+        }
+        let times = match command.get("mode") {
+            Ok(Some(RawBsonRef::String("off"))) => return Ok(None),
+            Ok(Some(RawBsonRef::String("alwaysOn"))) => None,
+            Ok(Some(RawBsonRef::Document(mode))) => {
+                let mut times = None;
+                for element in mode {
+                    let (key, value) = element.map_err(|e| e.to_string())?;
+                    match (key.as_str(), count(value)) {
+                        ("times", Some(n)) => times = Some(n),
+                        _ => {
+                            return Err(format!(
+                                "the mode `{}` is not supported: alwaysOn, off or {{times: N}}",
+                                key.as_str()
+                            ));
+                        }
+                    }
+                }
+                Some(times.ok_or("the mode document needs `times`")?)
+            }
+            _ => return Err("mode must be alwaysOn, off or {times: N}".into()),
+        };
+        let Ok(Some(RawBsonRef::Document(data))) = command.get("data") else {
+            return Err("failCommand needs `data`".into());
+        };
+        let mut rule = FailCommand::matching(Vec::<String>::new());
+        rule.times = times;
+        let mut block_connection = false;
+        let mut block_time = None;
+        for element in data {
+            let (key, value) = element.map_err(|e| e.to_string())?;
+            match (key.as_str(), value) {
+                ("failCommands", RawBsonRef::Array(commands)) => {
+                    for command in commands {
+                        match command.map_err(|e| e.to_string())? {
+                            RawBsonRef::String(name) => rule.commands.push(name.to_owned()),
+                            _ => return Err("failCommands holds command names".into()),
+                        }
+                    }
+                }
+                ("errorCode", value) => {
+                    let code = count(value).and_then(|n| i32::try_from(n).ok());
+                    rule.code = Some(code.ok_or("errorCode must be a number")?);
+                }
+                ("closeConnection", RawBsonRef::Boolean(close)) => rule.close_connection = close,
+                ("appName", RawBsonRef::String(name)) => rule.app_name = Some(name.to_owned()),
+                ("errorLabels", RawBsonRef::Array(labels)) => {
+                    for label in labels {
+                        match label.map_err(|e| e.to_string())? {
+                            RawBsonRef::String(label) => rule.error_labels.push(label.to_owned()),
+                            _ => return Err("errorLabels holds strings".into()),
+                        }
+                    }
+                }
+                ("blockConnection", RawBsonRef::Boolean(block)) => block_connection = block,
+                ("blockTimeMS", value) => {
+                    block_time = Some(count(value).ok_or("blockTimeMS must be a number")?);
+                }
+                // Drivers' tests set it for mongos; this server runs no internal commands.
+                ("failInternalCommands", RawBsonRef::Boolean(_)) => {}
+                (other, _) => {
+                    return Err(format!("failCommand's `{other}` is not supported here"));
+                }
+            }
+        }
+        if rule.commands.is_empty() {
+            return Err("failCommand needs failCommands".into());
+        }
+        if block_connection {
+            let millis = block_time.ok_or("blockConnection needs blockTimeMS")?;
+            rule = rule.block_for(Duration::from_millis(u64::from(millis)));
+        }
+        if rule.code.is_none() && !rule.close_connection && rule.block.is_none() {
+            return Err("failCommand needs errorCode, closeConnection or blockConnection".into());
+        }
+        Ok(Some(rule))
+    }
+}
+
+/// A non-negative count of a BSON number.
+fn count(value: RawBsonRef<'_>) -> Option<u32> {
+    match value {
+        RawBsonRef::Int32(n) => u32::try_from(n).ok(),
+        RawBsonRef::Int64(n) => u32::try_from(n).ok(),
+        RawBsonRef::Double(n) if n.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&n) => {
+            Some(n as u32)
+        }
+        _ => None,
+    }
+}
+
+/// What a fail point does to the command it fires on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Fired {
+    /// The error to answer with, and its name.
+    pub(crate) error: Option<(i32, &'static str)>,
+    pub(crate) labels: Vec<String>,
+    pub(crate) close_connection: bool,
+    pub(crate) block: Option<Duration>,
 }
 
 /// A [`FailCommand`] as a running server counts it down.
 #[derive(Debug)]
 pub(crate) struct ArmedFailPoint {
     rule: FailCommand,
-    remaining: AtomicU32,
+    remaining: Option<AtomicU32>,
 }
 
 impl ArmedFailPoint {
     pub(crate) fn new(rule: FailCommand) -> Self {
-        let remaining = AtomicU32::new(rule.times);
+        let remaining = rule.times.map(AtomicU32::new);
         ArmedFailPoint { rule, remaining }
     }
 
-    /// The code and name to answer `command` with, if it is to fail now.
-    pub(crate) fn fire(&self, command: &str) -> Option<(i32, &'static str)> {
-        if !self.rule.commands.iter().any(|c| c == command) {
+    /// What to do to `command` of a connection of application `app_name`, if it is to fail now.
+    pub(crate) fn fire(&self, command: &str, app_name: Option<&str>) -> Option<Fired> {
+        // mongod never fails the command that configures fail points.
+        if command == "configureFailPoint" || !self.rule.commands.iter().any(|c| c == command) {
             return None;
         }
-        self.remaining
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
-            .ok()?;
-        Some((self.rule.code, code_name(self.rule.code)))
+        if let Some(wanted) = &self.rule.app_name
+            && app_name != Some(wanted.as_str())
+        {
+            return None;
+        }
+        if let Some(remaining) = &self.remaining {
+            remaining
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+                .ok()?;
+        }
+        Some(Fired {
+            error: self.rule.code.map(|code| (code, code_name(code))),
+            labels: self.rule.error_labels.clone(),
+            close_connection: self.rule.close_connection,
+            block: self.rule.block,
+        })
     }
 }
 
+/// The code names of the errors tests ask for most; others go without one.
 fn code_name(code: i32) -> &'static str {
     match code {
+        2 => "BadValue",
+        6 => "HostUnreachable",
+        7 => "HostNotFound",
+        11 => "UserNotFound",
+        13 => "Unauthorized",
         18 => "AuthenticationFailed",
         20 => "IllegalOperation",
+        59 => "CommandNotFound",
+        89 => "NetworkTimeout",
+        91 => "ShutdownInProgress",
+        189 => "PrimarySteppedDown",
+        262 => "ExceededTimeLimit",
         391 => "ReauthenticationRequired",
+        10107 => "NotWritablePrimary",
+        11600 => "InterruptedAtShutdown",
+        11602 => "InterruptedDueToReplStateChange",
+        13435 => "NotPrimaryNoSecondaryOk",
+        13436 => "NotPrimaryOrSecondary",
         _ => "",
     }
 }
@@ -85,13 +294,86 @@ fn code_name(code: i32) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bson::rawdoc;
+
+    fn fires(armed: &ArmedFailPoint, command: &str) -> Option<Option<i32>> {
+        armed
+            .fire(command, None)
+            .map(|fired| fired.error.map(|(code, _)| code))
+    }
 
     #[test]
     fn fires_the_given_number_of_times_for_the_named_commands() {
         let armed = ArmedFailPoint::new(FailCommand::new(["find", "ping"], 391).times(2));
-        assert_eq!(armed.fire("hello"), None);
-        assert_eq!(armed.fire("ping"), Some((391, "ReauthenticationRequired")));
-        assert_eq!(armed.fire("find"), Some((391, "ReauthenticationRequired")));
-        assert_eq!(armed.fire("ping"), None);
+        assert_eq!(fires(&armed, "hello"), None);
+        assert_eq!(fires(&armed, "ping"), Some(Some(391)));
+        assert_eq!(fires(&armed, "find"), Some(Some(391)));
+        assert_eq!(fires(&armed, "ping"), None);
+    }
+
+    #[test]
+    fn always_on_fires_until_replaced_and_app_name_chooses_connections() {
+        let armed = ArmedFailPoint::new(FailCommand::new(["find"], 18).always_on().app_name("a"));
+        for _ in 0..5 {
+            assert!(armed.fire("find", Some("a")).is_some());
+        }
+        assert_eq!(armed.fire("find", Some("b")), None);
+        assert_eq!(armed.fire("find", None), None);
+        let never = ArmedFailPoint::new(FailCommand::new(["configureFailPoint"], 18).always_on());
+        assert_eq!(never.fire("configureFailPoint", None), None);
+    }
+
+    #[test]
+    fn configure_fail_point_reads_what_mongod_takes_and_refuses_the_rest() {
+        let rule = FailCommand::from_configure_command(&rawdoc! {
+            "configureFailPoint": "failCommand",
+            "mode": { "times": 2 },
+            "data": {
+                "failCommands": ["find", "insert"],
+                "errorCode": 391,
+                "errorLabels": ["RetryableWriteError"],
+                "appName": "app",
+                "blockConnection": true,
+                "blockTimeMS": 150,
+                "failInternalCommands": true,
+            },
+        })
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            rule,
+            FailCommand::new(["find", "insert"], 391)
+                .times(2)
+                .error_labels(["RetryableWriteError"])
+                .app_name("app")
+                .block_for(Duration::from_millis(150))
+        );
+        let closing = FailCommand::from_configure_command(&rawdoc! {
+            "configureFailPoint": "failCommand",
+            "mode": "alwaysOn",
+            "data": { "failCommands": ["saslContinue"], "closeConnection": true },
+        })
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            closing,
+            FailCommand::close_connection(["saslContinue"]).always_on()
+        );
+        let off = FailCommand::from_configure_command(&rawdoc! {
+            "configureFailPoint": "failCommand", "mode": "off",
+        });
+        assert_eq!(off, Ok(None));
+        for refused in [
+            rawdoc! { "configureFailPoint": "maxTimeAlwaysTimeOut", "mode": "alwaysOn" },
+            rawdoc! { "configureFailPoint": "failCommand", "mode": { "skip": 1 }, "data": { "failCommands": ["find"], "errorCode": 1 } },
+            rawdoc! { "configureFailPoint": "failCommand", "mode": "alwaysOn", "data": { "failCommands": ["find"], "errorCode": 1, "writeConcernError": { "code": 91 } } },
+            rawdoc! { "configureFailPoint": "failCommand", "mode": "alwaysOn", "data": { "failCommands": ["find"] } },
+            rawdoc! { "configureFailPoint": "failCommand", "mode": "alwaysOn", "data": { "errorCode": 1 } },
+        ] {
+            assert!(
+                FailCommand::from_configure_command(&refused).is_err(),
+                "{refused:?}"
+            );
+        }
     }
 }

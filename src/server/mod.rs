@@ -5,13 +5,15 @@
 //! turns one connection's commands into replies.
 //!
 //! A session answers `hello`/`isMaster` (OP_MSG, and OP_QUERY for the legacy handshake) as a
-//! MongoDB 7.0 standalone, `saslStart`/`saslContinue` (SCRAM-SHA-1, SCRAM-SHA-256, PLAIN) with
-//! `speculativeAuthenticate` and `saslSupportedMechs`, `ping`, `buildInfo`, `endSessions` and
-//! `connectionStatus`; MONGODB-X509, MONGODB-AWS, MONGODB-OIDC and GSSAPI when configured. An
-//! authenticated client may run `find` (an empty cursor) and `insert` (counted, then dropped).
-//! Any other command is `Unauthorized` (13) before authentication and `CommandNotFound` (59)
-//! after. It stores no data. It omits `topologyVersion` from `hello`, so drivers poll it instead
-//! of using streaming monitoring.
+//! MongoDB 7.0 standalone, with a `topologyVersion` that never changes (an awaitable `hello`
+//! waits its `maxAwaitTimeMS`, as [`SessionStep::ReplyAfter`]); `saslStart`/`saslContinue`
+//! (SCRAM-SHA-1, SCRAM-SHA-256, and PLAIN on `$external`) with `speculativeAuthenticate` and
+//! `saslSupportedMechs`, `ping`, `buildInfo`, `endSessions` and `connectionStatus`;
+//! MONGODB-X509, MONGODB-AWS, MONGODB-OIDC and GSSAPI when configured. An authenticated client
+//! may `insert` documents, which are kept in memory ([`StoreLimits`]), `find` them with an empty
+//! filter and `drop` them; with test commands enabled, `configureFailPoint` arms
+//! [`danger::FailCommand`]. Any other command is `Unauthorized` (13) before authentication and
+//! `CommandNotFound` (59) after.
 
 #[cfg(feature = "aws")]
 pub mod aws;
@@ -24,6 +26,7 @@ pub mod oidc;
 mod plain;
 mod scram;
 mod session;
+mod store;
 mod users;
 mod x509;
 
@@ -44,9 +47,10 @@ pub(crate) mod fuzzing {
 pub use aws::AwsSettings;
 pub use job::{Job, JobOutput};
 pub use session::{
-    AuthEvent, AuthLog, DangerousSessionConfig, MAX_WIRE_VERSION, SERVER_VERSION, Session,
-    SessionConfig, SessionStep,
+    AuthEvent, AuthLog, AuthenticatedUser, DangerousSessionConfig, MAX_WIRE_VERSION,
+    SERVER_VERSION, Session, SessionConfig, SessionStep,
 };
+pub use store::StoreLimits;
 pub use users::{
     DEFAULT_SHA1_ITERATIONS, DEFAULT_SHA256_ITERATIONS, StoredCredential, User, UserStore,
 };

@@ -15,9 +15,12 @@
 //!     }
 //! }
 //! let settings = OidcSettings::new("https://issuer.example", "mongodb", Arc::new(NoKeys))
+//!     .auth_name_prefix("corp")
 //!     .client_id("0oa1")
 //!     .user("alice@example.com");
 //! assert_eq!(settings.issuer(), "https://issuer.example");
+//! // The user a principal logs in as in `$external`, as mongod's authNamePrefix names it.
+//! assert_eq!(settings.user_name("alice@example.com"), "corp/alice@example.com");
 //! ```
 
 use std::collections::BTreeSet;
@@ -67,7 +70,11 @@ pub struct OidcSettings {
     principal_claim: String,
     users: BTreeSet<String>,
     principal_suffix: Option<String>,
+    name_prefix: String,
 }
+
+/// The prefix of a provider's user names when none is given.
+pub const DEFAULT_AUTH_NAME_PREFIX: &str = "oidc";
 
 impl fmt::Debug for OidcSettings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -77,6 +84,7 @@ impl fmt::Debug for OidcSettings {
             .field("client_id", &self.client_id)
             .field("principal_claim", &self.principal_claim)
             .field("users", &self.users)
+            .field("name_prefix", &self.name_prefix)
             .finish_non_exhaustive()
     }
 }
@@ -151,7 +159,22 @@ impl OidcSettings {
             principal_claim: "sub".to_owned(),
             users: BTreeSet::new(),
             principal_suffix: None,
+            name_prefix: DEFAULT_AUTH_NAME_PREFIX.to_owned(),
         }
+    }
+
+    /// The prefix of this provider's user names in `$external` (default
+    /// [`DEFAULT_AUTH_NAME_PREFIX`]): the principal `alice` logs in as `<prefix>/alice`, as
+    /// mongod's `authNamePrefix` names it, so no provider's users share a name with another
+    /// provider's or with another mechanism's (an X.509 subject, a Kerberos principal).
+    pub fn auth_name_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.name_prefix = prefix.into();
+        self
+    }
+
+    /// The user a principal of this provider logs in as.
+    pub fn user_name(&self, principal: &str) -> String {
+        format!("{}/{principal}", self.name_prefix)
     }
 
     /// The client id the two-step conversation's `IdpInfo` names (a human flow's identity
@@ -218,8 +241,9 @@ impl OidcSettings {
     }
 
     /// Checks an access token at time `now`: its signature with the provider's keys, `iss`,
-    /// `aud`, `exp` (required) and `nbf`. Returns the principal, or why the token is refused
-    /// (for the server's log; the client only hears 18).
+    /// `aud`, `exp` (required) and `nbf`. Returns the user it logs in
+    /// ([`user_name`](Self::user_name) of its principal), or why the token is refused (for the
+    /// server's log; the client only hears 18).
     pub fn verify(&self, token: &str, now: SystemTime) -> std::result::Result<String, String> {
         if token.len() > MAX_TOKEN_SIZE {
             return Err("the token is larger than 16 KiB".into());
@@ -276,11 +300,37 @@ impl OidcSettings {
         if !self.users.is_empty() && !self.users.contains(principal) {
             return Err(format!("`{principal}` is not a user"));
         }
-        Ok(principal.to_owned())
+        Ok(self.user_name(principal))
     }
 }
 
-/// Checks `token` against each provider of `providers` in turn: the principal of the first that
+/// Whether `providers` can serve together: each with a prefix of its own, so that no provider
+/// can log in a user of another's. Why not, if they cannot.
+pub fn check_providers(providers: &[OidcSettings]) -> std::result::Result<(), String> {
+    for (i, provider) in providers.iter().enumerate() {
+        let prefix = &provider.name_prefix;
+        if prefix.is_empty() || prefix.contains('/') {
+            return Err(format!(
+                "the identity provider `{}` needs an authNamePrefix without `/`, got `{prefix}`",
+                provider.issuer
+            ));
+        }
+        if let Some(other) = providers
+            .get(..i)
+            .unwrap_or_default()
+            .iter()
+            .find(|p| p.name_prefix == *prefix)
+        {
+            return Err(format!(
+                "the identity providers `{}` and `{}` share the authNamePrefix `{prefix}`: give each its own",
+                other.issuer, provider.issuer
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Checks `token` against each provider of `providers` in turn: the user of the first that
 /// accepts it, or the first provider's reason.
 pub(crate) fn verify_with_any(
     providers: &[OidcSettings],

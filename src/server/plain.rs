@@ -1,6 +1,8 @@
 //! The server side of PLAIN (RFC 4616): `[authzid] NUL user NUL password` in one `saslStart`,
 //! checked against the user's SCRAM verifiers by a job (two PBKDF2 derivations: one per
 //! variant, the decoy's standing in for what the user lacks, so every refusal costs the same).
+//! As mongod takes it, only on `$external`: anywhere else it is refused before any derivation,
+//! so PLAIN is no cheaper way than SCRAM to make the server work.
 
 use super::conversation::{ServerContext, ServerConversation, Verdict};
 use super::job::{Job, JobOutput, Output, Work};
@@ -44,6 +46,9 @@ impl ServerConversation for PlainConversation {
         let Some((user, password)) = split_plain_payload(payload) else {
             return Verdict::refused("", "malformed PLAIN payload");
         };
+        if cx.db != "$external" {
+            return Verdict::refused(user, "PLAIN is taken only on $external");
+        }
         let Some(decoy) = cx.config.decoy_user() else {
             return Verdict::refused(user, "the server has no decoy verifiers");
         };

@@ -116,10 +116,11 @@ impl ClientFirstMessage {
     }
 
     /// Answers with server-first. With `credential` `None` (unknown user, or a user without this
-    /// mechanism) the conversation goes on with a salt and keys derived from `decoy_key` and the
-    /// name: stable per name, of the same length and iteration count as a real user's of this
-    /// variant, the same work as a real check, and a refusal at the proof, as for a wrong
-    /// password.
+    /// mechanism) the conversation goes on with a salt and keys derived from `decoy_key` (one
+    /// per database), the variant and the name: stable per name, of the same length and
+    /// iteration count as a real user's of this variant, independent between the variants as a
+    /// real user's two salts are, the same work as a real check, and a refusal at the proof, as
+    /// for a wrong password.
     pub fn respond<R: SecureRandom + ?Sized>(
         self,
         variant: ScramVariant,
@@ -140,8 +141,13 @@ impl ClientFirstMessage {
                 None => {
                     // Keys no password derives, so the proof check does the same work and fails.
                     let decoy = |label: &str| {
-                        let mut input = label.as_bytes().to_vec();
-                        input.extend_from_slice(self.username.as_bytes());
+                        // Each part length-prefixed, so no two (variant, label, name) triples
+                        // share an input, and one variant's salt tells nothing of the other's.
+                        let mut input = Vec::new();
+                        for part in [variant.mechanism().as_str(), label, &self.username] {
+                            input.extend_from_slice(&(part.len() as u64).to_be_bytes());
+                            input.extend_from_slice(part.as_bytes());
+                        }
                         hmac(ScramVariant::Sha256, decoy_key, &input)
                     };
                     // SHA-256 output is 32 bytes, more than either salt length.
@@ -284,8 +290,8 @@ impl ServerConversation for ScramConversation {
         }
         let known = credential.is_some();
         let mut fill = crate::random::from_fn(|bytes: &mut [u8]| cx.config.fill_random(bytes));
-        let (server_first, state) =
-            first.respond(self.variant, credential, cx.config.decoy_key(), &mut fill);
+        let decoy_key = cx.config.decoy_key_for(cx.db);
+        let (server_first, state) = first.respond(self.variant, credential, &decoy_key, &mut fill);
         self.state = ConversationState::AwaitingClientFinal { user, known, state };
         Verdict::Continue(server_first)
     }
@@ -402,20 +408,31 @@ mod tests {
     }
 
     #[test]
-    fn decoy_salt_is_stable_per_user() {
+    fn decoy_salts_are_stable_per_user_and_independent_per_variant() {
         let mut rng = SystemRandom;
-        let salt_of = |user: &str, rng: &mut SystemRandom| {
+        let salt_of = |user: &str, variant, rng: &mut SystemRandom| {
             let first = receive_client_first(format!("n,,n={user},r=abc").as_bytes()).unwrap();
-            let (server_first, _) = first.respond(ScramVariant::Sha256, None, b"key", rng);
-            String::from_utf8(server_first)
-                .unwrap()
-                .split(',')
-                .nth(1)
-                .unwrap()
-                .to_owned()
+            let (server_first, _) = first.respond(variant, None, b"key", rng);
+            let text = String::from_utf8(server_first).unwrap();
+            let salt = text.split(',').nth(1).unwrap().strip_prefix("s=").unwrap();
+            BASE64.decode(salt).unwrap()
         };
-        assert_eq!(salt_of("ghost", &mut rng), salt_of("ghost", &mut rng));
-        assert_ne!(salt_of("ghost", &mut rng), salt_of("other", &mut rng));
+        let sha256 = ScramVariant::Sha256;
+        assert_eq!(
+            salt_of("ghost", sha256, &mut rng),
+            salt_of("ghost", sha256, &mut rng)
+        );
+        assert_ne!(
+            salt_of("ghost", sha256, &mut rng),
+            salt_of("other", sha256, &mut rng)
+        );
+        // A real user's two salts are drawn apart; an unknown user's must not be cut from one.
+        let sha1_salt = salt_of("ghost", ScramVariant::Sha1, &mut rng);
+        let sha256_salt = salt_of("ghost", sha256, &mut rng);
+        assert!(
+            !sha256_salt.starts_with(&sha1_salt[..4]),
+            "{sha1_salt:?} {sha256_salt:?}"
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@
 
 use std::borrow::Cow;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -15,8 +15,9 @@ use bson::{RawArrayBuf, RawBsonRef, RawDocument, RawDocumentBuf, rawdoc};
 use zeroize::Zeroizing;
 
 use super::conversation::{ServerContext, ServerConversation, Verdict, conversation_for};
-use super::danger::{ArmedFailPoint, Misbehavior};
+use super::danger::{ArmedFailPoint, FailCommand, Fired, Misbehavior};
 use super::job::{Job, JobOutput};
+use super::store::{Store, StoreLimits};
 use super::users::{User, UserStore};
 use crate::ask::{Answer, Ask};
 use crate::command::binary;
@@ -70,6 +71,24 @@ pub enum AuthEvent {
     },
 }
 
+/// Text a client chose (a user name, a key id, a token's claims), as a log line shows it: control
+/// characters and backslashes escaped, so no client can end a line or write one of its own.
+struct Escaped<'a>(&'a str);
+
+impl std::fmt::Display for Escaped<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use std::fmt::Write as _;
+        for c in self.0.chars() {
+            match c {
+                '\\' => f.write_str("\\\\")?,
+                c if c.is_control() => write!(f, "\\u{{{:x}}}", u32::from(c))?,
+                c => f.write_char(c)?,
+            }
+        }
+        Ok(())
+    }
+}
+
 impl std::fmt::Display for AuthEvent {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -81,13 +100,19 @@ impl std::fmt::Display for AuthEvent {
                 speculative,
             } => write!(
                 f,
-                "conn{connection_id}: {user}@{db} authenticated with {mechanism}{}",
+                "conn{connection_id}: {}@{} authenticated with {mechanism}{}",
+                Escaped(user),
+                Escaped(db),
                 if *speculative { " (speculative)" } else { "" }
             ),
             AuthEvent::TlsFailed {
                 connection_id,
                 reason,
-            } => write!(f, "conn{connection_id}: TLS handshake failed: {reason}"),
+            } => write!(
+                f,
+                "conn{connection_id}: TLS handshake failed: {}",
+                Escaped(reason)
+            ),
             AuthEvent::Refused {
                 connection_id,
                 user,
@@ -97,11 +122,27 @@ impl std::fmt::Display for AuthEvent {
             } => {
                 write!(
                     f,
-                    "conn{connection_id}: {mechanism} login of {user}@{db} refused: {reason}"
+                    "conn{connection_id}: {mechanism} login of {}@{} refused: {}",
+                    Escaped(user),
+                    Escaped(db),
+                    Escaped(reason)
                 )
             }
         }
     }
+}
+
+/// A user a connection logged in, and the mechanism that logged it in: the same name from two
+/// mechanisms (an X.509 subject, an OIDC principal) is two entries, never one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AuthenticatedUser {
+    /// The user.
+    pub user: String,
+    /// Its database.
+    pub db: String,
+    /// The mechanism.
+    pub mechanism: &'static str,
 }
 
 /// A receiver of [`AuthEvent`]s.
@@ -126,6 +167,15 @@ pub struct SessionConfig {
     /// MONGODB-OIDC, when enabled.
     #[cfg(feature = "oidc")]
     pub oidc: Vec<super::oidc::OidcSettings>,
+    /// Whether clients may run test commands (`configureFailPoint`), as mongod's
+    /// `enableTestCommands`: never on a server that is not a test fixture.
+    pub enable_test_commands: bool,
+    /// The caps of the documents clients insert.
+    pub store_limits: StoreLimits,
+    store: Mutex<Store>,
+    /// `topologyVersion.processId`: fixed for the life of the server, so a driver's monitor sees
+    /// one server that never changes.
+    process_id: [u8; 12],
     /// Keys the decoy salts of unknown users, so they are stable but unpredictable.
     decoy_key: Zeroizing<[u8; 32]>,
     /// A user with both verifiers that no password matches: PLAIN checks stand in its verifiers
@@ -156,6 +206,8 @@ impl SessionConfig {
     ) -> Self {
         let mut decoy_key = Zeroizing::new([0u8; 32]);
         random.fill(decoy_key.as_mut());
+        let mut process_id = [0u8; 12];
+        random.fill(&mut process_id);
         let unguessable = Secret::new(crate::scram::generate_nonce(&mut random));
         let decoy_user = User::new(
             "admin",
@@ -175,6 +227,10 @@ impl SessionConfig {
             gssapi: None,
             #[cfg(feature = "oidc")]
             oidc: Vec::new(),
+            enable_test_commands: false,
+            store_limits: StoreLimits::default(),
+            store: Mutex::new(Store::default()),
+            process_id,
             decoy_key,
             decoy_user,
         }
@@ -190,6 +246,11 @@ impl SessionConfig {
         self.faults.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    fn store(&self) -> std::sync::MutexGuard<'_, Store> {
+        // Each change is whole or not made: a poisoned store is still consistent.
+        self.store.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     pub(crate) fn fill_random(&self, bytes: &mut [u8]) {
         // A panic while drawing cannot leave a generator in a state worse than any other.
         self.random
@@ -198,8 +259,12 @@ impl SessionConfig {
             .fill(bytes);
     }
 
-    pub(crate) fn decoy_key(&self) -> &[u8] {
-        self.decoy_key.as_ref()
+    /// The key of the decoy salts of one database's unknown users: the same name in two
+    /// databases gets unrelated salts, as two real users' are.
+    pub(crate) fn decoy_key_for(&self, db: &str) -> Zeroizing<Vec<u8>> {
+        let mut input = b"database\0".to_vec();
+        input.extend_from_slice(db.as_bytes());
+        crate::scram::hmac(ScramVariant::Sha256, self.decoy_key.as_ref(), &input)
     }
 
     pub(crate) fn decoy_user(&self) -> Option<&User> {
@@ -241,6 +306,11 @@ struct Faults {
 pub enum SessionStep {
     /// Send this reply document (BSON bytes).
     Reply(Vec<u8>),
+    /// Send this reply once this long has passed: an awaitable `hello` waits for a change
+    /// that never comes, a fail point blocks its connection.
+    ReplyAfter(Duration, Vec<u8>),
+    /// Close the connection without a reply (a fail point's `closeConnection`).
+    Close,
     /// Run this job where blocking is allowed and pass its output to
     /// [`Session::handle_job`].
     Job(Job),
@@ -255,6 +325,7 @@ mod codes {
     pub const PROTOCOL_ERROR: (i32, &str) = (17, "ProtocolError");
     pub const AUTHENTICATION_FAILED: (i32, &str) = (18, "AuthenticationFailed");
     pub const COMMAND_NOT_FOUND: (i32, &str) = (59, "CommandNotFound");
+    pub const EXCEEDED_MEMORY_LIMIT: (i32, &str) = (146, "ExceededMemoryLimit");
     pub const MECHANISM_UNAVAILABLE: (i32, &str) = (334, "MechanismUnavailable");
 }
 
@@ -303,12 +374,15 @@ pub struct Session {
     connection_id: i32,
     /// The RFC 2253 subject of the client certificate the TLS layer verified.
     client_subject: Option<String>,
-    authenticated: Vec<(String, String)>,
+    authenticated: Vec<AuthenticatedUser>,
     conversation: Option<Active>,
     next_conversation_id: i32,
     /// A job or an ask is out for the command being answered: its payload form (base64 string
     /// or binary) for the reply.
     pending: Option<(Pending, bool)>,
+    /// `client.application.name` of the connection's first `hello`, which fail points may
+    /// choose connections by.
+    app_name: Option<String>,
 }
 
 impl Session {
@@ -322,11 +396,12 @@ impl Session {
             conversation: None,
             next_conversation_id: 1,
             pending: None,
+            app_name: None,
         }
     }
 
-    /// The users this connection authenticated, as (user, db).
-    pub fn authenticated_users(&self) -> &[(String, String)] {
+    /// The users this connection authenticated, each with the mechanism that did.
+    pub fn authenticated_users(&self) -> &[AuthenticatedUser] {
         &self.authenticated
     }
 
@@ -339,6 +414,12 @@ impl Session {
     /// Whether some user logged in on this connection.
     pub fn is_authenticated(&self) -> bool {
         !self.authenticated.is_empty()
+    }
+
+    /// Whether a login is under way: a conversation is open, or its job or ask is out. The
+    /// embedding server bounds how long one may last.
+    pub fn login_in_progress(&self) -> bool {
+        self.conversation.is_some() || self.pending.is_some()
     }
 
     /// Handles one command (the body of an OP_MSG, with `$db`).
@@ -417,29 +498,62 @@ impl Session {
             Some(Ok((name, _))) => name.as_str().to_owned(),
             _ => return reply(error_reply(codes::BAD_VALUE, "empty command")),
         };
-        let failure = self
+        let is_hello = matches!(name.as_str(), "hello" | "isMaster" | "ismaster");
+        if is_hello && self.app_name.is_none() {
+            self.app_name = application_name(doc);
+        }
+        let fired = self
             .config
             .faults()
             .fail_point
             .as_ref()
-            .and_then(|point| point.fire(&name));
-        if let Some((code, code_name)) = failure {
-            return reply(error_reply(
-                (code, code_name),
-                &format!("Failing command {name} via the failCommand misbehavior"),
-            ));
+            .and_then(|point| point.fire(&name, self.app_name.as_deref()));
+        let Some(fired) = fired else {
+            return self.run(&name, db, doc, now);
+        };
+        if fired.close_connection {
+            return SessionStep::Close;
         }
-        let done = match name.as_str() {
-            "hello" | "isMaster" | "ismaster" => Ok(self.hello(doc, name == "hello", now)),
+        let step = match fired.error {
+            Some(error) => reply(failed_by_fail_point(error, &fired, &name)),
+            None => self.run(&name, db, doc, now),
+        };
+        match (fired.block, step) {
+            (Some(block), SessionStep::Reply(body)) => SessionStep::ReplyAfter(block, body),
+            (_, step) => step,
+        }
+    }
+
+    /// Runs the command `name`.
+    fn run(&mut self, name: &str, db: &str, doc: &RawDocument, now: SystemTime) -> SessionStep {
+        let done = match name {
+            "hello" | "isMaster" | "ismaster" => {
+                let answer = self.hello(doc, name == "hello", now);
+                return match self.awaits(doc) {
+                    Some(wait) => SessionStep::ReplyAfter(wait, answer.into_bytes()),
+                    None => reply(answer),
+                };
+            }
             "saslStart" => return self.sasl_start(db, doc, now),
             "saslContinue" => return self.sasl_continue(doc, now),
             "authenticate" => self.authenticate_x509(db, doc, false),
             "ping" | "endSessions" => Ok(rawdoc! { "ok": 1.0 }),
             "buildInfo" | "buildinfo" => Ok(build_info()),
             "connectionStatus" => Ok(self.connection_status()),
-            // Something for an authenticated client to run: the server stores no data.
-            "find" if self.is_authenticated() => Ok(empty_cursor(db, doc)),
-            "insert" if self.is_authenticated() => Ok(inserted(doc)),
+            "configureFailPoint" if self.config.enable_test_commands && self.is_authenticated() => {
+                self.configure_fail_point(db, doc)
+            }
+            "configureFailPoint" if self.config.enable_test_commands => Err(error_reply(
+                codes::UNAUTHORIZED,
+                "Command configureFailPoint requires authentication",
+            )),
+            "configureFailPoint" => Err(error_reply(
+                codes::COMMAND_NOT_FOUND,
+                "no such command: 'configureFailPoint' (the server was not started with test commands enabled)",
+            )),
+            "find" if self.is_authenticated() => self.find(db, doc),
+            "insert" if self.is_authenticated() => self.insert(db, doc),
+            "drop" if self.is_authenticated() => Ok(self.drop_collection(db, doc)),
             _ if self.authenticated.is_empty() => Err(error_reply(
                 codes::UNAUTHORIZED,
                 &format!("Command {name} requires authentication"),
@@ -450,6 +564,108 @@ impl Session {
             )),
         };
         reply(done.unwrap_or_else(|error| error))
+    }
+
+    /// How long an awaitable `hello` waits before its answer: the client's `maxAwaitTimeMS`
+    /// when it knows this server's topology version (which never changes), at most a minute.
+    fn awaits(&self, doc: &RawDocument) -> Option<Duration> {
+        const MAX_AWAIT: Duration = Duration::from_secs(60);
+        let Ok(Some(RawBsonRef::Document(version))) = doc.get("topologyVersion") else {
+            return None;
+        };
+        let ours = matches!(
+            version.get("processId"),
+            Ok(Some(RawBsonRef::ObjectId(id))) if id.bytes() == self.config.process_id
+        );
+        let counter = match version.get("counter") {
+            Ok(Some(RawBsonRef::Int64(n))) => n,
+            Ok(Some(RawBsonRef::Int32(n))) => i64::from(n),
+            _ => return None,
+        };
+        let millis = match doc.get("maxAwaitTimeMS") {
+            Ok(Some(RawBsonRef::Int64(n))) => u64::try_from(n).ok()?,
+            Ok(Some(RawBsonRef::Int32(n))) => u64::try_from(n).ok()?,
+            _ => return None,
+        };
+        (ours && counter == 0).then(|| Duration::from_millis(millis).min(MAX_AWAIT))
+    }
+
+    /// `configureFailPoint` (test commands only, against `admin`): arms `failCommand` for every
+    /// connection, or turns it off.
+    fn configure_fail_point(
+        &self,
+        db: &str,
+        doc: &RawDocument,
+    ) -> Result<RawDocumentBuf, RawDocumentBuf> {
+        if db != "admin" {
+            return Err(error_reply(
+                codes::UNAUTHORIZED,
+                "configureFailPoint may only be run against the admin database.",
+            ));
+        }
+        let rule = FailCommand::from_configure_command(doc)
+            .map_err(|reason| error_reply(codes::BAD_VALUE, &reason))?;
+        self.config
+            .dangerous()
+            .misbehave(rule.map(Misbehavior::FailCommand));
+        Ok(rawdoc! { "ok": 1.0 })
+    }
+
+    /// `insert`: keeps the documents (inline, or from a document sequence), all or none.
+    fn insert(&self, db: &str, doc: &RawDocument) -> Result<RawDocumentBuf, RawDocumentBuf> {
+        let namespace = namespace(db, doc, "insert")?;
+        let Ok(Some(RawBsonRef::Array(array))) = doc.get("documents") else {
+            return Err(error_reply(codes::BAD_VALUE, "insert needs `documents`"));
+        };
+        let mut documents = Vec::new();
+        for element in array {
+            match element {
+                Ok(RawBsonRef::Document(document)) => documents.push(document.to_owned()),
+                _ => return Err(error_reply(codes::BAD_VALUE, "`documents` holds documents")),
+            }
+        }
+        let n = self
+            .config
+            .store()
+            .insert(&namespace, documents, self.config.store_limits)
+            .map_err(|reason| error_reply(codes::EXCEEDED_MEMORY_LIMIT, &reason))?;
+        Ok(rawdoc! { "n": i32::try_from(n).unwrap_or(i32::MAX), "ok": 1.0 })
+    }
+
+    /// `find` with an empty filter: every document of the collection, in one batch.
+    fn find(&self, db: &str, doc: &RawDocument) -> Result<RawDocumentBuf, RawDocumentBuf> {
+        let namespace = namespace(db, doc, "find")?;
+        match doc.get("filter") {
+            Ok(None) => {}
+            Ok(Some(RawBsonRef::Document(filter))) if filter.is_empty() => {}
+            _ => {
+                return Err(error_reply(
+                    codes::BAD_VALUE,
+                    "the embedded server's find takes only an empty filter: it has no query language",
+                ));
+            }
+        }
+        let mut batch = RawArrayBuf::new();
+        for document in self.config.store().find(&namespace) {
+            batch.push(document.clone());
+        }
+        let mut cursor = RawDocumentBuf::new();
+        cursor.append(cstr!("firstBatch"), batch);
+        cursor.append(cstr!("id"), 0_i64);
+        cursor.append(cstr!("ns"), namespace.as_str());
+        let mut answer = RawDocumentBuf::new();
+        answer.append(cstr!("cursor"), cursor);
+        answer.append(cstr!("ok"), 1.0);
+        Ok(answer)
+    }
+
+    /// `drop`: empties the collection (dropping one that holds nothing is no error, as in
+    /// MongoDB 7.0).
+    fn drop_collection(&self, db: &str, doc: &RawDocument) -> RawDocumentBuf {
+        if let Ok(namespace) = namespace(db, doc, "drop") {
+            self.config.store().drop_namespace(&namespace);
+        }
+        rawdoc! { "ok": 1.0 }
     }
 
     fn hello(&mut self, doc: &RawDocument, modern: bool, now: SystemTime) -> RawDocumentBuf {
@@ -477,6 +693,15 @@ impl Session {
         reply.append(cstr!("minWireVersion"), 0);
         reply.append(cstr!("maxWireVersion"), MAX_WIRE_VERSION);
         reply.append(cstr!("readOnly"), false);
+        // A version that never changes: a driver's monitor keeps the server selectable and may
+        // wait on an awaitable hello.
+        let mut topology_version = RawDocumentBuf::new();
+        topology_version.append(
+            cstr!("processId"),
+            bson::oid::ObjectId::from_bytes(self.config.process_id),
+        );
+        topology_version.append(cstr!("counter"), 0_i64);
+        reply.append(cstr!("topologyVersion"), topology_version);
         if let Ok(Some(RawBsonRef::String(name))) = doc.get("saslSupportedMechs") {
             // "<db>.<user>"; an unknown user gets no list, as from mongod.
             let user = name
@@ -733,7 +958,11 @@ impl Session {
                 speculative,
             });
         }
-        let entry = (user, db);
+        let entry = AuthenticatedUser {
+            user,
+            db,
+            mechanism,
+        };
         if !self.authenticated.contains(&entry) {
             self.authenticated.push(entry);
         }
@@ -769,7 +998,7 @@ impl Session {
 
     fn connection_status(&self) -> RawDocumentBuf {
         let mut users = RawArrayBuf::new();
-        for (user, db) in &self.authenticated {
+        for AuthenticatedUser { user, db, .. } in &self.authenticated {
             users.push(rawdoc! { "user": user.as_str(), "db": db.as_str() });
         }
         let mut auth_info = RawDocumentBuf::new();
@@ -804,10 +1033,15 @@ fn context<'a>(config: &'a SessionConfig, frame: &'a Frame, now: SystemTime) -> 
 
 /// Runs `step` to its reply with the jobs inline and every ask failed (for fuzzing and benches,
 /// where nothing may block on the network).
-pub fn settle_inline(session: &mut Session, mut step: SessionStep, now: SystemTime) -> Vec<u8> {
+pub fn settle_inline(
+    session: &mut Session,
+    mut step: SessionStep,
+    now: SystemTime,
+) -> Option<Vec<u8>> {
     loop {
         step = match step {
-            SessionStep::Reply(reply) => return reply,
+            SessionStep::Reply(reply) | SessionStep::ReplyAfter(_, reply) => return Some(reply),
+            SessionStep::Close => return None,
             SessionStep::Job(job) => session.handle_job(job.run(), now),
             SessionStep::Ask(ask) => session.handle_answer(ask.fail("no I/O here"), now),
         };
@@ -860,26 +1094,47 @@ fn sasl_payload(doc: &RawDocument) -> Option<Zeroizing<Vec<u8>>> {
 }
 
 /// `find`'s reply: the server stores nothing, so the cursor is empty and exhausted.
-fn empty_cursor(db: &str, doc: &RawDocument) -> RawDocumentBuf {
-    let collection = match doc.get("find") {
-        Ok(Some(RawBsonRef::String(name))) => name,
-        _ => "",
-    };
-    let cursor = rawdoc! {
-        "firstBatch": RawArrayBuf::new(),
-        "id": 0_i64,
-        "ns": format!("{db}.{collection}"),
-    };
-    rawdoc! { "cursor": cursor, "ok": 1.0 }
+/// `<db>.<collection>` of a command whose first field (`command`) names the collection.
+fn namespace(db: &str, doc: &RawDocument, command: &str) -> Result<String, RawDocumentBuf> {
+    match doc.get(command) {
+        Ok(Some(RawBsonRef::String(collection))) if !collection.is_empty() => {
+            Ok(format!("{db}.{collection}"))
+        }
+        _ => Err(error_reply(
+            codes::BAD_VALUE,
+            &format!("{command} needs a collection name"),
+        )),
+    }
 }
 
-/// `insert`'s reply: every document counts as written (and is dropped).
-fn inserted(doc: &RawDocument) -> RawDocumentBuf {
-    let n = match doc.get("documents") {
-        Ok(Some(RawBsonRef::Array(documents))) => documents.into_iter().count(),
-        _ => 0,
+/// `client.application.name` of a `hello`.
+fn application_name(hello: &RawDocument) -> Option<String> {
+    let Ok(Some(RawBsonRef::Document(client))) = hello.get("client") else {
+        return None;
     };
-    rawdoc! { "n": i32::try_from(n).unwrap_or(i32::MAX), "ok": 1.0 }
+    let Ok(Some(RawBsonRef::Document(application))) = client.get("application") else {
+        return None;
+    };
+    match application.get("name") {
+        Ok(Some(RawBsonRef::String(name))) => Some(name.to_owned()),
+        _ => None,
+    }
+}
+
+/// The error a fail point answers `command` with, as mongod words it.
+fn failed_by_fail_point(error: (i32, &str), fired: &Fired, command: &str) -> RawDocumentBuf {
+    let mut answer = error_reply(
+        error,
+        &format!("Failing command {command} via 'failCommand' failpoint"),
+    );
+    if !fired.labels.is_empty() {
+        let mut labels = RawArrayBuf::new();
+        for label in &fired.labels {
+            labels.push(label.as_str());
+        }
+        answer.append(cstr!("errorLabels"), labels);
+    }
+    answer
 }
 
 fn build_info() -> RawDocumentBuf {
@@ -938,20 +1193,22 @@ mod tests {
             )
             .unwrap(),
         );
+        users.insert(
+            User::new("$external", "ldap", &Secret::new("pencil"), &both, &mut rng).unwrap(),
+        );
         Session::new(Arc::new(SessionConfig::new(users)), 1)
     }
 
-    /// Runs a command to its reply, its jobs inline.
+    /// Runs a command against `admin` to its reply, its jobs inline.
     fn command(session: &mut Session, doc: Document) -> Document {
+        command_on(session, "admin", doc)
+    }
+
+    /// Runs a command against `db` to its reply, its jobs inline.
+    fn command_on(session: &mut Session, db: &str, doc: Document) -> Document {
         let now = SystemTime::now();
-        let mut step = session.handle_command("admin", &doc.to_vec().unwrap(), now);
-        let reply = loop {
-            step = match step {
-                SessionStep::Reply(reply) => break reply,
-                SessionStep::Job(job) => session.handle_job(job.run(), now),
-                SessionStep::Ask(ask) => panic!("no ask here: {ask:?}"),
-            };
-        };
+        let step = session.handle_command(db, &doc.to_vec().unwrap(), now);
+        let reply = settle_inline(session, step, now).expect("a reply, not a closed connection");
         Document::try_from(RawDocument::from_bytes(&reply).unwrap()).unwrap()
     }
 
@@ -1000,29 +1257,40 @@ mod tests {
         assert!(reply.get_bool("done").unwrap());
         assert_eq!(
             session.authenticated_users(),
-            [("alice".to_owned(), "admin".to_owned())]
+            [AuthenticatedUser {
+                user: "alice".to_owned(),
+                db: "admin".to_owned(),
+                mechanism: "SCRAM-SHA-256"
+            }]
         );
     }
 
     #[test]
-    fn plain_checks_the_password() {
+    fn plain_checks_the_password_on_external_only() {
         let mut session = session();
-        let refused = command(
-            &mut session,
-            doc! { "saslStart": 1, "mechanism": "PLAIN", "payload": bin(b"\0alice\0wrong") },
-        );
+        let plain =
+            |payload: &[u8]| doc! { "saslStart": 1, "mechanism": "PLAIN", "payload": bin(payload) };
+        let refused = command_on(&mut session, "$external", plain(b"\0ldap\0wrong"));
         assert_eq!(refused.get_i32("code").unwrap(), 18);
         assert_eq!(refused.get_str("errmsg").unwrap(), "Authentication failed.");
-        let accepted = command(
-            &mut session,
-            doc! { "saslStart": 1, "mechanism": "PLAIN", "payload": bin(b"\0alice\0pencil") },
-        );
+        let accepted = command_on(&mut session, "$external", plain(b"\0ldap\0pencil"));
         assert!(accepted.get_bool("done").unwrap());
-        let malformed = command(
-            &mut session,
-            doc! { "saslStart": 1, "mechanism": "PLAIN", "payload": bin(b"alice") },
-        );
+        let malformed = command_on(&mut session, "$external", plain(b"ldap"));
         assert_eq!(malformed.get_i32("code").unwrap(), 18);
+        // Anywhere else, as mongod: refused at once, with no derivation (no job goes out), even
+        // with the right password of a user of that database.
+        let mut other = self::session();
+        let step = other.handle_command(
+            "admin",
+            &plain(b"\0alice\0pencil").to_vec().unwrap(),
+            SystemTime::now(),
+        );
+        let SessionStep::Reply(reply) = step else {
+            panic!("PLAIN on admin handed out work: {step:?}");
+        };
+        let reply = Document::try_from(RawDocument::from_bytes(&reply).unwrap()).unwrap();
+        assert_eq!(reply.get_i32("code").unwrap(), 18);
+        assert!(!other.is_authenticated());
     }
 
     #[test]
@@ -1074,6 +1342,240 @@ mod tests {
         (salt_len.unwrap(), iterations.unwrap())
     }
 
+    /// A session of the fixture's users, logged in as alice, its config with test commands
+    /// as given.
+    fn logged_in(test_commands: bool) -> Session {
+        let mut session = session();
+        let mut config = SessionConfig::new(session.config.users.clone());
+        config.enable_test_commands = test_commands;
+        session.config = Arc::new(config);
+        session.mark_authenticated("alice".into(), "admin".into(), "SCRAM-SHA-256", false);
+        session
+    }
+
+    fn step_of(session: &mut Session, db: &str, doc: Document) -> SessionStep {
+        session.handle_command(db, &doc.to_vec().unwrap(), SystemTime::now())
+    }
+
+    #[test]
+    fn configure_fail_point_is_a_test_command_and_arms_fail_command() {
+        let arm = doc! {
+            "configureFailPoint": "failCommand",
+            "mode": { "times": 1 },
+            "data": { "failCommands": ["find"], "errorCode": 391, "errorLabels": ["Label"] },
+        };
+        // Without test commands: no such command, whoever asks.
+        let mut plain = logged_in(false);
+        let refused = command(&mut plain, arm.clone());
+        assert_eq!(refused.get_i32("code").unwrap(), 59, "{refused}");
+        // With them: only after a login, and only against admin.
+        let mut anonymous = session();
+        let mut config = SessionConfig::new(anonymous.config.users.clone());
+        config.enable_test_commands = true;
+        anonymous.config = Arc::new(config);
+        assert_eq!(
+            command(&mut anonymous, arm.clone())
+                .get_i32("code")
+                .unwrap(),
+            13
+        );
+        let mut session = logged_in(true);
+        assert_eq!(
+            command_on(&mut session, "test", arm.clone())
+                .get_i32("code")
+                .unwrap(),
+            13
+        );
+        assert_eq!(command(&mut session, arm).get_f64("ok").unwrap(), 1.0);
+        // times: 1 fires once, with its code and labels.
+        let failed = command_on(&mut session, "test", doc! { "find": "c", "filter": {} });
+        assert_eq!(failed.get_i32("code").unwrap(), 391);
+        assert_eq!(
+            failed.get_str("codeName").unwrap(),
+            "ReauthenticationRequired"
+        );
+        assert_eq!(
+            failed.get_array("errorLabels").unwrap(),
+            &vec![bson::Bson::from("Label")]
+        );
+        let next = command_on(&mut session, "test", doc! { "find": "c", "filter": {} });
+        assert_eq!(next.get_f64("ok").unwrap(), 1.0, "{next}");
+        // closeConnection, for every connection (the rule is the server's), until off.
+        command(
+            &mut session,
+            doc! {
+                "configureFailPoint": "failCommand",
+                "mode": "alwaysOn",
+                "data": { "failCommands": ["ping"], "closeConnection": true },
+            },
+        );
+        for _ in 0..2 {
+            assert!(matches!(
+                step_of(&mut session, "admin", doc! { "ping": 1 }),
+                SessionStep::Close
+            ));
+        }
+        command(
+            &mut session,
+            doc! { "configureFailPoint": "failCommand", "mode": "off" },
+        );
+        assert_eq!(
+            command(&mut session, doc! { "ping": 1 })
+                .get_f64("ok")
+                .unwrap(),
+            1.0
+        );
+        // An unknown field is refused, so a test never runs without what it asked for.
+        let unknown = command(
+            &mut session,
+            doc! {
+                "configureFailPoint": "failCommand",
+                "mode": "alwaysOn",
+                "data": { "failCommands": ["ping"], "errorCode": 1, "writeConcernError": {} },
+            },
+        );
+        assert_eq!(unknown.get_i32("code").unwrap(), 2, "{unknown}");
+    }
+
+    #[test]
+    fn a_fail_point_chooses_connections_by_application_name_and_may_block() {
+        let mut session = logged_in(true);
+        command(
+            &mut session,
+            doc! {
+                "configureFailPoint": "failCommand",
+                "mode": "alwaysOn",
+                "data": {
+                    "failCommands": ["ping"],
+                    "appName": "probe",
+                    "blockConnection": true,
+                    "blockTimeMS": 250,
+                },
+            },
+        );
+        // No hello named the application yet: the ping is not this fail point's.
+        assert!(matches!(
+            step_of(&mut session, "admin", doc! { "ping": 1 }),
+            SessionStep::Reply(_)
+        ));
+        let hello = doc! { "hello": 1, "client": { "application": { "name": "probe" } } };
+        command(&mut session, hello);
+        match step_of(&mut session, "admin", doc! { "ping": 1 }) {
+            SessionStep::ReplyAfter(wait, reply) => {
+                assert_eq!(wait, Duration::from_millis(250));
+                let reply = Document::try_from(RawDocument::from_bytes(&reply).unwrap()).unwrap();
+                assert_eq!(reply.get_f64("ok").unwrap(), 1.0, "blocked, then run");
+            }
+            other => panic!("expected a blocked reply, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn hello_has_a_stable_topology_version_and_waits_when_awaited() {
+        let mut session = session();
+        let first = command(&mut session, doc! { "hello": 1 });
+        let second = command(&mut session, doc! { "isMaster": 1 });
+        let version = first.get_document("topologyVersion").unwrap().clone();
+        assert_eq!(&version, second.get_document("topologyVersion").unwrap());
+        assert_eq!(version.get_i64("counter").unwrap(), 0);
+        // A monitor that knows this version waits (awaitable hello), at most its maxAwaitTimeMS.
+        let awaited =
+            doc! { "hello": 1, "topologyVersion": version.clone(), "maxAwaitTimeMS": 500_i64 };
+        assert!(matches!(
+            step_of(&mut session, "admin", awaited),
+            SessionStep::ReplyAfter(wait, _) if wait == Duration::from_millis(500)
+        ));
+        // One that knows another server's version is answered at once.
+        let mut other = version;
+        other.insert("processId", bson::oid::ObjectId::from_bytes([0; 12]));
+        let stranger = doc! { "hello": 1, "topologyVersion": other, "maxAwaitTimeMS": 500_i64 };
+        assert!(matches!(
+            step_of(&mut session, "admin", stranger),
+            SessionStep::Reply(_)
+        ));
+    }
+
+    #[test]
+    fn inserted_documents_are_found_and_dropped() {
+        let mut session = logged_in(false);
+        let inserted = command_on(
+            &mut session,
+            "test",
+            doc! { "insert": "c", "documents": [{ "_id": 1 }, { "_id": 2 }, { "_id": 3 }] },
+        );
+        assert_eq!(inserted.get_i32("n").unwrap(), 3);
+        let found = command_on(&mut session, "test", doc! { "find": "c", "filter": {} });
+        let batch = found
+            .get_document("cursor")
+            .unwrap()
+            .get_array("firstBatch")
+            .unwrap();
+        assert_eq!(batch.len(), 3);
+        let filtered = command_on(
+            &mut session,
+            "test",
+            doc! { "find": "c", "filter": { "_id": 1 } },
+        );
+        assert_eq!(filtered.get_i32("code").unwrap(), 2);
+        assert!(filtered.get_str("errmsg").unwrap().contains("empty filter"));
+        command_on(&mut session, "test", doc! { "drop": "c" });
+        let empty = command_on(&mut session, "test", doc! { "find": "c" });
+        assert!(
+            empty
+                .get_document("cursor")
+                .unwrap()
+                .get_array("firstBatch")
+                .unwrap()
+                .is_empty()
+        );
+        // Before a login, none of it.
+        let mut anonymous = self::session();
+        let refused = command_on(&mut anonymous, "test", doc! { "find": "c" });
+        assert_eq!(refused.get_i32("code").unwrap(), 13);
+    }
+
+    #[test]
+    fn a_client_cannot_write_a_log_line_of_its_own() {
+        let forged = "mallory\nconn1: root@admin authenticated with SCRAM-SHA-256";
+        let events = [
+            AuthEvent::Refused {
+                connection_id: 7,
+                user: forged.to_owned(),
+                db: "admin\r".to_owned(),
+                mechanism: "PLAIN",
+                reason: Cow::Owned("kid `\u{1b}[2J` unknown \\u{a}".to_owned()),
+            },
+            AuthEvent::Authenticated {
+                connection_id: 7,
+                user: forged.to_owned(),
+                db: "$external".to_owned(),
+                mechanism: "MONGODB-X509",
+                speculative: false,
+            },
+            AuthEvent::TlsFailed {
+                connection_id: 7,
+                reason: "bad\ncert".to_owned(),
+            },
+        ];
+        for event in events {
+            let line = event.to_string();
+            assert!(!line.chars().any(char::is_control), "{line:?}");
+            assert!(line.starts_with("conn7: "), "{line}");
+        }
+        let line = AuthEvent::Authenticated {
+            connection_id: 7,
+            user: forged.to_owned(),
+            db: "$external".to_owned(),
+            mechanism: "MONGODB-X509",
+            speculative: false,
+        }
+        .to_string();
+        assert_eq!(
+            line,
+            "conn7: mallory\\u{a}conn1: root@admin authenticated with SCRAM-SHA-256@$external authenticated with MONGODB-X509"
+        );
+    }
+
     #[test]
     fn server_first_looks_the_same_for_real_unknown_and_mechanism_lacking_users() {
         let mut session = session();
@@ -1084,6 +1586,34 @@ mod tests {
             assert_eq!(unknown, real, "{mechanism}: unknown user");
             assert_eq!(without_mechanism, real, "{mechanism}: user without it");
         }
+        // And the content: an unknown user's salts relate across variants no more than a real
+        // user's, and not across databases either.
+        let salt = |session: &mut Session, db: &str, user: &str, mechanism: &str| {
+            let client_first = format!("n,,n={user},r=clientnonce");
+            let request = doc! { "saslStart": 1, "mechanism": mechanism, "payload": bin(client_first.as_bytes()) };
+            let reply = command_on(session, db, request);
+            let server_first = String::from_utf8(payload(&reply)).unwrap();
+            let encoded = server_first
+                .split(',')
+                .nth(1)
+                .unwrap()
+                .strip_prefix("s=")
+                .unwrap()
+                .to_owned();
+            BASE64.decode(encoded).unwrap()
+        };
+        for user in ["alice", "nobody"] {
+            let sha1 = salt(&mut session, "admin", user, "SCRAM-SHA-1");
+            let sha256 = salt(&mut session, "admin", user, "SCRAM-SHA-256");
+            assert!(
+                !sha256.starts_with(&sha1[..4]),
+                "{user}: the SHA-256 salt starts as the SHA-1 one"
+            );
+        }
+        assert_ne!(
+            salt(&mut session, "admin", "nobody", "SCRAM-SHA-256"),
+            salt(&mut session, "app", "nobody", "SCRAM-SHA-256")
+        );
         assert_eq!(
             server_first_shape(&mut session, "alice", "SCRAM-SHA-256"),
             (28, 15_000)

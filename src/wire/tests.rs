@@ -336,3 +336,60 @@ fn encoding_rejects_non_documents() {
     assert!(encode_command(&bad, 1).is_err());
     assert!(encode_legacy_hello(&[5, 0, 0, 0, 1], 1).is_err());
 }
+
+/// An OP_MSG section of kind 1: `identifier` and `documents`.
+fn sequence_section(identifier: &str, documents: &[bson::RawDocumentBuf]) -> Vec<u8> {
+    let mut payload = identifier.as_bytes().to_vec();
+    payload.push(0);
+    for document in documents {
+        payload.extend_from_slice(document.as_bytes());
+    }
+    let mut section = vec![1u8];
+    section.extend_from_slice(&((4 + payload.len()) as i32).to_le_bytes());
+    section.extend_from_slice(&payload);
+    section
+}
+
+proptest::proptest! {
+    /// An `insert` whose documents come as a document sequence is the same command as one with
+    /// them inline.
+    #[test]
+    fn a_document_sequence_is_the_inline_array(
+        values in proptest::collection::vec((proptest::num::i64::ANY, "[a-z]{0,12}"), 0..20)
+    ) {
+        let documents: Vec<bson::RawDocumentBuf> = values
+            .iter()
+            .map(|(n, s)| rawdoc! { "n": *n, "s": s.as_str() })
+            .collect();
+        let header = rawdoc! { "insert": "c", "$db": "test" };
+        let mut sequenced = vec![0u8];
+        sequenced.extend_from_slice(header.as_bytes());
+        sequenced.extend_from_slice(&sequence_section("documents", &documents));
+        let mut inline = header.clone();
+        let mut array = bson::RawArrayBuf::new();
+        for document in &documents {
+            array.push(document.clone());
+        }
+        inline.append(bson::raw::cstr!("documents"), array);
+        let mut inline_section = vec![0u8];
+        inline_section.extend_from_slice(inline.as_bytes());
+
+        let decode = |sections: &[u8]| {
+            MessageDecoder::requests().push(&op_msg(0, 0, sections)).unwrap().unwrap()
+        };
+        let (from_sequence, from_array) = (decode(&sequenced), decode(&inline_section));
+        proptest::prop_assert_eq!(from_sequence.body(), from_array.body());
+        proptest::prop_assert_eq!(from_sequence.body(), inline.as_bytes());
+    }
+}
+
+#[test]
+fn a_sequence_may_not_repeat_a_field_of_the_body() {
+    let mut sections = vec![0u8];
+    sections.extend_from_slice(rawdoc! { "insert": "c", "documents": [] }.as_bytes());
+    sections.extend_from_slice(&sequence_section("documents", &[rawdoc! { "a": 1 }]));
+    assert_eq!(
+        wire_error(MessageDecoder::requests().push(&op_msg(0, 0, &sections))),
+        WireError::Malformed("a document sequence repeats a field of the body")
+    );
+}

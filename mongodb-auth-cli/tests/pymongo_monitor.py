@@ -1,0 +1,100 @@
+"""A PyMongo client held as an application holds it: heartbeats every 500 ms, a ping every 2 s,
+for SECONDS seconds, against `mongodb-auth serve` with its default deadlines. No heartbeat may
+fail and the pool may never be cleared.
+
+Usage: pymongo_monitor.py HOST:PORT SECONDS
+"""
+
+import sys
+import time
+
+from pymongo import MongoClient, monitoring
+
+address, seconds = sys.argv[1], float(sys.argv[2])
+
+
+class Counter(monitoring.ServerHeartbeatListener, monitoring.ConnectionPoolListener):
+    def __init__(self):
+        self.heartbeats = 0
+        self.heartbeat_failures = []
+        self.pool_cleared = 0
+        self.connections_closed = []
+
+    def started(self, event):
+        pass
+
+    def succeeded(self, event):
+        self.heartbeats += 1
+
+    def failed(self, event):
+        self.heartbeat_failures.append(repr(event.reply))
+
+    def pool_created(self, event):
+        pass
+
+    def pool_ready(self, event):
+        pass
+
+    def pool_cleared(self, event):
+        self.pool_cleared += 1
+
+    def pool_closed(self, event):
+        pass
+
+    def connection_created(self, event):
+        pass
+
+    def connection_ready(self, event):
+        pass
+
+    def connection_closed(self, event):
+        self.connections_closed.append(event.reason)
+
+    def connection_check_out_started(self, event):
+        pass
+
+    def connection_check_out_failed(self, event):
+        pass
+
+    def connection_checked_out(self, event):
+        pass
+
+    def connection_checked_in(self, event):
+        pass
+
+
+counter = Counter()
+client = MongoClient(
+    f"mongodb://alice:pencil@{address}/?authMechanism=SCRAM-SHA-256",
+    heartbeatFrequencyMS=500,
+    serverSelectionTimeoutMS=5000,
+    event_listeners=[counter],
+)
+started = time.monotonic()
+pings = 0
+failures = []
+while time.monotonic() - started < seconds:
+    try:
+        client.admin.command("ping")
+        pings += 1
+    except Exception as e:  # noqa: BLE001 - every failure is reported
+        failures.append(repr(e))
+    time.sleep(2)
+client.close()
+
+
+def check(name, ok, detail=""):
+    print(f"{'ok' if ok else 'FAILED'}: {name}{': ' + str(detail) if detail else ''}")
+    return ok
+
+
+results = [
+    check(f"{pings} pings in {seconds:.0f} s, none failed", not failures and pings >= seconds / 2 - 2,
+          failures),
+    check(f"{counter.heartbeats} heartbeats, none failed", not counter.heartbeat_failures,
+          counter.heartbeat_failures),
+    check("the pool was never cleared", counter.pool_cleared == 0, counter.pool_cleared),
+    check("the server closed no connection", "error" not in counter.connections_closed,
+          counter.connections_closed),
+]
+sys.exit(0 if all(results) else 1)
