@@ -5,9 +5,12 @@
 //! `source/` folder of https://github.com/mongodb/specifications, laid out as `auth/tests/...`,
 //! `connection-string/tests/...` and so on.
 //!
+//! The unified auth tests run through the adapters against the embedded server (`unified.rs`).
+//!
 //! Run: `cargo test --test spec` (add `-- --list` to see every case, `-- NAME` to run some).
 
 mod dns;
+mod unified;
 
 use mongodb_auth::random::SystemRandom;
 use std::path::{Path, PathBuf};
@@ -38,6 +41,7 @@ fn main() {
         trials.extend(uri_trials(&root, &file));
     }
     trials.extend(seedlist_trials(&root));
+    trials.extend(unified::trials(&root));
     libtest_mimic::run(&args, trials).exit();
 }
 

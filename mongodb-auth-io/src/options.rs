@@ -90,6 +90,35 @@ pub enum Event<'a> {
         /// Whether another connection of the same client had already fetched it.
         from_cache: bool,
     },
+    /// A command of `run_command` went out (the login's own commands are [`Sent`](Self::Sent)
+    /// only): the events of command monitoring, one started and one succeeded or failed for
+    /// each attempt, a re-run after a 391 included.
+    CommandStarted {
+        /// The command's name.
+        name: &'a str,
+        /// Its database.
+        db: &'a str,
+        /// The command document as sent, without `$db` (BSON bytes).
+        document: &'a [u8],
+    },
+    /// The command's reply came back with `ok: 1`.
+    CommandSucceeded {
+        /// The command's name.
+        name: &'a str,
+        /// The reply (BSON bytes).
+        reply: &'a [u8],
+        /// From the command going out to its reply.
+        duration: Duration,
+    },
+    /// The command failed: an `ok: 0` reply, or no reply at all.
+    CommandFailed {
+        /// The command's name.
+        name: &'a str,
+        /// Why.
+        failure: &'a mongodb_auth::Error,
+        /// From the command going out to the failure.
+        duration: Duration,
+    },
     /// PBKDF2 ran (the key cache had no entry).
     DerivedKey {
         /// The iteration count.

@@ -203,8 +203,7 @@ pub(crate) async fn run_command<D: Dial>(
 ) -> Result<Vec<u8>> {
     let stream = &mut connection.stream;
     let state = &mut connection.state;
-    let message = Outgoing::command(command)?;
-    let reply = exchange(dial, stream, &message, MAX_MESSAGE_SIZE, &state.options).await?;
+    let reply = monitored(dial, stream, command, &state.options).await?;
     if !state.login.wants_reauthentication(&reply) {
         return Ok(reply);
     }
@@ -214,8 +213,46 @@ pub(crate) async fn run_command<D: Dial>(
     let next = state.login.reauthenticate()?;
     let authenticated = drive(dial, stream, &mut state.login, next, &state.options).await?;
     state.reauthenticated(authenticated);
-    let again = Outgoing::command(command)?;
-    exchange(dial, stream, &again, MAX_MESSAGE_SIZE, &state.options).await
+    monitored(dial, stream, command, &state.options).await
+}
+
+/// One attempt of a command, between its started and its succeeded or failed event.
+async fn monitored<S: ?Sized + Send, I: Io<S>>(
+    io: &I,
+    stream: &mut S,
+    command: &Command,
+    options: &ConnectOptions,
+) -> Result<Vec<u8>> {
+    let name = command.name();
+    options.emit(Event::CommandStarted {
+        name,
+        db: command.db(),
+        document: command.body(),
+    });
+    let started = Instant::now();
+    let message = Outgoing::command(command)?;
+    let reply = exchange(io, stream, &message, MAX_MESSAGE_SIZE, options).await;
+    let duration = started.elapsed();
+    match &reply {
+        Ok(body) => match mongodb_auth::command::check_reply(body) {
+            Ok(()) => options.emit(Event::CommandSucceeded {
+                name,
+                reply: body,
+                duration,
+            }),
+            Err(failure) => options.emit(Event::CommandFailed {
+                name,
+                failure: &failure,
+                duration,
+            }),
+        },
+        Err(failure) => options.emit(Event::CommandFailed {
+            name,
+            failure,
+            duration,
+        }),
+    }
+    reply
 }
 
 /// Runs the login from `next` to the end.
