@@ -441,6 +441,9 @@ async fn accept_loop(
         let mut stopped = stopped.clone();
         connections.spawn(async move {
             let _permit = permit;
+            // Dropped before the permit: once the accept loop has a slot again, the peer has
+            // its share back too.
+            let peer_slot = peer_slot;
             let _open = Open::new(&shared.active);
             tokio::select! {
                 _ = stopped.changed() => {}
