@@ -568,6 +568,27 @@ pub enum AwsError {
         /// Why it failed.
         reason: String,
     },
+    /// A source was configured but could not give credentials, and the chain stopped there as
+    /// boto3 does (a profile's role, web identity or SSO is not skipped for a later source).
+    #[error("AWS credentials from {at} failed: {failed} (passed over before it: {tried})")]
+    SourceFailed {
+        /// The source that failed, as `mongodb-auth aws-credentials` names it.
+        at: &'static str,
+        /// Every source passed over before it, and why.
+        tried: String,
+        /// Why it failed.
+        failed: Box<AwsError>,
+    },
+    /// An IAM Identity Center profile has no usable token: a person must sign in again.
+    #[error(
+        "the SSO token of profile `{profile}` {reason}: run `aws sso login --profile {profile}`"
+    )]
+    SsoLoginRequired {
+        /// The profile.
+        profile: String,
+        /// What is wrong with the token.
+        reason: &'static str,
+    },
     /// The environment changed while the chain resolved credentials: a run of the chain asked
     /// for something else than the answer recorded at that point. Resolving again starts over.
     #[error(
@@ -791,7 +812,9 @@ impl AwsError {
             }
             | AwsError::MalformedCredentials(_)
             | AwsError::Unavailable { .. }
+            | AwsError::SsoLoginRequired { .. }
             | AwsError::ChangedDuringResolution { .. } => ErrorKind::CredentialUnavailable,
+            AwsError::SourceFailed { failed, .. } => failed.kind(),
             AwsError::NoCredentials {
                 unreachable: false, ..
             }
@@ -1208,6 +1231,33 @@ mod tests {
             (
                 AwsError::MalformedFile { line: 1, rule: "x" }.into(),
                 Configuration,
+            ),
+            (
+                AwsError::SsoLoginRequired {
+                    profile: text(),
+                    reason: "x",
+                }
+                .into(),
+                CredentialUnavailable,
+            ),
+            // A source's failure is of the kind of what failed it.
+            (
+                AwsError::SourceFailed {
+                    at: "sso",
+                    tried: text(),
+                    failed: Box::new(AwsError::MalformedFile { line: 1, rule: "x" }),
+                }
+                .into(),
+                Configuration,
+            ),
+            (
+                AwsError::SourceFailed {
+                    at: "ec2",
+                    tried: text(),
+                    failed: Box::new(AwsError::MalformedCredentials("x")),
+                }
+                .into(),
+                CredentialUnavailable,
             ),
             (OidcError::NoTokenSource.into(), Configuration),
             (

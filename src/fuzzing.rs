@@ -8,6 +8,11 @@ pub use crate::aws::json::{
     credentials_object as aws_credentials_object, process_credentials as aws_process_credentials,
 };
 #[cfg(feature = "aws")]
+pub use crate::aws::sso::{
+    read_refreshed as sso_refreshed, read_role_credentials as sso_role_credentials,
+    read_token as sso_token,
+};
+#[cfg(feature = "aws")]
 pub use crate::aws::sts::{credentials_from_reply as sts_credentials_from_reply, xml_element};
 #[cfg(feature = "server")]
 pub use crate::server::fuzzing::*;

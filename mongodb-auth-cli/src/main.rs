@@ -87,7 +87,8 @@ enum Command {
         #[arg(long, conflicts_with = "aws_keys")]
         aws_sts_endpoint: Option<String>,
         /// A key the server checks MONGODB-AWS signatures of itself, with no STS:
-        /// ARN=ACCESS_KEY_ID:SECRET (the ARN becomes a user).
+        /// ARN=ACCESS_KEY_ID:SECRET, or ARN=ACCESS_KEY_ID:SECRET:SESSION_TOKEN for temporary
+        /// credentials (an assumed or SSO role's). The ARN becomes a user.
         #[arg(long = "aws-key")]
         aws_keys: Vec<String>,
         /// The STS host clients sign for (server-first's `h`).

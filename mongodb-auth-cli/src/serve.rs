@@ -47,11 +47,19 @@ impl AwsServe {
                 for spec in keys {
                     let invalid = || Error::InvalidOption {
                         option: "--aws-key".into(),
-                        rule: "expected ARN=ACCESS_KEY_ID:SECRET".into(),
+                        rule: "expected ARN=ACCESS_KEY_ID:SECRET[:SESSION_TOKEN]".into(),
                     };
                     let (arn, key) = spec.split_once('=').ok_or_else(invalid)?;
                     let (access_key_id, secret) = key.split_once(':').ok_or_else(invalid)?;
-                    sts.insert(arn, access_key_id, Secret::new(secret));
+                    match secret.split_once(':') {
+                        Some((secret, token)) => sts.insert_temporary(
+                            arn,
+                            access_key_id,
+                            Secret::new(secret),
+                            Secret::new(token),
+                        ),
+                        None => sts.insert(arn, access_key_id, Secret::new(secret)),
+                    }
                     users.insert_aws(arn);
                 }
                 StsVerifier::Local(Arc::new(sts))

@@ -42,10 +42,18 @@ def boto3_chain():
 
     import boto3
 
+    import botocore.credentials
+    import botocore.tokens
+
     for line in sys.stdin:
         case = json.loads(line)
         os.environ.clear()
         os.environ.update(case["env"])
+        # botocore fixes the SSO token cache directory when it is imported, under the HOME of
+        # that moment: point it at this case's HOME, as a process started in it would see.
+        cache = os.path.join(os.environ.get("HOME", ""), ".aws", "sso", "cache")
+        botocore.credentials.SSOProvider._SSO_TOKEN_CACHE_DIR = cache
+        botocore.tokens.SSOTokenProvider._SSO_TOKEN_CACHE_DIR = cache
         try:
             credentials = boto3.Session(profile_name=case.get("profile")).get_credentials()
             if credentials is None:

@@ -8,10 +8,10 @@
 //!   temporary key without its token get 18.
 
 use mongodb_auth_testkit::http;
+use mongodb_auth_testkit::output_with_stdin;
 use mongodb_auth_testkit::peers;
 use mongodb_auth_testkit::serve;
 
-use std::io::Write;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -55,20 +55,12 @@ fn script() -> PathBuf {
 /// Runs `aws_peers.py SUBCOMMAND` with `cases` on its standard input, one JSON a line; returns its
 /// answers, one JSON a line.
 fn python_answers(python: &Path, subcommand: &str, cases: &[Value]) -> Result<Vec<Value>, String> {
-    let mut child = Command::new(python)
-        .arg(script())
-        .arg(subcommand)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .map_err(|e| e.to_string())?;
-    {
-        let mut stdin = child.stdin.take().ok_or("no stdin")?;
-        for case in cases {
-            writeln!(stdin, "{case}").map_err(|e| e.to_string())?;
-        }
-    }
-    let output = child.wait_with_output().map_err(|e| e.to_string())?;
+    let input: String = cases.iter().map(|case| format!("{case}\n")).collect();
+    let output = output_with_stdin(
+        Command::new(python).arg(script()).arg(subcommand),
+        input.as_bytes(),
+    )
+    .map_err(|e| e.to_string())?;
     String::from_utf8_lossy(&output.stdout)
         .lines()
         .map(serde_json::from_str)
@@ -362,7 +354,9 @@ fn through_moto(python: &Path) -> Result<(), Failed> {
         problems.push(format!("mongodb-auth connect: {report}"));
     }
     // The credential chain against moto's STS: a profile with role_arn (AssumeRole, signed with
-    // the source profile's keys) and web identity; each logs in as the role's user.
+    // the source profile's keys), web identity from the environment and from a profile (how
+    // EKS and CI systems write ~/.aws/config); each logs in as the role's user, with each
+    // adapter.
     let home = mongodb_auth_testkit::TempDir::new("moto-home");
     std::fs::create_dir_all(home.join(".aws")).map_err(|e| e.to_string())?;
     std::fs::write(
@@ -370,17 +364,21 @@ fn through_moto(python: &Path) -> Result<(), Failed> {
         format!("[base]\naws_access_key_id = {key}\naws_secret_access_key = {secret}\n"),
     )
     .map_err(|e| e.to_string())?;
+    let token_file = home.join("web-identity-token");
     std::fs::write(
         home.join(".aws/config"),
-        format!("[profile role]\nrole_arn = {role_arn}\nsource_profile = base\n"),
+        format!(
+            "[profile role]\nrole_arn = {role_arn}\nsource_profile = base\n\
+             [profile ci]\nrole_arn = {role_arn}\nweb_identity_token_file = {}\nrole_session_name = ci-job\n",
+            token_file.display()
+        ),
     )
     .map_err(|e| e.to_string())?;
-    let token_file = home.join("web-identity-token");
     std::fs::write(&token_file, "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ0ZXN0In0.")
         .map_err(|e| e.to_string())?;
     let home_var = home.to_str().unwrap_or_default().to_owned();
     let token_var = token_file.to_str().unwrap_or_default().to_owned();
-    let chain_cases: [(&str, Vec<(&str, &str)>); 2] = [
+    let chain_cases: [(&str, Vec<(&str, &str)>); 3] = [
         ("assume-role", vec![("AWS_PROFILE", "role")]),
         (
             "web-identity",
@@ -389,6 +387,7 @@ fn through_moto(python: &Path) -> Result<(), Failed> {
                 ("AWS_ROLE_ARN", role_arn.as_str()),
             ],
         ),
+        ("web-identity", vec![("AWS_PROFILE", "ci")]),
     ];
     for (source, vars) in &chain_cases {
         let run = |args: &[&str]| {
@@ -418,12 +417,19 @@ fn through_moto(python: &Path) -> Result<(), Failed> {
         if report["source"] != *source || report["sessionToken"] != true {
             problems.push(format!("aws-credentials for {source}: {report}"));
         }
-        let login: Value = run(&["connect", &uri, "--json"])
-            .ok()
-            .and_then(|o| serde_json::from_slice(&o.stdout).ok())
-            .unwrap_or(Value::Null);
-        if login["authenticatedUsers"] != json!([{ "user": role_arn, "db": "$external" }]) {
-            problems.push(format!("a login with {source} credentials: {login}"));
+        for adapter in [
+            &["connect", &uri, "--json"][..],
+            &["connect", &uri, "--json", "--tokio"],
+        ] {
+            let login: Value = run(adapter)
+                .ok()
+                .and_then(|o| serde_json::from_slice(&o.stdout).ok())
+                .unwrap_or(Value::Null);
+            if login["authenticatedUsers"] != json!([{ "user": role_arn, "db": "$external" }]) {
+                problems.push(format!(
+                    "a login with {source} credentials ({vars:?}, {adapter:?}): {login}"
+                ));
+            }
         }
     }
     // Instance metadata (IMDSv2, on loopback through the endpoint override) handing out the IAM
@@ -588,44 +594,241 @@ fn write_homes(root: &Path) -> Vec<(PathBuf, Vec<&'static str>)> {
     let d = root.join("d");
     std::fs::create_dir_all(&d).unwrap();
     write(&d, None, "[default]\nregion = us-east-1\n");
+    // Roles (AssumeRole through every kind of source, web identity), SSO of both forms.
+    let e = root.join("e");
+    std::fs::create_dir_all(e.join(".aws/sso/cache")).unwrap();
+    std::fs::write(e.join("token"), "a-web-identity-token").unwrap();
+    let token = e.join("token");
+    let token = token.display();
+    let role = |name: &str| format!("arn:aws:iam::123456789012:role/{name}");
+    write(
+        &e,
+        Some(&format!(
+            "[default]\naws_access_key_id = AKIACREDE\naws_secret_access_key = s\n[base]\naws_access_key_id = AKIABASE\naws_secret_access_key = s\n[creds-role]\nrole_arn = {}\nsource_profile = base\n",
+            role("credsrole")
+        )),
+        &format!(
+            "[default]\nregion = us-east-1\n\
+             [profile ar]\nrole_arn = {ar}\nsource_profile = base\n\
+             [profile ar-opts]\nrole_arn = {opts}\nsource_profile = base\nexternal_id = ext\nrole_session_name = sess\nduration_seconds = 900\n\
+             [profile ar-env]\nrole_arn = {env}\ncredential_source = Environment\n\
+             [profile ar-ecs]\nrole_arn = {ecs}\ncredential_source = EcsContainer\n\
+             [profile ar-imds]\nrole_arn = {imds}\ncredential_source = Ec2InstanceMetadata\n\
+             [profile ar-chain]\nrole_arn = {chain}\nsource_profile = ar\n\
+             [profile ar-wi-source]\nrole_arn = {wisource}\nsource_profile = wi\n\
+             [profile ar-self]\nrole_arn = {own}\nsource_profile = ar-self\naws_access_key_id = AKIASELF\naws_secret_access_key = s\n\
+             [profile ar-loop]\nrole_arn = {looping}\nsource_profile = ar-loop2\n\
+             [profile ar-loop2]\nrole_arn = {looping}\nsource_profile = ar-loop\n\
+             [profile ar-both]\nrole_arn = {ar}\nsource_profile = base\ncredential_source = Environment\n\
+             [profile ar-none]\nrole_arn = {ar}\n\
+             [profile ar-ghost]\nrole_arn = {ar}\nsource_profile = ghost\n\
+             [profile wi]\nrole_arn = {wi}\nweb_identity_token_file = {token}\nrole_session_name = wisess\n\
+             [profile wi-norole]\nweb_identity_token_file = {token}\n\
+             [profile sso-new]\nsso_session = corp\nsso_account_id = 111111111111\nsso_role_name = Dev\n\
+             [sso-session corp]\nsso_start_url = https://corp.awsapps.com/start\nsso_region = us-east-1\n\
+             [profile sso-old]\nsso_start_url = https://old.awsapps.com/start\nsso_region = us-east-1\nsso_account_id = 222222222222\nsso_role_name = Ops\n\
+             [profile sso-expired]\nsso_start_url = https://expired.awsapps.com/start\nsso_region = us-east-1\nsso_account_id = 333333333333\nsso_role_name = Ops\n\
+             [profile sso-missing]\nsso_start_url = https://missing.awsapps.com/start\nsso_region = us-east-1\nsso_account_id = 444444444444\nsso_role_name = Ops\n\
+             [profile sso-partial]\nsso_account_id = 555555555555\n",
+            ar = role("ar"),
+            opts = role("opts"),
+            env = role("arenv"),
+            ecs = role("arecs"),
+            imds = role("arimds"),
+            chain = role("archain"),
+            wisource = role("arwisource"),
+            own = role("arself"),
+            looping = role("loop"),
+            wi = role("wi"),
+        ),
+    );
+    let cache = e.join(".aws/sso/cache");
+    let sso_token = |key: &str, access: &str, expires: &str| {
+        let name = hex_sha1(key);
+        std::fs::write(
+            cache.join(format!("{name}.json")),
+            format!(
+                r#"{{"startUrl": "{key}", "region": "us-east-1", "accessToken": "{access}", "expiresAt": "{expires}"}}"#
+            ),
+        )
+        .unwrap();
+    };
+    sso_token("corp", "good", "2099-01-01T00:00:00Z");
+    sso_token(
+        "https://old.awsapps.com/start",
+        "good",
+        "2099-01-01T00:00:00Z",
+    );
+    sso_token(
+        "https://expired.awsapps.com/start",
+        "good",
+        "2020-01-01T00:00:00Z",
+    );
+    let roles = vec![
+        "default",
+        "base",
+        "creds-role",
+        "ar",
+        "ar-opts",
+        "ar-env",
+        "ar-ecs",
+        "ar-imds",
+        "ar-chain",
+        "ar-wi-source",
+        "ar-self",
+        "ar-loop",
+        "ar-both",
+        "ar-none",
+        "ar-ghost",
+        "wi",
+        "wi-norole",
+        "sso-new",
+        "sso-old",
+        "sso-expired",
+        "sso-missing",
+        "sso-partial",
+    ];
     vec![
         (a, vec!["default", "dev", "cfg", "proc"]),
         (b, vec!["default", "proc"]),
         (c, vec!["default"]),
         (d.clone(), vec!["default"]),
         (d, vec!["default"]),
+        (e.clone(), roles.clone()),
+        (e, roles),
     ]
 }
 
-fn chain_agrees_with_boto3(python: &Path) -> Result<(), Failed> {
-    use mongodb_auth::aws::{ChainStep, CredentialChain, Source};
-    const CASES: usize = 100;
-    let root = mongodb_auth_testkit::TempDir::new("boto3");
-    let homes = write_homes(&root);
-    // A container endpoint and an instance-metadata endpoint (IMDSv2) on loopback.
-    let endpoints = http::HttpServer::start(Box::new(|method, path, _headers| {
+/// The SHA-1 of `text` in hex, as botocore names SSO token files.
+fn hex_sha1(text: &str) -> String {
+    let output = output_with_stdin(&mut Command::new("sha1sum"), text.as_bytes()).unwrap();
+    String::from_utf8_lossy(&output.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// A generator of the differential's environments: a fixed seed, so a run can be repeated.
+struct Seeded(u64);
+
+impl Seeded {
+    fn below(&mut self, bound: usize) -> usize {
+        // splitmix64
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        ((z ^ (z >> 31)) % bound as u64) as usize
+    }
+}
+
+/// The stand-ins of every endpoint the chain may call, on loopback: the container and
+/// instance-metadata (IMDSv2) credentials, STS (AssumeRole and AssumeRoleWithWebIdentity,
+/// answered with a key named after the role, so boto3 and the crate get the same one), and the
+/// SSO portal.
+fn endpoints() -> http::HttpServer {
+    http::HttpServer::start_with_requests(Box::new(|request| {
         let credentials = |key: &str| {
             format!(
-                "{{\"Code\": \"Success\", \"AccessKeyId\": \"{key}\", \"SecretAccessKey\": \"s\", \"Token\": \"t\", \"Expiration\": \"2099-01-01T00:00:00Z\"}}"
+                r#"{{"Code": "Success", "AccessKeyId": "{key}", "SecretAccessKey": "s", "Token": "t", "Expiration": "2099-01-01T00:00:00Z"}}"#
             )
         };
-        match (method, path) {
+        let path = request.path.split('?').next().unwrap_or_default();
+        match (request.method.as_str(), path) {
             ("GET", "/container") => (200, credentials("AKIACONTAINER")),
             ("PUT", "/latest/api/token") => (200, "imds-token".into()),
             ("GET", "/latest/meta-data/iam/security-credentials/") => (200, "role".into()),
             ("GET", "/latest/meta-data/iam/security-credentials/role") => {
                 (200, credentials("AKIAINSTANCE"))
             }
+            ("POST", "/") => {
+                let form = String::from_utf8_lossy(&request.body).into_owned();
+                let value = |key: &str| {
+                    form.split('&')
+                        .find_map(|pair| pair.strip_prefix(&format!("{key}=")))
+                        .unwrap_or_default()
+                        .to_owned()
+                };
+                let action = value("Action");
+                if action == "AssumeRole" && request.header("authorization").is_none() {
+                    return (403, "unsigned".into());
+                }
+                let role = value("RoleArn")
+                    .rsplit("%2F")
+                    .next()
+                    .unwrap_or_default()
+                    .to_ascii_uppercase()
+                    .replace('-', "");
+                let kind = if action == "AssumeRole" {
+                    "ROLE"
+                } else {
+                    "WEBID"
+                };
+                (
+                    200,
+                    format!(
+                        r#"<{action}Response xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><{action}Result><Credentials><AccessKeyId>ASIA{kind}{role}</AccessKeyId><SecretAccessKey>s</SecretAccessKey><SessionToken>t</SessionToken><Expiration>2099-01-01T00:00:00Z</Expiration></Credentials></{action}Result></{action}Response>"#
+                    ),
+                )
+            }
+            ("GET", "/federation/credentials") => match request.header("x-amz-sso_bearer_token") {
+                Some("good") => {
+                    let account = request
+                        .path
+                        .split(['?', '&'])
+                        .find_map(|p| p.strip_prefix("account_id="))
+                        .unwrap_or_default()
+                        .to_owned();
+                    (
+                        200,
+                        format!(
+                            r#"{{"roleCredentials": {{"accessKeyId": "ASIASSO{account}", "secretAccessKey": "s", "sessionToken": "t", "expiration": 4070908800000}}}}"#
+                        ),
+                    )
+                }
+                _ => (
+                    401,
+                    r#"{"message": "Session token not found or invalid"}"#.into(),
+                ),
+            },
             _ => (404, String::new()),
         }
-    }));
+    }))
+}
+
+fn chain_agrees_with_boto3(python: &Path) -> Result<(), Failed> {
+    use mongodb_auth::aws::{ChainStep, CredentialChain, Source};
+    // Another seed, or more environments: MONGODB_AUTH_DIFFERENTIAL_SEED and _CASES.
+    let number = |name: &str, default: u64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let seed = number("MONGODB_AUTH_DIFFERENTIAL_SEED", 0x5eed);
+    let wanted = usize::try_from(number("MONGODB_AUTH_DIFFERENTIAL_CASES", 250)).unwrap_or(250);
+    let mut random = Seeded(seed);
+    let root = mongodb_auth_testkit::TempDir::new("boto3");
+    let homes = write_homes(&root);
+    let token_file = homes
+        .last()
+        .map(|(home, _)| home.join("token"))
+        .unwrap_or_default();
+    let endpoints = endpoints();
     let local = format!("http://{}", endpoints.address);
-    let pick = |items: usize| random_below(items as u32) as usize;
     let mut cases = Vec::new();
-    for _ in 0..CASES {
+    for _ in 0..wanted {
+        let mut pick = |items: usize| random.below(items);
         let (home, profiles) = &homes[pick(homes.len())];
         let mut env = serde_json::Map::new();
         env.insert("HOME".into(), json!(home.to_str().unwrap_or_default()));
+        for variable in ["AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL_SSO"] {
+            env.insert(variable.into(), json!(local));
+        }
+        // With its endpoint overridden, boto3's STS client needs a region to sign for (it
+        // would use the global endpoint's otherwise).
+        env.insert("AWS_DEFAULT_REGION".into(), json!("us-east-1"));
         // Never the link-local address: EC2 is off, or its endpoint is the local one.
         if pick(3) == 0 {
             env.insert("AWS_EC2_METADATA_SERVICE_ENDPOINT".into(), json!(local));
@@ -638,8 +841,7 @@ fn chain_agrees_with_boto3(python: &Path) -> Result<(), Failed> {
                 json!(format!("{local}/container")),
             );
         }
-        match pick(4) {
-            0 => {}
+        match pick(5) {
             1 => {
                 env.insert("AWS_ACCESS_KEY_ID".into(), json!("AKIAENVIRONMENT"));
                 env.insert("AWS_SECRET_ACCESS_KEY".into(), json!("s"));
@@ -649,8 +851,26 @@ fn chain_agrees_with_boto3(python: &Path) -> Result<(), Failed> {
                 env.insert("AWS_SECRET_ACCESS_KEY".into(), json!("s"));
                 env.insert("AWS_SESSION_TOKEN".into(), json!("t"));
             }
-            _ => {
+            3 => {
                 env.insert("AWS_ACCESS_KEY_ID".into(), json!(""));
+            }
+            _ => {}
+        }
+        // Web identity from the environment: a token file, with its role or without, and a
+        // session name or not.
+        if pick(6) == 0 {
+            env.insert(
+                "AWS_WEB_IDENTITY_TOKEN_FILE".into(),
+                json!(token_file.to_str().unwrap_or_default()),
+            );
+            if pick(4) != 0 {
+                env.insert(
+                    "AWS_ROLE_ARN".into(),
+                    json!("arn:aws:iam::123456789012:role/envwi"),
+                );
+            }
+            if pick(2) == 0 {
+                env.insert("AWS_ROLE_SESSION_NAME".into(), json!("envsession"));
             }
         }
         for variable in ["AWS_PROFILE", "AWS_DEFAULT_PROFILE"] {
@@ -658,7 +878,7 @@ fn chain_agrees_with_boto3(python: &Path) -> Result<(), Failed> {
                 env.insert(variable.into(), json!(profiles[pick(profiles.len())]));
             }
         }
-        if pick(5) == 0 {
+        if pick(8) == 0 {
             env.insert("AWS_SHARED_CREDENTIALS_FILE".into(), json!(""));
         }
         let profile = (pick(4) == 0).then(|| profiles[pick(profiles.len())]);
@@ -666,17 +886,24 @@ fn chain_agrees_with_boto3(python: &Path) -> Result<(), Failed> {
     }
 
     let theirs = python_answers(python, "boto3-chain", &cases)?;
-    if theirs.len() != CASES {
-        return Err(format!("boto3 answered {} of {CASES} cases", theirs.len()).into());
+    if theirs.len() != cases.len() {
+        return Err(format!("boto3 answered {} of {} cases", theirs.len(), cases.len()).into());
     }
     let boto3_method = |source: Source| match source {
         Source::Environment => "env",
+        Source::AssumeRole => "assume-role",
+        Source::WebIdentity => "assume-role-with-web-identity",
         Source::SharedCredentialsFile => "shared-credentials-file",
         Source::Process => "custom-process",
         Source::ConfigFile => "config-file",
         Source::Container => "container-role",
         Source::Ec2 => "iam-role",
         other => other.as_str(),
+    };
+    // A failure is an answer too: both must fail (what each calls it may differ), or agree.
+    let verdict = |answer: &Value| match answer.get("error") {
+        Some(_) => json!("error"),
+        None => answer.clone(),
     };
     let mut differences = Vec::new();
     for (case, theirs) in cases.iter().zip(&theirs) {
@@ -707,27 +934,57 @@ fn chain_agrees_with_boto3(python: &Path) -> Result<(), Failed> {
                 "method": boto3_method(resolved.source),
                 "access_key": resolved.credentials.access_key_id(),
             }),
-            Err(_) => Value::Null,
+            Err(mongodb_auth::Error::Aws(mongodb_auth::AwsError::NoCredentials { .. })) => {
+                Value::Null
+            }
+            Err(error) => json!({ "error": error.to_string() }),
         };
-        if &ours != theirs {
+        if verdict(&ours) != verdict(theirs) {
             differences.push(format!("{case}\n  ours  {ours}\n  boto3 {theirs}"));
         }
     }
-    let mut sources: Vec<String> = theirs
-        .iter()
-        .map(|t| t["method"].as_str().unwrap_or("none").to_owned())
-        .collect();
-    sources.sort();
-    sources.dedup();
-    if differences.is_empty() {
-        eprintln!("{CASES} environments, 0 differences; boto3's sources among them: {sources:?}");
-        Ok(())
-    } else {
-        Err(format!(
-            "{} of {CASES} environments differ:\n{}",
+    // How often each of boto3's verdicts came up: every source must have been hit.
+    let mut histogram = std::collections::BTreeMap::new();
+    for answer in &theirs {
+        let name = match answer {
+            Value::Null => "none".to_owned(),
+            answer if answer.get("error").is_some() => "error".to_owned(),
+            answer => answer["method"].as_str().unwrap_or("?").to_owned(),
+        };
+        *histogram.entry(name).or_insert(0) += 1;
+    }
+    eprintln!(
+        "{} environments (seed {seed:#x}), {} differences; boto3's verdicts: {histogram:?}",
+        cases.len(),
+        differences.len()
+    );
+    if !differences.is_empty() {
+        return Err(format!(
+            "{} of {} environments differ:\n{}",
             differences.len(),
+            cases.len(),
             differences.join("\n")
         )
-        .into())
+        .into());
     }
+    let missed: Vec<&str> = [
+        "env",
+        "assume-role",
+        "assume-role-with-web-identity",
+        "sso",
+        "shared-credentials-file",
+        "custom-process",
+        "config-file",
+        "container-role",
+        "iam-role",
+        "error",
+        "none",
+    ]
+    .into_iter()
+    .filter(|name| !histogram.contains_key(*name))
+    .collect();
+    if !missed.is_empty() && cases.len() >= 200 {
+        return Err(format!("no environment came to {missed:?}: widen the generator").into());
+    }
+    Ok(())
 }

@@ -397,7 +397,8 @@ fn aws_credentials_says_where_credentials_came_from() {
     );
     let process = aws_credentials(&[("HOME", home_var), ("AWS_PROFILE", "proc")], &[]);
     assert_eq!(process["expiration"], "2099-01-01T00:00:00Z");
-    // SSO is not resolved, and says so in the tried list.
+    // A profile with an sso_session but no account or role is not an SSO source (botocore's
+    // rule); with nothing else, nothing is found, and every source says why.
     let sso = aws_credentials(
         &[
             ("HOME", home_var),
@@ -407,13 +408,14 @@ fn aws_credentials_says_where_credentials_came_from() {
         &[],
     );
     assert_eq!(sso["ok"], false);
-    assert!(
-        sso["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("sso: the profile uses SSO"),
-        "{sso}"
-    );
+    let message = sso["error"]["message"].as_str().unwrap();
+    for passed in [
+        "sso: the profile has no sso_account_id or sso_role_name",
+        "shared-credentials-file: no file",
+        "ec2: AWS_EC2_METADATA_DISABLED is true",
+    ] {
+        assert!(message.contains(passed), "{passed}: {sso}");
+    }
 
     // A login whose credentials come from the shared credentials file, through the adapters'
     // answers to the chain's asks, checked by the server's local STS.
@@ -440,6 +442,119 @@ fn aws_credentials_says_where_credentials_came_from() {
         json(&login)["authenticatedUsers"],
         serde_json::json!([{ "user": "arn:aws:iam::123456789012:user/filed", "db": "$external" }])
     );
+}
+
+/// The file `aws sso login` writes for sso-session `corp`: the SHA-1 of the session's name
+/// (`printf corp | sha1sum`), as botocore names it.
+const CORP_SESSION_TOKEN_FILE: &str = "ee0bfd2552fbd840c02cc48b6e823320543c450f.json";
+/// The file of a legacy profile with sso_start_url `https://stale.awsapps.com/start`: the
+/// SHA-1 of the URL (`printf https://stale.awsapps.com/start | sha1sum`).
+const STALE_START_URL_TOKEN_FILE: &str = "1ce04512b8c9dcf684162c1bb732f239305bbfff.json";
+
+#[test]
+fn an_sso_profile_logs_in_through_the_portal_and_an_expired_token_says_to_sign_in() {
+    let home = TempDir::new("sso-home");
+    let cache = home.join(".aws/sso/cache");
+    std::fs::create_dir_all(&cache).unwrap();
+    std::fs::write(
+        home.join(".aws/config"),
+        "[profile dev]\nsso_session = corp\nsso_account_id = 111122223333\nsso_role_name = Dev\n\
+         [profile stale]\nsso_start_url = https://stale.awsapps.com/start\nsso_region = eu-west-1\nsso_account_id = 111122223333\nsso_role_name = Dev\n\
+         [sso-session corp]\nsso_start_url = https://corp.awsapps.com/start\nsso_region = eu-west-1\n",
+    )
+    .unwrap();
+    std::fs::write(
+        cache.join(CORP_SESSION_TOKEN_FILE),
+        r#"{"accessToken": "cached-token", "expiresAt": "2099-01-01T00:00:00Z", "startUrl": "https://corp.awsapps.com/start", "region": "eu-west-1"}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        cache.join(STALE_START_URL_TOKEN_FILE),
+        r#"{"accessToken": "old-token", "expiresAt": "2020-01-01T00:00:00Z"}"#,
+    )
+    .unwrap();
+    // The portal: the role's credentials for the token `aws sso login` cached, 401 otherwise.
+    let portal = http::HttpServer::start(Box::new(|method, path, headers| {
+        let token = headers
+            .iter()
+            .find(|(name, _)| name == "x-amz-sso_bearer_token")
+            .map(|(_, value)| value.as_str());
+        match (method, path, token) {
+            (
+                "GET",
+                "/federation/credentials?role_name=Dev&account_id=111122223333",
+                Some("cached-token"),
+            ) => (
+                200,
+                r#"{"roleCredentials": {"accessKeyId": "ASIASSODEV", "secretAccessKey": "sso-secret", "sessionToken": "sso-session-token", "expiration": 4070908800000}}"#.into(),
+            ),
+            _ => (401, "{}".into()),
+        }
+    }));
+    let home_var = home.to_str().unwrap();
+    let portal_url = format!("http://{}", portal.address);
+    let vars = |profile| {
+        [
+            ("HOME", home_var),
+            ("AWS_PROFILE", profile),
+            ("AWS_ENDPOINT_URL_SSO", portal_url.as_str()),
+        ]
+    };
+
+    let report = aws_credentials(&vars("dev"), &[]);
+    assert_eq!(
+        (report["source"].as_str(), report["accessKeyId"].as_str()),
+        (Some("sso"), Some("ASIASSODEV")),
+        "{report}"
+    );
+    assert_eq!(report["expiration"], "2099-01-01T00:00:00Z", "{report}");
+    assert!(!report.to_string().contains("sso-secret"), "{report}");
+
+    let expired = aws_credentials(&vars("stale"), &[]);
+    assert_eq!(expired["ok"], false, "{expired}");
+    assert_eq!(
+        expired["error"]["kind"], "CredentialUnavailable",
+        "{expired}"
+    );
+    let message = expired["error"]["message"].as_str().unwrap();
+    for said in [
+        "AWS credentials from sso failed",
+        "the SSO token of profile `stale` expired and could not be refreshed",
+        "run `aws sso login --profile stale`",
+        "environment: AWS_ACCESS_KEY_ID is not set",
+        "web-identity: no web identity token file",
+    ] {
+        assert!(message.contains(said), "{said}: {message}");
+    }
+
+    // The role's keys log in to a server that knows them, with each adapter.
+    let serve = Serve::start_with(
+        BIN,
+        &[
+            "--aws-key",
+            "arn:aws:iam::111122223333:role/Dev=ASIASSODEV:sso-secret:sso-session-token",
+        ],
+    );
+    for adapter in [None, Some("--tokio")] {
+        let mut connect = bin();
+        connect
+            .env_clear()
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .envs(vars("dev"))
+            .args([
+                "connect",
+                &format!("mongodb://{}/?authMechanism=MONGODB-AWS", serve.address),
+                "--json",
+            ])
+            .args(adapter);
+        let login = connect.output().unwrap();
+        assert_eq!(login.status.code(), Some(0), "{adapter:?}: {login:?}");
+        assert_eq!(
+            json(&login)["authenticatedUsers"][0]["user"],
+            "arn:aws:iam::111122223333:role/Dev",
+            "{adapter:?}"
+        );
+    }
 }
 
 #[test]

@@ -128,14 +128,21 @@ pub struct Resolved {
 ///
 /// Sources, in order: a custom provider; explicit credentials (the connection string); the
 /// environment (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, or the legacy
-/// `AWS_SECURITY_TOKEN`); a profile's `role_arn` (a signed STS `AssumeRole`, its source a
-/// `source_profile` chain or a `credential_source`); web identity (`AssumeRoleWithWebIdentity`);
-/// an SSO profile (not resolved, and said so: use `credential_process` or a custom provider); the
-/// shared credentials file; `credential_process`; the config file; containers (ECS, full URIs);
-/// EC2 instance metadata (IMDSv2). The profile is `AWS_DEFAULT_PROFILE`, else `AWS_PROFILE`, else
+/// `AWS_SECURITY_TOKEN`); a profile's `role_arn` with a `source_profile` chain or a
+/// `credential_source` (a signed STS `AssumeRole`); web identity (`AssumeRoleWithWebIdentity`),
+/// from `AWS_WEB_IDENTITY_TOKEN_FILE` or a profile's `role_arn` with `web_identity_token_file`;
+/// an IAM Identity Center (SSO) profile, either form, from the token `aws sso login` cached (the
+/// `sso_session` form refreshed with its refresh token when it nears expiry); the shared
+/// credentials file; `credential_process`; the config file; containers (ECS, full URIs); EC2
+/// instance metadata (IMDSv2). The profile is `AWS_DEFAULT_PROFILE`, else `AWS_PROFILE`, else
 /// `default`; STS is global unless `AWS_STS_REGIONAL_ENDPOINTS=regional` with a region, and
-/// `AWS_ENDPOINT_URL_STS`, `AWS_ENDPOINT_URL` and `AWS_EC2_METADATA_SERVICE_ENDPOINT` override
-/// the endpoints.
+/// `AWS_ENDPOINT_URL_STS`, `AWS_ENDPOINT_URL_SSO`, `AWS_ENDPOINT_URL_SSO_OIDC`,
+/// `AWS_ENDPOINT_URL` and `AWS_EC2_METADATA_SERVICE_ENDPOINT` override the endpoints.
+///
+/// A source that is configured but fails (a role STS refuses, an SSO token that expired) ends
+/// the search, as in boto3: the error is [`AwsError::SourceFailed`], which names it and every
+/// source passed over before it. An SSO token that needs a person to sign in again is
+/// [`AwsError::SsoLoginRequired`] inside it.
 ///
 /// The machine is straight-line code run again from the start with the answers given so far,
 /// which is how it waits for its caller without a hand-written state per source. Each answer
@@ -230,6 +237,40 @@ impl Replay<'_> {
             Reply::Failed(reason) => Err(unavailable(format!("`{shown}`"), reason.clone())),
             _ => Err(unexpected()),
         }
+    }
+}
+
+/// The sources a run has passed over, and the one it is trying: a failure names both.
+#[derive(Default)]
+struct Trail {
+    tried: Vec<Tried>,
+    trying: Option<Source>,
+}
+
+impl Trail {
+    /// `source` is being tried: a failure from here on is its failure.
+    fn trying(&mut self, source: Source) {
+        self.trying = Some(source);
+    }
+
+    /// `source` had nothing, and why.
+    fn passed(&mut self, source: Source, outcome: impl Into<String>) {
+        self.trying = None;
+        self.tried.push(Tried {
+            source,
+            outcome: outcome.into(),
+        });
+    }
+
+    fn describe(&self) -> String {
+        if self.tried.is_empty() {
+            return "none".to_owned();
+        }
+        self.tried
+            .iter()
+            .map(|t| format!("{}: {}", t.source, t.outcome))
+            .collect::<Vec<_>>()
+            .join("; ")
     }
 }
 
@@ -351,154 +392,121 @@ impl CredentialChain {
         self.env.var(name).filter(|v| !v.is_empty())
     }
 
-    /// Runs every source in order until one answers.
+    /// Runs every source in order until one answers. A source that is configured but fails
+    /// stops the chain, as in boto3, and its error names it and every source passed over.
     fn resolve(&self, io: &mut Replay<'_>) -> std::result::Result<Resolved, Stop> {
-        let mut tried = Vec::new();
-        let mut unreachable = false;
-        let mut record = |source, outcome: &str| {
-            tried.push(Tried {
-                source,
-                outcome: outcome.to_owned(),
-            })
-        };
-        let done = |credentials, source, mut tried: Vec<Tried>| {
-            tried.push(Tried {
-                source,
-                outcome: "found".into(),
-            });
-            Ok(Resolved {
-                credentials,
-                source,
-                tried,
-            })
-        };
-
-        record(Source::Custom, "no custom provider");
-        if let Some(credentials) = &self.explicit {
-            return done(credentials.clone(), Source::Explicit, tried);
-        }
-        record(Source::Explicit, "none in the connection string");
-
-        // A profile chosen in code shuts the environment's keys out, as in boto3.
-        if self.profile.is_none() {
-            match self.environment_keys()? {
-                Some(credentials) => return done(credentials, Source::Environment, tried),
-                None => record(Source::Environment, "AWS_ACCESS_KEY_ID is not set"),
+        let mut trail = Trail::default();
+        match self.search(io, &mut trail) {
+            Ok((credentials, source)) => {
+                trail.passed(source, "found");
+                Ok(Resolved {
+                    credentials,
+                    source,
+                    tried: trail.tried,
+                })
             }
-        } else {
-            record(Source::Environment, "skipped: a profile was chosen");
+            Err(Stop::Fail(Error::Aws(failed)))
+                if trail.trying.is_some()
+                    && !matches!(failed, AwsError::ChangedDuringResolution { .. }) =>
+            {
+                let at = trail.trying.map_or("", Source::as_str);
+                Err(AwsError::SourceFailed {
+                    at,
+                    tried: trail.describe(),
+                    failed: Box::new(failed),
+                }
+                .into())
+            }
+            Err(other) => Err(other),
         }
+    }
 
-        let profile = self
+    fn search(
+        &self,
+        io: &mut Replay<'_>,
+        trail: &mut Trail,
+    ) -> std::result::Result<(Credentials, Source), Stop> {
+        trail.passed(Source::Custom, "no custom provider");
+        if let Some(credentials) = &self.explicit {
+            return Ok((credentials.clone(), Source::Explicit));
+        }
+        trail.passed(Source::Explicit, "none in the connection string");
+
+        let named = self
             .profile
             .clone()
             .or_else(|| self.var("AWS_DEFAULT_PROFILE"))
-            .or_else(|| self.var("AWS_PROFILE"))
-            .unwrap_or_else(|| "default".to_owned());
+            .or_else(|| self.var("AWS_PROFILE"));
+        let profile = named.clone().unwrap_or_else(|| "default".to_owned());
         let config = self.config_file(io)?;
-        let config_section = config_section(&profile);
-        let setting = |key: &str| {
-            config
-                .as_ref()
-                .and_then(|ini| ini.get(&config_section, key))
-                .map(str::to_owned)
-        };
-
         let credentials_file = self.credentials_file(io)?;
-        let sts = super::sts::endpoint(|name| self.var(name), setting("region").as_deref());
-        let files = Files {
+        let profiles = Profiles {
             config: config.as_ref(),
             credentials: credentials_file.as_ref(),
         };
-        match self.assume_role(io, &files, &profile, &sts, &mut Vec::new())? {
-            Some(credentials) => return done(credentials, Source::AssumeRole, tried),
-            None => record(Source::AssumeRole, "the profile has no role_arn"),
-        }
-        // Each setting of web identity on its own: a variable beats the profile's setting.
-        let token_file = self
-            .var("AWS_WEB_IDENTITY_TOKEN_FILE")
-            .or_else(|| setting("web_identity_token_file"));
-        let role_arn = self.var("AWS_ROLE_ARN").or_else(|| setting("role_arn"));
-        match (token_file, role_arn) {
-            (Some(token_file), Some(role_arn)) => {
-                let session = self
-                    .var("AWS_ROLE_SESSION_NAME")
-                    .or_else(|| setting("role_session_name"))
-                    .unwrap_or_else(|| self.session_name());
-                let credentials = self.web_identity(io, &sts, &token_file, &role_arn, &session)?;
-                return done(credentials, Source::WebIdentity, tried);
-            }
-            _ => record(
-                Source::WebIdentity,
-                "no web identity token and role configured",
-            ),
-        }
-        if setting("sso_session").is_some() || setting("sso_start_url").is_some() {
-            record(
-                Source::Sso,
-                "the profile uses SSO, which this crate does not resolve: use credential_process (`aws configure export-credentials --format process`) or a custom provider",
-            );
-        }
-
-        match credentials_file {
-            Some(ini) => match static_keys(&ini, &profile, "shared credentials file")? {
-                Some(credentials) => {
-                    return done(credentials, Source::SharedCredentialsFile, tried);
-                }
-                None => record(
-                    Source::SharedCredentialsFile,
-                    &format!("no keys for profile `{profile}`"),
-                ),
-            },
-            None => record(Source::SharedCredentialsFile, "no file"),
-        }
-
-        match setting("credential_process") {
-            Some(command) => {
-                let credentials = run_process(io, &command)?;
-                return done(credentials, Source::Process, tried);
-            }
-            None => record(Source::Process, "the profile has no credential_process"),
-        }
-
-        match config
-            .as_ref()
-            .map(|ini| static_keys(ini, &config_section, "config file"))
-            .transpose()?
-            .flatten()
+        // A profile named (in code, or by AWS_DEFAULT_PROFILE or AWS_PROFILE) must exist in one
+        // of the files, or boto3 refuses before it looks at any source, the environment's too.
+        if let Some(named) = &named
+            && !profiles.exists(named)
         {
-            Some(credentials) => return done(credentials, Source::ConfigFile, tried),
-            None => record(
-                Source::ConfigFile,
-                &format!("no keys in section `{config_section}`"),
-            ),
+            return Err(unavailable(
+                format!("profile `{named}`"),
+                "it is in neither the config nor the credentials file",
+            ));
         }
 
-        match self.container(io)? {
-            Some(credentials) => return done(credentials, Source::Container, tried),
-            None => record(Source::Container, "no container credentials URI"),
-        }
-        if self
-            .var("AWS_EC2_METADATA_DISABLED")
-            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
-        {
-            record(Source::Ec2, "AWS_EC2_METADATA_DISABLED is true");
+        // A profile chosen in code shuts the environment's keys out, as in boto3.
+        if self.profile.is_none() {
+            trail.trying(Source::Environment);
+            match self.environment_keys()? {
+                Some(credentials) => return Ok((credentials, Source::Environment)),
+                None => trail.passed(Source::Environment, "AWS_ACCESS_KEY_ID is not set"),
+            }
         } else {
-            match ec2(io, &self.metadata_endpoint())? {
-                Ok(credentials) => return done(credentials, Source::Ec2, tried),
-                Err(failure) => {
-                    unreachable |= failure.transient;
-                    record(Source::Ec2, &failure.reason);
-                }
-            }
+            trail.passed(Source::Environment, "skipped: a profile was chosen");
         }
 
-        let tried = tried
-            .iter()
-            .map(|t| format!("{}: {}", t.source, t.outcome))
-            .collect::<Vec<_>>()
-            .join("; ");
-        Err(Error::Aws(AwsError::NoCredentials { tried, unreachable }).into())
+        let setting = |key: &str| profiles.get(&profile, key).map(str::to_owned);
+        let sts = super::sts::endpoint(|name| self.var(name), setting("region").as_deref());
+        if profiles.assumes_role(&profile) {
+            trail.trying(Source::AssumeRole);
+            let mut visited = vec![profile.clone()];
+            let credentials = self.assume_role(io, &profiles, &profile, &sts, &mut visited)?;
+            return Ok((credentials, Source::AssumeRole));
+        }
+        trail.passed(
+            Source::AssumeRole,
+            if profiles.get(&profile, "role_arn").is_some() {
+                "the profile's role is for web identity"
+            } else {
+                "the profile has no role_arn"
+            },
+        );
+        // A profile chosen in code shuts the environment's web identity out too.
+        let use_environment = self.profile.is_none();
+        if let Some(found) =
+            self.profile_sources(io, &profiles, &profile, use_environment, &sts, Some(trail))?
+        {
+            return Ok(found);
+        }
+        trail.trying(Source::Container);
+        match self.container(io)? {
+            Some(credentials) => return Ok((credentials, Source::Container)),
+            None => trail.passed(Source::Container, "no container credentials URI"),
+        }
+        trail.trying(Source::Ec2);
+        let unreachable = match self.instance_metadata(io)? {
+            Ok(credentials) => return Ok((credentials, Source::Ec2)),
+            Err(failure) => {
+                trail.passed(Source::Ec2, failure.reason);
+                failure.transient
+            }
+        };
+        Err(Error::Aws(AwsError::NoCredentials {
+            tried: trail.describe(),
+            unreachable,
+        })
+        .into())
     }
 
     /// `mongodb-auth-<seconds>`, as boto3 names sessions `botocore-session-<seconds>`.
@@ -538,66 +546,183 @@ impl CredentialChain {
         )?)
     }
 
-    /// A profile's `role_arn`: the source credentials (`source_profile`, followed with a loop
-    /// check, or `credential_source`), then a signed `AssumeRole`.
+    /// The sources that read a profile, in botocore's order: web identity, SSO, the shared
+    /// credentials file, `credential_process`, the config file. With `use_environment` the
+    /// web identity variables count (the main chain, no profile chosen in code); a source
+    /// profile's chain reads the profile alone. `Ok(None)` when none has credentials; each one
+    /// passed over is recorded in `tried` when given.
+    fn profile_sources(
+        &self,
+        io: &mut Replay<'_>,
+        profiles: &Profiles<'_>,
+        profile: &str,
+        use_environment: bool,
+        sts: &super::sts::StsEndpoint,
+        mut trail: Option<&mut Trail>,
+    ) -> std::result::Result<Option<(Credentials, Source)>, Stop> {
+        let mut record = |source, outcome: Option<String>| {
+            if let Some(trail) = trail.as_deref_mut() {
+                match outcome {
+                    Some(outcome) => trail.passed(source, outcome),
+                    None => trail.trying(source),
+                }
+            }
+        };
+        record(Source::WebIdentity, None);
+        // Each setting of web identity on its own: a variable beats the profile's setting.
+        let web_identity = |key: &str, variable: &str| {
+            use_environment
+                .then(|| self.var(variable))
+                .flatten()
+                .or_else(|| profiles.get(profile, key).map(str::to_owned))
+        };
+        match web_identity("web_identity_token_file", "AWS_WEB_IDENTITY_TOKEN_FILE") {
+            Some(token_file) => {
+                let role_arn = web_identity("role_arn", "AWS_ROLE_ARN").ok_or_else(|| {
+                    unavailable(
+                        format!("web identity of profile `{profile}`"),
+                        "a web identity token is configured but no role: set role_arn in the profile or AWS_ROLE_ARN",
+                    )
+                })?;
+                let session = web_identity("role_session_name", "AWS_ROLE_SESSION_NAME")
+                    .unwrap_or_else(|| self.session_name());
+                let credentials = self.web_identity(io, sts, &token_file, &role_arn, &session)?;
+                return Ok(Some((credentials, Source::WebIdentity)));
+            }
+            None => record(
+                Source::WebIdentity,
+                Some("no web identity token file".into()),
+            ),
+        }
+        record(Source::Sso, None);
+        match self.sso(io, profiles, profile)? {
+            Some(credentials) => return Ok(Some((credentials, Source::Sso))),
+            None => record(
+                Source::Sso,
+                Some("the profile has no sso_account_id or sso_role_name".into()),
+            ),
+        }
+        record(Source::SharedCredentialsFile, None);
+        match profiles.credentials {
+            Some(ini) => match static_keys(ini, profile, "shared credentials file")? {
+                Some(credentials) => {
+                    return Ok(Some((credentials, Source::SharedCredentialsFile)));
+                }
+                None => record(
+                    Source::SharedCredentialsFile,
+                    Some(format!("no keys for profile `{profile}`")),
+                ),
+            },
+            None => record(Source::SharedCredentialsFile, Some("no file".into())),
+        }
+        record(Source::Process, None);
+        match profiles.get(profile, "credential_process") {
+            Some(command) => {
+                let credentials = run_process(io, command)?;
+                return Ok(Some((credentials, Source::Process)));
+            }
+            None => record(
+                Source::Process,
+                Some("the profile has no credential_process".into()),
+            ),
+        }
+        record(Source::ConfigFile, None);
+        let section = config_section(profile);
+        match profiles
+            .config
+            .map(|ini| static_keys(ini, &section, "config file"))
+            .transpose()?
+            .flatten()
+        {
+            Some(credentials) => Ok(Some((credentials, Source::ConfigFile))),
+            None => {
+                record(
+                    Source::ConfigFile,
+                    Some(format!("no keys in section `{section}`")),
+                );
+                Ok(None)
+            }
+        }
+    }
+
+    /// A profile's `role_arn` (botocore's AssumeRole provider): the source credentials (a
+    /// `source_profile`, followed through the profiles it names with botocore's loop rules, or
+    /// a `credential_source`), then a signed `AssumeRole`. `visited` holds the profiles on the
+    /// way here, the first one included.
     fn assume_role(
         &self,
         io: &mut Replay<'_>,
-        files: &Files<'_>,
+        profiles: &Profiles<'_>,
         profile: &str,
         sts: &super::sts::StsEndpoint,
         visited: &mut Vec<String>,
-    ) -> std::result::Result<Option<Credentials>, Stop> {
-        let section = config_section(profile);
-        let setting = |key: &str| files.config.and_then(|c| c.get(&section, key));
-        let Some(role_arn) = setting("role_arn") else {
-            return Ok(None);
-        };
-        if visited.iter().any(|p| p == profile) {
-            return Err(unavailable(
-                format!("profile `{profile}`"),
-                "its source_profile chain loops",
-            ));
-        }
-        visited.push(profile.to_owned());
+    ) -> std::result::Result<Credentials, Stop> {
+        let setting = |key: &str| profiles.get(profile, key);
+        let what = || format!("the role of profile `{profile}`");
+        let role_arn = setting("role_arn").ok_or_else(|| unavailable(what(), "no role_arn"))?;
         let source = match (setting("source_profile"), setting("credential_source")) {
-            (Some(source_profile), _) => {
-                // A profile may name itself as its source: its own static keys.
-                let nested = if source_profile == profile {
-                    None
-                } else {
-                    self.assume_role(io, files, source_profile, sts, visited)?
-                };
-                match nested {
-                    Some(credentials) => credentials,
-                    None => self.profile_keys(io, files, source_profile)?,
-                }
+            (Some(_), Some(_)) => {
+                return Err(unavailable(
+                    what(),
+                    "the profile has both source_profile and credential_source",
+                ));
             }
-            (None, Some("Environment")) => self.environment_keys()?.ok_or_else(|| {
-                unavailable(
-                    "credential_source Environment",
-                    "AWS_ACCESS_KEY_ID is not set",
-                )
-            })?,
-            (None, Some("EcsContainer")) => self.container(io)?.ok_or_else(|| {
-                unavailable(
-                    "credential_source EcsContainer",
-                    "no container credentials URI",
-                )
-            })?,
-            (None, Some("Ec2InstanceMetadata")) => {
-                ec2(io, &self.metadata_endpoint())?.map_err(|failure| {
-                    unavailable("credential_source Ec2InstanceMetadata", failure.reason)
+            (None, None) => {
+                return Err(unavailable(
+                    what(),
+                    "role_arn without source_profile or credential_source",
+                ));
+            }
+            (None, Some(named)) => {
+                let found = match named {
+                    "Environment" => self.environment_keys()?,
+                    "EcsContainer" => self.container(io)?,
+                    "Ec2InstanceMetadata" => self.instance_metadata(io)?.ok(),
+                    _ => {
+                        return Err(unavailable(
+                            what(),
+                            format!(
+                                "the credential_source `{named}` is not valid (Environment, EcsContainer or Ec2InstanceMetadata)"
+                            ),
+                        ));
+                    }
+                };
+                found.ok_or_else(|| {
+                    unavailable(
+                        what(),
+                        format!("no credentials in credential_source `{named}`"),
+                    )
                 })?
             }
-            (None, other) => {
-                return Err(unavailable(
-                    format!("profile `{profile}`"),
-                    match other {
-                        Some(_) => "an unknown credential_source",
-                        None => "role_arn without source_profile or credential_source",
-                    },
-                ));
+            (Some(source_profile), None) => {
+                if !profiles.exists(source_profile) {
+                    return Err(unavailable(
+                        what(),
+                        format!("the source_profile `{source_profile}` does not exist"),
+                    ));
+                }
+                // A profile may name itself, to use its own static keys; any other return to a
+                // profile on the way is a loop.
+                if visited.iter().any(|v| v == source_profile)
+                    && (source_profile != profile || !profiles.has_static_keys(source_profile))
+                {
+                    return Err(unavailable(what(), "its source_profile chain loops"));
+                }
+                visited.push(source_profile.to_owned());
+                if profiles.has_static_keys(source_profile)
+                    || !profiles.assumes_role(source_profile)
+                {
+                    self.profile_sources(io, profiles, source_profile, false, sts, None)?
+                        .map(|(credentials, _)| credentials)
+                        .ok_or_else(|| {
+                            unavailable(
+                                what(),
+                                format!("the source profile `{source_profile}` has no credentials"),
+                            )
+                        })?
+                } else {
+                    self.assume_role(io, profiles, source_profile, sts, visited)?
+                }
             }
         };
         let session = setting("role_session_name")
@@ -612,8 +737,17 @@ impl CredentialChain {
         if let Some(external_id) = setting("external_id") {
             pairs.push(("ExternalId", external_id));
         }
-        if let Some(duration) = setting("duration_seconds") {
-            pairs.push(("DurationSeconds", duration));
+        if setting("mfa_serial").is_some() {
+            return Err(unavailable(
+                what(),
+                "the role asks for an MFA code (mfa_serial), which a login cannot prompt for: use credential_process or a custom provider",
+            ));
+        }
+        // botocore sends a duration only when it reads as a whole number.
+        let duration = setting("duration_seconds").and_then(|d| d.trim().parse::<i64>().ok());
+        let duration = duration.map(|d| d.to_string());
+        if let Some(duration) = &duration {
+            pairs.push(("DurationSeconds", duration.as_str()));
         }
         let body = super::sts::form(&pairs);
         let content_type = (
@@ -633,40 +767,181 @@ impl CredentialChain {
             .map(|(name, value)| (name, Secret::new(value)))
             .collect();
         let reply = sts_post(io, Source::AssumeRole, &sts.url, headers, body)?;
-        Ok(Some(super::sts::credentials_from_reply(
+        Ok(super::sts::credentials_from_reply(
             &String::from_utf8_lossy(&reply),
-        )?))
+        )?)
     }
 
-    /// A profile's own keys, as a `source_profile`: the credentials file, its
-    /// `credential_process`, then the config file.
-    fn profile_keys(
+    /// A profile's IAM Identity Center role (see [`super::sso`]): `Ok(None)` when the profile
+    /// names no SSO account or role.
+    fn sso(
         &self,
         io: &mut Replay<'_>,
-        files: &Files<'_>,
+        profiles: &Profiles<'_>,
         profile: &str,
-    ) -> std::result::Result<Credentials, Stop> {
-        if let Some(credentials) = files
-            .credentials
-            .map(|ini| static_keys(ini, profile, "shared credentials file"))
-            .transpose()?
-            .flatten()
+    ) -> std::result::Result<Option<Credentials>, Stop> {
+        let what = || format!("the SSO role of profile `{profile}`");
+        if profiles.get(profile, "sso_account_id").is_none()
+            && profiles.get(profile, "sso_role_name").is_none()
         {
-            return Ok(credentials);
+            return Ok(None);
         }
-        let section = config_section(profile);
-        if let Some(command) = files
-            .config
-            .and_then(|c| c.get(&section, "credential_process"))
+        let session_name = profiles.get(profile, "sso_session");
+        // The profile's settings, with those of its sso-session, which must agree.
+        let mut settings: Vec<(String, String)> = [
+            "sso_account_id",
+            "sso_role_name",
+            "sso_start_url",
+            "sso_region",
+        ]
+        .iter()
+        .filter_map(|key| {
+            profiles
+                .get(profile, key)
+                .map(|v| ((*key).to_owned(), v.to_owned()))
+        })
+        .collect();
+        if let Some(name) = session_name {
+            let section = format!("sso-session {name}");
+            let session = profiles
+                .config
+                .filter(|c| c.has_section(&section))
+                .ok_or_else(|| {
+                    unavailable(what(), format!("the sso-session `{name}` does not exist"))
+                })?;
+            for (key, value) in session.entries(&section) {
+                if let Some(mine) = profiles.get(profile, key).filter(|mine| *mine != value) {
+                    return Err(unavailable(
+                        what(),
+                        format!("its {key} ({mine}) and the sso-session's ({value}) differ"),
+                    ));
+                }
+                settings.retain(|(k, _)| k != key);
+                settings.push((key.to_owned(), value.to_owned()));
+            }
+        }
+        let get = |key: &str| {
+            settings
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.as_str())
+        };
+        let missing: Vec<&str> = [
+            "sso_role_name",
+            "sso_account_id",
+            "sso_start_url",
+            "sso_region",
+        ]
+        .into_iter()
+        .filter(|key| get(key).is_none())
+        .collect();
+        let (Some(role), Some(account), Some(start_url), Some(region)) = (
+            get("sso_role_name"),
+            get("sso_account_id"),
+            get("sso_start_url"),
+            get("sso_region"),
+        ) else {
+            return Err(unavailable(
+                what(),
+                format!("the profile uses SSO but lacks {}", missing.join(", ")),
+            ));
+        };
+        let login_required = |reason| AwsError::SsoLoginRequired {
+            profile: profile.to_owned(),
+            reason,
+        };
+        let home = self
+            .home()
+            .ok_or_else(|| unavailable(what(), "no home directory"))?;
+        let file = home
+            .join(".aws")
+            .join("sso")
+            .join("cache")
+            .join(super::sso::token_file_name(start_url, session_name));
+        let shown = file.display().to_string();
+        let token = match io.ask(Ask::read_file(file))? {
+            Reply::File(Some(bytes)) => super::sso::read_token(bytes)?,
+            Reply::File(None) => return Err(login_required("is not in the SSO cache").into()),
+            Reply::Failed(reason) => return Err(unavailable(format!("`{shown}`"), reason.clone())),
+            _ => return Err(unexpected()),
+        };
+        let now = self.started.unwrap_or_else(|| self.clock.now());
+        let mut access_token = token.access_token.clone();
+        let mut expires_at = token.expires_at;
+        let expires_within = |at: std::time::SystemTime, window| {
+            at.duration_since(now).map_or(true, |left| left < window)
+        };
+        if session_name.is_some() && expires_within(expires_at, super::sso::REFRESH_WINDOW) {
+            // The session form refreshes a token close to expiry, as boto3's token provider
+            // does; a refresh that fails leaves the token as it was.
+            if let Some(refresh) = token
+                .refresh
+                .as_ref()
+                .filter(|r| !expires_within(r.registration_expires_at, std::time::Duration::ZERO))
+            {
+                let url = format!(
+                    "{}/token",
+                    self.sso_endpoint("AWS_ENDPOINT_URL_SSO_OIDC", "oidc", region)
+                );
+                let headers = vec![("Content-Type".to_owned(), Secret::new("application/json"))];
+                let request =
+                    HttpRequest::new("POST", url, headers, super::sso::refresh_request(refresh));
+                if let Reply::Http { status: 200, body } = io.ask(Ask::Http(request))?
+                    && let Ok((fresh, at)) = super::sso::read_refreshed(body, now)
+                {
+                    access_token = fresh;
+                    expires_at = at;
+                }
+            }
+        }
+        if expires_within(expires_at, std::time::Duration::ZERO) {
+            return Err(login_required("expired and could not be refreshed").into());
+        }
+        let url = format!(
+            "{}/federation/credentials?role_name={}&account_id={}",
+            self.sso_endpoint("AWS_ENDPOINT_URL_SSO", "portal.sso", region),
+            super::sso::query_escape(role),
+            super::sso::query_escape(account),
+        );
+        let headers = vec![("x-amz-sso_bearer_token".to_owned(), access_token)];
+        match io.ask(Ask::Http(HttpRequest::new("GET", url, headers, Vec::new())))? {
+            Reply::Http { status: 200, body } => Ok(Some(super::sso::read_role_credentials(body)?)),
+            Reply::Http {
+                status: 401 | 403, ..
+            } => Err(login_required("was refused by the SSO portal").into()),
+            Reply::Http { status, .. } => Err(unavailable(
+                what(),
+                format!("the SSO portal answered HTTP {status}"),
+            )),
+            Reply::Failed(reason) => Err(unavailable(what(), reason.clone())),
+            _ => Err(unexpected()),
+        }
+    }
+
+    /// EC2 instance metadata, unless `AWS_EC2_METADATA_DISABLED` is true.
+    fn instance_metadata(
+        &self,
+        io: &mut Replay<'_>,
+    ) -> std::result::Result<std::result::Result<Credentials, NoInstanceCredentials>, Stop> {
+        if self
+            .var("AWS_EC2_METADATA_DISABLED")
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
         {
-            return run_process(io, command);
+            return Ok(Err(NoInstanceCredentials {
+                reason: "AWS_EC2_METADATA_DISABLED is true".to_owned(),
+                transient: false,
+            }));
         }
-        files
-            .config
-            .map(|ini| static_keys(ini, &section, "config file"))
-            .transpose()?
-            .flatten()
-            .ok_or_else(|| unavailable(format!("source_profile `{profile}`"), "it has no keys"))
+        ec2(io, &self.metadata_endpoint())
+    }
+
+    /// An SSO service's endpoint: `variable` (`AWS_ENDPOINT_URL_SSO`, `_SSO_OIDC`), else
+    /// `AWS_ENDPOINT_URL`, else `https://<host>.<region>.amazonaws.com`.
+    fn sso_endpoint(&self, variable: &str, host: &str, region: &str) -> String {
+        self.var(variable)
+            .or_else(|| self.var("AWS_ENDPOINT_URL"))
+            .map(|url| url.trim_end_matches('/').to_owned())
+            .unwrap_or_else(|| format!("https://{host}.{region}.amazonaws.com"))
     }
 
     /// `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI` (ECS) or `_FULL_URI` (EKS Pod Identity and
@@ -778,10 +1053,43 @@ fn static_keys(
     )))
 }
 
-/// The config and credentials files, as read once per resolution.
-struct Files<'a> {
+/// The profiles of the config and credentials files, as botocore's full configuration holds
+/// them: a profile's settings are those of its config-file section, with the credentials
+/// file's section of the same name over them.
+struct Profiles<'a> {
     config: Option<&'a Ini>,
     credentials: Option<&'a Ini>,
+}
+
+impl Profiles<'_> {
+    fn get(&self, profile: &str, key: &str) -> Option<&str> {
+        self.credentials
+            .and_then(|ini| ini.get(profile, key))
+            .or_else(|| {
+                self.config
+                    .and_then(|ini| ini.get(&config_section(profile), key))
+            })
+    }
+
+    fn exists(&self, profile: &str) -> bool {
+        self.credentials.is_some_and(|ini| ini.has_section(profile))
+            || self
+                .config
+                .is_some_and(|ini| ini.has_section(&config_section(profile)))
+    }
+
+    /// botocore's "has static credentials": either key, anywhere in the profile.
+    fn has_static_keys(&self, profile: &str) -> bool {
+        self.get(profile, "aws_access_key_id").is_some()
+            || self.get(profile, "aws_secret_access_key").is_some()
+    }
+
+    /// Whether the profile is for AssumeRole: a `role_arn`, and no web identity token file
+    /// (that role is for web identity).
+    fn assumes_role(&self, profile: &str) -> bool {
+        self.get(profile, "role_arn").is_some()
+            && self.get(profile, "web_identity_token_file").is_none()
+    }
 }
 
 /// The config file's section of a profile: `[default]`, else `[profile NAME]`.
@@ -979,6 +1287,399 @@ mod tests {
         }
     }
 
+    /// What the tests' HTTP endpoints answer: (method, URL, headers, body) to (status, body).
+    type Endpoint<'a> = &'a dyn Fn(&str, &str, &[(String, Secret)], &[u8]) -> (u16, String);
+
+    /// Runs the chain with `files` and `endpoint` answering its HTTP exchanges; the requests it
+    /// made, as `METHOD URL`.
+    fn resolve_http(
+        chain: &mut CredentialChain,
+        files: &HashMap<String, String>,
+        endpoint: Endpoint<'_>,
+    ) -> (Result<Resolved>, Vec<String>) {
+        let mut requests = Vec::new();
+        let mut step = match chain.step() {
+            Ok(step) => step,
+            Err(e) => return (Err(e), requests),
+        };
+        loop {
+            let answer = match step {
+                ChainStep::Done(resolved) => return (Ok(resolved), requests),
+                ChainStep::Ask(Ask::ReadFile(file)) => {
+                    let content = files.get(file.path().to_str().unwrap_or_default());
+                    file.answer(content.map(|c| c.as_bytes().to_vec().into()))
+                }
+                ChainStep::Ask(Ask::Http(request)) => {
+                    requests.push(format!("{} {}", request.method(), request.url()));
+                    let (status, body) = endpoint(
+                        request.method(),
+                        request.url(),
+                        request.headers(),
+                        request.body(),
+                    );
+                    request.answer(status, zeroize::Zeroizing::new(body.into_bytes()))
+                }
+                ChainStep::Ask(other) => panic!("the chain asked for {other:?}"),
+                ChainStep::Callback(_) => panic!("no custom provider here"),
+            };
+            step = match chain.answer(answer) {
+                Ok(step) => step,
+                Err(e) => return (Err(e), requests),
+            };
+        }
+    }
+
+    /// STS as the tests see it: an AssumeRole (signed) or AssumeRoleWithWebIdentity answered
+    /// with a key that names the action and the role.
+    fn sts(_: &str, url: &str, headers: &[(String, Secret)], body: &[u8]) -> (u16, String) {
+        let body = String::from_utf8_lossy(body);
+        if !url.starts_with("https://sts.") {
+            return (404, String::new());
+        }
+        let action = if body.contains("Action=AssumeRoleWithWebIdentity") {
+            "WEBID"
+        } else if headers.iter().any(|(n, _)| n == "Authorization") {
+            "ROLE"
+        } else {
+            return (403, "unsigned".into());
+        };
+        let role = body
+            .split('&')
+            .find_map(|pair| pair.strip_prefix("RoleArn="))
+            .unwrap_or_default()
+            .rsplit("%2F")
+            .next()
+            .unwrap_or_default()
+            .to_ascii_uppercase();
+        let reply = format!(
+            "<R><Credentials><AccessKeyId>{action}{role}</AccessKeyId><SecretAccessKey>s</SecretAccessKey><SessionToken>t</SessionToken><Expiration>2099-01-01T00:00:00Z</Expiration></Credentials></R>"
+        );
+        (200, reply)
+    }
+
+    fn home_files(credentials: &str, config: &str) -> HashMap<String, String> {
+        HashMap::from([
+            ("/h/.aws/credentials".to_owned(), credentials.to_owned()),
+            ("/h/.aws/config".to_owned(), config.to_owned()),
+            ("/h/token".to_owned(), "a-web-identity-token".to_owned()),
+        ])
+    }
+
+    /// A row's pseudo-variable for a profile chosen in code.
+    const IN_CODE: &str = "(profile in code)";
+
+    /// botocore's rules for profiles, one row each: the profile's files, the environment, and
+    /// what the chain must come to (the source and the key, or an error containing a phrase).
+    #[test]
+    fn profiles_as_botocore_reads_them() {
+        type Row<'a> = (
+            &'a str,
+            &'a str,
+            &'a str,
+            &'a [(&'a str, &'a str)],
+            Result<(Source, &'a str), &'a str>,
+        );
+        let rows: &[Row] = &[
+            (
+                "role_arn with web_identity_token_file is web identity, not AssumeRole",
+                "",
+                "[default]\nrole_arn = arn:aws:iam::1:role/ci\nweb_identity_token_file = /h/token\n",
+                &[],
+                Ok((Source::WebIdentity, "WEBIDCI")),
+            ),
+            (
+                "a web identity token without a role is an error, not the next source",
+                "[default]\naws_access_key_id = FILE\naws_secret_access_key = s\n",
+                "[default]\nweb_identity_token_file = /h/token\n",
+                &[],
+                Err("no role"),
+            ),
+            (
+                "the variables' token with the profile's role",
+                "",
+                "[default]\nrole_arn = arn:aws:iam::1:role/mixed\nweb_identity_token_file = /elsewhere\n",
+                &[("AWS_WEB_IDENTITY_TOKEN_FILE", "/h/token")],
+                Ok((Source::WebIdentity, "WEBIDMIXED")),
+            ),
+            (
+                "role_arn in the credentials file is AssumeRole too",
+                "[default]\naws_access_key_id = FILE\naws_secret_access_key = s\n[r]\nrole_arn = arn:aws:iam::1:role/fromcreds\nsource_profile = default\n",
+                "",
+                &[("AWS_PROFILE", "r")],
+                Ok((Source::AssumeRole, "ROLEFROMCREDS")),
+            ),
+            (
+                "both source_profile and credential_source",
+                "",
+                "[default]\nrole_arn = arn:aws:iam::1:role/r\nsource_profile = default\ncredential_source = Environment\n",
+                &[],
+                Err("both source_profile and credential_source"),
+            ),
+            (
+                "neither",
+                "",
+                "[default]\nrole_arn = arn:aws:iam::1:role/r\n",
+                &[],
+                Err("role_arn without source_profile or credential_source"),
+            ),
+            (
+                "an unknown credential_source",
+                "",
+                "[default]\nrole_arn = arn:aws:iam::1:role/r\ncredential_source = Kerberos\n",
+                &[],
+                Err("is not valid"),
+            ),
+            (
+                "the environment's keys come before any role",
+                "",
+                "[default]\nrole_arn = arn:aws:iam::1:role/env\ncredential_source = Environment\n",
+                &[("AWS_ACCESS_KEY_ID", "ENV"), ("AWS_SECRET_ACCESS_KEY", "s")],
+                Ok((Source::Environment, "ENV")),
+            ),
+            (
+                "credential_source Environment, the profile chosen in code",
+                "",
+                "[default]\nrole_arn = arn:aws:iam::1:role/env\ncredential_source = Environment\n",
+                &[
+                    ("AWS_ACCESS_KEY_ID", "ENV"),
+                    ("AWS_SECRET_ACCESS_KEY", "s"),
+                    (IN_CODE, "default"),
+                ],
+                Ok((Source::AssumeRole, "ROLEENV")),
+            ),
+            (
+                "a source_profile that does not exist",
+                "",
+                "[default]\nrole_arn = arn:aws:iam::1:role/r\nsource_profile = ghost\n",
+                &[],
+                Err("`ghost` does not exist"),
+            ),
+            (
+                "a loop through two profiles",
+                "",
+                "[default]\nrole_arn = arn:aws:iam::1:role/a\nsource_profile = b\n[profile b]\nrole_arn = arn:aws:iam::1:role/b\nsource_profile = default\n",
+                &[],
+                Err("loops"),
+            ),
+            (
+                "a profile that names itself uses its own keys",
+                "[default]\naws_access_key_id = SELF\naws_secret_access_key = s\n",
+                "[default]\nrole_arn = arn:aws:iam::1:role/self\nsource_profile = default\n",
+                &[],
+                Ok((Source::AssumeRole, "ROLESELF")),
+            ),
+            (
+                "a profile that names itself without keys loops",
+                "",
+                "[default]\nrole_arn = arn:aws:iam::1:role/self\nsource_profile = default\n",
+                &[],
+                Err("loops"),
+            ),
+            (
+                "a source profile with keys and a role of its own gives its keys",
+                "[b]\naws_access_key_id = B\naws_secret_access_key = s\n",
+                "[default]\nrole_arn = arn:aws:iam::1:role/top\nsource_profile = b\n[profile b]\nrole_arn = arn:aws:iam::1:role/never\nsource_profile = default\n",
+                &[],
+                Ok((Source::AssumeRole, "ROLETOP")),
+            ),
+            (
+                "a source profile of web identity",
+                "",
+                "[default]\nrole_arn = arn:aws:iam::1:role/top\nsource_profile = ci\n[profile ci]\nrole_arn = arn:aws:iam::1:role/ci\nweb_identity_token_file = /h/token\n",
+                &[],
+                Ok((Source::AssumeRole, "ROLETOP")),
+            ),
+            (
+                "a source profile without credentials",
+                "",
+                "[default]\nrole_arn = arn:aws:iam::1:role/top\nsource_profile = empty\n[profile empty]\nregion = us-east-1\n",
+                &[],
+                Err("`empty` has no credentials"),
+            ),
+            (
+                "an MFA role cannot be prompted for",
+                "[k]\naws_access_key_id = K\naws_secret_access_key = s\n",
+                "[default]\nrole_arn = arn:aws:iam::1:role/mfa\nsource_profile = k\nmfa_serial = arn:aws:iam::1:mfa/u\n",
+                &[],
+                Err("MFA"),
+            ),
+        ];
+        for (rule, credentials, config, vars, expected) in rows {
+            let mut env = vec![("HOME", "/h")];
+            env.extend(vars.iter().filter(|(k, _)| *k != IN_CODE));
+            let mut chain =
+                CredentialChain::new(Arc::new(env.into_iter().collect::<MapEnvironment>()));
+            if let Some((_, profile)) = vars.iter().find(|(k, _)| *k == IN_CODE) {
+                chain = chain.profile(*profile);
+            }
+            let (result, _) = resolve_http(&mut chain, &home_files(credentials, config), &sts);
+            match (expected, result) {
+                (Ok((source, key)), Ok(resolved)) => assert_eq!(
+                    (resolved.source, resolved.credentials.access_key_id()),
+                    (*source, *key),
+                    "{rule}"
+                ),
+                (Err(phrase), Err(error)) => {
+                    assert!(error.to_string().contains(phrase), "{rule}: {error}")
+                }
+                (expected, got) => panic!("{rule}: expected {expected:?}, got {got:?}"),
+            }
+        }
+        // A profile chosen in code shuts the environment's web identity out.
+        let mut by_name = CredentialChain::new(Arc::new(MapEnvironment::from([
+            ("HOME", "/h"),
+            ("AWS_WEB_IDENTITY_TOKEN_FILE", "/h/token"),
+            ("AWS_ROLE_ARN", "arn:aws:iam::1:role/env"),
+        ])))
+        .profile("k");
+        let files = home_files(
+            "[k]\naws_access_key_id = K\naws_secret_access_key = s\n",
+            "",
+        );
+        let (result, _) = resolve_http(&mut by_name, &files, &sts);
+        assert_eq!(result.unwrap().source, Source::SharedCredentialsFile);
+    }
+
+    /// An SSO portal for the tests: a role's credentials for a token it knows, a refreshed
+    /// token for the refresh token it knows.
+    fn portal(method: &str, url: &str, headers: &[(String, Secret)], body: &[u8]) -> (u16, String) {
+        let token = headers
+            .iter()
+            .find(|(n, _)| n == "x-amz-sso_bearer_token")
+            .map(|(_, v)| v.expose().to_owned());
+        match (method, url.split('?').next().unwrap_or_default()) {
+            ("GET", "https://portal.sso.eu-west-1.amazonaws.com/federation/credentials") => {
+                match token.as_deref() {
+                    Some("good" | "refreshed") => (
+                        200,
+                        r#"{"roleCredentials": {"accessKeyId": "ASIASSO", "secretAccessKey": "s", "sessionToken": "t", "expiration": 4070908800000}}"#.into(),
+                    ),
+                    _ => (401, "{}".into()),
+                }
+            }
+            ("POST", "https://oidc.eu-west-1.amazonaws.com/token")
+                if String::from_utf8_lossy(body).contains("\"refreshToken\":\"rt\"") =>
+            {
+                (200, r#"{"accessToken": "refreshed", "expiresIn": 3600}"#.into())
+            }
+            _ => (404, String::new()),
+        }
+    }
+
+    #[test]
+    fn sso_profiles_of_both_forms() {
+        let session_file = format!(
+            "/h/.aws/sso/cache/{}",
+            super::super::sso::token_file_name("", Some("corp"))
+        );
+        let legacy_file = format!(
+            "/h/.aws/sso/cache/{}",
+            super::super::sso::token_file_name("https://corp.awsapps.com/start", None)
+        );
+        let config = "[profile new]\nsso_session = corp\nsso_account_id = 111\nsso_role_name = Dev\n[sso-session corp]\nsso_start_url = https://corp.awsapps.com/start\nsso_region = eu-west-1\n[profile old]\nsso_start_url = https://corp.awsapps.com/start\nsso_region = eu-west-1\nsso_account_id = 111\nsso_role_name = Dev\n[profile clash]\nsso_session = corp\nsso_region = us-east-1\nsso_account_id = 1\nsso_role_name = R\n[profile partial]\nsso_account_id = 1\n";
+        let token = |access: &str, expires: &str, refresh: bool| {
+            let mut json = format!(r#"{{"accessToken": "{access}", "expiresAt": "{expires}""#);
+            if refresh {
+                json.push_str(r#", "refreshToken": "rt", "clientId": "c", "clientSecret": "cs", "registrationExpiresAt": "2099-01-01T00:00:00Z""#);
+            }
+            json.push('}');
+            json
+        };
+        let run = |profile: &str, tokens: &[(&str, String)]| {
+            let mut files = home_files("", config);
+            for (path, content) in tokens {
+                files.insert((*path).to_owned(), content.clone());
+            }
+            let mut chain = CredentialChain::new(Arc::new(MapEnvironment::from([("HOME", "/h")])))
+                .profile(profile);
+            resolve_http(&mut chain, &files, &portal)
+        };
+        // A valid cached token, each form.
+        for (profile, file) in [("new", &session_file), ("old", &legacy_file)] {
+            let (result, requests) = run(
+                profile,
+                &[(file, token("good", "2099-01-01T00:00:00Z", false))],
+            );
+            let resolved = result.unwrap_or_else(|e| panic!("{profile}: {e}"));
+            assert_eq!(
+                (resolved.source, resolved.credentials.access_key_id()),
+                (Source::Sso, "ASIASSO")
+            );
+            assert_eq!(
+                requests,
+                [
+                    "GET https://portal.sso.eu-west-1.amazonaws.com/federation/credentials?role_name=Dev&account_id=111"
+                ]
+            );
+        }
+        // No token, or an expired one: the error says to log in again, and names the sources
+        // passed over before SSO.
+        let login_required = |result: Result<Resolved>, reason: &'static str| match result {
+            Err(Error::Aws(AwsError::SourceFailed { at, tried, failed })) => {
+                assert_eq!(at, "sso");
+                assert!(
+                    tried.contains("web-identity: no web identity token file"),
+                    "{tried}"
+                );
+                assert_eq!(
+                    *failed,
+                    AwsError::SsoLoginRequired {
+                        profile: "old".into(),
+                        reason,
+                    }
+                );
+                let shown = Error::Aws(AwsError::SourceFailed { at, tried, failed }).to_string();
+                assert!(
+                    shown.contains("run `aws sso login --profile old`"),
+                    "{shown}"
+                );
+            }
+            other => panic!("expected the SSO login error, got {other:?}"),
+        };
+        let (missing, _) = run("old", &[]);
+        login_required(missing, "is not in the SSO cache");
+        let (expired, requests) = run(
+            "old",
+            &[(&legacy_file, token("good", "2020-01-01T00:00:00Z", true))],
+        );
+        login_required(expired, "expired and could not be refreshed");
+        assert!(
+            requests.is_empty(),
+            "the legacy form does not refresh: {requests:?}"
+        );
+        // The session form refreshes an expired token with its refresh token.
+        let (refreshed, requests) = run(
+            "new",
+            &[(&session_file, token("stale", "2020-01-01T00:00:00Z", true))],
+        );
+        assert_eq!(refreshed.unwrap().credentials.access_key_id(), "ASIASSO");
+        assert_eq!(
+            requests.first().map(String::as_str),
+            Some("POST https://oidc.eu-west-1.amazonaws.com/token")
+        );
+        // ...and without one, it cannot.
+        let (stuck, _) = run(
+            "new",
+            &[(&session_file, token("stale", "2020-01-01T00:00:00Z", false))],
+        );
+        assert!(stuck.unwrap_err().to_string().contains("aws sso login"));
+        // Settings that disagree with the session's, or are missing.
+        assert!(
+            run("clash", &[])
+                .0
+                .unwrap_err()
+                .to_string()
+                .contains("differ")
+        );
+        assert!(
+            run("partial", &[])
+                .0
+                .unwrap_err()
+                .to_string()
+                .contains("lacks sso_role_name")
+        );
+    }
+
     fn chain<const N: usize>(vars: [(&str, &str); N]) -> CredentialChain {
         CredentialChain::new(Arc::new(MapEnvironment::from(vars)))
     }
@@ -1078,6 +1779,7 @@ mod tests {
                 Source::Environment,
                 Source::AssumeRole,
                 Source::WebIdentity,
+                Source::Sso,
                 Source::SharedCredentialsFile,
                 Source::Process
             ]
@@ -1159,11 +1861,13 @@ mod tests {
             None,
         )
         .unwrap_err();
+        // A profile that names an sso-session but no account or role is not an SSO source (in
+        // botocore, only a token provider): the chain goes on, and says so.
         assert!(
-            sso.to_string().contains("sso: the profile uses SSO"),
+            sso.to_string()
+                .contains("sso: the profile has no sso_account_id or sso_role_name"),
             "{sso}"
         );
-        assert!(sso.to_string().contains("credential_process"), "{sso}");
         // A role whose source profile has no keys (the credentials file is off) says so.
         let role = resolve(
             &mut chain([
@@ -1176,7 +1880,8 @@ mod tests {
         )
         .unwrap_err();
         assert!(
-            role.to_string().contains("source_profile `default`"),
+            role.to_string()
+                .contains("the source profile `default` has no credentials"),
             "{role}"
         );
         // With its keys, the chain asks STS for the role, signed with them.

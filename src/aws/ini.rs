@@ -113,6 +113,15 @@ impl Ini {
         self.sections.iter().any(|s| s.name == section)
     }
 
+    /// The keys and values of the section `section` (the first of that name), in order.
+    pub fn entries(&self, section: &str) -> impl Iterator<Item = (&str, &str)> {
+        self.sections
+            .iter()
+            .find(|s| s.name == section)
+            .into_iter()
+            .flat_map(|s| s.entries.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+    }
+
     /// The section names, in order.
     pub fn section_names(&self) -> impl Iterator<Item = &str> {
         self.sections.iter().map(|s| s.name.as_str())

@@ -35,6 +35,7 @@ pub(crate) mod ini;
 pub(crate) mod json;
 mod provider;
 pub(crate) mod request;
+pub(crate) mod sso;
 pub(crate) mod sts;
 pub(crate) mod time;
 

@@ -68,7 +68,14 @@ pub struct AwsSettings {
 /// same request again, so MONGODB-AWS can be tried with no AWS account.
 #[derive(Default)]
 pub struct LocalSts {
-    keys: HashMap<String, (String, Secret)>,
+    keys: HashMap<String, LocalKey>,
+}
+
+/// A key of the local STS: its caller, its secret, and the session token of a temporary one.
+struct LocalKey {
+    arn: String,
+    secret: Secret,
+    session_token: Option<Secret>,
 }
 
 impl LocalSts {
@@ -79,8 +86,36 @@ impl LocalSts {
 
     /// Adds the key `access_key_id` with `secret`, of the caller `arn`.
     pub fn insert(&mut self, arn: &str, access_key_id: &str, secret: Secret) {
-        self.keys
-            .insert(access_key_id.to_owned(), (arn.to_owned(), secret));
+        self.insert_key(arn, access_key_id, secret, None);
+    }
+
+    /// Adds temporary credentials of the caller `arn` (an assumed role's, say): a request
+    /// signed with them must carry `session_token`.
+    pub fn insert_temporary(
+        &mut self,
+        arn: &str,
+        access_key_id: &str,
+        secret: Secret,
+        session_token: Secret,
+    ) {
+        self.insert_key(arn, access_key_id, secret, Some(session_token));
+    }
+
+    fn insert_key(
+        &mut self,
+        arn: &str,
+        access_key_id: &str,
+        secret: Secret,
+        session_token: Option<Secret>,
+    ) {
+        self.keys.insert(
+            access_key_id.to_owned(),
+            LocalKey {
+                arn: arn.to_owned(),
+                secret,
+                session_token,
+            },
+        );
     }
 
     /// Whether it knows no key.
@@ -100,13 +135,21 @@ impl std::fmt::Debug for LocalSts {
 impl LocalSts {
     /// The ARN of the caller that signed `client`'s request, or why not.
     pub fn caller_arn(&self, client: &ClientRequest) -> std::result::Result<String, String> {
-        let Some((arn, secret)) = self.keys.get(&client.access_key_id) else {
+        let Some(key) = self.keys.get(&client.access_key_id) else {
             return Err("unknown access key id".into());
         };
-        if client.session_token.is_some() {
-            return Err("the local STS has no temporary credentials".into());
+        match (&key.session_token, &client.session_token) {
+            (None, None) => {}
+            (Some(known), Some(presented))
+                if constant_time_eq(known.expose().as_bytes(), presented.expose().as_bytes()) => {}
+            (None, Some(_)) => return Err("a session token with a long-term key".into()),
+            (Some(_), _) => return Err("the session token is not the key's".into()),
         }
-        let credentials = crate::aws::Credentials::new(&client.access_key_id, secret.clone(), None);
+        let credentials = crate::aws::Credentials::new(
+            &client.access_key_id,
+            key.secret.clone(),
+            key.session_token.clone(),
+        );
         let expected = SignedRequest::sign(
             &client.server_nonce,
             client.request.host(),
@@ -118,7 +161,7 @@ impl LocalSts {
             expected.authorization().as_bytes(),
             client.request.authorization().as_bytes(),
         ) {
-            Ok(arn.clone())
+            Ok(key.arn.clone())
         } else {
             Err("the signature does not match".into())
         }
@@ -380,14 +423,20 @@ mod tests {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
         let mut sts = LocalSts::new();
         sts.insert("arn:aws:iam::1:user/alice", "AKID", Secret::new("right"));
+        sts.insert_temporary(
+            "arn:aws:iam::1:role/dev",
+            "ASIA",
+            Secret::new("right"),
+            Secret::new("token"),
+        );
         let mut fixed = random::from_fn(|bytes: &mut [u8]| bytes.fill(1));
-        let login = |secret: &str, skew: i64| {
+        let signed_as = |key: &str, secret: &str, token: Option<&str>, skew: i64| {
             let (_, client) = ClientFirst::start(&mut fixed.clone());
             let mut nonce = client.nonce().to_vec();
             nonce.extend_from_slice(&[2; 32]);
             let mut server_first = bson::rawdoc! { "h": "sts.amazonaws.com" };
             server_first.append(bson::raw::cstr!("s"), crate::command::binary(&nonce));
-            let credentials = Credentials::new("AKID", secret, None);
+            let credentials = Credentials::new(key, secret, token.map(Secret::new));
             let payload = client
                 .finish(server_first.as_bytes(), &credentials, now)
                 .unwrap();
@@ -400,7 +449,23 @@ mod tests {
                 .map_err(|e| e.to_string())?;
             sts.caller_arn(&request)
         };
+        let login = |secret: &str, skew: i64| signed_as("AKID", secret, None, skew);
         assert_eq!(login("right", 0).unwrap(), "arn:aws:iam::1:user/alice");
+        // Temporary credentials sign with their session token, which must be theirs.
+        assert_eq!(
+            signed_as("ASIA", "right", Some("token"), 0).unwrap(),
+            "arn:aws:iam::1:role/dev"
+        );
+        for (token, refusal) in [
+            (Some("other"), "the session token is not the key's"),
+            (None, "the session token is not the key's"),
+        ] {
+            assert_eq!(signed_as("ASIA", "right", token, 0).unwrap_err(), refusal);
+        }
+        assert_eq!(
+            signed_as("AKID", "right", Some("token"), 0).unwrap_err(),
+            "a session token with a long-term key"
+        );
         assert_eq!(
             login("wrong", 0).unwrap_err(),
             "the signature does not match"

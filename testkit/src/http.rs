@@ -1,7 +1,8 @@
 //! A tiny HTTP/1.1 server on 127.0.0.1 for tests: it answers each request with what a handler
-//! returns for (method, path, headers), then closes the connection. Stops when dropped.
+//! returns for (method, path, headers) or the whole [`Request`], then closes the connection.
+//! Stops when dropped.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -9,6 +10,30 @@ use std::time::Duration;
 
 /// The handler: (method, path, headers lower-cased) to (status, body).
 pub type Handler = dyn Fn(&str, &str, &[(String, String)]) -> (u16, String) + Send + Sync;
+
+/// A request, its body included (at most 1 MiB, as `Content-Length` says).
+#[derive(Debug)]
+pub struct Request {
+    pub method: String,
+    /// The path and query.
+    pub path: String,
+    /// The headers, names lower-cased.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Request {
+    /// The first value of header `name` (lower-case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// The handler of whole requests.
+pub type RequestHandler = dyn Fn(&Request) -> (u16, String) + Send + Sync;
 
 pub struct HttpServer {
     pub address: SocketAddr,
@@ -18,6 +43,13 @@ pub struct HttpServer {
 
 impl HttpServer {
     pub fn start(handler: Box<Handler>) -> HttpServer {
+        HttpServer::start_with_requests(Box::new(move |request: &Request| {
+            handler(&request.method, &request.path, &request.headers)
+        }))
+    }
+
+    /// A server whose handler sees each whole request, its body included.
+    pub fn start_with_requests(handler: Box<RequestHandler>) -> HttpServer {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let address = listener.local_addr().unwrap();
@@ -51,7 +83,23 @@ impl HttpServer {
                         headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
                     }
                 }
-                let (status, body) = handler(&method, &path, &headers);
+                let length = headers
+                    .iter()
+                    .find(|(n, _)| n == "content-length")
+                    .and_then(|(_, v)| v.parse::<usize>().ok())
+                    .unwrap_or(0)
+                    .min(1024 * 1024);
+                let mut body = vec![0u8; length];
+                if reader.read_exact(&mut body).is_err() {
+                    continue;
+                }
+                let request = Request {
+                    method,
+                    path,
+                    headers,
+                    body,
+                };
+                let (status, body) = handler(&request);
                 let mut stream = reader.into_inner();
                 let _ = write!(
                     stream,

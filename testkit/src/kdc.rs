@@ -121,23 +121,14 @@ impl Kdc {
 
     /// A ticket cache for `name`, by `kinit` with the password on its standard input.
     pub fn kinit(&self, name: &str, password: &str) -> PathBuf {
-        use std::io::Write as _;
         let cache = self.dir.join(format!("{name}.ccache"));
-        let mut child = Command::new(program("kinit").unwrap())
-            .args(["-c", &format!("FILE:{}", cache.display()), name])
-            .env("KRB5_CONFIG", &self.config)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(format!("{password}\n").as_bytes())
-            .unwrap();
-        let output = child.wait_with_output().unwrap();
+        let output = crate::output_with_stdin(
+            Command::new(program("kinit").unwrap())
+                .args(["-c", &format!("FILE:{}", cache.display()), name])
+                .env("KRB5_CONFIG", &self.config),
+            format!("{password}\n").as_bytes(),
+        )
+        .unwrap();
         assert!(
             output.status.success(),
             "kinit {name}: {}",

@@ -14,6 +14,22 @@ pub mod rfc5802;
 pub mod serve;
 
 use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// Runs `command` with `input` on its standard input, and collects what it prints.
+pub fn output_with_stdin(command: &mut Command, input: &[u8]) -> std::io::Result<Output> {
+    use std::io::Write as _;
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    // Dropped before the wait, so the child sees the end of its input.
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(input)?;
+    }
+    child.wait_with_output()
+}
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// A directory of one test's files, new and empty, removed when dropped (a failing test too).
