@@ -565,3 +565,52 @@ fn a_certificate_in_the_ca_file_is_trusted_as_itself_and_nothing_else_loosens() 
     )
     .unwrap();
 }
+
+#[test]
+fn connections_through_one_connector_resume_the_tls_session() {
+    let dir = TempDir::new("tls-resume");
+    let pki = DevPki::new(&dir).unwrap();
+    let (cert, key) = pki.server("server", &["localhost"]).unwrap();
+    let server = TlsServer::start(&cert, &key, &pki.ca_file(), &[]);
+    let uri = format!(
+        "mongodb://alice:pencil@localhost:{}/?tls=true{}",
+        server.port,
+        query(&[("tlsCAFile", &pki.ca_file())])
+    );
+    let resumed = |tls: Option<&TlsInfo>| tls.map(|tls| tls.resumed);
+
+    // The blocking adapter: the first handshake is a full one, the next ones resume it.
+    let connector = mongodb_auth_io::Connector::new(uri.as_str(), options()).unwrap();
+    let mut handshakes = Vec::new();
+    for _ in 0..3 {
+        let mut connection = blocking::connect_with(&connector).unwrap();
+        assert_eq!(
+            connection.authenticated_users().unwrap(),
+            [("alice".to_owned(), "admin".to_owned())]
+        );
+        handshakes.push(resumed(connection.tls()));
+    }
+    assert_eq!(handshakes, [Some(false), Some(true), Some(true)]);
+
+    // The tokio adapter, with a connector of its own.
+    let connector = mongodb_auth_io::Connector::new(uri.as_str(), options()).unwrap();
+    let handshakes: Vec<Option<bool>> = server.embedded.block_on(async {
+        let mut handshakes = Vec::new();
+        for _ in 0..2 {
+            let mut connection = mongodb_auth_io::tokio::connect_with(&connector)
+                .await
+                .unwrap();
+            assert_eq!(
+                connection.authenticated_users().await.unwrap(),
+                [("alice".to_owned(), "admin".to_owned())]
+            );
+            handshakes.push(resumed(connection.tls()));
+        }
+        handshakes
+    });
+    assert_eq!(handshakes, [Some(false), Some(true)]);
+
+    // Without a connector, each connection builds its own configuration and cannot resume.
+    let alone = blocking::connect(uri.as_str(), options()).unwrap();
+    assert_eq!(resumed(alone.tls()), Some(false));
+}

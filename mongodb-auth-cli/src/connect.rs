@@ -7,26 +7,45 @@ use std::time::{Duration, Instant};
 
 use mongodb_auth::{AuthOptions, ConnectionString, Error};
 use mongodb_auth_io::tls::TlsInfo;
-use mongodb_auth_io::{ConnectOptions, Event, blocking};
+use mongodb_auth_io::{ConnectOptions, Connector, Event, blocking};
 use serde_json::{Value, json};
 
 use crate::{error_json, exit_code, runtime};
 
-pub(crate) fn connect(
-    uri: &str,
-    as_json: bool,
+/// How `connect` logs in and reports.
+#[derive(clap::Args, Debug)]
+pub(crate) struct Flags {
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+    /// Seconds allowed for connecting and for each read and write.
+    #[arg(long, default_value_t = 10)]
     timeout: u64,
+    /// Do not start the conversation inside hello.
+    #[arg(long)]
     no_speculative: bool,
+    /// Send every DNS query (the SRV and TXT records of mongodb+srv, then the host names) to
+    /// this server instead of the system's resolver.
+    #[arg(long, value_name = "HOST:PORT")]
     dns_server: Option<SocketAddr>,
-    use_tokio: bool,
-) -> ExitCode {
-    let timeout = Duration::from_secs(timeout);
-    let mut options =
-        ConnectOptions::default().auth_options(AuthOptions::default().speculative(!no_speculative));
+    /// Log in with the tokio adapter instead of the blocking one.
+    #[arg(long)]
+    tokio: bool,
+    /// Log in this many times, one connection after another through one connector, as a
+    /// client's pool would: the later logins resume the TLS session and use the caches.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    repeat: u32,
+}
+
+pub(crate) fn connect(uri: &str, flags: &Flags) -> ExitCode {
+    let (as_json, use_tokio, repeat) = (flags.json, flags.tokio, flags.repeat);
+    let timeout = Duration::from_secs(flags.timeout);
+    let mut options = ConnectOptions::default()
+        .auth_options(AuthOptions::default().speculative(!flags.no_speculative));
     options.connect_timeout = timeout;
     options.read_timeout = timeout;
     options.write_timeout = timeout;
-    options.dns_server = dns_server;
+    options.dns_server = flags.dns_server;
     // Which source gave the MONGODB-OIDC token, for the report.
     let token_source: Arc<Mutex<Option<String>>> = Arc::default();
     let seen = token_source.clone();
@@ -53,42 +72,70 @@ pub(crate) fn connect(
             eprintln!("warning: {warning}");
         }
     }
-    let started = Instant::now();
-    let login = if use_tokio {
-        runtime()
-            .map_err(|source| Error::Io {
-                operation: "starting the runtime",
-                source,
-            })
-            .and_then(|rt| {
-                rt.block_on(async {
-                    let mut connection = mongodb_auth_io::tokio::connect(&cs, options).await?;
-                    let users = connection.authenticated_users().await;
-                    Ok((
-                        connection.outcome().clone(),
-                        connection.tls().cloned(),
-                        users,
-                    ))
-                })
-            })
-    } else {
-        blocking::connect(&cs, options).map(|mut connection| {
-            let users = connection.authenticated_users();
-            (
-                connection.outcome().clone(),
-                connection.tls().cloned(),
-                users,
-            )
-        })
-    };
-    let (outcome, tls_info, users) = match login {
-        Ok(login) => login,
+    let connector = match Connector::new(&cs, options) {
+        Ok(connector) => connector,
         Err(error) => {
             report_error(&error, &warnings, as_json);
             return ExitCode::from(exit_code(&error));
         }
     };
-    let elapsed = started.elapsed();
+    let tokio_runtime = match use_tokio.then(runtime).transpose() {
+        Ok(runtime) => runtime,
+        Err(source) => {
+            let error = Error::Io {
+                operation: "starting the runtime",
+                source,
+            };
+            report_error(&error, &warnings, as_json);
+            return ExitCode::from(exit_code(&error));
+        }
+    };
+    // Each login through the one connector: the later ones resume TLS and reuse the caches.
+    let mut logins = Vec::new();
+    let mut last = None;
+    for _ in 0..repeat.max(1) {
+        let started = Instant::now();
+        let login = match &tokio_runtime {
+            Some(rt) => rt.block_on(async {
+                let mut connection = mongodb_auth_io::tokio::connect_with(&connector).await?;
+                let elapsed = started.elapsed();
+                let users = connection.authenticated_users().await;
+                Ok((
+                    connection.outcome().clone(),
+                    connection.tls().cloned(),
+                    users,
+                    elapsed,
+                ))
+            }),
+            None => blocking::connect_with(&connector).map(|mut connection| {
+                let elapsed = started.elapsed();
+                let users = connection.authenticated_users();
+                (
+                    connection.outcome().clone(),
+                    connection.tls().cloned(),
+                    users,
+                    elapsed,
+                )
+            }),
+        };
+        match login {
+            Ok(login) => {
+                logins.push(json!({
+                    "elapsedMs": login.3.as_secs_f64() * 1000.0,
+                    "roundTrips": login.0.round_trips,
+                    "tlsResumed": login.1.as_ref().map(|tls| tls.resumed),
+                }));
+                last = Some(login);
+            }
+            Err(error) => {
+                report_error(&error, &warnings, as_json);
+                return ExitCode::from(exit_code(&error));
+            }
+        }
+    }
+    let Some((outcome, tls_info, users, elapsed)) = last else {
+        return ExitCode::from(2);
+    };
     // The verdict is the login's: a server without connectionStatus (some proxies) only means
     // nobody can say which users the login authenticated.
     let (users, note) = match users {
@@ -128,8 +175,27 @@ pub(crate) fn connect(
         if !warnings.is_empty() {
             report["warnings"] = json!(warnings);
         }
+        if logins.len() > 1 {
+            report["logins"] = json!(logins);
+        }
         println!("{report}");
     } else {
+        for (n, login) in logins
+            .iter()
+            .enumerate()
+            .take(logins.len().saturating_sub(1))
+        {
+            println!(
+                "login {}: {:.1} ms{}",
+                n + 1,
+                login["elapsedMs"].as_f64().unwrap_or_default(),
+                match login["tlsResumed"].as_bool() {
+                    Some(true) => ", TLS session resumed",
+                    Some(false) => ", full TLS handshake",
+                    None => "",
+                }
+            );
+        }
         println!(
             "ok: {} in {} round trip(s) after hello{}, {:.1} ms; {}",
             mechanism.unwrap_or("no authentication"),
@@ -170,13 +236,19 @@ pub(crate) fn tls_json(info: &TlsInfo) -> Value {
         "peerSubject": info.peer_subject,
         "clientSubject": info.client_subject,
         "trust": info.trust.to_string(),
+        "resumed": info.resumed,
     })
 }
 
 pub(crate) fn describe_tls(info: &TlsInfo) -> String {
     format!(
-        "TLS {}; server certificate: {}; client certificate: {}; trusted: {}",
+        "TLS {}{}; server certificate: {}; client certificate: {}; trusted: {}",
         info.protocol_version,
+        if info.resumed {
+            " (session resumed)"
+        } else {
+            ""
+        },
         info.peer_subject.as_deref().unwrap_or("none"),
         info.client_subject.as_deref().unwrap_or("none"),
         info.trust,

@@ -13,7 +13,7 @@ use mongodb_auth::server::{AwsSettings, User, UserStore};
 use mongodb_auth::{
     AuthOptions, ConnectionString, CredentialOptions, ErrorKind, ScramVariant, Secret,
 };
-use mongodb_auth_io::{ConnectOptions, blocking, tls};
+use mongodb_auth_io::{ConnectOptions, Connector, blocking, tls};
 use mongodb_auth_server::jwks::Jwks;
 use mongodb_auth_server::{Server, ServerConfig};
 
@@ -284,6 +284,52 @@ fn demo_login_with(
     }
 }
 
+/// Two logins to `uri` through one [`Connector`], as a client's pool makes them: the second
+/// must resume the first one's TLS session.
+fn demo_resumption(title: &str, uri: &str) -> bool {
+    println!("{title}");
+    let connector = match Connector::new(uri, ConnectOptions::default()) {
+        Ok(connector) => connector,
+        Err(error) => {
+            println!("    FAILED: {error}\n");
+            return false;
+        }
+    };
+    let mut resumed = Vec::new();
+    for _ in 0..2 {
+        let started = Instant::now();
+        match blocking::connect_with(&connector) {
+            Ok(connection) => {
+                let again = connection.tls().is_some_and(|tls| tls.resumed);
+                println!(
+                    "    {} in {:.1} ms",
+                    if again {
+                        "TLS session resumed"
+                    } else {
+                        "full TLS handshake"
+                    },
+                    started.elapsed().as_secs_f64() * 1000.0
+                );
+                resumed.push(again);
+            }
+            Err(error) => {
+                println!("    FAILED: {error}\n");
+                return false;
+            }
+        }
+    }
+    let good = resumed == [false, true];
+    println!(
+        "    {}\n",
+        if good {
+            "ok"
+        } else {
+            "FAILED: the second handshake was not resumed"
+        }
+    );
+    good
+}
+
 /// Where the demo's GSSAPI login gets its principal and password.
 #[cfg(feature = "gssapi")]
 const DEMO_GSSAPI_VARIABLE: &str = "MONGODB_AUTH_DEMO_GSSAPI";
@@ -439,7 +485,7 @@ impl DemoOidc {
 }
 
 /// How many logins [`demo_tls`] runs.
-const TLS_LOGINS: usize = 2;
+const TLS_LOGINS: usize = 3;
 
 /// A second embedded server, over TLS, with certificates made now in a temporary directory: a
 /// SCRAM login over TLS, and an X.509 login (speculative, inside hello).
@@ -499,6 +545,13 @@ fn demo_tls(runtime: &tokio::runtime::Runtime, done: usize, total: usize) -> Dem
         if !demo_login(&title, uri, Some(expect)) {
             failures += 1;
         }
+    }
+    let title = format!(
+        "[{}/{total}] two SCRAM logins through one connector: the second resumes the TLS session",
+        done + logins.len() + 1
+    );
+    if !demo_resumption(&title, &logins[0].1) {
+        failures += 1;
     }
     runtime.block_on(server.shutdown());
     let _ = std::fs::remove_dir_all(&dir);

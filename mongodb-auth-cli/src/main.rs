@@ -8,7 +8,6 @@ mod parse;
 mod serve;
 mod users;
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -133,22 +132,8 @@ enum Command {
     Connect {
         /// The connection string.
         uri: String,
-        /// Print one JSON object instead of text.
-        #[arg(long)]
-        json: bool,
-        /// Seconds allowed for connecting and for each read and write.
-        #[arg(long, default_value_t = 10)]
-        timeout: u64,
-        /// Do not start the conversation inside hello.
-        #[arg(long)]
-        no_speculative: bool,
-        /// Send every DNS query (the SRV and TXT records of mongodb+srv, then the host names) to
-        /// this server instead of the system's resolver.
-        #[arg(long, value_name = "HOST:PORT")]
-        dns_server: Option<SocketAddr>,
-        /// Log in with the tokio adapter instead of the blocking one.
-        #[arg(long)]
-        tokio: bool,
+        #[command(flatten)]
+        flags: connect::Flags,
     },
     /// Find MONGODB-AWS credentials as a login would (the order boto3 uses) and say where they
     /// came from and which sources were tried. Never prints the secret or the token.
@@ -237,14 +222,7 @@ fn main() -> ExitCode {
             };
             serve::serve(&listen, &users, &settings)
         }
-        Command::Connect {
-            uri,
-            json,
-            timeout,
-            no_speculative,
-            dns_server,
-            tokio,
-        } => connect::connect(&uri, json, timeout, no_speculative, dns_server, tokio),
+        Command::Connect { uri, flags } => connect::connect(&uri, &flags),
         Command::Parse { uri, json, strict } => parse::parse(&uri, json, strict),
         Command::AwsCredentials { json, profile, uri } => {
             aws_credentials::aws_credentials(json, profile, uri.as_deref())

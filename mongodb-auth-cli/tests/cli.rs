@@ -263,7 +263,12 @@ fn demo_exits_zero() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(0), "{stdout}");
     assert!(
-        stdout.contains("all 14 logins behaved as expected"),
+        stdout.contains("all 15 logins behaved as expected"),
+        "{stdout}"
+    );
+    // A second TLS connection through one connector resumes the session.
+    assert!(
+        stdout.contains("full TLS handshake in") && stdout.contains("TLS session resumed in"),
         "{stdout}"
     );
     // The OIDC logins: a token from the callback, the cached one inside hello, a refusal.

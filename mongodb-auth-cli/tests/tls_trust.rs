@@ -36,6 +36,10 @@ fn main() {
             "revocation_options_this_client_cannot_honour_are_refused",
             refused_options,
         ),
+        Trial::test(
+            "repeated_connects_through_one_connector_resume_tls",
+            repeated_connects_resume,
+        ),
     ];
     trials.extend(peers::trials(
         &["pymongo"],
@@ -228,6 +232,45 @@ fn connect(uri: &str, ssl_cert_file: Option<&Path>, extra: &[&str]) -> Value {
             String::from_utf8_lossy(&output.stderr)
         ))
     })
+}
+
+/// `connect --repeat 3`: one connector, so the first handshake is a full one and the next two
+/// resume it, with each adapter, to a host and through `mongodb+srv` (whose seeds the connector
+/// keeps).
+fn repeated_connects_resume() -> Result<(), Failed> {
+    let d = deployments();
+    let dns = d.dns.address.to_string();
+    let options = query(&[("tlsCAFile", d.self_signed.clone())]);
+    let direct = format!(
+        "mongodb://alice:pencil@localhost:{}/?tls=true{options}",
+        d.port("self")
+    );
+    let srv = format!("mongodb+srv://alice:pencil@self.{SRV_DOMAIN}/?authSource=admin{options}");
+    let mut failures = Vec::new();
+    for uri in [&direct, &srv] {
+        for adapter in [&[][..], &["--tokio"][..]] {
+            let extra: Vec<&str> = adapter
+                .iter()
+                .copied()
+                .chain(["--dns-server", &dns, "--repeat", "3"])
+                .collect();
+            let report = connect(uri, None, &extra);
+            let resumed: Vec<Value> = report["logins"]
+                .as_array()
+                .map(|logins| logins.iter().map(|l| l["tlsResumed"].clone()).collect())
+                .unwrap_or_default();
+            if resumed != [Value::Bool(false), Value::Bool(true), Value::Bool(true)]
+                || report["tls"]["resumed"] != true
+            {
+                failures.push(format!("{uri} {adapter:?}: {report}"));
+            }
+        }
+    }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(failures.join("\n").into())
+    }
 }
 
 /// Whether `report` is the verdict `case` expects; why not, if it is not.

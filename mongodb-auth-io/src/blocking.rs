@@ -23,7 +23,8 @@ use mongodb_auth::error::{Error, Result};
 use mongodb_auth::handshake::{CallbackOutput, CallbackRequest, Job, JobOutput};
 use mongodb_auth::uri::ConnectionString;
 
-use crate::dns::{self, Target};
+use crate::connector::Connector;
+use crate::dns::{self, Seeds};
 use crate::executor::{block_on, block_on_until};
 use crate::login::Authenticated;
 use crate::options::{ConnectOptions, IntoConnectionString};
@@ -204,12 +205,12 @@ impl Dial for Blocking {
         &self,
         cs: &ConnectionString,
         options: &ConnectOptions,
-    ) -> impl Future<Output = Result<(ConnectionString, Vec<Target>)>> + Send {
+    ) -> impl Future<Output = Result<Seeds>> + Send {
         std::future::ready(if dns::needs_resolver(cs, options.dns_server) {
             let (server, timeout) = (options.dns_server, options.connect_timeout);
             dns::block_on(dns::targets(cs, server, timeout))
         } else {
-            dns::static_targets(cs).map(|targets| (cs.clone(), targets))
+            Seeds::of(cs)
         })
     }
 
@@ -292,10 +293,16 @@ fn handshake(
 
 /// Connects to the first host of `uri` that answers (after resolving a `mongodb+srv` name),
 /// over TLS when the connection string asks for it, sends `hello` and authenticates with the
-/// connection string's credential (if any).
+/// connection string's credential (if any). A client that opens more than one connection keeps
+/// a [`Connector`] and calls [`connect_with`].
 pub fn connect(uri: impl IntoConnectionString, options: ConnectOptions) -> Result<Connection> {
-    let cs = uri.into_connection_string()?;
-    block_on(shell::connect(&Blocking, &cs, options))
+    connect_with(&Connector::new(uri, options)?)
+}
+
+/// [`connect`] through `connector`, with what it keeps: the TLS configuration (and so the
+/// sessions to resume), the seed list, the caches.
+pub fn connect_with(connector: &Connector) -> Result<Connection> {
+    block_on(shell::connect(&Blocking, connector))
 }
 
 /// Authenticates a stream the caller already opened (and secured): sends `hello` and runs the

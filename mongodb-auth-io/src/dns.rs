@@ -5,7 +5,7 @@
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::OnceLock;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hickory_resolver::config::{NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts};
 use hickory_resolver::name_server::TokioConnectionProvider;
@@ -61,44 +61,51 @@ impl Resolver {
         Ok(Resolver(resolver))
     }
 
-    async fn srv(&self, name: &str) -> Result<Vec<SrvRecord>> {
+    /// SRV records, and until when they hold (their TTL).
+    async fn srv(&self, name: &str) -> Result<(Vec<SrvRecord>, Instant)> {
         let lookup = self
             .0
             .srv_lookup(fully_qualified(name))
             .await
             .map_err(|e| dns_error(name, &e))?;
-        Ok(lookup
+        let records = lookup
             .iter()
             .map(|srv| SrvRecord::new(srv.target().to_ascii(), srv.port()))
-            .collect())
+            .collect();
+        Ok((records, lookup.as_lookup().valid_until()))
     }
 
-    /// TXT records; none is an answer, not an error.
-    async fn txt(&self, name: &str) -> Result<Vec<TxtRecord>> {
+    /// TXT records, and until when they hold; none is an answer, not an error.
+    async fn txt(&self, name: &str) -> Result<(Vec<TxtRecord>, Option<Instant>)> {
         match self.0.txt_lookup(fully_qualified(name)).await {
-            Ok(lookup) => Ok(lookup
-                .iter()
-                .map(|txt| TxtRecord::new(txt.txt_data().iter().map(|s| s.to_vec())))
-                .collect()),
-            Err(e) if not_found(&e) => Ok(Vec::new()),
+            Ok(lookup) => Ok((
+                lookup
+                    .iter()
+                    .map(|txt| TxtRecord::new(txt.txt_data().iter().map(|s| s.to_vec())))
+                    .collect(),
+                Some(lookup.as_lookup().valid_until()),
+            )),
+            Err(e) if not_found(&e) => Ok((Vec::new(), None)),
             Err(e) => Err(dns_error(name, &e)),
         }
     }
 
-    async fn addresses(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>> {
+    /// A host's addresses, and until when they hold (`None`: an IP address, for ever).
+    async fn addresses(&self, host: &str, port: u16) -> Result<(Vec<SocketAddr>, Option<Instant>)> {
         if let Ok(ip) = host
             .trim_start_matches('[')
             .trim_end_matches(']')
             .parse::<IpAddr>()
         {
-            return Ok(vec![SocketAddr::new(ip, port)]);
+            return Ok((vec![SocketAddr::new(ip, port)], None));
         }
         let lookup = self
             .0
             .lookup_ip(fully_qualified(host))
             .await
             .map_err(|e| dns_error(host, &e))?;
-        Ok(lookup.iter().map(|ip| SocketAddr::new(ip, port)).collect())
+        let addresses = lookup.iter().map(|ip| SocketAddr::new(ip, port)).collect();
+        Ok((addresses, Some(lookup.as_lookup().valid_until())))
     }
 }
 
@@ -247,22 +254,57 @@ pub(crate) fn static_targets(cs: &ConnectionString) -> Result<Vec<Target>> {
     Ok(targets)
 }
 
-/// The hosts to try for `cs`, in order, and the connection string to use with them (a
-/// `mongodb+srv` one resolved: TXT options applied, TLS on by default). With a resolver
-/// override, the host names are looked up through it too. Must run inside a tokio runtime.
+/// The hosts of a connection string, resolved: the connection string to use with them (a
+/// `mongodb+srv` one with its TXT options applied, TLS on by default), the hosts in order, and
+/// until when the records they came from hold.
+#[derive(Clone, Debug)]
+pub(crate) struct Seeds {
+    pub(crate) cs: ConnectionString,
+    pub(crate) targets: Vec<Target>,
+    /// The earliest expiry of the DNS records used; `None` when none was (the hosts are the
+    /// connection string's own).
+    pub(crate) valid_until: Option<Instant>,
+}
+
+impl Seeds {
+    /// The hosts of a connection string that needs no lookup here.
+    pub(crate) fn of(cs: &ConnectionString) -> Result<Seeds> {
+        Ok(Seeds {
+            targets: static_targets(cs)?,
+            cs: cs.clone(),
+            valid_until: None,
+        })
+    }
+
+    /// Whether the records are still good at `now`.
+    pub(crate) fn fresh(&self, now: Instant) -> bool {
+        self.valid_until.is_none_or(|until| now < until)
+    }
+}
+
+/// The seeds of `cs`, in order. With a resolver override, the host names are looked up through
+/// it too. Must run inside a tokio runtime.
 pub(crate) async fn targets(
     cs: &ConnectionString,
     server: Option<SocketAddr>,
     timeout: Duration,
-) -> Result<(ConnectionString, Vec<Target>)> {
+) -> Result<Seeds> {
     if !needs_resolver(cs, server) {
-        return Ok((cs.clone(), static_targets(cs)?));
+        return Seeds::of(cs);
     }
     let resolver = Resolver::new(server, timeout)?;
+    let mut valid_until: Option<Instant> = None;
+    let mut holds_until = |until: Option<Instant>| {
+        if let Some(until) = until {
+            valid_until = Some(valid_until.map_or(until, |earlier| earlier.min(until)));
+        }
+    };
     let cs = match cs.srv_query() {
         Some(query) => {
-            let srv = resolver.srv(&query.srv_name).await?;
-            let txt = resolver.txt(&query.txt_name).await?;
+            let (srv, srv_until) = resolver.srv(&query.srv_name).await?;
+            let (txt, txt_until) = resolver.txt(&query.txt_name).await?;
+            holds_until(Some(srv_until));
+            holds_until(txt_until);
             cs.resolve_srv(&srv, &txt, &mut SystemRandom)?
         }
         None => cs.clone(),
@@ -271,8 +313,14 @@ pub(crate) async fn targets(
     if server.is_some() {
         // The override answers the host lookups too; otherwise the system does, when connecting.
         for target in &mut targets {
-            target.addresses = Some(resolver.addresses(&target.host, target.port).await?);
+            let (addresses, until) = resolver.addresses(&target.host, target.port).await?;
+            holds_until(until);
+            target.addresses = Some(addresses);
         }
     }
-    Ok((cs, targets))
+    Ok(Seeds {
+        cs,
+        targets,
+        valid_until,
+    })
 }

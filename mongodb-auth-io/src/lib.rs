@@ -12,6 +12,7 @@
 //! | module | what it does |
 //! | --- | --- |
 //! | [`blocking`], [`tokio`] | each adapter's I/O: sockets, the TLS handshake, where jobs and callbacks run |
+//! | [`Connector`] | what a client keeps between connections: TLS (and its sessions), seeds, caches |
 //! | `shell` | what both do, written once: hosts in order, TLS, the next host, the login loop, re-authentication |
 //! | `login` | the I/O-free login of a connection: the `hello`, the authenticator, events |
 //! | [`answer`] | the machines' asks answered with blocking I/O: files, processes, HTTP |
@@ -25,6 +26,7 @@
 pub mod answer;
 pub mod blocking;
 mod connection;
+mod connector;
 mod dns;
 mod executor;
 #[cfg(feature = "gssapi")]
@@ -36,6 +38,7 @@ pub mod tls;
 pub mod tokio;
 
 pub use connection::Connection;
+pub use connector::Connector;
 pub use login::Authenticated;
 pub use options::{ConnectOptions, Event, IntoConnectionString, MAX_AUTH_REPLY_SIZE};
 

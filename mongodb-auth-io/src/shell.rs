@@ -17,7 +17,8 @@ use mongodb_auth::uri::ConnectionString;
 use mongodb_auth::wire::{MAX_MESSAGE_SIZE, ReplyDecoder};
 
 use crate::connection::{Connection, ConnectionState};
-use crate::dns::Target;
+use crate::connector::Connector;
+use crate::dns::{Seeds, Target};
 use crate::login::{Authenticated, Login, Next, Outgoing, received};
 use crate::options::{ConnectOptions, Event, MAX_AUTH_REPLY_SIZE};
 use crate::tls::{TlsInfo, TlsSetup};
@@ -68,7 +69,7 @@ pub(crate) trait Dial: Io<Self::Connected> {
         &self,
         cs: &ConnectionString,
         options: &ConnectOptions,
-    ) -> impl Future<Output = Result<(ConnectionString, Vec<Target>)>> + Send;
+    ) -> impl Future<Output = Result<Seeds>> + Send;
 
     /// Opens a TCP connection to `address` within `timeout`.
     fn open(
@@ -94,22 +95,30 @@ pub(crate) trait Dial: Io<Self::Connected> {
     fn plain(&self, tcp: Self::Tcp) -> Self::Connected;
 }
 
-/// Connects to the first host of `cs` that answers (after resolving a `mongodb+srv` name),
-/// over TLS when the connection string asks for it, sends `hello` and authenticates with the
-/// connection string's credential (if any).
+/// Connects through `connector` to the first host that answers (after resolving a
+/// `mongodb+srv` name, or with the seeds it resolved before while their records hold), over TLS
+/// when the connection string asks for it, sends `hello` and authenticates with the connection
+/// string's credential (if any).
 pub(crate) async fn connect<D: Dial>(
     dial: &D,
-    cs: &ConnectionString,
-    mut options: ConnectOptions,
+    connector: &Connector,
 ) -> Result<Connection<D::Connected>> {
-    let (cs, targets) = dial.resolve(cs, &options).await?;
+    let mut options = connector.options().clone();
+    let seeds = match connector.cached_seeds(Instant::now()) {
+        Some(seeds) => seeds,
+        None => {
+            let seeds = dial
+                .resolve(connector.connection_string(), &options)
+                .await?;
+            connector.keep_seeds(&seeds);
+            seeds
+        }
+    };
+    let Seeds { cs, targets, .. } = seeds;
     if options.app_name.is_none() {
         options.app_name = cs.option("appName").map(str::to_owned);
     }
-    let tls = cs
-        .tls_enabled()
-        .then(|| TlsSetup::new(cs.tls()))
-        .transpose()?;
+    let tls = connector.tls_for(&cs)?;
     let mut last_error = None;
     for target in targets {
         let tcp = match open(dial, &target, &options).await {

@@ -57,6 +57,9 @@ pub struct TlsInfo {
     pub client_subject: Option<String>,
     /// Whom the server's certificate was checked against.
     pub trust: Trust,
+    /// Whether the handshake resumed an earlier session (a TLS 1.3 ticket or a TLS 1.2 session
+    /// of the same [`crate::Connector`]), skipping the certificate exchange.
+    pub resumed: bool,
 }
 
 impl TlsInfo {
@@ -76,6 +79,7 @@ impl TlsInfo {
             peer_subject,
             client_subject: setup.client_subject.clone(),
             trust: setup.trust.clone(),
+            resumed: connection.handshake_kind() == Some(rustls::HandshakeKind::Resumed),
         }
     }
 }

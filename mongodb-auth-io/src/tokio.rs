@@ -29,7 +29,8 @@ use mongodb_auth::error::{Error, Result};
 use mongodb_auth::handshake::{CallbackOutput, CallbackRequest, Job, JobOutput};
 use mongodb_auth::uri::ConnectionString;
 
-use crate::dns::{self, Target};
+use crate::connector::Connector;
+use crate::dns::{self, Seeds};
 use crate::login::Authenticated;
 use crate::options::{ConnectOptions, IntoConnectionString};
 use crate::shell::{self, Dial, Io};
@@ -199,7 +200,7 @@ impl Dial for Tokio {
         &self,
         cs: &ConnectionString,
         options: &ConnectOptions,
-    ) -> impl Future<Output = Result<(ConnectionString, Vec<Target>)>> + Send {
+    ) -> impl Future<Output = Result<Seeds>> + Send {
         dns::targets(cs, options.dns_server, options.connect_timeout)
     }
 
@@ -269,13 +270,19 @@ async fn within<T>(
 
 /// Connects to the first host of `uri` that answers (after resolving a `mongodb+srv` name),
 /// over TLS when the connection string asks for it, sends `hello` and authenticates with the
-/// connection string's credential (if any).
+/// connection string's credential (if any). A client that opens more than one connection keeps
+/// a [`Connector`] and calls [`connect_with`].
 pub async fn connect(
     uri: impl IntoConnectionString,
     options: ConnectOptions,
 ) -> Result<Connection> {
-    let cs = uri.into_connection_string()?;
-    shell::connect(&Tokio, &cs, options).await
+    connect_with(&Connector::new(uri, options)?).await
+}
+
+/// [`connect`] through `connector`, with what it keeps: the TLS configuration (and so the
+/// sessions to resume), the seed list, the caches.
+pub async fn connect_with(connector: &Connector) -> Result<Connection> {
+    shell::connect(&Tokio, connector).await
 }
 
 /// Authenticates a stream the caller already opened (and secured): sends `hello` and runs the

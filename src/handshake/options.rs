@@ -128,6 +128,12 @@ impl AuthOptions {
         self
     }
 
+    /// Whether an OIDC client cache was given (see [`AuthOptions::oidc_client`]).
+    #[cfg(feature = "oidc")]
+    pub fn has_oidc_client(&self) -> bool {
+        self.oidc_client.is_some()
+    }
+
     /// The MONGODB-OIDC callback, for a credential whose tokens come from one
     /// ([`CredentialOptions::oidc_callback`](crate::CredentialOptions::oidc_callback) says which
     /// flow it serves).

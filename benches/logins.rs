@@ -1,0 +1,225 @@
+//! Logins per second on the embedded server, each against its floor in the same run: bare
+//! connections with the same round trips (`hello`, then as many `ping`s as the login has
+//! commands after `hello`), with no credential. 32 tokio clients on the server's own runtime,
+//! each connecting, logging in and closing in turn; the time per login is the wall time over
+//! the logins, so logins per second is its inverse and the ratio of two is the ratio of their
+//! rates.
+//!
+//! `cargo bench --features server --bench logins`. Groups:
+//! - `tcp`: SCRAM-SHA-256 with cached keys (speculative, one command after `hello`) and PLAIN on
+//!   `$external` against bare TCP connections;
+//! - `tls_resumed`: one connector for every connection, so each handshake after the first
+//!   resumes a session: SCRAM and X.509 against bare TLS connections made the same way;
+//! - `tls_full`: a connector per connection, every handshake a full one.
+//!
+//! The claims checked in the notes: SCRAM with cached keys >= 0.95x the bare rate over TCP, and
+//! TLS logins with resumption >= 0.9x bare TLS connections with resumption.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use mongodb_auth::command::Command;
+use mongodb_auth::{AuthMechanism, ScramVariant};
+use mongodb_auth_io::tls;
+use mongodb_auth_io::tokio::Stream;
+use mongodb_auth_io::{ConnectOptions, Connector};
+use mongodb_auth_server::ServerConfig;
+use mongodb_auth_server::devpki::{DevPki, Subject};
+use mongodb_auth_testkit::TempDir;
+use mongodb_auth_testkit::embedded::{TestServer, options, scram_user};
+
+const CLIENTS: u64 = 32;
+const CLIENT_SUBJECT: &str = "CN=bench-client";
+
+/// How each connection of a run gets its connector.
+#[derive(Clone)]
+enum Connecting {
+    /// One for all: TLS sessions are resumed, the seeds and caches kept.
+    Shared(Connector),
+    /// A new one each time, as `connect` does.
+    Fresh(Arc<(String, ConnectOptions)>),
+}
+
+/// One kind of connection: how it connects, and the commands it runs after `hello`.
+#[derive(Clone)]
+struct Kind {
+    connecting: Connecting,
+    pings: u32,
+}
+
+impl Kind {
+    async fn once(&self) {
+        let fresh;
+        let connector = match &self.connecting {
+            Connecting::Shared(connector) => connector,
+            Connecting::Fresh(made) => {
+                let (uri, options) = &**made;
+                fresh = Connector::new(uri.as_str(), options.clone())
+                    .expect("a valid connection string");
+                &fresh
+            }
+        };
+        let mut connection = mongodb_auth_io::tokio::connect_with(connector)
+            .await
+            .expect("the login succeeds");
+        let ping = Command::new("admin", bson::rawdoc! { "ping": 1 }.into_bytes());
+        for _ in 0..self.pings {
+            connection.run_command(&ping).await.expect("ping");
+        }
+        // An abortive close leaves no TIME_WAIT behind: tens of thousands of them would make
+        // each later connect search longer for a port, and so the later benchmark slower.
+        let tcp = match connection.into_stream() {
+            Stream::Plain(tcp) => tcp,
+            Stream::Tls(tls) => tls.into_inner().0,
+            _ => return,
+        };
+        tcp.set_zero_linger().expect("SO_LINGER");
+    }
+}
+
+/// `iters` connections spread over [`CLIENTS`] clients at once; the wall time.
+fn run(server: &TestServer, kind: &Kind, iters: u64) -> Duration {
+    server.block_on(async {
+        let started = Instant::now();
+        let mut clients = tokio::task::JoinSet::new();
+        for client in 0..CLIENTS {
+            let share = iters / CLIENTS + u64::from(client < iters % CLIENTS);
+            let kind = kind.clone();
+            clients.spawn(async move {
+                for _ in 0..share {
+                    kind.once().await;
+                }
+            });
+        }
+        while let Some(done) = clients.join_next().await {
+            done.expect("a client task");
+        }
+        started.elapsed()
+    })
+}
+
+/// The login of `uri`, and the bare connection with as many commands after `hello` as it has
+/// (checked here, so the floor is the same conversation without the credential).
+fn pair(uri: &str, bare_uri: &str, mechanism: AuthMechanism, shared: bool) -> (Kind, Kind) {
+    let outcome = {
+        let connection = mongodb_auth_io::blocking::connect(uri, options()).expect("the login");
+        connection.outcome().clone()
+    };
+    assert_eq!(outcome.mechanism, Some(mechanism), "{uri}");
+    let connecting = |uri: &str| {
+        if shared {
+            Connecting::Shared(Connector::new(uri, options()).expect("a connector"))
+        } else {
+            Connecting::Fresh(Arc::new((uri.to_owned(), options())))
+        }
+    };
+    (
+        Kind {
+            connecting: connecting(uri),
+            pings: 0,
+        },
+        Kind {
+            connecting: connecting(bare_uri),
+            pings: outcome.round_trips,
+        },
+    )
+}
+
+/// One benchmark per kind of connection to `server`, in the order given (each floor first).
+fn group(c: &mut Criterion, name: &str, server: &TestServer, kinds: &[(&str, &Kind)]) {
+    let mut group = c.benchmark_group(name);
+    group
+        .sample_size(20)
+        .measurement_time(Duration::from_secs(4));
+    for (name, kind) in kinds {
+        group.bench_function(*name, |b| b.iter_custom(|iters| run(server, kind, iters)));
+    }
+    group.finish();
+}
+
+fn logins(c: &mut Criterion) {
+    let dir = TempDir::new("bench-logins");
+    let pki = DevPki::new(&dir).expect("a CA");
+    let (cert, key) = pki.server("server", &["127.0.0.1"]).expect("a certificate");
+    let client_pem = pki
+        .client("client", &Subject::new().common_name("bench-client"))
+        .expect("a client certificate");
+    let mut users = mongodb_auth::server::UserStore::new();
+    users.insert(scram_user(
+        "admin",
+        "alice",
+        "pencil",
+        &[ScramVariant::Sha256],
+    ));
+    users.insert(scram_user(
+        "$external",
+        "bob",
+        "pencil",
+        &[ScramVariant::Sha256],
+    ));
+    users.insert_x509(CLIENT_SUBJECT);
+    let tcp = TestServer::start(ServerConfig::new(users.clone()));
+    let tls_server = TestServer::start(
+        ServerConfig::new(users)
+            .tls(tls::server_config(&cert, &key, None, Some(&pki.ca_file())).expect("TLS config")),
+    );
+
+    let address = tcp.address();
+    let (scram, bare) = pair(
+        &format!("mongodb://alice:pencil@{address}/?authSource=admin"),
+        &format!("mongodb://{address}/"),
+        AuthMechanism::ScramSha256,
+        true,
+    );
+    let (plain, bare_plain) = pair(
+        &format!("mongodb://bob:pencil@{address}/?authMechanism=PLAIN&authSource=$external"),
+        &format!("mongodb://{address}/"),
+        AuthMechanism::Plain,
+        true,
+    );
+    group(
+        c,
+        "tcp",
+        &tcp,
+        &[
+            ("bare", &bare),
+            ("scram_sha256_cached", &scram),
+            ("bare_for_plain", &bare_plain),
+            ("plain_external", &plain),
+        ],
+    );
+
+    let address = tls_server.address();
+    let ca = pki.ca_file();
+    let tls_query = format!("tls=true&tlsCAFile={}", ca.display());
+    let x509_query = format!("{tls_query}&tlsCertificateKeyFile={}", client_pem.display());
+    for (group_name, shared) in [("tls_resumed", true), ("tls_full", false)] {
+        let (scram, bare) = pair(
+            &format!("mongodb://alice:pencil@{address}/?authSource=admin&{tls_query}"),
+            &format!("mongodb://{address}/?{tls_query}"),
+            AuthMechanism::ScramSha256,
+            shared,
+        );
+        let (x509, bare_x509) = pair(
+            &format!("mongodb://{address}/?authMechanism=MONGODB-X509&{x509_query}"),
+            &format!("mongodb://{address}/?{x509_query}"),
+            AuthMechanism::MongoDbX509,
+            shared,
+        );
+        group(
+            c,
+            group_name,
+            &tls_server,
+            &[
+                ("bare", &bare),
+                ("scram_sha256_cached", &scram),
+                ("bare_with_client_certificate", &bare_x509),
+                ("x509", &x509),
+            ],
+        );
+    }
+}
+
+criterion_group!(benches, logins);
+criterion_main!(benches);

@@ -1,0 +1,113 @@
+//! What stays the same between the connections of one client to one deployment, built once and
+//! kept: the connection string, the TLS configuration (its root store, its client identity and
+//! its session cache, so a second connection to a host resumes the first one's TLS session),
+//! the `mongodb+srv` seed list for as long as its records hold, and the credential caches.
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use mongodb_auth::error::Result;
+use mongodb_auth::uri::ConnectionString;
+
+use crate::dns::Seeds;
+use crate::options::{ConnectOptions, IntoConnectionString};
+use crate::tls::TlsSetup;
+
+/// A client's way to one deployment, shared by its connections: both adapters connect through
+/// it ([`crate::blocking::connect_with`], [`crate::tokio::connect_with`]). Cloning it is cheap
+/// and the clones share everything, so a pool keeps one and hands clones to its tasks.
+/// [`crate::blocking::connect`] and [`crate::tokio::connect`] build one for a single
+/// connection.
+///
+/// ```no_run
+/// use mongodb_auth_io::{ConnectOptions, Connector, blocking};
+///
+/// let connector = Connector::new("mongodb://alice:pencil@db.example.com/?tls=true", ConnectOptions::default())?;
+/// let first = blocking::connect_with(&connector)?;
+/// // The second connection resumes the first one's TLS session, and its SCRAM keys come from
+/// // the cache.
+/// let second = blocking::connect_with(&connector)?;
+/// assert_eq!(second.tls().map(|tls| tls.resumed), Some(true));
+/// # Ok::<(), mongodb_auth::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Connector {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    cs: ConnectionString,
+    options: ConnectOptions,
+    /// Built from the connection string's TLS options, which a `mongodb+srv` TXT record cannot
+    /// change; `None` when they do not ask for TLS (a `mongodb+srv` string does, unless it
+    /// turns TLS off).
+    tls: Option<TlsSetup>,
+    seeds: Mutex<Option<Seeds>>,
+}
+
+impl Connector {
+    /// Reads the connection string and builds its TLS configuration (reading `tlsCAFile`,
+    /// `tlsCertificateKeyFile`, `tlsCRLFile` or the system's trust store once). `options` gets
+    /// an OIDC client cache of its own when it has none, so every connection shares one token.
+    pub fn new(uri: impl IntoConnectionString, mut options: ConnectOptions) -> Result<Connector> {
+        let cs = uri.into_connection_string()?;
+        let tls = cs
+            .tls_enabled()
+            .then(|| TlsSetup::new(cs.tls()))
+            .transpose()?;
+        if !options.auth.has_oidc_client() {
+            options.auth = options
+                .auth
+                .oidc_client(mongodb_auth::oidc::OidcClient::new());
+        }
+        Ok(Connector {
+            shared: Arc::new(Shared {
+                cs,
+                options,
+                tls,
+                seeds: Mutex::new(None),
+            }),
+        })
+    }
+
+    /// The connection string, as given (before any `mongodb+srv` resolution).
+    pub fn connection_string(&self) -> &ConnectionString {
+        &self.shared.cs
+    }
+
+    /// The options each connection starts from.
+    pub fn options(&self) -> &ConnectOptions {
+        &self.shared.options
+    }
+
+    /// The TLS configuration, when the connection string asks for TLS.
+    pub fn tls(&self) -> Option<&TlsSetup> {
+        self.shared.tls.as_ref()
+    }
+
+    /// The seeds resolved earlier, while their records hold.
+    pub(crate) fn cached_seeds(&self, now: Instant) -> Option<Seeds> {
+        let seeds = self.shared.seeds.lock().ok()?;
+        seeds.as_ref().filter(|seeds| seeds.fresh(now)).cloned()
+    }
+
+    /// Keeps `seeds` for the next connections.
+    pub(crate) fn keep_seeds(&self, seeds: &Seeds) {
+        if let Ok(mut kept) = self.shared.seeds.lock() {
+            *kept = Some(seeds.clone());
+        }
+    }
+
+    /// The TLS configuration for the resolved connection string `cs`: the one built once, or,
+    /// when `cs` asks for TLS the original did not, one for this connection.
+    pub(crate) fn tls_for(&self, cs: &ConnectionString) -> Result<Option<TlsSetup>> {
+        if !cs.tls_enabled() {
+            return Ok(None);
+        }
+        match &self.shared.tls {
+            Some(setup) => Ok(Some(setup.clone())),
+            None => TlsSetup::new(cs.tls()).map(Some),
+        }
+    }
+}
