@@ -10,7 +10,10 @@
 //!   `$external` against bare TCP connections;
 //! - `tls_resumed`: one connector for every connection, so each handshake after the first
 //!   resumes a session: SCRAM and X.509 against bare TLS connections made the same way;
-//! - `tls_full`: a connector per connection, every handshake a full one.
+//! - `tls_full`: a connector per connection, every handshake a full one;
+//! - `server_side`: the server alone, its clients replaying recorded messages (a SCRAM login's
+//!   speculative `hello` and `saslContinue`, to a server whose random source is fixed so the
+//!   recording stays valid; a bare `hello` and `ping`), so only the server's work differs.
 //!
 //! The claims checked in the notes: SCRAM with cached keys >= 0.95x the bare rate over TCP, and
 //! TLS logins with resumption >= 0.9x bare TLS connections with resumption.
@@ -41,17 +44,50 @@ enum Connecting {
     Fresh(Arc<(String, ConnectOptions)>),
 }
 
-/// One kind of connection: how it connects, and the commands it runs after `hello`.
+/// One kind of connection.
 #[derive(Clone)]
-struct Kind {
-    connecting: Connecting,
-    pings: u32,
+enum Kind {
+    /// Through the tokio adapter: how it connects, and the commands it runs after `hello`.
+    Login { connecting: Connecting, pings: u32 },
+    /// A client that sends recorded messages to `address`, each after the previous reply, and
+    /// does nothing else: what is measured is the server.
+    Replay {
+        address: std::net::SocketAddr,
+        messages: Arc<Vec<Vec<u8>>>,
+    },
 }
 
 impl Kind {
     async fn once(&self) {
+        match self {
+            Kind::Login { connecting, pings } => login(connecting, *pings).await,
+            Kind::Replay { address, messages } => replay(*address, messages).await,
+        }
+    }
+}
+
+async fn replay(address: std::net::SocketAddr, messages: &[Vec<u8>]) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(address)
+        .await
+        .expect("connect");
+    tcp.set_nodelay(true).expect("TCP_NODELAY");
+    let mut reply = Vec::new();
+    for message in messages {
+        tcp.write_all(message).await.expect("write");
+        let mut length = [0u8; 4];
+        tcp.read_exact(&mut length).await.expect("a reply");
+        let length = usize::try_from(i32::from_le_bytes(length)).expect("a length");
+        reply.resize(length.saturating_sub(4), 0);
+        tcp.read_exact(&mut reply).await.expect("a reply");
+    }
+    tcp.set_zero_linger().expect("SO_LINGER");
+}
+
+async fn login(connecting: &Connecting, pings: u32) {
+    {
         let fresh;
-        let connector = match &self.connecting {
+        let connector = match connecting {
             Connecting::Shared(connector) => connector,
             Connecting::Fresh(made) => {
                 let (uri, options) = &**made;
@@ -64,7 +100,7 @@ impl Kind {
             .await
             .expect("the login succeeds");
         let ping = Command::new("admin", bson::rawdoc! { "ping": 1 }.into_bytes());
-        for _ in 0..self.pings {
+        for _ in 0..pings {
             connection.run_command(&ping).await.expect("ping");
         }
         // An abortive close leaves no TIME_WAIT behind: tens of thousands of them would make
@@ -115,15 +151,88 @@ fn pair(uri: &str, bare_uri: &str, mechanism: AuthMechanism, shared: bool) -> (K
         }
     };
     (
-        Kind {
+        Kind::Login {
             connecting: connecting(uri),
             pings: 0,
         },
-        Kind {
+        Kind::Login {
             connecting: connecting(bare_uri),
             pings: outcome.round_trips,
         },
     )
+}
+
+/// A std stream that keeps what is written to it.
+struct Recording {
+    tcp: std::net::TcpStream,
+    written: Vec<u8>,
+}
+
+impl std::io::Read for Recording {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.tcp.read(buf)
+    }
+}
+
+impl std::io::Write for Recording {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.tcp.write(buf)?;
+        self.written.extend_from_slice(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.tcp.flush()
+    }
+}
+
+/// The messages a client sends, one by one (each starts with its length).
+fn messages(mut bytes: &[u8]) -> Vec<Vec<u8>> {
+    let mut messages = Vec::new();
+    while bytes.len() >= 4 {
+        let length = i32::from_le_bytes(bytes[..4].try_into().unwrap()) as usize;
+        messages.push(bytes[..length].to_vec());
+        bytes = &bytes[length..];
+    }
+    messages
+}
+
+/// The messages of a SCRAM-SHA-256 login with a fixed client nonce (to a server whose random
+/// source is fixed too, so every replay is the same valid conversation), and of a bare
+/// connection (the same `hello` without the credential, then a `ping`), recorded from the
+/// blocking adapter.
+fn recorded(address: std::net::SocketAddr) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+    let record = |credential: Option<&mongodb_auth::Credential>| {
+        let mut options = options();
+        options
+            .auth
+            .dangerous()
+            .set_nonces(|| "fixed-client-nonce".to_owned());
+        let mut stream = Recording {
+            tcp: std::net::TcpStream::connect(address).expect("connect"),
+            written: Vec::new(),
+        };
+        let authenticated =
+            mongodb_auth_io::blocking::authenticate(&mut stream, credential, options)
+                .expect("the recorded login");
+        (messages(&stream.written), authenticated)
+    };
+    let cs = mongodb_auth::ConnectionString::parse("mongodb://alice:pencil@h/?authSource=admin")
+        .expect("a connection string");
+    let (scram, authenticated) = record(cs.credential());
+    assert_eq!(
+        authenticated.outcome.mechanism,
+        Some(AuthMechanism::ScramSha256)
+    );
+    assert_eq!(scram.len(), 2, "speculative hello and saslContinue");
+    let (mut bare, _) = record(None);
+    let ping = Command::new("admin", bson::rawdoc! { "ping": 1 }.into_bytes());
+    bare.push(
+        mongodb_auth::wire::encode_command(&ping, 7)
+            .expect("ping")
+            .to_vec(),
+    );
+    (scram, bare)
 }
 
 /// One benchmark per kind of connection to `server`, in the order given (each floor first).
@@ -160,6 +269,11 @@ fn logins(c: &mut Criterion) {
     ));
     users.insert_x509(CLIENT_SUBJECT);
     let tcp = TestServer::start(ServerConfig::new(users.clone()));
+    // Every draw of its random source the same bytes: the server nonce is fixed, so a recorded
+    // SCRAM conversation is valid each time it is replayed.
+    let fixed = TestServer::start(ServerConfig::new(users.clone()).random(
+        mongodb_auth::random::from_fn(|bytes: &mut [u8]| bytes.fill(7)),
+    ));
     let tls_server = TestServer::start(
         ServerConfig::new(users)
             .tls(tls::server_config(&cert, &key, None, Some(&pki.ca_file())).expect("TLS config")),
@@ -187,6 +301,21 @@ fn logins(c: &mut Criterion) {
             ("scram_sha256_cached", &scram),
             ("bare_for_plain", &bare_plain),
             ("plain_external", &plain),
+        ],
+    );
+
+    let (scram_messages, bare_messages) = recorded(fixed.address());
+    let replayed = |messages: Vec<Vec<u8>>| Kind::Replay {
+        address: fixed.address(),
+        messages: Arc::new(messages),
+    };
+    group(
+        c,
+        "server_side",
+        &fixed,
+        &[
+            ("bare", &replayed(bare_messages)),
+            ("scram_sha256", &replayed(scram_messages)),
         ],
     );
 

@@ -467,6 +467,37 @@ pub enum OidcError {
         /// The allowed patterns.
         allowed: Vec<String>,
     },
+    /// An identity provider's document or keys could not be fetched.
+    #[error("cannot {what}: {reason}")]
+    ProviderUnavailable {
+        /// What was asked (the request).
+        what: String,
+        /// Why it failed.
+        reason: String,
+    },
+    /// An identity provider's discovery document is not one (see
+    /// [`ProviderMetadata`](crate::oidc::ProviderMetadata)).
+    #[error("the identity provider's discovery document {rule}")]
+    MalformedDiscovery {
+        /// What is wrong with it.
+        rule: &'static str,
+    },
+    /// The discovery document names another issuer than the one it was fetched for: it is not
+    /// that issuer's, and nothing it names is used.
+    #[error("the discovery document is for issuer `{found}`, not `{expected}`")]
+    IssuerMismatch {
+        /// The issuer asked for.
+        expected: String,
+        /// The one the document names (at most 128 characters of it).
+        found: String,
+    },
+    /// An issuer or endpoint is plain `http` to a host that is not loopback (or not a URL at
+    /// all): no token or key travels over it.
+    #[error("`{url}` is neither https nor http to a loopback host")]
+    InsecureEndpoint {
+        /// The URL (at most 128 characters of it).
+        url: String,
+    },
     /// The human flow needs the server's host to check `ALLOWED_HOSTS`, and the caller gave
     /// none ([`AuthOptions::server_host`](crate::AuthOptions::server_host)).
     #[error(
@@ -838,8 +869,12 @@ impl OidcError {
             | OidcError::TokenFile { .. }
             | OidcError::EndpointRefused { .. }
             | OidcError::SourceUnavailable { .. }
-            | OidcError::MalformedTokenReply { .. } => ErrorKind::CredentialUnavailable,
-            OidcError::MalformedIdpInfo { .. } => ErrorKind::Protocol,
+            | OidcError::MalformedTokenReply { .. }
+            | OidcError::ProviderUnavailable { .. } => ErrorKind::CredentialUnavailable,
+            OidcError::MalformedIdpInfo { .. }
+            | OidcError::MalformedDiscovery { .. }
+            | OidcError::IssuerMismatch { .. } => ErrorKind::Protocol,
+            OidcError::InsecureEndpoint { .. } => ErrorKind::Configuration,
             OidcError::NoServerHost => ErrorKind::Usage,
         }
     }
@@ -1260,6 +1295,27 @@ mod tests {
                 CredentialUnavailable,
             ),
             (OidcError::NoTokenSource.into(), Configuration),
+            (OidcError::MalformedDiscovery { rule: "x" }.into(), Protocol),
+            (
+                OidcError::ProviderUnavailable {
+                    what: text(),
+                    reason: text(),
+                }
+                .into(),
+                CredentialUnavailable,
+            ),
+            (
+                OidcError::IssuerMismatch {
+                    expected: text(),
+                    found: text(),
+                }
+                .into(),
+                Protocol,
+            ),
+            (
+                OidcError::InsecureEndpoint { url: text() }.into(),
+                Configuration,
+            ),
             (
                 OidcError::CallbackMissing { flow: "human" }.into(),
                 Configuration,

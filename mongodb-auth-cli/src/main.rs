@@ -93,10 +93,13 @@ enum Command {
         /// The STS host clients sign for (server-first's `h`).
         #[arg(long, default_value = "sts.amazonaws.com")]
         aws_sts_host: String,
-        /// Accept MONGODB-OIDC access tokens from this issuer (their `iss`).
-        #[arg(long, requires_all = ["oidc_jwks", "oidc_audience"])]
+        /// Accept MONGODB-OIDC access tokens from this issuer (their `iss`). Without
+        /// --oidc-jwks, its keys are found as mongod finds them: from its discovery document
+        /// (ISSUER/.well-known/openid-configuration) and `jwks_uri`, fetched again when a token
+        /// names a key it does not have (at most every 30 s). https, or http to loopback.
+        #[arg(long, requires = "oidc_audience")]
         oidc_issuer: Option<String>,
-        /// The issuer's JSON Web Key Set, whose keys sign the tokens.
+        /// The issuer's JSON Web Key Set, whose keys sign the tokens, from a file.
         #[arg(long, requires = "oidc_issuer")]
         oidc_jwks: Option<PathBuf>,
         /// The audience tokens must be for (one of their `aud`).
@@ -105,6 +108,9 @@ enum Command {
         /// The client id the two-step (human) flow's IdpInfo names.
         #[arg(long, requires = "oidc_issuer")]
         oidc_client_id: Option<String>,
+        /// A scope the human flow's IdpInfo asks clients to request (`requestScopes`); repeat it.
+        #[arg(long = "oidc-request-scope", requires = "oidc_issuer")]
+        oidc_request_scopes: Vec<String>,
         /// A principal (the token's `sub`) that may log in, as a user of $external; repeat it.
         /// With none, every principal with a valid token may.
         #[arg(long = "oidc-user", requires = "oidc_issuer")]
@@ -183,6 +189,7 @@ fn main() -> ExitCode {
             oidc_jwks,
             oidc_audience,
             oidc_client_id,
+            oidc_request_scopes,
             oidc_users,
             oidc_auth_name_prefix,
             #[cfg(feature = "gssapi")]
@@ -214,6 +221,7 @@ fn main() -> ExitCode {
                     jwks: oidc_jwks,
                     audience: oidc_audience,
                     client_id: oidc_client_id,
+                    request_scopes: oidc_request_scopes,
                     users: oidc_users,
                     auth_name_prefix: oidc_auth_name_prefix,
                 },

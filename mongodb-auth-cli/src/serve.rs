@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use mongodb_auth::random::SystemRandom;
 use mongodb_auth::server::aws::{LocalSts, StsVerifier};
-use mongodb_auth::server::oidc::OidcSettings;
+use mongodb_auth::server::oidc::{OidcSettings, SigningKeys};
 use mongodb_auth::server::{AwsSettings, UserStore};
 use mongodb_auth::{Error, Secret};
 use mongodb_auth_io::tls;
-use mongodb_auth_server::jwks::Jwks;
+use mongodb_auth_server::jwks::{IssuerKeys, Jwks};
 use mongodb_auth_server::{Server, ServerConfig};
 
 use crate::runtime;
@@ -84,25 +84,33 @@ pub(crate) struct OidcServe {
     pub(crate) jwks: Option<PathBuf>,
     pub(crate) audience: Option<String>,
     pub(crate) client_id: Option<String>,
+    pub(crate) request_scopes: Vec<String>,
     pub(crate) users: Vec<String>,
     pub(crate) auth_name_prefix: String,
 }
 
 impl OidcServe {
     fn settings(&self) -> mongodb_auth::Result<Option<OidcSettings>> {
-        let (Some(issuer), Some(jwks), Some(audience)) = (&self.issuer, &self.jwks, &self.audience)
-        else {
+        let (Some(issuer), Some(audience)) = (&self.issuer, &self.audience) else {
             return Ok(None);
         };
-        let keys = std::fs::read(jwks).map_err(|e| Error::InvalidOption {
-            option: "--oidc-jwks".into(),
-            rule: format!("cannot read {}: {e}", jwks.display()),
-        })?;
-        let keys = Arc::new(Jwks::from_json(&keys)?);
+        let keys: Arc<dyn SigningKeys> = match &self.jwks {
+            Some(jwks) => {
+                let keys = std::fs::read(jwks).map_err(|e| Error::InvalidOption {
+                    option: "--oidc-jwks".into(),
+                    rule: format!("cannot read {}: {e}", jwks.display()),
+                })?;
+                Arc::new(Jwks::from_json(&keys)?)
+            }
+            None => Arc::new(IssuerKeys::discover(issuer)?),
+        };
         let mut settings = OidcSettings::new(issuer.as_str(), audience.as_str(), keys)
             .auth_name_prefix(self.auth_name_prefix.as_str());
         if let Some(client_id) = &self.client_id {
             settings = settings.client_id(client_id.as_str());
+        }
+        if !self.request_scopes.is_empty() {
+            settings = settings.request_scopes(self.request_scopes.iter().map(String::as_str));
         }
         for user in &self.users {
             settings = settings.user(user.as_str());

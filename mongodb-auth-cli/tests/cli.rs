@@ -758,3 +758,115 @@ fn connect_with_mongodb_oidc_environment_test() {
     let log = server.stop();
     assert!(log.contains("signature"), "{log}");
 }
+
+/// `serve --oidc-issuer URL` with no `--oidc-jwks` finds the keys from the issuer's discovery
+/// document and `jwks_uri`, as mongod does; when the provider rotates to a key of a new `kid`,
+/// the next token with it logs in without a restart; a discovery document for another issuer
+/// is refused at start.
+#[test]
+fn serve_finds_the_issuers_keys_and_follows_a_rotation() {
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, SystemTime};
+
+    use mongodb_auth_server::devpki::TokenIssuer;
+    let dir = TempDir::new("cli-oidc-discovery");
+    let now = SystemTime::now();
+    let until = now + Duration::from_secs(600);
+    // The provider: its discovery document and its current key set, on loopback.
+    let published: Arc<Mutex<(String, String)>> = Arc::default();
+    let served = published.clone();
+    let provider = http::HttpServer::start(Box::new(move |method, path, _| {
+        let (document, jwks) = served.lock().unwrap().clone();
+        match (method, path) {
+            ("GET", "/.well-known/openid-configuration") => (200, document),
+            ("GET", "/jwks") => (200, jwks),
+            _ => (404, String::new()),
+        }
+    }));
+    let issuer_url = format!("http://{}", provider.address);
+    let first = TokenIssuer::generate(issuer_url.as_str())
+        .unwrap()
+        .key_id("key-1");
+    let second = TokenIssuer::generate(issuer_url.as_str())
+        .unwrap()
+        .key_id("key-2");
+    let document =
+        |issuer: &str| format!(r#"{{"issuer": "{issuer}", "jwks_uri": "{issuer_url}/jwks"}}"#);
+    *published.lock().unwrap() = (document(&issuer_url), first.jwks());
+
+    let server = Serve::start_with(
+        BIN,
+        &[
+            "--oidc-issuer",
+            &issuer_url,
+            "--oidc-audience",
+            "cli-aud",
+            "--oidc-request-scope",
+            "openid",
+        ],
+    );
+    let uri = format!(
+        "mongodb://{}/?authMechanism=MONGODB-OIDC&authMechanismProperties=ENVIRONMENT:test",
+        server.address
+    );
+    let login = |issuer: &TokenIssuer, name: &str| {
+        let token = dir.join(name);
+        std::fs::write(&token, issuer.issue(name, "cli-aud", now, until).unwrap()).unwrap();
+        bin()
+            .args(["connect", &uri, "--json"])
+            .env("OIDC_TOKEN_FILE", &token)
+            .output()
+            .unwrap()
+    };
+    let before = login(&first, "before-rotation");
+    assert_eq!(
+        json(&before)["authenticatedUsers"][0]["user"],
+        "oidc/before-rotation",
+        "{before:?}"
+    );
+    // The provider rotates: only the second key is published now.
+    published.lock().unwrap().1 = second.jwks();
+    let after = login(&second, "after-rotation");
+    assert_eq!(
+        json(&after)["authenticatedUsers"][0]["user"],
+        "oidc/after-rotation",
+        "{after:?}"
+    );
+    server.stop();
+
+    // A discovery document that names another issuer is not the issuer's: serve refuses it.
+    published.lock().unwrap().0 = document("https://impostor.example");
+    let refused = bin()
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--oidc-issuer",
+            &issuer_url,
+            "--oidc-audience",
+            "cli-aud",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2), "{refused:?}");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("https://impostor.example"), "{stderr}");
+    // And an issuer that is plain http to another host is refused before any request.
+    let insecure = bin()
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--oidc-issuer",
+            "http://idp.example.com",
+            "--oidc-audience",
+            "cli-aud",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(insecure.status.code(), Some(2), "{insecure:?}");
+    assert!(
+        String::from_utf8_lossy(&insecure.stderr).contains("neither https nor http to a loopback"),
+        "{insecure:?}"
+    );
+}

@@ -271,6 +271,13 @@ impl TokenIssuer {
         })
     }
 
+    /// Names the key `key_id` (the JWKS `kid` and the tokens' header) instead of `dev-key-1`: a
+    /// provider that rotates its keys publishes a new `kid`.
+    pub fn key_id(mut self, key_id: impl Into<String>) -> Self {
+        self.key_id = key_id.into();
+        self
+    }
+
     /// The issuer (`iss`).
     pub fn issuer(&self) -> &str {
         &self.issuer

@@ -1,5 +1,6 @@
 //! An identity provider's JSON Web Key Set, as the MONGODB-OIDC check of the core takes it: each
-//! key decoded once (with `jsonwebtoken`), then chosen per token by its `kid`.
+//! key decoded once (with `jsonwebtoken`), then chosen per token by its `kid`; from a file
+//! ([`Jwks`]) or found from the issuer and refreshed when it rotates ([`IssuerKeys`]).
 //!
 //! ```
 //! use std::sync::Arc;
@@ -16,12 +17,18 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::jwk::{Jwk, JwkSet, KeyAlgorithm, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey};
 use mongodb_auth::Error;
+use mongodb_auth::ask::{Answer, Ask};
+use mongodb_auth::error::OidcError;
+use mongodb_auth::oidc::{ProviderMetadata, fetched_body};
 use mongodb_auth::server::oidc::SigningKeys;
 
 /// The largest JWKS read.
@@ -65,6 +72,141 @@ impl Jwks {
             })
             .collect::<mongodb_auth::Result<Vec<_>>>()?;
         Ok(Jwks { keys })
+    }
+}
+
+impl Jwks {
+    /// Whether a key is named `kid`.
+    pub fn has_kid(&self, kid: &str) -> bool {
+        self.keys
+            .iter()
+            .any(|(k, _)| k.common.key_id.as_deref() == Some(kid))
+    }
+}
+
+/// How often, at most, [`IssuerKeys`] fetches the keys again for a token whose `kid` it does
+/// not know.
+pub const MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(30);
+
+/// How [`IssuerKeys`] answers its HTTP asks (by default [`mongodb_auth_io::answer::answer`]).
+pub type Fetch = dyn Fn(&Ask) -> Answer + Send + Sync;
+
+/// An identity provider's keys found as mongod finds them: from the issuer's discovery document
+/// and its `jwks_uri`, fetched again when a token names a `kid` the keys do not have (the first
+/// time at once, then at most once per [`MIN_REFRESH_INTERVAL`]), so a provider that rotates its
+/// keys needs no restart.
+/// When the provider cannot be reached, the keys it had stay in use.
+///
+/// The fetch of a refresh runs on the login that needed it (an HTTP ask, within
+/// [`mongodb_auth::ask::HTTP_TIMEOUT`]); logins that meet an unknown `kid` meanwhile are refused
+/// at once.
+pub struct IssuerKeys {
+    keys_request: Ask,
+    keys: RwLock<Arc<Jwks>>,
+    /// When the last refresh started (none yet: the first unknown `kid` may refresh at once).
+    refreshed: Mutex<Option<Instant>>,
+    min_refresh_interval: Duration,
+    fetch: Arc<Fetch>,
+    refreshes: AtomicU64,
+}
+
+impl fmt::Debug for IssuerKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IssuerKeys")
+            .field("keys", &self.keys_request.describe())
+            .field("refreshes", &self.refreshes())
+            .finish_non_exhaustive()
+    }
+}
+
+impl IssuerKeys {
+    /// Reads `issuer`'s discovery document and the keys its `jwks_uri` names, over HTTPS (plain
+    /// HTTP only to a loopback issuer), each reply at most 64 KiB, each exchange within 10 s.
+    pub fn discover(issuer: &str) -> mongodb_auth::Result<Self> {
+        IssuerKeys::discover_with(issuer, Arc::new(mongodb_auth_io::answer::answer))
+    }
+
+    /// [`discover`](Self::discover) with `fetch` doing the HTTP.
+    pub fn discover_with(issuer: &str, fetch: Arc<Fetch>) -> mongodb_auth::Result<Self> {
+        let document = fetch(&ProviderMetadata::document_request(issuer)?);
+        let metadata = ProviderMetadata::parse(fetched_body(&document)?, issuer)?;
+        let keys_request = metadata
+            .keys_request()
+            .ok_or(OidcError::MalformedDiscovery {
+                rule: "has no jwks_uri",
+            })?;
+        let keys = Jwks::from_json(fetched_body(&fetch(&keys_request))?)?;
+        Ok(IssuerKeys {
+            keys_request,
+            keys: RwLock::new(Arc::new(keys)),
+            refreshed: Mutex::new(None),
+            min_refresh_interval: MIN_REFRESH_INTERVAL,
+            fetch,
+            refreshes: AtomicU64::new(0),
+        })
+    }
+
+    /// Fetches again at most once per `interval` (default [`MIN_REFRESH_INTERVAL`]).
+    pub fn min_refresh_interval(mut self, interval: Duration) -> Self {
+        self.min_refresh_interval = interval;
+        self
+    }
+
+    /// How many times the keys were fetched again for an unknown `kid` (successfully or not).
+    pub fn refreshes(&self) -> u64 {
+        self.refreshes.load(Ordering::Relaxed)
+    }
+
+    fn current(&self) -> Arc<Jwks> {
+        self.keys
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Fetches the keys again if the last fetch is old enough; whether new keys are in use.
+    fn refresh(&self) -> bool {
+        {
+            let mut refreshed = self
+                .refreshed
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if refreshed.is_some_and(|at| at.elapsed() < self.min_refresh_interval) {
+                return false;
+            }
+            // Taken now, so the logins that arrive during the fetch do not fetch too.
+            *refreshed = Some(Instant::now());
+        }
+        self.refreshes.fetch_add(1, Ordering::Relaxed);
+        // A provider that is down, or answers garbage, leaves the keys as they were.
+        let answer = (self.fetch)(&self.keys_request);
+        let Ok(keys) = fetched_body(&answer)
+            .map_err(|_| ())
+            .and_then(|body| Jwks::from_json(body).map_err(|_| ()))
+        else {
+            return false;
+        };
+        *self.keys.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(keys);
+        true
+    }
+}
+
+impl SigningKeys for IssuerKeys {
+    fn verify(
+        &self,
+        kid: Option<&str>,
+        algorithm: &str,
+        signing_input: &[u8],
+        signature: &[u8],
+    ) -> Result<(), String> {
+        let keys = self.current();
+        let unknown = kid.is_some_and(|kid| !keys.has_kid(kid));
+        if unknown && self.refresh() {
+            return self
+                .current()
+                .verify(kid, algorithm, signing_input, signature);
+        }
+        keys.verify(kid, algorithm, signing_input, signature)
     }
 }
 
@@ -126,5 +268,139 @@ fn key_algorithm(algorithm: Algorithm) -> KeyAlgorithm {
         Algorithm::PS384 => KeyAlgorithm::PS384,
         Algorithm::PS512 => KeyAlgorithm::PS512,
         Algorithm::EdDSA => KeyAlgorithm::EdDSA,
+    }
+}
+
+#[cfg(all(test, feature = "devpki"))]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+    use std::time::SystemTime;
+
+    use mongodb_auth::server::oidc::OidcSettings;
+
+    use super::*;
+    use crate::devpki::TokenIssuer;
+
+    const ISSUER: &str = "https://idp.test";
+
+    /// A provider in memory: its key set can change, it can go down, and it counts key fetches.
+    struct Provider {
+        jwks: Mutex<Option<String>>,
+        key_fetches: AtomicUsize,
+    }
+
+    impl Provider {
+        fn fetch(self: &Arc<Self>) -> Arc<Fetch> {
+            let provider = self.clone();
+            Arc::new(move |ask: &Ask| {
+                let Ask::Http(request) = ask else {
+                    return ask.fail("not HTTP");
+                };
+                let reply = match request.url() {
+                    "https://idp.test/.well-known/openid-configuration" => Some(format!(
+                        r#"{{"issuer": "{ISSUER}", "jwks_uri": "https://idp.test/keys"}}"#
+                    )),
+                    "https://idp.test/keys" => {
+                        provider.key_fetches.fetch_add(1, Ordering::Relaxed);
+                        provider.jwks.lock().unwrap().clone()
+                    }
+                    _ => None,
+                };
+                match reply {
+                    Some(body) => request.answer(200, body.into_bytes().into()),
+                    None => ask.fail("connection refused"),
+                }
+            })
+        }
+    }
+
+    #[test]
+    fn a_rotation_is_followed_at_most_once_per_interval_and_a_provider_down_changes_nothing() {
+        let first = TokenIssuer::generate(ISSUER).unwrap().key_id("k1");
+        let second = TokenIssuer::generate(ISSUER).unwrap().key_id("k2");
+        let third = TokenIssuer::generate(ISSUER).unwrap().key_id("k3");
+        let provider = Arc::new(Provider {
+            jwks: Mutex::new(Some(first.jwks())),
+            key_fetches: AtomicUsize::new(0),
+        });
+        let keys = Arc::new(
+            IssuerKeys::discover_with(ISSUER, provider.fetch())
+                .unwrap()
+                .min_refresh_interval(Duration::ZERO),
+        );
+        let settings = OidcSettings::new(ISSUER, "aud", keys.clone());
+        let now = SystemTime::now();
+        let token = |issuer: &TokenIssuer| {
+            issuer
+                .issue("alice", "aud", now, now + Duration::from_secs(60))
+                .unwrap()
+        };
+        assert_eq!(
+            settings.verify(&token(&first), now),
+            Ok("oidc/alice".into())
+        );
+        assert_eq!(keys.refreshes(), 0);
+
+        // The provider rotates to k2: the first token naming k2 fetches the keys again.
+        *provider.jwks.lock().unwrap() = Some(second.jwks());
+        assert_eq!(
+            settings.verify(&token(&second), now),
+            Ok("oidc/alice".into())
+        );
+        assert_eq!(keys.refreshes(), 1);
+
+        // The provider is down: the keys it had stay in use, a new kid is refused.
+        *provider.jwks.lock().unwrap() = None;
+        assert_eq!(
+            settings.verify(&token(&second), now),
+            Ok("oidc/alice".into())
+        );
+        assert!(settings.verify(&token(&third), now).is_err());
+        assert_eq!(
+            settings.verify(&token(&second), now),
+            Ok("oidc/alice".into())
+        );
+
+        // With an interval, a flood of unknown kids costs one fetch.
+        let keys = Arc::new(
+            IssuerKeys::discover_with(ISSUER, {
+                *provider.jwks.lock().unwrap() = Some(second.jwks());
+                provider.fetch()
+            })
+            .unwrap()
+            .min_refresh_interval(Duration::from_secs(3600)),
+        );
+        let settings = OidcSettings::new(ISSUER, "aud", keys.clone());
+        let fetches = provider.key_fetches.load(Ordering::Relaxed);
+        for _ in 0..20 {
+            assert!(settings.verify(&token(&third), now).is_err());
+        }
+        assert_eq!(provider.key_fetches.load(Ordering::Relaxed), fetches + 1);
+        assert_eq!(keys.refreshes(), 1);
+    }
+
+    #[test]
+    fn discovery_refuses_another_issuers_document_and_insecure_issuers() {
+        let provider = Arc::new(Provider {
+            jwks: Mutex::new(None),
+            key_fetches: AtomicUsize::new(0),
+        });
+        // No keys to fetch: discovery fails and says which request.
+        let error = IssuerKeys::discover_with(ISSUER, provider.fetch()).unwrap_err();
+        assert!(
+            error.to_string().contains("https://idp.test/keys"),
+            "{error}"
+        );
+        // The document is for https://idp.test, not for the issuer asked.
+        let error = IssuerKeys::discover_with("https://idp.test/", provider.fetch()).unwrap_err();
+        assert!(
+            matches!(error, Error::Oidc(OidcError::IssuerMismatch { .. })),
+            "{error}"
+        );
+        let error = IssuerKeys::discover_with("http://idp.test", provider.fetch()).unwrap_err();
+        assert!(
+            matches!(error, Error::Oidc(OidcError::InsecureEndpoint { .. })),
+            "{error}"
+        );
     }
 }

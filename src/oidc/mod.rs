@@ -44,6 +44,7 @@
 mod builtin;
 mod cache;
 mod callback;
+mod discovery;
 
 use std::time::Duration;
 
@@ -55,6 +56,7 @@ pub use crate::callback::CallbackError;
 pub use crate::credential::Flow;
 pub use cache::{IssuedToken, MIN_CALLBACK_INTERVAL, OidcClient, TokenOutput, TokenRequest};
 pub use callback::{CALLBACK_VERSION, Callback, CallbackContext, IdpInfo, Token};
+pub use discovery::{MAX_DISCOVERY_SIZE, ProviderMetadata, check_endpoint, fetched_body};
 
 pub(crate) use builtin::BuiltIn;
 pub(crate) use cache::Provider;
