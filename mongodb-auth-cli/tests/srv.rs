@@ -112,6 +112,34 @@ fn the_command_logs_in_through_srv_over_tls() {
             .starts_with("TLSv1.")
     );
 
+    // Three logins through one connector (`--repeat 3`) look the seeds up once: the records'
+    // 60 s TTL has not run out, so the second and third connections use the kept seed list.
+    let seeds_uri = format!(
+        "mongodb+srv://bob:builder@cluster0.test.build/?tlsCAFile={}",
+        path(&ca)
+    );
+    let asked = |repeat: &str| {
+        let before = dns.queries();
+        let output = Command::new(BIN)
+            .args([
+                "connect",
+                &seeds_uri,
+                "--json",
+                "--timeout",
+                "5",
+                "--repeat",
+                repeat,
+            ])
+            .args(["--dns-server", &dns.address.to_string()])
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(0), "{output:?}");
+        dns.queries() - before
+    };
+    let once = asked("1");
+    assert!(once >= 2, "SRV and TXT at least: {once}");
+    assert_eq!(asked("3"), once, "three logins, one resolution");
+
     // X.509 with speculative authentication: no round trip after hello.
     let (code, report, stdout) = connect(
         &format!(

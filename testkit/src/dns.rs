@@ -3,7 +3,7 @@
 
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use hickory_resolver::proto::op::{Message, MessageType, OpCode, ResponseCode};
@@ -67,6 +67,7 @@ impl Answer {
 pub struct DnsServer {
     pub address: SocketAddr,
     stop: Arc<AtomicBool>,
+    queries: Arc<AtomicUsize>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -79,12 +80,15 @@ impl DnsServer {
         let address = socket.local_addr().unwrap();
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = stop.clone();
+        let queries = Arc::new(AtomicUsize::new(0));
+        let counted = queries.clone();
         let thread = std::thread::spawn(move || {
             let mut buffer = [0u8; 1500];
             while !stopped.load(Ordering::Relaxed) {
                 let Ok((n, peer)) = socket.recv_from(&mut buffer) else {
                     continue;
                 };
+                counted.fetch_add(1, Ordering::Relaxed);
                 if let Some(reply) = answer(&table, &buffer[..n]) {
                     let _ = socket.send_to(&reply, peer);
                 }
@@ -93,8 +97,14 @@ impl DnsServer {
         DnsServer {
             address,
             stop,
+            queries,
             thread: Some(thread),
         }
+    }
+
+    /// How many queries it has received.
+    pub fn queries(&self) -> usize {
+        self.queries.load(Ordering::Relaxed)
     }
 }
 
