@@ -591,6 +591,15 @@ pub enum AwsError {
     /// A credentials body (process output, endpoint reply) is malformed.
     #[error("malformed credentials: {0}")]
     MalformedCredentials(&'static str),
+    /// A source is set up in a way that cannot work (a profile missing or looping, settings
+    /// that contradict each other, an endpoint not allowed): fix the files or variables.
+    #[error("{what} is misconfigured: {rule}")]
+    Misconfigured {
+        /// The source or profile.
+        what: String,
+        /// What is wrong with it.
+        rule: String,
+    },
     /// A source could not be read (a file, a process, an endpoint).
     #[error("{what} is unavailable: {reason}")]
     Unavailable {
@@ -843,7 +852,6 @@ impl AwsError {
             }
             | AwsError::MalformedCredentials(_)
             | AwsError::Unavailable { .. }
-            | AwsError::SsoLoginRequired { .. }
             | AwsError::ChangedDuringResolution { .. } => ErrorKind::CredentialUnavailable,
             AwsError::SourceFailed { failed, .. } => failed.kind(),
             AwsError::NoCredentials {
@@ -851,6 +859,9 @@ impl AwsError {
             }
             | AwsError::IncompleteCredentials { .. }
             | AwsError::Signing(_)
+            | AwsError::Misconfigured { .. }
+            // A person must sign in again: retrying as it is changes nothing.
+            | AwsError::SsoLoginRequired { .. }
             | AwsError::MalformedFile { .. } => ErrorKind::Configuration,
         }
     }
@@ -1273,7 +1284,15 @@ mod tests {
                     reason: "x",
                 }
                 .into(),
-                CredentialUnavailable,
+                Configuration,
+            ),
+            (
+                AwsError::Misconfigured {
+                    what: text(),
+                    rule: text(),
+                }
+                .into(),
+                Configuration,
             ),
             // A source's failure is of the kind of what failed it.
             (

@@ -517,10 +517,7 @@ fn an_sso_profile_logs_in_through_the_portal_and_an_expired_token_says_to_sign_i
 
     let expired = aws_credentials(&vars("stale"), &[]);
     assert_eq!(expired["ok"], false, "{expired}");
-    assert_eq!(
-        expired["error"]["kind"], "CredentialUnavailable",
-        "{expired}"
-    );
+    assert_eq!(expired["error"]["kind"], "Configuration", "{expired}");
     let message = expired["error"]["message"].as_str().unwrap();
     for said in [
         "AWS credentials from sso failed",

@@ -39,12 +39,16 @@ fn read_file(read: &ReadFile) -> Result<Answer, String> {
 }
 
 fn http(request: &HttpRequest) -> Result<Answer, String> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
+    let mut config = ureq::Agent::config_builder()
         .timeout_global(Some(request.timeout()))
         .http_status_as_error(false)
-        .max_redirects(0)
-        .build()
-        .into();
+        .max_redirects(0);
+    // A request for this machine (a local provider, instance metadata, a container's
+    // credentials) goes straight there, never in plain text through a proxy of the environment.
+    if on_this_machine(request.url()) {
+        config = config.proxy(None);
+    }
+    let agent: ureq::Agent = config.build().into();
     let mut builder = ureq::http::Request::builder()
         .method(request.method())
         .uri(request.url());
@@ -64,6 +68,33 @@ fn http(request: &HttpRequest) -> Result<Answer, String> {
         .read_to_vec()
         .map_err(|e| e.to_string())?;
     Ok(request.answer(status, Zeroizing::new(body)))
+}
+
+/// Whether `url`'s host is this machine or its link: loopback, link-local (EC2 and ECS
+/// metadata), or the IPv6 addresses AWS gives them.
+fn on_this_machine(url: &str) -> bool {
+    let Ok(uri) = url.parse::<ureq::http::Uri>() else {
+        return false;
+    };
+    let Some(host) = uri.host() else {
+        return false;
+    };
+    if host.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    match host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<std::net::IpAddr>()
+    {
+        Ok(std::net::IpAddr::V4(ip)) => ip.is_loopback() || ip.is_link_local(),
+        Ok(std::net::IpAddr::V6(ip)) => {
+            ip.is_loopback()
+                || ip.is_unicast_link_local()
+                || ip.segments()[..4] == [0xfd00, 0x0ec2, 0, 0]
+        }
+        Err(_) => false,
+    }
 }
 
 fn run_process(run: &RunProcess) -> Result<Answer, String> {
@@ -114,4 +145,30 @@ fn run_process(run: &RunProcess) -> Result<Answer, String> {
         .and_then(|thread| thread.join().ok())
         .unwrap_or_default();
     Ok(run.answer(status.success(), stdout))
+}
+
+#[cfg(test)]
+mod proxy_tests {
+    #[test]
+    fn requests_for_this_machine_are_known_as_such() {
+        for here in [
+            "http://127.0.0.1:8080/keys",
+            "http://localhost/x",
+            "http://[::1]:9/",
+            "http://169.254.169.254/latest/api/token",
+            "http://169.254.170.2/v2/credentials",
+            "http://[fd00:ec2::23]/creds",
+            "http://[fd00:ec2::254]/latest",
+        ] {
+            assert!(super::on_this_machine(here), "{here}");
+        }
+        for elsewhere in [
+            "https://sts.amazonaws.com/",
+            "http://10.0.0.1/",
+            "http://localhost.evil.example/",
+            "not a url",
+        ] {
+            assert!(!super::on_this_machine(elsewhere), "{elsewhere}");
+        }
+    }
 }

@@ -98,8 +98,9 @@ pub type Fetch = dyn Fn(&Ask) -> Answer + Send + Sync;
 /// When the provider cannot be reached, the keys it had stay in use.
 ///
 /// The fetch of a refresh runs on the login that needed it (an HTTP ask, within
-/// [`mongodb_auth::ask::HTTP_TIMEOUT`]); logins that meet an unknown `kid` meanwhile are refused
-/// at once.
+/// [`mongodb_auth::ask::HTTP_TIMEOUT`]; on a multi-threaded tokio runtime, in `block_in_place`,
+/// so the worker's other tasks move on); logins that meet an unknown `kid` meanwhile are refused
+/// at once. A token of another issuer never reaches these keys (the core checks `iss` first).
 pub struct IssuerKeys {
     keys_request: Ask,
     keys: RwLock<Arc<Jwks>>,
@@ -164,30 +165,38 @@ impl IssuerKeys {
             .clone()
     }
 
-    /// Fetches the keys again if the last fetch is old enough; whether new keys are in use.
-    fn refresh(&self) -> bool {
+    /// Fetches the keys again if the last refresh is old enough.
+    fn refresh(&self) {
         {
             let mut refreshed = self
                 .refreshed
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
             if refreshed.is_some_and(|at| at.elapsed() < self.min_refresh_interval) {
-                return false;
+                return;
             }
             // Taken now, so the logins that arrive during the fetch do not fetch too.
             *refreshed = Some(Instant::now());
         }
         self.refreshes.fetch_add(1, Ordering::Relaxed);
+        // The fetch blocks: on a worker of a multi-threaded tokio runtime (the server's), the
+        // runtime moves its other tasks elsewhere meanwhile.
+        let fetch = || (self.fetch)(&self.keys_request);
+        let answer = match tokio::runtime::Handle::try_current() {
+            Ok(runtime)
+                if runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread =>
+            {
+                tokio::task::block_in_place(fetch)
+            }
+            _ => fetch(),
+        };
         // A provider that is down, or answers garbage, leaves the keys as they were.
-        let answer = (self.fetch)(&self.keys_request);
-        let Ok(keys) = fetched_body(&answer)
+        if let Ok(keys) = fetched_body(&answer)
             .map_err(|_| ())
             .and_then(|body| Jwks::from_json(body).map_err(|_| ()))
-        else {
-            return false;
-        };
-        *self.keys.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(keys);
-        true
+        {
+            *self.keys.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(keys);
+        }
     }
 }
 
@@ -199,14 +208,12 @@ impl SigningKeys for IssuerKeys {
         signing_input: &[u8],
         signature: &[u8],
     ) -> Result<(), String> {
-        let keys = self.current();
-        let unknown = kid.is_some_and(|kid| !keys.has_kid(kid));
-        if unknown && self.refresh() {
-            return self
-                .current()
-                .verify(kid, algorithm, signing_input, signature);
+        if kid.is_some_and(|kid| !self.current().has_kid(kid)) {
+            self.refresh();
         }
-        keys.verify(kid, algorithm, signing_input, signature)
+        // The keys as they are now: another login's refresh may have brought the kid meanwhile.
+        self.current()
+            .verify(kid, algorithm, signing_input, signature)
     }
 }
 

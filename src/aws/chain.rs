@@ -285,6 +285,27 @@ fn unavailable(what: impl Into<String>, reason: impl Into<String>) -> Stop {
     )
 }
 
+/// The STS endpoint, worked out before any source needs it and checked only by the ones that
+/// do: a region that is not one fails a role, not a profile with static keys (as in boto3).
+type StsResult = std::result::Result<super::sts::StsEndpoint, AwsError>;
+
+fn checked(sts: &StsResult) -> std::result::Result<&super::sts::StsEndpoint, Stop> {
+    sts.as_ref()
+        .map_err(|error| Stop::Fail(error.clone().into()))
+}
+
+/// A source set up in a way that cannot work: retrying changes nothing until the files or
+/// variables change.
+fn misconfigured(what: impl Into<String>, rule: impl Into<String>) -> Stop {
+    Stop::Fail(
+        AwsError::Misconfigured {
+            what: what.into(),
+            rule: rule.into(),
+        }
+        .into(),
+    )
+}
+
 /// An answer whose kind is not its ask's: answers are made by the ask's own methods, so this
 /// does not happen.
 fn unexpected() -> Stop {
@@ -449,7 +470,7 @@ impl CredentialChain {
         if let Some(named) = &named
             && !profiles.exists(named)
         {
-            return Err(unavailable(
+            return Err(misconfigured(
                 format!("profile `{named}`"),
                 "it is in neither the config nor the credentials file",
             ));
@@ -522,7 +543,7 @@ impl CredentialChain {
     fn web_identity(
         &self,
         io: &mut Replay<'_>,
-        sts: &super::sts::StsEndpoint,
+        sts: &StsResult,
         token_file: &str,
         role_arn: &str,
         session: &str,
@@ -540,6 +561,7 @@ impl CredentialChain {
             ("Version", "2011-06-15"),
             ("WebIdentityToken", token.trim()),
         ]);
+        let sts = checked(sts)?;
         let reply = sts_post(io, Source::WebIdentity, &sts.url, Vec::new(), body)?;
         Ok(super::sts::credentials_from_reply(
             &String::from_utf8_lossy(&reply),
@@ -557,7 +579,7 @@ impl CredentialChain {
         profiles: &Profiles<'_>,
         profile: &str,
         use_environment: bool,
-        sts: &super::sts::StsEndpoint,
+        sts: &StsResult,
         mut trail: Option<&mut Trail>,
     ) -> std::result::Result<Option<(Credentials, Source)>, Stop> {
         let mut record = |source, outcome: Option<String>| {
@@ -579,7 +601,7 @@ impl CredentialChain {
         match web_identity("web_identity_token_file", "AWS_WEB_IDENTITY_TOKEN_FILE") {
             Some(token_file) => {
                 let role_arn = web_identity("role_arn", "AWS_ROLE_ARN").ok_or_else(|| {
-                    unavailable(
+                    misconfigured(
                         format!("web identity of profile `{profile}`"),
                         "a web identity token is configured but no role: set role_arn in the profile or AWS_ROLE_ARN",
                     )
@@ -654,21 +676,21 @@ impl CredentialChain {
         io: &mut Replay<'_>,
         profiles: &Profiles<'_>,
         profile: &str,
-        sts: &super::sts::StsEndpoint,
+        sts: &StsResult,
         visited: &mut Vec<String>,
     ) -> std::result::Result<Credentials, Stop> {
         let setting = |key: &str| profiles.get(profile, key);
         let what = || format!("the role of profile `{profile}`");
-        let role_arn = setting("role_arn").ok_or_else(|| unavailable(what(), "no role_arn"))?;
+        let role_arn = setting("role_arn").ok_or_else(|| misconfigured(what(), "no role_arn"))?;
         let source = match (setting("source_profile"), setting("credential_source")) {
             (Some(_), Some(_)) => {
-                return Err(unavailable(
+                return Err(misconfigured(
                     what(),
                     "the profile has both source_profile and credential_source",
                 ));
             }
             (None, None) => {
-                return Err(unavailable(
+                return Err(misconfigured(
                     what(),
                     "role_arn without source_profile or credential_source",
                 ));
@@ -679,7 +701,7 @@ impl CredentialChain {
                     "EcsContainer" => self.container(io)?,
                     "Ec2InstanceMetadata" => self.instance_metadata(io)?.ok(),
                     _ => {
-                        return Err(unavailable(
+                        return Err(misconfigured(
                             what(),
                             format!(
                                 "the credential_source `{named}` is not valid (Environment, EcsContainer or Ec2InstanceMetadata)"
@@ -696,7 +718,7 @@ impl CredentialChain {
             }
             (Some(source_profile), None) => {
                 if !profiles.exists(source_profile) {
-                    return Err(unavailable(
+                    return Err(misconfigured(
                         what(),
                         format!("the source_profile `{source_profile}` does not exist"),
                     ));
@@ -706,7 +728,7 @@ impl CredentialChain {
                 if visited.iter().any(|v| v == source_profile)
                     && (source_profile != profile || !profiles.has_static_keys(source_profile))
                 {
-                    return Err(unavailable(what(), "its source_profile chain loops"));
+                    return Err(misconfigured(what(), "its source_profile chain loops"));
                 }
                 visited.push(source_profile.to_owned());
                 if profiles.has_static_keys(source_profile)
@@ -715,7 +737,7 @@ impl CredentialChain {
                     self.profile_sources(io, profiles, source_profile, false, sts, None)?
                         .map(|(credentials, _)| credentials)
                         .ok_or_else(|| {
-                            unavailable(
+                            misconfigured(
                                 what(),
                                 format!("the source profile `{source_profile}` has no credentials"),
                             )
@@ -738,7 +760,7 @@ impl CredentialChain {
             pairs.push(("ExternalId", external_id));
         }
         if setting("mfa_serial").is_some() {
-            return Err(unavailable(
+            return Err(misconfigured(
                 what(),
                 "the role asks for an MFA code (mfa_serial), which a login cannot prompt for: use credential_process or a custom provider",
             ));
@@ -754,6 +776,7 @@ impl CredentialChain {
             "Content-Type".to_owned(),
             "application/x-www-form-urlencoded; charset=utf-8".to_owned(),
         );
+        let sts = checked(sts)?;
         let signed = super::request::sign_sts_post(
             &sts.url,
             std::slice::from_ref(&content_type),
@@ -807,11 +830,11 @@ impl CredentialChain {
                 .config
                 .filter(|c| c.has_section(&section))
                 .ok_or_else(|| {
-                    unavailable(what(), format!("the sso-session `{name}` does not exist"))
+                    misconfigured(what(), format!("the sso-session `{name}` does not exist"))
                 })?;
             for (key, value) in session.entries(&section) {
                 if let Some(mine) = profiles.get(profile, key).filter(|mine| *mine != value) {
-                    return Err(unavailable(
+                    return Err(misconfigured(
                         what(),
                         format!("its {key} ({mine}) and the sso-session's ({value}) differ"),
                     ));
@@ -841,18 +864,28 @@ impl CredentialChain {
             get("sso_start_url"),
             get("sso_region"),
         ) else {
-            return Err(unavailable(
+            return Err(misconfigured(
                 what(),
                 format!("the profile uses SSO but lacks {}", missing.join(", ")),
             ));
         };
+        // The region names the portal's host: it must not be able to name another host.
+        if !super::sts::valid_region(region) {
+            return Err(misconfigured(
+                what(),
+                format!(
+                    "sso_region `{}` is not a region name",
+                    region.chars().take(64).collect::<String>()
+                ),
+            ));
+        }
         let login_required = |reason| AwsError::SsoLoginRequired {
             profile: profile.to_owned(),
             reason,
         };
         let home = self
             .home()
-            .ok_or_else(|| unavailable(what(), "no home directory"))?;
+            .ok_or_else(|| misconfigured(what(), "no home directory"))?;
         let file = home
             .join(".aws")
             .join("sso")
@@ -954,7 +987,7 @@ impl CredentialChain {
             (Some(relative), _) => format!("http://169.254.170.2{relative}"),
             (None, Some(full)) => {
                 if !allowed_container_url(&full) {
-                    return Err(unavailable(
+                    return Err(misconfigured(
                         "AWS_CONTAINER_CREDENTIALS_FULL_URI",
                         "plain HTTP is allowed only to loopback and the ECS and EKS addresses",
                     ));
@@ -1503,6 +1536,20 @@ mod tests {
                 &[],
                 Err("MFA"),
             ),
+            (
+                "a region that is not one does not stop static keys",
+                "[default]\naws_access_key_id = K\naws_secret_access_key = s\n",
+                "[default]\nregion = evil.example/x#\n",
+                &[("AWS_STS_REGIONAL_ENDPOINTS", "regional")],
+                Ok((Source::SharedCredentialsFile, "K")),
+            ),
+            (
+                "...but fails a role before any request",
+                "[k]\naws_access_key_id = K\naws_secret_access_key = s\n",
+                "[default]\nrole_arn = arn:aws:iam::1:role/r\nsource_profile = k\nregion = evil.example/x#\n",
+                &[("AWS_STS_REGIONAL_ENDPOINTS", "regional")],
+                Err("is not a region name"),
+            ),
         ];
         for (rule, credentials, config, vars, expected) in rows {
             let mut env = vec![("HOME", "/h")];
@@ -1576,7 +1623,7 @@ mod tests {
             "/h/.aws/sso/cache/{}",
             super::super::sso::token_file_name("https://corp.awsapps.com/start", None)
         );
-        let config = "[profile new]\nsso_session = corp\nsso_account_id = 111\nsso_role_name = Dev\n[sso-session corp]\nsso_start_url = https://corp.awsapps.com/start\nsso_region = eu-west-1\n[profile old]\nsso_start_url = https://corp.awsapps.com/start\nsso_region = eu-west-1\nsso_account_id = 111\nsso_role_name = Dev\n[profile clash]\nsso_session = corp\nsso_region = us-east-1\nsso_account_id = 1\nsso_role_name = R\n[profile partial]\nsso_account_id = 1\n";
+        let config = "[profile new]\nsso_session = corp\nsso_account_id = 111\nsso_role_name = Dev\n[sso-session corp]\nsso_start_url = https://corp.awsapps.com/start\nsso_region = eu-west-1\n[profile old]\nsso_start_url = https://corp.awsapps.com/start\nsso_region = eu-west-1\nsso_account_id = 111\nsso_role_name = Dev\n[profile clash]\nsso_session = corp\nsso_region = us-east-1\nsso_account_id = 1\nsso_role_name = R\n[profile partial]\nsso_account_id = 1\n[profile evil]\nsso_start_url = https://corp.awsapps.com/start\nsso_region = evil.example/x#\nsso_account_id = 1\nsso_role_name = R\n";
         let token = |access: &str, expires: &str, refresh: bool| {
             let mut json = format!(r#"{{"accessToken": "{access}", "expiresAt": "{expires}""#);
             if refresh {
@@ -1678,6 +1725,20 @@ mod tests {
                 .to_string()
                 .contains("lacks sso_role_name")
         );
+        // A region that would name another host is refused before the token goes anywhere.
+        let (evil, requests) = run(
+            "evil",
+            &[(&legacy_file, token("good", "2099-01-01T00:00:00Z", false))],
+        );
+        assert!(
+            matches!(
+                evil,
+                Err(Error::Aws(AwsError::SourceFailed { ref failed, .. }))
+                    if matches!(**failed, AwsError::Misconfigured { .. })
+            ),
+            "{evil:?}"
+        );
+        assert!(requests.is_empty(), "{requests:?}");
     }
 
     fn chain<const N: usize>(vars: [(&str, &str); N]) -> CredentialChain {

@@ -28,29 +28,57 @@ pub struct StsEndpoint {
     pub region: String,
 }
 
+/// Whether `region` can name a region in a host name, as botocore checks it: letters, digits
+/// and inner hyphens, at most 63 characters. Anything else (a `/`, a `#`, a `.`) would move the
+/// request, and what it carries, to another host.
+pub fn valid_region(region: &str) -> bool {
+    let bytes = region.as_bytes();
+    let inner_ok = |b: &u8| b.is_ascii_alphanumeric() || *b == b'-';
+    !bytes.is_empty()
+        && bytes.len() <= 63
+        && bytes.iter().all(inner_ok)
+        && bytes.first().is_some_and(u8::is_ascii_alphanumeric)
+        && bytes.last().is_some_and(u8::is_ascii_alphanumeric)
+}
+
 /// `AWS_ENDPOINT_URL_STS`, else `AWS_ENDPOINT_URL`; else the regional endpoint when
 /// `AWS_STS_REGIONAL_ENDPOINTS=regional` and a region is known (`AWS_REGION`,
-/// `AWS_DEFAULT_REGION`, the profile's `region`); else the global one.
-pub fn endpoint(var: impl Fn(&str) -> Option<String>, profile_region: Option<&str>) -> StsEndpoint {
+/// `AWS_DEFAULT_REGION`, the profile's `region`); else the global one. A region that is not
+/// one ([`valid_region`]) is refused.
+pub fn endpoint(
+    var: impl Fn(&str) -> Option<String>,
+    profile_region: Option<&str>,
+) -> Result<StsEndpoint, AwsError> {
     let region = var("AWS_REGION")
         .or_else(|| var("AWS_DEFAULT_REGION"))
         .or_else(|| profile_region.map(str::to_owned));
+    if let Some(region) = region.as_deref().filter(|region| !valid_region(region)) {
+        return Err(AwsError::Misconfigured {
+            what: "the region".into(),
+            rule: format!(
+                "`{}` is not a region name",
+                region.chars().take(64).collect::<String>()
+            ),
+        });
+    }
     if let Some(url) = var("AWS_ENDPOINT_URL_STS").or_else(|| var("AWS_ENDPOINT_URL")) {
-        return StsEndpoint {
+        return Ok(StsEndpoint {
             url,
             region: region.unwrap_or_else(|| "us-east-1".to_owned()),
-        };
+        });
     }
-    match (var("AWS_STS_REGIONAL_ENDPOINTS").as_deref(), region) {
-        (Some("regional"), Some(region)) => StsEndpoint {
-            url: format!("https://sts.{region}.amazonaws.com/"),
-            region,
+    Ok(
+        match (var("AWS_STS_REGIONAL_ENDPOINTS").as_deref(), region) {
+            (Some("regional"), Some(region)) => StsEndpoint {
+                url: format!("https://sts.{region}.amazonaws.com/"),
+                region,
+            },
+            _ => StsEndpoint {
+                url: "https://sts.amazonaws.com/".to_owned(),
+                region: "us-east-1".to_owned(),
+            },
         },
-        _ => StsEndpoint {
-            url: "https://sts.amazonaws.com/".to_owned(),
-            region: "us-east-1".to_owned(),
-        },
-    }
+    )
 }
 
 /// An `application/x-www-form-urlencoded` body of `pairs`.
@@ -93,6 +121,34 @@ pub fn credentials_from_reply(xml: &str) -> Result<Credentials, AwsError> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn regions_are_host_name_labels() {
+        for good in ["us-east-1", "eu-west-1", "cn-north-1", "a", "us-gov-west-1"] {
+            assert!(super::valid_region(good), "{good}");
+        }
+        for bad in [
+            "",
+            "-us",
+            "us-",
+            "evil.example",
+            "evil.example/x#",
+            "us east",
+            "a@b",
+            &"a".repeat(64),
+        ] {
+            assert!(!super::valid_region(bad), "{bad}");
+        }
+        let var = |name: &str| match name {
+            "AWS_REGION" => Some("evil.example/x#".to_owned()),
+            "AWS_STS_REGIONAL_ENDPOINTS" => Some("regional".to_owned()),
+            _ => None,
+        };
+        assert!(matches!(
+            super::endpoint(var, None),
+            Err(crate::error::AwsError::Misconfigured { .. })
+        ));
+    }
+
     use super::*;
 
     #[test]
@@ -105,19 +161,24 @@ mod tests {
                     .map(|(_, v)| (*v).to_owned())
             }
         };
-        assert_eq!(endpoint(vars(&[]), None).url, "https://sts.amazonaws.com/");
+        assert_eq!(
+            endpoint(vars(&[]), None).unwrap().url,
+            "https://sts.amazonaws.com/"
+        );
         assert_eq!(
             endpoint(
                 vars(&[("AWS_STS_REGIONAL_ENDPOINTS", "regional")]),
                 Some("eu-west-1")
             ),
-            StsEndpoint {
+            Ok(StsEndpoint {
                 url: "https://sts.eu-west-1.amazonaws.com/".into(),
                 region: "eu-west-1".into()
-            }
+            })
         );
         assert_eq!(
-            endpoint(vars(&[("AWS_REGION", "us-west-2")]), None).url,
+            endpoint(vars(&[("AWS_REGION", "us-west-2")]), None)
+                .unwrap()
+                .url,
             "https://sts.amazonaws.com/",
             "regional only when asked"
         );
@@ -128,7 +189,7 @@ mod tests {
             ]),
             None,
         );
-        assert_eq!(local.url, "http://127.0.0.1:2/");
+        assert_eq!(local.unwrap().url, "http://127.0.0.1:2/");
     }
 
     #[test]

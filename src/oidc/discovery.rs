@@ -142,7 +142,22 @@ fn get(url: String) -> Ask {
 /// loopback host (a provider on the same machine, as in tests and local development).
 pub fn check_endpoint(url: &str) -> Result<(), OidcError> {
     let insecure = || OidcError::InsecureEndpoint { url: shorten(url) };
+    // What URL parsers disagree on is refused: a backslash (a path separator to WHATWG
+    // parsers, so `http://evil\@localhost/` is evil's), blanks and controls, and user
+    // information before the host.
+    if url.bytes().any(|b| b == b'\\' || b <= b' ' || b == 0x7f) {
+        return Err(insecure());
+    }
+    let has_user_information = |rest: &str| {
+        rest.split(['/', '?', '#'])
+            .next()
+            .unwrap_or_default()
+            .contains('@')
+    };
     if let Some(rest) = url.strip_prefix("https://") {
+        if has_user_information(rest) {
+            return Err(insecure());
+        }
         return if host_of(rest).is_empty() {
             Err(insecure())
         } else {
@@ -150,6 +165,9 @@ pub fn check_endpoint(url: &str) -> Result<(), OidcError> {
         };
     }
     let rest = url.strip_prefix("http://").ok_or_else(insecure)?;
+    if has_user_information(rest) {
+        return Err(insecure());
+    }
     let host = host_of(rest);
     let loopback = host.eq_ignore_ascii_case("localhost")
         || host
@@ -226,6 +244,12 @@ mod tests {
             "http://localhost.evil.example/",
             "http://127.0.0.1.evil.example/",
             "http://user@idp.example/",
+            "http://evil.example\\@localhost/keys",
+            "http://evil.example\\@127.0.0.1/",
+            "http://user@localhost/",
+            "https://user@idp.example/",
+            "http://localhost /",
+            "http://local\nhost/",
             "ftp://localhost/",
             "https://",
             "javascript:alert(1)",

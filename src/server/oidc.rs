@@ -252,6 +252,14 @@ impl OidcSettings {
         if !ALGORITHMS.contains(&jwt.algorithm.as_str()) {
             return Err(format!("the algorithm {:?} is not accepted", jwt.algorithm));
         }
+        let claims = &jwt.claims;
+        let string = |name: &str| claims.get(name).and_then(serde_json::Value::as_str);
+        let seconds = |name: &str| claims.get(name).and_then(serde_json::Value::as_i64);
+        // Another provider's token never reaches this provider's keys: with keys found from the
+        // issuer, an unknown `kid` would make them fetch again for nothing.
+        if string("iss") != Some(self.issuer.as_str()) {
+            return Err(format!("the issuer is not `{}`", self.issuer));
+        }
         self.keys
             .verify(
                 jwt.kid.as_deref(),
@@ -260,12 +268,6 @@ impl OidcSettings {
                 &jwt.signature,
             )
             .map_err(|e| format!("the signature does not verify: {e}"))?;
-        let claims = &jwt.claims;
-        let string = |name: &str| claims.get(name).and_then(serde_json::Value::as_str);
-        let seconds = |name: &str| claims.get(name).and_then(serde_json::Value::as_i64);
-        if string("iss") != Some(self.issuer.as_str()) {
-            return Err(format!("the issuer is not `{}`", self.issuer));
-        }
         let audience_matches = match claims.get("aud") {
             Some(serde_json::Value::String(aud)) => *aud == self.audience,
             Some(serde_json::Value::Array(auds)) => auds
