@@ -263,9 +263,6 @@ impl Trail {
     }
 
     fn describe(&self) -> String {
-        if self.tried.is_empty() {
-            return "none".to_owned();
-        }
         self.tried
             .iter()
             .map(|t| format!("{}: {}", t.source, t.outcome))

@@ -148,48 +148,37 @@ pub fn check_endpoint(url: &str) -> Result<(), OidcError> {
     if url.bytes().any(|b| b == b'\\' || b <= b' ' || b == 0x7f) {
         return Err(insecure());
     }
-    let has_user_information = |rest: &str| {
-        rest.split(['/', '?', '#'])
-            .next()
-            .unwrap_or_default()
-            .contains('@')
+    let (https, rest) = match (url.strip_prefix("https://"), url.strip_prefix("http://")) {
+        (Some(rest), _) => (true, rest),
+        (None, Some(rest)) => (false, rest),
+        (None, None) => return Err(insecure()),
     };
-    if let Some(rest) = url.strip_prefix("https://") {
-        if has_user_information(rest) {
-            return Err(insecure());
-        }
-        return if host_of(rest).is_empty() {
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if authority.contains('@') {
+        return Err(insecure());
+    }
+    let host = host_of(authority);
+    if https {
+        return if host.is_empty() {
             Err(insecure())
         } else {
             Ok(())
         };
     }
-    let rest = url.strip_prefix("http://").ok_or_else(insecure)?;
-    if has_user_information(rest) {
-        return Err(insecure());
-    }
-    let host = host_of(rest);
     let loopback = host.eq_ignore_ascii_case("localhost")
         || host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback());
     if loopback { Ok(()) } else { Err(insecure()) }
 }
 
-/// The host of the part of a URL after `scheme://`: before the path, query or fragment, without
-/// user information or port.
-fn host_of(rest: &str) -> &str {
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let host_port = authority.rsplit('@').next().unwrap_or_default();
-    if let Some(bracketed) = host_port.strip_prefix('[') {
-        return bracketed
-            .split(']')
-            .next()
-            .map_or("", |ip| host_port.get(..ip.len() + 2).unwrap_or_default());
+/// The host of a URL's authority (no user information): without its port, an IPv6 address
+/// without its brackets.
+fn host_of(authority: &str) -> &str {
+    match authority.strip_prefix('[') {
+        Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
+        None => authority.split(':').next().unwrap_or_default(),
     }
-    host_port.split(':').next().unwrap_or_default()
 }
 
 /// At most 128 characters of text a peer chose, for an error.
