@@ -71,7 +71,14 @@ msrv=$(sed -n 's/^rust-version = "\(.*\)"$/\1/p' Cargo.toml)
 rustup toolchain list | grep -q "^$msrv" || rustup toolchain install "$msrv" --profile minimal
 cargo "+$msrv" check --quiet -p mongodb-auth --all-features
 RUSTDOCFLAGS="-D warnings" cargo doc --quiet --workspace --all-features --no-deps
-# Every published crate packages and builds from its package alone.
+# Every published crate packages and builds from its package alone. Cargo verifies a crate that
+# depends on another of ours by unpacking that one from a temporary registry into the cargo
+# home, in a directory named after the registry's path and the version, and it reuses a copy
+# it finds there: a cargo home kept between runs from the same checkout path would verify
+# against an earlier commit's sources (seen on CI: a method added since was missing). Those
+# copies go first.
+cargo_home=${CARGO_HOME:-$HOME/.cargo}
+rm -rf "$cargo_home"/registry/src/*/mongodb-auth{,-io,-server,-cli}-[0-9]*
 cargo package --quiet --workspace --exclude mongodb-auth-testkit
 
 # The fuzz targets need the nightly toolchain and cargo-fuzz.
