@@ -49,11 +49,15 @@ if ! command -v npm >/dev/null 2>&1; then
         { $sudo apt-get update -q >/dev/null &&
           $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q nodejs npm >/dev/null; }
 fi
+# With it, panva's oidc-provider: the real OpenID provider of the MONGODB-OIDC human flows.
 node_driver=7.0.0
+oidc_provider=9.13.3
 nodeenv=target/nodeenv
-if ! grep -qs "\"version\": \"$node_driver\"" "$nodeenv/node_modules/mongodb/package.json"; then
+if ! grep -qs "\"version\": \"$node_driver\"" "$nodeenv/node_modules/mongodb/package.json" ||
+    ! grep -qs "\"version\": \"$oidc_provider\"" "$nodeenv/node_modules/oidc-provider/package.json"; then
     mkdir -p "$nodeenv"
-    (cd "$nodeenv" && npm install --no-audit --no-fund --silent "mongodb@$node_driver")
+    (cd "$nodeenv" && npm install --no-audit --no-fund --silent \
+        "mongodb@$node_driver" "oidc-provider@$oidc_provider")
 fi
 export MONGODB_AUTH_NODE_MODULES="$PWD/$nodeenv/node_modules"
 export MONGODB_AUTH_REQUIRE_PEERS=1

@@ -60,6 +60,11 @@ pub enum Ask {
     LookupHost(LookupHost),
     /// Look up the names of an address (PTR).
     ReverseLookup(ReverseLookup),
+    /// Have a person log in in a browser: listen on the redirect URI, open the authorization
+    /// URL, answer with the redirect (MONGODB-OIDC's authorization code flow).
+    Browser(BrowserLogin),
+    /// Tell the person where to enter a code (MONGODB-OIDC's device authorization flow).
+    ShowDeviceCode(DeviceCode),
 }
 
 impl Ask {
@@ -100,6 +105,8 @@ impl Ask {
             Ask::Http(request) => format!("{} {}", request.method, request.url),
             Ask::LookupHost(lookup) => format!("look up {}", lookup.name),
             Ask::ReverseLookup(lookup) => format!("look up the names of {}", lookup.address),
+            Ask::Browser(login) => format!("log in in a browser, back at {}", login.redirect_uri),
+            Ask::ShowDeviceCode(code) => format!("show the code at {}", code.verification_uri),
         }
     }
 }
@@ -288,6 +295,102 @@ impl ReverseLookup {
     }
 }
 
+/// Have a person log in: first listen on [`redirect_uri`](Self::redirect_uri) (its loopback
+/// [`host`](Self::host) and [`port`](Self::port)), then open [`url`](Self::url) in a browser,
+/// and answer with the target (path and query) of the first request for
+/// [`path`](Self::path), within [`timeout`](Self::timeout). Serve that one request a page that
+/// says the login can go on, and close.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BrowserLogin {
+    pub(crate) url: String,
+    pub(crate) redirect_uri: String,
+    pub(crate) host: String,
+    pub(crate) port: u16,
+    pub(crate) path: String,
+    pub(crate) timeout: Duration,
+}
+
+impl BrowserLogin {
+    /// The authorization URL to open (it carries no secret: the PKCE verifier stays here).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The redirect URI, as the provider will send the browser back to it.
+    pub fn redirect_uri(&self) -> &str {
+        &self.redirect_uri
+    }
+
+    /// The loopback host to listen on (`localhost`, or an IP address without brackets).
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The port to listen on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The path the redirect comes to.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// How long the person has.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// The redirect request's target, as the browser sent it (`/redirect?code=...&state=...`).
+    pub fn answer(&self, request_target: impl Into<String>) -> Answer {
+        Answer {
+            ask: Ask::Browser(self.clone()),
+            reply: Reply::Redirect(request_target.into()),
+        }
+    }
+}
+
+/// Tell the person to open [`verification_uri`](Self::verification_uri) and enter
+/// [`user_code`](Self::user_code) (RFC 8628 section 3.3); answer once it is shown.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceCode {
+    pub(crate) verification_uri: String,
+    pub(crate) verification_uri_complete: Option<String>,
+    pub(crate) user_code: String,
+    pub(crate) expires_in: Duration,
+}
+
+impl DeviceCode {
+    /// Where the person goes.
+    pub fn verification_uri(&self) -> &str {
+        &self.verification_uri
+    }
+
+    /// The same with the code filled in, when the provider gives one (for a QR code, say).
+    pub fn verification_uri_complete(&self) -> Option<&str> {
+        self.verification_uri_complete.as_deref()
+    }
+
+    /// The code the person enters (short-lived and useless without the person's login: not a
+    /// secret).
+    pub fn user_code(&self) -> &str {
+        &self.user_code
+    }
+
+    /// How long the code is valid.
+    pub fn expires_in(&self) -> Duration {
+        self.expires_in
+    }
+
+    /// The code was shown.
+    pub fn answer(&self) -> Answer {
+        Answer {
+            ask: Ask::ShowDeviceCode(self.clone()),
+            reply: Reply::Shown,
+        }
+    }
+}
+
 /// The caller's answer to an [`Ask`], made by the ask's own method: it carries the ask it
 /// answers.
 #[derive(Clone, PartialEq, Eq)]
@@ -313,6 +416,8 @@ pub(crate) enum Reply {
         addresses: Vec<IpAddr>,
     },
     Names(Vec<String>),
+    Redirect(String),
+    Shown,
     Failed(String),
 }
 
@@ -356,6 +461,9 @@ impl fmt::Debug for Answer {
                 addresses,
             } => format!("Host({canonical_name:?}, {addresses:?})"),
             Reply::Names(names) => format!("Names({names:?})"),
+            // The redirect carries a one-time authorization code.
+            Reply::Redirect(target) => format!("Redirect({} characters)", target.len()),
+            Reply::Shown => "Shown".to_owned(),
             Reply::Failed(reason) => format!("Failed({reason:?})"),
         };
         f.debug_struct("Answer")

@@ -504,6 +504,54 @@ pub enum OidcError {
         "the human flow needs the server's host to check ALLOWED_HOSTS (AuthOptions::server_host)"
     )]
     NoServerHost,
+    /// The identity provider offers none of the human flows the caller allows (its discovery
+    /// document names no authorization or device authorization endpoint to match).
+    #[error("the identity provider `{issuer}` offers none of the flows {flows:?}")]
+    NoHumanFlow {
+        /// The issuer.
+        issuer: String,
+        /// The flows allowed, in order.
+        flows: Vec<&'static str>,
+    },
+    /// The redirect that came back carries another `state` than the login sent: it was forged
+    /// or belongs to another login, and its code is not used.
+    #[error("the redirect's state is not this login's: a forged or stale redirect is refused")]
+    ForgedRedirect,
+    /// The redirect request, a token reply or a device authorization reply is not what RFC 6749
+    /// and RFC 8628 describe.
+    #[error("the {what} {rule}")]
+    MalformedProviderReply {
+        /// `redirect`, `token reply`, `device authorization reply`, `ID token`.
+        what: &'static str,
+        /// What is wrong with it.
+        rule: &'static str,
+    },
+    /// The person (or the provider for them) refused the authorization, or the provider refused
+    /// a grant (`access_denied`, `invalid_grant`, ...).
+    #[error("the identity provider refused: {error}{}", description.as_ref().map(|d| format!(" ({d})")).unwrap_or_default())]
+    AuthorizationRefused {
+        /// The OAuth error code (at most 128 characters).
+        error: String,
+        /// The provider's description, if it gave one (at most 256 characters).
+        description: Option<String>,
+    },
+    /// The device code expired before the person finished (RFC 8628 `expired_token`, or its
+    /// `expires_in` passed).
+    #[error("the device code expired before the login was finished")]
+    DeviceCodeExpired,
+    /// The ID token names another `nonce` than the login sent (OpenID Connect Core 3.1.3.7):
+    /// it was issued for another request.
+    #[error("the ID token's nonce is not the one this login sent")]
+    NonceMismatch,
+    /// A redirect URI the human flow cannot listen on: it must be `http` to a loopback host
+    /// with a port.
+    #[error("the redirect URI `{uri}` {rule}")]
+    InvalidRedirectUri {
+        /// The URI (at most 128 characters).
+        uri: String,
+        /// What is wrong with it.
+        rule: &'static str,
+    },
 }
 
 /// Why GSSAPI failed, by phase: each is told apart by the caller.
@@ -881,7 +929,15 @@ impl OidcError {
             | OidcError::EndpointRefused { .. }
             | OidcError::SourceUnavailable { .. }
             | OidcError::MalformedTokenReply { .. }
-            | OidcError::ProviderUnavailable { .. } => ErrorKind::CredentialUnavailable,
+            | OidcError::ProviderUnavailable { .. }
+            | OidcError::DeviceCodeExpired => ErrorKind::CredentialUnavailable,
+            OidcError::AuthorizationRefused { .. } => ErrorKind::AuthenticationFailed,
+            OidcError::ForgedRedirect
+            | OidcError::MalformedProviderReply { .. }
+            | OidcError::NonceMismatch => ErrorKind::Protocol,
+            OidcError::NoHumanFlow { .. } | OidcError::InvalidRedirectUri { .. } => {
+                ErrorKind::Configuration
+            }
             OidcError::MalformedIdpInfo { .. }
             | OidcError::MalformedDiscovery { .. }
             | OidcError::IssuerMismatch { .. } => ErrorKind::Protocol,
@@ -1402,6 +1458,41 @@ mod tests {
                 Configuration,
             ),
             (OidcError::NoServerHost.into(), Usage),
+            (
+                OidcError::NoHumanFlow {
+                    issuer: text(),
+                    flows: vec!["auth-code"],
+                }
+                .into(),
+                Configuration,
+            ),
+            (OidcError::ForgedRedirect.into(), Protocol),
+            (
+                OidcError::MalformedProviderReply {
+                    what: "token reply",
+                    rule: "x",
+                }
+                .into(),
+                Protocol,
+            ),
+            (
+                OidcError::AuthorizationRefused {
+                    error: text(),
+                    description: None,
+                }
+                .into(),
+                AuthenticationFailed,
+            ),
+            (OidcError::DeviceCodeExpired.into(), CredentialUnavailable),
+            (OidcError::NonceMismatch.into(), Protocol),
+            (
+                OidcError::InvalidRedirectUri {
+                    uri: text(),
+                    rule: "x",
+                }
+                .into(),
+                Configuration,
+            ),
             (
                 GssapiError::Credentials {
                     principal: text(),

@@ -14,5 +14,10 @@ pub use crate::aws::sso::{
 };
 #[cfg(feature = "aws")]
 pub use crate::aws::sts::{credentials_from_reply as sts_credentials_from_reply, xml_element};
+#[cfg(feature = "oidc")]
+pub use crate::oidc::human::{
+    read_device_authorization_reply as oidc_device_authorization_reply,
+    read_redirect as oidc_redirect, read_token_reply as oidc_token_reply,
+};
 #[cfg(feature = "server")]
 pub use crate::server::fuzzing::*;

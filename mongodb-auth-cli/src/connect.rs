@@ -3,14 +3,16 @@
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
-use mongodb_auth::{AuthOptions, ConnectionString, Error};
+use mongodb_auth::credential::Flow;
+use mongodb_auth::oidc::{HumanFlow, HumanFlows, OidcClient};
+use mongodb_auth::{AuthOptions, ConnectionString, CredentialOptions, Error};
 use mongodb_auth_io::tls::TlsInfo;
 use mongodb_auth_io::{ConnectOptions, Connector, Event, blocking};
 use serde_json::{Value, json};
 
-use crate::{error_json, exit_code, runtime};
+use crate::{error_json, exit_code, runtime, token_cache};
 
 /// How `connect` logs in and reports.
 #[derive(clap::Args, Debug)]
@@ -35,13 +37,59 @@ pub(crate) struct Flags {
     /// client's pool would: the later logins resume the TLS session and use the caches.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
     repeat: u32,
+    /// MONGODB-OIDC with a person at the keyboard: the built-in human flows to try, in order
+    /// (`auth-code`, `device-auth`), instead of a callback of one's own.
+    #[arg(long, value_delimiter = ',', value_name = "FLOWS")]
+    oidc_flows: Vec<String>,
+    /// The command that opens the login page of the auth-code flow, run by the shell with the
+    /// URL as its last argument (default: the system's browser).
+    #[arg(long, value_name = "CMD", requires = "oidc_flows")]
+    browser: Option<String>,
+    /// Where the browser comes back: http to a loopback host, with a port.
+    #[arg(long, value_name = "URI", requires = "oidc_flows",
+          default_value = mongodb_auth::oidc::DEFAULT_REDIRECT_URI)]
+    oidc_redirect_uri: String,
+    /// The file that keeps the tokens between runs (created readable by its owner only), or
+    /// `none`. Default: oidc-tokens.json in the user's cache directory.
+    #[arg(long, value_name = "PATH|none", requires = "oidc_flows")]
+    oidc_token_cache: Option<String>,
+}
+
+/// The human flows `--oidc-flows` names, with the redirect URI.
+fn human_flows(flags: &Flags) -> Result<Option<HumanFlows>, Error> {
+    if flags.oidc_flows.is_empty() {
+        return Ok(None);
+    }
+    let flows = flags
+        .oidc_flows
+        .iter()
+        .map(|name| name.parse::<HumanFlow>())
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Some(
+        HumanFlows::new(flows).redirect_uri(&flags.oidc_redirect_uri)?,
+    ))
 }
 
 pub(crate) fn connect(uri: &str, flags: &Flags) -> ExitCode {
     let (as_json, use_tokio, repeat) = (flags.json, flags.tokio, flags.repeat);
     let timeout = Duration::from_secs(flags.timeout);
-    let mut options = ConnectOptions::default()
-        .auth_options(AuthOptions::default().speculative(!flags.no_speculative));
+    let mut auth = AuthOptions::default().speculative(!flags.no_speculative);
+    let flows = match human_flows(flags) {
+        Ok(flows) => flows,
+        Err(error) => {
+            report_error(&error, &[], as_json);
+            return ExitCode::from(exit_code(&error));
+        }
+    };
+    // The human flows' client cache, filled from the token cache file and written back to it.
+    let oidc_client = OidcClient::new();
+    if let Some(flows) = flows.clone() {
+        auth = auth
+            .oidc_human_flows(flows)
+            .oidc_client(oidc_client.clone());
+    }
+    let mut options = ConnectOptions::default().auth_options(auth);
+    options.browser = flags.browser.clone();
     options.connect_timeout = timeout;
     options.read_timeout = timeout;
     options.write_timeout = timeout;
@@ -50,6 +98,21 @@ pub(crate) fn connect(uri: &str, flags: &Flags) -> ExitCode {
     let token_source: Arc<Mutex<Option<String>>> = Arc::default();
     let seen = token_source.clone();
     options = options.observe(move |event| {
+        // The person must see the device code whatever the output format.
+        if let Event::DeviceCode {
+            verification_uri,
+            user_code,
+            ..
+        } = event
+        {
+            eprintln!("To log in, open {verification_uri} and enter the code {user_code}");
+            if as_json {
+                eprintln!(
+                    "{}",
+                    json!({ "event": "deviceFlow", "verificationUri": verification_uri, "userCode": user_code })
+                );
+            }
+        }
         if let Event::OidcToken { environment, .. } = event {
             let source = environment.map_or("callback".to_owned(), |e| format!("ENVIRONMENT:{e}"));
             *seen.lock().unwrap_or_else(PoisonError::into_inner) = Some(source);
@@ -59,7 +122,14 @@ pub(crate) fn connect(uri: &str, flags: &Flags) -> ExitCode {
         }
     });
     // Every option the parser did not take is said, never dropped in silence.
-    let cs = match ConnectionString::parse(uri) {
+    let parsed = match flows {
+        Some(_) => ConnectionString::parse_with_credential_options(
+            uri,
+            CredentialOptions::new().oidc_callback(Flow::Human),
+        ),
+        None => ConnectionString::parse(uri),
+    };
+    let cs = match parsed {
         Ok(cs) => cs,
         Err(error) => {
             report_error(&error, &[], as_json);
@@ -90,49 +160,33 @@ pub(crate) fn connect(uri: &str, flags: &Flags) -> ExitCode {
             return ExitCode::from(exit_code(&error));
         }
     };
-    // Each login through the one connector: the later ones resume TLS and reuse the caches.
-    let mut logins = Vec::new();
-    let mut last = None;
-    for _ in 0..repeat.max(1) {
-        let started = Instant::now();
-        let login = match &tokio_runtime {
-            Some(rt) => rt.block_on(async {
-                let mut connection = mongodb_auth_io::tokio::connect_with(&connector).await?;
-                let elapsed = started.elapsed();
-                let users = connection.authenticated_users().await;
-                Ok((
-                    connection.outcome().clone(),
-                    connection.tls().cloned(),
-                    users,
-                    elapsed,
-                ))
-            }),
-            None => blocking::connect_with(&connector).map(|mut connection| {
-                let elapsed = started.elapsed();
-                let users = connection.authenticated_users();
-                (
-                    connection.outcome().clone(),
-                    connection.tls().cloned(),
-                    users,
-                    elapsed,
-                )
-            }),
-        };
-        match login {
-            Ok(login) => {
-                logins.push(json!({
-                    "elapsedMs": login.3.as_secs_f64() * 1000.0,
-                    "roundTrips": login.0.round_trips,
-                    "tlsResumed": login.1.as_ref().map(|tls| tls.resumed),
-                }));
-                last = Some(login);
-            }
-            Err(error) => {
-                report_error(&error, &warnings, as_json);
-                return ExitCode::from(exit_code(&error));
-            }
-        }
+    let token_cache = if flags.oidc_flows.is_empty() {
+        None
+    } else {
+        token_cache::path(flags.oidc_token_cache.as_deref())
     }
+    .map(|path| (path, token_cache::key(&cs)));
+    if let Some((path, key)) = &token_cache
+        && let Some(saved) = token_cache::load(path, key)
+    {
+        oidc_client.restore(saved, SystemTime::now());
+    }
+    let logins = run_logins(&connector, tokio_runtime.as_ref(), repeat);
+    if let Some((path, key)) = &token_cache
+        && let Err(e) = token_cache::store(path, key, &oidc_client.saved_tokens())
+    {
+        eprintln!(
+            "warning: the OIDC tokens could not be kept in {}: {e}",
+            path.display()
+        );
+    }
+    let (logins, last) = match logins {
+        Ok(done) => done,
+        Err(error) => {
+            report_error(&error, &warnings, as_json);
+            return ExitCode::from(exit_code(&error));
+        }
+    };
     let Some((outcome, tls_info, users, elapsed)) = last else {
         return ExitCode::from(2);
     };
@@ -319,4 +373,62 @@ pub(crate) fn print_event(event: &Event<'_>) {
         }
         _ => {}
     }
+}
+
+/// What one login reports: its outcome, its TLS, the authenticated users (or why connectionStatus
+/// failed), and how long it took.
+type Login = (
+    mongodb_auth::handshake::Outcome,
+    Option<TlsInfo>,
+    Result<Vec<(String, String)>, Error>,
+    Duration,
+);
+
+/// Logs in `repeat` times through the one connector (the later logins resume TLS and reuse the
+/// caches): each login's figures, and the last login.
+fn run_logins(
+    connector: &Connector,
+    tokio_runtime: Option<&tokio::runtime::Runtime>,
+    repeat: u32,
+) -> Result<(Vec<Value>, Option<Login>), Error> {
+    let mut logins = Vec::new();
+    let mut last = None;
+    for _ in 0..repeat.max(1) {
+        let started = Instant::now();
+        let login = match tokio_runtime {
+            Some(rt) => rt.block_on(async {
+                let mut connection = mongodb_auth_io::tokio::connect_with(connector).await?;
+                let elapsed = started.elapsed();
+                let users = connection.authenticated_users().await;
+                Ok((
+                    connection.outcome().clone(),
+                    connection.tls().cloned(),
+                    users,
+                    elapsed,
+                ))
+            }),
+            None => blocking::connect_with(connector).map(|mut connection| {
+                let elapsed = started.elapsed();
+                let users = connection.authenticated_users();
+                (
+                    connection.outcome().clone(),
+                    connection.tls().cloned(),
+                    users,
+                    elapsed,
+                )
+            }),
+        };
+        match login {
+            Ok(login) => {
+                logins.push(json!({
+                    "elapsedMs": login.3.as_secs_f64() * 1000.0,
+                    "roundTrips": login.0.round_trips,
+                    "tlsResumed": login.1.as_ref().map(|tls| tls.resumed),
+                }));
+                last = Some(login);
+            }
+            Err(error) => return Err(error),
+        }
+    }
+    Ok((logins, last))
 }

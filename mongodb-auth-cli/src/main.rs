@@ -6,6 +6,7 @@ mod connect;
 mod demo;
 mod parse;
 mod serve;
+mod token_cache;
 mod users;
 
 use std::path::PathBuf;

@@ -1,8 +1,10 @@
 //! What the machines ask, answered with blocking I/O (the tokio adapter runs these on its
 //! blocking pool): a file read (capped at [`MAX_FILE_SIZE`]), a `credential_process` run (its
 //! output capped at [`MAX_BODY_SIZE`], killed after [`PROCESS_TIMEOUT`]), an HTTP exchange
-//! (within the ask's timeout, no redirects). DNS asks need a resolver: [`answer`] leaves them to
-//! the adapters' (see `dns`), and fails them here.
+//! (within the ask's timeout, no redirects), and the person of MONGODB-OIDC's human flows (the
+//! system's browser and a loopback redirect listener; the device code on standard error). DNS
+//! asks need a resolver: [`answer`] leaves them to the adapters' (see `dns`), and fails them
+//! here.
 
 use std::io::Read as _;
 use std::process::{Command, Stdio};
@@ -14,9 +16,19 @@ use mongodb_auth::ask::{
     Answer, Ask, HttpRequest, MAX_BODY_SIZE, MAX_FILE_SIZE, PROCESS_TIMEOUT, ReadFile, RunProcess,
 };
 
+use crate::person::Person;
+
 /// Answers `ask` with blocking I/O; a DNS ask is failed (the adapters' resolver answers those).
 pub fn answer(ask: &Ask) -> Answer {
+    answer_for(ask, &Person::default())
+}
+
+/// [`answer`], reaching the person as `person` says (the browser command and the observer of
+/// the connection's options).
+pub(crate) fn answer_for(ask: &Ask, person: &Person) -> Answer {
     match ask {
+        Ask::Browser(login) => person.browse(login),
+        Ask::ShowDeviceCode(code) => person.show(code),
         Ask::ReadFile(read) => read_file(read).unwrap_or_else(|reason| ask.fail(reason)),
         Ask::RunProcess(run) => run_process(run).unwrap_or_else(|reason| ask.fail(reason)),
         Ask::Http(request) => http(request).unwrap_or_else(|reason| ask.fail(reason)),

@@ -180,17 +180,18 @@ impl<S: BlockingStream + ?Sized> Io<S> for Blocking {
             dns::block_on(async { Ok(dns::answer(&ask, server, timeout).await) })
                 .unwrap_or_else(|e| ask.fail(e.to_string()))
         } else {
-            crate::answer::answer(&ask)
+            crate::answer::answer_for(&ask, &crate::person::Person::of(options))
         })
     }
 
     fn callback(
         &self,
         request: CallbackRequest,
+        options: &ConnectOptions,
     ) -> impl Future<Output = Result<CallbackOutput>> + Send {
         let timeout = request.timeout();
         let deadline = timeout.map(|timeout| Instant::now() + timeout);
-        let output = block_on_until(request.run(&Runtime), deadline);
+        let output = block_on_until(request.run(&Runtime::for_options(options)), deadline);
         std::future::ready(
             output.ok_or_else(|| shell::callback_timeout(timeout.unwrap_or_default())),
         )

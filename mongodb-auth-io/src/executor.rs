@@ -15,6 +15,9 @@ use std::time::{Duration, Instant};
 use mongodb_auth::ask::{Answer, Ask};
 use mongodb_auth::callback::Runtime;
 
+use crate::options::ConnectOptions;
+use crate::person::Person;
+
 /// Wakes the thread that waits in [`block_on`].
 struct Unpark(Thread);
 
@@ -62,12 +65,31 @@ pub(crate) fn block_on_until<F: Future>(future: F, deadline: Option<Instant>) ->
 /// The blocking adapter's [`Runtime`] for the caller's code: it sleeps on the calling thread,
 /// runs blocking code on a thread of its own (so a deadline can end the wait), and answers
 /// asks with blocking I/O.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct BlockingRuntime;
+#[derive(Clone, Default)]
+pub struct BlockingRuntime {
+    person: Person,
+}
+
+impl BlockingRuntime {
+    /// A runtime that reaches the person of MONGODB-OIDC's human flows as `options` say (their
+    /// browser command and observer).
+    pub fn for_options(options: &ConnectOptions) -> Self {
+        BlockingRuntime {
+            person: Person::of(options),
+        }
+    }
+}
+
+impl std::fmt::Debug for BlockingRuntime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlockingRuntime").finish_non_exhaustive()
+    }
+}
 
 impl Runtime for BlockingRuntime {
     fn sleep(&self, duration: Duration) -> impl Future<Output = ()> + Send + use<> {
-        // At most the 100 ms between two OIDC callback calls.
+        // The 100 ms between two OIDC callback calls, or the device flow's polling interval:
+        // the blocking adapter has nothing else to do meanwhile.
         std::thread::sleep(duration);
         std::future::ready(())
     }
@@ -81,7 +103,7 @@ impl Runtime for BlockingRuntime {
     }
 
     fn answer(&self, ask: Ask) -> impl Future<Output = Answer> + Send + use<> {
-        std::future::ready(crate::answer::answer(&ask))
+        std::future::ready(crate::answer::answer_for(&ask, &self.person))
     }
 }
 
@@ -131,11 +153,12 @@ mod tests {
     #[test]
     fn a_deadline_ends_the_wait_for_blocking_work() {
         let started = Instant::now();
-        let slow = BlockingRuntime.run_blocking(|| std::thread::sleep(Duration::from_secs(2)));
+        let slow =
+            BlockingRuntime::default().run_blocking(|| std::thread::sleep(Duration::from_secs(2)));
         let waited = block_on_until(slow, Some(Instant::now() + Duration::from_millis(100)));
         assert!(waited.is_none());
         assert!(started.elapsed() < Duration::from_secs(1));
-        let quick = BlockingRuntime.run_blocking(|| 7);
+        let quick = BlockingRuntime::default().run_blocking(|| 7);
         assert_eq!(block_on(quick), 7);
     }
 }

@@ -33,6 +33,7 @@ mod executor;
 pub mod kerberos;
 mod login;
 mod options;
+mod person;
 mod shell;
 pub mod tls;
 pub mod tokio;

@@ -119,6 +119,16 @@ pub enum Event<'a> {
         /// From the command going out to the failure.
         duration: Duration,
     },
+    /// MONGODB-OIDC's device flow: the person should open `verification_uri` and enter
+    /// `user_code` (without an observer, the adapters print it on standard error).
+    DeviceCode {
+        /// Where the person goes.
+        verification_uri: &'a str,
+        /// The same with the code filled in, when the provider gives one.
+        verification_uri_complete: Option<&'a str>,
+        /// The code to enter.
+        user_code: &'a str,
+    },
     /// PBKDF2 ran (the key cache had no entry).
     DerivedKey {
         /// The iteration count.
@@ -150,6 +160,10 @@ pub struct ConnectOptions {
     /// A DNS server for every lookup of the connection (the SRV and TXT records of
     /// `mongodb+srv`, then the host names), instead of the system's: for tests and private DNS.
     pub dns_server: Option<SocketAddr>,
+    /// The command that opens MONGODB-OIDC's login page for the built-in authorization code
+    /// flow, run by the shell with the URL as its last argument (as mongosh's `--browser`);
+    /// `None` opens the system's browser (`xdg-open`, `open`, or the Windows URL handler).
+    pub browser: Option<String>,
     observer: Option<Observer>,
 }
 
@@ -163,6 +177,7 @@ impl Default for ConnectOptions {
             app_name: None,
             auth: AuthOptions::default(),
             dns_server: None,
+            browser: None,
             observer: None,
         }
     }
@@ -179,6 +194,10 @@ impl ConnectOptions {
     pub fn auth_options(mut self, auth: AuthOptions) -> Self {
         self.auth = auth;
         self
+    }
+
+    pub(crate) fn is_observed(&self) -> bool {
+        self.observer.is_some()
     }
 
     pub(crate) fn emit(&self, event: Event<'_>) {
@@ -209,6 +228,7 @@ impl fmt::Debug for ConnectOptions {
             .field("app_name", &self.app_name)
             .field("auth", &self.auth)
             .field("dns_server", &self.dns_server)
+            .field("browser", &self.browser)
             .finish_non_exhaustive()
     }
 }

@@ -53,6 +53,7 @@ pub(crate) trait Io<S: ?Sized>: Sync {
     fn callback(
         &self,
         request: CallbackRequest,
+        options: &ConnectOptions,
     ) -> impl Future<Output = Result<CallbackOutput>> + Send;
 }
 
@@ -296,7 +297,7 @@ async fn drive<S: ?Sized + Send, I: Io<S>>(
             Next::Ask(ask) => login.on_answer(io.answer(ask, options).await)?,
             Next::Callback(request) => {
                 let environment = request.oidc_environment();
-                let output = io.callback(request).await?;
+                let output = io.callback(request, options).await?;
                 login.on_callback(output, environment, options)?
             }
             Next::Done(authenticated) => return Ok(authenticated),

@@ -33,6 +33,7 @@ use crate::connector::Connector;
 use crate::dns::{self, Seeds};
 use crate::login::Authenticated;
 use crate::options::{ConnectOptions, IntoConnectionString};
+use crate::person::Person;
 use crate::shell::{self, Dial, Io};
 use crate::tls::{self, TlsInfo, TlsSetup};
 
@@ -97,8 +98,26 @@ pub type Connection = crate::connection::Connection<Stream>;
 
 /// The tokio adapter's [`Runtime`](callback::Runtime) for the caller's code: tokio's timer,
 /// its blocking pool, and the blocking asks on that pool.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Runtime;
+#[derive(Clone, Default)]
+pub struct Runtime {
+    person: Person,
+}
+
+impl Runtime {
+    /// A runtime that reaches the person of MONGODB-OIDC's human flows as `options` say (their
+    /// browser command and observer).
+    pub fn for_options(options: &ConnectOptions) -> Self {
+        Runtime {
+            person: Person::of(options),
+        }
+    }
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime").finish_non_exhaustive()
+    }
+}
 
 impl callback::Runtime for Runtime {
     fn sleep(&self, duration: Duration) -> impl Future<Output = ()> + Send + use<> {
@@ -121,9 +140,10 @@ impl callback::Runtime for Runtime {
     }
 
     fn answer(&self, ask: Ask) -> impl Future<Output = Answer> + Send + use<> {
+        let person = self.person.clone();
         async move {
             let fallback = ask.clone();
-            ::tokio::task::spawn_blocking(move || crate::answer::answer(&ask))
+            ::tokio::task::spawn_blocking(move || crate::answer::answer_for(&ask, &person))
                 .await
                 .unwrap_or_else(|e| fallback.fail(e.to_string()))
         }
@@ -173,21 +193,27 @@ impl<S: AsyncStream + ?Sized> Io<S> for Tokio {
 
     fn answer(&self, ask: Ask, options: &ConnectOptions) -> impl Future<Output = Answer> + Send {
         let (server, timeout) = (options.dns_server, options.connect_timeout);
+        let runtime = Runtime::for_options(options);
         async move {
             if dns::is_dns_ask(&ask) {
                 dns::answer(&ask, server, timeout).await
             } else {
-                callback::Runtime::answer(&Runtime, ask).await
+                callback::Runtime::answer(&runtime, ask).await
             }
         }
     }
 
-    async fn callback(&self, request: CallbackRequest) -> Result<CallbackOutput> {
+    async fn callback(
+        &self,
+        request: CallbackRequest,
+        options: &ConnectOptions,
+    ) -> Result<CallbackOutput> {
+        let runtime = Runtime::for_options(options);
         match request.timeout() {
-            Some(timeout) => ::tokio::time::timeout(timeout, request.run(&Runtime))
+            Some(timeout) => ::tokio::time::timeout(timeout, request.run(&runtime))
                 .await
                 .map_err(|_| shell::callback_timeout(timeout)),
-            None => Ok(request.run(&Runtime).await),
+            None => Ok(request.run(&runtime).await),
         }
     }
 }

@@ -13,10 +13,12 @@ use super::requests::{CallbackOutput, CallbackRequest, Output, Request};
 use crate::ask::Ask;
 use crate::credential::{Credential, Flow};
 use crate::error::{AUTHENTICATION_FAILED, Error, OidcError, Result};
+use zeroize::Zeroizing;
+
 use crate::oidc::{
-    BuiltIn, CALLBACK_VERSION, CallbackContext, DEFAULT_ALLOWED_HOSTS, HUMAN_CALLBACK_TIMEOUT,
-    IdpInfo, IssuedToken, MACHINE_CALLBACK_TIMEOUT, MECHANISM, OidcClient, Provider, TokenRequest,
-    host_allowed, jwt_payload, principal_payload,
+    BuiltIn, CALLBACK_VERSION, CallbackContext, DEFAULT_ALLOWED_HOSTS, FLOW_RANDOM_BYTES,
+    HUMAN_CALLBACK_TIMEOUT, IdpInfo, IssuedToken, MACHINE_CALLBACK_TIMEOUT, MECHANISM, OidcClient,
+    Provider, TokenRequest, host_allowed, jwt_payload, principal_payload,
 };
 use crate::secret::Secret;
 
@@ -29,6 +31,7 @@ pub(super) fn check_callback(credential: &Credential, options: &AuthOptions) -> 
         &options.oidc_callback,
         environment,
     ) {
+        (Some(Flow::Human), None, _) if options.oidc_human_flows.is_some() => Ok(()),
         (Some(flow), None, _) => Err(OidcError::CallbackMissing {
             flow: flow.as_str(),
         }
@@ -159,6 +162,12 @@ impl OidcLogin {
         let properties = cx.credential.mechanism_properties();
         let provider = match (&cx.options.oidc_callback, properties.get("ENVIRONMENT")) {
             (Some(callback), _) => Provider::Callback(callback.clone()),
+            (None, _) if human_flow(cx) && cx.options.oidc_human_flows.is_some() => {
+                let mut random = Zeroizing::new([0u8; FLOW_RANDOM_BYTES]);
+                cx.options.fill_random(random.as_mut_slice());
+                let flows = cx.options.oidc_human_flows.clone().unwrap_or_default();
+                Provider::Human(flows, random)
+            }
             (None, Some(environment)) => {
                 let (builtin, ask) = BuiltIn::ask(
                     environment,

@@ -47,6 +47,8 @@ pub struct AuthOptions {
     #[cfg(feature = "oidc")]
     pub(crate) oidc_callback: Option<crate::oidc::Callback>,
     #[cfg(feature = "oidc")]
+    pub(crate) oidc_human_flows: Option<crate::oidc::HumanFlows>,
+    #[cfg(feature = "oidc")]
     pub(crate) oidc_machine_timeout: Option<Duration>,
     pub(crate) host: Option<String>,
     pub(crate) gssapi_provider: Option<Arc<dyn crate::gssapi::GssProvider>>,
@@ -143,6 +145,27 @@ impl AuthOptions {
         self
     }
 
+    /// The built-in MONGODB-OIDC human callback: a person logs in with the first of these
+    /// flows the identity provider offers, through asks the adapters answer (a browser, a
+    /// loopback redirect listener, a notice with the device code). It serves a credential of the
+    /// human flow
+    /// ([`CredentialOptions::oidc_callback`](crate::CredentialOptions::oidc_callback) with
+    /// [`Flow::Human`](crate::credential::Flow::Human)) in place of a callback of one's own.
+    ///
+    /// ```
+    /// use mongodb_auth::AuthOptions;
+    /// use mongodb_auth::oidc::{HumanFlow, HumanFlows};
+    ///
+    /// let options = AuthOptions::default()
+    ///     .oidc_human_flows(HumanFlows::new([HumanFlow::AuthorizationCode, HumanFlow::DeviceAuthorization]));
+    /// # let _ = options;
+    /// ```
+    #[cfg(feature = "oidc")]
+    pub fn oidc_human_flows(mut self, flows: crate::oidc::HumanFlows) -> Self {
+        self.oidc_human_flows = Some(flows);
+        self
+    }
+
     /// How long a MONGODB-OIDC machine callback (or built-in environment) may take: the
     /// operation's remaining time, when the caller has a deadline (rule L12). Default
     /// [`MACHINE_CALLBACK_TIMEOUT`](crate::oidc::MACHINE_CALLBACK_TIMEOUT), one minute. The human
@@ -224,6 +247,8 @@ impl Default for AuthOptions {
             oidc_client: None,
             #[cfg(feature = "oidc")]
             oidc_callback: None,
+            #[cfg(feature = "oidc")]
+            oidc_human_flows: None,
             #[cfg(feature = "oidc")]
             oidc_machine_timeout: None,
             host: None,

@@ -8,8 +8,11 @@ use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
+use zeroize::Zeroizing;
+
 use super::builtin::BuiltIn;
 use super::callback::{Callback, CallbackContext, IdpInfo, Token};
+use super::human::{FLOW_RANDOM_BYTES, FlowStep, HumanFlows, HumanLogin};
 use crate::ask::Ask;
 use crate::callback::Runtime;
 use crate::environment::Clock;
@@ -46,6 +49,9 @@ pub struct OidcClient {
 #[derive(Default)]
 struct Cached {
     access: Option<(Secret, u64)>,
+    /// When the access token expires, when its source said (kept for [`SavedTokens`]; the
+    /// spec has the cache ignore it).
+    access_expires_at: Option<SystemTime>,
     refresh: Option<Secret>,
     idp_info: Option<IdpInfo>,
     generation: u64,
@@ -77,7 +83,53 @@ impl OidcClient {
     /// Puts `token` in the cache as if a callback had returned it: a token kept from an earlier
     /// run, for instance. It replaces whatever was cached.
     pub fn seed(&self, token: Token) {
-        self.store(token, None);
+        self.store(token, None, None);
+    }
+
+    /// What the cache holds, to keep until the next run (a tool's token cache file): the
+    /// access token with its expiry, and for the human flow the refresh token and the
+    /// `IdpInfo` it goes with.
+    pub fn saved_tokens(&self) -> SavedTokens {
+        let cached = self.cached();
+        SavedTokens {
+            access_token: cached.access.as_ref().map(|(token, _)| token.clone()),
+            expires_at: cached.access_expires_at,
+            refresh_token: cached.refresh.clone(),
+            idp_info: cached.idp_info.clone(),
+        }
+    }
+
+    /// Puts back what [`saved_tokens`](Self::saved_tokens) kept: the access token only while it
+    /// is valid at `now`, and the refresh token with its `IdpInfo`, so the next login uses the
+    /// access token, else the refresh token, and needs a person only when both are gone.
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime};
+    /// use mongodb_auth::oidc::{IdpInfo, OidcClient, SavedTokens};
+    ///
+    /// let now = SystemTime::now();
+    /// let mut saved = SavedTokens::default();
+    /// saved.access_token = Some("eyJ...".into());
+    /// saved.expires_at = Some(now - Duration::from_secs(1));
+    /// saved.refresh_token = Some("r1".into());
+    /// saved.idp_info = Some(IdpInfo::new("https://idp.example"));
+    /// let client = OidcClient::new();
+    /// client.restore(saved, now);
+    /// assert!(!client.has_access_token(), "expired");
+    /// assert!(client.saved_tokens().refresh_token.is_some());
+    /// ```
+    pub fn restore(&self, saved: SavedTokens, now: SystemTime) {
+        let mut cached = self.cached();
+        let valid = saved.expires_at.is_none_or(|at| at > now);
+        if let Some(token) = saved.access_token.filter(|_| valid) {
+            cached.generation += 1;
+            cached.access = Some((token, cached.generation));
+            cached.access_expires_at = saved.expires_at;
+        }
+        if let (Some(refresh), Some(idp_info)) = (saved.refresh_token, saved.idp_info) {
+            cached.refresh = Some(refresh);
+            cached.idp_info = Some(idp_info);
+        }
     }
 
     /// The cached access token and its generation.
@@ -106,14 +158,21 @@ impl OidcClient {
             .is_some_and(|(_, g)| *g == generation)
         {
             cached.access = None;
+            cached.access_expires_at = None;
         }
     }
 
-    fn store(&self, token: Token, idp_info: Option<IdpInfo>) -> IssuedToken {
+    fn store(
+        &self,
+        token: Token,
+        idp_info: Option<IdpInfo>,
+        now: Option<SystemTime>,
+    ) -> IssuedToken {
         let mut cached = self.cached();
         cached.generation += 1;
         let generation = cached.generation;
         cached.access = Some((token.access_token.clone(), generation));
+        cached.access_expires_at = now.zip(token.expires_in).map(|(now, life)| now + life);
         if idp_info.is_some() {
             // A human-flow answer replaces the refresh token, with none if it gave none: an old
             // one must not outlive the identity provider it came from.
@@ -140,6 +199,21 @@ impl fmt::Debug for OidcClient {
             .field("callback_calls", &cached.calls)
             .finish()
     }
+}
+
+/// What an [`OidcClient`] holds, taken out to keep between runs and put back with
+/// [`OidcClient::restore`]. The tokens are secrets: store them where only their owner reads.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SavedTokens {
+    /// The access token.
+    pub access_token: Option<Secret>,
+    /// When it expires, when its source said.
+    pub expires_at: Option<SystemTime>,
+    /// The human flow's refresh token.
+    pub refresh_token: Option<Secret>,
+    /// The identity provider the refresh token is for.
+    pub idp_info: Option<IdpInfo>,
 }
 
 /// A token from the cache, ready for the authenticator.
@@ -170,6 +244,8 @@ impl fmt::Debug for IssuedToken {
 pub(crate) enum Provider {
     Callback(Callback),
     BuiltIn(BuiltIn, Ask),
+    /// The built-in human callback, with the randomness its login draws.
+    Human(HumanFlows, Zeroizing<[u8; FLOW_RANDOM_BYTES]>),
 }
 
 /// The authenticator needs an access token: [`run`](Self::run) the request (it waits its turn,
@@ -229,7 +305,7 @@ impl TokenRequest {
     pub fn environment(&self) -> Option<&'static str> {
         match &self.provider {
             Provider::BuiltIn(builtin, _) => Some(builtin.name()),
-            Provider::Callback(_) => None,
+            Provider::Callback(_) | Provider::Human(..) => None,
         }
     }
 
@@ -276,6 +352,7 @@ impl TokenRequest {
             clock: self.clock.clone(),
         };
         let idp_info = self.context.idp_info.clone();
+        let clock = self.clock.clone();
         // The token is cached before the turn is given back: the next connection in line finds
         // it there and makes no call of its own.
         let cache = move |token: Result<Token>| {
@@ -283,7 +360,7 @@ impl TokenRequest {
                 if token.access_token.expose().is_empty() {
                     return Err(OidcError::EmptyAccessToken.into());
                 }
-                Ok(record.client.store(token, idp_info))
+                Ok(record.client.store(token, idp_info, Some(clock.now())))
             });
             drop(record);
             drop(turn);
@@ -306,6 +383,44 @@ impl TokenRequest {
                 let answer = runtime.answer(ask.clone()).await;
                 cache(builtin.token(answer))
             }
+            Provider::Human(flows, random) => {
+                let token = self.log_in(flows, random, runtime).await;
+                cache(token)
+            }
+        }
+    }
+
+    /// Runs the built-in human callback: every ask answered by `runtime`, every wait slept on
+    /// it.
+    async fn log_in<R: Runtime + 'static>(
+        &self,
+        flows: &HumanFlows,
+        random: &[u8; FLOW_RANDOM_BYTES],
+        runtime: &R,
+    ) -> Result<Token> {
+        let idp_info = self
+            .context
+            .idp_info
+            .as_ref()
+            .ok_or(OidcError::MalformedIdpInfo {
+                rule: "is missing: the human flow needs the server's IdpInfo",
+            })?;
+        let (mut login, mut step) = HumanLogin::start(
+            flows,
+            idp_info,
+            self.context.refresh_token.clone(),
+            *random,
+            self.context.timeout,
+        )?;
+        loop {
+            step = match step {
+                FlowStep::Ask(ask) => login.answer(runtime.answer(ask).await, self.clock.now())?,
+                FlowStep::Wait(duration) => {
+                    runtime.sleep(duration).await;
+                    login.waited(self.clock.now())?
+                }
+                FlowStep::Done(token) => return Ok(token),
+            };
         }
     }
 }

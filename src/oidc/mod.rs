@@ -27,7 +27,7 @@
 //! let hello_reply = bson::rawdoc! { "ok": 1.0 }.into_bytes();
 //! let Step::Callback(request) = auth.handle_hello_reply(&hello_reply)? else { unreachable!() };
 //! let output = tokio::runtime::Runtime::new()?
-//!     .block_on(request.run(&mongodb_auth_io::tokio::Runtime));
+//!     .block_on(request.run(&mongodb_auth_io::tokio::Runtime::default()));
 //! let Step::Send(command) = auth.handle_callback(output)? else { unreachable!() };
 //! assert_eq!((command.name(), command.db()), ("saslStart", "$external"));
 //! assert_eq!(client.callback_calls(), 1);
@@ -45,6 +45,7 @@ mod builtin;
 mod cache;
 mod callback;
 mod discovery;
+pub(crate) mod human;
 
 use std::time::Duration;
 
@@ -54,9 +55,15 @@ use zeroize::Zeroizing;
 
 pub use crate::callback::CallbackError;
 pub use crate::credential::Flow;
-pub use cache::{IssuedToken, MIN_CALLBACK_INTERVAL, OidcClient, TokenOutput, TokenRequest};
+pub use cache::{
+    IssuedToken, MIN_CALLBACK_INTERVAL, OidcClient, SavedTokens, TokenOutput, TokenRequest,
+};
 pub use callback::{CALLBACK_VERSION, Callback, CallbackContext, IdpInfo, Token};
 pub use discovery::{MAX_DISCOVERY_SIZE, ProviderMetadata, check_endpoint, fetched_body};
+pub use human::{
+    DEFAULT_REDIRECT_URI, FLOW_RANDOM_BYTES, FlowStep, HumanFlow, HumanFlows, HumanLogin,
+    MAX_REDIRECT_SIZE, MAX_TOKEN_REPLY_SIZE,
+};
 
 pub(crate) use builtin::BuiltIn;
 pub(crate) use cache::Provider;

@@ -1,0 +1,302 @@
+//! The person at the keyboard, as MONGODB-OIDC's built-in human flows reach them: a browser
+//! opened on the provider's login page, which comes back to a listener on the loopback redirect
+//! URI, and a notice with the device code. Blocking code: the tokio adapter runs it on its
+//! blocking pool.
+
+use std::io::{Read as _, Write as _};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use mongodb_auth::ask::{Answer, BrowserLogin, DeviceCode, MAX_BODY_SIZE};
+use mongodb_auth::oidc::MAX_REDIRECT_SIZE;
+
+use crate::options::{ConnectOptions, Event};
+
+/// The most requests the redirect listener reads before the one it waits for (a browser's
+/// favicon, a stray local client): beyond that it gives up.
+const MAX_STRAY_REQUESTS: usize = 16;
+
+/// How long one request may take to arrive whole.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What the adapters know of the person: how to open a browser, and where notices go.
+#[derive(Clone, Default)]
+pub(crate) struct Person {
+    options: Option<ConnectOptions>,
+}
+
+impl Person {
+    pub(crate) fn of(options: &ConnectOptions) -> Self {
+        Person {
+            options: Some(options.clone()),
+        }
+    }
+
+    /// Shows the device code: as an [`Event::DeviceCode`] to the caller's observer, or on
+    /// standard error when there is none (a person must see it somewhere).
+    pub(crate) fn show(&self, code: &DeviceCode) -> Answer {
+        match self.options.as_ref().filter(|o| o.is_observed()) {
+            Some(options) => options.emit(Event::DeviceCode {
+                verification_uri: code.verification_uri(),
+                verification_uri_complete: code.verification_uri_complete(),
+                user_code: code.user_code(),
+            }),
+            None => eprintln!(
+                "To log in, open {} and enter the code {}",
+                code.verification_uri(),
+                code.user_code()
+            ),
+        }
+        code.answer()
+    }
+
+    /// Listens on the redirect URI, opens the browser, and waits for the redirect.
+    pub(crate) fn browse(&self, login: &BrowserLogin) -> Answer {
+        let browser = self.options.as_ref().and_then(|o| o.browser.clone());
+        log_in_with_browser(login, browser.as_deref())
+            .unwrap_or_else(|reason| mongodb_auth::ask::Ask::Browser(login.clone()).fail(reason))
+    }
+}
+
+fn log_in_with_browser(login: &BrowserLogin, browser: Option<&str>) -> Result<Answer, String> {
+    let deadline = Instant::now() + login.timeout();
+    let listener = listen(login)?;
+    open(browser, login.url())?;
+    let mut strays = 0;
+    while strays <= MAX_STRAY_REQUESTS {
+        let mut stream = accept(&listener, deadline)?;
+        match read_request_target(&mut stream, deadline) {
+            Ok(target) if target.split('?').next() == Some(login.path()) => {
+                respond(&mut stream, "200 OK", DONE_PAGE);
+                return Ok(login.answer(target));
+            }
+            Ok(_) => respond(&mut stream, "404 Not Found", "Not found"),
+            Err(_) => respond(&mut stream, "400 Bad Request", "Bad request"),
+        }
+        strays += 1;
+    }
+    Err("the redirect listener got too many other requests".into())
+}
+
+const DONE_PAGE: &str = "<!doctype html><title>Logged in</title>\
+    <p>The login is complete: you may close this window and go back to the program.</p>";
+
+/// Binds the redirect URI's loopback address: `localhost` is tried as IPv4, then IPv6.
+fn listen(login: &BrowserLogin) -> Result<TcpListener, String> {
+    let port = login.port();
+    let addresses: Vec<IpAddr> = if login.host().eq_ignore_ascii_case("localhost") {
+        vec![Ipv4Addr::LOCALHOST.into(), Ipv6Addr::LOCALHOST.into()]
+    } else {
+        let ip = login
+            .host()
+            .parse::<IpAddr>()
+            .map_err(|e| format!("the redirect host is not an address: {e}"))?;
+        vec![ip]
+    };
+    let mut last_error = String::new();
+    for ip in addresses {
+        // The core accepts loopback redirect URIs only; nothing else is ever bound here.
+        if !ip.is_loopback() {
+            return Err("the redirect host is not loopback".into());
+        }
+        match TcpListener::bind(SocketAddr::new(ip, port)) {
+            Ok(listener) => {
+                listener
+                    .set_nonblocking(true)
+                    .map_err(|e| format!("cannot listen on {ip}:{port}: {e}"))?;
+                return Ok(listener);
+            }
+            Err(e) => last_error = format!("cannot listen on {ip}:{port}: {e}"),
+        }
+    }
+    Err(last_error)
+}
+
+/// Runs `browser` with the URL as its last argument (never through a shell's parsing of the
+/// URL), or the system's opener.
+fn open(browser: Option<&str>, url: &str) -> Result<(), String> {
+    let mut command = match browser {
+        Some(command_line) if cfg!(windows) => {
+            let mut c = Command::new("cmd");
+            c.args(["/C", command_line, url]);
+            c
+        }
+        // `sh -c '<command> "$1"' sh <url>`: the command line is the caller's, the URL an
+        // argument the shell never parses.
+        Some(command_line) => {
+            let mut c = Command::new("sh");
+            c.args(["-c", &format!("{command_line} \"$1\""), "sh", url]);
+            c
+        }
+        None if cfg!(target_os = "macos") => {
+            let mut c = Command::new("open");
+            c.arg(url);
+            c
+        }
+        None if cfg!(windows) => {
+            let mut c = Command::new("rundll32");
+            c.args(["url.dll,FileProtocolHandler", url]);
+            c
+        }
+        None => {
+            let mut c = Command::new("xdg-open");
+            c.arg(url);
+            c
+        }
+    };
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map(drop)
+        .map_err(|e| format!("cannot open a browser: {e}"))
+}
+
+fn accept(listener: &TcpListener, deadline: Instant) -> Result<TcpStream, String> {
+    loop {
+        match listener.accept() {
+            Ok((stream, peer)) if peer.ip().is_loopback() => {
+                stream.set_nonblocking(false).map_err(|e| e.to_string())?;
+                return Ok(stream);
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                if Instant::now() >= deadline {
+                    return Err("no redirect came back before the login timed out".into());
+                }
+                std::thread::sleep(Duration::from_millis(25));
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+}
+
+/// The target of an HTTP GET request line, reading no more than the request's head.
+fn read_request_target(stream: &mut TcpStream, deadline: Instant) -> Result<String, String> {
+    let left = deadline
+        .saturating_duration_since(Instant::now())
+        .min(REQUEST_TIMEOUT)
+        .max(Duration::from_millis(1));
+    stream
+        .set_read_timeout(Some(left))
+        .map_err(|e| e.to_string())?;
+    let mut head = Vec::new();
+    let mut chunk = [0u8; 1024];
+    let limit = (MAX_REDIRECT_SIZE + 64).min(MAX_BODY_SIZE);
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        let read = stream.read(&mut chunk).map_err(|e| e.to_string())?;
+        let got = chunk.get(..read).unwrap_or_default();
+        if read == 0 {
+            break;
+        }
+        head.extend_from_slice(got);
+        if head.len() > limit + 8 * 1024 {
+            return Err("the request is too large".into());
+        }
+    }
+    let line = head.split(|b| *b == b'\n').next().unwrap_or_default();
+    let line = std::str::from_utf8(line).map_err(|_| "the request line is not UTF-8")?;
+    let mut parts = line.trim_end_matches('\r').split(' ');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some("GET"), Some(target), Some(version))
+            if version.starts_with("HTTP/1.") && target.len() <= MAX_REDIRECT_SIZE =>
+        {
+            Ok(target.to_owned())
+        }
+        _ => Err("not a GET request".into()),
+    }
+}
+
+fn respond(stream: &mut TcpStream, status: &str, body: &str) {
+    let response = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\n\
+         Cache-Control: no-store\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = stream.write_all(response.as_bytes());
+    let _ = stream.flush();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mongodb_auth::ask::Ask;
+    use mongodb_auth::oidc::{FlowStep, HumanFlow, HumanFlows, HumanLogin, IdpInfo};
+    use zeroize::Zeroizing;
+
+    /// The browser ask of a login whose redirect URI is a free loopback port's `/cb`.
+    fn browser_ask(timeout: Duration) -> BrowserLogin {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap();
+        let flows = HumanFlows::new([HumanFlow::AuthorizationCode])
+            .redirect_uri(&format!("http://127.0.0.1:{port}/cb"))
+            .unwrap();
+        let idp = IdpInfo::new("https://idp.example").with_client_id("c");
+        let (mut login, step) = HumanLogin::start(&flows, &idp, None, [1; 64], timeout).unwrap();
+        let FlowStep::Ask(Ask::Http(request)) = step else {
+            panic!("discovery first")
+        };
+        let document =
+            br#"{"issuer": "https://idp.example", "token_endpoint": "https://idp.example/t",
+            "authorization_endpoint": "https://idp.example/a"}"#;
+        let answer = request.answer(200, Zeroizing::new(document.to_vec()));
+        match login.answer(answer, std::time::SystemTime::now()).unwrap() {
+            FlowStep::Ask(Ask::Browser(browser)) => browser,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn get(port: u16, target: &str) -> String {
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        write!(stream, "GET {target} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let mut reply = String::new();
+        let _ = stream.read_to_string(&mut reply);
+        reply
+    }
+
+    #[test]
+    fn the_listener_answers_the_redirect_once_and_404s_other_paths() {
+        let login = browser_ask(Duration::from_secs(10));
+        let port = login.port();
+        // The person's browser, on a thread; the browser command itself does nothing.
+        let browser = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            (get(port, "/favicon.ico"), get(port, "/cb?code=x&state=y"))
+        });
+        let answer = log_in_with_browser(&login, Some("true")).unwrap();
+        let (stray, done) = browser.join().unwrap();
+        assert!(stray.starts_with("HTTP/1.1 404"), "{stray}");
+        assert!(done.starts_with("HTTP/1.1 200"), "{done}");
+        assert_eq!(answer, login.answer("/cb?code=x&state=y"));
+        // One redirect answered, and the listener is closed.
+        assert!(TcpStream::connect(("127.0.0.1", port)).is_err());
+    }
+
+    #[test]
+    fn a_browser_that_never_comes_back_times_out() {
+        let login = browser_ask(Duration::from_millis(300));
+        let started = Instant::now();
+        let error = log_in_with_browser(&login, Some("true")).unwrap_err();
+        assert!(error.contains("timed out"), "{error}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn the_url_reaches_the_browser_command_as_one_argument() {
+        let dir = std::env::temp_dir().join(format!("mongodb-auth-browser-{}", std::process::id()));
+        let out = dir.with_extension("txt");
+        let url = "https://idp.example/a?x=1&y=$(false)';\"";
+        open(Some(&format!("printf %s >{}", out.display())), url).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while std::fs::read_to_string(&out).map_or(true, |s| s.len() < url.len()) {
+            assert!(Instant::now() < deadline, "the browser command never ran");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), url);
+        let _ = std::fs::remove_file(out);
+    }
+}
