@@ -60,6 +60,14 @@ if ! grep -qs "\"version\": \"$node_driver\"" "$nodeenv/node_modules/mongodb/pac
         "mongodb@$node_driver" "oidc-provider@$oidc_provider")
 fi
 export MONGODB_AUTH_NODE_MODULES="$PWD/$nodeenv/node_modules"
+# mongosh, the official shell, apart (its own driver version), for its built-in OIDC human flow.
+mongosh_version=2.12.0
+mongoshenv=target/mongoshenv
+if ! grep -qs "\"version\": \"$mongosh_version\"" "$mongoshenv/node_modules/mongosh/package.json"; then
+    mkdir -p "$mongoshenv"
+    (cd "$mongoshenv" && npm install --no-audit --no-fund --silent "mongosh@$mongosh_version")
+fi
+export MONGODB_AUTH_MONGOSH="$PWD/$mongoshenv/node_modules/.bin/mongosh"
 export MONGODB_AUTH_REQUIRE_PEERS=1
 
 cargo fmt --all --check

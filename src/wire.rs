@@ -46,6 +46,7 @@ pub const MAX_MESSAGE_SIZE: usize = 48_000_000;
 
 const FLAG_CHECKSUM_PRESENT: u32 = 1;
 const FLAG_MORE_TO_COME: u32 = 1 << 1;
+const FLAG_EXHAUST_ALLOWED: u32 = 1 << 16;
 /// Bits 0-15 of OP_MSG flags are "required": a reader must fail on one it does not know.
 const REQUIRED_FLAGS: u32 = 0xFFFF;
 const KNOWN_REQUIRED_FLAGS: u32 = FLAG_CHECKSUM_PRESENT | FLAG_MORE_TO_COME;
@@ -61,6 +62,9 @@ pub struct Message {
     pub op_code: i32,
     /// OP_MSG `moreToCome`: the sender will send more without being asked.
     pub more_to_come: bool,
+    /// OP_MSG `exhaustAllowed`: the client takes a stream of replies (`moreToCome`) to this
+    /// request, as a driver's monitor does with an awaitable `hello`.
+    pub exhaust_allowed: bool,
     /// For OP_QUERY, the full collection name (`admin.$cmd` for a command).
     pub collection: Option<String>,
     /// A request may carry a password (PLAIN): wiped when dropped.
@@ -160,10 +164,19 @@ pub(crate) fn encode_op_msg(
     request_id: i32,
     response_to: i32,
 ) -> Result<Zeroizing<Vec<u8>>> {
+    encode_op_msg_with_flags(document_bytes, request_id, response_to, 0)
+}
+
+fn encode_op_msg_with_flags(
+    document_bytes: &[u8],
+    request_id: i32,
+    response_to: i32,
+    flags: u32,
+) -> Result<Zeroizing<Vec<u8>>> {
     document(document_bytes)?;
     let mut out = Zeroizing::new(Vec::with_capacity(HEADER_LEN + 5 + document_bytes.len()));
     header(&mut out, request_id, response_to, OP_MSG);
-    out.extend_from_slice(&0u32.to_le_bytes());
+    out.extend_from_slice(&flags.to_le_bytes());
     out.push(0); // section kind 0: the body
     out.extend_from_slice(document_bytes);
     finish(out)
@@ -176,6 +189,16 @@ pub fn encode_reply(
     response_to: i32,
 ) -> Result<Zeroizing<Vec<u8>>> {
     encode_op_msg(document_bytes, request_id, response_to)
+}
+
+/// One reply of a stream to an exhaust request (`moreToCome` set): the first answers the
+/// request, each next one the reply before it.
+pub fn encode_streamed_reply(
+    document_bytes: &[u8],
+    request_id: i32,
+    response_to: i32,
+) -> Result<Zeroizing<Vec<u8>>> {
+    encode_op_msg_with_flags(document_bytes, request_id, response_to, FLAG_MORE_TO_COME)
 }
 
 /// The legacy opening of a connection: `hello_document` (normally `{isMaster: 1, helloOk: true,
@@ -410,6 +433,7 @@ fn parse_message(message: &[u8]) -> Result<Message> {
         response_to,
         op_code,
         more_to_come: false,
+        exhaust_allowed: false,
         collection: None,
         body: Zeroizing::new(Vec::new()),
     };
@@ -441,6 +465,7 @@ fn parse_op_msg(message: &[u8], parsed: &mut Message) -> Result<()> {
         }
     }
     parsed.more_to_come = flags & FLAG_MORE_TO_COME != 0;
+    parsed.exhaust_allowed = flags & FLAG_EXHAUST_ALLOWED != 0;
     let sections = message
         .get(HEADER_LEN + 4..end)
         .ok_or(WireError::TooShort(message.len() as i64))?;

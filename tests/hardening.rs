@@ -371,3 +371,70 @@ fn a_failed_reauthentication_is_the_error_returned() {
     );
     assert_eq!(connection.reauthentications(), 0);
 }
+
+/// Reads one whole message from `stream`: (its requestId, its responseTo, moreToCome, body).
+async fn read_raw(stream: &mut tokio::net::TcpStream) -> Option<(i32, i32, bool, bson::Document)> {
+    let mut header = [0u8; 16];
+    tokio::time::timeout(Duration::from_secs(10), stream.read_exact(&mut header))
+        .await
+        .ok()?
+        .ok()?;
+    let field = |at: usize| i32::from_le_bytes(header[at..at + 4].try_into().unwrap());
+    let mut rest = vec![0u8; usize::try_from(field(0)).ok()? - 16];
+    stream.read_exact(&mut rest).await.ok()?;
+    let flags = u32::from_le_bytes(rest[..4].try_into().unwrap());
+    assert_eq!(rest[4], 0, "section kind 0");
+    let body = bson::Document::try_from(bson::RawDocument::from_bytes(&rest[5..]).ok()?).ok()?;
+    Some((field(4), field(8), flags & 2 != 0, body))
+}
+
+#[test]
+fn a_monitor_that_allows_exhaust_gets_a_stream_of_hellos_until_it_speaks() {
+    use tokio::io::AsyncWriteExt;
+    let server = TestServer::start(ServerConfig::new(users()));
+    let address = server.address();
+    server.block_on(async {
+        let mut monitor = connect_from("127.0.0.1", address).await;
+        let first = round_trip(&mut monitor, bson::rawdoc! { "hello": 1 }, 1)
+            .await
+            .unwrap();
+        let version = first.get_document("topologyVersion").unwrap().clone();
+        let version = bson::RawDocumentBuf::try_from(&version).unwrap();
+        // The awaitable hello of a driver's streaming monitor: OP_MSG with exhaustAllowed.
+        let awaitable = bson::rawdoc! {
+            "hello": 1, "topologyVersion": version, "maxAwaitTimeMS": 200_i64,
+        };
+        let command = mongodb_auth::Command::new("admin", awaitable.into_bytes());
+        let mut request = mongodb_auth::wire::encode_command(&command, 10)
+            .unwrap()
+            .to_vec();
+        request[18] |= 1; // flag bit 16: exhaustAllowed
+        monitor.write_all(&request).await.unwrap();
+        let mut answered = 10;
+        for _ in 0..3 {
+            let (id, response_to, more_to_come, body) = read_raw(&mut monitor).await.unwrap();
+            assert!(
+                more_to_come,
+                "each reply of the stream says more is to come"
+            );
+            assert_eq!(response_to, answered, "each answers the one before");
+            assert!(body.get_bool("isWritablePrimary").unwrap());
+            answered = id;
+        }
+        // Anything the client sends ends the stream and is answered as a request.
+        let ping = mongodb_auth::Command::new("admin", bson::rawdoc! { "ping": 1 }.into_bytes());
+        let ping = mongodb_auth::wire::encode_command(&ping, 20).unwrap();
+        monitor.write_all(&ping).await.unwrap();
+        // A reply of the stream may have been on its way when the ping went out.
+        let (_, response_to, more_to_come, body) = loop {
+            let reply = read_raw(&mut monitor).await.unwrap();
+            if reply.1 != 20 {
+                assert!(reply.2, "a stray reply belongs to the stream");
+                continue;
+            }
+            break reply;
+        };
+        assert_eq!((response_to, more_to_come), (20, false));
+        assert_eq!(body.get_f64("ok").unwrap(), 1.0);
+    });
+}

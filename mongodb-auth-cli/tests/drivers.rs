@@ -3,7 +3,8 @@
 //! MONGODB-OIDC login run again, `closeConnection` closes, `times: 1` fires once, `off` clears,
 //! and a server without `--enable-test-commands` refuses the command), insert documents and
 //! find them; PyMongo's monitor, heartbeating every 500 ms for 45 s with the server's default
-//! deadlines, never fails a heartbeat nor clears its pool.
+//! deadlines, never fails a heartbeat nor clears its pool; the Node driver's monitor streams
+//! its heartbeats (exhaust) for 10 s without a failure.
 //!
 //! The peers come from the test command's environments (`target/pyvenv`, `target/nodeenv`), or
 //! `$MONGODB_AUTH_PYTHON` and `$MONGODB_AUTH_NODE_MODULES`. Without them these tests are
@@ -37,10 +38,13 @@ fn main() {
     );
     trials.extend(peers::node_trials(
         "mongodb",
-        vec![(
-            "node_driver_sets_fail_points_and_logs_in_again",
-            node_fail_points,
-        )],
+        vec![
+            (
+                "node_driver_sets_fail_points_and_logs_in_again",
+                node_fail_points,
+            ),
+            ("node_monitor_streams_its_heartbeats", node_monitor),
+        ],
     ));
     libtest_mimic::run(&arguments, trials).exit();
 }
@@ -150,6 +154,16 @@ fn node_fail_points(node: &NodePeer) -> Result<(), Failed> {
         .output()
         .map_err(|e| e.to_string())?;
     verdict(output, vec![fixture.with_test_commands, fixture.without])
+}
+
+fn node_monitor(node: &NodePeer) -> Result<(), Failed> {
+    let server = Serve::start(BIN, &["alice:pencil:SCRAM-SHA-256"]);
+    let output = node
+        .command(&script("node_monitor.js"))
+        .args([server.address.as_str(), "10"])
+        .output()
+        .map_err(|e| e.to_string())?;
+    verdict(output, vec![server])
 }
 
 fn pymongo_monitor(python: &Path) -> Result<(), Failed> {

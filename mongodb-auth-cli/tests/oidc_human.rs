@@ -6,7 +6,8 @@
 //! run with the same token cache needs no person, and with an expired access token goes
 //! through the refresh token. A forged redirect, a provider that is down, a discovery document
 //! naming another issuer, an `http` issuer that is not loopback and a device code that expires
-//! are each a clear error, and no token reaches the server.
+//! are each a clear error, and no token reaches the server. mongosh logs in to the same server
+//! with its own built-in device flow.
 //!
 //! Node and the npm package `oidc-provider` come from the test command's environment
 //! (`target/nodeenv`, or `$MONGODB_AUTH_NODE_MODULES`). Without them these tests are ignored,
@@ -22,7 +23,7 @@ use libtest_mimic::{Arguments, Failed};
 use mongodb_auth_server::devpki::TokenIssuer;
 use mongodb_auth_testkit::TempDir;
 use mongodb_auth_testkit::http::HttpServer;
-use mongodb_auth_testkit::peers::{self, NodePeer};
+use mongodb_auth_testkit::peers::{self, MongoshPeer, NodePeer};
 use mongodb_auth_testkit::serve::Serve;
 use serde_json::Value;
 
@@ -34,7 +35,7 @@ const CLIENT_ID: &str = "mongodb-auth-test";
 
 fn main() {
     let arguments = Arguments::from_args();
-    let trials = peers::node_trials(
+    let mut trials = peers::node_trials(
         "oidc-provider",
         vec![
             (
@@ -48,7 +49,93 @@ fn main() {
             ),
         ],
     );
+    trials.extend(peers::mongosh_trials(
+        "oidc-provider",
+        vec![(
+            "mongosh_logs_in_with_its_own_device_flow",
+            mongosh_device_flow,
+        )],
+    ));
     libtest_mimic::run(&arguments, trials).exit();
+}
+
+/// mongosh, the official shell, logs in to `serve` with its own built-in human flow against
+/// the same provider: the server's IdpInfo (issuer, clientId, requestScopes) is what the
+/// official tool expects. The person enters the code mongosh shows.
+fn mongosh_device_flow(peer: &MongoshPeer) -> Result<(), Failed> {
+    let provider = Provider::start(&peer.node, 600)?;
+    let server = serve(&provider.issuer, None);
+    let home = TempDir::new("mongosh-home");
+    let uri = format!("mongodb://{}/?authMechanism=MONGODB-OIDC", server.address);
+    let mut child = Command::new(&peer.mongosh)
+        .args([
+            uri.as_str(),
+            "--oidcFlows=device-auth",
+            "--quiet",
+            "--eval",
+            "JSON.stringify(db.runCommand({connectionStatus: 1}).authInfo.authenticatedUsers)",
+        ])
+        // Its logs and history go to a home of its own.
+        .env("HOME", home.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("mongosh: {e}"))?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    // mongosh prints the device code on stdout, then the result.
+    let (lines, output) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let (mut uri, mut code, mut printed) = (None, None, String::new());
+    let mut entered = false;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let Ok(line) = output.recv_timeout(left) else {
+            break;
+        };
+        printed.push_str(&line);
+        printed.push('\n');
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if line.contains("complete authentication:") {
+            uri = words.last().map(|w| (*w).to_owned());
+        }
+        if line.contains("code on that page:") {
+            code = words.last().map(|w| (*w).to_owned());
+        }
+        if let (false, Some(uri), Some(code)) = (entered, &uri, &code) {
+            entered = true;
+            let status = peer
+                .node
+                .command(&script("oidc_person.js"))
+                .args(["alice", uri, code])
+                .status()
+                .map_err(|e| e.to_string())?;
+            if !status.success() {
+                return Err(format!("the person could not enter the code: {status}").into());
+            }
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let logged_in = r#"[{"user":"oidc/alice","db":"$external"}]"#;
+    let grants = provider.grants();
+    if !entered
+        || !printed.contains(logged_in)
+        || grants != ["urn:ietf:params:oauth:grant-type:device_code"]
+    {
+        return Err(format!(
+            "mongosh did not log in through its device flow (grants {grants:?}):\n{printed}\n{}",
+            server.stop()
+        )
+        .into());
+    }
+    Ok(())
 }
 
 fn script(name: &str) -> PathBuf {

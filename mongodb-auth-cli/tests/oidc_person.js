@@ -1,15 +1,15 @@
 // The person of the human-flow tests, with a browser that follows redirects, keeps cookies and
 // submits forms: at the provider's login page they sign in as LOGIN (any password), they
 // consent, and for the device flow they enter the code they were shown. It stops when the
-// browser is sent back to a loopback redirect URI (the redirect is requested, as a browser
-// would) or at a page with no form (the device flow's success page).
+// browser is sent back with the authorization response (requested, as a browser would) or at
+// a page with no form (the device flow's success page). The first page may be the program's
+// own (mongosh's redirects to the provider).
 //
 // Usage: node oidc_person.js LOGIN URL [USER_CODE]
 // As `connect --browser`, the command line ends with the URL.
 
 const [login, startUrl, userCode] = process.argv.slice(2);
 const cookies = new Map();
-const issuerOrigin = new URL(startUrl).origin;
 
 function cookieHeader() {
   return [...cookies].map(([name, value]) => `${name}=${value}`).join("; ");
@@ -50,10 +50,11 @@ function readForm(html, base) {
 async function main() {
   let request = { url: new URL(startUrl), method: "GET" };
   for (let step = 0; step < 30; step += 1) {
-    if (request.url.origin !== issuerOrigin) {
-      // Back to the program's redirect URI: the browser's last request.
-      const done = await fetch(request.url);
-      process.exit(done.ok ? 0 : 3);
+    const query = request.url.searchParams;
+    if (query.has("state") && (query.has("code") || query.has("error"))) {
+      // The authorization response, back at the program's redirect URI: the last request.
+      const done = await fetch(request.url, { redirect: "manual" });
+      process.exit(done.status < 400 ? 0 : 3);
     }
     const response = await fetch(request.url, {
       method: request.method,

@@ -531,6 +531,8 @@ async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
     // Requests may carry passwords (PLAIN): the read buffer is wiped when the connection ends.
     let mut buffer = Zeroizing::new(vec![0u8; 16 * 1024]);
     let mut reply_id: i32 = 1;
+    // A request that came while a stream of replies was going out, which ended it.
+    let mut pending: Option<wire::Message> = None;
     let mut budget = RequestBudget::new(shared.unauthenticated_requests_per_second);
     // When the login under way began: it must be done by then + login_timeout.
     let mut login_started: Option<Instant> = None;
@@ -551,16 +553,21 @@ async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
         } else {
             shared.unauthenticated_idle_timeout
         };
-        let Some(message) = read_message(
-            &mut stream,
-            &mut decoder,
-            &mut buffer,
-            shared,
-            idle,
-            login_deadline,
-        )
-        .await
-        else {
+        let message = match pending.take() {
+            Some(message) => Some(message),
+            None => {
+                read_message(
+                    &mut stream,
+                    &mut decoder,
+                    &mut buffer,
+                    shared,
+                    idle,
+                    login_deadline,
+                )
+                .await
+            }
+        };
+        let Some(message) = message else {
             return;
         };
         if !session.is_authenticated() && !budget.spend(Instant::now()) {
@@ -589,9 +596,43 @@ async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
             },
             None => settled.await,
         };
-        let Some(body) = body else {
+        let Some((body, stream_every)) = body else {
             return;
         };
+        // A monitor's awaitable hello that allows exhaust: the reply again each interval, with
+        // moreToCome, until the client closes (the driver's streaming protocol).
+        if let (OP_MSG, true, Some(every)) =
+            (message.op_code, message.exhaust_allowed, stream_every)
+        {
+            let mut response_to = message.request_id;
+            loop {
+                let Ok(reply) = wire::encode_streamed_reply(&body, reply_id, response_to) else {
+                    return;
+                };
+                match tokio::time::timeout(shared.message_timeout, stream.write_all(&reply)).await {
+                    Ok(Ok(())) => {}
+                    _ => return,
+                }
+                response_to = reply_id;
+                reply_id = reply_id.wrapping_add(1);
+                // The client says nothing while it streams; whatever it sends (or its close)
+                // ends the stream, and what it sent is the next request.
+                match tokio::time::timeout(every.max(MIN_STREAM_INTERVAL), stream.read(&mut buffer))
+                    .await
+                {
+                    Err(_) => continue,
+                    Ok(Ok(n)) if n > 0 => match decoder.push(buffer.get(..n).unwrap_or_default()) {
+                        Ok(message) => {
+                            pending = message;
+                            break;
+                        }
+                        Err(_) => return,
+                    },
+                    Ok(_) => return,
+                }
+            }
+            continue;
+        }
         let reply = match message.op_code {
             OP_MSG => (!message.more_to_come)
                 .then(|| wire::encode_reply(&body, reply_id, message.request_id)),
@@ -611,7 +652,12 @@ async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
-/// Completes a command's jobs, asks and waits until its reply; `None` when the connection is to
+/// The least time between two replies of a stream: a client asking for `maxAwaitTimeMS: 0`
+/// does not get a reply loop that spins.
+const MIN_STREAM_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Completes a command's jobs, asks and waits until its reply (with the interval of a stream,
+/// for an awaitable `hello`); `None` when the connection is to
 /// be closed (a fail point says so, or the runtime is shutting down). A job waits for a permit
 /// of its peer, then one of the server's.
 async fn settle(
@@ -619,13 +665,17 @@ async fn settle(
     mut step: SessionStep,
     shared: &Shared,
     peer_jobs: &Semaphore,
-) -> Option<Vec<u8>> {
+) -> Option<(Vec<u8>, Option<Duration>)> {
     loop {
         step = match step {
-            SessionStep::Reply(body) => return Some(body),
+            SessionStep::Reply(body) => return Some((body, None)),
             SessionStep::ReplyAfter(wait, body) => {
                 tokio::time::sleep(wait).await;
-                return Some(body);
+                return Some((body, None));
+            }
+            SessionStep::Stream(wait, body) => {
+                tokio::time::sleep(wait).await;
+                return Some((body, Some(wait)));
             }
             SessionStep::Job(job) => {
                 let _peer = peer_jobs.acquire().await.ok()?;

@@ -6,7 +6,8 @@
 //!
 //! A session answers `hello`/`isMaster` (OP_MSG, and OP_QUERY for the legacy handshake) as a
 //! MongoDB 7.0 standalone, with a `topologyVersion` that never changes (an awaitable `hello`
-//! waits its `maxAwaitTimeMS`, as [`SessionStep::ReplyAfter`]); `saslStart`/`saslContinue`
+//! waits its `maxAwaitTimeMS`, and streams to a monitor that allows exhaust, as
+//! [`SessionStep::Stream`]); `saslStart`/`saslContinue`
 //! (SCRAM-SHA-1, SCRAM-SHA-256, and PLAIN on `$external`) with `speculativeAuthenticate` and
 //! `saslSupportedMechs`, `ping`, `buildInfo`, `endSessions` and `connectionStatus`;
 //! MONGODB-X509, MONGODB-AWS, MONGODB-OIDC and GSSAPI when configured. An authenticated client

@@ -306,9 +306,13 @@ struct Faults {
 pub enum SessionStep {
     /// Send this reply document (BSON bytes).
     Reply(Vec<u8>),
-    /// Send this reply once this long has passed: an awaitable `hello` waits for a change
-    /// that never comes, a fail point blocks its connection.
+    /// Send this reply once this long has passed: a fail point blocks its connection.
     ReplyAfter(Duration, Vec<u8>),
+    /// The answer to an awaitable `hello`, which waits this long for a change that never
+    /// comes. When the request allowed exhaust (`Message::exhaust_allowed`), the server sends it
+    /// with `moreToCome` and again each time as long passes, until the client closes: the
+    /// streaming protocol of a driver's monitor.
+    Stream(Duration, Vec<u8>),
     /// Close the connection without a reply (a fail point's `closeConnection`).
     Close,
     /// Run this job where blocking is allowed and pass its output to
@@ -530,7 +534,7 @@ impl Session {
             "hello" | "isMaster" | "ismaster" => {
                 let answer = self.hello(doc, name == "hello", now);
                 return match self.awaits(doc) {
-                    Some(wait) => SessionStep::ReplyAfter(wait, answer.into_bytes()),
+                    Some(wait) => SessionStep::Stream(wait, answer.into_bytes()),
                     None => reply(answer),
                 };
             }
@@ -1040,7 +1044,9 @@ pub fn settle_inline(
 ) -> Option<Vec<u8>> {
     loop {
         step = match step {
-            SessionStep::Reply(reply) | SessionStep::ReplyAfter(_, reply) => return Some(reply),
+            SessionStep::Reply(reply)
+            | SessionStep::ReplyAfter(_, reply)
+            | SessionStep::Stream(_, reply) => return Some(reply),
             SessionStep::Close => return None,
             SessionStep::Job(job) => session.handle_job(job.run(), now),
             SessionStep::Ask(ask) => session.handle_answer(ask.fail("no I/O here"), now),
@@ -1483,7 +1489,7 @@ mod tests {
             doc! { "hello": 1, "topologyVersion": version.clone(), "maxAwaitTimeMS": 500_i64 };
         assert!(matches!(
             step_of(&mut session, "admin", awaited),
-            SessionStep::ReplyAfter(wait, _) if wait == Duration::from_millis(500)
+            SessionStep::Stream(wait, _) if wait == Duration::from_millis(500)
         ));
         // One that knows another server's version is answered at once.
         let mut other = version;

@@ -1,4 +1,4 @@
-//! Finding the peers (PyMongo, pymongo-auth-aws, moto in Python; the Node driver) and turning
+//! Finding the peers (PyMongo, pymongo-auth-aws, moto in Python; the Node driver, mongosh) and turning
 //! peer tests into libtest-mimic trials: with the peer they run; without it they are reported as ignored, never
 //! as passed, unless `MONGODB_AUTH_REQUIRE_PEERS=1` (set by `scripts/test-all.sh`) makes a
 //! missing peer a failure.
@@ -79,6 +79,40 @@ pub fn node_trials(module: &str, cases: Vec<Case<NodePeer>>) -> Vec<Trial> {
         node_with(module),
         &format!(
             "Node with the npm package {module:?} (set MONGODB_AUTH_NODE_MODULES or run scripts/test-all.sh)"
+        ),
+        cases,
+    )
+}
+
+/// mongosh beside a Node with the npm package `module`: `$MONGODB_AUTH_MONGOSH`, or where the
+/// test command installs it (`target/mongoshenv/node_modules/.bin/mongosh`).
+#[derive(Clone, Debug)]
+pub struct MongoshPeer {
+    /// The Node with the module.
+    pub node: NodePeer,
+    /// The `mongosh` command.
+    pub mongosh: PathBuf,
+}
+
+/// The trials of `cases`, which need mongosh and Node with the npm package `module`.
+pub fn mongosh_trials(module: &str, cases: Vec<Case<MongoshPeer>>) -> Vec<Trial> {
+    let mongosh = std::env::var_os("MONGODB_AUTH_MONGOSH")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../target/mongoshenv/node_modules/.bin/mongosh")
+        });
+    let runs = Command::new(&mongosh)
+        .arg("--version")
+        .output()
+        .is_ok_and(|output| output.status.success());
+    let peer = node_with(module)
+        .filter(|_| runs)
+        .map(|node| MongoshPeer { node, mongosh });
+    peer_trials(
+        peer,
+        &format!(
+            "mongosh and Node with the npm package {module:?} (set MONGODB_AUTH_MONGOSH and MONGODB_AUTH_NODE_MODULES or run scripts/test-all.sh)"
         ),
         cases,
     )
