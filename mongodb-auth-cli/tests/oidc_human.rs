@@ -7,7 +7,8 @@
 //! through the refresh token. A forged redirect, a provider that is down, a discovery document
 //! naming another issuer, an `http` issuer that is not loopback and a device code that expires
 //! are each a clear error, and no token reaches the server. mongosh logs in to the same server
-//! with its own built-in device flow.
+//! with its own built-in flows, the device flow and the code flow (its `--browser` is the
+//! person).
 //!
 //! Node and the npm package `oidc-provider` come from the test command's environment
 //! (`target/nodeenv`, or `$MONGODB_AUTH_NODE_MODULES`). Without them these tests are ignored,
@@ -44,6 +45,10 @@ fn main() {
             ),
             ("code_flow_logs_in_through_the_browser", code_flow),
             (
+                "a_browser_that_fails_falls_back_to_the_device_flow",
+                browser_fallback,
+            ),
+            (
                 "failures_are_clear_errors_and_no_token_reaches_the_server",
                 failures,
             ),
@@ -51,26 +56,59 @@ fn main() {
     );
     trials.extend(peers::mongosh_trials(
         "oidc-provider",
-        vec![(
-            "mongosh_logs_in_with_its_own_device_flow",
-            mongosh_device_flow,
-        )],
+        vec![
+            (
+                "mongosh_logs_in_with_its_own_device_flow",
+                mongosh_device_flow,
+            ),
+            (
+                "mongosh_logs_in_with_its_own_browser_flow",
+                mongosh_browser_flow,
+            ),
+        ],
     ));
     libtest_mimic::run(&arguments, trials).exit();
 }
 
-/// mongosh, the official shell, logs in to `serve` with its own built-in human flow against
+/// mongosh, the official shell, logs in to `serve` with its own built-in device flow against
 /// the same provider: the server's IdpInfo (issuer, clientId, requestScopes) is what the
 /// official tool expects. The person enters the code mongosh shows.
 fn mongosh_device_flow(peer: &MongoshPeer) -> Result<(), Failed> {
+    mongosh_logs_in(
+        peer,
+        &["--oidcFlows=device-auth"],
+        "urn:ietf:params:oauth:grant-type:device_code",
+    )
+}
+
+/// mongosh's authorization code flow, its `--browser` pointed at the person.
+fn mongosh_browser_flow(peer: &MongoshPeer) -> Result<(), Failed> {
+    let browser = format!(
+        "--browser=node {} alice",
+        shell_quote(&script("oidc_person.js").to_string_lossy())
+    );
+    let redirect = format!(
+        "--oidcRedirectUri=http://127.0.0.1:{}/redirect",
+        free_port()?
+    );
+    mongosh_logs_in(
+        peer,
+        &["--oidcFlows=auth-code", &browser, &redirect],
+        "authorization_code",
+    )
+}
+
+/// mongosh with `flows` logs in to `serve` through the provider as oidc/alice with one grant
+/// of `grant`; a device code it prints is entered by the person.
+fn mongosh_logs_in(peer: &MongoshPeer, flows: &[&str], grant: &str) -> Result<(), Failed> {
     let provider = Provider::start(&peer.node, 600)?;
     let server = serve(&provider.issuer, None);
     let home = TempDir::new("mongosh-home");
     let uri = format!("mongodb://{}/?authMechanism=MONGODB-OIDC", server.address);
     let mut child = Command::new(&peer.mongosh)
+        .arg(uri.as_str())
+        .args(flows)
         .args([
-            uri.as_str(),
-            "--oidcFlows=device-auth",
             "--quiet",
             "--eval",
             "JSON.stringify(db.runCommand({connectionStatus: 1}).authInfo.authenticatedUsers)",
@@ -78,11 +116,11 @@ fn mongosh_device_flow(peer: &MongoshPeer) -> Result<(), Failed> {
         // Its logs and history go to a home of its own.
         .env("HOME", home.path())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stderr(Stdio::null())
         .spawn()
         .map_err(|e| format!("mongosh: {e}"))?;
     let stdout = child.stdout.take().ok_or("no stdout")?;
-    // mongosh prints the device code on stdout, then the result.
+    // mongosh prints a device code on stdout, then the result.
     let (lines, output) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -92,21 +130,15 @@ fn mongosh_device_flow(peer: &MongoshPeer) -> Result<(), Failed> {
         }
     });
     let deadline = Instant::now() + Duration::from_secs(90);
-    let (mut uri, mut code, mut printed) = (None, None, String::new());
-    let mut entered = false;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let Ok(line) = output.recv_timeout(left) else {
-            break;
-        };
+    let (mut uri, mut code, mut printed, mut entered) = (None, None, String::new(), false);
+    while let Ok(line) = output.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
         printed.push_str(&line);
         printed.push('\n');
-        let words: Vec<&str> = line.split_whitespace().collect();
+        let last = line.split_whitespace().last().map(str::to_owned);
         if line.contains("complete authentication:") {
-            uri = words.last().map(|w| (*w).to_owned());
-        }
-        if line.contains("code on that page:") {
-            code = words.last().map(|w| (*w).to_owned());
+            uri = last;
+        } else if line.contains("code on that page:") {
+            code = last;
         }
         if let (false, Some(uri), Some(code)) = (entered, &uri, &code) {
             entered = true;
@@ -125,12 +157,9 @@ fn mongosh_device_flow(peer: &MongoshPeer) -> Result<(), Failed> {
     let _ = child.wait();
     let logged_in = r#"[{"user":"oidc/alice","db":"$external"}]"#;
     let grants = provider.grants();
-    if !entered
-        || !printed.contains(logged_in)
-        || grants != ["urn:ietf:params:oauth:grant-type:device_code"]
-    {
+    if !printed.contains(logged_in) || grants != [grant] {
         return Err(format!(
-            "mongosh did not log in through its device flow (grants {grants:?}):\n{printed}\n{}",
+            "mongosh did not log in (grants {grants:?}):\n{printed}\n{}",
             server.stop()
         )
         .into());
@@ -415,6 +444,34 @@ fn code_flow(node: &NodePeer) -> Result<(), Failed> {
     let grants = provider.grants();
     if run.device_codes != 0 || grants != ["authorization_code"] {
         return Err(format!("the code flow was not the one used: grants {grants:?}").into());
+    }
+    Ok(())
+}
+
+fn browser_fallback(node: &NodePeer) -> Result<(), Failed> {
+    let provider = Provider::start(node, 600)?;
+    let server = serve(&provider.issuer, None);
+    let redirect = format!("http://127.0.0.1:{}/redirect", free_port()?);
+    let args = [
+        "--json",
+        "--oidc-token-cache",
+        "none",
+        "--browser",
+        "false",
+        "--oidc-redirect-uri",
+        &redirect,
+    ];
+    let run = connect(
+        node,
+        &server.address,
+        "auth-code,device-auth",
+        &args,
+        Some("alice"),
+    )?;
+    expect_alice(&run)?;
+    let grants = provider.grants();
+    if run.device_codes != 1 || grants != ["urn:ietf:params:oauth:grant-type:device_code"] {
+        return Err(format!("no fallback to the device flow: grants {grants:?}").into());
     }
     Ok(())
 }

@@ -52,9 +52,11 @@ async function main() {
   for (let step = 0; step < 30; step += 1) {
     const query = request.url.searchParams;
     if (query.has("state") && (query.has("code") || query.has("error"))) {
-      // The authorization response, back at the program's redirect URI: the last request.
-      const done = await fetch(request.url, { redirect: "manual" });
-      process.exit(done.status < 400 ? 0 : 3);
+      // The authorization response, back at the program's redirect URI: the program's own
+      // pages from here (mongosh sends the browser on to a success page), followed as a
+      // browser follows them.
+      const done = await fetch(request.url);
+      process.exit(done.ok ? 0 : 3);
     }
     const response = await fetch(request.url, {
       method: request.method,

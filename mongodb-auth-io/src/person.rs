@@ -5,7 +5,7 @@
 
 use std::io::{Read as _, Write as _};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use mongodb_auth::ask::{Answer, BrowserLogin, DeviceCode, MAX_BODY_SIZE};
@@ -62,10 +62,25 @@ impl Person {
 fn log_in_with_browser(login: &BrowserLogin, browser: Option<&str>) -> Result<Answer, String> {
     let deadline = Instant::now() + login.timeout();
     let listener = listen(login)?;
-    open(browser, login.url())?;
+    let mut browser = open(browser, login.url())?;
+    let redirect = wait_for_redirect(login, &listener, deadline, &mut browser);
+    // The command may outlive the login (a browser it started): reaped when it ends, never
+    // left a zombie.
+    if let Ok(None) = browser.try_wait() {
+        std::thread::spawn(move || browser.wait());
+    }
+    redirect
+}
+
+fn wait_for_redirect(
+    login: &BrowserLogin,
+    listener: &TcpListener,
+    deadline: Instant,
+    browser: &mut Child,
+) -> Result<Answer, String> {
     let mut strays = 0;
     while strays <= MAX_STRAY_REQUESTS {
-        let mut stream = accept(&listener, deadline)?;
+        let mut stream = accept(listener, deadline, browser)?;
         match read_request_target(&mut stream, deadline) {
             Ok(target) if target.split('?').next() == Some(login.path()) => {
                 respond(&mut stream, "200 OK", DONE_PAGE);
@@ -115,7 +130,7 @@ fn listen(login: &BrowserLogin) -> Result<TcpListener, String> {
 
 /// Runs `browser` with the URL as its last argument (never through a shell's parsing of the
 /// URL), or the system's opener.
-fn open(browser: Option<&str>, url: &str) -> Result<(), String> {
+fn open(browser: Option<&str>, url: &str) -> Result<Child, String> {
     let mut command = match browser {
         Some(command_line) if cfg!(windows) => {
             let mut c = Command::new("cmd");
@@ -150,12 +165,22 @@ fn open(browser: Option<&str>, url: &str) -> Result<(), String> {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .map(drop)
         .map_err(|e| format!("cannot open a browser: {e}"))
 }
 
-fn accept(listener: &TcpListener, deadline: Instant) -> Result<TcpStream, String> {
+/// The next loopback connection, by `deadline`; a browser command that fails (exits non-zero)
+/// ends the wait, so the login can go on with another flow.
+fn accept(
+    listener: &TcpListener,
+    deadline: Instant,
+    browser: &mut Child,
+) -> Result<TcpStream, String> {
     loop {
+        if let Ok(Some(status)) = browser.try_wait()
+            && !status.success()
+        {
+            return Err(format!("the browser command failed ({status})"));
+        }
         match listener.accept() {
             Ok((stream, peer)) if peer.ip().is_loopback() => {
                 stream.set_nonblocking(false).map_err(|e| e.to_string())?;
@@ -286,17 +311,27 @@ mod tests {
     }
 
     #[test]
+    fn a_browser_command_that_fails_ends_the_wait() {
+        let login = browser_ask(Duration::from_secs(30));
+        let started = Instant::now();
+        let error = log_in_with_browser(&login, Some("false")).unwrap_err();
+        assert!(error.contains("browser command failed"), "{error}");
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
+
+    #[test]
     fn the_url_reaches_the_browser_command_as_one_argument() {
         let dir = std::env::temp_dir().join(format!("mongodb-auth-browser-{}", std::process::id()));
         let out = dir.with_extension("txt");
         let url = "https://idp.example/a?x=1&y=$(false)';\"";
-        open(Some(&format!("printf %s >{}", out.display())), url).unwrap();
+        let mut browser = open(Some(&format!("printf %s >{}", out.display())), url).unwrap();
         let deadline = Instant::now() + Duration::from_secs(5);
         while std::fs::read_to_string(&out).map_or(true, |s| s.len() < url.len()) {
             assert!(Instant::now() < deadline, "the browser command never ran");
             std::thread::sleep(Duration::from_millis(20));
         }
         assert_eq!(std::fs::read_to_string(&out).unwrap(), url);
+        assert!(browser.wait().unwrap().success());
         let _ = std::fs::remove_file(out);
     }
 }

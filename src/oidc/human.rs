@@ -326,6 +326,11 @@ impl HumanLogin {
             Stage::Browser => {
                 let target = match answer.reply() {
                     Reply::Redirect(target) => target,
+                    // No browser could be opened or no listener bound (a machine without a
+                    // desktop, a port in use): the next flow, as mongosh falls back.
+                    Reply::Failed(_) if self.next_flow < self.flows.len() => {
+                        return self.next_flow();
+                    }
                     _ => return Err(unavailable(&answer).into()),
                 };
                 let code = read_redirect(target, &self.redirect.path, &self.state())?;
@@ -1050,6 +1055,23 @@ mod tests {
             panic!("done");
         };
         assert_eq!(token.access_token.expose(), "at");
+    }
+
+    #[test]
+    fn a_browser_that_cannot_be_opened_falls_back_to_the_next_flow() {
+        let both = [HumanFlow::AuthorizationCode, HumanFlow::DeviceAuthorization];
+        let (mut login, step) = discovered(&both, None);
+        let browser = browser_ask(step);
+        let failed = Ask::Browser(browser).fail("cannot open a browser: xdg-open not found");
+        let device = http(login.answer(failed, at(1)).unwrap());
+        assert_eq!(device.url(), "https://idp.example/device");
+        // With no flow left, the failure is the error.
+        let (mut login, step) = discovered(&[HumanFlow::AuthorizationCode], None);
+        let failed = Ask::Browser(browser_ask(step)).fail("no browser");
+        assert!(matches!(
+            login.answer(failed, at(1)),
+            Err(crate::Error::Oidc(OidcError::ProviderUnavailable { ref reason, .. })) if reason == "no browser"
+        ));
     }
 
     #[test]
