@@ -252,11 +252,21 @@ mod tests {
     use zeroize::Zeroizing;
 
     /// The browser ask of a login whose redirect URI is a free loopback port's `/cb`.
+    /// A free port below the kernel's ephemeral range, so no other test's `bind(0)` is handed
+    /// it once the listener closes: a connection to it after the login is refused for sure.
+    fn quiet_port() -> u16 {
+        static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
+        let start = 20_000 + (std::process::id() % 5_000) as u16;
+        loop {
+            let port = start + NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 5_000;
+            if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                return port;
+            }
+        }
+    }
+
     fn browser_ask(timeout: Duration) -> BrowserLogin {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .unwrap();
+        let port = quiet_port();
         let flows = HumanFlows::new([HumanFlow::AuthorizationCode])
             .redirect_uri(&format!("http://127.0.0.1:{port}/cb"))
             .unwrap();

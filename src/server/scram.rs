@@ -290,7 +290,13 @@ impl ServerConversation for ScramConversation {
         }
         let known = credential.is_some();
         let mut fill = crate::random::from_fn(|bytes: &mut [u8]| cx.config.fill_random(bytes));
-        let decoy_key = cx.config.decoy_key_for(cx.db);
+        // Only an unknown user's conversation goes on with decoy keys; a known one's never
+        // reads the database's decoy key, so it is not derived for it.
+        let decoy_key = if known {
+            Zeroizing::new(Vec::new())
+        } else {
+            cx.config.decoy_key_for(cx.db)
+        };
         let (server_first, state) = first.respond(self.variant, credential, &decoy_key, &mut fill);
         self.state = ConversationState::AwaitingClientFinal { user, known, state };
         Verdict::Continue(server_first)
