@@ -345,7 +345,14 @@ fn device_flow_and_token_cache(node: &NodePeer) -> Result<(), Failed> {
     let files = TempDir::new("oidc-human");
     let cache = files.join("tokens.json");
     let cache_arg = cache.to_string_lossy().into_owned();
-    let args = ["--json", "--oidc-token-cache", cache_arg.as_str()];
+    // The tokio adapter (the code flow's test too); the fallback and failure tests use the
+    // blocking one.
+    let args = [
+        "--json",
+        "--tokio",
+        "--oidc-token-cache",
+        cache_arg.as_str(),
+    ];
 
     let first = connect(node, &server.address, "device-auth", &args, Some("alice"))?;
     expect_alice(&first)?;
@@ -431,6 +438,8 @@ fn code_flow(node: &NodePeer) -> Result<(), Failed> {
         "auth-code,device-auth",
         &[
             "--json",
+            // The tokio adapter: the browser and its listener on the blocking pool.
+            "--tokio",
             "--oidc-token-cache",
             "none",
             "--browser",
