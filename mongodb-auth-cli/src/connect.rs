@@ -83,7 +83,8 @@ pub(crate) fn connect(uri: &str, flags: &Flags) -> ExitCode {
     };
     // The human flows' client cache, filled from the token cache file and written back to it.
     let oidc_client = OidcClient::new();
-    if let Some(flows) = flows.clone() {
+    let human = flows.is_some();
+    if let Some(flows) = flows {
         auth = auth
             .oidc_human_flows(flows)
             .oidc_client(oidc_client.clone());
@@ -122,12 +123,13 @@ pub(crate) fn connect(uri: &str, flags: &Flags) -> ExitCode {
         }
     });
     // Every option the parser did not take is said, never dropped in silence.
-    let parsed = match flows {
-        Some(_) => ConnectionString::parse_with_credential_options(
+    let parsed = if human {
+        ConnectionString::parse_with_credential_options(
             uri,
             CredentialOptions::new().oidc_callback(Flow::Human),
-        ),
-        None => ConnectionString::parse(uri),
+        )
+    } else {
+        ConnectionString::parse(uri)
     };
     let cs = match parsed {
         Ok(cs) => cs,
@@ -160,10 +162,10 @@ pub(crate) fn connect(uri: &str, flags: &Flags) -> ExitCode {
             return ExitCode::from(exit_code(&error));
         }
     };
-    let token_cache = if flags.oidc_flows.is_empty() {
-        None
-    } else {
+    let token_cache = if human {
         token_cache::path(flags.oidc_token_cache.as_deref())
+    } else {
+        None
     }
     .map(|path| (path, token_cache::key(&cs)));
     if let Some((path, key)) = &token_cache

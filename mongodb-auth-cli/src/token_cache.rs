@@ -51,7 +51,7 @@ pub(crate) fn load(path: &Path, key: &str) -> Option<SavedTokens> {
     saved.expires_at = entry
         .get("expiresAt")
         .and_then(Value::as_u64)
-        .map(|s| SystemTime::UNIX_EPOCH + Duration::from_secs(s));
+        .and_then(|s| SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(s)));
     saved.refresh_token = text("refreshToken").map(Into::into);
     saved.idp_info = entry.get("idpInfo").and_then(|info| {
         let issuer = info.get("issuer")?.as_str()?;
@@ -116,11 +116,11 @@ fn read(path: &Path) -> BTreeMap<String, Value> {
     if file.take(MAX_CACHE_SIZE).read_to_end(&mut bytes).is_err() {
         return BTreeMap::new();
     }
-    let Ok(Value::Object(top)) = serde_json::from_slice::<Value>(&bytes) else {
+    let Ok(Value::Object(mut top)) = serde_json::from_slice::<Value>(&bytes) else {
         return BTreeMap::new();
     };
-    match top.get("entries") {
-        Some(Value::Object(entries)) => entries.clone().into_iter().collect(),
+    match top.remove("entries") {
+        Some(Value::Object(entries)) => entries.into_iter().collect(),
         _ => BTreeMap::new(),
     }
 }
@@ -171,6 +171,23 @@ mod tests {
             let mode = std::fs::metadata(&path).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn an_expiry_past_the_clocks_range_is_read_as_none() {
+        let dir =
+            std::env::temp_dir().join(format!("mongodb-auth-cache-far-{}", std::process::id()));
+        let path = dir.join("tokens.json");
+        std::fs::create_dir_all(&dir).unwrap();
+        let entry = json!({ "accessToken": "at", "expiresAt": u64::MAX });
+        std::fs::write(
+            &path,
+            json!({ "version": 1, "entries": { "k": entry } }).to_string(),
+        )
+        .unwrap();
+        let saved = load(&path, "k").unwrap();
+        assert_eq!(saved.expires_at, None);
         let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -138,7 +138,7 @@ pub enum Event<'a> {
     },
 }
 
-type Observer = Arc<dyn Fn(&Event<'_>) + Send + Sync>;
+pub(crate) type Observer = Arc<dyn Fn(&Event<'_>) + Send + Sync>;
 
 /// Settings of `connect` and `authenticate`, the same for both adapters.
 #[derive(Clone)]
@@ -196,8 +196,9 @@ impl ConnectOptions {
         self
     }
 
-    pub(crate) fn is_observed(&self) -> bool {
-        self.observer.is_some()
+    /// The caller's observer, if any.
+    pub(crate) fn observer(&self) -> Option<&Observer> {
+        self.observer.as_ref()
     }
 
     pub(crate) fn emit(&self, event: Event<'_>) {

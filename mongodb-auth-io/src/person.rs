@@ -8,14 +8,18 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use mongodb_auth::ask::{Answer, BrowserLogin, DeviceCode, MAX_BODY_SIZE};
+use mongodb_auth::ask::{Answer, BrowserLogin, DeviceCode};
 use mongodb_auth::oidc::MAX_REDIRECT_SIZE;
 
-use crate::options::{ConnectOptions, Event};
+use crate::options::{ConnectOptions, Event, Observer};
 
 /// The most requests the redirect listener reads before the one it waits for (a browser's
 /// favicon, a stray local client): beyond that it gives up.
 const MAX_STRAY_REQUESTS: usize = 16;
+
+/// The most of a request's head read: the longest redirect target, and room for a browser's
+/// headers.
+const MAX_REQUEST_HEAD: usize = MAX_REDIRECT_SIZE + 8 * 1024;
 
 /// How long one request may take to arrive whole.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -23,21 +27,23 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// What the adapters know of the person: how to open a browser, and where notices go.
 #[derive(Clone, Default)]
 pub(crate) struct Person {
-    options: Option<ConnectOptions>,
+    browser: Option<String>,
+    observer: Option<Observer>,
 }
 
 impl Person {
     pub(crate) fn of(options: &ConnectOptions) -> Self {
         Person {
-            options: Some(options.clone()),
+            browser: options.browser.clone(),
+            observer: options.observer().cloned(),
         }
     }
 
     /// Shows the device code: as an [`Event::DeviceCode`] to the caller's observer, or on
     /// standard error when there is none (a person must see it somewhere).
     pub(crate) fn show(&self, code: &DeviceCode) -> Answer {
-        match self.options.as_ref().filter(|o| o.is_observed()) {
-            Some(options) => options.emit(Event::DeviceCode {
+        match &self.observer {
+            Some(observer) => observer(&Event::DeviceCode {
                 verification_uri: code.verification_uri(),
                 verification_uri_complete: code.verification_uri_complete(),
                 user_code: code.user_code(),
@@ -53,8 +59,7 @@ impl Person {
 
     /// Listens on the redirect URI, opens the browser, and waits for the redirect.
     pub(crate) fn browse(&self, login: &BrowserLogin) -> Answer {
-        let browser = self.options.as_ref().and_then(|o| o.browser.clone());
-        log_in_with_browser(login, browser.as_deref())
+        log_in_with_browser(login, self.browser.as_deref())
             .unwrap_or_else(|reason| mongodb_auth::ask::Ask::Browser(login.clone()).fail(reason))
     }
 }
@@ -209,15 +214,13 @@ fn read_request_target(stream: &mut TcpStream, deadline: Instant) -> Result<Stri
         .map_err(|e| e.to_string())?;
     let mut head = Vec::new();
     let mut chunk = [0u8; 1024];
-    let limit = (MAX_REDIRECT_SIZE + 64).min(MAX_BODY_SIZE);
     while !head.windows(4).any(|w| w == b"\r\n\r\n") {
         let read = stream.read(&mut chunk).map_err(|e| e.to_string())?;
-        let got = chunk.get(..read).unwrap_or_default();
         if read == 0 {
             break;
         }
-        head.extend_from_slice(got);
-        if head.len() > limit + 8 * 1024 {
+        head.extend_from_slice(chunk.get(..read).unwrap_or_default());
+        if head.len() > MAX_REQUEST_HEAD {
             return Err("the request is too large".into());
         }
     }

@@ -609,9 +609,8 @@ async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
                 let Ok(reply) = wire::encode_streamed_reply(&body, reply_id, response_to) else {
                     return;
                 };
-                match tokio::time::timeout(shared.message_timeout, stream.write_all(&reply)).await {
-                    Ok(Ok(())) => {}
-                    _ => return,
+                if !write_within(&mut stream, &reply, shared.message_timeout).await {
+                    return;
                 }
                 response_to = reply_id;
                 reply_id = reply_id.wrapping_add(1);
@@ -645,11 +644,22 @@ async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
         let Some(reply) = reply else { continue };
         reply_id = reply_id.wrapping_add(1);
         let Ok(reply) = reply else { return };
-        match tokio::time::timeout(shared.message_timeout, stream.write_all(&reply)).await {
-            Ok(Ok(())) => {}
-            _ => return,
+        if !write_within(&mut stream, &reply, shared.message_timeout).await {
+            return;
         }
     }
+}
+
+/// Writes a whole reply within `timeout`; `false` when the connection is to be closed.
+async fn write_within<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    reply: &[u8],
+    timeout: Duration,
+) -> bool {
+    matches!(
+        tokio::time::timeout(timeout, stream.write_all(reply)).await,
+        Ok(Ok(()))
+    )
 }
 
 /// The least time between two replies of a stream: a client asking for `maxAwaitTimeMS: 0`

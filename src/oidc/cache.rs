@@ -59,6 +59,16 @@ struct Cached {
     calls: u64,
 }
 
+impl Cached {
+    /// Caches `token` as a new generation, which it returns.
+    fn set_access(&mut self, token: Secret, expires_at: Option<SystemTime>) -> u64 {
+        self.generation += 1;
+        self.access = Some((token, self.generation));
+        self.access_expires_at = expires_at;
+        self.generation
+    }
+}
+
 impl OidcClient {
     /// An empty cache.
     pub fn new() -> Arc<Self> {
@@ -122,9 +132,7 @@ impl OidcClient {
         let mut cached = self.cached();
         let valid = saved.expires_at.is_none_or(|at| at > now);
         if let Some(token) = saved.access_token.filter(|_| valid) {
-            cached.generation += 1;
-            cached.access = Some((token, cached.generation));
-            cached.access_expires_at = saved.expires_at;
+            cached.set_access(token, saved.expires_at);
         }
         if let (Some(refresh), Some(idp_info)) = (saved.refresh_token, saved.idp_info) {
             cached.refresh = Some(refresh);
@@ -169,10 +177,12 @@ impl OidcClient {
         now: Option<SystemTime>,
     ) -> IssuedToken {
         let mut cached = self.cached();
-        cached.generation += 1;
-        let generation = cached.generation;
-        cached.access = Some((token.access_token.clone(), generation));
-        cached.access_expires_at = now.zip(token.expires_in).map(|(now, life)| now + life);
+        // A lifetime past the clock's range (a provider's `expires_in` is its own to choose)
+        // is no expiry at all.
+        let expires_at = now
+            .zip(token.expires_in)
+            .and_then(|(now, life)| now.checked_add(life));
+        let generation = cached.set_access(token.access_token.clone(), expires_at);
         if idp_info.is_some() {
             // A human-flow answer replaces the refresh token, with none if it gave none: an old
             // one must not outlive the identity provider it came from.
@@ -563,6 +573,17 @@ mod tests {
             2,
             "the dropped call counts as a call"
         );
+    }
+
+    #[test]
+    fn a_lifetime_past_the_clocks_range_is_no_expiry() {
+        let client = OidcClient::new();
+        let forever = Callback::blocking(|_: &CallbackContext| {
+            Ok(Token::new("t").with_expires_in(Duration::MAX))
+        });
+        let issued = now(request(&client, forever).run(&Recording::default()));
+        assert!(issued.0.is_ok());
+        assert_eq!(client.saved_tokens().expires_at, None);
     }
 
     #[test]

@@ -122,15 +122,23 @@ impl ProviderMetadata {
 /// The body of the answer to one of [`ProviderMetadata`]'s asks: a 200 reply's, or why there is
 /// none (the provider could not be reached, or answered another status).
 pub fn fetched_body(answer: &Answer) -> Result<&[u8], OidcError> {
-    let unavailable = |reason: String| OidcError::ProviderUnavailable {
-        what: answer.ask().describe(),
-        reason,
-    };
     match answer.reply() {
         Reply::Http { status: 200, body } => Ok(body),
-        Reply::Http { status, .. } => Err(unavailable(format!("it answered HTTP {status}"))),
-        Reply::Failed(reason) => Err(unavailable(reason.clone())),
-        _ => Err(unavailable("the answer is not an HTTP reply".into())),
+        _ => Err(unavailable(answer)),
+    }
+}
+
+/// Why an answer holds no usable reply: the ask failed, the provider answered a status that is
+/// of no use, or the answer is of another kind.
+pub(crate) fn unavailable(answer: &Answer) -> OidcError {
+    let reason = match answer.reply() {
+        Reply::Failed(reason) => reason.clone(),
+        Reply::Http { status, .. } => format!("it answered HTTP {status}"),
+        _ => "the answer is not of the kind asked for".to_owned(),
+    };
+    OidcError::ProviderUnavailable {
+        what: answer.ask().describe(),
+        reason,
     }
 }
 
@@ -165,11 +173,19 @@ pub fn check_endpoint(url: &str) -> Result<(), OidcError> {
             Ok(())
         };
     }
-    let loopback = host.eq_ignore_ascii_case("localhost")
+    if is_loopback_host(host) {
+        Ok(())
+    } else {
+        Err(insecure())
+    }
+}
+
+/// Whether `host` (no port, no brackets) is this machine: `localhost` or a loopback address.
+pub(crate) fn is_loopback_host(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
         || host
             .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback());
-    if loopback { Ok(()) } else { Err(insecure()) }
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// The host of a URL's authority (no user information): without its port, an IPv6 address
@@ -182,7 +198,7 @@ fn host_of(authority: &str) -> &str {
 }
 
 /// At most 128 characters of text a peer chose, for an error.
-fn shorten(text: &str) -> String {
+pub(crate) fn shorten(text: &str) -> String {
     text.chars().take(128).collect()
 }
 

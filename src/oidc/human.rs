@@ -29,14 +29,13 @@ use std::time::{Duration, SystemTime};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest as _, Sha256};
-use subtle::ConstantTimeEq as _;
 use zeroize::Zeroizing;
 
 use super::callback::{IdpInfo, Token};
-use super::discovery::{ProviderMetadata, fetched_body};
+use super::discovery::{ProviderMetadata, fetched_body, is_loopback_host, shorten, unavailable};
 use crate::ask::{Answer, Ask, BrowserLogin, DeviceCode, HttpRequest, Reply};
 use crate::error::{OidcError, Result};
-use crate::secret::Secret;
+use crate::secret::{Secret, constant_time_eq};
 
 /// The redirect URI when the caller sets none: mongosh's, so a client registered for mongosh
 /// at an identity provider works as it is.
@@ -163,7 +162,7 @@ impl HumanFlows {
 
 fn parse_redirect_uri(uri: &str) -> Result<Redirect> {
     let invalid = |rule| OidcError::InvalidRedirectUri {
-        uri: uri.chars().take(128).collect(),
+        uri: shorten(uri),
         rule,
     };
     let rest = uri.strip_prefix("http://").ok_or(invalid(
@@ -196,11 +195,7 @@ fn parse_redirect_uri(uri: &str) -> Result<Redirect> {
         .and_then(|p| p.parse::<u16>().ok())
         .filter(|p| *p != 0)
         .ok_or(invalid("has no port"))?;
-    let loopback = host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback());
-    if !loopback {
+    if !is_loopback_host(host) {
         return Err(invalid("is not a loopback host").into());
     }
     if path.starts_with('?') || path.contains('?') {
@@ -455,7 +450,7 @@ impl HumanLogin {
             }
         }
         Err(OidcError::NoHumanFlow {
-            issuer: self.idp.issuer.chars().take(128).collect(),
+            issuer: shorten(&self.idp.issuer),
             flows: self.flows.iter().map(|f| f.as_str()).collect(),
         }
         .into())
@@ -541,8 +536,9 @@ impl Form {
         self.0.append_pair(name, value);
     }
 
-    fn finish(mut self) -> Zeroizing<Vec<u8>> {
-        Zeroizing::new(self.0.finish().into_bytes())
+    /// The body, moved (never copied) into the request, which wipes it when dropped.
+    fn finish(mut self) -> Vec<u8> {
+        self.0.finish().into_bytes()
     }
 }
 
@@ -554,22 +550,7 @@ fn post(url: &str, form: Form) -> Ask {
         ),
         ("Accept".to_owned(), Secret::new("application/json")),
     ];
-    let body = form.finish();
-    Ask::Http(HttpRequest::new("POST", url, headers, body.to_vec()))
-}
-
-/// Why an answer holds no usable reply: the ask failed, the provider answered a status the
-/// flow has no use for, or the answer is of another kind.
-fn unavailable(answer: &Answer) -> OidcError {
-    let reason = match answer.reply() {
-        Reply::Failed(reason) => reason.clone(),
-        Reply::Http { status, .. } => format!("it answered HTTP {status}"),
-        _ => "the answer is not of the kind asked for".to_owned(),
-    };
-    OidcError::ProviderUnavailable {
-        what: answer.ask().describe(),
-        reason,
-    }
+    Ask::Http(HttpRequest::new("POST", url, headers, form.finish()))
 }
 
 /// A token endpoint's error (RFC 6749 section 5.2).
@@ -577,6 +558,16 @@ fn unavailable(answer: &Answer) -> OidcError {
 struct Refusal {
     error: String,
     description: Option<String>,
+}
+
+impl Refusal {
+    /// The provider's code and description, as much of them as an error shows.
+    fn new(error: &str, description: Option<&str>) -> Self {
+        Refusal {
+            error: shorten(error),
+            description: description.map(|d| d.chars().take(256).collect()),
+        }
+    }
 }
 
 impl From<Refusal> for OidcError {
@@ -589,18 +580,12 @@ impl From<Refusal> for OidcError {
 }
 
 fn read_refusal(body: &[u8]) -> Option<Refusal> {
-    if body.len() > MAX_TOKEN_REPLY_SIZE {
-        return None;
-    }
-    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
-    let error = value.get("error")?.as_str()?;
-    Some(Refusal {
-        error: error.chars().take(128).collect(),
-        description: value
-            .get("error_description")
-            .and_then(serde_json::Value::as_str)
-            .map(|d| d.chars().take(256).collect()),
-    })
+    let fields = reply_object(body, "token reply").ok()?;
+    let error = fields.get("error")?.as_str()?;
+    let description = fields
+        .get("error_description")
+        .and_then(serde_json::Value::as_str);
+    Some(Refusal::new(error, description))
 }
 
 /// The tokens of a token endpoint's 200 reply, with the ID token kept for its nonce.
@@ -700,7 +685,7 @@ fn check_nonce(id_token: Option<&Secret>, nonce: &str) -> Result<()> {
     let claims: serde_json::Value =
         serde_json::from_slice(&claims).map_err(|_| malformed("has claims that are not JSON"))?;
     match claims.get("nonce").and_then(serde_json::Value::as_str) {
-        Some(found) if bool::from(found.as_bytes().ct_eq(nonce.as_bytes())) => Ok(()),
+        Some(found) if constant_time_eq(found.as_bytes(), nonce.as_bytes()) => Ok(()),
         _ => Err(OidcError::NonceMismatch.into()),
     }
 }
@@ -735,15 +720,11 @@ pub fn read_redirect(target: &str, path: &str, state: &str) -> Result<Secret> {
     }
     // The state first: a forged redirect is refused whatever else it says.
     match found_state {
-        Some(found) if bool::from(found.as_bytes().ct_eq(state.as_bytes())) => {}
+        Some(found) if constant_time_eq(found.as_bytes(), state.as_bytes()) => {}
         _ => return Err(OidcError::ForgedRedirect.into()),
     }
     if let Some(error) = error {
-        return Err(OidcError::AuthorizationRefused {
-            error: error.chars().take(128).collect(),
-            description: description.map(|d| d.chars().take(256).collect()),
-        }
-        .into());
+        return Err(OidcError::from(Refusal::new(&error, description.as_deref())).into());
     }
     match code {
         Some(code) if !code.is_empty() => Ok(Secret::new(code.as_ref())),
