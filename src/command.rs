@@ -82,6 +82,36 @@ pub(crate) fn document_with_capacity(capacity: usize) -> RawDocumentBuf {
     RawDocumentBuf::from_bytes(bytes).unwrap_or_default()
 }
 
+/// The values of `names` in `doc`, found in one pass over it: each `RawDocument::get` is a
+/// pass of its own, checking the UTF-8 of every key before the one it looks for. As with `get`,
+/// the first field of a name counts; a name that is absent, comes after a malformed element or
+/// has a malformed value is `None`.
+pub(crate) fn fields<'a, const N: usize>(
+    doc: &'a RawDocument,
+    names: [&str; N],
+) -> [Option<RawBsonRef<'a>>; N] {
+    let mut found = [None; N];
+    let mut seen = [false; N];
+    let mut left = N;
+    for element in doc.iter_elements() {
+        let Ok(element) = element else { break };
+        let key = element.key().as_str();
+        let slot = names
+            .iter()
+            .position(|name| *name == key)
+            .and_then(|at| Some((seen.get_mut(at)?, found.get_mut(at)?)));
+        if let Some((seen @ false, value)) = slot {
+            *seen = true;
+            *value = element.value().ok();
+            left -= 1;
+            if left == 0 {
+                break;
+            }
+        }
+    }
+    found
+}
+
 /// A generic-subtype BSON binary, as SASL payloads are sent.
 pub(crate) fn binary(bytes: &[u8]) -> RawBinaryRef<'_> {
     RawBinaryRef {
@@ -117,15 +147,28 @@ pub fn check_reply(reply: &[u8]) -> Result<()> {
 
 /// A reply with `ok` other than 1 becomes [`Error::Server`]; a legacy `$err` reply too.
 pub(crate) fn check_ok(doc: &RawDocument) -> Result<()> {
-    let ok = match doc.get("ok") {
-        Ok(Some(RawBsonRef::Double(v))) => Some(v == 1.0),
-        Ok(Some(RawBsonRef::Int32(v))) => Some(v == 1),
-        Ok(Some(RawBsonRef::Int64(v))) => Some(v == 1),
-        Ok(Some(RawBsonRef::Boolean(v))) => Some(v),
-        Ok(None) => None,
-        _ => return Err(Error::protocol(ProtocolViolation::OkNotNumber)),
+    let [ok, legacy_error] = fields(doc, OK_FIELDS);
+    check_ok_fields(doc, ok, legacy_error)
+}
+
+/// The fields [`check_ok_fields`] reads, for a caller that reads others in the same pass.
+pub(crate) const OK_FIELDS: [&str; 2] = ["ok", "$err"];
+
+/// [`check_ok`], with `ok` and `$err` read by the caller (see [`fields`]).
+pub(crate) fn check_ok_fields(
+    doc: &RawDocument,
+    ok: Option<RawBsonRef<'_>>,
+    legacy_error: Option<RawBsonRef<'_>>,
+) -> Result<()> {
+    let ok = match ok {
+        Some(RawBsonRef::Double(v)) => Some(v == 1.0),
+        Some(RawBsonRef::Int32(v)) => Some(v == 1),
+        Some(RawBsonRef::Int64(v)) => Some(v == 1),
+        Some(RawBsonRef::Boolean(v)) => Some(v),
+        None => None,
+        Some(_) => return Err(Error::protocol(ProtocolViolation::OkNotNumber)),
     };
-    let legacy_error = matches!(doc.get("$err"), Ok(Some(_)));
+    let legacy_error = legacy_error.is_some();
     match ok {
         Some(true) if !legacy_error => Ok(()),
         None if !legacy_error => Err(Error::protocol(ProtocolViolation::MissingOk)),
@@ -226,6 +269,27 @@ mod tests {
         let before = doc.as_bytes().as_ptr();
         doc.append(bson::raw::cstr!("payload"), binary(&[7; 100]));
         assert_eq!(doc.as_bytes().as_ptr(), before);
+    }
+
+    #[test]
+    fn fields_reads_like_get_in_one_pass() {
+        let doc = rawdoc! { "a": 1, "b": "two", "a": 3, "c": true };
+        let [c, a, missing, b] = fields(&doc, ["c", "a", "missing", "b"]);
+        assert_eq!(c, Some(RawBsonRef::Boolean(true)));
+        // The first field of a name counts, as with `get`.
+        assert_eq!(a, doc.get("a").unwrap());
+        assert_eq!(a, Some(RawBsonRef::Int32(1)));
+        assert_eq!(b, Some(RawBsonRef::String("two")));
+        assert_eq!(missing, None);
+        // A malformed element ends the pass: what comes after it is not found.
+        let mut bytes = rawdoc! { "a": 1, "b": 2 }.into_bytes();
+        // The type byte of `b` (after the length, `a`'s element of 7 bytes).
+        bytes[11] = 0x77;
+        let broken = RawDocument::from_bytes(&bytes).unwrap();
+        assert_eq!(
+            fields(broken, ["a", "b"]),
+            [Some(RawBsonRef::Int32(1)), None]
+        );
     }
 
     #[test]

@@ -45,7 +45,7 @@ impl AuthMechanism {
     ];
 
     /// The name as MongoDB spells it (`SCRAM-SHA-256`, `MONGODB-X509`, ...).
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             AuthMechanism::ScramSha1 => "SCRAM-SHA-1",
             AuthMechanism::ScramSha256 => "SCRAM-SHA-256",

@@ -24,11 +24,11 @@
 //! # Ok::<(), mongodb_auth::Error>(())
 //! ```
 
-use bson::RawDocument;
 use bson::raw::cstr;
+use bson::{RawDocument, RawDocumentBuf};
 use zeroize::Zeroizing;
 
-use crate::command::{Command, document_with_capacity};
+use crate::command::Command;
 use crate::error::{Error, Result, WireError};
 
 /// OP_REPLY: the reply to an OP_QUERY.
@@ -125,15 +125,24 @@ fn finish(mut out: Zeroizing<Vec<u8>>) -> Result<Zeroizing<Vec<u8>>> {
 /// Checks the framing of a document and that every top-level key is UTF-8 (values are checked
 /// where they are read).
 fn document(bytes: &[u8]) -> Result<&RawDocument> {
+    document_with_keys(bytes, |_| {})
+}
+
+/// [`document`], showing each top-level key to `key` in the same pass.
+fn document_with_keys(bytes: &[u8], mut key: impl FnMut(&str)) -> Result<&RawDocument> {
     let doc = RawDocument::from_bytes(bytes)
         .map_err(|_| WireError::Malformed("a document is not valid BSON"))?;
-    for element in doc.iter() {
-        if let Err(e) = element {
-            return Err(match e.kind {
-                bson::error::ErrorKind::Utf8Encoding { .. } => WireError::InvalidUtf8Key,
-                _ => WireError::Malformed("a document is not valid BSON"),
+    // Elements, not values: `iter` would parse every value too.
+    for element in doc.iter_elements() {
+        match element {
+            Ok(element) => key(element.key().as_str()),
+            Err(e) => {
+                return Err(match e.kind {
+                    bson::error::ErrorKind::Utf8Encoding { .. } => WireError::InvalidUtf8Key,
+                    _ => WireError::Malformed("a document is not valid BSON"),
+                }
+                .into());
             }
-            .into());
         }
     }
     Ok(doc)
@@ -142,17 +151,17 @@ fn document(bytes: &[u8]) -> Result<&RawDocument> {
 /// An OP_MSG carrying `command` with `$db` appended. The bytes are wiped when dropped: the
 /// command may hold a password.
 pub fn encode_command(command: &Command, request_id: i32) -> Result<Zeroizing<Vec<u8>>> {
-    let body = document(command.body())?;
-    if body.get("$db").ok().flatten().is_some() {
+    let mut has_db = false;
+    document_with_keys(command.body(), |key| has_db |= key == "$db")?;
+    if has_db {
         return Err(WireError::CommandHasDb.into());
     }
-    // Room for `$db` up front, so the copy of the body is never reallocated (and left behind).
-    let mut with_db = document_with_capacity(command.body().len() + command.db().len() + 16);
-    for element in body.iter() {
-        let (key, value) =
-            element.map_err(|_| WireError::Malformed("a document is not valid BSON"))?;
-        with_db.append(key, value);
-    }
+    // The body as it is, then `$db`; with room for `$db` up front, so the copy of the body is
+    // never reallocated (and left behind).
+    let mut with_db = Vec::with_capacity(command.body().len() + command.db().len() + 16);
+    with_db.extend_from_slice(command.body());
+    let mut with_db = RawDocumentBuf::from_bytes(with_db)
+        .map_err(|_| WireError::Malformed("a document is not valid BSON"))?;
     with_db.append(cstr!("$db"), command.db());
     let with_db = Zeroizing::new(with_db.into_bytes());
     encode_op_msg(&with_db, request_id, 0)

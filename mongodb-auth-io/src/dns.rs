@@ -4,7 +4,7 @@
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use hickory_resolver::config::{NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts};
@@ -256,11 +256,12 @@ pub(crate) fn static_targets(cs: &ConnectionString) -> Result<Vec<Target>> {
 
 /// The hosts of a connection string, resolved: the connection string to use with them (a
 /// `mongodb+srv` one with its TXT options applied, TLS on by default), the hosts in order, and
-/// until when the records they came from hold.
+/// until when the records they came from hold. Shared: a connector hands the same seeds to each
+/// of its connections.
 #[derive(Clone, Debug)]
 pub(crate) struct Seeds {
-    pub(crate) cs: ConnectionString,
-    pub(crate) targets: Vec<Target>,
+    pub(crate) cs: Arc<ConnectionString>,
+    pub(crate) targets: Arc<[Target]>,
     /// The earliest expiry of the DNS records used; `None` when none was (the hosts are the
     /// connection string's own).
     pub(crate) valid_until: Option<Instant>,
@@ -270,8 +271,8 @@ impl Seeds {
     /// The hosts of a connection string that needs no lookup here.
     pub(crate) fn of(cs: &ConnectionString) -> Result<Seeds> {
         Ok(Seeds {
-            targets: static_targets(cs)?,
-            cs: cs.clone(),
+            targets: static_targets(cs)?.into(),
+            cs: Arc::new(cs.clone()),
             valid_until: None,
         })
     }
@@ -319,8 +320,8 @@ pub(crate) async fn targets(
         }
     }
     Ok(Seeds {
-        cs,
-        targets,
+        cs: Arc::new(cs),
+        targets: targets.into(),
         valid_until,
     })
 }

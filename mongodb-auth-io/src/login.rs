@@ -43,51 +43,82 @@ fn next_request_id() -> i32 {
 pub(crate) struct Outgoing {
     pub(crate) bytes: Zeroizing<Vec<u8>>,
     pub(crate) request_id: i32,
-    command: String,
-    db: String,
-    op: &'static str,
-    auth_fields: Vec<String>,
+    /// What the message is: the report reads its name and fields from it only when someone
+    /// observes the connection.
+    what: Sent,
+}
+
+enum Sent {
+    Command(Command),
+    Hello {
+        command: &'static str,
+        op: &'static str,
+        auth_fields: Zeroizing<Vec<u8>>,
+    },
 }
 
 impl Outgoing {
-    pub(crate) fn command(command: &Command) -> Result<Self> {
+    pub(crate) fn command(command: Command) -> Result<Self> {
         let request_id = next_request_id();
         Ok(Outgoing {
-            bytes: wire::encode_command(command, request_id)?,
+            bytes: wire::encode_command(&command, request_id)?,
             request_id,
-            command: command.name().to_owned(),
-            db: command.db().to_owned(),
-            op: "OP_MSG",
-            auth_fields: Vec::new(),
+            what: Sent::Command(command),
         })
     }
 
     /// The opening `hello`, with the authenticator's fields merged in.
-    fn hello(hello: &Hello<'_>, auth_fields: &[u8]) -> Result<Self> {
+    fn hello(hello: &Hello<'_>, auth_fields: Zeroizing<Vec<u8>>) -> Result<Self> {
         let request_id = next_request_id();
         Ok(Outgoing {
-            bytes: hello.encode(auth_fields, request_id)?,
+            bytes: hello.encode(&auth_fields, request_id)?,
             request_id,
-            command: hello.command_name().into(),
-            db: "admin".into(),
-            op: hello.op_name(),
-            auth_fields: field_names(auth_fields)?,
+            what: Sent::Hello {
+                command: hello.command_name(),
+                op: hello.op_name(),
+                auth_fields,
+            },
         })
     }
 
     pub(crate) fn report(&self, options: &ConnectOptions) {
-        options.emit(Event::Sent {
-            command: &self.command,
-            db: &self.db,
-            op: self.op,
-            auth_fields: self.auth_fields.iter().map(String::as_str).collect(),
-            bytes: self.bytes.len(),
-        });
+        if !options.is_observed() {
+            return;
+        }
+        let bytes = self.bytes.len();
+        match &self.what {
+            Sent::Command(command) => options.emit(Event::Sent {
+                command: command.name(),
+                db: command.db(),
+                op: "OP_MSG",
+                auth_fields: Vec::new(),
+                bytes,
+            }),
+            Sent::Hello {
+                command,
+                op,
+                auth_fields,
+            } => {
+                // `encode` read them as a document already.
+                let names = field_names(auth_fields).unwrap_or_default();
+                options.emit(Event::Sent {
+                    command,
+                    db: "admin",
+                    op,
+                    auth_fields: names.iter().map(String::as_str).collect(),
+                    bytes,
+                });
+            }
+        }
     }
 }
 
 /// Reports a reply.
 pub(crate) fn received(options: &ConnectOptions, reply: &[u8]) {
+    // Nobody to tell: the reply is not read for it.
+    if !options.is_observed() {
+        return;
+    }
     let speculative = RawDocument::from_bytes(reply)
         .ok()
         .is_some_and(|doc| matches!(doc.get("speculativeAuthenticate"), Ok(Some(_))));
@@ -133,7 +164,7 @@ impl Login {
             Some(auth) => auth.hello_fields()?,
             None => Zeroizing::new(RawDocumentBuf::new().into_bytes()),
         };
-        let hello = Outgoing::hello(hello, &fields)?;
+        let hello = Outgoing::hello(hello, fields)?;
         let login = Login {
             authenticator,
             hello_reply: None,
@@ -227,7 +258,7 @@ impl Login {
 
     fn next(&mut self, step: Step) -> Result<Next> {
         Ok(match step {
-            Step::Send(command) => Next::Write(Outgoing::command(&command)?),
+            Step::Send(command) => Next::Write(Outgoing::command(command)?),
             Step::Job(job) => Next::Job(job),
             Step::Ask(ask) => Next::Ask(ask),
             Step::Callback(request) => Next::Callback(request),

@@ -201,6 +201,11 @@ impl ConnectOptions {
         self.observer.as_ref()
     }
 
+    /// Whether an observer receives [`emit`](Self::emit)'s events.
+    pub(crate) fn is_observed(&self) -> bool {
+        self.observer.is_some()
+    }
+
     pub(crate) fn emit(&self, event: Event<'_>) {
         if let Some(observer) = &self.observer {
             observer(&event);

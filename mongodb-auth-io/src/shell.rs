@@ -121,8 +121,8 @@ pub(crate) async fn connect<D: Dial>(
     }
     let tls = connector.tls_for(&cs)?;
     let mut last_error = None;
-    for target in targets {
-        let tcp = match open(dial, &target, &options).await {
+    for target in targets.iter() {
+        let tcp = match open(dial, target, &options).await {
             Ok(tcp) => tcp,
             Err(e) => {
                 last_error = Some(e);
@@ -240,7 +240,7 @@ async fn monitored<S: ?Sized + Send, I: Io<S>>(
         document: command.body(),
     });
     let started = Instant::now();
-    let message = Outgoing::command(command)?;
+    let message = Outgoing::command(command.clone())?;
     let reply = exchange(io, stream, &message, MAX_MESSAGE_SIZE, options).await;
     let duration = started.elapsed();
     match &reply {
@@ -305,6 +305,9 @@ async fn drive<S: ?Sized + Send, I: Io<S>>(
     }
 }
 
+/// The most a reply is read by at a time.
+const READ_CHUNK: usize = 16 * 1024;
+
 /// Writes one message and reads its reply.
 async fn exchange<S: ?Sized + Send, I: Io<S>>(
     io: &I,
@@ -319,9 +322,14 @@ async fn exchange<S: ?Sized + Send, I: Io<S>>(
     let timeout = options.read_timeout;
     let deadline = Instant::now() + timeout;
     let mut decoder = ReplyDecoder::new(message.request_id).max_size(max_reply_size);
-    let mut buffer = vec![0u8; 16 * 1024];
+    // As large as the decoder asks for (a header, then the rest of a reply), up to a chunk: a
+    // login's replies are small, and zeroing a large buffer for each would cost more than them.
+    let mut buffer = Vec::new();
     loop {
-        let want = decoder.bytes_wanted().min(buffer.len());
+        let want = decoder.bytes_wanted().min(READ_CHUNK);
+        if buffer.len() < want {
+            buffer.resize(want, 0);
+        }
         let chunk = buffer.get_mut(..want).unwrap_or_default();
         let n = io.read(stream, chunk, deadline, timeout).await?;
         if n == 0 {

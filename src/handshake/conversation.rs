@@ -12,7 +12,7 @@ use super::options::AuthOptions;
 use super::requests::{CallbackOutput, CallbackRequest};
 use super::{Job, Step};
 use crate::ask::{Answer, Ask};
-use crate::command::{binary, document_with_capacity};
+use crate::command::{binary, document_with_capacity, fields};
 use crate::credential::Credential;
 use crate::error::{Error, ProtocolViolation, Result};
 
@@ -171,9 +171,10 @@ impl Context<'_> {
     /// Reads `conversationId`, `done` and `payload` of a SASL reply. The id must stay the same
     /// for the whole conversation.
     pub(crate) fn read_sasl<'d>(&mut self, reply: &'d RawDocument) -> Result<SaslReply<'d>> {
-        let id = match reply.get("conversationId") {
-            Ok(Some(RawBsonRef::Int32(id))) => ConversationId::Int32(id),
-            Ok(Some(RawBsonRef::Int64(id))) => ConversationId::Int64(id),
+        let [id, done, payload] = fields(reply, ["conversationId", "done", "payload"]);
+        let id = match id {
+            Some(RawBsonRef::Int32(id)) => ConversationId::Int32(id),
+            Some(RawBsonRef::Int64(id)) => ConversationId::Int64(id),
             _ => return Err(missing("integer `conversationId`")),
         };
         match self.shared.conversation_id {
@@ -183,12 +184,12 @@ impl Context<'_> {
             }
             Some(_) => {}
         }
-        let done = match reply.get("done") {
-            Ok(Some(RawBsonRef::Boolean(done))) => done,
+        let done = match done {
+            Some(RawBsonRef::Boolean(done)) => done,
             _ => return Err(missing("boolean `done`")),
         };
-        let payload = match reply.get("payload") {
-            Ok(Some(RawBsonRef::Binary(RawBinaryRef { bytes, .. }))) => bytes,
+        let payload = match payload {
+            Some(RawBsonRef::Binary(RawBinaryRef { bytes, .. })) => bytes,
             _ => return Err(missing("binary `payload`")),
         };
         Ok(SaslReply { done, payload })

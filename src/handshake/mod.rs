@@ -53,7 +53,9 @@ use bson::{RawBsonRef, RawDocument};
 use zeroize::Zeroizing;
 
 use crate::ask::Answer;
-use crate::command::{check_ok, document_with_capacity, reply_document};
+use crate::command::{
+    OK_FIELDS, check_ok, check_ok_fields, document_with_capacity, fields, reply_document,
+};
 use crate::credential::{AuthMechanism, Credential};
 use crate::error::{Error, ProtocolViolation, Result};
 use conversation::{Action, Context, Conversation, Shared};
@@ -325,16 +327,25 @@ impl Authenticator {
 
     fn on_hello_reply(&mut self, reply: &[u8]) -> Result<Action> {
         let doc = reply_document(reply)?;
-        check_ok(doc)?;
+        let [ok, legacy_error, arbiter_only, speculative] = fields(
+            doc,
+            [
+                OK_FIELDS[0],
+                OK_FIELDS[1],
+                "arbiterOnly",
+                "speculativeAuthenticate",
+            ],
+        );
+        check_ok_fields(doc, ok, legacy_error)?;
         self.last_reply = reply.to_vec();
-        if matches!(doc.get("arbiterOnly"), Ok(Some(RawBsonRef::Boolean(true)))) {
+        if matches!(arbiter_only, Some(RawBsonRef::Boolean(true))) {
             self.mechanism = None;
             self.conversation = None;
             return Ok(Action::Done);
         }
-        let speculative_reply = match doc.get("speculativeAuthenticate") {
-            Ok(Some(RawBsonRef::Document(spec))) => Some(spec),
-            Ok(None) => None,
+        let speculative_reply = match speculative {
+            Some(RawBsonRef::Document(spec)) => Some(spec),
+            None => None,
             _ => return Err(Error::protocol(ProtocolViolation::SpeculativeNotDocument)),
         };
         match (self.conversation.take(), speculative_reply) {

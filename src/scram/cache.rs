@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use zeroize::Zeroizing;
 
 use super::ScramVariant;
-use super::keys::{KeyDerivation, ScramKeys, hmac};
+use super::keys::{KeyDerivation, ScramKeys, hmac_of_parts};
 use crate::random::{SecureRandom, SystemRandom};
 
 /// How many entries [`ScramKeyCache::default`] keeps: one per distinct credential and server
@@ -153,19 +153,19 @@ impl ScramKeyCache {
     }
 
     fn id(&self, d: &KeyDerivation) -> CacheKey {
-        let mut message = Zeroizing::new(Vec::with_capacity(
-            16 + d.salt.len() + d.password_input.expose().len(),
-        ));
-        message.push(match d.variant {
+        let variant = [match d.variant {
             ScramVariant::Sha1 => 1,
             ScramVariant::Sha256 => 2,
-        });
-        message.extend_from_slice(&d.iterations.to_be_bytes());
-        // Length-prefixed, so salt and password cannot trade bytes and collide.
-        message.extend_from_slice(&(d.salt.len() as u64).to_be_bytes());
-        message.extend_from_slice(&d.salt);
-        message.extend_from_slice(d.password_input.expose().as_bytes());
-        let mac = hmac(ScramVariant::Sha256, self.key.as_ref(), &message);
+        }];
+        let parts: [&[u8]; 5] = [
+            &variant,
+            &d.iterations.to_be_bytes(),
+            // Length-prefixed, so salt and password cannot trade bytes and collide.
+            &(d.salt.len() as u64).to_be_bytes(),
+            &d.salt,
+            d.password_input.expose().as_bytes(),
+        ];
+        let mac = hmac_of_parts(ScramVariant::Sha256, self.key.as_ref(), &parts);
         let mut id = [0u8; 32];
         id.copy_from_slice(&mac[..32]);
         id

@@ -9,36 +9,89 @@ use hmac::{Hmac, Mac};
 use md5::{Digest, Md5};
 use sha1::Sha1;
 use sha2::Sha256;
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use super::ScramVariant;
 use crate::error::{Result, ScramError};
 use crate::secret::Secret;
 
-/// Bytes that are wiped when dropped.
-pub(crate) type SecretBytes = Zeroizing<Vec<u8>>;
+/// One output of the variant's hash, HMAC or PBKDF2 (20 or 32 bytes), held inline so computing
+/// it does not allocate, and wiped when dropped.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub(crate) struct SecretBytes {
+    bytes: [u8; MAX_OUTPUT_LEN],
+    len: usize,
+}
+
+/// SHA-256's output, the longer of the two.
+const MAX_OUTPUT_LEN: usize = 32;
+
+impl SecretBytes {
+    fn zeroed(len: usize) -> Self {
+        SecretBytes {
+            bytes: [0; MAX_OUTPUT_LEN],
+            len: len.min(MAX_OUTPUT_LEN),
+        }
+    }
+
+    /// A copy of a hash's output, which is wiped.
+    fn wiping(output: &mut [u8]) -> Self {
+        let mut copy = SecretBytes::zeroed(output.len());
+        let len = copy.len;
+        copy.copy_from_slice(output.get(..len).unwrap_or_default());
+        output.zeroize();
+        copy
+    }
+
+    /// The first `len` bytes (a SHA-256 output cut to a SHA-1 key's length).
+    pub(crate) fn truncate(&mut self, len: usize) {
+        self.len = self.len.min(len);
+    }
+}
+
+impl std::ops::Deref for SecretBytes {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        self.bytes.get(..self.len).unwrap_or_default()
+    }
+}
+
+impl std::ops::DerefMut for SecretBytes {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        self.bytes.get_mut(..self.len).unwrap_or_default()
+    }
+}
 
 /// `HMAC(key, message)` with the variant's hash.
 pub(crate) fn hmac(variant: ScramVariant, key: &[u8], message: &[u8]) -> SecretBytes {
-    fn run<M: Mac + KeyInit>(key: &[u8], message: &[u8]) -> SecretBytes {
+    hmac_of_parts(variant, key, &[message])
+}
+
+/// `HMAC(key, message)` of the message made of `parts` one after the other, without joining
+/// them first.
+pub(crate) fn hmac_of_parts(variant: ScramVariant, key: &[u8], parts: &[&[u8]]) -> SecretBytes {
+    fn run<M: Mac + KeyInit>(key: &[u8], parts: &[&[u8]]) -> SecretBytes {
         // HMAC takes keys of any length, so `new_from_slice` cannot fail here.
         let mut mac = <M as KeyInit>::new_from_slice(key)
             .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
-        mac.update(message);
-        Zeroizing::new(mac.finalize().into_bytes().to_vec())
+        for part in parts {
+            mac.update(part);
+        }
+        SecretBytes::wiping(&mut mac.finalize().into_bytes())
     }
     match variant {
-        ScramVariant::Sha1 => run::<Hmac<Sha1>>(key, message),
-        ScramVariant::Sha256 => run::<Hmac<Sha256>>(key, message),
+        ScramVariant::Sha1 => run::<Hmac<Sha1>>(key, parts),
+        ScramVariant::Sha256 => run::<Hmac<Sha256>>(key, parts),
     }
 }
 
 /// `H(data)` with the variant's hash.
 pub(crate) fn hash(variant: ScramVariant, data: &[u8]) -> SecretBytes {
-    Zeroizing::new(match variant {
-        ScramVariant::Sha1 => Sha1::digest(data).to_vec(),
-        ScramVariant::Sha256 => Sha256::digest(data).to_vec(),
-    })
+    match variant {
+        ScramVariant::Sha1 => SecretBytes::wiping(&mut Sha1::digest(data)),
+        ScramVariant::Sha256 => SecretBytes::wiping(&mut Sha256::digest(data)),
+    }
 }
 
 /// `Hi(password, salt, i)`: PBKDF2 with the variant's HMAC.
@@ -48,7 +101,7 @@ pub(crate) fn salted_password(
     salt: &[u8],
     iterations: u32,
 ) -> SecretBytes {
-    let mut out = Zeroizing::new(vec![0u8; variant.output_len()]);
+    let mut out = SecretBytes::zeroed(variant.output_len());
     match variant {
         ScramVariant::Sha1 => pbkdf2::pbkdf2_hmac::<Sha1>(password, salt, iterations, &mut out),
         ScramVariant::Sha256 => pbkdf2::pbkdf2_hmac::<Sha256>(password, salt, iterations, &mut out),

@@ -21,19 +21,19 @@ mod cache;
 mod keys;
 mod messages;
 
+use std::borrow::Cow;
 use std::fmt;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use zeroize::Zeroizing;
 
 pub use cache::{CacheStats, DEFAULT_CACHE_CAPACITY, ScramKeyCache};
 pub use keys::{KeyDerivation, ScramKeys};
 pub use messages::MIN_ITERATIONS;
 
 #[cfg_attr(not(any(test, feature = "server")), allow(unused_imports))]
-pub(crate) use keys::{hash, salted_password};
-pub(crate) use keys::{hmac, password_input};
+pub(crate) use keys::{SecretBytes, hash, salted_password};
+pub(crate) use keys::{hmac, hmac_of_parts, password_input};
 pub(crate) use messages::{ServerFinalMessage, parse_server_final};
 
 use crate::credential::AuthMechanism;
@@ -66,7 +66,7 @@ pub enum ScramVariant {
 
 impl ScramVariant {
     /// The mechanism this variant implements.
-    pub fn mechanism(self) -> AuthMechanism {
+    pub const fn mechanism(self) -> AuthMechanism {
         match self {
             ScramVariant::Sha1 => AuthMechanism::ScramSha1,
             ScramVariant::Sha256 => AuthMechanism::ScramSha256,
@@ -98,8 +98,11 @@ impl fmt::Display for ScramVariant {
 
 /// RFC 5802 `saslname`: `=` becomes `=3D` and `,` becomes `=2C` (rule G3). The username is not
 /// SASLprep'd (rule G2).
-pub(crate) fn escape_username(username: &str) -> String {
-    username.replace('=', "=3D").replace(',', "=2C")
+pub(crate) fn escape_username(username: &str) -> Cow<'_, str> {
+    if !username.contains(['=', ',']) {
+        return Cow::Borrowed(username);
+    }
+    Cow::Owned(username.replace('=', "=3D").replace(',', "=2C"))
 }
 
 /// RFC 5802 `printable`: non-empty, ASCII 0x21-0x7E except `,`. What a nonce is made of.
@@ -107,11 +110,21 @@ pub(crate) fn is_printable(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| (0x21..=0x7e).contains(&b) && b != b',')
 }
 
-/// A fresh client nonce: 24 bytes from a CSPRNG, base64 (printable ASCII without `,`).
+/// A fresh nonce: 24 bytes from a CSPRNG, base64 (printable ASCII without `,`).
 pub(crate) fn generate_nonce<R: SecureRandom + ?Sized>(random: &mut R) -> String {
+    let mut nonce = String::with_capacity(NONCE_LEN);
+    append_nonce(random, &mut nonce);
+    nonce
+}
+
+/// The length of a [`generate_nonce`] nonce.
+pub(crate) const NONCE_LEN: usize = 32;
+
+/// Appends a fresh nonce to `out`, as [`generate_nonce`] makes one.
+pub(crate) fn append_nonce<R: SecureRandom + ?Sized>(random: &mut R, out: &mut String) {
     let mut bytes = [0u8; 24];
     random.fill(&mut bytes);
-    BASE64.encode(bytes)
+    BASE64.encode_string(bytes, out);
 }
 
 /// A SCRAM client that has not sent anything yet.
@@ -142,8 +155,7 @@ impl ScramClient {
 
     /// Sends client-first with a nonce drawn from `random` (which must be a CSPRNG, rule G6).
     pub fn start<R: SecureRandom + ?Sized>(self, random: &mut R) -> (Vec<u8>, ClientFirst) {
-        let nonce = generate_nonce(random);
-        self.start_unchecked(nonce)
+        self.start_unchecked(|bare| append_nonce(random, bare))
     }
 
     /// Sends client-first with a given nonce: for tests and test vectors. The nonce must be
@@ -152,16 +164,25 @@ impl ScramClient {
         if !is_printable(nonce) {
             return Err(ScramError::InvalidNonce.into());
         }
-        Ok(self.start_unchecked(nonce.to_owned()))
+        Ok(self.start_unchecked(|bare| bare.push_str(nonce)))
     }
 
-    fn start_unchecked(self, nonce: String) -> (Vec<u8>, ClientFirst) {
-        let client_first_bare = format!("n={},r={nonce}", escape_username(&self.username));
-        let message = format!("{GS2_HEADER}{client_first_bare}").into_bytes();
+    /// Client-first, its nonce written by `nonce` at the end of client-first-bare.
+    fn start_unchecked(self, nonce: impl FnOnce(&mut String)) -> (Vec<u8>, ClientFirst) {
+        let username = escape_username(&self.username);
+        let mut client_first_bare = String::with_capacity(username.len() + 4 + NONCE_LEN);
+        client_first_bare.push_str("n=");
+        client_first_bare.push_str(&username);
+        client_first_bare.push_str(",r=");
+        let nonce_at = client_first_bare.len();
+        nonce(&mut client_first_bare);
+        let mut message = Vec::with_capacity(GS2_HEADER.len() + client_first_bare.len());
+        message.extend_from_slice(GS2_HEADER.as_bytes());
+        message.extend_from_slice(client_first_bare.as_bytes());
         let state = ClientFirst {
             variant: self.variant,
             password_input: self.password_input,
-            client_nonce: nonce,
+            nonce_at,
             client_first_bare,
             max_iterations: self.max_iterations,
         };
@@ -173,8 +194,9 @@ impl ScramClient {
 pub struct ClientFirst {
     variant: ScramVariant,
     password_input: Secret,
-    client_nonce: String,
     client_first_bare: String,
+    /// Where the nonce begins in `client_first_bare` (it runs to the end).
+    nonce_at: usize,
     max_iterations: u32,
 }
 
@@ -199,15 +221,26 @@ impl ClientFirst {
 
     /// Reads and checks server-first (rules G7, G8, G13), without deriving keys yet.
     pub fn receive_server_first(self, server_first: &[u8]) -> Result<ServerFirst> {
-        let parsed =
-            messages::parse_server_first(server_first, &self.client_nonce, self.max_iterations)?;
-        let client_final_without_proof = format!("c={GS2_HEADER_BASE64},r={}", parsed.nonce);
-        // Valid UTF-8: the parser checked it.
-        let server_first = String::from_utf8_lossy(server_first);
-        let auth_message = format!(
-            "{},{server_first},{client_final_without_proof}",
-            self.client_first_bare
+        let client_nonce = self
+            .client_first_bare
+            .get(self.nonce_at..)
+            .unwrap_or_default();
+        let parsed = messages::parse_server_first(server_first, client_nonce, self.max_iterations)?;
+        // `client-first-bare,server-first,client-final-without-proof`: the last part is also
+        // client-final's beginning, read from here by `finish`.
+        let mut auth_message = String::with_capacity(
+            self.client_first_bare.len() + server_first.len() + parsed.nonce.len() + 16,
         );
+        auth_message.push_str(&self.client_first_bare);
+        auth_message.push(',');
+        // Valid UTF-8: the parser checked it.
+        auth_message.push_str(std::str::from_utf8(server_first).unwrap_or_default());
+        auth_message.push(',');
+        let client_final_at = auth_message.len();
+        auth_message.push_str("c=");
+        auth_message.push_str(GS2_HEADER_BASE64);
+        auth_message.push_str(",r=");
+        auth_message.push_str(parsed.nonce);
         Ok(ServerFirst {
             derivation: KeyDerivation {
                 job: keys::next_job(),
@@ -216,7 +249,7 @@ impl ClientFirst {
                 salt: parsed.salt,
                 iterations: parsed.iterations,
             },
-            client_final_without_proof,
+            client_final_at,
             auth_message,
         })
     }
@@ -225,7 +258,8 @@ impl ClientFirst {
 /// Server-first was accepted; the keys are needed to answer it.
 pub struct ServerFirst {
     derivation: KeyDerivation,
-    client_final_without_proof: String,
+    /// Where `client-final-without-proof` begins in `auth_message` (it runs to the end).
+    client_final_at: usize,
     auth_message: String,
 }
 
@@ -242,20 +276,21 @@ impl ServerFirst {
     pub fn finish(self, keys: &ScramKeys) -> (Vec<u8>, ClientFinal) {
         let variant = self.derivation.variant;
         let auth_message = self.auth_message.as_bytes();
-        let client_signature = hmac(variant, &keys.stored_key(), auth_message);
-        let proof: Zeroizing<Vec<u8>> = Zeroizing::new(
-            keys.client_key
-                .iter()
-                .zip(client_signature.iter())
-                .map(|(k, s)| k ^ s)
-                .collect(),
-        );
-        let message = format!(
-            "{},p={}",
-            self.client_final_without_proof,
-            BASE64.encode(&*proof)
-        )
-        .into_bytes();
+        // ClientProof = ClientKey XOR ClientSignature.
+        let mut proof = hmac(variant, &keys.stored_key(), auth_message);
+        for (proof, key) in proof.iter_mut().zip(keys.client_key.iter()) {
+            *proof ^= key;
+        }
+        let without_proof = self
+            .auth_message
+            .get(self.client_final_at..)
+            .unwrap_or_default();
+        let mut message =
+            String::with_capacity(without_proof.len() + 3 + 4 * proof.len().div_ceil(3));
+        message.push_str(without_proof);
+        message.push_str(",p=");
+        BASE64.encode_string(&*proof, &mut message);
+        let message = message.into_bytes();
         let expected_server_signature = hmac(variant, &keys.server_key, auth_message);
         (
             message,
@@ -268,7 +303,7 @@ impl ServerFirst {
 
 /// Client-final was sent; the server must now prove it knows the password.
 pub struct ClientFinal {
-    expected_server_signature: Zeroizing<Vec<u8>>,
+    expected_server_signature: SecretBytes,
 }
 
 impl ClientFinal {

@@ -1,13 +1,17 @@
 //! The server side of SCRAM (RFC 5802), as a typestate machine over [`StoredCredential`]s.
 
-use base64::Engine as _;
+use std::borrow::Cow;
+use std::fmt::Write as _;
+use std::ops::Range;
+
 use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::{DecodeSliceError, Engine as _};
 use zeroize::Zeroizing;
 
 use super::conversation::{ServerContext, ServerConversation, Verdict};
 use super::users::{StoredCredential, default_iterations, salt_len};
 use crate::random::SecureRandom;
-use crate::scram::{ScramVariant, generate_nonce, hash, hmac};
+use crate::scram::{NONCE_LEN, ScramVariant, SecretBytes, append_nonce, hash, hmac, hmac_of_parts};
 use crate::secret::constant_time_eq;
 
 /// Why the server refuses a SCRAM conversation. Every refusal reaches the client as the same
@@ -24,16 +28,16 @@ pub enum Refusal {
     InvalidProof,
 }
 
-/// A parsed client-first-message.
+/// A parsed client-first-message, borrowing from it.
 #[derive(Debug)]
-pub struct ClientFirstMessage {
-    username: String,
-    client_nonce: String,
-    bare: String,
+pub struct ClientFirstMessage<'a> {
+    username: Cow<'a, str>,
+    client_nonce: &'a str,
+    bare: &'a str,
 }
 
 /// Reads `n,,n=<user>,r=<nonce>`: no channel binding, no authzid, RFC 5802 name escaping.
-pub fn receive_client_first(message: &[u8]) -> Result<ClientFirstMessage, Refusal> {
+pub fn receive_client_first(message: &[u8]) -> Result<ClientFirstMessage<'_>, Refusal> {
     let text = std::str::from_utf8(message).map_err(|_| Refusal::Malformed("not UTF-8"))?;
     let (gs2_flag, rest) = text
         .split_once(',')
@@ -81,13 +85,19 @@ pub fn receive_client_first(message: &[u8]) -> Result<ClientFirstMessage, Refusa
     }
     Ok(ClientFirstMessage {
         username,
-        client_nonce: client_nonce.to_owned(),
-        bare: bare.to_owned(),
+        client_nonce,
+        bare,
     })
 }
 
 /// RFC 5802 `saslname`: `=3D` is `=`, `=2C` is `,`, and any other `=` is an error.
-fn unescape_username(name: &str) -> Result<String, Refusal> {
+fn unescape_username(name: &str) -> Result<Cow<'_, str>, Refusal> {
+    if name.is_empty() {
+        return Err(Refusal::Malformed("empty username"));
+    }
+    if !name.contains('=') {
+        return Ok(Cow::Borrowed(name));
+    }
     let mut out = String::with_capacity(name.len());
     let mut rest = name;
     while let Some(at) = rest.find('=') {
@@ -103,13 +113,10 @@ fn unescape_username(name: &str) -> Result<String, Refusal> {
         rest = rest.get(at + 3..).unwrap_or_default();
     }
     out.push_str(rest);
-    if out.is_empty() {
-        return Err(Refusal::Malformed("empty username"));
-    }
-    Ok(out)
+    Ok(Cow::Owned(out))
 }
 
-impl ClientFirstMessage {
+impl ClientFirstMessage<'_> {
     /// The user the client claims to be (unescaped, not normalised).
     pub fn username(&self) -> &str {
         &self.username
@@ -122,71 +129,108 @@ impl ClientFirstMessage {
     /// real user's two salts are, the same work as a real check, and a refusal at the proof, as
     /// for a wrong password.
     pub fn respond<R: SecureRandom + ?Sized>(
-        self,
+        &self,
         variant: ScramVariant,
         credential: Option<&StoredCredential>,
         decoy_key: &[u8],
         random: &mut R,
     ) -> (Vec<u8>, AwaitingClientFinal) {
-        let nonce = format!("{}{}", self.client_nonce, generate_nonce(random));
-        let (salt, iterations, stored_key, server_key, decoy) =
-            match credential.filter(|c| c.variant() == variant) {
-                Some(c) => (
-                    c.salt().to_vec(),
-                    c.iterations(),
-                    Zeroizing::new(c.stored_key().to_vec()),
-                    Zeroizing::new(c.server_key().to_vec()),
-                    false,
-                ),
-                None => {
-                    // Keys no password derives, so the proof check does the same work and fails.
-                    let decoy = |label: &str| {
-                        // Each part length-prefixed, so no two (variant, label, name) triples
-                        // share an input, and one variant's salt tells nothing of the other's.
-                        let mut input = Vec::new();
-                        for part in [variant.mechanism().as_str(), label, &self.username] {
-                            input.extend_from_slice(&(part.len() as u64).to_be_bytes());
-                            input.extend_from_slice(part.as_bytes());
-                        }
-                        hmac(ScramVariant::Sha256, decoy_key, &input)
-                    };
-                    // SHA-256 output is 32 bytes, more than either salt length.
-                    let salt = decoy("salt");
-                    let salt = salt.get(..salt_len(variant)).unwrap_or_default().to_vec();
-                    let key = |label: &str| {
-                        let mut key = decoy(label);
-                        key.truncate(variant.output_len());
-                        key
-                    };
-                    (
-                        salt,
-                        default_iterations(variant),
-                        key("stored key"),
-                        key("server key"),
-                        true,
+        let decoy_salt;
+        let (salt, iterations, stored_key, server_key, decoy) = match credential
+            .filter(|c| c.variant() == variant)
+        {
+            Some(c) => (
+                c.salt(),
+                c.iterations(),
+                c.stored_key().clone(),
+                c.server_key().clone(),
+                false,
+            ),
+            None => {
+                // Keys no password derives, so the proof check does the same work and fails.
+                let decoy = |label: &str| {
+                    // Each part length-prefixed, so no two (variant, label, name) triples
+                    // share an input, and one variant's salt tells nothing of the other's.
+                    let [mechanism, name] = [variant.mechanism().as_str(), self.username()];
+                    let lengths = [mechanism, label, name].map(|part| part.len() as u64);
+                    let [mechanism_len, label_len, name_len] = lengths.map(|len| len.to_be_bytes());
+                    hmac_of_parts(
+                        ScramVariant::Sha256,
+                        decoy_key,
+                        &[
+                            &mechanism_len,
+                            mechanism.as_bytes(),
+                            &label_len,
+                            label.as_bytes(),
+                            &name_len,
+                            name.as_bytes(),
+                        ],
                     )
-                }
-            };
-        let server_first = format!("r={nonce},s={},i={iterations}", BASE64.encode(&salt));
+                };
+                // SHA-256 output is 32 bytes, more than either salt length.
+                decoy_salt = decoy("salt");
+                let key = |label: &str| {
+                    let mut key = decoy(label);
+                    key.truncate(variant.output_len());
+                    key
+                };
+                (
+                    decoy_salt.get(..salt_len(variant)).unwrap_or_default(),
+                    default_iterations(variant),
+                    key("stored key"),
+                    key("server key"),
+                    true,
+                )
+            }
+        };
+        // The auth message is `client-first-bare,server-first,client-final-without-proof`: it is
+        // built here with room for the client's part (`c=biws,r=<nonce>`), so the proof check
+        // appends to it, and server-first is the slice in the middle.
+        let mut auth_message = String::with_capacity(
+            self.bare.len() + 2 * (self.client_nonce.len() + NONCE_LEN) + AUTH_MESSAGE_FIXED_LEN,
+        );
+        auth_message.push_str(self.bare);
+        auth_message.push(',');
+        let server_first_at = auth_message.len();
+        auth_message.push_str("r=");
+        let nonce_at = auth_message.len();
+        auth_message.push_str(self.client_nonce);
+        append_nonce(random, &mut auth_message);
+        let nonce = nonce_at..auth_message.len();
+        auth_message.push_str(",s=");
+        BASE64.encode_string(salt, &mut auth_message);
+        // Writing to a String cannot fail.
+        let _ = write!(auth_message, ",i={iterations}");
+        let server_first = auth_message
+            .get(server_first_at..)
+            .unwrap_or_default()
+            .as_bytes()
+            .to_vec();
         let state = AwaitingClientFinal {
             variant,
-            auth_message_prefix: format!("{},{server_first}", self.bare),
+            auth_message,
             nonce,
             stored_key,
             server_key,
             decoy,
         };
-        (server_first.into_bytes(), state)
+        (server_first, state)
     }
 }
+
+/// What the auth message holds besides the two client messages' variable parts and the nonces:
+/// the separators and names, the salt in base64 (at most 44 bytes) and the iteration count.
+const AUTH_MESSAGE_FIXED_LEN: usize = 96;
 
 /// Server-first was sent; waiting for the client's proof.
 pub struct AwaitingClientFinal {
     variant: ScramVariant,
-    auth_message_prefix: String,
-    nonce: String,
-    stored_key: Zeroizing<Vec<u8>>,
-    server_key: Zeroizing<Vec<u8>>,
+    /// `client-first-bare,server-first`, with room for `,client-final-without-proof`.
+    auth_message: String,
+    /// Where the combined nonce is in `auth_message`.
+    nonce: Range<usize>,
+    stored_key: SecretBytes,
+    server_key: SecretBytes,
     /// An unknown user (or a mechanism the user lacks): the proof is refused whatever it is.
     decoy: bool,
 }
@@ -201,7 +245,7 @@ impl std::fmt::Debug for AwaitingClientFinal {
 
 impl AwaitingClientFinal {
     /// Checks `c=biws,r=<nonce>,p=<proof>` and returns server-final (`v=<signature>`).
-    pub fn receive_client_final(self, message: &[u8]) -> Result<Vec<u8>, Refusal> {
+    pub fn receive_client_final(mut self, message: &[u8]) -> Result<Vec<u8>, Refusal> {
         let text = std::str::from_utf8(message).map_err(|_| Refusal::Malformed("not UTF-8"))?;
         let (without_proof, proof) = text
             .rsplit_once(",p=")
@@ -212,30 +256,39 @@ impl AwaitingClientFinal {
             Some(c) if c.starts_with("c=") => return Err(Refusal::ChannelBinding),
             _ => return Err(Refusal::Malformed("no channel binding attribute")),
         }
-        if attributes.next().and_then(|r| r.strip_prefix("r=")) != Some(self.nonce.as_str()) {
+        let nonce = self.auth_message.get(self.nonce.clone());
+        if attributes.next().and_then(|r| r.strip_prefix("r=")) != nonce {
             return Err(Refusal::NonceMismatch);
         }
-        let proof = BASE64
-            .decode(proof)
-            .map_err(|_| Refusal::Malformed("the proof is not base64"))?;
-        let auth_message = format!("{},{without_proof}", self.auth_message_prefix);
-        let client_signature = hmac(self.variant, &self.stored_key, auth_message.as_bytes());
-        if proof.len() != client_signature.len() {
+        // Room for the longest proof base64 can say in as many characters as a SHA-256 one.
+        let mut decoded = Zeroizing::new([0u8; 48]);
+        let proof = match BASE64.decode_slice(proof, decoded.as_mut_slice()) {
+            Ok(len) => decoded.get(..len).unwrap_or_default(),
+            Err(DecodeSliceError::OutputSliceTooSmall) => return Err(Refusal::InvalidProof),
+            Err(DecodeSliceError::DecodeError(_)) => {
+                return Err(Refusal::Malformed("the proof is not base64"));
+            }
+        };
+        self.auth_message.push(',');
+        self.auth_message.push_str(without_proof);
+        let auth_message = self.auth_message.as_bytes();
+        let mut client_key = hmac(self.variant, &self.stored_key, auth_message);
+        if proof.len() != client_key.len() {
             return Err(Refusal::InvalidProof);
         }
-        let client_key: Zeroizing<Vec<u8>> = Zeroizing::new(
-            proof
-                .iter()
-                .zip(client_signature.iter())
-                .map(|(p, s)| p ^ s)
-                .collect(),
-        );
+        // ClientKey = ClientProof XOR ClientSignature.
+        for (key, proof) in client_key.iter_mut().zip(proof) {
+            *key ^= proof;
+        }
         let matches = constant_time_eq(&hash(self.variant, &client_key), &self.stored_key);
         if self.decoy || !matches {
             return Err(Refusal::InvalidProof);
         }
-        let signature = hmac(self.variant, &self.server_key, auth_message.as_bytes());
-        Ok(format!("v={}", BASE64.encode(&*signature)).into_bytes())
+        let signature = hmac(self.variant, &self.server_key, auth_message);
+        let mut server_final = String::with_capacity(2 + 4 * signature.len().div_ceil(3));
+        server_final.push_str("v=");
+        BASE64.encode_string(&*signature, &mut server_final);
+        Ok(server_final.into_bytes())
     }
 }
 
@@ -292,12 +345,13 @@ impl ServerConversation for ScramConversation {
         let mut fill = crate::random::from_fn(|bytes: &mut [u8]| cx.config.fill_random(bytes));
         // Only an unknown user's conversation goes on with decoy keys; a known one's never
         // reads the database's decoy key, so it is not derived for it.
-        let decoy_key = if known {
-            Zeroizing::new(Vec::new())
-        } else {
-            cx.config.decoy_key_for(cx.db)
-        };
-        let (server_first, state) = first.respond(self.variant, credential, &decoy_key, &mut fill);
+        let decoy_key = (!known).then(|| cx.config.decoy_key_for(cx.db));
+        let (server_first, state) = first.respond(
+            self.variant,
+            credential,
+            decoy_key.as_deref().unwrap_or_default(),
+            &mut fill,
+        );
         self.state = ConversationState::AwaitingClientFinal { user, known, state };
         Verdict::Continue(server_first)
     }
@@ -417,7 +471,8 @@ mod tests {
     fn decoy_salts_are_stable_per_user_and_independent_per_variant() {
         let mut rng = SystemRandom;
         let salt_of = |user: &str, variant, rng: &mut SystemRandom| {
-            let first = receive_client_first(format!("n,,n={user},r=abc").as_bytes()).unwrap();
+            let message = format!("n,,n={user},r=abc");
+            let first = receive_client_first(message.as_bytes()).unwrap();
             let (server_first, _) = first.respond(variant, None, b"key", rng);
             let text = String::from_utf8(server_first).unwrap();
             let salt = text.split(',').nth(1).unwrap().strip_prefix("s=").unwrap();

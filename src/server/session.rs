@@ -20,9 +20,9 @@ use super::job::{Job, JobOutput};
 use super::store::{Store, StoreLimits};
 use super::users::{User, UserStore};
 use crate::ask::{Answer, Ask};
-use crate::command::binary;
+use crate::command::{binary, document_with_capacity, fields};
 use crate::random::{BoxedRandom, SecureRandom, SystemRandom};
-use crate::scram::ScramVariant;
+use crate::scram::{ScramVariant, SecretBytes};
 use crate::secret::Secret;
 
 /// The server version the embedded server reports.
@@ -261,7 +261,7 @@ impl SessionConfig {
 
     /// The key of the decoy salts of one database's unknown users: the same name in two
     /// databases gets unrelated salts, as two real users' are.
-    pub(crate) fn decoy_key_for(&self, db: &str) -> Zeroizing<Vec<u8>> {
+    pub(crate) fn decoy_key_for(&self, db: &str) -> SecretBytes {
         let mut input = b"database\0".to_vec();
         input.extend_from_slice(db.as_bytes());
         crate::scram::hmac(ScramVariant::Sha256, self.decoy_key.as_ref(), &input)
@@ -345,9 +345,19 @@ fn authentication_failed() -> RawDocumentBuf {
     error_reply(codes::AUTHENTICATION_FAILED, "Authentication failed.")
 }
 
-fn sasl_reply(id: i32, done: bool, payload: &[u8]) -> RawDocumentBuf {
-    let mut reply = rawdoc! { "conversationId": id, "done": done };
+/// A SASL reply without its `ok`, as embedded in `hello`; with room for `ok`, which
+/// [`sasl_reply`] appends.
+fn sasl_fields(id: i32, done: bool, payload: &[u8]) -> RawDocumentBuf {
+    // The fields' names, types and fixed-size values, `ok` included, fit in 64 bytes.
+    let mut reply = document_with_capacity(payload.len().saturating_add(64));
+    reply.append(cstr!("conversationId"), id);
+    reply.append(cstr!("done"), done);
     reply.append(cstr!("payload"), binary(payload));
+    reply
+}
+
+fn sasl_reply(id: i32, done: bool, payload: &[u8]) -> RawDocumentBuf {
+    let mut reply = sasl_fields(id, done, payload);
     reply.append(cstr!("ok"), 1.0);
     reply
 }
@@ -447,13 +457,17 @@ impl Session {
                 "OP_QUERY is only supported for commands",
             ));
         };
-        // A read preference wraps the command as {$query: {...}}.
+        // A read preference wraps the command as {$query: {...}, $readPreference: ...}: `$query`
+        // first, where a command has its name.
         // Borrowed, not copied: the query may be a PLAIN saslStart with a password in it.
-        let unwrapped = match RawDocument::from_bytes(query)
+        let wrapped = RawDocument::from_bytes(query)
             .ok()
-            .map(|doc| doc.get("$query"))
-        {
-            Some(Ok(Some(RawBsonRef::Document(inner)))) => inner.as_bytes(),
+            .and_then(|doc| doc.iter_elements().next())
+            .and_then(Result::ok)
+            .filter(|first| first.key().as_str() == "$query")
+            .and_then(|first| first.value().ok());
+        let unwrapped = match wrapped {
+            Some(RawBsonRef::Document(inner)) => inner.as_bytes(),
             _ => query,
         };
         self.handle_command(db, unwrapped, now)
@@ -498,11 +512,11 @@ impl Session {
     }
 
     fn dispatch(&mut self, db: &str, doc: &RawDocument, now: SystemTime) -> SessionStep {
-        let name = match doc.iter().next() {
-            Some(Ok((name, _))) => name.as_str().to_owned(),
+        let name = match doc.iter_elements().next() {
+            Some(Ok(first)) => first.key().as_str(),
             _ => return reply(error_reply(codes::BAD_VALUE, "empty command")),
         };
-        let is_hello = matches!(name.as_str(), "hello" | "isMaster" | "ismaster");
+        let is_hello = matches!(name, "hello" | "isMaster" | "ismaster");
         if is_hello && self.app_name.is_none() {
             self.app_name = application_name(doc);
         }
@@ -511,16 +525,16 @@ impl Session {
             .faults()
             .fail_point
             .as_ref()
-            .and_then(|point| point.fire(&name, self.app_name.as_deref()));
+            .and_then(|point| point.fire(name, self.app_name.as_deref()));
         let Some(fired) = fired else {
-            return self.run(&name, db, doc, now);
+            return self.run(name, db, doc, now);
         };
         if fired.close_connection {
             return SessionStep::Close;
         }
         let step = match fired.error {
-            Some(error) => reply(failed_by_fail_point(error, &fired, &name)),
-            None => self.run(&name, db, doc, now),
+            Some(error) => reply(failed_by_fail_point(error, &fired, name)),
+            None => self.run(name, db, doc, now),
         };
         match (fired.block, step) {
             (Some(block), SessionStep::Reply(body)) => SessionStep::ReplyAfter(block, body),
@@ -532,8 +546,9 @@ impl Session {
     fn run(&mut self, name: &str, db: &str, doc: &RawDocument, now: SystemTime) -> SessionStep {
         let done = match name {
             "hello" | "isMaster" | "ismaster" => {
-                let answer = self.hello(doc, name == "hello", now);
-                return match self.awaits(doc) {
+                let request = HelloRequest::read(doc);
+                let answer = self.hello(&request, name == "hello", now);
+                return match self.awaits(&request) {
                     Some(wait) => SessionStep::Stream(wait, answer.into_bytes()),
                     None => reply(answer),
                 };
@@ -572,23 +587,24 @@ impl Session {
 
     /// How long an awaitable `hello` waits before its answer: the client's `maxAwaitTimeMS`
     /// when it knows this server's topology version (which never changes), at most a minute.
-    fn awaits(&self, doc: &RawDocument) -> Option<Duration> {
+    fn awaits(&self, request: &HelloRequest<'_>) -> Option<Duration> {
         const MAX_AWAIT: Duration = Duration::from_secs(60);
-        let Ok(Some(RawBsonRef::Document(version))) = doc.get("topologyVersion") else {
+        let Some(RawBsonRef::Document(version)) = request.topology_version else {
             return None;
         };
+        let [process_id, counter] = fields(version, ["processId", "counter"]);
         let ours = matches!(
-            version.get("processId"),
-            Ok(Some(RawBsonRef::ObjectId(id))) if id.bytes() == self.config.process_id
+            process_id,
+            Some(RawBsonRef::ObjectId(id)) if id.bytes() == self.config.process_id
         );
-        let counter = match version.get("counter") {
-            Ok(Some(RawBsonRef::Int64(n))) => n,
-            Ok(Some(RawBsonRef::Int32(n))) => i64::from(n),
+        let counter = match counter {
+            Some(RawBsonRef::Int64(n)) => n,
+            Some(RawBsonRef::Int32(n)) => i64::from(n),
             _ => return None,
         };
-        let millis = match doc.get("maxAwaitTimeMS") {
-            Ok(Some(RawBsonRef::Int64(n))) => u64::try_from(n).ok()?,
-            Ok(Some(RawBsonRef::Int32(n))) => u64::try_from(n).ok()?,
+        let millis = match request.max_await_time_ms {
+            Some(RawBsonRef::Int64(n)) => u64::try_from(n).ok()?,
+            Some(RawBsonRef::Int32(n)) => u64::try_from(n).ok()?,
             _ => return None,
         };
         (ours && counter == 0).then(|| Duration::from_millis(millis).min(MAX_AWAIT))
@@ -672,9 +688,15 @@ impl Session {
         rawdoc! { "ok": 1.0 }
     }
 
-    fn hello(&mut self, doc: &RawDocument, modern: bool, now: SystemTime) -> RawDocumentBuf {
-        let mut reply = RawDocumentBuf::new();
-        if matches!(doc.get("helloOk"), Ok(Some(RawBsonRef::Boolean(true)))) {
+    fn hello(
+        &mut self,
+        request: &HelloRequest<'_>,
+        modern: bool,
+        now: SystemTime,
+    ) -> RawDocumentBuf {
+        // Room for every field and a speculative answer, so the reply is built in one buffer.
+        let mut reply = document_with_capacity(HELLO_REPLY_CAPACITY);
+        if request.hello_ok {
             reply.append(cstr!("helloOk"), true);
         }
         reply.append(
@@ -699,47 +721,51 @@ impl Session {
         reply.append(cstr!("readOnly"), false);
         // A version that never changes: a driver's monitor keeps the server selectable and may
         // wait on an awaitable hello.
-        let mut topology_version = RawDocumentBuf::new();
+        let mut topology_version = document_with_capacity(48);
         topology_version.append(
             cstr!("processId"),
             bson::oid::ObjectId::from_bytes(self.config.process_id),
         );
         topology_version.append(cstr!("counter"), 0_i64);
         reply.append(cstr!("topologyVersion"), topology_version);
-        if let Ok(Some(RawBsonRef::String(name))) = doc.get("saslSupportedMechs") {
+        if let Some(name) = request.sasl_supported_mechs {
             // "<db>.<user>"; an unknown user gets no list, as from mongod.
             let user = name
                 .split_once('.')
                 .and_then(|(db, user)| self.config.users.get(db, user));
             if let Some(user) = user {
-                let mut mechanisms = RawArrayBuf::new();
-                for mechanism in user.mechanisms() {
-                    mechanisms.push(mechanism);
-                }
-                reply.append(cstr!("saslSupportedMechs"), mechanisms);
+                reply.append(cstr!("saslSupportedMechs"), user.mechanism_array());
             }
         }
-        if let Ok(Some(RawBsonRef::Document(speculative))) = doc.get("speculativeAuthenticate") {
+        if let Some(speculative) = request.speculative_authenticate {
             // A speculative attempt that cannot go on is dropped silently; the client then runs a
             // normal conversation (handshake spec).
-            let db = match speculative.get("db") {
-                Ok(Some(RawBsonRef::String(db))) => Some(db.to_owned()),
-                _ => None,
-            };
-            let first_key = match speculative.iter().next() {
-                Some(Ok((key, _))) => key.as_str().to_owned(),
-                _ => String::new(),
-            };
-            let answer = match (first_key.as_str(), db) {
-                ("saslStart", Some(db)) => self.speculative_sasl_start(&db, speculative, now),
+            let first_key = speculative
+                .iter_elements()
+                .next()
+                .and_then(Result::ok)
+                .map(|first| first.key().as_str());
+            let answer = match first_key {
+                Some("saslStart") => {
+                    let start = SaslStart::read(speculative);
+                    start
+                        .db
+                        .and_then(|db| self.speculative_sasl_start(db, &start, now))
+                }
                 // PyMongo sends the X.509 attempt without `db`: that means `$external`.
-                ("authenticate", db) => self
-                    .authenticate_x509(db.as_deref().unwrap_or("$external"), speculative, true)
-                    .ok(),
+                Some("authenticate") => {
+                    let db = match fields(speculative, ["db"]) {
+                        [Some(RawBsonRef::String(db))] => db,
+                        _ => "$external",
+                    };
+                    self.authenticate_x509(db, speculative, true)
+                        .ok()
+                        .map(|answer| without_ok(&answer))
+                }
                 _ => None,
             };
             if let Some(answer) = answer {
-                reply.append(cstr!("speculativeAuthenticate"), without_ok(&answer));
+                reply.append(cstr!("speculativeAuthenticate"), answer);
             }
         }
         reply.append(cstr!("ok"), 1.0);
@@ -748,8 +774,7 @@ impl Session {
 
     /// `saslStart`: a new conversation of the mechanism, if this server has it.
     fn sasl_start(&mut self, db: &str, doc: &RawDocument, now: SystemTime) -> SessionStep {
-        let in_kind = payload_is_string(doc);
-        let opened = match self.open_conversation(db, doc, false) {
+        let opened = match self.open_conversation(db, &SaslStart::read(doc), false) {
             Ok(opened) => opened,
             Err(error) => return reply(error),
         };
@@ -757,8 +782,8 @@ impl Session {
             return reply(authentication_failed());
         };
         self.conversation = Some(active);
-        self.continue_with(now, in_kind, |conversation, cx| {
-            conversation.start(cx, &payload)
+        self.continue_with(now, payload.is_string(), |conversation, cx| {
+            conversation.start(cx, payload.bytes())
         })
     }
 
@@ -768,22 +793,22 @@ impl Session {
     fn speculative_sasl_start(
         &mut self,
         db: &str,
-        doc: &RawDocument,
+        start: &SaslStart<'_>,
         now: SystemTime,
     ) -> Option<RawDocumentBuf> {
-        let (mut active, payload) = self.open_conversation(db, doc, true).ok().flatten()?;
+        let (mut active, payload) = self.open_conversation(db, start, true).ok().flatten()?;
         let cx = context(&self.config, &active.frame, now);
-        let verdict = active.conversation.start(&cx, &payload);
+        let verdict = active.conversation.start(&cx, payload.bytes());
         let mechanism = active.conversation.mechanism();
         match verdict {
             Verdict::Continue(payload) => {
-                let answer = sasl_reply(active.frame.id, false, &payload);
+                let answer = sasl_fields(active.frame.id, false, &payload);
                 self.conversation = Some(active);
                 Some(answer)
             }
             Verdict::Authenticated { user, db, payload } => {
                 self.mark_authenticated(user, db, mechanism, true);
-                Some(sasl_reply(active.frame.id, true, &payload))
+                Some(sasl_fields(active.frame.id, true, &payload))
             }
             // A refusal is logged only when it is one: a user without the mechanism is not.
             Verdict::Refused { .. } | Verdict::Job(_) | Verdict::Ask(_) => None,
@@ -793,22 +818,20 @@ impl Session {
     /// A conversation for `saslStart`'s mechanism, and its payload: `Ok(None)` refuses
     /// (AuthenticationFailed, or silence inside `hello`); `Err` is a reply of its own.
     #[allow(clippy::type_complexity)]
-    fn open_conversation(
+    fn open_conversation<'d>(
         &mut self,
         db: &str,
-        doc: &RawDocument,
+        start: &SaslStart<'d>,
         speculative: bool,
-    ) -> Result<Option<(Active, Zeroizing<Vec<u8>>)>, RawDocumentBuf> {
-        let mechanism = match doc.get("mechanism") {
-            Ok(Some(RawBsonRef::String(m))) => m,
-            _ => return Err(error_reply(codes::BAD_VALUE, "saslStart needs a mechanism")),
+    ) -> Result<Option<(Active, SaslPayload<'d>)>, RawDocumentBuf> {
+        let Some(RawBsonRef::String(mechanism)) = start.mechanism else {
+            return Err(error_reply(codes::BAD_VALUE, "saslStart needs a mechanism"));
         };
-        // A PLAIN payload is a password: the server's copy is wiped when dropped.
-        let Some(payload) = sasl_payload(doc) else {
+        let Some(payload) = SaslPayload::read(start.payload) else {
             return Err(error_reply(codes::BAD_VALUE, "saslStart needs a payload"));
         };
         let skip_empty_exchange = matches!(
-            doc.get("options").ok().flatten(),
+            start.options,
             Some(RawBsonRef::Document(options)) if matches!(options.get("skipEmptyExchange"), Ok(Some(RawBsonRef::Boolean(true))))
         );
         self.conversation = None;
@@ -837,9 +860,10 @@ impl Session {
     }
 
     fn sasl_continue(&mut self, doc: &RawDocument, now: SystemTime) -> SessionStep {
-        let id = match doc.get("conversationId") {
-            Ok(Some(RawBsonRef::Int32(id))) => id,
-            Ok(Some(RawBsonRef::Int64(id))) => i32::try_from(id).unwrap_or(-1),
+        let [id, payload] = fields(doc, ["conversationId", "payload"]);
+        let id = match id {
+            Some(RawBsonRef::Int32(id)) => id,
+            Some(RawBsonRef::Int64(id)) => i32::try_from(id).unwrap_or(-1),
             _ => {
                 return reply(error_reply(
                     codes::BAD_VALUE,
@@ -847,7 +871,7 @@ impl Session {
                 ));
             }
         };
-        let Some(payload) = sasl_payload(doc) else {
+        let Some(payload) = SaslPayload::read(payload) else {
             return reply(error_reply(
                 codes::BAD_VALUE,
                 "saslContinue needs a payload (binary, or a base64 string)",
@@ -865,9 +889,8 @@ impl Session {
             ));
         }
         self.pending = None;
-        let in_kind = payload_is_string(doc);
-        self.continue_with(now, in_kind, |conversation, cx| {
-            conversation.next(cx, &payload)
+        self.continue_with(now, payload.is_string(), |conversation, cx| {
+            conversation.next(cx, payload.bytes())
         })
     }
 
@@ -1058,12 +1081,6 @@ fn reply(document: RawDocumentBuf) -> SessionStep {
     SessionStep::Reply(document.into_bytes())
 }
 
-/// Whether the request's payload is a base64 string (PyMongo's GSSAPI), which mongod answers in
-/// kind.
-fn payload_is_string(request: &RawDocument) -> bool {
-    matches!(request.get("payload"), Ok(Some(RawBsonRef::String(_))))
-}
-
 /// A reply's payload as a base64 string, as mongod answers a request whose payload was one.
 fn payload_as_string(reply: RawDocumentBuf) -> RawDocumentBuf {
     let mut converted = RawDocumentBuf::new();
@@ -1089,15 +1106,110 @@ fn without_ok(reply: &RawDocument) -> RawDocumentBuf {
     out
 }
 
-/// A SASL payload: binary, or (as PyMongo sends GSSAPI's) a base64 string, which mongod decodes.
-/// A PLAIN payload is a password: the copy is wiped when dropped.
-fn sasl_payload(doc: &RawDocument) -> Option<Zeroizing<Vec<u8>>> {
-    match doc.get("payload") {
-        Ok(Some(RawBsonRef::Binary(binary))) => Some(Zeroizing::new(binary.bytes.to_vec())),
-        Ok(Some(RawBsonRef::String(text))) => BASE64.decode(text).ok().map(Zeroizing::new),
-        _ => None,
+/// A SASL payload: binary, read where the request holds it; or (as PyMongo sends GSSAPI's) a
+/// base64 string, which mongod decodes and answers in kind. A PLAIN payload is a password: the
+/// decoded copy is wiped when dropped.
+enum SaslPayload<'a> {
+    Binary(&'a [u8]),
+    Decoded(Zeroizing<Vec<u8>>),
+}
+
+impl<'a> SaslPayload<'a> {
+    fn read(payload: Option<RawBsonRef<'a>>) -> Option<Self> {
+        match payload? {
+            RawBsonRef::Binary(binary) => Some(SaslPayload::Binary(binary.bytes)),
+            RawBsonRef::String(text) => BASE64
+                .decode(text)
+                .ok()
+                .map(|bytes| SaslPayload::Decoded(Zeroizing::new(bytes))),
+            _ => None,
+        }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        match self {
+            SaslPayload::Binary(bytes) => bytes,
+            SaslPayload::Decoded(bytes) => bytes,
+        }
+    }
+
+    /// Whether the client sent a string, so the reply's payload is one too.
+    fn is_string(&self) -> bool {
+        matches!(self, SaslPayload::Decoded(_))
     }
 }
+
+/// The fields of a `saslStart` the server reads (`db` only inside `hello`), picked out in one
+/// pass.
+struct SaslStart<'a> {
+    mechanism: Option<RawBsonRef<'a>>,
+    payload: Option<RawBsonRef<'a>>,
+    options: Option<RawBsonRef<'a>>,
+    db: Option<&'a str>,
+}
+
+impl<'a> SaslStart<'a> {
+    fn read(doc: &'a RawDocument) -> Self {
+        let [mechanism, payload, options, db] =
+            fields(doc, ["mechanism", "payload", "options", "db"]);
+        SaslStart {
+            mechanism,
+            payload,
+            options,
+            db: match db {
+                Some(RawBsonRef::String(db)) => Some(db),
+                _ => None,
+            },
+        }
+    }
+}
+
+/// The fields of a `hello` the server reads, picked out in one pass.
+struct HelloRequest<'a> {
+    hello_ok: bool,
+    sasl_supported_mechs: Option<&'a str>,
+    speculative_authenticate: Option<&'a RawDocument>,
+    topology_version: Option<RawBsonRef<'a>>,
+    max_await_time_ms: Option<RawBsonRef<'a>>,
+}
+
+impl<'a> HelloRequest<'a> {
+    fn read(doc: &'a RawDocument) -> Self {
+        let [
+            hello_ok,
+            mechanisms,
+            speculative,
+            topology_version,
+            max_await_time_ms,
+        ] = fields(
+            doc,
+            [
+                "helloOk",
+                "saslSupportedMechs",
+                "speculativeAuthenticate",
+                "topologyVersion",
+                "maxAwaitTimeMS",
+            ],
+        );
+        HelloRequest {
+            hello_ok: matches!(hello_ok, Some(RawBsonRef::Boolean(true))),
+            sasl_supported_mechs: match mechanisms {
+                Some(RawBsonRef::String(name)) => Some(name),
+                _ => None,
+            },
+            speculative_authenticate: match speculative {
+                Some(RawBsonRef::Document(speculative)) => Some(speculative),
+                _ => None,
+            },
+            topology_version,
+            max_await_time_ms,
+        }
+    }
+}
+
+/// Room for a `hello` reply with every field and a speculative SCRAM answer: it is built in one
+/// buffer.
+const HELLO_REPLY_CAPACITY: usize = 1024;
 
 /// `find`'s reply: the server stores nothing, so the cursor is empty and exhausted.
 /// `<db>.<collection>` of a command whose first field (`command`) names the collection.
@@ -1324,6 +1436,23 @@ mod tests {
         );
         assert!(!unknown.contains_key("saslSupportedMechs"));
         assert!(unknown.get_bool("ismaster").unwrap());
+    }
+
+    #[test]
+    fn a_query_wrapped_with_a_read_preference_is_read_as_its_command() {
+        let mut session = session();
+        let wrapped = doc! {
+            "$query": { "isMaster": 1, "saslSupportedMechs": "admin.old" },
+            "$readPreference": { "mode": "primaryPreferred" },
+        };
+        let step =
+            session.handle_op_query("admin.$cmd", &wrapped.to_vec().unwrap(), SystemTime::now());
+        let SessionStep::Reply(reply) = step else {
+            panic!("{step:?}")
+        };
+        let reply = Document::from_reader(reply.as_slice()).unwrap();
+        assert!(reply.get_bool("ismaster").unwrap(), "{reply}");
+        assert!(reply.contains_key("saslSupportedMechs"), "{reply}");
     }
 
     /// The salt (decoded) and iteration count of the server-first message `session` sends to

@@ -1,12 +1,15 @@
 //! What the server knows about its users: SCRAM verifiers, never passwords.
 
 use std::fmt;
+use std::sync::LazyLock;
 
-use zeroize::Zeroizing;
+use bson::RawArrayBuf;
 
 use crate::error::Result;
 use crate::random::SecureRandom;
-use crate::scram::{ScramKeys, ScramVariant, hash, hmac, password_input, salted_password};
+use crate::scram::{
+    ScramKeys, ScramVariant, SecretBytes, hash, hmac, password_input, salted_password,
+};
 use crate::secret::{Secret, constant_time_eq};
 
 /// MongoDB's default iteration counts (`scramIterationCount`, `scramSHA256IterationCount`).
@@ -41,8 +44,8 @@ pub struct StoredCredential {
     iterations: u32,
     /// Not secret in the way a password is, but enough to impersonate the server (ServerKey)
     /// or to run an offline guess (StoredKey): wiped when dropped.
-    stored_key: Zeroizing<Vec<u8>>,
-    server_key: Zeroizing<Vec<u8>>,
+    stored_key: SecretBytes,
+    server_key: SecretBytes,
 }
 
 impl StoredCredential {
@@ -98,11 +101,11 @@ impl StoredCredential {
         self.iterations
     }
 
-    pub(crate) fn stored_key(&self) -> &[u8] {
+    pub(crate) fn stored_key(&self) -> &SecretBytes {
         &self.stored_key
     }
 
-    pub(crate) fn server_key(&self) -> &[u8] {
+    pub(crate) fn server_key(&self) -> &SecretBytes {
         &self.server_key
     }
 
@@ -192,14 +195,28 @@ impl User {
 
     /// The SCRAM mechanisms the user has, as `saslSupportedMechs` lists them.
     pub fn mechanisms(&self) -> Vec<&'static str> {
-        let mut mechanisms = Vec::new();
-        if self.sha1.is_some() {
-            mechanisms.push("SCRAM-SHA-1");
+        self.mechanism_array()
+            .into_iter()
+            .filter_map(|mechanism| mechanism.ok()?.as_str())
+            .collect()
+    }
+
+    /// [`mechanisms`](Self::mechanisms) as the BSON array `hello` answers with: one of the four
+    /// there can be, each built once, so a `hello` does not build it again.
+    pub(crate) fn mechanism_array(&self) -> &'static RawArrayBuf {
+        static ARRAYS: LazyLock<[RawArrayBuf; 4]> = LazyLock::new(|| {
+            let [sha1, sha256] =
+                [ScramVariant::Sha1, ScramVariant::Sha256].map(|v| v.mechanism().as_str());
+            [vec![], vec![sha1], vec![sha256], vec![sha1, sha256]]
+                .map(|names| names.into_iter().collect())
+        });
+        let [neither, sha1, sha256, both] = &*ARRAYS;
+        match (self.sha1.is_some(), self.sha256.is_some()) {
+            (false, false) => neither,
+            (true, false) => sha1,
+            (false, true) => sha256,
+            (true, true) => both,
         }
-        if self.sha256.is_some() {
-            mechanisms.push("SCRAM-SHA-256");
-        }
-        mechanisms
     }
 
     /// Checks a plaintext password against the strongest verifier the user has.
