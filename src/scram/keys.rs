@@ -44,6 +44,7 @@ impl SecretBytes {
     }
 
     /// The first `len` bytes (a SHA-256 output cut to a SHA-1 key's length).
+    #[cfg(feature = "server")]
     pub(crate) fn truncate(&mut self, len: usize) {
         self.len = self.len.min(len);
     }

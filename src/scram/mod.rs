@@ -31,9 +31,11 @@ pub use cache::{CacheStats, DEFAULT_CACHE_CAPACITY, ScramKeyCache};
 pub use keys::{KeyDerivation, ScramKeys};
 pub use messages::MIN_ITERATIONS;
 
+#[cfg(feature = "server")]
+pub(crate) use keys::hmac_of_parts;
 #[cfg_attr(not(any(test, feature = "server")), allow(unused_imports))]
 pub(crate) use keys::{SecretBytes, hash, salted_password};
-pub(crate) use keys::{hmac, hmac_of_parts, password_input};
+pub(crate) use keys::{hmac, password_input};
 pub(crate) use messages::{ServerFinalMessage, parse_server_final};
 
 use crate::credential::AuthMechanism;
@@ -111,6 +113,7 @@ pub(crate) fn is_printable(s: &str) -> bool {
 }
 
 /// A fresh nonce: 24 bytes from a CSPRNG, base64 (printable ASCII without `,`).
+#[cfg(any(test, feature = "server"))]
 pub(crate) fn generate_nonce<R: SecureRandom + ?Sized>(random: &mut R) -> String {
     let mut nonce = String::with_capacity(NONCE_LEN);
     append_nonce(random, &mut nonce);
