@@ -262,9 +262,11 @@ impl SessionConfig {
     /// The key of the decoy salts of one database's unknown users: the same name in two
     /// databases gets unrelated salts, as two real users' are.
     pub(crate) fn decoy_key_for(&self, db: &str) -> SecretBytes {
-        let mut input = b"database\0".to_vec();
-        input.extend_from_slice(db.as_bytes());
-        crate::scram::hmac(ScramVariant::Sha256, self.decoy_key.as_ref(), &input)
+        crate::scram::hmac_of_parts(
+            ScramVariant::Sha256,
+            self.decoy_key.as_ref(),
+            &[b"database\0", db.as_bytes()],
+        )
     }
 
     pub(crate) fn decoy_user(&self) -> Option<&User> {
