@@ -49,7 +49,10 @@ pub(crate) struct Outgoing {
 }
 
 enum Sent {
+    /// A command of the login, moved in whole.
     Command(Command),
+    /// A command the caller keeps: its name and database, read only when someone observes.
+    Caller { command: String, db: String },
     Hello {
         command: &'static str,
         op: &'static str,
@@ -64,6 +67,21 @@ impl Outgoing {
             bytes: wire::encode_command(&command, request_id)?,
             request_id,
             what: Sent::Command(command),
+        })
+    }
+
+    /// A command the caller keeps (`run_command`): not copied, only described for an observer.
+    pub(crate) fn caller_command(command: &Command, options: &ConnectOptions) -> Result<Self> {
+        let request_id = next_request_id();
+        let (name, db) = if options.is_observed() {
+            (command.name().to_owned(), command.db().to_owned())
+        } else {
+            (String::new(), String::new())
+        };
+        Ok(Outgoing {
+            bytes: wire::encode_command(command, request_id)?,
+            request_id,
+            what: Sent::Caller { command: name, db },
         })
     }
 
@@ -90,6 +108,13 @@ impl Outgoing {
             Sent::Command(command) => options.emit(Event::Sent {
                 command: command.name(),
                 db: command.db(),
+                op: "OP_MSG",
+                auth_fields: Vec::new(),
+                bytes,
+            }),
+            Sent::Caller { command, db } => options.emit(Event::Sent {
+                command,
+                db,
                 op: "OP_MSG",
                 auth_fields: Vec::new(),
                 bytes,

@@ -240,7 +240,7 @@ async fn monitored<S: ?Sized + Send, I: Io<S>>(
         document: command.body(),
     });
     let started = Instant::now();
-    let message = Outgoing::command(command.clone())?;
+    let message = Outgoing::caller_command(command, options)?;
     let reply = exchange(io, stream, &message, MAX_MESSAGE_SIZE, options).await;
     let duration = started.elapsed();
     match &reply {
