@@ -128,6 +128,14 @@ fn document(bytes: &[u8]) -> Result<&RawDocument> {
     document_with_keys(bytes, |_| {})
 }
 
+/// Checks the framing of a document only: its length and its terminator. What this crate sends
+/// as it was built (a reply, a command with `$db` appended) has its keys checked as they were
+/// appended, by bson's builders or by [`encode_command`]; the peer checks them again.
+fn framed(bytes: &[u8]) -> Result<&RawDocument> {
+    RawDocument::from_bytes(bytes)
+        .map_err(|_| WireError::Malformed("a document is not valid BSON").into())
+}
+
 /// [`document`], showing each top-level key to `key` in the same pass.
 fn document_with_keys(bytes: &[u8], mut key: impl FnMut(&str)) -> Result<&RawDocument> {
     let doc = RawDocument::from_bytes(bytes)
@@ -164,25 +172,18 @@ pub fn encode_command(command: &Command, request_id: i32) -> Result<Zeroizing<Ve
         .map_err(|_| WireError::Malformed("a document is not valid BSON"))?;
     with_db.append(cstr!("$db"), command.db());
     let with_db = Zeroizing::new(with_db.into_bytes());
-    encode_op_msg(&with_db, request_id, 0)
+    encode_op_msg(&with_db, request_id, 0, 0)
 }
 
-/// An OP_MSG whose body is `document` as given (a reply, or a command that already has `$db`).
-pub(crate) fn encode_op_msg(
-    document_bytes: &[u8],
-    request_id: i32,
-    response_to: i32,
-) -> Result<Zeroizing<Vec<u8>>> {
-    encode_op_msg_with_flags(document_bytes, request_id, response_to, 0)
-}
-
-fn encode_op_msg_with_flags(
+/// An OP_MSG whose body is `document` as given: a command whose keys were checked, or a reply
+/// (see [`framed`]).
+fn encode_op_msg(
     document_bytes: &[u8],
     request_id: i32,
     response_to: i32,
     flags: u32,
 ) -> Result<Zeroizing<Vec<u8>>> {
-    document(document_bytes)?;
+    framed(document_bytes)?;
     let mut out = Zeroizing::new(Vec::with_capacity(HEADER_LEN + 5 + document_bytes.len()));
     header(&mut out, request_id, response_to, OP_MSG);
     out.extend_from_slice(&flags.to_le_bytes());
@@ -191,23 +192,24 @@ fn encode_op_msg_with_flags(
     finish(out)
 }
 
-/// The reply a server sends to an OP_MSG request.
+/// The reply a server sends to an OP_MSG request. Only the document's framing is checked, not
+/// its keys: a reply is built with bson's builders, which check each key as it is appended.
 pub fn encode_reply(
     document_bytes: &[u8],
     request_id: i32,
     response_to: i32,
 ) -> Result<Zeroizing<Vec<u8>>> {
-    encode_op_msg(document_bytes, request_id, response_to)
+    encode_op_msg(document_bytes, request_id, response_to, 0)
 }
 
 /// One reply of a stream to an exhaust request (`moreToCome` set): the first answers the
-/// request, each next one the reply before it.
+/// request, each next one the reply before it. Checked as [`encode_reply`] checks.
 pub fn encode_streamed_reply(
     document_bytes: &[u8],
     request_id: i32,
     response_to: i32,
 ) -> Result<Zeroizing<Vec<u8>>> {
-    encode_op_msg_with_flags(document_bytes, request_id, response_to, FLAG_MORE_TO_COME)
+    encode_op_msg(document_bytes, request_id, response_to, FLAG_MORE_TO_COME)
 }
 
 /// The legacy opening of a connection: `hello_document` (normally `{isMaster: 1, helloOk: true,
@@ -227,13 +229,13 @@ pub(crate) fn encode_legacy_hello(
     finish(out)
 }
 
-/// The OP_REPLY a server sends to an OP_QUERY.
+/// The OP_REPLY a server sends to an OP_QUERY. Checked as [`encode_reply`] checks.
 pub fn encode_legacy_reply(
     document_bytes: &[u8],
     request_id: i32,
     response_to: i32,
 ) -> Result<Zeroizing<Vec<u8>>> {
-    document(document_bytes)?;
+    framed(document_bytes)?;
     let mut out = Zeroizing::new(Vec::with_capacity(HEADER_LEN + 20 + document_bytes.len()));
     header(&mut out, request_id, response_to, OP_REPLY);
     out.extend_from_slice(&8i32.to_le_bytes()); // responseFlags: AwaitCapable

@@ -576,18 +576,17 @@ async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
     let mut budget = RequestBudget::new(shared.unauthenticated_requests_per_second);
     // When the login under way began: it must be done by then + login_timeout.
     let mut login_started: Option<Instant> = None;
+    // When the request last answered arrived; the clock is read once a request, and only before
+    // a login, for the budget and the login's deadline.
+    let mut arrived: Option<Instant> = None;
     loop {
         let authenticated = session.is_authenticated();
         login_started = match (authenticated, session.login_in_progress()) {
-            (false, true) => Some(login_started.unwrap_or_else(Instant::now)),
+            // A login began when the request that opened it arrived.
+            (false, true) => login_started.or(arrived),
             _ => None,
         };
-        let login_deadline = login_started.map(|started| started + shared.login_timeout);
-        // Checked before every request, not only while waiting for bytes: a client that keeps
-        // requests queued would otherwise never wait.
-        if login_deadline.is_some_and(|deadline| Instant::now() >= deadline) {
-            return;
-        }
+        let login_deadline = login_started.map(|started| later(started, shared.login_timeout));
         let idle = if authenticated {
             shared.idle_timeout
         } else {
@@ -610,8 +609,14 @@ async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
         let Some(message) = message else {
             return;
         };
-        if !session.is_authenticated() && !budget.spend(Instant::now()) {
-            return;
+        arrived = (!authenticated).then(Instant::now);
+        if let Some(arrived) = arrived {
+            // The deadline is checked at every request, not only while waiting for bytes: a
+            // client that keeps requests queued would otherwise never wait.
+            if login_deadline.is_some_and(|deadline| arrived >= deadline) || !budget.spend(arrived)
+            {
+                return;
+            }
         }
         let now = SystemTime::now();
         let step = match message.op_code {
@@ -626,8 +631,8 @@ async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
         // STS) runs on the blocking pool, within the job permits, so it never stalls the
         // runtime's workers nor takes every core. A login must be done by its deadline, jobs
         // and waits for permits included.
-        let deadline = (!session.is_authenticated())
-            .then(|| login_started.unwrap_or_else(Instant::now) + shared.login_timeout);
+        let deadline =
+            arrived.map(|arrived| later(login_started.unwrap_or(arrived), shared.login_timeout));
         let settled = settle(&mut session, step, shared, peer_jobs);
         let body = match deadline {
             Some(deadline) => match tokio::time::timeout_at(deadline.into(), settled).await {
@@ -748,6 +753,13 @@ async fn settle(
     }
 }
 
+/// `wait` after `from`; a wait too long for the clock (a timeout configured as `u64::MAX`
+/// seconds) is as good as forever, not a panic.
+fn later(from: Instant, wait: Duration) -> Instant {
+    const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+    from.checked_add(wait.min(CENTURY)).unwrap_or(from)
+}
+
 /// The next whole request, or `None` when the connection is to be closed (closed by the client,
 /// idle too long, too slow to send a request, or invalid).
 async fn read_message<S: AsyncRead + Unpin>(
@@ -760,22 +772,18 @@ async fn read_message<S: AsyncRead + Unpin>(
 ) -> Option<wire::Message> {
     // A message may already be buffered (a client can pipeline); read only when not.
     let mut next = decoder.push(&[]);
-    let mut deadline = (decoder.buffered() > 0).then(|| Instant::now() + shared.message_timeout);
+    let mut deadline =
+        (decoder.buffered() > 0).then(|| later(Instant::now(), shared.message_timeout));
     while let Ok(None) = next {
-        let wait = match deadline {
-            Some(deadline) => deadline.saturating_duration_since(Instant::now()),
-            None => idle_timeout,
-        };
-        let wait = match login_deadline {
-            Some(login) => wait.min(login.saturating_duration_since(Instant::now())),
-            None => wait,
-        };
-        match tokio::time::timeout(wait, buffer.read_from(stream)).await {
+        // Waits end at instants, not after durations: one reading of the clock a wait at most.
+        let until = deadline.unwrap_or_else(|| later(Instant::now(), idle_timeout));
+        let until = login_deadline.map_or(until, |login| until.min(login));
+        match tokio::time::timeout_at(until.into(), buffer.read_from(stream)).await {
             Ok(Ok(read)) if !read.is_empty() => next = decoder.push(read),
             _ => return None,
         }
         if deadline.is_none() && decoder.buffered() > 0 {
-            deadline = Some(Instant::now() + shared.message_timeout);
+            deadline = Some(later(Instant::now(), shared.message_timeout));
         }
     }
     next.ok().flatten()
@@ -784,6 +792,16 @@ async fn read_message<S: AsyncRead + Unpin>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_timeout_too_long_for_the_clock_is_forever_not_a_panic() {
+        let now = Instant::now();
+        let year = Duration::from_secs(365 * 24 * 60 * 60);
+        // `serve --login-timeout 18446744073709551615` asks for this.
+        assert!(later(now, Duration::from_secs(u64::MAX)) > now + year);
+        assert!(later(now, Duration::MAX) > now + year);
+        assert_eq!(later(now, year), now + year);
+    }
 
     #[test]
     fn the_read_buffer_wipes_all_that_reads_wrote() {

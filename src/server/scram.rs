@@ -1,7 +1,6 @@
 //! The server side of SCRAM (RFC 5802), as a typestate machine over [`StoredCredential`]s.
 
 use std::borrow::Cow;
-use std::fmt::Write as _;
 use std::ops::Range;
 
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -9,7 +8,7 @@ use base64::{DecodeSliceError, Engine as _};
 use zeroize::Zeroizing;
 
 use super::conversation::{ServerContext, ServerConversation, Verdict};
-use super::users::{StoredCredential, default_iterations, salt_len};
+use super::users::{StoredCredential, default_iterations, salt_len, write_salt_and_iterations};
 use crate::random::SecureRandom;
 use crate::scram::{NONCE_LEN, ScramVariant, SecretBytes, append_nonce, hash, hmac, hmac_of_parts};
 use crate::secret::constant_time_eq;
@@ -136,12 +135,11 @@ impl ClientFirstMessage<'_> {
         random: &mut R,
     ) -> (Vec<u8>, AwaitingClientFinal) {
         let decoy_salt;
-        let (salt, iterations, stored_key, server_key, decoy) = match credential
+        let (salt_and_iterations, stored_key, server_key, decoy) = match credential
             .filter(|c| c.variant() == variant)
         {
             Some(c) => (
-                c.salt(),
-                c.iterations(),
+                Cow::Borrowed(c.salt_and_iterations()),
                 c.stored_key().clone(),
                 c.server_key().clone(),
                 false,
@@ -174,9 +172,14 @@ impl ClientFirstMessage<'_> {
                     key.truncate(variant.output_len());
                     key
                 };
-                (
+                let mut salt_and_iterations = String::new();
+                write_salt_and_iterations(
+                    &mut salt_and_iterations,
                     decoy_salt.get(..salt_len(variant)).unwrap_or_default(),
                     default_iterations(variant),
+                );
+                (
+                    Cow::Owned(salt_and_iterations),
                     key("stored key"),
                     key("server key"),
                     true,
@@ -197,10 +200,7 @@ impl ClientFirstMessage<'_> {
         auth_message.push_str(self.client_nonce);
         append_nonce(random, &mut auth_message);
         let nonce = nonce_at..auth_message.len();
-        auth_message.push_str(",s=");
-        BASE64.encode_string(salt, &mut auth_message);
-        // Writing to a String cannot fail.
-        let _ = write!(auth_message, ",i={iterations}");
+        auth_message.push_str(&salt_and_iterations);
         let server_first = auth_message
             .get(server_first_at..)
             .unwrap_or_default()

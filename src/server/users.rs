@@ -1,8 +1,10 @@
 //! What the server knows about its users: SCRAM verifiers, never passwords.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::sync::LazyLock;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use bson::RawArrayBuf;
 
 use crate::error::Result;
@@ -42,6 +44,9 @@ pub struct StoredCredential {
     variant: ScramVariant,
     salt: Vec<u8>,
     iterations: u32,
+    /// `,s=<salt in base64>,i=<iterations>`, as server-first ends: written once, not at every
+    /// login.
+    salt_and_iterations: String,
     /// Not secret in the way a password is, but enough to impersonate the server (ServerKey)
     /// or to run an offline guess (StoredKey): wiped when dropped.
     stored_key: SecretBytes,
@@ -65,12 +70,15 @@ impl StoredCredential {
         let input = password_input(variant, user, password)?;
         let salted = salted_password(variant, input.expose().as_bytes(), &salt, iterations);
         let keys = ScramKeys::from_salted_password(variant, &salted);
+        let mut salt_and_iterations = String::new();
+        write_salt_and_iterations(&mut salt_and_iterations, &salt, iterations);
         Ok(StoredCredential {
             user: user.to_owned(),
             db: db.to_owned(),
             variant,
             salt,
             iterations,
+            salt_and_iterations,
             stored_key: keys.stored_key(),
             server_key: keys.server_key.clone(),
         })
@@ -101,6 +109,11 @@ impl StoredCredential {
         self.iterations
     }
 
+    /// How server-first ends: `,s=<salt in base64>,i=<iterations>`.
+    pub(crate) fn salt_and_iterations(&self) -> &str {
+        &self.salt_and_iterations
+    }
+
     pub(crate) fn stored_key(&self) -> &SecretBytes {
         &self.stored_key
     }
@@ -123,6 +136,14 @@ impl StoredCredential {
         let client_key = hmac(self.variant, &salted, b"Client Key");
         constant_time_eq(&hash(self.variant, &client_key), &self.stored_key)
     }
+}
+
+/// Appends `,s=<salt in base64>,i=<iterations>` (server-first's end) to `out`.
+pub(crate) fn write_salt_and_iterations(out: &mut String, salt: &[u8], iterations: u32) {
+    out.push_str(",s=");
+    BASE64.encode_string(salt, out);
+    // Writing to a String cannot fail.
+    let _ = write!(out, ",i={iterations}");
 }
 
 impl fmt::Debug for StoredCredential {
