@@ -15,13 +15,19 @@
 //!   speculative `hello` and `saslContinue`, to a server whose random source is fixed so the
 //!   recording stays valid; a bare `hello` and `ping`), so only the server's work differs.
 //!
-//! The claims checked in the notes: SCRAM with cached keys >= 0.95x the bare rate over TCP, and
-//! TLS logins with resumption >= 0.9x bare TLS connections with resumption.
+//! - `ratio`: each login's rate as a fraction of its floor's, from the two run in alternating
+//!   batches within every sample (see `RateRatio`): on a shared machine whose speed drifts, the
+//!   ratio of two benchmarks measured one after the other is mostly the drift.
+//!
+//! The claims checked in the notes: SCRAM with cached keys >= 0.95x the bare rate on the server
+//! (`ratio/server_side/scram_sha256`), and TLS logins with resumption >= 0.9x bare TLS
+//! connections with resumption (`ratio/tls_resumed/scram_sha256_cached`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::measurement::{Measurement, ValueFormatter};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use mongodb_auth::command::Command;
 use mongodb_auth::{AuthMechanism, ScramVariant};
 use mongodb_auth_io::tls;
@@ -235,19 +241,47 @@ fn recorded(address: std::net::SocketAddr) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
     (scram, bare)
 }
 
-/// One benchmark per kind of connection to `server`, in the order given (each floor first).
-fn group(c: &mut Criterion, name: &str, server: &TestServer, kinds: &[(&str, &Kind)]) {
-    let mut group = c.benchmark_group(name);
-    group
-        .sample_size(20)
-        .measurement_time(Duration::from_secs(4));
-    for (name, kind) in kinds {
-        group.bench_function(*name, |b| b.iter_custom(|iters| run(server, kind, iters)));
-    }
-    group.finish();
+/// The servers, and the pairs of connection kinds each group compares.
+struct Setup {
+    groups: Vec<Group>,
+    /// Holds the certificates the TLS connections read.
+    _dir: TempDir,
 }
 
-fn logins(c: &mut Criterion) {
+/// Connections to one server.
+struct Group {
+    name: &'static str,
+    server: Arc<TestServer>,
+    pairs: Vec<Pair>,
+}
+
+/// A login and its floor: the same round trips without the credential.
+struct Pair {
+    floor_name: &'static str,
+    floor: Kind,
+    login_name: &'static str,
+    login: Kind,
+    /// Whether the `ratio` group measures it: not PLAIN, whose server runs PBKDF2 each login
+    /// (0.02x the floor's rate), so that one sample would take seconds.
+    in_ratio: bool,
+}
+
+impl Pair {
+    fn new(
+        (floor_name, floor): (&'static str, Kind),
+        (login_name, login): (&'static str, Kind),
+    ) -> Self {
+        Pair {
+            floor_name,
+            floor,
+            login_name,
+            login,
+            in_ratio: true,
+        }
+    }
+}
+
+fn setup() -> Setup {
     let dir = TempDir::new("bench-logins");
     let pki = DevPki::new(&dir).expect("a CA");
     let (cert, key) = pki.server("server", &["127.0.0.1"]).expect("a certificate");
@@ -268,17 +302,17 @@ fn logins(c: &mut Criterion) {
         &[ScramVariant::Sha256],
     ));
     users.insert_x509(CLIENT_SUBJECT);
-    let tcp = TestServer::start(ServerConfig::new(users.clone()));
+    let tcp = Arc::new(TestServer::start(ServerConfig::new(users.clone())));
     // Every draw of its random source the same bytes: the server nonce is fixed, so a recorded
     // SCRAM conversation is valid each time it is replayed.
-    let fixed = TestServer::start(ServerConfig::new(users.clone()).random(
+    let fixed = Arc::new(TestServer::start(ServerConfig::new(users.clone()).random(
         mongodb_auth::random::from_fn(|bytes: &mut [u8]| bytes.fill(7)),
-    ));
-    let tls_server = TestServer::start(
-        ServerConfig::new(users)
-            .tls(tls::server_config(&cert, &key, None, Some(&pki.ca_file())).expect("TLS config")),
-    );
+    )));
+    let tls_server = Arc::new(TestServer::start(ServerConfig::new(users).tls(
+        tls::server_config(&cert, &key, None, Some(&pki.ca_file())).expect("TLS config"),
+    )));
 
+    let mut groups = Vec::new();
     let address = tcp.address();
     let (scram, bare) = pair(
         &format!("mongodb://alice:pencil@{address}/?authSource=admin"),
@@ -292,38 +326,37 @@ fn logins(c: &mut Criterion) {
         AuthMechanism::Plain,
         true,
     );
-    group(
-        c,
-        "tcp",
-        &tcp,
-        &[
-            ("bare", &bare),
-            ("scram_sha256_cached", &scram),
-            ("bare_for_plain", &bare_plain),
-            ("plain_external", &plain),
+    groups.push(Group {
+        name: "tcp",
+        server: tcp,
+        pairs: vec![
+            Pair::new(("bare", bare), ("scram_sha256_cached", scram)),
+            Pair {
+                in_ratio: false,
+                ..Pair::new(("bare_for_plain", bare_plain), ("plain_external", plain))
+            },
         ],
-    );
+    });
 
     let (scram_messages, bare_messages) = recorded(fixed.address());
     let replayed = |messages: Vec<Vec<u8>>| Kind::Replay {
         address: fixed.address(),
         messages: Arc::new(messages),
     };
-    group(
-        c,
-        "server_side",
-        &fixed,
-        &[
-            ("bare", &replayed(bare_messages)),
-            ("scram_sha256", &replayed(scram_messages)),
-        ],
-    );
+    groups.push(Group {
+        name: "server_side",
+        server: fixed.clone(),
+        pairs: vec![Pair::new(
+            ("bare", replayed(bare_messages)),
+            ("scram_sha256", replayed(scram_messages)),
+        )],
+    });
 
     let address = tls_server.address();
     let ca = pki.ca_file();
     let tls_query = format!("tls=true&tlsCAFile={}", ca.display());
     let x509_query = format!("{tls_query}&tlsCertificateKeyFile={}", client_pem.display());
-    for (group_name, shared) in [("tls_resumed", true), ("tls_full", false)] {
+    for (name, shared) in [("tls_resumed", true), ("tls_full", false)] {
         let (scram, bare) = pair(
             &format!("mongodb://alice:pencil@{address}/?authSource=admin&{tls_query}"),
             &format!("mongodb://{address}/?{tls_query}"),
@@ -336,19 +369,141 @@ fn logins(c: &mut Criterion) {
             AuthMechanism::MongoDbX509,
             shared,
         );
-        group(
-            c,
-            group_name,
-            &tls_server,
-            &[
-                ("bare", &bare),
-                ("scram_sha256_cached", &scram),
-                ("bare_with_client_certificate", &bare_x509),
-                ("x509", &x509),
+        groups.push(Group {
+            name,
+            server: tls_server.clone(),
+            pairs: vec![
+                Pair::new(("bare", bare), ("scram_sha256_cached", scram)),
+                Pair::new(("bare_with_client_certificate", bare_x509), ("x509", x509)),
             ],
-        );
+        });
+    }
+    Setup { groups, _dir: dir }
+}
+
+/// The time a connection of each kind takes: each floor, then its login.
+fn logins(c: &mut Criterion) {
+    let setup = setup();
+    for group in &setup.groups {
+        let mut benchmarks = c.benchmark_group(group.name);
+        benchmarks
+            .sample_size(20)
+            .measurement_time(Duration::from_secs(4));
+        for pair in &group.pairs {
+            for (name, kind) in [
+                (pair.floor_name, &pair.floor),
+                (pair.login_name, &pair.login),
+            ] {
+                benchmarks.bench_function(name, |b| {
+                    b.iter_custom(|iters| run(&group.server, kind, iters))
+                });
+            }
+        }
+        benchmarks.finish();
     }
 }
 
+/// What the `ratio` group measures instead of time: a login's rate as a fraction of its
+/// floor's. The machine these run on is shared, and its speed changes by a third for seconds at
+/// a time; two benchmarks measured one after the other cannot tell that from a difference
+/// between them. Here each sample runs both kinds in alternating batches, so both meet the
+/// machine in the same state, and the ratio is taken within the sample.
+struct RateRatio;
+
+impl Measurement for RateRatio {
+    type Intermediate = ();
+    type Value = f64;
+
+    fn start(&self) {}
+
+    fn end(&self, (): ()) -> f64 {
+        unreachable!("the ratio benchmarks measure through iter_custom")
+    }
+
+    fn add(&self, a: &f64, b: &f64) -> f64 {
+        a + b
+    }
+
+    fn zero(&self) -> f64 {
+        0.0
+    }
+
+    fn to_f64(&self, value: &f64) -> f64 {
+        *value
+    }
+
+    fn formatter(&self) -> &dyn ValueFormatter {
+        &RateRatio
+    }
+}
+
+impl ValueFormatter for RateRatio {
+    fn scale_values(&self, _typical: f64, _values: &mut [f64]) -> &'static str {
+        "x"
+    }
+
+    fn scale_throughputs(
+        &self,
+        _typical: f64,
+        _throughput: &Throughput,
+        _values: &mut [f64],
+    ) -> &'static str {
+        "x"
+    }
+
+    fn scale_for_machines(&self, _values: &mut [f64]) -> &'static str {
+        "x"
+    }
+}
+
+/// Connections of one kind in a row, before the other kind takes over: about 10 ms of
+/// `server_side` connections, 80 of full TLS handshakes.
+const BATCH: u64 = 256;
+
+/// `iters` connections of each kind, in alternating batches (floor then login, then login then
+/// floor, ...): the floor's time over the login's, which is the login's rate as a fraction of
+/// the floor's, times `iters` (criterion takes the value per iteration).
+fn paired(server: &TestServer, pair: &Pair, iters: u64) -> f64 {
+    let (mut floor_time, mut login_time) = (Duration::ZERO, Duration::ZERO);
+    let mut left = iters;
+    let mut floor_first = true;
+    while left > 0 {
+        let batch = left.min(BATCH);
+        if floor_first {
+            floor_time += run(server, &pair.floor, batch);
+            login_time += run(server, &pair.login, batch);
+        } else {
+            login_time += run(server, &pair.login, batch);
+            floor_time += run(server, &pair.floor, batch);
+        }
+        floor_first = !floor_first;
+        left -= batch;
+    }
+    iters as f64 * floor_time.as_secs_f64() / login_time.as_secs_f64()
+}
+
+/// Each login's rate over its floor's, measured in pairs (see [`RateRatio`]).
+fn ratios(c: &mut Criterion<RateRatio>) {
+    let setup = setup();
+    let mut benchmarks = c.benchmark_group("ratio");
+    benchmarks
+        .sample_size(20)
+        .measurement_time(Duration::from_secs(6));
+    for group in &setup.groups {
+        for pair in group.pairs.iter().filter(|pair| pair.in_ratio) {
+            let name = format!("{}/{}", group.name, pair.login_name);
+            benchmarks.bench_function(name, |b| {
+                b.iter_custom(|iters| paired(&group.server, pair, iters))
+            });
+        }
+    }
+    benchmarks.finish();
+}
+
 criterion_group!(benches, logins);
-criterion_main!(benches);
+criterion_group! {
+    name = paired_benches;
+    config = Criterion::default().with_measurement(RateRatio);
+    targets = ratios
+}
+criterion_main!(benches, paired_benches);

@@ -247,8 +247,10 @@ impl AwaitingClientFinal {
     /// Checks `c=biws,r=<nonce>,p=<proof>` and returns server-final (`v=<signature>`).
     pub fn receive_client_final(mut self, message: &[u8]) -> Result<Vec<u8>, Refusal> {
         let text = std::str::from_utf8(message).map_err(|_| Refusal::Malformed("not UTF-8"))?;
+        // The proof is the last attribute, and base64 has no comma.
         let (without_proof, proof) = text
-            .rsplit_once(",p=")
+            .rsplit_once(',')
+            .and_then(|(without_proof, last)| Some((without_proof, last.strip_prefix("p=")?)))
             .ok_or(Refusal::Malformed("no proof"))?;
         let mut attributes = without_proof.split(',');
         match attributes.next() {
@@ -535,6 +537,67 @@ mod tests {
                 .username(),
             "a=b,c"
         );
+    }
+
+    #[test]
+    fn client_final_refusals() {
+        let mut rng = SystemRandom;
+        let credential = StoredCredential::new(
+            "user",
+            "admin",
+            &Secret::new("pencil"),
+            ScramVariant::Sha256,
+            4096,
+            &mut rng,
+        )
+        .unwrap();
+        let proof = BASE64.encode([0u8; 32]);
+        // Each client-final from the combined nonce and a proof.
+        type ClientFinal = fn(&str, &str) -> String;
+        let cases: [(ClientFinal, Refusal); 6] = [
+            (
+                |nonce, _| format!("c=biws,r={nonce}"),
+                Refusal::Malformed("no proof"),
+            ),
+            // The proof is the last attribute.
+            (
+                |nonce, proof| format!("c=biws,r={nonce},p={proof},e=1"),
+                Refusal::Malformed("no proof"),
+            ),
+            (
+                |nonce, _| format!("c=biws,r={nonce},p=!!!!"),
+                Refusal::Malformed("the proof is not base64"),
+            ),
+            (
+                |_, proof| format!("c=biws,r=abc,p={proof}"),
+                Refusal::NonceMismatch,
+            ),
+            (
+                |nonce, proof| format!("c=eSws,r={nonce},p={proof}"),
+                Refusal::ChannelBinding,
+            ),
+            (
+                |nonce, proof| format!("c=biws,r={nonce},p={proof}"),
+                Refusal::InvalidProof,
+            ),
+        ];
+        for (message, refusal) in cases {
+            let first = receive_client_first(b"n,,n=user,r=abc").unwrap();
+            let (server_first, server) =
+                first.respond(ScramVariant::Sha256, Some(&credential), b"", &mut rng);
+            let server_first = String::from_utf8(server_first).unwrap();
+            let nonce = server_first
+                .split(',')
+                .next()
+                .and_then(|r| r.strip_prefix("r="))
+                .unwrap();
+            let message = message(nonce, &proof);
+            assert_eq!(
+                server.receive_client_final(message.as_bytes()),
+                Err(refusal),
+                "{message}"
+            );
+        }
     }
 
     #[test]

@@ -239,7 +239,10 @@ fn an_invalid_utf8_key_is_reported_as_such() {
     // A reply's keys are not checked again when it is sent (bson's builders checked them), but
     // the client that reads it refuses it; a reply's framing is checked.
     let sent = encode_reply(doc, 100, 1).expect("only the framing is checked");
-    assert_eq!(wire_error(decode_whole(&sent, 1)), WireError::InvalidUtf8Key);
+    assert_eq!(
+        wire_error(decode_whole(&sent, 1)),
+        WireError::InvalidUtf8Key
+    );
     for encode in [encode_reply, encode_streamed_reply, encode_legacy_reply] {
         assert!(matches!(
             encode(&doc[..doc.len() - 1], 100, 1),
