@@ -11,11 +11,11 @@ use std::time::SystemTime;
 
 use bson::rawdoc;
 use mongodb_auth::random::SystemRandom;
-use mongodb_auth::server::{Session, SessionConfig, SessionStep, User, UserStore};
+use mongodb_auth::server::{Session, SessionConfig, SessionStep};
 use mongodb_auth::{
-    AuthMechanism, AuthOptions, Authenticator, ConnectionString, ScramKeyCache, ScramVariant,
-    Secret, Step,
+    AuthMechanism, AuthOptions, Authenticator, ConnectionString, ScramKeyCache, ScramVariant, Step,
 };
+use mongodb_auth_testkit::embedded::scram_users;
 
 /// The most allocations the server makes for the login, from the `hello` to the last reply
 /// (71 before they were counted here).
@@ -122,17 +122,7 @@ fn login(config: &Arc<SessionConfig>, options: &AuthOptions) -> (u64, u64) {
 
 #[test]
 fn a_cached_scram_login_allocates_within_its_bounds_on_each_side() {
-    let mut users = UserStore::new();
-    users.insert(
-        User::new(
-            "admin",
-            "alice",
-            &Secret::new("pencil"),
-            &[ScramVariant::Sha256],
-            &mut SystemRandom,
-        )
-        .expect("a user"),
-    );
+    let users = scram_users(&[("admin", "alice", "pencil", &[ScramVariant::Sha256])]);
     let config = Arc::new(SessionConfig::new(users));
     let cache = Arc::new(ScramKeyCache::new(4, &mut SystemRandom));
     let options = AuthOptions::default().key_cache(Some(cache.clone()));

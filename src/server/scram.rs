@@ -134,7 +134,6 @@ impl ClientFirstMessage<'_> {
         decoy_key: &[u8],
         random: &mut R,
     ) -> (Vec<u8>, AwaitingClientFinal) {
-        let decoy_salt;
         let (salt_and_iterations, stored_key, server_key, decoy) = match credential
             .filter(|c| c.variant() == variant)
         {
@@ -166,7 +165,7 @@ impl ClientFirstMessage<'_> {
                     )
                 };
                 // SHA-256 output is 32 bytes, more than either salt length.
-                decoy_salt = decoy("salt");
+                let decoy_salt = decoy("salt");
                 let key = |label: &str| {
                     let mut key = decoy(label);
                     key.truncate(variant.output_len());
