@@ -286,7 +286,6 @@ impl AwsConversation {
                 if cx.config.users.is_aws_user(&user) {
                     Verdict::Authenticated {
                         user,
-                        db: cx.db.to_owned(),
                         payload: Vec::new(),
                     }
                 } else {

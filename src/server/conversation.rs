@@ -15,12 +15,11 @@ use crate::scram::ScramVariant;
 pub(crate) enum Verdict {
     /// Answer with this payload (`done: false`); the client's next message continues.
     Continue(Vec<u8>),
-    /// The client proved who it is: answer with this payload and `done: true`.
+    /// The client proved who it is: answer with this payload and `done: true`. The user is one
+    /// of the conversation's database, which every mechanism checks before it gets here.
     Authenticated {
         /// The user, as `connectionStatus` lists it.
         user: String,
-        /// Its database.
-        db: String,
         /// The last payload (SCRAM's server signature, or nothing).
         payload: Vec<u8>,
     },

@@ -282,7 +282,6 @@ impl ServerConversation for GssapiConversation {
                 }
                 Verdict::Authenticated {
                     user: principal,
-                    db: "$external".to_owned(),
                     payload: Vec::new(),
                 }
             }

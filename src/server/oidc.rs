@@ -407,7 +407,6 @@ impl OidcConversation {
         match principal {
             Ok(principal) => Verdict::Authenticated {
                 user: principal,
-                db: "$external".to_owned(),
                 payload: Vec::new(),
             },
             Err(reason) => Verdict::refused("", reason),

@@ -65,14 +65,13 @@ impl ServerConversation for PlainConversation {
         Verdict::refused("", "PLAIN is one step")
     }
 
-    fn on_job(&mut self, cx: &ServerContext<'_>, output: JobOutput) -> Verdict {
+    fn on_job(&mut self, _cx: &ServerContext<'_>, output: JobOutput) -> Verdict {
         let (Some((user, known)), Output::Plain(verified)) = (self.user.take(), output.0) else {
             return Verdict::refused("", "a job output PLAIN did not ask for");
         };
         match (known, verified) {
             (true, true) => Verdict::Authenticated {
                 user,
-                db: cx.db.to_owned(),
                 payload: Vec::new(),
             },
             (true, false) => Verdict::refused(user, "wrong password"),

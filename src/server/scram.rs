@@ -368,7 +368,6 @@ impl ServerConversation for ScramConversation {
                         if cx.skip_empty_exchange {
                             Verdict::Authenticated {
                                 user,
-                                db: cx.db.to_owned(),
                                 payload: server_final,
                             }
                         } else {
@@ -392,7 +391,6 @@ impl ServerConversation for ScramConversation {
             ConversationState::AwaitingEmpty { user } if payload.is_empty() => {
                 Verdict::Authenticated {
                     user,
-                    db: cx.db.to_owned(),
                     payload: Vec::new(),
                 }
             }

@@ -808,9 +808,10 @@ impl Session {
                 self.conversation = Some(active);
                 Some(answer)
             }
-            Verdict::Authenticated { user, db, payload } => {
-                self.mark_authenticated(user, db, mechanism, true);
-                Some(sasl_fields(active.frame.id, true, &payload))
+            Verdict::Authenticated { user, payload } => {
+                let answer = sasl_fields(active.frame.id, true, &payload);
+                self.mark_authenticated(user, active.frame.db, mechanism, true);
+                Some(answer)
             }
             // A refusal is logged only when it is one: a user without the mechanism is not.
             Verdict::Refused { .. } | Verdict::Job(_) | Verdict::Ask(_) => None,
@@ -920,9 +921,10 @@ impl Session {
                 self.conversation = Some(active);
                 answer
             }
-            Verdict::Authenticated { user, db, payload } => {
-                self.mark_authenticated(user, db, mechanism, active.frame.speculative);
-                sasl_reply(active.frame.id, true, &payload)
+            Verdict::Authenticated { user, payload } => {
+                let answer = sasl_reply(active.frame.id, true, &payload);
+                self.mark_authenticated(user, active.frame.db, mechanism, active.frame.speculative);
+                answer
             }
             Verdict::Refused { user, reason } => {
                 self.log_refusal(user, &active.frame.db, mechanism, reason);
