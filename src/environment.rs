@@ -1,5 +1,6 @@
 //! The process environment and the clock, as the machines take them: through traits of this
-//! crate, so a test (or a driver with its own notion of either) can replace them.
+//! crate, so a test (or a driver with its own notion of either) can replace them; and the
+//! deadline a timeout sets, for the machines and the adapters alike.
 //!
 //! ```
 //! use std::time::{Duration, SystemTime};
@@ -12,7 +13,7 @@
 //! ```
 
 use std::collections::HashMap;
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 /// Environment variables, read when a machine needs them (MONGODB-AWS reads its credentials
 /// fresh at each login).
@@ -86,5 +87,85 @@ pub struct FixedClock(pub SystemTime);
 impl Clock for FixedClock {
     fn now(&self) -> SystemTime {
         self.0
+    }
+}
+
+/// The longest wait a deadline is set for. A timeout longer than this, such as `Duration::MAX`
+/// meant as "no timeout" or a count of seconds typed on a command line, waits this long: a
+/// century.
+pub const LONGEST_WAIT: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+
+/// A point in time a deadline can be set from: [`Instant`] or [`SystemTime`].
+pub trait Moment: Copy + sealed::Sealed {
+    #[doc(hidden)]
+    fn checked_after(self, wait: Duration) -> Option<Self>;
+}
+
+impl Moment for Instant {
+    fn checked_after(self, wait: Duration) -> Option<Self> {
+        self.checked_add(wait)
+    }
+}
+
+impl Moment for SystemTime {
+    fn checked_after(self, wait: Duration) -> Option<Self> {
+        self.checked_add(wait)
+    }
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for std::time::Instant {}
+    impl Sealed for std::time::SystemTime {}
+}
+
+/// The deadline of a timeout of `wait` from `from`. `from + wait` panics when the sum does not
+/// fit the clock, and a configured timeout can be anything; here a wait longer than
+/// [`LONGEST_WAIT`] is cut to it, and a clock too close to its end to add even that gives
+/// `from`, a deadline already passed, rather than a panic.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use mongodb_auth::environment::{LONGEST_WAIT, deadline};
+///
+/// let now = Instant::now();
+/// assert_eq!(deadline(now, Duration::from_secs(30)), now + Duration::from_secs(30));
+/// assert_eq!(deadline(now, Duration::MAX), now + LONGEST_WAIT);
+/// ```
+pub fn deadline<T: Moment>(from: T, wait: Duration) -> T {
+    from.checked_after(wait.min(LONGEST_WAIT)).unwrap_or(from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_timeout_too_long_for_the_clock_is_a_century_not_a_panic() {
+        let year = Duration::from_secs(365 * 24 * 60 * 60);
+        let now = Instant::now();
+        for forever in [Duration::MAX, Duration::from_secs(u64::MAX)] {
+            assert_eq!(deadline(now, forever), now + LONGEST_WAIT);
+        }
+        assert_eq!(deadline(now, year), now + year);
+        let epoch = SystemTime::UNIX_EPOCH;
+        assert_eq!(deadline(epoch, Duration::MAX), epoch + LONGEST_WAIT);
+        assert_eq!(deadline(epoch, year), epoch + year);
+    }
+
+    #[test]
+    fn a_clock_at_its_end_gives_a_deadline_already_passed() {
+        // The last second a SystemTime can hold on this platform, found by halving.
+        let mut end = SystemTime::UNIX_EPOCH;
+        let mut step = Duration::from_secs(u64::MAX / 2);
+        while !step.is_zero() {
+            if let Some(later) = end.checked_add(step) {
+                end = later;
+            } else {
+                step /= 2;
+            }
+        }
+        assert_eq!(deadline(end, Duration::from_secs(1)), end);
+        assert_eq!(deadline(end, Duration::MAX), end);
     }
 }

@@ -145,6 +145,13 @@ fn cases(f: &Fixtures) -> Vec<Case> {
     srv.dns_server = Some(f.dns.address);
     let mut short_read = options();
     short_read.read_timeout = Duration::from_millis(300);
+    // `Duration::MAX` as "no timeout": every deadline made from it must hold, not overflow.
+    let mut no_timeouts = options();
+    no_timeouts.connect_timeout = Duration::MAX;
+    no_timeouts.read_timeout = Duration::MAX;
+    no_timeouts.write_timeout = Duration::MAX;
+    let mut srv_no_timeouts = no_timeouts.clone();
+    srv_no_timeouts.dns_server = Some(f.dns.address);
     let nothing = |_: &Fixtures| {};
     vec![
         Case {
@@ -168,6 +175,26 @@ fn cases(f: &Fixtures) -> Vec<Case> {
             name: "mongodb+srv: SRV, TXT and A from the DNS server, TLS by default",
             uri: format!("mongodb+srv://alice:pencil@{SRV_NAME}/?tlsCAFile={ca}"),
             options: srv.clone(),
+            expect: Expect::LoggedIn {
+                tls: true,
+                reauthentications: 0,
+            },
+            before: nothing,
+        },
+        Case {
+            name: "no timeouts (Duration::MAX): TLS, then the login",
+            uri: format!("mongodb://alice:pencil@{tls}/?tls=true&tlsCAFile={ca}"),
+            options: no_timeouts,
+            expect: Expect::LoggedIn {
+                tls: true,
+                reauthentications: 0,
+            },
+            before: nothing,
+        },
+        Case {
+            name: "no timeouts (Duration::MAX): mongodb+srv's lookups, then TLS and the login",
+            uri: format!("mongodb+srv://alice:pencil@{SRV_NAME}/?tlsCAFile={ca}"),
+            options: srv_no_timeouts,
             expect: Expect::LoggedIn {
                 tls: true,
                 reauthentications: 0,

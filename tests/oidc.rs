@@ -711,6 +711,61 @@ fn a_callback_that_outlives_its_timeout_fails_the_login_and_the_next_one_waits_n
     assert_eq!(callback.contexts()[0].timeout, Duration::from_millis(300));
 }
 
+/// `Duration::MAX` as "no timeout" for the machine callback: a century, with a deadline the clock
+/// can hold, through both adapters; and the same for the HTTP exchange of a built-in
+/// environment, which gets the callback's time (rule L8).
+#[test]
+fn a_machine_timeout_of_duration_max_is_a_century_not_a_panic() {
+    use mongodb_auth::environment::LONGEST_WAIT;
+    let idp = Idp::start(false);
+    let callback = Callback::returning(idp.token(USER1));
+    let client = Client::machine(&idp.uri(None), &callback);
+    let options = || {
+        ConnectOptions::default().auth_options(client.auth().oidc_machine_timeout(Duration::MAX))
+    };
+    let before = SystemTime::now();
+    let mut blocking = blocking::connect(&client.cs, options()).unwrap();
+    let expected = [(format!("idp1/{USER1}"), "$external".to_owned())];
+    assert_eq!(blocking.authenticated_users().unwrap(), expected);
+    let context = &callback.contexts()[0];
+    assert_eq!(context.timeout, LONGEST_WAIT);
+    assert!(
+        context.deadline >= before + LONGEST_WAIT,
+        "{:?}",
+        context.deadline
+    );
+    // A fresh client, so the tokio login calls the callback again rather than using the cache.
+    let fresh = Client::machine(&idp.uri(None), &callback);
+    let users = idp.embedded.block_on(async {
+        let options = ConnectOptions::default()
+            .auth_options(fresh.auth().oidc_machine_timeout(Duration::MAX));
+        let mut connection = mongodb_auth_io::tokio::connect(&fresh.cs, options)
+            .await
+            .unwrap();
+        connection.authenticated_users().await.unwrap()
+    });
+    assert_eq!(users, expected);
+    assert_eq!(callback.calls(), 2);
+
+    let token = idp.token(USER1);
+    let (server, _) = metadata_server(move |_| {
+        (
+            200,
+            format!(r#"{{"access_token":"{token}","expires_in":"3599"}}"#),
+        )
+    });
+    let port = idp.server().local_addr().port();
+    let uri = format!(
+        "mongodb://127.0.0.1:{port}/?authMechanism=MONGODB-OIDC&authMechanismProperties=ENVIRONMENT:azure,TOKEN_RESOURCE:r"
+    );
+    let mut auth = AuthOptions::default().oidc_machine_timeout(Duration::MAX);
+    auth.dangerous()
+        .set_oidc_metadata_endpoint(format!("http://{}", server.address));
+    let mut azure =
+        blocking::connect(uri.as_str(), ConnectOptions::default().auth_options(auth)).unwrap();
+    assert_eq!(azure.authenticated_users().unwrap(), expected);
+}
+
 // --- Human flow ------------------------------------------------------------------------------
 
 /// A human callback returning a good access token for `user` and a refresh token.

@@ -151,6 +151,34 @@ fn serve_then_connect() {
     assert!(!log.contains("pencil"), "{log}");
 }
 
+/// The largest count of seconds each timeout flag takes, as "no timeout", on both sides: a
+/// login, not a panic in the server's connection task or in the client.
+#[test]
+fn serve_and_connect_with_the_largest_timeouts_there_are() {
+    let forever = u64::MAX.to_string();
+    let mut args = vec!["--user", "alice:pencil"];
+    for flag in [
+        "--login-timeout",
+        "--idle-timeout",
+        "--unauthenticated-idle-timeout",
+        "--message-timeout",
+    ] {
+        args.extend([flag, &forever]);
+    }
+    let serve = Serve::start_with(BIN, &args);
+    let patient = run(&[
+        "connect",
+        &format!("mongodb://alice:pencil@{}/", serve.address),
+        "--json",
+        "--timeout",
+        &forever,
+    ]);
+    assert_eq!(patient.status.code(), Some(0), "{patient:?}");
+    assert_eq!(json(&patient)["ok"], true);
+    let log = serve.stop();
+    assert!(!log.contains("panicked"), "{log}");
+}
+
 #[test]
 fn connect_exit_statuses_for_usage_and_connection_errors() {
     let port = std::net::TcpListener::bind("127.0.0.1:0")

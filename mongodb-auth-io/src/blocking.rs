@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use mongodb_auth::ask::{Answer, Ask};
 use mongodb_auth::command::{self, Command};
 use mongodb_auth::credential::Credential;
+use mongodb_auth::environment::deadline;
 use mongodb_auth::error::{Error, Result};
 use mongodb_auth::handshake::{CallbackOutput, CallbackRequest, Job, JobOutput};
 use mongodb_auth::uri::ConnectionString;
@@ -190,7 +191,7 @@ impl<S: BlockingStream + ?Sized> Io<S> for Blocking {
         options: &ConnectOptions,
     ) -> impl Future<Output = Result<CallbackOutput>> + Send {
         let timeout = request.timeout();
-        let deadline = timeout.map(|timeout| Instant::now() + timeout);
+        let deadline = timeout.map(|timeout| deadline(Instant::now(), timeout));
         let output = block_on_until(request.run(&Runtime::for_options(options)), deadline);
         std::future::ready(
             output.ok_or_else(|| shell::callback_timeout(timeout.unwrap_or_default())),
@@ -269,7 +270,7 @@ fn handshake(
     let name = tls::server_name(host)?;
     let mut connection = rustls::ClientConnection::new(tls.config.clone(), name)
         .map_err(|e| Error::Tls(tls::classify(&e, true)))?;
-    let deadline = Instant::now() + timeout;
+    let deadline = deadline(Instant::now(), timeout);
     let io = |e| crate::io_error("in the TLS handshake", e, timeout);
     while connection.is_handshaking() {
         let remaining = deadline.saturating_duration_since(Instant::now());

@@ -141,6 +141,9 @@ pub enum Event<'a> {
 pub(crate) type Observer = Arc<dyn Fn(&Event<'_>) + Send + Sync>;
 
 /// Settings of `connect` and `authenticate`, the same for both adapters.
+///
+/// A timeout of `Duration::MAX` means none: it waits
+/// [`LONGEST_WAIT`](mongodb_auth::environment::LONGEST_WAIT), a century.
 #[derive(Clone)]
 pub struct ConnectOptions {
     /// Time allowed to open the TCP connection to one address (each address of a host gets

@@ -9,6 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use mongodb_auth::ask::{Answer, BrowserLogin, DeviceCode};
+use mongodb_auth::environment::deadline;
 use mongodb_auth::oidc::MAX_REDIRECT_SIZE;
 
 use crate::options::{ConnectOptions, Event, Observer};
@@ -65,7 +66,7 @@ impl Person {
 }
 
 fn log_in_with_browser(login: &BrowserLogin, browser: Option<&str>) -> Result<Answer, String> {
-    let deadline = Instant::now() + login.timeout();
+    let deadline = deadline(Instant::now(), login.timeout());
     let listener = listen(login)?;
     let mut browser = open(browser, login.url())?;
     let redirect = wait_for_redirect(login, &listener, deadline, &mut browser);

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use mongodb_auth::ask::{Answer, Ask};
 use mongodb_auth::command::Command;
 use mongodb_auth::credential::Credential;
+use mongodb_auth::environment::deadline;
 use mongodb_auth::error::{Error, ErrorKind, Result};
 use mongodb_auth::handshake::{CallbackOutput, CallbackRequest, Hello, Job, JobOutput};
 use mongodb_auth::uri::ConnectionString;
@@ -320,7 +321,7 @@ async fn exchange<S: ?Sized + Send, I: Io<S>>(
     io.write(stream, &message.bytes, options.write_timeout)
         .await?;
     let timeout = options.read_timeout;
-    let deadline = Instant::now() + timeout;
+    let deadline = deadline(Instant::now(), timeout);
     let mut decoder = ReplyDecoder::new(message.request_id).max_size(max_reply_size);
     // As large as the decoder asks for (a header, then the rest of a reply), up to a chunk: a
     // login's replies are small, and zeroing a large buffer for each would cost more than them.

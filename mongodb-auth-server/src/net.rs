@@ -13,12 +13,14 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 use zeroize::Zeroize;
 
+use mongodb_auth::environment::deadline;
 use mongodb_auth::random::{BoxedRandom, SecureRandom};
 use mongodb_auth::server::danger::Misbehavior;
 use mongodb_auth::server::{AuthEvent, AuthLog, Session, SessionConfig, SessionStep, UserStore};
 use mongodb_auth::wire::{self, MessageDecoder, OP_MSG, OP_QUERY};
 
-/// Limits and behaviour of a [`Server`].
+/// Limits and behaviour of a [`Server`]. A timeout of `Duration::MAX` means none: it waits
+/// [`LONGEST_WAIT`](mongodb_auth::environment::LONGEST_WAIT), a century.
 pub struct ServerConfig {
     users: UserStore,
     /// At most this many connections at once; further clients wait in the listen backlog.
@@ -586,7 +588,7 @@ async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
             (false, true) => login_started.or(arrived),
             _ => None,
         };
-        let login_deadline = login_started.map(|started| later(started, shared.login_timeout));
+        let login_deadline = login_started.map(|started| deadline(started, shared.login_timeout));
         let idle = if authenticated {
             shared.idle_timeout
         } else {
@@ -631,11 +633,11 @@ async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
         // STS) runs on the blocking pool, within the job permits, so it never stalls the
         // runtime's workers nor takes every core. A login must be done by its deadline, jobs
         // and waits for permits included.
-        let deadline =
-            arrived.map(|arrived| later(login_started.unwrap_or(arrived), shared.login_timeout));
+        let settle_by =
+            arrived.map(|arrived| deadline(login_started.unwrap_or(arrived), shared.login_timeout));
         let settled = settle(&mut session, step, shared, peer_jobs);
-        let body = match deadline {
-            Some(deadline) => match tokio::time::timeout_at(deadline.into(), settled).await {
+        let body = match settle_by {
+            Some(settle_by) => match tokio::time::timeout_at(settle_by.into(), settled).await {
                 Ok(body) => body,
                 Err(_) => return,
             },
@@ -753,13 +755,6 @@ async fn settle(
     }
 }
 
-/// `wait` after `from`; a wait too long for the clock (a timeout configured as `u64::MAX`
-/// seconds) is as good as forever, not a panic.
-fn later(from: Instant, wait: Duration) -> Instant {
-    const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
-    from.checked_add(wait.min(CENTURY)).unwrap_or(from)
-}
-
 /// The next whole request, or `None` when the connection is to be closed (closed by the client,
 /// idle too long, too slow to send a request, or invalid).
 async fn read_message<S: AsyncRead + Unpin>(
@@ -772,18 +767,18 @@ async fn read_message<S: AsyncRead + Unpin>(
 ) -> Option<wire::Message> {
     // A message may already be buffered (a client can pipeline); read only when not.
     let mut next = decoder.push(&[]);
-    let mut deadline =
-        (decoder.buffered() > 0).then(|| later(Instant::now(), shared.message_timeout));
+    let mut message_deadline =
+        (decoder.buffered() > 0).then(|| deadline(Instant::now(), shared.message_timeout));
     while let Ok(None) = next {
         // Waits end at instants, not after durations: one reading of the clock a wait at most.
-        let until = deadline.unwrap_or_else(|| later(Instant::now(), idle_timeout));
+        let until = message_deadline.unwrap_or_else(|| deadline(Instant::now(), idle_timeout));
         let until = login_deadline.map_or(until, |login| until.min(login));
         match tokio::time::timeout_at(until.into(), buffer.read_from(stream)).await {
             Ok(Ok(read)) if !read.is_empty() => next = decoder.push(read),
             _ => return None,
         }
-        if deadline.is_none() && decoder.buffered() > 0 {
-            deadline = Some(later(Instant::now(), shared.message_timeout));
+        if message_deadline.is_none() && decoder.buffered() > 0 {
+            message_deadline = Some(deadline(Instant::now(), shared.message_timeout));
         }
     }
     next.ok().flatten()
@@ -792,16 +787,6 @@ async fn read_message<S: AsyncRead + Unpin>(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_timeout_too_long_for_the_clock_is_forever_not_a_panic() {
-        let now = Instant::now();
-        let year = Duration::from_secs(365 * 24 * 60 * 60);
-        // `serve --login-timeout 18446744073709551615` asks for this.
-        assert!(later(now, Duration::from_secs(u64::MAX)) > now + year);
-        assert!(later(now, Duration::MAX) > now + year);
-        assert_eq!(later(now, year), now + year);
-    }
 
     #[test]
     fn the_read_buffer_wipes_all_that_reads_wrote() {

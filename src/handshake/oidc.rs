@@ -12,6 +12,7 @@ use super::options::AuthOptions;
 use super::requests::{CallbackOutput, CallbackRequest, Output, Request};
 use crate::ask::Ask;
 use crate::credential::{Credential, Flow};
+use crate::environment::deadline;
 use crate::error::{AUTHENTICATION_FAILED, Error, OidcError, Result};
 use zeroize::Zeroizing;
 
@@ -187,7 +188,7 @@ impl OidcLogin {
         };
         let context = CallbackContext {
             timeout,
-            deadline: cx.options.clock.now() + timeout,
+            deadline: deadline(cx.options.clock.now(), timeout),
             version: CALLBACK_VERSION,
             username: cx.credential.username().map(str::to_owned),
             idp_info,

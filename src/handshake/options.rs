@@ -169,10 +169,11 @@ impl AuthOptions {
     /// How long a MONGODB-OIDC machine callback (or built-in environment) may take: the
     /// operation's remaining time, when the caller has a deadline (rule L12). Default
     /// [`MACHINE_CALLBACK_TIMEOUT`](crate::oidc::MACHINE_CALLBACK_TIMEOUT), one minute. The human
-    /// flow's five minutes are not shortened (rule L12).
+    /// flow's five minutes are not shortened (rule L12). A timeout longer than
+    /// [`LONGEST_WAIT`](crate::environment::LONGEST_WAIT) (`Duration::MAX` for none) is that.
     #[cfg(feature = "oidc")]
     pub fn oidc_machine_timeout(mut self, timeout: Duration) -> Self {
-        self.oidc_machine_timeout = Some(timeout);
+        self.oidc_machine_timeout = Some(timeout.min(crate::environment::LONGEST_WAIT));
         self
     }
 
