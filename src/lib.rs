@@ -85,6 +85,18 @@
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+// Nothing a peer, a file or a caller sends may panic this crate: no indexing, slicing or
+// unwrapping outside tests. An invariant that holds whatever the input says so with
+// `unreachable!` and why.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::indexing_slicing,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic
+    )
+)]
 
 pub mod ask;
 #[cfg(feature = "aws")]

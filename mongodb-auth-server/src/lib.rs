@@ -21,6 +21,16 @@
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+// As in the core: no input may panic this crate.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::indexing_slicing,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic
+    )
+)]
 
 #[cfg(feature = "devpki")]
 pub mod devpki;

@@ -166,8 +166,11 @@ impl ScramKeyCache {
             d.password_input.expose().as_bytes(),
         ];
         let mac = hmac_of_parts(ScramVariant::Sha256, self.key.as_ref(), &parts);
+        // HMAC-SHA-256 is 32 bytes: the id is all of it.
         let mut id = [0u8; 32];
-        id.copy_from_slice(&mac[..32]);
+        for (byte, mac) in id.iter_mut().zip(mac.iter()) {
+            *byte = *mac;
+        }
         id
     }
 
