@@ -151,30 +151,41 @@ fn serve_then_connect() {
     assert!(!log.contains("pencil"), "{log}");
 }
 
-/// The largest count of seconds each timeout flag takes, as "no timeout", on both sides: a
-/// login, not a panic in the server's connection task or in the client.
+/// The largest value each limit flag takes, as "no limit", on both sides: logins, not a panic
+/// at the server's start, in its connection task or its job, or in the client. SCRAM covers the
+/// timeouts; PLAIN runs a job, so it takes permits of the per-peer and the global job limits.
 #[test]
-fn serve_and_connect_with_the_largest_timeouts_there_are() {
+fn serve_and_connect_with_the_largest_limits_there_are() {
     let forever = u64::MAX.to_string();
-    let mut args = vec!["--user", "alice:pencil"];
+    let mut args = vec!["--user", "alice:pencil", "--user", "$external.ldap:pencil"];
     for flag in [
         "--login-timeout",
         "--idle-timeout",
         "--unauthenticated-idle-timeout",
         "--message-timeout",
+        "--max-connections",
+        "--max-connections-per-peer",
+        "--max-concurrent-jobs",
+        "--max-concurrent-jobs-per-peer",
     ] {
         args.extend([flag, &forever]);
     }
     let serve = Serve::start_with(BIN, &args);
-    let patient = run(&[
-        "connect",
-        &format!("mongodb://alice:pencil@{}/", serve.address),
-        "--json",
-        "--timeout",
-        &forever,
-    ]);
-    assert_eq!(patient.status.code(), Some(0), "{patient:?}");
-    assert_eq!(json(&patient)["ok"], true);
+    let address = &serve.address;
+    for (uri, mechanism) in [
+        (
+            format!("mongodb://alice:pencil@{address}/"),
+            "SCRAM-SHA-256",
+        ),
+        (
+            format!("mongodb://ldap:pencil@{address}/?authMechanism=PLAIN&authSource=%24external"),
+            "PLAIN",
+        ),
+    ] {
+        let login = run(&["connect", &uri, "--json", "--timeout", &forever]);
+        assert_eq!(login.status.code(), Some(0), "{login:?}");
+        assert_eq!(json(&login)["mechanism"], mechanism);
+    }
     let log = serve.stop();
     assert!(!log.contains("panicked"), "{log}");
 }

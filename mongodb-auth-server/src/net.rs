@@ -20,7 +20,9 @@ use mongodb_auth::server::{AuthEvent, AuthLog, Session, SessionConfig, SessionSt
 use mongodb_auth::wire::{self, MessageDecoder, OP_MSG, OP_QUERY};
 
 /// Limits and behaviour of a [`Server`]. A timeout of `Duration::MAX` means none: it waits
-/// [`LONGEST_WAIT`](mongodb_auth::environment::LONGEST_WAIT), a century.
+/// [`LONGEST_WAIT`](mongodb_auth::environment::LONGEST_WAIT), a century. A count of
+/// connections or jobs of 0 is 1, and one above what tokio's semaphores hold (`usize::MAX` meant
+/// as "no limit") is that most.
 pub struct ServerConfig {
     users: UserStore,
     /// At most this many connections at once; further clients wait in the listen backlog.
@@ -346,8 +348,8 @@ impl Server {
             login_timeout: config.login_timeout,
             max_connections_per_peer: config.max_connections_per_peer.max(1),
             per_peer: Mutex::new(HashMap::new()),
-            max_jobs_per_peer: config.max_concurrent_jobs_per_peer.max(1),
-            jobs: Arc::new(Semaphore::new(config.max_concurrent_jobs.max(1))),
+            max_jobs_per_peer: permits(config.max_concurrent_jobs_per_peer),
+            jobs: Arc::new(Semaphore::new(permits(config.max_concurrent_jobs))),
             idle_timeout: config.idle_timeout,
             unauthenticated_idle_timeout: config.unauthenticated_idle_timeout,
             unauthenticated_requests_per_second: config.unauthenticated_requests_per_second.max(1),
@@ -355,7 +357,7 @@ impl Server {
             max_message_size: config.max_message_size,
             next_connection_id: AtomicI32::new(1),
             accepted: AtomicU64::new(0),
-            slots: Arc::new(Semaphore::new(config.max_connections.max(1))),
+            slots: Arc::new(Semaphore::new(permits(config.max_connections))),
             active: AtomicUsize::new(0),
         });
         let (stop, stopped) = watch::channel(false);
@@ -486,6 +488,12 @@ async fn serve(stream: tokio::net::TcpStream, shared: &Shared, peer_jobs: &Semap
         }
         Err(_) => session.log_tls_failure("the handshake timed out".into()),
     }
+}
+
+/// A semaphore's permits for a configured count: at least one, and no more than tokio holds
+/// (`Semaphore::new` panics above that).
+fn permits(count: usize) -> usize {
+    count.clamp(1, Semaphore::MAX_PERMITS)
 }
 
 /// What a connection that has not logged in may spend: requests at a sustained rate, in
