@@ -754,15 +754,14 @@ fn a_machine_timeout_of_duration_max_is_a_century_not_a_panic() {
             format!(r#"{{"access_token":"{token}","expires_in":"3599"}}"#),
         )
     });
-    let port = idp.server().local_addr().port();
-    let uri = format!(
-        "mongodb://127.0.0.1:{port}/?authMechanism=MONGODB-OIDC&authMechanismProperties=ENVIRONMENT:azure,TOKEN_RESOURCE:r"
-    );
-    let mut auth = AuthOptions::default().oidc_machine_timeout(Duration::MAX);
-    auth.dangerous()
-        .set_oidc_metadata_endpoint(format!("http://{}", server.address));
-    let mut azure =
-        blocking::connect(uri.as_str(), ConnectOptions::default().auth_options(auth)).unwrap();
+    let mut azure = environment_login_with(
+        &idp,
+        "ENVIRONMENT:azure,TOKEN_RESOURCE:r",
+        None,
+        &format!("http://{}", server.address),
+        AuthOptions::default().oidc_machine_timeout(Duration::MAX),
+    )
+    .unwrap();
     assert_eq!(azure.authenticated_users().unwrap(), expected);
 }
 
@@ -1030,12 +1029,22 @@ fn environment_login(
     user: Option<&str>,
     endpoint: &str,
 ) -> mongodb_auth::Result<blocking::Connection> {
+    environment_login_with(idp, properties, user, endpoint, AuthOptions::default())
+}
+
+/// [`environment_login`] with these options (the metadata endpoint set on them).
+fn environment_login_with(
+    idp: &Idp,
+    properties: &str,
+    user: Option<&str>,
+    endpoint: &str,
+    mut auth: AuthOptions,
+) -> mongodb_auth::Result<blocking::Connection> {
     let port = idp.server().local_addr().port();
     let userinfo = user.map(|u| format!("{u}@")).unwrap_or_default();
     let uri = format!(
         "mongodb://{userinfo}127.0.0.1:{port}/?authMechanism=MONGODB-OIDC&authMechanismProperties={properties}"
     );
-    let mut auth = AuthOptions::default();
     auth.dangerous().set_oidc_metadata_endpoint(endpoint);
     blocking::connect(uri.as_str(), ConnectOptions::default().auth_options(auth))
 }

@@ -641,8 +641,9 @@ async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
         // STS) runs on the blocking pool, within the job permits, so it never stalls the
         // runtime's workers nor takes every core. A login must be done by its deadline, jobs
         // and waits for permits included.
-        let settle_by =
-            arrived.map(|arrived| deadline(login_started.unwrap_or(arrived), shared.login_timeout));
+        // The login's deadline, or for a request that opens none, login_timeout after it arrived.
+        let settle_by = login_deadline
+            .or_else(|| arrived.map(|arrived| deadline(arrived, shared.login_timeout)));
         let settled = settle(&mut session, step, shared, peer_jobs);
         let body = match settle_by {
             Some(settle_by) => match tokio::time::timeout_at(settle_by.into(), settled).await {
