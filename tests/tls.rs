@@ -210,30 +210,53 @@ fn every_key_format_and_an_encrypted_key_with_openssl_certificates() {
         ),
         Err(Error::Tls(TlsError::WrongKeyPassword))
     ));
-    // A key that asks for too much work is refused before any of it is done.
-    let costly_key = openssl::openssl(
-        &dir,
-        &[
-            "pkcs8",
-            "-topk8",
-            "-v2",
-            "aes-256-cbc",
-            "-iter",
-            "5000000",
-            "-in",
-            "pkcs8.key",
-            "-passout",
-            "pass:x",
-        ],
-    );
-    let costly = dir.join("costly.pem");
+    // A key that asks for too much work is refused before any of it is done: PBKDF2 iterations,
+    // or scrypt work (OpenSSL will not write such a key, so its own scrypt key is patched from
+    // p = 1 to p = 127: 127 passes over 16 MiB). OpenSSL's scrypt key as written reads.
     let pkcs8_cert = std::fs::read_to_string(dir.join("pkcs8.crt")).unwrap();
-    std::fs::write(&costly, format!("{pkcs8_cert}{costly_key}")).unwrap();
-    match Identity::from_pem_file("tlsCertificateKeyFile", &costly, Some(&Secret::new("x"))) {
-        Err(Error::Tls(TlsError::UnusableKey { rule, .. })) => {
-            assert!(rule.contains("PBKDF2 iterations"), "{rule}")
+    let encrypted_with = |how: &[&str]| {
+        let mut args = vec!["pkcs8", "-topk8"];
+        args.extend_from_slice(how);
+        args.extend_from_slice(&["-in", "pkcs8.key", "-passout", "pass:x"]);
+        openssl::openssl(&dir, &args)
+    };
+    let read = |name: &str, key: &str| {
+        let file = dir.join(format!("{name}.pem"));
+        std::fs::write(&file, format!("{pkcs8_cert}{key}")).unwrap();
+        Identity::from_pem_file("tlsCertificateKeyFile", &file, Some(&Secret::new("x")))
+    };
+    let scrypt = encrypted_with(&["-scrypt"]);
+    read("scrypt", &scrypt).expect("an scrypt key with OpenSSL's parameters reads");
+    // N = 16384, r = 8, p = 1, as DER integers.
+    let (scrypt_parameters, costly_parameters) = (
+        [2, 2, 0x40, 0, 2, 1, 8, 2, 1, 1],
+        [2, 2, 0x40, 0, 2, 1, 8, 2, 1, 127],
+    );
+    let mut der = pem_body(&scrypt);
+    let at = der
+        .windows(scrypt_parameters.len())
+        .position(|window| window == scrypt_parameters)
+        .expect("OpenSSL's scrypt parameters");
+    der[at..at + costly_parameters.len()].copy_from_slice(&costly_parameters);
+    let costly = [
+        (
+            "pbkdf2",
+            encrypted_with(&["-v2", "aes-256-cbc", "-iter", "5000000"]),
+            "PBKDF2 iterations",
+        ),
+        (
+            "scrypt",
+            pem("ENCRYPTED PRIVATE KEY", &der),
+            "too much memory or work",
+        ),
+    ];
+    for (kdf, key, refusal) in costly {
+        match read(&format!("costly-{kdf}"), &key) {
+            Err(Error::Tls(TlsError::UnusableKey { rule, .. })) => {
+                assert!(rule.contains(refusal), "{kdf}: {rule}")
+            }
+            other => panic!("expected the {kdf} key to be refused, got {other:?}"),
         }
-        other => panic!("expected the key to be refused, got {other:?}"),
     }
     // SCRAM over a TLS connection to openssl's certificate.
     let scram = login(
@@ -489,6 +512,18 @@ fn self_signed_ca_cert(
     std::fs::write(&crt, pem("CERTIFICATE", certificate.der())).unwrap();
     std::fs::write(&key_file, pem("PRIVATE KEY", &key.serialize_der())).unwrap();
     (crt, key_file)
+}
+
+/// The DER inside a PEM file's one block.
+fn pem_body(pem: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    let text: String = pem
+        .lines()
+        .filter(|line| !line.starts_with("-----"))
+        .collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .unwrap()
 }
 
 fn pem(label: &str, der: &[u8]) -> String {

@@ -255,28 +255,30 @@ fn private_key(
         // structure's optional fields need.
         let (_, der) = pkcs8::der::pem::decode_vec(block).map_err(|e| unreadable(&e))?;
         let der = Zeroizing::new(der);
-        let encrypted = pkcs8::EncryptedPrivateKeyInfoRef::try_from(der.as_slice())
-            .map_err(|e| unreadable(&e))?;
+        let encrypted =
+            pkcs8::EncryptedPrivateKeyInfo::try_from(der.as_slice()).map_err(|e| unreadable(&e))?;
         check_key_cost(&encrypted.encryption_algorithm)
             .map_err(|rule| TlsError::UnusableKey { option, rule })?;
         let decrypted = encrypted
-            .decrypt(password.expose().as_bytes())
+            .encryption_algorithm
+            .decrypt(password.expose().as_bytes(), encrypted.encrypted_data)
             .map_err(|e| match e {
-                pkcs8::Error::EncryptedPrivateKey(pkcs8::pkcs5::Error::DecryptFailed) => {
+                // A wrong password shows as bad padding, which pkcs5 0.7 reports as a failure
+                // to encrypt.
+                pkcs5::Error::DecryptFailed | pkcs5::Error::EncryptFailed => {
                     TlsError::WrongKeyPassword
                 }
-                pkcs8::Error::EncryptedPrivateKey(other) => TlsError::UnusableKey {
+                other => TlsError::UnusableKey {
                     option,
                     rule: format!("unsupported encryption: {other}"),
                 },
-                // Garbage out of a wrong password that happened to have valid padding.
-                _ => TlsError::WrongKeyPassword,
             })?;
-        let der = decrypted.as_bytes().to_vec();
+        let der = Zeroizing::new(decrypted);
         // A wrong password that passes the padding check yields bytes that are no key.
-        if pkcs8::PrivateKeyInfoRef::try_from(der.as_slice()).is_err() {
+        if pkcs8::PrivateKeyInfo::try_from(der.as_slice()).is_err() {
             return Err(TlsError::WrongKeyPassword.into());
         }
+        let der = der.to_vec();
         return Ok(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(der)));
     }
     match PrivateKeyDer::from_pem_slice(pem) {
@@ -300,9 +302,9 @@ fn private_key(
 const MAX_KEY_PBKDF2_ITERATIONS: u32 = 1_000_000;
 const MAX_KEY_SCRYPT_MEMORY: u64 = 256 * 1024 * 1024;
 
-fn check_key_cost(scheme: &pkcs8::pkcs5::EncryptionScheme) -> std::result::Result<(), String> {
-    use pkcs8::pkcs5::EncryptionScheme;
-    use pkcs8::pkcs5::pbes2::Kdf;
+fn check_key_cost(scheme: &pkcs5::EncryptionScheme<'_>) -> std::result::Result<(), String> {
+    use pkcs5::EncryptionScheme;
+    use pkcs5::pbes2::Kdf;
     let EncryptionScheme::Pbes2(parameters) = scheme else {
         return Ok(());
     };
