@@ -119,6 +119,22 @@ mod sealed {
     impl Sealed for std::time::SystemTime {}
 }
 
+/// The last second a `SystemTime` can hold on this platform, found by halving: the clock a
+/// caller's `Clock` may read that breaks any `now + duration`.
+#[cfg(test)]
+pub(crate) fn end_of_time() -> SystemTime {
+    let mut end = SystemTime::UNIX_EPOCH;
+    let mut step = Duration::from_secs(u64::MAX / 2);
+    while !step.is_zero() {
+        if let Some(later) = end.checked_add(step) {
+            end = later;
+        } else {
+            step /= 2;
+        }
+    }
+    end
+}
+
 /// The deadline of a timeout of `wait` from `from`. `from + wait` panics when the sum does not
 /// fit the clock, and a configured timeout can be anything; here a wait longer than
 /// [`LONGEST_WAIT`] is cut to it, and a clock too close to its end to add even that gives
@@ -155,16 +171,7 @@ mod tests {
 
     #[test]
     fn a_clock_at_its_end_gives_a_deadline_already_passed() {
-        // The last second a SystemTime can hold on this platform, found by halving.
-        let mut end = SystemTime::UNIX_EPOCH;
-        let mut step = Duration::from_secs(u64::MAX / 2);
-        while !step.is_zero() {
-            if let Some(later) = end.checked_add(step) {
-                end = later;
-            } else {
-                step /= 2;
-            }
-        }
+        let end = end_of_time();
         assert_eq!(deadline(end, Duration::from_secs(1)), end);
         assert_eq!(deadline(end, Duration::MAX), end);
     }

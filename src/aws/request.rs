@@ -157,6 +157,12 @@ pub(crate) fn sign_sts_post(
     region: &str,
     now: SystemTime,
 ) -> Result<Vec<(String, String)>, AwsError> {
+    if !super::time::signable(now) {
+        return Err(AwsError::Signing(
+            "the clock reads a time an X-Amz-Date cannot carry (before 1970 or after 9999)"
+                .to_owned(),
+        ));
+    }
     let identity = aws_credential_types::Credentials::new(
         credentials.access_key_id(),
         credentials.secret_access_key().expose(),
@@ -329,6 +335,21 @@ mod tests {
                 h
             };
             assert_eq!(sorted(&rebuilt), sorted(&signed));
+        }
+    }
+
+    #[test]
+    fn a_clock_an_amz_date_cannot_carry_is_an_error_not_a_panic() {
+        let credentials = Credentials::new("AKID", "secret", None);
+        let sign = |now| SignedRequest::sign(&[3; 64], "sts.amazonaws.com", &credentials, now);
+        let last = SystemTime::UNIX_EPOCH + Duration::from_secs(253_402_300_799);
+        assert_eq!(sign(last).unwrap().date(), "99991231T235959Z");
+        for now in [
+            last + Duration::from_secs(1),
+            crate::environment::end_of_time(),
+            SystemTime::UNIX_EPOCH - Duration::from_secs(1),
+        ] {
+            assert!(matches!(sign(now), Err(AwsError::Signing(_))), "{now:?}");
         }
     }
 

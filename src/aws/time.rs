@@ -14,6 +14,17 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     era * 146_097 + day_of_era - 719_468
 }
 
+/// 10000-01-01T00:00:00Z in seconds since 1970: the first instant whose `X-Amz-Date` would need
+/// five digits for its year.
+const AMZ_DATE_END: u64 = 253_402_300_800;
+
+/// Whether an `X-Amz-Date` can carry `now`: from 1970 to the end of the year 9999. A caller's
+/// clock can read anything, and `aws-sigv4` panics on a year it cannot write.
+pub(crate) fn signable(now: SystemTime) -> bool {
+    now.duration_since(SystemTime::UNIX_EPOCH)
+        .is_ok_and(|since| since.as_secs() < AMZ_DATE_END)
+}
+
 /// Digits of `text[range]` as a number.
 fn number(text: &str, range: std::ops::Range<usize>) -> Option<i64> {
     let digits = text.get(range)?;
@@ -137,6 +148,20 @@ pub fn format_rfc3339(time: SystemTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_amz_date_carries_1970_to_9999() {
+        assert_eq!(
+            i64::try_from(AMZ_DATE_END).ok(),
+            Some(days_from_civil(10_000, 1, 1) * 86_400)
+        );
+        let end = SystemTime::UNIX_EPOCH + Duration::from_secs(AMZ_DATE_END);
+        assert!(signable(SystemTime::UNIX_EPOCH));
+        assert!(signable(end - Duration::from_secs(1)));
+        assert!(!signable(end));
+        assert!(!signable(crate::environment::end_of_time()));
+        assert!(!signable(SystemTime::UNIX_EPOCH - Duration::from_secs(1)));
+    }
 
     #[test]
     fn both_formats() {

@@ -34,6 +34,7 @@ use zeroize::Zeroizing;
 use super::callback::{IdpInfo, Token};
 use super::discovery::{ProviderMetadata, fetched_body, is_loopback_host, shorten, unavailable};
 use crate::ask::{Answer, Ask, BrowserLogin, DeviceCode, HttpRequest, Reply};
+use crate::environment::deadline;
 use crate::error::{OidcError, Result};
 use crate::secret::{Secret, constant_time_eq};
 
@@ -407,7 +408,7 @@ impl HumanLogin {
     }
 
     fn wait(&mut self, device: Device, now: SystemTime) -> Result<FlowStep> {
-        if now + device.interval >= device.expires_at {
+        if deadline(now, device.interval) >= device.expires_at {
             return Err(OidcError::DeviceCodeExpired.into());
         }
         let interval = device.interval;
@@ -770,7 +771,7 @@ fn read_device_authorization(body: &[u8], now: SystemTime) -> Result<(DeviceCode
     let device = Device {
         code: Secret::new(device_code),
         interval,
-        expires_at: now + expires_in,
+        expires_at: deadline(now, expires_in),
     };
     Ok((notice, device))
 }
@@ -1090,6 +1091,27 @@ mod tests {
             reply(&poll, 400, r#"{"error": "authorization_pending"}"#),
             at(6)
         )));
+    }
+
+    #[test]
+    fn a_clock_at_its_end_expires_the_device_code_instead_of_panicking() {
+        let end = crate::environment::end_of_time();
+        let (mut login, step) = discovered(&[HumanFlow::DeviceAuthorization], None);
+        let body = r#"{"device_code": "dc", "user_code": "U", "verification_uri": "https://v", "expires_in": 10}"#;
+        let FlowStep::Ask(Ask::ShowDeviceCode(notice)) =
+            login.answer(reply(&http(step), 200, body), end).unwrap()
+        else {
+            panic!("the code is shown");
+        };
+        assert!(matches!(
+            login.answer(notice.answer(), end),
+            Ok(FlowStep::Wait(_))
+        ));
+        // The code expires when the clock can go no further, which it cannot.
+        assert!(matches!(
+            login.waited(end),
+            Err(crate::Error::Oidc(OidcError::DeviceCodeExpired))
+        ));
     }
 
     #[test]
