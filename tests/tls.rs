@@ -271,6 +271,52 @@ fn every_key_format_and_an_encrypted_key_with_openssl_certificates() {
 }
 
 #[test]
+fn a_tls_file_is_read_up_to_16_mib_and_no_further() {
+    let dir = TempDir::new("tls-large");
+    // Sparse files of zeros: one at the cap, one a byte over it.
+    let sized = |name: &str, length: usize| {
+        let path = dir.join(name);
+        std::fs::File::create(&path)
+            .unwrap()
+            .set_len(u64::try_from(length).unwrap())
+            .unwrap();
+        path
+    };
+    let at_cap = sized("at-cap.pem", tls::MAX_TLS_FILE_SIZE);
+    let over = sized("over.pem", tls::MAX_TLS_FILE_SIZE + 1);
+    fn too_large<T>(result: mongodb_auth::Result<T>, option: &str) -> bool {
+        match result {
+            Err(Error::Tls(TlsError::File {
+                option: named,
+                source,
+                ..
+            })) => named == option && source.kind() == std::io::ErrorKind::FileTooLarge,
+            _ => false,
+        }
+    }
+    let ca_file = |path: &Path| {
+        tls::client_config(
+            mongodb_auth::ConnectionString::parse(&format!(
+                "mongodb://h/?tlsCAFile={}",
+                path.display()
+            ))
+            .unwrap()
+            .tls(),
+        )
+    };
+    assert!(too_large(ca_file(&over), "tlsCAFile"));
+    assert!(too_large(
+        Identity::from_pem_file("tlsCertificateKeyFile", &over, None),
+        "tlsCertificateKeyFile"
+    ));
+    // At the cap the file is read, and found to hold no PEM.
+    assert!(matches!(
+        Identity::from_pem_file("tlsCertificateKeyFile", &at_cap, None),
+        Err(Error::Tls(TlsError::NoCertificate { .. }))
+    ));
+}
+
+#[test]
 fn each_failure_is_its_own_error() {
     let dir = TempDir::new("tls-failures");
     let pki = DevPki::new(&dir.join("good")).unwrap();

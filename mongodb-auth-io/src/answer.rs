@@ -37,17 +37,31 @@ pub(crate) fn answer_for(ask: &Ask, person: &Person) -> Answer {
 }
 
 fn read_file(read: &ReadFile) -> Result<Answer, String> {
-    let file = match std::fs::File::open(read.path()) {
-        Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(read.answer(None)),
-        Err(e) => return Err(e.to_string()),
-    };
-    let mut bytes = Zeroizing::new(Vec::new());
-    // One byte over the cap, so the machine sees a file that is too large.
-    file.take(MAX_FILE_SIZE as u64 + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| e.to_string())?;
-    Ok(read.answer(Some(bytes)))
+    match read_at_most(read.path(), MAX_FILE_SIZE) {
+        Ok(bytes) => Ok(read.answer(Some(bytes))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(read.answer(None)),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// The file at `path`, up to one byte more than `limit`, so the reader can tell a file that is
+/// too large from one that fits: a path to `/dev/zero` or a disk image ends after that, instead
+/// of filling memory. Wiped when dropped: the file may hold a key or a token.
+pub(crate) fn read_at_most(
+    path: &std::path::Path,
+    limit: usize,
+) -> std::io::Result<Zeroizing<Vec<u8>>> {
+    let file = std::fs::File::open(path)?;
+    let most = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
+    // Room for the whole file at once: a buffer that grows as it fills leaves the bytes it held
+    // behind in memory, unwiped.
+    let length = file
+        .metadata()
+        .map_or(0, |metadata| metadata.len())
+        .min(most);
+    let mut bytes = Zeroizing::new(Vec::with_capacity(usize::try_from(length).unwrap_or(0)));
+    file.take(most).read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 fn http(request: &HttpRequest) -> Result<Answer, String> {
@@ -182,5 +196,25 @@ mod proxy_tests {
         ] {
             assert!(!super::on_this_machine(elsewhere), "{elsewhere}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_is_read_into_a_buffer_of_its_size_and_no_further_than_the_limit() {
+        let path =
+            std::env::temp_dir().join(format!("mongodb-auth-read-{}.bin", std::process::id()));
+        let content: Vec<u8> = (0..100_000u32).map(|i| i.to_le_bytes()[0]).collect();
+        std::fs::write(&path, &content).expect("a file");
+        let read = read_at_most(&path, MAX_FILE_SIZE).expect("read");
+        assert!(read.as_slice() == content.as_slice(), "the file read back");
+        // A buffer that had grown while reading would hold more room than the file.
+        assert_eq!(read.capacity(), 100_000);
+        let capped = read_at_most(&path, 1_000).expect("read");
+        assert!(capped.as_slice() == content.get(..1_001).unwrap_or_default());
+        std::fs::remove_file(&path).expect("removed");
     }
 }
