@@ -96,10 +96,7 @@ impl OidcServe {
         };
         let keys: Arc<dyn SigningKeys> = match &self.jwks {
             Some(jwks) => {
-                let keys = std::fs::read(jwks).map_err(|e| Error::InvalidOption {
-                    option: "--oidc-jwks".into(),
-                    rule: format!("cannot read {}: {e}", jwks.display()),
-                })?;
+                let keys = crate::users::read_option_file("--oidc-jwks", jwks)?;
                 Arc::new(Jwks::from_json(&keys)?)
             }
             None => Arc::new(IssuerKeys::discover(issuer)?),

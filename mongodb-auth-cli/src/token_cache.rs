@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
 /// The largest cache file read.
-const MAX_CACHE_SIZE: u64 = 1024 * 1024;
+const MAX_CACHE_SIZE: usize = 1024 * 1024;
 
 /// Where the tokens go: `--oidc-token-cache PATH`, `none`, or the user's cache directory.
 pub(crate) fn path(flag: Option<&str>) -> Option<PathBuf> {
@@ -108,12 +108,11 @@ pub(crate) fn store(path: &Path, key: &str, saved: &SavedTokens) -> std::io::Res
 }
 
 fn read(path: &Path) -> BTreeMap<String, Value> {
-    let Ok(file) = std::fs::File::open(path) else {
+    // A file over the cap is as good as none: the cache starts again.
+    let Ok(bytes) = mongodb_auth_io::answer::read_at_most(path, MAX_CACHE_SIZE) else {
         return BTreeMap::new();
     };
-    let mut bytes = Zeroizing::new(Vec::new());
-    use std::io::Read as _;
-    if file.take(MAX_CACHE_SIZE).read_to_end(&mut bytes).is_err() {
+    if bytes.len() > MAX_CACHE_SIZE {
         return BTreeMap::new();
     }
     let Ok(Value::Object(mut top)) = serde_json::from_slice::<Value>(&bytes) else {

@@ -13,6 +13,24 @@ fn invalid_option(option: &str, rule: impl Into<String>) -> Error {
     }
 }
 
+/// The largest file an option of `serve` names: a users file of many thousands of users, or a
+/// key set, is far smaller.
+pub(crate) const MAX_OPTION_FILE_SIZE: usize = 16 * 1024 * 1024;
+
+/// The file an option names, read whole if it is at most [`MAX_OPTION_FILE_SIZE`], and wiped
+/// when dropped (a users file holds passwords).
+pub(crate) fn read_option_file(option: &str, path: &std::path::Path) -> Result<Zeroizing<Vec<u8>>> {
+    let bytes = mongodb_auth_io::answer::read_at_most(path, MAX_OPTION_FILE_SIZE)
+        .map_err(|e| invalid_option(option, format!("cannot read `{}`: {e}", path.display())))?;
+    if bytes.len() > MAX_OPTION_FILE_SIZE {
+        return Err(invalid_option(
+            option,
+            format!("`{}` is larger than 16 MiB", path.display()),
+        ));
+    }
+    Ok(bytes)
+}
+
 /// Parses a user as the `serve` command takes it: `NAME:PASSWORD[:MECH[,MECH...]]`.
 ///
 /// `NAME` may be `db.name` (default database `admin`); it is split at its first raw `.`, and
@@ -91,13 +109,11 @@ pub fn read_users_file<R: SecureRandom + ?Sized>(
     path: &std::path::Path,
     random: &mut R,
 ) -> Result<UsersFile> {
-    let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
-        invalid_option(
-            "--users-file",
-            format!("cannot read `{}`: {e}", path.display()),
-        )
-    })?);
-    parse_users_file(&text, random)
+    let bytes = read_option_file("--users-file", path)?;
+    let text = std::str::from_utf8(&bytes).map_err(|_| {
+        invalid_option("--users-file", format!("`{}` is not UTF-8", path.display()))
+    })?;
+    parse_users_file(text, random)
 }
 
 #[cfg(test)]
@@ -111,6 +127,40 @@ mod tests {
         let user = parse_user_spec("app.%E2%85%A8:IV:SCRAM-SHA-256", &mut SystemRandom).unwrap();
         assert_eq!((user.db.as_str(), user.name.as_str()), ("app", "\u{2168}"));
         assert_eq!(user.mechanisms(), ["SCRAM-SHA-256"]);
+    }
+
+    #[test]
+    fn a_users_file_is_read_up_to_16_mib_and_must_be_utf8() {
+        let dir = std::env::temp_dir().join(format!("mongodb-auth-users-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let written = |name: &str, bytes: &[u8], length: usize| {
+            let path = dir.join(name);
+            std::fs::write(&path, bytes).unwrap();
+            let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+            file.set_len(u64::try_from(length).unwrap()).unwrap();
+            path
+        };
+        let rule = |path: &std::path::Path| match read_users_file(path, &mut SystemRandom) {
+            Err(Error::InvalidOption { option, rule }) if option == "--users-file" => rule,
+            other => panic!(
+                "expected a refusal, got {:?}",
+                other.map(|file| file.users.len())
+            ),
+        };
+        let users = b"alice:pencil\n";
+        let fits = written("fits", users, users.len());
+        let file = read_users_file(&fits, &mut SystemRandom).unwrap();
+        assert_eq!(file.users.len(), 1);
+        // Padded with zeros to one byte over the cap (sparse, so nothing is written).
+        let over = written("over", users, MAX_OPTION_FILE_SIZE + 1);
+        assert!(
+            rule(&over).contains("larger than 16 MiB"),
+            "{}",
+            rule(&over)
+        );
+        let latin1 = written("latin1", b"j\xf6rg:pencil\n", 13);
+        assert!(rule(&latin1).contains("is not UTF-8"), "{}", rule(&latin1));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

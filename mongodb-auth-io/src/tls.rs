@@ -282,12 +282,13 @@ fn private_key(
                     rule: format!("unsupported encryption: {other}"),
                 },
             })?;
-        let der = Zeroizing::new(decrypted);
+        let mut der = Zeroizing::new(decrypted);
         // A wrong password that passes the padding check yields bytes that are no key.
         if pkcs8::PrivateKeyInfo::try_from(der.as_slice()).is_err() {
             return Err(TlsError::WrongKeyPassword.into());
         }
-        let der = der.to_vec();
+        // Moved, not copied: the key goes to rustls without a second copy left behind.
+        let der = std::mem::take(&mut *der);
         return Ok(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(der)));
     }
     match PrivateKeyDer::from_pem_slice(pem) {
