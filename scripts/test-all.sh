@@ -73,15 +73,16 @@ export MONGODB_AUTH_REQUIRE_PEERS=1
 cargo fmt --all --check
 cargo clippy --workspace --all-features --all-targets -- -D warnings
 
-# The core as a driver adds it: with no feature, each feature alone, and on its declared
-# rust-version (tests/layering.rs checks that none of them brings I/O).
+# The core as a driver adds it: with no feature and each feature alone (tests/layering.rs
+# checks that none of them brings I/O). Then every crate on the rust-version they declare: a
+# driver may embed the adapters or the server as well as the core.
 for features in "" aws oidc x509-subject server; do
     cargo clippy --quiet -p mongodb-auth --no-default-features ${features:+--features "$features"} \
         -- -D warnings
 done
 msrv=$(sed -n 's/^rust-version = "\(.*\)"$/\1/p' Cargo.toml)
 rustup toolchain list | grep -q "^$msrv" || rustup toolchain install "$msrv" --profile minimal
-cargo "+$msrv" check --quiet -p mongodb-auth --all-features
+cargo "+$msrv" check --quiet --workspace --all-features
 RUSTDOCFLAGS="-D warnings" cargo doc --quiet --workspace --all-features --no-deps
 # Every published crate packages and builds from its package alone. Cargo verifies a crate that
 # depends on another of ours by unpacking that one from a temporary registry into the cargo
