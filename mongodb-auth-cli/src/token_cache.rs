@@ -109,12 +109,9 @@ pub(crate) fn store(path: &Path, key: &str, saved: &SavedTokens) -> std::io::Res
 
 fn read(path: &Path) -> BTreeMap<String, Value> {
     // A file over the cap is as good as none: the cache starts again.
-    let Ok(bytes) = mongodb_auth_io::answer::read_at_most(path, MAX_CACHE_SIZE) else {
+    let Ok(bytes) = mongodb_auth_io::answer::read_within(path, MAX_CACHE_SIZE) else {
         return BTreeMap::new();
     };
-    if bytes.len() > MAX_CACHE_SIZE {
-        return BTreeMap::new();
-    }
     let Ok(Value::Object(mut top)) = serde_json::from_slice::<Value>(&bytes) else {
         return BTreeMap::new();
     };

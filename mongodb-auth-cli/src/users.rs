@@ -20,15 +20,8 @@ pub(crate) const MAX_OPTION_FILE_SIZE: usize = 16 * 1024 * 1024;
 /// The file an option names, read whole if it is at most [`MAX_OPTION_FILE_SIZE`], and wiped
 /// when dropped (a users file holds passwords).
 pub(crate) fn read_option_file(option: &str, path: &std::path::Path) -> Result<Zeroizing<Vec<u8>>> {
-    let bytes = mongodb_auth_io::answer::read_at_most(path, MAX_OPTION_FILE_SIZE)
-        .map_err(|e| invalid_option(option, format!("cannot read `{}`: {e}", path.display())))?;
-    if bytes.len() > MAX_OPTION_FILE_SIZE {
-        return Err(invalid_option(
-            option,
-            format!("`{}` is larger than 16 MiB", path.display()),
-        ));
-    }
-    Ok(bytes)
+    mongodb_auth_io::answer::read_within(path, MAX_OPTION_FILE_SIZE)
+        .map_err(|e| invalid_option(option, format!("cannot read `{}`: {e}", path.display())))
 }
 
 /// Parses a user as the `serve` command takes it: `NAME:PASSWORD[:MECH[,MECH...]]`.

@@ -46,21 +46,9 @@ fn read_file(read: &ReadFile) -> Result<Answer, String> {
 
 /// The file at `path`, up to one byte more than `limit`, so the reader can tell a file that is
 /// too large from one that fits: a path to `/dev/zero` or a disk image ends after that, instead
-/// of filling memory. Wiped when dropped: the file may hold a key or a token. Every file this
-/// crate and the command read goes through it.
-///
-/// ```
-/// use mongodb_auth_io::answer::read_at_most;
-///
-/// let path = std::env::temp_dir().join(format!("read-at-most-{}", std::process::id()));
-/// std::fs::write(&path, b"0123456789")?;
-/// assert_eq!(read_at_most(&path, 100)?.as_slice(), b"0123456789");
-/// // Over the limit: one byte more than it, so the caller can tell.
-/// assert_eq!(read_at_most(&path, 4)?.as_slice(), b"01234");
-/// # std::fs::remove_file(&path)?;
-/// # Ok::<(), std::io::Error>(())
-/// ```
-pub fn read_at_most(path: &std::path::Path, limit: usize) -> std::io::Result<Zeroizing<Vec<u8>>> {
+/// of filling memory. Wiped when dropped: the file may hold a key or a token. A file ask's
+/// answer carries what it read, and the machine refuses a file that is too large.
+fn read_at_most(path: &std::path::Path, limit: usize) -> std::io::Result<Zeroizing<Vec<u8>>> {
     let file = std::fs::File::open(path)?;
     let most = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
     // Room for the whole file at once: a buffer that grows as it fills leaves the bytes it held
@@ -71,6 +59,38 @@ pub fn read_at_most(path: &std::path::Path, limit: usize) -> std::io::Result<Zer
         .min(most);
     let mut bytes = Zeroizing::new(Vec::with_capacity(usize::try_from(length).unwrap_or(0)));
     file.take(most).read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// The file at `path`, or an I/O error of kind `FileTooLarge` when it holds more than `limit`
+/// bytes; no more than one byte over the limit is ever read. Every file this
+/// crate and the command read for themselves goes through it.
+///
+/// ```
+/// use mongodb_auth_io::answer::read_within;
+///
+/// let path = std::env::temp_dir().join(format!("read-within-{}", std::process::id()));
+/// std::fs::write(&path, b"0123456789")?;
+/// assert_eq!(read_within(&path, 100)?.as_slice(), b"0123456789");
+/// let refused = read_within(&path, 4).unwrap_err();
+/// assert_eq!(refused.kind(), std::io::ErrorKind::FileTooLarge);
+/// # std::fs::remove_file(&path)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn read_within(path: &std::path::Path, limit: usize) -> std::io::Result<Zeroizing<Vec<u8>>> {
+    let bytes = read_at_most(path, limit)?;
+    if bytes.len() > limit {
+        const MIB: usize = 1024 * 1024;
+        let size = if limit.is_multiple_of(MIB) {
+            format!("{} MiB", limit / MIB)
+        } else {
+            format!("{limit} bytes")
+        };
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::FileTooLarge,
+            format!("it is larger than {size}"),
+        ));
+    }
     Ok(bytes)
 }
 

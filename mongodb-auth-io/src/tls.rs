@@ -209,20 +209,14 @@ pub const MAX_TLS_FILE_SIZE: usize = 16 * 1024 * 1024;
 
 /// A PEM file, wiped from memory when dropped (it may hold a key).
 fn read(option: &'static str, path: &Path) -> Result<Zeroizing<Vec<u8>>> {
-    let error = |source| TlsError::File {
-        option,
-        path: path.to_owned(),
-        source,
-    };
-    let bytes = crate::answer::read_at_most(path, MAX_TLS_FILE_SIZE).map_err(error)?;
-    if bytes.len() > MAX_TLS_FILE_SIZE {
-        return Err(error(std::io::Error::new(
-            std::io::ErrorKind::FileTooLarge,
-            "it is larger than the 16 MiB a TLS file may be",
-        ))
-        .into());
-    }
-    Ok(bytes)
+    crate::answer::read_within(path, MAX_TLS_FILE_SIZE).map_err(|source| {
+        TlsError::File {
+            option,
+            path: path.to_owned(),
+            source,
+        }
+        .into()
+    })
 }
 
 fn certificates(
