@@ -95,7 +95,7 @@ RUSTDOCFLAGS="-D warnings" cargo doc --quiet --workspace --all-features --no-dep
 cargo_home=${CARGO_HOME:-$HOME/.cargo}
 rm -rf "$cargo_home"/registry/src/*/mongodb-auth{,-io,-server,-cli}-[0-9]*
 # A crate's package carries no profile unless it is the workspace's root, so the check builds
-# of the others would link full debug info into every dependency: that was 0.7 GB of the run's
+# of the others would link full debug info into every dependency: that was 0.5 GB of the run's
 # disk, for builds nobody debugs.
 CARGO_PROFILE_DEV_DEBUG=false cargo package --quiet --workspace --exclude mongodb-auth-testkit
 

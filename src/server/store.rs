@@ -12,7 +12,7 @@ use bson::RawDocumentBuf;
 pub struct StoreLimits {
     /// Documents kept at most, over every namespace.
     pub max_documents: usize,
-    /// Bytes of documents kept at most, over every namespace.
+    /// Bytes kept at most, over every namespace: the documents and the namespaces' names.
     pub max_bytes: usize,
 }
 
@@ -35,6 +35,8 @@ pub(crate) struct Store {
 
 impl Store {
     /// Keeps `documents` in `namespace`, all or none: `Err` says which cap they would pass.
+    /// Nothing to keep creates no namespace, and a new namespace's name counts as bytes: a
+    /// client naming a new collection in each insert cannot grow the store past its caps.
     pub(crate) fn insert(
         &mut self,
         namespace: &str,
@@ -42,7 +44,18 @@ impl Store {
         limits: StoreLimits,
     ) -> Result<usize, String> {
         let count = documents.len();
-        let bytes: usize = documents.iter().map(|d| d.as_bytes().len()).sum();
+        if count == 0 {
+            return Ok(0);
+        }
+        let name_bytes = if self.namespaces.contains_key(namespace) {
+            0
+        } else {
+            namespace.len()
+        };
+        let bytes = documents
+            .iter()
+            .map(|d| d.as_bytes().len())
+            .fold(name_bytes, usize::saturating_add);
         if self.documents.saturating_add(count) > limits.max_documents {
             return Err(format!(
                 "the embedded server keeps at most {} documents",
@@ -51,7 +64,7 @@ impl Store {
         }
         if self.bytes.saturating_add(bytes) > limits.max_bytes {
             return Err(format!(
-                "the embedded server keeps at most {} bytes of documents",
+                "the embedded server keeps at most {} bytes of documents and namespaces",
                 limits.max_bytes
             ));
         }
@@ -73,7 +86,8 @@ impl Store {
     pub(crate) fn drop_namespace(&mut self, namespace: &str) {
         if let Some(documents) = self.namespaces.remove(namespace) {
             self.documents -= documents.len();
-            self.bytes -= documents.iter().map(|d| d.as_bytes().len()).sum::<usize>();
+            self.bytes -=
+                namespace.len() + documents.iter().map(|d| d.as_bytes().len()).sum::<usize>();
         }
     }
 }
@@ -107,5 +121,34 @@ mod tests {
                 .unwrap_err()
                 .contains("bytes")
         );
+    }
+
+    #[test]
+    fn namespaces_count_toward_the_byte_cap_and_an_empty_insert_keeps_none() {
+        let limits = StoreLimits {
+            max_documents: 10,
+            max_bytes: 1024,
+        };
+        let mut store = Store::default();
+        let one = || vec![rawdoc! { "_id": 1 }];
+        // Nothing to keep, under any name: no namespace is created, nothing is counted.
+        let long = format!("db.{}", "n".repeat(4000));
+        assert_eq!(store.insert(&long, Vec::new(), limits), Ok(0));
+        assert!(store.namespaces.is_empty());
+        assert_eq!((store.documents, store.bytes), (0, 0));
+        // A name longer than the byte cap cannot be kept, whatever the documents.
+        assert!(
+            store
+                .insert(&long, one(), limits)
+                .unwrap_err()
+                .contains("bytes")
+        );
+        // A name is counted once, when its namespace is created, and freed with it.
+        let doc_len = one().iter().map(|d| d.as_bytes().len()).sum::<usize>();
+        assert_eq!(store.insert("db.a", one(), limits), Ok(1));
+        assert_eq!(store.insert("db.a", one(), limits), Ok(1));
+        assert_eq!(store.bytes, "db.a".len() + 2 * doc_len);
+        store.drop_namespace("db.a");
+        assert_eq!((store.documents, store.bytes), (0, 0));
     }
 }

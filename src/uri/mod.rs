@@ -150,7 +150,7 @@ impl ConnectionString {
                 .any(|pair| pair.split('=').next().is_some_and(|k| k.contains('@')))
         {
             return Err(Error::InvalidUserinfo {
-                rule: "an unescaped `/` or `?` in it ends the host list early",
+                rule: CUT_SHORT_USERINFO,
             });
         }
 
@@ -167,7 +167,16 @@ impl ConnectionString {
         };
 
         let mut warnings = Vec::new();
-        let hosts = parse_hosts(hosts_part, &mut warnings)?;
+        // With no `@` before the first `/` or `?` and one after it in an option value, the
+        // "host list" may be a userinfo cut short (`alice:pa?ss=1@db`): if it does not parse as
+        // hosts, its text is not repeated.
+        let cut_short = !authority.contains('@') && tail.contains('@');
+        let hosts = parse_hosts(hosts_part, &mut warnings).map_err(|e| match e {
+            Error::InvalidHost { .. } if cut_short => Error::InvalidUserinfo {
+                rule: CUT_SHORT_USERINFO,
+            },
+            other => other,
+        })?;
         let srv = if is_srv {
             Some(SrvState {
                 hostname: srv_hostname(&hosts)?,
@@ -658,6 +667,9 @@ fn parse_userinfo(userinfo: &str) -> Result<(String, Option<Secret>)> {
         .transpose()?;
     Ok((user, password))
 }
+
+/// Why a userinfo with an unescaped `/` or `?` is refused.
+const CUT_SHORT_USERINFO: &str = "an unescaped `/` or `?` in it ends the host list early";
 
 fn parse_hosts(hosts_part: &str, warnings: &mut Vec<Warning>) -> Result<Vec<Host>> {
     if hosts_part.is_empty() {

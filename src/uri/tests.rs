@@ -200,6 +200,10 @@ fn unescaped_slash_or_question_mark_in_a_password_is_not_echoed() {
         "mongodb://alice:12345/x@db",
         "mongodb://alice:Zq9?x@db",
         "mongodb://alice:Zq9?x@db/?w=1",
+        // The `@` in what would be an option's value, with or without a `/` after the hosts.
+        "mongodb://alice:Zq9?x=1@db/",
+        "mongodb://alice:Zq9?appName=x@db",
+        "mongodb://alice:Zq9/?appName=x@db",
     ] {
         let err = ConnectionString::parse(uri).unwrap_err();
         assert!(
@@ -212,11 +216,20 @@ fn unescaped_slash_or_question_mark_in_a_password_is_not_echoed() {
             "{shown}"
         );
     }
-    // An `@` in an option value is fine.
+    // An `@` in an option value is fine, and a host list that does not parse is named when
+    // no `@` follows it.
     assert_eq!(
         parse("mongodb://h/db?replicaSet=a@b").option("replicaSet"),
         Some("a@b")
     );
+    assert_eq!(
+        parse("mongodb://h?appName=me@example").option("appName"),
+        Some("me@example")
+    );
+    assert!(matches!(
+        ConnectionString::parse("mongodb://h:port/?w=1"),
+        Err(Error::InvalidHost { host, .. }) if host == "h:port"
+    ));
 }
 
 #[test]
