@@ -727,6 +727,17 @@ impl CredentialChain {
                 {
                     return Err(misconfigured(what(), "its source_profile chain loops"));
                 }
+                // Each profile on the way is a frame of this recursion and an AssumeRole
+                // signed again at every replay: a config file of thousands of chained profiles
+                // would overflow the stack.
+                if visited.len() > MAX_CHAINED_ROLES {
+                    return Err(misconfigured(
+                        what(),
+                        format!(
+                            "its source_profile chain assumes more than {MAX_CHAINED_ROLES} roles"
+                        ),
+                    ));
+                }
                 visited.push(source_profile.to_owned());
                 if profiles.has_static_keys(source_profile)
                     || !profiles.assumes_role(source_profile)
@@ -1132,6 +1143,9 @@ fn config_section(profile: &str) -> String {
 }
 
 /// A form POST to STS; the reply body when STS answers 200.
+/// The most roles one `source_profile` chain may assume; real chains assume two or three.
+const MAX_CHAINED_ROLES: usize = 32;
+
 fn sts_post(
     io: &mut Replay<'_>,
     source: Source,
@@ -1582,6 +1596,47 @@ mod tests {
         );
         let (result, _) = resolve_http(&mut by_name, &files, &sts);
         assert_eq!(result.unwrap().source, Source::SharedCredentialsFile);
+    }
+
+    /// A config file whose `default` profile reaches static keys through `hops` chained roles.
+    fn role_chain(hops: usize) -> HashMap<String, String> {
+        let mut config = String::new();
+        for hop in 0..hops {
+            let name = if hop == 0 {
+                "default".to_owned()
+            } else {
+                format!("profile p{hop}")
+            };
+            config.push_str(&format!(
+                "[{name}]\nrole_arn = arn:aws:iam::1:role/r{hop}\nsource_profile = p{}\n",
+                hop + 1
+            ));
+        }
+        let credentials = format!("[p{hops}]\naws_access_key_id = K\naws_secret_access_key = s\n");
+        home_files(&credentials, &config)
+    }
+
+    #[test]
+    fn a_source_profile_chain_is_bounded() {
+        let resolve = |hops| {
+            let mut chain = CredentialChain::new(Arc::new(MapEnvironment::from([("HOME", "/h")])));
+            resolve_http(&mut chain, &role_chain(hops), &sts)
+        };
+        // As long as the cap allows: one AssumeRole per profile, the last one the default's.
+        let (resolved, requests) = resolve(MAX_CHAINED_ROLES);
+        let resolved = resolved.expect("a chain within the cap");
+        assert_eq!(resolved.credentials.access_key_id(), "ROLER0");
+        assert_eq!(requests.len(), MAX_CHAINED_ROLES);
+        // One more is refused before any request; thousands overflowed the stack.
+        for hops in [MAX_CHAINED_ROLES + 1, 10_000] {
+            let (result, requests) = resolve(hops);
+            let error = result.expect_err("a chain past the cap");
+            assert!(
+                error.to_string().contains("assumes more than 32 roles"),
+                "{error}"
+            );
+            assert!(requests.is_empty(), "{requests:?}");
+        }
     }
 
     /// An SSO portal for the tests: a role's credentials for a token it knows, a refreshed

@@ -477,15 +477,14 @@ impl HumanLogin {
     /// `openid`, the server's `requestScopes`, and `offline_access` for a refresh token, once
     /// each.
     fn scope(&self) -> String {
-        let mut scopes: Vec<&str> = vec!["openid"];
-        for scope in self.idp.request_scopes.iter().map(String::as_str) {
-            if !scopes.contains(&scope) {
-                scopes.push(scope);
-            }
-        }
-        if !scopes.contains(&"offline_access") {
-            scopes.push("offline_access");
-        }
+        // A set, not a search of the list for each scope: a token cache's `requestScopes` is
+        // not capped as the server's IdpInfo is.
+        let mut seen = std::collections::HashSet::new();
+        let scopes: Vec<&str> = std::iter::once("openid")
+            .chain(self.idp.request_scopes.iter().map(String::as_str))
+            .chain(std::iter::once("offline_access"))
+            .filter(|scope| seen.insert(*scope))
+            .collect();
         scopes.join(" ")
     }
 
