@@ -819,19 +819,14 @@ impl CredentialChain {
         }
         let session_name = profiles.get(profile, "sso_session");
         // The profile's settings, with those of its sso-session, which must agree.
-        let mut settings: Vec<(String, String)> = [
-            "sso_account_id",
-            "sso_role_name",
-            "sso_start_url",
-            "sso_region",
-        ]
-        .iter()
-        .filter_map(|key| {
-            profiles
-                .get(profile, key)
-                .map(|v| ((*key).to_owned(), v.to_owned()))
-        })
-        .collect();
+        let mut settings: Vec<(String, String)> = SSO_SETTINGS
+            .iter()
+            .filter_map(|key| {
+                profiles
+                    .get(profile, key)
+                    .map(|v| ((*key).to_owned(), v.to_owned()))
+            })
+            .collect();
         if let Some(name) = session_name {
             let section = format!("sso-session {name}");
             let session = profiles
@@ -847,8 +842,12 @@ impl CredentialChain {
                         format!("its {key} ({mine}) and the sso-session's ({value}) differ"),
                     ));
                 }
-                settings.retain(|(k, _)| k != key);
-                settings.push((key.to_owned(), value.to_owned()));
+                // Only the four are read: keeping every key of a large session made this
+                // loop quadratic.
+                if SSO_SETTINGS.contains(&key) {
+                    settings.retain(|(k, _)| k != key);
+                    settings.push((key.to_owned(), value.to_owned()));
+                }
             }
         }
         let get = |key: &str| {
@@ -857,15 +856,10 @@ impl CredentialChain {
                 .find(|(k, _)| k == key)
                 .map(|(_, v)| v.as_str())
         };
-        let missing: Vec<&str> = [
-            "sso_role_name",
-            "sso_account_id",
-            "sso_start_url",
-            "sso_region",
-        ]
-        .into_iter()
-        .filter(|key| get(key).is_none())
-        .collect();
+        let missing: Vec<&str> = SSO_SETTINGS
+            .into_iter()
+            .filter(|key| get(key).is_none())
+            .collect();
         let (Some(role), Some(account), Some(start_url), Some(region)) = (
             get("sso_role_name"),
             get("sso_account_id"),
@@ -1143,6 +1137,14 @@ fn config_section(profile: &str) -> String {
 }
 
 /// A form POST to STS; the reply body when STS answers 200.
+/// What a profile that uses SSO needs, from itself or its sso-session.
+const SSO_SETTINGS: [&str; 4] = [
+    "sso_role_name",
+    "sso_account_id",
+    "sso_start_url",
+    "sso_region",
+];
+
 /// The most roles one `source_profile` chain may assume; real chains assume two or three.
 const MAX_CHAINED_ROLES: usize = 32;
 
@@ -1663,6 +1665,40 @@ mod tests {
             }
             _ => (404, String::new()),
         }
+    }
+
+    #[test]
+    fn a_megabyte_sso_session_is_read_in_linear_time() {
+        // The four settings, then short keys up to the file cap: kept and searched one by one,
+        // they cost about 10^10 comparisons at each replay. The watchdog only turns that hang
+        // into a failure.
+        let mut config = String::from(
+            "[profile new]\nsso_session = corp\nsso_account_id = 111\nsso_role_name = Dev\n[sso-session corp]\nsso_start_url = https://corp.awsapps.com/start\nsso_region = eu-west-1\n",
+        );
+        let mut count = 0u32;
+        while config.len() < super::super::ini::MAX_FILE_SIZE - 16 {
+            config.push_str(&format!("{count:x}=\n"));
+            count += 1;
+        }
+        let (done, result) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut files = home_files("", &config);
+            files.insert(
+                format!(
+                    "/h/.aws/sso/cache/{}",
+                    super::super::sso::token_file_name("", Some("corp"))
+                ),
+                r#"{"accessToken": "good", "expiresAt": "2099-01-01T00:00:00Z"}"#.to_owned(),
+            );
+            let mut chain = CredentialChain::new(Arc::new(MapEnvironment::from([("HOME", "/h")])))
+                .profile("new");
+            let (result, _) = resolve_http(&mut chain, &files, &portal);
+            let _ = done.send(result.map(|resolved| resolved.source));
+        });
+        let source = result
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("resolved within 30 s");
+        assert_eq!(source.expect("SSO credentials"), Source::Sso);
     }
 
     #[test]

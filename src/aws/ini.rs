@@ -5,23 +5,29 @@
 //! indented `key = value` lines) are written; CRLF line ends. Garbage is an error naming the
 //! line, never a panic.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 use crate::error::AwsError;
 
 /// The largest file read: real ones are a few kilobytes.
 pub const MAX_FILE_SIZE: usize = crate::ask::MAX_FILE_SIZE;
 
-/// A parsed file: its sections in order, each with its keys in order.
+/// A parsed file: its sections in order, each with its keys in order, and indexed: a
+/// megabyte of sections or keys is read, and looked up, in linear time (a search of the
+/// entries for each key made reading one quadratic, and it is read at every replay).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Ini {
     sections: Vec<Section>,
+    /// The first section of each name.
+    first_of_name: HashMap<String, usize>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 struct Section {
     name: String,
     entries: Vec<(String, String)>,
+    /// Where each key is in `entries`.
+    index: HashMap<String, usize>,
 }
 
 impl Ini {
@@ -36,9 +42,6 @@ impl Ini {
         let mut ini = Ini::default();
         // The indentation of the last key line: a line indented deeper continues its value.
         let mut key_indent: Option<usize> = None;
-        // The keys of the section being read: a search of its entries for each key made a
-        // megabyte of short keys cost quadratic time (about a minute), at every replay.
-        let mut keys_of_section: HashSet<String> = HashSet::new();
         for (index, raw) in text.split('\n').enumerate() {
             let line_number = index + 1;
             let line = raw.strip_suffix('\r').unwrap_or(raw);
@@ -68,11 +71,14 @@ impl Ini {
                 let name = header
                     .strip_suffix(']')
                     .ok_or(malformed("a section header without `]`"))?;
+                let name = name.trim().to_owned();
+                ini.first_of_name
+                    .entry(name.clone())
+                    .or_insert(ini.sections.len());
                 ini.sections.push(Section {
-                    name: name.trim().to_owned(),
-                    entries: Vec::new(),
+                    name,
+                    ..Section::default()
                 });
-                keys_of_section.clear();
                 key_indent = None;
                 continue;
             }
@@ -94,7 +100,11 @@ impl Ini {
                 .last_mut()
                 .ok_or(malformed("a key before any section"))?;
             // configparser refuses a key twice in one section.
-            if !keys_of_section.insert(key.clone()) {
+            if section
+                .index
+                .insert(key.clone(), section.entries.len())
+                .is_some()
+            {
                 return Err(malformed("a key given twice in one section"));
             }
             section.entries.push((key, value.trim().to_owned()));
@@ -105,27 +115,25 @@ impl Ini {
 
     /// The value of `key` in the section `section` (the first section of that name).
     pub fn get(&self, section: &str, key: &str) -> Option<&str> {
-        self.sections
-            .iter()
-            .find(|s| s.name == section)?
-            .entries
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+        let section = self.section(section)?;
+        let (_, value) = section.entries.get(*section.index.get(key)?)?;
+        Some(value)
     }
 
     /// Whether the file has a section of that name.
     pub fn has_section(&self, section: &str) -> bool {
-        self.sections.iter().any(|s| s.name == section)
+        self.first_of_name.contains_key(section)
     }
 
     /// The keys and values of the section `section` (the first of that name), in order.
     pub fn entries(&self, section: &str) -> impl Iterator<Item = (&str, &str)> {
-        self.sections
-            .iter()
-            .find(|s| s.name == section)
+        self.section(section)
             .into_iter()
             .flat_map(|s| s.entries.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+    }
+
+    fn section(&self, name: &str) -> Option<&Section> {
+        self.sections.get(*self.first_of_name.get(name)?)
     }
 
     /// The section names, in order.
@@ -167,8 +175,15 @@ mod tests {
                 ..
             })
         ));
-        // A section of the same name later is a section of its own, as before.
-        assert!(Ini::parse("[a]\nk=1\n[b]\nk=2\n[a]\nk=3\n").is_ok());
+        // A section of the same name later is a section of its own, as before, and lookups
+        // find the first.
+        let ini = Ini::parse("[a]\nk=1\n[b]\nk=2\n[a]\nk=3\n").expect("a valid file");
+        assert_eq!(
+            (ini.get("a", "k"), ini.get("b", "k")),
+            (Some("1"), Some("2"))
+        );
+        assert_eq!(ini.entries("a").collect::<Vec<_>>(), [("k", "1")]);
+        assert!(ini.has_section("b") && !ini.has_section("c") && ini.get("c", "k").is_none());
     }
 
     #[test]

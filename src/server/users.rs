@@ -1,5 +1,6 @@
 //! What the server knows about its users: SCRAM verifiers, never passwords.
 
+use std::collections::HashSet;
 use std::fmt::{self, Write as _};
 use std::sync::LazyLock;
 
@@ -283,9 +284,9 @@ pub(crate) fn verify_plain(user: Option<&User>, password: &Secret, decoy: &User)
 pub struct UserStore {
     users: Vec<User>,
     /// MONGODB-X509 users of `$external`, by certificate subject (RFC 2253).
-    x509: Vec<String>,
+    x509: HashSet<String>,
     /// MONGODB-AWS users of `$external`, by ARN.
-    aws: Vec<String>,
+    aws: HashSet<String>,
 }
 
 impl UserStore {
@@ -315,26 +316,22 @@ impl UserStore {
     /// Adds a MONGODB-X509 user in `$external`: the client certificate whose subject is
     /// `subject` (RFC 2253, as `openssl x509 -noout -subject -nameopt RFC2253` prints it).
     pub fn insert_x509(&mut self, subject: &str) {
-        if !self.is_x509_user(subject) {
-            self.x509.push(subject.to_owned());
-        }
+        self.x509.insert(subject.to_owned());
     }
 
     /// Adds a MONGODB-AWS user in `$external`: the IAM user or role `arn`
     /// (`arn:aws:iam::ACCOUNT:user/NAME` or `...:role/NAME`), as mongod and Atlas name them.
     pub fn insert_aws(&mut self, arn: &str) {
-        if !self.is_aws_user(arn) {
-            self.aws.push(arn.to_owned());
-        }
+        self.aws.insert(arn.to_owned());
     }
 
     /// Whether this ARN is a user.
     pub fn is_aws_user(&self, arn: &str) -> bool {
-        self.aws.iter().any(|known| known == arn)
+        self.aws.contains(arn)
     }
 
     /// Whether a certificate with this subject is a user.
     pub fn is_x509_user(&self, subject: &str) -> bool {
-        self.x509.iter().any(|known| known == subject)
+        self.x509.contains(subject)
     }
 }
