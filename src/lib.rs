@@ -122,6 +122,9 @@ pub mod uri;
 pub mod wire;
 pub mod x509;
 
+#[cfg(test)]
+mod test_support;
+
 pub use command::Command;
 pub use credential::{
     AuthMechanism, Credential, CredentialOptions, ExplicitAwsCredentials, MechanismProperties,

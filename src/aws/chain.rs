@@ -1675,29 +1675,23 @@ mod tests {
         let mut config = String::from(
             "[profile new]\nsso_session = corp\nsso_account_id = 111\nsso_role_name = Dev\n[sso-session corp]\nsso_start_url = https://corp.awsapps.com/start\nsso_region = eu-west-1\n",
         );
-        let mut count = 0u32;
-        while config.len() < super::super::ini::MAX_FILE_SIZE - 16 {
-            config.push_str(&format!("{count:x}=\n"));
-            count += 1;
-        }
-        let (done, result) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut files = home_files("", &config);
-            files.insert(
-                format!(
-                    "/h/.aws/sso/cache/{}",
-                    super::super::sso::token_file_name("", Some("corp"))
-                ),
-                r#"{"accessToken": "good", "expiresAt": "2099-01-01T00:00:00Z"}"#.to_owned(),
-            );
-            let mut chain = CredentialChain::new(Arc::new(MapEnvironment::from([("HOME", "/h")])))
-                .profile("new");
-            let (result, _) = resolve_http(&mut chain, &files, &portal);
-            let _ = done.send(result.map(|resolved| resolved.source));
-        });
-        let source = result
-            .recv_timeout(std::time::Duration::from_secs(30))
-            .expect("resolved within 30 s");
+        super::super::ini::fill_with_short_keys(&mut config);
+        let source =
+            crate::test_support::finishes_within(std::time::Duration::from_secs(30), move || {
+                let mut files = home_files("", &config);
+                files.insert(
+                    format!(
+                        "/h/.aws/sso/cache/{}",
+                        super::super::sso::token_file_name("", Some("corp"))
+                    ),
+                    r#"{"accessToken": "good", "expiresAt": "2099-01-01T00:00:00Z"}"#.to_owned(),
+                );
+                let mut chain =
+                    CredentialChain::new(Arc::new(MapEnvironment::from([("HOME", "/h")])))
+                        .profile("new");
+                let (result, _) = resolve_http(&mut chain, &files, &portal);
+                result.map(|resolved| resolved.source)
+            });
         assert_eq!(source.expect("SSO credentials"), Source::Sso);
     }
 

@@ -142,6 +142,18 @@ impl Ini {
     }
 }
 
+/// Appends distinct short keys (`0=`, `1=`, ...) to `text` until it nearly reaches
+/// [`MAX_FILE_SIZE`]; how many. The shape that made reading a file quadratic.
+#[cfg(test)]
+pub(crate) fn fill_with_short_keys(text: &mut String) -> usize {
+    let mut count = 0;
+    while text.len() < MAX_FILE_SIZE - 16 {
+        text.push_str(&format!("{count:x}=\n"));
+        count += 1;
+    }
+    count
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,19 +163,11 @@ mod tests {
         // About 150,000 distinct short keys in one section: searched for one by one they cost
         // about 10^10 comparisons. The watchdog only turns that hang into a failure.
         let mut text = String::from("[default]\n");
-        let mut count = 0;
-        while text.len() < 1024 * 1024 - 16 {
-            text.push_str(&format!("{count:x}=\n"));
-            count += 1;
-        }
+        let count = fill_with_short_keys(&mut text);
         let parse = |text: String| {
-            let (done, result) = std::sync::mpsc::channel();
-            std::thread::spawn(move || {
-                let _ = done.send(Ini::parse(&text).map(|ini| ini.entries("default").count()));
-            });
-            result
-                .recv_timeout(std::time::Duration::from_secs(30))
-                .expect("parsed within 30 s")
+            crate::test_support::finishes_within(std::time::Duration::from_secs(30), move || {
+                Ini::parse(&text).map(|ini| ini.entries("default").count())
+            })
         };
         assert_eq!(parse(text.clone()).expect("a valid file"), count);
         // The first key again, last: still refused, on its line.

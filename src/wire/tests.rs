@@ -424,17 +424,13 @@ fn many_document_sequences_are_merged_in_linear_time() {
     // watchdog only turns the old hang into a failure: it is no measure of speed.
     const COUNT: usize = 300_000;
     let message = many_sequences(COUNT);
-    let (done, result) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let decoded = MessageDecoder::requests()
-            .max_size(message.len())
-            .push(&message)
-            .map(|message| message.map(|message| message.into_body()));
-        let _ = done.send(decoded);
-    });
-    let body = result
-        .recv_timeout(std::time::Duration::from_secs(120))
-        .expect("decoded within two minutes")
+    let body =
+        crate::test_support::finishes_within(std::time::Duration::from_secs(120), move || {
+            MessageDecoder::requests()
+                .max_size(message.len())
+                .push(&message)
+                .map(|message| message.map(|message| message.into_body()))
+        })
         .expect("a valid message")
         .expect("a whole message");
     let body = RawDocument::from_bytes(&body).expect("a document");
