@@ -23,7 +23,9 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::jwk::{Jwk, JwkSet, KeyAlgorithm, PublicKeyUse};
+use jsonwebtoken::jwk::{
+    AlgorithmParameters, EllipticCurve, Jwk, JwkSet, KeyAlgorithm, PublicKeyUse,
+};
 use jsonwebtoken::{Algorithm, DecodingKey};
 use mongodb_auth::Error;
 use mongodb_auth::ask::{Answer, Ask};
@@ -251,12 +253,54 @@ impl SigningKeys for Jwks {
                 "the JWKS key is for {published:?}, the token says {algorithm:?}"
             ));
         }
+        // `crypto::verify` leaves this check to its caller, and panics on an RSA key given an
+        // ES or EdDSA algorithm: the key's type, not only its published `alg`, must fit.
+        if !key_verifies(&key.algorithm, algorithm) {
+            return Err(format!(
+                "the JWKS key is {}, the token says {algorithm:?}",
+                key_type(&key.algorithm)
+            ));
+        }
         let encoded = URL_SAFE_NO_PAD.encode(signature);
         match jsonwebtoken::crypto::verify(&encoded, signing_input, decoding_key, algorithm) {
             Ok(true) => Ok(()),
             Ok(false) => Err("the signature is wrong".into()),
             Err(e) => Err(e.to_string()),
         }
+    }
+}
+
+/// Whether a key of this type and curve verifies `algorithm`'s signatures. An `oct` key is a
+/// shared secret, and no secret verifies a token here.
+fn key_verifies(key: &AlgorithmParameters, algorithm: Algorithm) -> bool {
+    match key {
+        AlgorithmParameters::RSA(_) => matches!(
+            algorithm,
+            Algorithm::RS256
+                | Algorithm::RS384
+                | Algorithm::RS512
+                | Algorithm::PS256
+                | Algorithm::PS384
+                | Algorithm::PS512
+        ),
+        AlgorithmParameters::EllipticCurve(ec) => matches!(
+            (algorithm, &ec.curve),
+            (Algorithm::ES256, EllipticCurve::P256) | (Algorithm::ES384, EllipticCurve::P384)
+        ),
+        AlgorithmParameters::OctetKeyPair(okp) => {
+            algorithm == Algorithm::EdDSA && okp.curve == EllipticCurve::Ed25519
+        }
+        AlgorithmParameters::OctetKey(_) => false,
+    }
+}
+
+/// A key's type, as an error names it.
+fn key_type(key: &AlgorithmParameters) -> String {
+    match key {
+        AlgorithmParameters::RSA(_) => "an RSA key".into(),
+        AlgorithmParameters::EllipticCurve(ec) => format!("an EC key on {:?}", ec.curve),
+        AlgorithmParameters::OctetKeyPair(okp) => format!("an OKP key on {:?}", okp.curve),
+        AlgorithmParameters::OctetKey(_) => "a shared secret".into(),
     }
 }
 
@@ -409,5 +453,56 @@ mod tests {
             matches!(error, Error::Oidc(OidcError::InsecureEndpoint { .. })),
             "{error}"
         );
+    }
+
+    /// An RSA public key (2048 bits) as a provider publishes it: no `alg`, which RFC 7517 makes
+    /// optional and some providers leave out.
+    const RSA_JWK_WITHOUT_ALG: &str = concat!(
+        r#"{"kty":"RSA","kid":"r1","use":"sig","e":"AQAB","n":""#,
+        "sBOuENlChSn3s8eQDz5DdLxjrrEwu2qADNJvI2nq54Jts08Oxg7ADn8cI-uDEH1Nd8rq-Xyjb78wwu7e-QQsfj1WGUV3K3mxO6UG0hHNug-H3YWvKBfBVEX4Q0Yesq2qWgh-LT4O4fbmxkYbWZVvzmb5IPTRL0CM3F5tM6PWJ0jp4w-T55q7UJBeKcKvIwJ8g_lCY1AZe8aETZy8k2XydaDdBXcuKVgZSd1IX20dzcxy7KeWbbfsW-VZYkw9uyHtxmsY3LK1FHuaD2aPmlcyx7ZhC4YeHFX4b_2jV54wUWz85jTuzqwcauP52Vq1-KDP_OzpnEWdWvvHJN-fRU50Nw",
+        r#""}"#
+    );
+
+    #[test]
+    fn a_key_verifies_only_the_algorithms_of_its_type_and_curve() {
+        let rsa =
+            Jwks::from_json(format!(r#"{{"keys":[{RSA_JWK_WITHOUT_ALG}]}}"#).as_bytes()).unwrap();
+        // jsonwebtoken panics (`unreachable!`) when asked to check an ES or EdDSA signature
+        // with an RSA key: a client chooses the token's `alg`, so this must be a refusal.
+        for algorithm in ["ES256", "ES384", "EdDSA"] {
+            let refused = rsa.verify(Some("r1"), algorithm, b"header.payload", &[7; 64]);
+            assert_eq!(
+                refused,
+                Err(format!(
+                    "the JWKS key is an RSA key, the token says {algorithm}"
+                ))
+            );
+        }
+        // Of its own type, the key is used, and a wrong signature is just wrong.
+        assert_eq!(
+            rsa.verify(Some("r1"), "RS256", b"header.payload", &[7; 256]),
+            Err("the signature is wrong".into())
+        );
+
+        let ec = TokenIssuer::generate(ISSUER).unwrap().key_id("e1");
+        // Without its `alg` too, so that only the key's curve and type can refuse.
+        let mut set: serde_json::Value = serde_json::from_str(&ec.jwks()).unwrap();
+        set["keys"][0].as_object_mut().unwrap().remove("alg");
+        let ec_keys = Jwks::from_json(set.to_string().as_bytes()).unwrap();
+        for (algorithm, key) in [
+            ("RS256", "an EC key on P256"),
+            ("ES384", "an EC key on P256"),
+        ] {
+            assert_eq!(
+                ec_keys.verify(Some("e1"), algorithm, b"header.payload", &[7; 64]),
+                Err(format!("the JWKS key is {key}, the token says {algorithm}"))
+            );
+        }
+        let settings = OidcSettings::new(ISSUER, "mongodb", Arc::new(ec_keys));
+        let now = SystemTime::now();
+        let token = ec
+            .issue("alice", "mongodb", now, now + Duration::from_secs(60))
+            .unwrap();
+        assert_eq!(settings.verify(&token, now), Ok("oidc/alice".into()));
     }
 }
