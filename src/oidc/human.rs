@@ -251,7 +251,27 @@ enum Stage {
 struct Device {
     code: Secret,
     interval: Duration,
+    /// The provider's `expires_in` after the code was read.
     expires_at: SystemTime,
+    /// The login's own timeout after the code was read: the person's part ends at the earlier of
+    /// the two. Every adapter's wait is bounded by it, even one whose sleeps block the thread
+    /// that would otherwise time the login out.
+    gives_up_at: SystemTime,
+}
+
+impl Device {
+    /// Whether the login stops at `at`: the device code expired, or the person took longer than
+    /// the login's timeout, whichever ends first.
+    fn ended(&self, at: SystemTime, timeout: Duration) -> Option<crate::Error> {
+        if self.expires_at <= self.gives_up_at {
+            (at >= self.expires_at).then(|| OidcError::DeviceCodeExpired.into())
+        } else {
+            (at >= self.gives_up_at).then_some(crate::Error::Timeout {
+                operation: "waiting for the person to enter the device code",
+                after: timeout,
+            })
+        }
+    }
 }
 
 impl fmt::Debug for HumanLogin {
@@ -356,7 +376,7 @@ impl HumanLogin {
                     }
                     _ => return Err(unavailable(&answer).into()),
                 };
-                let (notice, device) = read_device_authorization(body, now)?;
+                let (notice, device) = read_device_authorization(body, now, self.timeout)?;
                 self.stage = Stage::DeviceShown(device);
                 Ok(FlowStep::Ask(Ask::ShowDeviceCode(notice)))
             }
@@ -395,8 +415,8 @@ impl HumanLogin {
                 state: "the login asked for no wait",
             });
         };
-        if now >= device.expires_at {
-            return Err(OidcError::DeviceCodeExpired.into());
+        if let Some(ended) = device.ended(now, self.timeout) {
+            return Err(ended);
         }
         let mut form = Form::new();
         form.pair("grant_type", "urn:ietf:params:oauth:grant-type:device_code");
@@ -408,8 +428,8 @@ impl HumanLogin {
     }
 
     fn wait(&mut self, device: Device, now: SystemTime) -> Result<FlowStep> {
-        if deadline(now, device.interval) >= device.expires_at {
-            return Err(OidcError::DeviceCodeExpired.into());
+        if let Some(ended) = device.ended(deadline(now, device.interval), self.timeout) {
+            return Err(ended);
         }
         let interval = device.interval;
         self.stage = Stage::Polling(device);
@@ -733,7 +753,11 @@ pub fn read_redirect(target: &str, path: &str, state: &str) -> Result<Secret> {
 }
 
 /// Reads a device authorization reply (RFC 8628 section 3.2), at `now`.
-fn read_device_authorization(body: &[u8], now: SystemTime) -> Result<(DeviceCode, Device)> {
+fn read_device_authorization(
+    body: &[u8],
+    now: SystemTime,
+    timeout: Duration,
+) -> Result<(DeviceCode, Device)> {
     let malformed = |rule| OidcError::MalformedProviderReply {
         what: "device authorization reply",
         rule,
@@ -771,13 +795,15 @@ fn read_device_authorization(body: &[u8], now: SystemTime) -> Result<(DeviceCode
         code: Secret::new(device_code),
         interval,
         expires_at: deadline(now, expires_in),
+        gives_up_at: deadline(now, timeout),
     };
     Ok((notice, device))
 }
 
 /// Reads a device authorization reply, for the fuzz target.
 pub fn read_device_authorization_reply(body: &[u8]) -> Result<DeviceCode> {
-    read_device_authorization(body, SystemTime::UNIX_EPOCH).map(|(notice, _)| notice)
+    read_device_authorization(body, SystemTime::UNIX_EPOCH, Duration::ZERO)
+        .map(|(notice, _)| notice)
 }
 
 #[cfg(test)]
@@ -1090,6 +1116,67 @@ mod tests {
             reply(&poll, 400, r#"{"error": "authorization_pending"}"#),
             at(6)
         )));
+    }
+
+    #[test]
+    fn the_person_gets_the_logins_timeout_not_the_device_codes_lifetime() {
+        // A code valid for a day, and a person who never enters it: the login (timeout 300 s)
+        // ends after five minutes of polling, as the tokio adapter's timer would end it; the
+        // blocking adapter's sleeps leave only this check to do so.
+        let (mut login, step) = discovered(&[HumanFlow::DeviceAuthorization], None);
+        let body = r#"{"device_code": "dc", "user_code": "U", "verification_uri": "https://v", "expires_in": 86400, "interval": 5}"#;
+        let FlowStep::Ask(Ask::ShowDeviceCode(notice)) =
+            login.answer(reply(&http(step), 200, body), at(0)).unwrap()
+        else {
+            panic!("the code is shown");
+        };
+        let mut step = login.answer(notice.answer(), at(0));
+        let mut now = 0;
+        let mut polls = 0;
+        let error = loop {
+            match step {
+                Ok(FlowStep::Wait(interval)) => {
+                    now += interval.as_secs();
+                    let poll = match login.waited(at(now)) {
+                        Ok(poll) => http(poll),
+                        Err(error) => break error,
+                    };
+                    polls += 1;
+                    step = login.answer(
+                        reply(&poll, 400, r#"{"error": "authorization_pending"}"#),
+                        at(now),
+                    );
+                }
+                Err(error) => break error,
+                Ok(other) => panic!("the person never finishes: {other:?}"),
+            }
+        };
+        assert!(
+            matches!(
+                error,
+                crate::Error::Timeout { after, .. } if after == Duration::from_secs(300)
+            ),
+            "{error} after {polls} polls, at {now} s"
+        );
+        assert_eq!(
+            (polls, now),
+            (59, 295),
+            "the last poll is the last within 300 s"
+        );
+
+        // A code that expires before the timeout still ends as expired.
+        let (mut login, step) = discovered(&[HumanFlow::DeviceAuthorization], None);
+        let body = r#"{"device_code": "dc", "user_code": "U", "verification_uri": "https://v", "expires_in": 60}"#;
+        let FlowStep::Ask(Ask::ShowDeviceCode(notice)) =
+            login.answer(reply(&http(step), 200, body), at(0)).unwrap()
+        else {
+            panic!("the code is shown");
+        };
+        login.answer(notice.answer(), at(0)).unwrap();
+        assert!(matches!(
+            login.waited(at(60)),
+            Err(crate::Error::Oidc(OidcError::DeviceCodeExpired))
+        ));
     }
 
     #[test]
