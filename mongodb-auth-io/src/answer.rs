@@ -8,7 +8,10 @@
 
 use std::io::Read as _;
 use std::process::{Command, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
+
+use mongodb_auth::environment::deadline;
 
 use zeroize::Zeroizing;
 
@@ -50,15 +53,22 @@ fn read_file(read: &ReadFile) -> Result<Answer, String> {
 /// answer carries what it read, and the machine refuses a file that is too large.
 fn read_at_most(path: &std::path::Path, limit: usize) -> std::io::Result<Zeroizing<Vec<u8>>> {
     let file = std::fs::File::open(path)?;
+    let length = file.metadata().map_or(0, |metadata| metadata.len());
+    read_capped(file, length, limit)
+}
+
+/// At most `limit` + 1 bytes of `reader`, in a buffer wiped when dropped and made with room for
+/// `expected` bytes (or the most it may hold) up front: a buffer that grows as it fills leaves
+/// the bytes it held (credentials, tokens) behind in memory, unwiped.
+fn read_capped(
+    reader: impl std::io::Read,
+    expected: u64,
+    limit: usize,
+) -> std::io::Result<Zeroizing<Vec<u8>>> {
     let most = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
-    // Room for the whole file at once: a buffer that grows as it fills leaves the bytes it held
-    // behind in memory, unwiped.
-    let length = file
-        .metadata()
-        .map_or(0, |metadata| metadata.len())
-        .min(most);
-    let mut bytes = Zeroizing::new(Vec::with_capacity(usize::try_from(length).unwrap_or(0)));
-    file.take(most).read_to_end(&mut bytes)?;
+    let room = usize::try_from(expected.min(most)).unwrap_or(0);
+    let mut bytes = Zeroizing::new(Vec::with_capacity(room));
+    reader.take(most).read_to_end(&mut bytes)?;
     Ok(bytes)
 }
 
@@ -117,13 +127,11 @@ fn http(request: &HttpRequest) -> Result<Answer, String> {
         .and_then(|req| agent.run(req).map_err(|e| e.to_string()));
     let mut response = sent?;
     let status = response.status().as_u16();
-    let body = response
-        .body_mut()
-        .with_config()
-        .limit(MAX_BODY_SIZE as u64)
-        .read_to_vec()
-        .map_err(|e| e.to_string())?;
-    Ok(request.answer(status, Zeroizing::new(body)))
+    let body = response.body_mut();
+    let expected = body.content_length().unwrap_or(u64::MAX);
+    let reader = body.with_config().limit(MAX_BODY_SIZE as u64).reader();
+    let body = read_capped(reader, expected, MAX_BODY_SIZE).map_err(|e| e.to_string())?;
+    Ok(request.answer(status, body))
 }
 
 /// Whether `url`'s host is this machine or its link: loopback, link-local (EC2 and ECS
@@ -154,7 +162,18 @@ fn on_this_machine(url: &str) -> bool {
 }
 
 fn run_process(run: &RunProcess) -> Result<Answer, String> {
-    let command_line = run.command_line();
+    let (success, stdout) = run_command_line(run.command_line(), PROCESS_TIMEOUT)?;
+    Ok(run.answer(success, stdout))
+}
+
+/// Runs `command_line` with the shell; whether it exited with status 0, and what it printed
+/// (at most [`MAX_BODY_SIZE`] + 1 bytes). Both must come within `timeout`: the process is
+/// killed at the deadline, and an output that stays open after it exits (a process it started
+/// in the background holds it) is not waited for past it either.
+fn run_command_line(
+    command_line: &str,
+    timeout: Duration,
+) -> Result<(bool, Zeroizing<Vec<u8>>), String> {
     let mut shell = if cfg!(windows) {
         let mut c = Command::new("cmd");
         c.args(["/C", command_line]);
@@ -170,17 +189,26 @@ fn run_process(run: &RunProcess) -> Result<Answer, String> {
         .stderr(Stdio::null())
         .spawn()
         .map_err(|e| format!("cannot start credential_process: {e}"))?;
-    // Read on a thread, so a process that never exits can be killed at the deadline.
-    let reader = child.stdout.take().map(|stdout| {
-        std::thread::spawn(move || {
-            let mut bytes = Zeroizing::new(Vec::new());
-            let _ = stdout
-                .take(MAX_BODY_SIZE as u64 + 1)
-                .read_to_end(&mut bytes);
-            bytes
-        })
-    });
-    let deadline = Instant::now() + PROCESS_TIMEOUT;
+    // Read on a thread, so a process that never exits can be killed at the deadline. A thread
+    // left reading an output that never ends holds at most that much until it does.
+    let (sender, output) = mpsc::sync_channel(1);
+    let reading = match child.stdout.take() {
+        Some(stdout) => std::thread::Builder::new()
+            .name("credential_process output".into())
+            .spawn(move || {
+                let read = read_capped(stdout, u64::MAX, MAX_BODY_SIZE);
+                let _ = sender.send(read.unwrap_or_default());
+            })
+            .map(drop)
+            .map_err(|e| format!("cannot read credential_process's output: {e}")),
+        None => Err("credential_process has no output to read".into()),
+    };
+    if let Err(reason) = reading {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(reason);
+    }
+    let deadline = deadline(Instant::now(), timeout);
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break status,
@@ -190,17 +218,18 @@ fn run_process(run: &RunProcess) -> Result<Answer, String> {
             Ok(None) => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(format!(
-                    "credential_process did not finish in {PROCESS_TIMEOUT:?}"
-                ));
+                return Err(format!("credential_process did not finish in {timeout:?}"));
             }
             Err(e) => return Err(e.to_string()),
         }
     };
-    let stdout = reader
-        .and_then(|thread| thread.join().ok())
-        .unwrap_or_default();
-    Ok(run.answer(status.success(), stdout))
+    match output.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        Ok(stdout) => Ok((status.success(), stdout)),
+        Err(_) => Err(format!(
+            "credential_process exited, but its output was still open after {timeout:?} \
+             (a process it started in the background holds it)"
+        )),
+    }
 }
 
 #[cfg(test)]
@@ -246,5 +275,29 @@ mod tests {
         let capped = read_at_most(&path, 1_000).expect("read");
         assert!(capped.as_slice() == content.get(..1_001).unwrap_or_default());
         std::fs::remove_file(&path).expect("removed");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_process_output_is_read_into_one_buffer_and_waited_for_no_longer_than_the_timeout() {
+        let (success, stdout) =
+            run_command_line("printf '%s' '{\"Version\": 1}'", Duration::from_secs(30))
+                .expect("the process runs");
+        assert!(success);
+        assert!(stdout.as_slice() == br#"{"Version": 1}"#);
+        assert_eq!(stdout.capacity(), MAX_BODY_SIZE + 1, "never regrown");
+
+        // The shell exits at once, but a process it left in the background keeps the output
+        // open for 20 s: the answer comes at the 1 s timeout, not when that process ends.
+        let started = Instant::now();
+        let refused = run_command_line("printf '{}'; sleep 20 &", Duration::from_secs(1));
+        let took = started.elapsed();
+        assert!(
+            refused
+                .as_ref()
+                .is_err_and(|e| e.contains("output was still open")),
+            "{refused:?}"
+        );
+        assert!(took < Duration::from_secs(10), "took {took:?}");
     }
 }
