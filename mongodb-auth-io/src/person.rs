@@ -205,17 +205,29 @@ fn accept(
 }
 
 /// The target of an HTTP GET request line, reading no more than the request's head.
-fn read_request_target(stream: &mut TcpStream, deadline: Instant) -> Result<String, String> {
-    let left = deadline
-        .saturating_duration_since(Instant::now())
-        .min(REQUEST_TIMEOUT)
-        .max(Duration::from_millis(1));
-    stream
-        .set_read_timeout(Some(left))
-        .map_err(|e| e.to_string())?;
+fn read_request_target(stream: &mut TcpStream, login_deadline: Instant) -> Result<String, String> {
+    // The whole head by one deadline: a timeout per read would let a client that sends a byte
+    // now and then hold the listener (and the login) for as long as it likes.
+    let until = deadline(Instant::now(), REQUEST_TIMEOUT).min(login_deadline);
     let mut head = Vec::new();
     let mut chunk = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+    // Where the search for the head's end starts: the bytes it has not seen, and the three
+    // before them, which may begin the blank line.
+    let mut searched: usize = 0;
+    while !head
+        .get(searched.saturating_sub(3)..)
+        .unwrap_or_default()
+        .windows(4)
+        .any(|w| w == b"\r\n\r\n")
+    {
+        searched = head.len();
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err("the request did not come in time".into());
+        }
+        stream
+            .set_read_timeout(Some(left))
+            .map_err(|e| e.to_string())?;
         let read = stream.read(&mut chunk).map_err(|e| e.to_string())?;
         if read == 0 {
             break;
@@ -322,6 +334,31 @@ mod tests {
             TcpListener::bind(("127.0.0.1", port)).is_ok()
         });
         assert!(rebound, "the listener still holds its port");
+    }
+
+    #[test]
+    fn a_request_that_trickles_in_ends_at_the_deadline() {
+        // A local process sends a byte every 100 ms and never ends its request's head: each
+        // read is quick, so only a deadline for the whole head ends the wait.
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        let trickler = std::thread::spawn(move || {
+            let mut client = TcpStream::connect(address).unwrap();
+            for _ in 0..60 {
+                if client.write_all(b"G").is_err() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        let (mut stream, _) = listener.accept().unwrap();
+        let started = Instant::now();
+        let read = read_request_target(&mut stream, started + Duration::from_secs(1));
+        let took = started.elapsed();
+        assert_eq!(read, Err("the request did not come in time".into()));
+        assert!(took < Duration::from_secs(3), "took {took:?}");
+        drop(stream);
+        trickler.join().unwrap();
     }
 
     #[test]
