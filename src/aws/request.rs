@@ -163,6 +163,21 @@ pub(crate) fn sign_sts_post(
                 .to_owned(),
         ));
     }
+    // aws-sigv4 takes the Host it signs from the URL when no header gives it, and panics
+    // (`expect`) when the URL has none: an `AWS_ENDPOINT_URL_STS` of `/sts`, say.
+    let authority = url
+        .split_once("://")
+        .and_then(|(_, rest)| rest.split(['/', '?', '#']).next());
+    if authority.is_none_or(str::is_empty)
+        && !headers
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("host"))
+    {
+        return Err(AwsError::Signing(format!(
+            "the STS endpoint `{}` names no host",
+            url.chars().take(128).collect::<String>()
+        )));
+    }
     let identity = aws_credential_types::Credentials::new(
         credentials.access_key_id(),
         credentials.secret_access_key().expose(),
@@ -297,6 +312,36 @@ mod tests {
 
     use super::*;
     use crate::secret::Secret;
+
+    #[test]
+    fn a_post_to_an_endpoint_without_a_host_is_refused_not_signed() {
+        let credentials = Credentials::new("AKID", "secret", None);
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let sign = |url: &str, headers: &[(String, String)]| {
+            sign_sts_post(
+                url,
+                headers,
+                b"Action=AssumeRole",
+                &credentials,
+                "us-east-1",
+                now,
+            )
+        };
+        // aws-sigv4 would panic on each of these: no authority in the URL, no Host header.
+        for url in ["/sts", "", "https://", "https:///path", "sts"] {
+            assert_eq!(
+                sign(url, &[]),
+                Err(AwsError::Signing(format!(
+                    "the STS endpoint `{url}` names no host"
+                ))),
+                "{url:?}"
+            );
+        }
+        assert!(sign("https://sts.example.com/", &[]).is_ok());
+        assert!(sign("http://127.0.0.1:4566", &[]).is_ok());
+        let host = [("Host".to_owned(), "sts.example.com".to_owned())];
+        assert!(sign("/", &host).is_ok(), "a Host header is enough");
+    }
 
     #[test]
     fn every_required_header_is_signed_and_the_token_too() {
