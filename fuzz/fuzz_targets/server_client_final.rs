@@ -37,6 +37,7 @@ fn fixture() -> &'static Fixture {
         let (_, state) = client.start_with_nonce("fuzzclientnonce").unwrap();
         let cache = ScramKeyCache::new(1, &mut zeros());
         let (right_final, _) = state.handle_server_first(&server_first, &cache).unwrap();
+        let right_final = right_final.to_vec();
         Fixture { credential, right_final }
     })
 }

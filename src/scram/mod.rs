@@ -26,6 +26,7 @@ use std::fmt;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use zeroize::Zeroizing;
 
 pub use cache::{CacheStats, DEFAULT_CACHE_CAPACITY, ScramKeyCache};
 pub use keys::{KeyDerivation, ScramKeys};
@@ -216,7 +217,7 @@ impl ClientFirst {
         self,
         server_first: &[u8],
         cache: &ScramKeyCache,
-    ) -> Result<(Vec<u8>, ClientFinal)> {
+    ) -> Result<(Zeroizing<Vec<u8>>, ClientFinal)> {
         let state = self.receive_server_first(server_first)?;
         let keys = cache.get_or_derive(&state.key_derivation());
         Ok(state.finish(&keys))
@@ -276,7 +277,10 @@ impl ServerFirst {
     ///
     /// Keys of another variant than the conversation's give a wrong proof, which the server
     /// rejects; they never make the client accept a wrong server.
-    pub fn finish(self, keys: &ScramKeys) -> (Vec<u8>, ClientFinal) {
+    ///
+    /// Client-final is wiped when dropped: with the auth message, its proof is as good as the
+    /// exchange itself for a guess at the password.
+    pub fn finish(self, keys: &ScramKeys) -> (Zeroizing<Vec<u8>>, ClientFinal) {
         let variant = self.derivation.variant;
         let auth_message = self.auth_message.as_bytes();
         // ClientProof = ClientKey XOR ClientSignature.
@@ -293,7 +297,7 @@ impl ServerFirst {
         message.push_str(without_proof);
         message.push_str(",p=");
         BASE64.encode_string(&*proof, &mut message);
-        let message = message.into_bytes();
+        let message = Zeroizing::new(message.into_bytes());
         let expected_server_signature = hmac(variant, &keys.server_key, auth_message);
         (
             message,

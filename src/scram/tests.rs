@@ -114,7 +114,7 @@ fn split_derivation_gives_the_same_messages() {
             .unwrap();
         let keys = state.key_derivation().run();
         let (client_final, state) = state.finish(&keys);
-        assert_eq!(client_final, v.client_final.as_bytes());
+        assert_eq!(client_final.as_slice(), v.client_final.as_bytes());
         state
             .handle_server_final(v.server_final.as_bytes())
             .unwrap();

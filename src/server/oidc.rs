@@ -363,12 +363,22 @@ pub(crate) fn provider_for(providers: &[OidcSettings], username: Option<&str>) -
 
 /// What a client's MONGODB-OIDC payload asks: a token check (`{jwt}`), or the `IdpInfo` of the
 /// two-step conversation (`{n}`, or `{}`).
-#[derive(Debug, PartialEq, Eq)]
+#[derive(PartialEq, Eq)]
 pub enum ClientStep<'a> {
     /// `JwtStepRequest`.
     Jwt(&'a str),
     /// `PrincipalStepRequest`, with the username if given.
     Principal(Option<&'a str>),
+}
+
+impl std::fmt::Debug for ClientStep<'_> {
+    /// The token is a bearer credential: only its length is shown.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClientStep::Jwt(token) => write!(f, "Jwt({} bytes)", token.len()),
+            ClientStep::Principal(name) => f.debug_tuple("Principal").field(name).finish(),
+        }
+    }
 }
 
 /// Reads a client's payload.
@@ -459,5 +469,21 @@ impl ServerConversation for OidcConversation {
             _ => Err("the second step is not a JwtStepRequest".to_owned()),
         };
         Self::verdict(principal)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_client_step_shows_the_tokens_length_not_the_token() {
+        let payload = bson::rawdoc! { "jwt": "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJhZGEifQ.c2ln" };
+        let step = read_client_step(payload.as_bytes()).unwrap();
+        assert_eq!(format!("{step:?}"), "Jwt(44 bytes)");
+        assert_eq!(
+            format!("{:?}", ClientStep::Principal(Some("ada"))),
+            r#"Principal(Some("ada"))"#
+        );
     }
 }

@@ -11,7 +11,9 @@ mod percent;
 mod srv;
 
 use std::collections::HashSet;
+
 use std::fmt;
+use zeroize::Zeroizing;
 
 pub use host::{DEFAULT_PORT, Host};
 pub use options::{TlsOptions, UriOption, Warning};
@@ -191,10 +193,15 @@ impl ConnectionString {
         let mut options = Vec::new();
         let mut gssapi_service_name = None;
         let mut seen: HashSet<String> = HashSet::new();
-        for pair in query.split('&').filter(|pair| !pair.is_empty()) {
-            let (raw_key, raw_value) = pair
-                .split_once('=')
-                .ok_or_else(|| Error::option(pair, "an option must be written `key=value`"))?;
+        for (at, pair) in query.split('&').filter(|pair| !pair.is_empty()).enumerate() {
+            // Named by its place, not its text: a pair without `=` is often the end of a
+            // password whose `&` was not escaped.
+            let (raw_key, raw_value) = pair.split_once('=').ok_or_else(|| {
+                Error::option(
+                    format!("#{}", at + 1),
+                    "an option must be written `key=value` (a `&` in a value as `%26`)",
+                )
+            })?;
             let key = percent::decode(raw_key).map_err(|e| Error::option(raw_key, e.rule()))?;
             let lower = key.to_ascii_lowercase();
             let first_time = seen.insert(lower.clone());
@@ -206,21 +213,25 @@ impl ConnectionString {
                 auth.properties = parse_mechanism_properties(raw_value, &mut warnings)?;
                 continue;
             }
-            let value = percent::decode(raw_value).map_err(|e| Error::option(&key, e.rule()))?;
+            // Wiped when dropped: it may be a password (`tlsCertificateKeyFilePassword`), which
+            // is kept as a copy in a `Secret`.
+            let mut value = Zeroizing::new(
+                percent::decode(raw_value).map_err(|e| Error::option(&key, e.rule()))?,
+            );
             match lower.as_str() {
                 "authmechanism" => auth.mechanism = Some(value.parse()?),
                 "authsource" => {
                     if value.is_empty() {
                         return Err(Error::option(key, "must not be empty"));
                     }
-                    auth.source = Some(value);
+                    auth.source = Some(std::mem::take(&mut *value));
                 }
                 "gssapiservicename" => {
                     warnings.push(Warning::DeprecatedOption {
                         key,
                         replacement: "authMechanismProperties=SERVICE_NAME:<name>",
                     });
-                    gssapi_service_name = Some(value);
+                    gssapi_service_name = Some(std::mem::take(&mut *value));
                 }
                 _ if tls.take(&key, &value, &mut warnings) => {}
                 _ => match kind_of(&key) {
@@ -229,13 +240,13 @@ impl ConnectionString {
                     }
                     Some(kind) if !kind.accepts(&value) => warnings.push(Warning::InvalidValue {
                         key,
-                        value,
+                        value: std::mem::take(&mut *value),
                         expected: kind.expected(),
                     }),
-                    Some(_) => options.push(UriOption::new(key, value)),
+                    Some(_) => options.push(UriOption::new(key, std::mem::take(&mut *value))),
                     None => {
                         warnings.push(Warning::UnknownOption { key: key.clone() });
-                        options.push(UriOption::new(key, value));
+                        options.push(UriOption::new(key, std::mem::take(&mut *value)));
                     }
                 },
             }

@@ -5,6 +5,7 @@
 //! escapes are checked here before the crate decodes them.
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
+use zeroize::Zeroizing;
 
 /// Everything but RFC 3986 "unreserved" characters is escaped, so a printed component never
 /// contains a delimiter of any part of the connection string.
@@ -50,13 +51,17 @@ pub(crate) fn check_escapes(s: &str) -> Result<(), DecodeError> {
     Ok(())
 }
 
-/// Decodes once, strictly.
+/// Decodes once, strictly, into a string made at its final size: a component may be a
+/// password, and a buffer that grows while decoding leaves copies of it behind, unwiped.
 pub(crate) fn decode(s: &str) -> Result<String, DecodeError> {
     check_escapes(s)?;
-    percent_decode_str(s)
-        .decode_utf8()
-        .map(|cow| cow.into_owned())
-        .map_err(|_| DecodeError::NotUtf8)
+    // Decoding never lengthens: room for `s` is room enough.
+    let mut bytes = Zeroizing::new(Vec::with_capacity(s.len()));
+    bytes.extend(percent_decode_str(s));
+    if std::str::from_utf8(&bytes).is_err() {
+        return Err(DecodeError::NotUtf8);
+    }
+    String::from_utf8(std::mem::take(&mut *bytes)).map_err(|_| DecodeError::NotUtf8)
 }
 
 /// Encodes a component for printing.

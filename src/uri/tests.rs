@@ -194,6 +194,22 @@ fn display_and_debug_redact_every_secret() {
 }
 
 #[test]
+fn an_unescaped_ampersand_in_a_password_option_is_not_echoed() {
+    for uri in [
+        "mongodb://h/?tlsCertificateKeyFilePassword=pa&S3CR3T",
+        "mongodb://h/?proxyHost=p&proxyPassword=pa&S3CR3T&w=1",
+    ] {
+        let err = ConnectionString::parse(uri).unwrap_err();
+        let shown = format!("{err} {err:?}");
+        assert!(
+            matches!(&err, Error::InvalidOption { option, .. } if option.starts_with('#')),
+            "{shown}"
+        );
+        assert!(!shown.contains("S3CR3T"), "{shown}");
+    }
+}
+
+#[test]
 fn unescaped_slash_or_question_mark_in_a_password_is_not_echoed() {
     for uri in [
         "mongodb://alice:Zq9/x@db",
