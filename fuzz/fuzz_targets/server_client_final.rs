@@ -32,7 +32,7 @@ fn fixture() -> &'static Fixture {
             StoredCredential::new("user", "admin", &password, ScramVariant::Sha256, 4096, &mut zeros())
                 .unwrap();
         let first = receive_client_first(CLIENT_FIRST).unwrap();
-        let (server_first, _) = first.respond(ScramVariant::Sha256, Some(&credential), b"k", &mut zeros());
+        let (server_first, _) = first.respond(ScramVariant::Sha256, Some(&credential), (b"k", 4096), &mut zeros());
         let client = ScramClient::new(ScramVariant::Sha256, "user", &password).unwrap();
         let (_, state) = client.start_with_nonce("fuzzclientnonce").unwrap();
         let cache = ScramKeyCache::new(1, &mut zeros());
@@ -46,7 +46,7 @@ fuzz_target!(|data: &[u8]| {
     let fixture = fixture();
     let first = receive_client_first(CLIENT_FIRST).unwrap();
     let (_, awaiting) =
-        first.respond(ScramVariant::Sha256, Some(&fixture.credential), b"k", &mut zeros());
+        first.respond(ScramVariant::Sha256, Some(&fixture.credential), (b"k", 4096), &mut zeros());
     if awaiting.receive_client_final(data).is_ok() {
         assert_eq!(data, fixture.right_final.as_slice(), "accepted a proof that is not the right one");
     }

@@ -23,7 +23,7 @@ fuzz_target!(|data: &[u8]| {
     let mut zeros = random::from_fn(|bytes: &mut [u8]| bytes.fill(0));
     for variant in [ScramVariant::Sha1, ScramVariant::Sha256] {
         let first = receive_client_first(data).unwrap();
-        let (server_first, _) = first.respond(variant, None, b"fuzz", &mut zeros);
+        let (server_first, _) = first.respond(variant, None, (b"fuzz", 15_000), &mut zeros);
         let server_first = String::from_utf8(server_first).unwrap();
         let nonce = server_first.strip_prefix("r=").unwrap().split(',').next().unwrap();
         assert!(nonce.starts_with(&client_nonce) && nonce.len() > client_nonce.len());

@@ -27,7 +27,7 @@ pub(crate) struct SecretBytes {
 const MAX_OUTPUT_LEN: usize = 32;
 
 impl SecretBytes {
-    fn zeroed(len: usize) -> Self {
+    pub(crate) fn zeroed(len: usize) -> Self {
         SecretBytes {
             bytes: [0; MAX_OUTPUT_LEN],
             len: len.min(MAX_OUTPUT_LEN),

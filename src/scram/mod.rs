@@ -113,18 +113,18 @@ pub(crate) fn is_printable(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| (0x21..=0x7e).contains(&b) && b != b',')
 }
 
-/// A fresh nonce: 24 bytes from a CSPRNG, base64 (printable ASCII without `,`).
-#[cfg(any(test, feature = "server"))]
+/// A fresh nonce, as [`append_nonce`] makes one.
+#[cfg(test)]
 pub(crate) fn generate_nonce<R: SecureRandom + ?Sized>(random: &mut R) -> String {
     let mut nonce = String::with_capacity(NONCE_LEN);
     append_nonce(random, &mut nonce);
     nonce
 }
 
-/// The length of a [`generate_nonce`] nonce.
+/// The length of a nonce [`append_nonce`] makes.
 pub(crate) const NONCE_LEN: usize = 32;
 
-/// Appends a fresh nonce to `out`, as [`generate_nonce`] makes one.
+/// Appends a fresh nonce to `out`: 24 bytes from a CSPRNG, base64 (printable ASCII without `,`).
 pub(crate) fn append_nonce<R: SecureRandom + ?Sized>(random: &mut R, out: &mut String) {
     let mut bytes = [0u8; 24];
     random.fill(&mut bytes);

@@ -8,7 +8,7 @@ use base64::{DecodeSliceError, Engine as _};
 use zeroize::Zeroizing;
 
 use super::conversation::{ServerContext, ServerConversation, Verdict};
-use super::users::{StoredCredential, default_iterations, salt_len, write_salt_and_iterations};
+use super::users::{StoredCredential, salt_len, write_salt_and_iterations};
 use crate::random::SecureRandom;
 use crate::scram::{NONCE_LEN, ScramVariant, SecretBytes, append_nonce, hash, hmac, hmac_of_parts};
 use crate::secret::constant_time_eq;
@@ -123,15 +123,16 @@ impl ClientFirstMessage<'_> {
 
     /// Answers with server-first. With `credential` `None` (unknown user, or a user without this
     /// mechanism) the conversation goes on with a salt and keys derived from `decoy_key` (one
-    /// per database), the variant and the name: stable per name, of the same length and
-    /// iteration count as a real user's of this variant, independent between the variants as a
-    /// real user's two salts are, the same work as a real check, and a refusal at the proof, as
-    /// for a wrong password.
+    /// per database), the variant and the name, and `decoy_iterations` (the count the real
+    /// users' verifiers of the variant have): stable per name, of the same length and iteration
+    /// count as a real user's of this variant, independent between the variants as a real
+    /// user's two salts are, the same work as a real check, and a refusal at the proof, as for
+    /// a wrong password.
     pub fn respond<R: SecureRandom + ?Sized>(
         &self,
         variant: ScramVariant,
         credential: Option<&StoredCredential>,
-        decoy_key: &[u8],
+        (decoy_key, decoy_iterations): (&[u8], u32),
         random: &mut R,
     ) -> (Vec<u8>, AwaitingClientFinal) {
         let (salt_and_iterations, stored_key, server_key, decoy) = match credential
@@ -175,7 +176,7 @@ impl ClientFirstMessage<'_> {
                 write_salt_and_iterations(
                     &mut salt_and_iterations,
                     decoy_salt.get(..salt_len(variant)).unwrap_or_default(),
-                    default_iterations(variant),
+                    decoy_iterations,
                 );
                 (
                     Cow::Owned(salt_and_iterations),
@@ -344,15 +345,18 @@ impl ServerConversation for ScramConversation {
         }
         let known = credential.is_some();
         let mut fill = crate::random::from_fn(|bytes: &mut [u8]| cx.config.fill_random(bytes));
-        // Only an unknown user's conversation goes on with decoy keys; a known one's never
-        // reads the database's decoy key, so it is not derived for it.
-        let decoy_key = (!known).then(|| cx.config.decoy_key_for(cx.db));
-        let (server_first, state) = first.respond(
-            self.variant,
-            credential,
-            decoy_key.as_deref().unwrap_or_default(),
-            &mut fill,
-        );
+        // Only an unknown user's conversation goes on with a decoy; a known one's never reads
+        // the database's decoy key nor the decoy's iteration count, so neither is looked up.
+        let decoy = (!known).then(|| {
+            (
+                cx.config.decoy_key_for(cx.db),
+                cx.config.users.decoy_iterations(self.variant),
+            )
+        });
+        let decoy = decoy
+            .as_ref()
+            .map_or((&[][..], 0), |(key, iterations)| (&key[..], *iterations));
+        let (server_first, state) = first.respond(self.variant, credential, decoy, &mut fill);
         self.state = ConversationState::AwaitingClientFinal { user, known, state };
         Verdict::Continue(server_first)
     }
@@ -418,6 +422,7 @@ mod tests {
     use crate::random::SystemRandom;
     use crate::scram::{ScramClient, ScramKeyCache};
     use crate::secret::Secret;
+    use crate::server::users::default_iterations;
 
     fn conversation(
         variant: ScramVariant,
@@ -439,7 +444,12 @@ mod tests {
         let (client_first, state) = client.start(&mut rng);
         let first = receive_client_first(&client_first)?;
         let known = (first.username() == stored_for).then_some(&credential);
-        let (server_first, server) = first.respond(variant, known, b"decoy", &mut rng);
+        let (server_first, server) = first.respond(
+            variant,
+            known,
+            (b"decoy", default_iterations(variant)),
+            &mut rng,
+        );
         let (client_final, state) = state
             .handle_server_first(&server_first, &ScramKeyCache::new(1, &mut rng))
             .unwrap();
@@ -472,7 +482,8 @@ mod tests {
         let salt_of = |user: &str, variant, rng: &mut SystemRandom| {
             let message = format!("n,,n={user},r=abc");
             let first = receive_client_first(message.as_bytes()).unwrap();
-            let (server_first, _) = first.respond(variant, None, b"key", rng);
+            let (server_first, _) =
+                first.respond(variant, None, (b"key", default_iterations(variant)), rng);
             let text = String::from_utf8(server_first).unwrap();
             let salt = text.split(',').nth(1).unwrap().strip_prefix("s=").unwrap();
             BASE64.decode(salt).unwrap()
@@ -580,8 +591,12 @@ mod tests {
         ];
         for (message, refusal) in cases {
             let first = receive_client_first(b"n,,n=user,r=abc").unwrap();
-            let (server_first, server) =
-                first.respond(ScramVariant::Sha256, Some(&credential), b"", &mut rng);
+            let (server_first, server) = first.respond(
+                ScramVariant::Sha256,
+                Some(&credential),
+                (b"", 4096),
+                &mut rng,
+            );
             let server_first = String::from_utf8(server_first).unwrap();
             let nonce = server_first
                 .split(',')

@@ -18,12 +18,11 @@ use super::conversation::{ServerContext, ServerConversation, Verdict, conversati
 use super::danger::{ArmedFailPoint, FailCommand, Fired, Misbehavior};
 use super::job::{Job, JobOutput};
 use super::store::{Store, StoreLimits};
-use super::users::{User, UserStore};
+use super::users::{StoredCredential, User, UserStore};
 use crate::ask::{Answer, Ask};
 use crate::command::{binary, document_with_capacity, fields};
 use crate::random::{BoxedRandom, SecureRandom, SystemRandom};
 use crate::scram::{ScramVariant, SecretBytes};
-use crate::secret::Secret;
 
 /// The server version the embedded server reports.
 pub const SERVER_VERSION: &str = "7.0.0";
@@ -178,9 +177,6 @@ pub struct SessionConfig {
     process_id: [u8; 12],
     /// Keys the decoy salts of unknown users, so they are stable but unpredictable.
     decoy_key: Zeroizing<[u8; 32]>,
-    /// A user with both verifiers that no password matches: PLAIN checks stand in its verifiers
-    /// for those a user lacks (or for an unknown user), so every refusal costs the same.
-    decoy_user: Option<User>,
 }
 
 impl std::fmt::Debug for SessionConfig {
@@ -208,15 +204,6 @@ impl SessionConfig {
         random.fill(decoy_key.as_mut());
         let mut process_id = [0u8; 12];
         random.fill(&mut process_id);
-        let unguessable = Secret::new(crate::scram::generate_nonce(&mut random));
-        let decoy_user = User::new(
-            "admin",
-            "decoy",
-            &unguessable,
-            &[ScramVariant::Sha1, ScramVariant::Sha256],
-            &mut random,
-        )
-        .ok();
         SessionConfig {
             users,
             auth_log: None,
@@ -232,7 +219,6 @@ impl SessionConfig {
             store: Mutex::new(Store::default()),
             process_id,
             decoy_key,
-            decoy_user,
         }
     }
 
@@ -269,8 +255,23 @@ impl SessionConfig {
         )
     }
 
-    pub(crate) fn decoy_user(&self) -> Option<&User> {
-        self.decoy_user.as_ref()
+    /// A user with both verifiers, which no password matches, at the iteration counts of the
+    /// users' own: PLAIN checks stand in its verifiers for those a user lacks (or for an unknown
+    /// user), so every refusal costs the same. Made for each check, from the users as they are
+    /// then (drawn at random, nothing derived).
+    pub(crate) fn decoy_user(&self) -> User {
+        let mut random = crate::random::from_fn(|bytes: &mut [u8]| self.fill_random(bytes));
+        let mut decoy = User::without_credentials("admin", "decoy");
+        for variant in [ScramVariant::Sha1, ScramVariant::Sha256] {
+            decoy.set(StoredCredential::decoy(
+                "decoy",
+                "admin",
+                variant,
+                self.users.decoy_iterations(variant),
+                &mut random,
+            ));
+        }
+        decoy
     }
 
     pub(crate) fn sends_wrong_server_signature(&self) -> bool {
@@ -1288,6 +1289,7 @@ mod tests {
 
     use super::*;
     use crate::scram::{ScramClient, ScramKeyCache};
+    use crate::secret::Secret;
     use crate::server::users::verify_plain;
 
     fn session() -> Session {
@@ -1766,7 +1768,7 @@ mod tests {
     #[test]
     fn a_plain_check_costs_the_same_for_every_user() {
         let session = session();
-        let decoy = session.config.decoy_user().unwrap();
+        let decoy = &session.config.decoy_user();
         let work = |user: Option<&User>| {
             super::super::users::plain_verifiers(user, decoy)
                 .map(|(_, checked)| checked.map(|c| (c.variant(), c.iterations(), c.salt().len())))
@@ -1782,6 +1784,49 @@ mod tests {
         assert!(verify_plain(old, &Secret::new("pw"), decoy));
         assert!(!verify_plain(old, &Secret::new("wrong"), decoy));
         assert!(!verify_plain(None, &Secret::new("pw"), decoy));
+    }
+
+    #[test]
+    fn decoys_take_the_iteration_counts_of_the_users_verifiers() {
+        // Verifiers made with other counts than MongoDB's defaults: an unknown user's decoys
+        // must say (SCRAM's `i=`) and cost (PLAIN's derivations) the same.
+        let mut users = UserStore::new();
+        let mut rng = SystemRandom;
+        for (name, sha1, sha256) in [
+            ("alice", 4096, 8192),
+            ("bob", 4096, 8192),
+            ("eve", 5000, 9000),
+        ] {
+            let mut user = User::new("admin", name, &Secret::new("pw"), &[], &mut rng).unwrap();
+            for (variant, count) in [(ScramVariant::Sha1, sha1), (ScramVariant::Sha256, sha256)] {
+                user.set(
+                    StoredCredential::new(
+                        name,
+                        "admin",
+                        &Secret::new("pw"),
+                        variant,
+                        count,
+                        &mut rng,
+                    )
+                    .unwrap(),
+                );
+            }
+            users.insert(user);
+        }
+        let mut session = Session::new(Arc::new(SessionConfig::new(users)), 1);
+        for (mechanism, shape) in [("SCRAM-SHA-1", (16, 4096)), ("SCRAM-SHA-256", (28, 8192))] {
+            assert_eq!(server_first_shape(&mut session, "alice", mechanism), shape);
+            assert_eq!(
+                server_first_shape(&mut session, "nobody", mechanism),
+                shape,
+                "{mechanism}"
+            );
+        }
+        let decoy = session.config.decoy_user();
+        let counts = [ScramVariant::Sha1, ScramVariant::Sha256]
+            .map(|variant| decoy.credential(variant).map(StoredCredential::iterations));
+        assert_eq!(counts, [Some(4096), Some(8192)]);
+        assert!(!verify_plain(None, &Secret::new("pw"), &decoy));
     }
 
     #[test]

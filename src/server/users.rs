@@ -1,6 +1,6 @@
 //! What the server knows about its users: SCRAM verifiers, never passwords.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt::{self, Write as _};
 use std::sync::LazyLock;
 
@@ -123,6 +123,37 @@ impl StoredCredential {
         &self.server_key
     }
 
+    /// A verifier no password matches, for an unknown user's conversation: a salt and keys
+    /// drawn at random (no derivation: a check against it costs what a real one does).
+    pub(crate) fn decoy<R: SecureRandom + ?Sized>(
+        user: &str,
+        db: &str,
+        variant: ScramVariant,
+        iterations: u32,
+        random: &mut R,
+    ) -> Self {
+        let mut salt = vec![0u8; salt_len(variant)];
+        random.fill(&mut salt);
+        let mut random_key = || {
+            let mut key = SecretBytes::zeroed(variant.output_len());
+            random.fill(&mut key);
+            key
+        };
+        let (stored_key, server_key) = (random_key(), random_key());
+        let mut salt_and_iterations = String::new();
+        write_salt_and_iterations(&mut salt_and_iterations, &salt, iterations);
+        StoredCredential {
+            user: user.to_owned(),
+            db: db.to_owned(),
+            variant,
+            salt,
+            iterations,
+            salt_and_iterations,
+            stored_key,
+            server_key,
+        }
+    }
+
     /// Checks a plaintext password (PLAIN) against this verifier, in constant time.
     pub(crate) fn verify_password(&self, password: &Secret) -> bool {
         let Ok(input) = password_input(self.variant, &self.user, password) else {
@@ -179,12 +210,7 @@ impl User {
         variants: &[ScramVariant],
         random: &mut R,
     ) -> Result<Self> {
-        let mut user = User {
-            name: name.to_owned(),
-            db: db.to_owned(),
-            sha1: None,
-            sha256: None,
-        };
+        let mut user = User::without_credentials(db, name);
         for &variant in variants {
             user.set(StoredCredential::new(
                 name,
@@ -198,6 +224,16 @@ impl User {
         Ok(user)
     }
 
+    /// A user with no verifier yet.
+    pub(crate) fn without_credentials(db: &str, name: &str) -> Self {
+        User {
+            name: name.to_owned(),
+            db: db.to_owned(),
+            sha1: None,
+            sha256: None,
+        }
+    }
+
     /// Adds or replaces the verifier of one variant (made for this user and database; one for
     /// another user would never verify).
     pub fn set(&mut self, credential: StoredCredential) {
@@ -205,6 +241,11 @@ impl User {
             ScramVariant::Sha1 => self.sha1 = Some(credential),
             ScramVariant::Sha256 => self.sha256 = Some(credential),
         }
+    }
+
+    /// Its verifiers, SCRAM-SHA-1's first.
+    fn credentials(&self) -> impl Iterator<Item = &StoredCredential> {
+        self.sha1.iter().chain(self.sha256.iter())
     }
 
     /// The verifier for a variant, if the user has one.
@@ -283,6 +324,10 @@ pub(crate) fn verify_plain(user: Option<&User>, password: &Secret, decoy: &User)
 #[derive(Clone, Debug, Default)]
 pub struct UserStore {
     users: Vec<User>,
+    /// How many of the users' verifiers of each variant have each iteration count: an unknown
+    /// user's decoys take the commonest, so that neither server-first's `i=` nor the time a
+    /// PLAIN check takes tells which users exist, whatever counts the verifiers were made with.
+    iteration_counts: HashMap<(ScramVariant, u32), usize>,
     /// MONGODB-X509 users of `$external`, by certificate subject (RFC 2253).
     x509: HashSet<String>,
     /// MONGODB-AWS users of `$external`, by ARN.
@@ -297,9 +342,41 @@ impl UserStore {
 
     /// Adds a user, replacing one with the same name in the same database.
     pub fn insert(&mut self, user: User) {
-        self.users
-            .retain(|u| !(u.db == user.db && u.name == user.name));
+        let counts = &mut self.iteration_counts;
+        self.users.retain(|u| {
+            let replaced = u.db == user.db && u.name == user.name;
+            if replaced {
+                for credential in u.credentials() {
+                    let key = (credential.variant, credential.iterations);
+                    if let Some(count) = counts.get_mut(&key) {
+                        *count = count.saturating_sub(1);
+                        if *count == 0 {
+                            counts.remove(&key);
+                        }
+                    }
+                }
+            }
+            !replaced
+        });
+        for credential in user.credentials() {
+            *counts
+                .entry((credential.variant, credential.iterations))
+                .or_insert(0) += 1;
+        }
         self.users.push(user);
+    }
+
+    /// The iteration count of an unknown user's decoy verifier of `variant`: the count most of
+    /// the users' verifiers of that variant have (the larger of two as common), or MongoDB's
+    /// default when none has one.
+    pub(crate) fn decoy_iterations(&self, variant: ScramVariant) -> u32 {
+        self.iteration_counts
+            .iter()
+            .filter(|((of, _), _)| *of == variant)
+            .max_by_key(|((_, iterations), count)| (**count, *iterations))
+            .map_or(default_iterations(variant), |((_, iterations), _)| {
+                *iterations
+            })
     }
 
     /// The user `name` of database `db`. Names compare exactly, as stored: the server does not
@@ -333,5 +410,55 @@ impl UserStore {
     /// Whether a certificate with this subject is a user.
     pub fn is_x509_user(&self, subject: &str) -> bool {
         self.x509.contains(subject)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::random::SystemRandom;
+
+    #[test]
+    fn decoys_count_as_most_verifiers_do_and_a_replaced_user_no_longer_counts() {
+        let user = |name: &str, count: u32| {
+            let mut user = User::without_credentials("admin", name);
+            user.set(
+                StoredCredential::new(
+                    name,
+                    "admin",
+                    &Secret::new("pw"),
+                    ScramVariant::Sha256,
+                    count,
+                    &mut SystemRandom,
+                )
+                .unwrap(),
+            );
+            user
+        };
+        let mut users = UserStore::new();
+        let (sha1, sha256) = (ScramVariant::Sha1, ScramVariant::Sha256);
+        assert_eq!(users.decoy_iterations(sha256), DEFAULT_SHA256_ITERATIONS);
+        users.insert(user("a", 4096));
+        users.insert(user("b", 4096));
+        users.insert(user("c", 5000));
+        assert_eq!(users.decoy_iterations(sha256), 4096);
+        // No SHA-1 verifier at all: MongoDB's default.
+        assert_eq!(users.decoy_iterations(sha1), DEFAULT_SHA1_ITERATIONS);
+        // Two replaced: 5000 is now the commonest, and the replaced counts are gone.
+        users.insert(user("a", 5000));
+        users.insert(user("b", 6000));
+        assert_eq!(users.decoy_iterations(sha256), 5000);
+        assert_eq!(
+            users.iteration_counts.len(),
+            2,
+            "{:?}",
+            users.iteration_counts
+        );
+        users.insert(user("d", 6000));
+        assert_eq!(
+            users.decoy_iterations(sha256),
+            6000,
+            "a tie goes to the larger"
+        );
     }
 }
