@@ -4,6 +4,8 @@ use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use zeroize::Zeroizing;
+
 use super::Credentials;
 use super::ini::Ini;
 use super::provider::{CredentialProvider, ProviderOutput, ProviderRequest};
@@ -219,8 +221,8 @@ impl Replay<'_> {
         Ok(answer.reply())
     }
 
-    /// A file's text, `None` when it does not exist.
-    fn file(&mut self, path: PathBuf) -> std::result::Result<Option<String>, Stop> {
+    /// A file's text, `None` when it does not exist; wiped when dropped (keys, tokens).
+    fn file(&mut self, path: PathBuf) -> std::result::Result<Option<Zeroizing<String>>, Stop> {
         let shown = path.display().to_string();
         match self.ask(Ask::read_file(path))? {
             Reply::File(None) => Ok(None),
@@ -232,7 +234,9 @@ impl Replay<'_> {
                     }
                     .into());
                 }
-                Ok(Some(String::from_utf8_lossy(bytes).into_owned()))
+                Ok(Some(Zeroizing::new(
+                    String::from_utf8_lossy(bytes).into_owned(),
+                )))
             }
             Reply::Failed(reason) => Err(unavailable(format!("`{shown}`"), reason.clone())),
             _ => Err(unexpected()),
@@ -1153,8 +1157,8 @@ fn sts_post(
     source: Source,
     url: &str,
     mut headers: Vec<(String, Secret)>,
-    body: String,
-) -> std::result::Result<zeroize::Zeroizing<Vec<u8>>, Stop> {
+    mut body: Zeroizing<String>,
+) -> std::result::Result<Zeroizing<Vec<u8>>, Stop> {
     if !headers
         .iter()
         .any(|(n, _)| n.eq_ignore_ascii_case("content-type"))
@@ -1164,7 +1168,14 @@ fn sts_post(
             Secret::new("application/x-www-form-urlencoded; charset=utf-8"),
         ));
     }
-    http_exchange(io, source, "POST", url, headers, body.into_bytes())
+    http_exchange(
+        io,
+        source,
+        "POST",
+        url,
+        headers,
+        std::mem::take(&mut *body).into_bytes(),
+    )
 }
 
 /// Whether a full container credentials URI may be used: HTTPS, or plain HTTP to loopback, the
@@ -1199,7 +1210,7 @@ fn http_ok(
     method: &'static str,
     url: &str,
     headers: Vec<(String, Secret)>,
-) -> std::result::Result<zeroize::Zeroizing<Vec<u8>>, Stop> {
+) -> std::result::Result<Zeroizing<Vec<u8>>, Stop> {
     http_exchange(io, source, method, url, headers, Vec::new())
 }
 
@@ -1211,7 +1222,7 @@ fn http_exchange(
     url: &str,
     headers: Vec<(String, Secret)>,
     body: Vec<u8>,
-) -> std::result::Result<zeroize::Zeroizing<Vec<u8>>, Stop> {
+) -> std::result::Result<Zeroizing<Vec<u8>>, Stop> {
     let unavailable =
         |reason: String| unavailable(format!("{source} credentials at {url}"), reason);
     match io.ask(Ask::Http(HttpRequest::new(method, url, headers, body)))? {

@@ -7,6 +7,8 @@
 
 use std::collections::HashMap;
 
+use zeroize::Zeroizing;
+
 use crate::error::AwsError;
 
 /// The largest file read: real ones are a few kilobytes.
@@ -25,7 +27,8 @@ pub struct Ini {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 struct Section {
     name: String,
-    entries: Vec<(String, String)>,
+    /// Values are wiped when dropped: they are keys and tokens.
+    entries: Vec<(String, Zeroizing<String>)>,
     /// Where each key is in `entries`.
     index: HashMap<String, usize>,
 }
@@ -107,7 +110,9 @@ impl Ini {
             {
                 return Err(malformed("a key given twice in one section"));
             }
-            section.entries.push((key, value.trim().to_owned()));
+            section
+                .entries
+                .push((key, Zeroizing::new(value.trim().to_owned())));
             key_indent = Some(indent);
         }
         Ok(ini)
@@ -117,7 +122,7 @@ impl Ini {
     pub fn get(&self, section: &str, key: &str) -> Option<&str> {
         let section = self.section(section)?;
         let (_, value) = section.entries.get(*section.index.get(key)?)?;
-        Some(value)
+        Some(value.as_str())
     }
 
     /// Whether the file has a section of that name.
@@ -157,6 +162,17 @@ pub(crate) fn fill_with_short_keys(text: &mut String) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn values_are_not_shown_and_are_wiped() {
+        let ini = Ini::parse("[default]\naws_secret_access_key = S3CRET\n").unwrap();
+        assert_eq!(ini.get("default", "aws_secret_access_key"), Some("S3CRET"));
+        let shown = format!("{ini:?}");
+        assert!(
+            !shown.contains("S3CRET") && shown.contains("aws_secret_access_key"),
+            "{shown}"
+        );
+    }
 
     #[test]
     fn a_megabyte_of_keys_parses_in_linear_time_and_a_repeat_is_still_found() {

@@ -4,6 +4,8 @@
 
 use std::time::SystemTime;
 
+use zeroize::Zeroizing;
+
 use super::Credentials;
 use super::time::parse_rfc3339;
 use crate::error::AwsError;
@@ -82,23 +84,32 @@ pub fn endpoint(
 }
 
 /// An `application/x-www-form-urlencoded` body of `pairs`.
-pub fn form(pairs: &[(&str, &str)]) -> String {
+///
+/// The form is built in one buffer of its final size, wiped when dropped: it may carry a web
+/// identity token, and pieces copied and joined would leave it behind.
+pub fn form(pairs: &[(&str, &str)]) -> Zeroizing<String> {
     const SET: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
         .remove(b'-')
         .remove(b'_')
         .remove(b'.')
         .remove(b'~');
-    pairs
+    let encoded = |text| percent_encoding::utf8_percent_encode(text, SET);
+    let encoded_len = |text| encoded(text).map(str::len).sum::<usize>();
+    let length = pairs
         .iter()
-        .map(|(key, value)| {
-            format!(
-                "{}={}",
-                percent_encoding::utf8_percent_encode(key, SET),
-                percent_encoding::utf8_percent_encode(value, SET)
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("&")
+        .map(|(key, value)| encoded_len(key) + 1 + encoded_len(value))
+        .sum::<usize>()
+        + pairs.len().saturating_sub(1);
+    let mut form = Zeroizing::new(String::with_capacity(length));
+    for (at, (key, value)) in pairs.iter().enumerate() {
+        if at > 0 {
+            form.push('&');
+        }
+        form.extend(encoded(key));
+        form.push('=');
+        form.extend(encoded(value));
+    }
+    form
 }
 
 /// The `Credentials` of an `AssumeRole` or `AssumeRoleWithWebIdentity` reply.
@@ -194,10 +205,12 @@ mod tests {
 
     #[test]
     fn bodies_and_replies() {
+        let body = form(&[("A", "b c"), ("RoleArn", "arn:aws:iam::1:role/r")]);
         assert_eq!(
-            form(&[("A", "b c"), ("RoleArn", "arn:aws:iam::1:role/r")]),
+            body.as_str(),
             "A=b%20c&RoleArn=arn%3Aaws%3Aiam%3A%3A1%3Arole%2Fr"
         );
+        assert_eq!(body.capacity(), body.len(), "built at its final size");
         let reply = "<AssumeRoleResponse><AssumeRoleResult><Credentials><AccessKeyId>ASIA</AccessKeyId><SecretAccessKey>s</SecretAccessKey><SessionToken>t</SessionToken><Expiration>2099-01-01T00:00:00Z</Expiration></Credentials></AssumeRoleResult></AssumeRoleResponse>";
         let credentials = credentials_from_reply(reply).unwrap();
         assert_eq!(credentials.access_key_id(), "ASIA");
