@@ -140,7 +140,8 @@ fn open(browser: Option<&str>, url: &str) -> Result<Child, String> {
     let mut command = match browser {
         Some(command_line) if cfg!(windows) => {
             let mut c = Command::new("cmd");
-            c.args(["/C", command_line, url]);
+            raw_args(&mut c, cmd_line(command_line, url)?);
+            c.env(URL_VARIABLE, url);
             c
         }
         // `sh -c '<command> "$1"' sh <url>`: the command line is the caller's, the URL an
@@ -172,6 +173,39 @@ fn open(browser: Option<&str>, url: &str) -> Result<Child, String> {
         .stderr(Stdio::null())
         .spawn()
         .map_err(|e| format!("cannot open a browser: {e}"))
+}
+
+/// Where a browser command run by `cmd` finds the URL (Windows).
+const URL_VARIABLE: &str = "MONGODB_AUTH_BROWSER_URL";
+
+/// The arguments of `cmd` that run `command_line` with the URL as its last argument, on
+/// Windows. `cmd` parses its command line itself, and would read the URL's `&` as the end of
+/// a command and expand its `%NAME%` (sending the variable's value to whoever made the URL): so
+/// the URL comes from [`URL_VARIABLE`], expanded late (`/V:ON`, `!…!`), once the line is parsed.
+/// A `"` would end the argument for the program, which splits its own command line: a URL with
+/// one (RFC 3986 has none) is refused. `/S` takes what follows `/C` as it is, between its outer
+/// quotes; `/D` runs no AutoRun command first.
+fn cmd_line(command_line: &str, url: &str) -> Result<String, String> {
+    if url.contains('"') {
+        return Err("the login URL contains a `\"`".into());
+    }
+    Ok(format!(
+        "/D /V:ON /S /C \"{command_line} \"!{URL_VARIABLE}!\"\""
+    ))
+}
+
+/// Gives `command` its arguments as one string, as they are: Windows programs (`cmd` among them)
+/// split their own command line, and the standard library would quote this one again.
+#[cfg(windows)]
+fn raw_args(command: &mut Command, arguments: String) {
+    use std::os::windows::process::CommandExt as _;
+    command.raw_arg(arguments);
+}
+
+/// Only Windows runs a browser command through `cmd`.
+#[cfg(not(windows))]
+fn raw_args(command: &mut Command, arguments: String) {
+    command.arg(arguments);
 }
 
 /// The next loopback connection, by `deadline`; a browser command that fails (exits non-zero)
@@ -334,6 +368,23 @@ mod tests {
             TcpListener::bind(("127.0.0.1", port)).is_ok()
         });
         assert!(rebound, "the listener still holds its port");
+    }
+
+    #[test]
+    fn cmd_reads_the_command_line_and_never_the_url() {
+        // What `cmd` gets on Windows: the URL, `&`, `%` and all, stays in the variable.
+        let url = "https://idp.example/a?response_type=code&state=%41%PATH%&x=1^2|3";
+        let line = cmd_line(
+            r#""C:\Program Files\Browser\browser.exe" --new-window"#,
+            url,
+        )
+        .expect("a URL without quotes");
+        assert_eq!(
+            line,
+            r#"/D /V:ON /S /C ""C:\Program Files\Browser\browser.exe" --new-window "!MONGODB_AUTH_BROWSER_URL!"""#
+        );
+        assert!(!line.contains("idp.example"));
+        assert!(cmd_line("browser", "https://idp.example/a?x=\" --evil").is_err());
     }
 
     #[test]
