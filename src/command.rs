@@ -120,6 +120,48 @@ pub(crate) fn binary(bytes: &[u8]) -> RawBinaryRef<'_> {
     }
 }
 
+/// Whether command monitoring must show `command` (named `name`, BSON bytes) and its reply as
+/// empty documents: a command that carries credentials (the command logging and monitoring
+/// specification's list, names compared without case), or a `hello` that carries a speculative
+/// login (one that cannot be read counts as one).
+///
+/// ```
+/// use bson::rawdoc;
+/// use mongodb_auth::command::is_security_sensitive;
+///
+/// assert!(is_security_sensitive("createUser", rawdoc! { "createUser": "bob", "pwd": "x" }.as_bytes()));
+/// let speculative = rawdoc! { "hello": 1, "speculativeAuthenticate": { "saslStart": 1 } };
+/// assert!(is_security_sensitive("hello", speculative.as_bytes()));
+/// assert!(!is_security_sensitive("hello", rawdoc! { "hello": 1 }.as_bytes()));
+/// assert!(!is_security_sensitive("find", rawdoc! { "find": "c" }.as_bytes()));
+/// ```
+pub fn is_security_sensitive(name: &str, command: &[u8]) -> bool {
+    const CARRY_CREDENTIALS: [&str; 9] = [
+        "authenticate",
+        "saslStart",
+        "saslContinue",
+        "getnonce",
+        "createUser",
+        "updateUser",
+        "copydbgetnonce",
+        "copydbsaslstart",
+        "copydb",
+    ];
+    if CARRY_CREDENTIALS
+        .iter()
+        .any(|sensitive| sensitive.eq_ignore_ascii_case(name))
+    {
+        return true;
+    }
+    let hello = ["hello", "isMaster"]
+        .iter()
+        .any(|hello| hello.eq_ignore_ascii_case(name));
+    hello
+        && RawDocument::from_bytes(command).map_or(true, |doc| {
+            !matches!(doc.get("speculativeAuthenticate"), Ok(None))
+        })
+}
+
 /// The reply bytes as a document.
 pub(crate) fn reply_document(reply: &[u8]) -> Result<&RawDocument> {
     RawDocument::from_bytes(reply).map_err(|_| Error::protocol(ProtocolViolation::ReplyNotBson))

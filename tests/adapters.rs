@@ -347,3 +347,101 @@ fn the_next_host_case_connects_only_to_the_live_one() {
         );
     }
 }
+
+#[test]
+fn command_monitoring_shows_what_carries_credentials_as_empty_documents() {
+    let server = TestServer::start(config());
+    let uri = server.uri("alice:pencil@", "?authSource=admin");
+    let plain_payload = bson::Binary {
+        subtype: bson::spec::BinarySubtype::Generic,
+        bytes: b"\0bob\0S3CRET".to_vec(),
+    };
+    let commands = [
+        bson::rawdoc! { "ping": 1 },
+        bson::rawdoc! { "createUser": "bob", "pwd": "S3CRET", "roles": [] },
+        bson::rawdoc! { "UPDATEUSER": "bob", "pwd": "S3CRET" },
+        bson::rawdoc! { "saslStart": 1, "mechanism": "PLAIN", "payload": plain_payload.clone() },
+        bson::rawdoc! {
+            "hello": 1,
+            "speculativeAuthenticate": { "saslStart": 1, "mechanism": "PLAIN", "payload": plain_payload, "db": "$external" },
+        },
+        bson::rawdoc! { "hello": 1 },
+    ];
+    let shown = |bytes: &[u8]| {
+        bson::RawDocument::from_bytes(bytes)
+            .ok()
+            .and_then(|raw| bson::Document::try_from(raw).ok())
+            .map_or("(not BSON)".to_owned(), |doc| doc.to_string())
+    };
+    for adapter in Adapter::BOTH {
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let sink = events.clone();
+        let options = options().observe(move |event| {
+            let line = match event {
+                Event::CommandStarted { name, document, .. } => {
+                    format!("started {name} {}", shown(document))
+                }
+                Event::CommandSucceeded { name, reply, .. } => {
+                    format!("succeeded {name} {}", shown(reply))
+                }
+                Event::CommandFailed { name, .. } => format!("failed {name}"),
+                _ => return,
+            };
+            sink.lock().unwrap().push(line);
+        });
+        let commands = commands
+            .iter()
+            .map(|doc| mongodb_auth::command::Command::new("admin", doc.as_bytes().to_vec()))
+            .collect::<Vec<_>>();
+        match adapter {
+            Adapter::Blocking => {
+                let mut connection =
+                    mongodb_auth_io::blocking::connect(uri.as_str(), options).unwrap();
+                for command in &commands {
+                    let _ = connection.run_command(command);
+                }
+            }
+            Adapter::Tokio => server.block_on(async {
+                let mut connection = mongodb_auth_io::tokio::connect(uri.as_str(), options)
+                    .await
+                    .unwrap();
+                for command in &commands {
+                    let _ = connection.run_command(command).await;
+                }
+            }),
+        }
+        let events = events.lock().unwrap().clone();
+        let context = format!("{adapter:?}: {events:#?}");
+        assert!(
+            !events
+                .iter()
+                .any(|e| e.contains("S3CRET") || e.contains("AGJvYgBTM0NSRVQ")),
+            "{context}"
+        );
+        let started: Vec<&str> = events
+            .iter()
+            .filter_map(|e| e.strip_prefix("started "))
+            .collect();
+        assert_eq!(
+            started,
+            [
+                r#"ping { "ping": 1 }"#,
+                "createUser {}",
+                "UPDATEUSER {}",
+                "saslStart {}",
+                "hello {}",
+                r#"hello { "hello": 1 }"#,
+            ],
+            "{context}"
+        );
+        // The speculative hello succeeds, and its reply (which could answer the login) is
+        // shown empty too; the plain one's is not.
+        let hellos: Vec<&String> = events
+            .iter()
+            .filter(|e| e.starts_with("succeeded hello"))
+            .collect();
+        assert_eq!(hellos.len(), 2, "{context}");
+        assert_eq!(hellos[0], "succeeded hello {}", "{context}");
+        assert!(hellos[1].contains("isWritablePrimary"), "{context}");
+    }
+}

@@ -98,14 +98,16 @@ pub enum Event<'a> {
         name: &'a str,
         /// Its database.
         db: &'a str,
-        /// The command document as sent, without `$db` (BSON bytes).
+        /// The command document as sent, without `$db` (BSON bytes); an empty document for a
+        /// command that may carry credentials
+        /// ([`is_security_sensitive`](mongodb_auth::command::is_security_sensitive)).
         document: &'a [u8],
     },
     /// The command's reply came back with `ok: 1`.
     CommandSucceeded {
         /// The command's name.
         name: &'a str,
-        /// The reply (BSON bytes).
+        /// The reply (BSON bytes); an empty document for a command that may carry credentials.
         reply: &'a [u8],
         /// From the command going out to its reply.
         duration: Duration,

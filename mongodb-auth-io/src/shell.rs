@@ -227,6 +227,14 @@ pub(crate) async fn run_command<D: Dial>(
     monitored(dial, stream, command, &state.options).await
 }
 
+/// `{}`, as BSON.
+const EMPTY_DOCUMENT: &[u8] = &[5, 0, 0, 0, 0];
+
+/// `document`, or [`EMPTY_DOCUMENT`] in its place when it is `sensitive`.
+fn redacted(sensitive: bool, document: &[u8]) -> &[u8] {
+    if sensitive { EMPTY_DOCUMENT } else { document }
+}
+
 /// One attempt of a command, between its started and its succeeded or failed event.
 async fn monitored<S: ?Sized + Send, I: Io<S>>(
     io: &I,
@@ -235,10 +243,13 @@ async fn monitored<S: ?Sized + Send, I: Io<S>>(
     options: &ConnectOptions,
 ) -> Result<Vec<u8>> {
     let name = command.name();
+    // What may carry credentials is shown as an empty document, both ways (command
+    // monitoring's rule for security-sensitive commands).
+    let sensitive = mongodb_auth::command::is_security_sensitive(name, command.body());
     options.emit(Event::CommandStarted {
         name,
         db: command.db(),
-        document: command.body(),
+        document: redacted(sensitive, command.body()),
     });
     let started = Instant::now();
     let message = Outgoing::caller_command(command, options)?;
@@ -248,7 +259,7 @@ async fn monitored<S: ?Sized + Send, I: Io<S>>(
         Ok(body) => match mongodb_auth::command::check_reply(body) {
             Ok(()) => options.emit(Event::CommandSucceeded {
                 name,
-                reply: body,
+                reply: redacted(sensitive, body),
                 duration,
             }),
             Err(failure) => options.emit(Event::CommandFailed {
