@@ -56,6 +56,8 @@ struct Deployments {
     elsewhere: PathBuf,
     revoking: PathBuf,
     not_revoking: PathBuf,
+    /// Revokes nothing, and its nextUpdate is in 2020.
+    expired_list: PathBuf,
     /// `(name, server)`: `corp` (issued by the private CA), `self` (self-signed for this host)
     /// and `elsewhere` (self-signed for another name).
     servers: Vec<(&'static str, TestServer)>,
@@ -71,6 +73,7 @@ fn deployments() -> &'static Deployments {
         let (corp_cert, corp_key) = ca.server_for("server", &names);
         let not_revoking = ca.revocation_list("clean", &[]);
         let revoking = ca.revocation_list("revoked", &[&corp_cert]);
+        let expired_list = ca.expired_revocation_list("expired");
         let (self_cert, self_key) = self_signed(&files, "self", &names);
         let (elsewhere_cert, elsewhere_key) =
             self_signed(&files, "elsewhere", "DNS:elsewhere.example");
@@ -104,6 +107,7 @@ fn deployments() -> &'static Deployments {
             elsewhere: elsewhere_cert,
             revoking,
             not_revoking,
+            expired_list,
             servers,
             dns: DnsServer::start(records),
             files,
@@ -201,6 +205,15 @@ fn cases(d: &Deployments) -> Vec<Case> {
             "corp",
             &[("tlsCAFile", &d.corp_ca), ("tlsCRLFile", &d.not_revoking)],
             None,
+        ),
+        refused(
+            case(
+                "a CRL of the same CA, past its nextUpdate",
+                "corp",
+                &[("tlsCAFile", &d.corp_ca), ("tlsCRLFile", &d.expired_list)],
+                None,
+            ),
+            "revocation list of tlsCRLFile has expired",
         ),
     ]
 }

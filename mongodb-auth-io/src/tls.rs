@@ -730,10 +730,12 @@ impl ServerVerifier {
         let mut builder = WebPkiServerVerifier::builder_with_provider(roots, provider.clone());
         if let Some(path) = &options.crl_file {
             // As OpenSSL's leaf check (PyMongo's VERIFY_CRL_CHECK_LEAF): the server's own
-            // certificate, against its issuer's list, which must be there.
+            // certificate, against its issuer's list, which must be there and current (rustls
+            // would take a list past its nextUpdate as current; OpenSSL refuses it).
             builder = builder
                 .with_crls(revocation_lists(path)?)
-                .only_check_end_entity_revocation();
+                .only_check_end_entity_revocation()
+                .enforce_revocation_expiration();
         }
         let chain = builder.build().map_err(|e| match &options.crl_file {
             Some(path) => Error::from(TlsError::InvalidCrl {

@@ -143,6 +143,22 @@ impl OpensslCa {
     /// A certificate revocation list of this CA, `NAME.crl`, listing `revoked` (certificate
     /// files it issued), made with `openssl ca` and its own small database.
     pub fn revocation_list(&self, name: &str, revoked: &[&Path]) -> PathBuf {
+        self.revocation_list_with(name, revoked, &[])
+    }
+
+    /// A list of this CA that revokes nothing and whose nextUpdate passed years ago.
+    pub fn expired_revocation_list(&self, name: &str) -> PathBuf {
+        let dates = [
+            "-crl_lastupdate",
+            "20200101000000Z",
+            "-crl_nextupdate",
+            "20200102000000Z",
+        ];
+        self.revocation_list_with(name, &[], &dates)
+    }
+
+    /// [`revocation_list`](Self::revocation_list), with more arguments for `openssl ca -gencrl`.
+    fn revocation_list_with(&self, name: &str, revoked: &[&Path], gencrl: &[&str]) -> PathBuf {
         let db = self.dir.join(format!("{name}-db"));
         std::fs::create_dir_all(&db).unwrap();
         std::fs::write(db.join("index.txt"), "").unwrap();
@@ -173,10 +189,9 @@ impl OpensslCa {
             );
         }
         let out = format!("{name}.crl");
-        openssl(
-            &self.dir,
-            &["ca", "-config", config, "-gencrl", "-out", &out],
-        );
+        let mut arguments = vec!["ca", "-config", config, "-gencrl", "-out", &out];
+        arguments.extend_from_slice(gencrl);
+        openssl(&self.dir, &arguments);
         self.dir.join(out)
     }
 
