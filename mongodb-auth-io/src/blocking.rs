@@ -17,6 +17,7 @@ use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
 use mongodb_auth::ask::{Answer, Ask};
+use mongodb_auth::callback::Runtime as _;
 use mongodb_auth::command::{self, Command};
 use mongodb_auth::credential::Credential;
 use mongodb_auth::environment::deadline;
@@ -220,16 +221,15 @@ impl Dial for Blocking {
         &self,
         host: &str,
         port: u16,
+        timeout: Duration,
     ) -> impl Future<Output = Result<Vec<SocketAddr>>> + Send {
-        std::future::ready(
-            (host, port)
+        let name = host.to_owned();
+        let lookup = move || {
+            (name.as_str(), port)
                 .to_socket_addrs()
                 .map(Iterator::collect)
-                .map_err(|e| Error::Dns {
-                    name: host.to_owned(),
-                    reason: e.to_string(),
-                }),
-        )
+        };
+        std::future::ready(looked_up(host, timeout, lookup))
     }
 
     fn open(
@@ -339,5 +339,60 @@ impl crate::connection::Connection<Stream> {
     pub fn authenticated_users(&mut self) -> Result<Vec<(String, String)>> {
         let reply = self.run_command(&command::connection_status())?;
         command::authenticated_users(&reply)
+    }
+}
+
+/// The addresses `lookup` finds for `host`, or a timeout once `limit` has passed: the system's
+/// resolver blocks for as long as its own settings say, so it runs on a thread of its own,
+/// which finishes with nobody waiting.
+fn looked_up(
+    host: &str,
+    limit: Duration,
+    lookup: impl FnOnce() -> std::io::Result<Vec<SocketAddr>> + Send + 'static,
+) -> Result<Vec<SocketAddr>> {
+    let found = block_on_until(
+        Runtime::default().run_blocking(lookup),
+        Some(deadline(Instant::now(), limit)),
+    );
+    match found {
+        Some(found) => found.map_err(|e| Error::Dns {
+            name: host.to_owned(),
+            reason: e.to_string(),
+        }),
+        None => Err(Error::Timeout {
+            operation: "looking up the host",
+            after: limit,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_resolver_that_does_not_answer_ends_at_the_timeout() {
+        let started = Instant::now();
+        let stuck = || {
+            std::thread::sleep(Duration::from_secs(5));
+            Ok(Vec::new())
+        };
+        let refused = looked_up("stuck.example", Duration::from_millis(200), stuck);
+        assert!(
+            matches!(
+                refused,
+                Err(Error::Timeout {
+                    operation: "looking up the host",
+                    ..
+                })
+            ),
+            "{refused:?}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(3));
+        let quick = || Ok(vec![SocketAddr::from(([127, 0, 0, 1], 27017))]);
+        assert_eq!(
+            looked_up("h", Duration::from_secs(5), quick).unwrap().len(),
+            1
+        );
     }
 }

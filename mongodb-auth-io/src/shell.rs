@@ -80,9 +80,14 @@ pub(crate) trait Dial: Io<Self::Connected> {
         timeout: Duration,
     ) -> impl Future<Output = Result<Self::Tcp>> + Send;
 
-    /// The system's addresses of `host`.
-    fn lookup(&self, host: &str, port: u16)
-    -> impl Future<Output = Result<Vec<SocketAddr>>> + Send;
+    /// The system's addresses of `host`, within `timeout`: a resolver that does not answer
+    /// ends the attempt as a host that does not answer does.
+    fn lookup(
+        &self,
+        host: &str,
+        port: u16,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<Vec<SocketAddr>>> + Send;
 
     /// The TLS handshake over `tcp`, for `host`, within `timeout`.
     fn secure(
@@ -167,7 +172,10 @@ pub(crate) async fn connect<D: Dial>(
 async fn open<D: Dial>(dial: &D, target: &Target, options: &ConnectOptions) -> Result<D::Tcp> {
     let addresses = match &target.addresses {
         Some(addresses) => addresses.clone(),
-        None => dial.lookup(&target.host, target.port).await?,
+        None => {
+            dial.lookup(&target.host, target.port, options.connect_timeout)
+                .await?
+        }
     };
     let mut last_error = None;
     for address in addresses {

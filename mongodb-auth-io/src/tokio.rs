@@ -234,14 +234,12 @@ impl Dial for Tokio {
         &self,
         host: &str,
         port: u16,
+        timeout: Duration,
     ) -> impl Future<Output = Result<Vec<SocketAddr>>> + Send {
         let host = host.to_owned();
         async move {
-            let found = ::tokio::net::lookup_host((host.as_str(), port)).await;
-            found.map(Iterator::collect).map_err(|e| Error::Dns {
-                name: host.clone(),
-                reason: e.to_string(),
-            })
+            let found = ::tokio::net::lookup_host((host.as_str(), port));
+            looked_up(&host, timeout, found).await
         }
     }
 
@@ -280,6 +278,25 @@ impl Dial for Tokio {
 }
 
 /// `future` within `limit`, its I/O error as the crate's.
+/// The addresses `lookup` finds for `host`, or a timeout once `limit` has passed (the system's
+/// resolver goes on, on the blocking pool, with nobody waiting).
+async fn looked_up(
+    host: &str,
+    limit: Duration,
+    lookup: impl Future<Output = std::io::Result<impl Iterator<Item = SocketAddr>>>,
+) -> Result<Vec<SocketAddr>> {
+    match ::tokio::time::timeout(limit, lookup).await {
+        Ok(found) => found.map(Iterator::collect).map_err(|e| Error::Dns {
+            name: host.to_owned(),
+            reason: e.to_string(),
+        }),
+        Err(_) => Err(Error::Timeout {
+            operation: "looking up the host",
+            after: limit,
+        }),
+    }
+}
+
 async fn within<T>(
     limit: Duration,
     operation: &'static str,
@@ -336,5 +353,34 @@ impl crate::connection::Connection<Stream> {
     pub async fn authenticated_users(&mut self) -> Result<Vec<(String, String)>> {
         let reply = self.run_command(&command::connection_status()).await?;
         command::authenticated_users(&reply)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_resolver_that_does_not_answer_ends_at_the_timeout() {
+        let runtime = ::tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        let stuck = std::future::pending::<std::io::Result<std::vec::IntoIter<SocketAddr>>>();
+        let refused = runtime.block_on(looked_up(
+            "stuck.example",
+            Duration::from_millis(200),
+            stuck,
+        ));
+        assert!(
+            matches!(
+                refused,
+                Err(Error::Timeout {
+                    operation: "looking up the host",
+                    ..
+                })
+            ),
+            "{refused:?}"
+        );
     }
 }
