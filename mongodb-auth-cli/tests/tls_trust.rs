@@ -208,6 +208,18 @@ fn cases(d: &Deployments) -> Vec<Case> {
         ),
         refused(
             case(
+                "a self-signed certificate in tlsCAFile, with a tlsCRLFile that cannot cover it",
+                "self",
+                &[
+                    ("tlsCAFile", &d.self_signed),
+                    ("tlsCRLFile", &d.not_revoking),
+                ],
+                None,
+            ),
+            "UnknownRevocationStatus",
+        ),
+        refused(
+            case(
                 "a CRL of the same CA, past its nextUpdate",
                 "corp",
                 &[("tlsCAFile", &d.corp_ca), ("tlsCRLFile", &d.expired_list)],

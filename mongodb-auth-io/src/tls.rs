@@ -708,6 +708,8 @@ struct ServerVerifier {
     chain: Option<Arc<WebPkiServerVerifier>>,
     /// The certificates of `tlsCAFile`, each trusted as itself.
     pinned: Vec<CertificateDer<'static>>,
+    /// `tlsCRLFile` was given: every certificate's revocation must be known.
+    checks_revocation: bool,
     check_names: bool,
     trust: Trust,
     algorithms: WebPkiSupportedAlgorithms,
@@ -720,6 +722,7 @@ impl ServerVerifier {
             let verifier = ServerVerifier {
                 chain: None,
                 pinned: Vec::new(),
+                checks_revocation: false,
                 check_names: false,
                 trust: Trust::Unchecked,
                 algorithms,
@@ -751,6 +754,7 @@ impl ServerVerifier {
         let verifier = ServerVerifier {
             chain: Some(chain),
             pinned,
+            checks_revocation: options.crl_file.is_some(),
             check_names: options.verify_hostnames(),
             trust: trust.clone(),
             algorithms,
@@ -759,13 +763,18 @@ impl ServerVerifier {
     }
 
     /// A certificate of `tlsCAFile` presented as the server's own: trusted as itself, its
-    /// validity and (unless told otherwise) its name checked.
+    /// validity and (unless told otherwise) its name checked. With `tlsCRLFile` it is refused:
+    /// no chain reaches it, so no list is checked for it, and its status is unknown, as
+    /// OpenSSL's leaf check finds it (it cannot get the certificate's list).
     fn verify_pinned(
         &self,
         end_entity: &CertificateDer<'_>,
         server_name: &ServerName<'_>,
         now: UnixTime,
     ) -> std::result::Result<ServerCertVerified, rustls::Error> {
+        if self.checks_revocation {
+            return Err(untrusted(CertificateProblem::UnknownRevocationStatus));
+        }
         let invalid = |e: Error| untrusted(CertificateProblem::Other(e.to_string()));
         let (not_before, not_after) =
             mongodb_auth::x509::certificate_validity(end_entity).map_err(invalid)?;
