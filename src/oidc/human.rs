@@ -1081,19 +1081,25 @@ mod tests {
         ));
     }
 
+    /// A device flow whose code (`expires_in` and `interval` as given) was shown at 0 s, and
+    /// the step that follows: the wait before the first poll.
+    fn device_code_shown(expires_in: u64, interval: u64) -> (HumanLogin, Result<FlowStep>) {
+        let (mut login, step) = discovered(&[HumanFlow::DeviceAuthorization], None);
+        let body = format!(
+            r#"{{"device_code": "dc", "user_code": "U", "verification_uri": "https://v", "expires_in": {expires_in}, "interval": {interval}}}"#
+        );
+        let FlowStep::Ask(Ask::ShowDeviceCode(notice)) =
+            login.answer(reply(&http(step), 200, &body), at(0)).unwrap()
+        else {
+            panic!("the code is shown");
+        };
+        let step = login.answer(notice.answer(), at(0));
+        (login, step)
+    }
+
     #[test]
     fn a_device_code_that_expires_is_a_clear_error() {
-        let shown = || {
-            let (mut login, step) = discovered(&[HumanFlow::DeviceAuthorization], None);
-            let body = r#"{"device_code": "dc", "user_code": "U", "verification_uri": "https://v", "expires_in": 10}"#;
-            let FlowStep::Ask(Ask::ShowDeviceCode(notice)) =
-                login.answer(reply(&http(step), 200, body), at(0)).unwrap()
-            else {
-                panic!("the code is shown");
-            };
-            login.answer(notice.answer(), at(0)).unwrap();
-            login
-        };
+        let shown = || device_code_shown(10, 5).0;
         let expired = |result: Result<FlowStep>| {
             matches!(
                 result,
@@ -1123,14 +1129,7 @@ mod tests {
         // A code valid for a day, and a person who never enters it: the login (timeout 300 s)
         // ends after five minutes of polling, as the tokio adapter's timer would end it; the
         // blocking adapter's sleeps leave only this check to do so.
-        let (mut login, step) = discovered(&[HumanFlow::DeviceAuthorization], None);
-        let body = r#"{"device_code": "dc", "user_code": "U", "verification_uri": "https://v", "expires_in": 86400, "interval": 5}"#;
-        let FlowStep::Ask(Ask::ShowDeviceCode(notice)) =
-            login.answer(reply(&http(step), 200, body), at(0)).unwrap()
-        else {
-            panic!("the code is shown");
-        };
-        let mut step = login.answer(notice.answer(), at(0));
+        let (mut login, mut step) = device_code_shown(86400, 5);
         let mut now = 0;
         let mut polls = 0;
         let error = loop {
@@ -1165,14 +1164,7 @@ mod tests {
         );
 
         // A code that expires before the timeout still ends as expired.
-        let (mut login, step) = discovered(&[HumanFlow::DeviceAuthorization], None);
-        let body = r#"{"device_code": "dc", "user_code": "U", "verification_uri": "https://v", "expires_in": 60}"#;
-        let FlowStep::Ask(Ask::ShowDeviceCode(notice)) =
-            login.answer(reply(&http(step), 200, body), at(0)).unwrap()
-        else {
-            panic!("the code is shown");
-        };
-        login.answer(notice.answer(), at(0)).unwrap();
+        let (mut login, _) = device_code_shown(60, 5);
         assert!(matches!(
             login.waited(at(60)),
             Err(crate::Error::Oidc(OidcError::DeviceCodeExpired))

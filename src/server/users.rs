@@ -71,18 +71,36 @@ impl StoredCredential {
         let input = password_input(variant, user, password)?;
         let salted = salted_password(variant, input.expose().as_bytes(), &salt, iterations);
         let keys = ScramKeys::from_salted_password(variant, &salted);
+        let keys = (keys.stored_key(), keys.server_key.clone());
+        Ok(StoredCredential::with_keys(
+            user,
+            db,
+            variant,
+            (salt, iterations),
+            keys,
+        ))
+    }
+
+    /// A verifier of these parts; server-first's end is written from them here, once.
+    fn with_keys(
+        user: &str,
+        db: &str,
+        variant: ScramVariant,
+        (salt, iterations): (Vec<u8>, u32),
+        (stored_key, server_key): (SecretBytes, SecretBytes),
+    ) -> Self {
         let mut salt_and_iterations = String::new();
         write_salt_and_iterations(&mut salt_and_iterations, &salt, iterations);
-        Ok(StoredCredential {
+        StoredCredential {
             user: user.to_owned(),
             db: db.to_owned(),
             variant,
             salt,
             iterations,
             salt_and_iterations,
-            stored_key: keys.stored_key(),
-            server_key: keys.server_key.clone(),
-        })
+            stored_key,
+            server_key,
+        }
     }
 
     /// The user the verifier belongs to.
@@ -139,19 +157,8 @@ impl StoredCredential {
             random.fill(&mut key);
             key
         };
-        let (stored_key, server_key) = (random_key(), random_key());
-        let mut salt_and_iterations = String::new();
-        write_salt_and_iterations(&mut salt_and_iterations, &salt, iterations);
-        StoredCredential {
-            user: user.to_owned(),
-            db: db.to_owned(),
-            variant,
-            salt,
-            iterations,
-            salt_and_iterations,
-            stored_key,
-            server_key,
-        }
+        let keys = (random_key(), random_key());
+        StoredCredential::with_keys(user, db, variant, (salt, iterations), keys)
     }
 
     /// Checks a plaintext password (PLAIN) against this verifier, in constant time.
