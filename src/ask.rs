@@ -197,13 +197,13 @@ impl HttpRequest {
         method: &'static str,
         url: impl Into<String>,
         headers: Vec<(String, Secret)>,
-        body: Vec<u8>,
+        body: impl Into<Zeroizing<Vec<u8>>>,
     ) -> Self {
         HttpRequest {
             method,
             url: url.into(),
             headers,
-            body: Zeroizing::new(body),
+            body: body.into(),
             timeout: HTTP_TIMEOUT,
         }
     }
@@ -342,10 +342,12 @@ impl BrowserLogin {
     }
 
     /// The redirect request's target, as the browser sent it (`/redirect?code=...&state=...`).
+    /// It carries the authorization code, so the answer wipes it when dropped; a `String` is
+    /// moved, not copied.
     pub fn answer(&self, request_target: impl Into<String>) -> Answer {
         Answer {
             ask: Ask::Browser(self.clone()),
-            reply: Reply::Redirect(request_target.into()),
+            reply: Reply::Redirect(Zeroizing::new(request_target.into())),
         }
     }
 }
@@ -416,7 +418,7 @@ pub(crate) enum Reply {
         addresses: Vec<IpAddr>,
     },
     Names(Vec<String>),
-    Redirect(String),
+    Redirect(Zeroizing<String>),
     Shown,
     Failed(String),
 }

@@ -137,7 +137,7 @@ pub use handshake::{
     AuthOptions, Authenticator, CallbackOutput, CallbackRequest, Job, JobOutput, Outcome, Step,
 };
 pub use scram::{KeyDerivation, ScramKeyCache, ScramKeys, ScramVariant};
-pub use secret::{REDACTED, Secret};
+pub use secret::{REDACTED, Secret, write_at_final_size};
 pub use uri::{
     ConnectionString, Host, ParseOptions, SrvQuery, SrvRecord, TlsOptions, TxtRecord, UriOption,
     Warning,

@@ -79,6 +79,90 @@ pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     subtle::ConstantTimeEq::ct_eq(a, b).into()
 }
 
+/// Bytes that hold a secret (a request body, a token cache), written into one buffer of their
+/// final size and wiped when dropped: a buffer grown while writing leaves copies of what it held
+/// behind each time it moves.
+///
+/// `write` runs twice, first to count the bytes and then to write them, so it must write the
+/// same bytes both times; an error from either run is returned.
+///
+/// ```
+/// use std::io::Write as _;
+///
+/// let body = mongodb_auth::write_at_final_size(|out| {
+///     out.write_all(b"refresh_token=")?;
+///     out.write_all("rt-5f2a".as_bytes())
+/// })?;
+/// assert_eq!(&body[..], b"refresh_token=rt-5f2a");
+/// assert_eq!(body.capacity(), body.len());
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn write_at_final_size(
+    write: impl Fn(&mut dyn std::io::Write) -> std::io::Result<()>,
+) -> std::io::Result<Zeroizing<Vec<u8>>> {
+    let mut size = ByteCount(0);
+    write(&mut size)?;
+    let mut bytes = Zeroizing::new(Vec::with_capacity(size.0));
+    write(&mut *bytes)?;
+    Ok(bytes)
+}
+
+/// Counts what is written, to size a buffer before writing into it.
+struct ByteCount(usize);
+
+impl std::io::Write for ByteCount {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0 = self.0.saturating_add(bytes.len());
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A parsed JSON document that may hold tokens or keys: a provider's token reply, an AWS
+/// credentials object, an SSO token file. Its [`Zeroize`] overwrites every string in the tree, so
+/// the `Zeroizing<SecretJson>` that [`SecretJson::parse`] returns leaves no copy of them behind
+/// when it is dropped, whichever field the reader took and whichever it refused. The bytes it was
+/// parsed from are the caller's to wipe.
+#[cfg(any(feature = "aws", feature = "oidc"))]
+pub(crate) struct SecretJson(serde_json::Value);
+
+#[cfg(any(feature = "aws", feature = "oidc"))]
+impl SecretJson {
+    pub(crate) fn parse(bytes: &[u8]) -> serde_json::Result<Zeroizing<Self>> {
+        serde_json::from_slice(bytes).map(|value| Zeroizing::new(SecretJson(value)))
+    }
+}
+
+#[cfg(any(feature = "aws", feature = "oidc"))]
+impl std::ops::Deref for SecretJson {
+    type Target = serde_json::Value;
+
+    fn deref(&self) -> &serde_json::Value {
+        &self.0
+    }
+}
+
+#[cfg(any(feature = "aws", feature = "oidc"))]
+impl zeroize::Zeroize for SecretJson {
+    fn zeroize(&mut self) {
+        // serde_json refuses documents nested deeper than 128, so the recursion is bounded.
+        fn wipe(value: &mut serde_json::Value) {
+            match value {
+                serde_json::Value::String(text) => zeroize::Zeroize::zeroize(text),
+                serde_json::Value::Array(items) => items.iter_mut().for_each(wipe),
+                serde_json::Value::Object(fields) => fields.values_mut().for_each(wipe),
+                serde_json::Value::Null
+                | serde_json::Value::Bool(_)
+                | serde_json::Value::Number(_) => {}
+            }
+        }
+        wipe(&mut self.0);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,5 +183,33 @@ mod tests {
         assert_eq!(Secret::new("a"), Secret::new("a"));
         assert_ne!(Secret::new("a"), Secret::new("b"));
         assert_ne!(Secret::new("a"), Secret::new("ab"));
+    }
+
+    #[cfg(any(feature = "aws", feature = "oidc"))]
+    #[test]
+    fn a_json_document_wipes_every_string_in_it() {
+        let mut json = SecretJson::parse(
+            br#"{"access_token": "at", "nested": {"refresh_token": "rt", "list": ["a", {"b": "c"}, 5]},
+                "expires_in": 3600, "ok": true, "none": null}"#,
+        )
+        .unwrap();
+        assert_eq!(json["nested"]["list"][1]["b"], "c");
+        zeroize::Zeroize::zeroize(&mut *json);
+        fn strings(value: &serde_json::Value, found: &mut Vec<String>) {
+            match value {
+                serde_json::Value::String(text) => found.push(text.clone()),
+                serde_json::Value::Array(items) => items.iter().for_each(|v| strings(v, found)),
+                serde_json::Value::Object(fields) => {
+                    fields.values().for_each(|v| strings(v, found))
+                }
+                _ => {}
+            }
+        }
+        let mut found = Vec::new();
+        strings(&json, &mut found);
+        assert_eq!(found.len(), 4, "{found:?}");
+        assert!(found.iter().all(String::is_empty), "{found:?}");
+        // Field names and numbers say nothing secret and stay.
+        assert_eq!(json["expires_in"], 3600);
     }
 }

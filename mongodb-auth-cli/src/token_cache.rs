@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use mongodb_auth::ConnectionString;
 use mongodb_auth::oidc::{IdpInfo, SavedTokens};
-use serde_json::{Value, json};
+use mongodb_auth::{ConnectionString, Secret};
+use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 /// The largest cache file read.
@@ -40,28 +40,63 @@ pub(crate) fn key(cs: &ConnectionString) -> String {
     format!("{}|{user}", hosts.join(","))
 }
 
-/// The saved tokens of `key`, if the file has them (a missing or unreadable file is an empty
-/// cache: the person logs in).
+/// The cache file: `{"version": 1, "entries": {key: entry}}`. Tokens are read into and written
+/// from buffers that are wiped when dropped; no JSON tree holds them.
+#[derive(Default, Deserialize, Serialize)]
+struct CacheFile {
+    #[serde(default)]
+    version: u32,
+    #[serde(default)]
+    entries: BTreeMap<String, Entry>,
+}
+
+#[derive(Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Entry {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    access_token: Option<Zeroizing<String>>,
+    /// Seconds since the Unix epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    expires_at: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<Zeroizing<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    idp_info: Option<SavedIdpInfo>,
+}
+
+#[derive(Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SavedIdpInfo {
+    issuer: String,
+    #[serde(default)]
+    client_id: Option<String>,
+    #[serde(default)]
+    request_scopes: Vec<String>,
+}
+
+/// The saved tokens of `key`, if the file has them (a missing, unreadable or malformed file is
+/// an empty cache: the person logs in).
 pub(crate) fn load(path: &Path, key: &str) -> Option<SavedTokens> {
-    let entries = read(path);
-    let entry = entries.get(key)?;
-    let text = |name: &str| entry.get(name).and_then(Value::as_str).map(str::to_owned);
+    let mut file = read(path);
+    let entry = file.entries.get_mut(key)?;
+    // Moved out of their wiped buffers, never copied.
+    let secret = |token: &mut Option<Zeroizing<String>>| {
+        token
+            .as_mut()
+            .map(|token| Secret::new(std::mem::take(&mut **token)))
+    };
     let mut saved = SavedTokens::default();
-    saved.access_token = text("accessToken").map(Into::into);
+    saved.access_token = secret(&mut entry.access_token);
     saved.expires_at = entry
-        .get("expiresAt")
-        .and_then(Value::as_u64)
+        .expires_at
         .and_then(|s| SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(s)));
-    saved.refresh_token = text("refreshToken").map(Into::into);
-    saved.idp_info = entry.get("idpInfo").and_then(|info| {
-        let issuer = info.get("issuer")?.as_str()?;
-        let mut idp = IdpInfo::new(issuer);
-        if let Some(client_id) = info.get("clientId").and_then(Value::as_str) {
-            idp = idp.with_client_id(client_id);
+    saved.refresh_token = secret(&mut entry.refresh_token);
+    saved.idp_info = entry.idp_info.as_ref().map(|info| {
+        let mut idp = IdpInfo::new(info.issuer.as_str());
+        if let Some(client_id) = &info.client_id {
+            idp = idp.with_client_id(client_id.as_str());
         }
-        let scopes = info.get("requestScopes").and_then(Value::as_array);
-        let scopes = scopes.into_iter().flatten().filter_map(Value::as_str);
-        Some(idp.with_request_scopes(scopes))
+        idp.with_request_scopes(info.request_scopes.iter().map(String::as_str))
     });
     Some(saved)
 }
@@ -69,36 +104,33 @@ pub(crate) fn load(path: &Path, key: &str) -> Option<SavedTokens> {
 /// Writes `saved` as the entry of `key` (or removes the entry when it holds nothing), creating
 /// the file readable by its owner only, and replacing it whole.
 pub(crate) fn store(path: &Path, key: &str, saved: &SavedTokens) -> std::io::Result<()> {
-    let mut entries = read(path);
+    let mut file = read(path);
+    file.version = 1;
     let nothing = saved.access_token.is_none() && saved.refresh_token.is_none();
     if nothing {
-        entries.remove(key);
+        file.entries.remove(key);
     } else {
-        let mut entry = json!({});
-        if let Some(token) = &saved.access_token {
-            entry["accessToken"] = json!(token.expose());
-        }
-        if let Some(at) = saved
-            .expires_at
-            .and_then(|at| at.duration_since(SystemTime::UNIX_EPOCH).ok())
-        {
-            entry["expiresAt"] = json!(at.as_secs());
-        }
-        if let Some(token) = &saved.refresh_token {
-            entry["refreshToken"] = json!(token.expose());
-        }
-        if let Some(info) = &saved.idp_info {
-            entry["idpInfo"] = json!({
-                "issuer": info.issuer,
-                "clientId": info.client_id,
-                "requestScopes": info.request_scopes,
-            });
-        }
-        entries.insert(key.to_owned(), entry);
+        let token = |token: &Option<Secret>| {
+            token
+                .as_ref()
+                .map(|token| Zeroizing::new(token.expose().to_owned()))
+        };
+        let entry = Entry {
+            access_token: token(&saved.access_token),
+            expires_at: saved
+                .expires_at
+                .and_then(|at| at.duration_since(SystemTime::UNIX_EPOCH).ok())
+                .map(|at| at.as_secs()),
+            refresh_token: token(&saved.refresh_token),
+            idp_info: saved.idp_info.as_ref().map(|info| SavedIdpInfo {
+                issuer: info.issuer.clone(),
+                client_id: info.client_id.clone(),
+                request_scopes: info.request_scopes.clone(),
+            }),
+        };
+        file.entries.insert(key.to_owned(), entry);
     }
-    let text = Zeroizing::new(serde_json::to_vec_pretty(
-        &json!({ "version": 1, "entries": entries }),
-    )?);
+    let text = serialized(&file)?;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
@@ -107,18 +139,18 @@ pub(crate) fn store(path: &Path, key: &str, saved: &SavedTokens) -> std::io::Res
     std::fs::rename(&partial, path)
 }
 
-fn read(path: &Path) -> BTreeMap<String, Value> {
+fn read(path: &Path) -> CacheFile {
     // A file over the cap is as good as none: the cache starts again.
     let Ok(bytes) = mongodb_auth_io::answer::read_within(path, MAX_CACHE_SIZE) else {
-        return BTreeMap::new();
+        return CacheFile::default();
     };
-    let Ok(Value::Object(mut top)) = serde_json::from_slice::<Value>(&bytes) else {
-        return BTreeMap::new();
-    };
-    match top.remove("entries") {
-        Some(Value::Object(entries)) => entries.into_iter().collect(),
-        _ => BTreeMap::new(),
-    }
+    serde_json::from_slice(&bytes).unwrap_or_default()
+}
+
+/// The file's text, in one buffer of its final size: a reallocation would leave a copy of the
+/// tokens behind.
+fn serialized(file: &CacheFile) -> std::io::Result<Zeroizing<Vec<u8>>> {
+    mongodb_auth::write_at_final_size(|out| Ok(serde_json::to_writer_pretty(out, file)?))
 }
 
 #[cfg(unix)]
@@ -143,6 +175,63 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_file_is_written_at_its_final_size_and_read_back() {
+        let mut file = CacheFile::default();
+        file.entries.insert(
+            "h:1|u".to_owned(),
+            Entry {
+                access_token: Some(Zeroizing::new("a\"t\\\u{1}".repeat(500))),
+                expires_at: Some(1_900_000_000),
+                refresh_token: Some(Zeroizing::new("rt".to_owned())),
+                idp_info: None,
+            },
+        );
+        let text = serialized(&file).unwrap();
+        // A reallocation would have left its capacity above its length.
+        assert_eq!(text.capacity(), text.len());
+        let read: CacheFile = serde_json::from_slice(&text).unwrap();
+        let entry = &read.entries["h:1|u"];
+        assert_eq!(
+            entry.access_token.as_deref().map(String::as_str),
+            Some("a\"t\\\u{1}".repeat(500).as_str())
+        );
+        assert_eq!(entry.expires_at, Some(1_900_000_000));
+    }
+
+    #[test]
+    fn a_file_of_the_earlier_layout_is_read_and_a_malformed_one_is_none() {
+        let dir =
+            std::env::temp_dir().join(format!("mongodb-auth-cache-old-{}", std::process::id()));
+        let path = dir.join("tokens.json");
+        std::fs::create_dir_all(&dir).unwrap();
+        // As the cache was written before it was typed: `clientId` null, fields unknown here.
+        let entry = json!({
+            "accessToken": "at",
+            "expiresAt": 1_900_000_000_u64,
+            "idpInfo": { "issuer": "https://idp", "clientId": null, "requestScopes": [] },
+            "note": "kept by a later version",
+        });
+        std::fs::write(
+            &path,
+            json!({ "version": 1, "entries": { "k": entry } }).to_string(),
+        )
+        .unwrap();
+        let saved = load(&path, "k").unwrap();
+        assert_eq!(saved.access_token.as_ref().map(Secret::expose), Some("at"));
+        assert_eq!(
+            saved.idp_info.map(|info| (info.issuer, info.client_id)),
+            Some(("https://idp".to_owned(), None))
+        );
+        // A token that is not a string: the file is as good as none, and the next store
+        // starts it again.
+        let bad = json!({ "version": 1, "entries": { "k": { "accessToken": 5 } } });
+        std::fs::write(&path, bad.to_string()).unwrap();
+        assert_eq!(load(&path, "k"), None);
+        let _ = std::fs::remove_dir_all(dir);
+    }
 
     #[test]
     fn tokens_round_trip_through_an_owner_only_file() {

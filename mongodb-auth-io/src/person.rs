@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use mongodb_auth::ask::{Answer, BrowserLogin, DeviceCode};
 use mongodb_auth::environment::deadline;
 use mongodb_auth::oidc::MAX_REDIRECT_SIZE;
+use zeroize::Zeroizing;
 
 use crate::options::{ConnectOptions, Event, Observer};
 
@@ -88,9 +89,10 @@ fn wait_for_redirect(
     while strays <= MAX_STRAY_REQUESTS {
         let mut stream = accept(listener, deadline, browser)?;
         match read_request_target(&mut stream, deadline) {
-            Ok(target) if target.split('?').next() == Some(login.path()) => {
+            Ok(mut target) if target.split('?').next() == Some(login.path()) => {
                 respond(&mut stream, "200 OK", DONE_PAGE);
-                return Ok(login.answer(target));
+                // Moved out of its wiped buffer into the answer, which wipes it in turn.
+                return Ok(login.answer(std::mem::take(&mut *target)));
             }
             Ok(_) => respond(&mut stream, "404 Not Found", "Not found"),
             Err(_) => respond(&mut stream, "400 Bad Request", "Bad request"),
@@ -239,12 +241,17 @@ fn accept(
 }
 
 /// The target of an HTTP GET request line, reading no more than the request's head.
-fn read_request_target(stream: &mut TcpStream, login_deadline: Instant) -> Result<String, String> {
+fn read_request_target(
+    stream: &mut TcpStream,
+    login_deadline: Instant,
+) -> Result<Zeroizing<String>, String> {
     // The whole head by one deadline: a timeout per read would let a client that sends a byte
     // now and then hold the listener (and the login) for as long as it likes.
     let until = deadline(Instant::now(), REQUEST_TIMEOUT).min(login_deadline);
-    let mut head = Vec::new();
-    let mut chunk = [0u8; 1024];
+    // The target carries the authorization code: the head is read into one buffer that never
+    // reallocates (a larger head is refused) and is wiped, as the chunk is.
+    let mut chunk = Zeroizing::new([0u8; 1024]);
+    let mut head = Zeroizing::new(Vec::with_capacity(MAX_REQUEST_HEAD + chunk.len()));
     // Where the search for the head's end starts: the bytes it has not seen, and the three
     // before them, which may begin the blank line.
     let mut searched: usize = 0;
@@ -262,7 +269,7 @@ fn read_request_target(stream: &mut TcpStream, login_deadline: Instant) -> Resul
         stream
             .set_read_timeout(Some(left))
             .map_err(|e| e.to_string())?;
-        let read = stream.read(&mut chunk).map_err(|e| e.to_string())?;
+        let read = stream.read(&mut *chunk).map_err(|e| e.to_string())?;
         if read == 0 {
             break;
         }
@@ -278,7 +285,7 @@ fn read_request_target(stream: &mut TcpStream, login_deadline: Instant) -> Resul
         (Some("GET"), Some(target), Some(version))
             if version.starts_with("HTTP/1.") && target.len() <= MAX_REDIRECT_SIZE =>
         {
-            Ok(target.to_owned())
+            Ok(Zeroizing::new(target.to_owned()))
         }
         _ => Err("not a GET request".into()),
     }

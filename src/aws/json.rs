@@ -8,7 +8,8 @@ use serde_json::Value;
 use super::Credentials;
 use super::time::parse_rfc3339;
 use crate::error::AwsError;
-use crate::secret::Secret;
+use crate::secret::{Secret, SecretJson};
+use zeroize::Zeroizing;
 
 /// The largest body read.
 pub const MAX_BODY: usize = crate::ask::MAX_BODY_SIZE;
@@ -36,11 +37,28 @@ fn expiration(value: Option<&Value>) -> Result<Option<SystemTime>, AwsError> {
 /// Credentials from a JSON object with `AccessKeyId`, `SecretAccessKey`, the token under
 /// `token_field` (`Token` for container and instance-metadata replies), and `Expiration`.
 pub fn credentials_object(body: &[u8], token_field: &str) -> Result<Credentials, AwsError> {
+    let value = parse(body, "the body is not JSON")?;
+    credentials_of(&value, token_field)
+}
+
+/// `credential_process` output: `{"Version": 1, "AccessKeyId", "SecretAccessKey",
+/// "SessionToken"?, "Expiration"?}`.
+pub fn process_credentials(stdout: &[u8]) -> Result<Credentials, AwsError> {
+    let value = parse(stdout, "the output is not JSON")?;
+    if value.get("Version").and_then(Value::as_u64) != Some(1) {
+        return Err(malformed("the output's Version is not 1"));
+    }
+    credentials_of(&value, "SessionToken")
+}
+
+fn parse(body: &[u8], not_json: &'static str) -> Result<Zeroizing<SecretJson>, AwsError> {
     if body.len() > MAX_BODY {
         return Err(malformed("the body is larger than 64 KiB"));
     }
-    let value: Value =
-        serde_json::from_slice(body).map_err(|_| malformed("the body is not JSON"))?;
+    SecretJson::parse(body).map_err(|_| malformed(not_json))
+}
+
+fn credentials_of(value: &Value, token_field: &str) -> Result<Credentials, AwsError> {
     let text = |key: &str| match value.get(key) {
         Some(Value::String(s)) if !s.is_empty() => Ok(Some(s.as_str())),
         None | Some(Value::Null) => Ok(None),
@@ -55,17 +73,6 @@ pub fn credentials_object(body: &[u8], token_field: &str) -> Result<Credentials,
         credentials = credentials.with_expiration(at);
     }
     Ok(credentials)
-}
-
-/// `credential_process` output: `{"Version": 1, "AccessKeyId", "SecretAccessKey",
-/// "SessionToken"?, "Expiration"?}`.
-pub fn process_credentials(stdout: &[u8]) -> Result<Credentials, AwsError> {
-    let value: Value =
-        serde_json::from_slice(stdout).map_err(|_| malformed("the output is not JSON"))?;
-    if value.get("Version").and_then(Value::as_u64) != Some(1) {
-        return Err(malformed("the output's Version is not 1"));
-    }
-    credentials_object(stdout, "SessionToken")
 }
 
 #[cfg(test)]

@@ -14,7 +14,8 @@ use sha1::{Digest, Sha1};
 use super::Credentials;
 use super::time::parse_rfc3339;
 use crate::error::AwsError;
-use crate::secret::Secret;
+use crate::secret::{Secret, SecretJson};
+use zeroize::Zeroizing;
 
 /// How close to its expiry a session token is refreshed.
 pub(crate) const REFRESH_WINDOW: Duration = Duration::from_secs(15 * 60);
@@ -71,17 +72,18 @@ impl std::fmt::Debug for CachedToken {
     }
 }
 
-fn object(body: &[u8], what: &'static str) -> Result<serde_json::Map<String, Value>, AwsError> {
+/// A JSON object that holds tokens, wiped when dropped.
+fn object(body: &[u8], what: &'static str) -> Result<Zeroizing<SecretJson>, AwsError> {
     if body.len() > MAX_BODY {
         return Err(malformed("the body is larger than 64 KiB"));
     }
-    match serde_json::from_slice(body) {
-        Ok(Value::Object(map)) => Ok(map),
+    match SecretJson::parse(body) {
+        Ok(json) if json.is_object() => Ok(json),
         _ => Err(malformed(what)),
     }
 }
 
-fn string<'a>(map: &'a serde_json::Map<String, Value>, key: &str) -> Option<&'a str> {
+fn string<'a>(map: &'a Value, key: &str) -> Option<&'a str> {
     map.get(key).and_then(Value::as_str)
 }
 
@@ -119,16 +121,30 @@ pub fn read_token(body: &[u8]) -> Result<CachedToken, AwsError> {
     })
 }
 
-/// The body of `CreateToken` that refreshes `refresh`.
-pub(crate) fn refresh_request(refresh: &Refresh) -> Vec<u8> {
-    serde_json::json!({
-        "grantType": "refresh_token",
-        "clientId": refresh.client_id,
-        "clientSecret": refresh.client_secret.expose(),
-        "refreshToken": refresh.refresh_token.expose(),
+/// The body of `CreateToken` that refreshes `refresh`, built in one buffer of its final size:
+/// it holds the client secret and the refresh token, and a reallocation, or a JSON tree built
+/// first, would leave copies of them behind.
+pub(crate) fn refresh_request(refresh: &Refresh) -> Zeroizing<Vec<u8>> {
+    let fields = [
+        ("grantType", "refresh_token"),
+        ("clientId", refresh.client_id.as_str()),
+        ("clientSecret", refresh.client_secret.expose()),
+        ("refreshToken", refresh.refresh_token.expose()),
+    ];
+    // Writing into a counter or a `Vec` cannot fail.
+    crate::secret::write_at_final_size(|out| {
+        out.write_all(b"{")?;
+        for (index, (name, value)) in fields.iter().enumerate() {
+            if index > 0 {
+                out.write_all(b",")?;
+            }
+            serde_json::to_writer(&mut *out, name)?;
+            out.write_all(b":")?;
+            serde_json::to_writer(&mut *out, value)?;
+        }
+        out.write_all(b"}")
     })
-    .to_string()
-    .into_bytes()
+    .unwrap_or_default()
 }
 
 /// `CreateToken`'s reply: the new access token and when it expires (`expiresIn` seconds from
@@ -153,7 +169,7 @@ pub fn read_refreshed(body: &[u8], now: SystemTime) -> Result<(Secret, SystemTim
 /// sessionToken, expiration (milliseconds)}}`.
 pub fn read_role_credentials(body: &[u8]) -> Result<Credentials, AwsError> {
     let map = object(body, "the GetRoleCredentials reply is not a JSON object")?;
-    let Some(Value::Object(role)) = map.get("roleCredentials") else {
+    let Some(role @ Value::Object(_)) = map.get("roleCredentials") else {
         return Err(malformed(
             "the GetRoleCredentials reply has no roleCredentials",
         ));
@@ -193,6 +209,31 @@ mod tests {
         assert_eq!(
             token_file_name("https://x.awsapps.com/start", None),
             token_file_name("ignored", Some("https://x.awsapps.com/start"))
+        );
+    }
+
+    #[test]
+    fn a_refresh_request_is_json_built_at_its_final_size() {
+        // Quotes, backslashes and control characters are escaped, up to six bytes for one.
+        let secret = "c\"s\\\u{1}\u{7f}é";
+        let refresh = Refresh {
+            refresh_token: Secret::new("r\u{0}t".repeat(300)),
+            client_id: "client\n".to_owned(),
+            client_secret: Secret::new(secret),
+            registration_expires_at: SystemTime::UNIX_EPOCH,
+        };
+        let body = refresh_request(&refresh);
+        // A reallocation would have left its capacity above its length.
+        assert_eq!(body.capacity(), body.len());
+        let json: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "grantType": "refresh_token",
+                "clientId": "client\n",
+                "clientSecret": secret,
+                "refreshToken": "r\u{0}t".repeat(300),
+            })
         );
     }
 

@@ -36,7 +36,7 @@ use super::discovery::{ProviderMetadata, fetched_body, is_loopback_host, shorten
 use crate::ask::{Answer, Ask, BrowserLogin, DeviceCode, HttpRequest, Reply};
 use crate::environment::deadline;
 use crate::error::{OidcError, Result};
-use crate::secret::{Secret, constant_time_eq};
+use crate::secret::{Secret, SecretJson, constant_time_eq};
 
 /// The redirect URI when the caller sets none: mongosh's, so a client registered for mongosh
 /// at an identity provider works as it is.
@@ -638,19 +638,18 @@ pub fn read_token_reply(body: &[u8]) -> Result<Token> {
     read_tokens(body).map(|tokens| tokens.token)
 }
 
-/// A provider's JSON reply, which must be an object of at most [`MAX_TOKEN_REPLY_SIZE`].
-fn reply_object(
-    body: &[u8],
-    what: &'static str,
-) -> Result<serde_json::Map<String, serde_json::Value>> {
+/// A provider's JSON reply, which must be an object of at most [`MAX_TOKEN_REPLY_SIZE`]; it
+/// holds tokens or a device code, and is wiped when dropped.
+fn reply_object(body: &[u8], what: &'static str) -> Result<Zeroizing<SecretJson>> {
     let malformed = |rule| OidcError::MalformedProviderReply { what, rule };
     if body.len() > MAX_TOKEN_REPLY_SIZE {
         return Err(malformed("is larger than 64 KiB").into());
     }
-    match serde_json::from_slice(body).map_err(|_| malformed("is not JSON"))? {
-        serde_json::Value::Object(fields) => Ok(fields),
-        _ => Err(malformed("is not a JSON object").into()),
+    let reply = SecretJson::parse(body).map_err(|_| malformed("is not JSON"))?;
+    if !reply.is_object() {
+        return Err(malformed("is not a JSON object").into());
     }
+    Ok(reply)
 }
 
 fn read_tokens(body: &[u8]) -> Result<Tokens> {
@@ -699,11 +698,13 @@ fn check_nonce(id_token: Option<&Secret>, nonce: &str) -> Result<()> {
         .split('.')
         .nth(1)
         .ok_or(malformed("is not a JWT"))?;
-    let claims = URL_SAFE_NO_PAD
-        .decode(payload)
-        .map_err(|_| malformed("is not base64url"))?;
-    let claims: serde_json::Value =
-        serde_json::from_slice(&claims).map_err(|_| malformed("has claims that are not JSON"))?;
+    let claims = Zeroizing::new(
+        URL_SAFE_NO_PAD
+            .decode(payload)
+            .map_err(|_| malformed("is not base64url"))?,
+    );
+    let claims =
+        SecretJson::parse(&claims).map_err(|_| malformed("has claims that are not JSON"))?;
     match claims.get("nonce").and_then(serde_json::Value::as_str) {
         Some(found) if constant_time_eq(found.as_bytes(), nonce.as_bytes()) => Ok(()),
         _ => Err(OidcError::NonceMismatch.into()),
