@@ -56,10 +56,13 @@ enum Kind {
     /// Through the tokio adapter: how it connects, and the commands it runs after `hello`.
     Login { connecting: Connecting, pings: u32 },
     /// A client that sends recorded messages to `address`, each after the previous reply, and
-    /// does nothing else: what is measured is the server.
+    /// does nothing else: what is measured is the server. Each connection's last reply must be
+    /// `last_reply`, the accepted one (see [`accepted_reply`]): a login the server refused would
+    /// be cheaper than the login measured.
     Replay {
         address: std::net::SocketAddr,
         messages: Arc<Vec<Vec<u8>>>,
+        last_reply: Arc<Vec<u8>>,
     },
 }
 
@@ -67,12 +70,24 @@ impl Kind {
     async fn once(&self) {
         match self {
             Kind::Login { connecting, pings } => login(connecting, *pings).await,
-            Kind::Replay { address, messages } => replay(*address, messages).await,
+            Kind::Replay {
+                address,
+                messages,
+                last_reply,
+            } => {
+                let reply = replay(*address, messages).await;
+                assert!(
+                    reply.get(4..) == last_reply.get(4..),
+                    "a replayed connection's last reply is not the accepted one"
+                );
+            }
         }
     }
 }
 
-async fn replay(address: std::net::SocketAddr, messages: &[Vec<u8>]) {
+/// Replays `messages` on a new connection; the last reply, from its request id on. Replies are
+/// compared past that id, which is the server's to choose.
+async fn replay(address: std::net::SocketAddr, messages: &[Vec<u8>]) -> Vec<u8> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut tcp = tokio::net::TcpStream::connect(address)
         .await
@@ -88,6 +103,30 @@ async fn replay(address: std::net::SocketAddr, messages: &[Vec<u8>]) {
         tcp.read_exact(&mut reply).await.expect("a reply");
     }
     tcp.set_zero_linger().expect("SO_LINGER");
+    reply
+}
+
+/// The last reply of one replay of `messages`, checked once: `ok: 1`, and for a SASL
+/// conversation `done: true`. Every later replay must end with the same bytes.
+fn accepted_reply(server: &TestServer, messages: &[Vec<u8>]) -> Vec<u8> {
+    let reply = server.block_on(replay(server.address(), messages));
+    // After the request id, `responseTo` and the op code: OP_MSG's flags, then the body
+    // section's kind byte and its document.
+    let document = reply.get(4 + 4 + 4 + 4 + 1..).expect("an OP_MSG reply");
+    let document = bson::RawDocument::from_bytes(document).expect("a BSON reply");
+    assert_eq!(
+        document.get_f64("ok").ok(),
+        Some(1.0),
+        "the replay is refused: {document:?}"
+    );
+    if document.get("conversationId").ok().flatten().is_some() {
+        assert_eq!(
+            document.get_bool("done").ok(),
+            Some(true),
+            "the replayed login does not finish: {document:?}"
+        );
+    }
+    reply
 }
 
 async fn login(connecting: &Connecting, pings: u32) {
@@ -341,6 +380,7 @@ fn setup() -> Setup {
     let (scram_messages, bare_messages) = recorded(fixed.address());
     let replayed = |messages: Vec<Vec<u8>>| Kind::Replay {
         address: fixed.address(),
+        last_reply: Arc::new(accepted_reply(&fixed, &messages)),
         messages: Arc::new(messages),
     };
     groups.push(Group {

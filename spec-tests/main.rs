@@ -67,12 +67,23 @@ fn json_files(dir: &Path) -> Vec<PathBuf> {
         }
     }
     files.sort();
+    // An empty or moved folder would otherwise run nothing and pass.
+    assert!(!files.is_empty(), "no spec file in {}", dir.display());
     files
 }
 
 fn load(path: &Path) -> Value {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The cases of a spec file: its `tests`, which must be a list of at least one (a renamed key or
+/// a cut-short file would otherwise run nothing and pass).
+fn cases(path: &Path) -> Vec<Value> {
+    match load(path)["tests"].as_array() {
+        Some(cases) if !cases.is_empty() => cases.clone(),
+        _ => panic!("{}: no list of tests", path.display()),
+    }
 }
 
 /// `uri-options/tests/auth-options.json` -> `uri-options/auth-options`.
@@ -98,20 +109,23 @@ fn check(ok: bool, what: impl FnOnce() -> String) -> Result<(), Failed> {
 /// accepted (the crate's default, as the PyMongo documentation describes them); the strict
 /// profile rejects them. The next was written for the new rule; the default accepts it with a
 /// deprecation warning.
-const AWS_POLICY_CASES: &[(&str, bool, bool)] = &[
-    // (description, valid with Deprecated, valid with Rejected)
+const AWS_POLICY_CASES: &[(&str, bool, bool, bool)] = &[
+    // (description, valid upstream, valid with Deprecated, valid with Rejected)
     (
         "should use username and password if specified (MONGODB-AWS)",
+        true,
         true,
         false,
     ),
     (
         "should use username, password and session token if specified (MONGODB-AWS)",
         true,
+        true,
         false,
     ),
     (
         "should throw an exception if username and password provided (MONGODB-AWS)",
+        false,
         true,
         false,
     ),
@@ -119,14 +133,17 @@ const AWS_POLICY_CASES: &[(&str, bool, bool)] = &[
         "should throw an exception if username provided (MONGODB-AWS)",
         false,
         false,
+        false,
     ),
     (
         "should throw an exception if username and no password (MONGODB-AWS)",
         false,
         false,
+        false,
     ),
     (
         "should throw an exception if AWS_SESSION_TOKEN provided (MONGODB-AWS)",
+        false,
         false,
         false,
     ),
@@ -136,16 +153,19 @@ fn auth_trials(root: &Path) -> Vec<Trial> {
     let file = root.join("auth/tests/legacy/connection-string.json");
     let name = label(root, &file);
     let mut trials = Vec::new();
-    for case in load(&file)["tests"].as_array().cloned().unwrap_or_default() {
+    let mut special_cases_met = 0;
+    for case in cases(&file) {
         let description = case["description"].as_str().unwrap_or_default().to_owned();
         let upstream_valid = case["valid"].as_bool().unwrap_or(false);
         let policies = match AWS_POLICY_CASES.iter().find(|(d, ..)| *d == description) {
-            Some(&(_, deprecated, rejected)) => {
-                // The outcome upstream wrote down must be one of ours, under the policy it assumed.
-                assert!(
-                    upstream_valid == deprecated || upstream_valid == rejected,
-                    "{description}: upstream expects valid={upstream_valid}"
+            Some(&(_, upstream, deprecated, rejected)) => {
+                // The table was written against what upstream says; if that changes, so must
+                // the table.
+                assert_eq!(
+                    upstream_valid, upstream,
+                    "{description}: upstream now expects valid={upstream_valid}"
                 );
+                special_cases_met += 1;
                 vec![
                     (
                         "deprecated-explicit-aws",
@@ -168,6 +188,14 @@ fn auth_trials(root: &Path) -> Vec<Trial> {
             }));
         }
     }
+    // A description renamed upstream would otherwise leave its row unused, and the case run
+    // under the default policy only.
+    assert_eq!(
+        special_cases_met,
+        AWS_POLICY_CASES.len(),
+        "a row of AWS_POLICY_CASES matches no case of {}",
+        file.display()
+    );
     trials
 }
 
@@ -259,10 +287,7 @@ fn run_auth_case(case: &Value, policy: ExplicitAwsCredentials, valid: bool) -> R
 
 fn uri_trials(root: &Path, file: &Path) -> Vec<Trial> {
     let name = label(root, file);
-    load(file)["tests"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
+    cases(file)
         .into_iter()
         .map(|case| {
             let description = case["description"].as_str().unwrap_or_default().to_owned();
@@ -319,8 +344,9 @@ fn check_hosts(actual: &[Host], expected: &[Value]) -> Result<(), Failed> {
         check(Some(host.host().as_str()) == want["host"].as_str(), || {
             format!("{host:?}, expected {want}")
         })?;
-        if let Some(port) = want["port"].as_u64() {
-            check(host.port().map(u64::from) == Some(port), || {
+        // `"port": null` says the URI gives none: the parser must not make one up.
+        if let Some(port) = want.get("port") {
+            check(host.port().map(u64::from) == port.as_u64(), || {
                 format!("{host:?}, expected port {port}")
             })?;
         }

@@ -50,7 +50,14 @@ pub fn trials(root: &Path) -> Vec<Trial> {
                 continue;
             }
         };
-        let tests = spec.get_array("tests").cloned().unwrap_or_default();
+        let tests = match spec.get_array("tests") {
+            Ok(tests) if !tests.is_empty() => tests.clone(),
+            _ => {
+                let reason = "no list of tests".to_owned();
+                trials.push(Trial::test(label, move || Err(reason.into())));
+                continue;
+            }
+        };
         for (index, test) in tests.into_iter().enumerate() {
             let Bson::Document(test) = test else {
                 let reason = "a test that is not a document".to_owned();

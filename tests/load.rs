@@ -127,6 +127,40 @@ async fn the_connection_cap_queues_clients_without_failing_them() {
         peak.load(Ordering::Relaxed)
     );
     assert!(drained(&server).await);
+
+    // The queue itself: with every slot held by an idle connection, a login waits (it is not
+    // refused), and goes on as soon as one slot is given back.
+    let mut idle = Vec::new();
+    for _ in 0..cap {
+        idle.push(
+            tokio::net::TcpStream::connect(server.local_addr())
+                .await
+                .unwrap(),
+        );
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while server.active_connections() < cap {
+        assert!(
+            Instant::now() < deadline,
+            "the idle connections were not served"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let queued = {
+        let server = server.clone();
+        tokio::spawn(async move { storm(&server, 1).await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!queued.is_finished(), "a login went past the cap");
+    assert_eq!(server.active_connections(), cap);
+    idle.pop();
+    let errors = tokio::time::timeout(Duration::from_secs(10), queued)
+        .await
+        .expect("the queued login went on once a slot was free")
+        .unwrap();
+    assert!(errors.is_empty(), "{errors:?}");
+    drop(idle);
+    assert!(drained(&server).await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
