@@ -7,6 +7,11 @@
                                     name or null}); prints, one a line, where boto3 finds
                                     credentials in exactly that environment: {"method",
                                     "access_key"}, or null.
+  python aws_peers.py sts-endpoint  JSON cases on stdin, one a line ({"env": {...}}); prints, one
+                                    a line, where boto3 sends the first STS request of resolving
+                                    credentials in that environment: {"url", "region"} (the
+                                    region the request is signed for), or {"error"}. No request
+                                    leaves the process.
   python aws_peers.py moto-setup URL
                                     Against a moto server: an IAM user with an access key, a
                                     role the user may assume, and temporary credentials of that
@@ -64,6 +69,40 @@ def boto3_chain():
             print(json.dumps({"error": type(error).__name__}), flush=True)
 
 
+def sts_endpoint():
+    import os
+
+    import boto3
+
+    class Sent(Exception):
+        pass
+
+    for line in sys.stdin:
+        case = json.loads(line)
+        os.environ.clear()
+        os.environ.update(case["env"])
+        seen = {}
+
+        def stop(request, **_):
+            authorization = request.headers.get("Authorization", b"")
+            if isinstance(authorization, bytes):
+                authorization = authorization.decode()
+            # "AWS4-HMAC-SHA256 Credential=<key>/<date>/<region>/sts/aws4_request, ..."
+            scope = authorization.split("Credential=", 1)[-1].split(",", 1)[0].split("/")
+            seen.update(url=request.url, region=scope[2] if len(scope) > 2 else None)
+            raise Sent()
+
+        session = boto3.Session()
+        session._session.register("before-send", stop)
+        try:
+            session.get_credentials().get_frozen_credentials()
+            print(json.dumps({"error": "no request"}), flush=True)
+        except Sent:
+            print(json.dumps(seen), flush=True)
+        except Exception as error:  # noqa: BLE001 - an error is an answer too
+            print(json.dumps({"error": type(error).__name__}), flush=True)
+
+
 def moto_setup(endpoint):
     import boto3
 
@@ -113,5 +152,7 @@ if __name__ == "__main__":
         sign()
     elif sys.argv[1] == "boto3-chain":
         boto3_chain()
+    elif sys.argv[1] == "sts-endpoint":
+        sts_endpoint()
     else:
         moto_setup(sys.argv[2])

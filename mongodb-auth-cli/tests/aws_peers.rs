@@ -5,7 +5,9 @@
 //! - end to end through moto (a real SigV4 verifier, its signature checking on): `serve` forwards
 //!   to moto's STS; our blocking and tokio clients, PyMongo and `mongodb-auth connect` log in with
 //!   an IAM user's key and with assumed-role credentials; a wrong secret, a tampered nonce and a
-//!   temporary key without its token get 18.
+//!   temporary key without its token get 18;
+//! - where the credential chain sends STS requests, against boto3 in every combination of the
+//!   settings that choose it.
 
 use mongodb_auth_testkit::http;
 use mongodb_auth_testkit::output_with_stdin;
@@ -43,6 +45,10 @@ fn main() {
                 "credential_chain_agrees_with_boto3",
                 chain_agrees_with_boto3,
             ),
+            (
+                "sts_endpoints_agree_with_boto3",
+                sts_endpoints_agree_with_boto3,
+            ),
         ],
     );
     libtest_mimic::run(&arguments, trials).exit();
@@ -66,6 +72,57 @@ fn python_answers(python: &Path, subcommand: &str, cases: &[Value]) -> Result<Ve
         .map(serde_json::from_str)
         .collect::<Result<_, _>>()
         .map_err(|e| e.to_string())
+}
+
+/// The variables of a differential case (`{"env": {...}}`), for the chain.
+fn environment_of(case: &Value) -> MapEnvironment {
+    case["env"]
+        .as_object()
+        .map(|vars| {
+            vars.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Each case where `ours` and boto3's answer disagree. A failure is an answer too: both must
+/// fail (what each calls it may differ), or give the same answer.
+fn differences_from_boto3(
+    cases: &[Value],
+    theirs: &[Value],
+    mut ours: impl FnMut(&Value) -> Value,
+) -> Vec<String> {
+    let verdict = |answer: &Value| match answer.get("error") {
+        Some(_) => json!("error"),
+        None => answer.clone(),
+    };
+    cases
+        .iter()
+        .zip(theirs)
+        .filter_map(|(case, theirs)| {
+            let ours = ours(case);
+            (verdict(&ours) != verdict(theirs))
+                .then(|| format!("{case}\n  ours  {ours}\n  boto3 {theirs}"))
+        })
+        .collect()
+}
+
+/// Prints how many of `cases` environments differ, with `summary`; an error listing them if any.
+fn agreed(differences: &[String], cases: usize, summary: &str) -> Result<(), Failed> {
+    eprintln!(
+        "{cases} environments, {} differences; {summary}",
+        differences.len()
+    );
+    if differences.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "{} of {cases} environments differ:\n{}",
+        differences.len(),
+        differences.join("\n")
+    )
+    .into())
 }
 
 fn random_below(bound: u32) -> u32 {
@@ -404,6 +461,8 @@ fn through_moto(python: &Path) -> Result<(), Failed> {
                 .env("HOME", &home_var)
                 .env("AWS_EC2_METADATA_DISABLED", "true")
                 .env("AWS_ENDPOINT_URL_STS", &moto.endpoint)
+                // An endpoint of one's own needs a region to sign for, in boto3 as here.
+                .env("AWS_DEFAULT_REGION", "us-east-1")
                 .args(args);
             for (name, value) in vars {
                 command.env(name, value);
@@ -900,22 +959,8 @@ fn chain_agrees_with_boto3(python: &Path) -> Result<(), Failed> {
         Source::Ec2 => "iam-role",
         other => other.as_str(),
     };
-    // A failure is an answer too: both must fail (what each calls it may differ), or agree.
-    let verdict = |answer: &Value| match answer.get("error") {
-        Some(_) => json!("error"),
-        None => answer.clone(),
-    };
-    let mut differences = Vec::new();
-    for (case, theirs) in cases.iter().zip(&theirs) {
-        let env: MapEnvironment = case["env"]
-            .as_object()
-            .map(|vars| {
-                vars.iter()
-                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let mut chain = CredentialChain::new(std::sync::Arc::new(env));
+    let differences = differences_from_boto3(&cases, &theirs, |case| {
+        let mut chain = CredentialChain::new(std::sync::Arc::new(environment_of(case)));
         if let Some(profile) = case["profile"].as_str() {
             chain = chain.profile(profile);
         }
@@ -929,7 +974,7 @@ fn chain_agrees_with_boto3(python: &Path) -> Result<(), Failed> {
                 };
             }
         })();
-        let ours = match ours {
+        match ours {
             Ok(resolved) => json!({
                 "method": boto3_method(resolved.source),
                 "access_key": resolved.credentials.access_key_id(),
@@ -938,11 +983,8 @@ fn chain_agrees_with_boto3(python: &Path) -> Result<(), Failed> {
                 Value::Null
             }
             Err(error) => json!({ "error": error.to_string() }),
-        };
-        if verdict(&ours) != verdict(theirs) {
-            differences.push(format!("{case}\n  ours  {ours}\n  boto3 {theirs}"));
         }
-    }
+    });
     // How often each of boto3's verdicts came up: every source must have been hit.
     let mut histogram = std::collections::BTreeMap::new();
     for answer in &theirs {
@@ -953,20 +995,11 @@ fn chain_agrees_with_boto3(python: &Path) -> Result<(), Failed> {
         };
         *histogram.entry(name).or_insert(0) += 1;
     }
-    eprintln!(
-        "{} environments (seed {seed:#x}), {} differences; boto3's verdicts: {histogram:?}",
+    agreed(
+        &differences,
         cases.len(),
-        differences.len()
-    );
-    if !differences.is_empty() {
-        return Err(format!(
-            "{} of {} environments differ:\n{}",
-            differences.len(),
-            cases.len(),
-            differences.join("\n")
-        )
-        .into());
-    }
+        &format!("seed {seed:#x}; boto3's verdicts: {histogram:?}"),
+    )?;
     let missed: Vec<&str> = [
         "env",
         "assume-role",
@@ -985,6 +1018,127 @@ fn chain_agrees_with_boto3(python: &Path) -> Result<(), Failed> {
     .collect();
     if !missed.is_empty() && cases.len() >= 200 {
         return Err(format!("no environment came to {missed:?}: widen the generator").into());
+    }
+    Ok(())
+}
+
+/// Where the first STS request of an AssumeRole goes, and the region it is signed for, in every
+/// combination of what chooses them: `AWS_DEFAULT_REGION`, `AWS_REGION` (which botocore does not
+/// read), `AWS_STS_REGIONAL_ENDPOINTS`, the profile's `region` and `sts_regional_endpoints`, and
+/// an endpoint of one's own. boto3 answers without sending anything; the chain's ask is taken
+/// and not answered.
+fn sts_endpoints_agree_with_boto3(python: &Path) -> Result<(), Failed> {
+    use mongodb_auth::ask::Ask;
+    use mongodb_auth::aws::{ChainStep, CredentialChain};
+    let home = mongodb_auth_testkit::TempDir::new("sts-endpoints");
+    std::fs::create_dir_all(home.join(".aws")).map_err(|e| e.to_string())?;
+    std::fs::write(
+        home.join(".aws/credentials"),
+        "[base]\naws_access_key_id = AKIABASE\naws_secret_access_key = s\n",
+    )
+    .map_err(|e| e.to_string())?;
+    let role = "role_arn = arn:aws:iam::123456789012:role/r\nsource_profile = base\n";
+    let mut config = String::new();
+    let mut profiles = Vec::new();
+    for region in [
+        None,
+        Some("eu-west-3"),
+        Some("ap-east-1"),
+        Some("cn-north-1"),
+    ] {
+        for mode in [None, Some("legacy"), Some("regional")] {
+            let name = format!("r-{}-{}", region.unwrap_or("none"), mode.unwrap_or("none"));
+            config.push_str(&format!("[profile {name}]\n{role}"));
+            if let Some(region) = region {
+                config.push_str(&format!("region = {region}\n"));
+            }
+            if let Some(mode) = mode {
+                config.push_str(&format!("sts_regional_endpoints = {mode}\n"));
+            }
+            profiles.push(name);
+        }
+    }
+    std::fs::write(home.join(".aws/config"), config).map_err(|e| e.to_string())?;
+    let home_var = home.to_str().unwrap_or_default().to_owned();
+    // Every profile, default region and mode; `AWS_REGION` on every third case and an endpoint
+    // of one's own on every fifth, strides prime to the four modes, so both meet each mode.
+    let mut cases = Vec::new();
+    for profile in &profiles {
+        for default_region in [None, Some("eu-west-1"), Some("us-gov-west-1")] {
+            for mode in [None, Some("regional"), Some("legacy"), Some("bogus")] {
+                let index = cases.len();
+                let mut env = serde_json::Map::new();
+                env.insert("HOME".into(), json!(home_var));
+                env.insert("AWS_PROFILE".into(), json!(profile));
+                env.insert("AWS_EC2_METADATA_DISABLED".into(), json!("true"));
+                let mut set = |name: &str, value: Option<&str>| {
+                    if let Some(value) = value {
+                        env.insert(name.into(), json!(value));
+                    }
+                };
+                set("AWS_DEFAULT_REGION", default_region);
+                set("AWS_STS_REGIONAL_ENDPOINTS", mode);
+                set("AWS_REGION", (index % 3 == 1).then_some("eu-central-1"));
+                set(
+                    "AWS_ENDPOINT_URL_STS",
+                    (index % 5 == 0).then_some("http://127.0.0.1:9/"),
+                );
+                cases.push(json!({ "env": env }));
+            }
+        }
+    }
+    let theirs = python_answers(python, "sts-endpoint", &cases)?;
+    if theirs.len() != cases.len() {
+        return Err(format!("boto3 answered {} of {} cases", theirs.len(), cases.len()).into());
+    }
+    let differences = differences_from_boto3(&cases, &theirs, |case| {
+        let mut chain = CredentialChain::new(std::sync::Arc::new(environment_of(case)));
+        (|| -> mongodb_auth::Result<Value> {
+            let mut step = chain.step()?;
+            loop {
+                step = match step {
+                    ChainStep::Ask(Ask::Http(request)) => {
+                        let authorization = request
+                            .headers()
+                            .iter()
+                            .find(|(name, _)| name.eq_ignore_ascii_case("authorization"))
+                            .map(|(_, value)| value.expose().to_owned())
+                            .unwrap_or_default();
+                        let region = authorization
+                            .split("Credential=")
+                            .nth(1)
+                            .and_then(|scope| scope.split('/').nth(2))
+                            .map(str::to_owned);
+                        return Ok(json!({ "url": request.url(), "region": region }));
+                    }
+                    ChainStep::Ask(ask) => chain.answer(mongodb_auth_io::answer::answer(&ask))?,
+                    other => return Ok(json!({ "error": format!("{other:?}") })),
+                };
+            }
+        })()
+        .unwrap_or_else(|error| json!({ "error": error.to_string() }))
+    });
+    let endpoints_seen: std::collections::BTreeSet<&str> = theirs
+        .iter()
+        .map(|answer| answer["url"].as_str().unwrap_or("an error"))
+        .collect();
+    agreed(
+        &differences,
+        cases.len(),
+        &format!("boto3's endpoints: {endpoints_seen:?}"),
+    )?;
+    // The matrix must have reached every kind of answer, or it shows less than it says.
+    for expected in [
+        "https://sts.amazonaws.com/",
+        "https://sts.eu-west-1.amazonaws.com/",
+        "https://sts.eu-west-3.amazonaws.com/",
+        "https://sts.cn-north-1.amazonaws.com.cn/",
+        "http://127.0.0.1:9/",
+        "an error",
+    ] {
+        if !endpoints_seen.contains(expected) {
+            return Err(format!("no environment came to {expected}").into());
+        }
     }
     Ok(())
 }

@@ -489,7 +489,7 @@ impl CredentialChain {
         }
 
         let setting = |key: &str| profiles.get(&profile, key).map(str::to_owned);
-        let sts = super::sts::endpoint(|name| self.var(name), setting("region").as_deref());
+        let sts = super::sts::endpoint(|name| self.var(name), setting);
         if profiles.assumes_role(&profile) {
             trail.trying(Source::AssumeRole);
             let mut visited = vec![profile.clone()];
@@ -975,12 +975,15 @@ impl CredentialChain {
     }
 
     /// An SSO service's endpoint: `variable` (`AWS_ENDPOINT_URL_SSO`, `_SSO_OIDC`), else
-    /// `AWS_ENDPOINT_URL`, else `https://<host>.<region>.amazonaws.com`.
+    /// `AWS_ENDPOINT_URL`, else `https://<host>.<region>.<the partition's domain>`.
     fn sso_endpoint(&self, variable: &str, host: &str, region: &str) -> String {
         self.var(variable)
             .or_else(|| self.var("AWS_ENDPOINT_URL"))
             .map(|url| url.trim_end_matches('/').to_owned())
-            .unwrap_or_else(|| format!("https://{host}.{region}.amazonaws.com"))
+            .unwrap_or_else(|| {
+                let domain = super::sts::dns_suffix(region);
+                format!("https://{host}.{region}.{domain}")
+            })
     }
 
     /// `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI` (ECS) or `_FULL_URI` (EKS Pod Identity and

@@ -43,44 +43,118 @@ pub fn valid_region(region: &str) -> bool {
         && bytes.last().is_some_and(u8::is_ascii_alphanumeric)
 }
 
-/// `AWS_ENDPOINT_URL_STS`, else `AWS_ENDPOINT_URL`; else the regional endpoint when
-/// `AWS_STS_REGIONAL_ENDPOINTS=regional` and a region is known (`AWS_REGION`,
-/// `AWS_DEFAULT_REGION`, the profile's `region`); else the global one. A region that is not
-/// one ([`valid_region`]) is refused.
+/// The regions whose STS requests botocore sends to the global endpoint when
+/// `sts_regional_endpoints` is `legacy`: those the global endpoint served before regional ones.
+const LEGACY_GLOBAL_REGIONS: &[&str] = &[
+    "ap-northeast-1",
+    "ap-south-1",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "aws-global",
+    "ca-central-1",
+    "eu-central-1",
+    "eu-north-1",
+    "eu-west-1",
+    "eu-west-2",
+    "eu-west-3",
+    "sa-east-1",
+    "us-east-1",
+    "us-east-2",
+    "us-west-1",
+    "us-west-2",
+];
+
+/// The domain of a region's service endpoints: its partition's (`cn-north-1` is in China's,
+/// `amazonaws.com.cn`), `amazonaws.com` for the commercial and GovCloud regions and any name
+/// no partition claims, as botocore's partition table says.
+pub fn dns_suffix(region: &str) -> &'static str {
+    let parts: Vec<&str> = region.split('-').collect();
+    // `<prefix>-<word>-<number>`, the shape every partition's regions have.
+    let shaped = |prefix: &[&str]| {
+        parts.len() == prefix.len() + 2
+            && parts.starts_with(prefix)
+            && parts
+                .last()
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    };
+    match () {
+        () if shaped(&["cn"]) => "amazonaws.com.cn",
+        () if shaped(&["eusc", "de"]) => "amazonaws.eu",
+        () if shaped(&["us", "iso"]) => "c2s.ic.gov",
+        () if shaped(&["us", "isob"]) => "sc2s.sgov.gov",
+        () if shaped(&["eu", "isoe"]) => "cloud.adc-e.uk",
+        () if shaped(&["us", "isof"]) => "csp.hci.ic.gov",
+        () => "amazonaws.com",
+    }
+}
+
+/// Where STS requests go, as botocore chooses (and so PyMongo, through boto3):
+/// - `AWS_ENDPOINT_URL_STS`, else `AWS_ENDPOINT_URL`, signed for the region, which must then
+///   be set;
+/// - else the region's own endpoint, `sts.<region>.<partition's domain>`, unless
+///   `sts_regional_endpoints` (`AWS_STS_REGIONAL_ENDPOINTS`, else the profile's setting) is
+///   `legacy` and the region is one of [`LEGACY_GLOBAL_REGIONS`]; any value but `regional` or
+///   `legacy` is refused;
+/// - the global endpoint, `sts.amazonaws.com` signed for `us-east-1`, when no region is set.
+///
+/// The region is `AWS_DEFAULT_REGION`, else the profile's `region`: botocore does not read
+/// `AWS_REGION`. A region that is not one ([`valid_region`]) is refused.
 pub fn endpoint(
     var: impl Fn(&str) -> Option<String>,
-    profile_region: Option<&str>,
+    profile: impl Fn(&str) -> Option<String>,
 ) -> Result<StsEndpoint, AwsError> {
-    let region = var("AWS_REGION")
-        .or_else(|| var("AWS_DEFAULT_REGION"))
-        .or_else(|| profile_region.map(str::to_owned));
+    let misconfigured = |what: &str, rule: String| AwsError::Misconfigured {
+        what: what.into(),
+        rule,
+    };
+    let region = var("AWS_DEFAULT_REGION").or_else(|| profile("region"));
     if let Some(region) = region.as_deref().filter(|region| !valid_region(region)) {
-        return Err(AwsError::Misconfigured {
-            what: "the region".into(),
-            rule: format!(
+        return Err(misconfigured(
+            "the region",
+            format!(
                 "`{}` is not a region name",
                 region.chars().take(64).collect::<String>()
             ),
-        });
+        ));
     }
+    // Checked even when an endpoint of one's own makes it moot, as botocore checks it.
+    let mode = var("AWS_STS_REGIONAL_ENDPOINTS").or_else(|| profile("sts_regional_endpoints"));
+    let legacy = match mode.as_deref() {
+        None | Some("regional") => false,
+        Some("legacy") => true,
+        Some(other) => {
+            return Err(misconfigured(
+                "sts_regional_endpoints",
+                format!(
+                    "`{}` is neither `regional` nor `legacy`",
+                    other.chars().take(64).collect::<String>()
+                ),
+            ));
+        }
+    };
     if let Some(url) = var("AWS_ENDPOINT_URL_STS").or_else(|| var("AWS_ENDPOINT_URL")) {
-        return Ok(StsEndpoint {
-            url,
-            region: region.unwrap_or_else(|| "us-east-1".to_owned()),
-        });
+        let region = region.ok_or_else(|| {
+            misconfigured(
+                "AWS_ENDPOINT_URL_STS",
+                "an endpoint of one's own needs a region to sign for (AWS_DEFAULT_REGION, or \
+                 the profile's `region`)"
+                    .to_owned(),
+            )
+        })?;
+        return Ok(StsEndpoint { url, region });
     }
-    Ok(
-        match (var("AWS_STS_REGIONAL_ENDPOINTS").as_deref(), region) {
-            (Some("regional"), Some(region)) => StsEndpoint {
-                url: format!("https://sts.{region}.amazonaws.com/"),
+    Ok(match region {
+        Some(region) if !(legacy && LEGACY_GLOBAL_REGIONS.contains(&region.as_str())) => {
+            StsEndpoint {
+                url: format!("https://sts.{region}.{}/", dns_suffix(&region)),
                 region,
-            },
-            _ => StsEndpoint {
-                url: "https://sts.amazonaws.com/".to_owned(),
-                region: "us-east-1".to_owned(),
-            },
+            }
+        }
+        _ => StsEndpoint {
+            url: "https://sts.amazonaws.com/".to_owned(),
+            region: "us-east-1".to_owned(),
         },
-    )
+    })
 }
 
 /// An `application/x-www-form-urlencoded` body of `pairs`.
@@ -150,12 +224,11 @@ mod tests {
             assert!(!super::valid_region(bad), "{bad}");
         }
         let var = |name: &str| match name {
-            "AWS_REGION" => Some("evil.example/x#".to_owned()),
-            "AWS_STS_REGIONAL_ENDPOINTS" => Some("regional".to_owned()),
+            "AWS_DEFAULT_REGION" => Some("evil.example/x#".to_owned()),
             _ => None,
         };
         assert!(matches!(
-            super::endpoint(var, None),
+            super::endpoint(var, |_: &str| None),
             Err(crate::error::AwsError::Misconfigured { .. })
         ));
     }
@@ -172,35 +245,88 @@ mod tests {
                     .map(|(_, v)| (*v).to_owned())
             }
         };
+        let none = |_: &str| None;
+        let url = |found: Result<StsEndpoint, AwsError>| found.unwrap().url;
+        // botocore's choices (the peer test `sts_endpoints_agree_with_boto3` asks boto3 itself).
+        assert_eq!(url(endpoint(vars(&[]), none)), "https://sts.amazonaws.com/");
         assert_eq!(
-            endpoint(vars(&[]), None).unwrap().url,
-            "https://sts.amazonaws.com/"
-        );
-        assert_eq!(
-            endpoint(
-                vars(&[("AWS_STS_REGIONAL_ENDPOINTS", "regional")]),
-                Some("eu-west-1")
-            ),
+            endpoint(vars(&[("AWS_DEFAULT_REGION", "eu-west-1")]), none),
             Ok(StsEndpoint {
                 url: "https://sts.eu-west-1.amazonaws.com/".into(),
                 region: "eu-west-1".into()
             })
         );
         assert_eq!(
-            endpoint(vars(&[("AWS_REGION", "us-west-2")]), None)
-                .unwrap()
-                .url,
+            url(endpoint(vars(&[("AWS_REGION", "us-west-2")]), none)),
             "https://sts.amazonaws.com/",
-            "regional only when asked"
+            "botocore does not read AWS_REGION"
         );
+        let legacy = vars(&[("AWS_STS_REGIONAL_ENDPOINTS", "legacy")]);
+        let profile =
+            |region: &'static str| move |key: &str| (key == "region").then(|| region.to_owned());
+        assert_eq!(
+            url(endpoint(legacy, profile("eu-west-1"))),
+            "https://sts.amazonaws.com/"
+        );
+        assert_eq!(
+            url(endpoint(legacy, profile("ap-east-1"))),
+            "https://sts.ap-east-1.amazonaws.com/",
+            "a region the global endpoint never served"
+        );
+        assert_eq!(
+            url(endpoint(vars(&[]), |key: &str| match key {
+                "region" => Some("eu-west-3".to_owned()),
+                "sts_regional_endpoints" => Some("legacy".to_owned()),
+                _ => None,
+            })),
+            "https://sts.amazonaws.com/"
+        );
+        assert_eq!(
+            url(endpoint(vars(&[]), profile("cn-north-1"))),
+            "https://sts.cn-north-1.amazonaws.com.cn/"
+        );
+        assert!(matches!(
+            endpoint(vars(&[("AWS_STS_REGIONAL_ENDPOINTS", "bogus")]), none),
+            Err(AwsError::Misconfigured { .. })
+        ));
         let local = endpoint(
             vars(&[
                 ("AWS_ENDPOINT_URL", "http://127.0.0.1:1/"),
                 ("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:2/"),
             ]),
-            None,
+            profile("us-east-1"),
         );
-        assert_eq!(local.unwrap().url, "http://127.0.0.1:2/");
+        assert_eq!(url(local), "http://127.0.0.1:2/");
+        assert!(
+            matches!(
+                endpoint(
+                    vars(&[("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:2/")]),
+                    none
+                ),
+                Err(AwsError::Misconfigured { .. })
+            ),
+            "no region to sign for"
+        );
+    }
+
+    #[test]
+    fn each_partition_has_its_domain() {
+        for (region, suffix) in [
+            ("us-east-1", "amazonaws.com"),
+            ("us-gov-west-1", "amazonaws.com"),
+            ("cn-northwest-1", "amazonaws.com.cn"),
+            ("eusc-de-east-1", "amazonaws.eu"),
+            ("us-iso-east-1", "c2s.ic.gov"),
+            ("us-isob-east-1", "sc2s.sgov.gov"),
+            ("eu-isoe-west-1", "cloud.adc-e.uk"),
+            ("us-isof-south-1", "csp.hci.ic.gov"),
+            // Shapes no partition claims: the commercial one's domain, as botocore falls back.
+            ("cn-north", "amazonaws.com"),
+            ("cn-north-1-x", "amazonaws.com"),
+            ("moon-1", "amazonaws.com"),
+        ] {
+            assert_eq!(dns_suffix(region), suffix, "{region}");
+        }
     }
 
     #[test]
