@@ -51,7 +51,7 @@ pub const PROCESS_TIMEOUT: Duration = Duration::from_secs(60);
 pub enum Ask {
     /// Read a file.
     ReadFile(ReadFile),
-    /// Run a command line with the shell.
+    /// Run a program with its arguments, with no shell.
     RunProcess(RunProcess),
     /// Send an HTTP request.
     Http(HttpRequest),
@@ -73,10 +73,12 @@ impl Ask {
         Ask::ReadFile(ReadFile { path: path.into() })
     }
 
+    /// `program` is the first of `words`, which must not be empty.
     #[cfg_attr(not(feature = "aws"), allow(dead_code))]
-    pub(crate) fn run_process(command_line: impl Into<String>) -> Ask {
+    pub(crate) fn run_process(command_line: impl Into<String>, words: Vec<String>) -> Ask {
         Ask::RunProcess(RunProcess {
             command_line: command_line.into(),
+            words,
         })
     }
 
@@ -134,11 +136,13 @@ impl ReadFile {
     }
 }
 
-/// Run this command line with the shell (`sh -c`; `cmd /C` on Windows), for at most
-/// [`PROCESS_TIMEOUT`], taking at most [`MAX_BODY_SIZE`] of its standard output.
+/// Run this program with these arguments, with no shell (as botocore runs `credential_process`),
+/// for at most [`PROCESS_TIMEOUT`], taking at most [`MAX_BODY_SIZE`] of its standard output.
 #[derive(Clone, PartialEq, Eq)]
 pub struct RunProcess {
     command_line: String,
+    /// The command line split as botocore splits it: the program, then its arguments.
+    words: Vec<String>,
 }
 
 impl fmt::Debug for RunProcess {
@@ -150,9 +154,21 @@ impl fmt::Debug for RunProcess {
 }
 
 impl RunProcess {
-    /// The command line, as the profile's `credential_process` gives it.
+    /// The command line, as the profile's `credential_process` gives it: what to show, not
+    /// what to run (run [`program`](Self::program) with [`arguments`](Self::arguments)).
     pub fn command_line(&self) -> &str {
         &self.command_line
+    }
+
+    /// The program: the line's first word, found on `PATH` when it names no directory.
+    pub fn program(&self) -> &str {
+        self.words.first().map_or("", String::as_str)
+    }
+
+    /// Its arguments, each to be passed as it is: the line split as botocore splits it (POSIX
+    /// `shlex` rules; the C runtime's on Windows), with nothing expanded.
+    pub fn arguments(&self) -> &[String] {
+        self.words.get(1..).unwrap_or_default()
     }
 
     /// What the process printed (credentials: wiped when dropped), and whether it exited with
@@ -490,7 +506,10 @@ mod tests {
         )));
         assert_eq!(answer.ask(), &ask);
         assert!(!format!("{answer:?}").contains("s3cr3t"));
-        let process = Ask::run_process("fetch --token s3cr3t");
+        let process = Ask::run_process(
+            "fetch --token s3cr3t",
+            vec!["fetch".into(), "--token".into(), "s3cr3t".into()],
+        );
         assert!(!format!("{process:?}").contains("s3cr3t"));
         assert!(ask.fail("denied").is_failure());
     }

@@ -2,6 +2,29 @@
 //! the documentation: nothing here is for callers, and it may change at any time.
 
 #[cfg(feature = "aws")]
+pub use crate::aws::command_line::{split_posix, split_windows};
+
+/// A profile's name and its settings, in the file's order.
+pub type AwsProfile = (String, Vec<(String, String)>);
+
+/// The profiles of an AWS config file and their settings, sorted, as botocore's profile map
+/// holds them; the file's error if it cannot be read.
+#[cfg(feature = "aws")]
+pub fn aws_config_profiles(text: &str) -> Result<Vec<AwsProfile>, crate::AwsError> {
+    let config = crate::aws::chain::ConfigFile::new(crate::aws::ini::Ini::parse(text)?);
+    Ok(config
+        .profiles()
+        .into_iter()
+        .map(|(name, settings)| {
+            let settings = settings
+                .into_iter()
+                .map(|(key, value)| (key.to_owned(), value.to_owned()))
+                .collect();
+            (name.to_owned(), settings)
+        })
+        .collect())
+}
+#[cfg(feature = "aws")]
 pub use crate::aws::ini::Ini as AwsIni;
 #[cfg(feature = "aws")]
 pub use crate::aws::json::{

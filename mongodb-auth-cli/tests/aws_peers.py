@@ -12,6 +12,15 @@
                                     credentials in that environment: {"url", "region"} (the
                                     region the request is signed for), or {"error"}. No request
                                     leaves the process.
+  python aws_peers.py split         JSON cases on stdin, one a line ({"line"}); prints, one a line,
+                                    how botocore splits that credential_process line before
+                                    running it: {"posix": shlex.split's words, "windows": its
+                                    Windows splitter's}, each a list or {"error"}.
+  python aws_peers.py config-profiles
+                                    JSON cases on stdin, one a line ({"text"}); prints, one a
+                                    line, the profiles botocore finds in that config file, each
+                                    with its settings ({name: {key: value}}, values as written:
+                                    no nested parsing), or {"error"}.
   python aws_peers.py moto-setup URL
                                     Against a moto server: an IAM user with an access key, a
                                     role the user may assume, and temporary credentials of that
@@ -103,6 +112,40 @@ def sts_endpoint():
             print(json.dumps({"error": type(error).__name__}), flush=True)
 
 
+def split():
+    import shlex
+
+    from botocore.compat import _windows_shell_split
+
+    def words(split_line, line):
+        try:
+            return split_line(line)
+        except ValueError as error:
+            return {"error": str(error)}
+
+    for line in sys.stdin:
+        text = json.loads(line)["line"]
+        print(json.dumps({"posix": words(shlex.split, text), "windows": words(_windows_shell_split, text)}), flush=True)
+
+
+def config_profiles():
+    import os
+    import tempfile
+
+    from botocore import configloader
+
+    with tempfile.TemporaryDirectory() as directory:
+        path = os.path.join(directory, "config")
+        for line in sys.stdin:
+            with open(path, "w", encoding="utf-8", newline="") as file:
+                file.write(json.loads(line)["text"])
+            try:
+                parsed = configloader.raw_config_parse(path, parse_subsections=False)
+                print(json.dumps(configloader.build_profile_map(parsed)["profiles"]), flush=True)
+            except Exception as error:  # noqa: BLE001 - an error is an answer too
+                print(json.dumps({"error": type(error).__name__}), flush=True)
+
+
 def moto_setup(endpoint):
     import boto3
 
@@ -154,5 +197,9 @@ if __name__ == "__main__":
         boto3_chain()
     elif sys.argv[1] == "sts-endpoint":
         sts_endpoint()
+    elif sys.argv[1] == "split":
+        split()
+    elif sys.argv[1] == "config-profiles":
+        config_profiles()
     else:
         moto_setup(sys.argv[2])

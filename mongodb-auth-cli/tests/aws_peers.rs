@@ -7,7 +7,11 @@
 //!   an IAM user's key and with assumed-role credentials; a wrong secret, a tampered nonce and a
 //!   temporary key without its token get 18;
 //! - where the credential chain sends STS requests, against boto3 in every combination of the
-//!   settings that choose it.
+//!   settings that choose it;
+//! - how a `credential_process` line is split into a program and its arguments, against
+//!   botocore's two splitters, on random lines of quotes, escapes and spaces;
+//! - which profiles a config file holds and their settings, against botocore's reader, on random
+//!   files of headers, keys, comments and continuations.
 
 use mongodb_auth_testkit::http;
 use mongodb_auth_testkit::output_with_stdin;
@@ -48,6 +52,14 @@ fn main() {
             (
                 "sts_endpoints_agree_with_boto3",
                 sts_endpoints_agree_with_boto3,
+            ),
+            (
+                "command_lines_split_as_botocore_splits_them",
+                command_lines_split_as_botocore_splits_them,
+            ),
+            (
+                "config_files_read_as_botocore_reads_them",
+                config_files_read_as_botocore_reads_them,
             ),
         ],
     );
@@ -108,17 +120,18 @@ fn differences_from_boto3(
         .collect()
 }
 
-/// Prints how many of `cases` environments differ, with `summary`; an error listing them if any.
-fn agreed(differences: &[String], cases: usize, summary: &str) -> Result<(), Failed> {
+/// Prints how many of `cases` (`what`: environments, lines, files) differ, with `summary`; an
+/// error listing them if any.
+fn agreed(differences: &[String], cases: usize, what: &str, summary: &str) -> Result<(), Failed> {
     eprintln!(
-        "{cases} environments, {} differences; {summary}",
+        "{cases} {what}, {} differences; {summary}",
         differences.len()
     );
     if differences.is_empty() {
         return Ok(());
     }
     Err(format!(
-        "{} of {cases} environments differ:\n{}",
+        "{} of {cases} {what} differ:\n{}",
         differences.len(),
         differences.join("\n")
     )
@@ -621,14 +634,29 @@ fn write_homes(root: &Path) -> Vec<(PathBuf, Vec<&'static str>)> {
     let a = root.join("a");
     std::fs::create_dir_all(&a).unwrap();
     let a_process = process(&a, "AKIAPROCESSA");
+    // A process that says how it was called: its key is the number of its arguments and the
+    // arguments joined with commas. Its line has what a shell would read and botocore passes
+    // as written (a quoted space, a variable, a `#`, a `|`, a `;`).
+    let arguments_process = a.join("args.sh");
+    std::fs::write(
+        &arguments_process,
+        "#!/bin/sh\nIFS=,\necho \"{\\\"Version\\\": 1, \\\"AccessKeyId\\\": \\\"$#:$*\\\", \\\"SecretAccessKey\\\": \\\"s\\\"}\"\n",
+    )
+    .unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&arguments_process, std::fs::Permissions::from_mode(0o755))
+            .unwrap();
+    }
     write(
         &a,
         Some(
             "[default]\naws_access_key_id = AKIACREDDEFAULT\naws_secret_access_key = s\n\n[dev]\naws_access_key_id = AKIACREDDEV\naws_secret_access_key = s\naws_session_token = t\n",
         ),
         &format!(
-            "[default]\nregion = us-east-1\n[profile dev]\nregion = eu-west-1\n[profile cfg]\naws_access_key_id = AKIACONFIGCFG\naws_secret_access_key = s\n[profile proc]\ncredential_process = {}\n",
-            a_process.display()
+            "[default]\nregion = us-east-1\n[profile dev]\nregion = eu-west-1\n[profile cfg]\naws_access_key_id = AKIACONFIGCFG\naws_secret_access_key = s\n[profile proc]\ncredential_process = {}\n[profile proc-args]\ncredential_process = {} 'a b' $HOME #c x|y \"d;e\"\n",
+            a_process.display(),
+            arguments_process.display(),
         ),
     );
     let b = root.join("b");
@@ -748,7 +776,7 @@ fn write_homes(root: &Path) -> Vec<(PathBuf, Vec<&'static str>)> {
         "sso-partial",
     ];
     vec![
-        (a, vec!["default", "dev", "cfg", "proc"]),
+        (a, vec!["default", "dev", "cfg", "proc", "proc-args"]),
         (b, vec!["default", "proc"]),
         (c, vec!["default"]),
         (d.clone(), vec!["default"]),
@@ -998,6 +1026,7 @@ fn chain_agrees_with_boto3(python: &Path) -> Result<(), Failed> {
     agreed(
         &differences,
         cases.len(),
+        "environments",
         &format!("seed {seed:#x}; boto3's verdicts: {histogram:?}"),
     )?;
     let missed: Vec<&str> = [
@@ -1018,6 +1047,14 @@ fn chain_agrees_with_boto3(python: &Path) -> Result<(), Failed> {
     .collect();
     if !missed.is_empty() && cases.len() >= 200 {
         return Err(format!("no environment came to {missed:?}: widen the generator").into());
+    }
+    // The process of `proc-args` got its arguments as botocore split them, and so did ours
+    // (the answers agree), at least once.
+    let split_as_written = theirs
+        .iter()
+        .any(|answer| answer["access_key"] == "5:a b,$HOME,#c,x|y,d;e");
+    if !split_as_written && cases.len() >= 200 {
+        return Err("no environment ran the profile proc-args: widen the generator".into());
     }
     Ok(())
 }
@@ -1125,6 +1162,7 @@ fn sts_endpoints_agree_with_boto3(python: &Path) -> Result<(), Failed> {
     agreed(
         &differences,
         cases.len(),
+        "environments",
         &format!("boto3's endpoints: {endpoints_seen:?}"),
     )?;
     // The matrix must have reached every kind of answer, or it shows less than it says.
@@ -1139,6 +1177,161 @@ fn sts_endpoints_agree_with_boto3(python: &Path) -> Result<(), Failed> {
         if !endpoints_seen.contains(expected) {
             return Err(format!("no environment came to {expected}").into());
         }
+    }
+    Ok(())
+}
+
+/// 600 random lines of the characters that matter to a splitter (quotes, backslashes, four kinds
+/// of space, `#`, `$`, `|`, a letter beyond ASCII): our POSIX and Windows splitters give the
+/// words, or the refusal, that `shlex.split` and botocore's Windows splitter give.
+fn command_lines_split_as_botocore_splits_them(python: &Path) -> Result<(), Failed> {
+    use mongodb_auth::fuzzing::{split_posix, split_windows};
+    const ALPHABET: &[char] = &[
+        ' ', '\t', '\r', '\n', '\'', '"', '\\', '#', '$', '|', 'a', 'b', 'é',
+    ];
+    let mut random = Seeded(0x5_9117);
+    let cases: Vec<Value> = (0..600)
+        .map(|_| {
+            let length = random.below(16);
+            let line: String = (0..length)
+                .map(|_| ALPHABET[random.below(ALPHABET.len())])
+                .collect();
+            json!({ "line": line })
+        })
+        .collect();
+    let theirs = python_answers(python, "split", &cases)?;
+    if theirs.len() != cases.len() {
+        return Err(format!(
+            "botocore answered {} of {} lines",
+            theirs.len(),
+            cases.len()
+        )
+        .into());
+    }
+    let answer = |split: Result<Vec<String>, &'static str>| match split {
+        Ok(words) => json!(words),
+        Err(refusal) => json!({ "error": refusal }),
+    };
+    let mut differences = Vec::new();
+    let mut refused = 0;
+    for (case, theirs) in cases.iter().zip(&theirs) {
+        let line = case["line"].as_str().unwrap_or_default();
+        for (rules, ours) in [
+            ("posix", answer(split_posix(line))),
+            ("windows", answer(split_windows(line))),
+        ] {
+            let same = match (ours.get("error"), theirs[rules].get("error")) {
+                (Some(_), Some(_)) => {
+                    refused += 1;
+                    true
+                }
+                (None, None) => ours == theirs[rules],
+                _ => false,
+            };
+            if !same {
+                differences.push(format!(
+                    "{rules} {line:?}\n  ours     {ours}\n  botocore {}",
+                    theirs[rules]
+                ));
+            }
+        }
+    }
+    agreed(
+        &differences,
+        cases.len() * 2,
+        "splits (lines by each platform's rules)",
+        &format!("{refused} refused by both"),
+    )?;
+    if refused == 0 {
+        return Err("no line was refused: widen the generator".into());
+    }
+    Ok(())
+}
+
+/// 400 random config files of lines that have mattered: headers botocore reads its own way
+/// (quoted names, two spaces, `[profile default]`, text after `]`, a prefix with no space),
+/// repeated sections and keys, comments at any indentation, blank lines and continuations. The
+/// profiles and their settings (or the refusal) must be botocore's.
+fn config_files_read_as_botocore_reads_them(python: &Path) -> Result<(), Failed> {
+    use mongodb_auth::fuzzing::aws_config_profiles;
+    const LINES: &[&str] = &[
+        "[default]",
+        "[profile dev]",
+        "[profile  dev]",
+        "[profile \"my dev\"]",
+        "[profile 'q x']",
+        "[profile default]",
+        "[profilex x]",
+        "[profile a b]",
+        "[ profile dev ]",
+        "[profile dev] trailing",
+        "[profile \"open]",
+        "[sso-session s]",
+        "[other]",
+        "region = r1",
+        "region: r2",
+        "OUTPUT = json # not a comment",
+        "k =",
+        "  continued = line",
+        "  # indented comment",
+        "# comment",
+        "; comment",
+        "",
+    ];
+    let mut random = Seeded(0xc0_f19);
+    let cases: Vec<Value> = (0..400)
+        .map(|_| {
+            let count = 1 + random.below(8);
+            let text: String = (0..count)
+                .map(|_| format!("{}\n", LINES[random.below(LINES.len())]))
+                .collect();
+            json!({ "text": text })
+        })
+        .collect();
+    let theirs = python_answers(python, "config-profiles", &cases)?;
+    if theirs.len() != cases.len() {
+        return Err(format!(
+            "botocore answered {} of {} files",
+            theirs.len(),
+            cases.len()
+        )
+        .into());
+    }
+    let differences = differences_from_boto3(&cases, &theirs, |case| {
+        match aws_config_profiles(case["text"].as_str().unwrap_or_default()) {
+            Ok(profiles) => Value::Object(
+                profiles
+                    .into_iter()
+                    .map(|(name, settings)| {
+                        let settings = settings
+                            .into_iter()
+                            .map(|(key, value)| (key, Value::String(value)))
+                            .collect();
+                        (name, Value::Object(settings))
+                    })
+                    .collect(),
+            ),
+            Err(error) => json!({ "error": error.to_string() }),
+        }
+    });
+    let refused = theirs
+        .iter()
+        .filter(|answer| answer.get("error").is_some())
+        .count();
+    let quoted = theirs
+        .iter()
+        .filter(|answer| answer.get("my dev").is_some())
+        .count();
+    agreed(
+        &differences,
+        cases.len(),
+        "files",
+        &format!("{refused} refused by botocore, {quoted} with the quoted profile"),
+    )?;
+    if refused == 0 || quoted == 0 {
+        return Err(
+            "the files never came to a refusal or a quoted name: widen the generator".into(),
+        );
     }
     Ok(())
 }

@@ -162,28 +162,21 @@ fn on_this_machine(url: &str) -> bool {
 }
 
 fn run_process(run: &RunProcess) -> Result<Answer, String> {
-    let (success, stdout) = run_command_line(run.command_line(), PROCESS_TIMEOUT)?;
+    let mut command = Command::new(run.program());
+    command.args(run.arguments());
+    let (success, stdout) = run_command(command, PROCESS_TIMEOUT)?;
     Ok(run.answer(success, stdout))
 }
 
-/// Runs `command_line` with the shell; whether it exited with status 0, and what it printed
-/// (at most [`MAX_BODY_SIZE`] + 1 bytes). Both must come within `timeout`: the process is
-/// killed at the deadline, and an output that stays open after it exits (a process it started
-/// in the background holds it) is not waited for past it either.
-fn run_command_line(
-    command_line: &str,
+/// Runs `command` (no shell: botocore runs none); whether it exited with status 0, and what it
+/// printed (at most [`MAX_BODY_SIZE`] + 1 bytes). Both must come within `timeout`: the process
+/// is killed at the deadline, and an output that stays open after it exits (a process it
+/// started in the background holds it) is not waited for past it either.
+fn run_command(
+    mut command: Command,
     timeout: Duration,
 ) -> Result<(bool, Zeroizing<Vec<u8>>), String> {
-    let mut shell = if cfg!(windows) {
-        let mut c = Command::new("cmd");
-        c.args(["/C", command_line]);
-        c
-    } else {
-        let mut c = Command::new("sh");
-        c.args(["-c", command_line]);
-        c
-    };
-    let mut child = shell
+    let mut child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -280,17 +273,20 @@ mod tests {
     #[cfg(unix)]
     #[test]
     fn a_process_output_is_read_into_one_buffer_and_waited_for_no_longer_than_the_timeout() {
+        let mut printf = Command::new("printf");
+        printf.args(["%s", r#"{"Version": 1}"#]);
         let (success, stdout) =
-            run_command_line("printf '%s' '{\"Version\": 1}'", Duration::from_secs(30))
-                .expect("the process runs");
+            run_command(printf, Duration::from_secs(30)).expect("the process runs");
         assert!(success);
         assert!(stdout.as_slice() == br#"{"Version": 1}"#);
         assert_eq!(stdout.capacity(), MAX_BODY_SIZE + 1, "never regrown");
 
         // The shell exits at once, but a process it left in the background keeps the output
         // open for 20 s: the answer comes at the 1 s timeout, not when that process ends.
+        let mut shell = Command::new("sh");
+        shell.args(["-c", "printf '{}'; sleep 20 &"]);
         let started = Instant::now();
-        let refused = run_command_line("printf '{}'; sleep 20 &", Duration::from_secs(1));
+        let refused = run_command(shell, Duration::from_secs(1));
         let took = started.elapsed();
         assert!(
             refused

@@ -1,5 +1,6 @@
 //! The credential chain (see [`CredentialChain`]).
 
+use std::collections::HashMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -460,7 +461,7 @@ impl CredentialChain {
             .or_else(|| self.var("AWS_DEFAULT_PROFILE"))
             .or_else(|| self.var("AWS_PROFILE"));
         let profile = named.clone().unwrap_or_else(|| "default".to_owned());
-        let config = self.config_file(io)?;
+        let config = self.config_file(io)?.map(ConfigFile::new);
         let credentials_file = self.credentials_file(io)?;
         let profiles = Profiles {
             config: config.as_ref(),
@@ -650,10 +651,11 @@ impl CredentialChain {
             ),
         }
         record(Source::ConfigFile, None);
-        let section = config_section(profile);
-        match profiles
+        let found = profiles
             .config
-            .map(|ini| static_keys(ini, &section, "config file"))
+            .and_then(|config| Some((config, config.profile_section(profile)?)));
+        match found
+            .map(|(config, section)| static_keys(&config.ini, section, "config file"))
             .transpose()?
             .flatten()
         {
@@ -661,7 +663,9 @@ impl CredentialChain {
             None => {
                 record(
                     Source::ConfigFile,
-                    Some(format!("no keys in section `{section}`")),
+                    Some(format!(
+                        "no keys in the config file for profile `{profile}`"
+                    )),
                 );
                 Ok(None)
             }
@@ -832,14 +836,13 @@ impl CredentialChain {
             })
             .collect();
         if let Some(name) = session_name {
-            let section = format!("sso-session {name}");
-            let session = profiles
+            let (session, section) = profiles
                 .config
-                .filter(|c| c.has_section(&section))
+                .and_then(|config| Some((&config.ini, config.sso_session_section(name)?)))
                 .ok_or_else(|| {
                     misconfigured(what(), format!("the sso-session `{name}` does not exist"))
                 })?;
-            for (key, value) in session.entries(&section) {
+            for (key, value) in session.entries(section) {
                 if let Some(mine) = profiles.get(profile, key).filter(|mine| *mine != value) {
                     return Err(misconfigured(
                         what(),
@@ -1035,6 +1038,58 @@ impl CredentialChain {
             .map(PathBuf::from)
     }
 
+    /// A file's path as botocore expands it (`os.path.expandvars`, then `expanduser`): `$NAME`
+    /// and `${NAME}` of variables that are set (others stay as written), then a leading `~` or
+    /// `~/` as the home directory. `~user` stays as written: finding another user's home
+    /// directory is I/O this crate does not ask for.
+    fn expanded(&self, path: &str) -> String {
+        let mut out = String::with_capacity(path.len());
+        let mut rest = path;
+        while let Some(dollar) = rest.find('$') {
+            out.push_str(rest.get(..dollar).unwrap_or_default());
+            let after = rest.get(dollar + 1..).unwrap_or_default();
+            let (name, written) = match after.strip_prefix('{') {
+                Some(braced) => match braced.find('}') {
+                    Some(end) => (braced.get(..end), end + 2),
+                    None => (None, 0),
+                },
+                None => {
+                    let end = after
+                        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                        .unwrap_or(after.len());
+                    ((end > 0).then(|| after.get(..end)).flatten(), end)
+                }
+            };
+            match name.and_then(|name| self.env.var(name)) {
+                Some(value) => {
+                    out.push_str(&value);
+                    rest = after.get(written..).unwrap_or_default();
+                }
+                None => {
+                    out.push('$');
+                    rest = after;
+                }
+            }
+        }
+        out.push_str(rest);
+        let home_relative = match out.strip_prefix('~') {
+            Some(tail) if tail.is_empty() || tail.starts_with('/') => Some(tail),
+            _ => None,
+        };
+        match (home_relative, self.home()) {
+            (Some(tail), Some(home)) => {
+                let home = home.to_string_lossy();
+                let joined = format!("{}{tail}", home.trim_end_matches('/'));
+                if joined.is_empty() {
+                    "/".to_owned()
+                } else {
+                    joined
+                }
+            }
+            _ => out,
+        }
+    }
+
     /// `AWS_SHARED_CREDENTIALS_FILE` (empty: no file), else `~/.aws/credentials`.
     fn credentials_file(&self, io: &mut Replay<'_>) -> std::result::Result<Option<Ini>, Stop> {
         self.read_ini(io, "AWS_SHARED_CREDENTIALS_FILE", "credentials")
@@ -1053,7 +1108,7 @@ impl CredentialChain {
     ) -> std::result::Result<Option<Ini>, Stop> {
         let path = match self.env.var(variable) {
             Some(path) if path.is_empty() => return Ok(None),
-            Some(path) => PathBuf::from(path),
+            Some(path) => PathBuf::from(self.expanded(&path)),
             None => match self.home() {
                 Some(home) => home.join(".aws").join(name),
                 None => return Ok(None),
@@ -1099,7 +1154,7 @@ fn static_keys(
 /// them: a profile's settings are those of its config-file section, with the credentials
 /// file's section of the same name over them.
 struct Profiles<'a> {
-    config: Option<&'a Ini>,
+    config: Option<&'a ConfigFile>,
     credentials: Option<&'a Ini>,
 }
 
@@ -1108,8 +1163,8 @@ impl Profiles<'_> {
         self.credentials
             .and_then(|ini| ini.get(profile, key))
             .or_else(|| {
-                self.config
-                    .and_then(|ini| ini.get(&config_section(profile), key))
+                let config = self.config?;
+                config.ini.get(config.profile_section(profile)?, key)
             })
     }
 
@@ -1117,7 +1172,7 @@ impl Profiles<'_> {
         self.credentials.is_some_and(|ini| ini.has_section(profile))
             || self
                 .config
-                .is_some_and(|ini| ini.has_section(&config_section(profile)))
+                .is_some_and(|config| config.profile_section(profile).is_some())
     }
 
     /// botocore's "has static credentials": either key, anywhere in the profile.
@@ -1134,12 +1189,69 @@ impl Profiles<'_> {
     }
 }
 
-/// The config file's section of a profile: `[default]`, else `[profile NAME]`.
-fn config_section(profile: &str) -> String {
-    if profile == "default" {
-        "default".to_owned()
-    } else {
-        format!("profile {profile}")
+/// The config file, its sections named as botocore names them: `[default]` is the profile
+/// `default`; a section whose name starts with `profile` (or `sso-session`) and splits, by
+/// `shlex.split`, into exactly two words is the profile (the session) named by the second, so
+/// `[profile "my dev"]`, `[profile  dev]` and `[profile default]` all count; of two sections for
+/// one name, the later.
+pub(crate) struct ConfigFile {
+    ini: Ini,
+    /// A profile's section.
+    profiles: HashMap<String, String>,
+    /// An sso-session's section.
+    sso_sessions: HashMap<String, String>,
+}
+
+impl ConfigFile {
+    pub(crate) fn new(ini: Ini) -> Self {
+        let mut profiles = HashMap::new();
+        let mut sso_sessions = HashMap::new();
+        let named = |section: &str| match super::command_line::split_posix(section) {
+            Ok(words) => match <[String; 2]>::try_from(words) {
+                Ok([_, name]) => Some(name),
+                Err(_) => None,
+            },
+            Err(_) => None,
+        };
+        for section in ini.section_names() {
+            let (map, name) = if section.starts_with("profile") {
+                (&mut profiles, named(section))
+            } else if section.starts_with("sso-session") {
+                (&mut sso_sessions, named(section))
+            } else if section == "default" {
+                (&mut profiles, Some(section.to_owned()))
+            } else {
+                continue;
+            };
+            if let Some(name) = name {
+                map.insert(name, section.to_owned());
+            }
+        }
+        ConfigFile {
+            ini,
+            profiles,
+            sso_sessions,
+        }
+    }
+
+    fn profile_section(&self, profile: &str) -> Option<&str> {
+        self.profiles.get(profile).map(String::as_str)
+    }
+
+    /// Each profile and its settings, sorted: what botocore's `build_profile_map` makes of the
+    /// file, for the fuzz target and the peer test that compares the two.
+    pub(crate) fn profiles(&self) -> Vec<(&str, Vec<(&str, &str)>)> {
+        let mut profiles: Vec<_> = self
+            .profiles
+            .iter()
+            .map(|(name, section)| (name.as_str(), self.ini.entries(section).collect()))
+            .collect();
+        profiles.sort();
+        profiles
+    }
+
+    fn sso_session_section(&self, name: &str) -> Option<&str> {
+        self.sso_sessions.get(name).map(String::as_str)
     }
 }
 
@@ -1295,7 +1407,9 @@ fn ec2(
 /// Runs `credential_process` and reads its JSON (version 1).
 fn run_process(io: &mut Replay<'_>, command: &str) -> std::result::Result<Credentials, Stop> {
     let unusable = |reason: String| unavailable("credential_process", reason);
-    let stdout = match io.ask(Ask::run_process(command))? {
+    let words = super::command_line::split(command)
+        .map_err(|rule| misconfigured("credential_process", rule))?;
+    let stdout = match io.ask(Ask::run_process(command, words))? {
         Reply::Process {
             success: true,
             stdout,
@@ -1630,6 +1744,58 @@ mod tests {
         }
         let credentials = format!("[p{hops}]\naws_access_key_id = K\naws_secret_access_key = s\n");
         home_files(&credentials, &config)
+    }
+
+    #[test]
+    fn config_sections_are_named_as_botocore_names_them() {
+        let ini = Ini::parse(
+            "[default]\nregion = a\n[profile \"my dev\"]\nregion = b\n[profile  spaced]\nregion = c\n[profile default]\nregion = d\n[profile a b]\nregion = e\n[profilex x]\nregion = f\n[profile 'open]\nregion = g\n[sso-session \"corp s\"]\nsso_region = h\n[ profile pad ]\nregion = i\n",
+        )
+        .unwrap();
+        let config = ConfigFile::new(ini);
+        let region = |profile: &str| {
+            let section = config.profile_section(profile)?;
+            config.ini.get(section, "region")
+        };
+        assert_eq!(region("my dev"), Some("b"));
+        assert_eq!(region("spaced"), Some("c"));
+        // Both `[default]` and `[profile default]`: the later.
+        assert_eq!(region("default"), Some("d"));
+        // A prefix with no space is still `profile`, as botocore's `startswith` reads it.
+        assert_eq!(region("x"), Some("f"));
+        // Three words, an open quote, or a space before `profile`: no profile.
+        for none in ["a b", "a", "'open", "open", "pad", " profile pad "] {
+            assert_eq!(region(none), None, "{none}");
+        }
+        assert_eq!(
+            config.sso_session_section("corp s"),
+            Some("sso-session \"corp s\"")
+        );
+    }
+
+    #[test]
+    fn file_paths_are_expanded_as_botocore_expands_them() {
+        let chain = CredentialChain::new(Arc::new(MapEnvironment::from([
+            ("HOME", "/h/"),
+            ("DIR", "/d"),
+            ("EMPTY", ""),
+        ])));
+        for (written, expanded) in [
+            ("~/.aws/alt", "/h/.aws/alt"),
+            ("~", "/h"),
+            ("$DIR/config", "/d/config"),
+            ("${DIR}/config", "/d/config"),
+            ("$DIR$DIR", "/d/d"),
+            ("x$EMPTY/y", "x/y"),
+            ("$NOPE/config", "$NOPE/config"),
+            ("${DIR/config", "${DIR/config"),
+            ("a$/b$", "a$/b$"),
+            ("~user/config", "~user/config"),
+            ("/etc/~/config", "/etc/~/config"),
+            ("$HOME_X/c", "$HOME_X/c"),
+        ] {
+            assert_eq!(chain.expanded(written), expanded, "{written}");
+        }
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! The AWS shared credentials and config files, read as botocore reads them (Python's
-//! `RawConfigParser`): `[section]` headers; `key = value` or `key: value` with the key lower-cased
-//! and both sides trimmed; whole-line comments (`#`, `;`) only, so a `#` inside a value is part of
-//! it; an indented line continues the value above, which is how nested sections (`s3 =` and
-//! indented `key = value` lines) are written; CRLF line ends. Garbage is an error naming the
-//! line, never a panic.
+//! `RawConfigParser`): `[section]` headers, the name everything between the first `[` and the
+//! last `]` as written (spaces kept, text after the `]` ignored), no name twice; `key = value` or
+//! `key: value` with the key lower-cased and both sides trimmed; whole-line comments (`#`, `;`,
+//! however indented) only, so a `#` inside a value is part of it; an indented line continues the
+//! value above, which is how nested sections (`s3 =` and indented `key = value` lines) are
+//! written; CRLF line ends. Garbage is an error naming the line, never a panic.
 
 use std::collections::HashMap;
 
@@ -20,8 +21,8 @@ pub const MAX_FILE_SIZE: usize = crate::ask::MAX_FILE_SIZE;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Ini {
     sections: Vec<Section>,
-    /// The first section of each name.
-    first_of_name: HashMap<String, usize>,
+    /// Where each section is (a name is given once).
+    by_name: HashMap<String, usize>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -45,6 +46,7 @@ impl Ini {
         let mut ini = Ini::default();
         // The indentation of the last key line: a line indented deeper continues its value.
         let mut key_indent: Option<usize> = None;
+        let mut blank_lines = 0;
         for (index, raw) in text.split('\n').enumerate() {
             let line_number = index + 1;
             let line = raw.strip_suffix('\r').unwrap_or(raw);
@@ -54,30 +56,44 @@ impl Ini {
                 rule,
             };
             if trimmed.is_empty() {
+                // Part of the value above if a continuation line follows (configparser keeps
+                // blank lines inside a value, not after it).
+                blank_lines += 1;
                 continue;
             }
             let indent = line.len() - line.trim_start().len();
-            if trimmed.starts_with(['#', ';']) && indent == 0 {
+            // A comment, at any indentation, neither continues a value nor ends one.
+            if trimmed.starts_with(['#', ';']) {
                 continue;
             }
+            let blank_lines_before = std::mem::take(&mut blank_lines);
             if key_indent.is_some_and(|key| indent > key) {
                 let entry = ini
                     .sections
                     .last_mut()
                     .and_then(|s| s.entries.last_mut())
                     .ok_or(malformed("a continuation line with no value to continue"))?;
-                entry.1.push('\n');
+                entry
+                    .1
+                    .extend(std::iter::repeat_n('\n', blank_lines_before + 1));
                 entry.1.push_str(trimmed);
                 continue;
             }
             if let Some(header) = trimmed.strip_prefix('[') {
                 let name = header
-                    .strip_suffix(']')
-                    .ok_or(malformed("a section header without `]`"))?;
-                let name = name.trim().to_owned();
-                ini.first_of_name
-                    .entry(name.clone())
-                    .or_insert(ini.sections.len());
+                    .rfind(']')
+                    .and_then(|end| header.get(..end))
+                    .filter(|name| !name.is_empty())
+                    .ok_or(malformed("a section header without a name in `[...]`"))?
+                    .to_owned();
+                // configparser refuses a section twice.
+                if ini
+                    .by_name
+                    .insert(name.clone(), ini.sections.len())
+                    .is_some()
+                {
+                    return Err(malformed("a section given twice"));
+                }
                 ini.sections.push(Section {
                     name,
                     ..Section::default()
@@ -127,7 +143,7 @@ impl Ini {
 
     /// Whether the file has a section of that name.
     pub fn has_section(&self, section: &str) -> bool {
-        self.first_of_name.contains_key(section)
+        self.by_name.contains_key(section)
     }
 
     /// The keys and values of the section `section` (the first of that name), in order.
@@ -138,7 +154,7 @@ impl Ini {
     }
 
     fn section(&self, name: &str) -> Option<&Section> {
-        self.sections.get(*self.first_of_name.get(name)?)
+        self.sections.get(*self.by_name.get(name)?)
     }
 
     /// The section names, in order.
@@ -195,15 +211,31 @@ mod tests {
                 ..
             })
         ));
-        // A section of the same name later is a section of its own, as before, and lookups
-        // find the first.
-        let ini = Ini::parse("[a]\nk=1\n[b]\nk=2\n[a]\nk=3\n").expect("a valid file");
+        let ini = Ini::parse("[a]\nk=1\n[b]\nk=2\n").expect("a valid file");
         assert_eq!(
             (ini.get("a", "k"), ini.get("b", "k")),
             (Some("1"), Some("2"))
         );
         assert_eq!(ini.entries("a").collect::<Vec<_>>(), [("k", "1")]);
         assert!(ini.has_section("b") && !ini.has_section("c") && ini.get("c", "k").is_none());
+    }
+
+    // As Python's RawConfigParser reads them (the peer test `ini_files_read_as_configparser_reads_them`
+    // compares random files).
+    #[test]
+    fn headers_comments_blank_lines_and_repeats_as_configparser_reads_them() {
+        let ini = Ini::parse("[a] trailing\nk=1\n[ b ]\nk=2\n[c]]\nk=3\n").unwrap();
+        assert_eq!(ini.section_names().collect::<Vec<_>>(), ["a", " b ", "c]"]);
+        // An indented comment is skipped, a blank line inside a value kept, a trailing one not.
+        let ini = Ini::parse("[a]\nk = v\n  # c\n  x = y\n\n  z\n\n[b]\n  ; c\nk = w\n").unwrap();
+        assert_eq!(ini.get("a", "k"), Some("v\nx = y\n\nz"));
+        assert_eq!(ini.get("b", "k"), Some("w"));
+        for (text, line) in [("[a]\nk=1\n[b]\n[a]\n", 4), ("[]\n", 1)] {
+            assert!(
+                matches!(Ini::parse(text), Err(AwsError::MalformedFile { line: got, .. }) if got == line),
+                "{text:?}"
+            );
+        }
     }
 
     #[test]

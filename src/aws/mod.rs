@@ -30,7 +30,8 @@
 //! ```
 
 mod cache;
-mod chain;
+pub(crate) mod chain;
+pub(crate) mod command_line;
 pub(crate) mod ini;
 pub(crate) mod json;
 mod provider;
