@@ -125,14 +125,25 @@ impl std::io::Write for ByteCount {
 /// credentials object, an SSO token file. Its [`Zeroize`] overwrites every string in the tree, so
 /// the `Zeroizing<SecretJson>` that [`SecretJson::parse`] returns leaves no copy of them behind
 /// when it is dropped, whichever field the reader took and whichever it refused. The bytes it was
-/// parsed from are the caller's to wipe.
+/// parsed from are the caller's to wipe. Not wiped: serde_json's own scratch buffer, which holds
+/// only strings written with escapes, and the part-built tree of a document that breaks off
+/// halfway.
 #[cfg(any(feature = "aws", feature = "oidc"))]
 pub(crate) struct SecretJson(serde_json::Value);
 
 #[cfg(any(feature = "aws", feature = "oidc"))]
 impl SecretJson {
-    pub(crate) fn parse(bytes: &[u8]) -> serde_json::Result<Zeroizing<Self>> {
-        serde_json::from_slice(bytes).map(|value| Zeroizing::new(SecretJson(value)))
+    /// The document, or `None` if `bytes` are not one JSON document (with whitespace around).
+    pub(crate) fn parse(bytes: &[u8]) -> Option<Zeroizing<Self>> {
+        let mut documents =
+            serde_json::Deserializer::from_slice(bytes).into_iter::<serde_json::Value>();
+        // Held wiped before what follows it is checked: a reply with text after its JSON (a
+        // process that also prints a log line) is refused, and its tree wiped all the same.
+        let json = Zeroizing::new(SecretJson(documents.next()?.ok()?));
+        let rest = bytes.get(documents.byte_offset()..).unwrap_or_default();
+        rest.iter()
+            .all(|b| matches!(b, b' ' | b'\n' | b'\t' | b'\r'))
+            .then_some(json)
     }
 }
 
@@ -189,10 +200,17 @@ mod tests {
     #[test]
     fn a_json_document_wipes_every_string_in_it() {
         let mut json = SecretJson::parse(
-            br#"{"access_token": "at", "nested": {"refresh_token": "rt", "list": ["a", {"b": "c"}, 5]},
-                "expires_in": 3600, "ok": true, "none": null}"#,
+            br#" {"access_token": "at", "nested": {"refresh_token": "rt", "list": ["a", {"b": "c"}, 5]},
+                "expires_in": 3600, "ok": true, "none": null}
+            "#,
         )
         .unwrap();
+        for not_one_document in [&b"{} log line"[..], b"{}{}", b"", b" ", b"{", b"{}\x0c"] {
+            assert!(
+                SecretJson::parse(not_one_document).is_none(),
+                "{not_one_document:?}"
+            );
+        }
         assert_eq!(json["nested"]["list"][1]["b"], "c");
         zeroize::Zeroize::zeroize(&mut *json);
         fn strings(value: &serde_json::Value, found: &mut Vec<String>) {

@@ -416,6 +416,27 @@ fn an_async_callback_serves_16_concurrent_tokio_logins_once_and_a_dropped_login_
     assert_eq!(fresh.callback_calls(), 2);
 }
 
+/// Rule L16 for a driver that embeds the core: clones of one `AuthOptions` given no cache share
+/// the one it made, so two logins, each its own authenticator on its own stream, call the
+/// callback once.
+#[test]
+fn clones_of_one_auth_options_share_its_client_cache() {
+    let idp = Idp::start(false);
+    let callback = Callback::returning(idp.token(USER1));
+    let cs = ConnectionString::parse_with_credential_options(
+        &idp.uri(None),
+        CredentialOptions::new().oidc_callback(Flow::Machine),
+    )
+    .unwrap();
+    let auth = AuthOptions::default().oidc_callback(callback.as_oidc());
+    for _ in 0..2 {
+        let mut stream = std::net::TcpStream::connect(idp.embedded.address()).unwrap();
+        let options = ConnectOptions::default().auth_options(auth.clone());
+        blocking::authenticate(&mut stream, cs.credential(), options).unwrap();
+    }
+    assert_eq!(callback.calls(), 1, "one call for two logins");
+}
+
 #[test]
 fn machine_1_2_callback_is_called_once_for_multiple_connections() {
     let idp = Idp::start(false);

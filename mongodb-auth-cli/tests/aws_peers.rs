@@ -1098,11 +1098,23 @@ fn sts_endpoints_agree_with_boto3(python: &Path) -> Result<(), Failed> {
     std::fs::write(home.join(".aws/config"), config).map_err(|e| e.to_string())?;
     let home_var = home.to_str().unwrap_or_default().to_owned();
     // Every profile, default region and mode; `AWS_REGION` on every third case and an endpoint
-    // of one's own on every fifth, strides prime to the four modes, so both meet each mode.
+    // of one's own on every seventh, strides prime to the five modes, so both meet each mode.
     let mut cases = Vec::new();
     for profile in &profiles {
-        for default_region in [None, Some("eu-west-1"), Some("us-gov-west-1")] {
-            for mode in [None, Some("regional"), Some("legacy"), Some("bogus")] {
+        for default_region in [
+            None,
+            Some("eu-west-1"),
+            Some("us-gov-west-1"),
+            Some("aws-global"),
+            Some("aws-cn-global"),
+        ] {
+            for mode in [
+                None,
+                Some(""),
+                Some("regional"),
+                Some("legacy"),
+                Some("bogus"),
+            ] {
                 let index = cases.len();
                 let mut env = serde_json::Map::new();
                 env.insert("HOME".into(), json!(home_var));
@@ -1118,7 +1130,7 @@ fn sts_endpoints_agree_with_boto3(python: &Path) -> Result<(), Failed> {
                 set("AWS_REGION", (index % 3 == 1).then_some("eu-central-1"));
                 set(
                     "AWS_ENDPOINT_URL_STS",
-                    (index % 5 == 0).then_some("http://127.0.0.1:9/"),
+                    (index % 7 == 0).then_some("http://127.0.0.1:9/"),
                 );
                 cases.push(json!({ "env": env }));
             }
@@ -1249,9 +1261,10 @@ fn command_lines_split_as_botocore_splits_them(python: &Path) -> Result<(), Fail
 }
 
 /// 400 random config files of lines that have mattered: headers botocore reads its own way
-/// (quoted names, two spaces, `[profile default]`, text after `]`, a prefix with no space),
-/// repeated sections and keys, comments at any indentation, blank lines and continuations. The
-/// profiles and their settings (or the refusal) must be botocore's.
+/// (quoted names, two spaces, `[profile default]`, text after `]`, a prefix with no space,
+/// `[DEFAULT]`, a `[` that starts a key), repeated sections and keys, comments at any
+/// indentation, blank lines, continuations and a lone `\r`. The profiles and their settings
+/// (or the refusal) must be botocore's.
 fn config_files_read_as_botocore_reads_them(python: &Path) -> Result<(), Failed> {
     use mongodb_auth::fuzzing::aws_config_profiles;
     const LINES: &[&str] = &[
@@ -1268,6 +1281,9 @@ fn config_files_read_as_botocore_reads_them(python: &Path) -> Result<(), Failed>
         "[profile \"open]",
         "[sso-session s]",
         "[other]",
+        "[DEFAULT]",
+        "[x=1",
+        "region = r3\routput = text",
         "region = r1",
         "region: r2",
         "OUTPUT = json # not a comment",

@@ -48,19 +48,14 @@ struct Shared {
 
 impl Connector {
     /// Reads the connection string and builds its TLS configuration (reading `tlsCAFile`,
-    /// `tlsCertificateKeyFile`, `tlsCRLFile` or the system's trust store once). `options` gets
-    /// an OIDC client cache of its own when it has none, so every connection shares one token.
-    pub fn new(uri: impl IntoConnectionString, mut options: ConnectOptions) -> Result<Connector> {
+    /// `tlsCertificateKeyFile`, `tlsCRLFile` or the system's trust store once). Every
+    /// connection gets a clone of `options`, and so shares its OIDC client cache (one token).
+    pub fn new(uri: impl IntoConnectionString, options: ConnectOptions) -> Result<Connector> {
         let cs = uri.into_connection_string()?;
         let tls = cs
             .tls_enabled()
             .then(|| TlsSetup::new(cs.tls()))
             .transpose()?;
-        if !options.auth.has_oidc_client() {
-            options.auth = options
-                .auth
-                .oidc_client(mongodb_auth::oidc::OidcClient::new());
-        }
         Ok(Connector {
             shared: Arc::new(Shared {
                 cs,

@@ -490,7 +490,7 @@ impl CredentialChain {
         }
 
         let setting = |key: &str| profiles.get(&profile, key).map(str::to_owned);
-        let sts = super::sts::endpoint(|name| self.var(name), setting);
+        let sts = super::sts::endpoint(|name| self.env.var(name), setting);
         if profiles.assumes_role(&profile) {
             trail.trying(Source::AssumeRole);
             let mut visited = vec![profile.clone()];
@@ -1038,47 +1038,53 @@ impl CredentialChain {
             .map(PathBuf::from)
     }
 
-    /// A file's path as botocore expands it (`os.path.expandvars`, then `expanduser`): `$NAME`
-    /// and `${NAME}` of variables that are set (others stay as written), then a leading `~` or
-    /// `~/` as the home directory. `~user` stays as written: finding another user's home
-    /// directory is I/O this crate does not ask for.
+    /// A file's path as botocore expands it on a POSIX system (`os.path.expandvars`, then
+    /// `expanduser`): `$NAME` and `${NAME}` of variables that are set (one that is not stays as
+    /// written, whole), then a leading `~` or `~/` as `HOME`. `~user` stays as written: finding
+    /// another user's home directory is I/O this crate does not ask for. (On Windows botocore
+    /// also expands `%NAME%` and `~\`; this does not.)
     fn expanded(&self, path: &str) -> String {
         let mut out = String::with_capacity(path.len());
         let mut rest = path;
         while let Some(dollar) = rest.find('$') {
             out.push_str(rest.get(..dollar).unwrap_or_default());
             let after = rest.get(dollar + 1..).unwrap_or_default();
-            let (name, written) = match after.strip_prefix('{') {
-                Some(braced) => match braced.find('}') {
-                    Some(end) => (braced.get(..end), end + 2),
-                    None => (None, 0),
-                },
+            // The name, and how many bytes after the `$` the reference takes.
+            let reference = match after.strip_prefix('{') {
+                Some(braced) => braced.find('}').map(|end| (braced.get(..end), end + 2)),
                 None => {
                     let end = after
                         .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
                         .unwrap_or(after.len());
-                    ((end > 0).then(|| after.get(..end)).flatten(), end)
+                    (end > 0).then(|| (after.get(..end), end))
                 }
             };
+            let Some((name, length)) = reference else {
+                out.push('$');
+                rest = after;
+                continue;
+            };
             match name.and_then(|name| self.env.var(name)) {
-                Some(value) => {
-                    out.push_str(&value);
-                    rest = after.get(written..).unwrap_or_default();
-                }
+                Some(value) => out.push_str(&value),
                 None => {
                     out.push('$');
-                    rest = after;
+                    out.push_str(after.get(..length).unwrap_or_default());
                 }
             }
+            rest = after.get(length..).unwrap_or_default();
         }
         out.push_str(rest);
         let home_relative = match out.strip_prefix('~') {
             Some(tail) if tail.is_empty() || tail.starts_with('/') => Some(tail),
             _ => None,
         };
-        match (home_relative, self.home()) {
+        // `HOME` as it is set, even empty, as Python reads it; else the chain's home.
+        let home = self
+            .env
+            .var("HOME")
+            .or_else(|| self.home().map(|home| home.to_string_lossy().into_owned()));
+        match (home_relative, home) {
             (Some(tail), Some(home)) => {
-                let home = home.to_string_lossy();
                 let joined = format!("{}{tail}", home.trim_end_matches('/'));
                 if joined.is_empty() {
                     "/".to_owned()
@@ -1793,6 +1799,9 @@ mod tests {
             ("~user/config", "~user/config"),
             ("/etc/~/config", "/etc/~/config"),
             ("$HOME_X/c", "$HOME_X/c"),
+            // A reference to a variable that is not set is kept whole, `$` inside it too.
+            ("${A$DIR}/c", "${A$DIR}/c"),
+            ("${}/c", "${}/c"),
         ] {
             assert_eq!(chain.expanded(written), expanded, "{written}");
         }

@@ -1,10 +1,12 @@
 //! The AWS shared credentials and config files, read as botocore reads them (Python's
-//! `RawConfigParser`): `[section]` headers, the name everything between the first `[` and the
-//! last `]` as written (spaces kept, text after the `]` ignored), no name twice; `key = value` or
-//! `key: value` with the key lower-cased and both sides trimmed; whole-line comments (`#`, `;`,
-//! however indented) only, so a `#` inside a value is part of it; an indented line continues the
-//! value above, which is how nested sections (`s3 =` and indented `key = value` lines) are
-//! written; CRLF line ends. Garbage is an error naming the line, never a panic.
+//! `RawConfigParser`): lines ending in `\n`, `\r\n` or `\r`; `[section]` headers, the name
+//! everything between the first `[` and the last `]` as written (spaces kept, text after the
+//! `]` ignored), no name twice; `[DEFAULT]`'s keys given to every section that does not set
+//! them; `key = value` or `key: value` with the key lower-cased and both sides trimmed;
+//! whole-line comments (`#`, `;`, however indented) only, so a `#` inside a value is part of it;
+//! an indented line continues the value above, blank lines inside it kept, which is how nested
+//! sections (`s3 =` and indented `key = value` lines) are written. Garbage is an error naming
+//! the line, never a panic.
 
 use std::collections::HashMap;
 
@@ -23,7 +25,12 @@ pub struct Ini {
     sections: Vec<Section>,
     /// Where each section is (a name is given once).
     by_name: HashMap<String, usize>,
+    /// The keys of `[DEFAULT]`, which every section has unless it sets them itself.
+    defaults: Section,
 }
+
+/// configparser's section of defaults.
+const DEFAULT_SECTION: &str = "DEFAULT";
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 struct Section {
@@ -44,12 +51,17 @@ impl Ini {
             });
         }
         let mut ini = Ini::default();
+        // Where keys go: no section yet, a section, or `[DEFAULT]`.
+        let mut current: Option<Option<usize>> = None;
         // The indentation of the last key line: a line indented deeper continues its value.
         let mut key_indent: Option<usize> = None;
         let mut blank_lines = 0;
-        for (index, raw) in text.split('\n').enumerate() {
+        // Lines end as Python's text files end them: at `\n`, `\r\n` or a lone `\r`.
+        let lines = text
+            .split('\n')
+            .flat_map(|line| line.strip_suffix('\r').unwrap_or(line).split('\r'));
+        for (index, line) in lines.enumerate() {
             let line_number = index + 1;
-            let line = raw.strip_suffix('\r').unwrap_or(raw);
             let trimmed = line.trim();
             let malformed = |rule| AwsError::MalformedFile {
                 line: line_number,
@@ -61,16 +73,16 @@ impl Ini {
                 blank_lines += 1;
                 continue;
             }
-            let indent = line.len() - line.trim_start().len();
+            // In characters, as Python counts it.
+            let indent = line.chars().count() - line.trim_start().chars().count();
             // A comment, at any indentation, neither continues a value nor ends one.
             if trimmed.starts_with(['#', ';']) {
                 continue;
             }
             let blank_lines_before = std::mem::take(&mut blank_lines);
             if key_indent.is_some_and(|key| indent > key) {
-                let entry = ini
-                    .sections
-                    .last_mut()
+                let entry = current
+                    .and_then(|section| ini.section_mut(section))
                     .and_then(|s| s.entries.last_mut())
                     .ok_or(malformed("a continuation line with no value to continue"))?;
                 entry
@@ -79,26 +91,30 @@ impl Ini {
                 entry.1.push_str(trimmed);
                 continue;
             }
-            if let Some(header) = trimmed.strip_prefix('[') {
-                let name = header
-                    .rfind(']')
-                    .and_then(|end| header.get(..end))
-                    .filter(|name| !name.is_empty())
-                    .ok_or(malformed("a section header without a name in `[...]`"))?
-                    .to_owned();
+            // `[name]`, the name up to the last `]`; a line that only starts with `[` is a key.
+            let header = trimmed
+                .strip_prefix('[')
+                .and_then(|header| header.get(..header.rfind(']')?))
+                .filter(|name| !name.is_empty());
+            if let Some(name) = header {
+                key_indent = None;
+                if name == DEFAULT_SECTION {
+                    current = Some(None);
+                    continue;
+                }
                 // configparser refuses a section twice.
                 if ini
                     .by_name
-                    .insert(name.clone(), ini.sections.len())
+                    .insert(name.to_owned(), ini.sections.len())
                     .is_some()
                 {
                     return Err(malformed("a section given twice"));
                 }
+                current = Some(Some(ini.sections.len()));
                 ini.sections.push(Section {
-                    name,
+                    name: name.to_owned(),
                     ..Section::default()
                 });
-                key_indent = None;
                 continue;
             }
             let split = trimmed.find(['=', ':']).ok_or(malformed(
@@ -114,9 +130,8 @@ impl Ini {
             if key.is_empty() {
                 return Err(malformed("an empty key"));
             }
-            let section = ini
-                .sections
-                .last_mut()
+            let section = current
+                .and_then(|section| ini.section_mut(section))
                 .ok_or(malformed("a key before any section"))?;
             // configparser refuses a key twice in one section.
             if section
@@ -134,11 +149,27 @@ impl Ini {
         Ok(ini)
     }
 
-    /// The value of `key` in the section `section` (the first section of that name).
+    /// A section by its place, or `[DEFAULT]`'s keys (`None`).
+    fn section_mut(&mut self, at: Option<usize>) -> Option<&mut Section> {
+        match at {
+            Some(at) => self.sections.get_mut(at),
+            None => Some(&mut self.defaults),
+        }
+    }
+
+    /// The value of `key` in the section `section`, or `[DEFAULT]`'s, as configparser gives a
+    /// section the defaults' keys it does not set itself.
     pub fn get(&self, section: &str, key: &str) -> Option<&str> {
         let section = self.section(section)?;
-        let (_, value) = section.entries.get(*section.index.get(key)?)?;
-        Some(value.as_str())
+        let own = section
+            .index
+            .get(key)
+            .and_then(|at| section.entries.get(*at));
+        let default = || {
+            let at = self.defaults.index.get(key)?;
+            self.defaults.entries.get(*at)
+        };
+        own.or_else(default).map(|(_, value)| value.as_str())
     }
 
     /// Whether the file has a section of that name.
@@ -146,11 +177,18 @@ impl Ini {
         self.by_name.contains_key(section)
     }
 
-    /// The keys and values of the section `section` (the first of that name), in order.
+    /// The keys and values of the section `section`, in order, then those of `[DEFAULT]` it
+    /// does not set itself.
     pub fn entries(&self, section: &str) -> impl Iterator<Item = (&str, &str)> {
-        self.section(section)
-            .into_iter()
-            .flat_map(|s| s.entries.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        self.section(section).into_iter().flat_map(|section| {
+            let own = section.entries.iter();
+            let defaults = self
+                .defaults
+                .entries
+                .iter()
+                .filter(|(key, _)| !section.index.contains_key(key));
+            own.chain(defaults).map(|(k, v)| (k.as_str(), v.as_str()))
+        })
     }
 
     fn section(&self, name: &str) -> Option<&Section> {
@@ -230,6 +268,27 @@ mod tests {
         let ini = Ini::parse("[a]\nk = v\n  # c\n  x = y\n\n  z\n\n[b]\n  ; c\nk = w\n").unwrap();
         assert_eq!(ini.get("a", "k"), Some("v\nx = y\n\nz"));
         assert_eq!(ini.get("b", "k"), Some("w"));
+        // `[DEFAULT]` (twice, even) gives its keys to every section that does not set them,
+        // and is no section itself.
+        let ini =
+            Ini::parse("[DEFAULT]\nregion = d\n[a]\nk=1\n[DEFAULT]\nout = o\n[b]\nregion = b\n")
+                .unwrap();
+        assert_eq!(ini.section_names().collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(
+            (ini.get("a", "region"), ini.get("b", "region")),
+            (Some("d"), Some("b"))
+        );
+        assert_eq!(
+            ini.entries("b").collect::<Vec<_>>(),
+            [("region", "b"), ("out", "o")]
+        );
+        assert!(!ini.has_section("DEFAULT") && ini.get("c", "region").is_none());
+        // Lone carriage returns end lines; a line that only starts with `[` is a key.
+        let ini = Ini::parse("[a]\rk = 1\r[x=2\r[]=3\n").unwrap();
+        assert_eq!(
+            ini.entries("a").collect::<Vec<_>>(),
+            [("k", "1"), ("[x", "2"), ("[]", "3")]
+        );
         for (text, line) in [("[a]\nk=1\n[b]\n[a]\n", 4), ("[]\n", 1)] {
             assert!(
                 matches!(Ini::parse(text), Err(AwsError::MalformedFile { line: got, .. }) if got == line),

@@ -55,7 +55,7 @@ fn parse(body: &[u8], not_json: &'static str) -> Result<Zeroizing<SecretJson>, A
     if body.len() > MAX_BODY {
         return Err(malformed("the body is larger than 64 KiB"));
     }
-    SecretJson::parse(body).map_err(|_| malformed(not_json))
+    SecretJson::parse(body).ok_or(malformed(not_json))
 }
 
 fn credentials_of(value: &Value, token_field: &str) -> Result<Credentials, AwsError> {

@@ -78,7 +78,7 @@ fn object(body: &[u8], what: &'static str) -> Result<Zeroizing<SecretJson>, AwsE
         return Err(malformed("the body is larger than 64 KiB"));
     }
     match SecretJson::parse(body) {
-        Ok(json) if json.is_object() => Ok(json),
+        Some(json) if json.is_object() => Ok(json),
         _ => Err(malformed(what)),
     }
 }

@@ -66,26 +66,31 @@ const LEGACY_GLOBAL_REGIONS: &[&str] = &[
 
 /// The domain of a region's service endpoints: its partition's (`cn-north-1` is in China's,
 /// `amazonaws.com.cn`), `amazonaws.com` for the commercial and GovCloud regions and any name
-/// no partition claims, as botocore's partition table says.
+/// no partition claims, as botocore's partition table says: first each partition's own
+/// `*-global` name, then the shape of its region names.
 pub fn dns_suffix(region: &str) -> &'static str {
+    const PARTITIONS: [(Option<&str>, &[&str], &str); 6] = [
+        (Some("aws-cn-global"), &["cn"], "amazonaws.com.cn"),
+        (None, &["eusc", "de"], "amazonaws.eu"),
+        (Some("aws-iso-global"), &["us", "iso"], "c2s.ic.gov"),
+        (Some("aws-iso-b-global"), &["us", "isob"], "sc2s.sgov.gov"),
+        (Some("aws-iso-e-global"), &["eu", "isoe"], "cloud.adc-e.uk"),
+        (Some("aws-iso-f-global"), &["us", "isof"], "csp.hci.ic.gov"),
+    ];
     let parts: Vec<&str> = region.split('-').collect();
     // `<prefix>-<word>-<number>`, the shape every partition's regions have.
     let shaped = |prefix: &[&str]| {
         parts.len() == prefix.len() + 2
             && parts.starts_with(prefix)
+            && parts.get(prefix.len()).is_some_and(|word| !word.is_empty())
             && parts
                 .last()
                 .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
     };
-    match () {
-        () if shaped(&["cn"]) => "amazonaws.com.cn",
-        () if shaped(&["eusc", "de"]) => "amazonaws.eu",
-        () if shaped(&["us", "iso"]) => "c2s.ic.gov",
-        () if shaped(&["us", "isob"]) => "sc2s.sgov.gov",
-        () if shaped(&["eu", "isoe"]) => "cloud.adc-e.uk",
-        () if shaped(&["us", "isof"]) => "csp.hci.ic.gov",
-        () => "amazonaws.com",
-    }
+    PARTITIONS
+        .iter()
+        .find(|(global, prefix, _)| *global == Some(region) || shaped(prefix))
+        .map_or("amazonaws.com", |(_, _, suffix)| suffix)
 }
 
 /// Where STS requests go, as botocore chooses (and so PyMongo, through boto3):
@@ -98,7 +103,13 @@ pub fn dns_suffix(region: &str) -> &'static str {
 /// - the global endpoint, `sts.amazonaws.com` signed for `us-east-1`, when no region is set.
 ///
 /// The region is `AWS_DEFAULT_REGION`, else the profile's `region`: botocore does not read
-/// `AWS_REGION`. A region that is not one ([`valid_region`]) is refused.
+/// `AWS_REGION`. A region that is not one ([`valid_region`]) is refused, an empty one too;
+/// `aws-global` is the global endpoint's own name. An empty `sts_regional_endpoints` is
+/// `regional` (an empty variable hides the profile's setting), an empty endpoint URL none.
+/// FIPS and dual-stack endpoints (`AWS_USE_FIPS_ENDPOINT`, `AWS_USE_DUALSTACK_ENDPOINT`) are
+/// not chosen: name one with `AWS_ENDPOINT_URL_STS`.
+///
+/// `var` gives the environment's variables as set, empty ones included.
 pub fn endpoint(
     var: impl Fn(&str) -> Option<String>,
     profile: impl Fn(&str) -> Option<String>,
@@ -120,7 +131,7 @@ pub fn endpoint(
     // Checked even when an endpoint of one's own makes it moot, as botocore checks it.
     let mode = var("AWS_STS_REGIONAL_ENDPOINTS").or_else(|| profile("sts_regional_endpoints"));
     let legacy = match mode.as_deref() {
-        None | Some("regional") => false,
+        None | Some("" | "regional") => false,
         Some("legacy") => true,
         Some(other) => {
             return Err(misconfigured(
@@ -132,7 +143,8 @@ pub fn endpoint(
             ));
         }
     };
-    if let Some(url) = var("AWS_ENDPOINT_URL_STS").or_else(|| var("AWS_ENDPOINT_URL")) {
+    let set = |name: &str| var(name).filter(|value| !value.is_empty());
+    if let Some(url) = set("AWS_ENDPOINT_URL_STS").or_else(|| set("AWS_ENDPOINT_URL")) {
         let region = region.ok_or_else(|| {
             misconfigured(
                 "AWS_ENDPOINT_URL_STS",
@@ -143,13 +155,14 @@ pub fn endpoint(
         })?;
         return Ok(StsEndpoint { url, region });
     }
+    let global = |region: &str| {
+        region == "aws-global" || (legacy && LEGACY_GLOBAL_REGIONS.contains(&region))
+    };
     Ok(match region {
-        Some(region) if !(legacy && LEGACY_GLOBAL_REGIONS.contains(&region.as_str())) => {
-            StsEndpoint {
-                url: format!("https://sts.{region}.{}/", dns_suffix(&region)),
-                region,
-            }
-        }
+        Some(region) if !global(&region) => StsEndpoint {
+            url: format!("https://sts.{region}.{}/", dns_suffix(&region)),
+            region,
+        },
         _ => StsEndpoint {
             url: "https://sts.amazonaws.com/".to_owned(),
             region: "us-east-1".to_owned(),
@@ -289,6 +302,34 @@ mod tests {
             endpoint(vars(&[("AWS_STS_REGIONAL_ENDPOINTS", "bogus")]), none),
             Err(AwsError::Misconfigured { .. })
         ));
+        // `aws-global` is the global endpoint in either mode; an empty mode is `regional`, and
+        // an empty variable hides the profile's `legacy`.
+        assert_eq!(
+            url(endpoint(
+                vars(&[("AWS_DEFAULT_REGION", "aws-global")]),
+                none
+            )),
+            "https://sts.amazonaws.com/"
+        );
+        let legacy_profile = |key: &str| match key {
+            "region" => Some("eu-west-3".to_owned()),
+            "sts_regional_endpoints" => Some("legacy".to_owned()),
+            _ => None,
+        };
+        assert_eq!(
+            url(endpoint(
+                vars(&[("AWS_STS_REGIONAL_ENDPOINTS", "")]),
+                legacy_profile
+            )),
+            "https://sts.eu-west-3.amazonaws.com/"
+        );
+        assert!(
+            matches!(
+                endpoint(vars(&[("AWS_DEFAULT_REGION", "")]), none),
+                Err(AwsError::Misconfigured { .. })
+            ),
+            "an empty region, as botocore refuses it"
+        );
         let local = endpoint(
             vars(&[
                 ("AWS_ENDPOINT_URL", "http://127.0.0.1:1/"),
@@ -323,7 +364,12 @@ mod tests {
             // Shapes no partition claims: the commercial one's domain, as botocore falls back.
             ("cn-north", "amazonaws.com"),
             ("cn-north-1-x", "amazonaws.com"),
+            ("cn--1", "amazonaws.com"),
             ("moon-1", "amazonaws.com"),
+            // Each partition's own global name.
+            ("aws-cn-global", "amazonaws.com.cn"),
+            ("aws-iso-b-global", "sc2s.sgov.gov"),
+            ("aws-us-gov-global", "amazonaws.com"),
         ] {
             assert_eq!(dns_suffix(region), suffix, "{region}");
         }

@@ -101,7 +101,7 @@ enum AfterToken {
 impl OidcLogin {
     fn client(&mut self, options: &AuthOptions) -> Arc<OidcClient> {
         self.client
-            .get_or_insert_with(|| options.oidc_client.clone().unwrap_or_default())
+            .get_or_insert_with(|| options.oidc_client.clone())
             .clone()
     }
 

@@ -43,7 +43,7 @@ pub struct AuthOptions {
     #[cfg(feature = "aws")]
     pub(crate) aws_cache: Option<Arc<crate::aws::CredentialCache>>,
     #[cfg(feature = "oidc")]
-    pub(crate) oidc_client: Option<Arc<crate::oidc::OidcClient>>,
+    pub(crate) oidc_client: Arc<crate::oidc::OidcClient>,
     #[cfg(feature = "oidc")]
     pub(crate) oidc_callback: Option<crate::oidc::Callback>,
     #[cfg(feature = "oidc")]
@@ -121,19 +121,14 @@ impl AuthOptions {
         self
     }
 
-    /// The MONGODB-OIDC client cache to use (default: one of the authenticator's own). Share one
-    /// across every connection of a client, so the callback runs once for all of them (rule
-    /// L16).
+    /// The MONGODB-OIDC client cache to use. By default the options make one, and their clones
+    /// share it: clone one `AuthOptions` into every connection of a client, and the callback
+    /// runs once for all of them (rule L16). Give another to share one across clients, or a
+    /// fresh one to share none.
     #[cfg(feature = "oidc")]
     pub fn oidc_client(mut self, client: Arc<crate::oidc::OidcClient>) -> Self {
-        self.oidc_client = Some(client);
+        self.oidc_client = client;
         self
-    }
-
-    /// Whether an OIDC client cache was given (see [`AuthOptions::oidc_client`]).
-    #[cfg(feature = "oidc")]
-    pub fn has_oidc_client(&self) -> bool {
-        self.oidc_client.is_some()
     }
 
     /// The MONGODB-OIDC callback, for a credential whose tokens come from one
@@ -245,7 +240,7 @@ impl Default for AuthOptions {
             #[cfg(feature = "aws")]
             aws_cache: Some(crate::aws::CredentialCache::global()),
             #[cfg(feature = "oidc")]
-            oidc_client: None,
+            oidc_client: crate::oidc::OidcClient::new(),
             #[cfg(feature = "oidc")]
             oidc_callback: None,
             #[cfg(feature = "oidc")]

@@ -174,7 +174,7 @@ fn azure_token(body: &[u8]) -> Result<Token> {
         environment: "azure",
         rule: "has no string `access_token`",
     };
-    let value = crate::secret::SecretJson::parse(body).map_err(|_| malformed())?;
+    let value = crate::secret::SecretJson::parse(body).ok_or_else(malformed)?;
     let access_token = value
         .get("access_token")
         .and_then(serde_json::Value::as_str)

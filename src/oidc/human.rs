@@ -322,23 +322,33 @@ impl HumanLogin {
                     .into());
                 }
                 self.metadata = Some(metadata);
-                match self.refresh_token.take() {
+                match &self.refresh_token {
                     Some(refresh_token) => {
-                        self.stage = Stage::Refreshing;
                         let mut form = Form::new();
                         form.pair("grant_type", "refresh_token");
                         form.pair("refresh_token", refresh_token.expose());
                         self.add_client_id(&mut form);
+                        self.stage = Stage::Refreshing;
                         Ok(FlowStep::Ask(self.token_request(form)?))
                     }
                     None => self.next_flow(),
                 }
             }
-            Stage::Refreshing => match token_reply(&answer)? {
-                Ok(tokens) => Ok(FlowStep::Done(tokens.token)),
-                // An expired or revoked refresh token: the person logs in again.
-                Err(_) => self.next_flow(),
-            },
+            Stage::Refreshing => {
+                let used = self.refresh_token.take();
+                match token_reply(&answer)? {
+                    // A provider that issues no new refresh token leaves the one used valid
+                    // (RFC 6749 section 6): kept, or the next expiry would need the person.
+                    Ok(Tokens { mut token, .. }) => {
+                        if token.refresh_token.is_none() {
+                            token.refresh_token = used;
+                        }
+                        Ok(FlowStep::Done(token))
+                    }
+                    // An expired or revoked refresh token: the person logs in again.
+                    Err(_) => self.next_flow(),
+                }
+            }
             Stage::Browser => {
                 let target = match answer.reply() {
                     Reply::Redirect(target) => target,
@@ -645,7 +655,7 @@ fn reply_object(body: &[u8], what: &'static str) -> Result<Zeroizing<SecretJson>
     if body.len() > MAX_TOKEN_REPLY_SIZE {
         return Err(malformed("is larger than 64 KiB").into());
     }
-    let reply = SecretJson::parse(body).map_err(|_| malformed("is not JSON"))?;
+    let reply = SecretJson::parse(body).ok_or(malformed("is not JSON"))?;
     if !reply.is_object() {
         return Err(malformed("is not a JSON object").into());
     }
@@ -703,8 +713,7 @@ fn check_nonce(id_token: Option<&Secret>, nonce: &str) -> Result<()> {
             .decode(payload)
             .map_err(|_| malformed("is not base64url"))?,
     );
-    let claims =
-        SecretJson::parse(&claims).map_err(|_| malformed("has claims that are not JSON"))?;
+    let claims = SecretJson::parse(&claims).ok_or(malformed("has claims that are not JSON"))?;
     match claims.get("nonce").and_then(serde_json::Value::as_str) {
         Some(found) if constant_time_eq(found.as_bytes(), nonce.as_bytes()) => Ok(()),
         _ => Err(OidcError::NonceMismatch.into()),
@@ -1213,6 +1222,22 @@ mod tests {
             panic!("refreshed");
         };
         assert_eq!(token.access_token.expose(), "new");
+        // No new refresh token in the reply: the one used stays valid, and is kept.
+        assert_eq!(token.refresh_token.as_ref().map(Secret::expose), Some("rt"));
+        // A new one replaces it.
+        let (mut login, step) = discovered(&[HumanFlow::AuthorizationCode], Some("rt"));
+        let rotated = reply(
+            &http(step),
+            200,
+            r#"{"access_token": "new", "refresh_token": "rt2"}"#,
+        );
+        let FlowStep::Done(token) = login.answer(rotated, at(1)).unwrap() else {
+            panic!("refreshed");
+        };
+        assert_eq!(
+            token.refresh_token.as_ref().map(Secret::expose),
+            Some("rt2")
+        );
 
         let (mut login, step) = discovered(&[HumanFlow::AuthorizationCode], Some("rt"));
         let refused = reply(&http(step), 400, r#"{"error": "invalid_grant"}"#);
