@@ -448,8 +448,8 @@ impl Runner {
                     sink.lock().unwrap().push(observed_event.1);
                 }
             });
-        options.connect_timeout = Duration::from_secs(5);
-        options.read_timeout = Duration::from_secs(10);
+        options.connect_timeout = Some(Duration::from_secs(5));
+        options.read_timeout = Some(Duration::from_secs(10));
         Ok(Client {
             cs,
             options,

@@ -144,12 +144,12 @@ fn cases(f: &Fixtures) -> Vec<Case> {
     let mut srv = options();
     srv.dns_server = Some(f.dns.address);
     let mut short_read = options();
-    short_read.read_timeout = Duration::from_millis(300);
+    short_read.read_timeout = Some(Duration::from_millis(300));
     // `Duration::MAX` as "no timeout": every deadline made from it must hold, not overflow.
     let mut no_timeouts = options();
-    no_timeouts.connect_timeout = Duration::MAX;
-    no_timeouts.read_timeout = Duration::MAX;
-    no_timeouts.write_timeout = Duration::MAX;
+    no_timeouts.connect_timeout = Some(Duration::MAX);
+    no_timeouts.read_timeout = Some(Duration::MAX);
+    no_timeouts.write_timeout = Some(Duration::MAX);
     let mut srv_no_timeouts = no_timeouts.clone();
     srv_no_timeouts.dns_server = Some(f.dns.address);
     let nothing = |_: &Fixtures| {};
@@ -326,6 +326,60 @@ fn both_adapters_meet_each_case_of_the_table_and_agree() {
             "{}: the adapters went different ways",
             case.name
         );
+    }
+}
+
+/// `socketTimeoutMS` and `connectTimeoutMS` of the connection string, where the options leave
+/// the timeouts unset; the options' own where they set them. The defaults (30 s to read, 10 s to
+/// connect) would take far longer than the bound asserted.
+#[test]
+fn timeouts_the_options_leave_unset_come_from_the_connection_string() {
+    let f = Fixtures::start();
+    let silent = f.silent.local_addr().unwrap();
+    // A DNS server that never answers.
+    let deaf = std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let unset = || {
+        let mut options = options();
+        (
+            options.connect_timeout,
+            options.read_timeout,
+            options.write_timeout,
+        ) = (None, None, None);
+        options
+    };
+    let mut read_in_code = unset();
+    read_in_code.read_timeout = Some(Duration::from_millis(300));
+    let mut deaf_dns = unset();
+    deaf_dns.dns_server = Some(deaf.local_addr().unwrap());
+    let cases = [
+        (
+            format!("mongodb://alice:pencil@{silent}/?socketTimeoutMS=300"),
+            unset(),
+        ),
+        (
+            format!("mongodb://alice:pencil@{silent}/?socketTimeoutMS=600000"),
+            read_in_code,
+        ),
+        (
+            format!("mongodb+srv://alice:pencil@{SRV_NAME}/?connectTimeoutMS=300"),
+            deaf_dns,
+        ),
+    ];
+    for adapter in Adapter::BOTH {
+        for (uri, options) in &cases {
+            let started = std::time::Instant::now();
+            let result = adapter.login(f.plain.runtime(), uri, options.clone());
+            let took = started.elapsed();
+            let error = result.expect_err(uri);
+            assert!(
+                matches!(error.kind(), ErrorKind::Timeout | ErrorKind::Dns),
+                "{adapter:?} {uri}: {error}"
+            );
+            assert!(
+                took < Duration::from_secs(8),
+                "{adapter:?} {uri}: took {took:?}"
+            );
+        }
     }
 }
 

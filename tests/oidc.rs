@@ -437,6 +437,32 @@ fn clones_of_one_auth_options_share_its_client_cache() {
     assert_eq!(callback.calls(), 1, "one call for two logins");
 }
 
+/// Rule L12: with `timeoutMS` in the connection string, the machine callback gets no more than
+/// it (and the connect timeout); without it, one minute.
+#[test]
+fn a_client_side_operation_timeout_shortens_the_machine_callback() {
+    let idp = Idp::start(false);
+    let token = idp.token(USER1);
+    let callback = Callback::new(move |_| {
+        std::thread::sleep(Duration::from_secs(3));
+        Ok(Token::new(token.as_str()))
+    });
+    let cs = ConnectionString::parse_with_credential_options(
+        &format!("{}&timeoutMS=300", idp.uri(None)),
+        CredentialOptions::new().oidc_callback(Flow::Machine),
+    )
+    .unwrap();
+    let options = ConnectOptions::default()
+        .auth_options(AuthOptions::default().oidc_callback(callback.as_oidc()));
+    let error = blocking::connect(&cs, options).expect_err("the callback outlives timeoutMS");
+    assert_eq!(error.kind(), ErrorKind::Timeout, "{error}");
+    let told: Vec<Duration> = callback.contexts().iter().map(|c| c.timeout).collect();
+    assert!(
+        !told.is_empty() && told.iter().all(|t| *t <= Duration::from_millis(300)),
+        "the callback was told {told:?}"
+    );
+}
+
 #[test]
 fn machine_1_2_callback_is_called_once_for_multiple_connections() {
     let idp = Idp::start(false);

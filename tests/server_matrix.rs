@@ -304,7 +304,7 @@ fn a_dns_failure_names_the_name_that_did_not_resolve() {
     let closed = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let mut opts = options();
     opts.dns_server = Some(closed.local_addr().unwrap());
-    opts.connect_timeout = std::time::Duration::from_millis(500);
+    opts.connect_timeout = Some(std::time::Duration::from_millis(500));
     drop(closed);
     let resolver = opts.dns_server;
     match blocking::connect("mongodb+srv://u:p@cluster.example.com/", opts) {
@@ -314,7 +314,7 @@ fn a_dns_failure_names_the_name_that_did_not_resolve() {
     // The same from inside an async runtime: an error, not a panic.
     let mut opts = options();
     opts.dns_server = resolver;
-    opts.connect_timeout = std::time::Duration::from_millis(500);
+    opts.connect_timeout = Some(std::time::Duration::from_millis(500));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

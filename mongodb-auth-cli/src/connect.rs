@@ -20,9 +20,11 @@ pub(crate) struct Flags {
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
-    /// Seconds allowed for connecting and for each read and write.
-    #[arg(long, default_value_t = 10)]
-    timeout: u64,
+    /// Seconds allowed for connecting and for each read and write (default: the connection
+    /// string's connectTimeoutMS and socketTimeoutMS, else 10 to connect and 30 for each read
+    /// and write).
+    #[arg(long)]
+    timeout: Option<u64>,
     /// Do not start the conversation inside hello.
     #[arg(long)]
     no_speculative: bool,
@@ -72,7 +74,7 @@ fn human_flows(flags: &Flags) -> Result<Option<HumanFlows>, Error> {
 
 pub(crate) fn connect(uri: &str, flags: &Flags) -> ExitCode {
     let (as_json, use_tokio, repeat) = (flags.json, flags.tokio, flags.repeat);
-    let timeout = Duration::from_secs(flags.timeout);
+    let timeout = flags.timeout.map(Duration::from_secs);
     let mut auth = AuthOptions::default().speculative(!flags.no_speculative);
     let flows = match human_flows(flags) {
         Ok(flows) => flows,

@@ -289,7 +289,7 @@ fn aws_options(access_key_id: &str, secret: &str, token: Option<&str>) -> Connec
     let environment = MapEnvironment::from_iter(variables);
     let mut options = ConnectOptions::default()
         .auth_options(AuthOptions::default().with_environment(environment));
-    options.read_timeout = Duration::from_secs(15);
+    options.read_timeout = Some(Duration::from_secs(15));
     options
 }
 

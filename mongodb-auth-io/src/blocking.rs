@@ -178,7 +178,7 @@ impl<S: BlockingStream + ?Sized> Io<S> for Blocking {
 
     fn answer(&self, ask: Ask, options: &ConnectOptions) -> impl Future<Output = Answer> + Send {
         std::future::ready(if dns::is_dns_ask(&ask) {
-            let (server, timeout) = (options.dns_server, options.connect_timeout);
+            let (server, timeout) = (options.dns_server, options.connect_timeout());
             dns::block_on(async { Ok(dns::answer(&ask, server, timeout).await) })
                 .unwrap_or_else(|e| ask.fail(e.to_string()))
         } else {
@@ -210,7 +210,7 @@ impl Dial for Blocking {
         options: &ConnectOptions,
     ) -> impl Future<Output = Result<Seeds>> + Send {
         std::future::ready(if dns::needs_resolver(cs, options.dns_server) {
-            let (server, timeout) = (options.dns_server, options.connect_timeout);
+            let (server, timeout) = (options.dns_server, options.connect_timeout());
             dns::block_on(dns::targets(cs, server, timeout))
         } else {
             Seeds::of(cs)

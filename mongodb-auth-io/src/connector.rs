@@ -49,9 +49,12 @@ struct Shared {
 impl Connector {
     /// Reads the connection string and builds its TLS configuration (reading `tlsCAFile`,
     /// `tlsCertificateKeyFile`, `tlsCRLFile` or the system's trust store once). Every
-    /// connection gets a clone of `options`, and so shares its OIDC client cache (one token).
+    /// connection gets a clone of `options`, and so shares its OIDC client cache (one token);
+    /// timeouts the options leave unset come from the connection string (`connectTimeoutMS`,
+    /// `socketTimeoutMS`, `timeoutMS`; see [`ConnectOptions`]).
     pub fn new(uri: impl IntoConnectionString, options: ConnectOptions) -> Result<Connector> {
         let cs = uri.into_connection_string()?;
+        let options = options.completed_by(&cs);
         let tls = cs
             .tls_enabled()
             .then(|| TlsSetup::new(cs.tls()))

@@ -51,7 +51,10 @@ pub mod tokio;
 pub use connection::Connection;
 pub use connector::Connector;
 pub use login::Authenticated;
-pub use options::{ConnectOptions, Event, IntoConnectionString, MAX_AUTH_REPLY_SIZE};
+pub use options::{
+    ConnectOptions, DEFAULT_CONNECT_TIMEOUT, DEFAULT_SOCKET_TIMEOUT, Event, IntoConnectionString,
+    MAX_AUTH_REPLY_SIZE,
+};
 
 use std::time::Duration;
 

@@ -146,15 +146,17 @@ pub(crate) type Observer = Arc<dyn Fn(&Event<'_>) + Send + Sync>;
 ///
 /// A timeout of `Duration::MAX` means none: it waits
 /// [`LONGEST_WAIT`](mongodb_auth::environment::LONGEST_WAIT), a century.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub struct ConnectOptions {
     /// Time allowed to open the TCP connection to one address (each address of a host gets
-    /// its own).
-    pub connect_timeout: Duration,
-    /// Time allowed for each reply to arrive whole, and for the TLS handshake.
-    pub read_timeout: Duration,
-    /// Time allowed for each write.
-    pub write_timeout: Duration,
+    /// its own), and for each DNS lookup. `None`: the connection string's `connectTimeoutMS`
+    /// (`0`: none), else [`DEFAULT_CONNECT_TIMEOUT`].
+    pub connect_timeout: Option<Duration>,
+    /// Time allowed for each reply to arrive whole, and for the TLS handshake. `None`: the
+    /// connection string's `socketTimeoutMS` (`0`: none), else [`DEFAULT_SOCKET_TIMEOUT`].
+    pub read_timeout: Option<Duration>,
+    /// Time allowed for each write. `None`: as `read_timeout`.
+    pub write_timeout: Option<Duration>,
     /// The first message's form; `None` picks OP_MSG `hello` for `loadBalanced=true`, else the
     /// legacy OP_QUERY `isMaster`.
     pub hello_style: Option<HelloStyle>,
@@ -172,23 +174,56 @@ pub struct ConnectOptions {
     observer: Option<Observer>,
 }
 
-impl Default for ConnectOptions {
-    fn default() -> Self {
-        ConnectOptions {
-            connect_timeout: Duration::from_secs(10),
-            read_timeout: Duration::from_secs(30),
-            write_timeout: Duration::from_secs(30),
-            hello_style: None,
-            app_name: None,
-            auth: AuthOptions::default(),
-            dns_server: None,
-            browser: None,
-            observer: None,
-        }
-    }
-}
+/// The connect timeout when neither the options nor the connection string give one: the
+/// connection string specification's default for `connectTimeoutMS`.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The read and write timeout of a login's messages when neither the options nor the
+/// connection string's `socketTimeoutMS` give one.
+pub const DEFAULT_SOCKET_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl ConnectOptions {
+    /// The connect timeout in force (see [`ConnectOptions::connect_timeout`]).
+    pub(crate) fn connect_timeout(&self) -> Duration {
+        self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT)
+    }
+
+    /// The read timeout in force (see [`ConnectOptions::read_timeout`]).
+    pub(crate) fn read_timeout(&self) -> Duration {
+        self.read_timeout.unwrap_or(DEFAULT_SOCKET_TIMEOUT)
+    }
+
+    /// The write timeout in force (see [`ConnectOptions::write_timeout`]).
+    pub(crate) fn write_timeout(&self) -> Duration {
+        self.write_timeout.unwrap_or(DEFAULT_SOCKET_TIMEOUT)
+    }
+
+    /// What the connection string says where these options say nothing: `connectTimeoutMS`
+    /// and `socketTimeoutMS` (`0` is none), and, with a client-side operation timeout
+    /// (`timeoutMS`), a machine OIDC callback shortened to the least of it and the connect
+    /// timeout (rule L12).
+    pub(crate) fn completed_by(mut self, cs: &ConnectionString) -> Self {
+        let milliseconds = |name: &str| {
+            let ms: u64 = cs.option(name)?.parse().ok()?;
+            Some(if ms == 0 {
+                Duration::MAX
+            } else {
+                Duration::from_millis(ms)
+            })
+        };
+        self.connect_timeout = self
+            .connect_timeout
+            .or_else(|| milliseconds("connectTimeoutMS"));
+        let socket = milliseconds("socketTimeoutMS");
+        self.read_timeout = self.read_timeout.or(socket);
+        self.write_timeout = self.write_timeout.or(socket);
+        if let Some(operation) = milliseconds("timeoutMS") {
+            let limit = operation.min(self.connect_timeout());
+            self.auth = self.auth.oidc_machine_timeout_at_most(limit);
+        }
+        self
+    }
+
     /// Calls `observer` for every [`Event`].
     pub fn observe(mut self, observer: impl Fn(&Event<'_>) + Send + Sync + 'static) -> Self {
         self.observer = Some(Arc::new(observer));

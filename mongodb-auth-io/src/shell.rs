@@ -139,7 +139,7 @@ pub(crate) async fn connect<D: Dial>(
         options.emit(Event::Connected { address: &address });
         let (mut stream, tls_info) = match &tls {
             Some(setup) => match dial
-                .secure(tcp, setup, &target.host, options.read_timeout)
+                .secure(tcp, setup, &target.host, options.read_timeout())
                 .await
             {
                 Ok((stream, info)) => {
@@ -173,13 +173,13 @@ async fn open<D: Dial>(dial: &D, target: &Target, options: &ConnectOptions) -> R
     let addresses = match &target.addresses {
         Some(addresses) => addresses.clone(),
         None => {
-            dial.lookup(&target.host, target.port, options.connect_timeout)
+            dial.lookup(&target.host, target.port, options.connect_timeout())
                 .await?
         }
     };
     let mut last_error = None;
     for address in addresses {
-        match dial.open(address, options.connect_timeout).await {
+        match dial.open(address, options.connect_timeout()).await {
             Ok(tcp) => return Ok(tcp),
             Err(e) => last_error = Some(e),
         }
@@ -337,9 +337,9 @@ async fn exchange<S: ?Sized + Send, I: Io<S>>(
     options: &ConnectOptions,
 ) -> Result<Vec<u8>> {
     message.report(options);
-    io.write(stream, &message.bytes, options.write_timeout)
+    io.write(stream, &message.bytes, options.write_timeout())
         .await?;
-    let timeout = options.read_timeout;
+    let timeout = options.read_timeout();
     let deadline = deadline(Instant::now(), timeout);
     let mut decoder = ReplyDecoder::new(message.request_id).max_size(max_reply_size);
     // As large as the decoder asks for (a header, then the rest of a reply), up to a chunk: a

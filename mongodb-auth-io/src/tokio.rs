@@ -192,7 +192,7 @@ impl<S: AsyncStream + ?Sized> Io<S> for Tokio {
     }
 
     fn answer(&self, ask: Ask, options: &ConnectOptions) -> impl Future<Output = Answer> + Send {
-        let (server, timeout) = (options.dns_server, options.connect_timeout);
+        let (server, timeout) = (options.dns_server, options.connect_timeout());
         let runtime = Runtime::for_options(options);
         async move {
             if dns::is_dns_ask(&ask) {
@@ -227,7 +227,7 @@ impl Dial for Tokio {
         cs: &ConnectionString,
         options: &ConnectOptions,
     ) -> impl Future<Output = Result<Seeds>> + Send {
-        dns::targets(cs, options.dns_server, options.connect_timeout)
+        dns::targets(cs, options.dns_server, options.connect_timeout())
     }
 
     fn lookup(

@@ -172,6 +172,17 @@ impl AuthOptions {
         self
     }
 
+    /// Shortens the machine callback's timeout (the one set, or the default) to `limit` if it
+    /// is longer: with a client-side operation timeout (`timeoutMS`), rule L12 gives the
+    /// callback the least of what remains of it and of the connect timeout.
+    #[cfg(feature = "oidc")]
+    pub fn oidc_machine_timeout_at_most(self, limit: Duration) -> Self {
+        let current = self
+            .oidc_machine_timeout
+            .unwrap_or(crate::oidc::MACHINE_CALLBACK_TIMEOUT);
+        self.oidc_machine_timeout(current.min(limit))
+    }
+
     /// Where GSSAPI contexts come from. The core has none of its own: the adapters of
     /// `mongodb-auth-io` (feature `gssapi`) give the system's Kerberos when this is not set.
     pub fn gssapi_provider(mut self, provider: Arc<dyn crate::gssapi::GssProvider>) -> Self {

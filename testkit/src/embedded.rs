@@ -114,8 +114,8 @@ pub fn auth_options() -> AuthOptions {
 /// broken test fails instead of hanging.
 pub fn options() -> ConnectOptions {
     let mut options = ConnectOptions::default().auth_options(auth_options());
-    options.connect_timeout = Duration::from_secs(5);
-    options.read_timeout = Duration::from_secs(5);
+    options.connect_timeout = Some(Duration::from_secs(5));
+    options.read_timeout = Some(Duration::from_secs(5));
     options
 }
 
