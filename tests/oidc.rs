@@ -463,6 +463,49 @@ fn a_client_side_operation_timeout_shortens_the_machine_callback() {
     );
 }
 
+/// As mongod answers once a MONGODB-OIDC login's token has expired: `ReauthenticationRequired`
+/// (391) to a command that needs the login, until the client logs in again; the handshake and
+/// `ping` still answer. Driven through the session itself, at chosen times.
+#[test]
+fn an_expired_token_makes_the_server_ask_for_a_new_login() {
+    use mongodb_auth::server::{Session, SessionConfig, SessionStep};
+    let issuer = TokenIssuer::generate("https://idp1.test").unwrap();
+    let mut config = SessionConfig::new(UserStore::new());
+    config.oidc.push(
+        OidcSettings::new(issuer.issuer(), AUDIENCE, key_set(&issuer.jwks()))
+            .auth_name_prefix("idp1"),
+    );
+    let mut session = Session::new(Arc::new(config), 1);
+    let start = SystemTime::now();
+    let at = |seconds: u64| start + Duration::from_secs(seconds);
+    let mut run = |command: bson::RawDocumentBuf, now: SystemTime| -> (f64, Option<i32>) {
+        let SessionStep::Reply(reply) = session.handle_op_msg(command.as_bytes(), now) else {
+            panic!("a reply");
+        };
+        let reply = RawDocument::from_bytes(&reply).unwrap();
+        (reply.get_f64("ok").unwrap(), reply.get_i32("code").ok())
+    };
+    let login = |expires: u64| {
+        let token = issuer.issue(USER1, AUDIENCE, start, at(expires)).unwrap();
+        let payload = rawdoc! { "jwt": token }.into_bytes();
+        rawdoc! {
+            "saslStart": 1,
+            "mechanism": "MONGODB-OIDC",
+            "payload": bson::Binary { subtype: bson::spec::BinarySubtype::Generic, bytes: payload },
+            "$db": "$external",
+        }
+    };
+    let find = || rawdoc! { "find": "coll", "$db": "test" };
+    let ping = || rawdoc! { "ping": 1, "$db": "admin" };
+    assert_eq!(run(login(60), at(0)), (1.0, None));
+    assert_eq!(run(find(), at(30)), (1.0, None));
+    assert_eq!(run(find(), at(60)), (0.0, Some(391)), "expired at `exp`");
+    assert_eq!(run(ping(), at(61)), (1.0, None));
+    assert_eq!(run(login(120), at(61)), (1.0, None), "a new token");
+    assert_eq!(run(find(), at(62)), (1.0, None));
+    assert_eq!(run(find(), at(121)), (0.0, Some(391)));
+}
+
 #[test]
 fn machine_1_2_callback_is_called_once_for_multiple_connections() {
     let idp = Idp::start(false);

@@ -287,6 +287,7 @@ impl AwsConversation {
                     Verdict::Authenticated {
                         user,
                         payload: Vec::new(),
+                        expires: None,
                     }
                 } else {
                     Verdict::refused(user, "unknown ARN")

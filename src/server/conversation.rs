@@ -22,6 +22,9 @@ pub(crate) enum Verdict {
         user: String,
         /// The last payload (SCRAM's server signature, or nothing).
         payload: Vec<u8>,
+        /// When the login ends: an OIDC token's `exp`, after which commands that need a login
+        /// are answered `ReauthenticationRequired` (391), as mongod answers them.
+        expires: Option<SystemTime>,
     },
     /// Refused: the client hears `AuthenticationFailed` (or, inside `hello`, nothing); the log
     /// gets the user the client claimed and the reason.

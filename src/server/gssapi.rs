@@ -283,6 +283,7 @@ impl ServerConversation for GssapiConversation {
                 Verdict::Authenticated {
                     user: principal,
                     payload: Vec::new(),
+                    expires: None,
                 }
             }
         }

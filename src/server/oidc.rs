@@ -245,6 +245,15 @@ impl OidcSettings {
     /// ([`user_name`](Self::user_name) of its principal), or why the token is refused (for the
     /// server's log; the client only hears 18).
     pub fn verify(&self, token: &str, now: SystemTime) -> std::result::Result<String, String> {
+        self.verify_until(token, now).map(|(user, _)| user)
+    }
+
+    /// [`verify`](Self::verify), and when the token expires (its `exp`).
+    pub fn verify_until(
+        &self,
+        token: &str,
+        now: SystemTime,
+    ) -> std::result::Result<(String, SystemTime), String> {
         if token.len() > MAX_TOKEN_SIZE {
             return Err("the token is larger than 16 KiB".into());
         }
@@ -281,11 +290,14 @@ impl OidcSettings {
         let now = now
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-        match seconds("exp") {
-            Some(exp) if exp > now => {}
+        let expires = match seconds("exp") {
+            Some(exp) if exp > now => crate::environment::deadline(
+                UNIX_EPOCH,
+                std::time::Duration::from_secs(u64::try_from(exp).unwrap_or_default()),
+            ),
             Some(_) => return Err("the token has expired".into()),
             None => return Err("the token has no `exp`".into()),
-        }
+        };
         match (claims.get("nbf"), seconds("nbf")) {
             (None, _) => {}
             (Some(_), Some(nbf)) if nbf <= now => {}
@@ -302,7 +314,7 @@ impl OidcSettings {
         if !self.users.is_empty() && !self.users.contains(principal) {
             return Err(format!("`{principal}` is not a user"));
         }
-        Ok(self.user_name(principal))
+        Ok((self.user_name(principal), expires))
     }
 }
 
@@ -333,15 +345,15 @@ pub fn check_providers(providers: &[OidcSettings]) -> std::result::Result<(), St
 }
 
 /// Checks `token` against each provider of `providers` in turn: the user of the first that
-/// accepts it, or the first provider's reason.
+/// accepts it and when the token expires, or the first provider's reason.
 pub(crate) fn verify_with_any(
     providers: &[OidcSettings],
     token: &str,
     now: SystemTime,
-) -> std::result::Result<String, String> {
+) -> std::result::Result<(String, SystemTime), String> {
     let mut first_reason = None;
     for provider in providers {
-        match provider.verify(token, now) {
+        match provider.verify_until(token, now) {
             Ok(principal) => return Ok(principal),
             Err(reason) => {
                 first_reason.get_or_insert(reason);
@@ -413,11 +425,12 @@ pub(crate) struct OidcConversation {
 }
 
 impl OidcConversation {
-    fn verdict(principal: std::result::Result<String, String>) -> Verdict {
+    fn verdict(principal: std::result::Result<(String, SystemTime), String>) -> Verdict {
         match principal {
-            Ok(principal) => Verdict::Authenticated {
+            Ok((principal, expires)) => Verdict::Authenticated {
                 user: principal,
                 payload: Vec::new(),
+                expires: Some(expires),
             },
             Err(reason) => Verdict::refused("", reason),
         }
@@ -465,7 +478,7 @@ impl ServerConversation for OidcConversation {
             .take()
             .and_then(|index| cx.config.oidc.get(index));
         let principal = match (read_client_step(payload), provider) {
-            (Ok(ClientStep::Jwt(token)), Some(provider)) => provider.verify(token, cx.now),
+            (Ok(ClientStep::Jwt(token)), Some(provider)) => provider.verify_until(token, cx.now),
             _ => Err("the second step is not a JwtStepRequest".to_owned()),
         };
         Self::verdict(principal)

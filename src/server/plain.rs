@@ -71,6 +71,7 @@ impl ServerConversation for PlainConversation {
             (true, true) => Verdict::Authenticated {
                 user,
                 payload: Vec::new(),
+                expires: None,
             },
             (true, false) => Verdict::refused(user, "wrong password"),
             (false, _) => Verdict::refused(user, "unknown user"),

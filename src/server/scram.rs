@@ -373,6 +373,7 @@ impl ServerConversation for ScramConversation {
                             Verdict::Authenticated {
                                 user,
                                 payload: server_final,
+                                expires: None,
                             }
                         } else {
                             self.state = ConversationState::AwaitingEmpty { user };
@@ -396,6 +397,7 @@ impl ServerConversation for ScramConversation {
                 Verdict::Authenticated {
                     user,
                     payload: Vec::new(),
+                    expires: None,
                 }
             }
             ConversationState::AwaitingEmpty { user } => {

@@ -334,6 +334,26 @@ mod codes {
     pub const COMMAND_NOT_FOUND: (i32, &str) = (59, "CommandNotFound");
     pub const EXCEEDED_MEMORY_LIMIT: (i32, &str) = (146, "ExceededMemoryLimit");
     pub const MECHANISM_UNAVAILABLE: (i32, &str) = (334, "MechanismUnavailable");
+    pub const REAUTHENTICATION_REQUIRED: (i32, &str) = (391, "ReauthenticationRequired");
+}
+
+/// Whether `command` acts for a logged-in user (and so is refused once the login has expired):
+/// not the handshake, the login itself, or the commands mongod answers anyone.
+fn needs_login(command: &str) -> bool {
+    !matches!(
+        command,
+        "hello"
+            | "isMaster"
+            | "ismaster"
+            | "saslStart"
+            | "saslContinue"
+            | "authenticate"
+            | "ping"
+            | "endSessions"
+            | "buildInfo"
+            | "buildinfo"
+            | "connectionStatus"
+    )
 }
 
 fn error_reply((code, code_name): (i32, &str), message: &str) -> RawDocumentBuf {
@@ -400,6 +420,9 @@ pub struct Session {
     /// `client.application.name` of the connection's first `hello`, which fail points may
     /// choose connections by.
     app_name: Option<String>,
+    /// When the last MONGODB-OIDC login's token expires: from then on, commands that need a
+    /// login are answered `ReauthenticationRequired` (391) until the client logs in again.
+    login_expires: Option<SystemTime>,
 }
 
 impl Session {
@@ -414,6 +437,7 @@ impl Session {
             next_conversation_id: 1,
             pending: None,
             app_name: None,
+            login_expires: None,
         }
     }
 
@@ -547,6 +571,12 @@ impl Session {
 
     /// Runs the command `name`.
     fn run(&mut self, name: &str, db: &str, doc: &RawDocument, now: SystemTime) -> SessionStep {
+        if self.login_expires.is_some_and(|expires| now >= expires) && needs_login(name) {
+            return reply(error_reply(
+                codes::REAUTHENTICATION_REQUIRED,
+                "the access token has expired: log in again",
+            ));
+        }
         let done = match name {
             "hello" | "isMaster" | "ismaster" => {
                 let request = HelloRequest::read(doc);
@@ -809,8 +839,13 @@ impl Session {
                 self.conversation = Some(active);
                 Some(answer)
             }
-            Verdict::Authenticated { user, payload } => {
+            Verdict::Authenticated {
+                user,
+                payload,
+                expires,
+            } => {
                 let answer = sasl_fields(active.frame.id, true, &payload);
+                self.login_expires = expires.or(self.login_expires);
                 self.mark_authenticated(user, active.frame.db, mechanism, true);
                 Some(answer)
             }
@@ -922,8 +957,13 @@ impl Session {
                 self.conversation = Some(active);
                 answer
             }
-            Verdict::Authenticated { user, payload } => {
+            Verdict::Authenticated {
+                user,
+                payload,
+                expires,
+            } => {
                 let answer = sasl_reply(active.frame.id, true, &payload);
+                self.login_expires = expires.or(self.login_expires);
                 self.mark_authenticated(user, active.frame.db, mechanism, active.frame.speculative);
                 answer
             }
