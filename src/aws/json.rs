@@ -45,7 +45,13 @@ pub fn credentials_object(body: &[u8], token_field: &str) -> Result<Credentials,
 /// "SessionToken"?, "Expiration"?}`.
 pub fn process_credentials(stdout: &[u8]) -> Result<Credentials, AwsError> {
     let value = parse(stdout, "the output is not JSON")?;
-    if value.get("Version").and_then(Value::as_u64) != Some(1) {
+    // botocore's test is Python's `version != 1`, which `1.0` and `true` pass and `"1"` fails.
+    let version_one = match value.get("Version") {
+        Some(Value::Number(version)) => version.as_f64() == Some(1.0),
+        Some(Value::Bool(version)) => *version,
+        _ => false,
+    };
+    if !version_one {
         return Err(malformed("the output's Version is not 1"));
     }
     credentials_of(&value, "SessionToken")
@@ -91,8 +97,17 @@ mod tests {
         );
         let epoch = br#"{"Version": 1, "AccessKeyId": "A", "SecretAccessKey": "s", "Expiration": 1700000000}"#;
         assert!(process_credentials(epoch).unwrap().expiration().is_some());
+        // Whatever Python's `version != 1` lets through, as botocore reads it.
+        for version in ["1.0", "1e0", "true"] {
+            let output =
+                format!(r#"{{"Version": {version}, "AccessKeyId": "A", "SecretAccessKey": "s"}}"#);
+            assert!(process_credentials(output.as_bytes()).is_ok(), "{version}");
+        }
         for bad in [
             &br#"{"Version": 2, "AccessKeyId": "A", "SecretAccessKey": "s"}"#[..],
+            br#"{"Version": "1", "AccessKeyId": "A", "SecretAccessKey": "s"}"#,
+            br#"{"Version": 1.5, "AccessKeyId": "A", "SecretAccessKey": "s"}"#,
+            br#"{"Version": false, "AccessKeyId": "A", "SecretAccessKey": "s"}"#,
             br#"{"Version": 1, "SecretAccessKey": "s"}"#,
             br#"{"Version": 1, "AccessKeyId": "A"}"#,
             br#"{"Version": 1, "AccessKeyId": 5, "SecretAccessKey": "s"}"#,
