@@ -57,7 +57,12 @@ pub fn process_credentials(stdout: &[u8]) -> Result<Credentials, AwsError> {
     credentials_of(&value, "SessionToken")
 }
 
-fn parse(body: &[u8], not_json: &'static str) -> Result<Zeroizing<SecretJson>, AwsError> {
+/// A reply of at most [`MAX_BODY`] as a JSON document that is wiped when dropped; `not_json`
+/// names the refusal of one that is not JSON.
+pub(crate) fn parse(
+    body: &[u8],
+    not_json: &'static str,
+) -> Result<Zeroizing<SecretJson>, AwsError> {
     if body.len() > MAX_BODY {
         return Err(malformed("the body is larger than 64 KiB"));
     }

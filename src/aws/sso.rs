@@ -20,9 +20,6 @@ use zeroize::Zeroizing;
 /// How close to its expiry a session token is refreshed.
 pub(crate) const REFRESH_WINDOW: Duration = Duration::from_secs(15 * 60);
 
-/// The largest token file or reply read.
-const MAX_BODY: usize = crate::ask::MAX_BODY_SIZE;
-
 fn malformed(rule: &'static str) -> AwsError {
     AwsError::MalformedCredentials(rule)
 }
@@ -74,13 +71,11 @@ impl std::fmt::Debug for CachedToken {
 
 /// A JSON object that holds tokens, wiped when dropped.
 fn object(body: &[u8], what: &'static str) -> Result<Zeroizing<SecretJson>, AwsError> {
-    if body.len() > MAX_BODY {
-        return Err(malformed("the body is larger than 64 KiB"));
+    let json = super::json::parse(body, what)?;
+    if !json.is_object() {
+        return Err(malformed(what));
     }
-    match SecretJson::parse(body) {
-        Some(json) if json.is_object() => Ok(json),
-        _ => Err(malformed(what)),
-    }
+    Ok(json)
 }
 
 fn string<'a>(map: &'a Value, key: &str) -> Option<&'a str> {
