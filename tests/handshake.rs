@@ -526,6 +526,19 @@ fn x509_speculative_and_not() {
         .unwrap(),
     );
     assert_eq!(outcome.mechanism, Some(AuthMechanism::MongoDbX509));
+    // An empty speculative document is no login (as PyMongo reads it): authenticate follows.
+    let mut auth = Authenticator::new(&credential(uri), options()).unwrap();
+    auth.hello_fields().unwrap();
+    let reply = hello_reply(doc! { "speculativeAuthenticate": {} });
+    let command = expect_send(auth.handle_hello_reply(&reply).unwrap());
+    assert_eq!(
+        to_doc(command.body()),
+        doc! { "authenticate": 1, "mechanism": "MONGODB-X509", "user": subject }
+    );
+    let reply = to_bytes(&doc! { "dbname": "$external", "user": subject, "ok": 1 });
+    let outcome = expect_done(auth.handle_reply(&reply).unwrap());
+    assert!(!outcome.speculative);
+    assert_eq!(outcome.round_trips, 1);
 }
 
 #[test]
@@ -686,6 +699,60 @@ fn reauthentication_is_sasl_without_hello() {
         auth.reauthenticate(),
         Err(Error::OutOfOrder { .. })
     ));
+}
+
+/// Rules D6 and D8 on a connection whose `hello` negotiated nothing (the driver's own): a fresh
+/// authenticator asks the server with a `hello` of its own, and its reply chooses the variant;
+/// SCRAM-SHA-1 unless SCRAM-SHA-256 is listed, as the handshake would have chosen.
+#[test]
+fn reauthentication_with_nothing_negotiated_asks_the_server_first() {
+    for (listed, chosen) in [
+        (Some(vec!["SCRAM-SHA-1"]), AuthMechanism::ScramSha1),
+        (
+            Some(vec!["SCRAM-SHA-1", "SCRAM-SHA-256"]),
+            AuthMechanism::ScramSha256,
+        ),
+        (None, AuthMechanism::ScramSha1),
+    ] {
+        let mut auth = Authenticator::new(
+            &credential("mongodb://user:pencil@localhost/app?authSource=users"),
+            options(),
+        )
+        .unwrap();
+        let hello = expect_send(auth.reauthenticate().unwrap());
+        assert_eq!(hello.db(), "users");
+        assert_eq!(
+            to_doc(hello.body()),
+            doc! { "hello": 1, "saslSupportedMechs": "users.user" }
+        );
+        let reply = match &listed {
+            Some(mechs) => doc! { "saslSupportedMechs": mechs.clone(), "ok": 1 },
+            None => doc! { "ok": 1 },
+        };
+        let start = expect_send(auth.handle_reply(&to_bytes(&reply)).unwrap());
+        let body = to_doc(start.body());
+        assert_eq!(
+            body.get_str("mechanism").unwrap(),
+            chosen.as_str(),
+            "{listed:?}"
+        );
+        assert_eq!(auth.mechanism(), Some(chosen));
+    }
+    // A credential that names its mechanism needs no question.
+    let mut auth = Authenticator::new(
+        &credential("mongodb://user:pencil@localhost/?authMechanism=SCRAM-SHA-256"),
+        options(),
+    )
+    .unwrap();
+    let start = expect_send(auth.reauthenticate().unwrap());
+    assert!(to_doc(start.body()).contains_key("saslStart"));
+    // A refused question is the server's error, as a refused hello is.
+    let mut auth =
+        Authenticator::new(&credential("mongodb://user:pencil@localhost/"), options()).unwrap();
+    auth.reauthenticate().unwrap();
+    let refusal = doc! { "ok": 0, "code": 13, "errmsg": "no" };
+    let error = auth.handle_reply(&to_bytes(&refusal)).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Server, "{error}");
 }
 
 #[test]
@@ -933,11 +1000,7 @@ fn gssapi_service_principals_follow_the_properties_and_canonicalization() {
         "other/db.example.com@EXAMPLE.COM"
     );
     assert_eq!(
-        principal_after(
-            "SERVICE_HOST:alias.example.com,CANONICALIZE_HOST_NAME:forward",
-            &[]
-        )
-        .0,
+        principal_after("SERVICE_HOST:alias.example.com", &[]).0,
         "mongodb@alias.example.com"
     );
     let host: Answerer = |ask| match ask {
@@ -946,6 +1009,17 @@ fn gssapi_service_principals_follow_the_properties_and_canonicalization() {
         }
         other => panic!("expected a host lookup, got {other:?}"),
     };
+    // SERVICE_HOST is a host used for authentication: canonicalised too (rule J3), as PyMongo
+    // canonicalises it.
+    let (principal, asks) = principal_after(
+        "SERVICE_HOST:alias.example.com,CANONICALIZE_HOST_NAME:forward",
+        &[host],
+    );
+    assert_eq!(principal, "mongodb@canon.example.com");
+    assert!(
+        matches!(&asks[..], [Ask::LookupHost(lookup)] if lookup.name() == "alias.example.com"),
+        "{asks:?}"
+    );
     let (principal, asks) = principal_after("CANONICALIZE_HOST_NAME:forward", &[host]);
     assert_eq!(principal, "mongodb@canon.example.com");
     assert!(

@@ -438,3 +438,204 @@ fn a_monitor_that_allows_exhaust_gets_a_stream_of_hellos_until_it_speaks() {
         assert_eq!(body.get_f64("ok").unwrap(), 1.0);
     });
 }
+
+/// A monitor whose `heartbeatFrequencyMS` is longer than the login deadline: its awaitable
+/// `hello` waits `maxAwaitTimeMS` on a connection that never logs in, and is answered then, not
+/// closed at the login deadline.
+#[test]
+fn an_awaitable_hello_may_wait_longer_than_a_login_may_take() {
+    let mut config = ServerConfig::new(users());
+    config.login_timeout = Duration::from_millis(300);
+    let server = TestServer::start(config);
+    let address = server.address();
+    server.block_on(async {
+        let mut monitor = connect_from("127.0.0.1", address).await;
+        let first = round_trip(&mut monitor, bson::rawdoc! { "hello": 1 }, 1)
+            .await
+            .unwrap();
+        let version = first.get_document("topologyVersion").unwrap().clone();
+        let version = bson::RawDocumentBuf::try_from(&version).unwrap();
+        for id in 2..4 {
+            let awaitable = bson::rawdoc! {
+                "hello": 1, "topologyVersion": version.clone(), "maxAwaitTimeMS": 1000_i64,
+            };
+            let started = std::time::Instant::now();
+            let reply = round_trip(&mut monitor, awaitable, id).await;
+            let waited = started.elapsed();
+            let reply = reply.unwrap_or_else(|| panic!("closed after {waited:?}"));
+            assert!(reply.get_bool("isWritablePrimary").unwrap());
+            assert!(waited >= Duration::from_millis(900), "{waited:?}");
+        }
+    });
+}
+
+/// `hello` advertises the request size the server reads and a document size that fits in it,
+/// and a request of that document is served, as a driver's batch split by them would be.
+#[test]
+fn the_sizes_hello_advertises_are_the_sizes_served() {
+    use tokio::io::AsyncWriteExt;
+    let mut config = ServerConfig::new(users());
+    config.max_message_size = 256 * 1024;
+    let server = TestServer::start(config);
+    let uri = server.uri("both:pencil@", "");
+    let mut connection = server
+        .block_on(mongodb_auth_io::tokio::connect(uri.as_str(), options()))
+        .unwrap();
+    let hello = server
+        .block_on(connection.run_command(&mongodb_auth::Command::new(
+            "admin",
+            bson::rawdoc! { "hello": 1 }.into_bytes(),
+        )))
+        .unwrap();
+    let hello = bson::RawDocument::from_bytes(&hello).unwrap();
+    let message = hello.get_i32("maxMessageSizeBytes").unwrap();
+    let document = hello.get_i32("maxBsonObjectSize").unwrap();
+    assert_eq!((message, document), (256 * 1024, 240 * 1024));
+
+    // One document of exactly the advertised size, inside an insert.
+    let size = usize::try_from(document).unwrap();
+    let overhead = bson::rawdoc! { "_id": 1, "f": "" }.as_bytes().len();
+    let big = bson::rawdoc! { "_id": 1, "f": "x".repeat(size - overhead) };
+    assert_eq!(big.as_bytes().len(), size);
+    let mut documents = bson::RawArrayBuf::new();
+    documents.push(big);
+    let mut insert = bson::rawdoc! { "insert": "c" };
+    insert.append(bson::raw::cstr!("documents"), documents);
+    let reply = server
+        .block_on(connection.run_command(&mongodb_auth::Command::new("test", insert.into_bytes())))
+        .unwrap();
+    let reply = bson::RawDocument::from_bytes(&reply).unwrap();
+    assert_eq!(reply.get_i32("n").unwrap(), 1, "{reply:?}");
+
+    // A request over the advertised size is refused, as before.
+    server.block_on(async {
+        let mut stream = connect_from("127.0.0.1", server.address()).await;
+        let too_big =
+            bson::rawdoc! { "ping": 1, "pad": "y".repeat(usize::try_from(message).unwrap()) };
+        let command = mongodb_auth::Command::new("admin", too_big.into_bytes());
+        let request = mongodb_auth::wire::encode_command(&command, 1).unwrap();
+        let _ = stream.write_all(&request).await;
+        assert!(closed_by_server(&mut stream, Duration::from_secs(10)).await);
+    });
+}
+
+/// A stand-in for STS that answers every request with `arn` after `delay`, each connection on a
+/// thread of its own, and counts how many requests it held at once at most.
+struct SlowSts {
+    address: SocketAddr,
+    peak: Arc<std::sync::atomic::AtomicUsize>,
+    served: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl SlowSts {
+    fn start(arn: &'static str, delay: Duration) -> SlowSts {
+        use std::io::{Read, Write};
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        let (active, peak, served) = (
+            Arc::new(AtomicUsize::new(0)),
+            Arc::new(AtomicUsize::new(0)),
+            Arc::new(AtomicUsize::new(0)),
+        );
+        let (held, highest, answered) = (active.clone(), peak.clone(), served.clone());
+        std::thread::spawn(move || {
+            // Bounded: the test makes a handful of requests.
+            for stream in listener.incoming().take(16) {
+                let Ok(mut stream) = stream else { continue };
+                let (held, highest, answered) = (held.clone(), highest.clone(), answered.clone());
+                std::thread::spawn(move || {
+                    let now = held.fetch_add(1, Ordering::SeqCst) + 1;
+                    highest.fetch_max(now, Ordering::SeqCst);
+                    // The whole request: its head, then as many bytes as Content-Length says.
+                    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+                    let mut request = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    loop {
+                        let text = String::from_utf8_lossy(&request).to_lowercase();
+                        if let Some(end) = text.find("\r\n\r\n") {
+                            let length = text
+                                .lines()
+                                .find_map(|l| l.strip_prefix("content-length:"))
+                                .and_then(|v| v.trim().parse::<usize>().ok())
+                                .unwrap_or(0);
+                            if request.len() >= end + 4 + length {
+                                break;
+                            }
+                        }
+                        match stream.read(&mut chunk) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => request.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    std::thread::sleep(delay);
+                    let body = format!(
+                        "<GetCallerIdentityResponse><GetCallerIdentityResult><Arn>{arn}</Arn>\
+                         </GetCallerIdentityResult></GetCallerIdentityResponse>"
+                    );
+                    held.fetch_sub(1, Ordering::SeqCst);
+                    answered.fetch_add(1, Ordering::SeqCst);
+                    let _ = write!(
+                        stream,
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                });
+            }
+        });
+        SlowSts {
+            address,
+            peak,
+            served,
+        }
+    }
+}
+
+/// Exchanges with STS take the job permits as PLAIN's derivations do: with one job a peer, the
+/// logins of one peer reach STS one at a time, and every login still succeeds.
+#[test]
+fn logins_of_one_peer_reach_sts_one_at_a_time() {
+    use mongodb_auth::server::aws::{AwsSettings, StsVerifier};
+    use std::sync::atomic::Ordering;
+    const ARN: &str = "arn:aws:iam::123456789012:user/permits";
+    let sts = SlowSts::start(ARN, Duration::from_millis(400));
+    let mut users = UserStore::new();
+    users.insert_aws(ARN);
+    let mut config = ServerConfig::new(users).aws(AwsSettings {
+        sts_host: "sts.amazonaws.com".into(),
+        verifier: StsVerifier::Endpoint(format!("http://{}/", sts.address)),
+    });
+    config.max_concurrent_jobs = 8;
+    config.max_concurrent_jobs_per_peer = 1;
+    let server = TestServer::start(config);
+    let uri = server.uri(
+        "AKIAPERMITSEXAMPLE:permits-secret@",
+        "?authMechanism=MONGODB-AWS",
+    );
+    let logins = server.block_on(async {
+        let tasks: Vec<_> = (0..3)
+            .map(|_| {
+                let uri = uri.clone();
+                tokio::spawn(async move {
+                    let mut connection =
+                        mongodb_auth_io::tokio::connect(uri.as_str(), options()).await?;
+                    connection.authenticated_users().await
+                })
+            })
+            .collect();
+        let mut logins = Vec::new();
+        for task in tasks {
+            logins.push(task.await.unwrap());
+        }
+        logins
+    });
+    for login in logins {
+        assert_eq!(login.unwrap(), [(ARN.to_owned(), "$external".to_owned())]);
+    }
+    assert_eq!(sts.served.load(Ordering::SeqCst), 3);
+    assert_eq!(
+        sts.peak.load(Ordering::SeqCst),
+        1,
+        "one peer's exchanges with STS at once"
+    );
+}

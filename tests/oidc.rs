@@ -52,6 +52,15 @@ impl Idp {
     }
 
     fn start_with(multi: bool, client_id: Option<&str>) -> Idp {
+        Idp::start_configured(multi, client_id, |config| config)
+    }
+
+    /// [`start_with`](Self::start_with), with the server's configuration changed by `configure`.
+    fn start_configured(
+        multi: bool,
+        client_id: Option<&str>,
+        configure: impl FnOnce(ServerConfig) -> ServerConfig,
+    ) -> Idp {
         let first = TokenIssuer::generate("https://idp1.test").unwrap();
         let second = TokenIssuer::generate("https://idp2.test").unwrap();
         let stranger = TokenIssuer::generate("https://idp1.test").unwrap();
@@ -74,7 +83,7 @@ impl Idp {
             config = config.oidc(two);
         }
         Idp {
-            embedded: TestServer::start(config),
+            embedded: TestServer::start(configure(config)),
             first,
             second,
             stranger,
@@ -465,17 +474,21 @@ fn a_client_side_operation_timeout_shortens_the_machine_callback() {
 
 /// As mongod answers once a MONGODB-OIDC login's token has expired: `ReauthenticationRequired`
 /// (391) to a command that needs the login, until the client logs in again; the handshake and
-/// `ping` still answer. Driven through the session itself, at chosen times.
+/// `ping` still answer; a later login that never ends (X.509 here) ends the deadline. Driven
+/// through the session itself, at chosen times.
 #[test]
 fn an_expired_token_makes_the_server_ask_for_a_new_login() {
     use mongodb_auth::server::{Session, SessionConfig, SessionStep};
     let issuer = TokenIssuer::generate("https://idp1.test").unwrap();
-    let mut config = SessionConfig::new(UserStore::new());
+    let mut users = UserStore::new();
+    users.insert_x509("CN=client");
+    let mut config = SessionConfig::new(users);
     config.oidc.push(
         OidcSettings::new(issuer.issuer(), AUDIENCE, key_set(&issuer.jwks()))
             .auth_name_prefix("idp1"),
     );
     let mut session = Session::new(Arc::new(config), 1);
+    session.set_client_certificate_subject(Some("CN=client".to_owned()));
     let start = SystemTime::now();
     let at = |seconds: u64| start + Duration::from_secs(seconds);
     let mut run = |command: bson::RawDocumentBuf, now: SystemTime| -> (f64, Option<i32>) {
@@ -504,6 +517,92 @@ fn an_expired_token_makes_the_server_ask_for_a_new_login() {
     assert_eq!(run(login(120), at(61)), (1.0, None), "a new token");
     assert_eq!(run(find(), at(62)), (1.0, None));
     assert_eq!(run(find(), at(121)), (0.0, Some(391)));
+    assert_eq!(run(login(180), at(122)), (1.0, None));
+    let x509 = rawdoc! { "authenticate": 1, "mechanism": "MONGODB-X509", "$db": "$external" };
+    assert_eq!(run(x509, at(123)), (1.0, None));
+    assert_eq!(
+        run(find(), at(200)),
+        (1.0, None),
+        "the X.509 login, the latest, has no end"
+    );
+}
+
+/// The spec's speculative rule (E7): a `speculativeAuthenticate` reply that is not done is a
+/// login that did not happen, not an error: the normal login follows, with the cached token
+/// (rule E8), and no second callback call.
+#[test]
+fn a_speculative_reply_that_is_not_done_is_followed_by_the_normal_login() {
+    use mongodb_auth::{Authenticator, Step};
+    let issuer = TokenIssuer::generate("https://idp1.test").unwrap();
+    let now = SystemTime::now();
+    let token = issuer
+        .issue(USER1, AUDIENCE, now, now + Duration::from_secs(3600))
+        .unwrap();
+    let callback = Callback::returning(token.clone());
+    let cs = ConnectionString::parse_with_credential_options(
+        "mongodb://localhost/?authMechanism=MONGODB-OIDC",
+        CredentialOptions::new().oidc_callback(Flow::Machine),
+    )
+    .unwrap();
+    let credential = cs.credential().unwrap().clone();
+    let options = AuthOptions::default().oidc_callback(callback.as_oidc());
+    let empty = bson::Binary {
+        subtype: bson::spec::BinarySubtype::Generic,
+        bytes: Vec::new(),
+    };
+    let done = rawdoc! { "conversationId": 1, "done": true, "payload": empty.clone(), "ok": 1.0 };
+    let jwt_of = |command: &Command| {
+        let body = RawDocument::from_bytes(command.body()).unwrap();
+        let payload = body.get_binary("payload").unwrap().bytes;
+        let payload = RawDocument::from_bytes(payload).unwrap();
+        payload.get_str("jwt").unwrap().to_owned()
+    };
+
+    // A first login fills the client cache.
+    let mut auth = Authenticator::new(&credential, options.clone()).unwrap();
+    let fields = auth.hello_fields().unwrap();
+    assert!(RawDocument::from_bytes(&fields).unwrap().is_empty());
+    let step = auth
+        .handle_hello_reply(rawdoc! { "ok": 1.0 }.as_bytes())
+        .unwrap();
+    let Step::Callback(request) = step else {
+        panic!("expected the callback, got {step:?}")
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let output = runtime.block_on(request.run(&mongodb_auth_io::tokio::Runtime::default()));
+    let Step::Send(start) = auth.handle_callback(output).unwrap() else {
+        panic!("expected saslStart")
+    };
+    assert_eq!(jwt_of(&start), token);
+    assert!(matches!(
+        auth.handle_reply(done.as_bytes()).unwrap(),
+        Step::Done(_)
+    ));
+
+    // The next one speculates with the cached token; the server's reply is not done.
+    let mut auth = Authenticator::new(&credential, options).unwrap();
+    let fields = auth.hello_fields().unwrap();
+    let fields = RawDocument::from_bytes(&fields).unwrap();
+    assert!(fields.get_document("speculativeAuthenticate").is_ok());
+    let reply = rawdoc! {
+        "ok": 1.0,
+        "speculativeAuthenticate": { "conversationId": 7, "done": false, "payload": empty },
+    };
+    let step = auth.handle_hello_reply(reply.as_bytes()).unwrap();
+    let Step::Send(start) = step else {
+        panic!("expected the normal login, got {step:?}")
+    };
+    assert_eq!(start.name(), "saslStart");
+    assert_eq!(jwt_of(&start), token, "the cached token, tried again");
+    let Step::Done(outcome) = auth.handle_reply(done.as_bytes()).unwrap() else {
+        panic!("expected done")
+    };
+    assert!(!outcome.speculative);
+    assert_eq!(outcome.round_trips, 1);
+    assert_eq!(callback.calls(), 1);
 }
 
 #[test]
@@ -875,6 +974,41 @@ fn human_1_1_single_principal_implicit_username() {
     // The two-step conversation: a principal step, then the token.
     assert_eq!(client.count_sent("saslStart"), 1);
     assert_eq!(client.count_sent("saslContinue"), 1);
+}
+
+/// A person takes longer than the login deadline (a device code, MFA): once the server has
+/// named its provider, the login has the human login's deadline instead, silent as it is.
+#[test]
+fn a_person_may_take_longer_than_the_login_deadline() {
+    let idp = Idp::start_configured(false, Some("client-1"), |mut config| {
+        config.login_timeout = Duration::from_millis(300);
+        config.human_login_timeout = Duration::from_secs(30);
+        config
+    });
+    let token = idp.token(USER1);
+    let callback = Callback::new(move |_| {
+        std::thread::sleep(Duration::from_millis(1500));
+        Ok(Token::new(token.as_str()))
+    });
+    let mut client = Client::human(&idp.uri(None), &callback);
+    client.find().unwrap();
+    assert_eq!(callback.calls(), 1);
+    assert_eq!(client.count_sent("saslContinue"), 1);
+
+    // A login that waits for nobody still ends at the login deadline.
+    let idp = Idp::start_configured(false, Some("client-1"), |mut config| {
+        config.login_timeout = Duration::from_millis(300);
+        config.human_login_timeout = Duration::from_millis(300);
+        config
+    });
+    let token = idp.token(USER1);
+    let callback = Callback::new(move |_| {
+        std::thread::sleep(Duration::from_millis(1500));
+        Ok(Token::new(token.as_str()))
+    });
+    let mut client = Client::human(&idp.uri(None), &callback);
+    let error = client.find().expect_err("closed while the person was busy");
+    assert_eq!(error.kind(), ErrorKind::Io, "{error}");
 }
 
 #[test]

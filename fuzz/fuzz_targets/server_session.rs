@@ -1,6 +1,8 @@
 //! A whole server session fed arbitrary bytes: as wire messages through the request decoder,
-//! and as command documents straight into the session. Nothing panics, every reply is a BSON
-//! document, and no login succeeds without the password.
+//! and as command documents straight into the session, before a login or after one (an X.509
+//! certificate's, so the commands of logged-in clients are reached too: `insert`'s documents,
+//! `find`, `drop`). Nothing panics, every reply is a BSON document, and no login succeeds
+//! without the password.
 
 #![no_main]
 
@@ -15,18 +17,27 @@ use mongodb_auth::wire::{MessageDecoder, OP_MSG, OP_QUERY};
 use mongodb_auth::Secret;
 use mongodb_auth::fuzzing::settle_inline;
 
+/// The subject of the client certificate a logged-in session was given.
+const CERTIFICATE: &str = "CN=fuzz";
+
 fn config() -> Arc<SessionConfig> {
     static CONFIG: OnceLock<Arc<SessionConfig>> = OnceLock::new();
     CONFIG
         .get_or_init(|| {
             let mut fixed = random::from_fn(|bytes: &mut [u8]| bytes.fill(3));
             let mut users = UserStore::new();
+            users.insert_x509(CERTIFICATE);
             let password = Secret::new("a password no fuzzer sends");
             users.insert(
                 User::new("admin", "user", &password, &[ScramVariant::Sha1, ScramVariant::Sha256], &mut fixed)
                     .unwrap(),
             );
             let mut config = SessionConfig::with_random(users, fixed);
+            // The store lives as long as the target: small, so `find` stays fast.
+            config.store_limits = mongodb_auth::server::StoreLimits {
+                max_documents: 64,
+                max_bytes: 64 * 1024,
+            };
             // MONGODB-OIDC too, with the public key of RFC 7515's ES256 example (its private
             // key is not in this program), so no token the fuzzer makes may log in.
             let jwks = br#"{"keys":[{"kty":"EC","crv":"P-256","kid":"k1",
@@ -52,6 +63,14 @@ fuzz_target!(|data: &[u8]| {
         Some(split) => split,
         None => return,
     };
+    let logged_in = mode & 2 != 0;
+    if logged_in {
+        session.set_client_certificate_subject(Some(CERTIFICATE.to_owned()));
+        let login = bson::rawdoc! { "authenticate": 1, "mechanism": "MONGODB-X509" };
+        let step = session.handle_command("$external", login.as_bytes(), now);
+        settle_inline(&mut session, step, now);
+        assert_eq!(session.authenticated_users().len(), 1, "the certificate logs in");
+    }
     let mut replies = Vec::new();
     if mode % 2 == 0 {
         // Wire bytes, as a client would send them.
@@ -91,5 +110,11 @@ fuzz_target!(|data: &[u8]| {
     for reply in replies.iter().flatten() {
         assert!(bson::RawDocument::from_bytes(reply).is_ok(), "a reply is not a document");
     }
-    assert!(session.authenticated_users().is_empty(), "a login succeeded without the password");
+    assert!(
+        session
+            .authenticated_users()
+            .iter()
+            .all(|u| logged_in && u.user == CERTIFICATE && u.mechanism == "MONGODB-X509"),
+        "a login succeeded without the password"
+    );
 });

@@ -167,6 +167,10 @@ pub(crate) struct Limits {
     /// within this many seconds.
     #[arg(long, default_value_t = 20)]
     login_timeout: u64,
+    /// Close a connection whose login waits for a person (MONGODB-OIDC's human flow: a browser
+    /// or a device code) and is not done within this many seconds.
+    #[arg(long, default_value_t = 360)]
+    human_login_timeout: u64,
     /// Close a connection that has not logged in and sends more requests a second than this
     /// (bursts of twice that allowed).
     #[arg(long, default_value_t = 20)]
@@ -174,13 +178,18 @@ pub(crate) struct Limits {
     /// Close a connection that leaves a request unfinished for this many seconds.
     #[arg(long, default_value_t = 30)]
     message_timeout: u64,
+    /// Refuse requests larger than this many bytes (hello advertises it, so drivers split
+    /// their batches to fit).
+    #[arg(long, default_value_t = 1024 * 1024)]
+    max_message_size: usize,
     /// Serve at most this many connections at once.
     #[arg(long, default_value_t = 256)]
     max_connections: usize,
     /// Serve at most this many connections from one peer address.
     #[arg(long, default_value_t = 64)]
     max_connections_per_peer: usize,
-    /// Run at most this many PLAIN derivations and GSS calls at once (default: the cores).
+    /// Run at most this many PLAIN derivations, GSS calls and STS exchanges at once (default:
+    /// the cores).
     #[arg(long)]
     max_concurrent_jobs: Option<usize>,
     /// Run at most this many of them at once for one peer address.
@@ -198,8 +207,10 @@ impl Limits {
         config.unauthenticated_idle_timeout =
             Duration::from_secs(self.unauthenticated_idle_timeout);
         config.login_timeout = Duration::from_secs(self.login_timeout);
+        config.human_login_timeout = Duration::from_secs(self.human_login_timeout);
         config.unauthenticated_requests_per_second = self.unauthenticated_requests_per_second;
         config.message_timeout = Duration::from_secs(self.message_timeout);
+        config.max_message_size = self.max_message_size;
         config.max_connections = self.max_connections;
         config.max_connections_per_peer = self.max_connections_per_peer;
         if let Some(jobs) = self.max_concurrent_jobs {

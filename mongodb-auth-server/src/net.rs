@@ -34,6 +34,11 @@ pub struct ServerConfig {
     /// (default 20 s), or the connection is closed: no client holds a conversation (and the
     /// server's state for it) open.
     pub login_timeout: Duration,
+    /// A login that waits for a person (MONGODB-OIDC's human flow: the client opens a browser
+    /// or shows a device code once the server has named its identity provider) must finish
+    /// within this instead (default 6 minutes: the 5 drivers give the person, and time for
+    /// the rest). The connection may be silent for as long.
+    pub human_login_timeout: Duration,
     /// An authenticated connection that sends nothing for this long between requests is closed
     /// (default 5 minutes).
     pub idle_timeout: Duration,
@@ -44,9 +49,10 @@ pub struct ServerConfig {
     /// Requests an unauthenticated connection may send per second, sustained, with bursts of
     /// twice that (default 20): a monitor sends one every few seconds, a flood is cut off.
     pub unauthenticated_requests_per_second: u32,
-    /// Jobs (PLAIN's PBKDF2 derivations, GSS acceptor calls) running at once, over all
-    /// connections (default: the machine's cores), and for one peer address (default 1), so
-    /// that unauthenticated logins cannot keep every core busy.
+    /// Jobs (PLAIN's PBKDF2 derivations, GSS acceptor calls, exchanges with STS) running at
+    /// once, over all connections (default: the machine's cores), and for one peer address
+    /// (default 1), so that unauthenticated logins cannot keep every core (or every thread of
+    /// the blocking pool) busy.
     pub max_concurrent_jobs: usize,
     /// See [`max_concurrent_jobs`](Self::max_concurrent_jobs).
     pub max_concurrent_jobs_per_peer: usize,
@@ -77,6 +83,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("max_connections", &self.max_connections)
             .field("max_connections_per_peer", &self.max_connections_per_peer)
             .field("login_timeout", &self.login_timeout)
+            .field("human_login_timeout", &self.human_login_timeout)
             .field("idle_timeout", &self.idle_timeout)
             .field(
                 "unauthenticated_idle_timeout",
@@ -110,6 +117,7 @@ impl ServerConfig {
             max_connections: 256,
             max_connections_per_peer: 64,
             login_timeout: Duration::from_secs(20),
+            human_login_timeout: Duration::from_secs(360),
             idle_timeout: Duration::from_secs(300),
             unauthenticated_idle_timeout: Duration::from_secs(60),
             unauthenticated_requests_per_second: 20,
@@ -192,6 +200,7 @@ struct Shared {
     session: Arc<SessionConfig>,
     tls: Option<tokio_rustls::TlsAcceptor>,
     login_timeout: Duration,
+    human_login_timeout: Duration,
     max_connections_per_peer: usize,
     /// Per peer address: its connections, and the permits of its jobs.
     per_peer: Mutex<HashMap<IpAddr, (usize, Arc<Semaphore>)>>,
@@ -342,10 +351,12 @@ impl Server {
         session.auth_log = config.auth_log;
         session.enable_test_commands = config.enable_test_commands;
         session.store_limits = config.store_limits;
+        session.max_message_size = config.max_message_size;
         let shared = Arc::new(Shared {
             session: Arc::new(session),
             tls: config.tls.map(tokio_rustls::TlsAcceptor::from),
             login_timeout: config.login_timeout,
+            human_login_timeout: config.human_login_timeout,
             max_connections_per_peer: config.max_connections_per_peer.max(1),
             per_peer: Mutex::new(HashMap::new()),
             max_jobs_per_peer: permits(config.max_concurrent_jobs_per_peer),
@@ -461,7 +472,7 @@ async fn accept_loop(
 }
 
 /// Serves one connection, after its TLS handshake when the server speaks TLS.
-async fn serve(stream: tokio::net::TcpStream, shared: &Shared, peer_jobs: &Semaphore) {
+async fn serve(stream: tokio::net::TcpStream, shared: &Shared, peer_jobs: &Arc<Semaphore>) {
     let connection_id = shared.next_connection_id.fetch_add(1, Ordering::Relaxed);
     let mut session = Session::new(shared.session.clone(), connection_id);
     let Some(acceptor) = &shared.tls else {
@@ -576,7 +587,7 @@ async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
     mut stream: S,
     shared: &Shared,
     mut session: Session,
-    peer_jobs: &Semaphore,
+    peer_jobs: &Arc<Semaphore>,
 ) {
     let mut decoder = MessageDecoder::requests().max_size(shared.max_message_size);
     let mut buffer = ReadBuffer::new();
@@ -596,9 +607,18 @@ async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
             (false, true) => login_started.or(arrived),
             _ => None,
         };
-        let login_deadline = login_started.map(|started| deadline(started, shared.login_timeout));
+        // A login that waits for a person gets minutes, and may be silent for as long.
+        let awaits_person = session.login_awaits_person();
+        let login_timeout = if awaits_person {
+            shared.human_login_timeout
+        } else {
+            shared.login_timeout
+        };
+        let login_deadline = login_started.map(|started| deadline(started, login_timeout));
         let idle = if authenticated {
             shared.idle_timeout
+        } else if awaits_person {
+            shared.human_login_timeout
         } else {
             shared.unauthenticated_idle_timeout
         };
@@ -639,19 +659,13 @@ async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
         };
         // Commands run here; what blocks (a PLAIN check's PBKDF2, a GSS call, an exchange with
         // STS) runs on the blocking pool, within the job permits, so it never stalls the
-        // runtime's workers nor takes every core. A login must be done by its deadline, jobs
-        // and waits for permits included.
-        // The login's deadline, or for a request that opens none, login_timeout after it arrived.
-        let settle_by = login_deadline
-            .or_else(|| arrived.map(|arrived| deadline(arrived, shared.login_timeout)));
-        let settled = settle(&mut session, step, shared, peer_jobs);
-        let body = match settle_by {
-            Some(settle_by) => match tokio::time::timeout_at(settle_by.into(), settled).await {
-                Ok(body) => body,
-                Err(_) => return,
-            },
-            None => settled.await,
-        };
+        // runtime's workers nor takes every core. A login's jobs, waits for permits included,
+        // must be done by its deadline, or for a request that opens none, login_timeout after
+        // it arrived. What the command itself waits (an awaitable hello's maxAwaitTimeMS, up to
+        // a minute) is no login's and is not bounded by it.
+        let settle_by =
+            login_deadline.or_else(|| arrived.map(|arrived| deadline(arrived, login_timeout)));
+        let body = settle(&mut session, step, shared, peer_jobs, settle_by).await;
         let Some((body, stream_every)) = body else {
             return;
         };
@@ -726,14 +740,14 @@ async fn write_within<S: AsyncWrite + Unpin>(
 const MIN_STREAM_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Completes a command's jobs, asks and waits until its reply (with the interval of a stream,
-/// for an awaitable `hello`); `None` when the connection is to
-/// be closed (a fail point says so, or the runtime is shutting down). A job waits for a permit
-/// of its peer, then one of the server's.
+/// for an awaitable `hello`); `None` when the connection is to be closed (a fail point says so,
+/// a job or ask is not done by `settle_by`, or the runtime is shutting down).
 async fn settle(
     session: &mut Session,
     mut step: SessionStep,
     shared: &Shared,
-    peer_jobs: &Semaphore,
+    peer_jobs: &Arc<Semaphore>,
+    settle_by: Option<Instant>,
 ) -> Option<(Vec<u8>, Option<Duration>)> {
     loop {
         step = match step {
@@ -747,20 +761,45 @@ async fn settle(
                 return Some((body, Some(wait)));
             }
             SessionStep::Job(job) => {
-                let _peer = peer_jobs.acquire().await.ok()?;
-                let _server = shared.jobs.acquire().await.ok()?;
-                let output = tokio::task::spawn_blocking(move || job.run()).await.ok()?;
+                let output = blocking(move || job.run(), shared, peer_jobs, settle_by).await?;
                 session.handle_job(output, SystemTime::now())
             }
             SessionStep::Ask(ask) => {
-                let answer =
-                    tokio::task::spawn_blocking(move || mongodb_auth_io::answer::answer(&ask))
-                        .await
-                        .ok()?;
+                let answer = move || mongodb_auth_io::answer::answer(&ask);
+                let answer = blocking(answer, shared, peer_jobs, settle_by).await?;
                 session.handle_answer(answer, SystemTime::now())
             }
             _ => return None,
         };
+    }
+}
+
+/// Runs `work` on the blocking pool once it holds a permit of its peer, then one of the
+/// server's; `None` unless it is done by `settle_by`. The permits go with the work, so a job
+/// whose connection gave up on it still counts until it ends: a peer cannot start more than
+/// its share by closing connections.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+    shared: &Shared,
+    peer_jobs: &Arc<Semaphore>,
+    settle_by: Option<Instant>,
+) -> Option<T> {
+    let run = async {
+        let peer = peer_jobs.clone().acquire_owned().await.ok()?;
+        let server = shared.jobs.clone().acquire_owned().await.ok()?;
+        tokio::task::spawn_blocking(move || {
+            let _permits = (peer, server);
+            work()
+        })
+        .await
+        .ok()
+    };
+    match settle_by {
+        Some(settle_by) => tokio::time::timeout_at(settle_by.into(), run)
+            .await
+            .ok()
+            .flatten(),
+        None => run.await,
     }
 }
 

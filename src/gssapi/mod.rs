@@ -12,8 +12,8 @@
 //!
 //! The service principal is `SERVICE_NAME@host` (host-based, default service `mongodb`), or
 //! `SERVICE_NAME/host@SERVICE_REALM` when a realm is given; the host is `SERVICE_HOST`, else the
-//! host connected to, canonicalized as `CANONICALIZE_HOST_NAME` says (rule J3) through DNS asks
-//! the adapters answer.
+//! host connected to, either canonicalized as `CANONICALIZE_HOST_NAME` says (rule J3) through DNS
+//! asks the adapters answer.
 
 use std::fmt;
 use std::sync::Arc;

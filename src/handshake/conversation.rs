@@ -39,12 +39,14 @@ pub(crate) trait Conversation: Send {
         Ok(None)
     }
 
-    /// The server took the speculative command: its answer, from the `hello` reply.
+    /// The `speculativeAuthenticate` document of the `hello` reply: what comes next, or `None`
+    /// when it says the server did not take the attempt (an OIDC reply that is not done, an
+    /// empty X.509 one), so the login goes on as if the reply had none (rule E7).
     fn on_speculative_reply(
         &mut self,
         _cx: &mut Context<'_>,
         _reply: &RawDocument,
-    ) -> Result<Action> {
+    ) -> Result<Option<Action>> {
         Err(Error::protocol(ProtocolViolation::UnsolicitedSpeculative))
     }
 

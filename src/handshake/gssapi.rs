@@ -112,16 +112,17 @@ fn provider(cx: &Context<'_>) -> Result<Arc<dyn GssProvider>> {
 impl Conversation for GssapiLogin {
     fn start(&mut self, cx: &mut Context<'_>) -> Result<Action> {
         let properties = cx.credential.mechanism_properties();
-        if let Some(host) = properties.get("SERVICE_HOST") {
-            let host = host.to_owned();
-            return self.start_context(cx, host);
-        }
-        let host = cx.options.host.clone().ok_or_else(|| {
-            Error::credential(
-                MECHANISM,
-                "the service principal needs the server's host (AuthOptions::server_host)",
-            )
-        })?;
+        // SERVICE_HOST stands in for the server's host, and is canonicalised as it would be
+        // (rule J3: every host used for authentication), as PyMongo does.
+        let host = match properties.get("SERVICE_HOST") {
+            Some(host) => host.to_owned(),
+            None => cx.options.host.clone().ok_or_else(|| {
+                Error::credential(
+                    MECHANISM,
+                    "the service principal needs the server's host (AuthOptions::server_host)",
+                )
+            })?,
+        };
         let mode = Canonicalize::from_property(properties.get("CANONICALIZE_HOST_NAME"));
         if mode == Canonicalize::None {
             return self.start_context(cx, host);

@@ -49,7 +49,7 @@ mod x509;
 use std::fmt;
 
 use bson::raw::cstr;
-use bson::{RawBsonRef, RawDocument};
+use bson::{RawBsonRef, RawDocument, rawdoc};
 use zeroize::Zeroizing;
 
 use crate::ask::Answer;
@@ -348,38 +348,44 @@ impl Authenticator {
             None => None,
             _ => return Err(Error::protocol(ProtocolViolation::SpeculativeNotDocument)),
         };
-        match (self.conversation.take(), speculative_reply) {
-            (Some(mut conversation), Some(spec)) => {
+        let mut speculative = self.conversation.take();
+        if let Some(spec) = speculative_reply {
+            let Some(conversation) = speculative.as_mut() else {
+                return Err(Error::protocol(ProtocolViolation::UnsolicitedSpeculative));
+            };
+            match conversation.on_speculative_reply(&mut self.context(), spec) {
                 // The server took the conversation begun in hello: it continues with it,
                 // whatever the negotiation would have picked.
-                self.mechanism = Some(
-                    self.credential
-                        .mechanism()
-                        .unwrap_or(AuthMechanism::ScramSha256),
-                );
-                self.speculative_used = true;
-                let action = conversation.on_speculative_reply(&mut self.context(), spec);
-                self.conversation = Some(conversation);
-                action
-            }
-            (None, Some(_)) => Err(Error::protocol(ProtocolViolation::UnsolicitedSpeculative)),
-            (speculative, None) => {
-                let mechanism = match self.credential.mechanism() {
-                    Some(mechanism) => mechanism,
-                    None => negotiate(doc),
-                };
-                self.mechanism = Some(mechanism);
-                // A conversation of the mechanism that was tried inside hello starts again
-                // (rule E8: OIDC tries its cached token once more); another is built.
-                let mut conversation = match speculative {
-                    Some(conversation) if Some(mechanism) == self.hello_mechanism() => conversation,
-                    _ => conversation_for(mechanism)?,
-                };
-                let action = conversation.start(&mut self.context());
-                self.conversation = Some(conversation);
-                action
+                Ok(Some(action)) => {
+                    self.mechanism = self.hello_mechanism();
+                    self.speculative_used = true;
+                    self.conversation = speculative;
+                    return Ok(action);
+                }
+                // It did not: the login goes on as if the reply had no attempt (rule E7); its
+                // `saslStart` opens a conversation of its own.
+                Ok(None) => {}
+                Err(error) => {
+                    self.mechanism = self.hello_mechanism();
+                    self.conversation = speculative;
+                    return Err(error);
+                }
             }
         }
+        let mechanism = match self.credential.mechanism() {
+            Some(mechanism) => mechanism,
+            None => negotiate(doc),
+        };
+        self.mechanism = Some(mechanism);
+        // A conversation of the mechanism that was tried inside hello starts again (rule E8:
+        // OIDC tries its cached token once more); another is built.
+        let mut conversation = match speculative {
+            Some(conversation) if Some(mechanism) == self.hello_mechanism() => conversation,
+            _ => conversation_for(mechanism)?,
+        };
+        let action = conversation.start(&mut self.context());
+        self.conversation = Some(conversation);
+        action
     }
 
     /// The mechanism of the conversation begun inside hello.
@@ -400,6 +406,16 @@ impl Authenticator {
 
     fn on_reply(&mut self, reply: &[u8]) -> Result<Action> {
         let doc = reply_document(reply)?;
+        if self.mechanism.is_none() {
+            // Only `reauthenticate`'s negotiation sends a command before a mechanism is known.
+            check_ok(doc)?;
+            let mechanism = negotiate(doc);
+            self.mechanism = Some(mechanism);
+            let mut conversation = conversation_for(mechanism)?;
+            let action = conversation.start(&mut self.context());
+            self.conversation = Some(conversation);
+            return action;
+        }
         let mut conversation = self.take_conversation("handle_reply")?;
         let action = match check_ok(doc) {
             Ok(()) => {
@@ -452,8 +468,10 @@ impl Authenticator {
     /// the driver already sent without this crate's fields.
     ///
     /// The mechanism is the one that authenticated before (or the negotiated one), else the
-    /// credential's, else SCRAM-SHA-256: without a `hello` reply there is nothing to negotiate
-    /// with.
+    /// credential's. With neither (a fresh authenticator, a credential that names no mechanism)
+    /// the first command is a `hello` that asks for the user's `saslSupportedMechs` (rule D6), and
+    /// its reply chooses the SCRAM variant as the handshake's would have (rule D8), as PyMongo
+    /// does on a connection whose `hello` negotiated nothing.
     ///
     /// ```
     /// use mongodb_auth::{AuthOptions, Authenticator, ConnectionString, Step};
@@ -461,7 +479,13 @@ impl Authenticator {
     /// let cs = ConnectionString::parse("mongodb://alice:pencil@db.example.com/")?;
     /// let mut auth = Authenticator::new(cs.credential().unwrap(), AuthOptions::default())?;
     /// let Step::Send(command) = auth.reauthenticate()? else { unreachable!() };
-    /// assert_eq!((command.name(), command.db()), ("saslStart", "admin"));
+    /// assert_eq!((command.name(), command.db()), ("hello", "admin"));
+    ///
+    /// // The user has SCRAM-SHA-1 only.
+    /// let reply = bson::rawdoc! { "saslSupportedMechs": ["SCRAM-SHA-1"], "ok": 1.0 };
+    /// let Step::Send(command) = auth.handle_reply(reply.as_bytes())? else { unreachable!() };
+    /// assert_eq!(command.name(), "saslStart");
+    /// assert_eq!(auth.mechanism(), Some(mongodb_auth::AuthMechanism::ScramSha1));
     /// # Ok::<(), mongodb_auth::Error>(())
     /// ```
     pub fn reauthenticate(&mut self) -> Result<Step> {
@@ -471,16 +495,20 @@ impl Authenticator {
         ) {
             return Err(self.out_of_order("reauthenticate"));
         }
-        let mechanism = self
-            .mechanism
-            .or(self.credential.mechanism())
-            .unwrap_or(AuthMechanism::ScramSha256);
-        self.mechanism = Some(mechanism);
         self.round_trips = 0;
         self.speculative_used = false;
         self.shared.key_cache_hit = false;
         self.last_reply.clear();
         self.pending_ask = None;
+        let Some(mechanism) = self.mechanism.or(self.credential.mechanism()) else {
+            self.conversation = None;
+            let mut hello = rawdoc! { "hello": 1 };
+            if let Some(name) = self.credential.sasl_supported_mechs_name() {
+                hello.append(cstr!("saslSupportedMechs"), name);
+            }
+            return self.next(Ok(Action::Send(hello)));
+        };
+        self.mechanism = Some(mechanism);
         let mut conversation = match self.conversation.take() {
             Some(conversation) => conversation,
             None => conversation_for(mechanism)?,

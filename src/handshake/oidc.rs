@@ -265,10 +265,17 @@ impl Conversation for OidcLogin {
         &mut self,
         cx: &mut Context<'_>,
         reply: &RawDocument,
-    ) -> Result<Action> {
-        cx.read_sasl_expecting(reply, true)?;
+    ) -> Result<Option<Action>> {
+        let sasl = cx.read_sasl(reply)?;
         self.state = State::Idle;
-        Ok(Action::Done)
+        if sasl.done {
+            return Ok(Some(Action::Done));
+        }
+        // A reply that is not done is a login that did not happen: the spec clears the
+        // Connection Cache and goes on with the normal login (which tries the cached token
+        // again, rule E8).
+        self.connection_token = None;
+        Ok(None)
     }
 
     /// The start of rules L19 and L20 (and, after a speculative attempt the server did not

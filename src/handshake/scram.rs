@@ -105,12 +105,12 @@ impl Conversation for ScramLogin {
         &mut self,
         cx: &mut Context<'_>,
         reply: &RawDocument,
-    ) -> Result<Action> {
+    ) -> Result<Option<Action>> {
         let State::Started(client) = std::mem::replace(&mut self.state, State::Idle) else {
             return Err(Error::protocol(ProtocolViolation::UnsolicitedSpeculative));
         };
         let server_first = cx.read_sasl_expecting(reply, false)?;
-        self.on_server_first(cx, client, server_first)
+        self.on_server_first(cx, client, server_first).map(Some)
     }
 
     fn start(&mut self, cx: &mut Context<'_>) -> Result<Action> {

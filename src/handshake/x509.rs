@@ -15,12 +15,14 @@ impl Conversation for X509Login {
         Ok(Some(authenticate_command(cx.credential.username())))
     }
 
+    /// The server's `{dbname, user}` for the certificate; an empty document is no login (as
+    /// PyMongo reads it): the `authenticate` command follows.
     fn on_speculative_reply(
         &mut self,
         _cx: &mut Context<'_>,
-        _reply: &RawDocument,
-    ) -> Result<Action> {
-        Ok(Action::Done)
+        reply: &RawDocument,
+    ) -> Result<Option<Action>> {
+        Ok((!reply.is_empty()).then_some(Action::Done))
     }
 
     fn start(&mut self, cx: &mut Context<'_>) -> Result<Action> {

@@ -80,6 +80,12 @@ pub(crate) trait ServerConversation: Send {
         Verdict::refused("", "a job output the conversation did not ask for")
     }
 
+    /// Whether the client's next message waits for a person (MONGODB-OIDC's human flow, once the
+    /// server has named its identity provider): the login may take minutes, not seconds.
+    fn awaits_person(&self) -> bool {
+        false
+    }
+
     /// The answer to an ask this conversation made.
     fn on_answer(&mut self, _cx: &ServerContext<'_>, _answer: Answer) -> Verdict {
         Verdict::refused("", "an answer the conversation did not ask for")

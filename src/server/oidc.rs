@@ -472,6 +472,11 @@ impl ServerConversation for OidcConversation {
         }
     }
 
+    fn awaits_person(&self) -> bool {
+        // A provider is chosen only by the principal step, which the human flow alone sends.
+        self.provider.is_some()
+    }
+
     fn next(&mut self, cx: &ServerContext<'_>, payload: &[u8]) -> Verdict {
         let provider = self
             .provider

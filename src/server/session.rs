@@ -17,7 +17,7 @@ use zeroize::Zeroizing;
 use super::conversation::{ServerContext, ServerConversation, Verdict, conversation_for};
 use super::danger::{ArmedFailPoint, FailCommand, Fired, Misbehavior};
 use super::job::{Job, JobOutput};
-use super::store::{Store, StoreLimits};
+use super::store::{Store, StoreLimits, is_valid_document};
 use super::users::{StoredCredential, User, UserStore};
 use crate::ask::{Answer, Ask};
 use crate::command::{binary, document_with_capacity, fields};
@@ -71,13 +71,21 @@ pub enum AuthEvent {
 }
 
 /// Text a client chose (a user name, a key id, a token's claims), as a log line shows it: control
-/// characters and backslashes escaped, so no client can end a line or write one of its own.
+/// characters and backslashes escaped, so no client can end a line or write one of its own, and
+/// cut after [`LOGGED_CHARS`] characters, so no client makes a line of megabytes.
 struct Escaped<'a>(&'a str);
+
+/// The characters of a client's text a log line shows: more than any real user name, X.509
+/// subject or reason holds.
+const LOGGED_CHARS: usize = 512;
 
 impl std::fmt::Display for Escaped<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         use std::fmt::Write as _;
-        for c in self.0.chars() {
+        for (shown, (at, c)) in self.0.char_indices().enumerate() {
+            if shown == LOGGED_CHARS {
+                return write!(f, "...({} more bytes)", self.0.len() - at);
+            }
             match c {
                 '\\' => f.write_str("\\\\")?,
                 c if c.is_control() => write!(f, "\\u{{{:x}}}", u32::from(c))?,
@@ -171,6 +179,10 @@ pub struct SessionConfig {
     pub enable_test_commands: bool,
     /// The caps of the documents clients insert.
     pub store_limits: StoreLimits,
+    /// The largest request the embedding server reads (default and at most
+    /// [`wire::MAX_MESSAGE_SIZE`](crate::wire::MAX_MESSAGE_SIZE)): `hello` advertises it, and a
+    /// document size within it, so drivers split their batches to fit.
+    pub max_message_size: usize,
     store: Mutex<Store>,
     /// `topologyVersion.processId`: fixed for the life of the server, so a driver's monitor sees
     /// one server that never changes.
@@ -216,6 +228,7 @@ impl SessionConfig {
             oidc: Vec::new(),
             enable_test_commands: false,
             store_limits: StoreLimits::default(),
+            max_message_size: crate::wire::MAX_MESSAGE_SIZE,
             store: Mutex::new(Store::default()),
             process_id,
             decoy_key,
@@ -226,6 +239,24 @@ impl SessionConfig {
     /// rustls fences `ClientConfig::dangerous()`.
     pub fn dangerous(&self) -> DangerousSessionConfig<'_> {
         DangerousSessionConfig { config: self }
+    }
+
+    /// `maxMessageSizeBytes`: the largest request the server reads.
+    fn advertised_message_size(&self) -> i32 {
+        let size = self.max_message_size.min(crate::wire::MAX_MESSAGE_SIZE);
+        i32::try_from(size).unwrap_or(i32::MAX)
+    }
+
+    /// `maxBsonObjectSize`: 16 MiB as MongoDB's, or less when requests are capped lower, so that
+    /// a document of that size still fits a request with the 16 KiB MongoDB allows for the
+    /// command around it.
+    fn advertised_object_size(&self) -> i32 {
+        const COMMAND_ROOM: i32 = 16 * 1024;
+        (16 * 1024 * 1024).min(
+            self.advertised_message_size()
+                .saturating_sub(COMMAND_ROOM)
+                .max(0),
+        )
     }
 
     fn faults(&self) -> std::sync::MutexGuard<'_, Faults> {
@@ -329,6 +360,7 @@ pub enum SessionStep {
 mod codes {
     pub const BAD_VALUE: (i32, &str) = (2, "BadValue");
     pub const UNAUTHORIZED: (i32, &str) = (13, "Unauthorized");
+    pub const INVALID_BSON: (i32, &str) = (22, "InvalidBSON");
     pub const PROTOCOL_ERROR: (i32, &str) = (17, "ProtocolError");
     pub const AUTHENTICATION_FAILED: (i32, &str) = (18, "AuthenticationFailed");
     pub const COMMAND_NOT_FOUND: (i32, &str) = (59, "CommandNotFound");
@@ -463,6 +495,15 @@ impl Session {
         self.conversation.is_some() || self.pending.is_some()
     }
 
+    /// Whether the login under way waits for a person: MONGODB-OIDC's human flow, whose client
+    /// runs its callback (a browser, a device code) between the server's answer to the principal
+    /// step and the token. The embedding server gives such a login minutes, not seconds.
+    pub fn login_awaits_person(&self) -> bool {
+        self.conversation
+            .as_ref()
+            .is_some_and(|active| active.conversation.awaits_person())
+    }
+
     /// Handles one command (the body of an OP_MSG, with `$db`).
     pub fn handle_op_msg(&mut self, body: &[u8], now: SystemTime) -> SessionStep {
         match crate::wire::command_database(body) {
@@ -590,7 +631,7 @@ impl Session {
             "saslContinue" => return self.sasl_continue(doc, now),
             "authenticate" => self.authenticate_x509(db, doc, false),
             "ping" | "endSessions" => Ok(rawdoc! { "ok": 1.0 }),
-            "buildInfo" | "buildinfo" => Ok(build_info()),
+            "buildInfo" | "buildinfo" => Ok(build_info(&self.config)),
             "connectionStatus" => Ok(self.connection_status()),
             "configureFailPoint" if self.config.enable_test_commands && self.is_authenticated() => {
                 self.configure_fail_point(db, doc)
@@ -673,7 +714,15 @@ impl Session {
         let mut documents = Vec::new();
         for element in array {
             match element {
-                Ok(RawBsonRef::Document(document)) => documents.push(document.to_owned()),
+                Ok(RawBsonRef::Document(document)) if is_valid_document(document) => {
+                    documents.push(document.to_owned());
+                }
+                Ok(RawBsonRef::Document(_)) => {
+                    return Err(error_reply(
+                        codes::INVALID_BSON,
+                        "a document is not valid BSON, or nests more than 100 levels deep",
+                    ));
+                }
                 _ => return Err(error_reply(codes::BAD_VALUE, "`documents` holds documents")),
             }
         }
@@ -740,10 +789,13 @@ impl Session {
             },
             true,
         );
-        reply.append(cstr!("maxBsonObjectSize"), 16 * 1024 * 1024);
+        reply.append(
+            cstr!("maxBsonObjectSize"),
+            self.config.advertised_object_size(),
+        );
         reply.append(
             cstr!("maxMessageSizeBytes"),
-            crate::wire::MAX_MESSAGE_SIZE as i32,
+            self.config.advertised_message_size(),
         );
         reply.append(cstr!("maxWriteBatchSize"), 100_000);
         reply.append(cstr!("localTime"), bson::DateTime::from_system_time(now));
@@ -845,8 +897,7 @@ impl Session {
                 expires,
             } => {
                 let answer = sasl_fields(active.frame.id, true, &payload);
-                self.login_expires = expires.or(self.login_expires);
-                self.mark_authenticated(user, active.frame.db, mechanism, true);
+                self.mark_authenticated(user, active.frame.db, mechanism, true, expires);
                 Some(answer)
             }
             // A refusal is logged only when it is one: a user without the mechanism is not.
@@ -963,8 +1014,8 @@ impl Session {
                 expires,
             } => {
                 let answer = sasl_reply(active.frame.id, true, &payload);
-                self.login_expires = expires.or(self.login_expires);
-                self.mark_authenticated(user, active.frame.db, mechanism, active.frame.speculative);
+                let speculative = active.frame.speculative;
+                self.mark_authenticated(user, active.frame.db, mechanism, speculative, expires);
                 answer
             }
             Verdict::Refused { user, reason } => {
@@ -1003,6 +1054,7 @@ impl Session {
                     "$external".to_owned(),
                     crate::x509::MECHANISM,
                     speculative,
+                    None,
                 );
                 Ok(rawdoc! { "dbname": "$external", "user": subject, "ok": 1.0 })
             }
@@ -1020,7 +1072,11 @@ impl Session {
         db: String,
         mechanism: &'static str,
         speculative: bool,
+        expires: Option<SystemTime>,
     ) {
+        // The latest login decides when the connection must log in again: one that never ends
+        // (SCRAM after an OIDC token) ends the earlier token's deadline, as a new token does.
+        self.login_expires = expires;
         if let Some(log) = &self.config.auth_log {
             log(&AuthEvent::Authenticated {
                 connection_id: self.connection_id,
@@ -1300,7 +1356,7 @@ fn failed_by_fail_point(error: (i32, &str), fired: &Fired, command: &str) -> Raw
     answer
 }
 
-fn build_info() -> RawDocumentBuf {
+fn build_info(config: &SessionConfig) -> RawDocumentBuf {
     let mut version_array = RawArrayBuf::new();
     for part in [7, 0, 0, 0] {
         version_array.push(part);
@@ -1316,7 +1372,7 @@ fn build_info() -> RawDocumentBuf {
     reply.append(cstr!("modules"), RawArrayBuf::new());
     reply.append(cstr!("bits"), 64);
     reply.append(cstr!("debug"), false);
-    reply.append(cstr!("maxBsonObjectSize"), 16 * 1024 * 1024);
+    reply.append(cstr!("maxBsonObjectSize"), config.advertised_object_size());
     reply.append(cstr!("storageEngines"), RawArrayBuf::new());
     reply.append(cstr!("ok"), 1.0);
     reply
@@ -1530,7 +1586,7 @@ mod tests {
         let mut config = SessionConfig::new(session.config.users.clone());
         config.enable_test_commands = test_commands;
         session.config = Arc::new(config);
-        session.mark_authenticated("alice".into(), "admin".into(), "SCRAM-SHA-256", false);
+        session.mark_authenticated("alice".into(), "admin".into(), "SCRAM-SHA-256", false, None);
         session
     }
 
@@ -1713,6 +1769,61 @@ mod tests {
         let mut anonymous = self::session();
         let refused = command_on(&mut anonymous, "test", doc! { "find": "c" });
         assert_eq!(refused.get_i32("code").unwrap(), 13);
+    }
+
+    #[test]
+    fn a_document_that_is_not_bson_all_the_way_down_is_not_kept() {
+        let mut session = logged_in(false);
+        let insert = doc! { "insert": "bad", "documents": [{ "_id": 1, "inner": { "s": "Q" } }] };
+        let mut bytes = insert.to_vec().unwrap();
+        // The nested string's one byte becomes one that is not UTF-8.
+        let at = bytes.iter().rposition(|b| *b == b'Q').unwrap();
+        bytes[at] = 0xff;
+        let now = SystemTime::now();
+        let step = session.handle_command("test", &bytes, now);
+        let reply = settle_inline(&mut session, step, now).unwrap();
+        let reply = Document::try_from(RawDocument::from_bytes(&reply).unwrap()).unwrap();
+        assert_eq!(reply.get_i32("code").unwrap(), 22, "{reply}");
+        assert_eq!(reply.get_str("codeName").unwrap(), "InvalidBSON");
+        let found = command_on(&mut session, "test", doc! { "find": "bad" });
+        let batch = found
+            .get_document("cursor")
+            .unwrap()
+            .get_array("firstBatch");
+        assert!(batch.unwrap().is_empty(), "{found}");
+    }
+
+    #[test]
+    fn a_client_cannot_make_a_log_line_of_megabytes() {
+        // A user name of 1 MiB of DEL, which escaping would turn into six times as much.
+        let user = "\u{7f}".repeat(1 << 20);
+        let line = AuthEvent::Refused {
+            connection_id: 7,
+            user,
+            db: "$external".to_owned(),
+            mechanism: "MONGODB-X509",
+            reason: Cow::Borrowed("no such user"),
+        }
+        .to_string();
+        let shown = "\\u{7f}".repeat(LOGGED_CHARS);
+        let tail = (1 << 20) - LOGGED_CHARS;
+        assert_eq!(
+            line,
+            format!(
+                "conn7: MONGODB-X509 login of {shown}...({tail} more bytes)@$external refused: no such user"
+            )
+        );
+        // A name that fits is shown whole.
+        let name = "é".repeat(LOGGED_CHARS);
+        let line = AuthEvent::Refused {
+            connection_id: 7,
+            user: name.clone(),
+            db: "admin".to_owned(),
+            mechanism: "SCRAM-SHA-256",
+            reason: Cow::Borrowed("wrong password"),
+        }
+        .to_string();
+        assert!(line.contains(&format!("of {name}@admin ")), "{line}");
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use bson::RawDocumentBuf;
+use bson::{RawBsonRef, RawDocument, RawDocumentBuf};
 
 /// The caps of a server's store.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,6 +24,39 @@ impl Default for StoreLimits {
             max_bytes: 16 * 1024 * 1024,
         }
     }
+}
+
+/// How deep documents nest at most: MongoDB stores no document nested deeper.
+const MAX_NESTING: usize = 100;
+
+/// Whether `document` is BSON all the way down, as mongod checks a document before it keeps it:
+/// every element of a known type and within its parent, every key and string UTF-8, at most
+/// [`MAX_NESTING`] levels deep. The wire layer checks only the top level, and a document kept
+/// here is served to every other client, whose decoders would fail on it.
+pub(crate) fn is_valid_document(document: &RawDocument) -> bool {
+    // Open documents on a stack of their own, so no nesting can exhaust the thread's.
+    let mut open = vec![document.iter()];
+    while let Some(elements) = open.last_mut() {
+        let Some(element) = elements.next() else {
+            open.pop();
+            continue;
+        };
+        let nested = match element {
+            Err(_) => return false,
+            Ok((_, RawBsonRef::Document(nested))) => nested,
+            Ok((_, RawBsonRef::JavaScriptCodeWithScope(code))) => code.scope,
+            Ok((_, RawBsonRef::Array(array))) => match RawDocument::from_bytes(array.as_bytes()) {
+                Ok(nested) => nested,
+                Err(_) => return false,
+            },
+            Ok(_) => continue,
+        };
+        if open.len() >= MAX_NESTING {
+            return false;
+        }
+        open.push(nested.iter());
+    }
+    true
 }
 
 #[derive(Debug, Default)]
@@ -96,6 +129,64 @@ impl Store {
 mod tests {
     use super::*;
     use bson::rawdoc;
+
+    /// `{a: {b: [<value>]}}` with the string `"x"` as value, whose bytes `corrupt` then edits.
+    fn nested_with(corrupt: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+        let mut bytes = rawdoc! { "a": { "b": ["x"], "c": 1 } }.into_bytes();
+        corrupt(&mut bytes);
+        bytes
+    }
+
+    /// `{d: {d: ... {leaf: true}}}`, `depth` documents deep, written out in one pass.
+    fn nested(depth: usize) -> Vec<u8> {
+        let leaf = rawdoc! { "leaf": true }.into_bytes();
+        // Each level around the leaf adds its length, the type byte, `d\0` and its terminator.
+        let size = |level: usize| leaf.len() + 8 * (level - 1);
+        let mut bytes = Vec::with_capacity(size(depth));
+        for level in (2..=depth).rev() {
+            bytes.extend_from_slice(&i32::try_from(size(level)).unwrap().to_le_bytes());
+            bytes.extend_from_slice(&[0x03, b'd', 0]);
+        }
+        bytes.extend_from_slice(&leaf);
+        bytes.resize(size(depth), 0);
+        bytes
+    }
+
+    #[test]
+    fn documents_are_checked_all_the_way_down() {
+        let check = |bytes: &[u8]| is_valid_document(RawDocument::from_bytes(bytes).unwrap());
+        assert!(check(&nested_with(|_| {})));
+        let at = |bytes: &[u8], needle: &[u8]| {
+            bytes
+                .windows(needle.len())
+                .position(|w| w == needle)
+                .unwrap()
+        };
+        // The string inside the array is not UTF-8.
+        assert!(!check(&nested_with(|b| {
+            let x = at(b, b"x\0");
+            b[x] = 0xff;
+        })));
+        // An element type BSON does not have, two levels down.
+        assert!(!check(&nested_with(|b| {
+            let c = at(b, b"c\0");
+            b[c - 1] = 0x42;
+        })));
+        // A nested key that is not UTF-8.
+        assert!(!check(&nested_with(|b| {
+            let key = at(b, b"b\0");
+            b[key] = 0xc3;
+        })));
+        // An inner length that runs past its parent.
+        assert!(!check(&nested_with(|b| {
+            let inner = at(b, b"a\0") + 2;
+            b[inner] = 0x7f;
+        })));
+        assert!(check(&nested(MAX_NESTING)));
+        assert!(!check(&nested(MAX_NESTING + 1)));
+        // Deep enough to overflow the stack of a recursive walk, refused without one.
+        assert!(!check(&nested(100_000)));
+    }
 
     #[test]
     fn keeps_per_namespace_within_its_caps_and_drop_frees_them() {
