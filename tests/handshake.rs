@@ -269,17 +269,23 @@ fn speculative_reply_continues_the_same_conversation() {
 
 #[test]
 fn missing_speculative_reply_starts_a_fresh_conversation() {
-    let mut auth =
-        Authenticator::new(&credential("mongodb://user:pencil@localhost/"), options()).unwrap();
-    let (_, speculative_first) = speculative(&to_doc(&auth.hello_fields().unwrap()));
-    let reply = hello_reply(doc! { "saslSupportedMechs": ["SCRAM-SHA-256"] });
-    let start = to_doc(expect_send(auth.handle_hello_reply(&reply).unwrap()).body());
-    assert_eq!(start.get_str("mechanism").unwrap(), "SCRAM-SHA-256");
-    assert_ne!(
-        payload(&start),
-        speculative_first,
-        "a fresh conversation has a fresh nonce"
-    );
+    // No `speculativeAuthenticate`, or an empty one (which PyMongo reads as none too).
+    for reply in [
+        doc! { "saslSupportedMechs": ["SCRAM-SHA-256"] },
+        doc! { "saslSupportedMechs": ["SCRAM-SHA-256"], "speculativeAuthenticate": {} },
+    ] {
+        let mut auth =
+            Authenticator::new(&credential("mongodb://user:pencil@localhost/"), options()).unwrap();
+        let (_, speculative_first) = speculative(&to_doc(&auth.hello_fields().unwrap()));
+        let step = auth.handle_hello_reply(&hello_reply(reply.clone()));
+        let start = to_doc(expect_send(step.unwrap()).body());
+        assert_eq!(start.get_str("mechanism").unwrap(), "SCRAM-SHA-256");
+        assert_ne!(
+            payload(&start),
+            speculative_first,
+            "a fresh conversation has a fresh nonce: {reply}"
+        );
+    }
 }
 
 #[test]

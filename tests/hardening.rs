@@ -593,12 +593,13 @@ impl SlowSts {
 
 /// Exchanges with STS take the job permits as PLAIN's derivations do: with one job a peer, the
 /// logins of one peer reach STS one at a time, and every login still succeeds.
-#[test]
-fn logins_of_one_peer_reach_sts_one_at_a_time() {
+/// The IAM user the stand-in STS names.
+const ARN: &str = "arn:aws:iam::123456789012:user/permits";
+
+/// A server whose MONGODB-AWS logins `sts` checks, with one job a peer (and eight in all), as
+/// `configure` leaves it; and the URI of a client with a key.
+fn server_behind(sts: &SlowSts, configure: impl FnOnce(&mut ServerConfig)) -> (TestServer, String) {
     use mongodb_auth::server::aws::{AwsSettings, StsVerifier};
-    use std::sync::atomic::Ordering;
-    const ARN: &str = "arn:aws:iam::123456789012:user/permits";
-    let sts = SlowSts::start(ARN, Duration::from_millis(400));
     let mut users = UserStore::new();
     users.insert_aws(ARN);
     let mut config = ServerConfig::new(users).aws(AwsSettings {
@@ -607,11 +608,20 @@ fn logins_of_one_peer_reach_sts_one_at_a_time() {
     });
     config.max_concurrent_jobs = 8;
     config.max_concurrent_jobs_per_peer = 1;
+    configure(&mut config);
     let server = TestServer::start(config);
     let uri = server.uri(
         "AKIAPERMITSEXAMPLE:permits-secret@",
         "?authMechanism=MONGODB-AWS",
     );
+    (server, uri)
+}
+
+#[test]
+fn logins_of_one_peer_reach_sts_one_at_a_time() {
+    use std::sync::atomic::Ordering;
+    let sts = SlowSts::start(ARN, Duration::from_millis(400));
+    let (server, uri) = server_behind(&sts, |_| {});
     let logins = server.block_on(async {
         let tasks: Vec<_> = (0..3)
             .map(|_| {
@@ -638,4 +648,38 @@ fn logins_of_one_peer_reach_sts_one_at_a_time() {
         1,
         "one peer's exchanges with STS at once"
     );
+}
+
+/// A job that outlives its connection (an STS call past the login deadline) still counts for
+/// its peer: closing every connection does not give the peer a fresh share beside it.
+#[test]
+fn a_peer_does_not_regain_its_job_share_by_closing_its_connections() {
+    use std::sync::atomic::Ordering;
+    let sts = SlowSts::start(ARN, Duration::from_millis(1500));
+    let (server, uri) = server_behind(&sts, |config| {
+        config.login_timeout = Duration::from_millis(300);
+    });
+    server.block_on(async {
+        // Each login's STS call outlasts its deadline: the server closes the connection, and
+        // this peer has no other.
+        for _ in 0..2 {
+            let login = mongodb_auth_io::tokio::connect(uri.as_str(), options()).await;
+            assert!(login.is_err(), "closed at the login deadline");
+            // The server ends the connection's task just after it closes the socket.
+            for _ in 0..100 {
+                if server.server().active_connections() == 0 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            assert_eq!(server.server().active_connections(), 0);
+        }
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+    });
+    assert_eq!(
+        sts.peak.load(Ordering::SeqCst),
+        1,
+        "the second login waited for the first one's call"
+    );
+    assert_eq!(sts.served.load(Ordering::SeqCst), 1);
 }

@@ -474,8 +474,8 @@ fn a_client_side_operation_timeout_shortens_the_machine_callback() {
 
 /// As mongod answers once a MONGODB-OIDC login's token has expired: `ReauthenticationRequired`
 /// (391) to a command that needs the login, until the client logs in again; the handshake and
-/// `ping` still answer; a later login that never ends (X.509 here) ends the deadline. Driven
-/// through the session itself, at chosen times.
+/// `ping` still answer. Another user's login (X.509 here) leaves the token's end as it was; the
+/// token's user logging in again moves it. Driven through the session itself, at chosen times.
 #[test]
 fn an_expired_token_makes_the_server_ask_for_a_new_login() {
     use mongodb_auth::server::{Session, SessionConfig, SessionStep};
@@ -520,11 +520,18 @@ fn an_expired_token_makes_the_server_ask_for_a_new_login() {
     assert_eq!(run(login(180), at(122)), (1.0, None));
     let x509 = rawdoc! { "authenticate": 1, "mechanism": "MONGODB-X509", "$db": "$external" };
     assert_eq!(run(x509, at(123)), (1.0, None));
+    assert_eq!(run(find(), at(150)), (1.0, None));
     assert_eq!(
-        run(find(), at(200)),
-        (1.0, None),
-        "the X.509 login, the latest, has no end"
+        run(find(), at(180)),
+        (0.0, Some(391)),
+        "another user's login does not end the token's deadline"
     );
+    assert_eq!(
+        run(login(300), at(181)),
+        (1.0, None),
+        "the token's user again"
+    );
+    assert_eq!(run(find(), at(250)), (1.0, None));
 }
 
 /// The spec's speculative rule (E7): a `speculativeAuthenticate` reply that is not done is a
@@ -976,12 +983,14 @@ fn human_1_1_single_principal_implicit_username() {
     assert_eq!(client.count_sent("saslContinue"), 1);
 }
 
-/// A person takes longer than the login deadline (a device code, MFA): once the server has
-/// named its provider, the login has the human login's deadline instead, silent as it is.
+/// A person takes longer than the login deadline and the idle timeout before a login (a device
+/// code, MFA): once the server has named its provider, the login has the human login's deadline
+/// instead, silent as it is.
 #[test]
 fn a_person_may_take_longer_than_the_login_deadline() {
     let idp = Idp::start_configured(false, Some("client-1"), |mut config| {
         config.login_timeout = Duration::from_millis(300);
+        config.unauthenticated_idle_timeout = Duration::from_millis(500);
         config.human_login_timeout = Duration::from_secs(30);
         config
     });

@@ -12,6 +12,7 @@ use std::time::SystemTime;
 use libfuzzer_sys::fuzz_target;
 use mongodb_auth::random;
 use mongodb_auth::scram::ScramVariant;
+use mongodb_auth::server::oidc::OidcSettings;
 use mongodb_auth::server::{Session, SessionConfig, User, UserStore};
 use mongodb_auth::wire::{MessageDecoder, OP_MSG, OP_QUERY};
 use mongodb_auth::Secret;
@@ -20,40 +21,46 @@ use mongodb_auth::fuzzing::settle_inline;
 /// The subject of the client certificate a logged-in session was given.
 const CERTIFICATE: &str = "CN=fuzz";
 
+/// What every run's server has: the users (whose verifiers take a while to derive, so they are
+/// made once) and a MONGODB-OIDC provider.
+fn parts() -> &'static (UserStore, OidcSettings) {
+    static PARTS: OnceLock<(UserStore, OidcSettings)> = OnceLock::new();
+    PARTS.get_or_init(|| {
+        let mut fixed = random::from_fn(|bytes: &mut [u8]| bytes.fill(3));
+        let mut users = UserStore::new();
+        users.insert_x509(CERTIFICATE);
+        let password = Secret::new("a password no fuzzer sends");
+        users.insert(
+            User::new("admin", "user", &password, &[ScramVariant::Sha1, ScramVariant::Sha256], &mut fixed)
+                .unwrap(),
+        );
+        // The public key of RFC 7515's ES256 example (its private key is not in this program),
+        // so no token the fuzzer makes may log in.
+        let jwks = br#"{"keys":[{"kty":"EC","crv":"P-256","kid":"k1",
+          "x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+          "y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}"#;
+        let oidc = OidcSettings::new(
+            "https://issuer",
+            "aud",
+            Arc::new(mongodb_auth_server::jwks::Jwks::from_json(jwks).unwrap()),
+        )
+        .client_id("fuzz");
+        (users, oidc)
+    })
+}
+
+/// A server of its own for each run, so that no run's inserts or fail points reach the next
+/// (a crash reproduces from its input alone).
 fn config() -> Arc<SessionConfig> {
-    static CONFIG: OnceLock<Arc<SessionConfig>> = OnceLock::new();
-    CONFIG
-        .get_or_init(|| {
-            let mut fixed = random::from_fn(|bytes: &mut [u8]| bytes.fill(3));
-            let mut users = UserStore::new();
-            users.insert_x509(CERTIFICATE);
-            let password = Secret::new("a password no fuzzer sends");
-            users.insert(
-                User::new("admin", "user", &password, &[ScramVariant::Sha1, ScramVariant::Sha256], &mut fixed)
-                    .unwrap(),
-            );
-            let mut config = SessionConfig::with_random(users, fixed);
-            // The store lives as long as the target: small, so `find` stays fast.
-            config.store_limits = mongodb_auth::server::StoreLimits {
-                max_documents: 64,
-                max_bytes: 64 * 1024,
-            };
-            // MONGODB-OIDC too, with the public key of RFC 7515's ES256 example (its private
-            // key is not in this program), so no token the fuzzer makes may log in.
-            let jwks = br#"{"keys":[{"kty":"EC","crv":"P-256","kid":"k1",
-              "x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
-              "y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}"#;
-            config.oidc.push(
-                mongodb_auth::server::oidc::OidcSettings::new(
-                    "https://issuer",
-                    "aud",
-                    Arc::new(mongodb_auth_server::jwks::Jwks::from_json(jwks).unwrap()),
-                )
-                .client_id("fuzz"),
-            );
-            Arc::new(config)
-        })
-        .clone()
+    let (users, oidc) = parts();
+    let fixed = random::from_fn(|bytes: &mut [u8]| bytes.fill(3));
+    let mut config = SessionConfig::with_random(users.clone(), fixed);
+    config.store_limits = mongodb_auth::server::StoreLimits {
+        max_documents: 64,
+        max_bytes: 64 * 1024,
+    };
+    config.oidc.push(oidc.clone());
+    Arc::new(config)
 }
 
 fuzz_target!(|data: &[u8]| {

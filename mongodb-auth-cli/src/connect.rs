@@ -52,7 +52,7 @@ pub(crate) struct Flags {
           default_value = mongodb_auth::oidc::DEFAULT_REDIRECT_URI)]
     oidc_redirect_uri: String,
     /// The file that keeps the tokens between runs (created readable by its owner only), or
-    /// `none`. Default: oidc-tokens.json in the user's cache directory.
+    /// `none`. Default: mongodb-auth/oidc-tokens.json under $XDG_CACHE_HOME, else ~/.cache.
     #[arg(long, value_name = "PATH|none", requires = "oidc_flows")]
     oidc_token_cache: Option<String>,
 }

@@ -57,8 +57,9 @@ enum Command {
             )
         )]
         users: Vec<String>,
-        /// A file of users, one NAME:PASSWORD[:MECH,...] a line (blank lines and # comments
-        /// skipped).
+        /// A file of users, one NAME:PASSWORD[:MECH,...] a line, or `aws-key
+        /// ARN=ACCESS_KEY_ID:SECRET` for a MONGODB-AWS key of the local STS (blank lines and #
+        /// comments skipped).
         #[arg(long)]
         users_file: Option<std::path::PathBuf>,
         #[command(flatten)]
@@ -78,8 +79,8 @@ enum Command {
         #[arg(long = "x509-user", requires = "tls_ca")]
         x509_users: Vec<String>,
         /// A MONGODB-AWS user in $external: an IAM user or role ARN
-        /// (arn:aws:iam::ACCOUNT:user/NAME or ...:role/NAME). Needs --aws-sts-endpoint or
-        /// --aws-key.
+        /// (arn:aws:iam::ACCOUNT:user/NAME or ...:role/NAME). Needs --aws-sts-endpoint, or
+        /// keys from --aws-key or the users file's aws-key lines.
         #[arg(long = "aws-user")]
         aws_users: Vec<String>,
         /// Forward MONGODB-AWS logins to this STS endpoint (e.g. https://sts.amazonaws.com/, or

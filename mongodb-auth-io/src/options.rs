@@ -155,7 +155,8 @@ pub struct ConnectOptions {
     /// Time allowed for each reply to arrive whole, and for the TLS handshake. `None`: the
     /// connection string's `socketTimeoutMS` (`0`: none), else [`DEFAULT_SOCKET_TIMEOUT`].
     pub read_timeout: Option<Duration>,
-    /// Time allowed for each write. `None`: as `read_timeout`.
+    /// Time allowed for each write. `None`: the connection string's `socketTimeoutMS` (`0`:
+    /// none), else [`DEFAULT_SOCKET_TIMEOUT`]; a `read_timeout` set in code does not carry over.
     pub write_timeout: Option<Duration>,
     /// The first message's form; `None` picks OP_MSG `hello` for `loadBalanced=true`, else the
     /// legacy OP_QUERY `isMaster`.

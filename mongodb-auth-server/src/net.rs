@@ -271,6 +271,11 @@ impl PeerSlot {
     /// Counts a connection from `peer`, or `None` when that peer already holds its share.
     fn take(shared: &Arc<Shared>, peer: IpAddr) -> Option<PeerSlot> {
         let mut counts = shared.peers();
+        if !counts.contains_key(&peer) {
+            // Peers whose last connection closed while their jobs ran are kept until those end
+            // (see `drop`); a new peer is when the ended ones go.
+            counts.retain(|_, (count, jobs)| *count > 0 || Arc::strong_count(jobs) > 1);
+        }
         let (count, jobs) = counts
             .entry(peer)
             .or_insert_with(|| (0, Arc::new(Semaphore::new(shared.max_jobs_per_peer))));
@@ -291,7 +296,10 @@ impl Drop for PeerSlot {
         let mut counts = self.shared.peers();
         if let Some((count, _)) = counts.get_mut(&self.peer) {
             *count = count.saturating_sub(1);
-            if *count == 0 {
+            // A job that outlived its connection holds the peer's permits (as a clone of this
+            // semaphore): the peer stays, so its next connection does not start with a full
+            // share beside it. Only this slot and the map hold it otherwise.
+            if *count == 0 && Arc::strong_count(&self.jobs) <= 2 {
                 counts.remove(&self.peer);
             }
         }
@@ -777,7 +785,7 @@ async fn settle(
 /// Runs `work` on the blocking pool once it holds a permit of its peer, then one of the
 /// server's; `None` unless it is done by `settle_by`. The permits go with the work, so a job
 /// whose connection gave up on it still counts until it ends: a peer cannot start more than
-/// its share by closing connections.
+/// its share by closing connections (its entry stays while they run: `PeerSlot`).
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
     shared: &Shared,

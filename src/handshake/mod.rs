@@ -344,6 +344,8 @@ impl Authenticator {
             return Ok(Action::Done);
         }
         let speculative_reply = match speculative {
+            // An empty document is no attempt taken, whatever the mechanism, as PyMongo reads it.
+            Some(RawBsonRef::Document(spec)) if spec.is_empty() => None,
             Some(RawBsonRef::Document(spec)) => Some(spec),
             None => None,
             _ => return Err(Error::protocol(ProtocolViolation::SpeculativeNotDocument)),

@@ -15,14 +15,14 @@ impl Conversation for X509Login {
         Ok(Some(authenticate_command(cx.credential.username())))
     }
 
-    /// The server's `{dbname, user}` for the certificate; an empty document is no login (as
-    /// PyMongo reads it): the `authenticate` command follows.
+    /// The server's `{dbname, user}` for the certificate (an empty document never gets here:
+    /// the authenticator reads it as no attempt taken).
     fn on_speculative_reply(
         &mut self,
         _cx: &mut Context<'_>,
-        reply: &RawDocument,
+        _reply: &RawDocument,
     ) -> Result<Option<Action>> {
-        Ok((!reply.is_empty()).then_some(Action::Done))
+        Ok(Some(Action::Done))
     }
 
     fn start(&mut self, cx: &mut Context<'_>) -> Result<Action> {

@@ -249,14 +249,11 @@ impl SessionConfig {
 
     /// `maxBsonObjectSize`: 16 MiB as MongoDB's, or less when requests are capped lower, so that
     /// a document of that size still fits a request with the 16 KiB MongoDB allows for the
-    /// command around it.
+    /// command around it (half the request, under a cap too small for that).
     fn advertised_object_size(&self) -> i32 {
         const COMMAND_ROOM: i32 = 16 * 1024;
-        (16 * 1024 * 1024).min(
-            self.advertised_message_size()
-                .saturating_sub(COMMAND_ROOM)
-                .max(0),
-        )
+        let message = self.advertised_message_size();
+        (16 * 1024 * 1024).min(message.saturating_sub(COMMAND_ROOM).max(message / 2))
     }
 
     fn faults(&self) -> std::sync::MutexGuard<'_, Faults> {
@@ -452,9 +449,10 @@ pub struct Session {
     /// `client.application.name` of the connection's first `hello`, which fail points may
     /// choose connections by.
     app_name: Option<String>,
-    /// When the last MONGODB-OIDC login's token expires: from then on, commands that need a
-    /// login are answered `ReauthenticationRequired` (391) until the client logs in again.
-    login_expires: Option<SystemTime>,
+    /// The logins that end, each user's with its MONGODB-OIDC token's expiry: once one has
+    /// ended, commands that need a login are answered `ReauthenticationRequired` (391) until
+    /// that user logs in again. At most one entry a user.
+    login_ends: Vec<(AuthenticatedUser, SystemTime)>,
 }
 
 impl Session {
@@ -469,7 +467,7 @@ impl Session {
             next_conversation_id: 1,
             pending: None,
             app_name: None,
-            login_expires: None,
+            login_ends: Vec::new(),
         }
     }
 
@@ -612,7 +610,7 @@ impl Session {
 
     /// Runs the command `name`.
     fn run(&mut self, name: &str, db: &str, doc: &RawDocument, now: SystemTime) -> SessionStep {
-        if self.login_expires.is_some_and(|expires| now >= expires) && needs_login(name) {
+        if self.login_ends.iter().any(|(_, ends)| now >= *ends) && needs_login(name) {
             return reply(error_reply(
                 codes::REAUTHENTICATION_REQUIRED,
                 "the access token has expired: log in again",
@@ -1074,9 +1072,6 @@ impl Session {
         speculative: bool,
         expires: Option<SystemTime>,
     ) {
-        // The latest login decides when the connection must log in again: one that never ends
-        // (SCRAM after an OIDC token) ends the earlier token's deadline, as a new token does.
-        self.login_expires = expires;
         if let Some(log) = &self.config.auth_log {
             log(&AuthEvent::Authenticated {
                 connection_id: self.connection_id,
@@ -1091,6 +1086,12 @@ impl Session {
             db,
             mechanism,
         };
+        // A user's new login replaces its end (a new token's expiry, or none); another user's
+        // login leaves it, so an expired token is not forgotten because someone else logged in.
+        self.login_ends.retain(|(user, _)| *user != entry);
+        if let Some(ends) = expires {
+            self.login_ends.push((entry.clone(), ends));
+        }
         if !self.authenticated.contains(&entry) {
             self.authenticated.push(entry);
         }
