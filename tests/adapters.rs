@@ -31,6 +31,9 @@ struct Fixtures {
     silent: TcpListener,
     /// A server that answers one byte every 50 ms.
     trickler: std::net::SocketAddr,
+    /// A TLS server that answers the client's hello with the header of a 16 KiB record, then
+    /// one byte of it every 50 ms.
+    tls_trickler: std::net::SocketAddr,
     ca: std::path::PathBuf,
     _files: TempDir,
 }
@@ -78,7 +81,8 @@ impl Fixtures {
             dns,
             dead_port,
             silent: TcpListener::bind("127.0.0.1:0").unwrap(),
-            trickler: trickler(),
+            trickler: trickler(&[]),
+            tls_trickler: trickler(&[0x16, 0x03, 0x03, 0x40, 0x00]),
             ca: pki.ca_file(),
             _files: files,
         }
@@ -95,9 +99,9 @@ impl Fixtures {
     }
 }
 
-/// A server that reads a request and then answers a byte every 50 ms, for two connections (one
-/// per adapter), each for two seconds at most.
-fn trickler() -> std::net::SocketAddr {
+/// A server that reads a request and then answers `prefix` and a byte every 50 ms, for two
+/// connections (one per adapter), each for two seconds at most.
+fn trickler(prefix: &'static [u8]) -> std::net::SocketAddr {
     use std::io::{Read, Write};
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let address = listener.local_addr().unwrap();
@@ -108,6 +112,7 @@ fn trickler() -> std::net::SocketAddr {
             };
             let mut request = [0u8; 1024];
             let _ = socket.read(&mut request);
+            let _ = socket.write_all(prefix);
             for _ in 0..40 {
                 if socket.write_all(&[0]).is_err() {
                     break;
@@ -182,6 +187,19 @@ fn cases(f: &Fixtures) -> Vec<Case> {
             before: nothing,
         },
         Case {
+            name: "a host the DNS server cannot resolve, then one it can",
+            uri: format!(
+                "mongodb://alice:pencil@unknown.{SRV_NAME}:{port},{SRV_HOST}:{port}/?tls=true&tlsCAFile={ca}",
+                port = f.tls.address().port()
+            ),
+            options: srv.clone(),
+            expect: Expect::LoggedIn {
+                tls: true,
+                reauthentications: 0,
+            },
+            before: nothing,
+        },
+        Case {
             name: "no timeouts (Duration::MAX): TLS, then the login",
             uri: format!("mongodb://alice:pencil@{tls}/?tls=true&tlsCAFile={ca}"),
             options: no_timeouts,
@@ -225,6 +243,16 @@ fn cases(f: &Fixtures) -> Vec<Case> {
         Case {
             name: "a server that trickles its reply: the whole reply must arrive in time",
             uri: format!("mongodb://alice:pencil@{}/", f.trickler),
+            options: short_read.clone(),
+            expect: Expect::Fails(ErrorKind::Timeout),
+            before: nothing,
+        },
+        Case {
+            name: "a TLS server that trickles its handshake: the whole handshake must be in time",
+            uri: format!(
+                "mongodb://alice:pencil@{}/?tls=true&tlsCAFile={ca}",
+                f.tls_trickler
+            ),
             options: short_read.clone(),
             expect: Expect::Fails(ErrorKind::Timeout),
             before: nothing,
@@ -438,7 +466,12 @@ fn command_monitoring_shows_what_carries_credentials_as_empty_documents() {
                 Event::CommandSucceeded { name, reply, .. } => {
                     format!("succeeded {name} {}", shown(reply))
                 }
-                Event::CommandFailed { name, .. } => format!("failed {name}"),
+                Event::CommandFailed { name, failure, .. } => match failure {
+                    mongodb_auth::Error::Server { reply, .. } if !reply.as_bytes().is_empty() => {
+                        format!("failed {name} {}", shown(reply.as_bytes()))
+                    }
+                    _ => format!("failed {name}"),
+                },
                 _ => return,
             };
             sink.lock().unwrap().push(line);
@@ -472,12 +505,11 @@ fn command_monitoring_shows_what_carries_credentials_as_empty_documents() {
                 .any(|e| e.contains("S3CRET") || e.contains("AGJvYgBTM0NSRVQ")),
             "{context}"
         );
-        let started: Vec<&str> = events
-            .iter()
-            .filter_map(|e| e.strip_prefix("started "))
-            .collect();
+        let of_kind = |kind: &str| -> Vec<&str> {
+            events.iter().filter_map(|e| e.strip_prefix(kind)).collect()
+        };
         assert_eq!(
-            started,
+            of_kind("started "),
             [
                 r#"ping { "ping": 1 }"#,
                 "createUser {}",
@@ -486,6 +518,13 @@ fn command_monitoring_shows_what_carries_credentials_as_empty_documents() {
                 "hello {}",
                 r#"hello { "hello": 1 }"#,
             ],
+            "{context}"
+        );
+        // The sensitive commands the server refuses fail without their reply (which may carry
+        // the conversation); the others keep it.
+        assert_eq!(
+            of_kind("failed "),
+            ["createUser", "UPDATEUSER", "saslStart"],
             "{context}"
         );
         // The speculative hello succeeds, and its reply (which could answer the login) is
@@ -498,4 +537,28 @@ fn command_monitoring_shows_what_carries_credentials_as_empty_documents() {
         assert_eq!(hellos[0], "succeeded hello {}", "{context}");
         assert!(hellos[1].contains("isWritablePrimary"), "{context}");
     }
+}
+
+/// The SOCKS5 proxy options are refused, not ignored: a connection that went around the proxy
+/// would leave from an address, and cross a network, the user did not choose.
+#[test]
+fn a_proxy_is_refused_not_bypassed() {
+    let server = TestServer::start(config());
+    let uri = server.uri("alice:pencil@", "?proxyHost=127.0.0.1&proxyPort=1080");
+    for adapter in Adapter::BOTH {
+        let error = adapter
+            .login(server.runtime(), &uri, options())
+            .unwrap_err();
+        assert_eq!(
+            error.kind(),
+            ErrorKind::Configuration,
+            "{adapter:?}: {error}"
+        );
+        assert!(error.to_string().contains("proxyHost"), "{error}");
+    }
+    assert_eq!(
+        server.server().accepted_connections(),
+        0,
+        "nothing went around the proxy"
+    );
 }

@@ -80,30 +80,134 @@ impl Write for Stream {
     }
 }
 
-/// A stream the blocking adapter reads and writes: its own, whose every read it bounds by the
-/// reply's deadline, or a caller's, whose own timeouts apply.
+/// A stream the blocking adapter reads and writes: its own, whose reads and writes it bounds
+/// as a whole by their deadlines, or a caller's, whose own timeouts apply.
 pub trait BlockingStream: Read + Write + Send {
-    /// Limits the next read to `remaining` (a no-op for a stream the adapter cannot time).
-    fn limit_next_read(&mut self, _remaining: Duration) -> std::io::Result<()> {
-        Ok(())
+    /// Reads some bytes, and is done by `deadline` (a stream the adapter cannot time reads once,
+    /// under its own timeouts).
+    fn read_by(&mut self, buffer: &mut [u8], _deadline: Instant) -> std::io::Result<usize> {
+        self.read(buffer)
     }
 
-    /// Limits each write to `timeout` (a no-op for a stream the adapter cannot time).
-    fn limit_writes(&mut self, _timeout: Duration) -> std::io::Result<()> {
-        Ok(())
+    /// Writes all of `bytes` and flushes them, and is done by `deadline` (a stream the adapter
+    /// cannot time writes under its own timeouts).
+    fn write_all_by(&mut self, bytes: &[u8], _deadline: Instant) -> std::io::Result<()> {
+        self.write_all(bytes)?;
+        self.flush()
     }
 }
 
+/// The time left until `deadline`, as a socket timeout (never zero, which means "block forever"
+/// to std), or `TimedOut` once it has passed.
+fn left_until(deadline: Instant) -> std::io::Result<Duration> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return Err(std::io::ErrorKind::TimedOut.into());
+    }
+    Ok(left.max(Duration::from_millis(1)))
+}
+
+/// One write to `tcp`, with what is left of `deadline` as the socket's timeout: the bytes it
+/// took (0 when interrupted, to be tried again).
+fn write_once_by(
+    tcp: &mut TcpStream,
+    deadline: Instant,
+    write: impl FnOnce(&mut TcpStream) -> std::io::Result<usize>,
+) -> std::io::Result<usize> {
+    tcp.set_write_timeout(Some(left_until(deadline)?))?;
+    match write(tcp) {
+        Ok(0) => Err(std::io::ErrorKind::WriteZero.into()),
+        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => Ok(0),
+        taken => taken,
+    }
+}
+
+/// Writes all of `bytes` to `tcp` by `deadline`: each system call gets what is left of it, so a
+/// peer that reads a byte now and then cannot hold the write.
+fn write_tcp_by(tcp: &mut TcpStream, mut bytes: &[u8], deadline: Instant) -> std::io::Result<()> {
+    while !bytes.is_empty() {
+        let written = write_once_by(tcp, deadline, |tcp| tcp.write(bytes))?;
+        bytes = bytes.get(written..).unwrap_or_default();
+    }
+    Ok(())
+}
+
+/// Sends what TLS has to send, by `deadline`.
+fn flush_tls_by(
+    connection: &mut rustls::ClientConnection,
+    tcp: &mut TcpStream,
+    deadline: Instant,
+) -> std::io::Result<()> {
+    while connection.wants_write() {
+        write_once_by(tcp, deadline, |tcp| connection.write_tls(tcp))?;
+    }
+    Ok(())
+}
+
+/// Reads TLS records once from `tcp` (by `deadline`) and decrypts them; `Ok(false)` when the
+/// peer closed the connection. rustls's own loops (`complete_io`, `Stream`) would give every
+/// socket read a full timeout again, so a peer sending a byte at a time could hold a login for
+/// hours: here each read gets what is left of the deadline.
+fn receive_tls_by(
+    connection: &mut rustls::ClientConnection,
+    tcp: &mut TcpStream,
+    deadline: Instant,
+) -> std::io::Result<bool> {
+    tcp.set_read_timeout(Some(left_until(deadline)?))?;
+    let received = match connection.read_tls(tcp) {
+        Ok(received) => received,
+        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => return Ok(true),
+        Err(e) => return Err(e),
+    };
+    if let Err(refused) = connection.process_new_packets() {
+        // The alert that says why goes out, as rustls's own loop sends it.
+        let _ = flush_tls_by(connection, tcp, deadline);
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            refused,
+        ));
+    }
+    Ok(received > 0)
+}
+
 impl BlockingStream for Stream {
-    fn limit_next_read(&mut self, remaining: Duration) -> std::io::Result<()> {
-        // A zero timeout means "block forever" to std: never pass it.
-        self.tcp()
-            .set_read_timeout(Some(remaining.max(Duration::from_millis(1))))
+    fn read_by(&mut self, buffer: &mut [u8], deadline: Instant) -> std::io::Result<usize> {
+        match self {
+            Stream::Plain(tcp) => {
+                tcp.set_read_timeout(Some(left_until(deadline)?))?;
+                tcp.read(buffer)
+            }
+            Stream::Tls(tls) => {
+                let rustls::StreamOwned { conn, sock } = &mut **tls;
+                loop {
+                    match conn.reader().read(buffer) {
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                        done => return done,
+                    }
+                    flush_tls_by(conn, sock, deadline)?;
+                    // After the peer's close, the reader says how (cleanly or not) next time.
+                    receive_tls_by(conn, sock, deadline)?;
+                }
+            }
+        }
     }
 
-    fn limit_writes(&mut self, timeout: Duration) -> std::io::Result<()> {
-        self.tcp()
-            .set_write_timeout(Some(timeout.max(Duration::from_millis(1))))
+    fn write_all_by(&mut self, bytes: &[u8], deadline: Instant) -> std::io::Result<()> {
+        match self {
+            Stream::Plain(tcp) => write_tcp_by(tcp, bytes, deadline),
+            Stream::Tls(tls) => {
+                let rustls::StreamOwned { conn, sock } = &mut **tls;
+                let mut rest = bytes;
+                while !rest.is_empty() {
+                    // rustls takes plaintext up to its buffer's limit; what it has encrypted
+                    // goes out before it takes more.
+                    let taken = conn.writer().write(rest)?;
+                    rest = rest.get(taken..).unwrap_or_default();
+                    flush_tls_by(conn, sock, deadline)?;
+                }
+                flush_tls_by(conn, sock, deadline)
+            }
+        }
     }
 }
 
@@ -142,11 +246,10 @@ impl<S: BlockingStream + ?Sized> Io<S> for Blocking {
         bytes: &[u8],
         timeout: Duration,
     ) -> impl Future<Output = Result<()>> + Send {
+        let deadline = deadline(Instant::now(), timeout);
         std::future::ready(
             stream
-                .limit_writes(timeout)
-                .and_then(|()| stream.write_all(bytes))
-                .and_then(|()| stream.flush())
+                .write_all_by(bytes, deadline)
                 .map_err(|e| crate::io_error("writing a request", e, timeout)),
         )
     }
@@ -158,18 +261,11 @@ impl<S: BlockingStream + ?Sized> Io<S> for Blocking {
         deadline: Instant,
         timeout: Duration,
     ) -> impl Future<Output = Result<usize>> + Send {
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        std::future::ready(if remaining.is_zero() {
-            Err(Error::Timeout {
-                operation: "reading a reply",
-                after: timeout,
-            })
-        } else {
+        std::future::ready(
             stream
-                .limit_next_read(remaining)
-                .and_then(|()| stream.read(buffer))
-                .map_err(|e| crate::io_error("reading a reply", e, timeout))
-        })
+                .read_by(buffer, deadline)
+                .map_err(|e| crate::io_error("reading a reply", e, timeout)),
+        )
     }
 
     fn run_job(&self, job: Job) -> impl Future<Output = Result<JobOutput>> + Send {
@@ -260,7 +356,7 @@ impl Dial for Blocking {
 }
 
 /// The TLS handshake, bounded as a whole by `timeout`: a server trickling bytes cannot hold the
-/// connect open.
+/// connect open (each socket read and write gets what is left of it).
 fn handshake(
     mut tcp: TcpStream,
     tls: &TlsSetup,
@@ -273,19 +369,14 @@ fn handshake(
     let deadline = deadline(Instant::now(), timeout);
     let io = |e| crate::io_error("in the TLS handshake", e, timeout);
     while connection.is_handshaking() {
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        if remaining.is_zero() {
-            return Err(Error::Timeout {
-                operation: "in the TLS handshake",
-                after: timeout,
-            });
+        if connection.wants_write() {
+            flush_tls_by(&mut connection, &mut tcp, deadline).map_err(io)?;
+        } else if !receive_tls_by(&mut connection, &mut tcp, deadline).map_err(io)? {
+            return Err(io(std::io::ErrorKind::UnexpectedEof.into()));
         }
-        tcp.set_read_timeout(Some(remaining.max(Duration::from_millis(1))))
-            .map_err(io)?;
-        tcp.set_write_timeout(Some(remaining.max(Duration::from_millis(1))))
-            .map_err(io)?;
-        connection.complete_io(&mut tcp).map_err(io)?;
     }
+    // The client's last flight (its Finished) goes out now, not with the first request.
+    flush_tls_by(&mut connection, &mut tcp, deadline).map_err(io)?;
     let info = TlsInfo::of(&connection, tls);
     Ok((
         Stream::Tls(Box::new(rustls::StreamOwned::new(connection, tcp))),

@@ -6,7 +6,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use mongodb_auth::error::Result;
+use mongodb_auth::error::{Error, Result};
 use mongodb_auth::uri::ConnectionString;
 
 use crate::dns::Seeds;
@@ -54,6 +54,15 @@ impl Connector {
     /// `socketTimeoutMS`, `timeoutMS`; see [`ConnectOptions`]).
     pub fn new(uri: impl IntoConnectionString, options: ConnectOptions) -> Result<Connector> {
         let cs = uri.into_connection_string()?;
+        if cs.option("proxyHost").is_some() {
+            // Connecting straight to the server instead would leave the network the proxy was
+            // to keep it from, from an address the user did not choose.
+            return Err(Error::Unsupported {
+                what: "proxyHost: these adapters connect directly and do not speak SOCKS5; \
+                       remove the proxy options, or reach the server without a proxy"
+                    .into(),
+            });
+        }
         let options = options.completed_by(&cs);
         let tls = cs
             .tls_enabled()

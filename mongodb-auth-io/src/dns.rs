@@ -313,11 +313,28 @@ pub(crate) async fn targets(
     let mut targets = static_targets(&cs)?;
     if server.is_some() {
         // The override answers the host lookups too; otherwise the system does, when connecting.
-        for target in &mut targets {
-            let (addresses, until) = resolver.addresses(&target.host, target.port).await?;
-            holds_until(until);
-            target.addresses = Some(addresses);
+        // A host it cannot resolve is passed over, as a host the system cannot resolve is when
+        // connecting, and the seeds are not kept, so the next connection asks again; with no
+        // host resolved, the first failure is the error.
+        let mut resolved = Vec::with_capacity(targets.len());
+        let mut first_failure = None;
+        for mut target in targets {
+            match resolver.addresses(&target.host, target.port).await {
+                Ok((addresses, until)) => {
+                    holds_until(until);
+                    target.addresses = Some(addresses);
+                    resolved.push(target);
+                }
+                Err(failure) => {
+                    first_failure.get_or_insert(failure);
+                    holds_until(Some(Instant::now()));
+                }
+            }
         }
+        if let (true, Some(failure)) = (resolved.is_empty(), first_failure) {
+            return Err(failure);
+        }
+        targets = resolved;
     }
     Ok(Seeds {
         cs: Arc::new(cs),

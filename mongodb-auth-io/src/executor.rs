@@ -112,24 +112,59 @@ impl Runtime for BlockingRuntime {
 struct Spawned<T> {
     result: mpsc::Receiver<T>,
     waker: Arc<Mutex<Option<Waker>>>,
+    /// The thread, whose panic goes on in the waiter, as tokio's `spawn_blocking` raises it in
+    /// the task that awaits it.
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Wakes the waiter of a [`Spawned`] when its thread ends, however it ends: a panic too, so
+/// nobody waits for a result that will not come.
+struct WakeOnExit(Arc<Mutex<Option<Waker>>>);
+
+impl Drop for WakeOnExit {
+    fn drop(&mut self) {
+        if let Some(waker) = self.0.lock().unwrap_or_else(PoisonError::into_inner).take() {
+            waker.wake();
+        }
+    }
 }
 
 impl<T: Send + 'static> Spawned<T> {
     fn start(work: impl FnOnce() -> T + Send + 'static) -> Self {
         let (sender, result) = mpsc::sync_channel(1);
         let waker: Arc<Mutex<Option<Waker>>> = Arc::default();
-        let wake = waker.clone();
-        // Without a thread to be had, the sender is gone with the closure: the future never
-        // completes and the caller's deadline ends the wait.
-        let _ = std::thread::Builder::new()
+        let wake = WakeOnExit(waker.clone());
+        // The work waits here until a thread takes it, so that without a thread to be had it
+        // can still run, on this one (where no deadline can end it).
+        let work = Arc::new(Mutex::new(Some(work)));
+        let (for_thread, to_thread) = (work.clone(), sender.clone());
+        let thread = std::thread::Builder::new()
             .name("mongodb-auth callback".into())
             .spawn(move || {
-                let _ = sender.send(work());
-                if let Some(waker) = wake.lock().unwrap_or_else(PoisonError::into_inner).take() {
-                    waker.wake();
+                // Dropped last, however the work ends: the sender is gone by then, so the
+                // waiter it wakes sees a result or a disconnection, never an empty channel.
+                let _wake = wake;
+                let sender = to_thread;
+                let work = for_thread
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .take();
+                if let Some(work) = work {
+                    let _ = sender.send(work());
                 }
-            });
-        Spawned { result, waker }
+            })
+            .ok();
+        if thread.is_none() {
+            let work = work.lock().unwrap_or_else(PoisonError::into_inner).take();
+            if let Some(work) = work {
+                let _ = sender.send(work());
+            }
+        }
+        Spawned {
+            result,
+            waker,
+            thread,
+        }
     }
 }
 
@@ -137,11 +172,17 @@ impl<T> Future for Spawned<T> {
     type Output = T;
 
     fn poll(self: std::pin::Pin<&mut Self>, context: &mut Context<'_>) -> Poll<T> {
+        let this = self.get_mut();
         // The waker goes in before the result is looked at, so a result sent in between wakes.
-        *self.waker.lock().unwrap_or_else(PoisonError::into_inner) = Some(context.waker().clone());
-        match self.result.try_recv() {
+        *this.waker.lock().unwrap_or_else(PoisonError::into_inner) = Some(context.waker().clone());
+        match this.result.try_recv() {
             Ok(output) => Poll::Ready(output),
-            Err(_) => Poll::Pending,
+            Err(mpsc::TryRecvError::Empty) => Poll::Pending,
+            // Every sender is gone without a result: the work panicked on its thread.
+            Err(mpsc::TryRecvError::Disconnected) => match this.thread.take().map(|t| t.join()) {
+                Some(Err(panic)) => std::panic::resume_unwind(panic),
+                _ => Poll::Pending,
+            },
         }
     }
 }
@@ -160,5 +201,25 @@ mod tests {
         assert!(started.elapsed() < Duration::from_secs(1));
         let quick = BlockingRuntime::default().run_blocking(|| 7);
         assert_eq!(block_on(quick), 7);
+    }
+
+    /// A blocking callback that panics: its panic goes on in the waiter (as with tokio's
+    /// `spawn_blocking`), which neither waits for ever nor reports a timeout.
+    #[test]
+    fn a_panic_of_blocking_work_reaches_the_waiter() {
+        let (done, waited) = mpsc::channel();
+        std::thread::spawn(move || {
+            let outcome = std::panic::catch_unwind(|| {
+                let panicking = BlockingRuntime::default().run_blocking(|| -> u8 {
+                    std::panic::panic_any("the caller's callback failed")
+                });
+                block_on(panicking)
+            });
+            let _ = done.send(outcome.map_err(|panic| panic.downcast_ref::<&str>().copied()));
+        });
+        let outcome = waited
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the waiter was never woken");
+        assert_eq!(outcome, Err(Some("the caller's callback failed")));
     }
 }

@@ -272,17 +272,43 @@ async fn monitored<S: ?Sized + Send, I: Io<S>>(
             }),
             Err(failure) => options.emit(Event::CommandFailed {
                 name,
-                failure: &failure,
+                failure: redacted_failure(sensitive, &failure)
+                    .as_ref()
+                    .unwrap_or(&failure),
                 duration,
             }),
         },
         Err(failure) => options.emit(Event::CommandFailed {
             name,
-            failure,
+            failure: redacted_failure(sensitive, failure)
+                .as_ref()
+                .unwrap_or(failure),
             duration,
         }),
     }
     reply
+}
+
+/// A failure as monitoring shows it, when it is not as it is: a security-sensitive command's
+/// server error keeps its code, name, message and labels, and loses the reply it carries, as
+/// its succeeded reply would be shown empty.
+fn redacted_failure(sensitive: bool, failure: &Error) -> Option<Error> {
+    match failure {
+        Error::Server {
+            code,
+            code_name,
+            message,
+            labels,
+            ..
+        } if sensitive => Some(Error::Server {
+            code: *code,
+            code_name: code_name.clone(),
+            message: message.clone(),
+            labels: labels.clone(),
+            reply: mongodb_auth::error::ServerReply::default(),
+        }),
+        _ => None,
+    }
 }
 
 /// Runs the login from `next` to the end.
