@@ -34,6 +34,8 @@ struct Fixtures {
     /// A TLS server that answers the client's hello with the header of a 16 KiB record, then
     /// one byte of it every 50 ms.
     tls_trickler: std::net::SocketAddr,
+    /// Another plain trickler, for `timeoutMS`.
+    slow_server: std::net::SocketAddr,
     ca: std::path::PathBuf,
     _files: TempDir,
 }
@@ -83,6 +85,7 @@ impl Fixtures {
             silent: TcpListener::bind("127.0.0.1:0").unwrap(),
             trickler: trickler(&[]),
             tls_trickler: trickler(&[0x16, 0x03, 0x03, 0x40, 0x00]),
+            slow_server: trickler(&[]),
             ca: pki.ca_file(),
             _files: files,
         }
@@ -254,6 +257,13 @@ fn cases(f: &Fixtures) -> Vec<Case> {
                 f.tls_trickler
             ),
             options: short_read.clone(),
+            expect: Expect::Fails(ErrorKind::Timeout),
+            before: nothing,
+        },
+        Case {
+            name: "timeoutMS bounds the connect and login as a whole, under a long socketTimeoutMS",
+            uri: format!("mongodb://alice:pencil@{}/?timeoutMS=300", f.slow_server),
+            options: options(),
             expect: Expect::Fails(ErrorKind::Timeout),
             before: nothing,
         },

@@ -3,9 +3,10 @@
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use mongodb_auth::error::Result;
+use mongodb_auth::environment::deadline;
+use mongodb_auth::error::{Error, Result};
 use mongodb_auth::handshake::{AuthOptions, HelloStyle};
 use mongodb_auth::uri::ConnectionString;
 
@@ -173,6 +174,10 @@ pub struct ConnectOptions {
     /// `None` opens the system's browser (`xdg-open`, `open`, or the Windows URL handler).
     pub browser: Option<String>,
     observer: Option<Observer>,
+    /// The connection string's `timeoutMS`: a connect and its login end within it.
+    operation_timeout: Option<Duration>,
+    /// When the connect under way must be done: `operation_timeout` after it began.
+    done_by: Option<Instant>,
 }
 
 /// The connect timeout when neither the options nor the connection string give one: the
@@ -186,23 +191,60 @@ pub const DEFAULT_SOCKET_TIMEOUT: Duration = Duration::from_secs(30);
 impl ConnectOptions {
     /// The connect timeout in force (see [`ConnectOptions::connect_timeout`]).
     pub(crate) fn connect_timeout(&self) -> Duration {
-        self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT)
+        self.within_operation(self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT))
     }
 
     /// The read timeout in force (see [`ConnectOptions::read_timeout`]).
     pub(crate) fn read_timeout(&self) -> Duration {
-        self.read_timeout.unwrap_or(DEFAULT_SOCKET_TIMEOUT)
+        self.within_operation(self.read_timeout.unwrap_or(DEFAULT_SOCKET_TIMEOUT))
     }
 
     /// The write timeout in force (see [`ConnectOptions::write_timeout`]).
     pub(crate) fn write_timeout(&self) -> Duration {
-        self.write_timeout.unwrap_or(DEFAULT_SOCKET_TIMEOUT)
+        self.within_operation(self.write_timeout.unwrap_or(DEFAULT_SOCKET_TIMEOUT))
+    }
+
+    /// `timeout`, or less while a connect runs under `timeoutMS`: what is left of it (at least
+    /// a millisecond, which no step takes; [`overdue`](Self::overdue) ends the connect then).
+    fn within_operation(&self, timeout: Duration) -> Duration {
+        match self.done_by {
+            Some(done_by) => timeout.min(
+                done_by
+                    .saturating_duration_since(Instant::now())
+                    .max(Duration::from_millis(1)),
+            ),
+            None => timeout,
+        }
+    }
+
+    /// Starts a connect's clock: with `timeoutMS`, every step of it (lookups, TCP, TLS, each
+    /// exchange of the login) gets at most what is left of it.
+    pub(crate) fn start_operation(&mut self) {
+        self.done_by = self
+            .operation_timeout
+            .map(|timeout| deadline(Instant::now(), timeout));
+    }
+
+    /// Ends it: the connection's later commands have their own timeouts.
+    pub(crate) fn end_operation(&mut self) {
+        self.done_by = None;
+    }
+
+    /// `Timeout` once the connect under way has used up `timeoutMS`.
+    pub(crate) fn overdue(&self) -> Result<()> {
+        match (self.done_by, self.operation_timeout) {
+            (Some(done_by), Some(after)) if Instant::now() >= done_by => Err(Error::Timeout {
+                operation: "connecting and logging in (timeoutMS)",
+                after,
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// What the connection string says where these options say nothing: `connectTimeoutMS`
     /// and `socketTimeoutMS` (`0` is none), and, with a client-side operation timeout
-    /// (`timeoutMS`), a machine OIDC callback shortened to the least of it and the connect
-    /// timeout (rule L12).
+    /// (`timeoutMS`), a connect and login that end within it, and a machine OIDC callback
+    /// shortened to the least of it and the connect timeout (rule L12).
     pub(crate) fn completed_by(mut self, cs: &ConnectionString) -> Self {
         let milliseconds = |name: &str| {
             let ms: u64 = cs.option(name)?.parse().ok()?;
@@ -221,6 +263,8 @@ impl ConnectOptions {
         if let Some(operation) = milliseconds("timeoutMS") {
             let limit = operation.min(self.connect_timeout());
             self.auth = self.auth.oidc_machine_timeout_at_most(limit);
+            // `0` (no limit) is `Duration::MAX`, which bounds nothing.
+            self.operation_timeout = (operation != Duration::MAX).then_some(operation);
         }
         self
     }

@@ -111,6 +111,7 @@ pub(crate) async fn connect<D: Dial>(
     connector: &Connector,
 ) -> Result<Connection<D::Connected>> {
     let mut options = connector.options().clone();
+    options.start_operation();
     let seeds = match connector.cached_seeds(Instant::now()) {
         Some(seeds) => seeds,
         None => {
@@ -128,6 +129,7 @@ pub(crate) async fn connect<D: Dial>(
     let tls = connector.tls_for(&cs)?;
     let mut last_error = None;
     for target in targets.iter() {
+        options.overdue()?;
         let tcp = match open(dial, target, &options).await {
             Ok(tcp) => tcp,
             Err(e) => {
@@ -154,9 +156,11 @@ pub(crate) async fn connect<D: Dial>(
             },
             None => (dial.plain(tcp), None),
         };
+        options.overdue()?;
         let (mut login, hello) = Login::for_connection(&cs, &target.host, &options)?;
         let authenticated =
             drive(dial, &mut stream, &mut login, Next::Write(hello), &options).await?;
+        options.end_operation();
         return Ok(Connection {
             stream,
             state: ConnectionState::new(address, tls_info, authenticated, options, login),
@@ -320,6 +324,7 @@ async fn drive<S: ?Sized + Send, I: Io<S>>(
     options: &ConnectOptions,
 ) -> Result<Authenticated> {
     loop {
+        options.overdue()?;
         next = match next {
             Next::Write(message) => {
                 let reply = exchange(io, stream, &message, MAX_AUTH_REPLY_SIZE, options).await?;
