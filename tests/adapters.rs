@@ -261,7 +261,7 @@ fn cases(f: &Fixtures) -> Vec<Case> {
             before: nothing,
         },
         Case {
-            name: "timeoutMS bounds the connect and login as a whole, under a long socketTimeoutMS",
+            name: "timeoutMS bounds the connect and login as a whole, under a longer read timeout",
             uri: format!("mongodb://alice:pencil@{}/?timeoutMS=300", f.slow_server),
             options: options(),
             expect: Expect::Fails(ErrorKind::Timeout),
@@ -458,6 +458,7 @@ fn command_monitoring_shows_what_carries_credentials_as_empty_documents() {
             "speculativeAuthenticate": { "saslStart": 1, "mechanism": "PLAIN", "payload": plain_payload, "db": "$external" },
         },
         bson::rawdoc! { "hello": 1 },
+        bson::rawdoc! { "noSuchCommand": 1 },
     ];
     let shown = |bytes: &[u8]| {
         bson::RawDocument::from_bytes(bytes)
@@ -527,14 +528,21 @@ fn command_monitoring_shows_what_carries_credentials_as_empty_documents() {
                 "saslStart {}",
                 "hello {}",
                 r#"hello { "hello": 1 }"#,
+                r#"noSuchCommand { "noSuchCommand": 1 }"#,
             ],
             "{context}"
         );
         // The sensitive commands the server refuses fail without their reply (which may carry
         // the conversation); the others keep it.
+        let failed = of_kind("failed ");
         assert_eq!(
-            of_kind("failed "),
+            failed[..3],
             ["createUser", "UPDATEUSER", "saslStart"],
+            "{context}"
+        );
+        assert_eq!(failed.len(), 4, "{context}");
+        assert!(
+            failed[3].starts_with("noSuchCommand {") && failed[3].contains("CommandNotFound"),
             "{context}"
         );
         // The speculative hello succeeds, and its reply (which could answer the login) is

@@ -173,10 +173,13 @@ fn receive_tls_by(
 impl BlockingStream for Stream {
     fn read_by(&mut self, buffer: &mut [u8], deadline: Instant) -> std::io::Result<usize> {
         match self {
-            Stream::Plain(tcp) => {
+            Stream::Plain(tcp) => loop {
                 tcp.set_read_timeout(Some(left_until(deadline)?))?;
-                tcp.read(buffer)
-            }
+                match tcp.read(buffer) {
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    done => return done,
+                }
+            },
             Stream::Tls(tls) => {
                 let rustls::StreamOwned { conn, sock } = &mut **tls;
                 loop {
@@ -287,7 +290,7 @@ impl<S: BlockingStream + ?Sized> Io<S> for Blocking {
         request: CallbackRequest,
         options: &ConnectOptions,
     ) -> impl Future<Output = Result<CallbackOutput>> + Send {
-        let timeout = request.timeout();
+        let timeout = options.callback_timeout(request.timeout());
         let deadline = timeout.map(|timeout| deadline(Instant::now(), timeout));
         let output = block_on_until(request.run(&Runtime::for_options(options)), deadline);
         std::future::ready(

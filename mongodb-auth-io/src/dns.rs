@@ -30,6 +30,14 @@ pub(crate) struct Target {
     pub(crate) addresses: Option<Vec<SocketAddr>>,
 }
 
+/// What the resolver says of a host's addresses.
+enum Addresses {
+    /// These, valid until then.
+    Found(Vec<SocketAddr>, Option<Instant>),
+    /// None: the server says the name has none (this error says how).
+    None(Error),
+}
+
 /// A resolver: the system's, or one name server for every lookup.
 pub(crate) struct Resolver(TokioResolver);
 
@@ -91,21 +99,27 @@ impl Resolver {
     }
 
     /// A host's addresses, and until when they hold (`None`: an IP address, for ever).
-    async fn addresses(&self, host: &str, port: u16) -> Result<(Vec<SocketAddr>, Option<Instant>)> {
+    /// The host's addresses, or [`Addresses::None`] when the server says it has none (NXDOMAIN,
+    /// or no record); any other failure (a server that does not answer) is an error.
+    async fn addresses(&self, host: &str, port: u16) -> Result<Addresses> {
         if let Ok(ip) = host
             .trim_start_matches('[')
             .trim_end_matches(']')
             .parse::<IpAddr>()
         {
-            return Ok((vec![SocketAddr::new(ip, port)], None));
+            return Ok(Addresses::Found(vec![SocketAddr::new(ip, port)], None));
         }
-        let lookup = self
-            .0
-            .lookup_ip(fully_qualified(host))
-            .await
-            .map_err(|e| dns_error(host, &e))?;
-        let addresses = lookup.iter().map(|ip| SocketAddr::new(ip, port)).collect();
-        Ok((addresses, Some(lookup.as_lookup().valid_until())))
+        match self.0.lookup_ip(fully_qualified(host)).await {
+            Ok(lookup) => {
+                let addresses = lookup.iter().map(|ip| SocketAddr::new(ip, port)).collect();
+                Ok(Addresses::Found(
+                    addresses,
+                    Some(lookup.as_lookup().valid_until()),
+                ))
+            }
+            Err(e) if e.is_no_records_found() => Ok(Addresses::None(dns_error(host, &e))),
+            Err(e) => Err(dns_error(host, &e)),
+        }
     }
 }
 
@@ -313,21 +327,22 @@ pub(crate) async fn targets(
     let mut targets = static_targets(&cs)?;
     if server.is_some() {
         // The override answers the host lookups too; otherwise the system does, when connecting.
-        // A host it cannot resolve is passed over, as a host the system cannot resolve is when
-        // connecting, and the seeds are not kept, so the next connection asks again; with no
-        // host resolved, the first failure is the error.
+        // A host the server says has no address is passed over (until the seeds are looked up
+        // again, as a resolver caches a negative answer), as a host the system cannot resolve
+        // is when connecting; with none resolved, the first such answer is the error. A server
+        // that does not answer ends the connect, as before: waiting on it for every host would
+        // only multiply the wait.
         let mut resolved = Vec::with_capacity(targets.len());
         let mut first_failure = None;
         for mut target in targets {
-            match resolver.addresses(&target.host, target.port).await {
-                Ok((addresses, until)) => {
+            match resolver.addresses(&target.host, target.port).await? {
+                Addresses::Found(addresses, until) => {
                     holds_until(until);
                     target.addresses = Some(addresses);
                     resolved.push(target);
                 }
-                Err(failure) => {
+                Addresses::None(failure) => {
                     first_failure.get_or_insert(failure);
-                    holds_until(Some(Instant::now()));
                 }
             }
         }

@@ -230,6 +230,16 @@ impl ConnectOptions {
         self.done_by = None;
     }
 
+    /// How long the caller's code (an OIDC callback, an AWS provider) may take: its own limit,
+    /// and while a connect runs under `timeoutMS`, no more than what is left of it.
+    pub(crate) fn callback_timeout(&self, own: Option<Duration>) -> Option<Duration> {
+        match (own, self.done_by) {
+            (Some(own), _) => Some(self.within_operation(own)),
+            (None, Some(_)) => Some(self.within_operation(Duration::MAX)),
+            (None, None) => None,
+        }
+    }
+
     /// `Timeout` once the connect under way has used up `timeoutMS`.
     pub(crate) fn overdue(&self) -> Result<()> {
         match (self.done_by, self.operation_timeout) {

@@ -324,7 +324,10 @@ async fn drive<S: ?Sized + Send, I: Io<S>>(
     options: &ConnectOptions,
 ) -> Result<Authenticated> {
     loop {
-        options.overdue()?;
+        // Before each step, not before the end: a login done just at the deadline is done.
+        if !matches!(next, Next::Done(_)) {
+            options.overdue()?;
+        }
         next = match next {
             Next::Write(message) => {
                 let reply = exchange(io, stream, &message, MAX_AUTH_REPLY_SIZE, options).await?;

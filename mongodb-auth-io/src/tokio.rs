@@ -209,7 +209,7 @@ impl<S: AsyncStream + ?Sized> Io<S> for Tokio {
         options: &ConnectOptions,
     ) -> Result<CallbackOutput> {
         let runtime = Runtime::for_options(options);
-        match request.timeout() {
+        match options.callback_timeout(request.timeout()) {
             Some(timeout) => ::tokio::time::timeout(timeout, request.run(&runtime))
                 .await
                 .map_err(|_| shell::callback_timeout(timeout)),
