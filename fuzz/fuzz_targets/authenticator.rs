@@ -25,6 +25,9 @@ struct Scenario {
     uri: &'static str,
     nonce: &'static str,
     speculative: bool,
+    /// Starts with `reauthenticate` on a fresh authenticator (a driver's own `hello`): its
+    /// negotiation `hello` takes the first reply.
+    reauthenticate: bool,
     replies: Vec<Document>,
 }
 
@@ -41,6 +44,7 @@ fn scenarios() -> Vec<Scenario> {
             uri: "mongodb://user:pencil@h/?authMechanism=SCRAM-SHA-1",
             nonce: "fyko+d2lbbFgONRv9qkxdawL",
             speculative: false,
+            reauthenticate: false,
             replies: vec![
                 hello.clone(),
                 doc! { "conversationId": 1, "payload": sha1_first.clone(), "done": false, "ok": 1 },
@@ -53,6 +57,7 @@ fn scenarios() -> Vec<Scenario> {
             uri: "mongodb://user:pencil@h/",
             nonce: "rOprNGfwEbeRWgbNEkqO",
             speculative: true,
+            reauthenticate: false,
             replies: vec![
                 {
                     let mut reply = hello.clone();
@@ -62,11 +67,24 @@ fn scenarios() -> Vec<Scenario> {
                 doc! { "conversationId": 1, "payload": sha256_final.clone(), "done": true, "ok": 1 },
             ],
         },
+        // Nothing negotiated: reauthenticate asks the server first, then SCRAM-SHA-256.
+        Scenario {
+            uri: "mongodb://user:pencil@h/",
+            nonce: "rOprNGfwEbeRWgbNEkqO",
+            speculative: false,
+            reauthenticate: true,
+            replies: vec![
+                hello.clone(),
+                doc! { "conversationId": 1, "payload": sha256_first.clone(), "done": false, "ok": 1 },
+                doc! { "conversationId": 1, "payload": sha256_final.clone(), "done": true, "ok": 1 },
+            ],
+        },
         // Negotiated, not speculative, short ending.
         Scenario {
             uri: "mongodb://user:pencil@h/",
             nonce: "rOprNGfwEbeRWgbNEkqO",
             speculative: false,
+            reauthenticate: false,
             replies: vec![
                 hello.clone(),
                 doc! { "conversationId": 1, "payload": sha256_first, "done": false, "ok": 1 },
@@ -77,12 +95,14 @@ fn scenarios() -> Vec<Scenario> {
             uri: "mongodb://user:pencil@h/?authMechanism=PLAIN",
             nonce: "unused",
             speculative: true,
+            reauthenticate: false,
             replies: vec![hello.clone(), doc! { "conversationId": 1, "payload": empty, "done": true, "ok": 1 }],
         },
         Scenario {
             uri: "mongodb://CN%3Dclient@h/?authMechanism=MONGODB-X509",
             nonce: "unused",
             speculative: true,
+            reauthenticate: false,
             replies: vec![{
                 let mut reply = hello.clone();
                 reply.insert("speculativeAuthenticate", doc! { "dbname": "$external", "user": "CN=client" });
@@ -93,6 +113,7 @@ fn scenarios() -> Vec<Scenario> {
             uri: "mongodb://h/?authMechanism=MONGODB-X509",
             nonce: "unused",
             speculative: false,
+            reauthenticate: false,
             replies: vec![hello, doc! { "dbname": "$external", "user": "CN=client", "ok": 1 }],
         },
     ]
@@ -120,7 +141,6 @@ fuzz_target!(|data: &[u8]| {
         AuthOptions::default().key_cache(Some(cache)).speculative(scenario.speculative);
     options.dangerous().set_nonces(move || nonce.to_owned());
     let mut auth = Authenticator::new(&credential, options).unwrap();
-    auth.hello_fields().unwrap();
 
     let mut valid = scenario.replies.iter().map(|d| d.to_vec().unwrap());
     let mut reply = |input: &mut &[u8]| -> Vec<u8> {
@@ -130,10 +150,13 @@ fuzz_target!(|data: &[u8]| {
             _ => right,
         }
     };
-    let mut step = match auth.handle_hello_reply(&reply(&mut input)) {
-        Ok(step) => step,
-        Err(_) => return,
+    let started = if scenario.reauthenticate {
+        auth.reauthenticate()
+    } else {
+        auth.hello_fields().unwrap();
+        auth.handle_hello_reply(&reply(&mut input))
     };
+    let Ok(mut step) = started else { return };
     // Bounded: no conversation here has more than four steps.
     for _ in 0..8 {
         let result = match step {
