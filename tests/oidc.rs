@@ -988,35 +988,33 @@ fn human_1_1_single_principal_implicit_username() {
 /// instead, silent as it is.
 #[test]
 fn a_person_may_take_longer_than_the_login_deadline() {
-    let idp = Idp::start_configured(false, Some("client-1"), |mut config| {
-        config.login_timeout = Duration::from_millis(300);
-        config.unauthenticated_idle_timeout = Duration::from_millis(500);
-        config.human_login_timeout = Duration::from_secs(30);
-        config
-    });
-    let token = idp.token(USER1);
-    let callback = Callback::new(move |_| {
-        std::thread::sleep(Duration::from_millis(1500));
-        Ok(Token::new(token.as_str()))
-    });
-    let mut client = Client::human(&idp.uri(None), &callback);
-    client.find().unwrap();
+    // A login whose person takes 1.5 s, against a server with a 300 ms login deadline and this
+    // human login deadline (and idle timeout before a login).
+    let slow_person_login = |human_login_timeout: Duration, idle: Duration| {
+        let idp = Idp::start_configured(false, Some("client-1"), |mut config| {
+            config.login_timeout = Duration::from_millis(300);
+            config.unauthenticated_idle_timeout = idle;
+            config.human_login_timeout = human_login_timeout;
+            config
+        });
+        let token = idp.token(USER1);
+        let callback = Callback::new(move |_| {
+            std::thread::sleep(Duration::from_millis(1500));
+            Ok(Token::new(token.as_str()))
+        });
+        let mut client = Client::human(&idp.uri(None), &callback);
+        let found = client.find();
+        (found, callback, client)
+    };
+    let (found, callback, client) =
+        slow_person_login(Duration::from_secs(30), Duration::from_millis(500));
+    found.unwrap();
     assert_eq!(callback.calls(), 1);
     assert_eq!(client.count_sent("saslContinue"), 1);
 
     // A login that waits for nobody still ends at the login deadline.
-    let idp = Idp::start_configured(false, Some("client-1"), |mut config| {
-        config.login_timeout = Duration::from_millis(300);
-        config.human_login_timeout = Duration::from_millis(300);
-        config
-    });
-    let token = idp.token(USER1);
-    let callback = Callback::new(move |_| {
-        std::thread::sleep(Duration::from_millis(1500));
-        Ok(Token::new(token.as_str()))
-    });
-    let mut client = Client::human(&idp.uri(None), &callback);
-    let error = client.find().expect_err("closed while the person was busy");
+    let (found, _, _) = slow_person_login(Duration::from_millis(300), Duration::from_secs(60));
+    let error = found.expect_err("closed while the person was busy");
     assert_eq!(error.kind(), ErrorKind::Io, "{error}");
 }
 
