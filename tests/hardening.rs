@@ -85,8 +85,18 @@ async fn round_trip(
     command: bson::RawDocumentBuf,
     request_id: i32,
 ) -> Option<bson::Document> {
+    round_trip_on(stream, "admin", command, request_id).await
+}
+
+/// [`round_trip`] against the database `db`.
+async fn round_trip_on(
+    stream: &mut tokio::net::TcpStream,
+    db: &str,
+    command: bson::RawDocumentBuf,
+    request_id: i32,
+) -> Option<bson::Document> {
     use tokio::io::AsyncWriteExt;
-    let command = mongodb_auth::Command::new("admin", command.into_bytes());
+    let command = mongodb_auth::Command::new(db, command.into_bytes());
     let request = mongodb_auth::wire::encode_command(&command, request_id).unwrap();
     stream.write_all(&request).await.ok()?;
     let mut decoder = mongodb_auth::wire::ReplyDecoder::new(request_id);
@@ -286,6 +296,50 @@ fn a_client_that_floods_requests_before_logging_in_is_cut_off() {
         open_for < Duration::from_secs(4),
         "a flood before any login went on for {open_for:?}"
     );
+}
+
+#[test]
+fn a_logged_in_connection_tries_logins_no_faster_than_one_that_is_not() {
+    let mut config = ServerConfig::new(users());
+    config.unauthenticated_requests_per_second = 5;
+    let server = TestServer::start(config);
+    let address = server.address();
+    server.block_on(async {
+        let mut stream = connect_from("127.0.0.1", address).await;
+        let plain = bson::rawdoc! {
+            "saslStart": 1,
+            "mechanism": "PLAIN",
+            "payload": bson::Binary { subtype: bson::spec::BinarySubtype::Generic, bytes: b"\0ldap\0ldappw".to_vec() },
+        };
+        let reply = round_trip_on(&mut stream, "$external", plain, 1).await.unwrap();
+        assert_eq!(reply.get_bool("done").ok(), Some(true), "{reply:?}");
+        // What a logged-in client runs is not counted...
+        for id in 2..42 {
+            let reply = round_trip(&mut stream, bson::rawdoc! { "ping": 1 }, id).await;
+            assert!(reply.is_some(), "ping {id} was not answered");
+        }
+        // ...but its logins are: SCRAM starts (a password guess each, once finished) in a row
+        // get the budget of a connection that has not logged in, 10 at once and 5 a second.
+        let mut answered = 0;
+        for id in 42..82 {
+            let start = bson::rawdoc! {
+                "saslStart": 1,
+                "mechanism": "SCRAM-SHA-256",
+                "payload": bson::Binary { subtype: bson::spec::BinarySubtype::Generic, bytes: b"n,,n=both,r=fyko+d2lbbFgONRv9qkxdawL".to_vec() },
+            };
+            match round_trip(&mut stream, start, id).await {
+                Some(reply) => {
+                    assert_eq!(reply.get_f64("ok").ok(), Some(1.0), "{reply:?}");
+                    answered += 1;
+                }
+                None => break,
+            }
+        }
+        assert!(
+            (5..20).contains(&answered),
+            "{answered} of 40 logins in a row were answered"
+        );
+    });
 }
 
 /// A server whose next `connectionStatus` (anywhere) gets 391, and its auth log.

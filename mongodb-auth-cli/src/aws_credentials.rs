@@ -6,7 +6,7 @@ use std::sync::Arc;
 use mongodb_auth::{ConnectionString, Error};
 use serde_json::{Value, json};
 
-use crate::error_json;
+use crate::report_error;
 
 pub(crate) fn aws_credentials(
     as_json: bool,
@@ -20,16 +20,17 @@ pub(crate) fn aws_credentials(
     if let Some(profile) = profile {
         chain = chain.profile(profile);
     }
+    if let Some(uri) = uri {
+        let cs = match ConnectionString::parse(uri) {
+            Ok(cs) => cs,
+            Err(error) => {
+                report_error(&error, &[], as_json);
+                return ExitCode::from(2);
+            }
+        };
+        chain = chain.explicit(cs.credential().and_then(Credentials::from_credential));
+    }
     let resolved = (|| {
-        if let Some(uri) = uri {
-            let cs = ConnectionString::parse(uri)?;
-            let explicit = cs.credential().and_then(Credentials::from_credential);
-            chain = std::mem::replace(
-                &mut chain,
-                CredentialChain::new(Arc::new(SystemEnvironment)),
-            )
-            .explicit(explicit);
-        }
         let mut step = chain.step()?;
         loop {
             step = match step {
@@ -55,7 +56,7 @@ pub(crate) fn aws_credentials(
                 .map(|t| json!({ "source": t.source.as_str(), "outcome": t.outcome }))
                 .collect();
             if as_json {
-                println!(
+                say!(
                     "{}",
                     json!({
                         "ok": true,
@@ -68,9 +69,9 @@ pub(crate) fn aws_credentials(
                 );
             } else {
                 for t in &resolved.tried {
-                    println!("    {:<24} {}", t.source.as_str(), t.outcome);
+                    say!("    {:<24} {}", t.source.as_str(), t.outcome);
                 }
-                println!(
+                say!(
                     "source: {}; access key id: {}; session token: {}; expires: {}",
                     resolved.source,
                     credentials.access_key_id(),
@@ -85,11 +86,7 @@ pub(crate) fn aws_credentials(
             ExitCode::SUCCESS
         }
         Err(error) => {
-            if as_json {
-                println!("{}", json!({ "ok": false, "error": error_json(&error) }));
-            } else {
-                eprintln!("error: {error}");
-            }
+            report_error(&error, &[], as_json);
             ExitCode::from(1)
         }
     }

@@ -12,7 +12,7 @@ use mongodb_auth_io::tls::TlsInfo;
 use mongodb_auth_io::{ConnectOptions, Connector, Event, blocking};
 use serde_json::{Value, json};
 
-use crate::{error_json, exit_code, runtime, token_cache};
+use crate::{exit_code, report_error, runtime, token_cache};
 
 /// How `connect` logs in and reports.
 #[derive(clap::Args, Debug)]
@@ -20,17 +20,17 @@ pub(crate) struct Flags {
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
-    /// Seconds allowed for connecting and for each read and write (default: the connection
-    /// string's connectTimeoutMS and socketTimeoutMS, else 10 to connect and 30 for each read
-    /// and write).
-    #[arg(long)]
+    /// Seconds allowed for connecting and for each read and write, at least 1 (default: the
+    /// connection string's connectTimeoutMS and socketTimeoutMS, else 10 to connect and 30 for
+    /// each read and write).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     timeout: Option<u64>,
     /// Do not start the conversation inside hello.
     #[arg(long)]
     no_speculative: bool,
     /// Send every DNS query (the SRV and TXT records of mongodb+srv, then the host names) to
     /// this server instead of the system's resolver.
-    #[arg(long, value_name = "HOST:PORT")]
+    #[arg(long, value_name = "IP:PORT")]
     dns_server: Option<SocketAddr>,
     /// Log in with the tokio adapter instead of the blocking one.
     #[arg(long)]
@@ -51,8 +51,8 @@ pub(crate) struct Flags {
     #[arg(long, value_name = "URI", requires = "oidc_flows",
           default_value = mongodb_auth::oidc::DEFAULT_REDIRECT_URI)]
     oidc_redirect_uri: String,
-    /// The file that keeps the tokens between runs (created readable by its owner only), or
-    /// `none`. Default: mongodb-auth/oidc-tokens.json under $XDG_CACHE_HOME, else ~/.cache.
+    /// The file that keeps the tokens between runs (on Unix, created readable by its owner
+    /// only), or `none`. Default: mongodb-auth/oidc-tokens.json under $XDG_CACHE_HOME, else ~/.cache.
     #[arg(long, value_name = "PATH|none", requires = "oidc_flows")]
     oidc_token_cache: Option<String>,
 }
@@ -236,14 +236,14 @@ pub(crate) fn connect(uri: &str, flags: &Flags) -> ExitCode {
         if logins.len() > 1 {
             report["logins"] = json!(logins);
         }
-        println!("{report}");
+        say!("{report}");
     } else {
         for (n, login) in logins
             .iter()
             .enumerate()
             .take(logins.len().saturating_sub(1))
         {
-            println!(
+            say!(
                 "login {}: {:.1} ms{}",
                 n + 1,
                 login["elapsedMs"].as_f64().unwrap_or_default(),
@@ -254,7 +254,7 @@ pub(crate) fn connect(uri: &str, flags: &Flags) -> ExitCode {
                 }
             );
         }
-        println!(
+        say!(
             "ok: {} in {} round trip(s) after hello{}, {:.1} ms; {}",
             mechanism.unwrap_or("no authentication"),
             outcome.round_trips,
@@ -270,22 +270,10 @@ pub(crate) fn connect(uri: &str, flags: &Flags) -> ExitCode {
             },
         );
         if let Some(note) = note {
-            println!("note: {note}");
+            say!("note: {note}");
         }
     }
     ExitCode::SUCCESS
-}
-
-fn report_error(error: &Error, warnings: &[String], as_json: bool) {
-    if as_json {
-        let mut report = json!({ "ok": false, "error": error_json(error) });
-        if !warnings.is_empty() {
-            report["warnings"] = json!(warnings);
-        }
-        println!("{report}");
-    } else {
-        eprintln!("error: {error}");
-    }
 }
 
 pub(crate) fn tls_json(info: &TlsInfo) -> Value {
@@ -326,8 +314,8 @@ pub(crate) fn describe_users(users: &[(String, String)]) -> String {
 
 pub(crate) fn print_event(event: &Event<'_>) {
     match event {
-        Event::Connected { address } => println!("    connected to {address}"),
-        Event::TlsEstablished { info } => println!("    {}", describe_tls(info)),
+        Event::Connected { address } => say!("    connected to {address}"),
+        Event::TlsEstablished { info } => say!("    {}", describe_tls(info)),
         Event::Sent {
             command,
             db,
@@ -340,7 +328,7 @@ pub(crate) fn print_event(event: &Event<'_>) {
             } else {
                 format!(" + {}", auth_fields.join(", "))
             };
-            println!("    -> {command} on {db} via {op} ({bytes} bytes){extra}");
+            say!("    -> {command} on {db} via {op} ({bytes} bytes){extra}");
         }
         Event::Received { bytes, speculative } => {
             let extra = if *speculative {
@@ -348,7 +336,7 @@ pub(crate) fn print_event(event: &Event<'_>) {
             } else {
                 ""
             };
-            println!("    <- reply ({bytes} bytes){extra}");
+            say!("    <- reply ({bytes} bytes){extra}");
         }
         Event::OidcToken {
             environment,
@@ -361,16 +349,16 @@ pub(crate) fn print_event(event: &Event<'_>) {
             } else {
                 ""
             };
-            println!("    .. OIDC access token from {source}{cached}");
+            say!("    .. OIDC access token from {source}{cached}");
         }
         Event::Reauthenticating { command } => {
-            println!("    !! {command} needs re-authentication (391): logging in again");
+            say!("    !! {command} needs re-authentication (391): logging in again");
         }
         Event::DerivedKey {
             iterations,
             elapsed,
         } => {
-            println!(
+            say!(
                 "    .. PBKDF2, {iterations} iterations: {:.1} ms",
                 elapsed.as_secs_f64() * 1000.0
             );

@@ -1,6 +1,14 @@
 //! `mongodb-auth`: demo, serve, connect, parse and aws-credentials, for a person debugging a
 //! login. Each command is a module; this one is the command line.
 
+/// `println!` for a tool whose output may go to `head`: once nobody reads it, the process ends
+/// quietly, as a SIGPIPE ends a C tool, instead of panicking.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        $crate::say_line(format_args!($($arg)*))
+    };
+}
+
 mod aws_credentials;
 mod connect;
 mod demo;
@@ -15,6 +23,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use mongodb_auth::{Error, ErrorKind};
 use serde_json::{Value, json};
+use zeroize::Zeroizing;
 
 #[derive(Parser)]
 #[command(
@@ -89,7 +98,8 @@ enum Command {
         aws_sts_endpoint: Option<String>,
         /// A key the server checks MONGODB-AWS signatures of itself, with no STS:
         /// ARN=ACCESS_KEY_ID:SECRET, or ARN=ACCESS_KEY_ID:SECRET:SESSION_TOKEN for temporary
-        /// credentials (an assumed or SSO role's). The ARN becomes a user.
+        /// credentials (an assumed or SSO role's). The ARN becomes a user. Other processes can
+        /// read a command line: prefer the users file's aws-key lines for real keys.
         #[arg(long = "aws-key")]
         aws_keys: Vec<String>,
         /// The STS host clients sign for (server-first's `h`).
@@ -138,13 +148,15 @@ enum Command {
     /// Log in to a server. Exit status: 0 logged in; 1 the server refused the login, or failed
     /// to prove it knows the password; 2 usage or connection error.
     Connect {
-        /// The connection string.
+        /// The connection string, or - to read it from standard input: other processes can
+        /// read a command line, and a password in it.
         uri: String,
         #[command(flatten)]
         flags: connect::Flags,
     },
     /// Find MONGODB-AWS credentials as a login would (the order boto3 uses) and say where they
-    /// came from and which sources were tried. Never prints the secret or the token.
+    /// came from and which sources were tried. Never prints the secret or the token. Exit
+    /// status: 0 found; 1 none found, or a source failed; 2 usage error.
     AwsCredentials {
         /// Print JSON instead of text.
         #[arg(long)]
@@ -159,7 +171,7 @@ enum Command {
     },
     /// Parse a connection string and print what it configures, secrets redacted.
     Parse {
-        /// The connection string.
+        /// The connection string, or - to read it from standard input.
         uri: String,
         /// Print JSON instead of text.
         #[arg(long)]
@@ -232,11 +244,65 @@ fn main() -> ExitCode {
             };
             serve::serve(&listen, &users, &settings)
         }
-        Command::Connect { uri, flags } => connect::connect(&uri, &flags),
-        Command::Parse { uri, json, strict } => parse::parse(&uri, json, strict),
+        Command::Connect { uri, flags } => match connection_string_argument(uri) {
+            Ok(uri) => connect::connect(&uri, &flags),
+            Err(code) => code,
+        },
+        Command::Parse { uri, json, strict } => match connection_string_argument(uri) {
+            Ok(uri) => parse::parse(&uri, json, strict),
+            Err(code) => code,
+        },
         Command::AwsCredentials { json, profile, uri } => {
             aws_credentials::aws_credentials(json, profile, uri.as_deref())
         }
+    }
+}
+
+/// The largest connection string read from standard input.
+const MAX_URI_SIZE: usize = 64 * 1024;
+
+/// A connection string as given, or, for `-`, read from standard input (trailing whitespace
+/// dropped), where no other process sees it. Wiped when dropped: it may hold a password.
+fn connection_string_argument(uri: String) -> Result<Zeroizing<String>, ExitCode> {
+    use std::io::Read as _;
+    if uri != "-" {
+        return Ok(Zeroizing::new(uri));
+    }
+    // Sized up front so that reading never moves the text and leaves a copy behind.
+    let mut text = Zeroizing::new(String::with_capacity(MAX_URI_SIZE + 1));
+    let limit = u64::try_from(MAX_URI_SIZE + 1).unwrap_or(u64::MAX);
+    match std::io::stdin()
+        .lock()
+        .take(limit)
+        .read_to_string(&mut text)
+    {
+        Ok(read) if read <= MAX_URI_SIZE => {
+            let len = text.trim_end().len();
+            text.truncate(len);
+            Ok(text)
+        }
+        Ok(_) => {
+            eprintln!("error: standard input holds more than {MAX_URI_SIZE} bytes");
+            Err(ExitCode::from(2))
+        }
+        Err(e) => {
+            eprintln!("error: cannot read the connection string from standard input: {e}");
+            Err(ExitCode::from(2))
+        }
+    }
+}
+
+/// Writes a line of `say!` to stdout. A reader that has gone ends the process with the status
+/// a shell reports for SIGPIPE (128 + 13); any other failure to write, with 2.
+pub(crate) fn say_line(text: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_fmt(text).and_then(|()| out.write_all(b"\n")) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(141);
+        }
+        eprintln!("error: cannot write to stdout: {e}");
+        std::process::exit(2);
     }
 }
 
@@ -246,6 +312,19 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .worker_threads(2)
         .enable_all()
         .build()
+}
+
+/// Reports `error` on stderr, or as `{"ok": false, "error", "warnings"}` on stdout with `--json`.
+pub(crate) fn report_error(error: &Error, warnings: &[String], as_json: bool) {
+    if as_json {
+        let mut report = json!({ "ok": false, "error": error_json(error) });
+        if !warnings.is_empty() {
+            report["warnings"] = json!(warnings);
+        }
+        say!("{report}");
+    } else {
+        eprintln!("error: {error}");
+    }
 }
 
 /// 1 for a login the server refused or a server that failed mutual authentication, 2 otherwise.

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use mongodb_auth::{ConnectionString, ParseOptions, REDACTED};
 use serde_json::{Value, json};
 
-use crate::error_json;
+use crate::report_error;
 
 pub(crate) fn parse(uri: &str, as_json: bool, strict: bool) -> ExitCode {
     let options = if strict {
@@ -16,11 +16,7 @@ pub(crate) fn parse(uri: &str, as_json: bool, strict: bool) -> ExitCode {
     let cs = match ConnectionString::parse_with(uri, options) {
         Ok(cs) => cs,
         Err(error) => {
-            if as_json {
-                println!("{}", json!({ "ok": false, "error": error_json(&error) }));
-            } else {
-                eprintln!("error: {error}");
-            }
+            report_error(&error, &[], as_json);
             return ExitCode::from(2);
         }
     };
@@ -62,10 +58,10 @@ pub(crate) fn parse(uri: &str, as_json: bool, strict: bool) -> ExitCode {
         "warnings": cs.warnings().iter().map(ToString::to_string).collect::<Vec<_>>(),
     });
     if as_json {
-        println!("{report}");
+        say!("{report}");
     } else {
         match serde_json::to_string_pretty(&report) {
-            Ok(text) => println!("{text}"),
+            Ok(text) => say!("{text}"),
             Err(e) => eprintln!("error: {e}"),
         }
     }

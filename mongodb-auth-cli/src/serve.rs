@@ -41,7 +41,17 @@ impl AwsServe {
             .chain(file_keys.iter().map(Secret::expose))
             .collect();
         let verifier = match (&self.sts_endpoint, keys.is_empty()) {
-            (Some(endpoint), _) => StsVerifier::Endpoint(endpoint.clone()),
+            (Some(endpoint), true) => StsVerifier::Endpoint(endpoint.clone()),
+            // `--aws-key` and the endpoint are refused together by the command line; keys from
+            // the users file would be dropped without a word, and their users never log in.
+            (Some(_), false) => {
+                return Err(Error::InvalidOption {
+                    option: "--users-file".into(),
+                    rule: "its aws-key lines are for the server's own check: with \
+                           --aws-sts-endpoint, STS checks every signature"
+                        .into(),
+                });
+            }
             (None, false) => {
                 let mut sts = LocalSts::new();
                 for spec in keys {
@@ -157,48 +167,59 @@ pub(crate) struct ServeSettings {
 #[derive(clap::Args, Debug, Clone)]
 pub(crate) struct Limits {
     /// Close an authenticated connection that sends nothing for this many seconds.
-    #[arg(long, default_value_t = 300)]
+    #[arg(long, default_value_t = 300, value_parser = positive_u64())]
     idle_timeout: u64,
     /// Close a connection that has not logged in and sends nothing for this many seconds (a
     /// driver's monitor, which never logs in, talks every few seconds and stays).
-    #[arg(long, default_value_t = 60)]
+    #[arg(long, default_value_t = 60, value_parser = positive_u64())]
     unauthenticated_idle_timeout: u64,
     /// Close a connection whose login, from its first authentication command, is not done
     /// within this many seconds.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 20, value_parser = positive_u64())]
     login_timeout: u64,
     /// Close a connection whose login waits for a person (MONGODB-OIDC's human flow: a browser
     /// or a device code) and is not done within this many seconds.
-    #[arg(long, default_value_t = 360)]
+    #[arg(long, default_value_t = 360, value_parser = positive_u64())]
     human_login_timeout: u64,
     /// Close a connection that has not logged in and sends more requests a second than this
-    /// (bursts of twice that allowed).
-    #[arg(long, default_value_t = 20)]
+    /// (bursts of twice that allowed), or one that has and begins more logins a second.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
     unauthenticated_requests_per_second: u32,
     /// Close a connection that leaves a request unfinished for this many seconds.
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = 30, value_parser = positive_u64())]
     message_timeout: u64,
-    /// Refuse requests larger than this many bytes (hello advertises it, so drivers split
-    /// their batches to fit).
-    #[arg(long, default_value_t = 1024 * 1024)]
+    /// Refuse requests larger than this many bytes, from 1024 to 48000000 (hello advertises
+    /// it, so drivers split their batches to fit).
+    #[arg(long, default_value_t = 1024 * 1024, value_parser = usize_in(1024..=mongodb_auth::wire::MAX_MESSAGE_SIZE as u64))]
     max_message_size: usize,
     /// Serve at most this many connections at once.
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = 256, value_parser = usize_in(1..))]
     max_connections: usize,
     /// Serve at most this many connections from one peer address.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = usize_in(1..))]
     max_connections_per_peer: usize,
     /// Run at most this many PLAIN derivations, GSS calls and STS exchanges at once (default:
     /// the cores).
-    #[arg(long)]
+    #[arg(long, value_parser = usize_in(1..))]
     max_concurrent_jobs: Option<usize>,
     /// Run at most this many of them at once for one peer address.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = usize_in(1..))]
     max_concurrent_jobs_per_peer: usize,
     /// Let authenticated clients run configureFailPoint (failCommand), as mongod's
     /// enableTestCommands: for test fixtures only.
     #[arg(long)]
     enable_test_commands: bool,
+}
+
+/// Seconds or a count of at least 1: a limit of 0 would refuse everything (or, for counts,
+/// was silently taken as 1).
+fn positive_u64() -> clap::builder::RangedU64ValueParser<u64> {
+    clap::value_parser!(u64).range(1..)
+}
+
+/// A `usize` within `range`.
+fn usize_in(range: impl std::ops::RangeBounds<u64>) -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::new().range(range)
 }
 
 impl Limits {
@@ -275,6 +296,12 @@ pub(crate) fn server_config(
 pub(crate) fn serve(listen: &str, specs: &[String], settings: &ServeSettings) -> ExitCode {
     let config = match server_config(specs, settings) {
         Ok(config) => config,
+        // The options here are the command line's, not a connection string's, whatever the
+        // error's own wording says.
+        Err(Error::InvalidOption { option, rule }) => {
+            eprintln!("error: {option}: {rule}");
+            return ExitCode::from(2);
+        }
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::from(2);
@@ -291,7 +318,7 @@ pub(crate) fn serve(listen: &str, specs: &[String], settings: &ServeSettings) ->
         match Server::bind(listen, config).await {
             Ok(server) => {
                 // The first line is the address, for scripts that wait for it.
-                println!("listening on {}", server.local_addr());
+                say!("listening on {}", server.local_addr());
                 server.run_forever().await;
                 ExitCode::SUCCESS
             }

@@ -4,7 +4,7 @@ use mongodb_auth_testkit::TempDir;
 use mongodb_auth_testkit::http;
 use mongodb_auth_testkit::serve;
 
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 use mongodb_auth::ScramVariant;
 use mongodb_auth::server::danger::{FailCommand, Misbehavior};
@@ -22,6 +22,41 @@ fn bin() -> Command {
 
 fn run(args: &[&str]) -> Output {
     bin().args(args).output().unwrap()
+}
+
+/// Runs the command with `input` on its standard input.
+fn run_with_input(args: &[&str], input: &str) -> Output {
+    use std::io::Write as _;
+    let mut child = bin()
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A command that stops reading early closes the pipe: what it said is in its output.
+    let _ = child.stdin.take().unwrap().write_all(input.as_bytes());
+    child.wait_with_output().unwrap()
+}
+
+/// Runs a command that should end by itself (a `serve` that refuses its options), killed if it
+/// has not in 10 s: its status then has no code.
+fn run_for_at_most_10_s(args: &[&str]) -> Output {
+    let mut child = bin()
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > std::time::Duration::from_secs(10) {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
 }
 
 fn json(output: &Output) -> Value {
@@ -76,6 +111,55 @@ fn serve_reads_users_from_a_file() {
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(stderr.contains("line 2"), "{stderr}");
     assert!(!stderr.contains("SECRET"), "{stderr}");
+    assert!(!stderr.contains("connection string"), "{stderr}");
+
+    // Keys for the server's own check, with STS named to check them instead: refused, not
+    // dropped (their users could never log in).
+    std::fs::write(&file, "aws-key arn:aws:iam::1:user/c=AKIDC:secret\n").unwrap();
+    let output = run_for_at_most_10_s(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--users-file",
+        file.to_str().unwrap(),
+        "--aws-sts-endpoint",
+        "http://127.0.0.1:9/",
+    ]);
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--users-file"), "{stderr}");
+    assert!(!stderr.contains("secret"), "{stderr}");
+}
+
+#[test]
+fn serve_refuses_limits_that_would_refuse_everything() {
+    for (flag, value) in [
+        ("--message-timeout", "0"),
+        ("--login-timeout", "0"),
+        ("--max-connections", "0"),
+        ("--unauthenticated-requests-per-second", "0"),
+        ("--max-message-size", "1023"),
+        ("--max-message-size", "48000001"),
+    ] {
+        let output = run_for_at_most_10_s(&[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--user",
+            "alice:pencil",
+            flag,
+            value,
+        ]);
+        assert_eq!(output.status.code(), Some(2), "{flag} {value}: {output:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(flag), "{stderr}");
+    }
+    let zero = run(&["connect", "mongodb://127.0.0.1:9/", "--timeout", "0"]);
+    assert_eq!(zero.status.code(), Some(2), "{zero:?}");
+    assert!(
+        String::from_utf8_lossy(&zero.stderr).contains("--timeout"),
+        "{zero:?}"
+    );
 }
 
 #[test]
@@ -89,6 +173,14 @@ fn serve_then_connect() {
         ],
     );
     let address = &serve.address.clone();
+
+    // The connection string may come on standard input, out of other processes' sight.
+    let from_stdin = run_with_input(
+        &["connect", "-", "--json"],
+        &format!("mongodb://alice:pencil@{address}/\n"),
+    );
+    assert_eq!(from_stdin.status.code(), Some(0), "{from_stdin:?}");
+    assert_eq!(json(&from_stdin)["ok"], true);
 
     let ok = run(&[
         "connect",
@@ -294,6 +386,27 @@ fn parse_redacts_secrets() {
         "--strict",
     ]);
     assert_eq!(strict.status.code(), Some(2));
+    let from_stdin = run_with_input(&["parse", "-", "--json"], "mongodb://u:S3CRET@h/app\r\n");
+    assert_eq!(from_stdin.status.code(), Some(0), "{from_stdin:?}");
+    assert_eq!(json(&from_stdin)["credential"]["username"], "u");
+    assert_eq!(json(&from_stdin)["credential"]["source"], "app");
+    let too_long = run_with_input(&["parse", "-"], &"x".repeat(64 * 1024 + 1));
+    assert_eq!(too_long.status.code(), Some(2), "{too_long:?}");
+}
+
+#[test]
+fn output_nobody_reads_ends_the_command_quietly() {
+    // The reading end is closed before the command writes, as `| head -1` leaves it.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let output = bin()
+        .args(["parse", "mongodb://h/"])
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(141), "{output:?}");
+    assert!(output.stderr.is_empty(), "{output:?}");
 }
 
 #[test]

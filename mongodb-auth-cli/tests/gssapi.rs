@@ -290,7 +290,12 @@ fn demo(f: &Fixture) -> Result<(), Failed> {
         .output()
         .map_err(|e| e.to_string())?;
     let stdout = String::from_utf8_lossy(&output.stdout);
-    if !output.status.success() || !stdout.contains("ok GSSAPI") || stdout.contains("alice-pw") {
+    // 15 logins, and the GSSAPI one counted.
+    if !output.status.success()
+        || !stdout.contains("ok GSSAPI")
+        || !stdout.contains("all 16 logins behaved as expected")
+        || stdout.contains("alice-pw")
+    {
         return Err(stdout.into_owned().into());
     }
     Ok(())

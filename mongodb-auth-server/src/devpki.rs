@@ -213,9 +213,18 @@ impl DevPki {
         ))
     }
 
+    /// Writes a file readable by its owner only: some hold private keys.
     fn write(&self, name: &str, contents: &str) -> Result<PathBuf> {
+        use std::io::Write as _;
         let path = self.dir.join(name);
-        std::fs::write(&path, contents).map_err(|e| write_error(&path, e))?;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        options
+            .open(&path)
+            .and_then(|mut file| file.write_all(contents.as_bytes()))
+            .map_err(|e| write_error(&path, e))?;
         Ok(path)
     }
 }
@@ -328,5 +337,28 @@ impl TokenIssuer {
         let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
         header.kid = Some(self.key_id.clone());
         jsonwebtoken::encode(&header, &claims, &self.key).map_err(|e| generate_error("a token")(&e))
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    use super::*;
+
+    #[test]
+    fn every_file_is_written_for_its_owner_only() {
+        let dir = std::env::temp_dir().join(format!("mongodb-auth-devpki-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let pki = DevPki::new(&dir).unwrap();
+        let (cert, key) = pki.server("server", &["localhost"]).unwrap();
+        let client = pki
+            .client("client", &Subject::new().common_name("client"))
+            .unwrap();
+        for file in [pki.ca_file(), cert, key, client] {
+            let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "{}", file.display());
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -47,7 +47,9 @@ pub struct ServerConfig {
     /// default, or it waits on an awaitable one): it stays as long as it keeps talking.
     pub unauthenticated_idle_timeout: Duration,
     /// Requests an unauthenticated connection may send per second, sustained, with bursts of
-    /// twice that (default 20): a monitor sends one every few seconds, a flood is cut off.
+    /// twice that (default 20): a monitor sends one every few seconds, a flood is cut off. After
+    /// a login, the logins a connection begins (another user's, a new token's) spend the same
+    /// budget; its other commands do not.
     pub unauthenticated_requests_per_second: u32,
     /// Jobs (PLAIN's PBKDF2 derivations, GSS acceptor calls, exchanges with STS) running at
     /// once, over all connections (default: the machine's cores), and for one peer address
@@ -588,7 +590,8 @@ impl Drop for ReadBuffer {
 }
 
 /// Serves one connection until the client closes it, leaves a request unfinished, goes idle,
-/// takes too long to log in, floods requests before logging in, or sends something invalid.
+/// takes too long to log in, floods requests before logging in (or logins after it), or sends
+/// something invalid.
 /// Before a login the connection may run what a driver's monitor runs (`hello`, `ping`,
 /// `buildInfo`) for as long as it keeps talking.
 async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
@@ -656,6 +659,7 @@ async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
                 return;
             }
         }
+        let logins_before = session.logins_begun();
         let now = SystemTime::now();
         let step = match message.op_code {
             OP_MSG => session.handle_op_msg(message.body(), now),
@@ -665,6 +669,13 @@ async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
             }
             _ => continue,
         };
+        // A connection that logged in may log in again (another user, a new token), but its
+        // logins spend the budget of one that has not, before their jobs run: otherwise one
+        // login would open the way to guessing other users' passwords at full speed.
+        if authenticated && session.logins_begun() != logins_before && !budget.spend(Instant::now())
+        {
+            return;
+        }
         // Commands run here; what blocks (a PLAIN check's PBKDF2, a GSS call, an exchange with
         // STS) runs on the blocking pool, within the job permits, so it never stalls the
         // runtime's workers nor takes every core. A login's jobs, waits for permits included,

@@ -192,7 +192,7 @@ enum State {
 }
 
 fn job(work: GssWork) -> Verdict {
-    Verdict::Job(Job(Work::Gssapi(work)))
+    Verdict::Job(Job::new(Work::Gssapi(work)))
 }
 
 impl ServerConversation for GssapiConversation {
@@ -233,7 +233,7 @@ impl ServerConversation for GssapiConversation {
     }
 
     fn on_job(&mut self, cx: &ServerContext<'_>, output: JobOutput) -> Verdict {
-        let Output::Gssapi(done) = output.0 else {
+        let Output::Gssapi(done) = output.output else {
             return Verdict::refused("", "a job output GSSAPI did not ask for");
         };
         let (context, result) = match (done.context, done.result) {

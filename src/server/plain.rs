@@ -52,7 +52,7 @@ impl ServerConversation for PlainConversation {
         let decoy = cx.config.decoy_user();
         let known = cx.config.users.get(cx.db, user);
         self.user = Some((user.to_owned(), known.is_some()));
-        Verdict::Job(Job(Work::Plain {
+        Verdict::Job(Job::new(Work::Plain {
             user: known.cloned().map(Box::new),
             decoy: Box::new(decoy),
             password,
@@ -64,7 +64,8 @@ impl ServerConversation for PlainConversation {
     }
 
     fn on_job(&mut self, _cx: &ServerContext<'_>, output: JobOutput) -> Verdict {
-        let (Some((user, known)), Output::Plain(verified)) = (self.user.take(), output.0) else {
+        let (Some((user, known)), Output::Plain(verified)) = (self.user.take(), output.output)
+        else {
             return Verdict::refused("", "a job output PLAIN did not ask for");
         };
         match (known, verified) {

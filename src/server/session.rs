@@ -16,7 +16,7 @@ use zeroize::Zeroizing;
 
 use super::conversation::{ServerContext, ServerConversation, Verdict, conversation_for};
 use super::danger::{ArmedFailPoint, FailCommand, Fired, Misbehavior};
-use super::job::{Job, JobOutput};
+use super::job::{Job, JobOutput, Ticket};
 use super::store::{Store, StoreLimits, is_valid_document};
 use super::users::{StoredCredential, User, UserStore};
 use crate::ask::{Answer, Ask};
@@ -430,7 +430,7 @@ struct Frame {
 
 /// What a command waits for before its reply.
 enum Pending {
-    Job,
+    Job(Ticket),
     Ask(Ask),
 }
 
@@ -453,6 +453,8 @@ pub struct Session {
     /// ended, commands that need a login are answered `ReauthenticationRequired` (391) until
     /// that user logs in again. At most one entry a user.
     login_ends: Vec<(AuthenticatedUser, SystemTime)>,
+    /// The conversations this connection opened, speculative ones included.
+    logins_begun: u64,
 }
 
 impl Session {
@@ -468,6 +470,7 @@ impl Session {
             pending: None,
             app_name: None,
             login_ends: Vec::new(),
+            logins_begun: 0,
         }
     }
 
@@ -491,6 +494,14 @@ impl Session {
     /// embedding server bounds how long one may last.
     pub fn login_in_progress(&self) -> bool {
         self.conversation.is_some() || self.pending.is_some()
+    }
+
+    /// How many logins this connection began (SASL conversations opened, speculative ones
+    /// included). The embedding server charges each one that begins after a login to the same
+    /// budget as requests before any: a connection that logged in is no place to try passwords
+    /// from at full speed.
+    pub fn logins_begun(&self) -> u64 {
+        self.logins_begun
     }
 
     /// Whether the login under way waits for a person: MONGODB-OIDC's human flow, whose client
@@ -550,10 +561,19 @@ impl Session {
         }
     }
 
-    /// Takes the output of a [`SessionStep::Job`].
+    /// Takes the output of the pending [`SessionStep::Job`]; the output of any other job (one
+    /// this session handed out before, or another session's) is refused, and the pending job
+    /// still waits for its own.
     pub fn handle_job(&mut self, output: JobOutput, now: SystemTime) -> SessionStep {
-        let Some((Pending::Job, in_kind)) = self.pending.take() else {
-            return reply(error_reply(codes::PROTOCOL_ERROR, "no job is pending"));
+        let in_kind = match self.pending.take() {
+            Some((Pending::Job(ticket), in_kind)) if output.ticket == ticket => in_kind,
+            other => {
+                self.pending = other;
+                return reply(error_reply(
+                    codes::PROTOCOL_ERROR,
+                    "the output is not of the job that is pending",
+                ));
+            }
         };
         self.continue_with(now, in_kind, |conversation, cx| {
             conversation.on_job(cx, output)
@@ -935,6 +955,7 @@ impl Session {
         };
         let id = self.next_conversation_id;
         self.next_conversation_id = self.next_conversation_id.wrapping_add(1).max(1);
+        self.logins_begun = self.logins_begun.saturating_add(1);
         let active = Active {
             frame: Frame {
                 id,
@@ -1022,7 +1043,7 @@ impl Session {
             }
             Verdict::Job(job) => {
                 self.conversation = Some(active);
-                self.pending = Some((Pending::Job, in_kind));
+                self.pending = Some((Pending::Job(job.ticket()), in_kind));
                 return SessionStep::Job(job);
             }
             Verdict::Ask(ask) => {
@@ -1512,6 +1533,49 @@ mod tests {
         let reply = Document::try_from(RawDocument::from_bytes(&reply).unwrap()).unwrap();
         assert_eq!(reply.get_i32("code").unwrap(), 18);
         assert!(!other.is_authenticated());
+    }
+
+    #[test]
+    fn a_job_output_counts_only_for_the_job_that_is_pending() {
+        let now = SystemTime::now();
+        let plain = |payload: &[u8]| {
+            doc! { "saslStart": 1, "mechanism": "PLAIN", "payload": bin(payload) }
+                .to_vec()
+                .unwrap()
+        };
+        let code = |step: SessionStep| {
+            let SessionStep::Reply(reply) = step else {
+                panic!("no reply: {step:?}");
+            };
+            Document::try_from(RawDocument::from_bytes(&reply).unwrap())
+                .unwrap()
+                .get_i32("code")
+                .unwrap()
+        };
+        let start = |session: &mut Session, password: &str| {
+            let payload = format!("\0ldap\0{password}");
+            match session.handle_command("$external", &plain(payload.as_bytes()), now) {
+                SessionStep::Job(job) => job,
+                other => panic!("PLAIN handed out no job: {other:?}"),
+            }
+        };
+        // `right`, the verdict on the right password, comes while a conversation with a wrong
+        // one waits for its own: it must not log that one in.
+        let check = |session: &mut Session, right: Job| {
+            let wrong = start(session, "wrong");
+            assert_eq!(code(session.handle_job(right.run(), now)), 17);
+            assert!(!session.is_authenticated());
+            assert_eq!(code(session.handle_job(wrong.run(), now)), 18);
+            assert!(!session.is_authenticated());
+        };
+        // The session's own earlier job...
+        let mut session = session();
+        let right = start(&mut session, "pencil");
+        check(&mut session, right);
+        // ...or another session's.
+        let mut other = self::session();
+        let right = start(&mut other, "pencil");
+        check(&mut session, right);
     }
 
     #[test]
