@@ -34,7 +34,7 @@ pub enum AuthMechanism {
 
 impl AuthMechanism {
     /// Every mechanism, in the order the auth spec lists them.
-    pub const ALL: [AuthMechanism; 7] = [
+    pub const ALL: &[AuthMechanism] = &[
         AuthMechanism::ScramSha1,
         AuthMechanism::ScramSha256,
         AuthMechanism::Plain,
@@ -81,14 +81,19 @@ impl FromStr for AuthMechanism {
     /// Parses a mechanism name. Case is ignored; `MONGODB-CR` and unknown names are errors.
     fn from_str(name: &str) -> Result<Self> {
         AuthMechanism::ALL
-            .into_iter()
+            .iter()
+            .copied()
             .find(|m| m.as_str().eq_ignore_ascii_case(name))
             .ok_or_else(|| {
                 Error::option(
                     "authMechanism",
                     format!(
                         "`{name}` is not a mechanism; expected one of {}",
-                        AuthMechanism::ALL.map(AuthMechanism::as_str).join(", ")
+                        AuthMechanism::ALL
+                            .iter()
+                            .map(|m| m.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                 )
             })
@@ -823,7 +828,7 @@ mod tests {
 
     #[test]
     fn mechanism_names_round_trip_and_ignore_case() {
-        for m in AuthMechanism::ALL {
+        for &m in AuthMechanism::ALL {
             assert_eq!(m.as_str().parse::<AuthMechanism>().unwrap(), m);
             assert_eq!(
                 m.as_str().to_lowercase().parse::<AuthMechanism>().unwrap(),

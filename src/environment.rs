@@ -32,9 +32,18 @@ impl Environment for SystemEnvironment {
     }
 }
 
-/// A fixed set of variables, for tests.
-#[derive(Clone, Debug, Default)]
+/// A fixed set of variables, for tests. `Debug` shows their names only: a value may be a
+/// secret (`AWS_SECRET_ACCESS_KEY`).
+#[derive(Clone, Default)]
 pub struct MapEnvironment(HashMap<String, String>);
+
+impl std::fmt::Debug for MapEnvironment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut names: Vec<&String> = self.0.keys().collect();
+        names.sort();
+        f.debug_tuple("MapEnvironment").field(&names).finish()
+    }
+}
 
 impl<K: Into<String>, V: Into<String>, const N: usize> From<[(K, V); N]> for MapEnvironment {
     fn from(pairs: [(K, V); N]) -> Self {
@@ -155,6 +164,18 @@ pub fn deadline<T: Moment>(from: T, wait: Duration) -> T {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_map_environment_shows_its_names_not_its_values() {
+        let env = MapEnvironment::from([
+            ("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI"),
+            ("AWS_ACCESS_KEY_ID", "AKID"),
+        ]);
+        assert_eq!(
+            format!("{env:?}"),
+            r#"MapEnvironment(["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"])"#
+        );
+    }
 
     #[test]
     fn a_timeout_too_long_for_the_clock_is_a_century_not_a_panic() {

@@ -84,7 +84,7 @@
 //! [`AuthOptions::dangerous`] and the server's `dangerous()` accessors.
 
 #![forbid(unsafe_code)]
-#![warn(missing_docs)]
+#![warn(missing_docs, missing_debug_implementations)]
 // Nothing a peer, a file or a caller sends may panic this crate: no indexing, slicing or
 // unwrapping outside tests. An invariant that holds whatever the input says so with
 // `unreachable!` and why.

@@ -28,10 +28,9 @@ fn aws_server() -> TestServer {
     sts.insert(ARN, KEY_ID, Secret::new(SECRET));
     let mut users = UserStore::new();
     users.insert_aws(ARN);
-    TestServer::start(ServerConfig::new(users).aws(AwsSettings {
-        sts_host: "sts.amazonaws.com".into(),
-        verifier: StsVerifier::Local(Arc::new(sts)),
-    }))
+    TestServer::start(
+        ServerConfig::new(users).aws(AwsSettings::new(StsVerifier::Local(Arc::new(sts)))),
+    )
 }
 
 #[test]

@@ -320,7 +320,8 @@ fn a_logged_in_connection_tries_logins_no_faster_than_one_that_is_not() {
         }
         // ...but its logins are: SCRAM starts (a password guess each, once finished) in a row
         // get the budget of a connection that has not logged in, 10 at once and 5 a second.
-        let mut answered = 0;
+        let mut answered: u32 = 0;
+        let started = std::time::Instant::now();
         for id in 42..82 {
             let start = bson::rawdoc! {
                 "saslStart": 1,
@@ -335,9 +336,12 @@ fn a_logged_in_connection_tries_logins_no_faster_than_one_that_is_not() {
                 None => break,
             }
         }
+        // The burst, and what the budget earned meanwhile (however slow the machine).
+        let earned = (5.0 * started.elapsed().as_secs_f64()).ceil();
         assert!(
-            (5..20).contains(&answered),
-            "{answered} of 40 logins in a row were answered"
+            answered >= 5 && f64::from(answered) <= 11.0 + earned && answered < 40,
+            "{answered} of 40 logins in a row were answered in {:?}",
+            started.elapsed()
         );
     });
 }
@@ -656,10 +660,9 @@ fn server_behind(sts: &SlowSts, configure: impl FnOnce(&mut ServerConfig)) -> (T
     use mongodb_auth::server::aws::{AwsSettings, StsVerifier};
     let mut users = UserStore::new();
     users.insert_aws(ARN);
-    let mut config = ServerConfig::new(users).aws(AwsSettings {
-        sts_host: "sts.amazonaws.com".into(),
-        verifier: StsVerifier::Endpoint(format!("http://{}/", sts.address)),
-    });
+    let mut config = ServerConfig::new(users).aws(AwsSettings::new(StsVerifier::Endpoint(
+        format!("http://{}/", sts.address),
+    )));
     config.max_concurrent_jobs = 8;
     config.max_concurrent_jobs_per_peer = 1;
     configure(&mut config);

@@ -165,7 +165,8 @@ enum Command {
         /// then not used.
         #[arg(long)]
         profile: Option<String>,
-        /// A connection string whose MONGODB-AWS credentials (if any) are the explicit ones.
+        /// A connection string whose MONGODB-AWS credentials (if any) are the explicit ones, or
+        /// - to read it from standard input.
         #[arg(long)]
         uri: Option<String>,
     },
@@ -184,6 +185,18 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // A stdout nobody reads ends the command by unwinding to here (see `say_line`), so what
+    // the command holds is dropped on the way: the demo's directory of keys, wiped buffers.
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(cli))) {
+        Ok(code) => code,
+        Err(payload) => match payload.downcast::<StdoutGone>() {
+            Ok(gone) => ExitCode::from(gone.0),
+            Err(panic) => std::panic::resume_unwind(panic),
+        },
+    }
+}
+
+fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Demo => demo::demo(),
         Command::Serve {
@@ -253,7 +266,14 @@ fn main() -> ExitCode {
             Err(code) => code,
         },
         Command::AwsCredentials { json, profile, uri } => {
-            aws_credentials::aws_credentials(json, profile, uri.as_deref())
+            match uri.map(connection_string_argument).transpose() {
+                Ok(uri) => aws_credentials::aws_credentials(
+                    json,
+                    profile,
+                    uri.as_deref().map(|u| u.as_str()),
+                ),
+                Err(code) => code,
+            }
         }
     }
 }
@@ -292,17 +312,28 @@ fn connection_string_argument(uri: String) -> Result<Zeroizing<String>, ExitCode
     }
 }
 
-/// Writes a line of `say!` to stdout. A reader that has gone ends the process with the status
-/// a shell reports for SIGPIPE (128 + 13); any other failure to write, with 2.
+/// Why stdout could not be written, as the status to end with: 141 (128 + 13, what a shell
+/// reports for SIGPIPE) when its reader has gone, 2 for any other failure.
+struct StdoutGone(u8);
+
+/// Writes a line of `say!` to stdout. When that fails, the main thread unwinds to `main` with
+/// [`StdoutGone`] (no panic message: `resume_unwind` skips the hook); another thread ends the
+/// process.
 pub(crate) fn say_line(text: std::fmt::Arguments<'_>) {
     use std::io::Write as _;
     let mut out = std::io::stdout().lock();
     if let Err(e) = out.write_fmt(text).and_then(|()| out.write_all(b"\n")) {
-        if e.kind() == std::io::ErrorKind::BrokenPipe {
-            std::process::exit(141);
+        drop(out);
+        let status = if e.kind() == std::io::ErrorKind::BrokenPipe {
+            141
+        } else {
+            eprintln!("error: cannot write to stdout: {e}");
+            2
+        };
+        if std::thread::current().name() == Some("main") {
+            std::panic::resume_unwind(Box::new(StdoutGone(status)));
         }
-        eprintln!("error: cannot write to stdout: {e}");
-        std::process::exit(2);
+        std::process::exit(status.into());
     }
 }
 

@@ -82,10 +82,9 @@ impl AwsServe {
                 });
             }
         };
-        Ok(Some(AwsSettings {
-            sts_host: self.sts_host.clone(),
-            verifier,
-        }))
+        let mut settings = AwsSettings::new(verifier);
+        settings.sts_host.clone_from(&self.sts_host);
+        Ok(Some(settings))
     }
 }
 

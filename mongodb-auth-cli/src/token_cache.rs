@@ -135,7 +135,7 @@ pub(crate) fn store(path: &Path, key: &str, saved: &SavedTokens) -> std::io::Res
         std::fs::create_dir_all(dir)?;
     }
     let partial = path.with_extension("partial");
-    write_private(&partial, &text)?;
+    mongodb_auth_io::answer::write_private(&partial, &text)?;
     std::fs::rename(&partial, path)
 }
 
@@ -151,25 +151,6 @@ fn read(path: &Path) -> CacheFile {
 /// tokens behind.
 fn serialized(file: &CacheFile) -> std::io::Result<Zeroizing<Vec<u8>>> {
     mongodb_auth::write_at_final_size(|out| Ok(serde_json::to_writer_pretty(out, file)?))
-}
-
-#[cfg(unix)]
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let _ = std::fs::remove_file(path);
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
-    file.write_all(bytes)?;
-    file.sync_all()
-}
-
-#[cfg(not(unix))]
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    std::fs::write(path, bytes)
 }
 
 #[cfg(test)]

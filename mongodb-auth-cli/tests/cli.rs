@@ -26,17 +26,7 @@ fn run(args: &[&str]) -> Output {
 
 /// Runs the command with `input` on its standard input.
 fn run_with_input(args: &[&str], input: &str) -> Output {
-    use std::io::Write as _;
-    let mut child = bin()
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // A command that stops reading early closes the pipe: what it said is in its output.
-    let _ = child.stdin.take().unwrap().write_all(input.as_bytes());
-    child.wait_with_output().unwrap()
+    mongodb_auth_testkit::output_with_stdin(bin().args(args), input.as_bytes()).unwrap()
 }
 
 /// Runs a command that should end by itself (a `serve` that refuses its options), killed if it
@@ -392,6 +382,33 @@ fn parse_redacts_secrets() {
     assert_eq!(json(&from_stdin)["credential"]["source"], "app");
     let too_long = run_with_input(&["parse", "-"], &"x".repeat(64 * 1024 + 1));
     assert_eq!(too_long.status.code(), Some(2), "{too_long:?}");
+    assert!(
+        String::from_utf8_lossy(&too_long.stderr).contains("more than 65536 bytes"),
+        "{too_long:?}"
+    );
+}
+
+#[test]
+fn a_demo_whose_reader_has_gone_still_removes_its_keys() {
+    use std::io::BufRead as _;
+    let mut child = bin()
+        .arg("demo")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let dir = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|line| demo_certificates_dir(&line))
+        .expect("the demo names its certificates' directory");
+    assert!(dir.exists());
+    // Gone while the TLS logins are still to be printed.
+    drop(lines);
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(141));
+    assert!(!dir.exists(), "{} is left behind", dir.display());
 }
 
 #[test]
@@ -409,11 +426,19 @@ fn output_nobody_reads_ends_the_command_quietly() {
     assert!(output.stderr.is_empty(), "{output:?}");
 }
 
+/// The directory `demo` says it made its certificates in.
+fn demo_certificates_dir(line: &str) -> Option<std::path::PathBuf> {
+    let (_, after) = line.split_once("(certificates in ")?;
+    Some(after.split_once(')')?.0.into())
+}
+
 #[test]
 fn demo_exits_zero() {
     let output = run(&["demo"]);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(0), "{stdout}");
+    let dir = stdout.lines().find_map(demo_certificates_dir);
+    assert!(dir.is_some_and(|dir| !dir.exists()), "{stdout}");
     assert!(
         stdout.contains("all 15 logins behaved as expected"),
         "{stdout}"
@@ -456,6 +481,21 @@ fn aws_credentials(vars: &[(&str, &str)], extra: &[&str]) -> Value {
     }
     let output = command.output().unwrap();
     json(&output)
+}
+
+#[test]
+fn aws_credentials_takes_its_connection_string_from_stdin_and_exits_2_for_a_bad_one() {
+    let from_stdin = run_with_input(
+        &["aws-credentials", "--json", "--uri", "-"],
+        "mongodb://AKIASTDIN:stdin-secret@h/?authMechanism=MONGODB-AWS\n",
+    );
+    assert_eq!(from_stdin.status.code(), Some(0), "{from_stdin:?}");
+    let report = json(&from_stdin);
+    assert_eq!(report["accessKeyId"], "AKIASTDIN");
+    assert!(!String::from_utf8_lossy(&from_stdin.stdout).contains("stdin-secret"));
+    let bad = run(&["aws-credentials", "--json", "--uri", "not a uri"]);
+    assert_eq!(bad.status.code(), Some(2), "{bad:?}");
+    assert_eq!(json(&bad)["ok"], false);
 }
 
 #[test]

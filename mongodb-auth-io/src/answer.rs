@@ -104,6 +104,21 @@ pub fn read_within(path: &std::path::Path, limit: usize) -> std::io::Result<Zero
     Ok(bytes)
 }
 
+/// Writes `bytes` to a new file at `path` that only its owner may read (on Unix: mode 0600; on
+/// other systems the directory's permissions apply). Whatever was at `path` before, a file or a
+/// link, is removed first, so neither an old file's mode nor a link's target is taken on.
+pub fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let _ = std::fs::remove_file(path);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
+
 fn http(request: &HttpRequest) -> Result<Answer, String> {
     let mut config = ureq::Agent::config_builder()
         .timeout_global(Some(request.timeout()))
@@ -254,6 +269,39 @@ mod proxy_tests {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn a_private_file_takes_on_neither_an_old_files_mode_nor_a_links_target() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = std::env::temp_dir().join(format!("mongodb-auth-private-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir(&dir).unwrap();
+        let mode = |path: &std::path::Path| {
+            std::fs::symlink_metadata(path)
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777
+        };
+        // A file readable by all is replaced by one its owner only may read.
+        let old = dir.join("old");
+        std::fs::write(&old, "public").unwrap();
+        std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o644)).unwrap();
+        write_private(&old, b"key").unwrap();
+        assert_eq!(mode(&old), 0o600);
+        assert_eq!(std::fs::read(&old).unwrap(), b"key");
+        // A link is replaced, its target left alone.
+        let target = dir.join("target");
+        std::fs::write(&target, "theirs").unwrap();
+        let link = dir.join("link");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        write_private(&link, b"key").unwrap();
+        assert_eq!(std::fs::read(&target).unwrap(), b"theirs");
+        assert!(std::fs::symlink_metadata(&link).unwrap().is_file());
+        assert_eq!(mode(&link), 0o600);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn a_file_is_read_into_a_buffer_of_its_size_and_no_further_than_the_limit() {

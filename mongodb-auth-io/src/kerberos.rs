@@ -166,6 +166,12 @@ pub struct KerberosServer {
     context: ServerCtx,
 }
 
+impl std::fmt::Debug for KerberosServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KerberosServer").finish_non_exhaustive()
+    }
+}
+
 impl KerberosServer {
     /// The client principal, once the context is established.
     pub fn client_principal(&self) -> Result<String> {

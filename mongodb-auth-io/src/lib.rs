@@ -21,7 +21,7 @@
 //! | `kerberos` (feature `gssapi`) | the system's Kerberos as a GSSAPI context provider and acceptor |
 
 #![forbid(unsafe_code)]
-#![warn(missing_docs)]
+#![warn(missing_docs, missing_debug_implementations)]
 // As in the core: no input may panic this crate.
 #![cfg_attr(
     not(test),
@@ -47,6 +47,13 @@ mod person;
 mod shell;
 pub mod tls;
 pub mod tokio;
+
+/// The rustls this crate builds on: its configurations, certificates and errors appear in this
+/// crate's API (`tls`), so a caller names them through this re-export and needs no version of
+/// its own in step.
+pub use rustls;
+/// The tokio-rustls whose client stream the tokio adapter's [`tokio::Stream`] holds.
+pub use tokio_rustls;
 
 pub use connection::Connection;
 pub use connector::Connector;

@@ -1,4 +1,4 @@
-//! TLS for the adapters and the embedded server (feature `tls`), on rustls with one crypto
+//! TLS for the adapters and the embedded server, on rustls (re-exported as [`crate::rustls`]) with one crypto
 //! provider for the whole crate (ring): it builds without a C toolchain or CMake, which keeps
 //! the build light, and rustls, the certificate generator of the demo and the tests all share it.
 //!

@@ -98,6 +98,12 @@ pub type Connection = crate::connection::Connection<Stream>;
 
 /// The tokio adapter's [`Runtime`](callback::Runtime) for the caller's code: tokio's timer,
 /// its blocking pool, and the blocking asks on that pool.
+///
+/// # Panics
+///
+/// Its futures must run within a tokio runtime with the time driver enabled: outside one, the
+/// blocking work and the timer panic, as `tokio::task::spawn_blocking` and `tokio::time::sleep`
+/// do.
 #[derive(Clone, Default)]
 pub struct Runtime {
     person: Person,

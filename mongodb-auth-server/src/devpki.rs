@@ -1,13 +1,16 @@
 //! A throwaway certificate authority for demos and tests (feature `devpki`): a CA, server
 //! certificates for host names, client certificates for subjects, each written as PEM into a
-//! directory the caller owns. Keys are ECDSA P-256, made by rcgen. Nothing here is for
-//! production: the CA key lives in memory and the files are not protected.
+//! directory the caller owns, each file new and readable by its owner only (on Unix). Keys are
+//! ECDSA P-256, made by rcgen. Nothing here is for production: the CA key lives in memory, and
+//! the directory is the caller's to keep from others (one under the shared temporary directory
+//! should be made new, as `mongodb-auth demo` makes its own, not found by a name anyone can
+//! guess).
 //!
 //! ```no_run
 //! use mongodb_auth_server::devpki::{DevPki, Subject};
 //!
-//! let dir = std::env::temp_dir().join("mongodb-auth-example");
-//! let pki = DevPki::new(&dir)?;
+//! let dir = std::path::Path::new("dev-certificates");
+//! let pki = DevPki::new(dir)?;
 //! let (server_cert, server_key) = pki.server("server", &["localhost", "127.0.0.1"])?;
 //! let client = pki.client("client", &Subject::new().organization("MongoDB").common_name("app"))?;
 //! println!("CA {}, client {} (user {})", pki.ca_file().display(), client.display(),
@@ -213,17 +216,10 @@ impl DevPki {
         ))
     }
 
-    /// Writes a file readable by its owner only: some hold private keys.
+    /// Writes a new file readable by its owner only: some hold private keys.
     fn write(&self, name: &str, contents: &str) -> Result<PathBuf> {
-        use std::io::Write as _;
         let path = self.dir.join(name);
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        options
-            .open(&path)
-            .and_then(|mut file| file.write_all(contents.as_bytes()))
+        mongodb_auth_io::answer::write_private(&path, contents.as_bytes())
             .map_err(|e| write_error(&path, e))?;
         Ok(path)
     }
@@ -261,6 +257,16 @@ pub struct TokenIssuer {
     key_id: String,
     key: jsonwebtoken::EncodingKey,
     public_point: Vec<u8>,
+}
+
+/// The issuer and the key's id; never the signing key.
+impl std::fmt::Debug for TokenIssuer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenIssuer")
+            .field("issuer", &self.issuer)
+            .field("key_id", &self.key_id)
+            .finish_non_exhaustive()
+    }
 }
 
 impl TokenIssuer {

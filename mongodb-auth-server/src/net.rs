@@ -191,6 +191,13 @@ pub struct DangerousServerConfig<'a> {
     config: &'a mut ServerConfig,
 }
 
+impl std::fmt::Debug for DangerousServerConfig<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DangerousServerConfig")
+            .finish_non_exhaustive()
+    }
+}
+
 impl DangerousServerConfig<'_> {
     /// Misbehaves from the start (see [`mongodb_auth::server::danger`]).
     pub fn misbehave(&mut self, misbehavior: Option<Misbehavior>) {
@@ -336,6 +343,14 @@ pub struct Server {
     shared: Arc<Shared>,
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("local_addr", &self.local_addr)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Server {

@@ -48,7 +48,8 @@ pub struct CachedToken {
     pub refresh: Option<Refresh>,
 }
 
-/// What refreshing a session token takes.
+/// What refreshing a session token takes. `Debug` shows no secret.
+#[derive(Debug)]
 pub struct Refresh {
     /// The refresh token.
     pub refresh_token: Secret,

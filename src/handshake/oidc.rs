@@ -12,14 +12,13 @@ use super::options::AuthOptions;
 use super::requests::{CallbackOutput, CallbackRequest, Output, Request};
 use crate::ask::Ask;
 use crate::credential::{Credential, Flow};
-use crate::environment::deadline;
 use crate::error::{AUTHENTICATION_FAILED, Error, OidcError, Result};
 use zeroize::Zeroizing;
 
 use crate::oidc::{
-    BuiltIn, CALLBACK_VERSION, CallbackContext, DEFAULT_ALLOWED_HOSTS, FLOW_RANDOM_BYTES,
-    HUMAN_CALLBACK_TIMEOUT, IdpInfo, IssuedToken, MACHINE_CALLBACK_TIMEOUT, MECHANISM, OidcClient,
-    Provider, TokenRequest, host_allowed, jwt_payload, principal_payload,
+    BuiltIn, CallbackContext, DEFAULT_ALLOWED_HOSTS, FLOW_RANDOM_BYTES, HUMAN_CALLBACK_TIMEOUT,
+    IdpInfo, IssuedToken, MACHINE_CALLBACK_TIMEOUT, MECHANISM, OidcClient, Provider, TokenRequest,
+    host_allowed, jwt_payload, principal_payload,
 };
 use crate::secret::Secret;
 
@@ -186,14 +185,10 @@ impl OidcLogin {
             }
             (None, None) => return Err(OidcError::NoTokenSource.into()),
         };
-        let context = CallbackContext {
-            timeout,
-            deadline: deadline(cx.options.clock.now(), timeout),
-            version: CALLBACK_VERSION,
-            username: cx.credential.username().map(str::to_owned),
-            idp_info,
-            refresh_token,
-        };
+        let mut context = CallbackContext::new(timeout, cx.options.clock.now());
+        context.username = cx.credential.username().map(str::to_owned);
+        context.idp_info = idp_info;
+        context.refresh_token = refresh_token;
         self.state = State::Fetching(then);
         Ok(Action::Callback(CallbackRequest(Request::Token(Box::new(
             TokenRequest {

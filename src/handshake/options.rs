@@ -284,6 +284,13 @@ pub struct DangerousAuthOptions<'a> {
     options: &'a mut AuthOptions,
 }
 
+impl std::fmt::Debug for DangerousAuthOptions<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DangerousAuthOptions")
+            .finish_non_exhaustive()
+    }
+}
+
 impl DangerousAuthOptions<'_> {
     /// Takes SCRAM client nonces from `generator` instead of drawing them at random, e.g. to
     /// replay the auth spec's examples. A predictable nonce lets a recorded conversation be

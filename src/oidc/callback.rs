@@ -54,8 +54,9 @@ impl IdpInfo {
     }
 }
 
-/// What a callback is called with. Fields may be added, so it cannot be built outside this crate,
-/// and a callback reads only what it needs.
+/// What a callback is called with. Fields may be added, so outside this crate it is built with
+/// [`new`](Self::new) and the fields set after (to test a callback of one's own), and a callback
+/// reads only what it needs.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct CallbackContext {
@@ -73,6 +74,30 @@ pub struct CallbackContext {
     /// Human flow: the refresh token the last call returned, when the cached access token was
     /// refused or invalidated (rule L20, step 2).
     pub refresh_token: Option<Secret>,
+}
+
+impl CallbackContext {
+    /// A machine flow's context: `timeout` from `now`, no username, no provider, no refresh
+    /// token.
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime};
+    /// use mongodb_auth::oidc::{CallbackContext, IdpInfo};
+    ///
+    /// let mut context = CallbackContext::new(Duration::from_secs(60), SystemTime::UNIX_EPOCH);
+    /// context.idp_info = Some(IdpInfo::new("https://issuer.example"));
+    /// assert_eq!(context.deadline, SystemTime::UNIX_EPOCH + Duration::from_secs(60));
+    /// ```
+    pub fn new(timeout: Duration, now: SystemTime) -> Self {
+        CallbackContext {
+            timeout,
+            deadline: crate::environment::deadline(now, timeout),
+            version: CALLBACK_VERSION,
+            username: None,
+            idp_info: None,
+            refresh_token: None,
+        }
+    }
 }
 
 /// What a callback returns: an access token (never checked by the client, rule L11), and, from a

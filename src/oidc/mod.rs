@@ -81,7 +81,7 @@ pub const MACHINE_CALLBACK_TIMEOUT: Duration = Duration::from_secs(60);
 pub const HUMAN_CALLBACK_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// `ALLOWED_HOSTS` when the credential sets none (rule L6).
-pub const DEFAULT_ALLOWED_HOSTS: [&str; 8] = [
+pub const DEFAULT_ALLOWED_HOSTS: &[&str] = &[
     "*.mongodb.net",
     "*.mongodb-qa.net",
     "*.mongodb-dev.net",
@@ -219,7 +219,7 @@ mod tests {
 
     #[test]
     fn allowed_hosts_match_hosts_not_substrings() {
-        let defaults = DEFAULT_ALLOWED_HOSTS;
+        let defaults = DEFAULT_ALLOWED_HOSTS.to_vec();
         assert!(host_allowed("cluster0.abcde.mongodb.net", &defaults));
         assert!(host_allowed("a.b.c.mongodb.net", &defaults));
         assert!(host_allowed("LOCALHOST", &defaults));

@@ -138,7 +138,8 @@ pub(crate) fn password_input(
     }
 }
 
-/// Numbers every [`KeyDerivation`], so keys can say which job produced them. 0 is never a job.
+/// Numbers every job the crate hands out (a client's [`KeyDerivation`], a server session's
+/// blocking work), so an output can say which job produced it. 0 is never a job.
 static NEXT_JOB: AtomicU64 = AtomicU64::new(1);
 
 pub(crate) fn next_job() -> u64 {

@@ -33,6 +33,9 @@ pub use keys::{KeyDerivation, ScramKeys};
 pub use messages::MIN_ITERATIONS;
 
 #[cfg(feature = "server")]
+pub(crate) use keys::next_job;
+
+#[cfg(feature = "server")]
 pub(crate) use keys::hmac_of_parts;
 #[cfg_attr(not(any(test, feature = "server")), allow(unused_imports))]
 pub(crate) use keys::{SecretBytes, hash, salted_password};

@@ -24,7 +24,9 @@ use crate::secret::{Secret, constant_time_eq};
 /// How far the signature date may be from the server's clock, as STS allows.
 pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(15 * 60);
 
-/// The request a client signed, once the server checked its shape.
+/// The request a client signed, once the server checked its shape. Public for the fuzz
+/// targets (through `fuzzing`), not for embedders.
+#[doc(hidden)]
 #[derive(Debug)]
 pub struct ClientRequest {
     /// The request as STS receives it.
@@ -57,11 +59,22 @@ pub enum StsVerifier {
 /// What the server needs for MONGODB-AWS: the STS host clients sign for, and who checks their
 /// signatures.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct AwsSettings {
     /// The host in server-first (`h`), which clients sign for (default `sts.amazonaws.com`).
     pub sts_host: String,
     /// STS, or a local stand-in.
     pub verifier: StsVerifier,
+}
+
+impl AwsSettings {
+    /// Signatures checked by `verifier`, for the host `sts.amazonaws.com`.
+    pub fn new(verifier: StsVerifier) -> Self {
+        AwsSettings {
+            sts_host: "sts.amazonaws.com".to_owned(),
+            verifier,
+        }
+    }
 }
 
 /// A local STS: access keys it knows, each of an ARN, whose signatures it checks by signing the
@@ -133,7 +146,8 @@ impl std::fmt::Debug for LocalSts {
 }
 
 impl LocalSts {
-    /// The ARN of the caller that signed `client`'s request, or why not.
+    /// The ARN of the caller that signed `client`'s request, or why not (for the fuzz targets).
+    #[doc(hidden)]
     pub fn caller_arn(&self, client: &ClientRequest) -> std::result::Result<String, String> {
         let Some(key) = self.keys.get(&client.access_key_id) else {
             return Err("unknown access key id".into());
@@ -170,7 +184,8 @@ impl LocalSts {
 
 /// Reads and checks a client-final payload `{a, d[, t]}` against the conversation: every header
 /// of rule K4 signed (the token's too when there is one), the service `sts`, the scope date that
-/// of `d`, and `d` within [`MAX_CLOCK_SKEW`] of `now`.
+/// of `d`, and `d` within [`MAX_CLOCK_SKEW`] of `now`. Public for the fuzz targets.
+#[doc(hidden)]
 pub fn read_client_final(
     payload: &[u8],
     server_nonce: &[u8],

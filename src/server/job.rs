@@ -3,7 +3,6 @@
 //! blocking is allowed (its blocking pool) and passes the output back.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::gssapi::{GssDone, GssWork};
 use super::users::{User, verify_plain};
@@ -35,10 +34,9 @@ pub(crate) struct Ticket(u64);
 
 impl Job {
     pub(crate) fn new(work: Work) -> Job {
-        static NEXT: AtomicU64 = AtomicU64::new(0);
         Job {
             work,
-            ticket: Ticket(NEXT.fetch_add(1, Ordering::Relaxed)),
+            ticket: Ticket(crate::scram::next_job()),
         }
     }
 

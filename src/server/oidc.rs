@@ -41,7 +41,7 @@ pub const MAX_TOKEN_SIZE: usize = 16 * 1024;
 
 /// Signature algorithms taken: the asymmetric ones a JWKS publishes keys for. `none` and the
 /// HMAC family never are (a public key is no shared secret).
-pub const ALGORITHMS: [&str; 9] = [
+pub const ALGORITHMS: &[&str] = &[
     "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA",
 ];
 
@@ -374,7 +374,8 @@ pub(crate) fn provider_for(providers: &[OidcSettings], username: Option<&str>) -
 }
 
 /// What a client's MONGODB-OIDC payload asks: a token check (`{jwt}`), or the `IdpInfo` of the
-/// two-step conversation (`{n}`, or `{}`).
+/// two-step conversation (`{n}`, or `{}`). Public for the fuzz targets.
+#[doc(hidden)]
 #[derive(PartialEq, Eq)]
 pub enum ClientStep<'a> {
     /// `JwtStepRequest`.
@@ -393,7 +394,8 @@ impl std::fmt::Debug for ClientStep<'_> {
     }
 }
 
-/// Reads a client's payload.
+/// Reads a client's payload (public for the fuzz targets).
+#[doc(hidden)]
 pub fn read_client_step(payload: &[u8]) -> std::result::Result<ClientStep<'_>, &'static str> {
     let doc = RawDocument::from_bytes(payload).map_err(|_| "the payload is not BSON")?;
     let mut jwt = None;

@@ -312,6 +312,13 @@ pub struct DangerousSessionConfig<'a> {
     config: &'a SessionConfig,
 }
 
+impl std::fmt::Debug for DangerousSessionConfig<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DangerousSessionConfig")
+            .finish_non_exhaustive()
+    }
+}
+
 impl DangerousSessionConfig<'_> {
     /// Makes the server misbehave (for tests of clients), from now on; `None` stops it. A new
     /// fail point replaces the previous one and counts its `times` afresh.

@@ -619,8 +619,9 @@ pub fn decode_component(s: &str) -> std::result::Result<String, &'static str> {
     percent::decode(s).map_err(|e| e.rule())
 }
 
+/// The URI with every secret replaced by `<redacted>`: for people and logs. It parses again, but
+/// as the password `<redacted>`: [`ConnectionString::to_uri`] is the one to connect with.
 impl fmt::Display for ConnectionString {
-    /// The URI with every secret replaced by `<redacted>`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.print(true))
     }
