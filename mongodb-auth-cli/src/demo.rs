@@ -340,7 +340,6 @@ fn demo_resumption(title: &str, uri: &str) -> bool {
 }
 
 /// Where the demo's GSSAPI login gets its principal and password.
-#[cfg(feature = "gssapi")]
 const DEMO_GSSAPI_VARIABLE: &str = "MONGODB_AUTH_DEMO_GSSAPI";
 
 /// A GSSAPI login needs a KDC, which the demo cannot make: with feature `gssapi` and
