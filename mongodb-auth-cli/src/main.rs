@@ -187,6 +187,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // A stdout nobody reads ends the command by unwinding to here (see `say_line`), so what
     // the command holds is dropped on the way: the demo's directory of keys, wiped buffers.
+    CATCHES_STDOUT_GONE.set(true);
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(cli))) {
         Ok(code) => code,
         Err(payload) => match payload.downcast::<StdoutGone>() {
@@ -316,9 +317,15 @@ fn connection_string_argument(uri: String) -> Result<Zeroizing<String>, ExitCode
 /// reports for SIGPIPE) when its reader has gone, 2 for any other failure.
 struct StdoutGone(u8);
 
-/// Writes a line of `say!` to stdout. When that fails, the main thread unwinds to `main` with
-/// [`StdoutGone`] (no panic message: `resume_unwind` skips the hook); another thread ends the
-/// process.
+thread_local! {
+    /// Whether `main` catches [`StdoutGone`] on this thread: on its own thread only.
+    static CATCHES_STDOUT_GONE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Writes a line of `say!` to stdout. When that fails on the thread `main` catches it on, and
+/// not while a panic already unwinds (a second one would abort), the thread unwinds to `main`
+/// with [`StdoutGone`] (no panic message: `resume_unwind` skips the hook); elsewhere the
+/// process ends at once.
 pub(crate) fn say_line(text: std::fmt::Arguments<'_>) {
     use std::io::Write as _;
     let mut out = std::io::stdout().lock();
@@ -330,7 +337,7 @@ pub(crate) fn say_line(text: std::fmt::Arguments<'_>) {
             eprintln!("error: cannot write to stdout: {e}");
             2
         };
-        if std::thread::current().name() == Some("main") {
+        if CATCHES_STDOUT_GONE.get() && !std::thread::panicking() {
             std::panic::resume_unwind(Box::new(StdoutGone(status)));
         }
         std::process::exit(status.into());

@@ -134,7 +134,9 @@ pub(crate) fn store(path: &Path, key: &str, saved: &SavedTokens) -> std::io::Res
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
-    let partial = path.with_extension("partial");
+    // A name of this process's own: two logins saving at once must not write into, or move,
+    // each other's half-written file.
+    let partial = path.with_extension(format!("partial.{}", std::process::id()));
     mongodb_auth_io::answer::write_private(&partial, &text)?;
     std::fs::rename(&partial, path)
 }

@@ -7,14 +7,15 @@
 //!
 //! The driver is a dev-dependency, built by `cargo test`: it is never missing.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use mongodb::bson::{Document, doc};
 use mongodb::options::ClientOptions;
 use mongodb::options::oidc::{Callback, CallbackContext, IdpServerResponse};
 use mongodb_auth::ScramVariant;
+use mongodb_auth::server::AuthEvent;
 use mongodb_auth::server::oidc::OidcSettings;
 use mongodb_auth_io::tls;
 use mongodb_auth_server::ServerConfig;
@@ -69,9 +70,32 @@ fn user(name: &str, db: &str) -> Vec<(String, String)> {
     vec![(name.to_owned(), db.to_owned())]
 }
 
+/// The logins the server saw: (connection, user, mechanism).
+type Logins = Arc<Mutex<Vec<(i32, String, &'static str)>>>;
+
+/// `config`, logging its logins into the list returned.
+fn logging_logins(config: ServerConfig) -> (ServerConfig, Logins) {
+    let logins = Logins::default();
+    let sink = logins.clone();
+    let config = config.auth_log(move |event| {
+        if let AuthEvent::Authenticated {
+            connection_id,
+            user,
+            mechanism,
+            ..
+        } = event
+        {
+            sink.lock()
+                .unwrap()
+                .push((*connection_id, user.clone(), *mechanism));
+        }
+    });
+    (config, logins)
+}
+
 #[test]
 fn scram_and_plain_logins_of_the_rust_driver() {
-    let server = TestServer::start(ServerConfig::new(scram_users(&[
+    let (config, logins) = logging_logins(ServerConfig::new(scram_users(&[
         (
             "admin",
             "alice",
@@ -80,6 +104,7 @@ fn scram_and_plain_logins_of_the_rust_driver() {
         ),
         ("$external", "ldap", "ldappw", &[ScramVariant::Sha256]),
     ])));
+    let server = TestServer::start(config);
     let address = server.address();
     server.block_on(async {
         for (query, expected) in [
@@ -110,6 +135,10 @@ fn scram_and_plain_logins_of_the_rust_driver() {
             "{refused:?}"
         );
     });
+    // alice with no mechanism named negotiated SCRAM-SHA-256, the strongest both have.
+    let mut mechanisms: Vec<&str> = logins.lock().unwrap().iter().map(|l| l.2).collect();
+    mechanisms.dedup();
+    assert_eq!(mechanisms, ["SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN"]);
 }
 
 #[test]
@@ -151,11 +180,12 @@ fn an_oidc_login_of_the_rust_driver_and_its_login_again_after_a_391() {
     const AUDIENCE: &str = "rust-driver";
     let issuer = Arc::new(TokenIssuer::generate("https://issuer.test").unwrap());
     let keys = Arc::new(Jwks::from_json(issuer.jwks().as_bytes()).unwrap());
-    let mut config = ServerConfig::new(scram_users(&[])).oidc(OidcSettings::new(
-        issuer.issuer(),
-        AUDIENCE,
-        keys,
-    ));
+    let (mut config, logins) =
+        logging_logins(ServerConfig::new(scram_users(&[])).oidc(OidcSettings::new(
+            issuer.issuer(),
+            AUDIENCE,
+            keys,
+        )));
     config.enable_test_commands = true;
     let server = TestServer::start(config);
     let address = server.address();
@@ -194,6 +224,15 @@ fn an_oidc_login_of_the_rust_driver_and_its_login_again_after_a_391() {
             .await;
         assert!(found.is_ok(), "{found:?}");
         assert_eq!(calls.load(Ordering::SeqCst), 2, "a new token after the 391");
+        // The server saw the same connection log in again, as the same user.
+        let seen = logins.lock().unwrap().clone();
+        match seen.as_slice() {
+            [(first, user, "MONGODB-OIDC"), (again, same, "MONGODB-OIDC")] => {
+                assert_eq!((first, user.as_str()), (again, "oidc/workload"));
+                assert_eq!(same, "oidc/workload");
+            }
+            other => panic!("logins: {other:?}"),
+        }
         client.shutdown().await;
         assert_eq!(
             use_login(options).await.unwrap(),

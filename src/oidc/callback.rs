@@ -77,8 +77,8 @@ pub struct CallbackContext {
 }
 
 impl CallbackContext {
-    /// A machine flow's context: `timeout` from `now`, no username, no provider, no refresh
-    /// token.
+    /// A context of `timeout` from `now` (the deadline), with no username, no provider and no
+    /// refresh token: set those that apply.
     ///
     /// ```
     /// use std::time::{Duration, SystemTime};

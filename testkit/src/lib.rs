@@ -24,9 +24,13 @@ pub fn output_with_stdin(command: &mut Command, input: &[u8]) -> std::io::Result
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()?;
-    // Dropped before the wait, so the child sees the end of its input.
+    // Dropped before the wait, so the child sees the end of its input. A child that stops
+    // reading early closes the pipe: what it said is in its output.
     if let Some(mut stdin) = child.stdin.take() {
-        stdin.write_all(input)?;
+        match stdin.write_all(input) {
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(e),
+            _ => {}
+        }
     }
     child.wait_with_output()
 }
