@@ -346,20 +346,21 @@ const DEMO_GSSAPI_VARIABLE: &str = "MONGODB_AUTH_DEMO_GSSAPI";
 /// `MONGODB_AUTH_DEMO_GSSAPI=PRINCIPAL:PASSWORD` (the realm in `KRB5_CONFIG`, a keytab with
 /// `mongodb/localhost` in `KRB5_KTNAME`), the principal and password to log in with; `Err` says
 /// why the GSSAPI login is skipped.
-fn gssapi_principal() -> Result<(String, String), String> {
+fn gssapi_principal() -> Result<(String, Secret), String> {
     if !cfg!(feature = "gssapi") {
         return Err("this build has no feature `gssapi` (cargo run -p mongodb-auth-cli --features gssapi -- demo)".into());
     }
-    let setting = std::env::var(DEMO_GSSAPI_VARIABLE).map_err(|_| {
+    // The password stays in wiped buffers: the variable's text and the `Secret` taken from it.
+    let setting = zeroize::Zeroizing::new(std::env::var(DEMO_GSSAPI_VARIABLE).map_err(|_| {
         format!(
             "no KDC given: set {DEMO_GSSAPI_VARIABLE}=PRINCIPAL:PASSWORD, KRB5_CONFIG (the \
              realm) and KRB5_KTNAME (a keytab with mongodb/localhost)"
         )
-    })?;
+    })?);
     let (principal, password) = setting
         .split_once(':')
         .ok_or_else(|| format!("{DEMO_GSSAPI_VARIABLE} must be PRINCIPAL:PASSWORD"))?;
-    Ok((principal.to_owned(), password.to_owned()))
+    Ok((principal.to_owned(), Secret::new(password)))
 }
 
 /// Starts a server that accepts `principal` and logs in with its password (no ticket cache);
@@ -367,7 +368,7 @@ fn gssapi_principal() -> Result<(String, String), String> {
 #[cfg(feature = "gssapi")]
 fn demo_gssapi(
     runtime: &tokio::runtime::Runtime,
-    (principal, password): &(String, String),
+    (principal, password): &(String, Secret),
     title: &str,
 ) -> Result<bool, String> {
     let settings = mongodb_auth::server::gssapi::GssapiSettings::new(
@@ -389,7 +390,7 @@ fn demo_gssapi(
     let uri = format!(
         "mongodb://{}:{}@localhost:{port}/?authMechanism=GSSAPI",
         encode(principal),
-        encode(password)
+        encode(password.expose())
     );
     let good = demo_login(title, &uri, Some("GSSAPI"));
     runtime.block_on(server.shutdown());
@@ -397,7 +398,7 @@ fn demo_gssapi(
 }
 
 #[cfg(not(feature = "gssapi"))]
-fn demo_gssapi(_: &tokio::runtime::Runtime, _: &(String, String), _: &str) -> Result<bool, String> {
+fn demo_gssapi(_: &tokio::runtime::Runtime, _: &(String, Secret), _: &str) -> Result<bool, String> {
     Err("this build has no feature `gssapi`".into())
 }
 
