@@ -285,29 +285,33 @@ const MAX_URI_SIZE: usize = 64 * 1024;
 /// A connection string as given, or, for `-`, read from standard input (trailing whitespace
 /// dropped), where no other process sees it. Wiped when dropped: it may hold a password.
 fn connection_string_argument(uri: String) -> Result<Zeroizing<String>, ExitCode> {
-    use std::io::Read as _;
     if uri != "-" {
         return Ok(Zeroizing::new(uri));
     }
-    // Sized up front so that reading never moves the text and leaves a copy behind.
-    let mut text = Zeroizing::new(String::with_capacity(MAX_URI_SIZE + 1));
-    let limit = u64::try_from(MAX_URI_SIZE + 1).unwrap_or(u64::MAX);
-    match std::io::stdin()
-        .lock()
-        .take(limit)
-        .read_to_string(&mut text)
-    {
-        Ok(read) if read <= MAX_URI_SIZE => {
+    let mut bytes =
+        match mongodb_auth_io::answer::read_capped(std::io::stdin().lock(), u64::MAX, MAX_URI_SIZE)
+        {
+            Ok(bytes) if bytes.len() <= MAX_URI_SIZE => bytes,
+            Ok(_) => {
+                eprintln!("error: standard input holds more than {MAX_URI_SIZE} bytes");
+                return Err(ExitCode::from(2));
+            }
+            Err(e) => {
+                eprintln!("error: cannot read the connection string from standard input: {e}");
+                return Err(ExitCode::from(2));
+            }
+        };
+    // Taken, not copied, so that the one buffer read into is the one wiped.
+    match String::from_utf8(std::mem::take(&mut *bytes)) {
+        Ok(text) => {
+            let mut text = Zeroizing::new(text);
             let len = text.trim_end().len();
             text.truncate(len);
             Ok(text)
         }
-        Ok(_) => {
-            eprintln!("error: standard input holds more than {MAX_URI_SIZE} bytes");
-            Err(ExitCode::from(2))
-        }
         Err(e) => {
-            eprintln!("error: cannot read the connection string from standard input: {e}");
+            drop(Zeroizing::new(e.into_bytes()));
+            eprintln!("error: standard input holds no UTF-8 text");
             Err(ExitCode::from(2))
         }
     }

@@ -386,6 +386,16 @@ fn parse_redacts_secrets() {
         String::from_utf8_lossy(&too_long.stderr).contains("more than 65536 bytes"),
         "{too_long:?}"
     );
+    let not_text = mongodb_auth_testkit::output_with_stdin(
+        bin().args(["parse", "-"]),
+        b"mongodb://u:S3CRET\xff@h/app",
+    )
+    .unwrap();
+    assert_eq!(not_text.status.code(), Some(2), "{not_text:?}");
+    assert!(
+        String::from_utf8_lossy(&not_text.stderr).contains("no UTF-8 text"),
+        "{not_text:?}"
+    );
 }
 
 #[test]

@@ -59,8 +59,19 @@ fn read_at_most(path: &std::path::Path, limit: usize) -> std::io::Result<Zeroizi
 
 /// At most `limit` + 1 bytes of `reader`, in a buffer wiped when dropped and made with room for
 /// `expected` bytes (or the most it may hold) up front: a buffer that grows as it fills leaves
-/// the bytes it held (credentials, tokens) behind in memory, unwiped.
-fn read_capped(
+/// the bytes it held (credentials, tokens) behind in memory, unwiped. More than `limit` bytes
+/// back means the reader held too much; pass `u64::MAX` as `expected` when its size is unknown.
+///
+/// ```
+/// use mongodb_auth_io::answer::read_capped;
+///
+/// let fits = read_capped(&b"secret"[..], u64::MAX, 6)?;
+/// assert_eq!(fits.as_slice(), b"secret");
+/// let too_much = read_capped(&b"a longer secret"[..], u64::MAX, 6)?;
+/// assert_eq!(too_much.len(), 7);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn read_capped(
     reader: impl std::io::Read,
     expected: u64,
     limit: usize,
