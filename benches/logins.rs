@@ -31,7 +31,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use mongodb_auth::command::Command;
 use mongodb_auth::{AuthMechanism, ScramVariant};
 use mongodb_auth_io::tls;
-use mongodb_auth_io::tokio::Stream;
+use mongodb_auth_io::tokio::{Socket, Stream};
 use mongodb_auth_io::{ConnectOptions, Connector};
 use mongodb_auth_server::ServerConfig;
 use mongodb_auth_server::devpki::{DevPki, Subject};
@@ -150,12 +150,14 @@ async fn login(connecting: &Connecting, pings: u32) {
         }
         // An abortive close leaves no TIME_WAIT behind: tens of thousands of them would make
         // each later connect search longer for a port, and so the later benchmark slower.
-        let tcp = match connection.into_stream() {
-            Stream::Plain(tcp) => tcp,
+        let socket = match connection.into_stream() {
+            Stream::Plain(socket) => socket,
             Stream::Tls(tls) => tls.into_inner().0,
             _ => return,
         };
-        tcp.set_zero_linger().expect("SO_LINGER");
+        if let Socket::Tcp(tcp) = socket {
+            tcp.set_zero_linger().expect("SO_LINGER");
+        }
     }
 }
 

@@ -78,16 +78,21 @@ impl fmt::Display for AuthMechanism {
 impl FromStr for AuthMechanism {
     type Err = Error;
 
-    /// Parses a mechanism name. Case is ignored; `MONGODB-CR` and unknown names are errors.
+    /// Parses a mechanism name, as written (`scram-sha-256` is an error that names
+    /// `SCRAM-SHA-256`); `MONGODB-CR` and unknown names are errors.
     fn from_str(name: &str) -> Result<Self> {
         AuthMechanism::ALL
             .iter()
             .copied()
-            .find(|m| m.as_str().eq_ignore_ascii_case(name))
+            .find(|m| m.as_str() == name)
             .ok_or_else(|| {
-                Error::option(
-                    "authMechanism",
-                    format!(
+                // Names are matched as written, as PyMongo and mongod match them.
+                let rule = match AuthMechanism::ALL
+                    .iter()
+                    .find(|m| m.as_str().eq_ignore_ascii_case(name))
+                {
+                    Some(m) => format!("`{name}` is written `{}`", m.as_str()),
+                    None => format!(
                         "`{name}` is not a mechanism; expected one of {}",
                         AuthMechanism::ALL
                             .iter()
@@ -95,7 +100,8 @@ impl FromStr for AuthMechanism {
                             .collect::<Vec<_>>()
                             .join(", ")
                     ),
-                )
+                };
+                Error::option("authMechanism", rule)
             })
     }
 }
@@ -348,7 +354,8 @@ impl Credential {
         &self.source
     }
 
-    /// The password, if one was given.
+    /// The password, if one was given (an empty one is none for a mechanism named with a
+    /// username).
     pub fn password(&self) -> Option<&Secret> {
         self.password.as_ref()
     }
@@ -507,6 +514,9 @@ pub(crate) struct AuthInput {
     /// `authSource` as given.
     pub(crate) source: Option<String>,
     pub(crate) mechanism: Option<AuthMechanism>,
+    /// `authMechanism=DEFAULT` (PyMongo's name for negotiation) was the last mechanism named:
+    /// it turns authentication on as a mechanism does.
+    pub(crate) default_named: bool,
     pub(crate) properties: MechanismProperties,
     oidc: OidcSettings,
 }
@@ -526,6 +536,7 @@ impl AuthInput {
         }
         if code.mechanism.is_some() {
             self.mechanism = code.mechanism;
+            self.default_named = false;
         }
         self.properties.merge_from(&code.properties);
         self.oidc
@@ -546,7 +557,7 @@ impl AuthInput {
     ) -> Result<Option<Credential>> {
         // Rules A1-A4: userinfo or a mechanism turns authentication on; authSource or a database
         // path alone does not.
-        if !self.credential_given && self.mechanism.is_none() {
+        if !self.credential_given && self.mechanism.is_none() && !self.default_named {
             if !self.properties.is_empty() {
                 warnings.push(Warning::IgnoredOption {
                     key: "authMechanismProperties".into(),
@@ -557,10 +568,26 @@ impl AuthInput {
         }
         let mechanism = self.mechanism;
         let label = mechanism.map_or("default", AuthMechanism::as_str);
+        // A path of `db.collection` names a collection too, as PyMongo reads it: the database
+        // is what comes before the first dot (no database name holds one).
+        let uri_database = uri_database
+            .and_then(|path| path.split('.').next())
+            .filter(|db| !db.is_empty());
         let source = self.resolve_source(mechanism, uri_database)?;
         let mut properties = self.properties.clone();
         let mut username = self.username.clone();
-        let password = &self.password;
+        // An empty password is none for a mechanism named with a username (`alice:@host`), as
+        // PyMongo reads it: GSSAPI then uses the ticket cache, X.509 and OIDC take the username
+        // alone, SCRAM and AWS ask for a password (and PLAIN too, as the auth spec's table B
+        // says; PyMongo would send none). Negotiation keeps it, as the connection-string tests
+        // read it back, and the authenticator refuses to start with it; `:@` stays refused.
+        let password = match (mechanism, username.as_deref()) {
+            (Some(_), Some(name)) if !name.is_empty() => {
+                self.password.clone().filter(|p| !p.expose().is_empty())
+            }
+            _ => self.password.clone(),
+        };
+        let password = &password;
 
         let require_username = |username: &Option<String>| match username {
             Some(u) if !u.is_empty() => Ok(()),
@@ -661,7 +688,7 @@ impl AuthInput {
         Ok(Some(Credential {
             username,
             source,
-            password: self.password.clone(),
+            password: password.clone(),
             mechanism,
             mechanism_properties: properties,
             oidc: self.oidc.clone(),
@@ -827,12 +854,15 @@ mod tests {
     }
 
     #[test]
-    fn mechanism_names_round_trip_and_ignore_case() {
+    fn mechanism_names_round_trip_and_are_matched_as_written() {
         for &m in AuthMechanism::ALL {
             assert_eq!(m.as_str().parse::<AuthMechanism>().unwrap(), m);
-            assert_eq!(
-                m.as_str().to_lowercase().parse::<AuthMechanism>().unwrap(),
-                m
+            let lower = m.as_str().to_lowercase();
+            let err = lower.parse::<AuthMechanism>().unwrap_err();
+            assert!(
+                err.to_string()
+                    .contains(&format!("`{lower}` is written `{}`", m.as_str())),
+                "{err}"
             );
         }
         assert!("MONGODB-CR".parse::<AuthMechanism>().is_err());

@@ -1,5 +1,6 @@
 //! One table of cases, run against both adapters: TLS, `mongodb+srv`, a refused connection, a
-//! silent server, a trickling one, the next host after a dead one, and a 391 answered by re-authentication. Each
+//! silent server, a trickling one, the next host after a dead one, UNIX sockets, and a 391
+//! answered by re-authentication. Each
 //! case must come out as the table says in each adapter, and the two must send the same commands
 //! to the same addresses: what they share is the shell, and this is where it shows.
 
@@ -14,7 +15,9 @@ use mongodb_auth_server::ServerConfig;
 use mongodb_auth_server::devpki::DevPki;
 use mongodb_auth_testkit::TempDir;
 use mongodb_auth_testkit::dns::{Answer, DnsServer};
-use mongodb_auth_testkit::embedded::{Adapter, Login, TestServer, options, scram_users};
+use mongodb_auth_testkit::embedded::{
+    Adapter, Login, TestServer, options, scram_users, unix_socket_host,
+};
 
 const SRV_NAME: &str = "cluster.adapters.test";
 const SRV_HOST: &str = "host1.cluster.adapters.test";
@@ -36,6 +39,10 @@ struct Fixtures {
     tls_trickler: std::net::SocketAddr,
     /// Another plain trickler, for `timeoutMS`.
     slow_server: std::net::SocketAddr,
+    /// The UNIX sockets `plain` and `tls` listen on too, and one nobody listens on, as hosts.
+    plain_socket: String,
+    tls_socket: String,
+    dead_socket: String,
     ca: std::path::PathBuf,
     _files: TempDir,
 }
@@ -53,9 +60,15 @@ impl Fixtures {
     fn start() -> Fixtures {
         let files = TempDir::new("adapters");
         let pki = DevPki::new(&files).unwrap();
-        let (cert, key) = pki.server("server", &["127.0.0.1", SRV_HOST]).unwrap();
-        let tls =
-            TestServer::start(config().tls(tls::server_config(&cert, &key, None, None).unwrap()));
+        // `localhost`: what a UNIX socket's certificate is checked for.
+        let (cert, key) = pki
+            .server("server", &["127.0.0.1", "localhost", SRV_HOST])
+            .unwrap();
+        let tls = TestServer::start(
+            config()
+                .tls(tls::server_config(&cert, &key, None, None).unwrap())
+                .unix_socket(files.join("tls.sock")),
+        );
         let dns = DnsServer::start(vec![
             Answer::Srv {
                 name: format!("_mongodb._tcp.{SRV_NAME}"),
@@ -77,7 +90,7 @@ impl Fixtures {
             .unwrap()
             .port();
         Fixtures {
-            plain: TestServer::start(config()),
+            plain: TestServer::start(config().unix_socket(files.join("plain.sock"))),
             tls,
             reauth: TestServer::start(config()),
             dns,
@@ -86,6 +99,9 @@ impl Fixtures {
             trickler: trickler(&[]),
             tls_trickler: trickler(&[0x16, 0x03, 0x03, 0x40, 0x00]),
             slow_server: trickler(&[]),
+            plain_socket: unix_socket_host(&files.join("plain.sock")),
+            tls_socket: unix_socket_host(&files.join("tls.sock")),
+            dead_socket: unix_socket_host(&files.join("dead.sock")),
             ca: pki.ca_file(),
             _files: files,
         }
@@ -282,6 +298,50 @@ fn cases(f: &Fixtures) -> Vec<Case> {
             before: nothing,
         },
         Case {
+            name: "a UNIX socket host",
+            uri: format!("mongodb://alice:pencil@{}/", f.plain_socket),
+            options: options(),
+            expect: Expect::LoggedIn {
+                tls: false,
+                reauthentications: 0,
+            },
+            before: nothing,
+        },
+        Case {
+            name: "TLS over a UNIX socket, the certificate checked for localhost",
+            uri: format!(
+                "mongodb://alice:pencil@{}/?tls=true&tlsCAFile={ca}",
+                f.tls_socket
+            ),
+            options: options(),
+            expect: Expect::LoggedIn {
+                tls: true,
+                reauthentications: 0,
+            },
+            before: nothing,
+        },
+        Case {
+            name: "a UNIX socket nobody listens on",
+            uri: format!("mongodb://alice:pencil@{}/", f.dead_socket),
+            options: options(),
+            expect: Expect::Fails(ErrorKind::Io),
+            before: nothing,
+        },
+        Case {
+            name: "a TCP host after a UNIX socket nobody listens on",
+            uri: format!(
+                "mongodb://alice:pencil@{},{}/",
+                f.dead_socket,
+                f.plain.address()
+            ),
+            options: options(),
+            expect: Expect::LoggedIn {
+                tls: false,
+                reauthentications: 0,
+            },
+            before: nothing,
+        },
+        Case {
             name: "391: logs in again on the same connection and runs the command again",
             uri: f.reauth.uri("alice:pencil@", ""),
             options: options(),
@@ -365,6 +425,49 @@ fn both_adapters_meet_each_case_of_the_table_and_agree() {
             case.name
         );
     }
+}
+
+/// A UNIX socket host is reached through the socket itself (the table's cases log in; here the
+/// connection shows where it went), with TLS over it when asked.
+#[test]
+fn a_unix_socket_host_is_reached_through_its_socket() {
+    use mongodb_auth_io::{blocking, tokio as async_io};
+    let f = Fixtures::start();
+    let plain = format!("mongodb://alice:pencil@{}/", f.plain_socket);
+    let path = f.plain_socket.replace("%2F", "/");
+    let connection = blocking::connect(plain.as_str(), options()).unwrap();
+    assert_eq!(connection.address(), path);
+    assert!(matches!(
+        connection.into_stream(),
+        blocking::Stream::Plain(blocking::Socket::Unix(_))
+    ));
+    let connection = f
+        .plain
+        .block_on(async_io::connect(plain.as_str(), options()))
+        .unwrap();
+    assert_eq!(connection.address(), path);
+    assert!(matches!(
+        connection.into_stream(),
+        async_io::Stream::Plain(async_io::Socket::Unix(_))
+    ));
+    let tls = format!(
+        "mongodb://alice:pencil@{}/?tls=true&tlsCAFile={}",
+        f.tls_socket,
+        f.ca.display()
+    );
+    let connection = blocking::connect(tls.as_str(), options()).unwrap();
+    assert!(matches!(
+        connection.into_stream(),
+        blocking::Stream::Tls(tls) if matches!(tls.get_ref(), blocking::Socket::Unix(_))
+    ));
+    let connection = f
+        .plain
+        .block_on(async_io::connect(tls.as_str(), options()))
+        .unwrap();
+    assert!(matches!(
+        connection.into_stream(),
+        async_io::Stream::Tls(tls) if matches!(tls.get_ref().0, async_io::Socket::Unix(_))
+    ));
 }
 
 /// `socketTimeoutMS` and `connectTimeoutMS` of the connection string, where the options leave

@@ -48,6 +48,12 @@ enum Command {
         /// The address to listen on (port 0 picks a free one).
         #[arg(long, default_value = "127.0.0.1:27017")]
         listen: String,
+        /// Listen on this UNIX domain socket too, as mongod does on /tmp/mongodb-PORT.sock
+        /// (clients connect to mongodb://%2Ftmp%2Fmongodb-27017.sock), for this user only
+        /// (mode 0700). A socket an earlier server left there is replaced (one a server still
+        /// listens on is not): `serve` ends by a signal and leaves its socket behind.
+        #[arg(long)]
+        unix_socket: Option<PathBuf>,
         /// A user: NAME:PASSWORD[:MECH[,MECH...]]; NAME may be db.name (default db admin); NAME
         /// and PASSWORD are percent-decoded; MECH is SCRAM-SHA-1 or SCRAM-SHA-256 (default both).
         /// Other processes can read a command line: prefer --users-file for real passwords.
@@ -202,6 +208,7 @@ fn run(cli: Cli) -> ExitCode {
         Command::Demo => demo::demo(),
         Command::Serve {
             listen,
+            unix_socket,
             users,
             users_file,
             limits,
@@ -254,6 +261,7 @@ fn run(cli: Cli) -> ExitCode {
                     auth_name_prefix: oidc_auth_name_prefix,
                 },
                 tls: tls_cert.zip(tls_key).map(|(cert, key)| (cert, key, tls_ca)),
+                unix_socket,
                 limits,
             };
             serve::serve(&listen, &users, &settings)

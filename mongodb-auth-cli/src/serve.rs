@@ -159,6 +159,8 @@ pub(crate) struct ServeSettings {
     pub(crate) oidc: OidcServe,
     /// Certificate chain, key, and the CA of client certificates.
     pub(crate) tls: Option<(PathBuf, PathBuf, Option<PathBuf>)>,
+    /// A UNIX socket to listen on too.
+    pub(crate) unix_socket: Option<PathBuf>,
     pub(crate) limits: Limits,
 }
 
@@ -288,6 +290,9 @@ pub(crate) fn server_config(
             client_ca.as_deref(),
         )?);
     }
+    if let Some(path) = &settings.unix_socket {
+        config = config.unix_socket(path);
+    }
     settings.limits.apply(&mut config);
     Ok(config)
 }
@@ -318,6 +323,10 @@ pub(crate) fn serve(listen: &str, specs: &[String], settings: &ServeSettings) ->
             Ok(server) => {
                 // The first line is the address, for scripts that wait for it.
                 say!("listening on {}", server.local_addr());
+                // On stderr, with the log: a script may stop reading stdout after its line.
+                if let Some(path) = &settings.unix_socket {
+                    eprintln!("also listening on {}", path.display());
+                }
                 server.run_forever().await;
                 ExitCode::SUCCESS
             }

@@ -48,8 +48,11 @@ pub fn parse_user_spec<R: SecureRandom + ?Sized>(spec: &str, random: &mut R) -> 
         Some(list) => list
             .split(',')
             .map(|name| {
-                let mechanism: AuthMechanism =
-                    name.parse().map_err(|_| invalid("unknown mechanism"))?;
+                let mechanism: AuthMechanism = name.parse().map_err(|e| match e {
+                    // Its rule names the spelling of a name written in another case.
+                    Error::InvalidOption { rule, .. } => invalid(&rule),
+                    _ => invalid("unknown mechanism"),
+                })?;
                 ScramVariant::from_mechanism(mechanism).ok_or_else(|| {
                     invalid("a user holds SCRAM-SHA-1 and/or SCRAM-SHA-256 credentials")
                 })

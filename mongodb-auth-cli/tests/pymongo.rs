@@ -1,5 +1,7 @@
 //! PyMongo, the official Python driver, logs in to `mongodb-auth serve`: SCRAM-SHA-1,
-//! SCRAM-SHA-256, negotiation, the SASLprep users, refusals with code 18, and `connectionStatus`.
+//! SCRAM-SHA-256, negotiation, the SASLprep users, refusals with code 18, and `connectionStatus`;
+//! over TLS, with MONGODB-OIDC, and through a UNIX socket; and PyMongo reads connection strings
+//! as the crate does.
 //!
 //! PyMongo comes from `$MONGODB_AUTH_PYTHON` (an interpreter with pymongo installed) or the venv
 //! the test command (`scripts/test-all.sh`) creates in `target/pyvenv`. Without it the case is
@@ -29,6 +31,14 @@ fn main() {
             ),
             ("pymongo_over_tls_with_x509_and_scram", pymongo_over_tls),
             ("pymongo_logs_in_with_mongodb_oidc", pymongo_oidc),
+            (
+                "pymongo_logs_in_over_a_unix_socket",
+                pymongo_over_a_unix_socket,
+            ),
+            (
+                "pymongo_reads_connection_strings_as_the_crate_does",
+                pymongo_reads_connection_strings,
+            ),
         ],
     );
     libtest_mimic::run(&arguments, trials).exit();
@@ -194,6 +204,268 @@ fn pymongo_over_tls(python: &Path) -> Result<(), Failed> {
         return Err(format!("the SCRAM login is not in the server log:\n{log}").into());
     }
     Ok(())
+}
+
+/// PyMongo logs in through `serve --unix-socket`, as it does to mongod's socket: a connection
+/// string whose host is the socket's path, SCRAM-SHA-256 negotiated, and a wrong password
+/// refused with 18.
+fn pymongo_over_a_unix_socket(python: &Path) -> Result<(), Failed> {
+    const SCRIPT: &str = r#"
+import sys
+from pymongo import MongoClient
+from pymongo.errors import OperationFailure
+host = sys.argv[1]
+client = MongoClient(f"mongodb://alice:pencil@{host}/", serverSelectionTimeoutMS=10000)
+status = client.admin.command("connectionStatus")
+print("users", [(u["user"], u["db"]) for u in status["authInfo"]["authenticatedUsers"]])
+print("address", client.address[0])
+try:
+    MongoClient(f"mongodb://alice:wrong@{host}/", serverSelectionTimeoutMS=10000).admin.command("ping")
+    print("a wrong password logged in")
+except OperationFailure as e:
+    print("refused", e.code)
+"#;
+    let dir = mongodb_auth_testkit::TempDir::new("pymongo-unix");
+    let socket = dir.join("serve.sock");
+    let socket_path = socket.to_str().ok_or("a UTF-8 path")?;
+    let server = Serve::start_with(
+        BIN,
+        &["--user", "alice:pencil", "--unix-socket", socket_path],
+    );
+    let host = mongodb_auth_testkit::embedded::unix_socket_host(&socket);
+    let output = Command::new(python)
+        .args(["-c", SCRIPT, &host])
+        .output()
+        .map_err(|e| e.to_string())?;
+    let log = server.stop();
+    let report = String::from_utf8_lossy(&output.stdout);
+    let expected = [
+        "users [('alice', 'admin')]".to_owned(),
+        format!("address {socket_path}"),
+        "refused 18".to_owned(),
+    ];
+    if !output.status.success() || expected.iter().any(|line| !report.contains(line.as_str())) {
+        return Err(format!(
+            "{report}\n{}\nserver log:\n{log}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+        .into());
+    }
+    if !log.contains("alice@admin authenticated with SCRAM-SHA-256") {
+        return Err(format!("the login is not in the server log:\n{log}").into());
+    }
+    Ok(())
+}
+
+/// Connection strings on which the crate and PyMongo must agree: `client` compares what
+/// `MongoClient(uri, connect=False)` builds (accepted or not, the credential, TLS on or off),
+/// `strict` whether `parse_uri(uri, validate=True)` accepts it, for strings PyMongo's client
+/// only warns about where the crate refuses (auth errors are errors here). Where the spec
+/// decides otherwise than PyMongo (the README's conformance section), the string is not here.
+const CONNECTION_STRINGS: &[(&str, &str)] = &[
+    // The credential's source, from authSource, the path (a `db.collection` path's database)
+    // or the mechanism's default.
+    ("client", "mongodb://alice:pencil@h/"),
+    ("client", "mongodb://alice:pencil@h/app"),
+    ("client", "mongodb://alice:pencil@h/app.users"),
+    ("client", "mongodb://alice:pencil@h/app.users.archive"),
+    ("client", "mongodb://alice:pencil@h/.app"),
+    ("client", "mongodb://alice:pencil@h/app?authSource=other"),
+    (
+        "client",
+        "mongodb://alice:pencil@h/app.users?authMechanism=PLAIN",
+    ),
+    ("client", "mongodb://alice:pencil@h/?authMechanism=PLAIN"),
+    (
+        "client",
+        "mongodb://alice:pencil@h/?authMechanism=SCRAM-SHA-1",
+    ),
+    ("client", "mongodb://alice:pencil@h/?authMechanism=DEFAULT"),
+    (
+        "client",
+        "mongodb://alice:pencil@h/app?authMechanism=DEFAULT&authSource=admin",
+    ),
+    ("client", "mongodb://h/?authMechanism=DEFAULT"),
+    ("client", "mongodb://h/?authSource=app"),
+    ("client", "mongodb://h/app"),
+    // Percent-decoding of the userinfo.
+    ("client", "mongodb://al%40ce:p%40ss%3Aw%2Frd@h/"),
+    ("client", "mongodb://%E2%85%A8:IV@h/"),
+    // An empty password: none, for a mechanism named.
+    ("client", "mongodb://u:@h/?authMechanism=GSSAPI"),
+    ("client", "mongodb://u:@h/?authMechanism=SCRAM-SHA-256"),
+    ("client", "mongodb://u:@h/?authMechanism=SCRAM-SHA-1"),
+    ("client", "mongodb://AKID:@h/?authMechanism=MONGODB-AWS"),
+    ("client", "mongodb://CN%3Du:@h/?authMechanism=MONGODB-X509"),
+    (
+        "client",
+        "mongodb://u:@h/?authMechanism=MONGODB-OIDC&authMechanismProperties=ENVIRONMENT:azure,TOKEN_RESOURCE:api",
+    ),
+    // Each mechanism's credential and properties.
+    ("client", "mongodb://h/?authMechanism=MONGODB-X509"),
+    (
+        "client",
+        "mongodb://CN%3Dclient,O%3DMongoDB@h/?authMechanism=MONGODB-X509",
+    ),
+    (
+        "client",
+        "mongodb://user%40EXAMPLE.COM@h/?authMechanism=GSSAPI",
+    ),
+    (
+        "client",
+        "mongodb://user%40EXAMPLE.COM:secret@h/?authMechanism=GSSAPI",
+    ),
+    (
+        "client",
+        "mongodb://u@h/?authMechanism=GSSAPI&authMechanismProperties=SERVICE_NAME:other,SERVICE_REALM:EXAMPLE.COM",
+    ),
+    ("client", "mongodb://h/?authMechanism=MONGODB-AWS"),
+    (
+        "client",
+        "mongodb://AKID:secret@h/?authMechanism=MONGODB-AWS",
+    ),
+    (
+        "client",
+        "mongodb://AKID:secret@h/?authMechanism=MONGODB-AWS&authMechanismProperties=AWS_SESSION_TOKEN:token",
+    ),
+    (
+        "client",
+        "mongodb://h/?authMechanism=MONGODB-OIDC&authMechanismProperties=ENVIRONMENT:test",
+    ),
+    (
+        "client",
+        "mongodb://h/?authMechanism=MONGODB-OIDC&authMechanismProperties=ENVIRONMENT:gcp,TOKEN_RESOURCE:https%3A%2F%2Fapi.example.com",
+    ),
+    (
+        "client",
+        "mongodb://h/?authMechanism=MONGODB-OIDC&authMechanismProperties=ENVIRONMENT:azure,TOKEN_RESOURCE:",
+    ),
+    (
+        "client",
+        "mongodb://h/?authMechanism=MONGODB-OIDC&authMechanismProperties=ENVIRONMENT:azure",
+    ),
+    ("client", "mongodb://u:p@h/?authMechanism=MONGODB-X509"),
+    // `;` separates options when no `&` does, and not both.
+    ("client", "mongodb://alice:pencil@h/?tls=true;appName=x"),
+    (
+        "client",
+        "mongodb://alice:pencil@h/?authSource=app;authMechanism=SCRAM-SHA-1",
+    ),
+    ("client", "mongodb://alice:pencil@h/?tls=true;appName=x&w=1"),
+    // TLS on or off.
+    ("client", "mongodb://h/?tls=true"),
+    ("client", "mongodb://h/?ssl=true"),
+    ("client", "mongodb://h/?tls=false"),
+    ("client", "mongodb://h/?tls=true&ssl=false"),
+    ("client", "mongodb://h/?tls=true&tlsInsecure=true"),
+    (
+        "client",
+        "mongodb://h/?tls=true&tlsAllowInvalidHostnames=true",
+    ),
+    // Refused by both.
+    ("client", "mongodb://:@h/"),
+    ("client", "mongodb://u:p@h:0/"),
+    ("client", "mongodb://u:p@h:65536/"),
+    // Mechanism names as written, and property lists without empty items or values.
+    ("strict", "mongodb://u:p@h/?authMechanism=MONGODB-CR"),
+    ("strict", "mongodb://u:p@h/?authMechanism=scram-sha-256"),
+    ("strict", "mongodb://h/?authMechanism=mongodb-x509"),
+    ("strict", "mongodb://u:p@h/?authMechanism=SCRAM-SHA-256"),
+    (
+        "strict",
+        "mongodb://u@h/?authMechanism=GSSAPI&authMechanismProperties=SERVICE_NAME:a,,SERVICE_REALM:b",
+    ),
+    (
+        "strict",
+        "mongodb://u@h/?authMechanism=GSSAPI&authMechanismProperties=SERVICE_NAME:a,",
+    ),
+    (
+        "strict",
+        "mongodb://u@h/?authMechanism=GSSAPI&authMechanismProperties=,SERVICE_NAME:a",
+    ),
+    (
+        "strict",
+        "mongodb://u@h/?authMechanism=GSSAPI&authMechanismProperties=SERVICE_NAME:",
+    ),
+    (
+        "strict",
+        "mongodb://u@h/?authMechanism=GSSAPI&authMechanismProperties=SERVICE_NAME:a,SERVICE_REALM:b",
+    ),
+];
+
+/// What the crate makes of `uri`, in the shape `pymongo_uris.py` prints PyMongo's.
+fn crate_reading(mode: &str, uri: &str) -> serde_json::Value {
+    use serde_json::json;
+    let Ok(cs) = mongodb_auth::ConnectionString::parse(uri) else {
+        return json!({"ok": false});
+    };
+    if mode == "strict" {
+        return json!({"ok": true});
+    }
+    let credential = cs.credential().map(|credential| {
+        let properties: serde_json::Map<String, serde_json::Value> = credential
+            .mechanism_properties()
+            .iter()
+            .map(|(name, value)| (name.to_owned(), json!(value)))
+            .collect();
+        json!({
+            "username": credential.username(),
+            "password": credential.password().map(|p| p.expose()),
+            "source": credential.source(),
+            "mechanism": credential.mechanism().map(|m| m.as_str()),
+            "properties": properties,
+        })
+    });
+    json!({"ok": true, "tls": cs.tls_enabled(), "credential": credential})
+}
+
+/// PyMongo reads the connection strings of [`CONNECTION_STRINGS`] as the crate does: the same
+/// ones accepted, and from those the same credential and TLS.
+fn pymongo_reads_connection_strings(python: &Path) -> Result<(), Failed> {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/pymongo_uris.py");
+    let input = serde_json::to_vec(CONNECTION_STRINGS).map_err(|e| e.to_string())?;
+    let output = mongodb_auth_testkit::output_with_stdin(Command::new(python).arg(&script), &input)
+        .map_err(|e| e.to_string())?;
+    let answers: Vec<serde_json::Value> = serde_json::from_slice(&output.stdout).map_err(|e| {
+        format!(
+            "{e}: {}\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })?;
+    if answers.len() != CONNECTION_STRINGS.len() {
+        return Err(format!(
+            "{} answers to {} strings",
+            answers.len(),
+            CONNECTION_STRINGS.len()
+        )
+        .into());
+    }
+    let mut differences = Vec::new();
+    for (&(mode, uri), mut theirs) in CONNECTION_STRINGS.iter().zip(answers) {
+        if let Some(answer) = theirs.as_object_mut() {
+            answer.remove("error");
+        }
+        let ours = crate_reading(mode, uri);
+        if ours != theirs {
+            differences.push(format!(
+                "{mode} {uri}\n  crate:   {ours}\n  PyMongo: {theirs}"
+            ));
+        }
+    }
+    let refused = CONNECTION_STRINGS
+        .iter()
+        .filter(|(mode, uri)| crate_reading(mode, uri)["ok"] == false)
+        .count();
+    // Both sides of the comparison are exercised: strings accepted and strings refused.
+    if refused < 10 || refused + 10 > CONNECTION_STRINGS.len() {
+        return Err(format!("{refused} of {} refused", CONNECTION_STRINGS.len()).into());
+    }
+    if differences.is_empty() {
+        Ok(())
+    } else {
+        Err(differences.join("\n").into())
+    }
 }
 
 fn pymongo_logs_in_to_mongodb_auth_serve(python: &Path) -> Result<(), Failed> {

@@ -14,6 +14,8 @@
 use std::future::Future;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+#[cfg(unix)]
+use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
 use mongodb_auth::ask::{Answer, Ask};
@@ -35,21 +37,79 @@ use crate::tls::{self, TlsInfo, TlsSetup};
 
 pub use crate::executor::BlockingRuntime as Runtime;
 
-/// The stream of a connection: TCP, or TLS over TCP.
+/// A socket the adapter opened: TCP, or a UNIX domain socket (a host such as
+/// `%2Ftmp%2Fmongodb-27017.sock`).
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Socket {
+    /// TCP.
+    Tcp(TcpStream),
+    /// A UNIX domain socket.
+    #[cfg(unix)]
+    Unix(UnixStream),
+}
+
+impl Socket {
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> std::io::Result<()> {
+        match self {
+            Socket::Tcp(tcp) => tcp.set_read_timeout(timeout),
+            #[cfg(unix)]
+            Socket::Unix(unix) => unix.set_read_timeout(timeout),
+        }
+    }
+
+    fn set_write_timeout(&self, timeout: Option<Duration>) -> std::io::Result<()> {
+        match self {
+            Socket::Tcp(tcp) => tcp.set_write_timeout(timeout),
+            #[cfg(unix)]
+            Socket::Unix(unix) => unix.set_write_timeout(timeout),
+        }
+    }
+}
+
+impl Read for Socket {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Socket::Tcp(tcp) => tcp.read(buf),
+            #[cfg(unix)]
+            Socket::Unix(unix) => unix.read(buf),
+        }
+    }
+}
+
+impl Write for Socket {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Socket::Tcp(tcp) => tcp.write(buf),
+            #[cfg(unix)]
+            Socket::Unix(unix) => unix.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Socket::Tcp(tcp) => tcp.flush(),
+            #[cfg(unix)]
+            Socket::Unix(unix) => unix.flush(),
+        }
+    }
+}
+
+/// The stream of a connection: a socket, or TLS over it.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Stream {
-    /// Plain TCP.
-    Plain(TcpStream),
-    /// TLS (rustls) over TCP.
-    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+    /// The socket as it is.
+    Plain(Socket),
+    /// TLS (rustls) over the socket.
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, Socket>>),
 }
 
 impl Stream {
-    /// The TCP socket underneath.
-    pub fn tcp(&self) -> &TcpStream {
+    /// The socket underneath.
+    pub fn socket(&self) -> &Socket {
         match self {
-            Stream::Plain(tcp) => tcp,
+            Stream::Plain(socket) => socket,
             Stream::Tls(tls) => tls.get_ref(),
         }
     }
@@ -58,7 +118,7 @@ impl Stream {
 impl Read for Stream {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         match self {
-            Stream::Plain(tcp) => tcp.read(buf),
+            Stream::Plain(socket) => socket.read(buf),
             Stream::Tls(tls) => tls.read(buf),
         }
     }
@@ -67,14 +127,14 @@ impl Read for Stream {
 impl Write for Stream {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         match self {
-            Stream::Plain(tcp) => tcp.write(buf),
+            Stream::Plain(socket) => socket.write(buf),
             Stream::Tls(tls) => tls.write(buf),
         }
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
         match self {
-            Stream::Plain(tcp) => tcp.flush(),
+            Stream::Plain(socket) => socket.flush(),
             Stream::Tls(tls) => tls.flush(),
         }
     }
@@ -107,26 +167,30 @@ fn left_until(deadline: Instant) -> std::io::Result<Duration> {
     Ok(left.max(Duration::from_millis(1)))
 }
 
-/// One write to `tcp`, with what is left of `deadline` as the socket's timeout: the bytes it
-/// took (0 when interrupted, to be tried again).
+/// One write to `socket`, with what is left of `deadline` as its timeout: the bytes it took (0
+/// when interrupted, to be tried again).
 fn write_once_by(
-    tcp: &mut TcpStream,
+    socket: &mut Socket,
     deadline: Instant,
-    write: impl FnOnce(&mut TcpStream) -> std::io::Result<usize>,
+    write: impl FnOnce(&mut Socket) -> std::io::Result<usize>,
 ) -> std::io::Result<usize> {
-    tcp.set_write_timeout(Some(left_until(deadline)?))?;
-    match write(tcp) {
+    socket.set_write_timeout(Some(left_until(deadline)?))?;
+    match write(socket) {
         Ok(0) => Err(std::io::ErrorKind::WriteZero.into()),
         Err(e) if e.kind() == std::io::ErrorKind::Interrupted => Ok(0),
         taken => taken,
     }
 }
 
-/// Writes all of `bytes` to `tcp` by `deadline`: each system call gets what is left of it, so a
-/// peer that reads a byte now and then cannot hold the write.
-fn write_tcp_by(tcp: &mut TcpStream, mut bytes: &[u8], deadline: Instant) -> std::io::Result<()> {
+/// Writes all of `bytes` to `socket` by `deadline`: each system call gets what is left of it, so
+/// a peer that reads a byte now and then cannot hold the write.
+fn write_socket_by(
+    socket: &mut Socket,
+    mut bytes: &[u8],
+    deadline: Instant,
+) -> std::io::Result<()> {
     while !bytes.is_empty() {
-        let written = write_once_by(tcp, deadline, |tcp| tcp.write(bytes))?;
+        let written = write_once_by(socket, deadline, |socket| socket.write(bytes))?;
         bytes = bytes.get(written..).unwrap_or_default();
     }
     Ok(())
@@ -135,33 +199,33 @@ fn write_tcp_by(tcp: &mut TcpStream, mut bytes: &[u8], deadline: Instant) -> std
 /// Sends what TLS has to send, by `deadline`.
 fn flush_tls_by(
     connection: &mut rustls::ClientConnection,
-    tcp: &mut TcpStream,
+    socket: &mut Socket,
     deadline: Instant,
 ) -> std::io::Result<()> {
     while connection.wants_write() {
-        write_once_by(tcp, deadline, |tcp| connection.write_tls(tcp))?;
+        write_once_by(socket, deadline, |socket| connection.write_tls(socket))?;
     }
     Ok(())
 }
 
-/// Reads TLS records once from `tcp` (by `deadline`) and decrypts them; `Ok(false)` when the
+/// Reads TLS records once from `socket` (by `deadline`) and decrypts them; `Ok(false)` when the
 /// peer closed the connection. rustls's own loops (`complete_io`, `Stream`) would give every
 /// socket read a full timeout again, so a peer sending a byte at a time could hold a login for
 /// hours: here each read gets what is left of the deadline.
 fn receive_tls_by(
     connection: &mut rustls::ClientConnection,
-    tcp: &mut TcpStream,
+    socket: &mut Socket,
     deadline: Instant,
 ) -> std::io::Result<bool> {
-    tcp.set_read_timeout(Some(left_until(deadline)?))?;
-    let received = match connection.read_tls(tcp) {
+    socket.set_read_timeout(Some(left_until(deadline)?))?;
+    let received = match connection.read_tls(socket) {
         Ok(received) => received,
         Err(e) if e.kind() == std::io::ErrorKind::Interrupted => return Ok(true),
         Err(e) => return Err(e),
     };
     if let Err(refused) = connection.process_new_packets() {
         // The alert that says why goes out, as rustls's own loop sends it.
-        let _ = flush_tls_by(connection, tcp, deadline);
+        let _ = flush_tls_by(connection, socket, deadline);
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidData,
             refused,
@@ -173,9 +237,9 @@ fn receive_tls_by(
 impl BlockingStream for Stream {
     fn read_by(&mut self, buffer: &mut [u8], deadline: Instant) -> std::io::Result<usize> {
         match self {
-            Stream::Plain(tcp) => loop {
-                tcp.set_read_timeout(Some(left_until(deadline)?))?;
-                match tcp.read(buffer) {
+            Stream::Plain(socket) => loop {
+                socket.set_read_timeout(Some(left_until(deadline)?))?;
+                match socket.read(buffer) {
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                     done => return done,
                 }
@@ -197,7 +261,7 @@ impl BlockingStream for Stream {
 
     fn write_all_by(&mut self, bytes: &[u8], deadline: Instant) -> std::io::Result<()> {
         match self {
-            Stream::Plain(tcp) => write_tcp_by(tcp, bytes, deadline),
+            Stream::Plain(socket) => write_socket_by(socket, bytes, deadline),
             Stream::Tls(tls) => {
                 let rustls::StreamOwned { conn, sock } = &mut **tls;
                 let mut rest = bytes;
@@ -301,7 +365,7 @@ impl<S: BlockingStream + ?Sized> Io<S> for Blocking {
 
 impl Dial for Blocking {
     type Connected = Stream;
-    type Tcp = TcpStream;
+    type Socket = Socket;
 
     fn resolve(
         &self,
@@ -312,7 +376,7 @@ impl Dial for Blocking {
             let (server, timeout) = (options.dns_server, options.connect_timeout());
             dns::block_on(dns::targets(cs, server, timeout))
         } else {
-            Seeds::of(cs)
+            Ok(Seeds::of(cs))
         })
     }
 
@@ -335,33 +399,58 @@ impl Dial for Blocking {
         &self,
         address: SocketAddr,
         timeout: Duration,
-    ) -> impl Future<Output = Result<Self::Tcp>> + Send {
+    ) -> impl Future<Output = Result<Socket>> + Send {
         std::future::ready(
             TcpStream::connect_timeout(&address, timeout)
-                .and_then(|tcp| tcp.set_nodelay(true).map(|()| tcp))
+                .and_then(|tcp| tcp.set_nodelay(true).map(|()| Socket::Tcp(tcp)))
                 .map_err(|e| crate::io_error("connecting", e, timeout)),
         )
     }
 
+    fn open_unix(
+        &self,
+        path: &str,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<Socket>> + Send {
+        std::future::ready(open_unix(path, timeout))
+    }
+
     fn secure(
         &self,
-        tcp: Self::Tcp,
+        socket: Socket,
         tls: &TlsSetup,
         host: &str,
         timeout: Duration,
     ) -> impl Future<Output = Result<(Self::Connected, TlsInfo)>> + Send {
-        std::future::ready(handshake(tcp, tls, host, timeout))
+        std::future::ready(handshake(socket, tls, host, timeout))
     }
 
-    fn plain(&self, tcp: Self::Tcp) -> Self::Connected {
-        Stream::Plain(tcp)
+    fn plain(&self, socket: Socket) -> Self::Connected {
+        Stream::Plain(socket)
     }
+}
+
+/// A UNIX domain socket connected to `path` within `timeout`: socket2's connect does not block
+/// (a listener whose queue is full fails it at once), where std's could wait for ever.
+#[cfg(unix)]
+fn open_unix(path: &str, timeout: Duration) -> Result<Socket> {
+    let io = |e| crate::io_error("connecting", e, timeout);
+    let socket =
+        socket2::Socket::new(socket2::Domain::UNIX, socket2::Type::STREAM, None).map_err(io)?;
+    let address = socket2::SockAddr::unix(path).map_err(io)?;
+    socket.connect_timeout(&address, timeout).map_err(io)?;
+    Ok(Socket::Unix(socket.into()))
+}
+
+#[cfg(not(unix))]
+fn open_unix(_path: &str, _timeout: Duration) -> Result<Socket> {
+    Err(crate::shell::no_unix_sockets())
 }
 
 /// The TLS handshake, bounded as a whole by `timeout`: a server trickling bytes cannot hold the
 /// connect open (each socket read and write gets what is left of it).
 fn handshake(
-    mut tcp: TcpStream,
+    mut socket: Socket,
     tls: &TlsSetup,
     host: &str,
     timeout: Duration,
@@ -373,16 +462,16 @@ fn handshake(
     let io = |e| crate::io_error("in the TLS handshake", e, timeout);
     while connection.is_handshaking() {
         if connection.wants_write() {
-            flush_tls_by(&mut connection, &mut tcp, deadline).map_err(io)?;
-        } else if !receive_tls_by(&mut connection, &mut tcp, deadline).map_err(io)? {
+            flush_tls_by(&mut connection, &mut socket, deadline).map_err(io)?;
+        } else if !receive_tls_by(&mut connection, &mut socket, deadline).map_err(io)? {
             return Err(io(std::io::ErrorKind::UnexpectedEof.into()));
         }
     }
     // The client's last flight (its Finished) goes out now, not with the first request.
-    flush_tls_by(&mut connection, &mut tcp, deadline).map_err(io)?;
+    flush_tls_by(&mut connection, &mut socket, deadline).map_err(io)?;
     let info = TlsInfo::of(&connection, tls);
     Ok((
-        Stream::Tls(Box::new(rustls::StreamOwned::new(connection, tcp))),
+        Stream::Tls(Box::new(rustls::StreamOwned::new(connection, socket))),
         info,
     ))
 }

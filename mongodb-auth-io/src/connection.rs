@@ -63,7 +63,7 @@ impl<S> Connection<S> {
         &self.state.authenticated.hello_reply
     }
 
-    /// The address connected to, as `host:port`.
+    /// The address connected to, as `host:port`, or a UNIX socket's path.
     pub fn address(&self) -> &str {
         &self.state.address
     }

@@ -22,12 +22,38 @@ use mongodb_auth::random::SystemRandom;
 use mongodb_auth::uri::{ConnectionString, Host, SrvRecord, TxtRecord};
 
 /// Where a host is to be reached: its name (for TLS) and port, and, when the resolver override
-/// looked it up, its addresses (else the system resolves the name when connecting).
+/// looked it up, its addresses (else the system resolves the name when connecting); or a UNIX
+/// socket's path.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Target {
+    /// The host's name or address, or the UNIX socket's path.
     pub(crate) host: String,
     pub(crate) port: u16,
     pub(crate) addresses: Option<Vec<SocketAddr>>,
+    /// Whether `host` is a UNIX socket's path (`port` and `addresses` then mean nothing).
+    pub(crate) unix_socket: bool,
+}
+
+impl Target {
+    /// Where the connection goes, as events and `Connection::address` show it: `host:port`, or
+    /// the socket's path.
+    pub(crate) fn address(&self) -> String {
+        if self.unix_socket {
+            self.host.clone()
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+
+    /// The name the server's certificate is checked for: the host's, or `localhost` for a UNIX
+    /// socket, whose path no certificate can name (the Node driver checks `localhost` too).
+    pub(crate) fn tls_name(&self) -> &str {
+        if self.unix_socket {
+            "localhost"
+        } else {
+            &self.host
+        }
+    }
 }
 
 /// What the resolver says of a host's addresses.
@@ -247,25 +273,18 @@ pub(crate) fn needs_resolver(cs: &ConnectionString, server: Option<SocketAddr>) 
 }
 
 /// The hosts of a connection string that needs no lookup here, in order.
-pub(crate) fn static_targets(cs: &ConnectionString) -> Result<Vec<Target>> {
-    let targets: Vec<Target> = cs
-        .hosts()
+pub(crate) fn static_targets(cs: &ConnectionString) -> Vec<Target> {
+    cs.hosts()
         .iter()
-        .filter(|host| !matches!(host, Host::Unix { .. }))
         .map(|host| Target {
             host: host.host(),
             port: host
                 .effective_port()
                 .unwrap_or(mongodb_auth::uri::DEFAULT_PORT),
             addresses: None,
+            unix_socket: matches!(host, Host::Unix { .. }),
         })
-        .collect();
-    if targets.is_empty() {
-        return Err(Error::Unsupported {
-            what: "UNIX socket hosts: connect the stream yourself and call `authenticate`".into(),
-        });
-    }
-    Ok(targets)
+        .collect()
 }
 
 /// The hosts of a connection string, resolved: the connection string to use with them (a
@@ -283,12 +302,12 @@ pub(crate) struct Seeds {
 
 impl Seeds {
     /// The hosts of a connection string that needs no lookup here.
-    pub(crate) fn of(cs: &ConnectionString) -> Result<Seeds> {
-        Ok(Seeds {
-            targets: static_targets(cs)?.into(),
+    pub(crate) fn of(cs: &ConnectionString) -> Seeds {
+        Seeds {
+            targets: static_targets(cs).into(),
             cs: Arc::new(cs.clone()),
             valid_until: None,
-        })
+        }
     }
 
     /// Whether the records are still good at `now`.
@@ -305,7 +324,7 @@ pub(crate) async fn targets(
     timeout: Duration,
 ) -> Result<Seeds> {
     if !needs_resolver(cs, server) {
-        return Seeds::of(cs);
+        return Ok(Seeds::of(cs));
     }
     let resolver = Resolver::new(server, timeout)?;
     let mut valid_until: Option<Instant> = None;
@@ -324,7 +343,7 @@ pub(crate) async fn targets(
         }
         None => cs.clone(),
     };
-    let mut targets = static_targets(&cs)?;
+    let mut targets = static_targets(&cs);
     if server.is_some() {
         // The override answers the host lookups too; otherwise the system does, when connecting.
         // A host the server says has no address is passed over (until the seeds are looked up
@@ -335,6 +354,10 @@ pub(crate) async fn targets(
         let mut resolved = Vec::with_capacity(targets.len());
         let mut first_failure = None;
         for mut target in targets {
+            if target.unix_socket {
+                resolved.push(target);
+                continue;
+            }
             match resolver.addresses(&target.host, target.port).await? {
                 Addresses::Found(addresses, until) => {
                     holds_until(until);

@@ -46,9 +46,9 @@ impl IntoConnectionString for &ConnectionString {
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub enum Event<'a> {
-    /// A TCP connection is open.
+    /// A connection is open: TCP, or to a UNIX socket.
     Connected {
-        /// The address, as `host:port`.
+        /// The address, as `host:port`, or the socket's path.
         address: &'a str,
     },
     /// The TLS handshake is done.
@@ -149,8 +149,8 @@ pub(crate) type Observer = Arc<dyn Fn(&Event<'_>) + Send + Sync>;
 /// [`LONGEST_WAIT`](mongodb_auth::environment::LONGEST_WAIT), a century.
 #[derive(Clone, Default)]
 pub struct ConnectOptions {
-    /// Time allowed to open the TCP connection to one address (each address of a host gets
-    /// its own), and for each DNS lookup. `None`: the connection string's `connectTimeoutMS`
+    /// Time allowed to open the connection to one address (each address of a host gets its
+    /// own) or UNIX socket, and for each DNS lookup. `None`: the connection string's `connectTimeoutMS`
     /// (`0`: none), else [`DEFAULT_CONNECT_TIMEOUT`].
     pub connect_timeout: Option<Duration>,
     /// Time allowed for each reply to arrive whole, and for the TLS handshake. `None`: the

@@ -60,10 +60,10 @@ pub(crate) trait Io<S: ?Sized>: Sync {
 
 /// What an adapter does to reach a server.
 pub(crate) trait Dial: Io<Self::Connected> {
-    /// The adapter's own stream: TCP, or TLS over TCP.
+    /// The adapter's own stream: a socket, or TLS over it.
     type Connected: Send;
-    /// An open TCP connection.
-    type Tcp: Send;
+    /// An open socket: TCP, or a UNIX domain socket.
+    type Socket: Send;
 
     /// The hosts to try for `cs`, in order, and the connection string to use with them (a
     /// `mongodb+srv` one resolved).
@@ -78,7 +78,14 @@ pub(crate) trait Dial: Io<Self::Connected> {
         &self,
         address: SocketAddr,
         timeout: Duration,
-    ) -> impl Future<Output = Result<Self::Tcp>> + Send;
+    ) -> impl Future<Output = Result<Self::Socket>> + Send;
+
+    /// Connects to the UNIX domain socket at `path` within `timeout`.
+    fn open_unix(
+        &self,
+        path: &str,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<Self::Socket>> + Send;
 
     /// The system's addresses of `host`, within `timeout`: a resolver that does not answer
     /// ends the attempt as a host that does not answer does.
@@ -89,17 +96,25 @@ pub(crate) trait Dial: Io<Self::Connected> {
         timeout: Duration,
     ) -> impl Future<Output = Result<Vec<SocketAddr>>> + Send;
 
-    /// The TLS handshake over `tcp`, for `host`, within `timeout`.
+    /// The TLS handshake over `socket`, for `host`, within `timeout`.
     fn secure(
         &self,
-        tcp: Self::Tcp,
+        socket: Self::Socket,
         tls: &TlsSetup,
         host: &str,
         timeout: Duration,
     ) -> impl Future<Output = Result<(Self::Connected, TlsInfo)>> + Send;
 
-    /// The TCP connection as it is.
-    fn plain(&self, tcp: Self::Tcp) -> Self::Connected;
+    /// The socket as it is.
+    fn plain(&self, socket: Self::Socket) -> Self::Connected;
+}
+
+/// Why a UNIX socket host cannot be reached on a system without them.
+#[cfg(not(unix))]
+pub(crate) fn no_unix_sockets() -> Error {
+    Error::Unsupported {
+        what: "UNIX socket hosts on this system".into(),
+    }
 }
 
 /// Connects through `connector` to the first host that answers (after resolving a
@@ -130,18 +145,18 @@ pub(crate) async fn connect<D: Dial>(
     let mut last_error = None;
     for target in targets.iter() {
         options.overdue()?;
-        let tcp = match open(dial, target, &options).await {
-            Ok(tcp) => tcp,
+        let socket = match open(dial, target, &options).await {
+            Ok(socket) => socket,
             Err(e) => {
                 last_error = Some(e);
                 continue;
             }
         };
-        let address = format!("{}:{}", target.host, target.port);
+        let address = target.address();
         options.emit(Event::Connected { address: &address });
         let (mut stream, tls_info) = match &tls {
             Some(setup) => match dial
-                .secure(tcp, setup, &target.host, options.read_timeout())
+                .secure(socket, setup, target.tls_name(), options.read_timeout())
                 .await
             {
                 Ok((stream, info)) => {
@@ -154,7 +169,7 @@ pub(crate) async fn connect<D: Dial>(
                 }
                 Err(e) => return Err(e),
             },
-            None => (dial.plain(tcp), None),
+            None => (dial.plain(socket), None),
         };
         options.overdue()?;
         let (mut login, hello) = Login::for_connection(&cs, &target.host, &options)?;
@@ -171,9 +186,14 @@ pub(crate) async fn connect<D: Dial>(
     }))
 }
 
-/// A TCP connection to one of the target's addresses, in order, each within the connect
-/// timeout.
-async fn open<D: Dial>(dial: &D, target: &Target, options: &ConnectOptions) -> Result<D::Tcp> {
+/// A connection to the target's UNIX socket, or a TCP connection to one of its addresses, in
+/// order, each within the connect timeout.
+async fn open<D: Dial>(dial: &D, target: &Target, options: &ConnectOptions) -> Result<D::Socket> {
+    if target.unix_socket {
+        return dial
+            .open_unix(&target.host, options.connect_timeout())
+            .await;
+    }
     let addresses = match &target.addresses {
         Some(addresses) => addresses.clone(),
         None => {
@@ -184,7 +204,7 @@ async fn open<D: Dial>(dial: &D, target: &Target, options: &ConnectOptions) -> R
     let mut last_error = None;
     for address in addresses {
         match dial.open(address, options.connect_timeout()).await {
-            Ok(tcp) => return Ok(tcp),
+            Ok(socket) => return Ok(socket),
             Err(e) => last_error = Some(e),
         }
     }

@@ -20,6 +20,8 @@ use std::time::{Duration, Instant};
 
 use ::tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use ::tokio::net::TcpStream;
+#[cfg(unix)]
+use ::tokio::net::UnixStream;
 
 use mongodb_auth::ask::{Answer, Ask};
 use mongodb_auth::callback;
@@ -37,55 +39,83 @@ use crate::person::Person;
 use crate::shell::{self, Dial, Io};
 use crate::tls::{self, TlsInfo, TlsSetup};
 
-/// The stream of a connection: TCP, or TLS over TCP.
+/// A socket the adapter opened: TCP, or a UNIX domain socket (a host such as
+/// `%2Ftmp%2Fmongodb-27017.sock`).
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Socket {
+    /// TCP.
+    Tcp(TcpStream),
+    /// A UNIX domain socket.
+    #[cfg(unix)]
+    Unix(UnixStream),
+}
+
+/// The stream of a connection: a socket, or TLS over it.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Stream {
-    /// Plain TCP.
-    Plain(TcpStream),
-    /// TLS (rustls) over TCP.
-    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+    /// The socket as it is.
+    Plain(Socket),
+    /// TLS (rustls) over the socket.
+    Tls(Box<tokio_rustls::client::TlsStream<Socket>>),
 }
 
-impl AsyncRead for Stream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(tcp) => Pin::new(tcp).poll_read(cx, buf),
-            Stream::Tls(tls) => Pin::new(tls.as_mut()).poll_read(cx, buf),
+/// Implements `AsyncRead` and `AsyncWrite` for an enum of streams by passing each call to the
+/// variant's stream (`$inner` turns the variant's field into something `Pin::new` takes).
+macro_rules! forward_async_io {
+    ($enum:ident { $($(#[$attr:meta])* $variant:ident($field:ident) => $inner:expr),+ $(,)? }) => {
+        impl AsyncRead for $enum {
+            fn poll_read(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                buf: &mut ReadBuf<'_>,
+            ) -> Poll<std::io::Result<()>> {
+                match self.get_mut() {
+                    $($(#[$attr])* $enum::$variant($field) => Pin::new($inner).poll_read(cx, buf),)+
+                }
+            }
         }
-    }
+
+        impl AsyncWrite for $enum {
+            fn poll_write(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                buf: &[u8],
+            ) -> Poll<std::io::Result<usize>> {
+                match self.get_mut() {
+                    $($(#[$attr])* $enum::$variant($field) => Pin::new($inner).poll_write(cx, buf),)+
+                }
+            }
+
+            fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+                match self.get_mut() {
+                    $($(#[$attr])* $enum::$variant($field) => Pin::new($inner).poll_flush(cx),)+
+                }
+            }
+
+            fn poll_shutdown(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+            ) -> Poll<std::io::Result<()>> {
+                match self.get_mut() {
+                    $($(#[$attr])* $enum::$variant($field) => Pin::new($inner).poll_shutdown(cx),)+
+                }
+            }
+        }
+    };
 }
 
-impl AsyncWrite for Stream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        match self.get_mut() {
-            Stream::Plain(tcp) => Pin::new(tcp).poll_write(cx, buf),
-            Stream::Tls(tls) => Pin::new(tls.as_mut()).poll_write(cx, buf),
-        }
-    }
+forward_async_io!(Socket {
+    Tcp(tcp) => tcp,
+    #[cfg(unix)]
+    Unix(unix) => unix,
+});
 
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(tcp) => Pin::new(tcp).poll_flush(cx),
-            Stream::Tls(tls) => Pin::new(tls.as_mut()).poll_flush(cx),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(tcp) => Pin::new(tcp).poll_shutdown(cx),
-            Stream::Tls(tls) => Pin::new(tls.as_mut()).poll_shutdown(cx),
-        }
-    }
-}
+forward_async_io!(Stream {
+    Plain(socket) => socket,
+    Tls(tls) => tls.as_mut(),
+});
 
 /// A stream the tokio adapter reads and writes.
 pub trait AsyncStream: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -226,7 +256,7 @@ impl<S: AsyncStream + ?Sized> Io<S> for Tokio {
 
 impl Dial for Tokio {
     type Connected = Stream;
-    type Tcp = TcpStream;
+    type Socket = Socket;
 
     fn resolve(
         &self,
@@ -249,16 +279,27 @@ impl Dial for Tokio {
         }
     }
 
-    async fn open(&self, address: SocketAddr, timeout: Duration) -> Result<Self::Tcp> {
+    async fn open(&self, address: SocketAddr, timeout: Duration) -> Result<Socket> {
         let tcp = within(timeout, "connecting", TcpStream::connect(address)).await?;
         tcp.set_nodelay(true)
             .map_err(|e| crate::io_error("configuring the socket", e, timeout))?;
-        Ok(tcp)
+        Ok(Socket::Tcp(tcp))
+    }
+
+    #[cfg(unix)]
+    async fn open_unix(&self, path: &str, timeout: Duration) -> Result<Socket> {
+        let unix = within(timeout, "connecting", UnixStream::connect(path)).await?;
+        Ok(Socket::Unix(unix))
+    }
+
+    #[cfg(not(unix))]
+    async fn open_unix(&self, _path: &str, _timeout: Duration) -> Result<Socket> {
+        Err(shell::no_unix_sockets())
     }
 
     fn secure(
         &self,
-        tcp: Self::Tcp,
+        socket: Socket,
         tls: &TlsSetup,
         host: &str,
         timeout: Duration,
@@ -270,7 +311,7 @@ impl Dial for Tokio {
             let tls_stream = within(
                 timeout,
                 "in the TLS handshake",
-                connector.connect(name?, tcp),
+                connector.connect(name?, socket),
             )
             .await?;
             let info = TlsInfo::of(tls_stream.get_ref().1, &setup);
@@ -278,8 +319,8 @@ impl Dial for Tokio {
         }
     }
 
-    fn plain(&self, tcp: Self::Tcp) -> Self::Connected {
-        Stream::Plain(tcp)
+    fn plain(&self, socket: Socket) -> Self::Connected {
+        Stream::Plain(socket)
     }
 }
 

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
@@ -77,6 +78,7 @@ pub struct ServerConfig {
     aws: Option<mongodb_auth::server::AwsSettings>,
     oidc: Vec<mongodb_auth::server::oidc::OidcSettings>,
     gssapi: Option<mongodb_auth::server::gssapi::GssapiSettings>,
+    unix_socket: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -104,6 +106,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("max_message_size", &self.max_message_size)
             .field("misbehavior", &self.misbehavior)
             .field("tls", &self.tls.is_some())
+            .field("unix_socket", &self.unix_socket)
             .finish_non_exhaustive()
     }
 }
@@ -136,7 +139,21 @@ impl ServerConfig {
             aws: None,
             oidc: Vec::new(),
             gssapi: None,
+            unix_socket: None,
         }
+    }
+
+    /// Listens on the UNIX domain socket at `path` too, as mongod does on
+    /// `/tmp/mongodb-<port>.sock`: clients reach it as `mongodb://%2Ftmp%2Fmongodb-27017.sock`.
+    /// A socket an earlier server left at `path` is replaced; one a server still listens on,
+    /// or any other file, makes [`Server::bind`] fail. The socket is its owner's only (mode
+    /// 0700, as mongod's default, and a peer of another user is closed at once), and it is
+    /// removed when the server stops (shut down or dropped), unless another has taken its
+    /// place. Its clients count as one peer, the loopback address. Where there are no UNIX
+    /// sockets, [`Server::bind`] fails.
+    pub fn unix_socket(mut self, path: impl Into<PathBuf>) -> Self {
+        self.unix_socket = Some(path.into());
+        self
     }
 
     /// Accepts GSSAPI (see [`mongodb_auth::server::gssapi`]).
@@ -361,6 +378,10 @@ impl Server {
             .map_err(|reason| std::io::Error::new(std::io::ErrorKind::InvalidInput, reason))?;
         let listener = TcpListener::bind(addr).await?;
         let local_addr = listener.local_addr()?;
+        let unix = match &config.unix_socket {
+            Some(path) => Some(UnixSocket::bind(path).await?),
+            None => None,
+        };
         let mut session = match config.random {
             Some(random) => SessionConfig::with_random(config.users, random),
             None => SessionConfig::new(config.users),
@@ -397,7 +418,7 @@ impl Server {
             active: AtomicUsize::new(0),
         });
         let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(accept_loop(listener, shared.clone(), stopped));
+        let task = tokio::spawn(accept_loop(listener, unix, shared.clone(), stopped));
         Ok(Server {
             local_addr,
             shared,
@@ -447,6 +468,7 @@ impl Drop for Server {
 
 async fn accept_loop(
     listener: TcpListener,
+    unix: Option<UnixSocket>,
     shared: Arc<Shared>,
     mut stopped: watch::Receiver<bool>,
 ) {
@@ -459,24 +481,25 @@ async fn accept_loop(
                 Err(_) => break,
             },
         };
-        let (stream, peer) = tokio::select! {
+        let accepted = tokio::select! {
             _ = stopped.changed() => break,
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                // Out of file descriptors and the like: wait a moment rather than spin.
-                Err(_) => {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
+            accepted = listener.accept() => accepted.map(|(tcp, peer)| (Accepted::Tcp(tcp), peer.ip())),
+            accepted = UnixSocket::accept(unix.as_ref()) => accepted,
+        };
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
+            // Out of file descriptors and the like: wait a moment rather than spin.
+            Err(_) => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
         };
         shared.accepted.fetch_add(1, Ordering::Relaxed);
-        let Some(peer_slot) = PeerSlot::take(&shared, peer_key(peer.ip())) else {
+        let Some(peer_slot) = PeerSlot::take(&shared, peer_key(peer)) else {
             // This peer holds its share: close at once, and the slot goes back.
             drop(stream);
             continue;
         };
-        let _ = stream.set_nodelay(true);
         let shared = shared.clone();
         let mut stopped = stopped.clone();
         connections.spawn(async move {
@@ -487,17 +510,149 @@ async fn accept_loop(
             let _open = Open::new(&shared.active);
             tokio::select! {
                 _ = stopped.changed() => {}
-                _ = serve(stream, &shared, &peer_slot.jobs) => {}
+                _ = stream.serve(&shared, &peer_slot.jobs) => {}
             }
         });
         // Reap finished connections so the set does not grow without bound.
         while connections.try_join_next().is_some() {}
     }
     connections.shutdown().await;
+    drop(unix);
+}
+
+/// A connection the server accepted.
+enum Accepted {
+    Tcp(tokio::net::TcpStream),
+    #[cfg(unix)]
+    Unix(tokio::net::UnixStream),
+}
+
+impl Accepted {
+    async fn serve(self, shared: &Shared, peer_jobs: &Arc<Semaphore>) {
+        match self {
+            Accepted::Tcp(tcp) => {
+                let _ = tcp.set_nodelay(true);
+                serve(tcp, shared, peer_jobs).await;
+            }
+            #[cfg(unix)]
+            Accepted::Unix(unix) => serve(unix, shared, peer_jobs).await,
+        }
+    }
+}
+
+/// The server's UNIX domain socket: its listener, its path (removed when it is dropped, if the
+/// socket there is still this one) and its owner, the only user it serves.
+struct UnixSocket {
+    #[cfg(unix)]
+    listener: tokio::net::UnixListener,
+    #[cfg(unix)]
+    path: PathBuf,
+    /// The socket file's device and inode, to know it is still ours when it is removed.
+    #[cfg(unix)]
+    file: (u64, u64),
+    /// The user who made the socket: a peer of another user is closed at once, so the moment
+    /// before the socket's mode is set lets nobody else in.
+    #[cfg(unix)]
+    owner: u32,
+}
+
+impl UnixSocket {
+    /// Listens at `path`, after removing a socket an earlier server left there (one nobody
+    /// listens on any more). Errors name the path.
+    #[cfg(unix)]
+    async fn bind(path: &Path) -> std::io::Result<UnixSocket> {
+        use std::os::unix::fs::{FileTypeExt as _, MetadataExt as _, PermissionsExt as _};
+        let at_path =
+            |e: std::io::Error| std::io::Error::new(e.kind(), format!("{}: {e}", path.display()));
+        match std::fs::symlink_metadata(path) {
+            Ok(found) if found.file_type().is_socket() => {
+                // A socket someone still listens on is theirs (another server, a mongod); one
+                // whose queue is full (`WouldBlock`) too. Not std's connect: it would wait.
+                match tokio::net::UnixStream::connect(path).await {
+                    Ok(_) => {
+                        return Err(at_path(std::io::Error::new(
+                            std::io::ErrorKind::AddrInUse,
+                            "another server listens on this socket",
+                        )));
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                        std::fs::remove_file(path).map_err(at_path)?;
+                    }
+                    Err(e) => return Err(at_path(e)),
+                }
+            }
+            Ok(_) => {
+                return Err(at_path(std::io::Error::new(
+                    std::io::ErrorKind::AlreadyExists,
+                    "it exists and is not a socket",
+                )));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(at_path(e)),
+        }
+        let listener = tokio::net::UnixListener::bind(path).map_err(at_path)?;
+        let made = std::fs::symlink_metadata(path).map_err(at_path)?;
+        let socket = UnixSocket {
+            listener,
+            path: path.to_owned(),
+            file: (made.dev(), made.ino()),
+            owner: made.uid(),
+        };
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700)).map_err(at_path)?;
+        Ok(socket)
+    }
+
+    #[cfg(not(unix))]
+    async fn bind(path: &Path) -> std::io::Result<UnixSocket> {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            format!("{}: this system has no UNIX sockets", path.display()),
+        ))
+    }
+
+    /// The next connection of the socket's owner to `socket` (never, without one); its peer
+    /// counts as the loopback address.
+    async fn accept(socket: Option<&UnixSocket>) -> std::io::Result<(Accepted, IpAddr)> {
+        #[cfg(unix)]
+        if let Some(socket) = socket {
+            loop {
+                let (unix, _) = socket.listener.accept().await?;
+                if unix
+                    .peer_cred()
+                    .is_ok_and(|peer| peer.uid() == socket.owner)
+                {
+                    return Ok((
+                        Accepted::Unix(unix),
+                        IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+                    ));
+                }
+            }
+        }
+        let _ = socket;
+        std::future::pending().await
+    }
+}
+
+impl Drop for UnixSocket {
+    fn drop(&mut self) {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt as _;
+            let still_ours = std::fs::symlink_metadata(&self.path)
+                .is_ok_and(|found| (found.dev(), found.ino()) == self.file);
+            if still_ours {
+                let _ = std::fs::remove_file(&self.path);
+            }
+        }
+    }
 }
 
 /// Serves one connection, after its TLS handshake when the server speaks TLS.
-async fn serve(stream: tokio::net::TcpStream, shared: &Shared, peer_jobs: &Arc<Semaphore>) {
+async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: S,
+    shared: &Shared,
+    peer_jobs: &Arc<Semaphore>,
+) {
     let connection_id = shared.next_connection_id.fetch_add(1, Ordering::Relaxed);
     let mut session = Session::new(shared.session.clone(), connection_id);
     let Some(acceptor) = &shared.tls else {
@@ -869,6 +1024,57 @@ async fn read_message<S: AsyncRead + Unpin>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A server's UNIX socket: it replaces one an earlier server left, is its owner's only, is
+    /// never taken from a server still listening on it, is removed when the server stops, and
+    /// never takes the place of a file that is no socket. (That a peer of another user is
+    /// closed needs a second user to show, which a test run does not have.)
+    #[cfg(unix)]
+    #[test]
+    fn the_unix_socket_replaces_a_stale_one_and_is_removed_at_the_end() {
+        use std::os::unix::fs::{FileTypeExt as _, PermissionsExt as _};
+        struct Dir(PathBuf);
+        impl Drop for Dir {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_dir_all(&self.0);
+            }
+        }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        let dir = Dir(std::env::temp_dir().join(format!(
+            "mongodb-auth-net-{}-{:?}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_nanos()
+        )));
+        std::fs::create_dir(&dir.0).expect("a new directory");
+        let path = dir.0.join("server.sock");
+        // What a server killed before it could clean up leaves behind.
+        drop(std::os::unix::net::UnixListener::bind(&path).expect("a socket"));
+        assert!(path.exists());
+        let bind = |path: &Path| {
+            let config = ServerConfig::new(UserStore::new()).unix_socket(path);
+            runtime.block_on(Server::bind("127.0.0.1:0", config))
+        };
+        let server = bind(&path).expect("the stale socket is replaced");
+        let found = std::fs::symlink_metadata(&path).expect("the socket");
+        assert!(found.file_type().is_socket());
+        assert_eq!(found.permissions().mode() & 0o777, 0o700);
+        let taken = bind(&path).expect_err("a live socket is not taken");
+        assert_eq!(taken.kind(), std::io::ErrorKind::AddrInUse);
+        assert!(taken.to_string().contains("server.sock"), "{taken}");
+        runtime.block_on(server.shutdown());
+        assert!(!path.exists(), "removed when the server stopped");
+
+        std::fs::write(&path, b"not a socket").expect("a file");
+        let refused = bind(&path).expect_err("a file that is no socket stays");
+        assert_eq!(refused.kind(), std::io::ErrorKind::AlreadyExists);
+        assert_eq!(std::fs::read(&path).expect("the file"), b"not a socket");
+    }
 
     #[test]
     fn the_read_buffer_wipes_all_that_reads_wrote() {

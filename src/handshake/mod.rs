@@ -222,7 +222,8 @@ impl Authenticator {
         match mechanism {
             None
             | Some(AuthMechanism::ScramSha1 | AuthMechanism::ScramSha256 | AuthMechanism::Plain) => {
-                if credential.password().is_none() {
+                // An empty password (`alice:@host`, negotiated) is none: mongod keeps none.
+                if credential.password().is_none_or(|p| p.expose().is_empty()) {
                     return Err(Error::credential(
                         mechanism.map_or("default", AuthMechanism::as_str),
                         "a password is required to authenticate",

@@ -113,6 +113,11 @@ impl Host {
             if port.is_some() {
                 return Err(invalid("a UNIX socket path takes no port"));
             }
+            // A NUL would end the path early for the kernel (or, first, name an abstract
+            // socket anyone may bind), and a control character would reach terminals.
+            if decoded.chars().any(char::is_control) {
+                return Err(invalid("a UNIX socket path holds a control character"));
+            }
             return Ok(Host::Unix { path: decoded });
         }
         if decoded
@@ -237,6 +242,9 @@ mod tests {
             "[nope]",
             "%2Ftmp%2Fm",
             "%2Ftmp%2Fm.sock:1",
+            "%2Ftmp%2Fm%00x%2Fm.sock",
+            "%00%2Fabstract.sock",
+            "%2Ftmp%2F%1B%5B2Jm.sock",
             "a%zz",
             "a b",
             "a@b",

@@ -148,7 +148,7 @@ impl ConnectionString {
         // early. Say so without echoing anything: the text around it is part of a password.
         if path.contains('@')
             || query
-                .split('&')
+                .split(['&', ';'])
                 .any(|pair| pair.split('=').next().is_some_and(|k| k.contains('@')))
         {
             return Err(Error::InvalidUserinfo {
@@ -189,11 +189,16 @@ impl ConnectionString {
         };
         let database = parse_database(path)?;
 
+        let separator = option_separator(query)?;
         let mut tls = TlsBuilder::default();
         let mut options = Vec::new();
         let mut gssapi_service_name = None;
         let mut seen: HashSet<String> = HashSet::new();
-        for (at, pair) in query.split('&').filter(|pair| !pair.is_empty()).enumerate() {
+        for (at, pair) in query
+            .split(separator)
+            .filter(|pair| !pair.is_empty())
+            .enumerate()
+        {
             // Named by its place, not its text: a pair without `=` is often the end of a
             // password whose `&` was not escaped.
             let (raw_key, raw_value) = pair.split_once('=').ok_or_else(|| {
@@ -219,7 +224,15 @@ impl ConnectionString {
                 percent::decode(raw_value).map_err(|e| Error::option(&key, e.rule()))?,
             );
             match lower.as_str() {
-                "authmechanism" => auth.mechanism = Some(value.parse()?),
+                // PyMongo's name for negotiation, as if no mechanism were named.
+                "authmechanism" if *value == "DEFAULT" => {
+                    auth.default_named = true;
+                    auth.mechanism = None;
+                }
+                "authmechanism" => {
+                    auth.default_named = false;
+                    auth.mechanism = Some(value.parse()?);
+                }
                 "authsource" => {
                     if value.is_empty() {
                         return Err(Error::option(key, "must not be empty"));
@@ -533,6 +546,8 @@ impl ConnectionString {
         };
         if let Some(m) = self.auth.mechanism {
             push("authMechanism", m.as_str());
+        } else if self.auth.default_named {
+            push("authMechanism", "DEFAULT");
         }
         if let Some(source) = &self.auth.source {
             push("authSource", source);
@@ -729,6 +744,21 @@ fn srv_hostname(hosts: &[Host]) -> Result<String> {
     }
 }
 
+/// What separates the options: `&`, or `;` when the query has no `&` (the legacy form the
+/// connection-string spec allows and PyMongo reads). A query with both is refused, as PyMongo
+/// refuses it: which one separates is anybody's guess, and a wrong guess drops options (a
+/// `tls=true;appName=x` read with `&` alone turns TLS off).
+fn option_separator(query: &str) -> Result<char> {
+    match (query.contains('&'), query.contains(';')) {
+        (true, true) => Err(Error::option(
+            "the options",
+            "`&` and `;` must not both separate options (a `;` in a value as `%3B`)",
+        )),
+        (false, true) => Ok(';'),
+        _ => Ok('&'),
+    }
+}
+
 fn parse_database(path: &str) -> Result<Option<String>> {
     if path.is_empty() {
         return Ok(None);
@@ -755,18 +785,18 @@ fn parse_mechanism_properties(
     const OPTION: &str = "authMechanismProperties";
     let mut properties = crate::MechanismProperties::new();
     let mut seen = HashSet::new();
-    for (index, item) in raw
-        .split(',')
-        .enumerate()
-        .filter(|(_, item)| !item.is_empty())
-    {
-        // The item is not echoed: it may hold a session token.
-        let (raw_name, raw_value) = item.split_once(':').ok_or_else(|| {
-            Error::option(
-                OPTION,
-                format!("item {} is not written `KEY:VALUE`", index + 1),
-            )
-        })?;
+    for (index, item) in raw.split(',').enumerate() {
+        // The item is not echoed: it may hold a session token. An empty item or value is
+        // refused, as PyMongo refuses it: `SERVICE_NAME:a,` is likely a value cut short.
+        let (raw_name, raw_value) = item
+            .split_once(':')
+            .filter(|(name, value)| !name.is_empty() && !value.is_empty())
+            .ok_or_else(|| {
+                Error::option(
+                    OPTION,
+                    format!("item {} is not written `KEY:VALUE`", index + 1),
+                )
+            })?;
         let name = percent::decode(raw_name).map_err(|e| Error::option(OPTION, e.rule()))?;
         let value = percent::decode(raw_value).map_err(|e| Error::option(OPTION, e.rule()))?;
         if is_code_only_property(&name) {

@@ -269,3 +269,126 @@ fn long_lists_parse() {
     .unwrap_err();
     assert!(matches!(err, Error::InvalidCredential { .. }), "{err:?}");
 }
+
+/// What PyMongo makes of these connection strings, read the same way (found by comparing the
+/// two over the spec tests' strings and variations of them).
+mod as_pymongo_reads_them {
+    use super::*;
+
+    #[test]
+    fn a_semicolon_separates_options_in_a_query_without_an_ampersand() {
+        let cs = parse("mongodb://h/?tls=true;appName=x");
+        assert_eq!(cs.tls().enabled, Some(true));
+        assert_eq!(cs.option("appName"), Some("x"));
+        assert!(cs.warnings().is_empty(), "{:?}", cs.warnings());
+        let mixed = ConnectionString::parse("mongodb://h/?tls=true;appName=x&w=1").unwrap_err();
+        assert!(
+            matches!(&mixed, Error::InvalidOption { rule, .. } if rule.contains("`;`")),
+            "{mixed:?}"
+        );
+        // Encoded, a `;` is a value's.
+        assert_eq!(
+            parse("mongodb://h/?appName=a%3Bb&w=1").option("appName"),
+            Some("a;b")
+        );
+    }
+
+    #[test]
+    fn mechanism_names_are_matched_as_written() {
+        let err =
+            ConnectionString::parse("mongodb://u:p@h/?authMechanism=scram-sha-256").unwrap_err();
+        assert!(
+            matches!(&err, Error::InvalidOption { rule, .. } if rule.contains("written `SCRAM-SHA-256`")),
+            "{err:?}"
+        );
+        assert!(ConnectionString::parse("mongodb://h/?authMechanism=mongodb-x509").is_err());
+    }
+
+    #[test]
+    fn default_names_negotiation() {
+        let cs = parse("mongodb://u:p@h/?authMechanism=DEFAULT");
+        let credential = cs.credential().unwrap();
+        assert_eq!(credential.mechanism(), None);
+        assert_eq!(credential.source(), "admin");
+        // As a mechanism it configures a credential, which then needs its username.
+        let err = ConnectionString::parse("mongodb://h/?authMechanism=DEFAULT").unwrap_err();
+        assert!(matches!(err, Error::InvalidCredential { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn empty_property_items_and_values_are_refused() {
+        for properties in [
+            "SERVICE_NAME:a,,SERVICE_REALM:b",
+            "SERVICE_NAME:a,",
+            ",SERVICE_NAME:a",
+            "SERVICE_NAME:",
+            ":a",
+        ] {
+            let uri =
+                format!("mongodb://u@h/?authMechanism=GSSAPI&authMechanismProperties={properties}");
+            let err = ConnectionString::parse(&uri).unwrap_err();
+            assert!(
+                matches!(&err, Error::InvalidOption { rule, .. } if rule.contains("KEY:VALUE")),
+                "{properties}: {err:?}"
+            );
+        }
+        let azure = "mongodb://h/?authMechanism=MONGODB-OIDC&authMechanismProperties=ENVIRONMENT:azure,TOKEN_RESOURCE:";
+        assert!(ConnectionString::parse(azure).is_err());
+    }
+
+    #[test]
+    fn an_empty_password_is_none_for_a_mechanism_named() {
+        let password_of = |uri: &str| {
+            parse(uri)
+                .credential()
+                .unwrap()
+                .password()
+                .map(|p| p.expose().to_owned())
+        };
+        // Kerberos then uses the ticket cache, not the password "".
+        assert_eq!(password_of("mongodb://u:@h/?authMechanism=GSSAPI"), None);
+        assert_eq!(
+            password_of("mongodb://CN=u:@h/?authMechanism=MONGODB-X509"),
+            None
+        );
+        assert_eq!(
+            password_of(
+                "mongodb://u:@h/?authMechanism=MONGODB-OIDC&authMechanismProperties=ENVIRONMENT:azure,TOKEN_RESOURCE:r"
+            ),
+            None
+        );
+        for mechanism in ["SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN", "MONGODB-AWS"] {
+            let uri = format!("mongodb://u:@h/?authMechanism={mechanism}");
+            let err = ConnectionString::parse(&uri).unwrap_err();
+            assert!(
+                matches!(err, Error::InvalidCredential { .. }),
+                "{uri}: {err:?}"
+            );
+        }
+        // Negotiated, it parses as the connection-string tests require, and is refused when
+        // a login would start.
+        assert_eq!(password_of("mongodb://u:@h/").as_deref(), Some(""));
+        let credential = parse("mongodb://u:@h/").credential().unwrap().clone();
+        let refused = crate::Authenticator::new(&credential, crate::AuthOptions::default());
+        assert!(matches!(refused, Err(Error::InvalidCredential { .. })));
+    }
+
+    #[test]
+    fn a_dotted_path_authenticates_against_its_database() {
+        let source_of = |uri: &str| parse(uri).credential().unwrap().source().to_owned();
+        assert_eq!(source_of("mongodb://u:p@h/db.coll"), "db");
+        assert_eq!(source_of("mongodb://u:p@h/db.coll.more"), "db");
+        assert_eq!(source_of("mongodb://u:p@h/.db"), "admin");
+        assert_eq!(
+            source_of("mongodb://u:p@h/ext.coll?authMechanism=PLAIN"),
+            "ext"
+        );
+        assert_eq!(
+            source_of("mongodb://u:p@h/.x?authMechanism=PLAIN"),
+            "$external"
+        );
+        // The database as written is kept (the connection-string tests read it back).
+        assert_eq!(parse("mongodb://u:p@h/db.coll").database(), Some("db.coll"));
+        assert_eq!(source_of("mongodb://u:p@h/db.coll?authSource=x.y"), "x.y");
+    }
+}

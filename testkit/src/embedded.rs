@@ -223,3 +223,15 @@ pub fn login_with_both(
     }
     blocking
 }
+
+/// `path` as a connection string's host: a UNIX socket's path, percent-encoded (the test
+/// directories' paths hold nothing else to encode).
+pub fn unix_socket_host(path: &std::path::Path) -> String {
+    let path = path.to_str().expect("a UTF-8 path");
+    assert!(
+        path.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/._-".contains(&b)),
+        "{path} needs more encoding than this"
+    );
+    path.replace('/', "%2F")
+}
