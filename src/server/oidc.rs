@@ -59,6 +59,70 @@ pub trait SigningKeys: Send + Sync {
     ) -> Result<(), String>;
 }
 
+/// Why an access token is refused: for the server's log and the embedder (the client only
+/// hears 18). Each names the rule the token broke, in the order they are checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TokenRefusal {
+    /// Larger than [`MAX_TOKEN_SIZE`].
+    TooLarge,
+    /// Not a compact JWS with a JSON header and claims: what is wrong with it.
+    Malformed(&'static str),
+    /// Signed with an algorithm not in [`ALGORITHMS`].
+    Algorithm(String),
+    /// Its `iss` is not the provider's issuer, which it names.
+    Issuer(String),
+    /// The provider's keys do not verify its signature (their reason).
+    Signature(String),
+    /// Its `aud` does not hold the audience the provider's tokens must be for, which it names.
+    Audience(String),
+    /// Its `exp` has passed.
+    Expired,
+    /// It has no `exp` (a token that never expires is not taken).
+    NoExpiry,
+    /// Its `nbf` is still to come.
+    NotYetValid,
+    /// Its `nbf` is not a number of seconds.
+    MalformedNotBefore,
+    /// It lacks the claim that names the principal (which it names), or that claim is empty.
+    NoPrincipal(String),
+    /// The principal (named) is not one this provider serves, among several providers.
+    NotThisIssuersPrincipal(String),
+    /// The principal (named) is not among the provider's users.
+    NotAUser(String),
+    /// The server has no identity provider.
+    NotEnabled,
+}
+
+impl fmt::Display for TokenRefusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TokenRefusal::TooLarge => f.write_str("the token is larger than 16 KiB"),
+            TokenRefusal::Malformed(what) => write!(f, "not a JWT: {what}"),
+            TokenRefusal::Algorithm(algorithm) => {
+                write!(f, "the algorithm {algorithm:?} is not accepted")
+            }
+            TokenRefusal::Issuer(issuer) => write!(f, "the issuer is not `{issuer}`"),
+            TokenRefusal::Signature(why) => write!(f, "the signature does not verify: {why}"),
+            TokenRefusal::Audience(audience) => write!(f, "the audience is not `{audience}`"),
+            TokenRefusal::Expired => f.write_str("the token has expired"),
+            TokenRefusal::NoExpiry => f.write_str("the token has no `exp`"),
+            TokenRefusal::NotYetValid => f.write_str("the token is not valid yet (`nbf`)"),
+            TokenRefusal::MalformedNotBefore => {
+                f.write_str("the token's `nbf` is not a number of seconds")
+            }
+            TokenRefusal::NoPrincipal(claim) => write!(f, "the token has no `{claim}` claim"),
+            TokenRefusal::NotThisIssuersPrincipal(principal) => {
+                write!(f, "`{principal}` is not a principal of this issuer")
+            }
+            TokenRefusal::NotAUser(principal) => write!(f, "`{principal}` is not a user"),
+            TokenRefusal::NotEnabled => f.write_str("MONGODB-OIDC is not enabled"),
+        }
+    }
+}
+
+impl std::error::Error for TokenRefusal {}
+
 /// What the server accepts as MONGODB-OIDC: tokens its identity provider issued for it.
 #[derive(Clone)]
 pub struct OidcSettings {
@@ -101,33 +165,46 @@ struct Jwt<'a> {
 impl<'a> Jwt<'a> {
     /// Splits a compact JWS (`header.payload.signature`, each base64url) and reads its header
     /// and claims as JSON objects.
-    fn parse(token: &'a str) -> Result<Self, String> {
+    fn parse(token: &'a str) -> Result<Self, TokenRefusal> {
         let mut parts = token.split('.');
         let (Some(header), Some(payload), Some(signature), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
         else {
-            return Err("not a JWT: it is not three dot-separated parts".into());
+            return Err(TokenRefusal::Malformed(
+                "it is not three dot-separated parts",
+            ));
         };
-        let decode = |part: &str, what: &str| {
+        let decode = |part: &str, not_base64: &'static str| {
             URL_SAFE_NO_PAD
                 .decode(part)
-                .map_err(|_| format!("not a JWT: the {what} is not base64url"))
+                .map_err(|_| TokenRefusal::Malformed(not_base64))
         };
-        let object = |bytes: Vec<u8>, what: &str| match serde_json::from_slice(&bytes) {
+        let object = |bytes: Vec<u8>, not_object: &'static str| match serde_json::from_slice(&bytes)
+        {
             Ok(serde_json::Value::Object(map)) => Ok(map),
-            _ => Err(format!("not a JWT: the {what} is not a JSON object")),
+            _ => Err(TokenRefusal::Malformed(not_object)),
         };
-        let header = object(decode(header, "header")?, "header")?;
+        let header = object(
+            decode(header, "the header is not base64url")?,
+            "the header is not a JSON object",
+        )?;
         let algorithm = match header.get("alg") {
             Some(serde_json::Value::String(alg)) => alg.clone(),
-            _ => return Err("not a JWT: the header has no `alg`".into()),
+            _ => return Err(TokenRefusal::Malformed("the header has no `alg`")),
         };
         let kid = match header.get("kid") {
             None => None,
             Some(serde_json::Value::String(kid)) => Some(kid.clone()),
-            Some(_) => return Err("not a JWT: the header's `kid` is not a string".into()),
+            Some(_) => {
+                return Err(TokenRefusal::Malformed(
+                    "the header's `kid` is not a string",
+                ));
+            }
         };
-        let claims = object(decode(payload, "payload")?, "payload")?;
+        let claims = object(
+            decode(payload, "the payload is not base64url")?,
+            "the payload is not a JSON object",
+        )?;
         let signing_input = token
             .get(..token.len() - signature.len() - 1)
             .unwrap_or_default()
@@ -136,7 +213,7 @@ impl<'a> Jwt<'a> {
             algorithm,
             kid,
             signing_input,
-            signature: decode(signature, "signature")?,
+            signature: decode(signature, "the signature is not base64url")?,
             claims,
         })
     }
@@ -244,7 +321,11 @@ impl OidcSettings {
     /// `aud`, `exp` (required) and `nbf`. Returns the user it logs in
     /// ([`user_name`](Self::user_name) of its principal), or why the token is refused (for the
     /// server's log; the client only hears 18).
-    pub fn verify(&self, token: &str, now: SystemTime) -> std::result::Result<String, String> {
+    pub fn verify(
+        &self,
+        token: &str,
+        now: SystemTime,
+    ) -> std::result::Result<String, TokenRefusal> {
         self.verify_until(token, now).map(|(user, _)| user)
     }
 
@@ -253,13 +334,13 @@ impl OidcSettings {
         &self,
         token: &str,
         now: SystemTime,
-    ) -> std::result::Result<(String, SystemTime), String> {
+    ) -> std::result::Result<(String, SystemTime), TokenRefusal> {
         if token.len() > MAX_TOKEN_SIZE {
-            return Err("the token is larger than 16 KiB".into());
+            return Err(TokenRefusal::TooLarge);
         }
         let jwt = Jwt::parse(token)?;
         if !ALGORITHMS.contains(&jwt.algorithm.as_str()) {
-            return Err(format!("the algorithm {:?} is not accepted", jwt.algorithm));
+            return Err(TokenRefusal::Algorithm(jwt.algorithm));
         }
         let claims = &jwt.claims;
         let string = |name: &str| claims.get(name).and_then(serde_json::Value::as_str);
@@ -267,7 +348,7 @@ impl OidcSettings {
         // Another provider's token never reaches this provider's keys: with keys found from the
         // issuer, an unknown `kid` would make them fetch again for nothing.
         if string("iss") != Some(self.issuer.as_str()) {
-            return Err(format!("the issuer is not `{}`", self.issuer));
+            return Err(TokenRefusal::Issuer(self.issuer.clone()));
         }
         self.keys
             .verify(
@@ -276,7 +357,7 @@ impl OidcSettings {
                 jwt.signing_input,
                 &jwt.signature,
             )
-            .map_err(|e| format!("the signature does not verify: {e}"))?;
+            .map_err(TokenRefusal::Signature)?;
         let audience_matches = match claims.get("aud") {
             Some(serde_json::Value::String(aud)) => *aud == self.audience,
             Some(serde_json::Value::Array(auds)) => auds
@@ -285,7 +366,7 @@ impl OidcSettings {
             _ => false,
         };
         if !audience_matches {
-            return Err(format!("the audience is not `{}`", self.audience));
+            return Err(TokenRefusal::Audience(self.audience.clone()));
         }
         let now = now
             .duration_since(UNIX_EPOCH)
@@ -295,24 +376,24 @@ impl OidcSettings {
                 UNIX_EPOCH,
                 std::time::Duration::from_secs(u64::try_from(exp).unwrap_or_default()),
             ),
-            Some(_) => return Err("the token has expired".into()),
-            None => return Err("the token has no `exp`".into()),
+            Some(_) => return Err(TokenRefusal::Expired),
+            None => return Err(TokenRefusal::NoExpiry),
         };
         match (claims.get("nbf"), seconds("nbf")) {
             (None, _) => {}
             (Some(_), Some(nbf)) if nbf <= now => {}
-            (Some(_), Some(_)) => return Err("the token is not valid yet (`nbf`)".into()),
-            (Some(_), None) => return Err("the token's `nbf` is not a number of seconds".into()),
+            (Some(_), Some(_)) => return Err(TokenRefusal::NotYetValid),
+            (Some(_), None) => return Err(TokenRefusal::MalformedNotBefore),
         }
         let principal = string(&self.principal_claim)
             .filter(|p| !p.is_empty())
-            .ok_or_else(|| format!("the token has no `{}` claim", self.principal_claim))?;
+            .ok_or_else(|| TokenRefusal::NoPrincipal(self.principal_claim.clone()))?;
         // With several providers, one may only vouch for the principals it serves.
         if self.principal_suffix.is_some() && !self.serves(principal) {
-            return Err(format!("`{principal}` is not a principal of this issuer"));
+            return Err(TokenRefusal::NotThisIssuersPrincipal(principal.to_owned()));
         }
         if !self.users.is_empty() && !self.users.contains(principal) {
-            return Err(format!("`{principal}` is not a user"));
+            return Err(TokenRefusal::NotAUser(principal.to_owned()));
         }
         Ok((self.user_name(principal), expires))
     }
@@ -350,7 +431,7 @@ pub(crate) fn verify_with_any(
     providers: &[OidcSettings],
     token: &str,
     now: SystemTime,
-) -> std::result::Result<(String, SystemTime), String> {
+) -> std::result::Result<(String, SystemTime), TokenRefusal> {
     let mut first_reason = None;
     for provider in providers {
         match provider.verify_until(token, now) {
@@ -360,7 +441,7 @@ pub(crate) fn verify_with_any(
             }
         }
     }
-    Err(first_reason.unwrap_or_else(|| "MONGODB-OIDC is not enabled".into()))
+    Err(first_reason.unwrap_or(TokenRefusal::NotEnabled))
 }
 
 /// The provider (its index) that answers a principal step: the only one, or the one that
@@ -427,14 +508,14 @@ pub(crate) struct OidcConversation {
 }
 
 impl OidcConversation {
-    fn verdict(principal: std::result::Result<(String, SystemTime), String>) -> Verdict {
+    fn verdict(principal: std::result::Result<(String, SystemTime), TokenRefusal>) -> Verdict {
         match principal {
             Ok((principal, expires)) => Verdict::Authenticated {
                 user: principal,
                 payload: Vec::new(),
                 expires: Some(expires),
             },
-            Err(reason) => Verdict::refused("", reason),
+            Err(reason) => Verdict::refused("", reason.to_string()),
         }
     }
 }
@@ -484,17 +565,124 @@ impl ServerConversation for OidcConversation {
             .provider
             .take()
             .and_then(|index| cx.config.oidc.get(index));
-        let principal = match (read_client_step(payload), provider) {
-            (Ok(ClientStep::Jwt(token)), Some(provider)) => provider.verify_until(token, cx.now),
-            _ => Err("the second step is not a JwtStepRequest".to_owned()),
-        };
-        Self::verdict(principal)
+        match (read_client_step(payload), provider) {
+            (Ok(ClientStep::Jwt(token)), Some(provider)) => {
+                Self::verdict(provider.verify_until(token, cx.now))
+            }
+            _ => Verdict::refused("", "the second step is not a JwtStepRequest"),
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Keys that verify every signature but `bad`'s.
+    struct AnySignature;
+
+    impl SigningKeys for AnySignature {
+        fn verify(
+            &self,
+            _: Option<&str>,
+            _: &str,
+            _: &[u8],
+            signature: &[u8],
+        ) -> Result<(), String> {
+            if signature == b"bad" {
+                Err("no key signed it".into())
+            } else {
+                Ok(())
+            }
+        }
+    }
+
+    fn token(header: &str, claims: &str, signature: &[u8]) -> String {
+        let part = |bytes: &[u8]| URL_SAFE_NO_PAD.encode(bytes);
+        format!(
+            "{}.{}.{}",
+            part(header.as_bytes()),
+            part(claims.as_bytes()),
+            part(signature)
+        )
+    }
+
+    #[test]
+    fn each_refusal_names_the_rule_the_token_broke() {
+        let settings = OidcSettings::new("https://idp", "db", Arc::new(AnySignature)).user("ada");
+        let now = UNIX_EPOCH + std::time::Duration::from_secs(1_000);
+        let es256 = r#"{"alg":"ES256"}"#;
+        let claims = |extra: &str| {
+            format!(r#"{{"iss":"https://idp","aud":"db","sub":"ada","exp":2000{extra}}}"#)
+        };
+        let check = |token: &str| settings.verify(token, now);
+        assert_eq!(
+            check(&token(es256, &claims(""), b"s")),
+            Ok("oidc/ada".into())
+        );
+        let cases: Vec<(String, TokenRefusal)> = vec![
+            ("x".repeat(MAX_TOKEN_SIZE + 1), TokenRefusal::TooLarge),
+            (
+                "a.b".into(),
+                TokenRefusal::Malformed("it is not three dot-separated parts"),
+            ),
+            (
+                token("[]", &claims(""), b"s"),
+                TokenRefusal::Malformed("the header is not a JSON object"),
+            ),
+            (
+                token(r#"{"alg":"HS256"}"#, &claims(""), b"s"),
+                TokenRefusal::Algorithm("HS256".into()),
+            ),
+            (
+                token(
+                    es256,
+                    &claims("").replace("https://idp", "https://other"),
+                    b"s",
+                ),
+                TokenRefusal::Issuer("https://idp".into()),
+            ),
+            (
+                token(es256, &claims(""), b"bad"),
+                TokenRefusal::Signature("no key signed it".into()),
+            ),
+            (
+                token(es256, &claims("").replace(r#""db""#, r#""web""#), b"s"),
+                TokenRefusal::Audience("db".into()),
+            ),
+            (
+                token(es256, &claims("").replace("2000", "999"), b"s"),
+                TokenRefusal::Expired,
+            ),
+            (
+                token(es256, &claims("").replace(r#","exp":2000"#, ""), b"s"),
+                TokenRefusal::NoExpiry,
+            ),
+            (
+                token(es256, &claims(r#","nbf":1001"#), b"s"),
+                TokenRefusal::NotYetValid,
+            ),
+            (
+                token(es256, &claims(r#","nbf":"soon""#), b"s"),
+                TokenRefusal::MalformedNotBefore,
+            ),
+            (
+                token(es256, &claims("").replace(r#""sub":"ada","#, ""), b"s"),
+                TokenRefusal::NoPrincipal("sub".into()),
+            ),
+            (
+                token(es256, &claims("").replace(r#""ada""#, r#""eve""#), b"s"),
+                TokenRefusal::NotAUser("eve".into()),
+            ),
+        ];
+        for (token, refusal) in cases {
+            assert_eq!(check(&token), Err(refusal.clone()), "{refusal}");
+        }
+        assert_eq!(
+            verify_with_any(&[], "a.b.c", now),
+            Err(TokenRefusal::NotEnabled)
+        );
+    }
 
     #[test]
     fn a_client_step_shows_the_tokens_length_not_the_token() {
