@@ -44,3 +44,10 @@ pub use crate::oidc::human::{
 };
 #[cfg(feature = "server")]
 pub use crate::server::fuzzing::*;
+
+/// Reads Azure's token reply as the built-in `azure` environment does (rule L8); whether it
+/// holds a token.
+#[cfg(feature = "oidc")]
+pub fn oidc_azure_token_reply(body: &[u8]) -> bool {
+    crate::oidc::builtin::azure_token(body).is_ok()
+}

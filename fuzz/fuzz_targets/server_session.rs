@@ -1,8 +1,9 @@
 //! A whole server session fed arbitrary bytes: as wire messages through the request decoder,
 //! and as command documents straight into the session, before a login or after one (an X.509
 //! certificate's, so the commands of logged-in clients are reached too: `insert`'s documents,
-//! `find`, `drop`). Nothing panics, every reply is a BSON document, and no login succeeds
-//! without the password.
+//! `find`, `drop`), with test commands on or off (`configureFailPoint` and the fail points it
+//! arms). Every mechanism is served, MONGODB-AWS against keys the server checks itself. Nothing
+//! panics, every reply is a BSON document, and no login succeeds without the password.
 
 #![no_main]
 
@@ -12,6 +13,7 @@ use std::time::SystemTime;
 use libfuzzer_sys::fuzz_target;
 use mongodb_auth::random;
 use mongodb_auth::scram::ScramVariant;
+use mongodb_auth::server::aws::{AwsSettings, LocalSts, StsVerifier};
 use mongodb_auth::server::oidc::OidcSettings;
 use mongodb_auth::server::{Session, SessionConfig, User, UserStore};
 use mongodb_auth::wire::{MessageDecoder, OP_MSG, OP_QUERY};
@@ -21,6 +23,9 @@ use mongodb_auth::fuzzing::settle_inline;
 /// The subject of the client certificate a logged-in session was given.
 const CERTIFICATE: &str = "CN=fuzz";
 
+/// The MONGODB-AWS user, whose key's secret no fuzzer sends.
+const AWS_USER: &str = "arn:aws:iam::123456789012:user/fuzz";
+
 /// What every run's server has: the users (whose verifiers take a while to derive, so they are
 /// made once) and a MONGODB-OIDC provider.
 fn parts() -> &'static (UserStore, OidcSettings) {
@@ -29,6 +34,7 @@ fn parts() -> &'static (UserStore, OidcSettings) {
         let mut fixed = random::from_fn(|bytes: &mut [u8]| bytes.fill(3));
         let mut users = UserStore::new();
         users.insert_x509(CERTIFICATE);
+        users.insert_aws(AWS_USER);
         let password = Secret::new("a password no fuzzer sends");
         users.insert(
             User::new("admin", "user", &password, &[ScramVariant::Sha1, ScramVariant::Sha256], &mut fixed)
@@ -51,10 +57,14 @@ fn parts() -> &'static (UserStore, OidcSettings) {
 
 /// A server of its own for each run, so that no run's inserts or fail points reach the next
 /// (a crash reproduces from its input alone).
-fn config() -> Arc<SessionConfig> {
+fn config(test_commands: bool) -> Arc<SessionConfig> {
     let (users, oidc) = parts();
     let fixed = random::from_fn(|bytes: &mut [u8]| bytes.fill(3));
     let mut config = SessionConfig::with_random(users.clone(), fixed);
+    config.enable_test_commands = test_commands;
+    let mut sts = LocalSts::new();
+    sts.insert(AWS_USER, "AKIAFUZZ", Secret::new("a secret no fuzzer sends"));
+    config.aws = Some(AwsSettings::new(StsVerifier::Local(Arc::new(sts))));
     config.store_limits = mongodb_auth::server::StoreLimits {
         max_documents: 64,
         max_bytes: 64 * 1024,
@@ -64,12 +74,12 @@ fn config() -> Arc<SessionConfig> {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let mut session = Session::new(config(), 1);
-    let now = SystemTime::UNIX_EPOCH;
     let (&mode, rest) = match data.split_first() {
         Some(split) => split,
         None => return,
     };
+    let mut session = Session::new(config(mode & 4 != 0), 1);
+    let now = SystemTime::UNIX_EPOCH;
     let logged_in = mode & 2 != 0;
     if logged_in {
         session.set_client_certificate_subject(Some(CERTIFICATE.to_owned()));

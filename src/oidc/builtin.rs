@@ -169,7 +169,7 @@ fn get(url: String, headers: Vec<(String, Secret)>) -> Ask {
 }
 
 /// `access_token` (and `expires_in`, which Azure sends as a string of seconds) of Azure's reply.
-fn azure_token(body: &[u8]) -> Result<Token> {
+pub(crate) fn azure_token(body: &[u8]) -> Result<Token> {
     let malformed = || OidcError::MalformedTokenReply {
         environment: "azure",
         rule: "has no string `access_token`",

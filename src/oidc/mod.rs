@@ -41,7 +41,7 @@
 //! L11 and L13) goes in the options the caller passes
 //! ([`AuthOptions::oidc_callback`](crate::AuthOptions::oidc_callback)).
 
-mod builtin;
+pub(crate) mod builtin;
 mod cache;
 mod callback;
 mod discovery;
