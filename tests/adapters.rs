@@ -39,12 +39,24 @@ struct Fixtures {
     tls_trickler: std::net::SocketAddr,
     /// Another plain trickler, for `timeoutMS`.
     slow_server: std::net::SocketAddr,
-    /// The UNIX sockets `plain` and `tls` listen on too, and one nobody listens on, as hosts.
+    /// A TLS server on a UNIX socket (and TCP), with a certificate for `localhost` only.
+    _tls_over_socket: TestServer,
+    /// The UNIX sockets of `plain` and of the TLS server above, and one nobody listens on, as
+    /// hosts.
     plain_socket: String,
     tls_socket: String,
     dead_socket: String,
     ca: std::path::PathBuf,
     _files: TempDir,
+}
+
+/// `config`, listening on a UNIX socket at `path` too, where there are UNIX sockets.
+fn with_socket(config: ServerConfig, path: std::path::PathBuf) -> ServerConfig {
+    if cfg!(unix) {
+        config.unix_socket(path)
+    } else {
+        config
+    }
 }
 
 fn config() -> ServerConfig {
@@ -60,15 +72,15 @@ impl Fixtures {
     fn start() -> Fixtures {
         let files = TempDir::new("adapters");
         let pki = DevPki::new(&files).unwrap();
-        // `localhost`: what a UNIX socket's certificate is checked for.
-        let (cert, key) = pki
-            .server("server", &["127.0.0.1", "localhost", SRV_HOST])
-            .unwrap();
-        let tls = TestServer::start(
-            config()
-                .tls(tls::server_config(&cert, &key, None, None).unwrap())
-                .unix_socket(files.join("tls.sock")),
-        );
+        let (cert, key) = pki.server("server", &["127.0.0.1", SRV_HOST]).unwrap();
+        let tls =
+            TestServer::start(config().tls(tls::server_config(&cert, &key, None, None).unwrap()));
+        // Over a UNIX socket the certificate is checked for `localhost`, the only name it has.
+        let (cert, key) = pki.server("socket", &["localhost"]).unwrap();
+        let tls_over_socket = TestServer::start(with_socket(
+            config().tls(tls::server_config(&cert, &key, None, None).unwrap()),
+            files.join("tls.sock"),
+        ));
         let dns = DnsServer::start(vec![
             Answer::Srv {
                 name: format!("_mongodb._tcp.{SRV_NAME}"),
@@ -90,8 +102,9 @@ impl Fixtures {
             .unwrap()
             .port();
         Fixtures {
-            plain: TestServer::start(config().unix_socket(files.join("plain.sock"))),
+            plain: TestServer::start(with_socket(config(), files.join("plain.sock"))),
             tls,
+            _tls_over_socket: tls_over_socket,
             reauth: TestServer::start(config()),
             dns,
             dead_port,
@@ -177,7 +190,7 @@ fn cases(f: &Fixtures) -> Vec<Case> {
     let mut srv_no_timeouts = no_timeouts.clone();
     srv_no_timeouts.dns_server = Some(f.dns.address);
     let nothing = |_: &Fixtures| {};
-    vec![
+    let mut cases = vec![
         Case {
             name: "TLS with the server's CA",
             uri: format!("mongodb://alice:pencil@{tls}/?tls=true&tlsCAFile={ca}"),
@@ -298,50 +311,6 @@ fn cases(f: &Fixtures) -> Vec<Case> {
             before: nothing,
         },
         Case {
-            name: "a UNIX socket host",
-            uri: format!("mongodb://alice:pencil@{}/", f.plain_socket),
-            options: options(),
-            expect: Expect::LoggedIn {
-                tls: false,
-                reauthentications: 0,
-            },
-            before: nothing,
-        },
-        Case {
-            name: "TLS over a UNIX socket, the certificate checked for localhost",
-            uri: format!(
-                "mongodb://alice:pencil@{}/?tls=true&tlsCAFile={ca}",
-                f.tls_socket
-            ),
-            options: options(),
-            expect: Expect::LoggedIn {
-                tls: true,
-                reauthentications: 0,
-            },
-            before: nothing,
-        },
-        Case {
-            name: "a UNIX socket nobody listens on",
-            uri: format!("mongodb://alice:pencil@{}/", f.dead_socket),
-            options: options(),
-            expect: Expect::Fails(ErrorKind::Io),
-            before: nothing,
-        },
-        Case {
-            name: "a TCP host after a UNIX socket nobody listens on",
-            uri: format!(
-                "mongodb://alice:pencil@{},{}/",
-                f.dead_socket,
-                f.plain.address()
-            ),
-            options: options(),
-            expect: Expect::LoggedIn {
-                tls: false,
-                reauthentications: 0,
-            },
-            before: nothing,
-        },
-        Case {
             name: "391: logs in again on the same connection and runs the command again",
             uri: f.reauth.uri("alice:pencil@", ""),
             options: options(),
@@ -358,7 +327,56 @@ fn cases(f: &Fixtures) -> Vec<Case> {
             expect: Expect::Fails(ErrorKind::AuthenticationFailed),
             before: nothing,
         },
-    ]
+    ];
+    if cfg!(unix) {
+        cases.extend([
+            Case {
+                name: "a UNIX socket host",
+                uri: format!("mongodb://alice:pencil@{}/", f.plain_socket),
+                options: options(),
+                expect: Expect::LoggedIn {
+                    tls: false,
+                    reauthentications: 0,
+                },
+                before: nothing,
+            },
+            Case {
+                name: "TLS over a UNIX socket, the certificate checked for localhost",
+                uri: format!(
+                    "mongodb://alice:pencil@{}/?tls=true&tlsCAFile={ca}",
+                    f.tls_socket
+                ),
+                options: options(),
+                expect: Expect::LoggedIn {
+                    tls: true,
+                    reauthentications: 0,
+                },
+                before: nothing,
+            },
+            Case {
+                name: "a UNIX socket nobody listens on",
+                uri: format!("mongodb://alice:pencil@{}/", f.dead_socket),
+                options: options(),
+                expect: Expect::Fails(ErrorKind::Io),
+                before: nothing,
+            },
+            Case {
+                name: "a TCP host after a UNIX socket nobody listens on",
+                uri: format!(
+                    "mongodb://alice:pencil@{},{}/",
+                    f.dead_socket,
+                    f.plain.address()
+                ),
+                options: options(),
+                expect: Expect::LoggedIn {
+                    tls: false,
+                    reauthentications: 0,
+                },
+                before: nothing,
+            },
+        ]);
+    }
+    cases
 }
 
 /// What an adapter did: the addresses it connected to and the commands it sent, in order.
@@ -429,6 +447,7 @@ fn both_adapters_meet_each_case_of_the_table_and_agree() {
 
 /// A UNIX socket host is reached through the socket itself (the table's cases log in; here the
 /// connection shows where it went), with TLS over it when asked.
+#[cfg(unix)]
 #[test]
 fn a_unix_socket_host_is_reached_through_its_socket() {
     use mongodb_auth_io::{blocking, tokio as async_io};

@@ -1,7 +1,7 @@
 //! A whole MONGODB-OIDC human login, the built-in callback's (discovery, a refresh, the
 //! authorization code flow, the device flow), with every answer the fuzzer's: the identity
 //! provider is the one a MongoDB server names in `IdpInfo`, so a hostile server chooses every
-//! reply the login reads. Nothing panics, and the login ends within a bounded number of steps.
+//! reply the login reads. Nothing panics, and no wait it asks for is longer than a minute.
 
 #![no_main]
 

@@ -2,8 +2,9 @@
 //! and as command documents straight into the session, before a login or after one (an X.509
 //! certificate's, so the commands of logged-in clients are reached too: `insert`'s documents,
 //! `find`, `drop`), with test commands on or off (`configureFailPoint` and the fail points it
-//! arms). Every mechanism is served, MONGODB-AWS against keys the server checks itself. Nothing
-//! panics, every reply is a BSON document, and no login succeeds without the password.
+//! arms). Every mechanism but GSSAPI (`server_gssapi`'s) is served, MONGODB-AWS against keys
+//! the server checks itself. Nothing panics, every reply is a BSON document, and no login
+//! succeeds without the password.
 
 #![no_main]
 

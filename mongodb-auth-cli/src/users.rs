@@ -45,19 +45,26 @@ pub fn parse_user_spec<R: SecureRandom + ?Sized>(spec: &str, random: &mut R) -> 
     }
     let variants = match parts.next() {
         None => vec![ScramVariant::Sha1, ScramVariant::Sha256],
-        Some(list) => list
-            .split(',')
-            .map(|name| {
-                let mechanism: AuthMechanism = name.parse().map_err(|e| match e {
-                    // Its rule names the spelling of a name written in another case.
-                    Error::InvalidOption { rule, .. } => invalid(&rule),
-                    _ => invalid("unknown mechanism"),
-                })?;
-                ScramVariant::from_mechanism(mechanism).ok_or_else(|| {
-                    invalid("a user holds SCRAM-SHA-1 and/or SCRAM-SHA-256 credentials")
+        Some(list) => {
+            list.split(',')
+                .map(|name| {
+                    // The error never repeats the text: with a `:` in the password left unescaped,
+                    // the password's end is what reads as the mechanisms.
+                    let mechanism: AuthMechanism = name.parse().map_err(|_| {
+                        match AuthMechanism::ALL
+                            .iter()
+                            .find(|m| m.as_str().eq_ignore_ascii_case(name))
+                        {
+                            Some(m) => invalid(&format!("a mechanism is written `{}`", m.as_str())),
+                            None => invalid("unknown mechanism"),
+                        }
+                    })?;
+                    ScramVariant::from_mechanism(mechanism).ok_or_else(|| {
+                        invalid("a user holds SCRAM-SHA-1 and/or SCRAM-SHA-256 credentials")
+                    })
                 })
-            })
-            .collect::<Result<_>>()?,
+                .collect::<Result<_>>()?
+        }
     };
     User::new(&db, &name, &password, &variants, random)
 }
@@ -157,6 +164,22 @@ mod tests {
         let latin1 = written("latin1", b"j\xf6rg:pencil\n", 13);
         assert!(rule(&latin1).contains("is not UTF-8"), "{}", rule(&latin1));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_mechanism_refused_is_never_repeated() {
+        let rule = |spec: &str| match parse_user_spec(spec, &mut SystemRandom) {
+            Err(Error::InvalidOption { rule, .. }) => rule,
+            other => panic!("{spec}: {:?}", other.map(|user| user.name)),
+        };
+        // A `:` left unescaped in the password: its end reads as the mechanisms.
+        assert_eq!(rule("alice:pass:S3CRET"), "unknown mechanism");
+        let file = parse_users_file("alice:pass:S3CRET\n", &mut SystemRandom).unwrap_err();
+        assert!(!file.to_string().contains("S3CRET"), "{file}");
+        assert_eq!(
+            rule("alice:pencil:scram-sha-1"),
+            "a mechanism is written `SCRAM-SHA-1`"
+        );
     }
 
     #[test]

@@ -60,7 +60,8 @@ fn read_at_most(path: &std::path::Path, limit: usize) -> std::io::Result<Zeroizi
 /// At most `limit` + 1 bytes of `reader`, in a buffer wiped when dropped and made with room for
 /// `expected` bytes (or the most it may hold) up front: a buffer that grows as it fills leaves
 /// the bytes it held (credentials, tokens) behind in memory, unwiped. More than `limit` bytes
-/// back means the reader held too much; pass `u64::MAX` as `expected` when its size is unknown.
+/// back means the reader held too much; pass `u64::MAX` as `expected` when its size is unknown
+/// (the whole `limit` + 1 is then taken up front: an `OutOfMemory` error if it cannot be).
 ///
 /// ```
 /// use mongodb_auth_io::answer::read_capped;
@@ -78,7 +79,11 @@ pub fn read_capped(
 ) -> std::io::Result<Zeroizing<Vec<u8>>> {
     let most = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
     let room = usize::try_from(expected.min(most)).unwrap_or(0);
-    let mut bytes = Zeroizing::new(Vec::with_capacity(room));
+    let mut bytes = Zeroizing::new(Vec::new());
+    // A room no allocator gives is an error, not an abort.
+    bytes
+        .try_reserve_exact(room)
+        .map_err(|_| std::io::Error::from(std::io::ErrorKind::OutOfMemory))?;
     reader.take(most).read_to_end(&mut bytes)?;
     Ok(bytes)
 }

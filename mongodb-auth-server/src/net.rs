@@ -19,6 +19,7 @@ use mongodb_auth::random::{BoxedRandom, SecureRandom};
 use mongodb_auth::server::danger::Misbehavior;
 use mongodb_auth::server::{AuthEvent, AuthLog, Session, SessionConfig, SessionStep, UserStore};
 use mongodb_auth::wire::{self, MessageDecoder, OP_MSG, OP_QUERY};
+use mongodb_auth_io::tokio::Socket;
 
 /// Limits and behaviour of a [`Server`]. A timeout of `Duration::MAX` means none: it waits
 /// [`LONGEST_WAIT`](mongodb_auth::environment::LONGEST_WAIT), a century. A count of
@@ -145,8 +146,9 @@ impl ServerConfig {
 
     /// Listens on the UNIX domain socket at `path` too, as mongod does on
     /// `/tmp/mongodb-<port>.sock`: clients reach it as `mongodb://%2Ftmp%2Fmongodb-27017.sock`.
-    /// A socket an earlier server left at `path` is replaced; one a server still listens on,
-    /// or any other file, makes [`Server::bind`] fail. The socket is its owner's only (mode
+    /// A socket an earlier server left at `path` is replaced; one a server still listens on
+    /// (on macOS and the BSDs, one whose queue is not full: their connect cannot tell a full
+    /// queue from nobody listening), or any other file, makes [`Server::bind`] fail. The socket is its owner's only (mode
     /// 0700, as mongod's default, and a peer of another user is closed at once), and it is
     /// removed when the server stops (shut down or dropped), unless another has taken its
     /// place. Its clients count as one peer, the loopback address. Where there are no UNIX
@@ -483,7 +485,7 @@ async fn accept_loop(
         };
         let accepted = tokio::select! {
             _ = stopped.changed() => break,
-            accepted = listener.accept() => accepted.map(|(tcp, peer)| (Accepted::Tcp(tcp), peer.ip())),
+            accepted = listener.accept() => accepted.map(|(tcp, peer)| (Socket::Tcp(tcp), peer.ip())),
             accepted = UnixSocket::accept(unix.as_ref()) => accepted,
         };
         let (stream, peer) = match accepted {
@@ -508,9 +510,12 @@ async fn accept_loop(
             // its share back too.
             let peer_slot = peer_slot;
             let _open = Open::new(&shared.active);
+            if let Socket::Tcp(tcp) = &stream {
+                let _ = tcp.set_nodelay(true);
+            }
             tokio::select! {
                 _ = stopped.changed() => {}
-                _ = stream.serve(&shared, &peer_slot.jobs) => {}
+                _ = serve(stream, &shared, &peer_slot.jobs) => {}
             }
         });
         // Reap finished connections so the set does not grow without bound.
@@ -520,28 +525,9 @@ async fn accept_loop(
     drop(unix);
 }
 
-/// A connection the server accepted.
-enum Accepted {
-    Tcp(tokio::net::TcpStream),
-    #[cfg(unix)]
-    Unix(tokio::net::UnixStream),
-}
-
-impl Accepted {
-    async fn serve(self, shared: &Shared, peer_jobs: &Arc<Semaphore>) {
-        match self {
-            Accepted::Tcp(tcp) => {
-                let _ = tcp.set_nodelay(true);
-                serve(tcp, shared, peer_jobs).await;
-            }
-            #[cfg(unix)]
-            Accepted::Unix(unix) => serve(unix, shared, peer_jobs).await,
-        }
-    }
-}
-
 /// The server's UNIX domain socket: its listener, its path (removed when it is dropped, if the
 /// socket there is still this one) and its owner, the only user it serves.
+#[cfg_attr(not(unix), allow(dead_code))]
 struct UnixSocket {
     #[cfg(unix)]
     listener: tokio::net::UnixListener,
@@ -566,8 +552,9 @@ impl UnixSocket {
             |e: std::io::Error| std::io::Error::new(e.kind(), format!("{}: {e}", path.display()));
         match std::fs::symlink_metadata(path) {
             Ok(found) if found.file_type().is_socket() => {
-                // A socket someone still listens on is theirs (another server, a mongod); one
-                // whose queue is full (`WouldBlock`) too. Not std's connect: it would wait.
+                // A socket someone still listens on is theirs (another server, a mongod); on
+                // Linux one whose queue is full too (`WouldBlock`), where macOS and the BSDs
+                // answer as for a stale one. Not std's connect: it would wait.
                 match tokio::net::UnixStream::connect(path).await {
                     Ok(_) => {
                         return Err(at_path(std::io::Error::new(
@@ -612,7 +599,7 @@ impl UnixSocket {
 
     /// The next connection of the socket's owner to `socket` (never, without one); its peer
     /// counts as the loopback address.
-    async fn accept(socket: Option<&UnixSocket>) -> std::io::Result<(Accepted, IpAddr)> {
+    async fn accept(socket: Option<&UnixSocket>) -> std::io::Result<(Socket, IpAddr)> {
         #[cfg(unix)]
         if let Some(socket) = socket {
             loop {
@@ -622,7 +609,7 @@ impl UnixSocket {
                     .is_ok_and(|peer| peer.uid() == socket.owner)
                 {
                     return Ok((
-                        Accepted::Unix(unix),
+                        Socket::Unix(unix),
                         IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
                     ));
                 }
@@ -1069,6 +1056,18 @@ mod tests {
         assert!(taken.to_string().contains("server.sock"), "{taken}");
         runtime.block_on(server.shutdown());
         assert!(!path.exists(), "removed when the server stopped");
+
+        // Dropped without a shutdown, the server removes it once its task has seen the stop.
+        drop(bind(&path).expect("a new socket"));
+        runtime.block_on(async { tokio::time::sleep(Duration::from_millis(200)).await });
+        assert!(!path.exists(), "removed when the server was dropped");
+        // A socket another has put in its place stays when this server stops.
+        let server = bind(&path).expect("a new socket");
+        std::fs::rename(&path, dir.0.join("moved.sock")).expect("moved away");
+        let _another = std::os::unix::net::UnixListener::bind(&path).expect("another socket");
+        runtime.block_on(server.shutdown());
+        assert!(path.exists(), "another's socket stays");
+        std::fs::remove_file(&path).expect("cleaned up");
 
         std::fs::write(&path, b"not a socket").expect("a file");
         let refused = bind(&path).expect_err("a file that is no socket stays");

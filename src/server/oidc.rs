@@ -678,6 +678,12 @@ mod tests {
         for (token, refusal) in cases {
             assert_eq!(check(&token), Err(refusal.clone()), "{refusal}");
         }
+        let suffixed = OidcSettings::new("https://idp", "db", Arc::new(AnySignature))
+            .principal_suffix("@corp.example");
+        assert_eq!(
+            suffixed.verify(&token(es256, &claims(""), b"s"), now),
+            Err(TokenRefusal::NotThisIssuersPrincipal("ada".into()))
+        );
         assert_eq!(
             verify_with_any(&[], "a.b.c", now),
             Err(TokenRefusal::NotEnabled)
