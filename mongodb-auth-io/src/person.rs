@@ -3,7 +3,7 @@
 //! URI, and a notice with the device code. Blocking code: the tokio adapter runs it on its
 //! blocking pool.
 
-use std::io::{Read as _, Write as _};
+use std::io::{ErrorKind, Read as _, Write as _};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -269,7 +269,16 @@ fn read_request_target(
         stream
             .set_read_timeout(Some(left))
             .map_err(|e| e.to_string())?;
-        let read = stream.read(&mut *chunk).map_err(|e| e.to_string())?;
+        // The socket's timeout is what is left of the deadline: a read it ends is the deadline's
+        // end (std says `WouldBlock` on Unix, `TimedOut` on Windows), not an I/O failure.
+        let read = match stream.read(&mut *chunk) {
+            Ok(read) => read,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                return Err("the request did not come in time".into());
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e.to_string()),
+        };
         if read == 0 {
             break;
         }
@@ -392,6 +401,20 @@ mod tests {
         );
         assert!(!line.contains("idp.example"));
         assert!(cmd_line("browser", "https://idp.example/a?x=\" --evil").is_err());
+    }
+
+    #[test]
+    fn a_silent_request_ends_at_the_deadline_as_a_timeout() {
+        // Nothing comes: the deadline ends a read, which std reports as `WouldBlock`.
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (mut stream, _) = listener.accept().unwrap();
+        let deadline = Instant::now() + Duration::from_millis(200);
+        assert_eq!(
+            read_request_target(&mut stream, deadline),
+            Err("the request did not come in time".into())
+        );
+        drop(client);
     }
 
     #[test]
