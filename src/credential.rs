@@ -581,19 +581,18 @@ impl AuthInput {
         // alone, SCRAM and AWS ask for a password (and PLAIN too, as the auth spec's table B
         // says; PyMongo would send none). Negotiation keeps it, as the connection-string tests
         // read it back, and the authenticator refuses to start with it; `:@` stays refused.
-        let password = match (mechanism, username.as_deref()) {
-            (Some(_), Some(name)) if !name.is_empty() => {
-                self.password.clone().filter(|p| !p.expose().is_empty())
-            }
-            _ => self.password.clone(),
-        };
-        let password = &password;
+        let empty_is_none =
+            mechanism.is_some() && username.as_deref().is_some_and(|n| !n.is_empty());
+        let password = self
+            .password
+            .as_ref()
+            .filter(|p| !(empty_is_none && p.expose().is_empty()));
 
         let require_username = |username: &Option<String>| match username {
             Some(u) if !u.is_empty() => Ok(()),
             _ => Err(Error::credential(label, "a non-empty username is required")),
         };
-        let forbid_password = |password: &Option<Secret>| match password {
+        let forbid_password = |password: Option<&Secret>| match password {
             Some(_) => Err(Error::credential(label, "a password must not be given")),
             None => Ok(()),
         };
@@ -688,7 +687,7 @@ impl AuthInput {
         Ok(Some(Credential {
             username,
             source,
-            password: password.clone(),
+            password: password.cloned(),
             mechanism,
             mechanism_properties: properties,
             oidc: self.oidc.clone(),

@@ -28,9 +28,9 @@ const CERTIFICATE: &str = "CN=fuzz";
 const AWS_USER: &str = "arn:aws:iam::123456789012:user/fuzz";
 
 /// What every run's server has: the users (whose verifiers take a while to derive, so they are
-/// made once) and a MONGODB-OIDC provider.
-fn parts() -> &'static (UserStore, OidcSettings) {
-    static PARTS: OnceLock<(UserStore, OidcSettings)> = OnceLock::new();
+/// made once), a MONGODB-OIDC provider and MONGODB-AWS's settings.
+fn parts() -> &'static (UserStore, OidcSettings, AwsSettings) {
+    static PARTS: OnceLock<(UserStore, OidcSettings, AwsSettings)> = OnceLock::new();
     PARTS.get_or_init(|| {
         let mut fixed = random::from_fn(|bytes: &mut [u8]| bytes.fill(3));
         let mut users = UserStore::new();
@@ -52,20 +52,21 @@ fn parts() -> &'static (UserStore, OidcSettings) {
             Arc::new(mongodb_auth_server::jwks::Jwks::from_json(jwks).unwrap()),
         )
         .client_id("fuzz");
-        (users, oidc)
+        let mut sts = LocalSts::new();
+        sts.insert(AWS_USER, "AKIAFUZZ", Secret::new("a secret no fuzzer sends"));
+        let aws = AwsSettings::new(StsVerifier::Local(Arc::new(sts)));
+        (users, oidc, aws)
     })
 }
 
 /// A server of its own for each run, so that no run's inserts or fail points reach the next
 /// (a crash reproduces from its input alone).
 fn config(test_commands: bool) -> Arc<SessionConfig> {
-    let (users, oidc) = parts();
+    let (users, oidc, aws) = parts();
     let fixed = random::from_fn(|bytes: &mut [u8]| bytes.fill(3));
     let mut config = SessionConfig::with_random(users.clone(), fixed);
     config.enable_test_commands = test_commands;
-    let mut sts = LocalSts::new();
-    sts.insert(AWS_USER, "AKIAFUZZ", Secret::new("a secret no fuzzer sends"));
-    config.aws = Some(AwsSettings::new(StsVerifier::Local(Arc::new(sts))));
+    config.aws = Some(aws.clone());
     config.store_limits = mongodb_auth::server::StoreLimits {
         max_documents: 64,
         max_bytes: 64 * 1024,

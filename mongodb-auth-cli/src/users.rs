@@ -51,12 +51,10 @@ pub fn parse_user_spec<R: SecureRandom + ?Sized>(spec: &str, random: &mut R) -> 
                     // The error never repeats the text: with a `:` in the password left unescaped,
                     // the password's end is what reads as the mechanisms.
                     let mechanism: AuthMechanism = name.parse().map_err(|_| {
-                        match AuthMechanism::ALL
-                            .iter()
-                            .find(|m| m.as_str().eq_ignore_ascii_case(name))
-                        {
-                            Some(m) => invalid(&format!("a mechanism is written `{}`", m.as_str())),
-                            None => invalid("unknown mechanism"),
+                        // Every mechanism's name is upper case.
+                        match name.to_ascii_uppercase().parse::<AuthMechanism>() {
+                            Ok(m) => invalid(&format!("a mechanism is written `{}`", m.as_str())),
+                            Err(_) => invalid("unknown mechanism"),
                         }
                     })?;
                     ScramVariant::from_mechanism(mechanism).ok_or_else(|| {

@@ -148,11 +148,11 @@ impl ServerConfig {
     /// `/tmp/mongodb-<port>.sock`: clients reach it as `mongodb://%2Ftmp%2Fmongodb-27017.sock`.
     /// A socket an earlier server left at `path` is replaced; one a server still listens on
     /// (on macOS and the BSDs, one whose queue is not full: their connect cannot tell a full
-    /// queue from nobody listening), or any other file, makes [`Server::bind`] fail. The socket is its owner's only (mode
-    /// 0700, as mongod's default, and a peer of another user is closed at once), and it is
-    /// removed when the server stops (shut down or dropped), unless another has taken its
-    /// place. Its clients count as one peer, the loopback address. Where there are no UNIX
-    /// sockets, [`Server::bind`] fails.
+    /// queue from nobody listening), or any other file, makes [`Server::bind`] fail. The
+    /// socket is its owner's only (mode 0700, as mongod's default, and a peer of another user
+    /// is closed at once), and it is removed when the server stops (shut down or dropped),
+    /// unless another has taken its place. Its clients count as one peer, the loopback
+    /// address. Where there are no UNIX sockets, [`Server::bind`] fails.
     pub fn unix_socket(mut self, path: impl Into<PathBuf>) -> Self {
         self.unix_socket = Some(path.into());
         self
