@@ -15,7 +15,6 @@ mod demo;
 mod parse;
 mod serve;
 mod token_cache;
-mod users;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -5,17 +5,35 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use mongodb_auth::Error;
 use mongodb_auth::random::SystemRandom;
 use mongodb_auth::server::aws::{LocalSts, StsVerifier};
 use mongodb_auth::server::oidc::{OidcSettings, SigningKeys};
 use mongodb_auth::server::{AwsSettings, UserStore};
-use mongodb_auth::{Error, Secret};
 use mongodb_auth_io::tls;
 use mongodb_auth_server::jwks::{IssuerKeys, Jwks};
+use mongodb_auth_server::users_file::{AwsKey, UserSpec, UsersFile, UsersFileError};
 use mongodb_auth_server::{Server, ServerConfig};
 
 use crate::runtime;
-use crate::users::{parse_user_spec, read_users_file};
+
+/// The largest file an option of `serve` names other than the users file (whose cap is
+/// [`mongodb_auth_server::users_file::MAX_USERS_FILE_SIZE`]): a key set is far smaller.
+const MAX_OPTION_FILE_SIZE: usize = 16 * 1024 * 1024;
+
+/// The file an option names, read whole if it is at most [`MAX_OPTION_FILE_SIZE`], and wiped
+/// when dropped.
+fn read_option_file(
+    option: &str,
+    path: &std::path::Path,
+) -> mongodb_auth::Result<zeroize::Zeroizing<Vec<u8>>> {
+    mongodb_auth_io::answer::read_within(path, MAX_OPTION_FILE_SIZE).map_err(|e| {
+        Error::InvalidOption {
+            option: option.to_owned(),
+            rule: format!("cannot read `{}`: {e}", path.display()),
+        }
+    })
+}
 
 pub(crate) struct AwsServe {
     pub(crate) users: Vec<String>,
@@ -29,17 +47,22 @@ impl AwsServe {
     fn settings(
         &self,
         users: &mut UserStore,
-        file_keys: &[Secret],
+        file_keys: &[AwsKey],
     ) -> mongodb_auth::Result<Option<AwsSettings>> {
         for arn in &self.users {
             users.insert_aws(arn);
         }
-        let keys: Vec<&str> = self
+        let flag_keys = self
             .keys
             .iter()
-            .map(String::as_str)
-            .chain(file_keys.iter().map(Secret::expose))
-            .collect();
+            .map(|spec| {
+                AwsKey::parse(spec).map_err(|refused| Error::InvalidOption {
+                    option: "--aws-key".into(),
+                    rule: refused.to_string(),
+                })
+            })
+            .collect::<mongodb_auth::Result<Vec<_>>>()?;
+        let keys: Vec<&AwsKey> = flag_keys.iter().chain(file_keys).collect();
         let verifier = match (&self.sts_endpoint, keys.is_empty()) {
             (Some(endpoint), true) => StsVerifier::Endpoint(endpoint.clone()),
             // `--aws-key` and the endpoint are refused together by the command line; keys from
@@ -54,23 +77,9 @@ impl AwsServe {
             }
             (None, false) => {
                 let mut sts = LocalSts::new();
-                for spec in keys {
-                    let invalid = || Error::InvalidOption {
-                        option: "--aws-key".into(),
-                        rule: "expected ARN=ACCESS_KEY_ID:SECRET[:SESSION_TOKEN]".into(),
-                    };
-                    let (arn, key) = spec.split_once('=').ok_or_else(invalid)?;
-                    let (access_key_id, secret) = key.split_once(':').ok_or_else(invalid)?;
-                    match secret.split_once(':') {
-                        Some((secret, token)) => sts.insert_temporary(
-                            arn,
-                            access_key_id,
-                            Secret::new(secret),
-                            Secret::new(token),
-                        ),
-                        None => sts.insert(arn, access_key_id, Secret::new(secret)),
-                    }
-                    users.insert_aws(arn);
+                for key in keys {
+                    key.insert_into(&mut sts);
+                    users.insert_aws(&key.arn);
                 }
                 StsVerifier::Local(Arc::new(sts))
             }
@@ -105,7 +114,7 @@ impl OidcServe {
         };
         let keys: Arc<dyn SigningKeys> = match &self.jwks {
             Some(jwks) => {
-                let keys = crate::users::read_option_file("--oidc-jwks", jwks)?;
+                let keys = read_option_file("--oidc-jwks", jwks)?;
                 Arc::new(Jwks::from_json(&keys)?)
             }
             None => Arc::new(IssuerKeys::discover(issuer)?),
@@ -248,21 +257,28 @@ pub(crate) fn server_config(
     settings: &ServeSettings,
 ) -> mongodb_auth::Result<ServerConfig> {
     let mut users = UserStore::new();
-    let mut aws_keys: Vec<Secret> = Vec::new();
-    if let Some(path) = &settings.users_file {
-        let file = read_users_file(path, &mut SystemRandom)?;
-        for user in file.users {
-            users.insert(user);
-        }
-        aws_keys = file.aws_keys;
+    let users_file = |e: UsersFileError| Error::InvalidOption {
+        option: "--users-file".into(),
+        rule: e.to_string(),
+    };
+    let file = match &settings.users_file {
+        Some(path) => UsersFile::read(path).map_err(users_file)?,
+        None => UsersFile::default(),
+    };
+    for user in file.users(&mut SystemRandom).map_err(users_file)? {
+        users.insert(user);
     }
     for spec in specs {
-        users.insert(parse_user_spec(spec, &mut SystemRandom)?);
+        let user = UserSpec::parse(spec).and_then(|spec| spec.to_user(&mut SystemRandom));
+        users.insert(user.map_err(|refused| Error::InvalidOption {
+            option: "--user".into(),
+            rule: refused.to_string(),
+        })?);
     }
     for subject in &settings.x509_users {
         users.insert_x509(subject);
     }
-    let aws = settings.aws.settings(&mut users, &aws_keys)?;
+    let aws = settings.aws.settings(&mut users, file.aws_keys())?;
     // The auth log goes to stderr, so stdout stays the address line alone.
     let mut config = ServerConfig::new(users).auth_log(|event| eprintln!("{event}"));
     if let Some(aws) = aws {

@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime};
 use mongodb_auth::oidc::{IdpInfo, SavedTokens};
 use mongodb_auth::{ConnectionString, Secret};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use zeroize::Zeroizing;
 
 /// The largest cache file read.
@@ -40,17 +41,69 @@ pub(crate) fn key(cs: &ConnectionString) -> String {
     format!("{}|{user}", hosts.join(","))
 }
 
-/// The cache file: `{"version": 1, "entries": {key: entry}}`. Tokens are read into and written
-/// from buffers that are wiped when dropped; no JSON tree holds them.
-#[derive(Default, Deserialize, Serialize)]
-struct CacheFile {
-    #[serde(default)]
-    version: u32,
-    #[serde(default)]
-    entries: BTreeMap<String, Entry>,
+/// The file layout this version writes: `{"version": 1, "entries": {key: entry}}`.
+const VERSION: u64 = 1;
+
+/// The cache file as read: its fields and its entries as written, each a slice of the read
+/// bytes (wiped when dropped), so a store rewrites its own entry only. An entry this version
+/// cannot read (another tool's, or a later version's) or a field it does not know is written
+/// back as it was.
+struct CacheFile<'a> {
+    entries: BTreeMap<String, Stored<'a>>,
+    other_fields: BTreeMap<String, &'a RawValue>,
 }
 
-#[derive(Default, Deserialize, Serialize)]
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Stored<'a> {
+    AsRead(&'a RawValue),
+    Written(Entry),
+}
+
+impl<'a> CacheFile<'a> {
+    /// The cache of `bytes`, or why they are not one: not a JSON object, `entries` not an
+    /// object, or a `version` this one does not know.
+    fn parse(bytes: &'a [u8]) -> Result<Self, &'static str> {
+        let mut other_fields: BTreeMap<String, &RawValue> =
+            serde_json::from_slice(bytes).map_err(|_| "it is not a JSON object")?;
+        let version = match other_fields.remove("version") {
+            None => 0,
+            Some(raw) => {
+                serde_json::from_str::<u64>(raw.get()).map_err(|_| "its version is not a number")?
+            }
+        };
+        if version > VERSION {
+            return Err("a later version wrote it");
+        }
+        let entries = match other_fields.remove("entries") {
+            None => BTreeMap::new(),
+            Some(raw) => serde_json::from_str::<BTreeMap<String, &RawValue>>(raw.get())
+                .map_err(|_| "its entries are not a JSON object")?
+                .into_iter()
+                .map(|(key, entry)| (key, Stored::AsRead(entry)))
+                .collect(),
+        };
+        Ok(CacheFile {
+            entries,
+            other_fields,
+        })
+    }
+}
+
+impl Serialize for CacheFile<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut map = serializer.serialize_map(Some(self.other_fields.len() + 2))?;
+        map.serialize_entry("version", &VERSION)?;
+        map.serialize_entry("entries", &self.entries)?;
+        for (name, value) in &self.other_fields {
+            map.serialize_entry(name, value)?;
+        }
+        map.end()
+    }
+}
+
+#[derive(Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Entry {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -74,11 +127,15 @@ struct SavedIdpInfo {
     request_scopes: Vec<String>,
 }
 
-/// The saved tokens of `key`, if the file has them (a missing, unreadable or malformed file is
-/// an empty cache: the person logs in).
+/// The saved tokens of `key`, if the file has them (a missing, unreadable or malformed file or
+/// entry is an empty cache: the person logs in).
 pub(crate) fn load(path: &Path, key: &str) -> Option<SavedTokens> {
-    let mut file = read(path);
-    let entry = file.entries.get_mut(key)?;
+    let bytes = mongodb_auth_io::answer::read_within(path, MAX_CACHE_SIZE).ok()?;
+    let file = CacheFile::parse(&bytes).ok()?;
+    let Some(Stored::AsRead(raw)) = file.entries.get(key) else {
+        return None;
+    };
+    let mut entry: Entry = serde_json::from_str(raw.get()).ok()?;
     // Moved out of their wiped buffers, never copied.
     let secret = |token: &mut Option<Zeroizing<String>>| {
         token
@@ -102,10 +159,30 @@ pub(crate) fn load(path: &Path, key: &str) -> Option<SavedTokens> {
 }
 
 /// Writes `saved` as the entry of `key` (or removes the entry when it holds nothing), creating
-/// the file readable by its owner only, and replacing it whole.
+/// the file readable by its owner only, and replacing it whole; the other entries and fields
+/// are kept as they were. A file that is there but is not a cache this version can read
+/// (unreadable, too large, not JSON, a later layout) is left as it is and an error returned:
+/// `--oidc-token-cache` naming the wrong file must not cost that file.
 pub(crate) fn store(path: &Path, key: &str, saved: &SavedTokens) -> std::io::Result<()> {
-    let mut file = read(path);
-    file.version = 1;
+    let not_a_cache = |why: String| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("the file there is left as it is: {why}"),
+        )
+    };
+    let bytes = match mongodb_auth_io::answer::read_within(path, MAX_CACHE_SIZE) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Zeroizing::new(Vec::new()),
+        Err(e) => return Err(not_a_cache(e.to_string())),
+    };
+    let mut file = if bytes.is_empty() {
+        CacheFile {
+            entries: BTreeMap::new(),
+            other_fields: BTreeMap::new(),
+        }
+    } else {
+        CacheFile::parse(&bytes).map_err(|why| not_a_cache(why.to_owned()))?
+    };
     let nothing = saved.access_token.is_none() && saved.refresh_token.is_none();
     if nothing {
         file.entries.remove(key);
@@ -128,7 +205,7 @@ pub(crate) fn store(path: &Path, key: &str, saved: &SavedTokens) -> std::io::Res
                 request_scopes: info.request_scopes.clone(),
             }),
         };
-        file.entries.insert(key.to_owned(), entry);
+        file.entries.insert(key.to_owned(), Stored::Written(entry));
     }
     let text = serialized(&file)?;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -141,17 +218,9 @@ pub(crate) fn store(path: &Path, key: &str, saved: &SavedTokens) -> std::io::Res
     std::fs::rename(&partial, path)
 }
 
-fn read(path: &Path) -> CacheFile {
-    // A file over the cap is as good as none: the cache starts again.
-    let Ok(bytes) = mongodb_auth_io::answer::read_within(path, MAX_CACHE_SIZE) else {
-        return CacheFile::default();
-    };
-    serde_json::from_slice(&bytes).unwrap_or_default()
-}
-
 /// The file's text, in one buffer of its final size: a reallocation would leave a copy of the
 /// tokens behind.
-fn serialized(file: &CacheFile) -> std::io::Result<Zeroizing<Vec<u8>>> {
+fn serialized(file: &CacheFile<'_>) -> std::io::Result<Zeroizing<Vec<u8>>> {
     mongodb_auth::write_at_final_size(|out| Ok(serde_json::to_writer_pretty(out, file)?))
 }
 
@@ -162,21 +231,24 @@ mod tests {
 
     #[test]
     fn the_file_is_written_at_its_final_size_and_read_back() {
-        let mut file = CacheFile::default();
-        file.entries.insert(
-            "h:1|u".to_owned(),
-            Entry {
-                access_token: Some(Zeroizing::new("a\"t\\\u{1}".repeat(500))),
-                expires_at: Some(1_900_000_000),
-                refresh_token: Some(Zeroizing::new("rt".to_owned())),
-                idp_info: None,
-            },
-        );
+        let entry = Entry {
+            access_token: Some(Zeroizing::new("a\"t\\\u{1}".repeat(500))),
+            expires_at: Some(1_900_000_000),
+            refresh_token: Some(Zeroizing::new("rt".to_owned())),
+            idp_info: None,
+        };
+        let file = CacheFile {
+            entries: BTreeMap::from([("h:1|u".to_owned(), Stored::Written(entry))]),
+            other_fields: BTreeMap::new(),
+        };
         let text = serialized(&file).unwrap();
         // A reallocation would have left its capacity above its length.
         assert_eq!(text.capacity(), text.len());
-        let read: CacheFile = serde_json::from_slice(&text).unwrap();
-        let entry = &read.entries["h:1|u"];
+        let read = CacheFile::parse(&text).unwrap();
+        let Some(Stored::AsRead(raw)) = read.entries.get("h:1|u") else {
+            panic!("the entry is read back as written");
+        };
+        let entry: Entry = serde_json::from_str(raw.get()).unwrap();
         assert_eq!(
             entry.access_token.as_deref().map(String::as_str),
             Some("a\"t\\\u{1}".repeat(500).as_str())
@@ -208,11 +280,61 @@ mod tests {
             saved.idp_info.map(|info| (info.issuer, info.client_id)),
             Some(("https://idp".to_owned(), None))
         );
-        // A token that is not a string: the file is as good as none, and the next store
-        // starts it again.
+        // A token that is not a string: that entry is as good as none.
         let bad = json!({ "version": 1, "entries": { "k": { "accessToken": 5 } } });
         std::fs::write(&path, bad.to_string()).unwrap();
         assert_eq!(load(&path, "k"), None);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_store_keeps_what_it_cannot_read_and_replaces_no_other_file() {
+        let dir =
+            std::env::temp_dir().join(format!("mongodb-auth-cache-keep-{}", std::process::id()));
+        let path = dir.join("tokens.json");
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut saved = SavedTokens::default();
+        saved.access_token = Some("at".into());
+        // An entry this version cannot read, one it can, and a field it does not know: storing
+        // another entry, then removing the readable one, keeps the rest as written.
+        let unreadable = json!({ "accessToken": 5, "kept": [1, 2] });
+        let readable = json!({ "accessToken": "old", "note": "a later field" });
+        let written = json!({
+            "version": 1,
+            "entries": { "bad": unreadable, "good": readable },
+            "owner": { "tool": "another" },
+        });
+        std::fs::write(&path, written.to_string()).unwrap();
+        store(&path, "new", &saved).unwrap();
+        assert_eq!(load(&path, "new"), Some(saved.clone()));
+        let good = load(&path, "good").unwrap();
+        assert_eq!(good.access_token.as_ref().map(Secret::expose), Some("old"));
+        store(&path, "good", &SavedTokens::default()).unwrap();
+        let now: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        assert_eq!(now["entries"]["bad"], unreadable);
+        assert_eq!(now["owner"], written["owner"]);
+        assert_eq!(now["entries"].get("good"), None);
+        assert!(now["entries"]["new"].is_object());
+
+        // A file that is not a cache this version can read is never replaced.
+        let json_text = json!([1, 2]).to_string();
+        let later = json!({ "version": 2, "entries": {} }).to_string();
+        let odd_entries = json!({ "version": 1, "entries": [] }).to_string();
+        let too_large = "x".repeat(MAX_CACHE_SIZE + 1);
+        for other in [
+            "Host *\n  User me\n",
+            &json_text,
+            &later,
+            &odd_entries,
+            &too_large,
+        ] {
+            std::fs::write(&path, other).unwrap();
+            let refused = store(&path, "new", &saved).unwrap_err();
+            assert_eq!(refused.kind(), std::io::ErrorKind::InvalidData, "{refused}");
+            assert_eq!(std::fs::read_to_string(&path).unwrap(), other);
+            assert_eq!(load(&path, "new"), None);
+        }
         let _ = std::fs::remove_dir_all(dir);
     }
 

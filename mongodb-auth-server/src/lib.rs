@@ -42,6 +42,7 @@
 pub mod devpki;
 pub mod jwks;
 mod net;
+pub mod users_file;
 
 /// The rustls of [`ServerConfig::tls`]'s configuration (the same as `mongodb_auth_io::rustls`).
 pub use mongodb_auth_io::rustls;
