@@ -57,6 +57,24 @@ impl AuthMechanism {
         }
     }
 
+    /// The mechanism whose name is `name` in any case: what a name written in another case
+    /// meant. Names are matched as written everywhere else ([`FromStr`]); this only finds the
+    /// spelling to suggest, without copying `name` (which may be a password's end, when a `:`
+    /// was left unescaped).
+    ///
+    /// ```
+    /// use mongodb_auth::AuthMechanism;
+    ///
+    /// assert_eq!(AuthMechanism::find_ignoring_case("scram-sha-1"), Some(AuthMechanism::ScramSha1));
+    /// assert_eq!(AuthMechanism::find_ignoring_case("SCRAM"), None);
+    /// ```
+    pub fn find_ignoring_case(name: &str) -> Option<Self> {
+        AuthMechanism::ALL
+            .iter()
+            .copied()
+            .find(|m| m.as_str().eq_ignore_ascii_case(name))
+    }
+
     /// Whether the mechanism authenticates against `$external` only (table B of the auth spec).
     pub fn requires_external_source(self) -> bool {
         matches!(
@@ -81,28 +99,20 @@ impl FromStr for AuthMechanism {
     /// Parses a mechanism name, as written (`scram-sha-256` is an error that names
     /// `SCRAM-SHA-256`); `MONGODB-CR` and unknown names are errors.
     fn from_str(name: &str) -> Result<Self> {
-        AuthMechanism::ALL
-            .iter()
-            .copied()
-            .find(|m| m.as_str() == name)
-            .ok_or_else(|| {
-                // Names are matched as written, as PyMongo and mongod match them.
-                let rule = match AuthMechanism::ALL
+        // Names are matched as written, as PyMongo and mongod match them.
+        let rule = match AuthMechanism::find_ignoring_case(name) {
+            Some(m) if m.as_str() == name => return Ok(m),
+            Some(m) => format!("`{name}` is written `{}`", m.as_str()),
+            None => format!(
+                "`{name}` is not a mechanism; expected one of {}",
+                AuthMechanism::ALL
                     .iter()
-                    .find(|m| m.as_str().eq_ignore_ascii_case(name))
-                {
-                    Some(m) => format!("`{name}` is written `{}`", m.as_str()),
-                    None => format!(
-                        "`{name}` is not a mechanism; expected one of {}",
-                        AuthMechanism::ALL
-                            .iter()
-                            .map(|m| m.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                };
-                Error::option("authMechanism", rule)
-            })
+                    .map(|m| m.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
+        Err(Error::option("authMechanism", rule))
     }
 }
 

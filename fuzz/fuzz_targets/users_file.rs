@@ -1,7 +1,8 @@
 //! Arbitrary text as a users file (`serve --users-file`) never panics its reader, and what it
-//! reads keeps the file's rules: no user without a database, a name and a SCRAM variant, no key
-//! whose ARN holds a `=` or whose key ID holds a `:`, no more entries than lines, and every
-//! refusal a line number and a rule, never the line's text.
+//! reads keeps the file's rules (each true by construction today; checked against regressions):
+//! no user without a database, a name and a SCRAM variant, no key whose ARN holds a `=` or whose
+//! key ID holds a `:`, no more entries than lines, and every refusal names a line of the file.
+//! That a refusal never repeats the line's text is not checked here: `Refused` holds none.
 
 #![no_main]
 
@@ -24,15 +25,8 @@ fuzz_target!(|data: &[u8]| {
                 assert!(!key.access_key_id.contains(':'));
             }
         }
-        Err(UsersFileError::Line { line, refused }) => {
-            assert!((1..=lines).contains(&line));
-            // The rule is one of the fixed texts: none is empty, and none is the line.
-            let rule = refused.to_string();
-            assert!(!rule.is_empty());
-            let line_text = text.lines().nth(line - 1).unwrap_or_default().trim();
-            assert_ne!(rule, line_text);
-        }
-        Err(other) => panic!("parsing text reads no file: {other}"),
+        Err(UsersFileError::Line { line, .. }) => assert!((1..=lines).contains(&line)),
+        Err(other) => panic!("parsing reads no file and derives no key: {other}"),
     }
     // Each line alone, as `--user` and `--aws-key` take one.
     for line in text.lines().take(64) {

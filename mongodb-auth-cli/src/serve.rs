@@ -11,28 +11,18 @@ use mongodb_auth::server::aws::{LocalSts, StsVerifier};
 use mongodb_auth::server::oidc::{OidcSettings, SigningKeys};
 use mongodb_auth::server::{AwsSettings, UserStore};
 use mongodb_auth_io::tls;
-use mongodb_auth_server::jwks::{IssuerKeys, Jwks};
+use mongodb_auth_server::jwks::{IssuerKeys, Jwks, MAX_JWKS_SIZE};
 use mongodb_auth_server::users_file::{AwsKey, UserSpec, UsersFile, UsersFileError};
 use mongodb_auth_server::{Server, ServerConfig};
 
 use crate::runtime;
 
-/// The largest file an option of `serve` names other than the users file (whose cap is
-/// [`mongodb_auth_server::users_file::MAX_USERS_FILE_SIZE`]): a key set is far smaller.
-const MAX_OPTION_FILE_SIZE: usize = 16 * 1024 * 1024;
-
-/// The file an option names, read whole if it is at most [`MAX_OPTION_FILE_SIZE`], and wiped
-/// when dropped.
-fn read_option_file(
-    option: &str,
-    path: &std::path::Path,
-) -> mongodb_auth::Result<zeroize::Zeroizing<Vec<u8>>> {
-    mongodb_auth_io::answer::read_within(path, MAX_OPTION_FILE_SIZE).map_err(|e| {
-        Error::InvalidOption {
-            option: option.to_owned(),
-            rule: format!("cannot read `{}`: {e}", path.display()),
-        }
-    })
+/// An option's value refused, and why.
+fn invalid(option: &str, why: impl std::fmt::Display) -> Error {
+    Error::InvalidOption {
+        option: option.to_owned(),
+        rule: why.to_string(),
+    }
 }
 
 pub(crate) struct AwsServe {
@@ -55,12 +45,7 @@ impl AwsServe {
         let flag_keys = self
             .keys
             .iter()
-            .map(|spec| {
-                AwsKey::parse(spec).map_err(|refused| Error::InvalidOption {
-                    option: "--aws-key".into(),
-                    rule: refused.to_string(),
-                })
-            })
+            .map(|spec| AwsKey::parse(spec).map_err(|refused| invalid("--aws-key", refused)))
             .collect::<mongodb_auth::Result<Vec<_>>>()?;
         let keys: Vec<&AwsKey> = flag_keys.iter().chain(file_keys).collect();
         let verifier = match (&self.sts_endpoint, keys.is_empty()) {
@@ -68,12 +53,11 @@ impl AwsServe {
             // `--aws-key` and the endpoint are refused together by the command line; keys from
             // the users file would be dropped without a word, and their users never log in.
             (Some(_), false) => {
-                return Err(Error::InvalidOption {
-                    option: "--users-file".into(),
-                    rule: "its aws-key lines are for the server's own check: with \
-                           --aws-sts-endpoint, STS checks every signature"
-                        .into(),
-                });
+                return Err(invalid(
+                    "--users-file",
+                    "its aws-key lines are for the server's own check: with \
+                     --aws-sts-endpoint, STS checks every signature",
+                ));
             }
             (None, false) => {
                 let mut sts = LocalSts::new();
@@ -85,10 +69,10 @@ impl AwsServe {
             }
             (None, true) if self.users.is_empty() => return Ok(None),
             (None, true) => {
-                return Err(Error::InvalidOption {
-                    option: "--aws-user".into(),
-                    rule: "needs --aws-sts-endpoint or --aws-key to check signatures".into(),
-                });
+                return Err(invalid(
+                    "--aws-user",
+                    "needs --aws-sts-endpoint or --aws-key to check signatures",
+                ));
             }
         };
         let mut settings = AwsSettings::new(verifier);
@@ -114,7 +98,13 @@ impl OidcServe {
         };
         let keys: Arc<dyn SigningKeys> = match &self.jwks {
             Some(jwks) => {
-                let keys = read_option_file("--oidc-jwks", jwks)?;
+                let keys =
+                    mongodb_auth_io::answer::read_within(jwks, MAX_JWKS_SIZE).map_err(|e| {
+                        invalid(
+                            "--oidc-jwks",
+                            format!("cannot read `{}`: {e}", jwks.display()),
+                        )
+                    })?;
                 Arc::new(Jwks::from_json(&keys)?)
             }
             None => Arc::new(IssuerKeys::discover(issuer)?),
@@ -257,23 +247,17 @@ pub(crate) fn server_config(
     settings: &ServeSettings,
 ) -> mongodb_auth::Result<ServerConfig> {
     let mut users = UserStore::new();
-    let users_file = |e: UsersFileError| Error::InvalidOption {
-        option: "--users-file".into(),
-        rule: e.to_string(),
-    };
+    let file_error = |e: UsersFileError| invalid("--users-file", e);
     let file = match &settings.users_file {
-        Some(path) => UsersFile::read(path).map_err(users_file)?,
+        Some(path) => UsersFile::read(path).map_err(file_error)?,
         None => UsersFile::default(),
     };
-    for user in file.users(&mut SystemRandom).map_err(users_file)? {
+    for user in file.derive_users(&mut SystemRandom).map_err(file_error)? {
         users.insert(user);
     }
     for spec in specs {
-        let user = UserSpec::parse(spec).and_then(|spec| spec.to_user(&mut SystemRandom));
-        users.insert(user.map_err(|refused| Error::InvalidOption {
-            option: "--user".into(),
-            rule: refused.to_string(),
-        })?);
+        let spec = UserSpec::parse(spec).map_err(|refused| invalid("--user", refused))?;
+        users.insert(spec.to_user(&mut SystemRandom)?);
     }
     for subject in &settings.x509_users {
         users.insert_x509(subject);

@@ -48,6 +48,7 @@ const VERSION: u64 = 1;
 /// bytes (wiped when dropped), so a store rewrites its own entry only. An entry this version
 /// cannot read (another tool's, or a later version's) or a field it does not know is written
 /// back as it was.
+#[derive(Default)]
 struct CacheFile<'a> {
     entries: BTreeMap<String, Stored<'a>>,
     other_fields: BTreeMap<String, &'a RawValue>,
@@ -61,19 +62,18 @@ enum Stored<'a> {
 }
 
 impl<'a> CacheFile<'a> {
-    /// The cache of `bytes`, or why they are not one: not a JSON object, `entries` not an
-    /// object, or a `version` this one does not know.
+    /// The cache of `bytes`, or why they are not one: not a JSON object, no `"version": 1`
+    /// (another file's JSON, or a later layout), or `entries` not an object.
     fn parse(bytes: &'a [u8]) -> Result<Self, &'static str> {
         let mut other_fields: BTreeMap<String, &RawValue> =
             serde_json::from_slice(bytes).map_err(|_| "it is not a JSON object")?;
-        let version = match other_fields.remove("version") {
-            None => 0,
-            Some(raw) => {
-                serde_json::from_str::<u64>(raw.get()).map_err(|_| "its version is not a number")?
-            }
-        };
-        if version > VERSION {
-            return Err("a later version wrote it");
+        let version = other_fields
+            .remove("version")
+            .and_then(|raw| serde_json::from_str::<u64>(raw.get()).ok());
+        match version {
+            Some(VERSION) => {}
+            Some(later) if later > VERSION => return Err("a later version wrote it"),
+            _ => return Err("it has no `\"version\": 1`, so it is not a token cache"),
         }
         let entries = match other_fields.remove("entries") {
             None => BTreeMap::new(),
@@ -161,10 +161,11 @@ pub(crate) fn load(path: &Path, key: &str) -> Option<SavedTokens> {
 /// Writes `saved` as the entry of `key` (or removes the entry when it holds nothing), creating
 /// the file readable by its owner only, and replacing it whole; the other entries and fields
 /// are kept as they were. A file that is there but is not a cache this version can read
-/// (unreadable, too large, not JSON, a later layout) is left as it is and an error returned:
+/// (unreadable, too large, not a JSON object with `"version": 1`) is left as it is and an error
+/// returned (an empty file is an empty cache):
 /// `--oidc-token-cache` naming the wrong file must not cost that file.
 pub(crate) fn store(path: &Path, key: &str, saved: &SavedTokens) -> std::io::Result<()> {
-    let not_a_cache = |why: String| {
+    let left_as_is = |why: String| {
         std::io::Error::new(
             std::io::ErrorKind::InvalidData,
             format!("the file there is left as it is: {why}"),
@@ -173,15 +174,12 @@ pub(crate) fn store(path: &Path, key: &str, saved: &SavedTokens) -> std::io::Res
     let bytes = match mongodb_auth_io::answer::read_within(path, MAX_CACHE_SIZE) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Zeroizing::new(Vec::new()),
-        Err(e) => return Err(not_a_cache(e.to_string())),
+        Err(e) => return Err(left_as_is(e.to_string())),
     };
-    let mut file = if bytes.is_empty() {
-        CacheFile {
-            entries: BTreeMap::new(),
-            other_fields: BTreeMap::new(),
-        }
+    let mut file = if bytes.iter().all(u8::is_ascii_whitespace) {
+        CacheFile::default()
     } else {
-        CacheFile::parse(&bytes).map_err(|why| not_a_cache(why.to_owned()))?
+        CacheFile::parse(&bytes).map_err(|why| left_as_is(why.to_owned()))?
     };
     let nothing = saved.access_token.is_none() && saved.refresh_token.is_none();
     if nothing {
@@ -239,7 +237,7 @@ mod tests {
         };
         let file = CacheFile {
             entries: BTreeMap::from([("h:1|u".to_owned(), Stored::Written(entry))]),
-            other_fields: BTreeMap::new(),
+            ..CacheFile::default()
         };
         let text = serialized(&file).unwrap();
         // A reallocation would have left its capacity above its length.
@@ -335,6 +333,10 @@ mod tests {
             assert_eq!(std::fs::read_to_string(&path).unwrap(), other);
             assert_eq!(load(&path, "new"), None);
         }
+        // An empty file is an empty cache.
+        std::fs::write(&path, " \n").unwrap();
+        store(&path, "new", &saved).unwrap();
+        assert_eq!(load(&path, "new"), Some(saved));
         let _ = std::fs::remove_dir_all(dir);
     }
 

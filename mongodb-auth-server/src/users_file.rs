@@ -10,7 +10,7 @@
 //! ```
 //!
 //! Reading the file only parses it; the users' SCRAM keys are derived (PBKDF2, thousands of
-//! rounds a user) by [`UsersFile::users`]:
+//! rounds a user) by [`UsersFile::derive_users`]:
 //!
 //! ```
 //! use mongodb_auth::random::SystemRandom;
@@ -19,7 +19,7 @@
 //!
 //! let file = UsersFile::parse("# admins\nalice:pencil:SCRAM-SHA-256\n")?;
 //! let mut store = UserStore::new();
-//! for user in file.users(&mut SystemRandom)? {
+//! for user in file.derive_users(&mut SystemRandom)? {
 //!     store.insert(user);
 //! }
 //! assert!(store.get("admin", "alice").is_some());
@@ -61,9 +61,6 @@ pub enum Refused {
     /// A mechanism other than SCRAM: a password is for SCRAM only.
     #[error("a user holds SCRAM-SHA-1 and/or SCRAM-SHA-256 credentials")]
     NotScram,
-    /// SCRAM-SHA-256 needs a password SASLprep takes.
-    #[error("the password contains a character SASLprep prohibits")]
-    PasswordNotPreparable,
     /// Not `ARN=ACCESS_KEY_ID:SECRET[:SESSION_TOKEN]`.
     #[error("expected ARN=ACCESS_KEY_ID:SECRET[:SESSION_TOKEN]")]
     NotAnAwsKey,
@@ -94,6 +91,14 @@ pub enum UsersFileError {
         line: usize,
         /// Why.
         refused: Refused,
+    },
+    /// A user's keys could not be derived (SCRAM-SHA-256's SASLprep refused the password).
+    #[error("line {line}: {cause}")]
+    Keys {
+        /// The user's line, from 1.
+        line: usize,
+        /// Why.
+        cause: mongodb_auth::Error,
     },
 }
 
@@ -148,13 +153,13 @@ impl UserSpec {
             Some(list) => list
                 .split(',')
                 .map(|name| {
-                    let mechanism: AuthMechanism = name.parse().map_err(|_| {
-                        // Every mechanism's name is upper case.
-                        match name.to_ascii_uppercase().parse() {
-                            Ok(mechanism) => Refused::MechanismSpelling(mechanism),
-                            Err(_) => Refused::UnknownMechanism,
-                        }
-                    })?;
+                    // Found without copying `name`: with a `:` left unescaped in the password,
+                    // it is the password's end.
+                    let mechanism = match AuthMechanism::find_ignoring_case(name) {
+                        Some(m) if m.as_str() == name => m,
+                        Some(m) => return Err(Refused::MechanismSpelling(m)),
+                        None => return Err(Refused::UnknownMechanism),
+                    };
                     ScramVariant::from_mechanism(mechanism).ok_or(Refused::NotScram)
                 })
                 .collect::<Result<_, _>>()?,
@@ -168,11 +173,10 @@ impl UserSpec {
     }
 
     /// The user, its keys derived at MongoDB's default iteration counts with salts from
-    /// `random`.
-    pub fn to_user<R: SecureRandom + ?Sized>(&self, random: &mut R) -> Result<User, Refused> {
-        // The one way a parsed spec fails: SCRAM-SHA-256's SASLprep of the password.
+    /// `random` (see [`User::new`]: PBKDF2, thousands of rounds; on an async runtime, a job for
+    /// its blocking pool). A password SCRAM-SHA-256's SASLprep refuses is an error.
+    pub fn to_user<R: SecureRandom + ?Sized>(&self, random: &mut R) -> mongodb_auth::Result<User> {
         User::new(&self.db, &self.name, &self.password, &self.variants, random)
-            .map_err(|_| Refused::PasswordNotPreparable)
     }
 }
 
@@ -286,9 +290,9 @@ impl UsersFile {
         self.users.iter().map(|(_, spec)| spec)
     }
 
-    /// The users, their keys derived (see [`UserSpec::to_user`]); a password SCRAM-SHA-256
-    /// cannot take is an error naming its line.
-    pub fn users<R: SecureRandom + ?Sized>(
+    /// The users, their keys derived (see [`UserSpec::to_user`]: PBKDF2 for each); a password
+    /// SCRAM-SHA-256 cannot take is an error naming its line.
+    pub fn derive_users<R: SecureRandom + ?Sized>(
         &self,
         random: &mut R,
     ) -> Result<Vec<User>, UsersFileError> {
@@ -296,10 +300,7 @@ impl UsersFile {
             .iter()
             .map(|(line, spec)| {
                 spec.to_user(random)
-                    .map_err(|refused| UsersFileError::Line {
-                        line: *line,
-                        refused,
-                    })
+                    .map_err(|cause| UsersFileError::Keys { line: *line, cause })
             })
             .collect()
     }
@@ -330,7 +331,7 @@ mod tests {
         let users = b"alice:pencil\n";
         let fits = written("fits", users, users.len());
         let file = UsersFile::read(&fits).unwrap();
-        assert_eq!(file.users(&mut SystemRandom).unwrap().len(), 1);
+        assert_eq!(file.derive_users(&mut SystemRandom).unwrap().len(), 1);
         // Padded with zeros to one byte over the cap (sparse, so nothing is written).
         let over = written("over", users, MAX_USERS_FILE_SIZE + 1);
         let refused = UsersFile::read(&over).unwrap_err().to_string();
@@ -375,14 +376,11 @@ mod tests {
         );
         // SASLprep's refusal comes with the keys, and names its line too.
         let file = UsersFile::parse("alice:pencil\nbob:a\u{7}b:SCRAM-SHA-256\n").unwrap();
-        let error = file.users(&mut SystemRandom).unwrap_err();
-        assert!(matches!(
-            error,
-            UsersFileError::Line {
-                line: 2,
-                refused: Refused::PasswordNotPreparable
-            }
-        ));
+        let error = file.derive_users(&mut SystemRandom).unwrap_err();
+        assert!(
+            matches!(error, UsersFileError::Keys { line: 2, .. }),
+            "{error}"
+        );
         assert!(!format!("{error} {error:?}").contains("a\u{7}b"));
     }
 

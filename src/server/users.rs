@@ -1,6 +1,6 @@
 //! What the server knows about its users: SCRAM verifiers, never passwords.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::{self, Write as _};
 use std::sync::LazyLock;
 
@@ -330,7 +330,9 @@ pub(crate) fn verify_plain(user: Option<&User>, password: &Secret, decoy: &User)
 /// The users of a server.
 #[derive(Clone, Debug, Default)]
 pub struct UserStore {
-    users: Vec<User>,
+    /// By database, then by name: a login finds its user in logarithmic time, however many
+    /// thousands a users file holds.
+    users: BTreeMap<String, BTreeMap<String, User>>,
     /// How many of the users' verifiers of each variant have each iteration count: an unknown
     /// user's decoys take the commonest, so that neither server-first's `i=` nor the time a
     /// PLAIN check takes tells which users exist, whatever counts the verifiers were made with.
@@ -349,28 +351,26 @@ impl UserStore {
 
     /// Adds a user, replacing one with the same name in the same database.
     pub fn insert(&mut self, user: User) {
-        let counts = &mut self.iteration_counts;
-        self.users.retain(|u| {
-            let replaced = u.db == user.db && u.name == user.name;
-            if replaced {
-                for credential in u.credentials() {
-                    let key = (credential.variant, credential.iterations);
-                    if let Some(count) = counts.get_mut(&key) {
-                        *count = count.saturating_sub(1);
-                        if *count == 0 {
-                            counts.remove(&key);
-                        }
-                    }
-                }
-            }
-            !replaced
-        });
         for credential in user.credentials() {
-            *counts
+            *self
+                .iteration_counts
                 .entry((credential.variant, credential.iterations))
                 .or_insert(0) += 1;
         }
-        self.users.push(user);
+        let replaced = self
+            .users
+            .entry(user.db.clone())
+            .or_default()
+            .insert(user.name.clone(), user);
+        for credential in replaced.iter().flat_map(User::credentials) {
+            let key = (credential.variant, credential.iterations);
+            if let Some(count) = self.iteration_counts.get_mut(&key) {
+                *count = count.saturating_sub(1);
+                if *count == 0 {
+                    self.iteration_counts.remove(&key);
+                }
+            }
+        }
     }
 
     /// The iteration count of an unknown user's decoy verifier of `variant`: the count most of
@@ -389,12 +389,12 @@ impl UserStore {
     /// The user `name` of database `db`. Names compare exactly, as stored: the server does not
     /// SASLprep usernames either.
     pub fn get(&self, db: &str, name: &str) -> Option<&User> {
-        self.users.iter().find(|u| u.db == db && u.name == name)
+        self.users.get(db)?.get(name)
     }
 
-    /// Every user.
+    /// Every user, by database and then by name.
     pub fn iter(&self) -> impl Iterator<Item = &User> {
-        self.users.iter()
+        self.users.values().flat_map(BTreeMap::values)
     }
 
     /// Adds a MONGODB-X509 user in `$external`: the client certificate whose subject is
@@ -424,6 +424,34 @@ impl UserStore {
 mod tests {
     use super::*;
     use crate::random::SystemRandom;
+
+    #[test]
+    fn each_of_many_users_is_found_by_database_and_name() {
+        let mut users = UserStore::new();
+        for db in ["admin", "app", "$external"] {
+            for n in 0..500 {
+                users.insert(User::without_credentials(db, &format!("user{n}")));
+            }
+        }
+        // A replaced user is not a second one.
+        users.insert(User::without_credentials("app", "user7"));
+        assert_eq!(users.iter().count(), 1500);
+        for db in ["admin", "app", "$external"] {
+            for n in [0, 7, 499] {
+                let user = users.get(db, &format!("user{n}")).unwrap();
+                assert_eq!(
+                    (user.db.as_str(), user.name.as_str()),
+                    (db, format!("user{n}").as_str())
+                );
+            }
+        }
+        assert!(users.get("app", "user500").is_none());
+        assert!(users.get("other", "user0").is_none());
+        assert!(
+            users.get("admin", "USER0").is_none(),
+            "names compare exactly"
+        );
+    }
 
     #[test]
     fn decoys_count_as_most_verifiers_do_and_a_replaced_user_no_longer_counts() {
