@@ -165,6 +165,10 @@ pub(crate) fn load(path: &Path, key: &str) -> Option<SavedTokens> {
 /// returned (an empty file is an empty cache):
 /// `--oidc-token-cache` naming the wrong file must not cost that file.
 pub(crate) fn store(path: &Path, key: &str, saved: &SavedTokens) -> std::io::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let _locked = lock(path);
     let left_as_is = |why: String| {
         std::io::Error::new(
             std::io::ErrorKind::InvalidData,
@@ -206,14 +210,54 @@ pub(crate) fn store(path: &Path, key: &str, saved: &SavedTokens) -> std::io::Res
         file.entries.insert(key.to_owned(), Stored::Written(entry));
     }
     let text = serialized(&file)?;
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
-    }
-    // A name of this process's own: two logins saving at once must not write into, or move,
-    // each other's half-written file.
-    let partial = path.with_extension(format!("partial.{}", std::process::id()));
+    // A name of this store's own: should two stores run at once (the lock gone around), neither
+    // writes into, or moves, the other's half-written file.
+    static STORES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let store_number = STORES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let partial = path.with_extension(format!("partial.{}.{store_number}", std::process::id()));
     mongodb_auth_io::answer::write_private(&partial, &text)?;
     std::fs::rename(&partial, path)
+}
+
+/// How long a store waits for another to finish with the cache.
+const LOCK_WAIT: Duration = Duration::from_secs(2);
+
+/// The cache's lock (`<cache>.lock`, an empty file of its owner's), held until dropped: two
+/// `connect`s saving at once each read the cache after the other has replaced it, so neither
+/// writes back a view without the other's entry. A lock held past [`LOCK_WAIT`] (a process
+/// stopped while saving) or one that cannot be taken is gone around: the store goes on, as
+/// it did before there were locks.
+#[cfg(unix)]
+fn lock(path: &Path) -> Option<std::fs::File> {
+    use rustix::fs::{FlockOperation, flock};
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut lock_path = path.as_os_str().to_owned();
+    lock_path.push(".lock");
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(lock_path)
+        .ok()?;
+    let waiting_since = std::time::Instant::now();
+    loop {
+        match flock(&file, FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => return Some(file),
+            Err(rustix::io::Errno::WOULDBLOCK | rustix::io::Errno::INTR)
+                if waiting_since.elapsed() < LOCK_WAIT =>
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(_) => return None,
+        }
+    }
+}
+
+/// No lock where the system has no `flock`: concurrent stores may lose each other's entry.
+#[cfg(not(unix))]
+fn lock(_path: &Path) -> Option<std::fs::File> {
+    None
 }
 
 /// The file's text, in one buffer of its final size: a reallocation would leave a copy of the
@@ -362,6 +406,36 @@ mod tests {
             use std::os::unix::fs::PermissionsExt as _;
             let mode = std::fs::metadata(&path).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
+        }
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    #[cfg(unix)]
+    fn logins_saving_at_once_keep_each_others_entries() {
+        let dir =
+            std::env::temp_dir().join(format!("mongodb-auth-cache-race-{}", std::process::id()));
+        let path = dir.join("tokens.json");
+        let (writers, stores) = (6, 8);
+        std::thread::scope(|scope| {
+            for writer in 0..writers {
+                let path = &path;
+                scope.spawn(move || {
+                    for n in 0..stores {
+                        let mut saved = SavedTokens::default();
+                        saved.access_token = Some(format!("at-{writer}-{n}").into());
+                        store(path, &format!("{writer}-{n}"), &saved).unwrap();
+                    }
+                });
+            }
+        });
+        for writer in 0..writers {
+            for n in 0..stores {
+                let saved = load(&path, &format!("{writer}-{n}"));
+                let token = saved.and_then(|saved| saved.access_token);
+                let expected = format!("at-{writer}-{n}");
+                assert_eq!(token.as_ref().map(Secret::expose), Some(expected.as_str()));
+            }
         }
         let _ = std::fs::remove_dir_all(dir);
     }
