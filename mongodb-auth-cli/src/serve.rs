@@ -257,7 +257,10 @@ pub(crate) fn server_config(
     }
     for spec in specs {
         let spec = UserSpec::parse(spec).map_err(|refused| invalid("--user", refused))?;
-        users.insert(spec.to_user(&mut SystemRandom)?);
+        users.insert(
+            spec.to_user(&mut SystemRandom)
+                .map_err(|e| invalid("--user", e))?,
+        );
     }
     for subject in &settings.x509_users {
         users.insert_x509(subject);

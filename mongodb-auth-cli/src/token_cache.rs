@@ -161,30 +161,21 @@ pub(crate) fn load(path: &Path, key: &str) -> Option<SavedTokens> {
 /// Writes `saved` as the entry of `key` (or removes the entry when it holds nothing), creating
 /// the file readable by its owner only, and replacing it whole; the other entries and fields
 /// are kept as they were. A file that is there but is not a cache this version can read
-/// (unreadable, too large, not a JSON object with `"version": 1`) is left as it is and an error
-/// returned (an empty file is an empty cache):
-/// `--oidc-token-cache` naming the wrong file must not cost that file.
+/// (unreadable, too large, not a file, not a JSON object with `"version": 1`) is left as it is
+/// and an error returned, before anything is written beside it (an empty file is an empty
+/// cache): `--oidc-token-cache` naming the wrong file must not cost that file.
 pub(crate) fn store(path: &Path, key: &str, saved: &SavedTokens) -> std::io::Result<()> {
+    if path.file_name().is_none() {
+        return Err(left_as_is("it names no file"));
+    }
+    // Checked before the lock file is made beside it, then read again under the lock.
+    current(path)?;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
     let _locked = lock(path);
-    let left_as_is = |why: String| {
-        std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!("the file there is left as it is: {why}"),
-        )
-    };
-    let bytes = match mongodb_auth_io::answer::read_within(path, MAX_CACHE_SIZE) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Zeroizing::new(Vec::new()),
-        Err(e) => return Err(left_as_is(e.to_string())),
-    };
-    let mut file = if bytes.iter().all(u8::is_ascii_whitespace) {
-        CacheFile::default()
-    } else {
-        CacheFile::parse(&bytes).map_err(|why| left_as_is(why.to_owned()))?
-    };
+    let bytes = current(path)?;
+    let mut file = cache_of(&bytes)?;
     let nothing = saved.access_token.is_none() && saved.refresh_token.is_none();
     if nothing {
         file.entries.remove(key);
@@ -215,8 +206,45 @@ pub(crate) fn store(path: &Path, key: &str, saved: &SavedTokens) -> std::io::Res
     static STORES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let store_number = STORES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let partial = path.with_extension(format!("partial.{}.{store_number}", std::process::id()));
-    mongodb_auth_io::answer::write_private(&partial, &text)?;
-    std::fs::rename(&partial, path)
+    let written = mongodb_auth_io::answer::write_private(&partial, &text)
+        .and_then(|()| std::fs::rename(&partial, path));
+    if written.is_err() {
+        // It holds every token of the cache; no later store would replace it.
+        let _ = std::fs::remove_file(&partial);
+    }
+    written
+}
+
+/// The cache file's bytes as they are (none when there is no file), or an error when what is
+/// there is not a cache this version reads.
+fn current(path: &Path) -> std::io::Result<Zeroizing<Vec<u8>>> {
+    let bytes = match std::fs::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Zeroizing::default()),
+        Err(e) => return Err(left_as_is(e)),
+        Ok(metadata) if !metadata.is_file() => return Err(left_as_is("it is not a file")),
+        Ok(_) => mongodb_auth_io::answer::read_within(path, MAX_CACHE_SIZE).map_err(left_as_is)?,
+    };
+    cache_of(&bytes)?;
+    Ok(bytes)
+}
+
+/// The cache of a file's `bytes`: empty for a file of JSON whitespace only.
+fn cache_of(bytes: &[u8]) -> std::io::Result<CacheFile<'_>> {
+    if bytes
+        .iter()
+        .all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+    {
+        return Ok(CacheFile::default());
+    }
+    CacheFile::parse(bytes).map_err(left_as_is)
+}
+
+/// Why a store did not replace the file at the cache's path.
+fn left_as_is(why: impl std::fmt::Display) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::InvalidData,
+        format!("the file there is left as it is: {why}"),
+    )
 }
 
 /// How long a store waits for another to finish with the cache.
@@ -229,17 +257,18 @@ const LOCK_WAIT: Duration = Duration::from_secs(2);
 /// it did before there were locks.
 #[cfg(unix)]
 fn lock(path: &Path) -> Option<std::fs::File> {
-    use rustix::fs::{FlockOperation, flock};
-    use std::os::unix::fs::OpenOptionsExt as _;
+    use rustix::fs::{FlockOperation, Mode, OFlags, flock};
     let mut lock_path = path.as_os_str().to_owned();
     lock_path.push(".lock");
-    let file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .open(lock_path)
+    // Neither a link (whose target would be made) nor a FIFO (whose opening would wait for a
+    // reader) is taken for the lock.
+    let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::NOFOLLOW | OFlags::NONBLOCK;
+    let file = rustix::fs::open(&lock_path, flags | OFlags::CLOEXEC, Mode::RUSR | Mode::WUSR)
+        .map(std::fs::File::from)
         .ok()?;
+    if !file.metadata().ok()?.is_file() {
+        return None;
+    }
     let waiting_since = std::time::Instant::now();
     loop {
         match flock(&file, FlockOperation::NonBlockingLockExclusive) {
@@ -359,24 +388,46 @@ mod tests {
         assert_eq!(now["entries"].get("good"), None);
         assert!(now["entries"]["new"].is_object());
 
-        // A file that is not a cache this version can read is never replaced.
+        // A file that is not a cache this version can read is never replaced, nor is anything
+        // written beside it.
+        std::fs::remove_file(&path).unwrap();
+        let _ = std::fs::remove_file(dir.join("tokens.json.lock"));
         let json_text = json!([1, 2]).to_string();
+        let another_tools = json!({ "compilerOptions": { "strict": true } }).to_string();
+        let version_0 = json!({ "version": 0, "entries": {} }).to_string();
+        let version_text = json!({ "version": "1", "entries": {} }).to_string();
         let later = json!({ "version": 2, "entries": {} }).to_string();
         let odd_entries = json!({ "version": 1, "entries": [] }).to_string();
         let too_large = "x".repeat(MAX_CACHE_SIZE + 1);
-        for other in [
+        let others = [
             "Host *\n  User me\n",
             &json_text,
+            &another_tools,
+            &version_0,
+            &version_text,
             &later,
             &odd_entries,
             &too_large,
-        ] {
+        ];
+        for other in others {
             std::fs::write(&path, other).unwrap();
             let refused = store(&path, "new", &saved).unwrap_err();
             assert_eq!(refused.kind(), std::io::ErrorKind::InvalidData, "{refused}");
             assert_eq!(std::fs::read_to_string(&path).unwrap(), other);
             assert_eq!(load(&path, "new"), None);
         }
+        let a_directory = dir.join("a-directory");
+        std::fs::create_dir(&a_directory).unwrap();
+        for not_a_file in [a_directory.as_path(), Path::new(""), Path::new("..")] {
+            assert!(store(not_a_file, "new", &saved).is_err(), "{not_a_file:?}");
+        }
+        let mut beside: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name())
+            .collect();
+        beside.sort();
+        assert_eq!(beside, ["a-directory", "tokens.json"]);
+        assert_eq!(std::fs::read_dir(&a_directory).unwrap().count(), 0);
         // An empty file is an empty cache.
         std::fs::write(&path, " \n").unwrap();
         store(&path, "new", &saved).unwrap();
@@ -406,6 +457,39 @@ mod tests {
             use std::os::unix::fs::PermissionsExt as _;
             let mode = std::fs::metadata(&path).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
+        }
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    #[cfg(unix)]
+    fn a_link_or_a_fifo_is_never_taken_for_the_lock() {
+        let dir =
+            std::env::temp_dir().join(format!("mongodb-auth-cache-lock-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut saved = SavedTokens::default();
+        saved.access_token = Some("at".into());
+        // A link to a file that is not there: following it would make that file.
+        let linked = dir.join("linked.json");
+        let target = dir.join("target-of-the-link");
+        std::os::unix::fs::symlink(&target, dir.join("linked.json.lock")).unwrap();
+        assert_eq!(lock(&linked).map(|_| ()), None);
+        assert!(!target.exists());
+        // A FIFO: opening it to write would wait for a reader.
+        let piped = dir.join("piped.json");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            dir.join("piped.json.lock"),
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::RUSR | rustix::fs::Mode::WUSR,
+            0,
+        )
+        .unwrap();
+        assert_eq!(lock(&piped).map(|_| ()), None);
+        // Without its lock, a store goes on.
+        for path in [&linked, &piped] {
+            store(path, "k", &saved).unwrap();
+            assert_eq!(load(path, "k"), Some(saved.clone()));
         }
         let _ = std::fs::remove_dir_all(dir);
     }
