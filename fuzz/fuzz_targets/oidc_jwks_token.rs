@@ -1,7 +1,8 @@
 //! An arbitrary JSON Web Key Set (what the server fetches from the identity provider) against an
 //! arbitrary token (what a client sends) never panics the check: every key type, curve and
 //! published `alg` meets every token header (an RSA key named by an ES token once panicked
-//! jsonwebtoken). A token that passes names a user and an expiry after now.
+//! jsonwebtoken). Should a token ever pass (the fuzzer would have to sign under a key it wrote),
+//! it must name a user and an expiry after now.
 //!
 //! Input: two bytes (little-endian) giving the key set's length, the key set, then the token.
 

@@ -252,11 +252,14 @@ pub(crate) fn server_config(
         Some(path) => UsersFile::read(path).map_err(file_error)?,
         None => UsersFile::default(),
     };
-    for user in file.derive_users(&mut SystemRandom).map_err(file_error)? {
-        users.insert(user);
-    }
+    // Every line of the file and every `--user` is read before any key is derived: a typo is told
+    // at once, not after seconds of PBKDF2 for a large file.
+    let specs = specs
+        .iter()
+        .map(|spec| UserSpec::parse(spec).map_err(|refused| invalid("--user", refused)))
+        .collect::<mongodb_auth::Result<Vec<_>>>()?;
+    users.extend(file.derive_users(&mut SystemRandom).map_err(file_error)?);
     for spec in specs {
-        let spec = UserSpec::parse(spec).map_err(|refused| invalid("--user", refused))?;
         users.insert(
             spec.to_user(&mut SystemRandom)
                 .map_err(|e| invalid("--user", e))?,

@@ -130,7 +130,7 @@ struct SavedIdpInfo {
 /// The saved tokens of `key`, if the file has them (a missing, unreadable or malformed file or
 /// entry is an empty cache: the person logs in).
 pub(crate) fn load(path: &Path, key: &str) -> Option<SavedTokens> {
-    let bytes = mongodb_auth_io::answer::read_within(path, MAX_CACHE_SIZE).ok()?;
+    let bytes = read_current(path).ok()?;
     let file = CacheFile::parse(&bytes).ok()?;
     let Some(Stored::AsRead(raw)) = file.entries.get(key) else {
         return None;
@@ -169,12 +169,12 @@ pub(crate) fn store(path: &Path, key: &str, saved: &SavedTokens) -> std::io::Res
         return Err(left_as_is("it names no file"));
     }
     // Checked before the lock file is made beside it, then read again under the lock.
-    current(path)?;
+    cache_of(&read_current(path)?)?;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
     let _locked = lock(path);
-    let bytes = current(path)?;
+    let bytes = read_current(path)?;
     let mut file = cache_of(&bytes)?;
     let nothing = saved.access_token.is_none() && saved.refresh_token.is_none();
     if nothing {
@@ -215,17 +215,15 @@ pub(crate) fn store(path: &Path, key: &str, saved: &SavedTokens) -> std::io::Res
     written
 }
 
-/// The cache file's bytes as they are (none when there is no file), or an error when what is
-/// there is not a cache this version reads.
-fn current(path: &Path) -> std::io::Result<Zeroizing<Vec<u8>>> {
-    let bytes = match std::fs::metadata(path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Zeroizing::default()),
-        Err(e) => return Err(left_as_is(e)),
-        Ok(metadata) if !metadata.is_file() => return Err(left_as_is("it is not a file")),
-        Ok(_) => mongodb_auth_io::answer::read_within(path, MAX_CACHE_SIZE).map_err(left_as_is)?,
-    };
-    cache_of(&bytes)?;
-    Ok(bytes)
+/// The bytes of the file at the cache's path (none when there is no file), or an error when
+/// it is not a file (a FIFO would make the read wait for a writer) or cannot be read whole.
+fn read_current(path: &Path) -> std::io::Result<Zeroizing<Vec<u8>>> {
+    match std::fs::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Zeroizing::default()),
+        Err(e) => Err(left_as_is(e)),
+        Ok(metadata) if !metadata.is_file() => Err(left_as_is("it is not a file")),
+        Ok(_) => mongodb_auth_io::answer::read_within(path, MAX_CACHE_SIZE).map_err(left_as_is),
+    }
 }
 
 /// The cache of a file's `bytes`: empty for a file of JSON whitespace only.
@@ -247,15 +245,16 @@ fn left_as_is(why: impl std::fmt::Display) -> std::io::Error {
     )
 }
 
-/// How long a store waits for another to finish with the cache.
-const LOCK_WAIT: Duration = Duration::from_secs(2);
+/// How long a store waits for others to finish with the cache: each holds it for a read, a
+/// write and an `fsync`, so only a process stopped while saving holds it this long.
+const LOCK_WAIT: Duration = Duration::from_secs(10);
 
 /// The cache's lock (`<cache>.lock`, an empty file of its owner's), held until dropped: two
 /// `connect`s saving at once each read the cache after the other has replaced it, so neither
 /// writes back a view without the other's entry. A lock held past [`LOCK_WAIT`] (a process
 /// stopped while saving) or one that cannot be taken is gone around: the store goes on, as
 /// it did before there were locks.
-#[cfg(unix)]
+#[cfg(all(unix, not(target_os = "solaris")))]
 fn lock(path: &Path) -> Option<std::fs::File> {
     use rustix::fs::{FlockOperation, Mode, OFlags, flock};
     let mut lock_path = path.as_os_str().to_owned();
@@ -284,7 +283,7 @@ fn lock(path: &Path) -> Option<std::fs::File> {
 }
 
 /// No lock where the system has no `flock`: concurrent stores may lose each other's entry.
-#[cfg(not(unix))]
+#[cfg(not(all(unix, not(target_os = "solaris"))))]
 fn lock(_path: &Path) -> Option<std::fs::File> {
     None
 }
@@ -462,7 +461,7 @@ mod tests {
     }
 
     #[test]
-    #[cfg(unix)]
+    #[cfg(all(unix, not(target_os = "solaris")))]
     fn a_link_or_a_fifo_is_never_taken_for_the_lock() {
         let dir =
             std::env::temp_dir().join(format!("mongodb-auth-cache-lock-{}", std::process::id()));
@@ -475,17 +474,20 @@ mod tests {
         std::os::unix::fs::symlink(&target, dir.join("linked.json.lock")).unwrap();
         assert_eq!(lock(&linked).map(|_| ()), None);
         assert!(!target.exists());
-        // A FIFO: opening it to write would wait for a reader.
+        // A FIFO (made here as Linux makes one): opening it to write would wait for a reader.
         let piped = dir.join("piped.json");
-        rustix::fs::mknodat(
-            rustix::fs::CWD,
-            dir.join("piped.json.lock"),
-            rustix::fs::FileType::Fifo,
-            rustix::fs::Mode::RUSR | rustix::fs::Mode::WUSR,
-            0,
-        )
-        .unwrap();
-        assert_eq!(lock(&piped).map(|_| ()), None);
+        #[cfg(target_os = "linux")]
+        {
+            rustix::fs::mknodat(
+                rustix::fs::CWD,
+                dir.join("piped.json.lock"),
+                rustix::fs::FileType::Fifo,
+                rustix::fs::Mode::RUSR | rustix::fs::Mode::WUSR,
+                0,
+            )
+            .unwrap();
+            assert_eq!(lock(&piped).map(|_| ()), None);
+        }
         // Without its lock, a store goes on.
         for path in [&linked, &piped] {
             store(path, "k", &saved).unwrap();
@@ -495,7 +497,7 @@ mod tests {
     }
 
     #[test]
-    #[cfg(unix)]
+    #[cfg(all(unix, not(target_os = "solaris")))]
     fn logins_saving_at_once_keep_each_others_entries() {
         let dir =
             std::env::temp_dir().join(format!("mongodb-auth-cache-race-{}", std::process::id()));

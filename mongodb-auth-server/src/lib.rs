@@ -1,8 +1,9 @@
 //! The embedded MongoDB authentication server: a tokio listener (TLS with rustls) around the
 //! server-side machines of [`mongodb_auth::server`], with the I/O they need: the blocking pool
 //! for their jobs, HTTP for their asks (STS for MONGODB-AWS), an identity provider's keys for
-//! MONGODB-OIDC ([`jwks`]), and, with feature `devpki`, a throwaway certificate authority and
-//! token issuer for demos and tests.
+//! MONGODB-OIDC ([`jwks`]), the users file `mongodb-auth serve` reads ([`users_file`]), and,
+//! with feature `devpki`, a throwaway certificate authority and token issuer for demos and
+//! tests.
 //!
 //! A server on a free port of this machine, and a login to it with the blocking adapter:
 //!

@@ -1,28 +1,33 @@
 //! The users file `mongodb-auth serve --users-file` reads, for an embedder to read as well: one
-//! user a line, or an AWS key for the server's own signature check.
-//!
-//! ```text
-//! # NAME:PASSWORD[:MECH[,MECH...]]; NAME is [DB.]USER, DB admin when not given
-//! alice:pencil
-//! app.bob:s%3Acret:SCRAM-SHA-256
-//! # aws-key ARN=ACCESS_KEY_ID:SECRET[:SESSION_TOKEN]
-//! aws-key arn:aws:iam::123456789012:user/carol=AKIAEXAMPLE:wJalrXUtnFEMI
-//! ```
+//! user a line, `NAME:PASSWORD[:MECH[,MECH...]]` (`NAME` is `[DB.]USER`, `DB` `admin` when not
+//! given, both parts and the password percent-decoded), or `aws-key
+//! ARN=ACCESS_KEY_ID:SECRET[:SESSION_TOKEN]` for the server's own check of MONGODB-AWS
+//! signatures; blank lines and lines starting with `#` are skipped.
 //!
 //! Reading the file only parses it; the users' SCRAM keys are derived (PBKDF2, thousands of
 //! rounds a user) by [`UsersFile::derive_users`]:
 //!
 //! ```
+//! use mongodb_auth::ScramVariant;
 //! use mongodb_auth::random::SystemRandom;
 //! use mongodb_auth::server::UserStore;
 //! use mongodb_auth_server::users_file::UsersFile;
 //!
-//! let file = UsersFile::parse("# admins\nalice:pencil:SCRAM-SHA-256\n")?;
+//! let file = UsersFile::parse(
+//!     "# admins\n\
+//!      alice:pencil:SCRAM-SHA-256\n\
+//!      app.bob:s%3Acret:SCRAM-SHA-1\n\
+//!      aws-key arn:aws:iam::123456789012:user/carol=AKIAEXAMPLE:wJalrXUtnFEMI\n",
+//! )?;
+//! let bob = file.user_specs().nth(1).expect("bob's line");
+//! assert_eq!((bob.db.as_str(), bob.name.as_str(), bob.password.expose()), ("app", "bob", "s:cret"));
+//! assert_eq!(bob.variants, [ScramVariant::Sha1]);
+//! assert_eq!(file.aws_keys()[0].access_key_id, "AKIAEXAMPLE");
+//!
 //! let mut store = UserStore::new();
-//! for user in file.derive_users(&mut SystemRandom)? {
-//!     store.insert(user);
-//! }
+//! store.extend(file.derive_users(&mut SystemRandom)?);
 //! assert!(store.get("admin", "alice").is_some());
+//! assert!(store.get("app", "bob").is_some());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!

@@ -392,7 +392,8 @@ impl UserStore {
         self.users.get(db)?.get(name)
     }
 
-    /// Every user, by database and then by name.
+    /// Every user with a password (SCRAM or PLAIN), by database and then by name; X.509 and AWS
+    /// users are kept apart.
     pub fn iter(&self) -> impl Iterator<Item = &User> {
         self.users.values().flat_map(BTreeMap::values)
     }
@@ -417,6 +418,15 @@ impl UserStore {
     /// Whether a certificate with this subject is a user.
     pub fn is_x509_user(&self, subject: &str) -> bool {
         self.x509.contains(subject)
+    }
+}
+
+impl Extend<User> for UserStore {
+    /// Adds each user as [`insert`](UserStore::insert) does.
+    fn extend<I: IntoIterator<Item = User>>(&mut self, users: I) {
+        for user in users {
+            self.insert(user);
+        }
     }
 }
 
