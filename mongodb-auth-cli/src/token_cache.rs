@@ -297,6 +297,7 @@ fn serialized(file: &CacheFile<'_>) -> std::io::Result<Zeroizing<Vec<u8>>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mongodb_auth_testkit::TempDir;
     use serde_json::json;
 
     #[test]
@@ -328,10 +329,8 @@ mod tests {
 
     #[test]
     fn a_file_of_the_earlier_layout_is_read_and_a_malformed_one_is_none() {
-        let dir =
-            std::env::temp_dir().join(format!("mongodb-auth-cache-old-{}", std::process::id()));
+        let dir = TempDir::new("cache-old");
         let path = dir.join("tokens.json");
-        std::fs::create_dir_all(&dir).unwrap();
         // As the cache was written before it was typed: `clientId` null, fields unknown here.
         let entry = json!({
             "accessToken": "at",
@@ -354,15 +353,12 @@ mod tests {
         let bad = json!({ "version": 1, "entries": { "k": { "accessToken": 5 } } });
         std::fs::write(&path, bad.to_string()).unwrap();
         assert_eq!(load(&path, "k"), None);
-        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]
     fn a_store_keeps_what_it_cannot_read_and_replaces_no_other_file() {
-        let dir =
-            std::env::temp_dir().join(format!("mongodb-auth-cache-keep-{}", std::process::id()));
+        let dir = TempDir::new("cache-keep");
         let path = dir.join("tokens.json");
-        std::fs::create_dir_all(&dir).unwrap();
         let mut saved = SavedTokens::default();
         saved.access_token = Some("at".into());
         // An entry this version cannot read, one it can, and a field it does not know: storing
@@ -431,12 +427,11 @@ mod tests {
         std::fs::write(&path, " \n").unwrap();
         store(&path, "new", &saved).unwrap();
         assert_eq!(load(&path, "new"), Some(saved));
-        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]
     fn tokens_round_trip_through_an_owner_only_file() {
-        let dir = std::env::temp_dir().join(format!("mongodb-auth-cache-{}", std::process::id()));
+        let dir = TempDir::new("cache");
         let path = dir.join("tokens.json");
         let mut saved = SavedTokens::default();
         saved.access_token = Some("at".into());
@@ -457,15 +452,12 @@ mod tests {
             let mode = std::fs::metadata(&path).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
-        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]
     #[cfg(all(unix, not(target_os = "solaris")))]
     fn a_link_or_a_fifo_is_never_taken_for_the_lock() {
-        let dir =
-            std::env::temp_dir().join(format!("mongodb-auth-cache-lock-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = TempDir::new("cache-lock");
         let mut saved = SavedTokens::default();
         saved.access_token = Some("at".into());
         // A link to a file that is not there: following it would make that file.
@@ -493,14 +485,12 @@ mod tests {
             store(path, "k", &saved).unwrap();
             assert_eq!(load(path, "k"), Some(saved.clone()));
         }
-        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]
     #[cfg(all(unix, not(target_os = "solaris")))]
     fn logins_saving_at_once_keep_each_others_entries() {
-        let dir =
-            std::env::temp_dir().join(format!("mongodb-auth-cache-race-{}", std::process::id()));
+        let dir = TempDir::new("cache-race");
         let path = dir.join("tokens.json");
         let (writers, stores) = (6, 8);
         std::thread::scope(|scope| {
@@ -523,15 +513,12 @@ mod tests {
                 assert_eq!(token.as_ref().map(Secret::expose), Some(expected.as_str()));
             }
         }
-        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]
     fn an_expiry_past_the_clocks_range_is_read_as_none() {
-        let dir =
-            std::env::temp_dir().join(format!("mongodb-auth-cache-far-{}", std::process::id()));
+        let dir = TempDir::new("cache-far");
         let path = dir.join("tokens.json");
-        std::fs::create_dir_all(&dir).unwrap();
         let entry = json!({ "accessToken": "at", "expiresAt": u64::MAX });
         std::fs::write(
             &path,
@@ -540,6 +527,5 @@ mod tests {
         .unwrap();
         let saved = load(&path, "k").unwrap();
         assert_eq!(saved.expires_at, None);
-        let _ = std::fs::remove_dir_all(dir);
     }
 }
