@@ -740,3 +740,55 @@ fn a_peer_does_not_regain_its_job_share_by_closing_its_connections() {
     );
     assert_eq!(sts.served.load(Ordering::SeqCst), 1);
 }
+
+/// A host that is not Rust (a C program linking a driver built on these crates) may leave
+/// `SIGPIPE` at its default action, which ends the process: a write to a UNIX socket whose peer
+/// has hung up must then fail, through both adapters' sockets (the server writes through the
+/// tokio one), and not raise it. The test runs itself again in a child process with `SIGPIPE`
+/// at its default, as such a host has it (Rust ignores it from the start).
+#[cfg(unix)]
+#[test]
+fn a_unix_socket_write_to_a_peer_that_hung_up_fails_and_ends_no_host() {
+    use std::io::{ErrorKind, Write};
+    use tokio::io::AsyncWriteExt;
+    const NAME: &str = "a_unix_socket_write_to_a_peer_that_hung_up_fails_and_ends_no_host";
+    const CHILD: &str = "MONGODB_AUTH_TEST_SIGPIPE_AT_DEFAULT";
+    if std::env::var_os(CHILD).is_none() {
+        let output = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([NAME, "--exact", "--test-threads=1"])
+            .env(CHILD, "1")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success() && stdout.contains("1 passed"),
+            "the child ended with {:?}, signal {:?}:\n{stdout}{}",
+            output.status,
+            std::os::unix::process::ExitStatusExt::signal(&output.status),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        return;
+    }
+    // SAFETY: the default action is restored, no handler installed; this child process runs
+    // this one test only.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    let (ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+    drop(theirs);
+    let mut socket = blocking::Socket::Unix(ours);
+    let error = socket.write_all(b"hello").expect_err("the peer has gone");
+    assert_eq!(error.kind(), ErrorKind::BrokenPipe);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let (ours, theirs) = tokio::net::UnixStream::pair().unwrap();
+        drop(theirs);
+        let mut socket = mongodb_auth_io::tokio::Socket::Unix(ours);
+        let error = socket
+            .write_all(b"hello")
+            .await
+            .expect_err("the peer has gone");
+        assert_eq!(error.kind(), ErrorKind::BrokenPipe);
+    });
+}

@@ -81,8 +81,9 @@ impl Write for Socket {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         match self {
             Socket::Tcp(tcp) => tcp.write(buf),
+            // Not std's write: a peer that hung up must not end the host (see `unix_socket`).
             #[cfg(unix)]
-            Socket::Unix(unix) => unix.write(buf),
+            Socket::Unix(unix) => crate::unix_socket::send(unix, buf),
         }
     }
 

@@ -18,6 +18,7 @@
 //! | [`answer`] | the machines' asks answered with blocking I/O: files, processes, HTTP |
 //! | [`tls`] | the connection string's TLS options as rustls configurations, rustls errors as [`mongodb_auth::TlsError`] |
 //! | `dns` | hickory for `mongodb+srv` and GSSAPI's host canonicalization |
+//! | `unix_socket` | writes to a UNIX domain socket that raise no `SIGPIPE` when the peer has gone |
 //! | `kerberos` (feature `gssapi`) | the system's Kerberos as a GSSAPI context provider and acceptor |
 
 #![forbid(unsafe_code)]
@@ -47,6 +48,8 @@ mod person;
 mod shell;
 pub mod tls;
 pub mod tokio;
+#[cfg(unix)]
+mod unix_socket;
 
 /// The rustls this crate builds on: its configurations, certificates and errors appear in this
 /// crate's API (`tls`), so a caller names them through this re-export and needs no version of

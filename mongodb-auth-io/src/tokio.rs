@@ -62,9 +62,10 @@ pub enum Stream {
 }
 
 /// Implements `AsyncRead` and `AsyncWrite` for an enum of streams by passing each call to the
-/// variant's stream (`$inner` turns the variant's field into something `Pin::new` takes).
+/// variant's stream (`$inner` turns the variant's field into something `Pin::new` takes), its
+/// writes to `$send` when one is named.
 macro_rules! forward_async_io {
-    ($enum:ident { $($(#[$attr:meta])* $variant:ident($field:ident) => $inner:expr),+ $(,)? }) => {
+    ($enum:ident { $($(#[$attr:meta])* $variant:ident($field:ident) => $inner:expr $(; writes with $send:path)?),+ $(,)? }) => {
         impl AsyncRead for $enum {
             fn poll_read(
                 self: Pin<&mut Self>,
@@ -84,7 +85,9 @@ macro_rules! forward_async_io {
                 buf: &[u8],
             ) -> Poll<std::io::Result<usize>> {
                 match self.get_mut() {
-                    $($(#[$attr])* $enum::$variant($field) => Pin::new($inner).poll_write(cx, buf),)+
+                    $($(#[$attr])* $enum::$variant($field) => {
+                        forward_async_io!(@write $inner, cx, buf $(, $send)?)
+                    })+
                 }
             }
 
@@ -104,12 +107,19 @@ macro_rules! forward_async_io {
             }
         }
     };
+    (@write $inner:expr, $cx:ident, $buf:ident) => {
+        Pin::new($inner).poll_write($cx, $buf)
+    };
+    (@write $inner:expr, $cx:ident, $buf:ident, $send:path) => {
+        $send($inner, $cx, $buf)
+    };
 }
 
 forward_async_io!(Socket {
     Tcp(tcp) => tcp,
+    // Not tokio's write: a peer that hung up must not end the host (see `unix_socket`).
     #[cfg(unix)]
-    Unix(unix) => unix,
+    Unix(unix) => unix; writes with crate::unix_socket::poll_send,
 });
 
 forward_async_io!(Stream {
