@@ -313,9 +313,10 @@ impl ReverseLookup {
 
 /// Have a person log in: first listen on [`redirect_uri`](Self::redirect_uri) (its loopback
 /// [`host`](Self::host) and [`port`](Self::port)), then open [`url`](Self::url) in a browser,
-/// and answer with the target (path and query) of the first request for
-/// [`path`](Self::path), within [`timeout`](Self::timeout). Serve that one request a page that
-/// says the login can go on, and close.
+/// and answer with the target (path and query) of the first request that
+/// [`is_redirect`](Self::is_redirect), within [`timeout`](Self::timeout). Serve that one
+/// request a page that says the login can go on, and close; answer any other request and wait
+/// on.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BrowserLogin {
     pub(crate) url: String,
@@ -355,6 +356,32 @@ impl BrowserLogin {
     /// How long the person has.
     pub fn timeout(&self) -> Duration {
         self.timeout
+    }
+
+    /// Whether a request for `request_target` is this login's redirect: it comes to
+    /// [`path`](Self::path) and brings back this login's `state`. Any other request (a
+    /// browser's favicon, a request a web page or another program sends to the port) is a
+    /// stray, to answer and pass over while the listener waits on: a login that ended at the
+    /// first request to its path could be ended by any page the person has open.
+    pub fn is_redirect(&self, request_target: &str) -> bool {
+        // Names and values percent-decoded, as the login reads them.
+        fn states(target: &str) -> impl Iterator<Item = std::borrow::Cow<'_, [u8]>> {
+            let query = target.split_once('?').map_or("", |(_, query)| query);
+            query.split('&').filter_map(|parameter| {
+                let (name, value) = parameter.split_once('=').unwrap_or((parameter, ""));
+                let name: std::borrow::Cow<'_, [u8]> =
+                    percent_encoding::percent_decode_str(name).into();
+                (*name == *b"state").then(|| percent_encoding::percent_decode_str(value).into())
+            })
+        }
+        // The state is the one the authorization URL carries (no secret: the URL shows it).
+        let Some(state) = states(&self.url).next() else {
+            return false;
+        };
+        // Any of the request's `state` parameters: a malformed redirect of this login is still
+        // its own, for the login to refuse.
+        request_target.split('?').next() == Some(self.path.as_str())
+            && states(request_target).any(|found| crate::secret::constant_time_eq(&found, &state))
     }
 
     /// The redirect request's target, as the browser sent it (`/redirect?code=...&state=...`).

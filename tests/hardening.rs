@@ -139,6 +139,45 @@ fn an_idle_unauthenticated_connection_is_closed_and_a_logged_in_one_stays() {
     });
 }
 
+/// Opens a SCRAM-SHA-256 conversation (`saslStart`, request `request_id`) and leaves it open.
+async fn open_scram_conversation(stream: &mut tokio::net::TcpStream, request_id: i32) {
+    let mut start = bson::rawdoc! { "saslStart": 1, "mechanism": "SCRAM-SHA-256" };
+    start.append(
+        bson::raw::cstr!("payload"),
+        bson::RawBinaryRef {
+            subtype: bson::spec::BinarySubtype::Generic,
+            bytes: b"n,,n=both,r=abcdefghijklmnop",
+        },
+    );
+    let first = round_trip(stream, start, request_id).await.unwrap();
+    assert!(!first.get_bool("done").unwrap(), "{first}");
+}
+
+/// What a driver's streaming monitor sends: a `hello` (request `request_id`) for the server's
+/// topology version, then the awaitable `hello` naming it, as OP_MSG with `exhaustAllowed`
+/// (request `request_id + 1`), which the server answers with a stream of replies.
+async fn ask_for_a_stream_of_hellos(
+    stream: &mut tokio::net::TcpStream,
+    request_id: i32,
+    max_await_time_ms: i64,
+) {
+    use tokio::io::AsyncWriteExt;
+    let first = round_trip(stream, bson::rawdoc! { "hello": 1 }, request_id)
+        .await
+        .unwrap();
+    let version = first.get_document("topologyVersion").unwrap().clone();
+    let version = bson::RawDocumentBuf::try_from(&version).unwrap();
+    let awaitable = bson::rawdoc! {
+        "hello": 1, "topologyVersion": version, "maxAwaitTimeMS": max_await_time_ms,
+    };
+    let command = mongodb_auth::Command::new("admin", awaitable.into_bytes());
+    let mut request = mongodb_auth::wire::encode_command(&command, request_id + 1)
+        .unwrap()
+        .to_vec();
+    request[18] |= 1; // flag bit 16: exhaustAllowed
+    stream.write_all(&request).await.unwrap();
+}
+
 #[test]
 fn a_login_left_unfinished_is_closed_at_the_login_deadline_however_chatty() {
     let mut config = ServerConfig::new(users());
@@ -147,17 +186,7 @@ fn a_login_left_unfinished_is_closed_at_the_login_deadline_however_chatty() {
     let address = server.address();
     server.block_on(async {
         let mut stream = connect_from("127.0.0.1", address).await;
-        let client_first = b"n,,n=both,r=abcdefghijklmnop";
-        let mut start = bson::rawdoc! { "saslStart": 1, "mechanism": "SCRAM-SHA-256" };
-        start.append(
-            bson::raw::cstr!("payload"),
-            bson::RawBinaryRef {
-                subtype: bson::spec::BinarySubtype::Generic,
-                bytes: client_first,
-            },
-        );
-        let first = round_trip(&mut stream, start, 1).await.unwrap();
-        assert!(!first.get_bool("done").unwrap(), "{first}");
+        open_scram_conversation(&mut stream, 1).await;
         // The client keeps talking but never finishes the login: closed at its deadline.
         let started = std::time::Instant::now();
         let mut id = 2;
@@ -453,22 +482,8 @@ fn a_monitor_that_allows_exhaust_gets_a_stream_of_hellos_until_it_speaks() {
     let address = server.address();
     server.block_on(async {
         let mut monitor = connect_from("127.0.0.1", address).await;
-        let first = round_trip(&mut monitor, bson::rawdoc! { "hello": 1 }, 1)
-            .await
-            .unwrap();
-        let version = first.get_document("topologyVersion").unwrap().clone();
-        let version = bson::RawDocumentBuf::try_from(&version).unwrap();
-        // The awaitable hello of a driver's streaming monitor: OP_MSG with exhaustAllowed.
-        let awaitable = bson::rawdoc! {
-            "hello": 1, "topologyVersion": version, "maxAwaitTimeMS": 200_i64,
-        };
-        let command = mongodb_auth::Command::new("admin", awaitable.into_bytes());
-        let mut request = mongodb_auth::wire::encode_command(&command, 10)
-            .unwrap()
-            .to_vec();
-        request[18] |= 1; // flag bit 16: exhaustAllowed
-        monitor.write_all(&request).await.unwrap();
-        let mut answered = 10;
+        ask_for_a_stream_of_hellos(&mut monitor, 1, 200).await;
+        let mut answered = 2;
         for _ in 0..3 {
             let (id, response_to, more_to_come, body) = read_raw(&mut monitor).await.unwrap();
             assert!(
@@ -494,6 +509,37 @@ fn a_monitor_that_allows_exhaust_gets_a_stream_of_hellos_until_it_speaks() {
         };
         assert_eq!((response_to, more_to_come), (20, false));
         assert_eq!(body.get_f64("ok").unwrap(), 1.0);
+    });
+}
+
+/// A login left open ends at its deadline even while the server streams hellos to the client
+/// (an awaitable `hello` that allows exhaust, sent after `saslStart`, then silence): the stream
+/// does not hold the conversation, and its connection slot, for as long as the client likes.
+#[test]
+fn a_login_left_open_ends_at_its_deadline_while_hellos_stream() {
+    let mut config = ServerConfig::new(users());
+    config.login_timeout = Duration::from_millis(500);
+    let server = TestServer::start(config);
+    let address = server.address();
+    server.block_on(async {
+        let mut stream = connect_from("127.0.0.1", address).await;
+        let started = std::time::Instant::now();
+        open_scram_conversation(&mut stream, 1).await;
+        ask_for_a_stream_of_hellos(&mut stream, 2, 100).await;
+        let mut streamed = 0;
+        while read_raw(&mut stream).await.is_some() {
+            streamed += 1;
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "still streaming after {streamed} replies"
+            );
+        }
+        let open_for = started.elapsed();
+        assert!(streamed >= 1, "no reply streamed");
+        assert!(
+            open_for >= Duration::from_millis(400) && open_for < Duration::from_secs(3),
+            "closed after {open_for:?} and {streamed} replies"
+        );
     });
 }
 

@@ -1,7 +1,9 @@
 //! A whole MONGODB-OIDC human login, the built-in callback's (discovery, a refresh, the
 //! authorization code flow, the device flow), with every answer the fuzzer's: the identity
 //! provider is the one a MongoDB server names in `IdpInfo`, so a hostile server chooses every
-//! reply the login reads. Nothing panics, and no wait it asks for is longer than a minute.
+//! reply the login reads. Nothing panics, no wait it asks for is longer than a minute, and a
+//! request target the redirect listener passes over (`BrowserLogin::is_redirect`) is one the
+//! login would refuse: the listener's check spares the login only requests it could not take.
 
 #![no_main]
 
@@ -53,6 +55,7 @@ fuzz_target!(|data: &[u8]| {
             FlowStep::Ask(ask) => {
                 // The chunk's first byte chooses a failure or the status; the rest is the body.
                 let (&choice, body) = chunk.split_first().unwrap_or((&0, &[]));
+                let mut passed_over = false;
                 let answer = match &ask {
                     _ if choice == 0xff => ask.fail("the fuzzer says no"),
                     Ask::Http(request) => {
@@ -60,11 +63,20 @@ fuzz_target!(|data: &[u8]| {
                             [200, 200, 200, 400, 401, 403, 429, 500][usize::from(choice % 8)];
                         request.answer(status, Zeroizing::new(body.to_vec()))
                     }
-                    Ask::Browser(browser) => browser.answer(String::from_utf8_lossy(body)),
+                    Ask::Browser(browser) => {
+                        let target = String::from_utf8_lossy(body);
+                        passed_over = !browser.is_redirect(&target);
+                        browser.answer(target)
+                    }
                     Ask::ShowDeviceCode(code) => code.answer(),
                     other => other.fail("not an ask of the human flows"),
                 };
-                login.answer(answer, now)
+                let next = login.answer(answer, now);
+                assert!(
+                    !passed_over || next.is_err(),
+                    "the listener passes over a redirect the login takes"
+                );
+                next
             }
             FlowStep::Wait(wait) => {
                 // The provider's interval is taken up to a minute, a `slow_down` adds to it up to that.

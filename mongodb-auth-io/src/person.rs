@@ -15,10 +15,6 @@ use zeroize::Zeroizing;
 
 use crate::options::{ConnectOptions, Event, Observer};
 
-/// The most requests the redirect listener reads before the one it waits for (a browser's
-/// favicon, a stray local client): beyond that it gives up.
-const MAX_STRAY_REQUESTS: usize = 16;
-
 /// The most of a request's head read: the longest redirect target, and room for a browser's
 /// headers.
 const MAX_REQUEST_HEAD: usize = MAX_REDIRECT_SIZE + 8 * 1024;
@@ -85,21 +81,24 @@ fn wait_for_redirect(
     deadline: Instant,
     browser: &mut Child,
 ) -> Result<Answer, String> {
-    let mut strays = 0;
-    while strays <= MAX_STRAY_REQUESTS {
+    // Requests that are not the redirect (a favicon, a guess at the state, whatever a web page
+    // the person has open sends to the port) are answered and passed over, however many come:
+    // only the login's deadline and the browser command end the wait.
+    loop {
         let mut stream = accept(listener, deadline, browser)?;
         match read_request_target(&mut stream, deadline) {
-            Ok(mut target) if target.split('?').next() == Some(login.path()) => {
+            Ok(mut target) if login.is_redirect(&target) => {
                 respond(&mut stream, "200 OK", DONE_PAGE);
                 // Moved out of its wiped buffer into the answer, which wipes it in turn.
                 return Ok(login.answer(std::mem::take(&mut *target)));
             }
+            Ok(target) if target.split('?').next() == Some(login.path()) => {
+                respond(&mut stream, "400 Bad Request", "Not this login's redirect")
+            }
             Ok(_) => respond(&mut stream, "404 Not Found", "Not found"),
             Err(_) => respond(&mut stream, "400 Bad Request", "Bad request"),
         }
-        strays += 1;
     }
-    Err("the redirect listener got too many other requests".into())
 }
 
 const DONE_PAGE: &str = "<!doctype html><title>Logged in</title>\
@@ -360,19 +359,36 @@ mod tests {
     }
 
     #[test]
-    fn the_listener_answers_the_redirect_once_and_404s_other_paths() {
+    fn the_listener_answers_this_logins_redirect_once_however_many_strays_come_first() {
         let login = browser_ask(Duration::from_secs(10));
         let port = login.port();
-        // The person's browser, on a thread; the browser command itself does nothing.
+        let state = login
+            .url()
+            .split(['?', '&'])
+            .find_map(|parameter| parameter.strip_prefix("state="))
+            .expect("the authorization URL's state")
+            .to_owned();
+        let redirect = format!("/cb?code=x&state={state}");
+        // The person's browser, and a web page sending requests to the port (more than the 16
+        // strays the listener once took before giving up), on a thread; the browser command
+        // itself does nothing.
         let browser = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(200));
-            (get(port, "/favicon.ico"), get(port, "/cb?code=x&state=y"))
+            let strays: Vec<String> = (0..10)
+                .flat_map(|_| [get(port, "/cb?code=forged&state=guess"), get(port, "/cb")])
+                .chain([get(port, "/favicon.ico")])
+                .collect();
+            (strays, get(port, &redirect))
         });
         let answer = log_in_with_browser(&login, Some("true")).unwrap();
-        let (stray, done) = browser.join().unwrap();
-        assert!(stray.starts_with("HTTP/1.1 404"), "{stray}");
+        let (strays, done) = browser.join().unwrap();
+        assert!(strays.len() > 16);
+        for stray in &strays[..20] {
+            assert!(stray.starts_with("HTTP/1.1 400"), "{stray}");
+        }
+        assert!(strays[20].starts_with("HTTP/1.1 404"), "{}", strays[20]);
         assert!(done.starts_with("HTTP/1.1 200"), "{done}");
-        assert_eq!(answer, login.answer("/cb?code=x&state=y"));
+        assert_eq!(answer, login.answer(format!("/cb?code=x&state={state}")));
         // One redirect answered, and the listener is closed: its address can be bound again
         // (a connection attempt would prove nothing if another process, say a dual-stack
         // listener on `[::]`, held the same port number). Within a second: on a loaded machine

@@ -99,13 +99,17 @@ pub type Fetch = dyn Fn(&Ask) -> Answer + Send + Sync;
 /// keys needs no restart.
 /// When the provider cannot be reached, the keys it had stay in use.
 ///
-/// The fetch of a refresh runs on the login that needed it (an HTTP ask, within
-/// [`mongodb_auth::ask::HTTP_TIMEOUT`]; on a multi-threaded tokio runtime, in `block_in_place`,
-/// so the worker's other tasks move on); logins that meet an unknown `kid` meanwhile are refused
-/// at once. A token of another issuer never reaches these keys (the core checks `iss` first).
+/// The fetch of a refresh (an HTTP ask, within [`mongodb_auth::ask::HTTP_TIMEOUT`]) runs on the
+/// login that needed it: on a multi-threaded tokio runtime in `block_in_place`, so the worker's
+/// other tasks move on, and outside a runtime on the caller's thread. On any other runtime (a
+/// current-thread one) it runs on a thread of its own and that login is refused at once, as are
+/// the logins that meet an unknown `kid` while a refresh runs: a client that sends a token
+/// naming an unknown `kid` cannot stall the runtime's only thread. A token of another issuer
+/// never reaches these keys (the core checks `iss` first).
 pub struct IssuerKeys {
     keys_request: Ask,
-    keys: RwLock<Arc<Jwks>>,
+    /// Shared with a refresh that runs on a thread of its own.
+    keys: Arc<RwLock<Arc<Jwks>>>,
     /// When the last refresh started (none yet: the first unknown `kid` may refresh at once).
     refreshed: Mutex<Option<Instant>>,
     min_refresh_interval: Duration,
@@ -141,7 +145,7 @@ impl IssuerKeys {
         let keys = Jwks::from_json(fetched_body(&fetch(&keys_request))?)?;
         Ok(IssuerKeys {
             keys_request,
-            keys: RwLock::new(Arc::new(keys)),
+            keys: Arc::new(RwLock::new(Arc::new(keys))),
             refreshed: Mutex::new(None),
             min_refresh_interval: MIN_REFRESH_INTERVAL,
             fetch,
@@ -181,23 +185,34 @@ impl IssuerKeys {
             *refreshed = Some(Instant::now());
         }
         self.refreshes.fetch_add(1, Ordering::Relaxed);
-        // The fetch blocks: on a worker of a multi-threaded tokio runtime (the server's), the
-        // runtime moves its other tasks elsewhere meanwhile.
-        let fetch = || (self.fetch)(&self.keys_request);
-        let answer = match tokio::runtime::Handle::try_current() {
-            Ok(runtime)
-                if runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread =>
+        let (keys, fetch, request) = (
+            Arc::clone(&self.keys),
+            Arc::clone(&self.fetch),
+            self.keys_request.clone(),
+        );
+        let fetch_and_keep = move || {
+            // A provider that is down, or answers garbage, leaves the keys as they were.
+            if let Ok(fetched) = fetched_body(&fetch(&request))
+                .map_err(|_| ())
+                .and_then(|body| Jwks::from_json(body).map_err(|_| ()))
             {
-                tokio::task::block_in_place(fetch)
+                *keys.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(fetched);
             }
-            _ => fetch(),
         };
-        // A provider that is down, or answers garbage, leaves the keys as they were.
-        if let Ok(keys) = fetched_body(&answer)
-            .map_err(|_| ())
-            .and_then(|body| Jwks::from_json(body).map_err(|_| ()))
-        {
-            *self.keys.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(keys);
+        match tokio::runtime::Handle::try_current().map(|runtime| runtime.runtime_flavor()) {
+            // A worker of a multi-threaded runtime (the server's): the runtime moves its other
+            // tasks elsewhere while this one blocks.
+            Ok(tokio::runtime::RuntimeFlavor::MultiThread) => {
+                tokio::task::block_in_place(fetch_and_keep);
+            }
+            // The only thread of a current-thread runtime, which blocking would stall for as
+            // long as the provider takes. A thread that cannot be made means no refresh.
+            Ok(_) => {
+                let _ = std::thread::Builder::new()
+                    .name("jwks refresh".into())
+                    .spawn(fetch_and_keep);
+            }
+            Err(_) => fetch_and_keep(),
         }
     }
 }
@@ -427,6 +442,56 @@ mod tests {
             assert!(settings.verify(&token(&third), now).is_err());
         }
         assert_eq!(provider.key_fetches.load(Ordering::Relaxed), fetches + 1);
+        assert_eq!(keys.refreshes(), 1);
+    }
+
+    /// Any client can make the keys refresh (a token naming an unknown `kid` needs no valid
+    /// signature to get there): on a current-thread runtime the fetch must not run on the
+    /// runtime's only thread, or a slow provider stalls every connection.
+    #[test]
+    fn a_refresh_never_stalls_a_current_thread_runtime() {
+        let first = TokenIssuer::generate(ISSUER).unwrap().key_id("k1");
+        let second = TokenIssuer::generate(ISSUER).unwrap().key_id("k2");
+        let provider = Arc::new(Provider {
+            jwks: Mutex::new(Some(first.jwks())),
+            key_fetches: AtomicUsize::new(0),
+        });
+        let slow = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let fetch: Arc<Fetch> = {
+            let (fetch, slow) = (provider.fetch(), slow.clone());
+            Arc::new(move |ask: &Ask| {
+                if slow.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_secs(2));
+                }
+                fetch(ask)
+            })
+        };
+        let keys = Arc::new(IssuerKeys::discover_with(ISSUER, fetch).unwrap());
+        let settings = OidcSettings::new(ISSUER, "aud", keys.clone());
+        let now = SystemTime::now();
+        let token = second
+            .issue("alice", "aud", now, now + Duration::from_secs(60))
+            .unwrap();
+        *provider.jwks.lock().unwrap() = Some(second.jwks());
+        slow.store(true, Ordering::Relaxed);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let started = Instant::now();
+        let refused = runtime.block_on(async { settings.verify(&token, now) });
+        let took = started.elapsed();
+        assert!(refused.is_err(), "refused while the keys are fetched");
+        assert!(took < Duration::from_secs(1), "the login waited {took:?}");
+        assert_eq!(keys.refreshes(), 1);
+        // The refresh ends on its own thread, and the next login finds the new key.
+        while settings.verify(&token, now).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "never refreshed"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
         assert_eq!(keys.refreshes(), 1);
     }
 

@@ -851,7 +851,16 @@ async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
             (message.op_code, message.exhaust_allowed, stream_every)
         {
             let mut response_to = message.request_id;
+            // A login under way (this very hello may have opened it) still ends at its
+            // deadline: a stream of hellos the client never answers is no way to hold a
+            // conversation, and its slot, open.
+            let login_ends = (session.login_in_progress() && !session.is_authenticated())
+                .then_some(settle_by)
+                .flatten();
             loop {
+                if login_ends.is_some_and(|ends| Instant::now() >= ends) {
+                    return;
+                }
                 let Ok(reply) = wire::encode_streamed_reply(&body, reply_id, response_to) else {
                     return;
                 };
@@ -862,12 +871,9 @@ async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
                 reply_id = reply_id.wrapping_add(1);
                 // The client says nothing while it streams; whatever it sends (or its close)
                 // ends the stream, and what it sent is the next request.
-                match tokio::time::timeout(
-                    every.max(MIN_STREAM_INTERVAL),
-                    buffer.read_from(&mut stream),
-                )
-                .await
-                {
+                let next = deadline(Instant::now(), every.max(MIN_STREAM_INTERVAL));
+                let until = login_ends.map_or(next, |ends| next.min(ends));
+                match tokio::time::timeout_at(until.into(), buffer.read_from(&mut stream)).await {
                     Err(_) => continue,
                     Ok(Ok(read)) if !read.is_empty() => match decoder.push(read) {
                         Ok(message) => {

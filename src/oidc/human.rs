@@ -906,6 +906,43 @@ mod tests {
     }
 
     #[test]
+    fn only_a_request_to_the_path_with_this_logins_state_is_the_redirect() {
+        let (_, step) = discovered(&[HumanFlow::AuthorizationCode], None);
+        let browser = browser_ask(step);
+        let state = query(browser.url())["state"].clone();
+        // The redirect, whatever else it says: the login reads (and may refuse) it.
+        for target in [
+            format!("/redirect?code=c0de&state={state}"),
+            format!("/redirect?state={state}&error=access_denied"),
+            format!("/redirect?state=guess&state={state}"),
+            // Its first character percent-encoded, as a provider may: still the same state.
+            format!(
+                "/redirect?code=c&state=%{:02X}{}",
+                state.as_bytes()[0],
+                &state[1..]
+            ),
+            // So is the parameter's name.
+            format!("/redirect?code=c&st%61te={state}"),
+        ] {
+            assert!(browser.is_redirect(&target), "{target}");
+        }
+        // Strays: what a page or another program may send to the port.
+        for target in [
+            "/favicon.ico".to_owned(),
+            "/redirect".to_owned(),
+            "/redirect?code=c0de".to_owned(),
+            "/redirect?code=c0de&state=guess".to_owned(),
+            format!("/redirect?code=c0de&state={state}x"),
+            format!("/redirect?code=c0de&state={}", &state[1..]),
+            format!("/other?code=c0de&state={state}"),
+            format!("/redirect/?code=c0de&state={state}"),
+            format!("/redirect?code=c0de&xstate={state}"),
+        ] {
+            assert!(!browser.is_redirect(&target), "{target}");
+        }
+    }
+
+    #[test]
     fn the_code_flow_sends_pkce_state_and_nonce_and_checks_them_on_the_way_back() {
         let (mut login, step) = discovered(&[HumanFlow::AuthorizationCode], None);
         let browser = browser_ask(step);
