@@ -85,6 +85,11 @@ done
 msrv=$(sed -n 's/^rust-version = "\(.*\)"$/\1/p' Cargo.toml)
 rustup toolchain list | grep -q "^$msrv" || rustup toolchain install "$msrv" --profile minimal
 cargo "+$msrv" check --quiet --workspace --all-features
+# One test whose failure depends on the toolchain runs on the declared one too: std's
+# `UnixStream` wrote with a plain write(2), which raises SIGPIPE, before Rust 1.90, so only there
+# would this test catch the adapters writing a UNIX socket without MSG_NOSIGNAL.
+cargo "+$msrv" test --quiet --test hardening \
+    a_unix_socket_write_to_a_peer_that_hung_up_fails_and_ends_no_host
 RUSTDOCFLAGS="-D warnings" cargo doc --quiet --workspace --all-features --no-deps
 # Every published crate packages and builds from its package alone. Cargo verifies a crate that
 # depends on another of ours by unpacking that one from a temporary registry into the cargo

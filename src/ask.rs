@@ -363,25 +363,9 @@ impl BrowserLogin {
     /// browser's favicon, a request a web page or another program sends to the port) is a
     /// stray, to answer and pass over while the listener waits on: a login that ended at the
     /// first request to its path could be ended by any page the person has open.
+    #[cfg(feature = "oidc")]
     pub fn is_redirect(&self, request_target: &str) -> bool {
-        // Names and values percent-decoded, as the login reads them.
-        fn states(target: &str) -> impl Iterator<Item = std::borrow::Cow<'_, [u8]>> {
-            let query = target.split_once('?').map_or("", |(_, query)| query);
-            query.split('&').filter_map(|parameter| {
-                let (name, value) = parameter.split_once('=').unwrap_or((parameter, ""));
-                let name: std::borrow::Cow<'_, [u8]> =
-                    percent_encoding::percent_decode_str(name).into();
-                (*name == *b"state").then(|| percent_encoding::percent_decode_str(value).into())
-            })
-        }
-        // The state is the one the authorization URL carries (no secret: the URL shows it).
-        let Some(state) = states(&self.url).next() else {
-            return false;
-        };
-        // Any of the request's `state` parameters: a malformed redirect of this login is still
-        // its own, for the login to refuse.
-        request_target.split('?').next() == Some(self.path.as_str())
-            && states(request_target).any(|found| crate::secret::constant_time_eq(&found, &state))
+        crate::oidc::human::is_redirect(request_target, &self.path, &self.url)
     }
 
     /// The redirect request's target, as the browser sent it (`/redirect?code=...&state=...`).

@@ -791,7 +791,9 @@ fn a_peer_does_not_regain_its_job_share_by_closing_its_connections() {
 /// `SIGPIPE` at its default action, which ends the process: a write to a UNIX socket whose peer
 /// has hung up must then fail, through both adapters' sockets (the server writes through the
 /// tokio one), and not raise it. The test runs itself again in a child process with `SIGPIPE`
-/// at its default, as such a host has it (Rust ignores it from the start).
+/// at its default, as such a host has it (Rust ignores it from the start). From Rust 1.90 std's
+/// own `UnixStream::write` passes `MSG_NOSIGNAL`, so only an older toolchain can show the
+/// fault: the test command runs this test on the declared rust-version (1.88) too.
 #[cfg(unix)]
 #[test]
 fn a_unix_socket_write_to_a_peer_that_hung_up_fails_and_ends_no_host() {
@@ -818,8 +820,13 @@ fn a_unix_socket_write_to_a_peer_that_hung_up_fails_and_ends_no_host() {
     // SAFETY: the default action is restored, no handler installed; this child process runs
     // this one test only.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
-    let (ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
-    drop(theirs);
+    // Sockets connected as the adapters connect theirs (a socket pair would lack the
+    // `SO_NOSIGPIPE` Apple's systems rely on), whose peer is accepted and closed.
+    let dir = mongodb_auth_testkit::TempDir::new("sigpipe");
+    let path = dir.path().join("peer.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    let ours = std::os::unix::net::UnixStream::connect(&path).unwrap();
+    drop(listener.accept().unwrap());
     let mut socket = blocking::Socket::Unix(ours);
     let error = socket.write_all(b"hello").expect_err("the peer has gone");
     assert_eq!(error.kind(), ErrorKind::BrokenPipe);
@@ -828,8 +835,8 @@ fn a_unix_socket_write_to_a_peer_that_hung_up_fails_and_ends_no_host() {
         .build()
         .unwrap();
     runtime.block_on(async {
-        let (ours, theirs) = tokio::net::UnixStream::pair().unwrap();
-        drop(theirs);
+        let ours = tokio::net::UnixStream::connect(&path).await.unwrap();
+        drop(listener.accept().unwrap());
         let mut socket = mongodb_auth_io::tokio::Socket::Unix(ours);
         let error = socket
             .write_all(b"hello")

@@ -4,9 +4,10 @@
 //! `mongodb-auth serve` finds the provider's keys from its discovery document (no JWKS file),
 //! and `connect --oidc-flows` logs in with the code flow and with the device flow; a second
 //! run with the same token cache needs no person, and with an expired access token goes
-//! through the refresh token. A forged redirect, a provider that is down, a discovery document
-//! naming another issuer, an `http` issuer that is not loopback and a device code that expires
-//! are each a clear error, and no token reaches the server. mongosh logs in to the same server
+//! through the refresh token. A forged redirect is passed over; the person's refusal, a
+//! provider that is down, a discovery document naming another issuer, an `http` issuer that is
+//! not loopback and a device code that expires are each a clear error, and no token reaches the
+//! server. mongosh logs in to the same server
 //! with its own built-in flows, the device flow and the code flow (its `--browser` is the
 //! person).
 //!
@@ -500,14 +501,23 @@ fn failures(node: &NodePeer) -> Result<(), Failed> {
     };
     let no_cache = ["--oidc-token-cache", "none"];
 
-    // A forged redirect: the "browser" comes back with another state.
+    // A forged redirect (another state, as any web page could send) is answered 400 and passed
+    // over; the login waits for the redirect that brings back its state, here the person's
+    // refusal. A "browser" that does not see the 400 exits 3, a failure the login reports.
     let provider = Provider::start(node, 3)?;
     let server = serve(&provider.issuer, None);
     let port = free_port()?;
     let redirect = format!("http://127.0.0.1:{port}/redirect");
     let forger = format!(
         "node -e {}",
-        shell_quote(&format!("fetch('{redirect}?code=stolen&state=forged')"))
+        shell_quote(&format!(
+            "const state = new URL(process.argv[1]).searchParams.get('state'); \
+             (async () => {{ \
+               const forged = await fetch('{redirect}?code=stolen&state=forged'); \
+               if (forged.status !== 400) process.exit(3); \
+               await fetch('{redirect}?error=access_denied&state=' + encodeURIComponent(state)); \
+             }})()"
+        ))
     );
     let run = connect(
         node,
@@ -520,7 +530,7 @@ fn failures(node: &NodePeer) -> Result<(), Failed> {
         .concat(),
         None,
     )?;
-    expect_refusal(&run, "forged or stale redirect")?;
+    expect_refusal(&run, "the identity provider refused: access_denied")?;
 
     // A device code nobody enters expires (the provider's lives 3 s).
     let run = connect(node, &server.address, "device-auth", &no_cache, None)?;

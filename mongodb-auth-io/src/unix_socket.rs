@@ -17,8 +17,8 @@ use std::task::{Context, Poll, ready};
 use tokio::io::Interest;
 use tokio::net::UnixStream;
 
-/// Systems with a per-call flag for it; on the others std and tokio make sockets with Apple's
-/// `SO_NOSIGPIPE`, or there is no such flag to pass.
+/// The systems whose per-call flag std passes too (from Rust 1.90). On Apple's, std, mio and
+/// socket2 make sockets with `SO_NOSIGPIPE` instead; others keep the system's behaviour.
 #[cfg(any(
     target_os = "linux",
     target_os = "android",
@@ -27,7 +27,11 @@ use tokio::net::UnixStream;
     target_os = "netbsd",
     target_os = "openbsd",
     target_os = "illumos",
-    target_os = "solaris"
+    target_os = "solaris",
+    target_os = "haiku",
+    target_os = "hurd",
+    target_os = "nto",
+    target_os = "cygwin"
 ))]
 const NO_SIGNAL: libc::c_int = libc::MSG_NOSIGNAL;
 #[cfg(not(any(
@@ -38,7 +42,11 @@ const NO_SIGNAL: libc::c_int = libc::MSG_NOSIGNAL;
     target_os = "netbsd",
     target_os = "openbsd",
     target_os = "illumos",
-    target_os = "solaris"
+    target_os = "solaris",
+    target_os = "haiku",
+    target_os = "hurd",
+    target_os = "nto",
+    target_os = "cygwin"
 )))]
 const NO_SIGNAL: libc::c_int = 0;
 

@@ -17,7 +17,7 @@
 
 use std::fmt;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
@@ -112,6 +112,10 @@ pub struct IssuerKeys {
     keys: Arc<RwLock<Arc<Jwks>>>,
     /// When the last refresh started (none yet: the first unknown `kid` may refresh at once).
     refreshed: Mutex<Option<Instant>>,
+    /// A fetch is under way: one at a time, so an older fetch never replaces the keys a newer
+    /// one brought, and a current-thread runtime gets one thread at most, whatever the
+    /// interval and however long the fetch takes.
+    fetching: Arc<AtomicBool>,
     min_refresh_interval: Duration,
     fetch: Arc<Fetch>,
     refreshes: AtomicU64,
@@ -147,6 +151,7 @@ impl IssuerKeys {
             keys_request,
             keys: Arc::new(RwLock::new(Arc::new(keys))),
             refreshed: Mutex::new(None),
+            fetching: Arc::default(),
             min_refresh_interval: MIN_REFRESH_INTERVAL,
             fetch,
             refreshes: AtomicU64::new(0),
@@ -178,19 +183,30 @@ impl IssuerKeys {
                 .refreshed
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
-            if refreshed.is_some_and(|at| at.elapsed() < self.min_refresh_interval) {
+            if refreshed.is_some_and(|at| at.elapsed() < self.min_refresh_interval)
+                || self.fetching.swap(true, Ordering::AcqRel)
+            {
                 return;
             }
             // Taken now, so the logins that arrive during the fetch do not fetch too.
             *refreshed = Some(Instant::now());
         }
         self.refreshes.fetch_add(1, Ordering::Relaxed);
+        /// Clears `fetching` when the fetch is done, or dropped without running (no thread).
+        struct Done(Arc<AtomicBool>);
+        impl Drop for Done {
+            fn drop(&mut self) {
+                self.0.store(false, Ordering::Release);
+            }
+        }
+        let done = Done(Arc::clone(&self.fetching));
         let (keys, fetch, request) = (
             Arc::clone(&self.keys),
             Arc::clone(&self.fetch),
             self.keys_request.clone(),
         );
         let fetch_and_keep = move || {
+            let _done = done;
             // A provider that is down, or answers garbage, leaves the keys as they were.
             if let Ok(fetched) = fetched_body(&fetch(&request))
                 .map_err(|_| ())
@@ -456,7 +472,7 @@ mod tests {
             jwks: Mutex::new(Some(first.jwks())),
             key_fetches: AtomicUsize::new(0),
         });
-        let slow = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let slow = Arc::new(AtomicBool::new(false));
         let fetch: Arc<Fetch> = {
             let (fetch, slow) = (provider.fetch(), slow.clone());
             Arc::new(move |ask: &Ask| {
@@ -466,7 +482,12 @@ mod tests {
                 fetch(ask)
             })
         };
-        let keys = Arc::new(IssuerKeys::discover_with(ISSUER, fetch).unwrap());
+        // No interval: only the one fetch at a time bounds the refreshes (and the threads).
+        let keys = Arc::new(
+            IssuerKeys::discover_with(ISSUER, fetch)
+                .unwrap()
+                .min_refresh_interval(Duration::ZERO),
+        );
         let settings = OidcSettings::new(ISSUER, "aud", keys.clone());
         let now = SystemTime::now();
         let token = second
@@ -479,11 +500,18 @@ mod tests {
             .build()
             .unwrap();
         let started = Instant::now();
-        let refused = runtime.block_on(async { settings.verify(&token, now) });
+        let refused = runtime.block_on(async {
+            (0..5)
+                .map(|_| settings.verify(&token, now))
+                .collect::<Vec<_>>()
+        });
         let took = started.elapsed();
-        assert!(refused.is_err(), "refused while the keys are fetched");
-        assert!(took < Duration::from_secs(1), "the login waited {took:?}");
-        assert_eq!(keys.refreshes(), 1);
+        assert!(
+            refused.iter().all(Result::is_err),
+            "refused while the keys are fetched"
+        );
+        assert!(took < Duration::from_secs(1), "the logins waited {took:?}");
+        assert_eq!(keys.refreshes(), 1, "one fetch at a time");
         // The refresh ends on its own thread, and the next login finds the new key.
         while settings.verify(&token, now).is_err() {
             assert!(

@@ -731,12 +731,12 @@ pub fn read_redirect(target: &str, path: &str, state: &str) -> Result<Secret> {
     if target.len() > MAX_REDIRECT_SIZE {
         return Err(malformed("is longer than 8 KiB").into());
     }
-    let (target_path, query) = target.split_once('?').unwrap_or((target, ""));
+    let (target_path, parameters) = path_and_parameters(target);
     if target_path != path {
         return Err(malformed("came to another path").into());
     }
     let (mut code, mut found_state, mut error, mut description) = (None, None, None, None);
-    for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+    for (name, value) in parameters {
         let slot = match name.as_ref() {
             "code" => &mut code,
             "state" => &mut found_state,
@@ -760,6 +760,30 @@ pub fn read_redirect(target: &str, path: &str, state: &str) -> Result<Secret> {
         Some(code) if !code.is_empty() => Ok(Secret::new(code.as_ref())),
         _ => Err(malformed("has neither a code nor an error").into()),
     }
+}
+
+/// A URL's or request target's path and its query's parameters, decoded as browsers and
+/// providers write them (`application/x-www-form-urlencoded`).
+fn path_and_parameters(target: &str) -> (&str, form_urlencoded::Parse<'_>) {
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    (path, form_urlencoded::parse(query.as_bytes()))
+}
+
+/// Whether `target` comes to `path` and brings back the `state` of `authorization_url`
+/// (its last: the endpoint may have a query of its own, which the login's parameters follow).
+/// Any of the target's `state` parameters counts: a malformed redirect of this login is still
+/// its own, for [`read_redirect`] to refuse.
+pub(crate) fn is_redirect(target: &str, path: &str, authorization_url: &str) -> bool {
+    let states = |target| {
+        path_and_parameters(target)
+            .1
+            .filter_map(|(name, value)| (name == "state").then_some(value))
+    };
+    let Some(state) = states(authorization_url).last() else {
+        return false;
+    };
+    path_and_parameters(target).0 == path
+        && states(target).any(|found| constant_time_eq(found.as_bytes(), state.as_bytes()))
 }
 
 /// Reads a device authorization reply (RFC 8628 section 3.2), at `now`.
@@ -940,6 +964,20 @@ mod tests {
         ] {
             assert!(!browser.is_redirect(&target), "{target}");
         }
+        // An authorization endpoint with a `state` of its own in its query: the login's is the
+        // one its parameters add after it.
+        let url = "https://idp.example/auth?state=theirs&response_type=code&state=ours&nonce=n";
+        assert!(is_redirect("/redirect?code=c&state=ours", "/redirect", url));
+        assert!(!is_redirect(
+            "/redirect?code=c&state=theirs",
+            "/redirect",
+            url
+        ));
+        assert!(!is_redirect(
+            "/redirect?code=c&state=ours",
+            "/redirect",
+            "https://idp/a"
+        ));
     }
 
     #[test]
