@@ -139,6 +139,13 @@ fn an_idle_unauthenticated_connection_is_closed_and_a_logged_in_one_stays() {
     });
 }
 
+/// A server of [`users`] whose logins must be done within `login_timeout`.
+fn server_with_login_timeout(login_timeout: Duration) -> TestServer {
+    let mut config = ServerConfig::new(users());
+    config.login_timeout = login_timeout;
+    TestServer::start(config)
+}
+
 /// Opens a SCRAM-SHA-256 conversation (`saslStart`, request `request_id`) and leaves it open.
 async fn open_scram_conversation(stream: &mut tokio::net::TcpStream, request_id: i32) {
     let mut start = bson::rawdoc! { "saslStart": 1, "mechanism": "SCRAM-SHA-256" };
@@ -180,9 +187,7 @@ async fn ask_for_a_stream_of_hellos(
 
 #[test]
 fn a_login_left_unfinished_is_closed_at_the_login_deadline_however_chatty() {
-    let mut config = ServerConfig::new(users());
-    config.login_timeout = Duration::from_millis(500);
-    let server = TestServer::start(config);
+    let server = server_with_login_timeout(Duration::from_millis(500));
     let address = server.address();
     server.block_on(async {
         let mut stream = connect_from("127.0.0.1", address).await;
@@ -517,9 +522,7 @@ fn a_monitor_that_allows_exhaust_gets_a_stream_of_hellos_until_it_speaks() {
 /// does not hold the conversation, and its connection slot, for as long as the client likes.
 #[test]
 fn a_login_left_open_ends_at_its_deadline_while_hellos_stream() {
-    let mut config = ServerConfig::new(users());
-    config.login_timeout = Duration::from_millis(500);
-    let server = TestServer::start(config);
+    let server = server_with_login_timeout(Duration::from_millis(500));
     let address = server.address();
     server.block_on(async {
         let mut stream = connect_from("127.0.0.1", address).await;
@@ -548,9 +551,7 @@ fn a_login_left_open_ends_at_its_deadline_while_hellos_stream() {
 /// closed at the login deadline.
 #[test]
 fn an_awaitable_hello_may_wait_longer_than_a_login_may_take() {
-    let mut config = ServerConfig::new(users());
-    config.login_timeout = Duration::from_millis(300);
-    let server = TestServer::start(config);
+    let server = server_with_login_timeout(Duration::from_millis(300));
     let address = server.address();
     server.block_on(async {
         let mut monitor = connect_from("127.0.0.1", address).await;
