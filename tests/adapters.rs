@@ -702,3 +702,59 @@ fn a_proxy_is_refused_not_bypassed() {
         "nothing went around the proxy"
     );
 }
+
+/// `timeoutMS` bounds what a login asks for as well as its exchanges: a `credential_process`
+/// that does not end (its own limit is a minute) and a credentials endpoint that never answers
+/// (an HTTP exchange's is ten seconds) end the connect at `timeoutMS`, as a timeout, with both
+/// adapters.
+#[cfg(unix)]
+#[test]
+fn timeout_ms_bounds_what_a_login_asks_for() {
+    use std::time::Instant;
+
+    use mongodb_auth::environment::MapEnvironment;
+
+    let server = TestServer::start(config());
+    let files = TempDir::new("adapters-asks");
+    let aws_config = files.join("config");
+    std::fs::write(&aws_config, "[default]\ncredential_process = sleep 20\n").unwrap();
+    let aws_config = aws_config.to_str().unwrap().to_owned();
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}/credentials", silent.local_addr().unwrap());
+    let sources = [
+        (
+            "a credential_process that does not end",
+            ("AWS_CONFIG_FILE", aws_config.as_str()),
+        ),
+        (
+            "a container credentials endpoint that never answers",
+            ("AWS_CONTAINER_CREDENTIALS_FULL_URI", endpoint.as_str()),
+        ),
+    ];
+    let uri = server.uri("", "?authMechanism=MONGODB-AWS&timeoutMS=500");
+    for (source, variable) in sources {
+        for adapter in Adapter::BOTH {
+            let mut options = options();
+            options.auth = options.auth.with_environment(MapEnvironment::from([
+                variable,
+                ("AWS_SHARED_CREDENTIALS_FILE", ""),
+                ("AWS_EC2_METADATA_DISABLED", "true"),
+                ("HOME", files.to_str().unwrap()),
+            ]));
+            let started = Instant::now();
+            let error = adapter
+                .login(server.runtime(), &uri, options)
+                .expect_err("no credentials come");
+            let took = started.elapsed();
+            assert_eq!(
+                error.kind(),
+                ErrorKind::Timeout,
+                "{adapter:?}, {source}: {error}"
+            );
+            assert!(
+                took < Duration::from_secs(5),
+                "{adapter:?}, {source}: ended after {took:?}"
+            );
+        }
+    }
+}

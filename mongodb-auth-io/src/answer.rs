@@ -19,23 +19,54 @@ use mongodb_auth::ask::{
     Answer, Ask, HttpRequest, MAX_BODY_SIZE, MAX_FILE_SIZE, PROCESS_TIMEOUT, ReadFile, RunProcess,
 };
 
+use crate::options::ConnectOptions;
 use crate::person::Person;
 
 /// Answers `ask` with blocking I/O; a DNS ask is failed (the adapters' resolver answers those).
 pub fn answer(ask: &Ask) -> Answer {
-    answer_for(ask, &Person::default())
+    Answerer::default().answer(ask)
 }
 
-/// [`answer`], reaching the person as `person` says (the browser command and the observer of
-/// the connection's options).
-pub(crate) fn answer_for(ask: &Ask, person: &Person) -> Answer {
-    match ask {
-        Ask::Browser(login) => person.browse(login),
-        Ask::ShowDeviceCode(code) => person.show(code),
-        Ask::ReadFile(read) => read_file(read).unwrap_or_else(|reason| ask.fail(reason)),
-        Ask::RunProcess(run) => run_process(run).unwrap_or_else(|reason| ask.fail(reason)),
-        Ask::Http(request) => http(request).unwrap_or_else(|reason| ask.fail(reason)),
-        other => other.fail("a DNS lookup is answered by the adapter's resolver"),
+/// How the adapters answer the asks of one connect: reaching the person as its options say (the
+/// browser command, the observer), and within what is left of its `timeoutMS`.
+#[derive(Clone, Default)]
+pub(crate) struct Answerer {
+    person: Person,
+    /// When the connect under way must be done: no ask's own timeout (a `credential_process`'s
+    /// minute, an HTTP exchange's seconds, a browser login's minutes) may outlast it.
+    done_by: Option<Instant>,
+}
+
+impl Answerer {
+    pub(crate) fn of(options: &ConnectOptions) -> Self {
+        Answerer {
+            person: Person::of(options),
+            done_by: options.done_by(),
+        }
+    }
+
+    /// [`answer`], within the connect's `timeoutMS`: an ask that comes when it has run out is
+    /// failed unasked.
+    pub(crate) fn answer(&self, ask: &Ask) -> Answer {
+        let left = self
+            .done_by
+            .map(|done_by| done_by.saturating_duration_since(Instant::now()));
+        if left.is_some_and(|left| left.is_zero()) {
+            return ask.fail("the connect's timeoutMS ran out before it could be answered");
+        }
+        let within = |own: Duration| left.map_or(own, |left| own.min(left));
+        match ask {
+            Ask::Browser(login) => self.person.browse(login, self.done_by),
+            Ask::ShowDeviceCode(code) => self.person.show(code),
+            Ask::ReadFile(read) => read_file(read).unwrap_or_else(|reason| ask.fail(reason)),
+            Ask::RunProcess(run) => {
+                run_process(run, within(PROCESS_TIMEOUT)).unwrap_or_else(|reason| ask.fail(reason))
+            }
+            Ask::Http(request) => {
+                http(request, within(request.timeout())).unwrap_or_else(|reason| ask.fail(reason))
+            }
+            other => other.fail("a DNS lookup is answered by the adapter's resolver"),
+        }
     }
 }
 
@@ -135,9 +166,9 @@ pub fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()
     file.sync_all()
 }
 
-fn http(request: &HttpRequest) -> Result<Answer, String> {
+fn http(request: &HttpRequest, timeout: Duration) -> Result<Answer, String> {
     let mut config = ureq::Agent::config_builder()
-        .timeout_global(Some(request.timeout()))
+        .timeout_global(Some(timeout))
         .http_status_as_error(false)
         .max_redirects(0);
     // A request for this machine (a local provider, instance metadata, a container's
@@ -192,10 +223,10 @@ fn on_this_machine(url: &str) -> bool {
     }
 }
 
-fn run_process(run: &RunProcess) -> Result<Answer, String> {
+fn run_process(run: &RunProcess, timeout: Duration) -> Result<Answer, String> {
     let mut command = Command::new(run.program());
     command.args(run.arguments());
-    let (success, stdout) = run_command(command, PROCESS_TIMEOUT)?;
+    let (success, stdout) = run_command(command, timeout)?;
     Ok(run.answer(success, stdout))
 }
 

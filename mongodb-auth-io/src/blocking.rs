@@ -346,7 +346,7 @@ impl<S: BlockingStream + ?Sized> Io<S> for Blocking {
             dns::block_on(async { Ok(dns::answer(&ask, server, timeout).await) })
                 .unwrap_or_else(|e| ask.fail(e.to_string()))
         } else {
-            crate::answer::answer_for(&ask, &crate::person::Person::of(options))
+            crate::answer::Answerer::of(options).answer(&ask)
         })
     }
 

@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use mongodb_auth::ask::{Answer, Ask};
 use mongodb_auth::callback::Runtime;
 
+use crate::answer::Answerer;
 use crate::options::ConnectOptions;
-use crate::person::Person;
 
 /// Wakes the thread that waits in [`block_on`].
 struct Unpark(Thread);
@@ -67,15 +67,16 @@ pub(crate) fn block_on_until<F: Future>(future: F, deadline: Option<Instant>) ->
 /// asks with blocking I/O.
 #[derive(Clone, Default)]
 pub struct BlockingRuntime {
-    person: Person,
+    answerer: Answerer,
 }
 
 impl BlockingRuntime {
     /// A runtime that reaches the person of MONGODB-OIDC's human flows as `options` say (their
-    /// browser command and observer).
+    /// browser command and observer), and, during a connect under `timeoutMS`, answers asks
+    /// within what is left of it.
     pub fn for_options(options: &ConnectOptions) -> Self {
         BlockingRuntime {
-            person: Person::of(options),
+            answerer: Answerer::of(options),
         }
     }
 }
@@ -103,7 +104,7 @@ impl Runtime for BlockingRuntime {
     }
 
     fn answer(&self, ask: Ask) -> impl Future<Output = Answer> + Send + use<> {
-        std::future::ready(crate::answer::answer_for(&ask, &self.person))
+        std::future::ready(self.answerer.answer(&ask))
     }
 }
 

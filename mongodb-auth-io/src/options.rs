@@ -240,6 +240,11 @@ impl ConnectOptions {
         }
     }
 
+    /// When the connect under way must be done, under `timeoutMS`.
+    pub(crate) fn done_by(&self) -> Option<Instant> {
+        self.done_by
+    }
+
     /// `Timeout` once the connect under way has used up `timeoutMS`.
     pub(crate) fn overdue(&self) -> Result<()> {
         match (self.done_by, self.operation_timeout) {

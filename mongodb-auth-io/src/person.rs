@@ -56,14 +56,21 @@ impl Person {
     }
 
     /// Listens on the redirect URI, opens the browser, and waits for the redirect.
-    pub(crate) fn browse(&self, login: &BrowserLogin) -> Answer {
-        log_in_with_browser(login, self.browser.as_deref())
+    pub(crate) fn browse(&self, login: &BrowserLogin, done_by: Option<Instant>) -> Answer {
+        log_in_with_browser(login, self.browser.as_deref(), done_by)
             .unwrap_or_else(|reason| mongodb_auth::ask::Ask::Browser(login.clone()).fail(reason))
     }
 }
 
-fn log_in_with_browser(login: &BrowserLogin, browser: Option<&str>) -> Result<Answer, String> {
-    let deadline = deadline(Instant::now(), login.timeout());
+/// The login through the browser, waited for until its own timeout or `done_by` (the connect's
+/// `timeoutMS`), whichever comes first: the listener holds its port no longer than that.
+fn log_in_with_browser(
+    login: &BrowserLogin,
+    browser: Option<&str>,
+    done_by: Option<Instant>,
+) -> Result<Answer, String> {
+    let own = deadline(Instant::now(), login.timeout());
+    let deadline = done_by.map_or(own, |done_by| own.min(done_by));
     let listener = listen(login)?;
     let mut browser = open(browser, login.url())?;
     let redirect = wait_for_redirect(login, &listener, deadline, &mut browser);
@@ -380,7 +387,7 @@ mod tests {
                 .collect();
             (strays, get(port, &redirect))
         });
-        let answer = log_in_with_browser(&login, Some("true")).unwrap();
+        let answer = log_in_with_browser(&login, Some("true"), None).unwrap();
         let (strays, done) = browser.join().unwrap();
         assert!(strays.len() > 16);
         for stray in &strays[..20] {
@@ -462,7 +469,7 @@ mod tests {
     fn a_browser_that_never_comes_back_times_out() {
         let login = browser_ask(Duration::from_millis(300));
         let started = Instant::now();
-        let error = log_in_with_browser(&login, Some("true")).unwrap_err();
+        let error = log_in_with_browser(&login, Some("true"), None).unwrap_err();
         assert!(error.contains("timed out"), "{error}");
         assert!(started.elapsed() < Duration::from_secs(5));
     }
@@ -471,7 +478,7 @@ mod tests {
     fn a_browser_command_that_fails_ends_the_wait() {
         let login = browser_ask(Duration::from_secs(30));
         let started = Instant::now();
-        let error = log_in_with_browser(&login, Some("false")).unwrap_err();
+        let error = log_in_with_browser(&login, Some("false"), None).unwrap_err();
         assert!(error.contains("browser command failed"), "{error}");
         assert!(started.elapsed() < Duration::from_secs(10));
     }

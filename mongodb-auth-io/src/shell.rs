@@ -368,7 +368,13 @@ async fn drive<S: ?Sized + Send, I: Io<S>>(
                 }
                 login.on_job(output)?
             }
-            Next::Ask(ask) => login.on_answer(io.answer(ask, options).await)?,
+            Next::Ask(ask) => {
+                let answer = io.answer(ask, options).await;
+                // An ask cut short by `timeoutMS` fails as the connect's timeout, not as
+                // whatever its failure makes of the login (a credential source that gave none).
+                options.overdue()?;
+                login.on_answer(answer)?
+            }
             Next::Callback(request) => {
                 let environment = request.oidc_environment();
                 let output = io.callback(request, options).await?;

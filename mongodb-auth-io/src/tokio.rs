@@ -31,11 +31,11 @@ use mongodb_auth::error::{Error, Result};
 use mongodb_auth::handshake::{CallbackOutput, CallbackRequest, Job, JobOutput};
 use mongodb_auth::uri::ConnectionString;
 
+use crate::answer::Answerer;
 use crate::connector::Connector;
 use crate::dns::{self, Seeds};
 use crate::login::Authenticated;
 use crate::options::{ConnectOptions, IntoConnectionString};
-use crate::person::Person;
 use crate::shell::{self, Dial, Io};
 use crate::tls::{self, TlsInfo, TlsSetup};
 
@@ -146,15 +146,16 @@ pub type Connection = crate::connection::Connection<Stream>;
 /// do.
 #[derive(Clone, Default)]
 pub struct Runtime {
-    person: Person,
+    answerer: Answerer,
 }
 
 impl Runtime {
     /// A runtime that reaches the person of MONGODB-OIDC's human flows as `options` say (their
-    /// browser command and observer).
+    /// browser command and observer), and, during a connect under `timeoutMS`, answers asks
+    /// within what is left of it.
     pub fn for_options(options: &ConnectOptions) -> Self {
         Runtime {
-            person: Person::of(options),
+            answerer: Answerer::of(options),
         }
     }
 }
@@ -186,10 +187,10 @@ impl callback::Runtime for Runtime {
     }
 
     fn answer(&self, ask: Ask) -> impl Future<Output = Answer> + Send + use<> {
-        let person = self.person.clone();
+        let answerer = self.answerer.clone();
         async move {
             let fallback = ask.clone();
-            ::tokio::task::spawn_blocking(move || crate::answer::answer_for(&ask, &person))
+            ::tokio::task::spawn_blocking(move || answerer.answer(&ask))
                 .await
                 .unwrap_or_else(|e| fallback.fail(e.to_string()))
         }
