@@ -270,8 +270,19 @@ fn connect(
     person: Option<&str>,
 ) -> Result<Run, Failed> {
     let uri = format!("mongodb://{address}/?authMechanism=MONGODB-OIDC");
+    connect_to(node, &uri, flows, extra, person)
+}
+
+/// [`connect`], to a connection string of the caller's.
+fn connect_to(
+    node: &NodePeer,
+    uri: &str,
+    flows: &str,
+    extra: &[&str],
+    person: Option<&str>,
+) -> Result<Run, Failed> {
     let mut child = Command::new(BIN)
-        .args(["connect", &uri, "--oidc-flows", flows, "--timeout", "20"])
+        .args(["connect", uri, "--oidc-flows", flows, "--timeout", "20"])
         .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -531,6 +542,31 @@ fn failures(node: &NodePeer) -> Result<(), Failed> {
         None,
     )?;
     expect_refusal(&run, "the identity provider refused: access_denied")?;
+
+    // A browser that never comes back (the command does nothing) ends the login at `timeoutMS`,
+    // as a timeout, with either adapter: not at the flow's own five minutes.
+    let uri = format!(
+        "mongodb://{}/?authMechanism=MONGODB-OIDC&timeoutMS=3000",
+        server.address
+    );
+    let redirect = format!("http://127.0.0.1:{}/redirect", free_port()?);
+    for adapter in [&[][..], &["--tokio"][..]] {
+        let started = Instant::now();
+        let browser = ["--browser", "true", "--oidc-redirect-uri", &redirect];
+        let run = connect_to(
+            node,
+            &uri,
+            "auth-code",
+            &[&no_cache[..], &browser, adapter].concat(),
+            None,
+        )?;
+        // The connect's timeout or its callback's, which `timeoutMS` cut to what was left.
+        expect_refusal(&run, "error: timed out after")?;
+        let took = started.elapsed();
+        if took > Duration::from_secs(30) {
+            return Err(format!("{adapter:?}: the login ended after {took:?}").into());
+        }
+    }
 
     // A device code nobody enters expires (the provider's lives 3 s).
     let run = connect(node, &server.address, "device-auth", &no_cache, None)?;

@@ -45,26 +45,27 @@ impl Answerer {
         }
     }
 
+    /// `own`, or what is left of the connect's `timeoutMS` when that is less.
+    pub(crate) fn within(&self, own: Duration) -> Duration {
+        self.done_by.map_or(own, |done_by| {
+            own.min(done_by.saturating_duration_since(Instant::now()))
+        })
+    }
+
     /// [`answer`], within the connect's `timeoutMS`: an ask that comes when it has run out is
     /// failed unasked.
     pub(crate) fn answer(&self, ask: &Ask) -> Answer {
-        let left = self
-            .done_by
-            .map(|done_by| done_by.saturating_duration_since(Instant::now()));
-        if left.is_some_and(|left| left.is_zero()) {
+        if self.within(Duration::MAX).is_zero() {
             return ask.fail("the connect's timeoutMS ran out before it could be answered");
         }
-        let within = |own: Duration| left.map_or(own, |left| own.min(left));
         match ask {
             Ask::Browser(login) => self.person.browse(login, self.done_by),
             Ask::ShowDeviceCode(code) => self.person.show(code),
             Ask::ReadFile(read) => read_file(read).unwrap_or_else(|reason| ask.fail(reason)),
-            Ask::RunProcess(run) => {
-                run_process(run, within(PROCESS_TIMEOUT)).unwrap_or_else(|reason| ask.fail(reason))
-            }
-            Ask::Http(request) => {
-                http(request, within(request.timeout())).unwrap_or_else(|reason| ask.fail(reason))
-            }
+            Ask::RunProcess(run) => run_process(run, self.within(PROCESS_TIMEOUT))
+                .unwrap_or_else(|reason| ask.fail(reason)),
+            Ask::Http(request) => http(request, self.within(request.timeout()))
+                .unwrap_or_else(|reason| ask.fail(reason)),
             other => other.fail("a DNS lookup is answered by the adapter's resolver"),
         }
     }

@@ -90,8 +90,9 @@ impl std::fmt::Debug for BlockingRuntime {
 impl Runtime for BlockingRuntime {
     fn sleep(&self, duration: Duration) -> impl Future<Output = ()> + Send + use<> {
         // The 100 ms between two OIDC callback calls, or the device flow's polling interval:
-        // the blocking adapter has nothing else to do meanwhile.
-        std::thread::sleep(duration);
+        // the blocking adapter has nothing else to do meanwhile. Never past the connect's
+        // `timeoutMS`: the wait holds the caller's thread.
+        std::thread::sleep(self.answerer.within(duration));
         std::future::ready(())
     }
 

@@ -71,9 +71,9 @@ fn log_in_with_browser(
 ) -> Result<Answer, String> {
     let own = deadline(Instant::now(), login.timeout());
     let deadline = done_by.map_or(own, |done_by| own.min(done_by));
-    let listener = listen(login)?;
+    let listeners = listen(login)?;
     let mut browser = open(browser, login.url())?;
-    let redirect = wait_for_redirect(login, &listener, deadline, &mut browser);
+    let redirect = wait_for_redirect(login, &listeners, deadline, &mut browser);
     // The command may outlive the login (a browser it started): reaped when it ends, never
     // left a zombie.
     if let Ok(None) = browser.try_wait() {
@@ -84,7 +84,7 @@ fn log_in_with_browser(
 
 fn wait_for_redirect(
     login: &BrowserLogin,
-    listener: &TcpListener,
+    listeners: &[TcpListener],
     deadline: Instant,
     browser: &mut Child,
 ) -> Result<Answer, String> {
@@ -92,7 +92,7 @@ fn wait_for_redirect(
     // the person has open sends to the port) are answered and passed over, however many come:
     // only the login's deadline and the browser command end the wait.
     loop {
-        let mut stream = accept(listener, deadline, browser)?;
+        let mut stream = accept(listeners, deadline, browser)?;
         match read_request_target(&mut stream, deadline) {
             Ok(mut target) if login.is_redirect(&target) => {
                 respond(&mut stream, "200 OK", DONE_PAGE);
@@ -111,10 +111,14 @@ fn wait_for_redirect(
 const DONE_PAGE: &str = "<!doctype html><title>Logged in</title>\
     <p>The login is complete: you may close this window and go back to the program.</p>";
 
-/// Binds the redirect URI's loopback address: `localhost` is tried as IPv4, then IPv6.
-fn listen(login: &BrowserLogin) -> Result<TcpListener, String> {
+/// Binds the redirect URI's loopback address; for `localhost`, both `127.0.0.1` and `[::1]`
+/// (either may be missing from the system). A browser may reach `localhost` through either, so
+/// an address left free could be taken by another local program, which would then be sent the
+/// redirect with its code and state: one already taken fails the login instead.
+fn listen(login: &BrowserLogin) -> Result<Vec<TcpListener>, String> {
     let port = login.port();
-    let addresses: Vec<IpAddr> = if login.host().eq_ignore_ascii_case("localhost") {
+    let localhost = login.host().eq_ignore_ascii_case("localhost");
+    let addresses: Vec<IpAddr> = if localhost {
         vec![Ipv4Addr::LOCALHOST.into(), Ipv6Addr::LOCALHOST.into()]
     } else {
         let ip = login
@@ -123,23 +127,31 @@ fn listen(login: &BrowserLogin) -> Result<TcpListener, String> {
             .map_err(|e| format!("the redirect host is not an address: {e}"))?;
         vec![ip]
     };
-    let mut last_error = String::new();
+    let mut listeners = Vec::new();
+    let mut missing = String::new();
     for ip in addresses {
         // The core accepts loopback redirect URIs only; nothing else is ever bound here.
         if !ip.is_loopback() {
             return Err("the redirect host is not loopback".into());
         }
-        match TcpListener::bind(SocketAddr::new(ip, port)) {
-            Ok(listener) => {
-                listener
-                    .set_nonblocking(true)
-                    .map_err(|e| format!("cannot listen on {ip}:{port}: {e}"))?;
-                return Ok(listener);
+        let address = SocketAddr::new(ip, port);
+        let listener = TcpListener::bind(address).and_then(|listener| {
+            listener.set_nonblocking(true)?;
+            Ok(listener)
+        });
+        match listener {
+            Ok(listener) => listeners.push(listener),
+            Err(e) if e.kind() == ErrorKind::AddrInUse || !localhost => {
+                return Err(format!("cannot listen on {address}: {e}"));
             }
-            Err(e) => last_error = format!("cannot listen on {ip}:{port}: {e}"),
+            // The system lacks this loopback address (IPv6 turned off): no browser reaches it.
+            Err(e) => missing = format!("cannot listen on {address}: {e}"),
         }
     }
-    Err(last_error)
+    if listeners.is_empty() {
+        return Err(missing);
+    }
+    Ok(listeners)
 }
 
 /// Runs `browser` with the URL as its last argument (never through a shell's parsing of the
@@ -219,7 +231,7 @@ fn raw_args(command: &mut Command, arguments: String) {
 /// The next loopback connection, by `deadline`; a browser command that fails (exits non-zero)
 /// ends the wait, so the login can go on with another flow.
 fn accept(
-    listener: &TcpListener,
+    listeners: &[TcpListener],
     deadline: Instant,
     browser: &mut Child,
 ) -> Result<TcpStream, String> {
@@ -229,20 +241,21 @@ fn accept(
         {
             return Err(format!("the browser command failed ({status})"));
         }
-        match listener.accept() {
-            Ok((stream, peer)) if peer.ip().is_loopback() => {
-                stream.set_nonblocking(false).map_err(|e| e.to_string())?;
-                return Ok(stream);
-            }
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                if Instant::now() >= deadline {
-                    return Err("no redirect came back before the login timed out".into());
+        for listener in listeners {
+            match listener.accept() {
+                Ok((stream, peer)) if peer.ip().is_loopback() => {
+                    stream.set_nonblocking(false).map_err(|e| e.to_string())?;
+                    return Ok(stream);
                 }
-                std::thread::sleep(Duration::from_millis(25));
+                Ok(_) => {}
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e.to_string()),
             }
-            Err(e) => return Err(e.to_string()),
         }
+        if Instant::now() >= deadline {
+            return Err("no redirect came back before the login timed out".into());
+        }
+        std::thread::sleep(Duration::from_millis(25));
     }
 }
 
@@ -338,9 +351,14 @@ mod tests {
     }
 
     fn browser_ask(timeout: Duration) -> BrowserLogin {
+        browser_ask_at("127.0.0.1", timeout)
+    }
+
+    /// [`browser_ask`], the redirect URI's host `host`.
+    fn browser_ask_at(host: &str, timeout: Duration) -> BrowserLogin {
         let port = quiet_port();
         let flows = HumanFlows::new([HumanFlow::AuthorizationCode])
-            .redirect_uri(&format!("http://127.0.0.1:{port}/cb"))
+            .redirect_uri(&format!("http://{host}:{port}/cb"))
             .unwrap();
         let idp = IdpInfo::new("https://idp.example").with_client_id("c");
         let (mut login, step) = HumanLogin::start(&flows, &idp, None, [1; 64], timeout).unwrap();
@@ -363,6 +381,47 @@ mod tests {
         let mut reply = String::new();
         let _ = stream.read_to_string(&mut reply);
         reply
+    }
+
+    /// For a `localhost` redirect URI the listener holds both loopback addresses, where the
+    /// system has them: a browser may reach `localhost` through either.
+    #[test]
+    fn a_localhost_redirect_is_listened_for_on_both_loopback_addresses() {
+        let login = browser_ask_at("localhost", Duration::from_secs(10));
+        let listeners = listen(&login).unwrap();
+        let addresses: Vec<SocketAddr> = listeners
+            .iter()
+            .map(|listener| listener.local_addr().unwrap())
+            .collect();
+        let port = login.port();
+        assert!(addresses.contains(&(Ipv4Addr::LOCALHOST, port).into()));
+        if TcpListener::bind((Ipv6Addr::LOCALHOST, 0)).is_ok() {
+            assert!(
+                addresses.contains(&(Ipv6Addr::LOCALHOST, port).into()),
+                "{addresses:?}"
+            );
+        }
+    }
+
+    /// Another program listening on either loopback address at a `localhost` redirect's port
+    /// fails the login at once: a browser going to `localhost` could reach that program, and
+    /// hand it the code and the state.
+    #[test]
+    fn a_loopback_address_another_program_holds_fails_the_login() {
+        let taken_addresses: [IpAddr; 2] = [Ipv4Addr::LOCALHOST.into(), Ipv6Addr::LOCALHOST.into()];
+        for taken in taken_addresses {
+            let login = browser_ask_at("localhost", Duration::from_secs(1));
+            // A system without IPv6 has nothing to take there.
+            let Ok(_other_program) = TcpListener::bind((taken, login.port())) else {
+                continue;
+            };
+            let error = log_in_with_browser(&login, Some("true"), None).unwrap_err();
+            let address = SocketAddr::new(taken, login.port());
+            assert!(
+                error.starts_with(&format!("cannot listen on {address}:")),
+                "{error}"
+            );
+        }
     }
 
     #[test]

@@ -370,19 +370,23 @@ async fn drive<S: ?Sized + Send, I: Io<S>>(
             }
             Next::Ask(ask) => {
                 let answer = io.answer(ask, options).await;
-                // An ask cut short by `timeoutMS` fails as the connect's timeout, not as
-                // whatever its failure makes of the login (a credential source that gave none).
-                options.overdue()?;
-                login.on_answer(answer)?
+                failed_by_timeout(options, login.on_answer(answer))?
             }
             Next::Callback(request) => {
                 let environment = request.oidc_environment();
                 let output = io.callback(request, options).await?;
-                login.on_callback(output, environment, options)?
+                failed_by_timeout(options, login.on_callback(output, environment, options))?
             }
             Next::Done(authenticated) => return Ok(authenticated),
         }
     }
+}
+
+/// A login that failed once `timeoutMS` is used up failed by it: an ask or a callback cut short
+/// by it (a `credential_process` killed, a browser login given up) fails the connect as its
+/// timeout, not as what the cut made of the login (a credential source that gave none).
+fn failed_by_timeout(options: &ConnectOptions, step: Result<Next>) -> Result<Next> {
+    step.or_else(|failure| options.overdue().and(Err(failure)))
 }
 
 /// The most a reply is read by at a time.
