@@ -43,6 +43,10 @@ pub const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a process may run.
 pub const PROCESS_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// How long reading a file may take. A credential or token file is read at once; what is given
+/// up on is a pipe or a device in a file's place (a FIFO whose writer never writes, a terminal).
+pub const FILE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// What a machine needs its caller to do. Answer with the ask's own method
 /// ([`ReadFile::answer`], [`HttpRequest::answer`], ...) or, when it cannot be done, with
 /// [`Ask::fail`].
@@ -114,7 +118,7 @@ impl Ask {
 }
 
 /// Read this file: answer [`answer`](Self::answer), `None` when it does not exist. At most
-/// [`MAX_FILE_SIZE`] bytes are taken.
+/// [`MAX_FILE_SIZE`] bytes are taken, within [`FILE_TIMEOUT`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReadFile {
     path: PathBuf,

@@ -1,5 +1,6 @@
 //! What the machines ask, answered with blocking I/O (the tokio adapter runs these on its
-//! blocking pool): a file read (capped at [`MAX_FILE_SIZE`]), a `credential_process` run (its
+//! blocking pool): a file read (capped at [`MAX_FILE_SIZE`], within [`FILE_TIMEOUT`]: a FIFO
+//! in a file's place is opened without waiting for a writer), a `credential_process` run (its
 //! output capped at [`MAX_BODY_SIZE`], killed after [`PROCESS_TIMEOUT`]), an HTTP exchange
 //! (within the ask's timeout, no redirects), and the person of MONGODB-OIDC's human flows (the
 //! system's browser and a loopback redirect listener; the device code on standard error). DNS
@@ -16,7 +17,8 @@ use mongodb_auth::environment::deadline;
 use zeroize::Zeroizing;
 
 use mongodb_auth::ask::{
-    Answer, Ask, HttpRequest, MAX_BODY_SIZE, MAX_FILE_SIZE, PROCESS_TIMEOUT, ReadFile, RunProcess,
+    Answer, Ask, FILE_TIMEOUT, HttpRequest, MAX_BODY_SIZE, MAX_FILE_SIZE, PROCESS_TIMEOUT,
+    ReadFile, RunProcess,
 };
 
 use crate::options::ConnectOptions;
@@ -47,9 +49,7 @@ impl Answerer {
 
     /// `own`, or what is left of the connect's `timeoutMS` when that is less.
     pub(crate) fn within(&self, own: Duration) -> Duration {
-        self.done_by.map_or(own, |done_by| {
-            own.min(done_by.saturating_duration_since(Instant::now()))
-        })
+        crate::options::within(self.done_by, own)
     }
 
     /// [`answer`], within the connect's `timeoutMS`: an ask that comes when it has run out is
@@ -61,7 +61,9 @@ impl Answerer {
         match ask {
             Ask::Browser(login) => self.person.browse(login, self.done_by),
             Ask::ShowDeviceCode(code) => self.person.show(code),
-            Ask::ReadFile(read) => read_file(read).unwrap_or_else(|reason| ask.fail(reason)),
+            Ask::ReadFile(read) => {
+                read_file(read, self.within(FILE_TIMEOUT)).unwrap_or_else(|reason| ask.fail(reason))
+            }
             Ask::RunProcess(run) => run_process(run, self.within(PROCESS_TIMEOUT))
                 .unwrap_or_else(|reason| ask.fail(reason)),
             Ask::Http(request) => http(request, self.within(request.timeout()))
@@ -71,8 +73,8 @@ impl Answerer {
     }
 }
 
-fn read_file(read: &ReadFile) -> Result<Answer, String> {
-    match read_at_most(read.path(), MAX_FILE_SIZE) {
+fn read_file(read: &ReadFile, timeout: Duration) -> Result<Answer, String> {
+    match read_at_most(read.path(), MAX_FILE_SIZE, timeout) {
         Ok(bytes) => Ok(read.answer(Some(bytes))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(read.answer(None)),
         Err(e) => Err(e.to_string()),
@@ -82,11 +84,63 @@ fn read_file(read: &ReadFile) -> Result<Answer, String> {
 /// The file at `path`, up to one byte more than `limit`, so the reader can tell a file that is
 /// too large from one that fits: a path to `/dev/zero` or a disk image ends after that, instead
 /// of filling memory. Wiped when dropped: the file may hold a key or a token. A file ask's
-/// answer carries what it read, and the machine refuses a file that is too large.
-fn read_at_most(path: &std::path::Path, limit: usize) -> std::io::Result<Zeroizing<Vec<u8>>> {
-    let file = std::fs::File::open(path)?;
+/// answer carries what it read, and the machine refuses a file that is too large. Read within
+/// `timeout` (an error of kind `TimedOut` after it), whatever is in the file's place.
+fn read_at_most(
+    path: &std::path::Path,
+    limit: usize,
+    timeout: Duration,
+) -> std::io::Result<Zeroizing<Vec<u8>>> {
+    let file = open_without_waiting(path)?;
     let length = file.metadata().map_or(0, |metadata| metadata.len());
-    read_capped(file, length, limit)
+    let reader = Patient {
+        inner: file,
+        deadline: deadline(Instant::now(), timeout),
+    };
+    read_capped(reader, length, limit)
+}
+
+/// Opens `path` to read it, without waiting: opening a FIFO waits for a writer, which may
+/// never come (a FIFO that has none reads as empty).
+#[cfg(unix)]
+fn open_without_waiting(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+}
+
+#[cfg(not(unix))]
+fn open_without_waiting(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    std::fs::File::open(path)
+}
+
+/// A reader done by `deadline`: one that has nothing yet (a pipe opened without waiting) is
+/// waited for in short naps, and after the deadline every read fails as `TimedOut`, so neither
+/// a silent writer nor one that trickles holds the read.
+struct Patient<R> {
+    inner: R,
+    deadline: Instant,
+}
+
+impl<R: std::io::Read> std::io::Read for Patient<R> {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            if Instant::now() >= self.deadline {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "it was not read in time (a pipe or a device in a file's place?)",
+                ));
+            }
+            match self.inner.read(buffer) {
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                read => return read,
+            }
+        }
+    }
 }
 
 /// At most `limit` + 1 bytes of `reader`, in a buffer wiped when dropped and made with room for
@@ -121,8 +175,9 @@ pub fn read_capped(
 }
 
 /// The file at `path`, or an I/O error of kind `FileTooLarge` when it holds more than `limit`
-/// bytes; no more than one byte over the limit is ever read. Every file this
-/// crate and the command read for themselves goes through it.
+/// bytes (no more than one byte over the limit is ever read), or of kind `TimedOut` when it is
+/// not read within [`FILE_TIMEOUT`] (a pipe in a file's place). Every file this crate and the
+/// command read for themselves goes through it.
 ///
 /// ```
 /// use mongodb_auth_io::answer::read_within;
@@ -136,7 +191,7 @@ pub fn read_capped(
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub fn read_within(path: &std::path::Path, limit: usize) -> std::io::Result<Zeroizing<Vec<u8>>> {
-    let bytes = read_at_most(path, limit)?;
+    let bytes = read_at_most(path, limit, FILE_TIMEOUT)?;
     if bytes.len() > limit {
         const MIB: usize = 1024 * 1024;
         let size = if limit.is_multiple_of(MIB) {
@@ -318,13 +373,20 @@ mod proxy_tests {
 mod tests {
     use super::*;
 
+    /// A new, empty directory of this test process's, named after `name`.
+    #[cfg(unix)]
+    fn scratch_dir(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("mongodb-auth-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir(&dir).unwrap();
+        dir
+    }
+
     #[cfg(unix)]
     #[test]
     fn a_private_file_takes_on_neither_an_old_files_mode_nor_a_links_target() {
         use std::os::unix::fs::PermissionsExt as _;
-        let dir = std::env::temp_dir().join(format!("mongodb-auth-private-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir(&dir).unwrap();
+        let dir = scratch_dir("private");
         let mode = |path: &std::path::Path| {
             std::fs::symlink_metadata(path)
                 .unwrap()
@@ -351,17 +413,71 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
+    /// A FIFO in a file's place holds no read past its deadline: one nobody writes to reads as
+    /// empty at once (opening it waits for no writer), one whose writer is silent ends at the
+    /// deadline, and one whose writer writes and closes reads as what it wrote.
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_in_a_files_place_holds_no_read_past_its_deadline() {
+        use std::io::Write as _;
+        let dir = scratch_dir("fifo");
+        let fifo = dir.join("token");
+        let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+        assert!(made.success());
+        // Each read on a thread, so a read that waits forever fails the test instead of
+        // hanging it.
+        let read = |timeout: Duration| {
+            let (sender, receiver) = mpsc::channel();
+            let path = fifo.clone();
+            std::thread::spawn(move || {
+                let started = Instant::now();
+                let read = read_at_most(&path, MAX_FILE_SIZE, timeout);
+                let _ = sender.send((read, started.elapsed()));
+            });
+            receiver
+                .recv_timeout(Duration::from_secs(20))
+                .expect("the read ends")
+        };
+        let (nobody, took) = read(Duration::from_secs(10));
+        assert!(nobody.unwrap().is_empty());
+        assert!(took < Duration::from_secs(2), "{took:?}");
+        // A writer (the FIFO opened for reading and writing, so the opening does not wait)
+        // that never writes.
+        let mut writer = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&fifo)
+            .unwrap();
+        let (silent, took) = read(Duration::from_millis(300));
+        assert_eq!(
+            silent.unwrap_err().kind(),
+            std::io::ErrorKind::TimedOut,
+            "{took:?}"
+        );
+        assert!(took < Duration::from_secs(5), "{took:?}");
+        // One that writes and closes a moment after the read began.
+        writer.write_all(b"a token").unwrap();
+        let closing = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            drop(writer);
+        });
+        let (written, _) = read(Duration::from_secs(10));
+        closing.join().unwrap();
+        assert_eq!(written.unwrap().as_slice(), b"a token");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     #[test]
     fn a_file_is_read_into_a_buffer_of_its_size_and_no_further_than_the_limit() {
         let path =
             std::env::temp_dir().join(format!("mongodb-auth-read-{}.bin", std::process::id()));
         let content: Vec<u8> = (0..100_000u32).map(|i| i.to_le_bytes()[0]).collect();
         std::fs::write(&path, &content).expect("a file");
-        let read = read_at_most(&path, MAX_FILE_SIZE).expect("read");
+        let read = read_at_most(&path, MAX_FILE_SIZE, FILE_TIMEOUT).expect("read");
         assert!(read.as_slice() == content.as_slice(), "the file read back");
         // A buffer that had grown while reading would hold more room than the file.
         assert_eq!(read.capacity(), 100_000);
-        let capped = read_at_most(&path, 1_000).expect("read");
+        let capped = read_at_most(&path, 1_000, FILE_TIMEOUT).expect("read");
         assert!(capped.as_slice() == content.get(..1_001).unwrap_or_default());
         std::fs::remove_file(&path).expect("removed");
     }

@@ -180,6 +180,13 @@ pub struct ConnectOptions {
     done_by: Option<Instant>,
 }
 
+/// `timeout`, or what is left until `done_by` when that is less (zero once it has passed).
+pub(crate) fn within(done_by: Option<Instant>, timeout: Duration) -> Duration {
+    done_by.map_or(timeout, |done_by| {
+        timeout.min(done_by.saturating_duration_since(Instant::now()))
+    })
+}
+
 /// The connect timeout when neither the options nor the connection string give one: the
 /// connection string specification's default for `connectTimeoutMS`.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -207,14 +214,7 @@ impl ConnectOptions {
     /// `timeout`, or less while a connect runs under `timeoutMS`: what is left of it (at least
     /// a millisecond, which no step takes; [`overdue`](Self::overdue) ends the connect then).
     fn within_operation(&self, timeout: Duration) -> Duration {
-        match self.done_by {
-            Some(done_by) => timeout.min(
-                done_by
-                    .saturating_duration_since(Instant::now())
-                    .max(Duration::from_millis(1)),
-            ),
-            None => timeout,
-        }
+        within(self.done_by, timeout).max(timeout.min(Duration::from_millis(1)))
     }
 
     /// Starts a connect's clock: with `timeoutMS`, every step of it (lookups, TCP, TLS, each

@@ -128,30 +128,46 @@ fn listen(login: &BrowserLogin) -> Result<Vec<TcpListener>, String> {
         vec![ip]
     };
     let mut listeners = Vec::new();
-    let mut missing = String::new();
+    let mut missing = Vec::new();
     for ip in addresses {
         // The core accepts loopback redirect URIs only; nothing else is ever bound here.
         if !ip.is_loopback() {
             return Err("the redirect host is not loopback".into());
         }
         let address = SocketAddr::new(ip, port);
-        let listener = TcpListener::bind(address).and_then(|listener| {
-            listener.set_nonblocking(true)?;
-            Ok(listener)
-        });
-        match listener {
-            Ok(listener) => listeners.push(listener),
-            Err(e) if e.kind() == ErrorKind::AddrInUse || !localhost => {
-                return Err(format!("cannot listen on {address}: {e}"));
+        match TcpListener::bind(address) {
+            Ok(listener) => {
+                listener
+                    .set_nonblocking(true)
+                    .map_err(|e| format!("cannot listen on {address}: {e}"))?;
+                listeners.push(listener);
             }
-            // The system lacks this loopback address (IPv6 turned off): no browser reaches it.
-            Err(e) => missing = format!("cannot listen on {address}: {e}"),
+            // `localhost` on a system without one of the addresses (IPv6 turned off, or not
+            // there at all): no browser reaches it there either.
+            Err(e) if localhost && lacks_address(&e) => {
+                missing.push(format!("cannot listen on {address}: {e}"));
+            }
+            Err(e) => return Err(format!("cannot listen on {address}: {e}")),
         }
     }
     if listeners.is_empty() {
-        return Err(missing);
+        return Err(missing.join("; "));
     }
     Ok(listeners)
+}
+
+/// Whether binding failed because the system has no such address: it lacks it, or the whole
+/// address family. Any other failure (in use, not permitted) may be another program's doing.
+fn lacks_address(error: &std::io::Error) -> bool {
+    #[cfg(unix)]
+    const NO_ADDRESS_FAMILY: Option<i32> = Some(libc::EAFNOSUPPORT);
+    // WSAEAFNOSUPPORT.
+    #[cfg(windows)]
+    const NO_ADDRESS_FAMILY: Option<i32> = Some(10047);
+    #[cfg(not(any(unix, windows)))]
+    const NO_ADDRESS_FAMILY: Option<i32> = None;
+    error.kind() == ErrorKind::AddrNotAvailable
+        || NO_ADDRESS_FAMILY.is_some_and(|code| error.raw_os_error() == Some(code))
 }
 
 /// Runs `browser` with the URL as its last argument (never through a shell's parsing of the
@@ -235,13 +251,19 @@ fn accept(
     deadline: Instant,
     browser: &mut Child,
 ) -> Result<TcpStream, String> {
+    let mut turn: usize = 0;
     loop {
         if let Ok(Some(status)) = browser.try_wait()
             && !status.success()
         {
             return Err(format!("the browser command failed ({status})"));
         }
-        for listener in listeners {
+        // Each pass starts at the next listener, so requests streaming to one keep no other
+        // waiting.
+        turn = turn.wrapping_add(1);
+        let first = turn % listeners.len().max(1);
+        let (before, from) = listeners.split_at(first.min(listeners.len()));
+        for listener in from.iter().chain(before) {
             match listener.accept() {
                 Ok((stream, peer)) if peer.ip().is_loopback() => {
                     stream.set_nonblocking(false).map_err(|e| e.to_string())?;
@@ -344,7 +366,13 @@ mod tests {
         let start = 20_000 + (std::process::id() % 5_000) as u16;
         loop {
             let port = start + NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 5_000;
-            if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            // Free at both loopback addresses, for the tests of a `localhost` redirect (where
+            // the system has no IPv6, binding it fails and counts as free).
+            let v6_free = match TcpListener::bind((Ipv6Addr::LOCALHOST, port)) {
+                Ok(_) => true,
+                Err(e) => lacks_address(&e),
+            };
+            if TcpListener::bind(("127.0.0.1", port)).is_ok() && v6_free {
                 return port;
             }
         }

@@ -370,8 +370,16 @@ async fn drive<S: ?Sized + Send, I: Io<S>>(
             }
             Next::Ask(ask) => {
                 let answer = io.answer(ask, options).await;
-                failed_by_timeout(options, login.on_answer(answer))?
+                let failed = answer.is_failure();
+                let step = login.on_answer(answer);
+                if failed {
+                    failed_by_timeout(options, step)?
+                } else {
+                    step?
+                }
             }
+            // What a callback gave is not seen here: a failure once `timeoutMS` is used up is
+            // taken for the cut's (an ask inside it failed unasked, a browser login given up).
             Next::Callback(request) => {
                 let environment = request.oidc_environment();
                 let output = io.callback(request, options).await?;
@@ -382,9 +390,10 @@ async fn drive<S: ?Sized + Send, I: Io<S>>(
     }
 }
 
-/// A login that failed once `timeoutMS` is used up failed by it: an ask or a callback cut short
-/// by it (a `credential_process` killed, a browser login given up) fails the connect as its
-/// timeout, not as what the cut made of the login (a credential source that gave none).
+/// A login that failed after an ask or a callback once `timeoutMS` is used up failed by it:
+/// one cut short by it (a `credential_process` killed, a browser login given up) fails the
+/// connect as its timeout, not as what the cut made of the login (a credential source that
+/// gave none).
 fn failed_by_timeout(options: &ConnectOptions, step: Result<Next>) -> Result<Next> {
     step.or_else(|failure| options.overdue().and(Err(failure)))
 }
