@@ -43,8 +43,9 @@ pub const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a process may run.
 pub const PROCESS_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// How long reading a file may take. A credential or token file is read at once; what is given
-/// up on is a pipe or a device in a file's place (a FIFO whose writer never writes, a terminal).
+/// How long reading a file may wait for something to read: a credential or token file is read
+/// at once, and what is given up on then is a pipe or a device in a file's place (a FIFO whose
+/// writer never writes, a terminal).
 pub const FILE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What a machine needs its caller to do. Answer with the ask's own method

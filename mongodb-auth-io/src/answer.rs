@@ -84,24 +84,87 @@ fn read_file(read: &ReadFile, timeout: Duration) -> Result<Answer, String> {
 /// The file at `path`, up to one byte more than `limit`, so the reader can tell a file that is
 /// too large from one that fits: a path to `/dev/zero` or a disk image ends after that, instead
 /// of filling memory. Wiped when dropped: the file may hold a key or a token. A file ask's
-/// answer carries what it read, and the machine refuses a file that is too large. Read within
-/// `timeout` (an error of kind `TimedOut` after it), whatever is in the file's place.
+/// answer carries what it read, and the machine refuses a file that is too large. Whatever is
+/// in the file's place, the read waits for nothing past `timeout` (see [`Patient`]).
 fn read_at_most(
     path: &std::path::Path,
     limit: usize,
     timeout: Duration,
 ) -> std::io::Result<Zeroizing<Vec<u8>>> {
-    let file = open_without_waiting(path)?;
-    let length = file.metadata().map_or(0, |metadata| metadata.len());
-    let reader = Patient {
-        inner: file,
-        deadline: deadline(Instant::now(), timeout),
-    };
-    read_capped(reader, length, limit)
+    let file = Patient::open(path, deadline(Instant::now(), timeout))?;
+    file.read_at_most(limit)
+}
+
+/// A file read without waiting past a deadline for what may never come: a FIFO in its place is
+/// opened without waiting for a writer (one that has none reads as empty), and a pipe or a
+/// device with nothing to read yet, or a file another process holds a lease on, is waited for
+/// in short naps until the deadline, then fails as `TimedOut`. A regular file is read as it
+/// comes, however long that takes (a read the system itself never ends, on a hung network
+/// mount, is not one this can stop).
+struct Patient<R> {
+    inner: R,
+    deadline: Instant,
+}
+
+/// How long [`Patient`] naps between two tries.
+const NAP: Duration = Duration::from_millis(10);
+
+impl Patient<std::fs::File> {
+    fn open(path: &std::path::Path, deadline: Instant) -> std::io::Result<Self> {
+        loop {
+            match open_without_waiting(path) {
+                Ok(file) => {
+                    return Ok(Patient {
+                        inner: file,
+                        deadline,
+                    });
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => nap_until(deadline)?,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn read_at_most(self, limit: usize) -> std::io::Result<Zeroizing<Vec<u8>>> {
+        // A pipe, a device or a file of the system's says it is empty whatever it holds: its
+        // buffer is made as large as the limit up front, not grown (which leaves copies).
+        let length = self
+            .inner
+            .metadata()
+            .ok()
+            .filter(|metadata| metadata.is_file() && metadata.len() > 0)
+            .map_or(u64::MAX, |metadata| metadata.len());
+        read_capped(self, length, limit)
+    }
+}
+
+/// Naps before another try, or fails as `TimedOut` once `deadline` has passed.
+fn nap_until(deadline: Instant) -> std::io::Result<()> {
+    if Instant::now() >= deadline {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "nothing came to read in time (a pipe or a device in a file's place?)",
+        ));
+    }
+    std::thread::sleep(NAP);
+    Ok(())
+}
+
+impl<R: std::io::Read> std::io::Read for Patient<R> {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            match self.inner.read(buffer) {
+                // Read faster than a writer that trickles writes, a pipe comes here too, so
+                // neither a silent writer nor a slow one holds the read past the deadline.
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => nap_until(self.deadline)?,
+                read => return read,
+            }
+        }
+    }
 }
 
 /// Opens `path` to read it, without waiting: opening a FIFO waits for a writer, which may
-/// never come (a FIFO that has none reads as empty).
+/// never come.
 #[cfg(unix)]
 fn open_without_waiting(path: &std::path::Path) -> std::io::Result<std::fs::File> {
     use std::os::unix::fs::OpenOptionsExt as _;
@@ -114,33 +177,6 @@ fn open_without_waiting(path: &std::path::Path) -> std::io::Result<std::fs::File
 #[cfg(not(unix))]
 fn open_without_waiting(path: &std::path::Path) -> std::io::Result<std::fs::File> {
     std::fs::File::open(path)
-}
-
-/// A reader done by `deadline`: one that has nothing yet (a pipe opened without waiting) is
-/// waited for in short naps, and after the deadline every read fails as `TimedOut`, so neither
-/// a silent writer nor one that trickles holds the read.
-struct Patient<R> {
-    inner: R,
-    deadline: Instant,
-}
-
-impl<R: std::io::Read> std::io::Read for Patient<R> {
-    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
-        loop {
-            if Instant::now() >= self.deadline {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    "it was not read in time (a pipe or a device in a file's place?)",
-                ));
-            }
-            match self.inner.read(buffer) {
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    std::thread::sleep(Duration::from_millis(10));
-                }
-                read => return read,
-            }
-        }
-    }
 }
 
 /// At most `limit` + 1 bytes of `reader`, in a buffer wiped when dropped and made with room for
@@ -455,13 +491,16 @@ mod tests {
             "{took:?}"
         );
         assert!(took < Duration::from_secs(5), "{took:?}");
-        // One that writes and closes a moment after the read began.
+        // One that writes and closes a moment after the read began (the FIFO opened for it
+        // first: what a writer wrote is gone once nobody has the FIFO open).
         writer.write_all(b"a token").unwrap();
+        let reader = Patient::open(&fifo, deadline(Instant::now(), Duration::from_secs(10)))
+            .expect("opened at once");
         let closing = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(200));
             drop(writer);
         });
-        let (written, _) = read(Duration::from_secs(10));
+        let written = reader.read_at_most(MAX_FILE_SIZE);
         closing.join().unwrap();
         assert_eq!(written.unwrap().as_slice(), b"a token");
         std::fs::remove_dir_all(&dir).unwrap();
