@@ -119,7 +119,8 @@ impl Ask {
 }
 
 /// Read this file: answer [`answer`](Self::answer), `None` when it does not exist. At most
-/// [`MAX_FILE_SIZE`] bytes are taken, within [`FILE_TIMEOUT`].
+/// [`MAX_FILE_SIZE`] bytes are taken; a pipe or a device in the file's place is waited for no
+/// longer than [`FILE_TIMEOUT`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReadFile {
     path: PathBuf,

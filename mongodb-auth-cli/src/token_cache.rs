@@ -216,7 +216,8 @@ pub(crate) fn store(path: &Path, key: &str, saved: &SavedTokens) -> std::io::Res
 }
 
 /// The bytes of the file at the cache's path (none when there is no file), or an error when
-/// it is not a file (a FIFO would make the read wait for a writer) or cannot be read whole.
+/// it is not a file (a cache is one, and a FIFO or a device in its place is left as it is) or
+/// cannot be read whole.
 fn read_current(path: &Path) -> std::io::Result<Zeroizing<Vec<u8>>> {
     match std::fs::metadata(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Zeroizing::default()),

@@ -35,7 +35,8 @@ pub fn answer(ask: &Ask) -> Answer {
 pub(crate) struct Answerer {
     person: Person,
     /// When the connect under way must be done: no ask's own timeout (a `credential_process`'s
-    /// minute, an HTTP exchange's seconds, a browser login's minutes) may outlast it.
+    /// minute, an HTTP exchange's seconds, a file's wait for a pipe, a browser login's minutes)
+    /// may outlast it.
     done_by: Option<Instant>,
 }
 
@@ -55,11 +56,14 @@ impl Answerer {
     /// [`answer`], within the connect's `timeoutMS`: an ask that comes when it has run out is
     /// failed unasked.
     pub(crate) fn answer(&self, ask: &Ask) -> Answer {
-        if self.within(Duration::MAX).is_zero() {
+        if self
+            .done_by
+            .is_some_and(|done_by| Instant::now() >= done_by)
+        {
             return ask.fail("the connect's timeoutMS ran out before it could be answered");
         }
         match ask {
-            Ask::Browser(login) => self.person.browse(login, self.done_by),
+            Ask::Browser(login) => self.person.browse(login, self.within(login.timeout())),
             Ask::ShowDeviceCode(code) => self.person.show(code),
             Ask::ReadFile(read) => {
                 read_file(read, self.within(FILE_TIMEOUT)).unwrap_or_else(|reason| ask.fail(reason))
@@ -95,10 +99,11 @@ fn read_at_most(
     file.read_at_most(limit)
 }
 
-/// A file read without waiting past a deadline for what may never come: a FIFO in its place is
-/// opened without waiting for a writer (one that has none reads as empty), and a pipe or a
-/// device with nothing to read yet, or a file another process holds a lease on, is waited for
-/// in short naps until the deadline, then fails as `TimedOut`. A regular file is read as it
+/// A file read without waiting past a deadline for what may never come: on Unix, a FIFO in its
+/// place is opened without waiting for a writer (one that has none reads as empty), and a pipe
+/// or a device with nothing to read yet, or a file another process holds a lease on, is waited
+/// for in short naps until the deadline, then fails as `TimedOut`. (Elsewhere a file is opened
+/// and read as the system does it.) A regular file is read as it
 /// comes, however long that takes (a read the system itself never ends, on a hung network
 /// mount, is not one this can stop).
 struct Patient<R> {
@@ -126,13 +131,13 @@ impl Patient<std::fs::File> {
     }
 
     fn read_at_most(self, limit: usize) -> std::io::Result<Zeroizing<Vec<u8>>> {
-        // A pipe, a device or a file of the system's says it is empty whatever it holds: its
-        // buffer is made as large as the limit up front, not grown (which leaves copies).
+        // A pipe or a device says it is empty whatever it holds: its buffer is made as large
+        // as the limit up front, not grown (which leaves copies).
         let length = self
             .inner
             .metadata()
             .ok()
-            .filter(|metadata| metadata.is_file() && metadata.len() > 0)
+            .filter(std::fs::Metadata::is_file)
             .map_or(u64::MAX, |metadata| metadata.len());
         read_capped(self, length, limit)
     }
@@ -211,8 +216,8 @@ pub fn read_capped(
 }
 
 /// The file at `path`, or an I/O error of kind `FileTooLarge` when it holds more than `limit`
-/// bytes (no more than one byte over the limit is ever read), or of kind `TimedOut` when it is
-/// not read within [`FILE_TIMEOUT`] (a pipe in a file's place). Every file this crate and the
+/// bytes (no more than one byte over the limit is ever read), or of kind `TimedOut` when, on
+/// Unix, a pipe or a device in its place has nothing to read for [`FILE_TIMEOUT`]. Every file this crate and the
 /// command read for themselves goes through it.
 ///
 /// ```

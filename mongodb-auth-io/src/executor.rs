@@ -72,8 +72,8 @@ pub struct BlockingRuntime {
 
 impl BlockingRuntime {
     /// A runtime that reaches the person of MONGODB-OIDC's human flows as `options` say (their
-    /// browser command and observer), and, during a connect under `timeoutMS`, answers asks
-    /// within what is left of it.
+    /// browser command and observer). (The adapters' own runtimes also answer within what is
+    /// left of a connect's `timeoutMS`.)
     pub fn for_options(options: &ConnectOptions) -> Self {
         BlockingRuntime {
             answerer: Answerer::of(options),

@@ -56,21 +56,20 @@ impl Person {
     }
 
     /// Listens on the redirect URI, opens the browser, and waits for the redirect.
-    pub(crate) fn browse(&self, login: &BrowserLogin, done_by: Option<Instant>) -> Answer {
-        log_in_with_browser(login, self.browser.as_deref(), done_by)
+    /// `timeout` is the login's own, or less (what is left of the connect's `timeoutMS`): the
+    /// listener holds its port no longer.
+    pub(crate) fn browse(&self, login: &BrowserLogin, timeout: Duration) -> Answer {
+        log_in_with_browser(login, self.browser.as_deref(), timeout)
             .unwrap_or_else(|reason| mongodb_auth::ask::Ask::Browser(login.clone()).fail(reason))
     }
 }
 
-/// The login through the browser, waited for until its own timeout or `done_by` (the connect's
-/// `timeoutMS`), whichever comes first: the listener holds its port no longer than that.
 fn log_in_with_browser(
     login: &BrowserLogin,
     browser: Option<&str>,
-    done_by: Option<Instant>,
+    timeout: Duration,
 ) -> Result<Answer, String> {
-    let own = deadline(Instant::now(), login.timeout());
-    let deadline = done_by.map_or(own, |done_by| own.min(done_by));
+    let deadline = deadline(Instant::now(), timeout);
     let listeners = listen(login)?;
     let mut browser = open(browser, login.url())?;
     let redirect = wait_for_redirect(login, &listeners, deadline, &mut browser);
@@ -91,8 +90,9 @@ fn wait_for_redirect(
     // Requests that are not the redirect (a favicon, a guess at the state, whatever a web page
     // the person has open sends to the port) are answered and passed over, however many come:
     // only the login's deadline and the browser command end the wait.
+    let mut turn = 0;
     loop {
-        let mut stream = accept(listeners, deadline, browser)?;
+        let mut stream = accept(listeners, &mut turn, deadline, browser)?;
         match read_request_target(&mut stream, deadline) {
             Ok(mut target) if login.is_redirect(&target) => {
                 respond(&mut stream, "200 OK", DONE_PAGE);
@@ -244,25 +244,23 @@ fn raw_args(command: &mut Command, arguments: String) {
     command.arg(arguments);
 }
 
-/// The next loopback connection, by `deadline`; a browser command that fails (exits non-zero)
-/// ends the wait, so the login can go on with another flow.
+/// The next loopback connection to any of `listeners`, by `deadline`; a browser command that
+/// fails (exits non-zero) ends the wait, so the login can go on with another flow. Each call
+/// starts at the next listener (`turn`), so requests streaming to one keep no other waiting.
 fn accept(
     listeners: &[TcpListener],
+    turn: &mut usize,
     deadline: Instant,
     browser: &mut Child,
 ) -> Result<TcpStream, String> {
-    let mut turn: usize = 0;
     loop {
         if let Ok(Some(status)) = browser.try_wait()
             && !status.success()
         {
             return Err(format!("the browser command failed ({status})"));
         }
-        // Each pass starts at the next listener, so requests streaming to one keep no other
-        // waiting.
-        turn = turn.wrapping_add(1);
-        let first = turn % listeners.len().max(1);
-        let (before, from) = listeners.split_at(first.min(listeners.len()));
+        *turn = turn.wrapping_add(1);
+        let (before, from) = listeners.split_at(*turn % listeners.len().max(1));
         for listener in from.iter().chain(before) {
             match listener.accept() {
                 Ok((stream, peer)) if peer.ip().is_loopback() => {
@@ -431,6 +429,34 @@ mod tests {
         }
     }
 
+    /// Each accept starts at the next listener: requests streaming to one listener keep the
+    /// other's waiting no longer than a turn.
+    #[cfg(unix)]
+    #[test]
+    fn the_listeners_take_turns() {
+        let listeners: Vec<TcpListener> = (0..2)
+            .map(|_| {
+                let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+                listener.set_nonblocking(true).unwrap();
+                listener
+            })
+            .collect();
+        let port = |at: usize| listeners[at].local_addr().unwrap().port();
+        // Two connections waiting at the second listener, one at the first.
+        let _waiting: Vec<TcpStream> = [1, 1, 0]
+            .into_iter()
+            .map(|at| TcpStream::connect(("127.0.0.1", port(at))).unwrap())
+            .collect();
+        let mut browser = Command::new("true").spawn().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut turn = 0;
+        let mut accepted_at = || {
+            let stream = accept(&listeners, &mut turn, deadline, &mut browser).unwrap();
+            stream.local_addr().unwrap().port()
+        };
+        assert_eq!([accepted_at(), accepted_at()], [port(1), port(0)]);
+    }
+
     /// Another program listening on either loopback address at a `localhost` redirect's port
     /// fails the login at once: a browser going to `localhost` could reach that program, and
     /// hand it the code and the state.
@@ -443,7 +469,7 @@ mod tests {
             let Ok(_other_program) = TcpListener::bind((taken, login.port())) else {
                 continue;
             };
-            let error = log_in_with_browser(&login, Some("true"), None).unwrap_err();
+            let error = log_in_with_browser(&login, Some("true"), login.timeout()).unwrap_err();
             let address = SocketAddr::new(taken, login.port());
             assert!(
                 error.starts_with(&format!("cannot listen on {address}:")),
@@ -474,7 +500,7 @@ mod tests {
                 .collect();
             (strays, get(port, &redirect))
         });
-        let answer = log_in_with_browser(&login, Some("true"), None).unwrap();
+        let answer = log_in_with_browser(&login, Some("true"), login.timeout()).unwrap();
         let (strays, done) = browser.join().unwrap();
         assert!(strays.len() > 16);
         for stray in &strays[..20] {
@@ -556,7 +582,7 @@ mod tests {
     fn a_browser_that_never_comes_back_times_out() {
         let login = browser_ask(Duration::from_millis(300));
         let started = Instant::now();
-        let error = log_in_with_browser(&login, Some("true"), None).unwrap_err();
+        let error = log_in_with_browser(&login, Some("true"), login.timeout()).unwrap_err();
         assert!(error.contains("timed out"), "{error}");
         assert!(started.elapsed() < Duration::from_secs(5));
     }
@@ -565,7 +591,7 @@ mod tests {
     fn a_browser_command_that_fails_ends_the_wait() {
         let login = browser_ask(Duration::from_secs(30));
         let started = Instant::now();
-        let error = log_in_with_browser(&login, Some("false"), None).unwrap_err();
+        let error = log_in_with_browser(&login, Some("false"), login.timeout()).unwrap_err();
         assert!(error.contains("browser command failed"), "{error}");
         assert!(started.elapsed() < Duration::from_secs(10));
     }
