@@ -191,24 +191,61 @@ fn a_login_left_unfinished_is_closed_at_the_login_deadline_however_chatty() {
     let address = server.address();
     server.block_on(async {
         let mut stream = connect_from("127.0.0.1", address).await;
-        open_scram_conversation(&mut stream, 1).await;
-        // The client keeps talking but never finishes the login: closed at its deadline.
         let started = std::time::Instant::now();
-        let mut id = 2;
-        while round_trip(&mut stream, bson::rawdoc! { "ping": 1 }, id)
-            .await
-            .is_some()
-        {
-            id += 1;
-            assert!(started.elapsed() < Duration::from_secs(5), "never closed");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let open_for = started.elapsed();
-        assert!(
-            open_for >= Duration::from_millis(300) && open_for < Duration::from_secs(3),
-            "closed after {open_for:?}"
-        );
+        open_scram_conversation(&mut stream, 1).await;
+        chat_until_closed_at_the_login_deadline(&mut stream, started, 2).await;
     });
+}
+
+#[test]
+fn a_login_again_left_unfinished_is_closed_at_the_login_deadline() {
+    let server = server_with_login_timeout(Duration::from_millis(500));
+    let address = server.address();
+    server.block_on(async {
+        let mut stream = connect_from("127.0.0.1", address).await;
+        log_in_with_plain(&mut stream, 1).await;
+        // Logged in, the client begins another login: the conversation is no more its to hold
+        // open than before a login.
+        let started = std::time::Instant::now();
+        open_scram_conversation(&mut stream, 2).await;
+        chat_until_closed_at_the_login_deadline(&mut stream, started, 3).await;
+    });
+}
+
+/// Logs in as the fixture's PLAIN user (request `request_id`).
+async fn log_in_with_plain(stream: &mut tokio::net::TcpStream, request_id: i32) {
+    let plain = bson::rawdoc! {
+        "saslStart": 1,
+        "mechanism": "PLAIN",
+        "payload": bson::Binary { subtype: bson::spec::BinarySubtype::Generic, bytes: b"\0ldap\0ldappw".to_vec() },
+    };
+    let reply = round_trip_on(stream, "$external", plain, request_id)
+        .await
+        .unwrap();
+    assert_eq!(reply.get_bool("done").ok(), Some(true), "{reply:?}");
+}
+
+/// Pings (from request `first_id`) while a login begun at `started`, with a deadline of 500 ms,
+/// is left unfinished: the server closes the connection at that deadline, however chatty.
+async fn chat_until_closed_at_the_login_deadline(
+    stream: &mut tokio::net::TcpStream,
+    started: std::time::Instant,
+    first_id: i32,
+) {
+    let mut id = first_id;
+    while round_trip(stream, bson::rawdoc! { "ping": 1 }, id)
+        .await
+        .is_some()
+    {
+        id += 1;
+        assert!(started.elapsed() < Duration::from_secs(5), "never closed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let open_for = started.elapsed();
+    assert!(
+        open_for >= Duration::from_millis(300) && open_for < Duration::from_secs(3),
+        "closed after {open_for:?}"
+    );
 }
 
 /// A driver's monitor for 45 s, more than twice the default login deadline (20 s), with the
@@ -340,13 +377,7 @@ fn a_logged_in_connection_tries_logins_no_faster_than_one_that_is_not() {
     let address = server.address();
     server.block_on(async {
         let mut stream = connect_from("127.0.0.1", address).await;
-        let plain = bson::rawdoc! {
-            "saslStart": 1,
-            "mechanism": "PLAIN",
-            "payload": bson::Binary { subtype: bson::spec::BinarySubtype::Generic, bytes: b"\0ldap\0ldappw".to_vec() },
-        };
-        let reply = round_trip_on(&mut stream, "$external", plain, 1).await.unwrap();
-        assert_eq!(reply.get_bool("done").ok(), Some(true), "{reply:?}");
+        log_in_with_plain(&mut stream, 1).await;
         // What a logged-in client runs is not counted...
         for id in 2..42 {
             let reply = round_trip(&mut stream, bson::rawdoc! { "ping": 1 }, id).await;

@@ -196,7 +196,7 @@ pub(crate) struct Limits {
     #[arg(long, default_value_t = 256, value_parser = usize_in(1..))]
     max_connections: usize,
     /// Serve at most this many connections from one peer address.
-    #[arg(long, default_value_t = 64, value_parser = usize_in(1..))]
+    #[arg(long, default_value_t = 128, value_parser = usize_in(1..))]
     max_connections_per_peer: usize,
     /// Run at most this many PLAIN derivations, GSS calls and STS exchanges at once (default:
     /// the cores).

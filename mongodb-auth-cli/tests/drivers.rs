@@ -4,7 +4,9 @@
 //! and a server without `--enable-test-commands` refuses the command), insert documents and
 //! find them; PyMongo's monitor, heartbeating every 500 ms for 45 s with the server's default
 //! deadlines, never fails a heartbeat nor clears its pool; the Node driver's monitor streams
-//! its heartbeats (exhaust) for 10 s without a failure.
+//! its heartbeats (exhaust) for 10 s without a failure. PyMongo runs 100 operations at once
+//! through its default pool, and fills a collection and reads it back whole, against the
+//! server's default limits, with no failure.
 //!
 //! The peers come from the test command's environments (`target/pyvenv`, `target/nodeenv`), or
 //! `$MONGODB_AUTH_PYTHON` and `$MONGODB_AUTH_NODE_MODULES`. Without them these tests are
@@ -34,6 +36,10 @@ fn main() {
                 pymongo_fail_points,
             ),
             ("pymongo_monitor_stays_for_45_seconds", pymongo_monitor),
+            (
+                "pymongo_uses_a_full_pool_and_a_full_collection",
+                pymongo_load,
+            ),
         ],
     );
     trials.extend(peers::node_trials(
@@ -172,6 +178,24 @@ fn pymongo_monitor(python: &Path) -> Result<(), Failed> {
     let output = Command::new(python)
         .arg(script("pymongo_monitor.py"))
         .args([server.address.as_str(), "45"])
+        .output()
+        .map_err(|e| e.to_string())?;
+    verdict(output, vec![server])
+}
+
+fn pymongo_load(python: &Path) -> Result<(), Failed> {
+    // The server's default limits, with the fail point that makes the finds overlap.
+    let server = Serve::start_with(
+        BIN,
+        &[
+            "--user",
+            "alice:pencil:SCRAM-SHA-256",
+            "--enable-test-commands",
+        ],
+    );
+    let output = Command::new(python)
+        .arg(script("pymongo_load.py"))
+        .arg(server.address.as_str())
         .output()
         .map_err(|e| e.to_string())?;
     verdict(output, vec![server])

@@ -30,11 +30,13 @@ pub struct ServerConfig {
     /// At most this many connections at once; further clients wait in the listen backlog.
     pub max_connections: usize,
     /// At most this many of them from one IP address, so one peer cannot take every slot. A
-    /// connection beyond it is closed at once.
+    /// connection beyond it is closed at once, which a driver takes for a network error (and
+    /// clears its pool): the default, 128, is a driver's default pool (100) and its monitors,
+    /// with room to spare.
     pub max_connections_per_peer: usize,
     /// A login, from its first authentication command to its success, must finish within this
     /// (default 20 s), or the connection is closed: no client holds a conversation (and the
-    /// server's state for it) open.
+    /// server's state for it) open, before a login or after one (another user's, a new token's).
     pub login_timeout: Duration,
     /// A login that waits for a person (MONGODB-OIDC's human flow: the client opens a browser
     /// or shows a device code once the server has named its identity provider) must finish
@@ -113,7 +115,7 @@ impl std::fmt::Debug for ServerConfig {
 }
 
 impl ServerConfig {
-    /// Serves `users` with default limits: 256 connections, 64 of them per peer address, 20
+    /// Serves `users` with default limits: 256 connections, 128 of them per peer address, 20
     /// seconds for a login, 5 minutes idle (60 seconds before a login, with 20 requests a
     /// second), 30 seconds per request, 1 MiB per request, as many jobs at once as cores (one
     /// per peer).
@@ -121,7 +123,7 @@ impl ServerConfig {
         ServerConfig {
             users,
             max_connections: 256,
-            max_connections_per_peer: 64,
+            max_connections_per_peer: 128,
             login_timeout: Duration::from_secs(20),
             human_login_timeout: Duration::from_secs(360),
             idle_timeout: Duration::from_secs(300),
@@ -765,15 +767,18 @@ async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
     let mut budget = RequestBudget::new(shared.unauthenticated_requests_per_second);
     // When the login under way began: it must be done by then + login_timeout.
     let mut login_started: Option<Instant> = None;
-    // When the request last answered arrived; the clock is read once a request, and only before
-    // a login, for the budget and the login's deadline.
-    let mut arrived: Option<Instant> = None;
+    // When the request last answered arrived, if it may have begun a login: every request
+    // before a login, only one that began a login after it (the clock is not read for the
+    // commands of a connection that logged in).
+    let mut began: Option<Instant> = None;
     loop {
         let authenticated = session.is_authenticated();
-        login_started = match (authenticated, session.login_in_progress()) {
-            // A login began when the request that opened it arrived.
-            (false, true) => login_started.or(arrived),
-            _ => None,
+        // A login began when the request that opened it arrived; a login again, on a connection
+        // that logged in, has the same deadline.
+        login_started = if session.login_in_progress() {
+            login_started.or(began)
+        } else {
+            None
         };
         // A login that waits for a person gets minutes, and may be silent for as long.
         let awaits_person = session.login_awaits_person();
@@ -807,15 +812,17 @@ async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
         let Some(message) = message else {
             return;
         };
-        arrived = (!authenticated).then(Instant::now);
+        let arrived = (!authenticated || login_deadline.is_some()).then(Instant::now);
         if let Some(arrived) = arrived {
             // The deadline is checked at every request, not only while waiting for bytes: a
             // client that keeps requests queued would otherwise never wait.
-            if login_deadline.is_some_and(|deadline| arrived >= deadline) || !budget.spend(arrived)
+            if login_deadline.is_some_and(|deadline| arrived >= deadline)
+                || (!authenticated && !budget.spend(arrived))
             {
                 return;
             }
         }
+        began = if authenticated { None } else { arrived };
         let logins_before = session.logins_begun();
         let now = SystemTime::now();
         let step = match message.op_code {
@@ -829,9 +836,12 @@ async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
         // A connection that logged in may log in again (another user, a new token), but its
         // logins spend the budget of one that has not, before their jobs run: otherwise one
         // login would open the way to guessing other users' passwords at full speed.
-        if authenticated && session.logins_begun() != logins_before && !budget.spend(Instant::now())
-        {
-            return;
+        if authenticated && session.logins_begun() != logins_before {
+            let now = Instant::now();
+            if !budget.spend(now) {
+                return;
+            }
+            began = Some(now);
         }
         // Commands run here; what blocks (a PLAIN check's PBKDF2, a GSS call, an exchange with
         // STS) runs on the blocking pool, within the job permits, so it never stalls the
@@ -840,7 +850,7 @@ async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
         // it arrived. What the command itself waits (an awaitable hello's maxAwaitTimeMS, up to
         // a minute) is no login's and is not bounded by it.
         let settle_by =
-            login_deadline.or_else(|| arrived.map(|arrived| deadline(arrived, login_timeout)));
+            login_deadline.or_else(|| began.map(|began| deadline(began, login_timeout)));
         let body = settle(&mut session, step, shared, peer_jobs, settle_by).await;
         let Some((body, stream_every)) = body else {
             return;
@@ -854,9 +864,7 @@ async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
             // A login under way (this very hello may have opened it) still ends at its
             // deadline: a stream of hellos the client never answers is no way to hold a
             // conversation, and its slot, open.
-            let login_ends = (session.login_in_progress() && !session.is_authenticated())
-                .then_some(settle_by)
-                .flatten();
+            let login_ends = session.login_in_progress().then_some(settle_by).flatten();
             loop {
                 if login_ends.is_some_and(|ends| Instant::now() >= ends) {
                     return;

@@ -113,7 +113,7 @@ pub enum UsersFileError {
 /// `NAME` and `PASSWORD` are then percent-decoded, so `%2E`, `%3A` and `%2C` put those characters
 /// in a name or password. `MECH` is spelled as MongoDB spells it (`SCRAM-SHA-1`,
 /// `SCRAM-SHA-256`); the default is both.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct UserSpec {
     /// The user's database.
@@ -187,7 +187,7 @@ impl UserSpec {
 
 /// A MONGODB-AWS key as written: `ARN=ACCESS_KEY_ID:SECRET[:SESSION_TOKEN]`, for the server's
 /// own signature check ([`LocalSts`]).
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct AwsKey {
     /// The caller the key is of.
@@ -242,7 +242,7 @@ impl AwsKey {
 
 /// A users file, parsed: one user a line as [`UserSpec::parse`] takes it, or `aws-key ` and a
 /// key as [`AwsKey::parse`] takes it; blank lines and lines starting with `#` skipped.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct UsersFile {
     /// The users, each with the number of its line.
     users: Vec<(usize, UserSpec)>,

@@ -118,15 +118,14 @@ impl FailCommand {
     /// mode or a field it does not know), so that a test never runs without what it asked for.
     pub fn from_configure_command(
         command: &RawDocument,
-    ) -> std::result::Result<Option<FailCommand>, String> {
+    ) -> std::result::Result<Option<FailCommand>, FailPointRefusal> {
+        use FailPointRefusal as Refused;
         match command.get("configureFailPoint") {
             Ok(Some(RawBsonRef::String("failCommand"))) => {}
             Ok(Some(RawBsonRef::String(other))) => {
-                return Err(format!(
-                    "the fail point `{other}` is not supported: only failCommand"
-                ));
+                return Err(Refused::FailPoint(other.to_owned()));
             }
-            _ => return Err("configureFailPoint needs the fail point's name".into()),
+            _ => return Err(Refused::NoFailPoint),
         }
         let times = match command.get("mode") {
             Ok(Some(RawBsonRef::String("off"))) => return Ok(None),
@@ -134,77 +133,131 @@ impl FailCommand {
             Ok(Some(RawBsonRef::Document(mode))) => {
                 let mut times = None;
                 for element in mode {
-                    let (key, value) = element.map_err(|e| e.to_string())?;
+                    let (key, value) = element.map_err(|_| Refused::Malformed)?;
                     match (key.as_str(), count(value)) {
                         ("times", Some(n)) => times = Some(n),
-                        _ => {
-                            return Err(format!(
-                                "the mode `{}` is not supported: alwaysOn, off or {{times: N}}",
-                                key.as_str()
-                            ));
-                        }
+                        _ => return Err(Refused::Mode(Some(key.as_str().to_owned()))),
                     }
                 }
-                Some(times.ok_or("the mode document needs `times`")?)
+                Some(times.ok_or(Refused::Mode(None))?)
             }
-            _ => return Err("mode must be alwaysOn, off or {times: N}".into()),
+            _ => return Err(Refused::Mode(None)),
         };
         let Ok(Some(RawBsonRef::Document(data))) = command.get("data") else {
-            return Err("failCommand needs `data`".into());
+            return Err(Refused::NoData);
         };
         let mut rule = FailCommand::matching(Vec::<String>::new());
         rule.times = times;
         let mut block_connection = false;
         let mut block_time = None;
         for element in data {
-            let (key, value) = element.map_err(|e| e.to_string())?;
+            let (key, value) = element.map_err(|_| Refused::Malformed)?;
+            let wrong = || Refused::Field(key.as_str().to_owned());
             match (key.as_str(), value) {
                 ("failCommands", RawBsonRef::Array(commands)) => {
                     for command in commands {
-                        match command.map_err(|e| e.to_string())? {
+                        match command.map_err(|_| Refused::Malformed)? {
                             RawBsonRef::String(name) => rule.commands.push(name.to_owned()),
-                            _ => return Err("failCommands holds command names".into()),
+                            _ => return Err(wrong()),
                         }
                     }
                 }
                 ("errorCode", value) => {
                     let code = count(value).and_then(|n| i32::try_from(n).ok());
-                    rule.code = Some(code.ok_or("errorCode must be a number")?);
+                    rule.code = Some(code.ok_or_else(wrong)?);
                 }
                 ("closeConnection", RawBsonRef::Boolean(close)) => rule.close_connection = close,
                 ("appName", RawBsonRef::String(name)) => rule.app_name = Some(name.to_owned()),
                 ("errorLabels", RawBsonRef::Array(labels)) => {
                     for label in labels {
-                        match label.map_err(|e| e.to_string())? {
+                        match label.map_err(|_| Refused::Malformed)? {
                             RawBsonRef::String(label) => rule.error_labels.push(label.to_owned()),
-                            _ => return Err("errorLabels holds strings".into()),
+                            _ => return Err(wrong()),
                         }
                     }
                 }
                 ("blockConnection", RawBsonRef::Boolean(block)) => block_connection = block,
-                ("blockTimeMS", value) => {
-                    block_time = Some(count(value).ok_or("blockTimeMS must be a number")?);
-                }
+                ("blockTimeMS", value) => block_time = Some(count(value).ok_or_else(wrong)?),
                 // Drivers' tests set it for mongos; this server runs no internal commands.
                 ("failInternalCommands", RawBsonRef::Boolean(_)) => {}
-                (other, _) => {
-                    return Err(format!("failCommand's `{other}` is not supported here"));
-                }
+                _ => return Err(wrong()),
             }
         }
         if rule.commands.is_empty() {
-            return Err("failCommand needs failCommands".into());
+            return Err(Refused::NoCommands);
         }
         if block_connection {
-            let millis = block_time.ok_or("blockConnection needs blockTimeMS")?;
+            let millis = block_time.ok_or(Refused::NoBlockTime)?;
             rule = rule.block_for(Duration::from_millis(u64::from(millis)));
         }
         if rule.code.is_none() && !rule.close_connection && rule.block.is_none() {
-            return Err("failCommand needs errorCode, closeConnection or blockConnection".into());
+            return Err(Refused::NoEffect);
         }
         Ok(Some(rule))
     }
 }
+
+/// Why a `configureFailPoint` command is refused: each names what this server cannot honour,
+/// so that a test never runs without the failure it asked for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FailPointRefusal {
+    /// It names no fail point (`configureFailPoint` is missing or not a string).
+    NoFailPoint,
+    /// It names a fail point other than `failCommand` (named).
+    FailPoint(String),
+    /// Its `mode` is not `alwaysOn`, `off` or `{times: N}`; the key of a mode document this
+    /// server does not know, if that was what was wrong.
+    Mode(Option<String>),
+    /// `failCommand` without `data`.
+    NoData,
+    /// A field of `data` this server does not know, or one of the wrong type (named).
+    Field(String),
+    /// `data` names no command to fail.
+    NoCommands,
+    /// `blockConnection` without `blockTimeMS`.
+    NoBlockTime,
+    /// `data` has no `errorCode`, `closeConnection` or `blockConnection`: nothing would fail.
+    NoEffect,
+    /// An element of the command is not valid BSON.
+    Malformed,
+}
+
+impl std::fmt::Display for FailPointRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FailPointRefusal::NoFailPoint => {
+                f.write_str("configureFailPoint needs the fail point's name")
+            }
+            FailPointRefusal::FailPoint(other) => {
+                write!(
+                    f,
+                    "the fail point `{other}` is not supported: only failCommand"
+                )
+            }
+            FailPointRefusal::Mode(Some(key)) => write!(
+                f,
+                "the mode `{key}` is not supported: alwaysOn, off or {{times: N}}"
+            ),
+            FailPointRefusal::Mode(None) => f.write_str("mode must be alwaysOn, off or {times: N}"),
+            FailPointRefusal::NoData => f.write_str("failCommand needs `data`"),
+            FailPointRefusal::Field(field) => {
+                write!(
+                    f,
+                    "failCommand's `{field}` is not supported here, or not as given"
+                )
+            }
+            FailPointRefusal::NoCommands => f.write_str("failCommand needs failCommands"),
+            FailPointRefusal::NoBlockTime => f.write_str("blockConnection needs blockTimeMS"),
+            FailPointRefusal::NoEffect => {
+                f.write_str("failCommand needs errorCode, closeConnection or blockConnection")
+            }
+            FailPointRefusal::Malformed => f.write_str("the command is not valid BSON"),
+        }
+    }
+}
+
+impl std::error::Error for FailPointRefusal {}
 
 /// A non-negative count of a BSON number.
 fn count(value: RawBsonRef<'_>) -> Option<u32> {
@@ -363,15 +416,53 @@ mod tests {
             "configureFailPoint": "failCommand", "mode": "off",
         });
         assert_eq!(off, Ok(None));
-        for refused in [
-            rawdoc! { "configureFailPoint": "maxTimeAlwaysTimeOut", "mode": "alwaysOn" },
-            rawdoc! { "configureFailPoint": "failCommand", "mode": { "skip": 1 }, "data": { "failCommands": ["find"], "errorCode": 1 } },
-            rawdoc! { "configureFailPoint": "failCommand", "mode": "alwaysOn", "data": { "failCommands": ["find"], "errorCode": 1, "writeConcernError": { "code": 91 } } },
-            rawdoc! { "configureFailPoint": "failCommand", "mode": "alwaysOn", "data": { "failCommands": ["find"] } },
-            rawdoc! { "configureFailPoint": "failCommand", "mode": "alwaysOn", "data": { "errorCode": 1 } },
+        use FailPointRefusal as Refused;
+        for (refused, why) in [
+            (
+                rawdoc! { "configureFailPoint": "maxTimeAlwaysTimeOut", "mode": "alwaysOn" },
+                Refused::FailPoint("maxTimeAlwaysTimeOut".into()),
+            ),
+            (rawdoc! { "mode": "alwaysOn" }, Refused::NoFailPoint),
+            (
+                rawdoc! { "configureFailPoint": "failCommand", "mode": { "skip": 1 }, "data": { "failCommands": ["find"], "errorCode": 1 } },
+                Refused::Mode(Some("skip".into())),
+            ),
+            (
+                rawdoc! { "configureFailPoint": "failCommand", "mode": "sometimes" },
+                Refused::Mode(None),
+            ),
+            (
+                rawdoc! { "configureFailPoint": "failCommand", "mode": "alwaysOn" },
+                Refused::NoData,
+            ),
+            (
+                rawdoc! { "configureFailPoint": "failCommand", "mode": "alwaysOn", "data": { "failCommands": ["find"], "errorCode": 1, "writeConcernError": { "code": 91 } } },
+                Refused::Field("writeConcernError".into()),
+            ),
+            (
+                rawdoc! { "configureFailPoint": "failCommand", "mode": "alwaysOn", "data": { "failCommands": ["find"], "errorCode": "one" } },
+                Refused::Field("errorCode".into()),
+            ),
+            (
+                rawdoc! { "configureFailPoint": "failCommand", "mode": "alwaysOn", "data": { "failCommands": [1] , "errorCode": 1 } },
+                Refused::Field("failCommands".into()),
+            ),
+            (
+                rawdoc! { "configureFailPoint": "failCommand", "mode": "alwaysOn", "data": { "failCommands": ["find"] } },
+                Refused::NoEffect,
+            ),
+            (
+                rawdoc! { "configureFailPoint": "failCommand", "mode": "alwaysOn", "data": { "failCommands": ["find"], "blockConnection": true } },
+                Refused::NoBlockTime,
+            ),
+            (
+                rawdoc! { "configureFailPoint": "failCommand", "mode": "alwaysOn", "data": { "errorCode": 1 } },
+                Refused::NoCommands,
+            ),
         ] {
-            assert!(
-                FailCommand::from_configure_command(&refused).is_err(),
+            assert_eq!(
+                FailCommand::from_configure_command(&refused),
+                Err(why),
                 "{refused:?}"
             );
         }

@@ -504,7 +504,7 @@ impl Session {
     }
 
     /// How many logins this connection began (SASL conversations opened, speculative ones
-    /// included). The embedding server charges each one that begins after a login to the same
+    /// included, and MONGODB-X509 `authenticate` commands). The embedding server charges each one that begins after a login to the same
     /// budget as requests before any: a connection that logged in is no place to try passwords
     /// from at full speed.
     pub fn logins_begun(&self) -> u64 {
@@ -723,7 +723,7 @@ impl Session {
             ));
         }
         let rule = FailCommand::from_configure_command(doc)
-            .map_err(|reason| error_reply(codes::BAD_VALUE, &reason))?;
+            .map_err(|refused| error_reply(codes::BAD_VALUE, &refused.to_string()))?;
         self.config
             .dangerous()
             .misbehave(rule.map(Misbehavior::FailCommand));
@@ -754,7 +754,12 @@ impl Session {
         let n = self
             .config
             .store()
-            .insert(&namespace, documents, self.config.store_limits)
+            .insert(
+                &namespace,
+                documents,
+                self.config.store_limits,
+                usize::try_from(self.config.advertised_message_size()).unwrap_or(usize::MAX),
+            )
             .map_err(|reason| error_reply(codes::EXCEEDED_MEMORY_LIMIT, &reason))?;
         Ok(rawdoc! { "n": i32::try_from(n).unwrap_or(i32::MAX), "ok": 1.0 })
     }
@@ -1073,6 +1078,8 @@ impl Session {
         doc: &RawDocument,
         speculative: bool,
     ) -> Result<RawDocumentBuf, RawDocumentBuf> {
+        // A login of one step, begun as a conversation is: it spends the budget of logins.
+        self.logins_begun = self.logins_begun.saturating_add(1);
         match super::x509::authenticate(&self.config, self.client_subject.as_deref(), db, doc) {
             Ok(subject) => {
                 self.mark_authenticated(
@@ -1355,7 +1362,8 @@ fn namespace(db: &str, doc: &RawDocument, command: &str) -> Result<String, RawDo
     }
 }
 
-/// `client.application.name` of a `hello`.
+/// `client.application.name` of a `hello`, if it is at most [`MAX_APP_NAME`] bytes: the
+/// connection keeps it, and drivers send no longer one (mongod refuses it).
 fn application_name(hello: &RawDocument) -> Option<String> {
     let Ok(Some(RawBsonRef::Document(client))) = hello.get("client") else {
         return None;
@@ -1364,10 +1372,13 @@ fn application_name(hello: &RawDocument) -> Option<String> {
         return None;
     };
     match application.get("name") {
-        Ok(Some(RawBsonRef::String(name))) => Some(name.to_owned()),
+        Ok(Some(RawBsonRef::String(name))) if name.len() <= MAX_APP_NAME => Some(name.to_owned()),
         _ => None,
     }
 }
+
+/// The longest application name, in bytes, as the connection string spec and mongod have it.
+const MAX_APP_NAME: usize = 128;
 
 /// The error a fail point answers `command` with, as mongod words it.
 fn failed_by_fail_point(error: (i32, &str), fired: &Fired, command: &str) -> RawDocumentBuf {
@@ -1844,6 +1855,70 @@ mod tests {
     }
 
     #[test]
+    fn a_collection_keeps_what_one_find_reply_carries() {
+        const MAX: usize = 4096;
+        let mut session = self::session();
+        let mut config = SessionConfig::new(session.config.users.clone());
+        config.max_message_size = MAX;
+        session.config = Arc::new(config);
+        session.mark_authenticated("alice".into(), "admin".into(), "SCRAM-SHA-256", false, None);
+        // Documents of 300-odd bytes, one at a time, until the collection is refused one.
+        let mut kept = 0;
+        let refused = loop {
+            let document = doc! { "_id": kept, "pad": "x".repeat(300) };
+            let reply = command_on(
+                &mut session,
+                "test",
+                doc! { "insert": "full", "documents": [document] },
+            );
+            if reply.get_f64("ok").ok() != Some(1.0) {
+                break reply;
+            }
+            kept += 1;
+        };
+        assert_eq!(refused.get_i32("code").ok(), Some(146), "{refused}");
+        assert!(kept >= 10, "only {kept} kept");
+        // What was kept is found, in one reply within what `hello` advertises, and the one
+        // refused would not have fit.
+        let now = SystemTime::now();
+        let find = doc! { "find": "full" }.to_vec().unwrap();
+        let step = session.handle_command("test", &find, now);
+        let body = settle_inline(&mut session, step, now).unwrap();
+        let found = Document::try_from(RawDocument::from_bytes(&body).unwrap()).unwrap();
+        let batch = found
+            .get_document("cursor")
+            .unwrap()
+            .get_array("firstBatch");
+        assert_eq!(batch.unwrap().len(), kept as usize);
+        let reply = crate::wire::encode_reply(&body, 1, 1).unwrap();
+        assert!(reply.len() <= MAX, "{} bytes", reply.len());
+        let one_more = doc! { "_id": kept, "pad": "x".repeat(300) }
+            .to_vec()
+            .unwrap()
+            .len();
+        assert!(reply.len() + one_more > MAX);
+        // The store's arithmetic is the encoder's, to the byte.
+        let elements: usize = (0..kept as usize)
+            .map(|i| 2 + i.to_string().len() + one_more)
+            .sum();
+        assert_eq!(
+            reply.len(),
+            super::super::store::find_reply_size("test.full".len(), elements)
+        );
+    }
+
+    #[test]
+    fn an_application_name_longer_than_drivers_send_is_not_kept() {
+        let hello = |name: &str| doc! { "hello": 1, "client": { "application": { "name": name } } };
+        let longest = "a".repeat(MAX_APP_NAME);
+        for (name, kept) in [(longest.as_str(), true), (&format!("{longest}b"), false)] {
+            let mut session = self::session();
+            command(&mut session, hello(name));
+            assert_eq!(session.app_name.as_deref(), kept.then_some(name));
+        }
+    }
+
+    #[test]
     fn a_document_that_is_not_bson_all_the_way_down_is_not_kept() {
         let mut session = logged_in(false);
         let insert = doc! { "insert": "bad", "documents": [{ "_id": 1, "inner": { "s": "Q" } }] };
@@ -1863,6 +1938,29 @@ mod tests {
             .unwrap()
             .get_array("firstBatch");
         assert!(batch.unwrap().is_empty(), "{found}");
+    }
+
+    #[test]
+    fn every_login_begun_is_counted_x509_s_one_step_too() {
+        let mut users = UserStore::new();
+        users.insert_x509("CN=client,O=test");
+        let mut session = Session::new(Arc::new(SessionConfig::new(users)), 1);
+        session.set_client_certificate_subject(Some("CN=client,O=test".to_owned()));
+        let x509 = doc! { "authenticate": 1, "mechanism": "MONGODB-X509" };
+        let reply = command_on(&mut session, "$external", x509.clone());
+        assert_eq!(reply.get_f64("ok").ok(), Some(1.0), "{reply}");
+        assert_eq!(session.logins_begun(), 1);
+        // Logged in, each `authenticate` again, taken or refused, is a login begun: the
+        // embedding server charges them to its budget of logins.
+        command_on(&mut session, "$external", x509);
+        let refused = doc! { "authenticate": 1, "mechanism": "MONGODB-X509", "user": "CN=other" };
+        let reply = command_on(&mut session, "$external", refused);
+        assert_eq!(reply.get_i32("code").ok(), Some(18), "{reply}");
+        assert_eq!(session.logins_begun(), 3);
+        // As inside `hello`.
+        let hello = doc! { "hello": 1, "speculativeAuthenticate": { "authenticate": 1, "mechanism": "MONGODB-X509" } };
+        command(&mut session, hello);
+        assert_eq!(session.logins_begun(), 4);
     }
 
     #[test]

@@ -61,30 +61,62 @@ pub(crate) fn is_valid_document(document: &RawDocument) -> bool {
 
 #[derive(Debug, Default)]
 pub(crate) struct Store {
-    namespaces: HashMap<String, Vec<RawDocumentBuf>>,
+    namespaces: HashMap<String, Collection>,
     documents: usize,
     bytes: usize,
+}
+
+#[derive(Debug, Default)]
+struct Collection {
+    documents: Vec<RawDocumentBuf>,
+    /// What the documents take as the elements of `find`'s `firstBatch` (keys `"0"`, `"1"`...).
+    batch_bytes: usize,
+}
+
+/// The bytes of the OP_MSG answering `find` on a namespace of `namespace_len` bytes whose
+/// documents take `batch_bytes` as the elements of its batch: `{cursor: {firstBatch: [...],
+/// id: 0, ns: ...}, ok: 1.0}` after the 21 bytes of the header, flags and section kind.
+pub(crate) fn find_reply_size(namespace_len: usize, batch_bytes: usize) -> usize {
+    // The reply's documents: cursor's (5), with `firstBatch` (12) around the array (5), `id`
+    // (12) and `ns` (9 and the name); the reply's own (5), with `cursor` (8) and `ok` (12).
+    const AROUND: usize = 21 + 5 + 8 + 12 + 5 + 12 + 5 + 12 + 9;
+    AROUND
+        .saturating_add(namespace_len)
+        .saturating_add(batch_bytes)
+}
+
+/// The bytes `document` takes as the element `index` of an array: type, decimal key, its NUL.
+fn batch_element_size(index: usize, document: &RawDocumentBuf) -> usize {
+    let digits = index.checked_ilog10().map_or(1, |log| log as usize + 1);
+    (2 + digits).saturating_add(document.as_bytes().len())
 }
 
 impl Store {
     /// Keeps `documents` in `namespace`, all or none: `Err` says which cap they would pass.
     /// Nothing to keep creates no namespace, and a new namespace's name counts as bytes: a
-    /// client naming a new collection in each insert cannot grow the store past its caps.
+    /// client naming a new collection in each insert cannot grow the store past its caps. A
+    /// namespace keeps no more than `find` answers in one message of `max_reply` bytes (the
+    /// `maxMessageSizeBytes` the server advertises, which drivers hold replies to).
     pub(crate) fn insert(
         &mut self,
         namespace: &str,
         documents: Vec<RawDocumentBuf>,
         limits: StoreLimits,
+        max_reply: usize,
     ) -> Result<usize, String> {
         let count = documents.len();
         if count == 0 {
             return Ok(0);
         }
-        let name_bytes = if self.namespaces.contains_key(namespace) {
-            0
-        } else {
-            namespace.len()
+        let (name_bytes, kept, batch_bytes) = match self.namespaces.get(namespace) {
+            Some(collection) => (0, collection.documents.len(), collection.batch_bytes),
+            None => (namespace.len(), 0, 0),
         };
+        let batch_bytes = documents
+            .iter()
+            .enumerate()
+            .map(|(i, document)| batch_element_size(kept.saturating_add(i), document))
+            .fold(batch_bytes, usize::saturating_add);
         let bytes = documents
             .iter()
             .map(|d| d.as_bytes().len())
@@ -101,26 +133,37 @@ impl Store {
                 limits.max_bytes
             ));
         }
+        if find_reply_size(namespace.len(), batch_bytes) > max_reply {
+            return Err(format!(
+                "the embedded server keeps in one collection what one find reply carries: at \
+                 most {max_reply} bytes (maxMessageSizeBytes) with the reply around them"
+            ));
+        }
         self.documents += count;
         self.bytes += bytes;
-        self.namespaces
-            .entry(namespace.to_owned())
-            .or_default()
-            .extend(documents);
+        let collection = self.namespaces.entry(namespace.to_owned()).or_default();
+        collection.documents.extend(documents);
+        collection.batch_bytes = batch_bytes;
         Ok(count)
     }
 
     /// The documents of `namespace`, in insertion order.
     pub(crate) fn find(&self, namespace: &str) -> &[RawDocumentBuf] {
-        self.namespaces.get(namespace).map_or(&[], Vec::as_slice)
+        self.namespaces
+            .get(namespace)
+            .map_or(&[], |collection| collection.documents.as_slice())
     }
 
     /// Empties `namespace`.
     pub(crate) fn drop_namespace(&mut self, namespace: &str) {
-        if let Some(documents) = self.namespaces.remove(namespace) {
-            self.documents -= documents.len();
-            self.bytes -=
-                namespace.len() + documents.iter().map(|d| d.as_bytes().len()).sum::<usize>();
+        if let Some(collection) = self.namespaces.remove(namespace) {
+            self.documents -= collection.documents.len();
+            self.bytes -= namespace.len()
+                + collection
+                    .documents
+                    .iter()
+                    .map(|d| d.as_bytes().len())
+                    .sum::<usize>();
         }
     }
 }
@@ -196,19 +239,19 @@ mod tests {
         };
         let mut store = Store::default();
         let docs = |n: i32| (0..n).map(|i| rawdoc! { "_id": i }).collect::<Vec<_>>();
-        assert_eq!(store.insert("db.a", docs(2), limits), Ok(2));
+        assert_eq!(store.insert("db.a", docs(2), limits, usize::MAX), Ok(2));
         assert_eq!(store.find("db.a").len(), 2);
         assert!(store.find("db.b").is_empty());
         // All or none: two more would pass the cap of three.
-        assert!(store.insert("db.b", docs(2), limits).is_err());
+        assert!(store.insert("db.b", docs(2), limits, usize::MAX).is_err());
         assert!(store.find("db.b").is_empty());
         store.drop_namespace("db.a");
-        assert_eq!(store.insert("db.b", docs(3), limits), Ok(3));
+        assert_eq!(store.insert("db.b", docs(3), limits, usize::MAX), Ok(3));
         let big = vec![rawdoc! { "x": "y".repeat(2000) }];
         store.drop_namespace("db.b");
         assert!(
             store
-                .insert("db.c", big, limits)
+                .insert("db.c", big, limits, usize::MAX)
                 .unwrap_err()
                 .contains("bytes")
         );
@@ -224,20 +267,20 @@ mod tests {
         let one = || vec![rawdoc! { "_id": 1 }];
         // Nothing to keep, under any name: no namespace is created, nothing is counted.
         let long = format!("db.{}", "n".repeat(4000));
-        assert_eq!(store.insert(&long, Vec::new(), limits), Ok(0));
+        assert_eq!(store.insert(&long, Vec::new(), limits, usize::MAX), Ok(0));
         assert!(store.namespaces.is_empty());
         assert_eq!((store.documents, store.bytes), (0, 0));
         // A name longer than the byte cap cannot be kept, whatever the documents.
         assert!(
             store
-                .insert(&long, one(), limits)
+                .insert(&long, one(), limits, usize::MAX)
                 .unwrap_err()
                 .contains("bytes")
         );
         // A name is counted once, when its namespace is created, and freed with it.
         let doc_len = one().iter().map(|d| d.as_bytes().len()).sum::<usize>();
-        assert_eq!(store.insert("db.a", one(), limits), Ok(1));
-        assert_eq!(store.insert("db.a", one(), limits), Ok(1));
+        assert_eq!(store.insert("db.a", one(), limits, usize::MAX), Ok(1));
+        assert_eq!(store.insert("db.a", one(), limits, usize::MAX), Ok(1));
         assert_eq!(store.bytes, "db.a".len() + 2 * doc_len);
         store.drop_namespace("db.a");
         assert_eq!((store.documents, store.bytes), (0, 0));
