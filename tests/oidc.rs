@@ -1021,6 +1021,41 @@ fn a_person_may_take_longer_than_the_login_deadline() {
     assert_eq!(error.kind(), ErrorKind::Io, "{error}");
 }
 
+/// The same once logged in: a login again whose server has named its provider, and waits for
+/// the person, may be as silent as a first one, whatever `idle_timeout` says.
+#[test]
+fn a_person_logging_in_again_may_be_silent_longer_than_the_idle_timeout() {
+    let idp = Idp::start_configured(false, Some("client-1"), |mut config| {
+        config.idle_timeout = Duration::from_millis(300);
+        config.human_login_timeout = Duration::from_secs(30);
+        config
+    });
+    let callback = human_callback(&idp, USER1);
+    let mut client = Client::human(&idp.uri(None), &callback);
+    client.find().unwrap();
+    let connection = client.connection.as_mut().unwrap();
+    // The principal step of a login again: the server names its provider, then waits.
+    let mut start = rawdoc! { "saslStart": 1, "mechanism": "MONGODB-OIDC" };
+    start.append(
+        bson::raw::cstr!("payload"),
+        bson::RawBinaryRef {
+            subtype: bson::spec::BinarySubtype::Generic,
+            bytes: rawdoc! { "n": USER1 }.as_bytes(),
+        },
+    );
+    let named = connection
+        .run_command(&Command::new("$external", start.into_bytes()))
+        .unwrap();
+    let named = RawDocument::from_bytes(&named).unwrap();
+    assert_eq!(named.get_bool("done").ok(), Some(false), "{named:?}");
+    // The person takes longer than the idle timeout.
+    std::thread::sleep(Duration::from_millis(1000));
+    let ping = Command::new("admin", rawdoc! { "ping": 1 }.into_bytes());
+    connection
+        .run_command(&ping)
+        .expect("closed while the person was busy");
+}
+
 #[test]
 fn human_1_2_single_principal_explicit_username() {
     let idp = Idp::start(false);

@@ -788,10 +788,11 @@ async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
             shared.login_timeout
         };
         let login_deadline = login_started.map(|started| deadline(started, login_timeout));
-        let idle = if authenticated {
-            shared.idle_timeout
-        } else if awaits_person {
+        // A person's login (a first one, or one again after a 391) may be silent for minutes.
+        let idle = if awaits_person {
             shared.human_login_timeout
+        } else if authenticated {
+            shared.idle_timeout
         } else {
             shared.unauthenticated_idle_timeout
         };

@@ -152,19 +152,19 @@ impl FailCommand {
         let mut block_time = None;
         for element in data {
             let (key, value) = element.map_err(|_| Refused::Malformed)?;
-            let wrong = || Refused::Field(key.as_str().to_owned());
             match (key.as_str(), value) {
                 ("failCommands", RawBsonRef::Array(commands)) => {
                     for command in commands {
                         match command.map_err(|_| Refused::Malformed)? {
                             RawBsonRef::String(name) => rule.commands.push(name.to_owned()),
-                            _ => return Err(wrong()),
+                            _ => return Err(Refused::Value("failCommands holds command names")),
                         }
                     }
                 }
                 ("errorCode", value) => {
                     let code = count(value).and_then(|n| i32::try_from(n).ok());
-                    rule.code = Some(code.ok_or_else(wrong)?);
+                    let number = Refused::Value("errorCode must be a non-negative number");
+                    rule.code = Some(code.ok_or(number)?);
                 }
                 ("closeConnection", RawBsonRef::Boolean(close)) => rule.close_connection = close,
                 ("appName", RawBsonRef::String(name)) => rule.app_name = Some(name.to_owned()),
@@ -172,15 +172,18 @@ impl FailCommand {
                     for label in labels {
                         match label.map_err(|_| Refused::Malformed)? {
                             RawBsonRef::String(label) => rule.error_labels.push(label.to_owned()),
-                            _ => return Err(wrong()),
+                            _ => return Err(Refused::Value("errorLabels holds strings")),
                         }
                     }
                 }
                 ("blockConnection", RawBsonRef::Boolean(block)) => block_connection = block,
-                ("blockTimeMS", value) => block_time = Some(count(value).ok_or_else(wrong)?),
+                ("blockTimeMS", value) => {
+                    let number = Refused::Value("blockTimeMS must be a non-negative number");
+                    block_time = Some(count(value).ok_or(number)?);
+                }
                 // Drivers' tests set it for mongos; this server runs no internal commands.
                 ("failInternalCommands", RawBsonRef::Boolean(_)) => {}
-                _ => return Err(wrong()),
+                (other, _) => return Err(Refused::Field(other.to_owned())),
             }
         }
         if rule.commands.is_empty() {
@@ -211,8 +214,10 @@ pub enum FailPointRefusal {
     Mode(Option<String>),
     /// `failCommand` without `data`.
     NoData,
-    /// A field of `data` this server does not know, or one of the wrong type (named).
+    /// A field of `data` this server does not know, or does not know of that type (named).
     Field(String),
+    /// A field of `data` whose value breaks its rule (which this says).
+    Value(&'static str),
     /// `data` names no command to fail.
     NoCommands,
     /// `blockConnection` without `blockTimeMS`.
@@ -242,11 +247,9 @@ impl std::fmt::Display for FailPointRefusal {
             FailPointRefusal::Mode(None) => f.write_str("mode must be alwaysOn, off or {times: N}"),
             FailPointRefusal::NoData => f.write_str("failCommand needs `data`"),
             FailPointRefusal::Field(field) => {
-                write!(
-                    f,
-                    "failCommand's `{field}` is not supported here, or not as given"
-                )
+                write!(f, "failCommand's `{field}` is not supported here")
             }
+            FailPointRefusal::Value(rule) => f.write_str(rule),
             FailPointRefusal::NoCommands => f.write_str("failCommand needs failCommands"),
             FailPointRefusal::NoBlockTime => f.write_str("blockConnection needs blockTimeMS"),
             FailPointRefusal::NoEffect => {
@@ -441,11 +444,11 @@ mod tests {
             ),
             (
                 rawdoc! { "configureFailPoint": "failCommand", "mode": "alwaysOn", "data": { "failCommands": ["find"], "errorCode": "one" } },
-                Refused::Field("errorCode".into()),
+                Refused::Value("errorCode must be a non-negative number"),
             ),
             (
                 rawdoc! { "configureFailPoint": "failCommand", "mode": "alwaysOn", "data": { "failCommands": [1] , "errorCode": 1 } },
-                Refused::Field("failCommands".into()),
+                Refused::Value("failCommands holds command names"),
             ),
             (
                 rawdoc! { "configureFailPoint": "failCommand", "mode": "alwaysOn", "data": { "failCommands": ["find"] } },

@@ -365,6 +365,7 @@ mod codes {
     pub const BAD_VALUE: (i32, &str) = (2, "BadValue");
     pub const UNAUTHORIZED: (i32, &str) = (13, "Unauthorized");
     pub const INVALID_BSON: (i32, &str) = (22, "InvalidBSON");
+    pub const INVALID_NAMESPACE: (i32, &str) = (73, "InvalidNamespace");
     pub const PROTOCOL_ERROR: (i32, &str) = (17, "ProtocolError");
     pub const AUTHENTICATION_FAILED: (i32, &str) = (18, "AuthenticationFailed");
     pub const COMMAND_NOT_FOUND: (i32, &str) = (59, "CommandNotFound");
@@ -460,7 +461,8 @@ pub struct Session {
     /// ended, commands that need a login are answered `ReauthenticationRequired` (391) until
     /// that user logs in again. At most one entry a user.
     login_ends: Vec<(AuthenticatedUser, SystemTime)>,
-    /// The conversations this connection opened, speculative ones included.
+    /// The conversations this connection opened, speculative ones included, and its X.509
+    /// `authenticate` commands.
     logins_begun: u64,
 }
 
@@ -504,9 +506,9 @@ impl Session {
     }
 
     /// How many logins this connection began (SASL conversations opened, speculative ones
-    /// included, and MONGODB-X509 `authenticate` commands). The embedding server charges each one that begins after a login to the same
-    /// budget as requests before any: a connection that logged in is no place to try passwords
-    /// from at full speed.
+    /// included, and MONGODB-X509 `authenticate` commands). The embedding server charges each
+    /// one that begins after a login to the same budget as requests before any: a connection
+    /// that logged in is no place to try passwords from at full speed.
     pub fn logins_begun(&self) -> u64 {
         self.logins_begun
     }
@@ -1349,11 +1351,20 @@ impl<'a> HelloRequest<'a> {
 const HELLO_REPLY_CAPACITY: usize = 1024;
 
 /// `find`'s reply: the server stores nothing, so the cursor is empty and exhausted.
-/// `<db>.<collection>` of a command whose first field (`command`) names the collection.
+/// `<db>.<collection>` of a command whose first field (`command`) names the collection, at
+/// most 255 bytes (mongod's limit; a namespace is echoed in `find`'s reply).
 fn namespace(db: &str, doc: &RawDocument, command: &str) -> Result<String, RawDocumentBuf> {
+    const MAX_NAMESPACE: usize = 255;
     match doc.get(command) {
         Ok(Some(RawBsonRef::String(collection))) if !collection.is_empty() => {
-            Ok(format!("{db}.{collection}"))
+            let namespace = format!("{db}.{collection}");
+            if namespace.len() > MAX_NAMESPACE {
+                return Err(error_reply(
+                    codes::INVALID_NAMESPACE,
+                    &format!("a namespace is at most {MAX_NAMESPACE} bytes"),
+                ));
+            }
+            Ok(namespace)
         }
         _ => Err(error_reply(
             codes::BAD_VALUE,
@@ -1877,6 +1888,13 @@ mod tests {
             kept += 1;
         };
         assert_eq!(refused.get_i32("code").ok(), Some(146), "{refused}");
+        assert!(
+            refused
+                .get_str("errmsg")
+                .unwrap()
+                .contains("one find reply"),
+            "{refused}"
+        );
         assert!(kept >= 10, "only {kept} kept");
         // What was kept is found, in one reply within what `hello` advertises, and the one
         // refused would not have fit.
@@ -1905,6 +1923,22 @@ mod tests {
             reply.len(),
             super::super::store::find_reply_size("test.full".len(), elements)
         );
+        // The same collection found over OP_QUERY, whose reply header is 15 bytes longer,
+        // still fits.
+        let legacy = crate::wire::encode_legacy_reply(&body, 2, 2).unwrap();
+        assert!(legacy.len() <= MAX, "{} bytes", legacy.len());
+        // A namespace, echoed in the reply, is at most mongod's 255 bytes.
+        let long = "c".repeat(256 - "test.".len());
+        for command in [
+            doc! { "find": &long },
+            doc! { "insert": &long, "documents": [{}] },
+        ] {
+            let refused = command_on(&mut session, "test", command);
+            assert_eq!(refused.get_i32("code").ok(), Some(73), "{refused}");
+        }
+        let longest = "c".repeat(255 - "test.".len());
+        let found = command_on(&mut session, "test", doc! { "find": &longest });
+        assert_eq!(found.get_f64("ok").ok(), Some(1.0), "{found}");
     }
 
     #[test]

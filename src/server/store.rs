@@ -133,7 +133,11 @@ impl Store {
                 limits.max_bytes
             ));
         }
-        if find_reply_size(namespace.len(), batch_bytes) > max_reply {
+        // Room for the larger header of a legacy OP_REPLY (36 bytes to OP_MSG's 21), which
+        // answers a `find` sent as OP_QUERY.
+        const OP_REPLY_EXTRA: usize = 15;
+        if find_reply_size(namespace.len(), batch_bytes).saturating_add(OP_REPLY_EXTRA) > max_reply
+        {
             return Err(format!(
                 "the embedded server keeps in one collection what one find reply carries: at \
                  most {max_reply} bytes (maxMessageSizeBytes) with the reply around them"
