@@ -107,6 +107,36 @@ pub fn write_at_final_size(
     Ok(bytes)
 }
 
+/// Text that holds a secret (a connection string with its password), written into one
+/// `String` of its final size and wiped when dropped, as [`write_at_final_size`] writes bytes:
+/// `write` runs twice and must write the same text both times. Writing into a `String` fails
+/// only where `write` itself fails; what it wrote is kept.
+pub(crate) fn text_at_final_size(
+    write: impl Fn(&mut dyn fmt::Write) -> fmt::Result,
+) -> Zeroizing<String> {
+    let mut size = ByteCount(0);
+    let _ = write(&mut size);
+    let mut text = Zeroizing::new(String::with_capacity(size.0));
+    let _ = write(&mut *text);
+    text
+}
+
+/// `bytes` as text, each run that is not UTF-8 replaced by U+FFFD as
+/// [`String::from_utf8_lossy`] does, but in one buffer of its final size that is wiped when
+/// dropped: `from_utf8_lossy` copies text that is not UTF-8 into a `String` of its own.
+#[cfg(feature = "aws")]
+pub(crate) fn lossy_secret_text(bytes: &[u8]) -> Zeroizing<String> {
+    text_at_final_size(|out| {
+        for chunk in bytes.utf8_chunks() {
+            out.write_str(chunk.valid())?;
+            if !chunk.invalid().is_empty() {
+                out.write_char(char::REPLACEMENT_CHARACTER)?;
+            }
+        }
+        Ok(())
+    })
+}
+
 /// Counts what is written, to size a buffer before writing into it.
 struct ByteCount(usize);
 
@@ -117,6 +147,13 @@ impl std::io::Write for ByteCount {
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl fmt::Write for ByteCount {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        self.0 = self.0.saturating_add(text.len());
         Ok(())
     }
 }
@@ -229,5 +266,21 @@ mod tests {
         assert!(found.iter().all(String::is_empty), "{found:?}");
         // Field names and numbers say nothing secret and stay.
         assert_eq!(json["expires_in"], 3600);
+    }
+
+    #[cfg(feature = "aws")]
+    #[test]
+    fn lossy_secret_text_reads_as_from_utf8_lossy_at_its_final_size() {
+        for bytes in [
+            &b"AKID:secret"[..],
+            b"",
+            b"\xff",
+            b"key=\xc3\x28tail",
+            b"\xe2\x82 mid \xf0\x9f\x92\x96 end \xf0\x9f",
+        ] {
+            let text = lossy_secret_text(bytes);
+            assert_eq!(*text, String::from_utf8_lossy(bytes), "{bytes:?}");
+            assert_eq!(text.capacity(), text.len(), "{bytes:?}");
+        }
     }
 }

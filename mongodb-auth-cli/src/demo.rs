@@ -384,15 +384,19 @@ fn demo_gssapi(
         .map_err(|e| format!("cannot start the GSSAPI server: {e}"))?;
     let port = server.local_addr().port();
     say!("embedded GSSAPI server listening on localhost:{port}, accepting {principal}\n");
-    let encode = |s: &str| {
-        percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
-    };
-    let uri = format!(
-        "mongodb://{}:{}@localhost:{port}/?authMechanism=GSSAPI",
-        encode(principal),
-        encode(password.expose())
-    );
-    let good = demo_login(title, &uri, Some("GSSAPI"));
+    let encode = |s| percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC);
+    // The connection string holds the password: written once, at its size, and wiped.
+    let uri = mongodb_auth::write_at_final_size(|out| {
+        write!(
+            out,
+            "mongodb://{}:{}@localhost:{port}/?authMechanism=GSSAPI",
+            encode(principal),
+            encode(password.expose())
+        )
+    })
+    .map_err(|e| format!("cannot write the GSSAPI connection string: {e}"))?;
+    let uri = std::str::from_utf8(&uri).map_err(|e| e.to_string())?;
+    let good = demo_login(title, uri, Some("GSSAPI"));
     runtime.block_on(server.shutdown());
     Ok(good)
 }

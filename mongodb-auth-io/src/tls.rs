@@ -219,12 +219,68 @@ fn read(option: &'static str, path: &Path) -> Result<Zeroizing<Vec<u8>>> {
     })
 }
 
+/// The sections of a PEM file, in order: each one's label (`CERTIFICATE`, `PRIVATE KEY`...) and
+/// its text from the `-----BEGIN` line through the `-----END` line. Nothing is decoded here: a
+/// file that holds a key next to its certificates has the key decoded only by
+/// [`private_key`], into buffers that are wiped. What lies between sections (OpenSSL's "Bag
+/// Attributes", comments) is passed over; a section that never ends ends the file.
+fn pem_sections(pem: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> + Clone {
+    const BEGIN: &[u8] = b"-----BEGIN ";
+    const DASHES: &[u8] = b"-----";
+    let find = |haystack: &[u8], needle: &[u8]| {
+        haystack
+            .windows(needle.len())
+            .position(|window| window == needle)
+    };
+    let mut rest = pem;
+    std::iter::from_fn(move || {
+        loop {
+            let start = find(rest, BEGIN)?;
+            let label_at = start + BEGIN.len();
+            let after_begin = rest.get(label_at..)?;
+            let label = after_begin.get(..find(after_begin, DASHES)?)?;
+            if label.contains(&b'\n') {
+                // Not a BEGIN line: look on after it.
+                rest = after_begin;
+                continue;
+            }
+            let end_line = [&b"-----END "[..], label, DASHES].concat();
+            let body_at = label_at + label.len() + DASHES.len();
+            let end = body_at + find(rest.get(body_at..)?, &end_line)? + end_line.len();
+            let section = rest.get(start..end)?;
+            rest = rest.get(end..)?;
+            return Some((label, section));
+        }
+    })
+}
+
+/// The DER of one PEM section (as [`pem_sections`] gives it): the base64 of the lines between
+/// the two markers, gathered and decoded into buffers of their final size that are wiped when
+/// dropped. `None` when that is not base64 (a legacy encrypted key's `Proc-Type` header, say).
+fn decode_pem_section(section: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+    use base64::Engine as _;
+    let mut lines = section.split(|byte| *byte == b'\n');
+    lines.next()?;
+    let mut text = Zeroizing::new(Vec::with_capacity(section.len()));
+    for line in lines.take_while(|line| !line.starts_with(b"-----END ")) {
+        text.extend(line.iter().filter(|byte| !byte.is_ascii_whitespace()));
+    }
+    let mut der = Zeroizing::new(vec![0; base64::decoded_len_estimate(text.len())]);
+    let len = base64::engine::general_purpose::STANDARD
+        .decode_slice(&*text, &mut der)
+        .ok()?;
+    der.truncate(len);
+    Some(der)
+}
+
 fn certificates(
     option: &'static str,
     path: &Path,
     pem: &[u8],
 ) -> Result<Vec<CertificateDer<'static>>> {
-    let chain = CertificateDer::pem_slice_iter(pem)
+    let chain = pem_sections(pem)
+        .filter(|(label, _)| *label == b"CERTIFICATE")
+        .map(|(_, section)| CertificateDer::from_pem_slice(section))
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(|e| TlsError::InvalidCertificate {
             rule: format!("{option}: `{}`: {e}", path.display()),
@@ -239,16 +295,17 @@ fn certificates(
     Ok(chain)
 }
 
-const ENCRYPTED_BEGIN: &str = "-----BEGIN ENCRYPTED PRIVATE KEY-----";
-const ENCRYPTED_END: &str = "-----END ENCRYPTED PRIVATE KEY-----";
-
 fn private_key(
     option: &'static str,
     path: &Path,
     pem: &[u8],
     password: Option<&Secret>,
 ) -> Result<PrivateKeyDer<'static>> {
-    if let Some(block) = encrypted_block(pem) {
+    let mut sections = pem_sections(pem);
+    let encrypted = sections
+        .clone()
+        .find(|(label, _)| *label == b"ENCRYPTED PRIVATE KEY");
+    if let Some((_, block)) = encrypted {
         let password = password.ok_or(TlsError::KeyPasswordRequired)?;
         let unreadable = |e: &dyn fmt::Display| TlsError::UnusableKey {
             option,
@@ -285,19 +342,35 @@ fn private_key(
         let der = std::mem::take(&mut *der);
         return Ok(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(der)));
     }
-    match PrivateKeyDer::from_pem_slice(pem) {
-        Ok(key) => Ok(key),
-        Err(rustls::pki_types::pem::Error::NoItemsFound) => Err(TlsError::NoPrivateKey {
+    // The first key of the kinds rustls takes, as `PrivateKeyDer::from_pem_slice` would find
+    // it, but decoded into wiped buffers: pki-types' decoder leaves the key's base64 and DER
+    // in memory it frees unwiped.
+    let key = sections.find(|(label, _)| {
+        matches!(
+            *label,
+            b"PRIVATE KEY" | b"RSA PRIVATE KEY" | b"EC PRIVATE KEY"
+        )
+    });
+    let Some((label, section)) = key else {
+        return Err(TlsError::NoPrivateKey {
             option,
             path: path.to_owned(),
         }
-        .into()),
-        Err(e) => Err(TlsError::UnusableKey {
-            option,
-            rule: e.to_string(),
-        }
-        .into()),
-    }
+        .into());
+    };
+    let mut der = decode_pem_section(section).ok_or(TlsError::UnusableKey {
+        option,
+        rule: "the key's PEM section is not base64 (an OpenSSL legacy encrypted key is not \
+               read: convert it to PKCS#8 with `openssl pkcs8 -topk8`)"
+            .to_owned(),
+    })?;
+    // Moved, not copied, to rustls.
+    let der = std::mem::take(&mut *der);
+    Ok(match label {
+        b"PRIVATE KEY" => PrivateKeyDer::Pkcs8(der.into()),
+        b"RSA PRIVATE KEY" => PrivateKeyDer::Pkcs1(der.into()),
+        _ => PrivateKeyDer::Sec1(der.into()),
+    })
 }
 
 /// The most work an encrypted key may ask for: PBKDF2 iterations (OpenSSL writes 2,048) and
@@ -341,14 +414,6 @@ fn check_key_cost(scheme: &pkcs5::EncryptionScheme<'_>) -> std::result::Result<(
         }
         _ => Ok(()),
     }
-}
-
-/// The `ENCRYPTED PRIVATE KEY` PEM block of `pem`, if it has one.
-fn encrypted_block(pem: &[u8]) -> Option<&[u8]> {
-    let text = std::str::from_utf8(pem).ok()?;
-    let start = text.find(ENCRYPTED_BEGIN)?;
-    let end = text.get(start..)?.find(ENCRYPTED_END)? + start + ENCRYPTED_END.len();
-    text.get(start..end).map(str::as_bytes)
 }
 
 /// The certificate authorities to check the server against, and where they came from.
@@ -867,5 +932,93 @@ fn is_untrusted_self(error: &CertificateError) -> bool {
             Some(webpki::Error::CaUsedAsEndEntity)
         ),
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod pem_tests {
+    use super::*;
+
+    /// `der` as a PEM section of `label`, its base64 in lines of `width` ending with `eol`.
+    fn section(label: &str, der: &[u8], width: usize, eol: &str) -> String {
+        use base64::Engine as _;
+        let text = base64::engine::general_purpose::STANDARD.encode(der);
+        let lines: Vec<&str> = text
+            .as_bytes()
+            .chunks(width)
+            .map(|line| std::str::from_utf8(line).unwrap())
+            .collect();
+        format!(
+            "-----BEGIN {label}-----{eol}{}{eol}-----END {label}-----{eol}",
+            lines.join(eol)
+        )
+    }
+
+    #[test]
+    fn keys_are_read_as_pki_types_reads_them_whatever_the_lines() {
+        let der: Vec<u8> = (0..=255).cycle().take(1200).collect();
+        let path = Path::new("key.pem");
+        for (label, width, eol) in [
+            ("PRIVATE KEY", 64, "\n"),
+            ("RSA PRIVATE KEY", 76, "\r\n"),
+            ("EC PRIVATE KEY", 17, "\n"),
+        ] {
+            // A key between OpenSSL's bag attributes and another section, as files have it.
+            let pem = format!(
+                "Bag Attributes\n    localKeyID: 01\n{}junk\n{}",
+                section(label, &der, width, eol),
+                section("CERTIFICATE", b"not read here", 64, eol),
+            );
+            let ours = private_key("tlsCertificateKeyFile", path, pem.as_bytes(), None).unwrap();
+            let theirs = PrivateKeyDer::from_pem_slice(pem.as_bytes()).unwrap();
+            assert_eq!(ours, theirs, "{label}");
+            assert_eq!(ours.secret_der(), der.as_slice(), "{label}");
+        }
+    }
+
+    #[test]
+    fn a_file_without_a_readable_key_says_so() {
+        let path = Path::new("key.pem");
+        let refused = |pem: &str| {
+            private_key("tlsCertificateKeyFile", path, pem.as_bytes(), None)
+                .unwrap_err()
+                .to_string()
+        };
+        let certificate = section("CERTIFICATE", b"certificate", 64, "\n");
+        assert!(
+            refused(&certificate).contains("holds no PEM private key"),
+            "{}",
+            refused(&certificate)
+        );
+        // A legacy encrypted key (headers before its base64) is not base64.
+        let legacy = "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,00\n\nAAAA\n-----END RSA PRIVATE KEY-----\n";
+        assert!(
+            refused(legacy).contains("pkcs8 -topk8"),
+            "{}",
+            refused(legacy)
+        );
+        // A key whose section never ends is not taken for one.
+        let unterminated = "-----BEGIN PRIVATE KEY-----\nAAAA\n";
+        assert!(refused(unterminated).contains("holds no PEM private key"));
+    }
+
+    #[test]
+    fn sections_are_found_in_order_and_broken_markers_passed_over() {
+        let pem = format!(
+            "-----BEGIN BROKEN\nLABEL-----\n{}{}-----BEGIN UNENDED-----\n{}",
+            section("CERTIFICATE", b"one", 64, "\n"),
+            section("PRIVATE KEY", b"two", 64, "\n"),
+            section("CERTIFICATE", b"after an unended section", 64, "\n"),
+        );
+        let found: Vec<(&[u8], Vec<u8>)> = pem_sections(pem.as_bytes())
+            .map(|(label, text)| (label, decode_pem_section(text).unwrap().to_vec()))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (&b"CERTIFICATE"[..], b"one".to_vec()),
+                (&b"PRIVATE KEY"[..], b"two".to_vec()),
+            ]
+        );
     }
 }

@@ -292,7 +292,8 @@ impl SigningKeys for Jwks {
                 key_type(&key.algorithm)
             ));
         }
-        let encoded = URL_SAFE_NO_PAD.encode(signature);
+        // Wiped: with the header and the claims it makes the bearer token again.
+        let encoded = zeroize::Zeroizing::new(URL_SAFE_NO_PAD.encode(signature));
         match jsonwebtoken::crypto::verify(&encoded, signing_input, decoding_key, algorithm) {
             Ok(true) => Ok(()),
             Ok(false) => Err("the signature is wrong".into()),

@@ -235,9 +235,7 @@ impl Replay<'_> {
                     }
                     .into());
                 }
-                Ok(Some(Zeroizing::new(
-                    String::from_utf8_lossy(bytes).into_owned(),
-                )))
+                Ok(Some(crate::secret::lossy_secret_text(bytes)))
             }
             Reply::Failed(reason) => Err(unavailable(format!("`{shown}`"), reason.clone())),
             _ => Err(unexpected()),
@@ -566,7 +564,7 @@ impl CredentialChain {
         let sts = checked(sts)?;
         let reply = sts_post(io, Source::WebIdentity, &sts.url, Vec::new(), body)?;
         Ok(super::sts::credentials_from_reply(
-            &String::from_utf8_lossy(&reply),
+            &crate::secret::lossy_secret_text(&reply),
         )?)
     }
 
@@ -807,7 +805,7 @@ impl CredentialChain {
             .collect();
         let reply = sts_post(io, Source::AssumeRole, &sts.url, headers, body)?;
         Ok(super::sts::credentials_from_reply(
-            &String::from_utf8_lossy(&reply),
+            &crate::secret::lossy_secret_text(&reply),
         )?)
     }
 
@@ -1376,7 +1374,9 @@ fn ec2(
     )];
     let url = format!("{endpoint}/latest/api/token");
     let token = match io.ask(Ask::Http(HttpRequest::new("PUT", url, ttl, Vec::new())))? {
-        Reply::Http { status: 200, body } => Secret::new(String::from_utf8_lossy(body).trim()),
+        Reply::Http { status: 200, body } => {
+            Secret::new(crate::secret::lossy_secret_text(body).trim())
+        }
         Reply::Http { status, .. } => {
             return Ok(Err(NoInstanceCredentials {
                 reason: format!("the metadata token request answered HTTP {status}"),

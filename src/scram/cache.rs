@@ -34,7 +34,9 @@ pub struct ScramKeyCache {
 
 #[derive(Default)]
 struct Entries {
-    map: HashMap<CacheKey, ScramKeys>,
+    /// Boxed, so the keys stay where they were put and are wiped there: a table that grows, or
+    /// a removal, would otherwise leave copies of them in memory it gives back unwiped.
+    map: HashMap<CacheKey, Box<ScramKeys>>,
     /// Least recently used first.
     order: VecDeque<CacheKey>,
 }
@@ -88,8 +90,7 @@ impl ScramKeyCache {
         let found = entries
             .map
             .get(&id)
-            .cloned()
-            .map(|keys| keys.for_job(derivation));
+            .map(|keys| ScramKeys::clone(keys).for_job(derivation));
         if found.is_some() {
             entries.touch(id);
             self.hits.fetch_add(1, Ordering::Relaxed);
@@ -103,7 +104,7 @@ impl ScramKeyCache {
     pub fn insert(&self, derivation: &KeyDerivation, keys: ScramKeys) {
         let id = self.id(derivation);
         let mut entries = self.lock();
-        if entries.map.insert(id, keys).is_some() {
+        if entries.map.insert(id, Box::new(keys)).is_some() {
             entries.touch(id);
             return;
         }

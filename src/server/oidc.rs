@@ -35,6 +35,7 @@ use super::conversation::{ServerContext, ServerConversation, Verdict};
 use crate::oidc::MECHANISM;
 use bson::raw::cstr;
 use bson::{RawArrayBuf, RawBsonRef, RawDocument, RawDocumentBuf};
+use zeroize::Zeroizing;
 
 /// The largest access token checked: real ones are one or two KiB.
 pub const MAX_TOKEN_SIZE: usize = 16 * 1024;
@@ -158,7 +159,8 @@ struct Jwt<'a> {
     algorithm: String,
     kid: Option<String>,
     signing_input: &'a [u8],
-    signature: Vec<u8>,
+    /// Wiped: with it, the header and the claims make the bearer token again.
+    signature: Zeroizing<Vec<u8>>,
     claims: serde_json::Map<String, serde_json::Value>,
 }
 
@@ -213,7 +215,7 @@ impl<'a> Jwt<'a> {
             algorithm,
             kid,
             signing_input,
-            signature: decode(signature, "the signature is not base64url")?,
+            signature: Zeroizing::new(decode(signature, "the signature is not base64url")?),
             claims,
         })
     }

@@ -49,7 +49,15 @@ pub struct StoredCredential {
     /// login.
     salt_and_iterations: String,
     /// Not secret in the way a password is, but enough to impersonate the server (ServerKey)
-    /// or to run an offline guess (StoredKey): wiped when dropped.
+    /// or to run an offline guess (StoredKey): wiped when dropped, and boxed so that they stay
+    /// where they were derived (a `Vec` or a map of users that grows moves a user, and gives
+    /// back the memory it moved from unwiped).
+    keys: Box<VerifierKeys>,
+}
+
+/// StoredKey and ServerKey.
+#[derive(Clone)]
+struct VerifierKeys {
     stored_key: SecretBytes,
     server_key: SecretBytes,
 }
@@ -98,8 +106,10 @@ impl StoredCredential {
             salt,
             iterations,
             salt_and_iterations,
-            stored_key,
-            server_key,
+            keys: Box::new(VerifierKeys {
+                stored_key,
+                server_key,
+            }),
         }
     }
 
@@ -134,11 +144,11 @@ impl StoredCredential {
     }
 
     pub(crate) fn stored_key(&self) -> &SecretBytes {
-        &self.stored_key
+        &self.keys.stored_key
     }
 
     pub(crate) fn server_key(&self) -> &SecretBytes {
-        &self.server_key
+        &self.keys.server_key
     }
 
     /// A verifier no password matches, for an unknown user's conversation: a salt and keys
@@ -173,7 +183,7 @@ impl StoredCredential {
             self.iterations,
         );
         let client_key = hmac(self.variant, &salted, b"Client Key");
-        constant_time_eq(&hash(self.variant, &client_key), &self.stored_key)
+        constant_time_eq(&hash(self.variant, &client_key), self.stored_key())
     }
 }
 

@@ -397,7 +397,10 @@ impl ConnectionString {
     /// again gives an equal value, warnings aside. For a resolved `mongodb+srv` string it prints
     /// the SRV name, not the seeds.
     pub fn to_uri(&self) -> Secret {
-        Secret::new(self.print(false))
+        // Written once, at its final size, and moved into the secret: no copy of the password
+        // is left behind in memory given back unwiped.
+        let mut uri = crate::secret::text_at_final_size(|out| self.write_uri(false, out));
+        Secret::new(std::mem::take(&mut *uri))
     }
 
     fn flag(&self, key: &str) -> Option<bool> {
@@ -500,57 +503,58 @@ impl ConnectionString {
         }
     }
 
-    fn print(&self, redact: bool) -> String {
-        let mut out = String::from(if self.srv.is_some() {
+    /// Writes the connection string, the password and secret option values as [`REDACTED`]
+    /// when `redact`. Written straight into `out`, so that the one text holding them is the
+    /// caller's (see [`to_uri`](Self::to_uri)).
+    fn write_uri(&self, redact: bool, out: &mut dyn fmt::Write) -> fmt::Result {
+        use percent::encoded;
+        out.write_str(if self.srv.is_some() {
             SRV_SCHEME
         } else {
             SCHEME
-        });
+        })?;
         if self.auth.credential_given {
-            out.push_str(&percent::encode(
-                self.auth.username.as_deref().unwrap_or(""),
-            ));
+            write!(
+                out,
+                "{}",
+                encoded(self.auth.username.as_deref().unwrap_or(""))
+            )?;
             if let Some(password) = &self.auth.password {
-                out.push(':');
-                out.push_str(&if redact {
-                    REDACTED.to_owned()
+                if redact {
+                    write!(out, ":{REDACTED}")?;
                 } else {
-                    percent::encode(password.expose())
-                });
+                    write!(out, ":{}", encoded(password.expose()))?;
+                }
             }
-            out.push('@');
+            out.write_char('@')?;
         }
-        let hosts: Vec<String> = match &self.srv {
-            Some(srv) => vec![percent::encode(&srv.hostname)],
-            None => self.hosts.iter().map(Host::to_uri_component).collect(),
-        };
-        out.push_str(&hosts.join(","));
-        out.push('/');
+        match &self.srv {
+            Some(srv) => write!(out, "{}", encoded(&srv.hostname))?,
+            None => {
+                for (i, host) in self.hosts.iter().enumerate() {
+                    if i > 0 {
+                        out.write_char(',')?;
+                    }
+                    out.write_str(&host.to_uri_component())?;
+                }
+            }
+        }
+        out.write_char('/')?;
         if let Some(db) = &self.database {
-            out.push_str(&percent::encode(db));
+            write!(out, "{}", encoded(db))?;
         }
-        let mut query: Vec<String> = Vec::new();
-        let mut push = |key: &str, value: &str| {
-            query.push(format!(
-                "{}={}",
-                percent::encode(key),
-                percent::encode(value)
-            ))
-        };
-        let secret = |value: &str| {
-            if redact {
-                REDACTED.to_owned()
-            } else {
-                value.to_owned()
-            }
+        let secret = |value| if redact { REDACTED } else { value };
+        let mut query = Query {
+            out,
+            started: false,
         };
         if let Some(m) = self.auth.mechanism {
-            push("authMechanism", m.as_str());
+            query.pair("authMechanism", m.as_str())?;
         } else if self.auth.default_named {
-            push("authMechanism", "DEFAULT");
+            query.pair("authMechanism", "DEFAULT")?;
         }
         if let Some(source) = &self.auth.source {
-            push("authSource", source);
+            query.pair("authSource", source)?;
         }
         let tls = &self.tls;
         let flags = [
@@ -572,7 +576,7 @@ impl ConnectionString {
         ];
         for (key, value) in flags {
             if let Some(v) = value {
-                push(key, if v { "true" } else { "false" });
+                query.pair(key, if v { "true" } else { "false" })?;
             }
         }
         for (key, path) in [
@@ -581,42 +585,56 @@ impl ConnectionString {
             ("tlsCRLFile", &tls.crl_file),
         ] {
             if let Some(path) = path {
-                push(key, &path.to_string_lossy());
+                query.pair(key, &path.to_string_lossy())?;
             }
         }
         if let Some(password) = &tls.certificate_key_file_password {
-            push("tlsCertificateKeyFilePassword", &secret(password.expose()));
+            query.pair("tlsCertificateKeyFilePassword", secret(password.expose()))?;
         }
         for option in &self.options {
             let value = if option.is_sensitive() {
                 secret(option.value())
             } else {
-                option.value().to_owned()
+                option.value()
             };
-            push(option.key(), &value);
+            query.pair(option.key(), value)?;
         }
         if !self.auth.properties.is_empty() {
             // Encoded item by item: the parser splits on raw `,` and `:` before decoding.
-            let items: Vec<String> = self
-                .auth
-                .properties
-                .iter()
-                .map(|(name, value)| {
-                    let value = if name == "AWS_SESSION_TOKEN" {
-                        secret(value)
-                    } else {
-                        value.to_owned()
-                    };
-                    format!("{}:{}", percent::encode(name), percent::encode(&value))
-                })
-                .collect();
-            query.push(format!("authMechanismProperties={}", items.join(",")));
+            let out = query.key("authMechanismProperties")?;
+            for (i, (name, value)) in self.auth.properties.iter().enumerate() {
+                let value = if name == "AWS_SESSION_TOKEN" {
+                    secret(value)
+                } else {
+                    value
+                };
+                let comma = if i > 0 { "," } else { "" };
+                write!(out, "{comma}{}:{}", encoded(name), encoded(value))?;
+            }
         }
-        if !query.is_empty() {
-            out.push('?');
-            out.push_str(&query.join("&"));
-        }
-        out
+        Ok(())
+    }
+}
+
+/// The query of a connection string as it is written: `?` before the first option, `&`
+/// between the others.
+struct Query<'o> {
+    out: &'o mut dyn fmt::Write,
+    started: bool,
+}
+
+impl Query<'_> {
+    /// Writes the option's key and `=`; the value is for the caller to write.
+    fn key(&mut self, key: &str) -> std::result::Result<&mut dyn fmt::Write, fmt::Error> {
+        let separator = if self.started { '&' } else { '?' };
+        self.started = true;
+        write!(self.out, "{separator}{}=", percent::encoded(key))?;
+        Ok(&mut *self.out)
+    }
+
+    fn pair(&mut self, key: &str, value: &str) -> fmt::Result {
+        let out = self.key(key)?;
+        write!(out, "{}", percent::encoded(value))
     }
 }
 
@@ -638,7 +656,7 @@ pub fn decode_component(s: &str) -> std::result::Result<String, &'static str> {
 /// as the password `<redacted>`: [`ConnectionString::to_uri`] is the one to connect with.
 impl fmt::Display for ConnectionString {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.print(true))
+        self.write_uri(true, f)
     }
 }
 

@@ -66,7 +66,13 @@ pub(crate) fn decode(s: &str) -> Result<String, DecodeError> {
 
 /// Encodes a component for printing.
 pub(crate) fn encode(s: &str) -> String {
-    utf8_percent_encode(s, COMPONENT).to_string()
+    encoded(s).to_string()
+}
+
+/// A component as it is printed, written out as it is displayed (no `String` of its own: it
+/// may be a password).
+pub(crate) fn encoded(s: &str) -> percent_encoding::PercentEncode<'_> {
+    utf8_percent_encode(s, COMPONENT)
 }
 
 #[cfg(test)]
