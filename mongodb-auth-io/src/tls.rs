@@ -219,12 +219,22 @@ fn read(option: &'static str, path: &Path) -> Result<Zeroizing<Vec<u8>>> {
     })
 }
 
-/// The sections of a PEM file, in order: each one's label (`CERTIFICATE`, `PRIVATE KEY`...) and
-/// its text from the `-----BEGIN` line through the `-----END` line. Nothing is decoded here: a
-/// file that holds a key next to its certificates has the key decoded only by
+/// One section of a PEM file, found but not decoded.
+struct PemSection<'a> {
+    /// `CERTIFICATE`, `PRIVATE KEY`...
+    label: &'a [u8],
+    /// From the `-----BEGIN` line through the `-----END` line.
+    text: &'a [u8],
+    /// Between the two markers: the base64 (and any header lines).
+    body: &'a [u8],
+}
+
+/// The sections of a PEM file, in order, as pki-types finds them: a `-----BEGIN <label>-----`
+/// at the start of a line, through the first `-----END <label>-----` after it. Nothing is
+/// decoded here: a file that holds a key next to its certificates has the key decoded only by
 /// [`private_key`], into buffers that are wiped. What lies between sections (OpenSSL's "Bag
-/// Attributes", comments) is passed over; a section that never ends ends the file.
-fn pem_sections(pem: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> + Clone {
+/// Attributes", comments) is passed over; a section that never ends is an error, the last item.
+fn pem_sections(pem: &[u8]) -> impl Iterator<Item = std::result::Result<PemSection<'_>, String>> {
     const BEGIN: &[u8] = b"-----BEGIN ";
     const DASHES: &[u8] = b"-----";
     let find = |haystack: &[u8], needle: &[u8]| {
@@ -232,43 +242,62 @@ fn pem_sections(pem: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> + Clone {
             .windows(needle.len())
             .position(|window| window == needle)
     };
-    let mut rest = pem;
+    let mut at = 0;
     std::iter::from_fn(move || {
         loop {
-            let start = find(rest, BEGIN)?;
+            let start = at + find(pem.get(at..)?, BEGIN)?;
             let label_at = start + BEGIN.len();
-            let after_begin = rest.get(label_at..)?;
+            let after_begin = pem.get(label_at..)?;
             let label = after_begin.get(..find(after_begin, DASHES)?)?;
-            if label.contains(&b'\n') {
+            let at_line_start = start == 0 || matches!(pem.get(start - 1), Some(b'\n' | b'\r'));
+            if !at_line_start || label.iter().any(|b| matches!(b, b'\n' | b'\r')) {
                 // Not a BEGIN line: look on after it.
-                rest = after_begin;
+                at = label_at;
                 continue;
             }
-            let end_line = [&b"-----END "[..], label, DASHES].concat();
             let body_at = label_at + label.len() + DASHES.len();
-            let end = body_at + find(rest.get(body_at..)?, &end_line)? + end_line.len();
-            let section = rest.get(start..end)?;
-            rest = rest.get(end..)?;
-            return Some((label, section));
+            let end_line = [&b"-----END "[..], label, DASHES].concat();
+            let Some(body_len) = find(pem.get(body_at..)?, &end_line) else {
+                at = pem.len();
+                let label = String::from_utf8_lossy(label);
+                return Some(Err(format!("the PEM section `{label}` has no END line")));
+            };
+            let end = body_at + body_len + end_line.len();
+            at = end;
+            return Some(Ok(PemSection {
+                label,
+                text: pem.get(start..end)?,
+                body: pem.get(body_at..body_at + body_len)?,
+            }));
         }
     })
 }
 
-/// The DER of one PEM section (as [`pem_sections`] gives it): the base64 of the lines between
-/// the two markers, gathered and decoded into buffers of their final size that are wiped when
-/// dropped. `None` when that is not base64 (a legacy encrypted key's `Proc-Type` header, say).
-fn decode_pem_section(section: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+/// Base64 as PEM writers write it and pki-types reads it: padding optional, trailing bits
+/// ignored.
+const PEM_BASE64: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    base64::engine::GeneralPurposeConfig::new()
+        .with_decode_allow_trailing_bits(true)
+        .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+);
+
+/// The DER of a PEM section's body: its base64, whitespace dropped, gathered and decoded into
+/// buffers of their final size that are wiped when dropped. `None` when that is not base64 (a
+/// header line such as a legacy encrypted key's `Proc-Type`, a marker inside) or is empty.
+fn decode_pem_body(body: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
     use base64::Engine as _;
-    let mut lines = section.split(|byte| *byte == b'\n');
-    lines.next()?;
-    let mut text = Zeroizing::new(Vec::with_capacity(section.len()));
-    for line in lines.take_while(|line| !line.starts_with(b"-----END ")) {
-        text.extend(line.iter().filter(|byte| !byte.is_ascii_whitespace()));
+    let mut text = Zeroizing::new(Vec::with_capacity(body.len()));
+    // Room reserved for all of `body`: gathering never reallocates.
+    text.extend(
+        body.iter()
+            .filter(|byte| !matches!(byte, b' ' | b'\t' | b'\n' | b'\r' | b'\x0b' | b'\x0c')),
+    );
+    if text.is_empty() {
+        return None;
     }
     let mut der = Zeroizing::new(vec![0; base64::decoded_len_estimate(text.len())]);
-    let len = base64::engine::general_purpose::STANDARD
-        .decode_slice(&*text, &mut der)
-        .ok()?;
+    let len = PEM_BASE64.decode_slice(&*text, &mut der).ok()?;
     der.truncate(len);
     Some(der)
 }
@@ -278,13 +307,18 @@ fn certificates(
     path: &Path,
     pem: &[u8],
 ) -> Result<Vec<CertificateDer<'static>>> {
-    let chain = pem_sections(pem)
-        .filter(|(label, _)| *label == b"CERTIFICATE")
-        .map(|(_, section)| CertificateDer::from_pem_slice(section))
+    let invalid = |e: &dyn fmt::Display| TlsError::InvalidCertificate {
+        rule: format!("{option}: `{}`: {e}", path.display()),
+    };
+    let sections = pem_sections(pem)
         .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| TlsError::InvalidCertificate {
-            rule: format!("{option}: `{}`: {e}", path.display()),
-        })?;
+        .map_err(|e| invalid(&e))?;
+    let chain = sections
+        .iter()
+        .filter(|section| section.label == b"CERTIFICATE")
+        .map(|section| CertificateDer::from_pem_slice(section.text))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| invalid(&e))?;
     if chain.is_empty() {
         return Err(TlsError::NoCertificate {
             option,
@@ -301,11 +335,13 @@ fn private_key(
     pem: &[u8],
     password: Option<&Secret>,
 ) -> Result<PrivateKeyDer<'static>> {
-    let mut sections = pem_sections(pem);
+    let sections = pem_sections(pem)
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|rule| TlsError::UnusableKey { option, rule })?;
     let encrypted = sections
-        .clone()
-        .find(|(label, _)| *label == b"ENCRYPTED PRIVATE KEY");
-    if let Some((_, block)) = encrypted {
+        .iter()
+        .find(|section| section.label == b"ENCRYPTED PRIVATE KEY");
+    if let Some(PemSection { text: block, .. }) = encrypted {
         let password = password.ok_or(TlsError::KeyPasswordRequired)?;
         let unreadable = |e: &dyn fmt::Display| TlsError::UnusableKey {
             option,
@@ -345,28 +381,29 @@ fn private_key(
     // The first key of the kinds rustls takes, as `PrivateKeyDer::from_pem_slice` would find
     // it, but decoded into wiped buffers: pki-types' decoder leaves the key's base64 and DER
     // in memory it frees unwiped.
-    let key = sections.find(|(label, _)| {
+    let key = sections.iter().find(|section| {
         matches!(
-            *label,
+            section.label,
             b"PRIVATE KEY" | b"RSA PRIVATE KEY" | b"EC PRIVATE KEY"
         )
     });
-    let Some((label, section)) = key else {
+    let Some(PemSection { label, body, .. }) = key else {
         return Err(TlsError::NoPrivateKey {
             option,
             path: path.to_owned(),
         }
         .into());
     };
-    let mut der = decode_pem_section(section).ok_or(TlsError::UnusableKey {
+    let mut der = decode_pem_body(body).ok_or(TlsError::UnusableKey {
         option,
-        rule: "the key's PEM section is not base64 (an OpenSSL legacy encrypted key is not \
-               read: convert it to PKCS#8 with `openssl pkcs8 -topk8`)"
+        rule: "the key's PEM section is not base64 (header lines, such as OpenSSL's legacy \
+               encryption writes, are not read: convert the key to PKCS#8 with `openssl \
+               pkcs8 -topk8`)"
             .to_owned(),
     })?;
     // Moved, not copied, to rustls.
     let der = std::mem::take(&mut *der);
-    Ok(match label {
+    Ok(match *label {
         b"PRIVATE KEY" => PrivateKeyDer::Pkcs8(der.into()),
         b"RSA PRIVATE KEY" => PrivateKeyDer::Pkcs1(der.into()),
         _ => PrivateKeyDer::Sec1(der.into()),
@@ -956,23 +993,27 @@ mod pem_tests {
 
     #[test]
     fn keys_are_read_as_pki_types_reads_them_whatever_the_lines() {
-        let der: Vec<u8> = (0..=255).cycle().take(1200).collect();
+        let der: Vec<u8> = (0..=255).cycle().take(1201).collect();
         let path = Path::new("key.pem");
-        for (label, width, eol) in [
-            ("PRIVATE KEY", 64, "\n"),
-            ("RSA PRIVATE KEY", 76, "\r\n"),
-            ("EC PRIVATE KEY", 17, "\n"),
+        for (label, width, eol, padded) in [
+            ("PRIVATE KEY", 64, "\n", true),
+            ("RSA PRIVATE KEY", 76, "\r\n", true),
+            ("EC PRIVATE KEY", 17, "\n", false),
+            ("PRIVATE KEY", 64, "\r", true),
         ] {
             // A key between OpenSSL's bag attributes and another section, as files have it.
+            let mut key = section(label, &der, width, eol);
+            if !padded {
+                key = key.replace('=', "");
+            }
             let pem = format!(
-                "Bag Attributes\n    localKeyID: 01\n{}junk\n{}",
-                section(label, &der, width, eol),
+                "Bag Attributes\n    localKeyID: 01\n{key}junk\n{}",
                 section("CERTIFICATE", b"not read here", 64, eol),
             );
             let ours = private_key("tlsCertificateKeyFile", path, pem.as_bytes(), None).unwrap();
             let theirs = PrivateKeyDer::from_pem_slice(pem.as_bytes()).unwrap();
-            assert_eq!(ours, theirs, "{label}");
-            assert_eq!(ours.secret_der(), der.as_slice(), "{label}");
+            assert_eq!(ours, theirs, "{label} {eol:?}");
+            assert_eq!(ours.secret_der(), der.as_slice(), "{label} {eol:?}");
         }
     }
 
@@ -984,22 +1025,29 @@ mod pem_tests {
                 .unwrap_err()
                 .to_string()
         };
+        let no_key = "holds no PEM private key";
         let certificate = section("CERTIFICATE", b"certificate", 64, "\n");
-        assert!(
-            refused(&certificate).contains("holds no PEM private key"),
-            "{}",
-            refused(&certificate)
-        );
-        // A legacy encrypted key (headers before its base64) is not base64.
+        assert!(refused(&certificate).contains(no_key));
+        // A BEGIN that does not start its line is no section.
+        let inline = format!("x{}", section("PRIVATE KEY", b"key", 64, "\n"));
+        assert!(refused(&inline).contains(no_key), "{}", refused(&inline));
+        // A legacy encrypted key (headers before its base64) is not base64, nor is nothing.
         let legacy = "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,00\n\nAAAA\n-----END RSA PRIVATE KEY-----\n";
+        let empty = "-----BEGIN PRIVATE KEY-----\n-----END PRIVATE KEY-----\n";
+        for not_base64 in [legacy, empty] {
+            assert!(
+                refused(not_base64).contains("pkcs8 -topk8"),
+                "{}",
+                refused(not_base64)
+            );
+        }
+        // A section that never ends is an error, as in pki-types.
+        let unended = "-----BEGIN PRIVATE KEY-----\nAAAA\n";
         assert!(
-            refused(legacy).contains("pkcs8 -topk8"),
+            refused(unended).contains("has no END line"),
             "{}",
-            refused(legacy)
+            refused(unended)
         );
-        // A key whose section never ends is not taken for one.
-        let unterminated = "-----BEGIN PRIVATE KEY-----\nAAAA\n";
-        assert!(refused(unterminated).contains("holds no PEM private key"));
     }
 
     #[test]
@@ -1010,14 +1058,15 @@ mod pem_tests {
             section("PRIVATE KEY", b"two", 64, "\n"),
             section("CERTIFICATE", b"after an unended section", 64, "\n"),
         );
-        let found: Vec<(&[u8], Vec<u8>)> = pem_sections(pem.as_bytes())
-            .map(|(label, text)| (label, decode_pem_section(text).unwrap().to_vec()))
+        let found: Vec<_> = pem_sections(pem.as_bytes())
+            .map(|section| section.map(|s| (s.label, decode_pem_body(s.body).unwrap().to_vec())))
             .collect();
         assert_eq!(
             found,
             [
-                (&b"CERTIFICATE"[..], b"one".to_vec()),
-                (&b"PRIVATE KEY"[..], b"two".to_vec()),
+                Ok((&b"CERTIFICATE"[..], b"one".to_vec())),
+                Ok((&b"PRIVATE KEY"[..], b"two".to_vec())),
+                Err("the PEM section `UNENDED` has no END line".to_owned()),
             ]
         );
     }

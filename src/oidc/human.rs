@@ -738,7 +738,14 @@ pub fn read_redirect(target: &str, path: &str, state: &str) -> Result<Secret> {
     let (mut code, mut found_state, mut error, mut description) = (None, None, None, None);
     for (name, value) in parameters {
         let slot = match name.as_ref() {
-            "code" => &mut code,
+            // Held as a secret at once: a code written with escapes is decoded into a `String`
+            // of its own, moved (not copied) in here.
+            "code" => {
+                if code.replace(Secret::new(value.into_owned())).is_some() {
+                    return Err(malformed("repeats a parameter").into());
+                }
+                continue;
+            }
             "state" => &mut found_state,
             "error" => &mut error,
             "error_description" => &mut description,
@@ -757,7 +764,7 @@ pub fn read_redirect(target: &str, path: &str, state: &str) -> Result<Secret> {
         return Err(OidcError::from(Refusal::new(&error, description.as_deref())).into());
     }
     match code {
-        Some(code) if !code.is_empty() => Ok(Secret::new(code.as_ref())),
+        Some(code) if !code.is_empty() => Ok(code),
         _ => Err(malformed("has neither a code nor an error").into()),
     }
 }

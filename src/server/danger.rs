@@ -183,7 +183,20 @@ impl FailCommand {
                 }
                 // Drivers' tests set it for mongos; this server runs no internal commands.
                 ("failInternalCommands", RawBsonRef::Boolean(_)) => {}
-                (other, _) => return Err(Refused::Field(other.to_owned())),
+                (other, _) => {
+                    return Err(match other {
+                        "failCommands" => Refused::Value("failCommands holds command names"),
+                        "errorLabels" => Refused::Value("errorLabels holds strings"),
+                        "closeConnection" | "blockConnection" | "failInternalCommands" => {
+                            Refused::Value(
+                                "closeConnection, blockConnection and failInternalCommands are \
+                                 booleans",
+                            )
+                        }
+                        "appName" => Refused::Value("appName is a string"),
+                        _ => Refused::Field(other.to_owned()),
+                    });
+                }
             }
         }
         if rule.commands.is_empty() {
@@ -214,7 +227,7 @@ pub enum FailPointRefusal {
     Mode(Option<String>),
     /// `failCommand` without `data`.
     NoData,
-    /// A field of `data` this server does not know, or does not know of that type (named).
+    /// A field of `data` this server does not know (named).
     Field(String),
     /// A field of `data` whose value breaks its rule (which this says).
     Value(&'static str),
@@ -449,6 +462,16 @@ mod tests {
             (
                 rawdoc! { "configureFailPoint": "failCommand", "mode": "alwaysOn", "data": { "failCommands": [1] , "errorCode": 1 } },
                 Refused::Value("failCommands holds command names"),
+            ),
+            (
+                rawdoc! { "configureFailPoint": "failCommand", "mode": "alwaysOn", "data": { "failCommands": "find", "errorCode": 1 } },
+                Refused::Value("failCommands holds command names"),
+            ),
+            (
+                rawdoc! { "configureFailPoint": "failCommand", "mode": "alwaysOn", "data": { "failCommands": ["find"], "closeConnection": 1 } },
+                Refused::Value(
+                    "closeConnection, blockConnection and failInternalCommands are booleans",
+                ),
             ),
             (
                 rawdoc! { "configureFailPoint": "failCommand", "mode": "alwaysOn", "data": { "failCommands": ["find"] } },
