@@ -229,47 +229,69 @@ struct PemSection<'a> {
     body: &'a [u8],
 }
 
-/// The sections of a PEM file, in order, as pki-types finds them: a `-----BEGIN <label>-----`
-/// at the start of a line, through the first `-----END <label>-----` after it. Nothing is
-/// decoded here: a file that holds a key next to its certificates has the key decoded only by
-/// [`private_key`], into buffers that are wiped. What lies between sections (OpenSSL's "Bag
-/// Attributes", comments) is passed over; a section that never ends is an error, the last item.
+/// The sections of a PEM file, in order, found as pki-types finds them, line by line (lines end
+/// at `\n` or `\r`): a line `-----BEGIN <label>-----` (spaces may follow) opens one, and the
+/// next line starting `-----END <label>-----` closes it; another BEGIN line inside restarts it;
+/// other lines outside sections are passed over (OpenSSL's "Bag Attributes", comments). A BEGIN
+/// line that does not end in five dashes, or a section that never ends, is an error, the last
+/// item. Nothing is decoded here: a file that holds a key next to its certificates has the key
+/// decoded only by [`private_key`], into buffers that are wiped.
 fn pem_sections(pem: &[u8]) -> impl Iterator<Item = std::result::Result<PemSection<'_>, String>> {
-    const BEGIN: &[u8] = b"-----BEGIN ";
-    const DASHES: &[u8] = b"-----";
-    let find = |haystack: &[u8], needle: &[u8]| {
-        haystack
-            .windows(needle.len())
-            .position(|window| window == needle)
-    };
-    let mut at = 0;
+    // Each line with where it starts, without its line end.
+    let mut next_line_at = 0;
+    let mut lines = std::iter::from_fn(move || {
+        let at = next_line_at;
+        let rest = pem.get(at..)?;
+        let len = rest
+            .iter()
+            .position(|byte| matches!(byte, b'\n' | b'\r'))
+            .unwrap_or(rest.len());
+        next_line_at = at + len + 1;
+        Some((at, rest.get(..len)?))
+    });
+    let mut failed = false;
     std::iter::from_fn(move || {
-        loop {
-            let start = at + find(pem.get(at..)?, BEGIN)?;
-            let label_at = start + BEGIN.len();
-            let after_begin = pem.get(label_at..)?;
-            let label = after_begin.get(..find(after_begin, DASHES)?)?;
-            let at_line_start = start == 0 || matches!(pem.get(start - 1), Some(b'\n' | b'\r'));
-            if !at_line_start || label.iter().any(|b| matches!(b, b'\n' | b'\r')) {
-                // Not a BEGIN line: look on after it.
-                at = label_at;
-                continue;
-            }
-            let body_at = label_at + label.len() + DASHES.len();
-            let end_line = [&b"-----END "[..], label, DASHES].concat();
-            let Some(body_len) = find(pem.get(body_at..)?, &end_line) else {
-                at = pem.len();
-                let label = String::from_utf8_lossy(label);
+        // The open section: where its BEGIN line starts, its label, where its body starts.
+        let mut open: Option<(usize, &[u8], usize)> = None;
+        while !failed {
+            let Some((at, line)) = lines.next() else {
+                failed = true;
+                let (_, label, _) = open?;
+                let label = String::from_utf8_lossy(label.get(..64).unwrap_or(label));
                 return Some(Err(format!("the PEM section `{label}` has no END line")));
             };
-            let end = body_at + body_len + end_line.len();
-            at = end;
-            return Some(Ok(PemSection {
-                label,
-                text: pem.get(start..end)?,
-                body: pem.get(body_at..body_at + body_len)?,
-            }));
+            if let Some(rest) = line.strip_prefix(b"-----BEGIN ") {
+                let spaces = rest.iter().rev().take_while(|byte| **byte == b' ').count();
+                let marked = rest.get(..rest.len() - spaces).unwrap_or_default();
+                match marked.strip_suffix(b"-----") {
+                    Some(label) if !label.ends_with(b"-") => {
+                        open = Some((at, label, at + line.len()));
+                    }
+                    _ => {
+                        failed = true;
+                        return Some(Err(
+                            "a PEM BEGIN line does not end in five dashes".to_owned()
+                        ));
+                    }
+                }
+                continue;
+            }
+            let Some((start, label, body_at)) = open else {
+                continue;
+            };
+            let closes = line
+                .strip_prefix(b"-----END ")
+                .and_then(|rest| rest.strip_prefix(label))
+                .is_some_and(|rest| rest.starts_with(b"-----"));
+            if closes {
+                return Some(Ok(PemSection {
+                    label,
+                    text: pem.get(start..at + line.len())?,
+                    body: pem.get(body_at..at)?,
+                }));
+            }
         }
+        None
     })
 }
 
@@ -335,13 +357,30 @@ fn private_key(
     pem: &[u8],
     password: Option<&Secret>,
 ) -> Result<PrivateKeyDer<'static>> {
-    let sections = pem_sections(pem)
-        .collect::<std::result::Result<Vec<_>, _>>()
+    // The first key of the file, as pki-types' `from_pem_slice` takes it: what follows it is
+    // not read.
+    let key = pem_sections(pem)
+        .find(|section| {
+            section.as_ref().map_or(true, |section| {
+                matches!(
+                    section.label,
+                    b"ENCRYPTED PRIVATE KEY"
+                        | b"PRIVATE KEY"
+                        | b"RSA PRIVATE KEY"
+                        | b"EC PRIVATE KEY"
+                )
+            })
+        })
+        .transpose()
         .map_err(|rule| TlsError::UnusableKey { option, rule })?;
-    let encrypted = sections
-        .iter()
-        .find(|section| section.label == b"ENCRYPTED PRIVATE KEY");
-    if let Some(PemSection { text: block, .. }) = encrypted {
+    let Some(PemSection { label, text, body }) = key else {
+        return Err(TlsError::NoPrivateKey {
+            option,
+            path: path.to_owned(),
+        }
+        .into());
+    };
+    if label == b"ENCRYPTED PRIVATE KEY" {
         let password = password.ok_or(TlsError::KeyPasswordRequired)?;
         let unreadable = |e: &dyn fmt::Display| TlsError::UnusableKey {
             option,
@@ -349,7 +388,7 @@ fn private_key(
         };
         // PEM to DER first: the DER reader of a PEM stream cannot look ahead, which the
         // structure's optional fields need.
-        let (_, der) = pkcs8::der::pem::decode_vec(block).map_err(|e| unreadable(&e))?;
+        let (_, der) = pkcs8::der::pem::decode_vec(text).map_err(|e| unreadable(&e))?;
         let der = Zeroizing::new(der);
         let encrypted =
             pkcs8::EncryptedPrivateKeyInfo::try_from(der.as_slice()).map_err(|e| unreadable(&e))?;
@@ -378,32 +417,22 @@ fn private_key(
         let der = std::mem::take(&mut *der);
         return Ok(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(der)));
     }
-    // The first key of the kinds rustls takes, as `PrivateKeyDer::from_pem_slice` would find
-    // it, but decoded into wiped buffers: pki-types' decoder leaves the key's base64 and DER
-    // in memory it frees unwiped.
-    let key = sections.iter().find(|section| {
-        matches!(
-            section.label,
-            b"PRIVATE KEY" | b"RSA PRIVATE KEY" | b"EC PRIVATE KEY"
-        )
-    });
-    let Some(PemSection { label, body, .. }) = key else {
-        return Err(TlsError::NoPrivateKey {
-            option,
-            path: path.to_owned(),
-        }
-        .into());
-    };
-    let mut der = decode_pem_body(body).ok_or(TlsError::UnusableKey {
+    // Decoded here, into wiped buffers: pki-types' decoder leaves the key's base64 and DER in
+    // memory it frees unwiped.
+    let mut der = decode_pem_body(body).ok_or_else(|| TlsError::UnusableKey {
         option,
-        rule: "the key's PEM section is not base64 (header lines, such as OpenSSL's legacy \
-               encryption writes, are not read: convert the key to PKCS#8 with `openssl \
-               pkcs8 -topk8`)"
-            .to_owned(),
+        rule: if body.iter().all(u8::is_ascii_whitespace) {
+            "the key's PEM section is empty".to_owned()
+        } else {
+            "the key's PEM section is not base64 (header lines, such as OpenSSL's legacy \
+             encryption writes, are not read: convert the key to PKCS#8 with `openssl pkcs8 \
+             -topk8`)"
+                .to_owned()
+        },
     })?;
     // Moved, not copied, to rustls.
     let der = std::mem::take(&mut *der);
-    Ok(match *label {
+    Ok(match label {
         b"PRIVATE KEY" => PrivateKeyDer::Pkcs8(der.into()),
         b"RSA PRIVATE KEY" => PrivateKeyDer::Pkcs1(der.into()),
         _ => PrivateKeyDer::Sec1(der.into()),
@@ -1007,7 +1036,7 @@ mod pem_tests {
                 key = key.replace('=', "");
             }
             let pem = format!(
-                "Bag Attributes\n    localKeyID: 01\n{key}junk\n{}",
+                "Bag Attributes{eol}    localKeyID: 01{eol}{key}junk{eol}{}",
                 section("CERTIFICATE", b"not read here", 64, eol),
             );
             let ours = private_key("tlsCertificateKeyFile", path, pem.as_bytes(), None).unwrap();
@@ -1015,6 +1044,16 @@ mod pem_tests {
             assert_eq!(ours, theirs, "{label} {eol:?}");
             assert_eq!(ours.secret_der(), der.as_slice(), "{label} {eol:?}");
         }
+        // Trailing bits that are not zero (`/x` for 0xff), a BEGIN line that ends in spaces, an
+        // END line with text after it, and a stray BEGIN before the key's own: read as
+        // pki-types reads them.
+        let odd = "-----BEGIN PRIVATE KEY-----\n-----BEGIN PRIVATE KEY-----  \n/x==\n-----END PRIVATE KEY----- trailing\n";
+        let ours = private_key("tlsCertificateKeyFile", path, odd.as_bytes(), None).unwrap();
+        let theirs = PrivateKeyDer::from_pem_slice(odd.as_bytes()).unwrap();
+        assert_eq!(
+            (ours.secret_der(), theirs.secret_der()),
+            (&[0xff][..], &[0xff][..])
+        );
     }
 
     #[test]
@@ -1025,38 +1064,53 @@ mod pem_tests {
                 .unwrap_err()
                 .to_string()
         };
-        let no_key = "holds no PEM private key";
         let certificate = section("CERTIFICATE", b"certificate", 64, "\n");
-        assert!(refused(&certificate).contains(no_key));
-        // A BEGIN that does not start its line is no section.
+        // Each, and whether pki-types refuses it too (it reads an empty key as one).
         let inline = format!("x{}", section("PRIVATE KEY", b"key", 64, "\n"));
-        assert!(refused(&inline).contains(no_key), "{}", refused(&inline));
-        // A legacy encrypted key (headers before its base64) is not base64, nor is nothing.
         let legacy = "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,00\n\nAAAA\n-----END RSA PRIVATE KEY-----\n";
-        let empty = "-----BEGIN PRIVATE KEY-----\n-----END PRIVATE KEY-----\n";
-        for not_base64 in [legacy, empty] {
-            assert!(
-                refused(not_base64).contains("pkcs8 -topk8"),
-                "{}",
-                refused(not_base64)
+        for (pem, reason, pki_types_refuses) in [
+            (certificate.as_str(), "holds no PEM private key", true),
+            // A BEGIN that does not start its line is no section.
+            (&inline, "holds no PEM private key", true),
+            (legacy, "pkcs8 -topk8", true),
+            (
+                "-----BEGIN PRIVATE KEY-----\n-----END PRIVATE KEY-----\n",
+                "is empty",
+                false,
+            ),
+            (
+                "-----BEGIN PRIVATE KEY-----\nAAAA\n",
+                "has no END line",
+                true,
+            ),
+            (
+                "-----BEGIN PRIVATE KEY-----junk\nAAAA\n-----END PRIVATE KEY-----\n",
+                "five dashes",
+                true,
+            ),
+            (
+                "-----BEGIN PRIVATE KEY------\nAAAA\n-----END PRIVATE KEY-----\n",
+                "five dashes",
+                true,
+            ),
+        ] {
+            assert!(refused(pem).contains(reason), "{pem:?}: {}", refused(pem));
+            assert_eq!(
+                PrivateKeyDer::from_pem_slice(pem.as_bytes()).is_err(),
+                pki_types_refuses,
+                "{pem:?}"
             );
         }
-        // A section that never ends is an error, as in pki-types.
-        let unended = "-----BEGIN PRIVATE KEY-----\nAAAA\n";
-        assert!(
-            refused(unended).contains("has no END line"),
-            "{}",
-            refused(unended)
-        );
     }
 
     #[test]
-    fn sections_are_found_in_order_and_broken_markers_passed_over() {
+    fn sections_are_found_in_order_and_what_breaks_the_file_ends_it() {
+        // A BEGIN line inside a section starts it again, as in pki-types.
         let pem = format!(
-            "-----BEGIN BROKEN\nLABEL-----\n{}{}-----BEGIN UNENDED-----\n{}",
-            section("CERTIFICATE", b"one", 64, "\n"),
-            section("PRIVATE KEY", b"two", 64, "\n"),
-            section("CERTIFICATE", b"after an unended section", 64, "\n"),
+            "{}{}-----BEGIN STRAY-----\n{}-----BEGIN UNENDED-----\nAAAA\n",
+            section("CERTIFICATE", b"one", 64, "\r"),
+            section("X509 CRL", b"two", 64, "\n"),
+            section("CERTIFICATE", b"three", 64, "\n"),
         );
         let found: Vec<_> = pem_sections(pem.as_bytes())
             .map(|section| section.map(|s| (s.label, decode_pem_body(s.body).unwrap().to_vec())))
@@ -1065,7 +1119,8 @@ mod pem_tests {
             found,
             [
                 Ok((&b"CERTIFICATE"[..], b"one".to_vec())),
-                Ok((&b"PRIVATE KEY"[..], b"two".to_vec())),
+                Ok((&b"X509 CRL"[..], b"two".to_vec())),
+                Ok((&b"CERTIFICATE"[..], b"three".to_vec())),
                 Err("the PEM section `UNENDED` has no END line".to_owned()),
             ]
         );

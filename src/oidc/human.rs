@@ -731,26 +731,21 @@ pub fn read_redirect(target: &str, path: &str, state: &str) -> Result<Secret> {
     if target.len() > MAX_REDIRECT_SIZE {
         return Err(malformed("is longer than 8 KiB").into());
     }
-    let (target_path, parameters) = path_and_parameters(target);
+    let (target_path, query) = target.split_once('?').unwrap_or((target, ""));
     if target_path != path {
         return Err(malformed("came to another path").into());
     }
     let (mut code, mut found_state, mut error, mut description) = (None, None, None, None);
-    for (name, value) in parameters {
-        let slot = match name.as_ref() {
-            // Held as a secret at once: a code written with escapes is decoded into a `String`
-            // of its own, moved (not copied) in here.
-            "code" => {
-                if code.replace(Secret::new(value.into_owned())).is_some() {
-                    return Err(malformed("repeats a parameter").into());
-                }
-                continue;
-            }
-            "state" => &mut found_state,
-            "error" => &mut error,
-            "error_description" => &mut description,
+    for pair in query.split('&').filter(|pair| !pair.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let slot = match decode_form_value(name).as_deref().map(String::as_str) {
+            Some("code") => &mut code,
+            Some("state") => &mut found_state,
+            Some("error") => &mut error,
+            Some("error_description") => &mut description,
             _ => continue,
         };
+        let value = decode_form_value(value).ok_or(malformed("is not UTF-8"))?;
         if slot.replace(value).is_some() {
             return Err(malformed("repeats a parameter").into());
         }
@@ -761,12 +756,36 @@ pub fn read_redirect(target: &str, path: &str, state: &str) -> Result<Secret> {
         _ => return Err(OidcError::ForgedRedirect.into()),
     }
     if let Some(error) = error {
-        return Err(OidcError::from(Refusal::new(&error, description.as_deref())).into());
+        return Err(OidcError::from(Refusal::new(
+            &error,
+            description.as_deref().map(String::as_str),
+        ))
+        .into());
     }
     match code {
-        Some(code) if !code.is_empty() => Ok(code),
+        Some(mut code) if !code.is_empty() => Ok(Secret::new(std::mem::take(&mut *code))),
         _ => Err(malformed("has neither a code nor an error").into()),
     }
+}
+
+/// A value of an `application/x-www-form-urlencoded` query (`+` a space, `%XX` a byte, a `%`
+/// without two hex digits kept, as `form_urlencoded` reads them), decoded into one buffer of its
+/// final size that is wiped when dropped: the redirect's `code` is a secret, and
+/// `form_urlencoded`'s decoder copies as it goes. `None` when the bytes are not UTF-8.
+fn decode_form_value(raw: &str) -> Option<Zeroizing<String>> {
+    // Decoding never lengthens: room for `raw` is room enough, and the buffer never moves.
+    let mut bytes = Zeroizing::new(Vec::with_capacity(raw.len()));
+    for (i, part) in raw.split('+').enumerate() {
+        if i > 0 {
+            bytes.push(b' ');
+        }
+        bytes.extend(percent_encoding::percent_decode_str(part));
+    }
+    std::str::from_utf8(&bytes).ok()?;
+    // UTF-8, checked: the `Err` that would hand the bytes back unwiped never comes.
+    String::from_utf8(std::mem::take(&mut *bytes))
+        .ok()
+        .map(Zeroizing::new)
 }
 
 /// A URL's or request target's path and its query's parameters, decoded as browsers and
@@ -1078,9 +1097,38 @@ mod tests {
     }
 
     #[test]
+    fn form_values_are_decoded_as_form_urlencoded_decodes_them() {
+        for raw in [
+            "a%2Bb",
+            "a+b",
+            "%",
+            "%z",
+            "%zz",
+            "1%",
+            "%e2%82%ac+x",
+            "plain",
+            "",
+            "++",
+        ] {
+            let query = format!("v={raw}");
+            let (_, theirs) = form_urlencoded::parse(query.as_bytes()).next().unwrap();
+            let ours = decode_form_value(raw).unwrap();
+            assert_eq!(ours.as_str(), theirs, "{raw}");
+            assert!(ours.capacity() <= raw.len().max(1), "{raw}");
+        }
+        // Bytes that are not UTF-8 are refused, where form_urlencoded would replace them.
+        assert!(decode_form_value("%ff").is_none());
+    }
+
+    #[test]
     fn redirects_are_read_strictly() {
         let read = |target: &str| read_redirect(target, "/cb", "s1");
         assert_eq!(read("/cb?state=s1&code=a%2Bb").unwrap().expose(), "a+b");
+        assert_eq!(
+            read("/cb?c%6Fde=a+b%20c&state=s%31").unwrap().expose(),
+            "a b c"
+        );
+        assert!(read("/cb?state=s1&code=%ff").is_err());
         for (target, forged) in [
             ("/cb?code=a", true),
             ("/cb?code=a&state=s2", true),
