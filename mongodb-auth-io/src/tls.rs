@@ -231,10 +231,11 @@ struct PemSection<'a> {
 
 /// The sections of a PEM file, in order, found as pki-types finds them, line by line (lines end
 /// at `\n` or `\r`): a line `-----BEGIN <label>-----` (spaces may follow) opens one, and the
-/// next line starting `-----END <label>-----` closes it; another BEGIN line inside restarts it;
-/// other lines outside sections are passed over (OpenSSL's "Bag Attributes", comments). A BEGIN
-/// line that does not end in five dashes, or a section that never ends, is an error, the last
-/// item. Nothing is decoded here: a file that holds a key next to its certificates has the key
+/// next line starting `-----END <label>-----` closes it; other lines outside sections are
+/// passed over (OpenSSL's "Bag Attributes", comments). A BEGIN line that does not end in five
+/// dashes, or a section that never ends, is an error, the last item. Another BEGIN line inside
+/// a section starts it again, the lines before it dropped (pki-types decodes them with the new
+/// section's: a file that counts on that is malformed). Nothing is decoded here: a file that holds a key next to its certificates has the key
 /// decoded only by [`private_key`], into buffers that are wiped.
 fn pem_sections(pem: &[u8]) -> impl Iterator<Item = std::result::Result<PemSection<'_>, String>> {
     // Each line with where it starts, without its line end.
@@ -261,19 +262,23 @@ fn pem_sections(pem: &[u8]) -> impl Iterator<Item = std::result::Result<PemSecti
                 return Some(Err(format!("the PEM section `{label}` has no END line")));
             };
             if let Some(rest) = line.strip_prefix(b"-----BEGIN ") {
-                let spaces = rest.iter().rev().take_while(|byte| **byte == b' ').count();
-                let marked = rest.get(..rest.len() - spaces).unwrap_or_default();
-                match marked.strip_suffix(b"-----") {
-                    Some(label) if !label.ends_with(b"-") => {
-                        open = Some((at, label, at + line.len()));
-                    }
-                    _ => {
-                        failed = true;
-                        return Some(Err(
-                            "a PEM BEGIN line does not end in five dashes".to_owned()
-                        ));
+                // pki-types' rule: from the line's end, spaces passed over, five dashes in all
+                // before anything else; the label is what comes before the first of them.
+                let (mut dashes, mut label_len) = (0, rest.len());
+                for (i, byte) in rest.iter().enumerate().rev() {
+                    match byte {
+                        b'-' => (dashes, label_len) = (dashes + 1, i),
+                        b' ' => {}
+                        _ => break,
                     }
                 }
+                if dashes != 5 {
+                    failed = true;
+                    return Some(Err(
+                        "a PEM BEGIN line does not end in five dashes".to_owned()
+                    ));
+                }
+                open = Some((at, rest.get(..label_len)?, at + line.len()));
                 continue;
             }
             let Some((start, label, body_at)) = open else {
@@ -284,9 +289,12 @@ fn pem_sections(pem: &[u8]) -> impl Iterator<Item = std::result::Result<PemSecti
                 .and_then(|rest| rest.strip_prefix(label))
                 .is_some_and(|rest| rest.starts_with(b"-----"));
             if closes {
+                // The text ends with the END marker, not with what may follow it on its line
+                // (pem-rfc7468, which reads an encrypted key, takes nothing after it).
+                let marker_len = b"-----END ".len() + label.len() + b"-----".len();
                 return Some(Ok(PemSection {
                     label,
-                    text: pem.get(start..at + line.len())?,
+                    text: pem.get(start..at + marker_len)?,
                     body: pem.get(body_at..at)?,
                 }));
             }
@@ -304,6 +312,11 @@ const PEM_BASE64: base64::engine::GeneralPurpose = base64::engine::GeneralPurpos
         .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
 );
 
+/// Whitespace in PEM's base64, as pki-types passes it over: tab to carriage return, and space.
+fn is_pem_space(byte: &u8) -> bool {
+    matches!(byte, b'\t'..=b'\r' | b' ')
+}
+
 /// The DER of a PEM section's body: its base64, whitespace dropped, gathered and decoded into
 /// buffers of their final size that are wiped when dropped. `None` when that is not base64 (a
 /// header line such as a legacy encrypted key's `Proc-Type`, a marker inside) or is empty.
@@ -311,10 +324,7 @@ fn decode_pem_body(body: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
     use base64::Engine as _;
     let mut text = Zeroizing::new(Vec::with_capacity(body.len()));
     // Room reserved for all of `body`: gathering never reallocates.
-    text.extend(
-        body.iter()
-            .filter(|byte| !matches!(byte, b' ' | b'\t' | b'\n' | b'\r' | b'\x0b' | b'\x0c')),
-    );
+    text.extend(body.iter().filter(|byte| !is_pem_space(byte)));
     if text.is_empty() {
         return None;
     }
@@ -357,8 +367,9 @@ fn private_key(
     pem: &[u8],
     password: Option<&Secret>,
 ) -> Result<PrivateKeyDer<'static>> {
-    // The first key of the file, as pki-types' `from_pem_slice` takes it: what follows it is
-    // not read.
+    // The file's first section labelled as a key, as pki-types' `from_pem_slice` takes the
+    // first key it knows (what follows is not read); an encrypted key counts here, where
+    // pki-types passes over the label it does not know.
     let key = pem_sections(pem)
         .find(|section| {
             section.as_ref().map_or(true, |section| {
@@ -421,7 +432,7 @@ fn private_key(
     // memory it frees unwiped.
     let mut der = decode_pem_body(body).ok_or_else(|| TlsError::UnusableKey {
         option,
-        rule: if body.iter().all(u8::is_ascii_whitespace) {
+        rule: if body.iter().all(is_pem_space) {
             "the key's PEM section is empty".to_owned()
         } else {
             "the key's PEM section is not base64 (header lines, such as OpenSSL's legacy \
@@ -1044,10 +1055,10 @@ mod pem_tests {
             assert_eq!(ours, theirs, "{label} {eol:?}");
             assert_eq!(ours.secret_der(), der.as_slice(), "{label} {eol:?}");
         }
-        // Trailing bits that are not zero (`/x` for 0xff), a BEGIN line that ends in spaces, an
-        // END line with text after it, and a stray BEGIN before the key's own: read as
-        // pki-types reads them.
-        let odd = "-----BEGIN PRIVATE KEY-----\n-----BEGIN PRIVATE KEY-----  \n/x==\n-----END PRIVATE KEY----- trailing\n";
+        // Trailing bits that are not zero (`/x` for 0xff), a BEGIN line whose five dashes have
+        // spaces among and after them, an END line with text after it, and a stray BEGIN
+        // before the key's own: read as pki-types reads them.
+        let odd = "-----BEGIN PRIVATE KEY-----\n-----BEGIN PRIVATE KEY--- --  \n/x==\n-----END PRIVATE KEY----- trailing\n";
         let ours = private_key("tlsCertificateKeyFile", path, odd.as_bytes(), None).unwrap();
         let theirs = PrivateKeyDer::from_pem_slice(odd.as_bytes()).unwrap();
         assert_eq!(
@@ -1093,6 +1104,12 @@ mod pem_tests {
                 "five dashes",
                 true,
             ),
+            // Six dashes, one of them among the trailing spaces.
+            (
+                "-----BEGIN PRIVATE KEY- ----- \nAAAA\n-----END PRIVATE KEY-----\n",
+                "five dashes",
+                true,
+            ),
         ] {
             assert!(refused(pem).contains(reason), "{pem:?}: {}", refused(pem));
             assert_eq!(
@@ -1115,6 +1132,14 @@ mod pem_tests {
         let found: Vec<_> = pem_sections(pem.as_bytes())
             .map(|section| section.map(|s| (s.label, decode_pem_body(s.body).unwrap().to_vec())))
             .collect();
+        // A section's text ends with its END marker, whatever follows on the line.
+        let trailing = "-----BEGIN X-----\nAAAA\n-----END X----- and more\n";
+        let text = pem_sections(trailing.as_bytes())
+            .next()
+            .unwrap()
+            .unwrap()
+            .text;
+        assert!(text.ends_with(b"AAAA\n-----END X-----"), "{text:?}");
         assert_eq!(
             found,
             [

@@ -736,16 +736,29 @@ pub fn read_redirect(target: &str, path: &str, state: &str) -> Result<Secret> {
         return Err(malformed("came to another path").into());
     }
     let (mut code, mut found_state, mut error, mut description) = (None, None, None, None);
+    // Said only after the state is checked: a forged redirect is refused as forged.
+    let mut code_not_utf8 = false;
+    // Only the code is a secret; the rest is read as form_urlencoded reads it.
+    let lossy = |text: &str| {
+        let spaced = text.replace('+', " ");
+        let decoded = percent_encoding::percent_decode_str(&spaced).decode_utf8_lossy();
+        Zeroizing::new(decoded.into_owned())
+    };
     for pair in query.split('&').filter(|pair| !pair.is_empty()) {
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let slot = match decode_form_value(name).as_deref().map(String::as_str) {
-            Some("code") => &mut code,
-            Some("state") => &mut found_state,
-            Some("error") => &mut error,
-            Some("error_description") => &mut description,
+        let (slot, value) = match lossy(name).as_str() {
+            "code" => match decode_form_value(value) {
+                Some(value) => (&mut code, value),
+                None => {
+                    code_not_utf8 = true;
+                    continue;
+                }
+            },
+            "state" => (&mut found_state, lossy(value)),
+            "error" => (&mut error, lossy(value)),
+            "error_description" => (&mut description, lossy(value)),
             _ => continue,
         };
-        let value = decode_form_value(value).ok_or(malformed("is not UTF-8"))?;
         if slot.replace(value).is_some() {
             return Err(malformed("repeats a parameter").into());
         }
@@ -761,6 +774,9 @@ pub fn read_redirect(target: &str, path: &str, state: &str) -> Result<Secret> {
             description.as_deref().map(String::as_str),
         ))
         .into());
+    }
+    if code_not_utf8 {
+        return Err(malformed("has a code that is not UTF-8").into());
     }
     match code {
         Some(mut code) if !code.is_empty() => Ok(Secret::new(std::mem::take(&mut *code))),
@@ -1129,6 +1145,16 @@ mod tests {
             "a b c"
         );
         assert!(read("/cb?state=s1&code=%ff").is_err());
+        // The state first, whatever else is wrong; a provider's error read as it came.
+        assert!(matches!(
+            read("/cb?state=s2&code=%ff").unwrap_err(),
+            crate::Error::Oidc(OidcError::ForgedRedirect)
+        ));
+        assert!(matches!(
+            read("/cb?state=s1&error=denied&error_description=%ff").unwrap_err(),
+            crate::Error::Oidc(OidcError::AuthorizationRefused { ref description, .. })
+                if description.as_deref() == Some("\u{FFFD}")
+        ));
         for (target, forged) in [
             ("/cb?code=a", true),
             ("/cb?code=a&state=s2", true),
