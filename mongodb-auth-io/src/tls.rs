@@ -223,7 +223,7 @@ fn read(option: &'static str, path: &Path) -> Result<Zeroizing<Vec<u8>>> {
 struct PemSection<'a> {
     /// `CERTIFICATE`, `PRIVATE KEY`...
     label: &'a [u8],
-    /// From the `-----BEGIN` line through the `-----END` line.
+    /// From the `-----BEGIN` line through the END marker (not what follows it on its line).
     text: &'a [u8],
     /// Between the two markers: the base64 (and any header lines).
     body: &'a [u8],
@@ -235,8 +235,9 @@ struct PemSection<'a> {
 /// passed over (OpenSSL's "Bag Attributes", comments). A BEGIN line that does not end in five
 /// dashes, or a section that never ends, is an error, the last item. Another BEGIN line inside
 /// a section starts it again, the lines before it dropped (pki-types decodes them with the new
-/// section's: a file that counts on that is malformed). Nothing is decoded here: a file that holds a key next to its certificates has the key
-/// decoded only by [`private_key`], into buffers that are wiped.
+/// section's: a file that counts on that is malformed). Nothing is decoded here: a file that
+/// holds a key next to its certificates has the key decoded only by [`private_key`], into
+/// buffers that are wiped.
 fn pem_sections(pem: &[u8]) -> impl Iterator<Item = std::result::Result<PemSection<'_>, String>> {
     // Each line with where it starts, without its line end.
     let mut next_line_at = 0;

@@ -747,11 +747,12 @@ pub fn read_redirect(target: &str, path: &str, state: &str) -> Result<Secret> {
     for pair in query.split('&').filter(|pair| !pair.is_empty()) {
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
         let (slot, value) = match lossy(name).as_str() {
+            // A code that is not UTF-8 still takes its place: a second code is a repeat.
             "code" => match decode_form_value(value) {
                 Some(value) => (&mut code, value),
                 None => {
                     code_not_utf8 = true;
-                    continue;
+                    (&mut code, Zeroizing::new(String::new()))
                 }
             },
             "state" => (&mut found_state, lossy(value)),
@@ -1145,6 +1146,8 @@ mod tests {
             "a b c"
         );
         assert!(read("/cb?state=s1&code=%ff").is_err());
+        let repeated = read("/cb?state=s1&code=a&code=%ff").unwrap_err();
+        assert!(repeated.to_string().contains("repeats"), "{repeated}");
         // The state first, whatever else is wrong; a provider's error read as it came.
         assert!(matches!(
             read("/cb?state=s2&code=%ff").unwrap_err(),
