@@ -71,6 +71,8 @@ struct Collection {
     documents: Vec<RawDocumentBuf>,
     /// What the documents take as the elements of `find`'s `firstBatch` (keys `"0"`, `"1"`...).
     batch_bytes: usize,
+    /// What the documents and the namespace's name count against the store's byte cap.
+    bytes: usize,
 }
 
 /// The bytes of the OP_MSG answering `find` on a namespace of `namespace_len` bytes whose
@@ -148,6 +150,7 @@ impl Store {
         let collection = self.namespaces.entry(namespace.to_owned()).or_default();
         collection.documents.extend(documents);
         collection.batch_bytes = batch_bytes;
+        collection.bytes += bytes;
         Ok(count)
     }
 
@@ -162,12 +165,7 @@ impl Store {
     pub(crate) fn drop_namespace(&mut self, namespace: &str) {
         if let Some(collection) = self.namespaces.remove(namespace) {
             self.documents -= collection.documents.len();
-            self.bytes -= namespace.len()
-                + collection
-                    .documents
-                    .iter()
-                    .map(|d| d.as_bytes().len())
-                    .sum::<usize>();
+            self.bytes -= collection.bytes;
         }
     }
 }

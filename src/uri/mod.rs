@@ -7,7 +7,7 @@
 
 mod host;
 mod options;
-mod percent;
+pub(crate) mod percent;
 mod srv;
 
 use std::collections::HashSet;

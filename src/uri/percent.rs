@@ -55,9 +55,45 @@ pub(crate) fn check_escapes(s: &str) -> Result<(), DecodeError> {
 /// password, and a buffer that grows while decoding leaves copies of it behind, unwiped.
 pub(crate) fn decode(s: &str) -> Result<String, DecodeError> {
     check_escapes(s)?;
-    // Decoding never lengthens: room for `s` is room enough.
+    into_text(decoded_bytes(s, false))
+}
+
+#[cfg(feature = "oidc")]
+/// A value of an `application/x-www-form-urlencoded` query read as `form_urlencoded` reads it
+/// (`+` a space, `%XX` a byte, a `%` without two hex digits kept), into a string made at its
+/// final size, as [`decode`] does: the value may be a secret (an OAuth authorization code), and
+/// `form_urlencoded` copies as it decodes. Bytes that are not UTF-8 are refused.
+pub(crate) fn decode_form(s: &str) -> Result<String, DecodeError> {
+    into_text(decoded_bytes(s, true))
+}
+
+#[cfg(feature = "oidc")]
+/// [`decode_form`], with what is not UTF-8 replaced by U+FFFD as `form_urlencoded` replaces it.
+pub(crate) fn decode_form_lossy(s: &str) -> Zeroizing<String> {
+    crate::secret::lossy_secret_text(&decoded_bytes(s, true))
+}
+
+/// The bytes `s` percent-decodes to (`+` as a space where forms are read), in a buffer reserved
+/// once and wiped when dropped.
+fn decoded_bytes(s: &str, plus_is_space: bool) -> Zeroizing<Vec<u8>> {
+    // Decoding never lengthens: room for `s` is room enough, and the buffer never moves.
     let mut bytes = Zeroizing::new(Vec::with_capacity(s.len()));
-    bytes.extend(percent_decode_str(s));
+    if plus_is_space {
+        for (i, part) in s.split('+').enumerate() {
+            if i > 0 {
+                bytes.push(b' ');
+            }
+            bytes.extend(percent_decode_str(part));
+        }
+    } else {
+        bytes.extend(percent_decode_str(s));
+    }
+    bytes
+}
+
+/// The bytes moved into a `String` once checked to be UTF-8, so that the `Err` that would hand
+/// them back unwiped never comes.
+fn into_text(mut bytes: Zeroizing<Vec<u8>>) -> Result<String, DecodeError> {
     if std::str::from_utf8(&bytes).is_err() {
         return Err(DecodeError::NotUtf8);
     }
@@ -91,6 +127,41 @@ mod tests {
     fn decodes_once() {
         assert_eq!(decode("abcd%25ef%3Ag%26hi").unwrap(), "abcd%ef:g&hi");
         assert_eq!(decode("%E2%85%A8").unwrap(), "\u{2168}");
+    }
+
+    #[cfg(feature = "oidc")]
+    #[test]
+    fn form_values_are_decoded_as_form_urlencoded_decodes_them() {
+        for raw in [
+            "a%2Bb",
+            "a+b",
+            "%",
+            "%z",
+            "%zz",
+            "1%",
+            "%e2%82%ac+x",
+            "plain",
+            "",
+            "++",
+            "%ff+a%C3",
+        ] {
+            let query = format!("v={raw}");
+            let (_, theirs) = form_urlencoded::parse(query.as_bytes()).next().unwrap();
+            let lossy = decode_form_lossy(raw);
+            assert_eq!(lossy.as_str(), theirs, "{raw}");
+            match decode_form(raw) {
+                Ok(strict) => {
+                    assert_eq!(strict, theirs, "{raw}");
+                    assert!(strict.capacity() <= raw.len().max(1), "{raw}");
+                }
+                // Refused only where form_urlencoded had to replace something.
+                Err(refusal) => {
+                    assert_eq!(refusal, DecodeError::NotUtf8, "{raw}");
+                    assert!(theirs.contains(char::REPLACEMENT_CHARACTER), "{raw}");
+                }
+            }
+        }
+        assert_eq!(decode_form("%ff"), Err(DecodeError::NotUtf8));
     }
 
     #[test]
