@@ -543,6 +543,81 @@ fn timeouts_the_options_leave_unset_come_from_the_connection_string() {
     }
 }
 
+/// `serverSelectionTimeoutMS` bounds the search for a host that answers, every host together:
+/// hosts that accept a connection and never finish the TLS handshake would otherwise hold a
+/// connect for each one's read timeout (30 s each by default). With `0` no host is tried, as
+/// PyMongo selects no server then.
+#[test]
+fn server_selection_timeout_bounds_the_search_for_a_host() {
+    let f = Fixtures::start();
+    // Listeners that accept (the kernel does) and never answer, as distinct hosts.
+    let listeners: Vec<_> = (0..3)
+        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    let silent: Vec<_> = listeners
+        .iter()
+        .map(|listener| listener.local_addr().unwrap().to_string())
+        .collect();
+    let silent = silent.join(",");
+    let mut no_read_timeout = options();
+    no_read_timeout.read_timeout = None;
+    let mut in_code = no_read_timeout.clone();
+    in_code.server_selection_timeout = Some(Duration::from_millis(700));
+    let ca = f.ca.display();
+    let cases = [
+        (
+            format!(
+                "mongodb://alice:pencil@{silent}/?tls=true&tlsCAFile={ca}\
+                 &serverSelectionTimeoutMS=700"
+            ),
+            no_read_timeout,
+        ),
+        (
+            format!("mongodb://alice:pencil@{silent}/?tls=true&tlsCAFile={ca}"),
+            in_code,
+        ),
+        (
+            format!(
+                "mongodb://alice:pencil@{}/?serverSelectionTimeoutMS=0",
+                f.plain.address()
+            ),
+            options(),
+        ),
+    ];
+    for adapter in Adapter::BOTH {
+        for (uri, options) in &cases {
+            let connects = Arc::new(Mutex::new(0));
+            let counted = connects.clone();
+            let options = options.clone().observe(move |event| {
+                if matches!(event, Event::Connected { .. }) {
+                    *counted.lock().unwrap() += 1;
+                }
+            });
+            let started = std::time::Instant::now();
+            let error = adapter
+                .login(f.plain.runtime(), uri, options)
+                .expect_err(uri);
+            let took = started.elapsed();
+            assert_eq!(
+                error.kind(),
+                ErrorKind::Timeout,
+                "{adapter:?} {uri}: {error}"
+            );
+            assert!(
+                error.to_string().contains("serverSelectionTimeoutMS"),
+                "{adapter:?} {uri}: {error}"
+            );
+            assert!(
+                took < Duration::from_secs(6),
+                "{adapter:?} {uri}: took {took:?}"
+            );
+            if uri.contains("serverSelectionTimeoutMS=0") {
+                assert_eq!(*connects.lock().unwrap(), 0, "{adapter:?} {uri}");
+            }
+        }
+    }
+}
+
 #[test]
 fn the_next_host_case_connects_only_to_the_live_one() {
     let f = Fixtures::start();

@@ -62,8 +62,8 @@ pub use connection::Connection;
 pub use connector::Connector;
 pub use login::Authenticated;
 pub use options::{
-    ConnectOptions, DEFAULT_CONNECT_TIMEOUT, DEFAULT_SOCKET_TIMEOUT, Event, IntoConnectionString,
-    MAX_AUTH_REPLY_SIZE,
+    ConnectOptions, DEFAULT_CONNECT_TIMEOUT, DEFAULT_SERVER_SELECTION_TIMEOUT,
+    DEFAULT_SOCKET_TIMEOUT, Event, IntoConnectionString, MAX_AUTH_REPLY_SIZE,
 };
 
 use std::time::Duration;

@@ -159,6 +159,12 @@ pub struct ConnectOptions {
     /// Time allowed for each write. `None`: the connection string's `socketTimeoutMS` (`0`:
     /// none), else [`DEFAULT_SOCKET_TIMEOUT`]; a `read_timeout` set in code does not carry over.
     pub write_timeout: Option<Duration>,
+    /// Time allowed to find a host that answers: the lookups, connections and TLS handshakes of
+    /// every host tried, together, as a driver's server selection is bounded (the login that
+    /// follows has its own timeouts). `None`: the connection string's
+    /// `serverSelectionTimeoutMS` (`0`: no time, as in PyMongo), else
+    /// [`DEFAULT_SERVER_SELECTION_TIMEOUT`].
+    pub server_selection_timeout: Option<Duration>,
     /// The first message's form; `None` picks OP_MSG `hello` for `loadBalanced=true`, else the
     /// legacy OP_QUERY `isMaster`.
     pub hello_style: Option<HelloStyle>,
@@ -178,6 +184,8 @@ pub struct ConnectOptions {
     operation_timeout: Option<Duration>,
     /// When the connect under way must be done: `operation_timeout` after it began.
     done_by: Option<Instant>,
+    /// When the search for a host that answers must end, while it runs.
+    selection_done_by: Option<Instant>,
 }
 
 /// `timeout`, or what is left until `done_by` when that is less (zero once it has passed).
@@ -195,6 +203,12 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// connection string's `socketTimeoutMS` give one.
 pub const DEFAULT_SOCKET_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The time allowed to find a host that answers when neither the options nor the connection
+/// string give one: the server selection specification's default for `serverSelectionTimeoutMS`.
+/// Without it, a seed list of many hosts that do not answer (a `mongodb+srv` name may bring
+/// dozens) would hold a connect for the connect timeout of each.
+pub const DEFAULT_SERVER_SELECTION_TIMEOUT: Duration = Duration::from_secs(30);
+
 impl ConnectOptions {
     /// The connect timeout in force (see [`ConnectOptions::connect_timeout`]).
     pub(crate) fn connect_timeout(&self) -> Duration {
@@ -211,10 +225,44 @@ impl ConnectOptions {
         self.within_operation(self.write_timeout.unwrap_or(DEFAULT_SOCKET_TIMEOUT))
     }
 
-    /// `timeout`, or less while a connect runs under `timeoutMS`: what is left of it (at least
-    /// a millisecond, which no step takes; [`overdue`](Self::overdue) ends the connect then).
+    /// `timeout`, or less while a connect runs under `timeoutMS` or searches for a host: what
+    /// is left of them (at least a millisecond, which no step takes; [`overdue`](Self::overdue)
+    /// and [`selection_overdue`](Self::selection_overdue) end the connect then).
     fn within_operation(&self, timeout: Duration) -> Duration {
-        within(self.done_by, timeout).max(timeout.min(Duration::from_millis(1)))
+        let done_by = match (self.done_by, self.selection_done_by) {
+            (Some(operation), Some(selection)) => Some(operation.min(selection)),
+            (operation, selection) => operation.or(selection),
+        };
+        within(done_by, timeout).max(timeout.min(Duration::from_millis(1)))
+    }
+
+    /// The time allowed to find a host that answers (see
+    /// [`ConnectOptions::server_selection_timeout`]).
+    fn selection_timeout(&self) -> Duration {
+        self.server_selection_timeout
+            .unwrap_or(DEFAULT_SERVER_SELECTION_TIMEOUT)
+    }
+
+    /// Starts the search for a host that answers: until it ends, each lookup, connection and
+    /// handshake gets at most what is left of the selection timeout.
+    pub(crate) fn start_selection(&mut self) {
+        self.selection_done_by = Some(deadline(Instant::now(), self.selection_timeout()));
+    }
+
+    /// Ends it: a host answered, and the login has its own timeouts.
+    pub(crate) fn end_selection(&mut self) {
+        self.selection_done_by = None;
+    }
+
+    /// `Timeout` once the search for a host has used up the selection timeout.
+    pub(crate) fn selection_overdue(&self) -> Result<()> {
+        match self.selection_done_by {
+            Some(done_by) if Instant::now() >= done_by => Err(Error::Timeout {
+                operation: "finding a host that answers (serverSelectionTimeoutMS)",
+                after: self.selection_timeout(),
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// Starts a connect's clock: with `timeoutMS`, every step of it (lookups, TCP, TLS, each
@@ -257,7 +305,7 @@ impl ConnectOptions {
     }
 
     /// What the connection string says where these options say nothing: `connectTimeoutMS`
-    /// and `socketTimeoutMS` (`0` is none), and, with a client-side operation timeout
+    /// and `socketTimeoutMS` (`0` is none), `serverSelectionTimeoutMS`, and, with a client-side operation timeout
     /// (`timeoutMS`), a connect and login that end within it, and a machine OIDC callback
     /// shortened to the least of it and the connect timeout (rule L12).
     pub(crate) fn completed_by(mut self, cs: &ConnectionString) -> Self {
@@ -272,6 +320,11 @@ impl ConnectOptions {
         self.connect_timeout = self
             .connect_timeout
             .or_else(|| milliseconds("connectTimeoutMS"));
+        // `0` here is no time at all, not no limit: PyMongo then fails when no server is known.
+        self.server_selection_timeout = self.server_selection_timeout.or_else(|| {
+            let ms: u64 = cs.option("serverSelectionTimeoutMS")?.parse().ok()?;
+            Some(Duration::from_millis(ms))
+        });
         let socket = milliseconds("socketTimeoutMS");
         self.read_timeout = self.read_timeout.or(socket);
         self.write_timeout = self.write_timeout.or(socket);
@@ -330,6 +383,7 @@ impl fmt::Debug for ConnectOptions {
             .field("connect_timeout", &self.connect_timeout)
             .field("read_timeout", &self.read_timeout)
             .field("write_timeout", &self.write_timeout)
+            .field("server_selection_timeout", &self.server_selection_timeout)
             .field("hello_style", &self.hello_style)
             .field("app_name", &self.app_name)
             .field("auth", &self.auth)

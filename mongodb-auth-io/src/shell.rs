@@ -117,8 +117,9 @@ pub(crate) fn no_unix_sockets() -> Error {
     }
 }
 
-/// Connects through `connector` to the first host that answers (after resolving a
-/// `mongodb+srv` name, or with the seeds it resolved before while their records hold), over TLS
+/// Connects through `connector` to the first host that answers within the selection timeout
+/// (after resolving a `mongodb+srv` name, or with the seeds it resolved before while their
+/// records hold), over TLS
 /// when the connection string asks for it, sends `hello` and authenticates with the connection
 /// string's credential (if any).
 pub(crate) async fn connect<D: Dial>(
@@ -143,8 +144,10 @@ pub(crate) async fn connect<D: Dial>(
     }
     let tls = connector.tls_for(&cs)?;
     let mut last_error = None;
+    options.start_selection();
     for target in targets.iter() {
         options.overdue()?;
+        options.selection_overdue()?;
         let socket = match open(dial, target, &options).await {
             Ok(socket) => socket,
             Err(e) => {
@@ -171,6 +174,7 @@ pub(crate) async fn connect<D: Dial>(
             },
             None => (dial.plain(socket), None),
         };
+        options.end_selection();
         options.overdue()?;
         let (mut login, hello) = Login::for_connection(&cs, &target.host, &options)?;
         let authenticated =
@@ -181,6 +185,8 @@ pub(crate) async fn connect<D: Dial>(
             state: ConnectionState::new(address, tls_info, authenticated, options, login),
         });
     }
+    // A host cut short by the selection timeout failed for want of time, whatever it said.
+    options.selection_overdue()?;
     Err(last_error.unwrap_or(Error::Unsupported {
         what: "a connection string with no host to connect to".into(),
     }))
