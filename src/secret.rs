@@ -124,7 +124,7 @@ pub(crate) fn text_at_final_size(
 /// `bytes` as text, each run that is not UTF-8 replaced by U+FFFD as
 /// [`String::from_utf8_lossy`] does, but in one buffer of its final size that is wiped when
 /// dropped: `from_utf8_lossy` copies text that is not UTF-8 into a `String` of its own.
-#[cfg(feature = "aws")]
+#[cfg(any(feature = "aws", feature = "oidc"))]
 pub(crate) fn lossy_secret_text(bytes: &[u8]) -> Zeroizing<String> {
     text_at_final_size(|out| {
         for chunk in bytes.utf8_chunks() {
@@ -268,7 +268,7 @@ mod tests {
         assert_eq!(json["expires_in"], 3600);
     }
 
-    #[cfg(feature = "aws")]
+    #[cfg(any(feature = "aws", feature = "oidc"))]
     #[test]
     fn lossy_secret_text_reads_as_from_utf8_lossy_at_its_final_size() {
         for bytes in [

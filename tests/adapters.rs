@@ -543,10 +543,12 @@ fn timeouts_the_options_leave_unset_come_from_the_connection_string() {
     }
 }
 
-/// `serverSelectionTimeoutMS` bounds the search for a host that answers, every host together:
+/// `serverSelectionTimeoutMS` bounds the search for a host to log in to, every step together:
 /// hosts that accept a connection and never finish the TLS handshake would otherwise hold a
-/// connect for each one's read timeout (30 s each by default). With `0` no host is tried, as
-/// PyMongo selects no server then.
+/// connect for each one's read timeout (30 s each by default), and a DNS server that never
+/// answers for the connect timeout of each query. One window for every host: the first silent
+/// host uses it all, and no other is tried. With `0` no host is tried, as PyMongo selects no
+/// server then.
 #[test]
 fn server_selection_timeout_bounds_the_search_for_a_host() {
     let f = Fixtures::start();
@@ -559,22 +561,33 @@ fn server_selection_timeout_bounds_the_search_for_a_host() {
         .map(|listener| listener.local_addr().unwrap().to_string())
         .collect();
     let silent = silent.join(",");
-    let mut no_read_timeout = options();
-    no_read_timeout.read_timeout = None;
-    let mut in_code = no_read_timeout.clone();
+    let deaf = std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let mut no_timeouts = options();
+    (no_timeouts.connect_timeout, no_timeouts.read_timeout) = (None, None);
+    let mut in_code = no_timeouts.clone();
     in_code.server_selection_timeout = Some(Duration::from_millis(700));
+    let mut deaf_dns = no_timeouts.clone();
+    deaf_dns.dns_server = Some(deaf.local_addr().unwrap());
     let ca = f.ca.display();
+    // Each case, and the connections it may make.
     let cases = [
         (
             format!(
                 "mongodb://alice:pencil@{silent}/?tls=true&tlsCAFile={ca}\
                  &serverSelectionTimeoutMS=700"
             ),
-            no_read_timeout,
+            no_timeouts,
+            1,
         ),
         (
             format!("mongodb://alice:pencil@{silent}/?tls=true&tlsCAFile={ca}"),
             in_code,
+            1,
+        ),
+        (
+            format!("mongodb+srv://alice:pencil@{SRV_NAME}/?serverSelectionTimeoutMS=700"),
+            deaf_dns,
+            0,
         ),
         (
             format!(
@@ -582,10 +595,11 @@ fn server_selection_timeout_bounds_the_search_for_a_host() {
                 f.plain.address()
             ),
             options(),
+            0,
         ),
     ];
     for adapter in Adapter::BOTH {
-        for (uri, options) in &cases {
+        for (uri, options, connections) in &cases {
             let connects = Arc::new(Mutex::new(0));
             let counted = connects.clone();
             let options = options.clone().observe(move |event| {
@@ -611,9 +625,7 @@ fn server_selection_timeout_bounds_the_search_for_a_host() {
                 took < Duration::from_secs(6),
                 "{adapter:?} {uri}: took {took:?}"
             );
-            if uri.contains("serverSelectionTimeoutMS=0") {
-                assert_eq!(*connects.lock().unwrap(), 0, "{adapter:?} {uri}");
-            }
+            assert_eq!(*connects.lock().unwrap(), *connections, "{adapter:?} {uri}");
         }
     }
 }

@@ -375,7 +375,7 @@ impl Dial for Blocking {
     ) -> impl Future<Output = Result<Seeds>> + Send {
         std::future::ready(if dns::needs_resolver(cs, options.dns_server) {
             let (server, timeout) = (options.dns_server, options.connect_timeout());
-            dns::block_on(dns::targets(cs, server, timeout))
+            dns::block_on(dns::targets(cs, server, timeout, options.time_left()))
         } else {
             Ok(Seeds::of(cs))
         })

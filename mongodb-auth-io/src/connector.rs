@@ -51,7 +51,7 @@ impl Connector {
     /// `tlsCertificateKeyFile`, `tlsCRLFile` or the system's trust store once). Every
     /// connection gets a clone of `options`, and so shares its OIDC client cache (one token);
     /// timeouts the options leave unset come from the connection string (`connectTimeoutMS`,
-    /// `socketTimeoutMS`, `timeoutMS`; see [`ConnectOptions`]).
+    /// `socketTimeoutMS`, `serverSelectionTimeoutMS`, `timeoutMS`; see [`ConnectOptions`]).
     pub fn new(uri: impl IntoConnectionString, options: ConnectOptions) -> Result<Connector> {
         let cs = uri.into_connection_string()?;
         if cs.option("proxyHost").is_some() {

@@ -316,9 +316,26 @@ impl Seeds {
     }
 }
 
-/// The seeds of `cs`, in order. With a resolver override, the host names are looked up through
-/// it too. Must run inside a tokio runtime.
+/// The seeds of `cs`, in order, each lookup within `timeout` and all of them within `within`. With
+/// a resolver override, the host names are looked up through it too. Must run inside a tokio
+/// runtime.
 pub(crate) async fn targets(
+    cs: &ConnectionString,
+    server: Option<SocketAddr>,
+    timeout: Duration,
+    within: Duration,
+) -> Result<Seeds> {
+    // A name with dozens of SRV targets, each looked up in turn, would otherwise hold a connect
+    // for the timeout of each.
+    tokio::time::timeout(within, targets_one_by_one(cs, server, timeout))
+        .await
+        .unwrap_or(Err(Error::Timeout {
+            operation: "looking up the seed list",
+            after: within,
+        }))
+}
+
+async fn targets_one_by_one(
     cs: &ConnectionString,
     server: Option<SocketAddr>,
     timeout: Duration,

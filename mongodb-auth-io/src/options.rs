@@ -159,9 +159,9 @@ pub struct ConnectOptions {
     /// Time allowed for each write. `None`: the connection string's `socketTimeoutMS` (`0`:
     /// none), else [`DEFAULT_SOCKET_TIMEOUT`]; a `read_timeout` set in code does not carry over.
     pub write_timeout: Option<Duration>,
-    /// Time allowed to find a host that answers: the lookups, connections and TLS handshakes of
-    /// every host tried, together, as a driver's server selection is bounded (the login that
-    /// follows has its own timeouts). `None`: the connection string's
+    /// Time allowed to find a host to log in to, as a driver's server selection is bounded: the
+    /// seed list's DNS lookups, then each host's lookups, connections and TLS handshake, all
+    /// together (the login that follows has its own timeouts). `None`: the connection string's
     /// `serverSelectionTimeoutMS` (`0`: no time, as in PyMongo), else
     /// [`DEFAULT_SERVER_SELECTION_TIMEOUT`].
     pub server_selection_timeout: Option<Duration>,
@@ -203,7 +203,7 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// connection string's `socketTimeoutMS` give one.
 pub const DEFAULT_SOCKET_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The time allowed to find a host that answers when neither the options nor the connection
+/// The time allowed to find a host to log in to when neither the options nor the connection
 /// string give one: the server selection specification's default for `serverSelectionTimeoutMS`.
 /// Without it, a seed list of many hosts that do not answer (a `mongodb+srv` name may bring
 /// dozens) would hold a connect for the connect timeout of each.
@@ -225,8 +225,8 @@ impl ConnectOptions {
         self.within_operation(self.write_timeout.unwrap_or(DEFAULT_SOCKET_TIMEOUT))
     }
 
-    /// `timeout`, or less while a connect runs under `timeoutMS` or searches for a host: what
-    /// is left of them (at least a millisecond, which no step takes; [`overdue`](Self::overdue)
+    /// `timeout`, or less while a connect runs under `timeoutMS` or looks for a host: what is
+    /// left of them (at least a millisecond, which no step takes; [`overdue`](Self::overdue)
     /// and [`selection_overdue`](Self::selection_overdue) end the connect then).
     fn within_operation(&self, timeout: Duration) -> Duration {
         let done_by = match (self.done_by, self.selection_done_by) {
@@ -243,13 +243,14 @@ impl ConnectOptions {
             .unwrap_or(DEFAULT_SERVER_SELECTION_TIMEOUT)
     }
 
-    /// Starts the search for a host that answers: until it ends, each lookup, connection and
+    /// Starts the search for a host to log in to: until it ends, each lookup, connection and
     /// handshake gets at most what is left of the selection timeout.
     pub(crate) fn start_selection(&mut self) {
         self.selection_done_by = Some(deadline(Instant::now(), self.selection_timeout()));
     }
 
-    /// Ends it: a host answered, and the login has its own timeouts.
+    /// Ends it: a host is connected (and its TLS handshake done); the login has its own
+    /// timeouts.
     pub(crate) fn end_selection(&mut self) {
         self.selection_done_by = None;
     }
@@ -258,11 +259,23 @@ impl ConnectOptions {
     pub(crate) fn selection_overdue(&self) -> Result<()> {
         match self.selection_done_by {
             Some(done_by) if Instant::now() >= done_by => Err(Error::Timeout {
-                operation: "finding a host that answers (serverSelectionTimeoutMS)",
+                operation: "finding a host to log in to (serverSelectionTimeoutMS)",
                 after: self.selection_timeout(),
             }),
             _ => Ok(()),
         }
+    }
+
+    /// `error`, or the selection timeout's once it has run out: a step it cut short failed for
+    /// want of time, whatever the step said.
+    pub(crate) fn or_selection_timeout(&self, error: Error) -> Error {
+        self.selection_overdue().err().unwrap_or(error)
+    }
+
+    /// What is left of `timeoutMS` and of the search for a host, the lesser (see
+    /// [`within_operation`](Self::within_operation)); `Duration::MAX` outside both.
+    pub(crate) fn time_left(&self) -> Duration {
+        self.within_operation(Duration::MAX)
     }
 
     /// Starts a connect's clock: with `timeoutMS`, every step of it (lookups, TCP, TLS, each

@@ -117,23 +117,25 @@ pub(crate) fn no_unix_sockets() -> Error {
     }
 }
 
-/// Connects through `connector` to the first host that answers within the selection timeout
-/// (after resolving a `mongodb+srv` name, or with the seeds it resolved before while their
-/// records hold), over TLS
-/// when the connection string asks for it, sends `hello` and authenticates with the connection
-/// string's credential (if any).
+/// Connects through `connector` to the first host that can be reached within the selection
+/// timeout (after resolving a `mongodb+srv` name, or with the seeds it resolved before while
+/// their records hold), over TLS when the connection string asks for it, sends `hello` and
+/// authenticates with the connection string's credential (if any).
 pub(crate) async fn connect<D: Dial>(
     dial: &D,
     connector: &Connector,
 ) -> Result<Connection<D::Connected>> {
     let mut options = connector.options().clone();
     options.start_operation();
+    options.start_selection();
     let seeds = match connector.cached_seeds(Instant::now()) {
         Some(seeds) => seeds,
         None => {
+            options.selection_overdue()?;
             let seeds = dial
                 .resolve(connector.connection_string(), &options)
-                .await?;
+                .await
+                .map_err(|e| options.or_selection_timeout(e))?;
             connector.keep_seeds(&seeds);
             seeds
         }
@@ -144,7 +146,6 @@ pub(crate) async fn connect<D: Dial>(
     }
     let tls = connector.tls_for(&cs)?;
     let mut last_error = None;
-    options.start_selection();
     for target in targets.iter() {
         options.overdue()?;
         options.selection_overdue()?;
@@ -185,11 +186,11 @@ pub(crate) async fn connect<D: Dial>(
             state: ConnectionState::new(address, tls_info, authenticated, options, login),
         });
     }
-    // A host cut short by the selection timeout failed for want of time, whatever it said.
-    options.selection_overdue()?;
-    Err(last_error.unwrap_or(Error::Unsupported {
-        what: "a connection string with no host to connect to".into(),
-    }))
+    Err(
+        options.or_selection_timeout(last_error.unwrap_or(Error::Unsupported {
+            what: "a connection string with no host to connect to".into(),
+        })),
+    )
 }
 
 /// A connection to the target's UNIX socket, or a TCP connection to one of its addresses, in

@@ -274,7 +274,12 @@ impl Dial for Tokio {
         cs: &ConnectionString,
         options: &ConnectOptions,
     ) -> impl Future<Output = Result<Seeds>> + Send {
-        dns::targets(cs, options.dns_server, options.connect_timeout())
+        dns::targets(
+            cs,
+            options.dns_server,
+            options.connect_timeout(),
+            options.time_left(),
+        )
     }
 
     fn lookup(
