@@ -630,6 +630,38 @@ fn server_selection_timeout_bounds_the_search_for_a_host() {
     }
 }
 
+/// The selection timeout bounds finding a host, not the login: a server that holds its
+/// `saslContinue` reply longer than the whole window still logs the client in.
+#[test]
+fn the_selection_timeout_ends_once_a_host_is_connected() {
+    let f = Fixtures::start();
+    let uri = format!(
+        "mongodb://alice:pencil@{}/?serverSelectionTimeoutMS=150",
+        f.plain.address()
+    );
+    let hold = bson::rawdoc! {
+        "configureFailPoint": "failCommand",
+        "mode": { "times": 1 },
+        "data": { "failCommands": ["saslContinue"], "blockConnection": true, "blockTimeMS": 400 },
+    };
+    for adapter in Adapter::BOTH {
+        let point = FailCommand::from_configure_command(&hold).unwrap().unwrap();
+        f.plain
+            .server()
+            .dangerous()
+            .misbehave(Some(Misbehavior::FailCommand(point)));
+        let started = std::time::Instant::now();
+        let login = adapter.login(f.plain.runtime(), &uri, options());
+        let took = started.elapsed();
+        let login = login.unwrap_or_else(|e| panic!("{adapter:?}: {e}"));
+        assert_eq!(login.users.len(), 1, "{adapter:?}: {:?}", login.users);
+        assert!(
+            took >= Duration::from_millis(400),
+            "{adapter:?}: the saslContinue reply was not held ({took:?})"
+        );
+    }
+}
+
 #[test]
 fn the_next_host_case_connects_only_to_the_live_one() {
     let f = Fixtures::start();

@@ -163,24 +163,130 @@ async fn the_connection_cap_queues_clients_without_failing_them() {
     assert!(drained(&server).await);
 }
 
+/// A request has `message_timeout` to arrive whole from its first byte, however its bytes come:
+/// a client that goes silent after part of a header, and one that keeps sending a byte every
+/// 50 ms of a request that would take minutes, are both closed at that deadline (had each byte
+/// restarted it, the second would be served for as long as it trickled).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_trickles_a_request_is_cut_off() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut config = server_config(4);
     config.message_timeout = Duration::from_millis(300);
     let server = Server::bind("127.0.0.1:0", config).await.unwrap();
-    let mut client = tokio::net::TcpStream::connect(server.local_addr())
-        .await
-        .unwrap();
-    // The first bytes of a header, then nothing: the request never completes.
-    client.write_all(&100i32.to_le_bytes()).await.unwrap();
-    let mut byte = [0u8; 1];
-    let closed = tokio::time::timeout(Duration::from_secs(10), client.read(&mut byte)).await;
-    assert!(
-        matches!(closed, Ok(Ok(0)) | Ok(Err(_))),
-        "the server should close the connection: {closed:?}"
-    );
+    for keeps_sending in [false, true] {
+        let client = tokio::net::TcpStream::connect(server.local_addr())
+            .await
+            .unwrap();
+        let (mut reader, mut writer) = client.into_split();
+        let started = Instant::now();
+        // A whole OP_MSG header announcing 100,000 bytes (within the message size), or the
+        // first bytes of one.
+        let mut header = Vec::new();
+        for field in [100_000i32, 1, 0, 2013] {
+            header.extend_from_slice(&field.to_le_bytes());
+        }
+        let sent = if keeps_sending {
+            &header[..]
+        } else {
+            &header[..4]
+        };
+        writer.write_all(sent).await.unwrap();
+        let trickle = tokio::spawn(async move {
+            // 8 s of bytes at most, far past the deadline; ends when the server hangs up.
+            for _ in 0..(if keeps_sending { 160 } else { 0 }) {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                if writer.write_all(&[0]).await.is_err() {
+                    break;
+                }
+            }
+            writer
+        });
+        let mut byte = [0u8; 1];
+        let closed = tokio::time::timeout(Duration::from_secs(10), reader.read(&mut byte)).await;
+        let took = started.elapsed();
+        assert!(
+            matches!(closed, Ok(Ok(0)) | Ok(Err(_))),
+            "the server should close the connection: {closed:?}"
+        );
+        assert!(
+            took < Duration::from_secs(4),
+            "closed after {took:?} (keeps sending: {keeps_sending})"
+        );
+        drop(trickle.await.unwrap());
+    }
     assert!(drained(&server).await);
+}
+
+/// PLAIN's key derivations run as jobs, each holding a permit of its peer's share and one of
+/// the server's: four PLAIN logins at once from one peer run one derivation at a time when
+/// either cap is one, and several at once when neither is (which shows the count sees them).
+/// The user's iteration count makes each derivation last long enough to be seen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_storm_of_plain_logins_runs_within_the_job_caps() {
+    use mongodb_auth::Secret;
+    use mongodb_auth::server::{StoredCredential, User, UserStore};
+    const ITERATIONS: u32 = 100_000;
+    let password = Secret::new("slowpw");
+    let mut user = User::new("$external", "slow", &password, &[], &mut SystemRandom).unwrap();
+    user.set(
+        StoredCredential::new(
+            "slow",
+            "$external",
+            &password,
+            ScramVariant::Sha256,
+            ITERATIONS,
+            &mut SystemRandom,
+        )
+        .unwrap(),
+    );
+    let mut users = UserStore::new();
+    users.insert(user);
+    for (jobs, jobs_per_peer) in [(8, 1), (1, 8), (8, 8)] {
+        let mut config = ServerConfig::new(users.clone());
+        (
+            config.max_concurrent_jobs,
+            config.max_concurrent_jobs_per_peer,
+        ) = (jobs, jobs_per_peer);
+        let server = Server::bind("127.0.0.1:0", config).await.unwrap();
+        let uri = format!(
+            "mongodb://slow:slowpw@{}/?authMechanism=PLAIN&authSource=$external",
+            server.local_addr()
+        );
+        let mut logins = tokio::task::JoinSet::new();
+        for _ in 0..4 {
+            let uri = uri.clone();
+            logins.spawn(async move {
+                let connection =
+                    mongodb_auth_io::tokio::connect(uri.as_str(), ConnectOptions::default())
+                        .await
+                        .map_err(|e| e.to_string())?;
+                Ok::<_, String>(connection.outcome().mechanism)
+            });
+        }
+        let mut peak = 0;
+        let mut outcomes = Vec::new();
+        while !logins.is_empty() {
+            tokio::select! {
+                done = logins.join_next() => outcomes.extend(done),
+                () = tokio::time::sleep(Duration::from_millis(1)) => {}
+            }
+            peak = peak.max(server.running_jobs());
+        }
+        let context = format!("max_concurrent_jobs {jobs}, per peer {jobs_per_peer}");
+        for outcome in outcomes {
+            assert_eq!(
+                outcome.unwrap(),
+                Ok(Some(AuthMechanism::Plain)),
+                "{context}"
+            );
+        }
+        if jobs.min(jobs_per_peer) == 1 {
+            assert_eq!(peak, 1, "{context}: one derivation at a time");
+        } else {
+            assert!(peak >= 2, "{context}: derivations at once, {peak} seen");
+        }
+        assert!(drained(&server).await, "{context}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

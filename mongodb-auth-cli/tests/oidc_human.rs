@@ -500,10 +500,12 @@ fn browser_fallback(node: &NodePeer) -> Result<(), Failed> {
 fn failures(node: &NodePeer) -> Result<(), Failed> {
     let files = TempDir::new("oidc-human-failures");
     let expect_refusal = |run: &Run, says: &str| -> Result<(), Failed> {
-        // Text mode: every command sent is printed; the token would go in saslContinue.
-        if run.ok || !run.stderr.contains(says) || run.stdout.contains("saslContinue") {
+        // Text mode: every command sent is printed; the token would go in saslContinue. The
+        // principal step's saslStart shows the commands were printed at all.
+        let printed = run.stdout.contains("saslStart");
+        if run.ok || !run.stderr.contains(says) || !printed || run.stdout.contains("saslContinue") {
             return Err(format!(
-                "expected {says:?} and no saslContinue:\n{}\n{}",
+                "expected {says:?}, the principal's saslStart and no saslContinue:\n{}\n{}",
                 run.stdout, run.stderr
             )
             .into());

@@ -80,13 +80,14 @@ after = error_of(lambda: list(things.find({})))
 check("closeConnection closes the connection", isinstance(closed, AutoReconnect) and after is None,
       (closed, after))
 
-fail_point(c, "alwaysOn", failCommands=["count"], errorCode=2)
-one = error_of(lambda: c.test.command("count", "things"))
-two = error_of(lambda: c.test.command("count", "things"))
+fail_point(c, "alwaysOn", failCommands=["find"], errorCode=2)
+one = error_of(lambda: list(things.find({})))
+two = error_of(lambda: list(things.find({})))
 c.admin.command("configureFailPoint", "failCommand", mode="off")
+# The command the fail point held: off must clear it.
 cleared = error_of(lambda: list(things.find({})))
-check("alwaysOn fires until off, and off clears it",
-      isinstance(one, OperationFailure) and isinstance(two, OperationFailure) and cleared is None,
+fired = [isinstance(e, OperationFailure) and e.code == 2 for e in (one, two)]
+check("alwaysOn fires until off, and off clears it", fired == [True, True] and cleared is None,
       (one, two, cleared))
 
 other = client(without_address, Callback())

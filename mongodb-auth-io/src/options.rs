@@ -150,11 +150,14 @@ pub(crate) type Observer = Arc<dyn Fn(&Event<'_>) + Send + Sync>;
 #[derive(Clone, Default)]
 pub struct ConnectOptions {
     /// Time allowed to open the connection to one address (each address of a host gets its
-    /// own) or UNIX socket, and for each DNS lookup. `None`: the connection string's `connectTimeoutMS`
-    /// (`0`: none), else [`DEFAULT_CONNECT_TIMEOUT`].
+    /// own) or UNIX socket, and for each DNS lookup, within what is left of
+    /// [`server_selection_timeout`](Self::server_selection_timeout). `None`: the connection
+    /// string's `connectTimeoutMS` (`0`: none), else [`DEFAULT_CONNECT_TIMEOUT`].
     pub connect_timeout: Option<Duration>,
-    /// Time allowed for each reply to arrive whole, and for the TLS handshake. `None`: the
-    /// connection string's `socketTimeoutMS` (`0`: none), else [`DEFAULT_SOCKET_TIMEOUT`].
+    /// Time allowed for each reply to arrive whole, and for the TLS handshake (which has no more
+    /// than what is left of [`server_selection_timeout`](Self::server_selection_timeout)).
+    /// `None`: the connection string's `socketTimeoutMS` (`0`: none), else
+    /// [`DEFAULT_SOCKET_TIMEOUT`].
     pub read_timeout: Option<Duration>,
     /// Time allowed for each write. `None`: the connection string's `socketTimeoutMS` (`0`:
     /// none), else [`DEFAULT_SOCKET_TIMEOUT`]; a `read_timeout` set in code does not carry over.
@@ -266,10 +269,13 @@ impl ConnectOptions {
         }
     }
 
-    /// `error`, or the selection timeout's once it has run out: a step it cut short failed for
-    /// want of time, whatever the step said.
-    pub(crate) fn or_selection_timeout(&self, error: Error) -> Error {
-        self.selection_overdue().err().unwrap_or(error)
+    /// `error`, or the timeout that has run out, `timeoutMS`'s first: a step it cut short
+    /// failed for want of time, whatever the step said.
+    pub(crate) fn or_timeout(&self, error: Error) -> Error {
+        self.overdue()
+            .and_then(|()| self.selection_overdue())
+            .err()
+            .unwrap_or(error)
     }
 
     /// What is left of `timeoutMS` and of the search for a host, the lesser (see
@@ -318,9 +324,10 @@ impl ConnectOptions {
     }
 
     /// What the connection string says where these options say nothing: `connectTimeoutMS`
-    /// and `socketTimeoutMS` (`0` is none), `serverSelectionTimeoutMS`, and, with a client-side operation timeout
-    /// (`timeoutMS`), a connect and login that end within it, and a machine OIDC callback
-    /// shortened to the least of it and the connect timeout (rule L12).
+    /// and `socketTimeoutMS` (`0` is none), `serverSelectionTimeoutMS`, and, with a
+    /// client-side operation timeout (`timeoutMS`), a connect and login that end within it,
+    /// and a machine OIDC callback shortened to the least of it and the connect timeout (rule
+    /// L12).
     pub(crate) fn completed_by(mut self, cs: &ConnectionString) -> Self {
         let milliseconds = |name: &str| {
             let ms: u64 = cs.option(name)?.parse().ok()?;

@@ -135,7 +135,7 @@ pub(crate) async fn connect<D: Dial>(
             let seeds = dial
                 .resolve(connector.connection_string(), &options)
                 .await
-                .map_err(|e| options.or_selection_timeout(e))?;
+                .map_err(|e| options.or_timeout(e))?;
             connector.keep_seeds(&seeds);
             seeds
         }
@@ -186,11 +186,9 @@ pub(crate) async fn connect<D: Dial>(
             state: ConnectionState::new(address, tls_info, authenticated, options, login),
         });
     }
-    Err(
-        options.or_selection_timeout(last_error.unwrap_or(Error::Unsupported {
-            what: "a connection string with no host to connect to".into(),
-        })),
-    )
+    Err(options.or_timeout(last_error.unwrap_or(Error::Unsupported {
+        what: "a connection string with no host to connect to".into(),
+    })))
 }
 
 /// A connection to the target's UNIX socket, or a TCP connection to one of its addresses, in

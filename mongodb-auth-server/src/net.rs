@@ -237,6 +237,8 @@ struct Shared {
     max_jobs_per_peer: usize,
     /// The permits of every connection's jobs.
     jobs: Arc<Semaphore>,
+    /// Jobs running on the blocking pool now.
+    running_jobs: Arc<AtomicUsize>,
     idle_timeout: Duration,
     unauthenticated_idle_timeout: Duration,
     unauthenticated_requests_per_second: u32,
@@ -249,7 +251,8 @@ struct Shared {
     active: AtomicUsize,
 }
 
-/// Counts a connection as open for as long as it lives, however its task ends.
+/// Counts one more (an open connection, a running job) for as long as it lives, however its
+/// task ends.
 struct Open<'a>(&'a AtomicUsize);
 
 impl<'a> Open<'a> {
@@ -411,6 +414,7 @@ impl Server {
             per_peer: Mutex::new(HashMap::new()),
             max_jobs_per_peer: permits(config.max_concurrent_jobs_per_peer),
             jobs: Arc::new(Semaphore::new(permits(config.max_concurrent_jobs))),
+            running_jobs: Arc::default(),
             idle_timeout: config.idle_timeout,
             unauthenticated_idle_timeout: config.unauthenticated_idle_timeout,
             unauthenticated_requests_per_second: config.unauthenticated_requests_per_second.max(1),
@@ -450,6 +454,14 @@ impl Server {
     /// Connections accepted since the start.
     pub fn accepted_connections(&self) -> u64 {
         self.shared.accepted.load(Ordering::Relaxed)
+    }
+
+    /// Jobs running now on the blocking pool: PLAIN's key derivations, exchanges with STS,
+    /// GSSAPI's steps. At most [`ServerConfig::max_concurrent_jobs`], a peer's at most
+    /// [`ServerConfig::max_concurrent_jobs_per_peer`]; a login whose job waits for a permit
+    /// waits with it.
+    pub fn running_jobs(&self) -> usize {
+        self.shared.running_jobs.load(Ordering::Relaxed)
     }
 
     /// Stops accepting, closes every connection and waits for the server task.
@@ -978,8 +990,10 @@ async fn blocking<T: Send + 'static>(
     let run = async {
         let peer = peer_jobs.clone().acquire_owned().await.ok()?;
         let server = shared.jobs.clone().acquire_owned().await.ok()?;
+        let running = shared.running_jobs.clone();
         tokio::task::spawn_blocking(move || {
             let _permits = (peer, server);
+            let _running = Open::new(&running);
             work()
         })
         .await
