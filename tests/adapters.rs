@@ -548,7 +548,7 @@ fn timeouts_the_options_leave_unset_come_from_the_connection_string() {
 /// connect for each one's read timeout (30 s each by default), and a DNS server that never
 /// answers for the connect timeout of each query. One window for every host: the first silent
 /// host uses it all, and no other is tried. With `0` no host is tried, as PyMongo selects no
-/// server then.
+/// server then. When `timeoutMS` runs out first, the error is its own.
 #[test]
 fn server_selection_timeout_bounds_the_search_for_a_host() {
     let f = Fixtures::start();
@@ -596,6 +596,14 @@ fn server_selection_timeout_bounds_the_search_for_a_host() {
             ),
             options(),
             0,
+        ), // `timeoutMS` runs out first: its error, not the last step's or the window's.
+        (
+            format!(
+                "mongodb://alice:pencil@{}/?tls=true&tlsCAFile={ca}&timeoutMS=300",
+                listeners[0].local_addr().unwrap()
+            ),
+            options(),
+            1,
         ),
     ];
     for adapter in Adapter::BOTH {
@@ -617,8 +625,13 @@ fn server_selection_timeout_bounds_the_search_for_a_host() {
                 ErrorKind::Timeout,
                 "{adapter:?} {uri}: {error}"
             );
+            let named = if uri.contains("timeoutMS=300") {
+                "(timeoutMS)"
+            } else {
+                "serverSelectionTimeoutMS"
+            };
             assert!(
-                error.to_string().contains("serverSelectionTimeoutMS"),
+                error.to_string().contains(named),
                 "{adapter:?} {uri}: {error}"
             );
             assert!(

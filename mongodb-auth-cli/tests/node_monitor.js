@@ -25,13 +25,15 @@ async function main() {
     serverMonitoringMode: 'stream',
     directConnection: true,
   });
-  const seen = { succeeded: 0, awaited: 0, failed: [], cleared: 0 };
+  const seen = { succeeded: 0, awaited: 0, failed: [], cleared: 0, created: 0, poolsClosed: 0 };
   client.on('serverHeartbeatSucceeded', (event) => {
     seen.succeeded += 1;
     if (event.awaited) seen.awaited += 1;
   });
   client.on('serverHeartbeatFailed', (event) => seen.failed.push(String(event.failure)));
   client.on('connectionPoolCleared', () => { seen.cleared += 1; });
+  client.on('connectionCreated', () => { seen.created += 1; });
+  client.on('connectionPoolClosed', () => { seen.poolsClosed += 1; });
   await client.connect();
   const until = Date.now() + Number(seconds) * 1000;
   let pings = 0;
@@ -44,6 +46,9 @@ async function main() {
   check('no heartbeat failed', seen.failed.length === 0, seen.failed.slice(0, 3));
   // Streaming: after the first, the heartbeats are the server's replies of the stream.
   check('the heartbeats were streamed', seen.awaited >= Number(seconds), seen);
+  // The pool's events reach this client's listeners (closing it closes the pool), so a clear
+  // would have been seen.
+  check("the pool's events were seen", seen.created >= 1 && seen.poolsClosed >= 1, seen);
   check('the pool was never cleared', seen.cleared === 0, seen.cleared);
   check('the pings went on', pings >= Number(seconds), pings);
   process.exit(failures.length === 0 ? 0 : 1);

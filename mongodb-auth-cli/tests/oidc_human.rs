@@ -565,7 +565,7 @@ fn failures(node: &NodePeer) -> Result<(), Failed> {
         // The connect's timeout or its callback's, which `timeoutMS` cut to what was left.
         expect_refusal(&run, "error: timed out after")?;
         let took = started.elapsed();
-        if took > Duration::from_secs(30) {
+        if took > Duration::from_secs(10) {
             return Err(format!("{adapter:?}: the login ended after {took:?}").into());
         }
     }

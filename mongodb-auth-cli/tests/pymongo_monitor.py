@@ -21,6 +21,7 @@ class Counter(monitoring.ServerHeartbeatListener, PoolEvents):
         # Not `pool_cleared`: an attribute of the method's name would hide the method, and
         # PyMongo would count nothing (it reports a listener's error and goes on).
         self.pools_cleared = 0
+        self.connections_created = 0
         self.connections_closed = []
 
     def started(self, event):
@@ -34,6 +35,9 @@ class Counter(monitoring.ServerHeartbeatListener, PoolEvents):
 
     def pool_cleared(self, event):
         self.pools_cleared += 1
+
+    def connection_created(self, event):
+        self.connections_created += 1
 
     def connection_closed(self, event):
         self.connections_closed.append(event.reason)
@@ -71,6 +75,11 @@ results = [
     check(f"{counter.heartbeats} heartbeats in {seconds:.0f} s, none failed",
           not counter.heartbeat_failures and counter.heartbeats >= seconds,
           counter.heartbeat_failures),
+    # The pool's events reach this listener (closing the client closes its connections), so
+    # the two checks below could see a clear or a close.
+    check("the pool's events were seen",
+          counter.connections_created >= 1 and "poolClosed" in counter.connections_closed,
+          (counter.connections_created, counter.connections_closed)),
     check("the pool was never cleared", counter.pools_cleared == 0, counter.pools_cleared),
     check("the server closed no connection", "error" not in counter.connections_closed,
           counter.connections_closed),

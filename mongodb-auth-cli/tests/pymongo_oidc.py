@@ -58,7 +58,9 @@ callback = FileCallback(good)
 with client(authMechanismProperties={"OIDC_CALLBACK": callback}) as c:
     found = c.test.coll.find_one()
     c.test.coll.insert_one({"x": 1})
-    check("OIDC_CALLBACK: find and insert", found is None)
+    kept = c.test.coll.find_one()
+    check("OIDC_CALLBACK: find and insert", found is None and kept is not None and kept["x"] == 1,
+          str(kept))
     check("OIDC_CALLBACK: authenticated as the token's principal, under the provider's prefix",
           users(c) == [("oidc/" + principal, "$external")], str(users(c)))
     check("OIDC_CALLBACK: called once, with version 1",

@@ -424,6 +424,22 @@ fn refused_options() -> Result<(), Failed> {
     }
 }
 
+/// Whether PyMongo's refusal `said` names `problem` (a `CertificateProblem`, or our text for an
+/// expired list) as OpenSSL, under Python's `ssl`, words it.
+fn openssl_says(problem: &str, said: &str) -> bool {
+    let words: &[&str] = match problem {
+        "UnknownIssuer" => &["unable to get local issuer certificate"],
+        "NameMismatch" => &["hostname mismatch"],
+        "CaUsedAsEndEntity" => &["self-signed certificate", "self signed certificate"],
+        "Revoked" => &["certificate revoked"],
+        "UnknownRevocationStatus" => &["unable to get certificate crl"],
+        "revocation list of tlsCRLFile has expired" => &["crl has expired"],
+        _ => return false,
+    };
+    let said = said.to_ascii_lowercase();
+    said.contains("certificate verify failed") && words.iter().any(|w| said.contains(w))
+}
+
 fn pymongo_agrees(python: &Path) -> Result<(), Failed> {
     let d = deployments();
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/pymongo_tls_trust.py");
@@ -446,11 +462,11 @@ fn pymongo_agrees(python: &Path) -> Result<(), Failed> {
         let output = command.output().map_err(|e| e.to_string())?;
         let said = String::from_utf8_lossy(&output.stdout).trim().to_owned();
         let logged_in = said == "ok";
-        // A refusal agrees only when it is the certificate's: a timeout or a failed login
-        // would refuse every case alike.
-        let certificate_refused = said
-            .to_ascii_lowercase()
-            .contains("certificate verify failed");
+        // A refusal agrees only when it is for the same problem as ours, in OpenSSL's words: a
+        // timeout, a failed login or another certificate problem would refuse alike.
+        let certificate_refused = case
+            .refused_for
+            .is_some_and(|problem| openssl_says(problem, &said));
         if logged_in != case.refused_for.is_none()
             || (!logged_in && !certificate_refused)
             || !output.status.success()
