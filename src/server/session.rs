@@ -457,6 +457,9 @@ pub struct Session {
     /// `client.application.name` of the connection's first `hello`, which fail points may
     /// choose connections by.
     app_name: Option<String>,
+    /// Whether the connection's first `hello` has come: only it names the connection, as
+    /// mongod takes client metadata from the first `hello` only.
+    hello_seen: bool,
     /// The logins that end, each user's with its MONGODB-OIDC token's expiry: once one has
     /// ended, commands that need a login are answered `ReauthenticationRequired` (391) until
     /// that user logs in again. At most one entry a user.
@@ -478,6 +481,7 @@ impl Session {
             next_conversation_id: 1,
             pending: None,
             app_name: None,
+            hello_seen: false,
             login_ends: Vec::new(),
             logins_begun: 0,
         }
@@ -612,7 +616,8 @@ impl Session {
             _ => return reply(error_reply(codes::BAD_VALUE, "empty command")),
         };
         let is_hello = matches!(name, "hello" | "isMaster" | "ismaster");
-        if is_hello && self.app_name.is_none() {
+        if is_hello && !self.hello_seen {
+            self.hello_seen = true;
             self.app_name = application_name(doc);
         }
         let fired = self
@@ -1942,14 +1947,21 @@ mod tests {
     }
 
     #[test]
-    fn an_application_name_longer_than_drivers_send_is_not_kept() {
+    fn only_the_first_hello_names_the_connection_and_never_past_the_longest_name() {
         let hello = |name: &str| doc! { "hello": 1, "client": { "application": { "name": name } } };
         let longest = "a".repeat(MAX_APP_NAME);
         for (name, kept) in [(longest.as_str(), true), (&format!("{longest}b"), false)] {
             let mut session = self::session();
             command(&mut session, hello(name));
             assert_eq!(session.app_name.as_deref(), kept.then_some(name));
+            // Only the first hello names the connection, kept or not.
+            command(&mut session, hello("later"));
+            assert_eq!(session.app_name.as_deref(), kept.then_some(name));
         }
+        let mut session = self::session();
+        command(&mut session, doc! { "hello": 1 });
+        command(&mut session, hello("later"));
+        assert_eq!(session.app_name, None);
     }
 
     #[test]
