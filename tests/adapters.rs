@@ -596,7 +596,8 @@ fn server_selection_timeout_bounds_the_search_for_a_host() {
             ),
             options(),
             0,
-        ), // `timeoutMS` runs out first: its error, not the last step's or the window's.
+        ),
+        // `timeoutMS` runs out first: its error, not the last step's or the window's.
         (
             format!(
                 "mongodb://alice:pencil@{}/?tls=true&tlsCAFile={ca}&timeoutMS=300",

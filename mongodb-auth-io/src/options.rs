@@ -302,7 +302,7 @@ impl ConnectOptions {
     pub(crate) fn callback_timeout(&self, own: Option<Duration>) -> Option<Duration> {
         match (own, self.done_by) {
             (Some(own), _) => Some(self.within_operation(own)),
-            (None, Some(_)) => Some(self.within_operation(Duration::MAX)),
+            (None, Some(_)) => Some(self.time_left()),
             (None, None) => None,
         }
     }

@@ -400,7 +400,7 @@ async fn drive<S: ?Sized + Send, I: Io<S>>(
 /// connect as its timeout, not as what the cut made of the login (a credential source that
 /// gave none).
 fn failed_by_timeout(options: &ConnectOptions, step: Result<Next>) -> Result<Next> {
-    step.or_else(|failure| options.overdue().and(Err(failure)))
+    step.map_err(|failure| options.or_timeout(failure))
 }
 
 /// The most a reply is read by at a time.

@@ -253,16 +253,16 @@ struct Shared {
 
 /// Counts one more (an open connection, a running job) for as long as it lives, however its
 /// task ends.
-struct Open<'a>(&'a AtomicUsize);
+struct Counted<'a>(&'a AtomicUsize);
 
-impl<'a> Open<'a> {
+impl<'a> Counted<'a> {
     fn new(active: &'a AtomicUsize) -> Self {
         active.fetch_add(1, Ordering::Relaxed);
-        Open(active)
+        Counted(active)
     }
 }
 
-impl Drop for Open<'_> {
+impl Drop for Counted<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::Relaxed);
     }
@@ -456,10 +456,11 @@ impl Server {
         self.shared.accepted.load(Ordering::Relaxed)
     }
 
-    /// Jobs running now on the blocking pool: PLAIN's key derivations, exchanges with STS,
-    /// GSSAPI's steps. At most [`ServerConfig::max_concurrent_jobs`], a peer's at most
-    /// [`ServerConfig::max_concurrent_jobs_per_peer`]; a login whose job waits for a permit
-    /// waits with it.
+    /// Jobs (see [`ServerConfig::max_concurrent_jobs`]) running now on the blocking pool: each
+    /// holds a permit of its peer's and one of the server's, so there are at most
+    /// `max_concurrent_jobs`, a peer's at most [`ServerConfig::max_concurrent_jobs_per_peer`].
+    /// A job waiting for a permit is not counted; one whose connection gave up on it is, until
+    /// it ends.
     pub fn running_jobs(&self) -> usize {
         self.shared.running_jobs.load(Ordering::Relaxed)
     }
@@ -523,7 +524,7 @@ async fn accept_loop(
             // Dropped before the permit: once the accept loop has a slot again, the peer has
             // its share back too.
             let peer_slot = peer_slot;
-            let _open = Open::new(&shared.active);
+            let _open = Counted::new(&shared.active);
             if let Socket::Tcp(tcp) = &stream {
                 let _ = tcp.set_nodelay(true);
             }
@@ -993,7 +994,7 @@ async fn blocking<T: Send + 'static>(
         let running = shared.running_jobs.clone();
         tokio::task::spawn_blocking(move || {
             let _permits = (peer, server);
-            let _running = Open::new(&running);
+            let _running = Counted::new(&running);
             work()
         })
         .await

@@ -781,8 +781,9 @@ pub fn read_redirect(target: &str, path: &str, state: &str) -> Result<Secret> {
 }
 
 /// A request target's or URL's path, and its query's parameters split as
-/// `application/x-www-form-urlencoded` splits them: each name decoded (a name is no secret),
-/// each value as written, for the caller to decode as what it is.
+/// `application/x-www-form-urlencoded` splits them: each name decoded (lossily, as
+/// `form_urlencoded` does; the decoder wipes whatever it decodes), each value as written, for
+/// the caller to decode as what it is (the code as a secret).
 fn path_and_parameters(target: &str) -> (&str, impl Iterator<Item = (Zeroizing<String>, &str)>) {
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
     let parameters = query

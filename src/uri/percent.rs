@@ -1,4 +1,5 @@
-//! Strict percent-decoding and the encoding the printer uses.
+//! Strict percent-decoding (a connection string's components), the lenient decoding of form
+//! values (an OIDC redirect's parameters), and the encoding the printer uses.
 //!
 //! The `percent-encoding` crate decodes leniently (a stray `%` passes through), but the
 //! connection-string spec requires an error for a `%` not followed by two hex digits, so the
