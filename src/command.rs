@@ -90,12 +90,23 @@ pub(crate) fn fields<'a, const N: usize>(
     doc: &'a RawDocument,
     names: [&str; N],
 ) -> [Option<RawBsonRef<'a>>; N] {
+    named_fields(doc, names).1
+}
+
+/// [`fields`], and in the same pass the first key: a command's name. `None` for an empty
+/// document, or one whose first element is malformed.
+pub(crate) fn named_fields<'a, const N: usize>(
+    doc: &'a RawDocument,
+    names: [&str; N],
+) -> (Option<&'a str>, [Option<RawBsonRef<'a>>; N]) {
+    let mut first = None;
     let mut found = [None; N];
     let mut seen = [false; N];
     let mut left = N;
     for element in doc.iter_elements() {
         let Ok(element) = element else { break };
         let key = element.key().as_str();
+        first = first.or(Some(key));
         let slot = names
             .iter()
             .position(|name| *name == key)
@@ -109,7 +120,7 @@ pub(crate) fn fields<'a, const N: usize>(
             }
         }
     }
-    found
+    (first, found)
 }
 
 /// A generic-subtype BSON binary, as SASL payloads are sent.
@@ -317,6 +328,10 @@ mod tests {
     fn fields_reads_like_get_in_one_pass() {
         let doc = rawdoc! { "a": 1, "b": "two", "a": 3, "c": true };
         let [c, a, missing, b] = fields(&doc, ["c", "a", "missing", "b"]);
+        // The first key comes with them, whether or not it is one of the names.
+        assert_eq!(named_fields(&doc, ["b"]), (Some("a"), [b]));
+        assert_eq!(named_fields(&doc, ["a"]), (Some("a"), [a]));
+        assert_eq!(named_fields(&rawdoc! {}, ["a"]), (None, [None]));
         assert_eq!(c, Some(RawBsonRef::Boolean(true)));
         // The first field of a name counts, as with `get`.
         assert_eq!(a, doc.get("a").unwrap());

@@ -137,6 +137,58 @@ pub(crate) fn lossy_secret_text(bytes: &[u8]) -> Zeroizing<String> {
     })
 }
 
+/// Bytes that may hold a secret (a request with a password in it), wiped when dropped as
+/// `Zeroizing<Vec<u8>>` wipes them (the whole allocation), but in one bulk write (zeroize 1.9's
+/// for a slice): `Zeroizing<Vec<u8>>` writes a vector's zeros one volatile byte at a time, and on
+/// the embedded server's request path, where every request is wiped, those writes were a tenth of
+/// what a SCRAM login cost beyond a bare connection.
+#[derive(Clone, Default)]
+pub(crate) struct WipedBytes(Vec<u8>);
+
+impl WipedBytes {
+    pub(crate) fn with_capacity(capacity: usize) -> Self {
+        WipedBytes(Vec::with_capacity(capacity))
+    }
+
+    /// The vector, to write to. A write that outgrows the capacity leaves the old allocation
+    /// unwiped: grow by moving into a larger one instead.
+    pub(crate) fn vec_mut(&mut self) -> &mut Vec<u8> {
+        &mut self.0
+    }
+
+    pub(crate) fn capacity(&self) -> usize {
+        self.0.capacity()
+    }
+
+    /// The vector, wiped when dropped as `Zeroizing` wipes it.
+    pub(crate) fn into_zeroizing(mut self) -> Zeroizing<Vec<u8>> {
+        Zeroizing::new(std::mem::take(&mut self.0))
+    }
+}
+
+impl From<Vec<u8>> for WipedBytes {
+    fn from(bytes: Vec<u8>) -> Self {
+        WipedBytes(bytes)
+    }
+}
+
+impl std::ops::Deref for WipedBytes {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl Drop for WipedBytes {
+    fn drop(&mut self) {
+        self.0.clear();
+        zeroize::Zeroize::zeroize(self.0.spare_capacity_mut());
+    }
+}
+
+impl zeroize::ZeroizeOnDrop for WipedBytes {}
+
 /// Counts what is written, to size a buffer before writing into it.
 struct ByteCount(usize);
 

@@ -28,8 +28,11 @@ use bson::raw::cstr;
 use bson::{RawDocument, RawDocumentBuf};
 use zeroize::Zeroizing;
 
+use std::ops::Range;
+
 use crate::command::Command;
 use crate::error::{Error, Result, WireError};
+use crate::secret::WipedBytes;
 
 /// OP_REPLY: the reply to an OP_QUERY.
 pub const OP_REPLY: i32 = 1;
@@ -52,7 +55,7 @@ const REQUIRED_FLAGS: u32 = 0xFFFF;
 const KNOWN_REQUIRED_FLAGS: u32 = FLAG_CHECKSUM_PRESENT | FLAG_MORE_TO_COME;
 
 /// One decoded message.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct Message {
     /// The sender's id for this message.
     pub request_id: i32,
@@ -67,22 +70,69 @@ pub struct Message {
     pub exhaust_allowed: bool,
     /// For OP_QUERY, the full collection name (`admin.$cmd` for a command).
     pub collection: Option<String>,
-    /// A request may carry a password (PLAIN): wiped when dropped.
-    body: Zeroizing<Vec<u8>>,
+    /// The message as it came, or for an OP_MSG with document sequences the body they make:
+    /// kept rather than the body copied out of it, and wiped when dropped, since a request may
+    /// carry a password (PLAIN).
+    bytes: WipedBytes,
+    /// Where the body is in `bytes`.
+    body: Range<usize>,
 }
 
 impl Message {
     /// The body document (OP_MSG section 0, the first OP_REPLY document, the OP_QUERY query), as
     /// BSON bytes already checked to be a well-framed document.
     pub fn body(&self) -> &[u8] {
-        &self.body
+        self.bytes.get(self.body.clone()).unwrap_or_default()
     }
 
     /// The body, owned (and still wiped when dropped).
-    pub fn into_body(self) -> Zeroizing<Vec<u8>> {
-        self.body
+    pub fn into_body(mut self) -> Zeroizing<Vec<u8>> {
+        let body = std::mem::take(&mut self.bytes);
+        let mut body = body.into_zeroizing();
+        // What comes after the body is cut off and what comes before it moved over; the bytes
+        // left in the spare room are wiped with the rest when the body is dropped.
+        body.truncate(self.body.end);
+        let start = self.body.start.min(body.len());
+        body.drain(..start);
+        body
     }
 }
+
+/// Messages are equal when their fields and bodies are, whatever else their bytes hold.
+impl PartialEq for Message {
+    fn eq(&self, other: &Self) -> bool {
+        // Every field named, so one added later is not left out of the comparison unnoticed.
+        let Message {
+            request_id,
+            response_to,
+            op_code,
+            more_to_come,
+            exhaust_allowed,
+            collection,
+            bytes: _,
+            body: _,
+        } = self;
+        (
+            *request_id,
+            *response_to,
+            *op_code,
+            *more_to_come,
+            *exhaust_allowed,
+            collection,
+            self.body(),
+        ) == (
+            other.request_id,
+            other.response_to,
+            other.op_code,
+            other.more_to_come,
+            other.exhaust_allowed,
+            &other.collection,
+            other.body(),
+        )
+    }
+}
+
+impl Eq for Message {}
 
 impl std::fmt::Debug for Message {
     /// Bodies may hold authentication payloads: only their size is shown.
@@ -91,7 +141,7 @@ impl std::fmt::Debug for Message {
             .field("request_id", &self.request_id)
             .field("response_to", &self.response_to)
             .field("op_code", &self.op_code)
-            .field("body_len", &self.body.len())
+            .field("body_len", &self.body().len())
             .finish()
     }
 }
@@ -250,7 +300,7 @@ pub fn encode_legacy_reply(
 /// (a server), and through [`ReplyDecoder`] to read replies.
 pub struct MessageDecoder {
     /// May hold a password in transit (a PLAIN `saslStart`): wiped when dropped.
-    buffer: Zeroizing<Vec<u8>>,
+    buffer: WipedBytes,
     accepted: &'static [i32],
     response_to: Option<i32>,
     max_size: usize,
@@ -262,7 +312,7 @@ impl MessageDecoder {
     /// A decoder of requests (OP_MSG and OP_QUERY), as a server reads them.
     pub fn requests() -> Self {
         MessageDecoder {
-            buffer: Zeroizing::new(Vec::new()),
+            buffer: WipedBytes::default(),
             accepted: &[OP_MSG, OP_QUERY],
             response_to: None,
             max_size: MAX_MESSAGE_SIZE,
@@ -287,9 +337,8 @@ impl MessageDecoder {
         if self.buffer.len() < length {
             return Ok(None);
         }
-        let rest = Zeroizing::new(self.buffer.split_off(length));
-        let message = std::mem::replace(&mut self.buffer, rest);
-        let message = parse_message(&message)?;
+        let rest = WipedBytes::from(self.buffer.vec_mut().split_off(length));
+        let message = parse_message(std::mem::replace(&mut self.buffer, rest))?;
         if message.more_to_come && !self.allow_more_to_come {
             return Err(WireError::MoreToCome.into());
         }
@@ -301,13 +350,12 @@ impl MessageDecoder {
     fn append(&mut self, bytes: &[u8]) {
         let needed = self.buffer.len().saturating_add(bytes.len());
         if needed > self.buffer.capacity() {
-            let mut grown = Zeroizing::new(Vec::with_capacity(
-                needed.max(self.buffer.capacity().saturating_mul(2)),
-            ));
-            grown.extend_from_slice(&self.buffer);
+            let mut grown =
+                WipedBytes::with_capacity(needed.max(self.buffer.capacity().saturating_mul(2)));
+            grown.vec_mut().extend_from_slice(&self.buffer);
             self.buffer = grown;
         }
-        self.buffer.extend_from_slice(bytes);
+        self.buffer.vec_mut().extend_from_slice(bytes);
     }
 
     /// How many more bytes are needed before the next message can be complete (at least 1, at
@@ -389,7 +437,7 @@ impl ReplyDecoder {
     /// A decoder for the reply to the request with id `request_id`.
     pub fn new(request_id: i32) -> Self {
         ReplyDecoder(MessageDecoder {
-            buffer: Zeroizing::new(Vec::new()),
+            buffer: WipedBytes::default(),
             accepted: &[OP_MSG, OP_REPLY],
             response_to: Some(request_id),
             max_size: MAX_MESSAGE_SIZE,
@@ -434,7 +482,16 @@ fn framed_document(bytes: &[u8], at: usize) -> Result<(&[u8], usize)> {
     Ok((doc, length))
 }
 
-fn parse_message(message: &[u8]) -> Result<Message> {
+/// Where a message's body is.
+enum Body {
+    /// In the message, as it came.
+    In(Range<usize>),
+    /// Made from it: an OP_MSG body with its document sequences as arrays.
+    Built(WipedBytes),
+}
+
+fn parse_message(bytes: WipedBytes) -> Result<Message> {
+    let message: &[u8] = &bytes;
     let field = |at| read_i32(message, at).ok_or(WireError::TooShort(message.len() as i64));
     let request_id = field(4)?;
     let response_to = field(8)?;
@@ -446,18 +503,32 @@ fn parse_message(message: &[u8]) -> Result<Message> {
         more_to_come: false,
         exhaust_allowed: false,
         collection: None,
-        body: Zeroizing::new(Vec::new()),
+        bytes: WipedBytes::default(),
+        body: 0..0,
     };
-    match op_code {
+    let body = match op_code {
         OP_MSG => parse_op_msg(message, &mut parsed)?,
-        OP_REPLY => parse_op_reply(message, &mut parsed)?,
+        OP_REPLY => parse_op_reply(message)?,
         OP_QUERY => parse_op_query(message, &mut parsed)?,
         other => return Err(WireError::UnknownOpcode(other).into()),
-    }
+    };
+    (parsed.bytes, parsed.body) = match body {
+        Body::In(range) => (bytes, range),
+        Body::Built(built) => {
+            let len = built.len();
+            (built, 0..len)
+        }
+    };
     Ok(parsed)
 }
 
-fn parse_op_msg(message: &[u8], parsed: &mut Message) -> Result<()> {
+/// The range of a document that `framed_document(bytes, at)` found, shifted by `offset` (where
+/// `bytes` starts in the message).
+fn range_of(offset: usize, at: usize, length: usize) -> Range<usize> {
+    offset + at..offset + at + length
+}
+
+fn parse_op_msg(message: &[u8], parsed: &mut Message) -> Result<Body> {
     let flags = read_u32(message, HEADER_LEN).ok_or(WireError::TooShort(message.len() as i64))?;
     let unknown = flags & REQUIRED_FLAGS & !KNOWN_REQUIRED_FLAGS;
     if unknown != 0 {
@@ -477,8 +548,9 @@ fn parse_op_msg(message: &[u8], parsed: &mut Message) -> Result<()> {
     }
     parsed.more_to_come = flags & FLAG_MORE_TO_COME != 0;
     parsed.exhaust_allowed = flags & FLAG_EXHAUST_ALLOWED != 0;
+    const SECTIONS: usize = HEADER_LEN + 4;
     let sections = message
-        .get(HEADER_LEN + 4..end)
+        .get(SECTIONS..end)
         .ok_or(WireError::TooShort(message.len() as i64))?;
     let mut body = None;
     // Each document sequence (kind 1): its identifier and its documents.
@@ -488,8 +560,8 @@ fn parse_op_msg(message: &[u8], parsed: &mut Message) -> Result<()> {
         at += 1;
         match kind {
             0 => {
-                let (doc, length) = framed_document(sections, at)?;
-                if body.replace(doc).is_some() {
+                let (_, length) = framed_document(sections, at)?;
+                if body.replace(range_of(SECTIONS, at, length)).is_some() {
                     return Err(WireError::Malformed("more than one body section").into());
                 }
                 at += length;
@@ -533,17 +605,16 @@ fn parse_op_msg(message: &[u8], parsed: &mut Message) -> Result<()> {
         }
     }
     let body = body.ok_or(WireError::Malformed("no body section"))?;
-    parsed.body = if sequences.is_empty() {
-        Zeroizing::new(body.to_vec())
-    } else {
-        with_sequences(body, &sequences)?
-    };
-    Ok(())
+    if sequences.is_empty() {
+        return Ok(Body::In(body));
+    }
+    let body = message.get(body).unwrap_or_default();
+    Ok(Body::Built(with_sequences(body, &sequences)?))
 }
 
 /// The body with each document sequence as an array field of its identifier: the command a
 /// sender could have written inline (`insert` with `documents: [...]`).
-fn with_sequences(body: &[u8], sequences: &[(&[u8], Vec<&[u8]>)]) -> Result<Zeroizing<Vec<u8>>> {
+fn with_sequences(body: &[u8], sequences: &[(&[u8], Vec<&[u8]>)]) -> Result<WipedBytes> {
     let malformed = |rule| Error::from(WireError::Malformed(rule));
     // Every name checked against a set, in one pass over the body: looking each sequence up in
     // the growing document made a message of many small sequences cost quadratic time (a
@@ -576,24 +647,24 @@ fn with_sequences(body: &[u8], sequences: &[(&[u8], Vec<&[u8]>)]) -> Result<Zero
         }
         merged.append(key, array);
     }
-    Ok(Zeroizing::new(merged.into_bytes()))
+    Ok(WipedBytes::from(merged.into_bytes()))
 }
 
-fn parse_op_reply(message: &[u8], parsed: &mut Message) -> Result<()> {
+fn parse_op_reply(message: &[u8]) -> Result<Body> {
     const DOCUMENTS: usize = HEADER_LEN + 20;
     let number_returned =
         read_i32(message, HEADER_LEN + 16).ok_or(WireError::TooShort(message.len() as i64))?;
     if number_returned < 1 {
         return Err(WireError::Malformed("OP_REPLY returned no document").into());
     }
-    let (doc, _) = framed_document(message, DOCUMENTS)?;
-    parsed.body = Zeroizing::new(doc.to_vec());
-    Ok(())
+    let (_, length) = framed_document(message, DOCUMENTS)?;
+    Ok(Body::In(range_of(0, DOCUMENTS, length)))
 }
 
-fn parse_op_query(message: &[u8], parsed: &mut Message) -> Result<()> {
+fn parse_op_query(message: &[u8], parsed: &mut Message) -> Result<Body> {
+    const COLLECTION: usize = HEADER_LEN + 4;
     let rest = message
-        .get(HEADER_LEN + 4..)
+        .get(COLLECTION..)
         .ok_or(WireError::TooShort(message.len() as i64))?;
     let name_len = rest
         .iter()
@@ -604,18 +675,8 @@ fn parse_op_query(message: &[u8], parsed: &mut Message) -> Result<()> {
     let name = rest.get(..name_len).unwrap_or_default();
     parsed.collection = Some(String::from_utf8_lossy(name).into_owned());
     // Skip the name, its NUL, numberToSkip and numberToReturn.
-    let (doc, _) = framed_document(rest, name_len + 9)?;
-    parsed.body = Zeroizing::new(doc.to_vec());
-    Ok(())
-}
-
-/// The `$db` of a command document, as a server reads it.
-#[cfg(any(test, feature = "server"))]
-pub(crate) fn command_database(body: &[u8]) -> Option<String> {
-    match RawDocument::from_bytes(body).ok()?.get("$db") {
-        Ok(Some(bson::RawBsonRef::String(db))) => Some(db.to_owned()),
-        _ => None,
-    }
+    let (_, length) = framed_document(rest, name_len + 9)?;
+    Ok(Body::In(range_of(COLLECTION, name_len + 9, length)))
 }
 
 #[cfg(test)]

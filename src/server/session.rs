@@ -20,7 +20,7 @@ use super::job::{Job, JobOutput, Ticket};
 use super::store::{Store, StoreLimits, is_valid_document};
 use super::users::{StoredCredential, User, UserStore};
 use crate::ask::{Answer, Ask};
-use crate::command::{binary, document_with_capacity, fields};
+use crate::command::{binary, document_with_capacity, fields, named_fields};
 use crate::random::{BoxedRandom, SecureRandom, SystemRandom};
 use crate::scram::{ScramVariant, SecretBytes};
 
@@ -528,9 +528,10 @@ impl Session {
 
     /// Handles one command (the body of an OP_MSG, with `$db`).
     pub fn handle_op_msg(&mut self, body: &[u8], now: SystemTime) -> SessionStep {
-        match crate::wire::command_database(body) {
-            Some(db) => self.handle_command(&db, body, now),
-            None => reply(error_reply(codes::BAD_VALUE, "the command has no $db")),
+        let request = RawDocument::from_bytes(body).ok().map(Request::with_db);
+        match request {
+            Some(request @ Request { db: Some(db), .. }) => self.dispatch(db, &request, now),
+            _ => reply(error_reply(codes::BAD_VALUE, "the command has no $db")),
         }
     }
 
@@ -566,7 +567,7 @@ impl Session {
     /// Handles one command against `db`.
     pub fn handle_command(&mut self, db: &str, command: &[u8], now: SystemTime) -> SessionStep {
         match RawDocument::from_bytes(command) {
-            Ok(doc) => self.dispatch(db, doc, now),
+            Ok(doc) => self.dispatch(db, &Request::without_db(doc), now),
             Err(_) => reply(error_reply(
                 codes::BAD_VALUE,
                 "the command is not a BSON document",
@@ -610,11 +611,11 @@ impl Session {
         })
     }
 
-    fn dispatch(&mut self, db: &str, doc: &RawDocument, now: SystemTime) -> SessionStep {
-        let name = match doc.iter_elements().next() {
-            Some(Ok(first)) => first.key().as_str(),
-            _ => return reply(error_reply(codes::BAD_VALUE, "empty command")),
+    fn dispatch(&mut self, db: &str, request: &Request<'_>, now: SystemTime) -> SessionStep {
+        let Some(name) = request.name else {
+            return reply(error_reply(codes::BAD_VALUE, "empty command"));
         };
+        let doc = request.doc;
         let is_hello = matches!(name, "hello" | "isMaster" | "ismaster");
         if is_hello && !self.hello_seen {
             self.hello_seen = true;
@@ -627,14 +628,14 @@ impl Session {
             .as_ref()
             .and_then(|point| point.fire(name, self.app_name.as_deref()));
         let Some(fired) = fired else {
-            return self.run(name, db, doc, now);
+            return self.run(name, db, request, now);
         };
         if fired.close_connection {
             return SessionStep::Close;
         }
         let step = match fired.error {
             Some(error) => reply(failed_by_fail_point(error, &fired, name)),
-            None => self.run(name, db, doc, now),
+            None => self.run(name, db, request, now),
         };
         match (fired.block, step) {
             (Some(block), SessionStep::Reply(body)) => SessionStep::ReplyAfter(block, body),
@@ -643,7 +644,8 @@ impl Session {
     }
 
     /// Runs the command `name`.
-    fn run(&mut self, name: &str, db: &str, doc: &RawDocument, now: SystemTime) -> SessionStep {
+    fn run(&mut self, name: &str, db: &str, request: &Request<'_>, now: SystemTime) -> SessionStep {
+        let doc = request.doc;
         if self.login_ends.iter().any(|(_, ends)| now >= *ends) && needs_login(name) {
             return reply(error_reply(
                 codes::REAUTHENTICATION_REQUIRED,
@@ -659,8 +661,8 @@ impl Session {
                     None => reply(answer),
                 };
             }
-            "saslStart" => return self.sasl_start(db, doc, now),
-            "saslContinue" => return self.sasl_continue(doc, now),
+            "saslStart" => return self.sasl_start(db, &request.sasl, now),
+            "saslContinue" => return self.sasl_continue(&request.sasl, now),
             "authenticate" => self.authenticate_x509(db, doc, false),
             "ping" | "endSessions" => Ok(rawdoc! { "ok": 1.0 }),
             "buildInfo" | "buildinfo" => Ok(build_info(&self.config)),
@@ -862,24 +864,14 @@ impl Session {
         if let Some(speculative) = request.speculative_authenticate {
             // A speculative attempt that cannot go on is dropped silently; the client then runs a
             // normal conversation (handshake spec).
-            let first_key = speculative
-                .iter_elements()
-                .next()
-                .and_then(Result::ok)
-                .map(|first| first.key().as_str());
+            let (first_key, start) = SaslFields::in_hello(speculative);
             let answer = match first_key {
-                Some("saslStart") => {
-                    let start = SaslStart::read(speculative);
-                    start
-                        .db
-                        .and_then(|db| self.speculative_sasl_start(db, &start, now))
-                }
+                Some("saslStart") => start
+                    .db
+                    .and_then(|db| self.speculative_sasl_start(db, &start, now)),
                 // PyMongo sends the X.509 attempt without `db`: that means `$external`.
                 Some("authenticate") => {
-                    let db = match fields(speculative, ["db"]) {
-                        [Some(RawBsonRef::String(db))] => db,
-                        _ => "$external",
-                    };
+                    let db = start.db.unwrap_or("$external");
                     self.authenticate_x509(db, speculative, true)
                         .ok()
                         .map(|answer| without_ok(&answer))
@@ -895,8 +887,8 @@ impl Session {
     }
 
     /// `saslStart`: a new conversation of the mechanism, if this server has it.
-    fn sasl_start(&mut self, db: &str, doc: &RawDocument, now: SystemTime) -> SessionStep {
-        let opened = match self.open_conversation(db, &SaslStart::read(doc), false) {
+    fn sasl_start(&mut self, db: &str, start: &SaslFields<'_>, now: SystemTime) -> SessionStep {
+        let opened = match self.open_conversation(db, start, false) {
             Ok(opened) => opened,
             Err(error) => return reply(error),
         };
@@ -915,7 +907,7 @@ impl Session {
     fn speculative_sasl_start(
         &mut self,
         db: &str,
-        start: &SaslStart<'_>,
+        start: &SaslFields<'_>,
         now: SystemTime,
     ) -> Option<RawDocumentBuf> {
         let (mut active, payload) = self.open_conversation(db, start, true).ok().flatten()?;
@@ -948,7 +940,7 @@ impl Session {
     fn open_conversation<'d>(
         &mut self,
         db: &str,
-        start: &SaslStart<'d>,
+        start: &SaslFields<'d>,
         speculative: bool,
     ) -> Result<Option<(Active, SaslPayload<'d>)>, RawDocumentBuf> {
         let Some(RawBsonRef::String(mechanism)) = start.mechanism else {
@@ -987,9 +979,8 @@ impl Session {
         Ok(Some((active, payload)))
     }
 
-    fn sasl_continue(&mut self, doc: &RawDocument, now: SystemTime) -> SessionStep {
-        let [id, payload] = fields(doc, ["conversationId", "payload"]);
-        let id = match id {
+    fn sasl_continue(&mut self, sasl: &SaslFields<'_>, now: SystemTime) -> SessionStep {
+        let id = match sasl.conversation_id {
             Some(RawBsonRef::Int32(id)) => id,
             Some(RawBsonRef::Int64(id)) => i32::try_from(id).unwrap_or(-1),
             _ => {
@@ -999,7 +990,7 @@ impl Session {
                 ));
             }
         };
-        let Some(payload) = SaslPayload::read(payload) else {
+        let Some(payload) = SaslPayload::read(sasl.payload) else {
             return reply(error_reply(
                 codes::BAD_VALUE,
                 "saslContinue needs a payload (binary, or a base64 string)",
@@ -1283,28 +1274,93 @@ impl<'a> SaslPayload<'a> {
     }
 }
 
-/// The fields of a `saslStart` the server reads (`db` only inside `hello`), picked out in one
-/// pass.
-struct SaslStart<'a> {
-    mechanism: Option<RawBsonRef<'a>>,
-    payload: Option<RawBsonRef<'a>>,
-    options: Option<RawBsonRef<'a>>,
+/// A command as the session reads it before running it: its name (the first key), its `$db`,
+/// and the fields of `saslStart` and `saslContinue`, the commands of a login. Other commands read
+/// what they need from `doc`.
+struct Request<'a> {
+    doc: &'a RawDocument,
+    name: Option<&'a str>,
+    /// An OP_MSG's database (an OP_QUERY's is in its collection name).
     db: Option<&'a str>,
+    sasl: SaslFields<'a>,
 }
 
-impl<'a> SaslStart<'a> {
-    fn read(doc: &'a RawDocument) -> Self {
-        let [mechanism, payload, options, db] =
-            fields(doc, ["mechanism", "payload", "options", "db"]);
-        SaslStart {
-            mechanism,
-            payload,
-            options,
+impl<'a> Request<'a> {
+    /// An OP_MSG's command, read in one pass: for a command as drivers send it (`$db` last),
+    /// no further than finding `$db` alone would read.
+    fn with_db(doc: &'a RawDocument) -> Self {
+        let (name, [db, mechanism, payload, options, conversation_id]) = named_fields(
+            doc,
+            ["$db", "mechanism", "payload", "options", "conversationId"],
+        );
+        Request {
+            doc,
+            name,
             db: match db {
                 Some(RawBsonRef::String(db)) => Some(db),
                 _ => None,
             },
+            sasl: SaslFields {
+                mechanism,
+                payload,
+                options,
+                conversation_id,
+                db: None,
+            },
         }
+    }
+
+    /// A command whose database is known (an OP_QUERY's): its name, and the SASL fields only
+    /// when it is a SASL command, so the `hello` that opens a connection is not read twice.
+    fn without_db(doc: &'a RawDocument) -> Self {
+        let name = doc
+            .iter_elements()
+            .next()
+            .and_then(Result::ok)
+            .map(|first| first.key().as_str());
+        match name {
+            Some("saslStart" | "saslContinue") => Request {
+                db: None,
+                ..Request::with_db(doc)
+            },
+            _ => Request {
+                doc,
+                name,
+                db: None,
+                sasl: SaslFields::default(),
+            },
+        }
+    }
+}
+
+/// The fields of a `saslStart` or `saslContinue` the server reads (`db` only in a speculative
+/// login inside `hello`, a `saslStart` or X.509's `authenticate`).
+#[derive(Default)]
+struct SaslFields<'a> {
+    mechanism: Option<RawBsonRef<'a>>,
+    payload: Option<RawBsonRef<'a>>,
+    options: Option<RawBsonRef<'a>>,
+    conversation_id: Option<RawBsonRef<'a>>,
+    db: Option<&'a str>,
+}
+
+impl<'a> SaslFields<'a> {
+    /// A speculative login inside `hello` and its first key (`saslStart`, or `authenticate` for
+    /// X.509, whose `db` is read here too), picked out in one pass.
+    fn in_hello(doc: &'a RawDocument) -> (Option<&'a str>, Self) {
+        let (first, [mechanism, payload, options, db]) =
+            named_fields(doc, ["mechanism", "payload", "options", "db"]);
+        let start = SaslFields {
+            mechanism,
+            payload,
+            options,
+            conversation_id: None,
+            db: match db {
+                Some(RawBsonRef::String(db)) => Some(db),
+                _ => None,
+            },
+        };
+        (first, start)
     }
 }
 
