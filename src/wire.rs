@@ -30,7 +30,7 @@ use zeroize::Zeroizing;
 
 use std::ops::Range;
 
-use crate::command::Command;
+use crate::command::{Command, document_with_capacity};
 use crate::error::{Error, Result, WireError};
 use crate::secret::WipedBytes;
 
@@ -634,20 +634,51 @@ fn with_sequences(body: &[u8], sequences: &[(&[u8], Vec<&[u8]>)]) -> Result<Wipe
     if repeated {
         return Err(malformed("a document sequence repeats a field of the body"));
     }
-    let mut merged = bson::RawDocumentBuf::from_bytes(body.to_vec())
+    // Written at its final size, each array too: a document grown while appending leaves a copy
+    // of what it held (a request may carry a password) behind each time it moves. An array is a
+    // document whose keys are its indexes: each is built as one, and typed an array at the end.
+    let element_len = |index: usize, document: &[u8]| {
+        let digits = index.checked_ilog10().map_or(1, |log| log as usize + 1);
+        (2 + digits).saturating_add(document.len())
+    };
+    let array_len = |documents: &[&[u8]]| {
+        let elements = documents.iter().enumerate();
+        elements.fold(5usize, |len, (index, document)| {
+            len.saturating_add(element_len(index, document))
+        })
+    };
+    let capacity = named.iter().fold(body.len(), |len, (name, documents)| {
+        len.saturating_add((2 + name.len()).saturating_add(array_len(documents)))
+    });
+    let mut merged = Vec::with_capacity(capacity);
+    merged.extend_from_slice(body);
+    let mut merged = bson::RawDocumentBuf::from_bytes(merged)
         .map_err(|_| malformed("the body is not a document"))?;
+    let mut arrays_at = Vec::with_capacity(named.len());
     for (name, documents) in named {
         let key = <&bson::raw::CStr>::try_from(name)
             .map_err(|_| malformed("a document sequence identifier is not a field name"))?;
-        let mut array = bson::RawArrayBuf::new();
-        for document in documents {
+        let mut array = document_with_capacity(array_len(documents));
+        for (index, document) in documents.iter().enumerate() {
             let document = bson::RawDocument::from_bytes(document)
                 .map_err(|_| malformed("a sequence holds something that is not a document"))?;
-            array.push(document);
+            let index = index.to_string();
+            let index = <&bson::raw::CStr>::try_from(index.as_str())
+                .map_err(|_| malformed("an array index is not a field name"))?;
+            array.append(index, document);
         }
-        merged.append(key, array);
+        // The element's type byte goes where the document's terminator is now.
+        arrays_at.push(merged.as_bytes().len().saturating_sub(1));
+        merged.append(key, &*array);
+        drop(WipedBytes::from(array.into_bytes()));
     }
-    Ok(WipedBytes::from(merged.into_bytes()))
+    let mut merged = WipedBytes::from(merged.into_bytes());
+    for at in arrays_at {
+        if let Some(kind) = merged.vec_mut().get_mut(at) {
+            *kind = bson::spec::ElementType::Array as u8;
+        }
+    }
+    Ok(merged)
 }
 
 fn parse_op_reply(message: &[u8]) -> Result<Body> {

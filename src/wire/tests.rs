@@ -421,10 +421,10 @@ fn sequence_section(identifier: &str, documents: &[bson::RawDocumentBuf]) -> Vec
 
 proptest::proptest! {
     /// An `insert` whose documents come as a document sequence is the same command as one with
-    /// them inline.
+    /// them inline (with up to three digits in an index), written at its final size.
     #[test]
     fn a_document_sequence_is_the_inline_array(
-        values in proptest::collection::vec((proptest::num::i64::ANY, "[a-z]{0,12}"), 0..20)
+        values in proptest::collection::vec((proptest::num::i64::ANY, "[a-z]{0,12}"), 0..120)
     ) {
         let documents: Vec<bson::RawDocumentBuf> = values
             .iter()
@@ -449,6 +449,7 @@ proptest::proptest! {
         let (from_sequence, from_array) = (decode(&sequenced), decode(&inline_section));
         proptest::prop_assert_eq!(from_sequence.body(), from_array.body());
         proptest::prop_assert_eq!(from_sequence.body(), inline.as_bytes());
+        proptest::prop_assert_eq!(from_sequence.bytes.capacity(), from_sequence.bytes.len());
     }
 }
 
