@@ -82,6 +82,13 @@ pub(crate) fn document_with_capacity(capacity: usize) -> RawDocumentBuf {
     RawDocumentBuf::from_bytes(bytes).unwrap_or_default()
 }
 
+/// The bytes a value of `value_len` bytes takes as the element `index` of an array: its type,
+/// its decimal key and the key's NUL, then the value.
+pub(crate) fn array_element_len(index: usize, value_len: usize) -> usize {
+    let digits = index.checked_ilog10().map_or(1, |log| log as usize + 1);
+    (2 + digits).saturating_add(value_len)
+}
+
 /// The values of `names` in `doc`, found in one pass over it: each `RawDocument::get` is a
 /// pass of its own, checking the UTF-8 of every key before the one it looks for. As with `get`,
 /// the first field of a name counts; a name that is absent, comes after a malformed element or

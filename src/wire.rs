@@ -30,7 +30,7 @@ use zeroize::Zeroizing;
 
 use std::ops::Range;
 
-use crate::command::{Command, document_with_capacity};
+use crate::command::{Command, array_element_len, document_with_capacity};
 use crate::error::{Error, Result, WireError};
 use crate::secret::WipedBytes;
 
@@ -615,10 +615,12 @@ fn parse_op_msg(message: &[u8], parsed: &mut Message) -> Result<Body> {
 /// The body with each document sequence as an array field of its identifier: the command a
 /// sender could have written inline (`insert` with `documents: [...]`).
 fn with_sequences(body: &[u8], sequences: &[(&[u8], Vec<&[u8]>)]) -> Result<WipedBytes> {
+    use bson::raw::CStr;
     let malformed = |rule| Error::from(WireError::Malformed(rule));
     // Every name checked against a set, in one pass over the body: looking each sequence up in
     // the growing document made a message of many small sequences cost quadratic time (a
-    // megabyte of empty ones, minutes of CPU before any login).
+    // megabyte of empty ones, minutes of CPU before any login). Everything that may be refused is
+    // checked here, before any of the request is copied.
     let mut names = std::collections::HashSet::with_capacity(sequences.len());
     let mut named = Vec::with_capacity(sequences.len());
     for (identifier, documents) in sequences {
@@ -627,7 +629,14 @@ fn with_sequences(body: &[u8], sequences: &[(&[u8], Vec<&[u8]>)]) -> Result<Wipe
         if !names.insert(name) {
             return Err(malformed("two document sequences have one identifier"));
         }
-        named.push((name, documents));
+        let key = <&CStr>::try_from(name)
+            .map_err(|_| malformed("a document sequence identifier is not a field name"))?;
+        let documents = documents
+            .iter()
+            .map(|document| RawDocument::from_bytes(document))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|_| malformed("a sequence holds something that is not a document"))?;
+        named.push((key, documents));
     }
     let mut repeated = false;
     document_with_keys(body, |key| repeated |= names.contains(key))?;
@@ -637,34 +646,26 @@ fn with_sequences(body: &[u8], sequences: &[(&[u8], Vec<&[u8]>)]) -> Result<Wipe
     // Written at its final size, each array too: a document grown while appending leaves a copy
     // of what it held (a request may carry a password) behind each time it moves. An array is a
     // document whose keys are its indexes: each is built as one, and typed an array at the end.
-    let element_len = |index: usize, document: &[u8]| {
-        let digits = index.checked_ilog10().map_or(1, |log| log as usize + 1);
-        (2 + digits).saturating_add(document.len())
-    };
-    let array_len = |documents: &[&[u8]]| {
+    let array_len = |documents: &[&RawDocument]| {
         let elements = documents.iter().enumerate();
         elements.fold(5usize, |len, (index, document)| {
-            len.saturating_add(element_len(index, document))
+            len.saturating_add(array_element_len(index, document.as_bytes().len()))
         })
     };
-    let capacity = named.iter().fold(body.len(), |len, (name, documents)| {
-        len.saturating_add((2 + name.len()).saturating_add(array_len(documents)))
+    let capacity = named.iter().fold(body.len(), |len, (key, documents)| {
+        len.saturating_add((2 + key.len()).saturating_add(array_len(documents)))
     });
     let mut merged = Vec::with_capacity(capacity);
     merged.extend_from_slice(body);
     let mut merged = bson::RawDocumentBuf::from_bytes(merged)
-        .map_err(|_| malformed("the body is not a document"))?;
+        .unwrap_or_else(|_| unreachable!("the body was read as a document above"));
     let mut arrays_at = Vec::with_capacity(named.len());
-    for (name, documents) in named {
-        let key = <&bson::raw::CStr>::try_from(name)
-            .map_err(|_| malformed("a document sequence identifier is not a field name"))?;
-        let mut array = document_with_capacity(array_len(documents));
-        for (index, document) in documents.iter().enumerate() {
-            let document = bson::RawDocument::from_bytes(document)
-                .map_err(|_| malformed("a sequence holds something that is not a document"))?;
+    for (key, documents) in named {
+        let mut array = document_with_capacity(array_len(&documents));
+        for (index, document) in documents.into_iter().enumerate() {
             let index = index.to_string();
-            let index = <&bson::raw::CStr>::try_from(index.as_str())
-                .map_err(|_| malformed("an array index is not a field name"))?;
+            let index = <&CStr>::try_from(index.as_str())
+                .unwrap_or_else(|_| unreachable!("a decimal number has no NUL"));
             array.append(index, document);
         }
         // The element's type byte goes where the document's terminator is now.
@@ -675,6 +676,7 @@ fn with_sequences(body: &[u8], sequences: &[(&[u8], Vec<&[u8]>)]) -> Result<Wipe
     let mut merged = WipedBytes::from(merged.into_bytes());
     for at in arrays_at {
         if let Some(kind) = merged.vec_mut().get_mut(at) {
+            debug_assert_eq!(*kind, bson::spec::ElementType::EmbeddedDocument as u8);
             *kind = bson::spec::ElementType::Array as u8;
         }
     }

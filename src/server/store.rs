@@ -7,6 +7,8 @@ use std::collections::HashMap;
 
 use bson::{RawBsonRef, RawDocument, RawDocumentBuf};
 
+use crate::command::array_element_len;
+
 /// The caps of a server's store.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StoreLimits {
@@ -87,12 +89,6 @@ pub(crate) fn find_reply_size(namespace_len: usize, batch_bytes: usize) -> usize
         .saturating_add(batch_bytes)
 }
 
-/// The bytes `document` takes as the element `index` of an array: type, decimal key, its NUL.
-fn batch_element_size(index: usize, document: &RawDocumentBuf) -> usize {
-    let digits = index.checked_ilog10().map_or(1, |log| log as usize + 1);
-    (2 + digits).saturating_add(document.as_bytes().len())
-}
-
 impl Store {
     /// Keeps `documents` in `namespace`, all or none: `Err` says which cap they would pass.
     /// Nothing to keep creates no namespace, and a new namespace's name counts as bytes: a
@@ -117,7 +113,9 @@ impl Store {
         let batch_bytes = documents
             .iter()
             .enumerate()
-            .map(|(i, document)| batch_element_size(kept.saturating_add(i), document))
+            .map(|(i, document)| {
+                array_element_len(kept.saturating_add(i), document.as_bytes().len())
+            })
             .fold(batch_bytes, usize::saturating_add);
         let bytes = documents
             .iter()

@@ -490,6 +490,8 @@ fn many_document_sequences_are_merged_in_linear_time() {
         })
         .expect("a valid message")
         .expect("a whole message");
+    // Written at its final size, whatever the names' lengths.
+    assert_eq!(body.capacity(), body.len());
     let body = RawDocument::from_bytes(&body).expect("a document");
     assert_eq!(body.iter_elements().count(), COUNT + 1);
     assert!(matches!(
