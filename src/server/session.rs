@@ -528,9 +528,8 @@ impl Session {
 
     /// Handles one command (the body of an OP_MSG, with `$db`).
     pub fn handle_op_msg(&mut self, body: &[u8], now: SystemTime) -> SessionStep {
-        let request = RawDocument::from_bytes(body).ok().map(Request::with_db);
-        match request {
-            Some(request @ Request { db: Some(db), .. }) => self.dispatch(db, &request, now),
+        match RawDocument::from_bytes(body).ok().map(Request::with_db) {
+            Some((Some(db), request)) => self.dispatch(db, &request, now),
             _ => reply(error_reply(codes::BAD_VALUE, "the command has no $db")),
         }
     }
@@ -864,14 +863,14 @@ impl Session {
         if let Some(speculative) = request.speculative_authenticate {
             // A speculative attempt that cannot go on is dropped silently; the client then runs a
             // normal conversation (handshake spec).
-            let (first_key, start) = SaslFields::in_hello(speculative);
+            let (first_key, login) = SaslFields::in_hello(speculative);
             let answer = match first_key {
-                Some("saslStart") => start
+                Some("saslStart") => login
                     .db
-                    .and_then(|db| self.speculative_sasl_start(db, &start, now)),
+                    .and_then(|db| self.speculative_sasl_start(db, &login, now)),
                 // PyMongo sends the X.509 attempt without `db`: that means `$external`.
                 Some("authenticate") => {
-                    let db = start.db.unwrap_or("$external");
+                    let db = login.db.unwrap_or("$external");
                     self.authenticate_x509(db, speculative, true)
                         .ok()
                         .map(|answer| without_ok(&answer))
@@ -1274,40 +1273,31 @@ impl<'a> SaslPayload<'a> {
     }
 }
 
-/// A command as the session reads it before running it: its name (the first key), its `$db`,
-/// and the fields of `saslStart` and `saslContinue`, the commands of a login. Other commands read
-/// what they need from `doc`.
+/// A command as the session reads it before running it: its name (the first key) and the
+/// fields of `saslStart` and `saslContinue`, the commands of a login. Other commands read what
+/// they need from `doc`.
 struct Request<'a> {
     doc: &'a RawDocument,
     name: Option<&'a str>,
-    /// An OP_MSG's database (an OP_QUERY's is in its collection name).
-    db: Option<&'a str>,
     sasl: SaslFields<'a>,
 }
 
 impl<'a> Request<'a> {
-    /// An OP_MSG's command, read in one pass: for a command as drivers send it (`$db` last),
-    /// no further than finding `$db` alone would read.
-    fn with_db(doc: &'a RawDocument) -> Self {
+    /// An OP_MSG's command and its `$db`, read in one pass: for a command as drivers send it
+    /// (`$db` last), no further than finding `$db` alone would read.
+    fn with_db(doc: &'a RawDocument) -> (Option<&'a str>, Self) {
         let (name, [db, mechanism, payload, options, conversation_id]) = named_fields(
             doc,
             ["$db", "mechanism", "payload", "options", "conversationId"],
         );
-        Request {
-            doc,
-            name,
-            db: match db {
-                Some(RawBsonRef::String(db)) => Some(db),
-                _ => None,
-            },
-            sasl: SaslFields {
-                mechanism,
-                payload,
-                options,
-                conversation_id,
-                db: None,
-            },
-        }
+        let sasl = SaslFields {
+            mechanism,
+            payload,
+            options,
+            conversation_id,
+            db: None,
+        };
+        (db.and_then(RawBsonRef::as_str), Request { doc, name, sasl })
     }
 
     /// A command whose database is known (an OP_QUERY's): its name, and the SASL fields only
@@ -1319,14 +1309,10 @@ impl<'a> Request<'a> {
             .and_then(Result::ok)
             .map(|first| first.key().as_str());
         match name {
-            Some("saslStart" | "saslContinue") => Request {
-                db: None,
-                ..Request::with_db(doc)
-            },
+            Some("saslStart" | "saslContinue") => Request::with_db(doc).1,
             _ => Request {
                 doc,
                 name,
-                db: None,
                 sasl: SaslFields::default(),
             },
         }
@@ -1355,10 +1341,7 @@ impl<'a> SaslFields<'a> {
             payload,
             options,
             conversation_id: None,
-            db: match db {
-                Some(RawBsonRef::String(db)) => Some(db),
-                _ => None,
-            },
+            db: db.and_then(RawBsonRef::as_str),
         };
         (first, start)
     }
