@@ -206,6 +206,35 @@ pub enum Error {
         /// The timeout.
         after: std::time::Duration,
     },
+
+    /// No host was connected to and answered `hello` within the time allowed to find one
+    /// (`serverSelectionTimeoutMS`, or the adapters' `server_selection_timeout`).
+    #[error(
+        "no host answered within serverSelectionTimeoutMS ({after:?}){}",
+        last_failure(.host.as_deref(), .cause.as_deref())
+    )]
+    ServerSelectionTimeout {
+        /// The timeout.
+        after: std::time::Duration,
+        /// The last host tried (`host:port`, or a UNIX socket's path), when the time ran out
+        /// while one was tried or after it failed.
+        host: Option<String>,
+        /// Why that host could not be used (refused, silent, a failed handshake), or the seed
+        /// list's lookup that ran out of time; `None` when the time ran out before anything was
+        /// tried (`serverSelectionTimeoutMS=0`).
+        #[source]
+        cause: Option<Box<Error>>,
+    },
+}
+
+/// What follows the message of [`Error::ServerSelectionTimeout`]: the last failure, and where.
+fn last_failure(host: Option<&str>, cause: Option<&Error>) -> String {
+    match (host, cause) {
+        (Some(host), Some(cause)) => format!("; the last host tried, {host}: {cause}"),
+        (None, Some(cause)) => format!("; {cause}"),
+        (Some(host), None) => format!("; the last host tried: {host}"),
+        (None, None) => String::new(),
+    }
 }
 
 /// What went wrong in SCRAM, one variant per rule.
@@ -1081,7 +1110,7 @@ impl Error {
             Error::Tls(error) => error.kind(),
             Error::Dns { .. } => ErrorKind::Dns,
             Error::Io { .. } => ErrorKind::Io,
-            Error::Timeout { .. } => ErrorKind::Timeout,
+            Error::Timeout { .. } | Error::ServerSelectionTimeout { .. } => ErrorKind::Timeout,
         }
     }
 
@@ -1617,6 +1646,14 @@ mod tests {
                 },
                 Timeout,
             ),
+            (
+                Error::ServerSelectionTimeout {
+                    after: Duration::ZERO,
+                    host: None,
+                    cause: None,
+                },
+                Timeout,
+            ),
         ];
         for (error, kind) in &table {
             assert_eq!(error.kind(), *kind, "{error:?}");
@@ -1633,5 +1670,48 @@ mod tests {
         );
         assert!(server(11600, &["RetryableWriteError"]).has_label("RetryableWriteError"));
         assert!(!server(11600, &[]).has_label("RetryableWriteError"));
+    }
+
+    /// A search for a host that ran out says what failed last, and where, in its message and
+    /// as its source; nothing when nothing was tried.
+    #[test]
+    fn a_server_selection_timeout_shows_the_last_failure() {
+        let refused = || Error::Io {
+            operation: "connecting",
+            source: std::io::ErrorKind::ConnectionRefused.into(),
+        };
+        let timed_out = |host: Option<&str>, cause: Option<Error>| Error::ServerSelectionTimeout {
+            after: Duration::from_millis(700),
+            host: host.map(str::to_owned),
+            cause: cause.map(Box::new),
+        };
+        let cases = [
+            (
+                timed_out(Some("db1:27017"), Some(refused())),
+                format!("; the last host tried, db1:27017: {}", refused()),
+                true,
+            ),
+            (
+                timed_out(None, Some(refused())),
+                format!("; {}", refused()),
+                true,
+            ),
+            (
+                timed_out(Some("db1:27017"), None),
+                "; the last host tried: db1:27017".to_owned(),
+                false,
+            ),
+            (timed_out(None, None), String::new(), false),
+        ];
+        for (error, tail, has_source) in cases {
+            let shown = error.to_string();
+            assert_eq!(
+                shown,
+                format!("no host answered within serverSelectionTimeoutMS (700ms){tail}")
+            );
+            let source = std::error::Error::source(&error).map(ToString::to_string);
+            let expected = has_source.then(|| refused().to_string());
+            assert_eq!(source, expected, "{shown}");
+        }
     }
 }

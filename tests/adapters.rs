@@ -134,7 +134,24 @@ impl Fixtures {
 /// A server that reads a request and then answers `prefix` and a byte every 50 ms, for two
 /// connections (one per adapter), each for two seconds at most.
 fn trickler(prefix: &'static [u8]) -> std::net::SocketAddr {
-    use std::io::{Read, Write};
+    use std::io::Write;
+    after_a_request(move |socket| {
+        let _ = socket.write_all(prefix);
+        for _ in 0..40 {
+            if socket.write_all(&[0]).is_err() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    })
+}
+
+/// A server that reads a request, then does `answer` and closes the connection, for two
+/// connections (one per adapter).
+fn after_a_request(
+    answer: impl Fn(&mut std::net::TcpStream) + Send + 'static,
+) -> std::net::SocketAddr {
+    use std::io::Read;
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let address = listener.local_addr().unwrap();
     std::thread::spawn(move || {
@@ -144,13 +161,7 @@ fn trickler(prefix: &'static [u8]) -> std::net::SocketAddr {
             };
             let mut request = [0u8; 1024];
             let _ = socket.read(&mut request);
-            let _ = socket.write_all(prefix);
-            for _ in 0..40 {
-                if socket.write_all(&[0]).is_err() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
+            answer(&mut socket);
         }
     });
     address
@@ -635,6 +646,17 @@ fn server_selection_timeout_bounds_the_search_for_a_host() {
                 error.to_string().contains(named),
                 "{adapter:?} {uri}: {error}"
             );
+            // The window's error says what it was doing when it ran out: the first host's
+            // handshake, or the seed list's lookup; nothing when it tried nothing.
+            if let mongodb_auth::Error::ServerSelectionTimeout { host, cause, .. } = &error {
+                let tried = !uri.contains("TimeoutMS=0");
+                assert_eq!(cause.is_some(), tried, "{adapter:?} {uri}: {error}");
+                let first = listeners[0].local_addr().unwrap().to_string();
+                let expected = (*connections > 0).then_some(first.as_str());
+                assert_eq!(host.as_deref(), expected, "{adapter:?} {uri}: {error}");
+            } else {
+                assert_eq!(named, "(timeoutMS)", "{adapter:?} {uri}: {error:?}");
+            }
             assert!(
                 took < Duration::from_secs(6),
                 "{adapter:?} {uri}: took {took:?}"
@@ -645,9 +667,10 @@ fn server_selection_timeout_bounds_the_search_for_a_host() {
 }
 
 /// The selection timeout bounds finding a host, not the login: a server that holds its
-/// `saslContinue` reply longer than the whole window still logs the client in.
+/// `saslContinue` reply longer than the whole window still logs the client in once it has
+/// answered `hello`.
 #[test]
-fn the_selection_timeout_ends_once_a_host_is_connected() {
+fn the_selection_timeout_ends_once_a_host_answers_hello() {
     let f = Fixtures::start();
     let uri = format!(
         "mongodb://alice:pencil@{}/?serverSelectionTimeoutMS=150",
@@ -672,6 +695,82 @@ fn the_selection_timeout_ends_once_a_host_is_connected() {
         assert!(
             took >= Duration::from_millis(400),
             "{adapter:?}: the saslContinue reply was not held ({took:?})"
+        );
+    }
+}
+
+/// A host is found when it answers `hello`, as a driver's server selection waits for a
+/// server's monitor to hear from it: one that accepts connections and then never answers, or
+/// closes the connection, is passed over for the next host as one that refuses them is. A host
+/// that never answers takes no more than what is left of the selection timeout (not the read
+/// timeout, 30 s by default), and the error names it and why it failed.
+#[test]
+fn a_host_that_does_not_answer_hello_is_passed_over() {
+    let f = Fixtures::start();
+    let silent = f.silent.local_addr().unwrap();
+    // Closes the connection at `hello`.
+    let closer = after_a_request(|_| {});
+    let live = f.plain.address();
+    let mut short_read = options();
+    short_read.read_timeout = Some(Duration::from_millis(300));
+    for (uri, options) in [
+        (
+            format!("mongodb://alice:pencil@{silent},{live}/"),
+            short_read,
+        ),
+        (
+            format!("mongodb://alice:pencil@{closer},{live}/"),
+            options(),
+        ),
+    ] {
+        for adapter in Adapter::BOTH {
+            let connected = Arc::new(Mutex::new(Vec::new()));
+            let seen = connected.clone();
+            let options = options.clone().observe(move |event| {
+                if let Event::Connected { address } = event {
+                    seen.lock().unwrap().push(address.to_string());
+                }
+            });
+            let login = adapter
+                .login(f.plain.runtime(), &uri, options)
+                .unwrap_or_else(|e| panic!("{adapter:?} {uri}: {e}"));
+            assert_eq!(login.users.len(), 1, "{adapter:?} {uri}");
+            let connected = connected.lock().unwrap();
+            assert_eq!(connected.len(), 2, "{adapter:?} {uri}: {connected:?}");
+            assert_eq!(connected[1], live.to_string(), "{adapter:?} {uri}");
+        }
+    }
+
+    let mut no_timeouts = options();
+    (no_timeouts.connect_timeout, no_timeouts.read_timeout) = (None, None);
+    let uri = format!("mongodb://alice:pencil@{silent}/?serverSelectionTimeoutMS=700");
+    for adapter in Adapter::BOTH {
+        let started = std::time::Instant::now();
+        let error = adapter
+            .login(f.plain.runtime(), &uri, no_timeouts.clone())
+            .expect_err(&uri);
+        let took = started.elapsed();
+        assert!(took < Duration::from_secs(6), "{adapter:?}: took {took:?}");
+        let mongodb_auth::Error::ServerSelectionTimeout { host, cause, .. } = &error else {
+            panic!("{adapter:?}: {error:?}");
+        };
+        assert_eq!(
+            host.as_deref(),
+            Some(silent.to_string().as_str()),
+            "{adapter:?}"
+        );
+        let cause = cause
+            .as_deref()
+            .unwrap_or_else(|| panic!("{adapter:?}: {error}"));
+        assert_eq!(cause.kind(), ErrorKind::Timeout, "{adapter:?}: {error}");
+        let shown = error.to_string();
+        assert!(
+            shown.contains(&silent.to_string()) && shown.contains(&cause.to_string()),
+            "{adapter:?}: {shown}"
+        );
+        assert!(
+            std::error::Error::source(&error).is_some(),
+            "{adapter:?}: {error:?}"
         );
     }
 }

@@ -163,8 +163,10 @@ pub struct ConnectOptions {
     /// none), else [`DEFAULT_SOCKET_TIMEOUT`]; a `read_timeout` set in code does not carry over.
     pub write_timeout: Option<Duration>,
     /// Time allowed to find a host to log in to, as a driver's server selection is bounded: the
-    /// seed list's DNS lookups, then each host's lookups, connections and TLS handshake, all
-    /// together (the login that follows has its own timeouts). `None`: the connection string's
+    /// seed list's DNS lookups, then each host's lookups, connections, TLS handshake and
+    /// `hello`, all together (the rest of the login has its own timeouts). Running out fails
+    /// the connect with [`Error::ServerSelectionTimeout`], which names the last host tried and
+    /// why it failed. `None`: the connection string's
     /// `serverSelectionTimeoutMS` (`0`: no time, as in PyMongo), else
     /// [`DEFAULT_SERVER_SELECTION_TIMEOUT`].
     pub server_selection_timeout: Option<Duration>,
@@ -246,14 +248,13 @@ impl ConnectOptions {
             .unwrap_or(DEFAULT_SERVER_SELECTION_TIMEOUT)
     }
 
-    /// Starts the search for a host to log in to: until it ends, each lookup, connection and
-    /// handshake gets at most what is left of the selection timeout.
+    /// Starts the search for a host to log in to: until it ends, each lookup, connection,
+    /// handshake and `hello` gets at most what is left of the selection timeout.
     pub(crate) fn start_selection(&mut self) {
         self.selection_done_by = Some(deadline(Instant::now(), self.selection_timeout()));
     }
 
-    /// Ends it: a host is connected (and its TLS handshake done); the login has its own
-    /// timeouts.
+    /// Ends it: a host answered `hello`; the rest of the login has its own timeouts.
     pub(crate) fn end_selection(&mut self) {
         self.selection_done_by = None;
     }
@@ -261,21 +262,28 @@ impl ConnectOptions {
     /// `Timeout` once the search for a host has used up the selection timeout.
     pub(crate) fn selection_overdue(&self) -> Result<()> {
         match self.selection_done_by {
-            Some(done_by) if Instant::now() >= done_by => Err(Error::Timeout {
-                operation: "finding a host to log in to (serverSelectionTimeoutMS)",
+            Some(done_by) if Instant::now() >= done_by => Err(Error::ServerSelectionTimeout {
                 after: self.selection_timeout(),
+                host: None,
+                cause: None,
             }),
             _ => Ok(()),
         }
     }
 
     /// `error`, or the timeout that has run out, `timeoutMS`'s first: a step it cut short
-    /// failed for want of time, whatever the step said.
-    pub(crate) fn or_timeout(&self, error: Error) -> Error {
-        self.overdue()
-            .and_then(|()| self.selection_overdue())
-            .err()
-            .unwrap_or(error)
+    /// failed for want of time, whatever the step said. A search for a host that ran out keeps
+    /// `error` as its cause, and `host` as where it happened.
+    pub(crate) fn or_timeout(&self, error: Error, host: Option<&str>) -> Error {
+        match self.overdue().and_then(|()| self.selection_overdue()) {
+            Ok(()) => error,
+            Err(Error::ServerSelectionTimeout { after, .. }) => Error::ServerSelectionTimeout {
+                after,
+                host: host.map(str::to_owned),
+                cause: Some(Box::new(error)),
+            },
+            Err(timeout) => timeout,
+        }
     }
 
     /// What is left of `timeoutMS` and of the search for a host, the lesser (see

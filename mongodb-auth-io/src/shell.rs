@@ -117,10 +117,10 @@ pub(crate) fn no_unix_sockets() -> Error {
     }
 }
 
-/// Connects through `connector` to the first host that can be reached within the selection
+/// Connects through `connector` to the first host that answers `hello` within the selection
 /// timeout (after resolving a `mongodb+srv` name, or with the seeds it resolved before while
-/// their records hold), over TLS when the connection string asks for it, sends `hello` and
-/// authenticates with the connection string's credential (if any).
+/// their records hold), over TLS when the connection string asks for it, and authenticates with
+/// the connection string's credential (if any).
 pub(crate) async fn connect<D: Dial>(
     dial: &D,
     connector: &Connector,
@@ -135,7 +135,7 @@ pub(crate) async fn connect<D: Dial>(
             let seeds = dial
                 .resolve(connector.connection_string(), &options)
                 .await
-                .map_err(|e| options.or_timeout(e))?;
+                .map_err(|e| options.or_timeout(e, None))?;
             connector.keep_seeds(&seeds);
             seeds
         }
@@ -145,18 +145,24 @@ pub(crate) async fn connect<D: Dial>(
         options.app_name = cs.option("appName").map(str::to_owned);
     }
     let tls = connector.tls_for(&cs)?;
-    let mut last_error = None;
+    // The address of the last host tried, and why it could not be used.
+    let mut last_failure: Option<(String, Error)> = None;
     for target in targets.iter() {
-        options.overdue()?;
-        options.selection_overdue()?;
+        if options
+            .overdue()
+            .and_then(|()| options.selection_overdue())
+            .is_err()
+        {
+            break;
+        }
+        let address = target.address();
         let socket = match open(dial, target, &options).await {
             Ok(socket) => socket,
             Err(e) => {
-                last_error = Some(e);
+                last_failure = Some((address, e));
                 continue;
             }
         };
-        let address = target.address();
         options.emit(Event::Connected { address: &address });
         let (mut stream, tls_info) = match &tls {
             Some(setup) => match dial
@@ -168,27 +174,44 @@ pub(crate) async fn connect<D: Dial>(
                     (stream, Some(info))
                 }
                 Err(e) if try_next_host(&e) => {
-                    last_error = Some(e);
+                    last_failure = Some((address, e));
                     continue;
                 }
                 Err(e) => return Err(e),
             },
             None => (dial.plain(socket), None),
         };
-        options.end_selection();
-        options.overdue()?;
+        // A host is found when it answers `hello`, as a driver's server selection waits for a
+        // server's monitor to hear from it: one that accepts connections and never answers
+        // (hung, or not a MongoDB server) is passed over like one that refuses them.
         let (mut login, hello) = Login::for_connection(&cs, &target.host, &options)?;
-        let authenticated =
-            drive(dial, &mut stream, &mut login, Next::Write(hello), &options).await?;
+        let reply = match exchange(dial, &mut stream, &hello, MAX_AUTH_REPLY_SIZE, &options).await {
+            Ok(reply) => reply,
+            Err(e) if try_next_host(&e) => {
+                last_failure = Some((address, e));
+                continue;
+            }
+            Err(e) => return Err(options.or_timeout(e, Some(&address))),
+        };
+        options.end_selection();
+        let next = login.on_reply(reply)?;
+        let authenticated = drive(dial, &mut stream, &mut login, next, &options).await?;
         options.end_operation();
         return Ok(Connection {
             stream,
             state: ConnectionState::new(address, tls_info, authenticated, options, login),
         });
     }
-    Err(options.or_timeout(last_error.unwrap_or(Error::Unsupported {
-        what: "a connection string with no host to connect to".into(),
-    })))
+    match last_failure {
+        Some((address, failure)) => Err(options.or_timeout(failure, Some(&address))),
+        None => {
+            options.overdue()?;
+            options.selection_overdue()?;
+            Err(Error::Unsupported {
+                what: "a connection string with no host to connect to".into(),
+            })
+        }
+    }
 }
 
 /// A connection to the target's UNIX socket, or a TCP connection to one of its addresses, in
@@ -219,8 +242,9 @@ async fn open<D: Dial>(dial: &D, target: &Target, options: &ConnectOptions) -> R
     }))
 }
 
-/// Whether a failure to reach one host (before any login started) means the next host is worth
-/// trying: it could not be reached, did not answer in time, or failed the TLS handshake.
+/// Whether a failure to reach one host (before it answered `hello`) means the next host is worth
+/// trying: it could not be reached, did not answer in time, closed the connection, or failed the
+/// TLS handshake.
 fn try_next_host(error: &Error) -> bool {
     matches!(
         error.kind(),
@@ -400,7 +424,7 @@ async fn drive<S: ?Sized + Send, I: Io<S>>(
 /// connect as its timeout, not as what the cut made of the login (a credential source that
 /// gave none).
 fn failed_by_timeout(options: &ConnectOptions, step: Result<Next>) -> Result<Next> {
-    step.map_err(|failure| options.or_timeout(failure))
+    step.map_err(|failure| options.or_timeout(failure, None))
 }
 
 /// The most a reply is read by at a time.
