@@ -216,8 +216,8 @@ pub enum Error {
     ServerSelectionTimeout {
         /// The timeout.
         after: std::time::Duration,
-        /// The last host tried (`host:port`, or a UNIX socket's path), when the time ran out
-        /// while one was tried or after it failed.
+        /// Where `cause` happened, when it was a host's failure: the last host tried
+        /// (`host:port`, or a UNIX socket's path).
         host: Option<String>,
         /// Why that host could not be used (refused, silent, a failed handshake), or the seed
         /// list's lookup that ran out of time; `None` when the time ran out before anything was

@@ -168,8 +168,21 @@ fn left_until(deadline: Instant) -> std::io::Result<Duration> {
     Ok(left.max(Duration::from_millis(1)))
 }
 
+/// Whether a system call on a socket is to be made again: it was interrupted, or its timeout
+/// ended, which may be a little before the deadline (the system's clock and ours round apart):
+/// the next call's [`left_until`] says whether the deadline has passed, so the timeout that
+/// ends the read is always the deadline's.
+fn again(error: &std::io::Error) -> bool {
+    matches!(
+        error.kind(),
+        std::io::ErrorKind::Interrupted
+            | std::io::ErrorKind::WouldBlock
+            | std::io::ErrorKind::TimedOut
+    )
+}
+
 /// One write to `socket`, with what is left of `deadline` as its timeout: the bytes it took (0
-/// when interrupted, to be tried again).
+/// when interrupted or timed out before the deadline, to be tried again).
 fn write_once_by(
     socket: &mut Socket,
     deadline: Instant,
@@ -178,7 +191,7 @@ fn write_once_by(
     socket.set_write_timeout(Some(left_until(deadline)?))?;
     match write(socket) {
         Ok(0) => Err(std::io::ErrorKind::WriteZero.into()),
-        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => Ok(0),
+        Err(e) if again(&e) => Ok(0),
         taken => taken,
     }
 }
@@ -221,7 +234,7 @@ fn receive_tls_by(
     socket.set_read_timeout(Some(left_until(deadline)?))?;
     let received = match connection.read_tls(socket) {
         Ok(received) => received,
-        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => return Ok(true),
+        Err(e) if again(&e) => return Ok(true),
         Err(e) => return Err(e),
     };
     if let Err(refused) = connection.process_new_packets() {
@@ -241,7 +254,7 @@ impl BlockingStream for Stream {
             Stream::Plain(socket) => loop {
                 socket.set_read_timeout(Some(left_until(deadline)?))?;
                 match socket.read(buffer) {
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) if again(&e) => {}
                     done => return done,
                 }
             },

@@ -154,8 +154,9 @@ pub struct ConnectOptions {
     /// [`server_selection_timeout`](Self::server_selection_timeout). `None`: the connection
     /// string's `connectTimeoutMS` (`0`: none), else [`DEFAULT_CONNECT_TIMEOUT`].
     pub connect_timeout: Option<Duration>,
-    /// Time allowed for each reply to arrive whole, and for the TLS handshake (which has no more
-    /// than what is left of [`server_selection_timeout`](Self::server_selection_timeout)).
+    /// Time allowed for each reply to arrive whole, and for the TLS handshake (the handshake and
+    /// `hello`'s reply have no more than what is left of
+    /// [`server_selection_timeout`](Self::server_selection_timeout)).
     /// `None`: the connection string's `socketTimeoutMS` (`0`: none), else
     /// [`DEFAULT_SOCKET_TIMEOUT`].
     pub read_timeout: Option<Duration>,

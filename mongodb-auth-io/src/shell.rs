@@ -148,11 +148,7 @@ pub(crate) async fn connect<D: Dial>(
     // The address of the last host tried, and why it could not be used.
     let mut last_failure: Option<(String, Error)> = None;
     for target in targets.iter() {
-        if options
-            .overdue()
-            .and_then(|()| options.selection_overdue())
-            .is_err()
-        {
+        if out_of_time(&options) {
             break;
         }
         let address = target.address();
@@ -185,13 +181,16 @@ pub(crate) async fn connect<D: Dial>(
         // server's monitor to hear from it: one that accepts connections and never answers
         // (hung, or not a MongoDB server) is passed over like one that refuses them.
         let (mut login, hello) = Login::for_connection(&cs, &target.host, &options)?;
+        if out_of_time(&options) {
+            break;
+        }
         let reply = match exchange(dial, &mut stream, &hello, MAX_AUTH_REPLY_SIZE, &options).await {
             Ok(reply) => reply,
             Err(e) if try_next_host(&e) => {
                 last_failure = Some((address, e));
                 continue;
             }
-            Err(e) => return Err(options.or_timeout(e, Some(&address))),
+            Err(e) => return Err(e),
         };
         options.end_selection();
         let next = login.on_reply(reply)?;
@@ -212,6 +211,15 @@ pub(crate) async fn connect<D: Dial>(
             })
         }
     }
+}
+
+/// Whether `timeoutMS` or the search for a host has run out: the connect then ends with the
+/// error of what ran out.
+fn out_of_time(options: &ConnectOptions) -> bool {
+    options
+        .overdue()
+        .and_then(|()| options.selection_overdue())
+        .is_err()
 }
 
 /// A connection to the target's UNIX socket, or a TCP connection to one of its addresses, in
