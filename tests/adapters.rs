@@ -556,9 +556,10 @@ fn timeouts_the_options_leave_unset_come_from_the_connection_string() {
 
 /// `serverSelectionTimeoutMS` bounds the search for a host to log in to, every step together:
 /// hosts that accept a connection and never finish the TLS handshake would otherwise hold a
-/// connect for each one's read timeout (30 s each by default), and a DNS server that never
-/// answers for the connect timeout of each query. One window for every host: the first silent
-/// host uses it all, and no other is tried. With `0` no host is tried, as PyMongo selects no
+/// connect for the lesser of each one's read and connect timeouts (10 s each by default), and a
+/// DNS server that never answers for the connect timeout of each query. One window for every
+/// host: a first silent host whose timeouts are longer than it uses it all, and no other is
+/// tried. With `0` no host is tried, as PyMongo selects no
 /// server then. When `timeoutMS` runs out first, the error is its own.
 #[test]
 fn server_selection_timeout_bounds_the_search_for_a_host() {
@@ -705,10 +706,11 @@ fn the_selection_timeout_ends_once_a_host_answers_hello() {
 }
 
 /// A host is found when it answers `hello`, as a driver's server selection waits for a
-/// server's monitor to hear from it: one that accepts connections and then never answers, or
-/// closes the connection, is passed over for the next host as one that refuses them is. A host
-/// that never answers takes no more than what is left of the selection timeout (not the read
-/// timeout, 30 s by default), and the error names it and why it failed.
+/// server's monitor to hear from it: one that accepts connections and then never answers (its
+/// TLS handshake or its `hello`), or closes the connection, is passed over for the next host as
+/// one that refuses them is, after the read timeout or the connect timeout, whichever is less
+/// (a monitor's socket timeout is the connect timeout). A host that never answers takes no more
+/// than what is left of the selection timeout either, and the error names it and why it failed.
 #[test]
 fn a_host_that_does_not_answer_hello_is_passed_over() {
     let f = Fixtures::start();
@@ -716,16 +718,35 @@ fn a_host_that_does_not_answer_hello_is_passed_over() {
     // Closes the connection at `hello`.
     let closer = after_a_request(|_| {});
     let live = f.plain.address();
+    let tls = f.tls.address();
+    let ca = f.ca.display();
     let mut short_read = options();
     short_read.read_timeout = Some(Duration::from_millis(300));
-    for (uri, options) in [
+    // The read timeout is the default's (30 s, the window's too): the connect timeout bounds the
+    // silent host's handshake and `hello`, as a driver's monitor checks a server.
+    let mut short_connect = options();
+    (short_connect.connect_timeout, short_connect.read_timeout) =
+        (Some(Duration::from_secs(1)), None);
+    for (uri, options, live) in [
         (
             format!("mongodb://alice:pencil@{silent},{live}/"),
             short_read,
+            live,
+        ),
+        (
+            format!("mongodb://alice:pencil@{silent},{live}/"),
+            short_connect.clone(),
+            live,
+        ),
+        (
+            format!("mongodb://alice:pencil@{silent},{tls}/?tls=true&tlsCAFile={ca}"),
+            short_connect,
+            tls,
         ),
         (
             format!("mongodb://alice:pencil@{closer},{live}/"),
             options(),
+            live,
         ),
     ] {
         for adapter in Adapter::BOTH {
@@ -736,9 +757,15 @@ fn a_host_that_does_not_answer_hello_is_passed_over() {
                     seen.lock().unwrap().push(address.to_string());
                 }
             });
+            let started = std::time::Instant::now();
             let login = adapter
                 .login(f.plain.runtime(), &uri, options)
                 .unwrap_or_else(|e| panic!("{adapter:?} {uri}: {e}"));
+            let took = started.elapsed();
+            assert!(
+                took < Duration::from_secs(8),
+                "{adapter:?} {uri}: took {took:?}"
+            );
             assert_eq!(login.users.len(), 1, "{adapter:?} {uri}");
             let connected = connected.lock().unwrap();
             assert_eq!(connected.len(), 2, "{adapter:?} {uri}: {connected:?}");

@@ -150,13 +150,14 @@ pub(crate) type Observer = Arc<dyn Fn(&Event<'_>) + Send + Sync>;
 #[derive(Clone, Default)]
 pub struct ConnectOptions {
     /// Time allowed to open the connection to one address (each address of a host gets its
-    /// own) or UNIX socket, and for each DNS lookup, within what is left of
+    /// own) or UNIX socket, and for each DNS lookup; and at most, each of a host's TLS handshake
+    /// and its `hello` reply (as a driver's monitor checks a server); within what is left of
     /// [`server_selection_timeout`](Self::server_selection_timeout). `None`: the connection
     /// string's `connectTimeoutMS` (`0`: none), else [`DEFAULT_CONNECT_TIMEOUT`].
     pub connect_timeout: Option<Duration>,
-    /// Time allowed for each reply to arrive whole, and for the TLS handshake (the handshake and
-    /// `hello`'s reply have no more than what is left of
-    /// [`server_selection_timeout`](Self::server_selection_timeout)).
+    /// Time allowed for each reply to arrive whole, and for the TLS handshake. The handshake and
+    /// `hello`'s reply, which find a host, have no more than the connect timeout either, nor
+    /// than what is left of [`server_selection_timeout`](Self::server_selection_timeout).
     /// `None`: the connection string's `socketTimeoutMS` (`0`: none), else
     /// [`DEFAULT_SOCKET_TIMEOUT`].
     pub read_timeout: Option<Duration>,
@@ -221,9 +222,18 @@ impl ConnectOptions {
         self.within_operation(self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT))
     }
 
-    /// The read timeout in force (see [`ConnectOptions::read_timeout`]).
+    /// The read timeout in force (see [`ConnectOptions::read_timeout`]). While the search for a
+    /// host runs (its TLS handshake, its `hello`), no more than the connect timeout either: a
+    /// driver checks a server with `connectTimeoutMS` as its monitor's socket timeout, and a
+    /// host that accepts connections and never answers must leave time for the next one.
     pub(crate) fn read_timeout(&self) -> Duration {
-        self.within_operation(self.read_timeout.unwrap_or(DEFAULT_SOCKET_TIMEOUT))
+        let read = self.read_timeout.unwrap_or(DEFAULT_SOCKET_TIMEOUT);
+        let read = if self.selection_done_by.is_some() {
+            read.min(self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT))
+        } else {
+            read
+        };
+        self.within_operation(read)
     }
 
     /// The write timeout in force (see [`ConnectOptions::write_timeout`]).
