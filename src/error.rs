@@ -211,24 +211,25 @@ pub enum Error {
     /// (`serverSelectionTimeoutMS`, or the adapters' `server_selection_timeout`).
     #[error(
         "no host answered within serverSelectionTimeoutMS ({after:?}){}",
-        last_failure(.host.as_deref(), .cause.as_deref())
+        failure_suffix(.host.as_deref(), .cause.as_deref())
     )]
     ServerSelectionTimeout {
         /// The timeout.
         after: std::time::Duration,
-        /// Where `cause` happened, when it was a host's failure: the last host tried
-        /// (`host:port`, or a UNIX socket's path).
+        /// The last host tried (`host:port`, or a UNIX socket's path), when the time ran out at
+        /// a host: after it failed, or once connected to it, before its `hello`.
         host: Option<String>,
         /// Why that host could not be used (refused, silent, a failed handshake), or the seed
-        /// list's lookup that ran out of time; `None` when the time ran out before anything was
-        /// tried (`serverSelectionTimeoutMS=0`).
+        /// list's lookup that ran out of time; `None` when the time ran out before anything
+        /// failed: before anything was tried (`serverSelectionTimeoutMS=0`), or at a host
+        /// connected to and not yet asked for `hello`.
         #[source]
         cause: Option<Box<Error>>,
     },
 }
 
 /// What follows the message of [`Error::ServerSelectionTimeout`]: the last failure, and where.
-fn last_failure(host: Option<&str>, cause: Option<&Error>) -> String {
+fn failure_suffix(host: Option<&str>, cause: Option<&Error>) -> String {
     match (host, cause) {
         (Some(host), Some(cause)) => format!("; the last host tried, {host}: {cause}"),
         (None, Some(cause)) => format!("; {cause}"),

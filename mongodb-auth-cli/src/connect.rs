@@ -22,7 +22,8 @@ pub(crate) struct Flags {
     json: bool,
     /// Seconds allowed for connecting and for each read and write, at least 1 (default: the
     /// connection string's connectTimeoutMS and socketTimeoutMS, else 10 to connect and 30 for
-    /// each read and write, but 10 for the TLS handshake and hello until a host answers).
+    /// each read and write; the TLS handshake and hello get no more than the connect timeout
+    /// until a host answers).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     timeout: Option<u64>,
     /// Do not start the conversation inside hello.

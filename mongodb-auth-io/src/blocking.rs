@@ -168,17 +168,18 @@ fn left_until(deadline: Instant) -> std::io::Result<Duration> {
     Ok(left.max(Duration::from_millis(1)))
 }
 
-/// Whether a system call on a socket is to be made again: it was interrupted, or its timeout
-/// ended, which may be a little before the deadline (the system's clock and ours round apart):
-/// the next call's [`left_until`] says whether the deadline has passed, so the timeout that
-/// ends the read is always the deadline's.
+/// Whether a system call on a socket is to be made again: it was interrupted, or its socket
+/// timeout ended, which may be a little before the deadline (the system's clock and ours round
+/// apart): the next call's [`left_until`] says whether the deadline has passed, so the timeout
+/// that ends the call is always the deadline's. A socket timeout is `WouldBlock` on Unix and
+/// `TimedOut` on Windows; on Unix `TimedOut` is the system giving up on the connection, an
+/// error of its own.
 fn again(error: &std::io::Error) -> bool {
-    matches!(
-        error.kind(),
-        std::io::ErrorKind::Interrupted
-            | std::io::ErrorKind::WouldBlock
-            | std::io::ErrorKind::TimedOut
-    )
+    match error.kind() {
+        std::io::ErrorKind::Interrupted | std::io::ErrorKind::WouldBlock => true,
+        std::io::ErrorKind::TimedOut => cfg!(windows),
+        _ => false,
+    }
 }
 
 /// One write to `socket`, with what is left of `deadline` as its timeout: the bytes it took (0

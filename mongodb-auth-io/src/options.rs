@@ -165,12 +165,11 @@ pub struct ConnectOptions {
     /// none), else [`DEFAULT_SOCKET_TIMEOUT`]; a `read_timeout` set in code does not carry over.
     pub write_timeout: Option<Duration>,
     /// Time allowed to find a host to log in to, as a driver's server selection is bounded: the
-    /// seed list's DNS lookups, then each host's lookups, connections, TLS handshake and
-    /// `hello`, all together (the rest of the login has its own timeouts). Running out fails
-    /// the connect with [`Error::ServerSelectionTimeout`], which names the last host tried and
-    /// why it failed. `None`: the connection string's
-    /// `serverSelectionTimeoutMS` (`0`: no time, as in PyMongo), else
-    /// [`DEFAULT_SERVER_SELECTION_TIMEOUT`].
+    /// seed list's DNS lookups, then each host's lookups, connections, TLS handshake and `hello`,
+    /// all together (the rest of the login has its own timeouts). Running out fails the connect
+    /// with [`Error::ServerSelectionTimeout`], which names the last host tried and why it failed.
+    /// `None`: the connection string's `serverSelectionTimeoutMS` (`0`: no time, as in PyMongo),
+    /// else [`DEFAULT_SERVER_SELECTION_TIMEOUT`].
     pub server_selection_timeout: Option<Duration>,
     /// The first message's form; `None` picks OP_MSG `hello` for `loadBalanced=true`, else the
     /// legacy OP_QUERY `isMaster`.
@@ -193,6 +192,19 @@ pub struct ConnectOptions {
     done_by: Option<Instant>,
     /// When the search for a host that answers must end, while it runs.
     selection_done_by: Option<Instant>,
+}
+
+/// `ran_out` as it is, or, when the search for a host ran out, with where it was (`host`) and
+/// what failed there (`cause`).
+fn at_host(ran_out: Error, host: Option<&str>, cause: Option<Error>) -> Error {
+    match ran_out {
+        Error::ServerSelectionTimeout { after, .. } => Error::ServerSelectionTimeout {
+            after,
+            host: host.map(str::to_owned),
+            cause: cause.map(Box::new),
+        },
+        timeout => timeout,
+    }
 }
 
 /// `timeout`, or what is left until `done_by` when that is less (zero once it has passed).
@@ -227,13 +239,12 @@ impl ConnectOptions {
     /// driver checks a server with `connectTimeoutMS` as its monitor's socket timeout, and a
     /// host that accepts connections and never answers must leave time for the next one.
     pub(crate) fn read_timeout(&self) -> Duration {
-        let read = self.read_timeout.unwrap_or(DEFAULT_SOCKET_TIMEOUT);
-        let read = if self.selection_done_by.is_some() {
-            read.min(self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT))
+        let read = self.within_operation(self.read_timeout.unwrap_or(DEFAULT_SOCKET_TIMEOUT));
+        if self.selection_done_by.is_some() {
+            read.min(self.connect_timeout())
         } else {
             read
-        };
-        self.within_operation(read)
+        }
     }
 
     /// The write timeout in force (see [`ConnectOptions::write_timeout`]).
@@ -242,8 +253,8 @@ impl ConnectOptions {
     }
 
     /// `timeout`, or less while a connect runs under `timeoutMS` or looks for a host: what is
-    /// left of them (at least a millisecond, which no step takes; [`overdue`](Self::overdue)
-    /// and [`selection_overdue`](Self::selection_overdue) end the connect then).
+    /// left of them (at least a millisecond, which no step takes;
+    /// [`out_of_time`](Self::out_of_time) ends the connect then).
     fn within_operation(&self, timeout: Duration) -> Duration {
         let done_by = match (self.done_by, self.selection_done_by) {
             (Some(operation), Some(selection)) => Some(operation.min(selection)),
@@ -270,8 +281,8 @@ impl ConnectOptions {
         self.selection_done_by = None;
     }
 
-    /// `Timeout` once the search for a host has used up the selection timeout.
-    pub(crate) fn selection_overdue(&self) -> Result<()> {
+    /// `ServerSelectionTimeout` once the search for a host has used up the selection timeout.
+    fn selection_overdue(&self) -> Result<()> {
         match self.selection_done_by {
             Some(done_by) if Instant::now() >= done_by => Err(Error::ServerSelectionTimeout {
                 after: self.selection_timeout(),
@@ -282,19 +293,27 @@ impl ConnectOptions {
         }
     }
 
-    /// `error`, or the timeout that has run out, `timeoutMS`'s first: a step it cut short
-    /// failed for want of time, whatever the step said. A search for a host that ran out keeps
-    /// `error` as its cause, and `host` as where it happened.
+    /// `Ok` while neither `timeoutMS` nor the search for a host has run out; else the error of
+    /// the one that has, `timeoutMS`'s first.
+    pub(crate) fn out_of_time(&self) -> Result<()> {
+        self.overdue().and_then(|()| self.selection_overdue())
+    }
+
+    /// `error`, or the timeout that has run out (see [`out_of_time`](Self::out_of_time)): a
+    /// step it cut short failed for want of time, whatever the step said. A search for a host
+    /// that ran out keeps `error` as its cause, and `host` as where it happened.
     pub(crate) fn or_timeout(&self, error: Error, host: Option<&str>) -> Error {
-        match self.overdue().and_then(|()| self.selection_overdue()) {
+        match self.out_of_time() {
             Ok(()) => error,
-            Err(Error::ServerSelectionTimeout { after, .. }) => Error::ServerSelectionTimeout {
-                after,
-                host: host.map(str::to_owned),
-                cause: Some(Box::new(error)),
-            },
-            Err(timeout) => timeout,
+            Err(ran_out) => at_host(ran_out, host, Some(error)),
         }
+    }
+
+    /// `Ok` while there is time to ask `host`, connected to, for `hello`; else the timeout that
+    /// has run out, a search for a host naming `host` (which nothing failed at yet).
+    pub(crate) fn time_for_hello(&self, host: &str) -> Result<()> {
+        self.out_of_time()
+            .map_err(|ran_out| at_host(ran_out, Some(host), None))
     }
 
     /// What is left of `timeoutMS` and of the search for a host, the lesser (see

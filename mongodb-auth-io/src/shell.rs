@@ -131,7 +131,7 @@ pub(crate) async fn connect<D: Dial>(
     let seeds = match connector.cached_seeds(Instant::now()) {
         Some(seeds) => seeds,
         None => {
-            options.selection_overdue()?;
+            options.out_of_time()?;
             let seeds = dial
                 .resolve(connector.connection_string(), &options)
                 .await
@@ -148,7 +148,7 @@ pub(crate) async fn connect<D: Dial>(
     // The address of the last host tried, and why it could not be used.
     let mut last_failure: Option<(String, Error)> = None;
     for target in targets.iter() {
-        if out_of_time(&options) {
+        if options.out_of_time().is_err() {
             break;
         }
         let address = target.address();
@@ -181,9 +181,7 @@ pub(crate) async fn connect<D: Dial>(
         // server's monitor to hear from it: one that accepts connections and never answers
         // (hung, or not a MongoDB server) is passed over like one that refuses them.
         let (mut login, hello) = Login::for_connection(&cs, &target.host, &options)?;
-        if out_of_time(&options) {
-            break;
-        }
+        options.time_for_hello(&address)?;
         let reply = match exchange(dial, &mut stream, &hello, MAX_AUTH_REPLY_SIZE, &options).await {
             Ok(reply) => reply,
             Err(e) if try_next_host(&e) => {
@@ -204,22 +202,12 @@ pub(crate) async fn connect<D: Dial>(
     match last_failure {
         Some((address, failure)) => Err(options.or_timeout(failure, Some(&address))),
         None => {
-            options.overdue()?;
-            options.selection_overdue()?;
+            options.out_of_time()?;
             Err(Error::Unsupported {
                 what: "a connection string with no host to connect to".into(),
             })
         }
     }
-}
-
-/// Whether `timeoutMS` or the search for a host has run out: the connect then ends with the
-/// error of what ran out.
-fn out_of_time(options: &ConnectOptions) -> bool {
-    options
-        .overdue()
-        .and_then(|()| options.selection_overdue())
-        .is_err()
 }
 
 /// A connection to the target's UNIX socket, or a TCP connection to one of its addresses, in
