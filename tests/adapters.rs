@@ -151,11 +151,19 @@ fn trickler(prefix: &'static [u8]) -> std::net::SocketAddr {
 fn after_a_request(
     answer: impl Fn(&mut std::net::TcpStream) + Send + 'static,
 ) -> std::net::SocketAddr {
+    after_requests(Adapter::BOTH.len(), answer)
+}
+
+/// The same for `connections` connections.
+fn after_requests(
+    connections: usize,
+    answer: impl Fn(&mut std::net::TcpStream) + Send + 'static,
+) -> std::net::SocketAddr {
     use std::io::Read;
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let address = listener.local_addr().unwrap();
     std::thread::spawn(move || {
-        for _ in Adapter::BOTH {
+        for _ in 0..connections {
             let Ok((mut socket, _)) = listener.accept() else {
                 return;
             };
@@ -798,6 +806,92 @@ fn a_host_that_does_not_answer_hello_is_passed_over() {
             "{adapter:?}: {error:?}"
         );
     }
+}
+
+/// With `serverSelectionTryOnce=false` the search for a host passes over the seed list again
+/// every 500 ms (`minHeartbeatFrequencyMS`) while the selection timeout lasts, so a server that
+/// starts after the connect began is found; by default one pass fails with the last host's
+/// error at once. Passes that find nothing end with the selection timeout, naming the last
+/// host and its failure, once the next pass would begin after the window.
+#[test]
+fn server_selection_try_once_false_waits_for_a_server_to_start() {
+    let f = Fixtures::start();
+    let refused = format!("mongodb://alice:pencil@127.0.0.1:{}/", f.dead_port);
+    // Closes each connection at `hello`: every pass connects to it once.
+    let closer = after_requests(20, |_| {});
+    let mut in_code = options();
+    in_code.server_selection_try_once = Some(false);
+    for adapter in Adapter::BOTH {
+        let error = adapter
+            .login(f.plain.runtime(), &refused, options())
+            .expect_err(&refused);
+        assert_eq!(error.kind(), ErrorKind::Io, "{adapter:?}: {error:?}");
+
+        // A port nothing listens on until a server binds it, 800 ms into the connect.
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let late = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(800));
+            TestServer::start_at(port, config()).expect("the late server binds its port")
+        });
+        let uri = format!(
+            "mongodb://alice:pencil@{port}/?serverSelectionTryOnce=false\
+             &serverSelectionTimeoutMS=20000"
+        );
+        let started = std::time::Instant::now();
+        let login = adapter.login(f.plain.runtime(), &uri, options());
+        let took = started.elapsed();
+        let _late = late.join().unwrap();
+        let login = login.unwrap_or_else(|e| panic!("{adapter:?}: {e}"));
+        assert_eq!(login.users.len(), 1, "{adapter:?}");
+        assert!(took >= Duration::from_millis(800), "{adapter:?}: {took:?}");
+
+        let connected = Arc::new(Mutex::new(0));
+        let counted = connected.clone();
+        let options = in_code.clone().observe(move |event| {
+            if matches!(event, Event::Connected { .. }) {
+                *counted.lock().unwrap() += 1;
+            }
+        });
+        let uri = format!("mongodb://alice:pencil@{closer}/?serverSelectionTimeoutMS=1200");
+        let started = std::time::Instant::now();
+        let error = adapter
+            .login(f.plain.runtime(), &uri, options)
+            .expect_err(&uri);
+        let took = started.elapsed();
+        let passes = *connected.lock().unwrap();
+        // Passes at 0, 500 and 1000 ms, the one at 1500 ms too late; no more on a slow machine.
+        assert!((2..=3).contains(&passes), "{adapter:?}: {passes} passes");
+        assert!(took >= Duration::from_millis(900), "{adapter:?}: {took:?}");
+        let mongodb_auth::Error::ServerSelectionTimeout { host, cause, .. } = &error else {
+            panic!("{adapter:?}: {error:?}");
+        };
+        assert_eq!(host.as_deref(), Some(closer.to_string().as_str()));
+        let cause = cause.as_deref().expect("the last host's failure");
+        assert_eq!(cause.kind(), ErrorKind::Io, "{adapter:?}: {error}");
+    }
+
+    // The server selection specification: the option in code may not contradict the string.
+    let error = mongodb_auth_io::Connector::new(
+        format!(
+            "mongodb://{}/?serverSelectionTryOnce=true",
+            f.plain.address()
+        )
+        .as_str(),
+        in_code.clone(),
+    )
+    .expect_err("a conflict");
+    assert!(
+        matches!(&error, mongodb_auth::Error::InvalidOption { option, .. } if option == "serverSelectionTryOnce"),
+        "{error:?}"
+    );
+    let agreeing = format!(
+        "mongodb://{}/?serverSelectionTryOnce=false",
+        f.plain.address()
+    );
+    mongodb_auth_io::Connector::new(agreeing.as_str(), in_code).expect("no conflict");
 }
 
 #[test]

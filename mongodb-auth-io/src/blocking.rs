@@ -443,6 +443,11 @@ impl Dial for Blocking {
     fn plain(&self, socket: Socket) -> Self::Connected {
         Stream::Plain(socket)
     }
+
+    fn pause(&self, duration: Duration) -> impl Future<Output = ()> + Send {
+        std::thread::sleep(duration);
+        std::future::ready(())
+    }
 }
 
 /// A UNIX domain socket connected to `path` within `timeout`: socket2's connect does not block

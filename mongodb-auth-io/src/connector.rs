@@ -51,7 +51,9 @@ impl Connector {
     /// `tlsCertificateKeyFile`, `tlsCRLFile` or the system's trust store once). Every
     /// connection gets a clone of `options`, and so shares its OIDC client cache (one token);
     /// timeouts the options leave unset come from the connection string (`connectTimeoutMS`,
-    /// `socketTimeoutMS`, `serverSelectionTimeoutMS`, `timeoutMS`; see [`ConnectOptions`]).
+    /// `socketTimeoutMS`, `serverSelectionTimeoutMS`, `timeoutMS`; see [`ConnectOptions`]), and
+    /// so does `serverSelectionTryOnce`, which may not contradict
+    /// [`ConnectOptions::server_selection_try_once`].
     pub fn new(uri: impl IntoConnectionString, options: ConnectOptions) -> Result<Connector> {
         let cs = uri.into_connection_string()?;
         if cs.option("proxyHost").is_some() {
@@ -63,7 +65,7 @@ impl Connector {
                     .into(),
             });
         }
-        let options = options.completed_by(&cs);
+        let options = options.completed_by(&cs)?;
         let tls = cs
             .tls_enabled()
             .then(|| TlsSetup::new(cs.tls()))

@@ -64,6 +64,7 @@ pub use login::Authenticated;
 pub use options::{
     ConnectOptions, DEFAULT_CONNECT_TIMEOUT, DEFAULT_SERVER_SELECTION_TIMEOUT,
     DEFAULT_SOCKET_TIMEOUT, Event, IntoConnectionString, MAX_AUTH_REPLY_SIZE,
+    MIN_HEARTBEAT_FREQUENCY,
 };
 
 use std::time::Duration;

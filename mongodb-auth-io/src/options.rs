@@ -171,6 +171,16 @@ pub struct ConnectOptions {
     /// `None`: the connection string's `serverSelectionTimeoutMS` (`0`: no time, as in PyMongo),
     /// else [`DEFAULT_SERVER_SELECTION_TIMEOUT`].
     pub server_selection_timeout: Option<Duration>,
+    /// Whether the search for a host passes over the seed list once (`true`, the default) or,
+    /// while [`server_selection_timeout`](Self::server_selection_timeout) lasts, passes over it
+    /// again every 500 ms (`minHeartbeatFrequencyMS`) until a host answers (`false`: for a
+    /// server that is still starting), as the server selection specification has clients
+    /// without background monitoring do. One pass fails with the last host's error, or
+    /// [`Error::ServerSelectionTimeout`] if the window runs out first; passes again end with
+    /// [`Error::ServerSelectionTimeout`] once the next pass would begin after the window.
+    /// `None`: the connection string's `serverSelectionTryOnce`, else `true`; a value here that
+    /// differs from the connection string's is an error ([`Error::InvalidOption`]).
+    pub server_selection_try_once: Option<bool>,
     /// The first message's form; `None` picks OP_MSG `hello` for `loadBalanced=true`, else the
     /// legacy OP_QUERY `isMaster`.
     pub hello_style: Option<HelloStyle>,
@@ -213,6 +223,11 @@ pub(crate) fn within(done_by: Option<Instant>, timeout: Duration) -> Duration {
         timeout.min(done_by.saturating_duration_since(Instant::now()))
     })
 }
+
+/// The pause between two passes over the seed list when the search for a host passes again
+/// ([`ConnectOptions::server_selection_try_once`] `false`): the server discovery and monitoring
+/// specification's `minHeartbeatFrequencyMS`, the least time between two checks of a server.
+pub const MIN_HEARTBEAT_FREQUENCY: Duration = Duration::from_millis(500);
 
 /// The connect timeout when neither the options nor the connection string give one: the
 /// connection string specification's default for `connectTimeoutMS`.
@@ -281,10 +296,17 @@ impl ConnectOptions {
         self.selection_done_by = None;
     }
 
-    /// `ServerSelectionTimeout` once the search for a host has used up the selection timeout.
-    fn selection_overdue(&self) -> Result<()> {
+    /// Whether the search for a host passes over the seed list once (see
+    /// [`ConnectOptions::server_selection_try_once`]).
+    pub(crate) fn try_once(&self) -> bool {
+        self.server_selection_try_once.unwrap_or(true)
+    }
+
+    /// `ServerSelectionTimeout` if the search for a host has used up the selection timeout by
+    /// `at`.
+    fn selection_overdue_by(&self, at: Instant) -> Result<()> {
         match self.selection_done_by {
-            Some(done_by) if Instant::now() >= done_by => Err(Error::ServerSelectionTimeout {
+            Some(done_by) if at >= done_by => Err(Error::ServerSelectionTimeout {
                 after: self.selection_timeout(),
                 host: None,
                 cause: None,
@@ -296,14 +318,27 @@ impl ConnectOptions {
     /// `Ok` while neither `timeoutMS` nor the search for a host has run out; else the error of
     /// the one that has, `timeoutMS`'s first.
     pub(crate) fn out_of_time(&self) -> Result<()> {
-        self.overdue().and_then(|()| self.selection_overdue())
+        self.out_of_time_by(Instant::now())
+    }
+
+    /// `Ok` if neither `timeoutMS` nor the search for a host runs out by `at`; else the error of
+    /// the one that does, `timeoutMS`'s first.
+    pub(crate) fn out_of_time_by(&self, at: Instant) -> Result<()> {
+        self.overdue_by(at)
+            .and_then(|()| self.selection_overdue_by(at))
     }
 
     /// `error`, or the timeout that has run out (see [`out_of_time`](Self::out_of_time)): a
     /// step it cut short failed for want of time, whatever the step said. A search for a host
     /// that ran out keeps `error` as its cause, and `host` as where it happened.
     pub(crate) fn or_timeout(&self, error: Error, host: Option<&str>) -> Error {
-        match self.out_of_time() {
+        self.or_timeout_by(Instant::now(), error, host)
+    }
+
+    /// The same as [`or_timeout`](Self::or_timeout) for a timeout that runs out by `at`: the
+    /// search for a host ends as having run out when its next pass would begin too late.
+    pub(crate) fn or_timeout_by(&self, at: Instant, error: Error, host: Option<&str>) -> Error {
+        match self.out_of_time_by(at) {
             Ok(()) => error,
             Err(ran_out) => at_host(ran_out, host, Some(error)),
         }
@@ -352,8 +387,13 @@ impl ConnectOptions {
 
     /// `Timeout` once the connect under way has used up `timeoutMS`.
     pub(crate) fn overdue(&self) -> Result<()> {
+        self.overdue_by(Instant::now())
+    }
+
+    /// `Timeout` if the connect under way has used up `timeoutMS` by `at`.
+    fn overdue_by(&self, at: Instant) -> Result<()> {
         match (self.done_by, self.operation_timeout) {
-            (Some(done_by), Some(after)) if Instant::now() >= done_by => Err(Error::Timeout {
+            (Some(done_by), Some(after)) if at >= done_by => Err(Error::Timeout {
                 operation: "connecting and logging in (timeoutMS)",
                 after,
             }),
@@ -362,11 +402,12 @@ impl ConnectOptions {
     }
 
     /// What the connection string says where these options say nothing: `connectTimeoutMS`
-    /// and `socketTimeoutMS` (`0` is none), `serverSelectionTimeoutMS`, and, with a
+    /// and `socketTimeoutMS` (`0` is none), `serverSelectionTimeoutMS`,
+    /// `serverSelectionTryOnce` (which may not say otherwise than these options), and, with a
     /// client-side operation timeout (`timeoutMS`), a connect and login that end within it,
     /// and a machine OIDC callback shortened to the least of it and the connect timeout (rule
     /// L12).
-    pub(crate) fn completed_by(mut self, cs: &ConnectionString) -> Self {
+    pub(crate) fn completed_by(mut self, cs: &ConnectionString) -> Result<Self> {
         let milliseconds = |name: &str| {
             let ms: u64 = cs.option(name)?.parse().ok()?;
             Some(if ms == 0 {
@@ -383,6 +424,23 @@ impl ConnectOptions {
             let ms: u64 = cs.option("serverSelectionTimeoutMS")?.parse().ok()?;
             Some(Duration::from_millis(ms))
         });
+        let try_once = cs
+            .option("serverSelectionTryOnce")
+            .map(|value| value == "true");
+        match (self.server_selection_try_once, try_once) {
+            // The server selection specification: the option in code and in the connection
+            // string may not conflict.
+            (Some(in_code), Some(in_string)) if in_code != in_string => {
+                return Err(Error::InvalidOption {
+                    option: "serverSelectionTryOnce".into(),
+                    rule: format!(
+                        "the connection string says {in_string}, \
+                         ConnectOptions::server_selection_try_once says {in_code}"
+                    ),
+                });
+            }
+            (in_code, in_string) => self.server_selection_try_once = in_code.or(in_string),
+        }
         let socket = milliseconds("socketTimeoutMS");
         self.read_timeout = self.read_timeout.or(socket);
         self.write_timeout = self.write_timeout.or(socket);
@@ -392,7 +450,7 @@ impl ConnectOptions {
             // `0` (no limit) is `Duration::MAX`, which bounds nothing.
             self.operation_timeout = (operation != Duration::MAX).then_some(operation);
         }
-        self
+        Ok(self)
     }
 
     /// Calls `observer` for every [`Event`].
@@ -442,6 +500,7 @@ impl fmt::Debug for ConnectOptions {
             .field("read_timeout", &self.read_timeout)
             .field("write_timeout", &self.write_timeout)
             .field("server_selection_timeout", &self.server_selection_timeout)
+            .field("server_selection_try_once", &self.server_selection_try_once)
             .field("hello_style", &self.hello_style)
             .field("app_name", &self.app_name)
             .field("auth", &self.auth)

@@ -21,7 +21,7 @@ use crate::connection::{Connection, ConnectionState};
 use crate::connector::Connector;
 use crate::dns::{Seeds, Target};
 use crate::login::{Authenticated, Login, Next, Outgoing, received};
-use crate::options::{ConnectOptions, Event, MAX_AUTH_REPLY_SIZE};
+use crate::options::{ConnectOptions, Event, MAX_AUTH_REPLY_SIZE, MIN_HEARTBEAT_FREQUENCY};
 use crate::tls::{TlsInfo, TlsSetup};
 
 /// What an adapter does to a stream `S`, and the work it runs for a login.
@@ -107,6 +107,10 @@ pub(crate) trait Dial: Io<Self::Connected> {
 
     /// The socket as it is.
     fn plain(&self, socket: Self::Socket) -> Self::Connected;
+
+    /// Waits `duration` (between two passes over the seed list): the blocking adapter on the
+    /// calling thread, the tokio adapter on the runtime's timer.
+    fn pause(&self, duration: Duration) -> impl Future<Output = ()> + Send;
 }
 
 /// Why a UNIX socket host cannot be reached on a system without them.
@@ -119,8 +123,9 @@ pub(crate) fn no_unix_sockets() -> Error {
 
 /// Connects through `connector` to the first host that answers `hello` within the selection
 /// timeout (after resolving a `mongodb+srv` name, or with the seeds it resolved before while
-/// their records hold), over TLS when the connection string asks for it, and authenticates with
-/// the connection string's credential (if any).
+/// their records hold), passing over the hosts once or, with `serverSelectionTryOnce=false`,
+/// again while the timeout lasts; over TLS when the connection string asks for it; and
+/// authenticates with the connection string's credential (if any).
 pub(crate) async fn connect<D: Dial>(
     dial: &D,
     connector: &Connector,
@@ -147,65 +152,82 @@ pub(crate) async fn connect<D: Dial>(
     let tls = connector.tls_for(&cs)?;
     // The address of the last host tried, and why it could not be used.
     let mut last_failure: Option<(String, Error)> = None;
-    for target in targets.iter() {
-        if options.out_of_time().is_err() {
-            break;
-        }
-        let address = target.address();
-        let socket = match open(dial, target, &options).await {
-            Ok(socket) => socket,
-            Err(e) => {
-                last_failure = Some((address, e));
-                continue;
+    loop {
+        let pass_began = Instant::now();
+        for target in targets.iter() {
+            if options.out_of_time().is_err() {
+                break;
             }
-        };
-        options.emit(Event::Connected { address: &address });
-        let (mut stream, tls_info) = match &tls {
-            Some(setup) => match dial
-                .secure(socket, setup, target.tls_name(), options.read_timeout())
-                .await
-            {
-                Ok((stream, info)) => {
-                    options.emit(Event::TlsEstablished { info: &info });
-                    (stream, Some(info))
-                }
-                Err(e) if try_next_host(&e) => {
+            let address = target.address();
+            let socket = match open(dial, target, &options).await {
+                Ok(socket) => socket,
+                Err(e) => {
                     last_failure = Some((address, e));
                     continue;
                 }
-                Err(e) => return Err(e),
-            },
-            None => (dial.plain(socket), None),
-        };
-        // A host is found when it answers `hello`, as a driver's server selection waits for a
-        // server's monitor to hear from it: one that accepts connections and never answers
-        // (hung, or not a MongoDB server) is passed over like one that refuses them.
-        let (mut login, hello) = Login::for_connection(&cs, &target.host, &options)?;
-        options.time_for_hello(&address)?;
-        let reply = match exchange(dial, &mut stream, &hello, MAX_AUTH_REPLY_SIZE, &options).await {
-            Ok(reply) => reply,
-            Err(e) if try_next_host(&e) => {
-                last_failure = Some((address, e));
-                continue;
-            }
-            Err(e) => return Err(e),
-        };
-        options.end_selection();
-        let next = login.on_reply(reply)?;
-        let authenticated = drive(dial, &mut stream, &mut login, next, &options).await?;
-        options.end_operation();
-        return Ok(Connection {
-            stream,
-            state: ConnectionState::new(address, tls_info, authenticated, options, login),
-        });
-    }
-    match last_failure {
-        Some((address, failure)) => Err(options.or_timeout(failure, Some(&address))),
-        None => {
+            };
+            options.emit(Event::Connected { address: &address });
+            let (mut stream, tls_info) = match &tls {
+                Some(setup) => match dial
+                    .secure(socket, setup, target.tls_name(), options.read_timeout())
+                    .await
+                {
+                    Ok((stream, info)) => {
+                        options.emit(Event::TlsEstablished { info: &info });
+                        (stream, Some(info))
+                    }
+                    Err(e) if try_next_host(&e) => {
+                        last_failure = Some((address, e));
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                },
+                None => (dial.plain(socket), None),
+            };
+            // A host is found when it answers `hello`, as a driver's server selection waits for a
+            // server's monitor to hear from it: one that accepts connections and never answers
+            // (hung, or not a MongoDB server) is passed over like one that refuses them.
+            let (mut login, hello) = Login::for_connection(&cs, &target.host, &options)?;
+            options.time_for_hello(&address)?;
+            let reply =
+                match exchange(dial, &mut stream, &hello, MAX_AUTH_REPLY_SIZE, &options).await {
+                    Ok(reply) => reply,
+                    Err(e) if try_next_host(&e) => {
+                        last_failure = Some((address, e));
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                };
+            options.end_selection();
+            let next = login.on_reply(reply)?;
+            let authenticated = drive(dial, &mut stream, &mut login, next, &options).await?;
+            options.end_operation();
+            return Ok(Connection {
+                stream,
+                state: ConnectionState::new(address, tls_info, authenticated, options, login),
+            });
+        }
+        let Some((address, failure)) = last_failure.take() else {
             options.out_of_time()?;
-            Err(Error::Unsupported {
+            return Err(Error::Unsupported {
                 what: "a connection string with no host to connect to".into(),
-            })
+            });
+        };
+        // A client that does not monitor servers in the background passes over the seed list
+        // once, or with `serverSelectionTryOnce=false` again each `minHeartbeatFrequencyMS`
+        // while the next pass begins within the window (server selection spec).
+        let next_pass =
+            (!options.try_once()).then(|| deadline(pass_began, MIN_HEARTBEAT_FREQUENCY));
+        match next_pass {
+            Some(at) if options.out_of_time_by(at).is_ok() => {
+                dial.pause(at.saturating_duration_since(Instant::now()))
+                    .await;
+                last_failure = Some((address, failure));
+            }
+            _ => {
+                let ended = next_pass.unwrap_or_else(Instant::now);
+                return Err(options.or_timeout_by(ended, failure, Some(&address)));
+            }
         }
     }
 }

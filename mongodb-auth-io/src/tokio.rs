@@ -338,6 +338,10 @@ impl Dial for Tokio {
     fn plain(&self, socket: Socket) -> Self::Connected {
         Stream::Plain(socket)
     }
+
+    fn pause(&self, duration: Duration) -> impl Future<Output = ()> + Send {
+        ::tokio::time::sleep(duration)
+    }
 }
 
 /// `future` within `limit`, its I/O error as the crate's.

@@ -36,16 +36,21 @@ pub struct TestServer {
 impl TestServer {
     /// Starts a server with `config`.
     pub fn start(config: ServerConfig) -> TestServer {
+        TestServer::start_at((std::net::Ipv4Addr::LOCALHOST, 0).into(), config)
+            .expect("the embedded server binds a loopback port")
+    }
+
+    /// Starts a server with `config` on `address`: a port chosen before, for a server that
+    /// starts after its clients.
+    pub fn start_at(address: SocketAddr, config: ServerConfig) -> std::io::Result<TestServer> {
         let runtime = runtime();
-        let server = runtime
-            .block_on(Server::bind("127.0.0.1:0", config))
-            .expect("the embedded server binds a loopback port");
+        let server = runtime.block_on(Server::bind(address, config))?;
         let address = server.local_addr();
-        TestServer {
+        Ok(TestServer {
             runtime,
             server: Some(server),
             address,
-        }
+        })
     }
 
     /// Where it listens.
