@@ -217,7 +217,9 @@ pub enum Error {
         /// The timeout.
         after: std::time::Duration,
         /// The last host tried (`host:port`, or a UNIX socket's path), when the time ran out at
-        /// a host: after it failed, or once connected to it, before its `hello`.
+        /// a host: after it failed, or once connected to it, before its `hello`; or, passing
+        /// over the hosts again (`serverSelectionTryOnce=false`), the last pass's last host,
+        /// when the next pass would begin after the window.
         host: Option<String>,
         /// Why that host could not be used (refused, silent, a failed handshake), or the seed
         /// list's lookup that ran out of time; `None` when the time ran out before anything

@@ -445,8 +445,7 @@ impl Dial for Blocking {
     }
 
     fn pause(&self, duration: Duration) -> impl Future<Output = ()> + Send {
-        std::thread::sleep(duration);
-        std::future::ready(())
+        Runtime::default().sleep(duration)
     }
 }
 

@@ -173,13 +173,18 @@ pub struct ConnectOptions {
     pub server_selection_timeout: Option<Duration>,
     /// Whether the search for a host passes over the seed list once (`true`, the default) or,
     /// while [`server_selection_timeout`](Self::server_selection_timeout) lasts, passes over it
-    /// again every 500 ms (`minHeartbeatFrequencyMS`) until a host answers (`false`: for a
-    /// server that is still starting), as the server selection specification has clients
+    /// again [`MIN_HEARTBEAT_FREQUENCY`] (500 ms) after each pass until a host answers (`false`:
+    /// for a server that is still starting), as the server selection specification has clients
     /// without background monitoring do. One pass fails with the last host's error, or
     /// [`Error::ServerSelectionTimeout`] if the window runs out first; passes again end with
-    /// [`Error::ServerSelectionTimeout`] once the next pass would begin after the window.
-    /// `None`: the connection string's `serverSelectionTryOnce`, else `true`; a value here that
-    /// differs from the connection string's is an error ([`Error::InvalidOption`]).
+    /// [`Error::ServerSelectionTimeout`] (or `timeoutMS`'s [`Error::Timeout`]) once the next
+    /// pass would begin too late, or at once when the last host's failure is one another pass
+    /// cannot mend (not [transient](mongodb_auth::ErrorKind::is_transient): a TLS certificate
+    /// refused, a host of a kind this system cannot reach). The seed list's own DNS lookups
+    /// (`mongodb+srv`, or every host's with [`dns_server`](Self::dns_server)) are made once:
+    /// their failure ends the connect. `None`: the connection string's
+    /// `serverSelectionTryOnce`, else `true`; a value here that differs from the connection
+    /// string's is an error ([`Error::InvalidOption`]).
     pub server_selection_try_once: Option<bool>,
     /// The first message's form; `None` picks OP_MSG `hello` for `loadBalanced=true`, else the
     /// legacy OP_QUERY `isMaster`.
@@ -424,10 +429,10 @@ impl ConnectOptions {
             let ms: u64 = cs.option("serverSelectionTimeoutMS")?.parse().ok()?;
             Some(Duration::from_millis(ms))
         });
-        let try_once = cs
-            .option("serverSelectionTryOnce")
-            .map(|value| value == "true");
-        match (self.server_selection_try_once, try_once) {
+        match (
+            self.server_selection_try_once,
+            cs.flag("serverSelectionTryOnce"),
+        ) {
             // The server selection specification: the option in code and in the connection
             // string may not conflict.
             (Some(in_code), Some(in_string)) if in_code != in_string => {
@@ -484,7 +489,7 @@ impl ConnectOptions {
     /// The hello style for a connection string.
     pub(crate) fn hello_style_for(&self, cs: Option<&ConnectionString>) -> HelloStyle {
         self.hello_style.unwrap_or_else(|| {
-            if cs.is_some_and(|cs| cs.option("loadBalanced") == Some("true")) {
+            if cs.is_some_and(|cs| cs.flag("loadBalanced") == Some(true)) {
                 HelloStyle::OpMsg
             } else {
                 HelloStyle::LegacyOpQuery

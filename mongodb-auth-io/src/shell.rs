@@ -108,8 +108,8 @@ pub(crate) trait Dial: Io<Self::Connected> {
     /// The socket as it is.
     fn plain(&self, socket: Self::Socket) -> Self::Connected;
 
-    /// Waits `duration` (between two passes over the seed list): the blocking adapter on the
-    /// calling thread, the tokio adapter on the runtime's timer.
+    /// Waits `duration` (between two passes over the seed list), as the adapter's
+    /// [`Runtime`](mongodb_auth::callback::Runtime) sleeps.
     fn pause(&self, duration: Duration) -> impl Future<Output = ()> + Send;
 }
 
@@ -153,7 +153,6 @@ pub(crate) async fn connect<D: Dial>(
     // The address of the last host tried, and why it could not be used.
     let mut last_failure: Option<(String, Error)> = None;
     loop {
-        let pass_began = Instant::now();
         for target in targets.iter() {
             if options.out_of_time().is_err() {
                 break;
@@ -207,6 +206,7 @@ pub(crate) async fn connect<D: Dial>(
                 state: ConnectionState::new(address, tls_info, authenticated, options, login),
             });
         }
+        let pass_ended = Instant::now();
         let Some((address, failure)) = last_failure.take() else {
             options.out_of_time()?;
             return Err(Error::Unsupported {
@@ -214,10 +214,11 @@ pub(crate) async fn connect<D: Dial>(
             });
         };
         // A client that does not monitor servers in the background passes over the seed list
-        // once, or with `serverSelectionTryOnce=false` again each `minHeartbeatFrequencyMS`
-        // while the next pass begins within the window (server selection spec).
-        let next_pass =
-            (!options.try_once()).then(|| deadline(pass_began, MIN_HEARTBEAT_FREQUENCY));
+        // once, or with `serverSelectionTryOnce=false` again `minHeartbeatFrequencyMS` after
+        // each pass, while the next pass begins within the window (server selection spec), and
+        // while another pass may mend what failed.
+        let next_pass = (!options.try_once() && failure.kind().is_transient())
+            .then(|| deadline(pass_ended, MIN_HEARTBEAT_FREQUENCY));
         match next_pass {
             Some(at) if options.out_of_time_by(at).is_ok() => {
                 dial.pause(at.saturating_duration_since(Instant::now()))

@@ -340,7 +340,7 @@ impl Dial for Tokio {
     }
 
     fn pause(&self, duration: Duration) -> impl Future<Output = ()> + Send {
-        ::tokio::time::sleep(duration)
+        callback::Runtime::sleep(&Runtime::default(), duration)
     }
 }
 

@@ -403,7 +403,9 @@ impl ConnectionString {
         Secret::new(std::mem::take(&mut *uri))
     }
 
-    fn flag(&self, key: &str) -> Option<bool> {
+    /// The value of a boolean option (`true` or `false`, the only values parsing accepts), if
+    /// the string gives it.
+    pub fn flag(&self, key: &str) -> Option<bool> {
         self.option(key).and_then(parse_bool)
     }
 
