@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use mongodb_auth::server::danger::{FailCommand, Misbehavior};
 use mongodb_auth::{AuthMechanism, ErrorKind, ScramVariant};
-use mongodb_auth_io::{ConnectOptions, Event, tls};
+use mongodb_auth_io::{ConnectOptions, Event, MIN_HEARTBEAT_FREQUENCY, tls};
 use mongodb_auth_server::ServerConfig;
 use mongodb_auth_server::devpki::DevPki;
 use mongodb_auth_testkit::TempDir;
@@ -135,7 +135,7 @@ impl Fixtures {
 /// connections (one per adapter), each for two seconds at most.
 fn trickler(prefix: &'static [u8]) -> std::net::SocketAddr {
     use std::io::Write;
-    after_a_request(move |socket| {
+    after_a_request(move |socket, _| {
         let _ = socket.write_all(prefix);
         for _ in 0..40 {
             if socket.write_all(&[0]).is_err() {
@@ -146,10 +146,10 @@ fn trickler(prefix: &'static [u8]) -> std::net::SocketAddr {
     })
 }
 
-/// A server that reads a request, then does `answer` and closes the connection, for two
-/// connections (one per adapter).
+/// A server that reads a request, then does `answer` (given the request's bytes) and closes the
+/// connection, for two connections (one per adapter).
 fn after_a_request(
-    answer: impl Fn(&mut std::net::TcpStream) + Send + 'static,
+    answer: impl Fn(&mut std::net::TcpStream, &[u8]) + Send + 'static,
 ) -> std::net::SocketAddr {
     after_requests(Adapter::BOTH.len(), answer)
 }
@@ -157,7 +157,7 @@ fn after_a_request(
 /// The same for `connections` connections.
 fn after_requests(
     connections: usize,
-    answer: impl Fn(&mut std::net::TcpStream) + Send + 'static,
+    answer: impl Fn(&mut std::net::TcpStream, &[u8]) + Send + 'static,
 ) -> std::net::SocketAddr {
     use std::io::Read;
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -168,8 +168,8 @@ fn after_requests(
                 return;
             };
             let mut request = [0u8; 1024];
-            let _ = socket.read(&mut request);
-            answer(&mut socket);
+            let read = socket.read(&mut request).unwrap_or(0);
+            answer(&mut socket, request.get(..read).unwrap_or_default());
         }
     });
     address
@@ -717,7 +717,7 @@ fn a_host_that_does_not_answer_hello_is_passed_over() {
     let f = Fixtures::start();
     let silent = f.silent.local_addr().unwrap();
     // Closes the connection at `hello`.
-    let closer = after_a_request(|_| {});
+    let closer = after_a_request(|_, _| {});
     let live = f.plain.address();
     let tls = f.tls.address();
     let ca = f.ca.display();
@@ -819,7 +819,7 @@ fn server_selection_try_once_false_waits_for_a_server_to_start() {
     let f = Fixtures::start();
     let refused = format!("mongodb://alice:pencil@127.0.0.1:{}/", f.dead_port);
     // Closes each connection at `hello`: every pass connects to it once.
-    let closer = after_requests(20, |_| {});
+    let closer = after_requests(20, |_, _| {});
     let mut in_code = options();
     in_code.server_selection_try_once = Some(false);
     for adapter in Adapter::BOTH {
@@ -861,10 +861,19 @@ fn server_selection_try_once_false_waits_for_a_server_to_start() {
 
         let connected = Arc::new(Mutex::new(0));
         let counted = connected.clone();
-        let options = in_code.clone().observe(move |event| {
-            if matches!(event, Event::Connected { .. }) {
-                *counted.lock().unwrap() += 1;
-            }
+        let waits = Arc::new(Mutex::new(Vec::new()));
+        let waited = waits.clone();
+        let options = in_code.clone().observe(move |event| match event {
+            Event::Connected { .. } => *counted.lock().unwrap() += 1,
+            Event::WaitingForHost {
+                host,
+                failure,
+                pause,
+            } => waited
+                .lock()
+                .unwrap()
+                .push((host.to_string(), failure.kind(), *pause)),
+            _ => {}
         });
         let uri = format!("mongodb://alice:pencil@{closer}/?serverSelectionTimeoutMS=1200");
         let started = std::time::Instant::now();
@@ -876,6 +885,14 @@ fn server_selection_try_once_false_waits_for_a_server_to_start() {
         // Passes at 0, 500 and 1000 ms, the one at 1500 ms too late; on a slow machine the
         // second may end after 700 ms, and then there is no third.
         assert!((2..=3).contains(&passes), "{adapter:?}: {passes} passes");
+        // Each pass but the last tells of the wait before the next.
+        let waits = waits.lock().unwrap();
+        assert_eq!(waits.len(), passes - 1, "{adapter:?}: {waits:?}");
+        for (host, kind, pause) in waits.iter() {
+            assert_eq!(host, &closer.to_string(), "{adapter:?}");
+            assert_eq!(*kind, ErrorKind::Io, "{adapter:?}");
+            assert!(*pause <= MIN_HEARTBEAT_FREQUENCY, "{adapter:?}: {pause:?}");
+        }
         assert!(took >= Duration::from_millis(700), "{adapter:?}: {took:?}");
         let mongodb_auth::Error::ServerSelectionTimeout { host, cause, .. } = &error else {
             panic!("{adapter:?}: {error:?}");
@@ -1054,6 +1071,55 @@ fn command_monitoring_shows_what_carries_credentials_as_empty_documents() {
         assert_eq!(hellos.len(), 2, "{context}");
         assert_eq!(hellos[0], "succeeded hello {}", "{context}");
         assert!(hellos[1].contains("isWritablePrimary"), "{context}");
+    }
+}
+
+/// With `loadBalanced=true` the adapters say so in an OP_MSG `hello` and require a `serviceId` in
+/// its reply (load balancer spec): the embedded server gives one and the login goes on; a server
+/// that gives none is not behind a load balancer, and is refused rather than logged in to.
+#[test]
+fn a_load_balanced_connection_requires_a_service_id() {
+    use std::io::Write;
+    let f = Fixtures::start();
+    let balanced = format!(
+        "mongodb://alice:pencil@{}/?loadBalanced=true",
+        f.plain.address()
+    );
+    // Answers the first message as a standalone mongod would: no `serviceId`.
+    let standalone = after_a_request(|socket, request| {
+        let request_id = request
+            .get(4..8)
+            .map_or(0, |id| i32::from_le_bytes(id.try_into().unwrap()));
+        let reply = bson::rawdoc! { "isWritablePrimary": true, "maxWireVersion": 21, "ok": 1.0 };
+        let reply = mongodb_auth::wire::encode_reply(reply.as_bytes(), 1, request_id).unwrap();
+        let _ = socket.write_all(&reply);
+    });
+    let unbalanced = format!("mongodb://alice:pencil@{standalone}/?loadBalanced=true");
+    for adapter in Adapter::BOTH {
+        let sent = Arc::new(Mutex::new(Vec::new()));
+        let seen = sent.clone();
+        let watched = options().observe(move |event| {
+            if let Event::Sent { command, op, .. } = event {
+                seen.lock().unwrap().push(format!("{command} {op}"));
+            }
+        });
+        let login = adapter
+            .login(f.plain.runtime(), &balanced, watched)
+            .unwrap_or_else(|e| panic!("{adapter:?}: {e}"));
+        assert_eq!(login.users.len(), 1, "{adapter:?}");
+        assert_eq!(
+            sent.lock().unwrap().first().map(String::as_str),
+            Some("hello OP_MSG"),
+            "{adapter:?}"
+        );
+
+        let error = adapter
+            .login(f.plain.runtime(), &unbalanced, options())
+            .expect_err(&unbalanced);
+        let mongodb_auth::Error::Unsupported { what } = &error else {
+            panic!("{adapter:?}: {error:?}");
+        };
+        assert!(what.contains("serviceId"), "{adapter:?}: {error}");
     }
 }
 

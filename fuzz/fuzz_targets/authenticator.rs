@@ -1,5 +1,5 @@
 //! Arbitrary BSON replies, fed at every step of every mechanism, never panic the
-//! `Authenticator`.
+//! `Authenticator` (nor the load-balanced mode's check of the hello reply).
 //!
 //! The auth spec's example conversations are deterministic (fixed nonces), so the target knows
 //! the right reply at each step. The input is a list of (selector byte, optional document): a
@@ -154,7 +154,10 @@ fuzz_target!(|data: &[u8]| {
         auth.reauthenticate()
     } else {
         auth.hello_fields().unwrap();
-        auth.handle_hello_reply(&reply(&mut input))
+        let hello_reply = reply(&mut input);
+        // A driver in load-balanced mode checks the same reply first.
+        let _ = mongodb_auth::handshake::check_load_balanced_reply(&hello_reply);
+        auth.handle_hello_reply(&hello_reply)
     };
     let Ok(mut step) = started else { return };
     // Bounded: no conversation here has more than four steps.

@@ -364,6 +364,16 @@ pub(crate) fn print_event(event: &Event<'_>) {
                 elapsed.as_secs_f64() * 1000.0
             );
         }
+        Event::WaitingForHost {
+            host,
+            failure,
+            pause,
+        } => {
+            say!(
+                "    .. no host answered (the last, {host}: {failure}); again in {} ms",
+                pause.as_millis()
+            );
+        }
         _ => {}
     }
 }

@@ -288,6 +288,20 @@ fn connect_exit_statuses_for_usage_and_connection_errors() {
     ]);
     assert_eq!(unreachable.status.code(), Some(2));
     assert_eq!(json(&unreachable)["error"]["kind"], "Io");
+    // Told to wait for the server, it says so before each new pass, then gives up.
+    let waited = run(&[
+        "connect",
+        &format!(
+            "mongodb://a:b@127.0.0.1:{port}/?serverSelectionTryOnce=false\
+             &serverSelectionTimeoutMS=1200"
+        ),
+    ]);
+    let shown = String::from_utf8_lossy(&waited.stdout);
+    let waits = format!("no host answered (the last, 127.0.0.1:{port}: ");
+    assert!(shown.contains(&waits), "{waited:?}");
+    assert_eq!(waited.status.code(), Some(2), "{waited:?}");
+    let error = String::from_utf8_lossy(&waited.stderr);
+    assert!(error.contains("serverSelectionTimeoutMS"), "{waited:?}");
     assert_eq!(run(&["connect", "not a uri"]).status.code(), Some(2));
     assert_eq!(run(&["connect"]).status.code(), Some(2), "missing argument");
 }

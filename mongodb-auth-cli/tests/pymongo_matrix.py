@@ -23,7 +23,9 @@ def status(client):
 
 
 def expect_login(name, user, db="admin", uri=None, **kwargs):
-    client = MongoClient(uri, **COMMON) if uri else MongoClient(HOST, int(PORT), **COMMON, **kwargs)
+    # An option given as None here is one of COMMON's left out.
+    options = {key: value for key, value in {**COMMON, **kwargs}.items() if value is not None}
+    client = MongoClient(uri, **options) if uri else MongoClient(HOST, int(PORT), **options)
     try:
         got = status(client)
         if got != [(user, db)]:
@@ -81,6 +83,11 @@ for user, password in [("IX", "IX"), ("IX", "I\u00adX"), ("\u2168", "IV"), ("\u2
     uri = f"mongodb://{quote_plus(user)}:{quote_plus(password)}@{ADDRESS}/admin"
     expect_login(label + " in the URI", user, uri=uri)
     expect_login(label + " in the URI, SCRAM-SHA-256", user, uri=uri + "?authMechanism=SCRAM-SHA-256")
+
+# The load balancer spec: in load-balanced mode PyMongo says `loadBalanced: true` in hello and
+# requires the reply's `serviceId` (a direct connection may not be load balanced).
+balanced = f"mongodb://both:pencil@{ADDRESS}/admin?loadBalanced=true"
+expect_login("load balanced", "both", uri=balanced, directConnection=None)
 
 print(f"{len(failures)} failure(s)")
 sys.exit(1 if failures else 0)

@@ -495,10 +495,11 @@ fn handshake(
     ))
 }
 
-/// Connects to the first host of `uri` that answers (after resolving a `mongodb+srv` name),
-/// over TLS when the connection string asks for it, sends `hello` and authenticates with the
-/// connection string's credential (if any). A client that opens more than one connection keeps
-/// a [`Connector`] and calls [`connect_with`].
+/// Connects to the first host of `uri` that answers `hello` (after resolving a `mongodb+srv`
+/// name), whatever its role in a replica set (no primary is selected), over TLS when the
+/// connection string asks for it, and authenticates with the connection string's credential
+/// (if any). A client that opens more than one connection keeps a [`Connector`] and calls
+/// [`connect_with`].
 pub fn connect(uri: impl IntoConnectionString, options: ConnectOptions) -> Result<Connection> {
     connect_with(&Connector::new(uri, options)?)
 }

@@ -14,7 +14,7 @@ use mongodb_auth::credential::Credential;
 use mongodb_auth::error::{Error, REAUTHENTICATION_REQUIRED, Result};
 use mongodb_auth::handshake::{
     AuthOptions, Authenticator, CallbackOutput, CallbackRequest, Hello, Job, JobOutput, Outcome,
-    Step, field_names,
+    Step, check_load_balanced_reply, field_names,
 };
 use mongodb_auth::uri::ConnectionString;
 use mongodb_auth::wire;
@@ -171,6 +171,8 @@ pub(crate) enum Next {
 pub(crate) struct Login {
     authenticator: Option<Authenticator>,
     hello_reply: Option<Vec<u8>>,
+    /// `hello` said `loadBalanced: true`: its reply must carry a `serviceId`.
+    load_balanced: bool,
 }
 
 impl Login {
@@ -189,12 +191,12 @@ impl Login {
             Some(auth) => auth.hello_fields()?,
             None => Zeroizing::new(RawDocumentBuf::new().into_bytes()),
         };
-        let hello = Outgoing::hello(hello, fields)?;
         let login = Login {
             authenticator,
             hello_reply: None,
+            load_balanced: hello.is_load_balanced(),
         };
-        Ok((login, hello))
+        Ok((login, Outgoing::hello(hello, fields)?))
     }
 
     /// [`start`](Self::start) for a connection to `host` of `cs`: its credential, and the hello
@@ -212,6 +214,11 @@ impl Login {
 
     /// Takes the reply to the message last written.
     pub(crate) fn on_reply(&mut self, reply: Vec<u8>) -> Result<Next> {
+        if self.load_balanced && self.hello_reply.is_none() {
+            // A refused `hello` says why before the missing `serviceId` is blamed.
+            check_reply(&reply)?;
+            check_load_balanced_reply(&reply)?;
+        }
         let step = match (&mut self.authenticator, &self.hello_reply) {
             (None, _) => {
                 check_reply(&reply)?;

@@ -139,6 +139,17 @@ pub enum Event<'a> {
         /// How long it took.
         elapsed: Duration,
     },
+    /// No host answered `hello` in a pass over the seed list, and another pass begins after
+    /// `pause` ([`ConnectOptions::server_selection_try_once`] `false`): the server selection
+    /// specification's "waiting for suitable server to become available".
+    WaitingForHost {
+        /// The last host tried (`host:port`, or a UNIX socket's path).
+        host: &'a str,
+        /// Why it could not be used.
+        failure: &'a mongodb_auth::Error,
+        /// The time until the next pass.
+        pause: Duration,
+    },
 }
 
 pub(crate) type Observer = Arc<dyn Fn(&Event<'_>) + Send + Sync>;

@@ -221,8 +221,13 @@ pub(crate) async fn connect<D: Dial>(
             .then(|| deadline(pass_ended, MIN_HEARTBEAT_FREQUENCY));
         match next_pass {
             Some(at) if options.out_of_time_by(at).is_ok() => {
-                dial.pause(at.saturating_duration_since(Instant::now()))
-                    .await;
+                let pause = at.saturating_duration_since(Instant::now());
+                options.emit(Event::WaitingForHost {
+                    host: &address,
+                    failure: &failure,
+                    pause,
+                });
+                dial.pause(pause).await;
                 last_failure = Some((address, failure));
             }
             _ => {

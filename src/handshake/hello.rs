@@ -56,10 +56,15 @@ impl<'a> Hello<'a> {
         self
     }
 
-    /// `loadBalanced: true`.
+    /// `loadBalanced: true`: its reply must then pass [`check_load_balanced_reply`].
     pub fn load_balanced(mut self, load_balanced: bool) -> Self {
         self.load_balanced = load_balanced;
         self
+    }
+
+    /// Whether it says `loadBalanced: true`.
+    pub fn is_load_balanced(&self) -> bool {
+        self.load_balanced
     }
 
     /// `isMaster` or `hello`.
@@ -110,6 +115,31 @@ impl<'a> Hello<'a> {
                 wire::encode_command(&Command::new("admin", hello.into_bytes()), request_id)
             }
         }
+    }
+}
+
+/// Checks the reply (a BSON document) to a `hello` that said `loadBalanced: true`: the load
+/// balancer specification requires its `serviceId`, an ObjectId, and a client to refuse a server
+/// that gives none, which is not behind a load balancer (or is one that does not support it).
+///
+/// ```
+/// use mongodb_auth::handshake::check_load_balanced_reply;
+///
+/// let behind_a_balancer = bson::rawdoc! { "ok": 1.0, "serviceId": bson::oid::ObjectId::new() };
+/// assert!(check_load_balanced_reply(behind_a_balancer.as_bytes()).is_ok());
+/// assert!(check_load_balanced_reply(bson::rawdoc! { "ok": 1.0 }.as_bytes()).is_err());
+/// ```
+pub fn check_load_balanced_reply(reply: &[u8]) -> Result<()> {
+    let reply = RawDocument::from_bytes(reply)
+        .map_err(|_| Error::Protocol(crate::error::ProtocolViolation::ReplyNotBson))?;
+    match reply.get("serviceId") {
+        Ok(Some(bson::RawBsonRef::ObjectId(_))) => Ok(()),
+        _ => Err(Error::Unsupported {
+            what: "load balancing mode by this server: its hello reply has no serviceId (the \
+                   driver attempted to initialize in load balancing mode, but the server does \
+                   not support this mode); connect without loadBalanced=true"
+                .into(),
+        }),
     }
 }
 

@@ -60,7 +60,7 @@ use crate::credential::{AuthMechanism, Credential};
 use crate::error::{Error, ProtocolViolation, Result};
 use conversation::{Action, Context, Conversation, Shared};
 
-pub use hello::{Hello, HelloStyle, field_names};
+pub use hello::{Hello, HelloStyle, check_load_balanced_reply, field_names};
 pub use job::{Job, JobOutput};
 pub use options::{AuthOptions, DangerousAuthOptions};
 pub use requests::{CallbackOutput, CallbackRequest};

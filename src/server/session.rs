@@ -851,6 +851,14 @@ impl Session {
         );
         topology_version.append(cstr!("counter"), 0_i64);
         reply.append(cstr!("topologyVersion"), topology_version);
+        if request.load_balanced {
+            // As a mongos behind a load balancer answers (load balancer spec): the process's
+            // identity, which clients' pools key their connections by.
+            reply.append(
+                cstr!("serviceId"),
+                bson::oid::ObjectId::from_bytes(self.config.process_id),
+            );
+        }
         if let Some(name) = request.sasl_supported_mechs {
             // "<db>.<user>"; an unknown user gets no list, as from mongod.
             let user = name
@@ -1350,6 +1358,9 @@ impl<'a> SaslFields<'a> {
 /// The fields of a `hello` the server reads, picked out in one pass.
 struct HelloRequest<'a> {
     hello_ok: bool,
+    /// `loadBalanced: true`: the client connects through a load balancer, and the reply must
+    /// carry a `serviceId`.
+    load_balanced: bool,
     sasl_supported_mechs: Option<&'a str>,
     speculative_authenticate: Option<&'a RawDocument>,
     topology_version: Option<RawBsonRef<'a>>,
@@ -1360,6 +1371,7 @@ impl<'a> HelloRequest<'a> {
     fn read(doc: &'a RawDocument) -> Self {
         let [
             hello_ok,
+            load_balanced,
             mechanisms,
             speculative,
             topology_version,
@@ -1368,6 +1380,7 @@ impl<'a> HelloRequest<'a> {
             doc,
             [
                 "helloOk",
+                "loadBalanced",
                 "saslSupportedMechs",
                 "speculativeAuthenticate",
                 "topologyVersion",
@@ -1376,6 +1389,7 @@ impl<'a> HelloRequest<'a> {
         );
         HelloRequest {
             hello_ok: matches!(hello_ok, Some(RawBsonRef::Boolean(true))),
+            load_balanced: matches!(load_balanced, Some(RawBsonRef::Boolean(true))),
             sasl_supported_mechs: match mechanisms {
                 Some(RawBsonRef::String(name)) => Some(name),
                 _ => None,
@@ -1842,6 +1856,25 @@ mod tests {
                 assert_eq!(reply.get_f64("ok").unwrap(), 1.0, "blocked, then run");
             }
             other => panic!("expected a blocked reply, got {other:?}"),
+        }
+    }
+
+    /// A client behind a load balancer asks with `loadBalanced: true` and must get a
+    /// `serviceId` (load balancer spec); one that does not ask gets none, as from mongod.
+    #[test]
+    fn hello_gives_a_service_id_to_a_load_balanced_client() {
+        let mut session = session();
+        let balanced = command(&mut session, doc! { "hello": 1, "loadBalanced": true });
+        let service = balanced.get_object_id("serviceId").unwrap();
+        let process = balanced.get_document("topologyVersion").unwrap();
+        assert_eq!(process.get_object_id("processId").unwrap(), service);
+        let again = command(&mut session, doc! { "hello": 1, "loadBalanced": true });
+        assert_eq!(again.get_object_id("serviceId").unwrap(), service);
+        for plain in [
+            doc! { "hello": 1 },
+            doc! { "hello": 1, "loadBalanced": false },
+        ] {
+            assert!(!command(&mut session, plain).contains_key("serviceId"));
         }
     }
 
