@@ -150,8 +150,9 @@ pub enum Error {
         mechanism: &'static str,
     },
 
-    /// The connection string asks for something an adapter cannot do (yet), like TLS before the
-    /// TLS support lands, or an unresolved `mongodb+srv` name.
+    /// The connection string asks for something an adapter, or the server, cannot do: a SOCKS5
+    /// proxy, a UNIX socket on a system without them, load balancing mode of a server that is
+    /// not behind a load balancer.
     #[error("unsupported: {what}")]
     Unsupported {
         /// What is unsupported, and what to do instead.

@@ -215,8 +215,6 @@ impl Login {
     /// Takes the reply to the message last written.
     pub(crate) fn on_reply(&mut self, reply: Vec<u8>) -> Result<Next> {
         if self.load_balanced && self.hello_reply.is_none() {
-            // A refused `hello` says why before the missing `serviceId` is blamed.
-            check_reply(&reply)?;
             check_load_balanced_reply(&reply)?;
         }
         let step = match (&mut self.authenticator, &self.hello_reply) {

@@ -140,8 +140,8 @@ pub enum Event<'a> {
         elapsed: Duration,
     },
     /// No host answered `hello` in a pass over the seed list, and another pass begins after
-    /// `pause` ([`ConnectOptions::server_selection_try_once`] `false`): the server selection
-    /// specification's "waiting for suitable server to become available".
+    /// `pause` ([`ConnectOptions::server_selection_try_once`] `false`): before each pass, where
+    /// the server selection specification logs "waiting for suitable server" once.
     WaitingForHost {
         /// The last host tried (`host:port`, or a UNIX socket's path).
         host: &'a str,

@@ -56,9 +56,13 @@ impl<'a> Hello<'a> {
         self
     }
 
-    /// `loadBalanced: true`: its reply must then pass [`check_load_balanced_reply`].
+    /// `loadBalanced: true`, over OP_MSG whatever the style (the load balancer specification:
+    /// every step of the handshake); its reply must then pass [`check_load_balanced_reply`].
     pub fn load_balanced(mut self, load_balanced: bool) -> Self {
         self.load_balanced = load_balanced;
+        if load_balanced {
+            self.style = HelloStyle::OpMsg;
+        }
         self
     }
 
@@ -120,7 +124,9 @@ impl<'a> Hello<'a> {
 
 /// Checks the reply (a BSON document) to a `hello` that said `loadBalanced: true`: the load
 /// balancer specification requires its `serviceId`, an ObjectId, and a client to refuse a server
-/// that gives none, which is not behind a load balancer (or is one that does not support it).
+/// that gives none, which is not behind a load balancer (or is one that does not support it). A
+/// refused `hello` is the server's error ([`Error::Server`]), as
+/// [`check_reply`](crate::command::check_reply) says.
 ///
 /// ```
 /// use mongodb_auth::handshake::check_load_balanced_reply;
@@ -130,16 +136,19 @@ impl<'a> Hello<'a> {
 /// assert!(check_load_balanced_reply(bson::rawdoc! { "ok": 1.0 }.as_bytes()).is_err());
 /// ```
 pub fn check_load_balanced_reply(reply: &[u8]) -> Result<()> {
-    let reply = RawDocument::from_bytes(reply)
-        .map_err(|_| Error::Protocol(crate::error::ProtocolViolation::ReplyNotBson))?;
+    let reply = crate::command::reply_document(reply)?;
+    crate::command::check_ok(reply)?;
     match reply.get("serviceId") {
         Ok(Some(bson::RawBsonRef::ObjectId(_))) => Ok(()),
-        _ => Err(Error::Unsupported {
-            what: "load balancing mode by this server: its hello reply has no serviceId (the \
-                   driver attempted to initialize in load balancing mode, but the server does \
-                   not support this mode); connect without loadBalanced=true"
+        Ok(_) => Err(Error::Unsupported {
+            what: "Driver attempted to initialize in load balancing mode, but the server does \
+                   not support this mode: its hello reply has no serviceId; connect without \
+                   loadBalanced=true, or set the service behind the load balancer up for it"
                 .into(),
         }),
+        Err(_) => Err(Error::protocol(
+            crate::error::ProtocolViolation::ReplyNotBson,
+        )),
     }
 }
 
@@ -181,4 +190,47 @@ fn client_metadata(app_name: Option<&str>) -> RawDocumentBuf {
     );
     client.append(cstr!("platform"), "Rust");
     client
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorKind;
+
+    /// The load balancer specification: OP_MSG for every step of the handshake, whatever style
+    /// was asked for.
+    #[test]
+    fn a_load_balanced_hello_goes_over_op_msg() {
+        let hello = Hello::new(HelloStyle::LegacyOpQuery).load_balanced(true);
+        assert_eq!((hello.command_name(), hello.op_name()), ("hello", "OP_MSG"));
+        let message = hello.encode(&rawdoc! {}.into_bytes(), 1).unwrap();
+        let decoded = wire::MessageDecoder::requests()
+            .push(&message)
+            .unwrap()
+            .unwrap();
+        assert_eq!(decoded.op_code, wire::OP_MSG);
+        let body = RawDocument::from_bytes(decoded.body()).unwrap();
+        assert_eq!(body.get_bool("loadBalanced").ok(), Some(true));
+        let plain = Hello::new(HelloStyle::LegacyOpQuery).load_balanced(false);
+        assert_eq!(plain.op_name(), "OP_QUERY");
+    }
+
+    /// A refused `hello` is the server's error, not a missing `serviceId`; one that is not BSON,
+    /// or whose elements cannot be read, is a broken protocol.
+    #[test]
+    fn a_load_balanced_reply_is_checked_after_its_ok() {
+        let refused = rawdoc! { "ok": 0.0, "code": 8000, "errmsg": "no" };
+        let error = check_load_balanced_reply(refused.as_bytes()).unwrap_err();
+        assert!(
+            matches!(error, Error::Server { code: 8000, .. }),
+            "{error:?}"
+        );
+        let id = bson::oid::ObjectId::new();
+        let wrong_type = rawdoc! { "ok": 1.0, "serviceId": id.to_hex() };
+        let error = check_load_balanced_reply(wrong_type.as_bytes()).unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Configuration, "{error:?}");
+        assert!(error.to_string().contains("serviceId"), "{error}");
+        let error = check_load_balanced_reply(b"not BSON").unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Protocol, "{error:?}");
+    }
 }

@@ -852,8 +852,9 @@ impl Session {
         topology_version.append(cstr!("counter"), 0_i64);
         reply.append(cstr!("topologyVersion"), topology_version);
         if request.load_balanced {
-            // As a mongos behind a load balancer answers (load balancer spec): the process's
-            // identity, which clients' pools key their connections by.
+            // What a service behind a load balancer must answer (load balancer spec): the
+            // process's identity, which clients' pools key their connections by. The rest of
+            // the reply stays a standalone's.
             reply.append(
                 cstr!("serviceId"),
                 bson::oid::ObjectId::from_bytes(self.config.process_id),
