@@ -1,4 +1,5 @@
-"""PyMongo against `mongodb-auth serve`: the auth spec's test plan, steps 2 to 4.
+"""PyMongo against `mongodb-auth serve`: the auth spec's test plan, steps 2 to 4, and
+load-balanced mode.
 
 Usage: python pymongo_matrix.py HOST:PORT
 Prints one line per case and exits non-zero if any case fails. The serve process logs which

@@ -206,7 +206,7 @@ impl Login {
         host: &str,
         options: &ConnectOptions,
     ) -> Result<(Login, Outgoing)> {
-        let hello = Hello::new(options.hello_style_for(Some(cs)))
+        let hello = Hello::new(options.hello_style())
             .app_name(options.app_name.as_deref())
             .load_balanced(cs.flag("loadBalanced") == Some(true));
         Login::start(cs.credential(), Some(host), options, &hello)

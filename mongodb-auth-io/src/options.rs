@@ -140,8 +140,9 @@ pub enum Event<'a> {
         elapsed: Duration,
     },
     /// No host answered `hello` in a pass over the seed list, and another pass begins after
-    /// `pause` ([`ConnectOptions::server_selection_try_once`] `false`): before each pass, where
-    /// the server selection specification logs "waiting for suitable server" once.
+    /// `pause` ([`ConnectOptions::server_selection_try_once`] `false`): before each pass after
+    /// the first (where the server selection specification logs "waiting for suitable server"
+    /// once); the last event, when the pause ends past the window and no pass follows.
     WaitingForHost {
         /// The last host tried (`host:port`, or a UNIX socket's path).
         host: &'a str,
@@ -189,16 +190,17 @@ pub struct ConnectOptions {
     /// without background monitoring do. One pass fails with the last host's error, or
     /// [`Error::ServerSelectionTimeout`] if the window runs out first; passes again end with
     /// [`Error::ServerSelectionTimeout`] (or `timeoutMS`'s [`Error::Timeout`]) once the next
-    /// pass would begin too late, or at once when the last host's failure is one another pass
-    /// cannot mend (not [transient](mongodb_auth::ErrorKind::is_transient): a TLS certificate
-    /// refused, a host of a kind this system cannot reach). The seed list's own DNS lookups
+    /// pass would begin too late; or at once, with the last host's error, when no host of the
+    /// pass failed in a way another pass may mend (none
+    /// [transient](mongodb_auth::ErrorKind::is_transient): a TLS certificate refused, a host of
+    /// a kind this system cannot reach). The seed list's own DNS lookups
     /// (`mongodb+srv`, or every host's with [`dns_server`](Self::dns_server)) are made once:
     /// their failure ends the connect. `None`: the connection string's
     /// `serverSelectionTryOnce`, else `true`; a value here that differs from the connection
     /// string's is an error ([`Error::InvalidOption`]).
     pub server_selection_try_once: Option<bool>,
-    /// The first message's form; `None` picks OP_MSG `hello` for `loadBalanced=true`, else the
-    /// legacy OP_QUERY `isMaster`.
+    /// The first message's form (with `loadBalanced=true` OP_MSG `hello` whatever this says);
+    /// `None`: the legacy OP_QUERY `isMaster`.
     pub hello_style: Option<HelloStyle>,
     /// `client.application.name` in `hello` (default: the connection string's `appName`).
     pub app_name: Option<String>,
@@ -314,7 +316,7 @@ impl ConnectOptions {
 
     /// Whether the search for a host passes over the seed list once (see
     /// [`ConnectOptions::server_selection_try_once`]).
-    pub(crate) fn try_once(&self) -> bool {
+    pub(crate) fn tries_once(&self) -> bool {
         self.server_selection_try_once.unwrap_or(true)
     }
 
@@ -497,15 +499,9 @@ impl ConnectOptions {
         }
     }
 
-    /// The hello style for a connection string.
-    pub(crate) fn hello_style_for(&self, cs: Option<&ConnectionString>) -> HelloStyle {
-        self.hello_style.unwrap_or_else(|| {
-            if cs.is_some_and(|cs| cs.flag("loadBalanced") == Some(true)) {
-                HelloStyle::OpMsg
-            } else {
-                HelloStyle::LegacyOpQuery
-            }
-        })
+    /// The hello style asked for (a load-balanced `hello` goes over OP_MSG whatever it is).
+    pub(crate) fn hello_style(&self) -> HelloStyle {
+        self.hello_style.unwrap_or(HelloStyle::LegacyOpQuery)
     }
 }
 

@@ -108,8 +108,7 @@ pub(crate) trait Dial: Io<Self::Connected> {
     /// The socket as it is.
     fn plain(&self, socket: Self::Socket) -> Self::Connected;
 
-    /// Waits `duration` (between two passes over the seed list), as the adapter's
-    /// [`Runtime`](mongodb_auth::callback::Runtime) sleeps.
+    /// Waits `duration` (between two passes over the seed list).
     fn pause(&self, duration: Duration) -> impl Future<Output = ()> + Send;
 }
 
@@ -150,9 +149,9 @@ pub(crate) async fn connect<D: Dial>(
         options.app_name = cs.option("appName").map(str::to_owned);
     }
     let tls = connector.tls_for(&cs)?;
-    // The address of the last host tried, and why it could not be used.
-    let mut last_failure: Option<(String, Error)> = None;
+    let mut failures = Failures::default();
     loop {
+        failures.mendable = false;
         for target in targets.iter() {
             if options.out_of_time().is_err() {
                 break;
@@ -161,7 +160,7 @@ pub(crate) async fn connect<D: Dial>(
             let socket = match open(dial, target, &options).await {
                 Ok(socket) => socket,
                 Err(e) => {
-                    last_failure = Some((address, e));
+                    failures.record(address, e);
                     continue;
                 }
             };
@@ -176,7 +175,7 @@ pub(crate) async fn connect<D: Dial>(
                         (stream, Some(info))
                     }
                     Err(e) if try_next_host(&e) => {
-                        last_failure = Some((address, e));
+                        failures.record(address, e);
                         continue;
                     }
                     Err(e) => return Err(e),
@@ -192,7 +191,7 @@ pub(crate) async fn connect<D: Dial>(
                 match exchange(dial, &mut stream, &hello, MAX_AUTH_REPLY_SIZE, &options).await {
                     Ok(reply) => reply,
                     Err(e) if try_next_host(&e) => {
-                        last_failure = Some((address, e));
+                        failures.record(address, e);
                         continue;
                     }
                     Err(e) => return Err(e),
@@ -207,7 +206,7 @@ pub(crate) async fn connect<D: Dial>(
             });
         }
         let pass_ended = Instant::now();
-        let Some((address, failure)) = last_failure.take() else {
+        let Some((address, failure)) = failures.last.take() else {
             options.out_of_time()?;
             return Err(Error::Unsupported {
                 what: "a connection string with no host to connect to".into(),
@@ -217,7 +216,7 @@ pub(crate) async fn connect<D: Dial>(
         // once, or with `serverSelectionTryOnce=false` again `minHeartbeatFrequencyMS` after
         // each pass, while the next pass begins within the window (server selection spec), and
         // while another pass may mend what failed.
-        let next_pass = (!options.try_once() && failure.kind().is_transient())
+        let next_pass = (!options.tries_once() && failures.mendable)
             .then(|| deadline(pass_ended, MIN_HEARTBEAT_FREQUENCY));
         match next_pass {
             Some(at) if options.out_of_time_by(at).is_ok() => {
@@ -228,13 +227,29 @@ pub(crate) async fn connect<D: Dial>(
                     pause,
                 });
                 dial.pause(pause).await;
-                last_failure = Some((address, failure));
+                // Kept for a next pass that finds the window gone before its first host.
+                failures.last = Some((address, failure));
             }
             _ => {
-                let ended = next_pass.unwrap_or_else(Instant::now);
+                let ended = next_pass.unwrap_or(pass_ended);
                 return Err(options.or_timeout_by(ended, failure, Some(&address)));
             }
         }
+    }
+}
+
+/// How the hosts of the search failed: the last one tried, and why; and whether any of the
+/// current pass failed in a way another pass may mend (a transient failure).
+#[derive(Default)]
+struct Failures {
+    last: Option<(String, Error)>,
+    mendable: bool,
+}
+
+impl Failures {
+    fn record(&mut self, address: String, error: Error) {
+        self.mendable |= error.kind().is_transient();
+        self.last = Some((address, error));
     }
 }
 
@@ -284,7 +299,7 @@ pub(crate) async fn authenticate<S: ?Sized + Send, I: Io<S>>(
     credential: Option<&Credential>,
     options: &ConnectOptions,
 ) -> Result<Authenticated> {
-    let hello = Hello::new(options.hello_style_for(None)).app_name(options.app_name.as_deref());
+    let hello = Hello::new(options.hello_style()).app_name(options.app_name.as_deref());
     let (mut login, hello) = Login::start(credential, None, options, &hello)?;
     drive(io, stream, &mut login, Next::Write(hello), options).await
 }

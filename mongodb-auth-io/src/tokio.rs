@@ -340,7 +340,7 @@ impl Dial for Tokio {
     }
 
     fn pause(&self, duration: Duration) -> impl Future<Output = ()> + Send {
-        callback::Runtime::sleep(&Runtime::default(), duration)
+        ::tokio::time::sleep(duration)
     }
 }
 

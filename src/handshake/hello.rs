@@ -60,10 +60,16 @@ impl<'a> Hello<'a> {
     /// every step of the handshake); its reply must then pass [`check_load_balanced_reply`].
     pub fn load_balanced(mut self, load_balanced: bool) -> Self {
         self.load_balanced = load_balanced;
-        if load_balanced {
-            self.style = HelloStyle::OpMsg;
-        }
         self
+    }
+
+    /// The style asked for, unless load balancing makes it OP_MSG.
+    fn style(&self) -> HelloStyle {
+        if self.load_balanced {
+            HelloStyle::OpMsg
+        } else {
+            self.style
+        }
     }
 
     /// Whether it says `loadBalanced: true`.
@@ -73,7 +79,7 @@ impl<'a> Hello<'a> {
 
     /// `isMaster` or `hello`.
     pub fn command_name(&self) -> &'static str {
-        match self.style {
+        match self.style() {
             HelloStyle::LegacyOpQuery => "isMaster",
             HelloStyle::OpMsg => "hello",
         }
@@ -81,7 +87,7 @@ impl<'a> Hello<'a> {
 
     /// `OP_QUERY` or `OP_MSG`.
     pub fn op_name(&self) -> &'static str {
-        match self.style {
+        match self.style() {
             HelloStyle::LegacyOpQuery => "OP_QUERY",
             HelloStyle::OpMsg => "OP_MSG",
         }
@@ -94,7 +100,7 @@ impl<'a> Hello<'a> {
         let client = client_metadata(self.app_name);
         let mut hello = document_with_capacity(128 + client.as_bytes().len() + auth_fields.len());
         hello.append(
-            match self.style {
+            match self.style() {
                 HelloStyle::LegacyOpQuery => cstr!("isMaster"),
                 HelloStyle::OpMsg => cstr!("hello"),
             },
@@ -110,7 +116,7 @@ impl<'a> Hello<'a> {
             let (key, value) = element.map_err(|_| not_a_document())?;
             hello.append(key, value);
         }
-        match self.style {
+        match self.style() {
             HelloStyle::LegacyOpQuery => {
                 let hello = Zeroizing::new(hello.into_bytes());
                 wire::encode_legacy_hello(&hello, request_id)
@@ -136,19 +142,19 @@ impl<'a> Hello<'a> {
 /// assert!(check_load_balanced_reply(bson::rawdoc! { "ok": 1.0 }.as_bytes()).is_err());
 /// ```
 pub fn check_load_balanced_reply(reply: &[u8]) -> Result<()> {
-    let reply = crate::command::reply_document(reply)?;
-    crate::command::check_ok(reply)?;
-    match reply.get("serviceId") {
-        Ok(Some(bson::RawBsonRef::ObjectId(_))) => Ok(()),
-        Ok(_) => Err(Error::Unsupported {
-            what: "Driver attempted to initialize in load balancing mode, but the server does \
-                   not support this mode: its hello reply has no serviceId; connect without \
-                   loadBalanced=true, or set the service behind the load balancer up for it"
+    use crate::command::{OK_FIELDS, check_ok_fields, fields, reply_document};
+    let reply = reply_document(reply)?;
+    let [ok, legacy_error, service] = fields(reply, [OK_FIELDS[0], OK_FIELDS[1], "serviceId"]);
+    check_ok_fields(reply, ok, legacy_error)?;
+    match service {
+        Some(bson::RawBsonRef::ObjectId(_)) => Ok(()),
+        _ => Err(Error::Unsupported {
+            what: "\"Driver attempted to initialize in load balancing mode, but the server \
+                   does not support this mode\": its hello reply has no serviceId ObjectId; \
+                   connect without loadBalanced=true, or set the service behind the load \
+                   balancer up for it"
                 .into(),
         }),
-        Err(_) => Err(Error::protocol(
-            crate::error::ProtocolViolation::ReplyNotBson,
-        )),
     }
 }
 
@@ -211,12 +217,14 @@ mod tests {
         assert_eq!(decoded.op_code, wire::OP_MSG);
         let body = RawDocument::from_bytes(decoded.body()).unwrap();
         assert_eq!(body.get_bool("loadBalanced").ok(), Some(true));
-        let plain = Hello::new(HelloStyle::LegacyOpQuery).load_balanced(false);
+        let plain = Hello::new(HelloStyle::LegacyOpQuery)
+            .load_balanced(true)
+            .load_balanced(false);
         assert_eq!(plain.op_name(), "OP_QUERY");
     }
 
-    /// A refused `hello` is the server's error, not a missing `serviceId`; one that is not BSON,
-    /// or whose elements cannot be read, is a broken protocol.
+    /// A refused `hello` is the server's error, not a missing `serviceId`; one that is not BSON
+    /// is a broken protocol.
     #[test]
     fn a_load_balanced_reply_is_checked_after_its_ok() {
         let refused = rawdoc! { "ok": 0.0, "code": 8000, "errmsg": "no" };

@@ -844,21 +844,16 @@ impl Session {
         reply.append(cstr!("readOnly"), false);
         // A version that never changes: a driver's monitor keeps the server selectable and may
         // wait on an awaitable hello.
+        let process_id = bson::oid::ObjectId::from_bytes(self.config.process_id);
         let mut topology_version = document_with_capacity(48);
-        topology_version.append(
-            cstr!("processId"),
-            bson::oid::ObjectId::from_bytes(self.config.process_id),
-        );
+        topology_version.append(cstr!("processId"), process_id);
         topology_version.append(cstr!("counter"), 0_i64);
         reply.append(cstr!("topologyVersion"), topology_version);
         if request.load_balanced {
             // What a service behind a load balancer must answer (load balancer spec): the
             // process's identity, which clients' pools key their connections by. The rest of
             // the reply stays a standalone's.
-            reply.append(
-                cstr!("serviceId"),
-                bson::oid::ObjectId::from_bytes(self.config.process_id),
-            );
+            reply.append(cstr!("serviceId"), process_id);
         }
         if let Some(name) = request.sasl_supported_mechs {
             // "<db>.<user>"; an unknown user gets no list, as from mongod.
