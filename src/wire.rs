@@ -1,6 +1,6 @@
-//! The MongoDB wire protocol, as far as authentication needs it: OP_MSG for commands, and
-//! OP_QUERY / OP_REPLY for the legacy `isMaster` that opens a connection to servers (and proxies)
-//! that know no `hello`.
+//! The MongoDB wire protocol, as far as authentication needs it: OP_MSG for commands (the
+//! handshake's too), and OP_QUERY / OP_REPLY for the legacy `isMaster` that opened connections
+//! before June 2026's handshake specification, for servers and proxies that read no OP_MSG.
 //!
 //! Encoding turns a [`Command`] into bytes; [`ReplyDecoder`] takes the incoming bytes in any
 //! chunking and yields whole, validated replies. Neither does I/O.

@@ -1103,6 +1103,107 @@ fn command_monitoring_shows_what_carries_credentials_as_empty_documents() {
     }
 }
 
+/// The handshake specification sends every handshake over OP_MSG since June 2026: by default the
+/// first message is the legacy `isMaster` with `helloOk`, over OP_MSG to `admin`; OP_QUERY only
+/// when asked for. Read off the wire, with both adapters.
+#[test]
+fn the_first_message_is_a_legacy_hello_over_op_msg() {
+    use mongodb_auth::handshake::HelloStyle;
+    use mongodb_auth::wire::{self, MessageDecoder, OP_MSG, OP_QUERY};
+    use std::io::Write;
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = seen.clone();
+    let server = after_requests(4, move |socket, request| {
+        let message = MessageDecoder::requests().push(request).unwrap().unwrap();
+        let body = bson::RawDocument::from_bytes(message.body()).unwrap();
+        let first = body.iter().next().unwrap().unwrap().0.as_str().to_owned();
+        let db = match message.op_code {
+            OP_MSG => body.get_str("$db").unwrap().to_owned(),
+            _ => message.collection.clone().unwrap(),
+        };
+        let hello_ok = body.get_bool("helloOk").unwrap();
+        record
+            .lock()
+            .unwrap()
+            .push((message.op_code, first, db, hello_ok));
+        let reply = bson::rawdoc! { "isWritablePrimary": true, "helloOk": true, "ok": 1.0 };
+        let reply = match message.op_code {
+            OP_MSG => wire::encode_reply(reply.as_bytes(), 1, message.request_id),
+            _ => wire::encode_legacy_reply(reply.as_bytes(), 1, message.request_id),
+        };
+        let _ = socket.write_all(&reply.unwrap());
+    });
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let uri = format!("mongodb://{server}/");
+    for adapter in Adapter::BOTH {
+        for style in [None, Some(HelloStyle::LegacyOpQuery)] {
+            let mut options = options();
+            options.hello_style = style;
+            let connected = match adapter {
+                Adapter::Blocking => {
+                    mongodb_auth_io::blocking::connect(uri.as_str(), options).map(drop)
+                }
+                Adapter::Tokio => runtime
+                    .block_on(mongodb_auth_io::tokio::connect(uri.as_str(), options))
+                    .map(drop),
+            };
+            connected.unwrap_or_else(|e| panic!("{adapter:?} {style:?}: {e}"));
+        }
+    }
+    let by_op_msg = (OP_MSG, "isMaster".to_owned(), "admin".to_owned(), true);
+    let by_op_query = (
+        OP_QUERY,
+        "isMaster".to_owned(),
+        "admin.$cmd".to_owned(),
+        true,
+    );
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [
+            by_op_msg.clone(),
+            by_op_query.clone(),
+            by_op_msg,
+            by_op_query
+        ]
+    );
+}
+
+/// An application name is at most 128 bytes, all a server takes: a longer one in code fails
+/// before anything is sent; one in the connection string is dropped with a warning, as the
+/// string's invalid values are, and the connection goes on without it.
+#[test]
+fn an_application_name_too_long_for_hello_is_not_sent() {
+    let server = TestServer::start(config());
+    let longest = "a".repeat(mongodb_auth::handshake::MAX_APP_NAME_LEN);
+    let too_long = format!("{longest}b");
+    for adapter in Adapter::BOTH {
+        let uri = server.uri("alice:pencil@", "");
+        let mut named = options();
+        named.app_name = Some(longest.clone());
+        let login = adapter.login(server.runtime(), &uri, named);
+        assert!(login.is_ok(), "{adapter:?}: {login:?}");
+        let mut named = options();
+        named.app_name = Some(too_long.clone());
+        let error = adapter
+            .login(server.runtime(), &uri, named)
+            .expect_err("too long");
+        assert!(
+            matches!(
+                &error,
+                mongodb_auth::Error::InvalidOption { option, .. } if option == "appName"
+            ),
+            "{adapter:?}: {error:?}"
+        );
+        let uri = server.uri("alice:pencil@", &format!("?appName={too_long}"));
+        let login = adapter.login(server.runtime(), &uri, options());
+        assert!(login.is_ok(), "{adapter:?}: {login:?}");
+    }
+    assert_eq!(server.server().accepted_connections(), 4);
+}
+
 /// With `loadBalanced=true` the adapters say so in an OP_MSG `hello` and require a `serviceId` in
 /// its reply (load balancer spec): the embedded server gives one and the login goes on; a server
 /// that gives none is not behind a load balancer, and is refused rather than logged in to.

@@ -227,16 +227,28 @@ fn second_login_uses_the_key_cache() {
     assert!(second.outcome().key_cache_hit);
 }
 
+/// Each opening the adapters can send logs in: the legacy `isMaster` over OP_MSG (the default),
+/// `hello` over OP_MSG, and the legacy `isMaster` over OP_QUERY.
 #[test]
-fn op_msg_hello_works_too() {
+fn every_hello_style_logs_in() {
     let h = start(None);
-    let login = login(&h, &h.uri("both:pencil@", ""), || {
-        let mut options = options();
-        options.hello_style = Some(HelloStyle::OpMsg);
-        options
-    })
-    .unwrap();
-    assert_eq!(login.outcome.mechanism, Some(AuthMechanism::ScramSha256));
+    for style in [
+        HelloStyle::LegacyOpMsg,
+        HelloStyle::OpMsg,
+        HelloStyle::LegacyOpQuery,
+    ] {
+        let login = login(&h, &h.uri("both:pencil@", ""), || {
+            let mut options = options();
+            options.hello_style = Some(style);
+            options
+        })
+        .unwrap_or_else(|e| panic!("{style:?}: {e}"));
+        assert_eq!(
+            login.outcome.mechanism,
+            Some(AuthMechanism::ScramSha256),
+            "{style:?}"
+        );
+    }
 }
 
 #[test]

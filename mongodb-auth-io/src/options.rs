@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use mongodb_auth::environment::deadline;
 use mongodb_auth::error::{Error, Result};
-use mongodb_auth::handshake::{AuthOptions, HelloStyle};
+use mongodb_auth::handshake::{AuthOptions, HelloStyle, check_app_name};
 use mongodb_auth::uri::ConnectionString;
 
 use crate::tls::TlsInfo;
@@ -200,9 +200,12 @@ pub struct ConnectOptions {
     /// string's is an error ([`Error::InvalidOption`]).
     pub server_selection_try_once: Option<bool>,
     /// The first message's form (with `loadBalanced=true` OP_MSG `hello` whatever this says);
-    /// `None`: the legacy OP_QUERY `isMaster`.
+    /// `None`: the legacy `isMaster` over OP_MSG, as the handshake specification has it since
+    /// June 2026 ([`HelloStyle::LegacyOpQuery`] for a server or proxy that reads no OP_MSG).
     pub hello_style: Option<HelloStyle>,
-    /// `client.application.name` in `hello` (default: the connection string's `appName`).
+    /// `client.application.name` in `hello` (default: the connection string's `appName`); at
+    /// most [`MAX_APP_NAME_LEN`](mongodb_auth::handshake::MAX_APP_NAME_LEN) bytes, or
+    /// [`Connector::new`](crate::Connector::new) fails with [`Error::InvalidOption`].
     pub app_name: Option<String>,
     /// Settings of the authentication itself.
     pub auth: AuthOptions,
@@ -424,7 +427,8 @@ impl ConnectOptions {
     /// `serverSelectionTryOnce` (which may not say otherwise than these options), and, with a
     /// client-side operation timeout (`timeoutMS`), a connect and login that end within it,
     /// and a machine OIDC callback shortened to the least of it and the connect timeout (rule
-    /// L12).
+    /// L12). An application name given here must fit `hello` (the string's was checked when
+    /// it was parsed).
     pub(crate) fn completed_by(mut self, cs: &ConnectionString) -> Result<Self> {
         let milliseconds = |name: &str| {
             let ms: u64 = cs.option(name)?.parse().ok()?;
@@ -458,6 +462,9 @@ impl ConnectOptions {
                 });
             }
             (in_code, in_string) => self.server_selection_try_once = in_code.or(in_string),
+        }
+        if let Some(name) = &self.app_name {
+            check_app_name(name)?;
         }
         let socket = milliseconds("socketTimeoutMS");
         self.read_timeout = self.read_timeout.or(socket);
@@ -501,7 +508,7 @@ impl ConnectOptions {
 
     /// The hello style asked for (a load-balanced `hello` goes over OP_MSG whatever it is).
     pub(crate) fn hello_style(&self) -> HelloStyle {
-        self.hello_style.unwrap_or(HelloStyle::LegacyOpQuery)
+        self.hello_style.unwrap_or(HelloStyle::LegacyOpMsg)
     }
 }
 

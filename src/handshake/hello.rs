@@ -1,7 +1,7 @@
-//! The opening message of a connection, as the handshake spec builds it: `isMaster` over
-//! OP_QUERY (which every server and proxy understands) or `hello` over OP_MSG (which load
-//! balancing and a declared server API require), with `helloOk`, the client metadata, and the
-//! fields an [`Authenticator`](super::Authenticator) adds.
+//! The opening message of a connection, as the handshake spec builds it: the legacy `isMaster`
+//! (which servers and proxies that know no `hello` understand) or `hello` (which load balancing
+//! and a declared server API require), over OP_MSG, with `helloOk`, the client metadata, and
+//! the fields an [`Authenticator`](super::Authenticator) adds.
 
 use bson::raw::cstr;
 use bson::{RawArrayBuf, RawDocument, RawDocumentBuf, rawdoc};
@@ -12,14 +12,24 @@ use crate::error::{Error, Result};
 use crate::wire;
 
 /// How the first message of a connection is sent.
+///
+/// The handshake specification sends every handshake over OP_MSG since June 2026 (servers
+/// before 4.2 are no longer supported, and every later one reads OP_MSG): the legacy
+/// `isMaster`, [`LegacyOpMsg`](Self::LegacyOpMsg), unless load balancing or a declared server
+/// API asks for `hello`. Before, the first message went over OP_QUERY, which servers are
+/// dropping.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum HelloStyle {
-    /// Legacy `isMaster` over OP_QUERY, which every server and proxy understands (the handshake
-    /// spec's default).
+    /// Legacy `isMaster` over OP_QUERY, as the handshake specification had it before June 2026:
+    /// for a server older than 3.6 or a proxy that reads no OP_MSG.
     LegacyOpQuery,
     /// `hello` over OP_MSG, which load balancing and a declared server API require.
     OpMsg,
+    /// Legacy `isMaster` over OP_MSG: the handshake specification's first message when neither
+    /// load balancing nor a server API asks for `hello`, which a server that knows no `hello`
+    /// (some proxies) still answers.
+    LegacyOpMsg,
 }
 
 /// The opening `hello` of a connection.
@@ -27,9 +37,9 @@ pub enum HelloStyle {
 /// ```
 /// use mongodb_auth::handshake::{Hello, HelloStyle};
 ///
-/// let hello = Hello::new(HelloStyle::LegacyOpQuery).app_name(Some("inventory"));
+/// let hello = Hello::new(HelloStyle::LegacyOpMsg).app_name(Some("inventory"));
 /// let message = hello.encode(&bson::rawdoc! {}.into_bytes(), 7)?;
-/// assert_eq!(hello.command_name(), "isMaster");
+/// assert_eq!((hello.command_name(), hello.op_name()), ("isMaster", "OP_MSG"));
 /// assert!(message.len() > 16);
 /// # Ok::<(), mongodb_auth::Error>(())
 /// ```
@@ -50,7 +60,8 @@ impl<'a> Hello<'a> {
         }
     }
 
-    /// `client.application.name` (the connection string's `appName`).
+    /// `client.application.name` (the connection string's `appName`): at most
+    /// [`MAX_APP_NAME_LEN`] bytes, or [`encode`](Self::encode) fails.
     pub fn app_name(mut self, name: Option<&'a str>) -> Self {
         self.app_name = name;
         self
@@ -80,7 +91,7 @@ impl<'a> Hello<'a> {
     /// `isMaster` or `hello`.
     pub fn command_name(&self) -> &'static str {
         match self.style() {
-            HelloStyle::LegacyOpQuery => "isMaster",
+            HelloStyle::LegacyOpQuery | HelloStyle::LegacyOpMsg => "isMaster",
             HelloStyle::OpMsg => "hello",
         }
     }
@@ -89,19 +100,24 @@ impl<'a> Hello<'a> {
     pub fn op_name(&self) -> &'static str {
         match self.style() {
             HelloStyle::LegacyOpQuery => "OP_QUERY",
-            HelloStyle::OpMsg => "OP_MSG",
+            HelloStyle::OpMsg | HelloStyle::LegacyOpMsg => "OP_MSG",
         }
     }
 
     /// The message, with `auth_fields` (the BSON document of
     /// [`Authenticator::hello_fields`](super::Authenticator::hello_fields)) merged in. It may
-    /// carry a token: it is built at its final size and wiped when dropped.
+    /// carry a token: it is built at its final size and wiped when dropped. An application
+    /// name longer than [`MAX_APP_NAME_LEN`] bytes is [`Error::InvalidOption`]: a server
+    /// refuses it.
     pub fn encode(&self, auth_fields: &[u8], request_id: i32) -> Result<Zeroizing<Vec<u8>>> {
+        if let Some(name) = self.app_name {
+            check_app_name(name)?;
+        }
         let client = client_metadata(self.app_name);
         let mut hello = document_with_capacity(128 + client.as_bytes().len() + auth_fields.len());
         hello.append(
             match self.style() {
-                HelloStyle::LegacyOpQuery => cstr!("isMaster"),
+                HelloStyle::LegacyOpQuery | HelloStyle::LegacyOpMsg => cstr!("isMaster"),
                 HelloStyle::OpMsg => cstr!("hello"),
             },
             1,
@@ -109,6 +125,8 @@ impl<'a> Hello<'a> {
         hello.append(cstr!("helloOk"), true);
         hello.append(cstr!("client"), client);
         hello.append(cstr!("compression"), RawArrayBuf::new());
+        // No `backpressure: "2"`: it tells the server the client retries overload errors as the
+        // client backpressure specification has it, which nothing here does.
         if self.load_balanced {
             hello.append(cstr!("loadBalanced"), true);
         }
@@ -121,7 +139,7 @@ impl<'a> Hello<'a> {
                 let hello = Zeroizing::new(hello.into_bytes());
                 wire::encode_legacy_hello(&hello, request_id)
             }
-            HelloStyle::OpMsg => {
+            HelloStyle::OpMsg | HelloStyle::LegacyOpMsg => {
                 wire::encode_command(&Command::new("admin", hello.into_bytes()), request_id)
             }
         }
@@ -156,6 +174,37 @@ pub fn check_load_balanced_reply(reply: &[u8]) -> Result<()> {
                 .into(),
         }),
     }
+}
+
+/// The longest `client.application.name`, in bytes: the handshake specification's limit, past
+/// which a server refuses the handshake.
+pub const MAX_APP_NAME_LEN: usize = 128;
+
+/// The largest `client` document of a `hello`, in bytes: the handshake specification's limit,
+/// past which mongod refuses the handshake. [`Hello`]'s, with the longest application name, is
+/// well within it.
+pub const MAX_CLIENT_METADATA_LEN: usize = 512;
+
+/// Checks an application name (`appName`) against [`MAX_APP_NAME_LEN`].
+///
+/// ```
+/// use mongodb_auth::handshake::{MAX_APP_NAME_LEN, check_app_name};
+///
+/// assert!(check_app_name("inventory").is_ok());
+/// assert!(check_app_name(&"x".repeat(MAX_APP_NAME_LEN + 1)).is_err());
+/// ```
+pub fn check_app_name(name: &str) -> Result<()> {
+    if name.len() <= MAX_APP_NAME_LEN {
+        return Ok(());
+    }
+    Err(Error::option(
+        "appName",
+        format!(
+            "at most {MAX_APP_NAME_LEN} bytes (the handshake specification's limit; a server \
+             refuses a longer one), not {}",
+            name.len()
+        ),
+    ))
 }
 
 /// The names of the fields of `auth_fields`, for a person watching the conversation.
@@ -221,6 +270,68 @@ mod tests {
             .load_balanced(true)
             .load_balanced(false);
         assert_eq!(plain.op_name(), "OP_QUERY");
+    }
+
+    /// The handshake specification since June 2026: the legacy `isMaster`, with `helloOk`, goes
+    /// over OP_MSG to `admin`; over OP_QUERY only when asked for.
+    #[test]
+    fn the_legacy_hello_goes_over_op_msg_unless_op_query_is_asked_for() {
+        let fields = rawdoc! { "saslSupportedMechs": "admin.alice" }.into_bytes();
+        let decode = |message: &[u8]| {
+            let decoded = wire::MessageDecoder::requests()
+                .push(message)
+                .unwrap()
+                .unwrap();
+            let body = RawDocument::from_bytes(decoded.body()).unwrap().to_owned();
+            (decoded.op_code, decoded.collection.clone(), body)
+        };
+        let hello = Hello::new(HelloStyle::LegacyOpMsg);
+        assert_eq!(
+            (hello.command_name(), hello.op_name()),
+            ("isMaster", "OP_MSG")
+        );
+        let (op_code, collection, body) = decode(&hello.encode(&fields, 1).unwrap());
+        assert_eq!((op_code, collection), (wire::OP_MSG, None));
+        let keys: Vec<&str> = body.iter().map(|e| e.unwrap().0.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "isMaster",
+                "helloOk",
+                "client",
+                "compression",
+                "saslSupportedMechs",
+                "$db"
+            ]
+        );
+        assert_eq!(body.get_str("$db").ok(), Some("admin"));
+        assert_eq!(body.get_bool("helloOk").ok(), Some(true));
+
+        let legacy = Hello::new(HelloStyle::LegacyOpQuery);
+        assert_eq!(legacy.op_name(), "OP_QUERY");
+        let (op_code, collection, body) = decode(&legacy.encode(&fields, 1).unwrap());
+        assert_eq!(op_code, wire::OP_QUERY);
+        assert_eq!(collection.as_deref(), Some("admin.$cmd"));
+        assert_eq!(body.iter().next().unwrap().unwrap().0.as_str(), "isMaster");
+        assert_eq!(body.get_str("$db").ok(), None);
+    }
+
+    /// The handshake specification's limits: an application name of at most 128 bytes, and a
+    /// `client` document of at most 512 bytes, which the longest name keeps within.
+    #[test]
+    fn the_client_metadata_stays_within_the_specification_s_limits() {
+        let longest = "é".repeat(MAX_APP_NAME_LEN / 2);
+        assert!(client_metadata(Some(&longest)).as_bytes().len() <= MAX_CLIENT_METADATA_LEN);
+        let hello = Hello::new(HelloStyle::LegacyOpMsg).app_name(Some(&longest));
+        assert!(hello.encode(&rawdoc! {}.into_bytes(), 1).is_ok());
+        let too_long = format!("{longest}x");
+        let hello = Hello::new(HelloStyle::LegacyOpMsg).app_name(Some(&too_long));
+        let error = hello.encode(&rawdoc! {}.into_bytes(), 1).unwrap_err();
+        assert!(
+            matches!(&error, Error::InvalidOption { option, .. } if option == "appName"),
+            "{error:?}"
+        );
+        assert!(error.to_string().contains("129"), "{error}");
     }
 
     /// A refused `hello` is the server's error, not a missing `serviceId`; one that is not BSON

@@ -5,9 +5,10 @@
 //! turns one connection's commands into replies.
 //!
 //! A session answers `hello`/`isMaster` (OP_MSG, and OP_QUERY for the legacy handshake) as a
-//! MongoDB 7.0 standalone, with a `topologyVersion` that never changes (an awaitable `hello`
-//! waits its `maxAwaitTimeMS`, and streams to a monitor that allows exhaust, as
-//! [`SessionStep::Stream`]); `saslStart`/`saslContinue`
+//! MongoDB 7.0 standalone, checking the client metadata as mongod does, with a
+//! `topologyVersion` that never changes (an awaitable `hello` waits its `maxAwaitTimeMS`, and
+//! streams to a monitor that allows exhaust, as [`SessionStep::Stream`]);
+//! `saslStart`/`saslContinue`
 //! (SCRAM-SHA-1, SCRAM-SHA-256, and PLAIN on `$external`) with `speculativeAuthenticate` and
 //! `saslSupportedMechs`, `ping`, `buildInfo`, `endSessions` and `connectionStatus`;
 //! MONGODB-X509, MONGODB-AWS, MONGODB-OIDC and GSSAPI when configured. An authenticated client

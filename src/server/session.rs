@@ -21,6 +21,7 @@ use super::store::{Store, StoreLimits, is_valid_document};
 use super::users::{StoredCredential, User, UserStore};
 use crate::ask::{Answer, Ask};
 use crate::command::{binary, document_with_capacity, fields, named_fields};
+use crate::handshake::{MAX_APP_NAME_LEN, MAX_CLIENT_METADATA_LEN};
 use crate::random::{BoxedRandom, SecureRandom, SystemRandom};
 use crate::scram::{ScramVariant, SecretBytes};
 
@@ -372,6 +373,14 @@ mod codes {
     pub const EXCEEDED_MEMORY_LIMIT: (i32, &str) = (146, "ExceededMemoryLimit");
     pub const MECHANISM_UNAVAILABLE: (i32, &str) = (334, "MechanismUnavailable");
     pub const REAUTHENTICATION_REQUIRED: (i32, &str) = (391, "ReauthenticationRequired");
+    pub const TYPE_MISMATCH: (i32, &str) = (14, "TypeMismatch");
+    pub const CLIENT_METADATA_MISSING_FIELD: (i32, &str) = (183, "ClientMetadataMissingField");
+    pub const CLIENT_METADATA_APP_NAME_TOO_LARGE: (i32, &str) =
+        (184, "ClientMetadataAppNameTooLarge");
+    pub const CLIENT_METADATA_DOCUMENT_TOO_LARGE: (i32, &str) =
+        (185, "ClientMetadataDocumentTooLarge");
+    pub const CLIENT_METADATA_CANNOT_BE_MUTATED: (i32, &str) =
+        (186, "ClientMetadataCannotBeMutated");
 }
 
 /// Whether `command` acts for a logged-in user (and so is refused once the login has expired):
@@ -616,9 +625,13 @@ impl Session {
         };
         let doc = request.doc;
         let is_hello = matches!(name, "hello" | "isMaster" | "ismaster");
-        if is_hello && !self.hello_seen {
-            self.hello_seen = true;
-            self.app_name = application_name(doc);
+        if is_hello {
+            let first = !std::mem::replace(&mut self.hello_seen, true);
+            match client_metadata(doc, first) {
+                Ok(name) if first => self.app_name = name,
+                Ok(_) => {}
+                Err(refusal) => return reply(refusal),
+            }
         }
         let fired = self
             .config
@@ -1427,23 +1440,72 @@ fn namespace(db: &str, doc: &RawDocument, command: &str) -> Result<String, RawDo
     }
 }
 
-/// `client.application.name` of a `hello`, if it is at most [`MAX_APP_NAME`] bytes: the
-/// connection keeps it, and drivers send no longer one (mongod refuses it).
-fn application_name(hello: &RawDocument) -> Option<String> {
-    let Ok(Some(RawBsonRef::Document(client))) = hello.get("client") else {
-        return None;
+/// The application name in the client metadata of a `hello` (the handshake specification's
+/// `client` document), checked as mongod checks it, so a client that mongod would refuse is
+/// refused here too: only the first `hello` of a connection may carry one; it is at most
+/// [`MAX_CLIENT_METADATA_LEN`] bytes, names its driver (`name`, `version`) and its operating
+/// system (`type`), each a string; an application name is a string of at most
+/// [`MAX_APP_NAME_LEN`] bytes. Other fields are the client's own.
+fn client_metadata(hello: &RawDocument, first: bool) -> Result<Option<String>, RawDocumentBuf> {
+    let Ok(Some(client)) = hello.get("client") else {
+        return Ok(None);
     };
-    let Ok(Some(RawBsonRef::Document(application))) = client.get("application") else {
-        return None;
+    let refused = |code, message: &str| Err(error_reply(code, message));
+    let missing = |path: &str| {
+        let message = format!("the client metadata document has no {path}");
+        refused(codes::CLIENT_METADATA_MISSING_FIELD, &message)
     };
-    match application.get("name") {
-        Ok(Some(RawBsonRef::String(name))) if name.len() <= MAX_APP_NAME => Some(name.to_owned()),
-        _ => None,
+    let mistyped =
+        |path: &str, kind: &str| refused(codes::TYPE_MISMATCH, &format!("{path} is not {kind}"));
+    if !first {
+        return refused(
+            codes::CLIENT_METADATA_CANNOT_BE_MUTATED,
+            "the client metadata document may only be sent in the first hello",
+        );
     }
+    let RawBsonRef::Document(client) = client else {
+        return mistyped("client", "a document");
+    };
+    if client.as_bytes().len() > MAX_CLIENT_METADATA_LEN {
+        let message =
+            format!("the client metadata document is larger than {MAX_CLIENT_METADATA_LEN} bytes");
+        return refused(codes::CLIENT_METADATA_DOCUMENT_TOO_LARGE, &message);
+    }
+    let [application, driver, os] = fields(client, ["application", "driver", "os"]);
+    let name = match application {
+        None => None,
+        Some(RawBsonRef::Document(application)) => match application.get("name") {
+            Ok(None) => None,
+            Ok(Some(RawBsonRef::String(name))) if name.len() <= MAX_APP_NAME_LEN => Some(name),
+            Ok(Some(RawBsonRef::String(_))) => {
+                let message =
+                    format!("client.application.name is longer than {MAX_APP_NAME_LEN} bytes");
+                return refused(codes::CLIENT_METADATA_APP_NAME_TOO_LARGE, &message);
+            }
+            _ => return mistyped("client.application.name", "a string"),
+        },
+        Some(_) => return mistyped("client.application", "a document"),
+    };
+    let parts = [
+        ("driver", driver, &["name", "version"][..]),
+        ("os", os, &["type"][..]),
+    ];
+    for (part_name, part, required) in parts {
+        let part = match part {
+            Some(RawBsonRef::Document(part)) => part,
+            None => return missing(part_name),
+            Some(_) => return mistyped(&format!("client.{part_name}"), "a document"),
+        };
+        for field in required {
+            match part.get(field) {
+                Ok(Some(RawBsonRef::String(_))) => {}
+                Ok(None) => return missing(&format!("{part_name}.{field}")),
+                _ => return mistyped(&format!("client.{part_name}.{field}"), "a string"),
+            }
+        }
+    }
+    Ok(name.map(str::to_owned))
 }
-
-/// The longest application name, in bytes, as the connection string spec and mongod have it.
-const MAX_APP_NAME: usize = 128;
 
 /// The error a fail point answers `command` with, as mongod words it.
 fn failed_by_fail_point(error: (i32, &str), fired: &Fired, command: &str) -> RawDocumentBuf {
@@ -1843,8 +1905,10 @@ mod tests {
             step_of(&mut session, "admin", doc! { "ping": 1 }),
             SessionStep::Reply(_)
         ));
-        let hello = doc! { "hello": 1, "client": { "application": { "name": "probe" } } };
-        command(&mut session, hello);
+        command(
+            &mut session,
+            doc! { "hello": 1, "client": client_named("probe") },
+        );
         match step_of(&mut session, "admin", doc! { "ping": 1 }) {
             SessionStep::ReplyAfter(wait, reply) => {
                 assert_eq!(wait, Duration::from_millis(250));
@@ -2014,22 +2078,109 @@ mod tests {
         assert_eq!(found.get_f64("ok").ok(), Some(1.0), "{found}");
     }
 
+    /// A client metadata document as a driver sends it, naming the application.
+    fn client_named(name: &str) -> Document {
+        doc! {
+            "application": { "name": name },
+            "driver": { "name": "probe-driver", "version": "1.0" },
+            "os": { "type": "Linux", "architecture": "x86_64" },
+            "platform": "tests",
+        }
+    }
+
+    /// Only the first `hello` of a connection names it, and only with client metadata mongod
+    /// would take; any other `hello` with one is refused, as mongod refuses it.
     #[test]
-    fn only_the_first_hello_names_the_connection_and_never_past_the_longest_name() {
-        let hello = |name: &str| doc! { "hello": 1, "client": { "application": { "name": name } } };
-        let longest = "a".repeat(MAX_APP_NAME);
-        for (name, kept) in [(longest.as_str(), true), (&format!("{longest}b"), false)] {
+    fn only_the_first_hello_names_the_connection_with_metadata_mongod_takes() {
+        let hello = |client: Document| doc! { "hello": 1, "client": client };
+        let longest = "a".repeat(MAX_APP_NAME_LEN);
+        let mut session = self::session();
+        assert_eq!(
+            command(&mut session, hello(client_named(&longest)))
+                .get_f64("ok")
+                .ok(),
+            Some(1.0)
+        );
+        assert_eq!(session.app_name.as_deref(), Some(longest.as_str()));
+        let later = command(&mut session, hello(client_named("later")));
+        assert_eq!(later.get_i32("code").ok(), Some(186), "{later}");
+        assert_eq!(session.app_name.as_deref(), Some(longest.as_str()));
+        let plain = command(&mut session, doc! { "hello": 1 });
+        assert_eq!(plain.get_f64("ok").ok(), Some(1.0), "{plain}");
+
+        let mut without_application = client_named("x");
+        without_application.remove("application");
+        let mut unnamed = client_named("x");
+        unnamed.insert("application", doc! {});
+        let padded = |client: &mut Document, to: usize| {
+            let size = client.to_vec().unwrap().len();
+            client.insert("padding", "p".repeat(to - size - "padding".len() - 7));
+            assert_eq!(client.to_vec().unwrap().len(), to);
+        };
+        let mut largest = client_named("x");
+        padded(&mut largest, MAX_CLIENT_METADATA_LEN);
+        for taken in [without_application, unnamed, largest] {
             let mut session = self::session();
-            command(&mut session, hello(name));
-            assert_eq!(session.app_name.as_deref(), kept.then_some(name));
-            // Only the first hello names the connection, kept or not.
-            command(&mut session, hello("later"));
-            assert_eq!(session.app_name.as_deref(), kept.then_some(name));
+            let reply = command(&mut session, hello(taken.clone()));
+            assert_eq!(reply.get_f64("ok").ok(), Some(1.0), "{taken}: {reply}");
+            assert_eq!(
+                session.app_name.as_deref(),
+                taken
+                    .get_document("application")
+                    .ok()
+                    .and_then(|a| a.get_str("name").ok())
+            );
+        }
+
+        let without = |path: &[&str]| {
+            let mut client = client_named("x");
+            match path {
+                [part] => drop(client.remove(*part)),
+                [part, field] => drop(client.get_document_mut(part).unwrap().remove(*field)),
+                _ => unreachable!(),
+            }
+            client
+        };
+        let with = |part: &str, field: Option<&str>, value: bson::Bson| {
+            let mut client = client_named("x");
+            match field {
+                None => drop(client.insert(part, value)),
+                Some(field) => drop(client.get_document_mut(part).unwrap().insert(field, value)),
+            }
+            client
+        };
+        let mut too_large = client_named("x");
+        padded(&mut too_large, MAX_CLIENT_METADATA_LEN + 1);
+        let refused = [
+            (client_named(&format!("{longest}b")), 184),
+            (too_large, 185),
+            (without(&["driver"]), 183),
+            (without(&["driver", "name"]), 183),
+            (without(&["driver", "version"]), 183),
+            (without(&["os"]), 183),
+            (without(&["os", "type"]), 183),
+            (with("application", None, "x".into()), 14),
+            (with("application", Some("name"), 1.into()), 14),
+            (with("driver", None, "x".into()), 14),
+            (with("driver", Some("version"), 1.into()), 14),
+            (with("os", Some("type"), bson::Bson::Null), 14),
+        ];
+        for (client, code) in refused {
+            let mut session = self::session();
+            let reply = command(&mut session, hello(client.clone()));
+            assert_eq!(reply.get_i32("code").ok(), Some(code), "{client}: {reply}");
+            assert_eq!(session.app_name, None, "{client}");
+            // A refused first hello was the first all the same, as in mongod.
+            let again = command(&mut session, hello(client_named("x")));
+            assert_eq!(again.get_i32("code").ok(), Some(186), "{again}");
         }
         let mut session = self::session();
-        command(&mut session, doc! { "hello": 1 });
-        command(&mut session, hello("later"));
-        assert_eq!(session.app_name, None);
+        let not_a_document = command(&mut session, doc! { "hello": 1, "client": "x" });
+        assert_eq!(
+            not_a_document.get_i32("code").ok(),
+            Some(14),
+            "{not_a_document}"
+        );
     }
 
     #[test]

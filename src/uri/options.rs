@@ -5,6 +5,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 use crate::error::{Error, Result};
+use crate::handshake::MAX_APP_NAME_LEN;
 use crate::secret::Secret;
 
 /// Something parsing ignored or accepted under protest. Parsing never prints: warnings are
@@ -348,6 +349,8 @@ impl TlsOptions {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Kind {
     Text,
+    /// `appName`: a string of at most [`MAX_APP_NAME_LEN`] bytes, which is all a server takes.
+    AppName,
     /// A string whose value must not be printed (`proxyPassword`).
     Secret,
     Bool,
@@ -366,6 +369,7 @@ impl Kind {
     pub(crate) fn expected(self) -> &'static str {
         match self {
             Kind::Text | Kind::Secret => "a string",
+            Kind::AppName => "a string of at most 128 bytes",
             Kind::Bool => "`true` or `false`",
             Kind::Int(0, _) => "a non-negative integer",
             Kind::Int(1, _) => "a positive integer",
@@ -386,6 +390,7 @@ impl Kind {
     pub(crate) fn accepts(self, value: &str) -> bool {
         match self {
             Kind::Text | Kind::Secret => true,
+            Kind::AppName => value.len() <= MAX_APP_NAME_LEN,
             Kind::Bool => parse_bool(value).is_some(),
             Kind::Int(min, max) => parse_int(value).is_some_and(|n| (min..=max).contains(&n)),
             Kind::OneOf(values) => values.iter().any(|v| v.eq_ignore_ascii_case(value)),
@@ -434,7 +439,7 @@ const NON_NEGATIVE: Kind = Kind::Int(0, MAX_INT);
 /// The options of the URI options spec that this crate passes through, with the type each takes.
 /// Auth and TLS options are typed separately (see [`super::parse`]).
 const PASS_THROUGH: &[(&str, Kind)] = &[
-    ("appName", Kind::Text),
+    ("appName", Kind::AppName),
     ("compressors", Kind::NameList),
     ("connectTimeoutMS", NON_NEGATIVE),
     ("directConnection", Kind::Bool),
@@ -628,6 +633,13 @@ mod tests {
     #[test]
     fn kinds_accept_what_the_spec_allows() {
         assert!(Kind::Bool.accepts("true") && !Kind::Bool.accepts("1"));
+        let longest = "é".repeat(MAX_APP_NAME_LEN / 2);
+        assert!(Kind::AppName.accepts(&longest) && !Kind::AppName.accepts(&format!("{longest}x")));
+        assert!(
+            Kind::AppName
+                .expected()
+                .contains(&MAX_APP_NAME_LEN.to_string())
+        );
         assert!(
             NON_NEGATIVE.accepts("0") && !NON_NEGATIVE.accepts("-2") && !NON_NEGATIVE.accepts("x")
         );

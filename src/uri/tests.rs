@@ -248,6 +248,24 @@ fn unescaped_slash_or_question_mark_in_a_password_is_not_echoed() {
     ));
 }
 
+/// The handshake specification's limit: an `appName` longer than 128 bytes, which a server
+/// would refuse in `hello`, is an invalid value, dropped with a warning as the others are.
+#[test]
+fn an_application_name_is_at_most_128_bytes() {
+    let longest = "a".repeat(crate::handshake::MAX_APP_NAME_LEN);
+    let cs = parse(&format!("mongodb://h/?appName={longest}"));
+    assert_eq!(cs.option("appName"), Some(longest.as_str()));
+    assert!(cs.warnings().is_empty(), "{:?}", cs.warnings());
+    // Counted in bytes, after percent-decoding: 64 two-byte characters and one more byte.
+    let cs = parse(&format!("mongodb://h/?appName={}x", "%C3%A9".repeat(64)));
+    assert_eq!(cs.option("appName"), None);
+    assert!(
+        matches!(cs.warnings(), [Warning::InvalidValue { key, .. }] if key == "appName"),
+        "{:?}",
+        cs.warnings()
+    );
+}
+
 #[test]
 fn long_lists_parse() {
     // 20,000 hosts, options and properties (duplicates are found with sets, not pairwise).
