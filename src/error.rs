@@ -200,12 +200,26 @@ pub enum Error {
     },
 
     /// An operation took longer than its timeout.
-    #[error("timed out after {after:?} while {operation}")]
+    ///
+    /// When a client-side operation timeout (`timeoutMS`) cut a step short, the error carries
+    /// what that step failed with, as the client-side operations timeout specification
+    /// requires: searching for a host, the last host tried and why it could not be used.
+    #[error(
+        "timed out after {after:?} while {operation}{}",
+        failure_suffix(.host.as_deref(), .cause.as_deref())
+    )]
     Timeout {
         /// What the adapter was doing.
         operation: &'static str,
         /// The timeout.
         after: std::time::Duration,
+        /// The last host tried (`host:port`, or a UNIX socket's path), when `timeoutMS` ran out
+        /// during the search for a host, as in [`Error::ServerSelectionTimeout`].
+        host: Option<String>,
+        /// What the step that `timeoutMS` cut short failed with (a refused or silent host, a
+        /// read that ran out of time), when it failed before the time was found to be up.
+        #[source]
+        cause: Option<Box<Error>>,
     },
 
     /// No host was connected to and answered `hello` within the time allowed to find one
@@ -231,7 +245,8 @@ pub enum Error {
     },
 }
 
-/// What follows the message of [`Error::ServerSelectionTimeout`]: the last failure, and where.
+/// What follows the message of [`Error::ServerSelectionTimeout`] and [`Error::Timeout`]: the last
+/// failure, and where.
 fn failure_suffix(host: Option<&str>, cause: Option<&Error>) -> String {
     match (host, cause) {
         (Some(host), Some(cause)) => format!("; the last host tried, {host}: {cause}"),
@@ -1647,6 +1662,8 @@ mod tests {
                 Error::Timeout {
                     operation: "x",
                     after: Duration::ZERO,
+                    host: None,
+                    cause: None,
                 },
                 Timeout,
             ),
@@ -1676,46 +1693,64 @@ mod tests {
         assert!(!server(11600, &[]).has_label("RetryableWriteError"));
     }
 
-    /// A search for a host that ran out says what failed last, and where, in its message and
-    /// as its source; nothing when nothing was tried.
+    /// A search for a host that ran out, by its own window or by `timeoutMS`, says what failed
+    /// last, and where, in its message and as its source (the client-side operations timeout
+    /// specification: the underlying error, exposed and in the message); nothing when nothing
+    /// was tried.
     #[test]
-    fn a_server_selection_timeout_shows_the_last_failure() {
+    fn a_search_for_a_host_that_ran_out_shows_the_last_failure() {
         let refused = || Error::Io {
             operation: "connecting",
             source: std::io::ErrorKind::ConnectionRefused.into(),
         };
-        let timed_out = |host: Option<&str>, cause: Option<Error>| Error::ServerSelectionTimeout {
+        type Build = fn(Option<&str>, Option<Error>) -> Error;
+        let window: Build = |host, cause| Error::ServerSelectionTimeout {
             after: Duration::from_millis(700),
             host: host.map(str::to_owned),
             cause: cause.map(Box::new),
         };
-        let cases = [
+        let operation: Build = |host, cause| Error::Timeout {
+            operation: "connecting and logging in (timeoutMS)",
+            after: Duration::from_millis(700),
+            host: host.map(str::to_owned),
+            cause: cause.map(Box::new),
+        };
+        let builds = [
             (
-                timed_out(Some("db1:27017"), Some(refused())),
-                format!("; the last host tried, db1:27017: {}", refused()),
-                true,
+                window,
+                "no host answered within serverSelectionTimeoutMS (700ms)",
             ),
             (
-                timed_out(None, Some(refused())),
-                format!("; {}", refused()),
-                true,
+                operation,
+                "timed out after 700ms while connecting and logging in (timeoutMS)",
             ),
-            (
-                timed_out(Some("db1:27017"), None),
-                "; the last host tried: db1:27017".to_owned(),
-                false,
-            ),
-            (timed_out(None, None), String::new(), false),
         ];
-        for (error, tail, has_source) in cases {
-            let shown = error.to_string();
-            assert_eq!(
-                shown,
-                format!("no host answered within serverSelectionTimeoutMS (700ms){tail}")
-            );
-            let source = std::error::Error::source(&error).map(ToString::to_string);
-            let expected = has_source.then(|| refused().to_string());
-            assert_eq!(source, expected, "{shown}");
+        for (timed_out, head) in builds {
+            let cases = [
+                (
+                    timed_out(Some("db1:27017"), Some(refused())),
+                    format!("; the last host tried, db1:27017: {}", refused()),
+                    true,
+                ),
+                (
+                    timed_out(None, Some(refused())),
+                    format!("; {}", refused()),
+                    true,
+                ),
+                (
+                    timed_out(Some("db1:27017"), None),
+                    "; the last host tried: db1:27017".to_owned(),
+                    false,
+                ),
+                (timed_out(None, None), String::new(), false),
+            ];
+            for (error, tail, has_source) in cases {
+                let shown = error.to_string();
+                assert_eq!(shown, format!("{head}{tail}"));
+                let source = std::error::Error::source(&error).map(ToString::to_string);
+                let expected = has_source.then(|| refused().to_string());
+                assert_eq!(source, expected, "{shown}");
+            }
         }
     }
 }

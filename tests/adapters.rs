@@ -653,10 +653,22 @@ fn server_selection_timeout_bounds_the_search_for_a_host() {
                     let expected = (*connections > 0).then_some(first.as_str());
                     assert_eq!(host.as_deref(), expected, "{adapter:?} {uri}: {error}");
                 }
+                // With the host it was at and what its handshake failed with (the client-side
+                // operations timeout specification: the underlying error is exposed).
                 mongodb_auth::Error::Timeout {
                     operation: "connecting and logging in (timeoutMS)",
+                    host,
+                    cause: Some(_),
                     ..
-                } if uri.contains("timeoutMS=300") => {}
+                } if uri.contains("timeoutMS=300") => {
+                    let first = listeners[0].local_addr().unwrap().to_string();
+                    assert_eq!(
+                        host.as_deref(),
+                        Some(first.as_str()),
+                        "{adapter:?}: {error}"
+                    );
+                    assert!(error.to_string().contains(&first), "{adapter:?}: {error}");
+                }
                 other => panic!("{adapter:?} {uri}: {other:?}"),
             }
             assert!(
@@ -819,8 +831,9 @@ fn counting_connections(options: ConnectOptions) -> (ConnectOptions, Arc<Mutex<u
 /// 500 ms (`minHeartbeatFrequencyMS`) after each pass while the selection timeout lasts, so a
 /// server that starts after the connect began is found; by default one pass fails with the
 /// last host's error at once. Passes that find nothing end with the selection timeout, naming
-/// the last host and its failure, once the next pass would begin after the window; a failure no
-/// pass would mend (a certificate not trusted) ends them at once.
+/// the last host and its failure, once the next pass would begin after the window (or with
+/// `timeoutMS`'s error, naming them too, when it is the tighter limit); a failure no pass would
+/// mend (a certificate not trusted) ends them at once.
 #[test]
 fn server_selection_try_once_false_waits_for_a_server_to_start() {
     let f = Fixtures::start();
@@ -935,6 +948,34 @@ fn server_selection_try_once_false_waits_for_a_server_to_start() {
         assert_eq!(cause.as_deref().map(|c| c.kind()), Some(ErrorKind::Tls));
         assert!(took >= Duration::from_millis(700), "{adapter:?}: {took:?}");
         assert!(*connected.lock().unwrap() >= 2, "{adapter:?}");
+
+        // `timeoutMS` the tighter limit: its error, with the last host and its refusal, in its
+        // message and as its source, as with the window's.
+        let dead = format!("127.0.0.1:{}", f.dead_port);
+        let within_timeout_ms =
+            format!("mongodb://alice:pencil@{dead}/?timeoutMS=1200&serverSelectionTimeoutMS=20000");
+        let started = std::time::Instant::now();
+        let error = adapter
+            .login(f.plain.runtime(), &within_timeout_ms, in_code.clone())
+            .expect_err(&within_timeout_ms);
+        let took = started.elapsed();
+        let mongodb_auth::Error::Timeout { host, cause, .. } = &error else {
+            panic!("{adapter:?}: {error:?}");
+        };
+        assert_eq!(host.as_deref(), Some(dead.as_str()), "{adapter:?}: {error}");
+        let cause = cause.as_deref().expect("the refusal");
+        assert_eq!(cause.kind(), ErrorKind::Io, "{adapter:?}: {error}");
+        let shown = error.to_string();
+        assert!(
+            shown.contains(&dead) && shown.contains(&cause.to_string()),
+            "{shown}"
+        );
+        let source = std::error::Error::source(&error).map(ToString::to_string);
+        assert_eq!(source, Some(cause.to_string()), "{adapter:?}");
+        assert!(
+            (Duration::from_millis(700)..Duration::from_secs(6)).contains(&took),
+            "{adapter:?}: {took:?}"
+        );
 
         // A certificate the client does not trust: no pass would change that.
         let untrusted = format!(

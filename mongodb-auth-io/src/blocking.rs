@@ -563,10 +563,7 @@ fn looked_up(
             name: host.to_owned(),
             reason: e.to_string(),
         }),
-        None => Err(Error::Timeout {
-            operation: "looking up the host",
-            after: limit,
-        }),
+        None => Err(crate::timed_out("looking up the host", limit)),
     }
 }
 

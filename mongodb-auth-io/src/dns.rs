@@ -329,10 +329,7 @@ pub(crate) async fn targets(
     // for the timeout of each.
     tokio::time::timeout(within, targets_one_by_one(cs, server, timeout))
         .await
-        .unwrap_or(Err(Error::Timeout {
-            operation: "looking up the seed list",
-            after: within,
-        }))
+        .unwrap_or(Err(crate::timed_out("looking up the seed list", within)))
 }
 
 async fn targets_one_by_one(

@@ -82,10 +82,19 @@ pub(crate) fn io_error(
         return Error::Tls(tls);
     }
     match source.kind() {
-        std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => Error::Timeout {
-            operation,
-            after: timeout,
-        },
+        std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => {
+            timed_out(operation, timeout)
+        }
         _ => Error::Io { operation, source },
+    }
+}
+
+/// A step that ran out of time itself: nothing failed beneath it, and no host is named.
+pub(crate) fn timed_out(operation: &'static str, after: Duration) -> Error {
+    Error::Timeout {
+        operation,
+        after,
+        host: None,
+        cause: None,
     }
 }

@@ -189,13 +189,13 @@ pub struct ConnectOptions {
     /// for a server that is still starting), as the server selection specification has clients
     /// without background monitoring do. One pass fails with the last host's error, or
     /// [`Error::ServerSelectionTimeout`] if the window runs out first; passes again end with
-    /// [`Error::ServerSelectionTimeout`] (or `timeoutMS`'s [`Error::Timeout`]) once the next
-    /// pass would begin too late; or at once, with the last host's error, when no host of the
-    /// pass failed in a way another pass may mend (none
+    /// [`Error::ServerSelectionTimeout`] (or `timeoutMS`'s [`Error::Timeout`]), naming the last
+    /// host and its failure, once the next pass would begin too late; or at once, with the last
+    /// host's error, when no host of the pass failed in a way another pass may mend (none
     /// [transient](mongodb_auth::ErrorKind::is_transient): a TLS certificate refused, a host of
-    /// a kind this system cannot reach). The seed list's own DNS lookups
-    /// (`mongodb+srv`, or every host's with [`dns_server`](Self::dns_server)) are made once:
-    /// their failure ends the connect. `None`: the connection string's
+    /// a kind this system cannot reach). The seed list's own DNS lookups (`mongodb+srv`, or
+    /// every host's with [`dns_server`](Self::dns_server)) are made once: their failure ends
+    /// the connect. `None`: the connection string's
     /// `serverSelectionTryOnce`, else `true`; a value here that differs from the connection
     /// string's is an error ([`Error::InvalidOption`]).
     pub server_selection_try_once: Option<bool>,
@@ -225,16 +225,25 @@ pub struct ConnectOptions {
     selection_done_by: Option<Instant>,
 }
 
-/// `ran_out` as it is, or, when the search for a host ran out, with where it was (`host`) and
-/// what failed there (`cause`).
+/// The timeout that ran out (the search for a host's, or `timeoutMS`'s), with where it was
+/// (`host`) and what failed there (`cause`): the client-side operations timeout specification
+/// requires a `timeoutMS` error to expose the error of the step it cut short.
 fn at_host(ran_out: Error, host: Option<&str>, cause: Option<Error>) -> Error {
+    let host = host.map(str::to_owned);
+    let cause = cause.map(Box::new);
     match ran_out {
-        Error::ServerSelectionTimeout { after, .. } => Error::ServerSelectionTimeout {
+        Error::ServerSelectionTimeout { after, .. } => {
+            Error::ServerSelectionTimeout { after, host, cause }
+        }
+        Error::Timeout {
+            operation, after, ..
+        } => Error::Timeout {
+            operation,
             after,
-            host: host.map(str::to_owned),
-            cause: cause.map(Box::new),
+            host,
+            cause,
         },
-        timeout => timeout,
+        other => other,
     }
 }
 
@@ -350,8 +359,8 @@ impl ConnectOptions {
     }
 
     /// `error`, or the timeout that has run out (see [`out_of_time`](Self::out_of_time)): a
-    /// step it cut short failed for want of time, whatever the step said. A search for a host
-    /// that ran out keeps `error` as its cause, and `host` as where it happened.
+    /// step it cut short failed for want of time, whatever the step said. The timeout keeps
+    /// `error` as its cause, and `host` as where it happened.
     pub(crate) fn or_timeout(&self, error: Error, host: Option<&str>) -> Error {
         self.or_timeout_by(Instant::now(), error, host)
     }
@@ -366,7 +375,7 @@ impl ConnectOptions {
     }
 
     /// `Ok` while there is time to ask `host`, connected to, for `hello`; else the timeout that
-    /// has run out, a search for a host naming `host` (which nothing failed at yet).
+    /// has run out, naming `host` (which nothing failed at yet).
     pub(crate) fn time_for_hello(&self, host: &str) -> Result<()> {
         self.out_of_time()
             .map_err(|ran_out| at_host(ran_out, Some(host), None))
@@ -414,10 +423,10 @@ impl ConnectOptions {
     /// `Timeout` if the connect under way has used up `timeoutMS` by `at`.
     fn overdue_by(&self, at: Instant) -> Result<()> {
         match (self.done_by, self.operation_timeout) {
-            (Some(done_by), Some(after)) if at >= done_by => Err(Error::Timeout {
-                operation: "connecting and logging in (timeoutMS)",
+            (Some(done_by), Some(after)) if at >= done_by => Err(crate::timed_out(
+                "connecting and logging in (timeoutMS)",
                 after,
-            }),
+            )),
             _ => Ok(()),
         }
     }

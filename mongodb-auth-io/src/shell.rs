@@ -509,8 +509,5 @@ async fn exchange<S: ?Sized + Send, I: Io<S>>(
 
 /// The timeout error of a callback that ran out of time (rule L12).
 pub(crate) fn callback_timeout(after: Duration) -> Error {
-    Error::Timeout {
-        operation: "waiting for the caller's callback",
-        after,
-    }
+    crate::timed_out("waiting for the caller's callback", after)
 }

@@ -222,10 +222,7 @@ impl<S: AsyncStream + ?Sized> Io<S> for Tokio {
     ) -> Result<usize> {
         match ::tokio::time::timeout_at(deadline.into(), stream.read(buffer)).await {
             Ok(read) => read.map_err(|e| crate::io_error("reading a reply", e, timeout)),
-            Err(_) => Err(Error::Timeout {
-                operation: "reading a reply",
-                after: timeout,
-            }),
+            Err(_) => Err(crate::timed_out("reading a reply", timeout)),
         }
     }
 
@@ -357,10 +354,7 @@ async fn looked_up(
             name: host.to_owned(),
             reason: e.to_string(),
         }),
-        Err(_) => Err(Error::Timeout {
-            operation: "looking up the host",
-            after: limit,
-        }),
+        Err(_) => Err(crate::timed_out("looking up the host", limit)),
     }
 }
 
@@ -371,10 +365,7 @@ async fn within<T>(
 ) -> Result<T> {
     match ::tokio::time::timeout(limit, future).await {
         Ok(result) => result.map_err(|e| crate::io_error(operation, e, limit)),
-        Err(_) => Err(Error::Timeout {
-            operation,
-            after: limit,
-        }),
+        Err(_) => Err(crate::timed_out(operation, limit)),
     }
 }
 

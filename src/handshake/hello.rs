@@ -1,7 +1,8 @@
 //! The opening message of a connection, as the handshake spec builds it: the legacy `isMaster`
 //! (which servers and proxies that know no `hello` understand) or `hello` (which load balancing
-//! and a declared server API require), over OP_MSG, with `helloOk`, the client metadata, and
-//! the fields an [`Authenticator`](super::Authenticator) adds.
+//! and a declared server API require), over OP_MSG (or, asked for, the legacy OP_QUERY), with
+//! `helloOk`, the client metadata, and the fields an [`Authenticator`](super::Authenticator)
+//! adds.
 
 use bson::raw::cstr;
 use bson::{RawArrayBuf, RawDocument, RawDocumentBuf, rawdoc};
@@ -16,8 +17,7 @@ use crate::wire;
 /// The handshake specification sends every handshake over OP_MSG since June 2026 (servers
 /// before 4.2 are no longer supported, and every later one reads OP_MSG): the legacy
 /// `isMaster`, [`LegacyOpMsg`](Self::LegacyOpMsg), unless load balancing or a declared server
-/// API asks for `hello`. Before, the first message went over OP_QUERY, which servers are
-/// dropping.
+/// API asks for `hello`. Before, the first message went over OP_QUERY.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum HelloStyle {
@@ -252,19 +252,24 @@ mod tests {
     use super::*;
     use crate::ErrorKind;
 
+    /// A message as a server reads it: its op code, its OP_QUERY collection, its body.
+    fn decode(message: &[u8]) -> (i32, Option<String>, bson::RawDocumentBuf) {
+        let decoded = wire::MessageDecoder::requests()
+            .push(message)
+            .unwrap()
+            .unwrap();
+        let body = RawDocument::from_bytes(decoded.body()).unwrap().to_owned();
+        (decoded.op_code, decoded.collection.clone(), body)
+    }
+
     /// The load balancer specification: OP_MSG for every step of the handshake, whatever style
     /// was asked for.
     #[test]
     fn a_load_balanced_hello_goes_over_op_msg() {
         let hello = Hello::new(HelloStyle::LegacyOpQuery).load_balanced(true);
         assert_eq!((hello.command_name(), hello.op_name()), ("hello", "OP_MSG"));
-        let message = hello.encode(&rawdoc! {}.into_bytes(), 1).unwrap();
-        let decoded = wire::MessageDecoder::requests()
-            .push(&message)
-            .unwrap()
-            .unwrap();
-        assert_eq!(decoded.op_code, wire::OP_MSG);
-        let body = RawDocument::from_bytes(decoded.body()).unwrap();
+        let (op_code, _, body) = decode(&hello.encode(&rawdoc! {}.into_bytes(), 1).unwrap());
+        assert_eq!(op_code, wire::OP_MSG);
         assert_eq!(body.get_bool("loadBalanced").ok(), Some(true));
         let plain = Hello::new(HelloStyle::LegacyOpQuery)
             .load_balanced(true)
@@ -277,14 +282,6 @@ mod tests {
     #[test]
     fn the_legacy_hello_goes_over_op_msg_unless_op_query_is_asked_for() {
         let fields = rawdoc! { "saslSupportedMechs": "admin.alice" }.into_bytes();
-        let decode = |message: &[u8]| {
-            let decoded = wire::MessageDecoder::requests()
-                .push(message)
-                .unwrap()
-                .unwrap();
-            let body = RawDocument::from_bytes(decoded.body()).unwrap().to_owned();
-            (decoded.op_code, decoded.collection.clone(), body)
-        };
         let hello = Hello::new(HelloStyle::LegacyOpMsg);
         assert_eq!(
             (hello.command_name(), hello.op_name()),

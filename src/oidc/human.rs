@@ -270,6 +270,8 @@ impl Device {
             (at >= self.gives_up_at).then_some(crate::Error::Timeout {
                 operation: "waiting for the person to enter the device code",
                 after: timeout,
+                host: None,
+                cause: None,
             })
         }
     }

@@ -21,7 +21,7 @@ use super::store::{Store, StoreLimits, is_valid_document};
 use super::users::{StoredCredential, User, UserStore};
 use crate::ask::{Answer, Ask};
 use crate::command::{binary, document_with_capacity, fields, named_fields};
-use crate::handshake::{MAX_APP_NAME_LEN, MAX_CLIENT_METADATA_LEN};
+use crate::handshake::{MAX_APP_NAME_LEN, MAX_CLIENT_METADATA_LEN, check_app_name};
 use crate::random::{BoxedRandom, SecureRandom, SystemRandom};
 use crate::scram::{ScramVariant, SecretBytes};
 
@@ -463,12 +463,13 @@ pub struct Session {
     /// A job or an ask is out for the command being answered: its payload form (base64 string
     /// or binary) for the reply.
     pending: Option<(Pending, bool)>,
-    /// `client.application.name` of the connection's first `hello`, which fail points may
-    /// choose connections by.
+    /// `client.application.name` of the client metadata taken, which fail points may choose
+    /// connections by.
     app_name: Option<String>,
-    /// Whether the connection's first `hello` has come: only it names the connection, as
-    /// mongod takes client metadata from the first `hello` only.
-    hello_seen: bool,
+    /// Whether a `hello` has run on the connection: its client metadata is then final, as in
+    /// mongod, and a `hello` that carries more is refused. One refused before it ran (its
+    /// metadata, or a fail point) does not make it final.
+    metadata_final: bool,
     /// The logins that end, each user's with its MONGODB-OIDC token's expiry: once one has
     /// ended, commands that need a login are answered `ReauthenticationRequired` (391) until
     /// that user logs in again. At most one entry a user.
@@ -490,7 +491,7 @@ impl Session {
             next_conversation_id: 1,
             pending: None,
             app_name: None,
-            hello_seen: false,
+            metadata_final: false,
             login_ends: Vec::new(),
             logins_begun: 0,
         }
@@ -626,10 +627,9 @@ impl Session {
         let doc = request.doc;
         let is_hello = matches!(name, "hello" | "isMaster" | "ismaster");
         if is_hello {
-            let first = !std::mem::replace(&mut self.hello_seen, true);
-            match client_metadata(doc, first) {
-                Ok(name) if first => self.app_name = name,
-                Ok(_) => {}
+            match client_metadata(doc, self.metadata_final) {
+                Ok(Some(application)) => self.app_name = application,
+                Ok(None) => {}
                 Err(refusal) => return reply(refusal),
             }
         }
@@ -666,6 +666,7 @@ impl Session {
         }
         let done = match name {
             "hello" | "isMaster" | "ismaster" => {
+                self.metadata_final = true;
                 let request = HelloRequest::read(doc);
                 let answer = self.hello(&request, name == "hello", now);
                 return match self.awaits(&request) {
@@ -1440,13 +1441,18 @@ fn namespace(db: &str, doc: &RawDocument, command: &str) -> Result<String, RawDo
     }
 }
 
-/// The application name in the client metadata of a `hello` (the handshake specification's
-/// `client` document), checked as mongod checks it, so a client that mongod would refuse is
-/// refused here too: only the first `hello` of a connection may carry one; it is at most
-/// [`MAX_CLIENT_METADATA_LEN`] bytes, names its driver (`name`, `version`) and its operating
-/// system (`type`), each a string; an application name is a string of at most
-/// [`MAX_APP_NAME_LEN`] bytes. Other fields are the client's own.
-fn client_metadata(hello: &RawDocument, first: bool) -> Result<Option<String>, RawDocumentBuf> {
+/// The client metadata of a `hello` (the handshake specification's `client` document), checked
+/// as mongod checks a client's, so a client that mongod would refuse is refused here too: none
+/// once the connection's metadata is `final` (a `hello` has run); at most
+/// [`MAX_CLIENT_METADATA_LEN`] bytes; naming its driver (`name`, `version`) and its operating
+/// system (`type`), each a string; an application name, if any, a string of at most
+/// [`MAX_APP_NAME_LEN`] bytes. Other fields are the client's own. `Some` with the application
+/// name, if any, when the `hello` carries metadata.
+#[allow(clippy::option_option)]
+fn client_metadata(
+    hello: &RawDocument,
+    metadata_final: bool,
+) -> Result<Option<Option<String>>, RawDocumentBuf> {
     let Ok(Some(client)) = hello.get("client") else {
         return Ok(None);
     };
@@ -1457,7 +1463,7 @@ fn client_metadata(hello: &RawDocument, first: bool) -> Result<Option<String>, R
     };
     let mistyped =
         |path: &str, kind: &str| refused(codes::TYPE_MISMATCH, &format!("{path} is not {kind}"));
-    if !first {
+    if metadata_final {
         return refused(
             codes::CLIENT_METADATA_CANNOT_BE_MUTATED,
             "the client metadata document may only be sent in the first hello",
@@ -1476,7 +1482,7 @@ fn client_metadata(hello: &RawDocument, first: bool) -> Result<Option<String>, R
         None => None,
         Some(RawBsonRef::Document(application)) => match application.get("name") {
             Ok(None) => None,
-            Ok(Some(RawBsonRef::String(name))) if name.len() <= MAX_APP_NAME_LEN => Some(name),
+            Ok(Some(RawBsonRef::String(name))) if check_app_name(name).is_ok() => Some(name),
             Ok(Some(RawBsonRef::String(_))) => {
                 let message =
                     format!("client.application.name is longer than {MAX_APP_NAME_LEN} bytes");
@@ -1504,7 +1510,7 @@ fn client_metadata(hello: &RawDocument, first: bool) -> Result<Option<String>, R
             }
         }
     }
-    Ok(name.map(str::to_owned))
+    Ok(Some(name.map(str::to_owned)))
 }
 
 /// The error a fail point answers `command` with, as mongod words it.
@@ -1884,6 +1890,30 @@ mod tests {
         assert_eq!(unknown.get_i32("code").unwrap(), 2, "{unknown}");
     }
 
+    /// A `hello` a fail point refuses has not run: the connection's client metadata stays open
+    /// to the next one, as in mongod.
+    #[test]
+    fn a_hello_a_fail_point_refuses_leaves_the_metadata_open() {
+        let mut session = logged_in(true);
+        let arm = doc! {
+            "configureFailPoint": "failCommand",
+            "mode": { "times": 1 },
+            "data": { "failCommands": ["hello"], "errorCode": 11600 },
+        };
+        assert_eq!(command(&mut session, arm).get_f64("ok").ok(), Some(1.0));
+        let refused = command(
+            &mut session,
+            doc! { "hello": 1, "client": client_named("one") },
+        );
+        assert_eq!(refused.get_i32("code").ok(), Some(11600), "{refused}");
+        let taken = command(
+            &mut session,
+            doc! { "hello": 1, "client": client_named("two") },
+        );
+        assert_eq!(taken.get_f64("ok").ok(), Some(1.0), "{taken}");
+        assert_eq!(session.app_name.as_deref(), Some("two"));
+    }
+
     #[test]
     fn a_fail_point_chooses_connections_by_application_name_and_may_block() {
         let mut session = logged_in(true);
@@ -2091,7 +2121,7 @@ mod tests {
     /// Only the first `hello` of a connection names it, and only with client metadata mongod
     /// would take; any other `hello` with one is refused, as mongod refuses it.
     #[test]
-    fn only_the_first_hello_names_the_connection_with_metadata_mongod_takes() {
+    fn only_a_hello_before_any_ran_names_the_connection_with_metadata_mongod_takes() {
         let hello = |client: Document| doc! { "hello": 1, "client": client };
         let longest = "a".repeat(MAX_APP_NAME_LEN);
         let mut session = self::session();
@@ -2107,6 +2137,12 @@ mod tests {
         assert_eq!(session.app_name.as_deref(), Some(longest.as_str()));
         let plain = command(&mut session, doc! { "hello": 1 });
         assert_eq!(plain.get_f64("ok").ok(), Some(1.0), "{plain}");
+        // A hello without metadata makes the connection's final too.
+        let mut session = self::session();
+        command(&mut session, doc! { "hello": 1 });
+        let later = command(&mut session, hello(client_named("later")));
+        assert_eq!(later.get_i32("code").ok(), Some(186), "{later}");
+        assert_eq!(session.app_name, None);
 
         let mut without_application = client_named("x");
         without_application.remove("application");
@@ -2170,9 +2206,10 @@ mod tests {
             let reply = command(&mut session, hello(client.clone()));
             assert_eq!(reply.get_i32("code").ok(), Some(code), "{client}: {reply}");
             assert_eq!(session.app_name, None, "{client}");
-            // A refused first hello was the first all the same, as in mongod.
-            let again = command(&mut session, hello(client_named("x")));
-            assert_eq!(again.get_i32("code").ok(), Some(186), "{again}");
+            // A hello refused before it ran leaves the metadata open, as in mongod.
+            let again = command(&mut session, hello(client_named("again")));
+            assert_eq!(again.get_f64("ok").ok(), Some(1.0), "{again}");
+            assert_eq!(session.app_name.as_deref(), Some("again"));
         }
         let mut session = self::session();
         let not_a_document = command(&mut session, doc! { "hello": 1, "client": "x" });

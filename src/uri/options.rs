@@ -5,7 +5,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 use crate::error::{Error, Result};
-use crate::handshake::MAX_APP_NAME_LEN;
+use crate::handshake::check_app_name;
 use crate::secret::Secret;
 
 /// Something parsing ignored or accepted under protest. Parsing never prints: warnings are
@@ -349,7 +349,8 @@ impl TlsOptions {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Kind {
     Text,
-    /// `appName`: a string of at most [`MAX_APP_NAME_LEN`] bytes, which is all a server takes.
+    /// `appName`: a string of at most 128 bytes ([`check_app_name`]), which is all a server
+    /// takes.
     AppName,
     /// A string whose value must not be printed (`proxyPassword`).
     Secret,
@@ -390,7 +391,7 @@ impl Kind {
     pub(crate) fn accepts(self, value: &str) -> bool {
         match self {
             Kind::Text | Kind::Secret => true,
-            Kind::AppName => value.len() <= MAX_APP_NAME_LEN,
+            Kind::AppName => check_app_name(value).is_ok(),
             Kind::Bool => parse_bool(value).is_some(),
             Kind::Int(min, max) => parse_int(value).is_some_and(|n| (min..=max).contains(&n)),
             Kind::OneOf(values) => values.iter().any(|v| v.eq_ignore_ascii_case(value)),
@@ -633,6 +634,7 @@ mod tests {
     #[test]
     fn kinds_accept_what_the_spec_allows() {
         assert!(Kind::Bool.accepts("true") && !Kind::Bool.accepts("1"));
+        use crate::handshake::MAX_APP_NAME_LEN;
         let longest = "é".repeat(MAX_APP_NAME_LEN / 2);
         assert!(Kind::AppName.accepts(&longest) && !Kind::AppName.accepts(&format!("{longest}x")));
         assert!(
