@@ -28,8 +28,10 @@ struct Fixtures {
     tls: TestServer,
     reauth: TestServer,
     dns: DnsServer,
-    /// A port nothing listens on.
+    /// A port nothing listens on, held by `_dead`, bound but not listening, so no socket
+    /// another test part binds (a late server) takes it: connections to it are refused.
     dead_port: u16,
+    _dead: socket2::Socket,
     /// A listener that accepts (the kernel does) and never answers.
     silent: TcpListener,
     /// A server that answers one byte every 50 ms.
@@ -96,11 +98,11 @@ impl Fixtures {
                 ip: Ipv4Addr::LOCALHOST,
             },
         ]);
-        let dead_port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let dead =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        dead.bind(&std::net::SocketAddr::from((Ipv4Addr::LOCALHOST, 0)).into())
+            .unwrap();
+        let dead_port = dead.local_addr().unwrap().as_socket().unwrap().port();
         Fixtures {
             plain: TestServer::start(with_socket(config(), files.join("plain.sock"))),
             tls,
@@ -108,6 +110,7 @@ impl Fixtures {
             reauth: TestServer::start(config()),
             dns,
             dead_port,
+            _dead: dead,
             silent: TcpListener::bind("127.0.0.1:0").unwrap(),
             trickler: trickler(&[]),
             tls_trickler: trickler(&[0x16, 0x03, 0x03, 0x40, 0x00]),
@@ -680,29 +683,37 @@ fn server_selection_timeout_bounds_the_search_for_a_host() {
     }
 }
 
-/// The selection timeout bounds finding a host, not the login: a server that holds its
-/// `saslContinue` reply longer than the whole window still logs the client in once it has
-/// answered `hello`.
+/// A server that holds its `saslContinue` reply (1.5 s). The selection timeout bounds finding a
+/// host, not the login: a window shorter than the hold still logs the client in once the host
+/// has answered `hello`. `timeoutMS` bounds the whole login: one shorter than the hold fails as
+/// its own timeout, with the read it cut short as the cause, in the message and as the source
+/// (the client-side operations timeout specification).
 #[test]
-fn the_selection_timeout_ends_once_a_host_answers_hello() {
+fn a_held_login_outlasts_the_selection_timeout_but_not_timeout_ms() {
     let f = Fixtures::start();
-    let uri = format!(
-        "mongodb://alice:pencil@{}/?serverSelectionTimeoutMS=500",
-        f.plain.address()
-    );
-    let hold = bson::rawdoc! {
-        "configureFailPoint": "failCommand",
-        "mode": { "times": 1 },
-        "data": { "failCommands": ["saslContinue"], "blockConnection": true, "blockTimeMS": 1500 },
-    };
-    for adapter in Adapter::BOTH {
+    let held = |query: &str| format!("mongodb://alice:pencil@{}/?{query}", f.plain.address());
+    let hold = || {
+        let hold = bson::rawdoc! {
+            "configureFailPoint": "failCommand",
+            "mode": { "times": 1 },
+            "data": {
+                "failCommands": ["saslContinue"], "blockConnection": true, "blockTimeMS": 1500,
+            },
+        };
         let point = FailCommand::from_configure_command(&hold).unwrap().unwrap();
         f.plain
             .server()
             .dangerous()
             .misbehave(Some(Misbehavior::FailCommand(point)));
+    };
+    for adapter in Adapter::BOTH {
+        hold();
         let started = std::time::Instant::now();
-        let login = adapter.login(f.plain.runtime(), &uri, options());
+        let login = adapter.login(
+            f.plain.runtime(),
+            &held("serverSelectionTimeoutMS=500"),
+            options(),
+        );
         let took = started.elapsed();
         let login = login.unwrap_or_else(|e| panic!("{adapter:?}: {e}"));
         assert_eq!(login.users.len(), 1, "{adapter:?}: {:?}", login.users);
@@ -710,6 +721,24 @@ fn the_selection_timeout_ends_once_a_host_answers_hello() {
             took >= Duration::from_millis(1500),
             "{adapter:?}: the saslContinue reply was not held ({took:?})"
         );
+
+        hold();
+        let error = adapter
+            .login(f.plain.runtime(), &held("timeoutMS=600"), options())
+            .expect_err("timeoutMS");
+        let mongodb_auth::Error::Timeout {
+            operation: "connecting and logging in (timeoutMS)",
+            host: None,
+            cause: Some(cause),
+            ..
+        } = &error
+        else {
+            panic!("{adapter:?}: {error:?}");
+        };
+        assert_eq!(cause.kind(), ErrorKind::Timeout, "{adapter:?}: {error}");
+        assert!(error.to_string().contains(&cause.to_string()), "{error}");
+        let source = std::error::Error::source(&error).map(ToString::to_string);
+        assert_eq!(source, Some(cause.to_string()), "{adapter:?}");
     }
 }
 
@@ -959,7 +988,13 @@ fn server_selection_try_once_false_waits_for_a_server_to_start() {
             .login(f.plain.runtime(), &within_timeout_ms, in_code.clone())
             .expect_err(&within_timeout_ms);
         let took = started.elapsed();
-        let mongodb_auth::Error::Timeout { host, cause, .. } = &error else {
+        let mongodb_auth::Error::Timeout {
+            operation: "connecting and logging in (timeoutMS)",
+            host,
+            cause,
+            ..
+        } = &error
+        else {
             panic!("{adapter:?}: {error:?}");
         };
         assert_eq!(host.as_deref(), Some(dead.as_str()), "{adapter:?}: {error}");
@@ -1209,6 +1244,109 @@ fn the_first_message_is_a_legacy_hello_over_op_msg() {
             by_op_msg,
             by_op_query
         ]
+    );
+}
+
+/// Libraries that wrap the adapters append their name, version and platform to `hello`'s client
+/// metadata (the handshake specification's "Supporting Wrapping Libraries", after its metadata
+/// update prose tests): given in the options or appended to a connector after it is built,
+/// each after a `|`; one equal to any given before (an empty string being no value) is not
+/// appended again; metadata too large for `hello` is refused and leaves what was there. Read
+/// off the wire, with both adapters.
+#[test]
+fn wrapping_libraries_append_to_the_client_metadata() {
+    use mongodb_auth::handshake::DriverInfo;
+    use mongodb_auth::wire::{self, MessageDecoder};
+    use mongodb_auth_io::Connector;
+    use std::io::Write;
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = seen.clone();
+    let server = after_requests(8, move |socket, request| {
+        let message = MessageDecoder::requests().push(request).unwrap().unwrap();
+        let body = bson::RawDocument::from_bytes(message.body()).unwrap();
+        let client = body.get_document("client").unwrap();
+        let driver = client.get_document("driver").unwrap();
+        let fields = [
+            driver.get_str("name"),
+            driver.get_str("version"),
+            client.get_str("platform"),
+        ];
+        record
+            .lock()
+            .unwrap()
+            .push(fields.map(|field| field.unwrap().to_owned()));
+        let reply = bson::rawdoc! { "isWritablePrimary": true, "ok": 1.0 };
+        let reply = wire::encode_reply(reply.as_bytes(), 1, message.request_id).unwrap();
+        let _ = socket.write_all(&reply);
+    });
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let uri = format!("mongodb://{server}/");
+    let info = |name: &str, version, platform| DriverInfo::new(name, version, platform).unwrap();
+    let library = info("library", Some("1.2"), Some("Library Platform"));
+    for adapter in Adapter::BOTH {
+        let mut given = options();
+        given.driver_info = vec![library.clone(), library.clone()];
+        let connector = Connector::new(uri.as_str(), given).unwrap();
+        let connect = || match adapter {
+            Adapter::Blocking => mongodb_auth_io::blocking::connect_with(&connector).map(drop),
+            Adapter::Tokio => runtime
+                .block_on(mongodb_auth_io::tokio::connect_with(&connector))
+                .map(drop),
+        };
+        connect().unwrap();
+        connector
+            .append_metadata(info("framework", Some("2.0"), None))
+            .unwrap();
+        connect().unwrap();
+        // Equal to what the options gave, and to what was appended: nothing more.
+        connector.append_metadata(library.clone()).unwrap();
+        connector
+            .append_metadata(info("framework", Some("2.0"), Some("")))
+            .unwrap();
+        connect().unwrap();
+        connector
+            .append_metadata(info("framework", None, Some("Framework Platform")))
+            .unwrap();
+        // Too large for `hello`: refused, and nothing appended.
+        let error = connector
+            .append_metadata(info(&"n".repeat(500), None, None))
+            .unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Usage, "{adapter:?}: {error}");
+        assert_eq!(connector.driver_info().len(), 3, "{adapter:?}");
+        connect().unwrap();
+    }
+    let version = env!("CARGO_PKG_VERSION");
+    let expected = |name: &str, versions: &str, platform: &str| {
+        [
+            format!("mongodb-auth{name}"),
+            format!("{version}{versions}"),
+            format!("Rust{platform}"),
+        ]
+    };
+    let per_adapter = [
+        expected("|library", "|1.2", "|Library Platform"),
+        expected("|library|framework", "|1.2|2.0", "|Library Platform"),
+        expected("|library|framework", "|1.2|2.0", "|Library Platform"),
+        expected(
+            "|library|framework|framework",
+            "|1.2|2.0",
+            "|Library Platform|Framework Platform",
+        ),
+    ];
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [per_adapter.clone(), per_adapter].concat()
+    );
+
+    let mut too_large = options();
+    too_large.driver_info = vec![info(&"n".repeat(500), None, None)];
+    let refused = Connector::new(uri.as_str(), too_large).unwrap_err();
+    assert!(
+        matches!(refused, mongodb_auth::Error::InvalidInput { .. }),
+        "{refused:?}"
     );
 }
 

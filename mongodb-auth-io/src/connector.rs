@@ -3,10 +3,11 @@
 //! its session cache, so a second connection to a host resumes the first one's TLS session),
 //! the `mongodb+srv` seed list for as long as its records hold, and the credential caches.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use mongodb_auth::error::{Error, Result};
+use mongodb_auth::handshake::DriverInfo;
 use mongodb_auth::uri::ConnectionString;
 
 use crate::dns::Seeds;
@@ -44,6 +45,8 @@ struct Shared {
     /// turns TLS off).
     tls: Option<TlsSetup>,
     seeds: Mutex<Option<Seeds>>,
+    /// What [`Connector::append_metadata`] appended after the options' `driver_info`.
+    appended: Mutex<Vec<DriverInfo>>,
 }
 
 impl Connector {
@@ -76,8 +79,61 @@ impl Connector {
                 options,
                 tls,
                 seeds: Mutex::new(None),
+                appended: Mutex::new(Vec::new()),
             }),
         })
+    }
+
+    /// Appends what a library that wraps these adapters adds to the client metadata of the
+    /// connections made from now on (the handshake specification's `appendMetadata`), after
+    /// what [`ConnectOptions::driver_info`] and earlier calls gave. Connections already made
+    /// keep theirs. Info equal to any given before is not appended again. Fails, appending
+    /// nothing, when the metadata would not fit `hello` ([`Error::InvalidInput`]).
+    ///
+    /// ```
+    /// use mongodb_auth::handshake::DriverInfo;
+    /// use mongodb_auth_io::{ConnectOptions, Connector};
+    ///
+    /// let connector = Connector::new("mongodb://localhost/", ConnectOptions::default())?;
+    /// connector.append_metadata(DriverInfo::new("inventory", Some("2.1"), None)?)?;
+    /// assert_eq!(connector.driver_info().len(), 1);
+    /// # Ok::<(), mongodb_auth::Error>(())
+    /// ```
+    pub fn append_metadata(&self, info: DriverInfo) -> Result<()> {
+        let mut appended = self
+            .shared
+            .appended
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let mut wrappers = self.wrappers(&appended);
+        if wrappers.contains(&info) {
+            return Ok(());
+        }
+        wrappers.push(info.clone());
+        // Checked and pushed under the lock, so two calls at once cannot overfill `hello`.
+        self.shared
+            .options
+            .check_metadata(&self.shared.cs, &wrappers)?;
+        appended.push(info);
+        Ok(())
+    }
+
+    /// What the libraries that wrap these adapters append to the client metadata of the next
+    /// connection: [`ConnectOptions::driver_info`], then what
+    /// [`append_metadata`](Self::append_metadata) added.
+    pub fn driver_info(&self) -> Vec<DriverInfo> {
+        let appended = self
+            .shared
+            .appended
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        self.wrappers(&appended)
+    }
+
+    /// The options' wrapping libraries, then `appended`.
+    fn wrappers(&self, appended: &[DriverInfo]) -> Vec<DriverInfo> {
+        let own = &self.shared.options.driver_info;
+        own.iter().chain(appended).cloned().collect()
     }
 
     /// The connection string, as given (before any `mongodb+srv` resolution).

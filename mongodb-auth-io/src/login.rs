@@ -208,6 +208,7 @@ impl Login {
     ) -> Result<(Login, Outgoing)> {
         let hello = Hello::new(options.hello_style())
             .app_name(options.app_name.as_deref())
+            .driver_info(&options.driver_info)
             .load_balanced(cs.flag("loadBalanced") == Some(true));
         Login::start(cs.credential(), Some(host), options, &hello)
     }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use mongodb_auth::environment::deadline;
 use mongodb_auth::error::{Error, Result};
-use mongodb_auth::handshake::{AuthOptions, HelloStyle, check_app_name};
+use mongodb_auth::handshake::{AuthOptions, DriverInfo, Hello, HelloStyle};
 use mongodb_auth::uri::ConnectionString;
 
 use crate::tls::TlsInfo;
@@ -195,9 +195,9 @@ pub struct ConnectOptions {
     /// [transient](mongodb_auth::ErrorKind::is_transient): a TLS certificate refused, a host of
     /// a kind this system cannot reach). The seed list's own DNS lookups (`mongodb+srv`, or
     /// every host's with [`dns_server`](Self::dns_server)) are made once: their failure ends
-    /// the connect. `None`: the connection string's
-    /// `serverSelectionTryOnce`, else `true`; a value here that differs from the connection
-    /// string's is an error ([`Error::InvalidOption`]).
+    /// the connect. `None`: the connection string's `serverSelectionTryOnce`, else `true`; a
+    /// value here that differs from the connection string's is an error
+    /// ([`Error::InvalidOption`]).
     pub server_selection_try_once: Option<bool>,
     /// The first message's form (with `loadBalanced=true` OP_MSG `hello` whatever this says);
     /// `None`: the legacy `isMaster` over OP_MSG, as the handshake specification has it since
@@ -207,6 +207,13 @@ pub struct ConnectOptions {
     /// most [`MAX_APP_NAME_LEN`](mongodb_auth::handshake::MAX_APP_NAME_LEN) bytes, or
     /// [`Connector::new`](crate::Connector::new) fails with [`Error::InvalidOption`].
     pub app_name: Option<String>,
+    /// What the libraries that wrap these adapters append to `hello`'s client metadata, so
+    /// servers' logs name them (the handshake specification's `DriverInfoOptions`): each
+    /// name, version and platform after a `|`, in order, a duplicate once only. Metadata that
+    /// cannot fit the specification's 512 bytes fails [`Connector::new`](crate::Connector::new)
+    /// ([`Error::InvalidInput`]). [`Connector::append_metadata`](crate::Connector::append_metadata)
+    /// appends more for its later connections.
+    pub driver_info: Vec<DriverInfo>,
     /// Settings of the authentication itself.
     pub auth: AuthOptions,
     /// A DNS server for every lookup of the connection (the SRV and TXT records of
@@ -431,13 +438,28 @@ impl ConnectOptions {
         }
     }
 
+    /// Whether `hello` can carry the client metadata of a connection of `cs` with these
+    /// options and `wrappers` (the options' own, and those a connector appended).
+    pub(crate) fn check_metadata(
+        &self,
+        cs: &ConnectionString,
+        wrappers: &[DriverInfo],
+    ) -> Result<()> {
+        let app_name = self.app_name.as_deref().or(cs.option("appName"));
+        Hello::new(self.hello_style())
+            .app_name(app_name)
+            .driver_info(wrappers)
+            .client_metadata()
+            .map(drop)
+    }
+
     /// What the connection string says where these options say nothing: `connectTimeoutMS`
     /// and `socketTimeoutMS` (`0` is none), `serverSelectionTimeoutMS`,
     /// `serverSelectionTryOnce` (which may not say otherwise than these options), and, with a
     /// client-side operation timeout (`timeoutMS`), a connect and login that end within it,
     /// and a machine OIDC callback shortened to the least of it and the connect timeout (rule
-    /// L12). An application name given here must fit `hello` (the string's was checked when
-    /// it was parsed).
+    /// L12). A wrapping library given twice is appended once, and the application name and the
+    /// wrapping libraries must fit `hello`'s client metadata.
     pub(crate) fn completed_by(mut self, cs: &ConnectionString) -> Result<Self> {
         let milliseconds = |name: &str| {
             let ms: u64 = cs.option(name)?.parse().ok()?;
@@ -472,9 +494,14 @@ impl ConnectOptions {
             }
             (in_code, in_string) => self.server_selection_try_once = in_code.or(in_string),
         }
-        if let Some(name) = &self.app_name {
-            check_app_name(name)?;
+        let mut distinct = Vec::with_capacity(self.driver_info.len());
+        for info in std::mem::take(&mut self.driver_info) {
+            if !distinct.contains(&info) {
+                distinct.push(info);
+            }
         }
+        self.driver_info = distinct;
+        self.check_metadata(cs, &self.driver_info)?;
         let socket = milliseconds("socketTimeoutMS");
         self.read_timeout = self.read_timeout.or(socket);
         self.write_timeout = self.write_timeout.or(socket);
@@ -531,6 +558,7 @@ impl fmt::Debug for ConnectOptions {
             .field("server_selection_try_once", &self.server_selection_try_once)
             .field("hello_style", &self.hello_style)
             .field("app_name", &self.app_name)
+            .field("driver_info", &self.driver_info)
             .field("auth", &self.auth)
             .field("dns_server", &self.dns_server)
             .field("browser", &self.browser)

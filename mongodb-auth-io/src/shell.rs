@@ -130,6 +130,7 @@ pub(crate) async fn connect<D: Dial>(
     connector: &Connector,
 ) -> Result<Connection<D::Connected>> {
     let mut options = connector.options().clone();
+    options.driver_info = connector.driver_info();
     options.start_operation();
     options.start_selection();
     let seeds = match connector.cached_seeds(Instant::now()) {
@@ -299,7 +300,9 @@ pub(crate) async fn authenticate<S: ?Sized + Send, I: Io<S>>(
     credential: Option<&Credential>,
     options: &ConnectOptions,
 ) -> Result<Authenticated> {
-    let hello = Hello::new(options.hello_style()).app_name(options.app_name.as_deref());
+    let hello = Hello::new(options.hello_style())
+        .app_name(options.app_name.as_deref())
+        .driver_info(&options.driver_info);
     let (mut login, hello) = Login::start(credential, None, options, &hello)?;
     drive(io, stream, &mut login, Next::Write(hello), options).await
 }
@@ -418,7 +421,11 @@ async fn drive<S: ?Sized + Send, I: Io<S>>(
         }
         next = match next {
             Next::Write(message) => {
-                let reply = exchange(io, stream, &message, MAX_AUTH_REPLY_SIZE, options).await?;
+                // A read or write `timeoutMS` cut short fails as `timeoutMS`'s timeout, with the
+                // step's own as its cause.
+                let reply = exchange(io, stream, &message, MAX_AUTH_REPLY_SIZE, options)
+                    .await
+                    .map_err(|e| options.or_timeout(e, None))?;
                 login.on_reply(reply)?
             }
             Next::Job(job) => {
@@ -450,7 +457,10 @@ async fn drive<S: ?Sized + Send, I: Io<S>>(
             // taken for the cut's (an ask inside it failed unasked, a browser login given up).
             Next::Callback(request) => {
                 let environment = request.oidc_environment();
-                let output = io.callback(request, options).await?;
+                let output = io
+                    .callback(request, options)
+                    .await
+                    .map_err(|e| options.or_timeout(e, None))?;
                 failed_by_timeout(options, login.on_callback(output, environment, options))?
             }
             Next::Done(authenticated) => return Ok(authenticated),

@@ -5,9 +5,10 @@
 //! adds.
 
 use bson::raw::cstr;
-use bson::{RawArrayBuf, RawDocument, RawDocumentBuf, rawdoc};
+use bson::{RawArrayBuf, RawDocument, RawDocumentBuf};
 use zeroize::Zeroizing;
 
+use super::metadata::{DriverInfo, client_metadata};
 use crate::command::{Command, document_with_capacity};
 use crate::error::{Error, Result};
 use crate::wire;
@@ -47,6 +48,7 @@ pub enum HelloStyle {
 pub struct Hello<'a> {
     style: HelloStyle,
     app_name: Option<&'a str>,
+    wrappers: &'a [DriverInfo],
     load_balanced: bool,
 }
 
@@ -56,15 +58,36 @@ impl<'a> Hello<'a> {
         Hello {
             style,
             app_name: None,
+            wrappers: &[],
             load_balanced: false,
         }
     }
 
     /// `client.application.name` (the connection string's `appName`): at most
-    /// [`MAX_APP_NAME_LEN`] bytes, or [`encode`](Self::encode) fails.
+    /// [`MAX_APP_NAME_LEN`](super::MAX_APP_NAME_LEN) bytes, or [`encode`](Self::encode) fails.
     pub fn app_name(mut self, name: Option<&'a str>) -> Self {
         self.app_name = name;
         self
+    }
+
+    /// What the libraries that wrap this crate append to the client metadata, in order (see
+    /// [`DriverInfo`]).
+    pub fn driver_info(mut self, wrappers: &'a [DriverInfo]) -> Self {
+        self.wrappers = wrappers;
+        self
+    }
+
+    /// The `client` document it carries: this crate as the driver, the operating system, the
+    /// platform, the application name and what [`driver_info`](Self::driver_info) appends,
+    /// within the specification's [`MAX_CLIENT_METADATA_LEN`](super::MAX_CLIENT_METADATA_LEN)
+    /// bytes (the operating system's
+    /// architecture left out, then the platform cut short, when it would be larger). Refused,
+    /// as by [`encode`](Self::encode), when the application name is longer than
+    /// [`MAX_APP_NAME_LEN`](super::MAX_APP_NAME_LEN) bytes ([`Error::InvalidOption`]) or the
+    /// wrappers' names and
+    /// versions alone are too large ([`Error::InvalidInput`]).
+    pub fn client_metadata(&self) -> Result<RawDocumentBuf> {
+        client_metadata(self.app_name, self.wrappers)
     }
 
     /// `loadBalanced: true`, over OP_MSG whatever the style (the load balancer specification:
@@ -106,14 +129,10 @@ impl<'a> Hello<'a> {
 
     /// The message, with `auth_fields` (the BSON document of
     /// [`Authenticator::hello_fields`](super::Authenticator::hello_fields)) merged in. It may
-    /// carry a token: it is built at its final size and wiped when dropped. An application
-    /// name longer than [`MAX_APP_NAME_LEN`] bytes is [`Error::InvalidOption`]: a server
-    /// refuses it.
+    /// carry a token: it is built at its final size and wiped when dropped. Metadata that
+    /// [`client_metadata`](Self::client_metadata) refuses is refused here too.
     pub fn encode(&self, auth_fields: &[u8], request_id: i32) -> Result<Zeroizing<Vec<u8>>> {
-        if let Some(name) = self.app_name {
-            check_app_name(name)?;
-        }
-        let client = client_metadata(self.app_name);
+        let client = self.client_metadata()?;
         let mut hello = document_with_capacity(128 + client.as_bytes().len() + auth_fields.len());
         hello.append(
             match self.style() {
@@ -176,37 +195,6 @@ pub fn check_load_balanced_reply(reply: &[u8]) -> Result<()> {
     }
 }
 
-/// The longest `client.application.name`, in bytes: the handshake specification's limit, past
-/// which a server refuses the handshake.
-pub const MAX_APP_NAME_LEN: usize = 128;
-
-/// The largest `client` document of a `hello`, in bytes: the handshake specification's limit,
-/// past which mongod refuses the handshake. [`Hello`]'s, with the longest application name, is
-/// well within it.
-pub const MAX_CLIENT_METADATA_LEN: usize = 512;
-
-/// Checks an application name (`appName`) against [`MAX_APP_NAME_LEN`].
-///
-/// ```
-/// use mongodb_auth::handshake::{MAX_APP_NAME_LEN, check_app_name};
-///
-/// assert!(check_app_name("inventory").is_ok());
-/// assert!(check_app_name(&"x".repeat(MAX_APP_NAME_LEN + 1)).is_err());
-/// ```
-pub fn check_app_name(name: &str) -> Result<()> {
-    if name.len() <= MAX_APP_NAME_LEN {
-        return Ok(());
-    }
-    Err(Error::option(
-        "appName",
-        format!(
-            "at most {MAX_APP_NAME_LEN} bytes (the handshake specification's limit; a server \
-             refuses a longer one), not {}",
-            name.len()
-        ),
-    ))
-}
-
 /// The names of the fields of `auth_fields`, for a person watching the conversation.
 pub fn field_names(auth_fields: &[u8]) -> Result<Vec<String>> {
     fields(auth_fields)?
@@ -229,28 +217,11 @@ fn not_a_document() -> Error {
     }
 }
 
-/// The handshake spec's `client` document.
-fn client_metadata(app_name: Option<&str>) -> RawDocumentBuf {
-    let mut client = RawDocumentBuf::new();
-    if let Some(name) = app_name {
-        client.append(cstr!("application"), rawdoc! { "name": name });
-    }
-    client.append(
-        cstr!("driver"),
-        rawdoc! { "name": "mongodb-auth", "version": env!("CARGO_PKG_VERSION") },
-    );
-    client.append(
-        cstr!("os"),
-        rawdoc! { "type": std::env::consts::OS, "architecture": std::env::consts::ARCH },
-    );
-    client.append(cstr!("platform"), "Rust");
-    client
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::ErrorKind;
+    use bson::rawdoc;
 
     /// A message as a server reads it: its op code, its OP_QUERY collection, its body.
     fn decode(message: &[u8]) -> (i32, Option<String>, bson::RawDocumentBuf) {
@@ -313,15 +284,23 @@ mod tests {
         assert_eq!(body.get_str("$db").ok(), None);
     }
 
-    /// The handshake specification's limits: an application name of at most 128 bytes, and a
-    /// `client` document of at most 512 bytes, which the longest name keeps within.
+    /// `encode` carries the document `client_metadata` builds, the wrappers' values appended,
+    /// and refuses what it refuses (an application name over 128 bytes).
     #[test]
-    fn the_client_metadata_stays_within_the_specification_s_limits() {
-        let longest = "é".repeat(MAX_APP_NAME_LEN / 2);
-        assert!(client_metadata(Some(&longest)).as_bytes().len() <= MAX_CLIENT_METADATA_LEN);
-        let hello = Hello::new(HelloStyle::LegacyOpMsg).app_name(Some(&longest));
-        assert!(hello.encode(&rawdoc! {}.into_bytes(), 1).is_ok());
-        let too_long = format!("{longest}x");
+    fn encode_carries_the_client_metadata_and_refuses_what_it_refuses() {
+        let wrappers = [DriverInfo::new("library", Some("1.2"), None).unwrap()];
+        let hello = Hello::new(HelloStyle::LegacyOpMsg)
+            .app_name(Some("app"))
+            .driver_info(&wrappers);
+        let (_, _, body) = decode(&hello.encode(&rawdoc! {}.into_bytes(), 1).unwrap());
+        let client = body.get_document("client").unwrap();
+        assert_eq!(
+            client.as_bytes(),
+            hello.client_metadata().unwrap().as_bytes()
+        );
+        let driver = client.get_document("driver").unwrap();
+        assert_eq!(driver.get_str("name").ok(), Some("mongodb-auth|library"));
+        let too_long = "x".repeat(crate::handshake::MAX_APP_NAME_LEN + 1);
         let hello = Hello::new(HelloStyle::LegacyOpMsg).app_name(Some(&too_long));
         let error = hello.encode(&rawdoc! {}.into_bytes(), 1).unwrap_err();
         assert!(

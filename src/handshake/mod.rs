@@ -38,6 +38,7 @@ mod conversation;
 mod gssapi;
 mod hello;
 mod job;
+mod metadata;
 #[cfg(feature = "oidc")]
 mod oidc;
 mod options;
@@ -60,11 +61,9 @@ use crate::credential::{AuthMechanism, Credential};
 use crate::error::{Error, ProtocolViolation, Result};
 use conversation::{Action, Context, Conversation, Shared};
 
-pub use hello::{
-    Hello, HelloStyle, MAX_APP_NAME_LEN, MAX_CLIENT_METADATA_LEN, check_app_name,
-    check_load_balanced_reply, field_names,
-};
+pub use hello::{Hello, HelloStyle, check_load_balanced_reply, field_names};
 pub use job::{Job, JobOutput};
+pub use metadata::{DriverInfo, MAX_APP_NAME_LEN, MAX_CLIENT_METADATA_LEN, check_app_name};
 pub use options::{AuthOptions, DangerousAuthOptions};
 pub use requests::{CallbackOutput, CallbackRequest};
 

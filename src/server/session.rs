@@ -1448,7 +1448,6 @@ fn namespace(db: &str, doc: &RawDocument, command: &str) -> Result<String, RawDo
 /// system (`type`), each a string; an application name, if any, a string of at most
 /// [`MAX_APP_NAME_LEN`] bytes. Other fields are the client's own. `Some` with the application
 /// name, if any, when the `hello` carries metadata.
-#[allow(clippy::option_option)]
 fn client_metadata(
     hello: &RawDocument,
     metadata_final: bool,
@@ -2118,8 +2117,9 @@ mod tests {
         }
     }
 
-    /// Only the first `hello` of a connection names it, and only with client metadata mongod
-    /// would take; any other `hello` with one is refused, as mongod refuses it.
+    /// A `hello` names the connection with client metadata mongod would take, until a `hello`
+    /// has run; one refused before it ran leaves the metadata open; after one ran, a `hello`
+    /// with metadata is refused (186), as mongod refuses it.
     #[test]
     fn only_a_hello_before_any_ran_names_the_connection_with_metadata_mongod_takes() {
         let hello = |client: Document| doc! { "hello": 1, "client": client };

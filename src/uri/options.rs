@@ -349,8 +349,9 @@ impl TlsOptions {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Kind {
     Text,
-    /// `appName`: a string of at most 128 bytes ([`check_app_name`]), which is all a server
-    /// takes.
+    /// `appName`: a string of at most
+    /// [`MAX_APP_NAME_LEN`](crate::handshake::MAX_APP_NAME_LEN) bytes ([`check_app_name`]),
+    /// which is all a server takes.
     AppName,
     /// A string whose value must not be printed (`proxyPassword`).
     Secret,
@@ -630,11 +631,11 @@ impl TlsBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::handshake::MAX_APP_NAME_LEN;
 
     #[test]
     fn kinds_accept_what_the_spec_allows() {
         assert!(Kind::Bool.accepts("true") && !Kind::Bool.accepts("1"));
-        use crate::handshake::MAX_APP_NAME_LEN;
         let longest = "é".repeat(MAX_APP_NAME_LEN / 2);
         assert!(Kind::AppName.accepts(&longest) && !Kind::AppName.accepts(&format!("{longest}x")));
         assert!(
