@@ -118,9 +118,10 @@ impl Connector {
         Ok(())
     }
 
-    /// What the libraries that wrap these adapters append to the client metadata of the next
-    /// connection: [`ConnectOptions::driver_info`], then what
-    /// [`append_metadata`](Self::append_metadata) added.
+    /// The wrapping libraries' info the next connection's client metadata is built from, as
+    /// given: [`ConnectOptions::driver_info`], then what
+    /// [`append_metadata`](Self::append_metadata) added (which skips an info given before;
+    /// the metadata appends a duplicate in the options once only).
     pub fn driver_info(&self) -> Vec<DriverInfo> {
         let appended = self
             .shared
@@ -141,7 +142,8 @@ impl Connector {
         &self.shared.cs
     }
 
-    /// The options each connection starts from.
+    /// The options each connection starts from, before it adds what
+    /// [`append_metadata`](Self::append_metadata) appended to their `driver_info`.
     pub fn options(&self) -> &ConnectOptions {
         &self.shared.options
     }

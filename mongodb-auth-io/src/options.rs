@@ -458,8 +458,8 @@ impl ConnectOptions {
     /// `serverSelectionTryOnce` (which may not say otherwise than these options), and, with a
     /// client-side operation timeout (`timeoutMS`), a connect and login that end within it,
     /// and a machine OIDC callback shortened to the least of it and the connect timeout (rule
-    /// L12). A wrapping library given twice is appended once, and the application name and the
-    /// wrapping libraries must fit `hello`'s client metadata.
+    /// L12). The application name and the wrapping libraries must fit `hello`'s client
+    /// metadata.
     pub(crate) fn completed_by(mut self, cs: &ConnectionString) -> Result<Self> {
         let milliseconds = |name: &str| {
             let ms: u64 = cs.option(name)?.parse().ok()?;
@@ -494,13 +494,6 @@ impl ConnectOptions {
             }
             (in_code, in_string) => self.server_selection_try_once = in_code.or(in_string),
         }
-        let mut distinct = Vec::with_capacity(self.driver_info.len());
-        for info in std::mem::take(&mut self.driver_info) {
-            if !distinct.contains(&info) {
-                distinct.push(info);
-            }
-        }
-        self.driver_info = distinct;
         self.check_metadata(cs, &self.driver_info)?;
         let socket = milliseconds("socketTimeoutMS");
         self.read_timeout = self.read_timeout.or(socket);

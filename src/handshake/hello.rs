@@ -53,7 +53,8 @@ pub struct Hello<'a> {
 }
 
 impl<'a> Hello<'a> {
-    /// A hello of this style, with no application name, not load balanced.
+    /// A hello of this style, with no application name and no wrapping library's info, not
+    /// load balanced.
     pub fn new(style: HelloStyle) -> Self {
         Hello {
             style,
@@ -78,14 +79,13 @@ impl<'a> Hello<'a> {
     }
 
     /// The `client` document it carries: this crate as the driver, the operating system, the
-    /// platform, the application name and what [`driver_info`](Self::driver_info) appends,
-    /// within the specification's [`MAX_CLIENT_METADATA_LEN`](super::MAX_CLIENT_METADATA_LEN)
-    /// bytes (the operating system's
-    /// architecture left out, then the platform cut short, when it would be larger). Refused,
-    /// as by [`encode`](Self::encode), when the application name is longer than
-    /// [`MAX_APP_NAME_LEN`](super::MAX_APP_NAME_LEN) bytes ([`Error::InvalidOption`]) or the
-    /// wrappers' names and
-    /// versions alone are too large ([`Error::InvalidInput`]).
+    /// platform, the application name and what [`driver_info`](Self::driver_info) appends (an
+    /// info equal to one before it once only), within the specification's
+    /// [`MAX_CLIENT_METADATA_LEN`](super::MAX_CLIENT_METADATA_LEN) bytes (the operating
+    /// system's architecture left out, then the platform cut short, when it would be larger).
+    /// Refused, as by [`encode`](Self::encode), when the application name is longer than
+    /// [`MAX_APP_NAME_LEN`](super::MAX_APP_NAME_LEN) bytes ([`Error::InvalidOption`]), or when
+    /// it does not fit even with the platform cut to nothing ([`Error::InvalidInput`]).
     pub fn client_metadata(&self) -> Result<RawDocumentBuf> {
         client_metadata(self.app_name, self.wrappers)
     }

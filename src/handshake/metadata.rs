@@ -64,10 +64,16 @@ pub struct DriverInfo {
 const SEPARATOR: char = '|';
 
 impl DriverInfo {
-    /// The info of the library `name`, of `version` on `platform`. A value with a `|` in it is
-    /// refused ([`Error::InvalidInput`]): the specification requires it, since `|` separates the
-    /// values of the libraries that wrap one another.
+    /// The info of the library `name`, of `version` on `platform`. Refused
+    /// ([`Error::InvalidInput`]): an empty name (each info names its library, so the names and
+    /// versions appended line up), and a value with a `|` in it (the specification requires it,
+    /// since `|` separates the values of the libraries that wrap one another).
     pub fn new(name: &str, version: Option<&str>, platform: Option<&str>) -> Result<DriverInfo> {
+        if name.is_empty() {
+            return Err(Error::InvalidInput {
+                rule: "a driver info needs the name of its library",
+            });
+        }
         let value = |value: Option<&str>| match value {
             Some(value) if value.contains(SEPARATOR) => Err(Error::InvalidInput {
                 rule: "a driver info value may not contain `|`, which separates appended values",
@@ -82,7 +88,7 @@ impl DriverInfo {
         })
     }
 
-    /// The library's name, unless it was empty.
+    /// The library's name.
     pub fn name(&self) -> Option<&str> {
         self.name.as_deref()
     }
@@ -99,10 +105,11 @@ impl DriverInfo {
 }
 
 /// The `client` document: this crate as the driver, the operating system (type and
-/// architecture), the platform, `app_name`, and the values of `wrappers` appended in order.
+/// architecture), the platform, `app_name`, and the values of `wrappers` appended in order, an
+/// info equal to one before it once only (the specification: duplicates append nothing).
 /// Past [`MAX_CLIENT_METADATA_LEN`] bytes, the operating system's architecture is left out and
-/// then the platform cut short, as the specification orders; a document still too large (the
-/// wrappers' names and versions alone) is refused.
+/// then the platform cut short, as the specification orders; a document that does not fit
+/// even with the platform cut to nothing is refused.
 pub(crate) fn client_metadata(
     app_name: Option<&str>,
     wrappers: &[DriverInfo],
@@ -110,10 +117,16 @@ pub(crate) fn client_metadata(
     if let Some(name) = app_name {
         check_app_name(name)?;
     }
+    let distinct: Vec<&DriverInfo> = wrappers
+        .iter()
+        .enumerate()
+        .filter(|(at, info)| !wrappers.iter().take(*at).any(|earlier| earlier == *info))
+        .map(|(_, info)| info)
+        .collect();
     let appended = |own: &str, value: fn(&DriverInfo) -> Option<&str>| {
-        wrappers
+        distinct
             .iter()
-            .filter_map(value)
+            .filter_map(|info| value(info))
             .fold(own.to_owned(), |mut text, value| {
                 text.push(SEPARATOR);
                 text.push_str(value);
@@ -161,8 +174,9 @@ pub(crate) fn client_metadata(
         return Ok(build(false, &platform));
     }
     Err(Error::InvalidInput {
-        rule: "the client metadata is larger than 512 bytes even with the platform left empty: \
-               the names and versions of the libraries that wrap the driver are too long",
+        rule: "the client metadata is larger than 512 bytes even with the platform cut to \
+               nothing: the application name and the names and versions of the libraries that \
+               wrap the driver are too long",
     })
 }
 
@@ -182,7 +196,8 @@ mod tests {
     }
 
     /// The handshake specification's wrapping libraries: each value appended after a `|`, a
-    /// missing one leaving its field as it was; an empty string is no value; `|` is refused.
+    /// missing one leaving its field as it was; an empty string is no value; a duplicate appends
+    /// nothing; `|`, and an info without a name, are refused.
     #[test]
     fn wrapping_libraries_append_their_values() {
         let version = env!("CARGO_PKG_VERSION");
@@ -210,11 +225,23 @@ mod tests {
         let unset = DriverInfo::new("library", Some(""), Some("")).unwrap();
         assert_eq!(unset, DriverInfo::new("library", None, None).unwrap());
         assert_eq!((unset.version(), unset.platform()), (None, None));
-        for bad in [
+        // An info equal to one before it appends nothing (here the third).
+        let twice = client_metadata(None, &[library(), unset.clone(), library()]).unwrap();
+        assert_eq!(
+            field(&twice, ["driver", "name"]),
+            Some("mongodb-auth|library|library")
+        );
+        assert_eq!(
+            field(&twice, ["platform", ""]),
+            Some("Rust|Library Platform")
+        );
+        let bad_infos = [
             ("a|b", None, None),
             ("a", Some("1|2"), None),
             ("a", None, Some("|")),
-        ] {
+            ("", Some("1.2"), None),
+        ];
+        for bad in bad_infos {
             let error = DriverInfo::new(bad.0, bad.1, bad.2).unwrap_err();
             assert!(
                 matches!(error, Error::InvalidInput { .. }),
@@ -224,8 +251,8 @@ mod tests {
     }
 
     /// Past 512 bytes the architecture goes first, then the platform is cut short (on a
-    /// character's boundary) to fit exactly; names and versions too long for any platform are
-    /// refused. The longest application name fits with no wrapper.
+    /// character's boundary) to fit within a character of the limit; names and versions too
+    /// long for any platform are refused. The longest application name fits with no wrapper.
     #[test]
     fn metadata_past_the_limit_loses_the_architecture_then_the_platform() {
         let longest = "é".repeat(MAX_APP_NAME_LEN / 2);
