@@ -64,10 +64,12 @@ pub struct DriverInfo {
 const SEPARATOR: char = '|';
 
 impl DriverInfo {
-    /// The info of the library `name`, of `version` on `platform`. Refused
-    /// ([`Error::InvalidInput`]): an empty name (each info names its library, so the names and
-    /// versions appended line up), and a value with a `|` in it (the specification requires it,
-    /// since `|` separates the values of the libraries that wrap one another).
+    /// The info of the library `name`, of `version` on `platform` (a value left out appends
+    /// nothing to its field, as the specification's prose tests have it). Refused
+    /// ([`Error::InvalidInput`]): an empty name (each info names its library, so each distinct
+    /// info lengthens the metadata, which bounds how many fit), and a value with a `|` in it
+    /// (the specification requires it, since `|` separates the values of the libraries that
+    /// wrap one another).
     pub fn new(name: &str, version: Option<&str>, platform: Option<&str>) -> Result<DriverInfo> {
         if name.is_empty() {
             return Err(Error::InvalidInput {
