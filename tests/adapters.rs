@@ -179,6 +179,30 @@ fn after_requests(
     address
 }
 
+/// A server that answers the first message of each of `connections` connections as a
+/// standalone does (OP_REPLY to OP_QUERY, else OP_MSG), keeping what `read` takes from it.
+fn recording_hellos<T: Send + 'static>(
+    connections: usize,
+    read: fn(&mongodb_auth::wire::Message, &bson::RawDocument) -> T,
+) -> (std::net::SocketAddr, Arc<Mutex<Vec<T>>>) {
+    use mongodb_auth::wire::{self, MessageDecoder, OP_MSG};
+    use std::io::Write;
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = seen.clone();
+    let server = after_requests(connections, move |socket, request| {
+        let message = MessageDecoder::requests().push(request).unwrap().unwrap();
+        let body = bson::RawDocument::from_bytes(message.body()).unwrap();
+        record.lock().unwrap().push(read(&message, body));
+        let reply = bson::rawdoc! { "isWritablePrimary": true, "helloOk": true, "ok": 1.0 };
+        let reply = match message.op_code {
+            OP_MSG => wire::encode_reply(reply.as_bytes(), 1, message.request_id),
+            _ => wire::encode_legacy_reply(reply.as_bytes(), 1, message.request_id),
+        };
+        let _ = socket.write_all(&reply.unwrap());
+    });
+    (server, seen)
+}
+
 /// How a case must come out.
 #[derive(Debug)]
 enum Expect {
@@ -1186,29 +1210,15 @@ fn command_monitoring_shows_what_carries_credentials_as_empty_documents() {
 #[test]
 fn the_first_message_is_a_legacy_hello_over_op_msg() {
     use mongodb_auth::handshake::HelloStyle;
-    use mongodb_auth::wire::{self, MessageDecoder, OP_MSG, OP_QUERY};
-    use std::io::Write;
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let record = seen.clone();
-    let server = after_requests(4, move |socket, request| {
-        let message = MessageDecoder::requests().push(request).unwrap().unwrap();
-        let body = bson::RawDocument::from_bytes(message.body()).unwrap();
+    use mongodb_auth::wire::{OP_MSG, OP_QUERY};
+    let (server, seen) = recording_hellos(4, |message, body| {
         let first = body.iter().next().unwrap().unwrap().0.as_str().to_owned();
         let db = match message.op_code {
             OP_MSG => body.get_str("$db").unwrap().to_owned(),
             _ => message.collection.clone().unwrap(),
         };
         let hello_ok = body.get_bool("helloOk").unwrap();
-        record
-            .lock()
-            .unwrap()
-            .push((message.op_code, first, db, hello_ok));
-        let reply = bson::rawdoc! { "isWritablePrimary": true, "helloOk": true, "ok": 1.0 };
-        let reply = match message.op_code {
-            OP_MSG => wire::encode_reply(reply.as_bytes(), 1, message.request_id),
-            _ => wire::encode_legacy_reply(reply.as_bytes(), 1, message.request_id),
-        };
-        let _ = socket.write_all(&reply.unwrap());
+        (message.op_code, first, db, hello_ok)
     });
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -1257,14 +1267,8 @@ fn the_first_message_is_a_legacy_hello_over_op_msg() {
 #[test]
 fn wrapping_libraries_append_to_the_client_metadata() {
     use mongodb_auth::handshake::DriverInfo;
-    use mongodb_auth::wire::{self, MessageDecoder};
     use mongodb_auth_io::Connector;
-    use std::io::Write;
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let record = seen.clone();
-    let server = after_requests(8, move |socket, request| {
-        let message = MessageDecoder::requests().push(request).unwrap().unwrap();
-        let body = bson::RawDocument::from_bytes(message.body()).unwrap();
+    let (server, seen) = recording_hellos(8, |_, body| {
         let client = body.get_document("client").unwrap();
         let driver = client.get_document("driver").unwrap();
         let fields = [
@@ -1272,13 +1276,7 @@ fn wrapping_libraries_append_to_the_client_metadata() {
             driver.get_str("version"),
             client.get_str("platform"),
         ];
-        record
-            .lock()
-            .unwrap()
-            .push(fields.map(|field| field.unwrap().to_owned()));
-        let reply = bson::rawdoc! { "isWritablePrimary": true, "ok": 1.0 };
-        let reply = wire::encode_reply(reply.as_bytes(), 1, message.request_id).unwrap();
-        let _ = socket.write_all(&reply);
+        fields.map(|field| field.unwrap().to_owned())
     });
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
