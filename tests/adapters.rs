@@ -1258,6 +1258,153 @@ fn the_first_message_is_a_legacy_hello_over_op_msg() {
     );
 }
 
+/// The handshake specification's prose test 1, "environment metadata is properly captured":
+/// with each of its sets of environment variables (given through `AuthOptions`), `hello`'s
+/// `client.env` names the platform and container they describe, leaves out the 512-byte region
+/// (and, with it, everything but the name) and the memory size that is no number, fits 512
+/// bytes, and a login to the embedded server, which checks metadata as mongod does, succeeds.
+/// Read off the wire, with both adapters.
+#[test]
+fn hello_says_where_the_client_runs() {
+    use bson::doc;
+    use mongodb_auth::environment::MapEnvironment;
+    let docker = std::path::Path::new("/.dockerenv").exists();
+    let lambda = [
+        ("AWS_EXECUTION_ENV", "AWS_Lambda_java8"),
+        ("AWS_REGION", "us-east-2"),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024"),
+    ];
+    let long_region = "a".repeat(512);
+    let lambda_env = doc! { "name": "aws.lambda", "memory_mb": 1024, "region": "us-east-2" };
+    // Each case's variables, what its `env` says of the platform, and whether the container
+    // stays (cutting `env` to its name leaves it out).
+    type Case<'a> = (Vec<(&'a str, &'a str)>, bson::Document, bool);
+    let cases: Vec<Case> = vec![
+        (lambda.to_vec(), lambda_env.clone(), true),
+        (
+            vec![("FUNCTIONS_WORKER_RUNTIME", "node")],
+            doc! { "name": "azure.func" },
+            true,
+        ),
+        (
+            vec![
+                ("K_SERVICE", "servicename"),
+                ("FUNCTION_MEMORY_MB", "1024"),
+                ("FUNCTION_TIMEOUT_SEC", "60"),
+                ("FUNCTION_REGION", "us-central1"),
+            ],
+            doc! {
+                "name": "gcp.func",
+                "timeout_sec": 60,
+                "memory_mb": 1024,
+                "region": "us-central1",
+            },
+            true,
+        ),
+        (
+            vec![("VERCEL", "1"), ("VERCEL_REGION", "cdg1")],
+            doc! { "name": "vercel", "region": "cdg1" },
+            true,
+        ),
+        (
+            vec![
+                ("AWS_EXECUTION_ENV", "AWS_Lambda_java8"),
+                ("FUNCTIONS_WORKER_RUNTIME", "node"),
+            ],
+            doc! {},
+            true,
+        ),
+        (
+            vec![
+                ("AWS_EXECUTION_ENV", "AWS_Lambda_java8"),
+                ("AWS_REGION", long_region.as_str()),
+            ],
+            doc! { "name": "aws.lambda" },
+            false,
+        ),
+        (
+            vec![
+                ("AWS_EXECUTION_ENV", "AWS_Lambda_java8"),
+                ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "big"),
+            ],
+            doc! { "name": "aws.lambda" },
+            true,
+        ),
+        (vec![("AWS_EXECUTION_ENV", "EC2")], doc! {}, true),
+        (
+            [&lambda[..], &[("KUBERNETES_SERVICE_HOST", "1")]].concat(),
+            lambda_env,
+            true,
+        ),
+    ];
+    let expected: Vec<Option<bson::Document>> = cases
+        .iter()
+        .map(|(variables, platform, container_kept)| {
+            let mut env = platform.clone();
+            let mut container = bson::Document::new();
+            if docker {
+                container.insert("runtime", "docker");
+            }
+            if variables
+                .iter()
+                .any(|(name, _)| *name == "KUBERNETES_SERVICE_HOST")
+            {
+                container.insert("orchestrator", "kubernetes");
+            }
+            if *container_kept && !container.is_empty() {
+                env.insert("container", container);
+            }
+            (!env.is_empty()).then_some(env)
+        })
+        .collect();
+    let with = |variables: &[(&str, &str)]| {
+        let mut options = options();
+        let environment = MapEnvironment::from_iter(variables.iter().copied());
+        options.auth = options.auth.with_environment(environment);
+        options
+    };
+    let (recorder, seen) = recording_hellos(2 * cases.len(), |_, body| {
+        let client = body.get_document("client").unwrap();
+        let env = client
+            .get_document("env")
+            .ok()
+            .map(|env| bson::Document::try_from(env).unwrap());
+        (env, client.as_bytes().len())
+    });
+    let server = TestServer::start(config());
+    let login_uri = server.uri("alice:pencil@", "");
+    let recorder_uri = format!("mongodb://{recorder}/");
+    for adapter in Adapter::BOTH {
+        for (variables, _, _) in &cases {
+            let login = adapter.login(server.runtime(), &login_uri, with(variables));
+            assert!(login.is_ok(), "{adapter:?} {variables:?}: {login:?}");
+            let options = with(variables);
+            let hello = match adapter {
+                Adapter::Blocking => {
+                    mongodb_auth_io::blocking::connect(recorder_uri.as_str(), options).map(drop)
+                }
+                Adapter::Tokio => server
+                    .runtime()
+                    .block_on(mongodb_auth_io::tokio::connect(
+                        recorder_uri.as_str(),
+                        options,
+                    ))
+                    .map(drop),
+            };
+            assert!(hello.is_ok(), "{adapter:?} {variables:?}: {hello:?}");
+        }
+    }
+    let seen = seen.lock().unwrap();
+    let envs: Vec<_> = seen.iter().map(|(env, _)| env.clone()).collect();
+    assert_eq!(envs, [expected.clone(), expected].concat());
+    for (_, size) in seen.iter() {
+        assert!(
+            *size <= mongodb_auth::handshake::MAX_CLIENT_METADATA_LEN,
+            "{size}"
+        );
+    }
+}
+
 /// Libraries that wrap the adapters append their name, version and platform to `hello`'s client
 /// metadata (the handshake specification's "Supporting Wrapping Libraries", after its metadata
 /// update prose tests): given in the options or appended to a connector after it is built,

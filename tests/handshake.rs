@@ -294,6 +294,12 @@ fn negotiation_picks_sha256_only_when_listed() {
         (Some(vec!["SCRAM-SHA-256", "SCRAM-SHA-1"]), "SCRAM-SHA-256"),
         (Some(vec!["SCRAM-SHA-1"]), "SCRAM-SHA-1"),
         (Some(vec!["PLAIN", "GSSAPI"]), "SCRAM-SHA-1"),
+        // The handshake specification's prose test 2: a name no driver knows is no error.
+        (
+            Some(vec!["ARBITRARY-MECHANISM", "SCRAM-SHA-256"]),
+            "SCRAM-SHA-256",
+        ),
+        (Some(vec!["ARBITRARY-MECHANISM"]), "SCRAM-SHA-1"),
         (Some(vec![]), "SCRAM-SHA-1"),
         (None, "SCRAM-SHA-1"),
     ] {

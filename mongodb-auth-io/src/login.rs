@@ -207,9 +207,9 @@ impl Login {
         host: &str,
         options: &ConnectOptions,
     ) -> Result<(Login, Outgoing)> {
-        let hello = Hello::new(options.hello_style())
-            .app_name(options.app_name.as_deref())
-            .driver_info(&options.driver_info)
+        let env = options.client_env();
+        let hello = options
+            .hello(options.app_name.as_deref(), &options.driver_info, &env)
             .load_balanced(cs.flag("loadBalanced") == Some(true));
         Login::start(cs.credential(), Some(host), options, &hello)
     }

@@ -1,13 +1,15 @@
 //! What a caller sets for a connection, and what the adapters report while they connect.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mongodb_auth::environment::deadline;
 use mongodb_auth::error::{Error, Result};
-use mongodb_auth::handshake::{AuthOptions, DriverInfo, Hello, HelloStyle};
+use mongodb_auth::handshake::{AuthOptions, ClientEnv, DriverInfo, Hello, HelloStyle};
 use mongodb_auth::uri::ConnectionString;
 
 use crate::tls::TlsInfo;
@@ -224,6 +226,8 @@ pub struct ConnectOptions {
     /// `None` opens the system's browser (`xdg-open`, `open`, or the Windows URL handler).
     pub browser: Option<String>,
     observer: Option<Observer>,
+    /// Where the client runs, found once by [`Connector::new`](crate::Connector::new).
+    client_env: Option<ClientEnv>,
     /// The connection string's `timeoutMS`: a connect and its login end within it.
     operation_timeout: Option<Duration>,
     /// When the connect under way must be done: `operation_timeout` after it began.
@@ -252,6 +256,12 @@ fn at_host(ran_out: Error, host: Option<&str>, cause: Option<Error>) -> Error {
         },
         other => other,
     }
+}
+
+/// Where the client runs: the options' environment variables, and whether `/.dockerenv`
+/// exists (the container runtime check the handshake specification names).
+fn detect_client_env(auth: &AuthOptions) -> ClientEnv {
+    ClientEnv::detect(auth.environment(), Path::new("/.dockerenv").exists())
 }
 
 /// `timeout`, or what is left until `done_by` when that is less (zero once it has passed).
@@ -445,12 +455,34 @@ impl ConnectOptions {
         cs: &ConnectionString,
         wrappers: &[DriverInfo],
     ) -> Result<()> {
+        let env = self.client_env();
         let app_name = self.app_name.as_deref().or(cs.option("appName"));
+        self.hello(app_name, wrappers, &env)
+            .client_metadata()
+            .map(drop)
+    }
+
+    /// The first message these options ask for, before load balancing and the credential's
+    /// fields: its style, `app_name`, `wrappers` and `env` in the client metadata.
+    pub(crate) fn hello<'a>(
+        &self,
+        app_name: Option<&'a str>,
+        wrappers: &'a [DriverInfo],
+        env: &'a ClientEnv,
+    ) -> Hello<'a> {
         Hello::new(self.hello_style())
             .app_name(app_name)
             .driver_info(wrappers)
-            .client_metadata()
-            .map(drop)
+            .client_env(env)
+    }
+
+    /// Where the client runs, for `hello`'s `client.env`: as the connector found it, or, for
+    /// options no connector completed (`authenticate` on a caller's stream), found now.
+    pub(crate) fn client_env(&self) -> Cow<'_, ClientEnv> {
+        match &self.client_env {
+            Some(env) => Cow::Borrowed(env),
+            None => Cow::Owned(detect_client_env(&self.auth)),
+        }
     }
 
     /// What the connection string says where these options say nothing: `connectTimeoutMS`
@@ -494,6 +526,7 @@ impl ConnectOptions {
             }
             (in_code, in_string) => self.server_selection_try_once = in_code.or(in_string),
         }
+        self.client_env = Some(detect_client_env(&self.auth));
         self.check_metadata(cs, &self.driver_info)?;
         let socket = milliseconds("socketTimeoutMS");
         self.read_timeout = self.read_timeout.or(socket);

@@ -13,7 +13,7 @@ use mongodb_auth::command::Command;
 use mongodb_auth::credential::Credential;
 use mongodb_auth::environment::deadline;
 use mongodb_auth::error::{Error, ErrorKind, Result};
-use mongodb_auth::handshake::{CallbackOutput, CallbackRequest, Hello, Job, JobOutput};
+use mongodb_auth::handshake::{CallbackOutput, CallbackRequest, Job, JobOutput};
 use mongodb_auth::uri::ConnectionString;
 use mongodb_auth::wire::{MAX_MESSAGE_SIZE, ReplyDecoder};
 
@@ -300,9 +300,8 @@ pub(crate) async fn authenticate<S: ?Sized + Send, I: Io<S>>(
     credential: Option<&Credential>,
     options: &ConnectOptions,
 ) -> Result<Authenticated> {
-    let hello = Hello::new(options.hello_style())
-        .app_name(options.app_name.as_deref())
-        .driver_info(&options.driver_info);
+    let env = options.client_env();
+    let hello = options.hello(options.app_name.as_deref(), &options.driver_info, &env);
     let (mut login, hello) = Login::start(credential, None, options, &hello)?;
     drive(io, stream, &mut login, Next::Write(hello), options).await
 }

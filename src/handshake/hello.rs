@@ -8,7 +8,7 @@ use bson::raw::cstr;
 use bson::{RawArrayBuf, RawDocument, RawDocumentBuf};
 use zeroize::Zeroizing;
 
-use super::metadata::{DriverInfo, client_metadata};
+use super::metadata::{ClientEnv, DriverInfo, client_metadata};
 use crate::command::{Command, document_with_capacity};
 use crate::error::{Error, Result};
 use crate::wire;
@@ -49,17 +49,19 @@ pub struct Hello<'a> {
     style: HelloStyle,
     app_name: Option<&'a str>,
     wrappers: &'a [DriverInfo],
+    env: Option<&'a ClientEnv>,
     load_balanced: bool,
 }
 
 impl<'a> Hello<'a> {
-    /// A hello of this style, with no application name and no wrapping library's info, not
-    /// load balanced.
+    /// A hello of this style, with no application name, no wrapping library's info and no
+    /// `client.env`, not load balanced.
     pub fn new(style: HelloStyle) -> Self {
         Hello {
             style,
             app_name: None,
             wrappers: &[],
+            env: None,
             load_balanced: false,
         }
     }
@@ -78,16 +80,24 @@ impl<'a> Hello<'a> {
         self
     }
 
+    /// Where the client runs (`client.env`), as [`ClientEnv::detect`] found it.
+    pub fn client_env(mut self, env: &'a ClientEnv) -> Self {
+        self.env = Some(env);
+        self
+    }
+
     /// The `client` document it carries: this crate as the driver, the operating system, the
-    /// platform, the application name and what [`driver_info`](Self::driver_info) appends (an
-    /// info equal to one before it once only), within the specification's
-    /// [`MAX_CLIENT_METADATA_LEN`](super::MAX_CLIENT_METADATA_LEN) bytes (the operating
-    /// system's architecture left out, then the platform cut short, when it would be larger).
+    /// platform, [`client_env`](Self::client_env), the application name and what
+    /// [`driver_info`](Self::driver_info) appends (an info equal to one before it once only),
+    /// within the specification's [`MAX_CLIENT_METADATA_LEN`](super::MAX_CLIENT_METADATA_LEN)
+    /// bytes: when it would be larger, it leaves out, as the specification orders, `env`'s
+    /// fields but its name, the operating system's architecture, `env`, and then cuts the
+    /// platform short.
     /// Refused, as by [`encode`](Self::encode), when the application name is longer than
     /// [`MAX_APP_NAME_LEN`](super::MAX_APP_NAME_LEN) bytes ([`Error::InvalidOption`]), or when
     /// it does not fit even with the platform cut to nothing ([`Error::InvalidInput`]).
     pub fn client_metadata(&self) -> Result<RawDocumentBuf> {
-        client_metadata(self.app_name, self.wrappers)
+        client_metadata(self.app_name, self.wrappers, self.env)
     }
 
     /// `loadBalanced: true`, over OP_MSG whatever the style (the load balancer specification:

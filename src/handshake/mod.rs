@@ -63,7 +63,9 @@ use conversation::{Action, Context, Conversation, Shared};
 
 pub use hello::{Hello, HelloStyle, check_load_balanced_reply, field_names};
 pub use job::{Job, JobOutput};
-pub use metadata::{DriverInfo, MAX_APP_NAME_LEN, MAX_CLIENT_METADATA_LEN, check_app_name};
+pub use metadata::{
+    ClientEnv, DriverInfo, MAX_APP_NAME_LEN, MAX_CLIENT_METADATA_LEN, check_app_name,
+};
 pub use options::{AuthOptions, DangerousAuthOptions};
 pub use requests::{CallbackOutput, CallbackRequest};
 

@@ -92,11 +92,18 @@ impl AuthOptions {
         self
     }
 
-    /// Reads environment variables (MONGODB-AWS credentials, the OIDC environments' files) from
+    /// Reads environment variables (MONGODB-AWS credentials, the OIDC environments' files, and
+    /// for the adapters `hello`'s [`ClientEnv`](super::ClientEnv)) from
     /// `environment` instead of the process's.
     pub fn with_environment(mut self, environment: impl Environment + 'static) -> Self {
         self.environment = Arc::new(environment);
         self
+    }
+
+    /// Where environment variables are read: the process's, or what
+    /// [`with_environment`](Self::with_environment) gave.
+    pub fn environment(&self) -> &dyn Environment {
+        self.environment.as_ref()
     }
 
     /// Takes the time (the MONGODB-AWS signature date, callback deadlines) from `clock` instead
