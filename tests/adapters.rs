@@ -1268,7 +1268,7 @@ fn the_first_message_is_a_legacy_hello_over_op_msg() {
 fn hello_says_where_the_client_runs() {
     use bson::doc;
     use mongodb_auth::environment::MapEnvironment;
-    let docker = std::path::Path::new("/.dockerenv").exists();
+    let docker = std::path::Path::new(mongodb_auth::handshake::ClientEnv::DOCKERENV).exists();
     let lambda = [
         ("AWS_EXECUTION_ENV", "AWS_Lambda_java8"),
         ("AWS_REGION", "us-east-2"),
@@ -1339,8 +1339,8 @@ fn hello_says_where_the_client_runs() {
     ];
     let expected: Vec<Option<bson::Document>> = cases
         .iter()
-        .map(|(variables, platform, container_kept)| {
-            let mut env = platform.clone();
+        .map(|(variables, faas, container_kept)| {
+            let mut env = faas.clone();
             let mut container = bson::Document::new();
             if docker {
                 container.insert("runtime", "docker");
@@ -1363,7 +1363,9 @@ fn hello_says_where_the_client_runs() {
         options.auth = options.auth.with_environment(environment);
         options
     };
-    let (recorder, seen) = recording_hellos(2 * cases.len(), |_, body| {
+    // Each case through each adapter, then each adapter's `authenticate` on a stream the test
+    // opens, with the last case's variables.
+    let (recorder, seen) = recording_hellos(2 * cases.len() + 2, |_, body| {
         let client = body.get_document("client").unwrap();
         let env = client
             .get_document("env")
@@ -1394,9 +1396,25 @@ fn hello_says_where_the_client_runs() {
             assert!(hello.is_ok(), "{adapter:?} {variables:?}: {hello:?}");
         }
     }
+    let (last_variables, _, _) = cases.last().unwrap();
+    let mut stream = std::net::TcpStream::connect(recorder).unwrap();
+    let options = with(last_variables);
+    mongodb_auth_io::blocking::authenticate(&mut stream, None, options).unwrap();
+    let options = with(last_variables);
+    server
+        .runtime()
+        .block_on(async {
+            let mut stream = tokio::net::TcpStream::connect(recorder).await.unwrap();
+            mongodb_auth_io::tokio::authenticate(&mut stream, None, options).await
+        })
+        .unwrap();
     let seen = seen.lock().unwrap();
     let envs: Vec<_> = seen.iter().map(|(env, _)| env.clone()).collect();
-    assert_eq!(envs, [expected.clone(), expected].concat());
+    let last = expected.last().unwrap().clone();
+    assert_eq!(
+        envs,
+        [expected.clone(), expected, vec![last.clone(), last]].concat()
+    );
     for (_, size) in seen.iter() {
         assert!(
             *size <= mongodb_auth::handshake::MAX_CLIENT_METADATA_LEN,

@@ -7,11 +7,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use mongodb_auth::error::{Error, Result};
-use mongodb_auth::handshake::DriverInfo;
+use mongodb_auth::handshake::{ClientEnv, DriverInfo};
 use mongodb_auth::uri::ConnectionString;
 
 use crate::dns::Seeds;
-use crate::options::{ConnectOptions, IntoConnectionString};
+use crate::options::{ConnectOptions, IntoConnectionString, detect_client_env};
 use crate::tls::TlsSetup;
 
 /// A client's way to one deployment, shared by its connections: both adapters connect through
@@ -47,6 +47,9 @@ struct Shared {
     seeds: Mutex<Option<Seeds>>,
     /// What [`Connector::append_metadata`] appended after the options' `driver_info`.
     appended: Mutex<Vec<DriverInfo>>,
+    /// Where the client runs (`hello`'s `client.env`), found once: a process's environment
+    /// does not change under a client.
+    client_env: ClientEnv,
 }
 
 impl Connector {
@@ -68,7 +71,8 @@ impl Connector {
                     .into(),
             });
         }
-        let options = options.completed_by(&cs)?;
+        let client_env = detect_client_env(&options.auth);
+        let options = options.completed_by(&cs, &client_env)?;
         let tls = cs
             .tls_enabled()
             .then(|| TlsSetup::new(cs.tls()))
@@ -80,6 +84,7 @@ impl Connector {
                 tls,
                 seeds: Mutex::new(None),
                 appended: Mutex::new(Vec::new()),
+                client_env,
             }),
         })
     }
@@ -113,7 +118,7 @@ impl Connector {
         // Checked and pushed under the lock, so two calls at once cannot overfill `hello`.
         self.shared
             .options
-            .check_metadata(&self.shared.cs, &wrappers)?;
+            .check_metadata(&self.shared.cs, &wrappers, &self.shared.client_env)?;
         appended.push(info);
         Ok(())
     }
@@ -146,6 +151,12 @@ impl Connector {
     /// [`append_metadata`](Self::append_metadata) appended to their `driver_info`.
     pub fn options(&self) -> &ConnectOptions {
         &self.shared.options
+    }
+
+    /// Where the client runs, as `hello`'s `client.env` says: found when the connector was
+    /// built, from its options' environment and [`ClientEnv::DOCKERENV`].
+    pub fn client_env(&self) -> &ClientEnv {
+        &self.shared.client_env
     }
 
     /// The TLS configuration, when the connection string asks for TLS.

@@ -226,8 +226,10 @@ pub struct ConnectOptions {
     /// `None` opens the system's browser (`xdg-open`, `open`, or the Windows URL handler).
     pub browser: Option<String>,
     observer: Option<Observer>,
-    /// Where the client runs, found once by [`Connector::new`](crate::Connector::new).
-    client_env: Option<ClientEnv>,
+    /// Where the client runs, as the connector found it, on the copy of the options a
+    /// connection through it uses; `None` elsewhere, so what `authenticate` is given is read
+    /// anew, from the environment its `auth` names.
+    pub(crate) client_env: Option<ClientEnv>,
     /// The connection string's `timeoutMS`: a connect and its login end within it.
     operation_timeout: Option<Duration>,
     /// When the connect under way must be done: `operation_timeout` after it began.
@@ -258,10 +260,10 @@ fn at_host(ran_out: Error, host: Option<&str>, cause: Option<Error>) -> Error {
     }
 }
 
-/// Where the client runs: the options' environment variables, and whether `/.dockerenv`
-/// exists (the container runtime check the handshake specification names).
-fn detect_client_env(auth: &AuthOptions) -> ClientEnv {
-    ClientEnv::detect(auth.environment(), Path::new("/.dockerenv").exists())
+/// Where the client runs: the options' environment variables, and whether
+/// [`ClientEnv::DOCKERENV`] exists.
+pub(crate) fn detect_client_env(auth: &AuthOptions) -> ClientEnv {
+    ClientEnv::detect(auth.environment(), Path::new(ClientEnv::DOCKERENV).exists())
 }
 
 /// `timeout`, or what is left until `done_by` when that is less (zero once it has passed).
@@ -454,10 +456,10 @@ impl ConnectOptions {
         &self,
         cs: &ConnectionString,
         wrappers: &[DriverInfo],
+        env: &ClientEnv,
     ) -> Result<()> {
-        let env = self.client_env();
         let app_name = self.app_name.as_deref().or(cs.option("appName"));
-        self.hello(app_name, wrappers, &env)
+        self.hello(app_name, wrappers, env)
             .client_metadata()
             .map(drop)
     }
@@ -476,8 +478,8 @@ impl ConnectOptions {
             .client_env(env)
     }
 
-    /// Where the client runs, for `hello`'s `client.env`: as the connector found it, or, for
-    /// options no connector completed (`authenticate` on a caller's stream), found now.
+    /// Where the client runs, for `hello`'s `client.env`: as the connector found it, or, for a
+    /// stream the caller opened (`authenticate`), found now.
     pub(crate) fn client_env(&self) -> Cow<'_, ClientEnv> {
         match &self.client_env {
             Some(env) => Cow::Borrowed(env),
@@ -491,8 +493,8 @@ impl ConnectOptions {
     /// client-side operation timeout (`timeoutMS`), a connect and login that end within it,
     /// and a machine OIDC callback shortened to the least of it and the connect timeout (rule
     /// L12). The application name and the wrapping libraries must fit `hello`'s client
-    /// metadata.
-    pub(crate) fn completed_by(mut self, cs: &ConnectionString) -> Result<Self> {
+    /// metadata, with `env`.
+    pub(crate) fn completed_by(mut self, cs: &ConnectionString, env: &ClientEnv) -> Result<Self> {
         let milliseconds = |name: &str| {
             let ms: u64 = cs.option(name)?.parse().ok()?;
             Some(if ms == 0 {
@@ -526,8 +528,7 @@ impl ConnectOptions {
             }
             (in_code, in_string) => self.server_selection_try_once = in_code.or(in_string),
         }
-        self.client_env = Some(detect_client_env(&self.auth));
-        self.check_metadata(cs, &self.driver_info)?;
+        self.check_metadata(cs, &self.driver_info, env)?;
         let socket = milliseconds("socketTimeoutMS");
         self.read_timeout = self.read_timeout.or(socket);
         self.write_timeout = self.write_timeout.or(socket);

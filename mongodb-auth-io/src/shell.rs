@@ -131,6 +131,7 @@ pub(crate) async fn connect<D: Dial>(
 ) -> Result<Connection<D::Connected>> {
     let mut options = connector.options().clone();
     options.driver_info = connector.driver_info();
+    options.client_env = Some(connector.client_env().clone());
     options.start_operation();
     options.start_selection();
     let seeds = match connector.cached_seeds(Instant::now()) {

@@ -410,7 +410,7 @@ impl CredentialChain {
     }
 
     fn var(&self, name: &str) -> Option<String> {
-        self.env.var(name).filter(|v| !v.is_empty())
+        self.env.populated(name)
     }
 
     /// Runs every source in order until one answers. A source that is configured but fails

@@ -103,7 +103,7 @@ impl Credentials {
     /// `AWS_SECURITY_TOKEN`), read now (rule K9: never cached). An empty access key id counts as
     /// unset; a key without its secret is an error.
     pub fn from_environment(env: &dyn Environment) -> Result<Option<Self>, AwsError> {
-        let set = |name: &str| env.var(name).filter(|v| !v.is_empty());
+        let set = |name: &str| env.populated(name);
         let Some(access_key_id) = set("AWS_ACCESS_KEY_ID") else {
             return Ok(None);
         };

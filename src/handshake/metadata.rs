@@ -154,21 +154,30 @@ impl Platform {
         }
     }
 
-    /// The variables of its region, memory (in MB) and timeout (in seconds), where it has them.
-    fn variables(self) -> [Option<&'static str>; 3] {
+    /// The variable of its region, where it has one.
+    fn region_variable(self) -> Option<&'static str> {
         match self {
-            Platform::AwsLambda => [
-                Some("AWS_REGION"),
-                Some("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"),
-                None,
-            ],
-            Platform::AzureFunctions => [None, None, None],
-            Platform::GcpFunctions => [
-                Some("FUNCTION_REGION"),
-                Some("FUNCTION_MEMORY_MB"),
-                Some("FUNCTION_TIMEOUT_SEC"),
-            ],
-            Platform::Vercel => [Some("VERCEL_REGION"), None, None],
+            Platform::AwsLambda => Some("AWS_REGION"),
+            Platform::AzureFunctions => None,
+            Platform::GcpFunctions => Some("FUNCTION_REGION"),
+            Platform::Vercel => Some("VERCEL_REGION"),
+        }
+    }
+
+    /// The variable of its functions' memory, in MB, where it has one.
+    fn memory_variable(self) -> Option<&'static str> {
+        match self {
+            Platform::AwsLambda => Some("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"),
+            Platform::GcpFunctions => Some("FUNCTION_MEMORY_MB"),
+            Platform::AzureFunctions | Platform::Vercel => None,
+        }
+    }
+
+    /// The variable of its functions' timeout, in seconds, where it has one.
+    fn timeout_variable(self) -> Option<&'static str> {
+        match self {
+            Platform::GcpFunctions => Some("FUNCTION_TIMEOUT_SEC"),
+            Platform::AwsLambda | Platform::AzureFunctions | Platform::Vercel => None,
         }
     }
 }
@@ -183,15 +192,20 @@ struct Faas {
 }
 
 impl ClientEnv {
+    /// The file whose existence says the client runs in a Docker container, which the caller
+    /// looks for (the handshake specification: `.dockerenv` in the root directory).
+    pub const DOCKERENV: &'static str = "/.dockerenv";
+
     /// Reads the variables the specification names from `environment`: `AWS_EXECUTION_ENV`
     /// (when it starts with `AWS_Lambda_`) or `AWS_LAMBDA_RUNTIME_API` (`aws.lambda`),
     /// `FUNCTIONS_WORKER_RUNTIME` (`azure.func`), `K_SERVICE` or `FUNCTION_NAME` (`gcp.func`),
     /// `VERCEL` (`vercel`), then the chosen platform's region, memory and timeout, and
     /// `KUBERNETES_SERVICE_HOST`. Two platforms at once name none, except Vercel over AWS Lambda,
-    /// as the specification orders. `dockerenv` says whether the file `/.dockerenv` exists:
-    /// the caller looks, since this crate reads no file itself.
+    /// as the specification orders. `dockerenv` says whether the file
+    /// [`DOCKERENV`](Self::DOCKERENV) exists: the caller looks, since this crate reads no file
+    /// itself.
     pub fn detect(environment: &dyn Environment, dockerenv: bool) -> ClientEnv {
-        let populated = |name: &str| environment.var(name).filter(|value| !value.is_empty());
+        let populated = |name: &str| environment.populated(name);
         let set = |name: &str| populated(name).is_some();
         let lambda = populated("AWS_EXECUTION_ENV")
             .is_some_and(|value| value.starts_with("AWS_Lambda_"))
@@ -215,14 +229,11 @@ impl ClientEnv {
             _ => None,
         };
         let number = |name: &str| populated(name)?.parse::<i32>().ok();
-        let faas = platform.map(|platform| {
-            let [region, memory, timeout] = platform.variables();
-            Faas {
-                name: platform.name(),
-                region: region.and_then(populated),
-                memory_mb: memory.and_then(number),
-                timeout_sec: timeout.and_then(number),
-            }
+        let faas = platform.map(|platform| Faas {
+            name: platform.name(),
+            region: platform.region_variable().and_then(populated),
+            memory_mb: platform.memory_variable().and_then(number),
+            timeout_sec: platform.timeout_variable().and_then(number),
         });
         ClientEnv {
             faas,
@@ -262,7 +273,7 @@ impl ClientEnv {
     }
 
     /// `client.env.container.orchestrator`: `kubernetes` when `KUBERNETES_SERVICE_HOST` is set.
-    pub fn orchestrator(&self) -> Option<&str> {
+    pub fn container_orchestrator(&self) -> Option<&str> {
         self.kubernetes.then_some("kubernetes")
     }
 
@@ -289,7 +300,7 @@ impl ClientEnv {
             if let Some(runtime) = self.container_runtime() {
                 container.append(cstr!("runtime"), runtime);
             }
-            if let Some(orchestrator) = self.orchestrator() {
+            if let Some(orchestrator) = self.container_orchestrator() {
                 container.append(cstr!("orchestrator"), orchestrator);
             }
             env.append(cstr!("container"), container);
@@ -373,14 +384,13 @@ pub(crate) fn client_metadata(
         (EnvPart::NameOnly, false),
         (EnvPart::Left, false),
     ];
-    let mut smallest = RawDocumentBuf::new();
     for (env_part, architecture) in steps {
-        smallest = build(env_part, architecture, &platform);
-        if fits(&smallest) {
-            return Ok(smallest);
+        let client = build(env_part, architecture, &platform);
+        if fits(&client) {
+            return Ok(client);
         }
     }
-    let excess = smallest
+    let excess = build(EnvPart::Left, false, &platform)
         .as_bytes()
         .len()
         .saturating_sub(MAX_CLIENT_METADATA_LEN);
@@ -597,9 +607,18 @@ mod tests {
                 (Some("aws.lambda"), None, None, None),
             ),
             (
-                "a GCP function name",
-                vec![("FUNCTION_NAME", "f"), ("FUNCTION_TIMEOUT_SEC", "9e9")],
+                "a GCP function name, numbers past int32",
+                vec![
+                    ("FUNCTION_NAME", "f"),
+                    ("FUNCTION_TIMEOUT_SEC", "9e9"),
+                    ("FUNCTION_MEMORY_MB", "4294967296"),
+                ],
                 (Some("gcp.func"), None, None, None),
+            ),
+            (
+                "Vercel and GCP",
+                vec![("VERCEL", "1"), ("K_SERVICE", "s")],
+                (None, None, None, None),
             ),
             (
                 "Vercel over AWS Lambda",
@@ -633,7 +652,7 @@ mod tests {
             let env = ClientEnv::detect(&MapEnvironment::from_iter(variables), false);
             assert_eq!(faas(&env), expected, "{case}");
             assert_eq!(
-                (env.container_runtime(), env.orchestrator()),
+                (env.container_runtime(), env.container_orchestrator()),
                 (None, None),
                 "{case}"
             );
@@ -648,7 +667,7 @@ mod tests {
             (Some("aws.lambda"), Some("us-east-2"), Some(1024), None)
         );
         assert_eq!(
-            (env.container_runtime(), env.orchestrator()),
+            (env.container_runtime(), env.container_orchestrator()),
             (Some("docker"), Some("kubernetes"))
         );
         let client = client_metadata(None, &[], Some(&env)).unwrap();
@@ -694,15 +713,15 @@ mod tests {
                 client.as_bytes().len() <= MAX_CLIENT_METADATA_LEN,
                 "{characters}"
             );
-            let env = client.get_document("env").ok();
-            let whole_env = env.is_some_and(|env| env.get("region").unwrap().is_some());
+            let sent_env = client.get_document("env").ok();
+            let whole_env = sent_env.is_some_and(|env| env.get("region").unwrap().is_some());
             let architecture = field(&client, ["os", "architecture"]).is_some();
             let whole_platform =
                 field(&client, ["platform", ""]) == Some(&format!("Rust|{platform}"));
-            let stage = match (whole_env, env, architecture, whole_platform) {
+            let stage = match (whole_env, sent_env, architecture, whole_platform) {
                 (true, _, true, true) => 0,
-                (false, Some(env), true, true) if env == &*name_only => 1,
-                (false, Some(env), false, true) if env == &*name_only => 2,
+                (false, Some(sent), true, true) if sent == &*name_only => 1,
+                (false, Some(sent), false, true) if sent == &*name_only => 2,
                 (false, None, false, true) => 3,
                 (false, None, false, false) => 4,
                 other => panic!("{characters}: out of order: {other:?}"),

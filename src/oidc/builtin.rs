@@ -55,7 +55,7 @@ impl BuiltIn {
         env: &dyn Environment,
         endpoint: Option<&str>,
     ) -> Result<(BuiltIn, Ask)> {
-        let set = |name: &str| env.var(name).filter(|v| !v.is_empty());
+        let set = |name: &str| env.populated(name);
         let resource = || {
             token_resource
                 .map(|r| utf8_percent_encode(r, QUERY_VALUE).to_string())
