@@ -13,11 +13,11 @@ use mongodb_auth::{AuthMechanism, ErrorKind, ScramVariant};
 use mongodb_auth_io::{ConnectOptions, Event, MIN_HEARTBEAT_FREQUENCY, tls};
 use mongodb_auth_server::ServerConfig;
 use mongodb_auth_server::devpki::DevPki;
-use mongodb_auth_testkit::TempDir;
 use mongodb_auth_testkit::dns::{Answer, DnsServer};
 use mongodb_auth_testkit::embedded::{
     Adapter, Login, TestServer, options, scram_users, unix_socket_host,
 };
+use mongodb_auth_testkit::{RefusedPort, TempDir};
 
 const SRV_NAME: &str = "cluster.adapters.test";
 const SRV_HOST: &str = "host1.cluster.adapters.test";
@@ -28,10 +28,8 @@ struct Fixtures {
     tls: TestServer,
     reauth: TestServer,
     dns: DnsServer,
-    /// A port nothing listens on, held by `_dead`, bound but not listening, so no socket
-    /// another test part binds (a late server) takes it: connections to it are refused.
-    dead_port: u16,
-    _dead: socket2::Socket,
+    /// A port nothing listens on (a late server of another test part cannot take it).
+    dead: RefusedPort,
     /// A listener that accepts (the kernel does) and never answers.
     silent: TcpListener,
     /// A server that answers one byte every 50 ms.
@@ -98,19 +96,13 @@ impl Fixtures {
                 ip: Ipv4Addr::LOCALHOST,
             },
         ]);
-        let dead =
-            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-        dead.bind(&std::net::SocketAddr::from((Ipv4Addr::LOCALHOST, 0)).into())
-            .unwrap();
-        let dead_port = dead.local_addr().unwrap().as_socket().unwrap().port();
         Fixtures {
             plain: TestServer::start(with_socket(config(), files.join("plain.sock"))),
             tls,
             _tls_over_socket: tls_over_socket,
             reauth: TestServer::start(config()),
             dns,
-            dead_port,
-            _dead: dead,
+            dead: RefusedPort::new(),
             silent: TcpListener::bind("127.0.0.1:0").unwrap(),
             trickler: trickler(&[]),
             tls_trickler: trickler(&[0x16, 0x03, 0x03, 0x40, 0x00]),
@@ -307,7 +299,7 @@ fn cases(f: &Fixtures) -> Vec<Case> {
         },
         Case {
             name: "refused",
-            uri: format!("mongodb://alice:pencil@127.0.0.1:{}/", f.dead_port),
+            uri: format!("mongodb://alice:pencil@127.0.0.1:{}/", f.dead.port()),
             options: options(),
             expect: Expect::Fails(ErrorKind::Io),
             before: nothing,
@@ -347,7 +339,7 @@ fn cases(f: &Fixtures) -> Vec<Case> {
             name: "the next host after a refused one",
             uri: format!(
                 "mongodb://alice:pencil@127.0.0.1:{},{}/",
-                f.dead_port,
+                f.dead.port(),
                 f.plain.address()
             ),
             options: options(),
@@ -891,7 +883,7 @@ fn counting_connections(options: ConnectOptions) -> (ConnectOptions, Arc<Mutex<u
 #[test]
 fn server_selection_try_once_false_waits_for_a_server_to_start() {
     let f = Fixtures::start();
-    let refused = format!("mongodb://alice:pencil@127.0.0.1:{}/", f.dead_port);
+    let refused = format!("mongodb://alice:pencil@127.0.0.1:{}/", f.dead.port());
     // Closes each connection at `hello`: every pass connects to it once.
     let closer = after_requests(20, |_, _| {});
     let mut in_code = options();
@@ -986,7 +978,7 @@ fn server_selection_try_once_false_waits_for_a_server_to_start() {
         // pass may mend the first, so the passes go on, whichever host comes last.
         let mixed = format!(
             "mongodb://alice:pencil@127.0.0.1:{},{}/?tls=true&serverSelectionTimeoutMS=1200",
-            f.dead_port,
+            f.dead.port(),
             f.tls.address()
         );
         let (options, connected) = counting_connections(in_code.clone());
@@ -1005,7 +997,7 @@ fn server_selection_try_once_false_waits_for_a_server_to_start() {
 
         // `timeoutMS` the tighter limit: its error, with the last host and its refusal, in its
         // message and as its source, as with the window's.
-        let dead = format!("127.0.0.1:{}", f.dead_port);
+        let dead = format!("127.0.0.1:{}", f.dead.port());
         let within_timeout_ms =
             format!("mongodb://alice:pencil@{dead}/?timeoutMS=1200&serverSelectionTimeoutMS=20000");
         let started = std::time::Instant::now();

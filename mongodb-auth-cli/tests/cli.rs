@@ -274,11 +274,8 @@ fn serve_and_connect_with_the_largest_limits_there_are() {
 
 #[test]
 fn connect_exit_statuses_for_usage_and_connection_errors() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let refused = mongodb_auth_testkit::RefusedPort::new();
+    let port = refused.port();
     let unreachable = run(&[
         "connect",
         &format!("mongodb://a:b@127.0.0.1:{port}/"),

@@ -36,6 +36,43 @@ pub fn output_with_stdin(command: &mut Command, input: &[u8]) -> std::io::Result
 }
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+/// A loopback port nothing listens on, so a connection to it is refused, for as long as this
+/// lives: the port stays bound (and not listening), so no socket another test opens meanwhile
+/// takes it, as one could a port found free and let go.
+#[derive(Debug)]
+pub struct RefusedPort {
+    port: u16,
+    _held: socket2::Socket,
+}
+
+impl RefusedPort {
+    /// A port of 127.0.0.1, held.
+    pub fn new() -> RefusedPort {
+        let held = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+            .expect("a TCP socket");
+        let loopback = std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, 0));
+        held.bind(&loopback.into()).expect("a loopback port");
+        let port = held
+            .local_addr()
+            .ok()
+            .and_then(|address| address.as_socket())
+            .expect("the port bound")
+            .port();
+        RefusedPort { port, _held: held }
+    }
+
+    /// The port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+}
+
+impl Default for RefusedPort {
+    fn default() -> Self {
+        RefusedPort::new()
+    }
+}
+
 /// A directory of one test's files, new and empty, removed when dropped (a failing test too).
 #[derive(Debug)]
 pub struct TempDir(PathBuf);
