@@ -21,8 +21,8 @@ pub trait Environment: Send + Sync {
     /// The variable's value; `None` when unset or not UTF-8.
     fn var(&self, name: &str) -> Option<String>;
 
-    /// The variable's value when it is set and not empty: the specifications count a variable
-    /// set to nothing (`AWS_ACCESS_KEY_ID=`) as unset.
+    /// The variable's value when it is set and not empty: for the variables whose
+    /// specifications count one set to nothing (`AWS_ACCESS_KEY_ID=`, `VERCEL=`) as unset.
     fn populated(&self, name: &str) -> Option<String> {
         self.var(name).filter(|value| !value.is_empty())
     }

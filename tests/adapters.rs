@@ -1255,6 +1255,7 @@ fn the_first_message_is_a_legacy_hello_over_op_msg() {
 /// `client.env` names the platform and container they describe, leaves out the 512-byte region
 /// (and, with it, everything but the name) and the memory size that is no number, fits 512
 /// bytes, and a login to the embedded server, which checks metadata as mongod does, succeeds.
+/// `authenticate` on a caller's stream says it too; a connector says what it found when built.
 /// Read off the wire, with both adapters.
 #[test]
 fn hello_says_where_the_client_runs() {
@@ -1270,8 +1271,8 @@ fn hello_says_where_the_client_runs() {
     let lambda_env = doc! { "name": "aws.lambda", "memory_mb": 1024, "region": "us-east-2" };
     // Each case's variables, what its `env` says of the platform, and whether the container
     // stays (cutting `env` to its name leaves it out).
-    type Case<'a> = (Vec<(&'a str, &'a str)>, bson::Document, bool);
-    let cases: Vec<Case> = vec![
+    type EnvCase<'a> = (Vec<(&'a str, &'a str)>, bson::Document, bool);
+    let cases: Vec<EnvCase> = vec![
         (lambda.to_vec(), lambda_env.clone(), true),
         (
             vec![("FUNCTIONS_WORKER_RUNTIME", "node")],
@@ -1356,8 +1357,8 @@ fn hello_says_where_the_client_runs() {
         options
     };
     // Each case through each adapter, then each adapter's `authenticate` on a stream the test
-    // opens, with the last case's variables.
-    let (recorder, seen) = recording_hellos(2 * cases.len() + 2, |_, body| {
+    // opens, with the last case's variables, then the connector's three below.
+    let (recorder, seen) = recording_hellos(2 * cases.len() + 5, |_, body| {
         let client = body.get_document("client").unwrap();
         let env = client
             .get_document("env")
@@ -1390,22 +1391,64 @@ fn hello_says_where_the_client_runs() {
     }
     let (last_variables, _, _) = cases.last().unwrap();
     let mut stream = std::net::TcpStream::connect(recorder).unwrap();
-    let options = with(last_variables);
-    mongodb_auth_io::blocking::authenticate(&mut stream, None, options).unwrap();
-    let options = with(last_variables);
+    mongodb_auth_io::blocking::authenticate(&mut stream, None, with(last_variables)).unwrap();
     server
         .runtime()
         .block_on(async {
             let mut stream = tokio::net::TcpStream::connect(recorder).await.unwrap();
-            mongodb_auth_io::tokio::authenticate(&mut stream, None, options).await
+            mongodb_auth_io::tokio::authenticate(&mut stream, None, with(last_variables)).await
         })
         .unwrap();
+    // A connector finds it once, when built: its connections say what its environment said
+    // then, though the variables have gone since; a clone of its options given another
+    // environment, for `authenticate`, says what that one says.
+    struct Moving {
+        gone: Arc<std::sync::atomic::AtomicBool>,
+        before: MapEnvironment,
+    }
+    impl mongodb_auth::environment::Environment for Moving {
+        fn var(&self, name: &str) -> Option<String> {
+            let gone = self.gone.load(std::sync::atomic::Ordering::SeqCst);
+            self.before.var(name).filter(|_| !gone)
+        }
+    }
+    let gone = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (lambda_variables, _, _) = &cases[0];
+    let mut moving = options();
+    moving.auth = moving.auth.with_environment(Moving {
+        gone: gone.clone(),
+        before: MapEnvironment::from_iter(lambda_variables.iter().copied()),
+    });
+    let connector = mongodb_auth_io::Connector::new(recorder_uri.as_str(), moving).unwrap();
+    gone.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(connector.client_env().faas_name(), Some("aws.lambda"));
+    mongodb_auth_io::blocking::connect_with(&connector).unwrap();
+    server
+        .runtime()
+        .block_on(mongodb_auth_io::tokio::connect_with(&connector))
+        .unwrap();
+    let (vercel_variables, _, _) = &cases[3];
+    let mut changed = connector.options().clone();
+    changed.auth = changed
+        .auth
+        .with_environment(MapEnvironment::from_iter(vercel_variables.iter().copied()));
+    let mut stream = std::net::TcpStream::connect(recorder).unwrap();
+    mongodb_auth_io::blocking::authenticate(&mut stream, None, changed).unwrap();
+
     let seen = seen.lock().unwrap();
     let envs: Vec<_> = seen.iter().map(|(env, _)| env.clone()).collect();
     let last = expected.last().unwrap().clone();
+    let (lambda, vercel) = (expected[0].clone(), expected[3].clone());
+    let through_connector = vec![lambda.clone(), lambda, vercel];
     assert_eq!(
         envs,
-        [expected.clone(), expected, vec![last.clone(), last]].concat()
+        [
+            expected.clone(),
+            expected,
+            vec![last.clone(), last],
+            through_connector
+        ]
+        .concat()
     );
     for (_, size) in seen.iter() {
         assert!(

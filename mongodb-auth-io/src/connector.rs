@@ -1,7 +1,8 @@
 //! What stays the same between the connections of one client to one deployment, built once and
 //! kept: the connection string, the TLS configuration (its root store, its client identity and
 //! its session cache, so a second connection to a host resumes the first one's TLS session),
-//! the `mongodb+srv` seed list for as long as its records hold, and the credential caches.
+//! the `mongodb+srv` seed list for as long as its records hold, the credential caches, and the
+//! client metadata's wrapping libraries and `client.env`.
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
@@ -47,8 +48,8 @@ struct Shared {
     seeds: Mutex<Option<Seeds>>,
     /// What [`Connector::append_metadata`] appended after the options' `driver_info`.
     appended: Mutex<Vec<DriverInfo>>,
-    /// Where the client runs (`hello`'s `client.env`), found once: a process's environment
-    /// does not change under a client.
+    /// Where the client runs (`hello`'s `client.env`), found once: the handshake
+    /// specification builds a client's metadata once, for all its connections.
     client_env: ClientEnv,
 }
 
@@ -72,7 +73,7 @@ impl Connector {
             });
         }
         let client_env = detect_client_env(&options.auth);
-        let options = options.completed_by(&cs, &client_env)?;
+        let options = options.completed_by(&cs)?;
         let tls = cs
             .tls_enabled()
             .then(|| TlsSetup::new(cs.tls()))
@@ -118,7 +119,7 @@ impl Connector {
         // Checked and pushed under the lock, so two calls at once cannot overfill `hello`.
         self.shared
             .options
-            .check_metadata(&self.shared.cs, &wrappers, &self.shared.client_env)?;
+            .check_metadata(&self.shared.cs, &wrappers)?;
         appended.push(info);
         Ok(())
     }
@@ -148,7 +149,9 @@ impl Connector {
     }
 
     /// The options each connection starts from, before it adds what
-    /// [`append_metadata`](Self::append_metadata) appended to their `driver_info`.
+    /// [`append_metadata`](Self::append_metadata) appended to their `driver_info`, and the
+    /// connector's [`client_env`](Self::client_env). A clone given to `authenticate` finds
+    /// `client.env` anew, from its own `auth`.
     pub fn options(&self) -> &ConnectOptions {
         &self.shared.options
     }

@@ -200,8 +200,8 @@ impl Login {
     }
 
     /// [`start`](Self::start) for a connection to `host` of `cs`: its credential, and the hello
-    /// style, application name, wrapping libraries' info and load balancing its options ask
-    /// for.
+    /// style, application name, wrapping libraries' info, `client.env` and load balancing its
+    /// options ask for.
     pub(crate) fn for_connection(
         cs: &ConnectionString,
         host: &str,

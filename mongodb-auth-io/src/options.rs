@@ -451,15 +451,16 @@ impl ConnectOptions {
     }
 
     /// Whether `hello` can carry the client metadata of a connection of `cs` with these
-    /// options and `wrappers` (the options' own, and those a connector appended).
+    /// options and `wrappers` (the options' own, and those a connector appended). Checked
+    /// without `client.env`, which never makes metadata too large: it is left out before
+    /// anything is refused.
     pub(crate) fn check_metadata(
         &self,
         cs: &ConnectionString,
         wrappers: &[DriverInfo],
-        env: &ClientEnv,
     ) -> Result<()> {
         let app_name = self.app_name.as_deref().or(cs.option("appName"));
-        self.hello(app_name, wrappers, env)
+        self.hello(app_name, wrappers, &ClientEnv::default())
             .client_metadata()
             .map(drop)
     }
@@ -493,8 +494,8 @@ impl ConnectOptions {
     /// client-side operation timeout (`timeoutMS`), a connect and login that end within it,
     /// and a machine OIDC callback shortened to the least of it and the connect timeout (rule
     /// L12). The application name and the wrapping libraries must fit `hello`'s client
-    /// metadata, with `env`.
-    pub(crate) fn completed_by(mut self, cs: &ConnectionString, env: &ClientEnv) -> Result<Self> {
+    /// metadata.
+    pub(crate) fn completed_by(mut self, cs: &ConnectionString) -> Result<Self> {
         let milliseconds = |name: &str| {
             let ms: u64 = cs.option(name)?.parse().ok()?;
             Some(if ms == 0 {
@@ -528,7 +529,7 @@ impl ConnectOptions {
             }
             (in_code, in_string) => self.server_selection_try_once = in_code.or(in_string),
         }
-        self.check_metadata(cs, &self.driver_info, env)?;
+        self.check_metadata(cs, &self.driver_info)?;
         let socket = milliseconds("socketTimeoutMS");
         self.read_timeout = self.read_timeout.or(socket);
         self.write_timeout = self.write_timeout.or(socket);

@@ -1,6 +1,7 @@
 //! The client metadata of a connection's first `hello` (the handshake specification's `client`
 //! document): this crate as the driver, the operating system, the platform, the application's
-//! name, and what libraries that wrap the crate append to them.
+//! name, what libraries that wrap the crate append to them, and where the client runs
+//! ([`ClientEnv`]).
 
 use bson::raw::cstr;
 use bson::{RawDocumentBuf, rawdoc};
@@ -479,9 +480,10 @@ mod tests {
         }
     }
 
-    /// Past 512 bytes the architecture goes first, then the platform is cut short (on a
-    /// character's boundary) to fit within a character of the limit; names and versions too
-    /// long for any platform are refused. The longest application name fits with no wrapper.
+    /// Past 512 bytes, with no `env`, the architecture goes first, then the platform is cut
+    /// short (on a character's boundary) to fit within a character of the limit; names and
+    /// versions too long for any platform are refused. The longest application name fits with
+    /// no wrapper.
     #[test]
     fn metadata_past_the_limit_loses_the_architecture_then_the_platform() {
         let longest = "é".repeat(MAX_APP_NAME_LEN / 2);

@@ -93,8 +93,8 @@ impl AuthOptions {
     }
 
     /// Reads environment variables (MONGODB-AWS credentials, the OIDC environments' files, and
-    /// for the adapters `hello`'s [`ClientEnv`](super::ClientEnv)) from
-    /// `environment` instead of the process's.
+    /// for the adapters `hello`'s [`ClientEnv`](super::ClientEnv)) from `environment` instead
+    /// of the process's.
     pub fn with_environment(mut self, environment: impl Environment + 'static) -> Self {
         self.environment = Arc::new(environment);
         self
