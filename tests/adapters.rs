@@ -1250,6 +1250,129 @@ fn the_first_message_is_a_legacy_hello_over_op_msg() {
     );
 }
 
+/// The OP_MSG specification's rules for a connection's commands, with both adapters: a
+/// command larger than the server's `maxMessageSizeBytes` is refused unsent. A reply that says
+/// more is to come (which a client must read on, or close the connection for), or one that
+/// stops half way and times out, fails the command and leaves the connection unusable: the
+/// next command fails unsent (`NotConnected`), where it would have met the rest of the last
+/// reply; so does a command whose future the caller dropped part way. The server sees one
+/// command a connection.
+#[test]
+fn a_connection_is_not_used_after_a_reply_that_left_it_out_of_step() {
+    use mongodb_auth::wire::{self, MessageDecoder};
+    use mongodb_auth::{Error, WireError};
+    use std::io::{ErrorKind as IoKind, Read, Write};
+    // Per adapter, a connection whose command's reply says more is to come, then one whose
+    // command's reply stops half way (the command says `halfWay`); then a tokio connection
+    // whose command is dropped while its reply stops half way.
+    let connections = 2 * Adapter::BOTH.len() + 1;
+    let (counted, counts) = std::sync::mpsc::channel();
+    let server = after_requests(connections, move |socket, hello| {
+        let mut decoder = MessageDecoder::requests();
+        let Ok(Some(hello)) = decoder.push(hello) else {
+            return;
+        };
+        let limited = bson::rawdoc! {
+            "isWritablePrimary": true, "maxMessageSizeBytes": 4096, "ok": 1.0,
+        };
+        let _ =
+            socket.write_all(&wire::encode_reply(limited.as_bytes(), 1, hello.request_id).unwrap());
+        let mut commands = 0;
+        let mut buffer = [0u8; 16 * 1024];
+        // Until the client closes.
+        while let Ok(read @ 1..) = socket.read(&mut buffer) {
+            let mut bytes = &buffer[..read];
+            while let Ok(Some(command)) = decoder.push(bytes) {
+                bytes = &[];
+                commands += 1;
+                let ok = bson::rawdoc! { "ok": 1.0 };
+                let body = bson::RawDocument::from_bytes(command.body()).unwrap();
+                let reply = if body.get("halfWay").unwrap().is_some() {
+                    let whole = wire::encode_reply(ok.as_bytes(), 2, command.request_id).unwrap();
+                    whole[..whole.len() / 2].to_vec()
+                } else {
+                    wire::encode_streamed_reply(ok.as_bytes(), 2, command.request_id)
+                        .unwrap()
+                        .to_vec()
+                };
+                let _ = socket.write_all(&reply);
+            }
+        }
+        let _ = counted.send(commands);
+    });
+    let uri = format!("mongodb://{server}/");
+    let command =
+        |body: bson::RawDocumentBuf| mongodb_auth::Command::new("admin", body.into_bytes());
+    let too_large = command(bson::rawdoc! { "ping": 1, "padding": "x".repeat(4096) });
+    let ping = command(bson::rawdoc! { "ping": 1 });
+    let ping_half_way = command(bson::rawdoc! { "ping": 1, "halfWay": true });
+    let not_connected = |result: &mongodb_auth::Result<Vec<u8>>| match result {
+        Err(Error::Io { source, .. }) => source.kind() == IoKind::NotConnected,
+        _ => false,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    for adapter in Adapter::BOTH {
+        for half_way in [false, true] {
+            let mut options = options();
+            options.read_timeout = Some(Duration::from_millis(300));
+            let first = if half_way { &ping_half_way } else { &ping };
+            let commands = [&too_large, first, &ping];
+            let (results, usable) = match adapter {
+                Adapter::Blocking => {
+                    let mut connection =
+                        mongodb_auth_io::blocking::connect(uri.as_str(), options).unwrap();
+                    let results = commands.map(|command| connection.run_command(command));
+                    (results, connection.is_usable())
+                }
+                Adapter::Tokio => runtime.block_on(async {
+                    let mut connection = mongodb_auth_io::tokio::connect(uri.as_str(), options)
+                        .await
+                        .unwrap();
+                    let mut results = Vec::new();
+                    for command in commands {
+                        results.push(connection.run_command(command).await);
+                    }
+                    let results: [_; 3] = results.try_into().unwrap();
+                    (results, connection.is_usable())
+                }),
+            };
+            let context = format!("{adapter:?}, half way {half_way}: {results:?}");
+            let [refused, failed, unsent] = &results;
+            let refused_for_its_size = match refused {
+                Err(Error::InvalidInput { rule }) => rule.contains("maxMessageSizeBytes"),
+                _ => false,
+            };
+            assert!(refused_for_its_size, "{context}");
+            let failed_as_expected = match failed {
+                Err(Error::Wire(WireError::MoreToCome)) => !half_way,
+                Err(Error::Timeout { .. }) => half_way,
+                _ => false,
+            };
+            assert!(failed_as_expected, "{context}");
+            assert!(not_connected(unsent), "{context}");
+            assert!(!usable, "{context}");
+        }
+    }
+    runtime.block_on(async {
+        let mut connection = mongodb_auth_io::tokio::connect(uri.as_str(), options())
+            .await
+            .unwrap();
+        let cut_short = Duration::from_millis(100);
+        let dropped = tokio::time::timeout(cut_short, connection.run_command(&ping_half_way));
+        assert!(dropped.await.is_err(), "the reply stops half way");
+        assert!(!connection.is_usable());
+        let unsent = connection.run_command(&ping).await;
+        assert!(not_connected(&unsent), "{unsent:?}");
+    });
+    let counts: Vec<_> = (0..connections)
+        .map(|_| counts.recv_timeout(Duration::from_secs(10)).unwrap())
+        .collect();
+    assert_eq!(counts, vec![1; connections]);
+}
+
 /// The handshake specification's prose test 1, "environment metadata is properly captured":
 /// with each of its sets of environment variables (given through `AuthOptions`), `hello`'s
 /// `client.env` names the platform and container they describe, leaves out the 512-byte region

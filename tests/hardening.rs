@@ -162,11 +162,13 @@ async fn open_scram_conversation(stream: &mut tokio::net::TcpStream, request_id:
 
 /// What a driver's streaming monitor sends: a `hello` (request `request_id`) for the server's
 /// topology version, then the awaitable `hello` naming it, as OP_MSG with `exhaustAllowed`
-/// (request `request_id + 1`), which the server answers with a stream of replies.
+/// (request `request_id + 1`), which the server answers with a stream of replies; with
+/// `more_to_come`, that flag too, which asks for no reply at all.
 async fn ask_for_a_stream_of_hellos(
     stream: &mut tokio::net::TcpStream,
     request_id: i32,
     max_await_time_ms: i64,
+    more_to_come: bool,
 ) {
     use tokio::io::AsyncWriteExt;
     let first = round_trip(stream, bson::rawdoc! { "hello": 1 }, request_id)
@@ -182,6 +184,9 @@ async fn ask_for_a_stream_of_hellos(
         .unwrap()
         .to_vec();
     request[18] |= 1; // flag bit 16: exhaustAllowed
+    if more_to_come {
+        request[16] |= 2; // flag bit 1: moreToCome
+    }
     stream.write_all(&request).await.unwrap();
 }
 
@@ -518,7 +523,7 @@ fn a_monitor_that_allows_exhaust_gets_a_stream_of_hellos_until_it_speaks() {
     let address = server.address();
     server.block_on(async {
         let mut monitor = connect_from("127.0.0.1", address).await;
-        ask_for_a_stream_of_hellos(&mut monitor, 1, 200).await;
+        ask_for_a_stream_of_hellos(&mut monitor, 1, 200, false).await;
         let mut answered = 2;
         for _ in 0..3 {
             let (id, response_to, more_to_come, body) = read_raw(&mut monitor).await.unwrap();
@@ -548,6 +553,26 @@ fn a_monitor_that_allows_exhaust_gets_a_stream_of_hellos_until_it_speaks() {
     });
 }
 
+/// An awaitable `hello` that allows exhaust but itself says more is to come gets no reply at
+/// all, not a stream (the OP_MSG specification: no response to a request with `moreToCome`):
+/// the first reply the client reads after it is its next request's.
+#[test]
+fn a_request_that_says_more_is_to_come_starts_no_stream() {
+    use tokio::io::AsyncWriteExt;
+    let server = TestServer::start(ServerConfig::new(users()));
+    let address = server.address();
+    server.block_on(async {
+        let mut monitor = connect_from("127.0.0.1", address).await;
+        ask_for_a_stream_of_hellos(&mut monitor, 1, 100, true).await;
+        let ping = mongodb_auth::Command::new("admin", bson::rawdoc! { "ping": 1 }.into_bytes());
+        let ping = mongodb_auth::wire::encode_command(&ping, 20).unwrap();
+        monitor.write_all(&ping).await.unwrap();
+        let (_, response_to, more_to_come, body) = read_raw(&mut monitor).await.unwrap();
+        assert_eq!((response_to, more_to_come), (20, false), "{body}");
+        assert_eq!(body.get_f64("ok").unwrap(), 1.0);
+    });
+}
+
 /// A login left open ends at its deadline even while the server streams hellos to the client
 /// (an awaitable `hello` that allows exhaust, sent after `saslStart`, then silence): the stream
 /// does not hold the conversation, and its connection slot, for as long as the client likes.
@@ -559,7 +584,7 @@ fn a_login_left_open_ends_at_its_deadline_while_hellos_stream() {
         let mut stream = connect_from("127.0.0.1", address).await;
         let started = std::time::Instant::now();
         open_scram_conversation(&mut stream, 1).await;
-        ask_for_a_stream_of_hellos(&mut stream, 2, 100).await;
+        ask_for_a_stream_of_hellos(&mut stream, 2, 100, false).await;
         let mut streamed = 0;
         while read_raw(&mut stream).await.is_some() {
             streamed += 1;

@@ -534,6 +534,14 @@ impl crate::connection::Connection<Stream> {
     /// When the server answers `ReauthenticationRequired` (391), the connection logs in again
     /// (SASL only, no `hello`) and runs the command once more, whether or not it is retryable
     /// (rules M1, M2); a failed re-authentication is the error returned.
+    ///
+    /// A command larger than the server's `maxMessageSizeBytes` is refused unsent
+    /// ([`Error::InvalidInput`](mongodb_auth::Error::InvalidInput)). After an exchange that
+    /// failed (a reply not read whole, or one that said more was to come) or a failed
+    /// re-authentication, or one cut short, the connection is not used again
+    /// ([`is_usable`](crate::connection::Connection::is_usable) is `false`): later commands
+    /// fail unsent, with an [`Error::Io`](mongodb_auth::Error::Io) whose `io::Error` kind is
+    /// `NotConnected`. Open another.
     pub fn run_command(&mut self, command: &Command) -> Result<Vec<u8>> {
         block_on(shell::run_command(&Blocking, self, command))
     }

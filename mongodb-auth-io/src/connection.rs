@@ -4,10 +4,11 @@
 
 use std::fmt;
 
-use crate::login::{Authenticated, Login};
+use crate::login::{Authenticated, Login, Outgoing};
 use crate::options::ConnectOptions;
 use crate::tls::TlsInfo;
-use mongodb_auth::Outcome;
+use mongodb_auth::wire::MAX_MESSAGE_SIZE;
+use mongodb_auth::{Command, Error, Outcome, Result};
 
 /// An authenticated connection over a stream `S`: [`crate::blocking::Connection`] and
 /// [`crate::tokio::Connection`] are this type over their streams, each with its own
@@ -25,6 +26,14 @@ pub(crate) struct ConnectionState {
     pub(crate) options: ConnectOptions,
     pub(crate) login: Login,
     reauthentications: u32,
+    /// The largest message the server takes: its `hello` reply's `maxMessageSizeBytes`, which
+    /// the OP_MSG specification forbids a client to exceed.
+    max_message_size: usize,
+    /// What left the stream unusable, once a command's exchange or a re-authentication failed
+    /// on it, or was cut short (its future dropped): after a reply read in part, or one that
+    /// said more was to come, the next bytes could be the rest of it, so no command runs on
+    /// the stream again (the OP_MSG specification: close the connection).
+    broken_by: Option<String>,
 }
 
 impl ConnectionState {
@@ -35,6 +44,12 @@ impl ConnectionState {
         options: ConnectOptions,
         login: Login,
     ) -> Self {
+        let max_message_size = bson::RawDocument::from_bytes(&authenticated.hello_reply)
+            .ok()
+            .and_then(|reply| reply.get_i32("maxMessageSizeBytes").ok())
+            .and_then(|size| usize::try_from(size).ok())
+            .filter(|size| *size > 0)
+            .map_or(MAX_MESSAGE_SIZE, |size| size.min(MAX_MESSAGE_SIZE));
         ConnectionState {
             address,
             tls,
@@ -42,7 +57,45 @@ impl ConnectionState {
             options,
             login,
             reauthentications: 0,
+            max_message_size,
+            broken_by: None,
         }
+    }
+
+    /// The message of `command`, refused before anything is written when the server would not
+    /// take it, or when an earlier failure left the stream unusable.
+    pub(crate) fn message_for(&self, command: &Command) -> Result<Outgoing> {
+        if let Some(broken_by) = &self.broken_by {
+            return Err(Error::Io {
+                operation: "running a command",
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotConnected,
+                    format!("the connection is unusable since a failure on it: {broken_by}"),
+                ),
+            });
+        }
+        let message = Outgoing::caller_command(command, &self.options)?;
+        if message.bytes.len() > self.max_message_size {
+            return Err(Error::InvalidInput {
+                rule: "a command's message may not be larger than the server's \
+                       maxMessageSizeBytes (the OP_MSG specification)",
+            });
+        }
+        Ok(message)
+    }
+
+    /// Marks the stream unusable while an exchange is under way: a future dropped part way
+    /// (by a caller's own timeout) leaves it so. [`exchanged`](Self::exchanged) says how it
+    /// ended.
+    pub(crate) fn exchanging(&mut self) {
+        self.broken_by = Some("a command or re-authentication was cut short part way".into());
+    }
+
+    /// `result`, the end of the exchange [`exchanging`](Self::exchanging) began: a failure
+    /// leaves the stream unusable, success leaves it as it was before.
+    pub(crate) fn exchanged<T>(&mut self, result: Result<T>) -> Result<T> {
+        self.broken_by = result.as_ref().err().map(ToString::to_string);
+        result
     }
 
     /// Records a completed re-authentication.
@@ -78,7 +131,14 @@ impl<S> Connection<S> {
         self.state.reauthentications
     }
 
-    /// The authenticated stream, for the caller's own commands.
+    /// Whether commands can run on it: not after an exchange or a re-authentication failed
+    /// or was cut short, which may have left a reply read in part.
+    pub fn is_usable(&self) -> bool {
+        self.state.broken_by.is_none()
+    }
+
+    /// The authenticated stream, for the caller's own commands; in step with the server only
+    /// while [`is_usable`](Self::is_usable).
     pub fn into_stream(self) -> S {
         self.stream
     }
@@ -91,6 +151,7 @@ impl<S> fmt::Debug for Connection<S> {
             .field("tls", &self.state.tls)
             .field("authenticated", &self.state.authenticated)
             .field("reauthentications", &self.state.reauthentications)
+            .field("broken_by", &self.state.broken_by)
             .finish_non_exhaustive()
     }
 }

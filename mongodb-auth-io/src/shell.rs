@@ -309,7 +309,9 @@ pub(crate) async fn authenticate<S: ?Sized + Send, I: Io<S>>(
 
 /// Runs `command` and returns the reply document (an `ok: 0` reply is returned, not an error).
 /// A `ReauthenticationRequired` (391) reply logs in again (SASL only, no `hello`) and runs the
-/// command once more, whether or not it is retryable (rules M1, M2).
+/// command once more, whether or not it is retryable (rules M1, M2). A command larger than the
+/// server's `maxMessageSizeBytes` is refused unsent; a failure of the exchange or of the
+/// re-authentication leaves the connection unusable, and later commands fail unsent.
 pub(crate) async fn run_command<D: Dial>(
     dial: &D,
     connection: &mut Connection<D::Connected>,
@@ -317,17 +319,27 @@ pub(crate) async fn run_command<D: Dial>(
 ) -> Result<Vec<u8>> {
     let stream = &mut connection.stream;
     let state = &mut connection.state;
-    let reply = monitored(dial, stream, command, &state.options).await?;
+    let message = state.message_for(command)?;
+    state.exchanging();
+    let reply = monitored(dial, stream, command, &message, &state.options).await;
+    let reply = state.exchanged(reply)?;
     if !state.login.wants_reauthentication(&reply) {
         return Ok(reply);
     }
     state.options.emit(Event::Reauthenticating {
         command: command.name(),
     });
-    let next = state.login.reauthenticate()?;
-    let authenticated = drive(dial, stream, &mut state.login, next, &state.options).await?;
+    state.exchanging();
+    let authenticated = match state.login.reauthenticate() {
+        Ok(next) => drive(dial, stream, &mut state.login, next, &state.options).await,
+        Err(failure) => Err(failure),
+    };
+    let authenticated = state.exchanged(authenticated)?;
     state.reauthenticated(authenticated);
-    monitored(dial, stream, command, &state.options).await
+    let message = state.message_for(command)?;
+    state.exchanging();
+    let reply = monitored(dial, stream, command, &message, &state.options).await;
+    state.exchanged(reply)
 }
 
 /// `{}`, as BSON.
@@ -338,11 +350,13 @@ fn redacted(sensitive: bool, document: &[u8]) -> &[u8] {
     if sensitive { EMPTY_DOCUMENT } else { document }
 }
 
-/// One attempt of a command, between its started and its succeeded or failed event.
+/// One attempt of a command, sent as `message`, between its started and its succeeded or
+/// failed event.
 async fn monitored<S: ?Sized + Send, I: Io<S>>(
     io: &I,
     stream: &mut S,
     command: &Command,
+    message: &Outgoing,
     options: &ConnectOptions,
 ) -> Result<Vec<u8>> {
     let name = command.name();
@@ -355,8 +369,7 @@ async fn monitored<S: ?Sized + Send, I: Io<S>>(
         document: redacted(sensitive, command.body()),
     });
     let started = Instant::now();
-    let message = Outgoing::caller_command(command, options)?;
-    let reply = exchange(io, stream, &message, MAX_MESSAGE_SIZE, options).await;
+    let reply = exchange(io, stream, message, MAX_MESSAGE_SIZE, options).await;
     let duration = started.elapsed();
     match &reply {
         Ok(body) => match mongodb_auth::command::check_reply(body) {

@@ -870,10 +870,15 @@ async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
             return;
         };
         // A monitor's awaitable hello that allows exhaust: the reply again each interval, with
-        // moreToCome, until the client closes (the driver's streaming protocol).
-        if let (OP_MSG, true, Some(every)) =
-            (message.op_code, message.exhaust_allowed, stream_every)
-        {
+        // moreToCome, until the client closes (the driver's streaming protocol). Not when the
+        // request itself says more is to come: it gets no reply at all (the OP_MSG
+        // specification).
+        if let (OP_MSG, true, false, Some(every)) = (
+            message.op_code,
+            message.exhaust_allowed,
+            message.more_to_come,
+            stream_every,
+        ) {
             let mut response_to = message.request_id;
             // A login under way (this very hello may have opened it) still ends at its
             // deadline: a stream of hellos the client never answers is no way to hold a
