@@ -1317,7 +1317,10 @@ fn a_connection_is_not_used_after_a_reply_that_left_it_out_of_step() {
     for adapter in Adapter::BOTH {
         for half_way in [false, true] {
             let mut options = options();
-            options.read_timeout = Some(Duration::from_millis(300));
+            if half_way {
+                // Long enough for `hello`, which the read timeout also bounds.
+                options.read_timeout = Some(Duration::from_secs(1));
+            }
             let first = if half_way { &ping_half_way } else { &ping };
             let commands = [&too_large, first, &ping];
             let (results, usable) = match adapter {
@@ -1362,7 +1365,7 @@ fn a_connection_is_not_used_after_a_reply_that_left_it_out_of_step() {
             .unwrap();
         let cut_short = Duration::from_millis(100);
         let dropped = tokio::time::timeout(cut_short, connection.run_command(&ping_half_way));
-        assert!(dropped.await.is_err(), "the reply stops half way");
+        assert!(dropped.await.is_err(), "the reply never comes whole");
         assert!(!connection.is_usable());
         let unsent = connection.run_command(&ping).await;
         assert!(not_connected(&unsent), "{unsent:?}");
@@ -1371,6 +1374,56 @@ fn a_connection_is_not_used_after_a_reply_that_left_it_out_of_step() {
         .map(|_| counts.recv_timeout(Duration::from_secs(10)).unwrap())
         .collect();
     assert_eq!(counts, vec![1; connections]);
+}
+
+/// A re-authentication that fails (the server asks for one with 391, then refuses its
+/// `saslStart`) fails the command and leaves the connection unusable: a later command fails
+/// unsent. With both adapters.
+#[test]
+fn a_connection_whose_reauthentication_failed_is_not_used_again() {
+    let server = TestServer::start(config());
+    let uri = server.uri("alice:pencil@", "");
+    let status = mongodb_auth::command::connection_status();
+    for adapter in Adapter::BOTH {
+        let arm = || {
+            let refusals = FailCommand::new(["connectionStatus", "saslStart"], 391).times(2);
+            let misbehavior = Misbehavior::FailCommand(refusals);
+            server.server().dangerous().misbehave(Some(misbehavior));
+        };
+        let (failed, usable, unsent) = match adapter {
+            Adapter::Blocking => {
+                let mut connection =
+                    mongodb_auth_io::blocking::connect(uri.as_str(), options()).unwrap();
+                arm();
+                let failed = connection.run_command(&status);
+                let usable = connection.is_usable();
+                (failed, usable, connection.run_command(&status))
+            }
+            Adapter::Tokio => server.block_on(async {
+                let mut connection = mongodb_auth_io::tokio::connect(uri.as_str(), options())
+                    .await
+                    .unwrap();
+                arm();
+                let failed = connection.run_command(&status).await;
+                let usable = connection.is_usable();
+                (failed, usable, connection.run_command(&status).await)
+            }),
+        };
+        let context = format!("{adapter:?}: {failed:?}, {unsent:?}");
+        assert!(
+            matches!(failed, Err(mongodb_auth::Error::Server { code: 391, .. })),
+            "{context}"
+        );
+        assert!(!usable, "{context}");
+        let not_connected = match &unsent {
+            Err(mongodb_auth::Error::Io { source, .. }) => {
+                source.kind() == std::io::ErrorKind::NotConnected
+            }
+            _ => false,
+        };
+        assert!(not_connected, "{context}");
+    }
+    server.server().dangerous().misbehave(None);
 }
 
 /// The handshake specification's prose test 1, "environment metadata is properly captured":

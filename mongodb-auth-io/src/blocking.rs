@@ -538,7 +538,7 @@ impl crate::connection::Connection<Stream> {
     /// A command larger than the server's `maxMessageSizeBytes` is refused unsent
     /// ([`Error::InvalidInput`](mongodb_auth::Error::InvalidInput)). After an exchange that
     /// failed (a reply not read whole, or one that said more was to come) or a failed
-    /// re-authentication, or one cut short, the connection is not used again
+    /// re-authentication, the connection is not used again
     /// ([`is_usable`](crate::connection::Connection::is_usable) is `false`): later commands
     /// fail unsent, with an [`Error::Io`](mongodb_auth::Error::Io) whose `io::Error` kind is
     /// `NotConnected`. Open another.

@@ -2,6 +2,7 @@
 //! and the login negotiated, the login itself, kept for re-authentication). Both adapters'
 //! connections are this type over their own streams, each with its own I/O methods.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use crate::login::{Authenticated, Login, Outgoing};
@@ -33,7 +34,7 @@ pub(crate) struct ConnectionState {
     /// on it, or was cut short (its future dropped): after a reply read in part, or one that
     /// said more was to come, the next bytes could be the rest of it, so no command runs on
     /// the stream again (the OP_MSG specification: close the connection).
-    broken_by: Option<String>,
+    broken_by: Option<Cow<'static, str>>,
 }
 
 impl ConnectionState {
@@ -86,15 +87,25 @@ impl ConnectionState {
 
     /// Marks the stream unusable while an exchange is under way: a future dropped part way
     /// (by a caller's own timeout) leaves it so. [`exchanged`](Self::exchanged) says how it
-    /// ended.
+    /// ended. Begun only on a usable stream (after [`message_for`](Self::message_for), or a
+    /// successful exchange).
     pub(crate) fn exchanging(&mut self) {
-        self.broken_by = Some("a command or re-authentication was cut short part way".into());
+        debug_assert!(
+            self.broken_by.is_none(),
+            "an exchange on an unusable stream"
+        );
+        self.broken_by = Some(Cow::Borrowed(
+            "a command or re-authentication was cut short part way",
+        ));
     }
 
     /// `result`, the end of the exchange [`exchanging`](Self::exchanging) began: a failure
-    /// leaves the stream unusable, success leaves it as it was before.
+    /// leaves the stream unusable; success leaves it usable, as it was when the exchange began.
     pub(crate) fn exchanged<T>(&mut self, result: Result<T>) -> Result<T> {
-        self.broken_by = result.as_ref().err().map(ToString::to_string);
+        self.broken_by = result
+            .as_ref()
+            .err()
+            .map(|failure| Cow::Owned(failure.to_string()));
         result
     }
 

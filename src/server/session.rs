@@ -350,8 +350,8 @@ pub enum SessionStep {
     /// The answer to an awaitable `hello`, which waits this long for a change that never
     /// comes. When the request allowed exhaust (`Message::exhaust_allowed`), the server sends it
     /// with `moreToCome` and again each time as long passes, until the client closes: the
-    /// streaming protocol of a driver's monitor. A request that itself said more was to come
-    /// gets no reply, stream or not.
+    /// streaming protocol of a driver's monitor. Whoever sends the session's replies sends none,
+    /// stream or not, to a request that itself said more was to come.
     Stream(Duration, Vec<u8>),
     /// Close the connection without a reply (a fail point's `closeConnection`).
     Close,
