@@ -319,10 +319,7 @@ pub(crate) async fn run_command<D: Dial>(
 ) -> Result<Vec<u8>> {
     let stream = &mut connection.stream;
     let state = &mut connection.state;
-    let message = state.message_for(command)?;
-    state.exchanging();
-    let reply = monitored(dial, stream, command, &message, &state.options).await;
-    let reply = state.exchanged(reply)?;
+    let reply = attempt(dial, stream, state, command).await?;
     if !state.login.wants_reauthentication(&reply) {
         return Ok(reply);
     }
@@ -336,9 +333,20 @@ pub(crate) async fn run_command<D: Dial>(
     };
     let authenticated = state.exchanged(authenticated)?;
     state.reauthenticated(authenticated);
+    attempt(dial, stream, state, command).await
+}
+
+/// One attempt of `command` on a usable stream, which a failure (or the future's drop part way)
+/// leaves unusable.
+async fn attempt<S: ?Sized + Send, I: Io<S>>(
+    io: &I,
+    stream: &mut S,
+    state: &mut ConnectionState,
+    command: &Command,
+) -> Result<Vec<u8>> {
     let message = state.message_for(command)?;
     state.exchanging();
-    let reply = monitored(dial, stream, command, &message, &state.options).await;
+    let reply = monitored(io, stream, command, &message, &state.options).await;
     state.exchanged(reply)
 }
 
