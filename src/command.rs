@@ -4,6 +4,7 @@
 
 use std::fmt;
 
+use bson::raw::cstr;
 use bson::spec::BinarySubtype;
 use bson::{RawBinaryRef, RawBsonRef, RawDocument, RawDocumentBuf, rawdoc};
 use zeroize::Zeroizing;
@@ -71,6 +72,133 @@ impl fmt::Debug for Command {
             .field("body_len", &self.body.len())
             .finish()
     }
+}
+
+/// A version of the server's stable API (the stable API specification's `ServerApiVersion`).
+/// More may come, so a `match` on it needs a wildcard arm.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ServerApiVersion {
+    /// Version `"1"`, which MongoDB 5.0 and later servers know.
+    V1,
+}
+
+impl ServerApiVersion {
+    /// The version as commands carry it in `apiVersion`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServerApiVersion::V1 => "1",
+        }
+    }
+}
+
+impl fmt::Display for ServerApiVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for ServerApiVersion {
+    type Err = Error;
+
+    /// A version this crate knows, by its name (`"1"`); any other is refused, as the
+    /// specification requires of a client ([`Error::Unsupported`]).
+    fn from_str(name: &str) -> Result<Self> {
+        match name {
+            "1" => Ok(ServerApiVersion::V1),
+            _ => Err(Error::Unsupported {
+                what: format!("stable API version `{name}`: the only one is \"1\""),
+            }),
+        }
+    }
+}
+
+/// A declared stable API version: with one, the server behaves as that version promises, and
+/// with [`strict`](Self::strict) refuses commands outside it. The stable API specification
+/// requires it to be sent with every command, the handshake's included, which is then `hello`
+/// over OP_MSG ([`Hello::server_api`](crate::handshake::Hello::server_api)); it is declared in
+/// code only, never by the connection string, so copying a URI cannot change it.
+///
+/// A driver that embeds the machines gives it to the `hello` it opens a connection with, and
+/// encodes every later command, the authenticator's as its own, with
+/// [`wire::encode_command_with_api`](crate::wire::encode_command_with_api).
+///
+/// ```
+/// use mongodb_auth::{Command, ServerApi, ServerApiVersion, wire};
+///
+/// let api = ServerApi::new(ServerApiVersion::V1).strict(true);
+/// let ping = Command::new("admin", bson::rawdoc! { "ping": 1 }.into_bytes());
+/// let message = wire::encode_command_with_api(&ping, 7, Some(&api))?;
+///
+/// let sent = wire::MessageDecoder::requests().push(&message)?.unwrap();
+/// let sent = bson::RawDocument::from_bytes(sent.body()).unwrap();
+/// assert_eq!(sent.get_str("apiVersion").unwrap(), "1");
+/// assert!(sent.get_bool("apiStrict").unwrap());
+/// // Left to the server, so not sent.
+/// assert!(sent.get("apiDeprecationErrors").unwrap().is_none());
+/// # Ok::<(), mongodb_auth::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ServerApi {
+    version: ServerApiVersion,
+    strict: Option<bool>,
+    deprecation_errors: Option<bool>,
+}
+
+impl ServerApi {
+    /// `version` declared, with the server's defaults for the flags (sent as nothing).
+    pub fn new(version: ServerApiVersion) -> Self {
+        ServerApi {
+            version,
+            strict: None,
+            deprecation_errors: None,
+        }
+    }
+
+    /// `apiStrict`: whether a command outside the version fails (`APIStrictError`). Sent,
+    /// `false` too, once set.
+    pub fn strict(mut self, strict: bool) -> Self {
+        self.strict = Some(strict);
+        self
+    }
+
+    /// `apiDeprecationErrors`: whether a command the version deprecates fails
+    /// (`APIDeprecationError`). Sent, `false` too, once set.
+    pub fn deprecation_errors(mut self, deprecation_errors: bool) -> Self {
+        self.deprecation_errors = Some(deprecation_errors);
+        self
+    }
+
+    /// The declared version.
+    pub fn version(&self) -> ServerApiVersion {
+        self.version
+    }
+
+    /// `apiStrict` as set, `None` when left to the server.
+    pub fn strict_setting(&self) -> Option<bool> {
+        self.strict
+    }
+
+    /// `apiDeprecationErrors` as set, `None` when left to the server.
+    pub fn deprecation_errors_setting(&self) -> Option<bool> {
+        self.deprecation_errors
+    }
+
+    /// Appends the command options that declare it.
+    pub(crate) fn append_to(&self, command: &mut RawDocumentBuf) {
+        command.append(cstr!("apiVersion"), self.version.as_str());
+        if let Some(strict) = self.strict {
+            command.append(cstr!("apiStrict"), strict);
+        }
+        if let Some(deprecation_errors) = self.deprecation_errors {
+            command.append(cstr!("apiDeprecationErrors"), deprecation_errors);
+        }
+    }
+
+    /// The most bytes [`append_to`](Self::append_to) adds: each element's type, key, NUL and
+    /// value.
+    pub(crate) const MAX_ENCODED_LEN: usize =
+        (1 + 10 + 1 + 4 + 2) + (1 + 9 + 1 + 1) + (1 + 20 + 1 + 1);
 }
 
 /// An empty document with room for `capacity` bytes, so appending up to that size never
@@ -309,6 +437,38 @@ pub fn connection_status() -> Command {
 mod tests {
     use super::*;
     use crate::error::REAUTHENTICATION_REQUIRED;
+
+    /// A client refuses an API version it does not know, as the stable API specification
+    /// requires; the one it knows reads back as written.
+    #[test]
+    fn only_known_stable_api_versions_are_declared() {
+        assert_eq!(
+            "1".parse::<ServerApiVersion>().unwrap(),
+            ServerApiVersion::V1
+        );
+        assert_eq!(ServerApiVersion::V1.to_string(), "1");
+        for unknown in ["2", "", "v1", "1.0", " 1"] {
+            let error = unknown.parse::<ServerApiVersion>().unwrap_err();
+            assert!(
+                matches!(error, Error::Unsupported { .. }),
+                "{unknown:?}: {error:?}"
+            );
+        }
+        let api = ServerApi::new(ServerApiVersion::V1);
+        assert_eq!(
+            (api.strict_setting(), api.deprecation_errors_setting()),
+            (None, None)
+        );
+        let api = api.strict(false).deprecation_errors(true);
+        assert_eq!(
+            (
+                api.version(),
+                api.strict_setting(),
+                api.deprecation_errors_setting()
+            ),
+            (ServerApiVersion::V1, Some(false), Some(true))
+        );
+    }
 
     #[test]
     fn debug_shows_no_body() {

@@ -1426,6 +1426,101 @@ fn a_connection_whose_reauthentication_failed_is_not_used_again() {
     server.server().dangerous().misbehave(None);
 }
 
+/// The stable API specification, with both adapters, against the embedded server made to
+/// require a declared version of every command (mongod's `requireApiVersion`): declared
+/// strict, the first message is `hello` over OP_MSG though OP_QUERY's legacy `isMaster` (which
+/// strict refuses) is asked for, and the login, a command and a re-authentication after a 391
+/// all carry it, since the server refuses any command that does not; a command outside
+/// version 1 is refused as strict asks. Undeclared, the first `hello` is refused.
+#[test]
+fn a_declared_stable_api_goes_with_every_command() {
+    use mongodb_auth::handshake::HelloStyle;
+    use mongodb_auth::{Error, ServerApi, ServerApiVersion};
+    let mut config = config();
+    config.require_api_version = true;
+    let server = TestServer::start(config);
+    let uri = server.uri("alice:pencil@", "");
+    let ping = mongodb_auth::Command::new("admin", bson::rawdoc! { "ping": 1 }.into_bytes());
+    let status = mongodb_auth::command::connection_status();
+    let api = ServerApi::new(ServerApiVersion::V1)
+        .strict(true)
+        .deprecation_errors(false);
+    let code = |reply: &[u8]| mongodb_auth::command::error_code(reply);
+    for adapter in Adapter::BOTH {
+        let sent = Arc::new(Mutex::new(Vec::new()));
+        let seen = sent.clone();
+        let mut declared = options().observe(move |event| {
+            if let Event::Sent { command, op, .. } = event {
+                seen.lock().unwrap().push(format!("{command} {op}"));
+            }
+        });
+        declared.server_api = Some(api);
+        declared.hello_style = Some(HelloStyle::LegacyOpQuery);
+        let arm_391 = || {
+            let once = FailCommand::new(["ping"], 391).times(1);
+            server
+                .server()
+                .dangerous()
+                .misbehave(Some(Misbehavior::FailCommand(once)));
+        };
+        let (outcome, pinged, reauthenticated, reauthentications, outside_v1) = match adapter {
+            Adapter::Blocking => {
+                let mut connection =
+                    mongodb_auth_io::blocking::connect(uri.as_str(), declared).unwrap();
+                let outcome = connection.outcome().clone();
+                let pinged = connection.run_command(&ping).unwrap();
+                arm_391();
+                let reauthenticated = connection.run_command(&ping).unwrap();
+                let outside_v1 = connection.run_command(&status).unwrap();
+                let count = connection.reauthentications();
+                (outcome, pinged, reauthenticated, count, outside_v1)
+            }
+            Adapter::Tokio => server.block_on(async {
+                let mut connection = mongodb_auth_io::tokio::connect(uri.as_str(), declared)
+                    .await
+                    .unwrap();
+                let outcome = connection.outcome().clone();
+                let pinged = connection.run_command(&ping).await.unwrap();
+                arm_391();
+                let reauthenticated = connection.run_command(&ping).await.unwrap();
+                let outside_v1 = connection.run_command(&status).await.unwrap();
+                let count = connection.reauthentications();
+                (outcome, pinged, reauthenticated, count, outside_v1)
+            }),
+        };
+        let context = format!("{adapter:?}: {:?}", sent.lock().unwrap());
+        assert_eq!(
+            outcome.mechanism,
+            Some(AuthMechanism::ScramSha256),
+            "{context}"
+        );
+        assert!(outcome.speculative, "{context}");
+        assert_eq!(code(&pinged), None, "{context}");
+        assert_eq!(code(&reauthenticated), None, "{context}");
+        assert_eq!(reauthentications, 1, "{context}");
+        assert_eq!(code(&outside_v1), Some(323), "{context}");
+        assert_eq!(
+            *sent.lock().unwrap(),
+            [
+                "hello OP_MSG",
+                "saslContinue OP_MSG",
+                "ping OP_MSG",
+                "ping OP_MSG",
+                "saslStart OP_MSG",
+                "saslContinue OP_MSG",
+                "ping OP_MSG",
+                "connectionStatus OP_MSG",
+            ],
+            "{context}"
+        );
+
+        let undeclared = adapter.login(server.runtime(), &uri, options());
+        let refused = matches!(undeclared, Err(Error::Server { code: 498870, .. }));
+        assert!(refused, "{adapter:?}: {undeclared:?}");
+    }
+    server.server().dangerous().misbehave(None);
+}
+
 /// The handshake specification's prose test 1, "environment metadata is properly captured":
 /// with each of its sets of environment variables (given through `AuthOptions`), `hello`'s
 /// `client.env` names the platform and container they describe, leaves out the 512-byte region

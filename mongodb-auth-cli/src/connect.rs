@@ -7,7 +7,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 use mongodb_auth::credential::Flow;
 use mongodb_auth::oidc::{HumanFlow, HumanFlows, OidcClient};
-use mongodb_auth::{AuthOptions, ConnectionString, CredentialOptions, Error};
+use mongodb_auth::{
+    AuthOptions, ConnectionString, CredentialOptions, Error, ServerApi, ServerApiVersion,
+};
 use mongodb_auth_io::tls::TlsInfo;
 use mongodb_auth_io::{ConnectOptions, Connector, Event, blocking};
 use serde_json::{Value, json};
@@ -56,6 +58,29 @@ pub(crate) struct Flags {
     /// only), or `none`. Default: mongodb-auth/oidc-tokens.json under $XDG_CACHE_HOME, else ~/.cache.
     #[arg(long, value_name = "PATH|none", requires = "oidc_flows")]
     oidc_token_cache: Option<String>,
+    /// Declare this stable API version (`1`): the first message is then `hello` over OP_MSG,
+    /// and every command carries it, as mongosh's --apiVersion.
+    #[arg(long, value_name = "VERSION")]
+    api_version: Option<ServerApiVersion>,
+    /// With --api-version: refuse commands outside the version (apiStrict).
+    #[arg(long, requires = "api_version")]
+    api_strict: bool,
+    /// With --api-version: refuse commands the version deprecates (apiDeprecationErrors).
+    #[arg(long, requires = "api_version")]
+    api_deprecation_errors: bool,
+}
+
+/// The stable API `--api-version` declares, with the flags given (and only those: one left
+/// out is the server's default, not sent).
+fn server_api(flags: &Flags) -> Option<ServerApi> {
+    let mut api = ServerApi::new(flags.api_version?);
+    if flags.api_strict {
+        api = api.strict(true);
+    }
+    if flags.api_deprecation_errors {
+        api = api.deprecation_errors(true);
+    }
+    Some(api)
 }
 
 /// The human flows `--oidc-flows` names, with the redirect URI.
@@ -98,6 +123,7 @@ pub(crate) fn connect(uri: &str, flags: &Flags) -> ExitCode {
     options.read_timeout = timeout;
     options.write_timeout = timeout;
     options.dns_server = flags.dns_server;
+    options.server_api = server_api(flags);
     // Which source gave the MONGODB-OIDC token, for the report.
     let token_source: Arc<Mutex<Option<String>>> = Arc::default();
     let seen = token_source.clone();

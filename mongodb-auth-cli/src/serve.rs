@@ -209,6 +209,10 @@ pub(crate) struct Limits {
     /// enableTestCommands: for test fixtures only.
     #[arg(long)]
     enable_test_commands: bool,
+    /// Refuse every command that declares no stable API version (apiVersion), as mongod's
+    /// requireApiVersion: for testing that clients declare one.
+    #[arg(long)]
+    require_api_version: bool,
 }
 
 /// Seconds or a count of at least 1: a limit of 0 would refuse everything (or, for counts,
@@ -239,6 +243,7 @@ impl Limits {
         }
         config.max_concurrent_jobs_per_peer = self.max_concurrent_jobs_per_peer;
         config.enable_test_commands = self.enable_test_commands;
+        config.require_api_version = self.require_api_version;
     }
 }
 

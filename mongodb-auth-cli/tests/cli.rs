@@ -233,6 +233,36 @@ fn serve_then_connect() {
     assert!(!log.contains("pencil"), "{log}");
 }
 
+/// `serve --require-api-version` refuses a client that declares no stable API version, and
+/// `connect --api-version 1` declares it with every command, with either adapter; with
+/// `--api-strict` the login holds and `connectionStatus`, outside version 1, is refused.
+#[test]
+fn connect_declares_the_stable_api_serve_requires() {
+    let serve = Serve::start_with(BIN, &["--user", "alice:pencil", "--require-api-version"]);
+    let uri = format!("mongodb://alice:pencil@{}/", serve.address);
+    let undeclared = run(&["connect", &uri, "--json"]);
+    assert_eq!(undeclared.status.code(), Some(1), "{undeclared:?}");
+    assert_eq!(json(&undeclared)["error"]["code"], 498870, "{undeclared:?}");
+    for adapter in [None, Some("--tokio")] {
+        let mut args = vec!["connect", &uri, "--json", "--api-version", "1"];
+        args.extend(adapter);
+        let declared = run(&args);
+        assert_eq!(declared.status.code(), Some(0), "{declared:?}");
+        assert_eq!(
+            json(&declared)["authenticatedUsers"],
+            serde_json::json!([{ "user": "alice", "db": "admin" }])
+        );
+        args.push("--api-strict");
+        let strict = run(&args);
+        assert_eq!(strict.status.code(), Some(0), "{strict:?}");
+        let text = String::from_utf8_lossy(&strict.stdout);
+        assert!(text.contains("323"), "{text}");
+    }
+    let unknown = run(&["connect", &uri, "--api-version", "2"]);
+    assert_eq!(unknown.status.code(), Some(2), "{unknown:?}");
+    serve.stop();
+}
+
 /// The largest value each limit flag takes, as "no limit", on both sides: logins, not a panic
 /// at the server's start, in its connection task or its job, or in the client. SCRAM covers the
 /// timeouts; PLAIN runs a job, so it takes permits of the per-peer and the global job limits.

@@ -6,7 +6,9 @@
 //! deadlines, never fails a heartbeat nor clears its pool; the Node driver's monitor streams
 //! its heartbeats (exhaust) for 10 s without a failure. PyMongo runs 100 operations at once
 //! through its default pool, and fills a collection and reads it back whole, against the
-//! server's default limits, with no failure.
+//! server's default limits, with no failure. Both declare the stable API (strict) to a server
+//! that requires it of every command, and log in, insert and find; one that declares none is
+//! refused.
 //!
 //! The peers come from the test command's environments (`target/pyvenv`, `target/nodeenv`), or
 //! `$MONGODB_AUTH_PYTHON` and `$MONGODB_AUTH_NODE_MODULES`. Without them these tests are
@@ -40,6 +42,7 @@ fn main() {
                 "pymongo_uses_a_full_pool_and_a_full_collection",
                 pymongo_load,
             ),
+            ("pymongo_declares_the_stable_api", pymongo_stable_api),
         ],
     );
     trials.extend(peers::node_trials(
@@ -50,6 +53,7 @@ fn main() {
                 node_fail_points,
             ),
             ("node_monitor_streams_its_heartbeats", node_monitor),
+            ("node_driver_declares_the_stable_api", node_stable_api),
         ],
     ));
     libtest_mimic::run(&arguments, trials).exit();
@@ -167,6 +171,38 @@ fn node_monitor(node: &NodePeer) -> Result<(), Failed> {
     let output = node
         .command(&script("node_monitor.js"))
         .args([server.address.as_str(), "10"])
+        .output()
+        .map_err(|e| e.to_string())?;
+    verdict(output, vec![server])
+}
+
+/// A server that requires every command to declare a stable API version.
+fn requiring_api_version() -> Serve {
+    Serve::start_with(
+        BIN,
+        &[
+            "--user",
+            "alice:pencil:SCRAM-SHA-256",
+            "--require-api-version",
+        ],
+    )
+}
+
+fn pymongo_stable_api(python: &Path) -> Result<(), Failed> {
+    let server = requiring_api_version();
+    let output = Command::new(python)
+        .arg(script("pymongo_stable_api.py"))
+        .arg(server.address.as_str())
+        .output()
+        .map_err(|e| e.to_string())?;
+    verdict(output, vec![server])
+}
+
+fn node_stable_api(node: &NodePeer) -> Result<(), Failed> {
+    let server = requiring_api_version();
+    let output = node
+        .command(&script("node_stable_api.js"))
+        .arg(server.address.as_str())
         .output()
         .map_err(|e| e.to_string())?;
     verdict(output, vec![server])

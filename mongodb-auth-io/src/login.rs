@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use bson::{RawDocument, RawDocumentBuf};
 use zeroize::Zeroizing;
 
+use mongodb_auth::ServerApi;
 use mongodb_auth::ask::{Answer, Ask};
 use mongodb_auth::command::{Command, check_reply, error_code};
 use mongodb_auth::credential::Credential;
@@ -61,10 +62,10 @@ enum Sent {
 }
 
 impl Outgoing {
-    pub(crate) fn command(command: Command) -> Result<Self> {
+    pub(crate) fn command(command: Command, api: Option<&ServerApi>) -> Result<Self> {
         let request_id = next_request_id();
         Ok(Outgoing {
-            bytes: wire::encode_command(&command, request_id)?,
+            bytes: wire::encode_command_with_api(&command, request_id, api)?,
             request_id,
             what: Sent::Command(command),
         })
@@ -79,7 +80,7 @@ impl Outgoing {
             (String::new(), String::new())
         };
         Ok(Outgoing {
-            bytes: wire::encode_command(command, request_id)?,
+            bytes: wire::encode_command_with_api(command, request_id, options.server_api.as_ref())?,
             request_id,
             what: Sent::Caller { command: name, db },
         })
@@ -173,6 +174,8 @@ pub(crate) struct Login {
     hello_reply: Option<Vec<u8>>,
     /// `hello` said `loadBalanced: true`: its reply must carry a `serviceId`.
     load_balanced: bool,
+    /// The stable API version the client declared, which every command carries.
+    server_api: Option<ServerApi>,
 }
 
 impl Login {
@@ -195,6 +198,7 @@ impl Login {
             authenticator,
             hello_reply: None,
             load_balanced: hello.is_load_balanced(),
+            server_api: options.server_api,
         };
         Ok((login, Outgoing::hello(hello, fields)?))
     }
@@ -290,7 +294,9 @@ impl Login {
 
     fn next(&mut self, step: Step) -> Result<Next> {
         Ok(match step {
-            Step::Send(command) => Next::Write(Outgoing::command(command)?),
+            Step::Send(command) => {
+                Next::Write(Outgoing::command(command, self.server_api.as_ref())?)
+            }
             Step::Job(job) => Next::Job(job),
             Step::Ask(ask) => Next::Ask(ask),
             Step::Callback(request) => Next::Callback(request),

@@ -7,6 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use mongodb_auth::ServerApi;
 use mongodb_auth::environment::deadline;
 use mongodb_auth::error::{Error, Result};
 use mongodb_auth::handshake::{AuthOptions, ClientEnv, DriverInfo, Hello, HelloStyle};
@@ -201,7 +202,8 @@ pub struct ConnectOptions {
     /// value here that differs from the connection string's is an error
     /// ([`Error::InvalidOption`]).
     pub server_selection_try_once: Option<bool>,
-    /// The first message's form (with `loadBalanced=true` OP_MSG `hello` whatever this says);
+    /// The first message's form (with `loadBalanced=true` or a declared
+    /// [`server_api`](Self::server_api), OP_MSG `hello` whatever this says);
     /// `None`: the legacy `isMaster` over OP_MSG, as the handshake specification has it since
     /// June 2026 ([`HelloStyle::LegacyOpQuery`] for a server or proxy that reads no OP_MSG).
     pub hello_style: Option<HelloStyle>,
@@ -216,6 +218,13 @@ pub struct ConnectOptions {
     /// ([`Error::InvalidInput`]). [`Connector::append_metadata`](crate::Connector::append_metadata)
     /// appends more for its later connections.
     pub driver_info: Vec<DriverInfo>,
+    /// The stable API version the client declares, if any: the first message is then `hello`
+    /// over OP_MSG whatever `hello_style` says, and every command carries
+    /// it, the login's and [`run_command`](crate::blocking::Connection::run_command)'s (a
+    /// command that names `apiVersion`, `apiStrict` or `apiDeprecationErrors` itself is not
+    /// looked into: what the server then does is undefined). In code only, as the stable API
+    /// specification requires: no connection string option declares it.
+    pub server_api: Option<ServerApi>,
     /// Settings of the authentication itself.
     pub auth: AuthOptions,
     /// A DNS server for every lookup of the connection (the SRV and TXT records of
@@ -477,6 +486,7 @@ impl ConnectOptions {
             .app_name(app_name)
             .driver_info(wrappers)
             .client_env(env)
+            .server_api(self.server_api)
     }
 
     /// Where the client runs, for `hello`'s `client.env`: as the connector found it, or, for a
@@ -587,6 +597,7 @@ impl fmt::Debug for ConnectOptions {
             .field("hello_style", &self.hello_style)
             .field("app_name", &self.app_name)
             .field("driver_info", &self.driver_info)
+            .field("server_api", &self.server_api)
             .field("auth", &self.auth)
             .field("dns_server", &self.dns_server)
             .field("browser", &self.browser)

@@ -71,6 +71,9 @@ pub struct ServerConfig {
     /// `enableTestCommands`): for servers that are test fixtures, never otherwise. Without it
     /// the command is `CommandNotFound`.
     pub enable_test_commands: bool,
+    /// Whether every command must declare a stable API version (mongod's
+    /// `requireApiVersion`): a client that declares none is refused from its first `hello`.
+    pub require_api_version: bool,
     /// The caps of the documents clients insert (kept in memory for the server's life).
     pub store_limits: mongodb_auth::server::StoreLimits,
     /// Deliberate misbehavior, for tests of clients: see [`dangerous`](Self::dangerous).
@@ -134,6 +137,7 @@ impl ServerConfig {
             message_timeout: Duration::from_secs(30),
             max_message_size: 1024 * 1024,
             enable_test_commands: false,
+            require_api_version: false,
             store_limits: mongodb_auth::server::StoreLimits::default(),
             misbehavior: None,
             auth_log: None,
@@ -403,6 +407,7 @@ impl Server {
         session.gssapi = config.gssapi;
         session.auth_log = config.auth_log;
         session.enable_test_commands = config.enable_test_commands;
+        session.require_api_version = config.require_api_version;
         session.store_limits = config.store_limits;
         session.max_message_size = config.max_message_size;
         let shared = Arc::new(Shared {

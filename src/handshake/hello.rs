@@ -9,7 +9,7 @@ use bson::{RawArrayBuf, RawDocument, RawDocumentBuf};
 use zeroize::Zeroizing;
 
 use super::metadata::{ClientEnv, DriverInfo, client_metadata};
-use crate::command::{Command, document_with_capacity};
+use crate::command::{Command, ServerApi, document_with_capacity};
 use crate::error::{Error, Result};
 use crate::wire;
 
@@ -51,11 +51,12 @@ pub struct Hello<'a> {
     wrappers: &'a [DriverInfo],
     env: Option<&'a ClientEnv>,
     load_balanced: bool,
+    server_api: Option<ServerApi>,
 }
 
 impl<'a> Hello<'a> {
     /// A hello of this style, with no application name, no wrapping library's info and no
-    /// `client.env`, not load balanced.
+    /// `client.env`, not load balanced, declaring no stable API.
     pub fn new(style: HelloStyle) -> Self {
         Hello {
             style,
@@ -63,6 +64,7 @@ impl<'a> Hello<'a> {
             wrappers: &[],
             env: None,
             load_balanced: false,
+            server_api: None,
         }
     }
 
@@ -107,9 +109,18 @@ impl<'a> Hello<'a> {
         self
     }
 
-    /// The style asked for, unless load balancing makes it OP_MSG.
+    /// The stable API version the client declared, if any: the message is then `hello` over
+    /// OP_MSG whatever the style, carrying it, as the stable API specification requires of
+    /// every message of such a client, the handshake's first.
+    pub fn server_api(mut self, api: Option<ServerApi>) -> Self {
+        self.server_api = api;
+        self
+    }
+
+    /// The style asked for, unless load balancing or a declared stable API makes it `hello`
+    /// over OP_MSG.
     fn style(&self) -> HelloStyle {
-        if self.load_balanced {
+        if self.load_balanced || self.server_api.is_some() {
             HelloStyle::OpMsg
         } else {
             self.style
@@ -168,9 +179,11 @@ impl<'a> Hello<'a> {
                 let hello = Zeroizing::new(hello.into_bytes());
                 wire::encode_legacy_hello(&hello, request_id)
             }
-            HelloStyle::OpMsg | HelloStyle::LegacyOpMsg => {
-                wire::encode_command(&Command::new("admin", hello.into_bytes()), request_id)
-            }
+            HelloStyle::OpMsg | HelloStyle::LegacyOpMsg => wire::encode_command_with_api(
+                &Command::new("admin", hello.into_bytes()),
+                request_id,
+                self.server_api.as_ref(),
+            ),
         }
     }
 }
@@ -256,6 +269,49 @@ mod tests {
             .load_balanced(true)
             .load_balanced(false);
         assert_eq!(plain.op_name(), "OP_QUERY");
+    }
+
+    /// The stable API specification: a client that declared a version sends `hello` (never the
+    /// legacy `isMaster`) over OP_MSG, whatever style was asked for, with the version and the
+    /// flags that were set, `false` too; one that declared none sends no API field.
+    #[test]
+    fn a_declared_stable_api_makes_the_first_message_hello_over_op_msg() {
+        use crate::command::{ServerApi, ServerApiVersion};
+        let fields = rawdoc! { "saslSupportedMechs": "admin.alice" }.into_bytes();
+        let api = ServerApi::new(ServerApiVersion::V1).deprecation_errors(false);
+        for style in [
+            HelloStyle::LegacyOpQuery,
+            HelloStyle::LegacyOpMsg,
+            HelloStyle::OpMsg,
+        ] {
+            let hello = Hello::new(style).server_api(Some(api));
+            assert_eq!((hello.command_name(), hello.op_name()), ("hello", "OP_MSG"));
+            let (op_code, _, body) = decode(&hello.encode(&fields, 1).unwrap());
+            assert_eq!(op_code, wire::OP_MSG, "{style:?}");
+            let keys: Vec<&str> = body.iter().map(|e| e.unwrap().0.as_str()).collect();
+            assert_eq!(
+                keys,
+                [
+                    "hello",
+                    "helloOk",
+                    "client",
+                    "compression",
+                    "saslSupportedMechs",
+                    "apiVersion",
+                    "apiDeprecationErrors",
+                    "$db"
+                ],
+                "{style:?}"
+            );
+            assert_eq!(body.get_str("apiVersion").ok(), Some("1"));
+            assert_eq!(body.get_bool("apiDeprecationErrors").ok(), Some(false));
+
+            let undeclared = Hello::new(style).server_api(Some(api)).server_api(None);
+            let (_, _, body) = decode(&undeclared.encode(&fields, 1).unwrap());
+            for field in ["apiVersion", "apiStrict", "apiDeprecationErrors"] {
+                assert_eq!(body.get(field).unwrap(), None, "{style:?} {field}");
+            }
+        }
     }
 
     /// The handshake specification since June 2026: the legacy `isMaster`, with `helloOk`, goes

@@ -20,7 +20,7 @@ use super::job::{Job, JobOutput, Ticket};
 use super::store::{Store, StoreLimits, is_valid_document};
 use super::users::{StoredCredential, User, UserStore};
 use crate::ask::{Answer, Ask};
-use crate::command::{binary, document_with_capacity, fields, named_fields};
+use crate::command::{ServerApiVersion, binary, document_with_capacity, fields, named_fields};
 use crate::handshake::{MAX_APP_NAME_LEN, MAX_CLIENT_METADATA_LEN, check_app_name};
 use crate::random::{BoxedRandom, SecureRandom, SystemRandom};
 use crate::scram::{ScramVariant, SecretBytes};
@@ -178,6 +178,10 @@ pub struct SessionConfig {
     /// Whether clients may run test commands (`configureFailPoint`), as mongod's
     /// `enableTestCommands`: never on a server that is not a test fixture.
     pub enable_test_commands: bool,
+    /// Whether every command must declare a stable API version (`apiVersion`), as mongod's
+    /// `requireApiVersion`: a client that declares none is refused from its first `hello`.
+    /// Whether or not it is set, a declared version is checked as mongod checks it.
+    pub require_api_version: bool,
     /// The caps of the documents clients insert.
     pub store_limits: StoreLimits,
     /// The largest request the embedding server reads (default and at most
@@ -228,6 +232,7 @@ impl SessionConfig {
             #[cfg(feature = "oidc")]
             oidc: Vec::new(),
             enable_test_commands: false,
+            require_api_version: false,
             store_limits: StoreLimits::default(),
             max_message_size: crate::wire::MAX_MESSAGE_SIZE,
             store: Mutex::new(Store::default()),
@@ -375,6 +380,10 @@ mod codes {
     pub const MECHANISM_UNAVAILABLE: (i32, &str) = (334, "MechanismUnavailable");
     pub const REAUTHENTICATION_REQUIRED: (i32, &str) = (391, "ReauthenticationRequired");
     pub const TYPE_MISMATCH: (i32, &str) = (14, "TypeMismatch");
+    pub const API_VERSION_ERROR: (i32, &str) = (322, "APIVersionError");
+    pub const API_STRICT_ERROR: (i32, &str) = (323, "APIStrictError");
+    pub const API_VERSION_REQUIRED: (i32, &str) = (498870, "Location498870");
+    pub const API_FLAGS_WITHOUT_VERSION: (i32, &str) = (4886600, "Location4886600");
     pub const CLIENT_METADATA_MISSING_FIELD: (i32, &str) = (183, "ClientMetadataMissingField");
     pub const CLIENT_METADATA_APP_NAME_TOO_LARGE: (i32, &str) =
         (184, "ClientMetadataAppNameTooLarge");
@@ -384,23 +393,37 @@ mod codes {
         (186, "ClientMetadataCannotBeMutated");
 }
 
-/// Whether `command` acts for a logged-in user (and so is refused once the login has expired):
-/// not the handshake, the login itself, or the commands mongod answers anyone.
+/// What the server knows of a command it runs.
+#[derive(Clone, Copy)]
+struct Known {
+    /// It acts for a logged-in user (and so is refused once the login has expired): not the
+    /// handshake, the login itself, or the commands mongod answers anyone.
+    needs_login: bool,
+    /// It is in version 1 of the stable API, as mongod's commands declare it: `apiStrict`
+    /// refuses the others.
+    in_api_v1: bool,
+}
+
+/// What the server knows of the command `name`: `None` for one it does not run.
+fn known(name: &str) -> Option<Known> {
+    let (needs_login, in_api_v1) = match name {
+        "hello" | "saslStart" | "saslContinue" | "authenticate" | "ping" | "endSessions" => {
+            (false, true)
+        }
+        "isMaster" | "ismaster" | "buildInfo" | "buildinfo" | "connectionStatus" => (false, false),
+        "find" | "insert" | "drop" => (true, true),
+        "configureFailPoint" => (true, false),
+        _ => return None,
+    };
+    Some(Known {
+        needs_login,
+        in_api_v1,
+    })
+}
+
+/// Whether `command` acts for a logged-in user; one the server does not run is refused anyway.
 fn needs_login(command: &str) -> bool {
-    !matches!(
-        command,
-        "hello"
-            | "isMaster"
-            | "ismaster"
-            | "saslStart"
-            | "saslContinue"
-            | "authenticate"
-            | "ping"
-            | "endSessions"
-            | "buildInfo"
-            | "buildinfo"
-            | "connectionStatus"
-    )
+    known(command).is_none_or(|known| known.needs_login)
 }
 
 fn error_reply((code, code_name): (i32, &str), message: &str) -> RawDocumentBuf {
@@ -626,6 +649,14 @@ impl Session {
             return reply(error_reply(codes::BAD_VALUE, "empty command"));
         };
         let doc = request.doc;
+        // mongod refuses a command it does not know before it reads the command's options.
+        if let Some(known) = known(name)
+            && let Err(refusal) = request
+                .api
+                .check(name, known, self.config.require_api_version)
+        {
+            return reply(refusal);
+        }
         let is_hello = matches!(name, "hello" | "isMaster" | "ismaster");
         if is_hello {
             match client_metadata(doc, self.metadata_final) {
@@ -1299,15 +1330,37 @@ struct Request<'a> {
     doc: &'a RawDocument,
     name: Option<&'a str>,
     sasl: SaslFields<'a>,
+    api: ApiFields<'a>,
 }
 
 impl<'a> Request<'a> {
     /// An OP_MSG's command and its `$db`, read in one pass: for a command as drivers send it
     /// (`$db` last), no further than finding `$db` alone would read.
     fn with_db(doc: &'a RawDocument) -> (Option<&'a str>, Self) {
-        let (name, [db, mechanism, payload, options, conversation_id]) = named_fields(
+        let (
+            name,
+            [
+                db,
+                mechanism,
+                payload,
+                options,
+                conversation_id,
+                version,
+                strict,
+                errors,
+            ],
+        ) = named_fields(
             doc,
-            ["$db", "mechanism", "payload", "options", "conversationId"],
+            [
+                "$db",
+                "mechanism",
+                "payload",
+                "options",
+                "conversationId",
+                ApiFields::NAMES[0],
+                ApiFields::NAMES[1],
+                ApiFields::NAMES[2],
+            ],
         );
         let sasl = SaslFields {
             mechanism,
@@ -1316,7 +1369,18 @@ impl<'a> Request<'a> {
             conversation_id,
             db: None,
         };
-        (db.and_then(RawBsonRef::as_str), Request { doc, name, sasl })
+        let api = ApiFields {
+            version,
+            strict,
+            deprecation_errors: errors,
+        };
+        let request = Request {
+            doc,
+            name,
+            sasl,
+            api,
+        };
+        (db.and_then(RawBsonRef::as_str), request)
     }
 
     /// A command whose database is known (an OP_QUERY's): its name, and the SASL fields only
@@ -1329,12 +1393,87 @@ impl<'a> Request<'a> {
             .map(|first| first.key().as_str());
         match name {
             Some("saslStart" | "saslContinue") => Request::with_db(doc).1,
-            _ => Request {
-                doc,
-                name,
-                sasl: SaslFields::default(),
-            },
+            _ => {
+                let [version, strict, deprecation_errors] = fields(doc, ApiFields::NAMES);
+                Request {
+                    doc,
+                    name,
+                    sasl: SaslFields::default(),
+                    api: ApiFields {
+                        version,
+                        strict,
+                        deprecation_errors,
+                    },
+                }
+            }
         }
+    }
+}
+
+/// The fields of a command that declare a stable API version.
+struct ApiFields<'a> {
+    version: Option<RawBsonRef<'a>>,
+    strict: Option<RawBsonRef<'a>>,
+    deprecation_errors: Option<RawBsonRef<'a>>,
+}
+
+impl ApiFields<'_> {
+    const NAMES: [&'static str; 3] = ["apiVersion", "apiStrict", "apiDeprecationErrors"];
+
+    /// Checks them as mongod does before it runs the command (`known` as the server knows
+    /// it): each of the right type, no flag without a version, a version the server knows,
+    /// under `apiStrict` a command of that version, and with `require_version` a version at
+    /// all.
+    fn check(&self, name: &str, known: Known, require_version: bool) -> Result<(), RawDocumentBuf> {
+        let wrong_type = |field: &str, expected: &str| {
+            error_reply(
+                codes::TYPE_MISMATCH,
+                &format!("BSON field '{field}' is the wrong type: expected {expected}"),
+            )
+        };
+        let flag = |value: Option<RawBsonRef<'_>>, field: &str| match value {
+            None => Ok(None),
+            Some(RawBsonRef::Boolean(value)) => Ok(Some(value)),
+            Some(_) => Err(wrong_type(field, "a boolean")),
+        };
+        let version = match self.version {
+            None => None,
+            Some(RawBsonRef::String(version)) => Some(version),
+            Some(_) => return Err(wrong_type(Self::NAMES[0], "a string")),
+        };
+        let strict = flag(self.strict, Self::NAMES[1])?;
+        // No command the server runs is deprecated in version 1, so `apiDeprecationErrors`
+        // refuses nothing once its type is right.
+        let deprecation_errors = flag(self.deprecation_errors, Self::NAMES[2])?;
+        let Some(version) = version else {
+            if strict.is_some() || deprecation_errors.is_some() {
+                return Err(error_reply(
+                    codes::API_FLAGS_WITHOUT_VERSION,
+                    "apiStrict and apiDeprecationErrors need an apiVersion",
+                ));
+            }
+            if require_version {
+                return Err(error_reply(
+                    codes::API_VERSION_REQUIRED,
+                    "this server requires every command to declare a stable API version: the \
+                     apiVersion parameter is required, so configure the client's server API",
+                ));
+            }
+            return Ok(());
+        };
+        if version.parse::<ServerApiVersion>().is_err() {
+            return Err(error_reply(
+                codes::API_VERSION_ERROR,
+                "the only stable API version is \"1\"",
+            ));
+        }
+        if strict == Some(true) && !known.in_api_v1 {
+            return Err(error_reply(
+                codes::API_STRICT_ERROR,
+                &format!("apiStrict is true, and the command {name} is not in API Version 1"),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -1808,6 +1947,112 @@ mod tests {
 
     fn step_of(session: &mut Session, db: &str, doc: Document) -> SessionStep {
         session.handle_command(db, &doc.to_vec().unwrap(), SystemTime::now())
+    }
+
+    /// The stable API's fields, checked as mongod checks them, over OP_MSG and OP_QUERY alike:
+    /// types, no flag without a version, version "1" only, `apiStrict` refusing the commands
+    /// outside version 1 (the legacy `isMaster` among them), and `require_api_version` refusing
+    /// a command that declares none. A command the server does not know stays unknown.
+    #[test]
+    fn the_stable_api_fields_are_checked_as_mongod_checks_them() {
+        const REQUIRED: i32 = 498870;
+        const FLAGS_WITHOUT_VERSION: i32 = 4886600;
+        let v1 = |mut command: Document, strict: Option<bool>| {
+            command.insert("apiVersion", "1");
+            if let Some(strict) = strict {
+                command.insert("apiStrict", strict);
+            }
+            command
+        };
+        let cases: Vec<(Document, Option<i32>, Option<i32>)> = vec![
+            // The command, then the code refused with (None: ok) without and with the rule that
+            // every command declares a version.
+            (doc! { "ping": 1 }, None, Some(REQUIRED)),
+            (v1(doc! { "ping": 1 }, None), None, None),
+            (
+                v1(doc! { "ping": 1, "apiDeprecationErrors": true }, None),
+                None,
+                None,
+            ),
+            (doc! { "ping": 1, "apiVersion": "2" }, Some(322), Some(322)),
+            (doc! { "ping": 1, "apiVersion": 1 }, Some(14), Some(14)),
+            (
+                doc! { "ping": 1, "apiStrict": false },
+                Some(FLAGS_WITHOUT_VERSION),
+                Some(FLAGS_WITHOUT_VERSION),
+            ),
+            (
+                doc! { "ping": 1, "apiDeprecationErrors": false },
+                Some(FLAGS_WITHOUT_VERSION),
+                Some(FLAGS_WITHOUT_VERSION),
+            ),
+            (
+                v1(doc! { "ping": 1, "apiStrict": "yes" }, None),
+                Some(14),
+                Some(14),
+            ),
+            (v1(doc! { "ping": 1 }, Some(true)), None, None),
+            (v1(doc! { "hello": 1 }, Some(true)), None, None),
+            (v1(doc! { "find": "c" }, Some(true)), None, None),
+            (v1(doc! { "isMaster": 1 }, Some(true)), Some(323), Some(323)),
+            (
+                v1(doc! { "buildInfo": 1 }, Some(true)),
+                Some(323),
+                Some(323),
+            ),
+            (
+                v1(doc! { "connectionStatus": 1 }, Some(true)),
+                Some(323),
+                Some(323),
+            ),
+            (
+                v1(doc! { "configureFailPoint": "failCommand" }, Some(true)),
+                Some(323),
+                Some(323),
+            ),
+            (v1(doc! { "buildInfo": 1 }, Some(false)), None, None),
+            (v1(doc! { "isMaster": 1 }, None), None, None),
+            (
+                doc! { "noSuchCommand": 1, "apiStrict": true },
+                Some(59),
+                Some(59),
+            ),
+            (doc! { "noSuchCommand": 1 }, Some(59), Some(59)),
+        ];
+        for require in [false, true] {
+            let mut session = logged_in(true);
+            let mut config = SessionConfig::new(session.config.users.clone());
+            config.enable_test_commands = true;
+            config.require_api_version = require;
+            session.config = Arc::new(config);
+            for (command, refused, refused_when_required) in &cases {
+                let expected = if require {
+                    refused_when_required
+                } else {
+                    refused
+                };
+                let mut with_db = command.clone();
+                with_db.insert("$db", "admin");
+                let now = SystemTime::now();
+                let step = session.handle_op_msg(&with_db.to_vec().unwrap(), now);
+                let over_op_msg = settle_inline(&mut session, step, now).unwrap();
+                let over_op_msg =
+                    Document::try_from(RawDocument::from_bytes(&over_op_msg).unwrap()).unwrap();
+                let over_op_query = command_on(&mut session, "admin", command.clone());
+                for reply in [over_op_msg, over_op_query] {
+                    assert_eq!(
+                        reply.get_i32("code").ok(),
+                        *expected,
+                        "required: {require}, {command}: {reply}"
+                    );
+                    assert_eq!(
+                        reply.get_f64("ok").ok(),
+                        Some(if expected.is_some() { 0.0 } else { 1.0 }),
+                        "{reply}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -95,6 +95,52 @@ fn bytes_wanted_never_trusts_an_unchecked_length() {
     assert_eq!(decoder.bytes_wanted(), HEADER_LEN - 4);
 }
 
+/// A declared stable API goes in every command, after the body and before `$db`: the
+/// version, and each flag once set, `false` too. The room kept for it is what it takes.
+#[test]
+fn a_declared_api_comes_before_db() {
+    use crate::command::ServerApiVersion;
+    let body_of = |message: &[u8]| {
+        let decoded = MessageDecoder::requests().push(message).unwrap().unwrap();
+        RawDocument::from_bytes(decoded.body()).unwrap().to_owned()
+    };
+    let keys = |body: &RawDocumentBuf| -> Vec<String> {
+        body.iter()
+            .map(|e| e.unwrap().0.as_str().to_owned())
+            .collect()
+    };
+    let plain = body_of(&encode_command(&ping(), 1).unwrap());
+    assert_eq!(keys(&plain), ["ping", "$db"]);
+    let all = ServerApi::new(ServerApiVersion::V1)
+        .strict(false)
+        .deprecation_errors(true);
+    let declared = body_of(&encode_command_with_api(&ping(), 1, Some(&all)).unwrap());
+    assert_eq!(
+        keys(&declared),
+        [
+            "ping",
+            "apiVersion",
+            "apiStrict",
+            "apiDeprecationErrors",
+            "$db"
+        ]
+    );
+    assert_eq!(declared.get_str("apiVersion").ok(), Some("1"));
+    assert_eq!(declared.get_bool("apiStrict").ok(), Some(false));
+    assert_eq!(declared.get_bool("apiDeprecationErrors").ok(), Some(true));
+    assert_eq!(
+        declared.as_bytes().len() - plain.as_bytes().len(),
+        ServerApi::MAX_ENCODED_LEN
+    );
+    let version_only = ServerApi::new(ServerApiVersion::V1);
+    let declared = body_of(&encode_command_with_api(&ping(), 1, Some(&version_only)).unwrap());
+    assert_eq!(keys(&declared), ["ping", "apiVersion", "$db"]);
+    assert_eq!(
+        encode_command_with_api(&ping(), 1, None).unwrap(),
+        encode_command(&ping(), 1).unwrap()
+    );
+}
+
 #[test]
 fn debug_does_not_show_buffered_bytes() {
     let mut decoder = MessageDecoder::requests();
