@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use bson::raw::cstr;
+use bson::raw::{CStr, cstr};
 use bson::spec::BinarySubtype;
 use bson::{RawBinaryRef, RawBsonRef, RawDocument, RawDocumentBuf, rawdoc};
 use zeroize::Zeroizing;
@@ -50,6 +50,20 @@ impl Command {
     /// The command document, as BSON bytes.
     pub fn body(&self) -> &[u8] {
         &self.body
+    }
+
+    /// The command as a client that declared `api` sends it: its body with the fields that
+    /// declare it appended (see [`ServerApi`]). The wire layer appends them itself
+    /// ([`wire::encode_command_with_api`](crate::wire::encode_command_with_api)); this is for
+    /// showing what was sent. Fails only on a body that is not a BSON document.
+    pub fn with_server_api(&self, api: &ServerApi) -> Result<Command> {
+        let mut body = Vec::with_capacity(self.body.len() + api.encoded_len());
+        body.extend_from_slice(&self.body);
+        let mut body = RawDocumentBuf::from_bytes(body).map_err(|_| Error::InvalidInput {
+            rule: "a command's body must be a BSON document",
+        })?;
+        api.append_to(&mut body);
+        Ok(Command::from_document(&self.db, body))
     }
 
     /// The command's name (the first key of the body).
@@ -184,21 +198,34 @@ impl ServerApi {
         self.deprecation_errors
     }
 
+    /// The command options that declare it: the version, then the flags.
+    pub(crate) const FIELDS: [&'static CStr; 3] = [
+        cstr!("apiVersion"),
+        cstr!("apiStrict"),
+        cstr!("apiDeprecationErrors"),
+    ];
+
     /// Appends the command options that declare it.
     pub(crate) fn append_to(&self, command: &mut RawDocumentBuf) {
-        command.append(cstr!("apiVersion"), self.version.as_str());
-        if let Some(strict) = self.strict {
-            command.append(cstr!("apiStrict"), strict);
+        let [version, strict, deprecation_errors] = Self::FIELDS;
+        command.append(version, self.version.as_str());
+        if let Some(value) = self.strict {
+            command.append(strict, value);
         }
-        if let Some(deprecation_errors) = self.deprecation_errors {
-            command.append(cstr!("apiDeprecationErrors"), deprecation_errors);
+        if let Some(value) = self.deprecation_errors {
+            command.append(deprecation_errors, value);
         }
     }
 
-    /// The most bytes [`append_to`](Self::append_to) adds: each element's type, key, NUL and
-    /// value.
-    pub(crate) const MAX_ENCODED_LEN: usize =
-        (1 + 10 + 1 + 4 + 2) + (1 + 9 + 1 + 1) + (1 + 20 + 1 + 1);
+    /// The bytes [`append_to`](Self::append_to) adds: for each element, its type, key, NUL
+    /// and value (a string's length, bytes and NUL; a boolean's byte).
+    pub(crate) fn encoded_len(&self) -> usize {
+        let [version, strict, deprecation_errors] = Self::FIELDS.map(|field| field.as_str().len());
+        let flag = |set: Option<bool>, key: usize| set.map_or(0, |_| 1 + key + 1 + 1);
+        (1 + version + 1 + 4 + self.version.as_str().len() + 1)
+            + flag(self.strict, strict)
+            + flag(self.deprecation_errors, deprecation_errors)
+    }
 }
 
 /// An empty document with room for `capacity` bytes, so appending up to that size never

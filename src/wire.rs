@@ -215,8 +215,8 @@ pub fn encode_command(command: &Command, request_id: i32) -> Result<Zeroizing<Ve
 /// [`encode_command`] for a client that declared a stable API version (`api`): the command's
 /// options that declare it (`apiVersion`, and `apiStrict` and `apiDeprecationErrors` when set)
 /// come before `$db`, as the stable API specification requires of every command. A body that
-/// names them itself is not looked into (the specification leaves that case undefined; a
-/// server refuses the duplicate).
+/// names them itself is not looked into: the specification leaves that case undefined (mongod
+/// refuses the duplicate; the embedded server reads the first).
 pub fn encode_command_with_api(
     command: &Command,
     request_id: i32,
@@ -229,7 +229,7 @@ pub fn encode_command_with_api(
     }
     // The body as it is, then the declared API and `$db`; with room for them up front, so the
     // copy of the body is never reallocated (and left behind).
-    let api_len = api.map_or(0, |_| ServerApi::MAX_ENCODED_LEN);
+    let api_len = api.map_or(0, ServerApi::encoded_len);
     let mut with_db = Vec::with_capacity(command.body().len() + command.db().len() + 16 + api_len);
     with_db.extend_from_slice(command.body());
     let mut with_db = RawDocumentBuf::from_bytes(with_db)

@@ -1448,11 +1448,22 @@ fn a_declared_stable_api_goes_with_every_command() {
     let code = |reply: &[u8]| mongodb_auth::command::error_code(reply);
     for adapter in Adapter::BOTH {
         let sent = Arc::new(Mutex::new(Vec::new()));
-        let seen = sent.clone();
-        let mut declared = options().observe(move |event| {
-            if let Event::Sent { command, op, .. } = event {
-                seen.lock().unwrap().push(format!("{command} {op}"));
+        let started = Arc::new(Mutex::new(Vec::new()));
+        let (seen, seen_started) = (sent.clone(), started.clone());
+        let mut declared = options().observe(move |event| match event {
+            Event::Sent { command, op, .. } => seen.lock().unwrap().push(format!("{command} {op}")),
+            Event::CommandStarted { name, document, .. } => {
+                let document = bson::RawDocument::from_bytes(document).unwrap();
+                let keys: Vec<String> = document
+                    .iter()
+                    .map(|e| e.unwrap().0.as_str().to_owned())
+                    .collect();
+                seen_started
+                    .lock()
+                    .unwrap()
+                    .push(format!("{name}: {}", keys.join(" ")));
             }
+            _ => {}
         });
         declared.server_api = Some(api);
         declared.hello_style = Some(HelloStyle::LegacyOpQuery);
@@ -1514,11 +1525,76 @@ fn a_declared_stable_api_goes_with_every_command() {
             "{context}"
         );
 
+        // Monitoring shows each command as sent, the declared API's fields included.
+        let as_sent = "ping: ping apiVersion apiStrict apiDeprecationErrors";
+        let status_sent =
+            "connectionStatus: connectionStatus apiVersion apiStrict apiDeprecationErrors";
+        assert_eq!(
+            *started.lock().unwrap(),
+            [as_sent, as_sent, as_sent, status_sent],
+            "{adapter:?}"
+        );
+
         let undeclared = adapter.login(server.runtime(), &uri, options());
         let refused = matches!(undeclared, Err(Error::Server { code: 498870, .. }));
         assert!(refused, "{adapter:?}: {undeclared:?}");
     }
     server.server().dangerous().misbehave(None);
+}
+
+/// The connection-string specification has a client log a warning for each option it ignores:
+/// with both adapters, each is an `Event::Warning`, before anything is sent, and the login goes
+/// on. A `tls` whose value cannot be read is refused before any connection, where ignoring it
+/// would send the password in plain text.
+#[test]
+fn what_the_connection_string_ignores_is_said_and_an_unreadable_tls_is_refused() {
+    use mongodb_auth::uri::Warning;
+    let server = TestServer::start(config());
+    let uri = server.uri("alice:pencil@", "?fooBar=1&connectTimeoutMS=soon");
+    for adapter in Adapter::BOTH {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let events = seen.clone();
+        let observed = move || {
+            let events = events.clone();
+            options().observe(move |event| {
+                let line = match event {
+                    Event::Warning { warning } => match warning {
+                        Warning::UnknownOption { key } => format!("unknown {key}"),
+                        Warning::InvalidValue { key, value, .. } => {
+                            format!("invalid {key}={value}")
+                        }
+                        other => format!("other {other}"),
+                    },
+                    Event::Connected { .. } => "connected".to_owned(),
+                    _ => return,
+                };
+                events.lock().unwrap().push(line);
+            })
+        };
+        let login = adapter.login(server.runtime(), &uri, observed());
+        assert!(login.is_ok(), "{adapter:?}: {login:?}");
+        assert_eq!(
+            *seen.lock().unwrap(),
+            [
+                "unknown fooBar",
+                "invalid connectTimeoutMS=soon",
+                "connected"
+            ],
+            "{adapter:?}"
+        );
+
+        seen.lock().unwrap().clear();
+        for unreadable in ["?tls=TRUE", "?ssl=1", "?tls=yes&authMechanism=PLAIN"] {
+            let uri = server.uri("alice:pencil@", unreadable);
+            let refused = adapter.login(server.runtime(), &uri, observed());
+            assert!(
+                matches!(&refused, Err(mongodb_auth::Error::InvalidOption { option, .. })
+                    if option == "tls" || option == "ssl"),
+                "{adapter:?} {unreadable}: {refused:?}"
+            );
+        }
+        assert_eq!(*seen.lock().unwrap(), Vec::<String>::new(), "{adapter:?}");
+    }
 }
 
 /// The handshake specification's prose test 1, "environment metadata is properly captured":

@@ -167,12 +167,8 @@ pub(crate) fn connect(uri: &str, flags: &Flags) -> ExitCode {
             return ExitCode::from(exit_code(&error));
         }
     };
+    // Shown in text by the connector's warning events; the JSON report lists them.
     let warnings: Vec<String> = cs.warnings().iter().map(ToString::to_string).collect();
-    if !as_json {
-        for warning in &warnings {
-            eprintln!("warning: {warning}");
-        }
-    }
     let connector = match Connector::new(&cs, options) {
         Ok(connector) => connector,
         Err(error) => {
@@ -341,6 +337,7 @@ pub(crate) fn describe_users(users: &[(String, String)]) -> String {
 
 pub(crate) fn print_event(event: &Event<'_>) {
     match event {
+        Event::Warning { warning } => eprintln!("warning: {warning}"),
         Event::Connected { address } => say!("    connected to {address}"),
         Event::TlsEstablished { info } => say!("    {}", describe_tls(info)),
         Event::Sent {

@@ -255,8 +255,14 @@ fn connect_declares_the_stable_api_serve_requires() {
         args.push("--api-strict");
         let strict = run(&args);
         assert_eq!(strict.status.code(), Some(0), "{strict:?}");
-        let text = String::from_utf8_lossy(&strict.stdout);
-        assert!(text.contains("323"), "{text}");
+        let report = json(&strict);
+        assert_eq!(report["mechanism"], "SCRAM-SHA-256", "{report}");
+        assert!(report["authenticatedUsers"].is_null(), "{report}");
+        let note = report["notes"][0].as_str().unwrap_or_default();
+        assert!(
+            note.contains("323") && note.contains("connectionStatus"),
+            "{report}"
+        );
     }
     let unknown = run(&["connect", &uri, "--api-version", "2"]);
     assert_eq!(unknown.status.code(), Some(2), "{unknown:?}");

@@ -12,7 +12,7 @@ use mongodb_auth::handshake::{ClientEnv, DriverInfo};
 use mongodb_auth::uri::ConnectionString;
 
 use crate::dns::Seeds;
-use crate::options::{ConnectOptions, IntoConnectionString, detect_client_env};
+use crate::options::{ConnectOptions, Event, IntoConnectionString, detect_client_env};
 use crate::tls::TlsSetup;
 
 /// A client's way to one deployment, shared by its connections: both adapters connect through
@@ -63,6 +63,9 @@ impl Connector {
     /// [`ConnectOptions::server_selection_try_once`].
     pub fn new(uri: impl IntoConnectionString, options: ConnectOptions) -> Result<Connector> {
         let cs = uri.into_connection_string()?;
+        for warning in cs.warnings() {
+            options.emit(Event::Warning { warning });
+        }
         if cs.option("proxyHost").is_some() {
             // Connecting straight to the server instead would leave the network the proxy was
             // to keep it from, from an address the user did not choose.

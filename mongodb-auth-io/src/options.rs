@@ -11,7 +11,7 @@ use mongodb_auth::ServerApi;
 use mongodb_auth::environment::deadline;
 use mongodb_auth::error::{Error, Result};
 use mongodb_auth::handshake::{AuthOptions, ClientEnv, DriverInfo, Hello, HelloStyle};
-use mongodb_auth::uri::ConnectionString;
+use mongodb_auth::uri::{ConnectionString, Warning};
 
 use crate::tls::TlsInfo;
 
@@ -49,6 +49,14 @@ impl IntoConnectionString for &ConnectionString {
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub enum Event<'a> {
+    /// The connection string has something its parser ignored or took under protest (an
+    /// unknown option, a value of the wrong type, a deprecated spelling): the connection-string
+    /// specification has a client log it as a warning. Emitted by
+    /// [`Connector::new`](crate::Connector::new), once for each, before anything else.
+    Warning {
+        /// What it is, naming the option; never a secret's value.
+        warning: &'a Warning,
+    },
     /// A connection is open: TCP, or to a UNIX socket.
     Connected {
         /// The address, as `host:port`, or the socket's path.
@@ -102,8 +110,8 @@ pub enum Event<'a> {
         name: &'a str,
         /// Its database.
         db: &'a str,
-        /// The command document as sent, without `$db` (BSON bytes); an empty document for a
-        /// command that may carry credentials
+        /// The command document as sent, with the declared stable API's fields and without
+        /// `$db` (BSON bytes); an empty document for a command that may carry credentials
         /// ([`is_security_sensitive`](mongodb_auth::command::is_security_sensitive)).
         document: &'a [u8],
     },

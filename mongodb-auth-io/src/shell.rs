@@ -371,11 +371,19 @@ async fn monitored<S: ?Sized + Send, I: Io<S>>(
     // What may carry credentials is shown as an empty document, both ways (command
     // monitoring's rule for security-sensitive commands).
     let sensitive = mongodb_auth::command::is_security_sensitive(name, command.body());
-    options.emit(Event::CommandStarted {
-        name,
-        db: command.db(),
-        document: redacted(sensitive, command.body()),
-    });
+    if options.is_observed() {
+        // As sent: with the declared stable API's fields, which the wire layer appends.
+        let declared = match &options.server_api {
+            Some(api) if !sensitive => command.with_server_api(api).ok(),
+            _ => None,
+        };
+        let document = declared.as_ref().map_or(command.body(), Command::body);
+        options.emit(Event::CommandStarted {
+            name,
+            db: command.db(),
+            document: redacted(sensitive, document),
+        });
+    }
     let started = Instant::now();
     let reply = exchange(io, stream, message, MAX_MESSAGE_SIZE, options).await;
     let duration = started.elapsed();

@@ -20,7 +20,9 @@ use super::job::{Job, JobOutput, Ticket};
 use super::store::{Store, StoreLimits, is_valid_document};
 use super::users::{StoredCredential, User, UserStore};
 use crate::ask::{Answer, Ask};
-use crate::command::{ServerApiVersion, binary, document_with_capacity, fields, named_fields};
+use crate::command::{
+    ServerApi, ServerApiVersion, binary, document_with_capacity, fields, named_fields,
+};
 use crate::handshake::{MAX_APP_NAME_LEN, MAX_CLIENT_METADATA_LEN, check_app_name};
 use crate::random::{BoxedRandom, SecureRandom, SystemRandom};
 use crate::scram::{ScramVariant, SecretBytes};
@@ -393,37 +395,69 @@ mod codes {
         (186, "ClientMetadataCannotBeMutated");
 }
 
-/// What the server knows of a command it runs.
-#[derive(Clone, Copy)]
-struct Known {
-    /// It acts for a logged-in user (and so is refused once the login has expired): not the
-    /// handshake, the login itself, or the commands mongod answers anyone.
-    needs_login: bool,
-    /// It is in version 1 of the stable API, as mongod's commands declare it: `apiStrict`
-    /// refuses the others.
-    in_api_v1: bool,
+/// A command the server runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Known {
+    /// `hello`, or the legacy `isMaster` (either spelling).
+    Hello {
+        legacy: bool,
+    },
+    SaslStart,
+    SaslContinue,
+    /// MONGODB-X509's.
+    Authenticate,
+    /// `ping` or `endSessions`: nothing to do.
+    Ping,
+    BuildInfo,
+    ConnectionStatus,
+    /// Only on a server with test commands enabled.
+    ConfigureFailPoint,
+    Find,
+    Insert,
+    Drop,
 }
 
-/// What the server knows of the command `name`: `None` for one it does not run.
-fn known(name: &str) -> Option<Known> {
-    let (needs_login, in_api_v1) = match name {
-        "hello" | "saslStart" | "saslContinue" | "authenticate" | "ping" | "endSessions" => {
-            (false, true)
-        }
-        "isMaster" | "ismaster" | "buildInfo" | "buildinfo" | "connectionStatus" => (false, false),
-        "find" | "insert" | "drop" => (true, true),
-        "configureFailPoint" => (true, false),
-        _ => return None,
-    };
-    Some(Known {
-        needs_login,
-        in_api_v1,
-    })
-}
+impl Known {
+    /// The command `name` names, if the server runs it (`configureFailPoint` only with
+    /// `test_commands`).
+    fn named(name: &str, test_commands: bool) -> Option<Known> {
+        Some(match name {
+            "hello" => Known::Hello { legacy: false },
+            "isMaster" | "ismaster" => Known::Hello { legacy: true },
+            "saslStart" => Known::SaslStart,
+            "saslContinue" => Known::SaslContinue,
+            "authenticate" => Known::Authenticate,
+            "ping" | "endSessions" => Known::Ping,
+            "buildInfo" | "buildinfo" => Known::BuildInfo,
+            "connectionStatus" => Known::ConnectionStatus,
+            "configureFailPoint" if test_commands => Known::ConfigureFailPoint,
+            "find" => Known::Find,
+            "insert" => Known::Insert,
+            "drop" => Known::Drop,
+            _ => return None,
+        })
+    }
 
-/// Whether `command` acts for a logged-in user; one the server does not run is refused anyway.
-fn needs_login(command: &str) -> bool {
-    known(command).is_none_or(|known| known.needs_login)
+    /// Whether it acts for a logged-in user (refused without a login, and once the login has
+    /// expired): not the handshake, the login itself, or the commands mongod answers anyone.
+    fn needs_login(self) -> bool {
+        matches!(
+            self,
+            Known::ConfigureFailPoint | Known::Find | Known::Insert | Known::Drop
+        )
+    }
+
+    /// Whether it is in version 1 of the stable API, as mongod's commands declare it:
+    /// `apiStrict` refuses the others.
+    fn in_api_v1(self) -> bool {
+        !matches!(
+            self,
+            Known::Hello { legacy: true }
+                | Known::BuildInfo
+                | Known::ConnectionStatus
+                | Known::ConfigureFailPoint
+        )
+    }
 }
 
 fn error_reply((code, code_name): (i32, &str), message: &str) -> RawDocumentBuf {
@@ -649,15 +683,15 @@ impl Session {
             return reply(error_reply(codes::BAD_VALUE, "empty command"));
         };
         let doc = request.doc;
-        // mongod refuses a command it does not know before it reads the command's options.
-        if let Some(known) = known(name)
-            && let Err(refusal) = request
-                .api
-                .check(name, known, self.config.require_api_version)
+        let known = Known::named(name, self.config.enable_test_commands);
+        // mongod refuses a command it does not know before it reads the command's stable API
+        // fields, and those before anything else.
+        if let Some(known) = known
+            && let Err(refusal) = request.api.check(name, known)
         {
             return reply(refusal);
         }
-        let is_hello = matches!(name, "hello" | "isMaster" | "ismaster");
+        let is_hello = matches!(known, Some(Known::Hello { .. }));
         if is_hello {
             match client_metadata(doc, self.metadata_final) {
                 Ok(Some(application)) => self.app_name = application,
@@ -672,14 +706,14 @@ impl Session {
             .as_ref()
             .and_then(|point| point.fire(name, self.app_name.as_deref()));
         let Some(fired) = fired else {
-            return self.run(name, db, request, now);
+            return self.run(known, name, db, request, now);
         };
         if fired.close_connection {
             return SessionStep::Close;
         }
         let step = match fired.error {
             Some(error) => reply(failed_by_fail_point(error, &fired, name)),
-            None => self.run(name, db, request, now),
+            None => self.run(known, name, db, request, now),
         };
         match (fired.block, step) {
             (Some(block), SessionStep::Reply(body)) => SessionStep::ReplyAfter(block, body),
@@ -687,53 +721,77 @@ impl Session {
         }
     }
 
-    /// Runs the command `name`.
-    fn run(&mut self, name: &str, db: &str, request: &Request<'_>, now: SystemTime) -> SessionStep {
+    /// Runs the command `name` (`known`, unless the server does not run it).
+    fn run(
+        &mut self,
+        known: Option<Known>,
+        name: &str,
+        db: &str,
+        request: &Request<'_>,
+        now: SystemTime,
+    ) -> SessionStep {
         let doc = request.doc;
-        if self.login_ends.iter().any(|(_, ends)| now >= *ends) && needs_login(name) {
+        let needs_login = known.is_none_or(Known::needs_login);
+        if needs_login && self.login_ends.iter().any(|(_, ends)| now >= *ends) {
             return reply(error_reply(
                 codes::REAUTHENTICATION_REQUIRED,
                 "the access token has expired: log in again",
             ));
         }
-        let done = match name {
-            "hello" | "isMaster" | "ismaster" => {
+        let Some(known) = known else {
+            let refusal = if name == "configureFailPoint" {
+                error_reply(
+                    codes::COMMAND_NOT_FOUND,
+                    "no such command: 'configureFailPoint' (the server was not started with test commands enabled)",
+                )
+            } else if !self.is_authenticated() {
+                error_reply(
+                    codes::UNAUTHORIZED,
+                    &format!("Command {name} requires authentication"),
+                )
+            } else {
+                error_reply(
+                    codes::COMMAND_NOT_FOUND,
+                    &format!("no such command: '{name}'"),
+                )
+            };
+            return reply(refusal);
+        };
+        if needs_login && !self.is_authenticated() {
+            return reply(error_reply(
+                codes::UNAUTHORIZED,
+                &format!("Command {name} requires authentication"),
+            ));
+        }
+        // mongod asks for a declared version last: a command it would refuse for another reason
+        // (a fail point, metadata, authorization) is refused for that.
+        if self.config.require_api_version && !request.api.declares_version() {
+            return reply(error_reply(
+                codes::API_VERSION_REQUIRED,
+                "this server requires every command to declare a stable API version: the \
+                 apiVersion parameter is required, so configure the client's server API",
+            ));
+        }
+        let done = match known {
+            Known::Hello { legacy } => {
                 self.metadata_final = true;
                 let request = HelloRequest::read(doc);
-                let answer = self.hello(&request, name == "hello", now);
+                let answer = self.hello(&request, !legacy, now);
                 return match self.awaits(&request) {
                     Some(wait) => SessionStep::Stream(wait, answer.into_bytes()),
                     None => reply(answer),
                 };
             }
-            "saslStart" => return self.sasl_start(db, &request.sasl, now),
-            "saslContinue" => return self.sasl_continue(&request.sasl, now),
-            "authenticate" => self.authenticate_x509(db, doc, false),
-            "ping" | "endSessions" => Ok(rawdoc! { "ok": 1.0 }),
-            "buildInfo" | "buildinfo" => Ok(build_info(&self.config)),
-            "connectionStatus" => Ok(self.connection_status()),
-            "configureFailPoint" if self.config.enable_test_commands && self.is_authenticated() => {
-                self.configure_fail_point(db, doc)
-            }
-            "configureFailPoint" if self.config.enable_test_commands => Err(error_reply(
-                codes::UNAUTHORIZED,
-                "Command configureFailPoint requires authentication",
-            )),
-            "configureFailPoint" => Err(error_reply(
-                codes::COMMAND_NOT_FOUND,
-                "no such command: 'configureFailPoint' (the server was not started with test commands enabled)",
-            )),
-            "find" if self.is_authenticated() => self.find(db, doc),
-            "insert" if self.is_authenticated() => self.insert(db, doc),
-            "drop" if self.is_authenticated() => Ok(self.drop_collection(db, doc)),
-            _ if self.authenticated.is_empty() => Err(error_reply(
-                codes::UNAUTHORIZED,
-                &format!("Command {name} requires authentication"),
-            )),
-            _ => Err(error_reply(
-                codes::COMMAND_NOT_FOUND,
-                &format!("no such command: '{name}'"),
-            )),
+            Known::SaslStart => return self.sasl_start(db, &request.sasl, now),
+            Known::SaslContinue => return self.sasl_continue(&request.sasl, now),
+            Known::Authenticate => self.authenticate_x509(db, doc, false),
+            Known::Ping => Ok(rawdoc! { "ok": 1.0 }),
+            Known::BuildInfo => Ok(build_info(&self.config)),
+            Known::ConnectionStatus => Ok(self.connection_status()),
+            Known::ConfigureFailPoint => self.configure_fail_point(db, doc),
+            Known::Find => self.find(db, doc),
+            Known::Insert => self.insert(db, doc),
+            Known::Drop => Ok(self.drop_collection(db, doc)),
         };
         reply(done.unwrap_or_else(|error| error))
     }
@@ -1337,6 +1395,7 @@ impl<'a> Request<'a> {
     /// An OP_MSG's command and its `$db`, read in one pass: for a command as drivers send it
     /// (`$db` last), no further than finding `$db` alone would read.
     fn with_db(doc: &'a RawDocument) -> (Option<&'a str>, Self) {
+        let [api_version, api_strict, api_errors] = ApiFields::names();
         let (
             name,
             [
@@ -1357,9 +1416,9 @@ impl<'a> Request<'a> {
                 "payload",
                 "options",
                 "conversationId",
-                ApiFields::NAMES[0],
-                ApiFields::NAMES[1],
-                ApiFields::NAMES[2],
+                api_version,
+                api_strict,
+                api_errors,
             ],
         );
         let sasl = SaslFields {
@@ -1394,7 +1453,7 @@ impl<'a> Request<'a> {
         match name {
             Some("saslStart" | "saslContinue") => Request::with_db(doc).1,
             _ => {
-                let [version, strict, deprecation_errors] = fields(doc, ApiFields::NAMES);
+                let [version, strict, deprecation_errors] = fields(doc, ApiFields::names());
                 Request {
                     doc,
                     name,
@@ -1418,13 +1477,16 @@ struct ApiFields<'a> {
 }
 
 impl ApiFields<'_> {
-    const NAMES: [&'static str; 3] = ["apiVersion", "apiStrict", "apiDeprecationErrors"];
+    /// The fields' names, as [`ServerApi::FIELDS`] writes them.
+    fn names() -> [&'static str; 3] {
+        ServerApi::FIELDS.map(|field| field.as_str())
+    }
 
-    /// Checks them as mongod does before it runs the command (`known` as the server knows
-    /// it): each of the right type, no flag without a version, a version the server knows,
-    /// under `apiStrict` a command of that version, and with `require_version` a version at
-    /// all.
-    fn check(&self, name: &str, known: Known, require_version: bool) -> Result<(), RawDocumentBuf> {
+    /// Checks them as mongod does when it reads a command (`name`, which the server runs as
+    /// `known`): each of the right type, no flag without a version, a version the server
+    /// knows, and under `apiStrict` a command of that version. Whether a version is required
+    /// is asked later ([`declares_version`](Self::declares_version)).
+    fn check(&self, name: &str, known: Known) -> Result<(), RawDocumentBuf> {
         let wrong_type = |field: &str, expected: &str| {
             error_reply(
                 codes::TYPE_MISMATCH,
@@ -1436,27 +1498,21 @@ impl ApiFields<'_> {
             Some(RawBsonRef::Boolean(value)) => Ok(Some(value)),
             Some(_) => Err(wrong_type(field, "a boolean")),
         };
+        let [version_field, strict_field, errors_field] = Self::names();
         let version = match self.version {
             None => None,
             Some(RawBsonRef::String(version)) => Some(version),
-            Some(_) => return Err(wrong_type(Self::NAMES[0], "a string")),
+            Some(_) => return Err(wrong_type(version_field, "a string")),
         };
-        let strict = flag(self.strict, Self::NAMES[1])?;
+        let strict = flag(self.strict, strict_field)?;
         // No command the server runs is deprecated in version 1, so `apiDeprecationErrors`
         // refuses nothing once its type is right.
-        let deprecation_errors = flag(self.deprecation_errors, Self::NAMES[2])?;
+        let deprecation_errors = flag(self.deprecation_errors, errors_field)?;
         let Some(version) = version else {
             if strict.is_some() || deprecation_errors.is_some() {
                 return Err(error_reply(
                     codes::API_FLAGS_WITHOUT_VERSION,
                     "apiStrict and apiDeprecationErrors need an apiVersion",
-                ));
-            }
-            if require_version {
-                return Err(error_reply(
-                    codes::API_VERSION_REQUIRED,
-                    "this server requires every command to declare a stable API version: the \
-                     apiVersion parameter is required, so configure the client's server API",
                 ));
             }
             return Ok(());
@@ -1467,13 +1523,19 @@ impl ApiFields<'_> {
                 "the only stable API version is \"1\"",
             ));
         }
-        if strict == Some(true) && !known.in_api_v1 {
+        if strict == Some(true) && !known.in_api_v1() {
             return Err(error_reply(
                 codes::API_STRICT_ERROR,
                 &format!("apiStrict is true, and the command {name} is not in API Version 1"),
             ));
         }
         Ok(())
+    }
+
+    /// Whether the command declares a version (of the right type, once
+    /// [`check`](Self::check) passed).
+    fn declares_version(&self) -> bool {
+        self.version.is_some()
     }
 }
 
@@ -1991,6 +2053,11 @@ mod tests {
                 Some(14),
                 Some(14),
             ),
+            (
+                v1(doc! { "ping": 1, "apiDeprecationErrors": 1 }, None),
+                Some(14),
+                Some(14),
+            ),
             (v1(doc! { "ping": 1 }, Some(true)), None, None),
             (v1(doc! { "hello": 1 }, Some(true)), None, None),
             (v1(doc! { "find": "c" }, Some(true)), None, None),
@@ -2053,6 +2120,38 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// mongod asks for a declared version last: a command it refuses for another reason is
+    /// refused for that, under `require_api_version` too; and `configureFailPoint` without
+    /// test commands is unknown, whatever its API fields say.
+    #[test]
+    fn a_required_version_is_asked_for_after_every_other_refusal() {
+        let mut session = session();
+        let mut config = SessionConfig::new(session.config.users.clone());
+        config.require_api_version = true;
+        session.config = Arc::new(config);
+        let code = |session: &mut Session, command: Document| {
+            command_on(session, "admin", command).get_i32("code").ok()
+        };
+        // Not logged in: authorization first.
+        assert_eq!(code(&mut session, doc! { "find": "c" }), Some(13));
+        // Not a test command here: unknown, before its fields are read.
+        let arm = doc! { "configureFailPoint": "failCommand", "apiStrict": true };
+        assert_eq!(code(&mut session, arm), Some(59));
+        // Metadata mongod would refuse: refused for it.
+        let no_driver = doc! { "hello": 1, "client": { "os": { "type": "Linux" } } };
+        assert_eq!(code(&mut session, no_driver), Some(183));
+        // A fail point fires first.
+        let point = FailCommand::new(["ping"], 8000).times(1);
+        session
+            .config
+            .dangerous()
+            .misbehave(Some(Misbehavior::FailCommand(point)));
+        assert_eq!(code(&mut session, doc! { "ping": 1 }), Some(8000));
+        assert_eq!(code(&mut session, doc! { "ping": 1 }), Some(498870));
+        let declared = doc! { "ping": 1, "apiVersion": "1" };
+        assert_eq!(code(&mut session, declared), None);
     }
 
     #[test]

@@ -281,8 +281,8 @@ impl TlsOptions {
         let given = merged.given();
         let builder = TlsBuilder {
             options: merged,
-            enabled_by: Vec::new(),
             given,
+            ..TlsBuilder::default()
         };
         builder.finish()
     }
@@ -365,6 +365,10 @@ pub(crate) enum Kind {
     TagSet,
     /// `compressors`: a comma-separated list of names.
     NameList,
+    /// `srvServiceName`: an SRV service name as RFC 6335 has it (letters, digits and single
+    /// hyphens within, at least one letter), which the seedlist discovery specification lets
+    /// run past RFC 6335's 15 characters to 62, the most a DNS label with its `_` takes.
+    ServiceName,
 }
 
 impl Kind {
@@ -380,6 +384,10 @@ impl Kind {
             Kind::WriteConcern => "a non-negative integer or a string",
             Kind::TagSet => "`key:value` pairs separated by commas",
             Kind::NameList => "names separated by commas",
+            Kind::ServiceName => {
+                "an SRV service name: letters, digits and single hyphens within, a letter among \
+                 them, at most 62 characters"
+            }
         }
     }
 
@@ -405,6 +413,16 @@ impl Kind {
                     })
             }
             Kind::NameList => value.split(',').all(|name| !name.is_empty()),
+            Kind::ServiceName => {
+                (1..=62).contains(&value.len())
+                    && value
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                    && value.bytes().any(|b| b.is_ascii_alphabetic())
+                    && !value.starts_with('-')
+                    && !value.ends_with('-')
+                    && !value.contains("--")
+            }
         }
     }
 
@@ -412,7 +430,7 @@ impl Kind {
     pub(crate) fn ignores_empty(self) -> bool {
         matches!(
             self,
-            Kind::Bool | Kind::Int(..) | Kind::OneOf(_) | Kind::NameList
+            Kind::Bool | Kind::Int(..) | Kind::OneOf(_) | Kind::NameList | Kind::ServiceName
         )
     }
 }
@@ -483,7 +501,7 @@ const PASS_THROUGH: &[(&str, Kind)] = &[
     ("serverSelectionTryOnce", Kind::Bool),
     ("socketTimeoutMS", NON_NEGATIVE),
     ("srvMaxHosts", NON_NEGATIVE),
-    ("srvServiceName", Kind::Text),
+    ("srvServiceName", Kind::ServiceName),
     ("timeoutMS", NON_NEGATIVE),
     ("w", Kind::WriteConcern),
     ("waitQueueTimeoutMS", NON_NEGATIVE),
@@ -525,6 +543,9 @@ pub(crate) struct TlsBuilder {
     enabled_by: Vec<(String, bool)>,
     /// Canonical names of the options given with a valid value, for the conflict rules.
     given: Vec<&'static str>,
+    /// The first `tls` or `ssl` whose value is neither `true` nor `false` (key and value as
+    /// written): refused, not ignored.
+    unreadable_switch: Option<(String, String)>,
 }
 
 impl TlsBuilder {
@@ -561,6 +582,11 @@ impl TlsBuilder {
         }
         if BOOLS.contains(&canonical) {
             let Some(flag) = parse_bool(value) else {
+                if matches!(canonical, "tls" | "ssl") {
+                    self.unreadable_switch
+                        .get_or_insert_with(|| (key.to_owned(), value.to_owned()));
+                    return true;
+                }
                 warnings.push(Warning::InvalidValue {
                     key: key.to_owned(),
                     value: value.to_owned(),
@@ -595,8 +621,20 @@ impl TlsBuilder {
         true
     }
 
-    /// Applies the conflict rules of the uri-options spec.
+    /// Applies the conflict rules of the uri-options spec; and refuses a `tls` or `ssl` that
+    /// is neither `true` nor `false`, where the connection-string specification would ignore
+    /// it with a warning: ignored, `tls=TRUE` or `ssl=1` would leave a `mongodb://` connection
+    /// in plain text, its password with it (PyMongo refuses them too).
     pub(crate) fn finish(self) -> Result<TlsOptions> {
+        if let Some((key, value)) = self.unreadable_switch {
+            return Err(Error::InvalidOption {
+                option: key,
+                rule: format!(
+                    "`{value}` is neither `true` nor `false` (in lower case); it is refused \
+                     rather than ignored, which would turn TLS off"
+                ),
+            });
+        }
         if let Some((first, a)) = self.enabled_by.first()
             && let Some((second, _)) = self.enabled_by.iter().find(|(_, b)| b != a)
         {

@@ -143,7 +143,11 @@ impl ConnectionString {
         };
         let text = String::from_utf8(record.strings.concat())
             .map_err(|_| Error::srv("the TXT record is not UTF-8"))?;
-        for pair in text.split('&').filter(|pair| !pair.is_empty()) {
+        // The record is written as the URI's options are, so read with the same separator.
+        let separator = super::option_separator(&text).map_err(|_| {
+            Error::srv("the TXT record's options are separated by both `&` and `;`")
+        })?;
+        for pair in text.split(separator).filter(|pair| !pair.is_empty()) {
             let (raw_key, raw_value) = pair.split_once('=').ok_or_else(|| {
                 Error::srv(format!("TXT option `{pair}` is not written `key=value`"))
             })?;
@@ -281,6 +285,62 @@ mod tests {
             let cs = resolve(&format!("mongodb+srv://{host}"), &[target]).unwrap();
             assert_eq!(cs.hosts()[0].host(), target.trim_end_matches('.'));
         }
+    }
+
+    /// `srvServiceName` takes an RFC 6335 service name, longer than its 15 characters up to a
+    /// DNS label's 62 (the seedlist discovery specification); another value is ignored with a
+    /// warning, as the connection-string specification has an invalid value, and the query
+    /// names the default service.
+    #[test]
+    fn the_srv_service_name_is_a_service_name() {
+        let longest = format!("a{}", "-b".repeat(30)) + "c";
+        assert_eq!(longest.len(), 62);
+        for good in ["customname", "mongodb-2", "x", "9a", longest.as_str()] {
+            let cs = ConnectionString::parse(&format!(
+                "mongodb+srv://a.example.com/?srvServiceName={good}"
+            ))
+            .unwrap();
+            assert!(cs.warnings().is_empty(), "{good}: {:?}", cs.warnings());
+            let name = cs.srv_query().unwrap().srv_name;
+            assert_eq!(name, format!("_{good}._tcp.a.example.com"));
+        }
+        let too_long = format!("{longest}d");
+        for bad in [
+            "",
+            "-a",
+            "a-",
+            "a--b",
+            "12",
+            "a.b",
+            "a_b",
+            "a%20b",
+            too_long.as_str(),
+        ] {
+            let cs = ConnectionString::parse(&format!(
+                "mongodb+srv://a.example.com/?srvServiceName={bad}"
+            ))
+            .unwrap();
+            assert_eq!(cs.warnings().len(), 1, "{bad:?}");
+            let name = cs.srv_query().unwrap().srv_name;
+            assert_eq!(name, "_mongodb._tcp.a.example.com", "{bad:?}");
+        }
+    }
+
+    /// A TXT record's options are read as the URI's are: separated by `&`, or by `;` alone.
+    #[test]
+    fn a_txt_record_is_split_as_the_uri_options_are() {
+        let records = [SrvRecord::new("h.example.com", 27017)];
+        let resolve_txt = |text: &str| {
+            ConnectionString::parse("mongodb+srv://a.example.com/")
+                .unwrap()
+                .resolve_srv(&records, &[TxtRecord::new([text])], &mut SystemRandom)
+        };
+        for text in ["authSource=a&replicaSet=rs", "authSource=a;replicaSet=rs"] {
+            let cs = resolve_txt(text).unwrap();
+            assert_eq!(cs.option("replicaSet"), Some("rs"), "{text}");
+            assert_eq!(cs.auth_source(), Some("a"), "{text}");
+        }
+        assert!(resolve_txt("authSource=a;replicaSet=rs&loadBalanced=false").is_err());
     }
 
     #[test]

@@ -121,6 +121,35 @@ fn gssapi_service_name_alias() {
     assert!(matches!(cs.warnings(), [Warning::DeprecatedOption { .. }]));
 }
 
+/// A `tls` or `ssl` whose value cannot be read is refused, where the connection-string
+/// specification would have it ignored with a warning: ignoring it would leave the connection
+/// without TLS. The other TLS flags, whose default is the safe side, are ignored with a warning
+/// as the specification's tests require; an empty value is ignored, as it says.
+#[test]
+fn an_unreadable_tls_switch_is_refused_not_ignored() {
+    for uri in [
+        "mongodb://u:p@h/?tls=TRUE",
+        "mongodb://u:p@h/?tls=1",
+        "mongodb://u:p@h/?ssl=yes",
+        "mongodb://u:p@h/?tls=true&ssl=on",
+        "mongodb+srv://u:p@a.b.c/?tls=False",
+    ] {
+        let error = ConnectionString::parse(uri).unwrap_err();
+        let named = |option: &str| option == "tls" || option == "ssl";
+        assert!(
+            matches!(&error, Error::InvalidOption { option, .. } if named(option)),
+            "{uri}: {error:?}"
+        );
+        assert!(!error.to_string().contains("u:p"), "{error}");
+    }
+    let ignored = parse("mongodb://h/?tlsAllowInvalidCertificates=yes&tls=true");
+    assert!(ignored.tls_enabled());
+    assert_eq!(ignored.tls().allow_invalid_certificates, None);
+    assert!(matches!(ignored.warnings(), [Warning::InvalidValue { .. }]));
+    let empty = parse("mongodb://h/?tls=");
+    assert!(matches!(empty.warnings(), [Warning::EmptyValue { .. }]));
+}
+
 #[test]
 fn tls_rules() {
     assert!(parse("mongodb+srv://a.b.c").tls_enabled());

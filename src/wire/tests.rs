@@ -130,11 +130,23 @@ fn a_declared_api_comes_before_db() {
     assert_eq!(declared.get_bool("apiDeprecationErrors").ok(), Some(true));
     assert_eq!(
         declared.as_bytes().len() - plain.as_bytes().len(),
-        ServerApi::MAX_ENCODED_LEN
+        all.encoded_len()
     );
     let version_only = ServerApi::new(ServerApiVersion::V1);
     let declared = body_of(&encode_command_with_api(&ping(), 1, Some(&version_only)).unwrap());
     assert_eq!(keys(&declared), ["ping", "apiVersion", "$db"]);
+    assert_eq!(
+        declared.as_bytes().len() - plain.as_bytes().len(),
+        version_only.encoded_len()
+    );
+    // What monitoring shows: the same fields, no `$db`.
+    let shown = ping().with_server_api(&all).unwrap();
+    let shown = RawDocument::from_bytes(shown.body()).unwrap();
+    let shown: Vec<&str> = shown.iter().map(|e| e.unwrap().0.as_str()).collect();
+    assert_eq!(
+        shown,
+        ["ping", "apiVersion", "apiStrict", "apiDeprecationErrors"]
+    );
     assert_eq!(
         encode_command_with_api(&ping(), 1, None).unwrap(),
         encode_command(&ping(), 1).unwrap()
