@@ -986,6 +986,39 @@ fn human_1_1_single_principal_implicit_username() {
     assert_eq!(client.count_sent("saslContinue"), 1);
 }
 
+/// The auth specification gives the human callback five minutes, outside the client-side
+/// operations timeout: with `timeoutMS=300` in the connection string, a person who takes a
+/// second still logs in, with both adapters, and the callback is told five minutes; the time
+/// the person took does not count against what `timeoutMS` left for the rest of the login.
+/// (The machine callback stays within `timeoutMS`: the test above.)
+#[test]
+fn the_human_callback_is_outside_the_client_side_operation_timeout() {
+    let idp = Idp::start(false);
+    let token = idp.token(USER1);
+    let callback = Callback::new(move |_| {
+        std::thread::sleep(Duration::from_secs(1));
+        Ok(Token::new(token.as_str()))
+    });
+    let uri = format!("{}&timeoutMS=300", idp.uri(None));
+    let client = Client::human(&uri, &callback);
+    let blocking_users = client.connect().unwrap().authenticated_users().unwrap();
+    let client = Client::human(&uri, &callback);
+    let tokio_users = idp.embedded.block_on(async {
+        let mut connection = mongodb_auth_io::tokio::connect(&client.cs, client.options())
+            .await
+            .unwrap();
+        connection.authenticated_users().await.unwrap()
+    });
+    let user = [(format!("idp1/{USER1}"), "$external".to_owned())];
+    assert_eq!(
+        (blocking_users, tokio_users),
+        (user.to_vec(), user.to_vec())
+    );
+    assert_eq!(callback.calls(), 2);
+    let told: Vec<Duration> = callback.contexts().iter().map(|c| c.timeout).collect();
+    assert_eq!(told, [Duration::from_secs(300); 2]);
+}
+
 /// A person takes longer than the login deadline and the idle timeout before a login (a device
 /// code, MFA): once the server has named its provider, the login has the human login's deadline
 /// instead, silent as it is.

@@ -233,6 +233,40 @@ fn serve_then_connect() {
     assert!(!log.contains("pencil"), "{log}");
 }
 
+/// `connect` says each warning of the connection string once, on stderr in text and in the
+/// JSON report's `warnings`, with either adapter, and logs in; an unreadable `tls` is refused
+/// before any connection (exit 2).
+#[test]
+fn connect_says_each_warning_once_and_refuses_an_unreadable_tls() {
+    let serve = Serve::start(BIN, &["alice:pencil"]);
+    let uri = format!("mongodb://alice:pencil@{}/?fooBar=1", serve.address);
+    let said = "warning: unsupported option `fooBar`";
+    for adapter in [None, Some("--tokio")] {
+        let mut args = vec!["connect", uri.as_str()];
+        args.extend(adapter);
+        let text = run(&args);
+        assert_eq!(text.status.code(), Some(0), "{text:?}");
+        let stderr = String::from_utf8_lossy(&text.stderr);
+        assert_eq!(stderr.matches(said).count(), 1, "{stderr}");
+        args.push("--json");
+        let report = json(&run(&args));
+        assert_eq!(
+            report["warnings"],
+            serde_json::json!(["unsupported option `fooBar`"])
+        );
+    }
+    let unreadable = format!("mongodb://alice:pencil@{}/?tls=TRUE", serve.address);
+    let refused = run(&["connect", &unreadable, "--json"]);
+    assert_eq!(refused.status.code(), Some(2), "{refused:?}");
+    let error = &json(&refused)["error"];
+    assert_eq!(error["kind"], "Configuration", "{refused:?}");
+    assert!(
+        error["message"].as_str().unwrap().contains("`tls`"),
+        "{refused:?}"
+    );
+    serve.stop();
+}
+
 /// `serve --require-api-version` refuses a client that declares no stable API version, and
 /// `connect --api-version 1` declares it with every command, with either adapter; with
 /// `--api-strict` the login holds and `connectionStatus`, outside version 1, is refused.

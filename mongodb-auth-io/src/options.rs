@@ -436,6 +436,22 @@ impl ConnectOptions {
         self.done_by = None;
     }
 
+    /// These options for a person's MONGODB-OIDC login (the human callback, or the built-in
+    /// flows): without the `timeoutMS` deadline, which the auth specification keeps out of it.
+    pub(crate) fn for_a_person(&self) -> ConnectOptions {
+        let mut options = self.clone();
+        options.done_by = None;
+        options
+    }
+
+    /// These options once a person's login took `took`: what was left of `timeoutMS` before it
+    /// is left after it.
+    pub(crate) fn after_a_person(&self, took: Duration) -> ConnectOptions {
+        let mut options = self.clone();
+        options.done_by = self.done_by.and_then(|at| at.checked_add(took));
+        options
+    }
+
     /// How long the caller's code (an OIDC callback, an AWS provider) may take: its own limit,
     /// and while a connect runs under `timeoutMS`, no more than what is left of it.
     pub(crate) fn callback_timeout(&self, own: Option<Duration>) -> Option<Duration> {

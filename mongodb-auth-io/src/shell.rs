@@ -443,7 +443,10 @@ async fn drive<S: ?Sized + Send, I: Io<S>>(
     mut next: Next,
     options: &ConnectOptions,
 ) -> Result<Authenticated> {
+    // The options once a person's login has run, its time given back to `timeoutMS`.
+    let mut after_a_person: Option<ConnectOptions> = None;
     loop {
+        let options = after_a_person.as_ref().unwrap_or(options);
         // Before each step, not before the end: a login done just at the deadline is done.
         if !matches!(next, Next::Done(_)) {
             options.overdue()?;
@@ -484,6 +487,16 @@ async fn drive<S: ?Sized + Send, I: Io<S>>(
             }
             // What a callback gave is not seen here: a failure once `timeoutMS` is used up is
             // taken for the cut's (an ask inside it failed unasked, a browser login given up).
+            // A person has the human flow's five minutes whatever `timeoutMS` says (the auth
+            // specification keeps it out of the client-side operations timeout), and the time
+            // taken does not count against what is left of it.
+            Next::Callback(request) if request.is_human() => {
+                let started = Instant::now();
+                let output = io.callback(request, &options.for_a_person()).await?;
+                let step = login.on_callback(output, None, options);
+                after_a_person = Some(options.after_a_person(started.elapsed()));
+                step?
+            }
             Next::Callback(request) => {
                 let environment = request.oidc_environment();
                 let output = io

@@ -196,6 +196,7 @@ impl OidcLogin {
                 provider,
                 context,
                 clock: cx.options.clock.clone(),
+                human: human_flow(cx),
             },
         )))))
     }

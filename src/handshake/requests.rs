@@ -53,6 +53,21 @@ impl CallbackRequest {
         }
     }
 
+    /// Whether a person answers it: MONGODB-OIDC's human flow (a human callback, or the
+    /// built-in human flows), whose five minutes the auth specification keeps out of the
+    /// client-side operations timeout (`timeoutMS`): the caller gives it all of them, and does
+    /// not count them against what is left of the operation.
+    pub fn is_human(&self) -> bool {
+        match &self.0 {
+            #[cfg(feature = "oidc")]
+            Request::Token(request) => request.is_human(),
+            #[cfg(feature = "aws")]
+            Request::Provider(_) => false,
+            #[cfg(not(any(feature = "oidc", feature = "aws")))]
+            Request::None(never) => match *never {},
+        }
+    }
+
     /// For an OIDC token, the built-in environment that gives it (`test`, `azure`, `gcp`,
     /// `k8s`); `None` for a callback or another request.
     pub fn oidc_environment(&self) -> Option<&'static str> {

@@ -266,6 +266,8 @@ pub struct TokenRequest {
     pub(crate) provider: Provider,
     pub(crate) context: CallbackContext,
     pub(crate) clock: Arc<dyn Clock>,
+    /// The human flow's: a person's callback, or the built-in human flows.
+    pub(crate) human: bool,
 }
 
 /// What a token request got.
@@ -308,6 +310,13 @@ impl TokenRequest {
     /// How long the callback may take (rule L12): the caller stops waiting after it.
     pub fn timeout(&self) -> Duration {
         self.context.timeout
+    }
+
+    /// Whether it is the human flow's (a person's callback, or the built-in human flows): the
+    /// auth specification gives a person its five minutes outside the client-side operations
+    /// timeout.
+    pub fn is_human(&self) -> bool {
+        self.human
     }
 
     /// The built-in environment (`test`, `azure`, `gcp`, `k8s`) that supplies the token, or
@@ -507,6 +516,7 @@ mod tests {
             },
             // The clock stands still: the second call comes "at once" after the first.
             clock: Arc::new(FixedClock(SystemTime::UNIX_EPOCH + Duration::from_secs(1))),
+            human: false,
         }
     }
 

@@ -24,7 +24,7 @@ use crate::credential::{
 };
 use crate::error::{Error, Result};
 use crate::secret::{REDACTED, Secret};
-use options::{TlsBuilder, kind_of, parse_bool, parse_int};
+use options::{Kind, TlsBuilder, kind_of, parse_bool, parse_int};
 
 const SCHEME: &str = "mongodb://";
 const SRV_SCHEME: &str = "mongodb+srv://";
@@ -232,6 +232,11 @@ impl ConnectionString {
                 "authmechanism" => {
                     auth.default_named = false;
                     auth.mechanism = Some(value.parse()?);
+                }
+                // Refused, not ignored: ignored, it would send the lookup to `_mongodb._tcp`,
+                // another service than the one named.
+                "srvservicename" if !Kind::ServiceName.accepts(&value) => {
+                    return Err(Error::option(key, Kind::ServiceName.expected()));
                 }
                 "authsource" => {
                     if value.is_empty() {

@@ -189,6 +189,9 @@ pub struct TlsOptions {
     pub disable_ocsp_endpoint_check: Option<bool>,
     /// `tlsDisableCertificateRevocationCheck`.
     pub disable_certificate_revocation_check: Option<bool>,
+    /// A TLS setting was given with a value that could not be read, and ignored: TLS was
+    /// meant all the same.
+    pub(crate) unreadable_setting: bool,
 }
 
 impl TlsOptions {
@@ -277,6 +280,7 @@ impl TlsOptions {
                 &code.disable_certificate_revocation_check,
                 &self.disable_certificate_revocation_check,
             ),
+            unreadable_setting: self.unreadable_setting,
         };
         let given = merged.given();
         let builder = TlsBuilder {
@@ -322,7 +326,8 @@ impl TlsOptions {
 
     /// Whether any option other than `tls` itself was given.
     pub fn has_settings(&self) -> bool {
-        self.certificate_key_file.is_some()
+        self.unreadable_setting
+            || self.certificate_key_file.is_some()
             || self.certificate_key_file_password.is_some()
             || self.ca_file.is_some()
             || self.crl_file.is_some()
@@ -368,6 +373,7 @@ pub(crate) enum Kind {
     /// `srvServiceName`: an SRV service name as RFC 6335 has it (letters, digits and single
     /// hyphens within, at least one letter), which the seedlist discovery specification lets
     /// run past RFC 6335's 15 characters to 62, the most a DNS label with its `_` takes.
+    /// Another value is refused when parsed, not ignored.
     ServiceName,
 }
 
@@ -430,7 +436,7 @@ impl Kind {
     pub(crate) fn ignores_empty(self) -> bool {
         matches!(
             self,
-            Kind::Bool | Kind::Int(..) | Kind::OneOf(_) | Kind::NameList | Kind::ServiceName
+            Kind::Bool | Kind::Int(..) | Kind::OneOf(_) | Kind::NameList
         )
     }
 }
@@ -574,7 +580,16 @@ impl TlsBuilder {
         else {
             return false;
         };
+        let is_switch = matches!(canonical, "tls" | "ssl");
+        if is_switch && parse_bool(value).is_none() {
+            self.unreadable_switch
+                .get_or_insert_with(|| (key.to_owned(), value.to_owned()));
+            return true;
+        }
         if value.is_empty() {
+            // Ignored, as the connection-string specification says, but not TLS with it: a
+            // TLS setting means TLS, whatever its value.
+            self.options.unreadable_setting = true;
             warnings.push(Warning::EmptyValue {
                 key: key.to_owned(),
             });
@@ -582,11 +597,7 @@ impl TlsBuilder {
         }
         if BOOLS.contains(&canonical) {
             let Some(flag) = parse_bool(value) else {
-                if matches!(canonical, "tls" | "ssl") {
-                    self.unreadable_switch
-                        .get_or_insert_with(|| (key.to_owned(), value.to_owned()));
-                    return true;
-                }
+                self.options.unreadable_setting = true;
                 warnings.push(Warning::InvalidValue {
                     key: key.to_owned(),
                     value: value.to_owned(),
@@ -622,9 +633,10 @@ impl TlsBuilder {
     }
 
     /// Applies the conflict rules of the uri-options spec; and refuses a `tls` or `ssl` that
-    /// is neither `true` nor `false`, where the connection-string specification would ignore
-    /// it with a warning: ignored, `tls=TRUE` or `ssl=1` would leave a `mongodb://` connection
-    /// in plain text, its password with it (PyMongo refuses them too).
+    /// is neither `true` nor `false` (empty included), where the connection-string
+    /// specification would ignore it with a warning: ignored, `tls=TRUE` or `ssl=1` would leave
+    /// a `mongodb://` connection in plain text, its password with it. (PyMongo's `MongoClient`
+    /// warns and goes on without TLS; its strict `parse_uri` refuses.)
     pub(crate) fn finish(self) -> Result<TlsOptions> {
         if let Some((key, value)) = self.unreadable_switch {
             return Err(Error::InvalidOption {

@@ -288,9 +288,8 @@ mod tests {
     }
 
     /// `srvServiceName` takes an RFC 6335 service name, longer than its 15 characters up to a
-    /// DNS label's 62 (the seedlist discovery specification); another value is ignored with a
-    /// warning, as the connection-string specification has an invalid value, and the query
-    /// names the default service.
+    /// DNS label's 62 (the seedlist discovery specification); another value is refused, not
+    /// ignored, which would send the lookup to another service than the one named.
     #[test]
     fn the_srv_service_name_is_a_service_name() {
         let longest = format!("a{}", "-b".repeat(30)) + "c";
@@ -316,13 +315,15 @@ mod tests {
             "a%20b",
             too_long.as_str(),
         ] {
-            let cs = ConnectionString::parse(&format!(
-                "mongodb+srv://a.example.com/?srvServiceName={bad}"
-            ))
-            .unwrap();
-            assert_eq!(cs.warnings().len(), 1, "{bad:?}");
-            let name = cs.srv_query().unwrap().srv_name;
-            assert_eq!(name, "_mongodb._tcp.a.example.com", "{bad:?}");
+            for scheme in ["mongodb+srv://a.example.com", "mongodb://h"] {
+                let refused = ConnectionString::parse(&format!("{scheme}/?srvServiceName={bad}"))
+                    .unwrap_err();
+                let named = |option: &str| option == "srvServiceName";
+                assert!(
+                    matches!(&refused, Error::InvalidOption { option, .. } if named(option)),
+                    "{scheme} {bad:?}: {refused:?}"
+                );
+            }
         }
     }
 

@@ -121,10 +121,10 @@ fn gssapi_service_name_alias() {
     assert!(matches!(cs.warnings(), [Warning::DeprecatedOption { .. }]));
 }
 
-/// A `tls` or `ssl` whose value cannot be read is refused, where the connection-string
-/// specification would have it ignored with a warning: ignoring it would leave the connection
-/// without TLS. The other TLS flags, whose default is the safe side, are ignored with a warning
-/// as the specification's tests require; an empty value is ignored, as it says.
+/// A `tls` or `ssl` whose value cannot be read (empty included) is refused, where the
+/// connection-string specification would have it ignored with a warning: ignoring it would
+/// leave the connection without TLS. The other TLS settings are ignored with a warning, as the
+/// specification's tests require, and TLS stays on as any TLS setting turns it on.
 #[test]
 fn an_unreadable_tls_switch_is_refused_not_ignored() {
     for uri in [
@@ -142,12 +142,24 @@ fn an_unreadable_tls_switch_is_refused_not_ignored() {
         );
         assert!(!error.to_string().contains("u:p"), "{error}");
     }
-    let ignored = parse("mongodb://h/?tlsAllowInvalidCertificates=yes&tls=true");
-    assert!(ignored.tls_enabled());
-    assert_eq!(ignored.tls().allow_invalid_certificates, None);
-    assert!(matches!(ignored.warnings(), [Warning::InvalidValue { .. }]));
-    let empty = parse("mongodb://h/?tls=");
-    assert!(matches!(empty.warnings(), [Warning::EmptyValue { .. }]));
+    let empty = ConnectionString::parse("mongodb://u:p@h/?tls=").unwrap_err();
+    assert!(matches!(empty, Error::InvalidOption { .. }), "{empty:?}");
+    // Another TLS setting that cannot be read is ignored, its default the safe side, but TLS
+    // was meant: it is on.
+    for uri in [
+        "mongodb://h/?tlsAllowInvalidCertificates=yes",
+        "mongodb://h/?tlsInsecure=1",
+        "mongodb://h/?tlsAllowInvalidHostnames=False",
+        "mongodb://h/?tlsCAFile=",
+    ] {
+        let ignored = parse(uri);
+        assert!(ignored.tls_enabled(), "{uri}");
+        assert!(ignored.tls().verify_certificates(), "{uri}");
+        assert!(ignored.tls().verify_hostnames(), "{uri}");
+        assert_eq!(ignored.warnings().len(), 1, "{uri}");
+    }
+    // Unless TLS is turned off in so many words.
+    assert!(!parse("mongodb://h/?tls=false&tlsInsecure=1").tls_enabled());
 }
 
 #[test]
