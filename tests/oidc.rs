@@ -987,22 +987,25 @@ fn human_1_1_single_principal_implicit_username() {
 }
 
 /// The auth specification gives the human callback five minutes, outside the client-side
-/// operations timeout: with `timeoutMS=300` in the connection string, a person who takes a
-/// second still logs in, with both adapters, and the callback is told five minutes; the time
-/// the person took does not count against what `timeoutMS` left for the rest of the login.
-/// (The machine callback stays within `timeoutMS`: the test above.)
+/// operations timeout: with `timeoutMS=1000` in the connection string, a person who takes 1.5 s
+/// still logs in, with both adapters, and the callback is told five minutes. The time the
+/// person took is given back, not more: when the server then holds its reply 1.5 s, longer than
+/// what `timeoutMS` had left before the callback, the login times out. (The machine callback
+/// stays within `timeoutMS`: `a_client_side_operation_timeout_shortens_the_machine_callback`.)
 #[test]
 fn the_human_callback_is_outside_the_client_side_operation_timeout() {
+    use std::sync::mpsc;
+    const PERSON: Duration = Duration::from_millis(1500);
     let idp = Idp::start(false);
     let token = idp.token(USER1);
-    let callback = Callback::new(move |_| {
-        std::thread::sleep(Duration::from_secs(1));
+    let slow_person = Callback::new(move |_| {
+        std::thread::sleep(PERSON);
         Ok(Token::new(token.as_str()))
     });
-    let uri = format!("{}&timeoutMS=300", idp.uri(None));
-    let client = Client::human(&uri, &callback);
+    let uri = format!("{}&timeoutMS=1000", idp.uri(None));
+    let client = Client::human(&uri, &slow_person);
     let blocking_users = client.connect().unwrap().authenticated_users().unwrap();
-    let client = Client::human(&uri, &callback);
+    let client = Client::human(&uri, &slow_person);
     let tokio_users = idp.embedded.block_on(async {
         let mut connection = mongodb_auth_io::tokio::connect(&client.cs, client.options())
             .await
@@ -1014,9 +1017,40 @@ fn the_human_callback_is_outside_the_client_side_operation_timeout() {
         (blocking_users, tokio_users),
         (user.to_vec(), user.to_vec())
     );
-    assert_eq!(callback.calls(), 2);
-    let told: Vec<Duration> = callback.contexts().iter().map(|c| c.timeout).collect();
+    let told: Vec<Duration> = slow_person.contexts().iter().map(|c| c.timeout).collect();
     assert_eq!(told, [Duration::from_secs(300); 2]);
+
+    // The person has the server hold its next reply (the `saslContinue` that carries the
+    // token), through the test's thread, which arms the fail point.
+    let (arm, armed) = (mpsc::channel::<()>(), mpsc::channel::<()>());
+    let (ask_to_arm, wait_for_arm) = (arm.0, Mutex::new(armed.1));
+    let token = idp.token(USER1);
+    let person_then_slow_server = Callback::new(move |_| {
+        ask_to_arm.send(()).unwrap();
+        wait_for_arm.lock().unwrap().recv().unwrap();
+        std::thread::sleep(PERSON);
+        Ok(Token::new(token.as_str()))
+    });
+    let client = Client::human(&uri, &person_then_slow_server);
+    let hold = bson::rawdoc! {
+        "configureFailPoint": "failCommand",
+        "mode": { "times": 1 },
+        "data": { "failCommands": ["saslContinue"], "blockConnection": true, "blockTimeMS": 1500 },
+    };
+    let hold = FailCommand::from_configure_command(&hold).unwrap().unwrap();
+    let error = std::thread::scope(|scope| {
+        let login = scope.spawn(move || client.connect().map(drop));
+        arm.1.recv().unwrap();
+        let misbehavior = Misbehavior::FailCommand(hold);
+        idp.embedded
+            .server()
+            .dangerous()
+            .misbehave(Some(misbehavior));
+        armed.0.send(()).unwrap();
+        login.join().unwrap().unwrap_err()
+    });
+    idp.embedded.server().dangerous().misbehave(None);
+    assert_eq!(error.kind(), ErrorKind::Timeout, "{error}");
 }
 
 /// A person takes longer than the login deadline and the idle timeout before a login (a device

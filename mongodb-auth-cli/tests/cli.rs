@@ -234,8 +234,8 @@ fn serve_then_connect() {
 }
 
 /// `connect` says each warning of the connection string once, on stderr in text and in the
-/// JSON report's `warnings`, with either adapter, and logs in; an unreadable `tls` is refused
-/// before any connection (exit 2).
+/// JSON report's `warnings`, with either adapter, and logs in; an unreadable `tls` is a
+/// configuration error naming the option (exit 2).
 #[test]
 fn connect_says_each_warning_once_and_refuses_an_unreadable_tls() {
     let serve = Serve::start(BIN, &["alice:pencil"]);

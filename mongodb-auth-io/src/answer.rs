@@ -35,8 +35,8 @@ pub fn answer(ask: &Ask) -> Answer {
 pub(crate) struct Answerer {
     person: Person,
     /// When the connect under way must be done: no ask's own timeout (a `credential_process`'s
-    /// minute, an HTTP exchange's seconds, a file's wait for a pipe, a browser login's minutes)
-    /// may outlast it.
+    /// minute, an HTTP exchange's seconds, a file's wait for a pipe) may outlast it. `None`
+    /// during a person's OIDC login, which `timeoutMS` does not bound.
     done_by: Option<Instant>,
 }
 

@@ -91,8 +91,9 @@ impl Runtime for BlockingRuntime {
     fn sleep(&self, duration: Duration) -> impl Future<Output = ()> + Send + use<> {
         // The 100 ms between two OIDC callback calls, or the device flow's polling interval:
         // the blocking adapter has nothing else to do meanwhile. Never past the connect's
-        // `timeoutMS`, since the wait holds the caller's thread; but never nothing either, so
-        // code that retries on a sleep after `timeoutMS` does not spin.
+        // `timeoutMS` where it binds (not a person's login), since the wait holds the caller's
+        // thread; but never nothing either, so code that retries on a sleep after `timeoutMS`
+        // does not spin.
         let nap = duration.min(Duration::from_millis(10));
         std::thread::sleep(self.answerer.within(duration).max(nap));
         std::future::ready(())

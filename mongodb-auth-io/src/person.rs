@@ -56,7 +56,7 @@ impl Person {
     }
 
     /// Listens on the redirect URI, opens the browser, and waits for the redirect.
-    /// `timeout` is the login's own, or less (what is left of the connect's `timeoutMS`): the
+    /// `timeout` is the login's own (a person's login is not bound by `timeoutMS`): the
     /// listener holds its port no longer.
     pub(crate) fn browse(&self, login: &BrowserLogin, timeout: Duration) -> Answer {
         log_in_with_browser(login, self.browser.as_deref(), timeout)

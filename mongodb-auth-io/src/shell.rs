@@ -485,8 +485,6 @@ async fn drive<S: ?Sized + Send, I: Io<S>>(
                     step?
                 }
             }
-            // What a callback gave is not seen here: a failure once `timeoutMS` is used up is
-            // taken for the cut's (an ask inside it failed unasked, a browser login given up).
             // A person has the human flow's five minutes whatever `timeoutMS` says (the auth
             // specification keeps it out of the client-side operations timeout), and the time
             // taken does not count against what is left of it.
@@ -497,6 +495,8 @@ async fn drive<S: ?Sized + Send, I: Io<S>>(
                 after_a_person = Some(options.after_a_person(started.elapsed()));
                 step?
             }
+            // What a callback gave is not seen here: a failure once `timeoutMS` is used up is
+            // taken for the cut's (an ask inside it failed unasked).
             Next::Callback(request) => {
                 let environment = request.oidc_environment();
                 let output = io
@@ -511,7 +511,7 @@ async fn drive<S: ?Sized + Send, I: Io<S>>(
 }
 
 /// A login that failed after an ask or a callback once `timeoutMS` is used up failed by it:
-/// one cut short by it (a `credential_process` killed, a browser login given up) fails the
+/// one cut short by it (a `credential_process` killed, a machine callback given up) fails the
 /// connect as its timeout, not as what the cut made of the login (a credential source that
 /// gave none).
 fn failed_by_timeout(options: &ConnectOptions, step: Result<Next>) -> Result<Next> {

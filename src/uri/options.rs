@@ -189,9 +189,6 @@ pub struct TlsOptions {
     pub disable_ocsp_endpoint_check: Option<bool>,
     /// `tlsDisableCertificateRevocationCheck`.
     pub disable_certificate_revocation_check: Option<bool>,
-    /// A TLS setting was given with a value that could not be read, and ignored: TLS was
-    /// meant all the same.
-    pub(crate) unreadable_setting: bool,
 }
 
 impl TlsOptions {
@@ -280,7 +277,6 @@ impl TlsOptions {
                 &code.disable_certificate_revocation_check,
                 &self.disable_certificate_revocation_check,
             ),
-            unreadable_setting: self.unreadable_setting,
         };
         let given = merged.given();
         let builder = TlsBuilder {
@@ -326,8 +322,7 @@ impl TlsOptions {
 
     /// Whether any option other than `tls` itself was given.
     pub fn has_settings(&self) -> bool {
-        self.unreadable_setting
-            || self.certificate_key_file.is_some()
+        self.certificate_key_file.is_some()
             || self.certificate_key_file_password.is_some()
             || self.ca_file.is_some()
             || self.crl_file.is_some()
@@ -363,6 +358,9 @@ pub(crate) enum Kind {
     Bool,
     /// An integer in an inclusive range.
     Int(i64, i64),
+    /// `maxStalenessSeconds`: `-1` (no check), or at least 90 seconds (the least a server's
+    /// staleness can be measured to, as the max staleness specification has it).
+    Staleness,
     OneOf(&'static [&'static str]),
     /// `w`: a non-negative integer or any string.
     WriteConcern,
@@ -386,6 +384,7 @@ impl Kind {
             Kind::Int(0, _) => "a non-negative integer",
             Kind::Int(1, _) => "a positive integer",
             Kind::Int(..) => "an integer in range",
+            Kind::Staleness => "-1 or an integer of at least 90",
             Kind::OneOf(_) => "one of the documented values",
             Kind::WriteConcern => "a non-negative integer or a string",
             Kind::TagSet => "`key:value` pairs separated by commas",
@@ -409,6 +408,9 @@ impl Kind {
             Kind::AppName => check_app_name(value).is_ok(),
             Kind::Bool => parse_bool(value).is_some(),
             Kind::Int(min, max) => parse_int(value).is_some_and(|n| (min..=max).contains(&n)),
+            Kind::Staleness => {
+                parse_int(value).is_some_and(|n| n == -1 || (90..=MAX_INT).contains(&n))
+            }
             Kind::OneOf(values) => values.iter().any(|v| v.eq_ignore_ascii_case(value)),
             Kind::WriteConcern => parse_int(value).is_none_or(|n| n >= 0),
             Kind::TagSet => {
@@ -436,7 +438,7 @@ impl Kind {
     pub(crate) fn ignores_empty(self) -> bool {
         matches!(
             self,
-            Kind::Bool | Kind::Int(..) | Kind::OneOf(_) | Kind::NameList
+            Kind::Bool | Kind::Int(..) | Kind::Staleness | Kind::OneOf(_) | Kind::NameList
         )
     }
 }
@@ -478,7 +480,7 @@ const PASS_THROUGH: &[(&str, Kind)] = &[
     ("maxConnecting", Kind::Int(1, MAX_INT)),
     ("maxIdleTimeMS", NON_NEGATIVE),
     ("maxPoolSize", NON_NEGATIVE),
-    ("maxStalenessSeconds", Kind::Int(-1, MAX_INT)),
+    ("maxStalenessSeconds", Kind::Staleness),
     ("minPoolSize", NON_NEGATIVE),
     ("proxyHost", Kind::Text),
     ("proxyPassword", Kind::Secret),
@@ -511,7 +513,7 @@ const PASS_THROUGH: &[(&str, Kind)] = &[
     ("timeoutMS", NON_NEGATIVE),
     ("w", Kind::WriteConcern),
     ("waitQueueTimeoutMS", NON_NEGATIVE),
-    ("wTimeoutMS", NON_NEGATIVE),
+    ("wTimeoutMS", Kind::Int(0, i64::MAX)),
     ("zlibCompressionLevel", Kind::Int(-1, 9)),
 ];
 
@@ -552,6 +554,9 @@ pub(crate) struct TlsBuilder {
     /// The first `tls` or `ssl` whose value is neither `true` nor `false` (key and value as
     /// written): refused, not ignored.
     unreadable_switch: Option<(String, String)>,
+    /// Another TLS setting was given with a value that could not be read, and ignored: TLS
+    /// was meant all the same.
+    unreadable_setting: bool,
 }
 
 impl TlsBuilder {
@@ -587,9 +592,9 @@ impl TlsBuilder {
             return true;
         }
         if value.is_empty() {
-            // Ignored, as the connection-string specification says, but not TLS with it: a
-            // TLS setting means TLS, whatever its value.
-            self.options.unreadable_setting = true;
+            // The setting is ignored, as the connection-string specification says; TLS is not:
+            // a TLS setting means TLS, whatever its value.
+            self.unreadable_setting = true;
             warnings.push(Warning::EmptyValue {
                 key: key.to_owned(),
             });
@@ -597,7 +602,7 @@ impl TlsBuilder {
         }
         if BOOLS.contains(&canonical) {
             let Some(flag) = parse_bool(value) else {
-                self.options.unreadable_setting = true;
+                self.unreadable_setting = true;
                 warnings.push(Warning::InvalidValue {
                     key: key.to_owned(),
                     value: value.to_owned(),
@@ -637,7 +642,11 @@ impl TlsBuilder {
     /// specification would ignore it with a warning: ignored, `tls=TRUE` or `ssl=1` would leave
     /// a `mongodb://` connection in plain text, its password with it. (PyMongo's `MongoClient`
     /// warns and goes on without TLS; its strict `parse_uri` refuses.)
-    pub(crate) fn finish(self) -> Result<TlsOptions> {
+    pub(crate) fn finish(mut self) -> Result<TlsOptions> {
+        if self.unreadable_setting && self.options.enabled.is_none() {
+            // Said in so many words, so that the connection string printed back means TLS too.
+            self.options.enabled = Some(true);
+        }
         if let Some((key, value)) = self.unreadable_switch {
             return Err(Error::InvalidOption {
                 option: key,

@@ -162,6 +162,29 @@ fn an_unreadable_tls_switch_is_refused_not_ignored() {
     assert!(!parse("mongodb://h/?tls=false&tlsInsecure=1").tls_enabled());
 }
 
+/// The uri-options table's ranges: `maxStalenessSeconds` is -1 or at least 90 (between, it is
+/// ignored with a warning); `wTimeoutMS` is any non-negative 64-bit integer.
+#[test]
+fn staleness_and_write_timeouts_take_the_table_ranges() {
+    for (value, kept) in [
+        ("-1", true),
+        ("90", true),
+        ("120", true),
+        ("0", false),
+        ("45", false),
+        ("89", false),
+        ("-2", false),
+    ] {
+        let cs = parse(&format!("mongodb://h/?maxStalenessSeconds={value}"));
+        assert_eq!(cs.option("maxStalenessSeconds").is_some(), kept, "{value}");
+        assert_eq!(cs.warnings().is_empty(), kept, "{value}");
+    }
+    let long = parse("mongodb://h/?wTimeoutMS=5000000000");
+    assert_eq!(long.option("wTimeoutMS"), Some("5000000000"));
+    assert!(long.warnings().is_empty());
+    assert!(!parse("mongodb://h/?wTimeoutMS=-1").warnings().is_empty());
+}
+
 #[test]
 fn tls_rules() {
     assert!(parse("mongodb+srv://a.b.c").tls_enabled());
@@ -210,6 +233,9 @@ fn printing_round_trips() {
         "mongodb://localhost/?authMechanism=MONGODB-OIDC&authMechanismProperties=ENVIRONMENT:azure,TOKEN_RESOURCE:mongodb%3A%2F%2Fx%2Cy",
         "mongodb://h/?tlsCAFile=%2Fetc%2Fca.pem&tlsCertificateKeyFilePassword=a%26b&proxyHost=p&proxyUsername=u&proxyPassword=x%3Dy",
         "mongodb://k:s@h/?authMechanism=MONGODB-AWS&authMechanismProperties=AWS_SESSION_TOKEN:t%2Bk",
+        // An unreadable TLS setting, ignored, still means TLS, printed back too.
+        "mongodb://h/?tlsInsecure=1",
+        "mongodb://h/?tls=false&tlsCAFile=",
     ] {
         let cs = parse(uri);
         let printed = cs.to_uri();
@@ -217,6 +243,12 @@ fn printing_round_trips() {
         assert_eq!(again.hosts(), cs.hosts(), "{}", printed.expose());
         assert_eq!(again.credential(), cs.credential());
         assert_eq!(again.tls(), cs.tls());
+        assert_eq!(
+            again.tls_enabled(),
+            cs.tls_enabled(),
+            "{}",
+            printed.expose()
+        );
         assert_eq!(again.options(), cs.options());
         assert_eq!(again.database(), cs.database());
     }
