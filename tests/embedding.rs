@@ -110,6 +110,101 @@ fn an_async_aws_credential_provider_is_awaited_by_the_tokio_adapter() {
     );
 }
 
+/// A credentials provider as the AWS SDK for Rust defines one: it answers with the
+/// `aws_credential_types` credentials it holds, counting the calls.
+#[derive(Debug)]
+struct SdkProvider {
+    secret: &'static str,
+    calls: Arc<AtomicUsize>,
+}
+
+impl aws_credential_types::provider::ProvideCredentials for SdkProvider {
+    fn provide_credentials<'a>(
+        &'a self,
+    ) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        let expires = std::time::SystemTime::now() + Duration::from_secs(3600);
+        aws_credential_types::provider::future::ProvideCredentials::ready(Ok(
+            aws_credential_types::Credentials::new(KEY_ID, self.secret, None, Some(expires), "sdk"),
+        ))
+    }
+}
+
+/// The auth specification's custom provider is the language's AWS SDK provider:
+/// `CredentialProvider::from_sdk` takes one, and both adapters log in with what it gives; the
+/// crate's cache keeps its credentials (with their expiry) for the next login. Its answer is
+/// what logs in (another secret is refused), and its failure fails the login, naming it.
+#[test]
+fn an_aws_sdk_credential_provider_logs_in_with_both_adapters() {
+    let server = aws_server();
+    let uri = server.uri("", "?authMechanism=MONGODB-AWS");
+    let cs = ConnectionString::parse(&uri).unwrap();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let sdk = SdkProvider {
+        secret: SECRET,
+        calls: calls.clone(),
+    };
+    let auth = AuthOptions::default()
+        .aws_credential_provider(CredentialProvider::from_sdk(sdk))
+        .aws_credential_cache(Some(Arc::new(mongodb_auth::aws::CredentialCache::new())));
+    let options = || ConnectOptions::default().auth_options(auth.clone());
+    let mut blocking = blocking::connect(&cs, options()).unwrap();
+    let users = blocking.authenticated_users().unwrap();
+    assert_eq!(users, [(user_of_arn(ARN), "$external".to_owned())]);
+    let users = server.block_on(async {
+        let mut connection = mongodb_auth_io::tokio::connect(&cs, options())
+            .await
+            .unwrap();
+        connection.authenticated_users().await.unwrap()
+    });
+    assert_eq!(users, [(user_of_arn(ARN), "$external".to_owned())]);
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        2,
+        "each login asked the provider"
+    );
+
+    let wrong = SdkProvider {
+        secret: "not-the-secret",
+        calls: Arc::new(AtomicUsize::new(0)),
+    };
+    let wrong = AuthOptions::default()
+        .aws_credential_provider(CredentialProvider::from_sdk(wrong))
+        .aws_credential_cache(None);
+    let refused = blocking::connect(&cs, ConnectOptions::default().auth_options(wrong));
+    assert!(
+        matches!(refused, Err(Error::Server { code: 18, .. })),
+        "{refused:?}"
+    );
+
+    #[derive(Debug)]
+    struct Failing;
+    impl aws_credential_types::provider::ProvideCredentials for Failing {
+        fn provide_credentials<'a>(
+            &'a self,
+        ) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+        where
+            Self: 'a,
+        {
+            aws_credential_types::provider::future::ProvideCredentials::ready(Err(
+                aws_credential_types::provider::error::CredentialsError::not_loaded("no profile"),
+            ))
+        }
+    }
+    let failing = AuthOptions::default()
+        .aws_credential_provider(CredentialProvider::from_sdk(Failing))
+        .aws_credential_cache(None);
+    let failed = blocking::connect(&cs, ConnectOptions::default().auth_options(failing));
+    let failed = failed.map(drop).unwrap_err();
+    assert!(
+        failed.to_string().contains("custom credential provider"),
+        "{failed}"
+    );
+}
+
 #[test]
 fn one_auth_options_cloned_into_blocking_and_tokio_connections_shares_its_key_cache() {
     let server = TestServer::start(ServerConfig::new(scram_users(&[(

@@ -20,6 +20,7 @@ use std::future::Future;
 use super::Credentials;
 use crate::callback::{CallbackError, Code, Runtime};
 use crate::error::{AwsError, Error, Result};
+use crate::secret::Secret;
 
 /// The embedder's source of credentials (see the module).
 #[derive(Clone)]
@@ -41,6 +42,44 @@ impl CredentialProvider {
         F: Fn() -> Result<Credentials, CallbackError> + Send + Sync + 'static,
     {
         CredentialProvider(Code::from_blocking(move |()| provider()))
+    }
+
+    /// A credentials provider of the AWS SDK for Rust (`aws-config`'s default chain, an
+    /// assume-role provider, a `SharedCredentialsProvider`, or `aws_credential_types`'
+    /// `Credentials` themselves): the auth specification's custom provider
+    /// (`AWS_CREDENTIAL_PROVIDER`) is the driver language's SDK provider. It is awaited where
+    /// the login runs, at each login, as every custom provider is: the crate caches no custom
+    /// provider's credentials, and the SDK's providers keep a cache of their own.
+    ///
+    /// ```
+    /// use mongodb_auth::aws::CredentialProvider;
+    ///
+    /// let from_the_sdk = aws_credential_types::Credentials::new(
+    ///     "AKIDEXAMPLE", "secret", Some("token".into()), None, "example",
+    /// );
+    /// let provider = CredentialProvider::from_sdk(from_the_sdk);
+    /// assert!(!provider.is_blocking());
+    /// ```
+    pub fn from_sdk<P>(provider: P) -> Self
+    where
+        P: aws_credential_types::provider::ProvideCredentials + 'static,
+    {
+        let provider = std::sync::Arc::new(provider);
+        CredentialProvider::new(move || {
+            let provider = provider.clone();
+            async move {
+                let given = provider.provide_credentials().await?;
+                let credentials = Credentials::new(
+                    given.access_key_id(),
+                    given.secret_access_key(),
+                    given.session_token().map(Secret::new),
+                );
+                Ok(match given.expiry() {
+                    Some(expiry) => credentials.with_expiration(expiry),
+                    None => credentials,
+                })
+            }
+        })
     }
 
     /// Whether the provider is blocking code.
