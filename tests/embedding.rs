@@ -134,9 +134,10 @@ impl aws_credential_types::provider::ProvideCredentials for SdkProvider {
 }
 
 /// The auth specification's custom provider is the language's AWS SDK provider:
-/// `CredentialProvider::from_sdk` takes one, and both adapters log in with what it gives; the
-/// crate's cache keeps its credentials (with their expiry) for the next login. Its answer is
-/// what logs in (another secret is refused), and its failure fails the login, naming it.
+/// `CredentialProvider::from_sdk` takes one, and both adapters log in with what it gives, each
+/// login asking it: the crate's cache keeps none of a custom provider's credentials. Its answer
+/// is what logs in (another secret is refused), and its failure fails the login with the SDK's
+/// reason.
 #[test]
 fn an_aws_sdk_credential_provider_logs_in_with_both_adapters() {
     let server = aws_server();
@@ -147,9 +148,10 @@ fn an_aws_sdk_credential_provider_logs_in_with_both_adapters() {
         secret: SECRET,
         calls: calls.clone(),
     };
+    let cache = Arc::new(mongodb_auth::aws::CredentialCache::new());
     let auth = AuthOptions::default()
         .aws_credential_provider(CredentialProvider::from_sdk(sdk))
-        .aws_credential_cache(Some(Arc::new(mongodb_auth::aws::CredentialCache::new())));
+        .aws_credential_cache(Some(cache.clone()));
     let options = || ConnectOptions::default().auth_options(auth.clone());
     let mut blocking = blocking::connect(&cs, options()).unwrap();
     let users = blocking.authenticated_users().unwrap();
@@ -165,6 +167,11 @@ fn an_aws_sdk_credential_provider_logs_in_with_both_adapters() {
         calls.load(Ordering::SeqCst),
         2,
         "each login asked the provider"
+    );
+    let now = std::time::SystemTime::now();
+    assert!(
+        cache.get(now).is_none(),
+        "a custom provider's credentials are not cached"
     );
 
     let wrong = SdkProvider {
@@ -198,11 +205,9 @@ fn an_aws_sdk_credential_provider_logs_in_with_both_adapters() {
         .aws_credential_provider(CredentialProvider::from_sdk(Failing))
         .aws_credential_cache(None);
     let failed = blocking::connect(&cs, ConnectOptions::default().auth_options(failing));
-    let failed = failed.map(drop).unwrap_err();
-    assert!(
-        failed.to_string().contains("custom credential provider"),
-        "{failed}"
-    );
+    let failed = failed.map(drop).unwrap_err().to_string();
+    let says = failed.contains("custom credential provider") && failed.contains("no profile");
+    assert!(says, "{failed}");
 }
 
 #[test]

@@ -233,6 +233,32 @@ fn serve_then_connect() {
     assert!(!log.contains("pencil"), "{log}");
 }
 
+/// A server that never answers ends the connect at the connection string's `timeoutMS`: exit
+/// 2, a timeout that names `timeoutMS` and the step it cut short, with either adapter.
+#[test]
+fn connect_ends_at_timeout_ms_and_says_so() {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let uri = format!("mongodb://{}/?timeoutMS=300", silent.local_addr().unwrap());
+    for adapter in [None, Some("--tokio")] {
+        let mut args = vec!["connect", uri.as_str(), "--json"];
+        args.extend(adapter);
+        let started = std::time::Instant::now();
+        let run = run(&args);
+        assert_eq!(run.status.code(), Some(2), "{run:?}");
+        let error = &json(&run)["error"];
+        assert_eq!(error["kind"], "Timeout", "{run:?}");
+        let message = error["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("(timeoutMS)") && message.contains("reading a reply"),
+            "{message}"
+        );
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "{run:?}"
+        );
+    }
+}
+
 /// `connect` says each warning of the connection string once, on stderr in text and in the
 /// JSON report's `warnings`, with either adapter, and logs in; an unreadable `tls` is a
 /// configuration error naming the option (exit 2).

@@ -49,7 +49,11 @@ impl CredentialProvider {
     /// `Credentials` themselves): the auth specification's custom provider
     /// (`AWS_CREDENTIAL_PROVIDER`) is the driver language's SDK provider. It is awaited where
     /// the login runs, at each login, as every custom provider is: the crate caches no custom
-    /// provider's credentials, and the SDK's providers keep a cache of their own.
+    /// provider's credentials (a cache shared by clients could not tell one provider's from
+    /// another's), so a provider that fetches over the network (instance metadata, STS, SSO)
+    /// is asked each time unless it caches for itself. Such providers of `aws-config` need a
+    /// tokio runtime: use them with the tokio adapter, or poll the request inside one. Why it
+    /// failed, with the errors under it, is the login's error.
     ///
     /// ```
     /// use mongodb_auth::aws::CredentialProvider;
@@ -121,8 +125,23 @@ impl ProviderRequest {
         ProviderOutput(credentials.map_err(|e| {
             Error::Aws(AwsError::Unavailable {
                 what: "the custom credential provider".into(),
-                reason: e.to_string(),
+                reason: with_causes(e.as_ref()),
             })
         }))
     }
+}
+
+/// `error` and the errors under it, as one line: the AWS SDK's errors keep their reason
+/// (`no profile`) under a general one (`the credential provider was not enabled`). A cause
+/// already said is not said again; at most eight are.
+fn with_causes(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut said = error.to_string();
+    for cause in std::iter::successors(error.source(), |cause| cause.source()).take(8) {
+        let cause = cause.to_string();
+        if !said.contains(&cause) {
+            said.push_str(": ");
+            said.push_str(&cause);
+        }
+    }
+    said
 }
