@@ -738,6 +738,12 @@ impl Session {
                 "the access token has expired: log in again",
             ));
         }
+        let unauthorized = || {
+            error_reply(
+                codes::UNAUTHORIZED,
+                &format!("Command {name} requires authentication"),
+            )
+        };
         let Some(known) = known else {
             let refusal = if name == "configureFailPoint" {
                 error_reply(
@@ -745,10 +751,7 @@ impl Session {
                     "no such command: 'configureFailPoint' (the server was not started with test commands enabled)",
                 )
             } else if !self.is_authenticated() {
-                error_reply(
-                    codes::UNAUTHORIZED,
-                    &format!("Command {name} requires authentication"),
-                )
+                unauthorized()
             } else {
                 error_reply(
                     codes::COMMAND_NOT_FOUND,
@@ -758,10 +761,7 @@ impl Session {
             return reply(refusal);
         };
         if needs_login && !self.is_authenticated() {
-            return reply(error_reply(
-                codes::UNAUTHORIZED,
-                &format!("Command {name} requires authentication"),
-            ));
+            return reply(unauthorized());
         }
         // mongod asks for a declared version last: a command it would refuse for another reason
         // (a fail point, metadata, authorization) is refused for that.
