@@ -3,6 +3,7 @@
 //! handshake builds them and checks the replies here.
 
 use std::fmt;
+use std::time::Duration;
 
 use bson::raw::{CStr, cstr};
 use bson::spec::BinarySubtype;
@@ -52,17 +53,17 @@ impl Command {
         &self.body
     }
 
-    /// The command as a client that declared `api` sends it: its body with the fields that
-    /// declare it appended (see [`ServerApi`]). The wire layer appends them itself
-    /// ([`wire::encode_command_with_api`](crate::wire::encode_command_with_api)); this is for
-    /// showing what was sent. Fails only on a body that is not a BSON document.
-    pub fn with_server_api(&self, api: &ServerApi) -> Result<Command> {
-        let mut body = Vec::with_capacity(self.body.len() + api.encoded_len());
+    /// The command as sent with `arguments` (a declared stable API, `maxTimeMS`): its body with
+    /// them appended. The wire layer appends them itself
+    /// ([`wire::encode_command_with`](crate::wire::encode_command_with)); this is for showing
+    /// what was sent. Fails only on a body that is not a BSON document.
+    pub fn with_arguments(&self, arguments: &GenericArguments) -> Result<Command> {
+        let mut body = Vec::with_capacity(self.body.len() + arguments.encoded_len());
         body.extend_from_slice(&self.body);
         let mut body = RawDocumentBuf::from_bytes(body).map_err(|_| Error::InvalidInput {
             rule: "a command's body must be a BSON document",
         })?;
-        api.append_to(&mut body);
+        arguments.append_to(&mut body);
         Ok(Command::from_document(&self.db, body))
     }
 
@@ -135,14 +136,15 @@ impl std::str::FromStr for ServerApiVersion {
 ///
 /// A driver that embeds the machines gives it to the `hello` it opens a connection with, and
 /// encodes every later command, the authenticator's as its own, with
-/// [`wire::encode_command_with_api`](crate::wire::encode_command_with_api).
+/// [`wire::encode_command_with`](crate::wire::encode_command_with).
 ///
 /// ```
-/// use mongodb_auth::{Command, ServerApi, ServerApiVersion, wire};
+/// use mongodb_auth::{Command, GenericArguments, ServerApi, ServerApiVersion, wire};
 ///
 /// let api = ServerApi::new(ServerApiVersion::V1).strict(true);
 /// let ping = Command::new("admin", bson::rawdoc! { "ping": 1 }.into_bytes());
-/// let message = wire::encode_command_with_api(&ping, 7, Some(&api))?;
+/// let arguments = GenericArguments::new().server_api(Some(api));
+/// let message = wire::encode_command_with(&ping, 7, &arguments)?;
 ///
 /// let sent = wire::MessageDecoder::requests().push(&message)?.unwrap();
 /// let sent = bson::RawDocument::from_bytes(sent.body()).unwrap();
@@ -225,6 +227,80 @@ impl ServerApi {
         (1 + version + 1 + 4 + self.version.as_str().len() + 1)
             + flag(self.strict, strict)
             + flag(self.deprecation_errors, deprecation_errors)
+    }
+}
+
+/// What a client appends to each command it sends, before `$db`: the generic arguments that
+/// the stable API specification (the declared [`ServerApi`]) and the client-side operations
+/// timeout specification (`maxTimeMS`, what is left of `timeoutMS`) require.
+///
+/// ```
+/// use std::time::Duration;
+/// use mongodb_auth::{Command, GenericArguments, wire};
+///
+/// let ping = Command::new("admin", bson::rawdoc! { "ping": 1 }.into_bytes());
+/// // 250.9 ms left of the operation's `timeoutMS`: the server gets the whole milliseconds.
+/// let arguments = GenericArguments::new().max_time(Some(Duration::from_micros(250_900)));
+/// let message = wire::encode_command_with(&ping, 7, &arguments)?;
+///
+/// let sent = wire::MessageDecoder::requests().push(&message)?.unwrap();
+/// let sent = bson::RawDocument::from_bytes(sent.body()).unwrap();
+/// assert_eq!(sent.get_i64("maxTimeMS").unwrap(), 250);
+/// # Ok::<(), mongodb_auth::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct GenericArguments {
+    server_api: Option<ServerApi>,
+    max_time_ms: Option<i64>,
+}
+
+impl GenericArguments {
+    /// Nothing to append.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The declared stable API version, if any.
+    pub fn server_api(mut self, api: Option<ServerApi>) -> Self {
+        self.server_api = api;
+        self
+    }
+
+    /// `maxTimeMS`: the time the server may spend on the command, in whole milliseconds (as a
+    /// 64-bit integer; a time past `i64::MAX` milliseconds is sent as that); `None` sends none.
+    pub fn max_time(mut self, max_time: Option<Duration>) -> Self {
+        self.max_time_ms = max_time.map(|time| i64::try_from(time.as_millis()).unwrap_or(i64::MAX));
+        self
+    }
+
+    /// The `maxTimeMS` it appends, if any.
+    pub fn max_time_ms(&self) -> Option<i64> {
+        self.max_time_ms
+    }
+
+    /// Whether it appends nothing.
+    pub fn is_empty(&self) -> bool {
+        self.server_api.is_none() && self.max_time_ms.is_none()
+    }
+
+    const MAX_TIME_MS: &'static CStr = cstr!("maxTimeMS");
+
+    /// Appends them: the stable API's fields, then `maxTimeMS`.
+    pub(crate) fn append_to(&self, command: &mut RawDocumentBuf) {
+        if let Some(api) = &self.server_api {
+            api.append_to(command);
+        }
+        if let Some(ms) = self.max_time_ms {
+            command.append(Self::MAX_TIME_MS, ms);
+        }
+    }
+
+    /// The bytes [`append_to`](Self::append_to) adds (`maxTimeMS`: its type, key, NUL and
+    /// eight bytes).
+    pub(crate) fn encoded_len(&self) -> usize {
+        let max_time = 1 + Self::MAX_TIME_MS.as_str().len() + 1 + 8;
+        self.server_api.as_ref().map_or(0, ServerApi::encoded_len)
+            + self.max_time_ms.map_or(0, |_| max_time)
     }
 }
 

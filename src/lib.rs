@@ -125,7 +125,7 @@ pub mod x509;
 #[cfg(test)]
 mod test_support;
 
-pub use command::{Command, ServerApi, ServerApiVersion};
+pub use command::{Command, GenericArguments, ServerApi, ServerApiVersion};
 pub use credential::{
     AuthMechanism, Credential, CredentialOptions, ExplicitAwsCredentials, MechanismProperties,
 };

@@ -30,7 +30,7 @@ use zeroize::Zeroizing;
 
 use std::ops::Range;
 
-use crate::command::{Command, ServerApi, array_element_len, document_with_capacity};
+use crate::command::{Command, GenericArguments, array_element_len, document_with_capacity};
 use crate::error::{Error, Result, WireError};
 use crate::secret::WipedBytes;
 
@@ -209,34 +209,32 @@ fn document_with_keys(bytes: &[u8], mut key: impl FnMut(&str)) -> Result<&RawDoc
 /// An OP_MSG carrying `command` with `$db` appended. The bytes are wiped when dropped: the
 /// command may hold a password.
 pub fn encode_command(command: &Command, request_id: i32) -> Result<Zeroizing<Vec<u8>>> {
-    encode_command_with_api(command, request_id, None)
+    encode_command_with(command, request_id, &GenericArguments::new())
 }
 
-/// [`encode_command`] for a client that declared a stable API version (`api`): the command's
-/// options that declare it (`apiVersion`, and `apiStrict` and `apiDeprecationErrors` when set)
-/// come before `$db`, as the stable API specification requires of every command. A body that
-/// names them itself is not looked into: the specification leaves that case undefined (mongod
-/// refuses the duplicate; the embedded server reads the first).
-pub fn encode_command_with_api(
+/// [`encode_command`] with `arguments` appended before `$db`: the options that declare a stable
+/// API version (`apiVersion`, and `apiStrict` and `apiDeprecationErrors` when set), as the
+/// stable API specification requires of every command, and `maxTimeMS`. A body that names
+/// them itself is not looked into: the specifications leave that case undefined (mongod refuses
+/// the duplicate; the embedded server reads the first).
+pub fn encode_command_with(
     command: &Command,
     request_id: i32,
-    api: Option<&ServerApi>,
+    arguments: &GenericArguments,
 ) -> Result<Zeroizing<Vec<u8>>> {
     let mut has_db = false;
     document_with_keys(command.body(), |key| has_db |= key == "$db")?;
     if has_db {
         return Err(WireError::CommandHasDb.into());
     }
-    // The body as it is, then the declared API and `$db`; with room for them up front, so the
+    // The body as it is, then the arguments and `$db`; with room for them up front, so the
     // copy of the body is never reallocated (and left behind).
-    let api_len = api.map_or(0, ServerApi::encoded_len);
-    let mut with_db = Vec::with_capacity(command.body().len() + command.db().len() + 16 + api_len);
+    let room = command.body().len() + command.db().len() + 16 + arguments.encoded_len();
+    let mut with_db = Vec::with_capacity(room);
     with_db.extend_from_slice(command.body());
     let mut with_db = RawDocumentBuf::from_bytes(with_db)
         .map_err(|_| WireError::Malformed("a document is not valid BSON"))?;
-    if let Some(api) = api {
-        api.append_to(&mut with_db);
-    }
+    arguments.append_to(&mut with_db);
     with_db.append(cstr!("$db"), command.db());
     let with_db = Zeroizing::new(with_db.into_bytes());
     encode_op_msg(&with_db, request_id, 0, 0)

@@ -542,8 +542,26 @@ impl crate::connection::Connection<Stream> {
     /// ([`is_usable`](crate::connection::Connection::is_usable) is `false`): later commands
     /// fail unsent, with an [`Error::Io`](mongodb_auth::Error::Io) whose `io::Error` kind is
     /// `NotConnected`. Open another.
+    ///
+    /// With `timeoutMS` in the connection string (`0`: no limit), the command runs under a
+    /// client-side operation timeout, as the client-side operations timeout specification has
+    /// it: all of it, a re-authentication it needs included, ends within that time, else
+    /// [`Error::Timeout`](mongodb_auth::Error::Timeout) with what the step it cut short failed
+    /// with as its cause; `socketTimeoutMS` is ignored; the command carries what is left as
+    /// `maxTimeMS` (a command that names `maxTimeMS` itself is not looked into: the server then
+    /// refuses the duplicate); and a reply that says the server's `maxTimeMS` ran out (`ok: 0`,
+    /// code 50) is that timeout's error too, with the server's error as its cause. A write
+    /// error inside an `ok: 1` reply is the caller's to read, as every write error is.
+    /// [`run_command_within`](Self::run_command_within) gives one command its own.
     pub fn run_command(&mut self, command: &Command) -> Result<Vec<u8>> {
-        block_on(shell::run_command(&Blocking, self, command))
+        block_on(shell::run_command(&Blocking, self, command, None))
+    }
+
+    /// [`run_command`](Self::run_command) under its own client-side operation timeout,
+    /// whatever the connection string's `timeoutMS` says (`Duration::MAX`: no limit): the
+    /// runCommand specification's `timeoutMS` option.
+    pub fn run_command_within(&mut self, command: &Command, timeout: Duration) -> Result<Vec<u8>> {
+        block_on(shell::run_command(&Blocking, self, command, Some(timeout)))
     }
 
     /// The users the server says this connection authenticated (`connectionStatus`), as

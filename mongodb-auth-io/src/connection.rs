@@ -75,7 +75,8 @@ impl ConnectionState {
                 ),
             });
         }
-        let message = Outgoing::caller_command(command, &self.options)?;
+        let arguments = self.options.command_arguments()?;
+        let message = Outgoing::caller_command(command, arguments, &self.options)?;
         if message.bytes.len() > self.max_message_size {
             return Err(Error::InvalidInput {
                 rule: "a command's message may not be larger than the server's \

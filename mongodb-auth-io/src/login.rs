@@ -8,7 +8,6 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use bson::{RawDocument, RawDocumentBuf};
 use zeroize::Zeroizing;
 
-use mongodb_auth::ServerApi;
 use mongodb_auth::ask::{Answer, Ask};
 use mongodb_auth::command::{Command, check_reply, error_code};
 use mongodb_auth::credential::Credential;
@@ -19,6 +18,7 @@ use mongodb_auth::handshake::{
 };
 use mongodb_auth::uri::ConnectionString;
 use mongodb_auth::wire;
+use mongodb_auth::{GenericArguments, ServerApi};
 
 use crate::options::{ConnectOptions, Event};
 
@@ -44,6 +44,9 @@ fn next_request_id() -> i32 {
 pub(crate) struct Outgoing {
     pub(crate) bytes: Zeroizing<Vec<u8>>,
     pub(crate) request_id: i32,
+    /// What was appended to a caller's command (the declared stable API, `maxTimeMS`), for
+    /// monitoring to show it as sent.
+    pub(crate) arguments: GenericArguments,
     /// What the message is: the report reads its name and fields from it only when someone
     /// observes the connection.
     what: Sent,
@@ -65,14 +68,24 @@ impl Outgoing {
     pub(crate) fn command(command: Command, api: Option<&ServerApi>) -> Result<Self> {
         let request_id = next_request_id();
         Ok(Outgoing {
-            bytes: wire::encode_command_with_api(&command, request_id, api)?,
+            bytes: wire::encode_command_with(
+                &command,
+                request_id,
+                &GenericArguments::new().server_api(api.copied()),
+            )?,
             request_id,
+            arguments: GenericArguments::new(),
             what: Sent::Command(command),
         })
     }
 
-    /// A command the caller keeps (`run_command`): not copied, only described for an observer.
-    pub(crate) fn caller_command(command: &Command, options: &ConnectOptions) -> Result<Self> {
+    /// A command the caller keeps (`run_command`), with `arguments` appended: not copied, only
+    /// described for an observer.
+    pub(crate) fn caller_command(
+        command: &Command,
+        arguments: GenericArguments,
+        options: &ConnectOptions,
+    ) -> Result<Self> {
         let request_id = next_request_id();
         let (name, db) = if options.is_observed() {
             (command.name().to_owned(), command.db().to_owned())
@@ -80,8 +93,9 @@ impl Outgoing {
             (String::new(), String::new())
         };
         Ok(Outgoing {
-            bytes: wire::encode_command_with_api(command, request_id, options.server_api.as_ref())?,
+            bytes: wire::encode_command_with(command, request_id, &arguments)?,
             request_id,
+            arguments,
             what: Sent::Caller { command: name, db },
         })
     }
@@ -92,6 +106,7 @@ impl Outgoing {
         Ok(Outgoing {
             bytes: hello.encode(&auth_fields, request_id)?,
             request_id,
+            arguments: GenericArguments::new(),
             what: Sent::Hello {
                 command: hello.command_name(),
                 op: hello.op_name(),

@@ -7,11 +7,11 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mongodb_auth::ServerApi;
 use mongodb_auth::environment::deadline;
 use mongodb_auth::error::{Error, Result};
 use mongodb_auth::handshake::{AuthOptions, ClientEnv, DriverInfo, Hello, HelloStyle};
 use mongodb_auth::uri::{ConnectionString, Warning};
+use mongodb_auth::{GenericArguments, ServerApi};
 
 use crate::tls::TlsInfo;
 
@@ -182,10 +182,12 @@ pub struct ConnectOptions {
     /// `hello`'s reply, which find a host, have no more than the connect timeout either, nor
     /// than what is left of [`server_selection_timeout`](Self::server_selection_timeout).
     /// `None`: the connection string's `socketTimeoutMS` (`0`: none), else
-    /// [`DEFAULT_SOCKET_TIMEOUT`].
+    /// [`DEFAULT_SOCKET_TIMEOUT`]; but under a client-side operation timeout (`timeoutMS` in the
+    /// connection string, `0` included, or a command's own), none, as that specification
+    /// ignores the deprecated `socketTimeoutMS`: what is left of the operation's time.
     pub read_timeout: Option<Duration>,
-    /// Time allowed for each write. `None`: the connection string's `socketTimeoutMS` (`0`:
-    /// none), else [`DEFAULT_SOCKET_TIMEOUT`]; a `read_timeout` set in code does not carry over.
+    /// Time allowed for each write. `None` as for `read_timeout`; a
+    /// `read_timeout` set in code does not carry over.
     pub write_timeout: Option<Duration>,
     /// Time allowed to find a host to log in to, as a driver's server selection is bounded: the
     /// seed list's DNS lookups, then each host's lookups, connections, TLS handshake and `hello`,
@@ -247,12 +249,42 @@ pub struct ConnectOptions {
     /// connection through it uses; `None` elsewhere, so what `authenticate` is given is read
     /// anew, from the environment its `auth` names.
     pub(crate) client_env: Option<ClientEnv>,
-    /// The connection string's `timeoutMS`: a connect and its login end within it.
+    /// The connection string's `timeoutMS` (`Duration::MAX` for `0`, no limit): a connect and
+    /// its login end within it, and within what is left of the selection timeout; each
+    /// command of [`run_command`](crate::blocking::Connection::run_command) within it.
     operation_timeout: Option<Duration>,
-    /// When the connect under way must be done: `operation_timeout` after it began.
-    done_by: Option<Instant>,
+    /// The connection string's `socketTimeoutMS` (`Duration::MAX` for `0`, no limit).
+    socket_timeout: Option<Duration>,
+    /// The operation under way under a client-side operation timeout, if any.
+    budget: Option<Budget>,
     /// When the search for a host that answers must end, while it runs.
     selection_done_by: Option<Instant>,
+}
+
+/// An operation under a client-side operation timeout (a connect and its login, or one
+/// command): the deprecated `socketTimeoutMS` is ignored, as the client-side operations timeout
+/// specification requires, and each step gets at most what is left until `done_by`.
+#[derive(Clone, Copy, Debug)]
+struct Budget {
+    /// `None` under `timeoutMS=0`, which sets no limit.
+    done_by: Option<Instant>,
+    /// The timeout `done_by` comes from, and what runs under it: the error when it passes.
+    after: Duration,
+    operation: &'static str,
+}
+
+impl Budget {
+    fn starting(timeout: Duration, operation: &'static str) -> Self {
+        Budget {
+            done_by: (timeout != Duration::MAX).then(|| deadline(Instant::now(), timeout)),
+            after: timeout,
+            operation,
+        }
+    }
+
+    fn ran_out(&self) -> Error {
+        crate::timed_out(self.operation, self.after)
+    }
 }
 
 /// The timeout that ran out (the search for a host's, or `timeoutMS`'s), with where it was
@@ -290,6 +322,9 @@ pub(crate) fn within(done_by: Option<Instant>, timeout: Duration) -> Duration {
     })
 }
 
+/// The server's `MaxTimeMSExpired`: a command's `maxTimeMS` ran out on the server.
+const MAX_TIME_MS_EXPIRED: i32 = 50;
+
 /// The pause between two passes over the seed list when the search for a host passes again
 /// ([`ConnectOptions::server_selection_try_once`] `false`): the server discovery and monitoring
 /// specification's `minHeartbeatFrequencyMS`, the least time between two checks of a server.
@@ -320,7 +355,7 @@ impl ConnectOptions {
     /// driver checks a server with `connectTimeoutMS` as its monitor's socket timeout, and a
     /// host that accepts connections and never answers must leave time for the next one.
     pub(crate) fn read_timeout(&self) -> Duration {
-        let read = self.within_operation(self.read_timeout.unwrap_or(DEFAULT_SOCKET_TIMEOUT));
+        let read = self.within_operation(self.read_timeout.unwrap_or(self.socket_timeout()));
         if self.selection_done_by.is_some() {
             read.min(self.connect_timeout())
         } else {
@@ -330,14 +365,24 @@ impl ConnectOptions {
 
     /// The write timeout in force (see [`ConnectOptions::write_timeout`]).
     pub(crate) fn write_timeout(&self) -> Duration {
-        self.within_operation(self.write_timeout.unwrap_or(DEFAULT_SOCKET_TIMEOUT))
+        self.within_operation(self.write_timeout.unwrap_or(self.socket_timeout()))
+    }
+
+    /// The read and write timeout where the options set none: none under a client-side
+    /// operation timeout, else the connection string's `socketTimeoutMS` or the default.
+    fn socket_timeout(&self) -> Duration {
+        if self.budget.is_some() {
+            Duration::MAX
+        } else {
+            self.socket_timeout.unwrap_or(DEFAULT_SOCKET_TIMEOUT)
+        }
     }
 
     /// `timeout`, or less while a connect runs under `timeoutMS` or looks for a host: what is
     /// left of them (at least a millisecond, which no step takes;
     /// [`out_of_time`](Self::out_of_time) ends the connect then).
     fn within_operation(&self, timeout: Duration) -> Duration {
-        let done_by = match (self.done_by, self.selection_done_by) {
+        let done_by = match (self.done_by(), self.selection_done_by) {
             (Some(operation), Some(selection)) => Some(operation.min(selection)),
             (operation, selection) => operation.or(selection),
         };
@@ -357,9 +402,30 @@ impl ConnectOptions {
         self.selection_done_by = Some(deadline(Instant::now(), self.selection_timeout()));
     }
 
-    /// Ends it: a host answered `hello`; the rest of the login has its own timeouts.
+    /// Ends it: a host answered `hello`. Under `timeoutMS`, the rest of the login has no more
+    /// than what is left of the selection timeout either (the client-side operations timeout
+    /// specification's `computedServerSelectionTimeout`, which bounds every command of a
+    /// connection's handshake); without it, the rest of the login has its own timeouts.
     pub(crate) fn end_selection(&mut self) {
-        self.selection_done_by = None;
+        let Some(selection_done_by) = self.selection_done_by.take() else {
+            return;
+        };
+        let Some(budget) = &mut self.budget else {
+            return;
+        };
+        if budget
+            .done_by
+            .is_none_or(|done_by| selection_done_by < done_by)
+        {
+            *budget = Budget {
+                done_by: Some(selection_done_by),
+                after: self
+                    .server_selection_timeout
+                    .unwrap_or(DEFAULT_SERVER_SELECTION_TIMEOUT),
+                operation: "logging in (serverSelectionTimeoutMS, which bounds a connection's \
+                            handshake under timeoutMS)",
+            };
+        }
     }
 
     /// Whether the search for a host passes over the seed list once (see
@@ -406,6 +472,14 @@ impl ConnectOptions {
     pub(crate) fn or_timeout_by(&self, at: Instant, error: Error, host: Option<&str>) -> Error {
         match self.out_of_time_by(at) {
             Ok(()) => error,
+            // Already its error (a step that found the time up before it began).
+            Err(Error::Timeout {
+                operation, after, ..
+            }) if matches!(&error, Error::Timeout { operation: o, after: a, .. }
+                if *o == operation && *a == after) =>
+            {
+                error
+            }
             Err(ran_out) => at_host(ran_out, host, Some(error)),
         }
     }
@@ -426,21 +500,76 @@ impl ConnectOptions {
     /// Starts a connect's clock: with `timeoutMS`, every step of it (lookups, TCP, TLS, each
     /// exchange of the login) gets at most what is left of it.
     pub(crate) fn start_operation(&mut self) {
-        self.done_by = self
+        self.budget = self
             .operation_timeout
-            .map(|timeout| deadline(Instant::now(), timeout));
+            .map(|timeout| Budget::starting(timeout, "connecting and logging in (timeoutMS)"));
     }
 
     /// Ends it: the connection's later commands have their own timeouts.
     pub(crate) fn end_operation(&mut self) {
-        self.done_by = None;
+        self.budget = None;
+    }
+
+    /// Starts one command's clock (a re-authentication it needs included): `timeout`, or the
+    /// connection string's `timeoutMS`; with neither, the socket timeouts.
+    pub(crate) fn start_command(&mut self, timeout: Option<Duration>) {
+        self.selection_done_by = None;
+        self.budget = timeout
+            .or(self.operation_timeout)
+            .map(|timeout| Budget::starting(timeout, "running a command (timeoutMS)"));
+    }
+
+    /// What to append to a caller's command: the declared stable API, and under a client-side
+    /// operation timeout, what is left of it as `maxTimeMS`, as that specification requires
+    /// (no round trip is taken off: the server discovery and monitoring specification's
+    /// `minRoundTripTime` is zero until two are known, and a connection here knows one).
+    /// Less than a millisecond left is the timeout's error, unsent: `maxTimeMS: 0` would tell
+    /// the server there is no limit.
+    pub(crate) fn command_arguments(&self) -> Result<GenericArguments> {
+        let arguments = GenericArguments::new().server_api(self.server_api);
+        let Some(budget) = &self.budget else {
+            return Ok(arguments);
+        };
+        let Some(done_by) = budget.done_by else {
+            return Ok(arguments);
+        };
+        let left = done_by.saturating_duration_since(Instant::now());
+        if left < Duration::from_millis(1) {
+            return Err(budget.ran_out());
+        }
+        Ok(arguments.max_time(Some(left)))
+    }
+
+    /// `reply`, or under a client-side operation timeout, when it says the server's `maxTimeMS`
+    /// ran out (`ok: 0`, code 50, whatever its name or message), the timeout's error with the
+    /// server's as its cause: that specification has a client turn such errors into its own.
+    pub(crate) fn max_time_expired(&self, reply: Vec<u8>) -> Result<Vec<u8>> {
+        let Some(budget) = &self.budget else {
+            return Ok(reply);
+        };
+        match mongodb_auth::command::check_reply(&reply) {
+            Err(
+                server @ Error::Server {
+                    code: MAX_TIME_MS_EXPIRED,
+                    ..
+                },
+            ) => Err(Error::Timeout {
+                operation: budget.operation,
+                after: budget.after,
+                host: None,
+                cause: Some(Box::new(server)),
+            }),
+            _ => Ok(reply),
+        }
     }
 
     /// These options for a person's MONGODB-OIDC login (the human callback, or the built-in
     /// flows): without the `timeoutMS` deadline, which the auth specification keeps out of it.
     pub(crate) fn for_a_person(&self) -> ConnectOptions {
         let mut options = self.clone();
-        options.done_by = None;
+        if let Some(budget) = &mut options.budget {
+            budget.done_by = None;
+        }
         options
     }
 
@@ -448,23 +577,25 @@ impl ConnectOptions {
     /// is left after it.
     pub(crate) fn after_a_person(&self, took: Duration) -> ConnectOptions {
         let mut options = self.clone();
-        options.done_by = self.done_by.and_then(|at| at.checked_add(took));
+        if let Some(budget) = &mut options.budget {
+            budget.done_by = budget.done_by.and_then(|at| at.checked_add(took));
+        }
         options
     }
 
     /// How long the caller's code (an OIDC callback, an AWS provider) may take: its own limit,
     /// and while a connect runs under `timeoutMS`, no more than what is left of it.
     pub(crate) fn callback_timeout(&self, own: Option<Duration>) -> Option<Duration> {
-        match (own, self.done_by) {
+        match (own, self.done_by()) {
             (Some(own), _) => Some(self.within_operation(own)),
             (None, Some(_)) => Some(self.time_left()),
             (None, None) => None,
         }
     }
 
-    /// When the connect under way must be done, under `timeoutMS`.
+    /// When the operation under way must be done, under `timeoutMS`.
     pub(crate) fn done_by(&self) -> Option<Instant> {
-        self.done_by
+        self.budget.and_then(|budget| budget.done_by)
     }
 
     /// `Timeout` once the connect under way has used up `timeoutMS`.
@@ -472,13 +603,12 @@ impl ConnectOptions {
         self.overdue_by(Instant::now())
     }
 
-    /// `Timeout` if the connect under way has used up `timeoutMS` by `at`.
+    /// `Timeout` if the operation under way has used up its time by `at`.
     fn overdue_by(&self, at: Instant) -> Result<()> {
-        match (self.done_by, self.operation_timeout) {
-            (Some(done_by), Some(after)) if at >= done_by => Err(crate::timed_out(
-                "connecting and logging in (timeoutMS)",
-                after,
-            )),
+        match &self.budget {
+            Some(budget) if budget.done_by.is_some_and(|done_by| at >= done_by) => {
+                Err(budget.ran_out())
+            }
             _ => Ok(()),
         }
     }
@@ -564,14 +694,11 @@ impl ConnectOptions {
             (in_code, in_string) => self.server_selection_try_once = in_code.or(in_string),
         }
         self.check_metadata(cs, &self.driver_info)?;
-        let socket = milliseconds("socketTimeoutMS");
-        self.read_timeout = self.read_timeout.or(socket);
-        self.write_timeout = self.write_timeout.or(socket);
+        self.socket_timeout = milliseconds("socketTimeoutMS");
         if let Some(operation) = milliseconds("timeoutMS") {
             let limit = operation.min(self.connect_timeout());
             self.auth = self.auth.oidc_machine_timeout_at_most(limit);
-            // `0` (no limit) is `Duration::MAX`, which bounds nothing.
-            self.operation_timeout = (operation != Duration::MAX).then_some(operation);
+            self.operation_timeout = Some(operation);
         }
         Ok(self)
     }

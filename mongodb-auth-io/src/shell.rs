@@ -312,7 +312,28 @@ pub(crate) async fn authenticate<S: ?Sized + Send, I: Io<S>>(
 /// command once more, whether or not it is retryable (rules M1, M2). A command larger than the
 /// server's `maxMessageSizeBytes` is refused unsent; a failure of the exchange or of the
 /// re-authentication leaves the connection unusable, and later commands fail unsent.
+///
+/// Under a client-side operation timeout (`timeout`, else the connection string's
+/// `timeoutMS`), all of it ends within that time, each attempt carries what is left as
+/// `maxTimeMS`, and a reply that says the server's `maxTimeMS` ran out is the timeout's error.
 pub(crate) async fn run_command<D: Dial>(
+    dial: &D,
+    connection: &mut Connection<D::Connected>,
+    command: &Command,
+    timeout: Option<Duration>,
+) -> Result<Vec<u8>> {
+    connection.state.options.start_command(timeout);
+    let reply = run_command_once_more_on_391(dial, connection, command).await;
+    let options = &connection.state.options;
+    let reply = reply
+        .map_err(|e| options.or_timeout(e, None))
+        .and_then(|reply| options.max_time_expired(reply));
+    connection.state.options.end_operation();
+    reply
+}
+
+/// [`run_command`] within the clock it started.
+async fn run_command_once_more_on_391<D: Dial>(
     dial: &D,
     connection: &mut Connection<D::Connected>,
     command: &Command,
@@ -372,12 +393,13 @@ async fn monitored<S: ?Sized + Send, I: Io<S>>(
     // monitoring's rule for security-sensitive commands).
     let sensitive = mongodb_auth::command::is_security_sensitive(name, command.body());
     if options.is_observed() {
-        // As sent: with the declared stable API's fields, which the wire layer appends.
-        let declared = match &options.server_api {
-            Some(api) if !sensitive => command.with_server_api(api).ok(),
-            _ => None,
+        // As sent: with what the wire layer appended (the stable API's fields, `maxTimeMS`).
+        let appended = if sensitive || message.arguments.is_empty() {
+            None
+        } else {
+            command.with_arguments(&message.arguments).ok()
         };
-        let document = declared.as_ref().map_or(command.body(), Command::body);
+        let document = appended.as_ref().map_or(command.body(), Command::body);
         options.emit(Event::CommandStarted {
             name,
             db: command.db(),

@@ -9,7 +9,7 @@ use bson::{RawArrayBuf, RawDocument, RawDocumentBuf};
 use zeroize::Zeroizing;
 
 use super::metadata::{ClientEnv, DriverInfo, client_metadata};
-use crate::command::{Command, ServerApi, document_with_capacity};
+use crate::command::{Command, GenericArguments, ServerApi, document_with_capacity};
 use crate::error::{Error, Result};
 use crate::wire;
 
@@ -179,10 +179,10 @@ impl<'a> Hello<'a> {
                 let hello = Zeroizing::new(hello.into_bytes());
                 wire::encode_legacy_hello(&hello, request_id)
             }
-            HelloStyle::OpMsg | HelloStyle::LegacyOpMsg => wire::encode_command_with_api(
+            HelloStyle::OpMsg | HelloStyle::LegacyOpMsg => wire::encode_command_with(
                 &Command::new("admin", hello.into_bytes()),
                 request_id,
-                self.server_api.as_ref(),
+                &GenericArguments::new().server_api(self.server_api),
             ),
         }
     }

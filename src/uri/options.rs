@@ -510,7 +510,8 @@ const PASS_THROUGH: &[(&str, Kind)] = &[
     ("socketTimeoutMS", NON_NEGATIVE),
     ("srvMaxHosts", NON_NEGATIVE),
     ("srvServiceName", Kind::ServiceName),
-    ("timeoutMS", NON_NEGATIVE),
+    // A 64-bit integer, as the client-side operations timeout specification defines it.
+    ("timeoutMS", Kind::Int(0, i64::MAX)),
     ("w", Kind::WriteConcern),
     ("waitQueueTimeoutMS", NON_NEGATIVE),
     ("wTimeoutMS", Kind::Int(0, i64::MAX)),

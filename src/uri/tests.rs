@@ -163,7 +163,7 @@ fn an_unreadable_tls_switch_is_refused_not_ignored() {
 }
 
 /// The uri-options table's ranges: `maxStalenessSeconds` is -1 or at least 90 (between, it is
-/// ignored with a warning); `wTimeoutMS` is any non-negative 64-bit integer.
+/// ignored with a warning); `wTimeoutMS` and `timeoutMS` are any non-negative 64-bit integer.
 #[test]
 fn staleness_and_write_timeouts_take_the_table_ranges() {
     for (value, kept) in [
@@ -179,10 +179,13 @@ fn staleness_and_write_timeouts_take_the_table_ranges() {
         assert_eq!(cs.option("maxStalenessSeconds").is_some(), kept, "{value}");
         assert_eq!(cs.warnings().is_empty(), kept, "{value}");
     }
-    let long = parse("mongodb://h/?wTimeoutMS=5000000000");
-    assert_eq!(long.option("wTimeoutMS"), Some("5000000000"));
-    assert!(long.warnings().is_empty());
-    assert!(!parse("mongodb://h/?wTimeoutMS=-1").warnings().is_empty());
+    for option in ["wTimeoutMS", "timeoutMS"] {
+        let long = parse(&format!("mongodb://h/?{option}=5000000000"));
+        assert_eq!(long.option(option), Some("5000000000"));
+        assert!(long.warnings().is_empty());
+        let negative = parse(&format!("mongodb://h/?{option}=-1"));
+        assert!(!negative.warnings().is_empty(), "{option}");
+    }
 }
 
 #[test]

@@ -98,8 +98,8 @@ fn bytes_wanted_never_trusts_an_unchecked_length() {
 /// A declared stable API goes in every command, after the body and before `$db`: the
 /// version, and each flag once set, `false` too. The room kept for it is what it takes.
 #[test]
-fn a_declared_api_comes_before_db() {
-    use crate::command::ServerApiVersion;
+fn a_declared_api_and_max_time_come_before_db() {
+    use crate::command::{ServerApi, ServerApiVersion};
     let body_of = |message: &[u8]| {
         let decoded = MessageDecoder::requests().push(message).unwrap().unwrap();
         RawDocument::from_bytes(decoded.body()).unwrap().to_owned()
@@ -114,7 +114,9 @@ fn a_declared_api_comes_before_db() {
     let all = ServerApi::new(ServerApiVersion::V1)
         .strict(false)
         .deprecation_errors(true);
-    let declared = body_of(&encode_command_with_api(&ping(), 1, Some(&all)).unwrap());
+    let declared = body_of(
+        &encode_command_with(&ping(), 1, &GenericArguments::new().server_api(Some(all))).unwrap(),
+    );
     assert_eq!(
         keys(&declared),
         [
@@ -133,14 +135,23 @@ fn a_declared_api_comes_before_db() {
         all.encoded_len()
     );
     let version_only = ServerApi::new(ServerApiVersion::V1);
-    let declared = body_of(&encode_command_with_api(&ping(), 1, Some(&version_only)).unwrap());
+    let declared = body_of(
+        &encode_command_with(
+            &ping(),
+            1,
+            &GenericArguments::new().server_api(Some(version_only)),
+        )
+        .unwrap(),
+    );
     assert_eq!(keys(&declared), ["ping", "apiVersion", "$db"]);
     assert_eq!(
         declared.as_bytes().len() - plain.as_bytes().len(),
         version_only.encoded_len()
     );
     // What monitoring shows: the same fields, no `$db`.
-    let shown = ping().with_server_api(&all).unwrap();
+    let shown = ping()
+        .with_arguments(&GenericArguments::new().server_api(Some(all)))
+        .unwrap();
     let shown = RawDocument::from_bytes(shown.body()).unwrap();
     let shown: Vec<&str> = shown.iter().map(|e| e.unwrap().0.as_str()).collect();
     assert_eq!(
@@ -148,9 +159,23 @@ fn a_declared_api_comes_before_db() {
         ["ping", "apiVersion", "apiStrict", "apiDeprecationErrors"]
     );
     assert_eq!(
-        encode_command_with_api(&ping(), 1, None).unwrap(),
+        encode_command_with(&ping(), 1, &GenericArguments::new()).unwrap(),
         encode_command(&ping(), 1).unwrap()
     );
+    // `maxTimeMS` after the API's fields, in whole milliseconds, as a 64-bit integer.
+    let timed = GenericArguments::new()
+        .server_api(Some(version_only))
+        .max_time(Some(std::time::Duration::from_micros(1_999_999)));
+    assert_eq!(timed.max_time_ms(), Some(1999));
+    let sent = body_of(&encode_command_with(&ping(), 1, &timed).unwrap());
+    assert_eq!(keys(&sent), ["ping", "apiVersion", "maxTimeMS", "$db"]);
+    assert_eq!(sent.get_i64("maxTimeMS").ok(), Some(1999));
+    assert_eq!(
+        sent.as_bytes().len() - plain.as_bytes().len(),
+        timed.encoded_len()
+    );
+    let forever = GenericArguments::new().max_time(Some(std::time::Duration::MAX));
+    assert_eq!(forever.max_time_ms(), Some(i64::MAX));
 }
 
 #[test]
