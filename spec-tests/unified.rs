@@ -437,6 +437,7 @@ impl Runner {
                         name,
                         db,
                         document: body,
+                        ..
                     } => (
                         "commandStartedEvent",
                         Observed::Started {

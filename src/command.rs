@@ -267,9 +267,13 @@ impl GenericArguments {
     }
 
     /// `maxTimeMS`: the time the server may spend on the command, in whole milliseconds (as a
-    /// 64-bit integer; a time past `i64::MAX` milliseconds is sent as that); `None` sends none.
+    /// 64-bit integer; a time past `i64::MAX` milliseconds is sent as that), and at least one:
+    /// `maxTimeMS: 0` would tell the server there is no limit. A client with less than a
+    /// millisecond left does better to fail the operation unsent, as the adapters do. `None`
+    /// sends none.
     pub fn max_time(mut self, max_time: Option<Duration>) -> Self {
-        self.max_time_ms = max_time.map(|time| i64::try_from(time.as_millis()).unwrap_or(i64::MAX));
+        self.max_time_ms =
+            max_time.map(|time| i64::try_from(time.as_millis()).map_or(i64::MAX, |ms| ms.max(1)));
         self
     }
 
@@ -463,44 +467,84 @@ pub(crate) fn check_ok_fields(
     match ok {
         Some(true) if !legacy_error => Ok(()),
         None if !legacy_error => Err(Error::protocol(ProtocolViolation::MissingOk)),
-        _ => {
-            let text = |key: &str| match doc.get(key) {
-                Ok(Some(RawBsonRef::String(s))) => s.to_owned(),
-                _ => String::new(),
-            };
-            let code = match doc.get("code") {
-                Ok(Some(RawBsonRef::Int32(code))) => code,
-                Ok(Some(RawBsonRef::Int64(code))) => i32::try_from(code).unwrap_or(0),
-                Ok(Some(RawBsonRef::Double(code)))
-                    if code.fract() == 0.0 && code.abs() < 2f64.powi(31) =>
-                {
-                    code as i32
-                }
-                _ => 0,
-            };
-            let message = match text("errmsg") {
-                m if m.is_empty() => text("$err"),
-                m => m,
-            };
-            let labels = match doc.get("errorLabels") {
-                Ok(Some(RawBsonRef::Array(labels))) => labels
-                    .into_iter()
-                    .filter_map(|label| match label {
-                        Ok(RawBsonRef::String(label)) => Some(label.to_owned()),
-                        _ => None,
-                    })
-                    .collect(),
-                _ => Vec::new(),
-            };
-            Err(Error::Server {
-                code,
-                code_name: text("codeName"),
-                message,
-                labels,
-                reply: ServerReply(doc.as_bytes().to_vec()),
-            })
-        }
+        _ => Err(server_error(doc)),
     }
+}
+
+/// The server's error that `doc` says: a reply whose `ok` is not 1, or an error document inside
+/// one (`writeConcernError`, an element of `writeErrors`).
+fn server_error(doc: &RawDocument) -> Error {
+    let text = |key: &str| match doc.get(key) {
+        Ok(Some(RawBsonRef::String(s))) => s.to_owned(),
+        _ => String::new(),
+    };
+    let code = match doc.get("code") {
+        Ok(Some(RawBsonRef::Int32(code))) => code,
+        Ok(Some(RawBsonRef::Int64(code))) => i32::try_from(code).unwrap_or(0),
+        Ok(Some(RawBsonRef::Double(code))) if code.fract() == 0.0 && code.abs() < 2f64.powi(31) => {
+            code as i32
+        }
+        _ => 0,
+    };
+    let message = match text("errmsg") {
+        m if m.is_empty() => text("$err"),
+        m => m,
+    };
+    let labels = match doc.get("errorLabels") {
+        Ok(Some(RawBsonRef::Array(labels))) => labels
+            .into_iter()
+            .filter_map(|label| match label {
+                Ok(RawBsonRef::String(label)) => Some(label.to_owned()),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    Error::Server {
+        code,
+        code_name: text("codeName"),
+        message,
+        labels,
+        reply: ServerReply(doc.as_bytes().to_vec()),
+    }
+}
+
+/// The error in `reply` that says the command's `maxTimeMS` ran out on the server, if any:
+/// code 50 ([`MAX_TIME_MS_EXPIRED`](crate::error::MAX_TIME_MS_EXPIRED), whatever its name or
+/// message) at the top of an `ok: 0` reply, in `writeConcernError`, or in an element of
+/// `writeErrors`: the three places where the client-side operations timeout specification has
+/// a client look for it, to report its own timeout instead.
+///
+/// ```
+/// let reply = bson::rawdoc! { "ok": 1, "writeConcernError": { "code": 50 } };
+/// let expired = mongodb_auth::command::max_time_ms_expired(reply.as_bytes());
+/// assert!(matches!(expired, Some(mongodb_auth::Error::Server { code: 50, .. })));
+/// ```
+pub fn max_time_ms_expired(reply: &[u8]) -> Option<Error> {
+    use crate::error::MAX_TIME_MS_EXPIRED;
+    let doc = RawDocument::from_bytes(reply).ok()?;
+    let expired = |error: Error| match error {
+        Error::Server {
+            code: MAX_TIME_MS_EXPIRED,
+            ..
+        } => Some(error),
+        _ => None,
+    };
+    if let Err(error) = check_ok(doc) {
+        return expired(error);
+    }
+    if let Ok(Some(RawBsonRef::Document(concern))) = doc.get("writeConcernError")
+        && let Some(error) = expired(server_error(concern))
+    {
+        return Some(error);
+    }
+    let Ok(Some(RawBsonRef::Array(errors))) = doc.get("writeErrors") else {
+        return None;
+    };
+    errors.into_iter().find_map(|element| match element {
+        Ok(RawBsonRef::Document(error)) => expired(server_error(error)),
+        _ => None,
+    })
 }
 
 /// `(user, db)` pairs of a `connectionStatus` reply.
@@ -539,6 +583,35 @@ pub fn connection_status() -> Command {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Code 50 in any of the three places says `maxTimeMS` ran out; another code, or none,
+    /// does not, nor does a reply that is not BSON.
+    #[test]
+    fn max_time_ms_expired_is_found_where_the_specification_looks() {
+        let expired = |reply: RawDocumentBuf| max_time_ms_expired(reply.as_bytes());
+        let found = [
+            rawdoc! { "ok": 0, "code": 50, "codeName": "Other", "errmsg": "x" },
+            rawdoc! { "ok": 1, "writeConcernError": { "code": 50 } },
+            rawdoc! { "ok": 1, "writeErrors": [{ "index": 0, "code": 11000 }, { "code": 50 }] },
+        ];
+        for reply in found {
+            let error = expired(reply.clone());
+            assert!(
+                matches!(error, Some(Error::Server { code: 50, .. })),
+                "{reply:?}: {error:?}"
+            );
+        }
+        let not_found = [
+            rawdoc! { "ok": 1 },
+            rawdoc! { "ok": 0, "code": 262, "codeName": "ExceededTimeLimit" },
+            rawdoc! { "ok": 1, "writeConcernError": { "code": 64 } },
+            rawdoc! { "ok": 1, "writeErrors": [{ "code": 11000 }, 50] },
+        ];
+        for reply in not_found {
+            assert!(expired(reply.clone()).is_none(), "{reply:?}");
+        }
+        assert!(max_time_ms_expired(b"not BSON").is_none());
+    }
     use crate::error::REAUTHENTICATION_REQUIRED;
 
     /// A client refuses an API version it does not know, as the stable API specification

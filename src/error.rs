@@ -1085,6 +1085,9 @@ pub const AUTHENTICATION_FAILED: i32 = 18;
 /// command once more (rule M1).
 pub const REAUTHENTICATION_REQUIRED: i32 = 391;
 
+/// MongoDB's `MaxTimeMSExpired`: a command's `maxTimeMS` ran out on the server.
+pub const MAX_TIME_MS_EXPIRED: i32 = 50;
+
 impl Error {
     /// The class of the error. Every variant, and every variant of the errors inside them, is
     /// named here: a new one cannot land without a class.

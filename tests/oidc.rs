@@ -7,7 +7,7 @@
 //! `find` command on a connection (opening one when the client has none). Callback calls are
 //! counted by the callbacks themselves and checked against `OidcClient::callback_calls`.
 
-use mongodb_auth_testkit::embedded::TestServer;
+use mongodb_auth_testkit::embedded::{TestServer, hold_next};
 use mongodb_auth_testkit::http;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -1020,6 +1020,33 @@ fn the_human_callback_is_outside_the_client_side_operation_timeout() {
     let told: Vec<Duration> = slow_person.contexts().iter().map(|c| c.timeout).collect();
     assert_eq!(told, [Duration::from_secs(300); 2]);
 
+    // A command answered with a 391 waits for the person again, and is run again once the
+    // person is done: the person's time is given back to the command's `timeoutMS` too.
+    let reauthenticate = || {
+        let once = FailCommand::new(["connectionStatus"], 391);
+        let misbehavior = Some(Misbehavior::FailCommand(once));
+        idp.embedded.server().dangerous().misbehave(misbehavior);
+    };
+    let client = Client::human(&uri, &slow_person);
+    let mut connection = client.connect().unwrap();
+    reauthenticate();
+    let blocking_users = connection.authenticated_users();
+    assert_eq!(connection.reauthentications(), 1);
+    let client = Client::human(&uri, &slow_person);
+    let tokio_users = idp.embedded.block_on(async {
+        let mut connection = mongodb_auth_io::tokio::connect(&client.cs, client.options())
+            .await
+            .unwrap();
+        reauthenticate();
+        let users = connection.authenticated_users().await;
+        assert_eq!(connection.reauthentications(), 1);
+        users
+    });
+    assert_eq!(
+        (blocking_users.unwrap(), tokio_users.unwrap()),
+        (user.to_vec(), user.to_vec())
+    );
+
     // The person has the server hold its next reply (the `saslContinue` that carries the
     // token), through the test's thread, which arms the fail point.
     let (arm, armed) = (mpsc::channel::<()>(), mpsc::channel::<()>());
@@ -1032,20 +1059,10 @@ fn the_human_callback_is_outside_the_client_side_operation_timeout() {
         Ok(Token::new(token.as_str()))
     });
     let client = Client::human(&uri, &person_then_slow_server);
-    let hold = bson::rawdoc! {
-        "configureFailPoint": "failCommand",
-        "mode": { "times": 1 },
-        "data": { "failCommands": ["saslContinue"], "blockConnection": true, "blockTimeMS": 1500 },
-    };
-    let hold = FailCommand::from_configure_command(&hold).unwrap().unwrap();
     let error = std::thread::scope(|scope| {
         let login = scope.spawn(move || client.connect().map(drop));
         arm.1.recv().unwrap();
-        let misbehavior = Misbehavior::FailCommand(hold);
-        idp.embedded
-            .server()
-            .dangerous()
-            .misbehave(Some(misbehavior));
+        hold_next(idp.embedded.server(), "saslContinue", PERSON);
         armed.0.send(()).unwrap();
         login.join().unwrap().unwrap_err()
     });

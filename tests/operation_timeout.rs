@@ -8,40 +8,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use mongodb_auth::command::Command;
-use mongodb_auth::server::danger::{FailCommand, Misbehavior};
-use mongodb_auth::{Error, ErrorKind, ScramVariant};
+use mongodb_auth::{Error, ErrorKind};
 use mongodb_auth_io::{ConnectOptions, Event};
-use mongodb_auth_server::{Server, ServerConfig};
-use mongodb_auth_testkit::embedded::{Adapter, TestServer, options, scram_users};
+use mongodb_auth_testkit::embedded::{
+    Adapter, TestServer, alice_server, fail_next, hold_next, options,
+};
 
-fn server() -> TestServer {
-    TestServer::start(ServerConfig::new(scram_users(&[(
-        "admin",
-        "alice",
-        "pencil",
-        &[ScramVariant::Sha256],
-    )])))
-}
-
-/// The next `command` (once) answered after `ms`.
-fn hold(server: &Server, command: &str, ms: i32) {
-    let hold = bson::rawdoc! {
-        "configureFailPoint": "failCommand",
-        "mode": { "times": 1 },
-        "data": { "failCommands": [command], "blockConnection": true, "blockTimeMS": ms },
-    };
-    let point = FailCommand::from_configure_command(&hold).unwrap().unwrap();
-    server
-        .dangerous()
-        .misbehave(Some(Misbehavior::FailCommand(point)));
-}
-
-/// The next `command` (once) answered with error `code`.
-fn fail_next(server: &Server, command: &str, code: i32) {
-    let point = FailCommand::new([command], code);
-    server
-        .dangerous()
-        .misbehave(Some(Misbehavior::FailCommand(point)));
+fn ms(ms: u64) -> Duration {
+    Duration::from_millis(ms)
 }
 
 /// The test's options without the read timeout they set in code, so the connection string's
@@ -57,21 +31,20 @@ fn socket_timeouts_from_the_uri() -> ConnectOptions {
 /// `timeoutMS` the rest of the login is not bounded by the selection timeout.
 #[test]
 fn the_handshake_ends_within_the_lesser_of_timeout_ms_and_the_selection_timeout() {
-    let server = server();
+    let server = alice_server();
     let uri = |query: &str| server.uri("alice:pencil@", &format!("?{query}"));
     for adapter in Adapter::BOTH {
+        let selection = "logging in (serverSelectionTimeoutMS, which bounds a connection's \
+                         handshake under timeoutMS)";
         for (query, bound) in [
-            ("timeoutMS=1000&serverSelectionTimeoutMS=3000", "timeoutMS"),
             (
-                "timeoutMS=3000&serverSelectionTimeoutMS=1000",
-                "serverSelectionTimeoutMS",
+                "timeoutMS=1000&serverSelectionTimeoutMS=3000",
+                "connecting and logging in (timeoutMS)",
             ),
-            (
-                "timeoutMS=0&serverSelectionTimeoutMS=1000",
-                "serverSelectionTimeoutMS",
-            ),
+            ("timeoutMS=3000&serverSelectionTimeoutMS=1000", selection),
+            ("timeoutMS=0&serverSelectionTimeoutMS=1000", selection),
         ] {
-            hold(server.server(), "saslContinue", 1500);
+            hold_next(server.server(), "saslContinue", ms(1500));
             let started = Instant::now();
             let error = adapter
                 .login(server.runtime(), &uri(query), options())
@@ -86,10 +59,10 @@ fn the_handshake_ends_within_the_lesser_of_timeout_ms_and_the_selection_timeout(
             else {
                 panic!("{context}");
             };
-            assert!(operation.contains(bound), "{context}");
+            assert_eq!(*operation, bound, "{context}");
             assert!(cause.is_some(), "{context}");
         }
-        hold(server.server(), "saslContinue", 1500);
+        hold_next(server.server(), "saslContinue", ms(1500));
         let login = adapter.login(
             server.runtime(),
             &uri("serverSelectionTimeoutMS=1000"),
@@ -103,16 +76,16 @@ fn the_handshake_ends_within_the_lesser_of_timeout_ms_and_the_selection_timeout(
 /// (`0` too): that specification deprecates it and ignores it then.
 #[test]
 fn socket_timeout_ms_is_ignored_under_timeout_ms() {
-    let server = server();
+    let server = alice_server();
     let uri = |query: &str| server.uri("alice:pencil@", &format!("?socketTimeoutMS=200&{query}"));
     for adapter in Adapter::BOTH {
-        hold(server.server(), "saslContinue", 600);
+        hold_next(server.server(), "saslContinue", ms(600));
         let error = adapter
             .login(server.runtime(), &uri(""), socket_timeouts_from_the_uri())
             .expect_err("socketTimeoutMS");
         assert_eq!(error.kind(), ErrorKind::Timeout, "{adapter:?}: {error}");
         for query in ["timeoutMS=3000", "timeoutMS=0"] {
-            hold(server.server(), "saslContinue", 600);
+            hold_next(server.server(), "saslContinue", ms(600));
             let login = adapter.login(
                 server.runtime(),
                 &uri(query),
@@ -195,6 +168,11 @@ fn assert_cut_short(error: &Error, context: &str) {
         panic!("{context}: {error:?}");
     };
     assert_eq!(cause.kind(), ErrorKind::Timeout, "{context}: {error}");
+    // The step's own timeout (a read), not the command's wrapped again.
+    assert!(
+        !matches!(**cause, Error::Timeout { operation, .. } if operation.contains("timeoutMS")),
+        "{context}: {error:?}"
+    );
 }
 
 /// Under `timeoutMS`, each command carries what is left of it as `maxTimeMS`, ignores
@@ -204,14 +182,14 @@ fn assert_cut_short(error: &Error, context: &str) {
 /// sent and a code 50 reply is a reply; `run_command_within` gives one command its own.
 #[test]
 fn each_command_runs_within_timeout_ms_and_carries_max_time_ms() {
-    let server = server();
+    let server = alice_server();
     let timed = server.uri("alice:pencil@", "?timeoutMS=1000&socketTimeoutMS=100");
     let untimed = server.uri("alice:pencil@", "?socketTimeoutMS=3000");
     for adapter in Adapter::BOTH {
         let (options, max_times) = observing_max_times(socket_timeouts_from_the_uri());
         let mut connection = Connection::open(adapter, &server, &timed, options);
         // Slower than socketTimeoutMS, within timeoutMS.
-        hold(server.server(), "ping", 300);
+        hold_next(server.server(), "ping", ms(300));
         let reply = connection.run(&server, &ping(), None);
         assert!(reply.is_ok(), "{adapter:?}: {reply:?}");
         let sent = max_times.lock().unwrap().clone();
@@ -234,7 +212,7 @@ fn each_command_runs_within_timeout_ms_and_carries_max_time_ms() {
         );
         assert!(connection.is_usable(), "{adapter:?}");
 
-        hold(server.server(), "ping", 3000);
+        hold_next(server.server(), "ping", ms(3000));
         let started = Instant::now();
         let error = connection.run(&server, &ping(), None).unwrap_err();
         let took = started.elapsed();
@@ -254,7 +232,7 @@ fn each_command_runs_within_timeout_ms_and_carries_max_time_ms() {
         assert_eq!(reply.get_i32("code").ok(), Some(50), "{adapter:?}");
         assert_eq!(max_times.lock().unwrap()[..], [None], "{adapter:?}");
 
-        hold(server.server(), "ping", 3000);
+        hold_next(server.server(), "ping", ms(3000));
         let started = Instant::now();
         let within = Some(Duration::from_millis(400));
         let error = connection.run(&server, &ping(), within).unwrap_err();
@@ -273,14 +251,14 @@ fn each_command_runs_within_timeout_ms_and_carries_max_time_ms() {
 /// re-authentication whose `saslContinue` is held past it ends the command as its timeout.
 #[test]
 fn a_reauthentication_runs_within_the_command_s_timeout_ms() {
-    let server = Arc::new(server());
+    let server = Arc::new(alice_server());
     let uri = server.uri("alice:pencil@", "?timeoutMS=1000");
     for adapter in Adapter::BOTH {
         let held = server.clone();
         // Once the 391 is answered, the re-authentication's reply is held.
         let options = options().observe(move |event| {
             if let Event::Reauthenticating { .. } = event {
-                hold(held.server(), "saslContinue", 3000);
+                hold_next(held.server(), "saslContinue", ms(3000));
             }
         });
         let mut connection = Connection::open(adapter, &server, &uri, options);

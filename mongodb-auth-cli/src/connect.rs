@@ -25,7 +25,7 @@ pub(crate) struct Flags {
     /// Seconds allowed for connecting and for each read and write, at least 1 (default: the
     /// connection string's connectTimeoutMS and socketTimeoutMS, else 10 to connect and 30 for
     /// each read and write; the TLS handshake and hello get no more than the connect timeout
-    /// until a host answers).
+    /// until a host answers). Unlike socketTimeoutMS, it still applies under timeoutMS.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     timeout: Option<u64>,
     /// Do not start the conversation inside hello.

@@ -29,12 +29,13 @@ pub fn answer(ask: &Ask) -> Answer {
     Answerer::default().answer(ask)
 }
 
-/// How the adapters answer the asks of one connect: reaching the person as its options say (the
-/// browser command, the observer), and within what is left of its `timeoutMS`.
+/// How the adapters answer the asks of one login (a connect's, or a command's
+/// re-authentication): reaching the person as its options say (the browser command, the
+/// observer), and within what is left of its operation's `timeoutMS`.
 #[derive(Clone, Default)]
 pub(crate) struct Answerer {
     person: Person,
-    /// When the connect under way must be done: no ask's own timeout (a `credential_process`'s
+    /// When the operation under way must be done: no ask's own timeout (a `credential_process`'s
     /// minute, an HTTP exchange's seconds, a file's wait for a pipe) may outlast it. `None`
     /// during a person's OIDC login, which `timeoutMS` does not bound.
     done_by: Option<Instant>,
@@ -48,19 +49,19 @@ impl Answerer {
         }
     }
 
-    /// `own`, or what is left of the connect's `timeoutMS` when that is less.
+    /// `own`, or what is left of the operation's `timeoutMS` when that is less.
     pub(crate) fn within(&self, own: Duration) -> Duration {
         crate::options::within(self.done_by, own)
     }
 
-    /// [`answer`], within the connect's `timeoutMS`: an ask that comes when it has run out is
+    /// [`answer`], within the operation's `timeoutMS`: an ask that comes when it has run out is
     /// failed unasked.
     pub(crate) fn answer(&self, ask: &Ask) -> Answer {
         if self
             .done_by
             .is_some_and(|done_by| Instant::now() >= done_by)
         {
-            return ask.fail("the connect's timeoutMS ran out before it could be answered");
+            return ask.fail("the operation's timeoutMS ran out before it could be answered");
         }
         match ask {
             Ask::Browser(login) => self.person.browse(login, self.within(login.timeout())),

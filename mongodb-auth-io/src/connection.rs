@@ -30,6 +30,8 @@ pub(crate) struct ConnectionState {
     /// The largest message the server takes: its `hello` reply's `maxMessageSizeBytes`, which
     /// the OP_MSG specification forbids a client to exceed.
     max_message_size: usize,
+    /// The server's id of the connection (`connectionId`), for command monitoring.
+    server_connection_id: Option<i64>,
     /// What left the stream unusable, once a command's exchange or a re-authentication failed
     /// on it, or was cut short (its future dropped): after a reply read in part, or one that
     /// said more was to come, the next bytes could be the rest of it, so no command runs on
@@ -45,12 +47,23 @@ impl ConnectionState {
         options: ConnectOptions,
         login: Login,
     ) -> Self {
-        let max_message_size = bson::RawDocument::from_bytes(&authenticated.hello_reply)
-            .ok()
+        let hello_reply = bson::RawDocument::from_bytes(&authenticated.hello_reply).ok();
+        let max_message_size = hello_reply
             .and_then(|reply| reply.get_i32("maxMessageSizeBytes").ok())
             .and_then(|size| usize::try_from(size).ok())
             .filter(|size| *size > 0)
             .map_or(MAX_MESSAGE_SIZE, |size| size.min(MAX_MESSAGE_SIZE));
+        let server_connection_id = hello_reply.and_then(|reply| {
+            match reply.get("connectionId").ok().flatten()? {
+                bson::RawBsonRef::Int32(id) => Some(i64::from(id)),
+                bson::RawBsonRef::Int64(id) => Some(id),
+                // Some servers send a double; a whole one within range is the id.
+                bson::RawBsonRef::Double(id) if id.fract() == 0.0 && id.abs() < 2f64.powi(53) => {
+                    Some(id as i64)
+                }
+                _ => None,
+            }
+        });
         ConnectionState {
             address,
             tls,
@@ -59,8 +72,19 @@ impl ConnectionState {
             login,
             reauthentications: 0,
             max_message_size,
+            server_connection_id,
             broken_by: None,
         }
+    }
+
+    /// The address connected to.
+    pub(crate) fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// The server's id of the connection, from its `hello` reply.
+    pub(crate) fn server_connection_id(&self) -> Option<i64> {
+        self.server_connection_id
     }
 
     /// The message of `command`, refused before anything is written when the server would not

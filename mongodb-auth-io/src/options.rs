@@ -103,35 +103,68 @@ pub enum Event<'a> {
         from_cache: bool,
     },
     /// A command of `run_command` went out (the login's own commands are [`Sent`](Self::Sent)
-    /// only): the events of command monitoring, one started and one succeeded or failed for
-    /// each attempt, a re-run after a 391 included.
+    /// only): the events of command monitoring, one started and then one succeeded or failed
+    /// for each attempt (a re-run after a 391 included, and one cut short: its future dropped),
+    /// the two with the same `request_id` and `address`.
+    #[non_exhaustive]
     CommandStarted {
         /// The command's name.
         name: &'a str,
         /// Its database.
         db: &'a str,
-        /// The command document as sent, with the declared stable API's fields and without
-        /// `$db` (BSON bytes); an empty document for a command that may carry credentials
+        /// The command document as sent, with what the adapter appended (the declared stable
+        /// API's fields, `maxTimeMS`) and without `$db` (BSON bytes); an empty document for a
+        /// command that may carry credentials
         /// ([`is_security_sensitive`](mongodb_auth::command::is_security_sensitive)).
         document: &'a [u8],
+        /// The message's request id.
+        request_id: i32,
+        /// The connection's address, as [`Connection::address`](crate::Connection::address).
+        address: &'a str,
+        /// The server's id of the connection (its `hello` reply's `connectionId`), if it gave
+        /// one.
+        server_connection_id: Option<i64>,
     },
     /// The command's reply came back with `ok: 1`.
+    #[non_exhaustive]
     CommandSucceeded {
         /// The command's name.
         name: &'a str,
+        /// Its database.
+        db: &'a str,
         /// The reply (BSON bytes); an empty document for a command that may carry credentials.
         reply: &'a [u8],
-        /// From the command going out to its reply.
+        /// From the command going out to its reply: the time to write it and read the reply,
+        /// not the observer's own.
         duration: Duration,
+        /// As in [`CommandStarted`](Self::CommandStarted).
+        request_id: i32,
+        /// As in [`CommandStarted`](Self::CommandStarted).
+        address: &'a str,
+        /// As in [`CommandStarted`](Self::CommandStarted).
+        server_connection_id: Option<i64>,
     },
-    /// The command failed: an `ok: 0` reply, or no reply at all.
+    /// The command failed: an `ok: 0` reply, no reply at all, or none yet when its future was
+    /// dropped (an [`Error::Io`](mongodb_auth::Error::Io) of kind `Interrupted`). A command
+    /// that may carry credentials fails with only the code, its name and the labels of the
+    /// server's error (command monitoring's rule): the message and the reply are left out.
+    #[non_exhaustive]
     CommandFailed {
         /// The command's name.
         name: &'a str,
+        /// Its database.
+        db: &'a str,
         /// Why.
         failure: &'a mongodb_auth::Error,
-        /// From the command going out to the failure.
+        /// From the command going out to the failure, as in
+        /// [`CommandSucceeded`](Self::CommandSucceeded).
         duration: Duration,
+        /// As in [`CommandStarted`](Self::CommandStarted).
+        request_id: i32,
+        /// As in [`CommandStarted`](Self::CommandStarted).
+        address: &'a str,
+        /// As in [`CommandStarted`](Self::CommandStarted).
+        server_connection_id: Option<i64>,
     },
     /// MONGODB-OIDC's device flow: the person should open `verification_uri` and enter
     /// `user_code` (without an observer, the adapters print it on standard error).
@@ -191,7 +224,9 @@ pub struct ConnectOptions {
     pub write_timeout: Option<Duration>,
     /// Time allowed to find a host to log in to, as a driver's server selection is bounded: the
     /// seed list's DNS lookups, then each host's lookups, connections, TLS handshake and `hello`,
-    /// all together (the rest of the login has its own timeouts). Running out fails the connect
+    /// all together (the rest of the login has its own timeouts; under `timeoutMS`, no more than
+    /// what is left of this either, as the client-side operations timeout specification
+    /// bounds a connection's handshake). Running out fails the connect
     /// with [`Error::ServerSelectionTimeout`], which names the last host tried and why it failed.
     /// `None`: the connection string's `serverSelectionTimeoutMS` (`0`: no time, as in PyMongo),
     /// else [`DEFAULT_SERVER_SELECTION_TIMEOUT`].
@@ -266,6 +301,7 @@ pub struct ConnectOptions {
 /// specification requires, and each step gets at most what is left until `done_by`.
 #[derive(Clone, Copy, Debug)]
 struct Budget {
+    began: Instant,
     /// `None` under `timeoutMS=0`, which sets no limit.
     done_by: Option<Instant>,
     /// The timeout `done_by` comes from, and what runs under it: the error when it passes.
@@ -275,15 +311,23 @@ struct Budget {
 
 impl Budget {
     fn starting(timeout: Duration, operation: &'static str) -> Self {
+        let began = Instant::now();
         Budget {
-            done_by: (timeout != Duration::MAX).then(|| deadline(Instant::now(), timeout)),
+            began,
+            done_by: (timeout != Duration::MAX).then(|| deadline(began, timeout)),
             after: timeout,
             operation,
         }
     }
 
+    /// Its timeout's error; without a limit (the server's own `maxTimeMS` ran out), after the
+    /// time it ran.
     fn ran_out(&self) -> Error {
-        crate::timed_out(self.operation, self.after)
+        let after = match self.done_by {
+            Some(_) => self.after,
+            None => self.began.elapsed(),
+        };
+        crate::timed_out(self.operation, after)
     }
 }
 
@@ -321,9 +365,6 @@ pub(crate) fn within(done_by: Option<Instant>, timeout: Duration) -> Duration {
         timeout.min(done_by.saturating_duration_since(Instant::now()))
     })
 }
-
-/// The server's `MaxTimeMSExpired`: a command's `maxTimeMS` ran out on the server.
-const MAX_TIME_MS_EXPIRED: i32 = 50;
 
 /// The pause between two passes over the seed list when the search for a host passes again
 /// ([`ConnectOptions::server_selection_try_once`] `false`): the server discovery and monitoring
@@ -410,6 +451,7 @@ impl ConnectOptions {
         let Some(selection_done_by) = self.selection_done_by.take() else {
             return;
         };
+        let after = self.selection_timeout();
         let Some(budget) = &mut self.budget else {
             return;
         };
@@ -418,10 +460,9 @@ impl ConnectOptions {
             .is_none_or(|done_by| selection_done_by < done_by)
         {
             *budget = Budget {
+                began: budget.began,
                 done_by: Some(selection_done_by),
-                after: self
-                    .server_selection_timeout
-                    .unwrap_or(DEFAULT_SERVER_SELECTION_TIMEOUT),
+                after,
                 operation: "logging in (serverSelectionTimeoutMS, which bounds a connection's \
                             handshake under timeoutMS)",
             };
@@ -541,25 +582,16 @@ impl ConnectOptions {
     }
 
     /// `reply`, or under a client-side operation timeout, when it says the server's `maxTimeMS`
-    /// ran out (`ok: 0`, code 50, whatever its name or message), the timeout's error with the
-    /// server's as its cause: that specification has a client turn such errors into its own.
+    /// ran out (code 50, at the top of an `ok: 0` reply, in `writeConcernError` or in
+    /// `writeErrors`), the timeout's error with the server's as its cause: that specification
+    /// has a client turn such errors into its own.
     pub(crate) fn max_time_expired(&self, reply: Vec<u8>) -> Result<Vec<u8>> {
         let Some(budget) = &self.budget else {
             return Ok(reply);
         };
-        match mongodb_auth::command::check_reply(&reply) {
-            Err(
-                server @ Error::Server {
-                    code: MAX_TIME_MS_EXPIRED,
-                    ..
-                },
-            ) => Err(Error::Timeout {
-                operation: budget.operation,
-                after: budget.after,
-                host: None,
-                cause: Some(Box::new(server)),
-            }),
-            _ => Ok(reply),
+        match mongodb_auth::command::max_time_ms_expired(&reply) {
+            Some(server) => Err(at_host(budget.ran_out(), None, Some(server))),
+            None => Ok(reply),
         }
     }
 
@@ -573,14 +605,12 @@ impl ConnectOptions {
         options
     }
 
-    /// These options once a person's login took `took`: what was left of `timeoutMS` before it
+    /// Gives back what a person's login took (`took`): what was left of `timeoutMS` before it
     /// is left after it.
-    pub(crate) fn after_a_person(&self, took: Duration) -> ConnectOptions {
-        let mut options = self.clone();
-        if let Some(budget) = &mut options.budget {
+    pub(crate) fn give_back(&mut self, took: Duration) {
+        if let Some(budget) = &mut self.budget {
             budget.done_by = budget.done_by.and_then(|at| at.checked_add(took));
         }
-        options
     }
 
     /// How long the caller's code (an OIDC callback, an AWS provider) may take: its own limit,

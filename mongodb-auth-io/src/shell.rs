@@ -200,7 +200,7 @@ pub(crate) async fn connect<D: Dial>(
                 };
             options.end_selection();
             let next = login.on_reply(reply)?;
-            let authenticated = drive(dial, &mut stream, &mut login, next, &options).await?;
+            let authenticated = drive(dial, &mut stream, &mut login, next, &mut options).await?;
             options.end_operation();
             return Ok(Connection {
                 stream,
@@ -299,12 +299,12 @@ pub(crate) async fn authenticate<S: ?Sized + Send, I: Io<S>>(
     io: &I,
     stream: &mut S,
     credential: Option<&Credential>,
-    options: &ConnectOptions,
+    mut options: ConnectOptions,
 ) -> Result<Authenticated> {
     let env = options.client_env();
     let hello = options.hello(options.app_name.as_deref(), &options.driver_info, &env);
-    let (mut login, hello) = Login::start(credential, None, options, &hello)?;
-    drive(io, stream, &mut login, Next::Write(hello), options).await
+    let (mut login, hello) = Login::start(credential, None, &options, &hello)?;
+    drive(io, stream, &mut login, Next::Write(hello), &mut options).await
 }
 
 /// Runs `command` and returns the reply document (an `ok: 0` reply is returned, not an error).
@@ -349,7 +349,7 @@ async fn run_command_once_more_on_391<D: Dial>(
     });
     state.exchanging();
     let authenticated = match state.login.reauthenticate() {
-        Ok(next) => drive(dial, stream, &mut state.login, next, &state.options).await,
+        Ok(next) => drive(dial, stream, &mut state.login, next, &mut state.options).await,
         Err(failure) => Err(failure),
     };
     let authenticated = state.exchanged(authenticated)?;
@@ -367,16 +367,21 @@ async fn attempt<S: ?Sized + Send, I: Io<S>>(
 ) -> Result<Vec<u8>> {
     let message = state.message_for(command)?;
     state.exchanging();
-    let reply = monitored(io, stream, command, &message, &state.options).await;
+    let connection = Described {
+        address: state.address(),
+        server_connection_id: state.server_connection_id(),
+    };
+    let reply = monitored(io, stream, command, &message, &state.options, connection).await;
     state.exchanged(reply)
 }
 
 /// `{}`, as BSON.
 const EMPTY_DOCUMENT: &[u8] = &[5, 0, 0, 0, 0];
 
-/// `document`, or [`EMPTY_DOCUMENT`] in its place when it is `sensitive`.
-fn redacted(sensitive: bool, document: &[u8]) -> &[u8] {
-    if sensitive { EMPTY_DOCUMENT } else { document }
+/// A connection as command monitoring names it.
+struct Described<'a> {
+    address: &'a str,
+    server_connection_id: Option<i64>,
 }
 
 /// One attempt of a command, sent as `message`, between its started and its succeeded or
@@ -387,69 +392,142 @@ async fn monitored<S: ?Sized + Send, I: Io<S>>(
     command: &Command,
     message: &Outgoing,
     options: &ConnectOptions,
+    connection: Described<'_>,
 ) -> Result<Vec<u8>> {
-    let name = command.name();
-    // What may carry credentials is shown as an empty document, both ways (command
-    // monitoring's rule for security-sensitive commands).
-    let sensitive = mongodb_auth::command::is_security_sensitive(name, command.body());
-    if options.is_observed() {
-        // As sent: with what the wire layer appended (the stable API's fields, `maxTimeMS`).
-        let appended = if sensitive || message.arguments.is_empty() {
-            None
-        } else {
-            command.with_arguments(&message.arguments).ok()
-        };
-        let document = appended.as_ref().map_or(command.body(), Command::body);
-        options.emit(Event::CommandStarted {
-            name,
-            db: command.db(),
-            document: redacted(sensitive, document),
-        });
+    if !options.is_observed() {
+        return exchange(io, stream, message, MAX_MESSAGE_SIZE, options).await;
     }
-    let started = Instant::now();
-    let reply = exchange(io, stream, message, MAX_MESSAGE_SIZE, options).await;
-    let duration = started.elapsed();
+    let mut events = CommandEvents {
+        options,
+        name: command.name(),
+        db: command.db(),
+        request_id: message.request_id,
+        address: connection.address,
+        server_connection_id: connection.server_connection_id,
+        // What may carry credentials is shown as an empty document, both ways, and its
+        // failure without the server's message (command monitoring's rule for
+        // security-sensitive commands).
+        sensitive: mongodb_auth::command::is_security_sensitive(command.name(), command.body()),
+        started: None,
+    };
+    // As sent: with what the wire layer appended (the stable API's fields, `maxTimeMS`).
+    let appended = if events.sensitive || message.arguments.is_empty() {
+        None
+    } else {
+        command.with_arguments(&message.arguments).ok()
+    };
+    events.started(appended.as_ref().map_or(command.body(), Command::body));
+    // The duration is the exchange's, not the observer's: the events around it run first.
+    message.report(options);
+    let began = Instant::now();
+    let reply = write_and_read(io, stream, message, MAX_MESSAGE_SIZE, options).await;
+    let duration = began.elapsed();
     match &reply {
-        Ok(body) => match mongodb_auth::command::check_reply(body) {
-            Ok(()) => options.emit(Event::CommandSucceeded {
-                name,
-                reply: redacted(sensitive, body),
-                duration,
-            }),
-            Err(failure) => options.emit(Event::CommandFailed {
-                name,
-                failure: redacted_failure(sensitive, &failure)
-                    .as_ref()
-                    .unwrap_or(&failure),
-                duration,
-            }),
-        },
-        Err(failure) => options.emit(Event::CommandFailed {
-            name,
-            failure: redacted_failure(sensitive, failure)
-                .as_ref()
-                .unwrap_or(failure),
-            duration,
-        }),
+        Ok(body) => {
+            received(options, body);
+            match mongodb_auth::command::check_reply(body) {
+                Ok(()) => events.succeeded(body, duration),
+                Err(failure) => events.failed(&failure, duration),
+            }
+        }
+        Err(failure) => events.failed(failure, duration),
     }
     reply
 }
 
+/// The command monitoring events of one attempt of a command. Dropped between its started
+/// event and its end (the attempt's future dropped), it says the command failed: every
+/// started event has its end.
+struct CommandEvents<'a> {
+    options: &'a ConnectOptions,
+    name: &'a str,
+    db: &'a str,
+    request_id: i32,
+    address: &'a str,
+    server_connection_id: Option<i64>,
+    sensitive: bool,
+    /// When the started event went out, until the end did.
+    started: Option<Instant>,
+}
+
+impl CommandEvents<'_> {
+    fn started(&mut self, document: &[u8]) {
+        self.options.emit(Event::CommandStarted {
+            name: self.name,
+            db: self.db,
+            document: if self.sensitive {
+                EMPTY_DOCUMENT
+            } else {
+                document
+            },
+            request_id: self.request_id,
+            address: self.address,
+            server_connection_id: self.server_connection_id,
+        });
+        self.started = Some(Instant::now());
+    }
+
+    fn succeeded(&mut self, reply: &[u8], duration: Duration) {
+        self.started = None;
+        self.options.emit(Event::CommandSucceeded {
+            name: self.name,
+            db: self.db,
+            reply: if self.sensitive {
+                EMPTY_DOCUMENT
+            } else {
+                reply
+            },
+            duration,
+            request_id: self.request_id,
+            address: self.address,
+            server_connection_id: self.server_connection_id,
+        });
+    }
+
+    fn failed(&mut self, failure: &Error, duration: Duration) {
+        self.started = None;
+        let redacted = redacted_failure(self.sensitive, failure);
+        self.options.emit(Event::CommandFailed {
+            name: self.name,
+            db: self.db,
+            failure: redacted.as_ref().unwrap_or(failure),
+            duration,
+            request_id: self.request_id,
+            address: self.address,
+            server_connection_id: self.server_connection_id,
+        });
+    }
+}
+
+impl Drop for CommandEvents<'_> {
+    fn drop(&mut self) {
+        if let Some(started) = self.started {
+            let cut_short = Error::Io {
+                operation: "running a command",
+                source: std::io::Error::new(
+                    std::io::ErrorKind::Interrupted,
+                    "cut short: the command's future was dropped before its reply",
+                ),
+            };
+            self.failed(&cut_short, started.elapsed());
+        }
+    }
+}
+
 /// A failure as monitoring shows it, when it is not as it is: a security-sensitive command's
-/// server error keeps its code, name, message and labels, and loses the reply it carries, as
-/// its succeeded reply would be shown empty.
+/// server error keeps its code, name and labels, and loses its message and the reply it
+/// carries (command monitoring's rule), as its succeeded reply would be shown empty.
 fn redacted_failure(sensitive: bool, failure: &Error) -> Option<Error> {
     match failure {
         Error::Server {
             code,
             code_name,
-            message,
             labels,
             ..
         } if sensitive => Some(Error::Server {
             code: *code,
             code_name: code_name.clone(),
-            message: message.clone(),
+            message: "(redacted: a security-sensitive command's error)".into(),
             labels: labels.clone(),
             reply: mongodb_auth::error::ServerReply::default(),
         }),
@@ -463,12 +541,9 @@ async fn drive<S: ?Sized + Send, I: Io<S>>(
     stream: &mut S,
     login: &mut Login,
     mut next: Next,
-    options: &ConnectOptions,
+    options: &mut ConnectOptions,
 ) -> Result<Authenticated> {
-    // The options once a person's login has run, its time given back to `timeoutMS`.
-    let mut after_a_person: Option<ConnectOptions> = None;
     loop {
-        let options = after_a_person.as_ref().unwrap_or(options);
         // Before each step, not before the end: a login done just at the deadline is done.
         if !matches!(next, Next::Done(_)) {
             options.overdue()?;
@@ -514,7 +589,9 @@ async fn drive<S: ?Sized + Send, I: Io<S>>(
                 let started = Instant::now();
                 let output = io.callback(request, &options.for_a_person()).await?;
                 let step = login.on_callback(output, None, options);
-                after_a_person = Some(options.after_a_person(started.elapsed()));
+                // Given back for the rest of the operation too: a command re-run after its
+                // re-authentication.
+                options.give_back(started.elapsed());
                 step?
             }
             // What a callback gave is not seen here: a failure once `timeoutMS` is used up is
@@ -543,7 +620,7 @@ fn failed_by_timeout(options: &ConnectOptions, step: Result<Next>) -> Result<Nex
 /// The most a reply is read by at a time.
 const READ_CHUNK: usize = 16 * 1024;
 
-/// Writes one message and reads its reply.
+/// Writes one message and reads its reply, with the events of both.
 async fn exchange<S: ?Sized + Send, I: Io<S>>(
     io: &I,
     stream: &mut S,
@@ -552,6 +629,19 @@ async fn exchange<S: ?Sized + Send, I: Io<S>>(
     options: &ConnectOptions,
 ) -> Result<Vec<u8>> {
     message.report(options);
+    let reply = write_and_read(io, stream, message, max_reply_size, options).await?;
+    received(options, &reply);
+    Ok(reply)
+}
+
+/// Writes one message and reads its reply.
+async fn write_and_read<S: ?Sized + Send, I: Io<S>>(
+    io: &I,
+    stream: &mut S,
+    message: &Outgoing,
+    max_reply_size: usize,
+    options: &ConnectOptions,
+) -> Result<Vec<u8>> {
     io.write(stream, &message.bytes, options.write_timeout())
         .await?;
     let timeout = options.read_timeout();
@@ -574,9 +664,7 @@ async fn exchange<S: ?Sized + Send, I: Io<S>>(
             });
         }
         if let Some(reply) = decoder.push(chunk.get(..n).unwrap_or_default())? {
-            let reply = reply.into_body().to_vec();
-            received(options, &reply);
-            return Ok(reply);
+            return Ok(reply.into_body().to_vec());
         }
     }
 }

@@ -394,7 +394,7 @@ pub async fn authenticate<S: AsyncRead + AsyncWrite + Unpin + Send>(
     credential: Option<&Credential>,
     options: ConnectOptions,
 ) -> Result<Authenticated> {
-    shell::authenticate(&Tokio, stream, credential, &options).await
+    shell::authenticate(&Tokio, stream, credential, options).await
 }
 
 impl crate::connection::Connection<Stream> {
@@ -419,9 +419,9 @@ impl crate::connection::Connection<Stream> {
     /// [`Error::Timeout`](mongodb_auth::Error::Timeout) with what the step it cut short failed
     /// with as its cause; `socketTimeoutMS` is ignored; the command carries what is left as
     /// `maxTimeMS` (a command that names `maxTimeMS` itself is not looked into: the server then
-    /// refuses the duplicate); and a reply that says the server's `maxTimeMS` ran out (`ok: 0`,
-    /// code 50) is that timeout's error too, with the server's error as its cause. A write
-    /// error inside an `ok: 1` reply is the caller's to read, as every write error is.
+    /// refuses the duplicate); and a reply that says the server's `maxTimeMS` ran out (code 50,
+    /// at the top of an `ok: 0` reply, in `writeConcernError` or in `writeErrors`) is that
+    /// timeout's error too, with the server's error as its cause.
     /// [`run_command_within`](Self::run_command_within) gives one command its own.
     pub async fn run_command(&mut self, command: &Command) -> Result<Vec<u8>> {
         shell::run_command(&Tokio, self, command, None).await

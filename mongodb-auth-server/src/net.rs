@@ -974,6 +974,10 @@ async fn settle(
                 tokio::time::sleep(wait).await;
                 return Some((body, Some(wait)));
             }
+            SessionStep::CloseAfter(wait) => {
+                tokio::time::sleep(wait).await;
+                return None;
+            }
             SessionStep::Job(job) => {
                 let output = blocking(move || job.run(), shared, peer_jobs, settle_by).await?;
                 session.handle_job(output, SystemTime::now())

@@ -47,6 +47,8 @@ pub struct FailCommand {
     block: Option<Duration>,
     /// `None`: always on.
     times: Option<u32>,
+    /// Matching commands let through before it fires (`mode: {skip: n}`, then always on).
+    skip: u32,
 }
 
 /// The longest `blockTimeMS` the server honours: a fail point cannot hold a connection longer.
@@ -70,6 +72,12 @@ impl FailCommand {
         }
     }
 
+    /// Every command named in `commands` is answered (or run) after `time`, at most
+    /// [`MAX_BLOCK`] (`blockConnection` alone).
+    pub fn hold<S: Into<String>>(commands: impl IntoIterator<Item = S>, time: Duration) -> Self {
+        FailCommand::matching(commands).block_for(time)
+    }
+
     fn matching<S: Into<String>>(commands: impl IntoIterator<Item = S>) -> Self {
         FailCommand {
             commands: commands.into_iter().map(Into::into).collect(),
@@ -79,6 +87,7 @@ impl FailCommand {
             app_name: None,
             block: None,
             times: Some(1),
+            skip: 0,
         }
     }
 
@@ -91,6 +100,14 @@ impl FailCommand {
     /// Fails every matching command until turned off.
     pub fn always_on(mut self) -> Self {
         self.times = None;
+        self
+    }
+
+    /// Lets the first `skip` matching commands through, then fails every one until turned off
+    /// (mongod's `mode: {skip: n}`).
+    pub fn skip(mut self, skip: u32) -> Self {
+        self.times = None;
+        self.skip = skip;
         self
     }
 
@@ -127,19 +144,22 @@ impl FailCommand {
             }
             _ => return Err(Refused::NoFailPoint),
         }
-        let times = match command.get("mode") {
+        // `(times, skip)`: at most `times` failures, after `skip` matching commands.
+        let (times, skip) = match command.get("mode") {
             Ok(Some(RawBsonRef::String("off"))) => return Ok(None),
-            Ok(Some(RawBsonRef::String("alwaysOn"))) => None,
+            Ok(Some(RawBsonRef::String("alwaysOn"))) => (None, 0),
             Ok(Some(RawBsonRef::Document(mode))) => {
-                let mut times = None;
-                for element in mode {
-                    let (key, value) = element.map_err(|_| Refused::Malformed)?;
-                    match (key.as_str(), count(value)) {
-                        ("times", Some(n)) => times = Some(n),
-                        _ => return Err(Refused::Mode(Some(key.as_str().to_owned()))),
-                    }
+                let mut mode = mode.into_iter();
+                // One of them, as mongod reads it.
+                let (Some(element), None) = (mode.next(), mode.next()) else {
+                    return Err(Refused::Mode(None));
+                };
+                let (key, value) = element.map_err(|_| Refused::Malformed)?;
+                match (key.as_str(), count(value)) {
+                    ("times", Some(n)) => (Some(n), 0),
+                    ("skip", Some(n)) => (None, n),
+                    _ => return Err(Refused::Mode(Some(key.as_str().to_owned()))),
                 }
-                Some(times.ok_or(Refused::Mode(None))?)
             }
             _ => return Err(Refused::Mode(None)),
         };
@@ -148,6 +168,7 @@ impl FailCommand {
         };
         let mut rule = FailCommand::matching(Vec::<String>::new());
         rule.times = times;
+        rule.skip = skip;
         let mut block_connection = false;
         let mut block_time = None;
         for element in data {
@@ -222,8 +243,8 @@ pub enum FailPointRefusal {
     NoFailPoint,
     /// It names a fail point other than `failCommand` (named).
     FailPoint(String),
-    /// Its `mode` is not `alwaysOn`, `off` or `{times: N}`; the key of a mode document this
-    /// server does not know, if that was what was wrong.
+    /// Its `mode` is not `alwaysOn`, `off`, `{times: N}` or `{skip: N}`; the key of a mode
+    /// document this server does not know, if that was what was wrong.
     Mode(Option<String>),
     /// `failCommand` without `data`.
     NoData,
@@ -255,9 +276,11 @@ impl std::fmt::Display for FailPointRefusal {
             }
             FailPointRefusal::Mode(Some(key)) => write!(
                 f,
-                "the mode `{key}` is not supported: alwaysOn, off or {{times: N}}"
+                "the mode `{key}` is not supported: alwaysOn, off, {{times: N}} or {{skip: N}}"
             ),
-            FailPointRefusal::Mode(None) => f.write_str("mode must be alwaysOn, off or {times: N}"),
+            FailPointRefusal::Mode(None) => {
+                f.write_str("mode must be alwaysOn, off, {times: N} or {skip: N}")
+            }
             FailPointRefusal::NoData => f.write_str("failCommand needs `data`"),
             FailPointRefusal::Field(field) => {
                 write!(f, "failCommand's `{field}` is not supported here")
@@ -302,18 +325,33 @@ pub(crate) struct Fired {
 pub(crate) struct ArmedFailPoint {
     rule: FailCommand,
     remaining: Option<AtomicU32>,
+    to_skip: AtomicU32,
+    fired: AtomicU32,
 }
 
 impl ArmedFailPoint {
     pub(crate) fn new(rule: FailCommand) -> Self {
         let remaining = rule.times.map(AtomicU32::new);
-        ArmedFailPoint { rule, remaining }
+        let to_skip = AtomicU32::new(rule.skip);
+        ArmedFailPoint {
+            rule,
+            remaining,
+            to_skip,
+            fired: AtomicU32::new(0),
+        }
+    }
+
+    /// How many times it fired (mongod's `count` when it is replaced).
+    pub(crate) fn times_fired(&self) -> u32 {
+        self.fired.load(Ordering::Acquire)
     }
 
     /// What to do to `command` of a connection of application `app_name`, if it is to fail now.
     pub(crate) fn fire(&self, command: &str, app_name: Option<&str>) -> Option<Fired> {
         // mongod never fails the command that configures fail points.
-        if command == "configureFailPoint" || !self.rule.commands.iter().any(|c| c == command) {
+        if command == "configureFailPoint"
+            || !self.rule.commands.iter().any(|c| same_command(c, command))
+        {
             return None;
         }
         if let Some(wanted) = &self.rule.app_name
@@ -321,11 +359,22 @@ impl ArmedFailPoint {
         {
             return None;
         }
+        let take_one = |n: u32| n.checked_sub(1);
+        if self
+            .to_skip
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, take_one)
+            .is_ok()
+        {
+            return None;
+        }
         if let Some(remaining) = &self.remaining {
             remaining
-                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, take_one)
                 .ok()?;
         }
+        self.fired
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_add(1))
+            .ok();
         Some(Fired {
             error: self.rule.code.map(|code| (code, code_name(code))),
             labels: self.rule.error_labels.clone(),
@@ -333,6 +382,18 @@ impl ArmedFailPoint {
             block: self.rule.block,
         })
     }
+}
+
+/// Whether two command names are one command, as mongod matches a fail point's
+/// `failCommands`: by the command's name or an alias of it (`ismaster` for `isMaster`, which
+/// drivers send; `buildinfo` for `buildInfo`). `hello` is a command of its own.
+fn same_command(a: &str, b: &str) -> bool {
+    let identity = |name| match name {
+        "ismaster" => "isMaster",
+        "buildinfo" => "buildInfo",
+        name => name,
+    };
+    identity(a) == identity(b)
 }
 
 /// The code names of the errors tests ask for most; others go without one.
@@ -428,6 +489,15 @@ mod tests {
             closing,
             FailCommand::close_connection(["saslContinue"]).always_on()
         );
+        let skipping = FailCommand::from_configure_command(&rawdoc! {
+            "configureFailPoint": "failCommand",
+            "mode": { "skip": 3 },
+            "data": { "failCommands": ["hello"], "closeConnection": true },
+        });
+        assert_eq!(
+            skipping,
+            Ok(Some(FailCommand::close_connection(["hello"]).skip(3)))
+        );
         let off = FailCommand::from_configure_command(&rawdoc! {
             "configureFailPoint": "failCommand", "mode": "off",
         });
@@ -440,8 +510,12 @@ mod tests {
             ),
             (rawdoc! { "mode": "alwaysOn" }, Refused::NoFailPoint),
             (
-                rawdoc! { "configureFailPoint": "failCommand", "mode": { "skip": 1 }, "data": { "failCommands": ["find"], "errorCode": 1 } },
-                Refused::Mode(Some("skip".into())),
+                rawdoc! { "configureFailPoint": "failCommand", "mode": { "activationProbability": 0.5 }, "data": { "failCommands": ["find"], "errorCode": 1 } },
+                Refused::Mode(Some("activationProbability".into())),
+            ),
+            (
+                rawdoc! { "configureFailPoint": "failCommand", "mode": { "times": 1, "skip": 1 }, "data": { "failCommands": ["find"], "errorCode": 1 } },
+                Refused::Mode(None),
             ),
             (
                 rawdoc! { "configureFailPoint": "failCommand", "mode": "sometimes" },

@@ -200,9 +200,11 @@ pub struct SessionConfig {
 
 impl std::fmt::Debug for SessionConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let faults = self.faults();
         f.debug_struct("SessionConfig")
             .field("users", &self.users)
-            .field("misbehavior", &self.faults().misbehavior)
+            .field("misbehavior", &faults.misbehavior)
+            .field("fail_point", &faults.fail_point)
             .field("auth_log", &self.auth_log.is_some())
             .finish_non_exhaustive()
     }
@@ -310,6 +312,15 @@ impl SessionConfig {
         decoy
     }
 
+    /// Arms `rule` as the fail point (`None`: none), as `configureFailPoint` does: the other
+    /// misbehaviours stay, as mongod's fail points are each their own. How many times the fail
+    /// point it replaces fired.
+    pub(crate) fn arm_fail_point(&self, rule: Option<FailCommand>) -> u32 {
+        let mut faults = self.faults();
+        let replaced = std::mem::replace(&mut faults.fail_point, rule.map(ArmedFailPoint::new));
+        replaced.map_or(0, |point| point.times_fired())
+    }
+
     pub(crate) fn sends_wrong_server_signature(&self) -> bool {
         self.faults().misbehavior == Some(Misbehavior::WrongServerSignature)
     }
@@ -328,15 +339,20 @@ impl std::fmt::Debug for DangerousSessionConfig<'_> {
 }
 
 impl DangerousSessionConfig<'_> {
-    /// Makes the server misbehave (for tests of clients), from now on; `None` stops it. A new
-    /// fail point replaces the previous one and counts its `times` afresh.
+    /// Makes the server misbehave (for tests of clients), from now on, in this way only; `None`
+    /// stops it. A new fail point replaces the previous one and counts its `times` afresh.
     pub fn misbehave(&self, misbehavior: Option<Misbehavior>) {
         let mut faults = self.config.faults();
-        faults.fail_point = match &misbehavior {
-            Some(Misbehavior::FailCommand(rule)) => Some(ArmedFailPoint::new(rule.clone())),
-            _ => None,
-        };
-        faults.misbehavior = misbehavior;
+        match misbehavior {
+            Some(Misbehavior::FailCommand(rule)) => {
+                faults.fail_point = Some(ArmedFailPoint::new(rule));
+                faults.misbehavior = None;
+            }
+            other => {
+                faults.fail_point = None;
+                faults.misbehavior = other;
+            }
+        }
     }
 }
 
@@ -362,6 +378,8 @@ pub enum SessionStep {
     Stream(Duration, Vec<u8>),
     /// Close the connection without a reply (a fail point's `closeConnection`).
     Close,
+    /// Close it once this long has passed: a fail point blocks the connection, then closes it.
+    CloseAfter(Duration),
     /// Run this job where blocking is allowed and pass its output to
     /// [`Session::handle_job`].
     Job(Job),
@@ -524,6 +542,8 @@ pub struct Session {
     /// `client.application.name` of the client metadata taken, which fail points may choose
     /// connections by.
     app_name: Option<String>,
+    /// How long a fail point holds the reply of the command that waits for a job or an ask.
+    held: Option<Duration>,
     /// Whether a `hello` has run on the connection: its client metadata is then final, as in
     /// mongod, and a `hello` that carries more is refused. One refused before it ran (its
     /// metadata, or a fail point) does not make it final.
@@ -549,6 +569,7 @@ impl Session {
             next_conversation_id: 1,
             pending: None,
             app_name: None,
+            held: None,
             metadata_final: false,
             login_ends: Vec::new(),
             logins_begun: 0,
@@ -656,9 +677,10 @@ impl Session {
                 ));
             }
         };
-        self.continue_with(now, in_kind, |conversation, cx| {
+        let step = self.continue_with(now, in_kind, |conversation, cx| {
             conversation.on_job(cx, output)
-        })
+        });
+        self.held_for(step)
     }
 
     /// Takes the answer to a [`SessionStep::Ask`]; an answer to another ask is refused.
@@ -673,9 +695,29 @@ impl Session {
                 ));
             }
         };
-        self.continue_with(now, in_kind, |conversation, cx| {
+        let step = self.continue_with(now, in_kind, |conversation, cx| {
             conversation.on_answer(cx, answer)
-        })
+        });
+        self.held_for(step)
+    }
+
+    /// `step`, held as long as the fail point that fired on its command says: mongod waits
+    /// `blockTimeMS` before whatever else the fail point does (closing the connection, an
+    /// error) or the command's own reply. A step that still waits for a job or an ask keeps
+    /// the hold for the reply behind it.
+    fn held_for(&mut self, step: SessionStep) -> SessionStep {
+        let Some(block) = self.held.take() else {
+            return step;
+        };
+        match step {
+            SessionStep::Reply(body) => SessionStep::ReplyAfter(block, body),
+            SessionStep::Close => SessionStep::CloseAfter(block),
+            step @ (SessionStep::Job(_) | SessionStep::Ask(_)) => {
+                self.held = Some(block);
+                step
+            }
+            step => step,
+        }
     }
 
     fn dispatch(&mut self, db: &str, request: &Request<'_>, now: SystemTime) -> SessionStep {
@@ -708,17 +750,16 @@ impl Session {
         let Some(fired) = fired else {
             return self.run(known, name, db, request, now);
         };
-        if fired.close_connection {
-            return SessionStep::Close;
-        }
-        let step = match fired.error {
-            Some(error) => reply(failed_by_fail_point(error, &fired, name)),
-            None => self.run(known, name, db, request, now),
+        let step = if fired.close_connection {
+            SessionStep::Close
+        } else {
+            match fired.error {
+                Some(error) => reply(failed_by_fail_point(error, &fired, name)),
+                None => self.run(known, name, db, request, now),
+            }
         };
-        match (fired.block, step) {
-            (Some(block), SessionStep::Reply(body)) => SessionStep::ReplyAfter(block, body),
-            (_, step) => step,
-        }
+        self.held = fired.block;
+        self.held_for(step)
     }
 
     /// Runs the command `name` (`known`, unless the server does not run it).
@@ -836,10 +877,9 @@ impl Session {
         }
         let rule = FailCommand::from_configure_command(doc)
             .map_err(|refused| error_reply(codes::BAD_VALUE, &refused.to_string()))?;
-        self.config
-            .dangerous()
-            .misbehave(rule.map(Misbehavior::FailCommand));
-        Ok(rawdoc! { "ok": 1.0 })
+        // As mongod answers: how many times the fail point it replaces fired.
+        let count = self.config.arm_fail_point(rule);
+        Ok(rawdoc! { "count": i64::from(count), "ok": 1.0 })
     }
 
     /// `insert`: keeps the documents (inline, or from a document sequence), all or none.
@@ -1312,7 +1352,7 @@ pub fn settle_inline(
             SessionStep::Reply(reply)
             | SessionStep::ReplyAfter(_, reply)
             | SessionStep::Stream(_, reply) => return Some(reply),
-            SessionStep::Close => return None,
+            SessionStep::Close | SessionStep::CloseAfter(_) => return None,
             SessionStep::Job(job) => session.handle_job(job.run(), now),
             SessionStep::Ask(ask) => session.handle_answer(ask.fail("no I/O here"), now),
         };
@@ -2290,6 +2330,106 @@ mod tests {
                 assert_eq!(reply.get_f64("ok").unwrap(), 1.0, "blocked, then run");
             }
             other => panic!("expected a blocked reply, got {other:?}"),
+        }
+    }
+
+    /// mongod's ways with fail points: a command matches by its name or an alias (`ismaster`
+    /// for `isMaster`, which drivers send), `hello` being another command; `{skip: n}` lets n
+    /// through first; a block comes before closing the connection; `configureFailPoint` says
+    /// how many times the fail point it replaces fired; turning it off leaves the server's
+    /// other misbehaviour alone.
+    #[test]
+    fn fail_points_match_aliases_skip_and_block_as_mongod_s() {
+        let mut session = logged_in(true);
+        let arm = |session: &mut Session, mode: bson::Bson, data: Document| {
+            let armed = command(
+                session,
+                doc! { "configureFailPoint": "failCommand", "mode": mode, "data": data },
+            );
+            assert_eq!(armed.get_f64("ok").ok(), Some(1.0), "{armed}");
+            armed.get_i64("count").unwrap()
+        };
+        for (armed, sent, fires) in [
+            ("isMaster", "ismaster", true),
+            ("ismaster", "isMaster", true),
+            ("isMaster", "isMaster", true),
+            ("buildInfo", "buildinfo", true),
+            ("hello", "isMaster", false),
+            ("isMaster", "hello", false),
+            ("ping", "Ping", false),
+        ] {
+            let data = doc! { "failCommands": [armed], "errorCode": 91 };
+            arm(&mut session, "alwaysOn".into(), data);
+            let answer = command(&mut session, doc! { sent: 1 });
+            let failed = answer.get_i32("code").ok() == Some(91);
+            assert_eq!(failed, fires, "{armed} armed, {sent} sent: {answer}");
+        }
+
+        let data = doc! { "failCommands": ["ping"], "closeConnection": true };
+        arm(&mut session, doc! { "skip": 2 }.into(), data);
+        let steps: Vec<bool> = (0..4)
+            .map(|_| {
+                matches!(
+                    step_of(&mut session, "admin", doc! { "ping": 1 }),
+                    SessionStep::Close
+                )
+            })
+            .collect();
+        assert_eq!(steps, [false, false, true, true]);
+        let data = doc! {
+            "failCommands": ["ping"],
+            "closeConnection": true,
+            "blockConnection": true,
+            "blockTimeMS": 300,
+        };
+        // The one it replaces fired twice.
+        assert_eq!(arm(&mut session, "alwaysOn".into(), data), 2);
+        assert!(matches!(
+            step_of(&mut session, "admin", doc! { "ping": 1 }),
+            SessionStep::CloseAfter(wait) if wait == Duration::from_millis(300)
+        ));
+        let both = doc! { "times": 1, "skip": 1 };
+        let data = doc! { "failCommands": ["ping"], "errorCode": 1 };
+        let refused = command(
+            &mut session,
+            doc! { "configureFailPoint": "failCommand", "mode": both, "data": data },
+        );
+        assert_eq!(refused.get_i32("code").ok(), Some(2), "{refused}");
+
+        session
+            .config
+            .dangerous()
+            .misbehave(Some(Misbehavior::WrongServerSignature));
+        let off = doc! { "configureFailPoint": "failCommand", "mode": "off" };
+        assert_eq!(command(&mut session, off).get_i64("count").ok(), Some(0));
+        assert!(session.config.sends_wrong_server_signature());
+    }
+
+    /// A login whose reply waits for a job (PLAIN's derivation) keeps the fail point's block
+    /// for that reply.
+    #[test]
+    fn a_fail_point_s_block_waits_for_the_reply_behind_a_job() {
+        let mut session = logged_in(true);
+        let data =
+            doc! { "failCommands": ["saslStart"], "blockConnection": true, "blockTimeMS": 400 };
+        command(
+            &mut session,
+            doc! { "configureFailPoint": "failCommand", "mode": { "times": 1 }, "data": data },
+        );
+        let payload = bin(b"\0ldap\0pencil");
+        let plain = doc! { "saslStart": 1, "mechanism": "PLAIN", "payload": payload };
+        let now = SystemTime::now();
+        let step = session.handle_command("$external", &plain.to_vec().unwrap(), now);
+        let SessionStep::Job(job) = step else {
+            panic!("PLAIN handed out no job: {step:?}");
+        };
+        match session.handle_job(job.run(), now) {
+            SessionStep::ReplyAfter(wait, reply) => {
+                assert_eq!(wait, Duration::from_millis(400));
+                let reply = Document::try_from(RawDocument::from_bytes(&reply).unwrap()).unwrap();
+                assert!(reply.get_bool("done").unwrap(), "{reply}");
+            }
+            other => panic!("expected a held reply, got {other:?}"),
         }
     }
 

@@ -176,6 +176,11 @@ fn a_declared_api_and_max_time_come_before_db() {
     );
     let forever = GenericArguments::new().max_time(Some(std::time::Duration::MAX));
     assert_eq!(forever.max_time_ms(), Some(i64::MAX));
+    // Never 0, which the server reads as no limit.
+    for short in [0, 999] {
+        let short = GenericArguments::new().max_time(Some(std::time::Duration::from_micros(short)));
+        assert_eq!(short.max_time_ms(), Some(1));
+    }
 }
 
 #[test]

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mongodb_auth::random::SystemRandom;
+use mongodb_auth::server::danger::{FailCommand, Misbehavior};
 use mongodb_auth::server::{User, UserStore};
 use mongodb_auth::{AuthOptions, Error, Outcome, ScramKeyCache, ScramVariant, Secret};
 use mongodb_auth_io::tls::TlsInfo;
@@ -98,6 +99,34 @@ pub fn scram_user(db: &str, name: &str, password: &str, variants: &[ScramVariant
         &mut SystemRandom,
     )
     .expect("a valid test user")
+}
+
+/// A server whose one user is alice (password `pencil`, SCRAM-SHA-256) on `admin`.
+pub fn alice_server() -> TestServer {
+    TestServer::start(ServerConfig::new(scram_users(&[(
+        "admin",
+        "alice",
+        "pencil",
+        &[ScramVariant::Sha256],
+    )])))
+}
+
+/// Arms `server`'s fail point: its next `command` (once, on whichever connection) is answered
+/// after `time`.
+pub fn hold_next(server: &Server, command: &str, time: Duration) {
+    let point = FailCommand::hold([command], time).times(1);
+    server
+        .dangerous()
+        .misbehave(Some(Misbehavior::FailCommand(point)));
+}
+
+/// Arms `server`'s fail point: its next `command` (once, on whichever connection) is answered
+/// with error `code`.
+pub fn fail_next(server: &Server, command: &str, code: i32) {
+    let point = FailCommand::new([command], code).times(1);
+    server
+        .dangerous()
+        .misbehave(Some(Misbehavior::FailCommand(point)));
 }
 
 /// Users `(db, name, password, variants)`.
