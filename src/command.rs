@@ -478,14 +478,13 @@ fn server_error(doc: &RawDocument) -> Error {
         Ok(Some(RawBsonRef::String(s))) => s.to_owned(),
         _ => String::new(),
     };
-    let code = match doc.get("code") {
-        Ok(Some(RawBsonRef::Int32(code))) => code,
-        Ok(Some(RawBsonRef::Int64(code))) => i32::try_from(code).unwrap_or(0),
-        Ok(Some(RawBsonRef::Double(code))) if code.fract() == 0.0 && code.abs() < 2f64.powi(31) => {
-            code as i32
-        }
-        _ => 0,
-    };
+    let code = doc
+        .get("code")
+        .ok()
+        .flatten()
+        .and_then(whole_number)
+        .and_then(|code| i32::try_from(code).ok())
+        .unwrap_or(0);
     let message = match text("errmsg") {
         m if m.is_empty() => text("$err"),
         m => m,
@@ -506,6 +505,17 @@ fn server_error(doc: &RawDocument) -> Error {
         message,
         labels,
         reply: ServerReply(doc.as_bytes().to_vec()),
+    }
+}
+
+/// A BSON number that is a whole one (an integer, or a double without a fraction that an `i64`
+/// holds exactly), as servers send counts and codes in any of the three types.
+pub(crate) fn whole_number(value: RawBsonRef<'_>) -> Option<i64> {
+    match value {
+        RawBsonRef::Int32(n) => Some(i64::from(n)),
+        RawBsonRef::Int64(n) => Some(n),
+        RawBsonRef::Double(n) if n.fract() == 0.0 && n.abs() < 2f64.powi(53) => Some(n as i64),
+        _ => None,
     }
 }
 

@@ -114,6 +114,85 @@ fn connection_id(hello_reply: &[u8]) -> Option<i64> {
     reply.get_i32("connectionId").ok().map(i64::from)
 }
 
+/// Behind a load balancer (the embedded server answers `loadBalanced: true` as one), each
+/// event carries the service's id, as the load balancer specification requires; otherwise none.
+#[test]
+fn a_load_balanced_connection_s_events_name_its_service() {
+    let server = alice_server();
+    for (query, balanced) in [("?loadBalanced=true", true), ("", false)] {
+        let uri = server.uri("alice:pencil@", query);
+        let services = Arc::new(Mutex::new(Vec::new()));
+        let sink = services.clone();
+        let options = options().observe(move |event| match *event {
+            Event::CommandStarted { service_id, .. }
+            | Event::CommandSucceeded { service_id, .. }
+            | Event::CommandFailed { service_id, .. } => sink.lock().unwrap().push(service_id),
+            _ => {}
+        });
+        let mut connection = mongodb_auth_io::blocking::connect(uri.as_str(), options).unwrap();
+        connection
+            .run_command(&command(bson::rawdoc! { "ping": 1 }))
+            .unwrap();
+        let reply = bson::RawDocument::from_bytes(connection.hello_reply()).unwrap();
+        let service = reply.get_object_id("serviceId").ok().map(|id| id.bytes());
+        assert_eq!(service.is_some(), balanced, "{query}");
+        assert_eq!(services.lock().unwrap()[..], [service, service], "{query}");
+    }
+
+    // A server that names a service to a client that did not ask for load balancing: the
+    // events name none.
+    let address = answering_with_a_service_id();
+    let services = Arc::new(Mutex::new(Vec::new()));
+    let sink = services.clone();
+    let options = options().observe(move |event| {
+        if let Event::CommandSucceeded { service_id, .. } = *event {
+            sink.lock().unwrap().push(service_id);
+        }
+    });
+    let uri = format!("mongodb://{address}/");
+    let mut connection = mongodb_auth_io::blocking::connect(uri.as_str(), options).unwrap();
+    connection
+        .run_command(&command(bson::rawdoc! { "ping": 1 }))
+        .unwrap();
+    assert_eq!(services.lock().unwrap()[..], [None]);
+}
+
+/// A server for one connection that answers each of its requests `ok: 1` with a `serviceId`,
+/// whatever was asked.
+fn answering_with_a_service_id() -> std::net::SocketAddr {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let Ok((mut socket, _)) = listener.accept() else {
+            return;
+        };
+        let mut decoder = mongodb_auth::wire::MessageDecoder::requests();
+        let mut buffer = [0u8; 16 * 1024];
+        let reply = bson::rawdoc! {
+            "ok": 1.0,
+            "isWritablePrimary": true,
+            "maxWireVersion": 21,
+            "connectionId": 5,
+            "serviceId": bson::oid::ObjectId::new(),
+        };
+        while let Ok(read) = socket.read(&mut buffer) {
+            let Some(bytes) = buffer.get(..read).filter(|bytes| !bytes.is_empty()) else {
+                return;
+            };
+            let Ok(Some(request)) = decoder.push(bytes) else {
+                continue;
+            };
+            let answer =
+                mongodb_auth::wire::encode_reply(reply.as_bytes(), 1, request.request_id).unwrap();
+            if socket.write_all(&answer).is_err() {
+                return;
+            }
+        }
+    });
+    address
+}
+
 /// Two connections through one connector share its observer: each command's started event
 /// and its end have the same request id, database, address and server connection id, the
 /// connection's own, and no request id is used twice.
@@ -227,7 +306,7 @@ fn a_command_cut_short_still_ends() {
 }
 
 /// An observer that takes 300 ms over each message written and each reply read does not
-/// lengthen the command's duration.
+/// lengthen the command's duration (which would then be at least 600 ms).
 #[test]
 fn a_duration_is_the_exchange_not_the_observer() {
     let server = alice_server();
@@ -257,7 +336,7 @@ fn a_duration_is_the_exchange_not_the_observer() {
         }
         let durations = durations.lock().unwrap().clone();
         assert!(
-            matches!(durations[..], [duration] if duration < slow),
+            matches!(durations[..], [duration] if duration < 2 * slow),
             "{adapter:?}: {durations:?}"
         );
     }

@@ -553,6 +553,58 @@ fn a_monitor_that_allows_exhaust_gets_a_stream_of_hellos_until_it_speaks() {
     });
 }
 
+/// Each reply of a stream of hellos is a command of its own to mongod, its fail point asked
+/// again: one armed while the stream runs ends it with its error (a reply without
+/// `moreToCome`, the connection still open) or closes the connection (the SDAM tests' "on
+/// Monitor check" cases, for a streaming monitor).
+#[test]
+fn a_fail_point_armed_while_hellos_stream_answers_the_next_of_them() {
+    use tokio::io::AsyncWriteExt;
+    let server = TestServer::start(ServerConfig::new(users()));
+    let address = server.address();
+    let arm = |point: FailCommand| {
+        let point = Misbehavior::FailCommand(point.times(1));
+        server.server().dangerous().misbehave(Some(point));
+    };
+    server.block_on(async {
+        let mut monitor = connect_from("127.0.0.1", address).await;
+        ask_for_a_stream_of_hellos(&mut monitor, 1, 200, false).await;
+        let (_, _, more_to_come, _) = read_raw(&mut monitor).await.unwrap();
+        assert!(more_to_come);
+        arm(FailCommand::new(["hello"], 91));
+        // A reply of the stream may have been on its way when the fail point was armed; the
+        // next is the fail point's.
+        let mut stray = 0;
+        let (_, _, more_to_come, body) = loop {
+            let reply = read_raw(&mut monitor).await.unwrap();
+            if reply.3.get_f64("ok").ok() == Some(1.0) {
+                assert!(reply.2, "{:?}", reply.3);
+                stray += 1;
+                assert!(stray < 3, "the stream goes on after the fail point's error");
+                continue;
+            }
+            break reply;
+        };
+        assert_eq!(body.get_i32("code").ok(), Some(91), "{body}");
+        assert!(!more_to_come, "the error ends the stream");
+        let ping = mongodb_auth::Command::new("admin", bson::rawdoc! { "ping": 1 }.into_bytes());
+        let ping = mongodb_auth::wire::encode_command(&ping, 20).unwrap();
+        monitor.write_all(&ping).await.unwrap();
+        let (_, response_to, _, body) = read_raw(&mut monitor).await.unwrap();
+        assert_eq!((response_to, body.get_f64("ok").ok()), (20, Some(1.0)));
+
+        let mut monitor = connect_from("127.0.0.1", address).await;
+        ask_for_a_stream_of_hellos(&mut monitor, 1, 200, false).await;
+        read_raw(&mut monitor).await.unwrap();
+        arm(FailCommand::close_connection(["hello"]));
+        let mut replies = 0;
+        while read_raw(&mut monitor).await.is_some() {
+            replies += 1;
+            assert!(replies < 3, "the stream goes on after closeConnection");
+        }
+    });
+}
+
 /// An awaitable `hello` that allows exhaust but itself says more is to come gets no reply at
 /// all, not a stream (the OP_MSG specification: no response to a request with `moreToCome`):
 /// the first reply the client reads after it is its next request's.

@@ -1046,6 +1046,8 @@ fn the_human_callback_is_outside_the_client_side_operation_timeout() {
         (blocking_users.unwrap(), tokio_users.unwrap()),
         (user.to_vec(), user.to_vec())
     );
+    // The person was asked again for each re-authentication (after each connect).
+    assert_eq!(slow_person.contexts().len(), 6);
 
     // The person has the server hold its next reply (the `saslContinue` that carries the
     // token), through the test's thread, which arms the fail point.

@@ -1,5 +1,6 @@
 //! Arbitrary BSON replies, fed at every step of every mechanism, never panic the
-//! `Authenticator` (nor the load-balanced mode's check of the hello reply).
+//! `Authenticator` (nor the load-balanced mode's check of the hello reply, the reading of its
+//! connection ids, or the search of a reply for `MaxTimeMSExpired`).
 //!
 //! The auth spec's example conversations are deterministic (fixed nonces), so the target knows
 //! the right reply at each step. The input is a list of (selector byte, optional document): a
@@ -155,8 +156,11 @@ fuzz_target!(|data: &[u8]| {
     } else {
         auth.hello_fields().unwrap();
         let hello_reply = reply(&mut input);
-        // A driver in load-balanced mode checks the same reply first.
+        // A driver in load-balanced mode checks the same reply first, and command monitoring
+        // reads the connection's ids from it; a command's reply is read for `maxTimeMS`.
         let _ = mongodb_auth::handshake::check_load_balanced_reply(&hello_reply);
+        let _ = mongodb_auth::handshake::ConnectionIds::of_hello_reply(&hello_reply);
+        let _ = mongodb_auth::command::max_time_ms_expired(&hello_reply);
         auth.handle_hello_reply(&hello_reply)
     };
     let Ok(mut step) = started else { return };

@@ -8,6 +8,7 @@ use std::fmt;
 use crate::login::{Authenticated, Login, Outgoing};
 use crate::options::ConnectOptions;
 use crate::tls::TlsInfo;
+use mongodb_auth::handshake::ConnectionIds;
 use mongodb_auth::wire::MAX_MESSAGE_SIZE;
 use mongodb_auth::{Command, Error, Outcome, Result};
 
@@ -30,8 +31,9 @@ pub(crate) struct ConnectionState {
     /// The largest message the server takes: its `hello` reply's `maxMessageSizeBytes`, which
     /// the OP_MSG specification forbids a client to exceed.
     max_message_size: usize,
-    /// The server's id of the connection (`connectionId`), for command monitoring.
-    server_connection_id: Option<i64>,
+    /// The server's ids of the connection (`connectionId`, `serviceId`), for command
+    /// monitoring.
+    ids: ConnectionIds,
     /// What left the stream unusable, once a command's exchange or a re-authentication failed
     /// on it, or was cut short (its future dropped): after a reply read in part, or one that
     /// said more was to come, the next bytes could be the rest of it, so no command runs on
@@ -53,17 +55,11 @@ impl ConnectionState {
             .and_then(|size| usize::try_from(size).ok())
             .filter(|size| *size > 0)
             .map_or(MAX_MESSAGE_SIZE, |size| size.min(MAX_MESSAGE_SIZE));
-        let server_connection_id = hello_reply.and_then(|reply| {
-            match reply.get("connectionId").ok().flatten()? {
-                bson::RawBsonRef::Int32(id) => Some(i64::from(id)),
-                bson::RawBsonRef::Int64(id) => Some(id),
-                // Some servers send a double; a whole one within range is the id.
-                bson::RawBsonRef::Double(id) if id.fract() == 0.0 && id.abs() < 2f64.powi(53) => {
-                    Some(id as i64)
-                }
-                _ => None,
-            }
-        });
+        let mut ids = ConnectionIds::of_hello_reply(&authenticated.hello_reply);
+        // The load balancer specification's events name a service only in that mode.
+        if !login.is_load_balanced() {
+            ids.service_id = None;
+        }
         ConnectionState {
             address,
             tls,
@@ -72,7 +68,7 @@ impl ConnectionState {
             login,
             reauthentications: 0,
             max_message_size,
-            server_connection_id,
+            ids,
             broken_by: None,
         }
     }
@@ -82,9 +78,9 @@ impl ConnectionState {
         &self.address
     }
 
-    /// The server's id of the connection, from its `hello` reply.
-    pub(crate) fn server_connection_id(&self) -> Option<i64> {
-        self.server_connection_id
+    /// The server's ids of the connection, from its `hello` reply.
+    pub(crate) fn ids(&self) -> ConnectionIds {
+        self.ids
     }
 
     /// The message of `command`, refused before anything is written when the server would not

@@ -194,6 +194,11 @@ pub(crate) struct Login {
 }
 
 impl Login {
+    /// Whether the connection said `loadBalanced: true` in its `hello`.
+    pub(crate) fn is_load_balanced(&self) -> bool {
+        self.load_balanced
+    }
+
     /// Prepares the login with the server at `host` (as connected to: MONGODB-OIDC's
     /// `ALLOWED_HOSTS`, GSSAPI's service principal); returns it and the `hello` to write first.
     pub(crate) fn start(

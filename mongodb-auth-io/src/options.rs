@@ -124,6 +124,9 @@ pub enum Event<'a> {
         /// The server's id of the connection (its `hello` reply's `connectionId`), if it gave
         /// one.
         server_connection_id: Option<i64>,
+        /// Behind a load balancer, the service's id (its `hello` reply's `serviceId`, the
+        /// ObjectId's twelve bytes), as the load balancer specification has these events carry.
+        service_id: Option<[u8; 12]>,
     },
     /// The command's reply came back with `ok: 1`.
     #[non_exhaustive]
@@ -143,6 +146,8 @@ pub enum Event<'a> {
         address: &'a str,
         /// As in [`CommandStarted`](Self::CommandStarted).
         server_connection_id: Option<i64>,
+        /// As in [`CommandStarted`](Self::CommandStarted).
+        service_id: Option<[u8; 12]>,
     },
     /// The command failed: an `ok: 0` reply, no reply at all, or none yet when its future was
     /// dropped (an [`Error::Io`](mongodb_auth::Error::Io) of kind `Interrupted`). A command
@@ -165,6 +170,8 @@ pub enum Event<'a> {
         address: &'a str,
         /// As in [`CommandStarted`](Self::CommandStarted).
         server_connection_id: Option<i64>,
+        /// As in [`CommandStarted`](Self::CommandStarted).
+        service_id: Option<[u8; 12]>,
     },
     /// MONGODB-OIDC's device flow: the person should open `verification_uri` and enter
     /// `user_code` (without an observer, the adapters print it on standard error).

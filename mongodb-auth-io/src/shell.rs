@@ -13,7 +13,7 @@ use mongodb_auth::command::Command;
 use mongodb_auth::credential::Credential;
 use mongodb_auth::environment::deadline;
 use mongodb_auth::error::{Error, ErrorKind, Result};
-use mongodb_auth::handshake::{CallbackOutput, CallbackRequest, Job, JobOutput};
+use mongodb_auth::handshake::{CallbackOutput, CallbackRequest, ConnectionIds, Job, JobOutput};
 use mongodb_auth::uri::ConnectionString;
 use mongodb_auth::wire::{MAX_MESSAGE_SIZE, ReplyDecoder};
 
@@ -369,7 +369,7 @@ async fn attempt<S: ?Sized + Send, I: Io<S>>(
     state.exchanging();
     let connection = Described {
         address: state.address(),
-        server_connection_id: state.server_connection_id(),
+        ids: state.ids(),
     };
     let reply = monitored(io, stream, command, &message, &state.options, connection).await;
     state.exchanged(reply)
@@ -381,7 +381,7 @@ const EMPTY_DOCUMENT: &[u8] = &[5, 0, 0, 0, 0];
 /// A connection as command monitoring names it.
 struct Described<'a> {
     address: &'a str,
-    server_connection_id: Option<i64>,
+    ids: ConnectionIds,
 }
 
 /// One attempt of a command, sent as `message`, between its started and its succeeded or
@@ -402,8 +402,7 @@ async fn monitored<S: ?Sized + Send, I: Io<S>>(
         name: command.name(),
         db: command.db(),
         request_id: message.request_id,
-        address: connection.address,
-        server_connection_id: connection.server_connection_id,
+        connection,
         // What may carry credentials is shown as an empty document, both ways, and its
         // failure without the server's message (command monitoring's rule for
         // security-sensitive commands).
@@ -417,9 +416,10 @@ async fn monitored<S: ?Sized + Send, I: Io<S>>(
         command.with_arguments(&message.arguments).ok()
     };
     events.started(appended.as_ref().map_or(command.body(), Command::body));
-    // The duration is the exchange's, not the observer's: the events around it run first.
+    // The duration is the exchange's, not the observer's: the events around it run outside it.
     message.report(options);
     let began = Instant::now();
+    events.started = Some(began);
     let reply = write_and_read(io, stream, message, MAX_MESSAGE_SIZE, options).await;
     let duration = began.elapsed();
     match &reply {
@@ -443,10 +443,10 @@ struct CommandEvents<'a> {
     name: &'a str,
     db: &'a str,
     request_id: i32,
-    address: &'a str,
-    server_connection_id: Option<i64>,
+    connection: Described<'a>,
     sensitive: bool,
-    /// When the started event went out, until the end did.
+    /// Since when the command has been under way (its exchange's start, once it began), until
+    /// its end went out.
     started: Option<Instant>,
 }
 
@@ -455,14 +455,11 @@ impl CommandEvents<'_> {
         self.options.emit(Event::CommandStarted {
             name: self.name,
             db: self.db,
-            document: if self.sensitive {
-                EMPTY_DOCUMENT
-            } else {
-                document
-            },
+            document: self.shown(document),
             request_id: self.request_id,
-            address: self.address,
-            server_connection_id: self.server_connection_id,
+            address: self.connection.address,
+            server_connection_id: self.connection.ids.server_connection_id,
+            service_id: self.connection.ids.service_id,
         });
         self.started = Some(Instant::now());
     }
@@ -472,15 +469,12 @@ impl CommandEvents<'_> {
         self.options.emit(Event::CommandSucceeded {
             name: self.name,
             db: self.db,
-            reply: if self.sensitive {
-                EMPTY_DOCUMENT
-            } else {
-                reply
-            },
+            reply: self.shown(reply),
             duration,
             request_id: self.request_id,
-            address: self.address,
-            server_connection_id: self.server_connection_id,
+            address: self.connection.address,
+            server_connection_id: self.connection.ids.server_connection_id,
+            service_id: self.connection.ids.service_id,
         });
     }
 
@@ -493,14 +487,28 @@ impl CommandEvents<'_> {
             failure: redacted.as_ref().unwrap_or(failure),
             duration,
             request_id: self.request_id,
-            address: self.address,
-            server_connection_id: self.server_connection_id,
+            address: self.connection.address,
+            server_connection_id: self.connection.ids.server_connection_id,
+            service_id: self.connection.ids.service_id,
         });
+    }
+
+    /// `document`, or [`EMPTY_DOCUMENT`] in its place when the command is sensitive.
+    fn shown<'d>(&self, document: &'d [u8]) -> &'d [u8] {
+        if self.sensitive {
+            EMPTY_DOCUMENT
+        } else {
+            document
+        }
     }
 }
 
 impl Drop for CommandEvents<'_> {
     fn drop(&mut self) {
+        // Not while a panic unwinds (the observer's own, say): calling it again could abort.
+        if std::thread::panicking() {
+            return;
+        }
         if let Some(started) = self.started {
             let cut_short = Error::Io {
                 operation: "running a command",
@@ -587,12 +595,12 @@ async fn drive<S: ?Sized + Send, I: Io<S>>(
             // taken does not count against what is left of it.
             Next::Callback(request) if request.is_human() => {
                 let started = Instant::now();
-                let output = io.callback(request, &options.for_a_person()).await?;
-                let step = login.on_callback(output, None, options);
-                // Given back for the rest of the operation too: a command re-run after its
-                // re-authentication.
+                let output = io.callback(request, &options.for_a_person()).await;
+                // Given back for the rest of the operation too (a command re-run after its
+                // re-authentication), and before a failure of the callback is read: its own
+                // five minutes are no `timeoutMS` of the operation's.
                 options.give_back(started.elapsed());
-                step?
+                login.on_callback(output?, None, options)?
             }
             // What a callback gave is not seen here: a failure once `timeoutMS` is used up is
             // taken for the cut's (an ask inside it failed unasked).

@@ -889,11 +889,21 @@ async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
             // deadline: a stream of hellos the client never answers is no way to hold a
             // conversation, and its slot, open.
             let login_ends = session.login_in_progress().then_some(settle_by).flatten();
+            // The interval without a fail point's block on the first reply.
+            let every = session.stream_interval().unwrap_or(every);
+            let mut body = body;
+            // Whether the reply to send ends the stream: a fail point's error.
+            let mut last = false;
             loop {
                 if login_ends.is_some_and(|ends| Instant::now() >= ends) {
                     return;
                 }
-                let Ok(reply) = wire::encode_streamed_reply(&body, reply_id, response_to) else {
+                let reply = if last {
+                    wire::encode_reply(&body, reply_id, response_to)
+                } else {
+                    wire::encode_streamed_reply(&body, reply_id, response_to)
+                };
+                let Ok(reply) = reply else {
                     return;
                 };
                 if !write_within(&mut stream, &reply, shared.message_timeout).await {
@@ -901,12 +911,15 @@ async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
                 }
                 response_to = reply_id;
                 reply_id = reply_id.wrapping_add(1);
+                if last {
+                    break;
+                }
                 // The client says nothing while it streams; whatever it sends (or its close)
                 // ends the stream, and what it sent is the next request.
                 let next = deadline(Instant::now(), every.max(MIN_STREAM_INTERVAL));
                 let until = login_ends.map_or(next, |ends| next.min(ends));
                 match tokio::time::timeout_at(until.into(), buffer.read_from(&mut stream)).await {
-                    Err(_) => continue,
+                    Err(_) => {}
                     Ok(Ok(read)) if !read.is_empty() => match decoder.push(read) {
                         Ok(message) => {
                             pending = message;
@@ -915,6 +928,24 @@ async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
                         Err(_) => return,
                     },
                     Ok(_) => return,
+                }
+                // Each next reply is a command of its own to mongod: its fail point is asked.
+                match session.next_streamed() {
+                    None => {}
+                    Some(SessionStep::Stream(block, again)) => {
+                        tokio::time::sleep(block).await;
+                        body = again;
+                    }
+                    Some(SessionStep::ReplyAfter(block, refusal)) => {
+                        tokio::time::sleep(block).await;
+                        body = refusal;
+                        last = true;
+                    }
+                    Some(SessionStep::CloseAfter(block)) => {
+                        tokio::time::sleep(block).await;
+                        return;
+                    }
+                    Some(_) => return,
                 }
             }
             continue;

@@ -188,6 +188,43 @@ impl<'a> Hello<'a> {
     }
 }
 
+/// What a connection's `hello` reply says of the connection itself, as command monitoring
+/// names it: the server's id of it, and behind a load balancer, the service's.
+///
+/// ```
+/// use mongodb_auth::handshake::ConnectionIds;
+///
+/// let reply = bson::rawdoc! { "ok": 1.0, "connectionId": 7 };
+/// let ids = ConnectionIds::of_hello_reply(reply.as_bytes());
+/// assert_eq!((ids.server_connection_id, ids.service_id), (Some(7), None));
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConnectionIds {
+    /// `connectionId`, however the server typed it (an integer, or a whole double).
+    pub server_connection_id: Option<i64>,
+    /// `serviceId`: the ObjectId's twelve bytes (a load-balanced connection's; a client not in
+    /// that mode leaves it out of what it reports, as the load balancer specification has it).
+    pub service_id: Option<[u8; 12]>,
+}
+
+impl ConnectionIds {
+    /// Reads them from a `hello` reply (BSON bytes); what is missing, or not BSON, is `None`.
+    pub fn of_hello_reply(reply: &[u8]) -> Self {
+        let Ok(reply) = RawDocument::from_bytes(reply) else {
+            return ConnectionIds::default();
+        };
+        let [connection, service] = crate::command::fields(reply, ["connectionId", "serviceId"]);
+        ConnectionIds {
+            server_connection_id: connection.and_then(crate::command::whole_number),
+            service_id: match service {
+                Some(bson::RawBsonRef::ObjectId(id)) => Some(id.bytes()),
+                _ => None,
+            },
+        }
+    }
+}
+
 /// Checks the reply (a BSON document) to a `hello` that said `loadBalanced: true`: the load
 /// balancer specification requires its `serviceId`, an ObjectId, and a client to refuse a server
 /// that gives none, which is not behind a load balancer (or is one that does not support it). A

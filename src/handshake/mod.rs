@@ -61,7 +61,7 @@ use crate::credential::{AuthMechanism, Credential};
 use crate::error::{Error, ProtocolViolation, Result};
 use conversation::{Action, Context, Conversation, Shared};
 
-pub use hello::{Hello, HelloStyle, check_load_balanced_reply, field_names};
+pub use hello::{ConnectionIds, Hello, HelloStyle, check_load_balanced_reply, field_names};
 pub use job::{Job, JobOutput};
 pub use metadata::{
     ClientEnv, DriverInfo, MAX_APP_NAME_LEN, MAX_CLIENT_METADATA_LEN, check_app_name,

@@ -73,7 +73,8 @@ impl FailCommand {
     }
 
     /// Every command named in `commands` is answered (or run) after `time`, at most
-    /// [`MAX_BLOCK`] (`blockConnection` alone).
+    /// [`MAX_BLOCK`] (`blockConnection` alone), until [`times`](Self::times) runs out
+    /// (default: once).
     pub fn hold<S: Into<String>>(commands: impl IntoIterator<Item = S>, time: Duration) -> Self {
         FailCommand::matching(commands).block_for(time)
     }
@@ -150,7 +151,8 @@ impl FailCommand {
             Ok(Some(RawBsonRef::String("alwaysOn"))) => (None, 0),
             Ok(Some(RawBsonRef::Document(mode))) => {
                 let mut mode = mode.into_iter();
-                // One of them, as mongod reads it.
+                // One of them: mongod would read `times` and ignore the rest, which a test
+                // that sends both cannot have meant.
                 let (Some(element), None) = (mode.next(), mode.next()) else {
                     return Err(Refused::Mode(None));
                 };
@@ -300,14 +302,7 @@ impl std::error::Error for FailPointRefusal {}
 
 /// A non-negative count of a BSON number.
 fn count(value: RawBsonRef<'_>) -> Option<u32> {
-    match value {
-        RawBsonRef::Int32(n) => u32::try_from(n).ok(),
-        RawBsonRef::Int64(n) => u32::try_from(n).ok(),
-        RawBsonRef::Double(n) if n.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&n) => {
-            Some(n as u32)
-        }
-        _ => None,
-    }
+    crate::command::whole_number(value).and_then(|n| u32::try_from(n).ok())
 }
 
 /// What a fail point does to the command it fires on.
@@ -385,15 +380,20 @@ impl ArmedFailPoint {
 }
 
 /// Whether two command names are one command, as mongod matches a fail point's
-/// `failCommands`: by the command's name or an alias of it (`ismaster` for `isMaster`, which
-/// drivers send; `buildinfo` for `buildInfo`). `hello` is a command of its own.
+/// `failCommands`: by the command's name or an alias of it.
 fn same_command(a: &str, b: &str) -> bool {
-    let identity = |name| match name {
+    command_named(a) == command_named(b)
+}
+
+/// The command a name runs: its own name for an alias (`ismaster` for `isMaster`, which drivers
+/// send; `buildinfo` for `buildInfo`), as mongod's commands have them. `hello` is a command of
+/// its own.
+pub(crate) fn command_named(name: &str) -> &str {
+    match name {
         "ismaster" => "isMaster",
         "buildinfo" => "buildInfo",
         name => name,
-    };
-    identity(a) == identity(b)
+    }
 }
 
 /// The code names of the errors tests ask for most; others go without one.

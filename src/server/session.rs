@@ -15,7 +15,7 @@ use bson::{RawArrayBuf, RawBsonRef, RawDocument, RawDocumentBuf, rawdoc};
 use zeroize::Zeroizing;
 
 use super::conversation::{ServerContext, ServerConversation, Verdict, conversation_for};
-use super::danger::{ArmedFailPoint, FailCommand, Fired, Misbehavior};
+use super::danger::{ArmedFailPoint, FailCommand, Fired, Misbehavior, command_named};
 use super::job::{Job, JobOutput, Ticket};
 use super::store::{Store, StoreLimits, is_valid_document};
 use super::users::{StoredCredential, User, UserStore};
@@ -315,10 +315,10 @@ impl SessionConfig {
     /// Arms `rule` as the fail point (`None`: none), as `configureFailPoint` does: the other
     /// misbehaviours stay, as mongod's fail points are each their own. How many times the fail
     /// point it replaces fired.
-    pub(crate) fn arm_fail_point(&self, rule: Option<FailCommand>) -> u32 {
+    pub(crate) fn arm_fail_point(&self, rule: Option<FailCommand>) -> u64 {
         let mut faults = self.faults();
         let replaced = std::mem::replace(&mut faults.fail_point, rule.map(ArmedFailPoint::new));
-        replaced.map_or(0, |point| point.times_fired())
+        faults.count_fired(replaced)
     }
 
     pub(crate) fn sends_wrong_server_signature(&self) -> bool {
@@ -343,16 +343,17 @@ impl DangerousSessionConfig<'_> {
     /// stops it. A new fail point replaces the previous one and counts its `times` afresh.
     pub fn misbehave(&self, misbehavior: Option<Misbehavior>) {
         let mut faults = self.config.faults();
-        match misbehavior {
+        let replaced = match misbehavior {
             Some(Misbehavior::FailCommand(rule)) => {
-                faults.fail_point = Some(ArmedFailPoint::new(rule));
                 faults.misbehavior = None;
+                faults.fail_point.replace(ArmedFailPoint::new(rule))
             }
             other => {
-                faults.fail_point = None;
                 faults.misbehavior = other;
+                faults.fail_point.take()
             }
-        }
+        };
+        faults.count_fired(replaced);
     }
 }
 
@@ -360,6 +361,28 @@ impl DangerousSessionConfig<'_> {
 struct Faults {
     misbehavior: Option<Misbehavior>,
     fail_point: Option<ArmedFailPoint>,
+    /// How many times the fail points replaced so far fired: mongod's `failCommand` counts
+    /// over its whole life, whatever its mode was.
+    fired_before: u64,
+}
+
+impl Faults {
+    /// Counts the firings of `replaced`, a fail point taken out: how many times the fail point
+    /// fired in all, as `configureFailPoint` answers.
+    fn count_fired(&mut self, replaced: Option<ArmedFailPoint>) -> u64 {
+        let fired = replaced.map_or(0, |point| u64::from(point.times_fired()));
+        self.fired_before = self.fired_before.saturating_add(fired);
+        self.fired_before
+    }
+}
+
+/// An awaitable `hello` whose replies stream: the name its fail point matches, the reply, and
+/// the time between two.
+#[derive(Debug)]
+struct Streamed {
+    command: &'static str,
+    reply: Vec<u8>,
+    every: Duration,
 }
 
 /// What the embedding server does next for a command.
@@ -439,14 +462,14 @@ impl Known {
     /// The command `name` names, if the server runs it (`configureFailPoint` only with
     /// `test_commands`).
     fn named(name: &str, test_commands: bool) -> Option<Known> {
-        Some(match name {
+        Some(match command_named(name) {
             "hello" => Known::Hello { legacy: false },
-            "isMaster" | "ismaster" => Known::Hello { legacy: true },
+            "isMaster" => Known::Hello { legacy: true },
             "saslStart" => Known::SaslStart,
             "saslContinue" => Known::SaslContinue,
             "authenticate" => Known::Authenticate,
             "ping" | "endSessions" => Known::Ping,
-            "buildInfo" | "buildinfo" => Known::BuildInfo,
+            "buildInfo" => Known::BuildInfo,
             "connectionStatus" => Known::ConnectionStatus,
             "configureFailPoint" if test_commands => Known::ConfigureFailPoint,
             "find" => Known::Find,
@@ -544,6 +567,8 @@ pub struct Session {
     app_name: Option<String>,
     /// How long a fail point holds the reply of the command that waits for a job or an ask.
     held: Option<Duration>,
+    /// The awaitable `hello` whose replies stream, while they do.
+    streamed: Option<Streamed>,
     /// Whether a `hello` has run on the connection: its client metadata is then final, as in
     /// mongod, and a `hello` that carries more is refused. One refused before it ran (its
     /// metadata, or a fail point) does not make it final.
@@ -570,6 +595,7 @@ impl Session {
             pending: None,
             app_name: None,
             held: None,
+            streamed: None,
             metadata_final: false,
             login_ends: Vec::new(),
             logins_begun: 0,
@@ -663,6 +689,38 @@ impl Session {
         }
     }
 
+    /// The next reply of the stream an awaitable `hello` opened ([`SessionStep::Stream`]), once
+    /// its interval has passed, as mongod runs each as a command of its own, its fail point
+    /// asked again: `None`, the same reply again (after the interval, with `moreToCome`);
+    /// [`SessionStep::Stream`], that reply after a fail point's block; a reply
+    /// ([`SessionStep::Reply`] or `ReplyAfter`), the fail point's error, which ends the stream
+    /// (sent without `moreToCome`); [`SessionStep::Close`] or `CloseAfter`, the connection
+    /// closed. Also `None` when no stream is under way.
+    pub fn next_streamed(&mut self) -> Option<SessionStep> {
+        let streamed = self.streamed.as_ref()?;
+        let fired = self
+            .config
+            .faults()
+            .fail_point
+            .as_ref()
+            .and_then(|point| point.fire(streamed.command, self.app_name.as_deref()))?;
+        let block = fired.block.unwrap_or_default();
+        Some(if fired.close_connection {
+            SessionStep::CloseAfter(block)
+        } else if let Some(error) = fired.error {
+            let refusal = failed_by_fail_point(error, &fired, streamed.command);
+            self.streamed = None;
+            SessionStep::ReplyAfter(block, refusal.into_bytes())
+        } else {
+            SessionStep::Stream(block, streamed.reply.clone())
+        })
+    }
+
+    /// The interval of the stream of replies under way: the awaitable `hello`'s wait.
+    pub fn stream_interval(&self) -> Option<Duration> {
+        self.streamed.as_ref().map(|streamed| streamed.every)
+    }
+
     /// Takes the output of the pending [`SessionStep::Job`]; the output of any other job (one
     /// this session handed out before, or another session's) is refused, and the pending job
     /// still waits for its own.
@@ -716,11 +774,19 @@ impl Session {
                 self.held = Some(block);
                 step
             }
+            // After the wait, as mongod evaluates the fail point once the awaited time is up.
+            SessionStep::Stream(wait, body) => {
+                SessionStep::Stream(wait.saturating_add(block), body)
+            }
             step => step,
         }
     }
 
     fn dispatch(&mut self, db: &str, request: &Request<'_>, now: SystemTime) -> SessionStep {
+        // A request ends the stream of replies under way, if any, and drops a hold left by a
+        // conversation it replaces.
+        self.streamed = None;
+        self.held = None;
         let Some(name) = request.name else {
             return reply(error_reply(codes::BAD_VALUE, "empty command"));
         };
@@ -819,7 +885,15 @@ impl Session {
                 let request = HelloRequest::read(doc);
                 let answer = self.hello(&request, !legacy, now);
                 return match self.awaits(&request) {
-                    Some(wait) => SessionStep::Stream(wait, answer.into_bytes()),
+                    Some(wait) => {
+                        let answer = answer.into_bytes();
+                        self.streamed = Some(Streamed {
+                            command: if legacy { "isMaster" } else { "hello" },
+                            reply: answer.clone(),
+                            every: wait,
+                        });
+                        SessionStep::Stream(wait, answer)
+                    }
                     None => reply(answer),
                 };
             }
@@ -877,9 +951,9 @@ impl Session {
         }
         let rule = FailCommand::from_configure_command(doc)
             .map_err(|refused| error_reply(codes::BAD_VALUE, &refused.to_string()))?;
-        // As mongod answers: how many times the fail point it replaces fired.
+        // As mongod answers: how many times the fail point has fired, whatever its modes.
         let count = self.config.arm_fail_point(rule);
-        Ok(rawdoc! { "count": i64::from(count), "ok": 1.0 })
+        Ok(rawdoc! { "count": i64::try_from(count).unwrap_or(i64::MAX), "ok": 1.0 })
     }
 
     /// `insert`: keeps the documents (inline, or from a document sequence), all or none.
@@ -2336,7 +2410,7 @@ mod tests {
     /// mongod's ways with fail points: a command matches by its name or an alias (`ismaster`
     /// for `isMaster`, which drivers send), `hello` being another command; `{skip: n}` lets n
     /// through first; a block comes before closing the connection; `configureFailPoint` says
-    /// how many times the fail point it replaces fired; turning it off leaves the server's
+    /// how many times the fail point fired in all; turning it off leaves the server's
     /// other misbehaviour alone.
     #[test]
     fn fail_points_match_aliases_skip_and_block_as_mongod_s() {
@@ -2382,8 +2456,8 @@ mod tests {
             "blockConnection": true,
             "blockTimeMS": 300,
         };
-        // The one it replaces fired twice.
-        assert_eq!(arm(&mut session, "alwaysOn".into(), data), 2);
+        // It fired six times in all: the four aliases, then twice after its skips.
+        assert_eq!(arm(&mut session, "alwaysOn".into(), data), 6);
         assert!(matches!(
             step_of(&mut session, "admin", doc! { "ping": 1 }),
             SessionStep::CloseAfter(wait) if wait == Duration::from_millis(300)
@@ -2401,7 +2475,7 @@ mod tests {
             .dangerous()
             .misbehave(Some(Misbehavior::WrongServerSignature));
         let off = doc! { "configureFailPoint": "failCommand", "mode": "off" };
-        assert_eq!(command(&mut session, off).get_i64("count").ok(), Some(0));
+        assert_eq!(command(&mut session, off).get_i64("count").ok(), Some(7));
         assert!(session.config.sends_wrong_server_signature());
     }
 
@@ -2475,6 +2549,95 @@ mod tests {
             step_of(&mut session, "admin", stranger),
             SessionStep::Reply(_)
         ));
+    }
+
+    /// Each next reply of a stream of hellos asks the fail point again, under the name of the
+    /// command that opened it (aliases included): nothing armed, none; a block, the same reply
+    /// after it; an error, which ends the stream; a close. A block on the first reply comes
+    /// after the awaited time, which stays the stream's interval.
+    #[test]
+    fn each_reply_of_a_stream_of_hellos_asks_the_fail_point_again() {
+        let mut session = logged_in(true);
+        let version = command(&mut session, doc! { "hello": 1 })
+            .get_document("topologyVersion")
+            .unwrap()
+            .clone();
+        let open = |session: &mut Session, name: &str| {
+            let awaited =
+                doc! { name: 1, "topologyVersion": version.clone(), "maxAwaitTimeMS": 500_i64 };
+            step_of(session, "admin", awaited)
+        };
+        // Armed after the request that opens the stream: a fail point on it would fire there.
+        let arm = |session: &mut Session, data: Document| {
+            let skip_the_opener = doc! { "skip": 1 };
+            let arm = doc! {
+                "configureFailPoint": "failCommand", "mode": skip_the_opener, "data": data,
+            };
+            let armed = command(session, arm);
+            assert_eq!(armed.get_f64("ok").ok(), Some(1.0), "{armed}");
+        };
+        let SessionStep::Stream(_, first) = open(&mut session, "hello") else {
+            panic!("no stream");
+        };
+        assert!(session.next_streamed().is_none());
+        assert_eq!(session.stream_interval(), Some(Duration::from_millis(500)));
+        arm(
+            &mut session,
+            doc! { "failCommands": ["hello"], "blockConnection": true, "blockTimeMS": 50 },
+        );
+        // Arming ran a command, which ended the stream: open it again.
+        let SessionStep::Stream(wait, _) = open(&mut session, "hello") else {
+            panic!("no stream");
+        };
+        assert_eq!(wait, Duration::from_millis(500), "the opener was skipped");
+        for _ in 0..2 {
+            assert!(matches!(
+                session.next_streamed(),
+                Some(SessionStep::Stream(wait, ref again))
+                    if wait == Duration::from_millis(50) && *again == first
+            ));
+        }
+
+        arm(
+            &mut session,
+            doc! { "failCommands": ["isMaster"], "errorCode": 91 },
+        );
+        let SessionStep::Stream(..) = open(&mut session, "ismaster") else {
+            panic!("no stream");
+        };
+        let Some(SessionStep::ReplyAfter(_, refusal)) = session.next_streamed() else {
+            panic!("the fail point did not fire on the stream");
+        };
+        let refusal = Document::try_from(RawDocument::from_bytes(&refusal).unwrap()).unwrap();
+        assert_eq!(refusal.get_i32("code").ok(), Some(91), "{refusal}");
+        assert!(
+            session.next_streamed().is_none(),
+            "the error ended the stream"
+        );
+        assert_eq!(session.stream_interval(), None);
+
+        arm(
+            &mut session,
+            doc! { "failCommands": ["hello"], "closeConnection": true },
+        );
+        let SessionStep::Stream(..) = open(&mut session, "hello") else {
+            panic!("no stream");
+        };
+        assert!(matches!(
+            session.next_streamed(),
+            Some(SessionStep::CloseAfter(_))
+        ));
+
+        // A block on the request that opens the stream comes after the awaited time, which
+        // stays the interval.
+        let block = doc! { "failCommands": ["hello"], "blockConnection": true, "blockTimeMS": 50 };
+        let arm = doc! { "configureFailPoint": "failCommand", "mode": "alwaysOn", "data": block };
+        command(&mut session, arm);
+        assert!(matches!(
+            open(&mut session, "hello"),
+            SessionStep::Stream(wait, _) if wait == Duration::from_millis(550)
+        ));
+        assert_eq!(session.stream_interval(), Some(Duration::from_millis(500)));
     }
 
     #[test]
