@@ -2,6 +2,7 @@
 //! its request id, and each names its connection (address, the server's connection id); a
 //! command cut short still ends; a duration is the exchange's, not the observer's.
 
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -298,6 +299,12 @@ fn a_command_cut_short_still_ends() {
     let kinds: Vec<_> = seen.iter().map(|event| event.kind).collect();
     assert_eq!(kinds, ["started", "failed"], "{seen:#?}");
     assert_eq!(seen[0].request_id, seen[1].request_id);
+    // From the exchange's start to the cut, 200 ms later.
+    let cut_after = seen[1].duration.unwrap();
+    assert!(
+        cut_after >= Duration::from_millis(150) && cut_after < Duration::from_secs(2),
+        "{seen:#?}"
+    );
     assert_eq!(
         seen[1].io_kind,
         Some(std::io::ErrorKind::Interrupted),
@@ -305,22 +312,28 @@ fn a_command_cut_short_still_ends() {
     );
 }
 
-/// An observer that takes 300 ms over each message written and each reply read does not
-/// lengthen the command's duration (which would then be at least 600 ms).
+/// An observer that takes a second over the command's message written and its reply read
+/// does not lengthen the command's duration (which would then be at least a second).
 #[test]
 fn a_duration_is_the_exchange_not_the_observer() {
     let server = alice_server();
     let uri = server.uri("alice:pencil@", "?authSource=admin");
-    let slow = Duration::from_millis(300);
+    let slow = Duration::from_secs(1);
     for adapter in Adapter::BOTH {
         let durations = Arc::new(Mutex::new(Vec::new()));
         let sink = durations.clone();
+        // Slow once the command has started: the login's own messages go at full speed.
+        let started = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let options = options().observe(move |event| match event {
-            Event::Sent { .. } | Event::Received { .. } => std::thread::sleep(slow),
+            Event::CommandStarted { .. } => started.store(true, Ordering::SeqCst),
+            Event::Sent { .. } | Event::Received { .. } if started.load(Ordering::SeqCst) => {
+                std::thread::sleep(slow)
+            }
             Event::CommandSucceeded { duration, .. } => sink.lock().unwrap().push(*duration),
             _ => {}
         });
         let ping = command(bson::rawdoc! { "ping": 1 });
+        let began = std::time::Instant::now();
         match adapter {
             Adapter::Blocking => {
                 let mut connection =
@@ -334,9 +347,10 @@ fn a_duration_is_the_exchange_not_the_observer() {
                 connection.run_command(&ping).await.unwrap();
             }),
         }
+        assert!(began.elapsed() >= 2 * slow, "the observer was slow");
         let durations = durations.lock().unwrap().clone();
         assert!(
-            matches!(durations[..], [duration] if duration < 2 * slow),
+            matches!(durations[..], [duration] if duration < slow / 2),
             "{adapter:?}: {durations:?}"
         );
     }

@@ -914,9 +914,37 @@ async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
                 if last {
                     break;
                 }
+                // Each next reply is a command of its own to mongod, run as soon as the last
+                // went out: its fail point is asked first, and its block comes before the wait.
+                let now = Instant::now();
+                let wait = match session.next_streamed() {
+                    None => every.max(MIN_STREAM_INTERVAL),
+                    Some(SessionStep::Stream(block, again)) => {
+                        body = again;
+                        block.saturating_add(every.max(MIN_STREAM_INTERVAL))
+                    }
+                    // The error goes out once blocked, and ends the stream.
+                    Some(SessionStep::ReplyAfter(block, refusal)) => {
+                        body = refusal;
+                        last = true;
+                        block
+                    }
+                    Some(SessionStep::Reply(refusal)) => {
+                        body = refusal;
+                        last = true;
+                        Duration::ZERO
+                    }
+                    Some(SessionStep::CloseAfter(block)) => {
+                        let closes = deadline(now, block);
+                        let until = login_ends.map_or(closes, |ends| closes.min(ends));
+                        tokio::time::sleep_until(until.into()).await;
+                        return;
+                    }
+                    Some(_) => return,
+                };
                 // The client says nothing while it streams; whatever it sends (or its close)
                 // ends the stream, and what it sent is the next request.
-                let next = deadline(Instant::now(), every.max(MIN_STREAM_INTERVAL));
+                let next = deadline(now, wait);
                 let until = login_ends.map_or(next, |ends| next.min(ends));
                 match tokio::time::timeout_at(until.into(), buffer.read_from(&mut stream)).await {
                     Err(_) => {}
@@ -928,24 +956,6 @@ async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
                         Err(_) => return,
                     },
                     Ok(_) => return,
-                }
-                // Each next reply is a command of its own to mongod: its fail point is asked.
-                match session.next_streamed() {
-                    None => {}
-                    Some(SessionStep::Stream(block, again)) => {
-                        tokio::time::sleep(block).await;
-                        body = again;
-                    }
-                    Some(SessionStep::ReplyAfter(block, refusal)) => {
-                        tokio::time::sleep(block).await;
-                        body = refusal;
-                        last = true;
-                    }
-                    Some(SessionStep::CloseAfter(block)) => {
-                        tokio::time::sleep(block).await;
-                        return;
-                    }
-                    Some(_) => return,
                 }
             }
             continue;

@@ -336,7 +336,7 @@ impl ArmedFailPoint {
         }
     }
 
-    /// How many times it fired (mongod's `count` when it is replaced).
+    /// How many times it fired (what it adds to mongod's `count` once replaced).
     pub(crate) fn times_fired(&self) -> u32 {
         self.fired.load(Ordering::Acquire)
     }

@@ -314,7 +314,7 @@ impl SessionConfig {
 
     /// Arms `rule` as the fail point (`None`: none), as `configureFailPoint` does: the other
     /// misbehaviours stay, as mongod's fail points are each their own. How many times the fail
-    /// point it replaces fired.
+    /// point fired in all, the one it replaces included (mongod's `count`).
     pub(crate) fn arm_fail_point(&self, rule: Option<FailCommand>) -> u64 {
         let mut faults = self.faults();
         let replaced = std::mem::replace(&mut faults.fail_point, rule.map(ArmedFailPoint::new));
@@ -395,7 +395,8 @@ pub enum SessionStep {
     ReplyAfter(Duration, Vec<u8>),
     /// The answer to an awaitable `hello`, which waits this long for a change that never
     /// comes. When the request allowed exhaust (`Message::exhaust_allowed`), the server sends it
-    /// with `moreToCome` and again each time as long passes, until the client closes: the
+    /// with `moreToCome` and again each [`Session::stream_interval`] (the wait, without a fail
+    /// point's block on the request), until the client closes: the
     /// streaming protocol of a driver's monitor. Whoever sends the session's replies sends none,
     /// stream or not, to a request that itself said more was to come.
     Stream(Duration, Vec<u8>),
@@ -689,13 +690,13 @@ impl Session {
         }
     }
 
-    /// The next reply of the stream an awaitable `hello` opened ([`SessionStep::Stream`]), once
-    /// its interval has passed, as mongod runs each as a command of its own, its fail point
-    /// asked again: `None`, the same reply again (after the interval, with `moreToCome`);
-    /// [`SessionStep::Stream`], that reply after a fail point's block; a reply
-    /// ([`SessionStep::Reply`] or `ReplyAfter`), the fail point's error, which ends the stream
-    /// (sent without `moreToCome`); [`SessionStep::Close`] or `CloseAfter`, the connection
-    /// closed. Also `None` when no stream is under way.
+    /// What comes next in the stream an awaitable `hello` opened ([`SessionStep::Stream`]),
+    /// asked once a reply of it went out, as mongod runs the command again then, its fail point
+    /// asked first: `None`, the same reply after the interval (with `moreToCome`);
+    /// [`SessionStep::Stream`], the same after the fail point's block, then the interval;
+    /// [`SessionStep::ReplyAfter`], the fail point's error after its block (maybe none), which
+    /// ends the stream (sent without `moreToCome`, at once); [`SessionStep::CloseAfter`], the
+    /// connection closed after the block. Also `None` when no stream is under way.
     pub fn next_streamed(&mut self) -> Option<SessionStep> {
         let streamed = self.streamed.as_ref()?;
         let fired = self
@@ -774,7 +775,7 @@ impl Session {
                 self.held = Some(block);
                 step
             }
-            // After the wait, as mongod evaluates the fail point once the awaited time is up.
+            // The block adds to the awaited time (mongod blocks first, then waits).
             SessionStep::Stream(wait, body) => {
                 SessionStep::Stream(wait.saturating_add(block), body)
             }
@@ -783,10 +784,8 @@ impl Session {
     }
 
     fn dispatch(&mut self, db: &str, request: &Request<'_>, now: SystemTime) -> SessionStep {
-        // A request ends the stream of replies under way, if any, and drops a hold left by a
-        // conversation it replaces.
+        // A request ends the stream of replies under way, if any.
         self.streamed = None;
-        self.held = None;
         let Some(name) = request.name else {
             return reply(error_reply(codes::BAD_VALUE, "empty command"));
         };
@@ -1175,7 +1174,9 @@ impl Session {
             Some(RawBsonRef::Document(options)) if matches!(options.get("skipEmptyExchange"), Ok(Some(RawBsonRef::Boolean(true))))
         );
         self.conversation = None;
+        // A job or ask still out is the conversation's this replaces: its hold goes with it.
         self.pending = None;
+        self.held = None;
         let Some(conversation) = conversation_for(mechanism, &self.config, speculative) else {
             if speculative {
                 return Ok(None);
@@ -1228,7 +1229,9 @@ impl Session {
                 "No SASL session state found",
             ));
         }
+        // A job or ask still out is the conversation's this replaces: its hold goes with it.
         self.pending = None;
+        self.held = None;
         self.continue_with(now, payload.is_string(), |conversation, cx| {
             conversation.next(cx, payload.bytes())
         })
